@@ -1,0 +1,75 @@
+/* testutil: temporary folders and whole-file reads and writes for tests. */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *tu_tmpdir(const char *tag)
+{
+	static char buf[4096];
+	static unsigned counter;
+	const char *base = getenv("VB_TEST_TMP");
+	if (!base || !*base)
+		base = "/tmp";
+	mkdir(base, 0777);
+	snprintf(buf, sizeof buf, "%s/%s-%ld-%u-XXXXXX", base, tag,
+		 (long)getpid(), counter++);
+	if (!mkdtemp(buf)) {
+		perror("tu_tmpdir");
+		abort();
+	}
+	return buf;
+}
+
+const char *tu_path(const char *dir, const char *name)
+{
+	static char buf[4096];
+	snprintf(buf, sizeof buf, "%s/%s", dir, name);
+	return buf;
+}
+
+int tu_write_file(const char *path, const void *data, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return -1;
+	if (n && fwrite(data, 1, n, f) != n) {
+		fclose(f);
+		return -1;
+	}
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+char *tu_read_file(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, len = 0;
+	if (!f)
+		return NULL;
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			size_t ncap = cap ? cap * 2 : 8192;
+			char *nb = realloc(buf, ncap);
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		size_t got = fread(buf + len, 1, 4096, f);
+		len += got;
+		if (got < 4096)
+			break;
+	}
+	fclose(f);
+	buf[len] = '\0';
+	if (n)
+		*n = len;
+	return buf;
+}
