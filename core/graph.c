@@ -1,0 +1,617 @@
+/* graph: tape of named nodes, arena storage, reverse passes (fused and
+ * differentiable). Op kernels live in ops.c; this file only orders them. */
+#include "graph.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+
+#define GRAPH_ALIGN 64
+
+struct graph_chunk {
+	struct graph_chunk *next;
+	size_t size;
+	size_t used;
+	unsigned char *base; /* GRAPH_ALIGN-aligned start */
+	unsigned char *raw;
+};
+
+/* Which pass is running decides where leaf gradients go. */
+enum graph_pass {
+	GRAPH_PASS_NONE,
+	GRAPH_PASS_PARAMS, /* graph_backward: PARAM grads into their slices */
+	GRAPH_PASS_GRAD    /* graph_grad: everything in the arena */
+};
+
+struct graph {
+	struct graph_chunk *chunks; /* head is the current chunk */
+	size_t reserved;
+	size_t used_total;
+	struct graph_node **nodes;
+	size_t n_nodes;
+	size_t cap_nodes;
+	char scope[GRAPH_SCOPE_DEPTH][GRAPH_NAME_LEN];
+	int n_scope;
+	bool grad_enabled;
+	int phase;
+	enum graph_pass pass;
+	graph_hook_fn hook;
+	void *hook_ctx;
+	struct vb_error err;
+};
+
+static struct graph_chunk *chunk_new(size_t size)
+{
+	struct graph_chunk *c = malloc(sizeof *c);
+	if (!c)
+		return NULL;
+	c->raw = malloc(size + GRAPH_ALIGN);
+	if (!c->raw) {
+		free(c);
+		return NULL;
+	}
+	c->base = (unsigned char *)(((uintptr_t)c->raw + GRAPH_ALIGN - 1) &
+				    ~(uintptr_t)(GRAPH_ALIGN - 1));
+	c->size = size;
+	c->used = 0;
+	c->next = NULL;
+	return c;
+}
+
+static void chunks_free(struct graph_chunk *c)
+{
+	while (c) {
+		struct graph_chunk *next = c->next;
+		free(c->raw);
+		free(c);
+		c = next;
+	}
+}
+
+enum vb_status graph_create(size_t arena_bytes, struct graph **out,
+			    struct vb_error *err)
+{
+	struct graph *g = calloc(1, sizeof *g);
+	*out = NULL;
+	if (!g)
+		return vb_fail(err, VB_ERR_NOMEM, "graph: cannot allocate");
+	if (arena_bytes < (1u << 16))
+		arena_bytes = 1u << 16;
+	g->chunks = chunk_new(arena_bytes);
+	if (!g->chunks) {
+		free(g);
+		return vb_fail(err, VB_ERR_NOMEM,
+			       "graph: cannot allocate an arena of %zu bytes",
+			       arena_bytes);
+	}
+	g->reserved = arena_bytes;
+	g->grad_enabled = true;
+	*out = g;
+	return VB_OK;
+}
+
+void graph_free(struct graph *g)
+{
+	if (!g)
+		return;
+	chunks_free(g->chunks);
+	free(g->nodes);
+	free(g);
+}
+
+void graph_reset(struct graph *g)
+{
+	/* Several chunks mean the last step outgrew the arena: fold them into
+	 * one of the total size so the next step fits without allocating. */
+	if (g->chunks && g->chunks->next) {
+		size_t total = 0;
+		for (struct graph_chunk *c = g->chunks; c; c = c->next)
+			total += c->size;
+		struct graph_chunk *one = chunk_new(total);
+		if (one) {
+			chunks_free(g->chunks);
+			g->chunks = one;
+			g->reserved = total;
+		}
+	}
+	for (struct graph_chunk *c = g->chunks; c; c = c->next)
+		c->used = 0;
+	g->used_total = 0;
+	g->n_nodes = 0;
+	g->n_scope = 0;
+	g->phase = 0;
+	g->pass = GRAPH_PASS_NONE;
+	vb_error_clear(&g->err);
+}
+
+enum vb_status graph_status(const struct graph *g)
+{
+	return g->err.status;
+}
+
+const struct vb_error *graph_error(const struct graph *g)
+{
+	return &g->err;
+}
+
+struct graph_node *graph_failf(struct graph *g, enum vb_status st,
+			       const char *fmt, ...)
+{
+	if (g->err.status == VB_OK) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(g->err.msg, sizeof g->err.msg, fmt, ap);
+		va_end(ap);
+		g->err.status = st;
+	}
+	return NULL;
+}
+
+void *graph_alloc(struct graph *g, size_t bytes)
+{
+	struct graph_chunk *c = g->chunks;
+	size_t need = (bytes + GRAPH_ALIGN - 1) & ~(size_t)(GRAPH_ALIGN - 1);
+	if (need < bytes)
+		return graph_failf(g, VB_ERR_NOMEM, "graph: allocation of "
+				   "%zu bytes overflows", bytes);
+	if (need == 0)
+		need = GRAPH_ALIGN;
+	if (c->size - c->used < need) {
+		size_t size = c->size * 2 > need ? c->size * 2 : need;
+		struct graph_chunk *nc = chunk_new(size);
+		if (!nc)
+			return graph_failf(g, VB_ERR_NOMEM,
+					   "graph: arena cannot grow by %zu "
+					   "bytes", size);
+		nc->next = c;
+		g->chunks = nc;
+		g->reserved += size;
+		c = nc;
+	}
+	void *p = c->base + c->used;
+	c->used += need;
+	g->used_total += need;
+	return p;
+}
+
+struct tensor graph_tensor(struct graph *g, int ndim, const size_t *shape)
+{
+	struct tensor t = tensor_view(NULL, ndim, shape);
+	size_t bytes;
+	if (ndim < 0 || ndim > TENSOR_MAX_DIM ||
+	    !vb_mul_size(t.n, sizeof(vb_real), &bytes)) {
+		graph_failf(g, VB_ERR_SHAPE, "graph: bad tensor shape");
+		t.data = NULL;
+		return t;
+	}
+	t.data = graph_alloc(g, bytes);
+	return t;
+}
+
+struct tensor graph_tensor_zero(struct graph *g, int ndim,
+				const size_t *shape)
+{
+	struct tensor t = graph_tensor(g, ndim, shape);
+	if (t.data)
+		memset(t.data, 0, t.n * sizeof(vb_real));
+	return t;
+}
+
+size_t graph_arena_used(const struct graph *g)
+{
+	return g->used_total;
+}
+
+size_t graph_arena_reserved(const struct graph *g)
+{
+	return g->reserved;
+}
+
+size_t graph_node_count(const struct graph *g)
+{
+	return g->n_nodes;
+}
+
+struct graph_node *graph_node_at(const struct graph *g, size_t i)
+{
+	return i < g->n_nodes ? g->nodes[i] : NULL;
+}
+
+void graph_push_scope(struct graph *g, const char *scope)
+{
+	if (g->n_scope < GRAPH_SCOPE_DEPTH) {
+		snprintf(g->scope[g->n_scope], GRAPH_NAME_LEN, "%s", scope);
+	}
+	g->n_scope++;
+}
+
+void graph_pop_scope(struct graph *g)
+{
+	if (g->n_scope > 0)
+		g->n_scope--;
+}
+
+bool graph_set_grad_enabled(struct graph *g, bool enabled)
+{
+	bool old = g->grad_enabled;
+	g->grad_enabled = enabled;
+	return old;
+}
+
+void graph_set_phase(struct graph *g, int phase)
+{
+	g->phase = phase;
+}
+
+int graph_phase(const struct graph *g)
+{
+	return g->phase;
+}
+
+void graph_set_hook(struct graph *g, graph_hook_fn fn, void *ctx)
+{
+	g->hook = fn;
+	g->hook_ctx = ctx;
+}
+
+static void node_set_name(struct graph *g, struct graph_node *n,
+			  const char *local)
+{
+	size_t len = 0;
+	int depth = g->n_scope < GRAPH_SCOPE_DEPTH ? g->n_scope
+						   : GRAPH_SCOPE_DEPTH;
+	n->name[0] = '\0';
+	for (int i = 0; i < depth && len < GRAPH_NAME_LEN; i++)
+		len += (size_t)snprintf(n->name + len, GRAPH_NAME_LEN - len,
+					"%s.", g->scope[i]);
+	if (len < GRAPH_NAME_LEN)
+		snprintf(n->name + len, GRAPH_NAME_LEN - len, "%s",
+			 local ? local : "");
+}
+
+static struct graph_node *node_push(struct graph *g, const char *name)
+{
+	struct graph_node *n;
+	if (g->err.status != VB_OK)
+		return NULL;
+	if (g->n_nodes == g->cap_nodes) {
+		size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 256;
+		struct graph_node **nn = realloc(g->nodes, cap * sizeof *nn);
+		if (!nn)
+			return graph_failf(g, VB_ERR_NOMEM,
+					   "graph: cannot grow the tape");
+		g->nodes = nn;
+		g->cap_nodes = cap;
+	}
+	n = graph_alloc(g, sizeof *n);
+	if (!n)
+		return NULL;
+	memset(n, 0, sizeof *n);
+	n->id = g->n_nodes;
+	n->phase = g->phase;
+	node_set_name(g, n, name);
+	g->nodes[g->n_nodes++] = n;
+	return n;
+}
+
+static struct graph_node *leaf(struct graph *g, const char *name,
+			       enum graph_node_kind kind, struct tensor value,
+			       bool requires_grad)
+{
+	struct graph_node *n = node_push(g, name);
+	if (!n)
+		return NULL;
+	n->kind = kind;
+	n->value = value;
+	n->value.owns = false;
+	n->requires_grad = requires_grad && g->grad_enabled;
+	return graph_node_done(g, n);
+}
+
+struct graph_node *graph_input(struct graph *g, const char *name,
+			       struct tensor value, bool requires_grad)
+{
+	return leaf(g, name, GRAPH_NODE_INPUT, value, requires_grad);
+}
+
+struct graph_node *graph_const(struct graph *g, const char *name,
+			       struct tensor value)
+{
+	return leaf(g, name, GRAPH_NODE_CONST, value, false);
+}
+
+struct graph_node *graph_param(struct graph *g, const char *name,
+			       struct tensor value, vb_real *grad)
+{
+	struct graph_node *n = leaf(g, name, GRAPH_NODE_PARAM, value, true);
+	if (n)
+		n->param_grad = grad;
+	return n;
+}
+
+static struct graph_node *op_node_common(struct graph *g,
+					 const struct graph_op *op,
+					 const char *name,
+					 struct graph_node **in, int n_in)
+{
+	struct graph_node *n;
+	bool rg = false;
+	if (n_in > GRAPH_MAX_IN)
+		return graph_failf(g, VB_ERR_INTERNAL,
+				   "graph: op %s has %d inputs, at most %d",
+				   op->name, n_in, GRAPH_MAX_IN);
+	for (int i = 0; i < n_in; i++) {
+		if (!in[i])
+			return NULL;
+		rg = rg || in[i]->requires_grad;
+	}
+	n = node_push(g, name);
+	if (!n)
+		return NULL;
+	n->op = op;
+	n->kind = GRAPH_NODE_OP;
+	n->n_in = n_in;
+	for (int i = 0; i < n_in; i++)
+		n->in[i] = in[i];
+	n->requires_grad = rg && g->grad_enabled && op->backward != NULL;
+	return n;
+}
+
+struct graph_node *graph_op_node(struct graph *g, const struct graph_op *op,
+				 const char *name, struct graph_node **in,
+				 int n_in, int ndim, const size_t *shape)
+{
+	struct graph_node *n = op_node_common(g, op, name, in, n_in);
+	if (!n)
+		return NULL;
+	n->value = graph_tensor(g, ndim, shape);
+	return n->value.data || n->value.n == 0 ? n : NULL;
+}
+
+struct graph_node *graph_op_view(struct graph *g, const struct graph_op *op,
+				 const char *name, struct graph_node **in,
+				 int n_in, struct tensor value)
+{
+	struct graph_node *n = op_node_common(g, op, name, in, n_in);
+	if (!n)
+		return NULL;
+	n->value = value;
+	n->value.owns = false;
+	return n;
+}
+
+struct graph_node *graph_node_done(struct graph *g, struct graph_node *n)
+{
+	if (n && g->hook)
+		g->hook(g->hook_ctx, g, n, GRAPH_EVENT_FORWARD);
+	return n;
+}
+
+bool graph_input_active(const struct graph_node *n, int i)
+{
+	return i < n->n_in && n->in[i]->active;
+}
+
+struct tensor *graph_input_grad(struct graph *g, struct graph_node *n, int i)
+{
+	struct graph_node *in;
+	if (i >= n->n_in)
+		return NULL;
+	in = n->in[i];
+	if (!in->active)
+		return NULL;
+	if (!in->grad.data) {
+		if (in->kind == GRAPH_NODE_PARAM && g->pass == GRAPH_PASS_PARAMS) {
+			in->grad = in->value;
+			in->grad.data = in->param_grad;
+		} else {
+			in->grad = graph_tensor_zero(g, in->value.ndim,
+						     in->value.shape);
+			if (!in->grad.data)
+				return NULL;
+		}
+	}
+	return &in->grad;
+}
+
+/* Marks the nodes a pass must visit: those that require grad, restricted
+ * (for graph_grad) to descendants of the wrt nodes, up to out. */
+static void mark_active(struct graph *g, struct graph_node *out,
+			struct graph_node **wrt, size_t n_wrt)
+{
+	for (size_t k = 0; k <= out->id; k++) {
+		struct graph_node *n = g->nodes[k];
+		n->grad.data = NULL;
+		n->grad_node = NULL;
+		n->active = false;
+		if (!wrt) {
+			n->active = n->requires_grad;
+			continue;
+		}
+		for (size_t j = 0; j < n_wrt; j++)
+			if (wrt[j] == n)
+				n->active = true;
+		if (!n->active && n->requires_grad)
+			for (int i = 0; i < n->n_in; i++)
+				if (n->in[i]->active) {
+					n->active = true;
+					break;
+				}
+	}
+}
+
+static void clear_pass(struct graph *g, size_t upto)
+{
+	for (size_t k = 0; k <= upto && k < g->n_nodes; k++) {
+		struct graph_node *n = g->nodes[k];
+		if (g->pass == GRAPH_PASS_GRAD || n->kind != GRAPH_NODE_INPUT)
+			n->grad.data = NULL;
+		n->grad_node = NULL;
+		n->active = false;
+	}
+	g->pass = GRAPH_PASS_NONE;
+}
+
+static enum vb_status fused_pass(struct graph *g, struct graph_node *out,
+				 const struct tensor *seed)
+{
+	out->grad = graph_tensor(g, out->value.ndim, out->value.shape);
+	if (!out->grad.data)
+		return g->err.status;
+	if (seed)
+		tensor_copy(&out->grad, seed);
+	else
+		tensor_fill(&out->grad, 1);
+	for (size_t k = out->id + 1; k-- > 0;) {
+		struct graph_node *n = g->nodes[k];
+		if (!n->active || !n->grad.data || !n->op)
+			continue;
+		n->op->backward(g, n);
+		if (g->err.status != VB_OK)
+			return g->err.status;
+		if (g->hook)
+			g->hook(g->hook_ctx, g, n, GRAPH_EVENT_BACKWARD);
+	}
+	return g->err.status;
+}
+
+enum vb_status graph_backward(struct graph *g, struct graph_node *loss,
+			      struct vb_error *err)
+{
+	enum vb_status st;
+	if (!loss)
+		return vb_fail(err, g->err.status ? g->err.status
+						  : VB_ERR_INTERNAL,
+			       "%s", g->err.status ? g->err.msg
+					: "graph: backward of a NULL node");
+	if (loss->value.n != 1)
+		return vb_fail(err, VB_ERR_SHAPE,
+			       "graph: backward of %s with %zu elements, "
+			       "expected a scalar", loss->name, loss->value.n);
+	g->pass = GRAPH_PASS_PARAMS;
+	mark_active(g, loss, NULL, 0);
+	st = fused_pass(g, loss, NULL);
+	/* PARAM grads now live in their slices; INPUT grads stay readable. */
+	for (size_t k = 0; k <= loss->id; k++) {
+		struct graph_node *n = g->nodes[k];
+		if (n->kind != GRAPH_NODE_INPUT)
+			n->grad.data = NULL;
+		n->active = false;
+	}
+	g->pass = GRAPH_PASS_NONE;
+	if (st != VB_OK)
+		return vb_fail(err, st, "%s", g->err.msg);
+	return VB_OK;
+}
+
+static struct graph_node *zero_like(struct graph *g, struct graph_node *n)
+{
+	struct tensor t = graph_tensor_zero(g, n->value.ndim, n->value.shape);
+	if (!t.data && t.n)
+		return NULL;
+	return graph_const(g, "grad.zero", t);
+}
+
+static enum vb_status graph_pass(struct graph *g, struct graph_node *out,
+				 struct graph_node *seed,
+				 struct graph_node **wrt, size_t n_wrt,
+				 bool create_graph,
+				 struct graph_node **result)
+{
+	size_t top = out->id;
+	g->pass = GRAPH_PASS_GRAD;
+	mark_active(g, out, wrt, n_wrt);
+	if (!create_graph) {
+		if (fused_pass(g, out, seed ? &seed->value : NULL) != VB_OK)
+			return g->err.status;
+		for (size_t k = 0; k < n_wrt; k++) {
+			struct graph_node *w = wrt[k];
+			struct tensor t;
+			if (w->id > top || !w->grad.data) {
+				result[k] = zero_like(g, w);
+				continue;
+			}
+			t = graph_tensor(g, w->value.ndim, w->value.shape);
+			if (!t.data)
+				return g->err.status;
+			tensor_copy(&t, &w->grad);
+			result[k] = graph_const(g, "grad", t);
+		}
+		return g->err.status;
+	}
+	if (seed) {
+		out->grad_node = seed;
+	} else {
+		struct tensor t = graph_tensor(g, out->value.ndim,
+					       out->value.shape);
+		if (!t.data)
+			return g->err.status;
+		tensor_fill(&t, 1);
+		out->grad_node = graph_const(g, "grad.seed", t);
+	}
+	for (size_t k = top + 1; k-- > 0;) {
+		struct graph_node *n = g->nodes[k];
+		struct graph_node *gin[GRAPH_MAX_IN] = {0};
+		if (!n->active || !n->grad_node || !n->op)
+			continue;
+		if (!n->op->vjp) {
+			graph_failf(g, VB_ERR_INTERNAL,
+				    "graph: op %s (node %s) has no second-order "
+				    "backward", n->op->name, n->name);
+			return g->err.status;
+		}
+		n->op->vjp(g, n, n->grad_node, gin);
+		if (g->err.status != VB_OK)
+			return g->err.status;
+		for (int i = 0; i < n->n_in; i++) {
+			struct graph_node *in = n->in[i];
+			if (!in->active || !gin[i])
+				continue;
+			in->grad_node = in->grad_node
+				? op_add(g, "grad.acc", in->grad_node, gin[i])
+				: gin[i];
+		}
+		if (g->err.status != VB_OK)
+			return g->err.status;
+	}
+	for (size_t k = 0; k < n_wrt; k++) {
+		struct graph_node *w = wrt[k];
+		result[k] = (w->id <= top && w->grad_node) ? w->grad_node
+							   : zero_like(g, w);
+	}
+	return g->err.status;
+}
+
+enum vb_status graph_grad(struct graph *g, struct graph_node *out,
+			  struct graph_node *seed, struct graph_node **wrt,
+			  size_t n_wrt, bool create_graph,
+			  struct graph_node **result, struct vb_error *err)
+{
+	enum vb_status st;
+	size_t top;
+	for (size_t k = 0; k < n_wrt; k++)
+		result[k] = NULL;
+	if (!out || g->err.status != VB_OK)
+		return vb_fail(err, g->err.status ? g->err.status
+						  : VB_ERR_INTERNAL,
+			       "%s", g->err.status ? g->err.msg
+					: "graph: grad of a NULL node");
+	if (!seed && out->value.n != 1)
+		return vb_fail(err, VB_ERR_SHAPE,
+			       "graph: grad of %s with %zu elements needs a "
+			       "seed", out->name, out->value.n);
+	if (seed && seed->value.n != out->value.n)
+		return vb_fail(err, VB_ERR_SHAPE,
+			       "graph: seed of %zu elements for %s of %zu",
+			       seed->value.n, out->name, out->value.n);
+	top = out->id;
+	st = graph_pass(g, out, seed, wrt, n_wrt, create_graph, result);
+	clear_pass(g, top);
+	if (st != VB_OK)
+		return vb_fail(err, st, "%s", g->err.msg);
+	return VB_OK;
+}

@@ -1,0 +1,180 @@
+/* graph: the tape. Ops run eagerly and append named nodes (define by run);
+ * graph_backward walks the tape in reverse with each op's fused backward
+ * kernel; graph_grad gives the gradient of one node with respect to others,
+ * either as constants or, with create_graph, as new nodes on the tape built
+ * from ops that have their own backward, so that a gradient can itself be
+ * differentiated (PyTorch's create_graph=True). Per-step storage (node
+ * values, gradients) lives in an arena that graph_reset recycles; the ops
+ * themselves are in ops.c. */
+#ifndef VB_CORE_GRAPH_H
+#define VB_CORE_GRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tensor.h"
+#include "vb.h"
+
+#define GRAPH_MAX_IN 4
+#define GRAPH_NAME_LEN 64
+#define GRAPH_SCOPE_DEPTH 8
+
+struct graph;
+struct graph_node;
+
+/* Fused first-order backward: reads n->grad and accumulates (+=) into the
+ * gradient of each input, obtained through graph_input_grad (NULL for an
+ * input that needs none in this pass). */
+typedef void (*graph_backward_fn)(struct graph *g, struct graph_node *n);
+
+/* Differentiable backward: given gout (a node holding d seed / d n, same
+ * shape as n), builds on the tape one node per input holding d seed / d in
+ * (gin[i]; left NULL where graph_input_active says the input needs none).
+ * Built only from ops that have their own backward. */
+typedef void (*graph_vjp_fn)(struct graph *g, struct graph_node *n,
+			     struct graph_node *gout,
+			     struct graph_node **gin);
+
+struct graph_op {
+	const char *name;           /* stable lowercase op name: "matmul" */
+	graph_backward_fn backward; /* NULL: op has no gradient (constants) */
+	graph_vjp_fn vjp;           /* NULL: no second-order backward */
+};
+
+enum graph_node_kind {
+	GRAPH_NODE_OP,    /* made by an op from other nodes */
+	GRAPH_NODE_INPUT, /* data or a leaf variable (may require grad) */
+	GRAPH_NODE_PARAM, /* a view of a model parameter and its gradient */
+	GRAPH_NODE_CONST  /* a constant: never requires grad */
+};
+
+/* Events passed to the hook (the guard's anomaly mode listens here). */
+enum graph_event {
+	GRAPH_EVENT_FORWARD,  /* n->value was just computed */
+	GRAPH_EVENT_BACKWARD  /* n's op just accumulated into its inputs */
+};
+
+typedef void (*graph_hook_fn)(void *ctx, struct graph *g,
+			      struct graph_node *n, enum graph_event ev);
+
+struct graph_node {
+	const struct graph_op *op; /* NULL for leaves */
+	enum graph_node_kind kind;
+	char name[GRAPH_NAME_LEN]; /* "encoder.fc1": scope + "." + local */
+	size_t id;                 /* position on the tape */
+	int n_in;
+	struct graph_node *in[GRAPH_MAX_IN];
+	struct tensor value;       /* arena or borrowed view */
+	struct tensor grad;        /* during a backward pass; data NULL until
+				      first touched */
+	struct graph_node *grad_node; /* during graph_grad(create_graph) */
+	vb_real *param_grad;       /* PARAM: slice of the gradient buffer */
+	bool requires_grad;
+	bool active;               /* scratch of the current backward pass */
+	int phase;                 /* graph phase when the node was made */
+	double f[4];               /* op attributes (scales, flags) */
+	long i[4];
+	void *aux;                 /* op scratch in the arena */
+};
+
+/* Creates an empty tape whose arena starts at arena_bytes (it grows by
+ * chunks if a step needs more; graph_reset folds them into one, so steady
+ * state allocates nothing). */
+enum vb_status graph_create(size_t arena_bytes, struct graph **out,
+			    struct vb_error *err);
+void graph_free(struct graph *g);
+
+/* Drops every node and recycles the arena; clears a sticky error. */
+void graph_reset(struct graph *g);
+
+/* Sticky error: the first failure inside an op (shape mismatch, arena
+ * exhausted, a missing vjp) is kept here, the op returns NULL and every op
+ * given a NULL input returns NULL too. Check once after building. */
+enum vb_status graph_status(const struct graph *g);
+const struct vb_error *graph_error(const struct graph *g);
+/* Records a failure (first one wins); returns NULL for convenience. */
+struct graph_node *graph_failf(struct graph *g, enum vb_status st,
+			       const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Arena allocation, 64-byte aligned, valid until graph_reset. NULL (and a
+ * sticky error) on failure. */
+void *graph_alloc(struct graph *g, size_t bytes);
+/* Arena tensor of a shape, uninitialised / zeroed. */
+struct tensor graph_tensor(struct graph *g, int ndim, const size_t *shape);
+struct tensor graph_tensor_zero(struct graph *g, int ndim,
+				const size_t *shape);
+
+/* Bytes of arena in use / reserved (for memory figures). */
+size_t graph_arena_used(const struct graph *g);
+size_t graph_arena_reserved(const struct graph *g);
+size_t graph_node_count(const struct graph *g);
+struct graph_node *graph_node_at(const struct graph *g, size_t i);
+
+/* Name scopes: nodes made between push("encoder") and pop are named
+ * "encoder.<local>". Nested scopes join with dots. */
+void graph_push_scope(struct graph *g, const char *scope);
+void graph_pop_scope(struct graph *g);
+
+/* Grad mode (PyTorch's no_grad when false): nodes made while disabled never
+ * require grad. Returns the previous mode. */
+bool graph_set_grad_enabled(struct graph *g, bool enabled);
+
+/* The phase index stamped on nodes made from now on (the model and the
+ * trainer name phases; graph only stores the number). */
+void graph_set_phase(struct graph *g, int phase);
+int graph_phase(const struct graph *g);
+
+/* Hook called for every node event (NULL to remove). */
+void graph_set_hook(struct graph *g, graph_hook_fn fn, void *ctx);
+
+/* Leaves. The value is borrowed (not copied): it must outlive the step. */
+struct graph_node *graph_input(struct graph *g, const char *name,
+			       struct tensor value, bool requires_grad);
+struct graph_node *graph_const(struct graph *g, const char *name,
+			       struct tensor value);
+/* A parameter: value and its gradient slice (same element count). */
+struct graph_node *graph_param(struct graph *g, const char *name,
+			       struct tensor value, vb_real *grad);
+
+/* For op implementers: appends an op node with the given inputs and an
+ * arena value of the given shape (uninitialised). requires_grad is set
+ * when grad mode is on and any input requires grad. NULL if an input is
+ * NULL or on failure. */
+struct graph_node *graph_op_node(struct graph *g, const struct graph_op *op,
+				 const char *name, struct graph_node **in,
+				 int n_in, int ndim, const size_t *shape);
+/* Same, but the value is a view of existing data (reshape). */
+struct graph_node *graph_op_view(struct graph *g, const struct graph_op *op,
+				 const char *name, struct graph_node **in,
+				 int n_in, struct tensor value);
+/* Call after the op has written n->value: fires the forward hook. Returns
+ * n (NULL passes through). */
+struct graph_node *graph_node_done(struct graph *g, struct graph_node *n);
+
+/* For backward kernels: the gradient buffer of input i of n for the
+ * current pass, zeroed on first touch (for a PARAM in graph_backward it is
+ * the parameter's gradient slice), or NULL when that input needs none. */
+struct tensor *graph_input_grad(struct graph *g, struct graph_node *n, int i);
+/* For vjp builders: whether input i of n needs a gradient in this pass. */
+bool graph_input_active(const struct graph_node *n, int i);
+
+/* Backpropagates the scalar loss (1 element) into every parameter's
+ * gradient slice (accumulating: zero them first) and every INPUT leaf that
+ * requires grad (readable through leaf->grad until the next pass). */
+enum vb_status graph_backward(struct graph *g, struct graph_node *loss,
+			      struct vb_error *err);
+
+/* d out / d wrt[k] for k < n_wrt, with seed (same shape as out; NULL
+ * means ones, out then must be 1 element). Parameter gradient slices are
+ * not touched. Without create_graph, result[k] is a CONST node holding the
+ * value (zeros when wrt[k] does not reach out). With create_graph, result[k]
+ * is a node built on the tape from differentiable ops (requires grad when
+ * anything it depends on does), so a loss built from it differentiates
+ * through it. */
+enum vb_status graph_grad(struct graph *g, struct graph_node *out,
+			  struct graph_node *seed, struct graph_node **wrt,
+			  size_t n_wrt, bool create_graph,
+			  struct graph_node **result, struct vb_error *err);
+
+#endif

@@ -1,0 +1,1429 @@
+/* ops: forward kernels, fused backward kernels (+=) and vjp builders of
+ * every tape op. cblas lives here (and in linalg). Backward kernels read
+ * the node's own value where that is the cheaper form (sigmoid, exp). */
+#include "ops.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#ifdef VB_DOUBLE
+#define GEMM cblas_dgemm
+#define R_EXP exp
+#define R_LOG log
+#define R_LOG1P log1p
+#else
+#define GEMM cblas_sgemm
+#define R_EXP expf
+#define R_LOG logf
+#define R_LOG1P log1pf
+#endif
+
+void op_gemm(bool ta, bool tb, size_t m, size_t n, size_t k, vb_real alpha,
+	     const vb_real *a, size_t lda, const vb_real *b, size_t ldb,
+	     vb_real beta, vb_real *c, size_t ldc)
+{
+	if (m == 0 || n == 0)
+		return;
+	if (k == 0) {
+		for (size_t i = 0; i < m; i++)
+			for (size_t j = 0; j < n; j++)
+				c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+		return;
+	}
+	GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+	     tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, a,
+	     (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+static const char *shp(const struct graph_node *n, char *buf, size_t cap)
+{
+	return tensor_shape_str(&n->value, buf, cap);
+}
+
+static struct graph_node *shape_fail(struct graph *g, const char *op,
+				     const char *name,
+				     const struct graph_node *a,
+				     const struct graph_node *b)
+{
+	char sa[64], sb[64];
+	return graph_failf(g, VB_ERR_SHAPE, "ops: %s %s: shapes %s and %s do "
+			   "not fit", op, name, shp(a, sa, sizeof sa),
+			   b ? shp(b, sb, sizeof sb) : "-");
+}
+
+static bool any_null2(struct graph_node *a, struct graph_node *b)
+{
+	return !a || !b;
+}
+
+/* ------------------------------------------------------------------ */
+/* matmul */
+
+static void matmul_dims(const struct graph_node *n, size_t *m, size_t *k,
+			size_t *nn)
+{
+	const struct tensor *a = &n->in[0]->value, *b = &n->in[1]->value;
+	bool ta = n->i[0], tb = n->i[1];
+	*m = ta ? a->shape[1] : a->shape[0];
+	*k = ta ? a->shape[0] : a->shape[1];
+	*nn = tb ? b->shape[0] : b->shape[1];
+}
+
+static void matmul_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	struct tensor *gb = graph_input_grad(g, n, 1);
+	const vb_real *A = n->in[0]->value.data, *B = n->in[1]->value.data;
+	const vb_real *G = n->grad.data;
+	bool ta = n->i[0], tb = n->i[1];
+	size_t m, k, nn;
+	matmul_dims(n, &m, &k, &nn);
+	size_t lda = n->in[0]->value.shape[1], ldb = n->in[1]->value.shape[1];
+	/* C = op(A) op(B); dop(A) = G op(B)^T, dop(B) = op(A)^T G. */
+	if (ga) {
+		if (!ta) /* dA (m,k) = G (m,n) op(B)^T */
+			op_gemm(false, !tb, m, k, nn, 1, G, nn, B, ldb, 1,
+				ga->data, lda);
+		else /* dA (k,m) = op(B) (k,n) G^T */
+			op_gemm(tb, true, k, m, nn, 1, B, ldb, G, nn, 1,
+				ga->data, lda);
+	}
+	if (gb) {
+		if (!tb) /* dB (k,n) = op(A)^T (k,m) G (m,n) */
+			op_gemm(!ta, false, k, nn, m, 1, A, lda, G, nn, 1,
+				gb->data, ldb);
+		else /* dB (n,k) = G^T (n,m) op(A) (m,k) */
+			op_gemm(true, ta, nn, k, m, 1, G, nn, A, lda, 1,
+				gb->data, ldb);
+	}
+}
+
+static void matmul_vjp(struct graph *g, struct graph_node *n,
+		       struct graph_node *G, struct graph_node **gin)
+{
+	struct graph_node *A = n->in[0], *B = n->in[1];
+	bool ta = n->i[0], tb = n->i[1];
+	if (graph_input_active(n, 0)) {
+		if (!ta)
+			gin[0] = op_matmul(g, "grad.matmul", G, B, false, !tb);
+		else
+			gin[0] = op_matmul(g, "grad.matmul", B, G, tb, true);
+	}
+	if (graph_input_active(n, 1)) {
+		if (!tb)
+			gin[1] = op_matmul(g, "grad.matmul", A, G, !ta, false);
+		else
+			gin[1] = op_matmul(g, "grad.matmul", G, A, true, ta);
+	}
+}
+
+static const struct graph_op OP_MATMUL = {"matmul", matmul_backward,
+					  matmul_vjp};
+
+struct graph_node *op_matmul(struct graph *g, const char *name,
+			     struct graph_node *a, struct graph_node *b,
+			     bool ta, bool tb)
+{
+	struct graph_node *in[2] = {a, b}, *n;
+	size_t m, k, k2, nn, shape[2];
+	if (any_null2(a, b))
+		return NULL;
+	if (a->value.ndim != 2 || b->value.ndim != 2)
+		return shape_fail(g, "matmul", name, a, b);
+	m = ta ? a->value.shape[1] : a->value.shape[0];
+	k = ta ? a->value.shape[0] : a->value.shape[1];
+	k2 = tb ? b->value.shape[1] : b->value.shape[0];
+	nn = tb ? b->value.shape[0] : b->value.shape[1];
+	if (k != k2)
+		return shape_fail(g, "matmul", name, a, b);
+	shape[0] = m;
+	shape[1] = nn;
+	n = graph_op_node(g, &OP_MATMUL, name, in, 2, 2, shape);
+	if (!n)
+		return NULL;
+	n->i[0] = ta;
+	n->i[1] = tb;
+	op_gemm(ta, tb, m, nn, k, 1, a->value.data, a->value.shape[1],
+		b->value.data, b->value.shape[1], 0, n->value.data, nn);
+	return graph_node_done(g, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* linear: y = x w^T + b */
+
+static void linear_backward(struct graph *g, struct graph_node *n)
+{
+	const struct tensor *x = &n->in[0]->value, *w = &n->in[1]->value;
+	size_t B = tensor_rows(x), in = w->shape[1], out = w->shape[0];
+	const vb_real *G = n->grad.data;
+	struct tensor *gx = graph_input_grad(g, n, 0);
+	struct tensor *gw = graph_input_grad(g, n, 1);
+	struct tensor *gb = n->n_in > 2 ? graph_input_grad(g, n, 2) : NULL;
+	if (gx) /* dx (B,in) += G (B,out) w (out,in) */
+		op_gemm(false, false, B, in, out, 1, G, out, w->data, in, 1,
+			gx->data, in);
+	if (gw) /* dw (out,in) += G^T (out,B) x (B,in) */
+		op_gemm(true, false, out, in, B, 1, G, out, x->data, in, 1,
+			gw->data, in);
+	if (gb) {
+		for (size_t j = 0; j < out; j++) {
+			double s = 0;
+			for (size_t b = 0; b < B; b++)
+				s += G[b * out + j];
+			gb->data[j] += (vb_real)s;
+		}
+	}
+}
+
+static void linear_vjp(struct graph *g, struct graph_node *n,
+		       struct graph_node *G, struct graph_node **gin)
+{
+	struct graph_node *x = n->in[0], *w = n->in[1];
+	if (graph_input_active(n, 0)) {
+		struct graph_node *gx = op_matmul(g, "grad.linear.x", G, w,
+						  false, false);
+		gin[0] = x->value.ndim == 2
+			? gx
+			: op_reshape(g, "grad.linear.x", gx, x->value.ndim,
+				     x->value.shape);
+	}
+	if (graph_input_active(n, 1)) {
+		struct graph_node *x2 = x->value.ndim == 2
+			? x
+			: op_reshape(g, "grad.linear.flat", x, 2,
+				     (size_t[2]){tensor_rows(&x->value),
+						 tensor_cols(&x->value)});
+		gin[1] = op_matmul(g, "grad.linear.w", G, x2, true, false);
+	}
+	if (n->n_in > 2 && graph_input_active(n, 2))
+		gin[2] = op_sum_cols(g, "grad.linear.b", G);
+}
+
+static const struct graph_op OP_LINEAR = {"linear", linear_backward,
+					  linear_vjp};
+
+struct graph_node *op_linear(struct graph *g, const char *name,
+			     struct graph_node *x, struct graph_node *w,
+			     struct graph_node *b)
+{
+	struct graph_node *in[3] = {x, w, b}, *n;
+	size_t B, nin, nout, shape[2];
+	if (any_null2(x, w))
+		return NULL;
+	B = tensor_rows(&x->value);
+	nin = tensor_cols(&x->value);
+	if (w->value.ndim != 2 || w->value.shape[1] != nin)
+		return shape_fail(g, "linear", name, x, w);
+	nout = w->value.shape[0];
+	if (b && (b->value.n != nout))
+		return shape_fail(g, "linear", name, w, b);
+	shape[0] = B;
+	shape[1] = nout;
+	n = graph_op_node(g, &OP_LINEAR, name, in, b ? 3 : 2, 2, shape);
+	if (!n)
+		return NULL;
+	vb_real *y = n->value.data;
+	if (b) {
+		for (size_t r = 0; r < B; r++)
+			memcpy(y + r * nout, b->value.data,
+			       nout * sizeof(vb_real));
+	}
+	op_gemm(false, true, B, nout, nin, 1, x->value.data, nin,
+		w->value.data, nin, b ? 1 : 0, y, nout);
+	return graph_node_done(g, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* elementwise unary */
+
+static struct graph_node *unary_node(struct graph *g,
+				     const struct graph_op *op,
+				     const char *name, struct graph_node *a)
+{
+	struct graph_node *in[1] = {a};
+	if (!a)
+		return NULL;
+	return graph_op_node(g, op, name, in, 1, a->value.ndim,
+			     a->value.shape);
+}
+
+/* relu */
+static void relu_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	const vb_real *x = n->in[0]->value.data, *G = n->grad.data;
+	if (!ga)
+		return;
+	for (size_t i = 0; i < n->value.n; i++)
+		ga->data[i] += x[i] > 0 ? G[i] : 0;
+}
+
+static void relu_vjp(struct graph *g, struct graph_node *n,
+		     struct graph_node *G, struct graph_node **gin)
+{
+	if (graph_input_active(n, 0))
+		gin[0] = op_mul(g, "grad.relu", G,
+				op_relu_mask(g, "grad.relu.mask", n->in[0]));
+}
+
+static const struct graph_op OP_RELU = {"relu", relu_backward, relu_vjp};
+
+struct graph_node *op_relu(struct graph *g, const char *name,
+			   struct graph_node *a)
+{
+	struct graph_node *n = unary_node(g, &OP_RELU, name, a);
+	if (!n)
+		return NULL;
+	const vb_real *x = a->value.data;
+	vb_real *y = n->value.data;
+	/* PyTorch's relu keeps NaN (clamp_min semantics): x > 0 ? x : 0
+	 * would turn NaN into 0 and hide it from the guard. */
+	for (size_t i = 0; i < n->value.n; i++)
+		y[i] = x[i] > 0 ? x[i] : (x[i] != x[i] ? x[i] : 0);
+	return graph_node_done(g, n);
+}
+
+static const struct graph_op OP_RELU_MASK = {"relu_mask", NULL, NULL};
+
+struct graph_node *op_relu_mask(struct graph *g, const char *name,
+				struct graph_node *a)
+{
+	struct graph_node *n = unary_node(g, &OP_RELU_MASK, name, a);
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < n->value.n; i++)
+		n->value.data[i] = a->value.data[i] > 0 ? 1 : 0;
+	return graph_node_done(g, n);
+}
+
+/* sigmoid: y = 1 / (1 + exp(-x)), dy/dx = y (1 - y) */
+static void sigmoid_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	const vb_real *y = n->value.data, *G = n->grad.data;
+	if (!ga)
+		return;
+	for (size_t i = 0; i < n->value.n; i++)
+		ga->data[i] += G[i] * ((1 - y[i]) * y[i]);
+}
+
+static void sigmoid_vjp(struct graph *g, struct graph_node *n,
+			struct graph_node *G, struct graph_node **gin)
+{
+	if (!graph_input_active(n, 0))
+		return;
+	struct graph_node *one_minus = op_add_scalar(
+		g, "grad.sigmoid.1my", op_neg(g, "grad.sigmoid.neg", n), 1);
+	gin[0] = op_mul(g, "grad.sigmoid", G,
+			op_mul(g, "grad.sigmoid.dy", one_minus, n));
+}
+
+static const struct graph_op OP_SIGMOID = {"sigmoid", sigmoid_backward,
+					   sigmoid_vjp};
+
+struct graph_node *op_sigmoid(struct graph *g, const char *name,
+			      struct graph_node *a)
+{
+	struct graph_node *n = unary_node(g, &OP_SIGMOID, name, a);
+	if (!n)
+		return NULL;
+	const vb_real *x = a->value.data;
+	vb_real *y = n->value.data;
+	for (size_t i = 0; i < n->value.n; i++)
+		y[i] = 1 / (1 + R_EXP(-x[i]));
+	return graph_node_done(g, n);
+}
+
+/* softplus, PyTorch beta 1 threshold 20 */
+#define SOFTPLUS_THRESHOLD 20
+
+static void softplus_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	const vb_real *x = n->in[0]->value.data, *G = n->grad.data;
+	if (!ga)
+		return;
+	for (size_t i = 0; i < n->value.n; i++) {
+		vb_real z = R_EXP(x[i]);
+		ga->data[i] += x[i] > SOFTPLUS_THRESHOLD ? G[i]
+							 : G[i] * z / (z + 1);
+	}
+}
+
+static void softplus_vjp(struct graph *g, struct graph_node *n,
+			 struct graph_node *G, struct graph_node **gin)
+{
+	/* d softplus = sigmoid(x); above the threshold PyTorch uses 1, which
+	 * sigmoid equals to within 2e-9 (exactly, in float). */
+	if (graph_input_active(n, 0))
+		gin[0] = op_mul(g, "grad.softplus", G,
+				op_sigmoid(g, "grad.softplus.sig", n->in[0]));
+}
+
+static const struct graph_op OP_SOFTPLUS = {"softplus", softplus_backward,
+					    softplus_vjp};
+
+struct graph_node *op_softplus(struct graph *g, const char *name,
+			       struct graph_node *a)
+{
+	struct graph_node *n = unary_node(g, &OP_SOFTPLUS, name, a);
+	if (!n)
+		return NULL;
+	const vb_real *x = a->value.data;
+	for (size_t i = 0; i < n->value.n; i++)
+		n->value.data[i] = x[i] > SOFTPLUS_THRESHOLD
+					   ? x[i]
+					   : R_LOG1P(R_EXP(x[i]));
+	return graph_node_done(g, n);
+}
+
+/* exp */
+static void exp_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	const vb_real *y = n->value.data, *G = n->grad.data;
+	if (!ga)
+		return;
+	for (size_t i = 0; i < n->value.n; i++)
+		ga->data[i] += G[i] * y[i];
+}
+
+static void exp_vjp(struct graph *g, struct graph_node *n,
+		    struct graph_node *G, struct graph_node **gin)
+{
+	if (graph_input_active(n, 0))
+		gin[0] = op_mul(g, "grad.exp", G, n);
+}
+
+static const struct graph_op OP_EXP = {"exp", exp_backward, exp_vjp};
+
+struct graph_node *op_exp(struct graph *g, const char *name,
+			  struct graph_node *a)
+{
+	struct graph_node *n = unary_node(g, &OP_EXP, name, a);
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < n->value.n; i++)
+		n->value.data[i] = R_EXP(a->value.data[i]);
+	return graph_node_done(g, n);
+}
+
+/* log */
+static void log_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	const vb_real *x = n->in[0]->value.data, *G = n->grad.data;
+	if (!ga)
+		return;
+	for (size_t i = 0; i < n->value.n; i++)
+		ga->data[i] += G[i] / x[i];
+}
+
+static void log_vjp(struct graph *g, struct graph_node *n,
+		    struct graph_node *G, struct graph_node **gin)
+{
+	if (graph_input_active(n, 0))
+		gin[0] = op_div(g, "grad.log", G, n->in[0]);
+}
+
+static const struct graph_op OP_LOG = {"log", log_backward, log_vjp};
+
+struct graph_node *op_log(struct graph *g, const char *name,
+			  struct graph_node *a)
+{
+	struct graph_node *n = unary_node(g, &OP_LOG, name, a);
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < n->value.n; i++)
+		n->value.data[i] = R_LOG(a->value.data[i]);
+	return graph_node_done(g, n);
+}
+
+/* square */
+static void square_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	const vb_real *x = n->in[0]->value.data, *G = n->grad.data;
+	if (!ga)
+		return;
+	for (size_t i = 0; i < n->value.n; i++)
+		ga->data[i] += G[i] * (2 * x[i]);
+}
+
+static void square_vjp(struct graph *g, struct graph_node *n,
+		       struct graph_node *G, struct graph_node **gin)
+{
+	if (graph_input_active(n, 0))
+		gin[0] = op_mul(g, "grad.square", G,
+				op_scale(g, "grad.square.2x", n->in[0], 2));
+}
+
+static const struct graph_op OP_SQUARE = {"square", square_backward,
+					  square_vjp};
+
+struct graph_node *op_square(struct graph *g, const char *name,
+			     struct graph_node *a)
+{
+	struct graph_node *n = unary_node(g, &OP_SQUARE, name, a);
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < n->value.n; i++)
+		n->value.data[i] = a->value.data[i] * a->value.data[i];
+	return graph_node_done(g, n);
+}
+
+/* neg */
+static void neg_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	if (!ga)
+		return;
+	for (size_t i = 0; i < n->value.n; i++)
+		ga->data[i] -= n->grad.data[i];
+}
+
+static void neg_vjp(struct graph *g, struct graph_node *n,
+		    struct graph_node *G, struct graph_node **gin)
+{
+	if (graph_input_active(n, 0))
+		gin[0] = op_neg(g, "grad.neg", G);
+}
+
+static const struct graph_op OP_NEG = {"neg", neg_backward, neg_vjp};
+
+struct graph_node *op_neg(struct graph *g, const char *name,
+			  struct graph_node *a)
+{
+	struct graph_node *n = unary_node(g, &OP_NEG, name, a);
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < n->value.n; i++)
+		n->value.data[i] = -a->value.data[i];
+	return graph_node_done(g, n);
+}
+
+/* scale: a * s (s in f[0]) */
+static void scale_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	vb_real s = (vb_real)n->f[0];
+	if (!ga)
+		return;
+	for (size_t i = 0; i < n->value.n; i++)
+		ga->data[i] += n->grad.data[i] * s;
+}
+
+static void scale_vjp(struct graph *g, struct graph_node *n,
+		      struct graph_node *G, struct graph_node **gin)
+{
+	if (graph_input_active(n, 0))
+		gin[0] = op_scale(g, "grad.scale", G, n->f[0]);
+}
+
+static const struct graph_op OP_SCALE = {"scale", scale_backward, scale_vjp};
+
+struct graph_node *op_scale(struct graph *g, const char *name,
+			    struct graph_node *a, double s)
+{
+	struct graph_node *n = unary_node(g, &OP_SCALE, name, a);
+	if (!n)
+		return NULL;
+	n->f[0] = s;
+	vb_real sr = (vb_real)s;
+	for (size_t i = 0; i < n->value.n; i++)
+		n->value.data[i] = a->value.data[i] * sr;
+	return graph_node_done(g, n);
+}
+
+/* add_scalar: a + s */
+static void add_scalar_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	if (!ga)
+		return;
+	for (size_t i = 0; i < n->value.n; i++)
+		ga->data[i] += n->grad.data[i];
+}
+
+static void pass_vjp(struct graph *g, struct graph_node *n,
+		     struct graph_node *G, struct graph_node **gin)
+{
+	(void)g;
+	if (graph_input_active(n, 0))
+		gin[0] = G;
+}
+
+static const struct graph_op OP_ADD_SCALAR = {"add_scalar",
+					      add_scalar_backward, pass_vjp};
+
+struct graph_node *op_add_scalar(struct graph *g, const char *name,
+				 struct graph_node *a, double s)
+{
+	struct graph_node *n = unary_node(g, &OP_ADD_SCALAR, name, a);
+	if (!n)
+		return NULL;
+	n->f[0] = s;
+	vb_real sr = (vb_real)s;
+	for (size_t i = 0; i < n->value.n; i++)
+		n->value.data[i] = a->value.data[i] + sr;
+	return graph_node_done(g, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* elementwise binary, same shape */
+
+static struct graph_node *binary_node(struct graph *g,
+				      const struct graph_op *op,
+				      const char *name, struct graph_node *a,
+				      struct graph_node *b)
+{
+	struct graph_node *in[2] = {a, b};
+	if (any_null2(a, b))
+		return NULL;
+	if (a->value.n != b->value.n)
+		return shape_fail(g, op->name, name, a, b);
+	return graph_op_node(g, op, name, in, 2, a->value.ndim,
+			     a->value.shape);
+}
+
+static void add_backward(struct graph *g, struct graph_node *n)
+{
+	for (int k = 0; k < 2; k++) {
+		struct tensor *gk = graph_input_grad(g, n, k);
+		if (!gk)
+			continue;
+		for (size_t i = 0; i < n->value.n; i++)
+			gk->data[i] += n->grad.data[i];
+	}
+}
+
+static void add_vjp(struct graph *g, struct graph_node *n,
+		    struct graph_node *G, struct graph_node **gin)
+{
+	(void)g;
+	if (graph_input_active(n, 0))
+		gin[0] = G;
+	if (graph_input_active(n, 1))
+		gin[1] = G;
+}
+
+static const struct graph_op OP_ADD = {"add", add_backward, add_vjp};
+
+struct graph_node *op_add(struct graph *g, const char *name,
+			  struct graph_node *a, struct graph_node *b)
+{
+	struct graph_node *n = binary_node(g, &OP_ADD, name, a, b);
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < n->value.n; i++)
+		n->value.data[i] = a->value.data[i] + b->value.data[i];
+	return graph_node_done(g, n);
+}
+
+static void sub_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	struct tensor *gb = graph_input_grad(g, n, 1);
+	for (size_t i = 0; i < n->value.n; i++) {
+		if (ga)
+			ga->data[i] += n->grad.data[i];
+		if (gb)
+			gb->data[i] -= n->grad.data[i];
+	}
+}
+
+static void sub_vjp(struct graph *g, struct graph_node *n,
+		    struct graph_node *G, struct graph_node **gin)
+{
+	if (graph_input_active(n, 0))
+		gin[0] = G;
+	if (graph_input_active(n, 1))
+		gin[1] = op_neg(g, "grad.sub", G);
+}
+
+static const struct graph_op OP_SUB = {"sub", sub_backward, sub_vjp};
+
+struct graph_node *op_sub(struct graph *g, const char *name,
+			  struct graph_node *a, struct graph_node *b)
+{
+	struct graph_node *n = binary_node(g, &OP_SUB, name, a, b);
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < n->value.n; i++)
+		n->value.data[i] = a->value.data[i] - b->value.data[i];
+	return graph_node_done(g, n);
+}
+
+static void mul_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	struct tensor *gb = graph_input_grad(g, n, 1);
+	const vb_real *a = n->in[0]->value.data, *b = n->in[1]->value.data;
+	const vb_real *G = n->grad.data;
+	if (ga)
+		for (size_t i = 0; i < n->value.n; i++)
+			ga->data[i] += G[i] * b[i];
+	if (gb)
+		for (size_t i = 0; i < n->value.n; i++)
+			gb->data[i] += G[i] * a[i];
+}
+
+static void mul_vjp(struct graph *g, struct graph_node *n,
+		    struct graph_node *G, struct graph_node **gin)
+{
+	if (graph_input_active(n, 0))
+		gin[0] = op_mul(g, "grad.mul", G, n->in[1]);
+	if (graph_input_active(n, 1))
+		gin[1] = op_mul(g, "grad.mul", G, n->in[0]);
+}
+
+static const struct graph_op OP_MUL = {"mul", mul_backward, mul_vjp};
+
+struct graph_node *op_mul(struct graph *g, const char *name,
+			  struct graph_node *a, struct graph_node *b)
+{
+	struct graph_node *n = binary_node(g, &OP_MUL, name, a, b);
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < n->value.n; i++)
+		n->value.data[i] = a->value.data[i] * b->value.data[i];
+	return graph_node_done(g, n);
+}
+
+static void div_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	struct tensor *gb = graph_input_grad(g, n, 1);
+	const vb_real *b = n->in[1]->value.data, *y = n->value.data;
+	const vb_real *G = n->grad.data;
+	if (ga)
+		for (size_t i = 0; i < n->value.n; i++)
+			ga->data[i] += G[i] / b[i];
+	if (gb) /* d(a/b)/db = -a/b^2 = -y/b */
+		for (size_t i = 0; i < n->value.n; i++)
+			gb->data[i] -= G[i] * y[i] / b[i];
+}
+
+static void div_vjp(struct graph *g, struct graph_node *n,
+		    struct graph_node *G, struct graph_node **gin)
+{
+	if (graph_input_active(n, 0))
+		gin[0] = op_div(g, "grad.div.a", G, n->in[1]);
+	if (graph_input_active(n, 1))
+		gin[1] = op_neg(g, "grad.div.b",
+				op_div(g, "grad.div.b", op_mul(g, "grad.div.b",
+							      G, n),
+				       n->in[1]));
+}
+
+static const struct graph_op OP_DIV = {"div", div_backward, div_vjp};
+
+struct graph_node *op_div(struct graph *g, const char *name,
+			  struct graph_node *a, struct graph_node *b)
+{
+	struct graph_node *n = binary_node(g, &OP_DIV, name, a, b);
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < n->value.n; i++)
+		n->value.data[i] = a->value.data[i] / b->value.data[i];
+	return graph_node_done(g, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* broadcasts */
+
+static void mul_rows_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	struct tensor *gs = graph_input_grad(g, n, 1);
+	const vb_real *a = n->in[0]->value.data, *s = n->in[1]->value.data;
+	const vb_real *G = n->grad.data;
+	size_t B = tensor_rows(&n->value), C = tensor_cols(&n->value);
+	for (size_t r = 0; r < B; r++) {
+		const vb_real *Gr = G + r * C, *ar = a + r * C;
+		if (ga)
+			for (size_t c = 0; c < C; c++)
+				ga->data[r * C + c] += Gr[c] * s[r];
+		if (gs) {
+			double acc = 0;
+			for (size_t c = 0; c < C; c++)
+				acc += (double)Gr[c] * ar[c];
+			gs->data[r] += (vb_real)acc;
+		}
+	}
+}
+
+static void mul_rows_vjp(struct graph *g, struct graph_node *n,
+			 struct graph_node *G, struct graph_node **gin)
+{
+	if (graph_input_active(n, 0))
+		gin[0] = op_mul_rows(g, "grad.mul_rows.a", G, n->in[1]);
+	if (graph_input_active(n, 1))
+		gin[1] = op_sum_rows(g, "grad.mul_rows.s",
+				     op_mul(g, "grad.mul_rows.s", G,
+					    n->in[0]));
+}
+
+static const struct graph_op OP_MUL_ROWS = {"mul_rows", mul_rows_backward,
+					    mul_rows_vjp};
+
+struct graph_node *op_mul_rows(struct graph *g, const char *name,
+			       struct graph_node *a, struct graph_node *s)
+{
+	struct graph_node *in[2] = {a, s}, *n;
+	if (any_null2(a, s))
+		return NULL;
+	if (s->value.n != tensor_rows(&a->value))
+		return shape_fail(g, "mul_rows", name, a, s);
+	n = graph_op_node(g, &OP_MUL_ROWS, name, in, 2, a->value.ndim,
+			  a->value.shape);
+	if (!n)
+		return NULL;
+	size_t B = tensor_rows(&a->value), C = tensor_cols(&a->value);
+	for (size_t r = 0; r < B; r++)
+		for (size_t c = 0; c < C; c++)
+			n->value.data[r * C + c] =
+				a->value.data[r * C + c] * s->value.data[r];
+	return graph_node_done(g, n);
+}
+
+static void add_bias_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	struct tensor *gb = graph_input_grad(g, n, 1);
+	size_t B = tensor_rows(&n->value), C = tensor_cols(&n->value);
+	const vb_real *G = n->grad.data;
+	if (ga)
+		for (size_t i = 0; i < n->value.n; i++)
+			ga->data[i] += G[i];
+	if (gb)
+		for (size_t c = 0; c < C; c++) {
+			double acc = 0;
+			for (size_t r = 0; r < B; r++)
+				acc += G[r * C + c];
+			gb->data[c] += (vb_real)acc;
+		}
+}
+
+static void add_bias_vjp(struct graph *g, struct graph_node *n,
+			 struct graph_node *G, struct graph_node **gin)
+{
+	if (graph_input_active(n, 0))
+		gin[0] = G;
+	if (graph_input_active(n, 1))
+		gin[1] = op_sum_cols(g, "grad.add_bias", G);
+}
+
+static const struct graph_op OP_ADD_BIAS = {"add_bias", add_bias_backward,
+					    add_bias_vjp};
+
+struct graph_node *op_add_bias(struct graph *g, const char *name,
+			       struct graph_node *a, struct graph_node *b)
+{
+	struct graph_node *in[2] = {a, b}, *n;
+	if (any_null2(a, b))
+		return NULL;
+	size_t B = tensor_rows(&a->value), C = tensor_cols(&a->value);
+	if (b->value.n != C)
+		return shape_fail(g, "add_bias", name, a, b);
+	n = graph_op_node(g, &OP_ADD_BIAS, name, in, 2, a->value.ndim,
+			  a->value.shape);
+	if (!n)
+		return NULL;
+	for (size_t r = 0; r < B; r++)
+		for (size_t c = 0; c < C; c++)
+			n->value.data[r * C + c] =
+				a->value.data[r * C + c] + b->value.data[c];
+	return graph_node_done(g, n);
+}
+
+static void expand_rows_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *gs = graph_input_grad(g, n, 0);
+	size_t B = tensor_rows(&n->value), C = tensor_cols(&n->value);
+	if (!gs)
+		return;
+	for (size_t r = 0; r < B; r++) {
+		double acc = 0;
+		for (size_t c = 0; c < C; c++)
+			acc += n->grad.data[r * C + c];
+		gs->data[r] += (vb_real)acc;
+	}
+}
+
+static void expand_rows_vjp(struct graph *g, struct graph_node *n,
+			    struct graph_node *G, struct graph_node **gin)
+{
+	if (graph_input_active(n, 0))
+		gin[0] = op_reshape(g, "grad.expand_rows",
+				    op_sum_rows(g, "grad.expand_rows", G),
+				    n->in[0]->value.ndim,
+				    n->in[0]->value.shape);
+}
+
+static const struct graph_op OP_EXPAND_ROWS = {
+	"expand_rows", expand_rows_backward, expand_rows_vjp};
+
+struct graph_node *op_expand_rows(struct graph *g, const char *name,
+				  struct graph_node *s, size_t n_cols)
+{
+	struct graph_node *in[1] = {s}, *n;
+	size_t shape[2];
+	if (!s)
+		return NULL;
+	shape[0] = s->value.n;
+	shape[1] = n_cols;
+	n = graph_op_node(g, &OP_EXPAND_ROWS, name, in, 1, 2, shape);
+	if (!n)
+		return NULL;
+	for (size_t r = 0; r < shape[0]; r++)
+		for (size_t c = 0; c < n_cols; c++)
+			n->value.data[r * n_cols + c] = s->value.data[r];
+	return graph_node_done(g, n);
+}
+
+static void repeat_rows_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *gv = graph_input_grad(g, n, 0);
+	size_t B = tensor_rows(&n->value), C = tensor_cols(&n->value);
+	if (!gv)
+		return;
+	for (size_t c = 0; c < C; c++) {
+		double acc = 0;
+		for (size_t r = 0; r < B; r++)
+			acc += n->grad.data[r * C + c];
+		gv->data[c] += (vb_real)acc;
+	}
+}
+
+static void repeat_rows_vjp(struct graph *g, struct graph_node *n,
+			    struct graph_node *G, struct graph_node **gin)
+{
+	if (graph_input_active(n, 0))
+		gin[0] = op_reshape(g, "grad.repeat_rows",
+				    op_sum_cols(g, "grad.repeat_rows", G),
+				    n->in[0]->value.ndim,
+				    n->in[0]->value.shape);
+}
+
+static const struct graph_op OP_REPEAT_ROWS = {
+	"repeat_rows", repeat_rows_backward, repeat_rows_vjp};
+
+struct graph_node *op_repeat_rows(struct graph *g, const char *name,
+				  struct graph_node *v, size_t n_rows)
+{
+	struct graph_node *in[1] = {v}, *n;
+	size_t shape[2];
+	if (!v)
+		return NULL;
+	shape[0] = n_rows;
+	shape[1] = v->value.n;
+	n = graph_op_node(g, &OP_REPEAT_ROWS, name, in, 1, 2, shape);
+	if (!n)
+		return NULL;
+	for (size_t r = 0; r < n_rows; r++)
+		memcpy(n->value.data + r * shape[1], v->value.data,
+		       shape[1] * sizeof(vb_real));
+	return graph_node_done(g, n);
+}
+
+static void expand_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *gs = graph_input_grad(g, n, 0);
+	double acc = 0;
+	if (!gs)
+		return;
+	for (size_t i = 0; i < n->value.n; i++)
+		acc += n->grad.data[i];
+	gs->data[0] += (vb_real)acc;
+}
+
+static void expand_vjp(struct graph *g, struct graph_node *n,
+		       struct graph_node *G, struct graph_node **gin)
+{
+	if (graph_input_active(n, 0))
+		gin[0] = op_reshape(g, "grad.expand", op_sum(g, "grad.expand", G),
+				    n->in[0]->value.ndim,
+				    n->in[0]->value.shape);
+}
+
+static const struct graph_op OP_EXPAND = {"expand", expand_backward,
+					  expand_vjp};
+
+struct graph_node *op_expand(struct graph *g, const char *name,
+			     struct graph_node *s, int ndim,
+			     const size_t *shape)
+{
+	struct graph_node *in[1] = {s}, *n;
+	if (!s)
+		return NULL;
+	if (s->value.n != 1)
+		return shape_fail(g, "expand", name, s, NULL);
+	n = graph_op_node(g, &OP_EXPAND, name, in, 1, ndim, shape);
+	if (!n)
+		return NULL;
+	tensor_fill(&n->value, s->value.data[0]);
+	return graph_node_done(g, n);
+}
+
+static void reshape_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	if (!ga)
+		return;
+	for (size_t i = 0; i < n->value.n; i++)
+		ga->data[i] += n->grad.data[i];
+}
+
+static void reshape_vjp(struct graph *g, struct graph_node *n,
+			struct graph_node *G, struct graph_node **gin)
+{
+	if (graph_input_active(n, 0))
+		gin[0] = op_reshape(g, "grad.reshape", G, n->in[0]->value.ndim,
+				    n->in[0]->value.shape);
+}
+
+static const struct graph_op OP_RESHAPE = {"reshape", reshape_backward,
+					   reshape_vjp};
+
+struct graph_node *op_reshape(struct graph *g, const char *name,
+			      struct graph_node *a, int ndim,
+			      const size_t *shape)
+{
+	struct graph_node *in[1] = {a};
+	struct tensor v;
+	if (!a)
+		return NULL;
+	v = tensor_view(a->value.data, ndim, shape);
+	if (v.n != a->value.n || ndim < 0 || ndim > TENSOR_MAX_DIM)
+		return shape_fail(g, "reshape", name, a, NULL);
+	return graph_node_done(g, graph_op_view(g, &OP_RESHAPE, name, in, 1,
+						v));
+}
+
+/* ------------------------------------------------------------------ */
+/* reductions */
+
+static void sum_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	vb_real G = n->grad.data[0] * (vb_real)n->f[0];
+	if (!ga)
+		return;
+	for (size_t i = 0; i < ga->n; i++)
+		ga->data[i] += G;
+}
+
+static void sum_vjp(struct graph *g, struct graph_node *n,
+		    struct graph_node *G, struct graph_node **gin)
+{
+	struct graph_node *a = n->in[0], *e;
+	if (!graph_input_active(n, 0))
+		return;
+	e = op_expand(g, "grad.sum", G, a->value.ndim, a->value.shape);
+	gin[0] = n->f[0] == 1 ? e : op_scale(g, "grad.mean", e, n->f[0]);
+}
+
+static const struct graph_op OP_SUM = {"sum", sum_backward, sum_vjp};
+static const struct graph_op OP_MEAN = {"mean", sum_backward, sum_vjp};
+
+static struct graph_node *reduce_all(struct graph *g,
+				     const struct graph_op *op,
+				     const char *name, struct graph_node *a,
+				     bool mean)
+{
+	struct graph_node *in[1] = {a}, *n;
+	double acc = 0;
+	if (!a)
+		return NULL;
+	n = graph_op_node(g, op, name, in, 1, 0, NULL);
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < a->value.n; i++)
+		acc += a->value.data[i];
+	n->f[0] = mean ? 1.0 / (double)a->value.n : 1.0;
+	n->value.data[0] = (vb_real)(mean ? acc / (double)a->value.n : acc);
+	return graph_node_done(g, n);
+}
+
+struct graph_node *op_sum(struct graph *g, const char *name,
+			  struct graph_node *a)
+{
+	return reduce_all(g, &OP_SUM, name, a, false);
+}
+
+struct graph_node *op_mean(struct graph *g, const char *name,
+			   struct graph_node *a)
+{
+	return reduce_all(g, &OP_MEAN, name, a, true);
+}
+
+static void sum_rows_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	size_t B, C;
+	if (!ga)
+		return;
+	B = tensor_rows(ga);
+	C = tensor_cols(ga);
+	for (size_t r = 0; r < B; r++)
+		for (size_t c = 0; c < C; c++)
+			ga->data[r * C + c] += n->grad.data[r];
+}
+
+static void sum_rows_vjp(struct graph *g, struct graph_node *n,
+			 struct graph_node *G, struct graph_node **gin)
+{
+	struct graph_node *a = n->in[0];
+	if (!graph_input_active(n, 0))
+		return;
+	gin[0] = op_reshape(g, "grad.sum_rows",
+			    op_expand_rows(g, "grad.sum_rows", G,
+					   tensor_cols(&a->value)),
+			    a->value.ndim, a->value.shape);
+}
+
+static const struct graph_op OP_SUM_ROWS = {"sum_rows", sum_rows_backward,
+					    sum_rows_vjp};
+
+struct graph_node *op_sum_rows(struct graph *g, const char *name,
+			       struct graph_node *a)
+{
+	struct graph_node *in[1] = {a}, *n;
+	size_t shape[1];
+	if (!a)
+		return NULL;
+	shape[0] = tensor_rows(&a->value);
+	n = graph_op_node(g, &OP_SUM_ROWS, name, in, 1, 1, shape);
+	if (!n)
+		return NULL;
+	size_t C = tensor_cols(&a->value);
+	for (size_t r = 0; r < shape[0]; r++) {
+		double acc = 0;
+		for (size_t c = 0; c < C; c++)
+			acc += a->value.data[r * C + c];
+		n->value.data[r] = (vb_real)acc;
+	}
+	return graph_node_done(g, n);
+}
+
+static void sum_cols_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	size_t B, C;
+	if (!ga)
+		return;
+	B = tensor_rows(ga);
+	C = tensor_cols(ga);
+	for (size_t r = 0; r < B; r++)
+		for (size_t c = 0; c < C; c++)
+			ga->data[r * C + c] += n->grad.data[c];
+}
+
+static void sum_cols_vjp(struct graph *g, struct graph_node *n,
+			 struct graph_node *G, struct graph_node **gin)
+{
+	struct graph_node *a = n->in[0];
+	if (!graph_input_active(n, 0))
+		return;
+	gin[0] = op_reshape(g, "grad.sum_cols",
+			    op_repeat_rows(g, "grad.sum_cols", G,
+					   tensor_rows(&a->value)),
+			    a->value.ndim, a->value.shape);
+}
+
+static const struct graph_op OP_SUM_COLS = {"sum_cols", sum_cols_backward,
+					    sum_cols_vjp};
+
+struct graph_node *op_sum_cols(struct graph *g, const char *name,
+			       struct graph_node *a)
+{
+	struct graph_node *in[1] = {a}, *n;
+	size_t shape[1];
+	if (!a)
+		return NULL;
+	size_t B = tensor_rows(&a->value);
+	shape[0] = tensor_cols(&a->value);
+	n = graph_op_node(g, &OP_SUM_COLS, name, in, 1, 1, shape);
+	if (!n)
+		return NULL;
+	for (size_t c = 0; c < shape[0]; c++) {
+		double acc = 0;
+		for (size_t r = 0; r < B; r++)
+			acc += a->value.data[r * shape[0] + c];
+		n->value.data[c] = (vb_real)acc;
+	}
+	return graph_node_done(g, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* per-sample losses */
+
+static struct graph_node *loss_node(struct graph *g,
+				    const struct graph_op *op,
+				    const char *name, struct graph_node *y,
+				    struct graph_node *t)
+{
+	struct graph_node *in[2] = {y, t};
+	size_t shape[1];
+	if (any_null2(y, t))
+		return NULL;
+	if (y->value.n != t->value.n ||
+	    tensor_rows(&y->value) != tensor_rows(&t->value))
+		return shape_fail(g, op->name, name, y, t);
+	shape[0] = tensor_rows(&y->value);
+	return graph_op_node(g, op, name, in, 2, 1, shape);
+}
+
+/* mse: r_b = 0.5 sum_p (y - x)^2 */
+static void mse_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *gy = graph_input_grad(g, n, 0);
+	struct tensor *gx = graph_input_grad(g, n, 1);
+	const vb_real *y = n->in[0]->value.data, *x = n->in[1]->value.data;
+	size_t B = n->value.n, C = tensor_cols(&n->in[0]->value);
+	for (size_t r = 0; r < B; r++) {
+		vb_real G = n->grad.data[r];
+		for (size_t c = 0; c < C; c++) {
+			size_t i = r * C + c;
+			vb_real d = (y[i] - x[i]) * G;
+			if (gy)
+				gy->data[i] += d;
+			if (gx)
+				gx->data[i] -= d;
+		}
+	}
+}
+
+static void mse_vjp(struct graph *g, struct graph_node *n,
+		    struct graph_node *G, struct graph_node **gin)
+{
+	struct graph_node *d = op_mul_rows(
+		g, "grad.mse", op_sub(g, "grad.mse.diff", n->in[0], n->in[1]),
+		G);
+	if (graph_input_active(n, 0))
+		gin[0] = d;
+	if (graph_input_active(n, 1))
+		gin[1] = op_neg(g, "grad.mse.x", d);
+}
+
+static const struct graph_op OP_MSE = {"mse", mse_backward, mse_vjp};
+
+struct graph_node *op_mse(struct graph *g, const char *name,
+			  struct graph_node *y, struct graph_node *x)
+{
+	struct graph_node *n = loss_node(g, &OP_MSE, name, y, x);
+	if (!n)
+		return NULL;
+	size_t B = n->value.n, C = tensor_cols(&y->value);
+	for (size_t r = 0; r < B; r++) {
+		double acc = 0;
+		for (size_t c = 0; c < C; c++) {
+			vb_real d = y->value.data[r * C + c] -
+				    x->value.data[r * C + c];
+			acc += (double)(d * d);
+		}
+		n->value.data[r] = (vb_real)(0.5 * acc);
+	}
+	return graph_node_done(g, n);
+}
+
+/* bce (pythae / PyTorch binary_cross_entropy): per element
+ * (t - 1) max(log1p(-y), c) - t max(log y, c); gradient wrt y
+ * (y - t) / max((1 - y) y, eps). f[0] = c, f[1] = eps. */
+static vb_real bce_dy(vb_real y, vb_real t, vb_real eps)
+{
+	vb_real den = (1 - y) * y;
+	return (y - t) / (den > eps ? den : eps);
+}
+
+static void bce_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *gy = graph_input_grad(g, n, 0);
+	struct tensor *gt = graph_input_grad(g, n, 1);
+	const vb_real *y = n->in[0]->value.data, *t = n->in[1]->value.data;
+	size_t B = n->value.n, C = tensor_cols(&n->in[0]->value);
+	vb_real c0 = (vb_real)n->f[0], eps = (vb_real)n->f[1];
+	for (size_t r = 0; r < B; r++) {
+		vb_real G = n->grad.data[r];
+		for (size_t c = 0; c < C; c++) {
+			size_t i = r * C + c;
+			if (gy)
+				gy->data[i] += G * bce_dy(y[i], t[i], eps);
+			if (gt) { /* d/dt = max(log1p(-y),c) - max(log y,c) */
+				vb_real l1 = R_LOG1P(-y[i]), l0 = R_LOG(y[i]);
+				l1 = l1 > c0 ? l1 : c0;
+				l0 = l0 > c0 ? l0 : c0;
+				gt->data[i] += G * (l1 - l0);
+			}
+		}
+	}
+}
+
+/* bce_grad: the elementwise gradient (y - t) / max((1 - y) y, eps) as its
+ * own node, so that the BCE's gradient can be used inside a graph. Its
+ * own backward (d/dy of the clamped quotient) is first order only. */
+static void bce_grad_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *gy = graph_input_grad(g, n, 0);
+	struct tensor *gt = graph_input_grad(g, n, 1);
+	const vb_real *y = n->in[0]->value.data, *t = n->in[1]->value.data;
+	vb_real eps = (vb_real)n->f[1];
+	for (size_t i = 0; i < n->value.n; i++) {
+		vb_real den = (1 - y[i]) * y[i];
+		vb_real G = n->grad.data[i];
+		if (den > eps) {
+			if (gy) /* d/dy (y-t)/den = 1/den - (y-t)(1-2y)/den^2 */
+				gy->data[i] += G * (1 / den - (y[i] - t[i]) *
+								      (1 - 2 * y[i]) /
+								      (den * den));
+			if (gt)
+				gt->data[i] -= G / den;
+		} else {
+			if (gy)
+				gy->data[i] += G / eps;
+			if (gt)
+				gt->data[i] -= G / eps;
+		}
+	}
+}
+
+static const struct graph_op OP_BCE_GRAD = {"bce_grad", bce_grad_backward,
+					    NULL};
+
+static struct graph_node *bce_grad_node(struct graph *g, struct graph_node *y,
+					struct graph_node *t, double eps)
+{
+	struct graph_node *in[2] = {y, t}, *n;
+	n = graph_op_node(g, &OP_BCE_GRAD, "grad.bce", in, 2, y->value.ndim,
+			  y->value.shape);
+	if (!n)
+		return NULL;
+	n->f[1] = eps;
+	for (size_t i = 0; i < n->value.n; i++)
+		n->value.data[i] = bce_dy(y->value.data[i], t->value.data[i],
+					  (vb_real)eps);
+	return graph_node_done(g, n);
+}
+
+static void bce_vjp(struct graph *g, struct graph_node *n,
+		    struct graph_node *G, struct graph_node **gin)
+{
+	if (graph_input_active(n, 0))
+		gin[0] = op_mul_rows(g, "grad.bce",
+				     bce_grad_node(g, n->in[0], n->in[1],
+						   n->f[1]),
+				     G);
+	if (graph_input_active(n, 1))
+		graph_failf(g, VB_ERR_INTERNAL, "ops: bce %s: second-order "
+			    "gradient with respect to the target is not "
+			    "implemented", n->name);
+}
+
+static const struct graph_op OP_BCE = {"bce", bce_backward, bce_vjp};
+
+struct graph_node *op_bce(struct graph *g, const char *name,
+			  struct graph_node *y, struct graph_node *t,
+			  double log_clamp, double denom_eps)
+{
+	struct graph_node *n = loss_node(g, &OP_BCE, name, y, t);
+	if (!n)
+		return NULL;
+	n->f[0] = log_clamp;
+	n->f[1] = denom_eps;
+	size_t B = n->value.n, C = tensor_cols(&y->value);
+	vb_real c0 = (vb_real)log_clamp;
+	for (size_t r = 0; r < B; r++) {
+		double acc = 0;
+		for (size_t c = 0; c < C; c++) {
+			vb_real yy = y->value.data[r * C + c];
+			vb_real tt = t->value.data[r * C + c];
+			vb_real l1 = R_LOG1P(-yy), l0 = R_LOG(yy);
+			l1 = l1 > c0 ? l1 : c0;
+			l0 = l0 > c0 ? l0 : c0;
+			/* a NaN y fails both comparisons above and keeps NaN */
+			if (yy != yy)
+				l1 = l0 = yy;
+			acc += (double)((tt - 1) * l1 - tt * l0);
+		}
+		n->value.data[r] = (vb_real)acc;
+	}
+	return graph_node_done(g, n);
+}
+
+/* bce from logits: max(l, 0) - l t + log1p(exp(-|l|)) */
+static void bce_logits_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *gl = graph_input_grad(g, n, 0);
+	struct tensor *gt = graph_input_grad(g, n, 1);
+	const vb_real *l = n->in[0]->value.data, *t = n->in[1]->value.data;
+	size_t B = n->value.n, C = tensor_cols(&n->in[0]->value);
+	for (size_t r = 0; r < B; r++) {
+		vb_real G = n->grad.data[r];
+		for (size_t c = 0; c < C; c++) {
+			size_t i = r * C + c;
+			if (gl)
+				gl->data[i] += G * (1 / (1 + R_EXP(-l[i])) - t[i]);
+			if (gt)
+				gt->data[i] -= G * l[i];
+		}
+	}
+}
+
+static void bce_logits_vjp(struct graph *g, struct graph_node *n,
+			   struct graph_node *G, struct graph_node **gin)
+{
+	struct graph_node *l = n->in[0], *t = n->in[1];
+	if (graph_input_active(n, 0))
+		gin[0] = op_mul_rows(g, "grad.bce_logits",
+				     op_sub(g, "grad.bce_logits",
+					    op_sigmoid(g, "grad.bce_logits", l),
+					    t),
+				     G);
+	if (graph_input_active(n, 1))
+		gin[1] = op_neg(g, "grad.bce_logits.t",
+				op_mul_rows(g, "grad.bce_logits.t", l, G));
+}
+
+static const struct graph_op OP_BCE_LOGITS = {"bce_logits",
+					      bce_logits_backward,
+					      bce_logits_vjp};
+
+struct graph_node *op_bce_logits(struct graph *g, const char *name,
+				 struct graph_node *l, struct graph_node *t)
+{
+	struct graph_node *n = loss_node(g, &OP_BCE_LOGITS, name, l, t);
+	if (!n)
+		return NULL;
+	size_t B = n->value.n, C = tensor_cols(&l->value);
+	for (size_t r = 0; r < B; r++) {
+		double acc = 0;
+		for (size_t c = 0; c < C; c++) {
+			vb_real x = l->value.data[r * C + c];
+			vb_real tt = t->value.data[r * C + c];
+			vb_real ax = x < 0 ? -x : x;
+			acc += (double)((x > 0 ? x : 0) - x * tt +
+					R_LOG1P(R_EXP(-ax)));
+		}
+		n->value.data[r] = (vb_real)acc;
+	}
+	return graph_node_done(g, n);
+}
+
+/* ------------------------------------------------------------------ */
+
+static const struct graph_op OP_FULL = {"full", NULL, NULL};
+
+struct graph_node *op_full(struct graph *g, const char *name, int ndim,
+			   const size_t *shape, double v)
+{
+	struct graph_node *n = graph_op_node(g, &OP_FULL, name, NULL, 0, ndim,
+					     shape);
+	if (!n)
+		return NULL;
+	n->kind = GRAPH_NODE_CONST;
+	tensor_fill(&n->value, (vb_real)v);
+	return graph_node_done(g, n);
+}

@@ -1,0 +1,124 @@
+/* ops: every differentiable operation on the tape. Each op computes its
+ * value eagerly, appends a named node, and carries a fused first-order
+ * backward kernel (accumulating, +=) and a vjp that rebuilds its backward
+ * from other ops so it can be differentiated again. Products go through
+ * cblas_?gemm. All ops return NULL (with the graph's sticky error set) on a
+ * NULL input or a shape mismatch. Names are local: the graph prefixes the
+ * current scope. */
+#ifndef VB_CORE_OPS_H
+#define VB_CORE_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "graph.h"
+
+/* ---- products ---- */
+
+/* op(a) op(b) with op = transpose when ta / tb: a (M, K) or (K, M),
+ * b (K, N) or (N, K) -> (M, N). 2-D only. */
+struct graph_node *op_matmul(struct graph *g, const char *name,
+			     struct graph_node *a, struct graph_node *b,
+			     bool ta, bool tb);
+
+/* y = x w^T + b (PyTorch nn.Linear): x (B, in) (any trailing shape that
+ * flattens to in), w (out, in), b (out) or NULL -> (B, out). */
+struct graph_node *op_linear(struct graph *g, const char *name,
+			     struct graph_node *x, struct graph_node *w,
+			     struct graph_node *b);
+
+/* ---- elementwise, one input (same shape out) ---- */
+struct graph_node *op_relu(struct graph *g, const char *name,
+			   struct graph_node *a);
+struct graph_node *op_sigmoid(struct graph *g, const char *name,
+			      struct graph_node *a);
+/* softplus(x) = log1p(exp(x)), as PyTorch with beta 1, threshold 20
+ * (x > 20 gives x). */
+struct graph_node *op_softplus(struct graph *g, const char *name,
+			       struct graph_node *a);
+struct graph_node *op_exp(struct graph *g, const char *name,
+			  struct graph_node *a);
+struct graph_node *op_log(struct graph *g, const char *name,
+			  struct graph_node *a);
+struct graph_node *op_square(struct graph *g, const char *name,
+			     struct graph_node *a);
+struct graph_node *op_neg(struct graph *g, const char *name,
+			  struct graph_node *a);
+/* a * s and a + s for a constant scalar s. */
+struct graph_node *op_scale(struct graph *g, const char *name,
+			    struct graph_node *a, double s);
+struct graph_node *op_add_scalar(struct graph *g, const char *name,
+				 struct graph_node *a, double s);
+/* Constant 0/1 mask of a > 0 (no gradient): relu's derivative. */
+struct graph_node *op_relu_mask(struct graph *g, const char *name,
+				struct graph_node *a);
+
+/* ---- elementwise, two inputs of the same shape ---- */
+struct graph_node *op_add(struct graph *g, const char *name,
+			  struct graph_node *a, struct graph_node *b);
+struct graph_node *op_sub(struct graph *g, const char *name,
+			  struct graph_node *a, struct graph_node *b);
+struct graph_node *op_mul(struct graph *g, const char *name,
+			  struct graph_node *a, struct graph_node *b);
+struct graph_node *op_div(struct graph *g, const char *name,
+			  struct graph_node *a, struct graph_node *b);
+
+/* ---- broadcasts ---- */
+/* a (B, ...) times s (B): row b scaled by s[b]. */
+struct graph_node *op_mul_rows(struct graph *g, const char *name,
+			       struct graph_node *a, struct graph_node *s);
+/* a (B, N) + b (N): bias added to every row. */
+struct graph_node *op_add_bias(struct graph *g, const char *name,
+			       struct graph_node *a, struct graph_node *b);
+/* s (B) -> (B, N): each s[b] repeated along the row. */
+struct graph_node *op_expand_rows(struct graph *g, const char *name,
+				  struct graph_node *s, size_t n_cols);
+/* v (N) -> (B, N): v repeated as every row. */
+struct graph_node *op_repeat_rows(struct graph *g, const char *name,
+				  struct graph_node *v, size_t n_rows);
+/* scalar s (1 element) -> tensor of the given shape, every element s. */
+struct graph_node *op_expand(struct graph *g, const char *name,
+			     struct graph_node *s, int ndim,
+			     const size_t *shape);
+/* Same data, new shape (element count must match). */
+struct graph_node *op_reshape(struct graph *g, const char *name,
+			      struct graph_node *a, int ndim,
+			      const size_t *shape);
+
+/* ---- reductions (accumulated in double) ---- */
+struct graph_node *op_sum(struct graph *g, const char *name,
+			  struct graph_node *a); /* -> scalar */
+struct graph_node *op_mean(struct graph *g, const char *name,
+			   struct graph_node *a); /* -> scalar */
+/* (B, ...) -> (B): per-sample sum over everything after the batch axis. */
+struct graph_node *op_sum_rows(struct graph *g, const char *name,
+			       struct graph_node *a);
+/* (B, N) -> (N): sum over the batch axis. */
+struct graph_node *op_sum_cols(struct graph *g, const char *name,
+			       struct graph_node *a);
+
+/* ---- per-sample losses, (B, ...) inputs -> (B) ---- */
+/* 0.5 * sum_p (y - x)^2 (pythae "mse", rhvae.md section 3). */
+struct graph_node *op_mse(struct graph *g, const char *name,
+			  struct graph_node *y, struct graph_node *x);
+/* pythae "bce": sum_p -(t max(log y, log_clamp) + (1 - t) max(log(1 - y),
+ * log_clamp)), gradient (y - t) / max(y (1 - y), denom_eps) as PyTorch's
+ * binary_cross_entropy (log_clamp -100, denom_eps 1e-12 there). */
+struct graph_node *op_bce(struct graph *g, const char *name,
+			  struct graph_node *y, struct graph_node *t,
+			  double log_clamp, double denom_eps);
+/* Stable BCE from logits l: sum_p max(l, 0) - l t + log1p(exp(-|l|)). */
+struct graph_node *op_bce_logits(struct graph *g, const char *name,
+				 struct graph_node *l, struct graph_node *t);
+
+/* Constant node of the given shape filled with v. */
+struct graph_node *op_full(struct graph *g, const char *name, int ndim,
+			   const size_t *shape, double v);
+
+/* The gemm the ops use (cblas_sgemm or cblas_dgemm by build), row-major:
+ * C = alpha op(A) op(B) + beta C. Exposed for benchmarks and tests. */
+void op_gemm(bool ta, bool tb, size_t m, size_t n, size_t k, vb_real alpha,
+	     const vb_real *a, size_t lda, const vb_real *b, size_t ldb,
+	     vb_real beta, vb_real *c, size_t ldc);
+
+#endif
