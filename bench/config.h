@@ -1,0 +1,258 @@
+/* config: the resolved settings of one run. One static table of keys
+ * (section, key, type, field, default, range or enum names, help) drives
+ * defaults, INI loading (inih), --set overrides, validation, canonical
+ * formatting and INI writing; sweeps and result rows iterate the same keys.
+ * Running anything with the settings is left to train, sweep and main. */
+#ifndef VB_BENCH_CONFIG_H
+#define VB_BENCH_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vb.h"
+
+/* Enum keys: each field holds the index into the key's name list, which is
+ * the order of these constants; *_COUNT is the number of names. To add a
+ * value, add a constant before *_COUNT and its name in config.c (a static
+ * assert there checks the two lists agree in length). */
+enum config_progress {                 /* run.progress */
+	CONFIG_PROGRESS_AUTO, CONFIG_PROGRESS_ON, CONFIG_PROGRESS_OFF,
+	CONFIG_PROGRESS_COUNT
+};
+enum config_dataset {                  /* data.dataset */
+	CONFIG_DATASET_MNIST, CONFIG_DATASET_FASHION_MNIST,
+	CONFIG_DATASET_SYNTHETIC,
+	CONFIG_DATASET_COUNT
+};
+enum config_split {                    /* data.train_split, data.eval_split */
+	CONFIG_SPLIT_TRAIN, CONFIG_SPLIT_T10K,
+	CONFIG_SPLIT_COUNT
+};
+enum config_model_kind {               /* model.kind */
+	CONFIG_MODEL_VAE,
+	CONFIG_MODEL_COUNT
+};
+enum config_arch {                     /* model.arch */
+	CONFIG_ARCH_MLP,
+	CONFIG_ARCH_COUNT
+};
+enum config_recon {                    /* model.recon */
+	CONFIG_RECON_MSE, CONFIG_RECON_BCE,
+	CONFIG_RECON_COUNT
+};
+enum config_nan_check {                /* train.nan_check */
+	CONFIG_NAN_CHECK_STRICT, CONFIG_NAN_CHECK_PYTHAE, CONFIG_NAN_CHECK_OFF,
+	CONFIG_NAN_CHECK_COUNT
+};
+enum config_optim_kind {               /* optim.kind */
+	CONFIG_OPTIM_SGD, CONFIG_OPTIM_ADAM, CONFIG_OPTIM_ADAMW,
+	CONFIG_OPTIM_COUNT
+};
+enum config_clip {                     /* optim.clip */
+	CONFIG_CLIP_NONE, CONFIG_CLIP_NORM, CONFIG_CLIP_VALUE,
+	CONFIG_CLIP_COUNT
+};
+enum config_schedule {                 /* optim.schedule */
+	CONFIG_SCHEDULE_CONSTANT, CONFIG_SCHEDULE_STEP, CONFIG_SCHEDULE_WARMUP,
+	CONFIG_SCHEDULE_COSINE,
+	CONFIG_SCHEDULE_COUNT
+};
+enum config_nan_phase {                /* inject.nan_phase */
+	CONFIG_NAN_PHASE_INPUT, CONFIG_NAN_PHASE_PARAM, CONFIG_NAN_PHASE_GRAD,
+	CONFIG_NAN_PHASE_COUNT
+};
+
+/* Field sizes of the string keys (including the NUL). The accepted length
+ * is smaller: a value must fit on one "key = value" INI line of at most
+ * CONFIG_LINE_MAX characters so that config_write output loads back. */
+#define CONFIG_NAME_LEN 256
+#define CONFIG_PATH_LEN 1024
+#define CONFIG_LINE_MAX 197
+
+/* A buffer of this many bytes holds any value config_get formats. */
+#define CONFIG_VALUE_LEN 1024
+
+/* One sub-struct per INI section, one field per key, named exactly as the
+ * key: INI "model.latent" is c->model.latent. Enum fields are int holding
+ * the constants above. */
+struct config_run {
+	char name[CONFIG_NAME_LEN];   /* [A-Za-z0-9._-]+; run folder out_dir/name */
+	char out_dir[CONFIG_PATH_LEN];
+	int progress;                 /* enum config_progress */
+	int64_t checkpoint_every;     /* optimizer steps; 0 = final only */
+};
+
+struct config_data {
+	int dataset;                  /* enum config_dataset */
+	char dir[CONFIG_PATH_LEN];    /* "" = the dataset's default folder */
+	int train_split;              /* enum config_split */
+	int64_t train_begin;
+	int64_t train_end;            /* exclusive; -1 = to the end */
+	int eval_split;               /* enum config_split */
+	int64_t eval_begin;
+	int64_t eval_end;             /* exclusive; -1 = to the end */
+	double scale;                 /* pixels are divided by it */
+	int64_t synthetic_n;
+	int64_t synthetic_eval_n;
+};
+
+struct config_model {
+	int kind;                     /* enum config_model_kind */
+	int arch;                     /* enum config_arch */
+	int64_t latent;               /* Z */
+	int64_t hidden;               /* H */
+	int recon;                    /* enum config_recon */
+	int64_t init_seed;            /* -1 = use train.seed */
+};
+
+struct config_train {
+	int64_t epochs;
+	int64_t batch;                /* B */
+	int64_t eval_batch;
+	uint64_t seed;
+	bool shuffle;
+	int64_t blas_threads;
+	int nan_check;                /* enum config_nan_check */
+	int64_t max_steps;            /* 0 = no limit */
+};
+
+struct config_optim {
+	int kind;                     /* enum config_optim_kind */
+	double lr;
+	double beta1;
+	double beta2;
+	double adam_eps;
+	double weight_decay;
+	double momentum;
+	double dampening;
+	bool nesterov;
+	int clip;                     /* enum config_clip */
+	double clip_max;
+	double clip_eps;
+	int schedule;                 /* enum config_schedule */
+	int64_t step_size;
+	double gamma;
+	int64_t warmup_steps;
+	double min_lr;
+};
+
+struct config_inject {
+	int64_t nan_step;             /* -1 = off */
+	int nan_phase;                /* enum config_nan_phase */
+};
+
+struct config {
+	struct config_run run;
+	struct config_data data;
+	struct config_model model;
+	struct config_train train;
+	struct config_optim optim;
+	struct config_inject inject;
+};
+
+/* Value type of a key, as the table stores it. */
+enum config_type {
+	CONFIG_TYPE_STRING,  /* char[] field */
+	CONFIG_TYPE_INT,     /* int64_t field */
+	CONFIG_TYPE_U64,     /* uint64_t field */
+	CONFIG_TYPE_DOUBLE,  /* double field */
+	CONFIG_TYPE_BOOL,    /* bool field */
+	CONFIG_TYPE_ENUM     /* int field, index into the key's names */
+};
+
+/* Sets every key to its default. */
+void config_defaults(struct config *c);
+
+/* Applies every key = value of the INI file at path over c, in file order.
+ * Sections and keys are case-sensitive; string values are taken as inih
+ * returns them (whitespace trimmed; " ;" starts a comment). Integers are
+ * decimal; the exponent form (1e3) is accepted when the value is an exact
+ * integer of magnitude <= 2^53. Doubles are decimal, finite (no hex, inf or
+ * nan). Bools are true|false (also yes|no, on|off, 1|0). Enum values are
+ * names from the key's list. Stops at the first problem: an unknown section
+ * or key, a bad or out-of-range value, a key given twice, a syntax error,
+ * an indented (multi-line) continuation or a line longer than
+ * CONFIG_LINE_MAX give VB_ERR_CONFIG with one line
+ * "config: FILE:LINE: section.key = "value": expected ..."; an unopenable or
+ * unreadable file gives VB_ERR_IO. On error c is left unchanged. Does not
+ * run config_validate (--set overrides usually follow). */
+enum vb_status config_load_file(struct config *c, const char *path,
+				struct vb_error *err);
+
+/* Applies one command-line override "section.key=value" (whitespace around
+ * key and value trimmed; string values otherwise verbatim) with the same
+ * checks as config_load_file; errors are VB_ERR_CONFIG
+ * "config: --set ASSIGNMENT: expected ...". On error c is unchanged. */
+enum vb_status config_set(struct config *c, const char *assignment,
+			  struct vb_error *err);
+
+/* Sets key name ("model.latent") from the text value, with the same checks
+ * (for sweeps). VB_ERR_CONFIG "config: model.latent = "abc": expected ..."
+ * on error, c unchanged. */
+enum vb_status config_set_key(struct config *c, const char *name,
+			      const char *value, struct vb_error *err);
+
+/* Checks c as a whole: every key's value is in its range (also fields set
+ * directly in the struct), then cross-field rules: begin < end for the
+ * train and eval ranges when end != -1; for the synthetic dataset the
+ * ranges lie within synthetic_n / synthetic_eval_n; sgd nesterov needs
+ * momentum > 0 and dampening = 0; cosine needs min_lr <= lr.
+ * VB_ERR_CONFIG naming the keys and values on failure. */
+enum vb_status config_validate(const struct config *c, struct vb_error *err);
+
+/* Number of keys; keys are numbered 0..count-1 in table order (sections
+ * run, data, model, train, optim, inject). */
+size_t config_key_count(void);
+
+/* Name "section.key" of key i (static storage), NULL if i is out of range. */
+const char *config_key_name(size_t i);
+
+/* One-line help of key i (static storage), NULL if i is out of range. */
+const char *config_key_help(size_t i);
+
+/* Type of key i; i must be < config_key_count(). */
+enum config_type config_key_type(size_t i);
+
+/* Index of key name ("model.latent"), -1 if unknown. */
+int config_key_index(const char *name);
+
+/* Formats the value of key name into buf (cap bytes; CONFIG_VALUE_LEN is
+ * always enough) canonically: integers in decimal, doubles as the shortest
+ * of %.6g..%.17g that parses back to the same double (1e-3 -> "0.001"),
+ * bools true/false, enums by name, strings verbatim. VB_ERR_CONFIG for an
+ * unknown key or an enum field outside its names, VB_ERR_INTERNAL when
+ * buf is too small. */
+enum vb_status config_get(const struct config *c, const char *name, char *buf,
+			  size_t cap, struct vb_error *err);
+
+/* As config_get for key index i. */
+enum vb_status config_get_at(const struct config *c, size_t i, char *buf,
+			     size_t cap, struct vb_error *err);
+
+/* Stable name of value of enum key ("model.recon", CONFIG_RECON_BCE ->
+ * "bce"), static storage; NULL if key is not an enum key or value is out of
+ * range. */
+const char *config_enum_name(const char *key, int value);
+
+/* Number of names of enum key, 0 if key is not an enum key. */
+int config_enum_count(const char *key);
+
+/* Index of name in enum key's list, -1 if not there. */
+int config_enum_value(const char *key, const char *name);
+
+/* Writes c as INI to f: every key, sections in table order, "key = value"
+ * lines in canonical format. Each value is checked first (VB_ERR_CONFIG if
+ * one would not load back, e.g. a field set out of range directly);
+ * VB_ERR_IO on a write error. The output loads back to an identical
+ * config. */
+enum vb_status config_write(const struct config *c, FILE *f,
+			    struct vb_error *err);
+
+/* As config_write into path, atomically: writes path.tmp, then renames it
+ * over path. VB_ERR_IO naming the file on failure (the .tmp is removed). */
+enum vb_status config_write_file(const struct config *c, const char *path,
+				 struct vb_error *err);
+
+#endif
