@@ -1427,3 +1427,24 @@ struct graph_node *op_full(struct graph *g, const char *name, int ndim,
 	tensor_fill(&n->value, (vb_real)v);
 	return graph_node_done(g, n);
 }
+
+/* Declared by OpenBLAS's cblas.h; repeated here so that a cblas.h from
+ * another BLAS fails loudly at link time, not silently at compile time. */
+char *openblas_get_corename(void);
+int openblas_get_num_threads(void);
+void openblas_set_num_threads(int n);
+
+const char *op_blas_core(void)
+{
+	return openblas_get_corename();
+}
+
+int op_blas_threads(void)
+{
+	return openblas_get_num_threads();
+}
+
+void op_blas_set_threads(int n)
+{
+	openblas_set_num_threads(n);
+}

@@ -121,4 +121,11 @@ void op_gemm(bool ta, bool tb, size_t m, size_t n, size_t k, vb_real alpha,
 	     const vb_real *a, size_t lda, const vb_real *b, size_t ldb,
 	     vb_real beta, vb_real *c, size_t ldc);
 
+/* OpenBLAS facts and control (cblas stays in this file): the kernel core
+ * OpenBLAS chose ("SkylakeX", "Prescott", ...), its thread count, and
+ * setting the thread count. */
+const char *op_blas_core(void);
+int op_blas_threads(void);
+void op_blas_set_threads(int n);
+
 #endif

@@ -1,0 +1,299 @@
+/* vaebench: the command line. Parses the command and its options, fixes a
+ * mis-detected OpenBLAS kernel before any BLAS call, runs the command and
+ * maps status to exit codes (0 ok, also when a run hits NaN; 2 usage or
+ * config; 3 missing or bad data; 1 otherwise). The only file that prints
+ * errors or exits. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ops.h"
+#include "train.h"
+
+#define MAX_SETS 256
+
+static int exit_code(enum vb_status st)
+{
+	switch (st) {
+	case VB_OK: return 0;
+	case VB_ERR_USAGE:
+	case VB_ERR_CONFIG: return 2;
+	case VB_ERR_DATA: return 3;
+	default: return 1;
+	}
+}
+
+static int fail(const struct vb_error *err)
+{
+	fprintf(stderr, "vaebench: %s\n", err->msg);
+	return exit_code(err->status);
+}
+
+static int fail_code(const struct vb_error *err, int code)
+{
+	fprintf(stderr, "vaebench: %s\n", err->msg);
+	return code;
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "vaebench: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see 'vaebench --help')\n");
+	return 2;
+}
+
+/* OpenBLAS 0.3.21 as Debian builds it can take an AVX-512 CPU for a
+ * "Prescott" and run sgemm about 5x slower. The kernel is chosen when the
+ * library loads, so the fix is to re-execute ourselves with
+ * OPENBLAS_CORETYPE set before that happens. VAEBENCH_BLAS_CORETYPE=keep
+ * turns the fix off; =NAME forces a core. */
+static const char *wanted_core(void)
+{
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f") &&
+	    __builtin_cpu_supports("avx512bw") &&
+	    __builtin_cpu_supports("avx512vl"))
+		return "SkylakeX";
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		return "Haswell";
+	return NULL;
+}
+
+static bool weak_core(const char *core)
+{
+	const char *weak[] = {"Prescott", "Core2", "Penryn", "Dunnington",
+			      "Nehalem", "Atom", "Katmai", "Coppermine",
+			      "Northwood", "Banias", "Sandybridge"};
+	for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++)
+		if (strcasecmp(core, weak[i]) == 0)
+			return true;
+	return false;
+}
+
+static void fix_blas_core(char **argv)
+{
+	const char *mode = getenv("VAEBENCH_BLAS_CORETYPE");
+	const char *core = op_blas_core();
+	const char *want;
+	if (getenv("VAEBENCH_BLAS_REEXEC")) {
+		if (weak_core(core))
+			fprintf(stderr, "vaebench: warning: OpenBLAS still uses "
+				"the %s kernel after OPENBLAS_CORETYPE=%s\n",
+				core, getenv("OPENBLAS_CORETYPE"));
+		return;
+	}
+	if (mode && strcmp(mode, "keep") == 0)
+		return;
+	want = mode && *mode ? mode : wanted_core();
+	if (!want || strcasecmp(core, want) == 0 ||
+	    (!(mode && *mode) && !weak_core(core)))
+		return;
+	fprintf(stderr, "vaebench: OpenBLAS chose the %s kernel on a CPU "
+		"that runs %s; restarting with OPENBLAS_CORETYPE=%s\n", core,
+		want, want);
+	setenv("OPENBLAS_CORETYPE", want, 1);
+	setenv("VAEBENCH_BLAS_REEXEC", core, 1);
+	if (!getenv("OPENBLAS_NUM_THREADS"))
+		setenv("OPENBLAS_NUM_THREADS", "1", 1);
+	execv("/proc/self/exe", argv);
+	fprintf(stderr, "vaebench: warning: cannot restart (%s); going on "
+		"with the %s kernel\n", strerror(errno), core);
+}
+
+static const char *MAIN_HELP =
+	"vaebench: train VAE and RHVAE models and record where the first "
+	"NaN or Inf appears\n"
+	"\n"
+	"usage: vaebench <command> [options]\n"
+	"\n"
+	"commands:\n"
+	"  train     train one run from a config file\n"
+	"  config    list every setting with its default and meaning\n"
+	"  version   print the build and the BLAS kernel in use\n"
+	"\n"
+	"'vaebench <command> --help' shows a command's options.\n"
+	"Exit codes: 0 done (also when a run hit NaN: that is a result), 2 "
+	"usage or config error, 3 missing or bad data, 1 other errors.\n";
+
+static const char *TRAIN_HELP =
+	"usage: vaebench train [--config FILE] [--set section.key=value ...]\n"
+	"\n"
+	"Trains one run. Settings come from the defaults ('vaebench config'),\n"
+	"then FILE, then each --set in order. The run folder is\n"
+	"run.out_dir/run.name and receives config.ini (resolved), metrics.csv\n"
+	"(per epoch), times.csv, summary.csv (one row), meta.json and\n"
+	"checkpoint.safetensors.\n"
+	"\n"
+	"options:\n"
+	"  --config FILE          INI file (unknown keys are errors)\n"
+	"  --set section.key=V    override one setting (repeatable)\n"
+	"  --out DIR              same as --set run.out_dir=DIR\n"
+	"  --name NAME            same as --set run.name=NAME\n"
+	"  -q, --quiet            no progress output\n"
+	"  -h, --help             this text\n";
+
+static const char *CONFIG_HELP =
+	"usage: vaebench config [--config FILE] [--set k=v ...] [--keys]\n"
+	"\n"
+	"Prints the resolved settings as INI (defaults, then FILE, then --set),\n"
+	"or with --keys every key with its meaning.\n";
+
+struct cli_common {
+	const char *config;
+	const char *sets[MAX_SETS];
+	int n_sets;
+	bool quiet;
+	bool keys;
+};
+
+/* Parses the options train and config share. Returns -1 when the caller
+ * should print help, 0 on success, else an exit code. */
+static int parse_common(int argc, char **argv, struct cli_common *o,
+			const char *help, bool allow_keys)
+{
+	static char outbuf[1200], namebuf[400];
+	memset(o, 0, sizeof *o);
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(help, stdout);
+			return -1;
+		} else if (!strcmp(a, "--config") || !strcmp(a, "--set") ||
+			   !strcmp(a, "--out") || !strcmp(a, "--name")) {
+			if (i + 1 >= argc)
+				return usage_error("%s needs a value", a);
+			const char *v = argv[++i];
+			if (o->n_sets >= MAX_SETS)
+				return usage_error("too many %s options", a);
+			if (!strcmp(a, "--config")) {
+				o->config = v;
+			} else if (!strcmp(a, "--set")) {
+				o->sets[o->n_sets++] = v;
+			} else if (!strcmp(a, "--out")) {
+				snprintf(outbuf, sizeof outbuf,
+					 "run.out_dir=%s", v);
+				o->sets[o->n_sets++] = outbuf;
+			} else {
+				snprintf(namebuf, sizeof namebuf,
+					 "run.name=%s", v);
+				o->sets[o->n_sets++] = namebuf;
+			}
+		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+			o->quiet = true;
+		} else if (allow_keys && !strcmp(a, "--keys")) {
+			o->keys = true;
+		} else {
+			return usage_error("unknown option '%s'", a);
+		}
+	}
+	return 0;
+}
+
+static enum vb_status resolve(const struct cli_common *o, struct config *c,
+			      struct vb_error *err)
+{
+	enum vb_status st = VB_OK;
+	config_defaults(c);
+	if (o->config)
+		st = config_load_file(c, o->config, err);
+	for (int i = 0; st == VB_OK && i < o->n_sets; i++)
+		st = config_set(c, o->sets[i], err);
+	if (st == VB_OK)
+		st = config_validate(c, err);
+	return st;
+}
+
+static int cmd_train(int argc, char **argv)
+{
+	struct cli_common o;
+	struct config c;
+	struct train_data d;
+	struct train_summary s;
+	struct vb_error err = {0};
+	enum vb_status st;
+	int rc = parse_common(argc, argv, &o, TRAIN_HELP, false);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	st = resolve(&o, &c, &err);
+	if (st) /* a missing config file is a usage error too */
+		return fail_code(&err, 2);
+	op_blas_set_threads((int)c.train.blas_threads);
+	st = train_data_load(&c, &d, &err);
+	if (st) /* a missing data file is a data error */
+		return fail_code(&err, st == VB_ERR_IO ? 3 : exit_code(st));
+	if (!o.quiet)
+		fprintf(stderr, "vaebench: %s, %zu train / %zu eval images, "
+			"BLAS %s x%d, run folder %s/%s\n",
+			config_enum_name("model.kind", c.model.kind), d.train.n,
+			d.eval.n, op_blas_core(), op_blas_threads(),
+			c.run.out_dir, c.run.name);
+	st = train_run(&c, &d, &s, o.quiet ? NULL : stderr, &err);
+	train_data_free(&d);
+	if (st)
+		return fail(&err);
+	train_summary_header(stdout);
+	train_summary_row(stdout, &c, &s);
+	return 0;
+}
+
+static int cmd_config(int argc, char **argv)
+{
+	struct cli_common o;
+	struct config c;
+	struct vb_error err = {0};
+	int rc = parse_common(argc, argv, &o, CONFIG_HELP, true);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	if (o.keys) {
+		for (size_t i = 0; i < config_key_count(); i++) {
+			char buf[CONFIG_VALUE_LEN];
+			config_defaults(&c);
+			config_get_at(&c, i, buf, sizeof buf, NULL);
+			printf("%-24s %-12s %s\n", config_key_name(i), buf,
+			       config_key_help(i));
+		}
+		return 0;
+	}
+	if (resolve(&o, &c, &err))
+		return fail_code(&err, 2);
+	if (config_write(&c, stdout, &err))
+		return fail(&err);
+	return 0;
+}
+
+static int cmd_version(void)
+{
+	printf("vaebench (%s build)\nBLAS: OpenBLAS, kernel %s, %d thread(s)\n",
+	       VB_REAL_NAME, op_blas_core(), op_blas_threads());
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+	fix_blas_core(argv);
+	if (!getenv("OPENBLAS_NUM_THREADS"))
+		op_blas_set_threads(1);
+	if (argc < 2) {
+		fputs(MAIN_HELP, stderr);
+		return 2;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") ||
+	    !strcmp(cmd, "help")) {
+		fputs(MAIN_HELP, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "train"))
+		return cmd_train(argc - 2, argv + 2);
+	if (!strcmp(cmd, "config"))
+		return cmd_config(argc - 2, argv + 2);
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version"))
+		return cmd_version();
+	return usage_error("unknown command '%s'", cmd);
+}

@@ -1,0 +1,144 @@
+/* vae: encoder x -> (mu, logvar), z = mu + eps exp(logvar / 2),
+ * decoder z -> y = sigmoid(...), loss = mean_b(recon_b + KL_b) exactly as
+ * rhvae.md section 3 (pythae's VAE.forward / loss_function). */
+#include "vae.h"
+
+#include <stdlib.h>
+
+#include "nets.h"
+#include "ops.h"
+
+struct vae {
+	struct nets_linear enc_fc1, enc_mu, enc_logvar; /* encoder */
+	struct nets_linear dec_fc1, dec_out;            /* decoder */
+};
+
+static enum vb_status vae_build_loss(struct model *m, struct graph *g,
+				     struct graph_node *x, struct rng *r,
+				     bool training, struct model_out *out,
+				     struct vb_error *err)
+{
+	struct vae *v = m->impl;
+	struct graph_node **P = m->pnodes;
+	struct graph_node *h, *mu, *logvar, *std, *eps, *z, *a, *y, *rec, *kl;
+	size_t B = tensor_rows(&x->value), d = m->cfg.n_latent;
+	size_t es[2] = {B, d};
+	struct tensor et;
+	(void)training; /* the VAE's forward is the same in both modes */
+	(void)err;
+
+	graph_push_scope(g, "encoder");
+	h = op_relu(g, "fc1.relu", nets_linear_forward(&v->enc_fc1, g, P,
+						       "fc1", x));
+	mu = nets_linear_forward(&v->enc_mu, g, P, "mu", h);
+	logvar = nets_linear_forward(&v->enc_logvar, g, P, "logvar", h);
+	graph_pop_scope(g);
+
+	graph_push_scope(g, "vae");
+	std = op_exp(g, "std", op_scale(g, "half_logvar", logvar, 0.5));
+	et = graph_tensor(g, 2, es);
+	if (et.data)
+		rng_fill_normal(r, et.data, et.n, 0, 1);
+	eps = graph_const(g, "eps", et);
+	z = op_add(g, "z", mu, op_mul(g, "eps_std", eps, std));
+	graph_pop_scope(g);
+
+	graph_push_scope(g, "decoder");
+	a = op_relu(g, "fc1.relu", nets_linear_forward(&v->dec_fc1, g, P,
+						       "fc1", z));
+	y = op_sigmoid(g, "out.sigmoid",
+		       nets_linear_forward(&v->dec_out, g, P, "out", a));
+	graph_pop_scope(g);
+
+	graph_push_scope(g, "loss");
+	if (m->cfg.recon == MODEL_RECON_MSE)
+		rec = op_mse(g, "recon", y, x);
+	else
+		rec = op_bce(g, "recon", y, x, m->cfg.bce_log_clamp,
+			     m->cfg.bce_denom_eps);
+	/* KL_b = -0.5 sum_k (1 + logvar - mu^2 - exp(logvar)), in PyTorch's
+	 * order of operations. */
+	kl = op_scale(g, "kl",
+		      op_sum_rows(g, "kl.sum",
+				  op_sub(g, "kl.inner",
+					 op_sub(g, "kl.mu2",
+						op_add_scalar(g, "kl.one",
+							      logvar, 1),
+						op_square(g, "kl.mu_sq", mu)),
+					 op_exp(g, "kl.var", logvar))),
+		      -0.5);
+	out->loss = op_mean(g, "total", op_add(g, "per_sample", rec, kl));
+	graph_pop_scope(g);
+
+	out->recon = rec;
+	out->reg = kl;
+	out->y = y;
+	out->z = z;
+	out->mu = mu;
+	out->logvar = logvar;
+	return graph_status(g);
+}
+
+static void vae_free_impl(struct model *m)
+{
+	free(m->impl);
+}
+
+static const struct model_ops VAE_OPS = {"vae", vae_build_loss, NULL,
+					 vae_free_impl};
+
+enum vb_status vae_create(const struct model_config *cfg, struct model **out,
+			  struct vb_error *err)
+{
+	struct model *m = calloc(1, sizeof *m);
+	struct vae *v = calloc(1, sizeof *v);
+	size_t D = cfg->n_rows * cfg->n_cols, H = cfg->n_hidden;
+	size_t d = cfg->n_latent;
+	struct rng r;
+	enum vb_status st = VB_OK;
+	*out = NULL;
+	if (!m || !v) {
+		free(m);
+		free(v);
+		return vb_fail(err, VB_ERR_NOMEM, "vae: cannot allocate");
+	}
+	m->ops = &VAE_OPS;
+	m->cfg = *cfg;
+	m->impl = v;
+	if (D == 0 || d == 0 || H == 0)
+		st = vb_fail(err, VB_ERR_CONFIG,
+			     "vae: input %zu, latent %zu, hidden %zu: all "
+			     "must be >= 1", D, d, H);
+	if (st == VB_OK)
+		st = params_create(&m->params, err);
+	/* Registration order = pythae's state_dict order. */
+	if (st == VB_OK)
+		st = nets_linear_add(&v->enc_fc1, m->params,
+				     "encoder.layers.0.0", D, H, err);
+	if (st == VB_OK)
+		st = nets_linear_add(&v->enc_mu, m->params,
+				     "encoder.embedding", H, d, err);
+	if (st == VB_OK)
+		st = nets_linear_add(&v->enc_logvar, m->params,
+				     "encoder.log_var", H, d, err);
+	if (st == VB_OK)
+		st = nets_linear_add(&v->dec_fc1, m->params,
+				     "decoder.layers.0.0", d, H, err);
+	if (st == VB_OK)
+		st = nets_linear_add(&v->dec_out, m->params,
+				     "decoder.layers.1.0", H, D, err);
+	if (st == VB_OK)
+		st = params_finalize(m->params, err);
+	if (st != VB_OK) {
+		model_free(m);
+		return st;
+	}
+	rng_seed(&r, cfg->init_seed, RNG_STREAM_INIT);
+	nets_linear_init(&v->enc_fc1, m->params, &r);
+	nets_linear_init(&v->enc_mu, m->params, &r);
+	nets_linear_init(&v->enc_logvar, m->params, &r);
+	nets_linear_init(&v->dec_fc1, m->params, &r);
+	nets_linear_init(&v->dec_out, m->params, &r);
+	*out = m;
+	return VB_OK;
+}
