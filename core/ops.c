@@ -20,6 +20,64 @@
 #define R_LOG1P log1pf
 #endif
 
+/* Elementwise exp, log and log1p over arrays. The float build uses glibc's
+ * libmvec SIMD functions (within 4 ulp of scalar libm, 5-12x faster on the
+ * (B, 784) arrays of the decoder and BCE); every element goes through the
+ * same vector function (the tail is padded), so a value never depends on
+ * its position. The double build and other platforms use scalar libm. */
+#if defined(VB_HAVE_MVEC) && !defined(VB_DOUBLE)
+#include <immintrin.h>
+#ifdef __AVX2__
+#define VW 8
+typedef __m256 vreal;
+#define VLOAD _mm256_loadu_ps
+#define VSTORE _mm256_storeu_ps
+vreal _ZGVdN8v_expf(vreal);
+vreal _ZGVdN8v_logf(vreal);
+vreal _ZGVdN8v_log1pf(vreal);
+#define VEXP _ZGVdN8v_expf
+#define VLOG _ZGVdN8v_logf
+#define VLOG1P _ZGVdN8v_log1pf
+#else
+#define VW 4
+typedef __m128 vreal;
+#define VLOAD _mm_loadu_ps
+#define VSTORE _mm_storeu_ps
+vreal _ZGVbN4v_expf(vreal);
+vreal _ZGVbN4v_logf(vreal);
+vreal _ZGVbN4v_log1pf(vreal);
+#define VEXP _ZGVbN4v_expf
+#define VLOG _ZGVbN4v_logf
+#define VLOG1P _ZGVbN4v_log1pf
+#endif
+#define VMAP(name, vfn)                                                      \
+	static void name(const vb_real *x, vb_real *y, size_t n)             \
+	{                                                                    \
+		size_t i = 0;                                                \
+		for (; i + VW <= n; i += VW)                                 \
+			VSTORE(y + i, vfn(VLOAD(x + i)));                    \
+		if (i < n) {                                                 \
+			float tmp[VW] = {0};                                 \
+			memcpy(tmp, x + i, (n - i) * sizeof *tmp);           \
+			VSTORE(tmp, vfn(VLOAD(tmp)));                        \
+			memcpy(y + i, tmp, (n - i) * sizeof *tmp);           \
+		}                                                            \
+	}
+VMAP(map_exp, VEXP)
+VMAP(map_log, VLOG)
+VMAP(map_log1p, VLOG1P)
+#else
+#define SMAP(name, fn)                                                       \
+	static void name(const vb_real *x, vb_real *y, size_t n)             \
+	{                                                                    \
+		for (size_t i = 0; i < n; i++)                               \
+			y[i] = fn(x[i]);                                     \
+	}
+SMAP(map_exp, R_EXP)
+SMAP(map_log, R_LOG)
+SMAP(map_log1p, R_LOG1P)
+#endif
+
 void op_gemm(bool ta, bool tb, size_t m, size_t n, size_t k, vb_real alpha,
 	     const vb_real *a, size_t lda, const vb_real *b, size_t ldb,
 	     vb_real beta, vb_real *c, size_t ldc)
@@ -332,7 +390,10 @@ struct graph_node *op_sigmoid(struct graph *g, const char *name,
 	const vb_real *x = a->value.data;
 	vb_real *y = n->value.data;
 	for (size_t i = 0; i < n->value.n; i++)
-		y[i] = 1 / (1 + R_EXP(-x[i]));
+		y[i] = -x[i];
+	map_exp(y, y, n->value.n);
+	for (size_t i = 0; i < n->value.n; i++)
+		y[i] = 1 / (1 + y[i]);
 	return graph_node_done(g, n);
 }
 
@@ -405,8 +466,7 @@ struct graph_node *op_exp(struct graph *g, const char *name,
 	struct graph_node *n = unary_node(g, &OP_EXP, name, a);
 	if (!n)
 		return NULL;
-	for (size_t i = 0; i < n->value.n; i++)
-		n->value.data[i] = R_EXP(a->value.data[i]);
+	map_exp(a->value.data, n->value.data, n->value.n);
 	return graph_node_done(g, n);
 }
 
@@ -436,8 +496,7 @@ struct graph_node *op_log(struct graph *g, const char *name,
 	struct graph_node *n = unary_node(g, &OP_LOG, name, a);
 	if (!n)
 		return NULL;
-	for (size_t i = 0; i < n->value.n; i++)
-		n->value.data[i] = R_LOG(a->value.data[i]);
+	map_log(a->value.data, n->value.data, n->value.n);
 	return graph_node_done(g, n);
 }
 
@@ -1329,24 +1388,32 @@ struct graph_node *op_bce(struct graph *g, const char *name,
 			  double log_clamp, double denom_eps)
 {
 	struct graph_node *n = loss_node(g, &OP_BCE, name, y, t);
+	vb_real *l0, *l1;
 	if (!n)
 		return NULL;
 	n->f[0] = log_clamp;
 	n->f[1] = denom_eps;
 	size_t B = n->value.n, C = tensor_cols(&y->value);
 	vb_real c0 = (vb_real)log_clamp;
+	l0 = graph_alloc(g, 2 * C * sizeof *l0);
+	if (!l0)
+		return NULL;
+	l1 = l0 + C;
 	for (size_t r = 0; r < B; r++) {
+		const vb_real *yr = y->value.data + r * C;
+		const vb_real *tr = t->value.data + r * C;
 		double acc = 0;
+		for (size_t c = 0; c < C; c++)
+			l1[c] = -yr[c];
+		map_log1p(l1, l1, C);
+		map_log(yr, l0, C);
 		for (size_t c = 0; c < C; c++) {
-			vb_real yy = y->value.data[r * C + c];
-			vb_real tt = t->value.data[r * C + c];
-			vb_real l1 = R_LOG1P(-yy), l0 = R_LOG(yy);
-			l1 = l1 > c0 ? l1 : c0;
-			l0 = l0 > c0 ? l0 : c0;
-			/* a NaN y fails both comparisons above and keeps NaN */
-			if (yy != yy)
-				l1 = l0 = yy;
-			acc += (double)((tt - 1) * l1 - tt * l0);
+			vb_real a1 = l1[c] > c0 ? l1[c] : c0;
+			vb_real a0 = l0[c] > c0 ? l0[c] : c0;
+			/* a NaN y fails both comparisons above: keep NaN */
+			if (yr[c] != yr[c])
+				a1 = a0 = yr[c];
+			acc += (double)((tr[c] - 1) * a1 - tr[c] * a0);
 		}
 		n->value.data[r] = (vb_real)acc;
 	}
