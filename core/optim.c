@@ -418,26 +418,29 @@ void optim_step(struct optim *o, vb_real *param, const vb_real *grad,
 
 /* ---- norms and clipping ---------------------------------------------- */
 
+#define OPTIM_NORM_LANES 16
+
 double optim_grad_norm(const vb_real *g, size_t n)
 {
-	/* Four double accumulators (fixed order, so deterministic) to keep
-	 * the adds independent; a float accumulator would lose the small
-	 * terms next to a large one. */
-	double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+	/* OPTIM_NORM_LANES double accumulators in a fixed order (so the result
+	 * is deterministic): the inner loop vectorises and the adds stay
+	 * independent; a float accumulator would lose the small terms next to
+	 * a large one. Pairwise tree at the end. */
+	double acc[OPTIM_NORM_LANES] = {0};
 	size_t i = 0;
-	for (; i + 4 <= n; i += 4) {
-		double x0 = (double)g[i], x1 = (double)g[i + 1];
-		double x2 = (double)g[i + 2], x3 = (double)g[i + 3];
-		a0 += x0 * x0;
-		a1 += x1 * x1;
-		a2 += x2 * x2;
-		a3 += x3 * x3;
-	}
+	for (; i + OPTIM_NORM_LANES <= n; i += OPTIM_NORM_LANES)
+		for (size_t j = 0; j < OPTIM_NORM_LANES; j++) {
+			double x = (double)g[i + j];
+			acc[j] += x * x;
+		}
 	for (; i < n; i++) {
 		double x = (double)g[i];
-		a0 += x * x;
+		acc[0] += x * x;
 	}
-	return sqrt((a0 + a1) + (a2 + a3));
+	for (size_t w = OPTIM_NORM_LANES / 2; w > 0; w /= 2)
+		for (size_t j = 0; j < w; j++)
+			acc[j] += acc[j + w];
+	return sqrt(acc[0]);
 }
 
 double optim_clip_norm(vb_real *g, size_t n, double max_norm,
