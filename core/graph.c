@@ -516,6 +516,17 @@ static struct graph_node *zero_like(struct graph *g, struct graph_node *n)
 	return graph_const(g, "grad.zero", t);
 }
 
+/* A wrt node of graph_grad that is an op node may have no active input
+ * (its inputs need no gradient in this pass): nothing flows below it, so
+ * its vjp (which may not exist) is not needed. */
+static bool any_input_active(const struct graph_node *n)
+{
+	for (int i = 0; i < n->n_in; i++)
+		if (n->in[i]->active)
+			return true;
+	return false;
+}
+
 static enum vb_status graph_pass(struct graph *g, struct graph_node *out,
 				 struct graph_node *seed,
 				 struct graph_node **wrt, size_t n_wrt,
@@ -556,7 +567,8 @@ static enum vb_status graph_pass(struct graph *g, struct graph_node *out,
 	for (size_t k = top + 1; k-- > 0;) {
 		struct graph_node *n = g->nodes[k];
 		struct graph_node *gin[GRAPH_MAX_IN] = {0};
-		if (!n->active || !n->grad_node || !n->op)
+		if (!n->active || !n->grad_node || !n->op ||
+		    !any_input_active(n))
 			continue;
 		if (!n->op->vjp) {
 			graph_failf(g, VB_ERR_INTERNAL,
@@ -604,6 +616,17 @@ enum vb_status graph_grad(struct graph *g, struct graph_node *out,
 		return vb_fail(err, VB_ERR_SHAPE,
 			       "graph: grad of %s with %zu elements needs a "
 			       "seed", out->name, out->value.n);
+	/* As PyTorch: a gradient with respect to a node that does not
+	 * require grad would be zero through some paths and right through
+	 * others (its consumers are active only when another input requires
+	 * grad), and ops without backward (relu_mask, full) would be called
+	 * with none; refuse it. */
+	for (size_t k = 0; k < n_wrt; k++)
+		if (!wrt[k] || !wrt[k]->requires_grad)
+			return vb_fail(err, VB_ERR_INTERNAL,
+				       "graph: grad with respect to %s, which "
+				       "does not require grad",
+				       wrt[k] ? wrt[k]->name : "a NULL node");
 	if (seed && seed->value.n != out->value.n)
 		return vb_fail(err, VB_ERR_SHAPE,
 			       "graph: seed of %zu elements for %s of %zu",

@@ -166,7 +166,8 @@ enum vb_status graph_backward(struct graph *g, struct graph_node *loss,
 			      struct vb_error *err);
 
 /* d out / d wrt[k] for k < n_wrt, with seed (same shape as out; NULL
- * means ones, out then must be 1 element). Parameter gradient slices are
+ * means ones, out then must be 1 element). Every wrt[k] must require grad
+ * (VB_ERR_INTERNAL otherwise, as PyTorch). Parameter gradient slices are
  * not touched. Without create_graph, result[k] is a CONST node holding the
  * value (zeros when wrt[k] does not reach out). With create_graph, result[k]
  * is a node built on the tape from differentiable ops (requires grad when
