@@ -1,0 +1,1000 @@
+/* test_ops (double build): every op of ops.h through the gradcheck
+ * harness, first order on both backward paths and second order wherever a
+ * vjp exists, plus closed-form values (BCE clamps, BCE from logits,
+ * softplus at large inputs, relu and NaN) and a small MLP whose gradient
+ * and Hessian-vector products the RHVAE will rely on. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradcheck.h"
+#include "graph.h"
+#include "ops.h"
+
+#ifndef VB_DOUBLE
+#error "test_ops checks gradients in the double build (vb_core_f64)"
+#endif
+
+/* PyTorch's binary_cross_entropy constants (see op_bce). */
+#define BCE_LOG_CLAMP (-100.0)
+#define BCE_DENOM_EPS 1e-12
+
+enum opx_kind {
+	OPX_MATMUL,
+	OPX_LINEAR,
+	OPX_RELU,
+	OPX_SIGMOID,
+	OPX_SOFTPLUS,
+	OPX_EXP,
+	OPX_LOG,
+	OPX_SQUARE,
+	OPX_NEG,
+	OPX_SCALE,
+	OPX_ADD_SCALAR,
+	OPX_ADD,
+	OPX_SUB,
+	OPX_MUL,
+	OPX_DIV,
+	OPX_MUL_ROWS,
+	OPX_ADD_BIAS,
+	OPX_EXPAND_ROWS,
+	OPX_REPEAT_ROWS,
+	OPX_EXPAND,
+	OPX_RESHAPE,
+	OPX_SUM,
+	OPX_MEAN,
+	OPX_SUM_ROWS,
+	OPX_SUM_COLS,
+	OPX_MSE,
+	OPX_BCE,
+	OPX_BCE_LOGITS
+};
+
+/* What the generic builder makes: one op from the leaves, optionally
+ * squared so that ops linear in their inputs get a non-zero Hessian (the
+ * second-order check then runs their vjp inside a curved function). */
+struct opx {
+	enum opx_kind kind;
+	bool ta, tb;     /* matmul */
+	bool bias;       /* linear */
+	double s;        /* scale, add_scalar */
+	size_t count;    /* expand_rows columns, repeat_rows rows */
+	int ndim;        /* expand, reshape target */
+	size_t shape[TENSOR_MAX_DIM];
+	bool square_out;
+	bool self_in;    /* binary ops and matmul on (a, a) */
+};
+
+static struct graph_node *build_op(struct graph *g, struct graph_node **in,
+				   void *ctx)
+{
+	const struct opx *o = ctx;
+	struct graph_node *y = NULL, *in1 = o->self_in ? in[0] : in[1];
+	switch (o->kind) {
+	case OPX_MATMUL:
+		y = op_matmul(g, "y", in[0], in1, o->ta, o->tb);
+		break;
+	case OPX_LINEAR:
+		y = op_linear(g, "y", in[0], in[1], o->bias ? in[2] : NULL);
+		break;
+	case OPX_RELU:
+		y = op_relu(g, "y", in[0]);
+		break;
+	case OPX_SIGMOID:
+		y = op_sigmoid(g, "y", in[0]);
+		break;
+	case OPX_SOFTPLUS:
+		y = op_softplus(g, "y", in[0]);
+		break;
+	case OPX_EXP:
+		y = op_exp(g, "y", in[0]);
+		break;
+	case OPX_LOG:
+		y = op_log(g, "y", in[0]);
+		break;
+	case OPX_SQUARE:
+		y = op_square(g, "y", in[0]);
+		break;
+	case OPX_NEG:
+		y = op_neg(g, "y", in[0]);
+		break;
+	case OPX_SCALE:
+		y = op_scale(g, "y", in[0], o->s);
+		break;
+	case OPX_ADD_SCALAR:
+		y = op_add_scalar(g, "y", in[0], o->s);
+		break;
+	case OPX_ADD:
+		y = op_add(g, "y", in[0], in1);
+		break;
+	case OPX_SUB:
+		y = op_sub(g, "y", in[0], in1);
+		break;
+	case OPX_MUL:
+		y = op_mul(g, "y", in[0], in1);
+		break;
+	case OPX_DIV:
+		y = op_div(g, "y", in[0], in1);
+		break;
+	case OPX_MUL_ROWS:
+		y = op_mul_rows(g, "y", in[0], in[1]);
+		break;
+	case OPX_ADD_BIAS:
+		y = op_add_bias(g, "y", in[0], in[1]);
+		break;
+	case OPX_EXPAND_ROWS:
+		y = op_expand_rows(g, "y", in[0], o->count);
+		break;
+	case OPX_REPEAT_ROWS:
+		y = op_repeat_rows(g, "y", in[0], o->count);
+		break;
+	case OPX_EXPAND:
+		y = op_expand(g, "y", in[0], o->ndim, o->shape);
+		break;
+	case OPX_RESHAPE:
+		y = op_reshape(g, "y", in[0], o->ndim, o->shape);
+		break;
+	case OPX_SUM:
+		y = op_sum(g, "y", in[0]);
+		break;
+	case OPX_MEAN:
+		y = op_mean(g, "y", in[0]);
+		break;
+	case OPX_SUM_ROWS:
+		y = op_sum_rows(g, "y", in[0]);
+		break;
+	case OPX_SUM_COLS:
+		y = op_sum_cols(g, "y", in[0]);
+		break;
+	case OPX_MSE:
+		y = op_mse(g, "y", in[0], in[1]);
+		break;
+	case OPX_BCE:
+		y = op_bce(g, "y", in[0], in[1], BCE_LOG_CLAMP, BCE_DENOM_EPS);
+		break;
+	case OPX_BCE_LOGITS:
+		y = op_bce_logits(g, "y", in[0], in[1]);
+		break;
+	}
+	if (o->square_out)
+		y = op_square(g, "y.sq", y);
+	return y;
+}
+
+static struct gradcheck_leaf leaf(const char *name, enum gradcheck_kind kind,
+				  const double *data, int ndim,
+				  const size_t *shape)
+{
+	struct gradcheck_leaf l;
+	memset(&l, 0, sizeof l);
+	l.name = name;
+	l.kind = kind;
+	l.data = data;
+	l.ndim = ndim;
+	for (int i = 0; i < ndim; i++)
+		l.shape[i] = shape[i];
+	return l;
+}
+
+#define SHAPE(...) ((const size_t[]){__VA_ARGS__})
+
+static struct gradcheck_case one_case(const char *name, struct opx *o,
+				      uint64_t seed)
+{
+	struct gradcheck_case c;
+	memset(&c, 0, sizeof c);
+	c.op = name;
+	c.build = build_op;
+	c.ctx = o;
+	c.seed = seed;
+	return c;
+}
+
+/* First order on both paths; second order plain (when curved) and with
+ * the output squared. */
+static void check_all(struct gradcheck_case *c, bool second, bool curved)
+{
+	struct opx *o = c->ctx;
+	int f = gradcheck_first(c);
+	ck_assert_msg(f == 0, "%s: %d first-order failures", c->op, f);
+	if (!second)
+		return;
+	if (curved) {
+		f = gradcheck_second(c);
+		ck_assert_msg(f == 0, "%s: %d second-order failures", c->op,
+			      f);
+	}
+	o->square_out = true;
+	f = gradcheck_first(c);
+	ck_assert_msg(f == 0, "%s squared: %d first-order failures", c->op,
+		      f);
+	f = gradcheck_second(c);
+	ck_assert_msg(f == 0, "%s squared: %d second-order failures", c->op,
+		      f);
+	o->square_out = false;
+}
+
+/* ---- products ---- */
+
+START_TEST(test_matmul)
+{
+	/* M = 3, K = 4, N = 2: non-square so a swapped dimension fails. */
+	double a[12], b[8];
+	uint64_t s = 11;
+	static const char *names[4] = {"matmul(a, b)", "matmul(a^T, b)",
+				       "matmul(a, b^T)", "matmul(a^T, b^T)"};
+	gradcheck_fill(a, 12, -1, 1, &s);
+	gradcheck_fill(b, 8, -1, 1, &s);
+	for (int form = 0; form < 4; form++) {
+		struct opx o = {.kind = OPX_MATMUL};
+		struct gradcheck_case c;
+		o.ta = form & 1;
+		o.tb = (form >> 1) & 1;
+		c = one_case(names[form], &o, 100 + (uint64_t)form);
+		c.n_leaves = 2;
+		c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 2,
+				 o.ta ? SHAPE(4, 3) : SHAPE(3, 4));
+		c.leaf[1] = leaf("b", GRADCHECK_INPUT, b, 2,
+				 o.tb ? SHAPE(2, 4) : SHAPE(4, 2));
+		check_all(&c, true, true);
+	}
+}
+END_TEST
+
+START_TEST(test_linear)
+{
+	double x[12], w[8], bb[2], x4[12], w4[18], b4[3];
+	uint64_t s = 12;
+	struct opx o = {.kind = OPX_LINEAR};
+	struct gradcheck_case c;
+	gradcheck_fill(x, 12, -1, 1, &s);
+	gradcheck_fill(w, 8, -1, 1, &s);
+	gradcheck_fill(bb, 2, -1, 1, &s);
+	gradcheck_fill(x4, 12, -1, 1, &s);
+	gradcheck_fill(w4, 18, -1, 1, &s);
+	gradcheck_fill(b4, 3, -1, 1, &s);
+
+	c = one_case("linear", &o, 200);
+	c.n_leaves = 2;
+	c.leaf[0] = leaf("x", GRADCHECK_INPUT, x, 2, SHAPE(3, 4));
+	c.leaf[1] = leaf("w", GRADCHECK_INPUT, w, 2, SHAPE(2, 4));
+	check_all(&c, true, true);
+
+	/* with bias; w and b as parameters (slices accumulate in backward,
+	 * stay untouched in graph_grad) */
+	o.bias = true;
+	c = one_case("linear+bias", &o, 201);
+	c.n_leaves = 3;
+	c.leaf[0] = leaf("x", GRADCHECK_INPUT, x, 2, SHAPE(3, 4));
+	c.leaf[1] = leaf("w", GRADCHECK_PARAM, w, 2, SHAPE(2, 4));
+	c.leaf[2] = leaf("b", GRADCHECK_PARAM, bb, 1, SHAPE(2));
+	check_all(&c, true, true);
+
+	/* 4-D input (B, C, H, W) = (2, 2, 1, 3) flattening to in = 6 */
+	c = one_case("linear 4-D", &o, 202);
+	c.n_leaves = 3;
+	c.leaf[0] = leaf("x", GRADCHECK_INPUT, x4, 4, SHAPE(2, 2, 1, 3));
+	c.leaf[1] = leaf("w", GRADCHECK_INPUT, w4, 2, SHAPE(3, 6));
+	c.leaf[2] = leaf("b", GRADCHECK_INPUT, b4, 1, SHAPE(3));
+	check_all(&c, true, true);
+}
+END_TEST
+
+/* ---- elementwise unary ---- */
+
+static void unary_case(enum opx_kind kind, const char *name,
+		       const double *x, int ndim, const size_t *shape,
+		       bool curved, uint64_t seed)
+{
+	struct opx o = {.kind = kind, .s = 0};
+	struct gradcheck_case c = one_case(name, &o, seed);
+	if (kind == OPX_SCALE)
+		o.s = -1.7;
+	if (kind == OPX_ADD_SCALAR)
+		o.s = 0.3;
+	c.n_leaves = 1;
+	c.leaf[0] = leaf("a", GRADCHECK_INPUT, x, ndim, shape);
+	check_all(&c, true, curved);
+}
+
+START_TEST(test_relu)
+{
+	/* |x| >= 0.1: the steps (1e-5) never cross the kink at 0 */
+	double x[12];
+	uint64_t s = 21;
+	gradcheck_fill_signed(x, 12, 0.1, 2, &s);
+	unary_case(OPX_RELU, "relu", x, 2, SHAPE(3, 4), false, 300);
+}
+END_TEST
+
+START_TEST(test_sigmoid)
+{
+	double x[12];
+	uint64_t s = 22;
+	gradcheck_fill(x, 12, -4, 4, &s);
+	unary_case(OPX_SIGMOID, "sigmoid", x, 2, SHAPE(3, 4), true, 301);
+}
+END_TEST
+
+START_TEST(test_softplus)
+{
+	/* Around and above the threshold 20, each at least 0.5 away from it
+	 * (steps are 2e-4 there) so no difference straddles the switch.
+	 * Above it the vjp's derivative is sigmoid(x) = 1 - O(2e-9) where the
+	 * fused kernel has 1: inside GRADCHECK_PATH_RTOL; its second
+	 * derivative sigmoid'(x) <= 2.1e-9 stands for the true 0, which
+	 * times |R v| <= 1.5 stays inside atol 1e-8. */
+	double x[12] = {-6, -1.5, -0.2, 0.3, 1.1, 4.5,
+			12, 19.5, 20.5, 21.75, 25, 35};
+	unary_case(OPX_SOFTPLUS, "softplus", x, 2, SHAPE(3, 4), true, 302);
+}
+END_TEST
+
+START_TEST(test_exp)
+{
+	double x[12];
+	uint64_t s = 23;
+	gradcheck_fill(x, 12, -2, 2, &s);
+	unary_case(OPX_EXP, "exp", x, 2, SHAPE(3, 4), true, 303);
+}
+END_TEST
+
+START_TEST(test_log)
+{
+	double x[12];
+	uint64_t s = 24;
+	gradcheck_fill(x, 12, 0.2, 3, &s);
+	unary_case(OPX_LOG, "log", x, 2, SHAPE(3, 4), true, 304);
+}
+END_TEST
+
+START_TEST(test_square_neg_scale_add_scalar)
+{
+	double x[12];
+	uint64_t s = 25;
+	gradcheck_fill_signed(x, 12, 0.1, 2, &s);
+	unary_case(OPX_SQUARE, "square", x, 2, SHAPE(3, 4), true, 305);
+	unary_case(OPX_NEG, "neg", x, 2, SHAPE(3, 4), false, 306);
+	unary_case(OPX_SCALE, "scale", x, 2, SHAPE(3, 4), false, 307);
+	unary_case(OPX_ADD_SCALAR, "add_scalar", x, 1, SHAPE(12), false, 308);
+}
+END_TEST
+
+/* ---- elementwise binary ---- */
+
+static void binary_case(enum opx_kind kind, const char *name,
+			const double *a, const double *b, bool curved,
+			uint64_t seed)
+{
+	struct opx o = {.kind = kind};
+	struct gradcheck_case c = one_case(name, &o, seed);
+	c.n_leaves = 2;
+	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 2, SHAPE(3, 4));
+	c.leaf[1] = leaf("b", GRADCHECK_INPUT, b, 2, SHAPE(3, 4));
+	check_all(&c, true, curved);
+}
+
+START_TEST(test_binary)
+{
+	/* b with |b| in [0.5, 2]: div stays away from its pole */
+	double a[12], b[12];
+	uint64_t s = 31;
+	gradcheck_fill(a, 12, -2, 2, &s);
+	gradcheck_fill_signed(b, 12, 0.5, 2, &s);
+	binary_case(OPX_ADD, "add", a, b, false, 400);
+	binary_case(OPX_SUB, "sub", a, b, false, 401);
+	binary_case(OPX_MUL, "mul", a, b, true, 402);
+	binary_case(OPX_DIV, "div", a, b, true, 403);
+}
+END_TEST
+
+START_TEST(test_shared_input)
+{
+	/* One leaf feeding both inputs: both gradients land in the same
+	 * buffer (fused) or are summed by graph_grad (vjp). */
+	double a[12];
+	uint64_t s = 32;
+	struct opx o = {.kind = OPX_MUL, .self_in = true};
+	struct gradcheck_case c;
+	gradcheck_fill_signed(a, 12, 0.2, 2, &s);
+	c = one_case("mul(a, a)", &o, 410);
+	c.n_leaves = 1;
+	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 2, SHAPE(3, 4));
+	check_all(&c, true, true);
+	o.kind = OPX_ADD;
+	c = one_case("add(a, a)", &o, 411);
+	c.n_leaves = 1;
+	c.leaf[0] = leaf("a", GRADCHECK_PARAM, a, 2, SHAPE(3, 4));
+	check_all(&c, true, false);
+	o.kind = OPX_MATMUL;
+	o.tb = true;
+	c = one_case("matmul(a, a^T)", &o, 412);
+	c.n_leaves = 1;
+	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 2, SHAPE(3, 4));
+	check_all(&c, true, true);
+}
+END_TEST
+
+/* ---- broadcasts and shapes ---- */
+
+START_TEST(test_mul_rows)
+{
+	double a[12], sv[3];
+	uint64_t s = 41;
+	struct opx o = {.kind = OPX_MUL_ROWS};
+	struct gradcheck_case c = one_case("mul_rows", &o, 500);
+	gradcheck_fill(a, 12, -2, 2, &s);
+	gradcheck_fill(sv, 3, -2, 2, &s);
+	c.n_leaves = 2;
+	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 3, SHAPE(3, 2, 2));
+	c.leaf[1] = leaf("s", GRADCHECK_INPUT, sv, 1, SHAPE(3));
+	check_all(&c, true, true);
+}
+END_TEST
+
+START_TEST(test_add_bias)
+{
+	double a[12], b[4];
+	uint64_t s = 42;
+	struct opx o = {.kind = OPX_ADD_BIAS};
+	struct gradcheck_case c = one_case("add_bias", &o, 501);
+	gradcheck_fill(a, 12, -2, 2, &s);
+	gradcheck_fill(b, 4, -2, 2, &s);
+	c.n_leaves = 2;
+	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 2, SHAPE(3, 4));
+	c.leaf[1] = leaf("b", GRADCHECK_PARAM, b, 1, SHAPE(4));
+	check_all(&c, true, false);
+}
+END_TEST
+
+START_TEST(test_expand_rows_repeat_rows)
+{
+	double sv[3], v[4];
+	uint64_t s = 43;
+	struct opx o = {.kind = OPX_EXPAND_ROWS, .count = 4};
+	struct gradcheck_case c = one_case("expand_rows", &o, 502);
+	gradcheck_fill(sv, 3, -2, 2, &s);
+	gradcheck_fill(v, 4, -2, 2, &s);
+	c.n_leaves = 1;
+	c.leaf[0] = leaf("s", GRADCHECK_INPUT, sv, 1, SHAPE(3));
+	check_all(&c, true, false);
+
+	o.kind = OPX_REPEAT_ROWS;
+	o.count = 3;
+	c = one_case("repeat_rows", &o, 503);
+	c.n_leaves = 1;
+	c.leaf[0] = leaf("v", GRADCHECK_INPUT, v, 1, SHAPE(4));
+	check_all(&c, true, false);
+}
+END_TEST
+
+START_TEST(test_expand)
+{
+	double sv[1] = {0.7};
+	struct opx o = {.kind = OPX_EXPAND, .ndim = 2, .shape = {2, 3}};
+	struct gradcheck_case c = one_case("expand", &o, 504);
+	c.n_leaves = 1;
+	c.leaf[0] = leaf("s", GRADCHECK_INPUT, sv, 0, NULL);
+	check_all(&c, true, false);
+	/* a 1-element vector expands too */
+	c = one_case("expand (1)", &o, 505);
+	c.n_leaves = 1;
+	c.leaf[0] = leaf("s", GRADCHECK_INPUT, sv, 1, SHAPE(1));
+	check_all(&c, true, false);
+}
+END_TEST
+
+START_TEST(test_reshape)
+{
+	double a[12];
+	uint64_t s = 44;
+	struct opx o = {.kind = OPX_RESHAPE, .ndim = 3, .shape = {3, 2, 2}};
+	struct gradcheck_case c = one_case("reshape", &o, 506);
+	gradcheck_fill(a, 12, -2, 2, &s);
+	c.n_leaves = 1;
+	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 2, SHAPE(2, 6));
+	check_all(&c, true, false);
+}
+END_TEST
+
+/* ---- reductions ---- */
+
+START_TEST(test_reductions)
+{
+	double a[12];
+	uint64_t s = 51;
+	gradcheck_fill(a, 12, -2, 2, &s);
+	unary_case(OPX_SUM, "sum", a, 2, SHAPE(3, 4), false, 600);
+	unary_case(OPX_MEAN, "mean", a, 2, SHAPE(3, 4), false, 601);
+	unary_case(OPX_SUM_ROWS, "sum_rows", a, 3, SHAPE(3, 2, 2), false, 602);
+	unary_case(OPX_SUM_COLS, "sum_cols", a, 2, SHAPE(3, 4), false, 603);
+}
+END_TEST
+
+/* ---- losses ---- */
+
+START_TEST(test_mse)
+{
+	double y[12], x[12];
+	uint64_t s = 61;
+	gradcheck_fill(y, 12, -2, 2, &s);
+	gradcheck_fill(x, 12, -2, 2, &s);
+	struct opx o = {.kind = OPX_MSE};
+	struct gradcheck_case c = one_case("mse", &o, 700);
+	c.n_leaves = 2;
+	c.leaf[0] = leaf("y", GRADCHECK_INPUT, y, 2, SHAPE(3, 4));
+	c.leaf[1] = leaf("x", GRADCHECK_INPUT, x, 3, SHAPE(3, 2, 2));
+	check_all(&c, true, true);
+}
+END_TEST
+
+START_TEST(test_bce)
+{
+	/* y in (0.05, 0.95): y (1 - y) >= 0.0475, far above the 1e-12 clamp,
+	 * and both logs far above -100. The target's gradient has only the
+	 * fused backward (op_bce's vjp fails for it by design). */
+	double y[12], t[12];
+	uint64_t s = 62;
+	gradcheck_fill(y, 12, 0.05, 0.95, &s);
+	gradcheck_fill(t, 12, 0, 1, &s);
+	struct opx o = {.kind = OPX_BCE};
+	struct gradcheck_case c = one_case("bce", &o, 701);
+	c.n_leaves = 2;
+	c.leaf[0] = leaf("y", GRADCHECK_INPUT, y, 2, SHAPE(3, 4));
+	c.leaf[1] = leaf("t", GRADCHECK_INPUT, t, 2, SHAPE(3, 4));
+	c.leaf[1].fused_only = true;
+	/* Not squared: the squared form needs bce_grad's own vjp (third
+	 * order), which does not exist. */
+	ck_assert_int_eq(gradcheck_first(&c), 0);
+	ck_assert_int_eq(gradcheck_second(&c), 0);
+	/* target as plain data: the vjp path alone */
+	c.leaf[1].kind = GRADCHECK_CONST;
+	ck_assert_int_eq(gradcheck_first(&c), 0);
+	ck_assert_int_eq(gradcheck_second(&c), 0);
+}
+END_TEST
+
+START_TEST(test_bce_vjp_target_fails)
+{
+	/* The documented limit: op_bce's second-order gradient with respect
+	 * to the target reports an error instead of a wrong value. */
+	struct graph *g;
+	double yv[2] = {0.3, 0.6}, tv[2] = {0.2, 0.9};
+	vb_real yb[2], tb[2];
+	struct graph_node *res[1];
+	struct vb_error err = {0};
+	for (int i = 0; i < 2; i++) {
+		yb[i] = (vb_real)yv[i];
+		tb[i] = (vb_real)tv[i];
+	}
+	ck_assert_int_eq(graph_create(1 << 16, &g, NULL), VB_OK);
+	struct graph_node *y = graph_input(g, "y", tensor_view2(yb, 1, 2),
+					   true);
+	struct graph_node *t = graph_input(g, "t", tensor_view2(tb, 1, 2),
+					   true);
+	struct graph_node *l = op_sum(g, "l", op_bce(g, "bce", y, t,
+						      BCE_LOG_CLAMP,
+						      BCE_DENOM_EPS));
+	ck_assert_ptr_nonnull(l);
+	ck_assert_int_ne(graph_grad(g, l, NULL, &t, 1, true, res, &err),
+			 VB_OK);
+	ck_assert_ptr_nonnull(strstr(err.msg, "target"));
+	graph_free(g);
+}
+END_TEST
+
+START_TEST(test_bce_logits)
+{
+	double l[12], t[12];
+	uint64_t s = 63;
+	gradcheck_fill(l, 12, -4, 4, &s);
+	gradcheck_fill(t, 12, 0, 1, &s);
+	struct opx o = {.kind = OPX_BCE_LOGITS};
+	struct gradcheck_case c = one_case("bce_logits", &o, 702);
+	c.n_leaves = 2;
+	c.leaf[0] = leaf("l", GRADCHECK_INPUT, l, 2, SHAPE(3, 4));
+	c.leaf[1] = leaf("t", GRADCHECK_INPUT, t, 2, SHAPE(3, 4));
+	check_all(&c, true, true);
+}
+END_TEST
+
+/* ---- closed forms ---- */
+
+/* A tape holding one (1, n) input from values. */
+struct tiny {
+	struct graph *g;
+	vb_real a[8], b[8];
+	struct graph_node *x, *t;
+};
+
+static void tiny_init(struct tiny *k, const double *a, const double *b,
+		      size_t n, bool x_grad)
+{
+	ck_assert_uint_le(n, 8);
+	ck_assert_int_eq(graph_create(1 << 16, &k->g, NULL), VB_OK);
+	for (size_t i = 0; i < n; i++) {
+		k->a[i] = (vb_real)a[i];
+		k->b[i] = b ? (vb_real)b[i] : 0;
+	}
+	k->x = graph_input(k->g, "x", tensor_view2(k->a, 1, n), x_grad);
+	k->t = graph_input(k->g, "t", tensor_view2(k->b, 1, n), false);
+	ck_assert_ptr_nonnull(k->x);
+	ck_assert_ptr_nonnull(k->t);
+}
+
+START_TEST(test_bce_clamp_values)
+{
+	/* Pixels at y = 0 and y = 1 exactly: the log clamp gives 100 per
+	 * wrong pixel and 0 per right one (PyTorch), never inf or NaN. */
+	double y[4] = {0, 1, 0, 1}, t[4] = {1, 0, 0, 1};
+	struct tiny k;
+	tiny_init(&k, y, t, 4, true);
+	struct graph_node *b = op_bce(k.g, "bce", k.x, k.t, BCE_LOG_CLAMP,
+				      BCE_DENOM_EPS);
+	ck_assert_ptr_nonnull(b);
+	ck_assert(isfinite(b->value.data[0]));
+	/* exact: 1 * 100 + 1 * 100 + 0 + 0 in double */
+	ck_assert_double_eq(b->value.data[0], 200.0);
+	graph_free(k.g);
+
+	/* per pixel */
+	for (int i = 0; i < 2; i++) {
+		tiny_init(&k, &y[i], &t[i], 1, false);
+		b = op_bce(k.g, "bce", k.x, k.t, BCE_LOG_CLAMP, BCE_DENOM_EPS);
+		ck_assert_ptr_nonnull(b);
+		ck_assert_double_eq(b->value.data[0], 100.0);
+		graph_free(k.g);
+	}
+}
+END_TEST
+
+START_TEST(test_bce_denominator_clamp)
+{
+	/* At y = 0 the gradient's denominator y (1 - y) = 0 is clamped to
+	 * denom_eps: d/dy = (y - t) / 1e-12, finite. Same at y = 1. */
+	double y[3] = {0, 1, 0.25}, t[3] = {0.3, 0.2, 0.75};
+	struct tiny k;
+	struct vb_error err = {0};
+	tiny_init(&k, y, t, 3, true);
+	struct graph_node *l = op_sum(k.g, "l", op_bce(k.g, "bce", k.x, k.t,
+						       BCE_LOG_CLAMP,
+						       BCE_DENOM_EPS));
+	ck_assert_ptr_nonnull(l);
+	ck_assert_int_eq(graph_backward(k.g, l, &err), VB_OK);
+	ck_assert_ptr_nonnull(k.x->grad.data);
+	for (int i = 0; i < 3; i++) {
+		double den = y[i] * (1 - y[i]);
+		double want = (y[i] - t[i]) / (den > BCE_DENOM_EPS
+						       ? den
+						       : BCE_DENOM_EPS);
+		ck_assert(isfinite(k.x->grad.data[i]));
+		/* one division and a product in double: a few ulps */
+		ck_assert_msg(gradcheck_close(k.x->grad.data[i], want, 1e-14,
+					      0),
+			      "bce grad %d: %.17g, expected %.17g", i,
+			      k.x->grad.data[i], want);
+	}
+	ck_assert_double_eq_tol(k.x->grad.data[0], -0.3e12, 1e-2);
+	ck_assert_double_eq_tol(k.x->grad.data[1], 0.8e12, 1e-2);
+	graph_free(k.g);
+}
+END_TEST
+
+START_TEST(test_bce_logits_matches_bce)
+{
+	/* bce_logits(l, t) = bce(sigmoid(l), t) for moderate l, where
+	 * sigmoid's rounding (relative 1e-16, amplified by at most
+	 * 1 / (1 - sigmoid(6)) ~ 400 in log1p(-y)) stays below 1e-12. */
+	double l[6] = {-6, -2.5, -0.3, 0.4, 2, 6};
+	double t[6] = {0, 0.3, 1, 0.5, 0.9, 1};
+	struct tiny k;
+	tiny_init(&k, l, t, 6, false);
+	struct graph_node *a = op_bce_logits(k.g, "a", k.x, k.t);
+	struct graph_node *b = op_bce(k.g, "b", op_sigmoid(k.g, "s", k.x),
+				      k.t, BCE_LOG_CLAMP, BCE_DENOM_EPS);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_msg(gradcheck_close(a->value.data[0], b->value.data[0],
+				      1e-12, 0),
+		      "bce_logits %.17g, bce(sigmoid) %.17g",
+		      a->value.data[0], b->value.data[0]);
+	graph_free(k.g);
+
+	/* |l| = 1000: finite value and gradient (sigmoid(l) - t) */
+	double lb[2] = {1000, -1000}, tb[2] = {0.3, 0.3};
+	struct vb_error err = {0};
+	tiny_init(&k, lb, tb, 2, true);
+	a = op_bce_logits(k.g, "a", k.x, k.t);
+	ck_assert_ptr_nonnull(a);
+	/* exact: (1000 - 300 + 0) + (0 + 300 + 0) */
+	ck_assert_double_eq_tol(a->value.data[0], 1000.0, 1e-10);
+	ck_assert_int_eq(graph_backward(k.g, op_sum(k.g, "l", a), &err),
+			 VB_OK);
+	ck_assert_double_eq_tol(k.x->grad.data[0], 0.7, 1e-15);
+	ck_assert_double_eq_tol(k.x->grad.data[1], -0.3, 1e-15);
+	graph_free(k.g);
+}
+END_TEST
+
+START_TEST(test_softplus_large)
+{
+	/* Above the threshold softplus is x itself; below it log1p(exp(x)),
+	 * which equals x + log1p(exp(-x)) (closed form for x > 0). */
+	double x[6] = {15, 20.5, 25, 1000, -1000, -30};
+	struct tiny k;
+	tiny_init(&k, x, NULL, 6, false);
+	struct graph_node *y = op_softplus(k.g, "y", k.x);
+	ck_assert_ptr_nonnull(y);
+	for (int i = 0; i < 6; i++)
+		ck_assert(isfinite(y->value.data[i]));
+	ck_assert_msg(gradcheck_close(y->value.data[0],
+				      15 + log1p(exp(-15.0)), 1e-15, 0),
+		      "softplus(15) = %.17g", y->value.data[0]);
+	ck_assert_double_eq(y->value.data[1], 20.5);
+	ck_assert_double_eq(y->value.data[2], 25);
+	ck_assert_double_eq(y->value.data[3], 1000);
+	ck_assert_double_eq(y->value.data[4], 0);
+	/* log1p(e) = e - e^2 / 2 + O(e^3) for e = exp(-30) = 9.4e-14: the
+	 * series to second order is exact in double, and log1p keeps the
+	 * full relative precision that log(1 + e) would lose */
+	double e30 = exp(-30.0);
+	ck_assert_msg(gradcheck_close(y->value.data[5], e30 - e30 * e30 / 2,
+				      1e-15, 0),
+		      "softplus(-30) = %.17g", y->value.data[5]);
+	graph_free(k.g);
+}
+END_TEST
+
+START_TEST(test_relu_nan)
+{
+	double x[4] = {NAN, -1, 2, 0};
+	struct tiny k;
+	tiny_init(&k, x, NULL, 4, false);
+	struct graph_node *y = op_relu(k.g, "y", k.x);
+	ck_assert_ptr_nonnull(y);
+	ck_assert(isnan(y->value.data[0]));
+	ck_assert_double_eq(y->value.data[1], 0);
+	ck_assert_double_eq(y->value.data[2], 2);
+	ck_assert_double_eq(y->value.data[3], 0);
+	graph_free(k.g);
+}
+END_TEST
+
+/* ---- composite: linear - relu - linear - sigmoid - mse ---- */
+
+#define MLP_B 3
+#define MLP_D 4
+#define MLP_H 5
+
+struct mlp {
+	double target[MLP_B * MLP_D];
+	vb_real tbuf[MLP_B * MLP_D];
+};
+
+/* leaves: x (B, D), w1 (H, D), b1 (H), w2 (D, H), b2 (D) */
+static struct graph_node *build_mlp(struct graph *g, struct graph_node **in,
+				    void *ctx)
+{
+	struct mlp *m = ctx;
+	struct graph_node *h, *y, *t;
+	for (size_t i = 0; i < MLP_B * MLP_D; i++)
+		m->tbuf[i] = (vb_real)m->target[i];
+	t = graph_const(g, "target",
+			tensor_view2(m->tbuf, MLP_B, MLP_D));
+	graph_push_scope(g, "enc");
+	h = op_relu(g, "act", op_linear(g, "fc1", in[0], in[1], in[2]));
+	graph_pop_scope(g);
+	graph_push_scope(g, "dec");
+	y = op_sigmoid(g, "out", op_linear(g, "fc2", h, in[3], in[4]));
+	graph_pop_scope(g);
+	return op_mse(g, "rec", y, t);
+}
+
+struct mlp_data {
+	double x[MLP_B * MLP_D], w1[MLP_H * MLP_D], b1[MLP_H];
+	double w2[MLP_D * MLP_H], b2[MLP_D];
+	struct mlp m;
+};
+
+static void mlp_data_init(struct mlp_data *d)
+{
+	uint64_t s = 77;
+	double min_pre = INFINITY;
+	gradcheck_fill(d->x, MLP_B * MLP_D, -1, 1, &s);
+	gradcheck_fill(d->w1, MLP_H * MLP_D, -1, 1, &s);
+	gradcheck_fill(d->b1, MLP_H, -0.5, 0.5, &s);
+	gradcheck_fill(d->w2, MLP_D * MLP_H, -1, 1, &s);
+	gradcheck_fill(d->b2, MLP_D, -0.5, 0.5, &s);
+	gradcheck_fill(d->m.target, MLP_B * MLP_D, 0, 1, &s);
+	/* Off the relu kink: every pre-activation is far from 0 compared
+	 * with what a step of 1e-5 in any input can move it (|w| <= 1, so
+	 * D steps move it at most 4e-5 even along a direction). */
+	for (int b = 0; b < MLP_B; b++)
+		for (int j = 0; j < MLP_H; j++) {
+			double p = d->b1[j];
+			for (int i = 0; i < MLP_D; i++)
+				p += d->x[b * MLP_D + i] * d->w1[j * MLP_D + i];
+			min_pre = fabs(p) < min_pre ? fabs(p) : min_pre;
+		}
+	ck_assert_msg(min_pre > 1e-2, "mlp fixture too close to the relu "
+		      "kink: min |pre-activation| %g", min_pre);
+}
+
+static struct gradcheck_case mlp_case(struct mlp_data *d, const char *name,
+				      enum gradcheck_kind kx,
+				      enum gradcheck_kind kw,
+				      enum gradcheck_kind kw1)
+{
+	struct gradcheck_case c;
+	memset(&c, 0, sizeof c);
+	c.op = name;
+	c.build = build_mlp;
+	c.ctx = &d->m;
+	c.seed = 900;
+	c.n_leaves = 5;
+	c.leaf[0] = leaf("x", kx, d->x, 2, SHAPE(MLP_B, MLP_D));
+	c.leaf[1] = leaf("enc.fc1.w", kw1, d->w1, 2, SHAPE(MLP_H, MLP_D));
+	c.leaf[2] = leaf("enc.fc1.b", kw, d->b1, 1, SHAPE(MLP_H));
+	c.leaf[3] = leaf("dec.fc2.w", kw, d->w2, 2, SHAPE(MLP_D, MLP_H));
+	c.leaf[4] = leaf("dec.fc2.b", kw, d->b2, 1, SHAPE(MLP_D));
+	return c;
+}
+
+START_TEST(test_mlp_first_order)
+{
+	struct mlp_data d;
+	mlp_data_init(&d);
+	struct gradcheck_case c = mlp_case(&d, "mlp", GRADCHECK_INPUT,
+					   GRADCHECK_PARAM, GRADCHECK_PARAM);
+	ck_assert_int_eq(gradcheck_first(&c), 0);
+}
+END_TEST
+
+START_TEST(test_mlp_second_order)
+{
+	struct mlp_data d;
+	mlp_data_init(&d);
+	/* H v with respect to the input alone */
+	struct gradcheck_case c = mlp_case(&d, "mlp hvp(x)", GRADCHECK_INPUT,
+					   GRADCHECK_CONST, GRADCHECK_CONST);
+	ck_assert_int_eq(gradcheck_second(&c), 0);
+	/* with respect to one weight alone (a parameter) */
+	c = mlp_case(&d, "mlp hvp(w1)", GRADCHECK_CONST, GRADCHECK_CONST,
+		     GRADCHECK_PARAM);
+	ck_assert_int_eq(gradcheck_second(&c), 0);
+	/* jointly over everything: cross terms input x weights */
+	c = mlp_case(&d, "mlp hvp(all)", GRADCHECK_INPUT, GRADCHECK_PARAM,
+		     GRADCHECK_PARAM);
+	ck_assert_int_eq(gradcheck_second(&c), 0);
+}
+END_TEST
+
+/* Fan-out: h = sigmoid(a) feeds three consumers, out = h exp(h) + h / b,
+ * so gradients (and their vjp nodes) accumulate at h. */
+static struct graph_node *build_fanout(struct graph *g, struct graph_node **in,
+				       void *ctx)
+{
+	struct graph_node *h = op_sigmoid(g, "h", in[0]);
+	(void)ctx;
+	return op_add(g, "out", op_mul(g, "hexp", h, op_exp(g, "eh", h)),
+		      op_div(g, "hb", h, in[1]));
+}
+
+START_TEST(test_fanout)
+{
+	double a[12], b[12];
+	uint64_t s = 81;
+	struct gradcheck_case c;
+	gradcheck_fill(a, 12, -2, 2, &s);
+	gradcheck_fill_signed(b, 12, 0.5, 2, &s);
+	memset(&c, 0, sizeof c);
+	c.op = "fanout";
+	c.build = build_fanout;
+	c.seed = 950;
+	c.n_leaves = 2;
+	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 2, SHAPE(3, 4));
+	c.leaf[1] = leaf("b", GRADCHECK_PARAM, b, 2, SHAPE(3, 4));
+	ck_assert_int_eq(gradcheck_first(&c), 0);
+	ck_assert_int_eq(gradcheck_second(&c), 0);
+}
+END_TEST
+
+/* ---- the harness itself must catch a wrong gradient ---- */
+
+static void wrong_backward(struct graph *g, struct graph_node *n)
+{
+	/* d(2x)/dx written with the wrong sign */
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	if (ga)
+		for (size_t i = 0; i < n->value.n; i++)
+			ga->data[i] -= 2 * n->grad.data[i];
+}
+
+static const struct graph_op OP_WRONG = {"wrong", wrong_backward, NULL};
+
+static struct graph_node *build_wrong(struct graph *g, struct graph_node **in,
+				      void *ctx)
+{
+	struct graph_node *n;
+	(void)ctx;
+	n = graph_op_node(g, &OP_WRONG, "wrong", in, 1, in[0]->value.ndim,
+			  in[0]->value.shape);
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < n->value.n; i++)
+		n->value.data[i] = 2 * in[0]->value.data[i];
+	return graph_node_done(g, n);
+}
+
+START_TEST(test_harness_catches_sign_error)
+{
+	double x[4] = {0.5, -1, 2, 0.25};
+	struct gradcheck_case c;
+	memset(&c, 0, sizeof c);
+	c.op = "wrong (expected to fail)";
+	c.build = build_wrong;
+	c.seed = 1;
+	c.no_vjp = true;
+	c.n_leaves = 1;
+	c.leaf[0] = leaf("x", GRADCHECK_INPUT, x, 1, SHAPE(4));
+	fprintf(stderr, "(the next gradcheck failures are expected)\n");
+	ck_assert_int_gt(gradcheck_first(&c), 0);
+}
+END_TEST
+
+static Suite *ops_suite(void)
+{
+	Suite *s = suite_create("ops");
+	TCase *tc = tcase_create("gradcheck");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_matmul);
+	tcase_add_test(tc, test_linear);
+	tcase_add_test(tc, test_relu);
+	tcase_add_test(tc, test_sigmoid);
+	tcase_add_test(tc, test_softplus);
+	tcase_add_test(tc, test_exp);
+	tcase_add_test(tc, test_log);
+	tcase_add_test(tc, test_square_neg_scale_add_scalar);
+	tcase_add_test(tc, test_binary);
+	tcase_add_test(tc, test_shared_input);
+	tcase_add_test(tc, test_mul_rows);
+	tcase_add_test(tc, test_add_bias);
+	tcase_add_test(tc, test_expand_rows_repeat_rows);
+	tcase_add_test(tc, test_expand);
+	tcase_add_test(tc, test_reshape);
+	tcase_add_test(tc, test_reductions);
+	tcase_add_test(tc, test_mse);
+	tcase_add_test(tc, test_bce);
+	tcase_add_test(tc, test_bce_vjp_target_fails);
+	tcase_add_test(tc, test_bce_logits);
+	tcase_add_test(tc, test_harness_catches_sign_error);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("closed_form");
+	tcase_add_test(tc, test_bce_clamp_values);
+	tcase_add_test(tc, test_bce_denominator_clamp);
+	tcase_add_test(tc, test_bce_logits_matches_bce);
+	tcase_add_test(tc, test_softplus_large);
+	tcase_add_test(tc, test_relu_nan);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("composite");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_mlp_first_order);
+	tcase_add_test(tc, test_mlp_second_order);
+	tcase_add_test(tc, test_fanout);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(ops_suite());
+	int failed;
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
