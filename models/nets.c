@@ -10,7 +10,7 @@ enum vb_status nets_linear_add(struct nets_linear *l, struct params *p,
 			       const char *prefix, size_t n_in, size_t n_out,
 			       struct vb_error *err)
 {
-	char name[PARAMS_NAME_LEN];
+	char name[2 * PARAMS_NAME_LEN];
 	size_t ws[2] = {n_out, n_in}, bs[1] = {n_out};
 	enum vb_status st;
 	l->n_in = n_in;
@@ -38,4 +38,75 @@ struct graph_node *nets_linear_forward(const struct nets_linear *l,
 				       struct graph_node *x)
 {
 	return op_linear(g, name, x, pnodes[l->w], pnodes[l->b]);
+}
+
+enum vb_status nets_mlp_encoder_add(struct nets_mlp_encoder *e,
+				    struct params *p, const char *prefix,
+				    size_t n_input, size_t n_hidden,
+				    size_t n_latent, struct vb_error *err)
+{
+	char name[2 * PARAMS_NAME_LEN];
+	enum vb_status st;
+	snprintf(name, sizeof name, "%s.layers.0.0", prefix);
+	st = nets_linear_add(&e->fc1, p, name, n_input, n_hidden, err);
+	snprintf(name, sizeof name, "%s.embedding", prefix);
+	if (st == VB_OK)
+		st = nets_linear_add(&e->mu, p, name, n_hidden, n_latent, err);
+	snprintf(name, sizeof name, "%s.log_var", prefix);
+	if (st == VB_OK)
+		st = nets_linear_add(&e->logvar, p, name, n_hidden, n_latent,
+				     err);
+	return st;
+}
+
+void nets_mlp_encoder_init(const struct nets_mlp_encoder *e, struct params *p,
+			   struct rng *r)
+{
+	nets_linear_init(&e->fc1, p, r);
+	nets_linear_init(&e->mu, p, r);
+	nets_linear_init(&e->logvar, p, r);
+}
+
+void nets_mlp_encoder_forward(const struct nets_mlp_encoder *e,
+			      struct graph *g, struct graph_node **pnodes,
+			      struct graph_node *x, struct graph_node **mu,
+			      struct graph_node **logvar)
+{
+	struct graph_node *h = op_relu(
+		g, "fc1.relu", nets_linear_forward(&e->fc1, g, pnodes, "fc1", x));
+	*mu = nets_linear_forward(&e->mu, g, pnodes, "mu", h);
+	*logvar = nets_linear_forward(&e->logvar, g, pnodes, "logvar", h);
+}
+
+enum vb_status nets_mlp_decoder_add(struct nets_mlp_decoder *d,
+				    struct params *p, const char *prefix,
+				    size_t n_latent, size_t n_hidden,
+				    size_t n_output, struct vb_error *err)
+{
+	char name[2 * PARAMS_NAME_LEN];
+	enum vb_status st;
+	snprintf(name, sizeof name, "%s.layers.0.0", prefix);
+	st = nets_linear_add(&d->fc1, p, name, n_latent, n_hidden, err);
+	snprintf(name, sizeof name, "%s.layers.1.0", prefix);
+	if (st == VB_OK)
+		st = nets_linear_add(&d->out, p, name, n_hidden, n_output, err);
+	return st;
+}
+
+void nets_mlp_decoder_init(const struct nets_mlp_decoder *d, struct params *p,
+			   struct rng *r)
+{
+	nets_linear_init(&d->fc1, p, r);
+	nets_linear_init(&d->out, p, r);
+}
+
+struct graph_node *nets_mlp_decoder_forward(const struct nets_mlp_decoder *d,
+					    struct graph *g,
+					    struct graph_node **pnodes,
+					    struct graph_node *z)
+{
+	struct graph_node *a = op_relu(
+		g, "fc1.relu", nets_linear_forward(&d->fc1, g, pnodes, "fc1", z));
+	return op_sigmoid(g, "out.sigmoid",
+			  nets_linear_forward(&d->out, g, pnodes, "out", a));
 }

@@ -9,8 +9,8 @@
 #include "ops.h"
 
 struct vae {
-	struct nets_linear enc_fc1, enc_mu, enc_logvar; /* encoder */
-	struct nets_linear dec_fc1, dec_out;            /* decoder */
+	struct nets_mlp_encoder enc;
+	struct nets_mlp_decoder dec;
 };
 
 static enum vb_status vae_build_loss(struct model *m, struct graph *g,
@@ -20,7 +20,7 @@ static enum vb_status vae_build_loss(struct model *m, struct graph *g,
 {
 	struct vae *v = m->impl;
 	struct graph_node **P = m->pnodes;
-	struct graph_node *h, *mu, *logvar, *std, *eps, *z, *a, *y, *rec, *kl;
+	struct graph_node *mu, *logvar, *std, *eps, *z, *y, *rec, *kl;
 	size_t B = tensor_rows(&x->value), d = m->cfg.n_latent;
 	size_t es[2] = {B, d};
 	struct tensor et;
@@ -28,10 +28,7 @@ static enum vb_status vae_build_loss(struct model *m, struct graph *g,
 	(void)err;
 
 	graph_push_scope(g, "encoder");
-	h = op_relu(g, "fc1.relu", nets_linear_forward(&v->enc_fc1, g, P,
-						       "fc1", x));
-	mu = nets_linear_forward(&v->enc_mu, g, P, "mu", h);
-	logvar = nets_linear_forward(&v->enc_logvar, g, P, "logvar", h);
+	nets_mlp_encoder_forward(&v->enc, g, P, x, &mu, &logvar);
 	graph_pop_scope(g);
 
 	graph_push_scope(g, "vae");
@@ -44,10 +41,7 @@ static enum vb_status vae_build_loss(struct model *m, struct graph *g,
 	graph_pop_scope(g);
 
 	graph_push_scope(g, "decoder");
-	a = op_relu(g, "fc1.relu", nets_linear_forward(&v->dec_fc1, g, P,
-						       "fc1", z));
-	y = op_sigmoid(g, "out.sigmoid",
-		       nets_linear_forward(&v->dec_out, g, P, "out", a));
+	y = nets_mlp_decoder_forward(&v->dec, g, P, z);
 	graph_pop_scope(g);
 
 	graph_push_scope(g, "loss");
@@ -113,20 +107,11 @@ enum vb_status vae_create(const struct model_config *cfg, struct model **out,
 		st = params_create(&m->params, err);
 	/* Registration order = pythae's state_dict order. */
 	if (st == VB_OK)
-		st = nets_linear_add(&v->enc_fc1, m->params,
-				     "encoder.layers.0.0", D, H, err);
+		st = nets_mlp_encoder_add(&v->enc, m->params, "encoder", D, H, d,
+					  err);
 	if (st == VB_OK)
-		st = nets_linear_add(&v->enc_mu, m->params,
-				     "encoder.embedding", H, d, err);
-	if (st == VB_OK)
-		st = nets_linear_add(&v->enc_logvar, m->params,
-				     "encoder.log_var", H, d, err);
-	if (st == VB_OK)
-		st = nets_linear_add(&v->dec_fc1, m->params,
-				     "decoder.layers.0.0", d, H, err);
-	if (st == VB_OK)
-		st = nets_linear_add(&v->dec_out, m->params,
-				     "decoder.layers.1.0", H, D, err);
+		st = nets_mlp_decoder_add(&v->dec, m->params, "decoder", d, H, D,
+					  err);
 	if (st == VB_OK)
 		st = params_finalize(m->params, err);
 	if (st != VB_OK) {
@@ -134,11 +119,8 @@ enum vb_status vae_create(const struct model_config *cfg, struct model **out,
 		return st;
 	}
 	rng_seed(&r, cfg->init_seed, RNG_STREAM_INIT);
-	nets_linear_init(&v->enc_fc1, m->params, &r);
-	nets_linear_init(&v->enc_mu, m->params, &r);
-	nets_linear_init(&v->enc_logvar, m->params, &r);
-	nets_linear_init(&v->dec_fc1, m->params, &r);
-	nets_linear_init(&v->dec_out, m->params, &r);
+	nets_mlp_encoder_init(&v->enc, m->params, &r);
+	nets_mlp_decoder_init(&v->dec, m->params, &r);
 	*out = m;
 	return VB_OK;
 }
