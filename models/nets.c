@@ -6,6 +6,18 @@
 
 #include "ops.h"
 
+/* prefix + suffix into buf, refusing names that do not fit. */
+static enum vb_status join_name(char *buf, size_t cap, const char *prefix,
+				const char *suffix, struct vb_error *err)
+{
+	int n = snprintf(buf, cap, "%s%s", prefix, suffix);
+	if (n < 0 || (size_t)n >= cap)
+		return vb_fail(err, VB_ERR_INTERNAL,
+			       "nets: parameter name %s%s too long", prefix,
+			       suffix);
+	return VB_OK;
+}
+
 enum vb_status nets_linear_add(struct nets_linear *l, struct params *p,
 			       const char *prefix, size_t n_in, size_t n_out,
 			       struct vb_error *err)
@@ -15,11 +27,13 @@ enum vb_status nets_linear_add(struct nets_linear *l, struct params *p,
 	enum vb_status st;
 	l->n_in = n_in;
 	l->n_out = n_out;
-	snprintf(name, sizeof name, "%s.weight", prefix);
+	if (join_name(name, sizeof name, prefix, ".weight", err))
+		return VB_ERR_INTERNAL;
 	st = params_add(p, name, 2, ws, &l->w, err);
 	if (st)
 		return st;
-	snprintf(name, sizeof name, "%s.bias", prefix);
+	if (join_name(name, sizeof name, prefix, ".bias", err))
+		return VB_ERR_INTERNAL;
 	return params_add(p, name, 1, bs, &l->b, err);
 }
 
@@ -47,12 +61,15 @@ enum vb_status nets_mlp_encoder_add(struct nets_mlp_encoder *e,
 {
 	char name[2 * PARAMS_NAME_LEN];
 	enum vb_status st;
-	snprintf(name, sizeof name, "%s.layers.0.0", prefix);
+	if (join_name(name, sizeof name, prefix, ".layers.0.0", err))
+		return VB_ERR_INTERNAL;
 	st = nets_linear_add(&e->fc1, p, name, n_input, n_hidden, err);
-	snprintf(name, sizeof name, "%s.embedding", prefix);
+	if (join_name(name, sizeof name, prefix, ".embedding", err))
+		return VB_ERR_INTERNAL;
 	if (st == VB_OK)
 		st = nets_linear_add(&e->mu, p, name, n_hidden, n_latent, err);
-	snprintf(name, sizeof name, "%s.log_var", prefix);
+	if (join_name(name, sizeof name, prefix, ".log_var", err))
+		return VB_ERR_INTERNAL;
 	if (st == VB_OK)
 		st = nets_linear_add(&e->logvar, p, name, n_hidden, n_latent,
 				     err);
@@ -85,9 +102,11 @@ enum vb_status nets_mlp_decoder_add(struct nets_mlp_decoder *d,
 {
 	char name[2 * PARAMS_NAME_LEN];
 	enum vb_status st;
-	snprintf(name, sizeof name, "%s.layers.0.0", prefix);
+	if (join_name(name, sizeof name, prefix, ".layers.0.0", err))
+		return VB_ERR_INTERNAL;
 	st = nets_linear_add(&d->fc1, p, name, n_latent, n_hidden, err);
-	snprintf(name, sizeof name, "%s.layers.1.0", prefix);
+	if (join_name(name, sizeof name, prefix, ".layers.1.0", err))
+		return VB_ERR_INTERNAL;
 	if (st == VB_OK)
 		st = nets_linear_add(&d->out, p, name, n_hidden, n_output, err);
 	return st;
