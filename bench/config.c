@@ -56,7 +56,18 @@ static const char *const split_names[] = {
 	[CONFIG_SPLIT_TRAIN] = "train", [CONFIG_SPLIT_T10K] = "t10k"
 };
 static const char *const model_kind_names[] = {
-	[CONFIG_MODEL_VAE] = "vae"
+	[CONFIG_MODEL_VAE] = "vae", [CONFIG_MODEL_RHVAE] = "rhvae"
+};
+static const char *const logdet_names[] = {
+	[CONFIG_LOGDET_LU] = "lu", [CONFIG_LOGDET_CHOLESKY] = "cholesky"
+};
+static const char *const momentum_names[] = {
+	[CONFIG_MOMENTUM_METRIC] = "metric",
+	[CONFIG_MOMENTUM_CHOLESKY] = "cholesky"
+};
+static const char *const position_names[] = {
+	[CONFIG_POSITION_PYTHAE] = "pythae",
+	[CONFIG_POSITION_FIXED_POINT] = "fixed_point"
 };
 static const char *const arch_names[] = {
 	[CONFIG_ARCH_MLP] = "mlp"
@@ -83,7 +94,15 @@ static const char *const schedule_names[] = {
 };
 static const char *const nan_phase_names[] = {
 	[CONFIG_NAN_PHASE_INPUT] = "input", [CONFIG_NAN_PHASE_PARAM] = "param",
-	[CONFIG_NAN_PHASE_GRAD] = "grad"
+	[CONFIG_NAN_PHASE_GRAD] = "grad",
+	[CONFIG_NAN_PHASE_UNNORMALIZED] = "unnormalized"
+};
+static const char *const inject_value_names[] = {
+	[CONFIG_INJECT_NAN] = "nan", [CONFIG_INJECT_INF] = "inf",
+	[CONFIG_INJECT_SCALE] = "scale"
+};
+static const char *const guard_mode_names[] = {
+	[CONFIG_GUARD_CHEAP] = "cheap", [CONFIG_GUARD_ANOMALY] = "anomaly"
 };
 
 _Static_assert(N_ELEMS(progress_names) == CONFIG_PROGRESS_COUNT, "progress");
@@ -91,12 +110,19 @@ _Static_assert(N_ELEMS(dataset_names) == CONFIG_DATASET_COUNT, "dataset");
 _Static_assert(N_ELEMS(split_names) == CONFIG_SPLIT_COUNT, "split");
 _Static_assert(N_ELEMS(model_kind_names) == CONFIG_MODEL_COUNT, "model");
 _Static_assert(N_ELEMS(arch_names) == CONFIG_ARCH_COUNT, "arch");
+_Static_assert(N_ELEMS(logdet_names) == CONFIG_LOGDET_COUNT, "logdet");
+_Static_assert(N_ELEMS(momentum_names) == CONFIG_MOMENTUM_COUNT, "momentum");
+_Static_assert(N_ELEMS(position_names) == CONFIG_POSITION_COUNT, "position");
 _Static_assert(N_ELEMS(recon_names) == CONFIG_RECON_COUNT, "recon");
 _Static_assert(N_ELEMS(nan_check_names) == CONFIG_NAN_CHECK_COUNT, "nan_check");
 _Static_assert(N_ELEMS(optim_kind_names) == CONFIG_OPTIM_COUNT, "optim");
 _Static_assert(N_ELEMS(clip_names) == CONFIG_CLIP_COUNT, "clip");
 _Static_assert(N_ELEMS(schedule_names) == CONFIG_SCHEDULE_COUNT, "schedule");
 _Static_assert(N_ELEMS(nan_phase_names) == CONFIG_NAN_PHASE_COUNT, "nan_phase");
+_Static_assert(N_ELEMS(inject_value_names) == CONFIG_INJECT_VALUE_COUNT,
+	       "inject_value");
+_Static_assert(N_ELEMS(guard_mode_names) == CONFIG_GUARD_MODE_COUNT,
+	       "guard_mode");
 
 #define FIELD(sec, k) \
 	.section = #sec, .key = #k, .name = #sec "." #k, \
@@ -157,13 +183,39 @@ static const struct key_def keys[] = {
 	K_INT(data, synthetic_eval_n, "128", 1, IMAX,
 	      "evaluation images of the synthetic dataset"),
 
-	K_ENUM(model, kind, model_kind_names, "vae", "model"),
+	K_ENUM(model, kind, model_kind_names, "vae", "model: vae or rhvae"),
 	K_ENUM(model, arch, arch_names, "mlp", "encoder and decoder architecture"),
 	K_INT(model, latent, "16", 1, 4096, "latent dimension Z"),
 	K_INT(model, hidden, "512", 1, 1000000, "hidden layer width H"),
 	K_ENUM(model, recon, recon_names, "mse", "reconstruction loss"),
 	K_INT(model, init_seed, "-1", -1, IMAX,
 	      "seed of the weight initialisation; -1 = use train.seed"),
+
+	K_INT(rhvae, n_lf, "3", 1, 1000, "RHVAE leapfrog steps K"),
+	K_DBL(rhvae, eps_lf, "0.001", 0.0, OPEN, INFINITY, OPEN,
+	      "RHVAE leapfrog step size"),
+	K_DBL(rhvae, beta_zero, "0.3", 0.0, OPEN, 1.0, CLOSED,
+	      "RHVAE initial tempering beta_0"),
+	K_DBL(rhvae, temperature, "1.5", 0.0, OPEN, INFINITY, OPEN,
+	      "RHVAE metric kernel temperature T"),
+	K_DBL(rhvae, regularization, "0.01", 0.0, CLOSED, INFINITY, OPEN,
+	      "RHVAE metric regularisation lambda (A = sum w M + lambda I)"),
+	K_ENUM(rhvae, logdet, logdet_names, "lu",
+	       "log-determinant: lu (as torch.logdet: NaN when indefinite) or "
+	       "cholesky (NaN and a reported failure)"),
+	K_INT(rhvae, buffer_batches, "100", 1, 100000,
+	      "training batches kept for the end-of-epoch metric"),
+	K_BOOL(rhvae, beta_zero_as_sqrt, "true",
+	       "quirk: beta_zero used where its square root belongs"),
+	K_ENUM(rhvae, momentum, momentum_names, "metric",
+	       "training momentum from the metric network's L(x) (quirk) or "
+	       "the Cholesky factor of G(z0)"),
+	K_ENUM(rhvae, position_step, position_names, "pythae",
+	       "position step: pythae (z + eps A(z) rho', quirk) or "
+	       "fixed_point (A re-evaluated)"),
+	K_BOOL(rhvae, second_order, "true",
+	       "differentiate through the step-6.4 gradient (pythae); false "
+	       "treats it as a constant"),
 
 	K_INT(train, epochs, "10", 1, IMAX, "passes over the training images"),
 	K_INT(train, batch, "64", 1, IMAX, "training batch size B"),
@@ -210,7 +262,35 @@ static const struct key_def keys[] = {
 	K_INT(inject, nan_step, "-1", -1, IMAX,
 	      "optimizer step at which a NaN is injected; -1 = off"),
 	K_ENUM(inject, nan_phase, nan_phase_names, "input",
-	       "where the NaN is injected: input (first pixel), param, grad"),
+	       "where the fault is injected: input (a pixel of the batch), "
+	       "param, grad, unnormalized (pixels 0..255 from that step on)"),
+	K_ENUM(inject, value, inject_value_names, "nan",
+	       "what is written: nan, inf, or scale (multiplied by "
+	       "inject.scale)"),
+	K_DBL(inject, scale, "1e20", -INFINITY, OPEN, INFINITY, OPEN,
+	      "factor of inject.value = scale"),
+	K_STR(inject, param, STR_PATH_OR_EMPTY, "",
+	      "parameter tensor hit by nan_phase = param or grad; empty = "
+	      "the flat buffer"),
+	K_INT(inject, index, "0", -1, IMAX,
+	      "element hit (pixel of the batch, element of the tensor); -1 = "
+	      "every element"),
+
+	K_ENUM(guard, mode, guard_mode_names, "cheap",
+	       "cheap (loss, grad norm, params once a step) or anomaly (every "
+	       "node, forward and backward: names the origin op)"),
+	K_BOOL(guard, replay, "true",
+	       "when the cheap guard fires, replay from the last checkpoint in "
+	       "anomaly mode to name the origin op, node and cause"),
+	K_INT(guard, precursors, "64", 0, 1000000,
+	      "steps kept in the precursor ring (precursors.csv on failure); "
+	      "also the running-median window"),
+	K_DBL(guard, lead_factor, "10", 1.0, CLOSED, INFINITY, OPEN,
+	      "lead time: first step whose grad norm exceeds this times its "
+	      "running median"),
+	K_STR(guard, watch, STR_PATH_OR_EMPTY, "",
+	      "comma-separated node names whose max |value| the precursor "
+	      "ring records (e.g. rhvae.L_diag)"),
 };
 
 #define N_KEYS N_ELEMS(keys)

@@ -31,7 +31,7 @@ enum config_split {                    /* data.train_split, data.eval_split */
 	CONFIG_SPLIT_COUNT
 };
 enum config_model_kind {               /* model.kind */
-	CONFIG_MODEL_VAE,
+	CONFIG_MODEL_VAE, CONFIG_MODEL_RHVAE,
 	CONFIG_MODEL_COUNT
 };
 enum config_arch {                     /* model.arch */
@@ -61,7 +61,16 @@ enum config_schedule {                 /* optim.schedule */
 };
 enum config_nan_phase {                /* inject.nan_phase */
 	CONFIG_NAN_PHASE_INPUT, CONFIG_NAN_PHASE_PARAM, CONFIG_NAN_PHASE_GRAD,
+	CONFIG_NAN_PHASE_UNNORMALIZED,
 	CONFIG_NAN_PHASE_COUNT
+};
+enum config_inject_value {             /* inject.value */
+	CONFIG_INJECT_NAN, CONFIG_INJECT_INF, CONFIG_INJECT_SCALE,
+	CONFIG_INJECT_VALUE_COUNT
+};
+enum config_guard_mode {               /* guard.mode */
+	CONFIG_GUARD_CHEAP, CONFIG_GUARD_ANOMALY,
+	CONFIG_GUARD_MODE_COUNT
 };
 
 /* Field sizes of the string keys (including the NUL). The accepted length
@@ -107,6 +116,35 @@ struct config_model {
 	int64_t init_seed;            /* -1 = use train.seed */
 };
 
+enum config_logdet {                   /* rhvae.logdet */
+	CONFIG_LOGDET_LU, CONFIG_LOGDET_CHOLESKY,
+	CONFIG_LOGDET_COUNT
+};
+enum config_momentum {                 /* rhvae.momentum */
+	CONFIG_MOMENTUM_METRIC, CONFIG_MOMENTUM_CHOLESKY,
+	CONFIG_MOMENTUM_COUNT
+};
+enum config_position {                 /* rhvae.position_step */
+	CONFIG_POSITION_PYTHAE, CONFIG_POSITION_FIXED_POINT,
+	CONFIG_POSITION_COUNT
+};
+
+/* RHVAE settings (rhvae.md 4.1); defaults are pythae's RHVAEConfig and
+ * every [quirk] of the reference is on by default. */
+struct config_rhvae {
+	int64_t n_lf;                 /* K */
+	double eps_lf;
+	double beta_zero;
+	double temperature;
+	double regularization;        /* lambda */
+	int logdet;                   /* enum config_logdet */
+	int64_t buffer_batches;
+	bool beta_zero_as_sqrt;       /* quirk: b used where sqrt(b) belongs */
+	int momentum;                 /* enum config_momentum */
+	int position_step;            /* enum config_position */
+	bool second_order;            /* g3 keeps its graph */
+};
+
 struct config_train {
 	int64_t epochs;
 	int64_t batch;                /* B */
@@ -141,15 +179,32 @@ struct config_optim {
 struct config_inject {
 	int64_t nan_step;             /* -1 = off */
 	int nan_phase;                /* enum config_nan_phase */
+	int value;                    /* enum config_inject_value */
+	double scale;                 /* factor of value = scale */
+	char param[CONFIG_NAME_LEN];  /* parameter tensor; "" = flat buffer */
+	int64_t index;                /* element (pixel of the batch, of the
+				         tensor); -1 = every element */
+};
+
+struct config_guard {
+	int mode;                     /* enum config_guard_mode */
+	bool replay;                  /* cheap guard fired: replay the failing
+				         stretch in anomaly mode */
+	int64_t precursors;           /* steps in the precursor ring */
+	double lead_factor;           /* grad norm spike: > factor x median */
+	char watch[CONFIG_NAME_LEN];  /* node names whose max |value| the
+				         precursors record, comma-separated */
 };
 
 struct config {
 	struct config_run run;
 	struct config_data data;
 	struct config_model model;
+	struct config_rhvae rhvae;
 	struct config_train train;
 	struct config_optim optim;
 	struct config_inject inject;
+	struct config_guard guard;
 };
 
 /* Value type of a key, as the table stores it. */

@@ -14,6 +14,7 @@
 
 #include "checkpoint.h"
 #include "graph.h"
+#include "linalg.h"
 #include "mnist.h"
 #include "model.h"
 #include "ops.h"
@@ -435,6 +436,8 @@ static enum vb_status write_checkpoint(struct run *r, const char *path,
 	if (st == VB_OK)
 		st = checkpoint_add(w, "trainer.epoch", CHECKPOINT_I64, 1, one,
 				    &ep, err);
+	if (st == VB_OK)
+		st = model_save_state(r->model, w, err);
 	mf = fmemopen(cfgtext, sizeof cfgtext, "w");
 	if (st == VB_OK && mf) {
 		st = config_write(r->c, mf, err);
@@ -546,7 +549,8 @@ static void model_config_from(const struct config *c, const struct dataset *ds,
 			      struct model_config *mc)
 {
 	model_config_defaults(mc);
-	mc->kind = MODEL_KIND_VAE;
+	mc->kind = c->model.kind == CONFIG_MODEL_RHVAE ? MODEL_KIND_RHVAE
+						       : MODEL_KIND_VAE;
 	mc->arch = MODEL_ARCH_MLP;
 	mc->recon = c->model.recon == CONFIG_RECON_BCE ? MODEL_RECON_BCE
 						       : MODEL_RECON_MSE;
@@ -556,6 +560,20 @@ static void model_config_from(const struct config *c, const struct dataset *ds,
 	mc->n_hidden = (size_t)c->model.hidden;
 	mc->init_seed = c->model.init_seed >= 0 ? (uint64_t)c->model.init_seed
 						: c->train.seed;
+	mc->n_batch_max = (size_t)c->train.batch;
+	mc->n_lf = (size_t)c->rhvae.n_lf;
+	mc->eps_lf = c->rhvae.eps_lf;
+	mc->beta_zero = c->rhvae.beta_zero;
+	mc->temperature = c->rhvae.temperature;
+	mc->regularization = c->rhvae.regularization;
+	mc->logdet_mode = c->rhvae.logdet == CONFIG_LOGDET_CHOLESKY
+				  ? LINALG_LOGDET_CHOLESKY
+				  : LINALG_LOGDET_LU;
+	mc->buffer_batches = (size_t)c->rhvae.buffer_batches;
+	mc->quirk_beta_sqrt = c->rhvae.beta_zero_as_sqrt;
+	mc->quirk_momentum_l = c->rhvae.momentum == CONFIG_MOMENTUM_METRIC;
+	mc->quirk_position = c->rhvae.position_step == CONFIG_POSITION_PYTHAE;
+	mc->second_order = c->rhvae.second_order;
 }
 
 static enum vb_status setup(struct run *r, struct vb_error *err)

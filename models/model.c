@@ -3,12 +3,14 @@
 
 #include <stdlib.h>
 
+#include "rhvae.h"
 #include "vae.h"
 
 const char *model_kind_name(enum model_kind kind)
 {
 	switch (kind) {
 	case MODEL_KIND_VAE: return "vae";
+	case MODEL_KIND_RHVAE: return "rhvae";
 	}
 	return "unknown";
 }
@@ -42,6 +44,19 @@ void model_config_defaults(struct model_config *c)
 	c->bce_log_clamp = -100;
 	c->bce_denom_eps = 1e-12;
 	c->init_seed = 8;
+	c->n_batch_max = 64;
+	c->n_lf = 3;
+	c->eps_lf = 0.001;
+	c->beta_zero = 0.3;
+	c->temperature = 1.5;
+	c->regularization = 0.01;
+	c->logdet_mode = 0;
+	c->buffer_batches = 100;
+	c->n_metric_hidden = 400;
+	c->quirk_beta_sqrt = true;
+	c->quirk_momentum_l = true;
+	c->quirk_position = true;
+	c->second_order = true;
 }
 
 enum vb_status model_create(const struct model_config *cfg,
@@ -51,6 +66,8 @@ enum vb_status model_create(const struct model_config *cfg,
 	switch (cfg->kind) {
 	case MODEL_KIND_VAE:
 		return vae_create(cfg, out, err);
+	case MODEL_KIND_RHVAE:
+		return rhvae_create(cfg, out, err);
 	}
 	return vb_fail(err, VB_ERR_CONFIG, "model: unknown kind %d",
 		       (int)cfg->kind);
@@ -91,4 +108,17 @@ enum vb_status model_build_loss(struct model *m, struct graph *g,
 enum vb_status model_epoch_end(struct model *m, struct vb_error *err)
 {
 	return m->ops->epoch_end ? m->ops->epoch_end(m, err) : VB_OK;
+}
+
+enum vb_status model_save_state(const struct model *m,
+				struct checkpoint_writer *w,
+				struct vb_error *err)
+{
+	return m->ops->save_state ? m->ops->save_state(m, w, err) : VB_OK;
+}
+
+enum vb_status model_load_state(struct model *m, const struct checkpoint *c,
+				struct vb_error *err)
+{
+	return m->ops->load_state ? m->ops->load_state(m, c, err) : VB_OK;
 }

@@ -9,12 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "checkpoint.h"
 #include "graph.h"
 #include "params.h"
 #include "rng.h"
 #include "vb.h"
 
-enum model_kind { MODEL_KIND_VAE };
+enum model_kind { MODEL_KIND_VAE, MODEL_KIND_RHVAE };
 enum model_arch { MODEL_ARCH_MLP };
 enum model_recon { MODEL_RECON_MSE, MODEL_RECON_BCE };
 
@@ -32,6 +33,28 @@ struct model_config {
 	double bce_log_clamp;  /* PyTorch BCE clamps log at -100 */
 	double bce_denom_eps;  /* PyTorch BCE gradient max(y(1-y), 1e-12) */
 	uint64_t init_seed;    /* seeds the init stream only */
+	size_t n_batch_max;    /* largest batch the model will see */
+
+	/* RHVAE (rhvae.md 4.1); defaults are pythae's RHVAEConfig. */
+	size_t n_lf;           /* K leapfrog steps */
+	double eps_lf;         /* leapfrog step size */
+	double beta_zero;      /* b (tempering) */
+	double temperature;    /* T of the kernel exp(-|z - c|^2 / T^2) */
+	double regularization; /* lambda in A = sum w M + lambda I */
+	int logdet_mode;       /* enum linalg_logdet_mode: lu (pythae) or
+				  cholesky (reports failure) */
+	size_t buffer_batches; /* batches kept for the end-of-epoch metric */
+	size_t n_metric_hidden; /* metric MLP width (pythae: 400) */
+	/* Quirks, each reproduced by default and switchable off: */
+	bool quirk_beta_sqrt;   /* true: b used where sqrt(b) belongs */
+	bool quirk_momentum_l;  /* true: training momentum from the metric
+				   network's L(x); false: from Cholesky of
+				   G(z0) as in evaluation */
+	bool quirk_position;    /* true: position step z + eps A(z) rho'
+				   (old y and A); false: 3 fixed-point
+				   iterations with A re-evaluated */
+	bool second_order;      /* true: g3 keeps its graph (pythae);
+				   false: treated as a constant */
 };
 
 /* Sets pythae's defaults (mse, d 16, hidden 512, clamps -100 / 1e-12). */
@@ -62,6 +85,14 @@ struct model_ops {
 	/* Called after the last training batch of an epoch; may be NULL. */
 	enum vb_status (*epoch_end)(struct model *m, struct vb_error *err);
 	void (*free_impl)(struct model *m);
+	/* Tensors beyond the parameters that a checkpoint must hold (the
+	 * RHVAE's evaluation metric); may be NULL. */
+	enum vb_status (*save_state)(const struct model *m,
+				     struct checkpoint_writer *w,
+				     struct vb_error *err);
+	enum vb_status (*load_state)(struct model *m,
+				     const struct checkpoint *c,
+				     struct vb_error *err);
 };
 
 struct model {
@@ -86,5 +117,12 @@ enum vb_status model_build_loss(struct model *m, struct graph *g,
 				struct vb_error *err);
 
 enum vb_status model_epoch_end(struct model *m, struct vb_error *err);
+
+/* Adds / restores the model's extra state (no-op for models without). */
+enum vb_status model_save_state(const struct model *m,
+				struct checkpoint_writer *w,
+				struct vb_error *err);
+enum vb_status model_load_state(struct model *m, const struct checkpoint *c,
+				struct vb_error *err);
 
 #endif

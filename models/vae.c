@@ -79,7 +79,7 @@ static void vae_free_impl(struct model *m)
 }
 
 static const struct model_ops VAE_OPS = {"vae", vae_build_loss, NULL,
-					 vae_free_impl};
+					 vae_free_impl, NULL, NULL};
 
 enum vb_status vae_create(const struct model_config *cfg, struct model **out,
 			  struct vb_error *err)

@@ -79,10 +79,16 @@ static void get(const struct config *c, const char *name, char *buf)
 		ck_abort_msg("config_get %s: %s", name, err.msg);
 }
 
+/* every section of the table, in order (one line to update when a module
+ * adds a section) */
+#define SECTIONS "run|data|model|rhvae|train|optim|inject|guard"
+
 START_TEST(test_key_table)
 {
 	size_t n = config_key_count();
-	ck_assert_uint_eq(n, 48);
+	/* the table grows with every model and mitigation; 48 is the
+	 * foundation's count */
+	ck_assert_uint_ge(n, 48);
 	for (size_t i = 0; i < n; i++) {
 		const char *name = config_key_name(i);
 		ck_assert_ptr_nonnull(name);
@@ -109,7 +115,6 @@ START_TEST(test_key_table)
 	ck_assert_int_eq(config_key_index("model.nope"), -1);
 	ck_assert_int_eq(config_key_index("latent"), -1);
 	ck_assert_str_eq(config_key_name(0), "run.name");
-	ck_assert_str_eq(config_key_name(n - 1), "inject.nan_phase");
 	ck_assert_int_eq(config_key_type((size_t)config_key_index("train.seed")),
 			 CONFIG_TYPE_U64);
 	ck_assert_str_eq(config_enum_name("model.recon", CONFIG_RECON_BCE),
@@ -162,7 +167,7 @@ START_TEST(test_defaults)
 	char buf[CONFIG_VALUE_LEN];
 	memset(&c, 0x5a, sizeof c);
 	config_defaults(&c);
-	ck_assert_uint_eq(sizeof want / sizeof want[0], config_key_count());
+	ck_assert_uint_le(sizeof want / sizeof want[0], config_key_count());
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		get(&c, want[i][0], buf);
 		if (strcmp(buf, want[i][1]) != 0)
@@ -331,7 +336,7 @@ START_TEST(test_load_bad_structure)
 {
 	check_load_error("[modle]\nlatent = 3\n", VB_ERR_CONFIG,
 			 "2: unknown section [modle] (key latent), expected "
-			 "one of run|data|model|train|optim|inject");
+			 "one of " SECTIONS);
 	check_load_error("[model]\nlatnt = 3\n", VB_ERR_CONFIG,
 			 "2: unknown key model.latnt, expected one of "
 			 "kind|arch|latent|hidden|recon|init_seed");
@@ -340,7 +345,7 @@ START_TEST(test_load_bad_structure)
 			 "[section] line first");
 	check_load_error("[Model]\nlatent = 3\n", VB_ERR_CONFIG,
 			 "2: unknown section [Model] (key latent), expected "
-			 "one of run|data|model|train|optim|inject");
+			 "one of " SECTIONS);
 	/* duplicate key in the same file, also across repeated sections */
 	check_load_error("[model]\nlatent = 3\nhidden = 4\nlatent = 5\n",
 			 VB_ERR_CONFIG, "4: model.latent given twice (first at "
@@ -483,7 +488,7 @@ START_TEST(test_set_bad)
 			"kind|arch|latent|hidden|recon|init_seed");
 	check_set_error("modl.latent=3", "config: --set modl.latent=3: "
 			"unknown section [modl] (key latent), expected one of "
-			"run|data|model|train|optim|inject");
+			SECTIONS);
 	check_set_error("model.latent", "config: --set model.latent: "
 			"expected section.key=value");
 	check_set_error("latent=3", "config: --set latent=3: expected "
@@ -569,10 +574,9 @@ START_TEST(test_get_format)
 }
 END_TEST
 
-/* Sets every key away from its default, with awkward doubles. */
-static void make_unusual(struct config *c)
-{
-	static const char *const sets[] = {
+/* Sets every foundation key away from its default, with awkward doubles
+ * (keys added later by other modules are tested in their suites). */
+static const char *const unusual_sets[] = {
 		"run.name=sweep_a-1.x", "run.out_dir=/tmp/out dir/x=y",
 		"run.progress=off", "run.checkpoint_every=250",
 		"data.dataset=synthetic", "data.dir=../data/mnist",
@@ -594,11 +598,24 @@ static void make_unusual(struct config *c)
 		"optim.step_size=30", "optim.gamma=0.5",
 		"optim.warmup_steps=10", "optim.min_lr=1e-10",
 		"inject.nan_step=12", "inject.nan_phase=param",
-	};
+};
+
+static bool in_unusual(const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; i < sizeof unusual_sets / sizeof unusual_sets[0]; i++)
+		if (!strncmp(unusual_sets[i], name, n) &&
+		    unusual_sets[i][n] == '=')
+			return true;
+	return false;
+}
+
+static void make_unusual(struct config *c)
+{
 	struct vb_error err = { 0 };
 	config_defaults(c);
-	for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
-		if (config_set(c, sets[i], &err) != VB_OK)
+	for (size_t i = 0; i < sizeof unusual_sets / sizeof unusual_sets[0]; i++)
+		if (config_set(c, unusual_sets[i], &err) != VB_OK)
 			ck_abort_msg("%s", err.msg);
 }
 
@@ -612,7 +629,7 @@ START_TEST(test_round_trip)
 	/* every key but the single-valued enums differs from its default */
 	for (size_t i = 0; i < config_key_count(); i++) {
 		const char *name = config_key_name(i);
-		if (config_enum_count(name) == 1)
+		if (config_enum_count(name) == 1 || !in_unusual(name))
 			continue;
 		get(&a, name, buf);
 		get(&defaults, name, da);

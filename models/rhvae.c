@@ -1,0 +1,652 @@
+/* rhvae: the RHVAE forward in training and evaluation mode (rhvae.md 4.5,
+ * 4.6), its Hamiltonian (4.3), tempering (4.4), loss (4.7) and centre
+ * bookkeeping (4.9). Gradients of H inside the forward come from the tape
+ * (graph_grad): steps 6.1 and 6.2 take them as constants, step 6.4 keeps
+ * the graph, so the loss is differentiated through it (4.8). Because the
+ * z of step k's 6.1 is the same node as the z of step k-1's 6.4, the K >= 2
+ * extra term of 4.5 (a Hessian-vector product) comes out of the tape by
+ * itself, as it does in PyTorch; likewise the evaluation-mode term of 4.6
+ * through the Cholesky factor of G(z0). */
+#include "rhvae.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "linalg.h"
+#include "nets.h"
+#include "ops.h"
+
+struct rhvae {
+	struct nets_mlp_encoder enc;
+	struct nets_mlp_decoder dec;
+	struct nets_linear met_fc1, met_diag, met_low; /* rhvae.md 2.3 */
+	size_t d, D;
+	/* ring buffers of detached M (cap, bmax, d, d) and mu (cap, bmax, d) */
+	size_t cap, bmax, head, count;
+	vb_real *buf_M, *buf_mu;
+	size_t *rows;
+	/* the evaluation metric: M_tens (N, d, d), centroids_tens (N, d) */
+	vb_real *M_tens, *cent;
+	size_t n_cent;
+	bool has_metric;
+	vb_real b;       /* what gamma is divided by: b, or sqrt(b) */
+	enum rhvae_freeze freeze;
+	vb_real *frozen; /* stored constants, in the order they are made */
+	size_t n_frozen, cap_frozen, pos_frozen;
+	vb_real *temper; /* (K) tempering factors */
+};
+
+void rhvae_set_freeze(struct model *m, enum rhvae_freeze mode)
+{
+	struct rhvae *rv = m->impl;
+	rv->freeze = mode;
+	rv->pos_frozen = 0;
+	if (mode == RHVAE_FREEZE_RECORD)
+		rv->n_frozen = 0;
+}
+
+/* A constant of step 6.1 or 6.2: recorded or replaced (rhvae_set_freeze). */
+static struct graph_node *frozen(struct rhvae *rv, struct graph *g,
+				 struct graph_node *n)
+{
+	size_t k;
+	if (!n || rv->freeze == RHVAE_FREEZE_OFF)
+		return n;
+	k = n->value.n;
+	if (rv->freeze == RHVAE_FREEZE_RECORD) {
+		if (rv->n_frozen + k > rv->cap_frozen) {
+			size_t cap = (rv->n_frozen + k) * 2;
+			vb_real *nf = realloc(rv->frozen, cap * sizeof *nf);
+			if (!nf)
+				return graph_failf(g, VB_ERR_NOMEM,
+						   "rhvae: freeze store");
+			rv->frozen = nf;
+			rv->cap_frozen = cap;
+		}
+		memcpy(rv->frozen + rv->n_frozen, n->value.data,
+		       k * sizeof(vb_real));
+		rv->n_frozen += k;
+		return n;
+	}
+	if (rv->pos_frozen + k > rv->n_frozen)
+		return graph_failf(g, VB_ERR_INTERNAL,
+				   "rhvae: replay of more constants than were "
+				   "recorded");
+	memcpy(n->value.data, rv->frozen + rv->pos_frozen, k * sizeof(vb_real));
+	rv->pos_frozen += k;
+	return n;
+}
+
+void rhvae_tempering_factors(const struct model_config *cfg,
+			     vb_real *factors)
+{
+	/* pythae: beta_k = (1 - 1/b) (k/K)^2 + 1/b on a float32 tensor b,
+	 * s_k = 1/beta_k, s_0 = b itself; rho *= s_{k-1} / s_k. */
+	vb_real b = (vb_real)(cfg->quirk_beta_sqrt ? cfg->beta_zero
+						   : sqrt(cfg->beta_zero));
+	vb_real old = b;
+	for (size_t k = 1; k <= cfg->n_lf; k++) {
+		double frac = (double)k / (double)cfg->n_lf;
+		vb_real inv_b = 1 / b;
+		vb_real beta_k = (1 - inv_b) * (vb_real)(frac * frac) + inv_b;
+		vb_real s_k = 1 / beta_k;
+		factors[k - 1] = old / s_k;
+		old = s_k;
+	}
+}
+
+size_t rhvae_n_centroids(const struct model *m)
+{
+	const struct rhvae *rv = m->impl;
+	return rv->has_metric ? rv->n_cent : 0;
+}
+
+size_t rhvae_n_buffered(const struct model *m)
+{
+	const struct rhvae *rv = m->impl;
+	return rv->count;
+}
+
+/* ---- pieces of the forward ---- */
+
+static struct graph_node *const_like(struct graph *g, const char *name,
+				     int ndim, const size_t *shape)
+{
+	struct tensor t = graph_tensor(g, ndim, shape);
+	return t.data ? graph_const(g, name, t) : NULL;
+}
+
+/* rho^T A rho per sample: rho (B, d), A (B, d, d) -> (B). */
+static struct graph_node *quad_form(struct graph *g, const char *name,
+				    struct graph_node *rho,
+				    struct graph_node *A)
+{
+	size_t B, d;
+	if (!rho || !A)
+		return NULL;
+	B = rho->value.shape[0];
+	d = rho->value.shape[1];
+	size_t s3[3] = {B, d, 1}, s2[2] = {B, d};
+	struct graph_node *Ar = op_reshape(
+		g, "A_rho",
+		linalg_bmm(g, "A_rho", A, op_reshape(g, "rho_col", rho, 3, s3),
+			   false, false),
+		2, s2);
+	return op_sum_rows(g, name, op_mul(g, "rho_A_rho", rho, Ar));
+}
+
+/* A(z) from the centres c (N, d) and matrices M (N, d, d); before the first
+ * end-of-epoch update in evaluation mode, pythae's placeholder
+ * (exp(-|z|^2) + lambda) I (rhvae.md 4.2). */
+static struct graph_node *metric_A(struct model *m, struct graph *g,
+				   const char *name, struct graph_node *z,
+				   struct graph_node *c, struct graph_node *M)
+{
+	const struct model_config *cfg = &m->cfg;
+	if (c)
+		return linalg_kernel_metric(g, name, z, c, M, cfg->temperature,
+					    cfg->regularization);
+	if (!z)
+		return NULL;
+	size_t B = z->value.shape[0], d = z->value.shape[1];
+	size_t s3[3] = {B, d, d};
+	struct tensor eye = graph_tensor_zero(g, 3, s3);
+	if (!eye.data)
+		return NULL;
+	for (size_t b = 0; b < B; b++)
+		for (size_t i = 0; i < d; i++)
+			eye.data[(b * d + i) * d + i] = 1;
+	struct graph_node *w = op_exp(
+		g, "w0", op_neg(g, "w0.neg",
+				op_sum_rows(g, "w0.sq", op_square(g, "z_sq", z))));
+	return linalg_add_identity(
+		g, name,
+		op_mul_rows(g, "w0.eye", graph_const(g, "eye", eye), w),
+		cfg->regularization);
+}
+
+static struct graph_node *recon_term(struct model *m, struct graph *g,
+				     struct graph_node *y,
+				     struct graph_node *x)
+{
+	if (m->cfg.recon == MODEL_RECON_MSE)
+		return op_mse(g, "recon", y, x);
+	return op_bce(g, "recon", y, x, m->cfg.bce_log_clamp,
+		      m->cfg.bce_denom_eps);
+}
+
+/* H = sum_i [ -log p(x_i | z_i) + 0.5 |z_i|^2 + 0.5 rho_i^T A_i rho_i
+ *             - 0.5 logdet A_i ]  (rhvae.md 4.3, constants dropped). */
+static struct graph_node *hamiltonian(struct model *m, struct graph *g,
+				      struct graph_node *x,
+				      struct graph_node *z,
+				      struct graph_node *y,
+				      struct graph_node *rho,
+				      struct graph_node *A,
+				      struct graph_node *logdet_A)
+{
+	struct graph_node *per;
+	graph_push_scope(g, "H");
+	per = op_add(g, "recon_prior", recon_term(m, g, y, x),
+		     op_scale(g, "prior",
+			      op_sum_rows(g, "z_sq", op_square(g, "z2", z)),
+			      0.5));
+	per = op_add(g, "kinetic",
+		     per, op_scale(g, "kinetic.half",
+				   quad_form(g, "rho_A_rho", rho, A), 0.5));
+	per = op_sub(g, "logdet", per, op_scale(g, "logdet.half", logdet_A,
+						0.5));
+	struct graph_node *H = op_sum(g, "sum", per);
+	graph_pop_scope(g);
+	return H;
+}
+
+static struct graph_node *decode(struct model *m, struct graph *g,
+				 struct graph_node *z)
+{
+	struct rhvae *rv = m->impl;
+	struct graph_node *y;
+	graph_push_scope(g, "decoder");
+	y = nets_mlp_decoder_forward(&rv->dec, g, m->pnodes, z);
+	graph_pop_scope(g);
+	return y;
+}
+
+/* d out / d wrt as a node (constant unless keep_graph). */
+static struct graph_node *grad_of(struct graph *g, struct graph_node *out,
+				  struct graph_node *wrt, bool keep_graph,
+				  struct vb_error *err)
+{
+	struct graph_node *r = NULL;
+	if (!out || !wrt)
+		return NULL;
+	if (graph_grad(g, out, NULL, &wrt, 1, keep_graph, &r, err) != VB_OK)
+		return graph_failf(g, err && err->status ? err->status
+							  : VB_ERR_INTERNAL,
+				   "%s", err ? err->msg : "rhvae: grad failed");
+	return r;
+}
+
+static void buffer_append(struct rhvae *rv, const struct graph_node *M,
+			  const struct graph_node *mu)
+{
+	size_t nb = mu->value.shape[0], d = rv->d;
+	size_t slot = rv->head;
+	memcpy(rv->buf_M + slot * rv->bmax * d * d, M->value.data,
+	       nb * d * d * sizeof(vb_real));
+	memcpy(rv->buf_mu + slot * rv->bmax * d, mu->value.data,
+	       nb * d * sizeof(vb_real));
+	rv->rows[slot] = nb;
+	rv->head = (rv->head + 1) % rv->cap;
+	if (rv->count < rv->cap)
+		rv->count++;
+}
+
+static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
+				       struct graph_node *x, struct rng *r,
+				       bool training, struct model_out *out,
+				       struct vb_error *err)
+{
+	struct rhvae *rv = m->impl;
+	const struct model_config *cfg = &m->cfg;
+	struct graph_node **P = m->pnodes;
+	size_t B = tensor_rows(&x->value), d = rv->d;
+	size_t s2[2] = {B, d}, s3[3] = {B, d, 1};
+	struct graph_node *mu, *logvar, *std, *eps0, *z0, *L = NULL, *M = NULL;
+	struct graph_node *c = NULL, *Mc = NULL, *A, *logdet_A, *u, *rho, *y;
+	struct graph_node *z;
+	bool old_grad = graph_set_grad_enabled(g, true);
+	enum linalg_logdet_mode ldm = (enum linalg_logdet_mode)cfg->logdet_mode;
+
+	if (training && B > rv->bmax)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "rhvae: batch of %zu exceeds the %zu the "
+			       "buffers were sized for", B, rv->bmax);
+
+	graph_push_scope(g, "encoder");
+	nets_mlp_encoder_forward(&rv->enc, g, P, x, &mu, &logvar);
+	graph_pop_scope(g);
+
+	graph_push_scope(g, "rhvae");
+	/* 1. reparameterisation; eps0 is drawn first, gamma second */
+	std = op_exp(g, "std", op_scale(g, "half_logvar", logvar, 0.5));
+	eps0 = const_like(g, "eps0", 2, s2);
+	if (eps0)
+		rng_fill_normal(r, eps0->value.data, B * d, 0, 1);
+	z0 = op_add(g, "z0", mu, op_mul(g, "eps_std", eps0, std));
+	if (!training && z0) {
+		/* pythae evaluates with gradients on; the gradient of H with
+		 * respect to z must exist even if the weights are frozen */
+		z0 = graph_input(g, "z0.leaf", z0->value, true);
+	}
+
+	if (training) {
+		/* 2. metric network, M = L L^T, buffers */
+		graph_push_scope(g, "metric");
+		struct graph_node *h = op_relu(
+			g, "fc1.relu",
+			nets_linear_forward(&rv->met_fc1, g, P, "fc1", x));
+		struct graph_node *diag = op_exp(
+			g, "diag_exp",
+			nets_linear_forward(&rv->met_diag, g, P, "diag", h));
+		struct graph_node *low =
+			nets_linear_forward(&rv->met_low, g, P, "lower", h);
+		L = linalg_tril(g, "L", diag, low);
+		M = linalg_bmm(g, "M", L, L, false, true);
+		graph_pop_scope(g);
+		if (M && mu)
+			buffer_append(rv, M, mu);
+		c = mu;
+		Mc = M;
+	} else if (rv->has_metric) {
+		size_t cs[2] = {rv->n_cent, d}, ms[3] = {rv->n_cent, d, d};
+		c = graph_const(g, "centroids", tensor_view(rv->cent, 2, cs));
+		Mc = graph_const(g, "M_tens", tensor_view(rv->M_tens, 3, ms));
+	}
+
+	/* 3. A(z0), log det */
+	A = metric_A(m, g, "A0", z0, c, Mc);
+	logdet_A = linalg_logdet(g, "logdet_A0", A, ldm);
+
+	/* 4. momentum rho = L u or C u, u = gamma / b */
+	u = const_like(g, "gamma_over_b", 3, s3);
+	if (u) {
+		rng_fill_normal(r, u->value.data, B * d, 0, 1);
+		for (size_t i = 0; i < B * d; i++)
+			u->value.data[i] = u->value.data[i] / rv->b;
+	}
+	struct graph_node *F = L;
+	if (!training || !cfg->quirk_momentum_l)
+		F = linalg_cholesky(g, "C0",
+				    linalg_inverse(g, "G0", A));
+	rho = op_reshape(g, "rho0", linalg_bmm(g, "rho0", F, u, false, false),
+			 2, s2);
+
+	/* 5. */
+	graph_pop_scope(g);
+	y = decode(m, g, z0);
+	graph_push_scope(g, "rhvae");
+	z = z0;
+
+	/* 6. leapfrog */
+	for (size_t k = 1; k <= cfg->n_lf; k++) {
+		char scope[16];
+		snprintf(scope, sizeof scope, "lf%zu", k);
+		graph_push_scope(g, scope);
+		/* 6.1 implicit half step: 3 fixed-point iterations, constant
+		 * gradients */
+		struct graph_node *rho_half = rho;
+		for (int it = 0; it < 3; it++) {
+			struct graph_node *H = hamiltonian(m, g, x, z, y,
+							   rho_half, A,
+							   logdet_A);
+			struct graph_node *gz =
+				frozen(rv, g, grad_of(g, H, z, false, err));
+			rho_half = op_sub(g, "rho_half", rho,
+					  op_scale(g, "half_eps_g", gz,
+						   0.5 * cfg->eps_lf));
+		}
+		/* 6.2 position step, a constant increment */
+		struct graph_node *H0 = hamiltonian(m, g, x, z, y, rho_half, A,
+						    logdet_A);
+		struct graph_node *grho0 = grad_of(g, H0, rho_half, false, err);
+		struct graph_node *grho = grho0;
+		if (!cfg->quirk_position) {
+			/* a true fixed point: A re-evaluated at each z_ */
+			struct graph_node *zi = z;
+			for (int it = 0; it < 3; it++) {
+				bool og = graph_set_grad_enabled(g, false);
+				struct graph_node *Ai = metric_A(m, g, "A_fp",
+								 zi, c, Mc);
+				graph_set_grad_enabled(g, og);
+				struct graph_node *Ar = op_reshape(
+					g, "A_rho_fp",
+					linalg_bmm(g, "A_rho_fp", Ai,
+						   op_reshape(g, "rho_col",
+							      rho_half, 3, s3),
+						   false, false),
+					2, s2);
+				grho = Ar ? graph_const(g, "grho_fp",
+							Ar->value)
+					  : NULL;
+				struct graph_node *inc = op_scale(
+					g, "dz", op_add(g, "grho_sum", grho0,
+							grho),
+					0.5 * cfg->eps_lf);
+				zi = op_add(g, "z_fp", z,
+					    inc ? frozen(rv, g,
+							 graph_const(g, "dz",
+								     inc->value))
+						: NULL);
+			}
+			z = zi;
+		} else {
+			/* pythae: the H it differentiates uses the old y and
+			 * A, so grho = grho0 and z_new = z + eps A rho' */
+			struct graph_node *inc = op_scale(
+				g, "dz", op_add(g, "grho_sum", grho0, grho),
+				0.5 * cfg->eps_lf);
+			z = op_add(g, "z", z,
+				   inc ? frozen(rv, g,
+						graph_const(g, "dz.const",
+							    inc->value))
+				       : NULL);
+		}
+		graph_pop_scope(g);
+		graph_pop_scope(g);
+		/* 6.3 */
+		y = decode(m, g, z);
+		graph_push_scope(g, "rhvae");
+		graph_push_scope(g, scope);
+		A = metric_A(m, g, "A", z, c, Mc);
+		logdet_A = linalg_logdet(g, "logdet_A", A, ldm);
+		/* 6.4 explicit half step; g3 keeps its graph */
+		struct graph_node *H3 = hamiltonian(m, g, x, z, y, rho_half, A,
+						    logdet_A);
+		struct graph_node *g3 = grad_of(g, H3, z, cfg->second_order,
+						err);
+		struct graph_node *rho2 = op_sub(
+			g, "rho2", rho_half,
+			op_scale(g, "half_eps_g3", g3, 0.5 * cfg->eps_lf));
+		/* 6.5 tempering */
+		rho = op_scale(g, "rho", rho2, (double)rv->temper[k - 1]);
+		graph_pop_scope(g);
+	}
+
+	/* 7. loss (rhvae.md 4.7) */
+	graph_pop_scope(g);
+	graph_push_scope(g, "loss");
+	struct graph_node *rec = recon_term(m, g, y, x);
+	struct graph_node *rest = op_scale(
+		g, "prior", op_sum_rows(g, "z_sq", op_square(g, "z2", z)), 0.5);
+	rest = op_add(g, "kinetic", rest,
+		      op_scale(g, "kinetic.half",
+			       quad_form(g, "rho_A_rho", rho, A), 0.5));
+	rest = op_sub(g, "logdet", rest,
+		      op_scale(g, "logdet.half", logdet_A, 0.5));
+	/* log q: -0.5 |eps0|^2 (no gradient) - 0.5 sum logvar */
+	struct graph_node *eps_sq = NULL;
+	if (eps0) {
+		size_t s1[1] = {B};
+		eps_sq = const_like(g, "eps0_sq", 1, s1);
+		for (size_t i = 0; eps_sq && i < B; i++) {
+			double acc = 0;
+			for (size_t j = 0; j < d; j++) {
+				vb_real e = eps0->value.data[i * d + j];
+				acc += (double)(e * e);
+			}
+			eps_sq->value.data[i] = (vb_real)(0.5 * acc);
+		}
+	}
+	rest = op_sub(g, "log_q_eps", rest, eps_sq);
+	rest = op_sub(g, "log_q_logvar", rest,
+		      op_scale(g, "half_sum_logvar",
+			       op_sum_rows(g, "sum_logvar", logvar), 0.5));
+	out->loss = op_mean(g, "total", op_add(g, "per_sample", rec, rest));
+	graph_pop_scope(g);
+
+	out->recon = rec;
+	out->reg = rest;
+	out->y = y;
+	out->z = z;
+	out->mu = mu;
+	out->logvar = logvar;
+	graph_set_grad_enabled(g, old_grad);
+	return graph_status(g);
+}
+
+static enum vb_status rhvae_epoch_end(struct model *m, struct vb_error *err)
+{
+	struct rhvae *rv = m->impl;
+	size_t d = rv->d, n = 0;
+	size_t start = (rv->head + rv->cap - rv->count) % rv->cap;
+	(void)err;
+	if (rv->count == 0)
+		return VB_OK;
+	for (size_t i = 0; i < rv->count; i++) {
+		size_t s = (start + i) % rv->cap, nb = rv->rows[s];
+		memcpy(rv->M_tens + n * d * d, rv->buf_M + s * rv->bmax * d * d,
+		       nb * d * d * sizeof(vb_real));
+		memcpy(rv->cent + n * d, rv->buf_mu + s * rv->bmax * d,
+		       nb * d * sizeof(vb_real));
+		n += nb;
+	}
+	rv->n_cent = n;
+	rv->has_metric = true;
+	rv->count = 0;
+	rv->head = 0;
+	return VB_OK;
+}
+
+static enum vb_status rhvae_save_state(const struct model *m,
+				       struct checkpoint_writer *w,
+				       struct vb_error *err)
+{
+	const struct rhvae *rv = m->impl;
+	size_t one[1] = {1}, ms[3] = {rv->n_cent, rv->d, rv->d};
+	size_t cs[2] = {rv->n_cent, rv->d};
+	static vb_real consts[3];
+	enum vb_status st;
+	/* pythae's non-trained nn.Parameters (rhvae.md 4.1) */
+	consts[0] = (vb_real)m->cfg.temperature;
+	consts[1] = (vb_real)m->cfg.regularization;
+	consts[2] = rv->b;
+	st = checkpoint_add(w, "temperature", CHECKPOINT_REAL, 1, one,
+			    &consts[0], err);
+	if (st == VB_OK)
+		st = checkpoint_add(w, "lbd", CHECKPOINT_REAL, 1, one,
+				    &consts[1], err);
+	if (st == VB_OK)
+		st = checkpoint_add(w, "beta_zero_sqrt", CHECKPOINT_REAL, 1, one,
+				    &consts[2], err);
+	/* the evaluation metric, under pythae's model.pt keys */
+	if (st == VB_OK && rv->has_metric)
+		st = checkpoint_add(w, "M", CHECKPOINT_REAL, 3, ms, rv->M_tens,
+				    err);
+	if (st == VB_OK && rv->has_metric)
+		st = checkpoint_add(w, "centroids", CHECKPOINT_REAL, 2, cs,
+				    rv->cent, err);
+	return st;
+}
+
+static enum vb_status rhvae_load_state(struct model *m,
+				       const struct checkpoint *c,
+				       struct vb_error *err)
+{
+	struct rhvae *rv = m->impl;
+	enum checkpoint_dtype dt;
+	int nd;
+	size_t shape[CHECKPOINT_MAX_DIM];
+	enum vb_status st;
+	if (!checkpoint_data(c, "M")) {
+		rv->has_metric = false;
+		return VB_OK;
+	}
+	st = checkpoint_info(c, "M", &dt, &nd, shape, err);
+	if (st)
+		return st;
+	if (nd != 3 || shape[1] != rv->d || shape[2] != rv->d ||
+	    shape[0] > rv->cap * rv->bmax)
+		return vb_fail(err, VB_ERR_DATA,
+			       "rhvae: checkpoint M has a shape that does not "
+			       "fit latent %zu and %zu buffered rows", rv->d,
+			       rv->cap * rv->bmax);
+	size_t ms[3] = {shape[0], rv->d, rv->d}, cs[2] = {shape[0], rv->d};
+	st = checkpoint_read_real(c, "M", 3, ms, rv->M_tens, err);
+	if (st == VB_OK)
+		st = checkpoint_read_real(c, "centroids", 2, cs, rv->cent, err);
+	if (st == VB_OK) {
+		rv->n_cent = shape[0];
+		rv->has_metric = true;
+	}
+	return st;
+}
+
+static void rhvae_free_impl(struct model *m)
+{
+	struct rhvae *rv = m->impl;
+	if (!rv)
+		return;
+	free(rv->buf_M);
+	free(rv->buf_mu);
+	free(rv->rows);
+	free(rv->M_tens);
+	free(rv->cent);
+	free(rv->temper);
+	free(rv->frozen);
+	free(rv);
+}
+
+static const struct model_ops RHVAE_OPS = {
+	"rhvae", rhvae_build_loss, rhvae_epoch_end, rhvae_free_impl,
+	rhvae_save_state, rhvae_load_state};
+
+enum vb_status rhvae_create(const struct model_config *cfg,
+			    struct model **out, struct vb_error *err)
+{
+	struct model *m = calloc(1, sizeof *m);
+	struct rhvae *rv = calloc(1, sizeof *rv);
+	size_t D = cfg->n_rows * cfg->n_cols, H = cfg->n_hidden;
+	size_t d = cfg->n_latent, rows;
+	struct rng r;
+	enum vb_status st = VB_OK;
+	*out = NULL;
+	if (!m || !rv) {
+		free(m);
+		free(rv);
+		return vb_fail(err, VB_ERR_NOMEM, "rhvae: cannot allocate");
+	}
+	m->ops = &RHVAE_OPS;
+	m->cfg = *cfg;
+	m->impl = rv;
+	rv->d = d;
+	rv->D = D;
+	rv->cap = cfg->buffer_batches;
+	rv->bmax = cfg->n_batch_max;
+	if (D == 0 || d < 2 || H == 0 || cfg->n_lf < 1 || rv->cap < 1 ||
+	    rv->bmax < 1)
+		st = vb_fail(err, VB_ERR_CONFIG,
+			     "rhvae: input %zu, latent %zu, hidden %zu, n_lf "
+			     "%zu, buffer %zu, batch %zu: latent must be >= 2, "
+			     "the others >= 1", D,
+			     d, H, cfg->n_lf, rv->cap, rv->bmax);
+	if (st == VB_OK && !(cfg->beta_zero > 0))
+		st = vb_fail(err, VB_ERR_CONFIG,
+			     "rhvae: beta_zero %g, expected > 0", cfg->beta_zero);
+	if (st == VB_OK && !(cfg->temperature > 0))
+		st = vb_fail(err, VB_ERR_CONFIG,
+			     "rhvae: temperature %g, expected > 0",
+			     cfg->temperature);
+	if (st == VB_OK) {
+		rows = rv->cap * rv->bmax;
+		rv->buf_M = malloc(rows * d * d * sizeof(vb_real));
+		rv->buf_mu = malloc(rows * d * sizeof(vb_real));
+		rv->M_tens = malloc(rows * d * d * sizeof(vb_real));
+		rv->cent = malloc(rows * d * sizeof(vb_real));
+		rv->rows = calloc(rv->cap, sizeof *rv->rows);
+		rv->temper = malloc(cfg->n_lf * sizeof *rv->temper);
+		if (!rv->buf_M || !rv->buf_mu || !rv->M_tens || !rv->cent ||
+		    !rv->rows || !rv->temper)
+			st = vb_fail(err, VB_ERR_NOMEM,
+				     "rhvae: cannot allocate the buffers");
+	}
+	if (st == VB_OK) {
+		rv->b = (vb_real)(cfg->quirk_beta_sqrt ? cfg->beta_zero
+						       : sqrt(cfg->beta_zero));
+		rhvae_tempering_factors(cfg, rv->temper);
+		st = params_create(&m->params, err);
+	}
+	/* Registration order = pythae's state_dict order. */
+	if (st == VB_OK)
+		st = nets_mlp_encoder_add(&rv->enc, m->params, "encoder", D, H,
+					  d, err);
+	if (st == VB_OK)
+		st = nets_mlp_decoder_add(&rv->dec, m->params, "decoder", d, H,
+					  D, err);
+	if (st == VB_OK)
+		st = nets_linear_add(&rv->met_fc1, m->params, "metric.layers.0",
+				     D, cfg->n_metric_hidden, err);
+	if (st == VB_OK)
+		st = nets_linear_add(&rv->met_diag, m->params, "metric.diag",
+				     cfg->n_metric_hidden, d, err);
+	if (st == VB_OK)
+		st = nets_linear_add(&rv->met_low, m->params, "metric.lower",
+				     cfg->n_metric_hidden,
+				     d * (d - 1) / 2, err);
+	if (st == VB_OK)
+		st = params_finalize(m->params, err);
+	if (st != VB_OK) {
+		model_free(m);
+		return st;
+	}
+	rng_seed(&r, cfg->init_seed, RNG_STREAM_INIT);
+	nets_mlp_encoder_init(&rv->enc, m->params, &r);
+	nets_mlp_decoder_init(&rv->dec, m->params, &r);
+	nets_linear_init(&rv->met_fc1, m->params, &r);
+	nets_linear_init(&rv->met_diag, m->params, &r);
+	nets_linear_init(&rv->met_low, m->params, &r);
+	*out = m;
+	return VB_OK;
+}
