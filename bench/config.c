@@ -56,7 +56,8 @@ static const char *const split_names[] = {
 	[CONFIG_SPLIT_TRAIN] = "train", [CONFIG_SPLIT_T10K] = "t10k"
 };
 static const char *const model_kind_names[] = {
-	[CONFIG_MODEL_VAE] = "vae", [CONFIG_MODEL_RHVAE] = "rhvae"
+	[CONFIG_MODEL_VAE] = "vae", [CONFIG_MODEL_RHVAE] = "rhvae",
+	[CONFIG_MODEL_HVAE] = "hvae"
 };
 static const char *const logdet_names[] = {
 	[CONFIG_LOGDET_LU] = "lu", [CONFIG_LOGDET_CHOLESKY] = "cholesky"
@@ -183,7 +184,7 @@ static const struct key_def keys[] = {
 	K_INT(data, synthetic_eval_n, "128", 1, IMAX,
 	      "evaluation images of the synthetic dataset"),
 
-	K_ENUM(model, kind, model_kind_names, "vae", "model: vae or rhvae"),
+	K_ENUM(model, kind, model_kind_names, "vae", "model: vae, rhvae or hvae"),
 	K_ENUM(model, arch, arch_names, "mlp", "encoder and decoder architecture"),
 	K_INT(model, latent, "16", 1, 4096, "latent dimension Z"),
 	K_INT(model, hidden, "512", 1, 1000000, "hidden layer width H"),
@@ -216,6 +217,11 @@ static const struct key_def keys[] = {
 	K_BOOL(rhvae, second_order, "true",
 	       "differentiate through the step-6.4 gradient (pythae); false "
 	       "treats it as a constant"),
+
+	K_BOOL(hvae, softplus_sigma, "true",
+	       "HVAE quirk: sigma = softplus(logvar) instead of exp(logvar/2)"),
+	K_BOOL(hvae, position_uses_rho, "true",
+	       "HVAE quirk: position step z + eps rho instead of z + eps rho'"),
 
 	K_INT(train, epochs, "10", 1, IMAX, "passes over the training images"),
 	K_INT(train, batch, "64", 1, IMAX, "training batch size B"),

@@ -31,7 +31,7 @@ enum config_split {                    /* data.train_split, data.eval_split */
 	CONFIG_SPLIT_COUNT
 };
 enum config_model_kind {               /* model.kind */
-	CONFIG_MODEL_VAE, CONFIG_MODEL_RHVAE,
+	CONFIG_MODEL_VAE, CONFIG_MODEL_RHVAE, CONFIG_MODEL_HVAE,
 	CONFIG_MODEL_COUNT
 };
 enum config_arch {                     /* model.arch */
@@ -145,6 +145,13 @@ struct config_rhvae {
 	bool second_order;            /* g3 keeps its graph */
 };
 
+/* HVAE quirks (rhvae.md 9.1); n_lf, eps_lf and beta_zero come from the
+ * [rhvae] section. */
+struct config_hvae {
+	bool softplus_sigma;          /* quirk: sigma = softplus(logvar) */
+	bool position_uses_rho;       /* quirk: z' = z + eps rho, not rho' */
+};
+
 struct config_train {
 	int64_t epochs;
 	int64_t batch;                /* B */
@@ -201,6 +208,7 @@ struct config {
 	struct config_data data;
 	struct config_model model;
 	struct config_rhvae rhvae;
+	struct config_hvae hvae;
 	struct config_train train;
 	struct config_optim optim;
 	struct config_inject inject;

@@ -549,8 +549,9 @@ static void model_config_from(const struct config *c, const struct dataset *ds,
 			      struct model_config *mc)
 {
 	model_config_defaults(mc);
-	mc->kind = c->model.kind == CONFIG_MODEL_RHVAE ? MODEL_KIND_RHVAE
-						       : MODEL_KIND_VAE;
+	mc->kind = c->model.kind == CONFIG_MODEL_RHVAE  ? MODEL_KIND_RHVAE
+		   : c->model.kind == CONFIG_MODEL_HVAE ? MODEL_KIND_HVAE
+							: MODEL_KIND_VAE;
 	mc->arch = MODEL_ARCH_MLP;
 	mc->recon = c->model.recon == CONFIG_RECON_BCE ? MODEL_RECON_BCE
 						       : MODEL_RECON_MSE;
@@ -574,6 +575,8 @@ static void model_config_from(const struct config *c, const struct dataset *ds,
 	mc->quirk_momentum_l = c->rhvae.momentum == CONFIG_MOMENTUM_METRIC;
 	mc->quirk_position = c->rhvae.position_step == CONFIG_POSITION_PYTHAE;
 	mc->second_order = c->rhvae.second_order;
+	mc->quirk_hvae_softplus = c->hvae.softplus_sigma;
+	mc->quirk_hvae_position = c->hvae.position_uses_rho;
 }
 
 static enum vb_status setup(struct run *r, struct vb_error *err)

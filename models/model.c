@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "hvae.h"
 #include "rhvae.h"
 #include "vae.h"
 
@@ -11,6 +12,7 @@ const char *model_kind_name(enum model_kind kind)
 	switch (kind) {
 	case MODEL_KIND_VAE: return "vae";
 	case MODEL_KIND_RHVAE: return "rhvae";
+	case MODEL_KIND_HVAE: return "hvae";
 	}
 	return "unknown";
 }
@@ -57,6 +59,8 @@ void model_config_defaults(struct model_config *c)
 	c->quirk_momentum_l = true;
 	c->quirk_position = true;
 	c->second_order = true;
+	c->quirk_hvae_softplus = true;
+	c->quirk_hvae_position = true;
 }
 
 enum vb_status model_create(const struct model_config *cfg,
@@ -68,6 +72,8 @@ enum vb_status model_create(const struct model_config *cfg,
 		return vae_create(cfg, out, err);
 	case MODEL_KIND_RHVAE:
 		return rhvae_create(cfg, out, err);
+	case MODEL_KIND_HVAE:
+		return hvae_create(cfg, out, err);
 	}
 	return vb_fail(err, VB_ERR_CONFIG, "model: unknown kind %d",
 		       (int)cfg->kind);

@@ -15,7 +15,7 @@
 #include "rng.h"
 #include "vb.h"
 
-enum model_kind { MODEL_KIND_VAE, MODEL_KIND_RHVAE };
+enum model_kind { MODEL_KIND_VAE, MODEL_KIND_RHVAE, MODEL_KIND_HVAE };
 enum model_arch { MODEL_ARCH_MLP };
 enum model_recon { MODEL_RECON_MSE, MODEL_RECON_BCE };
 
@@ -55,6 +55,9 @@ struct model_config {
 				   iterations with A re-evaluated */
 	bool second_order;      /* true: g3 keeps its graph (pythae);
 				   false: treated as a constant */
+	/* HVAE quirks (rhvae.md 9.1), on by default: */
+	bool quirk_hvae_softplus; /* sigma = softplus(logvar) */
+	bool quirk_hvae_position; /* z' = z + eps rho (not rho') */
 };
 
 /* Sets pythae's defaults (mse, d 16, hidden 512, clamps -100 / 1e-12). */

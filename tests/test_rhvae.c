@@ -280,6 +280,55 @@ START_TEST(test_buffers_and_eval)
 }
 END_TEST
 
+START_TEST(test_hvae_grad)
+{
+	/* The HVAE's potential gradients are constants (rhvae.md 9.1); with
+	 * eps_lf 1e-7 their change under a perturbation moves the loss by
+	 * ~1e-7 relative, below the 1e-5 tolerance, so plain central
+	 * differences check the rest of the gradient. */
+	struct model_config mc = tiny_config(2);
+	mc.kind = MODEL_KIND_HVAE;
+	mc.eps_lf = 1e-7;
+	struct model *m = make(&mc);
+	struct graph *g = NULL;
+	struct vb_error err = {0};
+	double x[NB * ND];
+	batch(x, 8);
+	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
+	ck_assert(isfinite(loss_of(m, g, x, true, true)));
+	size_t n = m->params->n, checked = 0;
+	double *an = malloc(n * sizeof *an);
+	for (size_t i = 0; i < n; i++)
+		an[i] = m->params->grad[i];
+	for (size_t i = 0; i < n; i++) {
+		long e = params_locate(m->params, i);
+		if (e < 0)
+			continue;
+		double *w = &m->params->data[i], w0 = *w;
+		double h = 1e-5 * fmax(1, fabs(w0));
+		*w = w0 + h;
+		double lp = loss_of(m, g, x, true, false);
+		*w = w0 - h;
+		double lm = loss_of(m, g, x, true, false);
+		*w = w0;
+		double num = (lp - lm) / (2 * h);
+		double tol = 1e-8 + 1e-5 * fmax(fabs(an[i]), fabs(num));
+		ck_assert_msg(fabs(an[i] - num) <= tol,
+			      "hvae %s: analytic %.12g numeric %.12g",
+			      m->params->entries[e].name, an[i], num);
+		checked++;
+	}
+	ck_assert_uint_gt(checked, 100);
+	/* the softplus quirk changes the forward */
+	double l1 = loss_of(m, g, x, true, false);
+	m->cfg.quirk_hvae_softplus = false;
+	ck_assert(loss_of(m, g, x, true, false) != l1);
+	free(an);
+	graph_free(g);
+	model_free(m);
+}
+END_TEST
+
 START_TEST(test_param_names)
 {
 	struct model_config mc;
@@ -322,6 +371,7 @@ int main(void)
 	tcase_add_test(tc, test_grad_cholesky_momentum);
 	tcase_add_test(tc, test_second_order_matters);
 	tcase_add_test(tc, test_buffers_and_eval);
+	tcase_add_test(tc, test_hvae_grad);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
