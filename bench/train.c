@@ -1,9 +1,11 @@
 /* train: the training loop of DESIGN.md / STYLE.md section 7 with the
- * cheap guard, per-epoch evaluation and the run folder. Everything that
- * allocates happens before the first step; the step loop reuses the tape's
- * arena and preallocated buffers. */
+ * cheap guard or anomaly mode, fault injection, the precursor ring, resume
+ * checkpoints and step dumps, per-epoch evaluation and the run folder.
+ * Everything that allocates happens before the first step; the step loop
+ * reuses the tape's arena and preallocated buffers. */
 #include "train.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "anomaly.h"
 #include "checkpoint.h"
 #include "graph.h"
 #include "linalg.h"
@@ -129,9 +132,23 @@ void train_data_free(struct train_data *d)
 
 /* ---- the run ---- */
 
+/* One step of the precursor ring (guard.precursors of them). */
+struct precursor {
+	long epoch, step;
+	double lr, loss, recon, reg;
+	double grad_norm, median;  /* median of the previous window */
+	double max_param, max_logvar, max_z;
+	bool spike;                /* grad_norm > lead_factor x median */
+};
+
+#define TRAIN_MAX_WATCH 8
+/* The running median needs this many earlier steps before it flags. */
+#define TRAIN_LEAD_MIN_STEPS 8
+
 struct run {
 	const struct config *c;
 	const struct train_data *d;
+	const struct train_options *o;
 	struct model *model;
 	struct optim *opt;
 	struct optim_schedule sched;
@@ -146,6 +163,24 @@ struct run {
 	struct train_summary *sum;
 	FILE *log;
 	bool tty;
+	/* forensics */
+	struct anomaly an;
+	bool anomaly_on;
+	long start_epoch;        /* resume: 1-based epoch to start in */
+	size_t start_batch;      /* resume: batches of it already done */
+	struct precursor *ring;  /* (ring_cap) */
+	double *ring_layers;     /* (ring_cap, n_entries) grad norm per tensor */
+	double *ring_watch;      /* (ring_cap, n_watch) */
+	double *win;             /* (ring_cap) median scratch */
+	size_t ring_cap;
+	size_t ring_n;           /* records written so far */
+	char watch[TRAIN_MAX_WATCH][GRAPH_NAME_LEN];
+	size_t n_watch;
+	char dir[1100];          /* run folder */
+	char last_ckpt[1200];    /* latest resume checkpoint ("" none) */
+	long last_ckpt_step;
+	bool ckpt_pending;       /* a resume checkpoint is due at epoch end */
+	vb_real *p_before;       /* (n) dump: parameters before the update */
 };
 
 static double epoch_lr(const struct run *r, long epoch0)
@@ -162,20 +197,27 @@ static int cmp_double(const void *a, const void *b)
 static double mean_of(const struct graph_node *n)
 {
 	double acc = 0;
+	if (!n)
+		return NAN;
 	for (size_t i = 0; i < n->value.n; i++)
 		acc += n->value.data[i];
 	return n->value.n ? acc / (double)n->value.n : 0;
 }
 
-static void stop_event(struct run *r, long epoch, enum guard_phase phase,
+/* Records the guard's event (the first one wins) and, in anomaly mode,
+ * the origin the hook found. Returns true when this call recorded it. */
+static bool stop_event(struct run *r, long epoch, enum guard_phase phase,
 		       const char *quantity, double value)
 {
-	if (guard_record(&r->sum->first, epoch, r->step, phase, quantity,
-			 value)) {
-		r->sum->status = guard_classify(value);
-		if (r->sum->status == GUARD_STATUS_OK)
-			r->sum->status = GUARD_STATUS_NAN;
-	}
+	if (!guard_record(&r->sum->first, epoch, r->step, phase, quantity,
+			  value))
+		return false;
+	r->sum->status = guard_classify(value);
+	if (r->sum->status == GUARD_STATUS_OK)
+		r->sum->status = GUARD_STATUS_NAN;
+	if (r->anomaly_on && r->an.ev.set)
+		guard_copy_origin(&r->sum->first, &r->an.ev);
+	return true;
 }
 
 struct epoch_stats {
@@ -185,18 +227,419 @@ struct epoch_stats {
 	bool stop;
 };
 
-/* Checks the parameters after an update; names the first bad one. */
-static bool params_finite(struct run *r, long epoch)
+/* Checks the parameters after an update (one integer pass that also
+ * gives max |param|); names the first bad one and its cause. */
+static bool params_finite(struct run *r, long epoch, double *max_abs)
 {
 	size_t bad;
 	struct params *p = r->model->params;
-	if (guard_all_finite(p->data, p->n, &bad))
-		return true;
-	long e = params_locate(p, bad);
 	char q[GUARD_QUANTITY_LEN];
+	long e;
+	*max_abs = guard_max_abs(p->data, p->n);
+	if (isfinite(*max_abs))
+		return true;
+	guard_all_finite(p->data, p->n, &bad);
+	e = params_locate(p, bad);
 	snprintf(q, sizeof q, "param:%s", e >= 0 ? p->entries[e].name : "?");
-	stop_event(r, epoch, GUARD_PHASE_UPDATE, q, p->data[bad]);
+	if (stop_event(r, epoch, GUARD_PHASE_UPDATE, q, p->data[bad]) &&
+	    !r->sum->first.origin)
+		anomaly_describe_update(&r->sum->first, p, r->opt, p->grad,
+					bad);
 	return false;
+}
+
+/* ---- fault injection (inject.*) ---- */
+
+static bool inject_due(const struct run *r, int phase)
+{
+	const struct config_inject *in = &r->c->inject;
+	if (in->nan_step < 0 || in->nan_phase != phase)
+		return false;
+	if (phase == CONFIG_NAN_PHASE_UNNORMALIZED)
+		return r->step + 1 >= in->nan_step;
+	return r->step + 1 == in->nan_step;
+}
+
+/* Writes inject.value into x[index] (every element for index -1). */
+static void inject_apply(const struct config_inject *in, vb_real *x,
+			 size_t n)
+{
+	size_t lo = in->index < 0 ? 0 : (size_t)in->index;
+	size_t hi = in->index < 0 ? n : lo + 1;
+	for (size_t i = lo; i < hi && i < n; i++)
+		x[i] = in->value == CONFIG_INJECT_NAN   ? (vb_real)NAN
+		       : in->value == CONFIG_INJECT_INF ? (vb_real)INFINITY
+			: (vb_real)((double)x[i] * in->scale);
+}
+
+/* The slice inject.param names (the whole buffer when empty). */
+static vb_real *inject_target(struct run *r, vb_real *buf, size_t *n)
+{
+	struct params *p = r->model->params;
+	long e = r->c->inject.param[0] ? params_find(p, r->c->inject.param)
+				       : -1;
+	if (e < 0) {
+		*n = p->n;
+		return buf;
+	}
+	*n = p->entries[e].n;
+	return buf + p->entries[e].offset;
+}
+
+/* ---- precursors ---- */
+
+static const struct graph_node *find_node(const struct graph *g,
+					  const char *name)
+{
+	for (size_t k = graph_node_count(g); k-- > 0;) {
+		const struct graph_node *n = graph_node_at(g, k);
+		if (!strcmp(n->name, name))
+			return n;
+	}
+	return NULL;
+}
+
+static double node_max(const struct graph_node *n, bool absolute)
+{
+	double m = -INFINITY;
+	if (!n || !n->value.data)
+		return NAN;
+	if (absolute)
+		return guard_max_abs(n->value.data, n->value.n);
+	for (size_t i = 0; i < n->value.n; i++) {
+		double v = n->value.data[i];
+		if (v != v)
+			return NAN;
+		m = v > m ? v : m;
+	}
+	return m;
+}
+
+/* Median of the finite grad norms of the last ring_cap records. */
+static double running_median(struct run *r)
+{
+	size_t k = 0, have = r->ring_n < r->ring_cap ? r->ring_n : r->ring_cap;
+	for (size_t i = 0; i < have; i++) {
+		double v = r->ring[i].grad_norm;
+		if (isfinite(v))
+			r->win[k++] = v;
+	}
+	if (k < TRAIN_LEAD_MIN_STEPS)
+		return NAN;
+	qsort(r->win, k, sizeof *r->win, cmp_double);
+	return k % 2 ? r->win[k / 2] : 0.5 * (r->win[k / 2 - 1] + r->win[k / 2]);
+}
+
+static void precursor_record(struct run *r, long epoch, double lr,
+			     double loss, const struct model_out *mo,
+			     bool have_out, double gnorm, bool have_grad,
+			     double max_param)
+{
+	struct params *p = r->model->params;
+	struct precursor *pr;
+	size_t slot;
+	if (r->ring_cap == 0)
+		return;
+	slot = r->ring_n % r->ring_cap;
+	pr = &r->ring[slot];
+	pr->median = running_median(r); /* before this step joins */
+	pr->epoch = epoch;
+	pr->step = r->step;
+	pr->lr = lr;
+	pr->loss = loss;
+	pr->recon = have_out ? mean_of(mo->recon) : NAN;
+	pr->reg = have_out ? mean_of(mo->reg) : NAN;
+	pr->grad_norm = have_grad ? gnorm : NAN;
+	pr->max_param = max_param;
+	pr->max_logvar = have_out ? node_max(mo->logvar, false) : NAN;
+	pr->max_z = have_out ? node_max(mo->z, true) : NAN;
+	pr->spike = have_grad && isfinite(gnorm) && isfinite(pr->median) &&
+		    gnorm > r->c->guard.lead_factor * pr->median;
+	if (pr->spike && r->sum->lead_step < 0)
+		r->sum->lead_step = r->step;
+	for (size_t e = 0; e < p->n_entries; e++) {
+		double ss = 0;
+		const vb_real *g = p->grad + p->entries[e].offset;
+		for (size_t i = 0; have_grad && i < p->entries[e].n; i++)
+			ss += (double)g[i] * (double)g[i];
+		r->ring_layers[slot * p->n_entries + e] =
+			have_grad ? sqrt(ss) : NAN;
+	}
+	for (size_t w = 0; w < r->n_watch; w++)
+		r->ring_watch[slot * r->n_watch + w] =
+			have_out ? node_max(find_node(r->g, r->watch[w]), true)
+				 : NAN;
+	r->ring_n++;
+}
+
+static void csv_double(FILE *f, double v);
+static enum vb_status write_atomic(const char *path, const char *text,
+				   struct vb_error *err);
+
+static enum vb_status write_precursors(struct run *r, const char *path,
+				       struct vb_error *err)
+{
+	struct params *p = r->model->params;
+	char *buf = NULL;
+	size_t len = 0, have = r->ring_n < r->ring_cap ? r->ring_n
+						       : r->ring_cap;
+	FILE *f = open_memstream(&buf, &len);
+	enum vb_status st;
+	if (!f)
+		return vb_fail(err, VB_ERR_NOMEM, "train: no memory");
+	fputs("epoch,step,lr,loss,recon,reg,grad_norm,grad_norm_median,"
+	      "spike,max_abs_param,max_logvar,max_abs_z", f);
+	for (size_t w = 0; w < r->n_watch; w++)
+		fprintf(f, ",max_abs:%s", r->watch[w]);
+	for (size_t e = 0; e < p->n_entries; e++)
+		fprintf(f, ",grad_norm:%s", p->entries[e].name);
+	fputc('\n', f);
+	for (size_t k = 0; k < have; k++) {
+		size_t slot = (r->ring_n - have + k) % r->ring_cap;
+		const struct precursor *pr = &r->ring[slot];
+		double v[] = {pr->lr, pr->loss, pr->recon, pr->reg,
+			      pr->grad_norm, pr->median};
+		fprintf(f, "%ld,%ld", pr->epoch, pr->step);
+		for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+			fputc(',', f);
+			csv_double(f, v[i]);
+		}
+		fprintf(f, ",%d,", pr->spike ? 1 : 0);
+		csv_double(f, pr->max_param);
+		fputc(',', f);
+		csv_double(f, pr->max_logvar);
+		fputc(',', f);
+		csv_double(f, pr->max_z);
+		for (size_t w = 0; w < r->n_watch; w++) {
+			fputc(',', f);
+			csv_double(f, r->ring_watch[slot * r->n_watch + w]);
+		}
+		for (size_t e = 0; e < p->n_entries; e++) {
+			fputc(',', f);
+			csv_double(f, r->ring_layers[slot * p->n_entries + e]);
+		}
+		fputc('\n', f);
+	}
+	fclose(f);
+	st = buf ? write_atomic(path, buf, err)
+		 : vb_fail(err, VB_ERR_NOMEM, "train: no memory");
+	free(buf);
+	return st;
+}
+
+/* ---- checkpoints for resuming ---- */
+
+static enum vb_status write_checkpoint(struct run *r, const char *path,
+				       long epoch, long batch,
+				       struct vb_error *err);
+
+/* Writes run_dir/checkpoints/step-S.safetensors (epochs_done epochs and
+ * batch batches of the next done) and drops the previous one unless it is
+ * the step-0 one. */
+static enum vb_status resume_checkpoint(struct run *r, long epochs_done,
+					long batch, struct vb_error *err)
+{
+	char path[1200];
+	enum vb_status st;
+	snprintf(path, sizeof path, "%s/checkpoints", r->dir);
+	st = train_mkdirs(path, err);
+	if (st)
+		return st;
+	snprintf(path, sizeof path, "%s/checkpoints/step-%09ld.safetensors",
+		 r->dir, r->step);
+	st = write_checkpoint(r, path, epochs_done, batch, err);
+	if (st)
+		return st;
+	if (r->last_ckpt[0] && r->last_ckpt_step > 0 &&
+	    strcmp(r->last_ckpt, path) != 0)
+		remove(r->last_ckpt);
+	snprintf(r->last_ckpt, sizeof r->last_ckpt, "%s", path);
+	r->last_ckpt_step = r->step;
+	return VB_OK;
+}
+
+static bool checkpoints_on(const struct run *r)
+{
+	return !r->o->replay &&
+	       (r->c->run.checkpoint_every > 0 || r->c->guard.replay);
+}
+
+static enum vb_status load_resume(struct run *r, const char *path,
+				  struct vb_error *err)
+{
+	struct checkpoint *ck = NULL;
+	struct params *p = r->model->params;
+	uint64_t rs[3][RNG_STATE_WORDS];
+	int64_t step = 0, ep = 0, batch = 0, ostep = -1;
+	enum vb_status st = checkpoint_open(path, &ck, err);
+	for (size_t i = 0; st == VB_OK && i < p->n_entries; i++) {
+		const struct params_entry *pe = &p->entries[i];
+		char name[160];
+		st = checkpoint_read_real(ck, pe->name, pe->ndim, pe->shape,
+					  p->data + pe->offset, err);
+		snprintf(name, sizeof name, "optimizer.exp_avg.%s", pe->name);
+		if (st == VB_OK)
+			st = checkpoint_read_real(ck, name, pe->ndim, pe->shape,
+						  r->opt->m + pe->offset, err);
+		snprintf(name, sizeof name, "optimizer.exp_avg_sq.%s",
+			 pe->name);
+		if (st == VB_OK && r->opt->v)
+			st = checkpoint_read_real(ck, name, pe->ndim, pe->shape,
+						  r->opt->v + pe->offset, err);
+	}
+	if (st == VB_OK)
+		st = checkpoint_read_raw(ck, "trainer.step", CHECKPOINT_I64, 1,
+					 &step, err);
+	if (st == VB_OK)
+		st = checkpoint_read_raw(ck, "trainer.epoch", CHECKPOINT_I64, 1,
+					 &ep, err);
+	if (st == VB_OK)
+		st = checkpoint_read_raw(ck, "trainer.rng_state",
+					 CHECKPOINT_U64, 3 * RNG_STATE_WORDS,
+					 rs, err);
+	if (st == VB_OK && checkpoint_data(ck, "trainer.batch"))
+		st = checkpoint_read_raw(ck, "trainer.batch", CHECKPOINT_I64,
+					 1, &batch, err);
+	if (st == VB_OK && checkpoint_data(ck, "optimizer.step"))
+		st = checkpoint_read_raw(ck, "optimizer.step", CHECKPOINT_I64,
+					 1, &ostep, err);
+	if (st == VB_OK && batch > 0) {
+		size_t n = r->d->train.n;
+		int64_t *tmp = malloc(n * sizeof *tmp);
+		st = tmp ? checkpoint_read_raw(ck, "trainer.perm",
+					       CHECKPOINT_I64, n, tmp, err)
+			 : vb_fail(err, VB_ERR_NOMEM, "train: no memory");
+		for (size_t i = 0; st == VB_OK && i < n; i++) {
+			if (tmp[i] < 0 || (size_t)tmp[i] >= n)
+				st = vb_fail(err, VB_ERR_DATA,
+					     "train: %s: trainer.perm[%zu] = "
+					     "%lld, expected 0..%zu", path, i,
+					     (long long)tmp[i], n - 1);
+			else
+				r->perm[i] = (size_t)tmp[i];
+		}
+		free(tmp);
+	}
+	if (st == VB_OK)
+		st = model_load_state(r->model, ck, err);
+	checkpoint_close(ck);
+	if (st != VB_OK)
+		return st;
+	if (step < 0 || ep < 0 || batch < 0)
+		return vb_fail(err, VB_ERR_DATA, "train: %s: negative step, "
+			       "epoch or batch", path);
+	r->step = (long)step;
+	r->opt->step = ostep >= 0 ? (long)ostep : (long)step;
+	r->start_epoch = (long)ep + 1;
+	r->start_batch = (size_t)batch;
+	rng_state_load(&r->shuffle, rs[0]);
+	rng_state_load(&r->noise, rs[1]);
+	rng_state_load(&r->eval_noise, rs[2]);
+	if (r->o->reset_optimizer)
+		optim_reset(r->opt);
+	return VB_OK;
+}
+
+/* ---- the dump of one step (replay --dump) ---- */
+
+static enum vb_status write_dump(struct run *r, const char *path, long epoch,
+				 const size_t *ids, size_t nb, bool updated,
+				 struct vb_error *err)
+{
+	struct checkpoint_writer *w = NULL;
+	struct params *p = r->model->params;
+	size_t D = r->d->train.d, n_nodes = graph_node_count(r->g);
+	size_t xs[2] = {nb, D}, one[1] = {1}, ns[1] = {nb};
+	int64_t *idx = malloc((nb ? nb : 1) * sizeof *idx), st64 = r->step,
+		ep64 = epoch;
+	char *table = NULL;
+	size_t tlen = 0;
+	FILE *tf = open_memstream(&table, &tlen);
+	enum vb_status st = checkpoint_writer_create(&w, err);
+	if (st == VB_OK && (!idx || !tf))
+		st = vb_fail(err, VB_ERR_NOMEM, "train: no memory for the dump");
+	for (size_t i = 0; st == VB_OK && i < nb; i++)
+		idx[i] = (int64_t)ids[i];
+	if (st == VB_OK)
+		st = checkpoint_add(w, "batch.indices", CHECKPOINT_I64, 1, ns,
+				    idx, err);
+	if (st == VB_OK)
+		st = checkpoint_add(w, "batch.x", CHECKPOINT_REAL, 2, xs, r->x,
+				    err);
+	if (st == VB_OK)
+		st = checkpoint_add(w, "trainer.step", CHECKPOINT_I64, 1, one,
+				    &st64, err);
+	if (st == VB_OK)
+		st = checkpoint_add(w, "trainer.epoch", CHECKPOINT_I64, 1, one,
+				    &ep64, err);
+	if (tf)
+		fputs("id,name,op,kind,phase\n", tf);
+	for (size_t k = 0; st == VB_OK && k < n_nodes; k++) {
+		const struct graph_node *n = graph_node_at(r->g, k);
+		char name[GRAPH_NAME_LEN + 32], ph[GUARD_PHASE_LEN];
+		bool dup = false;
+		const char *kind = n->kind == GRAPH_NODE_INPUT   ? "input"
+				   : n->kind == GRAPH_NODE_PARAM ? "param"
+				   : n->kind == GRAPH_NODE_CONST ? "const"
+								 : "op";
+		if (n->kind == GRAPH_NODE_PARAM || !n->value.data ||
+		    n->value.n == 0)
+			continue; /* parameters are saved below */
+		for (size_t j = 0; j < k && !dup; j++)
+			dup = !strcmp(graph_node_at(r->g, j)->name, n->name);
+		if (dup)
+			snprintf(name, sizeof name, "%s:%s@%zu",
+				 n->kind == GRAPH_NODE_CONST ? "draw" : "node",
+				 n->name, k);
+		else
+			snprintf(name, sizeof name, "%s:%s",
+				 n->kind == GRAPH_NODE_CONST ? "draw" : "node",
+				 n->name);
+		guard_phase_format(n->phase, GUARD_PHASE_FORWARD, ph,
+				   sizeof ph);
+		fprintf(tf, "%zu,%s,%s,%s,%s\n", k, name,
+			n->op ? n->op->name : kind, kind, ph);
+		st = checkpoint_add(w, name, CHECKPOINT_REAL, n->value.ndim,
+				    n->value.shape, n->value.data, err);
+	}
+	for (size_t i = 0; st == VB_OK && i < p->n_entries; i++) {
+		const struct params_entry *pe = &p->entries[i];
+		char name[160];
+		snprintf(name, sizeof name, "param:%s", pe->name);
+		st = checkpoint_add(w, name, CHECKPOINT_REAL, pe->ndim,
+				    pe->shape,
+				    (updated ? r->p_before : p->data) +
+					    pe->offset,
+				    err);
+		snprintf(name, sizeof name, "grad:%s", pe->name);
+		if (st == VB_OK)
+			st = checkpoint_add(w, name, CHECKPOINT_REAL, pe->ndim,
+					    pe->shape, p->grad + pe->offset,
+					    err);
+	}
+	if (tf) {
+		fclose(tf);
+		tf = NULL;
+	}
+	if (st == VB_OK)
+		st = checkpoint_add_meta(w, "nodes", table ? table : "", err);
+	if (st == VB_OK)
+		st = checkpoint_add_meta(w, "format", "vaebench-dump-1", err);
+	if (st == VB_OK)
+		st = checkpoint_add_meta(w, "precision", VB_REAL_NAME, err);
+	if (st == VB_OK)
+		st = checkpoint_write(w, path, err);
+	checkpoint_writer_free(w);
+	free(table);
+	free(idx);
+	return st;
+}
+
+static long dump_step(const struct run *r)
+{
+	if (!r->o->dump)
+		return -1;
+	return r->o->dump_step > 0 ? r->o->dump_step : r->o->stop_step;
 }
 
 static enum vb_status train_epoch(struct run *r, long epoch,
@@ -207,72 +650,114 @@ static enum vb_status train_epoch(struct run *r, long epoch,
 	const struct dataset *ds = &r->d->train;
 	struct params *p = r->model->params;
 	size_t B = (size_t)c->train.batch, n = ds->n, D = ds->d;
-	size_t n_batches = (n + B - 1) / B;
+	size_t n_batches = (n + B - 1) / B, b0 = 0;
 	double lr = epoch_lr(r, epoch - 1);
 	double run_sum = 0, recon_sum = 0, reg_sum = 0;
 	bool strict = c->train.nan_check == CONFIG_NAN_CHECK_STRICT;
 	bool pythae = c->train.nan_check == CONFIG_NAN_CHECK_PYTHAE;
+	long every = (long)c->run.checkpoint_every;
 	double t0 = now_seconds();
 	enum vb_status st;
 
 	memset(es, 0, sizeof *es);
-	if (c->train.shuffle)
+	if (epoch == r->start_epoch && r->start_batch > 0) {
+		/* resumed mid-epoch: the permutation came with the checkpoint
+		 * and the shuffle stream is already past it */
+		b0 = r->start_batch;
+		r->start_batch = 0;
+	} else if (c->train.shuffle) {
 		rng_permutation(&r->shuffle, r->perm, n);
-	else
+	} else {
 		for (size_t i = 0; i < n; i++)
 			r->perm[i] = i;
-	for (size_t b = 0; b < n_batches; b++) {
+	}
+	for (size_t b = b0; b < n_batches; b++) {
 		size_t nb = b + 1 < n_batches ? B : n - b * B;
 		size_t xs[2] = {nb, D};
+		const size_t *ids = r->perm + b * B;
 		struct model_out mo;
-		bool inject = c->inject.nan_step >= 0 &&
-			      r->step + 1 == c->inject.nan_step;
-		double loss, gnorm;
+		double loss = NAN, gnorm = NAN, max_param = NAN;
+		bool stop = false, have_out = false, have_grad = false;
+		bool updated = false, dump_now;
+		bool inj_input = inject_due(r, CONFIG_NAN_PHASE_INPUT);
+		bool inj_param = inject_due(r, CONFIG_NAN_PHASE_PARAM);
+		bool inj_grad = inject_due(r, CONFIG_NAN_PHASE_GRAD);
+		bool inj_raw = inject_due(r, CONFIG_NAN_PHASE_UNNORMALIZED);
+		struct graph_node *xn;
+		size_t tn;
+		vb_real *tp;
 
 		if (c->train.max_steps > 0 && r->step >= c->train.max_steps) {
 			es->stop = true;
 			break;
 		}
+		if (r->o->stop_step > 0 && r->step >= r->o->stop_step) {
+			es->stop = true;
+			break;
+		}
+		dump_now = dump_step(r) == r->step + 1;
+		memset(&mo, 0, sizeof mo);
 		if (c->optim.schedule == CONFIG_SCHEDULE_WARMUP)
 			lr = epoch_lr(r, epoch - 1);
-		dataset_batch(ds, r->perm + b * B, nb,
-			      (vb_real)c->data.scale, r->x);
-		if (inject && c->inject.nan_phase == CONFIG_NAN_PHASE_INPUT)
-			r->x[0] = (vb_real)NAN;
-		if (inject && c->inject.nan_phase == CONFIG_NAN_PHASE_PARAM)
-			p->data[0] = (vb_real)NAN;
+		dataset_batch(ds, ids, nb, (vb_real)c->data.scale, r->x);
+		if (inj_raw)
+			for (size_t i = 0; i < nb * D; i++)
+				r->x[i] = (vb_real)((double)r->x[i] *
+						    c->data.scale);
+		if (inj_input)
+			inject_apply(&c->inject, r->x, nb * D);
+		if (inj_param) {
+			tp = inject_target(r, p->data, &tn);
+			inject_apply(&c->inject, tp, tn);
+		}
 		if (strict) {
 			size_t bad;
 			if (!guard_all_finite(r->x, nb * D, &bad)) {
 				/* steps are 1-based: this is step r->step+1 */
 				r->step++;
-				stop_event(r, epoch, GUARD_PHASE_INPUT,
-					   "input", r->x[bad]);
+				if (stop_event(r, epoch, GUARD_PHASE_INPUT,
+					       "input", r->x[bad]) &&
+				    !r->sum->first.origin)
+					anomaly_describe_input(&r->sum->first,
+							       r->x, nb, D,
+							       ids);
 				r->step--;
-				es->stop = true;
-				break;
+				graph_reset(r->g);
+				params_zero_grad(p);
+				stop = true;
+				goto step_end;
 			}
 		}
 		graph_reset(r->g);
-		struct graph_node *xn = graph_input(
+		if (r->anomaly_on)
+			anomaly_begin(&r->an, GUARD_PHASE_FORWARD, epoch,
+				      r->step + 1, nb, ids);
+		xn = graph_input(
 			r->g, "input", tensor_view(r->x, 2, xs), false);
 		st = model_build_loss(r->model, r->g, xn, &r->noise, true,
 				      &mo, err);
 		if (st != VB_OK)
 			return st;
+		have_out = true;
 		loss = mo.loss->value.data[0];
 		r->step++;
 		if (strict && !isfinite(loss)) {
 			stop_event(r, epoch, GUARD_PHASE_FORWARD, "loss", loss);
-			es->stop = true;
-			break;
+			stop = true;
+			goto step_end;
 		}
 		params_zero_grad(p);
+		if (r->anomaly_on)
+			anomaly_begin(&r->an, GUARD_PHASE_BACKWARD, epoch,
+				      r->step, nb, ids);
 		st = graph_backward(r->g, mo.loss, err);
 		if (st != VB_OK)
 			return st;
-		if (inject && c->inject.nan_phase == CONFIG_NAN_PHASE_GRAD)
-			p->grad[0] = (vb_real)NAN;
+		have_grad = true;
+		if (inj_grad) {
+			tp = inject_target(r, p->grad, &tn);
+			inject_apply(&c->inject, tp, tn);
+		}
 		if (c->optim.clip == CONFIG_CLIP_NORM)
 			gnorm = optim_clip_norm(p->grad, p->n,
 						c->optim.clip_max,
@@ -283,29 +768,71 @@ static enum vb_status train_epoch(struct run *r, long epoch,
 			optim_clip_value(p->grad, p->n, c->optim.clip_max);
 		r->norms[es->batches] = gnorm;
 		if (strict && !isfinite(gnorm)) {
-			stop_event(r, epoch, GUARD_PHASE_BACKWARD, "grad_norm",
-				   gnorm);
-			es->stop = true;
-			break;
+			if (stop_event(r, epoch, GUARD_PHASE_BACKWARD,
+				       "grad_norm", gnorm) &&
+			    !r->sum->first.origin &&
+			    r->sum->first.cause == GUARD_CAUSE_UNKNOWN)
+				anomaly_describe_grad(&r->sum->first, p);
+			stop = true;
+			goto step_end;
 		}
+		if (dump_now)
+			memcpy(r->p_before, p->data, p->n * sizeof *p->data);
 		optim_step(r->opt, p->data, p->grad, lr);
+		updated = true;
 		run_sum += loss;
 		recon_sum += mean_of(mo.recon);
 		reg_sum += mean_of(mo.reg);
 		es->batches++;
-		if (strict && !params_finite(r, epoch)) {
-			es->stop = true;
-			break;
+		if (strict) {
+			if (!params_finite(r, epoch, &max_param)) {
+				stop = true;
+				goto step_end;
+			}
+		} else if (r->ring_cap) {
+			max_param = guard_max_abs(p->data, p->n);
 		}
 		if (pythae && run_sum != run_sum) {
 			/* pythae tests the running sum after the update and
 			 * stops with its message (rhvae.md 5.3). */
-			stop_event(r, epoch, GUARD_PHASE_UPDATE, "train_loss_sum",
-				   run_sum);
+			stop_event(r, epoch, GUARD_PHASE_UPDATE,
+				   "train_loss_sum", run_sum);
 			snprintf(r->sum->message, sizeof r->sum->message,
 				 "NaN detected in train loss");
+			stop = true;
+			goto step_end;
+		}
+step_end:
+		precursor_record(r, epoch, lr, loss, &mo, have_out, gnorm,
+				 have_grad, max_param);
+		if (dump_now) {
+			if (!have_grad && have_out) {
+				/* the step stopped before its backward: run
+				 * it for the dump (nothing is updated) */
+				params_zero_grad(p);
+				st = graph_backward(r->g, mo.loss, err);
+				if (st != VB_OK)
+					return st;
+			}
+			st = write_dump(r, r->o->dump, epoch, ids, nb, updated,
+					err);
+			if (st != VB_OK)
+				return st;
+		}
+		if (stop) {
 			es->stop = true;
 			break;
+		}
+		if (checkpoints_on(r) && every > 0 && r->step % every == 0 &&
+		    !r->sum->first.set) {
+			if (b + 1 < n_batches) {
+				st = resume_checkpoint(r, epoch - 1,
+						       (long)(b + 1), err);
+				if (st != VB_OK)
+					return st;
+			} else {
+				r->ckpt_pending = true;
+			}
 		}
 		if (r->tty && (b % 8 == 0 || b + 1 == n_batches)) {
 			double el = now_seconds() - t0;
@@ -315,8 +842,11 @@ static enum vb_status train_epoch(struct run *r, long epoch,
 				"loss %.4g  %.0f img/s ", epoch,
 				(long long)c->train.epochs, fill,
 				"==============================", w - fill, "",
-				b + 1, n_batches, run_sum / (double)es->batches,
-				el > 0 ? (double)((b + 1) * B) / el : 0.0);
+				b + 1, n_batches,
+				run_sum / (double)(es->batches ? es->batches
+							       : 1),
+				el > 0 ? (double)((b + 1 - b0) * B) / el
+				       : 0.0);
 			fflush(r->log);
 		}
 	}
@@ -362,6 +892,9 @@ static enum vb_status eval_epoch(struct run *r, long epoch, double *loss,
 		dataset_batch(ds, r->eval_perm + b * B, nb,
 			      (vb_real)r->c->data.scale, r->x);
 		graph_reset(r->g);
+		if (r->anomaly_on)
+			anomaly_begin(&r->an, GUARD_PHASE_EVAL, epoch, r->step,
+				      nb, r->eval_perm + b * B);
 		old = graph_set_grad_enabled(r->g, false);
 		st = model_build_loss(r->model, r->g,
 				      graph_input(r->g, "input",
@@ -393,8 +926,12 @@ static enum vb_status eval_epoch(struct run *r, long epoch, double *loss,
 }
 
 static enum vb_status write_checkpoint(struct run *r, const char *path,
-				       long epoch, struct vb_error *err)
+				       long epoch, long batch,
+				       struct vb_error *err)
 {
+	int64_t bat = batch, ostep = r->opt->step;
+	int64_t *perm = NULL;
+	size_t pshape[1] = {r->d->train.n};
 	struct checkpoint_writer *w = NULL;
 	struct params *p = r->model->params;
 	char cfgtext[65536], buf[64];
@@ -430,6 +967,23 @@ static enum vb_status write_checkpoint(struct run *r, const char *path,
 	if (st == VB_OK)
 		st = checkpoint_add(w, "trainer.rng_state", CHECKPOINT_U64, 2,
 				    rshape, rs, err);
+	/* resume point: batches of the next epoch done, its permutation */
+	if (st == VB_OK)
+		st = checkpoint_add(w, "trainer.batch", CHECKPOINT_I64, 1, one,
+				    &bat, err);
+	if (st == VB_OK)
+		st = checkpoint_add(w, "optimizer.step", CHECKPOINT_I64, 1, one,
+				    &ostep, err);
+	if (st == VB_OK && batch > 0) {
+		perm = malloc(pshape[0] * sizeof *perm);
+		if (!perm)
+			st = vb_fail(err, VB_ERR_NOMEM, "train: no memory");
+		for (size_t i = 0; perm && i < pshape[0]; i++)
+			perm[i] = (int64_t)r->perm[i];
+		if (st == VB_OK)
+			st = checkpoint_add(w, "trainer.perm", CHECKPOINT_I64,
+					    1, pshape, perm, err);
+	}
 	if (st == VB_OK)
 		st = checkpoint_add(w, "trainer.step", CHECKPOINT_I64, 1, one,
 				    &step, err);
@@ -461,6 +1015,7 @@ static enum vb_status write_checkpoint(struct run *r, const char *path,
 	if (st == VB_OK)
 		st = checkpoint_write(w, path, err);
 	checkpoint_writer_free(w);
+	free(perm);
 	return st;
 }
 
@@ -498,7 +1053,9 @@ void train_summary_header(FILE *f)
 	fputs("name,model,recon,lr,batch,epochs,seed,status,first_epoch,"
 	      "first_step,first_phase,first_quantity,first_value,message,"
 	      "epochs_done,steps,final_train_loss,final_eval_loss,"
-	      "best_eval_loss,best_epoch,seconds\n", f);
+	      "best_eval_loss,best_epoch,seconds,cause,origin_phase,"
+	      "origin_op,origin_node,origin_step,bad_samples,nan_op,nan_node,"
+	      "lead_step,lead_time,replayed\n", f);
 }
 
 void train_summary_row(FILE *f, const struct config *c,
@@ -525,7 +1082,26 @@ void train_summary_row(FILE *f, const struct config *c,
 	csv_double(f, s->final_eval_loss);
 	fputc(',', f);
 	csv_double(f, s->best_eval_loss);
-	fprintf(f, ",%ld,%.3f\n", s->best_epoch, s->seconds);
+	fprintf(f, ",%ld,%.3f,", s->best_epoch, s->seconds);
+	if (s->first.set && s->first.cause != GUARD_CAUSE_NONE) {
+		fprintf(f, "%s,%s,%s,%s,", guard_cause_name(s->first.cause),
+			s->first.origin_phase, s->first.op, s->first.node);
+		if (s->first.origin_step > 0)
+			fprintf(f, "%ld", s->first.origin_step);
+		fputc(',', f);
+		if (s->first.n_bad_samples >= 0)
+			fprintf(f, "%ld", s->first.n_bad_samples);
+		fprintf(f, ",%s,%s,", s->first.nan_op, s->first.nan_node);
+	} else {
+		fputs(",,,,,,,,", f);
+	}
+	if (s->lead_step > 0)
+		fprintf(f, "%ld", s->lead_step);
+	fputc(',', f);
+	if (s->lead_time >= 0)
+		fprintf(f, "%ld", s->lead_time);
+	fprintf(f, ",%s\n", s->replayed ? (s->replay_match ? "same" : "differ")
+				       : "");
 }
 
 static enum vb_status write_meta(struct run *r, const char *dir,
@@ -552,7 +1128,8 @@ static void model_config_from(const struct config *c, const struct dataset *ds,
 	mc->kind = c->model.kind == CONFIG_MODEL_RHVAE  ? MODEL_KIND_RHVAE
 		   : c->model.kind == CONFIG_MODEL_HVAE ? MODEL_KIND_HVAE
 							: MODEL_KIND_VAE;
-	mc->arch = MODEL_ARCH_MLP;
+	mc->arch = c->model.arch == CONFIG_ARCH_RESNET ? MODEL_ARCH_RESNET
+						       : MODEL_ARCH_MLP;
 	mc->recon = c->model.recon == CONFIG_RECON_BCE ? MODEL_RECON_BCE
 						       : MODEL_RECON_MSE;
 	mc->n_rows = ds->rows;
@@ -660,16 +1237,158 @@ static void teardown(struct run *r)
 	free(r->sorted);
 }
 
+/* Forensics state beyond setup(): the anomaly hook, the precursor ring,
+ * the watch list, the dump buffer, the resume point. */
+static enum vb_status setup_forensics(struct run *r, struct vb_error *err)
+{
+	const struct config *c = r->c;
+	struct params *p = r->model->params;
+	const char *s = c->guard.watch;
+	r->start_epoch = 1;
+	r->sum->lead_step = -1;
+	r->sum->lead_time = -1;
+	r->sum->replay_from = -1;
+	r->anomaly_on = c->guard.mode == CONFIG_GUARD_ANOMALY || r->o->anomaly;
+	anomaly_reset(&r->an);
+	if (r->anomaly_on)
+		anomaly_attach(&r->an, r->g);
+	if (c->inject.param[0] && params_find(p, c->inject.param) < 0)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "config: inject.param = %s: no such parameter "
+			       "tensor in model %s", c->inject.param,
+			       config_enum_name("model.kind", c->model.kind));
+	while (*s) {
+		size_t len = strcspn(s, ",");
+		if (len > 0) {
+			if (r->n_watch == TRAIN_MAX_WATCH ||
+			    len >= GRAPH_NAME_LEN)
+				return vb_fail(err, VB_ERR_CONFIG,
+					       "config: guard.watch = %s: at "
+					       "most %d names of < %d "
+					       "characters", c->guard.watch,
+					       TRAIN_MAX_WATCH,
+					       GRAPH_NAME_LEN);
+			memcpy(r->watch[r->n_watch], s, len);
+			r->watch[r->n_watch++][len] = '\0';
+		}
+		s += len + (s[len] == ',');
+	}
+	r->ring_cap = (size_t)c->guard.precursors;
+	if (r->ring_cap) {
+		r->ring = calloc(r->ring_cap, sizeof *r->ring);
+		r->ring_layers = calloc(r->ring_cap * p->n_entries,
+					sizeof *r->ring_layers);
+		r->ring_watch = calloc(r->ring_cap * (r->n_watch + 1),
+				       sizeof *r->ring_watch);
+		r->win = calloc(r->ring_cap, sizeof *r->win);
+		if (!r->ring || !r->ring_layers || !r->ring_watch || !r->win)
+			return vb_fail(err, VB_ERR_NOMEM,
+				       "train: cannot allocate the precursor "
+				       "ring");
+	}
+	if (r->o->dump) {
+		r->p_before = malloc(p->n * sizeof *r->p_before);
+		if (!r->p_before)
+			return vb_fail(err, VB_ERR_NOMEM, "train: no memory");
+	}
+	return VB_OK;
+}
+
+static void teardown_forensics(struct run *r)
+{
+	free(r->ring);
+	free(r->ring_layers);
+	free(r->ring_watch);
+	free(r->win);
+	free(r->p_before);
+}
+
+enum vb_status train_find_checkpoint(const char *run_dir, long before,
+				     char *path, size_t cap, long *step,
+				     struct vb_error *err)
+{
+	char dir[1200];
+	long best = -1;
+	DIR *dp;
+	struct dirent *de;
+	snprintf(dir, sizeof dir, "%s/checkpoints", run_dir);
+	dp = opendir(dir);
+	if (!dp)
+		return vb_fail(err, VB_ERR_IO, "train: %s: %s", dir,
+			       strerror(errno));
+	while ((de = readdir(dp)) != NULL) {
+		long s;
+		char tail[32];
+		if (sscanf(de->d_name, "step-%ld.%31s", &s, tail) != 2 ||
+		    strcmp(tail, "safetensors") != 0)
+			continue;
+		if ((before <= 0 || s < before) && s > best)
+			best = s;
+	}
+	closedir(dp);
+	if (best < 0)
+		return vb_fail(err, VB_ERR_IO, "train: %s holds no checkpoint "
+			       "before step %ld", dir, before);
+	snprintf(path, cap, "%s/step-%09ld.safetensors", dir, best);
+	*step = best;
+	return VB_OK;
+}
+
+/* The cheap guard fired: replay from the last resume checkpoint in
+ * anomaly mode up to the failing step and take the origin from it. */
+static void auto_replay(const struct config *c, const struct train_data *d,
+			const char *ckpt, long from, struct train_summary *out,
+			FILE *log)
+{
+	struct train_options o;
+	struct train_summary rs;
+	struct vb_error err = {0};
+	char a[64], b[64];
+	memset(&o, 0, sizeof o);
+	o.resume = ckpt;
+	o.stop_step = out->first.step;
+	o.anomaly = true;
+	o.replay = true;
+	if (train_run_opts(c, d, &o, &rs, NULL, &err) != VB_OK) {
+		if (log)
+			fprintf(log, "replay in anomaly mode failed: %s\n",
+				err.msg);
+		return;
+	}
+	out->replayed = true;
+	out->replay_from = from;
+	out->anomaly_checks = rs.anomaly_checks;
+	snprintf(a, sizeof a, "%.17g", out->first.value);
+	snprintf(b, sizeof b, "%.17g", rs.first.value);
+	out->replay_match = rs.first.set && rs.first.step == out->first.step &&
+			    rs.first.phase == out->first.phase &&
+			    !strcmp(rs.first.quantity, out->first.quantity) &&
+			    !strcmp(a, b);
+	if (rs.first.set && rs.first.cause != GUARD_CAUSE_UNKNOWN)
+		guard_copy_origin(&out->first, &rs.first);
+}
+
 enum vb_status train_run(const struct config *c, const struct train_data *d,
 			 struct train_summary *out, FILE *log,
 			 struct vb_error *err)
 {
+	return train_run_opts(c, d, NULL, out, log, err);
+}
+
+enum vb_status train_run_opts(const struct config *c,
+			      const struct train_data *d,
+			      const struct train_options *opts,
+			      struct train_summary *out, FILE *log,
+			      struct vb_error *err)
+{
+	static const struct train_options none;
 	struct run r;
-	char dir[1100], path[1200];
+	char path[1200];
 	FILE *metrics = NULL, *times = NULL;
 	char *mbuf = NULL, *tbuf = NULL;
 	size_t mlen = 0, tlen = 0;
 	double t_start = now_seconds();
+	bool write_dir;
 	enum vb_status st;
 
 	memset(&r, 0, sizeof r);
@@ -678,27 +1397,35 @@ enum vb_status train_run(const struct config *c, const struct train_data *d,
 	out->final_train_loss = out->final_eval_loss = NAN;
 	r.c = c;
 	r.d = d;
+	r.o = opts ? opts : &none;
 	r.sum = out;
 	r.log = log;
 	r.tty = log && isatty(fileno(log)) &&
 		c->run.progress != CONFIG_PROGRESS_OFF;
 	if (log && c->run.progress == CONFIG_PROGRESS_ON)
 		r.tty = true;
+	write_dir = !r.o->replay;
 
-	if ((size_t)snprintf(dir, sizeof dir, "%s/%s", c->run.out_dir,
-			     c->run.name) >= sizeof dir)
+	if ((size_t)snprintf(r.dir, sizeof r.dir, "%s/%s", c->run.out_dir,
+			     c->run.name) >= sizeof r.dir)
 		return vb_fail(err, VB_ERR_CONFIG, "config: run folder name "
 			       "too long");
-	snprintf(out->run_dir, sizeof out->run_dir, "%s", dir);
-	st = train_mkdirs(dir, err);
-	if (st == VB_OK) {
-		snprintf(path, sizeof path, "%s/config.ini", dir);
+	snprintf(out->run_dir, sizeof out->run_dir, "%s", r.dir);
+	st = write_dir ? train_mkdirs(r.dir, err) : VB_OK;
+	if (st == VB_OK && write_dir) {
+		snprintf(path, sizeof path, "%s/config.ini", r.dir);
 		st = config_write_file(c, path, err);
 	}
 	if (st == VB_OK)
 		st = setup(&r, err);
 	if (st == VB_OK)
-		st = write_meta(&r, dir, err);
+		st = setup_forensics(&r, err);
+	if (st == VB_OK && r.o->resume)
+		st = load_resume(&r, r.o->resume, err);
+	if (st == VB_OK && write_dir)
+		st = write_meta(&r, r.dir, err);
+	if (st == VB_OK && checkpoints_on(&r))
+		st = resume_checkpoint(&r, 0, 0, err);
 	metrics = open_memstream(&mbuf, &mlen);
 	times = open_memstream(&tbuf, &tlen);
 	if (st == VB_OK && (!metrics || !times))
@@ -709,7 +1436,7 @@ enum vb_status train_run(const struct config *c, const struct train_data *d,
 		      "grad_norm_median,grad_norm_max\n", metrics);
 		fputs("epoch,seconds,images_per_second\n", times);
 	}
-	for (long epoch = 1; st == VB_OK && epoch <= c->train.epochs;
+	for (long epoch = r.start_epoch; st == VB_OK && epoch <= c->train.epochs;
 	     epoch++) {
 		struct epoch_stats es;
 		double el = NAN, er = NAN, ek = NAN, t0 = now_seconds();
@@ -721,6 +1448,13 @@ enum vb_status train_run(const struct config *c, const struct train_data *d,
 			st = model_epoch_end(r.model, err);
 			if (st == VB_OK)
 				st = eval_epoch(&r, epoch, &el, &er, &ek, err);
+			if (st != VB_OK)
+				break;
+		}
+		if (!out->first.set && !es.stop && checkpoints_on(&r) &&
+		    (r.ckpt_pending || c->run.checkpoint_every == 0)) {
+			r.ckpt_pending = false;
+			st = resume_checkpoint(&r, epoch, 0, err);
 			if (st != VB_OK)
 				break;
 		}
@@ -757,30 +1491,66 @@ enum vb_status train_run(const struct config *c, const struct train_data *d,
 			break;
 	}
 	out->steps = r.step;
+	out->anomaly_checks = r.an.n_checks;
+	if (out->first.set && out->lead_step > 0 &&
+	    out->lead_step <= out->first.step)
+		out->lead_time = out->first.step - out->lead_step;
+	if (metrics)
+		fclose(metrics);
+	if (times)
+		fclose(times);
+	if (st == VB_OK && write_dir) {
+		snprintf(path, sizeof path, "%s/metrics.csv", r.dir);
+		st = write_atomic(path, mbuf, err);
+	}
+	if (st == VB_OK && write_dir) {
+		snprintf(path, sizeof path, "%s/times.csv", r.dir);
+		st = write_atomic(path, tbuf, err);
+	}
+	if (st == VB_OK && write_dir) {
+		snprintf(path, sizeof path, "%s/checkpoint.safetensors", r.dir);
+		st = write_checkpoint(&r, path, out->epochs_done, 0, err);
+	}
+	if (st == VB_OK && r.o->final_checkpoint)
+		st = write_checkpoint(&r, r.o->final_checkpoint,
+				      out->epochs_done, 0, err);
+	if (st == VB_OK && write_dir && out->first.set && r.ring_cap) {
+		snprintf(path, sizeof path, "%s/precursors.csv", r.dir);
+		st = write_precursors(&r, path, err);
+	}
+	{
+		char ck[1200];
+		long from = r.last_ckpt_step;
+		snprintf(ck, sizeof ck, "%s", r.last_ckpt);
+		if (r.anomaly_on)
+			anomaly_detach(r.g);
+		teardown_forensics(&r);
+		teardown(&r);
+		if (st == VB_OK && out->first.set && !r.anomaly_on &&
+		    c->guard.replay && !r.o->replay && ck[0]) {
+			auto_replay(c, d, ck, from, out, log);
+		}
+	}
 	if (out->first.set && log)
 		fprintf(log, "first non-finite value: %s %s at epoch %ld, step "
 			"%ld (%s)%s%s\n", guard_status_name(out->status),
 			out->first.quantity, out->first.epoch, out->first.step,
 			guard_phase_name(out->first.phase),
 			out->message[0] ? ": " : "", out->message);
-	if (metrics)
-		fclose(metrics);
-	if (times)
-		fclose(times);
-	if (st == VB_OK) {
-		snprintf(path, sizeof path, "%s/metrics.csv", dir);
-		st = write_atomic(path, mbuf, err);
-	}
-	if (st == VB_OK) {
-		snprintf(path, sizeof path, "%s/times.csv", dir);
-		st = write_atomic(path, tbuf, err);
-	}
-	if (st == VB_OK) {
-		snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
-		st = write_checkpoint(&r, path, out->epochs_done, err);
-	}
+	if (out->first.set && log && out->first.cause != GUARD_CAUSE_UNKNOWN)
+		fprintf(log, "origin: %s op %s, node %s, phase %s, step %ld "
+			"(%s)%s\n", guard_cause_name(out->first.cause),
+			out->first.op, out->first.node, out->first.origin_phase,
+			out->first.origin_step,
+			guard_cause_help(out->first.cause),
+			out->replayed ? (out->replay_match
+					     ? "; replayed in anomaly mode, "
+					       "same event"
+					     : "; replayed in anomaly mode, "
+					       "DIFFERENT event")
+				      : "");
 	out->seconds = now_seconds() - t_start;
-	if (st == VB_OK) {
+	if (st == VB_OK && write_dir) {
 		char *sbuf = NULL;
 		size_t slen = 0;
 		FILE *sf = open_memstream(&sbuf, &slen);
@@ -788,7 +1558,7 @@ enum vb_status train_run(const struct config *c, const struct train_data *d,
 			train_summary_header(sf);
 			train_summary_row(sf, c, out);
 			fclose(sf);
-			snprintf(path, sizeof path, "%s/summary.csv", dir);
+			snprintf(path, sizeof path, "%s/summary.csv", r.dir);
 			st = write_atomic(path, sbuf, err);
 			free(sbuf);
 		} else {
@@ -797,7 +1567,6 @@ enum vb_status train_run(const struct config *c, const struct train_data *d,
 	}
 	free(mbuf);
 	free(tbuf);
-	teardown(&r);
 	if (st != VB_OK)
 		out->status = GUARD_STATUS_ERROR;
 	return st;

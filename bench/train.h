@@ -1,7 +1,9 @@
 /* train: one training run from a resolved config: data, model, optimiser,
- * the epoch loop with the cheap guard, evaluation, and the run folder
- * (config.ini, metrics.csv, times.csv, summary.csv, meta.json,
- * checkpoint.safetensors). */
+ * the epoch loop with the cheap guard or anomaly mode, evaluation, and the
+ * run folder (config.ini, metrics.csv, times.csv, summary.csv, meta.json,
+ * checkpoint.safetensors, checkpoints/step-*.safetensors to resume from,
+ * precursors.csv when a run fails). Also resuming from a checkpoint for
+ * replay (train_run_opts; the replay command is in replay.h). */
 #ifndef VB_BENCH_TRAIN_H
 #define VB_BENCH_TRAIN_H
 
@@ -35,6 +37,32 @@ struct train_summary {
 	long best_epoch;
 	double seconds;
 	char run_dir[1100];
+	/* Forensics: the first step whose gradient norm exceeded
+	 * guard.lead_factor x its running median (-1: none) and how many
+	 * steps before the first event that was (-1: no event or no spike). */
+	long lead_step;
+	long lead_time;
+	/* guard.replay: the cheap guard's event was replayed in anomaly mode
+	 * from step replay_from; replay_match when the replay hit the same
+	 * step, phase, quantity and value. */
+	bool replayed;
+	bool replay_match;
+	long replay_from;
+	size_t anomaly_checks; /* tensors anomaly mode checked */
+};
+
+/* Extras for resuming and replaying; a zeroed struct (or NULL) is a plain
+ * run from the config. */
+struct train_options {
+	const char *resume;     /* checkpoint to resume from; NULL: fresh */
+	bool reset_optimizer;   /* zero Adam moments and step after resuming */
+	long stop_step;         /* stop after this optimiser step; 0: none */
+	bool anomaly;           /* anomaly mode whatever guard.mode says */
+	const char *dump;       /* safetensors dump of step dump_step */
+	long dump_step;         /* 0: stop_step */
+	bool replay;            /* writes nothing into the run folder (no
+				   logs, checkpoints or nested replay) */
+	const char *final_checkpoint; /* replay: write the end state here */
 };
 
 /* Runs the training described by c on d, writing the run folder
@@ -44,6 +72,23 @@ struct train_summary {
 enum vb_status train_run(const struct config *c, const struct train_data *d,
 			 struct train_summary *out, FILE *log,
 			 struct vb_error *err);
+
+/* As train_run with options o (may be NULL). With o->resume the run
+ * starts from that checkpoint (parameters, optimiser moments and step,
+ * RNG states, epoch and position in the epoch with its permutation) and
+ * goes on exactly as the original run did. */
+enum vb_status train_run_opts(const struct config *c,
+			      const struct train_data *d,
+			      const struct train_options *o,
+			      struct train_summary *out, FILE *log,
+			      struct vb_error *err);
+
+/* Finds in run_dir/checkpoints the resume checkpoint with the largest step
+ * below before (before <= 0: the largest) into path (cap bytes) and its
+ * step. VB_ERR_IO when there is none. */
+enum vb_status train_find_checkpoint(const char *run_dir, long before,
+				     char *path, size_t cap, long *step,
+				     struct vb_error *err);
 
 /* Header and one row of summary.csv for a finished run. */
 void train_summary_header(FILE *f);
