@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "ops.h"
+#include "replay.h"
 #include "train.h"
 
 #define MAX_SETS 256
@@ -114,6 +115,8 @@ static const char *MAIN_HELP =
 	"commands:\n"
 	"  train     train one run from a config file\n"
 	"  config    list every setting with its default and meaning\n"
+	"  replay    rerun a run from its last checkpoint to its first NaN "
+	"(--anomaly names the origin)\n"
 	"  version   print the build and the BLAS kernel in use\n"
 	"\n"
 	"'vaebench <command> --help' shows a command's options.\n"
@@ -266,6 +269,72 @@ static int cmd_config(int argc, char **argv)
 	return 0;
 }
 
+static const char *REPLAY_HELP =
+	"usage: vaebench replay RUN_DIR [--step S] [--anomaly] [--dump FILE]\n"
+	"                       [--reset-optimizer] [-q]\n"
+	"\n"
+	"Resumes RUN_DIR from its last checkpoint before step S (default: the\n"
+	"run's first non-finite event, else its last step) and reruns to S.\n"
+	"Reports whether the same first event appears at the same step and\n"
+	"whether the end state equals RUN_DIR/checkpoint.safetensors bit for\n"
+	"bit. The replay's end state goes to RUN_DIR/replay/.\n"
+	"\n"
+	"options:\n"
+	"  --step S           replay up to optimizer step S\n"
+	"  --anomaly          anomaly mode: name the origin op, node, phase, cause\n"
+	"  --dump FILE        safetensors of step S: batch indices and pixels,\n"
+	"                     every random draw (draw:*), every node (node:*),\n"
+	"                     parameters before the update and their gradients\n"
+	"  --reset-optimizer  zero the Adam moments and step after loading\n"
+	"                     (shows what a resume without them changes)\n"
+	"  -q, --quiet        no progress output\n";
+
+static int cmd_replay(int argc, char **argv)
+{
+	struct replay_request q;
+	struct replay_report rep;
+	struct vb_error err = {0};
+	bool quiet = false;
+	memset(&q, 0, sizeof q);
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(REPLAY_HELP, stdout);
+			return 0;
+		} else if (!strcmp(a, "--step") || !strcmp(a, "--dump")) {
+			char *end;
+			if (i + 1 >= argc)
+				return usage_error("%s needs a value", a);
+			if (!strcmp(a, "--dump")) {
+				q.dump = argv[++i];
+				continue;
+			}
+			errno = 0;
+			q.step = strtol(argv[++i], &end, 10);
+			if (errno || *end || q.step < 1)
+				return usage_error("--step %s: expected a step "
+						   ">= 1", argv[i]);
+		} else if (!strcmp(a, "--anomaly")) {
+			q.anomaly = true;
+		} else if (!strcmp(a, "--reset-optimizer")) {
+			q.reset_optimizer = true;
+		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+			quiet = true;
+		} else if (a[0] == '-' || q.run_dir) {
+			return usage_error("unexpected argument '%s'", a);
+		} else {
+			q.run_dir = a;
+		}
+	}
+	if (!q.run_dir)
+		return usage_error("%s", "replay needs RUN_DIR");
+	if (replay_run(&q, &rep, quiet ? NULL : stderr, &err))
+		return fail_code(&err, err.status == VB_ERR_IO ? 3
+							       : exit_code(err.status));
+	replay_print(stdout, &q, &rep);
+	return 0;
+}
+
 static int cmd_version(void)
 {
 	printf("vaebench (%s build)\nBLAS: OpenBLAS, kernel %s, %d thread(s)\n",
@@ -293,6 +362,8 @@ int main(int argc, char **argv)
 		return cmd_train(argc - 2, argv + 2);
 	if (!strcmp(cmd, "config"))
 		return cmd_config(argc - 2, argv + 2);
+	if (!strcmp(cmd, "replay"))
+		return cmd_replay(argc - 2, argv + 2);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version"))
 		return cmd_version();
 	return usage_error("unknown command '%s'", cmd);
