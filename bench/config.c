@@ -71,7 +71,7 @@ static const char *const position_names[] = {
 	[CONFIG_POSITION_FIXED_POINT] = "fixed_point"
 };
 static const char *const arch_names[] = {
-	[CONFIG_ARCH_MLP] = "mlp"
+	[CONFIG_ARCH_MLP] = "mlp", [CONFIG_ARCH_RESNET] = "resnet"
 };
 static const char *const recon_names[] = {
 	[CONFIG_RECON_MSE] = "mse", [CONFIG_RECON_BCE] = "bce"
@@ -185,7 +185,7 @@ static const struct key_def keys[] = {
 	      "evaluation images of the synthetic dataset"),
 
 	K_ENUM(model, kind, model_kind_names, "vae", "model: vae, rhvae or hvae"),
-	K_ENUM(model, arch, arch_names, "mlp", "encoder and decoder architecture"),
+	K_ENUM(model, arch, arch_names, "mlp", "encoder and decoder: mlp (pythae's defaults) or resnet (the tutorial's)"),
 	K_INT(model, latent, "16", 1, 4096, "latent dimension Z"),
 	K_INT(model, hidden, "512", 1, 1000000, "hidden layer width H"),
 	K_ENUM(model, recon, recon_names, "mse", "reconstruction loss"),

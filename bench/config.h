@@ -35,7 +35,7 @@ enum config_model_kind {               /* model.kind */
 	CONFIG_MODEL_COUNT
 };
 enum config_arch {                     /* model.arch */
-	CONFIG_ARCH_MLP,
+	CONFIG_ARCH_MLP, CONFIG_ARCH_RESNET,
 	CONFIG_ARCH_COUNT
 };
 enum config_recon {                    /* model.recon */

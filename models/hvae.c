@@ -7,12 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "arch.h"
 #include "nets.h"
 #include "ops.h"
 
 struct hvae {
-	struct nets_mlp_encoder enc;
-	struct nets_mlp_decoder dec;
+	struct arch_encoder enc;
+	struct arch_decoder dec;
 	vb_real b; /* sqrt(beta_zero), a real square root here */
 };
 
@@ -22,7 +23,7 @@ static struct graph_node *decode(struct model *m, struct graph *g,
 	struct hvae *hv = m->impl;
 	struct graph_node *y;
 	graph_push_scope(g, "decoder");
-	y = nets_mlp_decoder_forward(&hv->dec, g, m->pnodes, z);
+	y = arch_decoder_forward(&hv->dec, g, m->pnodes, z);
 	graph_pop_scope(g);
 	return y;
 }
@@ -66,7 +67,7 @@ static enum vb_status hvae_build_loss(struct model *m, struct graph *g,
 	(void)training;
 
 	graph_push_scope(g, "encoder");
-	nets_mlp_encoder_forward(&hv->enc, g, m->pnodes, x, &mu, &logvar);
+	arch_encoder_forward(&hv->enc, g, m->pnodes, x, &mu, &logvar);
 	graph_pop_scope(g);
 	graph_push_scope(g, "hvae");
 	sigma = cfg->quirk_hvae_softplus
@@ -170,11 +171,9 @@ enum vb_status hvae_create(const struct model_config *cfg, struct model **out,
 	if (st == VB_OK)
 		st = params_create(&m->params, err);
 	if (st == VB_OK)
-		st = nets_mlp_encoder_add(&hv->enc, m->params, "encoder", D, H,
-					  d, err);
+		st = arch_encoder_add(&hv->enc, m->params, cfg, err);
 	if (st == VB_OK)
-		st = nets_mlp_decoder_add(&hv->dec, m->params, "decoder", d, H,
-					  D, err);
+		st = arch_decoder_add(&hv->dec, m->params, cfg, err);
 	if (st == VB_OK)
 		st = params_finalize(m->params, err);
 	if (st != VB_OK) {
@@ -182,8 +181,8 @@ enum vb_status hvae_create(const struct model_config *cfg, struct model **out,
 		return st;
 	}
 	rng_seed(&r, cfg->init_seed, RNG_STREAM_INIT);
-	nets_mlp_encoder_init(&hv->enc, m->params, &r);
-	nets_mlp_decoder_init(&hv->dec, m->params, &r);
+	arch_encoder_init(&hv->enc, m->params, &r);
+	arch_decoder_init(&hv->dec, m->params, &r);
 	*out = m;
 	return VB_OK;
 }

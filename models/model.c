@@ -21,6 +21,7 @@ const char *model_arch_name(enum model_arch arch)
 {
 	switch (arch) {
 	case MODEL_ARCH_MLP: return "mlp";
+	case MODEL_ARCH_RESNET: return "resnet";
 	}
 	return "unknown";
 }

@@ -16,7 +16,7 @@
 #include "vb.h"
 
 enum model_kind { MODEL_KIND_VAE, MODEL_KIND_RHVAE, MODEL_KIND_HVAE };
-enum model_arch { MODEL_ARCH_MLP };
+enum model_arch { MODEL_ARCH_MLP, MODEL_ARCH_RESNET };
 enum model_recon { MODEL_RECON_MSE, MODEL_RECON_BCE };
 
 const char *model_kind_name(enum model_kind kind);

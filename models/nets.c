@@ -129,3 +129,4 @@ struct graph_node *nets_mlp_decoder_forward(const struct nets_mlp_decoder *d,
 	return op_sigmoid(g, "out.sigmoid",
 			  nets_linear_forward(&d->out, g, pnodes, "out", a));
 }
+

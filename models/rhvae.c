@@ -15,12 +15,13 @@
 #include <string.h>
 
 #include "linalg.h"
+#include "arch.h"
 #include "nets.h"
 #include "ops.h"
 
 struct rhvae {
-	struct nets_mlp_encoder enc;
-	struct nets_mlp_decoder dec;
+	struct arch_encoder enc;
+	struct arch_decoder dec;
 	struct nets_linear met_fc1, met_diag, met_low; /* rhvae.md 2.3 */
 	size_t d, D;
 	/* ring buffers of detached M (cap, bmax, d, d) and mu (cap, bmax, d) */
@@ -209,7 +210,7 @@ static struct graph_node *decode(struct model *m, struct graph *g,
 	struct rhvae *rv = m->impl;
 	struct graph_node *y;
 	graph_push_scope(g, "decoder");
-	y = nets_mlp_decoder_forward(&rv->dec, g, m->pnodes, z);
+	y = arch_decoder_forward(&rv->dec, g, m->pnodes, z);
 	graph_pop_scope(g);
 	return y;
 }
@@ -266,7 +267,7 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 			       "buffers were sized for", B, rv->bmax);
 
 	graph_push_scope(g, "encoder");
-	nets_mlp_encoder_forward(&rv->enc, g, P, x, &mu, &logvar);
+	arch_encoder_forward(&rv->enc, g, P, x, &mu, &logvar);
 	graph_pop_scope(g);
 
 	graph_push_scope(g, "rhvae");
@@ -620,11 +621,9 @@ enum vb_status rhvae_create(const struct model_config *cfg,
 	}
 	/* Registration order = pythae's state_dict order. */
 	if (st == VB_OK)
-		st = nets_mlp_encoder_add(&rv->enc, m->params, "encoder", D, H,
-					  d, err);
+		st = arch_encoder_add(&rv->enc, m->params, cfg, err);
 	if (st == VB_OK)
-		st = nets_mlp_decoder_add(&rv->dec, m->params, "decoder", d, H,
-					  D, err);
+		st = arch_decoder_add(&rv->dec, m->params, cfg, err);
 	if (st == VB_OK)
 		st = nets_linear_add(&rv->met_fc1, m->params, "metric.layers.0",
 				     D, cfg->n_metric_hidden, err);
@@ -642,8 +641,8 @@ enum vb_status rhvae_create(const struct model_config *cfg,
 		return st;
 	}
 	rng_seed(&r, cfg->init_seed, RNG_STREAM_INIT);
-	nets_mlp_encoder_init(&rv->enc, m->params, &r);
-	nets_mlp_decoder_init(&rv->dec, m->params, &r);
+	arch_encoder_init(&rv->enc, m->params, &r);
+	arch_decoder_init(&rv->dec, m->params, &r);
 	nets_linear_init(&rv->met_fc1, m->params, &r);
 	nets_linear_init(&rv->met_diag, m->params, &r);
 	nets_linear_init(&rv->met_low, m->params, &r);

@@ -5,12 +5,13 @@
 
 #include <stdlib.h>
 
+#include "arch.h"
 #include "nets.h"
 #include "ops.h"
 
 struct vae {
-	struct nets_mlp_encoder enc;
-	struct nets_mlp_decoder dec;
+	struct arch_encoder enc;
+	struct arch_decoder dec;
 };
 
 static enum vb_status vae_build_loss(struct model *m, struct graph *g,
@@ -28,7 +29,7 @@ static enum vb_status vae_build_loss(struct model *m, struct graph *g,
 	(void)err;
 
 	graph_push_scope(g, "encoder");
-	nets_mlp_encoder_forward(&v->enc, g, P, x, &mu, &logvar);
+	arch_encoder_forward(&v->enc, g, P, x, &mu, &logvar);
 	graph_pop_scope(g);
 
 	graph_push_scope(g, "vae");
@@ -41,7 +42,7 @@ static enum vb_status vae_build_loss(struct model *m, struct graph *g,
 	graph_pop_scope(g);
 
 	graph_push_scope(g, "decoder");
-	y = nets_mlp_decoder_forward(&v->dec, g, P, z);
+	y = arch_decoder_forward(&v->dec, g, P, z);
 	graph_pop_scope(g);
 
 	graph_push_scope(g, "loss");
@@ -107,11 +108,9 @@ enum vb_status vae_create(const struct model_config *cfg, struct model **out,
 		st = params_create(&m->params, err);
 	/* Registration order = pythae's state_dict order. */
 	if (st == VB_OK)
-		st = nets_mlp_encoder_add(&v->enc, m->params, "encoder", D, H, d,
-					  err);
+		st = arch_encoder_add(&v->enc, m->params, cfg, err);
 	if (st == VB_OK)
-		st = nets_mlp_decoder_add(&v->dec, m->params, "decoder", d, H, D,
-					  err);
+		st = arch_decoder_add(&v->dec, m->params, cfg, err);
 	if (st == VB_OK)
 		st = params_finalize(m->params, err);
 	if (st != VB_OK) {
@@ -119,8 +118,8 @@ enum vb_status vae_create(const struct model_config *cfg, struct model **out,
 		return st;
 	}
 	rng_seed(&r, cfg->init_seed, RNG_STREAM_INIT);
-	nets_mlp_encoder_init(&v->enc, m->params, &r);
-	nets_mlp_decoder_init(&v->dec, m->params, &r);
+	arch_encoder_init(&v->enc, m->params, &r);
+	arch_decoder_init(&v->dec, m->params, &r);
 	*out = m;
 	return VB_OK;
 }

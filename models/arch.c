@@ -1,0 +1,78 @@
+/* arch: dispatch of encoder and decoder by architecture. */
+#include "arch.h"
+
+enum vb_status arch_encoder_add(struct arch_encoder *e, struct params *p,
+				const struct model_config *cfg,
+				struct vb_error *err)
+{
+	size_t D = cfg->n_rows * cfg->n_cols;
+	e->arch = cfg->arch;
+	if (cfg->arch == MODEL_ARCH_RESNET) {
+		if (cfg->n_rows != 28 || cfg->n_cols != 28)
+			return vb_fail(err, VB_ERR_CONFIG,
+				       "arch: the ResNet encoder takes 28 x 28 "
+				       "images, not %zu x %zu", cfg->n_rows,
+				       cfg->n_cols);
+		return resnet_encoder_add(&e->res, p, "encoder", cfg->n_latent,
+					  err);
+	}
+	return nets_mlp_encoder_add(&e->mlp, p, "encoder", D, cfg->n_hidden,
+				    cfg->n_latent, err);
+}
+
+enum vb_status arch_decoder_add(struct arch_decoder *d, struct params *p,
+				const struct model_config *cfg,
+				struct vb_error *err)
+{
+	size_t D = cfg->n_rows * cfg->n_cols;
+	d->arch = cfg->arch;
+	if (cfg->arch == MODEL_ARCH_RESNET) {
+		if (cfg->n_rows != 28 || cfg->n_cols != 28)
+			return vb_fail(err, VB_ERR_CONFIG,
+				       "arch: the ResNet decoder makes 28 x 28 "
+				       "images, not %zu x %zu", cfg->n_rows,
+				       cfg->n_cols);
+		return resnet_decoder_add(&d->res, p, "decoder", cfg->n_latent,
+					  err);
+	}
+	return nets_mlp_decoder_add(&d->mlp, p, "decoder", cfg->n_latent,
+				    cfg->n_hidden, D, err);
+}
+
+void arch_encoder_init(const struct arch_encoder *e, struct params *p,
+		       struct rng *r)
+{
+	if (e->arch == MODEL_ARCH_RESNET)
+		resnet_encoder_init(&e->res, p, r);
+	else
+		nets_mlp_encoder_init(&e->mlp, p, r);
+}
+
+void arch_decoder_init(const struct arch_decoder *d, struct params *p,
+		       struct rng *r)
+{
+	if (d->arch == MODEL_ARCH_RESNET)
+		resnet_decoder_init(&d->res, p, r);
+	else
+		nets_mlp_decoder_init(&d->mlp, p, r);
+}
+
+void arch_encoder_forward(const struct arch_encoder *e, struct graph *g,
+			  struct graph_node **pnodes, struct graph_node *x,
+			  struct graph_node **mu, struct graph_node **logvar)
+{
+	if (e->arch == MODEL_ARCH_RESNET)
+		resnet_encoder_forward(&e->res, g, pnodes, x, mu, logvar);
+	else
+		nets_mlp_encoder_forward(&e->mlp, g, pnodes, x, mu, logvar);
+}
+
+struct graph_node *arch_decoder_forward(const struct arch_decoder *d,
+					struct graph *g,
+					struct graph_node **pnodes,
+					struct graph_node *z)
+{
+	if (d->arch == MODEL_ARCH_RESNET)
+		return resnet_decoder_forward(&d->res, g, pnodes, z);
+	return nets_mlp_decoder_forward(&d->mlp, g, pnodes, z);
+}

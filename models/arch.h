@@ -1,0 +1,47 @@
+/* arch: the encoder and decoder a model config's arch selects, so that
+ * every model (vae, rhvae, hvae) runs on pythae's default MLPs or the
+ * tutorial's ResNets with one code path. */
+#ifndef VB_MODELS_ARCH_H
+#define VB_MODELS_ARCH_H
+
+#include "graph.h"
+#include "model.h"
+#include "nets.h"
+#include "params.h"
+#include "resnet.h"
+#include "rng.h"
+
+/* The encoder and decoder a model config's arch selects: pythae's MLPs
+ * or the tutorial's ResNets (rhvae.md 2.1-2.4), under the state_dict
+ * prefixes "encoder" and "decoder". Forward scopes are the caller's. */
+struct arch_encoder {
+	enum model_arch arch;
+	struct nets_mlp_encoder mlp;
+	struct resnet_encoder res;
+};
+struct arch_decoder {
+	enum model_arch arch;
+	struct nets_mlp_decoder mlp;
+	struct resnet_decoder res;
+};
+enum vb_status arch_encoder_add(struct arch_encoder *e, struct params *p,
+				const struct model_config *cfg,
+				struct vb_error *err);
+enum vb_status arch_decoder_add(struct arch_decoder *d, struct params *p,
+				const struct model_config *cfg,
+				struct vb_error *err);
+void arch_encoder_init(const struct arch_encoder *e, struct params *p,
+		       struct rng *r);
+void arch_decoder_init(const struct arch_decoder *d, struct params *p,
+		       struct rng *r);
+/* x (B, D) -> mu, logvar (B, d) */
+void arch_encoder_forward(const struct arch_encoder *e, struct graph *g,
+			  struct graph_node **pnodes, struct graph_node *x,
+			  struct graph_node **mu, struct graph_node **logvar);
+/* z (B, d) -> y (B, D) */
+struct graph_node *arch_decoder_forward(const struct arch_decoder *d,
+					struct graph *g,
+					struct graph_node **pnodes,
+					struct graph_node *z);
+
+#endif
