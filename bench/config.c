@@ -233,6 +233,9 @@ static const struct key_def keys[] = {
 	       "NaN checks: strict (every step), pythae (loss only, as pythae), off"),
 	K_INT(train, max_steps, "0", 0, IMAX,
 	      "stop after this many optimizer steps; 0 = no limit"),
+	K_BOOL(train, sanity_check, "true",
+	       "pythae's start-up forward on a first batch (draws a shuffle "
+	       "and noise; the RHVAE buffers it)"),
 
 	K_ENUM(optim, kind, optim_kind_names, "adam", "optimizer"),
 	K_DBL(optim, lr, "1e-3", 0.0, OPEN, INFINITY, OPEN, "learning rate"),

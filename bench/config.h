@@ -161,6 +161,7 @@ struct config_train {
 	int64_t blas_threads;
 	int nan_check;                /* enum config_nan_check */
 	int64_t max_steps;            /* 0 = no limit */
+	bool sanity_check;            /* pythae's start-up forward */
 };
 
 struct config_optim {

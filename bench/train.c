@@ -1368,6 +1368,29 @@ static void auto_replay(const struct config *c, const struct train_data *d,
 		guard_copy_origin(&out->first, &rs.first);
 }
 
+/* pythae's trainer runs one training-mode forward on the first batch of a
+ * fresh shuffled pass before training (rhvae.md 5.2): it draws a shuffle
+ * permutation and the model's noise, and the RHVAE appends that batch to
+ * its buffers. No backward, no update. */
+static enum vb_status sanity_check(struct run *r, struct vb_error *err)
+{
+	const struct dataset *ds = &r->d->train;
+	size_t B = (size_t)r->c->train.batch, n = ds->n, D = ds->d;
+	size_t nb = B < n ? B : n, xs[2] = {nb, D};
+	struct model_out mo;
+	if (r->c->train.shuffle)
+		rng_permutation(&r->shuffle, r->perm, n);
+	else
+		for (size_t i = 0; i < n; i++)
+			r->perm[i] = i;
+	dataset_batch(ds, r->perm, nb, (vb_real)r->c->data.scale, r->x);
+	graph_reset(r->g);
+	return model_build_loss(r->model, r->g,
+				graph_input(r->g, "input",
+					    tensor_view(r->x, 2, xs), false),
+				&r->noise, true, &mo, err);
+}
+
 enum vb_status train_run(const struct config *c, const struct train_data *d,
 			 struct train_summary *out, FILE *log,
 			 struct vb_error *err)
@@ -1422,6 +1445,8 @@ enum vb_status train_run_opts(const struct config *c,
 		st = setup_forensics(&r, err);
 	if (st == VB_OK && r.o->resume)
 		st = load_resume(&r, r.o->resume, err);
+	if (st == VB_OK && !r.o->resume && c->train.sanity_check)
+		st = sanity_check(&r, err);
 	if (st == VB_OK && write_dir)
 		st = write_meta(&r, r.dir, err);
 	if (st == VB_OK && checkpoints_on(&r))
