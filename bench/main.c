@@ -13,6 +13,8 @@
 #include "config.h"
 #include "ops.h"
 #include "replay.h"
+#include "sweep.h"
+#include "table.h"
 #include "train.h"
 
 #define MAX_SETS 256
@@ -115,6 +117,9 @@ static const char *MAIN_HELP =
 	"commands:\n"
 	"  train     train one run from a config file\n"
 	"  config    list every setting with its default and meaning\n"
+	"  sweep     run a grid of trainings from a config with a [sweep] section\n"
+	"  merge     join sweep folders (shards) into one table\n"
+	"  report    rebuild a sweep folder's tables and plots\n"
 	"  replay    rerun a run from its last checkpoint to its first NaN "
 	"(--anomaly names the origin)\n"
 	"  version   print the build and the BLAS kernel in use\n"
@@ -269,6 +274,64 @@ static int cmd_config(int argc, char **argv)
 	return 0;
 }
 
+static const char *SWEEP_HELP =
+	"usage: vaebench sweep CONFIG --out DIR [--jobs N] [--shard K/N]\n"
+	"                      [--map KEY_X,KEY_Y] [-q]\n"
+	"\n"
+	"Runs every cell of the grid that CONFIG's [sweep] section spans over\n"
+	"the base config (its other sections), each in a worker process with\n"
+	"single-threaded BLAS, the dataset loaded once and shared. Axes, one a\n"
+	"line: 'optim.lr = 1e-4, 1e-3, 1e-2', 'train.seed = 1..5' (or A..B:S),\n"
+	"'optim.lr = logspace(1e-4, 1e1, 6)', 'x = linspace(A, B, N)'; bad axes\n"
+	"are refused before anything runs. Cell i of the grid (first axis\n"
+	"outermost) gets an id hashed from its non-default settings; its run\n"
+	"folder is DIR/runs/ID and its row DIR/rows/ID.csv (written atomically).\n"
+	"Running again into DIR runs only the missing cells. At the end:\n"
+	"DIR/results.csv, summary.md, machine.json, stability_map.png,\n"
+	"loss_curves.png, grad_norm.png.\n"
+	"\n"
+	"options:\n"
+	"  --out DIR          sweep folder (required)\n"
+	"  -j, --jobs N       worker processes (default: the online CPUs)\n"
+	"  --shard K/N        run only cells with index % N == K-1 (clusters)\n"
+	"  --map X,Y          stability map axes (default optim.lr,train.batch)\n"
+	"  -q, --quiet        no progress output\n";
+
+static const char *MERGE_HELP =
+	"usage: vaebench merge OUT DIR1 DIR2 ...\n"
+	"\n"
+	"Joins sweep folders (e.g. the shards of one sweep) into OUT: one row\n"
+	"per cell id in OUT/rows and OUT/results.csv, run folders linked into\n"
+	"OUT/runs, then summary.md and the plots as 'vaebench report OUT'.\n";
+
+static const char *REPORT_HELP =
+	"usage: vaebench report DIR [--map KEY_X,KEY_Y]\n"
+	"\n"
+	"Rebuilds DIR/results.csv (from DIR/rows when present), summary.md,\n"
+	"stability_map.png, loss_curves.png and grad_norm.png from the rows and\n"
+	"the run folders' metrics.csv.\n";
+
+/* Runs a command implemented outside this file: help, then status to an
+ * exit code (a missing data file is a data error). */
+static int cmd_ext(enum vb_status (*fn)(int, char **, FILE *,
+					struct vb_error *),
+		   int argc, char **argv, const char *help)
+{
+	struct vb_error err = {0};
+	for (int i = 0; i < argc; i++)
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(help, stdout);
+			return 0;
+		}
+	if (fn(argc, argv, stderr, &err) == VB_OK)
+		return 0;
+	if (err.status == VB_ERR_USAGE) {
+		fprintf(stderr, "vaebench: %s (see --help)\n", err.msg);
+		return 2;
+	}
+	return fail(&err);
+}
+
 static const char *REPLAY_HELP =
 	"usage: vaebench replay RUN_DIR [--step S] [--anomaly] [--dump FILE]\n"
 	"                       [--reset-optimizer] [-q]\n"
@@ -362,6 +425,14 @@ int main(int argc, char **argv)
 		return cmd_train(argc - 2, argv + 2);
 	if (!strcmp(cmd, "config"))
 		return cmd_config(argc - 2, argv + 2);
+	if (!strcmp(cmd, "sweep"))
+		return cmd_ext(sweep_command, argc - 2, argv + 2, SWEEP_HELP);
+	if (!strcmp(cmd, "merge"))
+		return cmd_ext(table_merge_command, argc - 2, argv + 2,
+			       MERGE_HELP);
+	if (!strcmp(cmd, "report"))
+		return cmd_ext(table_report_command, argc - 2, argv + 2,
+			       REPORT_HELP);
 	if (!strcmp(cmd, "replay"))
 		return cmd_replay(argc - 2, argv + 2);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version"))

@@ -1,0 +1,691 @@
+/* plot: an RGB canvas with rectangles, lines and text in a built-in 5x8
+ * bitmap font (printable ASCII, drawn for this project), PNG output through
+ * stb_image_write (the only user of that library), and two charts: the
+ * annotated heat map and the grid of line panels. Which data goes into a
+ * chart is table's business. */
+#include "plot.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <stb_image_write.h>
+
+/* ---- font: 5 columns x 8 rows per glyph, '#' set; rows 0-6 hold capitals
+ * and digits, row 7 the descenders. ---- */
+
+#define FONT_W 5
+#define FONT_H 8
+#define R(a, b, c, d, e, f, g, h) a b c d e f g h
+
+struct glyph {
+	char c;
+	const char *rows; /* FONT_H rows of FONT_W characters */
+};
+
+static const struct glyph FONT[] = {
+	{' ', R(".....", ".....", ".....", ".....", ".....", ".....", ".....", ".....")},
+	{'!', R("..#..", "..#..", "..#..", "..#..", "..#..", ".....", "..#..", ".....")},
+	{'"', R(".#.#.", ".#.#.", ".....", ".....", ".....", ".....", ".....", ".....")},
+	{'#', R(".#.#.", ".#.#.", "#####", ".#.#.", "#####", ".#.#.", ".#.#.", ".....")},
+	{'$', R("..#..", ".####", "#.#..", ".###.", "..#.#", "####.", "..#..", ".....")},
+	{'%', R("##...", "##..#", "...#.", "..#..", ".#...", "#..##", "...##", ".....")},
+	{'&', R(".##..", "#..#.", "#.#..", ".#...", "#.#.#", "#..#.", ".##.#", ".....")},
+	{'\'', R("..#..", "..#..", ".#...", ".....", ".....", ".....", ".....", ".....")},
+	{'(', R("...#.", "..#..", ".#...", ".#...", ".#...", "..#..", "...#.", ".....")},
+	{')', R(".#...", "..#..", "...#.", "...#.", "...#.", "..#..", ".#...", ".....")},
+	{'*', R(".....", "..#..", "#.#.#", ".###.", "#.#.#", "..#..", ".....", ".....")},
+	{'+', R(".....", "..#..", "..#..", "#####", "..#..", "..#..", ".....", ".....")},
+	{',', R(".....", ".....", ".....", ".....", ".....", ".##..", "..#..", ".#...")},
+	{'-', R(".....", ".....", ".....", "#####", ".....", ".....", ".....", ".....")},
+	{'.', R(".....", ".....", ".....", ".....", ".....", ".##..", ".##..", ".....")},
+	{'/', R("....#", "....#", "...#.", "..#..", ".#...", "#....", "#....", ".....")},
+	{'0', R(".###.", "#...#", "#..##", "#.#.#", "##..#", "#...#", ".###.", ".....")},
+	{'1', R("..#..", ".##..", "..#..", "..#..", "..#..", "..#..", ".###.", ".....")},
+	{'2', R(".###.", "#...#", "....#", "...#.", "..#..", ".#...", "#####", ".....")},
+	{'3', R("#####", "...#.", "..#..", "...#.", "....#", "#...#", ".###.", ".....")},
+	{'4', R("...#.", "..##.", ".#.#.", "#..#.", "#####", "...#.", "...#.", ".....")},
+	{'5', R("#####", "#....", "####.", "....#", "....#", "#...#", ".###.", ".....")},
+	{'6', R("..##.", ".#...", "#....", "####.", "#...#", "#...#", ".###.", ".....")},
+	{'7', R("#####", "....#", "...#.", "..#..", ".#...", ".#...", ".#...", ".....")},
+	{'8', R(".###.", "#...#", "#...#", ".###.", "#...#", "#...#", ".###.", ".....")},
+	{'9', R(".###.", "#...#", "#...#", ".####", "....#", "...#.", ".##..", ".....")},
+	{':', R(".....", ".##..", ".##..", ".....", ".##..", ".##..", ".....", ".....")},
+	{';', R(".....", ".##..", ".##..", ".....", ".##..", "..#..", ".#...", ".....")},
+	{'<', R("...#.", "..#..", ".#...", "#....", ".#...", "..#..", "...#.", ".....")},
+	{'=', R(".....", ".....", "#####", ".....", "#####", ".....", ".....", ".....")},
+	{'>', R(".#...", "..#..", "...#.", "....#", "...#.", "..#..", ".#...", ".....")},
+	{'?', R(".###.", "#...#", "....#", "...#.", "..#..", ".....", "..#..", ".....")},
+	{'@', R(".###.", "#...#", "#.###", "#.#.#", "#.###", "#....", ".###.", ".....")},
+	{'A', R(".###.", "#...#", "#...#", "#####", "#...#", "#...#", "#...#", ".....")},
+	{'B', R("####.", "#...#", "#...#", "####.", "#...#", "#...#", "####.", ".....")},
+	{'C', R(".###.", "#...#", "#....", "#....", "#....", "#...#", ".###.", ".....")},
+	{'D', R("####.", "#...#", "#...#", "#...#", "#...#", "#...#", "####.", ".....")},
+	{'E', R("#####", "#....", "#....", "####.", "#....", "#....", "#####", ".....")},
+	{'F', R("#####", "#....", "#....", "####.", "#....", "#....", "#....", ".....")},
+	{'G', R(".###.", "#...#", "#....", "#.###", "#...#", "#...#", ".####", ".....")},
+	{'H', R("#...#", "#...#", "#...#", "#####", "#...#", "#...#", "#...#", ".....")},
+	{'I', R(".###.", "..#..", "..#..", "..#..", "..#..", "..#..", ".###.", ".....")},
+	{'J', R("..###", "...#.", "...#.", "...#.", "...#.", "#..#.", ".##..", ".....")},
+	{'K', R("#...#", "#..#.", "#.#..", "##...", "#.#..", "#..#.", "#...#", ".....")},
+	{'L', R("#....", "#....", "#....", "#....", "#....", "#....", "#####", ".....")},
+	{'M', R("#...#", "##.##", "#.#.#", "#.#.#", "#...#", "#...#", "#...#", ".....")},
+	{'N', R("#...#", "#...#", "##..#", "#.#.#", "#..##", "#...#", "#...#", ".....")},
+	{'O', R(".###.", "#...#", "#...#", "#...#", "#...#", "#...#", ".###.", ".....")},
+	{'P', R("####.", "#...#", "#...#", "####.", "#....", "#....", "#....", ".....")},
+	{'Q', R(".###.", "#...#", "#...#", "#...#", "#.#.#", "#..#.", ".##.#", ".....")},
+	{'R', R("####.", "#...#", "#...#", "####.", "#.#..", "#..#.", "#...#", ".....")},
+	{'S', R(".####", "#....", "#....", ".###.", "....#", "....#", "####.", ".....")},
+	{'T', R("#####", "..#..", "..#..", "..#..", "..#..", "..#..", "..#..", ".....")},
+	{'U', R("#...#", "#...#", "#...#", "#...#", "#...#", "#...#", ".###.", ".....")},
+	{'V', R("#...#", "#...#", "#...#", "#...#", "#...#", ".#.#.", "..#..", ".....")},
+	{'W', R("#...#", "#...#", "#...#", "#.#.#", "#.#.#", "#.#.#", ".#.#.", ".....")},
+	{'X', R("#...#", "#...#", ".#.#.", "..#..", ".#.#.", "#...#", "#...#", ".....")},
+	{'Y', R("#...#", "#...#", ".#.#.", "..#..", "..#..", "..#..", "..#..", ".....")},
+	{'Z', R("#####", "....#", "...#.", "..#..", ".#...", "#....", "#####", ".....")},
+	{'[', R(".###.", ".#...", ".#...", ".#...", ".#...", ".#...", ".###.", ".....")},
+	{'\\', R("#....", "#....", ".#...", "..#..", "...#.", "....#", "....#", ".....")},
+	{']', R(".###.", "...#.", "...#.", "...#.", "...#.", "...#.", ".###.", ".....")},
+	{'^', R("..#..", ".#.#.", "#...#", ".....", ".....", ".....", ".....", ".....")},
+	{'_', R(".....", ".....", ".....", ".....", ".....", ".....", ".....", "#####")},
+	{'`', R(".#...", "..#..", ".....", ".....", ".....", ".....", ".....", ".....")},
+	{'a', R(".....", ".....", ".###.", "....#", ".####", "#...#", ".####", ".....")},
+	{'b', R("#....", "#....", "####.", "#...#", "#...#", "#...#", "####.", ".....")},
+	{'c', R(".....", ".....", ".###.", "#....", "#....", "#...#", ".###.", ".....")},
+	{'d', R("....#", "....#", ".####", "#...#", "#...#", "#...#", ".####", ".....")},
+	{'e', R(".....", ".....", ".###.", "#...#", "#####", "#....", ".###.", ".....")},
+	{'f', R("..##.", ".#..#", ".#...", "###..", ".#...", ".#...", ".#...", ".....")},
+	{'g', R(".....", ".....", ".####", "#...#", "#...#", ".####", "....#", ".###.")},
+	{'h', R("#....", "#....", "#.##.", "##..#", "#...#", "#...#", "#...#", ".....")},
+	{'i', R("..#..", ".....", ".##..", "..#..", "..#..", "..#..", ".###.", ".....")},
+	{'j', R("...#.", ".....", "..##.", "...#.", "...#.", "...#.", "#..#.", ".##..")},
+	{'k', R("#....", "#....", "#..#.", "#.#..", "##...", "#.#..", "#..#.", ".....")},
+	{'l', R(".##..", "..#..", "..#..", "..#..", "..#..", "..#..", ".###.", ".....")},
+	{'m', R(".....", ".....", "##.#.", "#.#.#", "#.#.#", "#.#.#", "#.#.#", ".....")},
+	{'n', R(".....", ".....", "#.##.", "##..#", "#...#", "#...#", "#...#", ".....")},
+	{'o', R(".....", ".....", ".###.", "#...#", "#...#", "#...#", ".###.", ".....")},
+	{'p', R(".....", ".....", "####.", "#...#", "#...#", "####.", "#....", "#....")},
+	{'q', R(".....", ".....", ".####", "#...#", "#...#", ".####", "....#", "....#")},
+	{'r', R(".....", ".....", "#.##.", "##..#", "#....", "#....", "#....", ".....")},
+	{'s', R(".....", ".....", ".####", "#....", ".###.", "....#", "####.", ".....")},
+	{'t', R(".#...", ".#...", "###..", ".#...", ".#...", ".#..#", "..##.", ".....")},
+	{'u', R(".....", ".....", "#...#", "#...#", "#...#", "#..##", ".##.#", ".....")},
+	{'v', R(".....", ".....", "#...#", "#...#", "#...#", ".#.#.", "..#..", ".....")},
+	{'w', R(".....", ".....", "#...#", "#...#", "#.#.#", "#.#.#", ".#.#.", ".....")},
+	{'x', R(".....", ".....", "#...#", ".#.#.", "..#..", ".#.#.", "#...#", ".....")},
+	{'y', R(".....", ".....", "#...#", "#...#", "#...#", ".####", "....#", ".###.")},
+	{'z', R(".....", ".....", "#####", "...#.", "..#..", ".#...", "#####", ".....")},
+	{'{', R("...##", "..#..", "..#..", ".#...", "..#..", "..#..", "...##", ".....")},
+	{'|', R("..#..", "..#..", "..#..", "..#..", "..#..", "..#..", "..#..", ".....")},
+	{'}', R("##...", "..#..", "..#..", "...#.", "..#..", "..#..", "##...", ".....")},
+	{'~', R(".....", ".....", ".#...", "#.#.#", "...#.", ".....", ".....", ".....")},
+};
+
+#define N_GLYPHS (sizeof FONT / sizeof FONT[0])
+
+static const char *glyph_rows(char c)
+{
+	for (size_t i = 0; i < N_GLYPHS; i++)
+		if (FONT[i].c == c)
+			return FONT[i].rows;
+	for (size_t i = 0; i < N_GLYPHS; i++)
+		if (FONT[i].c == '?')
+			return FONT[i].rows;
+	return FONT[0].rows;
+}
+
+/* ---- canvas ---- */
+
+enum vb_status plot_image_create(int w, int h, struct plot_image **out,
+				 struct vb_error *err)
+{
+	struct plot_image *img;
+	*out = NULL;
+	if (w < 1 || h < 1 || w > 8192 || h > 8192)
+		return vb_fail(err, VB_ERR_USAGE, "plot: image size %dx%d, "
+			       "expected 1..8192 each", w, h);
+	img = malloc(sizeof *img);
+	if (!img)
+		return vb_fail(err, VB_ERR_NOMEM, "plot: no memory");
+	img->w = w;
+	img->h = h;
+	img->rgb = malloc((size_t)w * (size_t)h * 3);
+	if (!img->rgb) {
+		free(img);
+		return vb_fail(err, VB_ERR_NOMEM, "plot: no memory");
+	}
+	memset(img->rgb, 255, (size_t)w * (size_t)h * 3);
+	*out = img;
+	return VB_OK;
+}
+
+void plot_image_free(struct plot_image *img)
+{
+	if (!img)
+		return;
+	free(img->rgb);
+	free(img);
+}
+
+static void put(struct plot_image *img, int x, int y, uint32_t c)
+{
+	uint8_t *p;
+	if (x < 0 || y < 0 || x >= img->w || y >= img->h)
+		return;
+	p = img->rgb + ((size_t)y * (size_t)img->w + (size_t)x) * 3;
+	p[0] = (uint8_t)(c >> 16);
+	p[1] = (uint8_t)(c >> 8);
+	p[2] = (uint8_t)c;
+}
+
+void plot_fill_rect(struct plot_image *img, int x, int y, int w, int h,
+		    uint32_t color)
+{
+	for (int j = y; j < y + h; j++)
+		for (int i = x; i < x + w; i++)
+			put(img, i, j, color);
+}
+
+void plot_line(struct plot_image *img, int x0, int y0, int x1, int y1,
+	       int width, int dash, uint32_t color)
+{
+	int dx = abs(x1 - x0), dy = -abs(y1 - y0);
+	int sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, e = dx + dy;
+	int off = (width - 1) / 2;
+	long n = 0;
+	for (;;) {
+		if (dash <= 0 || (n / dash) % 2 == 0)
+			plot_fill_rect(img, x0 - off, y0 - off, width, width,
+				       color);
+		n++;
+		if (x0 == x1 && y0 == y1)
+			break;
+		int e2 = 2 * e;
+		if (e2 >= dy) {
+			e += dy;
+			x0 += sx;
+		}
+		if (e2 <= dx) {
+			e += dx;
+			y0 += sy;
+		}
+	}
+}
+
+int plot_text_width(const char *text, int scale)
+{
+	size_t n = strlen(text);
+	return n ? (int)n * (FONT_W + 1) * scale - scale : 0;
+}
+
+int plot_text_height(int scale)
+{
+	return FONT_H * scale;
+}
+
+void plot_text(struct plot_image *img, int x, int y, int scale,
+	       bool vertical, uint32_t color, const char *text)
+{
+	int pen = 0;
+	for (const char *t = text; *t; t++) {
+		unsigned char ch = (unsigned char)*t;
+		const char *rows = glyph_rows(ch >= 32 && ch < 127 ? (char)ch
+								  : '?');
+		for (int r = 0; r < FONT_H; r++)
+			for (int c = 0; c < FONT_W; c++) {
+				if (rows[r * FONT_W + c] != '#')
+					continue;
+				if (!vertical)
+					plot_fill_rect(img,
+						       x + (pen + c) * scale,
+						       y + r * scale, scale,
+						       scale, color);
+				else /* rotated: x grows upwards */
+					plot_fill_rect(img, x + r * scale,
+						       y - (pen + c + 1) *
+								   scale,
+						       scale, scale, color);
+			}
+		pen += FONT_W + 1;
+	}
+}
+
+static void text_center(struct plot_image *img, int cx, int y, int scale,
+			uint32_t color, const char *text)
+{
+	plot_text(img, cx - plot_text_width(text, scale) / 2, y, scale, false,
+		  color, text);
+}
+
+enum vb_status plot_write_png(const struct plot_image *img, const char *path,
+			      struct vb_error *err)
+{
+	char tmp[1300];
+	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+	if (!stbi_write_png(tmp, img->w, img->h, 3, img->rgb, img->w * 3)) {
+		remove(tmp);
+		return vb_fail(err, VB_ERR_IO, "plot: cannot write %s", tmp);
+	}
+	if (rename(tmp, path) != 0) {
+		remove(tmp);
+		return vb_fail(err, VB_ERR_IO, "plot: cannot rename %s: %s",
+			       tmp, strerror(errno));
+	}
+	return VB_OK;
+}
+
+/* ---- colours ---- */
+
+static uint32_t mix(uint32_t a, uint32_t b, double t)
+{
+	uint32_t out = 0;
+	for (int s = 16; s >= 0; s -= 8) {
+		double ca = (double)((a >> s) & 255), cb = (double)((b >> s) & 255);
+		out |= (uint32_t)lround(ca + t * (cb - ca)) << s;
+	}
+	return out;
+}
+
+uint32_t plot_share_color(double share)
+{
+	/* white -> yellow -> orange -> dark red, as a sequential scale */
+	static const uint32_t stops[] = {0xf7fbf2, 0xfee391, 0xfe9929,
+					 0xd7301f, 0x7f0000};
+	double t;
+	size_t i;
+	if (isnan(share))
+		return 0xd9d9d9;
+	t = share < 0 ? 0 : share > 1 ? 1 : share;
+	t *= 4;
+	i = (size_t)t;
+	if (i >= 4)
+		return stops[4];
+	return mix(stops[i], stops[i + 1], t - (double)i);
+}
+
+uint32_t plot_palette(size_t i)
+{
+	static const uint32_t p[] = {0x1f77b4, 0x2ca02c, 0x9467bd, 0xff7f0e,
+				     0x17becf, 0x8c564b, 0xe377c2, 0x7f7f7f,
+				     0xbcbd22, 0x393b79};
+	return p[i % (sizeof p / sizeof p[0])];
+}
+
+#define INK 0x202020
+#define GRID 0xe6e6e6
+#define MARK 0xd62728
+
+/* ---- heat map ---- */
+
+enum vb_status plot_heatmap_png(const struct plot_heatmap *h,
+				const char *path, struct vb_error *err)
+{
+	const int s = 2, th = plot_text_height(s), gap = 10;
+	int cw = 110, ch = 74, ytw = 0, left, top, gw, gh, w, hh;
+	int bar_x, tw;
+	struct plot_image *img;
+	enum vb_status st;
+
+	for (size_t i = 0; i < h->nx; i++) {
+		int t = plot_text_width(h->x_ticks[i], s) + 16;
+		cw = t > cw ? t : cw;
+	}
+	for (size_t i = 0; h->annot && i < h->nx * h->ny; i++) {
+		char line[128];
+		const char *a = h->annot[i];
+		while (a && *a) {
+			size_t n = strcspn(a, "\n");
+			int t;
+			snprintf(line, sizeof line, "%.*s", (int)n, a);
+			t = plot_text_width(line, s) + 16;
+			cw = t > cw ? t : cw;
+			a += n + (a[n] == '\n');
+		}
+	}
+	for (size_t i = 0; i < h->ny; i++) {
+		int t = plot_text_width(h->y_ticks[i], s);
+		ytw = t > ytw ? t : ytw;
+	}
+	left = 20 + th + gap + ytw + gap;
+	top = 20 + th + 8 + (h->subtitle ? th + 8 : 0) + 36;
+	gw = cw * (int)h->nx;
+	gh = ch * (int)h->ny;
+	bar_x = left + gw + 30;
+	w = bar_x + 24 + 10 + plot_text_width("0.75", s) + 20;
+	tw = plot_text_width(h->bar_label ? h->bar_label : "", s);
+	if (bar_x + tw + 20 > w)
+		w = bar_x + tw + 20;
+	if (plot_text_width(h->title, s) + 40 > w)
+		w = plot_text_width(h->title, s) + 40;
+	if (h->subtitle && plot_text_width(h->subtitle, s) + 40 > w)
+		w = plot_text_width(h->subtitle, s) + 40;
+	hh = top + gh + gap + th + gap + th + 20;
+	if (top + 200 + 40 > hh)
+		hh = top + 200 + 40;
+	st = plot_image_create(w, hh, &img, err);
+	if (st)
+		return st;
+	plot_text(img, 20, 20, s, false, INK, h->title);
+	if (h->subtitle)
+		plot_text(img, 20, 20 + th + 8, s, false, 0x555555,
+			  h->subtitle);
+	for (size_t r = 0; r < h->ny; r++) {
+		/* row 0 at the bottom */
+		int y0 = top + gh - (int)(r + 1) * ch;
+		plot_text(img, left - gap - plot_text_width(h->y_ticks[r], s),
+			  y0 + ch / 2 - th / 2, s, false, INK, h->y_ticks[r]);
+		for (size_t c = 0; c < h->nx; c++) {
+			int x0 = left + (int)c * cw;
+			double v = h->value[r * h->nx + c];
+			uint32_t fill = plot_share_color(v);
+			uint32_t ink = !isnan(v) && v > 0.55 ? 0xffffff : INK;
+			plot_fill_rect(img, x0, y0, cw, ch, fill);
+			plot_fill_rect(img, x0, y0, cw, 1, 0xffffff);
+			plot_fill_rect(img, x0, y0, 1, ch, 0xffffff);
+			if (h->annot && h->annot[r * h->nx + c]) {
+				const char *a = h->annot[r * h->nx + c];
+				char l1[128] = "", l2[128] = "";
+				size_t n = strcspn(a, "\n");
+				snprintf(l1, sizeof l1, "%.*s", (int)n, a);
+				if (a[n] == '\n')
+					snprintf(l2, sizeof l2, "%s",
+						 a + n + 1);
+				if (l2[0]) {
+					text_center(img, x0 + cw / 2,
+						    y0 + ch / 2 - th - 3, s,
+						    ink, l1);
+					text_center(img, x0 + cw / 2,
+						    y0 + ch / 2 + 3, s, ink,
+						    l2);
+				} else {
+					text_center(img, x0 + cw / 2,
+						    y0 + ch / 2 - th / 2, s,
+						    ink, l1);
+				}
+			}
+		}
+	}
+	/* frame and x ticks */
+	plot_line(img, left, top, left + gw, top, 1, 0, INK);
+	plot_line(img, left, top + gh, left + gw, top + gh, 1, 0, INK);
+	plot_line(img, left, top, left, top + gh, 1, 0, INK);
+	plot_line(img, left + gw, top, left + gw, top + gh, 1, 0, INK);
+	for (size_t c = 0; c < h->nx; c++) {
+		int cx = left + (int)c * cw + cw / 2;
+		plot_line(img, cx, top + gh, cx, top + gh + 5, 1, 0, INK);
+		text_center(img, cx, top + gh + gap, s, INK, h->x_ticks[c]);
+	}
+	if (h->x_label)
+		text_center(img, left + gw / 2, top + gh + gap + th + gap, s,
+			    INK, h->x_label);
+	if (h->y_label)
+		plot_text(img, 20, top + gh / 2 +
+					   plot_text_width(h->y_label, s) / 2,
+			  s, true, INK, h->y_label);
+	/* colour bar: 0 at the bottom, 1 at the top */
+	{
+		int bh = gh > 200 ? gh : 200, by = top;
+		for (int j = 0; j < bh; j++)
+			plot_fill_rect(img, bar_x, by + j, 24, 1,
+				       plot_share_color(1.0 - (double)j /
+								      (bh - 1)));
+		plot_line(img, bar_x, by, bar_x + 24, by, 1, 0, INK);
+		plot_line(img, bar_x, by + bh, bar_x + 24, by + bh, 1, 0, INK);
+		plot_line(img, bar_x, by, bar_x, by + bh, 1, 0, INK);
+		plot_line(img, bar_x + 24, by, bar_x + 24, by + bh, 1, 0, INK);
+		for (int k = 0; k <= 4; k++) {
+			char lab[16];
+			int y = by + bh - k * bh / 4;
+			snprintf(lab, sizeof lab, "%g", k / 4.0);
+			plot_line(img, bar_x + 24, y, bar_x + 29, y, 1, 0,
+				  INK);
+			plot_text(img, bar_x + 34, y - th / 2, s, false, INK,
+				  lab);
+		}
+		if (h->bar_label)
+			plot_text(img, bar_x, by - th - 14, s, false, INK,
+				  h->bar_label);
+	}
+	st = plot_write_png(img, path, err);
+	plot_image_free(img);
+	return st;
+}
+
+/* ---- line panels ---- */
+
+/* A "nice" tick step (1, 2 or 5 times a power of ten) for range/n. */
+static double nice_step(double range, int n)
+{
+	double raw = range / n, p = pow(10, floor(log10(raw))), f = raw / p;
+	return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * p;
+}
+
+static void fmt_tick(double v, bool logy, char *buf, size_t cap)
+{
+	if (logy) {
+		int e = (int)lround(v);
+		if (e >= 0 && e <= 4)
+			snprintf(buf, cap, "%.0f", pow(10, e));
+		else
+			snprintf(buf, cap, "1e%d", e);
+	} else if (fabs(v) >= 1e5 || (fabs(v) < 1e-3 && v != 0)) {
+		snprintf(buf, cap, "%.0e", v);
+	} else {
+		snprintf(buf, cap, "%g", v);
+	}
+}
+
+struct frame {
+	int x, y, w, h;       /* plot area in pixels */
+	double x0, x1, y0, y1; /* data range (y in log10 when log) */
+	bool logy;
+};
+
+static int px(const struct frame *f, double x)
+{
+	return f->x + (int)lround((x - f->x0) / (f->x1 - f->x0) * f->w);
+}
+
+static int py(const struct frame *f, double y)
+{
+	if (f->logy)
+		y = log10(y);
+	return f->y + f->h - (int)lround((y - f->y0) / (f->y1 - f->y0) * f->h);
+}
+
+static bool y_ok(const struct frame *f, double y)
+{
+	return isfinite(y) && (!f->logy || y > 0);
+}
+
+static void draw_cross(struct plot_image *img, int x, int y, uint32_t c)
+{
+	plot_line(img, x - 5, y - 5, x + 5, y + 5, 2, 0, c);
+	plot_line(img, x - 5, y + 5, x + 5, y - 5, 2, 0, c);
+}
+
+static void draw_panel(struct plot_image *img, const struct plot_panel *p,
+		       int x, int y, int w, int h, bool logy)
+{
+	const int s = 2, th = plot_text_height(s);
+	struct frame f = {x, y, w, h, 0, 1, INFINITY, -INFINITY, logy};
+	bool any = false;
+	char lab[32];
+
+	for (size_t i = 0; i < p->n_series; i++) {
+		const struct plot_series *se = &p->series[i];
+		for (size_t k = 0; k < se->n; k++) {
+			if (se->x[k] > f.x1)
+				f.x1 = se->x[k];
+			if (!y_ok(&f, se->y[k]))
+				continue;
+			double v = logy ? log10(se->y[k]) : se->y[k];
+			f.y0 = fmin(f.y0, v);
+			f.y1 = fmax(f.y1, v);
+			any = true;
+		}
+		if (isfinite(se->mark_x) && se->mark_x > f.x1)
+			f.x1 = se->mark_x;
+	}
+	if (!any) {
+		f.y0 = 0;
+		f.y1 = 1;
+	}
+	if (logy) {
+		f.y0 = floor(f.y0);
+		f.y1 = ceil(f.y1);
+		if (f.y1 <= f.y0)
+			f.y1 = f.y0 + 1;
+	} else {
+		double pad = (f.y1 - f.y0) * 0.08;
+		if (pad <= 0)
+			pad = fabs(f.y1) * 0.1 + 1e-12;
+		f.y0 -= pad;
+		f.y1 += pad;
+	}
+	f.x1 *= 1.04;
+	if (f.x1 <= 0)
+		f.x1 = 1;
+	plot_fill_rect(img, x, y, w, h, 0xffffff);
+	/* y ticks and grid */
+	if (logy) {
+		int nd = (int)(f.y1 - f.y0), every = nd / 5 + 1;
+		for (int e = (int)f.y0; e <= (int)f.y1; e += every) {
+			int yy = f.y + f.h -
+				 (int)lround((e - f.y0) / (f.y1 - f.y0) * f.h);
+			plot_line(img, x, yy, x + w, yy, 1, 0, GRID);
+			fmt_tick(e, true, lab, sizeof lab);
+			plot_text(img, x - 8 - plot_text_width(lab, s),
+				  yy - th / 2, s, false, INK, lab);
+		}
+	} else {
+		double step = nice_step(f.y1 - f.y0, 4);
+		for (double v = ceil(f.y0 / step) * step; v <= f.y1;
+		     v += step) {
+			int yy = py(&f, v);
+			plot_line(img, x, yy, x + w, yy, 1, 0, GRID);
+			fmt_tick(fabs(v) < step * 1e-9 ? 0 : v, false, lab,
+				 sizeof lab);
+			plot_text(img, x - 8 - plot_text_width(lab, s),
+				  yy - th / 2, s, false, INK, lab);
+		}
+	}
+	/* x ticks */
+	{
+		double step = nice_step(f.x1 - f.x0, 4);
+		if (step < 1)
+			step = 1;
+		for (double v = 0; v <= f.x1; v += step) {
+			int xx = px(&f, v);
+			plot_line(img, xx, y + h, xx, y + h + 4, 1, 0, INK);
+			snprintf(lab, sizeof lab, "%g", v);
+			text_center(img, xx, y + h + 8, s, INK, lab);
+		}
+	}
+	/* series */
+	for (size_t i = 0; i < p->n_series; i++) {
+		const struct plot_series *se = &p->series[i];
+		bool have = false;
+		int lx = 0, ly = 0;
+		for (size_t k = 0; k < se->n; k++) {
+			int xx, yy;
+			if (!y_ok(&f, se->y[k])) {
+				have = false;
+				continue;
+			}
+			xx = px(&f, se->x[k]);
+			yy = py(&f, se->y[k]);
+			if (have)
+				plot_line(img, lx, ly, xx, yy, 2, 0,
+					  se->color);
+			plot_fill_rect(img, xx - 3, yy - 3, 7, 7, se->color);
+			lx = xx;
+			ly = yy;
+			have = true;
+		}
+	}
+	/* NaN marks on top */
+	for (size_t i = 0; i < p->n_series; i++) {
+		const struct plot_series *se = &p->series[i];
+		int xx;
+		if (!isfinite(se->mark_x))
+			continue;
+		xx = px(&f, se->mark_x);
+		plot_line(img, xx, y, xx, y + h, 2, 6, MARK);
+		draw_cross(img, xx, y + 6, MARK);
+		/* which run: its colour just below the cross */
+		plot_fill_rect(img, xx - 3, y + 14, 7, 7, se->color);
+	}
+	plot_line(img, x, y, x + w, y, 1, 0, INK);
+	plot_line(img, x, y + h, x + w, y + h, 1, 0, INK);
+	plot_line(img, x, y, x, y + h, 1, 0, INK);
+	plot_line(img, x + w, y, x + w, y + h, 1, 0, INK);
+	if (p->title)
+		text_center(img, x + w / 2, y - th - 8, s, INK, p->title);
+}
+
+enum vb_status plot_lines_png(const struct plot_lines *p, const char *path,
+			      struct vb_error *err)
+{
+	const int s = 2, th = plot_text_height(s);
+	const int pw = 300, ph = 190, ml = 84, mt = th + 18, mb = th + 22,
+		  mr = 24;
+	size_t ncols = p->n_cols ? p->n_cols : 1;
+	size_t nrows = (p->n_panels + ncols - 1) / ncols;
+	int cell_w = ml + pw + mr, cell_h = mt + ph + mb;
+	int left = 20 + th + 10, top = 20 + th + 12 + th + 16;
+	int w = left + (int)ncols * cell_w + 10;
+	int hh = top + (int)(nrows ? nrows : 1) * cell_h + th + 30;
+	struct plot_image *img;
+	enum vb_status st;
+	int lx;
+
+	if (plot_text_width(p->title, s) + 40 > w)
+		w = plot_text_width(p->title, s) + 40;
+	st = plot_image_create(w, hh, &img, err);
+	if (st)
+		return st;
+	plot_text(img, 20, 20, s, false, INK, p->title);
+	/* legend */
+	lx = 20;
+	for (size_t i = 0; i < p->legend_n; i++) {
+		int ly = 20 + th + 12;
+		plot_line(img, lx, ly + th / 2, lx + 24, ly + th / 2, 2, 0,
+			  p->legend_colors[i]);
+		plot_fill_rect(img, lx + 9, ly + th / 2 - 3, 7, 7,
+			       p->legend_colors[i]);
+		plot_text(img, lx + 30, ly, s, false, INK,
+			  p->legend_labels[i]);
+		lx += 30 + plot_text_width(p->legend_labels[i], s) + 24;
+	}
+	{
+		int ly = 20 + th + 12;
+		plot_line(img, lx + 12, ly - 2, lx + 12, ly + th + 2, 2, 4,
+			  MARK);
+		draw_cross(img, lx + 12, ly + 2, MARK);
+		plot_text(img, lx + 26, ly, s, false, INK,
+			  "first NaN/Inf step");
+	}
+	for (size_t i = 0; i < p->n_panels; i++) {
+		int cx = left + (int)(i % ncols) * cell_w + ml;
+		int cy = top + (int)(i / ncols) * cell_h + mt;
+		draw_panel(img, &p->panels[i], cx, cy, pw, ph, p->log_y);
+	}
+	if (p->x_label)
+		text_center(img, left + (int)ncols * cell_w / 2, hh - th - 14,
+			    s, INK, p->x_label);
+	if (p->y_label) {
+		char yl[128];
+		snprintf(yl, sizeof yl, "%s%s", p->y_label,
+			 p->log_y ? " (log scale)" : "");
+		plot_text(img, 20, top + (int)(nrows * (size_t)cell_h) / 2 +
+					   plot_text_width(yl, s) / 2,
+			  s, true, INK, yl);
+	}
+	st = plot_write_png(img, path, err);
+	plot_image_free(img);
+	return st;
+}

@@ -1,0 +1,137 @@
+/* sweep: a config file with a [sweep] section becomes a grid of cells,
+ * each a resolved config with a stable id; the scheduler runs the cells in
+ * forked worker processes (dataset loaded once in the parent, shared
+ * copy-on-write), writes each cell's row atomically, resumes by skipping
+ * cells whose row exists, and runs one deterministic shard on request.
+ * Tables and plots are left to table and plot. */
+#ifndef VB_BENCH_SWEEP_H
+#define VB_BENCH_SWEEP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "vb.h"
+
+/* A cell id: 16 lowercase hex digits and the NUL. */
+#define SWEEP_ID_LEN 17
+
+/* Limits that keep a typo from expanding into millions of runs. */
+#define SWEEP_MAX_VALUES 10000 /* values of one axis */
+#define SWEEP_MAX_CELLS 1000000
+
+/*
+ * The [sweep] section: one line per axis, "section.key = SPEC", where SPEC
+ * is a comma-separated list of items and each item is
+ *   a value                 1e-3, adam, true, 64
+ *   A..B or A..B:S          integers A, A+S, ... up to B (S >= 1, default 1)
+ *   logspace(A, B, N)       N values from A to B evenly spaced in log10
+ *                           (A, B > 0), rounded to 6 significant digits
+ *   linspace(A, B, N)       N values from A to B evenly spaced, 6 digits
+ * e.g. "optim.lr = 1e-4, 1e-3, 1e-2", "train.seed = 1..5",
+ * "optim.lr = logspace(1e-4, 1e1, 6)". Every value must be valid for the
+ * key (config_set_key); values are kept in canonical form and must be
+ * distinct. run.* keys cannot be swept (the sweep sets them). Every other
+ * section of the file is the base config. The grid is the product of the
+ * axes in file order, the first axis outermost (slowest) and the last
+ * fastest; cell i is the i-th point of that order.
+ */
+struct sweep_axis {
+	int key;          /* config key index */
+	size_t n_values;
+	char **values;    /* (n_values) canonical strings, owned */
+};
+
+struct sweep_plan {
+	struct config base;
+	struct sweep_axis *axes; /* (n_axes), owned */
+	size_t n_axes;
+	size_t n_cells;          /* product of the axis lengths (1 without) */
+	char *text;              /* the file's bytes, owned (kept in DIR) */
+	size_t text_len;
+};
+
+/* Reads the sweep file at path: the base config through config_load_file
+ * (all sections but [sweep]) and the axes; then resolves and validates
+ * every cell (config_validate), so that a bad grid is refused before any
+ * run starts. Errors are VB_ERR_CONFIG with one line naming FILE:LINE, the
+ * key and the value ("sweep: q.ini:12: optim.lr = "abc": expected ..."),
+ * VB_ERR_IO when the file cannot be read. *out is owned by the caller
+ * (sweep_plan_free). */
+enum vb_status sweep_plan_load(const char *path, struct sweep_plan **out,
+			       struct vb_error *err);
+
+/* As sweep_plan_load from text in memory; name is used in messages. */
+enum vb_status sweep_plan_parse(const char *name, const char *text,
+				struct sweep_plan **out, struct vb_error *err);
+
+void sweep_plan_free(struct sweep_plan *p);
+
+/* Expands one axis SPEC (the syntax above) for key into canonical values,
+ * checking each against base. *values (n entries) is owned by the caller:
+ * free each string and the array. VB_ERR_CONFIG on an unknown key, a run.*
+ * key, an empty axis or item, a bad range, a value of the wrong type or a
+ * duplicate. */
+enum vb_status sweep_axis_expand(const struct config *base, const char *key,
+				 const char *spec, char ***values, size_t *n,
+				 struct vb_error *err);
+
+/* The resolved config of cell index (< p->n_cells) and its id. */
+enum vb_status sweep_plan_cell(const struct sweep_plan *p, size_t index,
+			       struct config *c, char id[SWEEP_ID_LEN],
+			       struct vb_error *err);
+
+/* Stable id of a resolved config: FNV-1a 64 of the "key=value\n" lines, in
+ * table order, of every key whose canonical value differs from its default,
+ * run.* keys left out (they say where output goes, not what is computed).
+ * Adding a key with a default therefore keeps existing ids. */
+void sweep_cell_id(const struct config *c, char id[SWEEP_ID_LEN]);
+
+/* Parses "k/n" (1 <= k <= n). VB_ERR_USAGE otherwise. Shard k runs the
+ * cells whose index i has i % n == k - 1. */
+enum vb_status sweep_parse_shard(const char *s, int *k, int *n,
+				 struct vb_error *err);
+
+struct sweep_options {
+	const char *out_dir;  /* DIR: runs/<id>/, rows/<id>.csv, tables */
+	int jobs;             /* worker processes, >= 1 */
+	int shard_k, shard_n; /* 1/1 = every cell */
+	FILE *log;            /* progress and the final line; NULL = quiet */
+	int progress;         /* enum config_progress: live line on a TTY */
+	const char *map_x, *map_y; /* stability map axes; NULL = default */
+};
+
+struct sweep_stats {
+	size_t n_cells;     /* in the grid */
+	size_t n_shard;     /* in this shard */
+	size_t n_done;      /* rows already there when the sweep started */
+	size_t n_run;       /* cells run now that wrote a row */
+	size_t n_nonfinite; /* of the shard's rows: status nan or inf */
+	size_t n_error;     /* of the shard's rows: status error */
+	size_t n_lost;      /* workers that ended without writing a row */
+	double seconds;     /* wall time of the runs */
+	long max_rss_kb;    /* largest worker peak RSS */
+	double mean_rss_kb; /* mean worker peak RSS */
+};
+
+/* Runs the plan's missing cells of the shard into o->out_dir, then writes
+ * results.csv, summary.md, machine.json and the plots (table_report).
+ * The file's text is kept as DIR/sweep.ini; a DIR holding a different
+ * sweep.ini is refused (VB_ERR_USAGE). Cells run in o->jobs forked
+ * workers, each with its config's BLAS threads (1 by default); a worker
+ * that dies without a row (signal, I/O failure) leaves its cell missing
+ * and the call returns VB_ERR_INTERNAL after the others finished, so that
+ * running the sweep again retries it. A NaN is a result (status nan).
+ * Data load errors are VB_ERR_DATA. stats may be NULL. */
+enum vb_status sweep_run(const struct sweep_plan *p,
+			 const struct sweep_options *o,
+			 struct sweep_stats *stats, struct vb_error *err);
+
+/* "vaebench sweep CONFIG --out DIR [--jobs N] [--shard k/n]
+ * [--map X,Y] [-q]": parses argv (without the command word), runs, and
+ * reports progress to log. VB_ERR_USAGE for bad options. */
+enum vb_status sweep_command(int argc, char **argv, FILE *log,
+			     struct vb_error *err);
+
+#endif
