@@ -61,8 +61,8 @@ static const struct cause_def CAUSES[GUARD_CAUSE_COUNT] = {
 	[GUARD_CAUSE_INF_ARITH] = {"inf_arith",
 		"inf - inf or 0 * inf turned Inf into NaN"},
 	[GUARD_CAUSE_PRODUCT_OVERFLOW] = {"product_overflow",
-		"a product (matmul, linear, conv, mul, square) of finite "
-		"values overflowed"},
+		"a product or quotient (matmul, linear, conv, mul, square, "
+		"div, or such an op's backward) of finite values overflowed"},
 	[GUARD_CAUSE_SUM_OVERFLOW] = {"sum_overflow",
 		"a sum of finite values overflowed"},
 	[GUARD_CAUSE_MATRIX] = {"indefinite_matrix",
@@ -276,11 +276,14 @@ enum guard_cause guard_classify_op(const char *op, bool backward,
 	if (!strcmp(op, "exp"))
 		return backward ? GUARD_CAUSE_PRODUCT_OVERFLOW
 				: GUARD_CAUSE_EXP_OVERFLOW;
-	if (!strcmp(op, "log"))
-		return backward && !any_zero(in, n_in, 0)
-			       ? GUARD_CAUSE_GRAD_FINITE_LOSS
-		       : backward ? GUARD_CAUSE_DIV_ZERO
-				  : GUARD_CAUSE_LOG_DOMAIN;
+	if (!strcmp(op, "log")) {
+		/* backward is G / x: a zero divides by zero, a tiny x makes
+		 * the quotient overflow */
+		if (!backward)
+			return GUARD_CAUSE_LOG_DOMAIN;
+		return any_zero(in, n_in, 0) ? GUARD_CAUSE_DIV_ZERO
+					     : GUARD_CAUSE_PRODUCT_OVERFLOW;
+	}
 	if (prefix(op, "sqrt")) {
 		if (backward)
 			return any_zero(in, n_in, 0)

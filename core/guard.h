@@ -182,7 +182,8 @@ void guard_copy_origin(struct guard_event *dst, const struct guard_event *src);
  *     square, scale, mse, bce*, dot -> product_overflow; add*, sub, sum*,
  *     mean, neg, expand*, repeat* -> sum_overflow; otherwise other_op.
  *   backward: sqrt with a zero input -> sqrt_zero_backward; log or div
- *     with a zero (divisor) -> division_by_zero; linalg_* ->
+ *     with a zero (divisor) -> division_by_zero, log without a zero ->
+ *     product_overflow (G / tiny x); linalg_* ->
  *     indefinite_matrix; the product ops above and exp -> product_overflow;
  *     the sum ops -> sum_overflow; otherwise grad_finite_loss.
  * An op whose inputs hold Inf but no NaN and whose output has NaN is
