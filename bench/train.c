@@ -358,12 +358,11 @@ static void precursor_record(struct run *r, long epoch, double lr,
 	if (pr->spike && r->sum->lead_step < 0)
 		r->sum->lead_step = r->step;
 	for (size_t e = 0; e < p->n_entries; e++) {
-		double ss = 0;
-		const vb_real *g = p->grad + p->entries[e].offset;
-		for (size_t i = 0; have_grad && i < p->entries[e].n; i++)
-			ss += (double)g[i] * (double)g[i];
 		r->ring_layers[slot * p->n_entries + e] =
-			have_grad ? sqrt(ss) : NAN;
+			have_grad ? sqrt(guard_sum_squares(
+					    p->grad + p->entries[e].offset,
+					    p->entries[e].n))
+				  : NAN;
 	}
 	for (size_t w = 0; w < r->n_watch; w++)
 		r->ring_watch[slot * r->n_watch + w] =

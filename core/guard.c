@@ -165,6 +165,20 @@ double guard_max_abs(const vb_real *x, size_t n)
 	return (double)r;
 }
 
+double guard_sum_squares(const vb_real *x, size_t n)
+{
+	double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0}, acc = 0;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+			lane[k] += (double)x[i + k] * (double)x[i + k];
+	for (; i < n; i++)
+		acc += (double)x[i] * (double)x[i];
+	for (int k = 0; k < 8; k++)
+		acc += lane[k];
+	return acc;
+}
+
 void guard_stats_compute(const vb_real *x, size_t n, struct guard_stats *s)
 {
 	bool any = false;

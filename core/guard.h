@@ -157,6 +157,11 @@ bool guard_all_finite(const vb_real *x, size_t n, size_t *first_bad);
  * when any is NaN (NaN wins). 0 for n == 0. */
 double guard_max_abs(const vb_real *x, size_t n);
 
+/* sum of x[i]^2 in double, in 8 interleaved lanes (vectorises; the
+ * order is fixed, so the result is deterministic). For per-tensor
+ * gradient norms of the precursor record. */
+double guard_sum_squares(const vb_real *x, size_t n);
+
 /* Statistics of n values. */
 void guard_stats_compute(const vb_real *x, size_t n, struct guard_stats *s);
 
