@@ -42,6 +42,8 @@ struct graph {
 	graph_hook_fn hook;
 	void *hook_ctx;
 	struct vb_error err;
+	vb_real *stage;    /* graph_grad results between release and copy */
+	size_t stage_cap;
 };
 
 static struct graph_chunk *chunk_new(size_t size)
@@ -100,6 +102,7 @@ void graph_free(struct graph *g)
 		return;
 	chunks_free(g->chunks);
 	free(g->nodes);
+	free(g->stage);
 	free(g);
 }
 
@@ -199,6 +202,25 @@ struct tensor graph_tensor_zero(struct graph *g, int ndim,
 	if (t.data)
 		memset(t.data, 0, t.n * sizeof(vb_real));
 	return t;
+}
+
+struct graph_mark graph_mark(const struct graph *g)
+{
+	struct graph_mark m;
+	m.chunk = g->chunks;
+	m.used = g->chunks->used;
+	m.used_total = g->used_total;
+	m.n_nodes = g->n_nodes;
+	return m;
+}
+
+void graph_release(struct graph *g, struct graph_mark m)
+{
+	if (m.chunk != g->chunks || m.n_nodes != g->n_nodes ||
+	    g->chunks->used < m.used)
+		return;
+	g->chunks->used = m.used;
+	g->used_total = m.used_total;
 }
 
 size_t graph_arena_used(const struct graph *g)
@@ -537,19 +559,48 @@ static enum vb_status graph_pass(struct graph *g, struct graph_node *out,
 	g->pass = GRAPH_PASS_GRAD;
 	mark_active(g, out, wrt, n_wrt);
 	if (!create_graph) {
+		/* The pass's gradient buffers die with it: stage the results,
+		 * give the arena back, then make the result nodes. */
+		struct graph_mark mk = graph_mark(g);
+		size_t total = 0, off = 0;
 		if (fused_pass(g, out, seed ? &seed->value : NULL) != VB_OK)
 			return g->err.status;
+		for (size_t k = 0; k < n_wrt; k++)
+			total += wrt[k]->value.n;
+		if (total > g->stage_cap) {
+			vb_real *ns = realloc(g->stage, total * sizeof *ns);
+			if (!ns) {
+				graph_failf(g, VB_ERR_NOMEM,
+					    "graph: cannot stage gradients");
+				return g->err.status;
+			}
+			g->stage = ns;
+			g->stage_cap = total;
+		}
 		for (size_t k = 0; k < n_wrt; k++) {
 			struct graph_node *w = wrt[k];
-			struct tensor t;
-			if (w->id > top || !w->grad.data) {
-				result[k] = zero_like(g, w);
-				continue;
-			}
-			t = graph_tensor(g, w->value.ndim, w->value.shape);
-			if (!t.data)
+			if (w->id <= top && w->grad.data)
+				memcpy(g->stage + off, w->grad.data,
+				       w->value.n * sizeof(vb_real));
+			else
+				memset(g->stage + off, 0,
+				       w->value.n * sizeof(vb_real));
+			off += w->value.n;
+		}
+		for (size_t k = 0; k <= top; k++)
+			g->nodes[k]->grad.data = NULL;
+		graph_release(g, mk);
+		off = 0;
+		for (size_t k = 0; k < n_wrt; k++) {
+			struct graph_node *w = wrt[k];
+			struct tensor t = graph_tensor(g, w->value.ndim,
+						       w->value.shape);
+			if (!t.data && t.n)
 				return g->err.status;
-			tensor_copy(&t, &w->grad);
+			if (t.n)
+				memcpy(t.data, g->stage + off,
+				       t.n * sizeof(vb_real));
+			off += t.n;
 			result[k] = graph_const(g, "grad", t);
 		}
 		return g->err.status;

@@ -105,6 +105,17 @@ struct tensor graph_tensor(struct graph *g, int ndim, const size_t *shape);
 struct tensor graph_tensor_zero(struct graph *g, int ndim,
 				const size_t *shape);
 
+/* Stack discipline inside the arena, for scratch that dies before the op
+ * (or pass) returns: everything allocated after graph_mark is given back
+ * by graph_release, provided no node was appended in between (then the
+ * release is skipped) and the arena did not grow a new chunk meanwhile. */
+struct graph_mark {
+	const void *chunk;
+	size_t used, used_total, n_nodes;
+};
+struct graph_mark graph_mark(const struct graph *g);
+void graph_release(struct graph *g, struct graph_mark m);
+
 /* Bytes of arena in use / reserved (for memory figures). */
 size_t graph_arena_used(const struct graph *g);
 size_t graph_arena_reserved(const struct graph *g);

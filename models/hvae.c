@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "arch.h"
+#include "guard.h"
 #include "nets.h"
 #include "ops.h"
 
@@ -91,6 +92,8 @@ static enum vb_status hvae_build_loss(struct model *m, struct graph *g,
 	for (size_t k = 1; k <= cfg->n_lf; k++) {
 		char scope[16];
 		snprintf(scope, sizeof scope, "lf%zu", k);
+		int phase0 = graph_phase(g);
+		graph_set_phase(g, GUARD_PHASE_CODE(GUARD_PHASE_LEAPFROG, k, 1));
 		graph_push_scope(g, "hvae");
 		graph_push_scope(g, scope);
 		struct graph_node *du = grad_u(m, g, x, z, y, err);
@@ -99,17 +102,21 @@ static enum vb_status hvae_build_loss(struct model *m, struct graph *g,
 						     0.5 * cfg->eps_lf));
 		/* [quirk] pythae 0.1.2 moves z with rho, not rho' */
 		struct graph_node *v = cfg->quirk_hvae_position ? rho : rho_half;
+		graph_set_phase(g, GUARD_PHASE_CODE(GUARD_PHASE_LEAPFROG, k, 2));
 		z = op_add(g, "z", z, op_scale(g, "eps_rho", v, cfg->eps_lf));
 		graph_pop_scope(g);
 		graph_pop_scope(g);
+		graph_set_phase(g, GUARD_PHASE_CODE(GUARD_PHASE_LEAPFROG, k, 3));
 		y = decode(m, g, z);
 		graph_push_scope(g, "hvae");
 		graph_push_scope(g, scope);
+		graph_set_phase(g, GUARD_PHASE_CODE(GUARD_PHASE_LEAPFROG, k, 4));
 		du = grad_u(m, g, x, z, y, err);
 		/* the tempering factor is computed and then overwritten in
 		 * pythae 0.1.2: rho = rho'' */
 		rho = op_sub(g, "rho", rho_half,
 			     op_scale(g, "half_eps_dU", du, 0.5 * cfg->eps_lf));
+		graph_set_phase(g, phase0);
 		graph_pop_scope(g);
 		graph_pop_scope(g);
 	}

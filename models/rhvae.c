@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guard.h"
 #include "linalg.h"
 #include "arch.h"
 #include "nets.h"
@@ -336,6 +337,8 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 		char scope[16];
 		snprintf(scope, sizeof scope, "lf%zu", k);
 		graph_push_scope(g, scope);
+		int phase0 = graph_phase(g);
+		graph_set_phase(g, GUARD_PHASE_CODE(GUARD_PHASE_LEAPFROG, k, 1));
 		/* 6.1 implicit half step: 3 fixed-point iterations, constant
 		 * gradients */
 		struct graph_node *rho_half = rho;
@@ -350,6 +353,7 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 						   0.5 * cfg->eps_lf));
 		}
 		/* 6.2 position step, a constant increment */
+		graph_set_phase(g, GUARD_PHASE_CODE(GUARD_PHASE_LEAPFROG, k, 2));
 		struct graph_node *H0 = hamiltonian(m, g, x, z, y, rho_half, A,
 						    logdet_A);
 		struct graph_node *grho0 = grad_of(g, H0, rho_half, false, err);
@@ -398,12 +402,14 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 		graph_pop_scope(g);
 		graph_pop_scope(g);
 		/* 6.3 */
+		graph_set_phase(g, GUARD_PHASE_CODE(GUARD_PHASE_LEAPFROG, k, 3));
 		y = decode(m, g, z);
 		graph_push_scope(g, "rhvae");
 		graph_push_scope(g, scope);
 		A = metric_A(m, g, "A", z, c, Mc);
 		logdet_A = linalg_logdet(g, "logdet_A", A, ldm);
 		/* 6.4 explicit half step; g3 keeps its graph */
+		graph_set_phase(g, GUARD_PHASE_CODE(GUARD_PHASE_LEAPFROG, k, 4));
 		struct graph_node *H3 = hamiltonian(m, g, x, z, y, rho_half, A,
 						    logdet_A);
 		struct graph_node *g3 = grad_of(g, H3, z, cfg->second_order,
@@ -412,7 +418,9 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 			g, "rho2", rho_half,
 			op_scale(g, "half_eps_g3", g3, 0.5 * cfg->eps_lf));
 		/* 6.5 tempering */
+		graph_set_phase(g, GUARD_PHASE_CODE(GUARD_PHASE_TEMPERING, k, 0));
 		rho = op_scale(g, "rho", rho2, (double)rv->temper[k - 1]);
+		graph_set_phase(g, phase0);
 		graph_pop_scope(g);
 	}
 
