@@ -1111,9 +1111,9 @@ enum vb_status sweep_command(int argc, char **argv, FILE *log,
 		return st;
 	st = sweep_run(p, &o, &stats, err);
 	sweep_plan_free(p);
-	if (log && (st == VB_OK || stats.n_run)) {
+	if (o.log && (st == VB_OK || stats.n_run)) {
 		double mins = stats.seconds / 60.0;
-		fprintf(log, "sweep: %zu cell(s) run in %.1f s (%.1f "
+		fprintf(o.log, "sweep: %zu cell(s) run in %.1f s (%.1f "
 			"cells/min), %zu of %zu in the shard hit NaN/Inf, "
 			"%zu error(s); worker peak RSS mean %.0f MB, max "
 			"%.0f MB; tables in %s\n", stats.n_run, stats.seconds,
