@@ -115,6 +115,56 @@ struct graph_node *op_bce_logits(struct graph *g, const char *name,
 struct graph_node *op_full(struct graph *g, const char *name, int ndim,
 			   const size_t *shape, double v);
 
+/* ---- convolutions (ops_conv.c) ---- */
+/* NCHW, PyTorch semantics and weight layouts, square stride and padding,
+ * no dilation or groups. Lowered onto op_gemm through im2col / col2im over
+ * chunks of the batch; scratch comes from the graph arena. Fused backward
+ * kernels accumulate (+=) into every input; the vjps are built from these
+ * same ops, so gradients taken with create_graph differentiate again. */
+
+/* torch.nn.functional.conv2d: x (B, Cin, H, W), w (Cout, Cin, kh, kw),
+ * b (Cout) or NULL -> (B, Cout, Ho, Wo), Ho = (H + 2 pad - kh) / stride + 1
+ * (floor), Wo likewise. stride >= 1, pad >= 0. vjp: x <- conv_transpose2d
+ * of the output gradient (output padding chosen to give back H, W),
+ * w <- op_conv2d_weight_grad, b <- op_sum_channels. */
+struct graph_node *op_conv2d(struct graph *g, const char *name,
+			     struct graph_node *x, struct graph_node *w,
+			     struct graph_node *b, int stride, int pad);
+
+/* torch.nn.functional.conv_transpose2d: x (B, Cin, H, W),
+ * w (Cin, Cout, kh, kw), b (Cout) or NULL -> (B, Cout, Ho, Wo),
+ * Ho = (H - 1) stride - 2 pad + kh + output_padding, Wo likewise;
+ * 0 <= output_padding < stride. It is the input gradient of a conv2d with
+ * the same w, stride and pad. vjp: x <- conv2d of the output gradient,
+ * w <- op_conv2d_weight_grad(gradient, x), b <- op_sum_channels. */
+struct graph_node *op_conv_transpose2d(struct graph *g, const char *name,
+				       struct graph_node *x,
+				       struct graph_node *w,
+				       struct graph_node *b, int stride,
+				       int pad, int output_padding);
+
+/* The weight gradient of conv2d as an op of its own: x (B, Cin, H, W),
+ * gy (B, Cout, Ho, Wo) with Ho, Wo the conv2d output size for
+ * (kh, kw, stride, pad) -> (Cout, Cin, kh, kw),
+ * out[o][c][i][j] = sum_{b,h,w} gy[b][o][h][w] x[b][c][h s - p + i][w s - p + j].
+ * Bilinear, differentiable in both inputs. conv_transpose2d's weight
+ * gradient is op_conv2d_weight_grad(gy, x, ...). */
+struct graph_node *op_conv2d_weight_grad(struct graph *g, const char *name,
+					 struct graph_node *x,
+					 struct graph_node *gy, int kh, int kw,
+					 int stride, int pad);
+
+/* (B, C, ...) -> (C): sum over every axis but axis 1 (in double). The
+ * gradient of a convolution's bias. */
+struct graph_node *op_sum_channels(struct graph *g, const char *name,
+				   struct graph_node *a);
+/* v (C) -> shape (B, C, ...) (ndim >= 2, shape[1] = C): v[c] in every
+ * element of channel c. Adjoint of op_sum_channels. */
+struct graph_node *op_expand_channels(struct graph *g, const char *name,
+				      struct graph_node *v, int ndim,
+				      const size_t *shape);
+/* ---- end of convolutions ---- */
+
 /* The gemm the ops use (cblas_sgemm or cblas_dgemm by build), row-major:
  * C = alpha op(A) op(B) + beta C. Exposed for benchmarks and tests. */
 void op_gemm(bool ta, bool tb, size_t m, size_t n, size_t k, vb_real alpha,

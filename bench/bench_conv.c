@@ -1,0 +1,399 @@
+/* bench_conv: speed of the tutorial's ResNet encoder + decoder (rhvae.md
+ * 2.4) on the tape: forward + backward of a VAE loss at batch 64 in the
+ * float build, images/s, the convolutions' FLOP count and achieved GFLOP/s
+ * beside op_gemm (cblas_sgemm) on the very products the convolutions issue,
+ * measured in the same run; then the RHVAE's second-order pattern (dH/dz
+ * through the decoder with create_graph, then backward of a function of
+ * it). usage: bench_conv [--steps N] [--batch B] [--threads T] */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "graph.h"
+#include "ops.h"
+#include "params.h"
+#include "resnet.h"
+#include "rng.h"
+
+#define N_LATENT 16
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* One convolution of the networks: channels, kernel, input and output
+ * side; transposed for the decoder's ConvTranspose2d. */
+struct layer {
+	const char *name;
+	bool transposed;
+	size_t c_in, c_out, k, side_in, side_out;
+	bool first; /* input is data: no input gradient */
+};
+
+static const struct layer LAYERS[] = {
+	{"enc conv1", false, 1, 64, 4, 28, 14, true},
+	{"enc conv2", false, 64, 128, 4, 14, 7, false},
+	{"enc conv3", false, 128, 128, 3, 7, 4, false},
+	{"enc res1 3x3", false, 128, 32, 3, 4, 4, false},
+	{"enc res1 1x1", false, 32, 128, 1, 4, 4, false},
+	{"enc res2 3x3", false, 128, 32, 3, 4, 4, false},
+	{"enc res2 1x1", false, 32, 128, 1, 4, 4, false},
+	{"dec convT1", true, 128, 128, 3, 4, 7, false},
+	{"dec res1 3x3", false, 128, 32, 3, 7, 7, false},
+	{"dec res1 1x1", false, 32, 128, 1, 7, 7, false},
+	{"dec res2 3x3", false, 128, 32, 3, 7, 7, false},
+	{"dec res2 1x1", false, 32, 128, 1, 7, 7, false},
+	{"dec convT2", true, 128, 64, 3, 7, 14, false},
+	{"dec convT3", true, 64, 1, 3, 14, 28, false},
+};
+#define N_LAYERS (sizeof LAYERS / sizeof LAYERS[0])
+
+struct gemm_shape {
+	bool ta, tb;
+	size_t m, n, k;
+};
+
+/* The products ops_conv.c issues for a layer (forward, weight gradient,
+ * input gradient), in its (K rows, N columns) im2col layout. Returns the
+ * count written to s (at most 3). */
+static int layer_gemms(const struct layer *l, size_t B, struct gemm_shape *s)
+{
+	int n = 0;
+	if (!l->transposed) {
+		size_t K = l->c_in * l->k * l->k;
+		size_t N = B * l->side_out * l->side_out;
+		s[n++] = (struct gemm_shape){false, false, l->c_out, N, K};
+		s[n++] = (struct gemm_shape){false, true, l->c_out, K, N};
+		if (!l->first)
+			s[n++] = (struct gemm_shape){true, false, K, N,
+						     l->c_out};
+	} else {
+		size_t K = l->c_out * l->k * l->k;
+		size_t N = B * l->side_in * l->side_in;
+		s[n++] = (struct gemm_shape){true, false, K, N, l->c_in};
+		s[n++] = (struct gemm_shape){false, true, l->c_in, K, N};
+		if (!l->first)
+			s[n++] = (struct gemm_shape){false, false, l->c_in, N,
+						     K};
+	}
+	return n;
+}
+
+static double shape_flops(const struct gemm_shape *s)
+{
+	return 2.0 * (double)s->m * (double)s->n * (double)s->k;
+}
+
+/* op_gemm on the convolutions' own shapes and layouts, timed one pass over
+ * all shapes at a time so that passes interleave with the training steps
+ * (the machine's load then weighs on both alike). */
+struct sgemm_ref {
+	struct gemm_shape s[3 * N_LAYERS];
+	size_t ns;
+	double flops; /* of one pass */
+	vb_real *a, *b, *c;
+};
+
+static int sgemm_ref_init(struct sgemm_ref *r, size_t B)
+{
+	size_t big = 0;
+	memset(r, 0, sizeof *r);
+	for (size_t i = 0; i < N_LAYERS; i++)
+		r->ns += (size_t)layer_gemms(&LAYERS[i], B, r->s + r->ns);
+	for (size_t i = 0; i < r->ns; i++) {
+		size_t x = r->s[i].m * r->s[i].k, y = r->s[i].k * r->s[i].n,
+		       z = r->s[i].m * r->s[i].n;
+		big = x > big ? x : big;
+		big = y > big ? y : big;
+		big = z > big ? z : big;
+		r->flops += shape_flops(&r->s[i]);
+	}
+	r->a = calloc(big, sizeof *r->a);
+	r->b = calloc(big, sizeof *r->b);
+	r->c = calloc(big, sizeof *r->c);
+	if (!r->a || !r->b || !r->c)
+		return -1;
+	for (size_t i = 0; i < big; i++) {
+		r->a[i] = (vb_real)(0.001 * (double)(i % 13));
+		r->b[i] = (vb_real)(0.001 * (double)(i % 7));
+	}
+	return 0;
+}
+
+/* Seconds for one pass over every shape. */
+static double sgemm_ref_pass(struct sgemm_ref *r)
+{
+	double t = now();
+	for (size_t i = 0; i < r->ns; i++) {
+		const struct gemm_shape *s = &r->s[i];
+		op_gemm(s->ta, s->tb, s->m, s->n, s->k, 1, r->a,
+			s->ta ? s->m : s->k, r->b, s->tb ? s->k : s->n, 0, r->c,
+			s->n);
+	}
+	return now() - t;
+}
+
+static void sgemm_ref_free(struct sgemm_ref *r)
+{
+	free(r->a);
+	free(r->b);
+	free(r->c);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Median of n > 0 values (sorts v). */
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Products of one step: forward and weight gradient of every convolution,
+ * input gradient of all but the first (the data needs none). */
+static double conv_flops(size_t B)
+{
+	struct gemm_shape s[3];
+	double f = 0;
+	for (size_t i = 0; i < N_LAYERS; i++) {
+		int n = layer_gemms(&LAYERS[i], B, s);
+		for (int j = 0; j < n; j++)
+			f += shape_flops(&s[j]);
+	}
+	return f;
+}
+
+/* The three linear layers (2048 -> d twice, d -> 2048): forward, weight
+ * and input gradients (the decoder's fc needs dz for the encoder). */
+static double linear_flops(size_t B)
+{
+	double f = 2.0 * (double)B * 2048 * N_LATENT;
+	return 3 * (3 * f);
+}
+
+struct bench {
+	size_t B;
+	struct params *p;
+	struct resnet_encoder enc;
+	struct resnet_decoder dec;
+	struct graph *g;
+	vb_real *x;   /* (B, 784) */
+	struct rng noise;
+};
+
+/* VAE loss: mean_b(0.5 |y - x|^2 + KL) with z = mu + exp(logvar/2) eps. */
+static struct graph_node *vae_loss(struct bench *b)
+{
+	struct graph *g = b->g;
+	struct graph_node **P, *x, *mu, *lv, *z, *y, *kl;
+	struct tensor et;
+	graph_reset(g);
+	P = graph_alloc(g, b->p->n_entries * sizeof *P);
+	if (!P || params_nodes(b->p, g, P) != VB_OK)
+		return NULL;
+	x = graph_input(g, "input", tensor_view2(b->x, b->B, 784), false);
+	graph_push_scope(g, "encoder");
+	resnet_encoder_forward(&b->enc, g, P, x, &mu, &lv);
+	graph_pop_scope(g);
+	et = graph_tensor(g, 2, (size_t[2]){b->B, N_LATENT});
+	if (!et.data)
+		return NULL;
+	rng_fill_normal(&b->noise, et.data, et.n, 0, 1);
+	z = op_add(g, "z", mu,
+		   op_mul(g, "eps_std", graph_const(g, "eps", et),
+			  op_exp(g, "std", op_scale(g, "half_lv", lv, 0.5))));
+	graph_push_scope(g, "decoder");
+	y = resnet_decoder_forward(&b->dec, g, P, z);
+	graph_pop_scope(g);
+	kl = op_scale(g, "kl",
+		      op_sum_rows(g, "kl.sum",
+				  op_sub(g, "kl.inner",
+					 op_sub(g, "kl.mu2",
+						op_add_scalar(g, "kl.one", lv, 1),
+						op_square(g, "kl.musq", mu)),
+					 op_exp(g, "kl.var", lv))),
+		      -0.5);
+	return op_mean(g, "loss", op_add(g, "per_sample",
+					 op_mse(g, "recon", y, x), kl));
+}
+
+/* RHVAE pattern (rhvae.md 4.5 step 6.4): H = sum 0.5 |dec(z) - x|^2 +
+ * 0.5 |z|^2, g3 = dH/dz with create_graph, loss = sum(g3^2); returns the
+ * loss to backpropagate through the decoder twice. */
+static struct graph_node *second_order_loss(struct bench *b)
+{
+	struct graph *g = b->g;
+	struct graph_node **P, *x, *z, *y, *H, *g3 = NULL;
+	struct tensor zt;
+	graph_reset(g);
+	P = graph_alloc(g, b->p->n_entries * sizeof *P);
+	if (!P || params_nodes(b->p, g, P) != VB_OK)
+		return NULL;
+	x = graph_input(g, "input", tensor_view2(b->x, b->B, 784), false);
+	zt = graph_tensor(g, 2, (size_t[2]){b->B, N_LATENT});
+	if (!zt.data)
+		return NULL;
+	rng_fill_normal(&b->noise, zt.data, zt.n, 0, 1);
+	z = graph_input(g, "z", zt, true);
+	graph_push_scope(g, "decoder");
+	y = resnet_decoder_forward(&b->dec, g, P, z);
+	graph_pop_scope(g);
+	H = op_add(g, "H", op_sum(g, "H.rec", op_mse(g, "rec", y, x)),
+		   op_scale(g, "H.prior",
+			    op_sum(g, "z2", op_square(g, "zsq", z)), 0.5));
+	if (graph_grad(g, H, NULL, &z, 1, true, &g3, NULL) != VB_OK)
+		return NULL;
+	return op_sum(g, "loss", op_square(g, "g3sq", g3));
+}
+
+static int run(size_t B, int steps)
+{
+	struct bench b;
+	struct sgemm_ref ref;
+	struct vb_error err = {0};
+	struct rng r;
+	/* per round: forward, backward, step, reference pass, second order */
+	double *tf = calloc((size_t)steps, sizeof *tf);
+	double *tb = calloc((size_t)steps, sizeof *tb);
+	double *ts = calloc((size_t)steps, sizeof *ts);
+	double *tr = calloc((size_t)steps, sizeof *tr);
+	double *t2 = calloc((size_t)steps, sizeof *t2);
+	size_t arena1 = 0, arena2 = 0, nodes1 = 0;
+	int rc = 1;
+	memset(&b, 0, sizeof b);
+	memset(&ref, 0, sizeof ref);
+	b.B = B;
+	b.x = malloc(B * 784 * sizeof *b.x);
+	if (!tf || !tb || !ts || !tr || !t2 || !b.x ||
+	    sgemm_ref_init(&ref, B) != 0 || params_create(&b.p, &err) ||
+	    resnet_encoder_add(&b.enc, b.p, "encoder", N_LATENT, &err) ||
+	    resnet_decoder_add(&b.dec, b.p, "decoder", N_LATENT, &err) ||
+	    params_finalize(b.p, &err) ||
+	    graph_create((size_t)256 << 20, &b.g, &err)) {
+		fprintf(stderr, "bench_conv: %s\n",
+			err.msg[0] ? err.msg : "out of memory");
+		goto out;
+	}
+	rng_seed(&r, 8, RNG_STREAM_INIT);
+	resnet_encoder_init(&b.enc, b.p, &r);
+	resnet_decoder_init(&b.dec, b.p, &r);
+	rng_seed(&b.noise, 1, RNG_STREAM_NOISE);
+	rng_fill_uniform(&r, b.x, B * 784, 0, 1);
+
+	/* Each round: one VAE step, one pass of the reference products, one
+	 * second-order step, so that a changing machine load weighs on all
+	 * three alike; the first two rounds warm up. */
+	for (int s = -2; s < steps; s++) {
+		double t0 = now(), t1, t3, t4, t5;
+		struct graph_node *loss = vae_loss(&b);
+		t1 = now();
+		params_zero_grad(b.p);
+		if (!loss || graph_backward(b.g, loss, &err) != VB_OK ||
+		    !isfinite(loss->value.data[0])) {
+			fprintf(stderr, "bench_conv: step failed: %s\n",
+				err.msg[0] ? err.msg : graph_error(b.g)->msg);
+			goto out;
+		}
+		t3 = now();
+		arena1 = graph_arena_used(b.g);
+		nodes1 = graph_node_count(b.g);
+		double pass = sgemm_ref_pass(&ref);
+		t4 = now();
+		loss = second_order_loss(&b);
+		params_zero_grad(b.p);
+		if (!loss || graph_backward(b.g, loss, &err) != VB_OK) {
+			fprintf(stderr, "bench_conv: second-order step failed: "
+				"%s\n", err.msg[0] ? err.msg
+						   : graph_error(b.g)->msg);
+			goto out;
+		}
+		t5 = now();
+		arena2 = graph_arena_used(b.g);
+		if (s >= 0) {
+			tf[s] = t1 - t0;
+			tb[s] = t3 - t1;
+			ts[s] = t3 - t0;
+			tr[s] = pass;
+			t2[s] = t5 - t4;
+		}
+	}
+
+	double best = ts[0], best_ref = tr[0];
+	for (int s = 1; s < steps; s++) {
+		best = ts[s] < best ? ts[s] : best;
+		best_ref = tr[s] < best_ref ? tr[s] : best_ref;
+	}
+	double cf = conv_flops(B), lf = linear_flops(B);
+	double mf = median(tf, steps), mb = median(tb, steps);
+	double ms = median(ts, steps), mr = median(tr, steps);
+	double m2 = median(t2, steps);
+	printf("batch %zu, %d rounds (median, best):\n", B, steps);
+	printf("  forward+backward %.2f ms (forward %.2f, backward %.2f), "
+	       "best %.2f ms: %.0f images/s (best %.0f)\n", ms * 1e3,
+	       mf * 1e3, mb * 1e3, best * 1e3, (double)B / ms,
+	       (double)B / best);
+	printf("  convolution products %.3f GFLOP/step (+ linear %.3f): "
+	       "%.1f GFLOP/s over the whole step (best %.1f)\n", cf / 1e9,
+	       lf / 1e9, cf / ms / 1e9, cf / best / 1e9);
+	printf("  op_gemm (cblas_sgemm) alone on the same %zu products: "
+	       "%.1f GFLOP/s (best %.1f); the step runs at %.0f %% of it "
+	       "(best to best %.0f %%)\n", ref.ns, ref.flops / mr / 1e9,
+	       ref.flops / best_ref / 1e9, 100 * mr / ms * cf / ref.flops,
+	       100 * best_ref / best * cf / ref.flops);
+	printf("  tape: %zu nodes, arena %.1f MB used\n", nodes1,
+	       (double)arena1 / 1e6);
+	printf("  second order (decoder, dH/dz with create_graph, backward of "
+	       "|dH/dz|^2): %.2f ms/step, arena %.1f MB\n", m2 * 1e3,
+	       (double)arena2 / 1e6);
+	rc = 0;
+out:
+	graph_free(b.g);
+	params_free(b.p);
+	sgemm_ref_free(&ref);
+	free(b.x);
+	free(tf);
+	free(tb);
+	free(ts);
+	free(tr);
+	free(t2);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	int steps = 15, threads = 1;
+	size_t B = 64;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--steps") && i + 1 < argc)
+			steps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+			B = (size_t)atol(argv[++i]);
+		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+			threads = atoi(argv[++i]);
+		else {
+			fprintf(stderr, "usage: bench_conv [--steps N] "
+				"[--batch B] [--threads T]\n");
+			return 2;
+		}
+	}
+	if (steps < 1)
+		steps = 1;
+	if (B < 1)
+		B = 1;
+	if (threads < 1)
+		threads = 1;
+	op_blas_set_threads(threads);
+	printf("bench_conv: %s build, OpenBLAS kernel %s, %d thread(s), "
+	       "ResNet encoder + decoder (latent %d)\n", VB_REAL_NAME,
+	       op_blas_core(), op_blas_threads(), N_LATENT);
+	return run(B, steps);
+}

@@ -1,0 +1,455 @@
+/* test_resnet (float build, the training precision): the tutorial's ResNet
+ * encoder and decoder (rhvae.md 2.4): pythae's state_dict names, shapes
+ * and counts, PyTorch init bounds (ConvTranspose fan_in included),
+ * deterministic init, output and intermediate shapes, a finite forward and
+ * backward that reaches every parameter, input-shape errors, and the float
+ * convolution kernels against a double direct-loop reference. */
+#include <check.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph.h"
+#include "ops.h"
+#include "params.h"
+#include "resnet.h"
+#include "rng.h"
+
+#define D_LATENT 16
+#define ARENA_BYTES ((size_t)64 << 20)
+
+struct expect {
+	const char *name;
+	int ndim;
+	size_t shape[4];
+	size_t fan_in; /* PyTorch's init bound is 1/sqrt(fan_in) */
+};
+
+/* pythae's state_dict of Encoder_ResNet_VAE_MNIST / Decoder_ResNet_AE_MNIST
+ * (latent 16), in order; fan_in = in k k for
+ * Conv2d, out k k for ConvTranspose2d, in_features for Linear. */
+static const struct expect ENC[] = {
+	{"encoder.layers.0.0.weight", 4, {64, 1, 4, 4}, 16},
+	{"encoder.layers.0.0.bias", 1, {64}, 16},
+	{"encoder.layers.1.0.weight", 4, {128, 64, 4, 4}, 1024},
+	{"encoder.layers.1.0.bias", 1, {128}, 1024},
+	{"encoder.layers.2.0.weight", 4, {128, 128, 3, 3}, 1152},
+	{"encoder.layers.2.0.bias", 1, {128}, 1152},
+	{"encoder.layers.3.0.conv_block.1.weight", 4, {32, 128, 3, 3}, 1152},
+	{"encoder.layers.3.0.conv_block.1.bias", 1, {32}, 1152},
+	{"encoder.layers.3.0.conv_block.3.weight", 4, {128, 32, 1, 1}, 32},
+	{"encoder.layers.3.0.conv_block.3.bias", 1, {128}, 32},
+	{"encoder.layers.3.1.conv_block.1.weight", 4, {32, 128, 3, 3}, 1152},
+	{"encoder.layers.3.1.conv_block.1.bias", 1, {32}, 1152},
+	{"encoder.layers.3.1.conv_block.3.weight", 4, {128, 32, 1, 1}, 32},
+	{"encoder.layers.3.1.conv_block.3.bias", 1, {128}, 32},
+	{"encoder.embedding.weight", 2, {16, 2048}, 2048},
+	{"encoder.embedding.bias", 1, {16}, 2048},
+	{"encoder.log_var.weight", 2, {16, 2048}, 2048},
+	{"encoder.log_var.bias", 1, {16}, 2048},
+};
+static const struct expect DEC[] = {
+	{"decoder.layers.0.weight", 2, {2048, 16}, 16},
+	{"decoder.layers.0.bias", 1, {2048}, 16},
+	{"decoder.layers.1.weight", 4, {128, 128, 3, 3}, 1152},
+	{"decoder.layers.1.bias", 1, {128}, 1152},
+	{"decoder.layers.2.0.conv_block.1.weight", 4, {32, 128, 3, 3}, 1152},
+	{"decoder.layers.2.0.conv_block.1.bias", 1, {32}, 1152},
+	{"decoder.layers.2.0.conv_block.3.weight", 4, {128, 32, 1, 1}, 32},
+	{"decoder.layers.2.0.conv_block.3.bias", 1, {128}, 32},
+	{"decoder.layers.2.1.conv_block.1.weight", 4, {32, 128, 3, 3}, 1152},
+	{"decoder.layers.2.1.conv_block.1.bias", 1, {32}, 1152},
+	{"decoder.layers.2.1.conv_block.3.weight", 4, {128, 32, 1, 1}, 32},
+	{"decoder.layers.2.1.conv_block.3.bias", 1, {128}, 32},
+	/* ConvTranspose2d(128, 64): weight (in, out, k, k), fan_in 64*9 */
+	{"decoder.layers.3.0.weight", 4, {128, 64, 3, 3}, 576},
+	{"decoder.layers.3.0.bias", 1, {64}, 576},
+	/* ConvTranspose2d(64, 1): fan_in 1*9 */
+	{"decoder.layers.4.0.weight", 4, {64, 1, 3, 3}, 9},
+	{"decoder.layers.4.0.bias", 1, {1}, 9},
+};
+#define N_ENC (sizeof ENC / sizeof ENC[0])
+#define N_DEC (sizeof DEC / sizeof DEC[0])
+
+struct nets {
+	struct params *p;
+	struct resnet_encoder enc;
+	struct resnet_decoder dec;
+};
+
+static void nets_make(struct nets *n, uint64_t seed)
+{
+	struct vb_error err = {0};
+	struct rng r;
+	ck_assert_int_eq(params_create(&n->p, &err), VB_OK);
+	ck_assert_msg(resnet_encoder_add(&n->enc, n->p, "encoder", D_LATENT,
+					 &err) == VB_OK, "%s", err.msg);
+	ck_assert_msg(resnet_decoder_add(&n->dec, n->p, "decoder", D_LATENT,
+					 &err) == VB_OK, "%s", err.msg);
+	ck_assert_int_eq(params_finalize(n->p, &err), VB_OK);
+	rng_seed(&r, seed, RNG_STREAM_INIT);
+	resnet_encoder_init(&n->enc, n->p, &r);
+	resnet_decoder_init(&n->dec, n->p, &r);
+}
+
+/* Elements of entries [from, to) (the buffer pads entries to 16). */
+static size_t entries_sum(const struct params *p, size_t from, size_t to)
+{
+	size_t n = 0;
+	ck_assert_uint_ge(p->n_entries, to);
+	for (size_t i = from; i < to; i++)
+		n += p->entries[i].n;
+	return n;
+}
+
+START_TEST(test_names_shapes_counts)
+{
+	struct nets n;
+	size_t enc_n = 0, dec_n = 0;
+	nets_make(&n, 1);
+	ck_assert_uint_eq(n.p->n_entries, N_ENC + N_DEC);
+	for (size_t i = 0; i < N_ENC + N_DEC; i++) {
+		const struct expect *e = i < N_ENC ? &ENC[i] : &DEC[i - N_ENC];
+		const struct params_entry *pe = &n.p->entries[i];
+		ck_assert_str_eq(pe->name, e->name);
+		ck_assert_int_eq(pe->ndim, e->ndim);
+		for (int k = 0; k < e->ndim; k++)
+			ck_assert_msg(pe->shape[k] == e->shape[k],
+				      "%s dim %d: %zu, expected %zu", e->name,
+				      k, pe->shape[k], e->shape[k]);
+		if (i < N_ENC)
+			enc_n += pe->n;
+		else
+			dec_n += pe->n;
+	}
+	/* rhvae.md 2.4: d = 16 gives 427,680 and 339,009 */
+	ck_assert_uint_eq(enc_n, 427680);
+	ck_assert_uint_eq(dec_n, 339009);
+	ck_assert_uint_eq(RESNET_ENCODER_PARAMS(16), 427680);
+	ck_assert_uint_eq(RESNET_DECODER_PARAMS(16), 339009);
+	params_free(n.p);
+
+	/* the count formulas at another latent size */
+	{
+		struct params *p = NULL;
+		struct resnet_encoder e;
+		struct resnet_decoder d;
+		struct vb_error err = {0};
+		ck_assert_int_eq(params_create(&p, &err), VB_OK);
+		ck_assert_int_eq(resnet_encoder_add(&e, p, "e", 3, &err), VB_OK);
+		ck_assert_uint_eq(entries_sum(p, 0, N_ENC),
+				  RESNET_ENCODER_PARAMS(3));
+		ck_assert_int_eq(resnet_decoder_add(&d, p, "d", 3, &err), VB_OK);
+		ck_assert_uint_eq(entries_sum(p, N_ENC, N_ENC + N_DEC),
+				  RESNET_DECODER_PARAMS(3));
+		params_free(p);
+	}
+}
+END_TEST
+
+START_TEST(test_bad_config)
+{
+	struct params *p = NULL;
+	struct resnet_encoder e;
+	struct resnet_decoder d;
+	struct vb_error err = {0};
+	ck_assert_int_eq(params_create(&p, &err), VB_OK);
+	ck_assert_int_eq(resnet_encoder_add(&e, p, "encoder", 0, &err),
+			 VB_ERR_CONFIG);
+	ck_assert(strstr(err.msg, "resnet") != NULL);
+	vb_error_clear(&err);
+	ck_assert_int_eq(resnet_decoder_add(&d, p, "decoder", 0, &err),
+			 VB_ERR_CONFIG);
+	/* registering twice under one prefix: duplicate names refused */
+	ck_assert_int_eq(resnet_encoder_add(&e, p, "encoder", 4, &err), VB_OK);
+	ck_assert_int_ne(resnet_encoder_add(&e, p, "encoder", 4, &err), VB_OK);
+	params_free(p);
+}
+END_TEST
+
+START_TEST(test_init_bounds)
+{
+	struct nets n, m;
+	nets_make(&n, 8);
+	for (size_t i = 0; i < N_ENC + N_DEC; i++) {
+		const struct expect *e = i < N_ENC ? &ENC[i] : &DEC[i - N_ENC];
+		struct tensor t = params_value(n.p, i);
+		double mx = 0, mean = 0, bound = 1 / sqrt((double)e->fan_in);
+		for (size_t k = 0; k < t.n; k++) {
+			double v = t.data[k];
+			ck_assert_msg(fabs(v) <= bound * (1 + FLT_EPSILON),
+				      "%s[%zu] = %g outside +-%g", e->name, k,
+				      v, bound);
+			mx = fabs(v) > mx ? fabs(v) : mx;
+			mean += v;
+		}
+		mean /= (double)t.n;
+		/* With n >= 64 uniform draws the largest |v| is above 0.9
+		 * bound with probability 1 - 0.9^64 > 0.998 (the seed is
+		 * fixed, so this is deterministic); a fan_in from the wrong
+		 * weight dimension gives a bound off by >= 1.4x. */
+		if (t.n >= 64) {
+			ck_assert_msg(mx > 0.9 * bound, "%s: max |v| %g, "
+				      "bound %g", e->name, mx, bound);
+			/* mean of U(-b, b) has sd b / sqrt(3 n): 6 sd */
+			ck_assert_msg(fabs(mean) < 6 * bound /
+							   sqrt(3.0 * (double)t.n),
+				      "%s: mean %g", e->name, mean);
+		}
+	}
+	/* same seed, same weights; another seed, others */
+	nets_make(&m, 8);
+	ck_assert_uint_eq(m.p->n, n.p->n);
+	ck_assert(memcmp(m.p->data, n.p->data, n.p->n * sizeof(vb_real)) == 0);
+	params_free(m.p);
+	nets_make(&m, 9);
+	ck_assert(memcmp(m.p->data, n.p->data, n.p->n * sizeof(vb_real)) != 0);
+	params_free(m.p);
+	params_free(n.p);
+}
+END_TEST
+
+static struct graph_node *find(struct graph *g, const char *name)
+{
+	for (size_t i = 0; i < graph_node_count(g); i++) {
+		struct graph_node *n = graph_node_at(g, i);
+		if (strcmp(n->name, name) == 0)
+			return n;
+	}
+	return NULL;
+}
+
+static void expect_node(struct graph *g, const char *name, size_t b,
+			size_t c, size_t h, size_t w)
+{
+	struct graph_node *n = find(g, name);
+	ck_assert_msg(n != NULL, "no node %s", name);
+	ck_assert_int_eq(n->value.ndim, 4);
+	ck_assert_msg(n->value.shape[0] == b && n->value.shape[1] == c &&
+			      n->value.shape[2] == h && n->value.shape[3] == w,
+		      "%s: (%zu, %zu, %zu, %zu)", name, n->value.shape[0],
+		      n->value.shape[1], n->value.shape[2], n->value.shape[3]);
+}
+
+/* Fixed input: a smooth blob in [0, 1] per image. */
+static void fill_images(vb_real *x, size_t B)
+{
+	for (size_t b = 0; b < B; b++)
+		for (size_t i = 0; i < 28; i++)
+			for (size_t j = 0; j < 28; j++) {
+				double di = (double)i - 10 - (double)b;
+				double dj = (double)j - 14 + (double)b;
+				x[(b * 28 + i) * 28 + j] =
+					(vb_real)exp(-(di * di + dj * dj) / 40);
+			}
+}
+
+START_TEST(test_forward_backward)
+{
+	enum { B = 3 };
+	struct nets n;
+	struct graph *g = NULL;
+	struct graph_node **P, *x, *mu, *logvar, *y, *loss;
+	struct vb_error err = {0};
+	static vb_real xb[B * 784];
+	nets_make(&n, 8);
+	fill_images(xb, B);
+	ck_assert_int_eq(graph_create(ARENA_BYTES, &g, &err), VB_OK);
+	P = graph_alloc(g, n.p->n_entries * sizeof *P);
+	ck_assert(P != NULL);
+	ck_assert_int_eq(params_nodes(n.p, g, P), VB_OK);
+	x = graph_input(g, "input", tensor_view2(xb, B, 784), false);
+
+	graph_push_scope(g, "encoder");
+	resnet_encoder_forward(&n.enc, g, P, x, &mu, &logvar);
+	graph_pop_scope(g);
+	ck_assert_msg(mu && logvar, "%s", graph_error(g)->msg);
+	ck_assert(mu->value.ndim == 2 && mu->value.shape[0] == B &&
+		  mu->value.shape[1] == D_LATENT);
+	ck_assert(logvar->value.ndim == 2 && logvar->value.shape[1] == D_LATENT);
+	ck_assert_str_eq(mu->name, "encoder.mu");
+	expect_node(g, "encoder.conv1", B, 64, 14, 14);
+	expect_node(g, "encoder.conv2", B, 128, 7, 7);
+	expect_node(g, "encoder.conv3", B, 128, 4, 4);
+	expect_node(g, "encoder.res1.conv3x3", B, 32, 4, 4);
+	expect_node(g, "encoder.res2.add", B, 128, 4, 4);
+
+	graph_push_scope(g, "decoder");
+	y = resnet_decoder_forward(&n.dec, g, P, mu);
+	graph_pop_scope(g);
+	ck_assert_msg(y != NULL, "%s", graph_error(g)->msg);
+	ck_assert(y->value.ndim == 2 && y->value.shape[0] == B &&
+		  y->value.shape[1] == 784);
+	expect_node(g, "decoder.fc.reshape", B, 128, 4, 4);
+	expect_node(g, "decoder.deconv1", B, 128, 7, 7);
+	expect_node(g, "decoder.res1.conv1x1", B, 128, 7, 7);
+	expect_node(g, "decoder.deconv2", B, 64, 14, 14);
+	expect_node(g, "decoder.deconv3", B, 1, 28, 28);
+	for (size_t i = 0; i < mu->value.n; i++)
+		ck_assert(isfinite(mu->value.data[i]) &&
+			  isfinite(logvar->value.data[i]));
+	for (size_t i = 0; i < y->value.n; i++)
+		ck_assert(y->value.data[i] > 0 && y->value.data[i] < 1);
+	/* different images give different codes */
+	ck_assert(mu->value.data[0] != mu->value.data[D_LATENT]);
+
+	/* backward of a VAE-like loss reaches every tensor */
+	loss = op_add(g, "loss",
+		      op_sum(g, "rec", op_mse(g, "mse", y, x)),
+		      op_sum(g, "lv", op_square(g, "lv2", logvar)));
+	params_zero_grad(n.p);
+	ck_assert_msg(graph_backward(g, loss, &err) == VB_OK, "%s", err.msg);
+	for (size_t i = 0; i < n.p->n_entries; i++) {
+		const vb_real *gr = params_grad(n.p, i);
+		double s = 0;
+		for (size_t k = 0; k < n.p->entries[i].n; k++) {
+			ck_assert(isfinite(gr[k]));
+			s += fabs(gr[k]);
+		}
+		ck_assert_msg(s > 0, "no gradient reached %s",
+			      n.p->entries[i].name);
+	}
+
+	/* the (B, 1, 28, 28) input form gives the same codes */
+	{
+		struct graph_node *x4, *mu4, *lv4;
+		x4 = graph_input(g, "input4",
+				 tensor_view(xb, 4,
+					     (size_t[4]){B, 1, 28, 28}),
+				 false);
+		resnet_encoder_forward(&n.enc, g, P, x4, &mu4, &lv4);
+		ck_assert(mu4 != NULL);
+		ck_assert(memcmp(mu4->value.data, mu->value.data,
+				 mu->value.n * sizeof(vb_real)) == 0);
+	}
+	graph_free(g);
+	params_free(n.p);
+}
+END_TEST
+
+START_TEST(test_input_shape_errors)
+{
+	struct nets n;
+	struct graph *g = NULL;
+	struct graph_node **P, *mu, *lv;
+	static vb_real buf[2 * 800];
+	nets_make(&n, 8);
+	ck_assert_int_eq(graph_create(ARENA_BYTES, &g, NULL), VB_OK);
+	P = graph_alloc(g, n.p->n_entries * sizeof *P);
+	ck_assert_int_eq(params_nodes(n.p, g, P), VB_OK);
+	resnet_encoder_forward(&n.enc, g, P,
+			       graph_input(g, "x", tensor_view2(buf, 2, 800),
+					   false),
+			       &mu, &lv);
+	ck_assert(mu == NULL && lv == NULL);
+	ck_assert_int_eq(graph_status(g), VB_ERR_SHAPE);
+	ck_assert(strstr(graph_error(g)->msg, "(2, 800)") != NULL);
+
+	graph_reset(g);
+	P = graph_alloc(g, n.p->n_entries * sizeof *P);
+	ck_assert_int_eq(params_nodes(n.p, g, P), VB_OK);
+	ck_assert(resnet_decoder_forward(&n.dec, g, P,
+					 graph_input(g, "z",
+						     tensor_view2(buf, 2, 15),
+						     false)) == NULL);
+	ck_assert_int_eq(graph_status(g), VB_ERR_SHAPE);
+	ck_assert(strstr(graph_error(g)->msg, "decoder") != NULL);
+	graph_free(g);
+	params_free(n.p);
+}
+END_TEST
+
+/* ---- the float kernels against a double reference ---- */
+
+/* Direct conv2d in double from float inputs. */
+static void ref_conv(const vb_real *x, const vb_real *w, const vb_real *bias,
+		     size_t B, size_t Ci, size_t H, size_t W, size_t Co,
+		     size_t k, long s, long p, size_t Ho, size_t Wo, double *y,
+		     double *mag)
+{
+	for (size_t b = 0; b < B; b++)
+		for (size_t o = 0; o < Co; o++)
+			for (size_t oh = 0; oh < Ho; oh++)
+				for (size_t ow = 0; ow < Wo; ow++) {
+					double acc = bias[o], m = fabs(acc);
+					for (size_t c = 0; c < Ci; c++)
+						for (size_t i = 0; i < k; i++)
+							for (size_t j = 0; j < k; j++) {
+								long ih = (long)oh * s - p + (long)i;
+								long iw = (long)ow * s - p + (long)j;
+								double t;
+								if (ih < 0 || iw < 0 || ih >= (long)H ||
+								    iw >= (long)W)
+									continue;
+								t = (double)x[((b * Ci + c) * H +
+									       (size_t)ih) * W +
+									      (size_t)iw] *
+								    (double)w[((o * Ci + c) * k + i) * k + j];
+								acc += t;
+								m += fabs(t);
+							}
+					y[((b * Co + o) * Ho + oh) * Wo + ow] = acc;
+					mag[((b * Co + o) * Ho + oh) * Wo + ow] = m;
+				}
+}
+
+START_TEST(test_float_conv_vs_double)
+{
+	/* the encoder's second layer, 64 -> 128, k4 s2 p1 on 14 x 14 */
+	enum { B = 2, CI = 64, CO = 128, H = 14, K = 4, HO = 7 };
+	static vb_real x[B * CI * H * H], w[CO * CI * K * K], b[CO];
+	static double ref[B * CO * HO * HO], mag[B * CO * HO * HO];
+	struct rng r;
+	struct graph *g = NULL;
+	struct graph_node *y;
+	rng_seed(&r, 3, RNG_STREAM_INIT);
+	rng_fill_uniform(&r, x, sizeof x / sizeof x[0], 0, 1);
+	rng_fill_uniform(&r, w, sizeof w / sizeof w[0], -0.03, 0.03);
+	rng_fill_uniform(&r, b, CO, -0.03, 0.03);
+	ck_assert_int_eq(graph_create(ARENA_BYTES, &g, NULL), VB_OK);
+	y = op_conv2d(g, "y",
+		      graph_const(g, "x",
+				  tensor_view(x, 4, (size_t[4]){B, CI, H, H})),
+		      graph_const(g, "w",
+				  tensor_view(w, 4, (size_t[4]){CO, CI, K, K})),
+		      graph_const(g, "b", tensor_view1(b, CO)), 2, 1);
+	ck_assert(y != NULL);
+	ref_conv(x, w, b, B, CI, H, H, CO, K, 2, 1, HO, HO, ref, mag);
+	for (size_t i = 0; i < y->value.n; i++) {
+		/* float sums of CI K K = 1024 products: worst-case error
+		 * 1024 FLT_EPSILON sum |terms|; an index error is O(term). */
+		double tol = (double)(CI * K * K + 1) * FLT_EPSILON * mag[i];
+		ck_assert_msg(fabs((double)y->value.data[i] - ref[i]) <= tol,
+			      "y[%zu] = %.9g, reference %.9g", i,
+			      (double)y->value.data[i], ref[i]);
+	}
+	graph_free(g);
+}
+END_TEST
+
+static Suite *resnet_suite(void)
+{
+	Suite *s = suite_create("resnet");
+	TCase *tc = tcase_create("resnet");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_names_shapes_counts);
+	tcase_add_test(tc, test_bad_config);
+	tcase_add_test(tc, test_init_bounds);
+	tcase_add_test(tc, test_forward_backward);
+	tcase_add_test(tc, test_input_shape_errors);
+	tcase_add_test(tc, test_float_conv_vs_double);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(resnet_suite());
+	int failed;
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
