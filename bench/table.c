@@ -117,6 +117,72 @@ static void get_seconds(const struct train_summary *s, char *b, size_t n)
 	snprintf(b, n, "%.3f", s->seconds);
 }
 
+/* Forensics (guard): known only when the guard classified a cause. */
+static bool has_cause(const struct train_summary *s)
+{
+	return s->first.set && s->first.cause != GUARD_CAUSE_NONE;
+}
+static void get_cause(const struct train_summary *s, char *b, size_t n)
+{
+	snprintf(b, n, "%s", has_cause(s) ? guard_cause_name(s->first.cause)
+					  : "");
+}
+static void get_origin_phase(const struct train_summary *s, char *b,
+			     size_t n)
+{
+	snprintf(b, n, "%s", has_cause(s) ? s->first.origin_phase : "");
+}
+static void get_origin_op(const struct train_summary *s, char *b, size_t n)
+{
+	snprintf(b, n, "%s", has_cause(s) ? s->first.op : "");
+}
+static void get_origin_node(const struct train_summary *s, char *b, size_t n)
+{
+	snprintf(b, n, "%s", has_cause(s) ? s->first.node : "");
+}
+static void get_origin_step(const struct train_summary *s, char *b, size_t n)
+{
+	if (has_cause(s) && s->first.origin_step > 0)
+		snprintf(b, n, "%ld", s->first.origin_step);
+	else
+		b[0] = '\0';
+}
+static void get_bad_samples(const struct train_summary *s, char *b, size_t n)
+{
+	if (has_cause(s) && s->first.n_bad_samples >= 0)
+		snprintf(b, n, "%ld", s->first.n_bad_samples);
+	else
+		b[0] = '\0';
+}
+static void get_nan_op(const struct train_summary *s, char *b, size_t n)
+{
+	snprintf(b, n, "%s", has_cause(s) ? s->first.nan_op : "");
+}
+static void get_nan_node(const struct train_summary *s, char *b, size_t n)
+{
+	snprintf(b, n, "%s", has_cause(s) ? s->first.nan_node : "");
+}
+static void get_lead_step(const struct train_summary *s, char *b, size_t n)
+{
+	if (s->lead_step > 0)
+		snprintf(b, n, "%ld", s->lead_step);
+	else
+		b[0] = '\0';
+}
+static void get_lead_time(const struct train_summary *s, char *b, size_t n)
+{
+	if (s->lead_time >= 0)
+		snprintf(b, n, "%ld", s->lead_time);
+	else
+		b[0] = '\0';
+}
+static void get_replayed(const struct train_summary *s, char *b, size_t n)
+{
+	snprintf(b, n, "%s", !s->replayed      ? ""
+			     : s->replay_match ? "same"
+					       : "differ");
+}
+
 /* The result columns, in row order. To add one: a getter and a line. */
 static const struct table_column RESULT_COLUMNS[] = {
 	{"status", false, get_status},
@@ -132,6 +198,17 @@ static const struct table_column RESULT_COLUMNS[] = {
 	{"final_eval_loss", false, get_final_eval},
 	{"best_eval_loss", false, get_best_eval},
 	{"best_epoch", false, get_best_epoch},
+	{"cause", false, get_cause},
+	{"origin_phase", false, get_origin_phase},
+	{"origin_op", false, get_origin_op},
+	{"origin_node", false, get_origin_node},
+	{"origin_step", false, get_origin_step},
+	{"bad_samples", false, get_bad_samples},
+	{"nan_op", false, get_nan_op},
+	{"nan_node", false, get_nan_node},
+	{"lead_step", false, get_lead_step},
+	{"lead_time", false, get_lead_time},
+	{"replayed", false, get_replayed},
 	{"seconds", true, get_seconds},
 };
 
@@ -960,9 +1037,9 @@ enum vb_status table_write_summary(const struct table *t, const char *title,
 		fputs("## Runs that hit NaN/Inf\n\n| id |", f);
 		for (size_t a = 0; a < n_axes; a++)
 			fprintf(f, " %s |", axes[a]);
-		fputs(" status | epoch | step | phase | quantity |\n|---|",
-		      f);
-		for (size_t a = 0; a < n_axes + 5; a++)
+		fputs(" status | epoch | step | phase | quantity | cause | "
+		      "op | node | lead time |\n|---|", f);
+		for (size_t a = 0; a < n_axes + 9; a++)
 			fputs("---|", f);
 		fputc('\n', f);
 		for (size_t r = 0; r < t->n_rows; r++) {
@@ -971,12 +1048,16 @@ enum vb_status table_write_summary(const struct table *t, const char *title,
 			fprintf(f, "| %s |", table_get(t, r, "id"));
 			for (size_t a = 0; a < n_axes; a++)
 				fprintf(f, " %s |", table_get(t, r, axes[a]));
-			fprintf(f, " %s | %s | %s | %s | %s |\n",
-				table_get(t, r, "status"),
+			fprintf(f, " %s | %s | %s | %s | %s | %s | %s | %s "
+				"| %s |\n", table_get(t, r, "status"),
 				table_get(t, r, "first_epoch"),
 				table_get(t, r, "first_step"),
 				table_get(t, r, "first_phase"),
-				table_get(t, r, "first_quantity"));
+				table_get(t, r, "first_quantity"),
+				table_get(t, r, "cause"),
+				table_get(t, r, "origin_op"),
+				table_get(t, r, "origin_node"),
+				table_get(t, r, "lead_time"));
 		}
 		fputc('\n', f);
 	}
