@@ -587,6 +587,7 @@ void table_sort_rows(struct table *t)
 {
 	struct sort_key *k;
 	char **cells;
+	const char *last = NULL;
 	size_t n = 0;
 	if (t->n_rows < 1)
 		return;
@@ -607,12 +608,14 @@ void table_sort_rows(struct table *t)
 	qsort(k, t->n_rows, sizeof *k, cmp_rows);
 	for (size_t i = 0; i < t->n_rows; i++) {
 		char **src = t->cells + k[i].row * t->n_cols;
-		if (n > 0 && *k[i].id && !strcmp(k[i].id, k[i - 1].id)) {
+		/* compare with the last row kept: a dropped row is freed */
+		if (last && *k[i].id && !strcmp(k[i].id, last)) {
 			for (size_t c = 0; c < t->n_cols; c++)
 				free(src[c]);
 			continue;
 		}
 		memcpy(cells + n * t->n_cols, src, t->n_cols * sizeof *src);
+		last = k[i].id;
 		n++;
 	}
 	free(t->cells);
