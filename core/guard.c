@@ -306,6 +306,11 @@ enum guard_cause guard_classify_op(const char *op, bool backward,
 		return n_in > 0 && in[0].n_neg ? GUARD_CAUSE_SQRT_NEGATIVE
 					       : GUARD_CAUSE_OTHER_OP;
 	}
+	if (!strcmp(op, "batch_norm") && !backward)
+		/* finite inputs, non-finite output: the variance + eps of a
+		 * channel is zero (sums run in double, so nothing else
+		 * overflows) */
+		return GUARD_CAUSE_DIV_ZERO;
 	if (prefix(op, "div") || prefix(op, "recip")) {
 		/* the divisor is the last input (recip: the only one) */
 		if (n_in > 0 && in[n_in - 1].n_zero)

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "graph.h"
 
@@ -170,6 +171,47 @@ struct graph_node *op_expand_channels(struct graph *g, const char *name,
 void op_gemm(bool ta, bool tb, size_t m, size_t n, size_t k, vb_real alpha,
 	     const vb_real *a, size_t lda, const vb_real *b, size_t ldb,
 	     vb_real beta, vb_real *c, size_t ldc);
+
+/* ---- batch norm (ops_bn.c) ---- */
+/* sqrt, elementwise. Backward G / (2 sqrt(x)) as PyTorch: infinite at
+ * x = 0 (the forensics call that cause "sqrt_zero_backward"). */
+struct graph_node *op_sqrt(struct graph *g, const char *name,
+			   struct graph_node *a);
+
+/* How op_batch_norm normalises. batch_stats: with the batch mean and
+ * biased variance over N = B * H * W per channel (training mode, or any
+ * mode with track_running_stats off); update_running (with batch_stats
+ * and buffers): running = (1 - momentum) running + momentum batch, the
+ * variance unbiased (N / (N - 1), NaN when N = 1), n_tracked += 1. Without
+ * batch_stats the running buffers normalise (evaluation mode). eps is
+ * added to the variance under the square root. */
+struct op_bn_settings {
+	bool batch_stats;
+	bool update_running;
+	double momentum;
+	double eps;
+};
+/* PyTorch's buffers running_mean (C), running_var (C) and
+ * num_batches_tracked; borrowed, written by the update. */
+struct op_bn_running {
+	vb_real *mean;
+	vb_real *var;
+	int64_t *n_tracked; /* may be NULL */
+};
+/* BatchNorm1d / BatchNorm2d: x (B, C) or (B, C, H, W), weight gamma (C),
+ * bias beta (C) -> same shape as x; run NULL when track_running_stats is
+ * off (then batch_stats must be set). Batch statistics make one node
+ * "batch_norm" (fused backward accumulating into x, gamma, beta; vjp from
+ * differentiable ops); running statistics make nodes under the scope
+ * name: running_mean, running_var (constants), var_eps, std, scale,
+ * center, norm, out. The running update happens in the forward, in double;
+ * a zero variance with eps 0 gives NaN from finite inputs. */
+struct graph_node *op_batch_norm(struct graph *g, const char *name,
+				 struct graph_node *x, struct graph_node *gamma,
+				 struct graph_node *beta,
+				 const struct op_bn_settings *s,
+				 struct op_bn_running *run);
+/* ---- end of batch norm ---- */
 
 /* OpenBLAS facts and control (cblas stays in this file): the kernel core
  * OpenBLAS chose ("SkylakeX", "Prescott", ...), its thread count, and
