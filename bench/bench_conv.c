@@ -349,10 +349,11 @@ static int run(size_t B, int steps)
 	       "(best to best %.0f %%)\n", ref.ns, ref.flops / mr / 1e9,
 	       ref.flops / best_ref / 1e9, 100 * mr / ms * cf / ref.flops,
 	       100 * best_ref / best * cf / ref.flops);
-	printf("  tape: %zu nodes, arena %.1f MB used\n", nodes1,
-	       (double)arena1 / 1e6);
+	printf("  tape: %zu nodes, arena %.1f MB used at the end of the step "
+	       "(convolution scratch is given back as each op returns)\n",
+	       nodes1, (double)arena1 / 1e6);
 	printf("  second order (decoder, dH/dz with create_graph, backward of "
-	       "|dH/dz|^2): %.2f ms/step, arena %.1f MB\n", m2 * 1e3,
+	       "|dH/dz|^2): %.2f ms/step, arena %.1f MB used\n", m2 * 1e3,
 	       (double)arena2 / 1e6);
 	rc = 0;
 out:

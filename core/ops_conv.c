@@ -3,7 +3,8 @@
  * convolution as its own differentiable op, and the channel sum/broadcast
  * pair that carries the bias. Products are lowered onto op_gemm through
  * im2col / col2im over chunks of the batch, with scratch from the graph
- * arena; cblas itself stays in ops.c. */
+ * arena that is given back (graph_mark / graph_release) before the op or
+ * kernel returns; cblas itself stays in ops.c. */
 #include "ops.h"
 
 #include <limits.h>
@@ -304,10 +305,12 @@ static void conv2d_backward(struct graph *g, struct graph_node *n)
 	const vb_real *w = n->in[1]->value.data;
 	vb_real *dy, *col;
 	int *tab = NULL;
+	struct graph_mark mk;
 	if (gb)
 		channel_sums_add(n->grad.data, gb->data, q.B, Cout, P);
 	if (!gx && !gw)
 		return;
+	mk = graph_mark(g); /* after the input gradients were made */
 	dy = scratch(g, Cout, nb * P);
 	col = dy ? scratch(g, K, nb * P) : NULL;
 	if (col && gw)
@@ -328,6 +331,7 @@ static void conv2d_backward(struct graph *g, struct graph_node *n)
 			col2im_add(&q, col, b0, m, gx->data);
 		}
 	}
+	graph_release(g, mk);
 }
 
 static void conv2d_vjp(struct graph *g, struct graph_node *n,
@@ -359,6 +363,7 @@ struct graph_node *op_conv2d(struct graph *g, const char *name,
 	size_t shape[4], K, P, nb, Cout;
 	vb_real *col, *tmp;
 	int *tab;
+	struct graph_mark mk;
 	if (!x || !w)
 		return NULL;
 	if (x->value.ndim != 4 || w->value.ndim != 4)
@@ -406,6 +411,7 @@ struct graph_node *op_conv2d(struct graph *g, const char *name,
 	K = geom_k(&q);
 	P = geom_p(&q);
 	nb = chunk_samples(&q);
+	mk = graph_mark(g);
 	col = scratch(g, K, nb * P);
 	tmp = col ? scratch(g, Cout, nb * P) : NULL;
 	tab = tmp ? im2col_table(g, &q) : NULL;
@@ -420,6 +426,7 @@ struct graph_node *op_conv2d(struct graph *g, const char *name,
 		from_cbp_set(tmp, b ? b->value.data : NULL, b0, m, Cout, P,
 			     n->value.data);
 	}
+	graph_release(g, mk);
 	return graph_node_done(g, n);
 }
 
@@ -451,11 +458,13 @@ static void convt_backward(struct graph *g, struct graph_node *n)
 	size_t nb = chunk_samples(&q);
 	vb_real *colg, *xc;
 	int *tab;
+	struct graph_mark mk;
 	if (gb)
 		channel_sums_add(n->grad.data, gb->data, q.B, q.C,
 				 q.H * q.W);
 	if (!gx && !gw)
 		return;
+	mk = graph_mark(g);
 	colg = scratch(g, K, nb * P);
 	xc = colg ? scratch(g, Cin, nb * P) : NULL;
 	tab = xc ? im2col_table(g, &q) : NULL;
@@ -475,6 +484,7 @@ static void convt_backward(struct graph *g, struct graph_node *n)
 			from_cbp_add(xc, b0, m, Cin, P, gx->data);
 		}
 	}
+	graph_release(g, mk);
 }
 
 static void convt_vjp(struct graph *g, struct graph_node *n,
@@ -508,6 +518,7 @@ static struct graph_node *conv_transpose_node(struct graph *g,
 	struct conv_geom q;
 	size_t shape[4], K, P, nb, Cin;
 	vb_real *xc, *col;
+	struct graph_mark mk;
 	if (!x || !w)
 		return NULL;
 	Cin = x->value.shape[1];
@@ -543,6 +554,7 @@ static struct graph_node *conv_transpose_node(struct graph *g,
 	K = geom_k(&q);
 	P = geom_p(&q);
 	nb = chunk_samples(&q);
+	mk = graph_mark(g);
 	xc = scratch(g, Cin, nb * P);
 	col = xc ? scratch(g, K, nb * P) : NULL;
 	if (!col)
@@ -566,6 +578,7 @@ static struct graph_node *conv_transpose_node(struct graph *g,
 			col, N);
 		col2im_add(&q, col, b0, m, n->value.data);
 	}
+	graph_release(g, mk);
 	return graph_node_done(g, n);
 }
 
@@ -630,8 +643,10 @@ static void wgrad_backward(struct graph *g, struct graph_node *n)
 	const vb_real *U = n->grad.data;
 	vb_real *col, *gc;
 	int *tab = NULL;
+	struct graph_mark mk;
 	if (!gx && !gg)
 		return;
+	mk = graph_mark(g);
 	col = scratch(g, K, nb * P);
 	gc = col ? scratch(g, Cout, nb * P) : NULL;
 	if (gc && gg)
@@ -653,6 +668,7 @@ static void wgrad_backward(struct graph *g, struct graph_node *n)
 			from_cbp_add(gc, b0, m, Cout, P, gg->data);
 		}
 	}
+	graph_release(g, mk);
 }
 
 static void wgrad_vjp(struct graph *g, struct graph_node *n,
@@ -684,6 +700,7 @@ struct graph_node *op_conv2d_weight_grad(struct graph *g, const char *name,
 	size_t shape[4], K, P, nb, Cout;
 	vb_real *col, *gc;
 	int *tab;
+	struct graph_mark mk;
 	if (!x || !gy)
 		return NULL;
 	if (x->value.ndim != 4 || gy->value.ndim != 4 || kh < 1 || kw < 1 ||
@@ -724,6 +741,7 @@ struct graph_node *op_conv2d_weight_grad(struct graph *g, const char *name,
 	K = geom_k(&q);
 	P = geom_p(&q);
 	nb = chunk_samples(&q);
+	mk = graph_mark(g);
 	col = scratch(g, K, nb * P);
 	gc = col ? scratch(g, Cout, nb * P) : NULL;
 	tab = gc ? im2col_table(g, &q) : NULL;
@@ -737,6 +755,7 @@ struct graph_node *op_conv2d_weight_grad(struct graph *g, const char *name,
 		op_gemm(false, true, Cout, K, N, 1, gc, N, col, N, 1,
 			n->value.data, K);
 	}
+	graph_release(g, mk);
 	return graph_node_done(g, n);
 }
 
