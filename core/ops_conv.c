@@ -249,6 +249,17 @@ static struct graph_node *conv_fail(struct graph *g, const char *op,
 			   stride, pad, why);
 }
 
+static struct graph_node *channels_fail(struct graph *g, const char *op,
+					const char *name,
+					const struct graph_node *a,
+					const char *why)
+{
+	char sa[64];
+	return graph_failf(g, VB_ERR_SHAPE, "ops: %s %s: shape %s does not "
+			   "fit: %s", op, name,
+			   tensor_shape_str(&a->value, sa, sizeof sa), why);
+}
+
 /* Output size of a convolution along one axis, 0 when the padded input is
  * shorter than the kernel. */
 static size_t conv_out(size_t n, size_t k, size_t s, size_t p)
@@ -809,8 +820,8 @@ struct graph_node *op_sum_channels(struct graph *g, const char *name,
 	if (!a)
 		return NULL;
 	if (a->value.ndim < 2)
-		return conv_fail(g, "sum_channels", name, a, NULL, 0, 0,
-				 "expected (B, C, ...)");
+		return channels_fail(g, "sum_channels", name, a,
+				     "expected (B, C, ...)");
 	B = a->value.shape[0];
 	shape[0] = a->value.shape[1];
 	P = plane(&a->value);
@@ -854,8 +865,9 @@ struct graph_node *op_expand_channels(struct graph *g, const char *name,
 		return NULL;
 	if (ndim < 2 || ndim > TENSOR_MAX_DIM || v->value.ndim != 1 ||
 	    v->value.n != shape[1])
-		return conv_fail(g, "expand_channels", name, v, NULL, 0, 0,
-				 "expected v (C) and a target (B, C, ...)");
+		return channels_fail(g, "expand_channels", name, v,
+				     "expected v (C) and a target (B, C, "
+				     "...)");
 	n = graph_op_node(g, &OP_EXPAND_CHANNELS, name, in, 1, ndim, shape);
 	if (!n)
 		return NULL;
