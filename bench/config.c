@@ -57,7 +57,7 @@ static const char *const split_names[] = {
 };
 static const char *const model_kind_names[] = {
 	[CONFIG_MODEL_VAE] = "vae", [CONFIG_MODEL_RHVAE] = "rhvae",
-	[CONFIG_MODEL_HVAE] = "hvae"
+	[CONFIG_MODEL_HVAE] = "hvae", [CONFIG_MODEL_ANCHOR] = "anchor"
 };
 static const char *const logdet_names[] = {
 	[CONFIG_LOGDET_LU] = "lu", [CONFIG_LOGDET_CHOLESKY] = "cholesky"
@@ -71,8 +71,40 @@ static const char *const position_names[] = {
 	[CONFIG_POSITION_FIXED_POINT] = "fixed_point"
 };
 static const char *const arch_names[] = {
-	[CONFIG_ARCH_MLP] = "mlp", [CONFIG_ARCH_RESNET] = "resnet"
+	[CONFIG_ARCH_MLP] = "mlp", [CONFIG_ARCH_RESNET] = "resnet",
+	[CONFIG_ARCH_CONVNET] = "convnet"
 };
+static const char *const activation_names[] = {
+	[CONFIG_ACT_RELU] = "relu", [CONFIG_ACT_SIGMOID] = "sigmoid",
+	[CONFIG_ACT_TANH] = "tanh", [CONFIG_ACT_SOFTPLUS] = "softplus",
+	[CONFIG_ACT_LEAKY_RELU] = "leaky_relu"
+};
+static const char *const init_names[] = {
+	[CONFIG_INIT_PYTORCH] = "pytorch",
+	[CONFIG_INIT_XAVIER_UNIFORM] = "xavier_uniform",
+	[CONFIG_INIT_XAVIER_NORMAL] = "xavier_normal",
+	[CONFIG_INIT_KAIMING_UNIFORM] = "kaiming_uniform",
+	[CONFIG_INIT_KAIMING_NORMAL] = "kaiming_normal",
+	[CONFIG_INIT_SCALED] = "scaled"
+};
+static const char *const bn_eval_names[] = {
+	[CONFIG_BN_EVAL_RUNNING] = "running", [CONFIG_BN_EVAL_BATCH] = "batch"
+};
+static const char *const eps_placement_names[] = {
+	[CONFIG_EPS_NONE] = "none", [CONFIG_EPS_LOSS] = "loss",
+	[CONFIG_EPS_SQRT] = "sqrt"
+};
+static const char *const nonfinite_names[] = {
+	[CONFIG_NONFINITE_PASS] = "pass", [CONFIG_NONFINITE_REFUSE] = "refuse",
+	[CONFIG_NONFINITE_SCRUB] = "scrub"
+};
+_Static_assert(N_ELEMS(activation_names) == CONFIG_ACT_COUNT, "activation");
+_Static_assert(N_ELEMS(init_names) == CONFIG_INIT_COUNT, "init");
+_Static_assert(N_ELEMS(bn_eval_names) == CONFIG_BN_EVAL_COUNT, "bn_eval");
+_Static_assert(N_ELEMS(eps_placement_names) == CONFIG_EPS_COUNT,
+	       "eps_placement");
+_Static_assert(N_ELEMS(nonfinite_names) == CONFIG_NONFINITE_COUNT,
+	       "nonfinite");
 static const char *const recon_names[] = {
 	[CONFIG_RECON_MSE] = "mse", [CONFIG_RECON_BCE] = "bce"
 };
@@ -181,16 +213,59 @@ static const struct key_def keys[] = {
 	      "pixels are divided by this"),
 	K_INT(data, synthetic_n, "512", 1, IMAX,
 	      "training images of the synthetic dataset"),
+	K_BOOL(data, standardize, "false",
+	       "per-pixel standardisation (x - mean) / sqrt(var + "
+	       "standardize_eps), statistics of the training images"),
+	K_DBL(data, standardize_eps, "1e-5", 0.0, CLOSED, INFINITY, OPEN,
+	      "epsilon added to the per-pixel variance when standardising"),
+	K_ENUM(data, nonfinite, nonfinite_names, "pass",
+	       "non-finite pixels after preprocessing: pass (to the guard), "
+	       "refuse (error), scrub (nan_to_num: NaN 0, Inf largest finite)"),
 	K_INT(data, synthetic_eval_n, "128", 1, IMAX,
 	      "evaluation images of the synthetic dataset"),
 
-	K_ENUM(model, kind, model_kind_names, "vae", "model: vae, rhvae or hvae"),
-	K_ENUM(model, arch, arch_names, "mlp", "encoder and decoder: mlp (pythae's defaults) or resnet (the tutorial's)"),
+	K_ENUM(model, kind, model_kind_names, "vae", "model: vae, rhvae, hvae or anchor (VAE + anchor-line regulariser)"),
+	K_ENUM(model, arch, arch_names, "mlp", "encoder and decoder: mlp (pythae's defaults), resnet (the tutorial's) or convnet (pythae's, BatchNorm2d)"),
 	K_INT(model, latent, "16", 1, 4096, "latent dimension Z"),
 	K_INT(model, hidden, "512", 1, 1000000, "hidden layer width H"),
 	K_ENUM(model, recon, recon_names, "mse", "reconstruction loss"),
 	K_INT(model, init_seed, "-1", -1, IMAX,
 	      "seed of the weight initialisation; -1 = use train.seed"),
+
+	K_ENUM(nets, activation, activation_names, "relu",
+	       "MLP hidden activation"),
+	K_DBL(nets, leaky_slope, "0.01", 0.0, CLOSED, INFINITY, OPEN,
+	      "negative slope of leaky_relu"),
+	K_ENUM(nets, init, init_names, "pytorch",
+	       "weight init: pytorch (layer default), xavier_uniform, "
+	       "xavier_normal, kaiming_uniform, kaiming_normal, scaled "
+	       "(pytorch times init_scale)"),
+	K_DBL(nets, init_scale, "1", 0.0, OPEN, INFINITY, OPEN,
+	      "factor on pytorch's weight init for nets.init = scaled"),
+	K_BOOL(nets, bias_fill, "false",
+	       "fill biases with bias_value instead of pytorch's init"),
+	K_DBL(nets, bias_value, "0", -INFINITY, OPEN, INFINITY, OPEN,
+	      "bias fill value when bias_fill"),
+	K_BOOL(nets, batchnorm, "false",
+	       "MLP: BatchNorm1d after each hidden linear layer"),
+	K_DBL(nets, bn_eps, "1e-5", 0.0, CLOSED, INFINITY, OPEN,
+	      "BatchNorm epsilon added to the variance"),
+	K_DBL(nets, bn_momentum, "0.1", 0.0, CLOSED, 1.0, CLOSED,
+	      "BatchNorm running-statistics momentum"),
+	K_BOOL(nets, bn_track_running_stats, "true",
+	       "BatchNorm keeps running statistics (false: batch statistics "
+	       "in evaluation too)"),
+	K_ENUM(nets, bn_eval, bn_eval_names, "running",
+	       "BatchNorm in evaluation: running statistics or batch "
+	       "statistics (evaluating in training mode)"),
+
+	K_ENUM(anchor, eps_placement, eps_placement_names, "sqrt",
+	       "anchor model: epsilon nowhere, added to the loss, or inside "
+	       "the square roots"),
+	K_DBL(anchor, eps, "1e-8", 0.0, CLOSED, INFINITY, OPEN,
+	      "anchor model epsilon"),
+	K_DBL(anchor, weight, "1", 0.0, CLOSED, INFINITY, OPEN,
+	      "anchor model: weight of d1 + d2 - d12"),
 
 	K_INT(rhvae, n_lf, "3", 1, 1000, "RHVAE leapfrog steps K"),
 	K_DBL(rhvae, eps_lf, "0.001", 0.0, OPEN, INFINITY, OPEN,

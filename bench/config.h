@@ -32,11 +32,36 @@ enum config_split {                    /* data.train_split, data.eval_split */
 };
 enum config_model_kind {               /* model.kind */
 	CONFIG_MODEL_VAE, CONFIG_MODEL_RHVAE, CONFIG_MODEL_HVAE,
+	CONFIG_MODEL_ANCHOR,
 	CONFIG_MODEL_COUNT
 };
 enum config_arch {                     /* model.arch */
-	CONFIG_ARCH_MLP, CONFIG_ARCH_RESNET,
+	CONFIG_ARCH_MLP, CONFIG_ARCH_RESNET, CONFIG_ARCH_CONVNET,
 	CONFIG_ARCH_COUNT
+};
+enum config_activation {               /* nets.activation */
+	CONFIG_ACT_RELU, CONFIG_ACT_SIGMOID, CONFIG_ACT_TANH,
+	CONFIG_ACT_SOFTPLUS, CONFIG_ACT_LEAKY_RELU,
+	CONFIG_ACT_COUNT
+};
+enum config_init {                     /* nets.init */
+	CONFIG_INIT_PYTORCH, CONFIG_INIT_XAVIER_UNIFORM,
+	CONFIG_INIT_XAVIER_NORMAL, CONFIG_INIT_KAIMING_UNIFORM,
+	CONFIG_INIT_KAIMING_NORMAL, CONFIG_INIT_SCALED,
+	CONFIG_INIT_COUNT
+};
+enum config_bn_eval {                  /* nets.bn_eval */
+	CONFIG_BN_EVAL_RUNNING, CONFIG_BN_EVAL_BATCH,
+	CONFIG_BN_EVAL_COUNT
+};
+enum config_eps_placement {            /* anchor.eps_placement */
+	CONFIG_EPS_NONE, CONFIG_EPS_LOSS, CONFIG_EPS_SQRT,
+	CONFIG_EPS_COUNT
+};
+enum config_nonfinite {                /* data.nonfinite */
+	CONFIG_NONFINITE_PASS, CONFIG_NONFINITE_REFUSE,
+	CONFIG_NONFINITE_SCRUB,
+	CONFIG_NONFINITE_COUNT
 };
 enum config_recon {                    /* model.recon */
 	CONFIG_RECON_MSE, CONFIG_RECON_BCE,
@@ -105,6 +130,9 @@ struct config_data {
 	double scale;                 /* pixels are divided by it */
 	int64_t synthetic_n;
 	int64_t synthetic_eval_n;
+	bool standardize;             /* per-pixel (x - mean) / sqrt(var + eps) */
+	double standardize_eps;
+	int nonfinite;                /* enum config_nonfinite */
 };
 
 struct config_model {
@@ -114,6 +142,30 @@ struct config_model {
 	int64_t hidden;               /* H */
 	int recon;                    /* enum config_recon */
 	int64_t init_seed;            /* -1 = use train.seed */
+};
+
+/* Layers of the networks (models/nets.h): MLP hidden activation, weight
+ * initialisation, BatchNorm (MLP: optional BatchNorm1d; convnet: always
+ * BatchNorm2d). Defaults are pythae's and PyTorch's. */
+struct config_nets {
+	int activation;               /* enum config_activation */
+	double leaky_slope;
+	int init;                     /* enum config_init */
+	double init_scale;
+	bool bias_fill;
+	double bias_value;
+	bool batchnorm;               /* MLP: BatchNorm1d after hidden layers */
+	double bn_eps;
+	double bn_momentum;
+	bool bn_track_running_stats;
+	int bn_eval;                  /* enum config_bn_eval */
+};
+
+/* The anchor model's line regulariser (models/anchor.h). */
+struct config_anchor {
+	int eps_placement;            /* enum config_eps_placement */
+	double eps;
+	double weight;
 };
 
 enum config_logdet {                   /* rhvae.logdet */
@@ -208,6 +260,8 @@ struct config {
 	struct config_run run;
 	struct config_data data;
 	struct config_model model;
+	struct config_nets nets;
+	struct config_anchor anchor;
 	struct config_rhvae rhvae;
 	struct config_hvae hvae;
 	struct config_train train;

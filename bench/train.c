@@ -23,6 +23,7 @@
 #include "ops.h"
 #include "optim.h"
 #include "params.h"
+#include "preprocess.h"
 #include "rng.h"
 
 #ifndef VB_GIT_COMMIT
@@ -181,6 +182,7 @@ struct run {
 	long last_ckpt_step;
 	bool ckpt_pending;       /* a resume checkpoint is due at epoch end */
 	vb_real *p_before;       /* (n) dump: parameters before the update */
+	struct preprocess prep;  /* standardisation, non-finite rule */
 };
 
 static double epoch_lr(const struct run *r, long epoch0)
@@ -699,6 +701,9 @@ static enum vb_status train_epoch(struct run *r, long epoch,
 		if (c->optim.schedule == CONFIG_SCHEDULE_WARMUP)
 			lr = epoch_lr(r, epoch - 1);
 		dataset_batch(ds, ids, nb, (vb_real)c->data.scale, r->x);
+		st = preprocess_apply(&r->prep, r->x, nb, NULL, err);
+		if (st != VB_OK)
+			return st;
 		if (inj_raw)
 			for (size_t i = 0; i < nb * D; i++)
 				r->x[i] = (vb_real)((double)r->x[i] *
@@ -890,6 +895,9 @@ static enum vb_status eval_epoch(struct run *r, long epoch, double *loss,
 		struct model_out mo;
 		dataset_batch(ds, r->eval_perm + b * B, nb,
 			      (vb_real)r->c->data.scale, r->x);
+		st = preprocess_apply(&r->prep, r->x, nb, NULL, err);
+		if (st != VB_OK)
+			return st;
 		graph_reset(r->g);
 		if (r->anomaly_on)
 			anomaly_begin(&r->an, GUARD_PHASE_EVAL, epoch, r->step,
@@ -1120,6 +1128,20 @@ static enum vb_status write_meta(struct run *r, const char *dir,
 	return write_atomic(path, text, err);
 }
 
+_Static_assert((int)CONFIG_ACT_LEAKY_RELU == (int)MODEL_ACT_LEAKY_RELU &&
+		       (int)CONFIG_ACT_TANH == (int)MODEL_ACT_TANH &&
+		       (int)CONFIG_ACT_COUNT == (int)MODEL_ACT_LEAKY_RELU + 1,
+	       "config and model activations in the same order");
+_Static_assert((int)CONFIG_INIT_SCALED == (int)MODEL_INIT_SCALED &&
+		       (int)CONFIG_INIT_XAVIER_NORMAL ==
+			       (int)MODEL_INIT_XAVIER_NORMAL &&
+		       (int)CONFIG_INIT_KAIMING_NORMAL ==
+			       (int)MODEL_INIT_KAIMING_NORMAL,
+	       "config and model inits in the same order");
+_Static_assert((int)CONFIG_EPS_SQRT == (int)MODEL_EPS_SQRT &&
+		       (int)CONFIG_EPS_LOSS == (int)MODEL_EPS_LOSS,
+	       "config and model epsilon placements in the same order");
+
 static void model_config_from(const struct config *c, const struct dataset *ds,
 			      struct model_config *mc)
 {
@@ -1153,6 +1175,26 @@ static void model_config_from(const struct config *c, const struct dataset *ds,
 	mc->second_order = c->rhvae.second_order;
 	mc->quirk_hvae_softplus = c->hvae.softplus_sigma;
 	mc->quirk_hvae_position = c->hvae.position_uses_rho;
+	if (c->model.kind == CONFIG_MODEL_ANCHOR)
+		mc->kind = MODEL_KIND_ANCHOR;
+	if (c->model.arch == CONFIG_ARCH_CONVNET)
+		mc->arch = MODEL_ARCH_CONVNET;
+	/* config enums list the model enums' values in the same order */
+	mc->activation = (enum model_activation)c->nets.activation;
+	mc->leaky_slope = c->nets.leaky_slope;
+	mc->init = (enum model_init)c->nets.init;
+	mc->init_scale = c->nets.init_scale;
+	mc->bias_fill = c->nets.bias_fill;
+	mc->bias_value = c->nets.bias_value;
+	mc->mlp_batchnorm = c->nets.batchnorm;
+	mc->bn_eps = c->nets.bn_eps;
+	mc->bn_momentum = c->nets.bn_momentum;
+	mc->bn_track_running_stats = c->nets.bn_track_running_stats;
+	mc->bn_eval_batch_stats = c->nets.bn_eval == CONFIG_BN_EVAL_BATCH;
+	mc->anchor_eps_placement =
+		(enum model_eps_placement)c->anchor.eps_placement;
+	mc->anchor_eps = c->anchor.eps;
+	mc->anchor_weight = c->anchor.weight;
 }
 
 static enum vb_status setup(struct run *r, struct vb_error *err)
@@ -1170,6 +1212,16 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 
 	model_config_from(c, &r->d->train, &mc);
 	st = model_create(&mc, &r->model, err);
+	if (st)
+		return st;
+	st = preprocess_fit(&r->prep, &r->d->train, c->data.scale,
+			    c->data.standardize, c->data.standardize_eps,
+			    c->data.nonfinite == CONFIG_NONFINITE_REFUSE
+				    ? PREPROCESS_REFUSE
+			    : c->data.nonfinite == CONFIG_NONFINITE_SCRUB
+				    ? PREPROCESS_SCRUB
+				    : PREPROCESS_PASS,
+			    err);
 	if (st)
 		return st;
 	memset(&os, 0, sizeof os);
@@ -1227,6 +1279,7 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 static void teardown(struct run *r)
 {
 	model_free(r->model);
+	preprocess_free(&r->prep);
 	optim_free(r->opt);
 	graph_free(r->g);
 	free(r->perm);
@@ -1383,6 +1436,8 @@ static enum vb_status sanity_check(struct run *r, struct vb_error *err)
 		for (size_t i = 0; i < n; i++)
 			r->perm[i] = i;
 	dataset_batch(ds, r->perm, nb, (vb_real)r->c->data.scale, r->x);
+	if (preprocess_apply(&r->prep, r->x, nb, NULL, err) != VB_OK)
+		return err ? err->status : VB_ERR_DATA;
 	graph_reset(r->g);
 	return model_build_loss(r->model, r->g,
 				graph_input(r->g, "input",

@@ -6,7 +6,18 @@ enum vb_status arch_encoder_add(struct arch_encoder *e, struct params *p,
 				struct vb_error *err)
 {
 	size_t D = cfg->n_rows * cfg->n_cols;
+	struct nets_options o;
+	nets_options_from(&o, cfg);
 	e->arch = cfg->arch;
+	if (cfg->arch == MODEL_ARCH_CONVNET) {
+		if (cfg->n_rows != 28 || cfg->n_cols != 28)
+			return vb_fail(err, VB_ERR_CONFIG,
+				       "arch: the ConvNet encoder takes 28 x 28 "
+				       "images, not %zu x %zu", cfg->n_rows,
+				       cfg->n_cols);
+		return convnet_encoder_add(&e->conv, p, "encoder",
+					   cfg->n_latent, &o, err);
+	}
 	if (cfg->arch == MODEL_ARCH_RESNET) {
 		if (cfg->n_rows != 28 || cfg->n_cols != 28)
 			return vb_fail(err, VB_ERR_CONFIG,
@@ -16,8 +27,8 @@ enum vb_status arch_encoder_add(struct arch_encoder *e, struct params *p,
 		return resnet_encoder_add(&e->res, p, "encoder", cfg->n_latent,
 					  err);
 	}
-	return nets_mlp_encoder_add(&e->mlp, p, "encoder", D, cfg->n_hidden,
-				    cfg->n_latent, err);
+	return nets_mlp_encoder_add_opt(&e->mlp, p, "encoder", D,
+					cfg->n_hidden, cfg->n_latent, &o, err);
 }
 
 enum vb_status arch_decoder_add(struct arch_decoder *d, struct params *p,
@@ -25,7 +36,18 @@ enum vb_status arch_decoder_add(struct arch_decoder *d, struct params *p,
 				struct vb_error *err)
 {
 	size_t D = cfg->n_rows * cfg->n_cols;
+	struct nets_options o;
+	nets_options_from(&o, cfg);
 	d->arch = cfg->arch;
+	if (cfg->arch == MODEL_ARCH_CONVNET) {
+		if (cfg->n_rows != 28 || cfg->n_cols != 28)
+			return vb_fail(err, VB_ERR_CONFIG,
+				       "arch: the ConvNet decoder makes 28 x 28 "
+				       "images, not %zu x %zu", cfg->n_rows,
+				       cfg->n_cols);
+		return convnet_decoder_add(&d->conv, p, "decoder",
+					   cfg->n_latent, &o, err);
+	}
 	if (cfg->arch == MODEL_ARCH_RESNET) {
 		if (cfg->n_rows != 28 || cfg->n_cols != 28)
 			return vb_fail(err, VB_ERR_CONFIG,
@@ -35,14 +57,16 @@ enum vb_status arch_decoder_add(struct arch_decoder *d, struct params *p,
 		return resnet_decoder_add(&d->res, p, "decoder", cfg->n_latent,
 					  err);
 	}
-	return nets_mlp_decoder_add(&d->mlp, p, "decoder", cfg->n_latent,
-				    cfg->n_hidden, D, err);
+	return nets_mlp_decoder_add_opt(&d->mlp, p, "decoder", cfg->n_latent,
+					cfg->n_hidden, D, &o, err);
 }
 
 void arch_encoder_init(const struct arch_encoder *e, struct params *p,
 		       struct rng *r)
 {
-	if (e->arch == MODEL_ARCH_RESNET)
+	if (e->arch == MODEL_ARCH_CONVNET)
+		convnet_encoder_init(&e->conv, p, r);
+	else if (e->arch == MODEL_ARCH_RESNET)
 		resnet_encoder_init(&e->res, p, r);
 	else
 		nets_mlp_encoder_init(&e->mlp, p, r);
@@ -51,7 +75,9 @@ void arch_encoder_init(const struct arch_encoder *e, struct params *p,
 void arch_decoder_init(const struct arch_decoder *d, struct params *p,
 		       struct rng *r)
 {
-	if (d->arch == MODEL_ARCH_RESNET)
+	if (d->arch == MODEL_ARCH_CONVNET)
+		convnet_decoder_init(&d->conv, p, r);
+	else if (d->arch == MODEL_ARCH_RESNET)
 		resnet_decoder_init(&d->res, p, r);
 	else
 		nets_mlp_decoder_init(&d->mlp, p, r);
@@ -61,7 +87,9 @@ void arch_encoder_forward(const struct arch_encoder *e, struct graph *g,
 			  struct graph_node **pnodes, struct graph_node *x,
 			  struct graph_node **mu, struct graph_node **logvar)
 {
-	if (e->arch == MODEL_ARCH_RESNET)
+	if (e->arch == MODEL_ARCH_CONVNET)
+		convnet_encoder_forward(&e->conv, g, pnodes, x, mu, logvar);
+	else if (e->arch == MODEL_ARCH_RESNET)
 		resnet_encoder_forward(&e->res, g, pnodes, x, mu, logvar);
 	else
 		nets_mlp_encoder_forward(&e->mlp, g, pnodes, x, mu, logvar);
@@ -72,6 +100,8 @@ struct graph_node *arch_decoder_forward(const struct arch_decoder *d,
 					struct graph_node **pnodes,
 					struct graph_node *z)
 {
+	if (d->arch == MODEL_ARCH_CONVNET)
+		return convnet_decoder_forward(&d->conv, g, pnodes, z);
 	if (d->arch == MODEL_ARCH_RESNET)
 		return resnet_decoder_forward(&d->res, g, pnodes, z);
 	return nets_mlp_decoder_forward(&d->mlp, g, pnodes, z);

@@ -4,6 +4,7 @@
 #ifndef VB_MODELS_ARCH_H
 #define VB_MODELS_ARCH_H
 
+#include "convnet.h"
 #include "graph.h"
 #include "model.h"
 #include "nets.h"
@@ -12,17 +13,22 @@
 #include "rng.h"
 
 /* The encoder and decoder a model config's arch selects: pythae's MLPs
- * or the tutorial's ResNets (rhvae.md 2.1-2.4), under the state_dict
- * prefixes "encoder" and "decoder". Forward scopes are the caller's. */
+ * (with cfg's activation, init and optional BatchNorm1d), the tutorial's
+ * ResNets (rhvae.md 2.1-2.4) or pythae's ConvNets with BatchNorm2d
+ * (models/convnet.h; needs cfg->buffers, i.e. model_create), under the
+ * state_dict prefixes "encoder" and "decoder". Forward scopes are the
+ * caller's; training or evaluation mode comes from cfg->buffers. */
 struct arch_encoder {
 	enum model_arch arch;
 	struct nets_mlp_encoder mlp;
 	struct resnet_encoder res;
+	struct convnet_encoder conv;
 };
 struct arch_decoder {
 	enum model_arch arch;
 	struct nets_mlp_decoder mlp;
 	struct resnet_decoder res;
+	struct convnet_decoder conv;
 };
 enum vb_status arch_encoder_add(struct arch_encoder *e, struct params *p,
 				const struct model_config *cfg,

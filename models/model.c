@@ -1,8 +1,11 @@
 /* model: names, defaults, creation by kind, the build_loss wrapper. */
 #include "model.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "anchor.h"
 #include "hvae.h"
 #include "rhvae.h"
 #include "vae.h"
@@ -13,6 +16,7 @@ const char *model_kind_name(enum model_kind kind)
 	case MODEL_KIND_VAE: return "vae";
 	case MODEL_KIND_RHVAE: return "rhvae";
 	case MODEL_KIND_HVAE: return "hvae";
+	case MODEL_KIND_ANCHOR: return "anchor";
 	}
 	return "unknown";
 }
@@ -22,8 +26,105 @@ const char *model_arch_name(enum model_arch arch)
 	switch (arch) {
 	case MODEL_ARCH_MLP: return "mlp";
 	case MODEL_ARCH_RESNET: return "resnet";
+	case MODEL_ARCH_CONVNET: return "convnet";
 	}
 	return "unknown";
+}
+
+const char *model_activation_name(enum model_activation a)
+{
+	switch (a) {
+	case MODEL_ACT_RELU: return "relu";
+	case MODEL_ACT_SIGMOID: return "sigmoid";
+	case MODEL_ACT_TANH: return "tanh";
+	case MODEL_ACT_SOFTPLUS: return "softplus";
+	case MODEL_ACT_LEAKY_RELU: return "leaky_relu";
+	}
+	return "unknown";
+}
+
+const char *model_init_name(enum model_init i)
+{
+	switch (i) {
+	case MODEL_INIT_PYTORCH: return "pytorch";
+	case MODEL_INIT_XAVIER_UNIFORM: return "xavier_uniform";
+	case MODEL_INIT_XAVIER_NORMAL: return "xavier_normal";
+	case MODEL_INIT_KAIMING_UNIFORM: return "kaiming_uniform";
+	case MODEL_INIT_KAIMING_NORMAL: return "kaiming_normal";
+	case MODEL_INIT_SCALED: return "scaled";
+	}
+	return "unknown";
+}
+
+const char *model_eps_placement_name(enum model_eps_placement e)
+{
+	switch (e) {
+	case MODEL_EPS_NONE: return "none";
+	case MODEL_EPS_LOSS: return "loss";
+	case MODEL_EPS_SQRT: return "sqrt";
+	}
+	return "unknown";
+}
+
+enum vb_status model_buffers_add(struct model_buffers *b, const char *name,
+				 enum checkpoint_dtype dtype, size_t n,
+				 double fill, void **data,
+				 struct vb_error *err)
+{
+	struct model_buffer *it;
+	size_t es = checkpoint_dtype_size(dtype), bytes;
+	*data = NULL;
+	if (dtype != CHECKPOINT_REAL && dtype != CHECKPOINT_I64)
+		return vb_fail(err, VB_ERR_INTERNAL,
+			       "model: buffer %s: dtype %s, expected %s or I64",
+			       name, checkpoint_dtype_name(dtype),
+			       checkpoint_dtype_name(CHECKPOINT_REAL));
+	if (strlen(name) >= PARAMS_NAME_LEN)
+		return vb_fail(err, VB_ERR_INTERNAL,
+			       "model: buffer name %s too long", name);
+	for (size_t i = 0; i < b->n_items; i++)
+		if (!strcmp(b->items[i].name, name))
+			return vb_fail(err, VB_ERR_INTERNAL,
+				       "model: buffer %s registered twice",
+				       name);
+	if (b->n_items == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 16;
+		it = realloc(b->items, cap * sizeof *it);
+		if (!it)
+			return vb_fail(err, VB_ERR_NOMEM,
+				       "model: cannot grow the buffer list");
+		b->items = it;
+		b->cap = cap;
+	}
+	if (!vb_mul_size(n ? n : 1, es, &bytes))
+		return vb_fail(err, VB_ERR_NOMEM, "model: buffer %s: %zu "
+			       "elements overflow", name, n);
+	it = &b->items[b->n_items];
+	it->data = malloc(bytes);
+	if (!it->data)
+		return vb_fail(err, VB_ERR_NOMEM, "model: buffer %s: cannot "
+			       "allocate %zu bytes", name, bytes);
+	snprintf(it->name, sizeof it->name, "%s", name);
+	it->dtype = dtype;
+	it->n = n;
+	if (dtype == CHECKPOINT_I64)
+		memset(it->data, 0, bytes);
+	else
+		for (size_t i = 0; i < n; i++)
+			((vb_real *)it->data)[i] = (vb_real)fill;
+	b->n_items++;
+	*data = it->data;
+	return VB_OK;
+}
+
+static void buffers_free(struct model_buffers *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n_items; i++)
+		free(b->items[i].data);
+	free(b->items);
+	free(b);
 }
 
 const char *model_recon_name(enum model_recon recon)
@@ -62,12 +163,26 @@ void model_config_defaults(struct model_config *c)
 	c->second_order = true;
 	c->quirk_hvae_softplus = true;
 	c->quirk_hvae_position = true;
+	c->activation = MODEL_ACT_RELU;
+	c->leaky_slope = 0.01;
+	c->init = MODEL_INIT_PYTORCH;
+	c->init_scale = 1;
+	c->bias_fill = false;
+	c->bias_value = 0;
+	c->mlp_batchnorm = false;
+	c->bn_eps = 1e-5;
+	c->bn_momentum = 0.1;
+	c->bn_track_running_stats = true;
+	c->bn_eval_batch_stats = false;
+	c->anchor_eps_placement = MODEL_EPS_SQRT;
+	c->anchor_eps = 1e-8;
+	c->anchor_weight = 1;
+	c->buffers = NULL;
 }
 
-enum vb_status model_create(const struct model_config *cfg,
-			    struct model **out, struct vb_error *err)
+static enum vb_status create_kind(const struct model_config *cfg,
+				  struct model **out, struct vb_error *err)
 {
-	*out = NULL;
 	switch (cfg->kind) {
 	case MODEL_KIND_VAE:
 		return vae_create(cfg, out, err);
@@ -75,9 +190,32 @@ enum vb_status model_create(const struct model_config *cfg,
 		return rhvae_create(cfg, out, err);
 	case MODEL_KIND_HVAE:
 		return hvae_create(cfg, out, err);
+	case MODEL_KIND_ANCHOR:
+		return anchor_create(cfg, out, err);
 	}
 	return vb_fail(err, VB_ERR_CONFIG, "model: unknown kind %d",
 		       (int)cfg->kind);
+}
+
+enum vb_status model_create(const struct model_config *cfg,
+			    struct model **out, struct vb_error *err)
+{
+	struct model_config c = *cfg;
+	struct model_buffers *b = calloc(1, sizeof *b);
+	enum vb_status st;
+	*out = NULL;
+	if (!b)
+		return vb_fail(err, VB_ERR_NOMEM, "model: cannot allocate");
+	b->training = true;
+	c.buffers = b;
+	st = create_kind(&c, out, err);
+	if (st != VB_OK) {
+		buffers_free(b);
+		return st;
+	}
+	(*out)->cfg.buffers = b;
+	(*out)->buffers = b;
+	return VB_OK;
 }
 
 void model_free(struct model *m)
@@ -87,6 +225,7 @@ void model_free(struct model *m)
 	if (m->ops && m->ops->free_impl)
 		m->ops->free_impl(m);
 	params_free(m->params);
+	buffers_free(m->buffers);
 	free(m);
 }
 
@@ -98,6 +237,8 @@ enum vb_status model_build_loss(struct model *m, struct graph *g,
 	enum vb_status st;
 	out->loss = out->recon = out->reg = NULL;
 	out->y = out->z = out->mu = out->logvar = NULL;
+	if (m->buffers)
+		m->buffers->training = training;
 	m->pnodes = graph_alloc(g, m->params->n_entries * sizeof *m->pnodes);
 	if (!m->pnodes)
 		return vb_fail(err, graph_status(g), "%s", graph_error(g)->msg);
@@ -121,11 +262,34 @@ enum vb_status model_save_state(const struct model *m,
 				struct checkpoint_writer *w,
 				struct vb_error *err)
 {
-	return m->ops->save_state ? m->ops->save_state(m, w, err) : VB_OK;
+	enum vb_status st = m->ops->save_state ? m->ops->save_state(m, w, err)
+					       : VB_OK;
+	for (size_t i = 0; st == VB_OK && m->buffers &&
+			   i < m->buffers->n_items; i++) {
+		const struct model_buffer *b = &m->buffers->items[i];
+		size_t shape[1] = {b->n};
+		/* num_batches_tracked is a 0-d tensor in PyTorch */
+		int nd = b->dtype == CHECKPOINT_I64 ? 0 : 1;
+		st = checkpoint_add(w, b->name, b->dtype, nd, shape, b->data,
+				    err);
+	}
+	return st;
 }
 
 enum vb_status model_load_state(struct model *m, const struct checkpoint *c,
 				struct vb_error *err)
 {
-	return m->ops->load_state ? m->ops->load_state(m, c, err) : VB_OK;
+	enum vb_status st = m->ops->load_state ? m->ops->load_state(m, c, err)
+					       : VB_OK;
+	for (size_t i = 0; st == VB_OK && m->buffers &&
+			   i < m->buffers->n_items; i++) {
+		struct model_buffer *b = &m->buffers->items[i];
+		if (b->dtype == CHECKPOINT_I64)
+			st = checkpoint_read_raw(c, b->name, CHECKPOINT_I64,
+						 b->n, b->data, err);
+		else
+			st = checkpoint_read_real(c, b->name, 1, &b->n,
+						  b->data, err);
+	}
+	return st;
 }

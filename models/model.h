@@ -15,13 +15,61 @@
 #include "rng.h"
 #include "vb.h"
 
-enum model_kind { MODEL_KIND_VAE, MODEL_KIND_RHVAE, MODEL_KIND_HVAE };
-enum model_arch { MODEL_ARCH_MLP, MODEL_ARCH_RESNET };
+enum model_kind {
+	MODEL_KIND_VAE, MODEL_KIND_RHVAE, MODEL_KIND_HVAE, MODEL_KIND_ANCHOR
+};
+enum model_arch { MODEL_ARCH_MLP, MODEL_ARCH_RESNET, MODEL_ARCH_CONVNET };
 enum model_recon { MODEL_RECON_MSE, MODEL_RECON_BCE };
+/* Hidden activation of the MLP networks (pythae: relu). */
+enum model_activation {
+	MODEL_ACT_RELU, MODEL_ACT_SIGMOID, MODEL_ACT_TANH, MODEL_ACT_SOFTPLUS,
+	MODEL_ACT_LEAKY_RELU
+};
+/* Weight initialisation of linear and conv layers. pytorch: the layers'
+ * reset_parameters (U(+-1/sqrt(fan_in)), the reference); xavier_*: gain 1
+ * over fan_in + fan_out; kaiming_*: torch.nn.init defaults (fan_in, gain
+ * sqrt(2)); scaled: pytorch times init_scale (provokes explosions). */
+enum model_init {
+	MODEL_INIT_PYTORCH, MODEL_INIT_XAVIER_UNIFORM, MODEL_INIT_XAVIER_NORMAL,
+	MODEL_INIT_KAIMING_UNIFORM, MODEL_INIT_KAIMING_NORMAL,
+	MODEL_INIT_SCALED
+};
+/* Where the anchor model's epsilon goes (models/anchor.h). */
+enum model_eps_placement {
+	MODEL_EPS_NONE, MODEL_EPS_LOSS, MODEL_EPS_SQRT
+};
 
 const char *model_kind_name(enum model_kind kind);
 const char *model_arch_name(enum model_arch arch);
 const char *model_recon_name(enum model_recon recon);
+const char *model_activation_name(enum model_activation a);
+const char *model_init_name(enum model_init i);
+const char *model_eps_placement_name(enum model_eps_placement e);
+
+/* Tensors a model keeps beside its parameters and saves in checkpoints
+ * (BatchNorm's running_mean, running_var, num_batches_tracked under
+ * PyTorch's names). Not trained, not seen by the optimizer. training is
+ * set by model_build_loss before every forward, so that layers choose
+ * training- or evaluation-mode behaviour. Owned by the model. */
+struct model_buffer {
+	char name[PARAMS_NAME_LEN];
+	enum checkpoint_dtype dtype; /* CHECKPOINT_REAL or CHECKPOINT_I64 */
+	size_t n;
+	void *data;
+};
+struct model_buffers {
+	bool training;
+	struct model_buffer *items;
+	size_t n_items, cap;
+};
+
+/* Registers buffer name of n elements, filled with fill (vb_real) or 0
+ * (I64); *data receives its storage, stable until the model is freed.
+ * Duplicate names are VB_ERR_INTERNAL, allocation failure VB_ERR_NOMEM. */
+enum vb_status model_buffers_add(struct model_buffers *b, const char *name,
+				 enum checkpoint_dtype dtype, size_t n,
+				 double fill, void **data,
+				 struct vb_error *err);
 
 struct model_config {
 	enum model_kind kind;
@@ -58,6 +106,32 @@ struct model_config {
 	/* HVAE quirks (rhvae.md 9.1), on by default: */
 	bool quirk_hvae_softplus; /* sigma = softplus(logvar) */
 	bool quirk_hvae_position; /* z' = z + eps rho (not rho') */
+
+	/* MLP networks: hidden activation, initialisation, optional
+	 * BatchNorm1d after each hidden linear layer. Defaults: pythae's. */
+	enum model_activation activation;
+	double leaky_slope;     /* leaky relu negative slope (0.01) */
+	enum model_init init;
+	double init_scale;      /* scaled init: factor on pytorch's weights */
+	bool bias_fill;         /* false: pytorch's bias init */
+	double bias_value;      /* biases filled with this when bias_fill */
+	bool mlp_batchnorm;
+	/* BatchNorm (MLP with mlp_batchnorm, convnet always), PyTorch's
+	 * settings: */
+	double bn_eps;          /* 1e-5 */
+	double bn_momentum;     /* 0.1 */
+	bool bn_track_running_stats; /* true */
+	bool bn_eval_batch_stats;    /* evaluate with batch statistics
+					(the "evaluate in training mode"
+					mitigation); false */
+	/* anchor model (models/anchor.h) */
+	enum model_eps_placement anchor_eps_placement;
+	double anchor_eps;      /* 1e-8 */
+	double anchor_weight;   /* weight of the line regulariser (1) */
+
+	/* Set by model_create; NULL for models created directly (which then
+	 * refuse architectures with BatchNorm). */
+	struct model_buffers *buffers;
 };
 
 /* Sets pythae's defaults (mse, d 16, hidden 512, clamps -100 / 1e-12). */
@@ -104,6 +178,7 @@ struct model {
 	struct params *params;
 	struct graph_node **pnodes; /* this step's PARAM nodes (arena) */
 	void *impl;
+	struct model_buffers *buffers; /* owned; same as cfg.buffers */
 };
 
 /* Creates and initialises (PyTorch default init from cfg->init_seed) the
@@ -121,7 +196,8 @@ enum vb_status model_build_loss(struct model *m, struct graph *g,
 
 enum vb_status model_epoch_end(struct model *m, struct vb_error *err);
 
-/* Adds / restores the model's extra state (no-op for models without). */
+/* Adds / restores the model's extra state (no-op for models without)
+ * and its buffers (struct model_buffers; load requires every buffer). */
 enum vb_status model_save_state(const struct model *m,
 				struct checkpoint_writer *w,
 				struct vb_error *err);

@@ -6,11 +6,76 @@
 #define VB_MODELS_NETS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "graph.h"
+#include "model.h"
+#include "ops.h"
 #include "params.h"
 #include "rng.h"
 #include "vb.h"
+
+/* Layer options from a model_config: hidden activation, initialisation,
+ * BatchNorm settings and the model's buffer store. */
+struct nets_options {
+	enum model_activation activation;
+	double leaky_slope;
+	enum model_init init;
+	double init_scale;
+	bool bias_fill;
+	double bias_value;
+	bool batchnorm;              /* MLP: BatchNorm1d after hidden layers */
+	double bn_eps, bn_momentum;
+	bool bn_track, bn_eval_batch;
+	struct model_buffers *buffers; /* NULL: no BatchNorm possible */
+};
+
+/* Options of c (pythae's when c holds model_config_defaults). */
+void nets_options_from(struct nets_options *o, const struct model_config *c);
+
+/* The hidden activation o->activation of x as node "<name>.<act>":
+ * relu, sigmoid, softplus are single ops; tanh = 2 sigmoid(2x) - 1 and
+ * leaky_relu = relu(x) - slope relu(-x) are built from ops. */
+struct graph_node *nets_activation(struct graph *g, const char *name,
+				   struct graph_node *x,
+				   const struct nets_options *o);
+
+/* Initialises weight entry w (fan_in, fan_out as torch.nn.init computes
+ * them) and bias entry b (SIZE_MAX: none) by o->init, weight drawn first:
+ * pytorch U(+-1/sqrt(fan_in)) for both; xavier_uniform U(+-sqrt(6/(in +
+ * out))); xavier_normal N(0, 2/(in + out)); kaiming_uniform
+ * U(+-sqrt(6/in)); kaiming_normal N(0, 2/in); scaled: pytorch's weight
+ * times init_scale. Biases keep pytorch's U(+-1/sqrt(fan_in)) unless
+ * o->bias_fill, then bias_value (no draw). */
+void nets_init_layer(struct params *p, size_t w, size_t b, size_t fan_in,
+		     size_t fan_out, const struct nets_options *o,
+		     struct rng *r);
+
+/* BatchNorm1d/2d: parameters "<prefix>.weight", "<prefix>.bias" (C) and,
+ * with track_running_stats, buffers "<prefix>.running_mean" (zeros),
+ * "<prefix>.running_var" (ones), "<prefix>.num_batches_tracked". */
+struct nets_bn {
+	size_t n_ch;
+	size_t w, b;
+	vb_real *rmean, *rvar;  /* (C) buffers; NULL when not tracked */
+	int64_t *n_tracked;
+	const struct model_buffers *buf; /* for the training flag */
+	double eps, momentum;
+	bool eval_batch;
+};
+/* VB_ERR_CONFIG when o->buffers is NULL (model not made by
+ * model_create). */
+enum vb_status nets_bn_add(struct nets_bn *bn, struct params *p,
+			   const char *prefix, size_t n_ch,
+			   const struct nets_options *o, struct vb_error *err);
+/* weight 1, bias 0 (PyTorch); draws nothing. */
+void nets_bn_init(const struct nets_bn *bn, struct params *p);
+/* Training forward (buf->training): batch statistics, running update when
+ * tracked. Evaluation: running statistics when tracked and not
+ * eval_batch, batch statistics otherwise (no update). */
+struct graph_node *nets_bn_forward(const struct nets_bn *bn, struct graph *g,
+				   struct graph_node **pnodes,
+				   const char *name, struct graph_node *x);
 
 struct nets_linear {
 	size_t n_in, n_out;
@@ -39,11 +104,21 @@ struct graph_node *nets_linear_forward(const struct nets_linear *l,
  * encoder.embedding, encoder.log_var under the given prefix. */
 struct nets_mlp_encoder {
 	struct nets_linear fc1, mu, logvar;
+	struct nets_options opt;
+	struct nets_bn bn1; /* "layers.0.1" when opt.batchnorm */
 };
 enum vb_status nets_mlp_encoder_add(struct nets_mlp_encoder *e,
 				    struct params *p, const char *prefix,
 				    size_t n_input, size_t n_hidden,
 				    size_t n_latent, struct vb_error *err);
+/* As nets_mlp_encoder_add with o's activation, init and BatchNorm1d
+ * after fc1 (as nn.Sequential(Linear, BatchNorm1d, act): layers.0.1). */
+enum vb_status nets_mlp_encoder_add_opt(struct nets_mlp_encoder *e,
+					struct params *p, const char *prefix,
+					size_t n_input, size_t n_hidden,
+					size_t n_latent,
+					const struct nets_options *o,
+					struct vb_error *err);
 void nets_mlp_encoder_init(const struct nets_mlp_encoder *e, struct params *p,
 			   struct rng *r);
 /* x (B, D) -> mu, logvar (B, d); nodes fc1, fc1.relu, mu, logvar. */
@@ -56,11 +131,19 @@ void nets_mlp_encoder_forward(const struct nets_mlp_encoder *e,
  * z)); names decoder.layers.0.0 and decoder.layers.1.0. */
 struct nets_mlp_decoder {
 	struct nets_linear fc1, out;
+	struct nets_options opt;
+	struct nets_bn bn1; /* "layers.0.1" when opt.batchnorm */
 };
 enum vb_status nets_mlp_decoder_add(struct nets_mlp_decoder *d,
 				    struct params *p, const char *prefix,
 				    size_t n_latent, size_t n_hidden,
 				    size_t n_output, struct vb_error *err);
+enum vb_status nets_mlp_decoder_add_opt(struct nets_mlp_decoder *d,
+					struct params *p, const char *prefix,
+					size_t n_latent, size_t n_hidden,
+					size_t n_output,
+					const struct nets_options *o,
+					struct vb_error *err);
 void nets_mlp_decoder_init(const struct nets_mlp_decoder *d, struct params *p,
 			   struct rng *r);
 /* z (B, d) -> y (B, D) in (0, 1); nodes fc1, fc1.relu, out, out.sigmoid. */

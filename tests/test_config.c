@@ -81,7 +81,7 @@ static void get(const struct config *c, const char *name, char *buf)
 
 /* every section of the table, in order (one line to update when a module
  * adds a section) */
-#define SECTIONS "run|data|model|rhvae|hvae|train|optim|inject|guard"
+#define SECTIONS "run|data|model|nets|anchor|rhvae|hvae|train|optim|inject|guard"
 
 START_TEST(test_key_table)
 {

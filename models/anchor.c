@@ -1,0 +1,170 @@
+/* anchor: VAE loss plus the anchor-line regulariser d1 + d2 - d12 with a
+ * switchable epsilon placement (anchor.h). Anchors are picked from the
+ * batch by constant selection matrices, so every distance is built from
+ * differentiable ops and the forensics see the sqrt node itself. */
+#include "anchor.h"
+
+#include <stdlib.h>
+
+#include "arch.h"
+#include "ops.h"
+
+struct anchor {
+	struct arch_encoder enc;
+	struct arch_decoder dec;
+};
+
+/* (B, B) constant whose column k is ones: S mu repeats row k of mu. */
+static struct graph_node *select_row(struct graph *g, const char *name,
+				     size_t B, size_t k)
+{
+	size_t s[2] = {B, B};
+	struct tensor t = graph_tensor_zero(g, 2, s);
+	if (!t.data)
+		return NULL;
+	for (size_t b = 0; b < B; b++)
+		t.data[b * B + (k < B ? k : B - 1)] = 1;
+	return graph_const(g, name, t);
+}
+
+/* |a - b| per row, with the epsilon inside the root when asked. */
+static struct graph_node *dist(struct graph *g, const char *name,
+			       struct graph_node *a, struct graph_node *b,
+			       const struct model_config *c)
+{
+	struct graph_node *ss;
+	graph_push_scope(g, name);
+	ss = op_sum_rows(g, "sumsq",
+			 op_square(g, "sq", op_sub(g, "diff", a, b)));
+	if (c->anchor_eps_placement == MODEL_EPS_SQRT)
+		ss = op_add_scalar(g, "sumsq_eps", ss, c->anchor_eps);
+	graph_pop_scope(g);
+	return op_sqrt(g, name, ss);
+}
+
+static enum vb_status anchor_build_loss(struct model *m, struct graph *g,
+					struct graph_node *x, struct rng *r,
+					bool training, struct model_out *out,
+					struct vb_error *err)
+{
+	struct anchor *v = m->impl;
+	const struct model_config *c = &m->cfg;
+	struct graph_node **P = m->pnodes;
+	struct graph_node *mu, *logvar, *std, *eps, *z, *y, *rec, *kl;
+	struct graph_node *a1, *a2, *reg;
+	size_t B = tensor_rows(&x->value), d = c->n_latent;
+	size_t es[2] = {B, d};
+	struct tensor et;
+	(void)training;
+	(void)err;
+
+	graph_push_scope(g, "encoder");
+	arch_encoder_forward(&v->enc, g, P, x, &mu, &logvar);
+	graph_pop_scope(g);
+
+	graph_push_scope(g, "vae");
+	std = op_exp(g, "std", op_scale(g, "half_logvar", logvar, 0.5));
+	et = graph_tensor(g, 2, es);
+	if (et.data)
+		rng_fill_normal(r, et.data, et.n, 0, 1);
+	eps = graph_const(g, "eps", et);
+	z = op_add(g, "z", mu, op_mul(g, "eps_std", eps, std));
+	graph_pop_scope(g);
+
+	graph_push_scope(g, "decoder");
+	y = arch_decoder_forward(&v->dec, g, P, z);
+	graph_pop_scope(g);
+
+	graph_push_scope(g, "anchor");
+	a1 = op_matmul(g, "a1", select_row(g, "sel1", B, 0), mu, false,
+		       false);
+	a2 = op_matmul(g, "a2", select_row(g, "sel2", B, 1), mu, false,
+		       false);
+	reg = op_sub(g, "line",
+		     op_add(g, "d1_d2", dist(g, "d1", mu, a1, c),
+			    dist(g, "d2", mu, a2, c)),
+		     dist(g, "d12", a1, a2, c));
+	if (c->anchor_eps_placement == MODEL_EPS_LOSS)
+		reg = op_add_scalar(g, "line_eps", reg, c->anchor_eps);
+	reg = op_scale(g, "reg", reg, c->anchor_weight);
+	graph_pop_scope(g);
+
+	graph_push_scope(g, "loss");
+	if (c->recon == MODEL_RECON_MSE)
+		rec = op_mse(g, "recon", y, x);
+	else
+		rec = op_bce(g, "recon", y, x, c->bce_log_clamp,
+			     c->bce_denom_eps);
+	kl = op_scale(g, "kl",
+		      op_sum_rows(g, "kl.sum",
+				  op_sub(g, "kl.inner",
+					 op_sub(g, "kl.mu2",
+						op_add_scalar(g, "kl.one",
+							      logvar, 1),
+						op_square(g, "kl.mu_sq", mu)),
+					 op_exp(g, "kl.var", logvar))),
+		      -0.5);
+	kl = op_add(g, "kl_anchor", kl, reg);
+	out->loss = op_mean(g, "total", op_add(g, "per_sample", rec, kl));
+	graph_pop_scope(g);
+
+	out->recon = rec;
+	out->reg = kl;
+	out->y = y;
+	out->z = z;
+	out->mu = mu;
+	out->logvar = logvar;
+	return graph_status(g);
+}
+
+static void anchor_free_impl(struct model *m)
+{
+	free(m->impl);
+}
+
+static const struct model_ops ANCHOR_OPS = {
+	"anchor", anchor_build_loss, NULL, anchor_free_impl, NULL, NULL};
+
+enum vb_status anchor_create(const struct model_config *cfg,
+			     struct model **out, struct vb_error *err)
+{
+	struct model *m = calloc(1, sizeof *m);
+	struct anchor *v = calloc(1, sizeof *v);
+	size_t D = cfg->n_rows * cfg->n_cols;
+	struct rng r;
+	enum vb_status st = VB_OK;
+	*out = NULL;
+	if (!m || !v) {
+		free(m);
+		free(v);
+		return vb_fail(err, VB_ERR_NOMEM, "anchor: cannot allocate");
+	}
+	m->ops = &ANCHOR_OPS;
+	m->cfg = *cfg;
+	m->impl = v;
+	if (D == 0 || cfg->n_latent == 0 || cfg->n_hidden == 0)
+		st = vb_fail(err, VB_ERR_CONFIG,
+			     "anchor: input %zu, latent %zu, hidden %zu: all "
+			     "must be >= 1", D, cfg->n_latent, cfg->n_hidden);
+	if (st == VB_OK && !(cfg->anchor_eps >= 0))
+		st = vb_fail(err, VB_ERR_CONFIG,
+			     "anchor: anchor_eps %g, expected >= 0",
+			     cfg->anchor_eps);
+	if (st == VB_OK)
+		st = params_create(&m->params, err);
+	if (st == VB_OK)
+		st = arch_encoder_add(&v->enc, m->params, cfg, err);
+	if (st == VB_OK)
+		st = arch_decoder_add(&v->dec, m->params, cfg, err);
+	if (st == VB_OK)
+		st = params_finalize(m->params, err);
+	if (st != VB_OK) {
+		model_free(m);
+		return st;
+	}
+	rng_seed(&r, cfg->init_seed, RNG_STREAM_INIT);
+	arch_encoder_init(&v->enc, m->params, &r);
+	arch_decoder_init(&v->dec, m->params, &r);
+	*out = m;
+	return VB_OK;
+}
