@@ -59,6 +59,9 @@ static const char *const model_kind_names[] = {
 	[CONFIG_MODEL_VAE] = "vae", [CONFIG_MODEL_RHVAE] = "rhvae",
 	[CONFIG_MODEL_HVAE] = "hvae", [CONFIG_MODEL_ANCHOR] = "anchor"
 };
+static const char *const diag_names[] = {
+	[CONFIG_DIAG_EXP] = "exp", [CONFIG_DIAG_SOFTPLUS] = "softplus"
+};
 static const char *const logdet_names[] = {
 	[CONFIG_LOGDET_LU] = "lu", [CONFIG_LOGDET_CHOLESKY] = "cholesky"
 };
@@ -144,6 +147,7 @@ _Static_assert(N_ELEMS(split_names) == CONFIG_SPLIT_COUNT, "split");
 _Static_assert(N_ELEMS(model_kind_names) == CONFIG_MODEL_COUNT, "model");
 _Static_assert(N_ELEMS(arch_names) == CONFIG_ARCH_COUNT, "arch");
 _Static_assert(N_ELEMS(logdet_names) == CONFIG_LOGDET_COUNT, "logdet");
+_Static_assert(N_ELEMS(diag_names) == CONFIG_DIAG_COUNT, "diag");
 _Static_assert(N_ELEMS(momentum_names) == CONFIG_MOMENTUM_COUNT, "momentum");
 _Static_assert(N_ELEMS(position_names) == CONFIG_POSITION_COUNT, "position");
 _Static_assert(N_ELEMS(recon_names) == CONFIG_RECON_COUNT, "recon");
@@ -231,6 +235,13 @@ static const struct key_def keys[] = {
 	K_ENUM(model, recon, recon_names, "mse", "reconstruction loss"),
 	K_INT(model, init_seed, "-1", -1, IMAX,
 	      "seed of the weight initialisation; -1 = use train.seed"),
+	K_BOOL(model, logvar_clamp, "false",
+	       "mitigation: clamp the encoder's logvar to [logvar_min, "
+	       "logvar_max]"),
+	K_DBL(model, logvar_min, "-30", -INFINITY, OPEN, INFINITY, OPEN,
+	      "lower logvar clamp"),
+	K_DBL(model, logvar_max, "20", -INFINITY, OPEN, INFINITY, OPEN,
+	      "upper logvar clamp"),
 
 	K_ENUM(nets, activation, activation_names, "relu",
 	       "MLP hidden activation"),
@@ -289,6 +300,14 @@ static const struct key_def keys[] = {
 	K_ENUM(rhvae, position_step, position_names, "pythae",
 	       "position step: pythae (z + eps A(z) rho', quirk) or "
 	       "fixed_point (A re-evaluated)"),
+	K_ENUM(rhvae, diag_activation, diag_names, "exp",
+	       "activation on the diagonal of L: exp (pythae) or softplus "
+	       "(mitigation)"),
+	K_DBL(rhvae, grad_clip, "0", 0.0, CLOSED, INFINITY, OPEN,
+	      "mitigation: clamp every gradient of H taken inside the "
+	      "leapfrog to [-grad_clip, grad_clip]; 0 = off"),
+	K_DBL(rhvae, logdet_jitter, "0", 0.0, CLOSED, INFINITY, OPEN,
+	      "mitigation: log det(A + jitter I) instead of log det A"),
 	K_BOOL(rhvae, second_order, "true",
 	       "differentiate through the step-6.4 gradient (pythae); false "
 	       "treats it as a constant"),
@@ -308,6 +327,9 @@ static const struct key_def keys[] = {
 	       "NaN checks: strict (every step), pythae (loss only, as pythae), off"),
 	K_INT(train, max_steps, "0", 0, IMAX,
 	      "stop after this many optimizer steps; 0 = no limit"),
+	K_BOOL(train, skip_nonfinite, "false",
+	       "mitigation: skip (no update) a batch whose loss or gradient "
+	       "is non-finite, and go on; the first event is still recorded"),
 	K_BOOL(train, sanity_check, "true",
 	       "pythae's start-up forward on a first batch (draws a shuffle "
 	       "and noise; the RHVAE buffers it)"),

@@ -142,6 +142,9 @@ struct config_model {
 	int64_t hidden;               /* H */
 	int recon;                    /* enum config_recon */
 	int64_t init_seed;            /* -1 = use train.seed */
+	bool logvar_clamp;            /* mitigation: clamp logvar */
+	double logvar_min;
+	double logvar_max;
 };
 
 /* Layers of the networks (models/nets.h): MLP hidden activation, weight
@@ -168,6 +171,10 @@ struct config_anchor {
 	double weight;
 };
 
+enum config_diag_activation {         /* rhvae.diag_activation */
+	CONFIG_DIAG_EXP, CONFIG_DIAG_SOFTPLUS,
+	CONFIG_DIAG_COUNT
+};
 enum config_logdet {                   /* rhvae.logdet */
 	CONFIG_LOGDET_LU, CONFIG_LOGDET_CHOLESKY,
 	CONFIG_LOGDET_COUNT
@@ -195,6 +202,9 @@ struct config_rhvae {
 	int momentum;                 /* enum config_momentum */
 	int position_step;            /* enum config_position */
 	bool second_order;            /* g3 keeps its graph */
+	int diag_activation;          /* enum config_diag_activation */
+	double grad_clip;             /* clamp gradients of H in the leapfrog */
+	double logdet_jitter;         /* log det(A + jitter I) */
 };
 
 /* HVAE quirks (rhvae.md 9.1); n_lf, eps_lf and beta_zero come from the
@@ -214,6 +224,8 @@ struct config_train {
 	int nan_check;                /* enum config_nan_check */
 	int64_t max_steps;            /* 0 = no limit */
 	bool sanity_check;            /* pythae's start-up forward */
+	bool skip_nonfinite;          /* mitigation: skip a batch whose loss
+					 or gradient is non-finite */
 };
 
 struct config_optim {

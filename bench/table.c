@@ -176,6 +176,10 @@ static void get_lead_time(const struct train_summary *s, char *b, size_t n)
 	else
 		b[0] = '\0';
 }
+static void get_skipped(const struct train_summary *s, char *b, size_t n)
+{
+	snprintf(b, n, "%ld", s->skipped);
+}
 static void get_replayed(const struct train_summary *s, char *b, size_t n)
 {
 	snprintf(b, n, "%s", !s->replayed      ? ""
@@ -209,6 +213,7 @@ static const struct table_column RESULT_COLUMNS[] = {
 	{"lead_step", false, get_lead_step},
 	{"lead_time", false, get_lead_time},
 	{"replayed", false, get_replayed},
+	{"skipped", false, get_skipped},
 	{"seconds", true, get_seconds},
 };
 

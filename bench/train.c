@@ -222,6 +222,13 @@ static bool stop_event(struct run *r, long epoch, enum guard_phase phase,
 	return true;
 }
 
+/* The run ends at its first event unless train.skip_nonfinite skipped it
+ * (status still ok). */
+static bool run_stopped(const struct train_summary *s)
+{
+	return s->first.set && s->status != GUARD_STATUS_OK;
+}
+
 struct epoch_stats {
 	double loss, recon, reg;
 	long batches;
@@ -643,6 +650,18 @@ static long dump_step(const struct run *r)
 	return r->o->dump_step > 0 ? r->o->dump_step : r->o->stop_step;
 }
 
+/* train.skip_nonfinite: the batch gets no update and training goes on.
+ * The first such event is still recorded (with its forensics), but the
+ * run's status stays ok unless something unskippable follows. */
+static void skip_batch(struct run *r, long epoch, enum guard_phase phase,
+		       const char *quantity, double value)
+{
+	enum guard_status before = r->sum->status;
+	stop_event(r, epoch, phase, quantity, value);
+	r->sum->status = before;
+	r->sum->skipped++;
+}
+
 static enum vb_status train_epoch(struct run *r, long epoch,
 				  struct epoch_stats *es,
 				  struct vb_error *err)
@@ -714,6 +733,17 @@ static enum vb_status train_epoch(struct run *r, long epoch,
 			tp = inject_target(r, p->data, &tn);
 			inject_apply(&c->inject, tp, tn);
 		}
+		if (c->train.skip_nonfinite) {
+			size_t bad;
+			if (!guard_all_finite(r->x, nb * D, &bad)) {
+				r->step++;
+				skip_batch(r, epoch, GUARD_PHASE_INPUT, "input",
+					   r->x[bad]);
+				graph_reset(r->g);
+				params_zero_grad(p);
+				goto step_end;
+			}
+		}
 		if (strict) {
 			size_t bad;
 			if (!guard_all_finite(r->x, nb * D, &bad)) {
@@ -745,6 +775,10 @@ static enum vb_status train_epoch(struct run *r, long epoch,
 		have_out = true;
 		loss = mo.loss->value.data[0];
 		r->step++;
+		if (c->train.skip_nonfinite && !isfinite(loss)) {
+			skip_batch(r, epoch, GUARD_PHASE_FORWARD, "loss", loss);
+			goto step_end;
+		}
 		if (strict && !isfinite(loss)) {
 			stop_event(r, epoch, GUARD_PHASE_FORWARD, "loss", loss);
 			stop = true;
@@ -771,6 +805,12 @@ static enum vb_status train_epoch(struct run *r, long epoch,
 		if (c->optim.clip == CONFIG_CLIP_VALUE)
 			optim_clip_value(p->grad, p->n, c->optim.clip_max);
 		r->norms[es->batches] = gnorm;
+		if (c->train.skip_nonfinite && !isfinite(gnorm)) {
+			skip_batch(r, epoch, GUARD_PHASE_BACKWARD, "grad_norm",
+				   gnorm);
+			params_zero_grad(p);
+			goto step_end;
+		}
 		if (strict && !isfinite(gnorm)) {
 			if (stop_event(r, epoch, GUARD_PHASE_BACKWARD,
 				       "grad_norm", gnorm) &&
@@ -828,7 +868,7 @@ step_end:
 			break;
 		}
 		if (checkpoints_on(r) && every > 0 && r->step % every == 0 &&
-		    !r->sum->first.set) {
+		    !run_stopped(r->sum)) {
 			if (b + 1 < n_batches) {
 				st = resume_checkpoint(r, epoch - 1,
 						       (long)(b + 1), err);
@@ -1062,7 +1102,7 @@ void train_summary_header(FILE *f)
 	      "epochs_done,steps,final_train_loss,final_eval_loss,"
 	      "best_eval_loss,best_epoch,seconds,cause,origin_phase,"
 	      "origin_op,origin_node,origin_step,bad_samples,nan_op,nan_node,"
-	      "lead_step,lead_time,replayed\n", f);
+	      "lead_step,lead_time,replayed,skipped\n", f);
 }
 
 void train_summary_row(FILE *f, const struct config *c,
@@ -1107,8 +1147,9 @@ void train_summary_row(FILE *f, const struct config *c,
 	fputc(',', f);
 	if (s->lead_time >= 0)
 		fprintf(f, "%ld", s->lead_time);
-	fprintf(f, ",%s\n", s->replayed ? (s->replay_match ? "same" : "differ")
-				       : "");
+	fprintf(f, ",%s,%ld\n",
+		s->replayed ? (s->replay_match ? "same" : "differ") : "",
+		s->skipped);
 }
 
 static enum vb_status write_meta(struct run *r, const char *dir,
@@ -1175,6 +1216,12 @@ static void model_config_from(const struct config *c, const struct dataset *ds,
 	mc->second_order = c->rhvae.second_order;
 	mc->quirk_hvae_softplus = c->hvae.softplus_sigma;
 	mc->quirk_hvae_position = c->hvae.position_uses_rho;
+	mc->logvar_clamp = c->model.logvar_clamp;
+	mc->logvar_min = c->model.logvar_min;
+	mc->logvar_max = c->model.logvar_max;
+	mc->metric_softplus = c->rhvae.diag_activation == CONFIG_DIAG_SOFTPLUS;
+	mc->h_grad_clip = c->rhvae.grad_clip;
+	mc->logdet_jitter = c->rhvae.logdet_jitter;
 	if (c->model.kind == CONFIG_MODEL_ANCHOR)
 		mc->kind = MODEL_KIND_ANCHOR;
 	if (c->model.arch == CONFIG_ARCH_CONVNET)
@@ -1523,14 +1570,14 @@ enum vb_status train_run_opts(const struct config *c,
 		st = train_epoch(&r, epoch, &es, err);
 		if (st != VB_OK)
 			break;
-		if (es.batches > 0 && !out->first.set) {
+		if (es.batches > 0 && !run_stopped(out)) {
 			st = model_epoch_end(r.model, err);
 			if (st == VB_OK)
 				st = eval_epoch(&r, epoch, &el, &er, &ek, err);
 			if (st != VB_OK)
 				break;
 		}
-		if (!out->first.set && !es.stop && checkpoints_on(&r) &&
+		if (!run_stopped(out) && !es.stop && checkpoints_on(&r) &&
 		    (r.ckpt_pending || c->run.checkpoint_every == 0)) {
 			r.ckpt_pending = false;
 			st = resume_checkpoint(&r, epoch, 0, err);
@@ -1566,7 +1613,7 @@ enum vb_status train_run_opts(const struct config *c,
 		else if (log)
 			fprintf(log, "  train %.6g  eval %.6g  (%.1f s)\n",
 				es.loss, el, secs);
-		if (out->first.set || es.stop)
+		if (run_stopped(out) || es.stop)
 			break;
 	}
 	out->steps = r.step;

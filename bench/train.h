@@ -49,6 +49,7 @@ struct train_summary {
 	bool replay_match;
 	long replay_from;
 	size_t anomaly_checks; /* tensors anomaly mode checked */
+	long skipped;          /* train.skip_nonfinite: batches skipped */
 };
 
 /* Extras for resuming and replaying; a zeroed struct (or NULL) is a plain

@@ -343,6 +343,59 @@ struct graph_node *op_relu(struct graph *g, const char *name,
 	return graph_node_done(g, n);
 }
 
+/* clamp: f[0] = lo, f[1] = hi */
+static bool clamp_inside(vb_real x, double lo, double hi)
+{
+	return (double)x >= lo && (double)x <= hi;
+}
+
+static const struct graph_op OP_CLAMP_MASK = {"clamp_mask", NULL, NULL};
+
+static void clamp_backward(struct graph *g, struct graph_node *n)
+{
+	struct tensor *ga = graph_input_grad(g, n, 0);
+	const vb_real *x = n->in[0]->value.data, *G = n->grad.data;
+	if (!ga)
+		return;
+	for (size_t i = 0; i < n->value.n; i++)
+		if (clamp_inside(x[i], n->f[0], n->f[1]))
+			ga->data[i] += G[i];
+}
+
+static void clamp_vjp(struct graph *g, struct graph_node *n,
+		      struct graph_node *G, struct graph_node **gin)
+{
+	struct graph_node *in[1] = {n->in[0]}, *mask;
+	if (!graph_input_active(n, 0))
+		return;
+	mask = graph_op_node(g, &OP_CLAMP_MASK, "grad.clamp.mask", in, 1,
+			     n->value.ndim, n->value.shape);
+	if (!mask)
+		return;
+	for (size_t i = 0; i < mask->value.n; i++)
+		mask->value.data[i] =
+			clamp_inside(in[0]->value.data[i], n->f[0], n->f[1]);
+	gin[0] = op_mul(g, "grad.clamp", G, graph_node_done(g, mask));
+}
+
+static const struct graph_op OP_CLAMP = {"clamp", clamp_backward, clamp_vjp};
+
+struct graph_node *op_clamp(struct graph *g, const char *name,
+			    struct graph_node *a, double lo, double hi)
+{
+	struct graph_node *n = unary_node(g, &OP_CLAMP, name, a);
+	if (!n)
+		return NULL;
+	n->f[0] = lo;
+	n->f[1] = hi;
+	vb_real l = (vb_real)lo, h = (vb_real)hi;
+	for (size_t i = 0; i < n->value.n; i++) {
+		vb_real x = a->value.data[i];
+		n->value.data[i] = x < l ? l : (x > h ? h : x);
+	}
+	return graph_node_done(g, n);
+}
+
 static const struct graph_op OP_RELU_MASK = {"relu_mask", NULL, NULL};
 
 struct graph_node *op_relu_mask(struct graph *g, const char *name,

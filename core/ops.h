@@ -50,6 +50,10 @@ struct graph_node *op_scale(struct graph *g, const char *name,
 			    struct graph_node *a, double s);
 struct graph_node *op_add_scalar(struct graph *g, const char *name,
 				 struct graph_node *a, double s);
+/* torch.clamp(a, lo, hi): NaN passes through; the gradient flows where
+ * lo <= a <= hi (inclusive, as PyTorch). */
+struct graph_node *op_clamp(struct graph *g, const char *name,
+			    struct graph_node *a, double lo, double hi);
 /* Constant 0/1 mask of a > 0 (no gradient): relu's derivative. */
 struct graph_node *op_relu_mask(struct graph *g, const char *name,
 				struct graph_node *a);

@@ -1,6 +1,8 @@
 /* arch: dispatch of encoder and decoder by architecture. */
 #include "arch.h"
 
+#include "ops.h"
+
 enum vb_status arch_encoder_add(struct arch_encoder *e, struct params *p,
 				const struct model_config *cfg,
 				struct vb_error *err)
@@ -8,6 +10,9 @@ enum vb_status arch_encoder_add(struct arch_encoder *e, struct params *p,
 	size_t D = cfg->n_rows * cfg->n_cols;
 	struct nets_options o;
 	nets_options_from(&o, cfg);
+	e->logvar_clamp = cfg->logvar_clamp;
+	e->logvar_min = cfg->logvar_min;
+	e->logvar_max = cfg->logvar_max;
 	e->arch = cfg->arch;
 	if (cfg->arch == MODEL_ARCH_CONVNET) {
 		if (cfg->n_rows != 28 || cfg->n_cols != 28)
@@ -93,6 +98,9 @@ void arch_encoder_forward(const struct arch_encoder *e, struct graph *g,
 		resnet_encoder_forward(&e->res, g, pnodes, x, mu, logvar);
 	else
 		nets_mlp_encoder_forward(&e->mlp, g, pnodes, x, mu, logvar);
+	if (e->logvar_clamp)
+		*logvar = op_clamp(g, "logvar.clamp", *logvar, e->logvar_min,
+				   e->logvar_max);
 }
 
 struct graph_node *arch_decoder_forward(const struct arch_decoder *d,

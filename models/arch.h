@@ -23,6 +23,8 @@ struct arch_encoder {
 	struct nets_mlp_encoder mlp;
 	struct resnet_encoder res;
 	struct convnet_encoder conv;
+	bool logvar_clamp;             /* mitigation: clamp logvar to */
+	double logvar_min, logvar_max; /* [logvar_min, logvar_max] */
 };
 struct arch_decoder {
 	enum model_arch arch;

@@ -51,7 +51,11 @@ static struct graph_node *grad_u(struct model *m, struct graph *g,
 		return NULL;
 	if (graph_grad(g, U, NULL, &z, 1, false, &gz, err) != VB_OK)
 		return graph_failf(g, err->status, "%s", err->msg);
-	return graph_const(g, "dU", op_add(g, "dU", gz, z)->value);
+	struct graph_node *du = op_add(g, "dU", gz, z);
+	if (m->cfg.h_grad_clip > 0)
+		du = op_clamp(g, "h_grad_clip", du, -m->cfg.h_grad_clip,
+			      m->cfg.h_grad_clip);
+	return du ? graph_const(g, "dU", du->value) : NULL;
 }
 
 static enum vb_status hvae_build_loss(struct model *m, struct graph *g,

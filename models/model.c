@@ -163,6 +163,12 @@ void model_config_defaults(struct model_config *c)
 	c->second_order = true;
 	c->quirk_hvae_softplus = true;
 	c->quirk_hvae_position = true;
+	c->logvar_clamp = false;
+	c->logvar_min = -30;
+	c->logvar_max = 20;
+	c->metric_softplus = false;
+	c->h_grad_clip = 0;
+	c->logdet_jitter = 0;
 	c->activation = MODEL_ACT_RELU;
 	c->leaky_slope = 0.01;
 	c->init = MODEL_INIT_PYTORCH;

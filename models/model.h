@@ -107,6 +107,16 @@ struct model_config {
 	bool quirk_hvae_softplus; /* sigma = softplus(logvar) */
 	bool quirk_hvae_position; /* z' = z + eps rho (not rho') */
 
+	/* Mitigations (off by default; issue 6): */
+	bool logvar_clamp;         /* clamp the encoder's logvar */
+	double logvar_min, logvar_max;
+	bool metric_softplus;      /* RHVAE: softplus, not exp, on L's
+				      diagonal */
+	double h_grad_clip;        /* RHVAE/HVAE: clamp every gradient of H
+				      taken inside the leapfrog to
+				      [-c, c]; 0 = off */
+	double logdet_jitter;      /* RHVAE: log det(A + jitter I) */
+
 	/* MLP networks: hidden activation, initialisation, optional
 	 * BatchNorm1d after each hidden linear layer. Defaults: pythae's. */
 	enum model_activation activation;

@@ -169,6 +169,30 @@ static struct graph_node *metric_A(struct model *m, struct graph *g,
 		cfg->regularization);
 }
 
+/* log det A, optionally of A + jitter I (a mitigation). */
+static struct graph_node *logdet_of(struct graph *g, const char *name,
+				    struct graph_node *A,
+				    const struct model_config *cfg)
+{
+	if (cfg->logdet_jitter > 0)
+		A = linalg_add_identity(g, "logdet_jitter", A,
+					cfg->logdet_jitter);
+	return linalg_logdet(g, name, A,
+			     (enum linalg_logdet_mode)cfg->logdet_mode);
+}
+
+/* A gradient of H taken inside the leapfrog, clamped when the
+ * rhvae.h_grad_clip mitigation is on. */
+static struct graph_node *clip_h_grad(struct graph *g,
+				      const struct model_config *cfg,
+				      struct graph_node *gz)
+{
+	if (cfg->h_grad_clip > 0)
+		return op_clamp(g, "h_grad_clip", gz, -cfg->h_grad_clip,
+				cfg->h_grad_clip);
+	return gz;
+}
+
 static struct graph_node *recon_term(struct model *m, struct graph *g,
 				     struct graph_node *y,
 				     struct graph_node *x)
@@ -260,7 +284,6 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 	struct graph_node *c = NULL, *Mc = NULL, *A, *logdet_A, *u, *rho, *y;
 	struct graph_node *z;
 	bool old_grad = graph_set_grad_enabled(g, true);
-	enum linalg_logdet_mode ldm = (enum linalg_logdet_mode)cfg->logdet_mode;
 
 	if (training && B > rv->bmax)
 		return vb_fail(err, VB_ERR_CONFIG,
@@ -290,9 +313,11 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 		struct graph_node *h = op_relu(
 			g, "fc1.relu",
 			nets_linear_forward(&rv->met_fc1, g, P, "fc1", x));
-		struct graph_node *diag = op_exp(
-			g, "diag_exp",
-			nets_linear_forward(&rv->met_diag, g, P, "diag", h));
+		struct graph_node *pre =
+			nets_linear_forward(&rv->met_diag, g, P, "diag", h);
+		struct graph_node *diag =
+			cfg->metric_softplus ? op_softplus(g, "diag_softplus", pre)
+					     : op_exp(g, "diag_exp", pre);
 		struct graph_node *low =
 			nets_linear_forward(&rv->met_low, g, P, "lower", h);
 		L = linalg_tril(g, "L", diag, low);
@@ -310,7 +335,7 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 
 	/* 3. A(z0), log det */
 	A = metric_A(m, g, "A0", z0, c, Mc);
-	logdet_A = linalg_logdet(g, "logdet_A0", A, ldm);
+	logdet_A = logdet_of(g, "logdet_A0", A, cfg);
 
 	/* 4. momentum rho = L u or C u, u = gamma / b */
 	u = const_like(g, "gamma_over_b", 3, s3);
@@ -346,8 +371,8 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 			struct graph_node *H = hamiltonian(m, g, x, z, y,
 							   rho_half, A,
 							   logdet_A);
-			struct graph_node *gz =
-				frozen(rv, g, grad_of(g, H, z, false, err));
+			struct graph_node *gz = clip_h_grad(
+				g, cfg, frozen(rv, g, grad_of(g, H, z, false, err)));
 			rho_half = op_sub(g, "rho_half", rho,
 					  op_scale(g, "half_eps_g", gz,
 						   0.5 * cfg->eps_lf));
@@ -407,13 +432,13 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 		graph_push_scope(g, "rhvae");
 		graph_push_scope(g, scope);
 		A = metric_A(m, g, "A", z, c, Mc);
-		logdet_A = linalg_logdet(g, "logdet_A", A, ldm);
+		logdet_A = logdet_of(g, "logdet_A", A, cfg);
 		/* 6.4 explicit half step; g3 keeps its graph */
 		graph_set_phase(g, GUARD_PHASE_CODE(GUARD_PHASE_LEAPFROG, k, 4));
 		struct graph_node *H3 = hamiltonian(m, g, x, z, y, rho_half, A,
 						    logdet_A);
-		struct graph_node *g3 = grad_of(g, H3, z, cfg->second_order,
-						err);
+		struct graph_node *g3 = clip_h_grad(
+			g, cfg, grad_of(g, H3, z, cfg->second_order, err));
 		struct graph_node *rho2 = op_sub(
 			g, "rho2", rho_half,
 			op_scale(g, "half_eps_g3", g3, 0.5 * cfg->eps_lf));

@@ -81,6 +81,9 @@ static void get(const struct config *c, const char *name, char *buf)
 
 /* every section of the table, in order (one line to update when a module
  * adds a section) */
+#define MODEL_KEYS \
+	"kind|arch|latent|hidden|recon|init_seed|logvar_clamp|logvar_min|" \
+	"logvar_max"
 #define SECTIONS "run|data|model|nets|anchor|rhvae|hvae|train|optim|inject|guard"
 
 START_TEST(test_key_table)
@@ -339,7 +342,7 @@ START_TEST(test_load_bad_structure)
 			 "one of " SECTIONS);
 	check_load_error("[model]\nlatnt = 3\n", VB_ERR_CONFIG,
 			 "2: unknown key model.latnt, expected one of "
-			 "kind|arch|latent|hidden|recon|init_seed");
+			 MODEL_KEYS);
 	check_load_error("latent = 3\n", VB_ERR_CONFIG,
 			 "1: key latent outside any section, expected a "
 			 "[section] line first");
@@ -485,7 +488,7 @@ START_TEST(test_set_bad)
 			"expected one of none|norm|value");
 	check_set_error("model.latnt=3", "config: --set model.latnt=3: "
 			"unknown key model.latnt, expected one of "
-			"kind|arch|latent|hidden|recon|init_seed");
+			MODEL_KEYS);
 	check_set_error("modl.latent=3", "config: --set modl.latent=3: "
 			"unknown section [modl] (key latent), expected one of "
 			SECTIONS);

@@ -26,7 +26,7 @@ enum opx_kind {
 	OPX_LINEAR,
 	OPX_RELU,
 	OPX_SIGMOID,
-	OPX_SOFTPLUS,
+	OPX_SOFTPLUS, OPX_CLAMP,
 	OPX_EXP,
 	OPX_LOG,
 	OPX_SQUARE,
@@ -87,6 +87,9 @@ static struct graph_node *build_op(struct graph *g, struct graph_node **in,
 		break;
 	case OPX_SOFTPLUS:
 		y = op_softplus(g, "y", in[0]);
+		break;
+	case OPX_CLAMP:
+		y = op_clamp(g, "y", in[0], -1, 1.5);
 		break;
 	case OPX_EXP:
 		y = op_exp(g, "y", in[0]);
@@ -329,6 +332,16 @@ START_TEST(test_softplus)
 	double x[12] = {-6, -1.5, -0.2, 0.3, 1.1, 4.5,
 			12, 19.5, 20.5, 21.75, 25, 35};
 	unary_case(OPX_SOFTPLUS, "softplus", x, 2, SHAPE(3, 4), true, 302);
+}
+END_TEST
+
+START_TEST(test_clamp)
+{
+	/* inside and outside [-1, 1.5], every value at least 0.1 from an
+	 * edge so no difference straddles one; outside, the gradient is 0 */
+	double x[12] = {-3, -1.2, -0.9, -0.2, 0, 0.4,
+			1.1, 1.4, 1.6, 2, 5, -8};
+	unary_case(OPX_CLAMP, "clamp", x, 2, SHAPE(3, 4), true, 330);
 }
 END_TEST
 
@@ -954,6 +967,7 @@ static Suite *ops_suite(void)
 	tcase_add_test(tc, test_relu);
 	tcase_add_test(tc, test_sigmoid);
 	tcase_add_test(tc, test_softplus);
+	tcase_add_test(tc, test_clamp);
 	tcase_add_test(tc, test_exp);
 	tcase_add_test(tc, test_log);
 	tcase_add_test(tc, test_square_neg_scale_add_scalar);

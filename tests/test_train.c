@@ -171,6 +171,30 @@ START_TEST(test_guard_pythae)
 }
 END_TEST
 
+START_TEST(test_skip_nonfinite)
+{
+	/* train.skip_nonfinite: the batch with the NaN gradient gets no
+	 * update, the run finishes every epoch with finite weights, and the
+	 * event is still recorded. */
+	struct config c;
+	struct train_summary s;
+	struct vb_error err = {0};
+	small_config(&c, tu_tmpdir("skip"), "run");
+	ck_assert(config_set(&c, "inject.nan_step=5", &err) == VB_OK);
+	ck_assert(config_set(&c, "inject.nan_phase=grad", &err) == VB_OK);
+	ck_assert(config_set(&c, "train.skip_nonfinite=true", &err) == VB_OK);
+	run(&c, &s);
+	ck_assert_int_eq(s.status, GUARD_STATUS_OK);
+	ck_assert_int_eq(s.skipped, 1);
+	ck_assert(s.first.set);
+	ck_assert_int_eq(s.first.step, 5);
+	ck_assert_int_eq(s.first.phase, GUARD_PHASE_BACKWARD);
+	ck_assert_int_eq(s.epochs_done, 3);
+	ck_assert_int_eq(s.steps, 24);
+	ck_assert(isfinite(s.final_eval_loss));
+}
+END_TEST
+
 START_TEST(test_guard_huge_lr)
 {
 	struct config c;
@@ -295,6 +319,7 @@ int main(void)
 	tcase_add_test(tc, test_guard_grad);
 	tcase_add_test(tc, test_guard_pythae);
 	tcase_add_test(tc, test_guard_huge_lr);
+	tcase_add_test(tc, test_skip_nonfinite);
 	tcase_add_test(tc, test_checkpoint_contents);
 	tcase_add_test(tc, test_cli_exit_codes);
 	suite_add_tcase(s, tc);
