@@ -1,4 +1,5 @@
-/* nets: linear layer registration, PyTorch init and forward. */
+/* nets: linear layers, hidden activations, init schemes and BatchNorm
+ * layers (running statistics in the model buffers), and pythae's MLPs. */
 #include "nets.h"
 
 #include <math.h>

@@ -16,7 +16,7 @@ fi
 cd "$repo"
 VB_GIT_COMMIT="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 export VB_GIT_COMMIT
-for study in batchnorm init-activation preprocess eps-placement; do
+for study in batchnorm batchnorm-convnet init-activation preprocess eps-placement; do
   out="results/study-$study"
   if [[ $fresh == 1 ]]; then
     rm -rf "$out/rows" "$out/runs"
