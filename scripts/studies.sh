@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates the failure-mode studies of issue 7 (README, "Failure-mode
-# studies"): results/study-batchnorm, results/study-init-activation,
-# results/study-preprocess, results/study-eps-placement, one
-# 'vaebench sweep' each, a minute in all on 2 cores from a built tree.
+# studies"): results/study-batchnorm, results/study-batchnorm-convnet,
+# results/study-init-activation, results/study-preprocess,
+# results/study-eps-placement, one 'vaebench sweep' each, about two
+# minutes in all on 2 cores from a built tree.
 # --fresh drops the old rows first. Extra arguments go to 'vaebench sweep'.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
