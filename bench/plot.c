@@ -5,6 +5,8 @@
  * chart is table's business. */
 #include "plot.h"
 
+#include <stb_image.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -686,6 +688,115 @@ enum vb_status plot_lines_png(const struct plot_lines *p, const char *path,
 			  s, true, INK, yl);
 	}
 	st = plot_write_png(img, path, err);
+	plot_image_free(img);
+	return st;
+}
+
+enum vb_status plot_tiles_png(const vb_real *images, size_t n, size_t rows,
+			      size_t cols, size_t per_row, int scale,
+			      const char *title, const char *path,
+			      struct vb_error *err)
+{
+	const int gap = 2, top = title ? plot_text_height(2) + 8 : gap;
+	size_t n_rows_tiles = per_row ? (n + per_row - 1) / per_row : 0;
+	int tw = (int)cols * scale, th = (int)rows * scale;
+	int w = gap + (int)per_row * (tw + gap);
+	int h = top + (int)n_rows_tiles * (th + gap);
+	struct plot_image *img = NULL;
+	enum vb_status st;
+	if (n == 0 || per_row == 0 || scale < 1)
+		return vb_fail(err, VB_ERR_INTERNAL, "plot: empty tile grid");
+	if (title && plot_text_width(title, 2) + 8 > w)
+		w = plot_text_width(title, 2) + 8;
+	st = plot_image_create(w, h, &img, err);
+	if (st)
+		return st;
+	plot_fill_rect(img, 0, 0, w, h, 0xffffff);
+	if (title)
+		plot_text(img, 4, 4, 2, false, 0x000000, title);
+	for (size_t k = 0; k < n; k++) {
+		int x0 = gap + (int)(k % per_row) * (tw + gap);
+		int y0 = top + (int)(k / per_row) * (th + gap);
+		for (size_t r = 0; r < rows; r++)
+			for (size_t c = 0; c < cols; c++) {
+				double v = images[k * rows * cols + r * cols + c];
+				uint32_t color;
+				if (!isfinite(v)) {
+					color = 0xff0000;
+				} else {
+					int gray = (int)(255 * (v < 0   ? 0
+								: v > 1 ? 1
+									: v) +
+							 0.5);
+					color = (uint32_t)gray << 16 |
+						(uint32_t)gray << 8 |
+						(uint32_t)gray;
+				}
+				plot_fill_rect(img, x0 + (int)c * scale,
+					       y0 + (int)r * scale, scale,
+					       scale, color);
+			}
+	}
+	st = plot_write_png(img, path, err);
+	plot_image_free(img);
+	return st;
+}
+
+enum vb_status plot_stack_png(const char *const *paths,
+			      const char *const *labels, size_t n,
+			      const char *title, const char *path,
+			      struct vb_error *err)
+{
+	unsigned char **pix = calloc(n ? n : 1, sizeof *pix);
+	int *ws = calloc(n ? n : 1, sizeof *ws), *hs = calloc(n ? n : 1,
+							    sizeof *hs);
+	int lh = plot_text_height(1) + 4, th = plot_text_height(2) + 8;
+	int w = plot_text_width(title, 2) + 8, h = th;
+	size_t got = 0;
+	struct plot_image *img = NULL;
+	enum vb_status st = VB_OK;
+	if (!pix || !ws || !hs) {
+		st = vb_fail(err, VB_ERR_NOMEM, "plot: stack");
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int comp;
+		pix[i] = stbi_load(paths[i], &ws[i], &hs[i], &comp, 3);
+		if (!pix[i])
+			continue;
+		got++;
+		if (ws[i] + 8 > w)
+			w = ws[i] + 8;
+		if (plot_text_width(labels[i], 1) + 8 > w)
+			w = plot_text_width(labels[i], 1) + 8;
+		h += lh + hs[i] + 6;
+	}
+	if (!got)
+		goto done;
+	st = plot_image_create(w, h, &img, err);
+	if (st)
+		goto done;
+	plot_fill_rect(img, 0, 0, w, h, 0xffffff);
+	plot_text(img, 4, 4, 2, false, 0x000000, title);
+	int y = th;
+	for (size_t i = 0; i < n; i++) {
+		if (!pix[i])
+			continue;
+		plot_text(img, 4, y + 2, 1, false, 0x303030, labels[i]);
+		y += lh;
+		for (int r = 0; r < hs[i]; r++)
+			memcpy(img->rgb + ((size_t)(y + r) * (size_t)w + 4) * 3,
+			       pix[i] + (size_t)r * (size_t)ws[i] * 3,
+			       (size_t)ws[i] * 3);
+		y += hs[i] + 6;
+	}
+	st = plot_write_png(img, path, err);
+done:
+	for (size_t i = 0; pix && i < n; i++)
+		stbi_image_free(pix[i]);
+	free(pix);
+	free(ws);
+	free(hs);
 	plot_image_free(img);
 	return st;
 }

@@ -42,6 +42,22 @@ int plot_text_height(int scale);
 enum vb_status plot_write_png(const struct plot_image *img, const char *path,
 			      struct vb_error *err);
 
+/* A titled grid of grayscale images (reconstructions, samples): images
+ * (n, rows * cols) with values in [0, 1] (clamped; a non-finite pixel is
+ * drawn red), per_row tiles a row, each pixel a scale x scale block. */
+enum vb_status plot_tiles_png(const vb_real *images, size_t n, size_t rows,
+			      size_t cols, size_t per_row, int scale,
+			      const char *title, const char *path,
+			      struct vb_error *err);
+
+/* Stacks existing PNG files (each run's reconstructions.png, say) into
+ * one image, one per row under its label; missing or unreadable files are
+ * skipped. Writes nothing (and returns VB_OK) when none could be read. */
+enum vb_status plot_stack_png(const char *const *paths,
+			      const char *const *labels, size_t n,
+			      const char *title, const char *path,
+			      struct vb_error *err);
+
 /* The colour of a share in [0, 1] on a white-yellow-red scale; NaN gives
  * light grey (no data). */
 uint32_t plot_share_color(double share);

@@ -1481,6 +1481,54 @@ out:
 	return st;
 }
 
+#define TABLE_GALLERY_MAX 12 /* finished runs shown in the galleries */
+
+/* reconstructions.png and samples.png of the sweep: the pictures of the
+ * first finished (status ok) runs in results order, each under its
+ * swept settings. */
+static enum vb_status plot_galleries(const struct table *t, const char *dir,
+				     const char **axes, size_t n_axes,
+				     struct vb_error *err)
+{
+	static const char *const files[2] = {"reconstructions.png",
+					     "samples.png"};
+	static const char *const titles[2] = {
+		"Reconstructions of finished runs (top: images, bottom: "
+		"reconstructions)",
+		"Samples of finished runs (decoder of z ~ N(0, I))"};
+	char paths[TABLE_GALLERY_MAX][1300], labels[TABLE_GALLERY_MAX][512];
+	const char *pp[TABLE_GALLERY_MAX], *lp[TABLE_GALLERY_MAX];
+	enum vb_status st = VB_OK;
+	for (int f = 0; f < 2 && st == VB_OK; f++) {
+		size_t n = 0;
+		for (size_t r = 0; r < t->n_rows && n < TABLE_GALLERY_MAX; r++) {
+			const char *status = table_get(t, r, "status");
+			const char *id = table_get(t, r, "id");
+			size_t len = 0;
+			if (!status || strcmp(status, "ok") != 0 || !id)
+				continue;
+			snprintf(paths[n], sizeof paths[n], "%s/runs/%s/%s", dir,
+				 id, files[f]);
+			labels[n][0] = '\0';
+			for (size_t a = 0; a < n_axes && len < sizeof labels[n];
+			     a++) {
+				const char *v = table_get(t, r, axes[a]);
+				len += (size_t)snprintf(labels[n] + len,
+							sizeof labels[n] - len,
+							"%s%s=%s", a ? "  " : "",
+							axes[a], v ? v : "");
+			}
+			pp[n] = paths[n];
+			lp[n] = labels[n];
+			n++;
+		}
+		char out[1300];
+		snprintf(out, sizeof out, "%s/%s", dir, files[f]);
+		st = plot_stack_png(pp, lp, n, titles[f], out, err);
+	}
+	return st;
+}
+
 enum vb_status table_report(const char *dir, const char *map_x,
 			    const char *map_y, struct vb_error *err)
 {
@@ -1543,6 +1591,8 @@ enum vb_status table_report(const char *dir, const char *map_x,
 				 "Largest gradient norm per epoch; red dashes: "
 				 "step of the first NaN/Inf",
 				 "max grad norm", err);
+	if (st == VB_OK)
+		st = plot_galleries(&t, dir, axes, n_axes, err);
 	free(axes);
 	table_free(&t);
 	return st;

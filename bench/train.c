@@ -23,6 +23,7 @@
 #include "ops.h"
 #include "optim.h"
 #include "params.h"
+#include "plot.h"
 #include "preprocess.h"
 #include "rng.h"
 
@@ -1467,6 +1468,75 @@ static void auto_replay(const struct config *c, const struct train_data *d,
 		guard_copy_origin(&out->first, &rs.first);
 }
 
+#define TRAIN_PICTURES 8 /* images per row of the picture grids */
+
+/* reconstructions.png (8 evaluation images over their reconstructions,
+ * the decoder applied to the encoder means) and samples.png (16 decodes
+ * of z ~ N(0, I), drawn from the inject stream so no training stream
+ * moves) in the run folder of a finished run. */
+static enum vb_status write_pictures(struct run *r, struct vb_error *err)
+{
+	const struct dataset *ds = r->d->eval.n ? &r->d->eval : &r->d->train;
+	size_t n = ds->n < TRAIN_PICTURES ? ds->n : TRAIN_PICTURES;
+	size_t D = ds->d, d = (size_t)r->c->model.latent;
+	size_t xs[2] = {n, D}, zs[2] = {2 * TRAIN_PICTURES, d};
+	vb_real *tiles = NULL;
+	struct graph_node *y = NULL;
+	struct rng zr;
+	char path[1200], title[400];
+	enum vb_status st;
+
+	if (!r->model->ops->networks || n == 0)
+		return VB_OK;
+	tiles = malloc(2 * TRAIN_PICTURES * D * sizeof *tiles);
+	if (!tiles)
+		return vb_fail(err, VB_ERR_NOMEM, "train: pictures");
+	dataset_batch(ds, NULL, n, (vb_real)r->c->data.scale, r->x);
+	st = preprocess_apply(&r->prep, r->x, n, NULL, err);
+	graph_reset(r->g);
+	graph_set_grad_enabled(r->g, false);
+	if (st == VB_OK)
+		st = model_reconstruct(r->model, r->g,
+				       graph_input(r->g, "input",
+						   tensor_view(r->x, 2, xs),
+						   false),
+				       &y, err);
+	if (st == VB_OK) {
+		memcpy(tiles, r->x, n * D * sizeof *tiles);
+		memcpy(tiles + n * D, y->value.data, n * D * sizeof *tiles);
+		snprintf(path, sizeof path, "%s/reconstructions.png", r->dir);
+		snprintf(title, sizeof title, "%s: images (top), "
+			 "reconstructions (bottom)", r->c->run.name);
+		st = plot_tiles_png(tiles, 2 * n, ds->rows, ds->cols, n, 3,
+				    title, path, err);
+	}
+	if (st == VB_OK) {
+		struct tensor zt;
+		graph_reset(r->g);
+		zt = graph_tensor(r->g, 2, zs);
+		if (!zt.data) {
+			st = vb_fail(err, VB_ERR_NOMEM, "train: pictures");
+		} else {
+			rng_seed(&zr, r->c->train.seed, RNG_STREAM_INJECT);
+			rng_fill_normal(&zr, zt.data, zt.n, 0, 1);
+			st = model_decode(r->model, r->g,
+					  graph_const(r->g, "z", zt), &y,
+					  err);
+		}
+	}
+	if (st == VB_OK) {
+		snprintf(path, sizeof path, "%s/samples.png", r->dir);
+		snprintf(title, sizeof title, "%s: samples, z ~ N(0, I)",
+			 r->c->run.name);
+		st = plot_tiles_png(y->value.data, 2 * TRAIN_PICTURES, ds->rows,
+				    ds->cols, TRAIN_PICTURES, 3, title, path,
+				    err);
+	}
+	graph_set_grad_enabled(r->g, true);
+	free(tiles);
+	return st;
+}
+
 /* pythae's trainer runs one training-mode forward on the first batch of a
  * fresh shuffled pass before training (rhvae.md 5.2): it draws a shuffle
  * permutation and the model's noise, and the RHVAE appends that batch to
@@ -1640,6 +1710,9 @@ enum vb_status train_run_opts(const struct config *c,
 	if (st == VB_OK && r.o->final_checkpoint)
 		st = write_checkpoint(&r, r.o->final_checkpoint,
 				      out->epochs_done, 0, err);
+	if (st == VB_OK && write_dir && !run_stopped(out) &&
+	    out->epochs_done > 0)
+		st = write_pictures(&r, err);
 	if (st == VB_OK && write_dir && out->first.set && r.ring_cap) {
 		snprintf(path, sizeof path, "%s/precursors.csv", r.dir);
 		st = write_precursors(&r, path, err);

@@ -122,8 +122,17 @@ static void anchor_free_impl(struct model *m)
 	free(m->impl);
 }
 
+static void anchor_networks(const struct model *m,
+			 const struct arch_encoder **enc,
+			 const struct arch_decoder **dec)
+{
+	const struct anchor *v = m->impl;
+	*enc = &v->enc;
+	*dec = &v->dec;
+}
+
 static const struct model_ops ANCHOR_OPS = {
-	"anchor", anchor_build_loss, NULL, anchor_free_impl, NULL, NULL};
+	"anchor", anchor_build_loss, NULL, anchor_free_impl, NULL, NULL, anchor_networks};
 
 enum vb_status anchor_create(const struct model_config *cfg,
 			     struct model **out, struct vb_error *err)

@@ -152,8 +152,17 @@ static void hvae_free_impl(struct model *m)
 	free(m->impl);
 }
 
+static void hvae_networks(const struct model *m,
+			 const struct arch_encoder **enc,
+			 const struct arch_decoder **dec)
+{
+	const struct hvae *v = m->impl;
+	*enc = &v->enc;
+	*dec = &v->dec;
+}
+
 static const struct model_ops HVAE_OPS = {"hvae", hvae_build_loss, NULL,
-					  hvae_free_impl, NULL, NULL};
+					  hvae_free_impl, NULL, NULL, hvae_networks};
 
 enum vb_status hvae_create(const struct model_config *cfg, struct model **out,
 			   struct vb_error *err)

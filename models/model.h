@@ -160,6 +160,8 @@ struct model_out {
 };
 
 struct model;
+struct arch_encoder;
+struct arch_decoder;
 
 struct model_ops {
 	const char *name;
@@ -180,6 +182,11 @@ struct model_ops {
 	enum vb_status (*load_state)(struct model *m,
 				     const struct checkpoint *c,
 				     struct vb_error *err);
+	/* The model's encoder and decoder (for reconstructions and samples);
+	 * may be NULL. */
+	void (*networks)(const struct model *m,
+			 const struct arch_encoder **enc,
+			 const struct arch_decoder **dec);
 };
 
 struct model {
@@ -205,6 +212,17 @@ enum vb_status model_build_loss(struct model *m, struct graph *g,
 				struct vb_error *err);
 
 enum vb_status model_epoch_end(struct model *m, struct vb_error *err);
+
+/* Pictures of a trained model, built on g: the decoder applied to the
+ * encoder means of x (B, D) -> (B, D), and the decoder applied to z
+ * (B, d) -> (B, D). *out is NULL (and VB_ERR_CONFIG returned) for a model
+ * without networks. */
+enum vb_status model_reconstruct(struct model *m, struct graph *g,
+				 struct graph_node *x, struct graph_node **out,
+				 struct vb_error *err);
+enum vb_status model_decode(struct model *m, struct graph *g,
+			    struct graph_node *z, struct graph_node **out,
+			    struct vb_error *err);
 
 /* Adds / restores the model's extra state (no-op for models without)
  * and its buffers (struct model_buffers; load requires every buffer). */

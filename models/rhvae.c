@@ -593,9 +593,18 @@ static void rhvae_free_impl(struct model *m)
 	free(rv);
 }
 
+static void rhvae_networks(const struct model *m,
+			 const struct arch_encoder **enc,
+			 const struct arch_decoder **dec)
+{
+	const struct rhvae *v = m->impl;
+	*enc = &v->enc;
+	*dec = &v->dec;
+}
+
 static const struct model_ops RHVAE_OPS = {
 	"rhvae", rhvae_build_loss, rhvae_epoch_end, rhvae_free_impl,
-	rhvae_save_state, rhvae_load_state};
+	rhvae_save_state, rhvae_load_state, rhvae_networks};
 
 enum vb_status rhvae_create(const struct model_config *cfg,
 			    struct model **out, struct vb_error *err)

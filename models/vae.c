@@ -79,8 +79,17 @@ static void vae_free_impl(struct model *m)
 	free(m->impl);
 }
 
+static void vae_networks(const struct model *m,
+			 const struct arch_encoder **enc,
+			 const struct arch_decoder **dec)
+{
+	const struct vae *v = m->impl;
+	*enc = &v->enc;
+	*dec = &v->dec;
+}
+
 static const struct model_ops VAE_OPS = {"vae", vae_build_loss, NULL,
-					 vae_free_impl, NULL, NULL};
+					 vae_free_impl, NULL, NULL, vae_networks};
 
 enum vb_status vae_create(const struct model_config *cfg, struct model **out,
 			  struct vb_error *err)

@@ -103,6 +103,15 @@ START_TEST(test_loss_goes_down)
 	ck_assert(s.best_eval_loss <= s.final_eval_loss);
 	ck_assert_int_eq(s.steps, 6 * 8);
 	free(m);
+	/* a finished run draws its reconstructions and samples */
+	static const char *const pics[2] = {"reconstructions.png",
+					    "samples.png"};
+	for (int i = 0; i < 2; i++) {
+		char *png = read_run_file(&s, pics[i]);
+		ck_assert_ptr_nonnull(png);
+		ck_assert(!memcmp(png, "\x89PNG", 4));
+		free(png);
+	}
 }
 END_TEST
 
@@ -131,6 +140,10 @@ START_TEST(test_guard_input)
 	ck_assert_int_eq(s.first.phase, GUARD_PHASE_INPUT);
 	ck_assert_str_eq(s.first.quantity, "input");
 	ck_assert_int_eq(s.steps, 10);
+	/* a run that stopped at a NaN draws no pictures */
+	char path[1300];
+	snprintf(path, sizeof path, "%s/samples.png", s.run_dir);
+	ck_assert_ptr_null(tu_read_file(path, NULL));
 }
 END_TEST
 
