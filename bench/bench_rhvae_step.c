@@ -6,7 +6,8 @@
  * convolution node, forward, plus twice that for the nodes the backward
  * pass visits), the share of the sgemm rate measured in the same run, and
  * the peak resident memory.
- * usage: bench_rhvae_step [--steps N] [--arch mlp|resnet] [--batch B] */
+ * usage: bench_rhvae_step [--steps N] [--arch mlp|resnet] [--batch B]
+ *                         [--threads T] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,28 +171,30 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 
 int main(int argc, char **argv)
 {
-	int steps = 20;
+	int steps = 20, threads = 1;
 	size_t B = 64;
 	enum model_arch arch = MODEL_ARCH_MLP;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--steps") && i + 1 < argc)
 			steps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+			threads = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
 			B = (size_t)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--arch") && i + 1 < argc)
 			arch = !strcmp(argv[++i], "mlp") ? MODEL_ARCH_MLP
-							 : (enum model_arch)1;
+							 : MODEL_ARCH_RESNET;
 		else {
 			fprintf(stderr, "usage: bench_rhvae_step [--steps N] "
-				"[--arch mlp|resnet] [--batch B]\n");
+				"[--arch mlp|resnet] [--batch B] [--threads T]\n");
 			return 2;
 		}
 	}
-	if (steps < 1 || B < 1)
+	if (steps < 1 || B < 1 || threads < 1)
 		return 2;
-	op_blas_set_threads(1);
-	printf("bench_rhvae_step: %s build, OpenBLAS kernel %s, 1 thread\n",
-	       VB_REAL_NAME, op_blas_core());
+	op_blas_set_threads(threads);
+	printf("bench_rhvae_step: %s build, OpenBLAS kernel %s, %d thread(s)\n",
+	       VB_REAL_NAME, op_blas_core(), op_blas_threads());
 	return run(MODEL_KIND_RHVAE, arch, B, steps) ||
 	       run(MODEL_KIND_VAE, arch, B, steps);
 }

@@ -330,6 +330,10 @@ static const struct key_def keys[] = {
 	K_BOOL(train, skip_nonfinite, "false",
 	       "mitigation: skip (no update) a batch whose loss or gradient "
 	       "is non-finite, and go on; the first event is still recorded"),
+	K_BOOL(train, flush_denormals, "false",
+	       "treat subnormal floats as zero (x86 FTZ/DAZ): faster when Adam "
+	       "moments of never-used weights decay into the subnormal range; "
+	       "PyTorch keeps them (off)"),
 	K_BOOL(train, sanity_check, "true",
 	       "pythae's start-up forward on a first batch (draws a shuffle "
 	       "and noise; the RHVAE buffers it)"),

@@ -226,6 +226,7 @@ struct config_train {
 	bool sanity_check;            /* pythae's start-up forward */
 	bool skip_nonfinite;          /* mitigation: skip a batch whose loss
 					 or gradient is non-finite */
+	bool flush_denormals;         /* FTZ/DAZ: subnormals become 0 */
 };
 
 struct config_optim {

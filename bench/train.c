@@ -1245,6 +1245,19 @@ static void model_config_from(const struct config *c, const struct dataset *ds,
 	mc->anchor_weight = c->anchor.weight;
 }
 
+/* train.flush_denormals: set the x86 MXCSR flush-to-zero and
+ * denormals-are-zero bits for this thread (the worker of one run). */
+static void set_flush_denormals(bool on)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	unsigned csr = __builtin_ia32_stmxcsr();
+	const unsigned ftz_daz = 0x8040u;
+	__builtin_ia32_ldmxcsr(on ? csr | ftz_daz : csr & ~ftz_daz);
+#else
+	(void)on;
+#endif
+}
+
 static enum vb_status setup(struct run *r, struct vb_error *err)
 {
 	const struct config *c = r->c;
@@ -1258,6 +1271,7 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 		       (size_t)c->train.batch;
 	enum vb_status st;
 
+	set_flush_denormals(c->train.flush_denormals);
 	model_config_from(c, &r->d->train, &mc);
 	st = model_create(&mc, &r->model, err);
 	if (st)
