@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#ifdef VB_HAVE_MPI
+#include "mpi_sweep.h"
+#endif
 #include "ops.h"
 #include "replay.h"
 #include "sweep.h"
@@ -426,7 +429,12 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "config"))
 		return cmd_config(argc - 2, argv + 2);
 	if (!strcmp(cmd, "sweep"))
+#ifdef VB_HAVE_MPI
+		return cmd_ext(mpi_sweep_command, argc - 2, argv + 2,
+			       SWEEP_HELP);
+#else
 		return cmd_ext(sweep_command, argc - 2, argv + 2, SWEEP_HELP);
+#endif
 	if (!strcmp(cmd, "merge"))
 		return cmd_ext(table_merge_command, argc - 2, argv + 2,
 			       MERGE_HELP);

@@ -870,6 +870,58 @@ static enum vb_status check_sweep_file(const char *dir,
 	return VB_OK;
 }
 
+enum vb_status sweep_report(const struct sweep_options *o,
+			    struct vb_error *err)
+{
+	enum vb_status st = table_write_machine(o->out_dir, o->jobs, err);
+	if (st == VB_OK)
+		st = table_report(o->out_dir, o->map_x, o->map_y, err);
+	return st;
+}
+
+enum vb_status sweep_pending(const struct sweep_plan *p,
+			     const struct sweep_options *o, size_t **cells,
+			     size_t *n, struct vb_error *err)
+{
+	char runs[CONFIG_PATH_LEN], rows[CONFIG_PATH_LEN];
+	enum vb_status st;
+	*cells = NULL;
+	*n = 0;
+	if (strlen(o->out_dir) + 6 >= sizeof runs)
+		return vb_fail(err, VB_ERR_USAGE, "sweep: --out folder name "
+			       "too long");
+	snprintf(runs, sizeof runs, "%s/runs", o->out_dir);
+	snprintf(rows, sizeof rows, "%s/rows", o->out_dir);
+	st = train_mkdirs(runs, err);
+	if (st == VB_OK)
+		st = train_mkdirs(rows, err);
+	if (st == VB_OK)
+		st = check_sweep_file(o->out_dir, p, err);
+	if (st)
+		return st;
+	*cells = malloc((p->n_cells + 1) * sizeof **cells);
+	if (!*cells)
+		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
+	for (size_t i = 0; i < p->n_cells; i++) {
+		struct config c;
+		char id[SWEEP_ID_LEN], path[CONFIG_PATH_LEN + SWEEP_ID_LEN + 8];
+		if (i % (size_t)o->shard_n != (size_t)(o->shard_k - 1))
+			continue;
+		st = sweep_plan_cell(p, i, &c, id, err);
+		if (st)
+			break;
+		snprintf(path, sizeof path, "%s/%s.csv", rows, id);
+		if (!file_exists(path))
+			(*cells)[(*n)++] = i;
+	}
+	if (st) {
+		free(*cells);
+		*cells = NULL;
+		*n = 0;
+	}
+	return st;
+}
+
 enum vb_status sweep_run(const struct sweep_plan *p,
 			 const struct sweep_options *o,
 			 struct sweep_stats *stats, struct vb_error *err)
@@ -910,7 +962,7 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
 	}
 	stats->n_cells = p->n_cells;
-	for (size_t i = 0; i < p->n_cells; i++) {
+	for (size_t i = 0; !o->next_cell && i < p->n_cells; i++) {
 		struct config c;
 		char id[SWEEP_ID_LEN], path[1200];
 		if (i % (size_t)o->shard_n != (size_t)(o->shard_k - 1))
@@ -935,14 +987,24 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 			"\n", p->n_cells, stats->n_shard, o->shard_k,
 			o->shard_n, stats->n_done, n_pending, o->jobs);
 	s.t0 = now_seconds();
-	while (st == VB_OK && (next < n_pending || s.n_running > 0)) {
+	bool more = o->next_cell != NULL;
+	while (st == VB_OK &&
+	       (next < n_pending || more || s.n_running > 0)) {
 		while (st == VB_OK && s.n_running < o->jobs &&
-		       next < n_pending) {
+		       (next < n_pending || more)) {
 			struct config c;
 			char id[SWEEP_ID_LEN];
 			int slot = 0;
 			pid_t pid;
-			size_t cell = pending[next++];
+			size_t cell;
+			if (o->next_cell) {
+				more = o->next_cell(o->next_ctx, &cell);
+				if (!more)
+					break;
+				s.total++;
+			} else {
+				cell = pending[next++];
+			}
 			st = sweep_plan_cell(p, cell, &c, id, err);
 			if (st == VB_OK)
 				st = ensure_data(&s, &c, err);
@@ -998,7 +1060,8 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 	if (s.have_data)
 		train_data_free(&s.data);
 	/* Status counts over the whole shard, earlier rows included. */
-	for (size_t i = 0; st == VB_OK && i < p->n_cells; i++) {
+	for (size_t i = 0; st == VB_OK && !o->no_report && i < p->n_cells;
+	     i++) {
 		struct config c;
 		char id[SWEEP_ID_LEN], rs[32], where[400];
 		if (i % (size_t)o->shard_n != (size_t)(o->shard_k - 1))
@@ -1012,10 +1075,8 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 	}
 	free(pending);
 	free(s.jobs);
-	if (st == VB_OK)
-		st = table_write_machine(o->out_dir, o->jobs, err);
-	if (st == VB_OK)
-		st = table_report(o->out_dir, o->map_x, o->map_y, err);
+	if (st == VB_OK && !o->no_report)
+		st = sweep_report(o, err);
 	if (st == VB_OK && s.lost)
 		st = vb_fail(err, VB_ERR_INTERNAL,
 			     "sweep: %zu cell(s) ended without a row (first: "
@@ -1039,22 +1100,20 @@ static enum vb_status split_map(const char *v, char *x, char *y, size_t cap,
 	return VB_OK;
 }
 
-enum vb_status sweep_command(int argc, char **argv, FILE *log,
-			     struct vb_error *err)
+enum vb_status sweep_parse_args(int argc, char **argv, FILE *log,
+				struct sweep_options *o, const char **config,
+				struct vb_error *err)
 {
-	struct sweep_options o;
-	struct sweep_plan *p = NULL;
-	struct sweep_stats stats;
-	const char *config = NULL;
 	static char mx[128], my[128];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	enum vb_status st;
 
-	memset(&o, 0, sizeof o);
-	o.jobs = ncpu > 0 ? (int)ncpu : 1;
-	o.shard_k = o.shard_n = 1;
-	o.log = log;
-	o.progress = CONFIG_PROGRESS_AUTO;
+	memset(o, 0, sizeof *o);
+	*config = NULL;
+	o->jobs = ncpu > 0 ? (int)ncpu : 1;
+	o->shard_k = o->shard_n = 1;
+	o->log = log;
+	o->progress = CONFIG_PROGRESS_AUTO;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 		bool has = i + 1 < argc;
@@ -1067,18 +1126,18 @@ enum vb_status sweep_command(int argc, char **argv, FILE *log,
 					       "%s needs a value", a);
 			v = argv[++i];
 			if (!strcmp(a, "--out")) {
-				o.out_dir = v;
+				o->out_dir = v;
 			} else if (!strcmp(a, "--shard")) {
-				st = sweep_parse_shard(v, &o.shard_k,
-						       &o.shard_n, err);
+				st = sweep_parse_shard(v, &o->shard_k,
+						       &o->shard_n, err);
 				if (st)
 					return st;
 			} else if (!strcmp(a, "--map")) {
 				st = split_map(v, mx, my, sizeof mx, err);
 				if (st)
 					return st;
-				o.map_x = mx;
-				o.map_y = my;
+				o->map_x = mx;
+				o->map_y = my;
 			} else {
 				char *end;
 				long j = strtol(v, &end, 10);
@@ -1086,24 +1145,39 @@ enum vb_status sweep_command(int argc, char **argv, FILE *log,
 					return vb_fail(err, VB_ERR_USAGE,
 						       "--jobs '%s': expected "
 						       "1..1024", v);
-				o.jobs = (int)j;
+				o->jobs = (int)j;
 			}
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-			o.log = NULL;
+			o->log = NULL;
 		} else if (a[0] == '-' && a[1]) {
 			return vb_fail(err, VB_ERR_USAGE,
 				       "unknown option '%s'", a);
-		} else if (!config) {
-			config = a;
+		} else if (!*config) {
+			*config = a;
 		} else {
 			return vb_fail(err, VB_ERR_USAGE,
 				       "sweep takes one config file, got "
-				       "'%s' and '%s'", config, a);
+				       "'%s' and '%s'", *config, a);
 		}
 	}
-	if (!config || !o.out_dir)
+	if (!*config || !o->out_dir)
 		return vb_fail(err, VB_ERR_USAGE,
 			       "sweep needs a config file and --out DIR");
+	return VB_OK;
+}
+
+enum vb_status sweep_command(int argc, char **argv, FILE *log,
+			     struct vb_error *err)
+{
+	struct sweep_options o;
+	struct sweep_plan *p = NULL;
+	struct sweep_stats stats;
+	const char *config = NULL;
+	enum vb_status st;
+
+	st = sweep_parse_args(argc, argv, log, &o, &config, err);
+	if (st)
+		return st;
 	st = sweep_plan_load(config, &p, err);
 	if (st == VB_ERR_IO && err)
 		err->status = st = VB_ERR_USAGE;

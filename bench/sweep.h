@@ -100,7 +100,32 @@ struct sweep_options {
 	FILE *log;            /* progress and the final line; NULL = quiet */
 	int progress;         /* enum config_progress: live line on a TTY */
 	const char *map_x, *map_y; /* stability map axes; NULL = default */
+	/* Dynamic hand-out (the MPI build): when next_cell is set, cells come
+	 * from it (true and *cell, or false when there are no more) instead
+	 * of this process's own list of missing cells, and no_report skips
+	 * the tables (the coordinator writes them). */
+	bool (*next_cell)(void *ctx, size_t *cell);
+	void *next_ctx;
+	bool no_report;
 };
+
+/* Parses the sweep command's options into o and *config (argv without
+ * the command word). */
+enum vb_status sweep_parse_args(int argc, char **argv, FILE *log,
+				struct sweep_options *o, const char **config,
+				struct vb_error *err);
+
+/* The cells of o's shard that have no row in o->out_dir yet, in grid
+ * order, into *cells (malloc'd, *n of them); creates the output folders
+ * and checks or writes DIR/sweep.ini. */
+enum vb_status sweep_pending(const struct sweep_plan *p,
+			     const struct sweep_options *o, size_t **cells,
+			     size_t *n, struct vb_error *err);
+
+/* The tables and plots of a sweep folder (results.csv, summary.md,
+ * machine.json, PNGs). */
+enum vb_status sweep_report(const struct sweep_options *o,
+			    struct vb_error *err);
 
 struct sweep_stats {
 	size_t n_cells;     /* in the grid */

