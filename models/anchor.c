@@ -8,6 +8,7 @@
 
 #include "arch.h"
 #include "ops.h"
+#include "vae.h"
 
 struct anchor {
 	struct arch_encoder enc;
@@ -49,31 +50,13 @@ static enum vb_status anchor_build_loss(struct model *m, struct graph *g,
 {
 	struct anchor *v = m->impl;
 	const struct model_config *c = &m->cfg;
-	struct graph_node **P = m->pnodes;
-	struct graph_node *mu, *logvar, *std, *eps, *z, *y, *rec, *kl;
-	struct graph_node *a1, *a2, *reg;
-	size_t B = tensor_rows(&x->value), d = c->n_latent;
-	size_t es[2] = {B, d};
-	struct tensor et;
+	struct graph_node *mu, *a1, *a2, *reg;
+	size_t B = tensor_rows(&x->value);
 	(void)training;
 	(void)err;
 
-	graph_push_scope(g, "encoder");
-	arch_encoder_forward(&v->enc, g, P, x, &mu, &logvar);
-	graph_pop_scope(g);
-
-	graph_push_scope(g, "vae");
-	std = op_exp(g, "std", op_scale(g, "half_logvar", logvar, 0.5));
-	et = graph_tensor(g, 2, es);
-	if (et.data)
-		rng_fill_normal(r, et.data, et.n, 0, 1);
-	eps = graph_const(g, "eps", et);
-	z = op_add(g, "z", mu, op_mul(g, "eps_std", eps, std));
-	graph_pop_scope(g);
-
-	graph_push_scope(g, "decoder");
-	y = arch_decoder_forward(&v->dec, g, P, z);
-	graph_pop_scope(g);
+	vae_forward_terms(m, g, &v->enc, &v->dec, x, r, out);
+	mu = out->mu;
 
 	graph_push_scope(g, "anchor");
 	a1 = op_matmul(g, "a1", select_row(g, "sel1", B, 0), mu, false,
@@ -90,30 +73,10 @@ static enum vb_status anchor_build_loss(struct model *m, struct graph *g,
 	graph_pop_scope(g);
 
 	graph_push_scope(g, "loss");
-	if (c->recon == MODEL_RECON_MSE)
-		rec = op_mse(g, "recon", y, x);
-	else
-		rec = op_bce(g, "recon", y, x, c->bce_log_clamp,
-			     c->bce_denom_eps);
-	kl = op_scale(g, "kl",
-		      op_sum_rows(g, "kl.sum",
-				  op_sub(g, "kl.inner",
-					 op_sub(g, "kl.mu2",
-						op_add_scalar(g, "kl.one",
-							      logvar, 1),
-						op_square(g, "kl.mu_sq", mu)),
-					 op_exp(g, "kl.var", logvar))),
-		      -0.5);
-	kl = op_add(g, "kl_anchor", kl, reg);
-	out->loss = op_mean(g, "total", op_add(g, "per_sample", rec, kl));
+	out->reg = op_add(g, "kl_anchor", out->reg, reg);
+	out->loss = op_mean(g, "total",
+			    op_add(g, "per_sample", out->recon, out->reg));
 	graph_pop_scope(g);
-
-	out->recon = rec;
-	out->reg = kl;
-	out->y = y;
-	out->z = z;
-	out->mu = mu;
-	out->logvar = logvar;
 	return graph_status(g);
 }
 

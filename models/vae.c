@@ -14,22 +14,19 @@ struct vae {
 	struct arch_decoder dec;
 };
 
-static enum vb_status vae_build_loss(struct model *m, struct graph *g,
-				     struct graph_node *x, struct rng *r,
-				     bool training, struct model_out *out,
-				     struct vb_error *err)
+void vae_forward_terms(const struct model *m, struct graph *g,
+		       const struct arch_encoder *enc,
+		       const struct arch_decoder *dec, struct graph_node *x,
+		       struct rng *r, struct model_out *out)
 {
-	struct vae *v = m->impl;
 	struct graph_node **P = m->pnodes;
 	struct graph_node *mu, *logvar, *std, *eps, *z, *y, *rec, *kl;
 	size_t B = tensor_rows(&x->value), d = m->cfg.n_latent;
 	size_t es[2] = {B, d};
 	struct tensor et;
-	(void)training; /* the VAE's forward is the same in both modes */
-	(void)err;
 
 	graph_push_scope(g, "encoder");
-	arch_encoder_forward(&v->enc, g, P, x, &mu, &logvar);
+	arch_encoder_forward(enc, g, P, x, &mu, &logvar);
 	graph_pop_scope(g);
 
 	graph_push_scope(g, "vae");
@@ -42,7 +39,7 @@ static enum vb_status vae_build_loss(struct model *m, struct graph *g,
 	graph_pop_scope(g);
 
 	graph_push_scope(g, "decoder");
-	y = arch_decoder_forward(&v->dec, g, P, z);
+	y = arch_decoder_forward(dec, g, P, z);
 	graph_pop_scope(g);
 
 	graph_push_scope(g, "loss");
@@ -62,15 +59,30 @@ static enum vb_status vae_build_loss(struct model *m, struct graph *g,
 						op_square(g, "kl.mu_sq", mu)),
 					 op_exp(g, "kl.var", logvar))),
 		      -0.5);
-	out->loss = op_mean(g, "total", op_add(g, "per_sample", rec, kl));
 	graph_pop_scope(g);
 
+	out->loss = NULL;
 	out->recon = rec;
 	out->reg = kl;
 	out->y = y;
 	out->z = z;
 	out->mu = mu;
 	out->logvar = logvar;
+}
+
+static enum vb_status vae_build_loss(struct model *m, struct graph *g,
+				     struct graph_node *x, struct rng *r,
+				     bool training, struct model_out *out,
+				     struct vb_error *err)
+{
+	struct vae *v = m->impl;
+	(void)training; /* the VAE's forward is the same in both modes */
+	(void)err;
+	vae_forward_terms(m, g, &v->enc, &v->dec, x, r, out);
+	graph_push_scope(g, "loss");
+	out->loss = op_mean(g, "total",
+			    op_add(g, "per_sample", out->recon, out->reg));
+	graph_pop_scope(g);
 	return graph_status(g);
 }
 
