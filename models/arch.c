@@ -114,3 +114,14 @@ struct graph_node *arch_decoder_forward(const struct arch_decoder *d,
 		return resnet_decoder_forward(&d->res, g, pnodes, z);
 	return nets_mlp_decoder_forward(&d->mlp, g, pnodes, z);
 }
+
+struct graph_node *arch_decode(const struct arch_decoder *d, struct graph *g,
+			       struct graph_node **pnodes,
+			       struct graph_node *z)
+{
+	struct graph_node *y;
+	graph_push_scope(g, "decoder");
+	y = arch_decoder_forward(d, g, pnodes, z);
+	graph_pop_scope(g);
+	return y;
+}

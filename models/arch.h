@@ -52,4 +52,10 @@ struct graph_node *arch_decoder_forward(const struct arch_decoder *d,
 					struct graph_node **pnodes,
 					struct graph_node *z);
 
+/* The decoder under the scope "decoder" (node names decoder.*), as every
+ * model calls it. */
+struct graph_node *arch_decode(const struct arch_decoder *d, struct graph *g,
+			       struct graph_node **pnodes,
+			       struct graph_node *z);
+
 #endif

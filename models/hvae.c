@@ -18,17 +18,6 @@ struct hvae {
 	vb_real b; /* sqrt(beta_zero), a real square root here */
 };
 
-static struct graph_node *decode(struct model *m, struct graph *g,
-				 struct graph_node *z)
-{
-	struct hvae *hv = m->impl;
-	struct graph_node *y;
-	graph_push_scope(g, "decoder");
-	y = arch_decoder_forward(&hv->dec, g, m->pnodes, z);
-	graph_pop_scope(g);
-	return y;
-}
-
 /* -log p(x | z) per sample: mse, or BCE treating the output as logits
  * (pythae's HVAE warns that "bce" expects logits). */
 static struct graph_node *neg_logpx(struct model *m, struct graph *g,
@@ -92,7 +81,7 @@ static enum vb_status hvae_build_loss(struct model *m, struct graph *g,
 		z = graph_input(g, "z0.leaf", z->value, true);
 	rho = graph_const(g, "rho0", gt);
 	graph_pop_scope(g);
-	y = decode(m, g, z);
+	y = arch_decode(&hv->dec, g, m->pnodes, z);
 	for (size_t k = 1; k <= cfg->n_lf; k++) {
 		char scope[16];
 		snprintf(scope, sizeof scope, "lf%zu", k);
@@ -111,7 +100,7 @@ static enum vb_status hvae_build_loss(struct model *m, struct graph *g,
 		graph_pop_scope(g);
 		graph_pop_scope(g);
 		graph_set_phase(g, GUARD_PHASE_CODE(GUARD_PHASE_LEAPFROG, k, 3));
-		y = decode(m, g, z);
+		y = arch_decode(&hv->dec, g, m->pnodes, z);
 		graph_push_scope(g, "hvae");
 		graph_push_scope(g, scope);
 		graph_set_phase(g, GUARD_PHASE_CODE(GUARD_PHASE_LEAPFROG, k, 4));

@@ -335,9 +335,7 @@ enum vb_status model_reconstruct(struct model *m, struct graph *g,
 	graph_push_scope(g, "encoder");
 	arch_encoder_forward(enc, g, m->pnodes, x, &mu, &logvar);
 	graph_pop_scope(g);
-	graph_push_scope(g, "decoder");
-	*out = arch_decoder_forward(dec, g, m->pnodes, mu);
-	graph_pop_scope(g);
+	*out = arch_decode(dec, g, m->pnodes, mu);
 	if (graph_status(g))
 		return vb_fail(err, graph_status(g), "%s", graph_error(g)->msg);
 	return VB_OK;
@@ -353,9 +351,7 @@ enum vb_status model_decode(struct model *m, struct graph *g,
 	*out = NULL;
 	if (st)
 		return st;
-	graph_push_scope(g, "decoder");
-	*out = arch_decoder_forward(dec, g, m->pnodes, z);
-	graph_pop_scope(g);
+	*out = arch_decode(dec, g, m->pnodes, z);
 	if (graph_status(g))
 		return vb_fail(err, graph_status(g), "%s", graph_error(g)->msg);
 	return VB_OK;

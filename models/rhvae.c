@@ -229,17 +229,6 @@ static struct graph_node *hamiltonian(struct model *m, struct graph *g,
 	return H;
 }
 
-static struct graph_node *decode(struct model *m, struct graph *g,
-				 struct graph_node *z)
-{
-	struct rhvae *rv = m->impl;
-	struct graph_node *y;
-	graph_push_scope(g, "decoder");
-	y = arch_decoder_forward(&rv->dec, g, m->pnodes, z);
-	graph_pop_scope(g);
-	return y;
-}
-
 /* d out / d wrt as a node (constant unless keep_graph). */
 static struct graph_node *grad_of(struct graph *g, struct graph_node *out,
 				  struct graph_node *wrt, bool keep_graph,
@@ -353,7 +342,7 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 
 	/* 5. */
 	graph_pop_scope(g);
-	y = decode(m, g, z0);
+	y = arch_decode(&rv->dec, g, m->pnodes, z0);
 	graph_push_scope(g, "rhvae");
 	z = z0;
 
@@ -428,7 +417,7 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 		graph_pop_scope(g);
 		/* 6.3 */
 		graph_set_phase(g, GUARD_PHASE_CODE(GUARD_PHASE_LEAPFROG, k, 3));
-		y = decode(m, g, z);
+		y = arch_decode(&rv->dec, g, m->pnodes, z);
 		graph_push_scope(g, "rhvae");
 		graph_push_scope(g, scope);
 		A = metric_A(m, g, "A", z, c, Mc);

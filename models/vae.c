@@ -38,9 +38,7 @@ void vae_forward_terms(const struct model *m, struct graph *g,
 	z = op_add(g, "z", mu, op_mul(g, "eps_std", eps, std));
 	graph_pop_scope(g);
 
-	graph_push_scope(g, "decoder");
-	y = arch_decoder_forward(dec, g, P, z);
-	graph_pop_scope(g);
+	y = arch_decode(dec, g, P, z);
 
 	graph_push_scope(g, "loss");
 	if (m->cfg.recon == MODEL_RECON_MSE)
