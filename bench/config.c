@@ -137,6 +137,19 @@ static const char *const inject_value_names[] = {
 	[CONFIG_INJECT_NAN] = "nan", [CONFIG_INJECT_INF] = "inf",
 	[CONFIG_INJECT_SCALE] = "scale"
 };
+static const char *const precision_names[] = {
+	[CONFIG_PRECISION_NATIVE] = "native", [CONFIG_PRECISION_F32] = "f32",
+	[CONFIG_PRECISION_F64] = "f64", [CONFIG_PRECISION_F16] = "f16",
+	[CONFIG_PRECISION_BF16] = "bf16"
+};
+static const char *const loss_scale_names[] = {
+	[CONFIG_LOSS_SCALE_NONE] = "none",
+	[CONFIG_LOSS_SCALE_STATIC] = "static",
+	[CONFIG_LOSS_SCALE_DYNAMIC] = "dynamic"
+};
+static const char *const sigma_names[] = {
+	[CONFIG_SIGMA_EXP] = "exp", [CONFIG_SIGMA_SOFTPLUS] = "softplus"
+};
 static const char *const guard_mode_names[] = {
 	[CONFIG_GUARD_CHEAP] = "cheap", [CONFIG_GUARD_ANOMALY] = "anomaly"
 };
@@ -158,6 +171,11 @@ _Static_assert(N_ELEMS(schedule_names) == CONFIG_SCHEDULE_COUNT, "schedule");
 _Static_assert(N_ELEMS(nan_phase_names) == CONFIG_NAN_PHASE_COUNT, "nan_phase");
 _Static_assert(N_ELEMS(inject_value_names) == CONFIG_INJECT_VALUE_COUNT,
 	       "inject_value");
+_Static_assert(N_ELEMS(precision_names) == CONFIG_PRECISION_COUNT,
+	       "precision");
+_Static_assert(N_ELEMS(loss_scale_names) == CONFIG_LOSS_SCALE_COUNT,
+	       "loss_scale");
+_Static_assert(N_ELEMS(sigma_names) == CONFIG_SIGMA_COUNT, "sigma");
 _Static_assert(N_ELEMS(guard_mode_names) == CONFIG_GUARD_MODE_COUNT,
 	       "guard_mode");
 
@@ -242,6 +260,13 @@ static const struct key_def keys[] = {
 	      "lower logvar clamp"),
 	K_DBL(model, logvar_max, "20", -INFINITY, OPEN, INFINITY, OPEN,
 	      "upper logvar clamp"),
+	K_ENUM(model, sigma, sigma_names, "exp",
+	       "encoder scale: exp (std = exp(logvar / 2), pythae) or softplus "
+	       "(mitigation: std = softplus(s), logvar = 2 log std)"),
+	K_DBL(model, bce_eps, "0", 0.0, CLOSED, 0.5, OPEN,
+	      "mitigation (bce): clamp the decoder output to [bce_eps, "
+	      "1 - bce_eps] before the BCE; 0 = PyTorch's log clamp at -100 "
+	      "only"),
 
 	K_ENUM(nets, activation, activation_names, "relu",
 	       "MLP hidden activation"),
@@ -334,6 +359,25 @@ static const struct key_def keys[] = {
 	       "treat subnormal floats as zero (x86 FTZ/DAZ): faster when Adam "
 	       "moments of never-used weights decay into the subnormal range; "
 	       "PyTorch keeps them (off)"),
+	K_ENUM(train, precision, precision_names, "native",
+	       "arithmetic: native (this binary), f32, f64 (run by "
+	       "vaebench-f64), f16 or bf16 (emulated: every op output and "
+	       "gradient rounded to half precision, overflow to Inf)"),
+	K_INT(train, accumulate, "1", 1, IMAX,
+	      "gradient accumulation: micro-batches of train.batch per "
+	      "optimizer step (loss divided by it)"),
+	K_ENUM(train, loss_scale, loss_scale_names, "none",
+	       "loss scaling: none, static (scale_init), dynamic (PyTorch's "
+	       "GradScaler: skip steps with non-finite gradients, back off, "
+	       "grow after scale_interval good steps)"),
+	K_DBL(train, scale_init, "65536", 0.0, OPEN, INFINITY, OPEN,
+	      "initial (or static) loss scale"),
+	K_DBL(train, scale_growth, "2", 1.0, OPEN, INFINITY, OPEN,
+	      "dynamic loss scale: growth factor"),
+	K_DBL(train, scale_backoff, "0.5", 0.0, OPEN, 1.0, OPEN,
+	      "dynamic loss scale: backoff factor"),
+	K_INT(train, scale_interval, "2000", 1, IMAX,
+	      "dynamic loss scale: good steps between growths"),
 	K_BOOL(train, sanity_check, "true",
 	       "pythae's start-up forward on a first batch (draws a shuffle "
 	       "and noise; the RHVAE buffers it)"),

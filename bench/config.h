@@ -93,6 +93,20 @@ enum config_inject_value {             /* inject.value */
 	CONFIG_INJECT_NAN, CONFIG_INJECT_INF, CONFIG_INJECT_SCALE,
 	CONFIG_INJECT_VALUE_COUNT
 };
+enum config_precision {                /* train.precision */
+	CONFIG_PRECISION_NATIVE, CONFIG_PRECISION_F32, CONFIG_PRECISION_F64,
+	CONFIG_PRECISION_F16, CONFIG_PRECISION_BF16,
+	CONFIG_PRECISION_COUNT
+};
+enum config_loss_scale {               /* train.loss_scale */
+	CONFIG_LOSS_SCALE_NONE, CONFIG_LOSS_SCALE_STATIC,
+	CONFIG_LOSS_SCALE_DYNAMIC,
+	CONFIG_LOSS_SCALE_COUNT
+};
+enum config_sigma {                    /* model.sigma */
+	CONFIG_SIGMA_EXP, CONFIG_SIGMA_SOFTPLUS,
+	CONFIG_SIGMA_COUNT
+};
 enum config_guard_mode {               /* guard.mode */
 	CONFIG_GUARD_CHEAP, CONFIG_GUARD_ANOMALY,
 	CONFIG_GUARD_MODE_COUNT
@@ -145,6 +159,8 @@ struct config_model {
 	bool logvar_clamp;            /* mitigation: clamp logvar */
 	double logvar_min;
 	double logvar_max;
+	int sigma;                    /* enum config_sigma */
+	double bce_eps;               /* clamp x_hat to [eps, 1 - eps]; 0 off */
 };
 
 /* Layers of the networks (models/nets.h): MLP hidden activation, weight
@@ -227,6 +243,13 @@ struct config_train {
 	bool skip_nonfinite;          /* mitigation: skip a batch whose loss
 					 or gradient is non-finite */
 	bool flush_denormals;         /* FTZ/DAZ: subnormals become 0 */
+	int precision;                /* enum config_precision */
+	int64_t accumulate;           /* micro-batches per optimizer step */
+	int loss_scale;               /* enum config_loss_scale */
+	double scale_init;            /* initial (or static) loss scale */
+	double scale_growth;          /* dynamic: growth factor */
+	double scale_backoff;         /* dynamic: backoff factor */
+	int64_t scale_interval;       /* dynamic: good steps before growth */
 };
 
 struct config_optim {

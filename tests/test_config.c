@@ -83,7 +83,7 @@ static void get(const struct config *c, const char *name, char *buf)
  * adds a section) */
 #define MODEL_KEYS \
 	"kind|arch|latent|hidden|recon|init_seed|logvar_clamp|logvar_min|" \
-	"logvar_max"
+	"logvar_max|sigma|bce_eps"
 #define SECTIONS "run|data|model|nets|anchor|rhvae|hvae|train|optim|inject|guard"
 
 START_TEST(test_key_table)
