@@ -345,6 +345,9 @@ static const struct key_def keys[] = {
 	K_INT(train, epochs, "10", 1, IMAX, "passes over the training images"),
 	K_INT(train, batch, "64", 1, IMAX, "training batch size B"),
 	K_INT(train, eval_batch, "64", 1, IMAX, "evaluation batch size"),
+	K_INT(train, eval_every, "1", 1, IMAX,
+	      "evaluate every this many epochs and after the last one (the "
+	      "evaluation noise is its own stream; training is unchanged)"),
 	K_U64(train, seed, "8", "seed of the shuffle and noise streams"),
 	K_BOOL(train, shuffle, "true", "shuffle the training images every epoch"),
 	K_INT(train, blas_threads, "1", 1, IMAX, "OpenBLAS threads"),

@@ -234,6 +234,7 @@ struct config_train {
 	int64_t epochs;
 	int64_t batch;                /* B */
 	int64_t eval_batch;
+	int64_t eval_every;           /* evaluate every this many epochs */
 	uint64_t seed;
 	bool shuffle;
 	int64_t blas_threads;

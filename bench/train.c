@@ -1223,6 +1223,9 @@ static void model_config_from(const struct config *c, const struct dataset *ds,
 	mc->metric_softplus = c->rhvae.diag_activation == CONFIG_DIAG_SOFTPLUS;
 	mc->h_grad_clip = c->rhvae.grad_clip;
 	mc->logdet_jitter = c->rhvae.logdet_jitter;
+	mc->sigma = c->model.sigma == CONFIG_SIGMA_SOFTPLUS ? MODEL_SIGMA_SOFTPLUS
+							    : MODEL_SIGMA_EXP;
+	mc->bce_eps = c->model.bce_eps;
 	if (c->model.kind == CONFIG_MODEL_ANCHOR)
 		mc->kind = MODEL_KIND_ANCHOR;
 	if (c->model.arch == CONFIG_ARCH_CONVNET)
@@ -1651,13 +1654,17 @@ enum vb_status train_run_opts(const struct config *c,
 		struct epoch_stats es;
 		double el = NAN, er = NAN, ek = NAN, t0 = now_seconds();
 		double lr = epoch_lr(&r, epoch - 1);
+		bool evaluated = false;
 		st = train_epoch(&r, epoch, &es, err);
 		if (st != VB_OK)
 			break;
 		if (es.batches > 0 && !run_stopped(out)) {
 			st = model_epoch_end(r.model, err);
-			if (st == VB_OK)
+			if (st == VB_OK && (epoch % c->train.eval_every == 0 ||
+					    epoch == c->train.epochs)) {
+				evaluated = true;
 				st = eval_epoch(&r, epoch, &el, &er, &ek, err);
+			}
 			if (st != VB_OK)
 				break;
 		}
@@ -1675,7 +1682,8 @@ enum vb_status train_run_opts(const struct config *c,
 				  es.gmin, es.gmed, es.gmax};
 		for (int i = 0; i < 9; i++) {
 			fputc(',', metrics);
-			csv_double(metrics, vals[i]);
+			if (evaluated || i < 3 || i > 5)
+				csv_double(metrics, vals[i]); /* else empty */
 		}
 		fputc('\n', metrics);
 		fprintf(times, "%ld,%.3f,%.1f\n", epoch, secs,
@@ -1684,19 +1692,23 @@ enum vb_status train_run_opts(const struct config *c,
 				 : 0.0);
 		out->epochs_done = epoch;
 		out->final_train_loss = es.loss;
-		out->final_eval_loss = el;
+		if (evaluated || run_stopped(out))
+			out->final_eval_loss = el;
 		if (isfinite(el) && el < out->best_eval_loss) {
 			out->best_eval_loss = el;
 			out->best_epoch = epoch;
 		}
+		char evs[32] = "-";
+		if (evaluated)
+			snprintf(evs, sizeof evs, "%.6g", el);
 		if (log && !r.tty)
-			fprintf(log, "epoch %ld/%lld train %.6g eval %.6g "
+			fprintf(log, "epoch %ld/%lld train %.6g eval %s "
 				"grad-norm median %.4g (%.1f s)\n", epoch,
-				(long long)c->train.epochs, es.loss, el,
+				(long long)c->train.epochs, es.loss, evs,
 				es.gmed, secs);
 		else if (log)
-			fprintf(log, "  train %.6g  eval %.6g  (%.1f s)\n",
-				es.loss, el, secs);
+			fprintf(log, "  train %.6g  eval %s  (%.1f s)\n",
+				es.loss, evs, secs);
 		if (run_stopped(out) || es.stop)
 			break;
 	}

@@ -80,6 +80,53 @@ START_TEST(test_determinism)
 }
 END_TEST
 
+/* train.eval_every = 2 over 3 epochs: evaluation after epochs 2 and 3
+ * only (empty eval columns in epoch 1), training numbers unchanged, and
+ * the evaluation noise stream is consumed by fewer evaluations, so only
+ * the training columns and which evaluation columns exist are compared. */
+START_TEST(test_eval_every)
+{
+	const char *dir = tu_tmpdir("evalevery");
+	char d1[1100], d2[1100];
+	struct config c;
+	struct train_summary s1, s2;
+	struct vb_error err = {0};
+	snprintf(d1, sizeof d1, "%s/a", dir);
+	snprintf(d2, sizeof d2, "%s/b", dir);
+	small_config(&c, d1, "run");
+	run(&c, &s1);
+	small_config(&c, d2, "run");
+	ck_assert(config_set(&c, "train.eval_every=2", &err) == VB_OK);
+	run(&c, &s2);
+	char *m1 = read_run_file(&s1, "metrics.csv");
+	char *m2 = read_run_file(&s2, "metrics.csv");
+	char *l1 = m1, *l2 = m2;
+	for (int line = 0; line < 4; line++) {
+		char *e1 = strchr(l1, '\n'), *e2 = strchr(l2, '\n');
+		ck_assert(e1 && e2);
+		*e1 = *e2 = 0;
+		/* the first six fields (epoch .. train_kl) are training */
+		char *p1 = l1, *p2 = l2;
+		for (int f = 0; f < 6; f++) {
+			p1 = strchr(p1, ',') + 1;
+			p2 = strchr(p2, ',') + 1;
+		}
+		ck_assert_int_eq((int)(p1 - l1), (int)(p2 - l2));
+		ck_assert(!strncmp(l1, l2, (size_t)(p1 - l1)));
+		if (line == 1)
+			ck_assert_msg(!strncmp(p2, ",,,", 3), "epoch 1: %s", l2);
+		else if (line > 1)
+			ck_assert_msg(p2[0] != ',', "epoch %d: %s", line, l2);
+		l1 = e1 + 1;
+		l2 = e2 + 1;
+	}
+	ck_assert_double_eq(s1.final_train_loss, s2.final_train_loss);
+	ck_assert(isfinite(s2.final_eval_loss));
+	free(m1);
+	free(m2);
+}
+END_TEST
+
 START_TEST(test_loss_goes_down)
 {
 	struct config c;
@@ -327,6 +374,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_determinism);
 	tcase_add_test(tc, test_loss_goes_down);
+	tcase_add_test(tc, test_eval_every);
 	tcase_add_test(tc, test_guard_input);
 	tcase_add_test(tc, test_guard_param);
 	tcase_add_test(tc, test_guard_grad);
