@@ -123,6 +123,8 @@ enum vb_status anchor_create(const struct model_config *cfg,
 			     "anchor: anchor_eps %g, expected >= 0",
 			     cfg->anchor_eps);
 	if (st == VB_OK)
+		st = vae_check_config(cfg, "anchor", err);
+	if (st == VB_OK)
 		st = params_create(&m->params, err);
 	if (st == VB_OK)
 		st = arch_encoder_add(&v->enc, m->params, cfg, err);

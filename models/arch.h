@@ -24,7 +24,9 @@ struct arch_encoder {
 	struct resnet_encoder res;
 	struct convnet_encoder conv;
 	bool logvar_clamp;             /* mitigation: clamp logvar to */
-	double logvar_min, logvar_max; /* [logvar_min, logvar_max] */
+	double logvar_min, logvar_max; /* [logvar_min, logvar_max]; under
+					  sigma softplus it clamps the head
+					  s before the softplus (vae_std) */
 };
 struct arch_decoder {
 	enum model_arch arch;

@@ -11,6 +11,7 @@
 #include "guard.h"
 #include "nets.h"
 #include "ops.h"
+#include "vae.h"
 
 struct hvae {
 	struct arch_encoder enc;
@@ -64,10 +65,17 @@ static enum vb_status hvae_build_loss(struct model *m, struct graph *g,
 	arch_encoder_forward(&hv->enc, g, m->pnodes, x, &mu, &logvar);
 	graph_pop_scope(g);
 	graph_push_scope(g, "hvae");
-	sigma = cfg->quirk_hvae_softplus
-			? op_softplus(g, "sigma", logvar)
-			: op_exp(g, "sigma",
-				 op_scale(g, "half_logvar", logvar, 0.5));
+	/* model.sigma softplus overrides the quirk with its consistent form:
+	 * std = softplus(s) and log q with logvar = 2 log std (vae_std);
+	 * with exp the quirk decides, and log q keeps the raw s. */
+	if (cfg->sigma == MODEL_SIGMA_SOFTPLUS)
+		sigma = vae_std(cfg, g, &logvar);
+	else
+		sigma = cfg->quirk_hvae_softplus
+				? op_softplus(g, "sigma", logvar)
+				: op_exp(g, "sigma",
+					 op_scale(g, "half_logvar", logvar,
+						  0.5));
 	struct tensor et = graph_tensor(g, 2, s2), gt = graph_tensor(g, 2, s2);
 	if (et.data && gt.data) {
 		rng_fill_normal(r, et.data, et.n, 0, 1);
@@ -177,6 +185,13 @@ enum vb_status hvae_create(const struct model_config *cfg, struct model **out,
 			     "hvae: input %zu, latent %zu, hidden %zu, "
 			     "beta_zero %g: expected all > 0", D, d, H,
 			     cfg->beta_zero);
+	if (st == VB_OK)
+		st = vae_check_config(cfg, "hvae", err);
+	if (st == VB_OK && cfg->recon == MODEL_RECON_BCE && cfg->bce_eps > 0)
+		st = vb_fail(err, VB_ERR_CONFIG,
+			     "hvae: bce_eps %g, expected 0: the HVAE's bce "
+			     "takes the decoder output as logits, there is "
+			     "no probability to clamp", cfg->bce_eps);
 	if (st == VB_OK)
 		st = params_create(&m->params, err);
 	if (st == VB_OK)

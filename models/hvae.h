@@ -7,6 +7,11 @@
 
 #include "model.h"
 
+/* cfg->sigma softplus replaces the softplus quirk by its consistent form:
+ * std = softplus(s) and log q with logvar = 2 log std (vae_std; nodes
+ * hvae.std, hvae.logvar); with exp, quirk_hvae_softplus decides as before.
+ * bce_eps > 0 with bce is refused (VB_ERR_CONFIG): that bce takes the
+ * decoder output as logits. */
 enum vb_status hvae_create(const struct model_config *cfg, struct model **out,
 			   struct vb_error *err);
 

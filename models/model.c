@@ -67,6 +67,15 @@ const char *model_eps_placement_name(enum model_eps_placement e)
 	return "unknown";
 }
 
+const char *model_sigma_name(enum model_sigma s)
+{
+	switch (s) {
+	case MODEL_SIGMA_EXP: return "exp";
+	case MODEL_SIGMA_SOFTPLUS: return "softplus";
+	}
+	return "unknown";
+}
+
 enum vb_status model_buffers_add(struct model_buffers *b, const char *name,
 				 enum checkpoint_dtype dtype, size_t n,
 				 double fill, void **data,
@@ -170,6 +179,8 @@ void model_config_defaults(struct model_config *c)
 	c->metric_softplus = false;
 	c->h_grad_clip = 0;
 	c->logdet_jitter = 0;
+	c->sigma = MODEL_SIGMA_EXP;
+	c->bce_eps = 0;
 	c->activation = MODEL_ACT_RELU;
 	c->leaky_slope = 0.01;
 	c->init = MODEL_INIT_PYTORCH;

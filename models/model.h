@@ -38,6 +38,11 @@ enum model_init {
 enum model_eps_placement {
 	MODEL_EPS_NONE, MODEL_EPS_LOSS, MODEL_EPS_SQRT
 };
+/* How the encoder's second head s becomes a standard deviation (issue 6):
+ * exp (pythae): s is logvar, std = exp(s / 2); softplus (a mitigation):
+ * std = softplus(s) (PyTorch, beta 1, threshold 20) and every use of
+ * logvar takes logvar = 2 log(std) (vae.h, vae_std). */
+enum model_sigma { MODEL_SIGMA_EXP, MODEL_SIGMA_SOFTPLUS };
 
 const char *model_kind_name(enum model_kind kind);
 const char *model_arch_name(enum model_arch arch);
@@ -45,6 +50,7 @@ const char *model_recon_name(enum model_recon recon);
 const char *model_activation_name(enum model_activation a);
 const char *model_init_name(enum model_init i);
 const char *model_eps_placement_name(enum model_eps_placement e);
+const char *model_sigma_name(enum model_sigma s);
 
 /* Tensors a model keeps beside its parameters and saves in checkpoints
  * (BatchNorm's running_mean, running_var, num_batches_tracked under
@@ -116,6 +122,13 @@ struct model_config {
 				      taken inside the leapfrog to
 				      [-c, c]; 0 = off */
 	double logdet_jitter;      /* RHVAE: log det(A + jitter I) */
+	enum model_sigma sigma;    /* VAE, RHVAE, anchor, HVAE: std from the
+				      encoder's second head (exp) */
+	double bce_eps;            /* bce: the decoder output is clamped to
+				      [bce_eps, 1 - bce_eps] before the
+				      BCE, in [0, 0.5); 0 = off (PyTorch's
+				      log clamp only). Not for the HVAE,
+				      whose bce takes logits */
 
 	/* MLP networks: hidden activation, initialisation, optional
 	 * BatchNorm1d after each hidden linear layer. Defaults: pythae's. */

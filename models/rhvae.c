@@ -19,6 +19,7 @@
 #include "arch.h"
 #include "nets.h"
 #include "ops.h"
+#include "vae.h"
 
 struct rhvae {
 	struct arch_encoder enc;
@@ -193,16 +194,6 @@ static struct graph_node *clip_h_grad(struct graph *g,
 	return gz;
 }
 
-static struct graph_node *recon_term(struct model *m, struct graph *g,
-				     struct graph_node *y,
-				     struct graph_node *x)
-{
-	if (m->cfg.recon == MODEL_RECON_MSE)
-		return op_mse(g, "recon", y, x);
-	return op_bce(g, "recon", y, x, m->cfg.bce_log_clamp,
-		      m->cfg.bce_denom_eps);
-}
-
 /* H = sum_i [ -log p(x_i | z_i) + 0.5 |z_i|^2 + 0.5 rho_i^T A_i rho_i
  *             - 0.5 logdet A_i ]  (rhvae.md 4.3, constants dropped). */
 static struct graph_node *hamiltonian(struct model *m, struct graph *g,
@@ -215,7 +206,7 @@ static struct graph_node *hamiltonian(struct model *m, struct graph *g,
 {
 	struct graph_node *per;
 	graph_push_scope(g, "H");
-	per = op_add(g, "recon_prior", recon_term(m, g, y, x),
+	per = op_add(g, "recon_prior", vae_recon(&m->cfg, g, y, x),
 		     op_scale(g, "prior",
 			      op_sum_rows(g, "z_sq", op_square(g, "z2", z)),
 			      0.5));
@@ -284,8 +275,9 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 	graph_pop_scope(g);
 
 	graph_push_scope(g, "rhvae");
-	/* 1. reparameterisation; eps0 is drawn first, gamma second */
-	std = op_exp(g, "std", op_scale(g, "half_logvar", logvar, 0.5));
+	/* 1. reparameterisation; eps0 is drawn first, gamma second. Under
+	 * sigma softplus logvar becomes 2 log std, also in log q below. */
+	std = vae_std(cfg, g, &logvar);
 	eps0 = const_like(g, "eps0", 2, s2);
 	if (eps0)
 		rng_fill_normal(r, eps0->value.data, B * d, 0, 1);
@@ -441,7 +433,7 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 	/* 7. loss (rhvae.md 4.7) */
 	graph_pop_scope(g);
 	graph_push_scope(g, "loss");
-	struct graph_node *rec = recon_term(m, g, y, x);
+	struct graph_node *rec = vae_recon(&m->cfg, g, y, x);
 	struct graph_node *rest = op_scale(
 		g, "prior", op_sum_rows(g, "z_sq", op_square(g, "z2", z)), 0.5);
 	rest = op_add(g, "kinetic", rest,
@@ -631,6 +623,8 @@ enum vb_status rhvae_create(const struct model_config *cfg,
 		st = vb_fail(err, VB_ERR_CONFIG,
 			     "rhvae: temperature %g, expected > 0",
 			     cfg->temperature);
+	if (st == VB_OK)
+		st = vae_check_config(cfg, "rhvae", err);
 	if (st == VB_OK) {
 		rows = rv->cap * rv->bmax;
 		rv->buf_M = malloc(rows * d * d * sizeof(vb_real));

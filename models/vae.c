@@ -1,6 +1,8 @@
 /* vae: encoder x -> (mu, logvar), z = mu + eps exp(logvar / 2),
  * decoder z -> y = sigmoid(...), loss = mean_b(recon_b + KL_b) exactly as
- * rhvae.md section 3 (pythae's VAE.forward / loss_function). */
+ * rhvae.md section 3 (pythae's VAE.forward / loss_function). Also the
+ * std and reconstruction terms every model shares, with the sigma and
+ * bce_eps mitigations (issue 6). */
 #include "vae.h"
 
 #include <stdlib.h>
@@ -13,6 +15,44 @@ struct vae {
 	struct arch_encoder enc;
 	struct arch_decoder dec;
 };
+
+struct graph_node *vae_std(const struct model_config *cfg, struct graph *g,
+			   struct graph_node **logvar)
+{
+	struct graph_node *std;
+	if (cfg->sigma != MODEL_SIGMA_SOFTPLUS)
+		return op_exp(g, "std",
+			      op_scale(g, "half_logvar", *logvar, 0.5));
+	std = op_softplus(g, "std", *logvar);
+	*logvar = op_scale(g, "logvar", op_log(g, "log_std", std), 2);
+	return std;
+}
+
+struct graph_node *vae_recon(const struct model_config *cfg, struct graph *g,
+			     struct graph_node *y, struct graph_node *x)
+{
+	if (cfg->recon == MODEL_RECON_MSE)
+		return op_mse(g, "recon", y, x);
+	if (cfg->bce_eps > 0)
+		y = op_clamp(g, "bce_clamp", y, cfg->bce_eps,
+			     1 - cfg->bce_eps);
+	return op_bce(g, "recon", y, x, cfg->bce_log_clamp,
+		      cfg->bce_denom_eps);
+}
+
+enum vb_status vae_check_config(const struct model_config *cfg,
+				const char *who, struct vb_error *err)
+{
+	if (cfg->sigma != MODEL_SIGMA_EXP && cfg->sigma != MODEL_SIGMA_SOFTPLUS)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "%s: sigma %d, expected exp or softplus", who,
+			       (int)cfg->sigma);
+	if (!(cfg->bce_eps >= 0 && cfg->bce_eps < 0.5))
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "%s: bce_eps %g, expected in [0, 0.5)", who,
+			       cfg->bce_eps);
+	return VB_OK;
+}
 
 void vae_forward_terms(const struct model *m, struct graph *g,
 		       const struct arch_encoder *enc,
@@ -30,7 +70,7 @@ void vae_forward_terms(const struct model *m, struct graph *g,
 	graph_pop_scope(g);
 
 	graph_push_scope(g, "vae");
-	std = op_exp(g, "std", op_scale(g, "half_logvar", logvar, 0.5));
+	std = vae_std(&m->cfg, g, &logvar);
 	et = graph_tensor(g, 2, es);
 	if (et.data)
 		rng_fill_normal(r, et.data, et.n, 0, 1);
@@ -41,11 +81,7 @@ void vae_forward_terms(const struct model *m, struct graph *g,
 	y = arch_decode(dec, g, P, z);
 
 	graph_push_scope(g, "loss");
-	if (m->cfg.recon == MODEL_RECON_MSE)
-		rec = op_mse(g, "recon", y, x);
-	else
-		rec = op_bce(g, "recon", y, x, m->cfg.bce_log_clamp,
-			     m->cfg.bce_denom_eps);
+	rec = vae_recon(&m->cfg, g, y, x);
 	/* KL_b = -0.5 sum_k (1 + logvar - mu^2 - exp(logvar)), in PyTorch's
 	 * order of operations. */
 	kl = op_scale(g, "kl",
@@ -123,6 +159,8 @@ enum vb_status vae_create(const struct model_config *cfg, struct model **out,
 		st = vb_fail(err, VB_ERR_CONFIG,
 			     "vae: input %zu, latent %zu, hidden %zu: all "
 			     "must be >= 1", D, d, H);
+	if (st == VB_OK)
+		st = vae_check_config(cfg, "vae", err);
 	if (st == VB_OK)
 		st = params_create(&m->params, err);
 	/* Registration order = pythae's state_dict order. */

@@ -10,14 +10,42 @@ struct arch_encoder;
 struct arch_decoder;
 
 /* The VAE's forward and per-sample terms (rhvae.md section 3) on the given
- * networks, for models that add to the VAE's loss: fills out->mu, logvar,
- * z, y, recon (B) and reg (the KL, B), and leaves out->loss NULL for the
- * caller. Nodes: encoder.*, vae.std/eps/z, decoder.*, loss.recon,
- * loss.kl. m->pnodes must hold this step's parameter nodes. */
+ * networks, for models that add to the VAE's loss: fills out->mu, logvar
+ * (2 log std under m->cfg.sigma softplus), z, y, recon (B) and reg (the
+ * KL, B), and leaves out->loss NULL for the caller. Nodes: encoder.*,
+ * vae.std/eps/z (vae_std's), decoder.*, loss.recon (vae_recon's), loss.kl.
+ * m->pnodes must hold this step's parameter nodes. */
 void vae_forward_terms(const struct model *m, struct graph *g,
 		       const struct arch_encoder *enc,
 		       const struct arch_decoder *dec, struct graph_node *x,
 		       struct rng *r, struct model_out *out);
+
+/* The standard deviation (B, d) from the encoder's second head s (B, d),
+ * which *logvar holds on entry (after the logvar clamp, if on: with
+ * softplus the clamp bounds s, and so std to [softplus(logvar_min),
+ * softplus(logvar_max)]), under cfg->sigma, in the caller's scope:
+ *   exp:      std = exp(0.5 s), nodes half_logvar, std; *logvar stays s
+ *             (pythae's graph, op for op);
+ *   softplus: std = softplus(s), node std; *logvar becomes 2 log(std)
+ *             (nodes log_std, logvar), the logvar every later term (KL,
+ *             log q) uses. softplus(s) underflows to 0 for s below about
+ *             -745 (double) or -104 (float); logvar is then -inf.
+ * Every model's reparameterisation goes through it. */
+struct graph_node *vae_std(const struct model_config *cfg, struct graph *g,
+			   struct graph_node **logvar);
+
+/* -log p(x | y) per sample (B) from the decoder output y and the batch x
+ * (B, D), in the caller's scope: mse (op_mse), or PyTorch's BCE (op_bce
+ * with cfg's bce_log_clamp, bce_denom_eps), node recon. With bce and
+ * cfg->bce_eps > 0, y is first clamped to [bce_eps, 1 - bce_eps] (node
+ * bce_clamp; no gradient flows where the clamp is active). */
+struct graph_node *vae_recon(const struct model_config *cfg, struct graph *g,
+			     struct graph_node *y, struct graph_node *x);
+
+/* Checks the settings vae_std and vae_recon read: sigma a known value,
+ * 0 <= bce_eps < 0.5. VB_ERR_CONFIG otherwise, message prefixed who. */
+enum vb_status vae_check_config(const struct model_config *cfg,
+				const char *who, struct vb_error *err);
 
 enum vb_status vae_create(const struct model_config *cfg, struct model **out,
 			  struct vb_error *err);

@@ -1,13 +1,14 @@
 /* test_rhvae: the RHVAE (rhvae.md section 4) in double: tempering factors
  * (4.4), the whole loss gradient against central differences with the
- * step-6.1 and 6.2 constants held fixed (4.8) for K = 1 and K = 2 and both
- * momentum sources, the effect of the second-order term, the ring buffers
- * and end-of-epoch metric (4.9), evaluation mode (4.6), and the
- * checkpoint state. */
+ * step-6.1 and 6.2 constants held fixed (4.8) for K = 1 and K = 2, both
+ * momentum sources, softplus sigma and the BCE clamp (issue 6), the
+ * second-order term, ring buffers and end-of-epoch metric (4.9),
+ * evaluation mode (4.6), checkpoint state; the HVAE's gradient. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "checkpoint.h"
 #include "graph.h"
@@ -64,8 +65,10 @@ static void batch(double *x, uint64_t seed)
 		x[i] = 0.05 + 0.9 * rng_uniform(&r);
 }
 
-static double loss_of(struct model *m, struct graph *g, double *x,
-		      bool training, bool backward)
+/* The tape's nodes stay readable in *out (may be NULL) until the next
+ * call. */
+static double loss_out(struct model *m, struct graph *g, double *x,
+		       bool training, bool backward, struct model_out *out)
 {
 	struct rng r;
 	struct model_out mo;
@@ -84,7 +87,55 @@ static double loss_of(struct model *m, struct graph *g, double *x,
 		ck_assert_msg(graph_backward(g, mo.loss, &err) == VB_OK, "%s",
 			      err.msg);
 	}
+	if (out)
+		*out = mo;
 	return mo.loss->value.data[0];
+}
+
+static double loss_of(struct model *m, struct graph *g, double *x,
+		      bool training, bool backward)
+{
+	return loss_out(m, g, x, training, backward, NULL);
+}
+
+/* The node of that full name on g's tape, or NULL. */
+static struct graph_node *find_node(struct graph *g, const char *name)
+{
+	for (size_t i = 0; i < graph_node_count(g); i++)
+		if (strcmp(graph_node_at(g, i)->name, name) == 0)
+			return graph_node_at(g, i);
+	return NULL;
+}
+
+/* PyTorch's softplus (beta 1, threshold 20). */
+static double softplus(double s)
+{
+	return s > 20 ? s : log1p(exp(s));
+}
+
+/* Number of values that enter a BCE output clamp (node *.bce_clamp)
+ * outside it; fails the test if any lies within 1e-3 of an edge, where the
+ * central differences (which move them by ~1e-5) would cross the kink. */
+static size_t count_clamped(struct graph *g, double eps)
+{
+	size_t n = 0, n_nodes = 0;
+	for (size_t i = 0; i < graph_node_count(g); i++) {
+		struct graph_node *c = graph_node_at(g, i);
+		size_t len = strlen(c->name);
+		if (len < 9 || strcmp(c->name + len - 9, "bce_clamp") != 0)
+			continue;
+		n_nodes++;
+		for (size_t j = 0; j < c->value.n; j++) {
+			double y = c->in[0]->value.data[j];
+			ck_assert_msg(fabs(y - eps) > 1e-3 &&
+					      fabs(y - (1 - eps)) > 1e-3,
+				      "%s[%zu] = %.6g too close to the clamp",
+				      c->name, j, y);
+			n += y < eps || y > 1 - eps;
+		}
+	}
+	ck_assert_uint_gt(n_nodes, 0);
+	return n;
 }
 
 START_TEST(test_tempering)
@@ -122,6 +173,8 @@ static void check_grad(struct model_config mc)
 	rhvae_set_freeze(m, RHVAE_FREEZE_RECORD);
 	double l0 = loss_of(m, g, x, true, true);
 	ck_assert(isfinite(l0));
+	if (mc.bce_eps > 0)
+		ck_assert_uint_gt(count_clamped(g, mc.bce_eps), 0);
 	double *an = malloc(n * sizeof *an);
 	for (size_t i = 0; i < n; i++) {
 		ck_assert_msg(isfinite(m->params->grad[i]), "grad %zu", i);
@@ -168,6 +221,111 @@ END_TEST
 START_TEST(test_grad_k2)
 {
 	check_grad(tiny_config(2));
+}
+END_TEST
+
+/* mse only: with bce and no clamp this tiny model's leapfrog (gradients
+ * (y - t) / (y (1 - y))) drives y to within 1e-8 of 1, where 1 - y keeps
+ * ~8 digits and the loss is too rough for central differences (with sigma
+ * exp as well); bce is checked with its clamp in test_grad_k1_bce_eps. */
+START_TEST(test_grad_k1_softplus)
+{
+	struct model_config mc = tiny_config(1);
+	mc.sigma = MODEL_SIGMA_SOFTPLUS;
+	check_grad(mc);
+}
+END_TEST
+
+/* The clamp sits in every reconstruction term, the Hamiltonian's included,
+ * so its mask also enters the second-order gradient of step 6.4. */
+START_TEST(test_grad_k1_bce_eps)
+{
+	struct model_config mc = tiny_config(1);
+	mc.recon = MODEL_RECON_BCE;
+	mc.bce_eps = 0.1;
+	check_grad(mc);
+	mc.sigma = MODEL_SIGMA_SOFTPLUS;
+	check_grad(mc);
+}
+END_TEST
+
+/* sigma softplus: std = softplus(s) drives z0, and log q's -0.5 sum logvar
+ * uses logvar = 2 log std (hand formula per sample). */
+START_TEST(test_softplus_log_q)
+{
+	struct model_config mc = tiny_config(1);
+	mc.sigma = MODEL_SIGMA_SOFTPLUS;
+	struct model *m = make(&mc);
+	struct graph *g = NULL;
+	struct vb_error err = {0};
+	struct model_out mo;
+	double x[NB * ND];
+	batch(x, 5);
+	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
+	ck_assert(isfinite(loss_out(m, g, x, true, false, &mo)));
+	struct graph_node *s = find_node(g, "encoder.logvar");
+	struct graph_node *sd = find_node(g, "rhvae.std");
+	struct graph_node *lv = find_node(g, "rhvae.logvar");
+	struct graph_node *eps = find_node(g, "rhvae.eps0");
+	struct graph_node *z0 = find_node(g, "rhvae.z0");
+	struct graph_node *hs = find_node(g, "loss.half_sum_logvar");
+	ck_assert(s && sd && lv && eps && z0 && hs);
+	ck_assert_str_eq(sd->op->name, "softplus");
+	ck_assert_ptr_eq(mo.logvar, lv);
+	ck_assert_ptr_null(find_node(g, "rhvae.half_logvar"));
+	for (int b = 0; b < NB; b++) {
+		double half = 0;
+		for (int k = 0; k < 3; k++) {
+			size_t i = (size_t)b * 3 + k;
+			double e = softplus(s->value.data[i]);
+			double mu = mo.mu->value.data[i];
+			/* libm's softplus against the op's: a few ulps */
+			ck_assert_double_eq_tol(sd->value.data[i], e,
+						1e-15 * e);
+			ck_assert_double_eq_tol(z0->value.data[i],
+						mu + eps->value.data[i] * e,
+						1e-14 * fmax(1, fabs(mu)));
+			half += 0.5 * 2 * log(e);
+		}
+		ck_assert_double_eq_tol(hs->value.data[b], half,
+					1e-14 * fmax(1, fabs(half)));
+	}
+	/* the same weights with exp give another loss */
+	double l1 = mo.loss->value.data[0];
+	m->cfg.sigma = MODEL_SIGMA_EXP;
+	ck_assert(loss_of(m, g, x, true, false) != l1);
+	graph_free(g);
+	model_free(m);
+}
+END_TEST
+
+/* sigma exp and bce_eps 0 (the defaults) give the loss of the code before
+ * issue 6: values printed by this suite's K = 1 model at commit a031ee7,
+ * same machine. */
+START_TEST(test_exp_unchanged)
+{
+	const double gold[2] = {19.959207432870603, 32.60974865494682};
+	for (int rc = 0; rc < 2; rc++) {
+		struct model_config mc = tiny_config(1);
+		mc.recon = rc ? MODEL_RECON_BCE : MODEL_RECON_MSE;
+		struct model *m = make(&mc);
+		struct graph *g = NULL;
+		struct vb_error err = {0};
+		double x[NB * ND];
+		batch(x, 5);
+		ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
+		double l = loss_of(m, g, x, true, false);
+		/* bit for bit on the machine that printed gold; 1e-14
+		 * relative leaves another BLAS kernel's summation order */
+		ck_assert_msg(fabs(l - gold[rc]) <= 1e-14 * gold[rc],
+			      "%s: loss %.17g, before issue 6 %.17g",
+			      model_recon_name(mc.recon), l, gold[rc]);
+		ck_assert_ptr_nonnull(find_node(g, "rhvae.half_logvar"));
+		ck_assert_ptr_null(find_node(g, "rhvae.logvar"));
+		ck_assert_ptr_null(find_node(g, "loss.bce_clamp"));
+		graph_free(g);
+		model_free(m);
+	}
 }
 END_TEST
 
@@ -280,7 +438,7 @@ START_TEST(test_buffers_and_eval)
 }
 END_TEST
 
-START_TEST(test_hvae_grad)
+static void check_hvae_grad(enum model_sigma sigma)
 {
 	/* The HVAE's potential gradients are constants (rhvae.md 9.1); with
 	 * eps_lf 1e-7 their change under a perturbation moves the loss by
@@ -289,6 +447,7 @@ START_TEST(test_hvae_grad)
 	struct model_config mc = tiny_config(2);
 	mc.kind = MODEL_KIND_HVAE;
 	mc.eps_lf = 1e-7;
+	mc.sigma = sigma;
 	struct model *m = make(&mc);
 	struct graph *g = NULL;
 	struct vb_error err = {0};
@@ -319,12 +478,62 @@ START_TEST(test_hvae_grad)
 		checked++;
 	}
 	ck_assert_uint_gt(checked, 100);
-	/* the softplus quirk changes the forward */
 	double l1 = loss_of(m, g, x, true, false);
-	m->cfg.quirk_hvae_softplus = false;
-	ck_assert(loss_of(m, g, x, true, false) != l1);
+	if (sigma == MODEL_SIGMA_EXP) {
+		/* the softplus quirk changes the forward */
+		m->cfg.quirk_hvae_softplus = false;
+		ck_assert(loss_of(m, g, x, true, false) != l1);
+	} else {
+		/* sigma softplus replaces the quirk: std is the same
+		 * softplus(s), log q takes 2 log std instead of s */
+		struct model_out mo;
+		loss_out(m, g, x, true, false, &mo);
+		struct graph_node *s = find_node(g, "encoder.logvar");
+		struct graph_node *sd = find_node(g, "hvae.std");
+		ck_assert(s && sd);
+		ck_assert_str_eq(sd->op->name, "softplus");
+		ck_assert_ptr_eq(mo.logvar, find_node(g, "hvae.logvar"));
+		ck_assert_ptr_null(find_node(g, "hvae.sigma"));
+		for (size_t i = 0; i < sd->value.n; i++) {
+			double lv = 2 * log(softplus(s->value.data[i]));
+			/* libm against the ops: a few ulps */
+			ck_assert_double_eq_tol(mo.logvar->value.data[i], lv,
+						1e-14 * fmax(1, fabs(lv)));
+		}
+		m->cfg.sigma = MODEL_SIGMA_EXP;
+		ck_assert(loss_of(m, g, x, true, false) != l1);
+	}
 	free(an);
 	graph_free(g);
+	model_free(m);
+}
+
+START_TEST(test_hvae_grad)
+{
+	check_hvae_grad(MODEL_SIGMA_EXP);
+}
+END_TEST
+
+START_TEST(test_hvae_softplus_grad)
+{
+	check_hvae_grad(MODEL_SIGMA_SOFTPLUS);
+}
+END_TEST
+
+/* The HVAE's bce takes logits: bce_eps has nothing to clamp, refused. */
+START_TEST(test_hvae_bce_eps_refused)
+{
+	struct model_config mc = tiny_config(1);
+	struct model *m = NULL;
+	struct vb_error err = {0};
+	mc.kind = MODEL_KIND_HVAE;
+	mc.recon = MODEL_RECON_BCE;
+	mc.bce_eps = 0.1;
+	ck_assert_int_eq(model_create(&mc, &m, &err), VB_ERR_CONFIG);
+	ck_assert_ptr_null(m);
+	ck_assert_msg(strstr(err.msg, "hvae: bce_eps"), "%s", err.msg);
+	mc.bce_eps = 0;
+	ck_assert_int_eq(model_create(&mc, &m, &err), VB_OK);
 	model_free(m);
 }
 END_TEST
@@ -372,6 +581,12 @@ int main(void)
 	tcase_add_test(tc, test_second_order_matters);
 	tcase_add_test(tc, test_buffers_and_eval);
 	tcase_add_test(tc, test_hvae_grad);
+	tcase_add_test(tc, test_grad_k1_softplus);
+	tcase_add_test(tc, test_grad_k1_bce_eps);
+	tcase_add_test(tc, test_softplus_log_q);
+	tcase_add_test(tc, test_exp_unchanged);
+	tcase_add_test(tc, test_hvae_softplus_grad);
+	tcase_add_test(tc, test_hvae_bce_eps_refused);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
