@@ -138,7 +138,9 @@ static const char *TRAIN_HELP =
 	"then FILE, then each --set in order. The run folder is\n"
 	"run.out_dir/run.name and receives config.ini (resolved), metrics.csv\n"
 	"(per epoch), times.csv, summary.csv (one row), meta.json and\n"
-	"checkpoint.safetensors.\n"
+	"checkpoint.safetensors. train.precision = f64 in vaebench (or f32,\n"
+	"f16, bf16 in vaebench-f64) runs the same command in the sibling\n"
+	"binary next to this one.\n"
 	"\n"
 	"options:\n"
 	"  --config FILE          INI file (unknown keys are errors)\n"
@@ -219,7 +221,35 @@ static enum vb_status resolve(const struct cli_common *o, struct config *c,
 	return st;
 }
 
-static int cmd_train(int argc, char **argv)
+/* train.precision that this binary does not compute: run the same
+ * command line in the sibling binary (vaebench-f64 for f64 from the float
+ * build, vaebench for f32/f16/bf16 from the double build). Returns only
+ * on failure, with the exit code. VAEBENCH_PRECISION_REEXEC guards
+ * against two binaries handing the run to each other. */
+static int reexec_precision(const struct config *c, char **full_argv)
+{
+	static char bin[4096];
+	struct vb_error err = {0};
+	if (getenv("VAEBENCH_PRECISION_REEXEC")) {
+		fprintf(stderr, "vaebench: train.precision = %s: this binary "
+			"(%s) was started by its sibling for it and does not "
+			"compute it either (binaries renamed?)\n",
+			config_enum_name("train.precision",
+					 c->train.precision),
+			VB_REAL_NAME);
+		return 2;
+	}
+	if (sweep_sibling_binary(c->train.precision, bin, sizeof bin, &err))
+		return fail_code(&err, 2);
+	setenv("VAEBENCH_PRECISION_REEXEC", "1", 1);
+	full_argv[0] = bin;
+	fflush(NULL);
+	execv(bin, full_argv);
+	fprintf(stderr, "vaebench: cannot run %s: %s\n", bin, strerror(errno));
+	return 1;
+}
+
+static int cmd_train(int argc, char **argv, char **full_argv)
 {
 	struct cli_common o;
 	struct config c;
@@ -233,6 +263,8 @@ static int cmd_train(int argc, char **argv)
 	st = resolve(&o, &c, &err);
 	if (st) /* a missing config file is a usage error too */
 		return fail_code(&err, 2);
+	if (!sweep_precision_here(c.train.precision))
+		return reexec_precision(&c, full_argv);
 	op_blas_set_threads((int)c.train.blas_threads);
 	st = train_data_load(&c, &d, &err);
 	if (st) /* a missing data file is a data error */
@@ -281,23 +313,44 @@ static const char *SWEEP_HELP =
 	"usage: vaebench sweep CONFIG --out DIR [--jobs N] [--shard K/N]\n"
 	"                      [--map KEY_X,KEY_Y] [-q]\n"
 	"\n"
-	"Runs every cell of the grid that CONFIG's [sweep] section spans over\n"
-	"the base config (its other sections), each in a worker process with\n"
-	"single-threaded BLAS, the dataset loaded once and shared. Axes, one a\n"
-	"line: 'optim.lr = 1e-4, 1e-3, 1e-2', 'train.seed = 1..5' (or A..B:S),\n"
-	"'optim.lr = logspace(1e-4, 1e1, 6)', 'x = linspace(A, B, N)'; bad axes\n"
-	"are refused before anything runs. Cell i of the grid (first axis\n"
-	"outermost) gets an id hashed from its non-default settings; its run\n"
-	"folder is DIR/runs/ID and its row DIR/rows/ID.csv (written atomically).\n"
-	"Running again into DIR runs only the missing cells. At the end:\n"
-	"DIR/results.csv, summary.md, machine.json, stability_map.png,\n"
-	"loss_curves.png, grad_norm.png.\n"
+	"Runs every cell of the grid that CONFIG's [sweep] and [mitigations]\n"
+	"sections span over the base config (its other sections), each in a\n"
+	"worker process with single-threaded BLAS, the dataset loaded once and\n"
+	"shared. Axes, one a line: 'optim.lr = 1e-4, 1e-3, 1e-2',\n"
+	"'train.seed = 1..5' (or A..B:S), 'optim.lr = logspace(1e-4, 1e1, 6)',\n"
+	"'x = linspace(A, B, N)'. Mitigations, one a line, each a bundle of\n"
+	"settings over the base: 'NAME = section.key=value section.key=value'\n"
+	"(whitespace-separated; 'baseline =' is the base config itself), e.g.\n"
+	"  [mitigations]\n"
+	"  baseline =\n"
+	"  clip = optim.clip=norm optim.clip_max=5\n"
+	"  low_lr = optim.lr=1e-4\n"
+	"Names are [A-Za-z0-9._-]+ and unique; a key may not be an axis too, and\n"
+	"two mitigations may not give the same settings. The grid is the\n"
+	"mitigations (outermost, file order) times the axes. Bad axes or\n"
+	"mitigations are refused (FILE:LINE) before anything runs. Cell i of\n"
+	"the grid gets an id hashed from its non-default settings (not the\n"
+	"mitigation's name: a baseline x seeds grid has the ids of the plain\n"
+	"seeds sweep); its run folder is DIR/runs/ID and its row\n"
+	"DIR/rows/ID.csv (written atomically), with the columns mitigation and\n"
+	"eval_losses (per epoch, ';'-separated). A cell whose train.precision\n"
+	"this binary does not compute (f64 here in vaebench, f32/f16/bf16 in\n"
+	"vaebench-f64) runs in the sibling binary next to this one, so one\n"
+	"sweep mixes f32 and f64 cells. Running again into DIR runs only the\n"
+	"missing cells. At the end: DIR/results.csv, summary.md (with a\n"
+	"Mitigations table: NaN share, first-NaN epoch, final/best eval loss,\n"
+	"eval loss at the last epoch every baseline run completed, time per\n"
+	"epoch vs the baseline), mitigations.csv and mitigations.png (with\n"
+	"[mitigations]), machine.json, stability_map.png, loss_curves.png,\n"
+	"grad_norm.png.\n"
 	"\n"
 	"options:\n"
 	"  --out DIR          sweep folder (required)\n"
 	"  -j, --jobs N       worker processes (default: the online CPUs)\n"
 	"  --shard K/N        run only cells with index % N == K-1 (clusters)\n"
 	"  --map X,Y          stability map axes (default optim.lr,train.batch)\n"
+	"  --cell INDEX       run only cell INDEX (if it has no row), no tables\n"
+	"                     (how the sibling binary is started)\n"
 	"  -q, --quiet        no progress output\n";
 
 static const char *MERGE_HELP =
@@ -425,7 +478,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(cmd, "train"))
-		return cmd_train(argc - 2, argv + 2);
+		return cmd_train(argc - 2, argv + 2, argv);
 	if (!strcmp(cmd, "config"))
 		return cmd_config(argc - 2, argv + 2);
 	if (!strcmp(cmd, "sweep"))

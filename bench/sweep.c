@@ -1,8 +1,9 @@
-/* sweep: [sweep] parsing and grid expansion, stable cell ids, and the
- * scheduler: forked workers (one per cell, BLAS threads from the cell's
- * config), the dataset loaded in the parent before forking so workers share
- * it copy-on-write, atomic rows, resume and shards. Tables, summary and
- * plots come from table once the cells are done. */
+/* sweep: [sweep] and [mitigations] parsing and grid expansion, stable cell
+ * ids, and the scheduler: forked workers (one per cell, BLAS threads from
+ * the cell's config), the dataset loaded in the parent before forking so
+ * workers share it copy-on-write, cells of the other train.precision run
+ * by the sibling binary (--cell), atomic rows, resume and shards. Tables,
+ * summary and plots come from table once the cells are done. */
 
 /* wait4 (per-worker peak RSS) is a BSD/GNU call outside POSIX 2008. */
 #define _DEFAULT_SOURCE
@@ -11,6 +12,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
@@ -298,6 +300,12 @@ void sweep_plan_free(struct sweep_plan *p)
 	for (size_t i = 0; i < p->n_axes; i++)
 		free_values(p->axes[i].values, p->axes[i].n_values);
 	free(p->axes);
+	for (size_t i = 0; i < p->n_mitigations; i++) {
+		free(p->mitigations[i].keys);
+		free_values(p->mitigations[i].values,
+			    p->mitigations[i].n_sets);
+	}
+	free(p->mitigations);
 	free(p->text);
 	free(p);
 }
@@ -343,6 +351,211 @@ static enum vb_status load_base(const char *name, const char *base_text,
 	return st;
 }
 
+/* ---- mitigations ---- */
+
+/* True when line s (trimmed, starting with '[') opens section want. */
+static bool section_is(const char *s, const char *want)
+{
+	const char *e = strchr(s, ']');
+	const char *b = s + 1;
+	size_t n;
+	if (!e)
+		return false;
+	while (b < e && isspace((unsigned char)*b))
+		b++;
+	while (e > b && isspace((unsigned char)e[-1]))
+		e--;
+	n = strlen(want);
+	return (size_t)(e - b) == n && !strncmp(b, want, n);
+}
+
+static bool valid_name(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' &&
+		    *s != '-')
+			return false;
+	return true;
+}
+
+/* Config key index of an axis, to refuse mitigations that set one. */
+static bool is_axis(const struct sweep_plan *p, int key)
+{
+	for (size_t i = 0; i < p->n_axes; i++)
+		if (p->axes[i].key == key)
+			return true;
+	return false;
+}
+
+/* One [mitigations] line "NAME = k=v k=v ..." (s: trimmed, writable). */
+static enum vb_status parse_mitigation(struct sweep_plan *p, const char *file,
+				       int lineno, char *s,
+				       struct vb_error *err)
+{
+	char *eq = strchr(s, '='), *mname, *rhs, *tok, *save = NULL;
+	struct sweep_mitigation *m, *nm;
+	struct config scratch;
+
+	if (!eq)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s:%d: expected 'NAME = section.key=value "
+			       "...' in [mitigations], got '%.200s'", file,
+			       lineno, s);
+	*eq = '\0';
+	mname = trim(s);
+	rhs = eq + 1;
+	if (!valid_name(mname))
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s:%d: mitigation name '%.100s': expected "
+			       "letters, digits, '.', '_' or '-'", file, lineno,
+			       mname);
+	if (strlen(mname) >= SWEEP_NAME_LEN)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s:%d: mitigation name '%.100s' longer "
+			       "than %d characters", file, lineno, mname,
+			       SWEEP_NAME_LEN - 1);
+	for (size_t i = 0; i < p->n_mitigations; i++)
+		if (!strcmp(p->mitigations[i].name, mname))
+			return vb_fail(err, VB_ERR_CONFIG,
+				       "sweep: %s:%d: mitigation %s given "
+				       "twice (first on line %d)", file,
+				       lineno, mname, p->mitigations[i].line);
+	nm = realloc(p->mitigations, (p->n_mitigations + 1) * sizeof *nm);
+	if (!nm)
+		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
+	p->mitigations = nm;
+	m = &nm[p->n_mitigations++];
+	memset(m, 0, sizeof *m);
+	snprintf(m->name, sizeof m->name, "%s", mname);
+	m->line = lineno;
+	config_defaults(&scratch);
+	for (tok = strtok_r(rhs, " \t", &save); tok;
+	     tok = strtok_r(NULL, " \t", &save)) {
+		char *teq = strchr(tok, '='), buf[CONFIG_VALUE_LEN], *v;
+		struct vb_error e = {0};
+		const char *msg;
+		int key;
+		int *nk;
+		char **nv;
+		if (*tok == ';' || *tok == '#')
+			break; /* a comment */
+		if (!teq || teq == tok)
+			return vb_fail(err, VB_ERR_CONFIG,
+				       "sweep: %s:%d: mitigation %s: "
+				       "'%.200s': expected section.key=value",
+				       file, lineno, m->name, tok);
+		*teq = '\0';
+		v = teq + 1;
+		key = config_key_index(tok);
+		if (key < 0)
+			return vb_fail(err, VB_ERR_CONFIG,
+				       "sweep: %s:%d: mitigation %s: unknown "
+				       "key '%.128s' (see 'vaebench config "
+				       "--keys')", file, lineno, m->name, tok);
+		if (!strncmp(tok, "run.", 4))
+			return vb_fail(err, VB_ERR_CONFIG,
+				       "sweep: %s:%d: mitigation %s: %s cannot "
+				       "be set by a mitigation: the sweep sets "
+				       "the run.* keys of its cells", file,
+				       lineno, m->name, tok);
+		for (size_t i = 0; i < m->n_sets; i++)
+			if (m->keys[i] == key)
+				return vb_fail(err, VB_ERR_CONFIG,
+					       "sweep: %s:%d: mitigation %s: "
+					       "%s given twice", file, lineno,
+					       m->name, tok);
+		if (config_set_key(&scratch, tok, v, &e) != VB_OK) {
+			msg = e.msg;
+			if (!strncmp(msg, "config: ", 8))
+				msg += 8;
+			return vb_fail(err, VB_ERR_CONFIG,
+				       "sweep: %s:%d: mitigation %s: %s", file,
+				       lineno, m->name, msg);
+		}
+		if (config_get(&scratch, tok, buf, sizeof buf, err) != VB_OK)
+			return VB_ERR_CONFIG;
+		nk = realloc(m->keys, (m->n_sets + 1) * sizeof *nk);
+		if (nk)
+			m->keys = nk;
+		nv = nk ? realloc(m->values, (m->n_sets + 1) * sizeof *nv)
+			: NULL;
+		if (nv)
+			m->values = nv;
+		if (!nk || !nv || !(nv[m->n_sets] = dup_str(buf)))
+			return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
+		nk[m->n_sets] = key;
+		m->n_sets++;
+	}
+	return VB_OK;
+}
+
+/* Base plus mitigation m (its values are canonical and were checked). */
+static enum vb_status apply_mitigation(const struct sweep_mitigation *m,
+				       struct config *c, struct vb_error *err)
+{
+	for (size_t i = 0; i < m->n_sets; i++) {
+		struct vb_error e = {0};
+		if (config_set_key(c, config_key_name((size_t)m->keys[i]),
+				   m->values[i], &e) != VB_OK)
+			return vb_fail(err, VB_ERR_CONFIG, "sweep: %s", e.msg);
+	}
+	return VB_OK;
+}
+
+/* Once the base and the axes are known: no mitigation sets an axis, and
+ * no two resolve to the same settings (run.* keys aside). */
+static enum vb_status check_mitigations(const struct sweep_plan *p,
+					const char *file,
+					struct vb_error *err)
+{
+	struct config *res;
+	enum vb_status st = VB_OK;
+	if (!p->n_mitigations)
+		return VB_OK;
+	res = malloc(p->n_mitigations * sizeof *res);
+	if (!res)
+		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
+	for (size_t i = 0; st == VB_OK && i < p->n_mitigations; i++) {
+		const struct sweep_mitigation *m = &p->mitigations[i];
+		for (size_t k = 0; st == VB_OK && k < m->n_sets; k++)
+			if (is_axis(p, m->keys[k]))
+				st = vb_fail(err, VB_ERR_CONFIG,
+					     "sweep: %s:%d: mitigation %s sets "
+					     "%s, which is also a [sweep] axis",
+					     file, m->line, m->name,
+					     config_key_name((size_t)
+								     m->keys[k]));
+		res[i] = p->base;
+		if (st == VB_OK)
+			st = apply_mitigation(m, &res[i], err);
+		for (size_t j = 0; st == VB_OK && j < i; j++) {
+			bool same = true;
+			for (size_t k = 0; same && k < config_key_count(); k++) {
+				char a[CONFIG_VALUE_LEN], b[CONFIG_VALUE_LEN];
+				if (!strncmp(config_key_name(k), "run.", 4))
+					continue;
+				if (config_get_at(&res[i], k, a, sizeof a,
+						  NULL) ||
+				    config_get_at(&res[j], k, b, sizeof b,
+						  NULL) ||
+				    strcmp(a, b))
+					same = false;
+			}
+			if (same)
+				st = vb_fail(err, VB_ERR_CONFIG,
+					     "sweep: %s:%d: mitigation %s "
+					     "resolves to the same settings as "
+					     "%s (line %d)", file, m->line,
+					     m->name, p->mitigations[j].name,
+					     p->mitigations[j].line);
+		}
+	}
+	free(res);
+	return st;
+}
+
 enum vb_status sweep_plan_parse(const char *name, const char *text,
 				struct sweep_plan **out, struct vb_error *err)
 {
@@ -350,8 +563,8 @@ enum vb_status sweep_plan_parse(const char *name, const char *text,
 	size_t len = strlen(text);
 	char *base = malloc(len + 2);
 	char *bp;
-	bool in_sweep = false;
-	int lineno = 0;
+	bool in_sweep = false, in_mitig = false;
+	int lineno = 0, mitig_line = 0;
 	enum vb_status st = VB_OK;
 	const char *cur = text;
 
@@ -382,10 +595,17 @@ enum vb_status sweep_plan_parse(const char *name, const char *text,
 		cur += ll + (nl ? 1 : 0);
 		s = trim(lbuf);
 		if (*s == '[') {
-			char *e = strchr(s, ']');
-			in_sweep = e && !strncmp(trim(s + 1), "sweep", 5) &&
-				   trim(s + 1)[5] == ']';
-			(void)e;
+			in_sweep = section_is(s, "sweep");
+			in_mitig = section_is(s, "mitigations");
+			if (in_mitig && !mitig_line)
+				mitig_line = lineno;
+		}
+		if (in_mitig) {
+			*bp++ = '\n';
+			if (*s == '[' || *s == '\0' || *s == ';' || *s == '#')
+				continue;
+			st = parse_mitigation(p, name, lineno, s, err);
+			continue;
 		}
 		if (in_sweep) {
 			*bp++ = '\n';
@@ -460,13 +680,27 @@ enum vb_status sweep_plan_parse(const char *name, const char *text,
 		*bp++ = '\n';
 	}
 	*bp = '\0';
+	if (st == VB_OK && mitig_line && !p->n_mitigations)
+		st = vb_fail(err, VB_ERR_CONFIG, "sweep: %s:%d: [mitigations] "
+			     "has no mitigation (expected lines 'NAME = "
+			     "section.key=value ...', 'baseline =' for the "
+			     "base config)", name, mitig_line);
+	if (st == VB_OK && p->n_mitigations &&
+	    p->n_cells > SWEEP_MAX_CELLS / p->n_mitigations)
+		st = vb_fail(err, VB_ERR_CONFIG, "sweep: %s:%d: the grid has "
+			     "more than %d cells", name, mitig_line,
+			     SWEEP_MAX_CELLS);
+	if (st == VB_OK && p->n_mitigations)
+		p->n_cells *= p->n_mitigations;
 	if (st == VB_OK)
 		st = load_base(name, base, &p->base, err);
 	free(base);
+	if (st == VB_OK)
+		st = check_mitigations(p, name, err);
 	/* Every cell resolved and validated now: nothing runs on a bad grid. */
 	for (size_t i = 0; st == VB_OK && i < p->n_cells; i++) {
 		struct config c;
-		char id[SWEEP_ID_LEN];
+		char id[SWEEP_ID_LEN], where[SWEEP_NAME_LEN + 48] = "";
 		struct vb_error e = {0};
 		st = sweep_plan_cell(p, i, &c, id, &e);
 		if (st == VB_OK)
@@ -475,7 +709,15 @@ enum vb_status sweep_plan_parse(const char *name, const char *text,
 			const char *m = e.msg;
 			if (!strncmp(m, "config: ", 8))
 				m += 8;
-			vb_fail(err, st, "sweep: %s: cell %zu: %s", name, i, m);
+			if (p->n_mitigations)
+				snprintf(where, sizeof where,
+					 " (mitigation %s, line %d)",
+					 sweep_plan_mitigation(p, i),
+					 p->mitigations[i / (p->n_cells /
+							     p->n_mitigations)]
+						 .line);
+			vb_fail(err, st, "sweep: %s: cell %zu%s: %s", name, i,
+				where, m);
 		}
 	}
 	if (st) {
@@ -555,6 +797,14 @@ enum vb_status sweep_plan_cell(const struct sweep_plan *p, size_t index,
 		return vb_fail(err, VB_ERR_INTERNAL, "sweep: cell %zu of %zu",
 			       index, p->n_cells);
 	*c = p->base;
+	if (p->n_mitigations) {
+		size_t per = p->n_cells / p->n_mitigations;
+		enum vb_status st = apply_mitigation(
+			&p->mitigations[index / per], c, err);
+		if (st)
+			return st;
+		rest = index % per;
+	}
 	for (size_t a = p->n_axes; a-- > 0;) {
 		const struct sweep_axis *ax = &p->axes[a];
 		size_t k = rest % ax->n_values;
@@ -568,6 +818,13 @@ enum vb_status sweep_plan_cell(const struct sweep_plan *p, size_t index,
 	}
 	sweep_cell_id(c, id);
 	return VB_OK;
+}
+
+const char *sweep_plan_mitigation(const struct sweep_plan *p, size_t index)
+{
+	if (!p->n_mitigations || index >= p->n_cells)
+		return "";
+	return p->mitigations[index / (p->n_cells / p->n_mitigations)].name;
 }
 
 enum vb_status sweep_parse_shard(const char *s, int *k, int *n,
@@ -615,6 +872,7 @@ struct sched {
 	double sum_rss;
 	size_t n_rss;
 	char first_lost[160];
+	char sibling[PATH_MAX]; /* "" until a cell needs it */
 };
 
 /* The settings that decide what train_data_load loads: data.* and, for
@@ -662,7 +920,8 @@ static enum vb_status write_row(const struct sched *s, const char *id,
 	f = fopen(tmp, "w");
 	if (!f)
 		return VB_ERR_IO;
-	st = table_row_write(f, id, cell, c, sum, NULL);
+	st = table_row_write(f, id, cell, sweep_plan_mitigation(s->p, cell),
+			     c, sum, NULL);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
 		st = VB_ERR_IO;
 	if (fclose(f) != 0)
@@ -698,6 +957,103 @@ static void worker_main(const struct sched *s, size_t cell, const char *id,
 		snprintf(sum.message, sizeof sum.message, "%.200s", e.msg);
 	}
 	_exit(write_row(s, id, cell, &c, &sum) == VB_OK ? 0 : 1);
+}
+
+/* A cell of the other precision: the sibling binary runs it into the same
+ * folder ("sweep DIR/sweep.ini --out DIR --cell INDEX"), as this worker
+ * process (its rusage and exit are the cell's). */
+static void sibling_worker_main(const struct sched *s, size_t cell,
+				pid_t parent)
+{
+	char ini[CONFIG_PATH_LEN + 16], idx[32];
+	char *argv[11];
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(3);
+	snprintf(ini, sizeof ini, "%s/sweep.ini", s->o->out_dir);
+	snprintf(idx, sizeof idx, "%zu", cell);
+	argv[0] = (char *)s->sibling;
+	argv[1] = (char *)"sweep";
+	argv[2] = ini;
+	argv[3] = (char *)"--out";
+	argv[4] = (char *)s->o->out_dir;
+	argv[5] = (char *)"--cell";
+	argv[6] = idx;
+	argv[7] = (char *)"--jobs";
+	argv[8] = (char *)"1";
+	argv[9] = (char *)"-q";
+	argv[10] = NULL;
+	execv(s->sibling, argv);
+	_exit(127);
+}
+
+bool sweep_precision_here(int precision)
+{
+	switch (precision) {
+	case CONFIG_PRECISION_NATIVE:
+		return true;
+#ifdef VB_DOUBLE
+	case CONFIG_PRECISION_F64:
+		return true;
+	default:
+		return false;
+#else
+	case CONFIG_PRECISION_F64:
+		return false;
+	default:
+		return true;
+#endif
+	}
+}
+
+enum vb_status sweep_sibling_binary(int precision, char *path, size_t cap,
+				    struct vb_error *err)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	const char *want = precision == CONFIG_PRECISION_F64 ? "vaebench-f64"
+							     : "vaebench";
+	const char *pname = config_enum_name("train.precision", precision);
+	char *slash;
+	if (n <= 0)
+		return vb_fail(err, VB_ERR_CONFIG, "sweep: train.precision = "
+			       "%s needs %s next to this binary, but "
+			       "/proc/self/exe cannot be read: %s",
+			       pname ? pname : "?", want, strerror(errno));
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (slash)
+		slash[1] = '\0';
+	else
+		self[0] = '\0';
+	if ((size_t)snprintf(path, cap, "%s%s", self, want) >= cap)
+		return vb_fail(err, VB_ERR_CONFIG, "sweep: path of %s too "
+			       "long", want);
+	if (access(path, X_OK) != 0)
+		return vb_fail(err, VB_ERR_CONFIG, "sweep: train.precision = "
+			       "%s needs %s, which is missing or not "
+			       "executable (build the target %s)",
+			       pname ? pname : "?", path, want);
+	return VB_OK;
+}
+
+/* Checks that a cell of precision can run: here, or through the sibling
+ * binary (found once). */
+static enum vb_status check_precision(struct sched *s, size_t cell,
+				      int precision, struct vb_error *err)
+{
+	if (sweep_precision_here(precision))
+		return VB_OK;
+	if (s->o->one_cell)
+		return vb_fail(err, VB_ERR_CONFIG, "sweep: cell %zu has "
+			       "train.precision = %s, which this binary (%s) "
+			       "does not compute", cell,
+			       config_enum_name("train.precision", precision),
+			       VB_REAL_NAME);
+	if (s->sibling[0])
+		return VB_OK;
+	return sweep_sibling_binary(precision, s->sibling, sizeof s->sibling,
+				    err);
 }
 
 static enum vb_status ensure_data(struct sched *s, const struct config *c,
@@ -761,6 +1117,13 @@ static void cell_label(const struct sweep_plan *p, size_t cell, char *buf,
 	size_t used = 0, rest = cell;
 	char parts[16][256];
 	size_t na = p->n_axes < 16 ? p->n_axes : 16;
+	buf[0] = '\0';
+	if (p->n_mitigations) {
+		used = (size_t)snprintf(buf, cap, "%s%s",
+					sweep_plan_mitigation(p, cell),
+					p->n_axes ? " " : "");
+		rest = cell % (p->n_cells / p->n_mitigations);
+	}
 	for (size_t a = p->n_axes; a-- > 0;) {
 		size_t k = rest % p->axes[a].n_values;
 		rest /= p->axes[a].n_values;
@@ -769,7 +1132,6 @@ static void cell_label(const struct sweep_plan *p, size_t cell, char *buf,
 				 config_key_name((size_t)p->axes[a].key),
 				 p->axes[a].values[k]);
 	}
-	buf[0] = '\0';
 	for (size_t a = 0; a < na; a++)
 		used += (size_t)snprintf(buf + used,
 					 used < cap ? cap - used : 0, "%s%s",
@@ -883,8 +1245,9 @@ enum vb_status sweep_pending(const struct sweep_plan *p,
 			     const struct sweep_options *o, size_t **cells,
 			     size_t *n, struct vb_error *err)
 {
-	char runs[CONFIG_PATH_LEN], rows[CONFIG_PATH_LEN];
+	char runs[CONFIG_PATH_LEN], rows[CONFIG_PATH_LEN], sibling[PATH_MAX];
 	enum vb_status st;
+	sibling[0] = '\0';
 	*cells = NULL;
 	*n = 0;
 	if (strlen(o->out_dir) + 6 >= sizeof runs)
@@ -911,8 +1274,14 @@ enum vb_status sweep_pending(const struct sweep_plan *p,
 		if (st)
 			break;
 		snprintf(path, sizeof path, "%s/%s.csv", rows, id);
-		if (!file_exists(path))
-			(*cells)[(*n)++] = i;
+		if (file_exists(path))
+			continue;
+		(*cells)[(*n)++] = i;
+		if (!sweep_precision_here(c.train.precision) && !sibling[0])
+			st = sweep_sibling_binary(c.train.precision, sibling,
+						  sizeof sibling, err);
+		if (st)
+			break;
 	}
 	if (st) {
 		free(*cells);
@@ -962,20 +1331,30 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
 	}
 	stats->n_cells = p->n_cells;
-	for (size_t i = 0; !o->next_cell && i < p->n_cells; i++) {
+	if (o->one_cell && o->cell >= p->n_cells)
+		st = vb_fail(err, VB_ERR_USAGE, "sweep: --cell %zu: the grid "
+			     "has %zu cells", o->cell, p->n_cells);
+	for (size_t i = 0; st == VB_OK && !o->next_cell && i < p->n_cells;
+	     i++) {
 		struct config c;
 		char id[SWEEP_ID_LEN], path[1200];
-		if (i % (size_t)o->shard_n != (size_t)(o->shard_k - 1))
+		if (o->one_cell ? i != o->cell
+				: i % (size_t)o->shard_n !=
+					  (size_t)(o->shard_k - 1))
 			continue;
 		stats->n_shard++;
 		st = sweep_plan_cell(p, i, &c, id, err);
 		if (st)
 			break;
 		row_path(&s, id, path, sizeof path);
-		if (file_exists(path))
+		if (file_exists(path)) {
 			stats->n_done++;
-		else
+		} else {
 			pending[n_pending++] = i;
+			/* a missing sibling binary stops the sweep here,
+			 * before any cell runs */
+			st = check_precision(&s, i, c.train.precision, err);
+		}
 	}
 	s.total = n_pending;
 	s.live = o->log && (o->progress == CONFIG_PROGRESS_ON ||
@@ -1007,6 +1386,10 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 			}
 			st = sweep_plan_cell(p, cell, &c, id, err);
 			if (st == VB_OK)
+				st = check_precision(&s, cell,
+						     c.train.precision, err);
+			if (st == VB_OK &&
+			    sweep_precision_here(c.train.precision))
 				st = ensure_data(&s, &c, err);
 			if (st)
 				break;
@@ -1021,6 +1404,9 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 					     strerror(errno));
 				break;
 			}
+			if (pid == 0 &&
+			    !sweep_precision_here(c.train.precision))
+				sibling_worker_main(&s, cell, self);
 			if (pid == 0)
 				worker_main(&s, cell, id, self);
 			s.jobs[slot].pid = pid;
@@ -1060,7 +1446,8 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 	if (s.have_data)
 		train_data_free(&s.data);
 	/* Status counts over the whole shard, earlier rows included. */
-	for (size_t i = 0; st == VB_OK && !o->no_report && i < p->n_cells;
+	for (size_t i = 0; st == VB_OK && !o->no_report && !o->one_cell &&
+			   i < p->n_cells;
 	     i++) {
 		struct config c;
 		char id[SWEEP_ID_LEN], rs[32], where[400];
@@ -1075,7 +1462,7 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 	}
 	free(pending);
 	free(s.jobs);
-	if (st == VB_OK && !o->no_report)
+	if (st == VB_OK && !o->no_report && !o->one_cell)
 		st = sweep_report(o, err);
 	if (st == VB_OK && s.lost)
 		st = vb_fail(err, VB_ERR_INTERNAL,
@@ -1119,7 +1506,7 @@ enum vb_status sweep_parse_args(int argc, char **argv, FILE *log,
 		bool has = i + 1 < argc;
 		if (!strcmp(a, "--out") || !strcmp(a, "--jobs") ||
 		    !strcmp(a, "-j") || !strcmp(a, "--shard") ||
-		    !strcmp(a, "--map")) {
+		    !strcmp(a, "--map") || !strcmp(a, "--cell")) {
 			const char *v;
 			if (!has)
 				return vb_fail(err, VB_ERR_USAGE,
@@ -1138,6 +1525,19 @@ enum vb_status sweep_parse_args(int argc, char **argv, FILE *log,
 					return st;
 				o->map_x = mx;
 				o->map_y = my;
+			} else if (!strcmp(a, "--cell")) {
+				char *end;
+				unsigned long long c;
+				errno = 0;
+				c = strtoull(v, &end, 10);
+				if (end == v || *end || errno || v[0] == '-' ||
+				    c >= SWEEP_MAX_CELLS)
+					return vb_fail(err, VB_ERR_USAGE,
+						       "--cell '%s': expected a "
+						       "cell index 0..%d", v,
+						       SWEEP_MAX_CELLS - 1);
+				o->one_cell = true;
+				o->cell = (size_t)c;
 			} else {
 				char *end;
 				long j = strtol(v, &end, 10);

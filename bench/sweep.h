@@ -1,7 +1,8 @@
-/* sweep: a config file with a [sweep] section becomes a grid of cells,
- * each a resolved config with a stable id; the scheduler runs the cells in
- * forked worker processes (dataset loaded once in the parent, shared
- * copy-on-write), writes each cell's row atomically, resumes by skipping
+/* sweep: a config file with [sweep] axes and/or [mitigations] becomes a
+ * grid of cells, each a resolved config with a stable id; the scheduler
+ * runs the cells in forked worker processes (dataset loaded once in the
+ * parent, shared copy-on-write; cells of the other precision in the
+ * sibling binary), writes each cell's row atomically, resumes by skipping
  * cells whose row exists, and runs one deterministic shard on request.
  * Tables and plots are left to table and plot. */
 #ifndef VB_BENCH_SWEEP_H
@@ -36,7 +37,38 @@
  * section of the file is the base config. The grid is the product of the
  * axes in file order, the first axis outermost (slowest) and the last
  * fastest; cell i is the i-th point of that order.
+ *
+ * The [mitigations] section (optional): one line per mitigation,
+ *   NAME = section.key=value section.key=value ...
+ * whitespace-separated assignments applied to the base config; an empty
+ * right side is the base config itself, conventionally named baseline.
+ * NAME is [A-Za-z0-9._-]+ (at most SWEEP_NAME_LEN - 1 characters) and
+ * unique; every key must be known, not run.*, not a [sweep] axis and given
+ * once per line, with a valid value (config_set_key); values hold no
+ * whitespace; " ;" or " #" starts a comment. Two mitigations that resolve
+ * to the same settings are refused. e.g.
+ *   [mitigations]
+ *   baseline =
+ *   clip = optim.clip=norm optim.clip_max=5
+ *   low_lr = optim.lr=1e-4
+ * The grid is then the mitigations (outermost, in file order) times the
+ * [sweep] axes (a file may have [mitigations] without [sweep]). Cell ids
+ * stay the hash of the non-default settings (sweep_cell_id), not of the
+ * mitigation's name: the baseline x train.seed cells of such a file have
+ * the ids of the plain seeds sweep over the same base, and renaming a
+ * mitigation keeps its ids. Each row records its mitigation's name in the
+ * column "mitigation" ("" without [mitigations]).
  */
+#define SWEEP_NAME_LEN 64
+
+struct sweep_mitigation {
+	char name[SWEEP_NAME_LEN];
+	int line;         /* its line in the file */
+	size_t n_sets;
+	int *keys;        /* (n_sets) config key indices, owned */
+	char **values;    /* (n_sets) canonical strings, owned */
+};
+
 struct sweep_axis {
 	int key;          /* config key index */
 	size_t n_values;
@@ -47,13 +79,17 @@ struct sweep_plan {
 	struct config base;
 	struct sweep_axis *axes; /* (n_axes), owned */
 	size_t n_axes;
-	size_t n_cells;          /* product of the axis lengths (1 without) */
+	struct sweep_mitigation *mitigations; /* (n_mitigations), owned */
+	size_t n_mitigations;    /* 0 without a [mitigations] section */
+	size_t n_cells;          /* n_mitigations (1 without) times the
+				    product of the axis lengths */
 	char *text;              /* the file's bytes, owned (kept in DIR) */
 	size_t text_len;
 };
 
 /* Reads the sweep file at path: the base config through config_load_file
- * (all sections but [sweep]) and the axes; then resolves and validates
+ * (all sections but [sweep] and [mitigations]), the axes and the
+ * mitigations; then resolves and validates
  * every cell (config_validate), so that a bad grid is refused before any
  * run starts. Errors are VB_ERR_CONFIG with one line naming FILE:LINE, the
  * key and the value ("sweep: q.ini:12: optim.lr = "abc": expected ..."),
@@ -77,10 +113,28 @@ enum vb_status sweep_axis_expand(const struct config *base, const char *key,
 				 const char *spec, char ***values, size_t *n,
 				 struct vb_error *err);
 
-/* The resolved config of cell index (< p->n_cells) and its id. */
+/* The resolved config of cell index (< p->n_cells) and its id: the base,
+ * then the cell's mitigation, then its axis values. */
 enum vb_status sweep_plan_cell(const struct sweep_plan *p, size_t index,
 			       struct config *c, char id[SWEEP_ID_LEN],
 			       struct vb_error *err);
+
+/* Name of the mitigation of cell index (static storage of p); "" without
+ * a [mitigations] section or for an index out of range. */
+const char *sweep_plan_mitigation(const struct sweep_plan *p, size_t index);
+
+/* True when this binary computes train.precision value precision itself:
+ * native always, f64 in the double build (vaebench-f64), f32, f16 and
+ * bf16 in the float build (vaebench). */
+bool sweep_precision_here(int precision);
+
+/* The sibling binary that computes precision when this one does not:
+ * "vaebench-f64" (asked by the float build) or "vaebench" (asked by the
+ * double build) in the folder of /proc/self/exe, into path (cap bytes).
+ * VB_ERR_CONFIG "sweep: train.precision = f64 needs DIR/vaebench-f64,
+ * which is missing or not executable" when it is not there. */
+enum vb_status sweep_sibling_binary(int precision, char *path, size_t cap,
+				    struct vb_error *err);
 
 /* Stable id of a resolved config: FNV-1a 64 of the "key=value\n" lines, in
  * table order, of every key whose canonical value differs from its default,
@@ -107,6 +161,11 @@ struct sweep_options {
 	bool (*next_cell)(void *ctx, size_t *cell);
 	void *next_ctx;
 	bool no_report;
+	/* --cell INDEX: run only that cell (when it has no row yet), write no
+	 * tables. The sibling binary is started this way for the cells whose
+	 * train.precision this binary does not compute. */
+	bool one_cell;
+	size_t cell;
 };
 
 /* Parses the sweep command's options into o and *config (argv without
@@ -142,6 +201,13 @@ struct sweep_stats {
 
 /* Runs the plan's missing cells of the shard into o->out_dir, then writes
  * results.csv, summary.md, machine.json and the plots (table_report).
+ * A cell whose train.precision this binary does not compute
+ * (sweep_precision_here) runs in the sibling binary
+ * (sweep_sibling_binary): the worker executes "SIBLING sweep
+ * DIR/sweep.ini --out DIR --cell INDEX --jobs 1 -q", which writes the
+ * cell's row into the same folder; a missing sibling is refused before
+ * any cell runs (VB_ERR_CONFIG). In one_cell mode such a cell is an
+ * error instead (no ping-pong between the binaries).
  * The file's text is kept as DIR/sweep.ini; a DIR holding a different
  * sweep.ini is refused (VB_ERR_USAGE). Cells run in o->jobs forked
  * workers, each with its config's BLAS threads (1 by default); a worker
@@ -154,8 +220,9 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 			 struct sweep_stats *stats, struct vb_error *err);
 
 /* "vaebench sweep CONFIG --out DIR [--jobs N] [--shard k/n]
- * [--map X,Y] [-q]": parses argv (without the command word), runs, and
- * reports progress to log. VB_ERR_USAGE for bad options. */
+ * [--map X,Y] [--cell INDEX] [-q]": parses argv (without the command
+ * word), runs, and reports progress to log. VB_ERR_USAGE for bad options
+ * (and a --cell INDEX outside the grid). */
 enum vb_status sweep_command(int argc, char **argv, FILE *log,
 			     struct vb_error *err);
 

@@ -1,7 +1,8 @@
 /* table: the result row (settings through config_get_at, results through
  * the column list below), CSV reading and writing, results.csv from the
- * rows folder, summary.md, machine.json, merge of sweep folders, and the
- * report that decides what the plots show (plot draws them). */
+ * rows folder, summary.md with its mitigation table (and mitigations.csv,
+ * mitigations.png), machine.json, merge of sweep folders, and the report
+ * that decides what the plots show (plot draws them). */
 /* realpath (merge links run folders by absolute path) is XSI. */
 #define _DEFAULT_SOURCE
 
@@ -117,6 +118,44 @@ static void get_seconds(const struct train_summary *s, char *b, size_t n)
 	snprintf(b, n, "%.3f", s->seconds);
 }
 
+static bool parse_num(const char *s, double *v);
+
+/* The per-epoch eval losses from the run folder's metrics.csv (the
+ * summary carries only the final and best ones). A row whose entry would
+ * not fit is left out with the rest: table_row_write sizes b for every
+ * epoch run. */
+static void get_eval_losses(const struct train_summary *s, char *b, size_t n)
+{
+	char path[1200];
+	struct table m;
+	size_t used = 0;
+	b[0] = '\0';
+	if (s->status == GUARD_STATUS_ERROR || !s->run_dir[0])
+		return;
+	snprintf(path, sizeof path, "%s/metrics.csv", s->run_dir);
+	table_init(&m);
+	if (table_read(path, &m, NULL) == VB_OK) {
+		for (size_t r = 0; r < m.n_rows; r++) {
+			char one[48];
+			double v;
+			size_t len;
+			if (parse_num(table_get(&m, r, "eval_loss"), &v) &&
+			    isfinite(v))
+				snprintf(one, sizeof one, "%s%.9g",
+					 r ? ";" : "", v);
+			else
+				snprintf(one, sizeof one, "%snan",
+					 r ? ";" : "");
+			len = strlen(one);
+			if (used + len >= n)
+				break;
+			memcpy(b + used, one, len + 1);
+			used += len;
+		}
+	}
+	table_free(&m);
+}
+
 /* Forensics (guard): known only when the guard classified a cause. */
 static bool has_cause(const struct train_summary *s)
 {
@@ -215,6 +254,7 @@ static const struct table_column RESULT_COLUMNS[] = {
 	{"replayed", false, get_replayed},
 	{"skipped", false, get_skipped},
 	{"seconds", true, get_seconds},
+	{"eval_losses", false, get_eval_losses},
 };
 
 #define N_RESULT (sizeof RESULT_COLUMNS / sizeof RESULT_COLUMNS[0])
@@ -266,31 +306,40 @@ static void csv_field(FILE *f, const char *s)
 }
 
 enum vb_status table_row_write(FILE *f, const char *id, size_t cell,
-			       const struct config *c,
+			       const char *mitigation, const struct config *c,
 			       const struct train_summary *s,
 			       struct vb_error *err)
 {
-	char buf[CONFIG_VALUE_LEN];
-	fputs("id,cell", f);
+	/* room for every epoch's eval loss: %.9g and ';' fit in 32 */
+	size_t cap = CONFIG_VALUE_LEN +
+		     32 * (size_t)(s->epochs_done > 0 ? s->epochs_done : 0);
+	char *buf = malloc(cap);
+	if (!buf)
+		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+	fputs("id,cell,mitigation", f);
 	for (size_t i = 0; i < config_key_count(); i++)
 		if (row_setting(config_key_name(i)))
 			fprintf(f, ",%s", config_key_name(i));
 	for (size_t i = 0; i < N_RESULT; i++)
 		fprintf(f, ",%s", RESULT_COLUMNS[i].name);
-	fprintf(f, "\n%s,%zu", id, cell);
+	fprintf(f, "\n%s,%zu,", id, cell);
+	csv_field(f, mitigation ? mitigation : "");
 	for (size_t i = 0; i < config_key_count(); i++) {
 		if (!row_setting(config_key_name(i)))
 			continue;
-		if (config_get_at(c, i, buf, sizeof buf, err))
+		if (config_get_at(c, i, buf, cap, err)) {
+			free(buf);
 			return VB_ERR_CONFIG;
+		}
 		fputc(',', f);
 		csv_field(f, buf);
 	}
 	for (size_t i = 0; i < N_RESULT; i++) {
-		RESULT_COLUMNS[i].get(s, buf, sizeof buf);
+		RESULT_COLUMNS[i].get(s, buf, cap);
 		fputc(',', f);
 		csv_field(f, buf);
 	}
+	free(buf);
 	fputc('\n', f);
 	if (ferror(f))
 		return vb_fail(err, VB_ERR_IO, "table: write error");
@@ -970,6 +1019,373 @@ static enum vb_status summary_group_table(FILE *f, const struct table *t,
 	return VB_OK;
 }
 
+/* ---- mitigations ---- */
+
+/* Number of leading finite entries of an eval_losses list ("1.5;2;nan"). */
+static long finite_epochs(const char *list)
+{
+	long n = 0;
+	while (*list) {
+		char *end;
+		double v = strtod(list, &end);
+		if (end == list || (*end && *end != ';') || !isfinite(v))
+			break;
+		n++;
+		list = *end ? end + 1 : end;
+	}
+	return n;
+}
+
+/* Entry epoch (1-based) of an eval_losses list into *v; false if absent. */
+static bool eval_at(const char *list, long epoch, double *v)
+{
+	for (long e = 1; *list; e++) {
+		char *end;
+		double x = strtod(list, &end);
+		if (end == list || (*end && *end != ';'))
+			return false;
+		if (e == epoch) {
+			*v = x;
+			return true;
+		}
+		list = *end ? end + 1 : end;
+	}
+	return false;
+}
+
+struct mit {
+	const char *name; /* borrowed from the table */
+	size_t first_row;
+	size_t cells, runs, hits, errors;
+	double *epochs; /* (hits) first-NaN epochs, parsed ones only */
+	size_t n_epochs;
+	size_t n_final, n_best, n_at, n_sec;
+	double final_sum, best_sum, at_sum, sec_sum;
+	double ep_sec, ep_sum; /* seconds and epochs_done of rows with
+				  epochs_done > 0 */
+};
+
+struct mit_table {
+	struct mit *m;
+	size_t n;
+	size_t base;  /* index of the baseline */
+	long epoch;   /* comparison epoch E; 0: none */
+	size_t n_base_runs;
+};
+
+static void mit_free(struct mit_table *mt)
+{
+	for (size_t i = 0; i < mt->n; i++)
+		free(mt->m[i].epochs);
+	free(mt->m);
+	memset(mt, 0, sizeof *mt);
+}
+
+static double mean_or_nan(double sum, size_t n)
+{
+	return n ? sum / (double)n : NAN;
+}
+
+/* Per-mitigation numbers of the rows naming one (mt->n = 0 if none). */
+static enum vb_status mit_collect(const struct table *t, struct mit_table *mt,
+				  struct vb_error *err)
+{
+	memset(mt, 0, sizeof *mt);
+	if (table_col(t, "mitigation") < 0)
+		return VB_OK;
+	mt->m = calloc(t->n_rows + 1, sizeof *mt->m);
+	if (!mt->m)
+		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+	for (size_t r = 0; r < t->n_rows; r++) {
+		const char *name = table_get(t, r, "mitigation");
+		size_t i;
+		if (!*name)
+			continue;
+		for (i = 0; i < mt->n; i++)
+			if (!strcmp(mt->m[i].name, name))
+				break;
+		if (i == mt->n) {
+			mt->m[i].name = name;
+			mt->m[i].first_row = r;
+			mt->m[i].epochs = malloc(t->n_rows * sizeof(double));
+			if (!mt->m[i].epochs) {
+				mit_free(mt);
+				return vb_fail(err, VB_ERR_NOMEM,
+					       "table: no memory");
+			}
+			mt->n++;
+		}
+		mt->m[i].cells++;
+	}
+	for (size_t i = 0; i < mt->n; i++)
+		if (!strcmp(mt->m[i].name, "baseline"))
+			mt->base = i;
+	/* E: the shortest finite eval curve among the baseline's runs */
+	mt->epoch = -1;
+	for (size_t r = 0; mt->n && r < t->n_rows; r++) {
+		long e;
+		if (strcmp(table_get(t, r, "mitigation"),
+			   mt->m[mt->base].name) ||
+		    !strcmp(table_get(t, r, "status"), "error"))
+			continue;
+		e = finite_epochs(table_get(t, r, "eval_losses"));
+		if (mt->epoch < 0 || e < mt->epoch)
+			mt->epoch = e;
+		mt->n_base_runs++;
+	}
+	if (mt->epoch < 0)
+		mt->epoch = 0;
+	for (size_t r = 0; r < t->n_rows; r++) {
+		const char *name = table_get(t, r, "mitigation");
+		const char *st = table_get(t, r, "status");
+		struct mit *m = NULL;
+		double v, ep;
+		if (!*name)
+			continue;
+		for (size_t i = 0; i < mt->n && !m; i++)
+			if (!strcmp(mt->m[i].name, name))
+				m = &mt->m[i];
+		if (!strcmp(st, "error")) {
+			m->errors++;
+			continue;
+		}
+		m->runs++;
+		if (is_hit(st)) {
+			m->hits++;
+			if (parse_num(table_get(t, r, "first_epoch"), &v))
+				m->epochs[m->n_epochs++] = v;
+		} else if (parse_num(table_get(t, r, "final_eval_loss"), &v) &&
+			   isfinite(v)) {
+			m->final_sum += v;
+			m->n_final++;
+		}
+		if (parse_num(table_get(t, r, "best_eval_loss"), &v) &&
+		    isfinite(v)) {
+			m->best_sum += v;
+			m->n_best++;
+		}
+		if (mt->epoch > 0 &&
+		    eval_at(table_get(t, r, "eval_losses"), mt->epoch, &v) &&
+		    isfinite(v)) {
+			m->at_sum += v;
+			m->n_at++;
+		}
+		if (parse_num(table_get(t, r, "seconds"), &v) && isfinite(v)) {
+			m->sec_sum += v;
+			m->n_sec++;
+			if (parse_num(table_get(t, r, "epochs_done"), &ep) &&
+			    ep > 0) {
+				m->ep_sec += v;
+				m->ep_sum += ep;
+			}
+		}
+	}
+	for (size_t i = 0; i < mt->n; i++)
+		if (mt->m[i].n_epochs > 1)
+			qsort(mt->m[i].epochs, mt->m[i].n_epochs,
+			      sizeof(double), cmp_double);
+	return VB_OK;
+}
+
+static double mit_median(const struct mit *m)
+{
+	size_t n = m->n_epochs;
+	if (!n)
+		return NAN;
+	return n % 2 ? m->epochs[n / 2]
+		     : 0.5 * (m->epochs[n / 2 - 1] + m->epochs[n / 2]);
+}
+
+static double mit_sec_per_epoch(const struct mit *m)
+{
+	return m->ep_sum > 0 ? m->ep_sec / m->ep_sum : NAN;
+}
+
+static double mit_time_ratio(const struct mit_table *mt, const struct mit *m)
+{
+	double b = mit_sec_per_epoch(&mt->m[mt->base]);
+	return b > 0 ? mit_sec_per_epoch(m) / b : NAN;
+}
+
+/* A value for the CSV: %.9g, "" when undefined. */
+static void fmt_csv_num(FILE *f, double v)
+{
+	fputc(',', f);
+	if (isfinite(v))
+		fprintf(f, "%.9g", v);
+}
+
+enum vb_status table_write_mitigations(const struct table *t, const char *path,
+				       bool *written, struct vb_error *err)
+{
+	struct mit_table mt;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	enum vb_status st = mit_collect(t, &mt, err);
+	*written = false;
+	if (st || !mt.n) {
+		mit_free(&mt);
+		return st;
+	}
+	f = open_memstream(&text, &len);
+	if (!f) {
+		mit_free(&mt);
+		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+	}
+	fputs("mitigation,cells,runs,errors,nan_runs,first_nan_epoch_median,"
+	      "first_nan_epoch_min,first_nan_epoch_max,final_eval_loss_mean,"
+	      "final_eval_runs,best_eval_loss_mean,best_eval_runs,"
+	      "compare_epoch,eval_loss_at_epoch,eval_runs_at_epoch,"
+	      "baseline_eval_loss_at_epoch,seconds_mean,seconds_per_epoch,"
+	      "time_vs_baseline\n", f);
+	for (size_t i = 0; i < mt.n; i++) {
+		const struct mit *m = &mt.m[i], *b = &mt.m[mt.base];
+		csv_field(f, m->name);
+		fprintf(f, ",%zu,%zu,%zu,%zu", m->cells, m->runs, m->errors,
+			m->hits);
+		fmt_csv_num(f, mit_median(m));
+		fmt_csv_num(f, m->n_epochs ? m->epochs[0] : NAN);
+		fmt_csv_num(f, m->n_epochs ? m->epochs[m->n_epochs - 1] : NAN);
+		fmt_csv_num(f, mean_or_nan(m->final_sum, m->n_final));
+		fprintf(f, ",%zu", m->n_final);
+		fmt_csv_num(f, mean_or_nan(m->best_sum, m->n_best));
+		fprintf(f, ",%zu", m->n_best);
+		if (mt.epoch > 0)
+			fprintf(f, ",%ld", mt.epoch);
+		else
+			fputc(',', f);
+		fmt_csv_num(f, mean_or_nan(m->at_sum, m->n_at));
+		fprintf(f, ",%zu", m->n_at);
+		fmt_csv_num(f, mean_or_nan(b->at_sum, b->n_at));
+		fmt_csv_num(f, mean_or_nan(m->sec_sum, m->n_sec));
+		fmt_csv_num(f, mit_sec_per_epoch(m));
+		fmt_csv_num(f, mit_time_ratio(&mt, m));
+		fputc('\n', f);
+	}
+	fclose(f);
+	st = write_atomic_text(path, text, len, err);
+	free(text);
+	mit_free(&mt);
+	*written = st == VB_OK;
+	return st;
+}
+
+/* Settings of mitigation m's rows that differ from the baseline's, when
+ * both hold one value (the mitigation's own keys), as "k = v, ...". */
+static void mit_settings(FILE *f, const struct table *t,
+			 const struct mit_table *mt, const struct mit *m)
+{
+	const char *bname = mt->m[mt->base].name;
+	bool any = false;
+	for (size_t c = 0; c < t->n_cols; c++) {
+		const char *mv = NULL, *bv = NULL;
+		bool mixed = false;
+		if (!table_is_setting(t->cols[c]))
+			continue;
+		for (size_t r = 0; r < t->n_rows && !mixed; r++) {
+			const char *name = table_get(t, r, "mitigation");
+			const char *v = t->cells[r * t->n_cols + c];
+			const char **slot = !strcmp(name, m->name) ? &mv
+					    : !strcmp(name, bname) ? &bv
+								   : NULL;
+			if (!slot)
+				continue;
+			if (*slot && strcmp(*slot, v))
+				mixed = true;
+			*slot = v;
+		}
+		if (mixed || !mv || !bv || !strcmp(mv, bv))
+			continue;
+		fprintf(f, "%s`%s = %s`", any ? ", " : "", t->cols[c], mv);
+		any = true;
+	}
+	if (!any)
+		fputs("the same settings as the baseline (rows missing?)", f);
+}
+
+static void md_num(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, " %.4g |", v);
+	else
+		fputs(" - |", f);
+}
+
+static void summary_mitigations(FILE *f, const struct table *t,
+				const struct mit_table *mt)
+{
+	const struct mit *b = &mt->m[mt->base];
+	char e[32];
+	if (mt->epoch > 0)
+		snprintf(e, sizeof e, "%ld", mt->epoch);
+	else
+		snprintf(e, sizeof e, "E");
+	fprintf(f, "## Mitigations\n\n"
+		"Baseline: `%s`. NaN/Inf: runs that hit a non-finite value / "
+		"runs (error rows aside). First-NaN epoch: median (min–max) "
+		"over those runs. Final eval loss: mean over the runs that "
+		"stayed finite; best eval loss: mean over all runs (finite "
+		"even for a run that later hit NaN). ", b->name);
+	if (mt->epoch > 0)
+		fprintf(f, "Comparison epoch E = %ld: the last epoch that "
+			"every %s run completed with a finite eval loss; "
+			"\"eval loss at epoch %ld\" is the mean over the runs "
+			"that reached it with a finite eval loss (how many in "
+			"brackets). ", mt->epoch, b->name, mt->epoch);
+	else
+		fprintf(f, "No comparison epoch: %s", mt->n_base_runs
+			? "a baseline run has no finite eval loss (NaN in its "
+			  "first epoch, or rows without eval_losses). "
+			: "the baseline has no runs. ");
+	fputs("The last three columns are wall clock (they vary between "
+	      "identical sweeps): mean seconds per cell, seconds per epoch "
+	      "run (the epoch a NaN stopped counts), and that relative to "
+	      "the baseline.\n\n", f);
+	fprintf(f, "| mitigation | cells | NaN/Inf | first-NaN epoch | "
+		"final eval loss (finite runs) | best eval loss (all runs) | "
+		"eval loss at epoch %s (runs) | %s at epoch %s | s/cell | "
+		"s/epoch | time vs %s |\n|---|", e, b->name, e, b->name);
+	for (int k = 0; k < 10; k++)
+		fputs("--:|", f);
+	fputc('\n', f);
+	for (size_t i = 0; i < mt->n; i++) {
+		const struct mit *m = &mt->m[i];
+		double med = mit_median(m), ratio = mit_time_ratio(mt, m);
+		fprintf(f, "| %s | %zu%s | %zu/%zu |", m->name, m->cells,
+			m->errors ? " (+errors)" : "", m->hits, m->runs);
+		if (m->n_epochs > 1 && m->epochs[0] != m->epochs[m->n_epochs - 1])
+			fprintf(f, " %.4g (%.4g–%.4g) |", med, m->epochs[0],
+				m->epochs[m->n_epochs - 1]);
+		else
+			md_num(f, med);
+		md_num(f, mean_or_nan(m->final_sum, m->n_final));
+		md_num(f, mean_or_nan(m->best_sum, m->n_best));
+		if (m->n_at)
+			fprintf(f, " %.4g (%zu) |",
+				m->at_sum / (double)m->n_at, m->n_at);
+		else
+			fputs(" - (0) |", f);
+		md_num(f, mean_or_nan(b->at_sum, b->n_at));
+		md_num(f, mean_or_nan(m->sec_sum, m->n_sec));
+		md_num(f, mit_sec_per_epoch(m));
+		if (isfinite(ratio))
+			fprintf(f, " %.2fx |\n", ratio);
+		else
+			fputs(" - |\n", f);
+	}
+	fputs("\nWhat each mitigation changes against the baseline:\n\n", f);
+	for (size_t i = 0; i < mt->n; i++) {
+		fprintf(f, "- `%s`: ", mt->m[i].name);
+		if (i == mt->base)
+			fputs("the reference", f);
+		else
+			mit_settings(f, t, mt, &mt->m[i]);
+		fputc('\n', f);
+	}
+	fputc('\n', f);
+}
+
 enum vb_status table_write_summary(const struct table *t, const char *title,
 				   const char *path, struct vb_error *err)
 {
@@ -978,6 +1394,7 @@ enum vb_status table_write_summary(const struct table *t, const char *title,
 	const char **axes = NULL, **grp = NULL;
 	FILE *f;
 	struct config d;
+	struct mit_table mt = {0};
 	enum vb_status st = find_axes(t, &axes, &n_axes, err);
 	if (st)
 		return st;
@@ -1041,19 +1458,28 @@ enum vb_status table_write_summary(const struct table *t, const char *title,
 		fprintf(f, "## By %s\n\n", grp[a]);
 		st = summary_group_table(f, t, &grp[a], 1, err);
 	}
+	if (st == VB_OK)
+		st = mit_collect(t, &mt, err);
+	if (st == VB_OK && mt.n)
+		summary_mitigations(f, t, &mt);
 	if (st == VB_OK && n_hits) {
 		fputs("## Runs that hit NaN/Inf\n\n| id |", f);
+		if (mt.n)
+			fputs(" mitigation |", f);
 		for (size_t a = 0; a < n_axes; a++)
 			fprintf(f, " %s |", axes[a]);
 		fputs(" status | epoch | step | phase | quantity | cause | "
 		      "op | node | lead time |\n|---|", f);
-		for (size_t a = 0; a < n_axes + 9; a++)
+		for (size_t a = 0; a < n_axes + 9 + (mt.n ? 1 : 0); a++)
 			fputs("---|", f);
 		fputc('\n', f);
 		for (size_t r = 0; r < t->n_rows; r++) {
 			if (!is_hit(table_get(t, r, "status")))
 				continue;
 			fprintf(f, "| %s |", table_get(t, r, "id"));
+			if (mt.n)
+				fprintf(f, " %s |",
+					table_get(t, r, "mitigation"));
 			for (size_t a = 0; a < n_axes; a++)
 				fprintf(f, " %s |", table_get(t, r, axes[a]));
 			fprintf(f, " %s | %s | %s | %s | %s | %s | %s | %s "
@@ -1070,6 +1496,7 @@ enum vb_status table_write_summary(const struct table *t, const char *title,
 		fputc('\n', f);
 	}
 	fclose(f);
+	mit_free(&mt);
 	if (st == VB_OK)
 		st = write_atomic_text(path, text, len, err);
 	free(text);
@@ -1529,6 +1956,133 @@ static enum vb_status plot_galleries(const struct table *t, const char *dir,
 	return st;
 }
 
+/* Length in pixels (of full) of a bar for v > 0 on [0, vmax], or on a
+ * log axis from vmin / 3 to vmax. */
+static int bar_len(double v, double vmin, double vmax, bool log_x, int full)
+{
+	double f;
+	if (!(v > 0) || !(vmax > 0))
+		return 0;
+	if (log_x)
+		f = (log10(v) - log10(vmin / 3)) /
+		    (log10(vmax) - log10(vmin / 3));
+	else
+		f = v / vmax;
+	return (int)(f * full + 0.5);
+}
+
+/* mitigations.png: per mitigation (file order, top to bottom) a bar of
+ * its NaN/Inf share and one of its mean eval loss at the comparison epoch
+ * with the baseline's value dashed. Drawn from plot's primitives. */
+static enum vb_status plot_mitigations(const struct table *t, const char *dir,
+				       struct vb_error *err)
+{
+	const int s = 2, th = plot_text_height(s), row = th + 16, pw = 360;
+	const uint32_t ink = 0x222222, grey = 0x888888;
+	struct mit_table mt;
+	struct plot_image *img = NULL;
+	char path[1200], buf[160];
+	int lw = 0, top, x1, x2, w, h;
+	double vmax = 0, vmin = INFINITY, base_v;
+	bool log_x;
+	enum vb_status st = mit_collect(t, &mt, err);
+	if (st || !mt.n) {
+		mit_free(&mt);
+		return st;
+	}
+	for (size_t i = 0; i < mt.n; i++) {
+		int tw = plot_text_width(mt.m[i].name, s);
+		const struct mit *m = &mt.m[i];
+		double v = m->n_at ? m->at_sum / (double)m->n_at : NAN;
+		lw = tw > lw ? tw : lw;
+		if (v > 0 && v > vmax)
+			vmax = v;
+		if (v > 0 && v < vmin)
+			vmin = v;
+	}
+	/* a log axis when the losses span more than a factor 30, starting
+	 * a factor 3 below the smallest so that it shows as a bar */
+	log_x = vmax > 0 && vmax / vmin > 30;
+	lw = lw > 320 ? 320 : lw;
+	top = 20 + 2 * (th + 8) + th + 12;
+	x1 = 20 + lw + 16;
+	x2 = x1 + pw + 40 + plot_text_width("100% (99/99)", s);
+	w = x2 + pw + 40 + plot_text_width("-1.234e+05 (99)", s);
+	h = top + (int)mt.n * row + 20;
+	st = plot_image_create(w, h, &img, err);
+	if (st) {
+		mit_free(&mt);
+		return st;
+	}
+	plot_text(img, 20, 20, s, false, ink,
+		  "Mitigations: share of runs that hit NaN/Inf, and eval loss");
+	if (mt.epoch > 0)
+		snprintf(buf, sizeof buf, "right: mean eval loss at epoch %ld "
+			 "(runs that reached it); dashed: %s", mt.epoch,
+			 mt.m[mt.base].name);
+	else
+		snprintf(buf, sizeof buf, "right: no comparison epoch (a %s "
+			 "run has no finite eval loss)", mt.m[mt.base].name);
+	plot_text(img, 20, 20 + th + 8, s, false, 0x555555, buf);
+	plot_text(img, x1, top - th - 8, s, false, ink, "NaN/Inf share");
+	if (mt.epoch > 0) {
+		snprintf(buf, sizeof buf, "eval loss at epoch %ld%s", mt.epoch,
+			 log_x ? " (log scale)" : "");
+		plot_text(img, x2, top - th - 8, s, false, ink, buf);
+		plot_line(img, x2, top, x2, top + (int)mt.n * row, 1, 0,
+			  grey);
+	}
+	plot_line(img, x1, top, x1, top + (int)mt.n * row, 1, 0, grey);
+	for (size_t i = 0; i < mt.n; i++) {
+		const struct mit *m = &mt.m[i];
+		int y = top + (int)i * row, bw;
+		double share = m->runs ? (double)m->hits / (double)m->runs
+				       : NAN;
+		snprintf(buf, sizeof buf, "%s", m->name);
+		while (plot_text_width(buf, s) > lw && strlen(buf) > 3) {
+			size_t n = strlen(buf);
+			memcpy(buf + n - 3, "..", 3);
+		}
+		plot_text(img, x1 - 16 - plot_text_width(buf, s), y + 8, s,
+			  false, ink, buf);
+		bw = isfinite(share) ? (int)(share * pw + 0.5) : 0;
+		plot_fill_rect(img, x1 + 1, y + 4, bw > 0 ? bw : 1, row - 8,
+			       plot_share_color(share));
+		if (m->runs)
+			snprintf(buf, sizeof buf, "%.0f%% (%zu/%zu)",
+				 100.0 * share, m->hits, m->runs);
+		else
+			snprintf(buf, sizeof buf, "no runs");
+		plot_text(img, x1 + bw + 8, y + 8, s, false, ink, buf);
+		if (mt.epoch <= 0 || vmax <= 0)
+			continue;
+		if (m->n_at) {
+			double v = m->at_sum / (double)m->n_at;
+			bw = bar_len(v, vmin, vmax, log_x, pw);
+			plot_fill_rect(img, x2 + 1, y + 4, bw > 0 ? bw : 1,
+				       row - 8, plot_palette(0));
+			snprintf(buf, sizeof buf, "%.4g (%zu)", v, m->n_at);
+		} else {
+			bw = 0;
+			snprintf(buf, sizeof buf, "- (0)");
+		}
+		plot_text(img, x2 + bw + 8, y + 8, s, false, ink, buf);
+	}
+	base_v = mt.m[mt.base].n_at ? mt.m[mt.base].at_sum /
+					      (double)mt.m[mt.base].n_at
+				    : NAN;
+	if (mt.epoch > 0 && vmax > 0 && isfinite(base_v) && base_v > 0) {
+		int bx = x2 + 1 + bar_len(base_v, vmin, vmax, log_x, pw);
+		plot_line(img, bx, top, bx, top + (int)mt.n * row, 2, 6,
+			  0xd62728);
+	}
+	snprintf(path, sizeof path, "%s/mitigations.png", dir);
+	st = plot_write_png(img, path, err);
+	plot_image_free(img);
+	mit_free(&mt);
+	return st;
+}
+
 enum vb_status table_report(const char *dir, const char *map_x,
 			    const char *map_y, struct vb_error *err)
 {
@@ -1565,6 +2119,13 @@ enum vb_status table_report(const char *dir, const char *map_x,
 		snprintf(title, sizeof title, "Sweep summary: %s", dir);
 		snprintf(path, sizeof path, "%s/summary.md", dir);
 		st = table_write_summary(&t, title, path, err);
+	}
+	if (st == VB_OK) {
+		bool written;
+		snprintf(path, sizeof path, "%s/mitigations.csv", dir);
+		st = table_write_mitigations(&t, path, &written, err);
+		if (st == VB_OK && written)
+			st = plot_mitigations(&t, dir, err);
 	}
 	if (st == VB_OK)
 		st = find_axes(&t, &axes, &n_axes, err);

@@ -35,10 +35,15 @@ bool table_is_wallclock(const char *name);
 bool table_is_setting(const char *name);
 
 /* Writes the CSV header and the row of one cell to f: "id", "cell" (the
- * grid index), every config key but run.name, run.out_dir and
- * run.progress, then the result columns. VB_ERR_IO on a write error. */
+ * grid index), "mitigation" (its name, "" or NULL for none), every config
+ * key but run.name, run.out_dir and run.progress, then the result
+ * columns. The column eval_losses (the per-epoch evaluation losses joined
+ * by ';', %.9g, "nan" for a non-finite one) is read from the run folder's
+ * metrics.csv (s->run_dir), which train_run has written by then; it is
+ * empty for status error or without that file. VB_ERR_IO on a write
+ * error. */
 enum vb_status table_row_write(FILE *f, const char *id, size_t cell,
-			       const struct config *c,
+			       const char *mitigation, const struct config *c,
 			       const struct train_summary *s,
 			       struct vb_error *err);
 
@@ -86,10 +91,36 @@ enum vb_status table_collect_rows(const char *dir, struct table *t,
 /* Writes summary.md for t to path: the axes (setting columns whose values
  * vary), one table grouping the runs by every axis but train.seed (runs,
  * share that hit NaN/Inf, median first-NaN epoch, mean final eval loss of
- * the finite runs), one such table per axis, and the list of runs that hit
- * a non-finite value. */
+ * the finite runs), one such table per axis, the mitigation table (see
+ * table_write_mitigations) when rows name mitigations, and the list of
+ * runs that hit a non-finite value. Deterministic for the same rows but
+ * for the wall-clock columns of the mitigation table (its last three). */
 enum vb_status table_write_summary(const struct table *t, const char *title,
 				   const char *path, struct vb_error *err);
+
+/* The mitigation table of the rows whose "mitigation" column is not
+ * empty, one line per mitigation in order of first appearance (file order
+ * for a sweep's rows, which are sorted by cell): cells, runs that hit
+ * NaN/Inf out of the runs (error rows aside), first-NaN epoch (median,
+ * min, max), mean final eval loss of the finite runs, mean best eval loss
+ * of all runs, mean eval loss at the comparison epoch E over the runs
+ * that reached E with a finite eval loss (and how many) next to the
+ * baseline's, and the wall clock: mean seconds per cell, seconds per
+ * epoch run (sum of seconds / sum of epochs_done, so that runs stopped
+ * early by a NaN compare) and that relative to the baseline. The baseline
+ * is the mitigation named "baseline", else the first; E is the largest
+ * epoch that every baseline run completed with a finite eval loss (the
+ * shortest run of finite leading eval_losses entries; 0: no comparison).
+ * table_write_summary includes it as the section "Mitigations";
+ * table_write_mitigations writes it as CSV to path (columns mitigation,
+ * cells, runs, errors, nan_runs, first_nan_epoch_median, _min, _max,
+ * final_eval_loss_mean, final_eval_runs, best_eval_loss_mean,
+ * best_eval_runs, compare_epoch, eval_loss_at_epoch, eval_runs_at_epoch,
+ * baseline_eval_loss_at_epoch, seconds_mean, seconds_per_epoch,
+ * time_vs_baseline; the last three are wall clock). *written is false
+ * (and nothing is written) when no row names a mitigation. */
+enum vb_status table_write_mitigations(const struct table *t, const char *path,
+				       bool *written, struct vb_error *err);
 
 /* Writes DIR/machine.json: CPU, cores, BLAS core and threads, precision,
  * compiler, C library, jobs, git commit (the VB_GIT_COMMIT environment
@@ -98,7 +129,8 @@ enum vb_status table_write_machine(const char *dir, int jobs,
 				   struct vb_error *err);
 
 /* Rebuilds DIR/results.csv from DIR/rows (when that folder exists), then
- * DIR/summary.md and the plots: stability_map.png (map_x x map_y, NULL for
+ * DIR/summary.md, DIR/mitigations.csv and mitigations.png (when rows name
+ * mitigations) and the plots: stability_map.png (map_x x map_y, NULL for
  * the defaults: optim.lr x train.batch when both vary, else the first
  * varying settings), loss_curves.png and grad_norm.png from the run
  * folders' metrics.csv. */

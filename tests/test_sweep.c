@@ -1,15 +1,19 @@
-/* test_sweep: [sweep] grid expansion and its errors, stable cell ids, and
- * the scheduler end to end on synthetic data: --jobs 1 and 2 give the same
- * results.csv (wall-clock columns aside), shards merged equal the whole
- * sweep, a sweep killed with SIGKILL and started again ends with the same
- * rows, a restart runs only missing cells, and the report's files. */
+/* test_sweep: [sweep] grid expansion and its errors, [mitigations] and its
+ * errors, stable cell ids, and the scheduler end to end on synthetic data:
+ * --jobs 1 and 2 give the same results.csv (wall-clock columns aside),
+ * shards merged equal the whole sweep, a sweep killed with SIGKILL and
+ * started again ends with the same rows, a restart runs only missing
+ * cells, the report's files, the mitigation table, and f64 cells run by
+ * vaebench-f64 from a sweep of the float binary. */
 #include <check.h>
 #include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -508,6 +512,466 @@ START_TEST(test_report_files)
 }
 END_TEST
 
+/* ---- mitigations ---- */
+
+static const char *MITIG =
+	"[mitigations]\n"
+	"baseline =\n"
+	"hot = optim.lr=1e3 ; diverges\n"
+	"clip = optim.clip=norm   optim.clip_max=5\n"
+	"[sweep]\n"
+	"train.seed = 1..2\n";
+
+START_TEST(test_mitigations_parse)
+{
+	char *text = cat(BASE, MITIG);
+	char *plain = cat(BASE, "[sweep]\ntrain.seed = 1..2\n");
+	struct sweep_plan *p = parse_ok(text), *q = parse_ok(plain);
+	struct config c;
+	char id[SWEEP_ID_LEN], id2[SWEEP_ID_LEN], buf[CONFIG_VALUE_LEN];
+	ck_assert_uint_eq(p->n_mitigations, 3);
+	ck_assert_uint_eq(p->n_axes, 1);
+	ck_assert_uint_eq(p->n_cells, 6);
+	ck_assert_str_eq(p->mitigations[0].name, "baseline");
+	ck_assert_int_eq(p->mitigations[0].line, 15);
+	ck_assert_uint_eq(p->mitigations[0].n_sets, 0);
+	ck_assert_str_eq(p->mitigations[1].name, "hot");
+	ck_assert_uint_eq(p->mitigations[1].n_sets, 1);
+	ck_assert_str_eq(p->mitigations[1].values[0], "1000"); /* canonical */
+	ck_assert_uint_eq(p->mitigations[2].n_sets, 2);
+	/* the base sections are read, the mitigation lines are not base */
+	ck_assert_int_eq(p->base.optim.kind, CONFIG_OPTIM_SGD);
+	ck_assert_double_eq(p->base.optim.lr, 1e-3);
+	/* mitigations outermost, then the axes: cell 3 = hot, seed 2 */
+	ck_assert_str_eq(sweep_plan_mitigation(p, 0), "baseline");
+	ck_assert_str_eq(sweep_plan_mitigation(p, 3), "hot");
+	ck_assert_str_eq(sweep_plan_mitigation(p, 5), "clip");
+	ck_assert_str_eq(sweep_plan_mitigation(p, 6), "");
+	ck_assert_str_eq(sweep_plan_mitigation(q, 0), "");
+	ck_assert(sweep_plan_cell(p, 3, &c, id, NULL) == VB_OK);
+	ck_assert_double_eq(c.optim.lr, 1e3);
+	ck_assert_uint_eq(c.train.seed, 2);
+	ck_assert(sweep_plan_cell(p, 4, &c, id, NULL) == VB_OK);
+	config_get(&c, "optim.clip", buf, sizeof buf, NULL);
+	ck_assert_str_eq(buf, "norm");
+	ck_assert_double_eq(c.optim.clip_max, 5);
+	ck_assert_double_eq(c.optim.lr, 1e-3);
+	ck_assert_uint_eq(c.train.seed, 1);
+	/* baseline x seeds has the ids of the plain seeds sweep */
+	for (size_t i = 0; i < 2; i++) {
+		ck_assert(sweep_plan_cell(p, i, &c, id, NULL) == VB_OK);
+		ck_assert(sweep_plan_cell(q, i, &c, id2, NULL) == VB_OK);
+		ck_assert_str_eq(id, id2);
+	}
+	ck_assert(sweep_plan_cell(p, 2, &c, id, NULL) == VB_OK);
+	ck_assert_str_ne(id, id2);
+	sweep_plan_free(p);
+	sweep_plan_free(q);
+	free(text);
+	free(plain);
+	/* [mitigations] alone: one cell per mitigation */
+	text = cat(BASE, "[mitigations]\nbaseline =\nslow = optim.lr=1e-5\n");
+	p = parse_ok(text);
+	ck_assert_uint_eq(p->n_cells, 2);
+	ck_assert(sweep_plan_cell(p, 1, &c, id, NULL) == VB_OK);
+	ck_assert_double_eq(c.optim.lr, 1e-5);
+	sweep_plan_free(p);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_mitigations_malformed)
+{
+	/* BASE has 13 lines: [mitigations] is line 14, the first entry 15 */
+	refused("[mitigations]\nbaseline =\nx = optim.learning_rate=1\n",
+		"bad.ini:16: mitigation x: unknown key 'optim.learning_rate'");
+	refused("[mitigations]\na = optim.lr=abc\n",
+		"bad.ini:15: mitigation a: optim.lr = \"abc\": expected");
+	refused("[mitigations]\na = optim.lr=-1\n", "bad.ini:15: mitigation a");
+	refused("[mitigations]\na = run.name=x\n",
+		"bad.ini:15: mitigation a: run.name cannot be set");
+	refused("[mitigations]\na = optim.lr=1\nb =\na = optim.lr=2\n",
+		"bad.ini:17: mitigation a given twice (first on line 15)");
+	refused("[mitigations]\nmy fix = optim.lr=1\n",
+		"bad.ini:15: mitigation name 'my fix'");
+	refused("[mitigations]\n= optim.lr=1\n", "bad.ini:15: mitigation name");
+	refused("[mitigations]\nclip = optim.clip norm\n",
+		"bad.ini:15: mitigation clip: 'optim.clip': expected "
+		"section.key=value");
+	refused("[mitigations]\nbaseline\n", "bad.ini:15: expected 'NAME = ");
+	refused("[mitigations]\na = optim.lr=1 optim.lr=2\n",
+		"bad.ini:15: mitigation a: optim.lr given twice");
+	/* 1e-3 is the base's lr: the same cell as baseline */
+	refused("[mitigations]\nbaseline =\nsame = optim.lr=0.001\n",
+		"bad.ini:16: mitigation same resolves to the same settings as "
+		"baseline (line 15)");
+	/* a key that is also an axis, the axis after the mitigations */
+	refused("[mitigations]\nbaseline =\nlow = optim.lr=1e-4\n[sweep]\n"
+		"optim.lr = 1e-3, 1e-2\n",
+		"bad.ini:16: mitigation low sets optim.lr, which is also a "
+		"[sweep] axis");
+	refused("[mitigations]\n; nothing yet\n",
+		"bad.ini:14: [mitigations] has no mitigation");
+	/* cross-field checks name the mitigation and its line */
+	refused("[mitigations]\nbaseline =\nnest = optim.nesterov=true\n",
+		"cell 1 (mitigation nest, line 16)");
+}
+END_TEST
+
+/* Column name of results.csv row r of dir into a malloc'd string. */
+static char *result_cell(const char *dir, const char *file, size_t r,
+			 const char *col)
+{
+	struct table t;
+	char path[1200], *v;
+	struct vb_error err = {0};
+	table_init(&t);
+	snprintf(path, sizeof path, "%s/%s", dir, file);
+	ck_assert_msg(table_read(path, &t, &err) == VB_OK, "%s", err.msg);
+	ck_assert_msg(r < t.n_rows, "%s: row %zu of %zu", path, r, t.n_rows);
+	ck_assert_msg(table_col(&t, col) >= 0, "%s: no column %s", path, col);
+	v = strdup(table_get(&t, r, col));
+	table_free(&t);
+	return v;
+}
+
+/* mitigations.csv without its wall-clock columns (the last three). */
+static char *stable_mitigations(const char *dir)
+{
+	char path[1200], *text, *out, *o;
+	snprintf(path, sizeof path, "%s/mitigations.csv", dir);
+	text = tu_read_file(path, NULL);
+	ck_assert_ptr_nonnull(text);
+	out = malloc(strlen(text) + 1);
+	ck_assert_ptr_nonnull(out);
+	o = out;
+	for (char *line = text; *line;) {
+		char *nl = strchr(line, '\n'), *cut;
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		int commas = 0;
+		cut = line + len;
+		for (char *q = line + len; q > line; q--)
+			if (q[-1] == ',' && ++commas == 3) {
+				cut = q - 1;
+				break;
+			}
+		ck_assert_int_eq(commas, 3);
+		memcpy(o, line, (size_t)(cut - line));
+		o += cut - line;
+		*o++ = '\n';
+		line += len + (nl ? 1 : 0);
+	}
+	*o = '\0';
+	free(text);
+	return out;
+}
+
+START_TEST(test_mitigation_table)
+{
+	const char *tmp = tu_tmpdir("mitig");
+	char d1[1100], d2[1100], path[1300], *md, *a, *b;
+	const char *ini;
+	struct sweep_stats st;
+	struct table t;
+	double mean = 0;
+	snprintf(d1, sizeof d1, "%s/m1", tmp);
+	snprintf(d2, sizeof d2, "%s/m2", tmp);
+	ini = write_sweep(tmp, MITIG);
+	run_sweep(ini, d1, 1, 1, 1, &st);
+	ck_assert_uint_eq(st.n_run, 6);
+	run_sweep(ini, d2, 2, 1, 1, &st);
+	/* rows: the mitigation's name and one eval loss per epoch */
+	table_init(&t);
+	snprintf(path, sizeof path, "%s/results.csv", d1);
+	ck_assert(table_read(path, &t, NULL) == VB_OK);
+	ck_assert_uint_eq(t.n_rows, 6);
+	ck_assert_str_eq(table_get(&t, 0, "mitigation"), "baseline");
+	ck_assert_str_eq(table_get(&t, 2, "mitigation"), "hot");
+	ck_assert_str_eq(table_get(&t, 5, "mitigation"), "clip");
+	for (size_t r = 0; r < 2; r++) {
+		/* baseline: 2 finite epochs, the last one the final loss */
+		const char *el = table_get(&t, r, "eval_losses");
+		const char *semi = strchr(el, ';');
+		ck_assert_msg(semi && !strchr(semi + 1, ';'), "%s", el);
+		ck_assert_str_eq(semi + 1, table_get(&t, r, "final_eval_loss"));
+		mean += strtod(semi + 1, NULL) / 2;
+	}
+	for (size_t r = 2; r < 4; r++) /* hot: NaN in epoch 1 */
+		ck_assert_msg(strstr(table_get(&t, r, "eval_losses"), "nan"),
+			      "%s", table_get(&t, r, "eval_losses"));
+	table_free(&t);
+	/* mitigations.csv: E = 2 (every baseline run finished 2 epochs) */
+	a = result_cell(d1, "mitigations.csv", 0, "mitigation");
+	ck_assert_str_eq(a, "baseline");
+	free(a);
+	a = result_cell(d1, "mitigations.csv", 0, "compare_epoch");
+	ck_assert_str_eq(a, "2");
+	free(a);
+	a = result_cell(d1, "mitigations.csv", 0, "eval_loss_at_epoch");
+	ck_assert_msg(fabs(strtod(a, NULL) - mean) <= 1e-6 * fabs(mean),
+		      "%s vs %.9g", a, mean); /* 9 printed digits */
+	free(a);
+	a = result_cell(d1, "mitigations.csv", 1, "nan_runs");
+	ck_assert_str_eq(a, "2");
+	free(a);
+	a = result_cell(d1, "mitigations.csv", 1, "eval_runs_at_epoch");
+	ck_assert_str_eq(a, "0");
+	free(a);
+	a = result_cell(d1, "mitigations.csv", 0, "time_vs_baseline");
+	ck_assert_str_eq(a, "1");
+	free(a);
+	/* the same table from --jobs 1 and 2, wall clock aside */
+	a = stable_mitigations(d1);
+	b = stable_mitigations(d2);
+	ck_assert_str_eq(a, b);
+	free(a);
+	free(b);
+	snprintf(path, sizeof path, "%s/summary.md", d1);
+	md = tu_read_file(path, NULL);
+	ck_assert_ptr_nonnull(md);
+	ck_assert_msg(strstr(md, "## Mitigations") != NULL, "%s", md);
+	ck_assert_msg(strstr(md, "Comparison epoch E = 2") != NULL, "%s", md);
+	ck_assert_msg(strstr(md, "eval loss at epoch 2 (runs)") != NULL, "%s",
+		      md);
+	ck_assert_msg(strstr(md, "| baseline | 2 | 0/2 | - |") != NULL, "%s",
+		      md);
+	ck_assert_msg(strstr(md, "| hot | 2 | 2/2 |") != NULL, "%s", md);
+	ck_assert_msg(strstr(md, "- `clip`: `optim.clip = norm`, "
+				 "`optim.clip_max = 5`") != NULL, "%s", md);
+	free(md);
+	snprintf(path, sizeof path, "%s/mitigations.png", d1);
+	ck_assert(has_png_magic(path));
+	/* a plain sweep has an empty mitigation column and no table */
+	{
+		char d3[1100];
+		snprintf(d3, sizeof d3, "%s/plain", tmp);
+		ini = write_sweep(tmp, "[sweep]\ntrain.seed = 1\n");
+		run_sweep(ini, d3, 1, 1, 1, &st);
+		a = result_cell(d3, "results.csv", 0, "mitigation");
+		ck_assert_str_eq(a, "");
+		free(a);
+		snprintf(path, sizeof path, "%s/mitigations.csv", d3);
+		ck_assert_int_ne(access(path, F_OK), 0);
+		snprintf(path, sizeof path, "%s/summary.md", d3);
+		md = tu_read_file(path, NULL);
+		ck_assert_ptr_nonnull(md);
+		ck_assert(strstr(md, "## Mitigations") == NULL);
+		free(md);
+	}
+}
+END_TEST
+
+/* Rows written before eval_losses and mitigation existed still load, and
+ * the table leaves them out. */
+START_TEST(test_old_rows_load)
+{
+	const char *tmp = tu_tmpdir("oldrows");
+	char rows[1100], path[1300];
+	struct vb_error err = {0};
+	const char *old = "id,cell,train.seed,status,first_epoch,"
+			  "final_eval_loss,seconds\n"
+			  "00000000000000aa,0,1,ok,,90.5,1.0\n";
+	const char *new_row = "id,cell,mitigation,train.seed,status,"
+			      "first_epoch,final_eval_loss,seconds,epochs_done,"
+			      "eval_losses\n"
+			      "00000000000000bb,1,baseline,2,ok,,91,2.0,2,"
+			      "95;91\n";
+	snprintf(rows, sizeof rows, "%s/rows", tmp);
+	ck_assert_int_eq(mkdir(rows, 0755), 0);
+	snprintf(path, sizeof path, "%s/00000000000000aa.csv", rows);
+	ck_assert_int_eq(tu_write_file(path, old, strlen(old)), 0);
+	snprintf(path, sizeof path, "%s/00000000000000bb.csv", rows);
+	ck_assert_int_eq(tu_write_file(path, new_row, strlen(new_row)), 0);
+	ck_assert_msg(table_report(tmp, NULL, NULL, &err) == VB_OK, "%s",
+		      err.msg);
+	{
+		char *a = result_cell(tmp, "results.csv", 0, "eval_losses");
+		char *b = result_cell(tmp, "results.csv", 1, "eval_losses");
+		ck_assert_str_eq(a, "");
+		ck_assert_str_eq(b, "95;91");
+		free(a);
+		free(b);
+		a = result_cell(tmp, "mitigations.csv", 0, "cells");
+		ck_assert_str_eq(a, "1");
+		free(a);
+		a = result_cell(tmp, "mitigations.csv", 0, "compare_epoch");
+		ck_assert_str_eq(a, "2");
+		free(a);
+		a = result_cell(tmp, "mitigations.csv", 0,
+				"seconds_per_epoch");
+		ck_assert_str_eq(a, "1");
+		free(a);
+	}
+}
+END_TEST
+
+/* ---- precision: f64 cells through vaebench-f64 ---- */
+
+/* The vaebench binary: $VB_BIN (ctest sets it), else next to this test's
+ * folder (build/tests/test_sweep -> build/vaebench). */
+static const char *vaebench_bin(void)
+{
+	static char path[4096];
+	const char *env = getenv("VB_BIN");
+	char self[4000];
+	ssize_t n;
+	if (env && *env)
+		return env;
+	n = readlink("/proc/self/exe", self, sizeof self - 1);
+	ck_assert_int_gt(n, 0);
+	self[n] = '\0';
+	*strrchr(self, '/') = '\0';
+	snprintf(path, sizeof path, "%s/../vaebench", self);
+	return path;
+}
+
+/* Runs argv (argv[0] the program), stdout to /dev/null; exit status. */
+static int run_prog(char *const argv[])
+{
+	int ws;
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (!freopen("/dev/null", "w", stdout))
+			_exit(126);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+START_TEST(test_precision_cells)
+{
+	const char *tmp = tu_tmpdir("precision");
+	const char *bin = vaebench_bin();
+	char out[1100], f64bin[4200], path[1300], *a, *b, *meta;
+	const char *ini = write_sweep(tmp, "[sweep]\n"
+					   "train.precision = native, f64\n");
+	char *argv[] = {(char *)bin, "sweep", (char *)ini, "--out", out,
+			"--jobs", "2", "-q", NULL};
+	snprintf(out, sizeof out, "%s/out", tmp);
+	snprintf(f64bin, sizeof f64bin, "%s-f64", bin);
+	ck_assert_msg(access(bin, X_OK) == 0, "no %s", bin);
+	ck_assert_msg(access(f64bin, X_OK) == 0, "no %s", f64bin);
+	ck_assert_int_eq(run_prog(argv), 0);
+	a = result_cell(out, "results.csv", 0, "train.precision");
+	ck_assert_str_eq(a, "native");
+	free(a);
+	a = result_cell(out, "results.csv", 1, "train.precision");
+	ck_assert_str_eq(a, "f64"); /* recorded as set */
+	free(a);
+	a = result_cell(out, "results.csv", 0, "status");
+	b = result_cell(out, "results.csv", 1, "status");
+	ck_assert_str_eq(a, "ok");
+	ck_assert_str_eq(b, "ok");
+	free(a);
+	free(b);
+	/* float and double arithmetic: close, but not the same 9 digits */
+	a = result_cell(out, "results.csv", 0, "final_eval_loss");
+	b = result_cell(out, "results.csv", 1, "final_eval_loss");
+	ck_assert_str_ne(a, b);
+	/* rtol 1e-3: two epochs of float rounding stay far inside it */
+	ck_assert_msg(fabs(strtod(a, NULL) - strtod(b, NULL)) <=
+			      1e-3 * fabs(strtod(a, NULL)),
+		      "%s vs %s", a, b);
+	free(a);
+	free(b);
+	/* the double binary wrote the f64 cell's run folder */
+	a = result_cell(out, "results.csv", 1, "id");
+	snprintf(path, sizeof path, "%s/runs/%s/meta.json", out, a);
+	free(a);
+	meta = tu_read_file(path, NULL);
+	ck_assert_ptr_nonnull(meta);
+	ck_assert_msg(strstr(meta, "\"precision\": \"f64\"") != NULL, "%s",
+		      meta);
+	free(meta);
+	/* the float one the float run's */
+	a = result_cell(out, "results.csv", 0, "id");
+	snprintf(path, sizeof path, "%s/runs/%s/meta.json", out, a);
+	free(a);
+	meta = tu_read_file(path, NULL);
+	ck_assert_ptr_nonnull(meta);
+	ck_assert(strstr(meta, "\"precision\": \"f32\"") != NULL);
+	free(meta);
+	/* vaebench train with f64 runs in vaebench-f64 as well */
+	{
+		char set_out[1200], base[1200];
+		char *targv[] = {(char *)bin, "train", "--config",
+				 base, "--set", "train.precision=f64",
+				 "--set", set_out, "--name", "t64", "-q",
+				 NULL};
+		snprintf(set_out, sizeof set_out, "run.out_dir=%s", tmp);
+		snprintf(base, sizeof base, "%s/base.ini", tmp);
+		ck_assert_int_eq(tu_write_file(base, BASE, strlen(BASE)), 0);
+		ck_assert_int_eq(run_prog(targv), 0);
+		snprintf(path, sizeof path, "%s/t64/meta.json", tmp);
+		meta = tu_read_file(path, NULL);
+		ck_assert_ptr_nonnull(meta);
+		ck_assert(strstr(meta, "\"precision\": \"f64\"") != NULL);
+		free(meta);
+	}
+}
+END_TEST
+
+/* In-process, the test binary has no vaebench-f64 next to it: the sweep
+ * is refused before any cell runs; --cell is parsed and bounded. */
+START_TEST(test_precision_missing_sibling)
+{
+	const char *tmp = tu_tmpdir("nosibling");
+	const char *ini = write_sweep(tmp, "[sweep]\n"
+					   "train.precision = native, f64\n");
+	char out[1100], *argv[8];
+	struct sweep_plan *p = NULL;
+	struct sweep_options o;
+	struct vb_error err = {0};
+	const char *config;
+	snprintf(out, sizeof out, "%s/out", tmp);
+	ck_assert(sweep_plan_load(ini, &p, &err) == VB_OK);
+	memset(&o, 0, sizeof o);
+	o.out_dir = out;
+	o.jobs = 1;
+	o.shard_k = o.shard_n = 1;
+	ck_assert(sweep_run(p, &o, NULL, &err) == VB_ERR_CONFIG);
+	ck_assert_msg(strstr(err.msg, "train.precision = f64 needs ") &&
+			      strstr(err.msg, "/vaebench-f64"),
+		      "%s", err.msg);
+	ck_assert_uint_eq(count_rows(out), 0);
+	/* --cell runs one cell, and in this (float) binary only a native one */
+	o.one_cell = true;
+	o.cell = 1;
+	memset(&err, 0, sizeof err);
+	ck_assert(sweep_run(p, &o, NULL, &err) == VB_ERR_CONFIG);
+	ck_assert_msg(strstr(err.msg, "cell 1 has train.precision = f64"),
+		      "%s", err.msg);
+	o.cell = 2;
+	memset(&err, 0, sizeof err);
+	ck_assert(sweep_run(p, &o, NULL, &err) == VB_ERR_USAGE);
+	ck_assert_msg(strstr(err.msg, "--cell 2: the grid has 2 cells"), "%s",
+		      err.msg);
+	o.cell = 0;
+	memset(&err, 0, sizeof err);
+	ck_assert_msg(sweep_run(p, &o, NULL, &err) == VB_OK, "%s", err.msg);
+	ck_assert_uint_eq(count_rows(out), 1);
+	sweep_plan_free(p);
+	argv[0] = (char *)ini;
+	argv[1] = "--out";
+	argv[2] = out;
+	argv[3] = "--cell";
+	argv[4] = "7";
+	ck_assert(sweep_parse_args(5, argv, NULL, &o, &config, &err) ==
+		  VB_OK);
+	ck_assert(o.one_cell);
+	ck_assert_uint_eq(o.cell, 7);
+	argv[4] = "-1";
+	ck_assert(sweep_parse_args(5, argv, NULL, &o, &config, &err) ==
+		  VB_ERR_USAGE);
+	ck_assert(sweep_precision_here(CONFIG_PRECISION_NATIVE));
+	ck_assert(sweep_precision_here(CONFIG_PRECISION_F32));
+	ck_assert(!sweep_precision_here(CONFIG_PRECISION_F64));
+}
+END_TEST
+
 START_TEST(test_shard_parse)
 {
 	int k, n;
@@ -532,10 +996,16 @@ int main(void)
 	tcase_add_test(unit, test_cell_ids);
 	tcase_add_test(unit, test_malformed_refused);
 	tcase_add_test(unit, test_shard_parse);
+	tcase_add_test(unit, test_mitigations_parse);
+	tcase_add_test(unit, test_mitigations_malformed);
+	tcase_add_test(unit, test_old_rows_load);
 	tcase_add_test(run, test_jobs_identical);
 	tcase_add_test(run, test_shards_merge);
 	tcase_add_test(run, test_sigkill_resume);
 	tcase_add_test(run, test_report_files);
+	tcase_add_test(run, test_mitigation_table);
+	tcase_add_test(run, test_precision_cells);
+	tcase_add_test(run, test_precision_missing_sibling);
 	tcase_set_timeout(run, 240);
 	suite_add_tcase(s, unit);
 	suite_add_tcase(s, run);
