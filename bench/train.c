@@ -1,6 +1,8 @@
 /* train: the training loop of DESIGN.md / STYLE.md section 7 with the
  * cheap guard or anomaly mode, fault injection, the precursor ring, resume
- * checkpoints and step dumps, per-epoch evaluation and the run folder.
+ * checkpoints and step dumps, per-epoch evaluation and the run folder;
+ * the mitigations of issue 6 (half-precision emulation through the tape's
+ * rounding mode, loss scaling as GradScaler, gradient accumulation).
  * Everything that allocates happens before the first step; the step loop
  * reuses the tape's arena and preallocated buffers. */
 #include "train.h"
@@ -184,7 +186,17 @@ struct run {
 	bool ckpt_pending;       /* a resume checkpoint is due at epoch end */
 	vb_real *p_before;       /* (n) dump: parameters before the update */
 	struct preprocess prep;  /* standardisation, non-finite rule */
+	/* train.loss_scale: the scale S (a float value, as PyTorch's
+	 * GradScaler keeps it; 1 without scaling) and the good steps since
+	 * the last growth or backoff */
+	double scale;
+	long scale_good;
 };
+
+static bool scaler_on(const struct run *r)
+{
+	return r->c->train.loss_scale != CONFIG_LOSS_SCALE_NONE;
+}
 
 static double epoch_lr(const struct run *r, long epoch0)
 {
@@ -231,8 +243,10 @@ static bool run_stopped(const struct train_summary *s)
 }
 
 struct epoch_stats {
-	double loss, recon, reg;
-	long batches;
+	double loss, recon, reg;   /* means over n_loss micro-batches */
+	long batches;              /* optimiser steps applied */
+	long n_loss;               /* micro-batches in the loss means */
+	long images;               /* images through a training forward */
 	double gmin, gmed, gmax;
 	bool stop;
 };
@@ -479,7 +493,8 @@ static enum vb_status load_resume(struct run *r, const char *path,
 	struct checkpoint *ck = NULL;
 	struct params *p = r->model->params;
 	uint64_t rs[3][RNG_STATE_WORDS];
-	int64_t step = 0, ep = 0, batch = 0, ostep = -1;
+	int64_t step = 0, ep = 0, batch = 0, ostep = -1, sgood = 0;
+	double sscale = r->scale;
 	enum vb_status st = checkpoint_open(path, &ck, err);
 	for (size_t i = 0; st == VB_OK && i < p->n_entries; i++) {
 		const struct params_entry *pe = &p->entries[i];
@@ -512,6 +527,12 @@ static enum vb_status load_resume(struct run *r, const char *path,
 	if (st == VB_OK && checkpoint_data(ck, "optimizer.step"))
 		st = checkpoint_read_raw(ck, "optimizer.step", CHECKPOINT_I64,
 					 1, &ostep, err);
+	if (st == VB_OK && checkpoint_data(ck, "scaler.scale"))
+		st = checkpoint_read_raw(ck, "scaler.scale", CHECKPOINT_F64, 1,
+					 &sscale, err);
+	if (st == VB_OK && checkpoint_data(ck, "scaler.growth_tracker"))
+		st = checkpoint_read_raw(ck, "scaler.growth_tracker",
+					 CHECKPOINT_I64, 1, &sgood, err);
 	if (st == VB_OK && batch > 0) {
 		size_t n = r->d->train.n;
 		int64_t *tmp = malloc(n * sizeof *tmp);
@@ -537,8 +558,16 @@ static enum vb_status load_resume(struct run *r, const char *path,
 	if (step < 0 || ep < 0 || batch < 0)
 		return vb_fail(err, VB_ERR_DATA, "train: %s: negative step, "
 			       "epoch or batch", path);
+	if (scaler_on(r) && (!(sscale >= 0) || sgood < 0))
+		return vb_fail(err, VB_ERR_DATA, "train: %s: loss scaler state "
+			       "%g, %lld: expected a scale >= 0 and a count "
+			       ">= 0", path, sscale, (long long)sgood);
 	r->step = (long)step;
 	r->opt->step = ostep >= 0 ? (long)ostep : (long)step;
+	if (scaler_on(r)) {
+		r->scale = sscale;
+		r->scale_good = (long)sgood;
+	}
 	r->start_epoch = (long)ep + 1;
 	r->start_batch = (size_t)batch;
 	rng_state_load(&r->shuffle, rs[0]);
@@ -663,6 +692,44 @@ static void skip_batch(struct run *r, long epoch, enum guard_phase phase,
 	r->sum->skipped++;
 }
 
+/* Counts optimiser step r->step + 1 as begun (once per step: the first of
+ * its micro-batches that gets this far). */
+static void step_begin(struct run *r, bool *counted)
+{
+	if (!*counted) {
+		r->step++;
+		*counted = true;
+	}
+}
+
+/* Loss scaling: the seed of every micro-batch's backward is S / N (the
+ * loss divided by train.accumulate, times the scale). */
+static double backward_seed(const struct run *r)
+{
+	return r->scale / (double)r->c->train.accumulate;
+}
+
+/* GradScaler.unscale_: multiplies the summed gradients by 1/S (computed
+ * in double, applied in vb_real as PyTorch's float inv_scale). Returns
+ * true when every unscaled gradient is finite. */
+static bool scaler_unscale(struct run *r)
+{
+	struct params *p = r->model->params;
+	vb_real inv = (vb_real)(1.0 / r->scale);
+	for (size_t i = 0; i < p->n; i++)
+		p->grad[i] *= inv;
+	return guard_all_finite(p->grad, p->n, NULL);
+}
+
+/* A skipped step's overflow is not the run's origin: anomaly mode starts
+ * looking afresh (its check counter stays). */
+static void anomaly_forget(struct anomaly *a)
+{
+	size_t checks = a->n_checks;
+	anomaly_reset(a);
+	a->n_checks = checks;
+}
+
 static enum vb_status train_epoch(struct run *r, long epoch,
 				  struct epoch_stats *es,
 				  struct vb_error *err)
@@ -671,11 +738,14 @@ static enum vb_status train_epoch(struct run *r, long epoch,
 	const struct dataset *ds = &r->d->train;
 	struct params *p = r->model->params;
 	size_t B = (size_t)c->train.batch, n = ds->n, D = ds->d;
+	size_t n_acc = (size_t)c->train.accumulate;
 	size_t n_batches = (n + B - 1) / B, b0 = 0;
 	double lr = epoch_lr(r, epoch - 1);
 	double run_sum = 0, recon_sum = 0, reg_sum = 0;
 	bool strict = c->train.nan_check == CONFIG_NAN_CHECK_STRICT;
 	bool pythae = c->train.nan_check == CONFIG_NAN_CHECK_PYTHAE;
+	bool scaled = c->train.loss_scale != CONFIG_LOSS_SCALE_NONE;
+	bool dynamic = c->train.loss_scale == CONFIG_LOSS_SCALE_DYNAMIC;
 	long every = (long)c->run.checkpoint_every;
 	double t0 = now_seconds();
 	enum vb_status st;
@@ -692,14 +762,17 @@ static enum vb_status train_epoch(struct run *r, long epoch,
 		for (size_t i = 0; i < n; i++)
 			r->perm[i] = i;
 	}
-	for (size_t b = b0; b < n_batches; b++) {
-		size_t nb = b + 1 < n_batches ? B : n - b * B;
-		size_t xs[2] = {nb, D};
-		const size_t *ids = r->perm + b * B;
+	/* One optimiser step per group of n_acc micro-batches [b, b_end);
+	 * the last group of the epoch may be shorter. */
+	for (size_t b = b0, b_end; b < n_batches; b = b_end) {
+		size_t nb = 0;
+		const size_t *ids = NULL;
 		struct model_out mo;
 		double loss = NAN, gnorm = NAN, max_param = NAN;
+		double loss_g = 0, recon_g = 0, reg_g = 0; /* micro sums */
+		size_t n_micro = 0;
 		bool stop = false, have_out = false, have_grad = false;
-		bool updated = false, dump_now;
+		bool updated = false, dump_now, counted = false;
 		bool inj_input = inject_due(r, CONFIG_NAN_PHASE_INPUT);
 		bool inj_param = inject_due(r, CONFIG_NAN_PHASE_PARAM);
 		bool inj_grad = inject_due(r, CONFIG_NAN_PHASE_GRAD);
@@ -708,6 +781,7 @@ static enum vb_status train_epoch(struct run *r, long epoch,
 		size_t tn;
 		vb_real *tp;
 
+		b_end = n_batches - b > n_acc ? b + n_acc : n_batches;
 		if (c->train.max_steps > 0 && r->step >= c->train.max_steps) {
 			es->stop = true;
 			break;
@@ -720,82 +794,122 @@ static enum vb_status train_epoch(struct run *r, long epoch,
 		memset(&mo, 0, sizeof mo);
 		if (c->optim.schedule == CONFIG_SCHEDULE_WARMUP)
 			lr = epoch_lr(r, epoch - 1);
-		dataset_batch(ds, ids, nb, (vb_real)c->data.scale, r->x);
-		st = preprocess_apply(&r->prep, r->x, nb, NULL, err);
-		if (st != VB_OK)
-			return st;
-		if (inj_raw)
-			for (size_t i = 0; i < nb * D; i++)
-				r->x[i] = (vb_real)((double)r->x[i] *
-						    c->data.scale);
-		if (inj_input)
-			inject_apply(&c->inject, r->x, nb * D);
 		if (inj_param) {
 			tp = inject_target(r, p->data, &tn);
 			inject_apply(&c->inject, tp, tn);
 		}
-		if (c->train.skip_nonfinite) {
-			size_t bad;
-			if (!guard_all_finite(r->x, nb * D, &bad)) {
-				r->step++;
-				skip_batch(r, epoch, GUARD_PHASE_INPUT, "input",
-					   r->x[bad]);
-				graph_reset(r->g);
-				params_zero_grad(p);
+		for (size_t m = b; m < b_end; m++) {
+			double mloss;
+			nb = m + 1 < n_batches ? B : n - m * B;
+			ids = r->perm + m * B;
+			size_t xs[2] = {nb, D};
+			dataset_batch(ds, ids, nb, (vb_real)c->data.scale,
+				      r->x);
+			st = preprocess_apply(&r->prep, r->x, nb, NULL, err);
+			if (st != VB_OK)
+				return st;
+			if (inj_raw)
+				for (size_t i = 0; i < nb * D; i++)
+					r->x[i] = (vb_real)((double)r->x[i] *
+							    c->data.scale);
+			if (inj_input && m == b)
+				inject_apply(&c->inject, r->x, nb * D);
+			if (c->train.skip_nonfinite) {
+				size_t bad;
+				if (!guard_all_finite(r->x, nb * D, &bad)) {
+					step_begin(r, &counted);
+					skip_batch(r, epoch, GUARD_PHASE_INPUT,
+						   "input", r->x[bad]);
+					graph_reset(r->g);
+					params_zero_grad(p);
+					goto step_end;
+				}
+			}
+			if (strict) {
+				size_t bad;
+				if (!guard_all_finite(r->x, nb * D, &bad)) {
+					/* steps are 1-based: this is step
+					 * r->step+1 unless it began */
+					bool began = counted;
+					step_begin(r, &counted);
+					if (stop_event(r, epoch,
+						       GUARD_PHASE_INPUT,
+						       "input", r->x[bad]) &&
+					    !r->sum->first.origin)
+						anomaly_describe_input(
+							&r->sum->first, r->x,
+							nb, D, ids);
+					if (!began)
+						r->step--;
+					graph_reset(r->g);
+					params_zero_grad(p);
+					stop = true;
+					goto step_end;
+				}
+			}
+			graph_reset(r->g);
+			if (r->anomaly_on)
+				anomaly_begin(&r->an, GUARD_PHASE_FORWARD,
+					      epoch, r->step + !counted, nb,
+					      ids);
+			xn = graph_input(r->g, "input",
+					 tensor_view(r->x, 2, xs), false);
+			st = model_build_loss(r->model, r->g, xn, &r->noise,
+					      true, &mo, err);
+			if (st != VB_OK)
+				return st;
+			have_out = true;
+			mloss = mo.loss->value.data[0];
+			step_begin(r, &counted);
+			if (c->train.skip_nonfinite && !isfinite(mloss)) {
+				loss = mloss;
+				skip_batch(r, epoch, GUARD_PHASE_FORWARD,
+					   "loss", mloss);
 				goto step_end;
 			}
-		}
-		if (strict) {
-			size_t bad;
-			if (!guard_all_finite(r->x, nb * D, &bad)) {
-				/* steps are 1-based: this is step r->step+1 */
-				r->step++;
-				if (stop_event(r, epoch, GUARD_PHASE_INPUT,
-					       "input", r->x[bad]) &&
-				    !r->sum->first.origin)
-					anomaly_describe_input(&r->sum->first,
-							       r->x, nb, D,
-							       ids);
-				r->step--;
-				graph_reset(r->g);
-				params_zero_grad(p);
+			if (strict && !isfinite(mloss)) {
+				loss = mloss;
+				stop_event(r, epoch, GUARD_PHASE_FORWARD,
+					   "loss", mloss);
 				stop = true;
 				goto step_end;
 			}
+			if (m == b)
+				params_zero_grad(p);
+			if (r->anomaly_on)
+				anomaly_begin(&r->an, GUARD_PHASE_BACKWARD,
+					      epoch, r->step, nb, ids);
+			st = graph_backward_scaled(r->g, mo.loss,
+						   backward_seed(r), err);
+			if (st != VB_OK)
+				return st;
+			have_grad = true;
+			loss_g += mloss;
+			recon_g += mean_of(mo.recon);
+			reg_g += mean_of(mo.reg);
+			n_micro++;
+			es->images += (long)nb;
 		}
-		graph_reset(r->g);
-		if (r->anomaly_on)
-			anomaly_begin(&r->an, GUARD_PHASE_FORWARD, epoch,
-				      r->step + 1, nb, ids);
-		xn = graph_input(
-			r->g, "input", tensor_view(r->x, 2, xs), false);
-		st = model_build_loss(r->model, r->g, xn, &r->noise, true,
-				      &mo, err);
-		if (st != VB_OK)
-			return st;
-		have_out = true;
-		loss = mo.loss->value.data[0];
-		r->step++;
-		if (c->train.skip_nonfinite && !isfinite(loss)) {
-			skip_batch(r, epoch, GUARD_PHASE_FORWARD, "loss", loss);
-			goto step_end;
-		}
-		if (strict && !isfinite(loss)) {
-			stop_event(r, epoch, GUARD_PHASE_FORWARD, "loss", loss);
-			stop = true;
-			goto step_end;
-		}
-		params_zero_grad(p);
-		if (r->anomaly_on)
-			anomaly_begin(&r->an, GUARD_PHASE_BACKWARD, epoch,
-				      r->step, nb, ids);
-		st = graph_backward(r->g, mo.loss, err);
-		if (st != VB_OK)
-			return st;
-		have_grad = true;
+		loss = loss_g / (double)n_micro;
 		if (inj_grad) {
 			tp = inject_target(r, p->grad, &tn);
 			inject_apply(&c->inject, tp, tn);
+		}
+		if (scaled && !scaler_unscale(r) && dynamic) {
+			/* GradScaler: skip the step, back off, go on */
+			gnorm = optim_grad_norm(p->grad, p->n);
+			r->scale = (double)(float)(r->scale *
+						   c->train.scale_backoff);
+			r->scale_good = 0;
+			r->sum->skipped++;
+			r->sum->scaler_skipped++;
+			if (r->anomaly_on)
+				anomaly_forget(&r->an);
+			run_sum += loss_g;
+			recon_sum += recon_g;
+			reg_sum += reg_g;
+			es->n_loss += (long)n_micro;
+			goto step_end;
 		}
 		if (c->optim.clip == CONFIG_CLIP_NORM)
 			gnorm = optim_clip_norm(p->grad, p->n,
@@ -825,9 +939,18 @@ static enum vb_status train_epoch(struct run *r, long epoch,
 			memcpy(r->p_before, p->data, p->n * sizeof *p->data);
 		optim_step(r->opt, p->data, p->grad, lr);
 		updated = true;
-		run_sum += loss;
-		recon_sum += mean_of(mo.recon);
-		reg_sum += mean_of(mo.reg);
+		if (dynamic && ++r->scale_good >= c->train.scale_interval) {
+			/* as torch's _amp_update_scale_: grow only to a finite
+			 * float */
+			float grown = (float)(r->scale * c->train.scale_growth);
+			if (isfinite(grown))
+				r->scale = (double)grown;
+			r->scale_good = 0;
+		}
+		run_sum += loss_g;
+		recon_sum += recon_g;
+		reg_sum += reg_g;
+		es->n_loss += (long)n_micro;
 		es->batches++;
 		if (strict) {
 			if (!params_finite(r, epoch, &max_param)) {
@@ -855,7 +978,9 @@ step_end:
 				/* the step stopped before its backward: run
 				 * it for the dump (nothing is updated) */
 				params_zero_grad(p);
-				st = graph_backward(r->g, mo.loss, err);
+				st = graph_backward_scaled(r->g, mo.loss,
+							   backward_seed(r),
+							   err);
 				if (st != VB_OK)
 					return st;
 			}
@@ -870,37 +995,40 @@ step_end:
 		}
 		if (checkpoints_on(r) && every > 0 && r->step % every == 0 &&
 		    !run_stopped(r->sum)) {
-			if (b + 1 < n_batches) {
+			if (b_end < n_batches) {
 				st = resume_checkpoint(r, epoch - 1,
-						       (long)(b + 1), err);
+						       (long)b_end, err);
 				if (st != VB_OK)
 					return st;
 			} else {
 				r->ckpt_pending = true;
 			}
 		}
-		if (r->tty && (b % 8 == 0 || b + 1 == n_batches)) {
+		if (r->tty && ((b_end - 1) / n_acc % 8 == 0 ||
+			       b_end == n_batches)) {
 			double el = now_seconds() - t0;
-			int w = 30, fill = (int)((double)(b + 1) * w /
+			int w = 30, fill = (int)((double)b_end * w /
 						 (double)n_batches);
 			fprintf(r->log, "\repoch %ld/%lld [%.*s%*s] %zu/%zu "
 				"loss %.4g  %.0f img/s ", epoch,
 				(long long)c->train.epochs, fill,
 				"==============================", w - fill, "",
-				b + 1, n_batches,
-				run_sum / (double)(es->batches ? es->batches
-							       : 1),
-				el > 0 ? (double)((b + 1 - b0) * B) / el
-				       : 0.0);
+				b_end, n_batches,
+				run_sum / (double)(es->n_loss ? es->n_loss : 1),
+				el > 0 ? (double)es->images / el : 0.0);
 			fflush(r->log);
 		}
 	}
 	if (r->tty)
 		fprintf(r->log, "\n");
+	if (es->n_loss) {
+		es->loss = run_sum / (double)es->n_loss;
+		es->recon = recon_sum / (double)es->n_loss;
+		es->reg = reg_sum / (double)es->n_loss;
+	} else {
+		es->loss = es->recon = es->reg = NAN;
+	}
 	if (es->batches) {
-		es->loss = run_sum / (double)es->batches;
-		es->recon = recon_sum / (double)es->batches;
-		es->reg = reg_sum / (double)es->batches;
 		memcpy(r->sorted, r->norms,
 		       (size_t)es->batches * sizeof *r->sorted);
 		qsort(r->sorted, (size_t)es->batches, sizeof *r->sorted,
@@ -912,7 +1040,6 @@ step_end:
 				   : 0.5 * (r->sorted[es->batches / 2 - 1] +
 					    r->sorted[es->batches / 2]);
 	} else {
-		es->loss = es->recon = es->reg = NAN;
 		es->gmin = es->gmed = es->gmax = NAN;
 	}
 	return VB_OK;
@@ -977,7 +1104,8 @@ static enum vb_status write_checkpoint(struct run *r, const char *path,
 				       long epoch, long batch,
 				       struct vb_error *err)
 {
-	int64_t bat = batch, ostep = r->opt->step;
+	int64_t bat = batch, ostep = r->opt->step, sgood = r->scale_good;
+	double sscale = r->scale;
 	int64_t *perm = NULL;
 	size_t pshape[1] = {r->d->train.n};
 	struct checkpoint_writer *w = NULL;
@@ -1022,6 +1150,14 @@ static enum vb_status write_checkpoint(struct run *r, const char *path,
 	if (st == VB_OK)
 		st = checkpoint_add(w, "optimizer.step", CHECKPOINT_I64, 1, one,
 				    &ostep, err);
+	/* the loss scaler's state, only when there is one (checkpoints of
+	 * unscaled runs stay as they were) */
+	if (st == VB_OK && scaler_on(r))
+		st = checkpoint_add(w, "scaler.scale", CHECKPOINT_F64, 1, one,
+				    &sscale, err);
+	if (st == VB_OK && scaler_on(r))
+		st = checkpoint_add(w, "scaler.growth_tracker", CHECKPOINT_I64,
+				    1, one, &sgood, err);
 	if (st == VB_OK && batch > 0) {
 		perm = malloc(pshape[0] * sizeof *perm);
 		if (!perm)
@@ -1261,6 +1397,18 @@ static void set_flush_denormals(bool on)
 #endif
 }
 
+/* train.precision: f16 / bf16 make the tape round (float build); native,
+ * f32 and f64 compute in this binary's vb_real (train_run refuses the
+ * one it cannot run). */
+static enum graph_rounding rounding_of(const struct config *c)
+{
+	if (c->train.precision == CONFIG_PRECISION_F16)
+		return GRAPH_ROUNDING_F16;
+	if (c->train.precision == CONFIG_PRECISION_BF16)
+		return GRAPH_ROUNDING_BF16;
+	return GRAPH_ROUNDING_NONE;
+}
+
 static enum vb_status setup(struct run *r, struct vb_error *err)
 {
 	const struct config *c = r->c;
@@ -1326,6 +1474,10 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 			  &r->g, err);
 	if (st)
 		return st;
+	graph_set_rounding(r->g, rounding_of(c));
+	r->scale = c->train.loss_scale == CONFIG_LOSS_SCALE_NONE
+			   ? 1.0
+			   : (double)(float)c->train.scale_init;
 	rng_seed(&r->shuffle, c->train.seed, RNG_STREAM_SHUFFLE);
 	rng_seed(&r->noise, c->train.seed, RNG_STREAM_NOISE);
 	rng_seed(&r->eval_noise, c->train.seed ^ TRAIN_EVAL_SEED_SALT,
@@ -1616,7 +1768,22 @@ enum vb_status train_run_opts(const struct config *c,
 	if (log && c->run.progress == CONFIG_PROGRESS_ON)
 		r.tty = true;
 	write_dir = !r.o->replay;
+	out->loss_scale = 1;
 
+#ifdef VB_DOUBLE
+	if (c->train.precision == CONFIG_PRECISION_F16 ||
+	    c->train.precision == CONFIG_PRECISION_BF16)
+		return vb_fail(err, VB_ERR_CONFIG, "train: train.precision = "
+			       "%s: half precision is emulated by the float "
+			       "build; run it with vaebench, not vaebench-f64",
+			       config_enum_name("train.precision",
+						c->train.precision));
+#else
+	if (c->train.precision == CONFIG_PRECISION_F64)
+		return vb_fail(err, VB_ERR_CONFIG, "train: train.precision = "
+			       "f64: this is the float build; run it with "
+			       "vaebench-f64");
+#endif
 	if ((size_t)snprintf(r.dir, sizeof r.dir, "%s/%s", c->run.out_dir,
 			     c->run.name) >= sizeof r.dir)
 		return vb_fail(err, VB_ERR_CONFIG, "config: run folder name "
@@ -1658,7 +1825,7 @@ enum vb_status train_run_opts(const struct config *c,
 		st = train_epoch(&r, epoch, &es, err);
 		if (st != VB_OK)
 			break;
-		if (es.batches > 0 && !run_stopped(out)) {
+		if (es.n_loss > 0 && !run_stopped(out)) {
 			st = model_epoch_end(r.model, err);
 			if (st == VB_OK && (epoch % c->train.eval_every == 0 ||
 					    epoch == c->train.epochs)) {
@@ -1687,9 +1854,7 @@ enum vb_status train_run_opts(const struct config *c,
 		}
 		fputc('\n', metrics);
 		fprintf(times, "%ld,%.3f,%.1f\n", epoch, secs,
-			secs > 0 ? (double)es.batches *
-					   (double)c->train.batch / secs
-				 : 0.0);
+			secs > 0 ? (double)es.images / secs : 0.0);
 		out->epochs_done = epoch;
 		out->final_train_loss = es.loss;
 		if (evaluated || run_stopped(out))
@@ -1714,6 +1879,7 @@ enum vb_status train_run_opts(const struct config *c,
 	}
 	out->steps = r.step;
 	out->anomaly_checks = r.an.n_checks;
+	out->loss_scale = r.scale;
 	if (out->first.set && out->lead_step > 0 &&
 	    out->lead_step <= out->first.step)
 		out->lead_time = out->first.step - out->lead_step;

@@ -49,7 +49,13 @@ struct train_summary {
 	bool replay_match;
 	long replay_from;
 	size_t anomaly_checks; /* tensors anomaly mode checked */
-	long skipped;          /* train.skip_nonfinite: batches skipped */
+	long skipped;          /* train.skip_nonfinite: batches skipped;
+				  also the steps the dynamic loss scaler
+				  skipped */
+	long scaler_skipped;   /* train.loss_scale = dynamic: steps skipped
+				  for a non-finite unscaled gradient (also
+				  in skipped) */
+	double loss_scale;     /* the loss scale at the end (1: none) */
 };
 
 /* Extras for resuming and replaying; a zeroed struct (or NULL) is a plain
@@ -69,7 +75,26 @@ struct train_options {
 /* Runs the training described by c on d, writing the run folder
  * c->run.out_dir/c->run.name. A NaN is a result (status nan/inf in the
  * summary, VB_OK returned); errors are data, config or I/O failures.
- * log receives progress (may be NULL). */
+ * log receives progress (may be NULL).
+ * train.precision: native and f32 run in this build's vb_real; f16 / bf16
+ * (float build only) round every op output and every tape gradient
+ * (graph_set_rounding), parameters, optimiser and master gradients stay
+ * float; the other build's type is refused (VB_ERR_CONFIG: f64 needs
+ * vaebench-f64, f16 / bf16 need vaebench).
+ * train.accumulate = N: one optimiser step (one clip, one guard check of
+ * the summed gradient) per N consecutive micro-batches of train.batch,
+ * each backward seeded with S / N (the loss divided by N); the epoch's
+ * last group may be shorter and still divides by N; steps count
+ * optimiser steps; a skipped or failing micro-batch ends its step; the
+ * epoch's losses are means over micro-batches.
+ * train.loss_scale (as torch.cuda.amp.GradScaler): the seed carries the
+ * scale S, the summed gradient is multiplied by 1/S before clipping and
+ * the update; dynamic: a non-finite unscaled gradient skips the update
+ * (counted in skipped and scaler_skipped, not an event), S *= backoff,
+ * and S *= growth after scale_interval good steps. The scaler's state is
+ * in the resume checkpoints of scaled runs. Losses are reported unscaled.
+ * With accumulate = 1 and no scaling the run is the plain loop, bit for
+ * bit. */
 enum vb_status train_run(const struct config *c, const struct train_data *d,
 			 struct train_summary *out, FILE *log,
 			 struct vb_error *err);

@@ -1,5 +1,7 @@
 /* graph: tape of named nodes, arena storage, reverse passes (fused and
- * differentiable). Op kernels live in ops.c; this file only orders them. */
+ * differentiable), and the half-precision rounding mode applied to node
+ * values and tape gradients (the rounding itself is half.c). Op kernels
+ * live in ops.c; this file only orders them. */
 #include "graph.h"
 
 #include <stdarg.h>
@@ -8,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "half.h"
 #include "ops.h"
 
 #define GRAPH_ALIGN 64
@@ -41,6 +44,7 @@ struct graph {
 	enum graph_pass pass;
 	graph_hook_fn hook;
 	void *hook_ctx;
+	enum graph_rounding rounding;
 	struct vb_error err;
 	vb_real *stage;    /* graph_grad results between release and copy */
 	size_t stage_cap;
@@ -280,6 +284,38 @@ void graph_set_hook(struct graph *g, graph_hook_fn fn, void *ctx)
 	g->hook_ctx = ctx;
 }
 
+void graph_set_rounding(struct graph *g, enum graph_rounding mode)
+{
+	g->rounding = mode;
+}
+
+enum graph_rounding graph_rounding(const struct graph *g)
+{
+	return g->rounding;
+}
+
+static void round_tensor(const struct graph *g, struct tensor *t)
+{
+	if (!t->data)
+		return;
+	if (g->rounding == GRAPH_ROUNDING_F16)
+		vb_round_f16_array(t->data, t->n);
+	else if (g->rounding == GRAPH_ROUNDING_BF16)
+		vb_round_bf16_array(t->data, t->n);
+}
+
+/* After n's backward kernel: every gradient it may have accumulated into
+ * is rounded as a whole (its earlier contributions are already rounded,
+ * so this rounds the new sum, as a half-precision += would). */
+static void round_input_grads(struct graph *g, struct graph_node *n)
+{
+	for (int i = 0; i < n->n_in; i++) {
+		struct graph_node *in = n->in[i];
+		if (in->active && in->grad.data)
+			round_tensor(g, &in->grad);
+	}
+}
+
 static void node_set_name(struct graph *g, struct graph_node *n,
 			  const char *local)
 {
@@ -403,11 +439,15 @@ struct graph_node *graph_op_view(struct graph *g, const struct graph_op *op,
 		return NULL;
 	n->value = value;
 	n->value.owns = false;
+	n->view = true;
 	return n;
 }
 
 struct graph_node *graph_node_done(struct graph *g, struct graph_node *n)
 {
+	if (g->rounding != GRAPH_ROUNDING_NONE && n &&
+	    n->kind == GRAPH_NODE_OP && !n->view)
+		round_tensor(g, &n->value);
 	if (n && g->hook)
 		g->hook(g->hook_ctx, g, n, GRAPH_EVENT_FORWARD);
 	return n;
@@ -427,7 +467,9 @@ struct tensor *graph_input_grad(struct graph *g, struct graph_node *n, int i)
 	if (!in->active)
 		return NULL;
 	if (!in->grad.data) {
-		if (in->kind == GRAPH_NODE_PARAM && g->pass == GRAPH_PASS_PARAMS) {
+		if (in->kind == GRAPH_NODE_PARAM &&
+		    g->pass == GRAPH_PASS_PARAMS &&
+		    g->rounding == GRAPH_ROUNDING_NONE) {
 			in->grad = in->value;
 			in->grad.data = in->param_grad;
 		} else {
@@ -478,8 +520,9 @@ static void clear_pass(struct graph *g, size_t upto)
 	g->pass = GRAPH_PASS_NONE;
 }
 
+/* seed: the gradient of out, or NULL for every element = fill. */
 static enum vb_status fused_pass(struct graph *g, struct graph_node *out,
-				 const struct tensor *seed)
+				 const struct tensor *seed, vb_real fill)
 {
 	out->grad = graph_tensor(g, out->value.ndim, out->value.shape);
 	if (!out->grad.data)
@@ -487,7 +530,7 @@ static enum vb_status fused_pass(struct graph *g, struct graph_node *out,
 	if (seed)
 		tensor_copy(&out->grad, seed);
 	else
-		tensor_fill(&out->grad, 1);
+		tensor_fill(&out->grad, fill);
 	for (size_t k = out->id + 1; k-- > 0;) {
 		struct graph_node *n = g->nodes[k];
 		if (!n->active || !n->grad.data || !n->op)
@@ -495,14 +538,37 @@ static enum vb_status fused_pass(struct graph *g, struct graph_node *out,
 		n->op->backward(g, n);
 		if (g->err.status != VB_OK)
 			return g->err.status;
+		if (g->rounding != GRAPH_ROUNDING_NONE)
+			round_input_grads(g, n);
 		if (g->hook)
 			g->hook(g->hook_ctx, g, n, GRAPH_EVENT_BACKWARD);
 	}
 	return g->err.status;
 }
 
+/* Rounding mode: parameter gradients were accumulated in tape buffers;
+ * add them into the parameters' gradient slices. */
+static void flush_param_grads(struct graph *g, size_t upto)
+{
+	for (size_t k = 0; k <= upto; k++) {
+		struct graph_node *n = g->nodes[k];
+		if (n->kind != GRAPH_NODE_PARAM || !n->grad.data ||
+		    !n->param_grad)
+			continue;
+		for (size_t i = 0; i < n->grad.n; i++)
+			n->param_grad[i] += n->grad.data[i];
+	}
+}
+
 enum vb_status graph_backward(struct graph *g, struct graph_node *loss,
 			      struct vb_error *err)
+{
+	return graph_backward_scaled(g, loss, 1.0, err);
+}
+
+enum vb_status graph_backward_scaled(struct graph *g,
+				     struct graph_node *loss, double scale,
+				     struct vb_error *err)
 {
 	enum vb_status st;
 	if (!loss)
@@ -516,7 +582,9 @@ enum vb_status graph_backward(struct graph *g, struct graph_node *loss,
 			       "expected a scalar", loss->name, loss->value.n);
 	g->pass = GRAPH_PASS_PARAMS;
 	mark_active(g, loss, NULL, 0);
-	st = fused_pass(g, loss, NULL);
+	st = fused_pass(g, loss, NULL, (vb_real)scale);
+	if (st == VB_OK && g->rounding != GRAPH_ROUNDING_NONE)
+		flush_param_grads(g, loss->id);
 	/* PARAM grads now live in their slices; INPUT grads stay readable. */
 	for (size_t k = 0; k <= loss->id; k++) {
 		struct graph_node *n = g->nodes[k];
@@ -563,7 +631,8 @@ static enum vb_status graph_pass(struct graph *g, struct graph_node *out,
 		 * give the arena back, then make the result nodes. */
 		struct graph_mark mk = graph_mark(g);
 		size_t total = 0, off = 0;
-		if (fused_pass(g, out, seed ? &seed->value : NULL) != VB_OK)
+		if (fused_pass(g, out, seed ? &seed->value : NULL, 1) !=
+		    VB_OK)
 			return g->err.status;
 		for (size_t k = 0; k < n_wrt; k++)
 			total += wrt[k]->value.n;

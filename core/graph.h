@@ -70,6 +70,8 @@ struct graph_node {
 	struct graph_node *grad_node; /* during graph_grad(create_graph) */
 	vb_real *param_grad;       /* PARAM: slice of the gradient buffer */
 	bool requires_grad;
+	bool view;                 /* value is a view of another node's data
+				      (graph_op_view): never rounded */
 	bool active;               /* scratch of the current backward pass */
 	int phase;                 /* graph phase when the node was made */
 	double f[4];               /* op attributes (scales, flags) */
@@ -139,6 +141,26 @@ int graph_phase(const struct graph *g);
 /* Hook called for every node event (NULL to remove). */
 void graph_set_hook(struct graph *g, graph_hook_fn fn, void *ctx);
 
+/* Half-precision emulation (train.precision f16 / bf16): with a mode other
+ * than NONE, every op node's value is rounded (half.h) in graph_node_done,
+ * before the hook sees it, and every gradient buffer a backward kernel
+ * accumulated into is rounded right after that kernel, before the hook
+ * sees it (graph_backward and graph_grad alike; second-order gradients
+ * are op nodes, rounded as such). Leaves (inputs, parameters, constants)
+ * and view nodes (reshape) keep their values. In graph_backward a
+ * parameter's gradient is accumulated in a rounded tape buffer per
+ * parameter node and added (unrounded, in vb_real) to its gradient slice
+ * at the end of the pass: half-precision gradients into float master
+ * gradients. The mode survives graph_reset; NONE (the default) costs one
+ * branch per node. */
+enum graph_rounding {
+	GRAPH_ROUNDING_NONE,
+	GRAPH_ROUNDING_F16,  /* IEEE binary16: vb_round_f16 */
+	GRAPH_ROUNDING_BF16  /* bfloat16: vb_round_bf16 */
+};
+void graph_set_rounding(struct graph *g, enum graph_rounding mode);
+enum graph_rounding graph_rounding(const struct graph *g);
+
 /* Leaves. The value is borrowed (not copied): it must outlive the step. */
 struct graph_node *graph_input(struct graph *g, const char *name,
 			       struct tensor value, bool requires_grad);
@@ -175,6 +197,15 @@ bool graph_input_active(const struct graph_node *n, int i);
  * requires grad (readable through leaf->grad until the next pass). */
 enum vb_status graph_backward(struct graph *g, struct graph_node *loss,
 			      struct vb_error *err);
+
+/* As graph_backward with the seed d loss / d loss = scale instead of 1, so
+ * that the gradients accumulated are those of scale * loss (loss scaling,
+ * and 1/N for gradient accumulation over N micro-batches). The seed is
+ * (vb_real)scale and is not rounded by the rounding mode. scale = 1 is
+ * graph_backward exactly. */
+enum vb_status graph_backward_scaled(struct graph *g,
+				     struct graph_node *loss, double scale,
+				     struct vb_error *err);
 
 /* d out / d wrt[k] for k < n_wrt, with seed (same shape as out; NULL
  * means ones, out then must be 1 element). Every wrt[k] must require grad
