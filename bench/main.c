@@ -339,7 +339,7 @@ static const char *SWEEP_HELP =
 	"sweep mixes f32 and f64 cells. Running again into DIR runs only the\n"
 	"missing cells. At the end: DIR/results.csv, summary.md (with a\n"
 	"Mitigations table: NaN share, first-NaN epoch, final/best eval loss,\n"
-	"eval loss at the last epoch every baseline run completed, time per\n"
+	"eval loss at the last evaluated epoch every baseline run completed, time per\n"
 	"epoch vs the baseline), mitigations.csv and mitigations.png (with\n"
 	"[mitigations]), machine.json, stability_map.png, loss_curves.png,\n"
 	"grad_norm.png.\n"

@@ -139,8 +139,10 @@ static void get_eval_losses(const struct train_summary *s, char *b, size_t n)
 			char one[48];
 			double v;
 			size_t len;
-			if (parse_num(table_get(&m, r, "eval_loss"), &v) &&
-			    isfinite(v))
+			const char *ev = table_get(&m, r, "eval_loss");
+			if (!ev[0]) /* not evaluated (train.eval_every) */
+				snprintf(one, sizeof one, "%s", r ? ";" : "");
+			else if (parse_num(ev, &v) && isfinite(v))
 				snprintf(one, sizeof one, "%s%.9g",
 					 r ? ";" : "", v);
 			else
@@ -1021,27 +1023,42 @@ static enum vb_status summary_group_table(FILE *f, const struct table *t,
 
 /* ---- mitigations ---- */
 
-/* Number of leading finite entries of an eval_losses list ("1.5;2;nan"). */
+/* The last epoch (1-based) with a finite entry before the first
+ * non-finite one in an eval_losses list ("1.5;2;nan"; empty entries are
+ * epochs without an evaluation, train.eval_every); 0 if none. */
 static long finite_epochs(const char *list)
 {
-	long n = 0;
-	while (*list) {
+	long last = 0;
+	for (long e = 1; *list; e++) {
 		char *end;
-		double v = strtod(list, &end);
+		double v;
+		if (*list == ';') { /* empty entry */
+			list++;
+			continue;
+		}
+		v = strtod(list, &end);
 		if (end == list || (*end && *end != ';') || !isfinite(v))
 			break;
-		n++;
+		last = e;
 		list = *end ? end + 1 : end;
 	}
-	return n;
+	return last;
 }
 
-/* Entry epoch (1-based) of an eval_losses list into *v; false if absent. */
+/* Entry epoch (1-based) of an eval_losses list into *v; false if absent
+ * or empty. */
 static bool eval_at(const char *list, long epoch, double *v)
 {
 	for (long e = 1; *list; e++) {
 		char *end;
-		double x = strtod(list, &end);
+		double x;
+		if (*list == ';') {
+			if (e == epoch)
+				return false;
+			list++;
+			continue;
+		}
+		x = strtod(list, &end);
 		if (end == list || (*end && *end != ';'))
 			return false;
 		if (e == epoch) {
@@ -1328,8 +1345,9 @@ static void summary_mitigations(FILE *f, const struct table *t,
 		"stayed finite; best eval loss: mean over all runs (finite "
 		"even for a run that later hit NaN). ", b->name);
 	if (mt->epoch > 0)
-		fprintf(f, "Comparison epoch E = %ld: the last epoch that "
-			"every %s run completed with a finite eval loss; "
+		fprintf(f, "Comparison epoch E = %ld: the last evaluated "
+			"epoch that every %s run completed with a finite "
+			"eval loss; "
 			"\"eval loss at epoch %ld\" is the mean over the runs "
 			"that reached it with a finite eval loss (how many in "
 			"brackets). ", mt->epoch, b->name, mt->epoch);

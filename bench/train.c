@@ -1849,7 +1849,7 @@ enum vb_status train_run_opts(const struct config *c,
 				  es.gmin, es.gmed, es.gmax};
 		for (int i = 0; i < 9; i++) {
 			fputc(',', metrics);
-			if (evaluated || i < 3 || i > 5)
+			if (evaluated || i < 3 || i > 5 || run_stopped(out))
 				csv_double(metrics, vals[i]); /* else empty */
 		}
 		fputc('\n', metrics);
