@@ -741,6 +741,28 @@ START_TEST(test_mitigation_table)
 	free(md);
 	snprintf(path, sizeof path, "%s/mitigations.png", d1);
 	ck_assert(has_png_magic(path));
+	/* train.eval_every = 2 over 2 epochs: epoch 1 has no evaluation
+	 * (an empty eval_losses entry) and E is the evaluated epoch 2 */
+	{
+		char d4[1100];
+		double fin;
+		snprintf(d4, sizeof d4, "%s/every", tmp);
+		ini = write_sweep(tmp, "[mitigations]\nbaseline =\n"
+				       "hot = optim.lr=1e3\n[sweep]\n"
+				       "train.seed = 1\ntrain.eval_every = 2\n");
+		run_sweep(ini, d4, 1, 1, 1, &st);
+		a = result_cell(d4, "results.csv", 0, "eval_losses");
+		ck_assert_msg(a[0] == ';' && !strchr(a + 1, ';'), "%s", a);
+		fin = strtod(a + 1, NULL);
+		free(a);
+		a = result_cell(d4, "mitigations.csv", 0, "compare_epoch");
+		ck_assert_str_eq(a, "2");
+		free(a);
+		a = result_cell(d4, "mitigations.csv", 0, "eval_loss_at_epoch");
+		ck_assert_msg(fabs(strtod(a, NULL) - fin) <= 1e-6 * fabs(fin),
+			      "%s vs %.9g", a, fin);
+		free(a);
+	}
 	/* a plain sweep has an empty mitigation column and no table */
 	{
 		char d3[1100];
