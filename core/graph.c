@@ -299,9 +299,9 @@ static void round_tensor(const struct graph *g, struct tensor *t)
 	if (!t->data)
 		return;
 	if (g->rounding == GRAPH_ROUNDING_F16)
-		vb_round_f16_array(t->data, t->n);
+		half_round_f16_array(t->data, t->n);
 	else if (g->rounding == GRAPH_ROUNDING_BF16)
-		vb_round_bf16_array(t->data, t->n);
+		half_round_bf16_array(t->data, t->n);
 }
 
 /* After n's backward kernel: every gradient it may have accumulated into

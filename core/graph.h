@@ -155,8 +155,8 @@ void graph_set_hook(struct graph *g, graph_hook_fn fn, void *ctx);
  * branch per node. */
 enum graph_rounding {
 	GRAPH_ROUNDING_NONE,
-	GRAPH_ROUNDING_F16,  /* IEEE binary16: vb_round_f16 */
-	GRAPH_ROUNDING_BF16  /* bfloat16: vb_round_bf16 */
+	GRAPH_ROUNDING_F16,  /* IEEE binary16: half_round_f16 */
+	GRAPH_ROUNDING_BF16  /* bfloat16: half_round_bf16 */
 };
 void graph_set_rounding(struct graph *g, enum graph_rounding mode);
 enum graph_rounding graph_rounding(const struct graph *g);

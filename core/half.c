@@ -40,7 +40,7 @@ static uint32_t round_bits(uint32_t a, int drop)
 	return (a + half + lsb) & ~((1u << drop) - 1u);
 }
 
-float vb_round_f16(float x)
+float half_round_f16(float x)
 {
 	uint32_t u = bits_of(x), s = u & HALF_SIGN, a = u ^ s;
 	if (a > HALF_F32_INF)
@@ -57,7 +57,7 @@ float vb_round_f16(float x)
 	return float_of(s | bits_of((float_of(a) + 0.5f) - 0.5f));
 }
 
-float vb_round_bf16(float x)
+float half_round_bf16(float x)
 {
 	uint32_t u = bits_of(x), s = u & HALF_SIGN, a = u ^ s;
 	if (a > HALF_F32_INF)
@@ -68,14 +68,14 @@ float vb_round_bf16(float x)
 	return float_of(s | round_bits(a, HALF_BF16_DROP));
 }
 
-void vb_round_f16_array(vb_real *x, size_t n)
+void half_round_f16_array(vb_real *x, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		x[i] = (vb_real)vb_round_f16((float)x[i]);
+		x[i] = (vb_real)half_round_f16((float)x[i]);
 }
 
-void vb_round_bf16_array(vb_real *x, size_t n)
+void half_round_bf16_array(vb_real *x, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		x[i] = (vb_real)vb_round_bf16((float)x[i]);
+		x[i] = (vb_real)half_round_bf16((float)x[i]);
 }

@@ -50,76 +50,76 @@ static void same(float got, float want, const char *what)
 START_TEST(test_f16_hand_values)
 {
 	float tie = 1.0f + ldexpf(1, -11); /* half way between 1, 1+2^-10 */
-	same(vb_round_f16(65504.0f), 65504.0f, "max stays");
-	same(vb_round_f16(65519.99f), 65504.0f, "below the overflow tie");
-	same(vb_round_f16(65520.0f), INFINITY, "65520 ties away to Inf");
-	same(vb_round_f16(-65520.0f), -INFINITY, "-65520");
-	same(vb_round_f16(1e6f), INFINITY, "1e6");
-	same(vb_round_f16(FLT_MAX), INFINITY, "FLT_MAX");
-	same(vb_round_f16(INFINITY), INFINITY, "Inf stays");
-	same(vb_round_f16(tie), 1.0f, "1+2^-11 ties to even (down)");
-	same(vb_round_f16(1.0f + 3 * ldexpf(1, -11)), 1.0f + ldexpf(1, -9),
+	same(half_round_f16(65504.0f), 65504.0f, "max stays");
+	same(half_round_f16(65519.99f), 65504.0f, "below the overflow tie");
+	same(half_round_f16(65520.0f), INFINITY, "65520 ties away to Inf");
+	same(half_round_f16(-65520.0f), -INFINITY, "-65520");
+	same(half_round_f16(1e6f), INFINITY, "1e6");
+	same(half_round_f16(FLT_MAX), INFINITY, "FLT_MAX");
+	same(half_round_f16(INFINITY), INFINITY, "Inf stays");
+	same(half_round_f16(tie), 1.0f, "1+2^-11 ties to even (down)");
+	same(half_round_f16(1.0f + 3 * ldexpf(1, -11)), 1.0f + ldexpf(1, -9),
 	     "1+3*2^-11 ties to even (up)");
-	same(vb_round_f16(tie + ldexpf(1, -20)), 1.0f + ldexpf(1, -10),
+	same(half_round_f16(tie + ldexpf(1, -20)), 1.0f + ldexpf(1, -10),
 	     "just above a tie rounds up");
-	same(vb_round_f16(-tie), -1.0f, "negative tie");
-	same(vb_round_f16(0.1f), 0.0999755859375f, "0.1 -> 0x2e66");
-	same(vb_round_f16(1.0f / 3), 0.333251953125f, "1/3 -> 0x3555");
-	same(vb_round_f16(2049.0f), 2048.0f, "integers above 2048 step by 2");
-	same(vb_round_f16(2051.0f), 2052.0f, "2051 ties to even");
+	same(half_round_f16(-tie), -1.0f, "negative tie");
+	same(half_round_f16(0.1f), 0.0999755859375f, "0.1 -> 0x2e66");
+	same(half_round_f16(1.0f / 3), 0.333251953125f, "1/3 -> 0x3555");
+	same(half_round_f16(2049.0f), 2048.0f, "integers above 2048 step by 2");
+	same(half_round_f16(2051.0f), 2052.0f, "2051 ties to even");
 	/* subnormals: multiples of 2^-24 below 2^-14 */
-	same(vb_round_f16(ldexpf(1, -14)), ldexpf(1, -14), "smallest normal");
-	same(vb_round_f16(ldexpf(1, -24)), ldexpf(1, -24),
+	same(half_round_f16(ldexpf(1, -14)), ldexpf(1, -14), "smallest normal");
+	same(half_round_f16(ldexpf(1, -24)), ldexpf(1, -24),
 	     "2^-24 smallest subnormal stays");
-	same(vb_round_f16(ldexpf(1, -25)), 0.0f, "2^-25 ties to 0");
-	same(vb_round_f16(-ldexpf(1, -25)), -0.0f, "-2^-25 to -0");
-	same(vb_round_f16(ldexpf(1, -25) + ldexpf(1, -40)), ldexpf(1, -24),
+	same(half_round_f16(ldexpf(1, -25)), 0.0f, "2^-25 ties to 0");
+	same(half_round_f16(-ldexpf(1, -25)), -0.0f, "-2^-25 to -0");
+	same(half_round_f16(ldexpf(1, -25) + ldexpf(1, -40)), ldexpf(1, -24),
 	     "above half the quantum");
-	same(vb_round_f16(3 * ldexpf(1, -25)), ldexpf(1, -23),
+	same(half_round_f16(3 * ldexpf(1, -25)), ldexpf(1, -23),
 	     "1.5 quanta ties to 2");
-	same(vb_round_f16(5 * ldexpf(1, -25)), ldexpf(1, -23),
+	same(half_round_f16(5 * ldexpf(1, -25)), ldexpf(1, -23),
 	     "2.5 quanta ties to 2");
-	same(vb_round_f16(1e-4f), 1678 * ldexpf(1, -24),
+	same(half_round_f16(1e-4f), 1678 * ldexpf(1, -24),
 	     "1e-4 is normal: 1678 x 2^-24 (11 bits)");
-	same(vb_round_f16(5e-5f), 839 * ldexpf(1, -24),
+	same(half_round_f16(5e-5f), 839 * ldexpf(1, -24),
 	     "5e-5 is a subnormal: 839 x 2^-24");
-	same(vb_round_f16(ldexpf(1, -14) - ldexpf(1, -25)), ldexpf(1, -14),
+	same(half_round_f16(ldexpf(1, -14) - ldexpf(1, -25)), ldexpf(1, -14),
 	     "tie under the smallest normal rounds up to it (even)");
-	same(vb_round_f16(1e-30f), 0.0f, "tiny");
-	same(vb_round_f16(f_of(0x00000001u)), 0.0f, "float subnormal");
-	same(vb_round_f16(0.0f), 0.0f, "+0");
-	same(vb_round_f16(-0.0f), -0.0f, "-0");
-	ck_assert(isnan(vb_round_f16(NAN)));
-	ck_assert(isnan(vb_round_f16(-NAN)));
-	ck_assert(isnan(vb_round_f16(f_of(0x7f800001u)))); /* signalling */
+	same(half_round_f16(1e-30f), 0.0f, "tiny");
+	same(half_round_f16(f_of(0x00000001u)), 0.0f, "float subnormal");
+	same(half_round_f16(0.0f), 0.0f, "+0");
+	same(half_round_f16(-0.0f), -0.0f, "-0");
+	ck_assert(isnan(half_round_f16(NAN)));
+	ck_assert(isnan(half_round_f16(-NAN)));
+	ck_assert(isnan(half_round_f16(f_of(0x7f800001u)))); /* signalling */
 }
 END_TEST
 
 START_TEST(test_bf16_hand_values)
 {
-	same(vb_round_bf16(1.00390625f), 1.0f, "1+2^-8 ties to even (down)");
-	same(vb_round_bf16(1.01171875f), 1.015625f,
+	same(half_round_bf16(1.00390625f), 1.0f, "1+2^-8 ties to even (down)");
+	same(half_round_bf16(1.01171875f), 1.015625f,
 	     "1+3*2^-8 ties to even (up)");
-	same(vb_round_bf16(1.00390625f + ldexpf(1, -20)), 1.0078125f,
+	same(half_round_bf16(1.00390625f + ldexpf(1, -20)), 1.0078125f,
 	     "above the tie");
-	same(vb_round_bf16(0.1f), 0.10009765625f, "0.1 -> 0x3dcd");
-	same(vb_round_bf16(65504.0f), 65536.0f, "65504 rounds up to 2^16");
-	same(vb_round_bf16(65520.0f), 65536.0f, "no overflow at 65520");
-	same(vb_round_bf16(3.3895313892515355e38f), 3.3895313892515355e38f,
+	same(half_round_bf16(0.1f), 0.10009765625f, "0.1 -> 0x3dcd");
+	same(half_round_bf16(65504.0f), 65536.0f, "65504 rounds up to 2^16");
+	same(half_round_bf16(65520.0f), 65536.0f, "no overflow at 65520");
+	same(half_round_bf16(3.3895313892515355e38f), 3.3895313892515355e38f,
 	     "largest bfloat16 stays");
-	same(vb_round_bf16(FLT_MAX), INFINITY, "FLT_MAX overflows");
-	same(vb_round_bf16(-FLT_MAX), -INFINITY, "-FLT_MAX");
-	same(vb_round_bf16(ldexpf(1, -130)), ldexpf(1, -130),
+	same(half_round_bf16(FLT_MAX), INFINITY, "FLT_MAX overflows");
+	same(half_round_bf16(-FLT_MAX), -INFINITY, "-FLT_MAX");
+	same(half_round_bf16(ldexpf(1, -130)), ldexpf(1, -130),
 	     "float subnormal kept");
-	same(vb_round_bf16(f_of(0x00008000u)), 0.0f, "subnormal tie to 0");
-	same(vb_round_bf16(f_of(0x00018000u)), f_of(0x00020000u),
+	same(half_round_bf16(f_of(0x00008000u)), 0.0f, "subnormal tie to 0");
+	same(half_round_bf16(f_of(0x00018000u)), f_of(0x00020000u),
 	     "subnormal tie to even");
-	same(vb_round_bf16(-0.0f), -0.0f, "-0");
-	same(vb_round_bf16(-INFINITY), -INFINITY, "-Inf stays");
-	ck_assert(isnan(vb_round_bf16(NAN)));
+	same(half_round_bf16(-0.0f), -0.0f, "-0");
+	same(half_round_bf16(-INFINITY), -INFINITY, "-Inf stays");
+	ck_assert(isnan(half_round_bf16(NAN)));
 	/* a NaN whose payload sits in the dropped bits stays NaN */
-	ck_assert(isnan(vb_round_bf16(f_of(0x7f800001u))));
-	ck_assert(isnan(vb_round_bf16(f_of(0xff80ffffu))));
+	ck_assert(isnan(half_round_bf16(f_of(0x7f800001u))));
+	ck_assert(isnan(half_round_bf16(f_of(0xff80ffffu))));
 }
 END_TEST
 
@@ -140,8 +140,8 @@ START_TEST(test_round_arrays)
 		a[i] = b[i] = f_of((uint32_t)splitmix(&s));
 	a[0] = b[0] = 65520.0f;
 	a[1] = b[1] = ldexpf(1, -25);
-	vb_round_f16_array(a, N);
-	vb_round_bf16_array(b, N);
+	half_round_f16_array(a, N);
+	half_round_bf16_array(b, N);
 	s = 7;
 	for (size_t i = 0; i < N; i++) {
 		float x = f_of((uint32_t)splitmix(&s));
@@ -149,7 +149,7 @@ START_TEST(test_round_arrays)
 			x = 65520.0f;
 		if (i == 1)
 			x = ldexpf(1, -25);
-		float h = vb_round_f16(x), bf = vb_round_bf16(x);
+		float h = half_round_f16(x), bf = half_round_bf16(x);
 		ck_assert_msg(bits(a[i]) == bits(h) ||
 				      (isnan(h) && isnan(a[i])),
 			      "f16 array %zu", i);
@@ -158,9 +158,9 @@ START_TEST(test_round_arrays)
 			      "bf16 array %zu", i);
 		/* idempotent: a rounded value is representable */
 		if (!isnan(h))
-			same(vb_round_f16(h), h, "f16 twice");
+			same(half_round_f16(h), h, "f16 twice");
 		if (!isnan(bf))
-			same(vb_round_bf16(bf), bf, "bf16 twice");
+			same(half_round_bf16(bf), bf, "bf16 twice");
 	}
 	ck_assert(isinf(a[0]) && a[1] == 0);
 }
