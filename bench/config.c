@@ -1207,15 +1207,6 @@ enum vb_status config_validate(const struct config *c, struct vb_error *err)
 			 "synthetic_eval_n", c->data.synthetic_eval_n, err);
 	if (st != VB_OK)
 		return st;
-#ifdef VB_DOUBLE
-	/* half precision is emulated on float values: the float build */
-	if (c->train.precision == CONFIG_PRECISION_F16 ||
-	    c->train.precision == CONFIG_PRECISION_BF16)
-		return vb_fail(err, VB_ERR_CONFIG, "config: train.precision = "
-			       "%s: expected native, f32 or f64 in the double "
-			       "build (vaebench-f64); f16 and bf16 run in "
-			       "vaebench", precision_names[c->train.precision]);
-#endif
 	const struct config_optim *o = &c->optim;
 	if (o->kind == CONFIG_OPTIM_SGD && o->nesterov &&
 	    (!(o->momentum > 0) || o->dampening != 0)) {

@@ -869,7 +869,8 @@ START_TEST(test_precision_cells)
 	const char *bin = vaebench_bin();
 	char out[1100], f64bin[4200], path[1300], *a, *b, *meta;
 	const char *ini = write_sweep(tmp, "[sweep]\n"
-					   "train.precision = native, f64\n");
+					   "train.precision = native, f64, "
+					   "bf16\n");
 	char *argv[] = {(char *)bin, "sweep", (char *)ini, "--out", out,
 			"--jobs", "2", "-q", NULL};
 	snprintf(out, sizeof out, "%s/out", tmp);
@@ -882,6 +883,14 @@ START_TEST(test_precision_cells)
 	free(a);
 	a = result_cell(out, "results.csv", 1, "train.precision");
 	ck_assert_str_eq(a, "f64"); /* recorded as set */
+	free(a);
+	/* a bf16 cell in the same grid: the f64 binary loads the whole
+	 * plan to run its cell, so it must accept cells it hands back */
+	a = result_cell(out, "results.csv", 2, "train.precision");
+	ck_assert_str_eq(a, "bf16");
+	free(a);
+	a = result_cell(out, "results.csv", 2, "status");
+	ck_assert_str_eq(a, "ok");
 	free(a);
 	a = result_cell(out, "results.csv", 0, "status");
 	b = result_cell(out, "results.csv", 1, "status");
