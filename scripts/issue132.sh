@@ -7,6 +7,8 @@
 #   results/rhvae-issue132-mlp       MLP proxy, 10 seeds x 2 checks  ~60 core-min
 #   results/map-rhvae-mlp            RHVAE (MLP) lr x batch x 2 seeds ~20 core-min
 #   results/rhvae-issue132-mitigations  23 mitigations x 5 seeds  ~4 core-hours
+#   results/rhvae-issue132-resnet-mitigations  6 on the ResNets, seed 6
+#                                    ~40 core-min a cell
 #   results/rhvae-issue132           the report's ResNets, 10 seeds x 2 checks
 #                                    ~40 core-min a cell: ~13 core-hours
 #   results/map-rhvae-resnet         ResNet lr x batch x 2 seeds ~8 core-hours
@@ -25,13 +27,14 @@ done
 [[ "${1:-}" == "--" ]] && shift
 if [[ ${#names[@]} -eq 0 ]]; then
   names=(map-vae-mnist map-vae-fashion rhvae-issue132-mlp map-rhvae-mlp
-         rhvae-issue132-mitigations rhvae-issue132 map-rhvae-resnet)
+         rhvae-issue132-mitigations rhvae-issue132-resnet-mitigations
+         rhvae-issue132 map-rhvae-resnet)
 fi
 config_of() {
   case "$1" in
     rhvae-issue132) echo configs/rhvae-issue132-seeds.ini ;;
     rhvae-issue132-mlp) echo configs/rhvae-issue132-mlp-seeds.ini ;;
-    map-vae-mnist|map-vae-fashion|map-rhvae-mlp|map-rhvae-resnet|rhvae-issue132-mitigations)
+    map-vae-mnist|map-vae-fashion|map-rhvae-mlp|map-rhvae-resnet|rhvae-issue132-mitigations|rhvae-issue132-resnet-mitigations)
       echo "configs/$1.ini" ;;
     *) echo "issue132.sh: unknown name '$1' (expected one of the results folders listed in the script's header)" >&2
        return 2 ;;
