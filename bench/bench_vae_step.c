@@ -3,7 +3,11 @@
  * cblas_sgemm on the same shapes measured in the same run. Prints
  * images/s, achieved GFLOP/s (products only), the share of the sgemm rate,
  * a per-phase split and the projected time of a 60,000-image epoch.
- * usage: bench_vae_step [--steps N] [--recon mse|bce] */
+ * With --precision f16|bf16 every op output and tape gradient is rounded
+ * to half precision (train.precision's emulation), which measures what the
+ * emulation costs beside the native float step.
+ * usage: bench_vae_step [--steps N] [--recon mse|bce]
+ *                       [--precision native|f16|bf16] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +87,17 @@ static double sgemm_rate(size_t B, size_t D, size_t H, size_t d, int reps)
 	return flops / t / 1e9;
 }
 
-static int run(size_t B, int steps, enum model_recon recon)
+static const char *rounding_name(enum graph_rounding r)
+{
+	if (r == GRAPH_ROUNDING_F16)
+		return "f16 emulation";
+	if (r == GRAPH_ROUNDING_BF16)
+		return "bf16 emulation";
+	return "native";
+}
+
+static int run(size_t B, int steps, enum model_recon recon,
+	       enum graph_rounding rounding)
 {
 	struct model_config mc;
 	struct model *m = NULL;
@@ -108,6 +122,7 @@ static int run(size_t B, int steps, enum model_recon recon)
 		fprintf(stderr, "bench_vae_step: %s\n", err.msg);
 		return 1;
 	}
+	graph_set_rounding(g, rounding);
 	dataset_batch(&ds, NULL, B, 255, x);
 	rng_seed(&noise, 1, RNG_STREAM_NOISE);
 	for (int s = -5; s < steps; s++) {
@@ -145,10 +160,10 @@ static int run(size_t B, int steps, enum model_recon recon)
 	double rate = fl / per / 1e9;
 	double sg = sgemm_rate(B, D, H, d, 50);
 	double epoch = 60000.0 / (double)B * per;
-	printf("batch %zu (%s): %.3f ms/step  %.0f images/s  %.1f GFLOP/s "
+	printf("batch %zu (%s, %s): %.3f ms/step  %.0f images/s  %.1f GFLOP/s "
 	       "(sgemm on the same shapes %.1f GFLOP/s: %.0f %%)\n",
-	       B, model_recon_name(recon), per * 1e3, (double)B / per, rate,
-	       sg, 100 * rate / sg);
+	       B, model_recon_name(recon), rounding_name(rounding), per * 1e3,
+	       (double)B / per, rate, sg, 100 * rate / sg);
 	printf("  split: forward %.0f %%, backward %.0f %%, Adam %.0f %%, "
 	       "guard %.0f %%; projected 60,000-image epoch %.2f s\n",
 	       100 * tf / total, 100 * tb / total, 100 * to / total,
@@ -167,15 +182,31 @@ int main(int argc, char **argv)
 {
 	int steps = 200;
 	enum model_recon recon = MODEL_RECON_BCE;
+	enum graph_rounding rounding = GRAPH_ROUNDING_NONE;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--steps") && i + 1 < argc)
 			steps = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--recon") && i + 1 < argc)
 			recon = !strcmp(argv[++i], "mse") ? MODEL_RECON_MSE
 							  : MODEL_RECON_BCE;
-		else {
+		else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
+			const char *v = argv[++i];
+			if (!strcmp(v, "native"))
+				rounding = GRAPH_ROUNDING_NONE;
+			else if (!strcmp(v, "f16"))
+				rounding = GRAPH_ROUNDING_F16;
+			else if (!strcmp(v, "bf16"))
+				rounding = GRAPH_ROUNDING_BF16;
+			else {
+				fprintf(stderr, "bench_vae_step: --precision "
+					"'%s': expected native, f16 or bf16\n",
+					v);
+				return 2;
+			}
+		} else {
 			fprintf(stderr, "usage: bench_vae_step [--steps N] "
-				"[--recon mse|bce]\n");
+				"[--recon mse|bce] "
+				"[--precision native|f16|bf16]\n");
 			return 2;
 		}
 	}
@@ -184,5 +215,6 @@ int main(int argc, char **argv)
 	op_blas_set_threads(1);
 	printf("bench_vae_step: %s build, OpenBLAS kernel %s, 1 thread\n",
 	       VB_REAL_NAME, op_blas_core());
-	return run(64, steps, recon) || run(256, steps / 2 + 1, recon);
+	return run(64, steps, recon, rounding) ||
+	       run(256, steps / 2 + 1, recon, rounding);
 }
