@@ -748,3 +748,16 @@ done:
 	run_free(&run);
 	return run.fails;
 }
+
+struct graph_node *gradcheck_node(const struct graph *g, const char *name)
+{
+	for (size_t i = 0; i < graph_node_count(g); i++)
+		if (strcmp(graph_node_at(g, i)->name, name) == 0)
+			return graph_node_at(g, i);
+	return NULL;
+}
+
+double gradcheck_softplus(double s)
+{
+	return s > 20 ? s : log1p(exp(s));
+}

@@ -100,4 +100,11 @@ void gradcheck_fill_signed(double *x, size_t n, double lo, double hi,
  * finite. */
 bool gradcheck_close(double a, double n, double rtol, double atol);
 
+/* The node of that full name on g's tape, or NULL. */
+struct graph_node *gradcheck_node(const struct graph *g, const char *name);
+
+/* PyTorch's softplus (beta 1, threshold 20) in double, the reference the
+ * model tests compare softplus-activated nodes against. */
+double gradcheck_softplus(double s);
+
 #endif

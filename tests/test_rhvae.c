@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "gradcheck.h"
 #include "graph.h"
 #include "linalg.h"
 #include "model.h"
@@ -96,21 +97,6 @@ static double loss_of(struct model *m, struct graph *g, double *x,
 		      bool training, bool backward)
 {
 	return loss_out(m, g, x, training, backward, NULL);
-}
-
-/* The node of that full name on g's tape, or NULL. */
-static struct graph_node *find_node(struct graph *g, const char *name)
-{
-	for (size_t i = 0; i < graph_node_count(g); i++)
-		if (strcmp(graph_node_at(g, i)->name, name) == 0)
-			return graph_node_at(g, i);
-	return NULL;
-}
-
-/* PyTorch's softplus (beta 1, threshold 20). */
-static double softplus(double s)
-{
-	return s > 20 ? s : log1p(exp(s));
 }
 
 /* Number of values that enter a BCE output clamp (node *.bce_clamp)
@@ -263,21 +249,21 @@ START_TEST(test_softplus_log_q)
 	batch(x, 5);
 	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
 	ck_assert(isfinite(loss_out(m, g, x, true, false, &mo)));
-	struct graph_node *s = find_node(g, "encoder.logvar");
-	struct graph_node *sd = find_node(g, "rhvae.std");
-	struct graph_node *lv = find_node(g, "rhvae.logvar");
-	struct graph_node *eps = find_node(g, "rhvae.eps0");
-	struct graph_node *z0 = find_node(g, "rhvae.z0");
-	struct graph_node *hs = find_node(g, "loss.half_sum_logvar");
+	struct graph_node *s = gradcheck_node(g, "encoder.logvar");
+	struct graph_node *sd = gradcheck_node(g, "rhvae.std");
+	struct graph_node *lv = gradcheck_node(g, "rhvae.logvar");
+	struct graph_node *eps = gradcheck_node(g, "rhvae.eps0");
+	struct graph_node *z0 = gradcheck_node(g, "rhvae.z0");
+	struct graph_node *hs = gradcheck_node(g, "loss.half_sum_logvar");
 	ck_assert(s && sd && lv && eps && z0 && hs);
 	ck_assert_str_eq(sd->op->name, "softplus");
 	ck_assert_ptr_eq(mo.logvar, lv);
-	ck_assert_ptr_null(find_node(g, "rhvae.half_logvar"));
+	ck_assert_ptr_null(gradcheck_node(g, "rhvae.half_logvar"));
 	for (int b = 0; b < NB; b++) {
 		double half = 0;
 		for (int k = 0; k < 3; k++) {
 			size_t i = (size_t)b * 3 + k;
-			double e = softplus(s->value.data[i]);
+			double e = gradcheck_softplus(s->value.data[i]);
 			double mu = mo.mu->value.data[i];
 			/* libm's softplus against the op's: a few ulps */
 			ck_assert_double_eq_tol(sd->value.data[i], e,
@@ -320,9 +306,9 @@ START_TEST(test_exp_unchanged)
 		ck_assert_msg(fabs(l - gold[rc]) <= 1e-14 * gold[rc],
 			      "%s: loss %.17g, before issue 6 %.17g",
 			      model_recon_name(mc.recon), l, gold[rc]);
-		ck_assert_ptr_nonnull(find_node(g, "rhvae.half_logvar"));
-		ck_assert_ptr_null(find_node(g, "rhvae.logvar"));
-		ck_assert_ptr_null(find_node(g, "loss.bce_clamp"));
+		ck_assert_ptr_nonnull(gradcheck_node(g, "rhvae.half_logvar"));
+		ck_assert_ptr_null(gradcheck_node(g, "rhvae.logvar"));
+		ck_assert_ptr_null(gradcheck_node(g, "loss.bce_clamp"));
 		graph_free(g);
 		model_free(m);
 	}
@@ -488,14 +474,15 @@ static void check_hvae_grad(enum model_sigma sigma)
 		 * softplus(s), log q takes 2 log std instead of s */
 		struct model_out mo;
 		loss_out(m, g, x, true, false, &mo);
-		struct graph_node *s = find_node(g, "encoder.logvar");
-		struct graph_node *sd = find_node(g, "hvae.std");
+		struct graph_node *s = gradcheck_node(g, "encoder.logvar");
+		struct graph_node *sd = gradcheck_node(g, "hvae.std");
 		ck_assert(s && sd);
 		ck_assert_str_eq(sd->op->name, "softplus");
-		ck_assert_ptr_eq(mo.logvar, find_node(g, "hvae.logvar"));
-		ck_assert_ptr_null(find_node(g, "hvae.sigma"));
+		ck_assert_ptr_eq(mo.logvar, gradcheck_node(g, "hvae.logvar"));
+		ck_assert_ptr_null(gradcheck_node(g, "hvae.sigma"));
 		for (size_t i = 0; i < sd->value.n; i++) {
-			double lv = 2 * log(softplus(s->value.data[i]));
+			double sp = gradcheck_softplus(s->value.data[i]);
+			double lv = 2 * log(sp);
 			/* libm against the ops: a few ulps */
 			ck_assert_double_eq_tol(mo.logvar->value.data[i], lv,
 						1e-14 * fmax(1, fabs(lv)));

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gradcheck.h"
 #include "graph.h"
 #include "model.h"
 #include "ops.h"
@@ -46,21 +47,6 @@ static struct model *tiny_with(enum model_recon recon, enum model_sigma sigma,
 static struct model *tiny(enum model_recon recon)
 {
 	return tiny_with(recon, MODEL_SIGMA_EXP, 0);
-}
-
-/* The node of that full name on g's tape, or NULL. */
-static struct graph_node *find_node(struct graph *g, const char *name)
-{
-	for (size_t i = 0; i < graph_node_count(g); i++)
-		if (strcmp(graph_node_at(g, i)->name, name) == 0)
-			return graph_node_at(g, i);
-	return NULL;
-}
-
-/* PyTorch's softplus (beta 1, threshold 20). */
-static double softplus(double s)
-{
-	return s > 20 ? s : log1p(exp(s));
 }
 
 static void batch(double *x)
@@ -138,7 +124,7 @@ static double reference_loss(struct model *m, const double *x)
 			}
 			mu[k] = s;
 			if (sp) {
-				double sd = softplus(t);
+				double sd = gradcheck_softplus(t);
 				lv[k] = 2 * log(sd);
 				z[k] = mu[k] + eps[b * 3 + k] * sd;
 			} else {
@@ -295,20 +281,20 @@ START_TEST(test_vae_softplus_nodes)
 	batch(x);
 	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
 	ck_assert(isfinite(loss_out(m, g, x, false, &mo)));
-	struct graph_node *s = find_node(g, "encoder.logvar");
-	struct graph_node *sd = find_node(g, "vae.std");
-	struct graph_node *lv = find_node(g, "vae.logvar");
-	struct graph_node *eps = find_node(g, "vae.eps");
+	struct graph_node *s = gradcheck_node(g, "encoder.logvar");
+	struct graph_node *sd = gradcheck_node(g, "vae.std");
+	struct graph_node *lv = gradcheck_node(g, "vae.logvar");
+	struct graph_node *eps = gradcheck_node(g, "vae.eps");
 	ck_assert(s && sd && lv && eps);
 	ck_assert_str_eq(sd->op->name, "softplus");
 	ck_assert_ptr_eq(sd->in[0], s);
 	ck_assert_ptr_eq(mo.logvar, lv);
-	ck_assert_ptr_null(find_node(g, "vae.half_logvar"));
+	ck_assert_ptr_null(gradcheck_node(g, "vae.half_logvar"));
 	for (int b = 0; b < NB; b++) {
 		double kl = 0;
 		for (int k = 0; k < 3; k++) {
 			size_t i = (size_t)b * 3 + k;
-			double e = softplus(s->value.data[i]);
+			double e = gradcheck_softplus(s->value.data[i]);
 			double mu = mo.mu->value.data[i];
 			/* one libm softplus against the op's own: a few ulps */
 			ck_assert_double_eq_tol(sd->value.data[i], e,
@@ -353,13 +339,14 @@ START_TEST(test_vae_softplus_logvar_clamp)
 	batch(x);
 	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
 	ck_assert(isfinite(loss_out(m, g, x, false, &mo)));
-	struct graph_node *sd = find_node(g, "vae.std");
-	struct graph_node *c = find_node(g, "encoder.logvar.clamp");
+	struct graph_node *sd = gradcheck_node(g, "vae.std");
+	struct graph_node *c = gradcheck_node(g, "encoder.logvar.clamp");
 	ck_assert(sd && c);
 	ck_assert_ptr_eq(sd->in[0], c);
 	for (size_t i = 0; i < sd->value.n; i++) {
-		ck_assert(sd->value.data[i] <= softplus(mc.logvar_max));
-		n_at += sd->value.data[i] == softplus(mc.logvar_max);
+		double top = gradcheck_softplus(mc.logvar_max);
+		ck_assert(sd->value.data[i] <= top);
+		n_at += sd->value.data[i] == top;
 	}
 	ck_assert_uint_gt(n_at, 0);
 	ck_assert_uint_lt(n_at, sd->value.n);
@@ -383,11 +370,11 @@ START_TEST(test_vae_bce_eps_clamp)
 	batch(x);
 	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
 	double l = loss_out(m, g, x, false, &mo);
-	struct graph_node *c = find_node(g, "loss.bce_clamp");
+	struct graph_node *c = gradcheck_node(g, "loss.bce_clamp");
 	ck_assert_ptr_nonnull(c);
 	ck_assert_str_eq(c->op->name, "clamp");
 	ck_assert_ptr_eq(c->in[0], mo.y);
-	ck_assert_ptr_eq(find_node(g, "loss.recon")->in[0], c);
+	ck_assert_ptr_eq(gradcheck_node(g, "loss.recon")->in[0], c);
 	ck_assert_msg(graph_grad(g, mo.loss, NULL, &mo.y, 1, false, &gy,
 				 &err) == VB_OK, "%s", err.msg);
 	for (size_t i = 0; i < (size_t)NB * ND; i++) {
@@ -426,8 +413,8 @@ START_TEST(test_vae_bce_eps_clamp)
 	/* without the clamp: no clamp node and another loss */
 	m->cfg.bce_eps = 0;
 	ck_assert(loss_out(m, g, x, false, &mo) != l);
-	ck_assert_ptr_null(find_node(g, "loss.bce_clamp"));
-	ck_assert_ptr_eq(find_node(g, "loss.recon")->in[0], mo.y);
+	ck_assert_ptr_null(gradcheck_node(g, "loss.bce_clamp"));
+	ck_assert_ptr_eq(gradcheck_node(g, "loss.recon")->in[0], mo.y);
 	graph_free(g);
 	model_free(m);
 }
