@@ -2101,6 +2101,80 @@ static enum vb_status plot_mitigations(const struct table *t, const char *dir,
 	return st;
 }
 
+/* Copies src to dst through dst.tmp and a rename. A missing src is not an
+ * error (*copied false): a folder cloned without its runs/ keeps the copies
+ * it has. */
+static enum vb_status copy_file(const char *src, const char *dst,
+				bool *copied, struct vb_error *err)
+{
+	char tmp[1400], buf[65536];
+	FILE *in = fopen(src, "rb"), *out;
+	size_t n;
+	bool ok = true;
+	*copied = false;
+	if (!in)
+		return errno == ENOENT
+			       ? VB_OK
+			       : vb_fail(err, VB_ERR_IO, "report: cannot read "
+					 "%s: %s", src, strerror(errno));
+	snprintf(tmp, sizeof tmp, "%s.tmp", dst);
+	out = fopen(tmp, "wb");
+	if (!out) {
+		fclose(in);
+		return vb_fail(err, VB_ERR_IO, "report: cannot write %s: %s",
+			       tmp, strerror(errno));
+	}
+	while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0)
+		ok = fwrite(buf, 1, n, out) == n;
+	ok = ok && !ferror(in);
+	fclose(in);
+	ok = (fclose(out) == 0) && ok;
+	if (!ok || rename(tmp, dst) != 0) {
+		remove(tmp);
+		return vb_fail(err, VB_ERR_IO, "report: cannot copy %s to %s",
+			       src, dst);
+	}
+	*copied = true;
+	return VB_OK;
+}
+
+/* DIR/precursors/ID.csv (the run's precursor ring, the steps before the
+ * first non-finite value) and DIR/precursors/ID-metrics.csv (its per-epoch
+ * metrics) for every run that hit NaN/Inf, so that the traces travel with
+ * the committed tables while runs/ stays out of the repository. */
+static enum vb_status copy_precursors(const struct table *t, const char *dir,
+				      struct vb_error *err)
+{
+	static const char *const src_names[2] = {"precursors.csv",
+						 "metrics.csv"};
+	static const char *const dst_suffix[2] = {".csv", "-metrics.csv"};
+	char folder[1200], src[1400], dst[1400];
+	enum vb_status st = VB_OK;
+	snprintf(folder, sizeof folder, "%s/precursors", dir);
+	for (size_t r = 0; r < t->n_rows && st == VB_OK; r++) {
+		const char *status = table_get(t, r, "status");
+		const char *id = table_get(t, r, "id");
+		if (!status || !id || (strcmp(status, "nan") != 0 &&
+				       strcmp(status, "inf") != 0))
+			continue;
+		snprintf(src, sizeof src, "%s/runs/%s/precursors.csv", dir, id);
+		if (access(src, F_OK) != 0)
+			continue;
+		if (mkdir(folder, 0777) != 0 && errno != EEXIST)
+			return vb_fail(err, VB_ERR_IO, "report: cannot create "
+				       "%s: %s", folder, strerror(errno));
+		for (int f = 0; f < 2 && st == VB_OK; f++) {
+			bool copied;
+			snprintf(src, sizeof src, "%s/runs/%s/%s", dir, id,
+				 src_names[f]);
+			snprintf(dst, sizeof dst, "%s/%s%s", folder, id,
+				 dst_suffix[f]);
+			st = copy_file(src, dst, &copied, err);
+		}
+	}
+	return st;
+}
+
 enum vb_status table_report(const char *dir, const char *map_x,
 			    const char *map_y, struct vb_error *err)
 {
@@ -2172,6 +2246,8 @@ enum vb_status table_report(const char *dir, const char *map_x,
 				 "max grad norm", err);
 	if (st == VB_OK)
 		st = plot_galleries(&t, dir, axes, n_axes, err);
+	if (st == VB_OK)
+		st = copy_precursors(&t, dir, err);
 	free(axes);
 	table_free(&t);
 	return st;

@@ -495,6 +495,41 @@ START_TEST(test_report_files)
 		snprintf(path, sizeof path, "%s/%s", out, pngs[i]);
 		ck_assert_msg(has_png_magic(path), "%s", path);
 	}
+	/* every NaN/Inf run's precursor ring and metrics are copied next to
+	 * the tables, byte for byte; finite runs get none */
+	{
+		struct table t;
+		size_t n_copies = 0;
+		table_init(&t);
+		snprintf(path, sizeof path, "%s/results.csv", out);
+		ck_assert(table_read(path, &t, &err) == VB_OK);
+		for (size_t r = 0; r < t.n_rows; r++) {
+			const char *id = table_get(&t, r, "id");
+			bool bad = strcmp(table_get(&t, r, "status"), "ok");
+			char src[1300], *a, *b;
+			snprintf(path, sizeof path, "%s/precursors/%s.csv", out,
+				 id);
+			ck_assert_int_eq(access(path, F_OK) == 0, bad);
+			if (!bad)
+				continue;
+			snprintf(src, sizeof src, "%s/runs/%s/precursors.csv",
+				 out, id);
+			a = tu_read_file(src, NULL);
+			b = tu_read_file(path, NULL);
+			ck_assert_ptr_nonnull(a);
+			ck_assert_ptr_nonnull(b);
+			ck_assert_str_eq(a, b);
+			ck_assert(strstr(b, "grad_norm") != NULL);
+			free(a);
+			free(b);
+			snprintf(path, sizeof path,
+				 "%s/precursors/%s-metrics.csv", out, id);
+			ck_assert_int_eq(access(path, F_OK), 0);
+			n_copies++;
+		}
+		ck_assert_uint_eq(n_copies, 4);
+		table_free(&t);
+	}
 	/* a different sweep into the same folder is refused */
 	{
 		struct sweep_plan *p = NULL;
