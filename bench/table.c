@@ -1767,7 +1767,11 @@ static void read_curve(const char *dir, const char *id, const char *col,
 	table_init(&m);
 	c->n = 0;
 	c->x = c->y = NULL;
+	/* runs/ID/metrics.csv, else the copy the report keeps in curves/
+	 * (a committed folder has no runs/). */
 	snprintf(path, sizeof path, "%s/runs/%s/metrics.csv", dir, id);
+	if (access(path, F_OK) != 0)
+		snprintf(path, sizeof path, "%s/curves/%s.csv", dir, id);
 	if (table_read(path, &m, NULL) == VB_OK && m.n_rows) {
 		c->x = malloc(m.n_rows * sizeof *c->x);
 		c->y = malloc(m.n_rows * sizeof *c->y);
@@ -2138,39 +2142,49 @@ static enum vb_status copy_file(const char *src, const char *dst,
 	return VB_OK;
 }
 
-/* DIR/precursors/ID.csv (the run's precursor ring, the steps before the
- * first non-finite value) and DIR/precursors/ID-metrics.csv (its per-epoch
- * metrics) for every run that hit NaN/Inf, so that the traces travel with
- * the committed tables while runs/ stays out of the repository. */
-static enum vb_status copy_precursors(const struct table *t, const char *dir,
-				      struct vb_error *err)
+static enum vb_status ensure_dir(const char *path, struct vb_error *err)
 {
-	static const char *const src_names[2] = {"precursors.csv",
-						 "metrics.csv"};
-	static const char *const dst_suffix[2] = {".csv", "-metrics.csv"};
-	char folder[1200], src[1400], dst[1400];
+	if (mkdir(path, 0777) != 0 && errno != EEXIST)
+		return vb_fail(err, VB_ERR_IO, "report: cannot create %s: %s",
+			       path, strerror(errno));
+	return VB_OK;
+}
+
+/* DIR/curves/ID.csv (the run's per-epoch metrics.csv) for every run and
+ * DIR/precursors/ID.csv (its precursor ring, the steps before the first
+ * non-finite value) for every run that hit NaN/Inf, so that the curves
+ * and traces travel with the committed tables while runs/ stays out of
+ * the repository; the plots read curves/ when runs/ is absent. */
+static enum vb_status copy_run_files(const struct table *t, const char *dir,
+				     struct vb_error *err)
+{
+	char curves[1200], prec[1200], src[1400], dst[1400];
 	enum vb_status st = VB_OK;
-	snprintf(folder, sizeof folder, "%s/precursors", dir);
+	snprintf(curves, sizeof curves, "%s/curves", dir);
+	snprintf(prec, sizeof prec, "%s/precursors", dir);
 	for (size_t r = 0; r < t->n_rows && st == VB_OK; r++) {
 		const char *status = table_get(t, r, "status");
 		const char *id = table_get(t, r, "id");
-		if (!status || !id || (strcmp(status, "nan") != 0 &&
-				       strcmp(status, "inf") != 0))
+		bool copied;
+		if (!status || !id)
+			continue;
+		snprintf(src, sizeof src, "%s/runs/%s/metrics.csv", dir, id);
+		if (access(src, F_OK) == 0) {
+			st = ensure_dir(curves, err);
+			snprintf(dst, sizeof dst, "%s/%s.csv", curves, id);
+			if (st == VB_OK)
+				st = copy_file(src, dst, &copied, err);
+		}
+		if (st != VB_OK || (strcmp(status, "nan") != 0 &&
+				    strcmp(status, "inf") != 0))
 			continue;
 		snprintf(src, sizeof src, "%s/runs/%s/precursors.csv", dir, id);
 		if (access(src, F_OK) != 0)
 			continue;
-		if (mkdir(folder, 0777) != 0 && errno != EEXIST)
-			return vb_fail(err, VB_ERR_IO, "report: cannot create "
-				       "%s: %s", folder, strerror(errno));
-		for (int f = 0; f < 2 && st == VB_OK; f++) {
-			bool copied;
-			snprintf(src, sizeof src, "%s/runs/%s/%s", dir, id,
-				 src_names[f]);
-			snprintf(dst, sizeof dst, "%s/%s%s", folder, id,
-				 dst_suffix[f]);
+		st = ensure_dir(prec, err);
+		snprintf(dst, sizeof dst, "%s/%s.csv", prec, id);
+		if (st == VB_OK)
 			st = copy_file(src, dst, &copied, err);
-		}
 	}
 	return st;
 }
@@ -2247,7 +2261,7 @@ enum vb_status table_report(const char *dir, const char *map_x,
 	if (st == VB_OK)
 		st = plot_galleries(&t, dir, axes, n_axes, err);
 	if (st == VB_OK)
-		st = copy_precursors(&t, dir, err);
+		st = copy_run_files(&t, dir, err);
 	free(axes);
 	table_free(&t);
 	return st;

@@ -495,8 +495,9 @@ START_TEST(test_report_files)
 		snprintf(path, sizeof path, "%s/%s", out, pngs[i]);
 		ck_assert_msg(has_png_magic(path), "%s", path);
 	}
-	/* every NaN/Inf run's precursor ring and metrics are copied next to
-	 * the tables, byte for byte; finite runs get none */
+	/* every run's per-epoch metrics are copied to curves/ID.csv and
+	 * every NaN/Inf run's precursor ring to precursors/ID.csv, byte for
+	 * byte; finite runs get no precursors */
 	{
 		struct table t;
 		size_t n_copies = 0;
@@ -507,6 +508,16 @@ START_TEST(test_report_files)
 			const char *id = table_get(&t, r, "id");
 			bool bad = strcmp(table_get(&t, r, "status"), "ok");
 			char src[1300], *a, *b;
+			snprintf(src, sizeof src, "%s/runs/%s/metrics.csv", out,
+				 id);
+			snprintf(path, sizeof path, "%s/curves/%s.csv", out, id);
+			a = tu_read_file(src, NULL);
+			b = tu_read_file(path, NULL);
+			ck_assert_ptr_nonnull(a);
+			ck_assert_ptr_nonnull(b);
+			ck_assert_str_eq(a, b);
+			free(a);
+			free(b);
 			snprintf(path, sizeof path, "%s/precursors/%s.csv", out,
 				 id);
 			ck_assert_int_eq(access(path, F_OK) == 0, bad);
@@ -522,13 +533,43 @@ START_TEST(test_report_files)
 			ck_assert(strstr(b, "grad_norm") != NULL);
 			free(a);
 			free(b);
-			snprintf(path, sizeof path,
-				 "%s/precursors/%s-metrics.csv", out, id);
-			ck_assert_int_eq(access(path, F_OK), 0);
 			n_copies++;
 		}
 		ck_assert_uint_eq(n_copies, 4);
 		table_free(&t);
+	}
+	/* a clone without runs/ (they are not committed) regenerates the same
+	 * curve plots from curves/ and keeps its precursors */
+	{
+		static const char *const plots[2] = {"loss_curves.png",
+						     "grad_norm.png"};
+		char runs[1300], away[1300];
+		size_t len[2];
+		char *before[2];
+		for (int i = 0; i < 2; i++) {
+			snprintf(path, sizeof path, "%s/%s", out, plots[i]);
+			before[i] = tu_read_file(path, &len[i]);
+			ck_assert_ptr_nonnull(before[i]);
+		}
+		snprintf(runs, sizeof runs, "%s/runs", out);
+		snprintf(away, sizeof away, "%s/runs.away", out);
+		ck_assert_int_eq(rename(runs, away), 0);
+		ck_assert_msg(table_report(out, "train.batch", "train.seed",
+					   &err) == VB_OK,
+			      "%s", err.msg);
+		for (int i = 0; i < 2; i++) {
+			size_t n;
+			char *after;
+			snprintf(path, sizeof path, "%s/%s", out, plots[i]);
+			after = tu_read_file(path, &n);
+			ck_assert_ptr_nonnull(after);
+			ck_assert_msg(n == len[i] &&
+					      !memcmp(after, before[i], n),
+				      "%s changed without runs/", plots[i]);
+			free(after);
+			free(before[i]);
+		}
+		ck_assert_int_eq(rename(away, runs), 0);
 	}
 	/* a different sweep into the same folder is refused */
 	{
