@@ -27,6 +27,7 @@
 #include "guard.h"
 #include "ops.h"
 #include "plot.h"
+#include "sweep.h"
 
 #ifndef VB_GIT_COMMIT
 #define VB_GIT_COMMIT "unknown"
@@ -1405,7 +1406,8 @@ static void summary_mitigations(FILE *f, const struct table *t,
 }
 
 enum vb_status table_write_summary(const struct table *t, const char *title,
-				   const char *path, struct vb_error *err)
+				   const char *note, const char *path,
+				   struct vb_error *err)
 {
 	char *text = NULL;
 	size_t len = 0, n_axes, n_hits = 0, n_err = 0, n_grp = 0;
@@ -1438,6 +1440,8 @@ enum vb_status table_write_summary(const struct table *t, const char *title,
 		"of the first non-finite value; final eval losses are "
 		"averaged over the finite runs only.\n\n", t->n_rows,
 		t->n_rows - n_hits - n_err, n_hits, n_err);
+	if (note)
+		fprintf(f, "%s\n\n", note);
 	fputs("## Settings\n\nSwept:\n\n", f);
 	for (size_t a = 0; a < n_axes; a++) {
 		struct values v;
@@ -1894,6 +1898,16 @@ static enum vb_status plot_curves(const struct table *t, const char *dir,
 			panels[p].series = &series[first];
 		}
 	}
+	snprintf(path, sizeof path, "%s/%s", dir, file);
+	{
+		/* no run has a curve (a clone of a folder that predates
+		 * curves/): keep the plot drawn when runs/ was there */
+		size_t with_curve = 0;
+		for (size_t i = 0; i < used; i++)
+			with_curve += curves[i].n > 0;
+		if (!with_curve && access(path, F_OK) == 0)
+			goto out;
+	}
 	for (size_t i = 0; seeds && i < vs.n; i++) {
 		snprintf(labels[i], sizeof labels[i], "seed %s", vs.v[i]);
 		lab[i] = labels[i];
@@ -1907,7 +1921,6 @@ static enum vb_status plot_curves(const struct table *t, const char *dir,
 			.n_panels = np, .n_cols = nx, .panels = panels,
 			.legend_n = seeds ? vs.n : 0, .legend_labels = lab,
 			.legend_colors = colors};
-		snprintf(path, sizeof path, "%s/%s", dir, file);
 		st = plot_lines_png(&pl, path, err);
 	}
 out:
@@ -2189,11 +2202,82 @@ static enum vb_status copy_run_files(const struct table *t, const char *dir,
 	return st;
 }
 
+#define TABLE_MISSING_LISTED 40 /* missing cells named in the note */
+
+/* When DIR/sweep.ini (the grid the folder was swept from) has cells
+ * without a row, *note says so in one markdown paragraph: how many cells
+ * have rows, which are missing and the command that runs only those.
+ * NULL when the grid is complete or the folder has no sweep.ini (a merge
+ * of several sweeps). A sweep.ini that does not load is an error. */
+static enum vb_status grid_note(const struct table *t, const char *dir,
+				char **note, struct vb_error *err)
+{
+	char path[1200];
+	struct sweep_plan *p = NULL;
+	bool *have = NULL;
+	size_t n_have = 0, listed = 0, len = 0;
+	FILE *f;
+	enum vb_status st;
+	*note = NULL;
+	snprintf(path, sizeof path, "%s/sweep.ini", dir);
+	if (access(path, F_OK) != 0)
+		return VB_OK;
+	st = sweep_plan_load(path, &p, err);
+	if (st)
+		return st;
+	have = calloc(p->n_cells ? p->n_cells : 1, sizeof *have);
+	if (!have) {
+		sweep_plan_free(p);
+		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+	}
+	for (size_t r = 0; r < t->n_rows; r++) {
+		const char *c = table_get(t, r, "cell");
+		char *end;
+		unsigned long long i;
+		if (!c || !*c)
+			continue;
+		i = strtoull(c, &end, 10);
+		if (*end == '\0' && i < p->n_cells && !have[i]) {
+			have[i] = true;
+			n_have++;
+		}
+	}
+	if (n_have < p->n_cells) {
+		f = open_memstream(note, &len);
+		if (!f) {
+			st = vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+		} else {
+			fprintf(f, "**Partial: %zu of the %zu cells of "
+				"sweep.ini have rows.** Missing cells:",
+				n_have, p->n_cells);
+			for (size_t i = 0; i < p->n_cells; i++) {
+				if (have[i])
+					continue;
+				if (listed++ == TABLE_MISSING_LISTED) {
+					fputs(" ...", f);
+					break;
+				}
+				fprintf(f, "%s %zu", listed > 1 ? "," : "",
+					i);
+			}
+			fprintf(f, ". `vaebench sweep %s/sweep.ini --out %s` "
+				"runs only those (`--cell INDEX` one of them).",
+				dir, dir);
+			if (fclose(f) != 0 || !*note)
+				st = vb_fail(err, VB_ERR_NOMEM,
+					     "table: no memory");
+		}
+	}
+	free(have);
+	sweep_plan_free(p);
+	return st;
+}
+
 enum vb_status table_report(const char *dir, const char *map_x,
 			    const char *map_y, struct vb_error *err)
 {
 	struct table t;
-	char path[1200], rows[1200], title[1300];
+	char path[1200], rows[1200], title[1300], *note = NULL;
 	struct stat sb;
 	const char **axes = NULL, *kx, *ky;
 	size_t n_axes;
@@ -2223,8 +2307,11 @@ enum vb_status table_report(const char *dir, const char *map_x,
 			     "column", path);
 	if (st == VB_OK) {
 		snprintf(title, sizeof title, "Sweep summary: %s", dir);
+		st = grid_note(&t, dir, &note, err);
+	}
+	if (st == VB_OK) {
 		snprintf(path, sizeof path, "%s/summary.md", dir);
-		st = table_write_summary(&t, title, path, err);
+		st = table_write_summary(&t, title, note, path, err);
 	}
 	if (st == VB_OK) {
 		bool written;
@@ -2263,6 +2350,7 @@ enum vb_status table_report(const char *dir, const char *map_x,
 	if (st == VB_OK)
 		st = copy_run_files(&t, dir, err);
 	free(axes);
+	free(note);
 	table_free(&t);
 	return st;
 }

@@ -93,10 +93,12 @@ enum vb_status table_collect_rows(const char *dir, struct table *t,
  * share that hit NaN/Inf, median first-NaN epoch, mean final eval loss of
  * the finite runs), one such table per axis, the mitigation table (see
  * table_write_mitigations) when rows name mitigations, and the list of
- * runs that hit a non-finite value. Deterministic for the same rows but
+ * runs that hit a non-finite value; note (markdown, may be NULL) goes
+ * under the opening counts. Deterministic for the same rows but
  * for the wall-clock columns of the mitigation table (its last three). */
 enum vb_status table_write_summary(const struct table *t, const char *title,
-				   const char *path, struct vb_error *err);
+				   const char *note, const char *path,
+				   struct vb_error *err);
 
 /* The mitigation table of the rows whose "mitigation" column is not
  * empty, one line per mitigation in order of first appearance (file order

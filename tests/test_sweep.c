@@ -345,6 +345,24 @@ START_TEST(test_shards_merge)
 	run_sweep(ini, s3, 1, 3, 3, &st);
 	total += st.n_run;
 	ck_assert_uint_eq(total, 8);
+	/* a shard's summary says it is partial and names the missing cells;
+	 * the whole sweep's does not */
+	{
+		char path[1200], *md;
+		snprintf(path, sizeof path, "%s/summary.md", s1);
+		md = tu_read_file(path, NULL);
+		ck_assert_ptr_nonnull(md);
+		ck_assert_msg(strstr(md, "**Partial: 3 of the 8 cells of "
+					 "sweep.ini have rows.** Missing "
+					 "cells: 1, 2, 4, 5, 7.") != NULL,
+			      "%s", md);
+		free(md);
+		snprintf(path, sizeof path, "%s/summary.md", whole);
+		md = tu_read_file(path, NULL);
+		ck_assert_ptr_nonnull(md);
+		ck_assert(strstr(md, "Partial") == NULL);
+		free(md);
+	}
 	dirs[0] = s3; /* order must not matter */
 	dirs[1] = s1;
 	dirs[2] = s2;
