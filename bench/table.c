@@ -603,20 +603,53 @@ enum vb_status table_read(const char *path, struct table *t,
 	return st;
 }
 
+/* The default of setting column name as config_get formats it into buf
+ * (CONFIG_VALUE_LEN bytes); false for a column that is not a setting. */
+static bool setting_default(const char *name, char *buf)
+{
+	static struct config d;
+	static bool have;
+	if (!table_is_setting(name))
+		return false;
+	if (!have) {
+		config_defaults(&d);
+		have = true;
+	}
+	return config_get(&d, name, buf, CONFIG_VALUE_LEN, NULL) == VB_OK;
+}
+
 enum vb_status table_append(struct table *dst, const struct table *src,
 			    struct vb_error *err)
 {
 	enum vb_status st = VB_OK;
-	for (size_t c = 0; st == VB_OK && c < src->n_cols; c++)
-		if (table_col(dst, src->cols[c]) < 0)
-			st = add_col(dst, src->cols[c], err);
+	size_t old_rows = dst->n_rows;
+	char def[CONFIG_VALUE_LEN];
+	for (size_t c = 0; st == VB_OK && c < src->n_cols; c++) {
+		size_t col;
+		if (table_col(dst, src->cols[c]) >= 0)
+			continue;
+		st = add_col(dst, src->cols[c], err);
+		/* rows written before this setting existed ran with its
+		 * default (settings are added off by default) */
+		col = dst->n_cols - 1;
+		if (st == VB_OK && old_rows &&
+		    setting_default(src->cols[c], def))
+			for (size_t r = 0; st == VB_OK && r < old_rows; r++)
+				st = set_cell(dst, r, col, def, err);
+	}
 	for (size_t r = 0; st == VB_OK && r < src->n_rows; r++) {
 		size_t row;
 		st = add_row(dst, &row, err);
-		for (size_t c = 0; st == VB_OK && c < src->n_cols; c++)
-			st = set_cell(dst, row,
-				      (size_t)table_col(dst, src->cols[c]),
-				      src->cells[r * src->n_cols + c], err);
+		for (size_t c = 0; st == VB_OK && c < dst->n_cols; c++) {
+			int sc = table_col(src, dst->cols[c]);
+			if (sc >= 0)
+				st = set_cell(dst, row, c,
+					      src->cells[r * src->n_cols +
+							 (size_t)sc],
+					      err);
+			else if (setting_default(dst->cols[c], def))
+				st = set_cell(dst, row, c, def, err);
+		}
 	}
 	return st;
 }

@@ -877,8 +877,9 @@ START_TEST(test_mitigation_table)
 }
 END_TEST
 
-/* Rows written before eval_losses and mitigation existed still load, and
- * the table leaves them out. */
+/* Rows written before eval_losses, mitigation and a setting existed still
+ * load: the table leaves the results blank and gives the setting its
+ * default. */
 START_TEST(test_old_rows_load)
 {
 	const char *tmp = tu_tmpdir("oldrows");
@@ -889,15 +890,21 @@ START_TEST(test_old_rows_load)
 			  "00000000000000aa,0,1,ok,,90.5,1.0\n";
 	const char *new_row = "id,cell,mitigation,train.seed,status,"
 			      "first_epoch,final_eval_loss,seconds,epochs_done,"
-			      "eval_losses\n"
+			      "eval_losses,train.precision\n"
 			      "00000000000000bb,1,baseline,2,ok,,91,2.0,2,"
-			      "95;91\n";
+			      "95;91,bf16\n";
+	const char *old2 = "id,cell,train.seed,status,first_epoch,"
+			   "final_eval_loss,seconds\n"
+			   "00000000000000cc,2,3,ok,,92.5,1.0\n";
 	snprintf(rows, sizeof rows, "%s/rows", tmp);
 	ck_assert_int_eq(mkdir(rows, 0755), 0);
 	snprintf(path, sizeof path, "%s/00000000000000aa.csv", rows);
 	ck_assert_int_eq(tu_write_file(path, old, strlen(old)), 0);
 	snprintf(path, sizeof path, "%s/00000000000000bb.csv", rows);
 	ck_assert_int_eq(tu_write_file(path, new_row, strlen(new_row)), 0);
+	/* an old row read after the new one (ids are read in order) */
+	snprintf(path, sizeof path, "%s/00000000000000cc.csv", rows);
+	ck_assert_int_eq(tu_write_file(path, old2, strlen(old2)), 0);
 	ck_assert_msg(table_report(tmp, NULL, NULL, &err) == VB_OK, "%s",
 		      err.msg);
 	{
@@ -905,6 +912,20 @@ START_TEST(test_old_rows_load)
 		char *b = result_cell(tmp, "results.csv", 1, "eval_losses");
 		ck_assert_str_eq(a, "");
 		ck_assert_str_eq(b, "95;91");
+		free(a);
+		free(b);
+		/* a setting the old row predates reads as its default, so it
+		 * is not a spurious axis */
+		a = result_cell(tmp, "results.csv", 0, "train.precision");
+		b = result_cell(tmp, "results.csv", 1, "train.precision");
+		ck_assert_str_eq(a, "native");
+		ck_assert_str_eq(b, "bf16");
+		free(a);
+		free(b);
+		a = result_cell(tmp, "results.csv", 2, "train.precision");
+		b = result_cell(tmp, "results.csv", 2, "eval_losses");
+		ck_assert_str_eq(a, "native");
+		ck_assert_str_eq(b, "");
 		free(a);
 		free(b);
 		a = result_cell(tmp, "mitigations.csv", 0, "cells");
