@@ -2151,17 +2151,16 @@ static enum vb_status plot_mitigations(const struct table *t, const char *dir,
 	return st;
 }
 
-/* Copies src to dst through dst.tmp and a rename. A missing src is not an
- * error (*copied false): a folder cloned without its runs/ keeps the copies
- * it has. */
+/* Copies src to dst through dst.tmp and a rename. A missing src is not
+ * an error (nothing is copied): a folder cloned without its runs/ keeps
+ * the copies it has. */
 static enum vb_status copy_file(const char *src, const char *dst,
-				bool *copied, struct vb_error *err)
+				struct vb_error *err)
 {
 	char tmp[1400], buf[65536];
 	FILE *in = fopen(src, "rb"), *out;
 	size_t n;
 	bool ok = true;
-	*copied = false;
 	if (!in)
 		return errno == ENOENT
 			       ? VB_OK
@@ -2184,7 +2183,6 @@ static enum vb_status copy_file(const char *src, const char *dst,
 		return vb_fail(err, VB_ERR_IO, "report: cannot copy %s to %s",
 			       src, dst);
 	}
-	*copied = true;
 	return VB_OK;
 }
 
@@ -2211,7 +2209,6 @@ static enum vb_status copy_run_files(const struct table *t, const char *dir,
 	for (size_t r = 0; r < t->n_rows && st == VB_OK; r++) {
 		const char *status = table_get(t, r, "status");
 		const char *id = table_get(t, r, "id");
-		bool copied;
 		if (!status || !id)
 			continue;
 		snprintf(src, sizeof src, "%s/runs/%s/metrics.csv", dir, id);
@@ -2219,7 +2216,7 @@ static enum vb_status copy_run_files(const struct table *t, const char *dir,
 			st = ensure_dir(curves, err);
 			snprintf(dst, sizeof dst, "%s/%s.csv", curves, id);
 			if (st == VB_OK)
-				st = copy_file(src, dst, &copied, err);
+				st = copy_file(src, dst, err);
 		}
 		if (st != VB_OK || (strcmp(status, "nan") != 0 &&
 				    strcmp(status, "inf") != 0))
@@ -2230,7 +2227,7 @@ static enum vb_status copy_run_files(const struct table *t, const char *dir,
 		st = ensure_dir(prec, err);
 		snprintf(dst, sizeof dst, "%s/%s.csv", prec, id);
 		if (st == VB_OK)
-			st = copy_file(src, dst, &copied, err);
+			st = copy_file(src, dst, err);
 	}
 	return st;
 }

@@ -729,6 +729,16 @@ static char *result_cell(const char *dir, const char *file, size_t r,
 	return v;
 }
 
+/* Asserts that cell (r, col) of dir/file reads want. */
+static void expect_cell(const char *dir, const char *file, size_t r,
+			const char *col, const char *want)
+{
+	char *v = result_cell(dir, file, r, col);
+	ck_assert_msg(!strcmp(v, want), "%s/%s row %zu %s: '%s', expected "
+		      "'%s'", dir, file, r, col, v, want);
+	free(v);
+}
+
 /* mitigations.csv without its wall-clock columns (the last three). */
 static char *stable_mitigations(const char *dir)
 {
@@ -907,38 +917,17 @@ START_TEST(test_old_rows_load)
 	ck_assert_int_eq(tu_write_file(path, old2, strlen(old2)), 0);
 	ck_assert_msg(table_report(tmp, NULL, NULL, &err) == VB_OK, "%s",
 		      err.msg);
-	{
-		char *a = result_cell(tmp, "results.csv", 0, "eval_losses");
-		char *b = result_cell(tmp, "results.csv", 1, "eval_losses");
-		ck_assert_str_eq(a, "");
-		ck_assert_str_eq(b, "95;91");
-		free(a);
-		free(b);
-		/* a setting the old row predates reads as its default, so it
-		 * is not a spurious axis */
-		a = result_cell(tmp, "results.csv", 0, "train.precision");
-		b = result_cell(tmp, "results.csv", 1, "train.precision");
-		ck_assert_str_eq(a, "native");
-		ck_assert_str_eq(b, "bf16");
-		free(a);
-		free(b);
-		a = result_cell(tmp, "results.csv", 2, "train.precision");
-		b = result_cell(tmp, "results.csv", 2, "eval_losses");
-		ck_assert_str_eq(a, "native");
-		ck_assert_str_eq(b, "");
-		free(a);
-		free(b);
-		a = result_cell(tmp, "mitigations.csv", 0, "cells");
-		ck_assert_str_eq(a, "1");
-		free(a);
-		a = result_cell(tmp, "mitigations.csv", 0, "compare_epoch");
-		ck_assert_str_eq(a, "2");
-		free(a);
-		a = result_cell(tmp, "mitigations.csv", 0,
-				"seconds_per_epoch");
-		ck_assert_str_eq(a, "1");
-		free(a);
-	}
+	expect_cell(tmp, "results.csv", 0, "eval_losses", "");
+	expect_cell(tmp, "results.csv", 1, "eval_losses", "95;91");
+	expect_cell(tmp, "results.csv", 2, "eval_losses", "");
+	/* a setting an old row predates reads as its default, so it is not
+	 * a spurious axis */
+	expect_cell(tmp, "results.csv", 0, "train.precision", "native");
+	expect_cell(tmp, "results.csv", 1, "train.precision", "bf16");
+	expect_cell(tmp, "results.csv", 2, "train.precision", "native");
+	expect_cell(tmp, "mitigations.csv", 0, "cells", "1");
+	expect_cell(tmp, "mitigations.csv", 0, "compare_epoch", "2");
+	expect_cell(tmp, "mitigations.csv", 0, "seconds_per_epoch", "1");
 }
 END_TEST
 
