@@ -170,6 +170,16 @@ struct model_out {
 	struct graph_node *z;      /* (B, d) final latent */
 	struct graph_node *mu;     /* (B, d) */
 	struct graph_node *logvar; /* (B, d) */
+	/* Filled by the models whose held-out likelihood needs them
+	 * (models/nll.h); NULL otherwise. */
+	struct graph_node *z0;          /* (B, d) latent before the leapfrog */
+	struct graph_node *rho0_noise;  /* (B, d) or (B, d, 1): gamma / b */
+	struct graph_node *rho0_factor; /* (B, d, d) lower-triangular F with
+					   rho0 = F gamma / b (RHVAE) */
+	struct graph_node *rho;         /* (B, d) final momentum rho_K */
+	struct graph_node *metric;      /* (B, d, d) A(z_K) = G^-1(z_K)
+					   (RHVAE) */
+	struct graph_node *logdet_metric; /* (B) log det A(z_K) (RHVAE) */
 };
 
 struct model;
