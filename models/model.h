@@ -255,4 +255,58 @@ enum vb_status model_save_state(const struct model *m,
 enum vb_status model_load_state(struct model *m, const struct checkpoint *c,
 				struct vb_error *err);
 
+/* ---- held-out measures (models/nll.c; issue 15 item 1) ----
+ * Both take a batch x of n_batch images as n_batch * D values (row-major,
+ * D = n_rows * n_cols), run the model in evaluation mode (BatchNorm with
+ * running statistics, the RHVAE with its evaluation metric) on g, a
+ * scratch tape that they reset (its content on return is unspecified), and
+ * write one double per image. They touch no parameter gradient. */
+
+/* Reconstruction error with z = the encoder mean, y = decoder(z), whatever
+ * the training loss, in double per image b:
+ *   sse[b] = sum_p (y_bp - x_bp)^2
+ *   bce[b] = -sum_p (x max(log y, c) + (1 - x) max(log(1 - y), c)),
+ *            c = cfg.bce_log_clamp (-100, PyTorch's clamped BCE)
+ * A y outside [0, 1] (or NaN) makes bce[b] NaN (PyTorch refuses it).
+ * Either output may be NULL. VB_ERR_CONFIG for a model without networks. */
+enum vb_status model_recon_error(struct model *m, struct graph *g,
+				 const vb_real *x, size_t n_batch,
+				 double *sse, double *bce,
+				 struct vb_error *err);
+
+/* Importance-sampled negative log-likelihood as pythae 0.1.2's get_nll
+ * computes its per-image term, with exactly n_samples importance samples
+ * per image (drawn from r: per chunk, the model's forward order), evaluated
+ * in chunks of at most n_chunk samples (memory is that of one batch of
+ * n_chunk), log-sum-exp in double:
+ *   nll[b] = -(logsumexp_s log w_s - log n_samples).
+ * log w per model (all terms in double from the forward's values):
+ *   vae, anchor: log p(x|z) + log p(z) - log q(z|x), log q =
+ *     -0.5 sum(logvar + (z - mu)^2 / exp(logvar)), log p(z) = -0.5 |z|^2,
+ *     log p(x|z) = -0.5 |y - x|^2 - (D/2) log 2 pi (mse) or -BCE (bce);
+ *   rhvae (evaluation forward, rhvae.md 4.6): + log p(rho_K) - log p(rho_0)
+ *     with z = z_K, log p(rho_K) = -0.5 rho_K^T A(z_K) rho_K
+ *     + 0.5 log det A(z_K) - (d/2) log 2 pi, log p(rho_0) = log N(gamma;
+ *     0, I) - log det(F / b), F = Cholesky of G(z0); no tempering
+ *     Jacobian (pythae omits d log b: with b = 0.3, d = 16 its log p is
+ *     19.26 nats above the consistent estimate);
+ *   hvae (pythae's HVAE.get_nll forward, hvae.h): log p(x|z_K) (mse
+ *     without the 2 pi term, bce from logits) - 0.5 |z_K|^2
+ *     - 0.5 |rho_K|^2 + 0.5 b |rho_K|^2 - log q(z0|x) [pythae's formula;
+ *     not a consistent estimator].
+ * pythae's get_nll(n_samples, batch_size) itself draws
+ * model_nll_pythae_samples(n_samples, batch_size) samples and returns the
+ * mean over images of -nll[b] (a log-likelihood). Errors: VB_ERR_CONFIG for
+ * n_samples or n_chunk 0 or a model without networks; graph errors. A
+ * non-finite log w is a result (nll NaN or +-inf), not an error. */
+enum vb_status model_nll(struct model *m, struct graph *g, const vb_real *x,
+			 size_t n_batch, size_t n_samples, size_t n_chunk,
+			 struct rng *r, double *nll, struct vb_error *err);
+
+/* The number of importance samples pythae's get_nll(n_samples,
+ * batch_size) draws per image: batch_size * max(1, n_samples /
+ * batch_size) (integer division; n_samples <= batch_size gives
+ * batch_size). */
+size_t model_nll_pythae_samples(size_t n_samples, size_t batch_size);
+
 #endif
