@@ -309,4 +309,40 @@ enum vb_status model_nll(struct model *m, struct graph *g, const vb_real *x,
  * batch_size). */
 size_t model_nll_pythae_samples(size_t n_samples, size_t batch_size);
 
+/* ---- pythae's argument validation (models/validate.c; issue 15 item 4)
+ * pythae 0.1.2 stops a run in two ways: "NaN detected in train loss" and
+ * an exception raised inside a forward when PyTorch validates an argument:
+ *   rhvae: the standard-normal prior's MultivariateNormal.log_prob(z)
+ *     (every Hamiltonian evaluation and the loss; support
+ *     IndependentConstraint(Real(), 1), which rejects NaN, accepts +-inf):
+ *     ValueError "Expected value argument (Tensor of shape (B, d)) to be
+ *     within the support (IndependentConstraint(Real(), 1)) of the
+ *     distribution MultivariateNormal(loc: torch.Size([d]),
+ *     covariance_matrix: torch.Size([d, d])), but found invalid values:"
+ *     (issue #131; rhvae.md 5.3);
+ *   every model with bce whose decoder output feeds F.binary_cross_entropy
+ *     (vae, anchor, rhvae): RuntimeError "all elements of input should be
+ *     between 0 and 1" for a value outside [0, 1] or NaN.
+ * (pythae's vae and hvae with mse call no distribution; the hvae's bce is a
+ * Bernoulli on logits, not checked here.) */
+struct model_validate {
+	bool raised;
+	char node[GRAPH_NAME_LEN]; /* the tape node whose argument failed
+				      ("rhvae.lf1.H.z2", "loss.z2",
+				      "loss.recon") */
+	size_t node_id;            /* its position on the tape */
+	int phase;                 /* its graph phase (guard.h codes) */
+	const char *error;         /* "ValueError" or "RuntimeError" */
+	char message[320];         /* PyTorch's message, as above */
+	size_t n_invalid, n_values; /* values that fail / checked */
+};
+
+/* Scans the tape g of one forward (after model_build_loss, before
+ * graph_reset) in creation order, which is pythae's execution order, for
+ * the first argument PyTorch's validation would reject; fills *out
+ * (raised false if none) and returns out->raised. Reads only: calling it
+ * or not changes no value, so it is the whole of the "enabled" switch. */
+bool model_validate_args(const struct model *m, const struct graph *g,
+			 struct model_validate *out);
+
 #endif
