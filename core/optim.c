@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
+
 #if defined(__AVX__)
 #include <immintrin.h>
 #endif
@@ -468,6 +470,271 @@ void optim_clip_value(vb_real *g, size_t n, double clip)
 		x = x > hi ? hi : x;
 		g[i] = x;
 	}
+}
+
+/* ---- clipping with state ------------------------------------------------ */
+
+const char *optim_clip_mode_name(enum optim_clip_mode mode)
+{
+	switch (mode) {
+	case OPTIM_CLIP_NONE: return "none";
+	case OPTIM_CLIP_NORM: return "norm";
+	case OPTIM_CLIP_VALUE: return "value";
+	case OPTIM_CLIP_ADAPTIVE: return "adaptive";
+	}
+	return "unknown";
+}
+
+bool optim_clip_mode_from_name(const char *name, enum optim_clip_mode *out)
+{
+	for (int m = OPTIM_CLIP_NONE; m <= OPTIM_CLIP_ADAPTIVE; m++)
+		if (!strcmp(name, optim_clip_mode_name((enum optim_clip_mode)m))) {
+			*out = (enum optim_clip_mode)m;
+			return true;
+		}
+	return false;
+}
+
+void optim_clip_settings_defaults(struct optim_clip_settings *s)
+{
+	s->mode = OPTIM_CLIP_NONE;
+	s->threshold = 1;
+	s->clip_eps = 1e-6;
+	s->k = 10;
+	s->window = 50;
+	s->warmup = 10;
+}
+
+enum vb_status optim_clip_settings_check(const struct optim_clip_settings *s,
+					 struct vb_error *err)
+{
+	if (s->mode < OPTIM_CLIP_NONE || s->mode > OPTIM_CLIP_ADAPTIVE)
+		return vb_fail(err, VB_ERR_CONFIG, "optim: clip mode %d, "
+			       "expected none, norm, value or adaptive",
+			       (int)s->mode);
+	if ((s->mode == OPTIM_CLIP_NORM || s->mode == OPTIM_CLIP_VALUE) &&
+	    !(s->threshold > 0 && isfinite(s->threshold)))
+		return vb_fail(err, VB_ERR_CONFIG, "optim: clip threshold %g, "
+			       "expected finite > 0", s->threshold);
+	if (s->mode == OPTIM_CLIP_NORM || s->mode == OPTIM_CLIP_ADAPTIVE) {
+		if (!(s->clip_eps >= 0 && isfinite(s->clip_eps)))
+			return vb_fail(err, VB_ERR_CONFIG, "optim: clip_eps "
+				       "%g, expected finite >= 0", s->clip_eps);
+	}
+	if (s->mode == OPTIM_CLIP_ADAPTIVE) {
+		if (!(s->k > 0 && isfinite(s->k)))
+			return vb_fail(err, VB_ERR_CONFIG, "optim: clip k %g, "
+				       "expected finite > 0", s->k);
+		if (s->window < 1)
+			return vb_fail(err, VB_ERR_CONFIG, "optim: clip window "
+				       "%zu, expected >= 1", s->window);
+		if (s->warmup < 1 || s->warmup > s->window)
+			return vb_fail(err, VB_ERR_CONFIG, "optim: clip warmup "
+				       "%zu, expected 1..%zu (the window)",
+				       s->warmup, s->window);
+	}
+	return VB_OK;
+}
+
+enum vb_status optim_clip_create(const struct optim_clip_settings *s,
+				 struct optim_clip **out,
+				 struct vb_error *err)
+{
+	struct optim_clip *c;
+	enum vb_status st = optim_clip_settings_check(s, err);
+	*out = NULL;
+	if (st)
+		return st;
+	c = calloc(1, sizeof *c);
+	if (!c)
+		return vb_fail(err, VB_ERR_NOMEM, "optim: cannot allocate clip");
+	c->s = *s;
+	if (s->mode == OPTIM_CLIP_ADAPTIVE) {
+		c->window = calloc(s->window, sizeof *c->window);
+		c->scratch = calloc(s->window, sizeof *c->scratch);
+		if (!c->window || !c->scratch) {
+			optim_clip_free(c);
+			return vb_fail(err, VB_ERR_NOMEM, "optim: cannot "
+				       "allocate a clip window of %zu",
+				       s->window);
+		}
+	}
+	c->last_norm = NAN;
+	c->last_threshold = NAN;
+	*out = c;
+	return VB_OK;
+}
+
+void optim_clip_free(struct optim_clip *c)
+{
+	if (!c)
+		return;
+	free(c->window);
+	free(c->scratch);
+	free(c);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* The window oldest first into c->scratch; returns the count. */
+static size_t window_ordered(const struct optim_clip *c, double *dst)
+{
+	size_t W = c->s.window, start = (c->head + W - c->n_window) % W;
+	for (size_t i = 0; i < c->n_window; i++)
+		dst[i] = c->window[(start + i) % W];
+	return c->n_window;
+}
+
+double optim_clip_median(const struct optim_clip *c)
+{
+	size_t n;
+	if (!c->window || c->n_window == 0)
+		return NAN;
+	n = window_ordered(c, c->scratch);
+	qsort(c->scratch, n, sizeof *c->scratch, cmp_double);
+	return n % 2 ? c->scratch[n / 2]
+		     : 0.5 * (c->scratch[n / 2 - 1] + c->scratch[n / 2]);
+}
+
+double optim_clip_apply(struct optim_clip *c, vb_real *g, size_t n,
+			bool *clipped)
+{
+	bool did = false;
+	double total;
+	c->n_steps++;
+	switch (c->s.mode) {
+	case OPTIM_CLIP_NORM: {
+		total = optim_grad_norm(g, n);
+		/* the factor optim_clip_norm will apply, as it rounds it */
+		double coef = c->s.threshold / (total + c->s.clip_eps);
+		did = !(coef >= 1.0) && (vb_real)coef < (vb_real)1;
+		optim_clip_norm(g, n, c->s.threshold, c->s.clip_eps);
+		c->last_threshold = c->s.threshold;
+		break;
+	}
+	case OPTIM_CLIP_VALUE: {
+		const vb_real hi = (vb_real)c->s.threshold;
+		total = optim_grad_norm(g, n);
+		for (size_t i = 0; i < n && !did; i++)
+			did = g[i] > hi || g[i] < -hi;
+		optim_clip_value(g, n, c->s.threshold);
+		c->last_threshold = NAN;
+		break;
+	}
+	case OPTIM_CLIP_ADAPTIVE: {
+		total = optim_grad_norm(g, n);
+		double thr = INFINITY;
+		if (c->n_window >= c->s.warmup)
+			thr = c->s.k * optim_clip_median(c);
+		c->last_threshold = thr;
+		if (!isfinite(total))
+			break;
+		if (total + c->s.clip_eps > thr) {
+			double coef = thr / (total + c->s.clip_eps);
+			did = (vb_real)coef < (vb_real)1;
+			optim_clip_norm(g, n, thr, c->s.clip_eps);
+		}
+		c->window[c->head] = total;
+		c->head = (c->head + 1) % c->s.window;
+		if (c->n_window < c->s.window)
+			c->n_window++;
+		break;
+	}
+	default:
+		total = optim_grad_norm(g, n);
+		c->last_threshold = NAN;
+		break;
+	}
+	c->last_norm = total;
+	if (did)
+		c->n_clipped++;
+	if (clipped)
+		*clipped = did;
+	return total;
+}
+
+double optim_clip_share(const struct optim_clip *c)
+{
+	return c->n_steps ? (double)c->n_clipped / (double)c->n_steps : 0;
+}
+
+static bool clip_name(char *buf, size_t cap, const char *prefix,
+		      const char *what)
+{
+	size_t lp = strlen(prefix), lw = strlen(what);
+	if (lp + 1 + lw + 1 > cap)
+		return false;
+	memcpy(buf, prefix, lp);
+	buf[lp] = '.';
+	memcpy(buf + lp + 1, what, lw + 1);
+	return true;
+}
+
+enum vb_status optim_clip_save(struct optim_clip *c,
+			       struct checkpoint_writer *w, const char *prefix,
+			       struct vb_error *err)
+{
+	char nw[128], nc[128];
+	size_t shape[1];
+	enum vb_status st;
+	if (!clip_name(nw, sizeof nw, prefix, "window") ||
+	    !clip_name(nc, sizeof nc, prefix, "counts"))
+		return vb_fail(err, VB_ERR_INTERNAL, "optim: clip prefix %s "
+			       "too long", prefix);
+	c->saved_counts[0] = (int64_t)c->n_window;
+	c->saved_counts[1] = (int64_t)c->n_steps;
+	c->saved_counts[2] = (int64_t)c->n_clipped;
+	shape[0] = c->window ? window_ordered(c, c->scratch) : 0;
+	st = checkpoint_add(w, nw, CHECKPOINT_F64, 1, shape,
+			    shape[0] ? c->scratch : NULL, err);
+	shape[0] = 3;
+	if (st == VB_OK)
+		st = checkpoint_add(w, nc, CHECKPOINT_I64, 1, shape,
+				    c->saved_counts, err);
+	return st;
+}
+
+enum vb_status optim_clip_load(struct optim_clip *c,
+			       const struct checkpoint *ck,
+			       const char *prefix, struct vb_error *err)
+{
+	char nw[128], nc[128];
+	int64_t counts[3];
+	enum checkpoint_dtype dt;
+	int nd;
+	size_t shape[CHECKPOINT_MAX_DIM];
+	enum vb_status st;
+	if (!clip_name(nw, sizeof nw, prefix, "window") ||
+	    !clip_name(nc, sizeof nc, prefix, "counts"))
+		return vb_fail(err, VB_ERR_INTERNAL, "optim: clip prefix %s "
+			       "too long", prefix);
+	st = checkpoint_read_raw(ck, nc, CHECKPOINT_I64, 3, counts, err);
+	if (st)
+		return st;
+	st = checkpoint_info(ck, nw, &dt, &nd, shape, err);
+	if (st)
+		return st;
+	size_t cap = c->window ? c->s.window : 0;
+	if (dt != CHECKPOINT_F64 || nd != 1 || counts[0] < 0 ||
+	    (size_t)counts[0] != shape[0] || shape[0] > cap ||
+	    counts[1] < 0 || counts[2] < 0 || counts[2] > counts[1])
+		return vb_fail(err, VB_ERR_DATA, "optim: checkpoint %s / %s "
+			       "do not fit a clip window of %zu", nw, nc, cap);
+	if (shape[0] > 0) {
+		st = checkpoint_read_raw(ck, nw, CHECKPOINT_F64, shape[0],
+					 c->window, err);
+		if (st)
+			return st;
+	}
+	c->n_window = shape[0];
+	c->head = cap ? shape[0] % cap : 0;
+	c->n_steps = (long)counts[1];
+	c->n_clipped = (long)counts[2];
+	return VB_OK;
 }
 
 /* ---- schedules ----------------------------------------------------------- */

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vb.h"
 
@@ -145,5 +146,105 @@ enum vb_status optim_schedule_check(const struct optim_schedule *s,
  * (no error channel here) gives base_lr rather than a division by zero. */
 double optim_schedule_lr(const struct optim_schedule *s, double base_lr,
 			 long epoch, long step);
+
+
+/* ---- clipping with state (issue 15 item 3) -----------------------------
+ * One object for every clipping mode, so that each run can report the
+ * share of steps clipped, and the adaptive mode's window of recent norms
+ * is saved and restored with the optimiser for an exact resume. */
+
+enum optim_clip_mode {
+	OPTIM_CLIP_NONE,
+	OPTIM_CLIP_NORM,     /* optim_clip_norm at threshold */
+	OPTIM_CLIP_VALUE,    /* optim_clip_value at threshold */
+	OPTIM_CLIP_ADAPTIVE  /* optim_clip_norm at k x running median */
+};
+
+/* Stable lowercase name: "none", "norm", "value", "adaptive". */
+const char *optim_clip_mode_name(enum optim_clip_mode mode);
+bool optim_clip_mode_from_name(const char *name, enum optim_clip_mode *out);
+
+struct optim_clip_settings {
+	enum optim_clip_mode mode;
+	double threshold; /* NORM: max_norm; VALUE: clip; > 0, finite */
+	double clip_eps;  /* NORM, ADAPTIVE: torch's eps (1e-6), >= 0 */
+	double k;         /* ADAPTIVE: factor on the median, > 0, finite */
+	size_t window;    /* ADAPTIVE: W, norms kept, >= 1 */
+	size_t warmup;    /* ADAPTIVE: norms needed in the window before the
+			     first clip, 1..W */
+};
+
+/* Defaults: mode none, threshold 1, clip_eps 1e-6, k 10, window 50,
+ * warmup 10 (10 x the median of the last 50 norms; DESIGN.md's precursor
+ * uses the same 10x running-median test). */
+void optim_clip_settings_defaults(struct optim_clip_settings *s);
+
+/* VB_ERR_CONFIG naming the field, its value and the expected range. */
+enum vb_status optim_clip_settings_check(const struct optim_clip_settings *s,
+					 struct vb_error *err);
+
+/* State. window holds the last n_window finite pre-clip norms (a ring:
+ * the oldest at (head + W - n_window) % W); n_steps counts calls of
+ * optim_clip_apply, n_clipped those that changed the gradient. */
+struct optim_clip {
+	struct optim_clip_settings s;
+	double *window;  /* (W) */
+	double *scratch; /* (W) for the median */
+	size_t n_window, head;
+	long n_steps, n_clipped;
+	double last_norm;      /* norm before clipping of the last call */
+	double last_threshold; /* the norm threshold used (NORM: threshold;
+				  ADAPTIVE: k x median, +inf in warm-up);
+				  NAN for NONE and VALUE */
+	int64_t saved_counts[3]; /* optim_clip_save's borrowed buffer */
+};
+
+/* Allocates the state (window of W doubles for ADAPTIVE). Errors:
+ * optim_clip_settings_check's, VB_ERR_NOMEM. *out NULL on failure. */
+enum vb_status optim_clip_create(const struct optim_clip_settings *s,
+				 struct optim_clip **out,
+				 struct vb_error *err);
+void optim_clip_free(struct optim_clip *c);
+
+/* Clips g (n) by the mode and updates the counts; returns the L2 norm of
+ * g before clipping (double), *clipped (may be NULL) true when g changed.
+ *   NONE: g untouched, never clipped (the norm is still returned).
+ *   NORM: optim_clip_norm(g, n, threshold, clip_eps); clipped when its
+ *     factor, rounded to vb_real, is below 1.
+ *   VALUE: optim_clip_value(g, n, threshold); clipped when some |g_i|
+ *     exceeded it.
+ *   ADAPTIVE: the threshold is k x the median of the window (the mean of
+ *     the two middle values for an even count) as it stood before this
+ *     step, so a spike never raises its own threshold; while the window
+ *     holds fewer than warmup norms nothing is clipped. Then
+ *     optim_clip_norm(g, n, threshold, clip_eps), and the pre-clip norm
+ *     enters the window (evicting the oldest once W are held) if it is
+ *     finite. A non-finite norm leaves g untouched and the window as it
+ *     was (the guard reports it); it still counts as a step.
+ * optim_clip_share = n_clipped / n_steps (0 when n_steps is 0). */
+double optim_clip_apply(struct optim_clip *c, vb_real *g, size_t n,
+			bool *clipped);
+double optim_clip_share(const struct optim_clip *c);
+
+/* The median the next ADAPTIVE step would use, NAN when the window is
+ * empty. */
+double optim_clip_median(const struct optim_clip *c);
+
+struct checkpoint_writer;
+struct checkpoint;
+
+/* Saves / restores the state under prefix (e.g. "clip"): prefix.window
+ * (F64, W values, oldest first, only the n_window held), prefix.counts
+ * (I64: n_window, n_steps, n_clipped). Save borrows c's buffers until the
+ * writer's last checkpoint_write (it keeps c->scratch as the ordered copy,
+ * so do not clip between add and write). Load requires both tensors
+ * (VB_ERR_DATA naming what is missing or does not fit W) and leaves
+ * settings alone. */
+enum vb_status optim_clip_save(struct optim_clip *c,
+			       struct checkpoint_writer *w, const char *prefix,
+			       struct vb_error *err);
+enum vb_status optim_clip_load(struct optim_clip *c,
+			       const struct checkpoint *ck,
+			       const char *prefix, struct vb_error *err);
 
 #endif

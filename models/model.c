@@ -253,8 +253,7 @@ enum vb_status model_build_loss(struct model *m, struct graph *g,
 				struct vb_error *err)
 {
 	enum vb_status st;
-	out->loss = out->recon = out->reg = NULL;
-	out->y = out->z = out->mu = out->logvar = NULL;
+	memset(out, 0, sizeof *out);
 	if (m->buffers)
 		m->buffers->training = training;
 	m->pnodes = graph_alloc(g, m->params->n_entries * sizeof *m->pnodes);

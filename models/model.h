@@ -170,6 +170,16 @@ struct model_out {
 	struct graph_node *z;      /* (B, d) final latent */
 	struct graph_node *mu;     /* (B, d) */
 	struct graph_node *logvar; /* (B, d) */
+	/* Filled by the models whose held-out likelihood needs them
+	 * (models/nll.h); NULL otherwise. */
+	struct graph_node *z0;          /* (B, d) latent before the leapfrog */
+	struct graph_node *rho0_noise;  /* (B, d) or (B, d, 1): gamma / b */
+	struct graph_node *rho0_factor; /* (B, d, d) lower-triangular F with
+					   rho0 = F gamma / b (RHVAE) */
+	struct graph_node *rho;         /* (B, d) final momentum rho_K */
+	struct graph_node *metric;      /* (B, d, d) A(z_K) = G^-1(z_K)
+					   (RHVAE) */
+	struct graph_node *logdet_metric; /* (B) log det A(z_K) (RHVAE) */
 };
 
 struct model;
@@ -244,5 +254,95 @@ enum vb_status model_save_state(const struct model *m,
 				struct vb_error *err);
 enum vb_status model_load_state(struct model *m, const struct checkpoint *c,
 				struct vb_error *err);
+
+/* ---- held-out measures (models/nll.c; issue 15 item 1) ----
+ * Both take a batch x of n_batch images as n_batch * D values (row-major,
+ * D = n_rows * n_cols), run the model in evaluation mode (BatchNorm with
+ * running statistics, the RHVAE with its evaluation metric) on g, a
+ * scratch tape that they reset (its content on return is unspecified), and
+ * write one double per image. They touch no parameter gradient. */
+
+/* Reconstruction error with z = the encoder mean, y = decoder(z), whatever
+ * the training loss, in double per image b:
+ *   sse[b] = sum_p (y_bp - x_bp)^2
+ *   bce[b] = -sum_p (x max(log y, c) + (1 - x) max(log(1 - y), c)),
+ *            c = cfg.bce_log_clamp (-100, PyTorch's clamped BCE)
+ * A y outside [0, 1] (or NaN) makes bce[b] NaN (PyTorch refuses it).
+ * Either output may be NULL. VB_ERR_CONFIG for a model without networks. */
+enum vb_status model_recon_error(struct model *m, struct graph *g,
+				 const vb_real *x, size_t n_batch,
+				 double *sse, double *bce,
+				 struct vb_error *err);
+
+/* Importance-sampled negative log-likelihood as pythae 0.1.2's get_nll
+ * computes its per-image term, with exactly n_samples importance samples
+ * per image (drawn from r: per chunk, the model's forward order), evaluated
+ * in chunks of at most n_chunk samples (memory is that of one batch of
+ * n_chunk), log-sum-exp in double:
+ *   nll[b] = -(logsumexp_s log w_s - log n_samples).
+ * log w per model (all terms in double from the forward's values):
+ *   vae, anchor: log p(x|z) + log p(z) - log q(z|x), log q =
+ *     -0.5 sum(logvar + (z - mu)^2 / exp(logvar)), log p(z) = -0.5 |z|^2,
+ *     log p(x|z) = -0.5 |y - x|^2 - (D/2) log 2 pi (mse) or -BCE (bce);
+ *   rhvae (evaluation forward, rhvae.md 4.6): + log p(rho_K) - log p(rho_0)
+ *     with z = z_K, log p(rho_K) = -0.5 rho_K^T A(z_K) rho_K
+ *     + 0.5 log det A(z_K) - (d/2) log 2 pi, log p(rho_0) = log N(gamma;
+ *     0, I) - log det(F / b), F = Cholesky of G(z0); no tempering
+ *     Jacobian (pythae omits d log b: with b = 0.3, d = 16 its log p is
+ *     19.26 nats above the consistent estimate);
+ *   hvae (pythae's HVAE.get_nll forward, hvae.h): log p(x|z_K) (mse
+ *     without the 2 pi term, bce from logits) - 0.5 |z_K|^2
+ *     - 0.5 |rho_K|^2 + 0.5 b |rho_K|^2 - log q(z0|x) [pythae's formula;
+ *     not a consistent estimator].
+ * pythae's get_nll(n_samples, batch_size) itself draws
+ * model_nll_pythae_samples(n_samples, batch_size) samples and returns the
+ * mean over images of -nll[b] (a log-likelihood). Errors: VB_ERR_CONFIG for
+ * n_samples or n_chunk 0 or a model without networks; graph errors. A
+ * non-finite log w is a result (nll NaN or +-inf), not an error. */
+enum vb_status model_nll(struct model *m, struct graph *g, const vb_real *x,
+			 size_t n_batch, size_t n_samples, size_t n_chunk,
+			 struct rng *r, double *nll, struct vb_error *err);
+
+/* The number of importance samples pythae's get_nll(n_samples,
+ * batch_size) draws per image: batch_size * max(1, n_samples /
+ * batch_size) (integer division; n_samples <= batch_size gives
+ * batch_size). */
+size_t model_nll_pythae_samples(size_t n_samples, size_t batch_size);
+
+/* ---- pythae's argument validation (models/validate.c; issue 15 item 4)
+ * pythae 0.1.2 stops a run in two ways: "NaN detected in train loss" and
+ * an exception raised inside a forward when PyTorch validates an argument:
+ *   rhvae: the standard-normal prior's MultivariateNormal.log_prob(z)
+ *     (every Hamiltonian evaluation and the loss; support
+ *     IndependentConstraint(Real(), 1), which rejects NaN, accepts +-inf):
+ *     ValueError "Expected value argument (Tensor of shape (B, d)) to be
+ *     within the support (IndependentConstraint(Real(), 1)) of the
+ *     distribution MultivariateNormal(loc: torch.Size([d]),
+ *     covariance_matrix: torch.Size([d, d])), but found invalid values:"
+ *     (issue #131; rhvae.md 5.3);
+ *   every model with bce whose decoder output feeds F.binary_cross_entropy
+ *     (vae, anchor, rhvae): RuntimeError "all elements of input should be
+ *     between 0 and 1" for a value outside [0, 1] or NaN.
+ * (pythae's vae and hvae with mse call no distribution; the hvae's bce is a
+ * Bernoulli on logits, not checked here.) */
+struct model_validate {
+	bool raised;
+	char node[GRAPH_NAME_LEN]; /* the tape node whose argument failed
+				      ("rhvae.lf1.H.z2", "loss.z2",
+				      "loss.recon") */
+	size_t node_id;            /* its position on the tape */
+	int phase;                 /* its graph phase (guard.h codes) */
+	const char *error;         /* "ValueError" or "RuntimeError" */
+	char message[320];         /* PyTorch's message, as above */
+	size_t n_invalid, n_values; /* values that fail / checked */
+};
+
+/* Scans the tape g of one forward (after model_build_loss, before
+ * graph_reset) in creation order, which is pythae's execution order, for
+ * the first argument PyTorch's validation would reject; fills *out
+ * (raised false if none) and returns out->raised. Reads only: calling it
+ * or not changes no value, so it is the whole of the "enabled" switch. */
+bool model_validate_args(const struct model *m, const struct graph *g,
+			 struct model_validate *out);
 
 #endif

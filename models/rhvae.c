@@ -468,6 +468,13 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 	out->z = z;
 	out->mu = mu;
 	out->logvar = logvar;
+	/* for the held-out likelihood (models/nll.c) */
+	out->z0 = z0;
+	out->rho0_noise = u;
+	out->rho0_factor = F;
+	out->rho = rho;
+	out->metric = A;
+	out->logdet_metric = logdet_A;
 	graph_set_grad_enabled(g, old_grad);
 	return graph_status(g);
 }

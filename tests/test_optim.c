@@ -2,7 +2,9 @@
  * against a float transcription of torch's operation order (bit for bit),
  * gradient norm in double, clip_grad_norm_ at several thresholds and with
  * NaN / Inf, clip_grad_value_, schedules against closed forms, validation
- * and optim_reset. Links the float build (vb_real is float here). */
+ * and optim_reset; the stateful clip (norm, value, adaptive: spike-only
+ * clipping at k x the running median, warm-up, counts, checkpoint round
+ * trip). Links the float build (vb_real is float here). */
 #include <check.h>
 #include <float.h>
 #include <math.h>
@@ -10,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "optim.h"
+#include "testutil.h"
 
 static struct optim *make(const struct optim_settings *s, size_t n)
 {
@@ -737,6 +741,237 @@ START_TEST(test_schedule_check)
 }
 END_TEST
 
+/* ---- stateful clipping (issue 15 item 3) ---- */
+
+static struct optim_clip *make_clip(enum optim_clip_mode mode, double thr,
+				    double k, size_t W, size_t warm)
+{
+	struct optim_clip_settings s;
+	struct optim_clip *c = NULL;
+	struct vb_error err;
+	vb_error_clear(&err);
+	optim_clip_settings_defaults(&s);
+	s.mode = mode;
+	s.threshold = thr;
+	s.k = k;
+	s.window = W;
+	s.warmup = warm;
+	ck_assert_msg(optim_clip_create(&s, &c, &err) == VB_OK, "%s", err.msg);
+	return c;
+}
+
+/* g = (a, 0, ..., 0) with 4 entries scaled so that |g| = norm. */
+static void grad_of_norm(vb_real *g, double norm)
+{
+	for (int i = 0; i < 4; i++)
+		g[i] = (vb_real)(norm / 2);
+}
+
+/* Normal steps pass untouched (bit for bit), a spike is clipped to
+ * k x the median exactly, at k = 3 and k = 10 (not only 1). */
+START_TEST(test_clip_adaptive_spike)
+{
+	static const double ks[2] = {3, 10};
+	for (int t = 0; t < 2; t++) {
+		double k = ks[t];
+		struct optim_clip *c = make_clip(OPTIM_CLIP_ADAPTIVE, 1, k, 5, 5);
+		vb_real g[4], g0[4];
+		bool clipped;
+		/* norms 100, 110, 90, 105, 95: median 100 */
+		static const double norms[5] = {100, 110, 90, 105, 95};
+		for (int i = 0; i < 5; i++) {
+			grad_of_norm(g, norms[i]);
+			memcpy(g0, g, sizeof g);
+			double n = optim_clip_apply(c, g, 4, &clipped);
+			ck_assert(!clipped); /* warm-up: fewer than 5 seen */
+			ck_assert_double_eq_tol(n, norms[i], 1e-4);
+			ck_assert(!memcmp(g, g0, sizeof g));
+			ck_assert(isinf(c->last_threshold));
+		}
+		ck_assert_double_eq_tol(optim_clip_median(c), 100, 1e-4);
+		/* a normal step just under k x median: untouched */
+		grad_of_norm(g, 0.99 * k * 100);
+		memcpy(g0, g, sizeof g);
+		optim_clip_apply(c, g, 4, &clipped);
+		ck_assert(!clipped);
+		ck_assert(!memcmp(g, g0, sizeof g));
+		ck_assert_double_eq_tol(c->last_threshold, k * 100, 1e-9);
+		/* window now 110, 90, 105, 95, 99k: median 105 */
+		ck_assert_double_eq_tol(optim_clip_median(c), 105, 1e-4);
+		/* a spike of 50 x the median: clipped to k x 105 */
+		grad_of_norm(g, 50 * 105);
+		double n = optim_clip_apply(c, g, 4, &clipped);
+		ck_assert(clipped);
+		ck_assert_double_eq_tol(n, 50 * 105, 1e-2);
+		/* float build: rtol 1e-6 on the clipped norm (one rounding of
+		 * the factor and of each element) */
+		ck_assert_double_eq_tol(optim_grad_norm(g, 4), k * 105,
+					1e-6 * k * 105);
+		/* the spike's raw norm entered the window; the median
+		 * (robust) barely moves: 90, 105, 95, 99k, 5250 -> 99k or
+		 * 105 */
+		double med = optim_clip_median(c);
+		ck_assert(med <= fmax(105, 0.99 * k * 100) + 1e-6);
+		ck_assert_int_eq(c->n_steps, 7);
+		ck_assert_int_eq(c->n_clipped, 1);
+		ck_assert_double_eq_tol(optim_clip_share(c), 1.0 / 7, 1e-15);
+		optim_clip_free(c);
+	}
+}
+END_TEST
+
+/* The median over a window shorter than W after warm-up, even counts,
+ * eviction of the oldest, non-finite norms left out. */
+START_TEST(test_clip_adaptive_window)
+{
+	struct optim_clip *c = make_clip(OPTIM_CLIP_ADAPTIVE, 1, 2, 4, 2);
+	vb_real g[4];
+	bool clipped;
+	ck_assert(isnan(optim_clip_median(c)));
+	grad_of_norm(g, 10);
+	optim_clip_apply(c, g, 4, &clipped);
+	ck_assert(!clipped && isinf(c->last_threshold)); /* 1 < warmup 2 */
+	grad_of_norm(g, 20);
+	optim_clip_apply(c, g, 4, &clipped);
+	ck_assert(!clipped);
+	/* two held: median (10 + 20) / 2 = 15, threshold 30 */
+	ck_assert_double_eq_tol(optim_clip_median(c), 15, 1e-5);
+	grad_of_norm(g, 40);
+	optim_clip_apply(c, g, 4, &clipped);
+	ck_assert(clipped);
+	ck_assert_double_eq_tol(c->last_threshold, 30, 1e-5);
+	ck_assert_double_eq_tol(optim_clip_median(c), 20, 1e-5); /* 10 20 40 */
+	grad_of_norm(g, 5);
+	optim_clip_apply(c, g, 4, NULL);
+	grad_of_norm(g, 6);
+	optim_clip_apply(c, g, 4, NULL); /* evicts 10: 20 40 5 6 */
+	ck_assert_uint_eq(c->n_window, 4);
+	ck_assert_double_eq_tol(optim_clip_median(c), 13, 1e-5);
+	/* NaN: g untouched, not in the window, still a step */
+	g[0] = NAN;
+	double n = optim_clip_apply(c, g, 4, &clipped);
+	ck_assert(isnan(n) && isnan(g[0]) && !clipped);
+	ck_assert_double_eq_tol(optim_clip_median(c), 13, 1e-5);
+	ck_assert_int_eq(c->n_steps, 6);
+	optim_clip_free(c);
+}
+END_TEST
+
+/* Counts for the fixed modes, at thresholds other than 1. */
+START_TEST(test_clip_counts_fixed)
+{
+	struct optim_clip *c = make_clip(OPTIM_CLIP_NORM, 5, 10, 50, 10);
+	vb_real g[4];
+	bool clipped;
+	grad_of_norm(g, 4); /* under 5 */
+	optim_clip_apply(c, g, 4, &clipped);
+	ck_assert(!clipped);
+	grad_of_norm(g, 8);
+	optim_clip_apply(c, g, 4, &clipped);
+	ck_assert(clipped);
+	ck_assert_double_eq_tol(optim_grad_norm(g, 4), 5, 1e-5);
+	ck_assert_int_eq(c->n_clipped, 1);
+	ck_assert(optim_clip_share(c) == 0.5);
+	optim_clip_free(c);
+	c = make_clip(OPTIM_CLIP_VALUE, 0.25, 10, 50, 10);
+	vb_real v[4] = {0.1f, -0.2f, 0.25f, -0.25f};
+	optim_clip_apply(c, v, 4, &clipped);
+	ck_assert(!clipped); /* at the edge: unchanged */
+	v[1] = -0.3f;
+	optim_clip_apply(c, v, 4, &clipped);
+	ck_assert(clipped);
+	ck_assert(v[1] == -0.25f);
+	ck_assert_int_eq(c->n_steps, 2);
+	ck_assert_int_eq(c->n_clipped, 1);
+	optim_clip_free(c);
+	c = make_clip(OPTIM_CLIP_NONE, 1, 10, 50, 10);
+	grad_of_norm(g, 1e6);
+	optim_clip_apply(c, g, 4, &clipped);
+	ck_assert(!clipped && c->n_steps == 1 && c->n_clipped == 0);
+	optim_clip_free(c);
+}
+END_TEST
+
+/* Save mid-run, continue; a fresh clip loaded from the file continues
+ * identically (same thresholds, same clipped gradients, same counts). */
+START_TEST(test_clip_state_round_trip)
+{
+	struct optim_clip *a = make_clip(OPTIM_CLIP_ADAPTIVE, 1, 3, 4, 3);
+	struct optim_clip *b = make_clip(OPTIM_CLIP_ADAPTIVE, 1, 3, 4, 3);
+	struct checkpoint_writer *w = NULL;
+	struct checkpoint *ck = NULL;
+	struct vb_error err;
+	vb_error_clear(&err);
+	static const double seq[12] = {10, 12, 9, 50, 11, 10, 13, 80,
+				       12, 9, 100, 11};
+	vb_real g[4], h[4];
+	for (int i = 0; i < 6; i++) {
+		grad_of_norm(g, seq[i]);
+		optim_clip_apply(a, g, 4, NULL);
+	}
+	const char *path = tu_path(tu_tmpdir("clip"), "clip.safetensors");
+	ck_assert(checkpoint_writer_create(&w, &err) == VB_OK);
+	ck_assert_msg(optim_clip_save(a, w, "clip", &err) == VB_OK, "%s",
+		      err.msg);
+	ck_assert(checkpoint_write(w, path, &err) == VB_OK);
+	checkpoint_writer_free(w);
+	ck_assert(checkpoint_open(path, &ck, &err) == VB_OK);
+	ck_assert_msg(optim_clip_load(b, ck, "clip", &err) == VB_OK, "%s",
+		      err.msg);
+	/* a window of another size refuses the state */
+	struct optim_clip *small = make_clip(OPTIM_CLIP_ADAPTIVE, 1, 3, 2, 2);
+	ck_assert_int_eq(optim_clip_load(small, ck, "clip", &err),
+			 VB_ERR_DATA);
+	optim_clip_free(small);
+	checkpoint_close(ck);
+	ck_assert_int_eq(a->n_clipped, b->n_clipped);
+	ck_assert_int_eq(a->n_steps, b->n_steps);
+	for (int i = 6; i < 12; i++) {
+		bool ca, cb;
+		grad_of_norm(g, seq[i]);
+		grad_of_norm(h, seq[i]);
+		optim_clip_apply(a, g, 4, &ca);
+		optim_clip_apply(b, h, 4, &cb);
+		ck_assert(ca == cb);
+		ck_assert(!memcmp(g, h, sizeof g));
+		ck_assert(a->last_threshold == b->last_threshold);
+	}
+	ck_assert_int_eq(a->n_clipped, b->n_clipped);
+	ck_assert_int_gt(a->n_clipped, 1); /* 50, 80 and 100 are spikes */
+	optim_clip_free(a);
+	optim_clip_free(b);
+}
+END_TEST
+
+START_TEST(test_clip_settings)
+{
+	struct optim_clip_settings s;
+	struct optim_clip *c = NULL;
+	struct vb_error err;
+	optim_clip_settings_defaults(&s);
+	s.mode = OPTIM_CLIP_ADAPTIVE;
+	s.warmup = s.window + 1;
+	vb_error_clear(&err);
+	ck_assert_int_eq(optim_clip_create(&s, &c, &err), VB_ERR_CONFIG);
+	ck_assert_ptr_null(c);
+	ck_assert(strstr(err.msg, "warmup") != NULL);
+	s.warmup = 1;
+	s.k = 0;
+	ck_assert_int_eq(optim_clip_settings_check(&s, NULL), VB_ERR_CONFIG);
+	s.k = 10;
+	ck_assert_int_eq(optim_clip_settings_check(&s, NULL), VB_OK);
+	enum optim_clip_mode m;
+	for (int i = OPTIM_CLIP_NONE; i <= OPTIM_CLIP_ADAPTIVE; i++) {
+		ck_assert(optim_clip_mode_from_name(
+			optim_clip_mode_name((enum optim_clip_mode)i), &m));
+		ck_assert_int_eq(m, i);
+	}
+	ck_assert_str_eq(optim_clip_mode_name(OPTIM_CLIP_ADAPTIVE),
+			 "adaptive");
+	ck_assert(!optim_clip_mode_from_name("median", &m));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("optim");
@@ -757,6 +992,11 @@ int main(void)
 	tcase_add_test(tc, test_clip_norm_thresholds);
 	tcase_add_test(tc, test_clip_norm_nonfinite);
 	tcase_add_test(tc, test_clip_value);
+	tcase_add_test(tc, test_clip_adaptive_spike);
+	tcase_add_test(tc, test_clip_adaptive_window);
+	tcase_add_test(tc, test_clip_counts_fixed);
+	tcase_add_test(tc, test_clip_state_round_trip);
+	tcase_add_test(tc, test_clip_settings);
 	suite_add_tcase(s, tc);
 	TCase *tm = tcase_create("misc");
 	tcase_add_test(tm, test_schedules);

@@ -426,10 +426,12 @@ END_TEST
 
 static void check_hvae_grad(enum model_sigma sigma)
 {
-	/* The HVAE's potential gradients are constants (rhvae.md 9.1); with
+	/* The constants g of the HVAE's dU = g + z (rhvae.md 9.1); with
 	 * eps_lf 1e-7 their change under a perturbation moves the loss by
 	 * ~1e-7 relative, below the 1e-5 tolerance, so plain central
-	 * differences check the rest of the gradient. */
+	 * differences check the rest of the gradient. This check is blind
+	 * to the "+ z" path for the same reason; tests/test_hvae.c checks
+	 * the whole gradient at eps_lf 0.05 with g recorded and replayed. */
 	struct model_config mc = tiny_config(2);
 	mc.kind = MODEL_KIND_HVAE;
 	mc.eps_lf = 1e-7;
