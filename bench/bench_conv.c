@@ -278,34 +278,6 @@ static void print_dnnl_cache(struct graph *g)
 #endif
 }
 
-/* Single-core float peak measured in process: the best of a few large
- * square sgemms (1536^3), whose rate is the practical FMA peak. */
-static double peak_gflops(void)
-{
-	size_t n = 1536;
-	vb_real *a = calloc(n * n, sizeof *a), *b = calloc(n * n, sizeof *b);
-	vb_real *c = calloc(n * n, sizeof *c);
-	double best = 0;
-	if (!a || !b || !c)
-		goto out;
-	for (size_t i = 0; i < n * n; i++) {
-		a[i] = (vb_real)(0.001 * (double)(i % 13));
-		b[i] = (vb_real)(0.001 * (double)(i % 7));
-	}
-	for (int r = 0; r < 4; r++) {
-		double t = now();
-		op_gemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n);
-		t = now() - t;
-		double gf = 2.0 * (double)n * (double)n * (double)n / t / 1e9;
-		best = gf > best ? gf : best;
-	}
-out:
-	free(a);
-	free(b);
-	free(c);
-	return best;
-}
-
 /* Per backend, per round: forward, backward, second-order seconds. */
 struct times {
 	double *f, *b, *s, *t2, *tot;
@@ -404,7 +376,7 @@ static int run(size_t B, int steps, int n_backends,
 	resnet_decoder_init(&b.dec, b.p, &r);
 	rng_seed(&b.noise, 1, RNG_STREAM_NOISE);
 	rng_fill_uniform(&r, b.x, B * 784, 0, 1);
-	double peak = peak_gflops();
+	double peak = op_gemm_peak_gflops(1536, 4);
 
 	/* Each round: one VAE step and one second-order step per backend
 	 * (the order alternating between rounds), then one pass of the
@@ -423,7 +395,7 @@ static int run(size_t B, int steps, int n_backends,
 		if (s >= 0)
 			tr[s] = pass;
 	}
-	peak = fmax(peak, peak_gflops());
+	peak = fmax(peak, op_gemm_peak_gflops(1536, 4));
 
 	/* per-round ratios first (median sorts its array): the two
 	 * backends of one round share the machine's load */
