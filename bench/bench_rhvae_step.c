@@ -197,11 +197,12 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	printf("%s/%s batch %zu: arena %.0f MB, peak RSS of the process so "
-	       "far %.0f MB (with both backends, the larger of the two plus "
-	       "the other's caches; run --backend X alone for one)\n",
-	       model_kind_name(kind), model_arch_name(arch), B,
+	       "far %.0f MB%s\n", model_kind_name(kind),
+	       model_arch_name(arch), B,
 	       (double)graph_arena_reserved(g) / 1e6,
-	       (double)ru.ru_maxrss / 1024);
+	       (double)ru.ru_maxrss / 1024,
+	       n_be == 2 ? " (both backends' caches; --backend X for one)"
+			 : "");
 	rc = 0;
 out:
 	graph_free(g);
