@@ -33,26 +33,27 @@
  * O(1) error, test_tolerance_bites) fails by five orders. */
 #define CONV_RTOL 1e-5
 
-static double rel_err_f(const float *a, const double *ref, size_t n)
+/* ||a - b|| / ||b||, b given in double (bd) or float (bf, bd NULL). */
+static double rel_err2(const float *a, const double *bd, const float *bf,
+		       size_t n)
 {
 	double num = 0, den = 0;
 	for (size_t i = 0; i < n; i++) {
-		double d = (double)a[i] - ref[i];
+		double b = bd ? bd[i] : (double)bf[i], d = (double)a[i] - b;
 		num += d * d;
-		den += ref[i] * ref[i];
+		den += b * b;
 	}
 	return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+static double rel_err_f(const float *a, const double *ref, size_t n)
+{
+	return rel_err2(a, ref, NULL, n);
+}
+
 static double rel_err_ff(const float *a, const float *b, size_t n)
 {
-	double num = 0, den = 0;
-	for (size_t i = 0; i < n; i++) {
-		double d = (double)a[i] - (double)b[i];
-		num += d * d;
-		den += (double)b[i] * (double)b[i];
-	}
-	return den > 0 ? sqrt(num / den) : sqrt(num);
+	return rel_err2(a, NULL, b, n);
 }
 
 /* ---- double direct-loop reference of one convolution geometry: src
