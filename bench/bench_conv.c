@@ -4,13 +4,18 @@
  * beside op_gemm (cblas_sgemm) on the very products the convolutions issue,
  * measured in the same run; then the RHVAE's second-order pattern (dH/dz
  * through the decoder with create_graph, then backward of a function of
- * it). usage: bench_conv [--steps N] [--batch B] [--threads T] */
+ * it). Both convolution backends (im2col + sgemm, oneDNN) run in the same
+ * process, interleaved round by round, with their ratio and the share of
+ * the single-core peak measured in process (--backend picks one).
+ * usage: bench_conv [--steps N] [--batch B] [--threads T]
+ *                   [--backend both|dnnl|im2col] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "conv_dnnl.h"
 #include "graph.h"
 #include "ops.h"
 #include "params.h"
@@ -255,26 +260,109 @@ static struct graph_node *second_order_loss(struct bench *b)
 	return op_sum(g, "loss", op_square(g, "g3sq", g3));
 }
 
-static int run(size_t B, int steps)
+/* The oneDNN primitives the graph cached, with the implementation each
+ * chose (the float build only). */
+static void print_dnnl_cache(struct graph *g)
+{
+#ifndef VB_DOUBLE
+	struct conv_dnnl *c = graph_conv_dnnl(g);
+	if (!c)
+		return;
+	printf("  oneDNN cache: %zu primitives, %.1f MB of shared buffers\n",
+	       conv_dnnl_entries(c), (double)conv_dnnl_buffer_bytes(c) / 1e6);
+	for (size_t i = 0; i < conv_dnnl_entries(c); i++)
+		printf("    %-64s %s\n", conv_dnnl_entry_desc(c, i),
+		       conv_dnnl_entry_impl(c, i));
+#else
+	(void)g;
+#endif
+}
+
+/* Per backend, per round: forward, backward, second-order seconds. */
+struct times {
+	double *f, *b, *s, *t2, *tot;
+};
+
+static int times_alloc(struct times *t, int steps)
+{
+	t->f = calloc((size_t)steps, sizeof *t->f);
+	t->b = calloc((size_t)steps, sizeof *t->b);
+	t->s = calloc((size_t)steps, sizeof *t->s);
+	t->t2 = calloc((size_t)steps, sizeof *t->t2);
+	t->tot = calloc((size_t)steps, sizeof *t->tot);
+	return t->f && t->b && t->s && t->t2 && t->tot ? 0 : -1;
+}
+
+static void times_free(struct times *t)
+{
+	free(t->f);
+	free(t->b);
+	free(t->s);
+	free(t->t2);
+	free(t->tot);
+}
+
+/* One round on the current backend: a VAE step and a second-order step;
+ * returns 0 and stores the times in slot s (s < 0: warm-up). */
+static int round_run(struct bench *b, struct times *t, int s,
+		     size_t *arena1, size_t *arena2, size_t *nodes1)
+{
+	struct vb_error err = {0};
+	double t0 = now(), t1, t3, t5;
+	struct graph_node *loss = vae_loss(b);
+	t1 = now();
+	params_zero_grad(b->p);
+	if (!loss || graph_backward(b->g, loss, &err) != VB_OK ||
+	    !isfinite(loss->value.data[0])) {
+		fprintf(stderr, "bench_conv: step failed: %s\n",
+			err.msg[0] ? err.msg : graph_error(b->g)->msg);
+		return -1;
+	}
+	t3 = now();
+	*arena1 = graph_arena_used(b->g);
+	*nodes1 = graph_node_count(b->g);
+	loss = second_order_loss(b);
+	params_zero_grad(b->p);
+	if (!loss || graph_backward(b->g, loss, &err) != VB_OK) {
+		fprintf(stderr, "bench_conv: second-order step failed: %s\n",
+			err.msg[0] ? err.msg : graph_error(b->g)->msg);
+		return -1;
+	}
+	t5 = now();
+	*arena2 = graph_arena_used(b->g);
+	if (s >= 0) {
+		t->f[s] = t1 - t0;
+		t->b[s] = t3 - t1;
+		t->s[s] = t3 - t0;
+		t->t2[s] = t5 - t3;
+		t->tot[s] = t5 - t0;
+	}
+	return 0;
+}
+
+static const enum graph_conv_backend BACKENDS[2] = {
+	GRAPH_CONV_BACKEND_IM2COL, GRAPH_CONV_BACKEND_DNNL};
+
+static int run(size_t B, int steps, int n_backends,
+	       const enum graph_conv_backend *backends)
 {
 	struct bench b;
 	struct sgemm_ref ref;
 	struct vb_error err = {0};
 	struct rng r;
-	/* per round: forward, backward, step, reference pass, second order */
-	double *tf = calloc((size_t)steps, sizeof *tf);
-	double *tb = calloc((size_t)steps, sizeof *tb);
-	double *ts = calloc((size_t)steps, sizeof *ts);
+	struct times tm[2];
 	double *tr = calloc((size_t)steps, sizeof *tr);
-	double *t2 = calloc((size_t)steps, sizeof *t2);
+	double med_tot[2] = {0, 0};
 	size_t arena1 = 0, arena2 = 0, nodes1 = 0;
 	int rc = 1;
 	memset(&b, 0, sizeof b);
 	memset(&ref, 0, sizeof ref);
+	memset(tm, 0, sizeof tm);
 	b.B = B;
 	b.x = malloc(B * 784 * sizeof *b.x);
-	if (!tf || !tb || !ts || !tr || !t2 || !b.x ||
-	    sgemm_ref_init(&ref, B) != 0 || params_create(&b.p, &err) ||
+	if (!tr || !b.x || times_alloc(&tm[0], steps) ||
+	    times_alloc(&tm[1], steps) || sgemm_ref_init(&ref, B) != 0 ||
+	    params_create(&b.p, &err) ||
 	    resnet_encoder_add(&b.enc, b.p, "encoder", N_LATENT, &err) ||
 	    resnet_decoder_add(&b.dec, b.p, "decoder", N_LATENT, &err) ||
 	    params_finalize(b.p, &err) ||
@@ -288,90 +376,96 @@ static int run(size_t B, int steps)
 	resnet_decoder_init(&b.dec, b.p, &r);
 	rng_seed(&b.noise, 1, RNG_STREAM_NOISE);
 	rng_fill_uniform(&r, b.x, B * 784, 0, 1);
+	double peak = op_gemm_peak_gflops(1536, 4);
 
-	/* Each round: one VAE step, one pass of the reference products, one
-	 * second-order step, so that a changing machine load weighs on all
-	 * three alike; the first two rounds warm up. */
+	/* Each round: one VAE step and one second-order step per backend
+	 * (the order alternating between rounds), then one pass of the
+	 * reference products, so that a changing machine load weighs on all
+	 * alike; the first two rounds warm up (and build oneDNN's
+	 * primitives). */
 	for (int s = -2; s < steps; s++) {
-		double t0 = now(), t1, t3, t4, t5;
-		struct graph_node *loss = vae_loss(&b);
-		t1 = now();
-		params_zero_grad(b.p);
-		if (!loss || graph_backward(b.g, loss, &err) != VB_OK ||
-		    !isfinite(loss->value.data[0])) {
-			fprintf(stderr, "bench_conv: step failed: %s\n",
-				err.msg[0] ? err.msg : graph_error(b.g)->msg);
-			goto out;
+		for (int k = 0; k < n_backends; k++) {
+			int i = (s & 1) && n_backends == 2 ? 1 - k : k;
+			if (graph_set_conv_backend(b.g, backends[i], &err) ||
+			    round_run(&b, &tm[i], s, &arena1, &arena2,
+				      &nodes1))
+				goto out;
 		}
-		t3 = now();
-		arena1 = graph_arena_used(b.g);
-		nodes1 = graph_node_count(b.g);
 		double pass = sgemm_ref_pass(&ref);
-		t4 = now();
-		loss = second_order_loss(&b);
-		params_zero_grad(b.p);
-		if (!loss || graph_backward(b.g, loss, &err) != VB_OK) {
-			fprintf(stderr, "bench_conv: second-order step failed: "
-				"%s\n", err.msg[0] ? err.msg
-						   : graph_error(b.g)->msg);
-			goto out;
-		}
-		t5 = now();
-		arena2 = graph_arena_used(b.g);
-		if (s >= 0) {
-			tf[s] = t1 - t0;
-			tb[s] = t3 - t1;
-			ts[s] = t3 - t0;
+		if (s >= 0)
 			tr[s] = pass;
-			t2[s] = t5 - t4;
-		}
 	}
+	peak = fmax(peak, op_gemm_peak_gflops(1536, 4));
 
-	double best = ts[0], best_ref = tr[0];
-	for (int s = 1; s < steps; s++) {
-		best = ts[s] < best ? ts[s] : best;
-		best_ref = tr[s] < best_ref ? tr[s] : best_ref;
+	/* per-round ratios first (median sorts its array): the two
+	 * backends of one round share the machine's load */
+	double ratio[3] = {0, 0, 0};
+	if (n_backends == 2) {
+		double *sv[3][2] = {{tm[0].s, tm[1].s},
+				    {tm[0].t2, tm[1].t2},
+				    {tm[0].tot, tm[1].tot}};
+		double *tmp = malloc((size_t)steps * sizeof *tmp);
+		if (!tmp)
+			goto out;
+		for (int j = 0; j < 3; j++) {
+			for (int s = 0; s < steps; s++)
+				tmp[s] = sv[j][1][s] / sv[j][0][s];
+			ratio[j] = median(tmp, steps);
+		}
+		free(tmp);
 	}
 	double cf = conv_flops(B), lf = linear_flops(B);
-	double mf = median(tf, steps), mb = median(tb, steps);
-	double ms = median(ts, steps), mr = median(tr, steps);
-	double m2 = median(t2, steps);
-	printf("batch %zu, %d rounds (median, best):\n", B, steps);
-	printf("  forward+backward %.2f ms (forward %.2f, backward %.2f), "
-	       "best %.2f ms: %.0f images/s (best %.0f)\n", ms * 1e3,
-	       mf * 1e3, mb * 1e3, best * 1e3, (double)B / ms,
-	       (double)B / best);
-	printf("  convolution products %.3f GFLOP/step (+ linear %.3f): "
-	       "%.1f GFLOP/s over the whole step (best %.1f)\n", cf / 1e9,
-	       lf / 1e9, cf / ms / 1e9, cf / best / 1e9);
-	printf("  op_gemm (cblas_sgemm) alone on the same %zu products: "
-	       "%.1f GFLOP/s (best %.1f); the step runs at %.0f %% of it "
-	       "(best to best %.0f %%)\n", ref.ns, ref.flops / mr / 1e9,
-	       ref.flops / best_ref / 1e9, 100 * mr / ms * cf / ref.flops,
-	       100 * best_ref / best * cf / ref.flops);
-	printf("  tape: %zu nodes, arena %.1f MB used at the end of the step "
-	       "(convolution scratch is given back as each op returns)\n",
-	       nodes1, (double)arena1 / 1e6);
-	printf("  second order (decoder, dH/dz with create_graph, backward of "
-	       "|dH/dz|^2): %.2f ms/step, arena %.1f MB used\n", m2 * 1e3,
-	       (double)arena2 / 1e6);
+	double mr = median(tr, steps);
+	printf("batch %zu, %d rounds, medians; single-core peak %.1f GFLOP/s "
+	       "(best large sgemm 1536^3 in this process)\n", B, steps, peak);
+	printf("  convolution products %.3f GFLOP per VAE step (+ linear "
+	       "%.3f); op_gemm alone on the same %zu products: %.1f GFLOP/s "
+	       "(%.0f %% of peak)\n", cf / 1e9, lf / 1e9, ref.ns,
+	       ref.flops / mr / 1e9, 100 * ref.flops / mr / 1e9 / peak);
+	for (int k = 0; k < n_backends; k++) {
+		int i = k;
+		struct times *t = &tm[i];
+		double mf = median(t->f, steps), mb = median(t->b, steps);
+		double ms = median(t->s, steps), m2 = median(t->t2, steps);
+		double mt = median(t->tot, steps);
+		med_tot[i] = mt;
+		printf("  %-6s: forward+backward %.2f ms (forward %.2f, "
+		       "backward %.2f): %.0f images/s, %.1f GFLOP/s = %.0f %% "
+		       "of peak; second order %.2f ms; all three %.2f ms\n",
+		       graph_conv_backend_name(backends[i]), ms * 1e3,
+		       mf * 1e3, mb * 1e3, (double)B / ms, cf / ms / 1e9,
+		       100 * cf / ms / 1e9 / peak, m2 * 1e3, mt * 1e3);
+		if (n_backends == 2 && i == 1)
+			printf("  ratio %s / %s (median of per-round ratios): "
+			       "forward+backward %.3f, second order %.3f, "
+			       "all three %.3f (ratio of medians %.3f)\n",
+			       graph_conv_backend_name(backends[1]),
+			       graph_conv_backend_name(backends[0]), ratio[0],
+			       ratio[1], ratio[2], med_tot[1] / med_tot[0]);
+	}
+	printf("  tape: %zu nodes, arena %.1f MB used after the VAE step, "
+	       "%.1f MB after the second-order step\n", nodes1,
+	       (double)arena1 / 1e6, (double)arena2 / 1e6);
+	for (int k = 0; k < n_backends; k++)
+		if (backends[k] == GRAPH_CONV_BACKEND_DNNL)
+			print_dnnl_cache(b.g);
 	rc = 0;
 out:
 	graph_free(b.g);
 	params_free(b.p);
 	sgemm_ref_free(&ref);
 	free(b.x);
-	free(tf);
-	free(tb);
-	free(ts);
 	free(tr);
-	free(t2);
+	times_free(&tm[0]);
+	times_free(&tm[1]);
 	return rc;
 }
 
 int main(int argc, char **argv)
 {
-	int steps = 15, threads = 1;
+	int steps = 15, threads = 1, n_backends = 2;
+	enum graph_conv_backend one = GRAPH_CONV_BACKEND_DNNL;
+	char desc[96];
 	size_t B = 64;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--steps") && i + 1 < argc)
@@ -380,9 +474,20 @@ int main(int argc, char **argv)
 			B = (size_t)atol(argv[++i]);
 		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
 			threads = atoi(argv[++i]);
-		else {
+		else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
+			const char *v = argv[++i];
+			struct vb_error e = {0};
+			if (!strcmp(v, "both"))
+				n_backends = 2;
+			else if (graph_conv_backend_parse(v, &one, &e)) {
+				fprintf(stderr, "bench_conv: %s\n", e.msg);
+				return 2;
+			} else
+				n_backends = 1;
+		} else {
 			fprintf(stderr, "usage: bench_conv [--steps N] "
-				"[--batch B] [--threads T]\n");
+				"[--batch B] [--threads T] "
+				"[--backend both|dnnl|im2col]\n");
 			return 2;
 		}
 	}
@@ -392,9 +497,16 @@ int main(int argc, char **argv)
 		B = 1;
 	if (threads < 1)
 		threads = 1;
+#ifdef VB_DOUBLE
+	if (n_backends == 2) /* no oneDNN in double: im2col alone */
+		n_backends = 1, one = GRAPH_CONV_BACKEND_IM2COL;
+#endif
 	op_blas_set_threads(threads);
-	printf("bench_conv: %s build, OpenBLAS kernel %s, %d thread(s), "
-	       "ResNet encoder + decoder (latent %d)\n", VB_REAL_NAME,
-	       op_blas_core(), op_blas_threads(), N_LATENT);
-	return run(B, steps);
+	conv_dnnl_set_threads(threads);
+	printf("bench_conv: %s build, OpenBLAS kernel %s, %s, %d BLAS / %d "
+	       "oneDNN thread(s), ResNet encoder + decoder (latent %d)\n",
+	       VB_REAL_NAME, op_blas_core(),
+	       conv_dnnl_describe(desc, sizeof desc), op_blas_threads(),
+	       conv_dnnl_threads(), N_LATENT);
+	return run(B, steps, n_backends, n_backends == 2 ? BACKENDS : &one);
 }

@@ -4,10 +4,12 @@
  * of the plain VAE on the same networks. Prints images/s, the step's
  * product FLOPs (counted from the tape: every linear, matmul and
  * convolution node, forward, plus twice that for the nodes the backward
- * pass visits), the share of the sgemm rate measured in the same run, and
- * the peak resident memory.
+ * pass visits), the share of the single-core peak measured in the same run
+ * (a large sgemm), and the peak resident memory. Both convolution
+ * backends (im2col + sgemm, oneDNN) step interleaved in one process and
+ * their ratio is printed; --backend picks one (for its own peak RSS).
  * usage: bench_rhvae_step [--steps N] [--arch mlp|resnet] [--batch B]
- *                         [--threads T] */
+ *                         [--threads T] [--backend both|dnnl|im2col] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "conv_dnnl.h"
 #include "dataset.h"
 #include "graph.h"
 #include "model.h"
@@ -73,30 +76,48 @@ static double tape_flops(const struct graph *g)
 	return f;
 }
 
-static double sgemm_rate(void)
+static int cmp_double(const void *a, const void *b)
 {
-	/* a product of the step's typical size: (64, 2048) x (2048, 1024) */
-	size_t m = 64, k = 2048, n = 1024;
-	vb_real *a = calloc(m * k, sizeof *a), *b = calloc(k * n, sizeof *b);
-	vb_real *c = calloc(m * n, sizeof *c);
-	for (size_t i = 0; i < m * k; i++)
-		a[i] = (vb_real)(0.001 * (double)(i % 13));
-	for (size_t i = 0; i < k * n; i++)
-		b[i] = (vb_real)(0.001 * (double)(i % 7));
-	op_gemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n);
-	double t = now();
-	int reps = 50;
-	for (int r = 0; r < reps; r++)
-		op_gemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n);
-	t = now() - t;
-	free(a);
-	free(b);
-	free(c);
-	return 2.0 * (double)(m * n * k) * reps / t / 1e9;
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
 }
 
+/* Median of n > 0 values (sorts v). */
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* One training step on g with the model's loss; seconds, or -1. */
+static double step(struct model *m, struct optim *o, struct graph *g,
+		   vb_real *x, const size_t *xs, struct rng *noise)
+{
+	struct model_out mo;
+	struct vb_error err = {0};
+	double t0 = now();
+	graph_reset(g);
+	if (model_build_loss(m, g,
+			     graph_input(g, "input", tensor_view(x, 2, xs),
+					 false),
+			     noise, true, &mo, &err) ||
+	    (params_zero_grad(m->params), graph_backward(g, mo.loss, &err))) {
+		fprintf(stderr, "bench_rhvae_step: %s\n", err.msg);
+		return -1;
+	}
+	optim_step(o, m->params->data, m->params->grad, 1e-4);
+	if (!isfinite(mo.loss->value.data[0])) {
+		fprintf(stderr, "bench_rhvae_step: non-finite loss\n");
+		return -1;
+	}
+	return now() - t0;
+}
+
+/* Steps of one model, each backend in turn per round (order alternating,
+ * so that the machine's load weighs on both alike), 3 warm-up rounds. */
 static int run(enum model_kind kind, enum model_arch arch, size_t B,
-	       int steps)
+	       int steps, int n_be, const enum graph_conv_backend *be,
+	       double peak)
 {
 	struct model_config mc;
 	struct model *m = NULL;
@@ -109,7 +130,10 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	struct vb_error err = {0};
 	size_t D = 784, xs[2] = {B, D};
 	vb_real *x = malloc(B * D * sizeof *x);
-	double flops = 0, t = 0;
+	double *t[2], flops = 0;
+	int rc = 1;
+	t[0] = calloc((size_t)steps, sizeof *t[0]);
+	t[1] = calloc((size_t)steps, sizeof *t[1]);
 
 	model_config_defaults(&mc);
 	mc.kind = kind;
@@ -117,61 +141,87 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	mc.n_lf = 1;
 	mc.regularization = 0.001;
 	mc.n_batch_max = B;
-	if (model_create(&mc, &m, &err) ||
+	if (!x || !t[0] || !t[1] || model_create(&mc, &m, &err) ||
 	    optim_create(&os, m->params->n, &o, &err) ||
 	    graph_create(64u << 20, &g, &err) ||
 	    dataset_synthetic(B, 28, 28, 1, &ds, &err)) {
-		fprintf(stderr, "bench_rhvae_step: %s\n", err.msg);
-		return 1;
+		fprintf(stderr, "bench_rhvae_step: %s\n",
+			err.msg[0] ? err.msg : "out of memory");
+		goto out;
 	}
 	dataset_batch(&ds, NULL, B, 255, x);
 	rng_seed(&noise, 1, RNG_STREAM_NOISE);
-	for (int s = -3; s < steps; s++) {
-		struct model_out mo;
-		double t0 = now();
-		graph_reset(g);
-		if (model_build_loss(m, g,
-				     graph_input(g, "input",
-						 tensor_view(x, 2, xs), false),
-				     &noise, true, &mo, &err) ||
-		    (params_zero_grad(m->params),
-		     graph_backward(g, mo.loss, &err))) {
-			fprintf(stderr, "bench_rhvae_step: %s\n", err.msg);
-			return 1;
-		}
-		optim_step(o, m->params->data, m->params->grad, 1e-4);
-		if (!isfinite(mo.loss->value.data[0])) {
-			fprintf(stderr, "bench_rhvae_step: non-finite loss\n");
-			return 1;
-		}
-		if (s >= 0) {
-			t += now() - t0;
-			if (s == 0)
+	for (int s = -3; s < steps; s++)
+		for (int k = 0; k < n_be; k++) {
+			int i = (s & 1) && n_be == 2 ? 1 - k : k;
+			double dt;
+			if (graph_set_conv_backend(g, be[i], &err)) {
+				fprintf(stderr, "bench_rhvae_step: %s\n",
+					err.msg);
+				goto out;
+			}
+			dt = step(m, o, g, x, xs, &noise);
+			if (dt < 0)
+				goto out;
+			if (s >= 0)
+				t[i][s] = dt;
+			if (s == 0 && k == 0)
 				flops = tape_flops(g);
 		}
+	double ratio = 0, med[2] = {0, 0};
+	if (n_be == 2) {
+		double *q = malloc((size_t)steps * sizeof *q);
+		if (!q)
+			goto out;
+		for (int s = 0; s < steps; s++)
+			q[s] = t[1][s] / t[0][s];
+		ratio = median(q, steps);
+		free(q);
 	}
-	double per = t / steps, sg = sgemm_rate();
+	for (int k = 0; k < n_be; k++) {
+		med[k] = median(t[k], steps);
+		printf("%s/%s batch %zu, %-6s: %.2f ms/step (median of %d)  "
+		       "%.0f images/s  %.2f GFLOP per step, %.1f GFLOP/s = "
+		       "%.0f %% of peak\n", model_kind_name(kind),
+		       model_arch_name(arch), B,
+		       graph_conv_backend_name(be[k]), med[k] * 1e3, steps,
+		       (double)B / med[k], flops / 1e9, flops / med[k] / 1e9,
+		       100 * flops / med[k] / 1e9 / peak);
+	}
+	if (n_be == 2)
+		printf("%s/%s batch %zu: ratio %s / %s %.3f (median of "
+		       "per-round ratios; ratio of medians %.3f)\n",
+		       model_kind_name(kind), model_arch_name(arch), B,
+		       graph_conv_backend_name(be[1]),
+		       graph_conv_backend_name(be[0]), ratio, med[1] / med[0]);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	printf("%s/%s batch %zu: %.2f ms/step  %.0f images/s  %.2f GFLOP "
-	       "per step, %.1f GFLOP/s = %.0f %% of sgemm (%.1f GFLOP/s); "
-	       "arena %.0f MB, peak RSS so far %.0f MB\n",
-	       model_kind_name(kind), model_arch_name(arch), B, per * 1e3,
-	       (double)B / per, flops / 1e9, flops / per / 1e9,
-	       100 * flops / per / 1e9 / sg, sg,
+	printf("%s/%s batch %zu: arena %.0f MB, peak RSS of the process so "
+	       "far %.0f MB%s\n", model_kind_name(kind),
+	       model_arch_name(arch), B,
 	       (double)graph_arena_reserved(g) / 1e6,
-	       (double)ru.ru_maxrss / 1024);
+	       (double)ru.ru_maxrss / 1024,
+	       n_be == 2 ? " (both backends' caches; --backend X for one)"
+			 : "");
+	rc = 0;
+out:
 	graph_free(g);
 	optim_free(o);
 	model_free(m);
 	dataset_free(&ds);
 	free(x);
-	return 0;
+	free(t[0]);
+	free(t[1]);
+	return rc;
 }
 
 int main(int argc, char **argv)
 {
-	int steps = 20, threads = 1;
+	int steps = 20, threads = 1, n_be = 2;
+	enum graph_conv_backend one = GRAPH_CONV_BACKEND_DNNL;
+	static const enum graph_conv_backend both[2] = {
+		GRAPH_CONV_BACKEND_IM2COL, GRAPH_CONV_BACKEND_DNNL};
+	char desc[96];
 	size_t B = 64;
 	enum model_arch arch = MODEL_ARCH_MLP;
 	for (int i = 1; i < argc; i++) {
@@ -184,17 +234,39 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--arch") && i + 1 < argc)
 			arch = !strcmp(argv[++i], "mlp") ? MODEL_ARCH_MLP
 							 : MODEL_ARCH_RESNET;
-		else {
+		else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
+			const char *v = argv[++i];
+			struct vb_error e = {0};
+			if (!strcmp(v, "both"))
+				n_be = 2;
+			else if (graph_conv_backend_parse(v, &one, &e)) {
+				fprintf(stderr, "bench_rhvae_step: %s\n",
+					e.msg);
+				return 2;
+			} else
+				n_be = 1;
+		} else {
 			fprintf(stderr, "usage: bench_rhvae_step [--steps N] "
-				"[--arch mlp|resnet] [--batch B] [--threads T]\n");
+				"[--arch mlp|resnet] [--batch B] [--threads T] "
+				"[--backend both|dnnl|im2col]\n");
 			return 2;
 		}
 	}
 	if (steps < 1 || B < 1 || threads < 1)
 		return 2;
+#ifdef VB_DOUBLE
+	if (n_be == 2) /* no oneDNN in double: im2col alone */
+		n_be = 1, one = GRAPH_CONV_BACKEND_IM2COL;
+#endif
 	op_blas_set_threads(threads);
-	printf("bench_rhvae_step: %s build, OpenBLAS kernel %s, %d thread(s)\n",
-	       VB_REAL_NAME, op_blas_core(), op_blas_threads());
-	return run(MODEL_KIND_RHVAE, arch, B, steps) ||
-	       run(MODEL_KIND_VAE, arch, B, steps);
+	conv_dnnl_set_threads(threads);
+	double peak = op_gemm_peak_gflops(1536, 4);
+	printf("bench_rhvae_step: %s build, OpenBLAS kernel %s, %s, %d BLAS / "
+	       "%d oneDNN thread(s); peak %.1f GFLOP/s (best 1536^3 sgemm in "
+	       "this process)\n", VB_REAL_NAME, op_blas_core(),
+	       conv_dnnl_describe(desc, sizeof desc), op_blas_threads(),
+	       conv_dnnl_threads(), peak);
+	const enum graph_conv_backend *be = n_be == 2 ? both : &one;
+	return run(MODEL_KIND_RHVAE, arch, B, steps, n_be, be, peak) ||
+	       run(MODEL_KIND_VAE, arch, B, steps, n_be, be, peak);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_dnnl.h"
 #include "half.h"
 #include "ops.h"
 
@@ -48,6 +49,8 @@ struct graph {
 	struct vb_error err;
 	vb_real *stage;    /* graph_grad results between release and copy */
 	size_t stage_cap;
+	enum graph_conv_backend conv_backend;
+	struct conv_dnnl *conv_dnnl; /* oneDNN primitives, made on first use */
 };
 
 static struct graph_chunk *chunk_new(size_t size)
@@ -96,6 +99,7 @@ enum vb_status graph_create(size_t arena_bytes, struct graph **out,
 	}
 	g->reserved = arena_bytes;
 	g->grad_enabled = true;
+	g->conv_backend = graph_conv_backend_default();
 	*out = g;
 	return VB_OK;
 }
@@ -107,6 +111,7 @@ void graph_free(struct graph *g)
 	chunks_free(g->chunks);
 	free(g->nodes);
 	free(g->stage);
+	conv_dnnl_free(g->conv_dnnl);
 	free(g);
 }
 
@@ -133,6 +138,64 @@ void graph_reset(struct graph *g)
 	g->phase = 0;
 	g->pass = GRAPH_PASS_NONE;
 	vb_error_clear(&g->err);
+}
+
+static const char *const CONV_BACKEND_NAMES[] = {"dnnl", "im2col"};
+
+const char *graph_conv_backend_name(enum graph_conv_backend b)
+{
+	return (unsigned)b < 2 ? CONV_BACKEND_NAMES[b] : "unknown";
+}
+
+enum vb_status graph_conv_backend_parse(const char *s,
+					enum graph_conv_backend *out,
+					struct vb_error *err)
+{
+	for (unsigned i = 0; i < 2; i++)
+		if (!strcmp(s, CONV_BACKEND_NAMES[i])) {
+			*out = (enum graph_conv_backend)i;
+			return VB_OK;
+		}
+	return vb_fail(err, VB_ERR_CONFIG, "graph: conv backend '%s', "
+		       "expected dnnl or im2col", s);
+}
+
+enum graph_conv_backend graph_conv_backend_default(void)
+{
+#ifdef VB_DOUBLE
+	return GRAPH_CONV_BACKEND_IM2COL;
+#else
+	return GRAPH_CONV_BACKEND_DNNL;
+#endif
+}
+
+enum vb_status graph_set_conv_backend(struct graph *g,
+				      enum graph_conv_backend b,
+				      struct vb_error *err)
+{
+	if ((unsigned)b >= 2)
+		return vb_fail(err, VB_ERR_CONFIG, "graph: conv backend %d "
+			       "out of range", (int)b);
+#ifdef VB_DOUBLE
+	if (b == GRAPH_CONV_BACKEND_DNNL)
+		return vb_fail(err, VB_ERR_CONFIG, "graph: conv backend dnnl "
+			       "needs the float build (double keeps im2col)");
+#endif
+	g->conv_backend = b;
+	return VB_OK;
+}
+
+enum graph_conv_backend graph_conv_backend(const struct graph *g)
+{
+	return g->conv_backend;
+}
+
+struct conv_dnnl *graph_conv_dnnl(struct graph *g)
+{
+	struct vb_error e = {0};
+	if (!g->conv_dnnl && conv_dnnl_create(&g->conv_dnnl, &e) != VB_OK)
+		graph_failf(g, e.status, "%s", e.msg);
+	return g->conv_dnnl;
 }
 
 enum vb_status graph_status(const struct graph *g)

@@ -21,6 +21,7 @@
 
 struct graph;
 struct graph_node;
+struct conv_dnnl;
 
 /* Fused first-order backward: reads n->grad and accumulates (+=) into the
  * gradient of each input, obtained through graph_input_grad (NULL for an
@@ -160,6 +161,35 @@ enum graph_rounding {
 };
 void graph_set_rounding(struct graph *g, enum graph_rounding mode);
 enum graph_rounding graph_rounding(const struct graph *g);
+
+/* Convolution kernels (ops_conv.c), chosen per graph. DNNL: oneDNN
+ * primitives (conv_dnnl.c), the float build's default; IM2COL: im2col /
+ * col2im around op_gemm (OpenBLAS), the double build's only path and the
+ * reference the float DNNL path is tested against. Both compute the same
+ * ops with the same tape semantics (vjps built from conv ops); they differ
+ * only in float rounding. The setting survives graph_reset; the oneDNN
+ * primitives are cached per graph (made on first use of each shape, freed
+ * by graph_free). */
+enum graph_conv_backend {
+	GRAPH_CONV_BACKEND_DNNL,
+	GRAPH_CONV_BACKEND_IM2COL
+};
+/* Stable lowercase name: "dnnl", "im2col". */
+const char *graph_conv_backend_name(enum graph_conv_backend b);
+/* Parses a name; VB_ERR_CONFIG names the string and the choices. */
+enum vb_status graph_conv_backend_parse(const char *s,
+					enum graph_conv_backend *out,
+					struct vb_error *err);
+/* DNNL in the float build, IM2COL in the double build. */
+enum graph_conv_backend graph_conv_backend_default(void);
+/* VB_ERR_CONFIG for DNNL in the double build (no silent fallback). */
+enum vb_status graph_set_conv_backend(struct graph *g,
+				      enum graph_conv_backend b,
+				      struct vb_error *err);
+enum graph_conv_backend graph_conv_backend(const struct graph *g);
+/* For ops_conv.c: the graph's oneDNN cache, created on first call; NULL
+ * with the sticky error set on failure. Borrowed until graph_free. */
+struct conv_dnnl *graph_conv_dnnl(struct graph *g);
 
 /* Leaves. The value is borrowed (not copied): it must outlive the step. */
 struct graph_node *graph_input(struct graph *g, const char *name,

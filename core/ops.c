@@ -4,7 +4,9 @@
 #include "ops.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cblas.h>
 
@@ -93,6 +95,37 @@ void op_gemm(bool ta, bool tb, size_t m, size_t n, size_t k, vb_real alpha,
 	GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
 	     tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, a,
 	     (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+static double seconds(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+double op_gemm_peak_gflops(size_t n, int reps)
+{
+	vb_real *a = calloc(n * n, sizeof *a), *b = calloc(n * n, sizeof *b);
+	vb_real *c = calloc(n * n, sizeof *c);
+	double best = 0;
+	if (a && b && c) {
+		for (size_t i = 0; i < n * n; i++) {
+			a[i] = (vb_real)(0.001 * (double)(i % 13));
+			b[i] = (vb_real)(0.001 * (double)(i % 7));
+		}
+		for (int r = 0; r < reps; r++) {
+			double t = seconds(), gf;
+			op_gemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n);
+			t = seconds() - t;
+			gf = 2.0 * (double)n * (double)n * (double)n / t / 1e9;
+			best = gf > best ? gf : best;
+		}
+	}
+	free(a);
+	free(b);
+	free(c);
+	return best;
 }
 
 static const char *shp(const struct graph_node *n, char *buf, size_t cap)

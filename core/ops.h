@@ -176,6 +176,12 @@ void op_gemm(bool ta, bool tb, size_t m, size_t n, size_t k, vb_real alpha,
 	     const vb_real *a, size_t lda, const vb_real *b, size_t ldb,
 	     vb_real beta, vb_real *c, size_t ldc);
 
+/* The single-core (per BLAS thread setting) practical peak, measured:
+ * the best of reps square products n x n x n through op_gemm, in GFLOP/s
+ * (0 if the scratch cannot be allocated). Benchmarks report shares of it;
+ * it allocates 3 n^2 reals and takes about reps x 2 n^3 / rate seconds. */
+double op_gemm_peak_gflops(size_t n, int reps);
+
 /* ---- batch norm (ops_bn.c) ---- */
 /* sqrt, elementwise. Backward G / (2 sqrt(x)) as PyTorch: infinite at
  * x = 0 (the forensics call that cause "sqrt_zero_backward"). */

@@ -1,11 +1,15 @@
 /* ops_conv: 2-D convolution and transposed convolution on the tape (NCHW,
  * PyTorch semantics and weight layouts), the weight gradient of a
  * convolution as its own differentiable op, and the channel sum/broadcast
- * pair that carries the bias. Products are lowered onto op_gemm through
- * im2col / col2im over chunks of the batch, with scratch from the graph
- * arena that is given back (graph_mark / graph_release) before the op or
- * kernel returns; cblas itself stays in ops.c. */
+ * pair that carries the bias. Two kernel paths, chosen per graph
+ * (graph_conv_backend): oneDNN primitives through conv_dnnl.c (float
+ * build), or products lowered onto op_gemm through im2col / col2im over
+ * chunks of the batch, with scratch from the graph arena that is given
+ * back (graph_mark / graph_release) before the op or kernel returns; cblas
+ * itself stays in ops.c, dnnl.h in conv_dnnl.c. */
 #include "ops.h"
+
+#include "conv_dnnl.h"
 
 #include <limits.h>
 #include <string.h>
@@ -281,6 +285,82 @@ static bool plane_small(size_t h, size_t w)
 }
 
 /* ------------------------------------------------------------------ */
+/* The oneDNN path. Every op and kernel below maps onto three oneDNN
+ * convolution kinds of one geometry q (q's image is the convolution's
+ * source, its Ho x Wo the destination, c_dst destination channels):
+ * forward, backward-data and backward-weights. A transposed convolution's
+ * forward is the backward-data of the convolution whose source is its
+ * output, so its weights need no transposing and oneDNN's slow
+ * deconvolution forward for 64 -> 1 channels is never used. */
+enum dnnl_call { CALL_FWD, CALL_BWD_DATA, CALL_BWD_WEIGHTS };
+
+/* Whether the graph runs call on oneDNN: its backend is DNNL and the
+ * shape is not one where the im2col path measured faster. A fixed rule,
+ * not a timing at start-up, so that a run's arithmetic never depends on
+ * the machine's load. Measured (bench_conv, DNNL_VERBOSE, oneDNN 2.6, one
+ * thread, batch 64): backward-data onto one source channel (the decoder's
+ * last transposed convolution 64 -> 1, 3x3 stride 2, 14 -> 28) runs
+ * jit:avx512_core at 6 GFLOP/s (2.6 ms per call); its im2col form is one
+ * sgemm (9 x 12544 x 64) and a col2im. */
+static bool dnnl_for(const struct graph *g, enum dnnl_call call,
+		     const struct conv_geom *q)
+{
+	if (graph_conv_backend(g) != GRAPH_CONV_BACKEND_DNNL)
+		return false;
+	return !(call == CALL_BWD_DATA && q->C == 1);
+}
+
+/* Runs call on the graph's oneDNN cache: CALL_FWD out = conv(a, b) + bias,
+ * CALL_BWD_DATA out = input gradient at a with weights b, CALL_BWD_WEIGHTS
+ * out = weight gradient of source a at output gradient b (and d_bias the
+ * bias gradient when not NULL); accumulate adds instead of writing. False
+ * with the sticky error set on failure. */
+static bool dnnl_run(struct graph *g, enum dnnl_call call,
+		     const struct conv_geom *q, size_t c_dst,
+		     const vb_real *a, const vb_real *b, const vb_real *bias,
+		     vb_real *out, vb_real *d_bias, bool accumulate)
+{
+#ifndef VB_DOUBLE
+	struct conv_dnnl *c = graph_conv_dnnl(g);
+	struct conv_dnnl_shape s = {q->B,  q->C,  q->H,  q->W,
+				    c_dst, q->Ho, q->Wo, q->kh,
+				    q->kw, q->s,  q->p};
+	struct vb_error e = {0};
+	enum vb_status st;
+	if (!c)
+		return false;
+	if (call == CALL_FWD)
+		st = conv_dnnl_forward(c, &s, a, b, bias, out, accumulate, &e);
+	else if (call == CALL_BWD_DATA)
+		st = conv_dnnl_backward_data(c, &s, a, b, out, accumulate, &e);
+	else
+		st = conv_dnnl_backward_weights(c, &s, a, b, out, d_bias,
+						accumulate, &e);
+	if (st != VB_OK)
+		graph_failf(g, st, "ops: %s", e.msg);
+	return st == VB_OK;
+#else
+	(void)call, (void)q, (void)c_dst, (void)a, (void)b, (void)bias;
+	(void)out, (void)d_bias, (void)accumulate;
+	graph_failf(g, VB_ERR_INTERNAL, "ops: oneDNN convolution in the "
+		    "double build");
+	return false;
+#endif
+}
+
+/* y (B, C, P) += bias[c] on every element of channel c. */
+static void add_channel_bias(vb_real *y, const vb_real *bias, size_t B,
+			     size_t C, size_t P)
+{
+	for (size_t b = 0; b < B; b++)
+		for (size_t c = 0; c < C; c++) {
+			vb_real *d = y + (b * C + c) * P;
+			for (size_t i = 0; i < P; i++)
+				d[i] += bias[c];
+		}
+}
+
+/* ------------------------------------------------------------------ */
 /* conv2d: y (B, Cout, Ho, Wo) = w (Cout, Cin, kh, kw) * x (B, Cin, H, W)
  * + b; i[0] stride, i[1] pad. Per chunk of nb samples, with N = nb P:
  * Y (Cout, N) = w (Cout, K) im2col(x) (K, N). */
@@ -317,6 +397,20 @@ static void conv2d_backward(struct graph *g, struct graph_node *n)
 	vb_real *dy, *col;
 	int *tab = NULL;
 	struct graph_mark mk;
+	if (gw && dnnl_for(g, CALL_BWD_WEIGHTS, &q)) {
+		if (!dnnl_run(g, CALL_BWD_WEIGHTS, &q, Cout,
+			      n->in[0]->value.data, n->grad.data, NULL,
+			      gw->data, gb ? gb->data : NULL, true))
+			return;
+		gw = NULL;
+		gb = NULL; /* oneDNN's diff_bias did it */
+	}
+	if (gx && dnnl_for(g, CALL_BWD_DATA, &q)) {
+		if (!dnnl_run(g, CALL_BWD_DATA, &q, Cout, n->grad.data, w,
+			      NULL, gx->data, NULL, true))
+			return;
+		gx = NULL;
+	}
 	if (gb)
 		channel_sums_add(n->grad.data, gb->data, q.B, Cout, P);
 	if (!gx && !gw)
@@ -419,6 +513,12 @@ struct graph_node *op_conv2d(struct graph *g, const char *name,
 		return NULL;
 	n->i[0] = stride;
 	n->i[1] = pad;
+	if (dnnl_for(g, CALL_FWD, &q))
+		return dnnl_run(g, CALL_FWD, &q, Cout, x->value.data,
+				w->value.data, b ? b->value.data : NULL,
+				n->value.data, NULL, false)
+			       ? graph_node_done(g, n)
+			       : NULL;
 	K = geom_k(&q);
 	P = geom_p(&q);
 	nb = chunk_samples(&q);
@@ -473,6 +573,22 @@ static void convt_backward(struct graph *g, struct graph_node *n)
 	if (gb)
 		channel_sums_add(n->grad.data, gb->data, q.B, q.C,
 				 q.H * q.W);
+	/* the convolution's source is this op's output gradient, its
+	 * destination this op's input */
+	if (gw && dnnl_for(g, CALL_BWD_WEIGHTS, &q)) {
+		if (!dnnl_run(g, CALL_BWD_WEIGHTS, &q, Cin, n->grad.data,
+			      n->in[0]->value.data, NULL, gw->data, NULL,
+			      true))
+			return;
+		gw = NULL;
+	}
+	if (gx && dnnl_for(g, CALL_FWD, &q)) {
+		if (!dnnl_run(g, CALL_FWD, &q, Cin, n->grad.data,
+			      n->in[1]->value.data, NULL, gx->data, NULL,
+			      true))
+			return;
+		gx = NULL;
+	}
 	if (!gx && !gw)
 		return;
 	mk = graph_mark(g);
@@ -562,6 +678,15 @@ static struct graph_node *conv_transpose_node(struct graph *g,
 	n->i[1] = (long)p;
 	n->i[2] = (long)op_h;
 	n->i[3] = (long)op_w;
+	if (dnnl_for(g, CALL_BWD_DATA, &q)) {
+		if (!dnnl_run(g, CALL_BWD_DATA, &q, Cin, x->value.data,
+			      w->value.data, NULL, n->value.data, NULL, false))
+			return NULL;
+		if (b)
+			add_channel_bias(n->value.data, b->value.data, q.B,
+					 q.C, q.H * q.W);
+		return graph_node_done(g, n);
+	}
 	K = geom_k(&q);
 	P = geom_p(&q);
 	nb = chunk_samples(&q);
@@ -655,6 +780,19 @@ static void wgrad_backward(struct graph *g, struct graph_node *n)
 	vb_real *col, *gc;
 	int *tab = NULL;
 	struct graph_mark mk;
+	if (gx && dnnl_for(g, CALL_BWD_DATA, &q)) {
+		if (!dnnl_run(g, CALL_BWD_DATA, &q, Cout,
+			      n->in[1]->value.data, U, NULL, gx->data, NULL,
+			      true))
+			return;
+		gx = NULL;
+	}
+	if (gg && dnnl_for(g, CALL_FWD, &q)) {
+		if (!dnnl_run(g, CALL_FWD, &q, Cout, n->in[0]->value.data, U,
+			      NULL, gg->data, NULL, true))
+			return;
+		gg = NULL;
+	}
 	if (!gx && !gg)
 		return;
 	mk = graph_mark(g);
@@ -749,6 +887,12 @@ struct graph_node *op_conv2d_weight_grad(struct graph *g, const char *name,
 	n->i[1] = pad;
 	n->i[2] = kh;
 	n->i[3] = kw;
+	if (dnnl_for(g, CALL_BWD_WEIGHTS, &q))
+		return dnnl_run(g, CALL_BWD_WEIGHTS, &q, Cout, x->value.data,
+				gy->value.data, NULL, n->value.data, NULL,
+				false)
+			       ? graph_node_done(g, n)
+			       : NULL;
 	K = geom_k(&q);
 	P = geom_p(&q);
 	nb = chunk_samples(&q);

