@@ -6,8 +6,12 @@
  * convolution node, forward, plus twice that for the nodes the backward
  * pass visits), the share of the sgemm rate measured in the same run, and
  * the peak resident memory.
+ * --leapfrog both alternates, step by step in one process, the RHVAE's
+ * reusing leapfrog (issue 13: the rho-independent part of the step-6.1
+ * gradient once per leapfrog step) with the full-H form, and prints both
+ * times and their ratio.
  * usage: bench_rhvae_step [--steps N] [--arch mlp|resnet] [--batch B]
- *                         [--threads T] */
+ *                         [--threads T] [--leapfrog reuse|full|both] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +25,7 @@
 #include "ops.h"
 #include "optim.h"
 #include "params.h"
+#include "rhvae.h"
 #include "rng.h"
 
 static double now(void)
@@ -95,8 +100,11 @@ static double sgemm_rate(void)
 	return 2.0 * (double)(m * n * k) * reps / t / 1e9;
 }
 
+/* Leapfrog forms timed by run(): reuse, full, or both alternating. */
+enum lf_mode { LF_REUSE, LF_FULL, LF_BOTH };
+
 static int run(enum model_kind kind, enum model_arch arch, size_t B,
-	       int steps)
+	       int steps, enum lf_mode lf)
 {
 	struct model_config mc;
 	struct model *m = NULL;
@@ -109,7 +117,8 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	struct vb_error err = {0};
 	size_t D = 784, xs[2] = {B, D};
 	vb_real *x = malloc(B * D * sizeof *x);
-	double flops = 0, t = 0;
+	double flops = 0, t = 0, t_lf[2] = {0, 0};
+	int n_lf[2] = {0, 0};
 
 	model_config_defaults(&mc);
 	mc.kind = kind;
@@ -126,8 +135,14 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	}
 	dataset_batch(&ds, NULL, B, 255, x);
 	rng_seed(&noise, 1, RNG_STREAM_NOISE);
+	if (kind != MODEL_KIND_RHVAE)
+		lf = LF_REUSE;
 	for (int s = -3; s < steps; s++) {
 		struct model_out mo;
+		/* which form this step runs: 0 reuse, 1 full */
+		int form = lf == LF_BOTH ? (s + 4) % 2 : lf == LF_FULL;
+		if (kind == MODEL_KIND_RHVAE)
+			rhvae_set_leapfrog_reuse(m, form == 0);
 		double t0 = now();
 		graph_reset(g);
 		if (model_build_loss(m, g,
@@ -145,7 +160,10 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 			return 1;
 		}
 		if (s >= 0) {
-			t += now() - t0;
+			double dt = now() - t0;
+			t += dt;
+			t_lf[form] += dt;
+			n_lf[form]++;
 			if (s == 0)
 				flops = tape_flops(g);
 		}
@@ -161,6 +179,12 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	       100 * flops / per / 1e9 / sg, sg,
 	       (double)graph_arena_reserved(g) / 1e6,
 	       (double)ru.ru_maxrss / 1024);
+	if (lf == LF_BOTH && n_lf[0] && n_lf[1])
+		printf("  leapfrog reuse %.2f ms/step (%d steps), full %.2f "
+		       "ms/step (%d steps), interleaved: reuse/full = %.3f\n",
+		       t_lf[0] / n_lf[0] * 1e3, n_lf[0],
+		       t_lf[1] / n_lf[1] * 1e3, n_lf[1],
+		       (t_lf[0] / n_lf[0]) / (t_lf[1] / n_lf[1]));
 	graph_free(g);
 	optim_free(o);
 	model_free(m);
@@ -174,6 +198,7 @@ int main(int argc, char **argv)
 	int steps = 20, threads = 1;
 	size_t B = 64;
 	enum model_arch arch = MODEL_ARCH_MLP;
+	enum lf_mode lf = LF_REUSE;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--steps") && i + 1 < argc)
 			steps = atoi(argv[++i]);
@@ -184,9 +209,14 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--arch") && i + 1 < argc)
 			arch = !strcmp(argv[++i], "mlp") ? MODEL_ARCH_MLP
 							 : MODEL_ARCH_RESNET;
-		else {
+		else if (!strcmp(argv[i], "--leapfrog") && i + 1 < argc) {
+			const char *v = argv[++i];
+			lf = !strcmp(v, "full") ? LF_FULL
+			     : !strcmp(v, "both") ? LF_BOTH : LF_REUSE;
+		} else {
 			fprintf(stderr, "usage: bench_rhvae_step [--steps N] "
-				"[--arch mlp|resnet] [--batch B] [--threads T]\n");
+				"[--arch mlp|resnet] [--batch B] [--threads T] "
+				"[--leapfrog reuse|full|both]\n");
 			return 2;
 		}
 	}
@@ -195,6 +225,6 @@ int main(int argc, char **argv)
 	op_blas_set_threads(threads);
 	printf("bench_rhvae_step: %s build, OpenBLAS kernel %s, %d thread(s)\n",
 	       VB_REAL_NAME, op_blas_core(), op_blas_threads());
-	return run(MODEL_KIND_RHVAE, arch, B, steps) ||
-	       run(MODEL_KIND_VAE, arch, B, steps);
+	return run(MODEL_KIND_RHVAE, arch, B, steps, lf) ||
+	       run(MODEL_KIND_VAE, arch, B, steps, lf);
 }

@@ -39,6 +39,8 @@ struct rhvae {
 	vb_real *frozen; /* stored constants, in the order they are made */
 	size_t n_frozen, cap_frozen, pos_frozen;
 	vb_real *temper; /* (K) tempering factors */
+	bool lf_full;    /* rhvae_set_leapfrog_reuse(false): the full H at
+			    every step-6.1 iteration (the reference path) */
 };
 
 void rhvae_set_freeze(struct model *m, enum rhvae_freeze mode)
@@ -48,6 +50,19 @@ void rhvae_set_freeze(struct model *m, enum rhvae_freeze mode)
 	rv->pos_frozen = 0;
 	if (mode == RHVAE_FREEZE_RECORD)
 		rv->n_frozen = 0;
+}
+
+void rhvae_set_leapfrog_reuse(struct model *m, bool reuse)
+{
+	struct rhvae *rv = m->impl;
+	rv->lf_full = !reuse;
+}
+
+const vb_real *rhvae_frozen_values(const struct model *m, size_t *n)
+{
+	const struct rhvae *rv = m->impl;
+	*n = rv->n_frozen;
+	return rv->frozen;
 }
 
 /* A constant of step 6.1 or 6.2: recorded or replaced (rhvae_set_freeze). */
@@ -220,6 +235,85 @@ static struct graph_node *hamiltonian(struct model *m, struct graph *g,
 	return H;
 }
 
+/* The parts of H for the reusing leapfrog (rhvae_set_leapfrog_reuse), in
+ * scope "H" with hamiltonian()'s node names. The rho-independent part
+ * sum_i [-log p(x_i | z_i) + 0.5 |z_i|^2] (decoder and prior): */
+static struct graph_node *h_recon_prior(struct model *m, struct graph *g,
+					struct graph_node *x,
+					struct graph_node *z,
+					struct graph_node *y)
+{
+	struct graph_node *H;
+	graph_push_scope(g, "H");
+	H = op_sum(g, "sum",
+		   op_add(g, "recon_prior", vae_recon(&m->cfg, g, y, x),
+			  op_scale(g, "prior",
+				   op_sum_rows(g, "z_sq",
+					       op_square(g, "z2", z)),
+				   0.5)));
+	graph_pop_scope(g);
+	return H;
+}
+
+/* -0.5 sum_i logdet A_i, whose gradient in A is the log-determinant's
+ * contribution to dH/dA (rho-independent). */
+static struct graph_node *h_logdet(struct graph *g,
+				   struct graph_node *logdet_A)
+{
+	struct graph_node *H;
+	graph_push_scope(g, "H");
+	H = op_sum(g, "logdet.sum",
+		   op_scale(g, "logdet.half", logdet_A, -0.5));
+	graph_pop_scope(g);
+	return H;
+}
+
+/* 0.5 rho_i^T A_i rho_i per sample (B). */
+static struct graph_node *h_kinetic(struct graph *g, struct graph_node *rho,
+				    struct graph_node *A)
+{
+	struct graph_node *k;
+	graph_push_scope(g, "H");
+	k = op_scale(g, "kinetic.half", quad_form(g, "rho_A_rho", rho, A), 0.5);
+	graph_pop_scope(g);
+	return k;
+}
+
+/* sum_i [kin_i + <A_i, S_i>] with S = d(-0.5 sum logdet A)/dA a constant:
+ * its gradient in z is the kinetic term's plus the log-determinant's (the
+ * latter linearised at this A, exact for a first derivative), so one
+ * backward through the kernel metric serves both, as in the full H. */
+static struct graph_node *h_kinetic_logdet(struct graph *g,
+					   struct graph_node *kin,
+					   struct graph_node *A,
+					   struct graph_node *S)
+{
+	struct graph_node *H;
+	graph_push_scope(g, "H");
+	H = op_sum(g, "sum",
+		   op_add(g, "kinetic", kin,
+			  op_sum_rows(g, "logdet_lin",
+				      op_mul(g, "logdet_lin", A, S))));
+	graph_pop_scope(g);
+	return H;
+}
+
+/* a + b for two constant nodes of one shape, as a constant. */
+static struct graph_node *const_sum(struct graph *g, const char *name,
+				    struct graph_node *a,
+				    struct graph_node *b)
+{
+	struct tensor t;
+	if (!a || !b)
+		return NULL;
+	t = graph_tensor(g, a->value.ndim, a->value.shape);
+	if (!t.data && t.n)
+		return NULL;
+	for (size_t i = 0; i < t.n; i++)
+		t.data[i] = a->value.data[i] + b->value.data[i];
+	return graph_const(g, name, t);
+}
+
 /* d out / d wrt as a node (constant unless keep_graph). */
 static struct graph_node *grad_of(struct graph *g, struct graph_node *out,
 				  struct graph_node *wrt, bool keep_graph,
@@ -348,20 +442,58 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 		/* 6.1 implicit half step: 3 fixed-point iterations, constant
 		 * gradients */
 		struct graph_node *rho_half = rho;
-		for (int it = 0; it < 3; it++) {
-			struct graph_node *H = hamiltonian(m, g, x, z, y,
-							   rho_half, A,
-							   logdet_A);
-			struct graph_node *gz = clip_h_grad(
-				g, cfg, frozen(rv, g, grad_of(g, H, z, false, err)));
-			rho_half = op_sub(g, "rho_half", rho,
-					  op_scale(g, "half_eps_g", gz,
-						   0.5 * cfg->eps_lf));
+		if (rv->lf_full) {
+			for (int it = 0; it < 3; it++) {
+				struct graph_node *H = hamiltonian(
+					m, g, x, z, y, rho_half, A, logdet_A);
+				struct graph_node *gz = clip_h_grad(
+					g, cfg,
+					frozen(rv, g,
+					       grad_of(g, H, z, false, err)));
+				rho_half = op_sub(g, "rho_half", rho,
+						  op_scale(g, "half_eps_g", gz,
+							   0.5 * cfg->eps_lf));
+			}
+		} else {
+			/* z, y, A and logdet A do not change in the three
+			 * iterations: the decoder + prior gradient in z (gs)
+			 * and the log-det's gradient in A (S) once; each
+			 * iteration differentiates the kinetic term plus
+			 * <A, S> (one kernel-metric backward, and the rho
+			 * path of 4.5/4.6 when rho depends on z). The full
+			 * gradient gs + gk is what is frozen and clipped. The
+			 * first kinetic forward comes before the backward
+			 * passes, in the full H's order. */
+			struct graph_node *kin = h_kinetic(g, rho_half, A);
+			struct graph_node *gs = grad_of(
+				g, h_recon_prior(m, g, x, z, y), z, false, err);
+			struct graph_node *S = grad_of(g, h_logdet(g, logdet_A),
+						       A, false, err);
+			for (int it = 0; it < 3; it++) {
+				if (it > 0)
+					kin = h_kinetic(g, rho_half, A);
+				struct graph_node *gk = grad_of(
+					g, h_kinetic_logdet(g, kin, A, S), z,
+					false, err);
+				struct graph_node *gz = clip_h_grad(
+					g, cfg,
+					frozen(rv, g,
+					       const_sum(g, "grad", gs, gk)));
+				rho_half = op_sub(g, "rho_half", rho,
+						  op_scale(g, "half_eps_g", gz,
+							   0.5 * cfg->eps_lf));
+			}
 		}
-		/* 6.2 position step, a constant increment */
+		/* 6.2 position step, a constant increment; only the kinetic
+		 * term of H depends on rho', so (unless lf_full) only it is
+		 * built: the same gradient, bit for bit */
 		graph_set_phase(g, GUARD_PHASE_CODE(GUARD_PHASE_LEAPFROG, k, 2));
-		struct graph_node *H0 = hamiltonian(m, g, x, z, y, rho_half, A,
-						    logdet_A);
+		struct graph_node *H0 =
+			rv->lf_full
+				? hamiltonian(m, g, x, z, y, rho_half, A,
+					      logdet_A)
+				: op_sum(g, "H.sum",
+					 h_kinetic(g, rho_half, A));
 		struct graph_node *grho0 = grad_of(g, H0, rho_half, false, err);
 		struct graph_node *grho = grho0;
 		if (!cfg->quirk_position) {
