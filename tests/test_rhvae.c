@@ -424,13 +424,17 @@ static void lf_check(struct model *m, struct graph *g, double *x,
  * K = 1 and 2, training (momentum from L, and from the Cholesky factor of
  * G(z0), where rho depends on z0) and evaluation (placeholder metric, and
  * the end-of-epoch metric, where rho depends on z0 through C(z0)), with
- * rhvae.grad_clip off and on. */
+ * rhvae.grad_clip off and on, and with the non-quirk position step. */
 START_TEST(test_leapfrog_reuse_matches_full)
 {
 	for (size_t K = 1; K <= 2; K++)
-		for (int chol = 0; chol < 2; chol++) {
+		for (int v = 0; v < 3; v++) {
+			/* v 1: Cholesky momentum; v 2: the true fixed-point
+			 * position step (6.2 differentiates the kinetic term
+			 * three times more) */
 			struct model_config mc = tiny_config(K);
-			mc.quirk_momentum_l = !chol;
+			mc.quirk_momentum_l = v != 1;
+			mc.quirk_position = v != 2;
 			struct model *m = make(&mc);
 			struct graph *g = NULL;
 			struct vb_error err = {0};
