@@ -442,7 +442,11 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 		/* 6.1 implicit half step: 3 fixed-point iterations, constant
 		 * gradients */
 		struct graph_node *rho_half = rho;
-		if (rv->lf_full) {
+		/* From step 2 on, rho depends on z through the previous g3,
+		 * whose graph runs through this decoder output (4.5's
+		 * Hessian term): every kinetic gradient then walks the
+		 * decoder anyway, so splitting would add a fourth walk. */
+		if (rv->lf_full || graph_depends_on(g, rho, y)) {
 			for (int it = 0; it < 3; it++) {
 				struct graph_node *H = hamiltonian(
 					m, g, x, z, y, rho_half, A, logdet_A);

@@ -14,6 +14,7 @@
 #include "checkpoint.h"
 #include "gradcheck.h"
 #include "graph.h"
+#include "guard.h"
 #include "linalg.h"
 #include "model.h"
 #include "ops.h"
@@ -456,6 +457,71 @@ START_TEST(test_leapfrog_reuse_matches_full)
 }
 END_TEST
 
+/* Backward events on decoder nodes, by leapfrog sub-step, for K <= 2
+ * (the fused passes fire them; step 6.4's graph-keeping pass builds nodes
+ * instead and is not counted). */
+struct lf_count {
+	size_t dec[3][5]; /* [k][sub]: decoder nodes backpropagated */
+};
+
+static void lf_count_hook(void *ctx, struct graph *g, struct graph_node *n,
+			  enum graph_event ev)
+{
+	struct lf_count *c = ctx;
+	if (ev != GRAPH_EVENT_BACKWARD || strncmp(n->name, "decoder.", 8))
+		return;
+	for (int k = 1; k <= 2; k++)
+		for (int sub = 1; sub <= 4; sub++)
+			if (graph_phase(g) ==
+			    GUARD_PHASE_CODE(GUARD_PHASE_LEAPFROG, k, sub))
+				c->dec[k][sub]++;
+}
+
+/* What the leapfrog's gradient passes walk: step 6.1 backpropagates
+ * through the decoder once per leapfrog step with reuse and three times
+ * without (from step 2 on, three times either way); step 6.2 (the gradient in rho, whose only term is rho^T A rho)
+ * never reaches the decoder, in training and evaluation, K = 1 and 2:
+ * graph_grad visits only nodes between out and wrt. */
+START_TEST(test_leapfrog_decoder_passes)
+{
+	for (size_t K = 1; K <= 2; K++)
+		for (int v = 0; v < 3; v++) {
+			/* v 0 evaluation, 1 training, 2 training with g3 a
+			 * constant (then rho never depends on z) */
+			bool training = v > 0;
+			struct model_config mc = tiny_config(K);
+			mc.second_order = v != 2;
+			struct model *m = make(&mc);
+			struct graph *g = NULL;
+			struct vb_error err = {0};
+			struct lf_count full = {0}, reuse = {0};
+			double x[NB * ND];
+			batch(x, 8);
+			ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
+			rhvae_set_leapfrog_reuse(m, false);
+			graph_set_hook(g, lf_count_hook, &full);
+			loss_of(m, g, x, training, false);
+			rhvae_set_leapfrog_reuse(m, true);
+			graph_set_hook(g, lf_count_hook, &reuse);
+			loss_of(m, g, x, training, false);
+			graph_set_hook(g, NULL, NULL);
+			for (size_t k = 1; k <= K; k++) {
+				ck_assert_uint_gt(reuse.dec[k][1], 0);
+				/* from step 2 on rho depends on the decoder
+				 * output (through g3): the whole H, once per
+				 * iteration, is already the least walking */
+				ck_assert_uint_eq(full.dec[k][1],
+						  (k == 1 || v == 2 ? 3 : 1) *
+							  reuse.dec[k][1]);
+				ck_assert_uint_eq(full.dec[k][2], 0);
+				ck_assert_uint_eq(reuse.dec[k][2], 0);
+			}
+			graph_free(g);
+			model_free(m);
+		}
+}
+END_TEST
+
 START_TEST(test_second_order_matters)
 {
 	/* Treating g3 as a constant keeps the loss and changes the
@@ -700,6 +766,7 @@ int main(void)
 	tcase_add_test(tc, test_grad_cholesky_momentum);
 	tcase_add_test(tc, test_second_order_matters);
 	tcase_add_test(tc, test_leapfrog_reuse_matches_full);
+	tcase_add_test(tc, test_leapfrog_decoder_passes);
 	tcase_add_test(tc, test_buffers_and_eval);
 	tcase_add_test(tc, test_hvae_grad);
 	tcase_add_test(tc, test_grad_k1_softplus);
