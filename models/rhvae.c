@@ -274,7 +274,8 @@ static struct graph_node *h_kinetic(struct graph *g, struct graph_node *rho,
 {
 	struct graph_node *k;
 	graph_push_scope(g, "H");
-	k = op_scale(g, "kinetic.half", quad_form(g, "rho_A_rho", rho, A), 0.5);
+	k = op_scale(g, "kinetic.half", quad_form(g, "rho_A_rho", rho, A),
+		     0.5);
 	graph_pop_scope(g);
 	return k;
 }
@@ -465,12 +466,14 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 			 * iteration differentiates the kinetic term plus
 			 * <A, S> (one kernel-metric backward, and the rho
 			 * path of 4.5/4.6 when rho depends on z). The full
-			 * gradient gs + gk is what is frozen and clipped. The
-			 * first kinetic forward comes before the backward
-			 * passes, in the full H's order. */
+			 * gradient gs + gk is what is frozen and clipped. As
+			 * in the full H, recon, prior and the first kinetic
+			 * term are made in that order before any backward
+			 * pass, so anomaly mode meets a non-finite value in
+			 * the same order. */
+			struct graph_node *Hs = h_recon_prior(m, g, x, z, y);
 			struct graph_node *kin = h_kinetic(g, rho_half, A);
-			struct graph_node *gs = grad_of(
-				g, h_recon_prior(m, g, x, z, y), z, false, err);
+			struct graph_node *gs = grad_of(g, Hs, z, false, err);
 			struct graph_node *S = grad_of(g, h_logdet(g, logdet_A),
 						       A, false, err);
 			for (int it = 0; it < 3; it++) {

@@ -493,7 +493,8 @@ START_TEST(test_rhvae_leapfrog_reuse_f32)
 		ck_assert_msg(model_create(&mc, &m, &err) == VB_OK, "%s",
 			      err.msg);
 		size_t n = m->params->n;
-		vb_real *ga = malloc(n * sizeof *ga), *gb = malloc(n * sizeof *gb);
+		vb_real *ga = malloc(n * sizeof *ga);
+		vb_real *gb = malloc(n * sizeof *gb);
 		ck_assert(ga && gb);
 		vb_real la = rhvae_step(m, g, xb, B, true, ga);
 		vb_real lb = rhvae_step(m, g, xb, B, false, gb);
@@ -501,7 +502,8 @@ START_TEST(test_rhvae_leapfrog_reuse_f32)
 		for (size_t e = 0; e < m->params->n_entries; e++) {
 			const struct params_entry *pe = &m->params->entries[e];
 			double big = 0, diff = 0;
-			for (size_t i = pe->offset; i < pe->offset + pe->n; i++) {
+			for (size_t i = pe->offset; i < pe->offset + pe->n;
+			     i++) {
 				ck_assert(isfinite(ga[i]));
 				big = fmax(big, fabs(gb[i]));
 				diff = fmax(diff, fabs((double)ga[i] - gb[i]));

@@ -479,7 +479,8 @@ static void lf_count_hook(void *ctx, struct graph *g, struct graph_node *n,
 
 /* What the leapfrog's gradient passes walk: step 6.1 backpropagates
  * through the decoder once per leapfrog step with reuse and three times
- * without (from step 2 on, three times either way); step 6.2 (the gradient in rho, whose only term is rho^T A rho)
+ * without (from step 2 on, when g3 keeps its graph, three times either
+ * way); step 6.2 (the gradient in rho, whose only term is rho^T A rho)
  * never reaches the decoder, in training and evaluation, K = 1 and 2:
  * graph_grad visits only nodes between out and wrt. */
 START_TEST(test_leapfrog_decoder_passes)
