@@ -280,25 +280,6 @@ static struct graph_node *h_kinetic(struct graph *g, struct graph_node *rho,
 	return k;
 }
 
-/* sum_i [kin_i + <A_i, S_i>] with S = d(-0.5 sum logdet A)/dA a constant:
- * its gradient in z is the kinetic term's plus the log-determinant's (the
- * latter linearised at this A, exact for a first derivative), so one
- * backward through the kernel metric serves both, as in the full H. */
-static struct graph_node *h_kinetic_logdet(struct graph *g,
-					   struct graph_node *kin,
-					   struct graph_node *A,
-					   struct graph_node *S)
-{
-	struct graph_node *H;
-	graph_push_scope(g, "H");
-	H = op_sum(g, "sum",
-		   op_add(g, "kinetic", kin,
-			  op_sum_rows(g, "logdet_lin",
-				      op_mul(g, "logdet_lin", A, S))));
-	graph_pop_scope(g);
-	return H;
-}
-
 /* a + b for two constant nodes of one shape, as a constant. */
 static struct graph_node *const_sum(struct graph *g, const char *name,
 				    struct graph_node *a,
@@ -315,19 +296,30 @@ static struct graph_node *const_sum(struct graph *g, const char *name,
 	return graph_const(g, name, t);
 }
 
-/* d out / d wrt as a node (constant unless keep_graph). */
-static struct graph_node *grad_of(struct graph *g, struct graph_node *out,
-				  struct graph_node *wrt, bool keep_graph,
-				  struct vb_error *err)
+/* seed^T d out / d wrt as a node (constant unless keep_graph); seed
+ * NULL means ones for a scalar out. */
+static struct graph_node *vjp_of(struct graph *g, struct graph_node *out,
+				 struct graph_node *seed,
+				 struct graph_node *wrt, bool keep_graph,
+				 struct vb_error *err)
 {
 	struct graph_node *r = NULL;
 	if (!out || !wrt)
 		return NULL;
-	if (graph_grad(g, out, NULL, &wrt, 1, keep_graph, &r, err) != VB_OK)
+	if (graph_grad(g, out, seed, &wrt, 1, keep_graph, &r, err) != VB_OK)
 		return graph_failf(g, err && err->status ? err->status
 							  : VB_ERR_INTERNAL,
 				   "%s", err ? err->msg : "rhvae: grad failed");
 	return r;
+}
+
+/* d out / d wrt as a node (constant unless keep_graph); out must be a
+ * scalar. */
+static struct graph_node *grad_of(struct graph *g, struct graph_node *out,
+				  struct graph_node *wrt, bool keep_graph,
+				  struct vb_error *err)
+{
+	return vjp_of(g, out, NULL, wrt, keep_graph, err);
 }
 
 static void buffer_append(struct rhvae *rv, const struct graph_node *M,
@@ -443,11 +435,14 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 		/* 6.1 implicit half step: 3 fixed-point iterations, constant
 		 * gradients */
 		struct graph_node *rho_half = rho;
-		/* From step 2 on, rho depends on z through the previous g3,
-		 * whose graph runs through this decoder output (4.5's
-		 * Hessian term): every kinetic gradient then walks the
-		 * decoder anyway, so splitting would add a fourth walk. */
-		if (rv->lf_full || graph_depends_on(g, rho, y)) {
+		/* The split needs every z-dependence of rho' to run through
+		 * A. From step 2 on (g3 keeping its graph) rho depends on z
+		 * through the previous g3, whose graph runs through this
+		 * decoder output (4.5's Hessian term): every kinetic gradient
+		 * then walks the decoder anyway, and the whole H walks it no
+		 * more often. */
+		if (rv->lf_full || graph_depends_on(g, rho, y, NULL) ||
+		    graph_depends_on(g, rho, z, A)) {
 			for (int it = 0; it < 3; it++) {
 				struct graph_node *H = hamiltonian(
 					m, g, x, z, y, rho_half, A, logdet_A);
@@ -461,12 +456,17 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 			}
 		} else {
 			/* z, y, A and logdet A do not change in the three
-			 * iterations: the decoder + prior gradient in z (gs)
-			 * and the log-det's gradient in A (S) once; each
-			 * iteration differentiates the kinetic term plus
-			 * <A, S> (one kernel-metric backward, and the rho
-			 * path of 4.5/4.6 when rho depends on z). The full
-			 * gradient gs + gk is what is frozen and clipped. As
+			 * iterations: once, the decoder + prior gradient in
+			 * z (gs) and the log-det's gradient in A (S); per
+			 * iteration, the kinetic term's gradient in A (with
+			 * the rho' path of 4.6 through C(z0) when rho depends
+			 * on z), plus S, carried to z through the kernel
+			 * metric (one backward, as in the full H). The full
+			 * gradient gs + gk is what is frozen and clipped.
+			 * Each sum is the full H's in the same association:
+			 * A's gradient ((kinetic + rho' path) + log-det, the
+			 * tape order of its consumers) and z's ((prior +
+			 * decoder) + metric), so these are the same bits. As
 			 * in the full H, recon, prior and the first kinetic
 			 * term are made in that order before any backward
 			 * pass, so anomaly mode meets a non-finite value in
@@ -479,9 +479,14 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 			for (int it = 0; it < 3; it++) {
 				if (it > 0)
 					kin = h_kinetic(g, rho_half, A);
-				struct graph_node *gk = grad_of(
-					g, h_kinetic_logdet(g, kin, A, S), z,
-					false, err);
+				struct graph_node *gA = const_sum(
+					g, "grad_A",
+					grad_of(g, op_sum(g, "H.sum", kin), A,
+						false, err),
+					S);
+				struct graph_node *gk =
+					gA ? vjp_of(g, A, gA, z, false, err)
+					   : NULL;
 				struct graph_node *gz = clip_h_grad(
 					g, cfg,
 					frozen(rv, g,

@@ -44,12 +44,14 @@ const vb_real *rhvae_frozen_values(const struct model *m, size_t *n);
  * log-determinant, as a gradient in A) is computed once per leapfrog step
  * and each iteration adds only the kinetic term's gradient; step 6.2
  * differentiates the kinetic term alone. A leapfrog step whose rho
- * depends on the decoder output (steps 2..K when g3 keeps its graph:
- * the kinetic gradient's Hessian term walks the decoder anyway) keeps the
- * whole H in 6.1. reuse = false takes the gradient of the whole H every
- * time (the straightforward form), for benchmarks and tests that compare
- * the two in one process. Same mathematics; where rho depends on z the
- * summation order differs, so float results move in the last bits. */
+ * depends on the decoder output (steps 2..K when g3 keeps its graph: the
+ * kinetic gradient's Hessian term walks the decoder anyway), or on z other
+ * than through A, keeps the whole H in 6.1. reuse = false takes the
+ * gradient of the whole H every time (the straightforward form), for
+ * benchmarks and tests that compare the two in one process. The sums are
+ * formed in the full H's association, so the results are the same bits,
+ * except at steps 2..K with rhvae.second_order = false (there z feeds
+ * the decoder before A, and z's gradient is summed in another order). */
 void rhvae_set_leapfrog_reuse(struct model *m, bool reuse);
 
 #endif

@@ -742,8 +742,9 @@ START_TEST(test_grad_walks_only_the_path)
 }
 END_TEST
 
-/* graph_depends_on follows inputs transitively, and leaves no pass
- * scratch behind (a pass right after it is unaffected). */
+/* graph_depends_on follows inputs transitively, optionally around one
+ * node, and leaves no pass scratch behind (a pass right after it is
+ * unaffected). */
 START_TEST(test_depends_on)
 {
 	struct graph *g = new_graph(1 << 16);
@@ -756,12 +757,22 @@ START_TEST(test_depends_on)
 	struct graph_node *eb = op_exp(g, "eb", b);
 	struct graph_node *m = op_mul(g, "m", op_neg(g, "na", ea), eb);
 	struct graph_node *l = op_sum(g, "l", m);
-	ck_assert(graph_depends_on(g, l, a));
-	ck_assert(graph_depends_on(g, m, b));
-	ck_assert(graph_depends_on(g, ea, ea));
-	ck_assert(!graph_depends_on(g, ea, b));
-	ck_assert(!graph_depends_on(g, eb, a));
-	ck_assert(!graph_depends_on(g, a, l)); /* made before it */
+	struct graph_node *na = m->in[0];
+	ck_assert(graph_depends_on(g, l, a, NULL));
+	ck_assert(graph_depends_on(g, m, b, NULL));
+	ck_assert(graph_depends_on(g, ea, ea, NULL));
+	ck_assert(!graph_depends_on(g, ea, b, NULL));
+	ck_assert(!graph_depends_on(g, eb, a, NULL));
+	ck_assert(!graph_depends_on(g, a, l, NULL)); /* made before it */
+	/* every path from a to l runs through na; not so from b */
+	ck_assert(!graph_depends_on(g, l, a, na));
+	ck_assert(!graph_depends_on(g, l, a, ea));
+	ck_assert(graph_depends_on(g, l, b, na));
+	ck_assert(!graph_depends_on(g, l, b, eb));
+	ck_assert(!graph_depends_on(g, a, a, a));
+	/* a second path around the avoided node */
+	struct graph_node *l2 = op_add(g, "l2", l, op_sum(g, "sa", a));
+	ck_assert(graph_depends_on(g, l2, a, na));
 	ck_assert_int_eq(graph_grad(g, l, NULL, &b, 1, false, res, &err),
 			 VB_OK);
 	for (int i = 0; i < 2; i++)
