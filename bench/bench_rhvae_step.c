@@ -5,11 +5,17 @@
  * product FLOPs (counted from the tape: every linear, matmul and
  * convolution node, forward, plus twice that for the nodes the backward
  * pass visits), the share of the single-core peak measured in the same run
- * (a large sgemm), and the peak resident memory. Both convolution
- * backends (im2col + sgemm, oneDNN) step interleaved in one process and
- * their ratio is printed; --backend picks one (for its own peak RSS).
+ * (a large sgemm), and the peak resident memory. The paths are the
+ * convolution backends (im2col + sgemm, oneDNN) crossed with the RHVAE's
+ * leapfrog forms (full: the whole H differentiated at each step-6.1
+ * iteration, as before issue 13; reuse: its rho-independent part once per
+ * leapfrog step); all step interleaved in one process (the order rotating
+ * each round, so the machine's load weighs on all alike) and each path's
+ * time is printed with its ratio to the first, im2col/full, the old path.
+ * --backend and --leapfrog pick one of each (for one path's peak RSS).
  * usage: bench_rhvae_step [--steps N] [--arch mlp|resnet] [--batch B]
- *                         [--threads T] [--backend both|dnnl|im2col] */
+ *                         [--threads T] [--backend both|dnnl|im2col]
+ *                         [--leapfrog both|reuse|full] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +30,7 @@
 #include "ops.h"
 #include "optim.h"
 #include "params.h"
+#include "rhvae.h"
 #include "rng.h"
 
 static double now(void)
@@ -89,6 +96,14 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* One path: a convolution backend and a leapfrog form. */
+struct path {
+	enum graph_conv_backend be;
+	bool reuse;
+};
+
+#define MAX_PATHS 4
+
 /* One training step on g with the model's loss; seconds, or -1. */
 static double step(struct model *m, struct optim *o, struct graph *g,
 		   vb_real *x, const size_t *xs, struct rng *noise)
@@ -113,11 +128,11 @@ static double step(struct model *m, struct optim *o, struct graph *g,
 	return now() - t0;
 }
 
-/* Steps of one model, each backend in turn per round (order alternating,
- * so that the machine's load weighs on both alike), 3 warm-up rounds. */
+/* Steps of one model, each path in turn per round (the order rotating
+ * each round), 3 warm-up rounds. The VAE has no leapfrog: its paths
+ * differ by backend only (the leapfrog form is ignored). */
 static int run(enum model_kind kind, enum model_arch arch, size_t B,
-	       int steps, int n_be, const enum graph_conv_backend *be,
-	       double peak)
+	       int steps, int n_p, const struct path *p, double peak)
 {
 	struct model_config mc;
 	struct model *m = NULL;
@@ -130,10 +145,11 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	struct vb_error err = {0};
 	size_t D = 784, xs[2] = {B, D};
 	vb_real *x = malloc(B * D * sizeof *x);
-	double *t[2], flops = 0;
+	double *t[MAX_PATHS] = {NULL}, flops = 0;
 	int rc = 1;
-	t[0] = calloc((size_t)steps, sizeof *t[0]);
-	t[1] = calloc((size_t)steps, sizeof *t[1]);
+	bool ok = x != NULL;
+	for (int k = 0; k < n_p; k++)
+		ok = (t[k] = calloc((size_t)steps, sizeof *t[k])) && ok;
 
 	model_config_defaults(&mc);
 	mc.kind = kind;
@@ -141,7 +157,7 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	mc.n_lf = 1;
 	mc.regularization = 0.001;
 	mc.n_batch_max = B;
-	if (!x || !t[0] || !t[1] || model_create(&mc, &m, &err) ||
+	if (!ok || model_create(&mc, &m, &err) ||
 	    optim_create(&os, m->params->n, &o, &err) ||
 	    graph_create(64u << 20, &g, &err) ||
 	    dataset_synthetic(B, 28, 28, 1, &ds, &err)) {
@@ -152,10 +168,12 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	dataset_batch(&ds, NULL, B, 255, x);
 	rng_seed(&noise, 1, RNG_STREAM_NOISE);
 	for (int s = -3; s < steps; s++)
-		for (int k = 0; k < n_be; k++) {
-			int i = (s & 1) && n_be == 2 ? 1 - k : k;
+		for (int k = 0; k < n_p; k++) {
+			int i = (k + (s + 3)) % n_p;
 			double dt;
-			if (graph_set_conv_backend(g, be[i], &err)) {
+			if (kind == MODEL_KIND_RHVAE)
+				rhvae_set_leapfrog_reuse(m, p[i].reuse);
+			if (graph_set_conv_backend(g, p[i].be, &err)) {
 				fprintf(stderr, "bench_rhvae_step: %s\n",
 					err.msg);
 				goto out;
@@ -165,35 +183,39 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 				goto out;
 			if (s >= 0)
 				t[i][s] = dt;
-			if (s == 0 && k == 0)
-				flops = tape_flops(g);
+			if (s == 0 && i == n_p - 1)
+				flops = tape_flops(g); /* the last path's */
 		}
-	double ratio = 0, med[2] = {0, 0};
-	if (n_be == 2) {
-		double *q = malloc((size_t)steps * sizeof *q);
-		if (!q)
-			goto out;
+	double *q = malloc((size_t)steps * sizeof *q), med0 = 0;
+	if (!q)
+		goto out;
+	for (int k = 0; k < n_p; k++) {
+		double med;
 		for (int s = 0; s < steps; s++)
-			q[s] = t[1][s] / t[0][s];
-		ratio = median(q, steps);
-		free(q);
-	}
-	for (int k = 0; k < n_be; k++) {
-		med[k] = median(t[k], steps);
-		printf("%s/%s batch %zu, %-6s: %.2f ms/step (median of %d)  "
-		       "%.0f images/s  %.2f GFLOP per step, %.1f GFLOP/s = "
-		       "%.0f %% of peak\n", model_kind_name(kind),
-		       model_arch_name(arch), B,
-		       graph_conv_backend_name(be[k]), med[k] * 1e3, steps,
-		       (double)B / med[k], flops / 1e9, flops / med[k] / 1e9,
-		       100 * flops / med[k] / 1e9 / peak);
-	}
-	if (n_be == 2)
-		printf("%s/%s batch %zu: ratio %s / %s %.3f (median of "
-		       "per-round ratios; ratio of medians %.3f)\n",
+			q[s] = t[k][s] / t[0][s];
+		double ratio = median(q, steps);
+		med = median(t[k], steps);
+		if (k == 0)
+			med0 = med;
+		printf("%s/%s batch %zu, %-6s %-5s: %7.2f ms/step (median of "
+		       "%d)  %4.0f images/s  %.1f GFLOP/s = %3.0f %% of peak",
 		       model_kind_name(kind), model_arch_name(arch), B,
-		       graph_conv_backend_name(be[1]),
-		       graph_conv_backend_name(be[0]), ratio, med[1] / med[0]);
+		       graph_conv_backend_name(p[k].be),
+		       kind == MODEL_KIND_RHVAE ? (p[k].reuse ? "reuse"
+							      : "full")
+						: "",
+		       med * 1e3, steps, (double)B / med, flops / med / 1e9,
+		       100 * flops / med / 1e9 / peak);
+		if (k > 0)
+			printf("  ratio to the first %.3f (median of "
+			       "per-round ratios; of medians %.3f)",
+			       ratio, med / med0);
+		putchar('\n');
+	}
+	free(q);
+	printf("%s/%s batch %zu: %.2f GFLOP per step (the tape's products of "
+	       "the last path)\n", model_kind_name(kind),
+	       model_arch_name(arch), B, flops / 1e9);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	printf("%s/%s batch %zu: arena %.0f MB, peak RSS of the process so "
@@ -201,8 +223,9 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	       model_arch_name(arch), B,
 	       (double)graph_arena_reserved(g) / 1e6,
 	       (double)ru.ru_maxrss / 1024,
-	       n_be == 2 ? " (both backends' caches; --backend X for one)"
-			 : "");
+	       n_p > 1 ? " (every path's caches; --backend and --leapfrog "
+			 "for one)"
+		       : "");
 	rc = 0;
 out:
 	graph_free(g);
@@ -210,17 +233,19 @@ out:
 	model_free(m);
 	dataset_free(&ds);
 	free(x);
-	free(t[0]);
-	free(t[1]);
+	for (int k = 0; k < n_p; k++)
+		free(t[k]);
 	return rc;
 }
 
 int main(int argc, char **argv)
 {
-	int steps = 20, threads = 1, n_be = 2;
-	enum graph_conv_backend one = GRAPH_CONV_BACKEND_DNNL;
-	static const enum graph_conv_backend both[2] = {
-		GRAPH_CONV_BACKEND_IM2COL, GRAPH_CONV_BACKEND_DNNL};
+	int steps = 20, threads = 1, n_be = 2, n_lf = 2;
+	enum graph_conv_backend be[2] = {GRAPH_CONV_BACKEND_IM2COL,
+					 GRAPH_CONV_BACKEND_DNNL};
+	bool lf[2] = {false, true};
+	struct path p[MAX_PATHS];
+	int n_p = 0;
 	char desc[96];
 	size_t B = 64;
 	enum model_arch arch = MODEL_ARCH_MLP;
@@ -239,16 +264,29 @@ int main(int argc, char **argv)
 			struct vb_error e = {0};
 			if (!strcmp(v, "both"))
 				n_be = 2;
-			else if (graph_conv_backend_parse(v, &one, &e)) {
+			else if (graph_conv_backend_parse(v, &be[0], &e)) {
 				fprintf(stderr, "bench_rhvae_step: %s\n",
 					e.msg);
 				return 2;
 			} else
 				n_be = 1;
+		} else if (!strcmp(argv[i], "--leapfrog") && i + 1 < argc) {
+			const char *v = argv[++i];
+			if (!strcmp(v, "both"))
+				n_lf = 2;
+			else if (!strcmp(v, "reuse") || !strcmp(v, "full"))
+				n_lf = 1, lf[0] = !strcmp(v, "reuse");
+			else {
+				fprintf(stderr, "bench_rhvae_step: --leapfrog "
+					"%s: expected both, reuse or full\n",
+					v);
+				return 2;
+			}
 		} else {
 			fprintf(stderr, "usage: bench_rhvae_step [--steps N] "
 				"[--arch mlp|resnet] [--batch B] [--threads T] "
-				"[--backend both|dnnl|im2col]\n");
+				"[--backend both|dnnl|im2col] "
+				"[--leapfrog both|reuse|full]\n");
 			return 2;
 		}
 	}
@@ -256,8 +294,11 @@ int main(int argc, char **argv)
 		return 2;
 #ifdef VB_DOUBLE
 	if (n_be == 2) /* no oneDNN in double: im2col alone */
-		n_be = 1, one = GRAPH_CONV_BACKEND_IM2COL;
+		n_be = 1, be[0] = GRAPH_CONV_BACKEND_IM2COL;
 #endif
+	for (int b = 0; b < n_be; b++)
+		for (int l = 0; l < n_lf; l++)
+			p[n_p++] = (struct path){be[b], lf[l]};
 	op_blas_set_threads(threads);
 	conv_dnnl_set_threads(threads);
 	double peak = op_gemm_peak_gflops(1536, 4);
@@ -266,7 +307,10 @@ int main(int argc, char **argv)
 	       "this process)\n", VB_REAL_NAME, op_blas_core(),
 	       conv_dnnl_describe(desc, sizeof desc), op_blas_threads(),
 	       conv_dnnl_threads(), peak);
-	const enum graph_conv_backend *be = n_be == 2 ? both : &one;
-	return run(MODEL_KIND_RHVAE, arch, B, steps, n_be, be, peak) ||
-	       run(MODEL_KIND_VAE, arch, B, steps, n_be, be, peak);
+	if (run(MODEL_KIND_RHVAE, arch, B, steps, n_p, p, peak))
+		return 1;
+	/* the VAE has no leapfrog: one path per backend */
+	for (int b = 0; b < n_be; b++)
+		p[b] = (struct path){be[b], true};
+	return run(MODEL_KIND_VAE, arch, B, steps, n_be, p, peak);
 }
