@@ -52,6 +52,8 @@ cmake --build "$build" -j2 --target "${targets[@]}" 2>&1 \
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 export OPENBLAS_NUM_THREADS=1
+# every input goes through a scratch file: keep it in memory when we can
+[[ -z "${TMPDIR:-}" && -d /dev/shm && -w /dev/shm ]] && export TMPDIR=/dev/shm
 status=0
 for n in "${names[@]}"; do
   exe="$build/fuzz/fuzz_$n"
