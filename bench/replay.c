@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "files.h"
+#include "forensics.h"
 #include "config.h"
 
 #define REPLAY_MAX_COLS 64
@@ -149,13 +151,13 @@ enum vb_status replay_run(const struct replay_request *q,
 	o->target_step = q->step > 0 ? q->step
 			 : o->orig_step > 0 ? o->orig_step
 					    : o->orig_steps;
-	st = train_find_checkpoint(q->run_dir, o->target_step, o->checkpoint,
+	st = forensics_find_checkpoint(q->run_dir, o->target_step, o->checkpoint,
 				   sizeof o->checkpoint, &o->from_step, err);
 	if (st != VB_OK)
 		return st;
 	/* the replay's end state goes next to the run, never over it */
 	snprintf(path, sizeof path, "%s/replay", q->run_dir);
-	st = train_mkdirs(path, err);
+	st = files_mkdirs(path, err);
 	if (st != VB_OK)
 		return st;
 	snprintf(final, sizeof final, "%s/final.safetensors", path);

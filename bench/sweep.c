@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "ops.h"
 #include "table.h"
 #include "train.h"
@@ -1255,9 +1256,9 @@ enum vb_status sweep_pending(const struct sweep_plan *p,
 			       "too long");
 	snprintf(runs, sizeof runs, "%s/runs", o->out_dir);
 	snprintf(rows, sizeof rows, "%s/rows", o->out_dir);
-	st = train_mkdirs(runs, err);
+	st = files_mkdirs(runs, err);
 	if (st == VB_OK)
-		st = train_mkdirs(rows, err);
+		st = files_mkdirs(rows, err);
 	if (st == VB_OK)
 		st = check_sweep_file(o->out_dir, p, err);
 	if (st)
@@ -1316,9 +1317,9 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 			       sizeof s.runs_dir - 7);
 	snprintf(s.runs_dir, sizeof s.runs_dir, "%s/runs", o->out_dir);
 	snprintf(s.rows_dir, sizeof s.rows_dir, "%s/rows", o->out_dir);
-	st = train_mkdirs(s.runs_dir, err);
+	st = files_mkdirs(s.runs_dir, err);
 	if (st == VB_OK)
-		st = train_mkdirs(s.rows_dir, err);
+		st = files_mkdirs(s.rows_dir, err);
 	if (st == VB_OK)
 		st = check_sweep_file(o->out_dir, p, err);
 	if (st)

@@ -24,6 +24,7 @@
 #include <gnu/libc-version.h>
 #endif
 
+#include "files.h"
 #include "guard.h"
 #include "ops.h"
 #include "plot.h"
@@ -2397,10 +2398,10 @@ enum vb_status table_merge(const char *out, const char *const *dirs,
 
 	table_init(&all);
 	snprintf(runs, sizeof runs, "%s/runs", out);
-	st = train_mkdirs(runs, err);
+	st = files_mkdirs(runs, err);
 	snprintf(path, sizeof path, "%s/rows", out);
 	if (st == VB_OK)
-		st = train_mkdirs(path, err);
+		st = files_mkdirs(path, err);
 	for (size_t i = 0; st == VB_OK && i < n_dirs; i++) {
 		struct table one;
 		table_init(&one);
