@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "config.h"
 #ifdef VB_HAVE_MPI
 #include "mpi_sweep.h"
@@ -489,10 +490,10 @@ int main(int argc, char **argv)
 		return cmd_ext(sweep_command, argc - 2, argv + 2, SWEEP_HELP);
 #endif
 	if (!strcmp(cmd, "merge"))
-		return cmd_ext(table_merge_command, argc - 2, argv + 2,
+		return cmd_ext(cli_merge_command, argc - 2, argv + 2,
 			       MERGE_HELP);
 	if (!strcmp(cmd, "report"))
-		return cmd_ext(table_report_command, argc - 2, argv + 2,
+		return cmd_ext(cli_report_command, argc - 2, argv + 2,
 			       REPORT_HELP);
 	if (!strcmp(cmd, "replay"))
 		return cmd_replay(argc - 2, argv + 2);

@@ -29,6 +29,7 @@
 
 #include "files.h"
 #include "ops.h"
+#include "report.h"
 #include "table.h"
 #include "train.h"
 
@@ -1139,7 +1140,7 @@ static void cell_label(const struct sweep_plan *p, size_t cell, char *buf,
 					 a ? " " : "", parts[a]);
 }
 
-static void report_progress(struct sched *s, const struct job *j)
+static void show_progress(struct sched *s, const struct job *j)
 {
 	FILE *log = s->o->log;
 	double el = now_seconds() - s->t0;
@@ -1197,7 +1198,7 @@ static void collect(struct sched *s, pid_t pid, int wstatus,
 	} else if (!strcmp(st, "error")) {
 		s->errors++;
 	}
-	report_progress(s, &s->jobs[i]);
+	show_progress(s, &s->jobs[i]);
 }
 
 static enum vb_status check_sweep_file(const char *dir,
@@ -1236,9 +1237,9 @@ static enum vb_status check_sweep_file(const char *dir,
 enum vb_status sweep_report(const struct sweep_options *o,
 			    struct vb_error *err)
 {
-	enum vb_status st = table_write_machine(o->out_dir, o->jobs, err);
+	enum vb_status st = report_write_machine(o->out_dir, o->jobs, err);
 	if (st == VB_OK)
-		st = table_report(o->out_dir, o->map_x, o->map_y, err);
+		st = report_rebuild(o->out_dir, o->map_x, o->map_y, err);
 	return st;
 }
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "report.h"
 #include "sweep.h"
 #include "table.h"
 #include "testutil.h"
@@ -366,7 +367,7 @@ START_TEST(test_shards_merge)
 	dirs[0] = s3; /* order must not matter */
 	dirs[1] = s1;
 	dirs[2] = s2;
-	ck_assert_msg(table_merge(merged, dirs, 3, &err) == VB_OK, "%s",
+	ck_assert_msg(report_merge(merged, dirs, 3, &err) == VB_OK, "%s",
 		      err.msg);
 	a = stable_results(whole);
 	b = stable_results(merged);
@@ -376,7 +377,7 @@ START_TEST(test_shards_merge)
 	dirs[0] = merged;
 	dirs[1] = s1;
 	snprintf(merged2, sizeof merged2, "%s/merged2", tmp);
-	ck_assert_msg(table_merge(merged2, dirs, 2, &err) == VB_OK, "%s",
+	ck_assert_msg(report_merge(merged2, dirs, 2, &err) == VB_OK, "%s",
 		      err.msg);
 	b = stable_results(merged2);
 	ck_assert_str_eq(a, b);
@@ -507,7 +508,7 @@ START_TEST(test_report_files)
 		ck_assert_int_eq(remove(path), 0);
 	}
 	/* report rebuilds them */
-	ck_assert_msg(table_report(out, "train.batch", "train.seed", &err) ==
+	ck_assert_msg(report_rebuild(out, "train.batch", "train.seed", &err) ==
 			      VB_OK, "%s", err.msg);
 	for (int i = 0; i < 3; i++) {
 		snprintf(path, sizeof path, "%s/%s", out, pngs[i]);
@@ -572,7 +573,7 @@ START_TEST(test_report_files)
 		snprintf(runs, sizeof runs, "%s/runs", out);
 		snprintf(away, sizeof away, "%s/runs.away", out);
 		ck_assert_int_eq(rename(runs, away), 0);
-		ck_assert_msg(table_report(out, "train.batch", "train.seed",
+		ck_assert_msg(report_rebuild(out, "train.batch", "train.seed",
 					   &err) == VB_OK,
 			      "%s", err.msg);
 		for (int i = 0; i < 2; i++) {
@@ -915,7 +916,7 @@ START_TEST(test_old_rows_load)
 	/* an old row read after the new one (ids are read in order) */
 	snprintf(path, sizeof path, "%s/00000000000000cc.csv", rows);
 	ck_assert_int_eq(tu_write_file(path, old2, strlen(old2)), 0);
-	ck_assert_msg(table_report(tmp, NULL, NULL, &err) == VB_OK, "%s",
+	ck_assert_msg(report_rebuild(tmp, NULL, NULL, &err) == VB_OK, "%s",
 		      err.msg);
 	expect_cell(tmp, "results.csv", 0, "eval_losses", "");
 	expect_cell(tmp, "results.csv", 1, "eval_losses", "95;91");
