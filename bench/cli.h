@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "sweep.h"
 #include "vb.h"
 
 /* --map X,Y: splits v into x and y (cap bytes each); VB_ERR_USAGE when v
@@ -22,5 +23,18 @@ enum vb_status cli_report_command(int argc, char **argv, FILE *log,
 				  struct vb_error *err);
 enum vb_status cli_merge_command(int argc, char **argv, FILE *log,
 				 struct vb_error *err);
+
+/* Parses the sweep command's options into o and *config (argv without
+ * the command word). */
+enum vb_status cli_sweep_args(int argc, char **argv, FILE *log,
+				struct sweep_options *o, const char **config,
+				struct vb_error *err);
+
+/* "vaebench sweep CONFIG --out DIR [--jobs N] [--shard k/n]
+ * [--map X,Y] [--cell INDEX] [-q]": parses argv (without the command
+ * word), runs, and reports progress to log. VB_ERR_USAGE for bad options
+ * (and a --cell INDEX outside the grid). */
+enum vb_status cli_sweep_command(int argc, char **argv, FILE *log,
+			     struct vb_error *err);
 
 #endif

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "files.h"
+
 /* How a string key's value is checked. */
 enum str_rule {
 	STR_NAME,          /* [A-Za-z0-9._-]+, not "." or ".." */
@@ -1258,36 +1260,28 @@ enum vb_status config_write(const struct config *c, FILE *f,
 	return write_ini(c, f, "config stream", err);
 }
 
+/* What config_write_file hands to its writer. */
+struct ini_job {
+	const struct config *c;
+	const char *path;
+};
+
+static enum vb_status ini_writer(FILE *f, void *ctx, struct vb_error *err)
+{
+	const struct ini_job *j = ctx;
+	return write_ini(j->c, f, j->path, err);
+}
+
 enum vb_status config_write_file(const struct config *c, const char *path,
 				 struct vb_error *err)
 {
-	size_t n = strlen(path);
-	char *tmp = malloc(n + sizeof ".tmp");
-	enum vb_status st;
-	if (!tmp)
-		return vb_fail(err, VB_ERR_NOMEM, "config: %s: out of memory",
-			       path);
-	memcpy(tmp, path, n);
-	memcpy(tmp + n, ".tmp", sizeof ".tmp");
-	FILE *f = fopen(tmp, "w");
-	if (!f) {
-		st = vb_fail(err, VB_ERR_IO, "config: cannot create %s: %s",
-			     tmp, strerror(errno));
-		free(tmp);
-		return st;
-	}
-	st = write_ini(c, f, tmp, err);
-	if (st == VB_OK && fsync(fileno(f)) != 0)
-		st = vb_fail(err, VB_ERR_IO, "config: cannot write %s: %s",
-			     tmp, strerror(errno));
-	if (fclose(f) != 0 && st == VB_OK)
-		st = vb_fail(err, VB_ERR_IO, "config: cannot write %s: %s",
-			     tmp, strerror(errno));
-	if (st == VB_OK && rename(tmp, path) != 0)
-		st = vb_fail(err, VB_ERR_IO, "config: cannot rename %s to %s: "
-			     "%s", tmp, path, strerror(errno));
-	if (st != VB_OK)
-		remove(tmp);
-	free(tmp);
+	struct vb_error io = {0};
+	struct ini_job j = {c, path};
+	enum vb_status st = files_write_with(path, ini_writer, &j, true, &io);
+	if (st == VB_ERR_IO)
+		return vb_fail(err, VB_ERR_IO, "config: cannot create %s (%s)",
+			       path, io.msg);
+	if (st != VB_OK && err)
+		*err = io;
 	return st;
 }

@@ -487,7 +487,7 @@ int main(int argc, char **argv)
 		return cmd_ext(mpi_sweep_command, argc - 2, argv + 2,
 			       SWEEP_HELP);
 #else
-		return cmd_ext(sweep_command, argc - 2, argv + 2, SWEEP_HELP);
+		return cmd_ext(cli_sweep_command, argc - 2, argv + 2, SWEEP_HELP);
 #endif
 	if (!strcmp(cmd, "merge"))
 		return cmd_ext(cli_merge_command, argc - 2, argv + 2,

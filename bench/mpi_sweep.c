@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "sweep.h"
 
 enum { MPI_TAG_REQUEST = 1, MPI_TAG_CELL = 2 };
@@ -73,7 +74,7 @@ enum vb_status mpi_sweep_command(int argc, char **argv, FILE *log,
 	MPI_Init(NULL, NULL);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
-	st = sweep_parse_args(argc, argv, rank == 0 ? log : NULL, &o, &config,
+	st = cli_sweep_args(argc, argv, rank == 0 ? log : NULL, &o, &config,
 			      err);
 	if (st == VB_OK) {
 		st = sweep_plan_load(config, &p, err);

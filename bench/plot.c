@@ -16,6 +16,8 @@
 
 #include <stb_image_write.h>
 
+#include "files.h"
+
 /* ---- font: 5 columns x 8 rows per glyph, '#' set; rows 0-6 hold capitals
  * and digits, row 7 the descenders. ---- */
 
@@ -262,21 +264,26 @@ static void text_center(struct plot_image *img, int cx, int y, int scale,
 		  color, text);
 }
 
+/* stb's writer callback: appends the PNG bytes to a memory stream. */
+static void png_to_stream(void *ctx, void *data, int size)
+{
+	fwrite(data, 1, (size_t)size, ctx);
+}
+
+static enum vb_status png_writer(FILE *f, void *ctx, struct vb_error *err)
+{
+	const struct plot_image *img = ctx;
+	if (!stbi_write_png_to_func(png_to_stream, f, img->w, img->h, 3,
+				    img->rgb, img->w * 3))
+		return vb_fail(err, VB_ERR_IO, "plot: cannot encode a %dx%d PNG",
+			       img->w, img->h);
+	return VB_OK;
+}
+
 enum vb_status plot_write_png(const struct plot_image *img, const char *path,
 			      struct vb_error *err)
 {
-	char tmp[1300];
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-	if (!stbi_write_png(tmp, img->w, img->h, 3, img->rgb, img->w * 3)) {
-		remove(tmp);
-		return vb_fail(err, VB_ERR_IO, "plot: cannot write %s", tmp);
-	}
-	if (rename(tmp, path) != 0) {
-		remove(tmp);
-		return vb_fail(err, VB_ERR_IO, "plot: cannot rename %s: %s",
-			       tmp, strerror(errno));
-	}
-	return VB_OK;
+	return files_write_with(path, png_writer, (void *)img, false, err);
 }
 
 /* ---- colours ---- */

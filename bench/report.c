@@ -21,7 +21,7 @@
 #include "files.h"
 #include "ops.h"
 #include "stats.h"
-#include "sweep.h"
+#include "sweep_plan.h"
 
 #ifndef VB_GIT_COMMIT
 #define VB_GIT_COMMIT "unknown"

@@ -582,19 +582,15 @@ enum vb_status table_read(const char *path, struct table *t,
 	return st;
 }
 
-/* The default of setting column name as config_get formats it into buf
- * (CONFIG_VALUE_LEN bytes); false for a column that is not a setting. */
-static bool setting_default(const char *name, char *buf)
+/* The default of setting column name (defaults d) as config_get formats
+ * it into buf (CONFIG_VALUE_LEN bytes); false for a column that is not a
+ * setting. */
+static bool setting_default(const struct config *d, const char *name,
+			    char *buf)
 {
-	static struct config d;
-	static bool have;
 	if (!table_is_setting(name))
 		return false;
-	if (!have) {
-		config_defaults(&d);
-		have = true;
-	}
-	return config_get(&d, name, buf, CONFIG_VALUE_LEN, NULL) == VB_OK;
+	return config_get(d, name, buf, CONFIG_VALUE_LEN, NULL) == VB_OK;
 }
 
 enum vb_status table_append(struct table *dst, const struct table *src,
@@ -603,6 +599,8 @@ enum vb_status table_append(struct table *dst, const struct table *src,
 	enum vb_status st = VB_OK;
 	size_t old_rows = dst->n_rows;
 	char def[CONFIG_VALUE_LEN];
+	struct config d;
+	config_defaults(&d);
 	for (size_t c = 0; st == VB_OK && c < src->n_cols; c++) {
 		size_t col;
 		if (table_col(dst, src->cols[c]) >= 0)
@@ -612,7 +610,7 @@ enum vb_status table_append(struct table *dst, const struct table *src,
 		 * default (settings are added off by default) */
 		col = dst->n_cols - 1;
 		if (st == VB_OK && old_rows &&
-		    setting_default(src->cols[c], def))
+		    setting_default(&d, src->cols[c], def))
 			for (size_t r = 0; st == VB_OK && r < old_rows; r++)
 				st = table_set_cell(dst, r, col, def, err);
 	}
@@ -626,7 +624,7 @@ enum vb_status table_append(struct table *dst, const struct table *src,
 					      src->cells[r * src->n_cols +
 							 (size_t)sc],
 					      err);
-			else if (setting_default(dst->cols[c], def))
+			else if (setting_default(&d, dst->cols[c], def))
 				st = table_set_cell(dst, row, c, def, err);
 		}
 	}

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "config.h"
 #include "report.h"
 #include "sweep.h"
@@ -81,7 +82,7 @@ START_TEST(test_grid_expansion)
 			       "model.recon = mse, bce\n");
 	struct sweep_plan *p = parse_ok(text);
 	struct config c;
-	char id[SWEEP_ID_LEN], buf[CONFIG_VALUE_LEN];
+	char id[SWEEP_PLAN_ID_LEN], buf[CONFIG_VALUE_LEN];
 	ck_assert_uint_eq(p->n_axes, 3);
 	ck_assert_uint_eq(p->axes[0].n_values, 4);
 	ck_assert_str_eq(p->axes[0].values[0], "0.001");
@@ -112,10 +113,10 @@ START_TEST(test_cell_ids)
 	char *text = cat(BASE, GRID);
 	struct sweep_plan *p = parse_ok(text), *q = parse_ok(text);
 	struct config c, d;
-	char id[SWEEP_ID_LEN], id2[SWEEP_ID_LEN];
-	char ids[8][SWEEP_ID_LEN];
+	char id[SWEEP_PLAN_ID_LEN], id2[SWEEP_PLAN_ID_LEN];
+	char ids[8][SWEEP_PLAN_ID_LEN];
 	struct vb_error err = {0};
-	char expect[SWEEP_ID_LEN];
+	char expect[SWEEP_PLAN_ID_LEN];
 	ck_assert_uint_eq(p->n_cells, 8);
 	for (size_t i = 0; i < p->n_cells; i++) {
 		ck_assert(sweep_plan_cell(p, i, &c, ids[i], NULL) == VB_OK);
@@ -135,15 +136,15 @@ START_TEST(test_cell_ids)
 	/* run.* keys do not enter the id */
 	ck_assert(config_set(&d, "run.name=other", &err) == VB_OK);
 	ck_assert(config_set(&d, "run.out_dir=/elsewhere", &err) == VB_OK);
-	sweep_cell_id(&d, id2);
+	sweep_plan_cell_id(&d, id2);
 	ck_assert_str_eq(id, id2);
 	/* the defaults hash to FNV-1a's offset basis, one setting to the
 	 * hash of its line */
 	config_defaults(&d);
-	sweep_cell_id(&d, id2);
+	sweep_plan_cell_id(&d, id2);
 	ck_assert_str_eq(id2, "cbf29ce484222325");
 	ck_assert(config_set(&d, "optim.lr=0.5", &err) == VB_OK);
-	sweep_cell_id(&d, id2);
+	sweep_plan_cell_id(&d, id2);
 	snprintf(expect, sizeof expect, "%016llx",
 		 (unsigned long long)fnv("optim.lr=0.5\n",
 					 0xcbf29ce484222325ull));
@@ -623,7 +624,7 @@ START_TEST(test_mitigations_parse)
 	char *plain = cat(BASE, "[sweep]\ntrain.seed = 1..2\n");
 	struct sweep_plan *p = parse_ok(text), *q = parse_ok(plain);
 	struct config c;
-	char id[SWEEP_ID_LEN], id2[SWEEP_ID_LEN], buf[CONFIG_VALUE_LEN];
+	char id[SWEEP_PLAN_ID_LEN], id2[SWEEP_PLAN_ID_LEN], buf[CONFIG_VALUE_LEN];
 	ck_assert_uint_eq(p->n_mitigations, 3);
 	ck_assert_uint_eq(p->n_axes, 1);
 	ck_assert_uint_eq(p->n_cells, 6);
@@ -1095,12 +1096,12 @@ START_TEST(test_precision_missing_sibling)
 	argv[2] = out;
 	argv[3] = "--cell";
 	argv[4] = "7";
-	ck_assert(sweep_parse_args(5, argv, NULL, &o, &config, &err) ==
+	ck_assert(cli_sweep_args(5, argv, NULL, &o, &config, &err) ==
 		  VB_OK);
 	ck_assert(o.one_cell);
 	ck_assert_uint_eq(o.cell, 7);
 	argv[4] = "-1";
-	ck_assert(sweep_parse_args(5, argv, NULL, &o, &config, &err) ==
+	ck_assert(cli_sweep_args(5, argv, NULL, &o, &config, &err) ==
 		  VB_ERR_USAGE);
 	ck_assert(sweep_precision_here(CONFIG_PRECISION_NATIVE));
 	ck_assert(sweep_precision_here(CONFIG_PRECISION_F32));
@@ -1111,13 +1112,13 @@ END_TEST
 START_TEST(test_shard_parse)
 {
 	int k, n;
-	ck_assert(sweep_parse_shard("2/5", &k, &n, NULL) == VB_OK);
+	ck_assert(sweep_plan_parse_shard("2/5", &k, &n, NULL) == VB_OK);
 	ck_assert_int_eq(k, 2);
 	ck_assert_int_eq(n, 5);
-	ck_assert(sweep_parse_shard("0/5", &k, &n, NULL) == VB_ERR_USAGE);
-	ck_assert(sweep_parse_shard("6/5", &k, &n, NULL) == VB_ERR_USAGE);
-	ck_assert(sweep_parse_shard("1-5", &k, &n, NULL) == VB_ERR_USAGE);
-	ck_assert(sweep_parse_shard("1/", &k, &n, NULL) == VB_ERR_USAGE);
+	ck_assert(sweep_plan_parse_shard("0/5", &k, &n, NULL) == VB_ERR_USAGE);
+	ck_assert(sweep_plan_parse_shard("6/5", &k, &n, NULL) == VB_ERR_USAGE);
+	ck_assert(sweep_plan_parse_shard("1-5", &k, &n, NULL) == VB_ERR_USAGE);
+	ck_assert(sweep_plan_parse_shard("1/", &k, &n, NULL) == VB_ERR_USAGE);
 }
 END_TEST
 
