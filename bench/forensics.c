@@ -2,8 +2,8 @@
  * replayed: the precursor ring (the last guard.precursors steps, written
  * to precursors.csv when a run fails), resume checkpoints
  * (checkpoints/step-*.safetensors, checkpoint.safetensors) and loading
- * them, the dump of one step (replay --dump) and the automatic replay in
- * anomaly mode when the cheap guard fires. The step pipeline (step.c)
+ * them and the dump of one step (replay --dump). The automatic replay in
+ * anomaly mode (which reruns the training) is train.c's. The step pipeline (step.c)
  * and the run (train.c) call it; it never decides when a run stops. */
 #include "forensics.h"
 
@@ -704,38 +704,4 @@ enum vb_status forensics_find_checkpoint(const char *run_dir, long before,
 	snprintf(path, cap, "%s/step-%09ld.safetensors", dir, best);
 	*step = best;
 	return VB_OK;
-}
-
-/* The cheap guard fired: replay from the last resume checkpoint in
- * anomaly mode up to the failing step and take the origin from it. */
-void forensics_auto_replay(const struct config *c, const struct train_data *d,
-			const char *ckpt, long from, struct train_summary *out,
-			FILE *log)
-{
-	struct train_options o;
-	struct train_summary rs;
-	struct vb_error err = {0};
-	char a[64], b[64];
-	memset(&o, 0, sizeof o);
-	o.resume = ckpt;
-	o.stop_step = out->first.step;
-	o.anomaly = true;
-	o.replay = true;
-	if (train_run_opts(c, d, &o, &rs, NULL, &err) != VB_OK) {
-		if (log)
-			fprintf(log, "replay in anomaly mode failed: %s\n",
-				err.msg);
-		return;
-	}
-	out->replayed = true;
-	out->replay_from = from;
-	out->anomaly_checks = rs.anomaly_checks;
-	snprintf(a, sizeof a, "%.17g", out->first.value);
-	snprintf(b, sizeof b, "%.17g", rs.first.value);
-	out->replay_match = rs.first.set && rs.first.step == out->first.step &&
-			    rs.first.phase == out->first.phase &&
-			    !strcmp(rs.first.quantity, out->first.quantity) &&
-			    !strcmp(a, b);
-	if (rs.first.set && rs.first.cause != GUARD_CAUSE_UNKNOWN)
-		guard_copy_origin(&out->first, &rs.first);
 }

@@ -1,6 +1,6 @@
 /* forensics: precursor ring, resume checkpoints, step dumps and the
- * automatic anomaly-mode replay of a run (see forensics.c). Internal to
- * the training run (run.h); replay.c uses forensics_find_checkpoint. */
+ * replay support of a run (see forensics.c). Internal to the training run
+ * (run.h); replay.c uses forensics_find_checkpoint. */
 #ifndef VB_BENCH_FORENSICS_H
 #define VB_BENCH_FORENSICS_H
 
@@ -66,12 +66,5 @@ enum vb_status forensics_write_dump(struct run *r, const char *path,
 enum vb_status forensics_find_checkpoint(const char *run_dir, long before,
 					 char *path, size_t cap, long *step,
 					 struct vb_error *err);
-
-/* The cheap guard fired: replays c from checkpoint ckpt (step from) in
- * anomaly mode up to out's failing step and takes the origin from it
- * (out->replayed, replay_match, ...). A failed replay is logged. */
-void forensics_auto_replay(const struct config *c, const struct train_data *d,
-			   const char *ckpt, long from,
-			   struct train_summary *out, FILE *log);
 
 #endif

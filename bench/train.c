@@ -98,57 +98,6 @@ void train_data_free(struct train_data *d)
 	dataset_free(&d->eval_full);
 }
 
-/* ---- the run's shared helpers (run.h) ---- */
-
-bool run_scaler_on(const struct run *r)
-{
-	return r->c->train.loss_scale != CONFIG_LOSS_SCALE_NONE;
-}
-
-double run_epoch_lr(const struct run *r, long epoch0)
-{
-	return optim_schedule_lr(&r->sched, r->c->optim.lr, epoch0, r->step);
-}
-
-double run_mean_of(const struct graph_node *n)
-{
-	double acc = 0;
-	if (!n)
-		return NAN;
-	for (size_t i = 0; i < n->value.n; i++)
-		acc += n->value.data[i];
-	return n->value.n ? acc / (double)n->value.n : 0;
-}
-
-bool run_stop_event(struct run *r, long epoch, enum guard_phase phase,
-		    const char *quantity, double value)
-{
-	if (!guard_record(&r->sum->first, epoch, r->step, phase, quantity,
-			  value))
-		return false;
-	r->sum->status = guard_classify(value);
-	if (r->sum->status == GUARD_STATUS_OK)
-		r->sum->status = GUARD_STATUS_NAN;
-	if (r->anomaly_on && r->an.ev.set)
-		guard_copy_origin(&r->sum->first, &r->an.ev);
-	return true;
-}
-
-bool run_stopped(const struct train_summary *s)
-{
-	return s->first.set && s->status != GUARD_STATUS_OK;
-}
-
-void run_csv_double(FILE *f, double v)
-{
-	if (isnan(v))
-		fputs("nan", f);
-	else if (isinf(v))
-		fputs(v > 0 ? "inf" : "-inf", f);
-	else
-		fprintf(f, "%.9g", v);
-}
-
 static enum vb_status eval_epoch(struct run *r, long epoch, double *loss,
 				 double *recon, double *reg,
 				 struct vb_error *err)
@@ -359,6 +308,40 @@ static void teardown(struct run *r)
 	free(r->x);
 	free(r->norms);
 	free(r->sorted);
+}
+
+/* The cheap guard fired: replay from the last resume checkpoint in
+ * anomaly mode up to the failing step and take the origin from it. */
+static void auto_replay(const struct config *c, const struct train_data *d,
+			const char *ckpt, long from, struct train_summary *out,
+			FILE *log)
+{
+	struct train_options o;
+	struct train_summary rs;
+	struct vb_error err = {0};
+	char a[64], b[64];
+	memset(&o, 0, sizeof o);
+	o.resume = ckpt;
+	o.stop_step = out->first.step;
+	o.anomaly = true;
+	o.replay = true;
+	if (train_run_opts(c, d, &o, &rs, NULL, &err) != VB_OK) {
+		if (log)
+			fprintf(log, "replay in anomaly mode failed: %s\n",
+				err.msg);
+		return;
+	}
+	out->replayed = true;
+	out->replay_from = from;
+	out->anomaly_checks = rs.anomaly_checks;
+	snprintf(a, sizeof a, "%.17g", out->first.value);
+	snprintf(b, sizeof b, "%.17g", rs.first.value);
+	out->replay_match = rs.first.set && rs.first.step == out->first.step &&
+			    rs.first.phase == out->first.phase &&
+			    !strcmp(rs.first.quantity, out->first.quantity) &&
+			    !strcmp(a, b);
+	if (rs.first.set && rs.first.cause != GUARD_CAUSE_UNKNOWN)
+		guard_copy_origin(&out->first, &rs.first);
 }
 
 #define TRAIN_PICTURES 8 /* images per row of the picture grids */
@@ -736,7 +719,7 @@ static enum vb_status run_close(struct run *r, struct run_logs *lg,
 	teardown(r);
 	if (st == VB_OK && out->first.set && !r->anomaly_on &&
 	    r->c->guard.replay && !r->o->replay && ck[0])
-		forensics_auto_replay(r->c, r->d, ck, from, out, r->log);
+		auto_replay(r->c, r->d, ck, from, out, r->log);
 	log_event(out, r->log);
 	out->seconds = files_now() - t_start;
 	if (st == VB_OK && !r->o->replay) {
