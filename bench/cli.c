@@ -155,21 +155,28 @@ enum vb_status cli_sweep_args(int argc, char **argv, FILE *log,
 	return VB_OK;
 }
 
+enum vb_status cli_sweep_load(int argc, char **argv, FILE *log,
+			      struct sweep_options *o, struct sweep_plan **p,
+			      struct vb_error *err)
+{
+	const char *config = NULL;
+	enum vb_status st = cli_sweep_args(argc, argv, log, o, &config, err);
+	*p = NULL;
+	if (st)
+		return st;
+	st = sweep_plan_load(config, p, err);
+	if (st == VB_ERR_IO && err)
+		err->status = st = VB_ERR_USAGE;
+	return st;
+}
+
 enum vb_status cli_sweep_command(int argc, char **argv, FILE *log,
-			     struct vb_error *err)
+				 struct vb_error *err)
 {
 	struct sweep_options o;
 	struct sweep_plan *p = NULL;
 	struct sweep_stats stats;
-	const char *config = NULL;
-	enum vb_status st;
-
-	st = cli_sweep_args(argc, argv, log, &o, &config, err);
-	if (st)
-		return st;
-	st = sweep_plan_load(config, &p, err);
-	if (st == VB_ERR_IO && err)
-		err->status = st = VB_ERR_USAGE;
+	enum vb_status st = cli_sweep_load(argc, argv, log, &o, &p, err);
 	if (st)
 		return st;
 	st = sweep_run(p, &o, &stats, err);

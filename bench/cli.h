@@ -37,4 +37,11 @@ enum vb_status cli_sweep_args(int argc, char **argv, FILE *log,
 enum vb_status cli_sweep_command(int argc, char **argv, FILE *log,
 			     struct vb_error *err);
 
+/* cli_sweep_args, then the plan of its config file (*p, owned by the
+ * caller: sweep_plan_free); a config file that cannot be read is
+ * VB_ERR_USAGE. */
+enum vb_status cli_sweep_load(int argc, char **argv, FILE *log,
+			      struct sweep_options *o, struct sweep_plan **p,
+			      struct vb_error *err);
+
 #endif

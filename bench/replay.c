@@ -8,9 +8,10 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "config.h"
 #include "files.h"
 #include "forensics.h"
-#include "config.h"
+#include "table.h"
 
 #define REPLAY_MAX_COLS 64
 
@@ -78,17 +79,6 @@ static enum vb_status read_summary(const char *dir, struct replay_report *o,
 		 col(hn, rv, nh, "first_value") ? col(hn, rv, nh,
 						      "first_value") : "");
 	return VB_OK;
-}
-
-/* The value as summary.csv prints it (%.9g; nan, inf, -inf). */
-static void format_value(double v, char *buf, size_t cap)
-{
-	if (isnan(v))
-		snprintf(buf, cap, "nan");
-	else if (isinf(v))
-		snprintf(buf, cap, v > 0 ? "inf" : "-inf");
-	else
-		snprintf(buf, cap, "%.9g", v);
 }
 
 /* Compares every tensor of the original end state with the replay's. */
@@ -178,7 +168,7 @@ enum vb_status replay_run(const struct replay_request *q,
 	if (st != VB_OK)
 		return st;
 	if (o->rep.first.set)
-		format_value(o->rep.first.value, o->rep_value,
+		table_fmt_real(o->rep.first.value, o->rep_value,
 			     sizeof o->rep_value);
 	o->same_event = o->rep.first.set && o->orig_step > 0 &&
 			o->rep.first.step == o->orig_step &&

@@ -88,9 +88,12 @@ void runconfig_model(const struct config *c, const struct dataset *ds,
 void runconfig_optim(const struct config *c, struct optim_settings *os)
 {
 	memset(os, 0, sizeof *os);
-	os->kind = c->optim.kind == CONFIG_OPTIM_SGD    ? OPTIM_SGD
-		   : c->optim.kind == CONFIG_OPTIM_ADAMW ? OPTIM_ADAMW
-							 : OPTIM_ADAM;
+	static const enum optim_kind kinds[CONFIG_OPTIM_COUNT] = {
+		[CONFIG_OPTIM_ADAM] = OPTIM_ADAM,
+		[CONFIG_OPTIM_SGD] = OPTIM_SGD,
+		[CONFIG_OPTIM_ADAMW] = OPTIM_ADAMW,
+	};
+	os->kind = kinds[c->optim.kind];
 	os->beta1 = c->optim.beta1;
 	os->beta2 = c->optim.beta2;
 	os->adam_eps = c->optim.adam_eps;
@@ -103,13 +106,13 @@ void runconfig_optim(const struct config *c, struct optim_settings *os)
 void runconfig_schedule(const struct config *c, struct optim_schedule *s)
 {
 	memset(s, 0, sizeof *s);
-	s->kind = c->optim.schedule == CONFIG_SCHEDULE_STEP
-			  ? OPTIM_SCHEDULE_STEP
-		  : c->optim.schedule == CONFIG_SCHEDULE_WARMUP
-			  ? OPTIM_SCHEDULE_WARMUP
-		  : c->optim.schedule == CONFIG_SCHEDULE_COSINE
-			  ? OPTIM_SCHEDULE_COSINE
-			  : OPTIM_SCHEDULE_CONSTANT;
+	static const enum optim_schedule_kind kinds[CONFIG_SCHEDULE_COUNT] = {
+		[CONFIG_SCHEDULE_CONSTANT] = OPTIM_SCHEDULE_CONSTANT,
+		[CONFIG_SCHEDULE_STEP] = OPTIM_SCHEDULE_STEP,
+		[CONFIG_SCHEDULE_WARMUP] = OPTIM_SCHEDULE_WARMUP,
+		[CONFIG_SCHEDULE_COSINE] = OPTIM_SCHEDULE_COSINE,
+	};
+	s->kind = kinds[c->optim.schedule];
 	s->step_size = (long)c->optim.step_size;
 	s->gamma = c->optim.gamma;
 	s->warmup_steps = (long)c->optim.warmup_steps;

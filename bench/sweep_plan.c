@@ -697,30 +697,16 @@ enum vb_status sweep_plan_parse(const char *name, const char *text,
 enum vb_status sweep_plan_load(const char *path, struct sweep_plan **out,
 			       struct vb_error *err)
 {
-	FILE *f = fopen(path, "rb");
 	char *text = NULL;
 	size_t len = 0;
-	FILE *m;
 	enum vb_status st;
-	int ch;
 	*out = NULL;
-	if (!f)
-		return vb_fail(err, VB_ERR_IO, "sweep: cannot open %s: %s",
-			       path, strerror(errno));
-	m = open_memstream(&text, &len);
-	if (!m) {
-		fclose(f);
-		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
-	}
-	while ((ch = fgetc(f)) != EOF)
-		fputc(ch == '\r' ? '\n' : ch, m);
-	fclose(m);
-	if (ferror(f)) {
-		fclose(f);
-		free(text);
-		return vb_fail(err, VB_ERR_IO, "sweep: cannot read %s", path);
-	}
-	fclose(f);
+	st = files_read(path, &text, &len, err);
+	if (st != VB_OK)
+		return st;
+	for (size_t i = 0; i < len; i++)
+		if (text[i] == '\r')
+			text[i] = '\n';
 	if (memchr(text, '\0', len)) {
 		free(text);
 		return vb_fail(err, VB_ERR_CONFIG, "sweep: %s: not a text "

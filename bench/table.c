@@ -16,7 +16,7 @@
 #include "files.h"
 #include "guard.h"
 
-static void fmt_real(double v, char *buf, size_t cap)
+void table_fmt_real(double v, char *buf, size_t cap)
 {
 	if (isnan(v))
 		snprintf(buf, cap, "nan");
@@ -57,7 +57,7 @@ static void get_first_quantity(const struct train_summary *s, char *b,
 static void get_first_value(const struct train_summary *s, char *b, size_t n)
 {
 	if (s->first.set)
-		fmt_real(s->first.value, b, n);
+		table_fmt_real(s->first.value, b, n);
 	else
 		b[0] = '\0';
 }
@@ -75,16 +75,16 @@ static void get_steps(const struct train_summary *s, char *b, size_t n)
 }
 static void get_final_train(const struct train_summary *s, char *b, size_t n)
 {
-	fmt_real(s->final_train_loss, b, n);
+	table_fmt_real(s->final_train_loss, b, n);
 }
 static void get_final_eval(const struct train_summary *s, char *b, size_t n)
 {
-	fmt_real(s->final_eval_loss, b, n);
+	table_fmt_real(s->final_eval_loss, b, n);
 }
 static void get_best_eval(const struct train_summary *s, char *b, size_t n)
 {
 	if (s->best_epoch > 0)
-		fmt_real(s->best_eval_loss, b, n);
+		table_fmt_real(s->best_eval_loss, b, n);
 	else
 		b[0] = '\0';
 }
@@ -502,36 +502,6 @@ static long read_record(const char **p, char ***fields, size_t *cap)
 	return n;
 }
 
-static enum vb_status read_text(const char *path, char **out,
-				struct vb_error *err)
-{
-	FILE *f = fopen(path, "rb");
-	char *text = NULL;
-	size_t len = 0, got;
-	FILE *m;
-	char buf[8192];
-	*out = NULL;
-	if (!f)
-		return vb_fail(err, VB_ERR_IO, "table: cannot open %s: %s",
-			       path, strerror(errno));
-	m = open_memstream(&text, &len);
-	if (!m) {
-		fclose(f);
-		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
-	}
-	while ((got = fread(buf, 1, sizeof buf, f)) > 0)
-		fwrite(buf, 1, got, m);
-	fclose(m);
-	if (ferror(f)) {
-		fclose(f);
-		free(text);
-		return vb_fail(err, VB_ERR_IO, "table: cannot read %s", path);
-	}
-	fclose(f);
-	*out = text;
-	return VB_OK;
-}
-
 enum vb_status table_read(const char *path, struct table *t,
 			  struct vb_error *err)
 {
@@ -539,7 +509,7 @@ enum vb_status table_read(const char *path, struct table *t,
 	const char *p;
 	size_t cap = 0;
 	long n, line = 1;
-	enum vb_status st = read_text(path, &text, err);
+	enum vb_status st = files_read(path, &text, NULL, err);
 	if (st)
 		return st;
 	p = text;

@@ -89,6 +89,9 @@ enum vb_status table_write(const struct table *t, const char *path,
 enum vb_status table_collect_rows(const char *dir, struct table *t,
 				  struct vb_error *err);
 
+/* v as the result tables print it into buf: %.9g, or nan / inf / -inf. */
+void table_fmt_real(double v, char *buf, size_t cap);
+
 /* A CSV number: true with *v when s is a whole number (strtod). */
 bool table_parse_num(const char *s, double *v);
 

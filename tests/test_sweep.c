@@ -1127,8 +1127,6 @@ int main(void)
 	Suite *s = suite_create("sweep");
 	TCase *unit = tcase_create("unit");
 	TCase *run = tcase_create("run");
-	SRunner *sr;
-	int failed;
 	tcase_add_test(unit, test_grid_expansion);
 	tcase_add_test(unit, test_cell_ids);
 	tcase_add_test(unit, test_malformed_refused);
@@ -1146,9 +1144,5 @@ int main(void)
 	tcase_set_timeout(run, 240);
 	suite_add_tcase(s, unit);
 	suite_add_tcase(s, run);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }
