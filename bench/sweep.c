@@ -469,46 +469,42 @@ enum vb_status sweep_pending(const struct sweep_plan *p,
 	return st;
 }
 
-enum vb_status sweep_run(const struct sweep_plan *p,
-			 const struct sweep_options *o,
-			 struct sweep_stats *stats, struct vb_error *err)
+/* s for plan p and options o: the runs/ and rows/ folders and sweep.ini
+ * (refused when it holds another sweep). */
+static enum vb_status sched_open(struct sched *s, const struct sweep_plan *p,
+				 const struct sweep_options *o,
+				 struct vb_error *err)
 {
-	struct sched s;
-	size_t *pending = NULL, n_pending = 0, next = 0;
-	enum vb_status st = VB_OK;
-	pid_t self = getpid();
-	struct sweep_stats dummy;
-
-	if (!stats)
-		stats = &dummy;
-	memset(stats, 0, sizeof *stats);
-	memset(&s, 0, sizeof s);
+	enum vb_status st;
+	memset(s, 0, sizeof *s);
 	if (o->jobs < 1 || o->shard_n < 1 || o->shard_k < 1 ||
 	    o->shard_k > o->shard_n)
 		return vb_fail(err, VB_ERR_USAGE, "sweep: bad jobs or shard");
-	s.p = p;
-	s.o = o;
-	if (strlen(o->out_dir) + 6 >= sizeof s.runs_dir)
+	s->p = p;
+	s->o = o;
+	if (strlen(o->out_dir) + 6 >= sizeof s->runs_dir)
 		return vb_fail(err, VB_ERR_USAGE, "sweep: --out folder name "
 			       "longer than %zu characters",
-			       sizeof s.runs_dir - 7);
-	snprintf(s.runs_dir, sizeof s.runs_dir, "%s/runs", o->out_dir);
-	snprintf(s.rows_dir, sizeof s.rows_dir, "%s/rows", o->out_dir);
-	st = files_mkdirs(s.runs_dir, err);
+			       sizeof s->runs_dir - 7);
+	snprintf(s->runs_dir, sizeof s->runs_dir, "%s/runs", o->out_dir);
+	snprintf(s->rows_dir, sizeof s->rows_dir, "%s/rows", o->out_dir);
+	st = files_mkdirs(s->runs_dir, err);
 	if (st == VB_OK)
-		st = files_mkdirs(s.rows_dir, err);
+		st = files_mkdirs(s->rows_dir, err);
 	if (st == VB_OK)
 		st = check_sweep_file(o->out_dir, p, err);
-	if (st)
-		return st;
-	pending = malloc((p->n_cells + 1) * sizeof *pending);
-	s.jobs = calloc((size_t)o->jobs, sizeof *s.jobs);
-	if (!pending || !s.jobs) {
-		free(pending);
-		free(s.jobs);
-		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
-	}
-	stats->n_cells = p->n_cells;
+	return st;
+}
+
+/* The cells of this shard (or --cell) without a row into pending; a
+ * missing sibling binary stops the sweep here, before any cell runs. */
+static enum vb_status list_pending(struct sched *s, size_t *pending,
+				   size_t *n_pending, struct sweep_stats *stats,
+				   struct vb_error *err)
+{
+	const struct sweep_plan *p = s->p;
+	const struct sweep_options *o = s->o;
+	enum vb_status st = VB_OK;
 	if (o->one_cell && o->cell >= p->n_cells)
 		st = vb_fail(err, VB_ERR_USAGE, "sweep: --cell %zu: the grid "
 			     "has %zu cells", o->cell, p->n_cells);
@@ -524,16 +520,141 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 		st = sweep_plan_cell(p, i, &c, id, err);
 		if (st)
 			break;
-		row_path(&s, id, path, sizeof path);
+		row_path(s, id, path, sizeof path);
 		if (file_exists(path)) {
 			stats->n_done++;
 		} else {
-			pending[n_pending++] = i;
-			/* a missing sibling binary stops the sweep here,
-			 * before any cell runs */
-			st = check_precision(&s, i, c.train.precision, err);
+			pending[(*n_pending)++] = i;
+			st = check_precision(s, i, c.train.precision, err);
 		}
 	}
+	return st;
+}
+
+/* Forks the worker of cell into a free slot (the sibling binary's when
+ * this one does not compute its precision). */
+static enum vb_status start_worker(struct sched *s, size_t cell, pid_t self,
+				   struct vb_error *err)
+{
+	struct config c;
+	char id[SWEEP_PLAN_ID_LEN];
+	int slot = 0;
+	pid_t pid;
+	enum vb_status st = sweep_plan_cell(s->p, cell, &c, id, err);
+	if (st == VB_OK)
+		st = check_precision(s, cell, c.train.precision, err);
+	if (st == VB_OK && sweep_precision_here(c.train.precision))
+		st = ensure_data(s, &c, err);
+	if (st)
+		return st;
+	while (s->jobs[slot].pid)
+		slot++;
+	if (s->o->log)
+		fflush(s->o->log);
+	pid = fork();
+	if (pid < 0)
+		return vb_fail(err, VB_ERR_INTERNAL, "sweep: fork failed: %s",
+			       strerror(errno));
+	if (pid == 0 && !sweep_precision_here(c.train.precision))
+		sibling_worker_main(s, cell, self);
+	if (pid == 0)
+		worker_main(s, cell, id, self);
+	s->jobs[slot].pid = pid;
+	s->jobs[slot].cell = cell;
+	memcpy(s->jobs[slot].id, id, SWEEP_PLAN_ID_LEN);
+	s->n_running++;
+	return VB_OK;
+}
+
+/* Waits for one worker and collects it; false when there is none to wait
+ * for (an error other than EINTR). */
+static bool reap_one(struct sched *s)
+{
+	int ws;
+	struct rusage ru;
+	pid_t pid = wait4(-1, &ws, 0, &ru);
+	if (pid > 0)
+		collect(s, pid, ws, &ru);
+	return pid > 0 || errno == EINTR;
+}
+
+/* Keeps o->jobs workers busy with the pending cells (or the cells
+ * next_cell hands out) until all are done; on an error the running
+ * workers still finish their rows. */
+static enum vb_status run_workers(struct sched *s, const size_t *pending,
+				  size_t n_pending, struct vb_error *err)
+{
+	const struct sweep_options *o = s->o;
+	pid_t self = getpid();
+	size_t next = 0;
+	bool more = o->next_cell != NULL;
+	enum vb_status st = VB_OK;
+	while (st == VB_OK &&
+	       (next < n_pending || more || s->n_running > 0)) {
+		while (st == VB_OK && s->n_running < o->jobs &&
+		       (next < n_pending || more)) {
+			size_t cell;
+			if (o->next_cell) {
+				more = o->next_cell(o->next_ctx, &cell);
+				if (!more)
+					break;
+				s->total++;
+			} else {
+				cell = pending[next++];
+			}
+			st = start_worker(s, cell, self, err);
+		}
+		if (s->n_running > 0 && !reap_one(s))
+			break;
+	}
+	while (s->n_running > 0 && reap_one(s))
+		;
+	return st;
+}
+
+/* Status counts over the whole shard, earlier rows included. */
+static void count_statuses(const struct sched *s, struct sweep_stats *stats)
+{
+	const struct sweep_plan *p = s->p;
+	const struct sweep_options *o = s->o;
+	for (size_t i = 0; i < p->n_cells; i++) {
+		struct config c;
+		char id[SWEEP_PLAN_ID_LEN], rs[32], where[400];
+		if (i % (size_t)o->shard_n != (size_t)(o->shard_k - 1))
+			continue;
+		sweep_plan_cell(p, i, &c, id, NULL);
+		row_status(s, id, rs, sizeof rs, where, sizeof where);
+		if (!strcmp(rs, "nan") || !strcmp(rs, "inf"))
+			stats->n_nonfinite++;
+		else if (!strcmp(rs, "error"))
+			stats->n_error++;
+	}
+}
+
+enum vb_status sweep_run(const struct sweep_plan *p,
+			 const struct sweep_options *o,
+			 struct sweep_stats *stats, struct vb_error *err)
+{
+	struct sched s;
+	size_t *pending = NULL, n_pending = 0;
+	struct sweep_stats dummy;
+	enum vb_status st;
+
+	if (!stats)
+		stats = &dummy;
+	memset(stats, 0, sizeof *stats);
+	st = sched_open(&s, p, o, err);
+	if (st)
+		return st;
+	pending = malloc((p->n_cells + 1) * sizeof *pending);
+	s.jobs = calloc((size_t)o->jobs, sizeof *s.jobs);
+	if (!pending || !s.jobs) {
+		free(pending);
+		free(s.jobs);
+		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
+	}
+	stats->n_cells = p->n_cells;
+	st = list_pending(&s, pending, &n_pending, stats, err);
 	s.total = n_pending;
 	s.live = o->log && (o->progress == CONFIG_PROGRESS_ON ||
 			    (o->progress == CONFIG_PROGRESS_AUTO &&
@@ -544,76 +665,8 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 			"\n", p->n_cells, stats->n_shard, o->shard_k,
 			o->shard_n, stats->n_done, n_pending, o->jobs);
 	s.t0 = files_now();
-	bool more = o->next_cell != NULL;
-	while (st == VB_OK &&
-	       (next < n_pending || more || s.n_running > 0)) {
-		while (st == VB_OK && s.n_running < o->jobs &&
-		       (next < n_pending || more)) {
-			struct config c;
-			char id[SWEEP_PLAN_ID_LEN];
-			int slot = 0;
-			pid_t pid;
-			size_t cell;
-			if (o->next_cell) {
-				more = o->next_cell(o->next_ctx, &cell);
-				if (!more)
-					break;
-				s.total++;
-			} else {
-				cell = pending[next++];
-			}
-			st = sweep_plan_cell(p, cell, &c, id, err);
-			if (st == VB_OK)
-				st = check_precision(&s, cell,
-						     c.train.precision, err);
-			if (st == VB_OK &&
-			    sweep_precision_here(c.train.precision))
-				st = ensure_data(&s, &c, err);
-			if (st)
-				break;
-			while (s.jobs[slot].pid)
-				slot++;
-			if (o->log)
-				fflush(o->log);
-			pid = fork();
-			if (pid < 0) {
-				st = vb_fail(err, VB_ERR_INTERNAL,
-					     "sweep: fork failed: %s",
-					     strerror(errno));
-				break;
-			}
-			if (pid == 0 &&
-			    !sweep_precision_here(c.train.precision))
-				sibling_worker_main(&s, cell, self);
-			if (pid == 0)
-				worker_main(&s, cell, id, self);
-			s.jobs[slot].pid = pid;
-			s.jobs[slot].cell = cell;
-			memcpy(s.jobs[slot].id, id, SWEEP_PLAN_ID_LEN);
-			s.n_running++;
-		}
-		if (s.n_running > 0) {
-			int ws;
-			struct rusage ru;
-			pid_t pid = wait4(-1, &ws, 0, &ru);
-			if (pid < 0) {
-				if (errno == EINTR)
-					continue;
-				break;
-			}
-			collect(&s, pid, ws, &ru);
-		}
-	}
-	/* On an error above, let the running workers finish their rows. */
-	while (s.n_running > 0) {
-		int ws;
-		struct rusage ru;
-		pid_t pid = wait4(-1, &ws, 0, &ru);
-		if (pid < 0 && errno != EINTR)
-			break;
-		if (pid > 0)
-			collect(&s, pid, ws, &ru);
-	}
+	if (st == VB_OK)
+		st = run_workers(&s, pending, n_pending, err);
 	if (s.live)
 		fputc('\n', o->log);
 	stats->seconds = files_now() - s.t0;
@@ -623,21 +676,8 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 	stats->mean_rss_kb = s.n_rss ? s.sum_rss / (double)s.n_rss : 0;
 	if (s.have_data)
 		train_data_free(&s.data);
-	/* Status counts over the whole shard, earlier rows included. */
-	for (size_t i = 0; st == VB_OK && !o->no_report && !o->one_cell &&
-			   i < p->n_cells;
-	     i++) {
-		struct config c;
-		char id[SWEEP_PLAN_ID_LEN], rs[32], where[400];
-		if (i % (size_t)o->shard_n != (size_t)(o->shard_k - 1))
-			continue;
-		sweep_plan_cell(p, i, &c, id, NULL);
-		row_status(&s, id, rs, sizeof rs, where, sizeof where);
-		if (!strcmp(rs, "nan") || !strcmp(rs, "inf"))
-			stats->n_nonfinite++;
-		else if (!strcmp(rs, "error"))
-			stats->n_error++;
-	}
+	if (st == VB_OK && !o->no_report && !o->one_cell)
+		count_statuses(&s, stats);
 	free(pending);
 	free(s.jobs);
 	if (st == VB_OK && !o->no_report && !o->one_cell)

@@ -356,22 +356,71 @@ static bool is_axis(const struct sweep_plan *p, int key)
 }
 
 /* One [mitigations] line "NAME = k=v k=v ..." (s: trimmed, writable). */
-static enum vb_status parse_mitigation(struct sweep_plan *p, const char *file,
-				       int lineno, char *s,
-				       struct vb_error *err)
+/* One "section.key=value" assignment tok of mitigation m (line lineno):
+ * checked, canonicalised through scratch and added to m. */
+static enum vb_status add_assignment(struct sweep_plan_mitigation *m,
+				     struct config *scratch, const char *file,
+				     int lineno, char *tok,
+				     struct vb_error *err)
 {
-	char *eq = strchr(s, '='), *mname, *rhs, *tok, *save = NULL;
-	struct sweep_plan_mitigation *m, *nm;
-	struct config scratch;
-
-	if (!eq)
+	char *teq = strchr(tok, '='), buf[CONFIG_VALUE_LEN], *v;
+	struct vb_error e = {0};
+	int key, *nk;
+	char **nv;
+	if (!teq || teq == tok)
 		return vb_fail(err, VB_ERR_CONFIG,
-			       "sweep: %s:%d: expected 'NAME = section.key=value "
-			       "...' in [mitigations], got '%.200s'", file,
-			       lineno, s);
-	*eq = '\0';
-	mname = trim(s);
-	rhs = eq + 1;
+			       "sweep: %s:%d: mitigation %s: "
+			       "'%.200s': expected section.key=value",
+			       file, lineno, m->name, tok);
+	*teq = '\0';
+	v = teq + 1;
+	key = config_key_index(tok);
+	if (key < 0)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s:%d: mitigation %s: unknown "
+			       "key '%.128s' (see 'vaebench config "
+			       "--keys')", file, lineno, m->name, tok);
+	if (!strncmp(tok, "run.", 4))
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s:%d: mitigation %s: %s cannot "
+			       "be set by a mitigation: the sweep sets "
+			       "the run.* keys of its cells", file,
+			       lineno, m->name, tok);
+	for (size_t i = 0; i < m->n_sets; i++)
+		if (m->keys[i] == key)
+			return vb_fail(err, VB_ERR_CONFIG,
+				       "sweep: %s:%d: mitigation %s: "
+				       "%s given twice", file, lineno,
+				       m->name, tok);
+	if (config_set_key(scratch, tok, v, &e) != VB_OK) {
+		const char *msg = e.msg;
+		if (!strncmp(msg, "config: ", 8))
+			msg += 8;
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s:%d: mitigation %s: %s", file,
+			       lineno, m->name, msg);
+	}
+	if (config_get(scratch, tok, buf, sizeof buf, err) != VB_OK)
+		return VB_ERR_CONFIG;
+	nk = realloc(m->keys, (m->n_sets + 1) * sizeof *nk);
+	if (nk)
+		m->keys = nk;
+	nv = nk ? realloc(m->values, (m->n_sets + 1) * sizeof *nv) : NULL;
+	if (nv)
+		m->values = nv;
+	if (!nk || !nv || !(nv[m->n_sets] = files_dup_str(buf)))
+		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
+	nk[m->n_sets] = key;
+	m->n_sets++;
+	return VB_OK;
+}
+
+/* A mitigation name: valid, short enough, not given before. */
+static enum vb_status check_mitigation_name(const struct sweep_plan *p,
+					    const char *file, int lineno,
+					    const char *mname,
+					    struct vb_error *err)
+{
 	if (!valid_name(mname))
 		return vb_fail(err, VB_ERR_CONFIG,
 			       "sweep: %s:%d: mitigation name '%.100s': expected "
@@ -388,6 +437,29 @@ static enum vb_status parse_mitigation(struct sweep_plan *p, const char *file,
 				       "sweep: %s:%d: mitigation %s given "
 				       "twice (first on line %d)", file,
 				       lineno, mname, p->mitigations[i].line);
+	return VB_OK;
+}
+
+static enum vb_status parse_mitigation(struct sweep_plan *p, const char *file,
+				       int lineno, char *s,
+				       struct vb_error *err)
+{
+	char *eq = strchr(s, '='), *mname, *rhs, *tok, *save = NULL;
+	struct sweep_plan_mitigation *m, *nm;
+	struct config scratch;
+	enum vb_status st;
+
+	if (!eq)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s:%d: expected 'NAME = section.key=value "
+			       "...' in [mitigations], got '%.200s'", file,
+			       lineno, s);
+	*eq = '\0';
+	mname = trim(s);
+	rhs = eq + 1;
+	st = check_mitigation_name(p, file, lineno, mname, err);
+	if (st)
+		return st;
 	nm = realloc(p->mitigations, (p->n_mitigations + 1) * sizeof *nm);
 	if (!nm)
 		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
@@ -399,60 +471,11 @@ static enum vb_status parse_mitigation(struct sweep_plan *p, const char *file,
 	config_defaults(&scratch);
 	for (tok = strtok_r(rhs, " \t", &save); tok;
 	     tok = strtok_r(NULL, " \t", &save)) {
-		char *teq = strchr(tok, '='), buf[CONFIG_VALUE_LEN], *v;
-		struct vb_error e = {0};
-		const char *msg;
-		int key;
-		int *nk;
-		char **nv;
 		if (*tok == ';' || *tok == '#')
 			break; /* a comment */
-		if (!teq || teq == tok)
-			return vb_fail(err, VB_ERR_CONFIG,
-				       "sweep: %s:%d: mitigation %s: "
-				       "'%.200s': expected section.key=value",
-				       file, lineno, m->name, tok);
-		*teq = '\0';
-		v = teq + 1;
-		key = config_key_index(tok);
-		if (key < 0)
-			return vb_fail(err, VB_ERR_CONFIG,
-				       "sweep: %s:%d: mitigation %s: unknown "
-				       "key '%.128s' (see 'vaebench config "
-				       "--keys')", file, lineno, m->name, tok);
-		if (!strncmp(tok, "run.", 4))
-			return vb_fail(err, VB_ERR_CONFIG,
-				       "sweep: %s:%d: mitigation %s: %s cannot "
-				       "be set by a mitigation: the sweep sets "
-				       "the run.* keys of its cells", file,
-				       lineno, m->name, tok);
-		for (size_t i = 0; i < m->n_sets; i++)
-			if (m->keys[i] == key)
-				return vb_fail(err, VB_ERR_CONFIG,
-					       "sweep: %s:%d: mitigation %s: "
-					       "%s given twice", file, lineno,
-					       m->name, tok);
-		if (config_set_key(&scratch, tok, v, &e) != VB_OK) {
-			msg = e.msg;
-			if (!strncmp(msg, "config: ", 8))
-				msg += 8;
-			return vb_fail(err, VB_ERR_CONFIG,
-				       "sweep: %s:%d: mitigation %s: %s", file,
-				       lineno, m->name, msg);
-		}
-		if (config_get(&scratch, tok, buf, sizeof buf, err) != VB_OK)
-			return VB_ERR_CONFIG;
-		nk = realloc(m->keys, (m->n_sets + 1) * sizeof *nk);
-		if (nk)
-			m->keys = nk;
-		nv = nk ? realloc(m->values, (m->n_sets + 1) * sizeof *nv)
-			: NULL;
-		if (nv)
-			m->values = nv;
-		if (!nk || !nv || !(nv[m->n_sets] = files_dup_str(buf)))
-			return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
-		nk[m->n_sets] = key;
-		m->n_sets++;
+		st = add_assignment(m, &scratch, file, lineno, tok, err);
+		if (st)
+			return st;
 	}
 	return VB_OK;
 }
@@ -522,148 +545,64 @@ static enum vb_status check_mitigations(const struct sweep_plan *p,
 	return st;
 }
 
-enum vb_status sweep_plan_parse(const char *name, const char *text,
-				struct sweep_plan **out, struct vb_error *err)
+/* One [sweep] line "section.key = SPEC" (s, trimmed, line lineno): the
+ * axis joins p and multiplies its cells. */
+static enum vb_status parse_axis(struct sweep_plan *p, const char *name,
+				 int lineno, char *s, struct vb_error *err)
 {
-	struct sweep_plan *p = calloc(1, sizeof *p);
-	size_t len = strlen(text);
-	char *base = malloc(len + 2);
-	char *bp;
-	bool in_sweep = false, in_mitig = false;
-	int lineno = 0, mitig_line = 0;
-	enum vb_status st = VB_OK;
-	const char *cur = text;
-
-	*out = NULL;
-	if (!p || !base) {
-		free(p);
-		free(base);
+	char *eq = strchr(s, '='), *key, *spec, *cm;
+	struct sweep_plan_axis *na;
+	struct vb_error e = {0};
+	enum vb_status st;
+	if (!eq)
+		return vb_fail(err, VB_ERR_CONFIG, "sweep: %s:%d: expected "
+			       "'section.key = values', got '%s'", name,
+			       lineno, s);
+	*eq = '\0';
+	key = trim(s);
+	spec = eq + 1;
+	cm = strstr(spec, " ;");
+	if (cm)
+		*cm = '\0';
+	spec = trim(spec);
+	for (size_t i = 0; i < p->n_axes; i++)
+		if (!strcmp(config_key_name((size_t)p->axes[i].key), key))
+			return vb_fail(err, VB_ERR_CONFIG, "sweep: %s:%d: axis "
+				       "%s given twice", name, lineno, key);
+	na = realloc(p->axes, (p->n_axes + 1) * sizeof *na);
+	if (!na)
 		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
+	p->axes = na;
+	memset(&na[p->n_axes], 0, sizeof *na);
+	/* Values are checked against the defaults here and against the base
+	 * config below, once it is read. */
+	config_defaults(&p->base);
+	st = sweep_plan_axis_expand(&p->base, key, spec, &na[p->n_axes].values,
+				    &na[p->n_axes].n_values, &e);
+	if (st) {
+		const char *m = e.msg;
+		if (!strncmp(m, "sweep: ", 7))
+			m += 7;
+		return vb_fail(err, st, "sweep: %s:%d: %s", name, lineno, m);
 	}
-	p->n_cells = 1;
-	p->text = files_dup_str(text);
-	p->text_len = len;
-	bp = base;
-	/* Walk the lines by hand (strtok would merge empty lines). */
-	while (st == VB_OK && *cur) {
-		const char *nl = strchr(cur, '\n');
-		size_t ll = nl ? (size_t)(nl - cur) : strlen(cur);
-		char lbuf[4096], *s;
-		lineno++;
-		if (ll >= sizeof lbuf) {
-			st = vb_fail(err, VB_ERR_CONFIG, "sweep: %s:%d: line "
-				     "longer than %zu characters", name,
-				     lineno, sizeof lbuf - 1);
-			break;
-		}
-		memcpy(lbuf, cur, ll);
-		lbuf[ll] = '\0';
-		cur += ll + (nl ? 1 : 0);
-		s = trim(lbuf);
-		if (*s == '[') {
-			in_sweep = section_is(s, "sweep");
-			in_mitig = section_is(s, "mitigations");
-			if (in_mitig && !mitig_line)
-				mitig_line = lineno;
-		}
-		if (in_mitig) {
-			*bp++ = '\n';
-			if (*s == '[' || *s == '\0' || *s == ';' || *s == '#')
-				continue;
-			st = parse_mitigation(p, name, lineno, s, err);
-			continue;
-		}
-		if (in_sweep) {
-			*bp++ = '\n';
-			if (*s == '[' || *s == '\0' || *s == ';' || *s == '#')
-				continue;
-			char *eq = strchr(s, '='), *key, *spec, *cm;
-			struct sweep_plan_axis *na;
-			struct vb_error e = {0};
-			if (!eq) {
-				st = vb_fail(err, VB_ERR_CONFIG,
-					     "sweep: %s:%d: expected "
-					     "'section.key = values', got "
-					     "'%s'", name, lineno, s);
-				break;
-			}
-			*eq = '\0';
-			key = trim(s);
-			spec = eq + 1;
-			cm = strstr(spec, " ;");
-			if (cm)
-				*cm = '\0';
-			spec = trim(spec);
-			for (size_t i = 0; i < p->n_axes; i++)
-				if (!strcmp(config_key_name((size_t)p->axes[i].key),
-					    key)) {
-					st = vb_fail(err, VB_ERR_CONFIG,
-						     "sweep: %s:%d: axis %s "
-						     "given twice", name,
-						     lineno, key);
-					break;
-				}
-			if (st)
-				break;
-			na = realloc(p->axes, (p->n_axes + 1) * sizeof *na);
-			if (!na) {
-				st = vb_fail(err, VB_ERR_NOMEM,
-					     "sweep: no memory");
-				break;
-			}
-			p->axes = na;
-			memset(&na[p->n_axes], 0, sizeof *na);
-			/* Values are checked against the defaults here and
-			 * against the base config below, once it is read. */
-			config_defaults(&p->base);
-			st = sweep_plan_axis_expand(&p->base, key, spec,
-					       &na[p->n_axes].values,
-					       &na[p->n_axes].n_values, &e);
-			if (st) {
-				const char *m = e.msg;
-				if (!strncmp(m, "sweep: ", 7))
-					m += 7;
-				vb_fail(err, st, "sweep: %s:%d: %s", name,
-					lineno, m);
-				break;
-			}
-			na[p->n_axes].key = config_key_index(key);
-			if (p->n_cells > SWEEP_PLAN_MAX_CELLS /
-						 na[p->n_axes].n_values) {
-				p->n_axes++;
-				st = vb_fail(err, VB_ERR_CONFIG,
-					     "sweep: %s:%d: the grid has more "
-					     "than %d cells", name, lineno,
-					     SWEEP_PLAN_MAX_CELLS);
-				break;
-			}
-			p->n_cells *= na[p->n_axes].n_values;
-			p->n_axes++;
-			continue;
-		}
-		memcpy(bp, cur - ll - (nl ? 1 : 0), ll);
-		bp += ll;
-		*bp++ = '\n';
+	na[p->n_axes].key = config_key_index(key);
+	if (p->n_cells > SWEEP_PLAN_MAX_CELLS / na[p->n_axes].n_values) {
+		p->n_axes++;
+		return vb_fail(err, VB_ERR_CONFIG, "sweep: %s:%d: the grid has "
+			       "more than %d cells", name, lineno,
+			       SWEEP_PLAN_MAX_CELLS);
 	}
-	*bp = '\0';
-	if (st == VB_OK && mitig_line && !p->n_mitigations)
-		st = vb_fail(err, VB_ERR_CONFIG, "sweep: %s:%d: [mitigations] "
-			     "has no mitigation (expected lines 'NAME = "
-			     "section.key=value ...', 'baseline =' for the "
-			     "base config)", name, mitig_line);
-	if (st == VB_OK && p->n_mitigations &&
-	    p->n_cells > SWEEP_PLAN_MAX_CELLS / p->n_mitigations)
-		st = vb_fail(err, VB_ERR_CONFIG, "sweep: %s:%d: the grid has "
-			     "more than %d cells", name, mitig_line,
-			     SWEEP_PLAN_MAX_CELLS);
-	if (st == VB_OK && p->n_mitigations)
-		p->n_cells *= p->n_mitigations;
-	if (st == VB_OK)
-		st = load_base(name, base, &p->base, err);
-	free(base);
-	if (st == VB_OK)
-		st = check_mitigations(p, name, err);
-	/* Every cell resolved and validated now: nothing runs on a bad grid. */
+	p->n_cells *= na[p->n_axes].n_values;
+	p->n_axes++;
+	return VB_OK;
+}
+
+/* Resolves and validates every cell of p; the first bad one is the error
+ * (with its mitigation and line). */
+static enum vb_status validate_cells(const struct sweep_plan *p,
+				     const char *name, struct vb_error *err)
+{
+	enum vb_status st = VB_OK;
 	for (size_t i = 0; st == VB_OK && i < p->n_cells; i++) {
 		struct config c;
 		char id[SWEEP_PLAN_ID_LEN], where[SWEEP_PLAN_NAME_LEN + 48] = "";
@@ -686,6 +625,106 @@ enum vb_status sweep_plan_parse(const char *name, const char *text,
 				where, m);
 		}
 	}
+	return st;
+}
+
+/* Walks text line by line: [sweep] lines become axes, [mitigations]
+ * lines mitigations (*mitig_line: the section's line, 0 without), every
+ * other line goes to base (those two sections blanked, so line numbers
+ * stay the file's). */
+static enum vb_status split_lines(struct sweep_plan *p, const char *name,
+				  const char *text, char *base,
+				  int *mitig_line, struct vb_error *err)
+{
+	char *bp;
+	bool in_sweep = false, in_mitig = false;
+	int lineno = 0;
+	enum vb_status st = VB_OK;
+	const char *cur = text;
+	bp = base;
+	/* Walk the lines by hand (strtok would merge empty lines). */
+	while (st == VB_OK && *cur) {
+		const char *nl = strchr(cur, '\n');
+		size_t ll = nl ? (size_t)(nl - cur) : strlen(cur);
+		char lbuf[4096], *s;
+		lineno++;
+		if (ll >= sizeof lbuf) {
+			st = vb_fail(err, VB_ERR_CONFIG, "sweep: %s:%d: line "
+				     "longer than %zu characters", name,
+				     lineno, sizeof lbuf - 1);
+			break;
+		}
+		memcpy(lbuf, cur, ll);
+		lbuf[ll] = '\0';
+		cur += ll + (nl ? 1 : 0);
+		s = trim(lbuf);
+		if (*s == '[') {
+			in_sweep = section_is(s, "sweep");
+			in_mitig = section_is(s, "mitigations");
+			if (in_mitig && !*mitig_line)
+				*mitig_line = lineno;
+		}
+		if (in_mitig) {
+			*bp++ = '\n';
+			if (*s == '[' || *s == '\0' || *s == ';' || *s == '#')
+				continue;
+			st = parse_mitigation(p, name, lineno, s, err);
+			continue;
+		}
+		if (in_sweep) {
+			*bp++ = '\n';
+			if (*s == '[' || *s == '\0' || *s == ';' || *s == '#')
+				continue;
+			st = parse_axis(p, name, lineno, s, err);
+			continue;
+		}
+		memcpy(bp, cur - ll - (nl ? 1 : 0), ll);
+		bp += ll;
+		*bp++ = '\n';
+	}
+	*bp = '\0';
+	return st;
+}
+
+enum vb_status sweep_plan_parse(const char *name, const char *text,
+				struct sweep_plan **out, struct vb_error *err)
+{
+	struct sweep_plan *p = calloc(1, sizeof *p);
+	size_t len = strlen(text);
+	char *base = malloc(len + 2);
+	int mitig_line = 0;
+	enum vb_status st;
+
+	*out = NULL;
+	if (!p || !base) {
+		free(p);
+		free(base);
+		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
+	}
+	p->n_cells = 1;
+	p->text = files_dup_str(text);
+	p->text_len = len;
+	st = split_lines(p, name, text, base, &mitig_line, err);
+	if (st == VB_OK && mitig_line && !p->n_mitigations)
+		st = vb_fail(err, VB_ERR_CONFIG, "sweep: %s:%d: [mitigations] "
+			     "has no mitigation (expected lines 'NAME = "
+			     "section.key=value ...', 'baseline =' for the "
+			     "base config)", name, mitig_line);
+	if (st == VB_OK && p->n_mitigations &&
+	    p->n_cells > SWEEP_PLAN_MAX_CELLS / p->n_mitigations)
+		st = vb_fail(err, VB_ERR_CONFIG, "sweep: %s:%d: the grid has "
+			     "more than %d cells", name, mitig_line,
+			     SWEEP_PLAN_MAX_CELLS);
+	if (st == VB_OK && p->n_mitigations)
+		p->n_cells *= p->n_mitigations;
+	if (st == VB_OK)
+		st = load_base(name, base, &p->base, err);
+	free(base);
+	if (st == VB_OK)
+		st = check_mitigations(p, name, err);
+	/* Every cell resolved and validated now: nothing runs on a bad grid. */
+	if (st == VB_OK)
+		st = validate_cells(p, name, err);
 	if (st) {
 		sweep_plan_free(p);
 		return st;
