@@ -189,43 +189,16 @@ static void summary_mitigations(FILE *f, const struct table *t,
 	fputc('\n', f);
 }
 
-enum vb_status report_write_summary(const struct table *t, const char *title,
-				   const char *note, const char *path,
-				   struct vb_error *err)
+/* "## Settings": the swept axes with their values (the axes but
+ * train.seed into grp, *n_grp of them) and the fixed settings that differ
+ * from the defaults. */
+static enum vb_status summary_settings(FILE *f, const struct table *t,
+				       const char **axes, size_t n_axes,
+				       const char **grp, size_t *n_grp,
+				       struct vb_error *err)
 {
-	char *text = NULL;
-	size_t len = 0, n_axes, n_hits = 0, n_err = 0, n_grp = 0;
-	const char **axes = NULL, **grp = NULL;
-	FILE *f;
 	struct config d;
-	struct stats_mit_table mt = {0};
-	enum vb_status st = stats_find_axes(t, &axes, &n_axes, err);
-	if (st)
-		return st;
-	grp = malloc((n_axes + 1) * sizeof *grp);
-	f = open_memstream(&text, &len);
-	if (!grp || !f) {
-		free(axes);
-		free(grp);
-		if (f)
-			fclose(f);
-		free(text);
-		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
-	}
-	for (size_t r = 0; r < t->n_rows; r++) {
-		const char *s = table_get(t, r, "status");
-		n_hits += stats_is_hit(s);
-		n_err += !strcmp(s, "error");
-	}
-	fprintf(f, "# %s\n\n", title);
-	fprintf(f, "%zu runs: %zu finite, %zu hit NaN/Inf, %zu error(s). "
-		"Rows: results.csv (one per cell). A run \"hits NaN\" when "
-		"its status is nan or inf; the first-NaN epoch is the epoch "
-		"of the first non-finite value; final eval losses are "
-		"averaged over the finite runs only.\n\n", t->n_rows,
-		t->n_rows - n_hits - n_err, n_hits, n_err);
-	if (note)
-		fprintf(f, "%s\n\n", note);
+	enum vb_status st = VB_OK;
 	fputs("## Settings\n\nSwept:\n\n", f);
 	for (size_t a = 0; a < n_axes; a++) {
 		struct stats_values v;
@@ -238,7 +211,7 @@ enum vb_status report_write_summary(const struct table *t, const char *title,
 		fputc('\n', f);
 		free(v.v);
 		if (strcmp(axes[a], "train.seed"))
-			grp[n_grp++] = axes[a];
+			grp[(*n_grp)++] = axes[a];
 	}
 	if (!n_axes)
 		fputs("- (nothing: one cell)\n", f);
@@ -255,6 +228,69 @@ enum vb_status report_write_summary(const struct table *t, const char *title,
 			continue;
 		fprintf(f, "- `%s = %s`\n", t->cols[c], t->cells[c]);
 	}
+	return st;
+}
+
+/* "## Runs that hit NaN/Inf": one line per such run. */
+static void summary_hits(FILE *f, const struct table *t, const char **axes,
+			 size_t n_axes, bool mitigations)
+{
+	fputs("## Runs that hit NaN/Inf\n\n| id |", f);
+	if (mitigations)
+		fputs(" mitigation |", f);
+	for (size_t a = 0; a < n_axes; a++)
+		fprintf(f, " %s |", axes[a]);
+	fputs(" status | epoch | step | phase | quantity | cause | "
+	      "op | node | lead time |\n|---|", f);
+	for (size_t a = 0; a < n_axes + 9 + (mitigations ? 1 : 0); a++)
+		fputs("---|", f);
+	fputc('\n', f);
+	for (size_t r = 0; r < t->n_rows; r++) {
+		if (!stats_is_hit(table_get(t, r, "status")))
+			continue;
+		fprintf(f, "| %s |", table_get(t, r, "id"));
+		if (mitigations)
+			fprintf(f, " %s |", table_get(t, r, "mitigation"));
+		for (size_t a = 0; a < n_axes; a++)
+			fprintf(f, " %s |", table_get(t, r, axes[a]));
+		fprintf(f, " %s | %s | %s | %s | %s | %s | %s | %s "
+			"| %s |\n", table_get(t, r, "status"),
+			table_get(t, r, "first_epoch"),
+			table_get(t, r, "first_step"),
+			table_get(t, r, "first_phase"),
+			table_get(t, r, "first_quantity"),
+			table_get(t, r, "cause"),
+			table_get(t, r, "origin_op"),
+			table_get(t, r, "origin_node"),
+			table_get(t, r, "lead_time"));
+	}
+	fputc('\n', f);
+}
+
+/* The whole summary.md text into f. */
+static enum vb_status summary_text(FILE *f, const struct table *t,
+				   const char *title, const char *note,
+				   const char **axes, size_t n_axes,
+				   const char **grp, struct vb_error *err)
+{
+	size_t n_hits = 0, n_err = 0, n_grp = 0;
+	struct stats_mit_table mt = {0};
+	enum vb_status st;
+	for (size_t r = 0; r < t->n_rows; r++) {
+		const char *s = table_get(t, r, "status");
+		n_hits += stats_is_hit(s);
+		n_err += !strcmp(s, "error");
+	}
+	fprintf(f, "# %s\n\n", title);
+	fprintf(f, "%zu runs: %zu finite, %zu hit NaN/Inf, %zu error(s). "
+		"Rows: results.csv (one per cell). A run \"hits NaN\" when "
+		"its status is nan or inf; the first-NaN epoch is the epoch "
+		"of the first non-finite value; final eval losses are "
+		"averaged over the finite runs only.\n\n", t->n_rows,
+		t->n_rows - n_hits - n_err, n_hits, n_err);
+	if (note)
+		fprintf(f, "%s\n\n", note);
+	st = summary_settings(f, t, axes, n_axes, grp, &n_grp, err);
 	if (st == VB_OK && n_grp) {
 		fprintf(f, "\n## By setting%s\n\n",
 			n_grp < n_axes ? " (seeds pooled)" : "");
@@ -268,41 +304,35 @@ enum vb_status report_write_summary(const struct table *t, const char *title,
 		st = stats_mit_collect(t, &mt, err);
 	if (st == VB_OK && mt.n)
 		summary_mitigations(f, t, &mt);
-	if (st == VB_OK && n_hits) {
-		fputs("## Runs that hit NaN/Inf\n\n| id |", f);
-		if (mt.n)
-			fputs(" mitigation |", f);
-		for (size_t a = 0; a < n_axes; a++)
-			fprintf(f, " %s |", axes[a]);
-		fputs(" status | epoch | step | phase | quantity | cause | "
-		      "op | node | lead time |\n|---|", f);
-		for (size_t a = 0; a < n_axes + 9 + (mt.n ? 1 : 0); a++)
-			fputs("---|", f);
-		fputc('\n', f);
-		for (size_t r = 0; r < t->n_rows; r++) {
-			if (!stats_is_hit(table_get(t, r, "status")))
-				continue;
-			fprintf(f, "| %s |", table_get(t, r, "id"));
-			if (mt.n)
-				fprintf(f, " %s |",
-					table_get(t, r, "mitigation"));
-			for (size_t a = 0; a < n_axes; a++)
-				fprintf(f, " %s |", table_get(t, r, axes[a]));
-			fprintf(f, " %s | %s | %s | %s | %s | %s | %s | %s "
-				"| %s |\n", table_get(t, r, "status"),
-				table_get(t, r, "first_epoch"),
-				table_get(t, r, "first_step"),
-				table_get(t, r, "first_phase"),
-				table_get(t, r, "first_quantity"),
-				table_get(t, r, "cause"),
-				table_get(t, r, "origin_op"),
-				table_get(t, r, "origin_node"),
-				table_get(t, r, "lead_time"));
-		}
-		fputc('\n', f);
-	}
-	fclose(f);
+	if (st == VB_OK && n_hits)
+		summary_hits(f, t, axes, n_axes, mt.n > 0);
 	stats_mit_free(&mt);
+	return st;
+}
+
+enum vb_status report_write_summary(const struct table *t, const char *title,
+				     const char *note, const char *path,
+				     struct vb_error *err)
+{
+	char *text = NULL;
+	size_t len = 0, n_axes;
+	const char **axes = NULL, **grp = NULL;
+	FILE *f;
+	enum vb_status st = stats_find_axes(t, &axes, &n_axes, err);
+	if (st)
+		return st;
+	grp = malloc((n_axes + 1) * sizeof *grp);
+	f = open_memstream(&text, &len);
+	if (!grp || !f) {
+		free(axes);
+		free(grp);
+		if (f)
+			fclose(f);
+		free(text);
+		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+	}
+	st = summary_text(f, t, title, note, axes, n_axes, grp, err);
+	fclose(f);
 	if (st == VB_OK)
 		st = files_write_atomic(path, text, len, false, err);
 	free(text);
@@ -509,38 +539,85 @@ static enum vb_status grid_note(const struct table *t, const char *dir,
 	return st;
 }
 
-enum vb_status report_rebuild(const char *dir, const char *map_x,
-			    const char *map_y, struct vb_error *err)
+/* The results of dir into t: from rows/ (rewriting results.csv) when
+ * that folder exists, else from results.csv. */
+static enum vb_status load_results(const char *dir, struct table *t,
+				   struct vb_error *err)
 {
-	struct table t;
-	char path[1200], rows[1200], title[1300], *note = NULL;
+	char path[1200], rows[1200];
 	struct stat sb;
-	const char **axes = NULL, *kx, *ky;
-	size_t n_axes;
 	enum vb_status st;
-
-	table_init(&t);
 	snprintf(rows, sizeof rows, "%s/rows", dir);
 	snprintf(path, sizeof path, "%s/results.csv", dir);
 	if (stat(rows, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-		st = table_collect_rows(dir, &t, err);
-		if (st == VB_OK && t.n_cols == 0)
+		st = table_collect_rows(dir, t, err);
+		if (st == VB_OK && t->n_cols == 0)
 			st = vb_fail(err, VB_ERR_DATA, "report: %s holds no "
 				     "rows yet", rows);
 		if (st == VB_OK)
-			st = table_write(&t, path, err);
+			st = table_write(t, path, err);
 	} else {
-		st = table_read(path, &t, err);
+		st = table_read(path, t, err);
 		if (st == VB_ERR_IO)
 			st = vb_fail(err, VB_ERR_USAGE, "report: %s has "
 				     "neither rows/ nor results.csv", dir);
 		if (st == VB_OK)
-			table_sort_rows(&t);
+			table_sort_rows(t);
 	}
-	if (st == VB_OK && (table_col(&t, "id") < 0 ||
-			    table_col(&t, "status") < 0))
+	if (st == VB_OK && (table_col(t, "id") < 0 ||
+			    table_col(t, "status") < 0))
 		st = vb_fail(err, VB_ERR_DATA, "report: %s: no id or status "
 			     "column", path);
+	return st;
+}
+
+/* The stability map, loss and gradient-norm curves and galleries over
+ * the map axes (map_x x map_y, NULL: figures_pick_map's choice). */
+static enum vb_status report_figures(const struct table *t, const char *dir,
+				     const char *map_x, const char *map_y,
+				     struct vb_error *err)
+{
+	const char **axes = NULL, *kx, *ky;
+	size_t n_axes;
+	enum vb_status st = stats_find_axes(t, &axes, &n_axes, err);
+	if (st == VB_OK) {
+		figures_pick_map(axes, n_axes, map_x, map_y, &kx, &ky);
+		if (kx && table_col(t, kx) < 0)
+			st = vb_fail(err, VB_ERR_USAGE, "report: map axis %s "
+				     "is not a column of the results", kx);
+		else if (ky && table_col(t, ky) < 0)
+			st = vb_fail(err, VB_ERR_USAGE, "report: map axis %s "
+				     "is not a column of the results", ky);
+	}
+	if (st == VB_OK)
+		st = figures_map(t, dir, kx, ky, err);
+	if (st == VB_OK)
+		st = figures_curves(t, dir, kx, ky, "train_loss",
+				    "loss_curves.png",
+				    "Training loss (epoch means); red dashes: "
+				    "step of the first NaN/Inf",
+				    "train loss", err);
+	if (st == VB_OK)
+		st = figures_curves(t, dir, kx, ky, "grad_norm_max",
+				    "grad_norm.png",
+				    "Largest gradient norm per epoch; red "
+				    "dashes: step of the first NaN/Inf",
+				    "max grad norm", err);
+	if (st == VB_OK)
+		st = figures_galleries(t, dir, axes, n_axes, err);
+	free(axes);
+	return st;
+}
+
+enum vb_status report_rebuild(const char *dir, const char *map_x,
+			      const char *map_y, struct vb_error *err)
+{
+	struct table t;
+	char path[1200], title[1300], *note = NULL;
+	enum vb_status st;
+
+	table_init(&t);
+	st = load_results(dir, &t, err);
 	if (st == VB_OK) {
 		snprintf(title, sizeof title, "Sweep summary: %s", dir);
 		st = grid_note(&t, dir, &note, err);
@@ -557,35 +634,9 @@ enum vb_status report_rebuild(const char *dir, const char *map_x,
 			st = figures_mitigations(&t, dir, err);
 	}
 	if (st == VB_OK)
-		st = stats_find_axes(&t, &axes, &n_axes, err);
-	if (st == VB_OK) {
-		figures_pick_map(axes, n_axes, map_x, map_y, &kx, &ky);
-		if (kx && table_col(&t, kx) < 0)
-			st = vb_fail(err, VB_ERR_USAGE, "report: map axis %s "
-				     "is not a column of the results", kx);
-		else if (ky && table_col(&t, ky) < 0)
-			st = vb_fail(err, VB_ERR_USAGE, "report: map axis %s "
-				     "is not a column of the results", ky);
-	}
-	if (st == VB_OK)
-		st = figures_map(&t, dir, kx, ky, err);
-	if (st == VB_OK)
-		st = figures_curves(&t, dir, kx, ky, "train_loss",
-				 "loss_curves.png",
-				 "Training loss (epoch means); red dashes: "
-				 "step of the first NaN/Inf",
-				 "train loss", err);
-	if (st == VB_OK)
-		st = figures_curves(&t, dir, kx, ky, "grad_norm_max",
-				 "grad_norm.png",
-				 "Largest gradient norm per epoch; red dashes: "
-				 "step of the first NaN/Inf",
-				 "max grad norm", err);
-	if (st == VB_OK)
-		st = figures_galleries(&t, dir, axes, n_axes, err);
+		st = report_figures(&t, dir, map_x, map_y, err);
 	if (st == VB_OK)
 		st = copy_run_files(&t, dir, err);
-	free(axes);
 	free(note);
 	table_free(&t);
 	return st;

@@ -221,15 +221,53 @@ double stats_mean_or_nan(double sum, size_t n)
 }
 
 /* Per-mitigation numbers of the rows naming one (mt->n = 0 if none). */
-enum vb_status stats_mit_collect(const struct table *t, struct stats_mit_table *mt,
-				  struct vb_error *err)
+/* Row r's numbers into m (a row naming m's mitigation). */
+static void mit_add_row(const struct stats_mit_table *mt, struct stats_mit *m,
+			const struct table *t, size_t r)
 {
-	memset(mt, 0, sizeof *mt);
-	if (table_col(t, "mitigation") < 0)
-		return VB_OK;
-	mt->m = calloc(t->n_rows + 1, sizeof *mt->m);
-	if (!mt->m)
-		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+	const char *st = table_get(t, r, "status");
+	double v, ep;
+	if (!strcmp(st, "error")) {
+		m->errors++;
+		return;
+	}
+	m->runs++;
+	if (stats_is_hit(st)) {
+		m->hits++;
+		if (table_parse_num(table_get(t, r, "first_epoch"), &v))
+			m->epochs[m->n_epochs++] = v;
+	} else if (table_parse_num(table_get(t, r, "final_eval_loss"), &v) &&
+		   isfinite(v)) {
+		m->final_sum += v;
+		m->n_final++;
+	}
+	if (table_parse_num(table_get(t, r, "best_eval_loss"), &v) &&
+	    isfinite(v)) {
+		m->best_sum += v;
+		m->n_best++;
+	}
+	if (mt->epoch > 0 &&
+	    eval_at(table_get(t, r, "eval_losses"), mt->epoch, &v) &&
+	    isfinite(v)) {
+		m->at_sum += v;
+		m->n_at++;
+	}
+	if (table_parse_num(table_get(t, r, "seconds"), &v) && isfinite(v)) {
+		m->sec_sum += v;
+		m->n_sec++;
+		if (table_parse_num(table_get(t, r, "epochs_done"), &ep) &&
+		    ep > 0) {
+			m->ep_sec += v;
+			m->ep_sum += ep;
+		}
+	}
+}
+
+/* The mitigations in order of first appearance, with their cell counts. */
+static enum vb_status mit_list(const struct table *t,
+			       struct stats_mit_table *mt,
+			       struct vb_error *err)
+{
 	for (size_t r = 0; r < t->n_rows; r++) {
 		const char *name = table_get(t, r, "mitigation");
 		size_t i;
@@ -254,7 +292,13 @@ enum vb_status stats_mit_collect(const struct table *t, struct stats_mit_table *
 	for (size_t i = 0; i < mt->n; i++)
 		if (!strcmp(mt->m[i].name, "baseline"))
 			mt->base = i;
-	/* E: the shortest finite eval curve among the baseline's runs */
+	return VB_OK;
+}
+
+/* E: the shortest finite eval curve among the baseline's runs. */
+static void mit_compare_epoch(const struct table *t,
+			      struct stats_mit_table *mt)
+{
 	mt->epoch = -1;
 	for (size_t r = 0; mt->n && r < t->n_rows; r++) {
 		long e;
@@ -269,50 +313,32 @@ enum vb_status stats_mit_collect(const struct table *t, struct stats_mit_table *
 	}
 	if (mt->epoch < 0)
 		mt->epoch = 0;
+}
+
+enum vb_status stats_mit_collect(const struct table *t,
+				 struct stats_mit_table *mt,
+				 struct vb_error *err)
+{
+	enum vb_status st;
+	memset(mt, 0, sizeof *mt);
+	if (table_col(t, "mitigation") < 0)
+		return VB_OK;
+	mt->m = calloc(t->n_rows + 1, sizeof *mt->m);
+	if (!mt->m)
+		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+	st = mit_list(t, mt, err);
+	if (st)
+		return st;
+	mit_compare_epoch(t, mt);
 	for (size_t r = 0; r < t->n_rows; r++) {
 		const char *name = table_get(t, r, "mitigation");
-		const char *st = table_get(t, r, "status");
 		struct stats_mit *m = NULL;
-		double v, ep;
 		if (!*name)
 			continue;
 		for (size_t i = 0; i < mt->n && !m; i++)
 			if (!strcmp(mt->m[i].name, name))
 				m = &mt->m[i];
-		if (!strcmp(st, "error")) {
-			m->errors++;
-			continue;
-		}
-		m->runs++;
-		if (stats_is_hit(st)) {
-			m->hits++;
-			if (table_parse_num(table_get(t, r, "first_epoch"), &v))
-				m->epochs[m->n_epochs++] = v;
-		} else if (table_parse_num(table_get(t, r, "final_eval_loss"), &v) &&
-			   isfinite(v)) {
-			m->final_sum += v;
-			m->n_final++;
-		}
-		if (table_parse_num(table_get(t, r, "best_eval_loss"), &v) &&
-		    isfinite(v)) {
-			m->best_sum += v;
-			m->n_best++;
-		}
-		if (mt->epoch > 0 &&
-		    eval_at(table_get(t, r, "eval_losses"), mt->epoch, &v) &&
-		    isfinite(v)) {
-			m->at_sum += v;
-			m->n_at++;
-		}
-		if (table_parse_num(table_get(t, r, "seconds"), &v) && isfinite(v)) {
-			m->sec_sum += v;
-			m->n_sec++;
-			if (table_parse_num(table_get(t, r, "epochs_done"), &ep) &&
-			    ep > 0) {
-				m->ep_sec += v;
-				m->ep_sum += ep;
-			}
-		}
+		mit_add_row(mt, m, t, r);
 	}
 	for (size_t i = 0; i < mt->n; i++)
 		if (mt->m[i].n_epochs > 1)
