@@ -36,8 +36,11 @@ struct key_def {
 	int64_t lo, hi;                /* CONFIG_TYPE_INT: inclusive range */
 	double dlo, dhi;               /* CONFIG_TYPE_DOUBLE: bounds ... */
 	bool lo_open, hi_open;         /* ... exclusive when set */
-	const char *const *names;      /* CONFIG_TYPE_ENUM */
+	const char *const *names;      /* CONFIG_TYPE_ENUM: a name list */
 	int n_names;
+	/* ... or the owning module's name function (NULL: names); its
+	 * values run from 0 to the first one it calls "unknown" */
+	const char *(*name_of)(int v);
 	enum str_rule rule;            /* CONFIG_TYPE_STRING */
 	const char *help;
 };
@@ -57,15 +60,8 @@ static const char *const dataset_names[] = {
 static const char *const split_names[] = {
 	[CONFIG_SPLIT_TRAIN] = "train", [CONFIG_SPLIT_T10K] = "t10k"
 };
-static const char *const model_kind_names[] = {
-	[CONFIG_MODEL_VAE] = "vae", [CONFIG_MODEL_RHVAE] = "rhvae",
-	[CONFIG_MODEL_HVAE] = "hvae", [CONFIG_MODEL_ANCHOR] = "anchor"
-};
 static const char *const diag_names[] = {
 	[CONFIG_DIAG_EXP] = "exp", [CONFIG_DIAG_SOFTPLUS] = "softplus"
-};
-static const char *const logdet_names[] = {
-	[CONFIG_LOGDET_LU] = "lu", [CONFIG_LOGDET_CHOLESKY] = "cholesky"
 };
 static const char *const momentum_names[] = {
 	[CONFIG_MOMENTUM_METRIC] = "metric",
@@ -75,60 +71,23 @@ static const char *const position_names[] = {
 	[CONFIG_POSITION_PYTHAE] = "pythae",
 	[CONFIG_POSITION_FIXED_POINT] = "fixed_point"
 };
-static const char *const arch_names[] = {
-	[CONFIG_ARCH_MLP] = "mlp", [CONFIG_ARCH_RESNET] = "resnet",
-	[CONFIG_ARCH_CONVNET] = "convnet"
-};
-static const char *const activation_names[] = {
-	[CONFIG_ACT_RELU] = "relu", [CONFIG_ACT_SIGMOID] = "sigmoid",
-	[CONFIG_ACT_TANH] = "tanh", [CONFIG_ACT_SOFTPLUS] = "softplus",
-	[CONFIG_ACT_LEAKY_RELU] = "leaky_relu"
-};
-static const char *const init_names[] = {
-	[CONFIG_INIT_PYTORCH] = "pytorch",
-	[CONFIG_INIT_XAVIER_UNIFORM] = "xavier_uniform",
-	[CONFIG_INIT_XAVIER_NORMAL] = "xavier_normal",
-	[CONFIG_INIT_KAIMING_UNIFORM] = "kaiming_uniform",
-	[CONFIG_INIT_KAIMING_NORMAL] = "kaiming_normal",
-	[CONFIG_INIT_SCALED] = "scaled"
-};
 static const char *const bn_eval_names[] = {
 	[CONFIG_BN_EVAL_RUNNING] = "running", [CONFIG_BN_EVAL_BATCH] = "batch"
-};
-static const char *const eps_placement_names[] = {
-	[CONFIG_EPS_NONE] = "none", [CONFIG_EPS_LOSS] = "loss",
-	[CONFIG_EPS_SQRT] = "sqrt"
 };
 static const char *const nonfinite_names[] = {
 	[CONFIG_NONFINITE_PASS] = "pass", [CONFIG_NONFINITE_REFUSE] = "refuse",
 	[CONFIG_NONFINITE_SCRUB] = "scrub"
 };
-_Static_assert(N_ELEMS(activation_names) == CONFIG_ACT_COUNT, "activation");
-_Static_assert(N_ELEMS(init_names) == CONFIG_INIT_COUNT, "init");
 _Static_assert(N_ELEMS(bn_eval_names) == CONFIG_BN_EVAL_COUNT, "bn_eval");
-_Static_assert(N_ELEMS(eps_placement_names) == CONFIG_EPS_COUNT,
-	       "eps_placement");
 _Static_assert(N_ELEMS(nonfinite_names) == CONFIG_NONFINITE_COUNT,
 	       "nonfinite");
-static const char *const recon_names[] = {
-	[CONFIG_RECON_MSE] = "mse", [CONFIG_RECON_BCE] = "bce"
-};
 static const char *const nan_check_names[] = {
 	[CONFIG_NAN_CHECK_STRICT] = "strict",
 	[CONFIG_NAN_CHECK_PYTHAE] = "pythae", [CONFIG_NAN_CHECK_OFF] = "off"
 };
-static const char *const optim_kind_names[] = {
-	[CONFIG_OPTIM_SGD] = "sgd", [CONFIG_OPTIM_ADAM] = "adam",
-	[CONFIG_OPTIM_ADAMW] = "adamw"
-};
 static const char *const clip_names[] = {
 	[CONFIG_CLIP_NONE] = "none", [CONFIG_CLIP_NORM] = "norm",
 	[CONFIG_CLIP_VALUE] = "value"
-};
-static const char *const schedule_names[] = {
-	[CONFIG_SCHEDULE_CONSTANT] = "constant",
-	[CONFIG_SCHEDULE_STEP] = "step", [CONFIG_SCHEDULE_WARMUP] = "warmup",
-	[CONFIG_SCHEDULE_COSINE] = "cosine"
 };
 static const char *const nan_phase_names[] = {
 	[CONFIG_NAN_PHASE_INPUT] = "input", [CONFIG_NAN_PHASE_PARAM] = "param",
@@ -149,9 +108,6 @@ static const char *const loss_scale_names[] = {
 	[CONFIG_LOSS_SCALE_STATIC] = "static",
 	[CONFIG_LOSS_SCALE_DYNAMIC] = "dynamic"
 };
-static const char *const sigma_names[] = {
-	[CONFIG_SIGMA_EXP] = "exp", [CONFIG_SIGMA_SOFTPLUS] = "softplus"
-};
 static const char *const guard_mode_names[] = {
 	[CONFIG_GUARD_CHEAP] = "cheap", [CONFIG_GUARD_ANOMALY] = "anomaly"
 };
@@ -159,17 +115,11 @@ static const char *const guard_mode_names[] = {
 _Static_assert(N_ELEMS(progress_names) == CONFIG_PROGRESS_COUNT, "progress");
 _Static_assert(N_ELEMS(dataset_names) == CONFIG_DATASET_COUNT, "dataset");
 _Static_assert(N_ELEMS(split_names) == CONFIG_SPLIT_COUNT, "split");
-_Static_assert(N_ELEMS(model_kind_names) == CONFIG_MODEL_COUNT, "model");
-_Static_assert(N_ELEMS(arch_names) == CONFIG_ARCH_COUNT, "arch");
-_Static_assert(N_ELEMS(logdet_names) == CONFIG_LOGDET_COUNT, "logdet");
 _Static_assert(N_ELEMS(diag_names) == CONFIG_DIAG_COUNT, "diag");
 _Static_assert(N_ELEMS(momentum_names) == CONFIG_MOMENTUM_COUNT, "momentum");
 _Static_assert(N_ELEMS(position_names) == CONFIG_POSITION_COUNT, "position");
-_Static_assert(N_ELEMS(recon_names) == CONFIG_RECON_COUNT, "recon");
 _Static_assert(N_ELEMS(nan_check_names) == CONFIG_NAN_CHECK_COUNT, "nan_check");
-_Static_assert(N_ELEMS(optim_kind_names) == CONFIG_OPTIM_COUNT, "optim");
 _Static_assert(N_ELEMS(clip_names) == CONFIG_CLIP_COUNT, "clip");
-_Static_assert(N_ELEMS(schedule_names) == CONFIG_SCHEDULE_COUNT, "schedule");
 _Static_assert(N_ELEMS(nan_phase_names) == CONFIG_NAN_PHASE_COUNT, "nan_phase");
 _Static_assert(N_ELEMS(inject_value_names) == CONFIG_INJECT_VALUE_COUNT,
 	       "inject_value");
@@ -177,9 +127,77 @@ _Static_assert(N_ELEMS(precision_names) == CONFIG_PRECISION_COUNT,
 	       "precision");
 _Static_assert(N_ELEMS(loss_scale_names) == CONFIG_LOSS_SCALE_COUNT,
 	       "loss_scale");
-_Static_assert(N_ELEMS(sigma_names) == CONFIG_SIGMA_COUNT, "sigma");
 _Static_assert(N_ELEMS(guard_mode_names) == CONFIG_GUARD_MODE_COUNT,
 	       "guard_mode");
+
+/* The enums owned by a module (model.h, optim.h, linalg.h) are named by
+ * that module's name function; these adapt it to an int field. */
+static const char *model_kind_of(int v)
+{
+	return model_kind_name((enum model_kind)v);
+}
+
+static const char *arch_of(int v)
+{
+	return model_arch_name((enum model_arch)v);
+}
+
+static const char *activation_of(int v)
+{
+	return model_activation_name((enum model_activation)v);
+}
+
+static const char *init_of(int v)
+{
+	return model_init_name((enum model_init)v);
+}
+
+static const char *eps_placement_of(int v)
+{
+	return model_eps_placement_name((enum model_eps_placement)v);
+}
+
+static const char *recon_of(int v)
+{
+	return model_recon_name((enum model_recon)v);
+}
+
+static const char *sigma_of(int v)
+{
+	return model_sigma_name((enum model_sigma)v);
+}
+
+static const char *optim_kind_of(int v)
+{
+	return optim_kind_name((enum optim_kind)v);
+}
+
+static const char *schedule_of(int v)
+{
+	return optim_schedule_kind_name((enum optim_schedule_kind)v);
+}
+
+static const char *logdet_of(int v)
+{
+	return linalg_logdet_mode_name((enum linalg_logdet_mode)v);
+}
+
+/* Number of names of enum key d. */
+static int enum_count(const struct key_def *d)
+{
+	int n = 0;
+	if (!d->name_of)
+		return d->n_names;
+	while (strcmp(d->name_of(n), "unknown") != 0)
+		n++;
+	return n;
+}
+
+/* Name of value v (0 <= v < enum_count(d)) of enum key d. */
+static const char *enum_at(const struct key_def *d, int v)
+{
+	return d->name_of ? d->name_of(v) : d->names[v];
+}
 
 #define FIELD(sec, k) \
 	.section = #sec, .key = #k, .name = #sec "." #k, \
@@ -203,6 +221,9 @@ _Static_assert(N_ELEMS(guard_mode_names) == CONFIG_GUARD_MODE_COUNT,
 #define K_ENUM(sec, k, names_, def_, help_) \
 	{ FIELD(sec, k), .type = CONFIG_TYPE_ENUM, .names = names_, \
 	  .n_names = (int)N_ELEMS(names_), .def = def_, .help = help_ }
+#define K_ENUMF(sec, k, name_of_, def_, help_) \
+	{ FIELD(sec, k), .type = CONFIG_TYPE_ENUM, .name_of = name_of_, \
+	  .def = def_, .help = help_ }
 
 #define IMAX INT64_MAX
 #define OPEN true
@@ -248,11 +269,11 @@ static const struct key_def keys[] = {
 	K_INT(data, synthetic_eval_n, "128", 1, IMAX,
 	      "evaluation images of the synthetic dataset"),
 
-	K_ENUM(model, kind, model_kind_names, "vae", "model: vae, rhvae, hvae or anchor (VAE + anchor-line regulariser)"),
-	K_ENUM(model, arch, arch_names, "mlp", "encoder and decoder: mlp (pythae's defaults), resnet (the tutorial's) or convnet (pythae's, BatchNorm2d)"),
+	K_ENUMF(model, kind, model_kind_of, "vae", "model: vae, rhvae, hvae or anchor (VAE + anchor-line regulariser)"),
+	K_ENUMF(model, arch, arch_of, "mlp", "encoder and decoder: mlp (pythae's defaults), resnet (the tutorial's) or convnet (pythae's, BatchNorm2d)"),
 	K_INT(model, latent, "16", 1, 4096, "latent dimension Z"),
 	K_INT(model, hidden, "512", 1, 1000000, "hidden layer width H"),
-	K_ENUM(model, recon, recon_names, "mse", "reconstruction loss"),
+	K_ENUMF(model, recon, recon_of, "mse", "reconstruction loss"),
 	K_INT(model, init_seed, "-1", -1, IMAX,
 	      "seed of the weight initialisation; -1 = use train.seed"),
 	K_BOOL(model, logvar_clamp, "false",
@@ -262,7 +283,7 @@ static const struct key_def keys[] = {
 	      "lower logvar clamp"),
 	K_DBL(model, logvar_max, "20", -INFINITY, OPEN, INFINITY, OPEN,
 	      "upper logvar clamp"),
-	K_ENUM(model, sigma, sigma_names, "exp",
+	K_ENUMF(model, sigma, sigma_of, "exp",
 	       "encoder scale: exp (std = exp(logvar / 2), pythae) or softplus "
 	       "(mitigation: std = softplus(s), logvar = 2 log std)"),
 	K_DBL(model, bce_eps, "0", 0.0, CLOSED, 0.5, OPEN,
@@ -270,11 +291,11 @@ static const struct key_def keys[] = {
 	      "1 - bce_eps] before the BCE; 0 = PyTorch's log clamp at -100 "
 	      "only"),
 
-	K_ENUM(nets, activation, activation_names, "relu",
+	K_ENUMF(nets, activation, activation_of, "relu",
 	       "MLP hidden activation"),
 	K_DBL(nets, leaky_slope, "0.01", 0.0, CLOSED, INFINITY, OPEN,
 	      "negative slope of leaky_relu"),
-	K_ENUM(nets, init, init_names, "pytorch",
+	K_ENUMF(nets, init, init_of, "pytorch",
 	       "weight init: pytorch (layer default), xavier_uniform, "
 	       "xavier_normal, kaiming_uniform, kaiming_normal, scaled "
 	       "(pytorch times init_scale)"),
@@ -297,7 +318,7 @@ static const struct key_def keys[] = {
 	       "BatchNorm in evaluation: running statistics or batch "
 	       "statistics (evaluating in training mode)"),
 
-	K_ENUM(anchor, eps_placement, eps_placement_names, "sqrt",
+	K_ENUMF(anchor, eps_placement, eps_placement_of, "sqrt",
 	       "anchor model: epsilon nowhere, added to the loss, or inside "
 	       "the square roots"),
 	K_DBL(anchor, eps, "1e-8", 0.0, CLOSED, INFINITY, OPEN,
@@ -314,7 +335,7 @@ static const struct key_def keys[] = {
 	      "RHVAE metric kernel temperature T"),
 	K_DBL(rhvae, regularization, "0.01", 0.0, CLOSED, INFINITY, OPEN,
 	      "RHVAE metric regularisation lambda (A = sum w M + lambda I)"),
-	K_ENUM(rhvae, logdet, logdet_names, "lu",
+	K_ENUMF(rhvae, logdet, logdet_of, "lu",
 	       "log-determinant: lu (as torch.logdet: NaN when indefinite) or "
 	       "cholesky (NaN and a reported failure)"),
 	K_INT(rhvae, buffer_batches, "100", 1, 100000,
@@ -387,7 +408,7 @@ static const struct key_def keys[] = {
 	       "pythae's start-up forward on a first batch (draws a shuffle "
 	       "and noise; the RHVAE buffers it)"),
 
-	K_ENUM(optim, kind, optim_kind_names, "adam", "optimizer"),
+	K_ENUMF(optim, kind, optim_kind_of, "adam", "optimizer"),
 	K_DBL(optim, lr, "1e-3", 0.0, OPEN, INFINITY, OPEN, "learning rate"),
 	K_DBL(optim, beta1, "0.9", 0.0, CLOSED, 1.0, OPEN,
 	      "Adam first moment decay"),
@@ -407,7 +428,7 @@ static const struct key_def keys[] = {
 	      "clipping threshold (norm or absolute value)"),
 	K_DBL(optim, clip_eps, "1e-6", 0.0, CLOSED, INFINITY, OPEN,
 	      "added to the norm when clipping by norm"),
-	K_ENUM(optim, schedule, schedule_names, "constant",
+	K_ENUMF(optim, schedule, schedule_of, "constant",
 	       "learning rate schedule"),
 	K_INT(optim, step_size, "1", 1, IMAX,
 	      "step schedule: epochs between decays"),
@@ -628,8 +649,8 @@ static bool parse_value(const struct key_def *d, const char *s,
 		return true;
 	}
 	case CONFIG_TYPE_ENUM:
-		for (int i = 0; i < d->n_names; i++) {
-			if (strcmp(s, d->names[i]) == 0) {
+		for (int i = 0; i < enum_count(d); i++) {
+			if (strcmp(s, enum_at(d, i)) == 0) {
 				*(int *)p = i;
 				return true;
 			}
@@ -678,9 +699,9 @@ static void expect_text(const struct key_def *d, char *buf, size_t cap)
 		return;
 	case CONFIG_TYPE_ENUM: {
 		size_t len = (size_t)snprintf(buf, cap, "one of ");
-		for (int i = 0; i < d->n_names && len < cap; i++)
+		for (int i = 0; i < enum_count(d) && len < cap; i++)
 			len += (size_t)snprintf(buf + len, cap - len, "%s%s",
-						i ? "|" : "", d->names[i]);
+						i ? "|" : "", enum_at(d, i));
 		return;
 	}
 	}
@@ -735,11 +756,11 @@ static enum vb_status format_value(const struct config *c,
 		break;
 	case CONFIG_TYPE_ENUM: {
 		int v = *(const int *)p;
-		if (v < 0 || v >= d->n_names)
+		if (v < 0 || v >= enum_count(d))
 			return vb_fail(err, VB_ERR_CONFIG,
 				       "config: %s holds %d, expected 0..%d",
-				       d->name, v, d->n_names - 1);
-		s = d->names[v];
+				       d->name, v, enum_count(d) - 1);
+		s = enum_at(d, v);
 		break;
 	}
 	}
@@ -878,15 +899,15 @@ static const struct key_def *enum_key(const char *key)
 const char *config_enum_name(const char *key, int value)
 {
 	const struct key_def *d = enum_key(key);
-	if (!d || value < 0 || value >= d->n_names)
+	if (!d || value < 0 || value >= enum_count(d))
 		return NULL;
-	return d->names[value];
+	return enum_at(d, value);
 }
 
 int config_enum_count(const char *key)
 {
 	const struct key_def *d = enum_key(key);
-	return d ? d->n_names : 0;
+	return d ? enum_count(d) : 0;
 }
 
 int config_enum_value(const char *key, const char *name)
@@ -894,8 +915,8 @@ int config_enum_value(const char *key, const char *name)
 	const struct key_def *d = enum_key(key);
 	if (!d)
 		return -1;
-	for (int i = 0; i < d->n_names; i++)
-		if (strcmp(d->names[i], name) == 0)
+	for (int i = 0; i < enum_count(d); i++)
+		if (strcmp(enum_at(d, i), name) == 0)
 			return i;
 	return -1;
 }
@@ -1210,7 +1231,7 @@ enum vb_status config_validate(const struct config *c, struct vb_error *err)
 	if (st != VB_OK)
 		return st;
 	const struct config_optim *o = &c->optim;
-	if (o->kind == CONFIG_OPTIM_SGD && o->nesterov &&
+	if (o->kind == OPTIM_SGD && o->nesterov &&
 	    (!(o->momentum > 0) || o->dampening != 0)) {
 		char m[32], d[32];
 		format_double(o->momentum, m, sizeof m);
@@ -1219,7 +1240,7 @@ enum vb_status config_validate(const struct config *c, struct vb_error *err)
 			       "true: expected optim.momentum > 0 and "
 			       "optim.dampening = 0 (have %s and %s)", m, d);
 	}
-	if (o->schedule == CONFIG_SCHEDULE_COSINE && o->min_lr > o->lr) {
+	if (o->schedule == OPTIM_SCHEDULE_COSINE && o->min_lr > o->lr) {
 		char m[32], l[32];
 		format_double(o->min_lr, m, sizeof m);
 		format_double(o->lr, l, sizeof l);

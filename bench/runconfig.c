@@ -1,37 +1,20 @@
 /* runconfig: config -> model, optimiser, schedule, preprocessing and
- * rounding settings (runconfig.h). The config enums that mirror model
- * enums are bridged here, and only here. */
+ * rounding settings (runconfig.h). The settings whose enum belongs to a
+ * module hold that enum already (config.h); only the config-only enums
+ * (rhvae.momentum, nets.bn_eval, ...) are mapped here. */
 #include "runconfig.h"
 
 #include <string.h>
 
 #include "linalg.h"
 
-_Static_assert((int)CONFIG_ACT_LEAKY_RELU == (int)MODEL_ACT_LEAKY_RELU &&
-		       (int)CONFIG_ACT_TANH == (int)MODEL_ACT_TANH &&
-		       (int)CONFIG_ACT_COUNT == (int)MODEL_ACT_LEAKY_RELU + 1,
-	       "config and model activations in the same order");
-_Static_assert((int)CONFIG_INIT_SCALED == (int)MODEL_INIT_SCALED &&
-		       (int)CONFIG_INIT_XAVIER_NORMAL ==
-			       (int)MODEL_INIT_XAVIER_NORMAL &&
-		       (int)CONFIG_INIT_KAIMING_NORMAL ==
-			       (int)MODEL_INIT_KAIMING_NORMAL,
-	       "config and model inits in the same order");
-_Static_assert((int)CONFIG_EPS_SQRT == (int)MODEL_EPS_SQRT &&
-		       (int)CONFIG_EPS_LOSS == (int)MODEL_EPS_LOSS,
-	       "config and model epsilon placements in the same order");
-
 void runconfig_model(const struct config *c, const struct dataset *ds,
 		     struct model_config *mc)
 {
 	model_config_defaults(mc);
-	mc->kind = c->model.kind == CONFIG_MODEL_RHVAE  ? MODEL_KIND_RHVAE
-		   : c->model.kind == CONFIG_MODEL_HVAE ? MODEL_KIND_HVAE
-							: MODEL_KIND_VAE;
-	mc->arch = c->model.arch == CONFIG_ARCH_RESNET ? MODEL_ARCH_RESNET
-						       : MODEL_ARCH_MLP;
-	mc->recon = c->model.recon == CONFIG_RECON_BCE ? MODEL_RECON_BCE
-						       : MODEL_RECON_MSE;
+	mc->kind = (enum model_kind)c->model.kind;
+	mc->arch = (enum model_arch)c->model.arch;
+	mc->recon = (enum model_recon)c->model.recon;
 	mc->n_rows = ds->rows;
 	mc->n_cols = ds->cols;
 	mc->n_latent = (size_t)c->model.latent;
@@ -44,9 +27,7 @@ void runconfig_model(const struct config *c, const struct dataset *ds,
 	mc->beta_zero = c->rhvae.beta_zero;
 	mc->temperature = c->rhvae.temperature;
 	mc->regularization = c->rhvae.regularization;
-	mc->logdet_mode = c->rhvae.logdet == CONFIG_LOGDET_CHOLESKY
-				  ? LINALG_LOGDET_CHOLESKY
-				  : LINALG_LOGDET_LU;
+	mc->logdet_mode = (enum linalg_logdet_mode)c->rhvae.logdet;
 	mc->buffer_batches = (size_t)c->rhvae.buffer_batches;
 	mc->quirk_beta_sqrt = c->rhvae.beta_zero_as_sqrt;
 	mc->quirk_momentum_l = c->rhvae.momentum == CONFIG_MOMENTUM_METRIC;
@@ -60,14 +41,8 @@ void runconfig_model(const struct config *c, const struct dataset *ds,
 	mc->metric_softplus = c->rhvae.diag_activation == CONFIG_DIAG_SOFTPLUS;
 	mc->h_grad_clip = c->rhvae.grad_clip;
 	mc->logdet_jitter = c->rhvae.logdet_jitter;
-	mc->sigma = c->model.sigma == CONFIG_SIGMA_SOFTPLUS ? MODEL_SIGMA_SOFTPLUS
-							    : MODEL_SIGMA_EXP;
+	mc->sigma = (enum model_sigma)c->model.sigma;
 	mc->bce_eps = c->model.bce_eps;
-	if (c->model.kind == CONFIG_MODEL_ANCHOR)
-		mc->kind = MODEL_KIND_ANCHOR;
-	if (c->model.arch == CONFIG_ARCH_CONVNET)
-		mc->arch = MODEL_ARCH_CONVNET;
-	/* config enums list the model enums' values in the same order */
 	mc->activation = (enum model_activation)c->nets.activation;
 	mc->leaky_slope = c->nets.leaky_slope;
 	mc->init = (enum model_init)c->nets.init;
@@ -88,12 +63,7 @@ void runconfig_model(const struct config *c, const struct dataset *ds,
 void runconfig_optim(const struct config *c, struct optim_settings *os)
 {
 	memset(os, 0, sizeof *os);
-	static const enum optim_kind kinds[CONFIG_OPTIM_COUNT] = {
-		[CONFIG_OPTIM_ADAM] = OPTIM_ADAM,
-		[CONFIG_OPTIM_SGD] = OPTIM_SGD,
-		[CONFIG_OPTIM_ADAMW] = OPTIM_ADAMW,
-	};
-	os->kind = kinds[c->optim.kind];
+	os->kind = (enum optim_kind)c->optim.kind;
 	os->beta1 = c->optim.beta1;
 	os->beta2 = c->optim.beta2;
 	os->adam_eps = c->optim.adam_eps;
@@ -106,13 +76,7 @@ void runconfig_optim(const struct config *c, struct optim_settings *os)
 void runconfig_schedule(const struct config *c, struct optim_schedule *s)
 {
 	memset(s, 0, sizeof *s);
-	static const enum optim_schedule_kind kinds[CONFIG_SCHEDULE_COUNT] = {
-		[CONFIG_SCHEDULE_CONSTANT] = OPTIM_SCHEDULE_CONSTANT,
-		[CONFIG_SCHEDULE_STEP] = OPTIM_SCHEDULE_STEP,
-		[CONFIG_SCHEDULE_WARMUP] = OPTIM_SCHEDULE_WARMUP,
-		[CONFIG_SCHEDULE_COSINE] = OPTIM_SCHEDULE_COSINE,
-	};
-	s->kind = kinds[c->optim.schedule];
+	s->kind = (enum optim_schedule_kind)c->optim.schedule;
 	s->step_size = (long)c->optim.step_size;
 	s->gamma = c->optim.gamma;
 	s->warmup_steps = (long)c->optim.warmup_steps;

@@ -430,7 +430,7 @@ static void step_prepare(struct run *r, struct step *s, double *lr)
 	s->inj_grad = inject_due(in, next, CONFIG_NAN_PHASE_GRAD);
 	s->inj_raw = inject_due(in, next, CONFIG_NAN_PHASE_UNNORMALIZED);
 	s->dump_now = forensics_dump_step(r) == next;
-	if (c->optim.schedule == CONFIG_SCHEDULE_WARMUP)
+	if (c->optim.schedule == OPTIM_SCHEDULE_WARMUP)
 		*lr = run_epoch_lr(r, s->epoch - 1);
 	s->lr = *lr;
 	if (s->inj_param) {

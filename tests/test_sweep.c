@@ -101,7 +101,7 @@ START_TEST(test_grid_expansion)
 	config_get(&c, "optim.lr", buf, sizeof buf, NULL);
 	ck_assert_str_eq(buf, "0.01");
 	ck_assert_uint_eq(c.train.seed, 1);
-	ck_assert_int_eq(c.model.recon, CONFIG_RECON_BCE);
+	ck_assert_int_eq(c.model.recon, MODEL_RECON_BCE);
 	ck_assert(sweep_plan_cell(p, 24, &c, id, NULL) != VB_OK);
 	sweep_plan_free(p);
 	free(text);
@@ -636,7 +636,7 @@ START_TEST(test_mitigations_parse)
 	ck_assert_str_eq(p->mitigations[1].values[0], "1000"); /* canonical */
 	ck_assert_uint_eq(p->mitigations[2].n_sets, 2);
 	/* the base sections are read, the mitigation lines are not base */
-	ck_assert_int_eq(p->base.optim.kind, CONFIG_OPTIM_SGD);
+	ck_assert_int_eq(p->base.optim.kind, OPTIM_SGD);
 	ck_assert_double_eq(p->base.optim.lr, 1e-3);
 	/* mitigations outermost, then the axes: cell 3 = hot, seed 2 */
 	ck_assert_str_eq(sweep_plan_mitigation(p, 0), "baseline");
