@@ -1,8 +1,8 @@
-/* config: everything driven by the key table (config_keys.c): defaults, parsing
- * and range checks of text values, INI loading through inih (the only file
- * that includes ini.h), --set overrides, cross-field validation, canonical
- * formatting and atomic INI writing. What the settings mean is left to the
- * modules that read them. */
+/* config: everything driven by the key table (config_keys.c): defaults,
+ * parsing and range checks of text values, INI loading through inih (the
+ * only file that includes ini.h), --set overrides, cross-field
+ * validation, canonical formatting and atomic INI writing. What the
+ * settings mean is left to the modules that read them. */
 #include "config.h"
 
 #include <ini.h>

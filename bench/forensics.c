@@ -2,9 +2,10 @@
  * replayed: the precursor ring (the last guard.precursors steps, written
  * to precursors.csv when a run fails), resume checkpoints
  * (checkpoints/step-*.safetensors, checkpoint.safetensors) and loading
- * them and the dump of one step (replay --dump). The automatic replay in
- * anomaly mode (which reruns the training) is train.c's. The step pipeline (step.c)
- * and the run (train.c) call it; it never decides when a run stops. */
+ * them, and the dump of one step (replay --dump). The automatic replay
+ * in anomaly mode (which reruns the training) is train.c's. The step
+ * pipeline (step.c) and the run (train.c) call it; it never decides when
+ * a run stops. */
 #include "forensics.h"
 
 #include <dirent.h>
