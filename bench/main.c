@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "config.h"
 #ifdef VB_HAVE_MPI
 #include "mpi_sweep.h"
@@ -149,20 +150,21 @@ static const char *CONFIG_HELP =
 	"Prints the resolved settings as INI (defaults, then FILE, then --set),\n"
 	"or with --keys every key with its meaning.\n";
 
-struct cli_common {
+struct main_options {
 	const char *config;
 	const char *sets[MAX_SETS];
 	int n_sets;
 	bool quiet;
 	bool keys;
+	char out_set[1200];  /* --out as "run.out_dir=DIR" */
+	char name_set[400];  /* --name as "run.name=NAME" */
 };
 
 /* Parses the options train and config share. Returns -1 when the caller
  * should print help, 0 on success, else an exit code. */
-static int parse_common(int argc, char **argv, struct cli_common *o,
+static int parse_common(int argc, char **argv, struct main_options *o,
 			const char *help, bool allow_keys)
 {
-	static char outbuf[1200], namebuf[400];
 	memset(o, 0, sizeof *o);
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
@@ -181,13 +183,13 @@ static int parse_common(int argc, char **argv, struct cli_common *o,
 			} else if (!strcmp(a, "--set")) {
 				o->sets[o->n_sets++] = v;
 			} else if (!strcmp(a, "--out")) {
-				snprintf(outbuf, sizeof outbuf,
+				snprintf(o->out_set, sizeof o->out_set,
 					 "run.out_dir=%s", v);
-				o->sets[o->n_sets++] = outbuf;
+				o->sets[o->n_sets++] = o->out_set;
 			} else {
-				snprintf(namebuf, sizeof namebuf,
+				snprintf(o->name_set, sizeof o->name_set,
 					 "run.name=%s", v);
-				o->sets[o->n_sets++] = namebuf;
+				o->sets[o->n_sets++] = o->name_set;
 			}
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			o->quiet = true;
@@ -200,7 +202,7 @@ static int parse_common(int argc, char **argv, struct cli_common *o,
 	return 0;
 }
 
-static enum vb_status resolve(const struct cli_common *o, struct config *c,
+static enum vb_status resolve(const struct main_options *o, struct config *c,
 			      struct vb_error *err)
 {
 	enum vb_status st = VB_OK;
@@ -221,7 +223,7 @@ static enum vb_status resolve(const struct cli_common *o, struct config *c,
  * against two binaries handing the run to each other. */
 static int reexec_precision(const struct config *c, char **full_argv)
 {
-	static char bin[4096];
+	char bin[4096];
 	struct vb_error err = {0};
 	if (getenv("VAEBENCH_PRECISION_REEXEC")) {
 		fprintf(stderr, "vaebench: train.precision = %s: this binary "
@@ -244,7 +246,7 @@ static int reexec_precision(const struct config *c, char **full_argv)
 
 static int cmd_train(int argc, char **argv, char **full_argv)
 {
-	struct cli_common o;
+	struct main_options o;
 	struct config c;
 	struct train_data d;
 	struct train_summary s;
@@ -279,7 +281,7 @@ static int cmd_train(int argc, char **argv, char **full_argv)
 
 static int cmd_config(int argc, char **argv)
 {
-	struct cli_common o;
+	struct main_options o;
 	struct config c;
 	struct vb_error err = {0};
 	int rc = parse_common(argc, argv, &o, CONFIG_HELP, true);
@@ -483,13 +485,13 @@ int main(int argc, char **argv)
 		return cmd_ext(mpi_sweep_command, argc - 2, argv + 2,
 			       SWEEP_HELP);
 #else
-		return cmd_ext(sweep_command, argc - 2, argv + 2, SWEEP_HELP);
+		return cmd_ext(cli_sweep_command, argc - 2, argv + 2, SWEEP_HELP);
 #endif
 	if (!strcmp(cmd, "merge"))
-		return cmd_ext(table_merge_command, argc - 2, argv + 2,
+		return cmd_ext(cli_merge_command, argc - 2, argv + 2,
 			       MERGE_HELP);
 	if (!strcmp(cmd, "report"))
-		return cmd_ext(table_report_command, argc - 2, argv + 2,
+		return cmd_ext(cli_report_command, argc - 2, argv + 2,
 			       REPORT_HELP);
 	if (!strcmp(cmd, "replay"))
 		return cmd_replay(argc - 2, argv + 2);
