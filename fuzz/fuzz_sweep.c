@@ -8,12 +8,12 @@
 
 #include "config.h"
 #include "fuzz.h"
-#include "sweep.h"
+#include "sweep_plan.h"
 
 static void check_cell(const struct sweep_plan *p, size_t i)
 {
 	struct config *c = malloc(sizeof *c);
-	char id[SWEEP_ID_LEN];
+	char id[SWEEP_PLAN_ID_LEN];
 	struct vb_error err;
 	vb_error_clear(&err);
 	if (!c)
@@ -22,8 +22,8 @@ static void check_cell(const struct sweep_plan *p, size_t i)
 		fuzz_fail("sweep_plan_cell of a parsed plan failed", err.msg);
 	if (config_validate(c, &err) != VB_OK)
 		fuzz_fail("a parsed plan's cell does not validate", err.msg);
-	if (strlen(id) != SWEEP_ID_LEN - 1 ||
-	    strspn(id, "0123456789abcdef") != SWEEP_ID_LEN - 1)
+	if (strlen(id) != SWEEP_PLAN_ID_LEN - 1 ||
+	    strspn(id, "0123456789abcdef") != SWEEP_PLAN_ID_LEN - 1)
 		fuzz_fail("bad cell id", id);
 	(void)sweep_plan_mitigation(p, i);
 	free(c);
@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(text);
 		return 0;
 	}
-	if (p->n_cells < 1 || p->n_cells > SWEEP_MAX_CELLS)
+	if (p->n_cells < 1 || p->n_cells > SWEEP_PLAN_MAX_CELLS)
 		fuzz_fail("plan with a cell count out of range", NULL);
 	check_cell(p, 0);
 	check_cell(p, p->n_cells / 2);
