@@ -50,6 +50,10 @@ enum config_nan_check {                /* train.nan_check */
 	CONFIG_NAN_CHECK_STRICT, CONFIG_NAN_CHECK_PYTHAE, CONFIG_NAN_CHECK_OFF,
 	CONFIG_NAN_CHECK_COUNT
 };
+enum config_kernels {                  /* train.kernels */
+	CONFIG_KERNELS_FAST, CONFIG_KERNELS_PORTABLE,
+	CONFIG_KERNELS_COUNT
+};
 enum config_clip {                     /* optim.clip */
 	CONFIG_CLIP_NONE, CONFIG_CLIP_NORM, CONFIG_CLIP_VALUE,
 	CONFIG_CLIP_COUNT
@@ -200,6 +204,7 @@ struct config_train {
 	uint64_t seed;
 	bool shuffle;
 	int64_t blas_threads;
+	int kernels;                  /* enum config_kernels */
 	int nan_check;                /* enum config_nan_check */
 	int64_t max_steps;            /* 0 = no limit */
 	bool sanity_check;            /* pythae's start-up forward */

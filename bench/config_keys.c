@@ -43,6 +43,9 @@ static const char *const nonfinite_names[] = {
 _Static_assert(N_ELEMS(bn_eval_names) == CONFIG_BN_EVAL_COUNT, "bn_eval");
 _Static_assert(N_ELEMS(nonfinite_names) == CONFIG_NONFINITE_COUNT,
 	       "nonfinite");
+static const char *const kernels_names[] = {
+	[CONFIG_KERNELS_FAST] = "fast", [CONFIG_KERNELS_PORTABLE] = "portable"
+};
 static const char *const nan_check_names[] = {
 	[CONFIG_NAN_CHECK_STRICT] = "strict",
 	[CONFIG_NAN_CHECK_PYTHAE] = "pythae", [CONFIG_NAN_CHECK_OFF] = "off"
@@ -81,6 +84,7 @@ _Static_assert(N_ELEMS(diag_names) == CONFIG_DIAG_COUNT, "diag");
 _Static_assert(N_ELEMS(momentum_names) == CONFIG_MOMENTUM_COUNT, "momentum");
 _Static_assert(N_ELEMS(position_names) == CONFIG_POSITION_COUNT, "position");
 _Static_assert(N_ELEMS(nan_check_names) == CONFIG_NAN_CHECK_COUNT, "nan_check");
+_Static_assert(N_ELEMS(kernels_names) == CONFIG_KERNELS_COUNT, "kernels");
 _Static_assert(N_ELEMS(clip_names) == CONFIG_CLIP_COUNT, "clip");
 _Static_assert(N_ELEMS(nan_phase_names) == CONFIG_NAN_PHASE_COUNT, "nan_phase");
 _Static_assert(N_ELEMS(inject_value_names) == CONFIG_INJECT_VALUE_COUNT,
@@ -336,6 +340,11 @@ const struct config_keys_def config_keys_table[] = {
 	K_U64(train, seed, "8", "seed of the shuffle and noise streams"),
 	K_BOOL(train, shuffle, "true", "shuffle the training images every epoch"),
 	K_INT(train, blas_threads, "1", 1, IMAX, "OpenBLAS threads"),
+	K_ENUM(train, kernels, kernels_names, "fast",
+	       "compute kernels: fast (convolutions through oneDNN in the "
+	       "float build) or portable (im2col + the OpenBLAS kernel pinned "
+	       "by ISA class: bit-identical on any CPU of one ISA class); "
+	       "vaebench-f64 runs the portable kernels either way"),
 	K_ENUM(train, nan_check, nan_check_names, "strict",
 	       "NaN checks: strict (every step), pythae (loss only, as pythae), off"),
 	K_INT(train, max_steps, "0", 0, IMAX,

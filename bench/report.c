@@ -19,6 +19,7 @@
 
 #include "figures.h"
 #include "files.h"
+#include "machine.h"
 #include "ops.h"
 #include "stats.h"
 #include "sweep_plan.h"
@@ -343,47 +344,10 @@ enum vb_status report_write_summary(const struct table *t, const char *title,
 
 /* ---- machine.json ---- */
 
-static void json_str(FILE *f, const char *key, const char *v, bool last)
-{
-	fprintf(f, "  \"%s\": \"", key);
-	for (; *v; v++) {
-		if (*v == '"' || *v == '\\')
-			fprintf(f, "\\%c", *v);
-		else if ((unsigned char)*v < 0x20)
-			fprintf(f, "\\u%04x", (unsigned char)*v);
-		else
-			fputc(*v, f);
-	}
-	fprintf(f, "\"%s\n", last ? "" : ",");
-}
-
-static void cpu_model(char *buf, size_t cap)
-{
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[512];
-	snprintf(buf, cap, "unknown");
-	if (!f)
-		return;
-	while (fgets(line, sizeof line, f)) {
-		char *colon = strchr(line, ':');
-		if (!strncmp(line, "model name", 10) && colon) {
-			char *v = colon + 1, *e;
-			while (*v == ' ')
-				v++;
-			e = v + strlen(v);
-			while (e > v && (e[-1] == '\n' || e[-1] == ' '))
-				*--e = '\0';
-			snprintf(buf, cap, "%s", v);
-			break;
-		}
-	}
-	fclose(f);
-}
-
 enum vb_status report_write_machine(const char *dir, int jobs,
 				   struct vb_error *err)
 {
-	char path[1200], cpu[256], host[256] = "unknown", when[64];
+	char path[1200], host[256] = "unknown", when[64];
 	const char *commit = getenv("VB_GIT_COMMIT");
 	char *text = NULL;
 	size_t len = 0;
@@ -394,34 +358,31 @@ enum vb_status report_write_machine(const char *dir, int jobs,
 	enum vb_status st;
 	if (!f)
 		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
-	cpu_model(cpu, sizeof cpu);
 	gethostname(host, sizeof host - 1);
 	host[sizeof host - 1] = '\0';
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	fputs("{\n", f);
-	json_str(f, "cpu", cpu, false);
+	machine_json_kernels(f);
 	fprintf(f, "  \"cpus_online\": %ld,\n",
 		sysconf(_SC_NPROCESSORS_ONLN));
 	fprintf(f, "  \"jobs\": %d,\n", jobs);
-	json_str(f, "blas", "OpenBLAS", false);
-	json_str(f, "blas_core", op_blas_core(), false);
 	fprintf(f, "  \"blas_threads_per_worker\": 1,\n");
-	json_str(f, "precision", VB_REAL_NAME, false);
-	json_str(f, "compiler", __VERSION__, false);
+	machine_json_str(f, "precision", VB_REAL_NAME, false);
+	machine_json_str(f, "compiler", __VERSION__, false);
 #ifdef __GLIBC__
-	json_str(f, "libc", gnu_get_libc_version(), false);
+	machine_json_str(f, "libc", gnu_get_libc_version(), false);
 #endif
 	if (uname(&u) == 0) {
 		char k[600];
 		snprintf(k, sizeof k, "%s %s %s", u.sysname, u.release,
 			 u.machine);
-		json_str(f, "kernel", k, false);
+		machine_json_str(f, "kernel", k, false);
 	}
-	json_str(f, "host", host, false);
-	json_str(f, "git_commit", commit && *commit ? commit : VB_GIT_COMMIT,
+	machine_json_str(f, "host", host, false);
+	machine_json_str(f, "git_commit", commit && *commit ? commit : VB_GIT_COMMIT,
 		 false);
-	json_str(f, "written", when, true);
+	machine_json_str(f, "written", when, true);
 	fputs("}\n", f);
 	fclose(f);
 	snprintf(path, sizeof path, "%s/machine.json", dir);

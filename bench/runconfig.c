@@ -100,3 +100,10 @@ enum graph_rounding runconfig_rounding(const struct config *c)
 		return GRAPH_ROUNDING_BF16;
 	return GRAPH_ROUNDING_NONE;
 }
+
+enum graph_conv_backend runconfig_conv_backend(const struct config *c)
+{
+	return c->train.kernels == CONFIG_KERNELS_PORTABLE
+		       ? GRAPH_CONV_BACKEND_IM2COL
+		       : graph_conv_backend_default();
+}

@@ -33,4 +33,9 @@ enum preprocess_nonfinite runconfig_nonfinite(const struct config *c);
  * refuses the one it cannot run). */
 enum graph_rounding runconfig_rounding(const struct config *c);
 
+/* train.kernels as the tape's convolution backend: fast -> the build's
+ * default (oneDNN in float, im2col in double, which has no oneDNN),
+ * portable -> im2col. */
+enum graph_conv_backend runconfig_conv_backend(const struct config *c);
+
 #endif

@@ -15,6 +15,7 @@
 
 #include "files.h"
 #include "forensics.h"
+#include "machine.h"
 #include "mnist.h"
 #include "ops.h"
 #include "params.h"
@@ -213,18 +214,27 @@ void train_summary_row(FILE *f, const struct config *c,
 static enum vb_status write_meta(struct run *r, const char *dir,
 				 struct vb_error *err)
 {
-	char path[1200], text[2048];
+	char path[1200], *text = NULL;
+	size_t len = 0;
+	enum vb_status st;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		return vb_fail(err, VB_ERR_NOMEM, "train: no memory");
 	snprintf(path, sizeof path, "%s/meta.json", dir);
-	snprintf(text, sizeof text,
-		 "{\n  \"vaebench_commit\": \"%s\",\n"
-		 "  \"precision\": \"%s\",\n"
-		 "  \"blas_core\": \"%s\",\n"
-		 "  \"blas_threads\": %d,\n"
-		 "  \"compiler\": \"%s\",\n"
-		 "  \"parameters\": %zu\n}\n",
-		 VB_GIT_COMMIT, VB_REAL_NAME, op_blas_core(), op_blas_threads(),
-		 __VERSION__, r->model->params->n);
-	return files_write_text(path, text, err);
+	fputs("{\n", f);
+	machine_json_str(f, "vaebench_commit", VB_GIT_COMMIT, false);
+	machine_json_str(f, "precision", VB_REAL_NAME, false);
+	machine_json_kernels(f);
+	fprintf(f, "  \"blas_threads\": %d,\n", op_blas_threads());
+	machine_json_str(f, "conv_backend",
+			 graph_conv_backend_name(graph_conv_backend(r->g)),
+			 false);
+	machine_json_str(f, "compiler", __VERSION__, false);
+	fprintf(f, "  \"parameters\": %zu\n}\n", r->model->params->n);
+	fclose(f);
+	st = files_write_atomic(path, text, len, false, err);
+	free(text);
+	return st;
 }
 
 /* train.flush_denormals: set the x86 MXCSR flush-to-zero and
@@ -279,6 +289,9 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 	if (st)
 		return st;
 	graph_set_rounding(r->g, runconfig_rounding(c));
+	st = graph_set_conv_backend(r->g, runconfig_conv_backend(c), err);
+	if (st)
+		return st;
 	r->scale = c->train.loss_scale == CONFIG_LOSS_SCALE_NONE
 			   ? 1.0
 			   : (double)(float)c->train.scale_init;
