@@ -3,8 +3,11 @@
  * bench/main.c set when it pinned the OpenBLAS kernel. */
 #include "machine.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "conv_dnnl.h"
 #include "ops.h"
@@ -73,4 +76,40 @@ void machine_json_kernels(FILE *f)
 			 chose && *chose ? chose : op_blas_core(), false);
 	machine_json_str(f, "onednn", conv_dnnl_describe(dnnl, sizeof dnnl),
 			 false);
+}
+
+static const char *class_core(void)
+{
+	const char *isa = machine_isa_class();
+	return !strcmp(isa, "avx512") ? "SkylakeX"
+	       : !strcmp(isa, "avx2") ? "Haswell"
+				      : NULL;
+}
+
+bool machine_pin_blas(char **argv, char *msg, size_t cap)
+{
+	const char *mode = getenv("VAEBENCH_BLAS_CORETYPE");
+	const char *core = op_blas_core();
+	const char *want, *set;
+	if (getenv("VAEBENCH_BLAS_REEXEC")) {
+		set = getenv("OPENBLAS_CORETYPE");
+		if (strcasecmp(core, set ? set : "") == 0)
+			return false;
+		snprintf(msg, cap, "OpenBLAS uses the %s kernel after "
+			 "OPENBLAS_CORETYPE=%s", core, set ? set : "");
+		return true;
+	}
+	if (mode && strcmp(mode, "keep") == 0)
+		return false;
+	want = mode && *mode ? mode : class_core();
+	if (!want || strcasecmp(core, want) == 0)
+		return false;
+	setenv("OPENBLAS_CORETYPE", want, 1);
+	setenv("VAEBENCH_BLAS_REEXEC", core, 1);
+	if (!getenv("OPENBLAS_NUM_THREADS"))
+		setenv("OPENBLAS_NUM_THREADS", "1", 1);
+	execv("/proc/self/exe", argv);
+	snprintf(msg, cap, "cannot restart with OPENBLAS_CORETYPE=%s (%s); "
+		 "going on with the %s kernel", want, strerror(errno), core);
+	return true;
 }

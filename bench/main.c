@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "machine.h"
 #ifdef VB_HAVE_MPI
 #include "mpi_sweep.h"
 #endif
@@ -54,55 +55,13 @@ static int usage_error(const char *fmt, const char *arg)
 	return 2;
 }
 
-/* OpenBLAS picks its kernel from the CPU when the library loads, and the
- * kernels of one ISA class round differently: Debian's 0.3.21 takes some
- * AVX-512 Xeons for a "Prescott" (5x slower), and AMD Zen 4 gets
- * "Cooperlake", whose sgemm results differ in the last bits from
- * SkylakeX's (1 of the 42 quick-sweep verdicts flips). So vaebench pins the
- * kernel by ISA class, AVX-512 -> SkylakeX, AVX2 -> Haswell, by
- * re-executing itself with OPENBLAS_CORETYPE set before any BLAS call: one
- * ISA class, one kernel, the same bits (README "Reproducibility").
- * VAEBENCH_BLAS_CORETYPE=keep keeps the library's choice; =NAME forces a
- * kernel. */
-static const char *wanted_core(void)
-{
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512f") &&
-	    __builtin_cpu_supports("avx512bw") &&
-	    __builtin_cpu_supports("avx512vl"))
-		return "SkylakeX";
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-		return "Haswell";
-	return NULL;
-}
-
+/* The OpenBLAS kernel pinned by ISA class (machine_pin_blas), before any
+ * BLAS call; a failure to pin is a warning, not an error. */
 static void fix_blas_core(char **argv)
 {
-	const char *mode = getenv("VAEBENCH_BLAS_CORETYPE");
-	const char *core = op_blas_core();
-	const char *want;
-	if (getenv("VAEBENCH_BLAS_REEXEC")) {
-		if (strcasecmp(core, getenv("OPENBLAS_CORETYPE")
-					     ? getenv("OPENBLAS_CORETYPE")
-					     : "") != 0)
-			fprintf(stderr, "vaebench: warning: OpenBLAS uses the "
-				"%s kernel after OPENBLAS_CORETYPE=%s\n",
-				core, getenv("OPENBLAS_CORETYPE"));
-		return;
-	}
-	if (mode && strcmp(mode, "keep") == 0)
-		return;
-	want = mode && *mode ? mode : wanted_core();
-	if (!want || strcasecmp(core, want) == 0)
-		return;
-	setenv("OPENBLAS_CORETYPE", want, 1);
-	setenv("VAEBENCH_BLAS_REEXEC", core, 1);
-	if (!getenv("OPENBLAS_NUM_THREADS"))
-		setenv("OPENBLAS_NUM_THREADS", "1", 1);
-	execv("/proc/self/exe", argv);
-	fprintf(stderr, "vaebench: warning: cannot restart with "
-		"OPENBLAS_CORETYPE=%s (%s); going on with the %s kernel\n",
-		want, strerror(errno), core);
+	char msg[256];
+	if (machine_pin_blas(argv, msg, sizeof msg))
+		fprintf(stderr, "vaebench: warning: %s\n", msg);
 }
 
 static const char *MAIN_HELP =

@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "machine.h"
 #include "conv_dnnl.h"
 #include "dataset.h"
 #include "graph.h"
@@ -240,6 +241,9 @@ out:
 
 int main(int argc, char **argv)
 {
+	char pin_msg[256];
+	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg)) /* as vaebench */
+		fprintf(stderr, "bench_rhvae_step: warning: %s\n", pin_msg);
 	int steps = 20, threads = 1, n_be = 2, n_lf = 2;
 	enum graph_conv_backend be[2] = {GRAPH_CONV_BACKEND_IM2COL,
 					 GRAPH_CONV_BACKEND_DNNL};
