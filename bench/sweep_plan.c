@@ -597,6 +597,48 @@ static enum vb_status parse_axis(struct sweep_plan *p, const char *name,
 	return VB_OK;
 }
 
+/* No axis value and no mitigation setting of cell index (resolved as c)
+ * may be inert there (config_key_effective): such a cell only copies
+ * another. One line naming the axis or mitigation, the value and the
+ * requirement that fails. */
+static enum vb_status check_inert(const struct sweep_plan *p, size_t index,
+				  const struct config *c, const char *name,
+				  struct vb_error *err)
+{
+	char why[768], v[CONFIG_VALUE_LEN];
+	if (p->n_mitigations) {
+		const struct sweep_plan_mitigation *m =
+			&p->mitigations[index / (p->n_cells /
+						 p->n_mitigations)];
+		for (size_t k = 0; k < m->n_sets; k++)
+			if (!config_key_effective(c, (size_t)m->keys[k], why,
+						  sizeof why))
+				return vb_fail(err, VB_ERR_CONFIG,
+					       "sweep: %s:%d: mitigation %s "
+					       "sets %s = %s, which has no "
+					       "effect in cell %zu: it "
+					       "requires %s", name, m->line,
+					       m->name,
+					       config_key_name(
+						       (size_t)m->keys[k]),
+					       m->values[k], index, why);
+	}
+	for (size_t a = 0; a < p->n_axes; a++) {
+		size_t key = (size_t)p->axes[a].key;
+		if (config_key_effective(c, key, why, sizeof why))
+			continue;
+		if (config_get_at(c, key, v, sizeof v, NULL) != VB_OK)
+			v[0] = '\0';
+		return vb_fail(err, VB_ERR_CONFIG, "sweep: %s: axis %s = %s "
+			       "has no effect in cell %zu%s%s: it requires "
+			       "%s; set it in the base config or drop the "
+			       "axis", name, config_key_name(key), v, index,
+			       p->n_mitigations ? " of mitigation " : "",
+			       sweep_plan_mitigation(p, index), why);
+	}
+	return VB_OK;
+}
+
 /* Resolves and validates every cell of p; the first bad one is the error
  * (with its mitigation and line). */
 static enum vb_status validate_cells(const struct sweep_plan *p,
@@ -610,6 +652,8 @@ static enum vb_status validate_cells(const struct sweep_plan *p,
 		st = sweep_plan_cell(p, i, &c, id, &e);
 		if (st == VB_OK)
 			st = config_validate(&c, &e);
+		if (st == VB_OK && (st = check_inert(p, i, &c, name, err)))
+			return st; /* its own line */
 		if (st) {
 			const char *m = e.msg;
 			if (!strncmp(m, "config: ", 8))

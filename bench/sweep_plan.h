@@ -54,6 +54,13 @@
  * the ids of the plain seeds sweep over the same base, and renaming a
  * mitigation keeps its ids. Each row records its mitigation's name in the
  * column "mitigation" ("" without [mitigations]).
+ *
+ * Inert cells are refused: when an axis value or a setting of a
+ * mitigation cannot take effect in a cell given its other settings
+ * (config_key_effective: nets.init_scale without nets.init = scaled,
+ * data.standardize_eps without data.standardize, ...), the grid is refused
+ * with one line naming the axis or mitigation, the value and the
+ * requirement that fails; such a cell would only copy another.
  */
 #define SWEEP_PLAN_NAME_LEN 64
 

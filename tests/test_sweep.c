@@ -676,6 +676,62 @@ START_TEST(test_mitigations_parse)
 }
 END_TEST
 
+/* Issue 15 item 7: an axis value or mitigation setting that cannot act
+ * in its cell (config_key_effective) refuses the grid in one line naming
+ * the axis, the value and the setting that disables it. */
+START_TEST(test_inert_refused)
+{
+	struct sweep_plan *p;
+	char *text;
+	refused("[nets]\ninit = pytorch\n[sweep]\nnets.init_scale = 1, 2\n",
+		"axis nets.init_scale = 1 has no effect in cell 0: it requires "
+		"nets.init = scaled (here nets.init = pytorch)");
+	text = cat(BASE, "[nets]\ninit = scaled\n[sweep]\n"
+			 "nets.init_scale = 1, 2\n");
+	p = parse_ok(text);
+	ck_assert_uint_eq(p->n_cells, 2);
+	sweep_plan_free(p);
+	free(text);
+	/* the enabling setting may come from another axis: then its other
+	 * values make the cells inert */
+	refused("[sweep]\nnets.init = scaled, pytorch\n"
+		"nets.init_scale = 1, 2\n",
+		"axis nets.init_scale = 1 has no effect in cell 2");
+	refused("[sweep]\ndata.standardize_eps = 0, 1e-5\n",
+		"data.standardize_eps = 0 has no effect in cell 0: it requires "
+		"data.standardize = true (here data.standardize = false)");
+	/* BASE is sgd: Adam's epsilon cannot act */
+	refused("[sweep]\noptim.adam_eps = 1e-8, 1e-4\n",
+		"optim.adam_eps = 1e-08 has no effect in cell 0: it requires "
+		"optim.kind = adam,adamw (here optim.kind = sgd)");
+	refused("[sweep]\nrhvae.eps_lf = 0.001, 0.01\n",
+		"it requires model.kind = rhvae,hvae (here model.kind = vae)");
+	/* an alternative: nonfinite acts with an injected input fault too */
+	refused("[sweep]\ndata.nonfinite = pass, scrub\n",
+		"data.standardize = true | inject.nan_step != -1 (here "
+		"data.standardize = false, inject.nan_step = -1)");
+	text = cat(BASE, "[inject]\nnan_step = 3\n[sweep]\n"
+			 "data.nonfinite = pass, scrub\n");
+	p = parse_ok(text);
+	sweep_plan_free(p);
+	free(text);
+	/* mitigations: the same check, naming the mitigation and its line */
+	refused("[mitigations]\nbaseline =\nclip = optim.clip_max=5\n",
+		"bad.ini:16: mitigation clip sets optim.clip_max = 5, which has "
+		"no effect in cell 1: it requires optim.clip = norm,value (here "
+		"optim.clip = none)");
+	text = cat(BASE, "[mitigations]\nbaseline =\n"
+			 "clip = optim.clip=norm optim.clip_max=5\n");
+	p = parse_ok(text);
+	sweep_plan_free(p);
+	free(text);
+	/* a mitigation that enables an axis: only its cells are checked */
+	refused("[mitigations]\nbaseline =\nscaled = nets.init=scaled\n"
+		"[sweep]\nnets.init_scale = 1, 2\n",
+		"of mitigation baseline: it requires nets.init = scaled");
+}
+END_TEST
+
 START_TEST(test_mitigations_malformed)
 {
 	/* BASE has 13 lines: [mitigations] is line 14, the first entry 15 */
@@ -1133,6 +1189,7 @@ int main(void)
 	tcase_add_test(unit, test_shard_parse);
 	tcase_add_test(unit, test_mitigations_parse);
 	tcase_add_test(unit, test_mitigations_malformed);
+	tcase_add_test(unit, test_inert_refused);
 	tcase_add_test(unit, test_old_rows_load);
 	tcase_add_test(run, test_jobs_identical);
 	tcase_add_test(run, test_shards_merge);
