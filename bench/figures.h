@@ -17,6 +17,19 @@
 void figures_pick_map(const char *const *axes, size_t n, const char *want_x,
 		     const char *want_y, const char **x, const char **y);
 
+/* Whether t's rows come from a [mitigations] sweep (the column
+ * "mitigation" takes more than one value). */
+bool figures_is_mitigation_sweep(const struct table *t);
+
+/* As figures_pick_map, but a mitigation sweep is never forced into an lr
+ * x batch grid: y is "mitigation" (one map row, one curves panel per
+ * mitigation, seeds as colours) and x the first [sweep] axis other than
+ * the seed that varies within a mitigation (NULL: none). Explicit want_x
+ * and want_y win. */
+void figures_pick_axes(const struct table *t, const char *const *axes,
+		       size_t n, const char *want_x, const char *want_y,
+		       const char **x, const char **y);
+
 enum vb_status figures_map(const struct table *t, const char *dir,
 			       const char *kx, const char *ky,
 			       struct vb_error *err);
