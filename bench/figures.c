@@ -271,7 +271,41 @@ struct curves_fig {
 	double amin, amax;           /* range of |y| over finite y != 0 */
 	bool negative;               /* some finite y <= 0 */
 	const char *all;             /* the one value of a missing axis */
+	bool from_table;             /* no run has a curve file: eval loss
+					per epoch from results.csv */
 };
+
+/* Row r's eval loss per epoch from its ';'-separated eval_losses: x =
+ * epoch, empty entries (epochs not evaluated) left out, "nan" kept as a
+ * break. */
+static void table_curve(const struct table *t, size_t r, struct curve *c)
+{
+	const char *p = table_get(t, r, "eval_losses");
+	size_t n = 1;
+	c->n = 0;
+	for (const char *q = p; *q; q++)
+		n += *q == ';';
+	c->x = malloc(n * sizeof *c->x);
+	c->y = malloc(n * sizeof *c->y);
+	if (!c->x || !c->y)
+		return;
+	for (long e = 1; *p; e++) {
+		const char *q = strchr(p, ';');
+		size_t l = q ? (size_t)(q - p) : strlen(p);
+		if (l) {
+			char buf[64], *end;
+			double v;
+			snprintf(buf, sizeof buf, "%.*s", (int)l, p);
+			v = strtod(buf, &end);
+			c->x[c->n] = (double)e;
+			c->y[c->n] = end != buf ? v : NAN;
+			c->n++;
+		}
+		if (!q)
+			break;
+		p = q + 1;
+	}
+}
 
 static enum vb_status curves_alloc(struct curves_fig *f, struct vb_error *err)
 {
@@ -335,7 +369,11 @@ static void curves_add_run(struct curves_fig *f, size_t r, size_t line)
 	const struct table *t = f->t;
 	struct plot_series *s = &f->series[f->used];
 	double ms;
-	read_curve(f->dir, table_get(t, r, "id"), f->col, &f->curves[f->used]);
+	if (f->from_table)
+		table_curve(t, r, &f->curves[f->used]);
+	else
+		read_curve(f->dir, table_get(t, r, "id"), f->col,
+			   &f->curves[f->used]);
 	s->n = f->curves[f->used].n;
 	s->x = f->curves[f->used].x;
 	s->y = f->curves[f->used].y;
@@ -344,7 +382,10 @@ static void curves_add_run(struct curves_fig *f, size_t r, size_t line)
 					     table_get(t, r, "train.seed"))
 			 : line);
 	s->mark_x = stats_is_hit(table_get(t, r, "status")) &&
-			    table_parse_num(table_get(t, r, "first_step"), &ms)
+			    table_parse_num(table_get(t, r, f->from_table
+								? "first_epoch"
+								: "first_step"),
+					    &ms)
 			    ? ms
 			    : NAN;
 	for (size_t i = 0; i < s->n; i++) {
@@ -413,13 +454,42 @@ enum vb_status figures_curves(const struct table *t, const char *dir,
 		for (size_t xi = 0; xi < f.nx; xi++)
 			curves_panel(&f, xi, yi);
 	snprintf(path, sizeof path, "%s/%s", dir, file);
-	/* no run has a curve (a clone of a folder that predates curves/):
-	 * keep the plot drawn when runs/ was there */
+	/* no run has a curve (a folder committed before curves/ was kept
+	 * for every run): the loss figure shows the eval loss per epoch that
+	 * results.csv holds, titled so. Without that record the figure drawn
+	 * when runs/ was there stays, unless it was drawn as an lr x batch
+	 * grid of a mitigation sweep: that one is removed. */
 	for (size_t i = 0; st == VB_OK && i < f.used; i++)
 		with_curve += f.curves[i].n > 0;
-	if (st == VB_OK && !with_curve && access(path, F_OK) == 0) {
-		curves_free(&f);
-		return VB_OK;
+	if (st == VB_OK && !with_curve && f.used) {
+		if (strcmp(col, "train_loss") ||
+		    table_col(t, "eval_losses") < 0) {
+			bool stale = figures_is_mitigation_sweep(t);
+			curves_free(&f);
+			if (stale && unlink(path) != 0 &&
+			    access(path, F_OK) == 0)
+				return vb_fail(err, VB_ERR_IO, "report: "
+					       "cannot remove %s", path);
+			return VB_OK;
+		}
+		for (size_t i = 0; i < f.used; i++) {
+			free(f.curves[i].x);
+			free(f.curves[i].y);
+			f.curves[i].x = f.curves[i].y = NULL;
+		}
+		f.used = 0;
+		f.from_table = true;
+		f.lo = f.amin = INFINITY;
+		f.hi = -INFINITY;
+		f.amax = 0;
+		f.negative = false;
+		for (size_t yi = 0; yi < f.ny; yi++)
+			for (size_t xi = 0; xi < f.nx; xi++)
+				curves_panel(&f, xi, yi);
+		title = "Eval loss per epoch (from results.csv: this folder "
+			"keeps no curves/); red dashes: epoch of the first "
+			"NaN/Inf";
+		ylabel = "eval loss";
 	}
 	/* empty panels (no run, or no run with a curve) are not drawn: the
 	 * others close up, each titled with its values */
@@ -444,7 +514,8 @@ enum vb_status figures_curves(const struct table *t, const char *dir,
 		/* log only for positive data; signed data spanning decades
 		 * on a symmetric log axis, else linear (zero marked) */
 		struct plot_lines pl = {
-			.title = title, .x_label = "optimizer step",
+			.title = title,
+			.x_label = f.from_table ? "epoch" : "optimizer step",
 			.y_label = ylabel,
 			.log_y = !f.negative && f.hi > 0 && f.lo > 0 &&
 				 f.hi / f.lo > 30,

@@ -738,6 +738,15 @@ static void draw_panel(struct plot_image *img, const struct plot_panel *p,
 		plot_line(img, x, yz, x + w, yz, 1, 0, 0x777777);
 	}
 	panel_series(img, &f, p);
+	{
+		bool any = false;
+		for (size_t i = 0; i < p->n_series && !any; i++)
+			for (size_t k = 0; k < p->series[i].n && !any; k++)
+				any = y_ok(&f, p->series[i].y[k]);
+		if (!any)
+			text_center(img, x + w / 2, y + h / 2 - th / 2, s,
+				    0x777777, "no finite values");
+	}
 	plot_line(img, x, y, x + w, y, 1, 0, INK);
 	plot_line(img, x, y + h, x + w, y + h, 1, 0, INK);
 	plot_line(img, x, y, x, y + h, 1, 0, INK);
@@ -834,9 +843,18 @@ enum vb_status plot_lines_png(const struct plot_lines *p, const char *path,
 			 p->log_y      ? " (log scale)"
 			 : p->symlog_y ? " (symmetric log scale)"
 				       : "");
-		plot_text(img, 20, top + (int)(nrows * (size_t)cell_h) / 2 +
-					   plot_text_width(yl, s) / 2,
-			  s, true, INK, yl);
+		/* within the panels' height: scale 1 when scale 2 is too
+		 * long, then shortened */
+		int avail = (int)(nrows * (size_t)cell_h), ys = s;
+		if (plot_text_width(yl, ys) > avail)
+			ys = 1;
+		while (plot_text_width(yl, ys) > avail && strlen(yl) > 3) {
+			size_t n = strlen(yl);
+			memcpy(yl + n - 3, "..", 3);
+		}
+		plot_text(img, 20 + (s - ys) * plot_text_height(1) / 2,
+			  top + avail / 2 + plot_text_width(yl, ys) / 2, ys,
+			  true, INK, yl);
 	}
 	st = plot_write_png(img, path, err);
 	plot_image_free(img);
