@@ -540,16 +540,21 @@ enum vb_status figures_galleries(const struct table *t, const char *dir,
 				     const char **axes, size_t n_axes,
 				     struct vb_error *err)
 {
-	static const char *const files[2] = {"reconstructions.png",
-					     "samples.png"};
-	static const char *const titles[2] = {
+	/* samples_prior.png: an RHVAE run's decodes of its own prior
+	 * (rhvae_sampler), beside the N(0, I) ones; absent for other models */
+	static const char *const files[3] = {"reconstructions.png",
+					     "samples.png",
+					     "samples_prior.png"};
+	static const char *const titles[3] = {
 		"Reconstructions of finished runs (top: images, bottom: "
 		"reconstructions)",
-		"Samples of finished runs (decoder of z ~ N(0, I))"};
+		"Samples of finished runs (decoder of z ~ N(0, I))",
+		"Samples of finished RHVAE runs from the model's own prior "
+		"(pythae's RHVAESampler: HMC on sqrt(det G^-1))"};
 	char paths[FIGURES_GALLERY_MAX][1300], labels[FIGURES_GALLERY_MAX][512];
 	const char *pp[FIGURES_GALLERY_MAX], *lp[FIGURES_GALLERY_MAX];
 	enum vb_status st = VB_OK;
-	for (int f = 0; f < 2 && st == VB_OK; f++) {
+	for (int f = 0; f < 3 && st == VB_OK; f++) {
 		size_t n = 0;
 		for (size_t r = 0; r < t->n_rows && n < FIGURES_GALLERY_MAX; r++) {
 			const char *status = table_get(t, r, "status");
