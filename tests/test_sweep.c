@@ -657,6 +657,47 @@ START_TEST(test_figures_legend_panels)
 }
 END_TEST
 
+/* Issue 15 item 8 (e): a folder without curves/ draws its eval loss per
+ * epoch from results.csv; a grad-norm figure that cannot be redrawn is
+ * removed for a mitigation sweep. */
+START_TEST(test_figures_without_curves)
+{
+	const char *tmp = tu_tmpdir("nocurves");
+	static const char *const cols[] = {"id", "status", "mitigation",
+					   "train.seed", "first_epoch",
+					   "first_step", "eval_losses"};
+	static const char *const cells[] = {
+		"a", "ok", "baseline", "1", "", "", "-3;-5;-6",
+		"b", "nan", "baseline", "2", "3", "30", "-3;-4;nan",
+		"c", "ok", "clip", "1", "", "", "2;1;0.5",
+		"d", "ok", "clip", "2", "", "", "2;;0.4"};
+	struct table t;
+	struct vb_error err = {0};
+	char path[1300];
+	FILE *f;
+	int w, h;
+	make_table(&t, cols, 7, cells, 4);
+	snprintf(path, sizeof path, "%s/grad_norm.png", tmp);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("stale", f);
+	fclose(f);
+	ck_assert_msg(figures_curves(&t, tmp, NULL, "mitigation",
+				     "grad_norm_max", "grad_norm.png", "g",
+				     "g", &err) == VB_OK, "%s", err.msg);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	ck_assert_msg(figures_curves(&t, tmp, NULL, "mitigation",
+				     "train_loss", "loss_curves.png", "l",
+				     "l", &err) == VB_OK, "%s", err.msg);
+	snprintf(path, sizeof path, "%s/loss_curves.png", tmp);
+	ck_assert(has_png_magic(path));
+	/* two panels side by side, one per mitigation */
+	png_size(path, &w, &h);
+	ck_assert_int_gt(w, h);
+	table_free(&t);
+}
+END_TEST
+
 /* Issue 15 item 8 (d): report from results.csv alone fills the blanks
  * that rows older than a setting left with its default, so a column
  * "", exp is no axis. */
@@ -1419,6 +1460,7 @@ int main(void)
 	tcase_add_test(run, test_report_fake_axis);
 	tcase_add_test(unit, test_figures_mitigation_axes);
 	tcase_add_test(unit, test_figures_legend_panels);
+	tcase_add_test(unit, test_figures_without_curves);
 	tcase_add_test(run, test_mitigation_table);
 	tcase_add_test(run, test_precision_cells);
 	tcase_add_test(run, test_precision_missing_sibling);
