@@ -459,6 +459,12 @@ static const struct config_keys_require requires_table[] = {
 	{ "data.nonfinite", "data.standardize = true | inject.nan_step != -1" },
 	{ "data.synthetic_n", "data.dataset = synthetic" },
 	{ "data.synthetic_eval_n", "data.dataset = synthetic" },
+	/* the ResNet and ConvNet encoder/decoder have fixed widths and
+	 * activations; the RHVAE's metric network is fixed too */
+	{ "model.hidden", "model.arch = mlp" },
+	{ "nets.activation", "model.arch = mlp" },
+	{ "nets.leaky_slope", "model.arch = mlp" },
+	{ "nets.batchnorm", "model.arch = mlp" },
 	{ "model.logvar_min", "model.logvar_clamp = true" },
 	{ "model.logvar_max", "model.logvar_clamp = true" },
 	{ "model.bce_eps", "model.recon = bce" },
