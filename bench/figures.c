@@ -516,6 +516,8 @@ enum vb_status figures_curves(const struct table *t, const char *dir,
 		struct plot_lines pl = {
 			.title = title,
 			.x_label = f.from_table ? "epoch" : "optimizer step",
+			.mark_label = f.from_table ? "first NaN/Inf epoch"
+						   : NULL,
 			.y_label = ylabel,
 			.log_y = !f.negative && f.hi > 0 && f.lo > 0 &&
 				 f.hi / f.lo > 30,
@@ -554,6 +556,7 @@ enum vb_status figures_galleries(const struct table *t, const char *dir,
 	char paths[FIGURES_GALLERY_MAX][1300], labels[FIGURES_GALLERY_MAX][512];
 	const char *pp[FIGURES_GALLERY_MAX], *lp[FIGURES_GALLERY_MAX];
 	enum vb_status st = VB_OK;
+	bool mit = figures_is_mitigation_sweep(t);
 	for (int f = 0; f < 3 && st == VB_OK; f++) {
 		size_t n = 0;
 		for (size_t r = 0; r < t->n_rows && n < FIGURES_GALLERY_MAX; r++) {
@@ -565,12 +568,24 @@ enum vb_status figures_galleries(const struct table *t, const char *dir,
 			snprintf(paths[n], sizeof paths[n], "%s/runs/%s/%s", dir,
 				 id, files[f]);
 			labels[n][0] = '\0';
+			/* a mitigation sweep: the mitigation's name and the
+			 * [sweep] axes, not every setting it changes */
+			if (mit)
+				len = (size_t)snprintf(labels[n],
+						       sizeof labels[n],
+						       "mitigation=%s",
+						       table_get(t, r,
+								 "mitigation"));
 			for (size_t a = 0; a < n_axes && len < sizeof labels[n];
 			     a++) {
 				const char *v = table_get(t, r, axes[a]);
+				if (mit && strcmp(axes[a], "train.seed") &&
+				    !varies_within_mitigation(t, axes[a]))
+					continue;
 				len += (size_t)snprintf(labels[n] + len,
 							sizeof labels[n] - len,
-							"%s%s=%s", a ? "  " : "",
+							"%s%s=%s",
+							len ? "  " : "",
 							axes[a], v ? v : "");
 			}
 			pp[n] = paths[n];

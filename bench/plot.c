@@ -769,7 +769,8 @@ static int legend_lines(struct plot_image *img, const struct plot_lines *p,
 {
 	const int th = plot_text_height(s), lh = th + 10;
 	int lx = x, ly = y, lines = 1;
-	const char *nan_lab = "first NaN/Inf step";
+	const char *nan_lab = p->mark_label ? p->mark_label
+					    : "first NaN/Inf step";
 	int nan_w = 26 + plot_text_width(nan_lab, s);
 	for (size_t i = 0; i < p->legend_n; i++) {
 		int ew = legend_entry_w(p, i, s);

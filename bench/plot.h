@@ -108,6 +108,8 @@ struct plot_lines {
 	size_t legend_n;
 	const char *const *legend_labels;
 	const uint32_t *legend_colors;
+	const char *mark_label; /* legend text of the NaN mark; NULL: "first
+				   NaN/Inf step" */
 };
 
 enum vb_status plot_lines_png(const struct plot_lines *p, const char *path,
