@@ -424,10 +424,22 @@ static void heat_axes(struct plot_image *img, const struct plot_heatmap *h,
 	if (h->x_label)
 		text_center(img, left + gw / 2, top + gh + gap + th + gap, s,
 			    INK, h->x_label);
-	if (h->y_label)
-		plot_text(img, 20, top + gh / 2 +
-					   plot_text_width(h->y_label, s) / 2,
-			  s, true, INK, h->y_label);
+	if (h->y_label) {
+		/* within the grid's height: scale 1, then shortened, so it
+		 * never runs into the title */
+		char yl[160];
+		int ys = s;
+		snprintf(yl, sizeof yl, "%s", h->y_label);
+		if (plot_text_width(yl, ys) > gh)
+			ys = 1;
+		while (plot_text_width(yl, ys) > gh && strlen(yl) > 3) {
+			size_t n = strlen(yl);
+			memcpy(yl + n - 3, "..", 3);
+		}
+		plot_text(img, 20 + (s - ys) * plot_text_height(1) / 2,
+			  top + gh / 2 + plot_text_width(yl, ys) / 2, ys,
+			  true, INK, yl);
+	}
 }
 
 /* ---- heat map ---- */
