@@ -377,4 +377,16 @@ enum vb_status config_write(const struct config *c, FILE *f,
 enum vb_status config_write_file(const struct config *c, const char *path,
 				 struct vb_error *err);
 
+/* Whether key i can take effect in c given c's other settings (the
+ * dependency list of config_keys.c: e.g. nets.init_scale requires
+ * nets.init = scaled). true when it can or has no requirement; false when
+ * not, with why (cap bytes, may be NULL) set to the unmet requirement and
+ * the value c has, e.g. "nets.init = scaled (here pytorch)". */
+bool config_key_effective(const struct config *c, size_t i, char *why,
+			  size_t cap);
+
+/* Checks the dependency list itself: every key and every value it names
+ * exists and is valid. VB_ERR_INTERNAL naming the bad rule otherwise. */
+enum vb_status config_key_requires_check(struct vb_error *err);
+
 #endif

@@ -447,3 +447,233 @@ const struct config_keys_def config_keys_table[] = {
 const size_t config_keys_count = N_ELEMS(config_keys_table);
 _Static_assert(N_ELEMS(config_keys_table) <= CONFIG_KEYS_MAX,
 	       "CONFIG_KEYS_MAX too small");
+
+/* The dependency list: a key takes effect only when its requirement holds
+ * (read from the code that uses each key: runconfig.c, models/, step.c,
+ * inject.c, datasets/preprocess.c). A requirement is one or more
+ * alternatives separated by " | ", each "section.key = v1,v2" (the other
+ * key has one of these canonical values) or "section.key != v1,v2" (none
+ * of them); several rules for one key must all hold. Sweeps refuse an
+ * axis value or a mitigation setting whose requirement fails in its cell
+ * (sweep_plan.c): it would only copy another cell. */
+struct config_keys_require {
+	const char *key;
+	const char *when;
+};
+
+static const struct config_keys_require requires_table[] = {
+	{ "data.standardize_eps", "data.standardize = true" },
+	/* non-finite pixels arise from standardising or an injected input
+	 * fault (the raw MNIST bytes are finite) */
+	{ "data.nonfinite", "data.standardize = true | inject.nan_step != -1" },
+	{ "data.synthetic_n", "data.dataset = synthetic" },
+	{ "data.synthetic_eval_n", "data.dataset = synthetic" },
+	/* the ResNet and ConvNet encoder/decoder have fixed widths and
+	 * activations; the RHVAE's metric network is fixed too */
+	{ "model.hidden", "model.arch = mlp" },
+	{ "nets.activation", "model.arch = mlp" },
+	{ "nets.leaky_slope", "model.arch = mlp" },
+	{ "nets.batchnorm", "model.arch = mlp" },
+	{ "model.logvar_min", "model.logvar_clamp = true" },
+	{ "model.logvar_max", "model.logvar_clamp = true" },
+	{ "model.bce_eps", "model.recon = bce" },
+	{ "nets.leaky_slope", "nets.activation = leaky_relu" },
+	{ "nets.init_scale", "nets.init = scaled" },
+	{ "nets.bias_value", "nets.bias_fill = true" },
+	{ "nets.bn_eps", "nets.batchnorm = true | model.arch = convnet" },
+	{ "nets.bn_momentum", "nets.batchnorm = true | model.arch = convnet" },
+	{ "nets.bn_momentum", "nets.bn_track_running_stats = true" },
+	{ "nets.bn_track_running_stats",
+	  "nets.batchnorm = true | model.arch = convnet" },
+	{ "nets.bn_eval", "nets.batchnorm = true | model.arch = convnet" },
+	{ "nets.bn_eval", "nets.bn_track_running_stats = true" },
+	{ "anchor.eps_placement", "model.kind = anchor" },
+	{ "anchor.eps", "model.kind = anchor" },
+	{ "anchor.weight", "model.kind = anchor" },
+	/* the HVAE shares the leapfrog settings (models/hvae.c) */
+	{ "rhvae.n_lf", "model.kind = rhvae,hvae" },
+	{ "rhvae.eps_lf", "model.kind = rhvae,hvae" },
+	{ "rhvae.beta_zero", "model.kind = rhvae,hvae" },
+	{ "rhvae.temperature", "model.kind = rhvae" },
+	{ "rhvae.regularization", "model.kind = rhvae" },
+	{ "rhvae.logdet", "model.kind = rhvae" },
+	{ "rhvae.buffer_batches", "model.kind = rhvae" },
+	{ "rhvae.beta_zero_as_sqrt", "model.kind = rhvae" },
+	{ "rhvae.momentum", "model.kind = rhvae" },
+	{ "rhvae.position_step", "model.kind = rhvae" },
+	{ "rhvae.diag_activation", "model.kind = rhvae" },
+	{ "rhvae.grad_clip", "model.kind = rhvae" },
+	{ "rhvae.logdet_jitter", "model.kind = rhvae" },
+	{ "rhvae.second_order", "model.kind = rhvae" },
+	{ "hvae.softplus_sigma", "model.kind = hvae" },
+	{ "hvae.position_uses_rho", "model.kind = hvae" },
+	{ "train.scale_init", "train.loss_scale = static,dynamic" },
+	{ "train.scale_growth", "train.loss_scale = dynamic" },
+	{ "train.scale_backoff", "train.loss_scale = dynamic" },
+	{ "train.scale_interval", "train.loss_scale = dynamic" },
+	{ "optim.beta1", "optim.kind = adam,adamw" },
+	{ "optim.beta2", "optim.kind = adam,adamw" },
+	{ "optim.adam_eps", "optim.kind = adam,adamw" },
+	{ "optim.momentum", "optim.kind = sgd" },
+	{ "optim.nesterov", "optim.kind = sgd" },
+	{ "optim.dampening", "optim.kind = sgd" },
+	{ "optim.dampening", "optim.momentum != 0" },
+	{ "optim.clip_max", "optim.clip = norm,value" },
+	{ "optim.clip_eps", "optim.clip = norm" },
+	{ "optim.step_size", "optim.schedule = step" },
+	{ "optim.gamma", "optim.schedule = step" },
+	{ "optim.warmup_steps", "optim.schedule = warmup" },
+	{ "optim.min_lr", "optim.schedule = cosine" },
+	{ "inject.nan_phase", "inject.nan_step != -1" },
+	{ "inject.value", "inject.nan_step != -1" },
+	{ "inject.value", "inject.nan_phase = input,param,grad" },
+	{ "inject.scale", "inject.nan_step != -1" },
+	{ "inject.scale", "inject.value = scale | inject.nan_phase = unnormalized" },
+	{ "inject.param", "inject.nan_step != -1" },
+	{ "inject.param", "inject.nan_phase = param,grad" },
+	{ "inject.index", "inject.nan_step != -1" },
+	{ "inject.index", "inject.nan_phase = input,param,grad" },
+	{ "guard.replay", "guard.mode = cheap" },
+};
+
+/* One alternative "k = a,b" / "k != a,b" of a requirement, text[0..len):
+ * its key index, negation and value list (into vals, cap bytes). false
+ * when it does not parse or names an unknown key. */
+static bool parse_alt(const char *text, size_t len, int *key, bool *neg,
+		      char *vals, size_t cap)
+{
+	char buf[256], *eq, *k, *v;
+	size_t n;
+	if (len >= sizeof buf)
+		return false;
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	eq = strchr(buf, '=');
+	if (!eq || eq == buf)
+		return false;
+	*neg = eq[-1] == '!';
+	eq[*neg ? -1 : 0] = '\0';
+	k = buf;
+	while (*k == ' ')
+		k++;
+	n = strlen(k);
+	while (n && k[n - 1] == ' ')
+		k[--n] = '\0';
+	v = eq + 1;
+	while (*v == ' ')
+		v++;
+	n = strlen(v);
+	while (n && v[n - 1] == ' ')
+		v[--n] = '\0';
+	*key = config_key_index(k);
+	if (*key < 0 || !*v || n >= cap)
+		return false;
+	memcpy(vals, v, n + 1);
+	return true;
+}
+
+/* Whether value (canonical) is one of the comma-separated vals. */
+static bool in_list(const char *vals, const char *value)
+{
+	size_t n = strlen(value);
+	for (const char *p = vals; *p;) {
+		const char *q = strchr(p, ',');
+		size_t l = q ? (size_t)(q - p) : strlen(p);
+		if (l == n && !strncmp(p, value, n))
+			return true;
+		p += l + (q ? 1 : 0);
+	}
+	return false;
+}
+
+/* Whether rule r holds in c; on failure why gets "WHEN (here k = v)". */
+static bool rule_holds(const struct config_keys_require *r,
+		       const struct config *c, char *why, size_t cap)
+{
+	const char *p = r->when;
+	char here[512] = "";
+	size_t hl = 0;
+	while (*p) {
+		const char *bar = strstr(p, " | ");
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+		char vals[192], cur[CONFIG_VALUE_LEN];
+		int key;
+		bool neg;
+		if (parse_alt(p, len, &key, &neg, vals, sizeof vals) &&
+		    config_get_at(c, (size_t)key, cur, sizeof cur, NULL) ==
+			    VB_OK) {
+			if (in_list(vals, cur) != neg)
+				return true;
+			hl += (size_t)snprintf(here + hl, sizeof here - hl,
+					       "%s%s = %s", hl ? ", " : "",
+					       config_key_name((size_t)key),
+					       cur);
+			if (hl >= sizeof here)
+				hl = sizeof here - 1;
+		}
+		p += len + (bar ? 3 : 0);
+	}
+	if (why && cap)
+		snprintf(why, cap, "%s (here %s)", r->when, here);
+	return false;
+}
+
+bool config_key_effective(const struct config *c, size_t i, char *why,
+			  size_t cap)
+{
+	const char *name = config_key_name(i);
+	if (why && cap)
+		why[0] = '\0';
+	if (!name)
+		return true;
+	for (size_t k = 0; k < N_ELEMS(requires_table); k++)
+		if (!strcmp(requires_table[k].key, name) &&
+		    !rule_holds(&requires_table[k], c, why, cap))
+			return false;
+	return true;
+}
+
+enum vb_status config_key_requires_check(struct vb_error *err)
+{
+	struct config c;
+	config_defaults(&c);
+	for (size_t k = 0; k < N_ELEMS(requires_table); k++) {
+		const struct config_keys_require *r = &requires_table[k];
+		const char *p = r->when;
+		if (config_key_index(r->key) < 0)
+			return vb_fail(err, VB_ERR_INTERNAL, "config: requires "
+				       "rule %zu: unknown key %s", k, r->key);
+		while (*p) {
+			const char *bar = strstr(p, " | ");
+			size_t len = bar ? (size_t)(bar - p) : strlen(p);
+			char vals[192];
+			int key;
+			bool neg;
+			if (!parse_alt(p, len, &key, &neg, vals, sizeof vals))
+				return vb_fail(err, VB_ERR_INTERNAL,
+					       "config: requires rule %s: "
+					       "cannot parse '%s'", r->key,
+					       r->when);
+			for (const char *v = vals; *v;) {
+				const char *q = strchr(v, ',');
+				size_t l = q ? (size_t)(q - v) : strlen(v);
+				char one[CONFIG_VALUE_LEN];
+				struct config t = c;
+				snprintf(one, sizeof one, "%.*s", (int)l, v);
+				if (config_set_key(&t, config_key_name(
+							   (size_t)key),
+						   one, NULL) != VB_OK)
+					return vb_fail(err, VB_ERR_INTERNAL,
+						       "config: requires rule "
+						       "%s: %s = %s is not a "
+						       "valid value", r->key,
+						       config_key_name(
+							       (size_t)key),
+						       one);
+				v += l + (q ? 1 : 0);
+			}
+			p += len + (bar ? 3 : 0);
+		}
+	}
+	return VB_OK;
+}

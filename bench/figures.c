@@ -51,6 +51,50 @@ void figures_pick_map(const char *const *axes, size_t n, const char *want_x,
 	*y = nc > 1 ? cand[1] : NULL;
 }
 
+/* Whether column key takes more than one value among the rows of one
+ * mitigation (a [sweep] axis does; a setting a mitigation sets does not). */
+static bool varies_within_mitigation(const struct table *t, const char *key)
+{
+	for (size_t a = 0; a < t->n_rows; a++)
+		for (size_t b = a + 1; b < t->n_rows; b++)
+			if (!strcmp(table_get(t, a, "mitigation"),
+				    table_get(t, b, "mitigation")) &&
+			    strcmp(table_get(t, a, key), table_get(t, b, key)))
+				return true;
+	return false;
+}
+
+bool figures_is_mitigation_sweep(const struct table *t)
+{
+	const char *first;
+	if (table_col(t, "mitigation") < 0 || t->n_rows < 2)
+		return false;
+	first = table_get(t, 0, "mitigation");
+	for (size_t r = 1; r < t->n_rows; r++)
+		if (strcmp(table_get(t, r, "mitigation"), first))
+			return true;
+	return false;
+}
+
+void figures_pick_axes(const struct table *t, const char *const *axes,
+		       size_t n, const char *want_x, const char *want_y,
+		       const char **x, const char **y)
+{
+	if ((want_x && want_y) || !figures_is_mitigation_sweep(t)) {
+		figures_pick_map(axes, n, want_x, want_y, x, y);
+		return;
+	}
+	/* a mitigation sweep: a row (panel) per mitigation, the first
+	 * [sweep] axis other than the seed across; the settings the
+	 * mitigations set are not axes of their own */
+	*y = "mitigation";
+	*x = want_x;
+	for (size_t i = 0; !*x && i < n; i++)
+		if (strcmp(axes[i], "train.seed") &&
+		    varies_within_mitigation(t, axes[i]))
+			*x = axes[i];
+}
+
 /* One cell of the stability map: the runs whose kx (ky) is xv (yv),
  * error rows aside; *val the NaN share, *annot (malloc'd) its text. */
 static enum vb_status map_cell(const struct table *t, const char *kx,
@@ -120,6 +164,14 @@ enum vb_status figures_map(const struct table *t, const char *dir,
 	}
 	nx = vx.n;
 	ny = vy.n;
+	/* row 0 is drawn at the bottom: mitigations read top-down in file
+	 * order */
+	if (ky && !strcmp(ky, "mitigation"))
+		for (size_t i = 0; i < ny / 2; i++) {
+			const char *tmp = vy.v[i];
+			vy.v[i] = vy.v[ny - 1 - i];
+			vy.v[ny - 1 - i] = tmp;
+		}
 	val = malloc(nx * ny * sizeof *val);
 	annot = calloc(nx * ny, sizeof *annot);
 	if (!val || !annot) {
@@ -216,8 +268,44 @@ struct curves_fig {
 	uint32_t *colors;
 	bool seeds;
 	double lo, hi;               /* positive finite range of the y */
+	double amin, amax;           /* range of |y| over finite y != 0 */
+	bool negative;               /* some finite y <= 0 */
 	const char *all;             /* the one value of a missing axis */
+	bool from_table;             /* no run has a curve file: eval loss
+					per epoch from results.csv */
 };
+
+/* Row r's eval loss per epoch from its ';'-separated eval_losses: x =
+ * epoch, empty entries (epochs not evaluated) left out, "nan" kept as a
+ * break. */
+static void table_curve(const struct table *t, size_t r, struct curve *c)
+{
+	const char *p = table_get(t, r, "eval_losses");
+	size_t n = 1;
+	c->n = 0;
+	for (const char *q = p; *q; q++)
+		n += *q == ';';
+	c->x = malloc(n * sizeof *c->x);
+	c->y = malloc(n * sizeof *c->y);
+	if (!c->x || !c->y)
+		return;
+	for (long e = 1; *p; e++) {
+		const char *q = strchr(p, ';');
+		size_t l = q ? (size_t)(q - p) : strlen(p);
+		if (l) {
+			char buf[64], *end;
+			double v;
+			snprintf(buf, sizeof buf, "%.*s", (int)l, p);
+			v = strtod(buf, &end);
+			c->x[c->n] = (double)e;
+			c->y[c->n] = end != buf ? v : NAN;
+			c->n++;
+		}
+		if (!q)
+			break;
+		p = q + 1;
+	}
+}
 
 static enum vb_status curves_alloc(struct curves_fig *f, struct vb_error *err)
 {
@@ -281,7 +369,11 @@ static void curves_add_run(struct curves_fig *f, size_t r, size_t line)
 	const struct table *t = f->t;
 	struct plot_series *s = &f->series[f->used];
 	double ms;
-	read_curve(f->dir, table_get(t, r, "id"), f->col, &f->curves[f->used]);
+	if (f->from_table)
+		table_curve(t, r, &f->curves[f->used]);
+	else
+		read_curve(f->dir, table_get(t, r, "id"), f->col,
+			   &f->curves[f->used]);
 	s->n = f->curves[f->used].n;
 	s->x = f->curves[f->used].x;
 	s->y = f->curves[f->used].y;
@@ -290,14 +382,26 @@ static void curves_add_run(struct curves_fig *f, size_t r, size_t line)
 					     table_get(t, r, "train.seed"))
 			 : line);
 	s->mark_x = stats_is_hit(table_get(t, r, "status")) &&
-			    table_parse_num(table_get(t, r, "first_step"), &ms)
+			    table_parse_num(table_get(t, r, f->from_table
+								? "first_epoch"
+								: "first_step"),
+					    &ms)
 			    ? ms
 			    : NAN;
-	for (size_t i = 0; i < s->n; i++)
-		if (isfinite(s->y[i]) && s->y[i] > 0) {
+	for (size_t i = 0; i < s->n; i++) {
+		if (!isfinite(s->y[i]))
+			continue;
+		if (s->y[i] > 0) {
 			f->lo = fmin(f->lo, s->y[i]);
 			f->hi = fmax(f->hi, s->y[i]);
+		} else {
+			f->negative = true;
 		}
+		if (s->y[i] != 0) {
+			f->amin = fmin(f->amin, fabs(s->y[i]));
+			f->amax = fmax(f->amax, fabs(s->y[i]));
+		}
+	}
 	f->used++;
 }
 
@@ -307,9 +411,16 @@ static void curves_panel(struct curves_fig *f, size_t xi, size_t yi)
 	const struct table *t = f->t;
 	const char *kx = f->kx, *ky = f->ky;
 	size_t p = yi * f->nx + xi, first = f->used, line = 0;
-	if (kx && ky)
+	bool mit = ky && !strcmp(ky, "mitigation");
+	if (kx && ky && mit)
+		snprintf(f->titles[p], sizeof f->titles[p], "%s, %s=%s",
+			 f->vy.v[yi], short_key(kx), f->vx.v[xi]);
+	else if (kx && ky)
 		snprintf(f->titles[p], sizeof f->titles[p], "%s=%s, %s=%s",
 			 short_key(kx), f->vx.v[xi], short_key(ky),
+			 f->vy.v[yi]);
+	else if (mit)
+		snprintf(f->titles[p], sizeof f->titles[p], "%s",
 			 f->vy.v[yi]);
 	else if (kx)
 		snprintf(f->titles[p], sizeof f->titles[p], "%s=%s",
@@ -335,33 +446,85 @@ enum vb_status figures_curves(const struct table *t, const char *dir,
 {
 	struct curves_fig f = {.t = t, .dir = dir, .kx = kx, .ky = ky,
 			       .col = col, .lo = INFINITY, .hi = -INFINITY,
-			       .all = "all"};
+			       .amin = INFINITY, .amax = 0, .all = "all"};
 	char path[1200];
-	size_t with_curve = 0;
+	size_t with_curve = 0, n_drawn = 0, n_cols;
 	enum vb_status st = curves_alloc(&f, err);
 	for (size_t yi = 0; st == VB_OK && yi < f.ny; yi++)
 		for (size_t xi = 0; xi < f.nx; xi++)
 			curves_panel(&f, xi, yi);
 	snprintf(path, sizeof path, "%s/%s", dir, file);
-	/* no run has a curve (a clone of a folder that predates curves/):
-	 * keep the plot drawn when runs/ was there */
+	/* no run has a curve (a folder committed before curves/ was kept
+	 * for every run): the loss figure shows the eval loss per epoch that
+	 * results.csv holds, titled so. Without that record the figure drawn
+	 * when runs/ was there stays, unless it was drawn as an lr x batch
+	 * grid of a mitigation sweep: that one is removed. */
 	for (size_t i = 0; st == VB_OK && i < f.used; i++)
 		with_curve += f.curves[i].n > 0;
-	if (st == VB_OK && !with_curve && access(path, F_OK) == 0) {
-		curves_free(&f);
-		return VB_OK;
+	if (st == VB_OK && !with_curve && f.used) {
+		if (strcmp(col, "train_loss") ||
+		    table_col(t, "eval_losses") < 0) {
+			bool stale = figures_is_mitigation_sweep(t);
+			curves_free(&f);
+			if (stale && unlink(path) != 0 &&
+			    access(path, F_OK) == 0)
+				return vb_fail(err, VB_ERR_IO, "report: "
+					       "cannot remove %s", path);
+			return VB_OK;
+		}
+		for (size_t i = 0; i < f.used; i++) {
+			free(f.curves[i].x);
+			free(f.curves[i].y);
+			f.curves[i].x = f.curves[i].y = NULL;
+		}
+		f.used = 0;
+		f.from_table = true;
+		f.lo = f.amin = INFINITY;
+		f.hi = -INFINITY;
+		f.amax = 0;
+		f.negative = false;
+		for (size_t yi = 0; yi < f.ny; yi++)
+			for (size_t xi = 0; xi < f.nx; xi++)
+				curves_panel(&f, xi, yi);
+		title = "Eval loss per epoch (from results.csv: this folder "
+			"keeps no curves/); red dashes: epoch of the first "
+			"NaN/Inf";
+		ylabel = "eval loss";
 	}
+	/* empty panels (no run, or no run with a curve) are not drawn: the
+	 * others close up, each titled with its values */
+	for (size_t i = 0; st == VB_OK && i < f.np; i++) {
+		bool any = false;
+		for (size_t k = 0; k < f.panels[i].n_series; k++)
+			any |= f.panels[i].series[k].n > 0;
+		if (any)
+			f.panels[n_drawn++] = f.panels[i];
+	}
+	/* an x x y grid keeps its columns while it is whole; otherwise
+	 * (one axis, a mitigation per panel, holes) rows of at most 4 */
+	n_cols = f.ky && strcmp(f.ky, "mitigation") && n_drawn == f.np
+			 ? f.nx
+			 : (n_drawn < 4 ? n_drawn : 4);
 	for (size_t i = 0; st == VB_OK && f.seeds && i < f.vs.n; i++) {
 		snprintf(f.labels[i], sizeof f.labels[i], "seed %s", f.vs.v[i]);
 		f.lab[i] = f.labels[i];
 		f.colors[i] = plot_palette(i);
 	}
 	if (st == VB_OK) {
+		/* log only for positive data; signed data spanning decades
+		 * on a symmetric log axis, else linear (zero marked) */
 		struct plot_lines pl = {
-			.title = title, .x_label = "optimizer step",
+			.title = title,
+			.x_label = f.from_table ? "epoch" : "optimizer step",
+			.mark_label = f.from_table ? "first NaN/Inf epoch"
+						   : NULL,
 			.y_label = ylabel,
-			.log_y = f.hi > 0 && f.lo > 0 && f.hi / f.lo > 30,
-			.n_panels = f.np, .n_cols = f.nx, .panels = f.panels,
+			.log_y = !f.negative && f.hi > 0 && f.lo > 0 &&
+				 f.hi / f.lo > 30,
+			.symlog_y = f.negative && f.amax > 0 &&
+				    f.amax / fmax(f.amin, 1) > 30,
+			.n_panels = n_drawn, .n_cols = n_cols ? n_cols : 1,
+			.panels = f.panels,
 			.legend_n = f.seeds ? f.vs.n : 0,
 			.legend_labels = f.lab, .legend_colors = f.colors};
 		st = plot_lines_png(&pl, path, err);
@@ -379,16 +542,22 @@ enum vb_status figures_galleries(const struct table *t, const char *dir,
 				     const char **axes, size_t n_axes,
 				     struct vb_error *err)
 {
-	static const char *const files[2] = {"reconstructions.png",
-					     "samples.png"};
-	static const char *const titles[2] = {
+	/* samples_prior.png: an RHVAE run's decodes of its own prior
+	 * (rhvae_sampler), beside the N(0, I) ones; absent for other models */
+	static const char *const files[3] = {"reconstructions.png",
+					     "samples.png",
+					     "samples_prior.png"};
+	static const char *const titles[3] = {
 		"Reconstructions of finished runs (top: images, bottom: "
 		"reconstructions)",
-		"Samples of finished runs (decoder of z ~ N(0, I))"};
+		"Samples of finished runs (decoder of z ~ N(0, I))",
+		"Samples of finished RHVAE runs from the model's own prior "
+		"(pythae's RHVAESampler: HMC on sqrt(det G^-1))"};
 	char paths[FIGURES_GALLERY_MAX][1300], labels[FIGURES_GALLERY_MAX][512];
 	const char *pp[FIGURES_GALLERY_MAX], *lp[FIGURES_GALLERY_MAX];
 	enum vb_status st = VB_OK;
-	for (int f = 0; f < 2 && st == VB_OK; f++) {
+	bool mit = figures_is_mitigation_sweep(t);
+	for (int f = 0; f < 3 && st == VB_OK; f++) {
 		size_t n = 0;
 		for (size_t r = 0; r < t->n_rows && n < FIGURES_GALLERY_MAX; r++) {
 			const char *status = table_get(t, r, "status");
@@ -399,12 +568,24 @@ enum vb_status figures_galleries(const struct table *t, const char *dir,
 			snprintf(paths[n], sizeof paths[n], "%s/runs/%s/%s", dir,
 				 id, files[f]);
 			labels[n][0] = '\0';
+			/* a mitigation sweep: the mitigation's name and the
+			 * [sweep] axes, not every setting it changes */
+			if (mit)
+				len = (size_t)snprintf(labels[n],
+						       sizeof labels[n],
+						       "mitigation=%s",
+						       table_get(t, r,
+								 "mitigation"));
 			for (size_t a = 0; a < n_axes && len < sizeof labels[n];
 			     a++) {
 				const char *v = table_get(t, r, axes[a]);
+				if (mit && strcmp(axes[a], "train.seed") &&
+				    !varies_within_mitigation(t, axes[a]))
+					continue;
 				len += (size_t)snprintf(labels[n] + len,
 							sizeof labels[n] - len,
-							"%s%s=%s", a ? "  " : "",
+							"%s%s=%s",
+							len ? "  " : "",
 							axes[a], v ? v : "");
 			}
 			pp[n] = paths[n];
@@ -418,36 +599,56 @@ enum vb_status figures_galleries(const struct table *t, const char *dir,
 	return st;
 }
 
-/* Length in pixels (of full) of a bar for v > 0 on [0, vmax], or on a
- * log axis from vmin / 3 to vmax. */
-static int bar_len(double v, double vmin, double vmax, bool log_x, int full)
-{
-	double f;
-	if (!(v > 0) || !(vmax > 0))
-		return 0;
-	if (log_x)
-		f = (log10(v) - log10(vmin / 3)) /
-		    (log10(vmax) - log10(vmin / 3));
-	else
-		f = v / vmax;
-	return (int)(f * full + 0.5);
-}
-
-/* mitigations.png: per mitigation (file order, top to bottom) a bar of
- * its NaN/Inf share and one of its mean eval loss at the comparison epoch
- * with the baseline's value dashed. Drawn from plot's primitives. */
-/* The layout of the mitigation bars. */
+/* The mitigation bars. The eval loss is signed (the RHVAE's is
+ * negative): its axis is linear, or symmetric-log (plot_symlog) when the
+ * magnitudes span more than a factor 30, always with zero marked; bars
+ * run from zero, and every run is a point on its mitigation's bar. */
 struct mit_layout {
 	int s, th, row, pw;   /* text scale and height, row height, bar width */
 	int lw, top, x1, x2;  /* name width, first row, the two bar origins */
-	double vmin, vmax;    /* positive eval-loss range */
-	bool log_x;
+	double lo, hi;        /* eval-loss axis range (transformed), 0 inside */
+	bool symlog;
 	long epoch;           /* comparison epoch (0: none) */
+	bool any;             /* some mitigation has a value */
 };
 
-/* Row i: the mitigation's name, its NaN share bar and its eval-loss bar. */
+/* Eval loss of epoch (1-based) from the ';'-separated list. */
+static bool eval_of_epoch(const char *list, long epoch, double *v)
+{
+	long e = 1;
+	for (const char *p = list; *p && e <= epoch; e++) {
+		const char *q = strchr(p, ';');
+		if (e == epoch) {
+			char *end;
+			if (q == p)
+				return false;
+			*v = strtod(p, &end);
+			return end != p && (end == q || !*end);
+		}
+		if (!q)
+			return false;
+		p = q + 1;
+	}
+	return false;
+}
+
+static double mit_t(const struct mit_layout *L, double v)
+{
+	return L->symlog ? plot_symlog(v) : v;
+}
+
+/* x pixel of eval loss v on the right-hand axis */
+static int mit_x(const struct mit_layout *L, double v)
+{
+	return L->x2 + (int)lround((mit_t(L, v) - L->lo) / (L->hi - L->lo) *
+				   L->pw);
+}
+
+/* Row i: the mitigation's name, its NaN share bar, its eval-loss bar
+ * from zero and one point per run that reached the comparison epoch. */
 static void mit_row(struct plot_image *img, const struct mit_layout *L,
-		    const struct stats_mit *m, size_t i)
+		    const struct table *t, const struct stats_mit *m,
+		    size_t i)
 {
 	const uint32_t ink = 0x222222;
 	int y = L->top + (int)i * L->row, bw, s = L->s;
@@ -469,19 +670,30 @@ static void mit_row(struct plot_image *img, const struct mit_layout *L,
 	else
 		snprintf(buf, sizeof buf, "no runs");
 	plot_text(img, L->x1 + bw + 8, y + 8, s, false, ink, buf);
-	if (L->epoch <= 0 || L->vmax <= 0)
+	if (L->epoch <= 0 || !L->any)
 		return;
 	if (m->n_at) {
 		double v = m->at_sum / (double)m->n_at;
-		bw = bar_len(v, L->vmin, L->vmax, L->log_x, L->pw);
-		plot_fill_rect(img, L->x2 + 1, y + 4, bw > 0 ? bw : 1,
-			       L->row - 8, plot_palette(0));
-		snprintf(buf, sizeof buf, "%.4g (%zu)", v, m->n_at);
+		int x0 = mit_x(L, 0), xv = mit_x(L, v);
+		int a = x0 < xv ? x0 : xv, b = x0 < xv ? xv : x0;
+		plot_fill_rect(img, a, y + 6, b - a > 0 ? b - a : 1,
+			       L->row - 12, 0xaec7e8);
+		for (size_t r = 0; r < t->n_rows; r++) {
+			double pv;
+			if (strcmp(table_get(t, r, "mitigation"), m->name) ||
+			    !eval_of_epoch(table_get(t, r, "eval_losses"),
+					   L->epoch, &pv) ||
+			    !isfinite(pv))
+				continue;
+			plot_fill_rect(img, mit_x(L, pv) - 3,
+				       y + L->row / 2 - 3, 7, 7,
+				       plot_palette(0));
+		}
+		snprintf(buf, sizeof buf, "mean %.4g (%zu)", v, m->n_at);
 	} else {
-		bw = 0;
-		snprintf(buf, sizeof buf, "- (0)");
+		snprintf(buf, sizeof buf, "- (0 runs)");
 	}
-	plot_text(img, L->x2 + bw + 8, y + 8, s, false, ink, buf);
+	plot_text(img, L->x2 + L->pw + 12, y + 8, s, false, ink, buf);
 }
 
 /* The headings and axes above the rows. */
@@ -489,39 +701,75 @@ static void mit_header(struct plot_image *img, const struct mit_layout *L,
 		       const struct stats_mit_table *mt)
 {
 	const uint32_t ink = 0x222222, grey = 0x888888;
-	int s = L->s, th = L->th, top = L->top;
-	char buf[160];
+	int s = L->s, th = L->th, top = L->top, bottom;
+	char buf[200];
 	plot_text(img, 20, 20, s, false, ink,
 		  "Mitigations: share of runs that hit NaN/Inf, and eval loss");
 	if (mt->epoch > 0)
-		snprintf(buf, sizeof buf, "right: mean eval loss at epoch %ld "
-			 "(runs that reached it); dashed: %s", mt->epoch,
-			 mt->m[mt->base].name);
+		snprintf(buf, sizeof buf, "right: eval loss at epoch %ld, bar "
+			 "= mean, points = runs that reached it; dashed: %s",
+			 mt->epoch, mt->m[mt->base].name);
 	else
 		snprintf(buf, sizeof buf, "right: no comparison epoch (a %s "
 			 "run has no finite eval loss)", mt->m[mt->base].name);
 	plot_text(img, 20, 20 + th + 8, s, false, 0x555555, buf);
 	plot_text(img, L->x1, top - th - 8, s, false, ink, "NaN/Inf share");
-	if (mt->epoch > 0) {
-		snprintf(buf, sizeof buf, "eval loss at epoch %ld%s",
-			 mt->epoch, L->log_x ? " (log scale)" : "");
-		plot_text(img, L->x2, top - th - 8, s, false, ink, buf);
-		plot_line(img, L->x2, top, L->x2, top + (int)mt->n * L->row, 1,
-			  0, grey);
-	}
 	plot_line(img, L->x1, top, L->x1, top + (int)mt->n * L->row, 1, 0,
 		  grey);
+	if (mt->epoch <= 0 || !L->any)
+		return;
+	snprintf(buf, sizeof buf, "eval loss at epoch %ld%s", mt->epoch,
+		 L->symlog ? " (symmetric log)" : "");
+	plot_text(img, L->x2, top - th - 8, s, false, ink, buf);
+	/* the axis below the rows: zero marked, a few ticks */
+	bottom = top + (int)mt->n * L->row;
+	plot_line(img, L->x2, bottom, L->x2 + L->pw, bottom, 1, 0, grey);
+	{
+		double ticks[16];
+		int nt = 0;
+		if (L->symlog) {
+			for (int k = (int)floor(L->lo); k <= (int)ceil(L->hi);
+			     k++)
+				if (k != 0 && nt < 16)
+					ticks[nt++] = k > 0 ? pow(10, k)
+							    : -pow(10, -k);
+		} else {
+			double step = (L->hi - L->lo) / 4, p10;
+			p10 = pow(10, floor(log10(step)));
+			step = ceil(step / p10) * p10;
+			for (double v = ceil(L->lo / step) * step;
+			     v <= L->hi && nt < 16; v += step)
+				if (fabs(v) > step * 1e-9)
+					ticks[nt++] = v;
+		}
+		for (int k = 0; k < nt; k++) {
+			int xx = mit_x(L, ticks[k]);
+			char lab[32];
+			if (mit_t(L, ticks[k]) < L->lo - 1e-9 ||
+			    mit_t(L, ticks[k]) > L->hi + 1e-9)
+				continue;
+			snprintf(lab, sizeof lab, "%g", ticks[k]);
+			plot_line(img, xx, bottom, xx, bottom + 4, 1, 0, grey);
+			plot_text(img, xx - plot_text_width(lab, 1) / 2,
+				  bottom + 6, 1, false, ink, lab);
+		}
+		plot_line(img, mit_x(L, 0), top - 4, mit_x(L, 0), bottom + 4, 2,
+			  0, 0x444444);
+		plot_text(img, mit_x(L, 0) - plot_text_width("0", 1) / 2,
+			  bottom + 6, 1, false, ink, "0");
+	}
 }
 
 enum vb_status figures_mitigations(const struct table *t, const char *dir,
 				   struct vb_error *err)
 {
-	struct mit_layout L = {.s = 2, .pw = 360, .vmin = INFINITY};
+	struct mit_layout L = {.s = 2, .pw = 420};
 	struct stats_mit_table mt;
 	struct plot_image *img = NULL;
 	char path[1200];
 	int w, h;
-	double base_v;
+	double base_v, vmin = INFINITY, vmax = -INFINITY, amin = INFINITY,
+		       amax = 0;
 	enum vb_status st = stats_mit_collect(t, &mt, err);
 	if (st || !mt.n) {
 		stats_mit_free(&mt);
@@ -532,23 +780,53 @@ enum vb_status figures_mitigations(const struct table *t, const char *dir,
 	L.epoch = mt.epoch;
 	for (size_t i = 0; i < mt.n; i++) {
 		int tw = plot_text_width(mt.m[i].name, L.s);
-		const struct stats_mit *m = &mt.m[i];
-		double v = m->n_at ? m->at_sum / (double)m->n_at : NAN;
 		L.lw = tw > L.lw ? tw : L.lw;
-		if (v > 0 && v > L.vmax)
-			L.vmax = v;
-		if (v > 0 && v < L.vmin)
-			L.vmin = v;
 	}
-	/* a log axis when the losses span more than a factor 30, starting
-	 * a factor 3 below the smallest so that it shows as a bar */
-	L.log_x = L.vmax > 0 && L.vmax / L.vmin > 30;
+	/* the range of every run's value, not only the means */
+	for (size_t r = 0; mt.epoch > 0 && r < t->n_rows; r++) {
+		double v;
+		if (!*table_get(t, r, "mitigation") ||
+		    !eval_of_epoch(table_get(t, r, "eval_losses"), mt.epoch,
+				   &v) ||
+		    !isfinite(v))
+			continue;
+		L.any = true;
+		vmin = fmin(vmin, v);
+		vmax = fmax(vmax, v);
+		if (v != 0) {
+			amin = fmin(amin, fabs(v));
+			amax = fmax(amax, fabs(v));
+		}
+	}
+	L.symlog = L.any && amax > 0 && amax / fmax(amin, 1) > 30;
+	if (L.any) {
+		L.lo = fmin(0, mit_t(&L, vmin));
+		L.hi = fmax(0, mit_t(&L, vmax));
+		if (L.symlog) {
+			L.lo = floor(L.lo);
+			L.hi = ceil(L.hi);
+		} else {
+			double pad = 0.05 * (L.hi - L.lo);
+			L.lo -= L.lo < 0 ? pad : 0;
+			L.hi += L.hi > 0 ? pad : 0;
+		}
+		if (!(L.hi > L.lo))
+			L.hi = L.lo + 1;
+	}
 	L.lw = L.lw > 320 ? 320 : L.lw;
 	L.top = 20 + 2 * (L.th + 8) + L.th + 12;
 	L.x1 = 20 + L.lw + 16;
 	L.x2 = L.x1 + L.pw + 40 + plot_text_width("100% (99/99)", L.s);
-	w = L.x2 + L.pw + 40 + plot_text_width("-1.234e+05 (99)", L.s);
-	h = L.top + (int)mt.n * L.row + 20;
+	w = L.x2 + L.pw + 24 + plot_text_width("mean -1.234e+05 (99)", L.s);
+	h = L.top + (int)mt.n * L.row + 40;
+	{
+		char sub[200];
+		snprintf(sub, sizeof sub, "right: eval loss at epoch %ld, bar "
+			 "= mean, points = runs that reached it; dashed: %s",
+			 mt.epoch, mt.m[mt.base].name);
+		if (plot_text_width(sub, L.s) + 40 > w)
+			w = plot_text_width(sub, L.s) + 40;
+	}
 	st = plot_image_create(w, h, &img, err);
 	if (st) {
 		stats_mit_free(&mt);
@@ -556,13 +834,12 @@ enum vb_status figures_mitigations(const struct table *t, const char *dir,
 	}
 	mit_header(img, &L, &mt);
 	for (size_t i = 0; i < mt.n; i++)
-		mit_row(img, &L, &mt.m[i], i);
+		mit_row(img, &L, t, &mt.m[i], i);
 	base_v = mt.m[mt.base].n_at ? mt.m[mt.base].at_sum /
 					      (double)mt.m[mt.base].n_at
 				    : NAN;
-	if (mt.epoch > 0 && L.vmax > 0 && isfinite(base_v) && base_v > 0) {
-		int bx = L.x2 + 1 + bar_len(base_v, L.vmin, L.vmax, L.log_x,
-					    L.pw);
+	if (mt.epoch > 0 && L.any && isfinite(base_v)) {
+		int bx = mit_x(&L, base_v);
 		plot_line(img, bx, L.top, bx, L.top + (int)mt.n * L.row, 2, 6,
 			  0xd62728);
 	}

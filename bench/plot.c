@@ -424,10 +424,22 @@ static void heat_axes(struct plot_image *img, const struct plot_heatmap *h,
 	if (h->x_label)
 		text_center(img, left + gw / 2, top + gh + gap + th + gap, s,
 			    INK, h->x_label);
-	if (h->y_label)
-		plot_text(img, 20, top + gh / 2 +
-					   plot_text_width(h->y_label, s) / 2,
-			  s, true, INK, h->y_label);
+	if (h->y_label) {
+		/* within the grid's height: scale 1, then shortened, so it
+		 * never runs into the title */
+		char yl[160];
+		int ys = s;
+		snprintf(yl, sizeof yl, "%s", h->y_label);
+		if (plot_text_width(yl, ys) > gh)
+			ys = 1;
+		while (plot_text_width(yl, ys) > gh && strlen(yl) > 3) {
+			size_t n = strlen(yl);
+			memcpy(yl + n - 3, "..", 3);
+		}
+		plot_text(img, 20 + (s - ys) * plot_text_height(1) / 2,
+			  top + gh / 2 + plot_text_width(yl, ys) / 2, ys,
+			  true, INK, yl);
+	}
 }
 
 /* ---- heat map ---- */
@@ -510,9 +522,21 @@ static void fmt_tick(double v, bool logy, char *buf, size_t cap)
 
 struct frame {
 	int x, y, w, h;       /* plot area in pixels */
-	double x0, x1, y0, y1; /* data range (y in log10 when log) */
-	bool logy;
+	double x0, x1, y0, y1; /* data range (y transformed: log10 when
+				  logy, plot_symlog when symlog) */
+	bool logy, symlog;
 };
+
+double plot_symlog(double y)
+{
+	return y < 0 ? -log10(1 - y) : log10(1 + y);
+}
+
+/* y in the frame's transformed space */
+static double ty(const struct frame *f, double y)
+{
+	return f->logy ? log10(y) : f->symlog ? plot_symlog(y) : y;
+}
 
 static int px(const struct frame *f, double x)
 {
@@ -521,8 +545,7 @@ static int px(const struct frame *f, double x)
 
 static int py(const struct frame *f, double y)
 {
-	if (f->logy)
-		y = log10(y);
+	y = ty(f, y);
 	return f->y + f->h - (int)lround((y - f->y0) / (f->y1 - f->y0) * f->h);
 }
 
@@ -548,7 +571,7 @@ static void panel_range(struct frame *f, const struct plot_panel *p)
 				f->x1 = se->x[k];
 			if (!y_ok(f, se->y[k]))
 				continue;
-			double v = f->logy ? log10(se->y[k]) : se->y[k];
+			double v = ty(f, se->y[k]);
 			f->y0 = fmin(f->y0, v);
 			f->y1 = fmax(f->y1, v);
 			any = true;
@@ -565,6 +588,12 @@ static void panel_range(struct frame *f, const struct plot_panel *p)
 		f->y1 = ceil(f->y1);
 		if (f->y1 <= f->y0)
 			f->y1 = f->y0 + 1;
+	} else if (f->symlog) {
+		/* whole decades, zero always in view */
+		f->y0 = fmin(0, floor(f->y0));
+		f->y1 = fmax(0, ceil(f->y1));
+		if (f->y1 <= f->y0)
+			f->y1 = f->y0 + 1;
 	} else {
 		double pad = (f->y1 - f->y0) * 0.08;
 		if (pad <= 0)
@@ -575,6 +604,26 @@ static void panel_range(struct frame *f, const struct plot_panel *p)
 	f->x1 *= 1.04;
 	if (f->x1 <= 0)
 		f->x1 = 1;
+}
+
+/* One symmetric-log y tick at v (0 or +-10^k) with its grid line. */
+static void symlog_tick(struct plot_image *img, const struct frame *f,
+			double v, int s)
+{
+	char lab[32];
+	int yy = py(f, v);
+	plot_line(img, f->x, yy, f->x + f->w, yy, 1, 0, GRID);
+	if (v == 0)
+		snprintf(lab, sizeof lab, "0");
+	else
+		fmt_tick(log10(fabs(v)), true, lab, sizeof lab);
+	if (v < 0) {
+		memmove(lab + 1, lab, sizeof lab - 2);
+		lab[sizeof lab - 1] = '\0';
+		lab[0] = '-';
+	}
+	plot_text(img, f->x - 8 - plot_text_width(lab, s),
+		  yy - plot_text_height(s) / 2, s, false, INK, lab);
 }
 
 /* y ticks with grid lines, x ticks. */
@@ -593,6 +642,19 @@ static void panel_ticks(struct plot_image *img, const struct frame *f, int s)
 			fmt_tick(e, true, lab, sizeof lab);
 			plot_text(img, x - 8 - plot_text_width(lab, s),
 				  yy - th / 2, s, false, INK, lab);
+		}
+	} else if (f->symlog) {
+		/* 0 and +-10^k, k >= 1 (plot_symlog(10^k) ~ k), thinned to
+		 * about six lines */
+		int nd = (int)(f->y1 - f->y0), every = nd / 6 + 1;
+		symlog_tick(img, f, 0, s);
+		for (int k = 1; k <= nd + 1; k++) {
+			if (k % every)
+				continue;
+			if (plot_symlog(pow(10, k)) <= f->y1 + 1e-9)
+				symlog_tick(img, f, pow(10, k), s);
+			if (plot_symlog(-pow(10, k)) >= f->y0 - 1e-9)
+				symlog_tick(img, f, -pow(10, k), s);
 		}
 	} else {
 		double step = nice_step(f->y1 - f->y0, 4);
@@ -655,21 +717,102 @@ static void panel_series(struct plot_image *img, const struct frame *f,
 	}
 }
 
+/* title centred over a panel w pixels wide: scale 2, else 1, else cut
+ * with ".." (never wider than the panel, so neighbours never overlap) */
+static void panel_title(struct plot_image *img, int cx, int y, int w,
+			const char *title)
+{
+	char buf[256];
+	int s = 2;
+	snprintf(buf, sizeof buf, "%s", title);
+	if (plot_text_width(buf, 2) > w)
+		s = 1;
+	while (plot_text_width(buf, s) > w && strlen(buf) > 3) {
+		size_t n = strlen(buf);
+		memcpy(buf + n - 3, "..", 3);
+	}
+	text_center(img, cx, y + plot_text_height(2) - plot_text_height(s), s,
+		    INK, buf);
+}
+
 static void draw_panel(struct plot_image *img, const struct plot_panel *p,
-		       int x, int y, int w, int h, bool logy)
+		       int x, int y, int w, int h, bool logy, bool symlog)
 {
 	const int s = 2, th = plot_text_height(s);
-	struct frame f = {x, y, w, h, 0, 1, INFINITY, -INFINITY, logy};
+	struct frame f = {x, y, w, h, 0, 1, INFINITY, -INFINITY, logy,
+			  symlog && !logy};
 	panel_range(&f, p);
 	plot_fill_rect(img, x, y, w, h, 0xffffff);
 	panel_ticks(img, &f, s);
+	/* zero marked on signed axes */
+	if (!f.logy && f.y0 < 0 && f.y1 > 0) {
+		int yz = py(&f, 0);
+		plot_line(img, x, yz, x + w, yz, 1, 0, 0x777777);
+	}
 	panel_series(img, &f, p);
+	{
+		bool any = false;
+		for (size_t i = 0; i < p->n_series && !any; i++)
+			for (size_t k = 0; k < p->series[i].n && !any; k++)
+				any = y_ok(&f, p->series[i].y[k]);
+		if (!any)
+			text_center(img, x + w / 2, y + h / 2 - th / 2, s,
+				    0x777777, "no finite values");
+	}
 	plot_line(img, x, y, x + w, y, 1, 0, INK);
 	plot_line(img, x, y + h, x + w, y + h, 1, 0, INK);
 	plot_line(img, x, y, x, y + h, 1, 0, INK);
 	plot_line(img, x + w, y, x + w, y + h, 1, 0, INK);
 	if (p->title)
-		text_center(img, x + w / 2, y - th - 8, s, INK, p->title);
+		panel_title(img, x + w / 2, y - th - 8, w, p->title);
+}
+
+/* Width of legend entry i (swatch, label, gap). */
+static int legend_entry_w(const struct plot_lines *p, size_t i, int s)
+{
+	return 30 + plot_text_width(p->legend_labels[i], s) + 24;
+}
+
+/* Draws (when img) or measures the legend wrapped into lines of at most
+ * w pixels from (x, y): every entry, then the NaN mark. Returns the number
+ * of lines. */
+static int legend_lines(struct plot_image *img, const struct plot_lines *p,
+			int x, int y, int w, int s)
+{
+	const int th = plot_text_height(s), lh = th + 10;
+	int lx = x, ly = y, lines = 1;
+	const char *nan_lab = p->mark_label ? p->mark_label
+					    : "first NaN/Inf step";
+	int nan_w = 26 + plot_text_width(nan_lab, s);
+	for (size_t i = 0; i < p->legend_n; i++) {
+		int ew = legend_entry_w(p, i, s);
+		if (lx > x && lx + ew > x + w) {
+			lx = x;
+			ly += lh;
+			lines++;
+		}
+		if (img) {
+			plot_line(img, lx, ly + th / 2, lx + 24, ly + th / 2,
+				  2, 0, p->legend_colors[i]);
+			plot_fill_rect(img, lx + 9, ly + th / 2 - 3, 7, 7,
+				       p->legend_colors[i]);
+			plot_text(img, lx + 30, ly, s, false, INK,
+				  p->legend_labels[i]);
+		}
+		lx += ew;
+	}
+	if (lx > x && lx + nan_w > x + w) {
+		lx = x;
+		ly += lh;
+		lines++;
+	}
+	if (img) {
+		plot_line(img, lx + 12, ly - 2, lx + 12, ly + th + 2, 2, 4,
+			  MARK);
+		draw_cross(img, lx + 12, ly + 2, MARK);
+		plot_text(img, lx + 26, ly, s, false, INK, nan_lab);
+	}
+	return lines;
 }
 
 enum vb_status plot_lines_png(const struct plot_lines *p, const char *path,
@@ -681,54 +824,50 @@ enum vb_status plot_lines_png(const struct plot_lines *p, const char *path,
 	size_t ncols = p->n_cols ? p->n_cols : 1;
 	size_t nrows = (p->n_panels + ncols - 1) / ncols;
 	int cell_w = ml + pw + mr, cell_h = mt + ph + mb;
-	int left = 20 + th + 10, top = 20 + th + 12 + th + 16;
+	int left = 20 + th + 10, top, n_leg;
 	int w = left + (int)ncols * cell_w + 10;
-	int hh = top + (int)(nrows ? nrows : 1) * cell_h + th + 30;
+	int hh;
 	struct plot_image *img;
 	enum vb_status st;
-	int lx;
 
 	if (plot_text_width(p->title, s) + 40 > w)
 		w = plot_text_width(p->title, s) + 40;
+	/* the legend wraps within the image: never cut */
+	n_leg = legend_lines(NULL, p, 20, 0, w - 40, s);
+	top = 20 + th + 12 + n_leg * (th + 10) + 6;
+	hh = top + (int)(nrows ? nrows : 1) * cell_h + th + 30;
 	st = plot_image_create(w, hh, &img, err);
 	if (st)
 		return st;
 	plot_text(img, 20, 20, s, false, INK, p->title);
-	/* legend */
-	lx = 20;
-	for (size_t i = 0; i < p->legend_n; i++) {
-		int ly = 20 + th + 12;
-		plot_line(img, lx, ly + th / 2, lx + 24, ly + th / 2, 2, 0,
-			  p->legend_colors[i]);
-		plot_fill_rect(img, lx + 9, ly + th / 2 - 3, 7, 7,
-			       p->legend_colors[i]);
-		plot_text(img, lx + 30, ly, s, false, INK,
-			  p->legend_labels[i]);
-		lx += 30 + plot_text_width(p->legend_labels[i], s) + 24;
-	}
-	{
-		int ly = 20 + th + 12;
-		plot_line(img, lx + 12, ly - 2, lx + 12, ly + th + 2, 2, 4,
-			  MARK);
-		draw_cross(img, lx + 12, ly + 2, MARK);
-		plot_text(img, lx + 26, ly, s, false, INK,
-			  "first NaN/Inf step");
-	}
+	legend_lines(img, p, 20, 20 + th + 12, w - 40, s);
 	for (size_t i = 0; i < p->n_panels; i++) {
 		int cx = left + (int)(i % ncols) * cell_w + ml;
 		int cy = top + (int)(i / ncols) * cell_h + mt;
-		draw_panel(img, &p->panels[i], cx, cy, pw, ph, p->log_y);
+		draw_panel(img, &p->panels[i], cx, cy, pw, ph, p->log_y,
+			   p->symlog_y);
 	}
 	if (p->x_label)
 		text_center(img, left + (int)ncols * cell_w / 2, hh - th - 14,
 			    s, INK, p->x_label);
 	if (p->y_label) {
-		char yl[128];
+		char yl[160];
 		snprintf(yl, sizeof yl, "%s%s", p->y_label,
-			 p->log_y ? " (log scale)" : "");
-		plot_text(img, 20, top + (int)(nrows * (size_t)cell_h) / 2 +
-					   plot_text_width(yl, s) / 2,
-			  s, true, INK, yl);
+			 p->log_y      ? " (log scale)"
+			 : p->symlog_y ? " (symmetric log scale)"
+				       : "");
+		/* within the panels' height: scale 1 when scale 2 is too
+		 * long, then shortened */
+		int avail = (int)(nrows * (size_t)cell_h), ys = s;
+		if (plot_text_width(yl, ys) > avail)
+			ys = 1;
+		while (plot_text_width(yl, ys) > avail && strlen(yl) > 3) {
+			size_t n = strlen(yl);
+			memcpy(yl + n - 3, "..", 3);
+		}
+		plot_text(img, 20 + (s - ys) * plot_text_height(1) / 2,
+			  top + avail / 2 + plot_text_width(yl, ys) / 2, ys,
+			  true, INK, yl);
 	}
 	st = plot_write_png(img, path, err);
 	plot_image_free(img);

@@ -94,20 +94,30 @@ struct plot_panel {
 };
 
 /* A grid of panels (n_cols per row), each with its own axes and ticks;
- * log_y draws log10 y (values <= 0 are skipped). The legend shows
- * legend_n colour swatches with labels, plus the NaN mark. */
+ * log_y draws log10 y (values <= 0 are skipped: only for positive data);
+ * symlog_y draws plot_symlog(y) with ticks at 0 and +-10^k, for signed
+ * data spanning decades; a linear or symmetric-log axis that spans zero
+ * has zero marked by a darker line. Panel titles shrink or are cut to
+ * their panel's width. The legend shows legend_n colour swatches with
+ * labels, plus the NaN mark, wrapped into as many lines as it needs. */
 struct plot_lines {
 	const char *title, *x_label, *y_label;
-	bool log_y;
+	bool log_y, symlog_y;
 	size_t n_panels, n_cols;
 	const struct plot_panel *panels;
 	size_t legend_n;
 	const char *const *legend_labels;
 	const uint32_t *legend_colors;
+	const char *mark_label; /* legend text of the NaN mark; NULL: "first
+				   NaN/Inf step" */
 };
 
 enum vb_status plot_lines_png(const struct plot_lines *p, const char *path,
 			      struct vb_error *err);
+
+/* The symmetric log sign(y) log10(1 + |y|): linear near 0, log10 |y| for
+ * |y| >> 1, defined for every finite y. */
+double plot_symlog(double y);
 
 /* The i-th colour of a fixed qualitative palette (cycles). */
 uint32_t plot_palette(size_t i);

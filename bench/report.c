@@ -391,9 +391,10 @@ enum vb_status report_write_machine(const char *dir, int jobs,
 	return st;
 }
 
-/* DIR/curves/ID.csv (the run's per-epoch metrics.csv) for every run and
+/* DIR/curves/ID.csv (the run's per-epoch metrics.csv) and
  * DIR/precursors/ID.csv (its precursor ring, the steps before the first
- * non-finite value) for every run that hit NaN/Inf, so that the curves
+ * non-finite value) for every run of every status that has them (a run
+ * that skipped a non-finite batch ends "ok" with a ring), so that the curves
  * and traces travel with the committed tables while runs/ stays out of
  * the repository; the plots read curves/ when runs/ is absent. */
 static enum vb_status copy_run_files(const struct table *t, const char *dir,
@@ -415,8 +416,7 @@ static enum vb_status copy_run_files(const struct table *t, const char *dir,
 			if (st == VB_OK)
 				st = files_copy(src, dst, err);
 		}
-		if (st != VB_OK || (strcmp(status, "nan") != 0 &&
-				    strcmp(status, "inf") != 0))
+		if (st != VB_OK)
 			continue;
 		snprintf(src, sizeof src, "%s/runs/%s/precursors.csv", dir, id);
 		if (access(src, F_OK) != 0)
@@ -449,7 +449,7 @@ static enum vb_status grid_note(const struct table *t, const char *dir,
 	snprintf(path, sizeof path, "%s/sweep.ini", dir);
 	if (access(path, F_OK) != 0)
 		return VB_OK;
-	st = sweep_plan_load(path, &p, err);
+	st = sweep_plan_load_existing(path, &p, err);
 	if (st)
 		return st;
 	have = calloc(p->n_cells ? p->n_cells : 1, sizeof *have);
@@ -500,8 +500,38 @@ static enum vb_status grid_note(const struct table *t, const char *dir,
 	return st;
 }
 
+/* A setting column blank in some rows holds rows written before the
+ * setting existed: they ran with its default, so the blanks get the
+ * default (canonical text). Otherwise a column with one real value and
+ * blanks ("", exp) would pass for an axis. Columns that are not settings
+ * keep their blanks. */
+static enum vb_status fill_setting_blanks(struct table *t,
+					  struct vb_error *err)
+{
+	struct config def;
+	config_defaults(&def);
+	for (size_t c = 0; c < t->n_cols; c++) {
+		char v[CONFIG_VALUE_LEN];
+		int k = config_key_index(t->cols[c]);
+		if (k < 0 || !table_is_setting(t->cols[c]) ||
+		    config_get_at(&def, (size_t)k, v, sizeof v, NULL) != VB_OK)
+			continue;
+		for (size_t r = 0; r < t->n_rows; r++) {
+			enum vb_status st;
+			if (t->cells[r * t->n_cols + c][0])
+				continue;
+			st = table_set_cell(t, r, c, v, err);
+			if (st)
+				return st;
+		}
+	}
+	return VB_OK;
+}
+
 /* The results of dir into t: from rows/ (rewriting results.csv) when
- * that folder exists, else from results.csv. */
+ * that folder exists, else from results.csv; blank settings of older
+ * rows read as their defaults (fill_setting_blanks), so that they make no
+ * fake axis. */
 static enum vb_status load_results(const char *dir, struct table *t,
 				   struct vb_error *err)
 {
@@ -529,6 +559,8 @@ static enum vb_status load_results(const char *dir, struct table *t,
 			    table_col(t, "status") < 0))
 		st = vb_fail(err, VB_ERR_DATA, "report: %s: no id or status "
 			     "column", path);
+	if (st == VB_OK)
+		st = fill_setting_blanks(t, err);
 	return st;
 }
 
@@ -542,7 +574,7 @@ static enum vb_status report_figures(const struct table *t, const char *dir,
 	size_t n_axes;
 	enum vb_status st = stats_find_axes(t, &axes, &n_axes, err);
 	if (st == VB_OK) {
-		figures_pick_map(axes, n_axes, map_x, map_y, &kx, &ky);
+		figures_pick_axes(t, axes, n_axes, map_x, map_y, &kx, &ky);
 		if (kx && table_col(t, kx) < 0)
 			st = vb_fail(err, VB_ERR_USAGE, "report: map axis %s "
 				     "is not a column of the results", kx);

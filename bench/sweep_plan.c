@@ -597,10 +597,53 @@ static enum vb_status parse_axis(struct sweep_plan *p, const char *name,
 	return VB_OK;
 }
 
+/* No axis value and no mitigation setting of cell index (resolved as c)
+ * may be inert there (config_key_effective): such a cell only copies
+ * another. One line naming the axis or mitigation, the value and the
+ * requirement that fails. */
+static enum vb_status check_inert(const struct sweep_plan *p, size_t index,
+				  const struct config *c, const char *name,
+				  struct vb_error *err)
+{
+	char why[768], v[CONFIG_VALUE_LEN];
+	if (p->n_mitigations) {
+		const struct sweep_plan_mitigation *m =
+			&p->mitigations[index / (p->n_cells /
+						 p->n_mitigations)];
+		for (size_t k = 0; k < m->n_sets; k++)
+			if (!config_key_effective(c, (size_t)m->keys[k], why,
+						  sizeof why))
+				return vb_fail(err, VB_ERR_CONFIG,
+					       "sweep: %s:%d: mitigation %s "
+					       "sets %s = %s, which has no "
+					       "effect in cell %zu: it "
+					       "requires %s", name, m->line,
+					       m->name,
+					       config_key_name(
+						       (size_t)m->keys[k]),
+					       m->values[k], index, why);
+	}
+	for (size_t a = 0; a < p->n_axes; a++) {
+		size_t key = (size_t)p->axes[a].key;
+		if (config_key_effective(c, key, why, sizeof why))
+			continue;
+		if (config_get_at(c, key, v, sizeof v, NULL) != VB_OK)
+			v[0] = '\0';
+		return vb_fail(err, VB_ERR_CONFIG, "sweep: %s: axis %s = %s "
+			       "has no effect in cell %zu%s%s: it requires "
+			       "%s; set it in the base config or drop the "
+			       "axis", name, config_key_name(key), v, index,
+			       p->n_mitigations ? " of mitigation " : "",
+			       sweep_plan_mitigation(p, index), why);
+	}
+	return VB_OK;
+}
+
 /* Resolves and validates every cell of p; the first bad one is the error
  * (with its mitigation and line). */
 static enum vb_status validate_cells(const struct sweep_plan *p,
-				     const char *name, struct vb_error *err)
+				     const char *name, bool inert_ok,
+				     struct vb_error *err)
 {
 	enum vb_status st = VB_OK;
 	for (size_t i = 0; st == VB_OK && i < p->n_cells; i++) {
@@ -610,6 +653,9 @@ static enum vb_status validate_cells(const struct sweep_plan *p,
 		st = sweep_plan_cell(p, i, &c, id, &e);
 		if (st == VB_OK)
 			st = config_validate(&c, &e);
+		if (st == VB_OK && !inert_ok &&
+		    (st = check_inert(p, i, &c, name, err)))
+			return st; /* its own line */
 		if (st) {
 			const char *m = e.msg;
 			if (!strncmp(m, "config: ", 8))
@@ -686,8 +732,9 @@ static enum vb_status split_lines(struct sweep_plan *p, const char *name,
 	return st;
 }
 
-enum vb_status sweep_plan_parse(const char *name, const char *text,
-				struct sweep_plan **out, struct vb_error *err)
+static enum vb_status parse_plan(const char *name, const char *text,
+				 bool inert_ok, struct sweep_plan **out,
+				 struct vb_error *err)
 {
 	struct sweep_plan *p = calloc(1, sizeof *p);
 	size_t len = strlen(text);
@@ -724,7 +771,7 @@ enum vb_status sweep_plan_parse(const char *name, const char *text,
 		st = check_mitigations(p, name, err);
 	/* Every cell resolved and validated now: nothing runs on a bad grid. */
 	if (st == VB_OK)
-		st = validate_cells(p, name, err);
+		st = validate_cells(p, name, inert_ok, err);
 	if (st) {
 		sweep_plan_free(p);
 		return st;
@@ -733,8 +780,14 @@ enum vb_status sweep_plan_parse(const char *name, const char *text,
 	return VB_OK;
 }
 
-enum vb_status sweep_plan_load(const char *path, struct sweep_plan **out,
-			       struct vb_error *err)
+enum vb_status sweep_plan_parse(const char *name, const char *text,
+				struct sweep_plan **out, struct vb_error *err)
+{
+	return parse_plan(name, text, false, out, err);
+}
+
+static enum vb_status load_plan(const char *path, bool inert_ok,
+				struct sweep_plan **out, struct vb_error *err)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -751,9 +804,22 @@ enum vb_status sweep_plan_load(const char *path, struct sweep_plan **out,
 		return vb_fail(err, VB_ERR_CONFIG, "sweep: %s: not a text "
 			       "file", path);
 	}
-	st = sweep_plan_parse(path, text, out, err);
+	st = parse_plan(path, text, inert_ok, out, err);
 	free(text);
 	return st;
+}
+
+enum vb_status sweep_plan_load(const char *path, struct sweep_plan **out,
+			       struct vb_error *err)
+{
+	return load_plan(path, false, out, err);
+}
+
+enum vb_status sweep_plan_load_existing(const char *path,
+					struct sweep_plan **out,
+					struct vb_error *err)
+{
+	return load_plan(path, true, out, err);
 }
 
 void sweep_plan_cell_id(const struct config *c, char id[SWEEP_PLAN_ID_LEN])

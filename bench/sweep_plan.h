@@ -54,6 +54,13 @@
  * the ids of the plain seeds sweep over the same base, and renaming a
  * mitigation keeps its ids. Each row records its mitigation's name in the
  * column "mitigation" ("" without [mitigations]).
+ *
+ * Inert cells are refused: when an axis value or a setting of a
+ * mitigation cannot take effect in a cell given its other settings
+ * (config_key_effective: nets.init_scale without nets.init = scaled,
+ * data.standardize_eps without data.standardize, ...), the grid is refused
+ * with one line naming the axis or mitigation, the value and the
+ * requirement that fails; such a cell would only copy another.
  */
 #define SWEEP_PLAN_NAME_LEN 64
 
@@ -93,6 +100,13 @@ struct sweep_plan {
  * (sweep_plan_free). */
 enum vb_status sweep_plan_load(const char *path, struct sweep_plan **out,
 			       struct vb_error *err);
+
+/* As sweep_plan_load without the inert-cell check: the grid of a folder
+ * that has run already (report's grid note), whose sweep.ini may predate
+ * the check. Every other check stays. */
+enum vb_status sweep_plan_load_existing(const char *path,
+					struct sweep_plan **out,
+					struct vb_error *err);
 
 /* As sweep_plan_load from text in memory; name is used in messages. */
 enum vb_status sweep_plan_parse(const char *name, const char *text,

@@ -121,6 +121,18 @@ size_t rhvae_n_centroids(const struct model *m)
 	return rv->has_metric ? rv->n_cent : 0;
 }
 
+bool rhvae_metric(const struct model *m, const vb_real **centroids,
+		  const vb_real **M, size_t *n)
+{
+	const struct rhvae *rv = m->impl;
+	if (!rv->has_metric || !rv->n_cent)
+		return false;
+	*centroids = rv->cent;
+	*M = rv->M_tens;
+	*n = rv->n_cent;
+	return true;
+}
+
 size_t rhvae_n_buffered(const struct model *m)
 {
 	const struct rhvae *rv = m->impl;

@@ -24,6 +24,12 @@ void rhvae_tempering_factors(const struct model_config *cfg,
 size_t rhvae_n_centroids(const struct model *m);
 size_t rhvae_n_buffered(const struct model *m);
 
+/* The evaluation metric of RHVAE m: centroids (N, Z) and M (N, Z, Z),
+ * borrowed until m's next epoch end or free, *n = N. false (outputs
+ * untouched) before the first epoch end. For rhvae_sampler. */
+bool rhvae_metric(const struct model *m, const vb_real **centroids,
+		  const vb_real **M, size_t *n);
+
 /* For gradient checks "with the step-6.1 and 6.2 constants held fixed":
  * RHVAE_FREEZE_RECORD stores every constant gradient of steps 6.1 and 6.2
  * as the next forward computes it; RHVAE_FREEZE_REPLAY makes later

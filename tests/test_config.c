@@ -730,6 +730,34 @@ START_TEST(test_write_errors)
 }
 END_TEST
 
+/* The dependency list names real keys and valid values, and answers as
+ * the code that reads each key acts (issue 15 item 7). */
+START_TEST(test_requires)
+{
+	struct config c;
+	struct vb_error err = {0};
+	char why[512];
+	int k = config_key_index("nets.init_scale");
+	ck_assert_msg(config_key_requires_check(&err) == VB_OK, "%s", err.msg);
+	config_defaults(&c);
+	ck_assert(!config_key_effective(&c, (size_t)k, why, sizeof why));
+	ck_assert_str_eq(why, "nets.init = scaled (here nets.init = pytorch)");
+	ck_assert(config_set_key(&c, "nets.init", "scaled", NULL) == VB_OK);
+	ck_assert(config_key_effective(&c, (size_t)k, why, sizeof why));
+	ck_assert_str_eq(why, "");
+	/* keys without a rule always act */
+	ck_assert(config_key_effective(&c, (size_t)config_key_index("optim.lr"),
+				       NULL, 0));
+	/* two rules for one key must both hold */
+	k = config_key_index("optim.dampening");
+	ck_assert(config_set_key(&c, "optim.kind", "sgd", NULL) == VB_OK);
+	ck_assert(!config_key_effective(&c, (size_t)k, why, sizeof why));
+	ck_assert_msg(strstr(why, "optim.momentum != 0") != NULL, "%s", why);
+	ck_assert(config_set_key(&c, "optim.momentum", "0.9", NULL) == VB_OK);
+	ck_assert(config_key_effective(&c, (size_t)k, NULL, 0));
+}
+END_TEST
+
 START_TEST(test_validate)
 {
 	struct config c;
@@ -830,6 +858,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_write_errors);
 	tcase_add_test(tc, test_validate);
+	tcase_add_test(tc, test_requires);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -20,6 +20,8 @@
 
 #include "cli.h"
 #include "config.h"
+#include "figures.h"
+#include "plot.h"
 #include "report.h"
 #include "sweep.h"
 #include "table.h"
@@ -479,6 +481,266 @@ static int has_png_magic(const char *path)
 	return ok;
 }
 
+/* PNG width and height from its IHDR chunk. */
+static void png_size(const char *path, int *w, int *h)
+{
+	size_t n = 0;
+	unsigned char *d = (unsigned char *)tu_read_file(path, &n);
+	ck_assert_msg(d && n > 24, "%s", path);
+	*w = d[16] << 24 | d[17] << 16 | d[18] << 8 | d[19];
+	*h = d[20] << 24 | d[21] << 16 | d[22] << 8 | d[23];
+	free(d);
+}
+
+/* A table with the given columns and rows (cells row-major). */
+static void make_table(struct table *t, const char *const *cols, size_t nc,
+		       const char *const *cells, size_t nr)
+{
+	struct vb_error err = {0};
+	table_init(t);
+	for (size_t c = 0; c < nc; c++)
+		ck_assert(table_add_col(t, cols[c], &err) == VB_OK);
+	for (size_t r = 0; r < nr; r++) {
+		size_t row;
+		ck_assert(table_add_row(t, &row, &err) == VB_OK);
+		for (size_t c = 0; c < nc; c++)
+			ck_assert(table_set_cell(t, row, c, cells[r * nc + c],
+						 &err) == VB_OK);
+	}
+}
+
+/* Issue 15 item 8 (b): a mitigation sweep is drawn per mitigation, never
+ * as an lr x batch grid, even when mitigations set optim.lr and
+ * train.batch; a [sweep] axis that varies within a mitigation goes
+ * across. */
+START_TEST(test_figures_mitigation_axes)
+{
+	static const char *const cols[] = {"id", "status", "mitigation",
+					   "optim.lr", "train.batch",
+					   "train.seed"};
+	static const char *const cells[] = {
+		"a", "ok", "baseline", "0.001", "64", "1",
+		"b", "ok", "baseline", "0.001", "64", "2",
+		"c", "ok", "low-lr", "1e-05", "64", "1",
+		"d", "ok", "low-lr", "1e-05", "64", "2",
+		"e", "ok", "batch-16", "0.001", "16", "1",
+		"f", "ok", "batch-16", "0.001", "16", "2"};
+	static const char *const axes[] = {"optim.lr", "train.batch",
+					   "train.seed"};
+	struct table t;
+	const char *x, *y;
+	make_table(&t, cols, 6, cells, 6);
+	ck_assert(figures_is_mitigation_sweep(&t));
+	figures_pick_axes(&t, axes, 3, NULL, NULL, &x, &y);
+	ck_assert_ptr_null(x);
+	ck_assert_str_eq(y, "mitigation");
+	/* without mitigations: lr x batch as before */
+	figures_pick_map(axes, 3, NULL, NULL, &x, &y);
+	ck_assert_str_eq(x, "optim.lr");
+	ck_assert_str_eq(y, "train.batch");
+	table_free(&t);
+	{
+		/* a [sweep] axis inside each mitigation: across */
+		static const char *const c2[] = {
+			"a", "ok", "baseline", "0.001", "64", "1",
+			"b", "ok", "baseline", "0.001", "32", "1",
+			"c", "ok", "low-lr", "1e-05", "64", "1",
+			"d", "ok", "low-lr", "1e-05", "32", "1"};
+		make_table(&t, cols, 6, c2, 4);
+		figures_pick_axes(&t, axes, 2, NULL, NULL, &x, &y);
+		ck_assert_str_eq(x, "train.batch");
+		ck_assert_str_eq(y, "mitigation");
+		table_free(&t);
+	}
+}
+END_TEST
+
+/* Writes dir/curves/ID.csv with steps 1..3 and train_loss values v. */
+static void write_curve(const char *dir, const char *id, const double v[3])
+{
+	char path[1300];
+	FILE *f;
+	snprintf(path, sizeof path, "%s/curves", dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof path, "%s/curves/%s.csv", dir, id);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "epoch,steps,train_loss\n");
+	for (int i = 0; i < 3; i++)
+		fprintf(f, "%d,%d,%.17g\n", i + 1, 10 * (i + 1), v[i]);
+	fclose(f);
+}
+
+/* Issue 15 item 8 (c): panels without runs are not drawn, the legend
+ * wraps instead of being cut (the image keeps its width and grows in
+ * height), signed data draw (a): plot_symlog is odd and log10(1+|y|). */
+START_TEST(test_figures_legend_panels)
+{
+	const char *tmp = tu_tmpdir("figlegend");
+	static const char *const cols[] = {"id", "status", "optim.lr",
+					   "train.batch", "train.seed"};
+	/* a 2 x 2 grid with the (1e-2, 32) corner missing */
+	static const char *const cells[] = {
+		"a", "ok", "0.001", "16", "1", "b", "ok", "0.01", "16", "1",
+		"c", "ok", "0.001", "32", "1"};
+	static const double neg[3] = {-5, -8, 3}, pos[3] = {100, 50, 20};
+	struct table t;
+	struct vb_error err = {0};
+	char path[1300];
+	int w3, h3, w4, h4;
+	make_table(&t, cols, 5, cells, 3);
+	write_curve(tmp, "a", neg);
+	write_curve(tmp, "b", pos);
+	write_curve(tmp, "c", pos);
+	ck_assert_msg(figures_curves(&t, tmp, "optim.lr", "train.batch",
+				     "train_loss", "three.png", "three",
+				     "loss", &err) == VB_OK, "%s", err.msg);
+	table_free(&t);
+	{
+		static const char *const full[] = {
+			"a", "ok", "0.001", "16", "1",
+			"b", "ok", "0.01", "16", "1",
+			"c", "ok", "0.001", "32", "1",
+			"d", "ok", "0.01", "32", "1"};
+		make_table(&t, cols, 5, full, 4);
+		write_curve(tmp, "d", pos);
+		ck_assert_msg(figures_curves(&t, tmp, "optim.lr",
+					     "train.batch", "train_loss",
+					     "four.png", "four", "loss",
+					     &err) == VB_OK, "%s", err.msg);
+		table_free(&t);
+	}
+	snprintf(path, sizeof path, "%s/three.png", tmp);
+	png_size(path, &w3, &h3);
+	snprintf(path, sizeof path, "%s/four.png", tmp);
+	png_size(path, &w4, &h4);
+	/* three panels in one row (the empty one dropped), four in 2 x 2 */
+	ck_assert_int_gt(w3, w4);
+	ck_assert_int_lt(h3, h4);
+	/* a legend of 16 seeds wraps within the image width */
+	{
+		struct plot_series se = {0};
+		struct plot_panel pn = {.title = "p", .n_series = 1,
+					.series = &se};
+		const char *labels[16];
+		uint32_t colors[16];
+		char lab[16][16];
+		double xs[2] = {0, 1}, ys[2] = {-1, 2};
+		int w0, h0, w16, h16;
+		se.n = 2;
+		se.x = xs;
+		se.y = ys;
+		se.mark_x = NAN;
+		for (int i = 0; i < 16; i++) {
+			snprintf(lab[i], sizeof lab[i], "seed %d", i + 1);
+			labels[i] = lab[i];
+			colors[i] = plot_palette((size_t)i);
+		}
+		struct plot_lines pl = {.title = "t", .n_panels = 1,
+					.n_cols = 1, .panels = &pn,
+					.legend_labels = labels,
+					.legend_colors = colors};
+		snprintf(path, sizeof path, "%s/leg0.png", tmp);
+		ck_assert(plot_lines_png(&pl, path, &err) == VB_OK);
+		png_size(path, &w0, &h0);
+		pl.legend_n = 16;
+		snprintf(path, sizeof path, "%s/leg16.png", tmp);
+		ck_assert(plot_lines_png(&pl, path, &err) == VB_OK);
+		png_size(path, &w16, &h16);
+		ck_assert_int_eq(w16, w0);
+		/* 16 entries of ~130 px in a ~400 px image: several lines */
+		ck_assert_int_ge(h16 - h0, 3 * plot_text_height(2));
+	}
+	ck_assert(plot_symlog(0) == 0);
+	ck_assert(fabs(plot_symlog(99) - 2) < 1e-12);
+	ck_assert(fabs(plot_symlog(-99) + 2) < 1e-12);
+}
+END_TEST
+
+/* Issue 15 item 8 (e): a folder without curves/ draws its eval loss per
+ * epoch from results.csv; a grad-norm figure that cannot be redrawn is
+ * removed for a mitigation sweep. */
+START_TEST(test_figures_without_curves)
+{
+	const char *tmp = tu_tmpdir("nocurves");
+	static const char *const cols[] = {"id", "status", "mitigation",
+					   "train.seed", "first_epoch",
+					   "first_step", "eval_losses"};
+	static const char *const cells[] = {
+		"a", "ok", "baseline", "1", "", "", "-3;-5;-6",
+		"b", "nan", "baseline", "2", "3", "30", "-3;-4;nan",
+		"c", "ok", "clip", "1", "", "", "2;1;0.5",
+		"d", "ok", "clip", "2", "", "", "2;;0.4"};
+	struct table t;
+	struct vb_error err = {0};
+	char path[1300];
+	FILE *f;
+	int w, h;
+	make_table(&t, cols, 7, cells, 4);
+	snprintf(path, sizeof path, "%s/grad_norm.png", tmp);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("stale", f);
+	fclose(f);
+	ck_assert_msg(figures_curves(&t, tmp, NULL, "mitigation",
+				     "grad_norm_max", "grad_norm.png", "g",
+				     "g", &err) == VB_OK, "%s", err.msg);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	ck_assert_msg(figures_curves(&t, tmp, NULL, "mitigation",
+				     "train_loss", "loss_curves.png", "l",
+				     "l", &err) == VB_OK, "%s", err.msg);
+	snprintf(path, sizeof path, "%s/loss_curves.png", tmp);
+	ck_assert(has_png_magic(path));
+	/* two panels side by side, one per mitigation */
+	png_size(path, &w, &h);
+	ck_assert_int_gt(w, h);
+	table_free(&t);
+}
+END_TEST
+
+/* Issue 15 item 8 (d): report from results.csv alone fills the blanks
+ * that rows older than a setting left with its default, so a column
+ * "", exp is no axis. */
+START_TEST(test_report_fake_axis)
+{
+	const char *tmp = tu_tmpdir("fakeaxis");
+	char out[1100], path[1300], away[1300], *md, *csv, *p;
+	const char *ini;
+	struct sweep_stats st;
+	struct vb_error err = {0};
+	size_t n;
+	FILE *f;
+	snprintf(out, sizeof out, "%s/out", tmp);
+	ini = write_sweep(tmp, "[sweep]\ntrain.seed = 1..2\n");
+	run_sweep(ini, out, 1, 1, 1, &st);
+	snprintf(path, sizeof path, "%s/rows", out);
+	snprintf(away, sizeof away, "%s/rows.away", out);
+	ck_assert_int_eq(rename(path, away), 0);
+	/* the first row predates model.sigma: its cell is blank */
+	snprintf(path, sizeof path, "%s/results.csv", out);
+	csv = tu_read_file(path, &n);
+	ck_assert_ptr_nonnull(csv);
+	p = strchr(csv, '\n');
+	ck_assert_ptr_nonnull(p);
+	p = strstr(p, ",exp,");
+	ck_assert_ptr_nonnull(p);
+	memmove(p + 1, p + 4, strlen(p + 4) + 1);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(csv, f);
+	fclose(f);
+	free(csv);
+	ck_assert_msg(report_rebuild(out, NULL, NULL, &err) == VB_OK, "%s",
+		      err.msg);
+	snprintf(path, sizeof path, "%s/summary.md", out);
+	md = tu_read_file(path, NULL);
+	ck_assert_ptr_nonnull(md);
+	ck_assert_msg(strstr(md, "- `model.sigma`:") == NULL, "%s", md);
+	ck_assert_msg(strstr(md, "model.sigma") == NULL, "%s", md);
+	free(md);
+}
+END_TEST
+
 START_TEST(test_report_files)
 {
 	const char *tmp = tu_tmpdir("report");
@@ -673,6 +935,62 @@ START_TEST(test_mitigations_parse)
 	ck_assert_double_eq(c.optim.lr, 1e-5);
 	sweep_plan_free(p);
 	free(text);
+}
+END_TEST
+
+/* Issue 15 item 7: an axis value or mitigation setting that cannot act
+ * in its cell (config_key_effective) refuses the grid in one line naming
+ * the axis, the value and the setting that disables it. */
+START_TEST(test_inert_refused)
+{
+	struct sweep_plan *p;
+	char *text;
+	refused("[nets]\ninit = pytorch\n[sweep]\nnets.init_scale = 1, 2\n",
+		"axis nets.init_scale = 1 has no effect in cell 0: it requires "
+		"nets.init = scaled (here nets.init = pytorch)");
+	text = cat(BASE, "[nets]\ninit = scaled\n[sweep]\n"
+			 "nets.init_scale = 1, 2\n");
+	p = parse_ok(text);
+	ck_assert_uint_eq(p->n_cells, 2);
+	sweep_plan_free(p);
+	free(text);
+	/* the enabling setting may come from another axis: then its other
+	 * values make the cells inert */
+	refused("[sweep]\nnets.init = scaled, pytorch\n"
+		"nets.init_scale = 1, 2\n",
+		"axis nets.init_scale = 1 has no effect in cell 2");
+	refused("[sweep]\ndata.standardize_eps = 0, 1e-5\n",
+		"data.standardize_eps = 0 has no effect in cell 0: it requires "
+		"data.standardize = true (here data.standardize = false)");
+	/* BASE is sgd: Adam's epsilon cannot act */
+	refused("[sweep]\noptim.adam_eps = 1e-8, 1e-4\n",
+		"optim.adam_eps = 1e-08 has no effect in cell 0: it requires "
+		"optim.kind = adam,adamw (here optim.kind = sgd)");
+	refused("[sweep]\nrhvae.eps_lf = 0.001, 0.01\n",
+		"it requires model.kind = rhvae,hvae (here model.kind = vae)");
+	/* an alternative: nonfinite acts with an injected input fault too */
+	refused("[sweep]\ndata.nonfinite = pass, scrub\n",
+		"data.standardize = true | inject.nan_step != -1 (here "
+		"data.standardize = false, inject.nan_step = -1)");
+	text = cat(BASE, "[inject]\nnan_step = 3\n[sweep]\n"
+			 "data.nonfinite = pass, scrub\n");
+	p = parse_ok(text);
+	sweep_plan_free(p);
+	free(text);
+	/* mitigations: the same check, naming the mitigation and its line */
+	refused("[mitigations]\nbaseline =\nclip = optim.clip_max=5\n",
+		"bad.ini:16: mitigation clip sets optim.clip_max = 5, which has "
+		"no effect in cell 1: it requires optim.clip = norm,value (here "
+		"optim.clip = none)");
+	text = cat(BASE, "[mitigations]\nbaseline =\n"
+			 "clip = optim.clip=norm optim.clip_max=5\n");
+	p = parse_ok(text);
+	sweep_plan_free(p);
+	free(text);
+	/* a mitigation that enables an axis: only its cells are checked */
+	refused("[mitigations]\nbaseline =\nscaled = nets.init=scaled\n"
+		"[sweep]\nnets.init_scale = 1, 2\n",
+		"of mitigation baseline: it requires nets.init = scaled");
 }
 END_TEST
 
@@ -1133,11 +1451,16 @@ int main(void)
 	tcase_add_test(unit, test_shard_parse);
 	tcase_add_test(unit, test_mitigations_parse);
 	tcase_add_test(unit, test_mitigations_malformed);
+	tcase_add_test(unit, test_inert_refused);
 	tcase_add_test(unit, test_old_rows_load);
 	tcase_add_test(run, test_jobs_identical);
 	tcase_add_test(run, test_shards_merge);
 	tcase_add_test(run, test_sigkill_resume);
 	tcase_add_test(run, test_report_files);
+	tcase_add_test(run, test_report_fake_axis);
+	tcase_add_test(unit, test_figures_mitigation_axes);
+	tcase_add_test(unit, test_figures_legend_panels);
+	tcase_add_test(unit, test_figures_without_curves);
 	tcase_add_test(run, test_mitigation_table);
 	tcase_add_test(run, test_precision_cells);
 	tcase_add_test(run, test_precision_missing_sibling);
