@@ -122,7 +122,7 @@ struct cf_variant {
 	double max_z, max_g, loss_first, loss_max, loss_last;
 	double eval_recon, eval_nll, dist, seconds;
 	size_t n, cap;     /* steps recorded, slots */
-	double *step, *loss, *gnorm; /* (cap) per step */
+	double *step, *loss, *gnorm, *zmax; /* (cap) per step */
 	char final[1300], snap[1300];
 };
 
@@ -491,6 +491,7 @@ static void on_step(void *ctx, const struct train_step_info *s)
 	v->step[i] = (double)s->step;
 	v->loss[i] = s->loss;
 	v->gnorm[i] = s->grad_norm;
+	v->zmax[i] = s->max_abs_z;
 	v->n = i + 1;
 	if (isfinite(s->max_abs_z) && !(s->max_abs_z <= v->max_z))
 		v->max_z = s->max_abs_z;
@@ -613,8 +614,9 @@ static enum vb_status run_variant(struct cf *cf, struct cf_variant *v,
 	v->step = calloc(cf->cap, sizeof *v->step);
 	v->loss = calloc(cf->cap, sizeof *v->loss);
 	v->gnorm = calloc(cf->cap, sizeof *v->gnorm);
+	v->zmax = calloc(cf->cap, sizeof *v->zmax);
 	v->cap = cf->cap;
-	if (!v->step || !v->loss || !v->gnorm)
+	if (!v->step || !v->loss || !v->gnorm || !v->zmax)
 		return vb_fail(err, VB_ERR_NOMEM, "counterfactual: no memory");
 	v->max_z = v->max_g = -INFINITY;
 	snprintf(v->final, sizeof v->final, "%s/.final-%zu.safetensors",
@@ -795,7 +797,7 @@ static enum vb_status write_curves_csv(FILE *f, void *ctx,
 {
 	const struct cf *cf = ctx;
 	(void)err;
-	fputs("variant,step,loss,grad_norm\n", f);
+	fputs("variant,step,loss,grad_norm,max_abs_z\n", f);
 	for (size_t i = 0; i < cf->n_v; i++)
 		for (size_t k = 0; k < cf->v[i].n; k++) {
 			fprintf(f, "%s,%ld,", cf->v[i].name,
@@ -803,6 +805,8 @@ static enum vb_status write_curves_csv(FILE *f, void *ctx,
 			put_real(f, cf->v[i].loss[k]);
 			fputc(',', f);
 			put_real(f, cf->v[i].gnorm[k]);
+			fputc(',', f);
+			put_real(f, cf->v[i].zmax[k]);
 			fputc('\n', f);
 		}
 	return VB_OK;
@@ -881,10 +885,11 @@ static enum vb_status write_md(FILE *f, void *ctx, struct vb_error *err)
 static enum vb_status write_figure(const struct cf *cf, const char *path,
 				   struct vb_error *err)
 {
-	struct plot_series s[2][CF_MAX_VARIANTS];
-	struct plot_panel panels[2] = {
+	struct plot_series s[3][CF_MAX_VARIANTS];
+	struct plot_panel panels[3] = {
 		{"training loss", cf->n_v, s[0]},
-		{"gradient norm (before clipping)", cf->n_v, s[1]}};
+		{"gradient norm (before clipping)", cf->n_v, s[1]},
+		{"max |z|", cf->n_v, s[2]}};
 	const char *labels[CF_MAX_VARIANTS];
 	uint32_t colors[CF_MAX_VARIANTS];
 	char title[400];
@@ -893,10 +898,10 @@ static enum vb_status write_figure(const struct cf *cf, const char *path,
 		const struct cf_variant *v = &cf->v[i];
 		colors[i] = plot_palette(i);
 		labels[i] = v->name;
-		for (int k = 0; k < 2; k++) {
+		for (int k = 0; k < 3; k++) {
 			s[k][i].n = v->n;
 			s[k][i].x = v->step;
-			s[k][i].y = k ? v->gnorm : v->loss;
+			s[k][i].y = k == 0 ? v->loss : k == 1 ? v->gnorm : v->zmax;
 			s[k][i].color = colors[i];
 			s[k][i].mark_x = i == 0 ? (double)cf->orig.orig_step
 						: NAN;
@@ -907,10 +912,10 @@ static enum vb_status write_figure(const struct cf *cf, const char *path,
 		 cf->start_step, cf->orig.orig_step);
 	pl.title = title;
 	pl.x_label = "step";
-	pl.y_label = "value (log)";
+	pl.y_label = "value";
 	pl.log_y = true;
-	pl.n_panels = 2;
-	pl.n_cols = 2;
+	pl.n_panels = 3;
+	pl.n_cols = 3;
 	pl.panels = panels;
 	pl.legend_n = cf->n_v;
 	pl.legend_labels = labels;
@@ -988,6 +993,7 @@ static void cf_free(struct cf *cf)
 		free(v->step);
 		free(v->loss);
 		free(v->gnorm);
+		free(v->zmax);
 		if (v->final[0])
 			remove(v->final);
 		if (v->snap[0] && strcmp(v->snap, cf->start) != 0)
