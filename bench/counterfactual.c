@@ -43,8 +43,7 @@ static const char *const switchable[] = {
 	"train.flush_denormals", "model.logvar_clamp", "model.logvar_min",
 	"model.logvar_max", "model.sigma", "model.bce_eps", "rhvae.grad_clip",
 	"rhvae.diag_activation", "rhvae.logdet_jitter", "rhvae.second_order",
-	"rhvae.regularization", "optim.clip_adaptive", "optim.clip_percentile",
-	"optim.clip_window",
+	"rhvae.regularization",
 };
 
 /* A refused key's reason, by key or section. */
@@ -951,7 +950,7 @@ static enum vb_status write_outputs(struct cf *cf, struct vb_error *err)
 
 bool counterfactual_done(const char *run_dir)
 {
-	char path[1300];
+	char path[1400];
 	snprintf(path, sizeof path, "%s/counterfactual/verdict.csv", run_dir);
 	return files_exists(path);
 }
@@ -1074,6 +1073,255 @@ enum vb_status counterfactual_run(const struct counterfactual_request *q,
 	}
 	cf_free(cf);
 	free(cf);
+	return st;
+}
+
+/* ---- sweeps: report DIR --counterfactual ---- */
+
+/* Per mitigation over the failing runs of a sweep. */
+struct cf_agg {
+	char name[COUNTERFACTUAL_NAME_LEN];
+	char sets[CF_SETS_LEN];
+	long runs, prevented, survived;
+	long n_nll, n_recon;       /* finite values summed */
+	double sum_nll, sum_recon; /* of the runs where it prevented */
+	double sum_dnll;           /* eval_nll - the unchanged one's, same */
+	long n_dnll;
+};
+
+static struct cf_agg *agg_find(struct cf_agg *a, size_t *n, size_t cap,
+			       const char *name, const char *sets)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp(a[i].name, name))
+			return &a[i];
+	if (*n == cap)
+		return NULL;
+	memset(&a[*n], 0, sizeof a[*n]);
+	snprintf(a[*n].name, sizeof a[*n].name, "%s", name);
+	snprintf(a[*n].sets, sizeof a[*n].sets, "%s", sets);
+	return &a[(*n)++];
+}
+
+/* One run's verdict.csv joins the aggregates. */
+static enum vb_status agg_run(const char *run_dir, struct cf_agg *a,
+			      size_t *n, size_t cap, struct vb_error *err)
+{
+	struct table t;
+	char path[1400];
+	double base_nll = NAN, x;
+	enum vb_status st;
+	table_init(&t);
+	snprintf(path, sizeof path, "%s/counterfactual/verdict.csv", run_dir);
+	st = table_read(path, &t, err);
+	for (size_t r = 0; st == VB_OK && r < t.n_rows; r++)
+		if (!strcmp(table_get(&t, r, "variant"), "unchanged") &&
+		    table_parse_num(table_get(&t, r, "eval_nll"), &x))
+			base_nll = x;
+	for (size_t r = 0; st == VB_OK && r < t.n_rows; r++) {
+		const char *out = table_get(&t, r, "outcome");
+		struct cf_agg *g = agg_find(a, n, cap,
+					    table_get(&t, r, "variant"),
+					    table_get(&t, r, "settings"));
+		if (!g)
+			continue;
+		g->runs++;
+		g->prevented += !strcmp(out, "clean");
+		g->survived += strcmp(out, "fails") != 0;
+		if (strcmp(out, "clean") != 0)
+			continue;
+		if (table_parse_num(table_get(&t, r, "eval_nll"), &x) &&
+		    isfinite(x)) {
+			g->sum_nll += x;
+			g->n_nll++;
+			if (isfinite(base_nll)) {
+				g->sum_dnll += x - base_nll;
+				g->n_dnll++;
+			}
+		}
+		if (table_parse_num(table_get(&t, r, "eval_recon"), &x) &&
+		    isfinite(x)) {
+			g->sum_recon += x;
+			g->n_recon++;
+		}
+	}
+	table_free(&t);
+	return st;
+}
+
+struct cf_fixes {
+	const struct cf_agg *a;
+	size_t n;
+	long n_fail, n_done;
+	const char *failed; /* lines "- ID: message\n" */
+};
+
+static void put_mean(FILE *f, double sum, long n)
+{
+	if (n > 0)
+		fprintf(f, "%.4g", sum / (double)n);
+	else
+		fputs("-", f);
+}
+
+static enum vb_status write_fixes_md(FILE *f, void *ctx,
+				     struct vb_error *err)
+{
+	const struct cf_fixes *x = ctx;
+	(void)err;
+	fprintf(f, "\n## Fixes at the failure point\n\n"
+		"Counterfactual replay (`vaebench counterfactual`) of %ld of "
+		"the %ld runs that hit NaN/Inf: each mitigation switched on "
+		"shortly before the run's first event, same batches and "
+		"draws, to one epoch past it. prevented: no non-finite value "
+		"within the horizon; survived: prevented or skipped. Held-out "
+		"measures are means over the runs it prevented; d IS-NLL is "
+		"against the unchanged variant's last finite state (runs "
+		"where that is finite). Per-run tables: "
+		"runs/ID/counterfactual/verdict.md.\n\n", x->n_done,
+		x->n_fail);
+	fputs("| mitigation | settings | runs | prevented | survived | "
+	      "eval IS-NLL | d IS-NLL | eval recon |\n"
+	      "|---|---|---|---|---|---|---|---|\n", f);
+	for (size_t i = 0; i < x->n; i++) {
+		const struct cf_agg *g = &x->a[i];
+		fprintf(f, "| %s | %s | %ld | %ld | %ld | ", g->name,
+			g->sets[0] ? g->sets : "-", g->runs, g->prevented,
+			g->survived);
+		put_mean(f, g->sum_nll, g->n_nll);
+		fputs(" | ", f);
+		put_mean(f, g->sum_dnll, g->n_dnll);
+		fputs(" | ", f);
+		put_mean(f, g->sum_recon, g->n_recon);
+		fputs(" |\n", f);
+	}
+	if (x->failed && x->failed[0])
+		fprintf(f, "\nNot done:\n\n%s", x->failed);
+	return VB_OK;
+}
+
+static enum vb_status write_fixes_csv(FILE *f, void *ctx,
+				      struct vb_error *err)
+{
+	const struct cf_fixes *x = ctx;
+	(void)err;
+	fputs("mitigation,settings,runs,prevented,survived,eval_nll,"
+	      "d_eval_nll,eval_recon\n", f);
+	for (size_t i = 0; i < x->n; i++) {
+		const struct cf_agg *g = &x->a[i];
+		double v[3] = {g->n_nll ? g->sum_nll / (double)g->n_nll : NAN,
+			       g->n_dnll ? g->sum_dnll / (double)g->n_dnll
+					 : NAN,
+			       g->n_recon ? g->sum_recon / (double)g->n_recon
+					  : NAN};
+		table_csv_field(f, g->name);
+		fputc(',', f);
+		table_csv_field(f, g->sets);
+		fprintf(f, ",%ld,%ld,%ld", g->runs, g->prevented, g->survived);
+		for (int k = 0; k < 3; k++) {
+			fputc(',', f);
+			put_real(f, v[k]);
+		}
+		fputc('\n', f);
+	}
+	return VB_OK;
+}
+
+enum vb_status counterfactual_append_summary(const char *dir,
+					     struct vb_error *err)
+{
+	char path[1300], *sum = NULL, *fix = NULL, *all;
+	size_t ls, lf;
+	enum vb_status st;
+	snprintf(path, sizeof path, "%s/fixes.md", dir);
+	if (!files_exists(path))
+		return VB_OK;
+	st = files_read(path, &fix, &lf, err);
+	snprintf(path, sizeof path, "%s/summary.md", dir);
+	if (st == VB_OK)
+		st = files_read(path, &sum, &ls, err);
+	all = st == VB_OK ? malloc(ls + lf + 1) : NULL;
+	if (st == VB_OK && !all)
+		st = vb_fail(err, VB_ERR_NOMEM, "counterfactual: no memory");
+	if (st == VB_OK) {
+		memcpy(all, sum, ls);
+		memcpy(all + ls, fix, lf);
+		all[ls + lf] = '\0';
+		st = files_write_text(path, all, err);
+	}
+	free(all);
+	free(sum);
+	free(fix);
+	return st;
+}
+
+#define CF_MAX_AGG 128
+
+enum vb_status counterfactual_sweep(const char *dir,
+				    const struct counterfactual_request *q,
+				    size_t *n_failed, FILE *log,
+				    struct vb_error *err)
+{
+	struct table t;
+	struct cf_agg *a = calloc(CF_MAX_AGG, sizeof *a);
+	struct cf_fixes x = {0};
+	char path[1300], run[1250];
+	char *failed = NULL;
+	size_t flen = 0, na = 0;
+	FILE *ff = open_memstream(&failed, &flen);
+	enum vb_status st = a && ff ? VB_OK
+				    : vb_fail(err, VB_ERR_NOMEM,
+					      "counterfactual: no memory");
+	*n_failed = 0;
+	table_init(&t);
+	snprintf(path, sizeof path, "%s/results.csv", dir);
+	if (st == VB_OK)
+		st = table_read(path, &t, err);
+	for (size_t r = 0; st == VB_OK && r < t.n_rows; r++) {
+		const char *status = table_get(&t, r, "status");
+		const char *id = table_get(&t, r, "id");
+		struct counterfactual_request one = *q;
+		struct vb_error e1 = {0};
+		if (strcmp(status, "nan") != 0 && strcmp(status, "inf") != 0)
+			continue;
+		x.n_fail++;
+		snprintf(run, sizeof run, "%s/runs/%s", dir, id);
+		one.run_dir = run;
+		if (!counterfactual_done(run)) {
+			if (log)
+				fprintf(log, "counterfactual: %s\n", run);
+			if (counterfactual_run(&one, NULL, NULL, &e1) !=
+			    VB_OK) {
+				fprintf(ff, "- %s: %s\n", id, e1.msg);
+				if (log)
+					fprintf(log, "counterfactual: %s: "
+						"%s\n", id, e1.msg);
+				(*n_failed)++;
+				continue;
+			}
+		} else if (log) {
+			fprintf(log, "counterfactual: %s: done already\n",
+				run);
+		}
+		x.n_done++;
+		st = agg_run(run, a, &na, CF_MAX_AGG, err);
+	}
+	if (ff)
+		fclose(ff);
+	x.a = a;
+	x.n = na;
+	x.failed = failed;
+	if (st == VB_OK) {
+		snprintf(path, sizeof path, "%s/fixes.csv", dir);
+		st = files_write_with(path, write_fixes_csv, &x, false, err);
+	}
+	if (st == VB_OK) {
+		snprintf(path, sizeof path, "%s/fixes.md", dir);
+		st = files_write_with(path, write_fixes_md, &x, false, err);
+	}
+	table_free(&t);
+	free(failed);
+	free(a);
 	return st;
 }
 
