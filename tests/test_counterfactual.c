@@ -5,6 +5,7 @@
  * original event is not reproduced, and byte-identical verdicts of an
  * RHVAE run that dies at a high learning rate. */
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,59 @@ START_TEST(test_rhvae_hclip_stable)
 }
 END_TEST
 
+/* report DIR --counterfactual through the binary on a 3-cell sweep (one
+ * cell dies): fixes.md in summary.md, the bundle's clip tried, the
+ * immutable mitigation refused, a second report resumes (done already). */
+START_TEST(test_sweep_fixes)
+{
+	const char *dir = tu_tmpdir("sweep"), *bin = getenv("VB_BIN");
+	char ini[1100], out[1100], cmd[4000], line[512];
+	const char *text =
+		"[data]\ndataset = synthetic\nsynthetic_n = 256\n"
+		"synthetic_eval_n = 64\n[model]\nkind = rhvae\nhidden = 32\n"
+		"latent = 2\n[train]\nbatch = 32\nepochs = 4\n[optim]\n"
+		"lr = 0.02\n[run]\ncheckpoint_every = 4\nprogress = off\n"
+		"[mitigations]\nbaseline =\n"
+		"h-grad-clip-100 = rhvae.grad_clip=100\n"
+		"batch-16 = train.batch=16\n";
+	FILE *p;
+	bool resumed = false;
+	char *t;
+	ck_assert_msg(bin != NULL, "VB_BIN not set");
+	snprintf(ini, sizeof ini, "%s/sw.ini", dir);
+	snprintf(out, sizeof out, "%s/sw", dir);
+	ck_assert(tu_write_file(ini, text, strlen(text)) == 0);
+	snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --out '%s' --jobs 1 "
+		 ">/dev/null 2>&1", bin, ini, out);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(cmd, sizeof cmd, "'%s' report '%s' --counterfactual "
+		 ">/dev/null 2>&1", bin, out);
+	ck_assert_int_eq(system(cmd), 0);
+	t = tu_read_file(tu_path(out, "summary.md"), NULL);
+	ck_assert(t && strstr(t, "## Fixes at the failure point"));
+	ck_assert_msg(strstr(t, "| h-grad-clip-100 | rhvae.grad_clip=100 | 1 "
+			     "| 1 | 1 |"), "%s", t);
+	free(t);
+	t = tu_read_file(tu_path(out, "fixes.md"), NULL);
+	ck_assert(t && !strstr(t, "batch-16 |"));
+	free(t);
+	snprintf(cmd, sizeof cmd, "'%s' report '%s' --counterfactual 2>&1",
+		 bin, out);
+	p = popen(cmd, "r");
+	ck_assert(p);
+	while (fgets(line, sizeof line, p))
+		resumed = resumed || strstr(line, "done already");
+	ck_assert_int_eq(pclose(p), 0);
+	ck_assert(resumed);
+	t = tu_read_file(tu_path(out, "summary.md"), NULL);
+	ck_assert(t);
+	/* the section once, not once per report */
+	ck_assert_ptr_null(strstr(strstr(t, "## Fixes at") + 1,
+				  "## Fixes at"));
+	free(t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("counterfactual");
@@ -271,6 +325,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_immutable_refused);
 	tcase_add_test(tc, test_not_reproduced_fails);
 	tcase_add_test(tc, test_rhvae_hclip_stable);
+	tcase_add_test(tc, test_sweep_fixes);
 	suite_add_tcase(s, tc);
 	return s;
 }
