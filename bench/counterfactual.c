@@ -827,9 +827,12 @@ static void write_header_md(FILE *f, const struct cf *cf)
 	fprintf(f, ", window %ld", cf->q->window);
 	if (o->orig_lead_step > 0)
 		fprintf(f, ", lead step %ld", o->orig_lead_step);
-	fprintf(f, "\nhorizon:    to step %ld (event + %ld), anomaly mode; "
+	fprintf(f, "\nhorizon:    to step %ld (event + %ld%s), anomaly mode; "
 		"held-out: %ld images, %ld IS samples\n", cf->end_step,
-		cf->horizon, cf->q->eval_n, cf->q->nll_samples);
+		cf->end_step - o->orig_step,
+		cf->end_step - o->orig_step < cf->horizon
+			? ", the run's last planned step" : "",
+		cf->q->eval_n, cf->q->nll_samples);
 	fprintf(f, "reproduced: yes (same step, phase, quantity, value)\n");
 }
 
@@ -1040,6 +1043,13 @@ static enum vb_status cf_open(struct cf *cf, FILE *log, struct vb_error *err)
 			 (size_t)cf->base.train.accumulate);
 	cf->horizon = q->horizon >= 0 ? q->horizon : cf->spe;
 	cf->end_step = cf->orig.orig_step + cf->horizon;
+	/* the run's planned length bounds the horizon (its schedule is a
+	 * function of train.epochs, which the variants keep) */
+	if (cf->end_step > cf->spe * cf->base.train.epochs)
+		cf->end_step = cf->spe * cf->base.train.epochs;
+	if (cf->base.train.max_steps > 0 &&
+	    cf->end_step > cf->base.train.max_steps)
+		cf->end_step = cf->base.train.max_steps;
 	st = find_start(cf, log, err);
 	cf->cap = (size_t)(cf->end_step - cf->start_step) + 2;
 	return st;
