@@ -442,7 +442,8 @@ static enum vb_status find_start(struct cf *cf, FILE *log,
 	struct train_options o;
 	struct train_summary s;
 	enum vb_status st;
-	if (cf->orig.orig_lead_step > 0 && cf->orig.orig_lead_step - 1 < target)
+	if (!cf->q->no_lead && cf->orig.orig_lead_step > 0 &&
+	    cf->orig.orig_lead_step - 1 < target)
 		target = cf->orig.orig_lead_step - 1;
 	if (target < 0)
 		target = 0;
@@ -468,7 +469,9 @@ static enum vb_status find_start(struct cf *cf, FILE *log,
 		fprintf(log, "counterfactual: bridge from step %ld to step "
 			"%ld (unchanged)\n", cf->ckpt_step, target);
 	st = train_run_opts(&cf->base, &cf->d, &o, &s, NULL, err);
-	if (st == VB_OK && (s.first.set || !files_exists(cf->start)))
+	/* an event after the snapshot (the evaluation that ends the
+	 * stopped epoch) is not the bridge's business */
+	if (st == VB_OK && !files_exists(cf->start))
 		st = vb_fail(err, VB_ERR_NUMERIC, "counterfactual: the bridge "
 			     "run from step %ld did not reach step %ld "
 			     "cleanly (%s at step %ld, %ld steps)",
@@ -707,6 +710,9 @@ static enum vb_status distances(struct cf *cf, struct vb_error *err)
 
 static const char *outcome(const struct cf_variant *v)
 {
+	if (v->sum.status != GUARD_STATUS_OK &&
+	    v->sum.first.phase == GUARD_PHASE_EVAL)
+		return "eval";
 	if (v->sum.status != GUARD_STATUS_OK)
 		return "fails";
 	if (v->sum.first.set)
@@ -826,7 +832,8 @@ static void write_header_md(FILE *f, const struct cf *cf)
 			cf->ckpt_step);
 	fprintf(f, ", window %ld", cf->q->window);
 	if (o->orig_lead_step > 0)
-		fprintf(f, ", lead step %ld", o->orig_lead_step);
+		fprintf(f, ", lead step %ld%s", o->orig_lead_step,
+			cf->q->no_lead ? " (ignored: --no-lead)" : "");
 	fprintf(f, "\nhorizon:    to step %ld (event + %ld%s), anomaly mode; "
 		"held-out: %ld images, %ld IS samples\n", cf->end_step,
 		cf->end_step - o->orig_step,
@@ -872,7 +879,9 @@ static enum vb_status write_md(FILE *f, void *ctx, struct vb_error *err)
 		}
 		fprintf(f, " %.1f |\n", v->seconds);
 	}
-	fputs("\noutcome: fails (the run stops at a non-finite value), skips "
+	fputs("\noutcome: fails (the run stops at a non-finite value), eval "
+	      "(training stayed finite, the held-out loss evaluated where the "
+	      "horizon ends was not), skips "
 	      "(non-finite batches skipped, count in brackets), clean (none "
 	      "within the horizon). max abs z, grad norm (before clipping) "
 	      "and loss over the horizon's steps; eval recon (bce or sse as "
@@ -1361,6 +1370,8 @@ enum vb_status counterfactual_command(int argc, char **argv, FILE *log,
 		bool has = i + 1 < argc;
 		if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			quiet = true;
+		} else if (!strcmp(a, "--no-lead")) {
+			q.no_lead = true;
 		} else if (!strcmp(a, "--try") || !strcmp(a, "--set")) {
 			if (!has)
 				return vb_fail(err, VB_ERR_USAGE, "%s needs a "

@@ -33,6 +33,8 @@ struct counterfactual_request {
 	const char *mitigations; /* a sweep file with [mitigations], or NULL:
 				    RUN_DIR/../../sweep.ini when present */
 	long window;             /* W >= 1 */
+	bool no_lead;            /* ignore the run's lead step (start at
+				    event - W only) */
 	long horizon;            /* H >= 0 steps after the event; -1: one
 				    epoch */
 	long eval_n;             /* >= 1 */
