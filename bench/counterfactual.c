@@ -594,6 +594,12 @@ static enum vb_status evaluate(struct cf *cf, struct cf_variant *v,
 		v->eval_recon = sr / (double)n;
 		v->eval_nll = sn / (double)n;
 	}
+	/* a broken model whose evaluation fails numerically (a metric
+	 * Cholesky, say) is a result: NaN measures, as for NaN parameters */
+	if (st == VB_ERR_NUMERIC) {
+		v->eval_recon = v->eval_nll = NAN;
+		st = VB_OK;
+	}
 done:
 	free(x);
 	free(idx);
