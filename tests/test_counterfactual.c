@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "config.h"
 #include "counterfactual.h"
@@ -316,6 +317,63 @@ START_TEST(test_sweep_fixes)
 }
 END_TEST
 
+/* Runs cmd, returns its exit code; its output (stderr joined) in out. */
+static int run_cmd(const char *cmd, char *out, size_t cap)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n = 0;
+	int rc;
+	ck_assert(p);
+	while (n + 1 < cap && fgets(out + n, (int)(cap - n), p))
+		n += strlen(out + n);
+	out[n] = '\0';
+	rc = pclose(p);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* The command's exit codes: 2 and one line for an immutable key, 1 and
+ * both events when the original is not reproduced, 0 otherwise. */
+START_TEST(test_cli_exit_codes)
+{
+	const char *dir = tu_tmpdir("cli"), *bin = getenv("VB_BIN");
+	char run[1100], cmd[3000], out[8192], *t, *p;
+	struct config c;
+	size_t n;
+	struct vb_error err = {0};
+	ck_assert_msg(bin != NULL, "VB_BIN not set");
+	/* trained by the binary too: it pins the BLAS kernel by ISA class,
+	 * and the original and its replay must share the kernel */
+	inject_config(&c, dir);
+	ck_assert(config_write_file(&c, tu_path(dir, "inj.ini"), &err) ==
+		  VB_OK);
+	snprintf(cmd, sizeof cmd, "'%s' train --config '%s' -q 2>&1", bin,
+		 tu_path(dir, "inj.ini"));
+	ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
+	snprintf(run, sizeof run, "%s/inj", dir);
+	snprintf(cmd, sizeof cmd, "'%s' counterfactual '%s' --try "
+		 "train.batch=16 -q 2>&1", bin, run);
+	ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 2);
+	ck_assert_str_eq(out, "vaebench: counterfactual: train.batch cannot "
+			 "change mid-run: it changes which images each step "
+			 "sees, so the variants would not share the "
+			 "original's batches\n");
+	snprintf(cmd, sizeof cmd, "'%s' counterfactual '%s' --try clip-norm "
+		 "--window 4 --horizon 2 --eval-n 8 --nll-samples 2 -q 2>&1",
+		 bin, run);
+	ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
+	ck_assert_msg(strstr(out, "reproduced: yes"), "%s", out);
+	t = tu_read_file(tu_path(run, "summary.csv"), &n);
+	ck_assert(t);
+	p = strstr(t, ",nan,2,14,forward,");
+	ck_assert(p);
+	p[8] = '5'; /* ",nan,2,1[4]" */
+	ck_assert(tu_write_file(tu_path(run, "summary.csv"), t, n) == 0);
+	free(t);
+	ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 1);
+	ck_assert_msg(strstr(out, "reproduced: NO"), "%s", out);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("counterfactual");
@@ -326,6 +384,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_not_reproduced_fails);
 	tcase_add_test(tc, test_rhvae_hclip_stable);
 	tcase_add_test(tc, test_sweep_fixes);
+	tcase_add_test(tc, test_cli_exit_codes);
 	suite_add_tcase(s, tc);
 	return s;
 }
