@@ -309,6 +309,19 @@ static enum vb_status add_builtin(struct cf *cf, const struct cf_builtin *b,
 	return VB_OK;
 }
 
+/* a and b resolve to the same settings (canonical text). */
+static bool same_settings(const struct config *a, const struct config *b)
+{
+	char ta[1200], tb[1200];
+	for (size_t i = 0; i < config_key_count(); i++) {
+		if (config_get_at(a, i, ta, sizeof ta, NULL) != VB_OK ||
+		    config_get_at(b, i, tb, sizeof tb, NULL) != VB_OK ||
+		    strcmp(ta, tb) != 0)
+			return false;
+	}
+	return true;
+}
+
 static enum vb_status add_bundle_one(struct cf *cf,
 				     const struct sweep_plan_mitigation *m,
 				     bool quiet_skip, struct vb_error *err)
@@ -332,6 +345,12 @@ static enum vb_status add_bundle_one(struct cf *cf,
 	for (size_t k = 0; st == VB_OK && k < m->n_sets; k++)
 		st = variant_set(v, config_key_name((size_t)m->keys[k]),
 				 m->values[k], err);
+	if (st == VB_OK && same_settings(&cf->base, &v->c)) {
+		/* a sweep cell of this very mitigation: nothing to try */
+		note(cf, "- %s: not run: the run has %s already\n", m->name,
+		     v->sets);
+		cf->n_v--;
+	}
 	return st;
 }
 
