@@ -12,6 +12,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "files.h"
@@ -1301,9 +1303,64 @@ enum vb_status counterfactual_append_summary(const char *dir,
 
 #define CF_MAX_AGG 128
 
+/* The failing rows' runs without a complete result, jobs at a time, each
+ * in a forked worker (BLAS single-threaded as the sweep's); a worker that
+ * fails leaves its one-line error in RUN_DIR/counterfactual/error.txt. */
+static void run_parallel(const char *dir, const struct table *t,
+			 const struct counterfactual_request *q, int jobs,
+			 FILE *log)
+{
+	int running = 0;
+	for (size_t r = 0; r <= t->n_rows; r++) {
+		const char *status = r < t->n_rows ? table_get(t, r, "status")
+						   : "";
+		char run[1250], ep[1300];
+		pid_t pid;
+		if (r < t->n_rows && strcmp(status, "nan") != 0 &&
+		    strcmp(status, "inf") != 0)
+			continue;
+		while (running > 0 && (running >= jobs || r == t->n_rows)) {
+			if (wait(NULL) > 0)
+				running--;
+			else
+				running = 0;
+		}
+		if (r == t->n_rows)
+			break;
+		snprintf(run, sizeof run, "%s/runs/%s", dir,
+			 table_get(t, r, "id"));
+		if (counterfactual_done(run)) {
+			if (log)
+				fprintf(log, "counterfactual: %s: done "
+					"already\n", run);
+			continue;
+		}
+		snprintf(ep, sizeof ep, "%s/counterfactual/error.txt", run);
+		remove(ep);
+		if (log)
+			fprintf(log, "counterfactual: %s\n", run);
+		fflush(NULL);
+		pid = fork();
+		if (pid == 0) {
+			struct counterfactual_request one = *q;
+			struct vb_error e1 = {0};
+			one.run_dir = run;
+			if (counterfactual_run(&one, NULL, NULL, &e1) == VB_OK)
+				_exit(0);
+			char cd[1300];
+			snprintf(cd, sizeof cd, "%s/counterfactual", run);
+			files_mkdirs(cd, NULL);
+			files_write_text(ep, e1.msg, NULL);
+			_exit(1);
+		}
+		if (pid > 0)
+			running++;
+	}
+}
+
 enum vb_status counterfactual_sweep(const char *dir,
 				    const struct counterfactual_request *q,
-				    size_t *n_failed, FILE *log,
+				    int jobs, size_t *n_failed, FILE *log,
 				    struct vb_error *err)
 {
 	struct table t;
@@ -1321,6 +1378,8 @@ enum vb_status counterfactual_sweep(const char *dir,
 	snprintf(path, sizeof path, "%s/results.csv", dir);
 	if (st == VB_OK)
 		st = table_read(path, &t, err);
+	if (st == VB_OK && jobs > 1)
+		run_parallel(dir, &t, q, jobs, log);
 	for (size_t r = 0; st == VB_OK && r < t.n_rows; r++) {
 		const char *status = table_get(&t, r, "status");
 		const char *id = table_get(&t, r, "id");
@@ -1331,6 +1390,19 @@ enum vb_status counterfactual_sweep(const char *dir,
 		x.n_fail++;
 		snprintf(run, sizeof run, "%s/runs/%s", dir, id);
 		one.run_dir = run;
+		if (!counterfactual_done(run) && jobs > 1) {
+			/* the worker's error, or that it left none */
+			char ep[1300], *msg = NULL;
+			snprintf(ep, sizeof ep, "%s/counterfactual/error.txt",
+				 run);
+			if (files_read(ep, &msg, NULL, NULL) != VB_OK)
+				msg = NULL;
+			fprintf(ff, "- %s: %s\n", id,
+				msg ? msg : "the worker left no result");
+			free(msg);
+			(*n_failed)++;
+			continue;
+		}
 		if (!counterfactual_done(run)) {
 			if (log)
 				fprintf(log, "counterfactual: %s\n", run);
@@ -1343,7 +1415,7 @@ enum vb_status counterfactual_sweep(const char *dir,
 				(*n_failed)++;
 				continue;
 			}
-		} else if (log) {
+		} else if (log && jobs <= 1) {
 			fprintf(log, "counterfactual: %s: done already\n",
 				run);
 		}

@@ -65,16 +65,17 @@ bool counterfactual_done(const char *run_dir);
 
 /* report DIR --counterfactual: runs counterfactual_run (options of q but
  * run_dir; tries empty: the sweep's bundle, else all) for every run of
- * DIR/results.csv whose status is nan or inf, one after the other,
- * skipping runs whose counterfactual/ is complete; a run that fails (not
- * reproduced, say) is logged and listed, the others go on. Then writes
+ * DIR/results.csv whose status is nan or inf, one after the other or
+ * (jobs > 1) in up to jobs forked workers, skipping runs whose
+ * counterfactual/ is complete; a run that fails (not reproduced, say) is
+ * logged and listed, the others go on. Then writes
  * DIR/fixes.md ("Fixes at the failure point": per mitigation, in how many
  * failing runs it prevents the event within the horizon, and the
  * held-out cost) and DIR/fixes.csv, and appends fixes.md to summary.md.
  * *n_failed gets the runs that could not be done. */
 enum vb_status counterfactual_sweep(const char *dir,
 				    const struct counterfactual_request *q,
-				    size_t *n_failed, FILE *log,
+				    int jobs, size_t *n_failed, FILE *log,
 				    struct vb_error *err);
 
 /* Appends DIR/fixes.md (when present) to DIR/summary.md (atomically);

@@ -359,15 +359,17 @@ static const char *MERGE_HELP =
 	"OUT/runs, then summary.md and the plots as 'vaebench report OUT'.\n";
 
 static const char *REPORT_HELP =
-	"usage: vaebench report DIR [--map KEY_X,KEY_Y] [--counterfactual]\n"
+	"usage: vaebench report DIR [--map KEY_X,KEY_Y] [--counterfactual "
+	"[--jobs N]]\n"
 	"\n"
 	"Rebuilds DIR/results.csv (from DIR/rows when present), summary.md,\n"
 	"stability_map.png, loss_curves.png and grad_norm.png from the rows and\n"
 	"the run folders' metrics.csv.\n"
 	"--counterfactual runs 'vaebench counterfactual' (default options) "
 	"on every\n"
-	"NaN/Inf run, one after the other, skipping runs already done, and "
-	"adds\n"
+	"NaN/Inf run (--jobs N at a time, forked; default 1), skipping runs "
+	"already\n"
+	"done, and adds\n"
 	"\"Fixes at the failure point\" (fixes.md, fixes.csv) to "
 	"summary.md.\n";
 

@@ -266,7 +266,8 @@ END_TEST
 
 /* report DIR --counterfactual through the binary on a 3-cell sweep (one
  * cell dies): fixes.md in summary.md, the bundle's clip tried, the
- * immutable mitigation refused, a second report resumes (done already). */
+ * immutable mitigation refused (forked workers, --jobs 2), a second
+ * report (sequential) resumes (done already). */
 START_TEST(test_sweep_fixes)
 {
 	const char *dir = tu_tmpdir("sweep"), *bin = getenv("VB_BIN");
@@ -290,7 +291,7 @@ START_TEST(test_sweep_fixes)
 		 ">/dev/null 2>&1", bin, ini, out);
 	ck_assert_int_eq(system(cmd), 0);
 	snprintf(cmd, sizeof cmd, "'%s' report '%s' --counterfactual "
-		 ">/dev/null 2>&1", bin, out);
+		 "--jobs 2 >/dev/null 2>&1", bin, out);
 	ck_assert_int_eq(system(cmd), 0);
 	t = tu_read_file(tu_path(out, "summary.md"), NULL);
 	ck_assert(t && strstr(t, "## Fixes at the failure point"));
