@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "counterfactual.h"
 #include "report.h"
 #include "sweep.h"
 
@@ -27,10 +28,22 @@ enum vb_status cli_report_command(int argc, char **argv, FILE *log,
 {
 	const char *dir = NULL;
 	char mx[128], my[128];
-	bool map = false;
+	bool map = false, cf = false;
+	int jobs = 1;
 	enum vb_status st;
 	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--map")) {
+		if (!strcmp(argv[i], "--counterfactual")) {
+			cf = true;
+		} else if (!strcmp(argv[i], "--jobs")) {
+			char *end;
+			long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10)
+					      : 0;
+			if (i + 1 >= argc || *end || v < 1 || v > 1024)
+				return vb_fail(err, VB_ERR_USAGE, "--jobs "
+					       "needs a count 1..1024");
+			jobs = (int)v;
+			i++;
+		} else if (!strcmp(argv[i], "--map")) {
 			if (i + 1 >= argc)
 				return vb_fail(err, VB_ERR_USAGE,
 					       "--map needs a value");
@@ -55,6 +68,22 @@ enum vb_status cli_report_command(int argc, char **argv, FILE *log,
 		fprintf(log, "report: wrote %s/results.csv, summary.md, "
 			"stability_map.png, loss_curves.png, grad_norm.png\n",
 			dir);
+	if (st == VB_OK && cf) {
+		/* every NaN cell, one after the other (resumable), then the
+		 * "fixes at the failure point" section of summary.md */
+		struct counterfactual_request q;
+		size_t n_failed = 0;
+		counterfactual_defaults(&q);
+		st = counterfactual_sweep(dir, &q, jobs, &n_failed, log,
+					  err);
+		if (st == VB_OK)
+			st = report_rebuild(dir, map ? mx : NULL,
+					    map ? my : NULL, err);
+		if (st == VB_OK && log)
+			fprintf(log, "report: wrote %s/fixes.md, fixes.csv "
+				"(%zu run(s) could not be replayed)\n", dir,
+				n_failed);
+	}
 	return st;
 }
 

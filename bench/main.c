@@ -17,6 +17,7 @@
 #include "mpi_sweep.h"
 #endif
 #include "ops.h"
+#include "counterfactual.h"
 #include "replay.h"
 #include "sweep.h"
 #include "table.h"
@@ -78,6 +79,8 @@ static const char *MAIN_HELP =
 	"  report    rebuild a sweep folder's tables and plots\n"
 	"  replay    rerun a run from its last checkpoint to its first NaN "
 	"(--anomaly names the origin)\n"
+	"  counterfactual  rerun a failed run from before its first NaN "
+	"with each mitigation\n"
 	"  version   print the build and the BLAS kernel in use\n"
 	"\n"
 	"'vaebench <command> --help' shows a command's options.\n"
@@ -315,11 +318,19 @@ static const char *MERGE_HELP =
 	"OUT/runs, then summary.md and the plots as 'vaebench report OUT'.\n";
 
 static const char *REPORT_HELP =
-	"usage: vaebench report DIR [--map KEY_X,KEY_Y]\n"
+	"usage: vaebench report DIR [--map KEY_X,KEY_Y] [--counterfactual "
+	"[--jobs N]]\n"
 	"\n"
 	"Rebuilds DIR/results.csv (from DIR/rows when present), summary.md,\n"
 	"stability_map.png, loss_curves.png and grad_norm.png from the rows and\n"
-	"the run folders' metrics.csv.\n";
+	"the run folders' metrics.csv.\n"
+	"--counterfactual runs 'vaebench counterfactual' (default options) "
+	"on every\n"
+	"NaN/Inf run (--jobs N at a time, forked; default 1), skipping runs "
+	"already\n"
+	"done, and adds\n"
+	"\"Fixes at the failure point\" (fixes.md, fixes.csv) to "
+	"summary.md.\n";
 
 /* Runs a command implemented outside this file: help, then status to an
  * exit code (a missing data file is a data error). */
@@ -361,6 +372,56 @@ static const char *REPLAY_HELP =
 	"  --reset-optimizer  zero the Adam moments and step after loading\n"
 	"                     (shows what a resume without them changes)\n"
 	"  -q, --quiet        no progress output\n";
+
+static const char *COUNTERFACTUAL_HELP =
+	"usage: vaebench counterfactual RUN_DIR [--try NAME ...] "
+	"[--set k=v ...]\n"
+	"       [--mitigations FILE] [--window W] [--horizon H] "
+	"[--eval-n N]\n"
+	"       [--nll-samples K] [--no-lead] [-q]\n"
+	"\n"
+	"Reruns a failed run from its state shortly before its first "
+	"non-finite\n"
+	"event (the last resume checkpoint at or before min(event - W, lead "
+	"step - 1),\n"
+	"bridged to that step unchanged when the checkpoint is earlier) to "
+	"the\n"
+	"event's step + H, once unchanged (it must reproduce the event bit "
+	"for bit,\n"
+	"else exit code 1) and once per mitigation, every variant with the "
+	"same\n"
+	"batches and random draws, in anomaly mode. Writes "
+	"RUN_DIR/counterfactual/:\n"
+	"verdict.csv, verdict.md, curves.csv, times.csv, "
+	"counterfactual.png.\n"
+	"\n"
+	"  --try NAME         a built-in mitigation (h-grad-clip, clip-norm, "
+	"clip-value,\n"
+	"                     lr-div10, adam-eps, skip-nonfinite, "
+	"logvar-clamp,\n"
+	"                     diag-softplus, loss-scale, f64), 'all', a "
+	"[mitigations]\n"
+	"                     name, 'mitigations' (the whole bundle) or "
+	"k=v[,k=v]\n"
+	"  --set k=v          one variant with that setting (as --try k=v)\n"
+	"  --mitigations FILE the [mitigations] bundle (default: the sweep "
+	"folder's\n"
+	"                     sweep.ini when RUN_DIR is DIR/runs/ID)\n"
+	"  --window W         start at least W steps before the event "
+	"(16)\n"
+	"  --no-lead          ignore the run's lead step (default: start "
+	"before it)\n"
+	"  --horizon H        run to the event's step + H (default: one "
+	"epoch)\n"
+	"  --eval-n N         held-out images for recon error and IS-NLL "
+	"(256)\n"
+	"  --nll-samples K    importance samples per image (16)\n"
+	"  -q, --quiet        no progress on stderr\n"
+	"\n"
+	"Without --try: the bundle when there is one, else all. Settings "
+	"that cannot\n"
+	"change mid-run (train.batch, model.*, data.*, ...) are refused with "
+	"the reason.\n";
 
 static int cmd_replay(int argc, char **argv)
 {
@@ -454,6 +515,9 @@ int main(int argc, char **argv)
 			       REPORT_HELP);
 	if (!strcmp(cmd, "replay"))
 		return cmd_replay(argc - 2, argv + 2);
+	if (!strcmp(cmd, "counterfactual"))
+		return cmd_ext(counterfactual_command, argc - 2, argv + 2,
+			       COUNTERFACTUAL_HELP);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version"))
 		return cmd_version();
 	return usage_error("unknown command '%s'", cmd);

@@ -39,7 +39,7 @@ static const char *col(char **names, char **vals, int n, const char *key)
 	return NULL;
 }
 
-static enum vb_status read_summary(const char *dir, struct replay_report *o,
+enum vb_status replay_read_summary(const char *dir, struct replay_report *o,
 				   struct vb_error *err)
 {
 	char path[1200], head[4096], row[4096];
@@ -69,6 +69,8 @@ static enum vb_status read_summary(const char *dir, struct replay_report *o,
 	v = col(hn, rv, nh, "first_step");
 	o->orig_step = *v ? strtol(v, NULL, 10) : -1;
 	o->orig_steps = strtol(col(hn, rv, nh, "steps"), NULL, 10);
+	v = col(hn, rv, nh, "lead_step");
+	o->orig_lead_step = v && *v ? strtol(v, NULL, 10) : -1;
 	snprintf(o->orig_phase, sizeof o->orig_phase, "%s",
 		 col(hn, rv, nh, "first_phase") ? col(hn, rv, nh,
 						      "first_phase") : "");
@@ -135,7 +137,7 @@ enum vb_status replay_run(const struct replay_request *q,
 	if (st == VB_OK)
 		st = config_validate(&c, err);
 	if (st == VB_OK)
-		st = read_summary(q->run_dir, o, err);
+		st = replay_read_summary(q->run_dir, o, err);
 	if (st != VB_OK)
 		return st;
 	o->target_step = q->step > 0 ? q->step

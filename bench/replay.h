@@ -31,6 +31,7 @@ struct replay_report {
 	char orig_quantity[GUARD_QUANTITY_LEN];
 	char orig_value[64];
 	long orig_steps;         /* steps the original run made */
+	long orig_lead_step;     /* its lead_step; -1 none */
 	/* what was replayed */
 	char checkpoint[1200];
 	long from_step;
@@ -50,6 +51,12 @@ struct replay_report {
 enum vb_status replay_run(const struct replay_request *q,
 			  struct replay_report *out, FILE *log,
 			  struct vb_error *err);
+
+/* Fills the orig_* fields of o from RUN_DIR/summary.csv (dir);
+ * VB_ERR_IO when it cannot be read, VB_ERR_DATA when it is not
+ * vaebench's summary.csv. */
+enum vb_status replay_read_summary(const char *dir, struct replay_report *o,
+				   struct vb_error *err);
 
 /* Prints the report as a few "key: value" lines. */
 void replay_print(FILE *f, const struct replay_request *q,

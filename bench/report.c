@@ -17,6 +17,7 @@
 #include <gnu/libc-version.h>
 #endif
 
+#include "counterfactual.h"
 #include "figures.h"
 #include "files.h"
 #include "machine.h"
@@ -619,6 +620,8 @@ enum vb_status report_rebuild(const char *dir, const char *map_x,
 		snprintf(path, sizeof path, "%s/summary.md", dir);
 		st = report_write_summary(&t, title, note, path, err);
 	}
+	if (st == VB_OK) /* report --counterfactual's section, when made */
+		st = counterfactual_append_summary(dir, err);
 	if (st == VB_OK) {
 		bool written;
 		snprintf(path, sizeof path, "%s/mitigations.csv", dir);

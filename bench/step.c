@@ -403,6 +403,15 @@ static enum vb_status stage_record(struct run *r, struct step *s,
 	enum vb_status st;
 	forensics_record(r, s->epoch, s->lr, s->loss, &s->mo, s->have_out,
 			 s->gnorm, s->have_grad, s->max_param);
+	if (r->o->on_step) {
+		struct train_step_info in = {
+			.epoch = s->epoch, .step = r->step, .loss = s->loss,
+			.grad_norm = s->gnorm, .max_abs_z = NAN};
+		if (s->have_out && s->mo.z && s->mo.z->value.data)
+			in.max_abs_z = guard_max_abs(s->mo.z->value.data,
+						     s->mo.z->value.n);
+		r->o->on_step(r->o->on_step_ctx, &in);
+	}
 	if (!s->dump_now)
 		return VB_OK;
 	if (!s->have_grad && s->have_out) {
@@ -455,6 +464,12 @@ static enum vb_status step_checkpoint(struct run *r, const struct step *s,
 				      struct vb_error *err)
 {
 	long every = (long)r->c->run.checkpoint_every;
+	if (r->o->snapshot && r->step == r->o->snapshot_step) {
+		enum vb_status st = forensics_write_checkpoint(
+			r, r->o->snapshot, s->epoch - 1, (long)s->b_end, err);
+		if (st != VB_OK)
+			return st;
+	}
 	if (!forensics_checkpoints_on(r) || every <= 0 ||
 	    r->step % every != 0 || run_stopped(r->sum))
 		return VB_OK;

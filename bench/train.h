@@ -60,6 +60,18 @@ struct train_summary {
 	double loss_scale;     /* the loss scale at the end (1: none) */
 };
 
+/* What one optimiser step gave, for train_options.on_step (NAN where the
+ * step did not get that far). */
+struct train_step_info {
+	long epoch, step;
+	double loss;       /* the step's training loss (micro-batch mean) */
+	double grad_norm;  /* before clipping */
+	double max_abs_z;  /* max |z| of the step's last micro-batch */
+};
+
+/* Called after every optimiser step (also the one that stopped the run). */
+typedef void (*train_step_fn)(void *ctx, const struct train_step_info *s);
+
 /* Extras for resuming and replaying; a zeroed struct (or NULL) is a plain
  * run from the config. */
 struct train_options {
@@ -72,6 +84,14 @@ struct train_options {
 	bool replay;            /* writes nothing into the run folder (no
 				   logs, checkpoints or nested replay) */
 	const char *final_checkpoint; /* replay: write the end state here */
+	/* counterfactual: the full resume state right after optimiser step
+	 * snapshot_step (mid-epoch: a checkpoint to resume from; after an
+	 * epoch's last step it is written before the epoch's end and
+	 * evaluation, so only its parameters are meant to be read) */
+	const char *snapshot;
+	long snapshot_step;
+	train_step_fn on_step;  /* per-step values (NULL: none) */
+	void *on_step_ctx;
 };
 
 /* Runs the training described by c on d, writing the run folder

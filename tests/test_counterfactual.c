@@ -1,0 +1,396 @@
+/* test_counterfactual: the counterfactual replay (bench/counterfactual.h)
+ * on tiny synthetic runs: an injected logvar overflow that the unchanged
+ * variant reproduces and a logvar clamp turns off, the one-line refusal
+ * of a setting that cannot change mid-run, the loud failure when the
+ * original event is not reproduced, and byte-identical verdicts of an
+ * RHVAE run that dies at a high learning rate. */
+#include <check.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "config.h"
+#include "counterfactual.h"
+#include "testutil.h"
+#include "train.h"
+
+static void set(struct config *c, const char *a)
+{
+	struct vb_error err = {0};
+	ck_assert_msg(config_set(c, a, &err) == VB_OK, "%s: %s", a, err.msg);
+}
+
+static void base_config(struct config *c, const char *dir, const char *name)
+{
+	struct vb_error err = {0};
+	config_defaults(c);
+	set(c, "data.dataset=synthetic");
+	set(c, "data.synthetic_n=256");
+	set(c, "data.synthetic_eval_n=64");
+	set(c, "model.hidden=32");
+	set(c, "train.batch=32");
+	set(c, "train.epochs=3");
+	set(c, "run.checkpoint_every=4");
+	set(c, "run.progress=off");
+	ck_assert(config_set_key(c, "run.out_dir", dir, &err) == VB_OK);
+	ck_assert(config_set_key(c, "run.name", name, &err) == VB_OK);
+}
+
+/* A VAE whose logvar head is scaled by 1e20 at step 14: exp overflows in
+ * vae.std at step 14 (README's worked example, smaller). */
+static void inject_config(struct config *c, const char *dir)
+{
+	base_config(c, dir, "inj");
+	set(c, "inject.nan_step=14");
+	set(c, "inject.nan_phase=param");
+	set(c, "inject.value=scale");
+	set(c, "inject.param=encoder.log_var.weight");
+	set(c, "inject.index=-1");
+}
+
+/* An RHVAE MLP that dies at step 9 (lr 0.02: a product overflow inside
+ * the leapfrog's gradient of H). */
+static void rhvae_config(struct config *c, const char *dir)
+{
+	base_config(c, dir, "rh");
+	set(c, "model.kind=rhvae");
+	set(c, "model.latent=2");
+	set(c, "train.epochs=4");
+	set(c, "optim.lr=0.02");
+}
+
+static void train(const struct config *c, struct train_summary *s)
+{
+	struct train_data d;
+	struct vb_error err = {0};
+	ck_assert_msg(config_validate(c, &err) == VB_OK, "%s", err.msg);
+	ck_assert_msg(train_data_load(c, &d, &err) == VB_OK, "%s", err.msg);
+	ck_assert_msg(train_run(c, &d, s, NULL, &err) == VB_OK, "%s", err.msg);
+	train_data_free(&d);
+	ck_assert_int_ne(s->status, GUARD_STATUS_OK);
+}
+
+static void small_request(struct counterfactual_request *q, const char *dir)
+{
+	counterfactual_defaults(q);
+	q->run_dir = dir;
+	q->window = 4;
+	q->horizon = 8;
+	q->eval_n = 32;
+	q->nll_samples = 4;
+}
+
+/* The line of verdict.csv whose first field is name (static buffer). */
+static const char *verdict_row(const char *text, const char *name)
+{
+	static char row[2048];
+	size_t n = strlen(name);
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p += !!p) {
+		if (!strncmp(p, name, n) && p[n] == ',') {
+			size_t len = strcspn(p, "\n");
+			ck_assert(len < sizeof row);
+			memcpy(row, p, len);
+			row[len] = '\0';
+			return row;
+		}
+	}
+	ck_abort_msg("no row %s in verdict.csv:\n%s", name, text);
+	return NULL;
+}
+
+/* Field k (0-based) of a CSV row (static buffer). */
+static const char *field(const char *row, int k)
+{
+	static char f[512];
+	const char *p = row;
+	for (int i = 0; i < k; i++) {
+		p = strchr(p, ',');
+		ck_assert(p);
+		p++;
+	}
+	size_t len = strcspn(p, ",");
+	memcpy(f, p, len);
+	f[len] = '\0';
+	return f;
+}
+
+/* verdict.csv columns */
+enum { V_OUTCOME = 2, V_STEP, V_PHASE, V_QUANTITY, V_VALUE, V_CAUSE, V_OP,
+       V_NODE };
+
+START_TEST(test_clamp_turns_event_off)
+{
+	const char *dir = tu_tmpdir("clamp");
+	char run[1100];
+	struct config c;
+	struct train_summary s;
+	struct counterfactual_request q;
+	struct vb_error err = {0};
+	inject_config(&c, dir);
+	train(&c, &s);
+	ck_assert_int_eq(s.first.step, 14);
+	snprintf(run, sizeof run, "%s/inj", dir);
+	small_request(&q, run);
+	q.tries[q.n_tries++] = "logvar-clamp";
+	ck_assert_msg(counterfactual_run(&q, NULL, NULL, &err) == VB_OK, "%s",
+		      err.msg);
+	ck_assert(counterfactual_done(run));
+	char *t = tu_read_file(tu_path(run, "counterfactual/verdict.csv"),
+			       NULL);
+	ck_assert(t);
+	/* unchanged: the original event, step, phase, op, node, cause */
+	const char *r = verdict_row(t, "unchanged");
+	ck_assert_str_eq(field(r, V_OUTCOME), "fails");
+	ck_assert_str_eq(field(r, V_STEP), "14");
+	ck_assert_str_eq(field(r, V_PHASE), "forward");
+	ck_assert_str_eq(field(r, V_QUANTITY), "loss");
+	ck_assert_str_eq(field(r, V_CAUSE), "exp_overflow");
+	ck_assert_str_eq(field(r, V_OP), "exp");
+	ck_assert_str_eq(field(r, V_NODE), "vae.std");
+	/* the clamp keeps exp's input at logvar_max / 2: no event */
+	r = verdict_row(t, "logvar-clamp");
+	ck_assert_str_eq(field(r, V_OUTCOME), "clean");
+	ck_assert_str_eq(field(r, V_STEP), "");
+	free(t);
+	t = tu_read_file(tu_path(run, "counterfactual/verdict.md"), NULL);
+	ck_assert(t && strstr(t, "reproduced: yes"));
+	free(t);
+	t = tu_read_file(tu_path(run, "counterfactual/counterfactual.png"),
+			 NULL);
+	ck_assert(t);
+	free(t);
+}
+END_TEST
+
+START_TEST(test_immutable_refused)
+{
+	const char *dir = tu_tmpdir("immut");
+	char run[1100];
+	struct config c;
+	struct train_summary s;
+	struct counterfactual_request q;
+	struct vb_error err = {0};
+	inject_config(&c, dir);
+	train(&c, &s);
+	snprintf(run, sizeof run, "%s/inj", dir);
+	small_request(&q, run);
+	q.tries[q.n_tries++] = "train.batch=16";
+	ck_assert_int_eq(counterfactual_run(&q, NULL, NULL, &err),
+			 VB_ERR_CONFIG);
+	ck_assert_str_eq(err.msg, "counterfactual: train.batch cannot change "
+			 "mid-run: it changes which images each step sees, "
+			 "so the variants would not share the original's "
+			 "batches");
+	ck_assert_ptr_null(strchr(err.msg, '\n'));
+	ck_assert(!counterfactual_done(run));
+	/* and by the key check alone, for a parameter shape */
+	char why[400];
+	ck_assert(!counterfactual_key_switchable("model.latent", why,
+						 sizeof why));
+	ck_assert_ptr_nonnull(strstr(why, "model.latent cannot change "
+				     "mid-run"));
+	ck_assert(counterfactual_key_switchable("rhvae.grad_clip", why,
+						sizeof why));
+}
+END_TEST
+
+START_TEST(test_not_reproduced_fails)
+{
+	const char *dir = tu_tmpdir("norep");
+	char run[1100], *t, *p;
+	struct config c;
+	struct train_summary s;
+	struct counterfactual_request q;
+	struct vb_error err = {0};
+	size_t n;
+	inject_config(&c, dir);
+	train(&c, &s);
+	snprintf(run, sizeof run, "%s/inj", dir);
+	/* claim the event was at step 15 */
+	t = tu_read_file(tu_path(run, "summary.csv"), &n);
+	ck_assert(t);
+	p = strstr(t, ",nan,2,14,forward,");
+	ck_assert_msg(p != NULL, "%s", t);
+	p[8] = '5'; /* ",nan,2,1[4]" */
+	ck_assert(tu_write_file(tu_path(run, "summary.csv"), t, n) == 0);
+	free(t);
+	small_request(&q, run);
+	q.tries[q.n_tries++] = "clip-norm";
+	ck_assert_int_eq(counterfactual_run(&q, NULL, NULL, &err),
+			 VB_ERR_NUMERIC);
+	ck_assert_msg(strstr(err.msg, "reproduced: NO") &&
+			      strstr(err.msg, "original step 15") &&
+			      strstr(err.msg, "unchanged variant step 14"),
+		      "%s", err.msg);
+	ck_assert(!counterfactual_done(run));
+}
+END_TEST
+
+START_TEST(test_rhvae_hclip_stable)
+{
+	const char *dir = tu_tmpdir("rhvae");
+	char run[1100];
+	struct config c;
+	struct train_summary s;
+	struct counterfactual_request q;
+	struct vb_error err = {0};
+	char *a, *b;
+	rhvae_config(&c, dir);
+	train(&c, &s);
+	snprintf(run, sizeof run, "%s/rh", dir);
+	small_request(&q, run);
+	q.tries[q.n_tries++] = "h-grad-clip";
+	ck_assert_msg(counterfactual_run(&q, NULL, NULL, &err) == VB_OK, "%s",
+		      err.msg);
+	a = tu_read_file(tu_path(run, "counterfactual/verdict.csv"), NULL);
+	ck_assert(a);
+	ck_assert_msg(counterfactual_run(&q, NULL, NULL, &err) == VB_OK, "%s",
+		      err.msg);
+	b = tu_read_file(tu_path(run, "counterfactual/verdict.csv"), NULL);
+	ck_assert(b);
+	ck_assert_str_eq(a, b);
+	ck_assert_str_eq(field(verdict_row(a, "unchanged"), V_OUTCOME),
+			 "fails");
+	ck_assert_str_eq(field(verdict_row(a, "h-grad-clip"), V_OUTCOME),
+			 "clean");
+	free(a);
+	free(b);
+	/* curves too */
+	a = tu_read_file(tu_path(run, "counterfactual/curves.csv"), NULL);
+	ck_assert(a && strstr(a, "h-grad-clip,"));
+	free(a);
+}
+END_TEST
+
+/* report DIR --counterfactual through the binary on a 3-cell sweep (one
+ * cell dies): fixes.md in summary.md, the bundle's clip tried, the
+ * immutable mitigation refused (forked workers, --jobs 2), a second
+ * report (sequential) resumes (done already). */
+START_TEST(test_sweep_fixes)
+{
+	const char *dir = tu_tmpdir("sweep"), *bin = getenv("VB_BIN");
+	char ini[1100], out[1100], cmd[4000], line[512];
+	const char *text =
+		"[data]\ndataset = synthetic\nsynthetic_n = 256\n"
+		"synthetic_eval_n = 64\n[model]\nkind = rhvae\nhidden = 32\n"
+		"latent = 2\n[train]\nbatch = 32\nepochs = 4\n[optim]\n"
+		"lr = 0.02\n[run]\ncheckpoint_every = 4\nprogress = off\n"
+		"[mitigations]\nbaseline =\n"
+		"h-grad-clip-100 = rhvae.grad_clip=100\n"
+		"batch-16 = train.batch=16\n";
+	FILE *p;
+	bool resumed = false;
+	char *t;
+	ck_assert_msg(bin != NULL, "VB_BIN not set");
+	snprintf(ini, sizeof ini, "%s/sw.ini", dir);
+	snprintf(out, sizeof out, "%s/sw", dir);
+	ck_assert(tu_write_file(ini, text, strlen(text)) == 0);
+	snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --out '%s' --jobs 1 "
+		 ">/dev/null 2>&1", bin, ini, out);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(cmd, sizeof cmd, "'%s' report '%s' --counterfactual "
+		 "--jobs 2 >/dev/null 2>&1", bin, out);
+	ck_assert_int_eq(system(cmd), 0);
+	t = tu_read_file(tu_path(out, "summary.md"), NULL);
+	ck_assert(t && strstr(t, "## Fixes at the failure point"));
+	ck_assert_msg(strstr(t, "| h-grad-clip-100 | rhvae.grad_clip=100 | 1 "
+			     "| 1 | 1 |"), "%s", t);
+	free(t);
+	t = tu_read_file(tu_path(out, "fixes.md"), NULL);
+	ck_assert(t && !strstr(t, "batch-16 |"));
+	free(t);
+	snprintf(cmd, sizeof cmd, "'%s' report '%s' --counterfactual 2>&1",
+		 bin, out);
+	p = popen(cmd, "r");
+	ck_assert(p);
+	while (fgets(line, sizeof line, p))
+		resumed = resumed || strstr(line, "done already");
+	ck_assert_int_eq(pclose(p), 0);
+	ck_assert(resumed);
+	t = tu_read_file(tu_path(out, "summary.md"), NULL);
+	ck_assert(t);
+	/* the section once, not once per report */
+	ck_assert_ptr_null(strstr(strstr(t, "## Fixes at") + 1,
+				  "## Fixes at"));
+	free(t);
+}
+END_TEST
+
+/* Runs cmd, returns its exit code; its output (stderr joined) in out. */
+static int run_cmd(const char *cmd, char *out, size_t cap)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n = 0;
+	int rc;
+	ck_assert(p);
+	while (n + 1 < cap && fgets(out + n, (int)(cap - n), p))
+		n += strlen(out + n);
+	out[n] = '\0';
+	rc = pclose(p);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* The command's exit codes: 2 and one line for an immutable key, 1 and
+ * both events when the original is not reproduced, 0 otherwise. */
+START_TEST(test_cli_exit_codes)
+{
+	const char *dir = tu_tmpdir("cli"), *bin = getenv("VB_BIN");
+	char run[1100], cmd[3000], out[8192], *t, *p;
+	struct config c;
+	size_t n;
+	struct vb_error err = {0};
+	ck_assert_msg(bin != NULL, "VB_BIN not set");
+	/* trained by the binary too: it pins the BLAS kernel by ISA class,
+	 * and the original and its replay must share the kernel */
+	inject_config(&c, dir);
+	ck_assert(config_write_file(&c, tu_path(dir, "inj.ini"), &err) ==
+		  VB_OK);
+	snprintf(cmd, sizeof cmd, "'%s' train --config '%s' -q 2>&1", bin,
+		 tu_path(dir, "inj.ini"));
+	ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
+	snprintf(run, sizeof run, "%s/inj", dir);
+	snprintf(cmd, sizeof cmd, "'%s' counterfactual '%s' --try "
+		 "train.batch=16 -q 2>&1", bin, run);
+	ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 2);
+	ck_assert_str_eq(out, "vaebench: counterfactual: train.batch cannot "
+			 "change mid-run: it changes which images each step "
+			 "sees, so the variants would not share the "
+			 "original's batches\n");
+	snprintf(cmd, sizeof cmd, "'%s' counterfactual '%s' --try clip-norm "
+		 "--window 4 --horizon 2 --eval-n 8 --nll-samples 2 -q 2>&1",
+		 bin, run);
+	ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
+	ck_assert_msg(strstr(out, "reproduced: yes"), "%s", out);
+	t = tu_read_file(tu_path(run, "summary.csv"), &n);
+	ck_assert(t);
+	p = strstr(t, ",nan,2,14,forward,");
+	ck_assert(p);
+	p[8] = '5'; /* ",nan,2,1[4]" */
+	ck_assert(tu_write_file(tu_path(run, "summary.csv"), t, n) == 0);
+	free(t);
+	ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 1);
+	ck_assert_msg(strstr(out, "reproduced: NO"), "%s", out);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("counterfactual");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_clamp_turns_event_off);
+	tcase_add_test(tc, test_immutable_refused);
+	tcase_add_test(tc, test_not_reproduced_fails);
+	tcase_add_test(tc, test_rhvae_hclip_stable);
+	tcase_add_test(tc, test_sweep_fixes);
+	tcase_add_test(tc, test_cli_exit_codes);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_run(suite());
+}
