@@ -4,6 +4,7 @@
 #include "run.h"
 
 #include <math.h>
+#include <string.h>
 
 bool run_scaler_on(const struct run *r)
 {
@@ -25,6 +26,26 @@ double run_mean_of(const struct graph_node *n)
 	return n->value.n ? acc / (double)n->value.n : 0;
 }
 
+/* The dataset indices of the first event's images (space-separated;
+ * "..." ends a list that does not fit). */
+static void run_first_batch(struct run *r)
+{
+	char *b = r->sum->first_batch;
+	size_t cap = sizeof r->sum->first_batch, used = 0;
+	b[0] = '\0';
+	for (size_t i = 0; i < r->ev_n; i++) {
+		char one[32];
+		size_t len = (size_t)snprintf(one, sizeof one, "%s%zu",
+					      i ? " " : "", r->ev_ids[i]);
+		if (used + len + 4 >= cap) {
+			memcpy(b + used, " ...", 5);
+			return;
+		}
+		memcpy(b + used, one, len + 1);
+		used += len;
+	}
+}
+
 bool run_stop_event(struct run *r, long epoch, enum guard_phase phase,
 		    const char *quantity, double value)
 {
@@ -36,6 +57,7 @@ bool run_stop_event(struct run *r, long epoch, enum guard_phase phase,
 		r->sum->status = GUARD_STATUS_NAN;
 	if (r->anomaly_on && r->an.ev.set)
 		guard_copy_origin(&r->sum->first, &r->an.ev);
+	run_first_batch(r);
 	return true;
 }
 
@@ -54,3 +76,18 @@ void run_csv_double(FILE *f, double v)
 		fprintf(f, "%.9g", v);
 }
 
+
+void run_csv_text(FILE *f, const char *s)
+{
+	if (!strpbrk(s, ",\"\n\r")) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}

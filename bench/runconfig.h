@@ -21,6 +21,10 @@ void runconfig_model(const struct config *c, const struct dataset *ds,
 /* The optimiser settings of c (optim.kind, betas, eps, decay, momentum). */
 void runconfig_optim(const struct config *c, struct optim_settings *os);
 
+/* The gradient clipping of c (optim.clip and its threshold, eps, k,
+ * window, warmup) for optim_clip_create. */
+void runconfig_clip(const struct config *c, struct optim_clip_settings *s);
+
 /* The learning-rate schedule of c (optim.schedule and its settings,
  * train.epochs). */
 void runconfig_schedule(const struct config *c, struct optim_schedule *s);

@@ -216,17 +216,54 @@ START_TEST(test_guard_grad)
 }
 END_TEST
 
+/* inject(), with model.recon = mse (pythae's VAE with mse calls no
+ * distribution, so only its loss check can fire). */
+static void inject_mse(const char *phase, const char *check, int step,
+		       struct train_summary *s)
+{
+	struct config c;
+	struct vb_error err = {0};
+	char buf[64];
+	small_config(&c, tu_tmpdir("inj"), "run");
+	ck_assert(config_set(&c, "model.recon=mse", &err) == VB_OK);
+	snprintf(buf, sizeof buf, "inject.nan_step=%d", step);
+	ck_assert(config_set(&c, buf, &err) == VB_OK);
+	ck_assert(config_set_key(&c, "inject.nan_phase", phase, &err) == VB_OK);
+	ck_assert(config_set_key(&c, "train.nan_check", check, &err) == VB_OK);
+	run(&c, s);
+}
+
 START_TEST(test_guard_pythae)
 {
 	struct train_summary s;
 	/* pythae tests the running loss sum after the update: same step,
-	 * phase update, its message. */
-	inject("input", "pythae", 4, &s);
+	 * phase update, its message (mse: no argument validation fires). */
+	inject_mse("input", "pythae", 4, &s);
 	ck_assert_int_eq(s.status, GUARD_STATUS_NAN);
 	ck_assert_int_eq(s.first.step, 4);
 	ck_assert_int_eq(s.first.phase, GUARD_PHASE_UPDATE);
 	ck_assert_str_eq(s.first.quantity, "train_loss_sum");
 	ck_assert_str_eq(s.message, "NaN detected in train loss");
+	ck_assert_str_eq(s.pythae_error, "nan_loss");
+	ck_assert_int_eq(s.steps, 4);
+}
+END_TEST
+
+START_TEST(test_guard_pythae_bce)
+{
+	struct train_summary s;
+	/* with bce, the NaN pixel makes the decoder output NaN, and
+	 * F.binary_cross_entropy raises its RuntimeError inside the forward
+	 * of that step, before its backward and update. */
+	inject("input", "pythae", 4, &s);
+	ck_assert_int_eq(s.status, GUARD_STATUS_NAN);
+	ck_assert_int_eq(s.first.step, 4);
+	ck_assert_int_eq(s.first.phase, GUARD_PHASE_FORWARD);
+	ck_assert_msg(!strncmp(s.first.quantity, "RuntimeError:", 13), "%s",
+		      s.first.quantity);
+	ck_assert_msg(strstr(s.message, "all elements of input should be "
+				"between 0 and 1") != NULL, "%s", s.message);
+	ck_assert_str_eq(s.pythae_error, "runtime_error");
 	ck_assert_int_eq(s.steps, 4);
 }
 END_TEST
@@ -379,6 +416,7 @@ int main(void)
 	tcase_add_test(tc, test_guard_param);
 	tcase_add_test(tc, test_guard_grad);
 	tcase_add_test(tc, test_guard_pythae);
+	tcase_add_test(tc, test_guard_pythae_bce);
 	tcase_add_test(tc, test_guard_huge_lr);
 	tcase_add_test(tc, test_skip_nonfinite);
 	tcase_add_test(tc, test_checkpoint_contents);
