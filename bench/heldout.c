@@ -16,8 +16,6 @@
 #include "run.h"
 #include "runconfig.h"
 
-/* The NLL's stream: train.seed salted, so no training stream moves. */
-#define HELDOUT_NLL_SEED_SALT 0x6e6c6c7374726d31ull
 
 static bool nll_on(const struct run *r)
 {

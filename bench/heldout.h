@@ -16,6 +16,11 @@
 
 struct run;
 
+/* The NLL's RNG: rng_seed(train.seed ^ HELDOUT_NLL_SEED_SALT,
+ * RNG_STREAM_NOISE), re-seeded for each snapshot; no training stream
+ * moves. */
+#define HELDOUT_NLL_SEED_SALT 0x6e6c6c7374726d31ull
+
 /* Scratch tape and per-image buffers (every run), snapshot buffers when
  * eval.nll_samples > 0 and the run writes its folder. */
 enum vb_status heldout_setup(struct run *r, struct vb_error *err);
