@@ -181,10 +181,14 @@ enum vb_status heldout_nll(struct run *r, struct vb_error *err)
 		dataset_batch(ds, NULL, n, (vb_real)r->c->data.scale, x);
 		st = preprocess_apply(&r->prep, x, n, NULL, err);
 	}
-	if (st == VB_OK && r->ho_has_best)
+	if (st == VB_OK && r->ho_has_best) {
 		st = nll_of(r, true, x, n, nll, &r->sum->nll_best, err);
-	if (st == VB_OK && r->ho_has_last)
+		r->sum->nll_best_set = st == VB_OK;
+	}
+	if (st == VB_OK && r->ho_has_last) {
 		st = nll_of(r, false, x, n, nll, &r->sum->nll_last, err);
+		r->sum->nll_last_set = st == VB_OK;
+	}
 	free(x);
 	free(nll);
 	r->sum->nll_seconds = files_now() - t0;

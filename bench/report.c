@@ -114,6 +114,16 @@ static void md_num(FILE *f, double v)
 		fputs(" - |", f);
 }
 
+/* Median (min–max) of the sorted v (n) as a table cell. */
+static void md_range(FILE *f, const double *v, size_t n)
+{
+	if (n > 1 && v[0] != v[n - 1])
+		fprintf(f, " %.4g (%.4g–%.4g) |", stats_median_sorted(v, n),
+			v[0], v[n - 1]);
+	else
+		md_num(f, stats_median_sorted(v, n));
+}
+
 static void summary_mitigations(FILE *f, const struct table *t,
 				const struct stats_mit_table *mt)
 {
@@ -141,15 +151,25 @@ static void summary_mitigations(FILE *f, const struct table *t,
 			? "a baseline run has no finite eval loss (NaN in its "
 			  "first epoch, or rows without eval_losses). "
 			: "the baseline has no runs. ");
+	fputs("NLL and SSE: the importance-sampled NLL (nats per image) "
+	      "and the mean eval SSE per image at each run's last finite "
+	      "evaluated epoch, median (min–max) over the runs that have "
+	      "one. Learned: runs that pass the rule above / runs where it "
+	      "is computable. pythae's errors: runs ended by #131's "
+	      "ValueError / BCE's RuntimeError / \"NaN detected in ... "
+	      "loss\" (train.nan_check = pythae). Clipped: mean share of "
+	      "steps whose gradient optim.clip changed. ", f);
 	fputs("The last three columns are wall clock (they vary between "
 	      "identical sweeps): mean seconds per cell, seconds per epoch "
 	      "run (the epoch a NaN stopped counts), and that relative to "
 	      "the baseline.\n\n", f);
 	fprintf(f, "| mitigation | cells | NaN/Inf | first-NaN epoch | "
 		"final eval loss (finite runs) | best eval loss (all runs) | "
-		"eval loss at epoch %s (runs) | %s at epoch %s | s/cell | "
-		"s/epoch | time vs %s |\n|---|", e, b->name, e, b->name);
-	for (int k = 0; k < 10; k++)
+		"eval loss at epoch %s (runs) | %s at epoch %s | NLL last | "
+		"SSE last | learned | pythae's errors (value/runtime/nan) | "
+		"clipped | s/cell | s/epoch | time vs %s |\n|---|", e,
+		b->name, e, b->name);
+	for (int k = 0; k < 15; k++)
 		fputs("--:|", f);
 	fputc('\n', f);
 	for (size_t i = 0; i < mt->n; i++) {
@@ -170,6 +190,12 @@ static void summary_mitigations(FILE *f, const struct table *t,
 		else
 			fputs(" - (0) |", f);
 		md_num(f, stats_mean_or_nan(b->at_sum, b->n_at));
+		md_range(f, m->nll, m->n_nll);
+		md_range(f, m->sse, m->n_sse);
+		fprintf(f, " %zu/%zu | %zu/%zu/%zu |", m->n_learned,
+			m->n_learned_known, m->n_value_error,
+			m->n_runtime_error, m->n_nan_loss);
+		md_num(f, stats_mean_or_nan(m->clip_sum, m->n_clip));
 		md_num(f, stats_mean_or_nan(m->sec_sum, m->n_sec));
 		md_num(f, stats_mit_sec_per_epoch(m));
 		if (isfinite(ratio))
@@ -290,6 +316,8 @@ static enum vb_status summary_text(FILE *f, const struct table *t,
 		t->n_rows - n_hits - n_err, n_hits, n_err);
 	if (note)
 		fprintf(f, "%s\n\n", note);
+	if (table_col(t, "nll_last") >= 0)
+		stats_learned_rule(f, stats_learned_reference(t));
 	st = summary_settings(f, t, axes, n_axes, grp, &n_grp, err);
 	if (st == VB_OK && n_grp) {
 		fprintf(f, "\n## By setting%s\n\n",
@@ -555,6 +583,8 @@ static enum vb_status load_results(const char *dir, struct table *t,
 			st = vb_fail(err, VB_ERR_DATA, "report: %s holds no "
 				     "rows yet", rows);
 		if (st == VB_OK)
+			st = stats_fill_learned(t, err);
+		if (st == VB_OK)
 			st = table_write(t, path, err);
 	} else {
 		st = table_read(path, t, err);
@@ -563,6 +593,8 @@ static enum vb_status load_results(const char *dir, struct table *t,
 				     "neither rows/ nor results.csv", dir);
 		if (st == VB_OK)
 			table_sort_rows(t);
+		if (st == VB_OK)
+			st = stats_fill_learned(t, err);
 	}
 	if (st == VB_OK && (table_col(t, "id") < 0 ||
 			    table_col(t, "status") < 0))

@@ -270,12 +270,11 @@ static void get_bce_last(const struct train_summary *s, char *b, size_t n)
 }
 static void get_nll_best(const struct train_summary *s, char *b, size_t n)
 {
-	fmt_at(s->best_epoch > 0 && !isnan(s->nll_best), s->nll_best, b, n);
+	fmt_at(s->nll_best_set, s->nll_best, b, n);
 }
 static void get_nll_last(const struct train_summary *s, char *b, size_t n)
 {
-	fmt_at(s->last_finite_epoch > 0 && !isnan(s->nll_last), s->nll_last,
-	       b, n);
+	fmt_at(s->nll_last_set, s->nll_last, b, n);
 }
 static void get_nll_seconds(const struct train_summary *s, char *b, size_t n)
 {

@@ -192,8 +192,8 @@ static void summary_held_out(FILE *f, const struct train_summary *s)
 	if (last)
 		fprintf(f, "%ld", s->last_finite_epoch);
 	fputc(',', f);
-	held_out_value(f, best && !isnan(s->nll_best), s->nll_best);
-	held_out_value(f, last && !isnan(s->nll_last), s->nll_last);
+	held_out_value(f, s->nll_best_set, s->nll_best);
+	held_out_value(f, s->nll_last_set, s->nll_last);
 	held_out_value(f, best, s->sse_best);
 	held_out_value(f, last, s->sse_last);
 	held_out_value(f, s->sse_max != -INFINITY, s->sse_max);

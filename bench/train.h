@@ -75,6 +75,7 @@ struct train_summary {
 	long last_finite_epoch;
 	double sse_best, bce_best, sse_last, bce_last, sse_max;
 	double nll_best, nll_last, nll_seconds;
+	bool nll_best_set, nll_last_set; /* computed (the value may be NaN) */
 	/* rhvae.grad_clip: entries of the gradients of H in the training
 	 * forwards (of this process: a resumed run counts from its resume
 	 * point) and those the clamp changed */
