@@ -705,6 +705,55 @@ START_TEST(test_drop_last_and_first_batch)
 }
 END_TEST
 
+/* The initial weights of config c (model.init_seed, else train.seed). */
+static vb_real *initial_params(const struct config *c, size_t *n)
+{
+	struct train_data d;
+	struct model_config mc;
+	struct model *m = NULL;
+	struct vb_error err = {0};
+	ck_assert(train_data_load(c, &d, &err) == VB_OK);
+	runconfig_model(c, &d.train, &mc);
+	ck_assert_msg(model_create(&mc, &m, &err) == VB_OK, "%s", err.msg);
+	*n = m->params->n;
+	vb_real *p = malloc(*n * sizeof *p);
+	memcpy(p, m->params->data, *n * sizeof *p);
+	model_free(m);
+	train_data_free(&d);
+	return p;
+}
+
+START_TEST(test_seeds_separate)
+{
+	/* model.init_seed seeds only the weights, train.seed only the data
+	 * order and noise: sweeping one alone moves only its part */
+	struct config a, b;
+	struct vb_error err = {0};
+	size_t na, nb;
+	small_config(&a, tu_tmpdir("seeds"), "run");
+	small_config(&b, tu_tmpdir("seeds"), "run");
+	ck_assert(config_set(&a, "model.init_seed=5", &err) == VB_OK);
+	ck_assert(config_set(&b, "model.init_seed=5", &err) == VB_OK);
+	ck_assert(config_set(&b, "train.seed=9", &err) == VB_OK);
+	vb_real *pa = initial_params(&a, &na), *pb = initial_params(&b, &nb);
+	ck_assert_uint_eq(na, nb);
+	ck_assert(!memcmp(pa, pb, na * sizeof *pa)); /* same init */
+	free(pb);
+	ck_assert(config_set(&b, "train.seed=8", &err) == VB_OK);
+	ck_assert(config_set(&b, "model.init_seed=6", &err) == VB_OK);
+	pb = initial_params(&b, &nb);
+	ck_assert(memcmp(pa, pb, na * sizeof *pa)); /* other init */
+	free(pb);
+	/* init_seed -1 is train.seed */
+	ck_assert(config_set(&b, "model.init_seed=-1", &err) == VB_OK);
+	ck_assert(config_set(&b, "train.seed=5", &err) == VB_OK);
+	pb = initial_params(&b, &nb);
+	ck_assert(!memcmp(pa, pb, na * sizeof *pa));
+	free(pa);
+	free(pb);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("train");
@@ -723,6 +772,7 @@ int main(void)
 	tcase_add_test(tc, test_pythae_value_error);
 	tcase_add_test(tc, test_adaptive_clip_share);
 	tcase_add_test(tc, test_drop_last_and_first_batch);
+	tcase_add_test(tc, test_seeds_separate);
 	tcase_add_test(tc, test_guard_huge_lr);
 	tcase_add_test(tc, test_skip_nonfinite);
 	tcase_add_test(tc, test_checkpoint_contents);
