@@ -450,8 +450,9 @@ const struct config_keys_def config_keys_table[] = {
 	K_INT(eval, nll_samples, "100", 0, IMAX,
 	      "importance samples per image of the held-out NLL (pythae's "
 	      "get_nll estimate) at the best and the last finite epoch; 0 = "
-	      "off"),
-	K_INT(eval, nll_images, "100", 1, IMAX,
+	      "off (ResNet RHVAE, 50 images x 100 samples: about 1/3 of an "
+	      "epoch's time per evaluation)"),
+	K_INT(eval, nll_images, "50", 1, IMAX,
 	      "held-out NLL on the first this many evaluation images (fewer "
 	      "when the evaluation set is smaller)"),
 	K_INT(eval, nll_chunk, "100", 1, IMAX,

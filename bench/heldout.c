@@ -185,7 +185,12 @@ enum vb_status heldout_nll(struct run *r, struct vb_error *err)
 		st = nll_of(r, true, x, n, nll, &r->sum->nll_best, err);
 		r->sum->nll_best_set = st == VB_OK;
 	}
-	if (st == VB_OK && r->ho_has_last) {
+	if (st == VB_OK && r->ho_has_last && r->sum->nll_best_set &&
+	    r->sum->best_epoch == r->sum->last_finite_epoch) {
+		/* the same state and draws: the same number, computed once */
+		r->sum->nll_last = r->sum->nll_best;
+		r->sum->nll_last_set = true;
+	} else if (st == VB_OK && r->ho_has_last) {
 		st = nll_of(r, false, x, n, nll, &r->sum->nll_last, err);
 		r->sum->nll_last_set = st == VB_OK;
 	}

@@ -42,7 +42,8 @@ enum vb_status heldout_snapshot(struct run *r, bool best,
  * eval.nll_images evaluation images at the best and at the last
  * snapshot into r->sum->nll_best / nll_last (NAN: no snapshot or off),
  * and the seconds it took into r->sum->nll_seconds. Both snapshots use
- * the same draws (the stream is re-seeded from train.seed). */
+ * the same draws (the stream is re-seeded from train.seed), so when the
+ * best epoch is the last finite one the estimate is computed once. */
 enum vb_status heldout_nll(struct run *r, struct vb_error *err);
 
 #endif

@@ -163,7 +163,7 @@ START_TEST(test_defaults)
 		{ "optim.clip_max", "1" }, { "optim.clip_eps", "1e-06" },
 		{ "optim.clip_k", "10" }, { "optim.clip_window", "50" },
 		{ "optim.clip_warmup", "10" }, { "data.drop_last", "false" },
-		{ "eval.nll_samples", "100" }, { "eval.nll_images", "100" },
+		{ "eval.nll_samples", "100" }, { "eval.nll_images", "50" },
 		{ "eval.nll_chunk", "100" },
 		{ "optim.schedule", "constant" }, { "optim.step_size", "1" },
 		{ "optim.gamma", "0.1" }, { "optim.warmup_steps", "100" },
