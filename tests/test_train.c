@@ -651,6 +651,47 @@ START_TEST(test_adaptive_clip_share)
 }
 END_TEST
 
+START_TEST(test_adaptive_clip_resume)
+{
+	/* the adaptive window is in the resume checkpoint: resuming at
+	 * step 20 clips the spike at step 22 as the full run does (an empty
+	 * window would still be warming up) */
+	struct config c;
+	struct train_summary s1, s2;
+	struct train_options o;
+	struct train_data d;
+	struct vb_error err = {0};
+	const char *dir = tu_tmpdir("adaresume");
+	char d1[1100], ck[1300];
+	snprintf(d1, sizeof d1, "%s/a", dir);
+	adaptive_config(&c, d1);
+	ck_assert(config_set(&c, "run.checkpoint_every=5", &err) == VB_OK);
+	ck_assert(config_set(&c, "inject.nan_step=22", &err) == VB_OK);
+	ck_assert(config_set(&c, "inject.nan_phase=grad", &err) == VB_OK);
+	ck_assert(config_set(&c, "inject.value=scale", &err) == VB_OK);
+	ck_assert(config_set(&c, "inject.scale=1000", &err) == VB_OK);
+	ck_assert(config_set(&c, "inject.index=-1", &err) == VB_OK);
+	run(&c, &s1);
+	ck_assert_int_eq(s1.status, GUARD_STATUS_OK);
+	ck_assert_double_eq(s1.clipped_share, 1.0 / 24);
+	snprintf(ck, sizeof ck, "%s/checkpoints/step-000000020.safetensors",
+		 s1.run_dir);
+	snprintf(d1, sizeof d1, "%s/b", dir);
+	ck_assert(config_set_key(&c, "run.out_dir", d1, &err) == VB_OK);
+	memset(&o, 0, sizeof o);
+	o.resume = ck;
+	ck_assert(train_data_load(&c, &d, &err) == VB_OK);
+	ck_assert_msg(train_run_opts(&c, &d, &o, &s2, NULL, &err) == VB_OK,
+		      "%s", err.msg);
+	train_data_free(&d);
+	ck_assert_int_eq(s2.steps, 24);
+	ck_assert_double_eq(s2.clipped_share, s1.clipped_share);
+	/* (final_train_loss is the mean of the epoch's batches after the
+	 * resume point: not compared) the end state is the same */
+	ck_assert_double_eq(s2.final_eval_loss, s1.final_eval_loss);
+}
+END_TEST
+
 /* small_config with the NLL off. */
 static void no_nll_config(struct config *c, const char *dir)
 {
@@ -771,6 +812,7 @@ int main(void)
 	tcase_add_test(tc, test_heldout_nll_direct);
 	tcase_add_test(tc, test_pythae_value_error);
 	tcase_add_test(tc, test_adaptive_clip_share);
+	tcase_add_test(tc, test_adaptive_clip_resume);
 	tcase_add_test(tc, test_drop_last_and_first_batch);
 	tcase_add_test(tc, test_seeds_separate);
 	tcase_add_test(tc, test_guard_huge_lr);
