@@ -293,6 +293,33 @@ static void summary_hits(FILE *f, const struct table *t, const char **axes,
 	fputc('\n', f);
 }
 
+/* Issue 16's trigger lead: how often an epoch's worst training batch
+ * was its last, partial one, against chance (only when some run had a
+ * partial batch). */
+static void summary_worst_partial(FILE *f, const struct table *t)
+{
+	double hits = 0, expected = 0, v;
+	if (table_col(t, "worst_partial_expected") < 0)
+		return;
+	for (size_t r = 0; r < t->n_rows; r++) {
+		if (table_parse_num(table_get(t, r, "worst_partial_epochs"),
+				    &v) && isfinite(v))
+			hits += v;
+		if (table_parse_num(table_get(t, r, "worst_partial_expected"),
+				    &v) && isfinite(v))
+			expected += v;
+	}
+	if (expected <= 0)
+		return;
+	fprintf(f, "Worst batch: in %.0f epochs over all runs the epoch's "
+		"worst training batch (highest loss) was its last, partial "
+		"one; %.3g expected by chance (the sum of 1 / batches over "
+		"the epochs with a partial batch; columns "
+		"worst_partial_epochs, worst_partial_expected; "
+		"data.drop_last removes the partial batch).\n\n", hits,
+		expected);
+}
+
 /* The whole summary.md text into f. */
 static enum vb_status summary_text(FILE *f, const struct table *t,
 				   const char *title, const char *note,
@@ -318,6 +345,7 @@ static enum vb_status summary_text(FILE *f, const struct table *t,
 		fprintf(f, "%s\n\n", note);
 	if (table_col(t, "nll_last") >= 0)
 		stats_learned_rule(f, stats_learned_reference(t));
+	summary_worst_partial(f, t);
 	st = summary_settings(f, t, axes, n_axes, grp, &n_grp, err);
 	if (st == VB_OK && n_grp) {
 		fprintf(f, "\n## By setting%s\n\n",

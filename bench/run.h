@@ -97,6 +97,8 @@ struct epoch_stats {
 	double worst_loss;         /* the highest micro-batch loss (NaN worst) */
 	long worst_batch;          /* its index in the epoch, -1 none */
 	bool worst_partial;        /* it had fewer than train.batch images */
+	long n_batches;            /* micro-batches of the epoch */
+	bool has_partial;          /* its last one is partial */
 	uint64_t h_entries, h_clamped; /* rhvae.grad_clip: gradient-of-H
 					  entries of this epoch's training
 					  forwards, and those clamped */

@@ -615,6 +615,8 @@ enum vb_status step_run_epoch(struct run *r, long epoch,
 	}
 	if (r->tty)
 		fprintf(r->log, "\n");
+	es->n_batches = (long)n_batches;
+	es->has_partial = n_batches * B > n;
 	es->h_entries = r->model->h_grad_entries - h0;
 	es->h_clamped = r->model->h_grad_clamped - hc0;
 	epoch_finish(r, es);

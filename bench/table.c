@@ -288,6 +288,17 @@ static void get_h_clamped_share(const struct train_summary *s, char *b,
 	       (double)s->h_grad_clamped / (double)s->h_grad_entries, b, n);
 }
 
+static void get_worst_partial_epochs(const struct train_summary *s,
+				     char *b, size_t n)
+{
+	snprintf(b, n, "%ld", s->worst_partial_epochs);
+}
+static void get_worst_partial_expected(const struct train_summary *s,
+				       char *b, size_t n)
+{
+	table_fmt_real(s->worst_partial_expected, b, n);
+}
+
 /* The result columns, in row order. To add one: a getter and a line. */
 static const struct table_column RESULT_COLUMNS[] = {
 	{"status", false, get_status},
@@ -324,6 +335,8 @@ static const struct table_column RESULT_COLUMNS[] = {
 	{"bce_best", false, get_bce_best},
 	{"bce_last", false, get_bce_last},
 	{"nll_seconds", true, get_nll_seconds},
+	{"worst_partial_epochs", false, get_worst_partial_epochs},
+	{"worst_partial_expected", false, get_worst_partial_expected},
 	{"clipped_share", false, get_clipped_share},
 	{"h_clamped_share", false, get_h_clamped_share},
 	{"pythae_error", false, get_pythae_error},

@@ -173,7 +173,8 @@ void train_summary_header(FILE *f)
 	      "origin_op,origin_node,origin_step,bad_samples,nan_op,nan_node,"
 	      "lead_step,lead_time,replayed,skipped,last_finite_epoch,"
 	      "nll_best,nll_last,sse_best,sse_last,sse_max,bce_best,"
-	      "bce_last,nll_seconds,clipped_share,h_clamped_share,"
+	      "bce_last,nll_seconds,worst_partial_epochs,"
+	      "worst_partial_expected,clipped_share,h_clamped_share,"
 	      "pythae_error,first_batch\n", f);
 }
 
@@ -199,7 +200,9 @@ static void summary_held_out(FILE *f, const struct train_summary *s)
 	held_out_value(f, s->sse_max != -INFINITY, s->sse_max);
 	held_out_value(f, best, s->bce_best);
 	held_out_value(f, last, s->bce_last);
-	fprintf(f, "%.3f,", s->nll_seconds);
+	fprintf(f, "%.3f,%ld,", s->nll_seconds, s->worst_partial_epochs);
+	run_csv_double(f, s->worst_partial_expected);
+	fputc(',', f);
 }
 
 void train_summary_row(FILE *f, const struct config *c,
@@ -645,6 +648,10 @@ static void epoch_log(struct run *r, long epoch, const struct epoch_result *e,
 		run_csv_double(lg->metrics, (double)es->h_clamped /
 						    (double)es->h_entries);
 	fputc('\n', lg->metrics);
+	if (es->worst_batch >= 0 && es->has_partial) {
+		out->worst_partial_epochs += es->worst_partial;
+		out->worst_partial_expected += 1.0 / (double)es->n_batches;
+	}
 	out->h_grad_entries += es->h_entries;
 	out->h_grad_clamped += es->h_clamped;
 	fprintf(lg->times, "%ld,%.3f,%.1f\n", epoch, e->secs,

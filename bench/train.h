@@ -80,6 +80,11 @@ struct train_summary {
 	 * forwards (of this process: a resumed run counts from its resume
 	 * point) and those the clamp changed */
 	unsigned long long h_grad_entries, h_grad_clamped;
+	/* epochs whose worst training batch (highest loss) was the epoch's
+	 * last, partial one, and how many that would be by chance (the sum
+	 * of 1 / batches over the epochs that had a partial batch) */
+	long worst_partial_epochs;
+	double worst_partial_expected;
 	double clipped_share;  /* optim.clip: steps whose gradient the clip
 				  changed / steps clipped (0 for none) */
 };

@@ -714,12 +714,18 @@ START_TEST(test_drop_last_and_first_batch)
 	ck_assert(config_set(&c, "train.batch=30", &err) == VB_OK);
 	run(&c, &s);
 	ck_assert_int_eq(s.steps, 3 * 9);
+	/* chance that the worst of 9 batches is the partial one: 1/9 an
+	 * epoch */
+	ck_assert_double_eq_tol(s.worst_partial_expected, 3.0 / 9, 1e-15);
+	ck_assert(s.worst_partial_epochs >= 0 && s.worst_partial_epochs <= 3);
 	snprintf(d1, sizeof d1, "%s/b", dir);
 	no_nll_config(&c, d1);
 	ck_assert(config_set(&c, "train.batch=30", &err) == VB_OK);
 	ck_assert(config_set(&c, "data.drop_last=true", &err) == VB_OK);
 	run(&c, &s);
 	ck_assert_int_eq(s.steps, 3 * 8);
+	ck_assert_double_eq(s.worst_partial_expected, 0);
+	ck_assert_int_eq(s.worst_partial_epochs, 0);
 	char *m = read_run_file(&s, "metrics.csv");
 	ck_assert_msg(strstr(m, ",false,") && !strstr(m, ",true,"), "%s", m);
 	free(m);
