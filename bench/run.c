@@ -4,6 +4,7 @@
 #include "run.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 bool run_scaler_on(const struct run *r)
@@ -58,6 +59,25 @@ bool run_stop_event(struct run *r, long epoch, enum guard_phase phase,
 	if (r->anomaly_on && r->an.ev.set)
 		guard_copy_origin(&r->sum->first, &r->an.ev);
 	run_first_batch(r);
+	return true;
+}
+
+bool run_pythae_raised(struct run *r, long epoch, enum guard_phase phase,
+		       double value)
+{
+	struct model_validate v;
+	char q[GUARD_QUANTITY_LEN];
+	bool value_error;
+	if (r->c->train.nan_check != CONFIG_NAN_CHECK_PYTHAE ||
+	    !model_validate_args(r->model, r->g, &v) || !v.raised)
+		return false;
+	value_error = !strcmp(v.error, "ValueError");
+	snprintf(q, sizeof q, "%s:%s", v.error, v.node);
+	run_stop_event(r, epoch, phase, q, value);
+	snprintf(r->sum->message, sizeof r->sum->message, "%s: %s", v.error,
+		 v.message);
+	snprintf(r->sum->pythae_error, sizeof r->sum->pythae_error, "%s",
+		 value_error ? "value_error" : "runtime_error");
 	return true;
 }
 

@@ -119,6 +119,15 @@ double run_mean_of(const struct graph_node *n);
 bool run_stop_event(struct run *r, long epoch, enum guard_phase phase,
 		    const char *quantity, double value);
 
+/* train.nan_check = pythae: PyTorch's argument validation in the
+ * forward just built on r->g (model_validate_args: #131's ValueError at
+ * the prior's log_prob, BCE's RuntimeError). When it raised, records the
+ * event (phase, quantity "ValueError:NODE" / "RuntimeError:NODE", value
+ * the loss), the exception's text as message, pythae_error, and returns
+ * true: the run ends there (a training step before its backward). */
+bool run_pythae_raised(struct run *r, long epoch, enum guard_phase phase,
+		       double value);
+
 /* The run ends at its first event unless train.skip_nonfinite skipped it
  * (status still ok). */
 bool run_stopped(const struct train_summary *s);

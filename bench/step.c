@@ -183,28 +183,6 @@ static void track_worst(const struct run *r, const struct step *s,
 	es->worst_partial = s->nb < (size_t)r->c->train.batch;
 }
 
-/* train.nan_check = pythae: PyTorch's argument validation inside the
- * forward (model_validate_args: #131's ValueError at the prior's
- * log_prob, BCE's RuntimeError) ends the run at this step, before its
- * backward, with the exception's text as the message. */
-static bool pythae_raised(struct run *r, struct step *s)
-{
-	struct model_validate v;
-	char q[GUARD_QUANTITY_LEN];
-	bool value_error;
-	if (r->c->train.nan_check != CONFIG_NAN_CHECK_PYTHAE ||
-	    !model_validate_args(r->model, r->g, &v) || !v.raised)
-		return false;
-	value_error = !strcmp(v.error, "ValueError");
-	snprintf(q, sizeof q, "%s:%s", v.error, v.node);
-	run_stop_event(r, s->epoch, GUARD_PHASE_FORWARD, q, s->mloss);
-	snprintf(r->sum->message, sizeof r->sum->message, "%s: %s", v.error,
-		 v.message);
-	snprintf(r->sum->pythae_error, sizeof r->sum->pythae_error, "%s",
-		 value_error ? "value_error" : "runtime_error");
-	return true;
-}
-
 static enum step_outcome stage_forward(struct run *r, struct step *s,
 				       struct epoch_stats *es,
 				       struct vb_error *err)
@@ -224,7 +202,7 @@ static enum step_outcome stage_forward(struct run *r, struct step *s,
 	s->mloss = s->mo.loss->value.data[0];
 	step_begin(r, s);
 	track_worst(r, s, es);
-	if (pythae_raised(r, s)) {
+	if (run_pythae_raised(r, s->epoch, GUARD_PHASE_FORWARD, s->mloss)) {
 		s->loss = s->mloss;
 		return STEP_STOP;
 	}

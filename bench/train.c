@@ -142,6 +142,12 @@ static enum vb_status eval_epoch(struct run *r, long epoch, double *loss,
 		st = heldout_recon(r, nb, &ssum, &bsum, err);
 		if (st != VB_OK)
 			return st;
+		/* pythae's evaluation forward validates its arguments too */
+		if (run_pythae_raised(r, epoch, GUARD_PHASE_EVAL,
+				      mo.loss->value.data[0])) {
+			sum = NAN; /* pythae raised: no eval loss */
+			break;
+		}
 		if (r->c->train.nan_check == CONFIG_NAN_CHECK_PYTHAE &&
 		    sum != sum) {
 			run_stop_event(r, epoch, GUARD_PHASE_EVAL, "eval_loss_sum",
