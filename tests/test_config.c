@@ -803,6 +803,17 @@ START_TEST(test_validate)
 	c.optim.schedule = OPTIM_SCHEDULE_CONSTANT;
 	ck_assert_int_eq(config_validate(&c, &err), VB_OK);
 
+	/* adaptive clipping: warm-up within the window */
+	config_defaults(&c);
+	c.optim.clip = CONFIG_CLIP_ADAPTIVE;
+	c.optim.clip_warmup = 51;
+	ck_assert_int_eq(config_validate(&c, &err), VB_ERR_CONFIG);
+	ck_assert_str_eq(err.msg, "config: optim.clip_warmup = 51: expected "
+			 "<= optim.clip_window = 50 for adaptive clipping");
+	vb_error_clear(&err);
+	c.optim.clip = CONFIG_CLIP_NORM; /* not used: no constraint */
+	ck_assert_int_eq(config_validate(&c, &err), VB_OK);
+
 	/* fields set directly out of range */
 	config_defaults(&c);
 	c.optim.lr = -1;
