@@ -793,6 +793,12 @@ enum vb_status config_validate(const struct config *c, struct vb_error *err)
 			       "expected <= optim.lr = %s for the cosine "
 			       "schedule", m, l);
 	}
+	if (o->clip == CONFIG_CLIP_ADAPTIVE && o->clip_warmup > o->clip_window)
+		return vb_fail(err, VB_ERR_CONFIG, "config: optim.clip_warmup "
+			       "= %lld: expected <= optim.clip_window = %lld "
+			       "for adaptive clipping",
+			       (long long)o->clip_warmup,
+			       (long long)o->clip_window);
 	return VB_OK;
 }
 

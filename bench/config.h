@@ -56,6 +56,7 @@ enum config_kernels {                  /* train.kernels */
 };
 enum config_clip {                     /* optim.clip */
 	CONFIG_CLIP_NONE, CONFIG_CLIP_NORM, CONFIG_CLIP_VALUE,
+	CONFIG_CLIP_ADAPTIVE,
 	CONFIG_CLIP_COUNT
 };
 enum config_nan_phase {                /* inject.nan_phase */
@@ -117,6 +118,7 @@ struct config_data {
 	bool standardize;             /* per-pixel (x - mean) / sqrt(var + eps) */
 	double standardize_eps;
 	int nonfinite;                /* enum config_nonfinite */
+	bool drop_last;               /* leave out the last partial batch */
 };
 
 struct config_model {
@@ -233,6 +235,9 @@ struct config_optim {
 	int clip;                     /* enum config_clip */
 	double clip_max;
 	double clip_eps;
+	double clip_k;                /* adaptive: factor on the median */
+	int64_t clip_window;          /* adaptive: norms in the median */
+	int64_t clip_warmup;          /* adaptive: norms before the first clip */
 	int schedule;                 /* enum optim_schedule_kind (optim.h) */
 	int64_t step_size;
 	double gamma;
@@ -260,6 +265,14 @@ struct config_guard {
 				         precursors record, comma-separated */
 };
 
+/* Held-out measures beyond the eval loss (bench/heldout.c): the
+ * importance-sampled NLL at the best and the last finite epoch. */
+struct config_eval {
+	int64_t nll_samples;          /* importance samples per image; 0 off */
+	int64_t nll_images;           /* the first this many eval images */
+	int64_t nll_chunk;            /* samples per forward */
+};
+
 struct config {
 	struct config_run run;
 	struct config_data data;
@@ -272,6 +285,7 @@ struct config {
 	struct config_optim optim;
 	struct config_inject inject;
 	struct config_guard guard;
+	struct config_eval eval;
 };
 
 /* Value type of a key, as the table stores it. */

@@ -52,7 +52,7 @@ static const char *const nan_check_names[] = {
 };
 static const char *const clip_names[] = {
 	[CONFIG_CLIP_NONE] = "none", [CONFIG_CLIP_NORM] = "norm",
-	[CONFIG_CLIP_VALUE] = "value"
+	[CONFIG_CLIP_VALUE] = "value", [CONFIG_CLIP_ADAPTIVE] = "adaptive"
 };
 static const char *const nan_phase_names[] = {
 	[CONFIG_NAN_PHASE_INPUT] = "input", [CONFIG_NAN_PHASE_PARAM] = "param",
@@ -234,6 +234,9 @@ const struct config_keys_def config_keys_table[] = {
 	       "refuse (error), scrub (nan_to_num: NaN 0, Inf largest finite)"),
 	K_INT(data, synthetic_eval_n, "128", 1, IMAX,
 	      "evaluation images of the synthetic dataset"),
+	K_BOOL(data, drop_last, "false",
+	       "leave out each epoch's last partial training batch (as "
+	       "PyTorch's DataLoader drop_last)"),
 
 	K_ENUMF(model, kind, model_kind_of, "vae", "model: vae, rhvae, hvae or anchor (VAE + anchor-line regulariser)"),
 	K_ENUMF(model, arch, arch_of, "mlp", "encoder and decoder: mlp (pythae's defaults), resnet (the tutorial's) or convnet (pythae's, BatchNorm2d)"),
@@ -394,11 +397,21 @@ const struct config_keys_def config_keys_table[] = {
 	      "SGD momentum dampening"),
 	K_BOOL(optim, nesterov, "false", "SGD Nesterov momentum"),
 	K_ENUM(optim, clip, clip_names, "none",
-	       "gradient clipping: none, norm (global L2 norm), value"),
+	       "gradient clipping: none, norm (global L2 norm), value, "
+	       "adaptive (global norm at clip_k x the running median of the "
+	       "last clip_window norms: spikes only)"),
 	K_DBL(optim, clip_max, "1.0", 0.0, OPEN, INFINITY, OPEN,
 	      "clipping threshold (norm or absolute value)"),
 	K_DBL(optim, clip_eps, "1e-6", 0.0, CLOSED, INFINITY, OPEN,
 	      "added to the norm when clipping by norm"),
+	K_DBL(optim, clip_k, "10", 0.0, OPEN, INFINITY, OPEN,
+	      "adaptive clipping: threshold = clip_k x the median of the "
+	      "recent gradient norms (before this step's)"),
+	K_INT(optim, clip_window, "50", 1, 1000000,
+	      "adaptive clipping: gradient norms kept for the median"),
+	K_INT(optim, clip_warmup, "10", 1, 1000000,
+	      "adaptive clipping: norms held before the first clip "
+	      "(<= clip_window)"),
 	K_ENUMF(optim, schedule, schedule_of, "constant",
 	       "learning rate schedule"),
 	K_INT(optim, step_size, "1", 1, IMAX,
@@ -442,6 +455,17 @@ const struct config_keys_def config_keys_table[] = {
 	K_STR(guard, watch, CONFIG_KEYS_PATH_OR_EMPTY, "",
 	      "comma-separated node names whose max |value| the precursor "
 	      "ring records (e.g. rhvae.L_diag)"),
+
+	K_INT(eval, nll_samples, "100", 0, IMAX,
+	      "importance samples per image of the held-out NLL (pythae's "
+	      "get_nll estimate) at the best and the last finite epoch; 0 = "
+	      "off (ResNet RHVAE, 50 images x 100 samples: about 1/3 of an "
+	      "epoch's time per evaluation)"),
+	K_INT(eval, nll_images, "50", 1, IMAX,
+	      "held-out NLL on the first this many evaluation images (fewer "
+	      "when the evaluation set is smaller)"),
+	K_INT(eval, nll_chunk, "100", 1, IMAX,
+	      "held-out NLL: importance samples per forward (memory)"),
 };
 
 const size_t config_keys_count = N_ELEMS(config_keys_table);

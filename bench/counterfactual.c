@@ -585,6 +585,8 @@ static enum vb_status evaluate(struct cf *cf, struct cf_variant *v,
 					       : (size_t)c->model.hidden) *
 					  sizeof(vb_real) * 40,
 				  &g, err);
+	if (st == VB_OK)
+		st = runconfig_graph(c, g, err);
 	x = malloc(B * D * sizeof *x);
 	idx = malloc(B * sizeof *idx);
 	sse = malloc(B * sizeof *sse);

@@ -248,6 +248,15 @@ static enum vb_status read_perm(struct run *r, struct checkpoint *ck,
 	return st;
 }
 
+/* optim.clip's state (window, step and clip counts) is in the resume
+ * checkpoints of clipped runs (checkpoints of unclipped runs stay as they
+ * were); adaptive clipping needs it to resume exactly, norm and value
+ * only for clipped_share (older checkpoints without it load). */
+static bool clip_saved(const struct run *r)
+{
+	return r->c->optim.clip != CONFIG_CLIP_NONE;
+}
+
 /* The trainer's counters and the scaler state of a checkpoint. */
 struct resume_state {
 	uint64_t rs[3][RNG_STATE_WORDS];
@@ -286,6 +295,10 @@ static enum vb_status read_state(struct run *r, struct checkpoint *ck,
 		st = read_perm(r, ck, path, err);
 	if (st == VB_OK)
 		st = model_load_state(r->model, ck, err);
+	if (st == VB_OK && clip_saved(r) &&
+	    (r->c->optim.clip == CONFIG_CLIP_ADAPTIVE ||
+	     checkpoint_data(ck, "clip.counts")))
+		st = optim_clip_load(r->clip, ck, "clip", err);
 	return st;
 }
 
@@ -603,6 +616,8 @@ enum vb_status forensics_write_checkpoint(struct run *r, const char *path,
 		st = add_ckpt_trainer(w, r, epoch, batch, &t, err);
 	if (st == VB_OK)
 		st = model_save_state(r->model, w, err);
+	if (st == VB_OK && clip_saved(r))
+		st = optim_clip_save(r->clip, w, "clip", err);
 	if (st == VB_OK)
 		st = add_ckpt_meta(w, r->c, err);
 	if (st == VB_OK)

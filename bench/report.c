@@ -116,6 +116,16 @@ static void md_num(FILE *f, double v)
 		fputs(" - |", f);
 }
 
+/* Median (min–max) of the sorted v (n) as a table cell. */
+static void md_range(FILE *f, const double *v, size_t n)
+{
+	if (n > 1 && v[0] != v[n - 1])
+		fprintf(f, " %.4g (%.4g–%.4g) |", stats_median_sorted(v, n),
+			v[0], v[n - 1]);
+	else
+		md_num(f, stats_median_sorted(v, n));
+}
+
 static void summary_mitigations(FILE *f, const struct table *t,
 				const struct stats_mit_table *mt)
 {
@@ -143,15 +153,25 @@ static void summary_mitigations(FILE *f, const struct table *t,
 			? "a baseline run has no finite eval loss (NaN in its "
 			  "first epoch, or rows without eval_losses). "
 			: "the baseline has no runs. ");
+	fputs("NLL and SSE: the importance-sampled NLL (nats per image) "
+	      "and the mean eval SSE per image at each run's last finite "
+	      "evaluated epoch, median (min–max) over the runs that have "
+	      "one. Learned: runs that pass the rule above / runs where it "
+	      "is computable. pythae's errors: runs ended by #131's "
+	      "ValueError / BCE's RuntimeError / \"NaN detected in ... "
+	      "loss\" (train.nan_check = pythae). Clipped: mean share of "
+	      "steps whose gradient optim.clip changed. ", f);
 	fputs("The last three columns are wall clock (they vary between "
 	      "identical sweeps): mean seconds per cell, seconds per epoch "
 	      "run (the epoch a NaN stopped counts), and that relative to "
 	      "the baseline.\n\n", f);
 	fprintf(f, "| mitigation | cells | NaN/Inf | first-NaN epoch | "
 		"final eval loss (finite runs) | best eval loss (all runs) | "
-		"eval loss at epoch %s (runs) | %s at epoch %s | s/cell | "
-		"s/epoch | time vs %s |\n|---|", e, b->name, e, b->name);
-	for (int k = 0; k < 10; k++)
+		"eval loss at epoch %s (runs) | %s at epoch %s | NLL last | "
+		"SSE last | learned | pythae's errors (value/runtime/nan) | "
+		"clipped | s/cell | s/epoch | time vs %s |\n|---|", e,
+		b->name, e, b->name);
+	for (int k = 0; k < 15; k++)
 		fputs("--:|", f);
 	fputc('\n', f);
 	for (size_t i = 0; i < mt->n; i++) {
@@ -172,6 +192,12 @@ static void summary_mitigations(FILE *f, const struct table *t,
 		else
 			fputs(" - (0) |", f);
 		md_num(f, stats_mean_or_nan(b->at_sum, b->n_at));
+		md_range(f, m->nll, m->n_nll);
+		md_range(f, m->sse, m->n_sse);
+		fprintf(f, " %zu/%zu | %zu/%zu/%zu |", m->n_learned,
+			m->n_learned_known, m->n_value_error,
+			m->n_runtime_error, m->n_nan_loss);
+		md_num(f, stats_mean_or_nan(m->clip_sum, m->n_clip));
 		md_num(f, stats_mean_or_nan(m->sec_sum, m->n_sec));
 		md_num(f, stats_mit_sec_per_epoch(m));
 		if (isfinite(ratio))
@@ -269,6 +295,33 @@ static void summary_hits(FILE *f, const struct table *t, const char **axes,
 	fputc('\n', f);
 }
 
+/* Issue 16's trigger lead: how often an epoch's worst training batch
+ * was its last, partial one, against chance (only when some run had a
+ * partial batch). */
+static void summary_worst_partial(FILE *f, const struct table *t)
+{
+	double hits = 0, expected = 0, v;
+	if (table_col(t, "worst_partial_expected") < 0)
+		return;
+	for (size_t r = 0; r < t->n_rows; r++) {
+		if (table_parse_num(table_get(t, r, "worst_partial_epochs"),
+				    &v) && isfinite(v))
+			hits += v;
+		if (table_parse_num(table_get(t, r, "worst_partial_expected"),
+				    &v) && isfinite(v))
+			expected += v;
+	}
+	if (expected <= 0)
+		return;
+	fprintf(f, "Worst batch: in %.0f epochs over all runs the epoch's "
+		"worst training batch (highest loss) was its last, partial "
+		"one; %.3g expected by chance (the sum of 1 / batches over "
+		"the epochs with a partial batch; columns "
+		"worst_partial_epochs, worst_partial_expected; "
+		"data.drop_last removes the partial batch).\n\n", hits,
+		expected);
+}
+
 /* The whole summary.md text into f. */
 static enum vb_status summary_text(FILE *f, const struct table *t,
 				   const char *title, const char *note,
@@ -292,6 +345,9 @@ static enum vb_status summary_text(FILE *f, const struct table *t,
 		t->n_rows - n_hits - n_err, n_hits, n_err);
 	if (note)
 		fprintf(f, "%s\n\n", note);
+	if (table_col(t, "nll_last") >= 0)
+		stats_learned_rule(f, stats_learned_reference(t));
+	summary_worst_partial(f, t);
 	st = summary_settings(f, t, axes, n_axes, grp, &n_grp, err);
 	if (st == VB_OK && n_grp) {
 		fprintf(f, "\n## By setting%s\n\n",
@@ -547,6 +603,8 @@ static enum vb_status load_results(const char *dir, struct table *t,
 			st = vb_fail(err, VB_ERR_DATA, "report: %s holds no "
 				     "rows yet", rows);
 		if (st == VB_OK)
+			st = stats_fill_learned(t, err);
+		if (st == VB_OK)
 			st = table_write(t, path, err);
 	} else {
 		st = table_read(path, t, err);
@@ -555,6 +613,8 @@ static enum vb_status load_results(const char *dir, struct table *t,
 				     "neither rows/ nor results.csv", dir);
 		if (st == VB_OK)
 			table_sort_rows(t);
+		if (st == VB_OK)
+			st = stats_fill_learned(t, err);
 	}
 	if (st == VB_OK && (table_col(t, "id") < 0 ||
 			    table_col(t, "status") < 0))

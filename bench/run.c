@@ -4,6 +4,8 @@
 #include "run.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 bool run_scaler_on(const struct run *r)
 {
@@ -25,6 +27,26 @@ double run_mean_of(const struct graph_node *n)
 	return n->value.n ? acc / (double)n->value.n : 0;
 }
 
+/* The dataset indices of the first event's images (space-separated;
+ * "..." ends a list that does not fit). */
+static void run_first_batch(struct run *r)
+{
+	char *b = r->sum->first_batch;
+	size_t cap = sizeof r->sum->first_batch, used = 0;
+	b[0] = '\0';
+	for (size_t i = 0; i < r->ev_n; i++) {
+		char one[32];
+		size_t len = (size_t)snprintf(one, sizeof one, "%s%zu",
+					      i ? " " : "", r->ev_ids[i]);
+		if (used + len + 4 >= cap) {
+			memcpy(b + used, " ...", 5);
+			return;
+		}
+		memcpy(b + used, one, len + 1);
+		used += len;
+	}
+}
+
 bool run_stop_event(struct run *r, long epoch, enum guard_phase phase,
 		    const char *quantity, double value)
 {
@@ -36,6 +58,26 @@ bool run_stop_event(struct run *r, long epoch, enum guard_phase phase,
 		r->sum->status = GUARD_STATUS_NAN;
 	if (r->anomaly_on && r->an.ev.set)
 		guard_copy_origin(&r->sum->first, &r->an.ev);
+	run_first_batch(r);
+	return true;
+}
+
+bool run_pythae_raised(struct run *r, long epoch, enum guard_phase phase,
+		       double value)
+{
+	struct model_validate v;
+	char q[GUARD_QUANTITY_LEN];
+	bool value_error;
+	if (r->c->train.nan_check != CONFIG_NAN_CHECK_PYTHAE ||
+	    !model_validate_args(r->model, r->g, &v) || !v.raised)
+		return false;
+	value_error = !strcmp(v.error, "ValueError");
+	snprintf(q, sizeof q, "%s:%s", v.error, v.node);
+	run_stop_event(r, epoch, phase, q, value);
+	snprintf(r->sum->message, sizeof r->sum->message, "%s: %s", v.error,
+		 v.message);
+	snprintf(r->sum->pythae_error, sizeof r->sum->pythae_error, "%s",
+		 value_error ? "value_error" : "runtime_error");
 	return true;
 }
 
@@ -54,3 +96,18 @@ void run_csv_double(FILE *f, double v)
 		fprintf(f, "%.9g", v);
 }
 
+
+void run_csv_text(FILE *f, const char *s)
+{
+	if (!strpbrk(s, ",\"\n\r")) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}

@@ -39,6 +39,7 @@ struct run {
 	const struct train_options *o;
 	struct model *model;
 	struct optim *opt;
+	struct optim_clip *clip; /* optim.clip (every mode; counts steps) */
 	struct optim_schedule sched;
 	struct graph *g;
 	struct rng shuffle, noise, eval_noise;
@@ -48,6 +49,8 @@ struct run {
 	double *norms;      /* (steps per epoch) grad norms of this epoch */
 	double *sorted;     /* scratch for the median */
 	long step;          /* optimiser steps done */
+	const size_t *ev_ids; /* (ev_n) the current step's images so far */
+	size_t ev_n;          /* 0 outside a training step */
 	struct train_summary *sum;
 	FILE *log;
 	bool tty;
@@ -75,6 +78,12 @@ struct run {
 	 * the last growth or backoff */
 	double scale;
 	long scale_good;
+	/* held-out measures (heldout.c): scratch tape, per-image buffers,
+	 * parameter snapshots at the best and the last finite epoch */
+	struct graph *gh;
+	double *ho_sse, *ho_bce; /* (eval batch) */
+	vb_real *ho_best, *ho_last; /* (n params); NULL when the NLL is off */
+	bool ho_has_best, ho_has_last;
 };
 
 /* What one epoch of training gave (step.c fills it, train.c logs it). */
@@ -85,6 +94,14 @@ struct epoch_stats {
 	long n_loss;               /* micro-batches in the loss means */
 	long images;               /* images through a training forward */
 	double gmin, gmed, gmax;
+	double worst_loss;         /* the highest micro-batch loss (NaN worst) */
+	long worst_batch;          /* its index in the epoch, -1 none */
+	bool worst_partial;        /* it had fewer than train.batch images */
+	long n_batches;            /* micro-batches of the epoch */
+	bool has_partial;          /* its last one is partial */
+	uint64_t h_entries, h_clamped; /* rhvae.grad_clip: gradient-of-H
+					  entries of this epoch's training
+					  forwards, and those clamped */
 	bool stop;
 };
 
@@ -102,12 +119,25 @@ double run_mean_of(const struct graph_node *n);
 bool run_stop_event(struct run *r, long epoch, enum guard_phase phase,
 		    const char *quantity, double value);
 
+/* train.nan_check = pythae: PyTorch's argument validation in the
+ * forward just built on r->g (model_validate_args: #131's ValueError at
+ * the prior's log_prob, BCE's RuntimeError). When it raised, records the
+ * event (phase, quantity "ValueError:NODE" / "RuntimeError:NODE", value
+ * the loss), the exception's text as message, pythae_error, and returns
+ * true: the run ends there (a training step before its backward). */
+bool run_pythae_raised(struct run *r, long epoch, enum guard_phase phase,
+		       double value);
+
 /* The run ends at its first event unless train.skip_nonfinite skipped it
  * (status still ok). */
 bool run_stopped(const struct train_summary *s);
 
 /* v as a CSV number: %.9g, or nan / inf / -inf. */
 void run_csv_double(FILE *f, double v);
+
+/* s as a CSV field: as is, or quoted (quotes doubled) when it holds a
+ * comma, quote or line break (pythae's exception texts do). */
+void run_csv_text(FILE *f, const char *s);
 
 /* One epoch of training (step.c): the shuffled batches as optimiser
  * steps, each the pipeline input -> forward -> backward -> mitigate ->

@@ -73,6 +73,23 @@ void runconfig_optim(const struct config *c, struct optim_settings *os)
 	os->nesterov = c->optim.nesterov;
 }
 
+_Static_assert((int)CONFIG_CLIP_NONE == (int)OPTIM_CLIP_NONE &&
+		       (int)CONFIG_CLIP_NORM == (int)OPTIM_CLIP_NORM &&
+		       (int)CONFIG_CLIP_VALUE == (int)OPTIM_CLIP_VALUE &&
+		       (int)CONFIG_CLIP_ADAPTIVE == (int)OPTIM_CLIP_ADAPTIVE,
+	       "optim.clip names the optim_clip modes in their order");
+
+void runconfig_clip(const struct config *c, struct optim_clip_settings *s)
+{
+	optim_clip_settings_defaults(s);
+	s->mode = (enum optim_clip_mode)c->optim.clip;
+	s->threshold = c->optim.clip_max;
+	s->clip_eps = c->optim.clip_eps;
+	s->k = c->optim.clip_k;
+	s->window = (size_t)c->optim.clip_window;
+	s->warmup = (size_t)c->optim.clip_warmup;
+}
+
 void runconfig_schedule(const struct config *c, struct optim_schedule *s)
 {
 	memset(s, 0, sizeof *s);
@@ -106,4 +123,11 @@ enum graph_conv_backend runconfig_conv_backend(const struct config *c)
 	return c->train.kernels == CONFIG_KERNELS_PORTABLE
 		       ? GRAPH_CONV_BACKEND_IM2COL
 		       : graph_conv_backend_default();
+}
+
+enum vb_status runconfig_graph(const struct config *c, struct graph *g,
+			       struct vb_error *err)
+{
+	graph_set_rounding(g, runconfig_rounding(c));
+	return graph_set_conv_backend(g, runconfig_conv_backend(c), err);
 }

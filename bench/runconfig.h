@@ -21,6 +21,10 @@ void runconfig_model(const struct config *c, const struct dataset *ds,
 /* The optimiser settings of c (optim.kind, betas, eps, decay, momentum). */
 void runconfig_optim(const struct config *c, struct optim_settings *os);
 
+/* The gradient clipping of c (optim.clip and its threshold, eps, k,
+ * window, warmup) for optim_clip_create. */
+void runconfig_clip(const struct config *c, struct optim_clip_settings *s);
+
 /* The learning-rate schedule of c (optim.schedule and its settings,
  * train.epochs). */
 void runconfig_schedule(const struct config *c, struct optim_schedule *s);
@@ -37,5 +41,12 @@ enum graph_rounding runconfig_rounding(const struct config *c);
  * default (oneDNN in float, im2col in double, which has no oneDNN),
  * portable -> im2col. */
 enum graph_conv_backend runconfig_conv_backend(const struct config *c);
+
+/* Sets a new tape's rounding (runconfig_rounding) and convolution
+ * backend (runconfig_conv_backend): every tape a run builds goes through
+ * this, so training, evaluation and the held-out measures use the same
+ * kernels. */
+enum vb_status runconfig_graph(const struct config *c, struct graph *g,
+			       struct vb_error *err);
 
 #endif

@@ -207,10 +207,120 @@ static bool eval_at(const char *list, long epoch, double *v)
 
 
 
+double stats_median_sorted(const double *v, size_t n)
+{
+	if (!n)
+		return NAN;
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* The baseline mitigation's name: "baseline", else the first named one
+ * (as the mitigation table); NULL without a mitigation column. */
+static const char *baseline_name(const struct table *t)
+{
+	const char *first = NULL;
+	if (table_col(t, "mitigation") < 0)
+		return NULL;
+	for (size_t r = 0; r < t->n_rows; r++) {
+		const char *m = table_get(t, r, "mitigation");
+		if (!strcmp(m, "baseline"))
+			return m;
+		if (*m && !first)
+			first = m;
+	}
+	return first;
+}
+
+double stats_learned_reference(const struct table *t)
+{
+	const char *b = baseline_name(t);
+	double *v, x, med;
+	size_t n = 0;
+	if (!b || table_col(t, "nll_best") < 0)
+		return NAN;
+	v = malloc((t->n_rows + 1) * sizeof *v);
+	if (!v)
+		return NAN;
+	for (size_t r = 0; r < t->n_rows; r++)
+		if (!strcmp(table_get(t, r, "mitigation"), b) &&
+		    table_parse_num(table_get(t, r, "nll_best"), &x) &&
+		    isfinite(x))
+			v[n++] = x;
+	qsort(v, n, sizeof *v, files_cmp_double);
+	med = stats_median_sorted(v, n);
+	free(v);
+	return med;
+}
+
+/* Row r's verdict under reference ref (NAN: its own nll_best). */
+static const char *learned_of(const struct table *t, size_t r, double ref)
+{
+	double last, best, sse_best, sse_max, margin;
+	bool have_last = table_parse_num(table_get(t, r, "nll_last"), &last);
+	if (!table_parse_num(table_get(t, r, "last_finite_epoch"), &best))
+		return stats_is_hit(table_get(t, r, "status")) ? "false" : "";
+	if (!have_last)
+		return ""; /* NLL off */
+	if (!isfinite(ref) &&
+	    !(table_parse_num(table_get(t, r, "nll_best"), &ref) &&
+	      isfinite(ref)))
+		return "";
+	if (!table_parse_num(table_get(t, r, "sse_best"), &sse_best) ||
+	    !table_parse_num(table_get(t, r, "sse_max"), &sse_max))
+		return "";
+	margin = STATS_LEARNED_REL * fabs(ref);
+	if (margin < STATS_LEARNED_NATS)
+		margin = STATS_LEARNED_NATS;
+	return last <= ref + margin &&
+			       sse_max <= STATS_LEARNED_SSE_FACTOR * sse_best
+		       ? "true"
+		       : "false";
+}
+
+enum vb_status stats_fill_learned(struct table *t, struct vb_error *err)
+{
+	double ref = stats_learned_reference(t);
+	enum vb_status st = VB_OK;
+	int c = table_col(t, "learned");
+	if (table_col(t, "nll_last") < 0)
+		return VB_OK; /* rows from before the held-out measures */
+	if (c < 0) {
+		st = table_add_col(t, "learned", err);
+		c = table_col(t, "learned");
+	}
+	for (size_t r = 0; st == VB_OK && r < t->n_rows; r++)
+		st = table_set_cell(t, r, (size_t)c, learned_of(t, r, ref),
+				    err);
+	return st;
+}
+
+void stats_learned_rule(FILE *f, double ref)
+{
+	fprintf(f, "\"Learned\": a run learned iff (a) its importance-"
+		"sampled NLL at its last finite evaluated epoch (nll_last) is "
+		"at most ref + max(%g nats, %g %% of |ref|), where ref is ",
+		STATS_LEARNED_NATS, 100 * STATS_LEARNED_REL);
+	if (isfinite(ref))
+		fprintf(f, "the median best-epoch NLL of the baseline's runs "
+			"(%.6g nats)", ref);
+	else
+		fputs("the run's own best-epoch NLL (no baseline in this "
+		      "table)", f);
+	fprintf(f, ", and (b) no evaluated epoch's eval SSE exceeded %g x "
+		"its SSE at the best epoch. A run that hit NaN/Inf before "
+		"any finite evaluated epoch did not learn; blank: not "
+		"computable (eval.nll_samples = 0). Constants: "
+		"bench/stats.h STATS_LEARNED_*.\n\n",
+		STATS_LEARNED_SSE_FACTOR);
+}
+
 void stats_mit_free(struct stats_mit_table *mt)
 {
-	for (size_t i = 0; i < mt->n; i++)
+	for (size_t i = 0; i < mt->n; i++) {
 		free(mt->m[i].epochs);
+		free(mt->m[i].nll);
+		free(mt->m[i].sse);
+	}
 	free(mt->m);
 	memset(mt, 0, sizeof *mt);
 }
@@ -221,6 +331,29 @@ double stats_mean_or_nan(double sum, size_t n)
 }
 
 /* Per-mitigation numbers of the rows naming one (mt->n = 0 if none). */
+/* The held-out columns of row r into m (absent columns: nothing). */
+static void mit_add_heldout(struct stats_mit *m, const struct table *t,
+			    size_t r)
+{
+	const char *pe = table_get(t, r, "pythae_error"),
+		   *le = table_get(t, r, "learned");
+	double v;
+	if (table_parse_num(table_get(t, r, "nll_last"), &v) && isfinite(v))
+		m->nll[m->n_nll++] = v;
+	if (table_parse_num(table_get(t, r, "sse_last"), &v) && isfinite(v))
+		m->sse[m->n_sse++] = v;
+	m->n_learned += !strcmp(le, "true");
+	m->n_learned_known += !strcmp(le, "true") || !strcmp(le, "false");
+	m->n_value_error += !strcmp(pe, "value_error");
+	m->n_runtime_error += !strcmp(pe, "runtime_error");
+	m->n_nan_loss += !strcmp(pe, "nan_loss");
+	if (table_parse_num(table_get(t, r, "clipped_share"), &v) &&
+	    isfinite(v)) {
+		m->clip_sum += v;
+		m->n_clip++;
+	}
+}
+
 /* Row r's numbers into m (a row naming m's mitigation). */
 static void mit_add_row(const struct stats_mit_table *mt, struct stats_mit *m,
 			const struct table *t, size_t r)
@@ -252,6 +385,7 @@ static void mit_add_row(const struct stats_mit_table *mt, struct stats_mit *m,
 		m->at_sum += v;
 		m->n_at++;
 	}
+	mit_add_heldout(m, t, r);
 	if (table_parse_num(table_get(t, r, "seconds"), &v) && isfinite(v)) {
 		m->sec_sum += v;
 		m->n_sec++;
@@ -280,7 +414,11 @@ static enum vb_status mit_list(const struct table *t,
 			mt->m[i].name = name;
 			mt->m[i].first_row = r;
 			mt->m[i].epochs = malloc(t->n_rows * sizeof(double));
-			if (!mt->m[i].epochs) {
+			mt->m[i].nll = malloc(t->n_rows * sizeof(double));
+			mt->m[i].sse = malloc(t->n_rows * sizeof(double));
+			if (!mt->m[i].epochs || !mt->m[i].nll ||
+			    !mt->m[i].sse) {
+				mt->n++;
 				stats_mit_free(mt);
 				return vb_fail(err, VB_ERR_NOMEM,
 					       "table: no memory");
@@ -340,20 +478,19 @@ enum vb_status stats_mit_collect(const struct table *t,
 				m = &mt->m[i];
 		mit_add_row(mt, m, t, r);
 	}
-	for (size_t i = 0; i < mt->n; i++)
-		if (mt->m[i].n_epochs > 1)
-			qsort(mt->m[i].epochs, mt->m[i].n_epochs,
-			      sizeof(double), files_cmp_double);
+	for (size_t i = 0; i < mt->n; i++) {
+		struct stats_mit *m = &mt->m[i];
+		qsort(m->epochs, m->n_epochs, sizeof(double),
+		      files_cmp_double);
+		qsort(m->nll, m->n_nll, sizeof(double), files_cmp_double);
+		qsort(m->sse, m->n_sse, sizeof(double), files_cmp_double);
+	}
 	return VB_OK;
 }
 
 double stats_mit_median(const struct stats_mit *m)
 {
-	size_t n = m->n_epochs;
-	if (!n)
-		return NAN;
-	return n % 2 ? m->epochs[n / 2]
-		     : 0.5 * (m->epochs[n / 2 - 1] + m->epochs[n / 2]);
+	return stats_median_sorted(m->epochs, m->n_epochs);
 }
 
 double stats_mit_sec_per_epoch(const struct stats_mit *m)
@@ -397,8 +534,11 @@ enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 	      "first_nan_epoch_min,first_nan_epoch_max,final_eval_loss_mean,"
 	      "final_eval_runs,best_eval_loss_mean,best_eval_runs,"
 	      "compare_epoch,eval_loss_at_epoch,eval_runs_at_epoch,"
-	      "baseline_eval_loss_at_epoch,seconds_mean,seconds_per_epoch,"
-	      "time_vs_baseline\n", f);
+	      "baseline_eval_loss_at_epoch,nll_last_median,nll_last_min,"
+	      "nll_last_max,nll_runs,sse_last_median,sse_last_min,"
+	      "sse_last_max,learned,learned_known,value_error,"
+	      "runtime_error,nan_loss,clipped_share_mean,seconds_mean,"
+	      "seconds_per_epoch,time_vs_baseline\n", f);
 	for (size_t i = 0; i < mt.n; i++) {
 		const struct stats_mit *m = &mt.m[i], *b = &mt.m[mt.base];
 		table_csv_field(f, m->name);
@@ -418,6 +558,17 @@ enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 		fmt_csv_num(f, stats_mean_or_nan(m->at_sum, m->n_at));
 		fprintf(f, ",%zu", m->n_at);
 		fmt_csv_num(f, stats_mean_or_nan(b->at_sum, b->n_at));
+		fmt_csv_num(f, stats_median_sorted(m->nll, m->n_nll));
+		fmt_csv_num(f, m->n_nll ? m->nll[0] : NAN);
+		fmt_csv_num(f, m->n_nll ? m->nll[m->n_nll - 1] : NAN);
+		fprintf(f, ",%zu", m->n_nll);
+		fmt_csv_num(f, stats_median_sorted(m->sse, m->n_sse));
+		fmt_csv_num(f, m->n_sse ? m->sse[0] : NAN);
+		fmt_csv_num(f, m->n_sse ? m->sse[m->n_sse - 1] : NAN);
+		fprintf(f, ",%zu,%zu,%zu,%zu,%zu", m->n_learned,
+			m->n_learned_known, m->n_value_error,
+			m->n_runtime_error, m->n_nan_loss);
+		fmt_csv_num(f, stats_mean_or_nan(m->clip_sum, m->n_clip));
 		fmt_csv_num(f, stats_mean_or_nan(m->sec_sum, m->n_sec));
 		fmt_csv_num(f, stats_mit_sec_per_epoch(m));
 		fmt_csv_num(f, stats_mit_time_ratio(&mt, m));

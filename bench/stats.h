@@ -27,6 +27,31 @@ struct stats_group {
 	double *epochs; /* first-NaN epochs of the hits */
 };
 
+/* "learned" (issue 15 item 2), one definition for rows and tables: a
+ * run learned iff
+ *   (a) its NLL at the last finite epoch (nll_last) is at most
+ *       ref + max(STATS_LEARNED_NATS, STATS_LEARNED_REL x |ref|), where
+ *       ref is the median of the baseline's runs' best-epoch NLL
+ *       (nll_best; the baseline as in the mitigation table) when the
+ *       table has one with a finite value, else the run's own nll_best;
+ *   (b) no evaluated epoch's eval SSE exceeded STATS_LEARNED_SSE_FACTOR
+ *       x its SSE at the best epoch (sse_max <= factor x sse_best; a NaN
+ *       SSE fails).
+ * "true" / "false"; "false" for a run that hit NaN/Inf with no finite
+ * evaluated epoch; "" when not computable (NLL off, no evaluation). */
+#define STATS_LEARNED_NATS 5.0
+#define STATS_LEARNED_REL 0.10
+#define STATS_LEARNED_SSE_FACTOR 2.0
+
+/* The learned reference of t (NAN when there is no baseline value). */
+double stats_learned_reference(const struct table *t);
+
+/* Sets (adding it if missing) column "learned" of every row of t. */
+enum vb_status stats_fill_learned(struct table *t, struct vb_error *err);
+
+/* The rule's text for summary.md (one paragraph). */
+void stats_learned_rule(FILE *f, double ref);
+
 struct stats_mit {
 	const char *name; /* borrowed from the table */
 	size_t first_row;
@@ -37,7 +62,16 @@ struct stats_mit {
 	double final_sum, best_sum, at_sum, sec_sum;
 	double ep_sec, ep_sum; /* seconds and epochs_done of rows with
 				  epochs_done > 0 */
+	double *nll, *sse;     /* (runs) finite nll_last / sse_last, sorted */
+	size_t n_nll, n_sse;
+	size_t n_learned, n_learned_known; /* "true" / "true" or "false" */
+	size_t n_value_error, n_runtime_error, n_nan_loss; /* pythae_error */
+	double clip_sum;       /* clipped_share over n_clip runs */
+	size_t n_clip;
 };
+
+/* Median of the sorted v (n), NAN when n is 0. */
+double stats_median_sorted(const double *v, size_t n);
 
 struct stats_mit_table {
 	struct stats_mit *m;
@@ -100,7 +134,10 @@ double stats_mit_time_ratio(const struct stats_mit_table *mt, const struct stats
  * cells, runs, errors, nan_runs, first_nan_epoch_median, _min, _max,
  * final_eval_loss_mean, final_eval_runs, best_eval_loss_mean,
  * best_eval_runs, compare_epoch, eval_loss_at_epoch, eval_runs_at_epoch,
- * baseline_eval_loss_at_epoch, seconds_mean, seconds_per_epoch,
+ * baseline_eval_loss_at_epoch, nll_last_median, nll_last_min,
+ * nll_last_max, nll_runs, sse_last_median, sse_last_min, sse_last_max,
+ * learned, learned_known, value_error, runtime_error, nan_loss,
+ * clipped_share_mean, seconds_mean, seconds_per_epoch,
  * time_vs_baseline; the last three are wall clock). *written is false
  * (and nothing is written) when no row names a mitigation. */
 enum vb_status stats_write_mitigations(const struct table *t, const char *path,

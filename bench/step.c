@@ -8,7 +8,8 @@
  * update, training goes on), stop the run, or an error. What happens to a
  * non-finite value at a check point is looked up once per run (policy_of:
  * train.skip_nonfinite skips, train.nan_check = strict stops), and the
- * gradient treatment by optim.clip in a table (clips[]), so the stages
+ * gradient treatment by optim.clip is optim_clip_apply's (every mode,
+ * adaptive included, with its counts and state), so the stages
  * carry no mitigation logic of their own. Forensics (precursor ring,
  * dumps, resume checkpoints) are forensics.c's; fault injection inject.c's.
  * Nothing here allocates: the step reuses the tape's arena and the run's
@@ -43,6 +44,7 @@ struct step {
 	size_t b, b_end, n_batches;
 	enum step_policy policy;
 	double lr;
+	size_t m;                /* the current micro-batch's index */
 	size_t nb;               /* the current micro-batch's size */
 	const size_t *ids;       /* (nb) its image indices */
 	struct model_out mo;
@@ -144,8 +146,12 @@ static enum step_outcome stage_input(struct run *r, struct step *s, size_t m,
 	const struct config *c = r->c;
 	const struct dataset *ds = &r->d->train;
 	size_t B = (size_t)c->train.batch, D = ds->d, bad;
+	s->m = m;
 	s->nb = m + 1 < s->n_batches ? B : ds->n - m * B;
 	s->ids = r->perm + m * B;
+	/* the step's images so far: a first event names them (first_batch) */
+	r->ev_ids = r->perm + s->b * B;
+	r->ev_n = (m - s->b) * B + s->nb;
 	dataset_batch(ds, s->ids, s->nb, (vb_real)c->data.scale, r->x);
 	s->st = preprocess_apply(&r->prep, r->x, s->nb, NULL, err);
 	if (s->st != VB_OK)
@@ -162,7 +168,23 @@ static enum step_outcome stage_input(struct run *r, struct step *s, size_t m,
 
 /* ---- forward ---- */
 
+/* The epoch's worst micro-batch so far: the highest loss (a NaN is worse
+ * than any number), its index in the epoch and whether it is partial
+ * (fewer than train.batch images: the epoch's last one). */
+static void track_worst(const struct run *r, const struct step *s,
+			struct epoch_stats *es)
+{
+	double w = es->worst_loss;
+	if (es->worst_batch >= 0 && !(s->mloss > w) &&
+	    !(isnan(s->mloss) && !isnan(w)))
+		return;
+	es->worst_loss = s->mloss;
+	es->worst_batch = (long)s->m;
+	es->worst_partial = s->nb < (size_t)r->c->train.batch;
+}
+
 static enum step_outcome stage_forward(struct run *r, struct step *s,
+				       struct epoch_stats *es,
 				       struct vb_error *err)
 {
 	size_t xs[2] = {s->nb, r->d->train.d};
@@ -179,6 +201,11 @@ static enum step_outcome stage_forward(struct run *r, struct step *s,
 	s->have_out = true;
 	s->mloss = s->mo.loss->value.data[0];
 	step_begin(r, s);
+	track_worst(r, s, es);
+	if (run_pythae_raised(r, s->epoch, GUARD_PHASE_FORWARD, s->mloss)) {
+		s->loss = s->mloss;
+		return STEP_STOP;
+	}
 	if (s->policy == STEP_POLICY_PASS || isfinite(s->mloss))
 		return STEP_GO;
 	s->loss = s->mloss;
@@ -221,7 +248,7 @@ static enum step_outcome step_micro_batches(struct run *r, struct step *s,
 	for (size_t m = s->b; out == STEP_GO && m < s->b_end; m++) {
 		out = stage_input(r, s, m, err);
 		if (out == STEP_GO)
-			out = stage_forward(r, s, err);
+			out = stage_forward(r, s, es, err);
 		if (out == STEP_GO)
 			out = stage_backward(r, s, m, es, err);
 	}
@@ -231,33 +258,6 @@ static enum step_outcome step_micro_batches(struct run *r, struct step *s,
 }
 
 /* ---- mitigate ---- */
-
-/* optim.clip: the gradient norm before clipping, the gradient clipped. */
-typedef double (*step_clip_fn)(const struct config *c, vb_real *g, size_t n);
-
-static double clip_none(const struct config *c, vb_real *g, size_t n)
-{
-	(void)c;
-	return optim_grad_norm(g, n);
-}
-
-static double clip_norm(const struct config *c, vb_real *g, size_t n)
-{
-	return optim_clip_norm(g, n, c->optim.clip_max, c->optim.clip_eps);
-}
-
-static double clip_value(const struct config *c, vb_real *g, size_t n)
-{
-	double norm = optim_grad_norm(g, n);
-	optim_clip_value(g, n, c->optim.clip_max);
-	return norm;
-}
-
-static const step_clip_fn clips[CONFIG_CLIP_COUNT] = {
-	[CONFIG_CLIP_NONE] = clip_none,
-	[CONFIG_CLIP_NORM] = clip_norm,
-	[CONFIG_CLIP_VALUE] = clip_value,
-};
 
 /* GradScaler.unscale_: multiplies the summed gradients by 1/S (computed
  * in double, applied in vb_real as PyTorch's float inv_scale). Returns
@@ -308,7 +308,7 @@ static enum step_outcome stage_mitigate(struct run *r, struct step *s,
 	if (run_scaler_on(r) && !scaler_unscale(r) &&
 	    c->train.loss_scale == CONFIG_LOSS_SCALE_DYNAMIC)
 		return scaler_skip(r, s, es);
-	s->gnorm = clips[c->optim.clip](c, p->grad, p->n);
+	s->gnorm = optim_clip_apply(r->clip, p->grad, p->n, NULL);
 	r->norms[es->batches] = s->gnorm;
 	if (s->policy == STEP_POLICY_PASS || isfinite(s->gnorm))
 		return STEP_GO;
@@ -387,6 +387,8 @@ static enum step_outcome stage_update(struct run *r, struct step *s,
 			       "train_loss_sum", es->sum_loss);
 		snprintf(r->sum->message, sizeof r->sum->message,
 			 "NaN detected in train loss");
+		snprintf(r->sum->pythae_error, sizeof r->sum->pythae_error,
+			 "nan_loss");
 		return STEP_STOP;
 	}
 	return STEP_GO;
@@ -566,12 +568,17 @@ enum vb_status step_run_epoch(struct run *r, long epoch,
 	const struct config *c = r->c;
 	size_t B = (size_t)c->train.batch, n = r->d->train.n;
 	size_t n_acc = (size_t)c->train.accumulate;
-	size_t n_batches = (n + B - 1) / B;
+	/* data.drop_last: the last partial batch is left out */
+	size_t n_batches = c->data.drop_last ? n / B : (n + B - 1) / B;
 	double lr = run_epoch_lr(r, epoch - 1), t0 = files_now();
 	enum step_policy policy = policy_of(c);
 	enum vb_status st = VB_OK;
 
+	uint64_t h0 = r->model->h_grad_entries, hc0 = r->model->h_grad_clamped;
+
 	memset(es, 0, sizeof *es);
+	es->worst_batch = -1;
+	es->worst_loss = NAN;
 	/* One optimiser step per group of n_acc micro-batches [b, b_end);
 	 * the last group of the epoch may be shorter. */
 	for (size_t b = epoch_begin(r, epoch), b_end; b < n_batches;
@@ -601,6 +608,10 @@ enum vb_status step_run_epoch(struct run *r, long epoch,
 	}
 	if (r->tty)
 		fprintf(r->log, "\n");
+	es->n_batches = (long)n_batches;
+	es->has_partial = n_batches * B > n;
+	es->h_entries = r->model->h_grad_entries - h0;
+	es->h_clamped = r->model->h_grad_clamped - hc0;
 	epoch_finish(r, es);
 	return VB_OK;
 }

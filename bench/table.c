@@ -217,6 +217,88 @@ static void get_replayed(const struct train_summary *s, char *b, size_t n)
 					       : "differ");
 }
 
+static void get_clipped_share(const struct train_summary *s, char *b,
+			      size_t n)
+{
+	table_fmt_real(s->clipped_share, b, n);
+}
+static void get_pythae_error(const struct train_summary *s, char *b,
+			     size_t n)
+{
+	snprintf(b, n, "%s", s->pythae_error);
+}
+static void get_first_batch(const struct train_summary *s, char *b, size_t n)
+{
+	snprintf(b, n, "%s", s->first.set ? s->first_batch : "");
+}
+
+static void get_last_finite_epoch(const struct train_summary *s, char *b,
+				  size_t n)
+{
+	if (s->last_finite_epoch > 0)
+		snprintf(b, n, "%ld", s->last_finite_epoch);
+	else
+		b[0] = '\0';
+}
+/* A held-out value: blank when its epoch does not exist. */
+static void fmt_at(bool have, double v, char *b, size_t n)
+{
+	if (have)
+		table_fmt_real(v, b, n);
+	else
+		b[0] = '\0';
+}
+static void get_sse_best(const struct train_summary *s, char *b, size_t n)
+{
+	fmt_at(s->best_epoch > 0, s->sse_best, b, n);
+}
+static void get_sse_last(const struct train_summary *s, char *b, size_t n)
+{
+	fmt_at(s->last_finite_epoch > 0, s->sse_last, b, n);
+}
+static void get_sse_max(const struct train_summary *s, char *b, size_t n)
+{
+	fmt_at(!(s->sse_max == -INFINITY), s->sse_max, b, n);
+}
+static void get_bce_best(const struct train_summary *s, char *b, size_t n)
+{
+	fmt_at(s->best_epoch > 0, s->bce_best, b, n);
+}
+static void get_bce_last(const struct train_summary *s, char *b, size_t n)
+{
+	fmt_at(s->last_finite_epoch > 0, s->bce_last, b, n);
+}
+static void get_nll_best(const struct train_summary *s, char *b, size_t n)
+{
+	fmt_at(s->nll_best_set, s->nll_best, b, n);
+}
+static void get_nll_last(const struct train_summary *s, char *b, size_t n)
+{
+	fmt_at(s->nll_last_set, s->nll_last, b, n);
+}
+static void get_nll_seconds(const struct train_summary *s, char *b, size_t n)
+{
+	snprintf(b, n, "%.3f", s->nll_seconds);
+}
+
+static void get_h_clamped_share(const struct train_summary *s, char *b,
+				size_t n)
+{
+	fmt_at(s->h_grad_entries > 0,
+	       (double)s->h_grad_clamped / (double)s->h_grad_entries, b, n);
+}
+
+static void get_worst_partial_epochs(const struct train_summary *s,
+				     char *b, size_t n)
+{
+	snprintf(b, n, "%ld", s->worst_partial_epochs);
+}
+static void get_worst_partial_expected(const struct train_summary *s,
+				       char *b, size_t n)
+{
+	table_fmt_real(s->worst_partial_expected, b, n);
+}
+
 /* The result columns, in row order. To add one: a getter and a line. */
 static const struct table_column RESULT_COLUMNS[] = {
 	{"status", false, get_status},
@@ -244,6 +326,21 @@ static const struct table_column RESULT_COLUMNS[] = {
 	{"lead_time", false, get_lead_time},
 	{"replayed", false, get_replayed},
 	{"skipped", false, get_skipped},
+	{"last_finite_epoch", false, get_last_finite_epoch},
+	{"nll_best", false, get_nll_best},
+	{"nll_last", false, get_nll_last},
+	{"sse_best", false, get_sse_best},
+	{"sse_last", false, get_sse_last},
+	{"sse_max", false, get_sse_max},
+	{"bce_best", false, get_bce_best},
+	{"bce_last", false, get_bce_last},
+	{"nll_seconds", true, get_nll_seconds},
+	{"worst_partial_epochs", false, get_worst_partial_epochs},
+	{"worst_partial_expected", false, get_worst_partial_expected},
+	{"clipped_share", false, get_clipped_share},
+	{"h_clamped_share", false, get_h_clamped_share},
+	{"pythae_error", false, get_pythae_error},
+	{"first_batch", false, get_first_batch},
 	{"seconds", true, get_seconds},
 	{"eval_losses", false, get_eval_losses},
 };
@@ -302,7 +399,7 @@ enum vb_status table_row_write(FILE *f, const char *id, size_t cell,
 			       struct vb_error *err)
 {
 	/* room for every epoch's eval loss: %.9g and ';' fit in 32 */
-	size_t cap = CONFIG_VALUE_LEN +
+	size_t cap = CONFIG_VALUE_LEN + sizeof s->first_batch +
 		     32 * (size_t)(s->epochs_done > 0 ? s->epochs_done : 0);
 	char *buf = malloc(cap);
 	if (!buf)

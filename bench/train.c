@@ -15,6 +15,7 @@
 
 #include "files.h"
 #include "forensics.h"
+#include "heldout.h"
 #include "machine.h"
 #include "mnist.h"
 #include "ops.h"
@@ -99,17 +100,20 @@ void train_data_free(struct train_data *d)
 	dataset_free(&d->eval_full);
 }
 
+/* The evaluation loss and its parts (means over batches, as pythae) and
+ * the mean per-image SSE and BCE with z = the encoder mean (heldout.c). */
 static enum vb_status eval_epoch(struct run *r, long epoch, double *loss,
-				 double *recon, double *reg,
-				 struct vb_error *err)
+				 double *recon, double *reg, double *sse,
+				 double *bce, struct vb_error *err)
 {
 	const struct dataset *ds = &r->d->eval;
 	size_t B = (size_t)r->c->train.eval_batch, n = ds->n, D = ds->d;
 	size_t n_batches = (n + B - 1) / B;
-	double sum = 0, rsum = 0, ksum = 0;
+	double sum = 0, rsum = 0, ksum = 0, ssum = 0, bsum = 0;
 	bool old;
 	enum vb_status st = VB_OK;
 
+	r->ev_n = 0; /* an evaluation event names no training batch */
 	rng_permutation(&r->eval_noise, r->eval_perm, n);
 	for (size_t b = 0; b < n_batches; b++) {
 		size_t nb = b + 1 < n_batches ? B : n - b * B;
@@ -136,18 +140,31 @@ static enum vb_status eval_epoch(struct run *r, long epoch, double *loss,
 		sum += mo.loss->value.data[0];
 		rsum += run_mean_of(mo.recon);
 		ksum += run_mean_of(mo.reg);
+		st = heldout_recon(r, nb, &ssum, &bsum, err);
+		if (st != VB_OK)
+			return st;
+		/* pythae's evaluation forward validates its arguments too */
+		if (run_pythae_raised(r, epoch, GUARD_PHASE_EVAL,
+				      mo.loss->value.data[0])) {
+			sum = NAN; /* pythae raised: no eval loss */
+			break;
+		}
 		if (r->c->train.nan_check == CONFIG_NAN_CHECK_PYTHAE &&
 		    sum != sum) {
 			run_stop_event(r, epoch, GUARD_PHASE_EVAL, "eval_loss_sum",
 				   sum);
 			snprintf(r->sum->message, sizeof r->sum->message,
 				 "NaN detected in eval loss");
+			snprintf(r->sum->pythae_error,
+				 sizeof r->sum->pythae_error, "nan_loss");
 			break;
 		}
 	}
 	*loss = sum / (double)n_batches;
 	*recon = rsum / (double)n_batches;
 	*reg = ksum / (double)n_batches;
+	*sse = ssum / (double)n;
+	*bce = bsum / (double)n;
 	if (r->c->train.nan_check == CONFIG_NAN_CHECK_STRICT &&
 	    !isfinite(*loss))
 		run_stop_event(r, epoch, GUARD_PHASE_EVAL, "eval_loss", *loss);
@@ -161,7 +178,38 @@ void train_summary_header(FILE *f)
 	      "epochs_done,steps,final_train_loss,final_eval_loss,"
 	      "best_eval_loss,best_epoch,seconds,cause,origin_phase,"
 	      "origin_op,origin_node,origin_step,bad_samples,nan_op,nan_node,"
-	      "lead_step,lead_time,replayed,skipped\n", f);
+	      "lead_step,lead_time,replayed,skipped,last_finite_epoch,"
+	      "nll_best,nll_last,sse_best,sse_last,sse_max,bce_best,"
+	      "bce_last,nll_seconds,worst_partial_epochs,"
+	      "worst_partial_expected,clipped_share,h_clamped_share,"
+	      "pythae_error,first_batch\n", f);
+}
+
+/* A held-out value of summary.csv, then a comma: blank when its epoch
+ * does not exist. */
+static void held_out_value(FILE *f, bool have, double v)
+{
+	if (have)
+		run_csv_double(f, v);
+	fputc(',', f);
+}
+
+static void summary_held_out(FILE *f, const struct train_summary *s)
+{
+	bool best = s->best_epoch > 0, last = s->last_finite_epoch > 0;
+	if (last)
+		fprintf(f, "%ld", s->last_finite_epoch);
+	fputc(',', f);
+	held_out_value(f, s->nll_best_set, s->nll_best);
+	held_out_value(f, s->nll_last_set, s->nll_last);
+	held_out_value(f, best, s->sse_best);
+	held_out_value(f, last, s->sse_last);
+	held_out_value(f, s->sse_max != -INFINITY, s->sse_max);
+	held_out_value(f, best, s->bce_best);
+	held_out_value(f, last, s->bce_last);
+	fprintf(f, "%.3f,%ld,", s->nll_seconds, s->worst_partial_epochs);
+	run_csv_double(f, s->worst_partial_expected);
+	fputc(',', f);
 }
 
 void train_summary_row(FILE *f, const struct config *c,
@@ -182,7 +230,9 @@ void train_summary_row(FILE *f, const struct config *c,
 	} else {
 		fputs(",,,,", f);
 	}
-	fprintf(f, ",%s,%ld,%ld,", s->message, s->epochs_done, s->steps);
+	fputc(',', f);
+	run_csv_text(f, s->message);
+	fprintf(f, ",%ld,%ld,", s->epochs_done, s->steps);
 	run_csv_double(f, s->final_train_loss);
 	fputc(',', f);
 	run_csv_double(f, s->final_eval_loss);
@@ -206,9 +256,17 @@ void train_summary_row(FILE *f, const struct config *c,
 	fputc(',', f);
 	if (s->lead_time >= 0)
 		fprintf(f, "%ld", s->lead_time);
-	fprintf(f, ",%s,%ld\n",
+	fprintf(f, ",%s,%ld,",
 		s->replayed ? (s->replay_match ? "same" : "differ") : "",
 		s->skipped);
+	summary_held_out(f, s);
+	run_csv_double(f, s->clipped_share);
+	fputc(',', f);
+	if (s->h_grad_entries > 0)
+		run_csv_double(f, (double)s->h_grad_clamped /
+					  (double)s->h_grad_entries);
+	fprintf(f, ",%s,%s\n", s->pythae_error,
+		s->first.set ? s->first_batch : "");
 }
 
 static enum vb_status write_meta(struct run *r, const char *dir,
@@ -255,6 +313,7 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 	const struct config *c = r->c;
 	struct model_config mc;
 	struct optim_settings os;
+	struct optim_clip_settings cs;
 	size_t ntr = r->d->train.n, nev = r->d->eval.n, D = r->d->train.d;
 	size_t maxb = (size_t)(c->train.batch > c->train.eval_batch
 				       ? c->train.batch
@@ -263,6 +322,11 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 		       (size_t)c->train.batch;
 	enum vb_status st;
 
+	if (c->data.drop_last && ntr < (size_t)c->train.batch)
+		return vb_fail(err, VB_ERR_CONFIG, "config: data.drop_last = "
+			       "true with %zu training images < train.batch = "
+			       "%lld: no batch left", ntr,
+			       (long long)c->train.batch);
 	set_flush_denormals(c->train.flush_denormals);
 	runconfig_model(c, &r->d->train, &mc);
 	st = model_create(&mc, &r->model, err);
@@ -277,6 +341,10 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 	st = optim_create(&os, r->model->params->n, &r->opt, err);
 	if (st)
 		return st;
+	runconfig_clip(c, &cs);
+	st = optim_clip_create(&cs, &r->clip, err);
+	if (st)
+		return st;
 	runconfig_schedule(c, &r->sched);
 	/* The arena starts at a size that fits one step of this batch size
 	 * (about 40 activations of (B, max(D, H)) floats); it grows once if
@@ -288,8 +356,7 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 			  &r->g, err);
 	if (st)
 		return st;
-	graph_set_rounding(r->g, runconfig_rounding(c));
-	st = graph_set_conv_backend(r->g, runconfig_conv_backend(c), err);
+	st = runconfig_graph(c, r->g, err);
 	if (st)
 		return st;
 	r->scale = c->train.loss_scale == CONFIG_LOSS_SCALE_NONE
@@ -307,7 +374,7 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 	if (!r->perm || !r->eval_perm || !r->x || !r->norms || !r->sorted)
 		return vb_fail(err, VB_ERR_NOMEM,
 			       "train: cannot allocate batch buffers");
-	return VB_OK;
+	return heldout_setup(r, err);
 }
 
 static void teardown(struct run *r)
@@ -315,6 +382,8 @@ static void teardown(struct run *r)
 	model_free(r->model);
 	preprocess_free(&r->prep);
 	optim_free(r->opt);
+	optim_clip_free(r->clip);
+	heldout_teardown(r);
 	graph_free(r->g);
 	free(r->perm);
 	free(r->eval_perm);
@@ -478,6 +547,9 @@ static enum vb_status run_init(struct run *r, const struct config *c,
 	memset(out, 0, sizeof *out);
 	out->best_eval_loss = INFINITY;
 	out->final_train_loss = out->final_eval_loss = NAN;
+	out->sse_best = out->bce_best = out->sse_last = out->bce_last = NAN;
+	out->sse_max = -INFINITY;
+	out->nll_best = out->nll_last = out->clipped_share = NAN;
 	r->c = c;
 	r->d = d;
 	r->o = opts ? opts : &none;
@@ -543,7 +615,9 @@ static enum vb_status run_open(struct run *r, struct run_logs *lg,
 	if (st == VB_OK) {
 		fputs("epoch,steps,lr,train_loss,train_recon,train_kl,"
 		      "eval_loss,eval_recon,eval_kl,grad_norm_min,"
-		      "grad_norm_median,grad_norm_max\n", lg->metrics);
+		      "grad_norm_median,grad_norm_max,eval_sse,eval_bce,"
+		      "worst_batch,worst_partial,h_clamped_share\n",
+		      lg->metrics);
 		fputs("epoch,seconds,images_per_second\n", lg->times);
 	}
 	return st;
@@ -553,6 +627,7 @@ static enum vb_status run_open(struct run *r, struct run_logs *lg,
 struct epoch_result {
 	struct epoch_stats es;
 	double el, er, ek;   /* eval loss and parts (NAN: not evaluated) */
+	double sse, bce;     /* eval reconstruction error per image */
 	double lr, secs;
 	bool evaluated;
 };
@@ -574,7 +649,29 @@ static void epoch_log(struct run *r, long epoch, const struct epoch_result *e,
 		if (e->evaluated || i < 3 || i > 5 || run_stopped(out))
 			run_csv_double(lg->metrics, vals[i]); /* else empty */
 	}
+	fputc(',', lg->metrics);
+	if (e->evaluated)
+		run_csv_double(lg->metrics, e->sse);
+	fputc(',', lg->metrics);
+	if (e->evaluated)
+		run_csv_double(lg->metrics, e->bce);
+	fputc(',', lg->metrics);
+	if (es->worst_batch >= 0)
+		fprintf(lg->metrics, "%ld,%s", es->worst_batch,
+			es->worst_partial ? "true" : "false");
+	else
+		fputc(',', lg->metrics);
+	fputc(',', lg->metrics);
+	if (es->h_entries > 0)
+		run_csv_double(lg->metrics, (double)es->h_clamped /
+						    (double)es->h_entries);
 	fputc('\n', lg->metrics);
+	if (es->worst_batch >= 0 && es->has_partial) {
+		out->worst_partial_epochs += es->worst_partial;
+		out->worst_partial_expected += 1.0 / (double)es->n_batches;
+	}
+	out->h_grad_entries += es->h_entries;
+	out->h_grad_clamped += es->h_clamped;
 	fprintf(lg->times, "%ld,%.3f,%.1f\n", epoch, e->secs,
 		e->secs > 0 ? (double)es->images / e->secs : 0.0);
 	out->epochs_done = epoch;
@@ -584,7 +681,18 @@ static void epoch_log(struct run *r, long epoch, const struct epoch_result *e,
 	if (isfinite(e->el) && e->el < out->best_eval_loss) {
 		out->best_eval_loss = e->el;
 		out->best_epoch = epoch;
+		out->sse_best = e->sse;
+		out->bce_best = e->bce;
 	}
+	if (e->evaluated && isfinite(e->el) && !run_stopped(out)) {
+		out->last_finite_epoch = epoch;
+		out->sse_last = e->sse;
+		out->bce_last = e->bce;
+	}
+	if (e->evaluated && isnan(e->sse))
+		out->sse_max = NAN;
+	else if (e->evaluated && e->sse > out->sse_max)
+		out->sse_max = e->sse;
 	if (e->evaluated)
 		snprintf(evs, sizeof evs, "%.6g", e->el);
 	if (r->log && !r->tty)
@@ -604,7 +712,8 @@ static enum vb_status run_epoch(struct run *r, long epoch,
 				struct vb_error *err)
 {
 	const struct config *c = r->c;
-	struct epoch_result e = {.el = NAN, .er = NAN, .ek = NAN};
+	struct epoch_result e = {.el = NAN, .er = NAN, .ek = NAN, .sse = NAN,
+				 .bce = NAN};
 	double t0 = files_now();
 	enum vb_status st;
 	e.lr = run_epoch_lr(r, epoch - 1);
@@ -616,7 +725,8 @@ static enum vb_status run_epoch(struct run *r, long epoch,
 		if (st == VB_OK && (epoch % c->train.eval_every == 0 ||
 				    epoch == c->train.epochs)) {
 			e.evaluated = true;
-			st = eval_epoch(r, epoch, &e.el, &e.er, &e.ek, err);
+			st = eval_epoch(r, epoch, &e.el, &e.er, &e.ek, &e.sse,
+					&e.bce, err);
 		}
 		if (st != VB_OK)
 			return st;
@@ -631,6 +741,8 @@ static enum vb_status run_epoch(struct run *r, long epoch,
 	e.secs = files_now() - t0;
 	epoch_log(r, epoch, &e, lg);
 	*done = run_stopped(r->sum) || e.es.stop;
+	if (r->sum->last_finite_epoch == epoch)
+		return heldout_snapshot(r, r->sum->best_epoch == epoch, err);
 	return VB_OK;
 }
 
@@ -716,6 +828,7 @@ static enum vb_status run_close(struct run *r, struct run_logs *lg,
 	out->steps = r->step;
 	out->anomaly_checks = r->an.n_checks;
 	out->loss_scale = r->scale;
+	out->clipped_share = r->clip ? optim_clip_share(r->clip) : NAN;
 	if (out->first.set && out->lead_step > 0 &&
 	    out->lead_step <= out->first.step)
 		out->lead_time = out->first.step - out->lead_step;
@@ -725,6 +838,8 @@ static enum vb_status run_close(struct run *r, struct run_logs *lg,
 		fclose(lg->times);
 	if (st == VB_OK)
 		st = run_write_outputs(r, lg, err);
+	if (st == VB_OK)
+		st = heldout_nll(r, err);
 	snprintf(ck, sizeof ck, "%s", r->last_ckpt);
 	if (r->anomaly_on)
 		anomaly_detach(r->g);

@@ -27,10 +27,12 @@ enum vb_status train_data_load(const struct config *c, struct train_data *d,
 			       struct vb_error *err);
 void train_data_free(struct train_data *d);
 
+#define TRAIN_FIRST_BATCH_LEN 8192
+
 struct train_summary {
 	enum guard_status status;
 	struct guard_event first;     /* the first non-finite event */
-	char message[256];            /* e.g. pythae's "NaN detected in ..." */
+	char message[400];            /* e.g. pythae's "NaN detected in ..." */
 	long epochs_done;
 	long steps;
 	double final_train_loss;
@@ -58,6 +60,33 @@ struct train_summary {
 				  for a non-finite unscaled gradient (also
 				  in skipped) */
 	double loss_scale;     /* the loss scale at the end (1: none) */
+	char pythae_error[16]; /* train.nan_check = pythae: nan_loss,
+				  value_error, runtime_error ("" none) */
+	/* the dataset indices of the first event's images (the training
+	 * step's micro-batches so far), space-separated; "" for none or an
+	 * evaluation event */
+	char first_batch[TRAIN_FIRST_BATCH_LEN];
+	/* held-out measures: the last epoch evaluated with a finite eval
+	 * loss before any event (0: none); the mean per-image SSE and BCE
+	 * (z = encoder mean) of the evaluation set at the best epoch and at
+	 * that one, the largest eval SSE of any evaluated epoch (NaN when
+	 * one was NaN); the IS-NLL (nats per image, eval.nll_*) of the
+	 * model at those two epochs (NAN: off or none) and its seconds */
+	long last_finite_epoch;
+	double sse_best, bce_best, sse_last, bce_last, sse_max;
+	double nll_best, nll_last, nll_seconds;
+	bool nll_best_set, nll_last_set; /* computed (the value may be NaN) */
+	/* rhvae.grad_clip: entries of the gradients of H in the training
+	 * forwards (of this process: a resumed run counts from its resume
+	 * point) and those the clamp changed */
+	unsigned long long h_grad_entries, h_grad_clamped;
+	/* epochs whose worst training batch (highest loss) was the epoch's
+	 * last, partial one, and how many that would be by chance (the sum
+	 * of 1 / batches over the epochs that had a partial batch) */
+	long worst_partial_epochs;
+	double worst_partial_expected;
+	double clipped_share;  /* optim.clip: steps whose gradient the clip
+				  changed / steps clipped (0 for none) */
 };
 
 /* What one optimiser step gave, for train_options.on_step (NAN where the

@@ -109,6 +109,8 @@ static struct graph_node *grad_u(struct model *m, struct graph *g,
 	gz = gz ? frozen(hv, g, graph_const(g, "g", gz->value)) : NULL;
 	du = op_add(g, "dU", gz, z);
 	if (m->cfg.h_grad_clip > 0)
+		model_count_h_grad(m, du, m->cfg.h_grad_clip);
+	if (m->cfg.h_grad_clip > 0)
 		du = op_clamp(g, "h_grad_clip", du, -m->cfg.h_grad_clip,
 			      m->cfg.h_grad_clip);
 	if (du && hv->detach_du)

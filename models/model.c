@@ -1,6 +1,7 @@
 /* model: names, defaults, creation by kind, the build_loss wrapper. */
 #include "model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,4 +372,15 @@ enum vb_status model_decode(struct model *m, struct graph *g,
 	if (graph_status(g))
 		return vb_fail(err, graph_status(g), "%s", graph_error(g)->msg);
 	return VB_OK;
+}
+
+void model_count_h_grad(struct model *m, const struct graph_node *gz,
+			double clip)
+{
+	if (!gz)
+		return;
+	for (size_t i = 0; i < gz->value.n; i++)
+		if (fabs((double)gz->value.data[i]) > clip)
+			m->h_grad_clamped++;
+	m->h_grad_entries += gz->value.n;
 }

@@ -219,7 +219,16 @@ struct model {
 	struct graph_node **pnodes; /* this step's PARAM nodes (arena) */
 	void *impl;
 	struct model_buffers *buffers; /* owned; same as cfg.buffers */
+	/* h_grad_clip (rhvae, hvae): entries of the gradients of H that the
+	 * clamp saw and those it changed (|g| > h_grad_clip), summed over
+	 * every forward since create; a trainer reads differences. */
+	uint64_t h_grad_entries, h_grad_clamped;
 };
+
+/* Counts gz's entries into m->h_grad_entries / h_grad_clamped against
+ * clip (> 0) before the models clamp them (gz may be NULL). */
+void model_count_h_grad(struct model *m, const struct graph_node *gz,
+			double clip);
 
 /* Creates and initialises (PyTorch default init from cfg->init_seed) the
  * model cfg->kind names. */

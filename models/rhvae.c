@@ -211,13 +211,15 @@ static struct graph_node *logdet_of(struct graph *g, const char *name,
 
 /* A gradient of H taken inside the leapfrog, clamped when the
  * rhvae.h_grad_clip mitigation is on. */
-static struct graph_node *clip_h_grad(struct graph *g,
+static struct graph_node *clip_h_grad(struct model *m, struct graph *g,
 				      const struct model_config *cfg,
 				      struct graph_node *gz)
 {
-	if (cfg->h_grad_clip > 0)
+	if (cfg->h_grad_clip > 0) {
+		model_count_h_grad(m, gz, cfg->h_grad_clip);
 		return op_clamp(g, "h_grad_clip", gz, -cfg->h_grad_clip,
 				cfg->h_grad_clip);
+	}
 	return gz;
 }
 
@@ -459,7 +461,7 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 				struct graph_node *H = hamiltonian(
 					m, g, x, z, y, rho_half, A, logdet_A);
 				struct graph_node *gz = clip_h_grad(
-					g, cfg,
+					m, g, cfg,
 					frozen(rv, g,
 					       grad_of(g, H, z, false, err)));
 				rho_half = op_sub(g, "rho_half", rho,
@@ -500,7 +502,7 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 					gA ? vjp_of(g, A, gA, z, false, err)
 					   : NULL;
 				struct graph_node *gz = clip_h_grad(
-					g, cfg,
+					m, g, cfg,
 					frozen(rv, g,
 					       const_sum(g, "grad", gs, gk)));
 				rho_half = op_sub(g, "rho_half", rho,
@@ -575,7 +577,7 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 		struct graph_node *H3 = hamiltonian(m, g, x, z, y, rho_half, A,
 						    logdet_A);
 		struct graph_node *g3 = clip_h_grad(
-			g, cfg, grad_of(g, H3, z, cfg->second_order, err));
+			m, g, cfg, grad_of(g, H3, z, cfg->second_order, err));
 		struct graph_node *rho2 = op_sub(
 			g, "rho2", rho_half,
 			op_scale(g, "half_eps_g3", g3, 0.5 * cfg->eps_lf));

@@ -84,7 +84,8 @@ static void get(const struct config *c, const char *name, char *buf)
 #define MODEL_KEYS \
 	"kind|arch|latent|hidden|recon|init_seed|logvar_clamp|logvar_min|" \
 	"logvar_max|sigma|bce_eps"
-#define SECTIONS "run|data|model|nets|anchor|rhvae|hvae|train|optim|inject|guard"
+#define SECTIONS \
+	"run|data|model|nets|anchor|rhvae|hvae|train|optim|inject|guard|eval"
 
 START_TEST(test_key_table)
 {
@@ -160,6 +161,10 @@ START_TEST(test_defaults)
 		{ "optim.momentum", "0" }, { "optim.dampening", "0" },
 		{ "optim.nesterov", "false" }, { "optim.clip", "none" },
 		{ "optim.clip_max", "1" }, { "optim.clip_eps", "1e-06" },
+		{ "optim.clip_k", "10" }, { "optim.clip_window", "50" },
+		{ "optim.clip_warmup", "10" }, { "data.drop_last", "false" },
+		{ "eval.nll_samples", "100" }, { "eval.nll_images", "50" },
+		{ "eval.nll_chunk", "100" },
 		{ "optim.schedule", "constant" }, { "optim.step_size", "1" },
 		{ "optim.gamma", "0.1" }, { "optim.warmup_steps", "100" },
 		{ "optim.min_lr", "0" },
@@ -485,7 +490,7 @@ START_TEST(test_set_bad)
 	check_set_error("train.shuffle=maybe", "config: --set "
 			"train.shuffle=maybe: expected true or false");
 	check_set_error("optim.clip=l2", "config: --set optim.clip=l2: "
-			"expected one of none|norm|value");
+			"expected one of none|norm|value|adaptive");
 	check_set_error("model.latnt=3", "config: --set model.latnt=3: "
 			"unknown key model.latnt, expected one of "
 			MODEL_KEYS);
@@ -824,6 +829,17 @@ START_TEST(test_validate)
 			 "optim.lr = 0.001 for the cosine schedule");
 	vb_error_clear(&err);
 	c.optim.schedule = OPTIM_SCHEDULE_CONSTANT;
+	ck_assert_int_eq(config_validate(&c, &err), VB_OK);
+
+	/* adaptive clipping: warm-up within the window */
+	config_defaults(&c);
+	c.optim.clip = CONFIG_CLIP_ADAPTIVE;
+	c.optim.clip_warmup = 51;
+	ck_assert_int_eq(config_validate(&c, &err), VB_ERR_CONFIG);
+	ck_assert_str_eq(err.msg, "config: optim.clip_warmup = 51: expected "
+			 "<= optim.clip_window = 50 for adaptive clipping");
+	vb_error_clear(&err);
+	c.optim.clip = CONFIG_CLIP_NORM; /* not used: no constraint */
 	ck_assert_int_eq(config_validate(&c, &err), VB_OK);
 
 	/* fields set directly out of range */

@@ -1144,6 +1144,25 @@ START_TEST(test_mitigation_table)
 	a = result_cell(d1, "mitigations.csv", 0, "time_vs_baseline");
 	ck_assert_str_eq(a, "1");
 	free(a);
+	/* learned (stats.h): computable for every run; the runs that hit
+	 * NaN in epoch 1 (no finite evaluated epoch) did not learn */
+	a = result_cell(d1, "mitigations.csv", 0, "learned_known");
+	ck_assert_str_eq(a, "2");
+	free(a);
+	a = result_cell(d1, "mitigations.csv", 1, "learned");
+	ck_assert_str_eq(a, "0");
+	free(a);
+	a = result_cell(d1, "mitigations.csv", 1, "learned_known");
+	ck_assert_str_eq(a, "2");
+	free(a);
+	a = result_cell(d1, "mitigations.csv", 0, "nll_runs");
+	ck_assert_str_eq(a, "2");
+	free(a);
+	for (size_t r = 2; r < 4; r++) {
+		a = result_cell(d1, "results.csv", r, "learned");
+		ck_assert_str_eq(a, "false");
+		free(a);
+	}
 	/* the same table from --jobs 1 and 2, wall clock aside */
 	a = stable_mitigations(d1);
 	b = stable_mitigations(d2);
@@ -1160,6 +1179,10 @@ START_TEST(test_mitigation_table)
 	ck_assert_msg(strstr(md, "| baseline | 2 | 0/2 | - |") != NULL, "%s",
 		      md);
 	ck_assert_msg(strstr(md, "| hot | 2 | 2/2 |") != NULL, "%s", md);
+	ck_assert_msg(strstr(md, "\"Learned\": a run learned iff") != NULL,
+		      "%s", md);
+	ck_assert_msg(strstr(md, "the median best-epoch NLL of the "
+				 "baseline's runs") != NULL, "%s", md);
 	ck_assert_msg(strstr(md, "- `clip`: `optim.clip = norm`, "
 				 "`optim.clip_max = 5`") != NULL, "%s", md);
 	free(md);

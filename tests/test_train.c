@@ -4,6 +4,7 @@
  * modes), the checkpoint's contents, and the CLI's exit codes. */
 #include <check.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,11 @@
 #include "checkpoint.h"
 #include "config.h"
 #include "graph.h"
+#include "heldout.h"
+#include "model.h"
+#include "params.h"
+#include "rng.h"
+#include "runconfig.h"
 #include "testutil.h"
 #include "train.h"
 
@@ -263,17 +269,54 @@ START_TEST(test_guard_grad)
 }
 END_TEST
 
+/* inject(), with model.recon = mse (pythae's VAE with mse calls no
+ * distribution, so only its loss check can fire). */
+static void inject_mse(const char *phase, const char *check, int step,
+		       struct train_summary *s)
+{
+	struct config c;
+	struct vb_error err = {0};
+	char buf[64];
+	small_config(&c, tu_tmpdir("inj"), "run");
+	ck_assert(config_set(&c, "model.recon=mse", &err) == VB_OK);
+	snprintf(buf, sizeof buf, "inject.nan_step=%d", step);
+	ck_assert(config_set(&c, buf, &err) == VB_OK);
+	ck_assert(config_set_key(&c, "inject.nan_phase", phase, &err) == VB_OK);
+	ck_assert(config_set_key(&c, "train.nan_check", check, &err) == VB_OK);
+	run(&c, s);
+}
+
 START_TEST(test_guard_pythae)
 {
 	struct train_summary s;
 	/* pythae tests the running loss sum after the update: same step,
-	 * phase update, its message. */
-	inject("input", "pythae", 4, &s);
+	 * phase update, its message (mse: no argument validation fires). */
+	inject_mse("input", "pythae", 4, &s);
 	ck_assert_int_eq(s.status, GUARD_STATUS_NAN);
 	ck_assert_int_eq(s.first.step, 4);
 	ck_assert_int_eq(s.first.phase, GUARD_PHASE_UPDATE);
 	ck_assert_str_eq(s.first.quantity, "train_loss_sum");
 	ck_assert_str_eq(s.message, "NaN detected in train loss");
+	ck_assert_str_eq(s.pythae_error, "nan_loss");
+	ck_assert_int_eq(s.steps, 4);
+}
+END_TEST
+
+START_TEST(test_guard_pythae_bce)
+{
+	struct train_summary s;
+	/* with bce, the NaN pixel makes the decoder output NaN, and
+	 * F.binary_cross_entropy raises its RuntimeError inside the forward
+	 * of that step, before its backward and update. */
+	inject("input", "pythae", 4, &s);
+	ck_assert_int_eq(s.status, GUARD_STATUS_NAN);
+	ck_assert_int_eq(s.first.step, 4);
+	ck_assert_int_eq(s.first.phase, GUARD_PHASE_FORWARD);
+	ck_assert_msg(!strncmp(s.first.quantity, "RuntimeError:", 13), "%s",
+		      s.first.quantity);
+	ck_assert_msg(strstr(s.message, "all elements of input should be "
+				"between 0 and 1") != NULL, "%s", s.message);
+	ck_assert_str_eq(s.pythae_error, "runtime_error");
 	ck_assert_int_eq(s.steps, 4);
 }
 END_TEST
@@ -414,6 +457,397 @@ START_TEST(test_cli_exit_codes)
 }
 END_TEST
 
+/* ---- issue 15: held-out measures and the new result columns ---- */
+
+/* Column name of a CSV header line (up to '\n'): its index, or -1. */
+static int col_of(const char *hdr, const char *name)
+{
+	size_t len = strlen(name);
+	int i = 0;
+	for (const char *h = hdr; h && *h && *h != '\n'; i++) {
+		if (!strncmp(h, name, len) && (h[len] == ',' || h[len] == '\n'))
+			return i;
+		h = strpbrk(h, ",\n");
+		if (!h || *h == '\n')
+			break;
+		h++;
+	}
+	return -1;
+}
+
+/* Field i of line into out (a quoted field's commas are skipped; quotes
+ * are kept). */
+static void field_of(const char *line, int i, char *out, size_t cap)
+{
+	for (int k = 0; k < i; k++) {
+		bool q = false;
+		while (*line && (q || *line != ',')) {
+			ck_assert_msg(*line != '\n', "field %d missing", i);
+			if (*line == '"')
+				q = !q;
+			line++;
+		}
+		ck_assert(*line == ',');
+		line++;
+	}
+	size_t len = strcspn(line, ",\n");
+	ck_assert_uint_lt(len, cap);
+	memcpy(out, line, len);
+	out[len] = '\0';
+}
+
+/* The value of column name in summary.csv (header + one row). */
+static void summary_field(const struct train_summary *s, const char *name,
+			  char *out, size_t cap)
+{
+	char *t = read_run_file(s, "summary.csv");
+	int i = col_of(t, name);
+	ck_assert_msg(i >= 0, "summary.csv has no column %s", name);
+	field_of(strchr(t, '\n') + 1, i, out, cap);
+	free(t);
+}
+
+/* summary.csv without its wall-clock fields (seconds, nll_seconds). */
+static char *summary_no_clock(const struct train_summary *s)
+{
+	char *t = read_run_file(s, "summary.csv");
+	int a = col_of(t, "seconds"), b = col_of(t, "nll_seconds");
+	char *out = malloc(strlen(t) + 1), *o = out;
+	int i = 0;
+	ck_assert(a >= 0 && b >= 0 && out);
+	for (const char *p = t; *p; p++) {
+		if (*p == '\n')
+			i = 0;
+		if (i != a && i != b)
+			*o++ = *p;
+		if (*p == ',')
+			i++;
+	}
+	*o = '\0';
+	free(t);
+	return out;
+}
+
+START_TEST(test_heldout_deterministic)
+{
+	/* same config twice: metrics.csv and summary.csv (wall clock aside)
+	 * byte for byte, new columns filled */
+	const char *dir = tu_tmpdir("hodet");
+	char d1[1100], d2[1100], v[256];
+	struct config c;
+	struct train_summary s1, s2;
+	snprintf(d1, sizeof d1, "%s/a", dir);
+	snprintf(d2, sizeof d2, "%s/b", dir);
+	small_config(&c, d1, "run");
+	run(&c, &s1);
+	small_config(&c, d2, "run");
+	run(&c, &s2);
+	char *a = summary_no_clock(&s1), *b = summary_no_clock(&s2);
+	ck_assert_str_eq(a, b);
+	free(a);
+	free(b);
+	a = read_run_file(&s1, "metrics.csv");
+	b = read_run_file(&s2, "metrics.csv");
+	ck_assert_str_eq(a, b);
+	ck_assert(col_of(a, "eval_sse") >= 0 && col_of(a, "eval_bce") >= 0 &&
+		  col_of(a, "worst_batch") >= 0 &&
+		  col_of(a, "worst_partial") >= 0);
+	free(a);
+	free(b);
+	const char *cols[] = {"last_finite_epoch", "nll_best", "nll_last",
+			      "sse_best", "sse_last", "sse_max", "bce_best",
+			      "bce_last", "clipped_share"};
+	for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+		summary_field(&s1, cols[i], v, sizeof v);
+		ck_assert_msg(v[0] && strcmp(v, "nan"), "%s = '%s'", cols[i],
+			      v);
+	}
+	ck_assert_int_eq(s1.last_finite_epoch, 3);
+	ck_assert(s1.sse_max >= s1.sse_best);
+	summary_field(&s1, "pythae_error", v, sizeof v);
+	ck_assert_str_eq(v, "");
+	summary_field(&s1, "first_batch", v, sizeof v);
+	ck_assert_str_eq(v, "");
+	/* no snapshot file is left in the run folder */
+	char path[1300];
+	snprintf(path, sizeof path, "%s/.heldout-last.safetensors",
+		 s1.run_dir);
+	ck_assert_ptr_null(tu_read_file(path, NULL));
+}
+END_TEST
+
+START_TEST(test_heldout_nll_direct)
+{
+	/* nll_last (= nll_best: the eval loss falls every epoch here) is
+	 * model_nll on the saved end state, with the same images and draws */
+	const char *dir = tu_tmpdir("honll");
+	struct config c;
+	struct train_summary s;
+	struct train_data d;
+	struct model_config mc;
+	struct model *m = NULL;
+	struct graph *g = NULL;
+	struct checkpoint *ck = NULL;
+	struct vb_error err = {0};
+	struct rng r;
+	char path[1300];
+	small_config(&c, dir, "run");
+	ck_assert(config_set(&c, "eval.nll_samples=20", &err) == VB_OK);
+	ck_assert(config_set(&c, "eval.nll_images=10", &err) == VB_OK);
+	ck_assert(config_set(&c, "eval.nll_chunk=7", &err) == VB_OK);
+	run(&c, &s);
+	ck_assert_int_eq(s.status, GUARD_STATUS_OK);
+	ck_assert_int_eq(s.best_epoch, 3);
+	ck_assert_int_eq(s.last_finite_epoch, 3);
+	ck_assert(isfinite(s.nll_last));
+	ck_assert_double_eq(s.nll_best, s.nll_last);
+
+	ck_assert(train_data_load(&c, &d, &err) == VB_OK);
+	runconfig_model(&c, &d.train, &mc);
+	ck_assert_msg(model_create(&mc, &m, &err) == VB_OK, "%s", err.msg);
+	snprintf(path, sizeof path, "%s/checkpoint.safetensors", s.run_dir);
+	ck_assert(checkpoint_open(path, &ck, &err) == VB_OK);
+	struct params *p = m->params;
+	for (size_t i = 0; i < p->n_entries; i++)
+		ck_assert(checkpoint_read_real(ck, p->entries[i].name,
+					       p->entries[i].ndim,
+					       p->entries[i].shape,
+					       p->data + p->entries[i].offset,
+					       &err) == VB_OK);
+	ck_assert(model_load_state(m, ck, &err) == VB_OK);
+	checkpoint_close(ck);
+	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
+	size_t n = 10, D = d.eval.d;
+	vb_real *x = malloc(n * D * sizeof *x);
+	double nll[10], sum = 0;
+	dataset_batch(&d.eval, NULL, n, (vb_real)c.data.scale, x);
+	rng_seed(&r, c.train.seed ^ HELDOUT_NLL_SEED_SALT, RNG_STREAM_NOISE);
+	ck_assert(model_nll(m, g, x, n, 20, 7, &r, nll, &err) == VB_OK);
+	for (size_t i = 0; i < n; i++)
+		sum += nll[i];
+	ck_assert_double_eq(sum / (double)n, s.nll_last);
+	free(x);
+	graph_free(g);
+	model_free(m);
+	train_data_free(&d);
+}
+END_TEST
+
+START_TEST(test_pythae_value_error)
+{
+	/* a NaN pixel makes the RHVAE's latent NaN: the prior's log_prob
+	 * raises #131's ValueError in the forward of that step */
+	struct config c;
+	struct train_summary s;
+	struct vb_error err = {0};
+	small_config(&c, tu_tmpdir("valerr"), "run");
+	ck_assert(config_set(&c, "model.kind=rhvae", &err) == VB_OK);
+	ck_assert(config_set(&c, "model.recon=mse", &err) == VB_OK);
+	ck_assert(config_set(&c, "eval.nll_samples=0", &err) == VB_OK);
+	ck_assert(config_set(&c, "inject.nan_step=5", &err) == VB_OK);
+	ck_assert(config_set(&c, "train.nan_check=pythae", &err) == VB_OK);
+	run(&c, &s);
+	ck_assert_int_eq(s.first.step, 5);
+	ck_assert_int_eq(s.steps, 5);
+	ck_assert_int_eq(s.first.phase, GUARD_PHASE_FORWARD);
+	ck_assert_msg(!strncmp(s.first.quantity, "ValueError:", 11), "%s",
+		      s.first.quantity);
+	ck_assert_msg(strstr(s.message, "IndependentConstraint(Real(), 1)"),
+		      "%s", s.message);
+	ck_assert_str_eq(s.pythae_error, "value_error");
+	char v[64];
+	summary_field(&s, "pythae_error", v, sizeof v);
+	ck_assert_str_eq(v, "value_error");
+}
+END_TEST
+
+/* small_config with the NLL off and optim.clip = adaptive. */
+static void adaptive_config(struct config *c, const char *dir)
+{
+	struct vb_error err = {0};
+	small_config(c, dir, "run");
+	ck_assert(config_set(c, "eval.nll_samples=0", &err) == VB_OK);
+	ck_assert(config_set(c, "optim.clip=adaptive", &err) == VB_OK);
+}
+
+START_TEST(test_adaptive_clip_share)
+{
+	/* adaptive clipping clips the injected spike (every gradient entry
+	 * x 1e3 at step 20) and nothing else in this short run; without the
+	 * spike, nothing */
+	struct config c;
+	struct train_summary s1, s2;
+	struct vb_error err = {0};
+	const char *dir = tu_tmpdir("adaclip");
+	char d1[1100], d2[1100];
+	snprintf(d1, sizeof d1, "%s/a", dir);
+	snprintf(d2, sizeof d2, "%s/b", dir);
+	adaptive_config(&c, d1);
+	run(&c, &s1);
+	ck_assert_int_eq(s1.status, GUARD_STATUS_OK);
+	ck_assert_double_eq(s1.clipped_share, 0);
+	adaptive_config(&c, d2);
+	ck_assert(config_set(&c, "inject.nan_step=20", &err) == VB_OK);
+	ck_assert(config_set(&c, "inject.nan_phase=grad", &err) == VB_OK);
+	ck_assert(config_set(&c, "inject.value=scale", &err) == VB_OK);
+	ck_assert(config_set(&c, "inject.scale=1000", &err) == VB_OK);
+	ck_assert(config_set(&c, "inject.index=-1", &err) == VB_OK);
+	run(&c, &s2);
+	ck_assert_int_eq(s2.status, GUARD_STATUS_OK);
+	ck_assert_double_eq(s2.clipped_share, 1.0 / (double)s2.steps);
+}
+END_TEST
+
+START_TEST(test_adaptive_clip_resume)
+{
+	/* the adaptive window is in the resume checkpoint: resuming at
+	 * step 20 clips the spike at step 22 as the full run does (an empty
+	 * window would still be warming up) */
+	struct config c;
+	struct train_summary s1, s2;
+	struct train_options o;
+	struct train_data d;
+	struct vb_error err = {0};
+	const char *dir = tu_tmpdir("adaresume");
+	char d1[1100], ck[1300];
+	snprintf(d1, sizeof d1, "%s/a", dir);
+	adaptive_config(&c, d1);
+	ck_assert(config_set(&c, "run.checkpoint_every=5", &err) == VB_OK);
+	ck_assert(config_set(&c, "inject.nan_step=22", &err) == VB_OK);
+	ck_assert(config_set(&c, "inject.nan_phase=grad", &err) == VB_OK);
+	ck_assert(config_set(&c, "inject.value=scale", &err) == VB_OK);
+	ck_assert(config_set(&c, "inject.scale=1000", &err) == VB_OK);
+	ck_assert(config_set(&c, "inject.index=-1", &err) == VB_OK);
+	run(&c, &s1);
+	ck_assert_int_eq(s1.status, GUARD_STATUS_OK);
+	ck_assert_double_eq(s1.clipped_share, 1.0 / 24);
+	snprintf(ck, sizeof ck, "%s/checkpoints/step-000000020.safetensors",
+		 s1.run_dir);
+	snprintf(d1, sizeof d1, "%s/b", dir);
+	ck_assert(config_set_key(&c, "run.out_dir", d1, &err) == VB_OK);
+	memset(&o, 0, sizeof o);
+	o.resume = ck;
+	ck_assert(train_data_load(&c, &d, &err) == VB_OK);
+	ck_assert_msg(train_run_opts(&c, &d, &o, &s2, NULL, &err) == VB_OK,
+		      "%s", err.msg);
+	train_data_free(&d);
+	ck_assert_int_eq(s2.steps, 24);
+	ck_assert_double_eq(s2.clipped_share, s1.clipped_share);
+	/* (final_train_loss is the mean of the epoch's batches after the
+	 * resume point: not compared) the end state is the same */
+	ck_assert_double_eq(s2.final_eval_loss, s1.final_eval_loss);
+}
+END_TEST
+
+/* small_config with the NLL off. */
+static void no_nll_config(struct config *c, const char *dir)
+{
+	struct vb_error err = {0};
+	small_config(c, dir, "run");
+	ck_assert(config_set(c, "eval.nll_samples=0", &err) == VB_OK);
+}
+
+START_TEST(test_drop_last_and_first_batch)
+{
+	/* 256 images in batches of 30: 9 steps per epoch (the last of 16),
+	 * 8 with data.drop_last */
+	struct config c;
+	struct train_summary s;
+	struct vb_error err = {0};
+	const char *dir = tu_tmpdir("droplast");
+	char d1[1100], want[4096], v[4096];
+	snprintf(d1, sizeof d1, "%s/a", dir);
+	no_nll_config(&c, d1);
+	ck_assert(config_set(&c, "train.batch=30", &err) == VB_OK);
+	run(&c, &s);
+	ck_assert_int_eq(s.steps, 3 * 9);
+	/* chance that the worst of 9 batches is the partial one: 1/9 an
+	 * epoch */
+	ck_assert_double_eq_tol(s.worst_partial_expected, 3.0 / 9, 1e-15);
+	ck_assert(s.worst_partial_epochs >= 0 && s.worst_partial_epochs <= 3);
+	snprintf(d1, sizeof d1, "%s/b", dir);
+	no_nll_config(&c, d1);
+	ck_assert(config_set(&c, "train.batch=30", &err) == VB_OK);
+	ck_assert(config_set(&c, "data.drop_last=true", &err) == VB_OK);
+	run(&c, &s);
+	ck_assert_int_eq(s.steps, 3 * 8);
+	ck_assert_double_eq(s.worst_partial_expected, 0);
+	ck_assert_int_eq(s.worst_partial_epochs, 0);
+	char *m = read_run_file(&s, "metrics.csv");
+	ck_assert_msg(strstr(m, ",false,") && !strstr(m, ",true,"), "%s", m);
+	free(m);
+
+	/* first_batch: step 11 is epoch 2's third batch of 32 (8 per
+	 * epoch); the shuffle stream drew the sanity check's permutation,
+	 * then one per epoch */
+	snprintf(d1, sizeof d1, "%s/c", dir);
+	no_nll_config(&c, d1);
+	ck_assert(config_set(&c, "inject.nan_step=11", &err) == VB_OK);
+	run(&c, &s);
+	ck_assert_int_eq(s.first.step, 11);
+	size_t perm[256], used = 0;
+	struct rng sh;
+	rng_seed(&sh, c.train.seed, RNG_STREAM_SHUFFLE);
+	for (int k = 0; k < 3; k++)
+		rng_permutation(&sh, perm, 256);
+	for (size_t i = 64; i < 96; i++)
+		used += (size_t)snprintf(want + used, sizeof want - used,
+					 "%s%zu", i > 64 ? " " : "", perm[i]);
+	ck_assert_str_eq(s.first_batch, want);
+	summary_field(&s, "first_batch", v, sizeof v);
+	ck_assert_str_eq(v, want);
+}
+END_TEST
+
+/* The initial weights of config c (model.init_seed, else train.seed). */
+static vb_real *initial_params(const struct config *c, size_t *n)
+{
+	struct train_data d;
+	struct model_config mc;
+	struct model *m = NULL;
+	struct vb_error err = {0};
+	ck_assert(train_data_load(c, &d, &err) == VB_OK);
+	runconfig_model(c, &d.train, &mc);
+	ck_assert_msg(model_create(&mc, &m, &err) == VB_OK, "%s", err.msg);
+	*n = m->params->n;
+	vb_real *p = malloc(*n * sizeof *p);
+	memcpy(p, m->params->data, *n * sizeof *p);
+	model_free(m);
+	train_data_free(&d);
+	return p;
+}
+
+START_TEST(test_seeds_separate)
+{
+	/* model.init_seed seeds only the weights, train.seed only the data
+	 * order and noise: sweeping one alone moves only its part */
+	struct config a, b;
+	struct vb_error err = {0};
+	size_t na, nb;
+	small_config(&a, tu_tmpdir("seeds"), "run");
+	small_config(&b, tu_tmpdir("seeds"), "run");
+	ck_assert(config_set(&a, "model.init_seed=5", &err) == VB_OK);
+	ck_assert(config_set(&b, "model.init_seed=5", &err) == VB_OK);
+	ck_assert(config_set(&b, "train.seed=9", &err) == VB_OK);
+	vb_real *pa = initial_params(&a, &na), *pb = initial_params(&b, &nb);
+	ck_assert_uint_eq(na, nb);
+	ck_assert(!memcmp(pa, pb, na * sizeof *pa)); /* same init */
+	free(pb);
+	ck_assert(config_set(&b, "train.seed=8", &err) == VB_OK);
+	ck_assert(config_set(&b, "model.init_seed=6", &err) == VB_OK);
+	pb = initial_params(&b, &nb);
+	ck_assert(memcmp(pa, pb, na * sizeof *pa)); /* other init */
+	free(pb);
+	/* init_seed -1 is train.seed */
+	ck_assert(config_set(&b, "model.init_seed=-1", &err) == VB_OK);
+	ck_assert(config_set(&b, "train.seed=5", &err) == VB_OK);
+	pb = initial_params(&b, &nb);
+	ck_assert(!memcmp(pa, pb, na * sizeof *pa));
+	free(pa);
+	free(pb);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("train");
@@ -427,6 +861,14 @@ int main(void)
 	tcase_add_test(tc, test_guard_param);
 	tcase_add_test(tc, test_guard_grad);
 	tcase_add_test(tc, test_guard_pythae);
+	tcase_add_test(tc, test_guard_pythae_bce);
+	tcase_add_test(tc, test_heldout_deterministic);
+	tcase_add_test(tc, test_heldout_nll_direct);
+	tcase_add_test(tc, test_pythae_value_error);
+	tcase_add_test(tc, test_adaptive_clip_share);
+	tcase_add_test(tc, test_adaptive_clip_resume);
+	tcase_add_test(tc, test_drop_last_and_first_batch);
+	tcase_add_test(tc, test_seeds_separate);
 	tcase_add_test(tc, test_guard_huge_lr);
 	tcase_add_test(tc, test_skip_nonfinite);
 	tcase_add_test(tc, test_checkpoint_contents);

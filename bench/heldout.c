@@ -1,0 +1,203 @@
+/* heldout: reconstruction error per evaluation batch, snapshots of the
+ * model at the best and the last finite epoch, and the importance-sampled
+ * NLL on them at the run's end (heldout.h). The evaluation loss and the
+ * epoch loop are train.c's; the estimators are models/nll.c's. */
+#include "heldout.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "files.h"
+#include "params.h"
+#include "run.h"
+#include "runconfig.h"
+
+
+static bool nll_on(const struct run *r)
+{
+	return r->c->eval.nll_samples > 0 && !r->o->replay &&
+	       r->d->eval.n > 0 && r->model->ops->networks;
+}
+
+static void snapshot_path(const struct run *r, bool best, char *path,
+			  size_t cap)
+{
+	snprintf(path, cap, "%s/.heldout-%s.safetensors", r->dir,
+		 best ? "best" : "last");
+}
+
+enum vb_status heldout_setup(struct run *r, struct vb_error *err)
+{
+	const struct config *c = r->c;
+	size_t D = r->d->train.d, n = (size_t)c->train.eval_batch;
+	size_t np = r->model->params->n;
+	enum vb_status st;
+	r->sum->nll_best = r->sum->nll_last = NAN;
+	st = graph_create(n * (D > (size_t)c->model.hidden
+				       ? D
+				       : (size_t)c->model.hidden) *
+				  sizeof(vb_real) * 8,
+			  &r->gh, err);
+	if (st)
+		return st;
+	st = runconfig_graph(c, r->gh, err);
+	if (st)
+		return st;
+	r->ho_sse = malloc(n * sizeof *r->ho_sse);
+	r->ho_bce = malloc(n * sizeof *r->ho_bce);
+	if (!r->ho_sse || !r->ho_bce)
+		return vb_fail(err, VB_ERR_NOMEM, "train: held-out buffers");
+	if (!nll_on(r))
+		return VB_OK;
+	r->ho_best = malloc(np * sizeof *r->ho_best);
+	r->ho_last = malloc(np * sizeof *r->ho_last);
+	if (!r->ho_best || !r->ho_last)
+		return vb_fail(err, VB_ERR_NOMEM, "train: held-out snapshots");
+	return VB_OK;
+}
+
+void heldout_teardown(struct run *r)
+{
+	char path[1200];
+	if (r->ho_best) {
+		snapshot_path(r, true, path, sizeof path);
+		unlink(path);
+		snapshot_path(r, false, path, sizeof path);
+		unlink(path);
+	}
+	graph_free(r->gh);
+	free(r->ho_sse);
+	free(r->ho_bce);
+	free(r->ho_best);
+	free(r->ho_last);
+	r->gh = NULL;
+	r->ho_sse = r->ho_bce = NULL;
+	r->ho_best = r->ho_last = NULL;
+}
+
+enum vb_status heldout_recon(struct run *r, size_t nb, double *sse,
+			     double *bce, struct vb_error *err)
+{
+	enum vb_status st = model_recon_error(r->model, r->gh, r->x, nb,
+					      r->ho_sse, r->ho_bce, err);
+	if (st == VB_ERR_CONFIG && !r->model->ops->networks) {
+		/* a model without networks has no reconstruction */
+		*sse = *bce = NAN;
+		return VB_OK;
+	}
+	for (size_t i = 0; st == VB_OK && i < nb; i++) {
+		*sse += r->ho_sse[i];
+		*bce += r->ho_bce[i];
+	}
+	return st;
+}
+
+/* The model state (buffers, the RHVAE's metric) as a small file. */
+static enum vb_status write_state(struct run *r, bool best,
+				  struct vb_error *err)
+{
+	struct checkpoint_writer *w = NULL;
+	char path[1200];
+	enum vb_status st = checkpoint_writer_create(&w, err);
+	snapshot_path(r, best, path, sizeof path);
+	if (st == VB_OK)
+		st = model_save_state(r->model, w, err);
+	if (st == VB_OK)
+		st = checkpoint_add_meta(w, "format", "vaebench-heldout-1",
+					 err);
+	if (st == VB_OK)
+		st = checkpoint_write(w, path, err);
+	checkpoint_writer_free(w);
+	return st;
+}
+
+enum vb_status heldout_snapshot(struct run *r, bool best,
+				struct vb_error *err)
+{
+	const struct params *p = r->model->params;
+	enum vb_status st;
+	if (!r->ho_last)
+		return VB_OK;
+	memcpy(r->ho_last, p->data, p->n * sizeof *p->data);
+	st = write_state(r, false, err);
+	r->ho_has_last = st == VB_OK;
+	if (st != VB_OK || !best)
+		return st;
+	memcpy(r->ho_best, p->data, p->n * sizeof *p->data);
+	st = write_state(r, true, err);
+	r->ho_has_best = st == VB_OK;
+	return st;
+}
+
+/* The mean NLL of x (n images) under snapshot best / last. */
+static enum vb_status nll_of(struct run *r, bool best, const vb_real *x,
+			     size_t n, double *nll, double *out,
+			     struct vb_error *err)
+{
+	struct params *p = r->model->params;
+	struct checkpoint *ck = NULL;
+	struct rng rs;
+	char path[1200];
+	double sum = 0;
+	enum vb_status st;
+	memcpy(p->data, best ? r->ho_best : r->ho_last,
+	       p->n * sizeof *p->data);
+	snapshot_path(r, best, path, sizeof path);
+	st = checkpoint_open(path, &ck, err);
+	if (st == VB_OK)
+		st = model_load_state(r->model, ck, err);
+	checkpoint_close(ck);
+	if (st != VB_OK)
+		return st;
+	rng_seed(&rs, r->c->train.seed ^ HELDOUT_NLL_SEED_SALT,
+		 RNG_STREAM_NOISE);
+	st = model_nll(r->model, r->gh, x, n,
+		       (size_t)r->c->eval.nll_samples,
+		       (size_t)r->c->eval.nll_chunk, &rs, nll, err);
+	for (size_t i = 0; st == VB_OK && i < n; i++)
+		sum += nll[i];
+	*out = sum / (double)n;
+	return st;
+}
+
+enum vb_status heldout_nll(struct run *r, struct vb_error *err)
+{
+	const struct dataset *ds = &r->d->eval;
+	size_t n = (size_t)r->c->eval.nll_images, D = ds->d;
+	double t0 = files_now(), *nll = NULL;
+	vb_real *x = NULL;
+	enum vb_status st = VB_OK;
+	if (!r->ho_has_last && !r->ho_has_best)
+		return VB_OK;
+	if (n > ds->n)
+		n = ds->n;
+	x = malloc(n * D * sizeof *x);
+	nll = malloc(n * sizeof *nll);
+	if (!x || !nll)
+		st = vb_fail(err, VB_ERR_NOMEM, "train: held-out NLL");
+	if (st == VB_OK) {
+		dataset_batch(ds, NULL, n, (vb_real)r->c->data.scale, x);
+		st = preprocess_apply(&r->prep, x, n, NULL, err);
+	}
+	if (st == VB_OK && r->ho_has_best) {
+		st = nll_of(r, true, x, n, nll, &r->sum->nll_best, err);
+		r->sum->nll_best_set = st == VB_OK;
+	}
+	if (st == VB_OK && r->ho_has_last && r->sum->nll_best_set &&
+	    r->sum->best_epoch == r->sum->last_finite_epoch) {
+		/* the same state and draws: the same number, computed once */
+		r->sum->nll_last = r->sum->nll_best;
+		r->sum->nll_last_set = true;
+	} else if (st == VB_OK && r->ho_has_last) {
+		st = nll_of(r, false, x, n, nll, &r->sum->nll_last, err);
+		r->sum->nll_last_set = st == VB_OK;
+	}
+	free(x);
+	free(nll);
+	r->sum->nll_seconds = files_now() - t0;
+	return st;
+}
