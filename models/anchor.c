@@ -95,25 +95,24 @@ static void anchor_networks(const struct model *m,
 }
 
 static const struct model_ops ANCHOR_OPS = {
-	"anchor", anchor_build_loss, NULL, anchor_free_impl, NULL, NULL, anchor_networks};
+	.name = "anchor",
+	.build_loss = anchor_build_loss,
+	.free_impl = anchor_free_impl,
+	.networks = anchor_networks,
+};
 
 enum vb_status anchor_create(const struct model_config *cfg,
 			     struct model **out, struct vb_error *err)
 {
-	struct model *m = calloc(1, sizeof *m);
-	struct anchor *v = calloc(1, sizeof *v);
+	struct model *m;
+	struct anchor *v;
 	size_t D = cfg->n_rows * cfg->n_cols;
 	struct rng r;
-	enum vb_status st = VB_OK;
+	enum vb_status st = model_alloc(&ANCHOR_OPS, cfg, sizeof *v, &m, err);
 	*out = NULL;
-	if (!m || !v) {
-		free(m);
-		free(v);
-		return vb_fail(err, VB_ERR_NOMEM, "anchor: cannot allocate");
-	}
-	m->ops = &ANCHOR_OPS;
-	m->cfg = *cfg;
-	m->impl = v;
+	if (st != VB_OK)
+		return st;
+	v = m->impl;
 	if (D == 0 || cfg->n_latent == 0 || cfg->n_hidden == 0)
 		st = vb_fail(err, VB_ERR_CONFIG,
 			     "anchor: input %zu, latent %zu, hidden %zu: all "
@@ -125,20 +124,14 @@ enum vb_status anchor_create(const struct model_config *cfg,
 	if (st == VB_OK)
 		st = vae_check_config(cfg, "anchor", err);
 	if (st == VB_OK)
-		st = params_create(&m->params, err);
-	if (st == VB_OK)
-		st = arch_encoder_add(&v->enc, m->params, cfg, err);
-	if (st == VB_OK)
-		st = arch_decoder_add(&v->dec, m->params, cfg, err);
+		st = vae_networks_add(m, &v->enc, &v->dec, err);
 	if (st == VB_OK)
 		st = params_finalize(m->params, err);
 	if (st != VB_OK) {
 		model_free(m);
 		return st;
 	}
-	rng_seed(&r, cfg->init_seed, RNG_STREAM_INIT);
-	arch_encoder_init(&v->enc, m->params, &r);
-	arch_decoder_init(&v->dec, m->params, &r);
+	vae_networks_init(m, &v->enc, &v->dec, &r);
 	*out = m;
 	return VB_OK;
 }
