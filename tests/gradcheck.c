@@ -761,3 +761,18 @@ double gradcheck_softplus(double s)
 {
 	return s > 20 ? s : log1p(exp(s));
 }
+
+struct gradcheck_leaf gc_leaf(const char *name, enum gradcheck_kind kind,
+			      const double *data, int ndim,
+			      const size_t *shape)
+{
+	struct gradcheck_leaf l;
+	memset(&l, 0, sizeof l);
+	l.name = name;
+	l.kind = kind;
+	l.data = data;
+	l.ndim = ndim;
+	for (int i = 0; i < ndim; i++)
+		l.shape[i] = shape[i];
+	return l;
+}

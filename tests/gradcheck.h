@@ -51,6 +51,15 @@ struct gradcheck_leaf {
 	bool fused_only;
 };
 
+/* gc_: the short prefix (as testutil's tu_) of the two helpers the op
+ * suites write on nearly every leaf line. gc_leaf is a leaf of name, kind
+ * and shape (ndim entries of shape) over data (borrowed), fused_only
+ * false; GC_SHAPE(2, 3) is a shape literal for it (or for tensor_view). */
+struct gradcheck_leaf gc_leaf(const char *name, enum gradcheck_kind kind,
+			      const double *data, int ndim,
+			      const size_t *shape);
+#define GC_SHAPE(...) ((const size_t[]){__VA_ARGS__})
+
 /* Makes the op(s) under test from the leaves (in the order of the case's
  * leaf array) and returns the output node (any shape), or NULL on error. */
 typedef struct graph_node *(*gradcheck_build_fn)(struct graph *g,

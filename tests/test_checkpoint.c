@@ -1142,10 +1142,5 @@ static Suite *checkpoint_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(checkpoint_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(checkpoint_suite());
 }

@@ -464,10 +464,5 @@ static Suite *fm_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(fm_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(fm_suite());
 }

@@ -13,6 +13,7 @@
 #include "gradcheck.h"
 #include "graph.h"
 #include "ops.h"
+#include "testutil.h"
 
 #ifndef VB_DOUBLE
 #error "test_graph runs in the double build (vb_core_f64)"
@@ -828,10 +829,5 @@ static Suite *graph_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(graph_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(graph_suite());
 }

@@ -452,9 +452,5 @@ int main(void)
 	tcase_add_test(tc, test_replay_bit_for_bit);
 	tcase_add_test(tc, test_replay_missing);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

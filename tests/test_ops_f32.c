@@ -14,6 +14,7 @@
 #include "gradcheck.h"
 #include "graph.h"
 #include "ops.h"
+#include "testutil.h"
 
 #ifdef VB_DOUBLE
 #error "test_ops_f32 checks the float build (vb_core)"
@@ -350,10 +351,5 @@ static Suite *ops_f32_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(ops_f32_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(ops_f32_suite());
 }

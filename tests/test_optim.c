@@ -1080,9 +1080,5 @@ int main(void)
 	tcase_add_test(tm, test_settings_errors);
 	tcase_add_test(tm, test_names);
 	suite_add_tcase(s, tm);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

@@ -19,6 +19,7 @@
 #include "resnet.h"
 #include "rhvae.h"
 #include "rng.h"
+#include "testutil.h"
 
 #define D_LATENT 16
 #define ARENA_BYTES ((size_t)64 << 20)
@@ -533,10 +534,5 @@ static Suite *resnet_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(resnet_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(resnet_suite());
 }
