@@ -1201,15 +1201,16 @@ END_TEST
 static Suite *conv_suite(void)
 {
 	Suite *s = suite_create("conv");
-	TCase *tc = tcase_create("reference");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_forward_reference);
-	tcase_add_test(tc, test_forward_reference_tutorial_layers);
-	tcase_add_test(tc, test_weight_grad_reference);
-	tcase_add_test(tc, test_tutorial_shapes);
-	tcase_add_test(tc, test_shape_errors);
-	suite_add_tcase(s, tc);
-
+	TCase *tc;
+	const TTest *tests0[] = {
+		test_forward_reference, test_forward_reference_tutorial_layers,
+		test_weight_grad_reference, test_tutorial_shapes,
+		test_shape_errors,
+		NULL};
+	const TTest *tests2[] = {
+		test_net_hessian, test_decoder_gradient_second_order,
+		NULL};
+	tu_tcase(s, "reference", 120, tests0);
 	tc = tcase_create("gradcheck");
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_gradcheck_combos, 0, (int)N_COMBOS);
@@ -1218,12 +1219,7 @@ static Suite *conv_suite(void)
 	tcase_add_test(tc, test_paths_agree_tutorial_sizes);
 	tcase_add_test(tc, test_multi_chunk);
 	suite_add_tcase(s, tc);
-
-	tc = tcase_create("second_order");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_net_hessian);
-	tcase_add_test(tc, test_decoder_gradient_second_order);
-	suite_add_tcase(s, tc);
+	tu_tcase(s, "second_order", 120, tests2);
 	return s;
 }
 

@@ -448,17 +448,13 @@ END_TEST
 static Suite *fm_suite(void)
 {
 	Suite *s = suite_create("failure_modes");
-	TCase *tc = tcase_create("models");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_convnet_shapes_and_modes);
-	tcase_add_test(tc, test_convnet_needs_buffers);
-	tcase_add_test(tc, test_buffers_checkpoint);
-	tcase_add_test(tc, test_buffers_count_range);
-	tcase_add_test(tc, test_init_schemes);
-	tcase_add_test(tc, test_activations);
-	tcase_add_test(tc, test_anchor_eps_placement);
-	tcase_add_test(tc, test_preprocess);
-	suite_add_tcase(s, tc);
+	const TTest *tc_tests[] = {
+		test_convnet_shapes_and_modes, test_convnet_needs_buffers,
+		test_buffers_checkpoint, test_buffers_count_range,
+		test_init_schemes, test_activations, test_anchor_eps_placement,
+		test_preprocess,
+		NULL};
+	tu_tcase(s, "models", 120, tc_tests);
 	return s;
 }
 

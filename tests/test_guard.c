@@ -436,21 +436,14 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("guard");
-	TCase *tc = tcase_create("core");
-	tcase_set_timeout(tc, 240);
-	tcase_add_test(tc, test_cause_rules);
-	tcase_add_test(tc, test_stats_and_max);
-	tcase_add_test(tc, test_hook_forward_origin);
-	tcase_add_test(tc, test_hook_backward_origin);
-	tcase_add_test(tc, test_fault_nan_pixel);
-	tcase_add_test(tc, test_fault_inf_pixel);
-	tcase_add_test(tc, test_fault_param_inf);
-	tcase_add_test(tc, test_fault_param_scale);
-	tcase_add_test(tc, test_fault_grad_nan);
-	tcase_add_test(tc, test_fault_zero_eps);
-	tcase_add_test(tc, test_fault_grad_spike_lead);
-	tcase_add_test(tc, test_replay_bit_for_bit);
-	tcase_add_test(tc, test_replay_missing);
-	suite_add_tcase(s, tc);
+	const TTest *tc_tests[] = {
+		test_cause_rules, test_stats_and_max, test_hook_forward_origin,
+		test_hook_backward_origin, test_fault_nan_pixel,
+		test_fault_inf_pixel, test_fault_param_inf,
+		test_fault_param_scale, test_fault_grad_nan,
+		test_fault_zero_eps, test_fault_grad_spike_lead,
+		test_replay_bit_for_bit, test_replay_missing,
+		NULL};
+	tu_tcase(s, "core", 240, tc_tests);
 	return tu_run(s);
 }

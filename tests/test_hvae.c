@@ -284,16 +284,11 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("hvae");
-	TCase *tc = tcase_create("core");
-	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_grad_k1);
-	tcase_add_test(tc, test_grad_k3);
-	tcase_add_test(tc, test_grad_softplus_sigma);
-	tcase_add_test(tc, test_grad_no_quirks);
-	tcase_add_test(tc, test_grad_bce);
-	tcase_add_test(tc, test_detached_du_fails);
-	tcase_add_test(tc, test_detach_changes_encoder_grad);
-	tcase_add_test(tc, test_checkpoint_entries);
-	suite_add_tcase(s, tc);
+	const TTest *tc_tests[] = {
+		test_grad_k1, test_grad_k3, test_grad_softplus_sigma,
+		test_grad_no_quirks, test_grad_bce, test_detached_du_fails,
+		test_detach_changes_encoder_grad, test_checkpoint_entries,
+		NULL};
+	tu_tcase(s, "core", 300, tc_tests);
 	return tu_run(s);
 }

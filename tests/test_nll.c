@@ -400,16 +400,11 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("nll");
-	TCase *tc = tcase_create("core");
-	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_recon_error);
-	tcase_add_test(tc, test_init_stream_only);
-	tcase_add_test(tc, test_chunks);
-	tcase_add_test(tc, test_hvae_formula);
-	tcase_add_test(tc, test_vae_1d);
-	tcase_add_test(tc, test_vae_2d);
-	tcase_add_test(tc, test_rhvae_b1);
-	tcase_add_test(tc, test_rhvae_tempering_jacobian);
-	suite_add_tcase(s, tc);
+	const TTest *tc_tests[] = {
+		test_recon_error, test_init_stream_only, test_chunks,
+		test_hvae_formula, test_vae_1d, test_vae_2d, test_rhvae_b1,
+		test_rhvae_tempering_jacobian,
+		NULL};
+	tu_tcase(s, "core", 300, tc_tests);
 	return tu_run(s);
 }

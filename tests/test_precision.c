@@ -739,28 +739,22 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("precision");
-	TCase *th = tcase_create("half");
-	TCase *tg = tcase_create("graph");
-	TCase *tt = tcase_create("train");
-	tcase_add_test(th, test_f16_hand_values);
-	tcase_add_test(th, test_bf16_hand_values);
-	tcase_add_test(th, test_round_arrays);
-	tcase_add_test(tg, test_graph_rounds_values);
-	tcase_add_test(tg, test_graph_rounds_grads);
-	tcase_add_test(tg, test_graph_backward_scaled);
-	tcase_add_test(tg, test_anomaly_sees_rounded);
-	tcase_set_timeout(tt, 120);
-	tcase_add_test(tt, test_f16_overflow_origin);
-	tcase_add_test(tt, test_dynamic_scale_backs_off);
-	tcase_add_test(tt, test_dynamic_scale_grows);
-	tcase_add_test(tt, test_unchanged_bytes);
-	tcase_add_test(tt, test_accumulate_matches_big_batch);
-	tcase_add_test(tt, test_accumulate_last_group);
-	tcase_add_test(tt, test_rhvae_accumulate);
-	tcase_add_test(tt, test_resume_scaled_accumulated);
-	tcase_add_test(tt, test_f64_refused);
-	suite_add_tcase(s, th);
-	suite_add_tcase(s, tg);
-	suite_add_tcase(s, tt);
+	const TTest *th_tests[] = {
+		test_f16_hand_values, test_bf16_hand_values, test_round_arrays,
+		NULL};
+	const TTest *tg_tests[] = {
+		test_graph_rounds_values, test_graph_rounds_grads,
+		test_graph_backward_scaled, test_anomaly_sees_rounded,
+		NULL};
+	const TTest *tt_tests[] = {
+		test_f16_overflow_origin, test_dynamic_scale_backs_off,
+		test_dynamic_scale_grows, test_unchanged_bytes,
+		test_accumulate_matches_big_batch, test_accumulate_last_group,
+		test_rhvae_accumulate, test_resume_scaled_accumulated,
+		test_f64_refused,
+		NULL};
+	tu_tcase(s, "half", 0, th_tests);
+	tu_tcase(s, "graph", 0, tg_tests);
+	tu_tcase(s, "train", 120, tt_tests);
 	return tu_run(s);
 }

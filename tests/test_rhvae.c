@@ -731,24 +731,14 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("rhvae");
-	TCase *tc = tcase_create("core");
-	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_tempering);
-	tcase_add_test(tc, test_param_names);
-	tcase_add_test(tc, test_grad_k1);
-	tcase_add_test(tc, test_grad_k2);
-	tcase_add_test(tc, test_grad_cholesky_momentum);
-	tcase_add_test(tc, test_second_order_matters);
-	tcase_add_test(tc, test_leapfrog_reuse_matches_full);
-	tcase_add_test(tc, test_leapfrog_decoder_passes);
-	tcase_add_test(tc, test_buffers_and_eval);
-	tcase_add_test(tc, test_hvae_grad);
-	tcase_add_test(tc, test_grad_k1_softplus);
-	tcase_add_test(tc, test_grad_k1_bce_eps);
-	tcase_add_test(tc, test_softplus_log_q);
-	tcase_add_test(tc, test_exp_unchanged);
-	tcase_add_test(tc, test_hvae_softplus_grad);
-	tcase_add_test(tc, test_hvae_bce_eps_refused);
-	suite_add_tcase(s, tc);
+	const TTest *tc_tests[] = {
+		test_tempering, test_param_names, test_grad_k1, test_grad_k2,
+		test_grad_cholesky_momentum, test_second_order_matters,
+		test_leapfrog_reuse_matches_full, test_leapfrog_decoder_passes,
+		test_buffers_and_eval, test_hvae_grad, test_grad_k1_softplus,
+		test_grad_k1_bce_eps, test_softplus_log_q, test_exp_unchanged,
+		test_hvae_softplus_grad, test_hvae_bce_eps_refused,
+		NULL};
+	tu_tcase(s, "core", 300, tc_tests);
 	return tu_run(s);
 }

@@ -532,19 +532,14 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("vae");
-	TCase *tc = tcase_create("core");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_vae_mse_grad);
-	tcase_add_test(tc, test_vae_bce_grad);
-	tcase_add_test(tc, test_vae_softplus_mse_grad);
-	tcase_add_test(tc, test_vae_softplus_bce_grad);
-	tcase_add_test(tc, test_vae_bce_eps_grad);
-	tcase_add_test(tc, test_vae_softplus_nodes);
-	tcase_add_test(tc, test_vae_softplus_logvar_clamp);
-	tcase_add_test(tc, test_vae_bce_eps_clamp);
-	tcase_add_test(tc, test_vae_exp_unchanged);
-	tcase_add_test(tc, test_vae_config_checks);
-	tcase_add_test(tc, test_vae_param_names);
-	suite_add_tcase(s, tc);
+	const TTest *tc_tests[] = {
+		test_vae_mse_grad, test_vae_bce_grad,
+		test_vae_softplus_mse_grad, test_vae_softplus_bce_grad,
+		test_vae_bce_eps_grad, test_vae_softplus_nodes,
+		test_vae_softplus_logvar_clamp, test_vae_bce_eps_clamp,
+		test_vae_exp_unchanged, test_vae_config_checks,
+		test_vae_param_names,
+		NULL};
+	tu_tcase(s, "core", 120, tc_tests);
 	return tu_run(s);
 }

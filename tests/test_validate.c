@@ -186,11 +186,10 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("validate");
-	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_finite_never_raises);
-	tcase_add_test(tc, test_rhvae_nan_latent);
-	tcase_add_test(tc, test_rhvae_inf_latent);
-	tcase_add_test(tc, test_vae_bce_nan);
-	suite_add_tcase(s, tc);
+	const TTest *tc_tests[] = {
+		test_finite_never_raises, test_rhvae_nan_latent,
+		test_rhvae_inf_latent, test_vae_bce_nan,
+		NULL};
+	tu_tcase(s, "core", 0, tc_tests);
 	return tu_run(s);
 }
