@@ -164,35 +164,14 @@ static struct graph_node *build_lx(struct graph *g, struct graph_node **in,
 static struct gradcheck_case one_case(const char *name, struct lx *o,
 				      uint64_t seed)
 {
-	struct gradcheck_case c;
-	memset(&c, 0, sizeof c);
-	c.op = name;
-	c.build = build_lx;
-	c.ctx = o;
-	c.seed = seed;
-	return c;
+	return gc_case(name, build_lx, o, seed);
 }
-
 /* First order on both paths; second order (H v) plain when the op is
  * curved, and always with the output squared. */
 static void check_all(struct gradcheck_case *c, bool curved)
 {
 	struct lx *o = c->ctx;
-	int f = gradcheck_first(c);
-	ck_assert_msg(f == 0, "%s: %d first-order failures", c->op, f);
-	if (curved) {
-		f = gradcheck_second(c);
-		ck_assert_msg(f == 0, "%s: %d second-order failures", c->op,
-			      f);
-	}
-	o->square_out = true;
-	f = gradcheck_first(c);
-	ck_assert_msg(f == 0, "%s squared: %d first-order failures", c->op,
-		      f);
-	f = gradcheck_second(c);
-	ck_assert_msg(f == 0, "%s squared: %d second-order failures", c->op,
-		      f);
-	o->square_out = false;
+	gc_assert_all(c, true, curved, &o->square_out);
 }
 
 /* Third order: the gradient of sum(out * W) with respect to leaf k,
@@ -977,35 +956,23 @@ END_TEST
 static Suite *linalg_suite(void)
 {
 	Suite *s = suite_create("linalg");
-	TCase *tc = tcase_create("gradcheck");
-	tcase_set_timeout(tc, 240);
-	tcase_add_test(tc, test_tril_grad);
-	tcase_add_test(tc, test_diag_low_trace_transpose_grad);
-	tcase_add_test(tc, test_bmm_grad);
-	tcase_add_test(tc, test_bmm_shared_and_matvec_grad);
-	tcase_add_test(tc, test_sqdist_grad);
-	tcase_add_test(tc, test_kernel_metric_grad);
-	tcase_add_test(tc, test_metric_hamiltonian_grad);
-	tcase_add_test(tc, test_inverse_grad);
-	tcase_add_test(tc, test_logdet_grad);
-	tcase_add_test(tc, test_cholesky_grad);
-	tcase_add_test(tc, test_solve_tril_grad);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("values");
-	tcase_add_test(tc, test_tril_values);
-	tcase_add_test(tc, test_bmm_values);
-	tcase_add_test(tc, test_shape_errors);
-	tcase_add_test(tc, test_sqdist_values);
-	tcase_add_test(tc, test_kernel_metric_values);
-	tcase_add_test(tc, test_inverse_values);
-	tcase_add_test(tc, test_inverse_singular);
-	tcase_add_test(tc, test_logdet_values);
-	tcase_add_test(tc, test_logdet_nan_and_inf);
-	tcase_add_test(tc, test_logdet_backward_nonfinite_no_crash);
-	tcase_add_test(tc, test_cholesky_values);
-	tcase_add_test(tc, test_inverse_cholesky_pipeline);
-	suite_add_tcase(s, tc);
+	const TTest *tests0[] = {
+		test_tril_grad, test_diag_low_trace_transpose_grad,
+		test_bmm_grad, test_bmm_shared_and_matvec_grad,
+		test_sqdist_grad, test_kernel_metric_grad,
+		test_metric_hamiltonian_grad, test_inverse_grad,
+		test_logdet_grad, test_cholesky_grad, test_solve_tril_grad,
+		NULL};
+	const TTest *tests1[] = {
+		test_tril_values, test_bmm_values, test_shape_errors,
+		test_sqdist_values, test_kernel_metric_values,
+		test_inverse_values, test_inverse_singular, test_logdet_values,
+		test_logdet_nan_and_inf,
+		test_logdet_backward_nonfinite_no_crash, test_cholesky_values,
+		test_inverse_cholesky_pipeline,
+		NULL};
+	tu_tcase(s, "gradcheck", 240, tests0);
+	tu_tcase(s, "values", 0, tests1);
 	return s;
 }
 

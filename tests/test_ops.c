@@ -170,37 +170,14 @@ static struct graph_node *build_op(struct graph *g, struct graph_node **in,
 static struct gradcheck_case one_case(const char *name, struct opx *o,
 				      uint64_t seed)
 {
-	struct gradcheck_case c;
-	memset(&c, 0, sizeof c);
-	c.op = name;
-	c.build = build_op;
-	c.ctx = o;
-	c.seed = seed;
-	return c;
+	return gc_case(name, build_op, o, seed);
 }
-
 /* First order on both paths; second order plain (when curved) and with
  * the output squared. */
 static void check_all(struct gradcheck_case *c, bool second, bool curved)
 {
 	struct opx *o = c->ctx;
-	int f = gradcheck_first(c);
-	ck_assert_msg(f == 0, "%s: %d first-order failures", c->op, f);
-	if (!second)
-		return;
-	if (curved) {
-		f = gradcheck_second(c);
-		ck_assert_msg(f == 0, "%s: %d second-order failures", c->op,
-			      f);
-	}
-	o->square_out = true;
-	f = gradcheck_first(c);
-	ck_assert_msg(f == 0, "%s squared: %d first-order failures", c->op,
-		      f);
-	f = gradcheck_second(c);
-	ck_assert_msg(f == 0, "%s squared: %d second-order failures", c->op,
-		      f);
-	o->square_out = false;
+	gc_assert_all(c, second, curved, &o->square_out);
 }
 
 /* ---- products ---- */
@@ -944,46 +921,26 @@ END_TEST
 static Suite *ops_suite(void)
 {
 	Suite *s = suite_create("ops");
-	TCase *tc = tcase_create("gradcheck");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_matmul);
-	tcase_add_test(tc, test_linear);
-	tcase_add_test(tc, test_relu);
-	tcase_add_test(tc, test_sigmoid);
-	tcase_add_test(tc, test_softplus);
-	tcase_add_test(tc, test_clamp);
-	tcase_add_test(tc, test_exp);
-	tcase_add_test(tc, test_log);
-	tcase_add_test(tc, test_square_neg_scale_add_scalar);
-	tcase_add_test(tc, test_binary);
-	tcase_add_test(tc, test_shared_input);
-	tcase_add_test(tc, test_mul_rows);
-	tcase_add_test(tc, test_add_bias);
-	tcase_add_test(tc, test_expand_rows_repeat_rows);
-	tcase_add_test(tc, test_expand);
-	tcase_add_test(tc, test_reshape);
-	tcase_add_test(tc, test_reductions);
-	tcase_add_test(tc, test_mse);
-	tcase_add_test(tc, test_bce);
-	tcase_add_test(tc, test_bce_vjp_target_fails);
-	tcase_add_test(tc, test_bce_logits);
-	tcase_add_test(tc, test_harness_catches_sign_error);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("closed_form");
-	tcase_add_test(tc, test_bce_clamp_values);
-	tcase_add_test(tc, test_bce_denominator_clamp);
-	tcase_add_test(tc, test_bce_logits_matches_bce);
-	tcase_add_test(tc, test_softplus_large);
-	tcase_add_test(tc, test_relu_nan);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("composite");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_mlp_first_order);
-	tcase_add_test(tc, test_mlp_second_order);
-	tcase_add_test(tc, test_fanout);
-	suite_add_tcase(s, tc);
+	const TTest *tests0[] = {
+		test_matmul, test_linear, test_relu, test_sigmoid,
+		test_softplus, test_clamp, test_exp, test_log,
+		test_square_neg_scale_add_scalar, test_binary,
+		test_shared_input, test_mul_rows, test_add_bias,
+		test_expand_rows_repeat_rows, test_expand, test_reshape,
+		test_reductions, test_mse, test_bce, test_bce_vjp_target_fails,
+		test_bce_logits, test_harness_catches_sign_error,
+		NULL};
+	const TTest *tests1[] = {
+		test_bce_clamp_values, test_bce_denominator_clamp,
+		test_bce_logits_matches_bce, test_softplus_large,
+		test_relu_nan,
+		NULL};
+	const TTest *tests2[] = {
+		test_mlp_first_order, test_mlp_second_order, test_fanout,
+		NULL};
+	tu_tcase(s, "gradcheck", 60, tests0);
+	tu_tcase(s, "closed_form", 0, tests1);
+	tu_tcase(s, "composite", 60, tests2);
 	return s;
 }
 
