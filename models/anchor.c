@@ -80,25 +80,10 @@ static enum vb_status anchor_build_loss(struct model *m, struct graph *g,
 	return graph_status(g);
 }
 
-static void anchor_free_impl(struct model *m)
-{
-	free(m->impl);
-}
-
-static void anchor_networks(const struct model *m,
-			 const struct arch_encoder **enc,
-			 const struct arch_decoder **dec)
-{
-	const struct anchor *v = m->impl;
-	*enc = &v->enc;
-	*dec = &v->dec;
-}
-
 static const struct model_ops ANCHOR_OPS = {
 	.name = "anchor",
 	.build_loss = anchor_build_loss,
-	.free_impl = anchor_free_impl,
-	.networks = anchor_networks,
+	.networks = vae_networks,
 };
 
 enum vb_status anchor_create(const struct model_config *cfg,

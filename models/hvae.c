@@ -323,22 +323,13 @@ static void hvae_free_impl(struct model *m)
 	free(hv);
 }
 
-static void hvae_networks(const struct model *m,
-			 const struct arch_encoder **enc,
-			 const struct arch_decoder **dec)
-{
-	const struct hvae *v = m->impl;
-	*enc = &v->enc;
-	*dec = &v->dec;
-}
-
 static const struct model_ops HVAE_OPS = {
 	.name = "hvae",
 	.build_loss = hvae_build_loss,
 	.free_impl = hvae_free_impl,
 	.save_state = hvae_save_state,
 	.load_state = hvae_load_state,
-	.networks = hvae_networks,
+	.networks = vae_networks,
 };
 
 enum vb_status hvae_create(const struct model_config *cfg, struct model **out,

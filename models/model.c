@@ -222,6 +222,8 @@ void model_free(struct model *m)
 		return;
 	if (m->ops && m->ops->free_impl)
 		m->ops->free_impl(m);
+	else
+		free(m->impl);
 	params_free(m->params);
 	model_buffers_free(m->buffers);
 	free(m);

@@ -199,6 +199,7 @@ struct model_ops {
 				     struct vb_error *err);
 	/* Called after the last training batch of an epoch; may be NULL. */
 	enum vb_status (*epoch_end)(struct model *m, struct vb_error *err);
+	/* Frees impl and what it owns; NULL: impl is one block, free()d. */
 	void (*free_impl)(struct model *m);
 	/* Tensors beyond the parameters that a checkpoint must hold (the
 	 * RHVAE's evaluation metric); may be NULL. */
@@ -222,6 +223,10 @@ struct model {
 	struct graph_node **pnodes; /* this step's PARAM nodes (arena) */
 	void *impl;
 	struct model_buffers *buffers; /* owned; same as cfg.buffers */
+	/* The encoder and decoder inside impl (borrowed; set by
+	 * vae_networks_add), read by vae_networks; NULL until then. */
+	const struct arch_encoder *enc;
+	const struct arch_decoder *dec;
 };
 
 /* Creates and initialises (PyTorch default init from cfg->init_seed) the
@@ -229,8 +234,8 @@ struct model {
  * interface, so that no model includes a file that includes it back). */
 enum vb_status model_create(const struct model_config *cfg,
 			    struct model **out, struct vb_error *err);
-/* Frees m, its impl (ops->free_impl), parameters and buffers; NULL is a
- * no-op. */
+/* Frees m, its impl (ops->free_impl, else free), parameters and buffers;
+ * NULL is a no-op. */
 void model_free(struct model *m);
 
 /* The create prologue every model shares: a zeroed struct model with ops,

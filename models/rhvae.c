@@ -724,15 +724,6 @@ static void rhvae_free_impl(struct model *m)
 	free(rv);
 }
 
-static void rhvae_networks(const struct model *m,
-			 const struct arch_encoder **enc,
-			 const struct arch_decoder **dec)
-{
-	const struct rhvae *v = m->impl;
-	*enc = &v->enc;
-	*dec = &v->dec;
-}
-
 static const struct model_ops RHVAE_OPS = {
 	.name = "rhvae",
 	.build_loss = rhvae_build_loss,
@@ -740,7 +731,7 @@ static const struct model_ops RHVAE_OPS = {
 	.free_impl = rhvae_free_impl,
 	.save_state = rhvae_save_state,
 	.load_state = rhvae_load_state,
-	.networks = rhvae_networks,
+	.networks = vae_networks,
 };
 
 enum vb_status rhvae_create(const struct model_config *cfg,

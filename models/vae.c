@@ -120,24 +120,9 @@ static enum vb_status vae_build_loss(struct model *m, struct graph *g,
 	return graph_status(g);
 }
 
-static void vae_free_impl(struct model *m)
-{
-	free(m->impl);
-}
-
-static void vae_networks(const struct model *m,
-			 const struct arch_encoder **enc,
-			 const struct arch_decoder **dec)
-{
-	const struct vae *v = m->impl;
-	*enc = &v->enc;
-	*dec = &v->dec;
-}
-
 static const struct model_ops VAE_OPS = {
 	.name = "vae",
 	.build_loss = vae_build_loss,
-	.free_impl = vae_free_impl,
 	.networks = vae_networks,
 };
 
@@ -146,11 +131,20 @@ enum vb_status vae_networks_add(struct model *m, struct arch_encoder *enc,
 				struct vb_error *err)
 {
 	enum vb_status st = params_create(&m->params, err);
+	m->enc = enc;
+	m->dec = dec;
 	if (st == VB_OK)
 		st = arch_encoder_add(enc, m->params, &m->cfg, err);
 	if (st == VB_OK)
 		st = arch_decoder_add(dec, m->params, &m->cfg, err);
 	return st;
+}
+
+void vae_networks(const struct model *m, const struct arch_encoder **enc,
+		  const struct arch_decoder **dec)
+{
+	*enc = m->enc;
+	*dec = m->dec;
 }
 
 void vae_networks_init(struct model *m, const struct arch_encoder *enc,

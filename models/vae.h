@@ -58,6 +58,10 @@ enum vb_status vae_networks_add(struct model *m, struct arch_encoder *enc,
 				struct vb_error *err);
 void vae_networks_init(struct model *m, const struct arch_encoder *enc,
 		       const struct arch_decoder *dec, struct rng *r);
+/* The model_ops networks hook of every model that registered its
+ * networks with vae_networks_add: *enc = m->enc, *dec = m->dec. */
+void vae_networks(const struct model *m, const struct arch_encoder **enc,
+		  const struct arch_decoder **dec);
 
 enum vb_status vae_create(const struct model_config *cfg, struct model **out,
 			  struct vb_error *err);
