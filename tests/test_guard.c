@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "anomaly.h"
+#include "benchutil.h"
 #include "checkpoint.h"
 #include "config.h"
 #include "graph.h"
@@ -187,18 +188,12 @@ static void small_config(struct config *c, const char *name)
 
 static void set(struct config *c, const char *a)
 {
-	struct vb_error err = {0};
-	ck_assert_msg(config_set(c, a, &err) == VB_OK, "%s", err.msg);
+	bu_set(c, a);
 }
 
 static void run(const struct config *c, struct train_summary *s)
 {
-	struct train_data d;
-	struct vb_error err = {0};
-	ck_assert_msg(config_validate(c, &err) == VB_OK, "%s", err.msg);
-	ck_assert_msg(train_data_load(c, &d, &err) == VB_OK, "%s", err.msg);
-	ck_assert_msg(train_run(c, &d, s, NULL, &err) == VB_OK, "%s", err.msg);
-	train_data_free(&d);
+	bu_run(c, NULL, s);
 }
 
 struct want {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "anomaly.h"
+#include "benchutil.h"
 #include "checkpoint.h"
 #include "config.h"
 #include "graph.h"
@@ -332,9 +333,7 @@ END_TEST
 
 static void set(struct config *c, const char *kv)
 {
-	struct vb_error err = {0};
-	ck_assert_msg(config_set(c, kv, &err) == VB_OK, "%s: %s", kv,
-		      err.msg);
+	bu_set(c, kv);
 }
 
 /* 256 synthetic images, MLP VAE, 8 steps of 32 per epoch. */
@@ -357,13 +356,7 @@ static void small_config(struct config *c, const char *dir, const char *name)
 static void run_opts(const struct config *c, const struct train_options *o,
 		     struct train_summary *s)
 {
-	struct train_data d;
-	struct vb_error err = {0};
-	ck_assert_msg(config_validate(c, &err) == VB_OK, "%s", err.msg);
-	ck_assert_msg(train_data_load(c, &d, &err) == VB_OK, "%s", err.msg);
-	ck_assert_msg(train_run_opts(c, &d, o, s, NULL, &err) == VB_OK, "%s",
-		      err.msg);
-	train_data_free(&d);
+	bu_run(c, o, s);
 }
 
 static void run(const struct config *c, struct train_summary *s)
@@ -373,11 +366,7 @@ static void run(const struct config *c, struct train_summary *s)
 
 static char *read_run_file(const struct train_summary *s, const char *f)
 {
-	char path[1300];
-	snprintf(path, sizeof path, "%s/%s", s->run_dir, f);
-	char *t = tu_read_file(path, NULL);
-	ck_assert_msg(t != NULL, "cannot read %s", path);
-	return t;
+	return bu_read_run_file(s, f);
 }
 
 START_TEST(test_f16_overflow_origin)
