@@ -92,7 +92,6 @@ enum vb_status anchor_create(const struct model_config *cfg,
 	struct model *m;
 	struct anchor *v;
 	size_t D = cfg->n_rows * cfg->n_cols;
-	struct rng r;
 	enum vb_status st = model_alloc(&ANCHOR_OPS, cfg, sizeof *v, &m, err);
 	*out = NULL;
 	if (st != VB_OK)
@@ -108,15 +107,5 @@ enum vb_status anchor_create(const struct model_config *cfg,
 			     cfg->anchor_eps);
 	if (st == VB_OK)
 		st = vae_check_config(cfg, "anchor", err);
-	if (st == VB_OK)
-		st = vae_networks_add(m, &v->enc, &v->dec, err);
-	if (st == VB_OK)
-		st = params_finalize(m->params, err);
-	if (st != VB_OK) {
-		model_free(m);
-		return st;
-	}
-	vae_networks_init(m, &v->enc, &v->dec, &r);
-	*out = m;
-	return VB_OK;
+	return vae_networks_finish(m, st, &v->enc, &v->dec, out, err);
 }

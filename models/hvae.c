@@ -339,7 +339,6 @@ enum vb_status hvae_create(const struct model_config *cfg, struct model **out,
 	struct hvae *hv;
 	size_t D = cfg->n_rows * cfg->n_cols, H = cfg->n_hidden;
 	size_t d = cfg->n_latent;
-	struct rng r;
 	enum vb_status st = model_alloc(&HVAE_OPS, cfg, sizeof *hv, &m, err);
 	*out = NULL;
 	if (st != VB_OK)
@@ -360,15 +359,5 @@ enum vb_status hvae_create(const struct model_config *cfg, struct model **out,
 			     "hvae: bce_eps %g, expected 0: the HVAE's bce "
 			     "takes the decoder output as logits, there is "
 			     "no probability to clamp", cfg->bce_eps);
-	if (st == VB_OK)
-		st = vae_networks_add(m, &hv->enc, &hv->dec, err);
-	if (st == VB_OK)
-		st = params_finalize(m->params, err);
-	if (st != VB_OK) {
-		model_free(m);
-		return st;
-	}
-	vae_networks_init(m, &hv->enc, &hv->dec, &r);
-	*out = m;
-	return VB_OK;
+	return vae_networks_finish(m, st, &hv->enc, &hv->dec, out, err);
 }

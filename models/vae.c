@@ -140,6 +140,25 @@ enum vb_status vae_networks_add(struct model *m, struct arch_encoder *enc,
 	return st;
 }
 
+enum vb_status vae_networks_finish(struct model *m, enum vb_status st,
+				   struct arch_encoder *enc,
+				   struct arch_decoder *dec,
+				   struct model **out, struct vb_error *err)
+{
+	struct rng r;
+	if (st == VB_OK)
+		st = vae_networks_add(m, enc, dec, err);
+	if (st == VB_OK)
+		st = params_finalize(m->params, err);
+	if (st != VB_OK) {
+		model_free(m);
+		return st;
+	}
+	vae_networks_init(m, enc, dec, &r);
+	*out = m;
+	return VB_OK;
+}
+
 void vae_networks(const struct model *m, const struct arch_encoder **enc,
 		  const struct arch_decoder **dec)
 {
@@ -162,7 +181,6 @@ enum vb_status vae_create(const struct model_config *cfg, struct model **out,
 	struct vae *v;
 	size_t D = cfg->n_rows * cfg->n_cols, H = cfg->n_hidden;
 	size_t d = cfg->n_latent;
-	struct rng r;
 	enum vb_status st = model_alloc(&VAE_OPS, cfg, sizeof *v, &m, err);
 	*out = NULL;
 	if (st != VB_OK)
@@ -174,15 +192,5 @@ enum vb_status vae_create(const struct model_config *cfg, struct model **out,
 			     "must be >= 1", D, d, H);
 	if (st == VB_OK)
 		st = vae_check_config(cfg, "vae", err);
-	if (st == VB_OK)
-		st = vae_networks_add(m, &v->enc, &v->dec, err);
-	if (st == VB_OK)
-		st = params_finalize(m->params, err);
-	if (st != VB_OK) {
-		model_free(m);
-		return st;
-	}
-	vae_networks_init(m, &v->enc, &v->dec, &r);
-	*out = m;
-	return VB_OK;
+	return vae_networks_finish(m, st, &v->enc, &v->dec, out, err);
 }

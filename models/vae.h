@@ -58,6 +58,14 @@ enum vb_status vae_networks_add(struct model *m, struct arch_encoder *enc,
 				struct vb_error *err);
 void vae_networks_init(struct model *m, const struct arch_encoder *enc,
 		       const struct arch_decoder *dec, struct rng *r);
+/* The tail of a create whose parameters are the encoder and decoder
+ * only: when st is VB_OK, vae_networks_add, params_finalize and
+ * vae_networks_init, then *out = m; on any error (st included) m is freed
+ * (model_free) and the status returned. */
+enum vb_status vae_networks_finish(struct model *m, enum vb_status st,
+				   struct arch_encoder *enc,
+				   struct arch_decoder *dec,
+				   struct model **out, struct vb_error *err);
 /* The model_ops networks hook of every model that registered its
  * networks with vae_networks_add: *enc = m->enc, *dec = m->dec. */
 void vae_networks(const struct model *m, const struct arch_encoder **enc,
