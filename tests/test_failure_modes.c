@@ -18,19 +18,15 @@
 #include "nets.h"
 #include "ops.h"
 #include "preprocess.h"
+#include "modelutil.h"
 #include "testutil.h"
 #include "vae.h"
 
 static struct model_config small_cfg(enum model_kind kind,
 				     enum model_arch arch)
 {
-	struct model_config c;
-	model_config_defaults(&c);
-	c.kind = kind;
+	struct model_config c = mu_config(kind, 28, 28, 8, 4, 3);
 	c.arch = arch;
-	c.n_latent = 4;
-	c.n_hidden = 8;
-	c.init_seed = 3;
 	return c;
 }
 

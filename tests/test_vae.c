@@ -296,12 +296,7 @@ START_TEST(test_vae_softplus_logvar_clamp)
 	struct model_out mo;
 	double x[NB * ND];
 	size_t n_at = 0;
-	model_config_defaults(&mc);
-	mc.n_rows = NR;
-	mc.n_cols = NC;
-	mc.n_hidden = 5;
-	mc.n_latent = 3;
-	mc.init_seed = 11;
+	mc = mu_config(MODEL_KIND_VAE, NR, NC, 5, 3, 11);
 	mc.sigma = MODEL_SIGMA_SOFTPLUS;
 	mc.logvar_clamp = true;
 	mc.logvar_max = -0.05;
