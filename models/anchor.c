@@ -80,40 +80,23 @@ static enum vb_status anchor_build_loss(struct model *m, struct graph *g,
 	return graph_status(g);
 }
 
-static void anchor_free_impl(struct model *m)
-{
-	free(m->impl);
-}
-
-static void anchor_networks(const struct model *m,
-			 const struct arch_encoder **enc,
-			 const struct arch_decoder **dec)
-{
-	const struct anchor *v = m->impl;
-	*enc = &v->enc;
-	*dec = &v->dec;
-}
-
 static const struct model_ops ANCHOR_OPS = {
-	"anchor", anchor_build_loss, NULL, anchor_free_impl, NULL, NULL, anchor_networks};
+	.name = "anchor",
+	.build_loss = anchor_build_loss,
+	.networks = vae_networks,
+};
 
 enum vb_status anchor_create(const struct model_config *cfg,
 			     struct model **out, struct vb_error *err)
 {
-	struct model *m = calloc(1, sizeof *m);
-	struct anchor *v = calloc(1, sizeof *v);
+	struct model *m;
+	struct anchor *v;
 	size_t D = cfg->n_rows * cfg->n_cols;
-	struct rng r;
-	enum vb_status st = VB_OK;
+	enum vb_status st = model_alloc(&ANCHOR_OPS, cfg, sizeof *v, &m, err);
 	*out = NULL;
-	if (!m || !v) {
-		free(m);
-		free(v);
-		return vb_fail(err, VB_ERR_NOMEM, "anchor: cannot allocate");
-	}
-	m->ops = &ANCHOR_OPS;
-	m->cfg = *cfg;
-	m->impl = v;
+	if (st != VB_OK)
+		return st;
+	v = m->impl;
 	if (D == 0 || cfg->n_latent == 0 || cfg->n_hidden == 0)
 		st = vb_fail(err, VB_ERR_CONFIG,
 			     "anchor: input %zu, latent %zu, hidden %zu: all "
@@ -124,21 +107,5 @@ enum vb_status anchor_create(const struct model_config *cfg,
 			     cfg->anchor_eps);
 	if (st == VB_OK)
 		st = vae_check_config(cfg, "anchor", err);
-	if (st == VB_OK)
-		st = params_create(&m->params, err);
-	if (st == VB_OK)
-		st = arch_encoder_add(&v->enc, m->params, cfg, err);
-	if (st == VB_OK)
-		st = arch_decoder_add(&v->dec, m->params, cfg, err);
-	if (st == VB_OK)
-		st = params_finalize(m->params, err);
-	if (st != VB_OK) {
-		model_free(m);
-		return st;
-	}
-	rng_seed(&r, cfg->init_seed, RNG_STREAM_INIT);
-	arch_encoder_init(&v->enc, m->params, &r);
-	arch_decoder_init(&v->dec, m->params, &r);
-	*out = m;
-	return VB_OK;
+	return vae_networks_finish(m, st, &v->enc, &v->dec, out, err);
 }

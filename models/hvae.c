@@ -325,37 +325,27 @@ static void hvae_free_impl(struct model *m)
 	free(hv);
 }
 
-static void hvae_networks(const struct model *m,
-			 const struct arch_encoder **enc,
-			 const struct arch_decoder **dec)
-{
-	const struct hvae *v = m->impl;
-	*enc = &v->enc;
-	*dec = &v->dec;
-}
-
 static const struct model_ops HVAE_OPS = {
-	"hvae", hvae_build_loss, NULL, hvae_free_impl, hvae_save_state,
-	hvae_load_state, hvae_networks};
+	.name = "hvae",
+	.build_loss = hvae_build_loss,
+	.free_impl = hvae_free_impl,
+	.save_state = hvae_save_state,
+	.load_state = hvae_load_state,
+	.networks = vae_networks,
+};
 
 enum vb_status hvae_create(const struct model_config *cfg, struct model **out,
 			   struct vb_error *err)
 {
-	struct model *m = calloc(1, sizeof *m);
-	struct hvae *hv = calloc(1, sizeof *hv);
+	struct model *m;
+	struct hvae *hv;
 	size_t D = cfg->n_rows * cfg->n_cols, H = cfg->n_hidden;
 	size_t d = cfg->n_latent;
-	struct rng r;
-	enum vb_status st = VB_OK;
+	enum vb_status st = model_alloc(&HVAE_OPS, cfg, sizeof *hv, &m, err);
 	*out = NULL;
-	if (!m || !hv) {
-		free(m);
-		free(hv);
-		return vb_fail(err, VB_ERR_NOMEM, "hvae: cannot allocate");
-	}
-	m->ops = &HVAE_OPS;
-	m->cfg = *cfg;
-	m->impl = hv;
+	if (st != VB_OK)
+		return st;
+	hv = m->impl;
 	hv->b = (vb_real)sqrt(cfg->beta_zero);
 	hv->state_beta_zero_sqrt = hv->b;
 	hv->state_eps_lf = (vb_real)cfg->eps_lf;
@@ -371,21 +361,5 @@ enum vb_status hvae_create(const struct model_config *cfg, struct model **out,
 			     "hvae: bce_eps %g, expected 0: the HVAE's bce "
 			     "takes the decoder output as logits, there is "
 			     "no probability to clamp", cfg->bce_eps);
-	if (st == VB_OK)
-		st = params_create(&m->params, err);
-	if (st == VB_OK)
-		st = arch_encoder_add(&hv->enc, m->params, cfg, err);
-	if (st == VB_OK)
-		st = arch_decoder_add(&hv->dec, m->params, cfg, err);
-	if (st == VB_OK)
-		st = params_finalize(m->params, err);
-	if (st != VB_OK) {
-		model_free(m);
-		return st;
-	}
-	rng_seed(&r, cfg->init_seed, RNG_STREAM_INIT);
-	arch_encoder_init(&hv->enc, m->params, &r);
-	arch_decoder_init(&hv->dec, m->params, &r);
-	*out = m;
-	return VB_OK;
+	return vae_networks_finish(m, st, &hv->enc, &hv->dec, out, err);
 }

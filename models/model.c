@@ -1,4 +1,6 @@
-/* model: names, defaults, creation by kind, the build_loss wrapper. */
+/* model: the model interface: names, defaults, buffers, the shared create
+ * prologue (model_alloc), the build_loss wrapper and the checkpoint state.
+ * Creation by kind (the one place that knows every model) is registry.c. */
 #include "model.h"
 
 #include <math.h>
@@ -6,11 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "anchor.h"
 #include "arch.h"
-#include "hvae.h"
-#include "rhvae.h"
-#include "vae.h"
 
 const char *model_kind_name(enum model_kind kind)
 {
@@ -128,7 +126,7 @@ enum vb_status model_buffers_add(struct model_buffers *b, const char *name,
 	return VB_OK;
 }
 
-static void buffers_free(struct model_buffers *b)
+void model_buffers_free(struct model_buffers *b)
 {
 	if (!b)
 		return;
@@ -199,41 +197,23 @@ void model_config_defaults(struct model_config *c)
 	c->buffers = NULL;
 }
 
-static enum vb_status create_kind(const struct model_config *cfg,
-				  struct model **out, struct vb_error *err)
+enum vb_status model_alloc(const struct model_ops *ops,
+			   const struct model_config *cfg, size_t impl_size,
+			   struct model **out, struct vb_error *err)
 {
-	switch (cfg->kind) {
-	case MODEL_KIND_VAE:
-		return vae_create(cfg, out, err);
-	case MODEL_KIND_RHVAE:
-		return rhvae_create(cfg, out, err);
-	case MODEL_KIND_HVAE:
-		return hvae_create(cfg, out, err);
-	case MODEL_KIND_ANCHOR:
-		return anchor_create(cfg, out, err);
-	}
-	return vb_fail(err, VB_ERR_CONFIG, "model: unknown kind %d",
-		       (int)cfg->kind);
-}
-
-enum vb_status model_create(const struct model_config *cfg,
-			    struct model **out, struct vb_error *err)
-{
-	struct model_config c = *cfg;
-	struct model_buffers *b = calloc(1, sizeof *b);
-	enum vb_status st;
+	struct model *m = calloc(1, sizeof *m);
+	void *impl = calloc(1, impl_size);
 	*out = NULL;
-	if (!b)
-		return vb_fail(err, VB_ERR_NOMEM, "model: cannot allocate");
-	b->training = true;
-	c.buffers = b;
-	st = create_kind(&c, out, err);
-	if (st != VB_OK) {
-		buffers_free(b);
-		return st;
+	if (!m || !impl) {
+		free(m);
+		free(impl);
+		return vb_fail(err, VB_ERR_NOMEM, "%s: cannot allocate",
+			       ops->name);
 	}
-	(*out)->cfg.buffers = b;
-	(*out)->buffers = b;
+	m->ops = ops;
+	m->cfg = *cfg;
+	m->impl = impl;
+	*out = m;
 	return VB_OK;
 }
 
@@ -243,8 +223,10 @@ void model_free(struct model *m)
 		return;
 	if (m->ops && m->ops->free_impl)
 		m->ops->free_impl(m);
+	else
+		free(m->impl);
 	params_free(m->params);
-	buffers_free(m->buffers);
+	model_buffers_free(m->buffers);
 	free(m);
 }
 

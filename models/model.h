@@ -1,6 +1,7 @@
-/* model: the one interface every model (vae, later rhvae, hvae) sits
- * behind: create from a model_config, build the loss of one batch on the
- * tape, an epoch-end hook, free. Parameters live in a struct params whose
+/* model: the one interface every model (vae, rhvae, hvae, anchor) sits
+ * behind: create from a model_config (by kind in registry.c, the only file
+ * that knows every model), build the loss of one batch on the tape, an
+ * epoch-end hook, free. Parameters live in a struct params whose
  * entry names are pythae's state_dict names, so checkpoints map 1:1. */
 #ifndef VB_MODELS_MODEL_H
 #define VB_MODELS_MODEL_H
@@ -76,6 +77,8 @@ enum vb_status model_buffers_add(struct model_buffers *b, const char *name,
 				 enum checkpoint_dtype dtype, size_t n,
 				 double fill, void **data,
 				 struct vb_error *err);
+/* Frees every buffer and b itself; NULL is a no-op. */
+void model_buffers_free(struct model_buffers *b);
 
 struct model_config {
 	enum model_kind kind;
@@ -196,6 +199,7 @@ struct model_ops {
 				     struct vb_error *err);
 	/* Called after the last training batch of an epoch; may be NULL. */
 	enum vb_status (*epoch_end)(struct model *m, struct vb_error *err);
+	/* Frees impl and what it owns; NULL: impl is one block, free()d. */
 	void (*free_impl)(struct model *m);
 	/* Tensors beyond the parameters that a checkpoint must hold (the
 	 * RHVAE's evaluation metric); may be NULL. */
@@ -223,6 +227,10 @@ struct model {
 	 * clamp saw and those it changed (|g| > h_grad_clip), summed over
 	 * every forward since create; a trainer reads differences. */
 	uint64_t h_grad_entries, h_grad_clamped;
+	/* The encoder and decoder inside impl (borrowed; set by
+	 * vae_networks_add), read by vae_networks; NULL until then. */
+	const struct arch_encoder *enc;
+	const struct arch_decoder *dec;
 };
 
 /* Counts gz's entries into m->h_grad_entries / h_grad_clamped against
@@ -231,10 +239,22 @@ void model_count_h_grad(struct model *m, const struct graph_node *gz,
 			double clip);
 
 /* Creates and initialises (PyTorch default init from cfg->init_seed) the
- * model cfg->kind names. */
+ * model cfg->kind names (models/registry.c: the factory, apart from this
+ * interface, so that no model includes a file that includes it back). */
 enum vb_status model_create(const struct model_config *cfg,
 			    struct model **out, struct vb_error *err);
+/* Frees m, its impl (ops->free_impl, else free), parameters and buffers;
+ * NULL is a no-op. */
 void model_free(struct model *m);
+
+/* The create prologue every model shares: a zeroed struct model with ops,
+ * a copy of *cfg and a zeroed impl of impl_size bytes (m->impl), in *out.
+ * VB_ERR_NOMEM "<ops->name>: cannot allocate" (and *out NULL) on failure.
+ * Once it succeeded, the caller frees with model_free, also on a later
+ * error of its own. */
+enum vb_status model_alloc(const struct model_ops *ops,
+			   const struct model_config *cfg, size_t impl_size,
+			   struct model **out, struct vb_error *err);
 
 /* Builds the loss; a thin wrapper that appends the parameter nodes first
  * and checks the tape for a sticky error afterwards. */

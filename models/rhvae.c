@@ -41,6 +41,9 @@ struct rhvae {
 	vb_real *temper; /* (K) tempering factors */
 	bool lf_full;    /* rhvae_set_leapfrog_reuse(false): the full H at
 			    every step-6.1 iteration (the reference path) */
+	/* temperature, lbd, beta_zero_sqrt as the checkpoint holds them
+	 * (set at create; the writer borrows them until it writes) */
+	vb_real state_consts[3];
 };
 
 void rhvae_set_freeze(struct model *m, enum rhvae_freeze mode)
@@ -667,20 +670,16 @@ static enum vb_status rhvae_save_state(const struct model *m,
 	const struct rhvae *rv = m->impl;
 	size_t one[1] = {1}, ms[3] = {rv->n_cent, rv->d, rv->d};
 	size_t cs[2] = {rv->n_cent, rv->d};
-	static vb_real consts[3];
 	enum vb_status st;
-	/* pythae's non-trained nn.Parameters (rhvae.md 4.1) */
-	consts[0] = (vb_real)m->cfg.temperature;
-	consts[1] = (vb_real)m->cfg.regularization;
-	consts[2] = rv->b;
+	/* pythae's non-trained nn.Parameters (rhvae.md 4.1), set at create */
 	st = checkpoint_add(w, "temperature", CHECKPOINT_REAL, 1, one,
-			    &consts[0], err);
+			    &rv->state_consts[0], err);
 	if (st == VB_OK)
 		st = checkpoint_add(w, "lbd", CHECKPOINT_REAL, 1, one,
-				    &consts[1], err);
+				    &rv->state_consts[1], err);
 	if (st == VB_OK)
 		st = checkpoint_add(w, "beta_zero_sqrt", CHECKPOINT_REAL, 1, one,
-				    &consts[2], err);
+				    &rv->state_consts[2], err);
 	/* the evaluation metric, under pythae's model.pt keys */
 	if (st == VB_OK && rv->has_metric)
 		st = checkpoint_add(w, "M", CHECKPOINT_REAL, 3, ms, rv->M_tens,
@@ -739,37 +738,29 @@ static void rhvae_free_impl(struct model *m)
 	free(rv);
 }
 
-static void rhvae_networks(const struct model *m,
-			 const struct arch_encoder **enc,
-			 const struct arch_decoder **dec)
-{
-	const struct rhvae *v = m->impl;
-	*enc = &v->enc;
-	*dec = &v->dec;
-}
-
 static const struct model_ops RHVAE_OPS = {
-	"rhvae", rhvae_build_loss, rhvae_epoch_end, rhvae_free_impl,
-	rhvae_save_state, rhvae_load_state, rhvae_networks};
+	.name = "rhvae",
+	.build_loss = rhvae_build_loss,
+	.epoch_end = rhvae_epoch_end,
+	.free_impl = rhvae_free_impl,
+	.save_state = rhvae_save_state,
+	.load_state = rhvae_load_state,
+	.networks = vae_networks,
+};
 
 enum vb_status rhvae_create(const struct model_config *cfg,
 			    struct model **out, struct vb_error *err)
 {
-	struct model *m = calloc(1, sizeof *m);
-	struct rhvae *rv = calloc(1, sizeof *rv);
+	struct model *m;
+	struct rhvae *rv;
 	size_t D = cfg->n_rows * cfg->n_cols, H = cfg->n_hidden;
 	size_t d = cfg->n_latent, rows;
 	struct rng r;
-	enum vb_status st = VB_OK;
+	enum vb_status st = model_alloc(&RHVAE_OPS, cfg, sizeof *rv, &m, err);
 	*out = NULL;
-	if (!m || !rv) {
-		free(m);
-		free(rv);
-		return vb_fail(err, VB_ERR_NOMEM, "rhvae: cannot allocate");
-	}
-	m->ops = &RHVAE_OPS;
-	m->cfg = *cfg;
-	m->impl = rv;
+	if (st != VB_OK)
+		return st;
+	rv = m->impl;
 	rv->d = d;
 	rv->D = D;
 	rv->cap = cfg->buffer_batches;
@@ -806,14 +797,16 @@ enum vb_status rhvae_create(const struct model_config *cfg,
 	if (st == VB_OK) {
 		rv->b = (vb_real)(cfg->quirk_beta_sqrt ? cfg->beta_zero
 						       : sqrt(cfg->beta_zero));
+		/* pythae's non-trained nn.Parameters (rhvae.md 4.1), kept
+		 * here for the checkpoint writer, which holds the pointers
+		 * until it writes */
+		rv->state_consts[0] = (vb_real)cfg->temperature;
+		rv->state_consts[1] = (vb_real)cfg->regularization;
+		rv->state_consts[2] = rv->b;
 		rhvae_tempering_factors(cfg, rv->temper);
-		st = params_create(&m->params, err);
+		/* Registration order = pythae's state_dict order. */
+		st = vae_networks_add(m, &rv->enc, &rv->dec, err);
 	}
-	/* Registration order = pythae's state_dict order. */
-	if (st == VB_OK)
-		st = arch_encoder_add(&rv->enc, m->params, cfg, err);
-	if (st == VB_OK)
-		st = arch_decoder_add(&rv->dec, m->params, cfg, err);
 	if (st == VB_OK)
 		st = nets_linear_add(&rv->met_fc1, m->params, "metric.layers.0",
 				     D, cfg->n_metric_hidden, err);
@@ -830,9 +823,7 @@ enum vb_status rhvae_create(const struct model_config *cfg,
 		model_free(m);
 		return st;
 	}
-	rng_seed(&r, cfg->init_seed, RNG_STREAM_INIT);
-	arch_encoder_init(&rv->enc, m->params, &r);
-	arch_decoder_init(&rv->dec, m->params, &r);
+	vae_networks_init(m, &rv->enc, &rv->dec, &r);
 	nets_linear_init(&rv->met_fc1, m->params, &r);
 	nets_linear_init(&rv->met_diag, m->params, &r);
 	nets_linear_init(&rv->met_low, m->params, &r);

@@ -120,63 +120,77 @@ static enum vb_status vae_build_loss(struct model *m, struct graph *g,
 	return graph_status(g);
 }
 
-static void vae_free_impl(struct model *m)
+static const struct model_ops VAE_OPS = {
+	.name = "vae",
+	.build_loss = vae_build_loss,
+	.networks = vae_networks,
+};
+
+enum vb_status vae_networks_add(struct model *m, struct arch_encoder *enc,
+				struct arch_decoder *dec,
+				struct vb_error *err)
 {
-	free(m->impl);
+	enum vb_status st = params_create(&m->params, err);
+	m->enc = enc;
+	m->dec = dec;
+	if (st == VB_OK)
+		st = arch_encoder_add(enc, m->params, &m->cfg, err);
+	if (st == VB_OK)
+		st = arch_decoder_add(dec, m->params, &m->cfg, err);
+	return st;
 }
 
-static void vae_networks(const struct model *m,
-			 const struct arch_encoder **enc,
-			 const struct arch_decoder **dec)
+enum vb_status vae_networks_finish(struct model *m, enum vb_status st,
+				   struct arch_encoder *enc,
+				   struct arch_decoder *dec,
+				   struct model **out, struct vb_error *err)
 {
-	const struct vae *v = m->impl;
-	*enc = &v->enc;
-	*dec = &v->dec;
-}
-
-static const struct model_ops VAE_OPS = {"vae", vae_build_loss, NULL,
-					 vae_free_impl, NULL, NULL, vae_networks};
-
-enum vb_status vae_create(const struct model_config *cfg, struct model **out,
-			  struct vb_error *err)
-{
-	struct model *m = calloc(1, sizeof *m);
-	struct vae *v = calloc(1, sizeof *v);
-	size_t D = cfg->n_rows * cfg->n_cols, H = cfg->n_hidden;
-	size_t d = cfg->n_latent;
 	struct rng r;
-	enum vb_status st = VB_OK;
-	*out = NULL;
-	if (!m || !v) {
-		free(m);
-		free(v);
-		return vb_fail(err, VB_ERR_NOMEM, "vae: cannot allocate");
-	}
-	m->ops = &VAE_OPS;
-	m->cfg = *cfg;
-	m->impl = v;
-	if (D == 0 || d == 0 || H == 0)
-		st = vb_fail(err, VB_ERR_CONFIG,
-			     "vae: input %zu, latent %zu, hidden %zu: all "
-			     "must be >= 1", D, d, H);
 	if (st == VB_OK)
-		st = vae_check_config(cfg, "vae", err);
-	if (st == VB_OK)
-		st = params_create(&m->params, err);
-	/* Registration order = pythae's state_dict order. */
-	if (st == VB_OK)
-		st = arch_encoder_add(&v->enc, m->params, cfg, err);
-	if (st == VB_OK)
-		st = arch_decoder_add(&v->dec, m->params, cfg, err);
+		st = vae_networks_add(m, enc, dec, err);
 	if (st == VB_OK)
 		st = params_finalize(m->params, err);
 	if (st != VB_OK) {
 		model_free(m);
 		return st;
 	}
-	rng_seed(&r, cfg->init_seed, RNG_STREAM_INIT);
-	arch_encoder_init(&v->enc, m->params, &r);
-	arch_decoder_init(&v->dec, m->params, &r);
+	vae_networks_init(m, enc, dec, &r);
 	*out = m;
 	return VB_OK;
+}
+
+void vae_networks(const struct model *m, const struct arch_encoder **enc,
+		  const struct arch_decoder **dec)
+{
+	*enc = m->enc;
+	*dec = m->dec;
+}
+
+void vae_networks_init(struct model *m, const struct arch_encoder *enc,
+		       const struct arch_decoder *dec, struct rng *r)
+{
+	rng_seed(r, m->cfg.init_seed, RNG_STREAM_INIT);
+	arch_encoder_init(enc, m->params, r);
+	arch_decoder_init(dec, m->params, r);
+}
+
+enum vb_status vae_create(const struct model_config *cfg, struct model **out,
+			  struct vb_error *err)
+{
+	struct model *m;
+	struct vae *v;
+	size_t D = cfg->n_rows * cfg->n_cols, H = cfg->n_hidden;
+	size_t d = cfg->n_latent;
+	enum vb_status st = model_alloc(&VAE_OPS, cfg, sizeof *v, &m, err);
+	*out = NULL;
+	if (st != VB_OK)
+		return st;
+	v = m->impl;
+	if (D == 0 || d == 0 || H == 0)
+		st = vb_fail(err, VB_ERR_CONFIG,
+			     "vae: input %zu, latent %zu, hidden %zu: all "
+			     "must be >= 1", D, d, H);
+	if (st == VB_OK)
+		st = vae_check_config(cfg, "vae", err);
+	return vae_networks_finish(m, st, &v->enc, &v->dec, out, err);
 }

@@ -47,6 +47,30 @@ struct graph_node *vae_recon(const struct model_config *cfg, struct graph *g,
 enum vb_status vae_check_config(const struct model_config *cfg,
 				const char *who, struct vb_error *err);
 
+/* The create steps the VAE family shares. vae_networks_add creates
+ * m->params and registers enc's then dec's parameters (pythae's state_dict
+ * order); the caller may register more, then calls params_finalize.
+ * vae_networks_init seeds r from m->cfg.init_seed (RNG_STREAM_INIT) and
+ * initialises enc then dec from it; the caller initialises any further
+ * networks from r, in registration order. */
+enum vb_status vae_networks_add(struct model *m, struct arch_encoder *enc,
+				struct arch_decoder *dec,
+				struct vb_error *err);
+void vae_networks_init(struct model *m, const struct arch_encoder *enc,
+		       const struct arch_decoder *dec, struct rng *r);
+/* The tail of a create whose parameters are the encoder and decoder
+ * only: when st is VB_OK, vae_networks_add, params_finalize and
+ * vae_networks_init, then *out = m; on any error (st included) m is freed
+ * (model_free) and the status returned. */
+enum vb_status vae_networks_finish(struct model *m, enum vb_status st,
+				   struct arch_encoder *enc,
+				   struct arch_decoder *dec,
+				   struct model **out, struct vb_error *err);
+/* The model_ops networks hook of every model that registered its
+ * networks with vae_networks_add: *enc = m->enc, *dec = m->dec. */
+void vae_networks(const struct model *m, const struct arch_encoder **enc,
+		  const struct arch_decoder **dec);
+
 enum vb_status vae_create(const struct model_config *cfg, struct model **out,
 			  struct vb_error *err);
 

@@ -1,7 +1,8 @@
 /* gradcheck: central differences against the tape's fused backward, its
  * differentiable backward (graph_grad with create_graph) and Hessian-vector
- * products, for any op built by a callback (see gradcheck.h). Uses only
- * core headers; compiled into every suite, in float and double builds (the
+ * products, for any op built by a callback (see gradcheck.h), and the
+ * op suites' small helpers (gc_leaf, gc_case, gc_assert_all, the one user
+ * of Check here). Uses only core headers and check.h; compiled into every suite, in float and double builds (the
  * default tolerances are meant for the double build). */
 #include "gradcheck.h"
 
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <check.h>
 
 #include "ops.h"
 
@@ -760,4 +763,53 @@ struct graph_node *gradcheck_node(const struct graph *g, const char *name)
 double gradcheck_softplus(double s)
 {
 	return s > 20 ? s : log1p(exp(s));
+}
+
+struct gradcheck_leaf gc_leaf(const char *name, enum gradcheck_kind kind,
+			      const double *data, int ndim,
+			      const size_t *shape)
+{
+	struct gradcheck_leaf l;
+	memset(&l, 0, sizeof l);
+	l.name = name;
+	l.kind = kind;
+	l.data = data;
+	l.ndim = ndim;
+	for (int i = 0; i < ndim; i++)
+		l.shape[i] = shape[i];
+	return l;
+}
+
+struct gradcheck_case gc_case(const char *op, gradcheck_build_fn fn,
+			      void *ctx, uint64_t seed)
+{
+	struct gradcheck_case c;
+	memset(&c, 0, sizeof c);
+	c.op = op;
+	c.build = fn;
+	c.ctx = ctx;
+	c.seed = seed;
+	return c;
+}
+
+void gc_assert_all(struct gradcheck_case *c, bool second, bool curved,
+		   bool *square_out)
+{
+	int f = gradcheck_first(c);
+	ck_assert_msg(f == 0, "%s: %d first-order failures", c->op, f);
+	if (!second)
+		return;
+	if (curved) {
+		f = gradcheck_second(c);
+		ck_assert_msg(f == 0, "%s: %d second-order failures", c->op,
+			      f);
+	}
+	*square_out = true;
+	f = gradcheck_first(c);
+	ck_assert_msg(f == 0, "%s squared: %d first-order failures", c->op,
+		      f);
+	f = gradcheck_second(c);
+	ck_assert_msg(f == 0, "%s squared: %d second-order failures", c->op,
+		      f);
+	*square_out = false;
 }

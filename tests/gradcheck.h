@@ -3,7 +3,8 @@
  * double; the harness checks the fused backward (graph_backward), the
  * differentiable backward (graph_grad with create_graph) and Hessian-vector
  * products against central differences (STYLE.md section 6). It prints each
- * failure and returns a count; asserting on that count is the suite's job. */
+ * failure and returns a count; asserting on that count is the suite's job
+ * (gc_assert_all does it for the op suites). */
 #ifndef VB_TESTS_GRADCHECK_H
 #define VB_TESTS_GRADCHECK_H
 
@@ -51,6 +52,15 @@ struct gradcheck_leaf {
 	bool fused_only;
 };
 
+/* gc_: the short prefix (as testutil's tu_) of the helpers the op suites
+ * call on nearly every case and leaf line. gc_leaf is a leaf of name, kind
+ * and shape (ndim entries of shape) over data (borrowed), fused_only
+ * false; GC_SHAPE(2, 3) is a shape literal for it (or for tensor_view). */
+struct gradcheck_leaf gc_leaf(const char *name, enum gradcheck_kind kind,
+			      const double *data, int ndim,
+			      const size_t *shape);
+#define GC_SHAPE(...) ((const size_t[]){__VA_ARGS__})
+
 /* Makes the op(s) under test from the leaves (in the order of the case's
  * leaf array) and returns the output node (any shape), or NULL on error. */
 typedef struct graph_node *(*gradcheck_build_fn)(struct graph *g,
@@ -68,6 +78,19 @@ struct gradcheck_case {
 	double atol;   /* 0: GRADCHECK_ATOL */
 	bool no_vjp;   /* the op has no differentiable backward at all */
 };
+
+/* A case of op (printed name) made by fn from ctx, with seed; no leaves
+ * yet, default tolerances. */
+struct gradcheck_case gc_case(const char *op, gradcheck_build_fn fn,
+			      void *ctx, uint64_t seed);
+
+/* The op suites' full check, asserting (Check) zero failures at each
+ * stage: gradcheck_first; then, with second, gradcheck_second when
+ * curved, and *square_out set (the builder squares its output:
+ * curvature for linear ops) and first and second order again; *square_out
+ * is false on return. */
+void gc_assert_all(struct gradcheck_case *c, bool second, bool curved,
+		   bool *square_out);
 
 /* First order. With L = sum(out * R) for a fixed random R (each output
  * element its own weight in +-[0.5, 1.5]): checks that the gradient of L

@@ -12,23 +12,7 @@
 #include "gradcheck.h"
 #include "graph.h"
 #include "ops.h"
-
-#define SHAPE(...) ((const size_t[]){__VA_ARGS__})
-
-static struct gradcheck_leaf leaf(const char *name, enum gradcheck_kind kind,
-				  const double *data, int ndim,
-				  const size_t *shape)
-{
-	struct gradcheck_leaf l;
-	memset(&l, 0, sizeof l);
-	l.name = name;
-	l.kind = kind;
-	l.data = data;
-	l.ndim = ndim;
-	for (int i = 0; i < ndim; i++)
-		l.shape[i] = shape[i];
-	return l;
-}
+#include "testutil.h"
 
 struct bn_ctx {
 	bool batch_stats;
@@ -74,10 +58,10 @@ START_TEST(test_gradcheck_bn)
 	k.ctx = &c;
 	k.seed = 710 + (uint64_t)_i;
 	k.n_leaves = 3;
-	k.leaf[0] = two_d ? leaf("x", GRADCHECK_INPUT, x, 4, SHAPE(2, 3, 2, 3))
-			  : leaf("x", GRADCHECK_INPUT, x, 2, SHAPE(4, 3));
-	k.leaf[1] = leaf("weight", GRADCHECK_PARAM, gam, 1, SHAPE(3));
-	k.leaf[2] = leaf("bias", GRADCHECK_PARAM, bet, 1, SHAPE(3));
+	k.leaf[0] = two_d ? gc_leaf("x", GRADCHECK_INPUT, x, 4, GC_SHAPE(2, 3, 2, 3))
+			  : gc_leaf("x", GRADCHECK_INPUT, x, 2, GC_SHAPE(4, 3));
+	k.leaf[1] = gc_leaf("weight", GRADCHECK_PARAM, gam, 1, GC_SHAPE(3));
+	k.leaf[2] = gc_leaf("bias", GRADCHECK_PARAM, bet, 1, GC_SHAPE(3));
 	ck_assert_int_eq(gradcheck_first(&k), 0);
 	ck_assert_int_eq(gradcheck_second(&k), 0);
 }
@@ -101,7 +85,7 @@ START_TEST(test_gradcheck_sqrt)
 	k.build = build_sqrt;
 	k.seed = 801;
 	k.n_leaves = 1;
-	k.leaf[0] = leaf("x", GRADCHECK_INPUT, x, 2, SHAPE(2, 3));
+	k.leaf[0] = gc_leaf("x", GRADCHECK_INPUT, x, 2, GC_SHAPE(2, 3));
 	ck_assert_int_eq(gradcheck_first(&k), 0);
 	ck_assert_int_eq(gradcheck_second(&k), 0);
 }
@@ -145,7 +129,7 @@ START_TEST(test_values_and_running_update)
 	for (size_t i = 0; i < B * C * P; i++)
 		xv[i] = (vb_real)tmp[i];
 	ck_assert_int_eq(graph_create(1 << 16, &g, NULL), VB_OK);
-	x = graph_input(g, "x", tensor_view(xv, 4, SHAPE(B, C, 2, 2)), false);
+	x = graph_input(g, "x", tensor_view(xv, 4, GC_SHAPE(B, C, 2, 2)), false);
 	ga = graph_input(g, "w", tensor_view1(gv, C), false);
 	be = graph_input(g, "b", tensor_view1(bv, C), false);
 	y = op_batch_norm(g, "bn", x, ga, be, &s, &run);
@@ -264,10 +248,5 @@ static Suite *bn_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(bn_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(bn_suite());
 }

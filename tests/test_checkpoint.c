@@ -1118,34 +1118,20 @@ END_TEST
 static Suite *checkpoint_suite(void)
 {
 	Suite *s = suite_create("checkpoint");
-	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_dtype_names);
-	tcase_add_test(tc, test_round_trip_all_dtypes);
-	tcase_add_test(tc, test_round_trip_real);
-	tcase_add_test(tc, test_read_real_errors);
-	tcase_add_test(tc, test_metadata_escaping);
-	tcase_add_test(tc, test_exact_bytes);
-	tcase_add_test(tc, test_empty_writer);
-	tcase_add_test(tc, test_atomic_write);
-	tcase_add_test(tc, test_other_writer);
-	tcase_add_test(tc, test_reject_framing);
-	tcase_add_test(tc, test_reject_json);
-	tcase_add_test(tc, test_reject_schema);
-	tcase_add_test(tc, test_reject_offsets);
-	tcase_add_test(tc, test_truncated_everywhere);
-	tcase_add_test(tc, test_mutations);
-	tcase_add_test(tc, test_writer_errors);
-	tcase_add_test(tc, test_i64_range);
-	suite_add_tcase(s, tc);
+	const TTest *tc_tests[] = {
+		test_dtype_names, test_round_trip_all_dtypes,
+		test_round_trip_real, test_read_real_errors,
+		test_metadata_escaping, test_exact_bytes, test_empty_writer,
+		test_atomic_write, test_other_writer, test_reject_framing,
+		test_reject_json, test_reject_schema, test_reject_offsets,
+		test_truncated_everywhere, test_mutations, test_writer_errors,
+		test_i64_range,
+		NULL};
+	tu_tcase(s, "core", 0, tc_tests);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(checkpoint_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(checkpoint_suite());
 }

@@ -14,12 +14,12 @@
 #include "gradcheck.h"
 #include "graph.h"
 #include "ops.h"
+#include "testutil.h"
 
 #ifndef VB_DOUBLE
 #error "test_conv checks gradients in the double build (vb_core_f64)"
 #endif
 
-#define SHAPE(...) ((const size_t[]){__VA_ARGS__})
 #define ARENA_BYTES ((size_t)1 << 22)
 
 /* ---- naive references (direct loops, PyTorch's definitions) ---- */
@@ -217,21 +217,6 @@ static struct graph_node *build_combo(struct graph *g, struct graph_node **in,
 	return y;
 }
 
-static struct gradcheck_leaf leaf(const char *name, enum gradcheck_kind kind,
-				  const double *data, int ndim,
-				  const size_t *shape)
-{
-	struct gradcheck_leaf l;
-	memset(&l, 0, sizeof l);
-	l.name = name;
-	l.kind = kind;
-	l.data = data;
-	l.ndim = ndim;
-	for (int i = 0; i < ndim; i++)
-		l.shape[i] = shape[i];
-	return l;
-}
-
 struct combo_data {
 	double x[512], w[512], b[16];
 };
@@ -255,10 +240,10 @@ static struct gradcheck_case combo_case(const struct combo *c,
 	k.ctx = x;
 	k.seed = seed;
 	k.n_leaves = c->bias ? 3 : 2;
-	k.leaf[0] = leaf("x", GRADCHECK_INPUT, d->x, 4,
-			 SHAPE(c->B, c->Ci, c->H, c->W));
-	k.leaf[1] = leaf("w", GRADCHECK_PARAM, d->w, 4, ws);
-	k.leaf[2] = leaf("b", GRADCHECK_PARAM, d->b, 1, SHAPE(c->Co));
+	k.leaf[0] = gc_leaf("x", GRADCHECK_INPUT, d->x, 4,
+			 GC_SHAPE(c->B, c->Ci, c->H, c->W));
+	k.leaf[1] = gc_leaf("w", GRADCHECK_PARAM, d->w, 4, ws);
+	k.leaf[2] = gc_leaf("b", GRADCHECK_PARAM, d->b, 1, GC_SHAPE(c->Co));
 	return k;
 }
 
@@ -300,7 +285,7 @@ static void check_forward(const struct combo *c, size_t B, size_t H,
 		y = op_conv_transpose2d(
 			g, "y",
 			graph_const(g, "x", tensor_view(xr, 4,
-							SHAPE(B, c->Ci, H, W))),
+							GC_SHAPE(B, c->Ci, H, W))),
 			graph_const(g, "w", tensor_view(wr, 4, ws)), bn, c->s,
 			c->p, c->op);
 		ref_conv_transpose2d(x, w, c->bias ? b : NULL, B, c->Ci, H, W,
@@ -310,7 +295,7 @@ static void check_forward(const struct combo *c, size_t B, size_t H,
 		y = op_conv2d(g, "y",
 			      graph_const(g, "x",
 					  tensor_view(xr, 4,
-						      SHAPE(B, c->Ci, H, W))),
+						      GC_SHAPE(B, c->Ci, H, W))),
 			      graph_const(g, "w", tensor_view(wr, 4, ws)), bn,
 			      c->s, c->p);
 		ref_conv2d(x, w, c->bias ? b : NULL, B, c->Ci, H, W, c->Co,
@@ -402,11 +387,11 @@ START_TEST(test_weight_grad_reference)
 		dw = op_conv2d_weight_grad(
 			g, "dw",
 			graph_const(g, "x", tensor_view(xr, 4,
-							SHAPE(T[t].B, T[t].Ci,
+							GC_SHAPE(T[t].B, T[t].Ci,
 							      T[t].H, T[t].W))),
 			graph_const(g, "gy",
 				    tensor_view(gr, 4,
-						SHAPE(T[t].B, T[t].Co, Ho, Wo))),
+						GC_SHAPE(T[t].B, T[t].Co, Ho, Wo))),
 			(int)T[t].k, (int)T[t].k, T[t].s, T[t].p);
 		ck_assert_msg(dw != NULL, "%s", graph_error(g)->msg);
 		ck_assert_uint_eq(dw->value.shape[0], T[t].Co);
@@ -439,55 +424,55 @@ START_TEST(test_tutorial_shapes)
 	struct graph_node *x, *h;
 	ck_assert(buf && wb);
 	ck_assert_int_eq(graph_create(ARENA_BYTES, &g, NULL), VB_OK);
-	x = graph_const(g, "x", tensor_view(buf, 4, SHAPE(2, 1, 28, 28)));
+	x = graph_const(g, "x", tensor_view(buf, 4, GC_SHAPE(2, 1, 28, 28)));
 	/* encoder 28 -> 14 -> 7 -> 4 */
 	h = op_conv2d(g, "c1", x,
 		      graph_const(g, "w1",
-				  tensor_view(wb, 4, SHAPE(64, 1, 4, 4))),
+				  tensor_view(wb, 4, GC_SHAPE(64, 1, 4, 4))),
 		      NULL, 2, 1);
 	ck_assert(h && h->value.shape[1] == 64 && h->value.shape[2] == 14 &&
 		  h->value.shape[3] == 14);
 	h = op_conv2d(g, "c2", h,
 		      graph_const(g, "w2",
-				  tensor_view(wb, 4, SHAPE(128, 64, 4, 4))),
+				  tensor_view(wb, 4, GC_SHAPE(128, 64, 4, 4))),
 		      NULL, 2, 1);
 	ck_assert(h && h->value.shape[1] == 128 && h->value.shape[2] == 7 &&
 		  h->value.shape[3] == 7);
 	h = op_conv2d(g, "c3", h,
 		      graph_const(g, "w3",
-				  tensor_view(wb, 4, SHAPE(128, 128, 3, 3))),
+				  tensor_view(wb, 4, GC_SHAPE(128, 128, 3, 3))),
 		      NULL, 2, 1);
 	ck_assert(h && h->value.shape[2] == 4 && h->value.shape[3] == 4);
 	/* res block convolutions keep 4 x 4 */
 	h = op_conv2d(g, "r3", h,
 		      graph_const(g, "wr3",
-				  tensor_view(wb, 4, SHAPE(32, 128, 3, 3))),
+				  tensor_view(wb, 4, GC_SHAPE(32, 128, 3, 3))),
 		      NULL, 1, 1);
 	ck_assert(h && h->value.shape[1] == 32 && h->value.shape[2] == 4);
 	h = op_conv2d(g, "r1", h,
 		      graph_const(g, "wr1",
-				  tensor_view(wb, 4, SHAPE(128, 32, 1, 1))),
+				  tensor_view(wb, 4, GC_SHAPE(128, 32, 1, 1))),
 		      NULL, 1, 0);
 	ck_assert(h && h->value.shape[1] == 128 && h->value.shape[3] == 4);
 	/* decoder 4 -> 7 -> 14 -> 28 */
 	h = op_conv_transpose2d(g, "t1", h,
 				graph_const(g, "wt1",
 					    tensor_view(wb, 4,
-							SHAPE(128, 128, 3, 3))),
+							GC_SHAPE(128, 128, 3, 3))),
 				NULL, 2, 1, 0);
 	ck_assert(h && h->value.shape[1] == 128 && h->value.shape[2] == 7 &&
 		  h->value.shape[3] == 7);
 	h = op_conv_transpose2d(g, "t2", h,
 				graph_const(g, "wt2",
 					    tensor_view(wb, 4,
-							SHAPE(128, 64, 3, 3))),
+							GC_SHAPE(128, 64, 3, 3))),
 				NULL, 2, 1, 1);
 	ck_assert(h && h->value.shape[1] == 64 && h->value.shape[2] == 14 &&
 		  h->value.shape[3] == 14);
 	h = op_conv_transpose2d(g, "t3", h,
 				graph_const(g, "wt3",
 					    tensor_view(wb, 4,
-							SHAPE(64, 1, 3, 3))),
+							GC_SHAPE(64, 1, 3, 3))),
 				NULL, 2, 1, 1);
 	ck_assert(h && h->value.shape[0] == 2 && h->value.shape[1] == 1 &&
 		  h->value.shape[2] == 28 && h->value.shape[3] == 28);
@@ -514,8 +499,8 @@ START_TEST(test_shape_errors)
 	struct graph *g = NULL;
 	vb_real buf[2 * 3 * 5 * 5] = {0}, wb[4 * 3 * 3 * 3] = {0};
 	ck_assert_int_eq(graph_create(ARENA_BYTES, &g, NULL), VB_OK);
-#define X4(...) graph_const(g, "x", tensor_view(buf, 4, SHAPE(__VA_ARGS__)))
-#define W4(...) graph_const(g, "w", tensor_view(wb, 4, SHAPE(__VA_ARGS__)))
+#define X4(...) graph_const(g, "x", tensor_view(buf, 4, GC_SHAPE(__VA_ARGS__)))
+#define W4(...) graph_const(g, "w", tensor_view(wb, 4, GC_SHAPE(__VA_ARGS__)))
 	/* input channels 3, weight expects 2 */
 	expect_shape_error(g, op_conv2d(g, "y", X4(2, 3, 5, 5),
 					W4(4, 2, 3, 3), NULL, 1, 1),
@@ -569,7 +554,7 @@ START_TEST(test_shape_errors)
 						 graph_const(g, "v",
 							     tensor_view1(buf,
 									  3)),
-						 4, SHAPE(2, 4, 2, 2)),
+						 4, GC_SHAPE(2, 4, 2, 2)),
 			   "expand_channels");
 	/* a NULL input passes through without a new error */
 	ck_assert(op_conv2d(g, "y", NULL, W4(4, 3, 3, 3), NULL, 1, 1) == NULL);
@@ -658,10 +643,10 @@ START_TEST(test_gradcheck_weight_grad)
 		k.ctx = &w;
 		k.seed = 1200 + t;
 		k.n_leaves = 2;
-		k.leaf[0] = leaf("x", GRADCHECK_INPUT, x, 4,
-				 SHAPE(T[t].B, T[t].Ci, T[t].H, T[t].W));
-		k.leaf[1] = leaf("gy", GRADCHECK_PARAM, gy, 4,
-				 SHAPE(T[t].B, T[t].Co, T[t].Ho, T[t].Wo));
+		k.leaf[0] = gc_leaf("x", GRADCHECK_INPUT, x, 4,
+				 GC_SHAPE(T[t].B, T[t].Ci, T[t].H, T[t].W));
+		k.leaf[1] = gc_leaf("gy", GRADCHECK_PARAM, gy, 4,
+				 GC_SHAPE(T[t].B, T[t].Co, T[t].Ho, T[t].Wo));
 		for (int sq = 0; sq < 2; sq++) {
 			w.square_out = sq;
 			f = gradcheck_first(&k);
@@ -687,7 +672,7 @@ static struct graph_node *build_channels(struct graph *g,
 	const struct chx *c = ctx;
 	struct graph_node *y =
 		c->expand ? op_expand_channels(g, "e", in[0], 4,
-					       SHAPE(2, 3, 2, 3))
+					       GC_SHAPE(2, 3, 2, 3))
 			  : op_sum_channels(g, "s", in[0]);
 	return c->square_out ? op_square(g, "sq", y) : y;
 }
@@ -708,9 +693,9 @@ START_TEST(test_gradcheck_channels)
 	for (int e = 0; e < 2; e++) {
 		c.expand = e;
 		k.op = e ? "expand_channels" : "sum_channels";
-		k.leaf[0] = e ? leaf("v", GRADCHECK_PARAM, v, 1, SHAPE(3))
-			      : leaf("a", GRADCHECK_INPUT, a, 4,
-				     SHAPE(2, 3, 2, 3));
+		k.leaf[0] = e ? gc_leaf("v", GRADCHECK_PARAM, v, 1, GC_SHAPE(3))
+			      : gc_leaf("a", GRADCHECK_INPUT, a, 4,
+				     GC_SHAPE(2, 3, 2, 3));
 		for (int sq = 0; sq < 2; sq++) {
 			c.square_out = sq;
 			ck_assert_int_eq(gradcheck_first(&k), 0);
@@ -758,11 +743,11 @@ START_TEST(test_net_hessian)
 		k.build = build_net;
 		k.seed = 1410 + (uint64_t)r;
 		k.n_leaves = 5;
-		k.leaf[0] = leaf("x", K[r][0], x, 4, SHAPE(2, 2, 5, 6));
-		k.leaf[1] = leaf("c1.w", K[r][1], w1, 4, SHAPE(3, 2, 3, 3));
-		k.leaf[2] = leaf("c1.b", K[r][1], b1, 1, SHAPE(3));
-		k.leaf[3] = leaf("t1.w", K[r][2], w2, 4, SHAPE(3, 2, 3, 3));
-		k.leaf[4] = leaf("t1.b", K[r][2], b2, 1, SHAPE(2));
+		k.leaf[0] = gc_leaf("x", K[r][0], x, 4, GC_SHAPE(2, 2, 5, 6));
+		k.leaf[1] = gc_leaf("c1.w", K[r][1], w1, 4, GC_SHAPE(3, 2, 3, 3));
+		k.leaf[2] = gc_leaf("c1.b", K[r][1], b1, 1, GC_SHAPE(3));
+		k.leaf[3] = gc_leaf("t1.w", K[r][2], w2, 4, GC_SHAPE(3, 2, 3, 3));
+		k.leaf[4] = gc_leaf("t1.b", K[r][2], b2, 1, GC_SHAPE(2));
 		if (r == 3)
 			ck_assert_int_eq(gradcheck_first(&k), 0);
 		ck_assert_msg(gradcheck_second(&k) == 0, "hvp case %d", r);
@@ -806,7 +791,7 @@ static struct graph_node *build_dec_grad(struct graph *g,
 	t = graph_const(g, "t", tensor_view2(d->tbuf, 2, 64));
 	graph_push_scope(g, "decoder");
 	h = op_reshape(g, "fc.r", op_linear(g, "fc", in[0], in[1], NULL), 4,
-		       SHAPE(2, 2, 2, 2));
+		       GC_SHAPE(2, 2, 2, 2));
 	p1 = op_conv_transpose2d(g, "t1", h, in[2], in[3], 2, 1, 1);
 	p2 = op_conv2d(g, "c1", op_relu(g, "t1.relu", p1), in[4], in[5], 1,
 		       1);
@@ -820,7 +805,7 @@ static struct graph_node *build_dec_grad(struct graph *g,
 	H = op_add(g, "H",
 		   op_sum(g, "H.rec",
 			  op_mse(g, "rec",
-				 op_reshape(g, "y.flat", y, 2, SHAPE(2, 64)),
+				 op_reshape(g, "y.flat", y, 2, GC_SHAPE(2, 64)),
 				 t)),
 		   op_scale(g, "H.prior", op_sum(g, "z2", op_square(g, "zsq",
 								 in[0])),
@@ -854,14 +839,14 @@ START_TEST(test_decoder_gradient_second_order)
 	k.ctx = &d;
 	k.seed = 1501;
 	k.n_leaves = 8;
-	k.leaf[0] = leaf("z", GRADCHECK_INPUT, z, 2, SHAPE(2, 3));
-	k.leaf[1] = leaf("fc.w", GRADCHECK_PARAM, fw, 2, SHAPE(8, 3));
-	k.leaf[2] = leaf("t1.w", GRADCHECK_PARAM, t1w, 4, SHAPE(2, 3, 3, 3));
-	k.leaf[3] = leaf("t1.b", GRADCHECK_PARAM, t1b, 1, SHAPE(3));
-	k.leaf[4] = leaf("c1.w", GRADCHECK_PARAM, c1w, 4, SHAPE(2, 3, 3, 3));
-	k.leaf[5] = leaf("c1.b", GRADCHECK_PARAM, c1b, 1, SHAPE(2));
-	k.leaf[6] = leaf("t2.w", GRADCHECK_PARAM, t2w, 4, SHAPE(2, 1, 3, 3));
-	k.leaf[7] = leaf("t2.b", GRADCHECK_PARAM, t2b, 1, SHAPE(1));
+	k.leaf[0] = gc_leaf("z", GRADCHECK_INPUT, z, 2, GC_SHAPE(2, 3));
+	k.leaf[1] = gc_leaf("fc.w", GRADCHECK_PARAM, fw, 2, GC_SHAPE(8, 3));
+	k.leaf[2] = gc_leaf("t1.w", GRADCHECK_PARAM, t1w, 4, GC_SHAPE(2, 3, 3, 3));
+	k.leaf[3] = gc_leaf("t1.b", GRADCHECK_PARAM, t1b, 1, GC_SHAPE(3));
+	k.leaf[4] = gc_leaf("c1.w", GRADCHECK_PARAM, c1w, 4, GC_SHAPE(2, 3, 3, 3));
+	k.leaf[5] = gc_leaf("c1.b", GRADCHECK_PARAM, c1b, 1, GC_SHAPE(2));
+	k.leaf[6] = gc_leaf("t2.w", GRADCHECK_PARAM, t2w, 4, GC_SHAPE(2, 1, 3, 3));
+	k.leaf[7] = gc_leaf("t2.b", GRADCHECK_PARAM, t2b, 1, GC_SHAPE(1));
 
 	/* Off the relu kinks: a step of h = 1e-5 in one input moves a
 	 * pre-activation by far less than 1e-3 (weights and inputs <= 1,
@@ -939,7 +924,7 @@ START_TEST(test_paths_agree_tutorial_sizes)
 			bv[i] = tmp[i];
 		ck_assert_int_eq(graph_create(ARENA_BYTES, &g, NULL), VB_OK);
 		x = graph_input(g, "x",
-				tensor_view(xv, 4, SHAPE(c->B, c->Ci, c->H, c->W)),
+				tensor_view(xv, 4, GC_SHAPE(c->B, c->Ci, c->H, c->W)),
 				true);
 		w = graph_param(g, "w", tensor_view(wv, 4, ws), wgrad);
 		b = graph_param(g, "b", tensor_view1(bv, c->Co), bgrad);
@@ -1075,14 +1060,14 @@ START_TEST(test_multi_chunk)
 		size_t na = form == 1 ? MC_NY : MC_NX, nout, n_wrt;
 		const double *asrc = form == 1 ? small : big;
 		ck_assert_int_eq(graph_create(ARENA_BYTES, &g, NULL), VB_OK);
-		wgrad = graph_tensor_zero(g, 1, SHAPE(MC_NX)).data;
-		bgrad = graph_tensor_zero(g, 1, SHAPE(MC_WIDE)).data;
+		wgrad = graph_tensor_zero(g, 1, GC_SHAPE(MC_NX)).data;
+		bgrad = graph_tensor_zero(g, 1, GC_SHAPE(MC_WIDE)).data;
 		a = graph_input(g, "a",
 				tensor_view(mc_values(g, asrc, na), 4,
 					    form == 1
-						    ? SHAPE(MC_B, MC_NARROW,
+						    ? GC_SHAPE(MC_B, MC_NARROW,
 							    MC_SIDE, MC_SIDE)
-						    : SHAPE(MC_B, MC_WIDE,
+						    : GC_SHAPE(MC_B, MC_WIDE,
 							    MC_SIDE, MC_SIDE)),
 				true);
 		if (form == 2) {
@@ -1090,7 +1075,7 @@ START_TEST(test_multi_chunk)
 			wn = graph_input(g, "gy",
 					 tensor_view(mc_values(g, small, MC_NY),
 						     4,
-						     SHAPE(MC_B, MC_NARROW,
+						     GC_SHAPE(MC_B, MC_NARROW,
 							   MC_SIDE, MC_SIDE)),
 					 true);
 			y = op_conv2d_weight_grad(g, "dw", a, wn, 3, 3, 1, 1);
@@ -1099,7 +1084,7 @@ START_TEST(test_multi_chunk)
 			 * (Cin 2, Cout 32, 3, 3): the same buffer */
 			wn = graph_param(g, "w",
 					 tensor_view(mc_values(g, w, MC_NW), 4,
-						     SHAPE(MC_NARROW, MC_WIDE,
+						     GC_SHAPE(MC_NARROW, MC_WIDE,
 							   3, 3)),
 					 wgrad);
 			bn = graph_param(g, "b",
@@ -1216,15 +1201,16 @@ END_TEST
 static Suite *conv_suite(void)
 {
 	Suite *s = suite_create("conv");
-	TCase *tc = tcase_create("reference");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_forward_reference);
-	tcase_add_test(tc, test_forward_reference_tutorial_layers);
-	tcase_add_test(tc, test_weight_grad_reference);
-	tcase_add_test(tc, test_tutorial_shapes);
-	tcase_add_test(tc, test_shape_errors);
-	suite_add_tcase(s, tc);
-
+	TCase *tc;
+	const TTest *tests0[] = {
+		test_forward_reference, test_forward_reference_tutorial_layers,
+		test_weight_grad_reference, test_tutorial_shapes,
+		test_shape_errors,
+		NULL};
+	const TTest *tests2[] = {
+		test_net_hessian, test_decoder_gradient_second_order,
+		NULL};
+	tu_tcase(s, "reference", 120, tests0);
 	tc = tcase_create("gradcheck");
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_gradcheck_combos, 0, (int)N_COMBOS);
@@ -1233,21 +1219,11 @@ static Suite *conv_suite(void)
 	tcase_add_test(tc, test_paths_agree_tutorial_sizes);
 	tcase_add_test(tc, test_multi_chunk);
 	suite_add_tcase(s, tc);
-
-	tc = tcase_create("second_order");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_net_hessian);
-	tcase_add_test(tc, test_decoder_gradient_second_order);
-	suite_add_tcase(s, tc);
+	tu_tcase(s, "second_order", 120, tests2);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(conv_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(conv_suite());
 }

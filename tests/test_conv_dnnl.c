@@ -17,6 +17,7 @@
 #include "ops.h"
 #include "params.h"
 #include "rng.h"
+#include "testutil.h"
 
 #define ARENA_BYTES ((size_t)16 << 20)
 
@@ -581,10 +582,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(suite());
 }

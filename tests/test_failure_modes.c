@@ -18,19 +18,15 @@
 #include "nets.h"
 #include "ops.h"
 #include "preprocess.h"
+#include "modelutil.h"
 #include "testutil.h"
 #include "vae.h"
 
 static struct model_config small_cfg(enum model_kind kind,
 				     enum model_arch arch)
 {
-	struct model_config c;
-	model_config_defaults(&c);
-	c.kind = kind;
+	struct model_config c = mu_config(kind, 28, 28, 8, 4, 3);
 	c.arch = arch;
-	c.n_latent = 4;
-	c.n_hidden = 8;
-	c.init_seed = 3;
 	return c;
 }
 
@@ -448,26 +444,17 @@ END_TEST
 static Suite *fm_suite(void)
 {
 	Suite *s = suite_create("failure_modes");
-	TCase *tc = tcase_create("models");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_convnet_shapes_and_modes);
-	tcase_add_test(tc, test_convnet_needs_buffers);
-	tcase_add_test(tc, test_buffers_checkpoint);
-	tcase_add_test(tc, test_buffers_count_range);
-	tcase_add_test(tc, test_init_schemes);
-	tcase_add_test(tc, test_activations);
-	tcase_add_test(tc, test_anchor_eps_placement);
-	tcase_add_test(tc, test_preprocess);
-	suite_add_tcase(s, tc);
+	const TTest *tc_tests[] = {
+		test_convnet_shapes_and_modes, test_convnet_needs_buffers,
+		test_buffers_checkpoint, test_buffers_count_range,
+		test_init_schemes, test_activations, test_anchor_eps_placement,
+		test_preprocess,
+		NULL};
+	tu_tcase(s, "models", 120, tc_tests);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(fm_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(fm_suite());
 }

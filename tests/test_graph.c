@@ -13,6 +13,7 @@
 #include "gradcheck.h"
 #include "graph.h"
 #include "ops.h"
+#include "testutil.h"
 
 #ifndef VB_DOUBLE
 #error "test_graph runs in the double build (vb_core_f64)"
@@ -802,36 +803,24 @@ END_TEST
 static Suite *graph_suite(void)
 {
 	Suite *s = suite_create("graph");
-	TCase *tc = tcase_create("tape");
-	tcase_add_test(tc, test_names_and_scopes);
-	tcase_add_test(tc, test_sticky_error);
-	tcase_add_test(tc, test_backward_needs_scalar);
-	tcase_add_test(tc, test_reset_reuses_arena);
-	tcase_add_test(tc, test_grad_mode);
-	tcase_add_test(tc, test_phase_stamp);
-	tcase_add_test(tc, test_hook_events);
-	tcase_add_test(tc, test_grad_walks_only_the_path);
-	tcase_add_test(tc, test_depends_on);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("grad");
-	tcase_add_test(tc, test_param_slices);
-	tcase_add_test(tc, test_unreachable_gives_zeros);
-	tcase_add_test(tc, test_grad_wrt_no_grad_refused);
-	tcase_add_test(tc, test_grad_wrt_intermediate);
-	tcase_add_test(tc, test_seeded_vjp);
-	tcase_add_test(tc, test_create_graph_second_derivative);
-	tcase_add_test(tc, test_nested_create_graph);
-	suite_add_tcase(s, tc);
+	const TTest *tests0[] = {
+		test_names_and_scopes, test_sticky_error,
+		test_backward_needs_scalar, test_reset_reuses_arena,
+		test_grad_mode, test_phase_stamp, test_hook_events,
+		test_grad_walks_only_the_path, test_depends_on,
+		NULL};
+	const TTest *tests1[] = {
+		test_param_slices, test_unreachable_gives_zeros,
+		test_grad_wrt_no_grad_refused, test_grad_wrt_intermediate,
+		test_seeded_vjp, test_create_graph_second_derivative,
+		test_nested_create_graph,
+		NULL};
+	tu_tcase(s, "tape", 0, tests0);
+	tu_tcase(s, "grad", 0, tests1);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(graph_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(graph_suite());
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "anomaly.h"
+#include "benchutil.h"
 #include "checkpoint.h"
 #include "config.h"
 #include "graph.h"
@@ -187,18 +188,12 @@ static void small_config(struct config *c, const char *name)
 
 static void set(struct config *c, const char *a)
 {
-	struct vb_error err = {0};
-	ck_assert_msg(config_set(c, a, &err) == VB_OK, "%s", err.msg);
+	bu_set(c, a);
 }
 
 static void run(const struct config *c, struct train_summary *s)
 {
-	struct train_data d;
-	struct vb_error err = {0};
-	ck_assert_msg(config_validate(c, &err) == VB_OK, "%s", err.msg);
-	ck_assert_msg(train_data_load(c, &d, &err) == VB_OK, "%s", err.msg);
-	ck_assert_msg(train_run(c, &d, s, NULL, &err) == VB_OK, "%s", err.msg);
-	train_data_free(&d);
+	bu_run(c, NULL, s);
 }
 
 struct want {
@@ -436,25 +431,14 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("guard");
-	TCase *tc = tcase_create("core");
-	tcase_set_timeout(tc, 240);
-	tcase_add_test(tc, test_cause_rules);
-	tcase_add_test(tc, test_stats_and_max);
-	tcase_add_test(tc, test_hook_forward_origin);
-	tcase_add_test(tc, test_hook_backward_origin);
-	tcase_add_test(tc, test_fault_nan_pixel);
-	tcase_add_test(tc, test_fault_inf_pixel);
-	tcase_add_test(tc, test_fault_param_inf);
-	tcase_add_test(tc, test_fault_param_scale);
-	tcase_add_test(tc, test_fault_grad_nan);
-	tcase_add_test(tc, test_fault_zero_eps);
-	tcase_add_test(tc, test_fault_grad_spike_lead);
-	tcase_add_test(tc, test_replay_bit_for_bit);
-	tcase_add_test(tc, test_replay_missing);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	const TTest *tc_tests[] = {
+		test_cause_rules, test_stats_and_max, test_hook_forward_origin,
+		test_hook_backward_origin, test_fault_nan_pixel,
+		test_fault_inf_pixel, test_fault_param_inf,
+		test_fault_param_scale, test_fault_grad_nan,
+		test_fault_zero_eps, test_fault_grad_spike_lead,
+		test_replay_bit_for_bit, test_replay_missing,
+		NULL};
+	tu_tcase(s, "core", 240, tc_tests);
+	return tu_run(s);
 }

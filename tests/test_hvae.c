@@ -18,6 +18,7 @@
 #include "model.h"
 #include "params.h"
 #include "rng.h"
+#include "modelutil.h"
 #include "testutil.h"
 
 #define NB 4
@@ -27,61 +28,29 @@
 
 static struct model_config tiny_config(size_t n_lf)
 {
-	struct model_config mc;
-	model_config_defaults(&mc);
-	mc.kind = MODEL_KIND_HVAE;
-	mc.n_rows = NR;
-	mc.n_cols = NC;
-	mc.n_hidden = 6;
-	mc.n_latent = 3;
+	struct model_config mc = mu_config(MODEL_KIND_HVAE, NR, NC, 6, 3, 21);
 	mc.n_batch_max = NB;
 	mc.n_lf = n_lf;
 	/* a step large enough that the "+ z" path weighs ~eps relative:
 	 * far above the 1e-5 tolerance */
 	mc.eps_lf = 0.05;
-	mc.init_seed = 21;
 	return mc;
 }
 
 static struct model *make(const struct model_config *mc)
 {
-	struct model *m = NULL;
-	struct vb_error err = {0};
-	ck_assert_msg(model_create(mc, &m, &err) == VB_OK, "%s", err.msg);
-	for (size_t i = 0; i < m->params->n; i++)
-		m->params->data[i] *= 2;
-	return m;
+	return mu_create(mc, 2);
 }
 
 static void batch(double *x, size_t n, uint64_t seed)
 {
-	struct rng r;
-	rng_seed(&r, seed, RNG_STREAM_INJECT);
-	for (size_t i = 0; i < n; i++)
-		x[i] = 0.05 + 0.9 * rng_uniform(&r);
+	mu_fill(x, n, seed, 0.05, 0.9);
 }
 
 static double loss_of(struct model *m, struct graph *g, double *x, size_t B,
 		      bool backward)
 {
-	struct rng r;
-	struct model_out mo;
-	struct vb_error err = {0};
-	size_t xs[2] = {B, m->cfg.n_rows * m->cfg.n_cols};
-	rng_seed(&r, 3, RNG_STREAM_NOISE);
-	graph_reset(g);
-	ck_assert_msg(model_build_loss(m, g,
-				       graph_input(g, "input",
-						   tensor_view(x, 2, xs),
-						   false),
-				       &r, true, &mo, &err) == VB_OK,
-		      "%s", err.msg);
-	if (backward) {
-		params_zero_grad(m->params);
-		ck_assert_msg(graph_backward(g, mo.loss, &err) == VB_OK, "%s",
-			      err.msg);
-	}
-	return mo.loss->value.data[0];
+	return mu_loss(m, g, x, B, true, backward, NULL);
 }
 
 /* Analytic gradient (recorded g) against central differences (g
@@ -315,20 +284,11 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("hvae");
-	TCase *tc = tcase_create("core");
-	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_grad_k1);
-	tcase_add_test(tc, test_grad_k3);
-	tcase_add_test(tc, test_grad_softplus_sigma);
-	tcase_add_test(tc, test_grad_no_quirks);
-	tcase_add_test(tc, test_grad_bce);
-	tcase_add_test(tc, test_detached_du_fails);
-	tcase_add_test(tc, test_detach_changes_encoder_grad);
-	tcase_add_test(tc, test_checkpoint_entries);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	const TTest *tc_tests[] = {
+		test_grad_k1, test_grad_k3, test_grad_softplus_sigma,
+		test_grad_no_quirks, test_grad_bce, test_detached_du_fails,
+		test_detach_changes_encoder_grad, test_checkpoint_entries,
+		NULL};
+	tu_tcase(s, "core", 300, tc_tests);
+	return tu_run(s);
 }

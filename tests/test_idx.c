@@ -747,36 +747,26 @@ END_TEST
 static Suite *idx_suite(void)
 {
 	Suite *s = suite_create("idx");
-	TCase *tc = tcase_create("idx");
-	tcase_add_test(tc, test_read_raw_and_gz);
-	tcase_add_test(tc, test_read_labels);
-	tcase_add_test(tc, test_truncated_payload);
-	tcase_add_test(tc, test_wrong_magic);
-	tcase_add_test(tc, test_wrong_type_byte);
-	tcase_add_test(tc, test_wrong_ndim);
-	tcase_add_test(tc, test_bad_dimension);
-	tcase_add_test(tc, test_trailing_bytes);
-	tcase_add_test(tc, test_corrupt_gzip);
-	tcase_add_test(tc, test_empty_and_missing);
-	suite_add_tcase(s, tc);
-	TCase *td = tcase_create("dataset");
-	tcase_add_test(td, test_dataset_from_idx);
-	tcase_add_test(td, test_dataset_subset);
-	tcase_add_test(td, test_dataset_batch);
-	tcase_add_test(td, test_dataset_synthetic);
-	suite_add_tcase(s, td);
-	TCase *tm = tcase_create("mnist");
-	tcase_add_test(tm, test_mnist_load);
-	tcase_add_test(tm, test_mnist_default_dir);
-	suite_add_tcase(s, tm);
+	const TTest *tc_tests[] = {
+		test_read_raw_and_gz, test_read_labels, test_truncated_payload,
+		test_wrong_magic, test_wrong_type_byte, test_wrong_ndim,
+		test_bad_dimension, test_trailing_bytes, test_corrupt_gzip,
+		test_empty_and_missing,
+		NULL};
+	const TTest *td_tests[] = {
+		test_dataset_from_idx, test_dataset_subset, test_dataset_batch,
+		test_dataset_synthetic,
+		NULL};
+	const TTest *tm_tests[] = {
+		test_mnist_load, test_mnist_default_dir,
+		NULL};
+	tu_tcase(s, "idx", 0, tc_tests);
+	tu_tcase(s, "dataset", 0, td_tests);
+	tu_tcase(s, "mnist", 0, tm_tests);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(idx_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(idx_suite());
 }

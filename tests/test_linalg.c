@@ -15,12 +15,11 @@
 #include "graph.h"
 #include "linalg.h"
 #include "ops.h"
+#include "testutil.h"
 
 #ifndef VB_DOUBLE
 #error "test_linalg checks gradients in the double build (vb_core_f64)"
 #endif
-
-#define SHAPE(...) ((const size_t[]){__VA_ARGS__})
 
 /* Arena of the value tests: small shapes only. */
 #define TEST_ARENA ((size_t)1 << 20)
@@ -80,9 +79,9 @@ static struct graph_node *metric_h(struct graph *g, struct graph_node **in,
 	struct graph_node *arho = op_reshape(
 		g, "Arho",
 		linalg_bmm(g, "Arho", a,
-			   op_reshape(g, "rho", in[3], 3, SHAPE(B, d, 1)),
+			   op_reshape(g, "rho", in[3], 3, GC_SHAPE(B, d, 1)),
 			   false, false),
-		2, SHAPE(B, d));
+		2, GC_SHAPE(B, d));
 	struct graph_node *quad = op_sum_rows(g, "quad",
 					      op_mul(g, "quad", arho, in[3]));
 	return op_add(g, "H", linalg_logdet(g, "logdet", a, o->mode),
@@ -162,53 +161,17 @@ static struct graph_node *build_lx(struct graph *g, struct graph_node **in,
 	return y;
 }
 
-static struct gradcheck_leaf leaf(const char *name, enum gradcheck_kind kind,
-				  const double *data, int ndim,
-				  const size_t *shape)
-{
-	struct gradcheck_leaf l;
-	memset(&l, 0, sizeof l);
-	l.name = name;
-	l.kind = kind;
-	l.data = data;
-	l.ndim = ndim;
-	for (int i = 0; i < ndim; i++)
-		l.shape[i] = shape[i];
-	return l;
-}
-
 static struct gradcheck_case one_case(const char *name, struct lx *o,
 				      uint64_t seed)
 {
-	struct gradcheck_case c;
-	memset(&c, 0, sizeof c);
-	c.op = name;
-	c.build = build_lx;
-	c.ctx = o;
-	c.seed = seed;
-	return c;
+	return gc_case(name, build_lx, o, seed);
 }
-
 /* First order on both paths; second order (H v) plain when the op is
  * curved, and always with the output squared. */
 static void check_all(struct gradcheck_case *c, bool curved)
 {
 	struct lx *o = c->ctx;
-	int f = gradcheck_first(c);
-	ck_assert_msg(f == 0, "%s: %d first-order failures", c->op, f);
-	if (curved) {
-		f = gradcheck_second(c);
-		ck_assert_msg(f == 0, "%s: %d second-order failures", c->op,
-			      f);
-	}
-	o->square_out = true;
-	f = gradcheck_first(c);
-	ck_assert_msg(f == 0, "%s squared: %d first-order failures", c->op,
-		      f);
-	f = gradcheck_second(c);
-	ck_assert_msg(f == 0, "%s squared: %d second-order failures", c->op,
-		      f);
-	o->square_out = false;
+	gc_assert_all(c, true, curved, &o->square_out);
 }
 
 /* Third order: the gradient of sum(out * W) with respect to leaf k,
@@ -254,14 +217,14 @@ START_TEST(test_tril_grad)
 	gradcheck_fill(dg, 8, -2, 2, &s);
 	gradcheck_fill(lo, 12, -2, 2, &s);
 	c.n_leaves = 2;
-	c.leaf[0] = leaf("diag", GRADCHECK_INPUT, dg, 2, SHAPE(2, 4));
-	c.leaf[1] = leaf("low", GRADCHECK_INPUT, lo, 2, SHAPE(2, 6));
+	c.leaf[0] = gc_leaf("diag", GRADCHECK_INPUT, dg, 2, GC_SHAPE(2, 4));
+	c.leaf[1] = gc_leaf("low", GRADCHECK_INPUT, lo, 2, GC_SHAPE(2, 6));
 	check_all(&c, false);
 	/* one of the two as a parameter, the other constant */
 	c = one_case("tril (low param)", &o, 11);
 	c.n_leaves = 2;
-	c.leaf[0] = leaf("diag", GRADCHECK_CONST, dg, 2, SHAPE(2, 4));
-	c.leaf[1] = leaf("low", GRADCHECK_PARAM, lo, 2, SHAPE(2, 6));
+	c.leaf[0] = gc_leaf("diag", GRADCHECK_CONST, dg, 2, GC_SHAPE(2, 4));
+	c.leaf[1] = gc_leaf("low", GRADCHECK_PARAM, lo, 2, GC_SHAPE(2, 6));
 	check_all(&c, false);
 }
 END_TEST
@@ -276,7 +239,7 @@ START_TEST(test_diag_low_trace_transpose_grad)
 	gradcheck_fill(r, 24, -2, 2, &s);
 	c = one_case("diag", &o, 20);
 	c.n_leaves = 1;
-	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 3, SHAPE(2, 3, 3));
+	c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, a, 3, GC_SHAPE(2, 3, 3));
 	check_all(&c, false);
 	o.kind = LX_TRIL_LOW;
 	c.op = "tril_low";
@@ -292,7 +255,7 @@ START_TEST(test_diag_low_trace_transpose_grad)
 	o.kind = LX_TRANSPOSE;
 	c = one_case("transpose", &o, 21);
 	c.n_leaves = 1;
-	c.leaf[0] = leaf("a", GRADCHECK_INPUT, r, 3, SHAPE(2, 3, 4));
+	c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, r, 3, GC_SHAPE(2, 3, 4));
 	check_all(&c, false);
 }
 END_TEST
@@ -353,10 +316,10 @@ START_TEST(test_bmm_grad)
 		o.tb = (form >> 1) & 1;
 		c = one_case(names[form], &o, 30 + (uint64_t)form);
 		c.n_leaves = 2;
-		c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 3,
-				 o.ta ? SHAPE(2, 4, 3) : SHAPE(2, 3, 4));
-		c.leaf[1] = leaf("b", GRADCHECK_PARAM, b, 3,
-				 o.tb ? SHAPE(2, 2, 4) : SHAPE(2, 4, 2));
+		c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, a, 3,
+				 o.ta ? GC_SHAPE(2, 4, 3) : GC_SHAPE(2, 3, 4));
+		c.leaf[1] = gc_leaf("b", GRADCHECK_PARAM, b, 3,
+				 o.tb ? GC_SHAPE(2, 2, 4) : GC_SHAPE(2, 4, 2));
 		check_all(&c, true);
 	}
 }
@@ -373,7 +336,7 @@ START_TEST(test_bmm_shared_and_matvec_grad)
 	/* L L^T: both gradients land on one leaf */
 	c = one_case("bmm(a, a^T)", &o, 40);
 	c.n_leaves = 1;
-	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 3, SHAPE(2, 3, 4));
+	c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, a, 3, GC_SHAPE(2, 3, 4));
 	check_all(&c, true);
 	/* a^T a */
 	o.ta = true;
@@ -384,8 +347,8 @@ START_TEST(test_bmm_shared_and_matvec_grad)
 	o = (struct lx){.kind = LX_BMM};
 	c = one_case("bmm mat-vec", &o, 41);
 	c.n_leaves = 2;
-	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 3, SHAPE(2, 3, 4));
-	c.leaf[1] = leaf("v", GRADCHECK_INPUT, v, 3, SHAPE(2, 4, 1));
+	c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, a, 3, GC_SHAPE(2, 3, 4));
+	c.leaf[1] = gc_leaf("v", GRADCHECK_INPUT, v, 3, GC_SHAPE(2, 4, 1));
 	check_all(&c, true);
 }
 END_TEST
@@ -405,8 +368,8 @@ START_TEST(test_bmm_values)
 	gradcheck_fill(x, B * D * D, -1, 1, &s);
 	for (int i = 0; i < B * D * D; i++)
 		b[i] = (vb_real)x[i];
-	struct graph_node *na = graph_input(g, "a", tensor_view(a, 3, SHAPE(B, D, D)), false);
-	struct graph_node *nb = graph_input(g, "b", tensor_view(b, 3, SHAPE(B, D, D)), false);
+	struct graph_node *na = graph_input(g, "a", tensor_view(a, 3, GC_SHAPE(B, D, D)), false);
+	struct graph_node *nb = graph_input(g, "b", tensor_view(b, 3, GC_SHAPE(B, D, D)), false);
 	for (int form = 0; form < 4; form++) {
 		bool ta = form & 1, tb = (form >> 1) & 1;
 		struct graph_node *c = linalg_bmm(g, "c", na, nb, ta, tb);
@@ -449,8 +412,8 @@ START_TEST(test_shape_errors)
 	struct graph *g;
 	vb_real buf[64] = {0};
 	ck_assert_int_eq(graph_create(TEST_ARENA, &g, NULL), VB_OK);
-	struct graph_node *a = graph_input(g, "a", tensor_view(buf, 3, SHAPE(2, 3, 4)), false);
-	struct graph_node *b = graph_input(g, "b", tensor_view(buf, 3, SHAPE(2, 3, 2)), false);
+	struct graph_node *a = graph_input(g, "a", tensor_view(buf, 3, GC_SHAPE(2, 3, 4)), false);
+	struct graph_node *b = graph_input(g, "b", tensor_view(buf, 3, GC_SHAPE(2, 3, 2)), false);
 	ck_assert_ptr_null(linalg_bmm(g, "bad", a, b, false, false));
 	ck_assert_int_eq(graph_status(g), VB_ERR_SHAPE);
 	ck_assert_msg(strstr(graph_error(g)->msg, "linalg: bmm bad") != NULL,
@@ -458,17 +421,17 @@ START_TEST(test_shape_errors)
 	/* sticky: later ops return NULL, NULL propagates */
 	ck_assert_ptr_null(linalg_transpose(g, "t", a));
 	graph_reset(g);
-	a = graph_input(g, "a", tensor_view(buf, 3, SHAPE(2, 3, 4)), false);
+	a = graph_input(g, "a", tensor_view(buf, 3, GC_SHAPE(2, 3, 4)), false);
 	ck_assert_ptr_null(linalg_inverse(g, "inv", a));
 	ck_assert_int_eq(graph_status(g), VB_ERR_SHAPE);
 	graph_reset(g);
-	a = graph_input(g, "a", tensor_view(buf, 2, SHAPE(2, 3)), false);
-	b = graph_input(g, "b", tensor_view(buf, 2, SHAPE(2, 4)), false);
+	a = graph_input(g, "a", tensor_view(buf, 2, GC_SHAPE(2, 3)), false);
+	b = graph_input(g, "b", tensor_view(buf, 2, GC_SHAPE(2, 4)), false);
 	ck_assert_ptr_null(linalg_sqdist(g, "sq", a, b));
 	ck_assert_int_eq(graph_status(g), VB_ERR_SHAPE);
 	graph_reset(g);
-	a = graph_input(g, "a", tensor_view(buf, 2, SHAPE(2, 4)), false);
-	b = graph_input(g, "b", tensor_view(buf, 2, SHAPE(2, 5)), false);
+	a = graph_input(g, "a", tensor_view(buf, 2, GC_SHAPE(2, 4)), false);
+	b = graph_input(g, "b", tensor_view(buf, 2, GC_SHAPE(2, 5)), false);
 	ck_assert_ptr_null(linalg_tril(g, "L", a, b)); /* low needs 6 */
 	ck_assert_int_eq(graph_status(g), VB_ERR_SHAPE);
 	graph_reset(g);
@@ -490,14 +453,14 @@ START_TEST(test_sqdist_grad)
 	gradcheck_fill(z, 12, -1, 1, &s);
 	gradcheck_fill(cc, 20, -1, 1, &s);
 	c.n_leaves = 2;
-	c.leaf[0] = leaf("z", GRADCHECK_INPUT, z, 2, SHAPE(3, 4));
-	c.leaf[1] = leaf("c", GRADCHECK_PARAM, cc, 2, SHAPE(5, 4));
+	c.leaf[0] = gc_leaf("z", GRADCHECK_INPUT, z, 2, GC_SHAPE(3, 4));
+	c.leaf[1] = gc_leaf("c", GRADCHECK_PARAM, cc, 2, GC_SHAPE(5, 4));
 	check_all(&c, true);
 	/* third order through the dedicated gradient ops */
 	c = one_case("sqdist", &o, 61);
 	c.n_leaves = 2;
-	c.leaf[0] = leaf("z", GRADCHECK_INPUT, z, 2, SHAPE(3, 4));
-	c.leaf[1] = leaf("c", GRADCHECK_INPUT, cc, 2, SHAPE(5, 4));
+	c.leaf[0] = gc_leaf("z", GRADCHECK_INPUT, z, 2, GC_SHAPE(3, 4));
+	c.leaf[1] = gc_leaf("c", GRADCHECK_INPUT, cc, 2, GC_SHAPE(5, 4));
 	check_grad_of(&c, 0);
 	check_grad_of(&c, 1);
 }
@@ -548,9 +511,9 @@ START_TEST(test_kernel_metric_grad)
 	gradcheck_fill(cc, 8, -1.5, 1.5, &s);
 	gradcheck_fill(m, 16, -1, 1, &s);
 	c.n_leaves = 3;
-	c.leaf[0] = leaf("z", GRADCHECK_INPUT, z, 2, SHAPE(3, 2));
-	c.leaf[1] = leaf("c", GRADCHECK_INPUT, cc, 2, SHAPE(4, 2));
-	c.leaf[2] = leaf("M", GRADCHECK_PARAM, m, 3, SHAPE(4, 2, 2));
+	c.leaf[0] = gc_leaf("z", GRADCHECK_INPUT, z, 2, GC_SHAPE(3, 2));
+	c.leaf[1] = gc_leaf("c", GRADCHECK_INPUT, cc, 2, GC_SHAPE(4, 2));
+	c.leaf[2] = gc_leaf("M", GRADCHECK_PARAM, m, 3, GC_SHAPE(4, 2, 2));
 	check_all(&c, true);
 }
 END_TEST
@@ -576,10 +539,10 @@ START_TEST(test_metric_hamiltonian_grad)
 		c = one_case(mode ? "metric H (cholesky)" : "metric H (lu)", &o,
 			     80 + (uint64_t)mode);
 		c.n_leaves = 4;
-		c.leaf[0] = leaf("z", GRADCHECK_INPUT, z, 2, SHAPE(3, 2));
-		c.leaf[1] = leaf("c", GRADCHECK_INPUT, cc, 2, SHAPE(4, 2));
-		c.leaf[2] = leaf("Lm", GRADCHECK_PARAM, lm, 3, SHAPE(4, 2, 2));
-		c.leaf[3] = leaf("rho", GRADCHECK_INPUT, rho, 2, SHAPE(3, 2));
+		c.leaf[0] = gc_leaf("z", GRADCHECK_INPUT, z, 2, GC_SHAPE(3, 2));
+		c.leaf[1] = gc_leaf("c", GRADCHECK_INPUT, cc, 2, GC_SHAPE(4, 2));
+		c.leaf[2] = gc_leaf("Lm", GRADCHECK_PARAM, lm, 3, GC_SHAPE(4, 2, 2));
+		c.leaf[3] = gc_leaf("rho", GRADCHECK_INPUT, rho, 2, GC_SHAPE(3, 2));
 		ck_assert_int_eq(gradcheck_first(&c), 0);
 		ck_assert_int_eq(gradcheck_second(&c), 0);
 		check_grad_of(&c, 0);
@@ -609,7 +572,7 @@ START_TEST(test_kernel_metric_values)
 		m[i] = x[i];
 	struct graph_node *nz = graph_input(g, "z", tensor_view2(z, B, D), false);
 	struct graph_node *nc = graph_input(g, "c", tensor_view2(c, N, D), false);
-	struct graph_node *nm = graph_input(g, "m", tensor_view(m, 3, SHAPE(N, D, D)), false);
+	struct graph_node *nm = graph_input(g, "m", tensor_view(m, 3, GC_SHAPE(N, D, D)), false);
 	struct graph_node *a = linalg_kernel_metric(g, "A", nz, nc, nm, T, lambda);
 	ck_assert_ptr_nonnull(a);
 	ck_assert_str_eq(a->name, "A");
@@ -651,7 +614,7 @@ START_TEST(test_inverse_grad)
 	struct gradcheck_case c = one_case("inverse", &o, 100);
 	fill_dominant(a, 2, 3, 2.5, &s);
 	c.n_leaves = 1;
-	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 3, SHAPE(2, 3, 3));
+	c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, a, 3, GC_SHAPE(2, 3, 3));
 	check_all(&c, true);
 	check_grad_of(&c, 0);
 }
@@ -667,7 +630,7 @@ START_TEST(test_logdet_grad)
 	fill_dominant(a, 2, 3, 2.5, &s);
 	c = one_case("logdet (lu)", &o, 110);
 	c.n_leaves = 1;
-	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 3, SHAPE(2, 3, 3));
+	c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, a, 3, GC_SHAPE(2, 3, 3));
 	check_all(&c, true);
 	check_grad_of(&c, 0);
 	/* one that needs row swaps and has negative pivots with det > 0:
@@ -676,7 +639,7 @@ START_TEST(test_logdet_grad)
 		double p[9] = {0.1, 1, 0, 2, 0.3, 0, 0, 0, -1};
 		c = one_case("logdet (lu, pivoting)", &o, 111);
 		c.n_leaves = 1;
-		c.leaf[0] = leaf("a", GRADCHECK_INPUT, p, 3, SHAPE(1, 3, 3));
+		c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, p, 3, GC_SHAPE(1, 3, 3));
 		check_all(&c, true);
 	}
 	/* Cholesky mode on a symmetric positive definite X X^T + I (the
@@ -686,7 +649,7 @@ START_TEST(test_logdet_grad)
 			.spd_shift = 1};
 	c = one_case("logdet (cholesky) of X X^T + I", &o, 112);
 	c.n_leaves = 1;
-	c.leaf[0] = leaf("x", GRADCHECK_INPUT, x, 3, SHAPE(2, 3, 3));
+	c.leaf[0] = gc_leaf("x", GRADCHECK_INPUT, x, 3, GC_SHAPE(2, 3, 3));
 	check_all(&c, true);
 	check_grad_of(&c, 0);
 	o.mode = LINALG_LOGDET_LU;
@@ -705,7 +668,7 @@ START_TEST(test_cholesky_grad)
 	gradcheck_fill(x, 24, -1, 1, &s);
 	c.n_leaves = 1;
 	/* X (2, 3, 4): A = X X^T + 0.5 I is (2, 3, 3) */
-	c.leaf[0] = leaf("x", GRADCHECK_INPUT, x, 3, SHAPE(2, 3, 4));
+	c.leaf[0] = gc_leaf("x", GRADCHECK_INPUT, x, 3, GC_SHAPE(2, 3, 4));
 	check_all(&c, true);
 	check_grad_of(&c, 0);
 }
@@ -729,8 +692,8 @@ START_TEST(test_solve_tril_grad)
 				l[(q * 3 + i) * 3 + i] = 1.5 + 0.25 * i;
 		gradcheck_fill(b, 12, -1, 1, &s);
 		c.n_leaves = 2;
-		c.leaf[0] = leaf("l", GRADCHECK_INPUT, l, 3, SHAPE(2, 3, 3));
-		c.leaf[1] = leaf("b", GRADCHECK_PARAM, b, 3, SHAPE(2, 3, 2));
+		c.leaf[0] = gc_leaf("l", GRADCHECK_INPUT, l, 3, GC_SHAPE(2, 3, 3));
+		c.leaf[1] = gc_leaf("b", GRADCHECK_PARAM, b, 3, GC_SHAPE(2, 3, 2));
 		check_all(&c, true);
 	}
 }
@@ -759,7 +722,7 @@ START_TEST(test_inverse_values)
 		for (int j = 0; j < D; j++)
 			a[2 * D * D + i * D + j] = 1.0 / (i + j + 1) +
 						   (i == j ? 0.1 : 0);
-	struct graph_node *na = graph_input(g, "a", tensor_view(a, 3, SHAPE(B, D, D)), false);
+	struct graph_node *na = graph_input(g, "a", tensor_view(a, 3, GC_SHAPE(B, D, D)), false);
 	struct graph_node *inv = linalg_inverse(g, "inv", na);
 	ck_assert_ptr_nonnull(inv);
 	ck_assert_int_eq(linalg_fail_count(inv), 0);
@@ -786,7 +749,7 @@ START_TEST(test_inverse_singular)
 	vb_real a[12] = {2, 1, 1, 3, 1, 2, 2, 4, 0, 0, 0, 0};
 	struct graph *g;
 	ck_assert_int_eq(graph_create(TEST_ARENA, &g, NULL), VB_OK);
-	struct graph_node *na = graph_input(g, "a", tensor_view(a, 3, SHAPE(3, 2, 2)), false);
+	struct graph_node *na = graph_input(g, "a", tensor_view(a, 3, GC_SHAPE(3, 2, 2)), false);
 	struct graph_node *inv = linalg_inverse(g, "inv", na);
 	ck_assert_ptr_nonnull(inv);
 	ck_assert_int_eq(graph_status(g), VB_OK);
@@ -818,7 +781,7 @@ START_TEST(test_logdet_values)
 	vb_real a[18] = {4, 1, 0, 1, 3, 1, 0, 1, 2, 2, 1, 0, 5, 4, 0, 0, 0, 1};
 	struct graph *g;
 	ck_assert_int_eq(graph_create(TEST_ARENA, &g, NULL), VB_OK);
-	struct graph_node *na = graph_input(g, "a", tensor_view(a, 3, SHAPE(2, 3, 3)), false);
+	struct graph_node *na = graph_input(g, "a", tensor_view(a, 3, GC_SHAPE(2, 3, 3)), false);
 	struct graph_node *lu = linalg_logdet(g, "lu", na, LINALG_LOGDET_LU);
 	struct graph_node *ch = linalg_logdet(g, "ch", na, LINALG_LOGDET_CHOLESKY);
 	ck_assert_ptr_nonnull(lu);
@@ -862,7 +825,7 @@ START_TEST(test_logdet_nan_and_inf)
 	a[(3 * D + 2) * D + 1] = NAN;
 	a[(4 * D + 0) * D + 0] = -1;
 	a[(4 * D + 1) * D + 1] = -1;
-	struct graph_node *na = graph_input(g, "a", tensor_view(a, 3, SHAPE(B, D, D)), false);
+	struct graph_node *na = graph_input(g, "a", tensor_view(a, 3, GC_SHAPE(B, D, D)), false);
 	struct graph_node *lu = linalg_logdet(g, "lu", na, LINALG_LOGDET_LU);
 	struct graph_node *ch = linalg_logdet(g, "ch", na, LINALG_LOGDET_CHOLESKY);
 	struct graph_node *cf = linalg_cholesky(g, "cf", na);
@@ -903,7 +866,7 @@ START_TEST(test_logdet_backward_nonfinite_no_crash)
 	ck_assert_int_eq(graph_create(TEST_ARENA, &g, NULL), VB_OK);
 	for (int mode = 0; mode < 2; mode++) {
 		graph_reset(g);
-		struct graph_node *na = graph_input(g, "a", tensor_view(a, 3, SHAPE(2, 2, 2)), true);
+		struct graph_node *na = graph_input(g, "a", tensor_view(a, 3, GC_SHAPE(2, 2, 2)), true);
 		struct graph_node *ld = linalg_logdet(g, "ld", na, mode ? LINALG_LOGDET_CHOLESKY : LINALG_LOGDET_LU);
 		struct graph_node *L = op_sum(g, "L", ld);
 		ck_assert_int_eq(graph_backward(g, L, &err), VB_OK);
@@ -926,8 +889,8 @@ START_TEST(test_cholesky_values)
 	vb_real rhs[6] = {1, 2, 3, 4, 5, 6};
 	struct graph *g;
 	ck_assert_int_eq(graph_create(TEST_ARENA, &g, NULL), VB_OK);
-	struct graph_node *na = graph_input(g, "a", tensor_view(a, 3, SHAPE(1, 3, 3)), false);
-	struct graph_node *nb = graph_input(g, "b", tensor_view(rhs, 3, SHAPE(1, 3, 2)), false);
+	struct graph_node *na = graph_input(g, "a", tensor_view(a, 3, GC_SHAPE(1, 3, 3)), false);
+	struct graph_node *nb = graph_input(g, "b", tensor_view(rhs, 3, GC_SHAPE(1, 3, 2)), false);
 	struct graph_node *L = linalg_cholesky(g, "L", na);
 	ck_assert_ptr_nonnull(L);
 	ck_assert_int_eq(linalg_fail_count(L), 0);
@@ -975,7 +938,7 @@ START_TEST(test_inverse_cholesky_pipeline)
 	gradcheck_fill(v, D * D, -1, 1, &s);
 	for (int i = 0; i < D * D; i++)
 		x[i] = v[i];
-	struct graph_node *nx = graph_input(g, "x", tensor_view(x, 3, SHAPE(1, D, D)), false);
+	struct graph_node *nx = graph_input(g, "x", tensor_view(x, 3, GC_SHAPE(1, D, D)), false);
 	struct graph_node *a = linalg_add_identity(g, "a", linalg_bmm(g, "xxt", nx, nx, false, true), 0.5);
 	struct graph_node *c = linalg_cholesky(g, "c", linalg_inverse(g, "ai", a));
 	struct graph_node *p = linalg_bmm(g, "p", linalg_bmm(g, "cct", c, c, false, true), a, false, false);
@@ -993,44 +956,27 @@ END_TEST
 static Suite *linalg_suite(void)
 {
 	Suite *s = suite_create("linalg");
-	TCase *tc = tcase_create("gradcheck");
-	tcase_set_timeout(tc, 240);
-	tcase_add_test(tc, test_tril_grad);
-	tcase_add_test(tc, test_diag_low_trace_transpose_grad);
-	tcase_add_test(tc, test_bmm_grad);
-	tcase_add_test(tc, test_bmm_shared_and_matvec_grad);
-	tcase_add_test(tc, test_sqdist_grad);
-	tcase_add_test(tc, test_kernel_metric_grad);
-	tcase_add_test(tc, test_metric_hamiltonian_grad);
-	tcase_add_test(tc, test_inverse_grad);
-	tcase_add_test(tc, test_logdet_grad);
-	tcase_add_test(tc, test_cholesky_grad);
-	tcase_add_test(tc, test_solve_tril_grad);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("values");
-	tcase_add_test(tc, test_tril_values);
-	tcase_add_test(tc, test_bmm_values);
-	tcase_add_test(tc, test_shape_errors);
-	tcase_add_test(tc, test_sqdist_values);
-	tcase_add_test(tc, test_kernel_metric_values);
-	tcase_add_test(tc, test_inverse_values);
-	tcase_add_test(tc, test_inverse_singular);
-	tcase_add_test(tc, test_logdet_values);
-	tcase_add_test(tc, test_logdet_nan_and_inf);
-	tcase_add_test(tc, test_logdet_backward_nonfinite_no_crash);
-	tcase_add_test(tc, test_cholesky_values);
-	tcase_add_test(tc, test_inverse_cholesky_pipeline);
-	suite_add_tcase(s, tc);
+	const TTest *tests0[] = {
+		test_tril_grad, test_diag_low_trace_transpose_grad,
+		test_bmm_grad, test_bmm_shared_and_matvec_grad,
+		test_sqdist_grad, test_kernel_metric_grad,
+		test_metric_hamiltonian_grad, test_inverse_grad,
+		test_logdet_grad, test_cholesky_grad, test_solve_tril_grad,
+		NULL};
+	const TTest *tests1[] = {
+		test_tril_values, test_bmm_values, test_shape_errors,
+		test_sqdist_values, test_kernel_metric_values,
+		test_inverse_values, test_inverse_singular, test_logdet_values,
+		test_logdet_nan_and_inf,
+		test_logdet_backward_nonfinite_no_crash, test_cholesky_values,
+		test_inverse_cholesky_pipeline,
+		NULL};
+	tu_tcase(s, "gradcheck", 240, tests0);
+	tu_tcase(s, "values", 0, tests1);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(linalg_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(linalg_suite());
 }

@@ -15,6 +15,8 @@
 #include "model.h"
 #include "params.h"
 #include "rng.h"
+#include "modelutil.h"
+#include "testutil.h"
 
 #define NR 3
 #define NC 3
@@ -22,18 +24,11 @@
 
 static struct model_config tiny(enum model_kind kind, size_t d)
 {
-	struct model_config mc;
-	model_config_defaults(&mc);
-	mc.kind = kind;
-	mc.n_rows = NR;
-	mc.n_cols = NC;
-	mc.n_hidden = 5;
-	mc.n_latent = d;
+	struct model_config mc = mu_config(kind, NR, NC, 5, d, 17);
 	mc.n_metric_hidden = 4;
 	mc.n_batch_max = 8;
 	mc.buffer_batches = 2;
 	mc.recon = MODEL_RECON_BCE;
-	mc.init_seed = 17;
 	return mc;
 }
 
@@ -41,20 +36,12 @@ static struct model_config tiny(enum model_kind kind, size_t d)
  * visibly not the posterior (else every estimator is exact). */
 static struct model *make(const struct model_config *mc, double scale)
 {
-	struct model *m = NULL;
-	struct vb_error err = {0};
-	ck_assert_msg(model_create(mc, &m, &err) == VB_OK, "%s", err.msg);
-	for (size_t i = 0; i < m->params->n; i++)
-		m->params->data[i] *= scale;
-	return m;
+	return mu_create(mc, scale);
 }
 
 static void image(double *x, uint64_t seed)
 {
-	struct rng r;
-	rng_seed(&r, seed, RNG_STREAM_INJECT);
-	for (int i = 0; i < ND; i++)
-		x[i] = 0.1 + 0.8 * rng_uniform(&r);
+	mu_fill(x, ND, seed, 0.1, 0.8);
 }
 
 /* Exact log p(x) = log int p(x|z) N(z; 0, I) dz by the trapezoid rule on
@@ -413,20 +400,11 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("nll");
-	TCase *tc = tcase_create("core");
-	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_recon_error);
-	tcase_add_test(tc, test_init_stream_only);
-	tcase_add_test(tc, test_chunks);
-	tcase_add_test(tc, test_hvae_formula);
-	tcase_add_test(tc, test_vae_1d);
-	tcase_add_test(tc, test_vae_2d);
-	tcase_add_test(tc, test_rhvae_b1);
-	tcase_add_test(tc, test_rhvae_tempering_jacobian);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	const TTest *tc_tests[] = {
+		test_recon_error, test_init_stream_only, test_chunks,
+		test_hvae_formula, test_vae_1d, test_vae_2d, test_rhvae_b1,
+		test_rhvae_tempering_jacobian,
+		NULL};
+	tu_tcase(s, "core", 300, tc_tests);
+	return tu_run(s);
 }

@@ -12,6 +12,7 @@
 #include "gradcheck.h"
 #include "graph.h"
 #include "ops.h"
+#include "testutil.h"
 
 #ifndef VB_DOUBLE
 #error "test_ops checks gradients in the double build (vb_core_f64)"
@@ -166,57 +167,17 @@ static struct graph_node *build_op(struct graph *g, struct graph_node **in,
 	return y;
 }
 
-static struct gradcheck_leaf leaf(const char *name, enum gradcheck_kind kind,
-				  const double *data, int ndim,
-				  const size_t *shape)
-{
-	struct gradcheck_leaf l;
-	memset(&l, 0, sizeof l);
-	l.name = name;
-	l.kind = kind;
-	l.data = data;
-	l.ndim = ndim;
-	for (int i = 0; i < ndim; i++)
-		l.shape[i] = shape[i];
-	return l;
-}
-
-#define SHAPE(...) ((const size_t[]){__VA_ARGS__})
-
 static struct gradcheck_case one_case(const char *name, struct opx *o,
 				      uint64_t seed)
 {
-	struct gradcheck_case c;
-	memset(&c, 0, sizeof c);
-	c.op = name;
-	c.build = build_op;
-	c.ctx = o;
-	c.seed = seed;
-	return c;
+	return gc_case(name, build_op, o, seed);
 }
-
 /* First order on both paths; second order plain (when curved) and with
  * the output squared. */
 static void check_all(struct gradcheck_case *c, bool second, bool curved)
 {
 	struct opx *o = c->ctx;
-	int f = gradcheck_first(c);
-	ck_assert_msg(f == 0, "%s: %d first-order failures", c->op, f);
-	if (!second)
-		return;
-	if (curved) {
-		f = gradcheck_second(c);
-		ck_assert_msg(f == 0, "%s: %d second-order failures", c->op,
-			      f);
-	}
-	o->square_out = true;
-	f = gradcheck_first(c);
-	ck_assert_msg(f == 0, "%s squared: %d first-order failures", c->op,
-		      f);
-	f = gradcheck_second(c);
-	ck_assert_msg(f == 0, "%s squared: %d second-order failures", c->op,
-		      f);
-	o->square_out = false;
+	gc_assert_all(c, second, curved, &o->square_out);
 }
 
 /* ---- products ---- */
@@ -237,10 +198,10 @@ START_TEST(test_matmul)
 		o.tb = (form >> 1) & 1;
 		c = one_case(names[form], &o, 100 + (uint64_t)form);
 		c.n_leaves = 2;
-		c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 2,
-				 o.ta ? SHAPE(4, 3) : SHAPE(3, 4));
-		c.leaf[1] = leaf("b", GRADCHECK_INPUT, b, 2,
-				 o.tb ? SHAPE(2, 4) : SHAPE(4, 2));
+		c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, a, 2,
+				 o.ta ? GC_SHAPE(4, 3) : GC_SHAPE(3, 4));
+		c.leaf[1] = gc_leaf("b", GRADCHECK_INPUT, b, 2,
+				 o.tb ? GC_SHAPE(2, 4) : GC_SHAPE(4, 2));
 		check_all(&c, true, true);
 	}
 }
@@ -261,8 +222,8 @@ START_TEST(test_linear)
 
 	c = one_case("linear", &o, 200);
 	c.n_leaves = 2;
-	c.leaf[0] = leaf("x", GRADCHECK_INPUT, x, 2, SHAPE(3, 4));
-	c.leaf[1] = leaf("w", GRADCHECK_INPUT, w, 2, SHAPE(2, 4));
+	c.leaf[0] = gc_leaf("x", GRADCHECK_INPUT, x, 2, GC_SHAPE(3, 4));
+	c.leaf[1] = gc_leaf("w", GRADCHECK_INPUT, w, 2, GC_SHAPE(2, 4));
 	check_all(&c, true, true);
 
 	/* with bias; w and b as parameters (slices accumulate in backward,
@@ -270,17 +231,17 @@ START_TEST(test_linear)
 	o.bias = true;
 	c = one_case("linear+bias", &o, 201);
 	c.n_leaves = 3;
-	c.leaf[0] = leaf("x", GRADCHECK_INPUT, x, 2, SHAPE(3, 4));
-	c.leaf[1] = leaf("w", GRADCHECK_PARAM, w, 2, SHAPE(2, 4));
-	c.leaf[2] = leaf("b", GRADCHECK_PARAM, bb, 1, SHAPE(2));
+	c.leaf[0] = gc_leaf("x", GRADCHECK_INPUT, x, 2, GC_SHAPE(3, 4));
+	c.leaf[1] = gc_leaf("w", GRADCHECK_PARAM, w, 2, GC_SHAPE(2, 4));
+	c.leaf[2] = gc_leaf("b", GRADCHECK_PARAM, bb, 1, GC_SHAPE(2));
 	check_all(&c, true, true);
 
 	/* 4-D input (B, C, H, W) = (2, 2, 1, 3) flattening to in = 6 */
 	c = one_case("linear 4-D", &o, 202);
 	c.n_leaves = 3;
-	c.leaf[0] = leaf("x", GRADCHECK_INPUT, x4, 4, SHAPE(2, 2, 1, 3));
-	c.leaf[1] = leaf("w", GRADCHECK_INPUT, w4, 2, SHAPE(3, 6));
-	c.leaf[2] = leaf("b", GRADCHECK_INPUT, b4, 1, SHAPE(3));
+	c.leaf[0] = gc_leaf("x", GRADCHECK_INPUT, x4, 4, GC_SHAPE(2, 2, 1, 3));
+	c.leaf[1] = gc_leaf("w", GRADCHECK_INPUT, w4, 2, GC_SHAPE(3, 6));
+	c.leaf[2] = gc_leaf("b", GRADCHECK_INPUT, b4, 1, GC_SHAPE(3));
 	check_all(&c, true, true);
 }
 END_TEST
@@ -298,7 +259,7 @@ static void unary_case(enum opx_kind kind, const char *name,
 	if (kind == OPX_ADD_SCALAR)
 		o.s = 0.3;
 	c.n_leaves = 1;
-	c.leaf[0] = leaf("a", GRADCHECK_INPUT, x, ndim, shape);
+	c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, x, ndim, shape);
 	check_all(&c, true, curved);
 }
 
@@ -308,7 +269,7 @@ START_TEST(test_relu)
 	double x[12];
 	uint64_t s = 21;
 	gradcheck_fill_signed(x, 12, 0.1, 2, &s);
-	unary_case(OPX_RELU, "relu", x, 2, SHAPE(3, 4), false, 300);
+	unary_case(OPX_RELU, "relu", x, 2, GC_SHAPE(3, 4), false, 300);
 }
 END_TEST
 
@@ -317,7 +278,7 @@ START_TEST(test_sigmoid)
 	double x[12];
 	uint64_t s = 22;
 	gradcheck_fill(x, 12, -4, 4, &s);
-	unary_case(OPX_SIGMOID, "sigmoid", x, 2, SHAPE(3, 4), true, 301);
+	unary_case(OPX_SIGMOID, "sigmoid", x, 2, GC_SHAPE(3, 4), true, 301);
 }
 END_TEST
 
@@ -331,7 +292,7 @@ START_TEST(test_softplus)
 	 * times |R v| <= 1.5 stays inside atol 1e-8. */
 	double x[12] = {-6, -1.5, -0.2, 0.3, 1.1, 4.5,
 			12, 19.5, 20.5, 21.75, 25, 35};
-	unary_case(OPX_SOFTPLUS, "softplus", x, 2, SHAPE(3, 4), true, 302);
+	unary_case(OPX_SOFTPLUS, "softplus", x, 2, GC_SHAPE(3, 4), true, 302);
 }
 END_TEST
 
@@ -341,7 +302,7 @@ START_TEST(test_clamp)
 	 * edge so no difference straddles one; outside, the gradient is 0 */
 	double x[12] = {-3, -1.2, -0.9, -0.2, 0, 0.4,
 			1.1, 1.4, 1.6, 2, 5, -8};
-	unary_case(OPX_CLAMP, "clamp", x, 2, SHAPE(3, 4), true, 330);
+	unary_case(OPX_CLAMP, "clamp", x, 2, GC_SHAPE(3, 4), true, 330);
 }
 END_TEST
 
@@ -350,7 +311,7 @@ START_TEST(test_exp)
 	double x[12];
 	uint64_t s = 23;
 	gradcheck_fill(x, 12, -2, 2, &s);
-	unary_case(OPX_EXP, "exp", x, 2, SHAPE(3, 4), true, 303);
+	unary_case(OPX_EXP, "exp", x, 2, GC_SHAPE(3, 4), true, 303);
 }
 END_TEST
 
@@ -359,7 +320,7 @@ START_TEST(test_log)
 	double x[12];
 	uint64_t s = 24;
 	gradcheck_fill(x, 12, 0.2, 3, &s);
-	unary_case(OPX_LOG, "log", x, 2, SHAPE(3, 4), true, 304);
+	unary_case(OPX_LOG, "log", x, 2, GC_SHAPE(3, 4), true, 304);
 }
 END_TEST
 
@@ -368,10 +329,10 @@ START_TEST(test_square_neg_scale_add_scalar)
 	double x[12];
 	uint64_t s = 25;
 	gradcheck_fill_signed(x, 12, 0.1, 2, &s);
-	unary_case(OPX_SQUARE, "square", x, 2, SHAPE(3, 4), true, 305);
-	unary_case(OPX_NEG, "neg", x, 2, SHAPE(3, 4), false, 306);
-	unary_case(OPX_SCALE, "scale", x, 2, SHAPE(3, 4), false, 307);
-	unary_case(OPX_ADD_SCALAR, "add_scalar", x, 1, SHAPE(12), false, 308);
+	unary_case(OPX_SQUARE, "square", x, 2, GC_SHAPE(3, 4), true, 305);
+	unary_case(OPX_NEG, "neg", x, 2, GC_SHAPE(3, 4), false, 306);
+	unary_case(OPX_SCALE, "scale", x, 2, GC_SHAPE(3, 4), false, 307);
+	unary_case(OPX_ADD_SCALAR, "add_scalar", x, 1, GC_SHAPE(12), false, 308);
 }
 END_TEST
 
@@ -384,8 +345,8 @@ static void binary_case(enum opx_kind kind, const char *name,
 	struct opx o = {.kind = kind};
 	struct gradcheck_case c = one_case(name, &o, seed);
 	c.n_leaves = 2;
-	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 2, SHAPE(3, 4));
-	c.leaf[1] = leaf("b", GRADCHECK_INPUT, b, 2, SHAPE(3, 4));
+	c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, a, 2, GC_SHAPE(3, 4));
+	c.leaf[1] = gc_leaf("b", GRADCHECK_INPUT, b, 2, GC_SHAPE(3, 4));
 	check_all(&c, true, curved);
 }
 
@@ -414,18 +375,18 @@ START_TEST(test_shared_input)
 	gradcheck_fill_signed(a, 12, 0.2, 2, &s);
 	c = one_case("mul(a, a)", &o, 410);
 	c.n_leaves = 1;
-	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 2, SHAPE(3, 4));
+	c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, a, 2, GC_SHAPE(3, 4));
 	check_all(&c, true, true);
 	o.kind = OPX_ADD;
 	c = one_case("add(a, a)", &o, 411);
 	c.n_leaves = 1;
-	c.leaf[0] = leaf("a", GRADCHECK_PARAM, a, 2, SHAPE(3, 4));
+	c.leaf[0] = gc_leaf("a", GRADCHECK_PARAM, a, 2, GC_SHAPE(3, 4));
 	check_all(&c, true, false);
 	o.kind = OPX_MATMUL;
 	o.tb = true;
 	c = one_case("matmul(a, a^T)", &o, 412);
 	c.n_leaves = 1;
-	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 2, SHAPE(3, 4));
+	c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, a, 2, GC_SHAPE(3, 4));
 	check_all(&c, true, true);
 }
 END_TEST
@@ -441,8 +402,8 @@ START_TEST(test_mul_rows)
 	gradcheck_fill(a, 12, -2, 2, &s);
 	gradcheck_fill(sv, 3, -2, 2, &s);
 	c.n_leaves = 2;
-	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 3, SHAPE(3, 2, 2));
-	c.leaf[1] = leaf("s", GRADCHECK_INPUT, sv, 1, SHAPE(3));
+	c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, a, 3, GC_SHAPE(3, 2, 2));
+	c.leaf[1] = gc_leaf("s", GRADCHECK_INPUT, sv, 1, GC_SHAPE(3));
 	check_all(&c, true, true);
 }
 END_TEST
@@ -456,8 +417,8 @@ START_TEST(test_add_bias)
 	gradcheck_fill(a, 12, -2, 2, &s);
 	gradcheck_fill(b, 4, -2, 2, &s);
 	c.n_leaves = 2;
-	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 2, SHAPE(3, 4));
-	c.leaf[1] = leaf("b", GRADCHECK_PARAM, b, 1, SHAPE(4));
+	c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, a, 2, GC_SHAPE(3, 4));
+	c.leaf[1] = gc_leaf("b", GRADCHECK_PARAM, b, 1, GC_SHAPE(4));
 	check_all(&c, true, false);
 }
 END_TEST
@@ -471,14 +432,14 @@ START_TEST(test_expand_rows_repeat_rows)
 	gradcheck_fill(sv, 3, -2, 2, &s);
 	gradcheck_fill(v, 4, -2, 2, &s);
 	c.n_leaves = 1;
-	c.leaf[0] = leaf("s", GRADCHECK_INPUT, sv, 1, SHAPE(3));
+	c.leaf[0] = gc_leaf("s", GRADCHECK_INPUT, sv, 1, GC_SHAPE(3));
 	check_all(&c, true, false);
 
 	o.kind = OPX_REPEAT_ROWS;
 	o.count = 3;
 	c = one_case("repeat_rows", &o, 503);
 	c.n_leaves = 1;
-	c.leaf[0] = leaf("v", GRADCHECK_INPUT, v, 1, SHAPE(4));
+	c.leaf[0] = gc_leaf("v", GRADCHECK_INPUT, v, 1, GC_SHAPE(4));
 	check_all(&c, true, false);
 }
 END_TEST
@@ -489,12 +450,12 @@ START_TEST(test_expand)
 	struct opx o = {.kind = OPX_EXPAND, .ndim = 2, .shape = {2, 3}};
 	struct gradcheck_case c = one_case("expand", &o, 504);
 	c.n_leaves = 1;
-	c.leaf[0] = leaf("s", GRADCHECK_INPUT, sv, 0, NULL);
+	c.leaf[0] = gc_leaf("s", GRADCHECK_INPUT, sv, 0, NULL);
 	check_all(&c, true, false);
 	/* a 1-element vector expands too */
 	c = one_case("expand (1)", &o, 505);
 	c.n_leaves = 1;
-	c.leaf[0] = leaf("s", GRADCHECK_INPUT, sv, 1, SHAPE(1));
+	c.leaf[0] = gc_leaf("s", GRADCHECK_INPUT, sv, 1, GC_SHAPE(1));
 	check_all(&c, true, false);
 }
 END_TEST
@@ -507,7 +468,7 @@ START_TEST(test_reshape)
 	struct gradcheck_case c = one_case("reshape", &o, 506);
 	gradcheck_fill(a, 12, -2, 2, &s);
 	c.n_leaves = 1;
-	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 2, SHAPE(2, 6));
+	c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, a, 2, GC_SHAPE(2, 6));
 	check_all(&c, true, false);
 }
 END_TEST
@@ -519,10 +480,10 @@ START_TEST(test_reductions)
 	double a[12];
 	uint64_t s = 51;
 	gradcheck_fill(a, 12, -2, 2, &s);
-	unary_case(OPX_SUM, "sum", a, 2, SHAPE(3, 4), false, 600);
-	unary_case(OPX_MEAN, "mean", a, 2, SHAPE(3, 4), false, 601);
-	unary_case(OPX_SUM_ROWS, "sum_rows", a, 3, SHAPE(3, 2, 2), false, 602);
-	unary_case(OPX_SUM_COLS, "sum_cols", a, 2, SHAPE(3, 4), false, 603);
+	unary_case(OPX_SUM, "sum", a, 2, GC_SHAPE(3, 4), false, 600);
+	unary_case(OPX_MEAN, "mean", a, 2, GC_SHAPE(3, 4), false, 601);
+	unary_case(OPX_SUM_ROWS, "sum_rows", a, 3, GC_SHAPE(3, 2, 2), false, 602);
+	unary_case(OPX_SUM_COLS, "sum_cols", a, 2, GC_SHAPE(3, 4), false, 603);
 }
 END_TEST
 
@@ -537,8 +498,8 @@ START_TEST(test_mse)
 	struct opx o = {.kind = OPX_MSE};
 	struct gradcheck_case c = one_case("mse", &o, 700);
 	c.n_leaves = 2;
-	c.leaf[0] = leaf("y", GRADCHECK_INPUT, y, 2, SHAPE(3, 4));
-	c.leaf[1] = leaf("x", GRADCHECK_INPUT, x, 3, SHAPE(3, 2, 2));
+	c.leaf[0] = gc_leaf("y", GRADCHECK_INPUT, y, 2, GC_SHAPE(3, 4));
+	c.leaf[1] = gc_leaf("x", GRADCHECK_INPUT, x, 3, GC_SHAPE(3, 2, 2));
 	check_all(&c, true, true);
 }
 END_TEST
@@ -555,8 +516,8 @@ START_TEST(test_bce)
 	struct opx o = {.kind = OPX_BCE};
 	struct gradcheck_case c = one_case("bce", &o, 701);
 	c.n_leaves = 2;
-	c.leaf[0] = leaf("y", GRADCHECK_INPUT, y, 2, SHAPE(3, 4));
-	c.leaf[1] = leaf("t", GRADCHECK_INPUT, t, 2, SHAPE(3, 4));
+	c.leaf[0] = gc_leaf("y", GRADCHECK_INPUT, y, 2, GC_SHAPE(3, 4));
+	c.leaf[1] = gc_leaf("t", GRADCHECK_INPUT, t, 2, GC_SHAPE(3, 4));
 	c.leaf[1].fused_only = true;
 	/* Not squared: the squared form needs bce_grad's own vjp (third
 	 * order), which does not exist. */
@@ -607,8 +568,8 @@ START_TEST(test_bce_logits)
 	struct opx o = {.kind = OPX_BCE_LOGITS};
 	struct gradcheck_case c = one_case("bce_logits", &o, 702);
 	c.n_leaves = 2;
-	c.leaf[0] = leaf("l", GRADCHECK_INPUT, l, 2, SHAPE(3, 4));
-	c.leaf[1] = leaf("t", GRADCHECK_INPUT, t, 2, SHAPE(3, 4));
+	c.leaf[0] = gc_leaf("l", GRADCHECK_INPUT, l, 2, GC_SHAPE(3, 4));
+	c.leaf[1] = gc_leaf("t", GRADCHECK_INPUT, t, 2, GC_SHAPE(3, 4));
 	check_all(&c, true, true);
 }
 END_TEST
@@ -847,11 +808,11 @@ static struct gradcheck_case mlp_case(struct mlp_data *d, const char *name,
 	c.ctx = &d->m;
 	c.seed = 900;
 	c.n_leaves = 5;
-	c.leaf[0] = leaf("x", kx, d->x, 2, SHAPE(MLP_B, MLP_D));
-	c.leaf[1] = leaf("enc.fc1.w", kw1, d->w1, 2, SHAPE(MLP_H, MLP_D));
-	c.leaf[2] = leaf("enc.fc1.b", kw, d->b1, 1, SHAPE(MLP_H));
-	c.leaf[3] = leaf("dec.fc2.w", kw, d->w2, 2, SHAPE(MLP_D, MLP_H));
-	c.leaf[4] = leaf("dec.fc2.b", kw, d->b2, 1, SHAPE(MLP_D));
+	c.leaf[0] = gc_leaf("x", kx, d->x, 2, GC_SHAPE(MLP_B, MLP_D));
+	c.leaf[1] = gc_leaf("enc.fc1.w", kw1, d->w1, 2, GC_SHAPE(MLP_H, MLP_D));
+	c.leaf[2] = gc_leaf("enc.fc1.b", kw, d->b1, 1, GC_SHAPE(MLP_H));
+	c.leaf[3] = gc_leaf("dec.fc2.w", kw, d->w2, 2, GC_SHAPE(MLP_D, MLP_H));
+	c.leaf[4] = gc_leaf("dec.fc2.b", kw, d->b2, 1, GC_SHAPE(MLP_D));
 	return c;
 }
 
@@ -907,8 +868,8 @@ START_TEST(test_fanout)
 	c.build = build_fanout;
 	c.seed = 950;
 	c.n_leaves = 2;
-	c.leaf[0] = leaf("a", GRADCHECK_INPUT, a, 2, SHAPE(3, 4));
-	c.leaf[1] = leaf("b", GRADCHECK_PARAM, b, 2, SHAPE(3, 4));
+	c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, a, 2, GC_SHAPE(3, 4));
+	c.leaf[1] = gc_leaf("b", GRADCHECK_PARAM, b, 2, GC_SHAPE(3, 4));
 	ck_assert_int_eq(gradcheck_first(&c), 0);
 	ck_assert_int_eq(gradcheck_second(&c), 0);
 }
@@ -951,7 +912,7 @@ START_TEST(test_harness_catches_sign_error)
 	c.seed = 1;
 	c.no_vjp = true;
 	c.n_leaves = 1;
-	c.leaf[0] = leaf("x", GRADCHECK_INPUT, x, 1, SHAPE(4));
+	c.leaf[0] = gc_leaf("x", GRADCHECK_INPUT, x, 1, GC_SHAPE(4));
 	fprintf(stderr, "(the next gradcheck failures are expected)\n");
 	ck_assert_int_gt(gradcheck_first(&c), 0);
 }
@@ -960,55 +921,30 @@ END_TEST
 static Suite *ops_suite(void)
 {
 	Suite *s = suite_create("ops");
-	TCase *tc = tcase_create("gradcheck");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_matmul);
-	tcase_add_test(tc, test_linear);
-	tcase_add_test(tc, test_relu);
-	tcase_add_test(tc, test_sigmoid);
-	tcase_add_test(tc, test_softplus);
-	tcase_add_test(tc, test_clamp);
-	tcase_add_test(tc, test_exp);
-	tcase_add_test(tc, test_log);
-	tcase_add_test(tc, test_square_neg_scale_add_scalar);
-	tcase_add_test(tc, test_binary);
-	tcase_add_test(tc, test_shared_input);
-	tcase_add_test(tc, test_mul_rows);
-	tcase_add_test(tc, test_add_bias);
-	tcase_add_test(tc, test_expand_rows_repeat_rows);
-	tcase_add_test(tc, test_expand);
-	tcase_add_test(tc, test_reshape);
-	tcase_add_test(tc, test_reductions);
-	tcase_add_test(tc, test_mse);
-	tcase_add_test(tc, test_bce);
-	tcase_add_test(tc, test_bce_vjp_target_fails);
-	tcase_add_test(tc, test_bce_logits);
-	tcase_add_test(tc, test_harness_catches_sign_error);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("closed_form");
-	tcase_add_test(tc, test_bce_clamp_values);
-	tcase_add_test(tc, test_bce_denominator_clamp);
-	tcase_add_test(tc, test_bce_logits_matches_bce);
-	tcase_add_test(tc, test_softplus_large);
-	tcase_add_test(tc, test_relu_nan);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("composite");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_mlp_first_order);
-	tcase_add_test(tc, test_mlp_second_order);
-	tcase_add_test(tc, test_fanout);
-	suite_add_tcase(s, tc);
+	const TTest *tests0[] = {
+		test_matmul, test_linear, test_relu, test_sigmoid,
+		test_softplus, test_clamp, test_exp, test_log,
+		test_square_neg_scale_add_scalar, test_binary,
+		test_shared_input, test_mul_rows, test_add_bias,
+		test_expand_rows_repeat_rows, test_expand, test_reshape,
+		test_reductions, test_mse, test_bce, test_bce_vjp_target_fails,
+		test_bce_logits, test_harness_catches_sign_error,
+		NULL};
+	const TTest *tests1[] = {
+		test_bce_clamp_values, test_bce_denominator_clamp,
+		test_bce_logits_matches_bce, test_softplus_large,
+		test_relu_nan,
+		NULL};
+	const TTest *tests2[] = {
+		test_mlp_first_order, test_mlp_second_order, test_fanout,
+		NULL};
+	tu_tcase(s, "gradcheck", 60, tests0);
+	tu_tcase(s, "closed_form", 0, tests1);
+	tu_tcase(s, "composite", 60, tests2);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(ops_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(ops_suite());
 }

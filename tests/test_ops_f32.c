@@ -14,6 +14,7 @@
 #include "gradcheck.h"
 #include "graph.h"
 #include "ops.h"
+#include "testutil.h"
 
 #ifdef VB_DOUBLE
 #error "test_ops_f32 checks the float build (vb_core)"
@@ -339,21 +340,15 @@ END_TEST
 static Suite *ops_f32_suite(void)
 {
 	Suite *s = suite_create("ops_f32");
-	TCase *tc = tcase_create("float_vs_double");
-	tcase_add_test(tc, test_matmul_vs_loops);
-	tcase_add_test(tc, test_linear_vs_loops);
-	tcase_add_test(tc, test_elementwise_vs_double);
-	tcase_add_test(tc, test_losses_vs_double);
-	suite_add_tcase(s, tc);
+	const TTest *tc_tests[] = {
+		test_matmul_vs_loops, test_linear_vs_loops,
+		test_elementwise_vs_double, test_losses_vs_double,
+		NULL};
+	tu_tcase(s, "float_vs_double", 0, tc_tests);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(ops_f32_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(ops_f32_suite());
 }

@@ -1050,39 +1050,27 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("optim");
-	TCase *ta = tcase_create("adam");
-	tcase_add_test(ta, test_adam_three_steps);
-	tcase_add_test(ta, test_adam_l2_decay);
-	tcase_add_test(ta, test_adamw_decay);
-	tcase_add_test(ta, test_adam_zero_eps_nan);
-	tcase_add_test(ta, test_adam_float_order);
-	tcase_add_test(ta, test_adam_reset);
-	suite_add_tcase(s, ta);
-	TCase *tsg = tcase_create("sgd");
-	tcase_add_test(tsg, test_sgd_hand_values);
-	tcase_add_test(tsg, test_sgd_reset_clones);
-	suite_add_tcase(s, tsg);
-	TCase *tc = tcase_create("clip");
-	tcase_add_test(tc, test_grad_norm_double);
-	tcase_add_test(tc, test_clip_norm_thresholds);
-	tcase_add_test(tc, test_clip_norm_nonfinite);
-	tcase_add_test(tc, test_clip_value);
-	tcase_add_test(tc, test_clip_adaptive_spike);
-	tcase_add_test(tc, test_clip_adaptive_window);
-	tcase_add_test(tc, test_clip_counts_fixed);
-	tcase_add_test(tc, test_clip_state_round_trip);
-	tcase_add_test(tc, test_load_step_range);
-	tcase_add_test(tc, test_clip_settings);
-	suite_add_tcase(s, tc);
-	TCase *tm = tcase_create("misc");
-	tcase_add_test(tm, test_schedules);
-	tcase_add_test(tm, test_schedule_check);
-	tcase_add_test(tm, test_settings_errors);
-	tcase_add_test(tm, test_names);
-	suite_add_tcase(s, tm);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	const TTest *ta_tests[] = {
+		test_adam_three_steps, test_adam_l2_decay, test_adamw_decay,
+		test_adam_zero_eps_nan, test_adam_float_order, test_adam_reset,
+		NULL};
+	const TTest *tsg_tests[] = {
+		test_sgd_hand_values, test_sgd_reset_clones,
+		NULL};
+	const TTest *tc_tests[] = {
+		test_grad_norm_double, test_clip_norm_thresholds,
+		test_clip_norm_nonfinite, test_clip_value,
+		test_clip_adaptive_spike, test_clip_adaptive_window,
+		test_clip_counts_fixed, test_clip_state_round_trip,
+		test_load_step_range, test_clip_settings,
+		NULL};
+	const TTest *tm_tests[] = {
+		test_schedules, test_schedule_check, test_settings_errors,
+		test_names,
+		NULL};
+	tu_tcase(s, "adam", 0, ta_tests);
+	tu_tcase(s, "sgd", 0, tsg_tests);
+	tu_tcase(s, "clip", 0, tc_tests);
+	tu_tcase(s, "misc", 0, tm_tests);
+	return tu_run(s);
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "anomaly.h"
+#include "benchutil.h"
 #include "checkpoint.h"
 #include "config.h"
 #include "graph.h"
@@ -332,9 +333,7 @@ END_TEST
 
 static void set(struct config *c, const char *kv)
 {
-	struct vb_error err = {0};
-	ck_assert_msg(config_set(c, kv, &err) == VB_OK, "%s: %s", kv,
-		      err.msg);
+	bu_set(c, kv);
 }
 
 /* 256 synthetic images, MLP VAE, 8 steps of 32 per epoch. */
@@ -357,13 +356,7 @@ static void small_config(struct config *c, const char *dir, const char *name)
 static void run_opts(const struct config *c, const struct train_options *o,
 		     struct train_summary *s)
 {
-	struct train_data d;
-	struct vb_error err = {0};
-	ck_assert_msg(config_validate(c, &err) == VB_OK, "%s", err.msg);
-	ck_assert_msg(train_data_load(c, &d, &err) == VB_OK, "%s", err.msg);
-	ck_assert_msg(train_run_opts(c, &d, o, s, NULL, &err) == VB_OK, "%s",
-		      err.msg);
-	train_data_free(&d);
+	bu_run(c, o, s);
 }
 
 static void run(const struct config *c, struct train_summary *s)
@@ -373,11 +366,7 @@ static void run(const struct config *c, struct train_summary *s)
 
 static char *read_run_file(const struct train_summary *s, const char *f)
 {
-	char path[1300];
-	snprintf(path, sizeof path, "%s/%s", s->run_dir, f);
-	char *t = tu_read_file(path, NULL);
-	ck_assert_msg(t != NULL, "cannot read %s", path);
-	return t;
+	return bu_read_run_file(s, f);
 }
 
 START_TEST(test_f16_overflow_origin)
@@ -769,32 +758,22 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("precision");
-	TCase *th = tcase_create("half");
-	TCase *tg = tcase_create("graph");
-	TCase *tt = tcase_create("train");
-	tcase_add_test(th, test_f16_hand_values);
-	tcase_add_test(th, test_bf16_hand_values);
-	tcase_add_test(th, test_round_arrays);
-	tcase_add_test(tg, test_graph_rounds_values);
-	tcase_add_test(tg, test_graph_rounds_grads);
-	tcase_add_test(tg, test_graph_backward_scaled);
-	tcase_add_test(tg, test_anomaly_sees_rounded);
-	tcase_set_timeout(tt, 120);
-	tcase_add_test(tt, test_f16_overflow_origin);
-	tcase_add_test(tt, test_dynamic_scale_backs_off);
-	tcase_add_test(tt, test_dynamic_scale_grows);
-	tcase_add_test(tt, test_unchanged_bytes);
-	tcase_add_test(tt, test_accumulate_matches_big_batch);
-	tcase_add_test(tt, test_accumulate_last_group);
-	tcase_add_test(tt, test_rhvae_accumulate);
-	tcase_add_test(tt, test_resume_scaled_accumulated);
-	tcase_add_test(tt, test_f64_refused);
-	suite_add_tcase(s, th);
-	suite_add_tcase(s, tg);
-	suite_add_tcase(s, tt);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	const TTest *th_tests[] = {
+		test_f16_hand_values, test_bf16_hand_values, test_round_arrays,
+		NULL};
+	const TTest *tg_tests[] = {
+		test_graph_rounds_values, test_graph_rounds_grads,
+		test_graph_backward_scaled, test_anomaly_sees_rounded,
+		NULL};
+	const TTest *tt_tests[] = {
+		test_f16_overflow_origin, test_dynamic_scale_backs_off,
+		test_dynamic_scale_grows, test_unchanged_bytes,
+		test_accumulate_matches_big_batch, test_accumulate_last_group,
+		test_rhvae_accumulate, test_resume_scaled_accumulated,
+		test_f64_refused,
+		NULL};
+	tu_tcase(s, "half", 0, th_tests);
+	tu_tcase(s, "graph", 0, tg_tests);
+	tu_tcase(s, "train", 120, tt_tests);
+	return tu_run(s);
 }

@@ -19,6 +19,7 @@
 #include "resnet.h"
 #include "rhvae.h"
 #include "rng.h"
+#include "testutil.h"
 
 #define D_LATENT 16
 #define ARENA_BYTES ((size_t)64 << 20)
@@ -518,25 +519,16 @@ END_TEST
 static Suite *resnet_suite(void)
 {
 	Suite *s = suite_create("resnet");
-	TCase *tc = tcase_create("resnet");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_names_shapes_counts);
-	tcase_add_test(tc, test_bad_config);
-	tcase_add_test(tc, test_init_bounds);
-	tcase_add_test(tc, test_forward_backward);
-	tcase_add_test(tc, test_input_shape_errors);
-	tcase_add_test(tc, test_float_conv_vs_double);
-	tcase_add_test(tc, test_rhvae_leapfrog_reuse_f32);
-	suite_add_tcase(s, tc);
+	const TTest *tc_tests[] = {
+		test_names_shapes_counts, test_bad_config, test_init_bounds,
+		test_forward_backward, test_input_shape_errors,
+		test_float_conv_vs_double, test_rhvae_leapfrog_reuse_f32,
+		NULL};
+	tu_tcase(s, "resnet", 60, tc_tests);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(resnet_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(resnet_suite());
 }

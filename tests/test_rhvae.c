@@ -21,6 +21,7 @@
 #include "params.h"
 #include "rhvae.h"
 #include "rng.h"
+#include "modelutil.h"
 #include "testutil.h"
 
 #define NB 4
@@ -30,13 +31,7 @@
 
 static struct model_config tiny_config(size_t n_lf)
 {
-	struct model_config mc;
-	model_config_defaults(&mc);
-	mc.kind = MODEL_KIND_RHVAE;
-	mc.n_rows = NR;
-	mc.n_cols = NC;
-	mc.n_hidden = 6;
-	mc.n_latent = 3;
+	struct model_config mc = mu_config(MODEL_KIND_RHVAE, NR, NC, 6, 3, 21);
 	mc.n_metric_hidden = 5;
 	mc.n_batch_max = NB;
 	mc.buffer_batches = 3;
@@ -44,28 +39,19 @@ static struct model_config tiny_config(size_t n_lf)
 	/* a step large enough that the leapfrog moves z visibly */
 	mc.eps_lf = 0.05;
 	mc.regularization = 0.01;
-	mc.init_seed = 21;
 	return mc;
 }
 
 static struct model *make(const struct model_config *mc)
 {
-	struct model *m = NULL;
-	struct vb_error err = {0};
-	ck_assert_msg(model_create(mc, &m, &err) == VB_OK, "%s", err.msg);
 	/* larger weights than the default init: M and the decoder's
 	 * curvature are then not negligible next to lambda I and the prior */
-	for (size_t i = 0; i < m->params->n; i++)
-		m->params->data[i] *= 2;
-	return m;
+	return mu_create(mc, 2);
 }
 
 static void batch(double *x, uint64_t seed)
 {
-	struct rng r;
-	rng_seed(&r, seed, RNG_STREAM_INJECT);
-	for (int i = 0; i < NB * ND; i++)
-		x[i] = 0.05 + 0.9 * rng_uniform(&r);
+	mu_fill(x, NB * ND, seed, 0.05, 0.9);
 }
 
 /* The tape's nodes stay readable in *out (may be NULL) until the next
@@ -73,26 +59,7 @@ static void batch(double *x, uint64_t seed)
 static double loss_out(struct model *m, struct graph *g, double *x,
 		       bool training, bool backward, struct model_out *out)
 {
-	struct rng r;
-	struct model_out mo;
-	struct vb_error err = {0};
-	size_t xs[2] = {NB, ND};
-	rng_seed(&r, 3, RNG_STREAM_NOISE);
-	graph_reset(g);
-	ck_assert_msg(model_build_loss(m, g,
-				       graph_input(g, "input",
-						   tensor_view(x, 2, xs),
-						   false),
-				       &r, training, &mo, &err) == VB_OK,
-		      "%s", err.msg);
-	if (backward) {
-		params_zero_grad(m->params);
-		ck_assert_msg(graph_backward(g, mo.loss, &err) == VB_OK, "%s",
-			      err.msg);
-	}
-	if (out)
-		*out = mo;
-	return mo.loss->value.data[0];
+	return mu_loss(m, g, x, NB, training, backward, out);
 }
 
 static double loss_of(struct model *m, struct graph *g, double *x,
@@ -764,28 +731,14 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("rhvae");
-	TCase *tc = tcase_create("core");
-	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_tempering);
-	tcase_add_test(tc, test_param_names);
-	tcase_add_test(tc, test_grad_k1);
-	tcase_add_test(tc, test_grad_k2);
-	tcase_add_test(tc, test_grad_cholesky_momentum);
-	tcase_add_test(tc, test_second_order_matters);
-	tcase_add_test(tc, test_leapfrog_reuse_matches_full);
-	tcase_add_test(tc, test_leapfrog_decoder_passes);
-	tcase_add_test(tc, test_buffers_and_eval);
-	tcase_add_test(tc, test_hvae_grad);
-	tcase_add_test(tc, test_grad_k1_softplus);
-	tcase_add_test(tc, test_grad_k1_bce_eps);
-	tcase_add_test(tc, test_softplus_log_q);
-	tcase_add_test(tc, test_exp_unchanged);
-	tcase_add_test(tc, test_hvae_softplus_grad);
-	tcase_add_test(tc, test_hvae_bce_eps_refused);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	const TTest *tc_tests[] = {
+		test_tempering, test_param_names, test_grad_k1, test_grad_k2,
+		test_grad_cholesky_momentum, test_second_order_matters,
+		test_leapfrog_reuse_matches_full, test_leapfrog_decoder_passes,
+		test_buffers_and_eval, test_hvae_grad, test_grad_k1_softplus,
+		test_grad_k1_bce_eps, test_softplus_log_q, test_exp_unchanged,
+		test_hvae_softplus_grad, test_hvae_bce_eps_refused,
+		NULL};
+	tu_tcase(s, "core", 300, tc_tests);
+	return tu_run(s);
 }

@@ -520,22 +520,13 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("rng");
-	TCase *tc = tcase_create("rng");
-	tcase_add_test(tc, test_reference_outputs);
-	tcase_add_test(tc, test_uniform_bits);
-	tcase_add_test(tc, test_seed_deterministic);
-	tcase_add_test(tc, test_streams_differ);
-	tcase_add_test(tc, test_stream_names);
-	tcase_add_test(tc, test_save_load_mid_stream);
-	tcase_add_test(tc, test_below_range_and_uniform);
-	tcase_add_test(tc, test_uniform_moments);
-	tcase_add_test(tc, test_normal_moments);
-	tcase_add_test(tc, test_permutation);
-	tcase_add_test(tc, test_state_check);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	const TTest *tc_tests[] = {
+		test_reference_outputs, test_uniform_bits,
+		test_seed_deterministic, test_streams_differ,
+		test_stream_names, test_save_load_mid_stream,
+		test_below_range_and_uniform, test_uniform_moments,
+		test_normal_moments, test_permutation, test_state_check,
+		NULL};
+	tu_tcase(s, "rng", 0, tc_tests);
+	return tu_run(s);
 }

@@ -15,6 +15,8 @@
 #include "ops.h"
 #include "params.h"
 #include "rng.h"
+#include "modelutil.h"
+#include "testutil.h"
 
 #define NB 4
 #define NR 4
@@ -24,24 +26,13 @@
 static struct model *tiny_with(enum model_recon recon, enum model_sigma sigma,
 			       double bce_eps)
 {
-	struct model_config mc;
-	struct model *m = NULL;
-	struct vb_error err = {0};
-	model_config_defaults(&mc);
+	struct model_config mc = mu_config(MODEL_KIND_VAE, NR, NC, 5, 3, 11);
 	mc.recon = recon;
 	mc.sigma = sigma;
 	mc.bce_eps = bce_eps;
-	mc.n_rows = NR;
-	mc.n_cols = NC;
-	mc.n_hidden = 5;
-	mc.n_latent = 3;
-	mc.init_seed = 11;
-	ck_assert_msg(model_create(&mc, &m, &err) == VB_OK, "%s", err.msg);
 	/* Larger weights than the default init so relus are not all alike
 	 * and the sigmoid is away from 0.5. */
-	for (size_t i = 0; i < m->params->n; i++)
-		m->params->data[i] *= 2;
-	return m;
+	return mu_create(&mc, 2);
 }
 
 static struct model *tiny(enum model_recon recon)
@@ -51,10 +42,7 @@ static struct model *tiny(enum model_recon recon)
 
 static void batch(double *x)
 {
-	struct rng r;
-	rng_seed(&r, 5, RNG_STREAM_INJECT);
-	for (int i = 0; i < NB * ND; i++)
-		x[i] = 0.05 + 0.9 * rng_uniform(&r); /* grey levels in (0,1) */
+	mu_fill(x, NB * ND, 5, 0.05, 0.9); /* grey levels in (0,1) */
 }
 
 /* Loss with the noise stream reseeded: eps is the same every call. The
@@ -62,25 +50,7 @@ static void batch(double *x)
 static double loss_out(struct model *m, struct graph *g, double *x,
 		       bool backward, struct model_out *out)
 {
-	struct rng r;
-	struct model_out mo;
-	struct vb_error err = {0};
-	size_t xs[2] = {NB, ND};
-	rng_seed(&r, 3, RNG_STREAM_NOISE);
-	graph_reset(g);
-	ck_assert_msg(model_build_loss(m, g,
-				       graph_input(g, "input",
-						   tensor_view(x, 2, xs),
-						   false),
-				       &r, true, &mo, &err) == VB_OK,
-		      "%s", err.msg);
-	if (backward) {
-		params_zero_grad(m->params);
-		ck_assert(graph_backward(g, mo.loss, &err) == VB_OK);
-	}
-	if (out)
-		*out = mo;
-	return mo.loss->value.data[0];
+	return mu_loss(m, g, x, NB, true, backward, out);
 }
 
 static double loss_of(struct model *m, struct graph *g, double *x,
@@ -326,12 +296,7 @@ START_TEST(test_vae_softplus_logvar_clamp)
 	struct model_out mo;
 	double x[NB * ND];
 	size_t n_at = 0;
-	model_config_defaults(&mc);
-	mc.n_rows = NR;
-	mc.n_cols = NC;
-	mc.n_hidden = 5;
-	mc.n_latent = 3;
-	mc.init_seed = 11;
+	mc = mu_config(MODEL_KIND_VAE, NR, NC, 5, 3, 11);
 	mc.sigma = MODEL_SIGMA_SOFTPLUS;
 	mc.logvar_clamp = true;
 	mc.logvar_max = -0.05;
@@ -562,23 +527,14 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("vae");
-	TCase *tc = tcase_create("core");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_vae_mse_grad);
-	tcase_add_test(tc, test_vae_bce_grad);
-	tcase_add_test(tc, test_vae_softplus_mse_grad);
-	tcase_add_test(tc, test_vae_softplus_bce_grad);
-	tcase_add_test(tc, test_vae_bce_eps_grad);
-	tcase_add_test(tc, test_vae_softplus_nodes);
-	tcase_add_test(tc, test_vae_softplus_logvar_clamp);
-	tcase_add_test(tc, test_vae_bce_eps_clamp);
-	tcase_add_test(tc, test_vae_exp_unchanged);
-	tcase_add_test(tc, test_vae_config_checks);
-	tcase_add_test(tc, test_vae_param_names);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	const TTest *tc_tests[] = {
+		test_vae_mse_grad, test_vae_bce_grad,
+		test_vae_softplus_mse_grad, test_vae_softplus_bce_grad,
+		test_vae_bce_eps_grad, test_vae_softplus_nodes,
+		test_vae_softplus_logvar_clamp, test_vae_bce_eps_clamp,
+		test_vae_exp_unchanged, test_vae_config_checks,
+		test_vae_param_names,
+		NULL};
+	tu_tcase(s, "core", 120, tc_tests);
+	return tu_run(s);
 }

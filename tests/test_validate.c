@@ -14,29 +14,21 @@
 #include "model.h"
 #include "params.h"
 #include "rng.h"
+#include "modelutil.h"
+#include "testutil.h"
 
 #define NB 4
 #define ND 9
 
 static struct model *make(enum model_kind kind, enum model_recon recon)
 {
-	struct model_config mc;
-	struct model *m = NULL;
-	struct vb_error err = {0};
-	model_config_defaults(&mc);
-	mc.kind = kind;
+	struct model_config mc = mu_config(kind, 3, 3, 5, 3, 3);
 	mc.recon = recon;
-	mc.n_rows = 3;
-	mc.n_cols = 3;
-	mc.n_hidden = 5;
-	mc.n_latent = 3;
 	mc.n_metric_hidden = 4;
 	mc.n_batch_max = NB;
 	mc.buffer_batches = 2;
 	mc.n_lf = 1;
-	mc.init_seed = 3;
-	ck_assert_msg(model_create(&mc, &m, &err) == VB_OK, "%s", err.msg);
-	return m;
+	return mu_create(&mc, 1);
 }
 
 static vb_real *param(struct model *m, const char *name)
@@ -194,15 +186,10 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("validate");
-	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_finite_never_raises);
-	tcase_add_test(tc, test_rhvae_nan_latent);
-	tcase_add_test(tc, test_rhvae_inf_latent);
-	tcase_add_test(tc, test_vae_bce_nan);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	const TTest *tc_tests[] = {
+		test_finite_never_raises, test_rhvae_nan_latent,
+		test_rhvae_inf_latent, test_vae_bce_nan,
+		NULL};
+	tu_tcase(s, "core", 0, tc_tests);
+	return tu_run(s);
 }

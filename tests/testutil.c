@@ -74,6 +74,18 @@ char *tu_read_file(const char *path, size_t *n)
 	return buf;
 }
 
+TCase *tu_tcase(Suite *s, const char *name, double timeout,
+		const TTest *const *tests)
+{
+	TCase *tc = tcase_create(name);
+	if (timeout > 0)
+		tcase_set_timeout(tc, timeout);
+	for (size_t i = 0; tests[i]; i++)
+		tcase_add_test(tc, tests[i]);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
 int tu_run(Suite *s)
 {
 	SRunner *sr = srunner_create(s);

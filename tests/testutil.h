@@ -22,6 +22,12 @@ int tu_write_file(const char *path, const void *data, size_t n);
  * NULL on failure. */
 char *tu_read_file(const char *path, size_t *n);
 
+/* Adds to s a test case called name holding the NULL-terminated tests in
+ * order (START_TEST names); timeout in seconds when > 0, else Check's
+ * default (CK_DEFAULT_TIMEOUT). Returns the case for further settings. */
+TCase *tu_tcase(Suite *s, const char *name, double timeout,
+		const TTest *const *tests);
+
 /* Runs suite s (CK_NORMAL output) and returns EXIT_SUCCESS when every
  * test passed, else EXIT_FAILURE: the body of each suite's main. */
 int tu_run(Suite *s);

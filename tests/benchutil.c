@@ -1,0 +1,36 @@
+/* benchutil: config keys, whole training runs and run files for the
+ * suites that link vb_bench. */
+#include "benchutil.h"
+
+#include <check.h>
+#include <stdio.h>
+
+#include "testutil.h"
+
+void bu_set(struct config *c, const char *kv)
+{
+	struct vb_error err = {0};
+	ck_assert_msg(config_set(c, kv, &err) == VB_OK, "%s: %s", kv,
+		      err.msg);
+}
+
+void bu_run(const struct config *c, const struct train_options *o,
+	    struct train_summary *s)
+{
+	struct train_data d;
+	struct vb_error err = {0};
+	ck_assert_msg(config_validate(c, &err) == VB_OK, "%s", err.msg);
+	ck_assert_msg(train_data_load(c, &d, &err) == VB_OK, "%s", err.msg);
+	ck_assert_msg(train_run_opts(c, &d, o, s, NULL, &err) == VB_OK, "%s",
+		      err.msg);
+	train_data_free(&d);
+}
+
+char *bu_read_run_file(const struct train_summary *s, const char *f)
+{
+	char path[1300];
+	snprintf(path, sizeof path, "%s/%s", s->run_dir, f);
+	char *t = tu_read_file(path, NULL);
+	ck_assert_msg(t != NULL, "cannot read %s", path);
+	return t;
+}

@@ -1,0 +1,37 @@
+/* modelutil: the model boilerplate the model suites share (a tiny config,
+ * create with scaled weights, a seeded grey batch, one loss on the tape).
+ * Apart from testutil because it needs vb_models: tests/CMakeLists.txt
+ * links it into the suites that link vb_models. Prefix mu_. */
+#ifndef VB_TESTS_MODELUTIL_H
+#define VB_TESTS_MODELUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph.h"
+#include "model.h"
+
+/* model_config_defaults, then kind, an n_rows x n_cols image, n_hidden,
+ * n_latent and init_seed: the start of every suite's tiny model. */
+struct model_config mu_config(enum model_kind kind, size_t n_rows,
+			      size_t n_cols, size_t n_hidden,
+			      size_t n_latent, uint64_t init_seed);
+
+/* model_create(mc) (the test fails with its message otherwise), then every
+ * parameter multiplied by scale (1: the initialised weights). */
+struct model *mu_create(const struct model_config *mc, double scale);
+
+/* x[i] = lo + width * u for n uniform draws u of the RNG_STREAM_INJECT
+ * stream of seed: grey levels inside (0, 1). */
+void mu_fill(vb_real *x, size_t n, uint64_t seed, double lo, double width);
+
+/* The loss of batch x (B, m->cfg.n_rows * n_cols) built on g after
+ * graph_reset, noise from RNG_STREAM_NOISE of seed 3 (the same eps every
+ * call); with backward, the parameter gradients are zeroed and
+ * graph_backward run. Build or backward errors fail the test. The tape's
+ * nodes stay readable in *out (may be NULL) until g is reset. */
+double mu_loss(struct model *m, struct graph *g, vb_real *x, size_t B,
+	       bool training, bool backward, struct model_out *out);
+
+#endif
