@@ -778,8 +778,18 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 		count_statuses(&s, stats);
 	free(pending);
 	free(s.jobs);
-	if (st == VB_OK && !o->no_report && !o->one_cell)
+	if (st == VB_OK && stats->n_shard == 0 && !o->one_cell &&
+	    !o->next_cell) {
+		/* More shards than cells (a Slurm array larger than the
+		 * grid): nothing to do is not a failure. */
+		if (o->log)
+			fprintf(o->log, "sweep: shard %d/%d holds no cell (the "
+				"grid has %zu); nothing to run, no tables "
+				"written\n", o->shard_k, o->shard_n,
+				p->n_cells);
+	} else if (st == VB_OK && !o->no_report && !o->one_cell) {
 		st = sweep_report(o, err);
+	}
 	if (st == VB_OK && s.lost)
 		st = vb_fail(err, VB_ERR_INTERNAL,
 			     "sweep: %zu cell(s) ended without a row (first: "
