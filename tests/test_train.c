@@ -4,6 +4,7 @@
  * modes), the checkpoint's contents, and the CLI's exit codes. */
 #include <check.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include "checkpoint.h"
 #include "config.h"
+#include "rng.h"
 #include "testutil.h"
 #include "train.h"
 
@@ -316,6 +318,93 @@ START_TEST(test_checkpoint_contents)
 }
 END_TEST
 
+/* Overwrites the first len bytes of tensor name's data in the
+ * safetensors file path (8-byte header length, JSON header with
+ * "name":{..."data_offsets":[begin,end]}, data). */
+static void patch_tensor(const char *path, const char *name, const void *v,
+			 size_t len)
+{
+	size_t n = 0;
+	char *t = tu_read_file(path, &n), key[200];
+	uint64_t hlen = 0;
+	ck_assert_ptr_nonnull(t);
+	for (int i = 0; i < 8; i++)
+		hlen |= (uint64_t)(unsigned char)t[i] << (8 * i);
+	snprintf(key, sizeof key, "\"%s\"", name);
+	char *at = strstr(t + 8, key);
+	ck_assert_msg(at && (uint64_t)(at - t) < 8 + hlen, "no %s", name);
+	char *off = strstr(at, "\"data_offsets\":[");
+	ck_assert_ptr_nonnull(off);
+	size_t begin = strtoull(off + strlen("\"data_offsets\":["), NULL, 10);
+	ck_assert(8 + hlen + begin + len <= n);
+	memcpy(t + 8 + hlen + begin, v, len);
+	ck_assert(tu_write_file(path, t, n) == 0);
+	free(t);
+}
+
+/* Resumes c's run from checkpoint ck; returns the status, err set. */
+static enum vb_status resume_from(const struct config *c, const char *ck,
+				  struct vb_error *err)
+{
+	struct train_data d;
+	struct train_summary s;
+	struct train_options o = {0};
+	enum vb_status st;
+	o.resume = ck;
+	o.replay = true;
+	ck_assert(train_data_load(c, &d, err) == VB_OK);
+	st = train_run_opts(c, &d, &o, &s, NULL, err);
+	train_data_free(&d);
+	return st;
+}
+
+/* issue 17 item 9: crafted resume checkpoints are refused with one line
+ * naming the value, never a hang (all-zero RNG) or an overflow
+ * (INT64_MAX epoch or optimiser step). */
+START_TEST(test_resume_checkpoint_validated)
+{
+	struct config c;
+	struct train_summary s;
+	struct vb_error err = {0};
+	const char *dir = tu_tmpdir("ckbad");
+	char ck[1300], bad[1300];
+	uint64_t zero[RNG_STATE_WORDS * 3] = {0};
+	int64_t big = INT64_MAX, neg = -1, huge_batch = 1000;
+	struct {
+		const char *tensor, *expect;
+		const void *v;
+		size_t len;
+	} cases[] = {
+		{"trainer.rng_state", "all-zero", zero, sizeof zero},
+		{"trainer.epoch", "trainer.epoch", &big, 8},
+		{"trainer.step", "trainer.step", &neg, 8},
+		{"optimizer.step", "optimizer.step", &big, 8},
+		{"trainer.batch", "trainer.batch", &huge_batch, 8},
+	};
+	small_config(&c, dir, "run");
+	ck_assert(config_set(&c, "run.checkpoint_every=3", &err) == VB_OK);
+	ck_assert(config_set(&c, "train.max_steps=4", &err) == VB_OK);
+	run(&c, &s);
+	/* step 3 of 8 per epoch: a mid-epoch checkpoint with trainer.batch */
+	snprintf(ck, sizeof ck, "%s/checkpoints/step-000000003.safetensors",
+		 s.run_dir);
+	ck_assert_msg(resume_from(&c, ck, &err) == VB_OK, "%s", err.msg);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct vb_error e = {0};
+		char *t;
+		size_t n = 0;
+		snprintf(bad, sizeof bad, "%s/bad%zu.safetensors", dir, i);
+		t = tu_read_file(ck, &n);
+		ck_assert(tu_write_file(bad, t, n) == 0);
+		free(t);
+		patch_tensor(bad, cases[i].tensor, cases[i].v, cases[i].len);
+		ck_assert_int_eq(resume_from(&c, bad, &e), VB_ERR_DATA);
+		ck_assert_msg(strstr(e.msg, cases[i].expect), "%s: %s",
+			      cases[i].tensor, e.msg);
+	}
+}
+END_TEST
+
 /* Runs the vaebench binary with a shell command line; returns its exit
  * status. */
 static int cli(const char *args)
@@ -382,6 +471,7 @@ int main(void)
 	tcase_add_test(tc, test_guard_huge_lr);
 	tcase_add_test(tc, test_skip_nonfinite);
 	tcase_add_test(tc, test_checkpoint_contents);
+	tcase_add_test(tc, test_resume_checkpoint_validated);
 	tcase_add_test(tc, test_cli_exit_codes);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
