@@ -127,10 +127,12 @@ static bool parse_u64(const char *s, uint64_t *out)
 	return true;
 }
 
+/* The strict booleans only (issue 17 item 10: "yes", "off", "1" were
+ * accepted beside them): one spelling per value, as config_write gives. */
 static bool parse_bool(const char *s, bool *out)
 {
-	static const char *const yes[] = { "true", "yes", "on", "1" };
-	static const char *const no[] = { "false", "no", "off", "0" };
+	static const char *const yes[] = { "true" };
+	static const char *const no[] = { "false" };
 	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
 		if (strcmp(s, yes[i]) == 0) {
 			*out = true;

@@ -556,11 +556,11 @@ static enum vb_status load_results(const char *dir, struct table *t,
 				     "rows yet", rows);
 		if (st == VB_OK)
 			st = table_write(t, path, err);
+	} else if (!files_exists(path)) {
+		return vb_fail(err, VB_ERR_USAGE, "report: %s is not a sweep "
+			       "folder (neither rows/ nor results.csv)", dir);
 	} else {
 		st = table_read(path, t, err);
-		if (st == VB_ERR_IO)
-			st = vb_fail(err, VB_ERR_USAGE, "report: %s has "
-				     "neither rows/ nor results.csv", dir);
 		if (st == VB_OK)
 			table_sort_rows(t);
 	}

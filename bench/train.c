@@ -280,9 +280,14 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 	struct model_config mc;
 	struct optim_settings os;
 	size_t ntr = r->d->train.n, nev = r->d->eval.n, D = r->d->train.d;
-	size_t maxb = (size_t)(c->train.batch > c->train.eval_batch
-				       ? c->train.batch
-				       : c->train.eval_batch);
+	/* No step or evaluation batch is larger than its dataset: a
+	 * train.batch beyond it sizes nothing (issue 17 item 10). */
+	size_t tb = (size_t)c->train.batch < ntr ? (size_t)c->train.batch : ntr;
+	size_t eb = (size_t)c->train.eval_batch < nev
+			    ? (size_t)c->train.eval_batch
+			    : nev;
+	size_t maxb = tb > eb ? tb : eb;
+	size_t arena;
 	size_t steps = (ntr + (size_t)c->train.batch - 1) /
 		       (size_t)c->train.batch;
 	enum vb_status st;
@@ -305,11 +310,20 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 	/* The arena starts at a size that fits one step of this batch size
 	 * (about 40 activations of (B, max(D, H)) floats); it grows once if
 	 * not, and then stays. */
-	st = graph_create(maxb * (D > (size_t)c->model.hidden
-					  ? D
-					  : (size_t)c->model.hidden) *
-				  sizeof(vb_real) * 40,
-			  &r->g, err);
+	arena = maxb * (D > (size_t)c->model.hidden ? D
+						    : (size_t)c->model.hidden) *
+		sizeof(vb_real) * 40;
+	st = graph_create(arena, &r->g, err);
+	if (st == VB_ERR_NOMEM) {
+		if (err)
+			err->status = VB_OK; /* this line replaces graph's */
+		return vb_fail(err, VB_ERR_CONFIG, "config: train.batch = "
+			       "%lld (train.eval_batch = %lld): one step needs "
+			       "about %zu bytes of scratch, more than can be "
+			       "allocated; lower train.batch",
+			       (long long)c->train.batch,
+			       (long long)c->train.eval_batch, arena);
+	}
 	if (st)
 		return st;
 	graph_set_rounding(r->g, runconfig_rounding(c));
@@ -581,7 +595,11 @@ static enum vb_status run_open(struct run *r, struct run_logs *lg,
 	bool write_dir = !r->o->replay;
 	bool cont = write_dir && r->o->resume && r->o->continue_run;
 	char path[1200];
-	enum vb_status st = write_dir ? files_mkdirs(r->dir, err) : VB_OK;
+	/* Everything that allocates first: a batch too large to allocate is
+	 * refused before the folder is touched. */
+	enum vb_status st = setup(r, err);
+	if (st == VB_OK && write_dir)
+		st = files_mkdirs(r->dir, err);
 	if (st == VB_OK && write_dir) {
 		/* A killed run's checkpoint temporaries (.tmp.PID) */
 		snprintf(path, sizeof path, "%s/checkpoints", r->dir);
@@ -592,8 +610,6 @@ static enum vb_status run_open(struct run *r, struct run_logs *lg,
 		snprintf(path, sizeof path, "%s/config.ini", r->dir);
 		st = config_write_file(c, path, err);
 	}
-	if (st == VB_OK)
-		st = setup(r, err);
 	if (st == VB_OK)
 		st = forensics_setup(r, err);
 	if (st == VB_OK && r->o->resume)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "config.h"
@@ -456,6 +457,79 @@ START_TEST(test_cli_exit_codes)
 }
 END_TEST
 
+/* Runs the vaebench binary with args (after a shell prefix such as a
+ * ulimit); returns its exit status, its stderr in *errtext (malloc'd). */
+static int cli_err(const char *prefix, const char *args, char **errtext)
+{
+	const char *bin = getenv("VB_BIN");
+	const char *dir = tu_tmpdir("clierr");
+	char cmd[4096];
+	ck_assert_msg(bin && *bin, "VB_BIN is not set (run through ctest)");
+	snprintf(cmd, sizeof cmd, "%s %s %s >/dev/null 2>%s/err.txt", prefix,
+		 bin, args, dir);
+	int st = system(cmd);
+	ck_assert(WIFEXITED(st));
+	*errtext = tu_read_file(tu_path(dir, "err.txt"), NULL);
+	ck_assert_ptr_nonnull(*errtext);
+	return WEXITSTATUS(st);
+}
+
+static size_t count_lines(const char *t)
+{
+	size_t n = 0;
+	for (; *t; t++)
+		n += *t == '\n';
+	return n;
+}
+
+/* issue 17 item 10: sizes and folders a command cannot use are refused
+ * with one line naming what, before anything is written. */
+START_TEST(test_bad_input_one_line)
+{
+	const char *dir = tu_tmpdir("badin");
+	char args[2048], path[1300], *e = NULL;
+	/* a train.batch larger than the data sizes nothing by it: runs */
+	snprintf(args, sizeof args,
+		 "train --set data.dataset=synthetic --set data.synthetic_n=64 "
+		 "--set data.synthetic_eval_n=32 --set model.hidden=16 "
+		 "--set train.batch=100000000 --set train.epochs=1 "
+		 "--out %s --name big -q", dir);
+	ck_assert_int_eq(cli_err("", args, &e), 0);
+	free(e);
+#if !defined(__SANITIZE_ADDRESS__)
+	/* one that cannot be allocated: a config error naming train.batch,
+	 * and no run folder */
+	snprintf(args, sizeof args,
+		 "train --set data.dataset=synthetic --set data.synthetic_n=20000 "
+		 "--set train.batch=100000000 --out %s --name huge -q", dir);
+	ck_assert_int_eq(cli_err("ulimit -v 1500000;", args, &e), 2);
+	ck_assert_msg(strstr(e, "train.batch") && count_lines(e) == 1, "%s", e);
+	free(e);
+	snprintf(path, sizeof path, "%s/huge", dir);
+	ck_assert_msg(access(path, F_OK) != 0, "%s was created", path);
+#endif
+	/* train.shuffle takes the strict booleans only */
+	ck_assert_int_eq(cli_err("", "config --set train.shuffle=yes", &e), 2);
+	free(e);
+	ck_assert_int_eq(cli_err("", "config --set train.shuffle=off", &e), 2);
+	free(e);
+	ck_assert_int_eq(cli_err("", "config --set train.shuffle=false", &e),
+			 0);
+	free(e);
+	/* replay on a non-run folder, report on an empty one: one line */
+	snprintf(args, sizeof args, "replay %s", dir);
+	ck_assert_int_eq(cli_err("", args, &e), 2);
+	ck_assert_msg(strstr(e, "not a run folder") && count_lines(e) == 1,
+		      "%s", e);
+	free(e);
+	snprintf(args, sizeof args, "report %s", tu_tmpdir("emptyrep"));
+	ck_assert_int_eq(cli_err("", args, &e), 2);
+	ck_assert_msg(strstr(e, "not a sweep folder") && count_lines(e) == 1,
+		      "%s", e);
+	free(e);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("train");
@@ -473,6 +547,7 @@ int main(void)
 	tcase_add_test(tc, test_checkpoint_contents);
 	tcase_add_test(tc, test_resume_checkpoint_validated);
 	tcase_add_test(tc, test_cli_exit_codes);
+	tcase_add_test(tc, test_bad_input_one_line);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
