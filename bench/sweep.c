@@ -790,11 +790,20 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 	} else if (st == VB_OK && !o->no_report && !o->one_cell) {
 		st = sweep_report(o, err);
 	}
-	if (st == VB_OK && s.lost)
+	if (s.lost) {
+		/* The cells without a row come first, whatever else failed
+		 * (a full disk fails the tables too). */
+		char also[sizeof err->msg];
+		also[0] = '\0';
+		if (st != VB_OK && err) {
+			snprintf(also, sizeof also, "; also: %.400s", err->msg);
+			err->status = VB_OK;
+		}
 		st = vb_fail(err, VB_ERR_INTERNAL,
 			     "sweep: %zu cell(s) ended without a row (first: "
-			     "%s); run the sweep again to retry them", s.lost,
-			     s.first_lost);
+			     "%s); run the sweep again to retry them%s",
+			     s.lost, s.first_lost, also);
+	}
 	if (s.lock_fd >= 0)
 		close(s.lock_fd);
 	return st;

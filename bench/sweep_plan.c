@@ -302,9 +302,11 @@ static enum vb_status load_base(const char *name, const char *base_text,
 		return vb_fail(err, VB_ERR_IO, "sweep: cannot create a "
 			       "temporary file: %s", strerror(errno));
 	if (write(fd, base_text, len) != (ssize_t)len) {
+		int e = errno ? errno : ENOSPC; /* a short write: disk full */
 		close(fd);
 		unlink(tmp);
-		return vb_fail(err, VB_ERR_IO, "sweep: cannot write %s", tmp);
+		return vb_fail(err, VB_ERR_IO, "sweep: cannot write %s: %s",
+			       tmp, strerror(e));
 	}
 	close(fd);
 	config_defaults(c);

@@ -3,7 +3,8 @@
 # warns of partial coverage, refuses inputs of different sweeps, refuses
 # to write into one of its inputs, builds nothing when an input is
 # missing; an empty shard (--shard 5/8 of 4 cells) exits 0 with a note
-# and merges as nothing.
+# and merges as nothing. Item 11: a PNG write error fails report with
+# its cause (strerror).
 set -euo pipefail
 bin=$1 tmp=$2
 rm -rf "$tmp"; mkdir -p "$tmp"; cd "$tmp"
@@ -49,4 +50,12 @@ if "$bin" merge z a nothere 2> z.log; then fail "missing input accepted"; fi
 grep -q "nothere has neither rows/ nor results.csv" z.log ||
   fail "missing input message: $(cat z.log)"
 [ ! -e z ] || fail "half-built output left for a missing input"
+
+# -- item 11: a PNG that cannot be written fails the report, with its cause
+cp -r full png
+rm -f png/stability_map.png && mkdir png/stability_map.png
+if "$bin" report png > p.out 2> p.log; then fail "report ignored a PNG error"; fi
+grep -q "stability_map.png.*Is a directory" p.log ||
+  fail "PNG error without its cause: $(cat p.log)"
+grep -q "wrote" p.out p.log && fail "report claimed to have written files"
 echo "merge: ok"
