@@ -685,7 +685,9 @@ static enum vb_status merge_check(const char *out, const char *const *dirs,
 			first = text;
 			from = dirs[i];
 			text = NULL;
-		} else if (st == VB_OK && strcmp(first, text) != 0) {
+		} else if (st == VB_OK &&
+			   !sweep_plan_same_text(first, strlen(first), text,
+						 strlen(text))) {
 			st = vb_fail(err, VB_ERR_USAGE, "merge: %s and %s are "
 				     "different sweeps (their sweep.ini "
 				     "differ); merge shards of one sweep",
@@ -697,7 +699,8 @@ static enum vb_status merge_check(const char *out, const char *const *dirs,
 	snprintf(path, sizeof path, "%s/sweep.ini", out);
 	if (st == VB_OK && first && files_exists(path)) {
 		st = files_read(path, &text, NULL, err);
-		if (st == VB_OK && strcmp(first, text) != 0)
+		if (st == VB_OK && !sweep_plan_same_text(first, strlen(first),
+							 text, strlen(text)))
 			st = vb_fail(err, VB_ERR_USAGE, "merge: the output %s "
 				     "holds another sweep (%s)", out, path);
 		free(text);

@@ -434,17 +434,16 @@ static enum vb_status check_sweep_file(const char *dir,
 				       const struct sweep_plan *p,
 				       struct vb_error *err)
 {
-	char path[1200];
-	FILE *f;
+	char path[1200], *old = NULL;
+	size_t n = 0;
 	snprintf(path, sizeof path, "%s/sweep.ini", dir);
-	f = fopen(path, "rb");
-	if (f) {
-		char *old = malloc(p->text_len + 2);
-		size_t n = old ? fread(old, 1, p->text_len + 1, f) : 0;
-		bool same = old && n == p->text_len &&
-			    !memcmp(old, p->text, n);
+	if (files_exists(path)) {
+		/* The same sweep up to comments and blank lines: an edited
+		 * comment does not make the folder another sweep. */
+		bool same = files_read(path, &old, &n, NULL) == VB_OK &&
+			    sweep_plan_same_text(old, n, p->text,
+						 p->text_len);
 		free(old);
-		fclose(f);
 		if (!same)
 			return vb_fail(err, VB_ERR_USAGE,
 				       "sweep: %s holds a different sweep "
