@@ -421,6 +421,15 @@ const char *config_key_help(size_t i)
 	return i < config_keys_count ? config_keys_table[i].help : NULL;
 }
 
+const char *config_key_value(size_t i, int v)
+{
+	if (i >= config_keys_count ||
+	    config_keys_table[i].type != CONFIG_TYPE_ENUM || v < 0 ||
+	    v >= config_keys_enum_count(&config_keys_table[i]))
+		return NULL;
+	return config_keys_enum_at(&config_keys_table[i], v);
+}
+
 enum config_type config_key_type(size_t i)
 {
 	assert(i < config_keys_count);

@@ -21,6 +21,7 @@
 #include "ops.h"
 #include "replay.h"
 #include "sweep.h"
+#include "sweep_plan.h"
 #include "table.h"
 #include "train.h"
 
@@ -379,6 +380,23 @@ static int cmd_train(int argc, char **argv, char **full_argv)
 	return 0;
 }
 
+/* path has a [sweep] or [mitigations] section line. */
+static bool has_sweep_sections(const char *path)
+{
+	char line[512];
+	bool found = false;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof line, f)) {
+		const char *t = line + strspn(line, " \t");
+		found = !strncmp(t, "[sweep]", 7) ||
+			!strncmp(t, "[mitigations]", 13);
+	}
+	fclose(f);
+	return found;
+}
+
 static int cmd_config(int argc, char **argv)
 {
 	struct main_options o;
@@ -392,13 +410,35 @@ static int cmd_config(int argc, char **argv)
 			char buf[CONFIG_VALUE_LEN];
 			config_defaults(&c);
 			config_get_at(&c, i, buf, sizeof buf, NULL);
-			printf("%-24s %-12s %s\n", config_key_name(i), buf,
+			printf("%-24s %-12s %s", config_key_name(i), buf,
 			       config_key_help(i));
+			for (int v = 0; config_key_value(i, v); v++)
+				printf("%s%s", v ? "|" : " (values: ",
+				       config_key_value(i, v));
+			puts(config_key_value(i, 0) ? ")" : "");
 		}
 		return 0;
 	}
-	if (resolve(&o, &c, &err))
+	if (o.config && has_sweep_sections(o.config)) {
+		/* A sweep file: its base config (every section but [sweep]
+		 * and [mitigations], which the sweep command expands). */
+		struct sweep_plan *p = NULL;
+		if (sweep_plan_load(o.config, &p, &err))
+			return fail_code(&err, 2);
+		c = p->base;
+		sweep_plan_free(p);
+		fprintf(stderr, "vaebench: config: %s is a sweep file; its "
+			"[sweep] / [mitigations] sections are skipped here "
+			"(the base config follows; 'vaebench sweep %s' runs "
+			"the grid)\n", o.config, o.config);
+		for (int i = 0; i < o.n_sets; i++)
+			if (config_set(&c, o.sets[i], &err))
+				return fail_code(&err, 2);
+		if (config_validate(&c, &err))
+			return fail_code(&err, 2);
+	} else if (resolve(&o, &c, &err)) {
 		return fail_code(&err, 2);
+	}
 	if (config_write(&c, stdout, &err))
 		return fail(&err);
 	return 0;

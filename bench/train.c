@@ -79,12 +79,23 @@ static enum vb_status load_split(const struct config *c, int split,
 					 c->train.seed + (uint64_t)split * 7919u,
 					 out, err);
 	}
+	bool fashion = c->data.dataset == CONFIG_DATASET_FASHION_MNIST;
+	enum vb_status st;
 	if (!dir[0])
-		dir = mnist_default_dir(c->data.dataset ==
-						CONFIG_DATASET_FASHION_MNIST
-					? "fashion-mnist"
-					: "mnist");
-	return mnist_load(dir, names[split], out, err);
+		dir = mnist_default_dir(fashion ? "fashion-mnist" : "mnist");
+	st = mnist_load(dir, names[split], out, err);
+	if (st == VB_ERR_IO && err) {
+		/* Say where the folder came from and how to point at another
+		 * (issue 17 item 14: runs outside the repository). */
+		size_t l = strlen(err->msg);
+		snprintf(err->msg + l, sizeof err->msg - l,
+			 " (the folder is data.dir, else $%s, else %s; e.g. "
+			 "--set data.dir=PATH)",
+			 fashion ? "VAEBENCH_FASHION_DATA" : "VAEBENCH_DATA",
+			 fashion ? "/usr/share/datasets/fashion-mnist"
+				 : "./data");
+	}
+	return st;
 }
 
 static enum vb_status cut(const struct dataset *full, int64_t begin,
