@@ -1040,6 +1040,27 @@ static void summary_status(const char *run_dir, char *status, size_t cap)
 	free(text);
 }
 
+/* The latest step checkpoint of run_dir when it lies on an epoch
+ * boundary (trainer.batch 0 or absent: run.checkpoint_every = 0 with
+ * guard.replay writes one at every epoch end) into ckpt. */
+static bool latest_epoch_checkpoint(const char *run_dir, char *ckpt,
+				    size_t cap)
+{
+	struct checkpoint *ck = NULL;
+	int64_t batch = 0;
+	long step = 0;
+	bool ok;
+	if (forensics_find_checkpoint(run_dir, 0, ckpt, cap, &step, NULL) !=
+		    VB_OK ||
+	    checkpoint_open(ckpt, &ck, NULL) != VB_OK)
+		return false;
+	ok = !checkpoint_data(ck, "trainer.batch") ||
+	     (checkpoint_read_i64(ck, "trainer.batch", 0, 0, &batch, NULL) ==
+	      VB_OK);
+	checkpoint_close(ck);
+	return ok;
+}
+
 enum vb_status train_resume_prepare(const char *run_dir, char *ckpt,
 				    size_t cap, struct train_summary *resumed,
 				    struct vb_error *err)
@@ -1061,7 +1082,7 @@ enum vb_status train_resume_prepare(const char *run_dir, char *ckpt,
 			       "run already ended (status %s); --force "
 			       "starts it again", run_dir, status);
 	snprintf(ckpt, cap, "%s/" TRAIN_EPOCH_CKPT, run_dir);
-	if (!files_exists(ckpt))
+	if (!files_exists(ckpt) && !latest_epoch_checkpoint(run_dir, ckpt, cap))
 		snprintf(ckpt, cap, "%s/checkpoints/step-%09d.safetensors",
 			 run_dir, 0);
 	if (!files_exists(ckpt))

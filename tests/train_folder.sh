@@ -61,4 +61,22 @@ for sig in INT KILL; do
     fail "SIG$sig: checkpoints/ differs: $(ls o/r/checkpoints)"
   grep -q ',ok,' o/r/summary.csv || fail "SIG$sig: resumed run not ok"
 done
+
+# run.checkpoint_every = 0 (guard.replay's epoch-end step checkpoints)
+args0=("${set_args[@]/run.checkpoint_every=5/run.checkpoint_every=0}")
+rm -rf o/r ref0
+"$bin" train "${args0[@]}" > /dev/null
+mv o/r ref0
+"$bin" train "${args0[@]}" > /dev/null &
+pid=$!
+for _ in $(seq 600); do
+  [ "$(cat o/r/metrics.csv 2> /dev/null | wc -l)" -ge 4 ] && break
+  sleep 0.05
+done
+kill -INT "$pid"
+wait "$pid" || true
+"$bin" train --resume o/r -q > /dev/null
+for f in metrics.csv checkpoint.safetensors; do
+  cmp "o/r/$f" "ref0/$f" || fail "checkpoint_every=0: resumed $f differs"
+done
 echo "train_folder: ok"
