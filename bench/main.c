@@ -377,6 +377,15 @@ static int cmd_train(int argc, char **argv, char **full_argv)
 		return fail(&err);
 	train_summary_header(stdout);
 	train_summary_row(stdout, &c, &s);
+	if (s.interrupted)
+		fprintf(stderr, "vaebench: interrupted after epoch %ld; "
+			"'vaebench train --resume %s' continues it%s\n",
+			s.epochs_done, s.run_dir,
+			c.run.checkpoint_every > 0 || c.guard.replay
+				? ""
+				: " (from the start: no resume checkpoints "
+				  "with run.checkpoint_every = 0 and "
+				  "guard.replay = false)");
 	return 0;
 }
 
