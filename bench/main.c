@@ -378,14 +378,13 @@ static int cmd_train(int argc, char **argv, char **full_argv)
 	train_summary_header(stdout);
 	train_summary_row(stdout, &c, &s);
 	if (s.interrupted)
-		fprintf(stderr, "vaebench: interrupted after epoch %ld; "
-			"'vaebench train --resume %s' continues it%s\n",
-			s.epochs_done, s.run_dir,
+		fprintf(stderr, "vaebench: interrupted after epoch %ld; %s "
+			"%s\n", s.epochs_done,
 			c.run.checkpoint_every > 0 || c.guard.replay
-				? ""
-				: " (from the start: no resume checkpoints "
-				  "with run.checkpoint_every = 0 and "
-				  "guard.replay = false)");
+				? "'vaebench train --resume' continues"
+				: "no resume checkpoints (run.checkpoint_every "
+				  "= 0, guard.replay = false): --force reruns",
+			s.run_dir);
 	return 0;
 }
 
