@@ -39,6 +39,7 @@ struct job {
 	pid_t pid;
 	size_t cell;
 	char id[SWEEP_PLAN_ID_LEN];
+	char why[96]; /* a cell without a row: how its worker ended */
 };
 
 struct sched {
@@ -388,7 +389,7 @@ static void show_progress(struct sched *s, const struct job *j)
 		cell_label(s->p, j->cell, label, sizeof label);
 		fprintf(log, "sweep: [%zu/%zu] %s %s: %s%s (ETA %s)\n",
 			s->done, s->total, j->id, label,
-			st[0] ? st : "no row", where, eta_s);
+			st[0] ? st : j->why, where, eta_s);
 	}
 	fflush(log);
 }
@@ -412,6 +413,19 @@ static void collect(struct sched *s, pid_t pid, int wstatus,
 	s->n_rss++;
 	row_status(s, s->jobs[i].id, st, sizeof st, where, sizeof where);
 	if (!st[0]) {
+		if (WIFSIGNALED(wstatus))
+			snprintf(s->jobs[i].why, sizeof s->jobs[i].why,
+				 "no row: worker killed by signal %d (%s)",
+				 WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
+		else if (WEXITSTATUS(wstatus) == SWEEP_EXIT_TRANSIENT)
+			snprintf(s->jobs[i].why, sizeof s->jobs[i].why,
+				 "no row: transient error, retried on the "
+				 "next run");
+		else
+			snprintf(s->jobs[i].why, sizeof s->jobs[i].why,
+				 "no row: worker exit status %d (its row "
+				 "could not be written)",
+				 WEXITSTATUS(wstatus));
 		if (!s->lost)
 			snprintf(s->first_lost, sizeof s->first_lost,
 				 "cell %s, worker %s %d", s->jobs[i].id,

@@ -70,6 +70,8 @@ if "$bin" sweep s.ini --out tr --jobs 1 > /dev/null 2> e.log; then
 fi
 [ ! -e "tr/rows/$id.csv" ] || fail "a transient failure wrote a row: \
 $(cat "tr/rows/$id.csv")"
+grep -q "no row: transient error" e.log ||
+  fail "the cell's progress line gives no reason: $(cat e.log)"
 rm "tr/runs/$id"
 "$bin" sweep s.ini --out tr --jobs 1 > /dev/null 2> e2.log ||
   fail "retry failed: $(cat e2.log)"
