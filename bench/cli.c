@@ -7,8 +7,30 @@
 #include <unistd.h>
 
 #include "counterfactual.h"
+#include "files.h"
 #include "report.h"
 #include "sweep.h"
+
+/* The summary's "Partial: ..." note of dir on the log (report and merge
+ * say when a grid is not complete, not only in summary.md). */
+static void log_partial(const char *what, const char *dir, FILE *log)
+{
+	char path[1200], *text = NULL, *p, *end;
+	if (!log)
+		return;
+	snprintf(path, sizeof path, "%s/summary.md", dir);
+	if (files_read(path, &text, NULL, NULL) != VB_OK)
+		return;
+	p = strstr(text, "**Partial: ");
+	if (p) {
+		p += 2;
+		end = strstr(p, "**");
+		if (end)
+			fprintf(log, "%s: warning: %.*s (see %s)\n", what,
+				(int)(end - p), p, path);
+	}
+	free(text);
+}
 
 enum vb_status cli_parse_map(const char *v, char *x, char *y, size_t cap,
 			     struct vb_error *err)
@@ -68,6 +90,8 @@ enum vb_status cli_report_command(int argc, char **argv, FILE *log,
 		fprintf(log, "report: wrote %s/results.csv, summary.md, "
 			"stability_map.png, loss_curves.png, grad_norm.png\n",
 			dir);
+	if (st == VB_OK)
+		log_partial("report", dir, log);
 	if (st == VB_OK && cf) {
 		/* every NaN cell, one after the other (resumable), then the
 		 * "fixes at the failure point" section of summary.md */
@@ -103,6 +127,8 @@ enum vb_status cli_merge_command(int argc, char **argv, FILE *log,
 	if (st == VB_OK && log)
 		fprintf(log, "merge: %d folder(s) into %s (results.csv, "
 			"summary.md, plots)\n", argc - 1, argv[0]);
+	if (st == VB_OK)
+		log_partial("merge", argv[0], log);
 	return st;
 }
 /* ---- command line ---- */

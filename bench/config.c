@@ -127,10 +127,12 @@ static bool parse_u64(const char *s, uint64_t *out)
 	return true;
 }
 
+/* The strict booleans only (issue 17 item 10: "yes", "off", "1" were
+ * accepted beside them): one spelling per value, as config_write gives. */
 static bool parse_bool(const char *s, bool *out)
 {
-	static const char *const yes[] = { "true", "yes", "on", "1" };
-	static const char *const no[] = { "false", "no", "off", "0" };
+	static const char *const yes[] = { "true" };
+	static const char *const no[] = { "false" };
 	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
 		if (strcmp(s, yes[i]) == 0) {
 			*out = true;
@@ -417,6 +419,15 @@ const char *config_key_name(size_t i)
 const char *config_key_help(size_t i)
 {
 	return i < config_keys_count ? config_keys_table[i].help : NULL;
+}
+
+const char *config_key_value(size_t i, int v)
+{
+	if (i >= config_keys_count ||
+	    config_keys_table[i].type != CONFIG_TYPE_ENUM || v < 0 ||
+	    v >= config_keys_enum_count(&config_keys_table[i]))
+		return NULL;
+	return config_keys_enum_at(&config_keys_table[i], v);
 }
 
 enum config_type config_key_type(size_t i)

@@ -348,6 +348,11 @@ const char *config_key_name(size_t i);
 /* One-line help of key i (static storage), NULL if i is out of range. */
 const char *config_key_help(size_t i);
 
+/* Name of value v (0-based) of enum key i (static storage); NULL when i
+ * is not an enum key or v is past its last value ('config --keys' lists
+ * them). */
+const char *config_key_value(size_t i, int v);
+
 /* Type of key i; i must be < config_key_count(). */
 enum config_type config_key_type(size_t i);
 

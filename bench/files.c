@@ -3,7 +3,9 @@
  * into place. */
 #include "files.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -185,4 +187,114 @@ int files_cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return (x > y) - (x < y);
+}
+
+bool files_dir_nonempty(const char *path)
+{
+	DIR *dp = opendir(path);
+	struct dirent *de;
+	bool any = false;
+	if (!dp)
+		return false;
+	while (!any && (de = readdir(dp)) != NULL)
+		any = strcmp(de->d_name, ".") != 0 &&
+		      strcmp(de->d_name, "..") != 0;
+	closedir(dp);
+	return any;
+}
+
+enum vb_status files_remove_tree(const char *path, struct vb_error *err)
+{
+	struct stat sb;
+	DIR *dp;
+	struct dirent *de;
+	enum vb_status st = VB_OK;
+	if (lstat(path, &sb) != 0)
+		return errno == ENOENT ? VB_OK
+				       : vb_fail(err, VB_ERR_IO,
+						 "files: cannot stat %s: %s",
+						 path, strerror(errno));
+	if (!S_ISDIR(sb.st_mode)) {
+		if (remove(path) != 0 && errno != ENOENT)
+			return vb_fail(err, VB_ERR_IO, "files: cannot remove "
+				       "%s: %s", path, strerror(errno));
+		return VB_OK;
+	}
+	dp = opendir(path);
+	if (!dp)
+		return vb_fail(err, VB_ERR_IO, "files: cannot open %s: %s",
+			       path, strerror(errno));
+	while (st == VB_OK && (de = readdir(dp)) != NULL) {
+		size_t cap;
+		char *sub;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		cap = strlen(path) + strlen(de->d_name) + 2;
+		sub = malloc(cap);
+		if (!sub) {
+			st = vb_fail(err, VB_ERR_NOMEM, "files: no memory");
+			break;
+		}
+		snprintf(sub, cap, "%s/%s", path, de->d_name);
+		st = files_remove_tree(sub, err);
+		free(sub);
+	}
+	closedir(dp);
+	if (st == VB_OK && rmdir(path) != 0 && errno != ENOENT)
+		st = vb_fail(err, VB_ERR_IO, "files: cannot remove %s: %s",
+			     path, strerror(errno));
+	return st;
+}
+
+enum vb_status files_clear_dir(const char *path, struct vb_error *err)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
+	size_t cap = strlen(path) + 32;
+	char *old = malloc(cap);
+	enum vb_status st;
+	if (!old)
+		return vb_fail(err, VB_ERR_NOMEM, "files: no memory");
+	snprintf(old, cap, "%.*s.%s.old.%ld", (int)dir_len, path,
+		 path + dir_len, (long)getpid());
+	if (rename(path, old) != 0 && errno != ENOENT) {
+		st = vb_fail(err, VB_ERR_IO, "files: cannot move %s aside "
+			     "to %s: %s", path, old, strerror(errno));
+		free(old);
+		return st;
+	}
+	st = files_mkdirs(path, err);
+	if (st == VB_OK)
+		st = files_remove_tree(old, err);
+	free(old);
+	return st;
+}
+
+int files_remove_stale_temps(const char *dir)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *de;
+	int removed = 0;
+	if (!dp)
+		return 0;
+	while ((de = readdir(dp)) != NULL) {
+		const char *t = strstr(de->d_name, ".tmp.");
+		char *end, path[4096];
+		long pid;
+		while (t && strstr(t + 1, ".tmp."))
+			t = strstr(t + 1, ".tmp.");
+		if (!t)
+			continue;
+		pid = strtol(t + 5, &end, 10);
+		if (end == t + 5 || *end || pid <= 0)
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue; /* alive (or not ours to judge) */
+		if ((size_t)snprintf(path, sizeof path, "%s/%s", dir,
+				     de->d_name) < sizeof path &&
+		    remove(path) == 0)
+			removed++;
+	}
+	closedir(dp);
+	return removed;
 }

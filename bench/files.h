@@ -43,6 +43,27 @@ enum vb_status files_mkdirs(const char *path, struct vb_error *err);
 /* True when path exists (any kind of file). */
 bool files_exists(const char *path);
 
+/* True when path is a folder holding at least one entry (false when it
+ * is missing, empty or not a folder). */
+bool files_dir_nonempty(const char *path);
+
+/* Removes path and everything below it (rm -r; symbolic links are
+ * removed, never followed); a missing path is fine. VB_ERR_IO names the
+ * entry that could not be removed, with strerror(errno). */
+enum vb_status files_remove_tree(const char *path, struct vb_error *err);
+
+/* Removes the temporary files a killed process left in folder dir:
+ * entries named *.tmp.PID (files_write_atomic's .NAME.tmp.PID,
+ * checkpoint_write's NAME.tmp.PID) whose process PID no longer exists.
+ * Files of live processes stay. Returns how many were removed. */
+int files_remove_stale_temps(const char *dir);
+
+/* Empties the folder path "atomically enough": renames it aside to a
+ * hidden sibling .NAME.old.PID (one rename: readers see the old folder
+ * or none, never a mix), creates path anew and then deletes the sibling.
+ * A missing path is just created. */
+enum vb_status files_clear_dir(const char *path, struct vb_error *err);
+
 /* Copies src to dst atomically (files_write_atomic's temporary name and
  * rename). VB_ERR_IO when src cannot be read or dst not written. */
 enum vb_status files_copy(const char *src, const char *dst,

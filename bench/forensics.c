@@ -260,37 +260,59 @@ static bool clip_saved(const struct run *r)
 /* The trainer's counters and the scaler state of a checkpoint. */
 struct resume_state {
 	uint64_t rs[3][RNG_STATE_WORDS];
-	int64_t step, ep, batch, ostep, sgood;
+	int64_t step, ep, batch, sgood;
 	double sscale;
 };
 
+/* An optional I64 count in lo..hi (older checkpoints lack some: *v
+ * stays as it is then). */
+static enum vb_status read_optional_i64(struct checkpoint *ck,
+					const char *name, int64_t lo,
+					int64_t hi, int64_t *v,
+					struct vb_error *err)
+{
+	if (!checkpoint_data(ck, name))
+		return VB_OK;
+	return checkpoint_read_i64(ck, name, lo, hi, v, err);
+}
+
+/* Every value range-checked before it is used (issue 17, item 9):
+ * counts in 0..CHECKPOINT_COUNT_MAX, trainer.batch within the epoch's
+ * batches, optimizer.step through optim_load_step; the RNG states go
+ * through rng_state_restore (no all-zero xoshiro state) when loaded. */
 static enum vb_status read_state(struct run *r, struct checkpoint *ck,
 				 const char *path, struct resume_state *s,
 				 struct vb_error *err)
 {
+	size_t B = (size_t)r->c->train.batch, n = r->d->train.n;
+	int64_t n_batches = (int64_t)((n + B - 1) / B);
 	enum vb_status st = read_params(r, ck, err);
 	if (st == VB_OK)
-		st = checkpoint_read_raw(ck, "trainer.step", CHECKPOINT_I64, 1,
-					 &s->step, err);
+		st = checkpoint_read_i64(ck, "trainer.step", 0,
+					 CHECKPOINT_COUNT_MAX, &s->step, err);
 	if (st == VB_OK)
-		st = checkpoint_read_raw(ck, "trainer.epoch", CHECKPOINT_I64, 1,
-					 &s->ep, err);
+		st = checkpoint_read_i64(ck, "trainer.epoch", 0,
+					 CHECKPOINT_COUNT_MAX, &s->ep, err);
 	if (st == VB_OK)
 		st = checkpoint_read_raw(ck, "trainer.rng_state",
 					 CHECKPOINT_U64, 3 * RNG_STATE_WORDS,
 					 s->rs, err);
 	if (st == VB_OK)
-		st = read_optional(ck, "trainer.batch", CHECKPOINT_I64,
-				   &s->batch, err);
-	if (st == VB_OK)
-		st = read_optional(ck, "optimizer.step", CHECKPOINT_I64,
-				   &s->ostep, err);
+		st = read_optional_i64(ck, "trainer.batch", 0, n_batches - 1,
+				       &s->batch, err);
+	if (st == VB_OK) {
+		if (checkpoint_data(ck, "optimizer.step"))
+			st = optim_load_step(r->opt, ck, "optimizer.step",
+					     err);
+		else
+			r->opt->step = (long)s->step;
+	}
 	if (st == VB_OK)
 		st = read_optional(ck, "scaler.scale", CHECKPOINT_F64,
 				   &s->sscale, err);
 	if (st == VB_OK)
-		st = read_optional(ck, "scaler.growth_tracker",
-				   CHECKPOINT_I64, &s->sgood, err);
+		st = read_optional_i64(ck, "scaler.growth_tracker", 0,
+				       CHECKPOINT_COUNT_MAX, &s->sgood, err);
 	if (st == VB_OK && s->batch > 0)
 		st = read_perm(r, ck, path, err);
 	if (st == VB_OK)
@@ -306,31 +328,34 @@ enum vb_status forensics_load_resume(struct run *r, const char *path,
 				     struct vb_error *err)
 {
 	struct checkpoint *ck = NULL;
-	struct resume_state s = {.ostep = -1, .sscale = r->scale};
+	struct resume_state s = {.sscale = r->scale};
 	enum vb_status st = checkpoint_open(path, &ck, err);
 	if (st == VB_OK)
 		st = read_state(r, ck, path, &s, err);
 	checkpoint_close(ck);
 	if (st != VB_OK)
 		return st;
-	if (s.step < 0 || s.ep < 0 || s.batch < 0)
-		return vb_fail(err, VB_ERR_DATA, "train: %s: negative step, "
-			       "epoch or batch", path);
-	if (run_scaler_on(r) && (!(s.sscale >= 0) || s.sgood < 0))
-		return vb_fail(err, VB_ERR_DATA, "train: %s: loss scaler state "
-			       "%g, %lld: expected a scale >= 0 and a count "
-			       ">= 0", path, s.sscale, (long long)s.sgood);
+	if (run_scaler_on(r) && !(s.sscale >= 0 && isfinite(s.sscale)))
+		return vb_fail(err, VB_ERR_DATA, "train: %s: scaler.scale = "
+			       "%g, expected a finite scale >= 0", path,
+			       s.sscale);
 	r->step = (long)s.step;
-	r->opt->step = s.ostep >= 0 ? (long)s.ostep : (long)s.step;
 	if (run_scaler_on(r)) {
 		r->scale = s.sscale;
 		r->scale_good = (long)s.sgood;
 	}
+	st = rng_state_restore(&r->shuffle, s.rs[0],
+			       "trainer.rng_state[0] (shuffle)", err);
+	if (st == VB_OK)
+		st = rng_state_restore(&r->noise, s.rs[1],
+				       "trainer.rng_state[1] (noise)", err);
+	if (st == VB_OK)
+		st = rng_state_restore(&r->eval_noise, s.rs[2],
+				       "trainer.rng_state[2] (eval)", err);
+	if (st != VB_OK)
+		return st;
 	r->start_epoch = (long)s.ep + 1;
 	r->start_batch = (size_t)s.batch;
-	rng_state_load(&r->shuffle, s.rs[0]);
-	rng_state_load(&r->noise, s.rs[1]);
-	rng_state_load(&r->eval_noise, s.rs[2]);
 	if (r->o->reset_optimizer)
 		optim_reset(r->opt);
 	return VB_OK;

@@ -4,14 +4,17 @@
  * config; 3 missing or bad data; 1 otherwise). The only file that prints
  * errors or exits. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
+#include "files.h"
 #include "machine.h"
 #ifdef VB_HAVE_MPI
 #include "mpi_sweep.h"
@@ -20,6 +23,7 @@
 #include "counterfactual.h"
 #include "replay.h"
 #include "sweep.h"
+#include "sweep_plan.h"
 #include "table.h"
 #include "train.h"
 
@@ -88,13 +92,21 @@ static const char *MAIN_HELP =
 	"usage or config error, 3 missing or bad data, 1 other errors.\n";
 
 static const char *TRAIN_HELP =
-	"usage: vaebench train [--config FILE] [--set section.key=value ...]\n"
+	"usage: vaebench train [[--config] FILE] [--set section.key=value ...]\n"
+	"                      [--force]\n"
+	"       vaebench train --resume RUN_DIR\n"
 	"\n"
 	"Trains one run. Settings come from the defaults ('vaebench config'),\n"
 	"then FILE, then each --set in order. The run folder is\n"
 	"run.out_dir/run.name and receives config.ini (resolved), metrics.csv\n"
-	"(per epoch), times.csv, summary.csv (one row), meta.json and\n"
-	"checkpoint.safetensors. train.precision = f64 in vaebench (or f32,\n"
+	"and times.csv (a line per epoch, written as it ends), summary.csv\n"
+	"(one row), meta.json, checkpoint.safetensors, reconstructions.png,\n"
+	"samples.png and checkpoints/ (resume checkpoints). A run owns its\n"
+	"folder: a non-empty one is refused unless --force (clears it first).\n"
+	"Ctrl-C (SIGINT) or SIGTERM ends the run after its current step with\n"
+	"status 'interrupted'; --resume RUN_DIR continues it from its last\n"
+	"epoch-end checkpoint (run.checkpoint_every > 0) to the same results\n"
+	"as an uninterrupted run. train.precision = f64 in vaebench (or f32,\n"
 	"f16, bf16 in vaebench-f64) runs the same command in the sibling\n"
 	"binary next to this one.\n"
 	"\n"
@@ -103,6 +115,8 @@ static const char *TRAIN_HELP =
 	"  --set section.key=V    override one setting (repeatable)\n"
 	"  --out DIR              same as --set run.out_dir=DIR\n"
 	"  --name NAME            same as --set run.name=NAME\n"
+	"  --force                replace a non-empty run folder\n"
+	"  --resume RUN_DIR       continue an interrupted run (its config.ini)\n"
 	"  -q, --quiet            no progress output\n"
 	"  -h, --help             this text\n";
 
@@ -118,14 +132,17 @@ struct main_options {
 	int n_sets;
 	bool quiet;
 	bool keys;
+	bool force;          /* train --force */
+	const char *resume;  /* train --resume RUN_DIR */
 	char out_set[1200];  /* --out as "run.out_dir=DIR" */
 	char name_set[400];  /* --name as "run.name=NAME" */
+	char resume_config[1200]; /* RUN_DIR/config.ini of --resume */
 };
 
 /* Parses the options train and config share. Returns -1 when the caller
  * should print help, 0 on success, else an exit code. */
 static int parse_common(int argc, char **argv, struct main_options *o,
-			const char *help, bool allow_keys)
+			const char *help, bool allow_keys, bool is_train)
 {
 	memset(o, 0, sizeof *o);
 	for (int i = 0; i < argc; i++) {
@@ -157,6 +174,14 @@ static int parse_common(int argc, char **argv, struct main_options *o,
 			o->quiet = true;
 		} else if (allow_keys && !strcmp(a, "--keys")) {
 			o->keys = true;
+		} else if (is_train && !strcmp(a, "--force")) {
+			o->force = true;
+		} else if (is_train && !strcmp(a, "--resume")) {
+			if (i + 1 >= argc)
+				return usage_error("%s needs a run folder", a);
+			o->resume = argv[++i];
+		} else if (is_train && a[0] != '-' && !o->config) {
+			o->config = a; /* train CONFIG, as sweep CONFIG */
 		} else {
 			return usage_error("unknown option '%s'", a);
 		}
@@ -206,6 +231,48 @@ static int reexec_precision(const struct config *c, char **full_argv)
 	return 1;
 }
 
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	train_request_stop();
+}
+
+/* SIGINT and SIGTERM end the run cleanly after its current step (a second
+ * one kills as usual: SA_RESETHAND). */
+static void catch_stop_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop_signal;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* train --resume DIR: DIR is the run folder its config.ini names (the
+ * run writes to run.out_dir/run.name). 0 or an exit code. */
+static int check_resume_dir(const struct main_options *o,
+			    const struct config *c)
+{
+	struct stat a, b;
+	char dir[2200];
+	snprintf(dir, sizeof dir, "%s/%s", c->run.out_dir, c->run.name);
+	if (!files_exists(o->resume_config)) {
+		fprintf(stderr, "vaebench: train --resume %s: not a run folder "
+			"(no config.ini)\n", o->resume);
+		return 3;
+	}
+	if (stat(o->resume, &a) != 0 || stat(dir, &b) != 0 ||
+	    a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		fprintf(stderr, "vaebench: train --resume %s: its config.ini "
+			"writes to %s (run.out_dir/run.name); run it from the "
+			"folder it was started in\n", o->resume, dir);
+		return 2;
+	}
+	return 0;
+}
+
 static int cmd_train(int argc, char **argv, char **full_argv)
 {
 	struct main_options o;
@@ -214,31 +281,90 @@ static int cmd_train(int argc, char **argv, char **full_argv)
 	struct train_summary s;
 	struct vb_error err = {0};
 	enum vb_status st;
-	int rc = parse_common(argc, argv, &o, TRAIN_HELP, false);
+	struct train_summary prev;
+	struct train_options to = {0};
+	char ckpt[1200];
+	int rc = parse_common(argc, argv, &o, TRAIN_HELP, false, true);
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	if (o.resume && (o.config || o.n_sets || o.force))
+		return usage_error("%s: --resume continues the run with its "
+				   "own config.ini; no --config, --set, --out, "
+				   "--name or --force with it", "train");
+	if (o.resume)
+		snprintf(o.resume_config, sizeof o.resume_config,
+			 "%s/config.ini", o.resume);
+	if (o.resume && files_exists(o.resume_config))
+		o.config = o.resume_config;
 	st = resolve(&o, &c, &err);
 	if (st) /* a missing config file is a usage error too */
 		return fail_code(&err, 2);
+	if (o.resume && (rc = check_resume_dir(&o, &c)) != 0)
+		return rc;
 	if (!sweep_precision_here(c.train.precision))
 		return reexec_precision(&c, full_argv);
 	op_blas_set_threads((int)c.train.blas_threads);
 	st = train_data_load(&c, &d, &err);
 	if (st) /* a missing data file is a data error */
 		return fail_code(&err, st == VB_ERR_IO ? 3 : exit_code(st));
+	if (o.resume) {
+		st = train_resume_prepare(o.resume, ckpt, sizeof ckpt, &prev,
+					  &err);
+		if (st) {
+			train_data_free(&d);
+			return fail(&err);
+		}
+		to.resume = ckpt;
+		to.continue_run = true;
+	} else {
+		char dir[2200];
+		snprintf(dir, sizeof dir, "%s/%s", c.run.out_dir, c.run.name);
+		st = train_claim_dir(dir, o.force, &err);
+		if (st) {
+			train_data_free(&d);
+			return fail(&err);
+		}
+	}
+	catch_stop_signals();
 	if (!o.quiet)
 		fprintf(stderr, "vaebench: %s, %zu train / %zu eval images, "
 			"BLAS %s x%d, run folder %s/%s\n",
 			config_enum_name("model.kind", c.model.kind), d.train.n,
 			d.eval.n, op_blas_core(), op_blas_threads(),
 			c.run.out_dir, c.run.name);
-	st = train_run(&c, &d, &s, o.quiet ? NULL : stderr, &err);
+	st = train_run_continue(&c, &d, &to, o.resume ? &prev : NULL, &s,
+				o.quiet ? NULL : stderr, &err);
 	train_data_free(&d);
 	if (st)
 		return fail(&err);
 	train_summary_header(stdout);
 	train_summary_row(stdout, &c, &s);
+	if (s.interrupted)
+		fprintf(stderr, "vaebench: interrupted after epoch %ld; %s "
+			"%s\n", s.epochs_done,
+			c.run.checkpoint_every > 0 || c.guard.replay
+				? "'vaebench train --resume' continues"
+				: "no resume checkpoints (run.checkpoint_every "
+				  "= 0, guard.replay = false): --force reruns",
+			s.run_dir);
 	return 0;
+}
+
+/* path has a [sweep] or [mitigations] section line. */
+static bool has_sweep_sections(const char *path)
+{
+	char line[512];
+	bool found = false;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof line, f)) {
+		const char *t = line + strspn(line, " \t");
+		found = !strncmp(t, "[sweep]", 7) ||
+			!strncmp(t, "[mitigations]", 13);
+	}
+	fclose(f);
+	return found;
 }
 
 static int cmd_config(int argc, char **argv)
@@ -246,7 +372,7 @@ static int cmd_config(int argc, char **argv)
 	struct main_options o;
 	struct config c;
 	struct vb_error err = {0};
-	int rc = parse_common(argc, argv, &o, CONFIG_HELP, true);
+	int rc = parse_common(argc, argv, &o, CONFIG_HELP, true, false);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	if (o.keys) {
@@ -254,13 +380,35 @@ static int cmd_config(int argc, char **argv)
 			char buf[CONFIG_VALUE_LEN];
 			config_defaults(&c);
 			config_get_at(&c, i, buf, sizeof buf, NULL);
-			printf("%-24s %-12s %s\n", config_key_name(i), buf,
+			printf("%-24s %-12s %s", config_key_name(i), buf,
 			       config_key_help(i));
+			for (int v = 0; config_key_value(i, v); v++)
+				printf("%s%s", v ? "|" : " (values: ",
+				       config_key_value(i, v));
+			puts(config_key_value(i, 0) ? ")" : "");
 		}
 		return 0;
 	}
-	if (resolve(&o, &c, &err))
+	if (o.config && has_sweep_sections(o.config)) {
+		/* A sweep file: its base config (every section but [sweep]
+		 * and [mitigations], which the sweep command expands). */
+		struct sweep_plan *p = NULL;
+		if (sweep_plan_load(o.config, &p, &err))
+			return fail_code(&err, 2);
+		c = p->base;
+		sweep_plan_free(p);
+		fprintf(stderr, "vaebench: config: %s is a sweep file; its "
+			"[sweep] / [mitigations] sections are skipped here "
+			"(the base config follows; 'vaebench sweep %s' runs "
+			"the grid)\n", o.config, o.config);
+		for (int i = 0; i < o.n_sets; i++)
+			if (config_set(&c, o.sets[i], &err))
+				return fail_code(&err, 2);
+		if (config_validate(&c, &err))
+			return fail_code(&err, 2);
+	} else if (resolve(&o, &c, &err)) {
 		return fail_code(&err, 2);
+	}
 	if (config_write(&c, stdout, &err))
 		return fail(&err);
 	return 0;

@@ -133,6 +133,11 @@ enum vb_status replay_run(const struct replay_request *q,
 	memset(o, 0, sizeof *o);
 	config_defaults(&c);
 	snprintf(path, sizeof path, "%s/config.ini", q->run_dir);
+	if (!files_exists(path))
+		return vb_fail(err, VB_ERR_USAGE, "replay: %s is not a run "
+			       "folder (no config.ini); give the folder a "
+			       "train wrote (run.out_dir/run.name)",
+			       q->run_dir);
 	st = config_load_file(&c, path, err);
 	if (st == VB_OK)
 		st = config_validate(&c, err);

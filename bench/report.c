@@ -606,11 +606,11 @@ static enum vb_status load_results(const char *dir, struct table *t,
 			st = stats_fill_learned(t, err);
 		if (st == VB_OK)
 			st = table_write(t, path, err);
+	} else if (!files_exists(path)) {
+		return vb_fail(err, VB_ERR_USAGE, "report: %s is not a sweep "
+			       "folder (neither rows/ nor results.csv)", dir);
 	} else {
 		st = table_read(path, t, err);
-		if (st == VB_ERR_IO)
-			st = vb_fail(err, VB_ERR_USAGE, "report: %s has "
-				     "neither rows/ nor results.csv", dir);
 		if (st == VB_OK)
 			table_sort_rows(t);
 		if (st == VB_OK)
@@ -700,20 +700,95 @@ enum vb_status report_rebuild(const char *dir, const char *map_x,
 
 /* ---- merge ---- */
 
+/* Same file (device and inode) as an existing path. */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Before anything is written: every input is a sweep folder (rows/ or
+ * results.csv), none is the output, and all that carry a sweep.ini (and
+ * the output, when it has one) carry the same one: its text into
+ * *ini (malloc'd; NULL when no input has one). */
+static enum vb_status merge_check(const char *out, const char *const *dirs,
+				  size_t n_dirs, char **ini,
+				  struct vb_error *err)
+{
+	char path[1300], *text = NULL, *first = NULL;
+	const char *from = NULL;
+	struct stat sb;
+	enum vb_status st = VB_OK;
+	*ini = NULL;
+	for (size_t i = 0; st == VB_OK && i < n_dirs; i++) {
+		snprintf(path, sizeof path, "%s/rows", dirs[i]);
+		if (same_file(out, dirs[i]))
+			st = vb_fail(err, VB_ERR_USAGE, "merge: the output %s "
+				     "is also input %s; merge into a new "
+				     "folder", out, dirs[i]);
+		else if (!(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) &&
+			 (snprintf(path, sizeof path, "%s/results.csv",
+				   dirs[i]),
+			  !files_exists(path)))
+			st = vb_fail(err, VB_ERR_USAGE, "merge: %s has neither "
+				     "rows/ nor results.csv", dirs[i]);
+		snprintf(path, sizeof path, "%s/sweep.ini", dirs[i]);
+		if (st != VB_OK || !files_exists(path))
+			continue;
+		st = files_read(path, &text, NULL, err);
+		if (st == VB_OK && !first) {
+			first = text;
+			from = dirs[i];
+			text = NULL;
+		} else if (st == VB_OK &&
+			   !sweep_plan_same_text(first, strlen(first), text,
+						 strlen(text))) {
+			st = vb_fail(err, VB_ERR_USAGE, "merge: %s and %s are "
+				     "different sweeps (their sweep.ini "
+				     "differ); merge shards of one sweep",
+				     from, dirs[i]);
+		}
+		free(text);
+		text = NULL;
+	}
+	snprintf(path, sizeof path, "%s/sweep.ini", out);
+	if (st == VB_OK && first && files_exists(path)) {
+		st = files_read(path, &text, NULL, err);
+		if (st == VB_OK && !sweep_plan_same_text(first, strlen(first),
+							 text, strlen(text)))
+			st = vb_fail(err, VB_ERR_USAGE, "merge: the output %s "
+				     "holds another sweep (%s)", out, path);
+		free(text);
+	}
+	if (st == VB_OK)
+		*ini = first;
+	else
+		free(first);
+	return st;
+}
+
 enum vb_status report_merge(const char *out, const char *const *dirs,
 			   size_t n_dirs, struct vb_error *err)
 {
 	struct table all;
-	char path[1300], runs[1200];
+	char path[1300], runs[1200], *ini = NULL;
 	enum vb_status st = VB_OK;
 	struct stat sb;
 
 	table_init(&all);
+	st = merge_check(out, dirs, n_dirs, &ini, err);
+	if (st)
+		return st;
 	snprintf(runs, sizeof runs, "%s/runs", out);
 	st = files_mkdirs(runs, err);
 	snprintf(path, sizeof path, "%s/rows", out);
 	if (st == VB_OK)
 		st = files_mkdirs(path, err);
+	snprintf(path, sizeof path, "%s/sweep.ini", out);
+	if (st == VB_OK && ini) /* the grid: report's coverage note */
+		st = files_write_text(path, ini, err);
+	free(ini);
 	for (size_t i = 0; st == VB_OK && i < n_dirs; i++) {
 		struct table one;
 		table_init(&one);
@@ -727,6 +802,10 @@ enum vb_status report_merge(const char *out, const char *const *dirs,
 				st = vb_fail(err, VB_ERR_USAGE,
 					     "merge: %s has neither rows/ nor "
 					     "results.csv", dirs[i]);
+		}
+		if (st == VB_OK && one.n_rows == 0) { /* an empty shard */
+			table_free(&one);
+			continue;
 		}
 		if (st == VB_OK && table_col(&one, "id") < 0)
 			st = vb_fail(err, VB_ERR_DATA, "merge: %s: no id "

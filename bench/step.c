@@ -593,6 +593,11 @@ enum vb_status step_run_epoch(struct run *r, long epoch,
 			es->stop = true;
 			break;
 		}
+		if (!r->o->replay && train_stop_requested()) {
+			r->sum->interrupted = true; /* SIGINT, SIGTERM */
+			es->stop = true;
+			break;
+		}
 		step_prepare(r, &s, &lr);
 		st = step_run(r, &s, es, &stop, err);
 		if (st != VB_OK)

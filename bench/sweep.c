@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -37,6 +39,7 @@ struct job {
 	pid_t pid;
 	size_t cell;
 	char id[SWEEP_PLAN_ID_LEN];
+	char why[96]; /* a cell without a row: how its worker ended */
 };
 
 struct sched {
@@ -56,6 +59,7 @@ struct sched {
 	size_t n_rss;
 	char first_lost[160];
 	char sibling[PATH_MAX]; /* "" until a cell needs it */
+	int lock_fd;            /* DIR/.lock, flock'ed; -1: none */
 };
 
 /* The settings that decide what train_data_load loads: data.* and, for
@@ -77,10 +81,35 @@ static void data_key(const struct config *c, char *buf, size_t cap)
 	}
 }
 
-static bool file_exists(const char *path)
+/* Exit status of a worker whose cell failed for a transient reason (I/O:
+ * disk full, EIO, too many open files; memory): no row is written, so
+ * the next run of the sweep retries the cell. */
+#define SWEEP_EXIT_TRANSIENT 4
+
+/* A complete row of cell (id): the file ends with a newline (rows are
+ * written whole, atomically: a shorter file was cut), parses as one row
+ * with every column, and names this cell's id and index with a status.
+ * A torn, empty or foreign row file is not done: its cell runs again. */
+static bool row_complete(const char *path, const char *id, size_t cell)
 {
-	struct stat sb;
-	return stat(path, &sb) == 0;
+	struct table t;
+	char *text = NULL, idx[32];
+	size_t len = 0;
+	bool ok;
+	if (files_read(path, &text, &len, NULL) != VB_OK)
+		return false;
+	ok = len > 0 && text[len - 1] == '\n';
+	free(text);
+	if (!ok)
+		return false;
+	table_init(&t);
+	snprintf(idx, sizeof idx, "%zu", cell);
+	ok = table_read(path, &t, NULL) == VB_OK && t.n_rows == 1 &&
+	     !strcmp(table_get(&t, 0, "id"), id) &&
+	     !strcmp(table_get(&t, 0, "cell"), idx) &&
+	     table_get(&t, 0, "status")[0] != '\0';
+	table_free(&t);
+	return ok;
 }
 
 static void row_path(const struct sched *s, const char *id, char *buf,
@@ -136,7 +165,23 @@ static void worker_main(const struct sched *s, size_t cell, const char *id,
 	snprintf(c.run.name, sizeof c.run.name, "%s", id);
 	c.run.progress = CONFIG_PROGRESS_OFF;
 	op_blas_set_threads((int)c.train.blas_threads);
-	st = train_run(&c, &s->data, &sum, NULL, &e);
+	{
+		/* A rerun cell owns its folder: nothing of a killed attempt
+		 * (precursors, checkpoints, dumps) stays beside it. */
+		char dir[2 * CONFIG_PATH_LEN];
+		snprintf(dir, sizeof dir, "%s/%s", c.run.out_dir, c.run.name);
+		st = train_claim_dir(dir, true, &e);
+	}
+	if (st == VB_OK)
+		st = train_run(&c, &s->data, &sum, NULL, &e);
+	if (st == VB_ERR_IO || st == VB_ERR_NOMEM) {
+		/* Not a property of the cell: retried on the next run. */
+		if (s->o->log)
+			fprintf(s->o->log, "sweep: cell %s: %s (transient; no "
+				"row written, the next run retries it)\n", id,
+				e.msg);
+		_exit(SWEEP_EXIT_TRANSIENT);
+	}
 	if (st != VB_OK) {
 		sum.status = GUARD_STATUS_ERROR;
 		snprintf(sum.message, sizeof sum.message, "%.200s", e.msg);
@@ -344,7 +389,7 @@ static void show_progress(struct sched *s, const struct job *j)
 		cell_label(s->p, j->cell, label, sizeof label);
 		fprintf(log, "sweep: [%zu/%zu] %s %s: %s%s (ETA %s)\n",
 			s->done, s->total, j->id, label,
-			st[0] ? st : "no row", where, eta_s);
+			st[0] ? st : j->why, where, eta_s);
 	}
 	fflush(log);
 }
@@ -368,11 +413,26 @@ static void collect(struct sched *s, pid_t pid, int wstatus,
 	s->n_rss++;
 	row_status(s, s->jobs[i].id, st, sizeof st, where, sizeof where);
 	if (!st[0]) {
+		if (WIFSIGNALED(wstatus))
+			snprintf(s->jobs[i].why, sizeof s->jobs[i].why,
+				 "no row: worker killed by signal %d (%s)",
+				 WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
+		else if (WEXITSTATUS(wstatus) == SWEEP_EXIT_TRANSIENT)
+			snprintf(s->jobs[i].why, sizeof s->jobs[i].why,
+				 "no row: transient error, retried on the "
+				 "next run");
+		else
+			snprintf(s->jobs[i].why, sizeof s->jobs[i].why,
+				 "no row: worker exit status %d (its row "
+				 "could not be written)",
+				 WEXITSTATUS(wstatus));
 		if (!s->lost)
 			snprintf(s->first_lost, sizeof s->first_lost,
 				 "cell %s, worker %s %d", s->jobs[i].id,
 				 WIFSIGNALED(wstatus) ? "killed by signal"
-						      : "exit status",
+				 : WEXITSTATUS(wstatus) == SWEEP_EXIT_TRANSIENT
+					 ? "transient error, exit status"
+					 : "exit status",
 				 WIFSIGNALED(wstatus) ? WTERMSIG(wstatus)
 						      : WEXITSTATUS(wstatus));
 		s->lost++;
@@ -388,17 +448,16 @@ static enum vb_status check_sweep_file(const char *dir,
 				       const struct sweep_plan *p,
 				       struct vb_error *err)
 {
-	char path[1200];
-	FILE *f;
+	char path[1200], *old = NULL;
+	size_t n = 0;
 	snprintf(path, sizeof path, "%s/sweep.ini", dir);
-	f = fopen(path, "rb");
-	if (f) {
-		char *old = malloc(p->text_len + 2);
-		size_t n = old ? fread(old, 1, p->text_len + 1, f) : 0;
-		bool same = old && n == p->text_len &&
-			    !memcmp(old, p->text, n);
+	if (files_exists(path)) {
+		/* The same sweep up to comments and blank lines: an edited
+		 * comment does not make the folder another sweep. */
+		bool same = files_read(path, &old, &n, NULL) == VB_OK &&
+			    sweep_plan_same_text(old, n, p->text,
+						 p->text_len);
 		free(old);
-		fclose(f);
 		if (!same)
 			return vb_fail(err, VB_ERR_USAGE,
 				       "sweep: %s holds a different sweep "
@@ -452,7 +511,7 @@ enum vb_status sweep_pending(const struct sweep_plan *p,
 		if (st)
 			break;
 		snprintf(path, sizeof path, "%s/%s.csv", rows, id);
-		if (file_exists(path))
+		if (row_complete(path, id, i))
 			continue;
 		(*cells)[(*n)++] = i;
 		if (!sweep_precision_here(c.train.precision) && !sibling[0])
@@ -469,6 +528,42 @@ enum vb_status sweep_pending(const struct sweep_plan *p,
 	return st;
 }
 
+/* One sweep at a time per folder: an exclusive flock on DIR/.lock, held
+ * until the sweep ends (the descriptor is closed on exec; a forked
+ * worker's copy dies with it). A second sweep waits, saying so, then
+ * finds the first one's rows done. Returns the descriptor or -1. */
+static int lock_folder(const struct sweep_options *o, struct vb_error *err)
+{
+	char path[CONFIG_PATH_LEN + 8];
+	int fd;
+	snprintf(path, sizeof path, "%s/.lock", o->out_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		vb_fail(err, VB_ERR_IO, "sweep: cannot open the lock %s: %s",
+			path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd;
+	if (errno == EWOULDBLOCK) {
+		if (o->log) {
+			fprintf(o->log, "sweep: another sweep is running in "
+				"%s (lock %s held); waiting for it to end\n",
+				o->out_dir, path);
+			fflush(o->log);
+		}
+		while (flock(fd, LOCK_EX) != 0)
+			if (errno != EINTR)
+				break;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+	}
+	vb_fail(err, VB_ERR_IO, "sweep: cannot lock %s: %s", path,
+		strerror(errno));
+	close(fd);
+	return -1;
+}
+
 /* s for plan p and options o: the runs/ and rows/ folders and sweep.ini
  * (refused when it holds another sweep). */
 static enum vb_status sched_open(struct sched *s, const struct sweep_plan *p,
@@ -477,6 +572,7 @@ static enum vb_status sched_open(struct sched *s, const struct sweep_plan *p,
 {
 	enum vb_status st;
 	memset(s, 0, sizeof *s);
+	s->lock_fd = -1;
 	if (o->jobs < 1 || o->shard_n < 1 || o->shard_k < 1 ||
 	    o->shard_k > o->shard_n)
 		return vb_fail(err, VB_ERR_USAGE, "sweep: bad jobs or shard");
@@ -491,6 +587,17 @@ static enum vb_status sched_open(struct sched *s, const struct sweep_plan *p,
 	st = files_mkdirs(s->runs_dir, err);
 	if (st == VB_OK)
 		st = files_mkdirs(s->rows_dir, err);
+	/* The sibling binary's --cell and the MPI ranks run inside a sweep
+	 * that holds the lock already. */
+	if (st == VB_OK && !o->one_cell && !o->next_cell) {
+		s->lock_fd = lock_folder(o, err);
+		if (s->lock_fd < 0)
+			st = err ? err->status : VB_ERR_IO;
+	}
+	if (st == VB_OK) {
+		files_remove_stale_temps(o->out_dir);
+		files_remove_stale_temps(s->rows_dir);
+	}
 	if (st == VB_OK)
 		st = check_sweep_file(o->out_dir, p, err);
 	return st;
@@ -521,7 +628,7 @@ static enum vb_status list_pending(struct sched *s, size_t *pending,
 		if (st)
 			break;
 		row_path(s, id, path, sizeof path);
-		if (file_exists(path)) {
+		if (row_complete(path, id, i)) {
 			stats->n_done++;
 		} else {
 			pending[(*n_pending)++] = i;
@@ -644,13 +751,17 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 		stats = &dummy;
 	memset(stats, 0, sizeof *stats);
 	st = sched_open(&s, p, o, err);
-	if (st)
+	if (st) {
+		if (s.lock_fd >= 0)
+			close(s.lock_fd);
 		return st;
+	}
 	pending = malloc((p->n_cells + 1) * sizeof *pending);
 	s.jobs = calloc((size_t)o->jobs, sizeof *s.jobs);
 	if (!pending || !s.jobs) {
 		free(pending);
 		free(s.jobs);
+		close(s.lock_fd);
 		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
 	}
 	stats->n_cells = p->n_cells;
@@ -680,12 +791,33 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 		count_statuses(&s, stats);
 	free(pending);
 	free(s.jobs);
-	if (st == VB_OK && !o->no_report && !o->one_cell)
+	if (st == VB_OK && stats->n_shard == 0 && !o->one_cell &&
+	    !o->next_cell) {
+		/* More shards than cells (a Slurm array larger than the
+		 * grid): nothing to do is not a failure. */
+		if (o->log)
+			fprintf(o->log, "sweep: shard %d/%d holds no cell (the "
+				"grid has %zu); nothing to run, no tables "
+				"written\n", o->shard_k, o->shard_n,
+				p->n_cells);
+	} else if (st == VB_OK && !o->no_report && !o->one_cell) {
 		st = sweep_report(o, err);
-	if (st == VB_OK && s.lost)
+	}
+	if (s.lost) {
+		/* The cells without a row come first, whatever else failed
+		 * (a full disk fails the tables too). */
+		char also[sizeof err->msg];
+		also[0] = '\0';
+		if (st != VB_OK && err) {
+			snprintf(also, sizeof also, "; also: %.400s", err->msg);
+			err->status = VB_OK;
+		}
 		st = vb_fail(err, VB_ERR_INTERNAL,
 			     "sweep: %zu cell(s) ended without a row (first: "
-			     "%s); run the sweep again to retry them", s.lost,
-			     s.first_lost);
+			     "%s); run the sweep again to retry them%s",
+			     s.lost, s.first_lost, also);
+	}
+	if (s.lock_fd >= 0)
+		close(s.lock_fd);
 	return st;
 }

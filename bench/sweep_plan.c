@@ -302,9 +302,11 @@ static enum vb_status load_base(const char *name, const char *base_text,
 		return vb_fail(err, VB_ERR_IO, "sweep: cannot create a "
 			       "temporary file: %s", strerror(errno));
 	if (write(fd, base_text, len) != (ssize_t)len) {
+		int e = errno ? errno : ENOSPC; /* a short write: disk full */
 		close(fd);
 		unlink(tmp);
-		return vb_fail(err, VB_ERR_IO, "sweep: cannot write %s", tmp);
+		return vb_fail(err, VB_ERR_IO, "sweep: cannot write %s: %s",
+			       tmp, strerror(e));
 	}
 	close(fd);
 	config_defaults(c);
@@ -906,3 +908,43 @@ enum vb_status sweep_plan_parse_shard(const char *s, int *k, int *n,
 }
 
 /* ---- running ---- */
+
+/* The next meaningful line of text[*pos..len) (no comment, no blank
+ * line, trailing blanks cut) as [*start, *start + *n); false at the end. */
+static bool next_line(const char *t, size_t len, size_t *pos,
+		      const char **start, size_t *n)
+{
+	while (*pos < len) {
+		size_t b = *pos, e = b;
+		while (e < len && t[e] != '\n')
+			e++;
+		*pos = e < len ? e + 1 : e;
+		while (b < e && (t[b] == ' ' || t[b] == '\t'))
+			b++;
+		while (e > b && (t[e - 1] == ' ' || t[e - 1] == '\t' ||
+				 t[e - 1] == '\r'))
+			e--;
+		if (b == e || t[b] == ';' || t[b] == '#')
+			continue;
+		*start = t + b;
+		*n = e - b;
+		return true;
+	}
+	return false;
+}
+
+bool sweep_plan_same_text(const char *a, size_t a_len, const char *b,
+			  size_t b_len)
+{
+	size_t pa = 0, pb = 0;
+	for (;;) {
+		const char *sa, *sb;
+		size_t na, nb;
+		bool ha = next_line(a, a_len, &pa, &sa, &na);
+		bool hb = next_line(b, b_len, &pb, &sb, &nb);
+		if (!ha || !hb)
+			return ha == hb;
+		if (na != nb || memcmp(sa, sb, na) != 0)
+			return false;
+	}
+}

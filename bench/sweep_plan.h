@@ -114,6 +114,13 @@ enum vb_status sweep_plan_parse(const char *name, const char *text,
 
 void sweep_plan_free(struct sweep_plan *p);
 
+/* Two sweep files' texts describe the same sweep: equal once comment
+ * lines (first non-blank ';' or '#'), blank lines and trailing blanks are
+ * dropped. sweep.ini identity (sweep resume, merge) uses it, so that
+ * editing a comment does not make a folder "another sweep". */
+bool sweep_plan_same_text(const char *a, size_t a_len, const char *b,
+			  size_t b_len);
+
 /* Expands one axis SPEC (the syntax above) for key into canonical values,
  * checking each against base. *values (n entries) is owned by the caller:
  * free each string and the array. VB_ERR_CONFIG on an unknown key, a run.*

@@ -542,6 +542,15 @@ enum vb_status table_set_cell(struct table *t, size_t row, size_t col,
 
 /* Reads one CSV record from *p into fields (each malloc'd); returns the
  * number of fields, 0 at the end, -1 on no memory or a bad quote. */
+/* The n fields read so far (on a bad record: its caller gets -1 and
+ * nothing to free). */
+static long drop_fields(char **fields, long n)
+{
+	while (n > 0)
+		free(fields[--n]);
+	return -1;
+}
+
 static long read_record(const char **p, char ***fields, size_t *cap)
 {
 	const char *s = *p;
@@ -552,13 +561,13 @@ static long read_record(const char **p, char ***fields, size_t *cap)
 		char *buf = malloc(strlen(s) + 1);
 		size_t len = 0;
 		if (!buf)
-			return -1;
+			return drop_fields(*fields, n);
 		if (*s == '"') {
 			s++;
 			for (;;) {
-				if (!*s) {
+				if (!*s) { /* an unterminated quote */
 					free(buf);
-					return -1;
+					return drop_fields(*fields, n);
 				}
 				if (*s == '"' && s[1] == '"') {
 					buf[len++] = '"';
@@ -579,7 +588,7 @@ static long read_record(const char **p, char ***fields, size_t *cap)
 			char **nf = realloc(*fields, nc * sizeof *nf);
 			if (!nf) {
 				free(buf);
-				return -1;
+				return drop_fields(*fields, n);
 			}
 			*fields = nf;
 			*cap = nc;

@@ -8,11 +8,14 @@
  * the first step. */
 #include "train.h"
 
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "files.h"
 #include "forensics.h"
 #include "heldout.h"
@@ -32,6 +35,37 @@
  * number of eval batches never shifts the training noise. */
 #define TRAIN_EVAL_SEED_SALT 0x6576616c6e6f6973ull
 
+/* The resume checkpoint at the end of the last finished epoch (written
+ * with run.checkpoint_every > 0; train --resume starts from it). */
+#define TRAIN_EPOCH_CKPT "checkpoints/epoch-end.safetensors"
+
+/* train_request_stop's flag: the one process-wide variable, because a
+ * signal handler can reach nothing else. */
+static volatile sig_atomic_t train_stop_flag;
+
+void train_request_stop(void)
+{
+	train_stop_flag = 1;
+}
+
+bool train_stop_requested(void)
+{
+	return train_stop_flag != 0;
+}
+
+enum vb_status train_claim_dir(const char *dir, bool force,
+			       struct vb_error *err)
+{
+	if (!files_dir_nonempty(dir))
+		return VB_OK;
+	if (!force)
+		return vb_fail(err, VB_ERR_CONFIG, "train: run folder %s is "
+			       "not empty (an earlier run?): --force replaces "
+			       "it, --resume %s continues an interrupted run, "
+			       "or set another run.name", dir, dir);
+	return files_clear_dir(dir, err);
+}
+
 /* ---- data ---- */
 
 static enum vb_status load_split(const struct config *c, int split,
@@ -47,12 +81,23 @@ static enum vb_status load_split(const struct config *c, int split,
 					 c->train.seed + (uint64_t)split * 7919u,
 					 out, err);
 	}
+	bool fashion = c->data.dataset == CONFIG_DATASET_FASHION_MNIST;
+	enum vb_status st;
 	if (!dir[0])
-		dir = mnist_default_dir(c->data.dataset ==
-						CONFIG_DATASET_FASHION_MNIST
-					? "fashion-mnist"
-					: "mnist");
-	return mnist_load(dir, names[split], out, err);
+		dir = mnist_default_dir(fashion ? "fashion-mnist" : "mnist");
+	st = mnist_load(dir, names[split], out, err);
+	if (st == VB_ERR_IO && err) {
+		/* Say where the folder came from and how to point at another
+		 * (issue 17 item 14: runs outside the repository). */
+		size_t l = strlen(err->msg);
+		snprintf(err->msg + l, sizeof err->msg - l,
+			 " (the folder is data.dir, else $%s, else %s; e.g. "
+			 "--set data.dir=PATH)",
+			 fashion ? "VAEBENCH_FASHION_DATA" : "VAEBENCH_DATA",
+			 fashion ? "/usr/share/datasets/fashion-mnist"
+				 : "./data");
+	}
+	return st;
 }
 
 static enum vb_status cut(const struct dataset *full, int64_t begin,
@@ -222,7 +267,7 @@ void train_summary_row(FILE *f, const struct config *c,
 	fprintf(f, ",%lld,%lld,%llu,%s,", (long long)c->train.batch,
 		(long long)c->train.epochs,
 		(unsigned long long)c->train.seed,
-		guard_status_name(s->status));
+		s->interrupted ? "interrupted" : guard_status_name(s->status));
 	if (s->first.set) {
 		fprintf(f, "%ld,%ld,%s,%s,", s->first.epoch, s->first.step,
 			guard_phase_name(s->first.phase), s->first.quantity);
@@ -315,9 +360,14 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 	struct optim_settings os;
 	struct optim_clip_settings cs;
 	size_t ntr = r->d->train.n, nev = r->d->eval.n, D = r->d->train.d;
-	size_t maxb = (size_t)(c->train.batch > c->train.eval_batch
-				       ? c->train.batch
-				       : c->train.eval_batch);
+	/* No step or evaluation batch is larger than its dataset: a
+	 * train.batch beyond it sizes nothing (issue 17 item 10). */
+	size_t tb = (size_t)c->train.batch < ntr ? (size_t)c->train.batch : ntr;
+	size_t eb = (size_t)c->train.eval_batch < nev
+			    ? (size_t)c->train.eval_batch
+			    : nev;
+	size_t maxb = tb > eb ? tb : eb;
+	size_t arena;
 	size_t steps = (ntr + (size_t)c->train.batch - 1) /
 		       (size_t)c->train.batch;
 	enum vb_status st;
@@ -349,11 +399,20 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 	/* The arena starts at a size that fits one step of this batch size
 	 * (about 40 activations of (B, max(D, H)) floats); it grows once if
 	 * not, and then stays. */
-	st = graph_create(maxb * (D > (size_t)c->model.hidden
-					  ? D
-					  : (size_t)c->model.hidden) *
-				  sizeof(vb_real) * 40,
-			  &r->g, err);
+	arena = maxb * (D > (size_t)c->model.hidden ? D
+						    : (size_t)c->model.hidden) *
+		sizeof(vb_real) * 40;
+	st = graph_create(arena, &r->g, err);
+	if (st == VB_ERR_NOMEM) {
+		if (err)
+			err->status = VB_OK; /* this line replaces graph's */
+		return vb_fail(err, VB_ERR_CONFIG, "config: train.batch = "
+			       "%lld (train.eval_batch = %lld): one step needs "
+			       "about %zu bytes of scratch, more than can be "
+			       "allocated; lower train.batch",
+			       (long long)c->train.batch,
+			       (long long)c->train.eval_batch, arena);
+	}
 	if (st)
 		return st;
 	st = runconfig_graph(c, r->g, err);
@@ -582,6 +641,46 @@ static enum vb_status run_init(struct run *r, const struct config *c,
 	return VB_OK;
 }
 
+/* train --resume: the run's latest step checkpoint becomes the one the
+ * next resume checkpoint replaces, as in the uninterrupted run. */
+static void continue_checkpoints(struct run *r)
+{
+	char path[1200];
+	long step = 0;
+	if (forensics_find_checkpoint(r->dir, 0, path, sizeof path, &step,
+				      NULL) == VB_OK && step > 0) {
+		snprintf(r->last_ckpt, sizeof r->last_ckpt, "%s", path);
+		r->last_ckpt_step = step;
+	}
+}
+
+/* r's folder's log name, opened to append (cont) or anew. */
+static enum vb_status open_log(struct run *r, const char *name, bool cont,
+			       FILE **f, struct vb_error *err)
+{
+	char path[1200];
+	snprintf(path, sizeof path, "%s/%s", r->dir, name);
+	*f = fopen(path, cont ? "a" : "w");
+	if (!*f)
+		return vb_fail(err, VB_ERR_IO, "train: cannot open %s: %s",
+			       path, strerror(errno));
+	return VB_OK;
+}
+
+/* Flushes the logs after an epoch; a write error names its cause. */
+static enum vb_status flush_logs(struct run *r, struct run_logs *lg,
+				 struct vb_error *err)
+{
+	FILE *fs[2] = {lg->metrics, lg->times};
+	const char *names[2] = {"metrics.csv", "times.csv"};
+	for (int i = 0; i < 2; i++)
+		if (fflush(fs[i]) != 0 || ferror(fs[i]))
+			return vb_fail(err, VB_ERR_IO, "train: cannot write "
+				       "%s/%s: %s", r->dir, names[i],
+				       strerror(errno ? errno : EIO));
+	return VB_OK;
+}
+
 /* Everything before the first epoch: the folder and its config.ini,
  * model, optimiser, forensics, the resume point or pythae's sanity
  * forward, meta.json, the step-0 checkpoint, the log headers. */
@@ -590,14 +689,23 @@ static enum vb_status run_open(struct run *r, struct run_logs *lg,
 {
 	const struct config *c = r->c;
 	bool write_dir = !r->o->replay;
+	bool cont = write_dir && r->o->resume && r->o->continue_run;
 	char path[1200];
-	enum vb_status st = write_dir ? files_mkdirs(r->dir, err) : VB_OK;
+	/* Everything that allocates first: a batch too large to allocate is
+	 * refused before the folder is touched. */
+	enum vb_status st = setup(r, err);
+	if (st == VB_OK && write_dir)
+		st = files_mkdirs(r->dir, err);
 	if (st == VB_OK && write_dir) {
+		/* A killed run's checkpoint temporaries (.tmp.PID) */
+		snprintf(path, sizeof path, "%s/checkpoints", r->dir);
+		files_remove_stale_temps(path);
+		files_remove_stale_temps(r->dir);
+	}
+	if (st == VB_OK && write_dir && !cont) {
 		snprintf(path, sizeof path, "%s/config.ini", r->dir);
 		st = config_write_file(c, path, err);
 	}
-	if (st == VB_OK)
-		st = setup(r, err);
 	if (st == VB_OK)
 		st = forensics_setup(r, err);
 	if (st == VB_OK && r->o->resume)
@@ -606,13 +714,26 @@ static enum vb_status run_open(struct run *r, struct run_logs *lg,
 		st = sanity_check(r, err);
 	if (st == VB_OK && write_dir)
 		st = write_meta(r, r->dir, err);
-	if (st == VB_OK && forensics_checkpoints_on(r))
+	if (st == VB_OK && cont)
+		continue_checkpoints(r);
+	if (st == VB_OK && forensics_checkpoints_on(r) && !cont)
 		st = forensics_resume_checkpoint(r, 0, 0, err);
-	lg->metrics = open_memstream(&lg->mbuf, &lg->mlen);
-	lg->times = open_memstream(&lg->tbuf, &lg->tlen);
-	if (st == VB_OK && (!lg->metrics || !lg->times))
-		st = vb_fail(err, VB_ERR_NOMEM, "train: no memory for logs");
-	if (st == VB_OK) {
+	if (st != VB_OK)
+		return st;
+	if (write_dir) {
+		/* Appended and flushed per epoch: an interrupted run keeps
+		 * every finished epoch. */
+		st = open_log(r, "metrics.csv", cont, &lg->metrics, err);
+		if (st == VB_OK)
+			st = open_log(r, "times.csv", cont, &lg->times, err);
+	} else {
+		lg->metrics = open_memstream(&lg->mbuf, &lg->mlen);
+		lg->times = open_memstream(&lg->tbuf, &lg->tlen);
+		if (!lg->metrics || !lg->times)
+			st = vb_fail(err, VB_ERR_NOMEM,
+				     "train: no memory for logs");
+	}
+	if (st == VB_OK && !cont) {
 		fputs("epoch,steps,lr,train_loss,train_recon,train_kl,"
 		      "eval_loss,eval_recon,eval_kl,grad_norm_min,"
 		      "grad_norm_median,grad_norm_max,eval_sse,eval_bce,"
@@ -720,6 +841,12 @@ static enum vb_status run_epoch(struct run *r, long epoch,
 	st = step_run_epoch(r, epoch, &e.es, err);
 	if (st != VB_OK)
 		return st;
+	if (r->sum->interrupted) {
+		/* A partial epoch is not logged: --resume redoes it from the
+		 * last epoch boundary. */
+		*done = true;
+		return VB_OK;
+	}
 	if (e.es.n_loss > 0 && !run_stopped(r->sum)) {
 		st = model_epoch_end(r->model, err);
 		if (st == VB_OK && (epoch % c->train.eval_every == 0 ||
@@ -742,8 +869,16 @@ static enum vb_status run_epoch(struct run *r, long epoch,
 	epoch_log(r, epoch, &e, lg);
 	*done = run_stopped(r->sum) || e.es.stop;
 	if (r->sum->last_finite_epoch == epoch)
-		return heldout_snapshot(r, r->sum->best_epoch == epoch, err);
-	return VB_OK;
+		st = heldout_snapshot(r, r->sum->best_epoch == epoch, err);
+	if (st == VB_OK && !r->o->replay)
+		st = flush_logs(r, lg, err);
+	if (st == VB_OK && !*done && forensics_checkpoints_on(r) &&
+	    c->run.checkpoint_every > 0) {
+		char path[1200];
+		snprintf(path, sizeof path, "%s/" TRAIN_EPOCH_CKPT, r->dir);
+		st = forensics_write_checkpoint(r, path, epoch, 0, err);
+	}
+	return st;
 }
 
 /* The run folder's files after the last epoch: metrics.csv, times.csv,
@@ -756,13 +891,10 @@ static enum vb_status run_write_outputs(struct run *r, struct run_logs *lg,
 	bool write_dir = !r->o->replay;
 	char path[1200];
 	enum vb_status st = VB_OK;
-	if (write_dir) {
-		snprintf(path, sizeof path, "%s/metrics.csv", r->dir);
-		st = files_write_text(path, lg->mbuf, err);
-	}
-	if (st == VB_OK && write_dir) {
-		snprintf(path, sizeof path, "%s/times.csv", r->dir);
-		st = files_write_text(path, lg->tbuf, err);
+	(void)lg;
+	if (out->interrupted) {
+		/* Not an end state: no final checkpoint, no pictures. */
+		write_dir = false;
 	}
 	if (st == VB_OK && write_dir) {
 		snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->dir);
@@ -775,7 +907,11 @@ static enum vb_status run_write_outputs(struct run *r, struct run_logs *lg,
 	if (st == VB_OK && write_dir && !run_stopped(out) &&
 	    out->epochs_done > 0)
 		st = write_pictures(r, err);
-	if (st == VB_OK && write_dir && out->first.set && r->ring_cap) {
+	if (st == VB_OK && write_dir) {
+		snprintf(path, sizeof path, "%s/" TRAIN_EPOCH_CKPT, r->dir);
+		remove(path); /* the run ended: nothing to resume */
+	}
+	if (st == VB_OK && !r->o->replay && out->first.set && r->ring_cap) {
 		snprintf(path, sizeof path, "%s/precursors.csv", r->dir);
 		st = forensics_write_precursors(r, path, err);
 	}
@@ -832,10 +968,14 @@ static enum vb_status run_close(struct run *r, struct run_logs *lg,
 	if (out->first.set && out->lead_step > 0 &&
 	    out->lead_step <= out->first.step)
 		out->lead_time = out->first.step - out->lead_step;
-	if (lg->metrics)
-		fclose(lg->metrics);
-	if (lg->times)
-		fclose(lg->times);
+	if (lg->metrics && fclose(lg->metrics) != 0 && st == VB_OK &&
+	    !r->o->replay)
+		st = vb_fail(err, VB_ERR_IO, "train: cannot write %s/"
+			     "metrics.csv: %s", r->dir, strerror(errno));
+	if (lg->times && fclose(lg->times) != 0 && st == VB_OK &&
+	    !r->o->replay)
+		st = vb_fail(err, VB_ERR_IO, "train: cannot write %s/"
+			     "times.csv: %s", r->dir, strerror(errno));
 	if (st == VB_OK)
 		st = run_write_outputs(r, lg, err);
 	if (st == VB_OK)
@@ -846,6 +986,7 @@ static enum vb_status run_close(struct run *r, struct run_logs *lg,
 	forensics_teardown(r);
 	teardown(r);
 	if (st == VB_OK && out->first.set && !r->anomaly_on &&
+	    !out->interrupted &&
 	    r->c->guard.replay && !r->o->replay && ck[0])
 		auto_replay(r->c, r->d, ck, from, out, r->log);
 	log_event(out, r->log);
@@ -867,6 +1008,16 @@ enum vb_status train_run_opts(const struct config *c,
 			      struct train_summary *out, FILE *log,
 			      struct vb_error *err)
 {
+	return train_run_continue(c, d, opts, NULL, out, log, err);
+}
+
+enum vb_status train_run_continue(const struct config *c,
+				  const struct train_data *d,
+				  const struct train_options *opts,
+				  const struct train_summary *prev,
+				  struct train_summary *out, FILE *log,
+				  struct vb_error *err)
+{
 	struct run r;
 	struct run_logs lg = {0};
 	double t_start = files_now();
@@ -874,9 +1025,215 @@ enum vb_status train_run_opts(const struct config *c,
 	enum vb_status st = run_init(&r, c, d, opts, out, log, err);
 	if (st != VB_OK)
 		return st;
+	if (prev) {
+		out->epochs_done = prev->epochs_done;
+		out->final_train_loss = prev->final_train_loss;
+		out->final_eval_loss = prev->final_eval_loss;
+		out->best_eval_loss = prev->best_eval_loss;
+		out->best_epoch = prev->best_epoch;
+	}
 	st = run_open(&r, &lg, err);
 	for (long epoch = r.start_epoch;
 	     st == VB_OK && !done && epoch <= c->train.epochs; epoch++)
 		st = run_epoch(&r, epoch, &lg, &done, err);
 	return run_close(&r, &lg, st, t_start, err);
+}
+
+/* ---- train --resume ---- */
+
+/* Splits line (modified) at commas into at most cap fields; returns the
+ * count. Empty fields are kept. */
+static int split_csv(char *line, char **f, int cap)
+{
+	int n = 0;
+	char *p = line;
+	while (n < cap) {
+		f[n++] = p;
+		p = strchr(p, ',');
+		if (!p)
+			break;
+		*p++ = '\0';
+	}
+	return n;
+}
+
+static int field_index(char **f, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(f[i], name))
+			return i;
+	return -1;
+}
+
+/* Keeps the header and the lines of epochs <= last of run_dir/name (a
+ * per-epoch log whose first column is the epoch); with metrics, restores
+ * the running summary values from the kept lines. */
+static enum vb_status cut_log(const char *run_dir, const char *name,
+			      long last, struct train_summary *s,
+			      struct vb_error *err)
+{
+	char path[1200], *text = NULL, *line, *save = NULL;
+	char *out;
+	size_t len = 0, olen = 0;
+	int i_ep = 0, i_tl = -1, i_el = -1, nh;
+	bool header = true;
+	enum vb_status st;
+	snprintf(path, sizeof path, "%s/%s", run_dir, name);
+	st = files_read(path, &text, &len, err);
+	if (st != VB_OK)
+		return st;
+	out = malloc(len + 1);
+	if (!out) {
+		free(text);
+		return vb_fail(err, VB_ERR_NOMEM, "train: no memory");
+	}
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char copy[4096], *f[64];
+		size_t ll = strlen(line);
+		int n;
+		long ep;
+		if (ll >= sizeof copy)
+			continue;
+		memcpy(copy, line, ll + 1);
+		n = split_csv(copy, f, 64);
+		if (header) {
+			header = false;
+			nh = n;
+			i_ep = field_index(f, nh, "epoch");
+			i_tl = field_index(f, nh, "train_loss");
+			i_el = field_index(f, nh, "eval_loss");
+			if (i_ep < 0) {
+				free(text);
+				free(out);
+				return vb_fail(err, VB_ERR_DATA, "train: %s: "
+					       "no epoch column", path);
+			}
+		} else {
+			char *end;
+			if (i_ep >= n)
+				break;
+			ep = strtol(f[i_ep], &end, 10);
+			if (end == f[i_ep] || *end || ep > last || ep < 1)
+				break; /* a later or torn line */
+			if (s && i_tl >= 0 && i_tl < n) {
+				double el = i_el >= 0 && i_el < n && f[i_el][0]
+						    ? strtod(f[i_el], NULL)
+						    : NAN;
+				s->epochs_done = ep;
+				s->final_train_loss = strtod(f[i_tl], NULL);
+				if (!isnan(el))
+					s->final_eval_loss = el;
+				if (isfinite(el) && el < s->best_eval_loss) {
+					s->best_eval_loss = el;
+					s->best_epoch = ep;
+				}
+			}
+		}
+		memcpy(out + olen, line, ll);
+		olen += ll;
+		out[olen++] = '\n';
+	}
+	out[olen] = '\0';
+	st = files_write_text(path, out, err);
+	free(text);
+	free(out);
+	return st;
+}
+
+/* The status column of run_dir/summary.csv into status (cap bytes); ""
+ * when there is no summary. */
+static void summary_status(const char *run_dir, char *status, size_t cap)
+{
+	char path[1200], *text = NULL, *nl, *f[64];
+	int n, i;
+	status[0] = '\0';
+	snprintf(path, sizeof path, "%s/summary.csv", run_dir);
+	if (files_read(path, &text, NULL, NULL) != VB_OK)
+		return;
+	nl = strchr(text, '\n');
+	if (nl) {
+		*nl = '\0';
+		n = split_csv(text, f, 64);
+		i = field_index(f, n, "status");
+		if (i >= 0) {
+			char *row = nl + 1, *g[64];
+			int m;
+			row[strcspn(row, "\n")] = '\0';
+			m = split_csv(row, g, 64);
+			if (i < m)
+				snprintf(status, cap, "%s", g[i]);
+		}
+	}
+	free(text);
+}
+
+/* The latest step checkpoint of run_dir when it lies on an epoch
+ * boundary (trainer.batch 0 or absent: run.checkpoint_every = 0 with
+ * guard.replay writes one at every epoch end) into ckpt. */
+static bool latest_epoch_checkpoint(const char *run_dir, char *ckpt,
+				    size_t cap)
+{
+	struct checkpoint *ck = NULL;
+	int64_t batch = 0;
+	long step = 0;
+	bool ok;
+	if (forensics_find_checkpoint(run_dir, 0, ckpt, cap, &step, NULL) !=
+		    VB_OK ||
+	    checkpoint_open(ckpt, &ck, NULL) != VB_OK)
+		return false;
+	ok = !checkpoint_data(ck, "trainer.batch") ||
+	     (checkpoint_read_i64(ck, "trainer.batch", 0, 0, &batch, NULL) ==
+	      VB_OK);
+	checkpoint_close(ck);
+	return ok;
+}
+
+enum vb_status train_resume_prepare(const char *run_dir, char *ckpt,
+				    size_t cap, struct train_summary *resumed,
+				    struct vb_error *err)
+{
+	char path[1200], status[64];
+	struct checkpoint *ck = NULL;
+	int64_t ep = 0;
+	enum vb_status st;
+	memset(resumed, 0, sizeof *resumed);
+	resumed->best_eval_loss = INFINITY;
+	resumed->final_train_loss = resumed->final_eval_loss = NAN;
+	snprintf(path, sizeof path, "%s/config.ini", run_dir);
+	if (!files_exists(path))
+		return vb_fail(err, VB_ERR_DATA, "train: --resume %s: not a "
+			       "run folder (no config.ini)", run_dir);
+	summary_status(run_dir, status, sizeof status);
+	if (status[0] && strcmp(status, "interrupted") != 0)
+		return vb_fail(err, VB_ERR_CONFIG, "train: --resume %s: the "
+			       "run already ended (status %s); --force "
+			       "starts it again", run_dir, status);
+	snprintf(ckpt, cap, "%s/" TRAIN_EPOCH_CKPT, run_dir);
+	if (!files_exists(ckpt) && !latest_epoch_checkpoint(run_dir, ckpt, cap))
+		snprintf(ckpt, cap, "%s/checkpoints/step-%09d.safetensors",
+			 run_dir, 0);
+	if (!files_exists(ckpt))
+		return vb_fail(err, VB_ERR_DATA, "train: --resume %s: no "
+			       "resume checkpoint (run.checkpoint_every = 0 "
+			       "when it ran?)", run_dir);
+	st = checkpoint_open(ckpt, &ck, err);
+	if (st == VB_OK)
+		st = checkpoint_read_i64(ck, "trainer.epoch", 0,
+					 CHECKPOINT_COUNT_MAX, &ep, err);
+	checkpoint_close(ck);
+	if (st == VB_OK)
+		st = cut_log(run_dir, "metrics.csv", (long)ep, resumed, err);
+	if (st == VB_OK)
+		st = cut_log(run_dir, "times.csv", (long)ep, NULL, err);
+	if (st == VB_OK && resumed->epochs_done != (long)ep)
+		st = vb_fail(err, VB_ERR_DATA, "train: --resume %s: "
+			     "metrics.csv ends at epoch %ld, the checkpoint "
+			     "at epoch %lld", run_dir, resumed->epochs_done,
+			     (long long)ep);
+	if (st == VB_OK) {
+		snprintf(path, sizeof path, "%s/summary.csv", run_dir);
+		remove(path);
+	}
+	return st;
 }

@@ -87,6 +87,9 @@ struct train_summary {
 	double worst_partial_expected;
 	double clipped_share;  /* optim.clip: steps whose gradient the clip
 				  changed / steps clipped (0 for none) */
+	bool interrupted;      /* ended early by train_request_stop (SIGINT,
+				  SIGTERM): status "interrupted" in
+				  summary.csv, resumable with --resume */
 };
 
 /* What one optimiser step gave, for train_options.on_step (NAN where the
@@ -121,7 +124,42 @@ struct train_options {
 	long snapshot_step;
 	train_step_fn on_step;  /* per-step values (NULL: none) */
 	void *on_step_ctx;
+	bool continue_run;      /* with resume: continue the interrupted run
+				   in its own folder (train --resume):
+				   metrics.csv and times.csv are appended
+				   to, config.ini and the step-0 checkpoint
+				   stay as they are */
 };
+
+/* A run owns its folder. Makes dir ready for a new run: a missing or
+ * empty folder is fine; a non-empty one is refused (VB_ERR_CONFIG naming
+ * the folder and --force / --resume) unless force, which clears it first
+ * (files_clear_dir: renamed aside, then deleted) so that no precursors,
+ * replay/, dumps or checkpoints of an earlier run stay beside the new
+ * one. */
+enum vb_status train_claim_dir(const char *dir, bool force,
+			       struct vb_error *err);
+
+/* Asks the running train_run to end cleanly after its current step
+ * (async-signal-safe: only sets a flag; for SIGINT / SIGTERM handlers).
+ * The run then writes what it has and summary.csv with status
+ * "interrupted". */
+void train_request_stop(void);
+
+/* True once train_request_stop was called. */
+bool train_stop_requested(void);
+
+/* Prepares the interrupted run in run_dir for train --resume: finds its
+ * last epoch-boundary resume checkpoint (checkpoints/epoch-end.safetensors,
+ * else the step-0 one) into ckpt (cap bytes), cuts metrics.csv and
+ * times.csv back to the epochs that checkpoint holds, and restores the
+ * running summary values (epochs done, final and best losses) from
+ * metrics.csv into *resumed. A finished run (summary.csv with another
+ * status than "interrupted") is refused (VB_ERR_CONFIG); a folder
+ * without config.ini or checkpoints is VB_ERR_DATA with one line. */
+enum vb_status train_resume_prepare(const char *run_dir, char *ckpt,
+				    size_t cap, struct train_summary *resumed,
+				    struct vb_error *err);
 
 /* Runs the training described by c on d, writing the run folder
  * c->run.out_dir/c->run.name. A NaN is a result (status nan/inf in the
@@ -159,6 +197,15 @@ enum vb_status train_run_opts(const struct config *c,
 			      const struct train_options *o,
 			      struct train_summary *out, FILE *log,
 			      struct vb_error *err);
+
+/* As train_run_opts, starting from the summary values prev that
+ * train_resume_prepare restored (NULL: none). */
+enum vb_status train_run_continue(const struct config *c,
+				  const struct train_data *d,
+				  const struct train_options *o,
+				  const struct train_summary *prev,
+				  struct train_summary *out, FILE *log,
+				  struct vb_error *err);
 
 /* Header and one row of summary.csv for a finished run. */
 void train_summary_header(FILE *f);

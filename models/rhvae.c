@@ -30,6 +30,10 @@ struct rhvae {
 	size_t cap, bmax, head, count;
 	vb_real *buf_M, *buf_mu;
 	size_t *rows;
+	/* the ring's rows (cap) and head, count as a checkpoint holds them
+	 * (borrowed by the writer until it is written) */
+	int64_t *ck_rows;
+	int64_t ck_ring[2];
 	/* the evaluation metric: M_tens (N, d, d), centroids_tens (N, d) */
 	vb_real *M_tens, *cent;
 	size_t n_cent;
@@ -663,6 +667,76 @@ static enum vb_status rhvae_epoch_end(struct model *m, struct vb_error *err)
 	return VB_OK;
 }
 
+/* The epoch's buffered batches (issue 17 item 5): a checkpoint taken
+ * mid-epoch resumes with the batches the epoch's metric is built from.
+ * Only while some are buffered, so epoch-end checkpoints are unchanged. */
+static enum vb_status save_buffers(struct rhvae *rv,
+				   struct checkpoint_writer *w,
+				   struct vb_error *err)
+{
+	size_t d = rv->d, ms[4] = {rv->cap, rv->bmax, d, d};
+	size_t us[3] = {rv->cap, rv->bmax, d}, rs[1] = {rv->cap}, two[1] = {2};
+	enum vb_status st;
+	for (size_t i = 0; i < rv->cap; i++)
+		rv->ck_rows[i] = (int64_t)rv->rows[i];
+	rv->ck_ring[0] = (int64_t)rv->head;
+	rv->ck_ring[1] = (int64_t)rv->count;
+	st = checkpoint_add(w, "rhvae.buffer_M", CHECKPOINT_REAL, 4, ms,
+			    rv->buf_M, err);
+	if (st == VB_OK)
+		st = checkpoint_add(w, "rhvae.buffer_mu", CHECKPOINT_REAL, 3,
+				    us, rv->buf_mu, err);
+	if (st == VB_OK)
+		st = checkpoint_add(w, "rhvae.buffer_rows", CHECKPOINT_I64, 1,
+				    rs, rv->ck_rows, err);
+	if (st == VB_OK)
+		st = checkpoint_add(w, "rhvae.buffer_ring", CHECKPOINT_I64, 1,
+				    two, rv->ck_ring, err);
+	return st;
+}
+
+/* The buffered batches of a mid-epoch checkpoint (none: an empty ring),
+ * every count range-checked against this model's ring. */
+static enum vb_status load_buffers(struct rhvae *rv,
+				   const struct checkpoint *c,
+				   struct vb_error *err)
+{
+	size_t d = rv->d, ms[4] = {rv->cap, rv->bmax, d, d};
+	size_t us[3] = {rv->cap, rv->bmax, d};
+	enum vb_status st;
+	rv->head = rv->count = 0;
+	if (!checkpoint_data(c, "rhvae.buffer_ring"))
+		return VB_OK;
+	st = checkpoint_read_raw(c, "rhvae.buffer_ring", CHECKPOINT_I64, 2,
+				 rv->ck_ring, err);
+	if (st == VB_OK)
+		st = checkpoint_read_raw(c, "rhvae.buffer_rows", CHECKPOINT_I64,
+					 rv->cap, rv->ck_rows, err);
+	if (st == VB_OK)
+		st = checkpoint_check_i64(c, "rhvae.buffer_ring", rv->ck_ring,
+					  1, 0, (int64_t)rv->cap - 1, err);
+	if (st == VB_OK)
+		st = checkpoint_check_i64(c, "rhvae.buffer_ring",
+					  rv->ck_ring + 1, 1, 0,
+					  (int64_t)rv->cap, err);
+	if (st == VB_OK)
+		st = checkpoint_check_i64(c, "rhvae.buffer_rows", rv->ck_rows,
+					  rv->cap, 0, (int64_t)rv->bmax, err);
+	if (st == VB_OK)
+		st = checkpoint_read_real(c, "rhvae.buffer_M", 4, ms, rv->buf_M,
+					  err);
+	if (st == VB_OK)
+		st = checkpoint_read_real(c, "rhvae.buffer_mu", 3, us,
+					  rv->buf_mu, err);
+	if (st != VB_OK)
+		return st;
+	for (size_t i = 0; i < rv->cap; i++)
+		rv->rows[i] = (size_t)rv->ck_rows[i];
+	rv->head = (size_t)rv->ck_ring[0];
+	rv->count = (size_t)rv->ck_ring[1];
+	return VB_OK;
+}
+
 static enum vb_status rhvae_save_state(const struct model *m,
 				       struct checkpoint_writer *w,
 				       struct vb_error *err)
@@ -687,6 +761,8 @@ static enum vb_status rhvae_save_state(const struct model *m,
 	if (st == VB_OK && rv->has_metric)
 		st = checkpoint_add(w, "centroids", CHECKPOINT_REAL, 2, cs,
 				    rv->cent, err);
+	if (st == VB_OK && rv->count > 0)
+		st = save_buffers(m->impl, w, err);
 	return st;
 }
 
@@ -698,7 +774,9 @@ static enum vb_status rhvae_load_state(struct model *m,
 	enum checkpoint_dtype dt;
 	int nd;
 	size_t shape[CHECKPOINT_MAX_DIM];
-	enum vb_status st;
+	enum vb_status st = load_buffers(rv, c, err);
+	if (st)
+		return st;
 	if (!checkpoint_data(c, "M")) {
 		rv->has_metric = false;
 		return VB_OK;
@@ -731,6 +809,7 @@ static void rhvae_free_impl(struct model *m)
 	free(rv->buf_M);
 	free(rv->buf_mu);
 	free(rv->rows);
+	free(rv->ck_rows);
 	free(rv->M_tens);
 	free(rv->cent);
 	free(rv->temper);
@@ -788,9 +867,10 @@ enum vb_status rhvae_create(const struct model_config *cfg,
 		rv->M_tens = malloc(rows * d * d * sizeof(vb_real));
 		rv->cent = malloc(rows * d * sizeof(vb_real));
 		rv->rows = calloc(rv->cap, sizeof *rv->rows);
+		rv->ck_rows = calloc(rv->cap, sizeof *rv->ck_rows);
 		rv->temper = malloc(cfg->n_lf * sizeof *rv->temper);
 		if (!rv->buf_M || !rv->buf_mu || !rv->M_tens || !rv->cent ||
-		    !rv->rows || !rv->temper)
+		    !rv->rows || !rv->ck_rows || !rv->temper)
 			st = vb_fail(err, VB_ERR_NOMEM,
 				     "rhvae: cannot allocate the buffers");
 	}

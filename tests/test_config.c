@@ -209,6 +209,22 @@ START_TEST(test_defaults)
 }
 END_TEST
 
+/* issue 17 item 10: booleans are "true" or "false", nothing else. */
+START_TEST(test_bool_strict)
+{
+	const char *bad[] = {"train.shuffle=yes", "train.shuffle=off",
+			     "train.shuffle=1", "train.shuffle=no",
+			     "guard.replay=on", "optim.nesterov=0"};
+	struct config c;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct vb_error err = {0};
+		config_defaults(&c);
+		ck_assert_int_eq(config_set(&c, bad[i], &err), VB_ERR_CONFIG);
+		ck_assert_ptr_nonnull(strstr(err.msg, "true or false"));
+	}
+}
+END_TEST
+
 START_TEST(test_load_good)
 {
 	const char *text =
@@ -226,7 +242,7 @@ START_TEST(test_load_good)
 		"train_end = 2.5e3\n"
 		"scale = 127.5\n"
 		"[train]\n"
-		"shuffle = no\n"
+		"shuffle = false\n"
 		"seed = 18446744073709551615\n"
 		"[optim]\n"
 		"lr = 3e-4\n"
@@ -864,6 +880,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_key_table);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_load_good);
+	tcase_add_test(tc, test_bool_strict);
 	tcase_add_test(tc, test_load_bad_values);
 	tcase_add_test(tc, test_load_bad_structure);
 	tcase_add_test(tc, test_load_limits);

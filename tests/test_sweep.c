@@ -1233,6 +1233,26 @@ END_TEST
 /* Rows written before eval_losses, mitigation and a setting existed still
  * load: the table leaves the results blank and gives the setting its
  * default. */
+/* issue 17 item 12: a record with an unterminated quote is bad data and
+ * frees the fields read before it (the sanitizer build's leak check). */
+START_TEST(test_table_unterminated_quote)
+{
+	const char *tmp = tu_tmpdir("quote");
+	const char *texts[] = {"a,b\nx,\"", "a,b\nx,y,\"z", "\"a,b\n"};
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+		char path[1300];
+		struct table t;
+		struct vb_error err = {0};
+		snprintf(path, sizeof path, "%s/q%zu.csv", tmp, i);
+		ck_assert_int_eq(tu_write_file(path, texts[i],
+					       strlen(texts[i])), 0);
+		table_init(&t);
+		ck_assert_int_eq(table_read(path, &t, &err), VB_ERR_DATA);
+		table_free(&t);
+	}
+}
+END_TEST
+
 START_TEST(test_old_rows_load)
 {
 	const char *tmp = tu_tmpdir("oldrows");
@@ -1476,6 +1496,7 @@ int main(void)
 	tcase_add_test(unit, test_mitigations_malformed);
 	tcase_add_test(unit, test_inert_refused);
 	tcase_add_test(unit, test_old_rows_load);
+	tcase_add_test(unit, test_table_unterminated_quote);
 	tcase_add_test(run, test_jobs_identical);
 	tcase_add_test(run, test_shards_merge);
 	tcase_add_test(run, test_sigkill_resume);

@@ -5,10 +5,12 @@
 #include <check.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "config.h"
@@ -403,6 +405,137 @@ START_TEST(test_checkpoint_contents)
 		ck_assert_str_eq(a, b);
 	}
 	checkpoint_close(ck);
+}
+END_TEST
+
+/* Overwrites the first len bytes of tensor name's data in the
+ * safetensors file path (8-byte header length, JSON header with
+ * "name":{..."data_offsets":[begin,end]}, data). */
+static void patch_tensor(const char *path, const char *name, const void *v,
+			 size_t len)
+{
+	size_t n = 0;
+	char *t = tu_read_file(path, &n), key[200];
+	uint64_t hlen = 0;
+	ck_assert_ptr_nonnull(t);
+	for (int i = 0; i < 8; i++)
+		hlen |= (uint64_t)(unsigned char)t[i] << (8 * i);
+	snprintf(key, sizeof key, "\"%s\"", name);
+	char *at = strstr(t + 8, key);
+	ck_assert_msg(at && (uint64_t)(at - t) < 8 + hlen, "no %s", name);
+	char *off = strstr(at, "\"data_offsets\":[");
+	ck_assert_ptr_nonnull(off);
+	size_t begin = strtoull(off + strlen("\"data_offsets\":["), NULL, 10);
+	ck_assert(8 + hlen + begin + len <= n);
+	memcpy(t + 8 + hlen + begin, v, len);
+	ck_assert(tu_write_file(path, t, n) == 0);
+	free(t);
+}
+
+/* Resumes c's run from checkpoint ck; returns the status, err set. */
+static enum vb_status resume_from(const struct config *c, const char *ck,
+				  struct vb_error *err)
+{
+	struct train_data d;
+	struct train_summary s;
+	struct train_options o = {0};
+	enum vb_status st;
+	o.resume = ck;
+	o.replay = true;
+	ck_assert(train_data_load(c, &d, err) == VB_OK);
+	st = train_run_opts(c, &d, &o, &s, NULL, err);
+	train_data_free(&d);
+	return st;
+}
+
+/* issue 17 item 9: crafted resume checkpoints are refused with one line
+ * naming the value, never a hang (all-zero RNG) or an overflow
+ * (INT64_MAX epoch or optimiser step). */
+START_TEST(test_resume_checkpoint_validated)
+{
+	struct config c;
+	struct train_summary s;
+	struct vb_error err = {0};
+	const char *dir = tu_tmpdir("ckbad");
+	char ck[1300], bad[1300];
+	uint64_t zero[RNG_STATE_WORDS * 3] = {0};
+	int64_t big = INT64_MAX, neg = -1, huge_batch = 1000;
+	struct {
+		const char *tensor, *expect;
+		const void *v;
+		size_t len;
+	} cases[] = {
+		{"trainer.rng_state", "all-zero", zero, sizeof zero},
+		{"trainer.epoch", "trainer.epoch", &big, 8},
+		{"trainer.step", "trainer.step", &neg, 8},
+		{"optimizer.step", "optimizer.step", &big, 8},
+		{"trainer.batch", "trainer.batch", &huge_batch, 8},
+	};
+	small_config(&c, dir, "run");
+	ck_assert(config_set(&c, "run.checkpoint_every=3", &err) == VB_OK);
+	ck_assert(config_set(&c, "train.max_steps=4", &err) == VB_OK);
+	run(&c, &s);
+	/* step 3 of 8 per epoch: a mid-epoch checkpoint with trainer.batch */
+	snprintf(ck, sizeof ck, "%s/checkpoints/step-000000003.safetensors",
+		 s.run_dir);
+	ck_assert_msg(resume_from(&c, ck, &err) == VB_OK, "%s", err.msg);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct vb_error e = {0};
+		char *t;
+		size_t n = 0;
+		snprintf(bad, sizeof bad, "%s/bad%zu.safetensors", dir, i);
+		t = tu_read_file(ck, &n);
+		ck_assert(tu_write_file(bad, t, n) == 0);
+		free(t);
+		patch_tensor(bad, cases[i].tensor, cases[i].v, cases[i].len);
+		ck_assert_int_eq(resume_from(&c, bad, &e), VB_ERR_DATA);
+		ck_assert_msg(strstr(e.msg, cases[i].expect), "%s: %s",
+			      cases[i].tensor, e.msg);
+	}
+}
+END_TEST
+
+/* issue 17 item 5: an RHVAE run resumed from a mid-epoch checkpoint keeps
+ * the epoch's buffered batches, so the epoch's metric (M, centroids) and
+ * the whole end state are the uninterrupted run's, byte for byte. */
+START_TEST(test_rhvae_mid_epoch_resume)
+{
+	struct config c;
+	struct train_summary s, rs;
+	struct train_data d;
+	struct train_options o = {0};
+	struct vb_error err = {0};
+	const char *dir = tu_tmpdir("rhresume");
+	char ck[1300], fin[1300], orig[1300];
+	small_config(&c, dir, "run");
+	ck_assert(config_set(&c, "model.kind=rhvae", &err) == VB_OK);
+	ck_assert(config_set(&c, "model.latent=2", &err) == VB_OK);
+	ck_assert(config_set(&c, "model.hidden=16", &err) == VB_OK);
+	ck_assert(config_set(&c, "data.synthetic_n=128", &err) == VB_OK);
+	ck_assert(config_set(&c, "train.batch=16", &err) == VB_OK);
+	ck_assert(config_set(&c, "train.epochs=1", &err) == VB_OK);
+	ck_assert(config_set(&c, "run.checkpoint_every=3", &err) == VB_OK);
+	run(&c, &s);
+	ck_assert_int_eq(s.steps, 8);
+	/* step 6 of the epoch's 8: the latest, a mid-epoch one */
+	snprintf(ck, sizeof ck, "%s/checkpoints/step-000000006.safetensors",
+		 s.run_dir);
+	snprintf(fin, sizeof fin, "%s/final.safetensors", dir);
+	snprintf(orig, sizeof orig, "%s/checkpoint.safetensors", s.run_dir);
+	o.resume = ck;
+	o.replay = true;
+	o.final_checkpoint = fin;
+	ck_assert(train_data_load(&c, &d, &err) == VB_OK);
+	ck_assert_msg(train_run_opts(&c, &d, &o, &rs, NULL, &err) == VB_OK,
+		      "%s", err.msg);
+	train_data_free(&d);
+	size_t na = 0, nb = 0;
+	char *a = tu_read_file(orig, &na), *b = tu_read_file(fin, &nb);
+	ck_assert(a && b);
+	ck_assert_msg(na == nb && memcmp(a, b, na) == 0,
+		      "resumed end state differs from the run's");
+	free(a);
+	free(b);
 }
 END_TEST
 
@@ -848,6 +981,79 @@ START_TEST(test_seeds_separate)
 }
 END_TEST
 
+/* Runs the vaebench binary with args (after a shell prefix such as a
+ * ulimit); returns its exit status, its stderr in *errtext (malloc'd). */
+static int cli_err(const char *prefix, const char *args, char **errtext)
+{
+	const char *bin = getenv("VB_BIN");
+	const char *dir = tu_tmpdir("clierr");
+	char cmd[4096];
+	ck_assert_msg(bin && *bin, "VB_BIN is not set (run through ctest)");
+	snprintf(cmd, sizeof cmd, "%s %s %s >/dev/null 2>%s/err.txt", prefix,
+		 bin, args, dir);
+	int st = system(cmd);
+	ck_assert(WIFEXITED(st));
+	*errtext = tu_read_file(tu_path(dir, "err.txt"), NULL);
+	ck_assert_ptr_nonnull(*errtext);
+	return WEXITSTATUS(st);
+}
+
+static size_t count_lines(const char *t)
+{
+	size_t n = 0;
+	for (; *t; t++)
+		n += *t == '\n';
+	return n;
+}
+
+/* issue 17 item 10: sizes and folders a command cannot use are refused
+ * with one line naming what, before anything is written. */
+START_TEST(test_bad_input_one_line)
+{
+	const char *dir = tu_tmpdir("badin");
+	char args[2048], path[1300], *e = NULL;
+	/* a train.batch larger than the data sizes nothing by it: runs */
+	snprintf(args, sizeof args,
+		 "train --set data.dataset=synthetic --set data.synthetic_n=64 "
+		 "--set data.synthetic_eval_n=32 --set model.hidden=16 "
+		 "--set train.batch=100000000 --set train.epochs=1 "
+		 "--out %s --name big -q", dir);
+	ck_assert_int_eq(cli_err("", args, &e), 0);
+	free(e);
+#if !defined(__SANITIZE_ADDRESS__)
+	/* one that cannot be allocated: a config error naming train.batch,
+	 * and no run folder */
+	snprintf(args, sizeof args,
+		 "train --set data.dataset=synthetic --set data.synthetic_n=20000 "
+		 "--set train.batch=100000000 --out %s --name huge -q", dir);
+	ck_assert_int_eq(cli_err("ulimit -v 1500000;", args, &e), 2);
+	ck_assert_msg(strstr(e, "train.batch") && count_lines(e) == 1, "%s", e);
+	free(e);
+	snprintf(path, sizeof path, "%s/huge", dir);
+	ck_assert_msg(access(path, F_OK) != 0, "%s was created", path);
+#endif
+	/* train.shuffle takes the strict booleans only */
+	ck_assert_int_eq(cli_err("", "config --set train.shuffle=yes", &e), 2);
+	free(e);
+	ck_assert_int_eq(cli_err("", "config --set train.shuffle=off", &e), 2);
+	free(e);
+	ck_assert_int_eq(cli_err("", "config --set train.shuffle=false", &e),
+			 0);
+	free(e);
+	/* replay on a non-run folder, report on an empty one: one line */
+	snprintf(args, sizeof args, "replay %s", dir);
+	ck_assert_int_eq(cli_err("", args, &e), 2);
+	ck_assert_msg(strstr(e, "not a run folder") && count_lines(e) == 1,
+		      "%s", e);
+	free(e);
+	snprintf(args, sizeof args, "report %s", tu_tmpdir("emptyrep"));
+	ck_assert_int_eq(cli_err("", args, &e), 2);
+	ck_assert_msg(strstr(e, "not a sweep folder") && count_lines(e) == 1,
+		      "%s", e);
+	free(e);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("train");
@@ -872,7 +1078,10 @@ int main(void)
 	tcase_add_test(tc, test_guard_huge_lr);
 	tcase_add_test(tc, test_skip_nonfinite);
 	tcase_add_test(tc, test_checkpoint_contents);
+	tcase_add_test(tc, test_resume_checkpoint_validated);
+	tcase_add_test(tc, test_rhvae_mid_epoch_resume);
 	tcase_add_test(tc, test_cli_exit_codes);
+	tcase_add_test(tc, test_bad_input_one_line);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
