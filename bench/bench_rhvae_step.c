@@ -258,8 +258,7 @@ int main(int argc, char **argv)
 	if (n_be == 2) /* no oneDNN in double: im2col alone */
 		n_be = 1, one = GRAPH_CONV_BACKEND_IM2COL;
 #endif
-	op_blas_set_threads(threads);
-	conv_dnnl_set_threads(threads);
+	op_set_threads(threads);
 	double peak = op_gemm_peak_gflops(1536, 4);
 	printf("bench_rhvae_step: %s build, OpenBLAS kernel %s, %s, %d BLAS / "
 	       "%d oneDNN thread(s); peak %.1f GFLOP/s (best 1536^3 sgemm in "

@@ -5,6 +5,7 @@
  * (dnnl_format_tag_any). What the ops compute on the tape stays in
  * ops_conv.c; the double build compiles only the stubs at the end. */
 #include "conv_dnnl.h"
+#include "par.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -485,6 +486,7 @@ static enum vb_status entry_run(struct conv_dnnl *c, struct entry *e,
 					 e->out.user, err);
 	} else if (add_plain) {
 		const float *t = c->buf[BUF_OUT];
+		PAR_FOR(e->out.n)
 		for (size_t i = 0; i < e->out.n; i++)
 			out[i] += t[i];
 	}
@@ -534,6 +536,18 @@ enum vb_status conv_dnnl_backward_weights(struct conv_dnnl *c,
 	if (!e)
 		return err ? err->status : VB_ERR_INTERNAL;
 	return entry_run(c, e, src, d_dst, d_w, d_bias, err);
+}
+
+enum vb_status conv_dnnl_sgemm(bool ta, bool tb, size_t m, size_t n, size_t k,
+			       float alpha, const float *a, size_t lda,
+			       const float *b, size_t ldb, float beta, float *c,
+			       size_t ldc, struct vb_error *err)
+{
+	DNNL_TRY(dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', (dnnl_dim_t)m,
+			    (dnnl_dim_t)n, (dnnl_dim_t)k, alpha, a,
+			    (dnnl_dim_t)lda, b, (dnnl_dim_t)ldb, beta, c,
+			    (dnnl_dim_t)ldc), "sgemm");
+	return VB_OK;
 }
 
 size_t conv_dnnl_entries(const struct conv_dnnl *c)
