@@ -8,14 +8,24 @@
  * (a large sgemm), and the peak resident memory. Both convolution
  * backends (im2col + sgemm, oneDNN) step interleaved in one process and
  * their ratio is printed; --backend picks one (for its own peak RSS).
+ * --scale T: thread scaling instead, on one backend (--backend, default
+ * dnnl), 1 and T threads (op_set_threads) interleaved step by step in one
+ * process, RHVAE only, printing the speed-up (median of per-round
+ * ratios). --processes P: runs the same command in P separate processes
+ * one after the other (fork/exec of itself) and prints each one's
+ * speed-up, with the load average before each (a slow mode can be a
+ * property of one process: thread placement, the pool's start-up).
  * usage: bench_rhvae_step [--steps N] [--arch mlp|resnet] [--batch B]
- *                         [--threads T] [--backend both|dnnl|im2col] */
+ *                         [--threads T] [--backend both|dnnl|im2col]
+ *                         [--scale T] [--processes P] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "conv_dnnl.h"
 #include "dataset.h"
@@ -117,7 +127,7 @@ static double step(struct model *m, struct optim *o, struct graph *g,
  * so that the machine's load weighs on both alike), 3 warm-up rounds. */
 static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	       int steps, int n_be, const enum graph_conv_backend *be,
-	       double peak)
+	       const int *th, double peak)
 {
 	struct model_config mc;
 	struct model *m = NULL;
@@ -155,6 +165,8 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 		for (int k = 0; k < n_be; k++) {
 			int i = (s & 1) && n_be == 2 ? 1 - k : k;
 			double dt;
+			if (op_threads() != th[i])
+				op_set_threads(th[i]);
 			if (graph_set_conv_backend(g, be[i], &err)) {
 				fprintf(stderr, "bench_rhvae_step: %s\n",
 					err.msg);
@@ -180,20 +192,25 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	}
 	for (int k = 0; k < n_be; k++) {
 		med[k] = median(t[k], steps);
-		printf("%s/%s batch %zu, %-6s: %.2f ms/step (median of %d)  "
-		       "%.0f images/s  %.2f GFLOP per step, %.1f GFLOP/s = "
-		       "%.0f %% of peak\n", model_kind_name(kind),
+		printf("%s/%s batch %zu, %-6s x%d: %.2f ms/step (median of "
+		       "%d)  %.0f images/s  %.2f GFLOP per step, %.1f GFLOP/s "
+		       "= %.0f %% of peak\n", model_kind_name(kind),
 		       model_arch_name(arch), B,
-		       graph_conv_backend_name(be[k]), med[k] * 1e3, steps,
+		       graph_conv_backend_name(be[k]), th[k], med[k] * 1e3, steps,
 		       (double)B / med[k], flops / 1e9, flops / med[k] / 1e9,
 		       100 * flops / med[k] / 1e9 / peak);
 	}
-	if (n_be == 2)
+	if (n_be == 2 && th[0] == th[1])
 		printf("%s/%s batch %zu: ratio %s / %s %.3f (median of "
 		       "per-round ratios; ratio of medians %.3f)\n",
 		       model_kind_name(kind), model_arch_name(arch), B,
 		       graph_conv_backend_name(be[1]),
 		       graph_conv_backend_name(be[0]), ratio, med[1] / med[0]);
+	else if (n_be == 2) /* the line --processes reads */
+		printf("%s/%s batch %zu: speed-up x%d / x%d %.3f (median of "
+		       "per-round ratios; ratio of medians %.3f)\n",
+		       model_kind_name(kind), model_arch_name(arch), B, th[1],
+		       th[0], 1 / ratio, med[0] / med[1]);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	printf("%s/%s batch %zu: arena %.0f MB, peak RSS of the process so "
@@ -201,7 +218,8 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	       model_arch_name(arch), B,
 	       (double)graph_arena_reserved(g) / 1e6,
 	       (double)ru.ru_maxrss / 1024,
-	       n_be == 2 ? " (both backends' caches; --backend X for one)"
+	       n_be == 2 && be[0] != be[1]
+		       ? " (both backends' caches; --backend X for one)"
 			 : "");
 	rc = 0;
 out:
@@ -215,12 +233,89 @@ out:
 	return rc;
 }
 
+/* The 1-minute load average, or -1. */
+static double load1(void)
+{
+	double l = -1;
+	FILE *f = fopen("/proc/loadavg", "r");
+	if (f) {
+		if (fscanf(f, "%lf", &l) != 1)
+			l = -1;
+		fclose(f);
+	}
+	return l;
+}
+
+/* --processes: runs argv (without --processes P) n_proc times, each a
+ * fresh process, echoing its output and collecting the speed-up line. */
+static int run_processes(int n_proc, char **argv)
+{
+	double *sp = calloc((size_t)n_proc, sizeof *sp);
+	double *ld = calloc((size_t)n_proc, sizeof *ld);
+	int rc = 0;
+	if (!sp || !ld)
+		return 1;
+	for (int p = 0; p < n_proc && !rc; p++) {
+		int fd[2];
+		pid_t pid;
+		FILE *f;
+		char line[512];
+		int status;
+		ld[p] = load1();
+		if (pipe(fd))
+			return 1;
+		pid = fork();
+		if (pid < 0)
+			return 1;
+		if (pid == 0) {
+			dup2(fd[1], STDOUT_FILENO);
+			close(fd[0]);
+			close(fd[1]);
+			execv("/proc/self/exe", argv);
+			_exit(127);
+		}
+		close(fd[1]);
+		f = fdopen(fd[0], "r");
+		sp[p] = -1;
+		while (f && fgets(line, sizeof line, f)) {
+			const char *q = strstr(line, "speed-up x");
+			printf("[process %d] %s", p + 1, line);
+			if (q)
+				sscanf(q, "speed-up x%*d / x%*d %lf", &sp[p]);
+		}
+		if (f)
+			fclose(f);
+		fflush(stdout);
+		if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+		    WEXITSTATUS(status))
+			rc = 1;
+	}
+	if (!rc) {
+		double lo = 1e300;
+		printf("per-process speed-up:");
+		for (int p = 0; p < n_proc; p++) {
+			printf(" %.3f", sp[p]);
+			lo = sp[p] < lo ? sp[p] : lo;
+		}
+		printf("\nload average (1 min) before each:");
+		for (int p = 0; p < n_proc; p++)
+			printf(" %.2f", ld[p]);
+		printf("\nslowest process: %.3f\n", lo);
+	}
+	free(sp);
+	free(ld);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
-	int steps = 20, threads = 1, n_be = 2;
+	int steps = 20, threads = 1, n_be = 2, scale = 0, n_proc = 0;
 	enum graph_conv_backend one = GRAPH_CONV_BACKEND_DNNL;
+	bool backend_set = false;
 	static const enum graph_conv_backend both[2] = {
 		GRAPH_CONV_BACKEND_IM2COL, GRAPH_CONV_BACKEND_DNNL};
+	enum graph_conv_backend pair[2];
+	int th[2];
 	char desc[96];
 	size_t B = 64;
 	enum model_arch arch = MODEL_ARCH_MLP;
@@ -229,6 +324,10 @@ int main(int argc, char **argv)
 			steps = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
 			threads = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--scale") && i + 1 < argc)
+			scale = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--processes") && i + 1 < argc)
+			n_proc = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
 			B = (size_t)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--arch") && i + 1 < argc)
@@ -244,28 +343,52 @@ int main(int argc, char **argv)
 					e.msg);
 				return 2;
 			} else
-				n_be = 1;
+				n_be = 1, backend_set = true;
 		} else {
 			fprintf(stderr, "usage: bench_rhvae_step [--steps N] "
 				"[--arch mlp|resnet] [--batch B] [--threads T] "
-				"[--backend both|dnnl|im2col]\n");
+				"[--backend both|dnnl|im2col] [--scale T] "
+				"[--processes P]\n");
 			return 2;
 		}
 	}
-	if (steps < 1 || B < 1 || threads < 1)
+	if (steps < 1 || B < 1 || threads < 1 || scale < 0 || n_proc < 0)
 		return 2;
+	if (n_proc > 0) { /* the same arguments without --processes P */
+		char **av = calloc((size_t)argc + 1, sizeof *av);
+		int k = 0, rc;
+		if (!av)
+			return 1;
+		for (int i = 0; i < argc; i++)
+			if (!strcmp(argv[i], "--processes"))
+				i++;
+			else
+				av[k++] = argv[i];
+		rc = run_processes(n_proc, av);
+		free(av);
+		return rc;
+	}
 #ifdef VB_DOUBLE
 	if (n_be == 2) /* no oneDNN in double: im2col alone */
 		n_be = 1, one = GRAPH_CONV_BACKEND_IM2COL;
 #endif
-	op_set_threads(threads);
+	op_set_threads(scale ? 1 : threads);
 	double peak = op_gemm_peak_gflops(1536, 4);
 	printf("bench_rhvae_step: %s build, OpenBLAS kernel %s, %s, %d BLAS / "
 	       "%d oneDNN thread(s); peak %.1f GFLOP/s (best 1536^3 sgemm in "
-	       "this process)\n", VB_REAL_NAME, op_blas_core(),
+	       "this process, %d thread(s))\n", VB_REAL_NAME, op_blas_core(),
 	       conv_dnnl_describe(desc, sizeof desc), op_blas_threads(),
-	       conv_dnnl_threads(), peak);
+	       conv_dnnl_threads(), peak, op_threads());
+	if (scale) {
+		pair[0] = pair[1] = backend_set ? one
+						: GRAPH_CONV_BACKEND_DNNL;
+		th[0] = 1;
+		th[1] = scale;
+		return run(MODEL_KIND_RHVAE, arch, B, steps, 2, pair, th,
+			   peak);
+	}
+	th[0] = th[1] = threads;
 	const enum graph_conv_backend *be = n_be == 2 ? both : &one;
-	return run(MODEL_KIND_RHVAE, arch, B, steps, n_be, be, peak) ||
-	       run(MODEL_KIND_VAE, arch, B, steps, n_be, be, peak);
+	return run(MODEL_KIND_RHVAE, arch, B, steps, n_be, be, th, peak) ||
+	       run(MODEL_KIND_VAE, arch, B, steps, n_be, be, th, peak);
 }
