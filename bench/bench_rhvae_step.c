@@ -17,7 +17,9 @@
  * property of one process: thread placement, the pool's start-up).
  * usage: bench_rhvae_step [--steps N] [--arch mlp|resnet] [--batch B]
  *                         [--threads T] [--backend both|dnnl|im2col]
- *                         [--scale T] [--processes P] */
+ *                         [--scale T] [--processes P] [--old-threads]
+ * --old-threads: threads as before op_set_threads (OpenBLAS pthreads for
+ * products, OpenMP for oneDNN, serial loops), for comparison. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,12 +38,24 @@
 #include "params.h"
 #include "rng.h"
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
 	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
+	clock_gettime(id, &t);
 	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
+
+static double now(void)
+{
+	return clock_s(CLOCK_MONOTONIC);
+}
+
+/* CPU seconds of the last step (step() sets them): the calling thread's
+ * and the whole process's. On a loaded machine wall time measures the
+ * other processes too; with OMP_WAIT_POLICY=passive (no spinning) the
+ * calling thread's CPU time is the step's critical path less the time
+ * it waited for the others, which the load does not inflate. */
+static double cpu_main, cpu_proc;
 
 /* Forward FLOPs of one product node, from its shapes. */
 static double node_flops(const struct graph_node *n)
@@ -99,13 +113,34 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* --old-threads: threads as before op_set_threads, for comparison:
+ * OpenBLAS's pthreads for the products and OpenMP's for oneDNN, both at
+ * n, core's loops serial. */
+static bool old_threads;
+
+static void set_threads(int n)
+{
+	static int current; /* 0: not set yet (OpenMP's own default) */
+	if (n == current)
+		return;
+	current = n;
+	if (!old_threads) {
+		op_set_threads(n);
+		return;
+	}
+	op_set_threads(1);
+	op_blas_set_threads(n);
+	conv_dnnl_set_threads(n);
+}
+
 /* One training step on g with the model's loss; seconds, or -1. */
 static double step(struct model *m, struct optim *o, struct graph *g,
 		   vb_real *x, const size_t *xs, struct rng *noise)
 {
 	struct model_out mo;
 	struct vb_error err = {0};
-	double t0 = now();
+	double t0 = now(), c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+	double p0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
 	graph_reset(g);
 	if (model_build_loss(m, g,
 			     graph_input(g, "input", tensor_view(x, 2, xs),
@@ -116,6 +151,8 @@ static double step(struct model *m, struct optim *o, struct graph *g,
 		return -1;
 	}
 	optim_step(o, m->params->data, m->params->grad, 1e-4);
+	cpu_main = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+	cpu_proc = clock_s(CLOCK_PROCESS_CPUTIME_ID) - p0;
 	if (!isfinite(mo.loss->value.data[0])) {
 		fprintf(stderr, "bench_rhvae_step: non-finite loss\n");
 		return -1;
@@ -140,10 +177,14 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	struct vb_error err = {0};
 	size_t D = 784, xs[2] = {B, D};
 	vb_real *x = malloc(B * D * sizeof *x);
-	double *t[2], flops = 0;
+	double *t[2], *cm[2], *cp[2], flops = 0;
 	int rc = 1;
 	t[0] = calloc((size_t)steps, sizeof *t[0]);
 	t[1] = calloc((size_t)steps, sizeof *t[1]);
+	for (int k = 0; k < 2; k++) {
+		cm[k] = calloc((size_t)steps, sizeof *cm[k]);
+		cp[k] = calloc((size_t)steps, sizeof *cp[k]);
+	}
 
 	model_config_defaults(&mc);
 	mc.kind = kind;
@@ -151,7 +192,8 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	mc.n_lf = 1;
 	mc.regularization = 0.001;
 	mc.n_batch_max = B;
-	if (!x || !t[0] || !t[1] || model_create(&mc, &m, &err) ||
+	if (!x || !t[0] || !t[1] || !cm[0] || !cm[1] || !cp[0] || !cp[1] ||
+	    model_create(&mc, &m, &err) ||
 	    optim_create(&os, m->params->n, &o, &err) ||
 	    graph_create(64u << 20, &g, &err) ||
 	    dataset_synthetic(B, 28, 28, 1, &ds, &err)) {
@@ -165,8 +207,7 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 		for (int k = 0; k < n_be; k++) {
 			int i = (s & 1) && n_be == 2 ? 1 - k : k;
 			double dt;
-			if (op_threads() != th[i])
-				op_set_threads(th[i]);
+			set_threads(th[i]);
 			if (graph_set_conv_backend(g, be[i], &err)) {
 				fprintf(stderr, "bench_rhvae_step: %s\n",
 					err.msg);
@@ -176,7 +217,8 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 			if (dt < 0)
 				goto out;
 			if (s >= 0)
-				t[i][s] = dt;
+				t[i][s] = dt, cm[i][s] = cpu_main,
+				cp[i][s] = cpu_proc;
 			if (s == 0 && k == 0)
 				flops = tape_flops(g);
 		}
@@ -199,6 +241,11 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 		       graph_conv_backend_name(be[k]), th[k], med[k] * 1e3, steps,
 		       (double)B / med[k], flops / 1e9, flops / med[k] / 1e9,
 		       100 * flops / med[k] / 1e9 / peak);
+		printf("%s/%s batch %zu, %-6s x%d: CPU per step (medians) "
+		       "calling thread %.2f ms, process %.2f ms\n",
+		       model_kind_name(kind), model_arch_name(arch), B,
+		       graph_conv_backend_name(be[k]), th[k],
+		       median(cm[k], steps) * 1e3, median(cp[k], steps) * 1e3);
 	}
 	if (n_be == 2 && th[0] == th[1])
 		printf("%s/%s batch %zu: ratio %s / %s %.3f (median of "
@@ -230,6 +277,10 @@ out:
 	free(x);
 	free(t[0]);
 	free(t[1]);
+	for (int k = 0; k < 2; k++) {
+		free(cm[k]);
+		free(cp[k]);
+	}
 	return rc;
 }
 
@@ -326,6 +377,8 @@ int main(int argc, char **argv)
 			threads = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--scale") && i + 1 < argc)
 			scale = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--old-threads"))
+			old_threads = true;
 		else if (!strcmp(argv[i], "--processes") && i + 1 < argc)
 			n_proc = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
@@ -348,7 +401,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "usage: bench_rhvae_step [--steps N] "
 				"[--arch mlp|resnet] [--batch B] [--threads T] "
 				"[--backend both|dnnl|im2col] [--scale T] "
-				"[--processes P]\n");
+				"[--processes P] [--old-threads]\n");
 			return 2;
 		}
 	}
@@ -372,7 +425,7 @@ int main(int argc, char **argv)
 	if (n_be == 2) /* no oneDNN in double: im2col alone */
 		n_be = 1, one = GRAPH_CONV_BACKEND_IM2COL;
 #endif
-	op_set_threads(scale ? 1 : threads);
+	set_threads(scale ? 1 : threads);
 	double peak = op_gemm_peak_gflops(1536, 4);
 	printf("bench_rhvae_step: %s build, OpenBLAS kernel %s, %s, %d BLAS / "
 	       "%d oneDNN thread(s); peak %.1f GFLOP/s (best 1536^3 sgemm in "

@@ -1,6 +1,6 @@
 /* conv_dnnl: oneDNN (dnnl.h, its C API) behind the float build's
  * convolution kernels: a per-owner cache of convolution primitives keyed
- * by (kind, shape, bias, accumulate), each with the reorders between the
+ * by (kind, shape, bias, accumulate, thread count), each with the reorders between the
  * callers' plain NCHW / OIHW arrays and the layouts the primitive chose
  * (dnnl_format_tag_any). What the ops compute on the tape stays in
  * ops_conv.c; the double build compiles only the stubs at the end. */
@@ -41,6 +41,8 @@ struct entry {
 	enum kind kind;
 	struct conv_dnnl_shape s;
 	bool bias, accumulate;
+	int nthr; /* OpenMP threads when built: a primitive splits its work
+		     for this count at creation and keeps that split */
 	dnnl_primitive_t prim;
 	struct arg in[2], out, bias_arg; /* bias_arg: bias or diff_bias */
 	dnnl_memory_t scratch;
@@ -366,10 +368,11 @@ static struct entry *lookup(struct conv_dnnl *c, enum kind kind,
 			    bool accumulate, struct vb_error *err)
 {
 	struct entry *e;
+	int nthr = omp_get_max_threads();
 	for (size_t i = 0; i < c->n_entries; i++) {
 		e = c->entries[i];
 		if (e->kind == kind && e->bias == bias &&
-		    e->accumulate == accumulate &&
+		    e->accumulate == accumulate && e->nthr == nthr &&
 		    !memcmp(&e->s, s, sizeof *s))
 			return e;
 	}
@@ -393,6 +396,7 @@ static struct entry *lookup(struct conv_dnnl *c, enum kind kind,
 	e->s = *s;
 	e->bias = bias;
 	e->accumulate = accumulate;
+	e->nthr = nthr;
 	if (bias && c->bias_cap < s->c_dst) {
 		float *p = malloc(s->c_dst * sizeof *p);
 		if (!p) {

@@ -1,6 +1,8 @@
 /* conv_dnnl: the float build's convolution kernels through oneDNN (the only
  * file that includes dnnl.h). A cache owns a CPU engine, a stream and one
- * set of primitives per (kind, shape, bias, accumulate) key, created the
+ * set of primitives per (kind, shape, bias, accumulate, OpenMP thread
+ * count) key (a primitive keeps the work split of the count it was
+ * created for, so a new count gets its own primitives), created the
  * first time a key is used and reused on every later call; the tape
  * semantics (what each op computes, its vjp) stay in ops_conv.c. In the
  * double build (VB_DOUBLE) only conv_dnnl_free and conv_dnnl_create exist,
