@@ -253,11 +253,19 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 		       model_kind_name(kind), model_arch_name(arch), B,
 		       graph_conv_backend_name(be[1]),
 		       graph_conv_backend_name(be[0]), ratio, med[1] / med[0]);
-	else if (n_be == 2) /* the line --processes reads */
+	if (n_be == 2 && th[0] != th[1]) {
+		/* the line --processes reads, then each round's figure, to
+		 * tell a slow mode from a slow moment */
 		printf("%s/%s batch %zu: speed-up x%d / x%d %.3f (median of "
 		       "per-round ratios; ratio of medians %.3f)\n",
 		       model_kind_name(kind), model_arch_name(arch), B, th[1],
 		       th[0], 1 / ratio, med[0] / med[1]);
+		printf("%s/%s batch %zu: per-round speed-up:",
+		       model_kind_name(kind), model_arch_name(arch), B);
+		for (int s = 0; s < steps; s++)
+			printf(" %.2f", t[0][s] / t[1][s]);
+		putchar('\n');
+	}
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	printf("%s/%s batch %zu: arena %.0f MB, peak RSS of the process so "
