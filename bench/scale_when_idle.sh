@@ -5,7 +5,8 @@
 # (1 vs 2 threads, ResNet RHVAE step) in each setting: GOMP's default wait
 # policy, OMP_WAIT_POLICY=passive, threads pinned to cores
 # (OMP_PROC_BIND=close OMP_PLACES=cores), and the threads as before
-# op_set_threads (--old-threads), printing the idle share before each.
+# op_set_threads (--old-threads), printing the idle share before each;
+# POLICIES="default old" picks some.
 # Thread scaling can only be judged on an idle machine: with other
 # processes runnable, every fork/join waits for a descheduled thread.
 dir=${1:?usage: scale_when_idle.sh BENCH_DIR [MINUTES]}
@@ -16,7 +17,7 @@ idle() { # percent idle over 3 s, from /proc/stat
 	set -- $(head -1 /proc/stat); b=$(( $2+$3+$4+$5+$6+$7+$8+$9 ))
 	echo $(( 100 * ($5 - i) / (b - a) ))
 }
-for policy in default passive pinned old; do
+for policy in ${POLICIES:-default passive pinned old}; do
 	while :; do
 		v=$(idle)
 		[ "$v" -ge 90 ] && break
