@@ -1,8 +1,8 @@
-/* config: the key table and everything driven by it: defaults, parsing
- * and range checks of text values, INI loading through inih (the only file
- * that includes ini.h), --set overrides, cross-field validation, canonical
- * formatting and atomic INI writing. What the settings mean is left to the
- * modules that read them. */
+/* config: everything driven by the key table (config_keys.c): defaults,
+ * parsing and range checks of text values, INI loading through inih (the
+ * only file that includes ini.h), --set overrides, cross-field
+ * validation, canonical formatting and atomic INI writing. What the
+ * settings mean is left to the modules that read them. */
 #include "config.h"
 
 #include <ini.h>
@@ -16,452 +16,20 @@
 #include <string.h>
 #include <unistd.h>
 
-/* How a string key's value is checked. */
-enum str_rule {
-	STR_NAME,          /* [A-Za-z0-9._-]+, not "." or ".." */
-	STR_PATH,          /* non-empty path */
-	STR_PATH_OR_EMPTY  /* path or "" */
-};
+#include "config_keys.h"
+#include "files.h"
 
-struct key_def {
-	const char *section;
-	const char *key;
-	const char *name;              /* "section.key" */
-	enum config_type type;
-	size_t offset;                 /* into struct config */
-	size_t size;                   /* of the field */
-	const char *def;               /* default, as text */
-	int64_t lo, hi;                /* CONFIG_TYPE_INT: inclusive range */
-	double dlo, dhi;               /* CONFIG_TYPE_DOUBLE: bounds ... */
-	bool lo_open, hi_open;         /* ... exclusive when set */
-	const char *const *names;      /* CONFIG_TYPE_ENUM */
-	int n_names;
-	enum str_rule rule;            /* CONFIG_TYPE_STRING */
-	const char *help;
-};
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Name lists, indexed by the enum constants of config.h. */
-static const char *const progress_names[] = {
-	[CONFIG_PROGRESS_AUTO] = "auto", [CONFIG_PROGRESS_ON] = "on",
-	[CONFIG_PROGRESS_OFF] = "off"
-};
-static const char *const dataset_names[] = {
-	[CONFIG_DATASET_MNIST] = "mnist",
-	[CONFIG_DATASET_FASHION_MNIST] = "fashion-mnist",
-	[CONFIG_DATASET_SYNTHETIC] = "synthetic"
-};
-static const char *const split_names[] = {
-	[CONFIG_SPLIT_TRAIN] = "train", [CONFIG_SPLIT_T10K] = "t10k"
-};
-static const char *const model_kind_names[] = {
-	[CONFIG_MODEL_VAE] = "vae", [CONFIG_MODEL_RHVAE] = "rhvae",
-	[CONFIG_MODEL_HVAE] = "hvae", [CONFIG_MODEL_ANCHOR] = "anchor"
-};
-static const char *const diag_names[] = {
-	[CONFIG_DIAG_EXP] = "exp", [CONFIG_DIAG_SOFTPLUS] = "softplus"
-};
-static const char *const logdet_names[] = {
-	[CONFIG_LOGDET_LU] = "lu", [CONFIG_LOGDET_CHOLESKY] = "cholesky"
-};
-static const char *const momentum_names[] = {
-	[CONFIG_MOMENTUM_METRIC] = "metric",
-	[CONFIG_MOMENTUM_CHOLESKY] = "cholesky"
-};
-static const char *const position_names[] = {
-	[CONFIG_POSITION_PYTHAE] = "pythae",
-	[CONFIG_POSITION_FIXED_POINT] = "fixed_point"
-};
-static const char *const arch_names[] = {
-	[CONFIG_ARCH_MLP] = "mlp", [CONFIG_ARCH_RESNET] = "resnet",
-	[CONFIG_ARCH_CONVNET] = "convnet"
-};
-static const char *const activation_names[] = {
-	[CONFIG_ACT_RELU] = "relu", [CONFIG_ACT_SIGMOID] = "sigmoid",
-	[CONFIG_ACT_TANH] = "tanh", [CONFIG_ACT_SOFTPLUS] = "softplus",
-	[CONFIG_ACT_LEAKY_RELU] = "leaky_relu"
-};
-static const char *const init_names[] = {
-	[CONFIG_INIT_PYTORCH] = "pytorch",
-	[CONFIG_INIT_XAVIER_UNIFORM] = "xavier_uniform",
-	[CONFIG_INIT_XAVIER_NORMAL] = "xavier_normal",
-	[CONFIG_INIT_KAIMING_UNIFORM] = "kaiming_uniform",
-	[CONFIG_INIT_KAIMING_NORMAL] = "kaiming_normal",
-	[CONFIG_INIT_SCALED] = "scaled"
-};
-static const char *const bn_eval_names[] = {
-	[CONFIG_BN_EVAL_RUNNING] = "running", [CONFIG_BN_EVAL_BATCH] = "batch"
-};
-static const char *const eps_placement_names[] = {
-	[CONFIG_EPS_NONE] = "none", [CONFIG_EPS_LOSS] = "loss",
-	[CONFIG_EPS_SQRT] = "sqrt"
-};
-static const char *const nonfinite_names[] = {
-	[CONFIG_NONFINITE_PASS] = "pass", [CONFIG_NONFINITE_REFUSE] = "refuse",
-	[CONFIG_NONFINITE_SCRUB] = "scrub"
-};
-_Static_assert(N_ELEMS(activation_names) == CONFIG_ACT_COUNT, "activation");
-_Static_assert(N_ELEMS(init_names) == CONFIG_INIT_COUNT, "init");
-_Static_assert(N_ELEMS(bn_eval_names) == CONFIG_BN_EVAL_COUNT, "bn_eval");
-_Static_assert(N_ELEMS(eps_placement_names) == CONFIG_EPS_COUNT,
-	       "eps_placement");
-_Static_assert(N_ELEMS(nonfinite_names) == CONFIG_NONFINITE_COUNT,
-	       "nonfinite");
-static const char *const recon_names[] = {
-	[CONFIG_RECON_MSE] = "mse", [CONFIG_RECON_BCE] = "bce"
-};
-static const char *const nan_check_names[] = {
-	[CONFIG_NAN_CHECK_STRICT] = "strict",
-	[CONFIG_NAN_CHECK_PYTHAE] = "pythae", [CONFIG_NAN_CHECK_OFF] = "off"
-};
-static const char *const optim_kind_names[] = {
-	[CONFIG_OPTIM_SGD] = "sgd", [CONFIG_OPTIM_ADAM] = "adam",
-	[CONFIG_OPTIM_ADAMW] = "adamw"
-};
-static const char *const clip_names[] = {
-	[CONFIG_CLIP_NONE] = "none", [CONFIG_CLIP_NORM] = "norm",
-	[CONFIG_CLIP_VALUE] = "value"
-};
-static const char *const schedule_names[] = {
-	[CONFIG_SCHEDULE_CONSTANT] = "constant",
-	[CONFIG_SCHEDULE_STEP] = "step", [CONFIG_SCHEDULE_WARMUP] = "warmup",
-	[CONFIG_SCHEDULE_COSINE] = "cosine"
-};
-static const char *const nan_phase_names[] = {
-	[CONFIG_NAN_PHASE_INPUT] = "input", [CONFIG_NAN_PHASE_PARAM] = "param",
-	[CONFIG_NAN_PHASE_GRAD] = "grad",
-	[CONFIG_NAN_PHASE_UNNORMALIZED] = "unnormalized"
-};
-static const char *const inject_value_names[] = {
-	[CONFIG_INJECT_NAN] = "nan", [CONFIG_INJECT_INF] = "inf",
-	[CONFIG_INJECT_SCALE] = "scale"
-};
-static const char *const precision_names[] = {
-	[CONFIG_PRECISION_NATIVE] = "native", [CONFIG_PRECISION_F32] = "f32",
-	[CONFIG_PRECISION_F64] = "f64", [CONFIG_PRECISION_F16] = "f16",
-	[CONFIG_PRECISION_BF16] = "bf16"
-};
-static const char *const loss_scale_names[] = {
-	[CONFIG_LOSS_SCALE_NONE] = "none",
-	[CONFIG_LOSS_SCALE_STATIC] = "static",
-	[CONFIG_LOSS_SCALE_DYNAMIC] = "dynamic"
-};
-static const char *const sigma_names[] = {
-	[CONFIG_SIGMA_EXP] = "exp", [CONFIG_SIGMA_SOFTPLUS] = "softplus"
-};
-static const char *const guard_mode_names[] = {
-	[CONFIG_GUARD_CHEAP] = "cheap", [CONFIG_GUARD_ANOMALY] = "anomaly"
-};
-
-_Static_assert(N_ELEMS(progress_names) == CONFIG_PROGRESS_COUNT, "progress");
-_Static_assert(N_ELEMS(dataset_names) == CONFIG_DATASET_COUNT, "dataset");
-_Static_assert(N_ELEMS(split_names) == CONFIG_SPLIT_COUNT, "split");
-_Static_assert(N_ELEMS(model_kind_names) == CONFIG_MODEL_COUNT, "model");
-_Static_assert(N_ELEMS(arch_names) == CONFIG_ARCH_COUNT, "arch");
-_Static_assert(N_ELEMS(logdet_names) == CONFIG_LOGDET_COUNT, "logdet");
-_Static_assert(N_ELEMS(diag_names) == CONFIG_DIAG_COUNT, "diag");
-_Static_assert(N_ELEMS(momentum_names) == CONFIG_MOMENTUM_COUNT, "momentum");
-_Static_assert(N_ELEMS(position_names) == CONFIG_POSITION_COUNT, "position");
-_Static_assert(N_ELEMS(recon_names) == CONFIG_RECON_COUNT, "recon");
-_Static_assert(N_ELEMS(nan_check_names) == CONFIG_NAN_CHECK_COUNT, "nan_check");
-_Static_assert(N_ELEMS(optim_kind_names) == CONFIG_OPTIM_COUNT, "optim");
-_Static_assert(N_ELEMS(clip_names) == CONFIG_CLIP_COUNT, "clip");
-_Static_assert(N_ELEMS(schedule_names) == CONFIG_SCHEDULE_COUNT, "schedule");
-_Static_assert(N_ELEMS(nan_phase_names) == CONFIG_NAN_PHASE_COUNT, "nan_phase");
-_Static_assert(N_ELEMS(inject_value_names) == CONFIG_INJECT_VALUE_COUNT,
-	       "inject_value");
-_Static_assert(N_ELEMS(precision_names) == CONFIG_PRECISION_COUNT,
-	       "precision");
-_Static_assert(N_ELEMS(loss_scale_names) == CONFIG_LOSS_SCALE_COUNT,
-	       "loss_scale");
-_Static_assert(N_ELEMS(sigma_names) == CONFIG_SIGMA_COUNT, "sigma");
-_Static_assert(N_ELEMS(guard_mode_names) == CONFIG_GUARD_MODE_COUNT,
-	       "guard_mode");
-
-#define FIELD(sec, k) \
-	.section = #sec, .key = #k, .name = #sec "." #k, \
-	.offset = offsetof(struct config, sec.k), \
-	.size = sizeof(((struct config *)0)->sec.k)
-
-#define K_STR(sec, k, rule_, def_, help_) \
-	{ FIELD(sec, k), .type = CONFIG_TYPE_STRING, .rule = rule_, \
-	  .def = def_, .help = help_ }
-#define K_INT(sec, k, def_, lo_, hi_, help_) \
-	{ FIELD(sec, k), .type = CONFIG_TYPE_INT, .lo = lo_, .hi = hi_, \
-	  .def = def_, .help = help_ }
-#define K_U64(sec, k, def_, help_) \
-	{ FIELD(sec, k), .type = CONFIG_TYPE_U64, .def = def_, .help = help_ }
-#define K_DBL(sec, k, def_, lo_, lo_open_, hi_, hi_open_, help_) \
-	{ FIELD(sec, k), .type = CONFIG_TYPE_DOUBLE, .dlo = lo_, \
-	  .lo_open = lo_open_, .dhi = hi_, .hi_open = hi_open_, \
-	  .def = def_, .help = help_ }
-#define K_BOOL(sec, k, def_, help_) \
-	{ FIELD(sec, k), .type = CONFIG_TYPE_BOOL, .def = def_, .help = help_ }
-#define K_ENUM(sec, k, names_, def_, help_) \
-	{ FIELD(sec, k), .type = CONFIG_TYPE_ENUM, .names = names_, \
-	  .n_names = (int)N_ELEMS(names_), .def = def_, .help = help_ }
-
-#define IMAX INT64_MAX
-#define OPEN true
-#define CLOSED false
-
-static const struct key_def keys[] = {
-	K_STR(run, name, STR_NAME, "run",
-	      "run name; the run folder is out_dir/name"),
-	K_STR(run, out_dir, STR_PATH, "runs",
-	      "folder holding the run folders"),
-	K_ENUM(run, progress, progress_names, "auto",
-	       "progress output: auto (when stderr is a terminal), on, off"),
-	K_INT(run, checkpoint_every, "0", 0, IMAX,
-	      "checkpoint every this many optimizer steps; 0 = only the final one"),
-
-	K_ENUM(data, dataset, dataset_names, "mnist", "dataset"),
-	K_STR(data, dir, STR_PATH_OR_EMPTY, "",
-	      "dataset folder; empty = the dataset's default folder"),
-	K_ENUM(data, train_split, split_names, "train",
-	       "file split the training images come from"),
-	K_INT(data, train_begin, "0", 0, IMAX,
-	      "first training image (index into the split)"),
-	K_INT(data, train_end, "-1", -1, IMAX,
-	      "end of the training images, exclusive; -1 = to the end"),
-	K_ENUM(data, eval_split, split_names, "t10k",
-	       "file split the evaluation images come from"),
-	K_INT(data, eval_begin, "0", 0, IMAX,
-	      "first evaluation image (index into the split)"),
-	K_INT(data, eval_end, "-1", -1, IMAX,
-	      "end of the evaluation images, exclusive; -1 = to the end"),
-	K_DBL(data, scale, "255", 0.0, OPEN, INFINITY, OPEN,
-	      "pixels are divided by this"),
-	K_INT(data, synthetic_n, "512", 1, IMAX,
-	      "training images of the synthetic dataset"),
-	K_BOOL(data, standardize, "false",
-	       "per-pixel standardisation (x - mean) / sqrt(var + "
-	       "standardize_eps), statistics of the training images"),
-	K_DBL(data, standardize_eps, "1e-5", 0.0, CLOSED, INFINITY, OPEN,
-	      "epsilon added to the per-pixel variance when standardising"),
-	K_ENUM(data, nonfinite, nonfinite_names, "pass",
-	       "non-finite pixels after preprocessing: pass (to the guard), "
-	       "refuse (error), scrub (nan_to_num: NaN 0, Inf largest finite)"),
-	K_INT(data, synthetic_eval_n, "128", 1, IMAX,
-	      "evaluation images of the synthetic dataset"),
-
-	K_ENUM(model, kind, model_kind_names, "vae", "model: vae, rhvae, hvae or anchor (VAE + anchor-line regulariser)"),
-	K_ENUM(model, arch, arch_names, "mlp", "encoder and decoder: mlp (pythae's defaults), resnet (the tutorial's) or convnet (pythae's, BatchNorm2d)"),
-	K_INT(model, latent, "16", 1, 4096, "latent dimension Z"),
-	K_INT(model, hidden, "512", 1, 1000000, "hidden layer width H"),
-	K_ENUM(model, recon, recon_names, "mse", "reconstruction loss"),
-	K_INT(model, init_seed, "-1", -1, IMAX,
-	      "seed of the weight initialisation; -1 = use train.seed"),
-	K_BOOL(model, logvar_clamp, "false",
-	       "mitigation: clamp the encoder's logvar to [logvar_min, "
-	       "logvar_max]"),
-	K_DBL(model, logvar_min, "-30", -INFINITY, OPEN, INFINITY, OPEN,
-	      "lower logvar clamp"),
-	K_DBL(model, logvar_max, "20", -INFINITY, OPEN, INFINITY, OPEN,
-	      "upper logvar clamp"),
-	K_ENUM(model, sigma, sigma_names, "exp",
-	       "encoder scale: exp (std = exp(logvar / 2), pythae) or softplus "
-	       "(mitigation: std = softplus(s), logvar = 2 log std)"),
-	K_DBL(model, bce_eps, "0", 0.0, CLOSED, 0.5, OPEN,
-	      "mitigation (bce): clamp the decoder output to [bce_eps, "
-	      "1 - bce_eps] before the BCE; 0 = PyTorch's log clamp at -100 "
-	      "only"),
-
-	K_ENUM(nets, activation, activation_names, "relu",
-	       "MLP hidden activation"),
-	K_DBL(nets, leaky_slope, "0.01", 0.0, CLOSED, INFINITY, OPEN,
-	      "negative slope of leaky_relu"),
-	K_ENUM(nets, init, init_names, "pytorch",
-	       "weight init: pytorch (layer default), xavier_uniform, "
-	       "xavier_normal, kaiming_uniform, kaiming_normal, scaled "
-	       "(pytorch times init_scale)"),
-	K_DBL(nets, init_scale, "1", 0.0, OPEN, INFINITY, OPEN,
-	      "factor on pytorch's weight init for nets.init = scaled"),
-	K_BOOL(nets, bias_fill, "false",
-	       "fill biases with bias_value instead of pytorch's init"),
-	K_DBL(nets, bias_value, "0", -INFINITY, OPEN, INFINITY, OPEN,
-	      "bias fill value when bias_fill"),
-	K_BOOL(nets, batchnorm, "false",
-	       "MLP: BatchNorm1d after each hidden linear layer"),
-	K_DBL(nets, bn_eps, "1e-5", 0.0, CLOSED, INFINITY, OPEN,
-	      "BatchNorm epsilon added to the variance"),
-	K_DBL(nets, bn_momentum, "0.1", 0.0, CLOSED, 1.0, CLOSED,
-	      "BatchNorm running-statistics momentum"),
-	K_BOOL(nets, bn_track_running_stats, "true",
-	       "BatchNorm keeps running statistics (false: batch statistics "
-	       "in evaluation too)"),
-	K_ENUM(nets, bn_eval, bn_eval_names, "running",
-	       "BatchNorm in evaluation: running statistics or batch "
-	       "statistics (evaluating in training mode)"),
-
-	K_ENUM(anchor, eps_placement, eps_placement_names, "sqrt",
-	       "anchor model: epsilon nowhere, added to the loss, or inside "
-	       "the square roots"),
-	K_DBL(anchor, eps, "1e-8", 0.0, CLOSED, INFINITY, OPEN,
-	      "anchor model epsilon"),
-	K_DBL(anchor, weight, "1", 0.0, CLOSED, INFINITY, OPEN,
-	      "anchor model: weight of d1 + d2 - d12"),
-
-	K_INT(rhvae, n_lf, "3", 1, 1000, "RHVAE leapfrog steps K"),
-	K_DBL(rhvae, eps_lf, "0.001", 0.0, OPEN, INFINITY, OPEN,
-	      "RHVAE leapfrog step size"),
-	K_DBL(rhvae, beta_zero, "0.3", 0.0, OPEN, 1.0, CLOSED,
-	      "RHVAE initial tempering beta_0"),
-	K_DBL(rhvae, temperature, "1.5", 0.0, OPEN, INFINITY, OPEN,
-	      "RHVAE metric kernel temperature T"),
-	K_DBL(rhvae, regularization, "0.01", 0.0, CLOSED, INFINITY, OPEN,
-	      "RHVAE metric regularisation lambda (A = sum w M + lambda I)"),
-	K_ENUM(rhvae, logdet, logdet_names, "lu",
-	       "log-determinant: lu (as torch.logdet: NaN when indefinite) or "
-	       "cholesky (NaN and a reported failure)"),
-	K_INT(rhvae, buffer_batches, "100", 1, 100000,
-	      "training batches kept for the end-of-epoch metric"),
-	K_BOOL(rhvae, beta_zero_as_sqrt, "true",
-	       "quirk: beta_zero used where its square root belongs"),
-	K_ENUM(rhvae, momentum, momentum_names, "metric",
-	       "training momentum from the metric network's L(x) (quirk) or "
-	       "the Cholesky factor of G(z0)"),
-	K_ENUM(rhvae, position_step, position_names, "pythae",
-	       "position step: pythae (z + eps A(z) rho', quirk) or "
-	       "fixed_point (A re-evaluated)"),
-	K_ENUM(rhvae, diag_activation, diag_names, "exp",
-	       "activation on the diagonal of L: exp (pythae) or softplus "
-	       "(mitigation)"),
-	K_DBL(rhvae, grad_clip, "0", 0.0, CLOSED, INFINITY, OPEN,
-	      "mitigation: clamp every gradient of H taken inside the "
-	      "leapfrog to [-grad_clip, grad_clip]; 0 = off"),
-	K_DBL(rhvae, logdet_jitter, "0", 0.0, CLOSED, INFINITY, OPEN,
-	      "mitigation: log det(A + jitter I) instead of log det A"),
-	K_BOOL(rhvae, second_order, "true",
-	       "differentiate through the step-6.4 gradient (pythae); false "
-	       "treats it as a constant"),
-
-	K_BOOL(hvae, softplus_sigma, "true",
-	       "HVAE quirk: sigma = softplus(logvar) instead of exp(logvar/2)"),
-	K_BOOL(hvae, position_uses_rho, "true",
-	       "HVAE quirk: position step z + eps rho instead of z + eps rho'"),
-
-	K_INT(train, epochs, "10", 1, IMAX, "passes over the training images"),
-	K_INT(train, batch, "64", 1, IMAX, "training batch size B"),
-	K_INT(train, eval_batch, "64", 1, IMAX, "evaluation batch size"),
-	K_INT(train, eval_every, "1", 1, IMAX,
-	      "evaluate every this many epochs and after the last one (the "
-	      "evaluation noise is its own stream; training is unchanged)"),
-	K_U64(train, seed, "8", "seed of the shuffle and noise streams"),
-	K_BOOL(train, shuffle, "true", "shuffle the training images every epoch"),
-	K_INT(train, blas_threads, "1", 1, IMAX, "OpenBLAS threads"),
-	K_ENUM(train, nan_check, nan_check_names, "strict",
-	       "NaN checks: strict (every step), pythae (loss only, as pythae), off"),
-	K_INT(train, max_steps, "0", 0, IMAX,
-	      "stop after this many optimizer steps; 0 = no limit"),
-	K_BOOL(train, skip_nonfinite, "false",
-	       "mitigation: skip (no update) a batch whose loss or gradient "
-	       "is non-finite, and go on; the first event is still recorded"),
-	K_BOOL(train, flush_denormals, "false",
-	       "treat subnormal floats as zero (x86 FTZ/DAZ): faster when Adam "
-	       "moments of never-used weights decay into the subnormal range; "
-	       "PyTorch keeps them (off)"),
-	K_ENUM(train, precision, precision_names, "native",
-	       "arithmetic: native (this binary), f32, f64 (run by "
-	       "vaebench-f64), f16 or bf16 (emulated: every op output and "
-	       "gradient rounded to half precision, overflow to Inf)"),
-	K_INT(train, accumulate, "1", 1, IMAX,
-	      "gradient accumulation: micro-batches of train.batch per "
-	      "optimizer step (loss divided by it)"),
-	K_ENUM(train, loss_scale, loss_scale_names, "none",
-	       "loss scaling: none, static (scale_init), dynamic (PyTorch's "
-	       "GradScaler: skip steps with non-finite gradients, back off, "
-	       "grow after scale_interval good steps)"),
-	K_DBL(train, scale_init, "65536", 0.0, OPEN, INFINITY, OPEN,
-	      "initial (or static) loss scale"),
-	K_DBL(train, scale_growth, "2", 1.0, OPEN, INFINITY, OPEN,
-	      "dynamic loss scale: growth factor"),
-	K_DBL(train, scale_backoff, "0.5", 0.0, OPEN, 1.0, OPEN,
-	      "dynamic loss scale: backoff factor"),
-	K_INT(train, scale_interval, "2000", 1, IMAX,
-	      "dynamic loss scale: good steps between growths"),
-	K_BOOL(train, sanity_check, "true",
-	       "pythae's start-up forward on a first batch (draws a shuffle "
-	       "and noise; the RHVAE buffers it)"),
-
-	K_ENUM(optim, kind, optim_kind_names, "adam", "optimizer"),
-	K_DBL(optim, lr, "1e-3", 0.0, OPEN, INFINITY, OPEN, "learning rate"),
-	K_DBL(optim, beta1, "0.9", 0.0, CLOSED, 1.0, OPEN,
-	      "Adam first moment decay"),
-	K_DBL(optim, beta2, "0.999", 0.0, CLOSED, 1.0, OPEN,
-	      "Adam second moment decay"),
-	K_DBL(optim, adam_eps, "1e-8", 0.0, CLOSED, INFINITY, OPEN,
-	      "Adam denominator epsilon"),
-	K_DBL(optim, weight_decay, "0", 0.0, CLOSED, INFINITY, OPEN,
-	      "weight decay (L2 for sgd and adam, decoupled for adamw)"),
-	K_DBL(optim, momentum, "0", 0.0, CLOSED, INFINITY, OPEN, "SGD momentum"),
-	K_DBL(optim, dampening, "0", 0.0, CLOSED, INFINITY, OPEN,
-	      "SGD momentum dampening"),
-	K_BOOL(optim, nesterov, "false", "SGD Nesterov momentum"),
-	K_ENUM(optim, clip, clip_names, "none",
-	       "gradient clipping: none, norm (global L2 norm), value"),
-	K_DBL(optim, clip_max, "1.0", 0.0, OPEN, INFINITY, OPEN,
-	      "clipping threshold (norm or absolute value)"),
-	K_DBL(optim, clip_eps, "1e-6", 0.0, CLOSED, INFINITY, OPEN,
-	      "added to the norm when clipping by norm"),
-	K_ENUM(optim, schedule, schedule_names, "constant",
-	       "learning rate schedule"),
-	K_INT(optim, step_size, "1", 1, IMAX,
-	      "step schedule: epochs between decays"),
-	K_DBL(optim, gamma, "0.1", 0.0, OPEN, INFINITY, OPEN,
-	      "step schedule: decay factor"),
-	K_INT(optim, warmup_steps, "100", 1, IMAX,
-	      "warmup schedule: optimizer steps of the linear warmup"),
-	K_DBL(optim, min_lr, "0", 0.0, CLOSED, INFINITY, OPEN,
-	      "cosine schedule: final learning rate"),
-
-	K_INT(inject, nan_step, "-1", -1, IMAX,
-	      "optimizer step at which a NaN is injected; -1 = off"),
-	K_ENUM(inject, nan_phase, nan_phase_names, "input",
-	       "where the fault is injected: input (a pixel of the batch), "
-	       "param, grad, unnormalized (pixels 0..255 from that step on)"),
-	K_ENUM(inject, value, inject_value_names, "nan",
-	       "what is written: nan, inf, or scale (multiplied by "
-	       "inject.scale)"),
-	K_DBL(inject, scale, "1e20", -INFINITY, OPEN, INFINITY, OPEN,
-	      "factor of inject.value = scale"),
-	K_STR(inject, param, STR_PATH_OR_EMPTY, "",
-	      "parameter tensor hit by nan_phase = param or grad; empty = "
-	      "the flat buffer"),
-	K_INT(inject, index, "0", -1, IMAX,
-	      "element hit (pixel of the batch, element of the tensor); -1 = "
-	      "every element"),
-
-	K_ENUM(guard, mode, guard_mode_names, "cheap",
-	       "cheap (loss, grad norm, params once a step) or anomaly (every "
-	       "node, forward and backward: names the origin op)"),
-	K_BOOL(guard, replay, "true",
-	       "when the cheap guard fires, replay from the last checkpoint in "
-	       "anomaly mode to name the origin op, node and cause"),
-	K_INT(guard, precursors, "64", 0, 1000000,
-	      "steps kept in the precursor ring (precursors.csv on failure); "
-	      "also the running-median window"),
-	K_DBL(guard, lead_factor, "10", 1.0, CLOSED, INFINITY, OPEN,
-	      "lead time: first step whose grad norm exceeds this times its "
-	      "running median"),
-	K_STR(guard, watch, STR_PATH_OR_EMPTY, "",
-	      "comma-separated node names whose max |value| the precursor "
-	      "ring records (e.g. rhvae.L_diag)"),
-};
-
-#define N_KEYS N_ELEMS(keys)
 
 /* ---- value parsing and checks ---- */
 
 /* Longest accepted string value of d: fits its field and one INI line. */
-static size_t str_max(const struct key_def *d)
+static size_t str_max(const struct config_keys_def *d)
 {
 	size_t line = CONFIG_LINE_MAX - strlen(d->key) - 3; /* "key = " */
 	return d->size - 1 < line ? d->size - 1 : line;
 }
 
-static bool check_string(const struct key_def *d, const char *s)
+static bool check_string(const struct config_keys_def *d, const char *s)
 {
 	size_t n = strlen(s);
 	if (n > str_max(d))
@@ -476,15 +44,15 @@ static bool check_string(const struct key_def *d, const char *s)
 			return false;
 	}
 	switch (d->rule) {
-	case STR_NAME:
+	case CONFIG_KEYS_NAME:
 		if (n == 0 || strspn(s, "abcdefghijklmnopqrstuvwxyz"
 				     "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 				     "0123456789._-") != n)
 			return false;
 		return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
-	case STR_PATH:
+	case CONFIG_KEYS_PATH:
 		return n > 0;
-	case STR_PATH_OR_EMPTY:
+	case CONFIG_KEYS_PATH_OR_EMPTY:
 		return true;
 	}
 	return false;
@@ -563,7 +131,7 @@ static bool parse_bool(const char *s, bool *out)
 {
 	static const char *const yes[] = { "true", "yes", "on", "1" };
 	static const char *const no[] = { "false", "no", "off", "0" };
-	for (size_t i = 0; i < N_ELEMS(yes); i++) {
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
 		if (strcmp(s, yes[i]) == 0) {
 			*out = true;
 			return true;
@@ -576,7 +144,7 @@ static bool parse_bool(const char *s, bool *out)
 	return false;
 }
 
-static bool double_in_range(const struct key_def *d, double v)
+static bool double_in_range(const struct config_keys_def *d, double v)
 {
 	if (d->lo_open ? !(v > d->dlo) : !(v >= d->dlo))
 		return false;
@@ -587,7 +155,7 @@ static bool double_in_range(const struct key_def *d, double v)
 
 /* Parses text s for key d and stores it in c; false (c untouched) when s
  * is not a valid value of d. */
-static bool parse_value(const struct key_def *d, const char *s,
+static bool parse_value(const struct config_keys_def *d, const char *s,
 			struct config *c)
 {
 	void *p = (char *)c + d->offset;
@@ -626,8 +194,8 @@ static bool parse_value(const struct key_def *d, const char *s,
 		return true;
 	}
 	case CONFIG_TYPE_ENUM:
-		for (int i = 0; i < d->n_names; i++) {
-			if (strcmp(s, d->names[i]) == 0) {
+		for (int i = 0; i < config_keys_enum_count(d); i++) {
+			if (strcmp(s, config_keys_enum_at(d, i)) == 0) {
 				*(int *)p = i;
 				return true;
 			}
@@ -638,22 +206,22 @@ static bool parse_value(const struct key_def *d, const char *s,
 }
 
 /* "what was expected" for key d, e.g. "an integer in 1..4096". */
-static void expect_text(const struct key_def *d, char *buf, size_t cap)
+static void expect_text(const struct config_keys_def *d, char *buf, size_t cap)
 {
 	switch (d->type) {
 	case CONFIG_TYPE_STRING:
-		if (d->rule == STR_NAME)
+		if (d->rule == CONFIG_KEYS_NAME)
 			snprintf(buf, cap, "a name of 1 to %zu characters "
 				 "A-Z a-z 0-9 . _ - (not . or ..)", str_max(d));
 		else
 			snprintf(buf, cap, "a %spath of at most %zu characters "
 				 "without ';', control characters or "
 				 "surrounding spaces",
-				 d->rule == STR_PATH ? "non-empty " : "",
+				 d->rule == CONFIG_KEYS_PATH ? "non-empty " : "",
 				 str_max(d));
 		return;
 	case CONFIG_TYPE_INT:
-		if (d->hi == IMAX)
+		if (d->hi == CONFIG_KEYS_IMAX)
 			snprintf(buf, cap, "an integer >= %" PRId64, d->lo);
 		else
 			snprintf(buf, cap, "an integer in %" PRId64 "..%" PRId64,
@@ -676,9 +244,9 @@ static void expect_text(const struct key_def *d, char *buf, size_t cap)
 		return;
 	case CONFIG_TYPE_ENUM: {
 		size_t len = (size_t)snprintf(buf, cap, "one of ");
-		for (int i = 0; i < d->n_names && len < cap; i++)
+		for (int i = 0; i < config_keys_enum_count(d) && len < cap; i++)
 			len += (size_t)snprintf(buf + len, cap - len, "%s%s",
-						i ? "|" : "", d->names[i]);
+						i ? "|" : "", config_keys_enum_at(d, i));
 		return;
 	}
 	}
@@ -705,7 +273,7 @@ static void format_double(double v, char *buf, size_t cap)
 }
 
 static enum vb_status format_value(const struct config *c,
-				   const struct key_def *d, char *buf,
+				   const struct config_keys_def *d, char *buf,
 				   size_t cap, struct vb_error *err)
 {
 	const void *p = (const char *)c + d->offset;
@@ -733,11 +301,11 @@ static enum vb_status format_value(const struct config *c,
 		break;
 	case CONFIG_TYPE_ENUM: {
 		int v = *(const int *)p;
-		if (v < 0 || v >= d->n_names)
+		if (v < 0 || v >= config_keys_enum_count(d))
 			return vb_fail(err, VB_ERR_CONFIG,
 				       "config: %s holds %d, expected 0..%d",
-				       d->name, v, d->n_names - 1);
-		s = d->names[v];
+				       d->name, v, config_keys_enum_count(d) - 1);
+		s = config_keys_enum_at(d, v);
 		break;
 	}
 	}
@@ -752,7 +320,7 @@ static enum vb_status format_value(const struct config *c,
 
 /* Formats key d of c and checks the text loads back (range, string rules). */
 static enum vb_status check_key(const struct config *c,
-				const struct key_def *d, struct vb_error *err)
+				const struct config_keys_def *d, struct vb_error *err)
 {
 	char buf[CONFIG_VALUE_LEN], shown[96], expect[160];
 	struct config scratch;
@@ -769,8 +337,8 @@ static enum vb_status check_key(const struct config *c,
 
 static enum vb_status check_all(const struct config *c, struct vb_error *err)
 {
-	for (size_t i = 0; i < N_KEYS; i++) {
-		enum vb_status st = check_key(c, &keys[i], err);
+	for (size_t i = 0; i < config_keys_count; i++) {
+		enum vb_status st = check_key(c, &config_keys_table[i], err);
 		if (st != VB_OK)
 			return st;
 	}
@@ -781,17 +349,17 @@ static enum vb_status check_all(const struct config *c, struct vb_error *err)
 
 static int find_key(const char *section, const char *key)
 {
-	for (size_t i = 0; i < N_KEYS; i++)
-		if (strcmp(keys[i].section, section) == 0 &&
-		    strcmp(keys[i].key, key) == 0)
+	for (size_t i = 0; i < config_keys_count; i++)
+		if (strcmp(config_keys_table[i].section, section) == 0 &&
+		    strcmp(config_keys_table[i].key, key) == 0)
 			return (int)i;
 	return -1;
 }
 
 static bool known_section(const char *section)
 {
-	for (size_t i = 0; i < N_KEYS; i++)
-		if (strcmp(keys[i].section, section) == 0)
+	for (size_t i = 0; i < config_keys_count; i++)
+		if (strcmp(config_keys_table[i].section, section) == 0)
 			return true;
 	return false;
 }
@@ -801,17 +369,17 @@ static void list_names(const char *section, char *buf, size_t cap)
 {
 	size_t len = 0;
 	buf[0] = '\0';
-	for (size_t i = 0; i < N_KEYS && len < cap; i++) {
+	for (size_t i = 0; i < config_keys_count && len < cap; i++) {
 		const char *s;
 		if (section) {
-			if (strcmp(keys[i].section, section) != 0)
+			if (strcmp(config_keys_table[i].section, section) != 0)
 				continue;
-			s = keys[i].key;
+			s = config_keys_table[i].key;
 		} else {
-			if (i > 0 && strcmp(keys[i].section,
-					    keys[i - 1].section) == 0)
+			if (i > 0 && strcmp(config_keys_table[i].section,
+					    config_keys_table[i - 1].section) == 0)
 				continue;
-			s = keys[i].section;
+			s = config_keys_table[i].section;
 		}
 		len += (size_t)snprintf(buf + len, cap - len, "%s%s",
 					len ? "|" : "", s);
@@ -838,62 +406,62 @@ static void unknown_text(const char *section, const char *key, char *buf,
 
 size_t config_key_count(void)
 {
-	return N_KEYS;
+	return config_keys_count;
 }
 
 const char *config_key_name(size_t i)
 {
-	return i < N_KEYS ? keys[i].name : NULL;
+	return i < config_keys_count ? config_keys_table[i].name : NULL;
 }
 
 const char *config_key_help(size_t i)
 {
-	return i < N_KEYS ? keys[i].help : NULL;
+	return i < config_keys_count ? config_keys_table[i].help : NULL;
 }
 
 enum config_type config_key_type(size_t i)
 {
-	assert(i < N_KEYS);
-	return keys[i].type;
+	assert(i < config_keys_count);
+	return config_keys_table[i].type;
 }
 
 int config_key_index(const char *name)
 {
-	for (size_t i = 0; i < N_KEYS; i++)
-		if (strcmp(keys[i].name, name) == 0)
+	for (size_t i = 0; i < config_keys_count; i++)
+		if (strcmp(config_keys_table[i].name, name) == 0)
 			return (int)i;
 	return -1;
 }
 
-static const struct key_def *enum_key(const char *key)
+static const struct config_keys_def *enum_key(const char *key)
 {
 	int i = config_key_index(key);
-	if (i < 0 || keys[i].type != CONFIG_TYPE_ENUM)
+	if (i < 0 || config_keys_table[i].type != CONFIG_TYPE_ENUM)
 		return NULL;
-	return &keys[i];
+	return &config_keys_table[i];
 }
 
 const char *config_enum_name(const char *key, int value)
 {
-	const struct key_def *d = enum_key(key);
-	if (!d || value < 0 || value >= d->n_names)
+	const struct config_keys_def *d = enum_key(key);
+	if (!d || value < 0 || value >= config_keys_enum_count(d))
 		return NULL;
-	return d->names[value];
+	return config_keys_enum_at(d, value);
 }
 
 int config_enum_count(const char *key)
 {
-	const struct key_def *d = enum_key(key);
-	return d ? d->n_names : 0;
+	const struct config_keys_def *d = enum_key(key);
+	return d ? config_keys_enum_count(d) : 0;
 }
 
 int config_enum_value(const char *key, const char *name)
 {
-	const struct key_def *d = enum_key(key);
+	const struct config_keys_def *d = enum_key(key);
 	if (!d)
 		return -1;
-	for (int i = 0; i < d->n_names; i++)
-		if (strcmp(d->names[i], name) == 0)
+	for (int i = 0; i < config_keys_enum_count(d); i++)
+		if (strcmp(config_keys_enum_at(d, i), name) == 0)
 			return i;
 	return -1;
 }
@@ -901,8 +469,8 @@ int config_enum_value(const char *key, const char *name)
 void config_defaults(struct config *c)
 {
 	memset(c, 0, sizeof *c);
-	for (size_t i = 0; i < N_KEYS; i++) {
-		bool ok = parse_value(&keys[i], keys[i].def, c);
+	for (size_t i = 0; i < config_keys_count; i++) {
+		bool ok = parse_value(&config_keys_table[i], config_keys_table[i].def, c);
 		assert(ok && "config: a default fails its own check");
 		(void)ok;
 	}
@@ -911,11 +479,11 @@ void config_defaults(struct config *c)
 enum vb_status config_get_at(const struct config *c, size_t i, char *buf,
 			     size_t cap, struct vb_error *err)
 {
-	if (i >= N_KEYS)
+	if (i >= config_keys_count)
 		return vb_fail(err, VB_ERR_CONFIG,
 			       "config: key index %zu, expected < %zu", i,
-			       (size_t)N_KEYS);
-	return format_value(c, &keys[i], buf, cap, err);
+			       (size_t)config_keys_count);
+	return format_value(c, &config_keys_table[i], buf, cap, err);
 }
 
 enum vb_status config_get(const struct config *c, const char *name, char *buf,
@@ -938,12 +506,12 @@ enum vb_status config_set_key(struct config *c, const char *name,
 	if (i < 0)
 		return vb_fail(err, VB_ERR_CONFIG,
 			       "config: unknown key %.128s", name);
-	if (parse_value(&keys[i], value, c))
+	if (parse_value(&config_keys_table[i], value, c))
 		return VB_OK;
 	clip_text(value, shown, sizeof shown);
-	expect_text(&keys[i], expect, sizeof expect);
+	expect_text(&config_keys_table[i], expect, sizeof expect);
 	return vb_fail(err, VB_ERR_CONFIG, "config: %s = \"%s\": expected %s",
-		       keys[i].name, shown, expect);
+		       config_keys_table[i].name, shown, expect);
 }
 
 /* [s, e) without surrounding whitespace. */
@@ -992,11 +560,11 @@ enum vb_status config_set(struct config *c, const char *assignment,
 			       "config: --set %s: out of memory", shown);
 	memcpy(value, vs, vlen);
 	value[vlen] = '\0';
-	bool ok = parse_value(&keys[i], value, c);
+	bool ok = parse_value(&config_keys_table[i], value, c);
 	free(value);
 	if (ok)
 		return VB_OK;
-	expect_text(&keys[i], expect, sizeof expect);
+	expect_text(&config_keys_table[i], expect, sizeof expect);
 	return vb_fail(err, VB_ERR_CONFIG, "config: --set %s: expected %s",
 		       shown, expect);
 }
@@ -1014,7 +582,7 @@ struct load_ctx {
 	size_t line_cap;
 	int lineno;                /* of the current line, from 1 */
 	int last_key;              /* key of the previous handler call, -1 */
-	int first_line[N_KEYS];    /* line where each key was set, 0 = not */
+	int first_line[CONFIG_KEYS_MAX]; /* line where each key was set, 0 = not */
 	bool failed;
 	enum vb_status status;
 	int err_line;
@@ -1109,18 +677,18 @@ static int load_handler(void *user, const char *section, const char *key,
 	if (k == x->last_key && (x->line[0] == ' ' || x->line[0] == '\t'))
 		return load_fail(x, "indented line continues %s, expected "
 				 "\"key = value\" (multi-line values are not "
-				 "supported)", keys[k].name);
+				 "supported)", config_keys_table[k].name);
 	if (x->first_line[k])
 		return load_fail(x, "%s given twice (first at line %d), "
-				 "expected each key once", keys[k].name,
+				 "expected each key once", config_keys_table[k].name,
 				 x->first_line[k]);
 	x->first_line[k] = x->lineno;
 	x->last_key = k;
-	if (parse_value(&keys[k], value, &x->work))
+	if (parse_value(&config_keys_table[k], value, &x->work))
 		return 1;
 	clip_text(value, shown, sizeof shown);
-	expect_text(&keys[k], expect, sizeof expect);
-	return load_fail(x, "%s = \"%s\": expected %s", keys[k].name, shown,
+	expect_text(&config_keys_table[k], expect, sizeof expect);
+	return load_fail(x, "%s = \"%s\": expected %s", config_keys_table[k].name, shown,
 			 expect);
 }
 
@@ -1208,7 +776,7 @@ enum vb_status config_validate(const struct config *c, struct vb_error *err)
 	if (st != VB_OK)
 		return st;
 	const struct config_optim *o = &c->optim;
-	if (o->kind == CONFIG_OPTIM_SGD && o->nesterov &&
+	if (o->kind == OPTIM_SGD && o->nesterov &&
 	    (!(o->momentum > 0) || o->dampening != 0)) {
 		char m[32], d[32];
 		format_double(o->momentum, m, sizeof m);
@@ -1217,7 +785,7 @@ enum vb_status config_validate(const struct config *c, struct vb_error *err)
 			       "true: expected optim.momentum > 0 and "
 			       "optim.dampening = 0 (have %s and %s)", m, d);
 	}
-	if (o->schedule == CONFIG_SCHEDULE_COSINE && o->min_lr > o->lr) {
+	if (o->schedule == OPTIM_SCHEDULE_COSINE && o->min_lr > o->lr) {
 		char m[32], l[32];
 		format_double(o->min_lr, m, sizeof m);
 		format_double(o->lr, l, sizeof l);
@@ -1237,12 +805,12 @@ static enum vb_status write_ini(const struct config *c, FILE *f,
 	enum vb_status st = check_all(c, err);
 	if (st != VB_OK)
 		return st;
-	for (size_t i = 0; i < N_KEYS; i++) {
-		const struct key_def *d = &keys[i];
+	for (size_t i = 0; i < config_keys_count; i++) {
+		const struct config_keys_def *d = &config_keys_table[i];
 		st = format_value(c, d, buf, sizeof buf, err);
 		if (st != VB_OK)
 			return st;
-		if (i == 0 || strcmp(d->section, keys[i - 1].section) != 0)
+		if (i == 0 || strcmp(d->section, config_keys_table[i - 1].section) != 0)
 			fprintf(f, "%s[%s]\n", i ? "\n" : "", d->section);
 		fprintf(f, "%s =%s%s\n", d->key, *buf ? " " : "", buf);
 	}
@@ -1258,36 +826,28 @@ enum vb_status config_write(const struct config *c, FILE *f,
 	return write_ini(c, f, "config stream", err);
 }
 
+/* What config_write_file hands to its writer. */
+struct ini_job {
+	const struct config *c;
+	const char *path;
+};
+
+static enum vb_status ini_writer(FILE *f, void *ctx, struct vb_error *err)
+{
+	const struct ini_job *j = ctx;
+	return write_ini(j->c, f, j->path, err);
+}
+
 enum vb_status config_write_file(const struct config *c, const char *path,
 				 struct vb_error *err)
 {
-	size_t n = strlen(path);
-	char *tmp = malloc(n + sizeof ".tmp");
-	enum vb_status st;
-	if (!tmp)
-		return vb_fail(err, VB_ERR_NOMEM, "config: %s: out of memory",
-			       path);
-	memcpy(tmp, path, n);
-	memcpy(tmp + n, ".tmp", sizeof ".tmp");
-	FILE *f = fopen(tmp, "w");
-	if (!f) {
-		st = vb_fail(err, VB_ERR_IO, "config: cannot create %s: %s",
-			     tmp, strerror(errno));
-		free(tmp);
-		return st;
-	}
-	st = write_ini(c, f, tmp, err);
-	if (st == VB_OK && fsync(fileno(f)) != 0)
-		st = vb_fail(err, VB_ERR_IO, "config: cannot write %s: %s",
-			     tmp, strerror(errno));
-	if (fclose(f) != 0 && st == VB_OK)
-		st = vb_fail(err, VB_ERR_IO, "config: cannot write %s: %s",
-			     tmp, strerror(errno));
-	if (st == VB_OK && rename(tmp, path) != 0)
-		st = vb_fail(err, VB_ERR_IO, "config: cannot rename %s to %s: "
-			     "%s", tmp, path, strerror(errno));
-	if (st != VB_OK)
-		remove(tmp);
-	free(tmp);
+	struct vb_error io = {0};
+	struct ini_job j = {c, path};
+	enum vb_status st = files_write_with(path, ini_writer, &j, true, &io);
+	if (st == VB_ERR_IO)
+		return vb_fail(err, VB_ERR_IO, "config: cannot create %s (%s)",
+			       path, io.msg);
+	if (st != VB_OK && err)
+		*err = io;
 	return st;
 }

@@ -11,12 +11,19 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "linalg.h"
+#include "model.h"
+#include "optim.h"
 #include "vb.h"
 
 /* Enum keys: each field holds the index into the key's name list, which is
  * the order of these constants; *_COUNT is the number of names. To add a
  * value, add a constant before *_COUNT and its name in config.c (a static
- * assert there checks the two lists agree in length). */
+ * assert there checks the two lists agree in length). Settings whose enum
+ * belongs to a module (model.kind, model.arch, model.recon, model.sigma,
+ * nets.activation, nets.init, anchor.eps_placement, optim.kind,
+ * optim.schedule, rhvae.logdet) hold that module's enum (model.h, optim.h,
+ * linalg.h) and take their names from its name function: one source. */
 enum config_progress {                 /* run.progress */
 	CONFIG_PROGRESS_AUTO, CONFIG_PROGRESS_ON, CONFIG_PROGRESS_OFF,
 	CONFIG_PROGRESS_COUNT
@@ -30,59 +37,26 @@ enum config_split {                    /* data.train_split, data.eval_split */
 	CONFIG_SPLIT_TRAIN, CONFIG_SPLIT_T10K,
 	CONFIG_SPLIT_COUNT
 };
-enum config_model_kind {               /* model.kind */
-	CONFIG_MODEL_VAE, CONFIG_MODEL_RHVAE, CONFIG_MODEL_HVAE,
-	CONFIG_MODEL_ANCHOR,
-	CONFIG_MODEL_COUNT
-};
-enum config_arch {                     /* model.arch */
-	CONFIG_ARCH_MLP, CONFIG_ARCH_RESNET, CONFIG_ARCH_CONVNET,
-	CONFIG_ARCH_COUNT
-};
-enum config_activation {               /* nets.activation */
-	CONFIG_ACT_RELU, CONFIG_ACT_SIGMOID, CONFIG_ACT_TANH,
-	CONFIG_ACT_SOFTPLUS, CONFIG_ACT_LEAKY_RELU,
-	CONFIG_ACT_COUNT
-};
-enum config_init {                     /* nets.init */
-	CONFIG_INIT_PYTORCH, CONFIG_INIT_XAVIER_UNIFORM,
-	CONFIG_INIT_XAVIER_NORMAL, CONFIG_INIT_KAIMING_UNIFORM,
-	CONFIG_INIT_KAIMING_NORMAL, CONFIG_INIT_SCALED,
-	CONFIG_INIT_COUNT
-};
 enum config_bn_eval {                  /* nets.bn_eval */
 	CONFIG_BN_EVAL_RUNNING, CONFIG_BN_EVAL_BATCH,
 	CONFIG_BN_EVAL_COUNT
-};
-enum config_eps_placement {            /* anchor.eps_placement */
-	CONFIG_EPS_NONE, CONFIG_EPS_LOSS, CONFIG_EPS_SQRT,
-	CONFIG_EPS_COUNT
 };
 enum config_nonfinite {                /* data.nonfinite */
 	CONFIG_NONFINITE_PASS, CONFIG_NONFINITE_REFUSE,
 	CONFIG_NONFINITE_SCRUB,
 	CONFIG_NONFINITE_COUNT
 };
-enum config_recon {                    /* model.recon */
-	CONFIG_RECON_MSE, CONFIG_RECON_BCE,
-	CONFIG_RECON_COUNT
-};
 enum config_nan_check {                /* train.nan_check */
 	CONFIG_NAN_CHECK_STRICT, CONFIG_NAN_CHECK_PYTHAE, CONFIG_NAN_CHECK_OFF,
 	CONFIG_NAN_CHECK_COUNT
 };
-enum config_optim_kind {               /* optim.kind */
-	CONFIG_OPTIM_SGD, CONFIG_OPTIM_ADAM, CONFIG_OPTIM_ADAMW,
-	CONFIG_OPTIM_COUNT
+enum config_kernels {                  /* train.kernels */
+	CONFIG_KERNELS_FAST, CONFIG_KERNELS_PORTABLE,
+	CONFIG_KERNELS_COUNT
 };
 enum config_clip {                     /* optim.clip */
 	CONFIG_CLIP_NONE, CONFIG_CLIP_NORM, CONFIG_CLIP_VALUE,
 	CONFIG_CLIP_COUNT
-};
-enum config_schedule {                 /* optim.schedule */
-	CONFIG_SCHEDULE_CONSTANT, CONFIG_SCHEDULE_STEP, CONFIG_SCHEDULE_WARMUP,
-	CONFIG_SCHEDULE_COSINE,
-	CONFIG_SCHEDULE_COUNT
 };
 enum config_nan_phase {                /* inject.nan_phase */
 	CONFIG_NAN_PHASE_INPUT, CONFIG_NAN_PHASE_PARAM, CONFIG_NAN_PHASE_GRAD,
@@ -102,10 +76,6 @@ enum config_loss_scale {               /* train.loss_scale */
 	CONFIG_LOSS_SCALE_NONE, CONFIG_LOSS_SCALE_STATIC,
 	CONFIG_LOSS_SCALE_DYNAMIC,
 	CONFIG_LOSS_SCALE_COUNT
-};
-enum config_sigma {                    /* model.sigma */
-	CONFIG_SIGMA_EXP, CONFIG_SIGMA_SOFTPLUS,
-	CONFIG_SIGMA_COUNT
 };
 enum config_guard_mode {               /* guard.mode */
 	CONFIG_GUARD_CHEAP, CONFIG_GUARD_ANOMALY,
@@ -150,16 +120,16 @@ struct config_data {
 };
 
 struct config_model {
-	int kind;                     /* enum config_model_kind */
-	int arch;                     /* enum config_arch */
+	int kind;                     /* enum model_kind (model.h) */
+	int arch;                     /* enum model_arch (model.h) */
 	int64_t latent;               /* Z */
 	int64_t hidden;               /* H */
-	int recon;                    /* enum config_recon */
+	int recon;                    /* enum model_recon (model.h) */
 	int64_t init_seed;            /* -1 = use train.seed */
 	bool logvar_clamp;            /* mitigation: clamp logvar */
 	double logvar_min;
 	double logvar_max;
-	int sigma;                    /* enum config_sigma */
+	int sigma;                    /* enum model_sigma (model.h) */
 	double bce_eps;               /* clamp x_hat to [eps, 1 - eps]; 0 off */
 };
 
@@ -167,9 +137,9 @@ struct config_model {
  * initialisation, BatchNorm (MLP: optional BatchNorm1d; convnet: always
  * BatchNorm2d). Defaults are pythae's and PyTorch's. */
 struct config_nets {
-	int activation;               /* enum config_activation */
+	int activation;               /* enum model_activation (model.h) */
 	double leaky_slope;
-	int init;                     /* enum config_init */
+	int init;                     /* enum model_init (model.h) */
 	double init_scale;
 	bool bias_fill;
 	double bias_value;
@@ -182,7 +152,7 @@ struct config_nets {
 
 /* The anchor model's line regulariser (models/anchor.h). */
 struct config_anchor {
-	int eps_placement;            /* enum config_eps_placement */
+	int eps_placement;            /* enum model_eps_placement (model.h) */
 	double eps;
 	double weight;
 };
@@ -190,10 +160,6 @@ struct config_anchor {
 enum config_diag_activation {         /* rhvae.diag_activation */
 	CONFIG_DIAG_EXP, CONFIG_DIAG_SOFTPLUS,
 	CONFIG_DIAG_COUNT
-};
-enum config_logdet {                   /* rhvae.logdet */
-	CONFIG_LOGDET_LU, CONFIG_LOGDET_CHOLESKY,
-	CONFIG_LOGDET_COUNT
 };
 enum config_momentum {                 /* rhvae.momentum */
 	CONFIG_MOMENTUM_METRIC, CONFIG_MOMENTUM_CHOLESKY,
@@ -212,7 +178,7 @@ struct config_rhvae {
 	double beta_zero;
 	double temperature;
 	double regularization;        /* lambda */
-	int logdet;                   /* enum config_logdet */
+	int logdet;                   /* enum linalg_logdet_mode (linalg.h) */
 	int64_t buffer_batches;
 	bool beta_zero_as_sqrt;       /* quirk: b used where sqrt(b) belongs */
 	int momentum;                 /* enum config_momentum */
@@ -238,6 +204,7 @@ struct config_train {
 	uint64_t seed;
 	bool shuffle;
 	int64_t blas_threads;
+	int kernels;                  /* enum config_kernels */
 	int nan_check;                /* enum config_nan_check */
 	int64_t max_steps;            /* 0 = no limit */
 	bool sanity_check;            /* pythae's start-up forward */
@@ -254,7 +221,7 @@ struct config_train {
 };
 
 struct config_optim {
-	int kind;                     /* enum config_optim_kind */
+	int kind;                     /* enum optim_kind (optim.h) */
 	double lr;
 	double beta1;
 	double beta2;
@@ -266,7 +233,7 @@ struct config_optim {
 	int clip;                     /* enum config_clip */
 	double clip_max;
 	double clip_eps;
-	int schedule;                 /* enum config_schedule */
+	int schedule;                 /* enum optim_schedule_kind (optim.h) */
 	int64_t step_size;
 	double gamma;
 	int64_t warmup_steps;
@@ -386,7 +353,7 @@ enum vb_status config_get(const struct config *c, const char *name, char *buf,
 enum vb_status config_get_at(const struct config *c, size_t i, char *buf,
 			     size_t cap, struct vb_error *err);
 
-/* Stable name of value of enum key ("model.recon", CONFIG_RECON_BCE ->
+/* Stable name of value of enum key ("model.recon", MODEL_RECON_BCE ->
  * "bce"), static storage; NULL if key is not an enum key or value is out of
  * range. */
 const char *config_enum_name(const char *key, int value);

@@ -10,7 +10,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "config.h"
+#include "machine.h"
 #ifdef VB_HAVE_MPI
 #include "mpi_sweep.h"
 #endif
@@ -53,55 +55,13 @@ static int usage_error(const char *fmt, const char *arg)
 	return 2;
 }
 
-/* OpenBLAS picks its kernel from the CPU when the library loads, and the
- * kernels of one ISA class round differently: Debian's 0.3.21 takes some
- * AVX-512 Xeons for a "Prescott" (5x slower), and AMD Zen 4 gets
- * "Cooperlake", whose sgemm results differ in the last bits from
- * SkylakeX's (1 of the 42 quick-sweep verdicts flips). So vaebench pins the
- * kernel by ISA class, AVX-512 -> SkylakeX, AVX2 -> Haswell, by
- * re-executing itself with OPENBLAS_CORETYPE set before any BLAS call: one
- * ISA class, one kernel, the same bits (README "Reproducibility").
- * VAEBENCH_BLAS_CORETYPE=keep keeps the library's choice; =NAME forces a
- * kernel. */
-static const char *wanted_core(void)
-{
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512f") &&
-	    __builtin_cpu_supports("avx512bw") &&
-	    __builtin_cpu_supports("avx512vl"))
-		return "SkylakeX";
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-		return "Haswell";
-	return NULL;
-}
-
+/* The OpenBLAS kernel pinned by ISA class (machine_pin_blas), before any
+ * BLAS call; a failure to pin is a warning, not an error. */
 static void fix_blas_core(char **argv)
 {
-	const char *mode = getenv("VAEBENCH_BLAS_CORETYPE");
-	const char *core = op_blas_core();
-	const char *want;
-	if (getenv("VAEBENCH_BLAS_REEXEC")) {
-		if (strcasecmp(core, getenv("OPENBLAS_CORETYPE")
-					     ? getenv("OPENBLAS_CORETYPE")
-					     : "") != 0)
-			fprintf(stderr, "vaebench: warning: OpenBLAS uses the "
-				"%s kernel after OPENBLAS_CORETYPE=%s\n",
-				core, getenv("OPENBLAS_CORETYPE"));
-		return;
-	}
-	if (mode && strcmp(mode, "keep") == 0)
-		return;
-	want = mode && *mode ? mode : wanted_core();
-	if (!want || strcasecmp(core, want) == 0)
-		return;
-	setenv("OPENBLAS_CORETYPE", want, 1);
-	setenv("VAEBENCH_BLAS_REEXEC", core, 1);
-	if (!getenv("OPENBLAS_NUM_THREADS"))
-		setenv("OPENBLAS_NUM_THREADS", "1", 1);
-	execv("/proc/self/exe", argv);
-	fprintf(stderr, "vaebench: warning: cannot restart with "
-		"OPENBLAS_CORETYPE=%s (%s); going on with the %s kernel\n",
-		want, strerror(errno), core);
+	char msg[256];
+	if (machine_pin_blas(argv, msg, sizeof msg))
+		fprintf(stderr, "vaebench: warning: %s\n", msg);
 }
 
 static const char *MAIN_HELP =
@@ -149,20 +109,21 @@ static const char *CONFIG_HELP =
 	"Prints the resolved settings as INI (defaults, then FILE, then --set),\n"
 	"or with --keys every key with its meaning.\n";
 
-struct cli_common {
+struct main_options {
 	const char *config;
 	const char *sets[MAX_SETS];
 	int n_sets;
 	bool quiet;
 	bool keys;
+	char out_set[1200];  /* --out as "run.out_dir=DIR" */
+	char name_set[400];  /* --name as "run.name=NAME" */
 };
 
 /* Parses the options train and config share. Returns -1 when the caller
  * should print help, 0 on success, else an exit code. */
-static int parse_common(int argc, char **argv, struct cli_common *o,
+static int parse_common(int argc, char **argv, struct main_options *o,
 			const char *help, bool allow_keys)
 {
-	static char outbuf[1200], namebuf[400];
 	memset(o, 0, sizeof *o);
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
@@ -181,13 +142,13 @@ static int parse_common(int argc, char **argv, struct cli_common *o,
 			} else if (!strcmp(a, "--set")) {
 				o->sets[o->n_sets++] = v;
 			} else if (!strcmp(a, "--out")) {
-				snprintf(outbuf, sizeof outbuf,
+				snprintf(o->out_set, sizeof o->out_set,
 					 "run.out_dir=%s", v);
-				o->sets[o->n_sets++] = outbuf;
+				o->sets[o->n_sets++] = o->out_set;
 			} else {
-				snprintf(namebuf, sizeof namebuf,
+				snprintf(o->name_set, sizeof o->name_set,
 					 "run.name=%s", v);
-				o->sets[o->n_sets++] = namebuf;
+				o->sets[o->n_sets++] = o->name_set;
 			}
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			o->quiet = true;
@@ -200,7 +161,7 @@ static int parse_common(int argc, char **argv, struct cli_common *o,
 	return 0;
 }
 
-static enum vb_status resolve(const struct cli_common *o, struct config *c,
+static enum vb_status resolve(const struct main_options *o, struct config *c,
 			      struct vb_error *err)
 {
 	enum vb_status st = VB_OK;
@@ -221,7 +182,7 @@ static enum vb_status resolve(const struct cli_common *o, struct config *c,
  * against two binaries handing the run to each other. */
 static int reexec_precision(const struct config *c, char **full_argv)
 {
-	static char bin[4096];
+	char bin[4096];
 	struct vb_error err = {0};
 	if (getenv("VAEBENCH_PRECISION_REEXEC")) {
 		fprintf(stderr, "vaebench: train.precision = %s: this binary "
@@ -244,7 +205,7 @@ static int reexec_precision(const struct config *c, char **full_argv)
 
 static int cmd_train(int argc, char **argv, char **full_argv)
 {
-	struct cli_common o;
+	struct main_options o;
 	struct config c;
 	struct train_data d;
 	struct train_summary s;
@@ -279,7 +240,7 @@ static int cmd_train(int argc, char **argv, char **full_argv)
 
 static int cmd_config(int argc, char **argv)
 {
-	struct cli_common o;
+	struct main_options o;
 	struct config c;
 	struct vb_error err = {0};
 	int rc = parse_common(argc, argv, &o, CONFIG_HELP, true);
@@ -483,13 +444,13 @@ int main(int argc, char **argv)
 		return cmd_ext(mpi_sweep_command, argc - 2, argv + 2,
 			       SWEEP_HELP);
 #else
-		return cmd_ext(sweep_command, argc - 2, argv + 2, SWEEP_HELP);
+		return cmd_ext(cli_sweep_command, argc - 2, argv + 2, SWEEP_HELP);
 #endif
 	if (!strcmp(cmd, "merge"))
-		return cmd_ext(table_merge_command, argc - 2, argv + 2,
+		return cmd_ext(cli_merge_command, argc - 2, argv + 2,
 			       MERGE_HELP);
 	if (!strcmp(cmd, "report"))
-		return cmd_ext(table_report_command, argc - 2, argv + 2,
+		return cmd_ext(cli_report_command, argc - 2, argv + 2,
 			       REPORT_HELP);
 	if (!strcmp(cmd, "replay"))
 		return cmd_replay(argc - 2, argv + 2);

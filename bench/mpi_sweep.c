@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "sweep.h"
 
 enum { MPI_TAG_REQUEST = 1, MPI_TAG_CELL = 2 };
@@ -66,20 +67,13 @@ enum vb_status mpi_sweep_command(int argc, char **argv, FILE *log,
 	struct sweep_options o;
 	struct sweep_plan *p = NULL;
 	struct sweep_stats stats;
-	const char *config = NULL;
 	int rank = 0, size = 1, ok;
 	enum vb_status st;
 
 	MPI_Init(NULL, NULL);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
-	st = sweep_parse_args(argc, argv, rank == 0 ? log : NULL, &o, &config,
-			      err);
-	if (st == VB_OK) {
-		st = sweep_plan_load(config, &p, err);
-		if (st == VB_ERR_IO && err)
-			err->status = st = VB_ERR_USAGE;
-	}
+	st = cli_sweep_load(argc, argv, rank == 0 ? log : NULL, &o, &p, err);
 	if (size == 1) {
 		if (st == VB_OK)
 			st = sweep_run(p, &o, &stats, err);

@@ -16,6 +16,8 @@
 
 #include <stb_image_write.h>
 
+#include "files.h"
+
 /* ---- font: 5 columns x 8 rows per glyph, '#' set; rows 0-6 hold capitals
  * and digits, row 7 the descenders. ---- */
 
@@ -262,21 +264,26 @@ static void text_center(struct plot_image *img, int cx, int y, int scale,
 		  color, text);
 }
 
+/* stb's writer callback: appends the PNG bytes to a memory stream. */
+static void png_to_stream(void *ctx, void *data, int size)
+{
+	fwrite(data, 1, (size_t)size, ctx);
+}
+
+static enum vb_status png_writer(FILE *f, void *ctx, struct vb_error *err)
+{
+	const struct plot_image *img = ctx;
+	if (!stbi_write_png_to_func(png_to_stream, f, img->w, img->h, 3,
+				    img->rgb, img->w * 3))
+		return vb_fail(err, VB_ERR_IO, "plot: cannot encode a %dx%d PNG",
+			       img->w, img->h);
+	return VB_OK;
+}
+
 enum vb_status plot_write_png(const struct plot_image *img, const char *path,
 			      struct vb_error *err)
 {
-	char tmp[1300];
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-	if (!stbi_write_png(tmp, img->w, img->h, 3, img->rgb, img->w * 3)) {
-		remove(tmp);
-		return vb_fail(err, VB_ERR_IO, "plot: cannot write %s", tmp);
-	}
-	if (rename(tmp, path) != 0) {
-		remove(tmp);
-		return vb_fail(err, VB_ERR_IO, "plot: cannot rename %s: %s",
-			       tmp, strerror(errno));
-	}
-	return VB_OK;
+	return files_write_with(path, png_writer, (void *)img, false, err);
 }
 
 /* ---- colours ---- */
@@ -320,17 +327,11 @@ uint32_t plot_palette(size_t i)
 #define GRID 0xe6e6e6
 #define MARK 0xd62728
 
-/* ---- heat map ---- */
-
-enum vb_status plot_heatmap_png(const struct plot_heatmap *h,
-				const char *path, struct vb_error *err)
+/* The width of a heat-map cell: its x tick and every annotation line fit
+ * (at least 110 pixels). */
+static int heat_cell_width(const struct plot_heatmap *h, int s)
 {
-	const int s = 2, th = plot_text_height(s), gap = 10;
-	int cw = 110, ch = 74, ytw = 0, left, top, gw, gh, w, hh;
-	int bar_x, tw;
-	struct plot_image *img;
-	enum vb_status st;
-
+	int cw = 110;
 	for (size_t i = 0; i < h->nx; i++) {
 		int t = plot_text_width(h->x_ticks[i], s) + 16;
 		cw = t > cw ? t : cw;
@@ -347,6 +348,99 @@ enum vb_status plot_heatmap_png(const struct plot_heatmap *h,
 			a += n + (a[n] == '\n');
 		}
 	}
+	return cw;
+}
+
+/* Cell (r, c) at (x0, y0), cw x ch: its colour and one or two lines of
+ * annotation. */
+static void heat_cell(struct plot_image *img, const struct plot_heatmap *h,
+		      size_t r, size_t c, int x0, int y0, int cw, int ch,
+		      int s)
+{
+	const int th = plot_text_height(s);
+	double v = h->value[r * h->nx + c];
+	uint32_t ink = !isnan(v) && v > 0.55 ? 0xffffff : INK;
+	const char *a;
+	char l1[128] = "", l2[128] = "";
+	size_t n;
+	plot_fill_rect(img, x0, y0, cw, ch, plot_share_color(v));
+	plot_fill_rect(img, x0, y0, cw, 1, 0xffffff);
+	plot_fill_rect(img, x0, y0, 1, ch, 0xffffff);
+	if (!h->annot || !h->annot[r * h->nx + c])
+		return;
+	a = h->annot[r * h->nx + c];
+	n = strcspn(a, "\n");
+	snprintf(l1, sizeof l1, "%.*s", (int)n, a);
+	if (a[n] == '\n')
+		snprintf(l2, sizeof l2, "%s", a + n + 1);
+	if (l2[0]) {
+		text_center(img, x0 + cw / 2, y0 + ch / 2 - th - 3, s, ink, l1);
+		text_center(img, x0 + cw / 2, y0 + ch / 2 + 3, s, ink, l2);
+	} else {
+		text_center(img, x0 + cw / 2, y0 + ch / 2 - th / 2, s, ink, l1);
+	}
+}
+
+/* The colour bar at (bar_x, top), at least 200 pixels high: 0 at the
+ * bottom, 1 at the top, ticks every quarter. */
+static void heat_bar(struct plot_image *img, const struct plot_heatmap *h,
+		     int bar_x, int top, int gh, int s)
+{
+	const int th = plot_text_height(s);
+	int bh = gh > 200 ? gh : 200, by = top;
+	for (int j = 0; j < bh; j++)
+		plot_fill_rect(img, bar_x, by + j, 24, 1,
+			       plot_share_color(1.0 - (double)j / (bh - 1)));
+	plot_line(img, bar_x, by, bar_x + 24, by, 1, 0, INK);
+	plot_line(img, bar_x, by + bh, bar_x + 24, by + bh, 1, 0, INK);
+	plot_line(img, bar_x, by, bar_x, by + bh, 1, 0, INK);
+	plot_line(img, bar_x + 24, by, bar_x + 24, by + bh, 1, 0, INK);
+	for (int k = 0; k <= 4; k++) {
+		char lab[16];
+		int y = by + bh - k * bh / 4;
+		snprintf(lab, sizeof lab, "%g", k / 4.0);
+		plot_line(img, bar_x + 24, y, bar_x + 29, y, 1, 0, INK);
+		plot_text(img, bar_x + 34, y - th / 2, s, false, INK, lab);
+	}
+	if (h->bar_label)
+		plot_text(img, bar_x, by - th - 14, s, false, INK,
+			  h->bar_label);
+}
+
+/* The grid frame, x ticks and both axis labels. */
+static void heat_axes(struct plot_image *img, const struct plot_heatmap *h,
+		      int left, int top, int cw, int gw, int gh, int s)
+{
+	const int th = plot_text_height(s), gap = 10;
+	plot_line(img, left, top, left + gw, top, 1, 0, INK);
+	plot_line(img, left, top + gh, left + gw, top + gh, 1, 0, INK);
+	plot_line(img, left, top, left, top + gh, 1, 0, INK);
+	plot_line(img, left + gw, top, left + gw, top + gh, 1, 0, INK);
+	for (size_t c = 0; c < h->nx; c++) {
+		int cx = left + (int)c * cw + cw / 2;
+		plot_line(img, cx, top + gh, cx, top + gh + 5, 1, 0, INK);
+		text_center(img, cx, top + gh + gap, s, INK, h->x_ticks[c]);
+	}
+	if (h->x_label)
+		text_center(img, left + gw / 2, top + gh + gap + th + gap, s,
+			    INK, h->x_label);
+	if (h->y_label)
+		plot_text(img, 20, top + gh / 2 +
+					   plot_text_width(h->y_label, s) / 2,
+			  s, true, INK, h->y_label);
+}
+
+/* ---- heat map ---- */
+
+enum vb_status plot_heatmap_png(const struct plot_heatmap *h,
+				const char *path, struct vb_error *err)
+{
+	const int s = 2, th = plot_text_height(s), gap = 10, ch = 74;
+	int cw = heat_cell_width(h, s), ytw = 0, left, top, gw, gh, w, hh;
+	int bar_x, tw;
+	struct plot_image *img;
+	enum vb_status st;
+
 	for (size_t i = 0; i < h->ny; i++) {
 		int t = plot_text_width(h->y_ticks[i], s);
 		ytw = t > ytw ? t : ytw;
@@ -379,78 +473,12 @@ enum vb_status plot_heatmap_png(const struct plot_heatmap *h,
 		int y0 = top + gh - (int)(r + 1) * ch;
 		plot_text(img, left - gap - plot_text_width(h->y_ticks[r], s),
 			  y0 + ch / 2 - th / 2, s, false, INK, h->y_ticks[r]);
-		for (size_t c = 0; c < h->nx; c++) {
-			int x0 = left + (int)c * cw;
-			double v = h->value[r * h->nx + c];
-			uint32_t fill = plot_share_color(v);
-			uint32_t ink = !isnan(v) && v > 0.55 ? 0xffffff : INK;
-			plot_fill_rect(img, x0, y0, cw, ch, fill);
-			plot_fill_rect(img, x0, y0, cw, 1, 0xffffff);
-			plot_fill_rect(img, x0, y0, 1, ch, 0xffffff);
-			if (h->annot && h->annot[r * h->nx + c]) {
-				const char *a = h->annot[r * h->nx + c];
-				char l1[128] = "", l2[128] = "";
-				size_t n = strcspn(a, "\n");
-				snprintf(l1, sizeof l1, "%.*s", (int)n, a);
-				if (a[n] == '\n')
-					snprintf(l2, sizeof l2, "%s",
-						 a + n + 1);
-				if (l2[0]) {
-					text_center(img, x0 + cw / 2,
-						    y0 + ch / 2 - th - 3, s,
-						    ink, l1);
-					text_center(img, x0 + cw / 2,
-						    y0 + ch / 2 + 3, s, ink,
-						    l2);
-				} else {
-					text_center(img, x0 + cw / 2,
-						    y0 + ch / 2 - th / 2, s,
-						    ink, l1);
-				}
-			}
-		}
+		for (size_t c = 0; c < h->nx; c++)
+			heat_cell(img, h, r, c, left + (int)c * cw, y0, cw, ch,
+				  s);
 	}
-	/* frame and x ticks */
-	plot_line(img, left, top, left + gw, top, 1, 0, INK);
-	plot_line(img, left, top + gh, left + gw, top + gh, 1, 0, INK);
-	plot_line(img, left, top, left, top + gh, 1, 0, INK);
-	plot_line(img, left + gw, top, left + gw, top + gh, 1, 0, INK);
-	for (size_t c = 0; c < h->nx; c++) {
-		int cx = left + (int)c * cw + cw / 2;
-		plot_line(img, cx, top + gh, cx, top + gh + 5, 1, 0, INK);
-		text_center(img, cx, top + gh + gap, s, INK, h->x_ticks[c]);
-	}
-	if (h->x_label)
-		text_center(img, left + gw / 2, top + gh + gap + th + gap, s,
-			    INK, h->x_label);
-	if (h->y_label)
-		plot_text(img, 20, top + gh / 2 +
-					   plot_text_width(h->y_label, s) / 2,
-			  s, true, INK, h->y_label);
-	/* colour bar: 0 at the bottom, 1 at the top */
-	{
-		int bh = gh > 200 ? gh : 200, by = top;
-		for (int j = 0; j < bh; j++)
-			plot_fill_rect(img, bar_x, by + j, 24, 1,
-				       plot_share_color(1.0 - (double)j /
-								      (bh - 1)));
-		plot_line(img, bar_x, by, bar_x + 24, by, 1, 0, INK);
-		plot_line(img, bar_x, by + bh, bar_x + 24, by + bh, 1, 0, INK);
-		plot_line(img, bar_x, by, bar_x, by + bh, 1, 0, INK);
-		plot_line(img, bar_x + 24, by, bar_x + 24, by + bh, 1, 0, INK);
-		for (int k = 0; k <= 4; k++) {
-			char lab[16];
-			int y = by + bh - k * bh / 4;
-			snprintf(lab, sizeof lab, "%g", k / 4.0);
-			plot_line(img, bar_x + 24, y, bar_x + 29, y, 1, 0,
-				  INK);
-			plot_text(img, bar_x + 34, y - th / 2, s, false, INK,
-				  lab);
-		}
-		if (h->bar_label)
-			plot_text(img, bar_x, by - th - 14, s, false, INK,
-				  h->bar_label);
-	}
+	heat_axes(img, h, left, top, cw, gw, gh, s);
+	heat_bar(img, h, bar_x, top, gh, s);
 	st = plot_write_png(img, path, err);
 	plot_image_free(img);
 	return st;
@@ -509,65 +537,68 @@ static void draw_cross(struct plot_image *img, int x, int y, uint32_t c)
 	plot_line(img, x - 5, y + 5, x + 5, y - 5, 2, 0, c);
 }
 
-static void draw_panel(struct plot_image *img, const struct plot_panel *p,
-		       int x, int y, int w, int h, bool logy)
+/* The panel's data range into f (y in log10 when f->logy), padded. */
+static void panel_range(struct frame *f, const struct plot_panel *p)
 {
-	const int s = 2, th = plot_text_height(s);
-	struct frame f = {x, y, w, h, 0, 1, INFINITY, -INFINITY, logy};
 	bool any = false;
-	char lab[32];
-
 	for (size_t i = 0; i < p->n_series; i++) {
 		const struct plot_series *se = &p->series[i];
 		for (size_t k = 0; k < se->n; k++) {
-			if (se->x[k] > f.x1)
-				f.x1 = se->x[k];
-			if (!y_ok(&f, se->y[k]))
+			if (se->x[k] > f->x1)
+				f->x1 = se->x[k];
+			if (!y_ok(f, se->y[k]))
 				continue;
-			double v = logy ? log10(se->y[k]) : se->y[k];
-			f.y0 = fmin(f.y0, v);
-			f.y1 = fmax(f.y1, v);
+			double v = f->logy ? log10(se->y[k]) : se->y[k];
+			f->y0 = fmin(f->y0, v);
+			f->y1 = fmax(f->y1, v);
 			any = true;
 		}
-		if (isfinite(se->mark_x) && se->mark_x > f.x1)
-			f.x1 = se->mark_x;
+		if (isfinite(se->mark_x) && se->mark_x > f->x1)
+			f->x1 = se->mark_x;
 	}
 	if (!any) {
-		f.y0 = 0;
-		f.y1 = 1;
+		f->y0 = 0;
+		f->y1 = 1;
 	}
-	if (logy) {
-		f.y0 = floor(f.y0);
-		f.y1 = ceil(f.y1);
-		if (f.y1 <= f.y0)
-			f.y1 = f.y0 + 1;
+	if (f->logy) {
+		f->y0 = floor(f->y0);
+		f->y1 = ceil(f->y1);
+		if (f->y1 <= f->y0)
+			f->y1 = f->y0 + 1;
 	} else {
-		double pad = (f.y1 - f.y0) * 0.08;
+		double pad = (f->y1 - f->y0) * 0.08;
 		if (pad <= 0)
-			pad = fabs(f.y1) * 0.1 + 1e-12;
-		f.y0 -= pad;
-		f.y1 += pad;
+			pad = fabs(f->y1) * 0.1 + 1e-12;
+		f->y0 -= pad;
+		f->y1 += pad;
 	}
-	f.x1 *= 1.04;
-	if (f.x1 <= 0)
-		f.x1 = 1;
-	plot_fill_rect(img, x, y, w, h, 0xffffff);
-	/* y ticks and grid */
-	if (logy) {
-		int nd = (int)(f.y1 - f.y0), every = nd / 5 + 1;
-		for (int e = (int)f.y0; e <= (int)f.y1; e += every) {
-			int yy = f.y + f.h -
-				 (int)lround((e - f.y0) / (f.y1 - f.y0) * f.h);
+	f->x1 *= 1.04;
+	if (f->x1 <= 0)
+		f->x1 = 1;
+}
+
+/* y ticks with grid lines, x ticks. */
+static void panel_ticks(struct plot_image *img, const struct frame *f, int s)
+{
+	const int th = plot_text_height(s);
+	int x = f->x, y = f->y, w = f->w, h = f->h;
+	char lab[32];
+	if (f->logy) {
+		int nd = (int)(f->y1 - f->y0), every = nd / 5 + 1;
+		for (int e = (int)f->y0; e <= (int)f->y1; e += every) {
+			int yy = f->y + f->h -
+				 (int)lround((e - f->y0) / (f->y1 - f->y0) *
+					     f->h);
 			plot_line(img, x, yy, x + w, yy, 1, 0, GRID);
 			fmt_tick(e, true, lab, sizeof lab);
 			plot_text(img, x - 8 - plot_text_width(lab, s),
 				  yy - th / 2, s, false, INK, lab);
 		}
 	} else {
-		double step = nice_step(f.y1 - f.y0, 4);
-		for (double v = ceil(f.y0 / step) * step; v <= f.y1;
+		double step = nice_step(f->y1 - f->y0, 4);
+		for (double v = ceil(f->y0 / step) * step; v <= f->y1;
 		     v += step) {
-			int yy = py(&f, v);
+			int yy = py(f, v);
 			plot_line(img, x, yy, x + w, yy, 1, 0, GRID);
 			fmt_tick(fabs(v) < step * 1e-9 ? 0 : v, false, lab,
 				 sizeof lab);
@@ -575,31 +606,33 @@ static void draw_panel(struct plot_image *img, const struct plot_panel *p,
 				  yy - th / 2, s, false, INK, lab);
 		}
 	}
-	/* x ticks */
-	{
-		double step = nice_step(f.x1 - f.x0, 4);
-		if (step < 1)
-			step = 1;
-		for (double v = 0; v <= f.x1; v += step) {
-			int xx = px(&f, v);
-			plot_line(img, xx, y + h, xx, y + h + 4, 1, 0, INK);
-			snprintf(lab, sizeof lab, "%g", v);
-			text_center(img, xx, y + h + 8, s, INK, lab);
-		}
+	double step = nice_step(f->x1 - f->x0, 4);
+	if (step < 1)
+		step = 1;
+	for (double v = 0; v <= f->x1; v += step) {
+		int xx = px(f, v);
+		plot_line(img, xx, y + h, xx, y + h + 4, 1, 0, INK);
+		snprintf(lab, sizeof lab, "%g", v);
+		text_center(img, xx, y + h + 8, s, INK, lab);
 	}
-	/* series */
+}
+
+/* The series as lines with points, then the NaN marks on top. */
+static void panel_series(struct plot_image *img, const struct frame *f,
+			 const struct plot_panel *p)
+{
 	for (size_t i = 0; i < p->n_series; i++) {
 		const struct plot_series *se = &p->series[i];
 		bool have = false;
 		int lx = 0, ly = 0;
 		for (size_t k = 0; k < se->n; k++) {
 			int xx, yy;
-			if (!y_ok(&f, se->y[k])) {
+			if (!y_ok(f, se->y[k])) {
 				have = false;
 				continue;
 			}
-			xx = px(&f, se->x[k]);
-			yy = py(&f, se->y[k]);
+			xx = px(f, se->x[k]);
+			yy = py(f, se->y[k]);
 			if (have)
 				plot_line(img, lx, ly, xx, yy, 2, 0,
 					  se->color);
@@ -609,18 +642,28 @@ static void draw_panel(struct plot_image *img, const struct plot_panel *p,
 			have = true;
 		}
 	}
-	/* NaN marks on top */
 	for (size_t i = 0; i < p->n_series; i++) {
 		const struct plot_series *se = &p->series[i];
 		int xx;
 		if (!isfinite(se->mark_x))
 			continue;
-		xx = px(&f, se->mark_x);
-		plot_line(img, xx, y, xx, y + h, 2, 6, MARK);
-		draw_cross(img, xx, y + 6, MARK);
+		xx = px(f, se->mark_x);
+		plot_line(img, xx, f->y, xx, f->y + f->h, 2, 6, MARK);
+		draw_cross(img, xx, f->y + 6, MARK);
 		/* which run: its colour just below the cross */
-		plot_fill_rect(img, xx - 3, y + 14, 7, 7, se->color);
+		plot_fill_rect(img, xx - 3, f->y + 14, 7, 7, se->color);
 	}
+}
+
+static void draw_panel(struct plot_image *img, const struct plot_panel *p,
+		       int x, int y, int w, int h, bool logy)
+{
+	const int s = 2, th = plot_text_height(s);
+	struct frame f = {x, y, w, h, 0, 1, INFINITY, -INFINITY, logy};
+	panel_range(&f, p);
+	plot_fill_rect(img, x, y, w, h, 0xffffff);
+	panel_ticks(img, &f, s);
+	panel_series(img, &f, p);
 	plot_line(img, x, y, x + w, y, 1, 0, INK);
 	plot_line(img, x, y + h, x + w, y + h, 1, 0, INK);
 	plot_line(img, x, y, x, y + h, 1, 0, INK);

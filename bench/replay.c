@@ -9,6 +9,9 @@
 
 #include "checkpoint.h"
 #include "config.h"
+#include "files.h"
+#include "forensics.h"
+#include "table.h"
 
 #define REPLAY_MAX_COLS 64
 
@@ -78,17 +81,6 @@ static enum vb_status read_summary(const char *dir, struct replay_report *o,
 	return VB_OK;
 }
 
-/* The value as summary.csv prints it (%.9g; nan, inf, -inf). */
-static void format_value(double v, char *buf, size_t cap)
-{
-	if (isnan(v))
-		snprintf(buf, cap, "nan");
-	else if (isinf(v))
-		snprintf(buf, cap, v > 0 ? "inf" : "-inf");
-	else
-		snprintf(buf, cap, "%.9g", v);
-}
-
 /* Compares every tensor of the original end state with the replay's. */
 static enum vb_status compare_state(const char *orig, const char *rep,
 				    struct replay_report *o,
@@ -149,13 +141,13 @@ enum vb_status replay_run(const struct replay_request *q,
 	o->target_step = q->step > 0 ? q->step
 			 : o->orig_step > 0 ? o->orig_step
 					    : o->orig_steps;
-	st = train_find_checkpoint(q->run_dir, o->target_step, o->checkpoint,
+	st = forensics_find_checkpoint(q->run_dir, o->target_step, o->checkpoint,
 				   sizeof o->checkpoint, &o->from_step, err);
 	if (st != VB_OK)
 		return st;
 	/* the replay's end state goes next to the run, never over it */
 	snprintf(path, sizeof path, "%s/replay", q->run_dir);
-	st = train_mkdirs(path, err);
+	st = files_mkdirs(path, err);
 	if (st != VB_OK)
 		return st;
 	snprintf(final, sizeof final, "%s/final.safetensors", path);
@@ -176,7 +168,7 @@ enum vb_status replay_run(const struct replay_request *q,
 	if (st != VB_OK)
 		return st;
 	if (o->rep.first.set)
-		format_value(o->rep.first.value, o->rep_value,
+		table_fmt_real(o->rep.first.value, o->rep_value,
 			     sizeof o->rep_value);
 	o->same_event = o->rep.first.set && o->orig_step > 0 &&
 			o->rep.first.step == o->orig_step &&

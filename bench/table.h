@@ -1,9 +1,10 @@
 /* table: result rows and the tables made from them. A row is every setting
  * (config keys, through config_get_at) followed by the result columns of
  * one static column list (name and getter each), so new settings and new
- * result fields appear without touching the writers. Owns results.csv,
- * summary.md, machine.json, merge and report; the pictures are drawn by
- * plot. */
+ * result fields appear without touching the writers. Owns the row format,
+ * CSV reading and writing and results.csv; statistics are stats.h's,
+ * summary.md, machine.json, report and merge report.h's, figure
+ * selection figures.h's. */
 #ifndef VB_BENCH_TABLE_H
 #define VB_BENCH_TABLE_H
 
@@ -79,7 +80,7 @@ const char *table_get(const struct table *t, size_t row, const char *name);
  * whose id repeats an earlier one. Deterministic. */
 void table_sort_rows(struct table *t);
 
-/* Writes t as CSV to path atomically (path.tmp, rename). */
+/* Writes t as CSV to path atomically (files_write_atomic). */
 enum vb_status table_write(const struct table *t, const char *path,
 			   struct vb_error *err);
 
@@ -88,69 +89,25 @@ enum vb_status table_write(const struct table *t, const char *path,
 enum vb_status table_collect_rows(const char *dir, struct table *t,
 				  struct vb_error *err);
 
-/* Writes summary.md for t to path: the axes (setting columns whose values
- * vary), one table grouping the runs by every axis but train.seed (runs,
- * share that hit NaN/Inf, median first-NaN epoch, mean final eval loss of
- * the finite runs), one such table per axis, the mitigation table (see
- * table_write_mitigations) when rows name mitigations, and the list of
- * runs that hit a non-finite value; note (markdown, may be NULL) goes
- * under the opening counts. Deterministic for the same rows but
- * for the wall-clock columns of the mitigation table (its last three). */
-enum vb_status table_write_summary(const struct table *t, const char *title,
-				   const char *note, const char *path,
-				   struct vb_error *err);
+/* v as the result tables print it into buf: %.9g, or nan / inf / -inf. */
+void table_fmt_real(double v, char *buf, size_t cap);
 
-/* The mitigation table of the rows whose "mitigation" column is not
- * empty, one line per mitigation in order of first appearance (file order
- * for a sweep's rows, which are sorted by cell): cells, runs that hit
- * NaN/Inf out of the runs (error rows aside), first-NaN epoch (median,
- * min, max), mean final eval loss of the finite runs, mean best eval loss
- * of all runs, mean eval loss at the comparison epoch E over the runs
- * that reached E with a finite eval loss (and how many) next to the
- * baseline's, and the wall clock: mean seconds per cell, seconds per
- * epoch run (sum of seconds / sum of epochs_done, so that runs stopped
- * early by a NaN compare) and that relative to the baseline. The baseline
- * is the mitigation named "baseline", else the first; E is the largest
- * epoch that every baseline run completed with a finite eval loss (the
- * shortest run of finite leading eval_losses entries; 0: no comparison).
- * table_write_summary includes it as the section "Mitigations";
- * table_write_mitigations writes it as CSV to path (columns mitigation,
- * cells, runs, errors, nan_runs, first_nan_epoch_median, _min, _max,
- * final_eval_loss_mean, final_eval_runs, best_eval_loss_mean,
- * best_eval_runs, compare_epoch, eval_loss_at_epoch, eval_runs_at_epoch,
- * baseline_eval_loss_at_epoch, seconds_mean, seconds_per_epoch,
- * time_vs_baseline; the last three are wall clock). *written is false
- * (and nothing is written) when no row names a mitigation. */
-enum vb_status table_write_mitigations(const struct table *t, const char *path,
-				       bool *written, struct vb_error *err);
+/* A CSV number: true with *v when s is a whole number (strtod). */
+bool table_parse_num(const char *s, double *v);
 
-/* Writes DIR/machine.json: CPU, cores, BLAS core and threads, precision,
- * compiler, C library, jobs, git commit (the VB_GIT_COMMIT environment
- * variable, else the build's, else "unknown"). */
-enum vb_status table_write_machine(const char *dir, int jobs,
-				   struct vb_error *err);
+/* Writes s as one CSV field (quoted when it holds , " or a line break). */
+void table_csv_field(FILE *f, const char *s);
 
-/* Rebuilds DIR/results.csv from DIR/rows (when that folder exists), then
- * DIR/summary.md, DIR/mitigations.csv and mitigations.png (when rows name
- * mitigations) and the plots: stability_map.png (map_x x map_y, NULL for
- * the defaults: optim.lr x train.batch when both vary, else the first
- * varying settings), loss_curves.png and grad_norm.png from the run
- * folders' metrics.csv. */
-enum vb_status table_report(const char *dir, const char *map_x,
-			    const char *map_y, struct vb_error *err);
+/* Appends column name (every row gets ""); VB_ERR_NOMEM. */
+enum vb_status table_add_col(struct table *t, const char *name,
+			     struct vb_error *err);
 
-/* Joins sweep folders into out: every row of each dir (its rows/ folder,
- * else its results.csv), one per id, copied to out/rows/; each run folder
- * linked as out/runs/<id>; then table_report(out). */
-enum vb_status table_merge(const char *out, const char *const *dirs,
-			   size_t n_dirs, struct vb_error *err);
+/* Appends a row of empty cells, its index in *row; VB_ERR_NOMEM. */
+enum vb_status table_add_row(struct table *t, size_t *row,
+			     struct vb_error *err);
 
-/* "vaebench report DIR [--map X,Y]" and "vaebench merge OUT DIR...":
- * parse argv (without the command word) and run. VB_ERR_USAGE for bad
- * options. log gets one line naming what was written (may be NULL). */
-enum vb_status table_report_command(int argc, char **argv, FILE *log,
-				    struct vb_error *err);
-enum vb_status table_merge_command(int argc, char **argv, FILE *log,
-				   struct vb_error *err);
+/* Sets cell (row, col) to a copy of v; VB_ERR_NOMEM. */
+enum vb_status table_set_cell(struct table *t, size_t row, size_t col,
+			      const char *v, struct vb_error *err);
 
 #endif

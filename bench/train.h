@@ -3,7 +3,9 @@
  * run folder (config.ini, metrics.csv, times.csv, summary.csv, meta.json,
  * checkpoint.safetensors, checkpoints/step-*.safetensors to resume from,
  * precursors.csv when a run fails). Also resuming from a checkpoint for
- * replay (train_run_opts; the replay command is in replay.h). */
+ * replay (train_run_opts; the replay command is in replay.h, finding a
+ * run's checkpoints in forensics.h). The step itself is step.c's
+ * pipeline (run.h). */
 #ifndef VB_BENCH_TRAIN_H
 #define VB_BENCH_TRAIN_H
 
@@ -109,19 +111,9 @@ enum vb_status train_run_opts(const struct config *c,
 			      struct train_summary *out, FILE *log,
 			      struct vb_error *err);
 
-/* Finds in run_dir/checkpoints the resume checkpoint with the largest step
- * below before (before <= 0: the largest) into path (cap bytes) and its
- * step. VB_ERR_IO when there is none. */
-enum vb_status train_find_checkpoint(const char *run_dir, long before,
-				     char *path, size_t cap, long *step,
-				     struct vb_error *err);
-
 /* Header and one row of summary.csv for a finished run. */
 void train_summary_header(FILE *f);
 void train_summary_row(FILE *f, const struct config *c,
 		       const struct train_summary *s);
-
-/* Creates a folder and its parents (mkdir -p). */
-enum vb_status train_mkdirs(const char *path, struct vb_error *err);
 
 #endif

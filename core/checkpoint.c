@@ -1512,6 +1512,42 @@ enum vb_status checkpoint_read_raw(const struct checkpoint *c,
 	return VB_OK;
 }
 
+enum vb_status checkpoint_read_i64(const struct checkpoint *c,
+				   const char *name, int64_t lo, int64_t hi,
+				   int64_t *out, struct vb_error *err)
+{
+	int64_t v;
+	char nb[CK_SHOW_LEN];
+	enum vb_status st = checkpoint_read_raw(c, name, CHECKPOINT_I64, 1,
+						&v, err);
+	if (st != VB_OK)
+		return st;
+	if (v < lo || v > hi)
+		return ck_open_fail(err, VB_ERR_DATA, c->path,
+				    "tensor '%s' = %lld, expected %lld..%lld",
+				    ck_show(name, nb, sizeof nb), (long long)v,
+				    (long long)lo, (long long)hi);
+	*out = v;
+	return VB_OK;
+}
+
+enum vb_status checkpoint_check_i64(const struct checkpoint *c,
+				    const char *name, const int64_t *v,
+				    size_t n, int64_t lo, int64_t hi,
+				    struct vb_error *err)
+{
+	char nb[CK_SHOW_LEN];
+	for (size_t i = 0; i < n; i++)
+		if (v[i] < lo || v[i] > hi)
+			return ck_open_fail(err, VB_ERR_DATA, c->path,
+					    "tensor '%s'[%zu] = %lld, expected "
+					    "%lld..%lld",
+					    ck_show(name, nb, sizeof nb), i,
+					    (long long)v[i], (long long)lo,
+					    (long long)hi);
+	return VB_OK;
+}
+
 const char *checkpoint_meta(const struct checkpoint *c, const char *key)
 {
 	size_t lo = 0, hi = c->n_m;

@@ -7,6 +7,7 @@
 #define VB_CORE_CHECKPOINT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vb.h"
 
@@ -16,6 +17,11 @@
 /* Header JSON larger than this is refused (the limit of the reference
  * safetensors implementation). */
 #define CHECKPOINT_MAX_HEADER 100000000u
+
+/* Largest count (step, epoch, batch, index) a loader should accept from
+ * a checkpoint: 2^53, exact in a double, far beyond any real count and far
+ * enough below INT64_MAX that counting on from it cannot overflow. */
+#define CHECKPOINT_COUNT_MAX ((int64_t)1 << 53)
 
 /* Element types; the file spells them "F32", "F64", ... (safetensors names).
  * Other safetensors dtypes (F16, BF16, ...) are not supported: files holding
@@ -133,11 +139,29 @@ enum vb_status checkpoint_read_real(const struct checkpoint *c,
 
 /* Copies tensor name, which must have exactly this dtype and n_elems
  * elements, into dst (n_elems * checkpoint_dtype_size(dtype) bytes).
- * VB_ERR_DATA if absent or of another dtype or size. */
+ * VB_ERR_DATA if absent or of another dtype or size. The values are not
+ * looked at: a loader range-checks what it reads (checkpoint_read_i64,
+ * checkpoint_check_i64) before its arithmetic uses them. */
 enum vb_status checkpoint_read_raw(const struct checkpoint *c,
 				   const char *name,
 				   enum checkpoint_dtype dtype, size_t n_elems,
 				   void *dst, struct vb_error *err);
+
+/* Reads the one-element I64 tensor name into *out when its value lies in
+ * lo..hi (inclusive); else VB_ERR_DATA "checkpoint: <path>: tensor 'name'
+ * = <value>, expected lo..hi" and *out unchanged. Errors of
+ * checkpoint_read_raw otherwise. Counts use 0..CHECKPOINT_COUNT_MAX. */
+enum vb_status checkpoint_read_i64(const struct checkpoint *c,
+				   const char *name, int64_t lo, int64_t hi,
+				   int64_t *out, struct vb_error *err);
+
+/* Checks v[0..n) (values already read from tensor name of c) against
+ * lo..hi: VB_ERR_DATA "checkpoint: <path>: tensor 'name'[i] = <value>,
+ * expected lo..hi" for the first one outside. */
+enum vb_status checkpoint_check_i64(const struct checkpoint *c,
+				    const char *name, const int64_t *v,
+				    size_t n, int64_t lo, int64_t hi,
+				    struct vb_error *err);
 
 /* Metadata value for key (unescaped), NULL if absent. Borrowed until
  * checkpoint_close. */

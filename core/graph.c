@@ -666,6 +666,32 @@ enum vb_status graph_backward_scaled(struct graph *g,
 	return VB_OK;
 }
 
+bool graph_depends_on(struct graph *g, const struct graph_node *n,
+		      const struct graph_node *a,
+		      const struct graph_node *avoid)
+{
+	bool found;
+	if (!n || !a || a->id > n->id || g->nodes[a->id] != a ||
+	    g->nodes[n->id] != n || a == avoid)
+		return false;
+	if (a == n)
+		return true;
+	/* active is pass scratch, false outside a pass: mark what reaches
+	 * back to a (never avoid), in tape order, then clear it again */
+	g->nodes[a->id]->active = true;
+	for (size_t k = a->id + 1; k <= n->id; k++) {
+		struct graph_node *m = g->nodes[k];
+		if (m == avoid)
+			continue;
+		for (int i = 0; i < m->n_in && !m->active; i++)
+			m->active = m->in[i]->active;
+	}
+	found = n->active;
+	for (size_t k = a->id; k <= n->id; k++)
+		g->nodes[k]->active = false;
+	return found;
+}
+
 static struct graph_node *zero_like(struct graph *g, struct graph_node *n)
 {
 	struct tensor t = graph_tensor_zero(g, n->value.ndim, n->value.shape);

@@ -237,6 +237,15 @@ enum vb_status graph_backward_scaled(struct graph *g,
 				     struct graph_node *loss, double scale,
 				     struct vb_error *err);
 
+/* Whether n depends on a through a path that does not pass through the
+ * node avoid (NULL: any path): a is n, or an input of n, or of one of
+ * those, and so on (a forward sweep over the tape between them, O(n->id -
+ * a->id)). Callable between passes (not from inside a backward kernel or
+ * hook, whose pass scratch it would overwrite). */
+bool graph_depends_on(struct graph *g, const struct graph_node *n,
+		      const struct graph_node *a,
+		      const struct graph_node *avoid);
+
 /* d out / d wrt[k] for k < n_wrt, with seed (same shape as out; NULL
  * means ones, out then must be 1 element). Every wrt[k] must require grad
  * (VB_ERR_INTERNAL otherwise, as PyTorch). Parameter gradient slices are

@@ -215,6 +215,17 @@ void optim_reset(struct optim *o)
 	o->step = 0;
 }
 
+enum vb_status optim_load_step(struct optim *o, const struct checkpoint *ck,
+			       const char *name, struct vb_error *err)
+{
+	int64_t step;
+	enum vb_status st = checkpoint_read_i64(ck, name, 0, OPTIM_STEP_MAX,
+						&step, err);
+	if (st == VB_OK)
+		o->step = (long)step;
+	return st;
+}
+
 void optim_zero_grad(vb_real *grad, size_t n)
 {
 	memset(grad, 0, n * sizeof(vb_real));
@@ -719,6 +730,9 @@ enum vb_status optim_clip_load(struct optim_clip *c,
 		return vb_fail(err, VB_ERR_INTERNAL, "optim: clip prefix %s "
 			       "too long", prefix);
 	st = checkpoint_read_raw(ck, nc, CHECKPOINT_I64, 3, counts, err);
+	if (st == VB_OK) /* n_steps++ must not overflow */
+		st = checkpoint_check_i64(ck, nc, counts, 3, 0,
+					  CHECKPOINT_COUNT_MAX, err);
 	if (st)
 		return st;
 	st = checkpoint_info(ck, nw, &dt, &nd, shape, err);

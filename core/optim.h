@@ -70,6 +70,21 @@ void optim_free(struct optim *o);
 /* Zeroes the moments and sets step to 0, as a freshly created optimiser. */
 void optim_reset(struct optim *o);
 
+/* Largest step count optim_load_step accepts: 2^53 (exact in the double
+ * that Adam's bias correction takes it as, and far from LONG_MAX, so the
+ * step's o->step += 1 cannot overflow). */
+#define OPTIM_STEP_MAX ((int64_t)1 << 53)
+
+struct checkpoint;
+
+/* Sets o->step from the one-element I64 tensor name of ck (a count saved
+ * with the moments, e.g. "optimizer.step"). VB_ERR_DATA "checkpoint:
+ * <path>: tensor 'name' = <value>, expected 0..OPTIM_STEP_MAX" when it is
+ * negative or larger, o unchanged; the errors of checkpoint_read_raw
+ * otherwise. */
+enum vb_status optim_load_step(struct optim *o, const struct checkpoint *ck,
+			       const char *name, struct vb_error *err);
+
 /* Zeroes a gradient buffer of n elements (the once-per-step zeroing that
  * backward kernels, which accumulate, rely on). */
 void optim_zero_grad(vb_real *grad, size_t n);
@@ -231,7 +246,6 @@ double optim_clip_share(const struct optim_clip *c);
 double optim_clip_median(const struct optim_clip *c);
 
 struct checkpoint_writer;
-struct checkpoint;
 
 /* Saves / restores the state under prefix (e.g. "clip"): prefix.window
  * (F64, W values, oldest first, only the n_window held), prefix.counts

@@ -155,3 +155,32 @@ void rng_state_load(struct rng *r, const uint64_t in[RNG_STATE_WORDS])
 	r->has_spare = in[4] != 0;
 	memcpy(&r->spare, &in[5], sizeof r->spare);
 }
+
+enum vb_status rng_state_check(const uint64_t in[RNG_STATE_WORDS],
+			       const char *what, struct vb_error *err)
+{
+	double spare;
+	if ((in[0] | in[1] | in[2] | in[3]) == 0)
+		return vb_fail(err, VB_ERR_DATA, "rng: %s: all-zero "
+			       "xoshiro256** state (s[0..3] = 0), expected a "
+			       "state rng_state_save wrote", what);
+	if (in[4] > 1)
+		return vb_fail(err, VB_ERR_DATA, "rng: %s: has_spare = %llu, "
+			       "expected 0 or 1", what,
+			       (unsigned long long)in[4]);
+	memcpy(&spare, &in[5], sizeof spare);
+	if (in[4] == 1 && !isfinite(spare))
+		return vb_fail(err, VB_ERR_DATA, "rng: %s: spare normal = %g, "
+			       "expected a finite value", what, spare);
+	return VB_OK;
+}
+
+enum vb_status rng_state_restore(struct rng *r,
+				 const uint64_t in[RNG_STATE_WORDS],
+				 const char *what, struct vb_error *err)
+{
+	enum vb_status st = rng_state_check(in, what, err);
+	if (st == VB_OK)
+		rng_state_load(r, in);
+	return st;
+}

@@ -73,7 +73,25 @@ void rng_permutation(struct rng *r, size_t *idx, size_t n);
 void rng_state_save(const struct rng *r, uint64_t out[RNG_STATE_WORDS]);
 
 /* Restores a state written by rng_state_save; the continuation is then
- * identical to the saved generator's. */
+ * identical to the saved generator's. in must be a valid state (one that
+ * rng_state_save wrote in this process, or one that passed
+ * rng_state_check): an all-zero xoshiro state never leaves zero, and
+ * rng_below would loop forever on it. States read from files go through
+ * rng_state_restore. */
 void rng_state_load(struct rng *r, const uint64_t in[RNG_STATE_WORDS]);
+
+/* Checks that in could have been written by rng_state_save: s[0..3] not
+ * all zero (xoshiro's one forbidden state), has_spare 0 or 1, and a
+ * finite spare when has_spare is 1. VB_ERR_DATA with one line naming what
+ * (the caller's name for the state, e.g. "trainer.rng_state[1]") and the
+ * value, e.g. "rng: trainer.rng_state[1]: all-zero xoshiro256** state
+ * (s[0..3] = 0), expected a state rng_state_save wrote". */
+enum vb_status rng_state_check(const uint64_t in[RNG_STATE_WORDS],
+			       const char *what, struct vb_error *err);
+
+/* rng_state_check, then rng_state_load; r is unchanged on error. */
+enum vb_status rng_state_restore(struct rng *r,
+				 const uint64_t in[RNG_STATE_WORDS],
+				 const char *what, struct vb_error *err);
 
 #endif

@@ -301,9 +301,15 @@ enum vb_status model_load_state(struct model *m, const struct checkpoint *c,
 	for (size_t i = 0; st == VB_OK && m->buffers &&
 			   i < m->buffers->n_items; i++) {
 		struct model_buffer *b = &m->buffers->items[i];
-		if (b->dtype == CHECKPOINT_I64)
+		if (b->dtype == CHECKPOINT_I64) {
+			/* counters (num_batches_tracked) that keep counting */
 			st = checkpoint_read_raw(c, b->name, CHECKPOINT_I64,
 						 b->n, b->data, err);
+			if (st == VB_OK)
+				st = checkpoint_check_i64(
+					c, b->name, b->data, b->n, 0,
+					CHECKPOINT_COUNT_MAX, err);
+		}
 		else
 			st = checkpoint_read_real(c, b->name, 1, &b->n,
 						  b->data, err);

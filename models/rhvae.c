@@ -39,6 +39,8 @@ struct rhvae {
 	vb_real *frozen; /* stored constants, in the order they are made */
 	size_t n_frozen, cap_frozen, pos_frozen;
 	vb_real *temper; /* (K) tempering factors */
+	bool lf_full;    /* rhvae_set_leapfrog_reuse(false): the full H at
+			    every step-6.1 iteration (the reference path) */
 };
 
 void rhvae_set_freeze(struct model *m, enum rhvae_freeze mode)
@@ -48,6 +50,19 @@ void rhvae_set_freeze(struct model *m, enum rhvae_freeze mode)
 	rv->pos_frozen = 0;
 	if (mode == RHVAE_FREEZE_RECORD)
 		rv->n_frozen = 0;
+}
+
+void rhvae_set_leapfrog_reuse(struct model *m, bool reuse)
+{
+	struct rhvae *rv = m->impl;
+	rv->lf_full = !reuse;
+}
+
+const vb_real *rhvae_frozen_values(const struct model *m, size_t *n)
+{
+	const struct rhvae *rv = m->impl;
+	*n = rv->n_frozen;
+	return rv->frozen;
 }
 
 /* A constant of step 6.1 or 6.2: recorded or replaced (rhvae_set_freeze). */
@@ -220,19 +235,91 @@ static struct graph_node *hamiltonian(struct model *m, struct graph *g,
 	return H;
 }
 
-/* d out / d wrt as a node (constant unless keep_graph). */
-static struct graph_node *grad_of(struct graph *g, struct graph_node *out,
-				  struct graph_node *wrt, bool keep_graph,
-				  struct vb_error *err)
+/* The parts of H for the reusing leapfrog (rhvae_set_leapfrog_reuse), in
+ * scope "H" with hamiltonian()'s node names. The rho-independent part
+ * sum_i [-log p(x_i | z_i) + 0.5 |z_i|^2] (decoder and prior): */
+static struct graph_node *h_recon_prior(struct model *m, struct graph *g,
+					struct graph_node *x,
+					struct graph_node *z,
+					struct graph_node *y)
+{
+	struct graph_node *H;
+	graph_push_scope(g, "H");
+	H = op_sum(g, "sum",
+		   op_add(g, "recon_prior", vae_recon(&m->cfg, g, y, x),
+			  op_scale(g, "prior",
+				   op_sum_rows(g, "z_sq",
+					       op_square(g, "z2", z)),
+				   0.5)));
+	graph_pop_scope(g);
+	return H;
+}
+
+/* -0.5 sum_i logdet A_i, whose gradient in A is the log-determinant's
+ * contribution to dH/dA (rho-independent). */
+static struct graph_node *h_logdet(struct graph *g,
+				   struct graph_node *logdet_A)
+{
+	struct graph_node *H;
+	graph_push_scope(g, "H");
+	H = op_sum(g, "logdet.sum",
+		   op_scale(g, "logdet.half", logdet_A, -0.5));
+	graph_pop_scope(g);
+	return H;
+}
+
+/* 0.5 rho_i^T A_i rho_i per sample (B). */
+static struct graph_node *h_kinetic(struct graph *g, struct graph_node *rho,
+				    struct graph_node *A)
+{
+	struct graph_node *k;
+	graph_push_scope(g, "H");
+	k = op_scale(g, "kinetic.half", quad_form(g, "rho_A_rho", rho, A),
+		     0.5);
+	graph_pop_scope(g);
+	return k;
+}
+
+/* a + b for two constant nodes of one shape, as a constant. */
+static struct graph_node *const_sum(struct graph *g, const char *name,
+				    struct graph_node *a,
+				    struct graph_node *b)
+{
+	struct tensor t;
+	if (!a || !b)
+		return NULL;
+	t = graph_tensor(g, a->value.ndim, a->value.shape);
+	if (!t.data && t.n)
+		return NULL;
+	for (size_t i = 0; i < t.n; i++)
+		t.data[i] = a->value.data[i] + b->value.data[i];
+	return graph_const(g, name, t);
+}
+
+/* seed^T d out / d wrt as a node (constant unless keep_graph); seed
+ * NULL means ones for a scalar out. */
+static struct graph_node *vjp_of(struct graph *g, struct graph_node *out,
+				 struct graph_node *seed,
+				 struct graph_node *wrt, bool keep_graph,
+				 struct vb_error *err)
 {
 	struct graph_node *r = NULL;
 	if (!out || !wrt)
 		return NULL;
-	if (graph_grad(g, out, NULL, &wrt, 1, keep_graph, &r, err) != VB_OK)
+	if (graph_grad(g, out, seed, &wrt, 1, keep_graph, &r, err) != VB_OK)
 		return graph_failf(g, err && err->status ? err->status
 							  : VB_ERR_INTERNAL,
 				   "%s", err ? err->msg : "rhvae: grad failed");
 	return r;
+}
+
+/* d out / d wrt as a node (constant unless keep_graph); out must be a
+ * scalar. */
+static struct graph_node *grad_of(struct graph *g, struct graph_node *out,
+				  struct graph_node *wrt, bool keep_graph,
+				  struct vb_error *err)
+{
+	return vjp_of(g, out, NULL, wrt, keep_graph, err);
 }
 
 static void buffer_append(struct rhvae *rv, const struct graph_node *M,
@@ -348,20 +435,77 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 		/* 6.1 implicit half step: 3 fixed-point iterations, constant
 		 * gradients */
 		struct graph_node *rho_half = rho;
-		for (int it = 0; it < 3; it++) {
-			struct graph_node *H = hamiltonian(m, g, x, z, y,
-							   rho_half, A,
-							   logdet_A);
-			struct graph_node *gz = clip_h_grad(
-				g, cfg, frozen(rv, g, grad_of(g, H, z, false, err)));
-			rho_half = op_sub(g, "rho_half", rho,
-					  op_scale(g, "half_eps_g", gz,
-						   0.5 * cfg->eps_lf));
+		/* The split needs every z-dependence of rho' to run through
+		 * A. From step 2 on (g3 keeping its graph) rho depends on z
+		 * through the previous g3, whose graph runs through this
+		 * decoder output (4.5's Hessian term): every kinetic gradient
+		 * then walks the decoder anyway, and the whole H walks it no
+		 * more often. */
+		if (rv->lf_full || graph_depends_on(g, rho, y, NULL) ||
+		    graph_depends_on(g, rho, z, A)) {
+			for (int it = 0; it < 3; it++) {
+				struct graph_node *H = hamiltonian(
+					m, g, x, z, y, rho_half, A, logdet_A);
+				struct graph_node *gz = clip_h_grad(
+					g, cfg,
+					frozen(rv, g,
+					       grad_of(g, H, z, false, err)));
+				rho_half = op_sub(g, "rho_half", rho,
+						  op_scale(g, "half_eps_g", gz,
+							   0.5 * cfg->eps_lf));
+			}
+		} else {
+			/* z, y, A and logdet A do not change in the three
+			 * iterations: once, the decoder + prior gradient in
+			 * z (gs) and the log-det's gradient in A (S); per
+			 * iteration, the kinetic term's gradient in A (with
+			 * the rho' path of 4.6 through C(z0) when rho depends
+			 * on z), plus S, carried to z through the kernel
+			 * metric (one backward, as in the full H). The full
+			 * gradient gs + gk is what is frozen and clipped.
+			 * Each sum is the full H's in the same association:
+			 * A's gradient ((kinetic + rho' path) + log-det, the
+			 * tape order of its consumers) and z's ((prior +
+			 * decoder) + metric), so these are the same bits. As
+			 * in the full H, recon, prior and the first kinetic
+			 * term are made in that order before any backward
+			 * pass, so anomaly mode meets a non-finite value in
+			 * the same order. */
+			struct graph_node *Hs = h_recon_prior(m, g, x, z, y);
+			struct graph_node *kin = h_kinetic(g, rho_half, A);
+			struct graph_node *gs = grad_of(g, Hs, z, false, err);
+			struct graph_node *S = grad_of(g, h_logdet(g, logdet_A),
+						       A, false, err);
+			for (int it = 0; it < 3; it++) {
+				if (it > 0)
+					kin = h_kinetic(g, rho_half, A);
+				struct graph_node *gA = const_sum(
+					g, "grad_A",
+					grad_of(g, op_sum(g, "H.sum", kin), A,
+						false, err),
+					S);
+				struct graph_node *gk =
+					gA ? vjp_of(g, A, gA, z, false, err)
+					   : NULL;
+				struct graph_node *gz = clip_h_grad(
+					g, cfg,
+					frozen(rv, g,
+					       const_sum(g, "grad", gs, gk)));
+				rho_half = op_sub(g, "rho_half", rho,
+						  op_scale(g, "half_eps_g", gz,
+							   0.5 * cfg->eps_lf));
+			}
 		}
-		/* 6.2 position step, a constant increment */
+		/* 6.2 position step, a constant increment; only the kinetic
+		 * term of H depends on rho', so (unless lf_full) only it is
+		 * built: the same gradient, bit for bit */
 		graph_set_phase(g, GUARD_PHASE_CODE(GUARD_PHASE_LEAPFROG, k, 2));
-		struct graph_node *H0 = hamiltonian(m, g, x, z, y, rho_half, A,
-						    logdet_A);
+		struct graph_node *H0 =
+			rv->lf_full
+				? hamiltonian(m, g, x, z, y, rho_half, A,
+					      logdet_A)
+				: op_sum(g, "H.sum",
+					 h_kinetic(g, rho_half, A));
 		struct graph_node *grho0 = grad_of(g, H0, rho_half, false, err);
 		struct graph_node *grho = grho0;
 		if (!cfg->quirk_position) {

@@ -32,4 +32,26 @@ enum rhvae_freeze { RHVAE_FREEZE_OFF, RHVAE_FREEZE_RECORD,
 		    RHVAE_FREEZE_REPLAY };
 void rhvae_set_freeze(struct model *m, enum rhvae_freeze mode);
 
+/* The constants recorded by RHVAE_FREEZE_RECORD, in the order they were
+ * made (per leapfrog step: the three step-6.1 gradients dH/dz, before any
+ * rhvae.grad_clip, then the step-6.2 increment(s)); *n is their count.
+ * Borrowed: valid until the next recording or rhvae's free. */
+const vb_real *rhvae_frozen_values(const struct model *m, size_t *n);
+
+/* Step 6.1 takes dH/dz three times at an unchanged z. With reuse (the
+ * default) the rho-independent part of that gradient (the decoder's
+ * reconstruction term and the prior, as a gradient in z; the
+ * log-determinant, as a gradient in A) is computed once per leapfrog step
+ * and each iteration adds only the kinetic term's gradient; step 6.2
+ * differentiates the kinetic term alone. A leapfrog step whose rho
+ * depends on the decoder output (steps 2..K when g3 keeps its graph: the
+ * kinetic gradient's Hessian term walks the decoder anyway), or on z other
+ * than through A, keeps the whole H in 6.1. reuse = false takes the
+ * gradient of the whole H every time (the straightforward form), for
+ * benchmarks and tests that compare the two in one process. The sums are
+ * formed in the full H's association, so the results are the same bits,
+ * except at steps 2..K with rhvae.second_order = false (there z feeds
+ * the decoder before A, and z's gradient is summed in another order). */
+void rhvae_set_leapfrog_reuse(struct model *m, bool reuse);
+
 #endif

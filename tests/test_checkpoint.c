@@ -1032,6 +1032,89 @@ START_TEST(test_writer_errors)
 }
 END_TEST
 
+/* Issue 17 item 9: a crafted trainer.epoch or optimizer.step near
+ * INT64_MAX made the loader's epoch + 1 overflow. checkpoint_read_raw stays
+ * a faithful copy (test_round_trip_all_dtypes keeps INT64_MIN/MAX);
+ * checkpoint_read_i64 reads a scalar count inside the caller's range and
+ * checkpoint_check_i64 checks an array, each naming tensor (and index) and
+ * value in one line; both edges of the range pass. */
+START_TEST(test_i64_range)
+{
+	char dir[PATH_CAP], path[PATH_CAP];
+	new_dir(dir);
+	join(path, dir, "crafted.safetensors");
+	const int64_t big[1] = {INT64_MAX}, seven[1] = {7}, minus[1] = {-1};
+	const int64_t edge[1] = {CHECKPOINT_COUNT_MAX};
+	const int64_t perm[3] = {2, INT64_MIN, 0};
+	size_t s1[1] = {1}, s3[1] = {3};
+	struct checkpoint_writer *w = new_writer();
+	add_ok(w, "trainer.epoch", CHECKPOINT_I64, 0, s1, big);
+	add_ok(w, "s", CHECKPOINT_I64, 0, s1, seven);
+	add_ok(w, "m", CHECKPOINT_I64, 0, s1, minus);
+	add_ok(w, "edge", CHECKPOINT_I64, 0, s1, edge);
+	add_ok(w, "trainer.perm", CHECKPOINT_I64, 1, s3, perm);
+	write_ok(w, path);
+	checkpoint_writer_free(w);
+
+	struct checkpoint *c = open_ok(path);
+	struct vb_error err = {0};
+	int64_t x = 42;
+	vb_error_clear(&err);
+	ck_assert_int_eq(checkpoint_read_i64(c, "trainer.epoch", 0,
+					     CHECKPOINT_COUNT_MAX, &x, &err),
+			 VB_ERR_DATA);
+	ck_assert_msg(strstr(err.msg, "tensor 'trainer.epoch' = "
+				      "9223372036854775807, expected "
+				      "0..9007199254740992") &&
+		      strstr(err.msg, path) && !strchr(err.msg, '\n'), "%s",
+		      err.msg);
+	ck_assert(x == 42); /* unchanged on error */
+	vb_error_clear(&err);
+	ck_assert_int_eq(checkpoint_read_i64(c, "s", 0, 6, &x, &err),
+			 VB_ERR_DATA);
+	ck_assert_msg(strstr(err.msg, "tensor 's' = 7, expected 0..6"), "%s",
+		      err.msg);
+	vb_error_clear(&err);
+	ck_assert_int_eq(checkpoint_read_i64(c, "m", 0, 6, &x, &err),
+			 VB_ERR_DATA);
+	ck_assert_msg(strstr(err.msg, "tensor 'm' = -1, expected 0..6"), "%s",
+		      err.msg);
+	ck_assert(x == 42);
+	vb_error_clear(&err);
+	ck_assert_int_eq(checkpoint_read_i64(c, "s", 7, 7, &x, &err), VB_OK);
+	ck_assert(x == 7);
+	vb_error_clear(&err);
+	ck_assert_int_eq(checkpoint_read_i64(c, "edge", 0,
+					     CHECKPOINT_COUNT_MAX, &x, &err),
+			 VB_OK);
+	ck_assert(x == CHECKPOINT_COUNT_MAX);
+	/* not a scalar, absent: checkpoint_read_raw's errors */
+	vb_error_clear(&err);
+	ck_assert_int_eq(checkpoint_read_i64(c, "trainer.perm", 0, 9, &x,
+					     &err), VB_ERR_DATA);
+	vb_error_clear(&err);
+	ck_assert_int_eq(checkpoint_read_i64(c, "none", 0, 9, &x, &err),
+			 VB_ERR_DATA);
+
+	int64_t p[3];
+	vb_error_clear(&err);
+	ck_assert_int_eq(checkpoint_read_raw(c, "trainer.perm", CHECKPOINT_I64,
+					     3, p, &err), VB_OK);
+	ck_assert(p[1] == INT64_MIN);
+	vb_error_clear(&err);
+	ck_assert_int_eq(checkpoint_check_i64(c, "trainer.perm", p, 3, 0, 2,
+					      &err), VB_ERR_DATA);
+	ck_assert_msg(strstr(err.msg, "tensor 'trainer.perm'[1] = "
+				      "-9223372036854775808, expected 0..2"),
+		      "%s", err.msg);
+	p[1] = 1;
+	vb_error_clear(&err);
+	ck_assert_int_eq(checkpoint_check_i64(c, "trainer.perm", p, 3, 0, 2,
+					      &err), VB_OK);
+	checkpoint_close(c);
+}
+END_TEST
+
 static Suite *checkpoint_suite(void)
 {
 	Suite *s = suite_create("checkpoint");
@@ -1052,6 +1135,7 @@ static Suite *checkpoint_suite(void)
 	tcase_add_test(tc, test_truncated_everywhere);
 	tcase_add_test(tc, test_mutations);
 	tcase_add_test(tc, test_writer_errors);
+	tcase_add_test(tc, test_i64_range);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -120,15 +120,15 @@ START_TEST(test_key_table)
 	ck_assert_str_eq(config_key_name(0), "run.name");
 	ck_assert_int_eq(config_key_type((size_t)config_key_index("train.seed")),
 			 CONFIG_TYPE_U64);
-	ck_assert_str_eq(config_enum_name("model.recon", CONFIG_RECON_BCE),
+	ck_assert_str_eq(config_enum_name("model.recon", MODEL_RECON_BCE),
 			 "bce");
 	ck_assert_str_eq(config_enum_name("data.dataset",
 					  CONFIG_DATASET_FASHION_MNIST),
 			 "fashion-mnist");
 	ck_assert_str_eq(config_enum_name("optim.schedule",
-					  CONFIG_SCHEDULE_COSINE), "cosine");
+					  OPTIM_SCHEDULE_COSINE), "cosine");
 	ck_assert_int_eq(config_enum_value("optim.kind", "adamw"),
-			 CONFIG_OPTIM_ADAMW);
+			 OPTIM_ADAMW);
 	ck_assert_int_eq(config_enum_value("optim.kind", "lbfgs"), -1);
 	ck_assert_ptr_null(config_enum_name("model.latent", 0));
 	ck_assert_int_eq(config_enum_count("inject.nan_phase"),
@@ -186,11 +186,11 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c.data.train_end, -1);
 	ck_assert(c.data.scale == 255.0);
 	ck_assert_int_eq(c.model.latent, 16);
-	ck_assert_int_eq(c.model.recon, CONFIG_RECON_MSE);
+	ck_assert_int_eq(c.model.recon, MODEL_RECON_MSE);
 	ck_assert_uint_eq(c.train.seed, 8);
 	ck_assert(c.train.shuffle);
 	ck_assert_int_eq(c.train.nan_check, CONFIG_NAN_CHECK_STRICT);
-	ck_assert_int_eq(c.optim.kind, CONFIG_OPTIM_ADAM);
+	ck_assert_int_eq(c.optim.kind, OPTIM_ADAM);
 	ck_assert(c.optim.lr == 1e-3);
 	ck_assert(c.optim.beta2 == 0.999);
 	ck_assert(c.optim.adam_eps == 1e-8);
@@ -240,7 +240,7 @@ START_TEST(test_load_good)
 	ck_assert_int_eq(config_load_file(&c, fixture(text), &err), VB_OK);
 	ck_assert_int_eq(err.status, VB_OK);
 	ck_assert_int_eq(c.model.latent, 32);
-	ck_assert_int_eq(c.model.recon, CONFIG_RECON_BCE);
+	ck_assert_int_eq(c.model.recon, MODEL_RECON_BCE);
 	ck_assert_int_eq(c.model.hidden, 1000);
 	ck_assert_int_eq(c.data.dataset, CONFIG_DATASET_FASHION_MNIST);
 	ck_assert_str_eq(c.data.dir, "my data/dir");
@@ -449,7 +449,7 @@ START_TEST(test_set_good)
 	ck_assert_int_eq(c.model.latent, 32);
 	ck_assert(c.optim.lr == 3e-7);
 	ck_assert(!c.train.shuffle);
-	ck_assert_int_eq(c.optim.kind, CONFIG_OPTIM_SGD);
+	ck_assert_int_eq(c.optim.kind, OPTIM_SGD);
 	ck_assert_uint_eq(c.train.seed, 12345678901234567890u);
 	ck_assert_int_eq(c.train.max_steps, 1000);
 	ck_assert_int_eq(config_set(&c, "data.dir= /tmp/my dir=x ", &err),
@@ -777,7 +777,7 @@ START_TEST(test_validate)
 
 	/* nesterov needs momentum and no dampening (sgd) */
 	config_defaults(&c);
-	c.optim.kind = CONFIG_OPTIM_SGD;
+	c.optim.kind = OPTIM_SGD;
 	c.optim.nesterov = true;
 	ck_assert_int_eq(config_validate(&c, &err), VB_ERR_CONFIG);
 	ck_assert_str_eq(err.msg, "config: optim.nesterov = true: expected "
@@ -789,13 +789,13 @@ START_TEST(test_validate)
 
 	/* cosine: min_lr <= lr */
 	config_defaults(&c);
-	c.optim.schedule = CONFIG_SCHEDULE_COSINE;
+	c.optim.schedule = OPTIM_SCHEDULE_COSINE;
 	c.optim.min_lr = 0.01;
 	ck_assert_int_eq(config_validate(&c, &err), VB_ERR_CONFIG);
 	ck_assert_str_eq(err.msg, "config: optim.min_lr = 0.01: expected <= "
 			 "optim.lr = 0.001 for the cosine schedule");
 	vb_error_clear(&err);
-	c.optim.schedule = CONFIG_SCHEDULE_CONSTANT;
+	c.optim.schedule = OPTIM_SCHEDULE_CONSTANT;
 	ck_assert_int_eq(config_validate(&c, &err), VB_OK);
 
 	/* fields set directly out of range */
@@ -836,9 +836,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(config_suite());
 }

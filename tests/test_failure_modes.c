@@ -8,6 +8,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,6 +184,44 @@ START_TEST(test_buffers_checkpoint)
 	ck_assert_double_eq(
 		buffer_value(b, "encoder.layers.0.1.num_batches_tracked", 0),
 		7);
+	model_free(a);
+	model_free(b);
+}
+END_TEST
+
+/* Issue 17 item 9: a crafted num_batches_tracked of INT64_MAX (BatchNorm
+ * adds 1 to it every training step) is refused on load with one line
+ * naming the tensor and the value; -1 too; a real count loads. */
+START_TEST(test_buffers_count_range)
+{
+	struct model_config c = small_cfg(MODEL_KIND_VAE, MODEL_ARCH_MLP);
+	struct model *a, *b;
+	const char *path = tu_path(tu_tmpdir("fm"), "bn-crafted.safetensors");
+	const int64_t bad[2] = {INT64_MAX, -1};
+	struct vb_error err;
+	c.mlp_batchnorm = true;
+	ck_assert_int_eq(model_create(&c, &a, &err), VB_OK);
+	ck_assert_int_eq(model_create(&c, &b, &err), VB_OK);
+	ck_assert_int_eq(a->buffers->items[2].dtype, CHECKPOINT_I64);
+	for (int k = 0; k < 2; k++) {
+		struct checkpoint_writer *w;
+		struct checkpoint *ck;
+		((int64_t *)a->buffers->items[2].data)[0] = bad[k];
+		vb_error_clear(&err);
+		ck_assert_int_eq(checkpoint_writer_create(&w, &err), VB_OK);
+		ck_assert_int_eq(model_save_state(a, w, &err), VB_OK);
+		ck_assert_int_eq(checkpoint_write(w, path, &err), VB_OK);
+		checkpoint_writer_free(w);
+		ck_assert_int_eq(checkpoint_open(path, &ck, &err), VB_OK);
+		ck_assert_int_eq(model_load_state(b, ck, &err), VB_ERR_DATA);
+		checkpoint_close(ck);
+		char want[512];
+		snprintf(want, sizeof want, "tensor '%s'[0] = %lld, expected "
+			 "0..9007199254740992", a->buffers->items[2].name,
+			 (long long)bad[k]);
+		ck_assert_msg(strstr(err.msg, want) && !strchr(err.msg, '\n'),
+			      "%s", err.msg);
+	}
 	model_free(a);
 	model_free(b);
 }
@@ -414,6 +453,7 @@ static Suite *fm_suite(void)
 	tcase_add_test(tc, test_convnet_shapes_and_modes);
 	tcase_add_test(tc, test_convnet_needs_buffers);
 	tcase_add_test(tc, test_buffers_checkpoint);
+	tcase_add_test(tc, test_buffers_count_range);
 	tcase_add_test(tc, test_init_schemes);
 	tcase_add_test(tc, test_activations);
 	tcase_add_test(tc, test_anchor_eps_placement);

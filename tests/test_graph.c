@@ -697,6 +697,92 @@ START_TEST(test_hook_events)
 }
 END_TEST
 
+/* graph_grad walks only the nodes between out and wrt: a branch of out
+ * that does not depend on wrt (an expensive one, in the RHVAE the
+ * decoder next to the kinetic term) gets no backward call. */
+START_TEST(test_grad_walks_only_the_path)
+{
+	struct graph *g = new_graph(1 << 16);
+	struct hook_log log;
+	vb_real av[3] = {1, 2, 3}, bv[3] = {0.5, -1, 2};
+	struct vb_error err = {0};
+	struct graph_node *res[1];
+	struct graph_node *a = graph_input(g, "a", tensor_view1(av, 3), true);
+	struct graph_node *b = graph_input(g, "b", tensor_view1(bv, 3), true);
+	struct graph_node *ea = op_exp(g, "ea", op_square(g, "sa", a));
+	struct graph_node *sb = op_square(g, "sb", b);
+	struct graph_node *l = op_sum(g, "l", op_add(g, "sum", ea, sb));
+	ck_assert_ptr_nonnull(l);
+	memset(&log, 0, sizeof log);
+	graph_set_hook(g, log_hook, &log);
+	for (int create = 0; create < 2; create++) {
+		int n0 = log.n;
+		ck_assert_int_eq(graph_grad(g, l, NULL, &b, 1, create, res,
+					    &err),
+				 VB_OK);
+		for (int i = 0; i < 3; i++)
+			ck_assert_double_eq_tol(res[0]->value.data[i],
+						2 * bv[i], 1e-15);
+		if (create)
+			continue; /* builds nodes: FORWARD events only */
+		/* backward of l, sum, sb: never ea or sa (the result
+		 * node's FORWARD event aside) */
+		int n_bwd = 0;
+		for (int i = n0; i < log.n; i++) {
+			if (log.ev[i] != GRAPH_EVENT_BACKWARD)
+				continue;
+			n_bwd++;
+			ck_assert(log.id[i] != ea->id &&
+				  log.id[i] != ea->in[0]->id);
+		}
+		ck_assert_int_eq(n_bwd, 3);
+	}
+	graph_set_hook(g, NULL, NULL);
+	graph_free(g);
+}
+END_TEST
+
+/* graph_depends_on follows inputs transitively, optionally around one
+ * node, and leaves no pass scratch behind (a pass right after it is
+ * unaffected). */
+START_TEST(test_depends_on)
+{
+	struct graph *g = new_graph(1 << 16);
+	vb_real av[2] = {1, 2}, bv[2] = {3, 4};
+	struct vb_error err = {0};
+	struct graph_node *res[1];
+	struct graph_node *a = graph_input(g, "a", tensor_view1(av, 2), true);
+	struct graph_node *b = graph_input(g, "b", tensor_view1(bv, 2), true);
+	struct graph_node *ea = op_exp(g, "ea", a);
+	struct graph_node *eb = op_exp(g, "eb", b);
+	struct graph_node *m = op_mul(g, "m", op_neg(g, "na", ea), eb);
+	struct graph_node *l = op_sum(g, "l", m);
+	struct graph_node *na = m->in[0];
+	ck_assert(graph_depends_on(g, l, a, NULL));
+	ck_assert(graph_depends_on(g, m, b, NULL));
+	ck_assert(graph_depends_on(g, ea, ea, NULL));
+	ck_assert(!graph_depends_on(g, ea, b, NULL));
+	ck_assert(!graph_depends_on(g, eb, a, NULL));
+	ck_assert(!graph_depends_on(g, a, l, NULL)); /* made before it */
+	/* every path from a to l runs through na; not so from b */
+	ck_assert(!graph_depends_on(g, l, a, na));
+	ck_assert(!graph_depends_on(g, l, a, ea));
+	ck_assert(graph_depends_on(g, l, b, na));
+	ck_assert(!graph_depends_on(g, l, b, eb));
+	ck_assert(!graph_depends_on(g, a, a, a));
+	/* a second path around the avoided node */
+	struct graph_node *l2 = op_add(g, "l2", l, op_sum(g, "sa", a));
+	ck_assert(graph_depends_on(g, l2, a, na));
+	ck_assert_int_eq(graph_grad(g, l, NULL, &b, 1, false, res, &err),
+			 VB_OK);
+	for (int i = 0; i < 2; i++)
+		ck_assert_double_eq_tol(res[0]->value.data[i],
+					-exp(av[i]) * exp(bv[i]),
+					1e-12 * exp(av[i] + bv[i]));
+	graph_free(g);
+}
+END_TEST
+
 START_TEST(test_phase_stamp)
 {
 	struct graph *g = new_graph(1 << 16);
@@ -724,6 +810,8 @@ static Suite *graph_suite(void)
 	tcase_add_test(tc, test_grad_mode);
 	tcase_add_test(tc, test_phase_stamp);
 	tcase_add_test(tc, test_hook_events);
+	tcase_add_test(tc, test_grad_walks_only_the_path);
+	tcase_add_test(tc, test_depends_on);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("grad");

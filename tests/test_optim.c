@@ -972,6 +972,81 @@ START_TEST(test_clip_settings)
 }
 END_TEST
 
+/* Issue 17 item 9: optimizer.step = INT64_MAX in a crafted checkpoint made
+ * Adam's o->step += 1 overflow. optim_load_step accepts 0..OPTIM_STEP_MAX
+ * and names tensor and value otherwise (o unchanged); a clip state whose
+ * counts hold INT64_MAX is refused too (its n_steps++ overflowed). A step
+ * at the limit still gives a finite Adam update. */
+START_TEST(test_load_step_range)
+{
+	const char *path = tu_path(tu_tmpdir("ostep"), "crafted.safetensors");
+	const int64_t huge[1] = {INT64_MAX}, neg[1] = {-1},
+		      edge[1] = {OPTIM_STEP_MAX}, five[1] = {5};
+	const int64_t counts[3] = {0, INT64_MAX, 0};
+	const double window[1] = {0};
+	size_t s1[1] = {1}, s3[1] = {3}, s0[1] = {0};
+	struct checkpoint_writer *w = NULL;
+	struct checkpoint *ck = NULL;
+	struct vb_error err;
+	vb_error_clear(&err);
+	ck_assert(checkpoint_writer_create(&w, &err) == VB_OK);
+	ck_assert(checkpoint_add(w, "optimizer.step", CHECKPOINT_I64, 0, s1,
+				 huge, &err) == VB_OK);
+	ck_assert(checkpoint_add(w, "neg", CHECKPOINT_I64, 0, s1, neg,
+				 &err) == VB_OK);
+	ck_assert(checkpoint_add(w, "edge", CHECKPOINT_I64, 0, s1, edge,
+				 &err) == VB_OK);
+	ck_assert(checkpoint_add(w, "five", CHECKPOINT_I64, 0, s1, five,
+				 &err) == VB_OK);
+	ck_assert(checkpoint_add(w, "clip.counts", CHECKPOINT_I64, 1, s3,
+				 counts, &err) == VB_OK);
+	ck_assert(checkpoint_add(w, "clip.window", CHECKPOINT_F64, 1, s0,
+				 window, &err) == VB_OK);
+	ck_assert_msg(checkpoint_write(w, path, &err) == VB_OK, "%s", err.msg);
+	checkpoint_writer_free(w);
+	ck_assert(checkpoint_open(path, &ck, &err) == VB_OK);
+
+	struct optim_settings st = adam_settings(OPTIM_ADAM, 0.9, 0.999, 1e-8,
+						 0);
+	struct optim *o = make(&st, 2);
+	o->step = 3;
+	vb_error_clear(&err);
+	ck_assert_int_eq(optim_load_step(o, ck, "optimizer.step", &err),
+			 VB_ERR_DATA);
+	ck_assert_msg(strstr(err.msg, "tensor 'optimizer.step' = "
+				      "9223372036854775807, expected "
+				      "0..9007199254740992") &&
+		      strstr(err.msg, path) && !strchr(err.msg, '\n'), "%s",
+		      err.msg);
+	vb_error_clear(&err);
+	ck_assert_int_eq(optim_load_step(o, ck, "neg", &err), VB_ERR_DATA);
+	ck_assert_msg(strstr(err.msg, "tensor 'neg' = -1, expected "
+				      "0..9007199254740992"), "%s", err.msg);
+	ck_assert_int_eq(o->step, 3);
+	vb_error_clear(&err);
+	ck_assert_int_eq(optim_load_step(o, ck, "five", &err), VB_OK);
+	ck_assert_int_eq(o->step, 5);
+	vb_error_clear(&err);
+	ck_assert_int_eq(optim_load_step(o, ck, "edge", &err), VB_OK);
+	ck_assert(o->step == (long)OPTIM_STEP_MAX);
+	vb_real p[2] = {1, -1}, g[2] = {0.5f, 0.25f};
+	optim_step(o, p, g, 1e-3);
+	ck_assert(o->step == (long)OPTIM_STEP_MAX + 1);
+	ck_assert(isfinite(p[0]) && isfinite(p[1]) && p[0] < 1 && p[1] < -1);
+	optim_free(o);
+
+	struct optim_clip *c = make_clip(OPTIM_CLIP_ADAPTIVE, 1, 3, 4, 3);
+	vb_error_clear(&err);
+	ck_assert_int_eq(optim_clip_load(c, ck, "clip", &err), VB_ERR_DATA);
+	ck_assert_msg(strstr(err.msg, "tensor 'clip.counts'[1] = "
+				      "9223372036854775807, expected "
+				      "0..9007199254740992"), "%s", err.msg);
+	ck_assert_int_eq(c->n_steps, 0);
+	optim_clip_free(c);
+	checkpoint_close(ck);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("optim");
@@ -996,6 +1071,7 @@ int main(void)
 	tcase_add_test(tc, test_clip_adaptive_window);
 	tcase_add_test(tc, test_clip_counts_fixed);
 	tcase_add_test(tc, test_clip_state_round_trip);
+	tcase_add_test(tc, test_load_step_range);
 	tcase_add_test(tc, test_clip_settings);
 	suite_add_tcase(s, tc);
 	TCase *tm = tcase_create("misc");

@@ -2,8 +2,9 @@
  * encoder and decoder (rhvae.md 2.4): pythae's state_dict names, shapes
  * and counts, PyTorch init bounds (ConvTranspose fan_in included),
  * deterministic init, output and intermediate shapes, a finite forward and
- * backward that reaches every parameter, input-shape errors, and the float
- * convolution kernels against a double direct-loop reference. */
+ * backward that reaches every parameter, input-shape errors, the float
+ * convolution kernels against a double direct-loop reference, and the
+ * RHVAE's reusing leapfrog against its full-H form on these networks. */
 #include <check.h>
 #include <float.h>
 #include <math.h>
@@ -12,9 +13,11 @@
 #include <string.h>
 
 #include "graph.h"
+#include "model.h"
 #include "ops.h"
 #include "params.h"
 #include "resnet.h"
+#include "rhvae.h"
 #include "rng.h"
 
 #define D_LATENT 16
@@ -429,6 +432,89 @@ START_TEST(test_float_conv_vs_double)
 }
 END_TEST
 
+/* One RHVAE training step on the ResNets with the leapfrog form given
+ * (rhvae_set_leapfrog_reuse): the loss, and the parameter gradient into
+ * grad (params->n). */
+static vb_real rhvae_step(struct model *m, struct graph *g, vb_real *x,
+			  size_t B, bool reuse, vb_real *grad)
+{
+	struct rng r;
+	struct model_out mo;
+	struct vb_error err = {0};
+	rng_seed(&r, 1, RNG_STREAM_NOISE);
+	rhvae_set_leapfrog_reuse(m, reuse);
+	graph_reset(g);
+	ck_assert_msg(model_build_loss(m, g,
+				       graph_input(g, "input",
+						   tensor_view2(x, B, 784),
+						   false),
+				       &r, true, &mo, &err) == VB_OK,
+		      "%s", err.msg);
+	params_zero_grad(m->params);
+	ck_assert_msg(graph_backward(g, mo.loss, &err) == VB_OK, "%s",
+		      err.msg);
+	memcpy(grad, m->params->grad, m->params->n * sizeof *grad);
+	return mo.loss->value.data[0];
+}
+
+/* issue 13 item 2, float: the reusing leapfrog against the full H on the
+ * tutorial's networks, one training step, K = 1 and 2, momentum from L
+ * (pythae's, every committed RHVAE result) and from the Cholesky factor
+ * of G(z0) (rho depends on z0): the same bits, because every gradient
+ * buffer the split touches is summed in the full H's association (z's:
+ * (prior + decoder) + metric; A's: (kinetic + rho path) + log-det), and
+ * later leapfrog steps keep the whole H. If this fails, committed results
+ * no longer rerun bit for bit. */
+START_TEST(test_rhvae_leapfrog_reuse_f32)
+{
+	enum { B = 8 };
+	static vb_real xb[B * 784];
+	struct vb_error err = {0};
+	struct graph *g = NULL;
+	fill_images(xb, B);
+	ck_assert_int_eq(graph_create(ARENA_BYTES, &g, &err), VB_OK);
+	for (int v = 0; v < 3; v++) {
+		/* v 0: K 1, v 1: K 2, v 2: K 1 with Cholesky momentum */
+		struct model_config mc;
+		struct model *m = NULL;
+		model_config_defaults(&mc);
+		mc.kind = MODEL_KIND_RHVAE;
+		mc.arch = MODEL_ARCH_RESNET;
+		mc.n_latent = D_LATENT;
+		mc.n_lf = v == 1 ? 2 : 1;
+		mc.quirk_momentum_l = v < 2;
+		mc.regularization = 0.001;
+		mc.n_batch_max = B;
+		ck_assert_msg(model_create(&mc, &m, &err) == VB_OK, "%s",
+			      err.msg);
+		size_t n = m->params->n;
+		vb_real *ga = malloc(n * sizeof *ga);
+		vb_real *gb = malloc(n * sizeof *gb);
+		ck_assert(ga && gb);
+		vb_real la = rhvae_step(m, g, xb, B, true, ga);
+		vb_real lb = rhvae_step(m, g, xb, B, false, gb);
+		ck_assert(isfinite(la));
+		for (size_t e = 0; e < m->params->n_entries; e++) {
+			const struct params_entry *pe = &m->params->entries[e];
+			double big = 0, diff = 0;
+			for (size_t i = pe->offset; i < pe->offset + pe->n;
+			     i++) {
+				ck_assert(isfinite(ga[i]));
+				big = fmax(big, fabs(gb[i]));
+				diff = fmax(diff, fabs((double)ga[i] - gb[i]));
+			}
+			ck_assert_msg(diff == 0, "case %d %s: %g of %g", v,
+				      pe->name, diff, big);
+		}
+		ck_assert(la == lb);
+		free(ga);
+		free(gb);
+		model_free(m);
+	}
+	graph_free(g);
+}
+END_TEST
+
 static Suite *resnet_suite(void)
 {
 	Suite *s = suite_create("resnet");
@@ -440,6 +526,7 @@ static Suite *resnet_suite(void)
 	tcase_add_test(tc, test_forward_backward);
 	tcase_add_test(tc, test_input_shape_errors);
 	tcase_add_test(tc, test_float_conv_vs_double);
+	tcase_add_test(tc, test_rhvae_leapfrog_reuse_f32);
 	suite_add_tcase(s, tc);
 	return s;
 }

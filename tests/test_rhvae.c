@@ -3,7 +3,8 @@
  * step-6.1 and 6.2 constants held fixed (4.8) for K = 1 and K = 2, both
  * momentum sources, softplus sigma and the BCE clamp (issue 6), the
  * second-order term, ring buffers and end-of-epoch metric (4.9),
- * evaluation mode (4.6), checkpoint state; the HVAE's gradient. */
+ * evaluation mode (4.6), checkpoint state; the HVAE's gradient; the
+ * reusing leapfrog against the full-H gradients (issue 13). */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "checkpoint.h"
 #include "gradcheck.h"
 #include "graph.h"
+#include "guard.h"
 #include "linalg.h"
 #include "model.h"
 #include "ops.h"
@@ -323,6 +325,208 @@ START_TEST(test_grad_cholesky_momentum)
 }
 END_TEST
 
+/* One forward (and in training a backward) with the leapfrog form given
+ * (rhvae_set_leapfrog_reuse), recording the step-6.1/6.2 constants into a
+ * malloc'd copy (*n values); *loss and, in training, grads (params->n)
+ * are filled. */
+static double *lf_record(struct model *m, struct graph *g, double *x,
+			 bool training, bool reuse, size_t *n, double *loss,
+			 double *grads)
+{
+	size_t k;
+	rhvae_set_leapfrog_reuse(m, reuse);
+	rhvae_set_freeze(m, RHVAE_FREEZE_RECORD);
+	*loss = loss_of(m, g, x, training, training);
+	rhvae_set_freeze(m, RHVAE_FREEZE_OFF);
+	rhvae_set_leapfrog_reuse(m, true);
+	const double *v = rhvae_frozen_values(m, &k);
+	double *c = malloc(k * sizeof *c);
+	ck_assert_ptr_nonnull(c);
+	memcpy(c, v, k * sizeof *c);
+	*n = k;
+	if (training)
+		memcpy(grads, m->params->grad, m->params->n * sizeof *grads);
+	return c;
+}
+
+/* a against b: the same bits when exact; otherwise |a_i - b_i| <= 1e-12
+ * (|b_i| + max_j |b_j|) for every i: then the two forms differ only in
+ * summation order (a few ulps of the largest summand, and the loss
+ * gradient ~1e3 ulps after the second-order pass), so 1e-12 (~4500
+ * double ulps) of the vector's scale holds them, while a wrong split (a
+ * term missing or counted twice, the rho path of 4.5/4.6 lost, the parts
+ * clipped instead of their sum) moves the 6.1 constants by ~1e-2 of it. */
+static void lf_compare(const char *what, const double *a, const double *b,
+		       size_t n, bool exact)
+{
+	double scale = 0;
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_msg(isfinite(a[i]) && isfinite(b[i]), "%s[%zu]", what,
+			      i);
+		scale = fmax(scale, fabs(b[i]));
+	}
+	ck_assert(scale > 0);
+	for (size_t i = 0; i < n; i++) {
+		double d = fabs(a[i] - b[i]);
+		ck_assert_msg(exact ? d == 0 : d <= 1e-12 * (fabs(b[i]) + scale),
+			      "%s[%zu]: reuse %.17g full %.17g", what, i, a[i],
+			      b[i]);
+	}
+}
+
+/* The reusing leapfrog against the full-H gradients on one model and
+ * batch: every recorded 6.1 gradient and 6.2 increment, the loss and (in
+ * training) every parameter gradient. With clip > 0 the rhvae.grad_clip
+ * mitigation is on at clip times the largest |6.1 gradient| of the first
+ * iteration (unclipped), so it cuts some elements and not others: the sum
+ * must be clipped, not its parts. */
+static void lf_check(struct model *m, struct graph *g, double *x,
+		     bool training, double clip, bool exact)
+{
+	size_t na, nb, np = m->params->n, B = NB, d = m->cfg.n_latent;
+	double la, lb;
+	double *ga = malloc(np * sizeof *ga), *gb = malloc(np * sizeof *gb);
+	m->cfg.h_grad_clip = 0;
+	if (clip > 0) {
+		double *c0 = lf_record(m, g, x, training, false, &na, &la, ga);
+		double big = 0;
+		for (size_t i = 0; i < B * d; i++)
+			big = fmax(big, fabs(c0[i]));
+		free(c0);
+		m->cfg.h_grad_clip = clip * big;
+	}
+	double *a = lf_record(m, g, x, training, true, &na, &la, ga);
+	double *b = lf_record(m, g, x, training, false, &nb, &lb, gb);
+	/* 3 gradients of (B, d) per leapfrog step, then the increments */
+	ck_assert_uint_eq(na, nb);
+	ck_assert_uint_ge(na, m->cfg.n_lf * 4 * B * d);
+	if (clip > 0) {
+		size_t over = 0;
+		for (size_t i = 0; i < na; i++)
+			over += fabs(b[i]) > m->cfg.h_grad_clip;
+		ck_assert_uint_gt(over, 0);
+		ck_assert_uint_lt(over, na / 2);
+	}
+	lf_compare("6.1/6.2 constants", a, b, na, exact);
+	lf_compare("loss", &la, &lb, 1, exact);
+	if (training)
+		lf_compare("parameter gradient", ga, gb, np, exact);
+	m->cfg.h_grad_clip = 0;
+	free(a);
+	free(b);
+	free(ga);
+	free(gb);
+}
+
+/* issue 13 item 2: the split of dH/dz (rho-independent part once per
+ * leapfrog step) against the straightforward gradient of the whole H, for
+ * K = 1 and 2, training (momentum from L, and from the Cholesky factor of
+ * G(z0), where rho depends on z0) and evaluation (placeholder metric, and
+ * the end-of-epoch metric, where rho depends on z0 through C(z0)), with
+ * rhvae.grad_clip off and on, and with the non-quirk position step: the
+ * same bits (each gradient is summed in the full H's association). With
+ * g3 a constant (rhvae.second_order = false) and K = 2, step 2 also
+ * splits, but its z feeds the decoder before A (z's gradient is then
+ * summed in another order): within 1e-12 of scale. */
+START_TEST(test_leapfrog_reuse_matches_full)
+{
+	for (size_t K = 1; K <= 2; K++)
+		for (int v = 0; v < 4; v++) {
+			/* v 1: Cholesky momentum; v 2: the true fixed-point
+			 * position step (6.2 differentiates the kinetic term
+			 * three times more); v 3: g3 a constant */
+			struct model_config mc = tiny_config(K);
+			mc.quirk_momentum_l = v != 1;
+			mc.quirk_position = v != 2;
+			mc.second_order = v != 3;
+			bool exact = v != 3 || K == 1;
+			struct model *m = make(&mc);
+			struct graph *g = NULL;
+			struct vb_error err = {0};
+			double x[NB * ND];
+			ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
+			batch(x, 7);
+			for (int clip = 0; clip < 2; clip++) {
+				/* placeholder metric first (fresh model) */
+				lf_check(m, g, x, false, clip ? 0.5 : 0, exact);
+				lf_check(m, g, x, true, clip ? 0.5 : 0, exact);
+			}
+			ck_assert(model_epoch_end(m, &err) == VB_OK);
+			ck_assert_uint_gt(rhvae_n_centroids(m), 0);
+			for (int clip = 0; clip < 2; clip++)
+				lf_check(m, g, x, false, clip ? 0.5 : 0, exact);
+			graph_free(g);
+			model_free(m);
+		}
+}
+END_TEST
+
+/* Backward events on decoder nodes, by leapfrog sub-step, for K <= 2
+ * (the fused passes fire them; step 6.4's graph-keeping pass builds nodes
+ * instead and is not counted). */
+struct lf_count {
+	size_t dec[3][5]; /* [k][sub]: decoder nodes backpropagated */
+};
+
+static void lf_count_hook(void *ctx, struct graph *g, struct graph_node *n,
+			  enum graph_event ev)
+{
+	struct lf_count *c = ctx;
+	if (ev != GRAPH_EVENT_BACKWARD || strncmp(n->name, "decoder.", 8))
+		return;
+	for (int k = 1; k <= 2; k++)
+		for (int sub = 1; sub <= 4; sub++)
+			if (graph_phase(g) ==
+			    GUARD_PHASE_CODE(GUARD_PHASE_LEAPFROG, k, sub))
+				c->dec[k][sub]++;
+}
+
+/* What the leapfrog's gradient passes walk: step 6.1 backpropagates
+ * through the decoder once per leapfrog step with reuse and three times
+ * without (from step 2 on, when g3 keeps its graph, three times either
+ * way); step 6.2 (the gradient in rho, whose only term is rho^T A rho)
+ * never reaches the decoder, in training and evaluation, K = 1 and 2:
+ * graph_grad visits only nodes between out and wrt. */
+START_TEST(test_leapfrog_decoder_passes)
+{
+	for (size_t K = 1; K <= 2; K++)
+		for (int v = 0; v < 3; v++) {
+			/* v 0 evaluation, 1 training, 2 training with g3 a
+			 * constant (then rho never depends on z) */
+			bool training = v > 0;
+			struct model_config mc = tiny_config(K);
+			mc.second_order = v != 2;
+			struct model *m = make(&mc);
+			struct graph *g = NULL;
+			struct vb_error err = {0};
+			struct lf_count full = {0}, reuse = {0};
+			double x[NB * ND];
+			batch(x, 8);
+			ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
+			rhvae_set_leapfrog_reuse(m, false);
+			graph_set_hook(g, lf_count_hook, &full);
+			loss_of(m, g, x, training, false);
+			rhvae_set_leapfrog_reuse(m, true);
+			graph_set_hook(g, lf_count_hook, &reuse);
+			loss_of(m, g, x, training, false);
+			graph_set_hook(g, NULL, NULL);
+			for (size_t k = 1; k <= K; k++) {
+				ck_assert_uint_gt(reuse.dec[k][1], 0);
+				/* from step 2 on rho depends on the decoder
+				 * output (through g3): the whole H, once per
+				 * iteration, is already the least walking */
+				ck_assert_uint_eq(full.dec[k][1],
+						  (k == 1 || v == 2 ? 3 : 1) *
+							  reuse.dec[k][1]);
+				ck_assert_uint_eq(full.dec[k][2], 0);
+				ck_assert_uint_eq(reuse.dec[k][2], 0);
+			}
+			graph_free(g);
+			model_free(m);
+		}
+}
+END_TEST
+
 START_TEST(test_second_order_matters)
 {
 	/* Treating g3 as a constant keeps the loss and changes the
@@ -568,6 +772,8 @@ int main(void)
 	tcase_add_test(tc, test_grad_k2);
 	tcase_add_test(tc, test_grad_cholesky_momentum);
 	tcase_add_test(tc, test_second_order_matters);
+	tcase_add_test(tc, test_leapfrog_reuse_matches_full);
+	tcase_add_test(tc, test_leapfrog_decoder_passes);
 	tcase_add_test(tc, test_buffers_and_eval);
 	tcase_add_test(tc, test_hvae_grad);
 	tcase_add_test(tc, test_grad_k1_softplus);

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "rng.h"
+#include "testutil.h"
 
 /* ---- reference algorithm ---------------------------------------------- */
 
@@ -440,6 +442,81 @@ START_TEST(test_permutation)
 }
 END_TEST
 
+/* Issue 17 item 9: a checkpoint with an all-zero trainer.rng_state made
+ * replay hang (xoshiro never leaves the zero state; rng_below rejects 0
+ * forever). The state read from a crafted safetensors file is refused by
+ * rng_state_restore with one line naming it; r is left unchanged. So are
+ * has_spare outside 0/1 and a non-finite pending spare; a saved state
+ * passes and continues identically. */
+START_TEST(test_state_check)
+{
+	const char *path = tu_path(tu_tmpdir("rngck"), "zero.safetensors");
+	uint64_t zero[3][RNG_STATE_WORDS], back[3][RNG_STATE_WORDS];
+	size_t shape[2] = {3, RNG_STATE_WORDS};
+	struct checkpoint_writer *w = NULL;
+	struct checkpoint *ck = NULL;
+	struct vb_error err;
+	vb_error_clear(&err);
+	memset(zero, 0, sizeof zero);
+	struct rng good;
+	rng_seed(&good, 5, RNG_STREAM_SHUFFLE);
+	rng_state_save(&good, zero[0]); /* only [1] and [2] are zero */
+	ck_assert(checkpoint_writer_create(&w, &err) == VB_OK);
+	ck_assert(checkpoint_add(w, "trainer.rng_state", CHECKPOINT_U64, 2,
+				 shape, zero, &err) == VB_OK);
+	ck_assert_msg(checkpoint_write(w, path, &err) == VB_OK, "%s", err.msg);
+	checkpoint_writer_free(w);
+	ck_assert(checkpoint_open(path, &ck, &err) == VB_OK);
+	ck_assert(checkpoint_read_raw(ck, "trainer.rng_state", CHECKPOINT_U64,
+				      3 * RNG_STATE_WORDS, back, &err) == VB_OK);
+	checkpoint_close(ck);
+
+	struct rng r, before;
+	rng_seed(&r, 11, RNG_STREAM_NOISE);
+	before = r;
+	ck_assert_msg(rng_state_restore(&r, back[0], "trainer.rng_state[0]",
+					&err) == VB_OK, "%s", err.msg);
+	ck_assert(memcmp(r.s, good.s, sizeof r.s) == 0);
+	r = before;
+	vb_error_clear(&err);
+	ck_assert_int_eq(rng_state_restore(&r, back[1], "trainer.rng_state[1]",
+					   &err), VB_ERR_DATA);
+	ck_assert_str_eq(err.msg, "rng: trainer.rng_state[1]: all-zero "
+				  "xoshiro256** state (s[0..3] = 0), expected "
+				  "a state rng_state_save wrote");
+	ck_assert(memcmp(r.s, before.s, sizeof r.s) == 0 &&
+		  r.has_spare == before.has_spare);
+
+	/* One non-zero word is a valid xoshiro state. */
+	uint64_t st[RNG_STATE_WORDS] = {0, 0, 0, 1, 0, 0};
+	vb_error_clear(&err);
+	ck_assert_int_eq(rng_state_check(st, "x", &err), VB_OK);
+	st[4] = 2;
+	vb_error_clear(&err);
+	ck_assert_int_eq(rng_state_check(st, "x", &err), VB_ERR_DATA);
+	ck_assert_msg(strstr(err.msg, "rng: x: has_spare = 2"), "%s", err.msg);
+	double nan_spare = NAN;
+	st[4] = 1;
+	memcpy(&st[5], &nan_spare, sizeof nan_spare);
+	vb_error_clear(&err);
+	ck_assert_int_eq(rng_state_check(st, "x", &err), VB_ERR_DATA);
+	ck_assert_msg(strstr(err.msg, "spare normal"), "%s", err.msg);
+	st[4] = 0; /* no pending spare: its bits are not looked at */
+	vb_error_clear(&err);
+	ck_assert_int_eq(rng_state_check(st, "x", &err), VB_OK);
+
+	/* A restored saved state continues as the original. */
+	uint64_t saved[RNG_STATE_WORDS];
+	(void)rng_normal(&good);
+	rng_state_save(&good, saved);
+	vb_error_clear(&err);
+	ck_assert_int_eq(rng_state_restore(&r, saved, "s", &err), VB_OK);
+	for (int i = 0; i < 10; i++)
+		ck_assert(rng_below(&r, 1000003) == rng_below(&good, 1000003));
+	ck_assert(rng_normal(&r) == rng_normal(&good));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rng");
@@ -454,6 +531,7 @@ int main(void)
 	tcase_add_test(tc, test_uniform_moments);
 	tcase_add_test(tc, test_normal_moments);
 	tcase_add_test(tc, test_permutation);
+	tcase_add_test(tc, test_state_check);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -18,7 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "config.h"
+#include "report.h"
 #include "sweep.h"
 #include "table.h"
 #include "testutil.h"
@@ -80,7 +82,7 @@ START_TEST(test_grid_expansion)
 			       "model.recon = mse, bce\n");
 	struct sweep_plan *p = parse_ok(text);
 	struct config c;
-	char id[SWEEP_ID_LEN], buf[CONFIG_VALUE_LEN];
+	char id[SWEEP_PLAN_ID_LEN], buf[CONFIG_VALUE_LEN];
 	ck_assert_uint_eq(p->n_axes, 3);
 	ck_assert_uint_eq(p->axes[0].n_values, 4);
 	ck_assert_str_eq(p->axes[0].values[0], "0.001");
@@ -99,7 +101,7 @@ START_TEST(test_grid_expansion)
 	config_get(&c, "optim.lr", buf, sizeof buf, NULL);
 	ck_assert_str_eq(buf, "0.01");
 	ck_assert_uint_eq(c.train.seed, 1);
-	ck_assert_int_eq(c.model.recon, CONFIG_RECON_BCE);
+	ck_assert_int_eq(c.model.recon, MODEL_RECON_BCE);
 	ck_assert(sweep_plan_cell(p, 24, &c, id, NULL) != VB_OK);
 	sweep_plan_free(p);
 	free(text);
@@ -111,10 +113,10 @@ START_TEST(test_cell_ids)
 	char *text = cat(BASE, GRID);
 	struct sweep_plan *p = parse_ok(text), *q = parse_ok(text);
 	struct config c, d;
-	char id[SWEEP_ID_LEN], id2[SWEEP_ID_LEN];
-	char ids[8][SWEEP_ID_LEN];
+	char id[SWEEP_PLAN_ID_LEN], id2[SWEEP_PLAN_ID_LEN];
+	char ids[8][SWEEP_PLAN_ID_LEN];
 	struct vb_error err = {0};
-	char expect[SWEEP_ID_LEN];
+	char expect[SWEEP_PLAN_ID_LEN];
 	ck_assert_uint_eq(p->n_cells, 8);
 	for (size_t i = 0; i < p->n_cells; i++) {
 		ck_assert(sweep_plan_cell(p, i, &c, ids[i], NULL) == VB_OK);
@@ -134,15 +136,15 @@ START_TEST(test_cell_ids)
 	/* run.* keys do not enter the id */
 	ck_assert(config_set(&d, "run.name=other", &err) == VB_OK);
 	ck_assert(config_set(&d, "run.out_dir=/elsewhere", &err) == VB_OK);
-	sweep_cell_id(&d, id2);
+	sweep_plan_cell_id(&d, id2);
 	ck_assert_str_eq(id, id2);
 	/* the defaults hash to FNV-1a's offset basis, one setting to the
 	 * hash of its line */
 	config_defaults(&d);
-	sweep_cell_id(&d, id2);
+	sweep_plan_cell_id(&d, id2);
 	ck_assert_str_eq(id2, "cbf29ce484222325");
 	ck_assert(config_set(&d, "optim.lr=0.5", &err) == VB_OK);
-	sweep_cell_id(&d, id2);
+	sweep_plan_cell_id(&d, id2);
 	snprintf(expect, sizeof expect, "%016llx",
 		 (unsigned long long)fnv("optim.lr=0.5\n",
 					 0xcbf29ce484222325ull));
@@ -366,7 +368,7 @@ START_TEST(test_shards_merge)
 	dirs[0] = s3; /* order must not matter */
 	dirs[1] = s1;
 	dirs[2] = s2;
-	ck_assert_msg(table_merge(merged, dirs, 3, &err) == VB_OK, "%s",
+	ck_assert_msg(report_merge(merged, dirs, 3, &err) == VB_OK, "%s",
 		      err.msg);
 	a = stable_results(whole);
 	b = stable_results(merged);
@@ -376,7 +378,7 @@ START_TEST(test_shards_merge)
 	dirs[0] = merged;
 	dirs[1] = s1;
 	snprintf(merged2, sizeof merged2, "%s/merged2", tmp);
-	ck_assert_msg(table_merge(merged2, dirs, 2, &err) == VB_OK, "%s",
+	ck_assert_msg(report_merge(merged2, dirs, 2, &err) == VB_OK, "%s",
 		      err.msg);
 	b = stable_results(merged2);
 	ck_assert_str_eq(a, b);
@@ -507,7 +509,7 @@ START_TEST(test_report_files)
 		ck_assert_int_eq(remove(path), 0);
 	}
 	/* report rebuilds them */
-	ck_assert_msg(table_report(out, "train.batch", "train.seed", &err) ==
+	ck_assert_msg(report_rebuild(out, "train.batch", "train.seed", &err) ==
 			      VB_OK, "%s", err.msg);
 	for (int i = 0; i < 3; i++) {
 		snprintf(path, sizeof path, "%s/%s", out, pngs[i]);
@@ -572,7 +574,7 @@ START_TEST(test_report_files)
 		snprintf(runs, sizeof runs, "%s/runs", out);
 		snprintf(away, sizeof away, "%s/runs.away", out);
 		ck_assert_int_eq(rename(runs, away), 0);
-		ck_assert_msg(table_report(out, "train.batch", "train.seed",
+		ck_assert_msg(report_rebuild(out, "train.batch", "train.seed",
 					   &err) == VB_OK,
 			      "%s", err.msg);
 		for (int i = 0; i < 2; i++) {
@@ -622,7 +624,7 @@ START_TEST(test_mitigations_parse)
 	char *plain = cat(BASE, "[sweep]\ntrain.seed = 1..2\n");
 	struct sweep_plan *p = parse_ok(text), *q = parse_ok(plain);
 	struct config c;
-	char id[SWEEP_ID_LEN], id2[SWEEP_ID_LEN], buf[CONFIG_VALUE_LEN];
+	char id[SWEEP_PLAN_ID_LEN], id2[SWEEP_PLAN_ID_LEN], buf[CONFIG_VALUE_LEN];
 	ck_assert_uint_eq(p->n_mitigations, 3);
 	ck_assert_uint_eq(p->n_axes, 1);
 	ck_assert_uint_eq(p->n_cells, 6);
@@ -634,7 +636,7 @@ START_TEST(test_mitigations_parse)
 	ck_assert_str_eq(p->mitigations[1].values[0], "1000"); /* canonical */
 	ck_assert_uint_eq(p->mitigations[2].n_sets, 2);
 	/* the base sections are read, the mitigation lines are not base */
-	ck_assert_int_eq(p->base.optim.kind, CONFIG_OPTIM_SGD);
+	ck_assert_int_eq(p->base.optim.kind, OPTIM_SGD);
 	ck_assert_double_eq(p->base.optim.lr, 1e-3);
 	/* mitigations outermost, then the axes: cell 3 = hot, seed 2 */
 	ck_assert_str_eq(sweep_plan_mitigation(p, 0), "baseline");
@@ -915,7 +917,7 @@ START_TEST(test_old_rows_load)
 	/* an old row read after the new one (ids are read in order) */
 	snprintf(path, sizeof path, "%s/00000000000000cc.csv", rows);
 	ck_assert_int_eq(tu_write_file(path, old2, strlen(old2)), 0);
-	ck_assert_msg(table_report(tmp, NULL, NULL, &err) == VB_OK, "%s",
+	ck_assert_msg(report_rebuild(tmp, NULL, NULL, &err) == VB_OK, "%s",
 		      err.msg);
 	expect_cell(tmp, "results.csv", 0, "eval_losses", "");
 	expect_cell(tmp, "results.csv", 1, "eval_losses", "95;91");
@@ -1094,12 +1096,12 @@ START_TEST(test_precision_missing_sibling)
 	argv[2] = out;
 	argv[3] = "--cell";
 	argv[4] = "7";
-	ck_assert(sweep_parse_args(5, argv, NULL, &o, &config, &err) ==
+	ck_assert(cli_sweep_args(5, argv, NULL, &o, &config, &err) ==
 		  VB_OK);
 	ck_assert(o.one_cell);
 	ck_assert_uint_eq(o.cell, 7);
 	argv[4] = "-1";
-	ck_assert(sweep_parse_args(5, argv, NULL, &o, &config, &err) ==
+	ck_assert(cli_sweep_args(5, argv, NULL, &o, &config, &err) ==
 		  VB_ERR_USAGE);
 	ck_assert(sweep_precision_here(CONFIG_PRECISION_NATIVE));
 	ck_assert(sweep_precision_here(CONFIG_PRECISION_F32));
@@ -1110,13 +1112,13 @@ END_TEST
 START_TEST(test_shard_parse)
 {
 	int k, n;
-	ck_assert(sweep_parse_shard("2/5", &k, &n, NULL) == VB_OK);
+	ck_assert(sweep_plan_parse_shard("2/5", &k, &n, NULL) == VB_OK);
 	ck_assert_int_eq(k, 2);
 	ck_assert_int_eq(n, 5);
-	ck_assert(sweep_parse_shard("0/5", &k, &n, NULL) == VB_ERR_USAGE);
-	ck_assert(sweep_parse_shard("6/5", &k, &n, NULL) == VB_ERR_USAGE);
-	ck_assert(sweep_parse_shard("1-5", &k, &n, NULL) == VB_ERR_USAGE);
-	ck_assert(sweep_parse_shard("1/", &k, &n, NULL) == VB_ERR_USAGE);
+	ck_assert(sweep_plan_parse_shard("0/5", &k, &n, NULL) == VB_ERR_USAGE);
+	ck_assert(sweep_plan_parse_shard("6/5", &k, &n, NULL) == VB_ERR_USAGE);
+	ck_assert(sweep_plan_parse_shard("1-5", &k, &n, NULL) == VB_ERR_USAGE);
+	ck_assert(sweep_plan_parse_shard("1/", &k, &n, NULL) == VB_ERR_USAGE);
 }
 END_TEST
 
@@ -1125,8 +1127,6 @@ int main(void)
 	Suite *s = suite_create("sweep");
 	TCase *unit = tcase_create("unit");
 	TCase *run = tcase_create("run");
-	SRunner *sr;
-	int failed;
 	tcase_add_test(unit, test_grid_expansion);
 	tcase_add_test(unit, test_cell_ids);
 	tcase_add_test(unit, test_malformed_refused);
@@ -1144,9 +1144,5 @@ int main(void)
 	tcase_set_timeout(run, 240);
 	suite_add_tcase(s, unit);
 	suite_add_tcase(s, run);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

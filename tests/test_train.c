@@ -11,6 +11,7 @@
 
 #include "checkpoint.h"
 #include "config.h"
+#include "graph.h"
 #include "testutil.h"
 #include "train.h"
 
@@ -77,6 +78,52 @@ START_TEST(test_determinism)
 	free(m1);
 	free(m2);
 	free(m3);
+}
+END_TEST
+
+/* train.kernels: portable runs the ResNet's convolutions on im2col,
+ * fast on the build's default (oneDNN in float), and meta.json says which
+ * and on what machine; the two agree to float rounding, not bit for bit,
+ * so only the first epoch's train loss is compared (rtol 1e-4: two
+ * summation orders over dot products of up to 1,152 float terms). */
+START_TEST(test_kernels)
+{
+	const char *dir = tu_tmpdir("kernels");
+	char d1[1100];
+	struct config c;
+	struct train_summary s1, s2;
+	struct vb_error err = {0};
+	snprintf(d1, sizeof d1, "%s/a", dir);
+	small_config(&c, d1, "portable");
+	ck_assert(config_set(&c, "model.arch=resnet", &err) == VB_OK);
+	ck_assert(config_set(&c, "train.epochs=1", &err) == VB_OK);
+	ck_assert(config_set(&c, "train.kernels=portable", &err) == VB_OK);
+	run(&c, &s1);
+	small_config(&c, d1, "fast");
+	ck_assert(config_set(&c, "model.arch=resnet", &err) == VB_OK);
+	ck_assert(config_set(&c, "train.epochs=1", &err) == VB_OK);
+	run(&c, &s2);
+	char *m1 = read_run_file(&s1, "meta.json");
+	char *m2 = read_run_file(&s2, "meta.json");
+	ck_assert_msg(strstr(m1, "\"conv_backend\": \"im2col\"") != NULL,
+		      "%s", m1);
+	ck_assert_msg(strstr(m2, graph_conv_backend_default() ==
+					 GRAPH_CONV_BACKEND_DNNL
+				 ? "\"conv_backend\": \"dnnl\""
+				 : "\"conv_backend\": \"im2col\"") != NULL,
+		      "%s", m2);
+	ck_assert(strstr(m1, "\"isa_class\": ") != NULL);
+	ck_assert(strstr(m1, "\"cpu\": ") != NULL);
+	ck_assert(strstr(m1, "\"onednn\": ") != NULL);
+	ck_assert(isfinite(s1.final_train_loss));
+	ck_assert_msg(fabs(s1.final_train_loss - s2.final_train_loss) <=
+			      1e-4 * fabs(s1.final_train_loss),
+		      "portable %.9g fast %.9g", s1.final_train_loss,
+		      s2.final_train_loss);
+	ck_assert(config_set(&c, "train.kernels=gpu", &err) != VB_OK);
+	ck_assert_msg(strstr(err.msg, "train.kernels") != NULL, "%s", err.msg);
+	free(m1);
+	free(m2);
 }
 END_TEST
 
@@ -375,6 +422,7 @@ int main(void)
 	tcase_add_test(tc, test_determinism);
 	tcase_add_test(tc, test_loss_goes_down);
 	tcase_add_test(tc, test_eval_every);
+	tcase_add_test(tc, test_kernels);
 	tcase_add_test(tc, test_guard_input);
 	tcase_add_test(tc, test_guard_param);
 	tcase_add_test(tc, test_guard_grad);
@@ -384,9 +432,5 @@ int main(void)
 	tcase_add_test(tc, test_checkpoint_contents);
 	tcase_add_test(tc, test_cli_exit_codes);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

@@ -1,7 +1,7 @@
 #!/bin/sh
 # scale_when_idle.sh BENCH_DIR [MINUTES]: waits (up to MINUTES, default 60)
 # for the machine to be idle (>= 90 % idle CPU over 3 s: no other process
-# running), then runs bench_rhvae_step's 5-process thread-scaling check
+# running), then runs bench_threads's 5-process thread-scaling check
 # (1 vs 2 threads, ResNet RHVAE step) in each setting: GOMP's default wait
 # policy, OMP_WAIT_POLICY=passive, threads pinned to cores
 # (OMP_PROC_BIND=close OMP_PLACES=cores), and the threads as before
@@ -26,9 +26,9 @@ for policy in ${POLICIES:-default passive pinned old}; do
 	echo "== policy $policy, ${v}% idle, load $(cut -d' ' -f1-3 /proc/loadavg)"
 	set -- --arch resnet --scale 2 --steps 10 --processes 5
 	case $policy in
-	passive) OMP_WAIT_POLICY=passive "$dir"/bench_rhvae_step "$@" ;;
-	pinned) OMP_PROC_BIND=close OMP_PLACES=cores "$dir"/bench_rhvae_step "$@" ;;
-	old) "$dir"/bench_rhvae_step "$@" --old-threads ;;
-	*) "$dir"/bench_rhvae_step "$@" ;;
+	passive) OMP_WAIT_POLICY=passive "$dir"/bench_threads "$@" ;;
+	pinned) OMP_PROC_BIND=close OMP_PLACES=cores "$dir"/bench_threads "$@" ;;
+	old) "$dir"/bench_threads "$@" --old-threads ;;
+	*) "$dir"/bench_threads "$@" ;;
 	esac
 done

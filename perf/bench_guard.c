@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "machine.h"
 #include "anomaly.h"
 #include "dataset.h"
 #include "graph.h"
@@ -176,6 +177,9 @@ static int run(size_t B, int steps)
 
 int main(int argc, char **argv)
 {
+	char pin_msg[256];
+	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg)) /* as vaebench */
+		fprintf(stderr, "bench_guard: warning: %s\n", pin_msg);
 	int steps = 60;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--steps") && i + 1 < argc) {

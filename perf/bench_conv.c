@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "machine.h"
 #include "conv_dnnl.h"
 #include "graph.h"
 #include "ops.h"
@@ -463,6 +464,9 @@ out:
 
 int main(int argc, char **argv)
 {
+	char pin_msg[256];
+	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg)) /* as vaebench */
+		fprintf(stderr, "bench_conv: warning: %s\n", pin_msg);
 	int steps = 15, threads = 1, n_backends = 2;
 	enum graph_conv_backend one = GRAPH_CONV_BACKEND_DNNL;
 	char desc[96];

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "machine.h"
 #include "dataset.h"
 #include "graph.h"
 #include "guard.h"
@@ -180,6 +181,9 @@ static int run(size_t B, int steps, enum model_recon recon,
 
 int main(int argc, char **argv)
 {
+	char pin_msg[256];
+	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg)) /* as vaebench */
+		fprintf(stderr, "bench_vae_step: warning: %s\n", pin_msg);
 	int steps = 200;
 	enum model_recon recon = MODEL_RECON_BCE;
 	enum graph_rounding rounding = GRAPH_ROUNDING_NONE;

@@ -1,25 +1,22 @@
-/* bench_rhvae_step: speed and memory of one RHVAE training step with the
- * tutorial's settings (rhvae.md 6.1: d 16, K 1, batch 64, ResNet encoder
- * and decoder, MLP metric; --arch mlp for pythae's default networks), and
- * of the plain VAE on the same networks. Prints images/s, the step's
- * product FLOPs (counted from the tape: every linear, matmul and
- * convolution node, forward, plus twice that for the nodes the backward
- * pass visits), the share of the single-core peak measured in the same run
- * (a large sgemm), and the peak resident memory. Both convolution
- * backends (im2col + sgemm, oneDNN) step interleaved in one process and
- * their ratio is printed; --backend picks one (for its own peak RSS).
- * --scale T: thread scaling instead, on one backend (--backend, default
- * dnnl), 1 and T threads (op_set_threads) interleaved step by step in one
- * process, RHVAE only, printing the speed-up (median of per-round
- * ratios). --processes P: runs the same command in P separate processes
- * one after the other (fork/exec of itself) and prints each one's
- * speed-up, with the load average before each (a slow mode can be a
- * property of one process: thread placement, the pool's start-up).
- * usage: bench_rhvae_step [--steps N] [--arch mlp|resnet] [--batch B]
- *                         [--threads T] [--backend both|dnnl|im2col]
- *                         [--scale T] [--processes P] [--old-threads]
- * --old-threads: threads as before op_set_threads (OpenBLAS pthreads for
- * products, OpenMP for oneDNN, serial loops), for comparison. */
+/* bench_threads: thread scaling of one training step with the RHVAE
+ * tutorial's settings (rhvae.md 6.1: d 16, K 1, batch 64; --arch resnet
+ * for the ResNet encoder and decoder, the case issue 13 item 3 is about):
+ * 1 and T threads (op_set_threads) interleaved step by step in one
+ * process, on one convolution backend (--backend, default dnnl), with
+ * each configuration's median step time, CPU per step (calling thread,
+ * process) and the speed-up (median of per-round ratios, then each
+ * round's). --processes P runs the same command in P fresh processes one
+ * after the other (fork/exec of itself) and prints each one's speed-up
+ * with the load average before it: a slow mode can be a property of one
+ * process (thread placement, the pool's start-up). --old-threads: threads
+ * as before op_set_threads (OpenBLAS pthreads for products, OpenMP for
+ * oneDNN, serial loops), for comparison. perf/scale_when_idle.sh waits for
+ * an idle machine first.
+ * usage: bench_threads [--steps N] [--arch mlp|resnet] [--batch B]
+ *                      [--scale T] [--backend dnnl|im2col]
+ *                      [--processes P] [--old-threads]
+ * (--threads T --backend both: both backends at T threads, as
+ * bench_rhvae_step.) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +27,7 @@
 #include <unistd.h>
 
 #include "conv_dnnl.h"
+#include "machine.h"
 #include "dataset.h"
 #include "graph.h"
 #include "model.h"
@@ -147,14 +145,14 @@ static double step(struct model *m, struct optim *o, struct graph *g,
 					 false),
 			     noise, true, &mo, &err) ||
 	    (params_zero_grad(m->params), graph_backward(g, mo.loss, &err))) {
-		fprintf(stderr, "bench_rhvae_step: %s\n", err.msg);
+		fprintf(stderr, "bench_threads: %s\n", err.msg);
 		return -1;
 	}
 	optim_step(o, m->params->data, m->params->grad, 1e-4);
 	cpu_main = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
 	cpu_proc = clock_s(CLOCK_PROCESS_CPUTIME_ID) - p0;
 	if (!isfinite(mo.loss->value.data[0])) {
-		fprintf(stderr, "bench_rhvae_step: non-finite loss\n");
+		fprintf(stderr, "bench_threads: non-finite loss\n");
 		return -1;
 	}
 	return now() - t0;
@@ -197,7 +195,7 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	    optim_create(&os, m->params->n, &o, &err) ||
 	    graph_create(64u << 20, &g, &err) ||
 	    dataset_synthetic(B, 28, 28, 1, &ds, &err)) {
-		fprintf(stderr, "bench_rhvae_step: %s\n",
+		fprintf(stderr, "bench_threads: %s\n",
 			err.msg[0] ? err.msg : "out of memory");
 		goto out;
 	}
@@ -209,7 +207,7 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 			double dt;
 			set_threads(th[i]);
 			if (graph_set_conv_backend(g, be[i], &err)) {
-				fprintf(stderr, "bench_rhvae_step: %s\n",
+				fprintf(stderr, "bench_threads: %s\n",
 					err.msg);
 				goto out;
 			}
@@ -368,6 +366,9 @@ static int run_processes(int n_proc, char **argv)
 
 int main(int argc, char **argv)
 {
+	char pin_msg[256];
+	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg)) /* as vaebench */
+		fprintf(stderr, "bench_threads: warning: %s\n", pin_msg);
 	int steps = 20, threads = 1, n_be = 2, scale = 0, n_proc = 0;
 	enum graph_conv_backend one = GRAPH_CONV_BACKEND_DNNL;
 	bool backend_set = false;
@@ -400,13 +401,13 @@ int main(int argc, char **argv)
 			if (!strcmp(v, "both"))
 				n_be = 2;
 			else if (graph_conv_backend_parse(v, &one, &e)) {
-				fprintf(stderr, "bench_rhvae_step: %s\n",
+				fprintf(stderr, "bench_threads: %s\n",
 					e.msg);
 				return 2;
 			} else
 				n_be = 1, backend_set = true;
 		} else {
-			fprintf(stderr, "usage: bench_rhvae_step [--steps N] "
+			fprintf(stderr, "usage: bench_threads [--steps N] "
 				"[--arch mlp|resnet] [--batch B] [--threads T] "
 				"[--backend both|dnnl|im2col] [--scale T] "
 				"[--processes P] [--old-threads]\n");
@@ -435,7 +436,7 @@ int main(int argc, char **argv)
 #endif
 	set_threads(scale ? 1 : threads);
 	double peak = op_gemm_peak_gflops(1536, 4);
-	printf("bench_rhvae_step: %s build, OpenBLAS kernel %s, %s, %d BLAS / "
+	printf("bench_threads: %s build, OpenBLAS kernel %s, %s, %d BLAS / "
 	       "%d oneDNN thread(s); peak %.1f GFLOP/s (best 1536^3 sgemm in "
 	       "this process, %d thread(s))\n", VB_REAL_NAME, op_blas_core(),
 	       conv_dnnl_describe(desc, sizeof desc), op_blas_threads(),

@@ -1,0 +1,196 @@
+/* cli: command-line parsing of sweep, report and merge (cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "report.h"
+#include "sweep.h"
+
+enum vb_status cli_parse_map(const char *v, char *x, char *y, size_t cap,
+			     struct vb_error *err)
+{
+	const char *comma = strchr(v, ',');
+	if (!comma || comma == v || !comma[1] ||
+	    (size_t)(comma - v) >= cap || strlen(comma + 1) >= cap)
+		return vb_fail(err, VB_ERR_USAGE, "--map '%s': expected "
+			       "KEY_X,KEY_Y (e.g. optim.lr,train.batch)", v);
+	snprintf(x, cap, "%.*s", (int)(comma - v), v);
+	snprintf(y, cap, "%s", comma + 1);
+	return VB_OK;
+}
+
+enum vb_status cli_report_command(int argc, char **argv, FILE *log,
+				    struct vb_error *err)
+{
+	const char *dir = NULL;
+	char mx[128], my[128];
+	bool map = false;
+	enum vb_status st;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--map")) {
+			if (i + 1 >= argc)
+				return vb_fail(err, VB_ERR_USAGE,
+					       "--map needs a value");
+			st = cli_parse_map(argv[++i], mx, my, sizeof mx, err);
+			if (st)
+				return st;
+			map = true;
+		} else if (argv[i][0] == '-') {
+			return vb_fail(err, VB_ERR_USAGE,
+				       "unknown option '%s'", argv[i]);
+		} else if (!dir) {
+			dir = argv[i];
+		} else {
+			return vb_fail(err, VB_ERR_USAGE,
+				       "report takes one folder");
+		}
+	}
+	if (!dir)
+		return vb_fail(err, VB_ERR_USAGE, "report needs a sweep folder");
+	st = report_rebuild(dir, map ? mx : NULL, map ? my : NULL, err);
+	if (st == VB_OK && log)
+		fprintf(log, "report: wrote %s/results.csv, summary.md, "
+			"stability_map.png, loss_curves.png, grad_norm.png\n",
+			dir);
+	return st;
+}
+
+enum vb_status cli_merge_command(int argc, char **argv, FILE *log,
+				   struct vb_error *err)
+{
+	enum vb_status st;
+	for (int i = 0; i < argc; i++)
+		if (argv[i][0] == '-')
+			return vb_fail(err, VB_ERR_USAGE,
+				       "unknown option '%s'", argv[i]);
+	if (argc < 2)
+		return vb_fail(err, VB_ERR_USAGE,
+			       "merge needs OUT and at least one sweep folder");
+	st = report_merge(argv[0], (const char *const *)(argv + 1),
+			 (size_t)(argc - 1), err);
+	if (st == VB_OK && log)
+		fprintf(log, "merge: %d folder(s) into %s (results.csv, "
+			"summary.md, plots)\n", argc - 1, argv[0]);
+	return st;
+}
+/* ---- command line ---- */
+
+enum vb_status cli_sweep_args(int argc, char **argv, FILE *log,
+				struct sweep_options *o, const char **config,
+				struct vb_error *err)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	enum vb_status st;
+
+	memset(o, 0, sizeof *o);
+	*config = NULL;
+	o->jobs = ncpu > 0 ? (int)ncpu : 1;
+	o->shard_k = o->shard_n = 1;
+	o->log = log;
+	o->progress = CONFIG_PROGRESS_AUTO;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		bool has = i + 1 < argc;
+		if (!strcmp(a, "--out") || !strcmp(a, "--jobs") ||
+		    !strcmp(a, "-j") || !strcmp(a, "--shard") ||
+		    !strcmp(a, "--map") || !strcmp(a, "--cell")) {
+			const char *v;
+			if (!has)
+				return vb_fail(err, VB_ERR_USAGE,
+					       "%s needs a value", a);
+			v = argv[++i];
+			if (!strcmp(a, "--out")) {
+				o->out_dir = v;
+			} else if (!strcmp(a, "--shard")) {
+				st = sweep_plan_parse_shard(v, &o->shard_k,
+						       &o->shard_n, err);
+				if (st)
+					return st;
+			} else if (!strcmp(a, "--map")) {
+				st = cli_parse_map(v, o->map_x, o->map_y,
+						   sizeof o->map_x, err);
+				if (st)
+					return st;
+			} else if (!strcmp(a, "--cell")) {
+				char *end;
+				unsigned long long c;
+				errno = 0;
+				c = strtoull(v, &end, 10);
+				if (end == v || *end || errno || v[0] == '-' ||
+				    c >= SWEEP_PLAN_MAX_CELLS)
+					return vb_fail(err, VB_ERR_USAGE,
+						       "--cell '%s': expected a "
+						       "cell index 0..%d", v,
+						       SWEEP_PLAN_MAX_CELLS - 1);
+				o->one_cell = true;
+				o->cell = (size_t)c;
+			} else {
+				char *end;
+				long j = strtol(v, &end, 10);
+				if (end == v || *end || j < 1 || j > 1024)
+					return vb_fail(err, VB_ERR_USAGE,
+						       "--jobs '%s': expected "
+						       "1..1024", v);
+				o->jobs = (int)j;
+			}
+		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+			o->log = NULL;
+		} else if (a[0] == '-' && a[1]) {
+			return vb_fail(err, VB_ERR_USAGE,
+				       "unknown option '%s'", a);
+		} else if (!*config) {
+			*config = a;
+		} else {
+			return vb_fail(err, VB_ERR_USAGE,
+				       "sweep takes one config file, got "
+				       "'%s' and '%s'", *config, a);
+		}
+	}
+	if (!*config || !o->out_dir)
+		return vb_fail(err, VB_ERR_USAGE,
+			       "sweep needs a config file and --out DIR");
+	return VB_OK;
+}
+
+enum vb_status cli_sweep_load(int argc, char **argv, FILE *log,
+			      struct sweep_options *o, struct sweep_plan **p,
+			      struct vb_error *err)
+{
+	const char *config = NULL;
+	enum vb_status st = cli_sweep_args(argc, argv, log, o, &config, err);
+	*p = NULL;
+	if (st)
+		return st;
+	st = sweep_plan_load(config, p, err);
+	if (st == VB_ERR_IO && err)
+		err->status = st = VB_ERR_USAGE;
+	return st;
+}
+
+enum vb_status cli_sweep_command(int argc, char **argv, FILE *log,
+				 struct vb_error *err)
+{
+	struct sweep_options o;
+	struct sweep_plan *p = NULL;
+	struct sweep_stats stats;
+	enum vb_status st = cli_sweep_load(argc, argv, log, &o, &p, err);
+	if (st)
+		return st;
+	st = sweep_run(p, &o, &stats, err);
+	sweep_plan_free(p);
+	if (o.log && (st == VB_OK || stats.n_run)) {
+		double mins = stats.seconds / 60.0;
+		fprintf(o.log, "sweep: %zu cell(s) run in %.1f s (%.1f "
+			"cells/min), %zu of %zu in the shard hit NaN/Inf, "
+			"%zu error(s); worker peak RSS mean %.0f MB, max "
+			"%.0f MB; tables in %s\n", stats.n_run, stats.seconds,
+			mins > 0 ? (double)stats.n_run / mins : 0.0,
+			stats.n_nonfinite, stats.n_shard, stats.n_error,
+			stats.mean_rss_kb / 1024.0,
+			(double)stats.max_rss_kb / 1024.0, o.out_dir);
+	}
+	return st;
+}

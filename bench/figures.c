@@ -1,0 +1,574 @@
+/* figures: figure selection for a sweep folder (figures.h); plot.c
+ * draws the PNGs. */
+#include "figures.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "plot.h"
+#include "stats.h"
+
+/* ---- report: plots ---- */
+
+static const char *short_key(const char *key)
+{
+	const char *dot = strchr(key, '.');
+	return dot ? dot + 1 : key;
+}
+
+static bool has_axis(const char *const *axes, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(axes[i], name))
+			return true;
+	return false;
+}
+
+/* Picks the map axes: the requested ones, else optim.lr x train.batch
+ * when both vary, else the first varying settings (seed last). NULL for
+ * an axis means a single "all" column or row. */
+void figures_pick_map(const char *const *axes, size_t n, const char *want_x,
+		     const char *want_y, const char **x, const char **y)
+{
+	const char *cand[64];
+	size_t nc = 0;
+	*x = want_x;
+	*y = want_y;
+	if (*x && *y)
+		return;
+	if (has_axis(axes, n, "optim.lr") && has_axis(axes, n, "train.batch")) {
+		*x = "optim.lr";
+		*y = "train.batch";
+		return;
+	}
+	for (size_t i = 0; i < n && nc < 64; i++)
+		if (strcmp(axes[i], "train.seed"))
+			cand[nc++] = axes[i];
+	*x = nc > 0 ? cand[0] : NULL;
+	*y = nc > 1 ? cand[1] : NULL;
+}
+
+/* One cell of the stability map: the runs whose kx (ky) is xv (yv),
+ * error rows aside; *val the NaN share, *annot (malloc'd) its text. */
+static enum vb_status map_cell(const struct table *t, const char *kx,
+			       const char *xv, const char *ky, const char *yv,
+			       double *val, char **annot, struct vb_error *err)
+{
+	size_t runs = 0, hits = 0;
+	double ep[4096];
+	for (size_t r = 0; r < t->n_rows; r++) {
+		const char *s = table_get(t, r, "status");
+		double e;
+		if ((kx && strcmp(table_get(t, r, kx), xv)) ||
+		    (ky && strcmp(table_get(t, r, ky), yv)) ||
+		    !strcmp(s, "error"))
+			continue;
+		runs++;
+		if (stats_is_hit(s) && hits < 4096) {
+			ep[hits++] = table_parse_num(table_get(t, r,
+							       "first_epoch"),
+						     &e)
+					     ? e
+					     : NAN;
+		}
+	}
+	*val = runs ? (double)hits / (double)runs : NAN;
+	*annot = malloc(64);
+	if (!*annot)
+		return vb_fail(err, VB_ERR_NOMEM, "no memory");
+	if (!runs) {
+		snprintf(*annot, 64, "no runs");
+	} else if (hits) {
+		double m;
+		qsort(ep, hits, sizeof *ep, files_cmp_double);
+		m = hits % 2 ? ep[hits / 2]
+			     : 0.5 * (ep[hits / 2 - 1] + ep[hits / 2]);
+		snprintf(*annot, 64, "%zu/%zu\nep %.3g", hits, runs, m);
+	} else {
+		snprintf(*annot, 64, "%zu/%zu", hits, runs);
+	}
+	return VB_OK;
+}
+
+enum vb_status figures_map(const struct table *t, const char *dir,
+			       const char *kx, const char *ky,
+			       struct vb_error *err)
+{
+	struct stats_values vx = {0}, vy = {0};
+	const char *all = "all";
+	double *val = NULL;
+	char **annot = NULL, path[1200], sub[256], title[256];
+	enum vb_status st = VB_OK;
+	size_t nx, ny;
+
+	if (kx)
+		st = stats_distinct(t, kx, &vx, err);
+	if (st == VB_OK && ky)
+		st = stats_distinct(t, ky, &vy, err);
+	if (st)
+		goto out;
+	if (!kx) {
+		vx.v = &all;
+		vx.n = 1;
+	}
+	if (!ky) {
+		vy.v = &all;
+		vy.n = 1;
+	}
+	nx = vx.n;
+	ny = vy.n;
+	val = malloc(nx * ny * sizeof *val);
+	annot = calloc(nx * ny, sizeof *annot);
+	if (!val || !annot) {
+		st = vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+		goto out;
+	}
+	for (size_t yi = 0; yi < ny; yi++) {
+		for (size_t xi = 0; xi < nx; xi++) {
+			size_t k = yi * nx + xi;
+			st = map_cell(t, kx, vx.v[xi], ky, vy.v[yi], &val[k],
+				      &annot[k], err);
+			if (st)
+				goto out;
+		}
+	}
+	snprintf(title, sizeof title, "Stability map: share of runs that hit "
+		 "NaN/Inf (%zu runs)", t->n_rows);
+	snprintf(sub, sizeof sub, "cell text: runs that hit NaN / runs, "
+		 "'ep': median epoch of the first NaN");
+	{
+		struct plot_heatmap h = {
+			.title = title, .subtitle = sub,
+			.x_label = kx ? kx : "", .y_label = ky ? ky : "",
+			.bar_label = "NaN share", .nx = nx, .ny = ny,
+			.x_ticks = vx.v, .y_ticks = vy.v, .value = val,
+			.annot = (const char *const *)annot};
+		snprintf(path, sizeof path, "%s/stability_map.png", dir);
+		st = plot_heatmap_png(&h, path, err);
+	}
+out:
+	if (annot)
+		for (size_t i = 0; i < vx.n * vy.n; i++)
+			free(annot[i]);
+	free(annot);
+	free(val);
+	if (kx)
+		free(vx.v);
+	if (ky)
+		free(vy.v);
+	return st;
+}
+
+/* One run's curve from its metrics.csv: x = steps, y = column. */
+struct curve {
+	double *x, *y;
+	size_t n;
+};
+
+static void read_curve(const char *dir, const char *id, const char *col,
+		       struct curve *c)
+{
+	char path[1300];
+	struct table m;
+	table_init(&m);
+	c->n = 0;
+	c->x = c->y = NULL;
+	/* runs/ID/metrics.csv, else the copy the report keeps in curves/
+	 * (a committed folder has no runs/). */
+	snprintf(path, sizeof path, "%s/runs/%s/metrics.csv", dir, id);
+	if (access(path, F_OK) != 0)
+		snprintf(path, sizeof path, "%s/curves/%s.csv", dir, id);
+	if (table_read(path, &m, NULL) == VB_OK && m.n_rows) {
+		c->x = malloc(m.n_rows * sizeof *c->x);
+		c->y = malloc(m.n_rows * sizeof *c->y);
+		if (c->x && c->y) {
+			for (size_t r = 0; r < m.n_rows; r++) {
+				double x, y;
+				if (!table_parse_num(table_get(&m, r, "steps"), &x))
+					continue;
+				if (!table_parse_num(table_get(&m, r, col), &y))
+					y = NAN;
+				c->x[c->n] = x;
+				c->y[c->n] = y;
+				c->n++;
+			}
+		}
+	}
+	table_free(&m);
+}
+
+/* The data of one curves figure: a panel per (x, y) value pair, a
+ * series per run, colours by seed. */
+struct curves_fig {
+	const struct table *t;
+	const char *dir, *kx, *ky, *col;
+	struct stats_values vx, vy, vs;
+	size_t nx, ny, np, used;
+	struct plot_panel *panels;   /* (np) */
+	struct plot_series *series;  /* (n_rows) */
+	struct curve *curves;        /* (n_rows) owned x, y */
+	char (*titles)[160];         /* (np) */
+	char (*labels)[64];          /* (n seeds) */
+	const char **lab;
+	uint32_t *colors;
+	bool seeds;
+	double lo, hi;               /* positive finite range of the y */
+	const char *all;             /* the one value of a missing axis */
+};
+
+static enum vb_status curves_alloc(struct curves_fig *f, struct vb_error *err)
+{
+	enum vb_status st = VB_OK;
+	if (f->kx)
+		st = stats_distinct(f->t, f->kx, &f->vx, err);
+	if (st == VB_OK && f->ky)
+		st = stats_distinct(f->t, f->ky, &f->vy, err);
+	if (st == VB_OK)
+		st = stats_distinct(f->t, "train.seed", &f->vs, err);
+	if (st)
+		return st;
+	if (!f->kx) {
+		f->vx.v = &f->all;
+		f->vx.n = 1;
+	}
+	if (!f->ky) {
+		f->vy.v = &f->all;
+		f->vy.n = 1;
+	}
+	f->nx = f->vx.n;
+	f->ny = f->vy.n;
+	f->np = f->nx * f->ny;
+	f->seeds = f->vs.n > 1;
+	f->panels = calloc(f->np, sizeof *f->panels);
+	f->series = calloc(f->t->n_rows + 1, sizeof *f->series);
+	f->curves = calloc(f->t->n_rows + 1, sizeof *f->curves);
+	f->titles = calloc(f->np, sizeof *f->titles);
+	f->labels = calloc(f->vs.n + 1, sizeof *f->labels);
+	f->lab = calloc(f->vs.n + 1, sizeof *f->lab);
+	f->colors = calloc(f->vs.n + 1, sizeof *f->colors);
+	if (!f->panels || !f->series || !f->curves || !f->titles ||
+	    !f->labels || !f->lab || !f->colors)
+		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+	return VB_OK;
+}
+
+static void curves_free(struct curves_fig *f)
+{
+	for (size_t i = 0; f->curves && i < f->used; i++) {
+		free(f->curves[i].x);
+		free(f->curves[i].y);
+	}
+	free(f->curves);
+	free(f->series);
+	free(f->panels);
+	free(f->titles);
+	free(f->labels);
+	free(f->lab);
+	free(f->colors);
+	if (f->kx)
+		free(f->vx.v);
+	if (f->ky)
+		free(f->vy.v);
+	free(f->vs.v);
+}
+
+/* Row r's curve as the next series (line: its index in the panel). */
+static void curves_add_run(struct curves_fig *f, size_t r, size_t line)
+{
+	const struct table *t = f->t;
+	struct plot_series *s = &f->series[f->used];
+	double ms;
+	read_curve(f->dir, table_get(t, r, "id"), f->col, &f->curves[f->used]);
+	s->n = f->curves[f->used].n;
+	s->x = f->curves[f->used].x;
+	s->y = f->curves[f->used].y;
+	s->color = plot_palette(
+		f->seeds ? stats_value_index(&f->vs,
+					     table_get(t, r, "train.seed"))
+			 : line);
+	s->mark_x = stats_is_hit(table_get(t, r, "status")) &&
+			    table_parse_num(table_get(t, r, "first_step"), &ms)
+			    ? ms
+			    : NAN;
+	for (size_t i = 0; i < s->n; i++)
+		if (isfinite(s->y[i]) && s->y[i] > 0) {
+			f->lo = fmin(f->lo, s->y[i]);
+			f->hi = fmax(f->hi, s->y[i]);
+		}
+	f->used++;
+}
+
+/* Panel (xi, yi): its title and the runs of its values. */
+static void curves_panel(struct curves_fig *f, size_t xi, size_t yi)
+{
+	const struct table *t = f->t;
+	const char *kx = f->kx, *ky = f->ky;
+	size_t p = yi * f->nx + xi, first = f->used, line = 0;
+	if (kx && ky)
+		snprintf(f->titles[p], sizeof f->titles[p], "%s=%s, %s=%s",
+			 short_key(kx), f->vx.v[xi], short_key(ky),
+			 f->vy.v[yi]);
+	else if (kx)
+		snprintf(f->titles[p], sizeof f->titles[p], "%s=%s",
+			 short_key(kx), f->vx.v[xi]);
+	else
+		snprintf(f->titles[p], sizeof f->titles[p], "all");
+	for (size_t r = 0; r < t->n_rows; r++) {
+		if ((kx && strcmp(table_get(t, r, kx), f->vx.v[xi])) ||
+		    (ky && strcmp(table_get(t, r, ky), f->vy.v[yi])))
+			continue;
+		curves_add_run(f, r, line++);
+	}
+	f->panels[p].title = f->titles[p];
+	f->panels[p].n_series = f->used - first;
+	f->panels[p].series = &f->series[first];
+}
+
+enum vb_status figures_curves(const struct table *t, const char *dir,
+			      const char *kx, const char *ky,
+			      const char *col, const char *file,
+			      const char *title, const char *ylabel,
+			      struct vb_error *err)
+{
+	struct curves_fig f = {.t = t, .dir = dir, .kx = kx, .ky = ky,
+			       .col = col, .lo = INFINITY, .hi = -INFINITY,
+			       .all = "all"};
+	char path[1200];
+	size_t with_curve = 0;
+	enum vb_status st = curves_alloc(&f, err);
+	for (size_t yi = 0; st == VB_OK && yi < f.ny; yi++)
+		for (size_t xi = 0; xi < f.nx; xi++)
+			curves_panel(&f, xi, yi);
+	snprintf(path, sizeof path, "%s/%s", dir, file);
+	/* no run has a curve (a clone of a folder that predates curves/):
+	 * keep the plot drawn when runs/ was there */
+	for (size_t i = 0; st == VB_OK && i < f.used; i++)
+		with_curve += f.curves[i].n > 0;
+	if (st == VB_OK && !with_curve && access(path, F_OK) == 0) {
+		curves_free(&f);
+		return VB_OK;
+	}
+	for (size_t i = 0; st == VB_OK && f.seeds && i < f.vs.n; i++) {
+		snprintf(f.labels[i], sizeof f.labels[i], "seed %s", f.vs.v[i]);
+		f.lab[i] = f.labels[i];
+		f.colors[i] = plot_palette(i);
+	}
+	if (st == VB_OK) {
+		struct plot_lines pl = {
+			.title = title, .x_label = "optimizer step",
+			.y_label = ylabel,
+			.log_y = f.hi > 0 && f.lo > 0 && f.hi / f.lo > 30,
+			.n_panels = f.np, .n_cols = f.nx, .panels = f.panels,
+			.legend_n = f.seeds ? f.vs.n : 0,
+			.legend_labels = f.lab, .legend_colors = f.colors};
+		st = plot_lines_png(&pl, path, err);
+	}
+	curves_free(&f);
+	return st;
+}
+
+#define FIGURES_GALLERY_MAX 12 /* finished runs shown in the galleries */
+
+/* reconstructions.png and samples.png of the sweep: the pictures of the
+ * first finished (status ok) runs in results order, each under its
+ * swept settings. */
+enum vb_status figures_galleries(const struct table *t, const char *dir,
+				     const char **axes, size_t n_axes,
+				     struct vb_error *err)
+{
+	static const char *const files[2] = {"reconstructions.png",
+					     "samples.png"};
+	static const char *const titles[2] = {
+		"Reconstructions of finished runs (top: images, bottom: "
+		"reconstructions)",
+		"Samples of finished runs (decoder of z ~ N(0, I))"};
+	char paths[FIGURES_GALLERY_MAX][1300], labels[FIGURES_GALLERY_MAX][512];
+	const char *pp[FIGURES_GALLERY_MAX], *lp[FIGURES_GALLERY_MAX];
+	enum vb_status st = VB_OK;
+	for (int f = 0; f < 2 && st == VB_OK; f++) {
+		size_t n = 0;
+		for (size_t r = 0; r < t->n_rows && n < FIGURES_GALLERY_MAX; r++) {
+			const char *status = table_get(t, r, "status");
+			const char *id = table_get(t, r, "id");
+			size_t len = 0;
+			if (!status || strcmp(status, "ok") != 0 || !id)
+				continue;
+			snprintf(paths[n], sizeof paths[n], "%s/runs/%s/%s", dir,
+				 id, files[f]);
+			labels[n][0] = '\0';
+			for (size_t a = 0; a < n_axes && len < sizeof labels[n];
+			     a++) {
+				const char *v = table_get(t, r, axes[a]);
+				len += (size_t)snprintf(labels[n] + len,
+							sizeof labels[n] - len,
+							"%s%s=%s", a ? "  " : "",
+							axes[a], v ? v : "");
+			}
+			pp[n] = paths[n];
+			lp[n] = labels[n];
+			n++;
+		}
+		char out[1300];
+		snprintf(out, sizeof out, "%s/%s", dir, files[f]);
+		st = plot_stack_png(pp, lp, n, titles[f], out, err);
+	}
+	return st;
+}
+
+/* Length in pixels (of full) of a bar for v > 0 on [0, vmax], or on a
+ * log axis from vmin / 3 to vmax. */
+static int bar_len(double v, double vmin, double vmax, bool log_x, int full)
+{
+	double f;
+	if (!(v > 0) || !(vmax > 0))
+		return 0;
+	if (log_x)
+		f = (log10(v) - log10(vmin / 3)) /
+		    (log10(vmax) - log10(vmin / 3));
+	else
+		f = v / vmax;
+	return (int)(f * full + 0.5);
+}
+
+/* mitigations.png: per mitigation (file order, top to bottom) a bar of
+ * its NaN/Inf share and one of its mean eval loss at the comparison epoch
+ * with the baseline's value dashed. Drawn from plot's primitives. */
+/* The layout of the mitigation bars. */
+struct mit_layout {
+	int s, th, row, pw;   /* text scale and height, row height, bar width */
+	int lw, top, x1, x2;  /* name width, first row, the two bar origins */
+	double vmin, vmax;    /* positive eval-loss range */
+	bool log_x;
+	long epoch;           /* comparison epoch (0: none) */
+};
+
+/* Row i: the mitigation's name, its NaN share bar and its eval-loss bar. */
+static void mit_row(struct plot_image *img, const struct mit_layout *L,
+		    const struct stats_mit *m, size_t i)
+{
+	const uint32_t ink = 0x222222;
+	int y = L->top + (int)i * L->row, bw, s = L->s;
+	double share = m->runs ? (double)m->hits / (double)m->runs : NAN;
+	char buf[160];
+	snprintf(buf, sizeof buf, "%s", m->name);
+	while (plot_text_width(buf, s) > L->lw && strlen(buf) > 3) {
+		size_t n = strlen(buf);
+		memcpy(buf + n - 3, "..", 3);
+	}
+	plot_text(img, L->x1 - 16 - plot_text_width(buf, s), y + 8, s, false,
+		  ink, buf);
+	bw = isfinite(share) ? (int)(share * L->pw + 0.5) : 0;
+	plot_fill_rect(img, L->x1 + 1, y + 4, bw > 0 ? bw : 1, L->row - 8,
+		       plot_share_color(share));
+	if (m->runs)
+		snprintf(buf, sizeof buf, "%.0f%% (%zu/%zu)", 100.0 * share,
+			 m->hits, m->runs);
+	else
+		snprintf(buf, sizeof buf, "no runs");
+	plot_text(img, L->x1 + bw + 8, y + 8, s, false, ink, buf);
+	if (L->epoch <= 0 || L->vmax <= 0)
+		return;
+	if (m->n_at) {
+		double v = m->at_sum / (double)m->n_at;
+		bw = bar_len(v, L->vmin, L->vmax, L->log_x, L->pw);
+		plot_fill_rect(img, L->x2 + 1, y + 4, bw > 0 ? bw : 1,
+			       L->row - 8, plot_palette(0));
+		snprintf(buf, sizeof buf, "%.4g (%zu)", v, m->n_at);
+	} else {
+		bw = 0;
+		snprintf(buf, sizeof buf, "- (0)");
+	}
+	plot_text(img, L->x2 + bw + 8, y + 8, s, false, ink, buf);
+}
+
+/* The headings and axes above the rows. */
+static void mit_header(struct plot_image *img, const struct mit_layout *L,
+		       const struct stats_mit_table *mt)
+{
+	const uint32_t ink = 0x222222, grey = 0x888888;
+	int s = L->s, th = L->th, top = L->top;
+	char buf[160];
+	plot_text(img, 20, 20, s, false, ink,
+		  "Mitigations: share of runs that hit NaN/Inf, and eval loss");
+	if (mt->epoch > 0)
+		snprintf(buf, sizeof buf, "right: mean eval loss at epoch %ld "
+			 "(runs that reached it); dashed: %s", mt->epoch,
+			 mt->m[mt->base].name);
+	else
+		snprintf(buf, sizeof buf, "right: no comparison epoch (a %s "
+			 "run has no finite eval loss)", mt->m[mt->base].name);
+	plot_text(img, 20, 20 + th + 8, s, false, 0x555555, buf);
+	plot_text(img, L->x1, top - th - 8, s, false, ink, "NaN/Inf share");
+	if (mt->epoch > 0) {
+		snprintf(buf, sizeof buf, "eval loss at epoch %ld%s",
+			 mt->epoch, L->log_x ? " (log scale)" : "");
+		plot_text(img, L->x2, top - th - 8, s, false, ink, buf);
+		plot_line(img, L->x2, top, L->x2, top + (int)mt->n * L->row, 1,
+			  0, grey);
+	}
+	plot_line(img, L->x1, top, L->x1, top + (int)mt->n * L->row, 1, 0,
+		  grey);
+}
+
+enum vb_status figures_mitigations(const struct table *t, const char *dir,
+				   struct vb_error *err)
+{
+	struct mit_layout L = {.s = 2, .pw = 360, .vmin = INFINITY};
+	struct stats_mit_table mt;
+	struct plot_image *img = NULL;
+	char path[1200];
+	int w, h;
+	double base_v;
+	enum vb_status st = stats_mit_collect(t, &mt, err);
+	if (st || !mt.n) {
+		stats_mit_free(&mt);
+		return st;
+	}
+	L.th = plot_text_height(L.s);
+	L.row = L.th + 16;
+	L.epoch = mt.epoch;
+	for (size_t i = 0; i < mt.n; i++) {
+		int tw = plot_text_width(mt.m[i].name, L.s);
+		const struct stats_mit *m = &mt.m[i];
+		double v = m->n_at ? m->at_sum / (double)m->n_at : NAN;
+		L.lw = tw > L.lw ? tw : L.lw;
+		if (v > 0 && v > L.vmax)
+			L.vmax = v;
+		if (v > 0 && v < L.vmin)
+			L.vmin = v;
+	}
+	/* a log axis when the losses span more than a factor 30, starting
+	 * a factor 3 below the smallest so that it shows as a bar */
+	L.log_x = L.vmax > 0 && L.vmax / L.vmin > 30;
+	L.lw = L.lw > 320 ? 320 : L.lw;
+	L.top = 20 + 2 * (L.th + 8) + L.th + 12;
+	L.x1 = 20 + L.lw + 16;
+	L.x2 = L.x1 + L.pw + 40 + plot_text_width("100% (99/99)", L.s);
+	w = L.x2 + L.pw + 40 + plot_text_width("-1.234e+05 (99)", L.s);
+	h = L.top + (int)mt.n * L.row + 20;
+	st = plot_image_create(w, h, &img, err);
+	if (st) {
+		stats_mit_free(&mt);
+		return st;
+	}
+	mit_header(img, &L, &mt);
+	for (size_t i = 0; i < mt.n; i++)
+		mit_row(img, &L, &mt.m[i], i);
+	base_v = mt.m[mt.base].n_at ? mt.m[mt.base].at_sum /
+					      (double)mt.m[mt.base].n_at
+				    : NAN;
+	if (mt.epoch > 0 && L.vmax > 0 && isfinite(base_v) && base_v > 0) {
+		int bx = L.x2 + 1 + bar_len(base_v, L.vmin, L.vmax, L.log_x,
+					    L.pw);
+		plot_line(img, bx, L.top, bx, L.top + (int)mt.n * L.row, 2, 6,
+			  0xd62728);
+	}
+	snprintf(path, sizeof path, "%s/mitigations.png", dir);
+	st = plot_write_png(img, path, err);
+	plot_image_free(img);
+	stats_mit_free(&mt);
+	return st;
+}

@@ -1,0 +1,680 @@
+/* report: summary.md, machine.json, report and merge (report.h). */
+/* realpath (merge links run folders by absolute path) is XSI. */
+#define _DEFAULT_SOURCE
+
+#include "report.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __GLIBC__
+#include <gnu/libc-version.h>
+#endif
+
+#include "figures.h"
+#include "files.h"
+#include "machine.h"
+#include "ops.h"
+#include "stats.h"
+#include "sweep_plan.h"
+
+#ifndef VB_GIT_COMMIT
+#define VB_GIT_COMMIT "unknown"
+#endif
+
+static void fmt_g(double v, char *buf, size_t cap)
+{
+	if (isnan(v))
+		snprintf(buf, cap, "-");
+	else
+		snprintf(buf, cap, "%.4g", v);
+}
+
+static enum vb_status summary_group_table(FILE *f, const struct table *t,
+					  const char *const *keys, size_t nk,
+					  struct vb_error *err)
+{
+	struct stats_group *g = NULL;
+	size_t n = 0;
+	enum vb_status st = stats_group_rows(t, keys, nk, &g, &n, err);
+	if (st)
+		return st;
+	fputs("|", f);
+	for (size_t k = 0; k < nk; k++)
+		fprintf(f, " %s |", keys[k]);
+	fputs(" runs | hit NaN/Inf | share | median first-NaN epoch | "
+	      "mean final eval loss (finite runs) |\n|", f);
+	for (size_t k = 0; k < nk + 5; k++)
+		fputs(k < nk ? "---|" : "--:|", f);
+	fputc('\n', f);
+	for (size_t i = 0; i < n; i++) {
+		char med[32], loss[32];
+		fputs("|", f);
+		for (size_t k = 0; k < nk; k++)
+			fprintf(f, " %s |", table_get(t, g[i].first_row,
+						      keys[k]));
+		fmt_g(stats_median_epoch(&g[i]), med, sizeof med);
+		fmt_g(g[i].n_loss ? g[i].loss_sum / (double)g[i].n_loss : NAN,
+		      loss, sizeof loss);
+		fprintf(f, " %zu%s | %zu | %.0f%% | %s | %s |\n", g[i].runs,
+			g[i].errors ? " (+errors)" : "", g[i].hits,
+			g[i].runs ? 100.0 * (double)g[i].hits /
+					    (double)g[i].runs
+				  : 0.0,
+			med, loss);
+	}
+	fputc('\n', f);
+	stats_free_groups(g, n);
+	return VB_OK;
+}
+
+/* Settings of mitigation m's rows that differ from the baseline's, when
+ * both hold one value (the mitigation's own keys), as "k = v, ...". */
+static void mit_settings(FILE *f, const struct table *t,
+			 const struct stats_mit_table *mt, const struct stats_mit *m)
+{
+	const char *bname = mt->m[mt->base].name;
+	bool any = false;
+	for (size_t c = 0; c < t->n_cols; c++) {
+		const char *mv = NULL, *bv = NULL;
+		bool mixed = false;
+		if (!table_is_setting(t->cols[c]))
+			continue;
+		for (size_t r = 0; r < t->n_rows && !mixed; r++) {
+			const char *name = table_get(t, r, "mitigation");
+			const char *v = t->cells[r * t->n_cols + c];
+			const char **slot = !strcmp(name, m->name) ? &mv
+					    : !strcmp(name, bname) ? &bv
+								   : NULL;
+			if (!slot)
+				continue;
+			if (*slot && strcmp(*slot, v))
+				mixed = true;
+			*slot = v;
+		}
+		if (mixed || !mv || !bv || !strcmp(mv, bv))
+			continue;
+		fprintf(f, "%s`%s = %s`", any ? ", " : "", t->cols[c], mv);
+		any = true;
+	}
+	if (!any)
+		fputs("the same settings as the baseline (rows missing?)", f);
+}
+
+static void md_num(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, " %.4g |", v);
+	else
+		fputs(" - |", f);
+}
+
+static void summary_mitigations(FILE *f, const struct table *t,
+				const struct stats_mit_table *mt)
+{
+	const struct stats_mit *b = &mt->m[mt->base];
+	char e[32];
+	if (mt->epoch > 0)
+		snprintf(e, sizeof e, "%ld", mt->epoch);
+	else
+		snprintf(e, sizeof e, "E");
+	fprintf(f, "## Mitigations\n\n"
+		"Baseline: `%s`. NaN/Inf: runs that hit a non-finite value / "
+		"runs (error rows aside). First-NaN epoch: median (min–max) "
+		"over those runs. Final eval loss: mean over the runs that "
+		"stayed finite; best eval loss: mean over all runs (finite "
+		"even for a run that later hit NaN). ", b->name);
+	if (mt->epoch > 0)
+		fprintf(f, "Comparison epoch E = %ld: the last evaluated "
+			"epoch that every %s run completed with a finite "
+			"eval loss; "
+			"\"eval loss at epoch %ld\" is the mean over the runs "
+			"that reached it with a finite eval loss (how many in "
+			"brackets). ", mt->epoch, b->name, mt->epoch);
+	else
+		fprintf(f, "No comparison epoch: %s", mt->n_base_runs
+			? "a baseline run has no finite eval loss (NaN in its "
+			  "first epoch, or rows without eval_losses). "
+			: "the baseline has no runs. ");
+	fputs("The last three columns are wall clock (they vary between "
+	      "identical sweeps): mean seconds per cell, seconds per epoch "
+	      "run (the epoch a NaN stopped counts), and that relative to "
+	      "the baseline.\n\n", f);
+	fprintf(f, "| mitigation | cells | NaN/Inf | first-NaN epoch | "
+		"final eval loss (finite runs) | best eval loss (all runs) | "
+		"eval loss at epoch %s (runs) | %s at epoch %s | s/cell | "
+		"s/epoch | time vs %s |\n|---|", e, b->name, e, b->name);
+	for (int k = 0; k < 10; k++)
+		fputs("--:|", f);
+	fputc('\n', f);
+	for (size_t i = 0; i < mt->n; i++) {
+		const struct stats_mit *m = &mt->m[i];
+		double med = stats_mit_median(m), ratio = stats_mit_time_ratio(mt, m);
+		fprintf(f, "| %s | %zu%s | %zu/%zu |", m->name, m->cells,
+			m->errors ? " (+errors)" : "", m->hits, m->runs);
+		if (m->n_epochs > 1 && m->epochs[0] != m->epochs[m->n_epochs - 1])
+			fprintf(f, " %.4g (%.4g–%.4g) |", med, m->epochs[0],
+				m->epochs[m->n_epochs - 1]);
+		else
+			md_num(f, med);
+		md_num(f, stats_mean_or_nan(m->final_sum, m->n_final));
+		md_num(f, stats_mean_or_nan(m->best_sum, m->n_best));
+		if (m->n_at)
+			fprintf(f, " %.4g (%zu) |",
+				m->at_sum / (double)m->n_at, m->n_at);
+		else
+			fputs(" - (0) |", f);
+		md_num(f, stats_mean_or_nan(b->at_sum, b->n_at));
+		md_num(f, stats_mean_or_nan(m->sec_sum, m->n_sec));
+		md_num(f, stats_mit_sec_per_epoch(m));
+		if (isfinite(ratio))
+			fprintf(f, " %.2fx |\n", ratio);
+		else
+			fputs(" - |\n", f);
+	}
+	fputs("\nWhat each mitigation changes against the baseline:\n\n", f);
+	for (size_t i = 0; i < mt->n; i++) {
+		fprintf(f, "- `%s`: ", mt->m[i].name);
+		if (i == mt->base)
+			fputs("the reference", f);
+		else
+			mit_settings(f, t, mt, &mt->m[i]);
+		fputc('\n', f);
+	}
+	fputc('\n', f);
+}
+
+/* "## Settings": the swept axes with their values (the axes but
+ * train.seed into grp, *n_grp of them) and the fixed settings that differ
+ * from the defaults. */
+static enum vb_status summary_settings(FILE *f, const struct table *t,
+				       const char **axes, size_t n_axes,
+				       const char **grp, size_t *n_grp,
+				       struct vb_error *err)
+{
+	struct config d;
+	enum vb_status st = VB_OK;
+	fputs("## Settings\n\nSwept:\n\n", f);
+	for (size_t a = 0; a < n_axes; a++) {
+		struct stats_values v;
+		st = stats_distinct(t, axes[a], &v, err);
+		if (st)
+			break;
+		fprintf(f, "- `%s`: ", axes[a]);
+		for (size_t i = 0; i < v.n; i++)
+			fprintf(f, "%s%s", i ? ", " : "", v.v[i]);
+		fputc('\n', f);
+		free(v.v);
+		if (strcmp(axes[a], "train.seed"))
+			grp[(*n_grp)++] = axes[a];
+	}
+	if (!n_axes)
+		fputs("- (nothing: one cell)\n", f);
+	fputs("\nFixed, where not the default:\n\n", f);
+	config_defaults(&d);
+	for (size_t c = 0; st == VB_OK && c < t->n_cols && t->n_rows; c++) {
+		char def[CONFIG_VALUE_LEN];
+		bool axis = false;
+		for (size_t a = 0; a < n_axes; a++)
+			axis |= !strcmp(axes[a], t->cols[c]);
+		if (axis || !table_is_setting(t->cols[c]) ||
+		    config_get(&d, t->cols[c], def, sizeof def, NULL) ||
+		    !strcmp(def, t->cells[c]))
+			continue;
+		fprintf(f, "- `%s = %s`\n", t->cols[c], t->cells[c]);
+	}
+	return st;
+}
+
+/* "## Runs that hit NaN/Inf": one line per such run. */
+static void summary_hits(FILE *f, const struct table *t, const char **axes,
+			 size_t n_axes, bool mitigations)
+{
+	fputs("## Runs that hit NaN/Inf\n\n| id |", f);
+	if (mitigations)
+		fputs(" mitigation |", f);
+	for (size_t a = 0; a < n_axes; a++)
+		fprintf(f, " %s |", axes[a]);
+	fputs(" status | epoch | step | phase | quantity | cause | "
+	      "op | node | lead time |\n|---|", f);
+	for (size_t a = 0; a < n_axes + 9 + (mitigations ? 1 : 0); a++)
+		fputs("---|", f);
+	fputc('\n', f);
+	for (size_t r = 0; r < t->n_rows; r++) {
+		if (!stats_is_hit(table_get(t, r, "status")))
+			continue;
+		fprintf(f, "| %s |", table_get(t, r, "id"));
+		if (mitigations)
+			fprintf(f, " %s |", table_get(t, r, "mitigation"));
+		for (size_t a = 0; a < n_axes; a++)
+			fprintf(f, " %s |", table_get(t, r, axes[a]));
+		fprintf(f, " %s | %s | %s | %s | %s | %s | %s | %s "
+			"| %s |\n", table_get(t, r, "status"),
+			table_get(t, r, "first_epoch"),
+			table_get(t, r, "first_step"),
+			table_get(t, r, "first_phase"),
+			table_get(t, r, "first_quantity"),
+			table_get(t, r, "cause"),
+			table_get(t, r, "origin_op"),
+			table_get(t, r, "origin_node"),
+			table_get(t, r, "lead_time"));
+	}
+	fputc('\n', f);
+}
+
+/* The whole summary.md text into f. */
+static enum vb_status summary_text(FILE *f, const struct table *t,
+				   const char *title, const char *note,
+				   const char **axes, size_t n_axes,
+				   const char **grp, struct vb_error *err)
+{
+	size_t n_hits = 0, n_err = 0, n_grp = 0;
+	struct stats_mit_table mt = {0};
+	enum vb_status st;
+	for (size_t r = 0; r < t->n_rows; r++) {
+		const char *s = table_get(t, r, "status");
+		n_hits += stats_is_hit(s);
+		n_err += !strcmp(s, "error");
+	}
+	fprintf(f, "# %s\n\n", title);
+	fprintf(f, "%zu runs: %zu finite, %zu hit NaN/Inf, %zu error(s). "
+		"Rows: results.csv (one per cell). A run \"hits NaN\" when "
+		"its status is nan or inf; the first-NaN epoch is the epoch "
+		"of the first non-finite value; final eval losses are "
+		"averaged over the finite runs only.\n\n", t->n_rows,
+		t->n_rows - n_hits - n_err, n_hits, n_err);
+	if (note)
+		fprintf(f, "%s\n\n", note);
+	st = summary_settings(f, t, axes, n_axes, grp, &n_grp, err);
+	if (st == VB_OK && n_grp) {
+		fprintf(f, "\n## By setting%s\n\n",
+			n_grp < n_axes ? " (seeds pooled)" : "");
+		st = summary_group_table(f, t, grp, n_grp, err);
+	}
+	for (size_t a = 0; st == VB_OK && n_grp > 1 && a < n_grp; a++) {
+		fprintf(f, "## By %s\n\n", grp[a]);
+		st = summary_group_table(f, t, &grp[a], 1, err);
+	}
+	if (st == VB_OK)
+		st = stats_mit_collect(t, &mt, err);
+	if (st == VB_OK && mt.n)
+		summary_mitigations(f, t, &mt);
+	if (st == VB_OK && n_hits)
+		summary_hits(f, t, axes, n_axes, mt.n > 0);
+	stats_mit_free(&mt);
+	return st;
+}
+
+enum vb_status report_write_summary(const struct table *t, const char *title,
+				     const char *note, const char *path,
+				     struct vb_error *err)
+{
+	char *text = NULL;
+	size_t len = 0, n_axes;
+	const char **axes = NULL, **grp = NULL;
+	FILE *f;
+	enum vb_status st = stats_find_axes(t, &axes, &n_axes, err);
+	if (st)
+		return st;
+	grp = malloc((n_axes + 1) * sizeof *grp);
+	f = open_memstream(&text, &len);
+	if (!grp || !f) {
+		free(axes);
+		free(grp);
+		if (f)
+			fclose(f);
+		free(text);
+		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+	}
+	st = summary_text(f, t, title, note, axes, n_axes, grp, err);
+	fclose(f);
+	if (st == VB_OK)
+		st = files_write_atomic(path, text, len, false, err);
+	free(text);
+	free(axes);
+	free(grp);
+	return st;
+}
+
+/* ---- machine.json ---- */
+
+enum vb_status report_write_machine(const char *dir, int jobs,
+				   struct vb_error *err)
+{
+	char path[1200], host[256] = "unknown", when[64];
+	const char *commit = getenv("VB_GIT_COMMIT");
+	char *text = NULL;
+	size_t len = 0;
+	struct utsname u;
+	time_t now = time(NULL);
+	struct tm tm;
+	FILE *f = open_memstream(&text, &len);
+	enum vb_status st;
+	if (!f)
+		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+	gethostname(host, sizeof host - 1);
+	host[sizeof host - 1] = '\0';
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fputs("{\n", f);
+	machine_json_kernels(f);
+	fprintf(f, "  \"cpus_online\": %ld,\n",
+		sysconf(_SC_NPROCESSORS_ONLN));
+	fprintf(f, "  \"jobs\": %d,\n", jobs);
+	fprintf(f, "  \"blas_threads_per_worker\": 1,\n");
+	machine_json_str(f, "precision", VB_REAL_NAME, false);
+	machine_json_str(f, "compiler", __VERSION__, false);
+#ifdef __GLIBC__
+	machine_json_str(f, "libc", gnu_get_libc_version(), false);
+#endif
+	if (uname(&u) == 0) {
+		char k[600];
+		snprintf(k, sizeof k, "%s %s %s", u.sysname, u.release,
+			 u.machine);
+		machine_json_str(f, "kernel", k, false);
+	}
+	machine_json_str(f, "host", host, false);
+	machine_json_str(f, "git_commit", commit && *commit ? commit : VB_GIT_COMMIT,
+		 false);
+	machine_json_str(f, "written", when, true);
+	fputs("}\n", f);
+	fclose(f);
+	snprintf(path, sizeof path, "%s/machine.json", dir);
+	st = files_write_atomic(path, text, len, false, err);
+	free(text);
+	return st;
+}
+
+/* DIR/curves/ID.csv (the run's per-epoch metrics.csv) for every run and
+ * DIR/precursors/ID.csv (its precursor ring, the steps before the first
+ * non-finite value) for every run that hit NaN/Inf, so that the curves
+ * and traces travel with the committed tables while runs/ stays out of
+ * the repository; the plots read curves/ when runs/ is absent. */
+static enum vb_status copy_run_files(const struct table *t, const char *dir,
+				     struct vb_error *err)
+{
+	char curves[1200], prec[1200], src[1400], dst[1400];
+	enum vb_status st = VB_OK;
+	snprintf(curves, sizeof curves, "%s/curves", dir);
+	snprintf(prec, sizeof prec, "%s/precursors", dir);
+	for (size_t r = 0; r < t->n_rows && st == VB_OK; r++) {
+		const char *status = table_get(t, r, "status");
+		const char *id = table_get(t, r, "id");
+		if (!status || !id)
+			continue;
+		snprintf(src, sizeof src, "%s/runs/%s/metrics.csv", dir, id);
+		if (access(src, F_OK) == 0) {
+			st = files_mkdirs(curves, err);
+			snprintf(dst, sizeof dst, "%s/%s.csv", curves, id);
+			if (st == VB_OK)
+				st = files_copy(src, dst, err);
+		}
+		if (st != VB_OK || (strcmp(status, "nan") != 0 &&
+				    strcmp(status, "inf") != 0))
+			continue;
+		snprintf(src, sizeof src, "%s/runs/%s/precursors.csv", dir, id);
+		if (access(src, F_OK) != 0)
+			continue;
+		st = files_mkdirs(prec, err);
+		snprintf(dst, sizeof dst, "%s/%s.csv", prec, id);
+		if (st == VB_OK)
+			st = files_copy(src, dst, err);
+	}
+	return st;
+}
+
+#define REPORT_MISSING_LISTED 40 /* missing cells named in the note */
+
+/* When DIR/sweep.ini (the grid the folder was swept from) has cells
+ * without a row, *note says so in one markdown paragraph: how many cells
+ * have rows, which are missing and the command that runs only those.
+ * NULL when the grid is complete or the folder has no sweep.ini (a merge
+ * of several sweeps). A sweep.ini that does not load is an error. */
+static enum vb_status grid_note(const struct table *t, const char *dir,
+				char **note, struct vb_error *err)
+{
+	char path[1200];
+	struct sweep_plan *p = NULL;
+	bool *have = NULL;
+	size_t n_have = 0, listed = 0, len = 0;
+	FILE *f;
+	enum vb_status st;
+	*note = NULL;
+	snprintf(path, sizeof path, "%s/sweep.ini", dir);
+	if (access(path, F_OK) != 0)
+		return VB_OK;
+	st = sweep_plan_load(path, &p, err);
+	if (st)
+		return st;
+	have = calloc(p->n_cells ? p->n_cells : 1, sizeof *have);
+	if (!have) {
+		sweep_plan_free(p);
+		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+	}
+	for (size_t r = 0; r < t->n_rows; r++) {
+		const char *c = table_get(t, r, "cell");
+		char *end;
+		unsigned long long i;
+		if (!c || !*c)
+			continue;
+		i = strtoull(c, &end, 10);
+		if (*end == '\0' && i < p->n_cells && !have[i]) {
+			have[i] = true;
+			n_have++;
+		}
+	}
+	if (n_have < p->n_cells) {
+		f = open_memstream(note, &len);
+		if (!f) {
+			st = vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+		} else {
+			fprintf(f, "**Partial: %zu of the %zu cells of "
+				"sweep.ini have rows.** Missing cells:",
+				n_have, p->n_cells);
+			for (size_t i = 0; i < p->n_cells; i++) {
+				if (have[i])
+					continue;
+				if (listed++ == REPORT_MISSING_LISTED) {
+					fputs(" ...", f);
+					break;
+				}
+				fprintf(f, "%s %zu", listed > 1 ? "," : "",
+					i);
+			}
+			fprintf(f, ". `vaebench sweep %s/sweep.ini --out %s` "
+				"runs only those (`--cell INDEX` one of them).",
+				dir, dir);
+			if (fclose(f) != 0 || !*note)
+				st = vb_fail(err, VB_ERR_NOMEM,
+					     "table: no memory");
+		}
+	}
+	free(have);
+	sweep_plan_free(p);
+	return st;
+}
+
+/* The results of dir into t: from rows/ (rewriting results.csv) when
+ * that folder exists, else from results.csv. */
+static enum vb_status load_results(const char *dir, struct table *t,
+				   struct vb_error *err)
+{
+	char path[1200], rows[1200];
+	struct stat sb;
+	enum vb_status st;
+	snprintf(rows, sizeof rows, "%s/rows", dir);
+	snprintf(path, sizeof path, "%s/results.csv", dir);
+	if (stat(rows, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		st = table_collect_rows(dir, t, err);
+		if (st == VB_OK && t->n_cols == 0)
+			st = vb_fail(err, VB_ERR_DATA, "report: %s holds no "
+				     "rows yet", rows);
+		if (st == VB_OK)
+			st = table_write(t, path, err);
+	} else {
+		st = table_read(path, t, err);
+		if (st == VB_ERR_IO)
+			st = vb_fail(err, VB_ERR_USAGE, "report: %s has "
+				     "neither rows/ nor results.csv", dir);
+		if (st == VB_OK)
+			table_sort_rows(t);
+	}
+	if (st == VB_OK && (table_col(t, "id") < 0 ||
+			    table_col(t, "status") < 0))
+		st = vb_fail(err, VB_ERR_DATA, "report: %s: no id or status "
+			     "column", path);
+	return st;
+}
+
+/* The stability map, loss and gradient-norm curves and galleries over
+ * the map axes (map_x x map_y, NULL: figures_pick_map's choice). */
+static enum vb_status report_figures(const struct table *t, const char *dir,
+				     const char *map_x, const char *map_y,
+				     struct vb_error *err)
+{
+	const char **axes = NULL, *kx, *ky;
+	size_t n_axes;
+	enum vb_status st = stats_find_axes(t, &axes, &n_axes, err);
+	if (st == VB_OK) {
+		figures_pick_map(axes, n_axes, map_x, map_y, &kx, &ky);
+		if (kx && table_col(t, kx) < 0)
+			st = vb_fail(err, VB_ERR_USAGE, "report: map axis %s "
+				     "is not a column of the results", kx);
+		else if (ky && table_col(t, ky) < 0)
+			st = vb_fail(err, VB_ERR_USAGE, "report: map axis %s "
+				     "is not a column of the results", ky);
+	}
+	if (st == VB_OK)
+		st = figures_map(t, dir, kx, ky, err);
+	if (st == VB_OK)
+		st = figures_curves(t, dir, kx, ky, "train_loss",
+				    "loss_curves.png",
+				    "Training loss (epoch means); red dashes: "
+				    "step of the first NaN/Inf",
+				    "train loss", err);
+	if (st == VB_OK)
+		st = figures_curves(t, dir, kx, ky, "grad_norm_max",
+				    "grad_norm.png",
+				    "Largest gradient norm per epoch; red "
+				    "dashes: step of the first NaN/Inf",
+				    "max grad norm", err);
+	if (st == VB_OK)
+		st = figures_galleries(t, dir, axes, n_axes, err);
+	free(axes);
+	return st;
+}
+
+enum vb_status report_rebuild(const char *dir, const char *map_x,
+			      const char *map_y, struct vb_error *err)
+{
+	struct table t;
+	char path[1200], title[1300], *note = NULL;
+	enum vb_status st;
+
+	table_init(&t);
+	st = load_results(dir, &t, err);
+	if (st == VB_OK) {
+		snprintf(title, sizeof title, "Sweep summary: %s", dir);
+		st = grid_note(&t, dir, &note, err);
+	}
+	if (st == VB_OK) {
+		snprintf(path, sizeof path, "%s/summary.md", dir);
+		st = report_write_summary(&t, title, note, path, err);
+	}
+	if (st == VB_OK) {
+		bool written;
+		snprintf(path, sizeof path, "%s/mitigations.csv", dir);
+		st = stats_write_mitigations(&t, path, &written, err);
+		if (st == VB_OK && written)
+			st = figures_mitigations(&t, dir, err);
+	}
+	if (st == VB_OK)
+		st = report_figures(&t, dir, map_x, map_y, err);
+	if (st == VB_OK)
+		st = copy_run_files(&t, dir, err);
+	free(note);
+	table_free(&t);
+	return st;
+}
+
+/* ---- merge ---- */
+
+enum vb_status report_merge(const char *out, const char *const *dirs,
+			   size_t n_dirs, struct vb_error *err)
+{
+	struct table all;
+	char path[1300], runs[1200];
+	enum vb_status st = VB_OK;
+	struct stat sb;
+
+	table_init(&all);
+	snprintf(runs, sizeof runs, "%s/runs", out);
+	st = files_mkdirs(runs, err);
+	snprintf(path, sizeof path, "%s/rows", out);
+	if (st == VB_OK)
+		st = files_mkdirs(path, err);
+	for (size_t i = 0; st == VB_OK && i < n_dirs; i++) {
+		struct table one;
+		table_init(&one);
+		snprintf(path, sizeof path, "%s/rows", dirs[i]);
+		if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			st = table_collect_rows(dirs[i], &one, err);
+		} else {
+			snprintf(path, sizeof path, "%s/results.csv", dirs[i]);
+			st = table_read(path, &one, err);
+			if (st == VB_ERR_IO)
+				st = vb_fail(err, VB_ERR_USAGE,
+					     "merge: %s has neither rows/ nor "
+					     "results.csv", dirs[i]);
+		}
+		if (st == VB_OK && table_col(&one, "id") < 0)
+			st = vb_fail(err, VB_ERR_DATA, "merge: %s: no id "
+				     "column", dirs[i]);
+		/* Link each run folder so that the report finds its
+		 * metrics.csv; the first folder holding an id wins. */
+		for (size_t r = 0; st == VB_OK && r < one.n_rows; r++) {
+			char src[1300], dst[1300], real[PATH_MAX];
+			const char *id = table_get(&one, r, "id");
+			snprintf(src, sizeof src, "%s/runs/%s", dirs[i], id);
+			snprintf(dst, sizeof dst, "%s/runs/%s", out, id);
+			if (lstat(dst, &sb) == 0 || !realpath(src, real))
+				continue;
+			if (symlink(real, dst) != 0)
+				st = vb_fail(err, VB_ERR_IO, "merge: cannot "
+					     "link %s: %s", dst,
+					     strerror(errno));
+		}
+		if (st == VB_OK)
+			st = table_append(&all, &one, err);
+		table_free(&one);
+	}
+	if (st == VB_OK)
+		table_sort_rows(&all);
+	for (size_t r = 0; st == VB_OK && r < all.n_rows; r++) {
+		struct table one;
+		size_t row;
+		table_init(&one);
+		for (size_t c = 0; st == VB_OK && c < all.n_cols; c++)
+			st = table_add_col(&one, all.cols[c], err);
+		if (st == VB_OK)
+			st = table_add_row(&one, &row, err);
+		for (size_t c = 0; st == VB_OK && c < all.n_cols; c++)
+			st = table_set_cell(&one, row, c,
+				      all.cells[r * all.n_cols + c], err);
+		snprintf(path, sizeof path, "%s/rows/%s.csv", out,
+			 table_get(&all, r, "id"));
+		if (st == VB_OK)
+			st = table_write(&one, path, err);
+		table_free(&one);
+	}
+	table_free(&all);
+	if (st == VB_OK)
+		st = report_rebuild(out, NULL, NULL, err);
+	return st;
+}

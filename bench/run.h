@@ -1,0 +1,119 @@
+/* run: the state of one training run shared by the files that carry it
+ * out (internal to bench/, not part of the CLI's interface): train.c
+ * (set-up, epochs, evaluation, the run folder), step.c (one optimiser
+ * step as a pipeline of stages) and forensics.c (precursor ring, resume
+ * checkpoints, dumps, replay). Nothing outside those files includes it. */
+#ifndef VB_BENCH_RUN_H
+#define VB_BENCH_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "anomaly.h"
+#include "config.h"
+#include "graph.h"
+#include "guard.h"
+#include "model.h"
+#include "optim.h"
+#include "preprocess.h"
+#include "rng.h"
+#include "train.h"
+
+/* One step of the precursor ring (guard.precursors of them). */
+struct precursor {
+	long epoch, step;
+	double lr, loss, recon, reg;
+	double grad_norm, median;  /* median of the previous window */
+	double max_param, max_logvar, max_z;
+	bool spike;                /* grad_norm > lead_factor x median */
+};
+
+#define RUN_MAX_WATCH 8
+/* The running median needs this many earlier steps before it flags. */
+#define RUN_LEAD_MIN_STEPS 8
+
+struct run {
+	const struct config *c;
+	const struct train_data *d;
+	const struct train_options *o;
+	struct model *model;
+	struct optim *opt;
+	struct optim_schedule sched;
+	struct graph *g;
+	struct rng shuffle, noise, eval_noise;
+	size_t *perm;       /* (n_train) */
+	size_t *eval_perm;  /* (n_eval) */
+	vb_real *x;         /* (max batch, D) */
+	double *norms;      /* (steps per epoch) grad norms of this epoch */
+	double *sorted;     /* scratch for the median */
+	long step;          /* optimiser steps done */
+	struct train_summary *sum;
+	FILE *log;
+	bool tty;
+	/* forensics */
+	struct anomaly an;
+	bool anomaly_on;
+	long start_epoch;        /* resume: 1-based epoch to start in */
+	size_t start_batch;      /* resume: batches of it already done */
+	struct precursor *ring;  /* (ring_cap) */
+	double *ring_layers;     /* (ring_cap, n_entries) grad norm per tensor */
+	double *ring_watch;      /* (ring_cap, n_watch) */
+	double *win;             /* (ring_cap) median scratch */
+	size_t ring_cap;
+	size_t ring_n;           /* records written so far */
+	char watch[RUN_MAX_WATCH][GRAPH_NAME_LEN];
+	size_t n_watch;
+	char dir[1100];          /* run folder */
+	char last_ckpt[1200];    /* latest resume checkpoint ("" none) */
+	long last_ckpt_step;
+	bool ckpt_pending;       /* a resume checkpoint is due at epoch end */
+	vb_real *p_before;       /* (n) dump: parameters before the update */
+	struct preprocess prep;  /* standardisation, non-finite rule */
+	/* train.loss_scale: the scale S (a float value, as PyTorch's
+	 * GradScaler keeps it; 1 without scaling) and the good steps since
+	 * the last growth or backoff */
+	double scale;
+	long scale_good;
+};
+
+/* What one epoch of training gave (step.c fills it, train.c logs it). */
+struct epoch_stats {
+	double loss, recon, reg;   /* means over n_loss micro-batches */
+	double sum_loss, sum_recon, sum_reg; /* their running sums */
+	long batches;              /* optimiser steps applied */
+	long n_loss;               /* micro-batches in the loss means */
+	long images;               /* images through a training forward */
+	double gmin, gmed, gmax;
+	bool stop;
+};
+
+/* train.loss_scale is on. */
+bool run_scaler_on(const struct run *r);
+
+/* The learning rate of 0-based epoch epoch0 at the current step. */
+double run_epoch_lr(const struct run *r, long epoch0);
+
+/* Mean of a node's values (NAN for a NULL node). */
+double run_mean_of(const struct graph_node *n);
+
+/* Records the guard's event (the first one wins) and, in anomaly mode,
+ * the origin the hook found. Returns true when this call recorded it. */
+bool run_stop_event(struct run *r, long epoch, enum guard_phase phase,
+		    const char *quantity, double value);
+
+/* The run ends at its first event unless train.skip_nonfinite skipped it
+ * (status still ok). */
+bool run_stopped(const struct train_summary *s);
+
+/* v as a CSV number: %.9g, or nan / inf / -inf. */
+void run_csv_double(FILE *f, double v);
+
+/* One epoch of training (step.c): the shuffled batches as optimiser
+ * steps, each the pipeline input -> forward -> backward -> mitigate ->
+ * update -> record; resume checkpoints and progress between steps.
+ * Errors are data or I/O failures; a NaN ends the epoch with es->stop. */
+enum vb_status step_run_epoch(struct run *r, long epoch,
+			      struct epoch_stats *es, struct vb_error *err);
+
+#endif

@@ -1,0 +1,432 @@
+/* stats: grouping and mitigation statistics of a results table
+ * (stats.h). */
+#include "stats.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "files.h"
+
+/* ---- grouping ---- */
+
+bool stats_is_hit(const char *status)
+{
+	return !strcmp(status, "nan") || !strcmp(status, "inf");
+}
+
+
+static int cmp_numstr(const void *a, const void *b)
+{
+	double x = strtod(*(const char *const *)a, NULL);
+	double y = strtod(*(const char *const *)b, NULL);
+	return (x > y) - (x < y);
+}
+
+enum vb_status stats_distinct(const struct table *t, const char *name,
+			       struct stats_values *out, struct vb_error *err)
+{
+	bool numeric = true;
+	out->n = 0;
+	out->v = malloc((t->n_rows + 1) * sizeof *out->v);
+	if (!out->v)
+		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+	for (size_t r = 0; r < t->n_rows; r++) {
+		const char *v = table_get(t, r, name);
+		size_t i;
+		double d;
+		for (i = 0; i < out->n; i++)
+			if (!strcmp(out->v[i], v))
+				break;
+		if (i == out->n) {
+			out->v[out->n++] = v;
+			if (!table_parse_num(v, &d))
+				numeric = false;
+		}
+	}
+	if (numeric && out->n > 1)
+		qsort(out->v, out->n, sizeof *out->v, cmp_numstr);
+	return VB_OK;
+}
+
+size_t stats_value_index(const struct stats_values *v, const char *s)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (!strcmp(v->v[i], s))
+			return i;
+	return v->n;
+}
+
+/* The axes: setting columns whose values vary, in column order. */
+enum vb_status stats_find_axes(const struct table *t, const char ***axes,
+				size_t *n, struct vb_error *err)
+{
+	*n = 0;
+	*axes = malloc((t->n_cols + 1) * sizeof **axes);
+	if (!*axes)
+		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+	for (size_t c = 0; c < t->n_cols; c++) {
+		if (!table_is_setting(t->cols[c]))
+			continue;
+		for (size_t r = 1; r < t->n_rows; r++)
+			if (strcmp(t->cells[r * t->n_cols + c],
+				   t->cells[c])) {
+				(*axes)[(*n)++] = t->cols[c];
+				break;
+			}
+	}
+	return VB_OK;
+}
+
+
+double stats_median_epoch(struct stats_group *g)
+{
+	if (!g->hits)
+		return NAN;
+	qsort(g->epochs, g->hits, sizeof *g->epochs, files_cmp_double);
+	return g->hits % 2 ? g->epochs[g->hits / 2]
+			   : 0.5 * (g->epochs[g->hits / 2 - 1] +
+				    g->epochs[g->hits / 2]);
+}
+
+static bool same_group(const struct table *t, size_t a, size_t b,
+		       const char *const *keys, size_t nk)
+{
+	for (size_t k = 0; k < nk; k++)
+		if (strcmp(table_get(t, a, keys[k]), table_get(t, b, keys[k])))
+			return false;
+	return true;
+}
+
+/* Groups the rows by the values of keys (first-appearance order). */
+enum vb_status stats_group_rows(const struct table *t,
+				 const char *const *keys, size_t nk,
+				 struct stats_group **out, size_t *n_out,
+				 struct vb_error *err)
+{
+	struct stats_group *g = calloc(t->n_rows + 1, sizeof *g);
+	size_t n = 0;
+	if (!g)
+		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+	for (size_t r = 0; r < t->n_rows; r++) {
+		size_t i;
+		const char *st = table_get(t, r, "status");
+		double v;
+		for (i = 0; i < n; i++)
+			if (same_group(t, g[i].first_row, r, keys, nk))
+				break;
+		if (i == n) {
+			g[n].first_row = r;
+			g[n].epochs = malloc(t->n_rows * sizeof(double));
+			if (!g[n].epochs) {
+				for (size_t q = 0; q < n; q++)
+					free(g[q].epochs);
+				free(g);
+				return vb_fail(err, VB_ERR_NOMEM,
+					       "table: no memory");
+			}
+			n++;
+		}
+		if (!strcmp(st, "error")) {
+			g[i].errors++;
+			continue;
+		}
+		g[i].runs++;
+		if (stats_is_hit(st)) {
+			if (table_parse_num(table_get(t, r, "first_epoch"), &v))
+				g[i].epochs[g[i].hits] = v;
+			else
+				g[i].epochs[g[i].hits] = NAN;
+			g[i].hits++;
+		} else if (table_parse_num(table_get(t, r, "final_eval_loss"), &v) &&
+			   isfinite(v)) {
+			g[i].loss_sum += v;
+			g[i].n_loss++;
+		}
+	}
+	*out = g;
+	*n_out = n;
+	return VB_OK;
+}
+
+void stats_free_groups(struct stats_group *g, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(g[i].epochs);
+	free(g);
+}
+
+/* ---- mitigations ---- */
+
+/* The last epoch (1-based) with a finite entry before the first
+ * non-finite one in an eval_losses list ("1.5;2;nan"; empty entries are
+ * epochs without an evaluation, train.eval_every); 0 if none. */
+static long finite_epochs(const char *list)
+{
+	long last = 0;
+	for (long e = 1; *list; e++) {
+		char *end;
+		double v;
+		if (*list == ';') { /* empty entry */
+			list++;
+			continue;
+		}
+		v = strtod(list, &end);
+		if (end == list || (*end && *end != ';') || !isfinite(v))
+			break;
+		last = e;
+		list = *end ? end + 1 : end;
+	}
+	return last;
+}
+
+/* Entry epoch (1-based) of an eval_losses list into *v; false if absent
+ * or empty. */
+static bool eval_at(const char *list, long epoch, double *v)
+{
+	for (long e = 1; *list; e++) {
+		char *end;
+		double x;
+		if (*list == ';') {
+			if (e == epoch)
+				return false;
+			list++;
+			continue;
+		}
+		x = strtod(list, &end);
+		if (end == list || (*end && *end != ';'))
+			return false;
+		if (e == epoch) {
+			*v = x;
+			return true;
+		}
+		list = *end ? end + 1 : end;
+	}
+	return false;
+}
+
+
+
+void stats_mit_free(struct stats_mit_table *mt)
+{
+	for (size_t i = 0; i < mt->n; i++)
+		free(mt->m[i].epochs);
+	free(mt->m);
+	memset(mt, 0, sizeof *mt);
+}
+
+double stats_mean_or_nan(double sum, size_t n)
+{
+	return n ? sum / (double)n : NAN;
+}
+
+/* Per-mitigation numbers of the rows naming one (mt->n = 0 if none). */
+/* Row r's numbers into m (a row naming m's mitigation). */
+static void mit_add_row(const struct stats_mit_table *mt, struct stats_mit *m,
+			const struct table *t, size_t r)
+{
+	const char *st = table_get(t, r, "status");
+	double v, ep;
+	if (!strcmp(st, "error")) {
+		m->errors++;
+		return;
+	}
+	m->runs++;
+	if (stats_is_hit(st)) {
+		m->hits++;
+		if (table_parse_num(table_get(t, r, "first_epoch"), &v))
+			m->epochs[m->n_epochs++] = v;
+	} else if (table_parse_num(table_get(t, r, "final_eval_loss"), &v) &&
+		   isfinite(v)) {
+		m->final_sum += v;
+		m->n_final++;
+	}
+	if (table_parse_num(table_get(t, r, "best_eval_loss"), &v) &&
+	    isfinite(v)) {
+		m->best_sum += v;
+		m->n_best++;
+	}
+	if (mt->epoch > 0 &&
+	    eval_at(table_get(t, r, "eval_losses"), mt->epoch, &v) &&
+	    isfinite(v)) {
+		m->at_sum += v;
+		m->n_at++;
+	}
+	if (table_parse_num(table_get(t, r, "seconds"), &v) && isfinite(v)) {
+		m->sec_sum += v;
+		m->n_sec++;
+		if (table_parse_num(table_get(t, r, "epochs_done"), &ep) &&
+		    ep > 0) {
+			m->ep_sec += v;
+			m->ep_sum += ep;
+		}
+	}
+}
+
+/* The mitigations in order of first appearance, with their cell counts. */
+static enum vb_status mit_list(const struct table *t,
+			       struct stats_mit_table *mt,
+			       struct vb_error *err)
+{
+	for (size_t r = 0; r < t->n_rows; r++) {
+		const char *name = table_get(t, r, "mitigation");
+		size_t i;
+		if (!*name)
+			continue;
+		for (i = 0; i < mt->n; i++)
+			if (!strcmp(mt->m[i].name, name))
+				break;
+		if (i == mt->n) {
+			mt->m[i].name = name;
+			mt->m[i].first_row = r;
+			mt->m[i].epochs = malloc(t->n_rows * sizeof(double));
+			if (!mt->m[i].epochs) {
+				stats_mit_free(mt);
+				return vb_fail(err, VB_ERR_NOMEM,
+					       "table: no memory");
+			}
+			mt->n++;
+		}
+		mt->m[i].cells++;
+	}
+	for (size_t i = 0; i < mt->n; i++)
+		if (!strcmp(mt->m[i].name, "baseline"))
+			mt->base = i;
+	return VB_OK;
+}
+
+/* E: the shortest finite eval curve among the baseline's runs. */
+static void mit_compare_epoch(const struct table *t,
+			      struct stats_mit_table *mt)
+{
+	mt->epoch = -1;
+	for (size_t r = 0; mt->n && r < t->n_rows; r++) {
+		long e;
+		if (strcmp(table_get(t, r, "mitigation"),
+			   mt->m[mt->base].name) ||
+		    !strcmp(table_get(t, r, "status"), "error"))
+			continue;
+		e = finite_epochs(table_get(t, r, "eval_losses"));
+		if (mt->epoch < 0 || e < mt->epoch)
+			mt->epoch = e;
+		mt->n_base_runs++;
+	}
+	if (mt->epoch < 0)
+		mt->epoch = 0;
+}
+
+enum vb_status stats_mit_collect(const struct table *t,
+				 struct stats_mit_table *mt,
+				 struct vb_error *err)
+{
+	enum vb_status st;
+	memset(mt, 0, sizeof *mt);
+	if (table_col(t, "mitigation") < 0)
+		return VB_OK;
+	mt->m = calloc(t->n_rows + 1, sizeof *mt->m);
+	if (!mt->m)
+		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+	st = mit_list(t, mt, err);
+	if (st)
+		return st;
+	mit_compare_epoch(t, mt);
+	for (size_t r = 0; r < t->n_rows; r++) {
+		const char *name = table_get(t, r, "mitigation");
+		struct stats_mit *m = NULL;
+		if (!*name)
+			continue;
+		for (size_t i = 0; i < mt->n && !m; i++)
+			if (!strcmp(mt->m[i].name, name))
+				m = &mt->m[i];
+		mit_add_row(mt, m, t, r);
+	}
+	for (size_t i = 0; i < mt->n; i++)
+		if (mt->m[i].n_epochs > 1)
+			qsort(mt->m[i].epochs, mt->m[i].n_epochs,
+			      sizeof(double), files_cmp_double);
+	return VB_OK;
+}
+
+double stats_mit_median(const struct stats_mit *m)
+{
+	size_t n = m->n_epochs;
+	if (!n)
+		return NAN;
+	return n % 2 ? m->epochs[n / 2]
+		     : 0.5 * (m->epochs[n / 2 - 1] + m->epochs[n / 2]);
+}
+
+double stats_mit_sec_per_epoch(const struct stats_mit *m)
+{
+	return m->ep_sum > 0 ? m->ep_sec / m->ep_sum : NAN;
+}
+
+double stats_mit_time_ratio(const struct stats_mit_table *mt, const struct stats_mit *m)
+{
+	double b = stats_mit_sec_per_epoch(&mt->m[mt->base]);
+	return b > 0 ? stats_mit_sec_per_epoch(m) / b : NAN;
+}
+
+/* A value for the CSV: %.9g, "" when undefined. */
+static void fmt_csv_num(FILE *f, double v)
+{
+	fputc(',', f);
+	if (isfinite(v))
+		fprintf(f, "%.9g", v);
+}
+
+enum vb_status stats_write_mitigations(const struct table *t, const char *path,
+				       bool *written, struct vb_error *err)
+{
+	struct stats_mit_table mt;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	enum vb_status st = stats_mit_collect(t, &mt, err);
+	*written = false;
+	if (st || !mt.n) {
+		stats_mit_free(&mt);
+		return st;
+	}
+	f = open_memstream(&text, &len);
+	if (!f) {
+		stats_mit_free(&mt);
+		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+	}
+	fputs("mitigation,cells,runs,errors,nan_runs,first_nan_epoch_median,"
+	      "first_nan_epoch_min,first_nan_epoch_max,final_eval_loss_mean,"
+	      "final_eval_runs,best_eval_loss_mean,best_eval_runs,"
+	      "compare_epoch,eval_loss_at_epoch,eval_runs_at_epoch,"
+	      "baseline_eval_loss_at_epoch,seconds_mean,seconds_per_epoch,"
+	      "time_vs_baseline\n", f);
+	for (size_t i = 0; i < mt.n; i++) {
+		const struct stats_mit *m = &mt.m[i], *b = &mt.m[mt.base];
+		table_csv_field(f, m->name);
+		fprintf(f, ",%zu,%zu,%zu,%zu", m->cells, m->runs, m->errors,
+			m->hits);
+		fmt_csv_num(f, stats_mit_median(m));
+		fmt_csv_num(f, m->n_epochs ? m->epochs[0] : NAN);
+		fmt_csv_num(f, m->n_epochs ? m->epochs[m->n_epochs - 1] : NAN);
+		fmt_csv_num(f, stats_mean_or_nan(m->final_sum, m->n_final));
+		fprintf(f, ",%zu", m->n_final);
+		fmt_csv_num(f, stats_mean_or_nan(m->best_sum, m->n_best));
+		fprintf(f, ",%zu", m->n_best);
+		if (mt.epoch > 0)
+			fprintf(f, ",%ld", mt.epoch);
+		else
+			fputc(',', f);
+		fmt_csv_num(f, stats_mean_or_nan(m->at_sum, m->n_at));
+		fprintf(f, ",%zu", m->n_at);
+		fmt_csv_num(f, stats_mean_or_nan(b->at_sum, b->n_at));
+		fmt_csv_num(f, stats_mean_or_nan(m->sec_sum, m->n_sec));
+		fmt_csv_num(f, stats_mit_sec_per_epoch(m));
+		fmt_csv_num(f, stats_mit_time_ratio(&mt, m));
+		fputc('\n', f);
+	}
+	fclose(f);
+	st = files_write_atomic(path, text, len, false, err);
+	free(text);
+	stats_mit_free(&mt);
+	*written = st == VB_OK;
+	return st;
+}

@@ -1,0 +1,109 @@
+/* stats: the statistics of a results table: the sweep's axes and their
+ * distinct values, groups of rows that differ only by seed (NaN share,
+ * first-NaN epoch), and the per-mitigation aggregates (mitigations.csv).
+ * Reads tables (table.h), writes only mitigations.csv; report.c and
+ * figures.c present what it computes. */
+#ifndef VB_BENCH_STATS_H
+#define VB_BENCH_STATS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "table.h"
+#include "vb.h"
+
+/* Distinct values of column name in first-appearance order, sorted
+ * numerically when all are numbers. Borrowed strings. */
+struct stats_values {
+	const char **v;
+	size_t n;
+};
+
+struct stats_group {
+	size_t first_row;
+	size_t runs, hits, errors, n_loss;
+	double loss_sum;
+	double *epochs; /* first-NaN epochs of the hits */
+};
+
+struct stats_mit {
+	const char *name; /* borrowed from the table */
+	size_t first_row;
+	size_t cells, runs, hits, errors;
+	double *epochs; /* (hits) first-NaN epochs, parsed ones only */
+	size_t n_epochs;
+	size_t n_final, n_best, n_at, n_sec;
+	double final_sum, best_sum, at_sum, sec_sum;
+	double ep_sec, ep_sum; /* seconds and epochs_done of rows with
+				  epochs_done > 0 */
+};
+
+struct stats_mit_table {
+	struct stats_mit *m;
+	size_t n;
+	size_t base;  /* index of the baseline */
+	long epoch;   /* comparison epoch E; 0: none */
+	size_t n_base_runs;
+};
+
+bool stats_is_hit(const char *status);
+
+enum vb_status stats_distinct(const struct table *t, const char *name,
+			       struct stats_values *out, struct vb_error *err);
+
+size_t stats_value_index(const struct stats_values *v, const char *s);
+
+/* The axes: setting columns whose values vary, in column order. */
+enum vb_status stats_find_axes(const struct table *t, const char ***axes,
+				size_t *n, struct vb_error *err);
+
+double stats_median_epoch(struct stats_group *g);
+
+/* Groups the rows by the values of keys (first-appearance order). */
+enum vb_status stats_group_rows(const struct table *t,
+				 const char *const *keys, size_t nk,
+				 struct stats_group **out, size_t *n_out,
+				 struct vb_error *err);
+
+void stats_free_groups(struct stats_group *g, size_t n);
+
+void stats_mit_free(struct stats_mit_table *mt);
+
+double stats_mean_or_nan(double sum, size_t n);
+
+/* Per-mitigation numbers of the rows naming one (mt->n = 0 if none). */
+enum vb_status stats_mit_collect(const struct table *t, struct stats_mit_table *mt,
+				  struct vb_error *err);
+
+double stats_mit_median(const struct stats_mit *m);
+
+double stats_mit_sec_per_epoch(const struct stats_mit *m);
+
+double stats_mit_time_ratio(const struct stats_mit_table *mt, const struct stats_mit *m);
+
+/* The mitigation table of the rows whose "mitigation" column is not
+ * empty, one line per mitigation in order of first appearance (file order
+ * for a sweep's rows, which are sorted by cell): cells, runs that hit
+ * NaN/Inf out of the runs (error rows aside), first-NaN epoch (median,
+ * min, max), mean final eval loss of the finite runs, mean best eval loss
+ * of all runs, mean eval loss at the comparison epoch E over the runs
+ * that reached E with a finite eval loss (and how many) next to the
+ * baseline's, and the wall clock: mean seconds per cell, seconds per
+ * epoch run (sum of seconds / sum of epochs_done, so that runs stopped
+ * early by a NaN compare) and that relative to the baseline. The baseline
+ * is the mitigation named "baseline", else the first; E is the largest
+ * epoch that every baseline run completed with a finite eval loss (the
+ * shortest run of finite leading eval_losses entries; 0: no comparison).
+ * report_write_summary includes it as the section "Mitigations";
+ * stats_write_mitigations writes it as CSV to path (columns mitigation,
+ * cells, runs, errors, nan_runs, first_nan_epoch_median, _min, _max,
+ * final_eval_loss_mean, final_eval_runs, best_eval_loss_mean,
+ * best_eval_runs, compare_epoch, eval_loss_at_epoch, eval_runs_at_epoch,
+ * baseline_eval_loss_at_epoch, seconds_mean, seconds_per_epoch,
+ * time_vs_baseline; the last three are wall clock). *written is false
+ * (and nothing is written) when no row names a mitigation. */
+enum vb_status stats_write_mitigations(const struct table *t, const char *path,
+				       bool *written, struct vb_error *err);
+
+#endif

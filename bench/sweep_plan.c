@@ -1,0 +1,842 @@
+/* sweep_plan: [sweep] and [mitigations] parsing, grid expansion, stable
+ * cell ids and shard strings (sweep_plan.h). */
+#include "sweep_plan.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "files.h"
+
+/* ---- small helpers ---- */
+
+static char *trim(char *s)
+{
+	char *e;
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static void free_values(char **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* ---- axis expansion ---- */
+
+struct value_list {
+	char **v;
+	size_t n, cap;
+};
+
+/* Appends the canonical form of text for key; refuses duplicates. */
+static enum vb_status add_value(struct value_list *l, const struct config *base,
+				const char *key, const char *spec,
+				const char *text, struct vb_error *err)
+{
+	struct config c = *base;
+	struct vb_error e = {0};
+	char buf[CONFIG_VALUE_LEN];
+	const char *msg;
+	if (config_set_key(&c, key, text, &e) != VB_OK) {
+		msg = e.msg;
+		if (!strncmp(msg, "config: ", 8))
+			msg += 8;
+		return vb_fail(err, VB_ERR_CONFIG, "sweep: %s", msg);
+	}
+	if (config_get(&c, key, buf, sizeof buf, err) != VB_OK)
+		return VB_ERR_CONFIG;
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i], buf))
+			return vb_fail(err, VB_ERR_CONFIG,
+				       "sweep: %s = \"%s\": value %s appears "
+				       "twice", key, spec, buf);
+	if (l->n >= SWEEP_PLAN_MAX_VALUES)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s = \"%s\": more than %d values", key,
+			       spec, SWEEP_PLAN_MAX_VALUES);
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		char **nv = realloc(l->v, cap * sizeof *nv);
+		if (!nv)
+			return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
+		l->v = nv;
+		l->cap = cap;
+	}
+	l->v[l->n] = files_dup_str(buf);
+	if (!l->v[l->n])
+		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
+	l->n++;
+	return VB_OK;
+}
+
+static bool parse_double(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	*out = strtod(s, &end);
+	return end != s && *trim(end) == '\0' && errno == 0 && isfinite(*out);
+}
+
+static bool parse_ll(const char *s, long long *out)
+{
+	char *end;
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return end != s && *end == '\0' && errno == 0;
+}
+
+/* logspace(A, B, N) / linspace(A, B, N): body is "A, B, N". */
+static enum vb_status expand_space(struct value_list *l,
+				   const struct config *base, const char *key,
+				   const char *spec, char *body, bool logsp,
+				   struct vb_error *err)
+{
+	char *parts[3], *save = NULL;
+	double a, b, nd;
+	long n;
+	int k = 0;
+	for (char *t = strtok_r(body, ",", &save); t;
+	     t = strtok_r(NULL, ",", &save)) {
+		if (k == 3) {
+			k = 4;
+			break;
+		}
+		parts[k++] = trim(t);
+	}
+	if (k != 3 || !parse_double(parts[0], &a) ||
+	    !parse_double(parts[1], &b) || !parse_double(parts[2], &nd) ||
+	    nd != floor(nd) || nd < 1 || nd > SWEEP_PLAN_MAX_VALUES ||
+	    (logsp && (a <= 0 || b <= 0)))
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s = \"%s\": expected %s(A, B, N) with "
+			       "N a whole number 1..%d%s", key, spec,
+			       logsp ? "logspace" : "linspace",
+			       SWEEP_PLAN_MAX_VALUES, logsp ? " and A, B > 0" : "");
+	n = (long)nd;
+	for (long i = 0; i < n; i++) {
+		double t = n == 1 ? 0.0 : (double)i / (double)(n - 1), v;
+		char buf[64];
+		enum vb_status st;
+		if (logsp)
+			v = pow(10.0, log10(a) + t * (log10(b) - log10(a)));
+		else
+			v = a + t * (b - a);
+		if (i == n - 1)
+			v = b;
+		if (i == 0)
+			v = a;
+		snprintf(buf, sizeof buf, "%.6g", v);
+		st = add_value(l, base, key, spec, buf, err);
+		if (st)
+			return st;
+	}
+	return VB_OK;
+}
+
+/* A..B or A..B:S with integers. */
+static enum vb_status expand_range(struct value_list *l,
+				   const struct config *base, const char *key,
+				   const char *spec, char *item,
+				   struct vb_error *err)
+{
+	char *dots = strstr(item, ".."), *colon;
+	long long a, b, s = 1;
+	*dots = '\0';
+	colon = strchr(dots + 2, ':');
+	if (colon)
+		*colon = '\0';
+	if (!parse_ll(trim(item), &a) || !parse_ll(trim(dots + 2), &b) ||
+	    (colon && !parse_ll(trim(colon + 1), &s)) || s < 1 || b < a ||
+	    (b - a) / s >= SWEEP_PLAN_MAX_VALUES)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s = \"%s\": expected an integer range "
+			       "A..B or A..B:S with A <= B, step S >= 1 and "
+			       "at most %d values", key, spec,
+			       SWEEP_PLAN_MAX_VALUES);
+	for (long long v = a; v <= b; v += s) {
+		char buf[32];
+		enum vb_status st;
+		snprintf(buf, sizeof buf, "%lld", v);
+		st = add_value(l, base, key, spec, buf, err);
+		if (st)
+			return st;
+		if (b - v < s)
+			break;
+	}
+	return VB_OK;
+}
+
+static enum vb_status expand_item(struct value_list *l,
+				  const struct config *base, const char *key,
+				  const char *spec, char *item,
+				  struct vb_error *err)
+{
+	size_t len = strlen(item);
+	bool logsp = !strncmp(item, "logspace(", 9);
+	if (len == 0)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s = \"%s\": empty value in the list",
+			       key, spec);
+	if (logsp || !strncmp(item, "linspace(", 9)) {
+		if (item[len - 1] != ')')
+			return vb_fail(err, VB_ERR_CONFIG,
+				       "sweep: %s = \"%s\": missing ')'", key,
+				       spec);
+		item[len - 1] = '\0';
+		return expand_space(l, base, key, spec, item + 9, logsp, err);
+	}
+	if (strstr(item, ".."))
+		return expand_range(l, base, key, spec, item, err);
+	return add_value(l, base, key, spec, item, err);
+}
+
+enum vb_status sweep_plan_axis_expand(const struct config *base, const char *key,
+				 const char *spec, char ***values, size_t *n,
+				 struct vb_error *err)
+{
+	struct value_list l = {0};
+	char *buf, *p, *start;
+	int depth = 0;
+	enum vb_status st = VB_OK;
+
+	*values = NULL;
+	*n = 0;
+	if (config_key_index(key) < 0)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: unknown key '%s' (see 'vaebench config "
+			       "--keys')", key);
+	if (!strncmp(key, "run.", 4))
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s cannot be swept: the sweep sets the "
+			       "run.* keys of its cells", key);
+	buf = files_dup_str(spec);
+	if (!buf)
+		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
+	if (*trim(buf) == '\0') {
+		free(buf);
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s: empty axis (expected a list of "
+			       "values, A..B or logspace(A, B, N))", key);
+	}
+	start = buf;
+	for (p = buf;; p++) {
+		if (*p == '(')
+			depth++;
+		else if (*p == ')')
+			depth--;
+		if ((*p == ',' && depth == 0) || *p == '\0') {
+			bool last = *p == '\0';
+			*p = '\0';
+			st = expand_item(&l, base, key, spec, trim(start), err);
+			if (st || last)
+				break;
+			start = p + 1;
+		}
+	}
+	free(buf);
+	if (st) {
+		free_values(l.v, l.n);
+		return st;
+	}
+	*values = l.v;
+	*n = l.n;
+	return VB_OK;
+}
+
+/* ---- the plan ---- */
+
+void sweep_plan_free(struct sweep_plan *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n_axes; i++)
+		free_values(p->axes[i].values, p->axes[i].n_values);
+	free(p->axes);
+	for (size_t i = 0; i < p->n_mitigations; i++) {
+		free(p->mitigations[i].keys);
+		free_values(p->mitigations[i].values,
+			    p->mitigations[i].n_sets);
+	}
+	free(p->mitigations);
+	free(p->text);
+	free(p);
+}
+
+/* Replaces the first occurrence of from in msg by to (error messages of
+ * config_load_file name the temporary file). */
+static void replace_in(char *msg, size_t cap, const char *from, const char *to)
+{
+	char out[VB_ERROR_LEN];
+	char *at = strstr(msg, from);
+	if (!at || !*from)
+		return;
+	snprintf(out, sizeof out, "%.*s%s%s", (int)(at - msg), msg, to,
+		 at + strlen(from));
+	snprintf(msg, cap, "%s", out);
+}
+
+/* Loads the base config from text with the [sweep] lines blanked (line
+ * numbers stay those of the file) through a temporary file. */
+static enum vb_status load_base(const char *name, const char *base_text,
+				struct config *c, struct vb_error *err)
+{
+	char tmp[] = "/tmp/vaebench-sweep-XXXXXX";
+	int fd = mkstemp(tmp);
+	size_t len = strlen(base_text);
+	enum vb_status st;
+	if (fd < 0)
+		return vb_fail(err, VB_ERR_IO, "sweep: cannot create a "
+			       "temporary file: %s", strerror(errno));
+	if (write(fd, base_text, len) != (ssize_t)len) {
+		close(fd);
+		unlink(tmp);
+		return vb_fail(err, VB_ERR_IO, "sweep: cannot write %s", tmp);
+	}
+	close(fd);
+	config_defaults(c);
+	st = config_load_file(c, tmp, err);
+	unlink(tmp);
+	if (st && err)
+		replace_in(err->msg, sizeof err->msg, tmp, name);
+	if (st == VB_ERR_IO)
+		st = VB_ERR_CONFIG;
+	return st;
+}
+
+/* ---- mitigations ---- */
+
+/* True when line s (trimmed, starting with '[') opens section want. */
+static bool section_is(const char *s, const char *want)
+{
+	const char *e = strchr(s, ']');
+	const char *b = s + 1;
+	size_t n;
+	if (!e)
+		return false;
+	while (b < e && isspace((unsigned char)*b))
+		b++;
+	while (e > b && isspace((unsigned char)e[-1]))
+		e--;
+	n = strlen(want);
+	return (size_t)(e - b) == n && !strncmp(b, want, n);
+}
+
+static bool valid_name(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' &&
+		    *s != '-')
+			return false;
+	return true;
+}
+
+/* Config key index of an axis, to refuse mitigations that set one. */
+static bool is_axis(const struct sweep_plan *p, int key)
+{
+	for (size_t i = 0; i < p->n_axes; i++)
+		if (p->axes[i].key == key)
+			return true;
+	return false;
+}
+
+/* One [mitigations] line "NAME = k=v k=v ..." (s: trimmed, writable). */
+/* One "section.key=value" assignment tok of mitigation m (line lineno):
+ * checked, canonicalised through scratch and added to m. */
+static enum vb_status add_assignment(struct sweep_plan_mitigation *m,
+				     struct config *scratch, const char *file,
+				     int lineno, char *tok,
+				     struct vb_error *err)
+{
+	char *teq = strchr(tok, '='), buf[CONFIG_VALUE_LEN], *v;
+	struct vb_error e = {0};
+	int key, *nk;
+	char **nv;
+	if (!teq || teq == tok)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s:%d: mitigation %s: "
+			       "'%.200s': expected section.key=value",
+			       file, lineno, m->name, tok);
+	*teq = '\0';
+	v = teq + 1;
+	key = config_key_index(tok);
+	if (key < 0)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s:%d: mitigation %s: unknown "
+			       "key '%.128s' (see 'vaebench config "
+			       "--keys')", file, lineno, m->name, tok);
+	if (!strncmp(tok, "run.", 4))
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s:%d: mitigation %s: %s cannot "
+			       "be set by a mitigation: the sweep sets "
+			       "the run.* keys of its cells", file,
+			       lineno, m->name, tok);
+	for (size_t i = 0; i < m->n_sets; i++)
+		if (m->keys[i] == key)
+			return vb_fail(err, VB_ERR_CONFIG,
+				       "sweep: %s:%d: mitigation %s: "
+				       "%s given twice", file, lineno,
+				       m->name, tok);
+	if (config_set_key(scratch, tok, v, &e) != VB_OK) {
+		const char *msg = e.msg;
+		if (!strncmp(msg, "config: ", 8))
+			msg += 8;
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s:%d: mitigation %s: %s", file,
+			       lineno, m->name, msg);
+	}
+	if (config_get(scratch, tok, buf, sizeof buf, err) != VB_OK)
+		return VB_ERR_CONFIG;
+	nk = realloc(m->keys, (m->n_sets + 1) * sizeof *nk);
+	if (nk)
+		m->keys = nk;
+	nv = nk ? realloc(m->values, (m->n_sets + 1) * sizeof *nv) : NULL;
+	if (nv)
+		m->values = nv;
+	if (!nk || !nv || !(nv[m->n_sets] = files_dup_str(buf)))
+		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
+	nk[m->n_sets] = key;
+	m->n_sets++;
+	return VB_OK;
+}
+
+/* A mitigation name: valid, short enough, not given before. */
+static enum vb_status check_mitigation_name(const struct sweep_plan *p,
+					    const char *file, int lineno,
+					    const char *mname,
+					    struct vb_error *err)
+{
+	if (!valid_name(mname))
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s:%d: mitigation name '%.100s': expected "
+			       "letters, digits, '.', '_' or '-'", file, lineno,
+			       mname);
+	if (strlen(mname) >= SWEEP_PLAN_NAME_LEN)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s:%d: mitigation name '%.100s' longer "
+			       "than %d characters", file, lineno, mname,
+			       SWEEP_PLAN_NAME_LEN - 1);
+	for (size_t i = 0; i < p->n_mitigations; i++)
+		if (!strcmp(p->mitigations[i].name, mname))
+			return vb_fail(err, VB_ERR_CONFIG,
+				       "sweep: %s:%d: mitigation %s given "
+				       "twice (first on line %d)", file,
+				       lineno, mname, p->mitigations[i].line);
+	return VB_OK;
+}
+
+static enum vb_status parse_mitigation(struct sweep_plan *p, const char *file,
+				       int lineno, char *s,
+				       struct vb_error *err)
+{
+	char *eq = strchr(s, '='), *mname, *rhs, *tok, *save = NULL;
+	struct sweep_plan_mitigation *m, *nm;
+	struct config scratch;
+	enum vb_status st;
+
+	if (!eq)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "sweep: %s:%d: expected 'NAME = section.key=value "
+			       "...' in [mitigations], got '%.200s'", file,
+			       lineno, s);
+	*eq = '\0';
+	mname = trim(s);
+	rhs = eq + 1;
+	st = check_mitigation_name(p, file, lineno, mname, err);
+	if (st)
+		return st;
+	nm = realloc(p->mitigations, (p->n_mitigations + 1) * sizeof *nm);
+	if (!nm)
+		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
+	p->mitigations = nm;
+	m = &nm[p->n_mitigations++];
+	memset(m, 0, sizeof *m);
+	snprintf(m->name, sizeof m->name, "%s", mname);
+	m->line = lineno;
+	config_defaults(&scratch);
+	for (tok = strtok_r(rhs, " \t", &save); tok;
+	     tok = strtok_r(NULL, " \t", &save)) {
+		if (*tok == ';' || *tok == '#')
+			break; /* a comment */
+		st = add_assignment(m, &scratch, file, lineno, tok, err);
+		if (st)
+			return st;
+	}
+	return VB_OK;
+}
+
+/* Base plus mitigation m (its values are canonical and were checked). */
+static enum vb_status apply_mitigation(const struct sweep_plan_mitigation *m,
+				       struct config *c, struct vb_error *err)
+{
+	for (size_t i = 0; i < m->n_sets; i++) {
+		struct vb_error e = {0};
+		if (config_set_key(c, config_key_name((size_t)m->keys[i]),
+				   m->values[i], &e) != VB_OK)
+			return vb_fail(err, VB_ERR_CONFIG, "sweep: %s", e.msg);
+	}
+	return VB_OK;
+}
+
+/* Once the base and the axes are known: no mitigation sets an axis, and
+ * no two resolve to the same settings (run.* keys aside). */
+static enum vb_status check_mitigations(const struct sweep_plan *p,
+					const char *file,
+					struct vb_error *err)
+{
+	struct config *res;
+	enum vb_status st = VB_OK;
+	if (!p->n_mitigations)
+		return VB_OK;
+	res = malloc(p->n_mitigations * sizeof *res);
+	if (!res)
+		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
+	for (size_t i = 0; st == VB_OK && i < p->n_mitigations; i++) {
+		const struct sweep_plan_mitigation *m = &p->mitigations[i];
+		for (size_t k = 0; st == VB_OK && k < m->n_sets; k++)
+			if (is_axis(p, m->keys[k]))
+				st = vb_fail(err, VB_ERR_CONFIG,
+					     "sweep: %s:%d: mitigation %s sets "
+					     "%s, which is also a [sweep] axis",
+					     file, m->line, m->name,
+					     config_key_name((size_t)
+								     m->keys[k]));
+		res[i] = p->base;
+		if (st == VB_OK)
+			st = apply_mitigation(m, &res[i], err);
+		for (size_t j = 0; st == VB_OK && j < i; j++) {
+			bool same = true;
+			for (size_t k = 0; same && k < config_key_count(); k++) {
+				char a[CONFIG_VALUE_LEN], b[CONFIG_VALUE_LEN];
+				if (!strncmp(config_key_name(k), "run.", 4))
+					continue;
+				if (config_get_at(&res[i], k, a, sizeof a,
+						  NULL) ||
+				    config_get_at(&res[j], k, b, sizeof b,
+						  NULL) ||
+				    strcmp(a, b))
+					same = false;
+			}
+			if (same)
+				st = vb_fail(err, VB_ERR_CONFIG,
+					     "sweep: %s:%d: mitigation %s "
+					     "resolves to the same settings as "
+					     "%s (line %d)", file, m->line,
+					     m->name, p->mitigations[j].name,
+					     p->mitigations[j].line);
+		}
+	}
+	free(res);
+	return st;
+}
+
+/* One [sweep] line "section.key = SPEC" (s, trimmed, line lineno): the
+ * axis joins p and multiplies its cells. */
+static enum vb_status parse_axis(struct sweep_plan *p, const char *name,
+				 int lineno, char *s, struct vb_error *err)
+{
+	char *eq = strchr(s, '='), *key, *spec, *cm;
+	struct sweep_plan_axis *na;
+	struct vb_error e = {0};
+	enum vb_status st;
+	if (!eq)
+		return vb_fail(err, VB_ERR_CONFIG, "sweep: %s:%d: expected "
+			       "'section.key = values', got '%s'", name,
+			       lineno, s);
+	*eq = '\0';
+	key = trim(s);
+	spec = eq + 1;
+	cm = strstr(spec, " ;");
+	if (cm)
+		*cm = '\0';
+	spec = trim(spec);
+	for (size_t i = 0; i < p->n_axes; i++)
+		if (!strcmp(config_key_name((size_t)p->axes[i].key), key))
+			return vb_fail(err, VB_ERR_CONFIG, "sweep: %s:%d: axis "
+				       "%s given twice", name, lineno, key);
+	na = realloc(p->axes, (p->n_axes + 1) * sizeof *na);
+	if (!na)
+		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
+	p->axes = na;
+	memset(&na[p->n_axes], 0, sizeof *na);
+	/* Values are checked against the defaults here and against the base
+	 * config below, once it is read. */
+	config_defaults(&p->base);
+	st = sweep_plan_axis_expand(&p->base, key, spec, &na[p->n_axes].values,
+				    &na[p->n_axes].n_values, &e);
+	if (st) {
+		const char *m = e.msg;
+		if (!strncmp(m, "sweep: ", 7))
+			m += 7;
+		return vb_fail(err, st, "sweep: %s:%d: %s", name, lineno, m);
+	}
+	na[p->n_axes].key = config_key_index(key);
+	if (p->n_cells > SWEEP_PLAN_MAX_CELLS / na[p->n_axes].n_values) {
+		p->n_axes++;
+		return vb_fail(err, VB_ERR_CONFIG, "sweep: %s:%d: the grid has "
+			       "more than %d cells", name, lineno,
+			       SWEEP_PLAN_MAX_CELLS);
+	}
+	p->n_cells *= na[p->n_axes].n_values;
+	p->n_axes++;
+	return VB_OK;
+}
+
+/* Resolves and validates every cell of p; the first bad one is the error
+ * (with its mitigation and line). */
+static enum vb_status validate_cells(const struct sweep_plan *p,
+				     const char *name, struct vb_error *err)
+{
+	enum vb_status st = VB_OK;
+	for (size_t i = 0; st == VB_OK && i < p->n_cells; i++) {
+		struct config c;
+		char id[SWEEP_PLAN_ID_LEN], where[SWEEP_PLAN_NAME_LEN + 48] = "";
+		struct vb_error e = {0};
+		st = sweep_plan_cell(p, i, &c, id, &e);
+		if (st == VB_OK)
+			st = config_validate(&c, &e);
+		if (st) {
+			const char *m = e.msg;
+			if (!strncmp(m, "config: ", 8))
+				m += 8;
+			if (p->n_mitigations)
+				snprintf(where, sizeof where,
+					 " (mitigation %s, line %d)",
+					 sweep_plan_mitigation(p, i),
+					 p->mitigations[i / (p->n_cells /
+							     p->n_mitigations)]
+						 .line);
+			vb_fail(err, st, "sweep: %s: cell %zu%s: %s", name, i,
+				where, m);
+		}
+	}
+	return st;
+}
+
+/* Walks text line by line: [sweep] lines become axes, [mitigations]
+ * lines mitigations (*mitig_line: the section's line, 0 without), every
+ * other line goes to base (those two sections blanked, so line numbers
+ * stay the file's). */
+static enum vb_status split_lines(struct sweep_plan *p, const char *name,
+				  const char *text, char *base,
+				  int *mitig_line, struct vb_error *err)
+{
+	char *bp;
+	bool in_sweep = false, in_mitig = false;
+	int lineno = 0;
+	enum vb_status st = VB_OK;
+	const char *cur = text;
+	bp = base;
+	/* Walk the lines by hand (strtok would merge empty lines). */
+	while (st == VB_OK && *cur) {
+		const char *nl = strchr(cur, '\n');
+		size_t ll = nl ? (size_t)(nl - cur) : strlen(cur);
+		char lbuf[4096], *s;
+		lineno++;
+		if (ll >= sizeof lbuf) {
+			st = vb_fail(err, VB_ERR_CONFIG, "sweep: %s:%d: line "
+				     "longer than %zu characters", name,
+				     lineno, sizeof lbuf - 1);
+			break;
+		}
+		memcpy(lbuf, cur, ll);
+		lbuf[ll] = '\0';
+		cur += ll + (nl ? 1 : 0);
+		s = trim(lbuf);
+		if (*s == '[') {
+			in_sweep = section_is(s, "sweep");
+			in_mitig = section_is(s, "mitigations");
+			if (in_mitig && !*mitig_line)
+				*mitig_line = lineno;
+		}
+		if (in_mitig) {
+			*bp++ = '\n';
+			if (*s == '[' || *s == '\0' || *s == ';' || *s == '#')
+				continue;
+			st = parse_mitigation(p, name, lineno, s, err);
+			continue;
+		}
+		if (in_sweep) {
+			*bp++ = '\n';
+			if (*s == '[' || *s == '\0' || *s == ';' || *s == '#')
+				continue;
+			st = parse_axis(p, name, lineno, s, err);
+			continue;
+		}
+		memcpy(bp, cur - ll - (nl ? 1 : 0), ll);
+		bp += ll;
+		*bp++ = '\n';
+	}
+	*bp = '\0';
+	return st;
+}
+
+enum vb_status sweep_plan_parse(const char *name, const char *text,
+				struct sweep_plan **out, struct vb_error *err)
+{
+	struct sweep_plan *p = calloc(1, sizeof *p);
+	size_t len = strlen(text);
+	char *base = malloc(len + 2);
+	int mitig_line = 0;
+	enum vb_status st;
+
+	*out = NULL;
+	if (!p || !base) {
+		free(p);
+		free(base);
+		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
+	}
+	p->n_cells = 1;
+	p->text = files_dup_str(text);
+	p->text_len = len;
+	st = split_lines(p, name, text, base, &mitig_line, err);
+	if (st == VB_OK && mitig_line && !p->n_mitigations)
+		st = vb_fail(err, VB_ERR_CONFIG, "sweep: %s:%d: [mitigations] "
+			     "has no mitigation (expected lines 'NAME = "
+			     "section.key=value ...', 'baseline =' for the "
+			     "base config)", name, mitig_line);
+	if (st == VB_OK && p->n_mitigations &&
+	    p->n_cells > SWEEP_PLAN_MAX_CELLS / p->n_mitigations)
+		st = vb_fail(err, VB_ERR_CONFIG, "sweep: %s:%d: the grid has "
+			     "more than %d cells", name, mitig_line,
+			     SWEEP_PLAN_MAX_CELLS);
+	if (st == VB_OK && p->n_mitigations)
+		p->n_cells *= p->n_mitigations;
+	if (st == VB_OK)
+		st = load_base(name, base, &p->base, err);
+	free(base);
+	if (st == VB_OK)
+		st = check_mitigations(p, name, err);
+	/* Every cell resolved and validated now: nothing runs on a bad grid. */
+	if (st == VB_OK)
+		st = validate_cells(p, name, err);
+	if (st) {
+		sweep_plan_free(p);
+		return st;
+	}
+	*out = p;
+	return VB_OK;
+}
+
+enum vb_status sweep_plan_load(const char *path, struct sweep_plan **out,
+			       struct vb_error *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	enum vb_status st;
+	*out = NULL;
+	st = files_read(path, &text, &len, err);
+	if (st != VB_OK)
+		return st;
+	for (size_t i = 0; i < len; i++)
+		if (text[i] == '\r')
+			text[i] = '\n';
+	if (memchr(text, '\0', len)) {
+		free(text);
+		return vb_fail(err, VB_ERR_CONFIG, "sweep: %s: not a text "
+			       "file", path);
+	}
+	st = sweep_plan_parse(path, text, out, err);
+	free(text);
+	return st;
+}
+
+void sweep_plan_cell_id(const struct config *c, char id[SWEEP_PLAN_ID_LEN])
+{
+	struct config d;
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 offset basis */
+	config_defaults(&d);
+	for (size_t i = 0; i < config_key_count(); i++) {
+		char a[CONFIG_VALUE_LEN], b[CONFIG_VALUE_LEN];
+		const char *name = config_key_name(i);
+		if (!strncmp(name, "run.", 4))
+			continue;
+		if (config_get_at(c, i, a, sizeof a, NULL) ||
+		    config_get_at(&d, i, b, sizeof b, NULL) || !strcmp(a, b))
+			continue;
+		for (const char *s = name; *s; s++)
+			h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+		h = (h ^ '=') * 0x100000001b3ull;
+		for (const char *s = a; *s; s++)
+			h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+		h = (h ^ '\n') * 0x100000001b3ull;
+	}
+	snprintf(id, SWEEP_PLAN_ID_LEN, "%016llx", (unsigned long long)h);
+}
+
+enum vb_status sweep_plan_cell(const struct sweep_plan *p, size_t index,
+			       struct config *c, char id[SWEEP_PLAN_ID_LEN],
+			       struct vb_error *err)
+{
+	size_t rest = index;
+	if (index >= p->n_cells)
+		return vb_fail(err, VB_ERR_INTERNAL, "sweep: cell %zu of %zu",
+			       index, p->n_cells);
+	*c = p->base;
+	if (p->n_mitigations) {
+		size_t per = p->n_cells / p->n_mitigations;
+		enum vb_status st = apply_mitigation(
+			&p->mitigations[index / per], c, err);
+		if (st)
+			return st;
+		rest = index % per;
+	}
+	for (size_t a = p->n_axes; a-- > 0;) {
+		const struct sweep_plan_axis *ax = &p->axes[a];
+		size_t k = rest % ax->n_values;
+		enum vb_status st;
+		struct vb_error e = {0};
+		rest /= ax->n_values;
+		st = config_set_key(c, config_key_name((size_t)ax->key),
+				    ax->values[k], &e);
+		if (st)
+			return vb_fail(err, st, "sweep: %s", e.msg);
+	}
+	sweep_plan_cell_id(c, id);
+	return VB_OK;
+}
+
+const char *sweep_plan_mitigation(const struct sweep_plan *p, size_t index)
+{
+	if (!p->n_mitigations || index >= p->n_cells)
+		return "";
+	return p->mitigations[index / (p->n_cells / p->n_mitigations)].name;
+}
+
+enum vb_status sweep_plan_parse_shard(const char *s, int *k, int *n,
+				 struct vb_error *err)
+{
+	long a, b;
+	char *end;
+	errno = 0;
+	a = strtol(s, &end, 10);
+	if (end != s && *end == '/') {
+		const char *t = end + 1;
+		b = strtol(t, &end, 10);
+		if (end != t && *end == '\0' && errno == 0 && b >= 1 &&
+		    a >= 1 && a <= b && b <= 1000000) {
+			*k = (int)a;
+			*n = (int)b;
+			return VB_OK;
+		}
+	}
+	return vb_fail(err, VB_ERR_USAGE, "sweep: --shard '%s': expected K/N "
+		       "with 1 <= K <= N", s);
+}
+
+/* ---- running ---- */

@@ -1,0 +1,319 @@
+/* bench_rhvae_step: speed and memory of one RHVAE training step with the
+ * tutorial's settings (rhvae.md 6.1: d 16, K 1, batch 64, ResNet encoder
+ * and decoder, MLP metric; --arch mlp for pythae's default networks), and
+ * of the plain VAE on the same networks. Prints images/s, the step's
+ * product FLOPs (counted from the tape: every linear, matmul and
+ * convolution node, forward, plus twice that for the nodes the backward
+ * pass visits), the share of the single-core peak measured in the same run
+ * (a large sgemm), and the peak resident memory. The paths are the
+ * convolution backends (im2col + sgemm, oneDNN) crossed with the RHVAE's
+ * leapfrog forms (full: the whole H differentiated at each step-6.1
+ * iteration, as before issue 13; reuse: its rho-independent part once per
+ * leapfrog step); all step interleaved in one process (the order rotating
+ * each round, so the machine's load weighs on all alike) and each path's
+ * time is printed with its ratio to the first, im2col/full, the old path.
+ * --backend and --leapfrog pick one of each (for one path's peak RSS).
+ * usage: bench_rhvae_step [--steps N] [--arch mlp|resnet] [--batch B]
+ *                         [--threads T] [--backend both|dnnl|im2col]
+ *                         [--leapfrog both|reuse|full] */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "machine.h"
+#include "conv_dnnl.h"
+#include "dataset.h"
+#include "graph.h"
+#include "model.h"
+#include "ops.h"
+#include "optim.h"
+#include "params.h"
+#include "rhvae.h"
+#include "rng.h"
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Forward FLOPs of one product node, from its shapes. */
+static double node_flops(const struct graph_node *n)
+{
+	const char *op = n->op ? n->op->name : "";
+	if (!strcmp(op, "linear")) {
+		const struct tensor *w = &n->in[1]->value;
+		return 2.0 * (double)tensor_rows(&n->value) *
+		       (double)w->shape[0] * (double)w->shape[1];
+	}
+	if (!strcmp(op, "matmul")) {
+		size_t k = n->i[0] ? n->in[0]->value.shape[0]
+				   : n->in[0]->value.shape[1];
+		return 2.0 * (double)n->value.n * (double)k;
+	}
+	if (!strcmp(op, "conv2d") || !strcmp(op, "conv_transpose2d")) {
+		/* every output (or input, transposed) element is a dot
+		 * product over Cin*kh*kw (resp. Cout*kh*kw) terms */
+		const struct tensor *w = &n->in[1]->value;
+		double per = (double)w->shape[1] * (double)w->shape[2] *
+			     (double)w->shape[3];
+		double outs = !strcmp(op, "conv2d") ? (double)n->value.n
+						    : (double)n->in[0]->value.n;
+		return 2.0 * outs * per;
+	}
+	if (!strcmp(op, "bmm")) {
+		size_t k = n->i[0] ? n->in[0]->value.shape[1]
+				   : n->in[0]->value.shape[2];
+		return 2.0 * (double)n->value.n * (double)k;
+	}
+	return 0;
+}
+
+static double tape_flops(const struct graph *g)
+{
+	double f = 0;
+	for (size_t i = 0; i < graph_node_count(g); i++) {
+		const struct graph_node *n = graph_node_at(g, i);
+		double nf = node_flops(n);
+		f += n->requires_grad ? 3 * nf : nf;
+	}
+	return f;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Median of n > 0 values (sorts v). */
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* One path: a convolution backend and a leapfrog form. */
+struct path {
+	enum graph_conv_backend be;
+	bool reuse;
+};
+
+#define MAX_PATHS 4
+
+/* One training step on g with the model's loss; seconds, or -1. */
+static double step(struct model *m, struct optim *o, struct graph *g,
+		   vb_real *x, const size_t *xs, struct rng *noise)
+{
+	struct model_out mo;
+	struct vb_error err = {0};
+	double t0 = now();
+	graph_reset(g);
+	if (model_build_loss(m, g,
+			     graph_input(g, "input", tensor_view(x, 2, xs),
+					 false),
+			     noise, true, &mo, &err) ||
+	    (params_zero_grad(m->params), graph_backward(g, mo.loss, &err))) {
+		fprintf(stderr, "bench_rhvae_step: %s\n", err.msg);
+		return -1;
+	}
+	optim_step(o, m->params->data, m->params->grad, 1e-4);
+	if (!isfinite(mo.loss->value.data[0])) {
+		fprintf(stderr, "bench_rhvae_step: non-finite loss\n");
+		return -1;
+	}
+	return now() - t0;
+}
+
+/* Steps of one model, each path in turn per round (the order rotating
+ * each round), 3 warm-up rounds. The VAE has no leapfrog: its paths
+ * differ by backend only (the leapfrog form is ignored). */
+static int run(enum model_kind kind, enum model_arch arch, size_t B,
+	       int steps, int n_p, const struct path *p, double peak)
+{
+	struct model_config mc;
+	struct model *m = NULL;
+	struct optim *o = NULL;
+	struct optim_settings os = {OPTIM_ADAM, 0.9, 0.999, 1e-8, 0, 0, 0,
+				    false};
+	struct graph *g = NULL;
+	struct dataset ds;
+	struct rng noise;
+	struct vb_error err = {0};
+	size_t D = 784, xs[2] = {B, D};
+	vb_real *x = malloc(B * D * sizeof *x);
+	double *t[MAX_PATHS] = {NULL}, flops = 0;
+	int rc = 1;
+	bool ok = x != NULL;
+	for (int k = 0; k < n_p; k++)
+		ok = (t[k] = calloc((size_t)steps, sizeof *t[k])) && ok;
+
+	model_config_defaults(&mc);
+	mc.kind = kind;
+	mc.arch = arch;
+	mc.n_lf = 1;
+	mc.regularization = 0.001;
+	mc.n_batch_max = B;
+	if (!ok || model_create(&mc, &m, &err) ||
+	    optim_create(&os, m->params->n, &o, &err) ||
+	    graph_create(64u << 20, &g, &err) ||
+	    dataset_synthetic(B, 28, 28, 1, &ds, &err)) {
+		fprintf(stderr, "bench_rhvae_step: %s\n",
+			err.msg[0] ? err.msg : "out of memory");
+		goto out;
+	}
+	dataset_batch(&ds, NULL, B, 255, x);
+	rng_seed(&noise, 1, RNG_STREAM_NOISE);
+	for (int s = -3; s < steps; s++)
+		for (int k = 0; k < n_p; k++) {
+			int i = (k + (s + 3)) % n_p;
+			double dt;
+			if (kind == MODEL_KIND_RHVAE)
+				rhvae_set_leapfrog_reuse(m, p[i].reuse);
+			if (graph_set_conv_backend(g, p[i].be, &err)) {
+				fprintf(stderr, "bench_rhvae_step: %s\n",
+					err.msg);
+				goto out;
+			}
+			dt = step(m, o, g, x, xs, &noise);
+			if (dt < 0)
+				goto out;
+			if (s >= 0)
+				t[i][s] = dt;
+			if (s == 0 && i == n_p - 1)
+				flops = tape_flops(g); /* the last path's */
+		}
+	double *q = malloc((size_t)steps * sizeof *q), med0 = 0;
+	if (!q)
+		goto out;
+	for (int k = 0; k < n_p; k++) {
+		double med;
+		for (int s = 0; s < steps; s++)
+			q[s] = t[k][s] / t[0][s];
+		double ratio = median(q, steps);
+		med = median(t[k], steps);
+		if (k == 0)
+			med0 = med;
+		printf("%s/%s batch %zu, %-6s %-5s: %7.2f ms/step (median of "
+		       "%d)  %4.0f images/s  %.1f GFLOP/s = %3.0f %% of peak",
+		       model_kind_name(kind), model_arch_name(arch), B,
+		       graph_conv_backend_name(p[k].be),
+		       kind == MODEL_KIND_RHVAE ? (p[k].reuse ? "reuse"
+							      : "full")
+						: "",
+		       med * 1e3, steps, (double)B / med, flops / med / 1e9,
+		       100 * flops / med / 1e9 / peak);
+		if (k > 0)
+			printf("  ratio to the first %.3f (median of "
+			       "per-round ratios; of medians %.3f)",
+			       ratio, med / med0);
+		putchar('\n');
+	}
+	free(q);
+	printf("%s/%s batch %zu: %.2f GFLOP per step (the tape's products of "
+	       "the last path)\n", model_kind_name(kind),
+	       model_arch_name(arch), B, flops / 1e9);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	printf("%s/%s batch %zu: arena %.0f MB, peak RSS of the process so "
+	       "far %.0f MB%s\n", model_kind_name(kind),
+	       model_arch_name(arch), B,
+	       (double)graph_arena_reserved(g) / 1e6,
+	       (double)ru.ru_maxrss / 1024,
+	       n_p > 1 ? " (every path's caches; --backend and --leapfrog "
+			 "for one)"
+		       : "");
+	rc = 0;
+out:
+	graph_free(g);
+	optim_free(o);
+	model_free(m);
+	dataset_free(&ds);
+	free(x);
+	for (int k = 0; k < n_p; k++)
+		free(t[k]);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	char pin_msg[256];
+	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg)) /* as vaebench */
+		fprintf(stderr, "bench_rhvae_step: warning: %s\n", pin_msg);
+	int steps = 20, threads = 1, n_be = 2, n_lf = 2;
+	enum graph_conv_backend be[2] = {GRAPH_CONV_BACKEND_IM2COL,
+					 GRAPH_CONV_BACKEND_DNNL};
+	bool lf[2] = {false, true};
+	struct path p[MAX_PATHS];
+	int n_p = 0;
+	char desc[96];
+	size_t B = 64;
+	enum model_arch arch = MODEL_ARCH_MLP;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--steps") && i + 1 < argc)
+			steps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+			threads = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+			B = (size_t)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--arch") && i + 1 < argc)
+			arch = !strcmp(argv[++i], "mlp") ? MODEL_ARCH_MLP
+							 : MODEL_ARCH_RESNET;
+		else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
+			const char *v = argv[++i];
+			struct vb_error e = {0};
+			if (!strcmp(v, "both"))
+				n_be = 2;
+			else if (graph_conv_backend_parse(v, &be[0], &e)) {
+				fprintf(stderr, "bench_rhvae_step: %s\n",
+					e.msg);
+				return 2;
+			} else
+				n_be = 1;
+		} else if (!strcmp(argv[i], "--leapfrog") && i + 1 < argc) {
+			const char *v = argv[++i];
+			if (!strcmp(v, "both"))
+				n_lf = 2;
+			else if (!strcmp(v, "reuse") || !strcmp(v, "full"))
+				n_lf = 1, lf[0] = !strcmp(v, "reuse");
+			else {
+				fprintf(stderr, "bench_rhvae_step: --leapfrog "
+					"%s: expected both, reuse or full\n",
+					v);
+				return 2;
+			}
+		} else {
+			fprintf(stderr, "usage: bench_rhvae_step [--steps N] "
+				"[--arch mlp|resnet] [--batch B] [--threads T] "
+				"[--backend both|dnnl|im2col] "
+				"[--leapfrog both|reuse|full]\n");
+			return 2;
+		}
+	}
+	if (steps < 1 || B < 1 || threads < 1)
+		return 2;
+#ifdef VB_DOUBLE
+	if (n_be == 2) /* no oneDNN in double: im2col alone */
+		n_be = 1, be[0] = GRAPH_CONV_BACKEND_IM2COL;
+#endif
+	for (int b = 0; b < n_be; b++)
+		for (int l = 0; l < n_lf; l++)
+			p[n_p++] = (struct path){be[b], lf[l]};
+	op_set_threads(threads); /* OpenBLAS, OpenMP, core's loops */
+	double peak = op_gemm_peak_gflops(1536, 4);
+	printf("bench_rhvae_step: %s build, OpenBLAS kernel %s, %s, %d BLAS / "
+	       "%d oneDNN thread(s); peak %.1f GFLOP/s (best 1536^3 sgemm in "
+	       "this process)\n", VB_REAL_NAME, op_blas_core(),
+	       conv_dnnl_describe(desc, sizeof desc), op_blas_threads(),
+	       conv_dnnl_threads(), peak);
+	if (run(MODEL_KIND_RHVAE, arch, B, steps, n_p, p, peak))
+		return 1;
+	/* the VAE has no leapfrog: one path per backend */
+	for (int b = 0; b < n_be; b++)
+		p[b] = (struct path){be[b], true};
+	return run(MODEL_KIND_VAE, arch, B, steps, n_be, p, peak);
+}
