@@ -221,14 +221,17 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 				flops = tape_flops(g);
 		}
 	double ratio = 0, med[2] = {0, 0};
-	if (n_be == 2) {
-		double *q = malloc((size_t)steps * sizeof *q);
-		if (!q)
-			goto out;
-		for (int s = 0; s < steps; s++)
-			q[s] = t[1][s] / t[0][s];
-		ratio = median(q, steps);
+	double *q = malloc((size_t)steps * sizeof *q); /* per-round ratios */
+	double *qr = malloc((size_t)steps * sizeof *qr); /* in round order */
+	if (!q || !qr) {
 		free(q);
+		free(qr);
+		goto out;
+	}
+	if (n_be == 2) {
+		for (int s = 0; s < steps; s++)
+			q[s] = qr[s] = t[1][s] / t[0][s];
+		ratio = median(q, steps); /* sorts q; median() sorts t below */
 	}
 	for (int k = 0; k < n_be; k++) {
 		med[k] = median(t[k], steps);
@@ -261,9 +264,11 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 		printf("%s/%s batch %zu: per-round speed-up:",
 		       model_kind_name(kind), model_arch_name(arch), B);
 		for (int s = 0; s < steps; s++)
-			printf(" %.2f", t[0][s] / t[1][s]);
+			printf(" %.2f", 1 / qr[s]);
 		putchar('\n');
 	}
+	free(q);
+	free(qr);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	printf("%s/%s batch %zu: arena %.0f MB, peak RSS of the process so "
