@@ -303,7 +303,7 @@ static int cmd_train(int argc, char **argv, char **full_argv)
 		return rc;
 	if (!sweep_precision_here(c.train.precision))
 		return reexec_precision(&c, full_argv);
-	op_blas_set_threads((int)c.train.blas_threads);
+	op_set_threads((int)c.train.blas_threads);
 	st = train_data_load(&c, &d, &err);
 	if (st) /* a missing data file is a data error */
 		return fail_code(&err, st == VB_ERR_IO ? 3 : exit_code(st));
@@ -328,9 +328,9 @@ static int cmd_train(int argc, char **argv, char **full_argv)
 	catch_stop_signals();
 	if (!o.quiet)
 		fprintf(stderr, "vaebench: %s, %zu train / %zu eval images, "
-			"BLAS %s x%d, run folder %s/%s\n",
+			"BLAS %s, %d thread(s), run folder %s/%s\n",
 			config_enum_name("model.kind", c.model.kind), d.train.n,
-			d.eval.n, op_blas_core(), op_blas_threads(),
+			d.eval.n, op_blas_core(), op_threads(),
 			c.run.out_dir, c.run.name);
 	st = train_run_continue(&c, &d, &to, o.resume ? &prev : NULL, &s,
 				o.quiet ? NULL : stderr, &err);
@@ -633,7 +633,7 @@ int main(int argc, char **argv)
 	const char *cmd;
 	fix_blas_core(argv);
 	if (!getenv("OPENBLAS_NUM_THREADS"))
-		op_blas_set_threads(1);
+		op_set_threads(1); /* OpenBLAS, oneDNN's OpenMP, core's loops */
 	if (argc < 2) {
 		fputs(MAIN_HELP, stderr);
 		return 2;

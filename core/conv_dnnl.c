@@ -1,10 +1,11 @@
 /* conv_dnnl: oneDNN (dnnl.h, its C API) behind the float build's
  * convolution kernels: a per-owner cache of convolution primitives keyed
- * by (kind, shape, bias, accumulate), each with the reorders between the
+ * by (kind, shape, bias, accumulate, thread count), each with the reorders between the
  * callers' plain NCHW / OIHW arrays and the layouts the primitive chose
  * (dnnl_format_tag_any). What the ops compute on the tape stays in
  * ops_conv.c; the double build compiles only the stubs at the end. */
 #include "conv_dnnl.h"
+#include "par.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +41,8 @@ struct entry {
 	enum kind kind;
 	struct conv_dnnl_shape s;
 	bool bias, accumulate;
+	int nthr; /* OpenMP threads when built: a primitive splits its work
+		     for this count at creation and keeps that split */
 	dnnl_primitive_t prim;
 	struct arg in[2], out, bias_arg; /* bias_arg: bias or diff_bias */
 	dnnl_memory_t scratch;
@@ -365,10 +368,11 @@ static struct entry *lookup(struct conv_dnnl *c, enum kind kind,
 			    bool accumulate, struct vb_error *err)
 {
 	struct entry *e;
+	int nthr = omp_get_max_threads();
 	for (size_t i = 0; i < c->n_entries; i++) {
 		e = c->entries[i];
 		if (e->kind == kind && e->bias == bias &&
-		    e->accumulate == accumulate &&
+		    e->accumulate == accumulate && e->nthr == nthr &&
 		    !memcmp(&e->s, s, sizeof *s))
 			return e;
 	}
@@ -392,6 +396,7 @@ static struct entry *lookup(struct conv_dnnl *c, enum kind kind,
 	e->s = *s;
 	e->bias = bias;
 	e->accumulate = accumulate;
+	e->nthr = nthr;
 	if (bias && c->bias_cap < s->c_dst) {
 		float *p = malloc(s->c_dst * sizeof *p);
 		if (!p) {
@@ -485,6 +490,7 @@ static enum vb_status entry_run(struct conv_dnnl *c, struct entry *e,
 					 e->out.user, err);
 	} else if (add_plain) {
 		const float *t = c->buf[BUF_OUT];
+		PAR_FOR(e->out.n)
 		for (size_t i = 0; i < e->out.n; i++)
 			out[i] += t[i];
 	}
@@ -534,6 +540,18 @@ enum vb_status conv_dnnl_backward_weights(struct conv_dnnl *c,
 	if (!e)
 		return err ? err->status : VB_ERR_INTERNAL;
 	return entry_run(c, e, src, d_dst, d_w, d_bias, err);
+}
+
+enum vb_status conv_dnnl_sgemm(bool ta, bool tb, size_t m, size_t n, size_t k,
+			       float alpha, const float *a, size_t lda,
+			       const float *b, size_t ldb, float beta, float *c,
+			       size_t ldc, struct vb_error *err)
+{
+	DNNL_TRY(dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', (dnnl_dim_t)m,
+			    (dnnl_dim_t)n, (dnnl_dim_t)k, alpha, a,
+			    (dnnl_dim_t)lda, b, (dnnl_dim_t)ldb, beta, c,
+			    (dnnl_dim_t)ldc), "sgemm");
+	return VB_OK;
 }
 
 size_t conv_dnnl_entries(const struct conv_dnnl *c)

@@ -1,6 +1,8 @@
 /* conv_dnnl: the float build's convolution kernels through oneDNN (the only
  * file that includes dnnl.h). A cache owns a CPU engine, a stream and one
- * set of primitives per (kind, shape, bias, accumulate) key, created the
+ * set of primitives per (kind, shape, bias, accumulate, OpenMP thread
+ * count) key (a primitive keeps the work split of the count it was
+ * created for, so a new count gets its own primitives), created the
  * first time a key is used and reused on every later call; the tape
  * semantics (what each op computes, its vjp) stay in ops_conv.c. In the
  * double build (VB_DOUBLE) only conv_dnnl_free and conv_dnnl_create exist,
@@ -67,6 +69,18 @@ enum vb_status conv_dnnl_backward_weights(struct conv_dnnl *c,
 					  float *d_w, float *d_bias,
 					  bool accumulate,
 					  struct vb_error *err);
+
+/* C (m, n) = alpha op(A) op(B) + beta C, row-major, op(X) = X or X^T,
+ * through oneDNN's sgemm on OpenMP's threads (conv_dnnl_set_threads):
+ * the products of a multi-threaded run, so that it has one thread pool
+ * (OpenBLAS's own threads would spin against OpenMP's for the cores; see
+ * op_set_threads). For a given thread count the result is deterministic;
+ * it differs from OpenBLAS's in the last bits. m, n, k >= 1. Errors:
+ * VB_ERR_INTERNAL. */
+enum vb_status conv_dnnl_sgemm(bool ta, bool tb, size_t m, size_t n, size_t k,
+			       float alpha, const float *a, size_t lda,
+			       const float *b, size_t ldb, float beta, float *c,
+			       size_t ldc, struct vb_error *err);
 
 /* Number of cached keys, and the bytes of buffers the cache holds (the
  * shared reorder buffers and scratchpad), for memory figures. */

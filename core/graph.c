@@ -13,6 +13,7 @@
 #include "conv_dnnl.h"
 #include "half.h"
 #include "ops.h"
+#include "par.h"
 
 #define GRAPH_ALIGN 64
 
@@ -266,8 +267,11 @@ struct tensor graph_tensor_zero(struct graph *g, int ndim,
 				const size_t *shape)
 {
 	struct tensor t = graph_tensor(g, ndim, shape);
-	if (t.data)
-		memset(t.data, 0, t.n * sizeof(vb_real));
+	if (t.data) {
+		PAR_FOR(t.n)
+		for (size_t i = 0; i < t.n; i++)
+			t.data[i] = 0;
+	}
 	return t;
 }
 
@@ -618,6 +622,7 @@ static void flush_param_grads(struct graph *g, size_t upto)
 		if (n->kind != GRAPH_NODE_PARAM || !n->grad.data ||
 		    !n->param_grad)
 			continue;
+		PAR_FOR(n->grad.n)
 		for (size_t i = 0; i < n->grad.n; i++)
 			n->param_grad[i] += n->grad.data[i];
 	}

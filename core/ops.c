@@ -10,6 +10,9 @@
 
 #include <cblas.h>
 
+#include "conv_dnnl.h"
+#include "par.h"
+
 #ifdef VB_DOUBLE
 #define GEMM cblas_dgemm
 #define R_EXP exp
@@ -55,9 +58,10 @@ vreal _ZGVbN4v_log1pf(vreal);
 #define VMAP(name, vfn)                                                      \
 	static void name(const vb_real *x, vb_real *y, size_t n)             \
 	{                                                                    \
-		size_t i = 0;                                                \
-		for (; i + VW <= n; i += VW)                                 \
-			VSTORE(y + i, vfn(VLOAD(x + i)));                    \
+		size_t i = n / VW * VW;                                      \
+		PAR_FOR(n)                                                   \
+		for (size_t j = 0; j < n / VW; j++)                          \
+			VSTORE(y + j * VW, vfn(VLOAD(x + j * VW)));          \
 		if (i < n) {                                                 \
 			float tmp[VW] = {0};                                 \
 			memcpy(tmp, x + i, (n - i) * sizeof *tmp);           \
@@ -72,6 +76,7 @@ VMAP(map_log1p, VLOG1P)
 #define SMAP(name, fn)                                                       \
 	static void name(const vb_real *x, vb_real *y, size_t n)             \
 	{                                                                    \
+		PAR_FOR(n)                                                   \
 		for (size_t i = 0; i < n; i++)                               \
 			y[i] = fn(x[i]);                                     \
 	}
@@ -92,6 +97,15 @@ void op_gemm(bool ta, bool tb, size_t m, size_t n, size_t k, vb_real alpha,
 				c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
 		return;
 	}
+#ifndef VB_DOUBLE
+	/* one thread pool: with OpenMP threads, products run on them too; a
+	 * failure here can only be a leading dimension no caller passes, and
+	 * then OpenBLAS computes the same product */
+	if (par_threads() > 1 &&
+	    conv_dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
+			    ldc, NULL) == VB_OK)
+		return;
+#endif
 	GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
 	     tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, a,
 	     (int)lda, b, (int)ldb, beta, c, (int)ldc);
@@ -347,6 +361,7 @@ static void relu_backward(struct graph *g, struct graph_node *n)
 	const vb_real *x = n->in[0]->value.data, *G = n->grad.data;
 	if (!ga)
 		return;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		ga->data[i] += x[i] > 0 ? G[i] : 0;
 }
@@ -371,6 +386,7 @@ struct graph_node *op_relu(struct graph *g, const char *name,
 	vb_real *y = n->value.data;
 	/* PyTorch's relu keeps NaN (clamp_min semantics): x > 0 ? x : 0
 	 * would turn NaN into 0 and hide it from the guard. */
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		y[i] = x[i] > 0 ? x[i] : (x[i] != x[i] ? x[i] : 0);
 	return graph_node_done(g, n);
@@ -390,6 +406,7 @@ static void clamp_backward(struct graph *g, struct graph_node *n)
 	const vb_real *x = n->in[0]->value.data, *G = n->grad.data;
 	if (!ga)
 		return;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		if (clamp_inside(x[i], n->f[0], n->f[1]))
 			ga->data[i] += G[i];
@@ -405,6 +422,7 @@ static void clamp_vjp(struct graph *g, struct graph_node *n,
 			     n->value.ndim, n->value.shape);
 	if (!mask)
 		return;
+	PAR_FOR(mask->value.n)
 	for (size_t i = 0; i < mask->value.n; i++)
 		mask->value.data[i] =
 			clamp_inside(in[0]->value.data[i], n->f[0], n->f[1]);
@@ -422,6 +440,7 @@ struct graph_node *op_clamp(struct graph *g, const char *name,
 	n->f[0] = lo;
 	n->f[1] = hi;
 	vb_real l = (vb_real)lo, h = (vb_real)hi;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++) {
 		vb_real x = a->value.data[i];
 		n->value.data[i] = x < l ? l : (x > h ? h : x);
@@ -437,6 +456,7 @@ struct graph_node *op_relu_mask(struct graph *g, const char *name,
 	struct graph_node *n = unary_node(g, &OP_RELU_MASK, name, a);
 	if (!n)
 		return NULL;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		n->value.data[i] = a->value.data[i] > 0 ? 1 : 0;
 	return graph_node_done(g, n);
@@ -449,6 +469,7 @@ static void sigmoid_backward(struct graph *g, struct graph_node *n)
 	const vb_real *y = n->value.data, *G = n->grad.data;
 	if (!ga)
 		return;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		ga->data[i] += G[i] * ((1 - y[i]) * y[i]);
 }
@@ -475,9 +496,11 @@ struct graph_node *op_sigmoid(struct graph *g, const char *name,
 		return NULL;
 	const vb_real *x = a->value.data;
 	vb_real *y = n->value.data;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		y[i] = -x[i];
 	map_exp(y, y, n->value.n);
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		y[i] = 1 / (1 + y[i]);
 	return graph_node_done(g, n);
@@ -492,6 +515,7 @@ static void softplus_backward(struct graph *g, struct graph_node *n)
 	const vb_real *x = n->in[0]->value.data, *G = n->grad.data;
 	if (!ga)
 		return;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++) {
 		vb_real z = R_EXP(x[i]);
 		ga->data[i] += x[i] > SOFTPLUS_THRESHOLD ? G[i]
@@ -519,6 +543,7 @@ struct graph_node *op_softplus(struct graph *g, const char *name,
 	if (!n)
 		return NULL;
 	const vb_real *x = a->value.data;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		n->value.data[i] = x[i] > SOFTPLUS_THRESHOLD
 					   ? x[i]
@@ -533,6 +558,7 @@ static void exp_backward(struct graph *g, struct graph_node *n)
 	const vb_real *y = n->value.data, *G = n->grad.data;
 	if (!ga)
 		return;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		ga->data[i] += G[i] * y[i];
 }
@@ -563,6 +589,7 @@ static void log_backward(struct graph *g, struct graph_node *n)
 	const vb_real *x = n->in[0]->value.data, *G = n->grad.data;
 	if (!ga)
 		return;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		ga->data[i] += G[i] / x[i];
 }
@@ -593,6 +620,7 @@ static void square_backward(struct graph *g, struct graph_node *n)
 	const vb_real *x = n->in[0]->value.data, *G = n->grad.data;
 	if (!ga)
 		return;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		ga->data[i] += G[i] * (2 * x[i]);
 }
@@ -614,6 +642,7 @@ struct graph_node *op_square(struct graph *g, const char *name,
 	struct graph_node *n = unary_node(g, &OP_SQUARE, name, a);
 	if (!n)
 		return NULL;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		n->value.data[i] = a->value.data[i] * a->value.data[i];
 	return graph_node_done(g, n);
@@ -625,6 +654,7 @@ static void neg_backward(struct graph *g, struct graph_node *n)
 	struct tensor *ga = graph_input_grad(g, n, 0);
 	if (!ga)
 		return;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		ga->data[i] -= n->grad.data[i];
 }
@@ -644,6 +674,7 @@ struct graph_node *op_neg(struct graph *g, const char *name,
 	struct graph_node *n = unary_node(g, &OP_NEG, name, a);
 	if (!n)
 		return NULL;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		n->value.data[i] = -a->value.data[i];
 	return graph_node_done(g, n);
@@ -656,6 +687,7 @@ static void scale_backward(struct graph *g, struct graph_node *n)
 	vb_real s = (vb_real)n->f[0];
 	if (!ga)
 		return;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		ga->data[i] += n->grad.data[i] * s;
 }
@@ -677,6 +709,7 @@ struct graph_node *op_scale(struct graph *g, const char *name,
 		return NULL;
 	n->f[0] = s;
 	vb_real sr = (vb_real)s;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		n->value.data[i] = a->value.data[i] * sr;
 	return graph_node_done(g, n);
@@ -688,6 +721,7 @@ static void add_scalar_backward(struct graph *g, struct graph_node *n)
 	struct tensor *ga = graph_input_grad(g, n, 0);
 	if (!ga)
 		return;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		ga->data[i] += n->grad.data[i];
 }
@@ -711,6 +745,7 @@ struct graph_node *op_add_scalar(struct graph *g, const char *name,
 		return NULL;
 	n->f[0] = s;
 	vb_real sr = (vb_real)s;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		n->value.data[i] = a->value.data[i] + sr;
 	return graph_node_done(g, n);
@@ -739,6 +774,7 @@ static void add_backward(struct graph *g, struct graph_node *n)
 		struct tensor *gk = graph_input_grad(g, n, k);
 		if (!gk)
 			continue;
+		PAR_FOR(n->value.n)
 		for (size_t i = 0; i < n->value.n; i++)
 			gk->data[i] += n->grad.data[i];
 	}
@@ -762,6 +798,7 @@ struct graph_node *op_add(struct graph *g, const char *name,
 	struct graph_node *n = binary_node(g, &OP_ADD, name, a, b);
 	if (!n)
 		return NULL;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		n->value.data[i] = a->value.data[i] + b->value.data[i];
 	return graph_node_done(g, n);
@@ -771,6 +808,7 @@ static void sub_backward(struct graph *g, struct graph_node *n)
 {
 	struct tensor *ga = graph_input_grad(g, n, 0);
 	struct tensor *gb = graph_input_grad(g, n, 1);
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++) {
 		if (ga)
 			ga->data[i] += n->grad.data[i];
@@ -796,6 +834,7 @@ struct graph_node *op_sub(struct graph *g, const char *name,
 	struct graph_node *n = binary_node(g, &OP_SUB, name, a, b);
 	if (!n)
 		return NULL;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		n->value.data[i] = a->value.data[i] - b->value.data[i];
 	return graph_node_done(g, n);
@@ -808,9 +847,11 @@ static void mul_backward(struct graph *g, struct graph_node *n)
 	const vb_real *a = n->in[0]->value.data, *b = n->in[1]->value.data;
 	const vb_real *G = n->grad.data;
 	if (ga)
+		PAR_FOR(n->value.n)
 		for (size_t i = 0; i < n->value.n; i++)
 			ga->data[i] += G[i] * b[i];
 	if (gb)
+		PAR_FOR(n->value.n)
 		for (size_t i = 0; i < n->value.n; i++)
 			gb->data[i] += G[i] * a[i];
 }
@@ -832,6 +873,7 @@ struct graph_node *op_mul(struct graph *g, const char *name,
 	struct graph_node *n = binary_node(g, &OP_MUL, name, a, b);
 	if (!n)
 		return NULL;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		n->value.data[i] = a->value.data[i] * b->value.data[i];
 	return graph_node_done(g, n);
@@ -844,9 +886,11 @@ static void div_backward(struct graph *g, struct graph_node *n)
 	const vb_real *b = n->in[1]->value.data, *y = n->value.data;
 	const vb_real *G = n->grad.data;
 	if (ga)
+		PAR_FOR(n->value.n)
 		for (size_t i = 0; i < n->value.n; i++)
 			ga->data[i] += G[i] / b[i];
 	if (gb) /* d(a/b)/db = -a/b^2 = -y/b */
+		PAR_FOR(n->value.n)
 		for (size_t i = 0; i < n->value.n; i++)
 			gb->data[i] -= G[i] * y[i] / b[i];
 }
@@ -871,6 +915,7 @@ struct graph_node *op_div(struct graph *g, const char *name,
 	struct graph_node *n = binary_node(g, &OP_DIV, name, a, b);
 	if (!n)
 		return NULL;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		n->value.data[i] = a->value.data[i] / b->value.data[i];
 	return graph_node_done(g, n);
@@ -941,6 +986,7 @@ static void add_bias_backward(struct graph *g, struct graph_node *n)
 	size_t B = tensor_rows(&n->value), C = tensor_cols(&n->value);
 	const vb_real *G = n->grad.data;
 	if (ga)
+		PAR_FOR(n->value.n)
 		for (size_t i = 0; i < n->value.n; i++)
 			ga->data[i] += G[i];
 	if (gb)
@@ -1118,6 +1164,7 @@ static void reshape_backward(struct graph *g, struct graph_node *n)
 	struct tensor *ga = graph_input_grad(g, n, 0);
 	if (!ga)
 		return;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		ga->data[i] += n->grad.data[i];
 }
@@ -1157,6 +1204,7 @@ static void sum_backward(struct graph *g, struct graph_node *n)
 	vb_real G = n->grad.data[0] * (vb_real)n->f[0];
 	if (!ga)
 		return;
+	PAR_FOR(ga->n)
 	for (size_t i = 0; i < ga->n; i++)
 		ga->data[i] += G;
 }
@@ -1416,6 +1464,7 @@ static void bce_grad_backward(struct graph *g, struct graph_node *n)
 	struct tensor *gt = graph_input_grad(g, n, 1);
 	const vb_real *y = n->in[0]->value.data, *t = n->in[1]->value.data;
 	vb_real eps = (vb_real)n->f[1];
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++) {
 		vb_real den = (1 - y[i]) * y[i];
 		vb_real G = n->grad.data[i];
@@ -1447,6 +1496,7 @@ static struct graph_node *bce_grad_node(struct graph *g, struct graph_node *y,
 	if (!n)
 		return NULL;
 	n->f[1] = eps;
+	PAR_FOR(n->value.n)
 	for (size_t i = 0; i < n->value.n; i++)
 		n->value.data[i] = bce_dy(y->value.data[i], t->value.data[i],
 					  (vb_real)eps);
@@ -1600,4 +1650,27 @@ int op_blas_threads(void)
 void op_blas_set_threads(int n)
 {
 	openblas_set_num_threads(n);
+}
+
+void op_set_threads(int n)
+{
+	if (n < 1)
+		n = 1;
+#ifdef VB_DOUBLE
+	openblas_set_num_threads(n);
+	par_set_threads(1);
+#else
+	openblas_set_num_threads(1);
+	conv_dnnl_set_threads(n);
+	par_set_threads(n);
+#endif
+}
+
+int op_threads(void)
+{
+#ifdef VB_DOUBLE
+	return openblas_get_num_threads();
+#else
+	return par_threads();
+#endif
 }

@@ -170,8 +170,11 @@ struct graph_node *op_expand_channels(struct graph *g, const char *name,
 				      const size_t *shape);
 /* ---- end of convolutions ---- */
 
-/* The gemm the ops use (cblas_sgemm or cblas_dgemm by build), row-major:
- * C = alpha op(A) op(B) + beta C. Exposed for benchmarks and tests. */
+/* The gemm the ops use, row-major: C = alpha op(A) op(B) + beta C.
+ * cblas_sgemm or cblas_dgemm by build; in the float build with
+ * op_threads() > 1, oneDNN's sgemm on OpenMP's threads instead (one
+ * thread pool per process; see op_set_threads). Exposed for benchmarks
+ * and tests. */
 void op_gemm(bool ta, bool tb, size_t m, size_t n, size_t k, vb_real alpha,
 	     const vb_real *a, size_t lda, const vb_real *b, size_t ldb,
 	     vb_real beta, vb_real *c, size_t ldc);
@@ -229,5 +232,22 @@ struct graph_node *op_batch_norm(struct graph *g, const char *name,
 const char *op_blas_core(void);
 int op_blas_threads(void);
 void op_blas_set_threads(int n);
+
+/* Threads of everything a training step runs, set together; the one call
+ * a trainer makes (train.blas_threads), before its first step, from the
+ * thread that runs the steps. n = 1: OpenBLAS, oneDNN and core's loops
+ * on the calling thread alone (the bits of every earlier release). n > 1
+ * in the float build: one OpenMP pool of n threads runs oneDNN's
+ * convolutions, every product (op_gemm through oneDNN's sgemm) and core's
+ * elementwise loops (par.h), while OpenBLAS stays at 1 thread: OpenBLAS's
+ * pthreads and OpenMP's workers both spin-wait between calls, and on a
+ * machine with n cores the two pools take turns on the cores (measured
+ * 3.06 s per ResNet RHVAE step at 2 threads against 0.21 s at 1). For a
+ * given n results are deterministic; they differ from n = 1's in the
+ * last bits of the products. The double build has no oneDNN: n > 1 gives
+ * OpenBLAS n threads and keeps the loops serial. n < 1 is taken as 1. */
+void op_set_threads(int n);
+/* The count op_set_threads set (1 until it is called). */
+int op_threads(void);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "par.h"
 
 #if defined(__AVX__)
 #include <immintrin.h>
@@ -276,8 +277,12 @@ OPTIM_INLINE void adam_loop(size_t n, vb_real *restrict p,
 	const vb_real wd = sc->wd, w1 = sc->w1, w1c = sc->w1c, b2 = sc->b2;
 	const vb_real c2 = sc->c2, bc2_sqrt = sc->bc2_sqrt, eps = sc->eps;
 	const vb_real neg_step = sc->neg_step;
-	vb_real root[ADAM_BLOCK];
-	for (size_t i0 = 0; i0 < n; i0 += ADAM_BLOCK) {
+	const size_t n_blocks = (n + ADAM_BLOCK - 1) / ADAM_BLOCK;
+	/* blocks in parallel (par.h): every element's update is its own */
+	PAR_FOR(n)
+	for (size_t blk = 0; blk < n_blocks; blk++) {
+		vb_real root[ADAM_BLOCK];
+		const size_t i0 = blk * ADAM_BLOCK;
 		const size_t nb = n - i0 < ADAM_BLOCK ? n - i0 : ADAM_BLOCK;
 		vb_real *restrict pb = p + i0;
 		vb_real *restrict mb = m + i0;
@@ -326,6 +331,7 @@ static void adam_step(struct optim *o, vb_real *restrict p,
 		/* param.mul_(1 - lr * weight_decay): factor in double, one
 		 * float multiply per element, before the moments. */
 		const vb_real f = (vb_real)(1.0 - lr * s->weight_decay);
+		PAR_FOR(n)
 		for (size_t i = 0; i < n; i++)
 			p[i] = p[i] * f;
 	}

@@ -505,8 +505,7 @@ int main(int argc, char **argv)
 	if (n_backends == 2) /* no oneDNN in double: im2col alone */
 		n_backends = 1, one = GRAPH_CONV_BACKEND_IM2COL;
 #endif
-	op_blas_set_threads(threads);
-	conv_dnnl_set_threads(threads);
+	op_set_threads(threads); /* OpenBLAS, OpenMP, core's loops */
 	printf("bench_conv: %s build, OpenBLAS kernel %s, %s, %d BLAS / %d "
 	       "oneDNN thread(s), ResNet encoder + decoder (latent %d)\n",
 	       VB_REAL_NAME, op_blas_core(),

@@ -303,8 +303,7 @@ int main(int argc, char **argv)
 	for (int b = 0; b < n_be; b++)
 		for (int l = 0; l < n_lf; l++)
 			p[n_p++] = (struct path){be[b], lf[l]};
-	op_blas_set_threads(threads);
-	conv_dnnl_set_threads(threads);
+	op_set_threads(threads); /* OpenBLAS, OpenMP, core's loops */
 	double peak = op_gemm_peak_gflops(1536, 4);
 	printf("bench_rhvae_step: %s build, OpenBLAS kernel %s, %s, %d BLAS / "
 	       "%d oneDNN thread(s); peak %.1f GFLOP/s (best 1536^3 sgemm in "
