@@ -342,7 +342,11 @@ const struct config_keys_def config_keys_table[] = {
 	      "evaluation noise is its own stream; training is unchanged)"),
 	K_U64(train, seed, "8", "seed of the shuffle and noise streams"),
 	K_BOOL(train, shuffle, "true", "shuffle the training images every epoch"),
-	K_INT(train, blas_threads, "1", 1, IMAX, "OpenBLAS threads"),
+	K_INT(train, blas_threads, "1", 1, IMAX,
+	      "threads of one run (op_set_threads): 1 = OpenBLAS and serial "
+	      "loops; N > 1 = one OpenMP pool of N for oneDNN, the products "
+	      "and the elementwise loops (OpenBLAS stays at 1); results "
+	      "differ from 1 thread in the last bits"),
 	K_ENUM(train, kernels, kernels_names, "fast",
 	       "compute kernels: fast (convolutions through oneDNN in the "
 	       "float build) or portable (im2col + the OpenBLAS kernel pinned "

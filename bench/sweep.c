@@ -164,7 +164,7 @@ static void worker_main(const struct sched *s, size_t cell, const char *id,
 	snprintf(c.run.out_dir, sizeof c.run.out_dir, "%s", s->runs_dir);
 	snprintf(c.run.name, sizeof c.run.name, "%s", id);
 	c.run.progress = CONFIG_PROGRESS_OFF;
-	op_blas_set_threads((int)c.train.blas_threads);
+	op_set_threads((int)c.train.blas_threads);
 	{
 		/* A rerun cell owns its folder: nothing of a killed attempt
 		 * (precursors, checkpoints, dumps) stays beside it. */

@@ -328,7 +328,7 @@ static enum vb_status write_meta(struct run *r, const char *dir,
 	machine_json_str(f, "vaebench_commit", VB_GIT_COMMIT, false);
 	machine_json_str(f, "precision", VB_REAL_NAME, false);
 	machine_json_kernels(f);
-	fprintf(f, "  \"blas_threads\": %d,\n", op_blas_threads());
+	fprintf(f, "  \"threads\": %d,\n", op_threads());
 	machine_json_str(f, "conv_backend",
 			 graph_conv_backend_name(graph_conv_backend(r->g)),
 			 false);
