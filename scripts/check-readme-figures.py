@@ -95,6 +95,8 @@ CHECKS = [
      "2067", lambda: one(SEEDS, "first_step", train__seed="1", train__nan_check="strict")),
     ("(2,067, 1,453 and 1,866)", SEEDS + " strict seed 6 first_step",
      "1866", lambda: one(SEEDS, "first_step", train__seed="6", train__nan_check="strict")),
+    ("ends at 27.7 after 4.3e15 in epoch 9", SEEDS + " seed 7 final_train_loss",
+     "27.7", lambda: one(SEEDS, "final_train_loss", train__seed="7")),
     ("its mean train loss jumps to 4.3e15", R + "rhvae-issue132/curves/dc6206cbda251a72.csv epoch 9 train_loss",
      "4.3e15", lambda: one(R + "rhvae-issue132/curves/dc6206cbda251a72.csv", "train_loss", epoch="9")),
     ("largest gradient norm 3.0e9", R + "rhvae-issue132/curves/dc6206cbda251a72.csv epoch 9 grad_norm_max",
