@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Check figures quoted in README.md against the committed result tables.
+
+Each check below is one figure of README's sections "Failure-mode studies"
+and "The RHVAE NaN report (issue 132)": the README phrase that quotes it,
+the CSV it comes from, a row selector, a column (or a small computation over
+the selected rows) and the value as README writes it. The check fails if the
+phrase is not in README (the text changed: update the check with it) or if
+the value computed from the CSV, rounded to the precision README writes,
+differs from the quoted value. The quoted value must appear in the phrase,
+so editing the number in README without editing this list fails too.
+
+Standard library only, no build needed; reads a few small CSVs.
+Usage: scripts/check-readme-figures.py [REPO_ROOT]   (exit 0 = all match)
+"""
+import csv
+import math
+import os
+import statistics
+import sys
+
+ROOT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..")
+R = "results/"
+SEEDS = R + "rhvae-issue132/results.csv"
+MLP = R + "rhvae-issue132-mlp/results.csv"
+MIT = R + "rhvae-issue132-mitigations/results.csv"
+MITS = R + "rhvae-issue132-mitigations/mitigations.csv"
+RMIT = R + "rhvae-issue132-resnet-mitigations/results.csv"
+MAP = R + "map-rhvae-mlp/results.csv"
+
+_cache = {}
+
+
+def rows(path):
+    if path not in _cache:
+        with open(os.path.join(ROOT, path), newline="") as f:
+            _cache[path] = list(csv.DictReader(f))
+    return _cache[path]
+
+
+def sel(path, **where):
+    """Rows of path whose columns equal the given strings (dots as __)."""
+    out = []
+    for r in rows(path):
+        if all(r[k.replace("__", ".")] == v for k, v in where.items()):
+            out.append(r)
+    return out
+
+
+def one(path, col, **where):
+    rs = sel(path, **where)
+    if len(rs) != 1:
+        raise ValueError("%s %s: %d rows match, want 1" % (path, where, len(rs)))
+    return float(rs[0][col])
+
+
+def fl(x):
+    try:
+        return float(x)
+    except ValueError:
+        return float("nan")
+
+
+def healthy(r):  # the old rule: finite and final train loss under 1,000
+    return r["status"] == "ok" and fl(r["final_train_loss"]) < 1000
+
+
+def sec_per_epoch(path):
+    return statistics.median(
+        float(r["seconds"]) / float(r["epochs_done"]) for r in rows(path))
+
+
+def eval_at(r, epoch):
+    return float(r["eval_losses"].split(";")[epoch - 1])
+
+
+# (README phrase, source for the message, value as quoted, how to compute it)
+CHECKS = [
+    # section 1, the ResNets
+    ("median 15, steps 1,454 to 2,585", SEEDS + " first_epoch median, pythae",
+     "15", lambda: statistics.median(
+         fl(r["first_epoch"]) for r in sel(SEEDS, train__nan_check="pythae")
+         if r["status"] == "nan")),
+    ("median 15, steps 1,454 to 2,585", SEEDS + " min first_step",
+     "1454", lambda: min(fl(r["first_step"]) for r in sel(SEEDS) if r["status"] == "nan"
+                       and r["train.nan_check"] == "pythae")),
+    ("median 15, steps 1,454 to 2,585", SEEDS + " max first_step",
+     "2585", lambda: max(fl(r["first_step"]) for r in sel(SEEDS) if r["status"] == "nan")),
+    ("-17.0 at epoch 8", SEEDS + " seed 7 best_eval_loss",
+     "-17.0", lambda: one(SEEDS, "best_eval_loss", train__seed="7")),
+    ("it ends at -5.1", SEEDS + " seed 7 final_eval_loss",
+     "-5.1", lambda: one(SEEDS, "final_eval_loss", train__seed="7")),
+    ("(2,067, 1,453 and 1,866)", SEEDS + " strict seed 1 first_step",
+     "2067", lambda: one(SEEDS, "first_step", train__seed="1", train__nan_check="strict")),
+    ("(2,067, 1,453 and 1,866)", SEEDS + " strict seed 6 first_step",
+     "1866", lambda: one(SEEDS, "first_step", train__seed="6", train__nan_check="strict")),
+    ("ends at 27.7 after 4.3e15 in epoch 9", SEEDS + " seed 7 final_train_loss",
+     "27.7", lambda: one(SEEDS, "final_train_loss", train__seed="7")),
+    ("its mean train loss jumps to 4.3e15", R + "rhvae-issue132/curves/dc6206cbda251a72.csv epoch 9 train_loss",
+     "4.3e15", lambda: one(R + "rhvae-issue132/curves/dc6206cbda251a72.csv", "train_loss", epoch="9")),
+    ("largest gradient norm 3.0e9", R + "rhvae-issue132/curves/dc6206cbda251a72.csv epoch 9 grad_norm_max",
+     "3.0e9", lambda: one(R + "rhvae-issue132/curves/dc6206cbda251a72.csv", "grad_norm_max", epoch="9")),
+    # section 1, the proxy
+    ("about 17x cheaper", "median seconds/epochs_done, seeds vs mlp",
+     "17", lambda: sec_per_epoch(SEEDS) / sec_per_epoch(MLP)),
+    ("median 7.7 s an epoch", MLP + " median seconds/epochs_done",
+     "7.7", lambda: sec_per_epoch(MLP)),
+    ("132 s, `seconds` / `epochs_done`", SEEDS + " median seconds/epochs_done",
+     "132", lambda: sec_per_epoch(SEEDS)),
+    ("same step (2,626) on the loss", MLP + " strict seed 5 first_step",
+     "2626", lambda: one(MLP, "first_step", train__seed="5", train__nan_check="strict")),
+    ("three (seeds 1, 6, 7: final train loss 713, 1.07 and 637)",
+     MLP + " pythae rows passing the old rule", "3",
+     lambda: sum(healthy(r) for r in sel(MLP, train__nan_check="pythae"))),
+    ("(seeds 2 and 10: 5.9e5 and 2,506)", MLP + " seed 2 final_train_loss",
+     "5.9e5", lambda: one(MLP, "final_train_loss", train__seed="2", train__nan_check="pythae")),
+    ("(seeds 2 and 10: 5.9e5 and 2,506)", MLP + " seed 10 final_train_loss",
+     "2506", lambda: one(MLP, "final_train_loss", train__seed="10", train__nan_check="pythae")),
+    ("final -8.9 to 60.3", MLP + " finite rows min final_eval_loss",
+     "-8.9", lambda: min(fl(r["final_eval_loss"]) for r in sel(MLP, status="ok"))),
+    ("final -8.9 to 60.3", MLP + " finite rows max final_eval_loss",
+     "60.3", lambda: max(fl(r["final_eval_loss"]) for r in sel(MLP, status="ok"))),
+    # section 2
+    ("in 24 of those 32", "seeds+mlp+map rows with origin second_order_backward",
+     "24", lambda: sum(r["origin_phase"].startswith("second_order_backward")
+                     for p in (SEEDS, MLP, MAP) for r in rows(p) if r["status"] != "ok")),
+    ("`bad_samples` = 1 in 25 of the 32", "seeds+mlp+map bad_samples == 1",
+     "25", lambda: sum(r["bad_samples"] == "1"
+                     for p in (SEEDS, MLP, MAP) for r in rows(p) if r["status"] != "ok")),
+    ("(median 818; `lead_time` of the 9 runs", SEEDS + " pythae lead_time median",
+     "818", lambda: statistics.median(fl(r["lead_time"]) for r in sel(SEEDS, train__nan_check="pythae")
+                                    if r["status"] == "nan")),
+    ("loss -5.24 -> 1.13e5 -> 3.7e26", R + "rhvae-issue132-mlp/precursors/2cc9a6be1d17a79e.csv step 2995 loss",
+     "-5.24", lambda: one(R + "rhvae-issue132-mlp/precursors/2cc9a6be1d17a79e.csv", "loss", step="2995")),
+    ("loss -5.24 -> 1.13e5 -> 3.7e26", R + "rhvae-issue132-mlp/precursors/2cc9a6be1d17a79e.csv step 2996 loss",
+     "1.13e5", lambda: one(R + "rhvae-issue132-mlp/precursors/2cc9a6be1d17a79e.csv", "loss", step="2996")),
+    ("max |z| 3.2 -> 1,984 -> 1.7e14", R + "rhvae-issue132-mlp/precursors/2cc9a6be1d17a79e.csv step 2995 max_abs_z",
+     "3.2", lambda: one(R + "rhvae-issue132-mlp/precursors/2cc9a6be1d17a79e.csv", "max_abs_z", step="2995")),
+    ("the loss goes 28 -> 76 -> 7.9e20 -> NaN", R + "rhvae-issue132/precursors/dfd63c840a88466c.csv step 2067 loss",
+     "7.9e20", lambda: one(R + "rhvae-issue132/precursors/dfd63c840a88466c.csv", "loss", step="2067")),
+    ("climbs from 37 (epoch 1) to 94 (epoch 7)", R + "rhvae-issue132/curves/6faab9c6e395fe41.csv epoch 7 grad_norm_median",
+     "94", lambda: one(R + "rhvae-issue132/curves/6faab9c6e395fe41.csv", "grad_norm_median", epoch="7")),
+    ("epoch 13 already had a 9.8e5 loss spike", R + "rhvae-issue132/curves/6faab9c6e395fe41.csv epoch 13 train_loss",
+     "9.8e5", lambda: one(R + "rhvae-issue132/curves/6faab9c6e395fe41.csv", "train_loss", epoch="13")),
+    ("(6 of\n  its 9 cells at lr 0.1", R + "map-vae-mnist/results.csv lr 0.1 non-finite",
+     "6", lambda: sum(r["status"] != "ok" for r in sel(R + "map-vae-mnist/results.csv", optim__lr="0.1"))),
+    ("(7 of 9\n  cells fail at lr 0.1", R + "map-vae-fashion/results.csv lr 0.1 non-finite",
+     "7", lambda: sum(r["status"] != "ok" for r in sel(R + "map-vae-fashion/results.csv", optim__lr="0.1"))),
+    ("fails at the second step (`first_step` = 2) for batches 16 and 64", MAP + " lr 0.01 batch 16/64 first_step max",
+     "2", lambda: max(fl(r["first_step"]) for r in sel(MAP, optim__lr="0.01") if r["train.batch"] != "256")),
+    ("(seed 2: final eval loss\n  -22.1, final train loss 7.0", MAP + " lr 0.01 b256 seed 2 final_eval_loss",
+     "-22.1", lambda: one(MAP, "final_eval_loss", optim__lr="0.01", train__batch="256", train__seed="2")),
+    ("seed 1: 6.8 and 42.9", MAP + " lr 0.01 b256 seed 1 final_train_loss",
+     "42.9", lambda: one(MAP, "final_train_loss", optim__lr="0.01", train__batch="256", train__seed="1")),
+    # section 3, the proxy's mitigation table
+    ("mean eval loss there 1.52", MITS + " baseline eval_loss_at_epoch",
+     "1.52", lambda: one(MITS, "eval_loss_at_epoch", mitigation="baseline")),
+    ("| **batch 16** | 0/5 | 4/5 | **-8.45** |", MITS + " batch-16 eval_loss_at_epoch",
+     "-8.45", lambda: one(MITS, "eval_loss_at_epoch", mitigation="batch-16")),
+    ("| **batch 16** | 0/5 | 4/5 | **-8.45** |", MIT + " batch-16 old-rule healthy",
+     "4", lambda: sum(healthy(r) for r in sel(MIT, mitigation="batch-16"))),
+    ("| accumulate 4 x 16 | 0/5 | 5/5 | -9.56 |", MITS + " accumulate-4x16 eval_loss_at_epoch",
+     "-9.56", lambda: one(MITS, "eval_loss_at_epoch", mitigation="accumulate-4x16")),
+    ("| 0/5 | **5/5** | -1.03 |", MITS + " h-grad-clip-100 eval_loss_at_epoch",
+     "-1.03", lambda: one(MITS, "eval_loss_at_epoch", mitigation="h-grad-clip-100")),
+    ("| diag softplus | 1/5 | 4/5 | -12.9 |", MITS + " diag-softplus eval_loss_at_epoch",
+     "-12.9", lambda: one(MITS, "eval_loss_at_epoch", mitigation="diag-softplus")),
+    ("| lambda 0.01 (pythae's default) | 2/5 | 3/5 | -9.68 |", MITS + " lambda-0.01 eval_loss_at_epoch",
+     "-9.68", lambda: one(MITS, "eval_loss_at_epoch", mitigation="lambda-0.01")),
+    ("| **lr 1e-6** | 0/5 | 5/5 | 59.6 (final 47.3) |", MITS + " lr-1e-6 eval_loss_at_epoch",
+     "59.6", lambda: one(MITS, "eval_loss_at_epoch", mitigation="lr-1e-6")),
+    ("| lr 1e-5 | 0/5 | 5/5 | 2.94 (final -0.56) |", MITS + " lr-1e-5 eval_loss_at_epoch",
+     "2.94", lambda: one(MITS, "eval_loss_at_epoch", mitigation="lr-1e-5")),
+    ("| float64 | 0/5 | 2/5 | 0.03 |", MIT + " f64 old-rule healthy",
+     "2", lambda: sum(healthy(r) for r in sel(MIT, mitigation="f64"))),
+    ("| cosine decay | 0/5 | 3/5 | -4.30 |", MIT + " cosine old-rule healthy",
+     "3", lambda: sum(healthy(r) for r in sel(MIT, mitigation="cosine"))),
+    ("survivors blow up (final train loss 1.0e3 to 2.2e6)", MIT + " clip-norm-* finite max final_train_loss",
+     "2.2e6", lambda: max(fl(r["final_train_loss"]) for r in rows(MIT)
+                        if r["mitigation"].startswith("clip-norm") and r["status"] == "ok")),
+    ("as many deaths (epochs 15 to 20)", MIT + " clip-norm-* min first_epoch",
+     "15", lambda: min(fl(r["first_epoch"]) for r in rows(MIT)
+                     if r["mitigation"].startswith("clip-norm") and r["status"] == "nan")),
+    ("1.9x the time per epoch", MITS + " batch-16 time_vs_baseline",
+     "1.9", lambda: one(MITS, "time_vs_baseline", mitigation="batch-16")),
+    ("far above the baseline at epoch 5 (-5.2 to -2.9)", MIT + " baseline eval at epoch 5, min",
+     "-5.2", lambda: min(eval_at(r, 5) for r in sel(MIT, mitigation="baseline"))),
+    ("far above the baseline at epoch 5 (-5.2 to -2.9)", MIT + " baseline eval at epoch 5, max",
+     "-2.9", lambda: max(eval_at(r, 5) for r in sel(MIT, mitigation="baseline"))),
+    # section 4
+    ("its final train loss is 3.7e6", RMIT + " clip-norm-5 final_train_loss",
+     "3.7e6", lambda: one(RMIT, "final_train_loss", mitigation="clip-norm-5")),
+    ("from its best -16.5\n(epoch 8) to 58.2", RMIT + " clip-norm-5 best_eval_loss",
+     "-16.5", lambda: one(RMIT, "best_eval_loss", mitigation="clip-norm-5")),
+    ("at epoch 11 it is -6.2", RMIT + " clip-norm-5 eval at epoch 11",
+     "-6.2", lambda: eval_at(sel(RMIT, mitigation="clip-norm-5")[0], 11)),
+    # compute table
+    ("| 32 and 26 core-min in all |", R + "map-vae-mnist/results.csv sum seconds / 60",
+     "32", lambda: sum(float(r["seconds"]) for r in rows(R + "map-vae-mnist/results.csv")) / 60),
+    ("| 32 and 26 core-min in all |", R + "map-vae-fashion/results.csv sum seconds / 60",
+     "26", lambda: sum(float(r["seconds"]) for r in rows(R + "map-vae-fashion/results.csv")) / 60),
+    ("| 18 / 18 | 42 min on ~1 core |", MAP + " sum seconds / 60",
+     "42", lambda: sum(float(r["seconds"]) for r in rows(MAP)) / 60),
+    ("| 20 to 59 core-min a cell", SEEDS + " max seconds / 60",
+     "59", lambda: max(float(r["seconds"]) for r in rows(SEEDS)) / 60),
+    ("| 0.4 to 7.7 core-min a cell (median 1.8) |", MIT + " median seconds / 60",
+     "1.8", lambda: statistics.median(float(r["seconds"]) for r in rows(MIT)) / 60),
+    ("x 124 s, the seconds per epoch", RMIT + " clip-norm-5 seconds/epochs_done",
+     "124", lambda: one(RMIT, "seconds", mitigation="clip-norm-5") / 25),
+    # failure-mode studies
+    ("final eval loss 1.4e5 for relu, 580 for sigmoid", R + "study-init-activation relu scaled x10 final_eval_loss",
+     "1.4e5", lambda: one(R + "study-init-activation/results.csv", "final_eval_loss",
+                        nets__activation="relu", nets__init="scaled", nets__init_scale="10")),
+    ("final eval loss 1.4e5 for relu, 580 for sigmoid", R + "study-init-activation sigmoid scaled x10 final_eval_loss",
+     "580", lambda: one(R + "study-init-activation/results.csv", "final_eval_loss",
+                      nets__activation="sigmoid", nets__init="scaled", nets__init_scale="10")),
+    ("final eval loss of 5.2e32", R + "study-preprocess scale 1, no standardisation",
+     "5.2e32", lambda: max(fl(r["final_eval_loss"]) for r in sel(R + "study-preprocess/results.csv",
+                                                              data__scale="1", data__standardize="false"))),
+    ("1,000 images: all 12 variants finite", R + "study-batchnorm 1,000 images finite rows",
+     "12", lambda: sum(r["status"] == "ok" for r in sel(R + "study-batchnorm/results.csv", data__train_end="1000"))),
+]
+
+
+def matches(quoted, actual):
+    """quoted is README's text of the number ("-5.24", "1.13e5", "2,585"):
+    actual must round to it, i.e. lie within half a unit of its last digit."""
+    if not math.isfinite(actual):
+        return False
+    q = quoted.replace(",", "")
+    mant, _, exp = q.lower().partition("e")
+    decimals = len(mant.split(".")[1]) if "." in mant else 0
+    unit = 10.0 ** ((int(exp) if exp else 0) - decimals)
+    return abs(actual - float(q)) <= unit / 2 * (1 + 1e-9)
+
+
+def main():
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    bad = 0
+    for phrase, source, quoted, compute in CHECKS:
+        if phrase not in readme:
+            print("MISSING  README no longer says %r (update this check)" % phrase)
+            bad += 1
+            continue
+        if quoted.replace(",", "") not in phrase.replace(",", "").replace("three", "3"):
+            print("BADCHECK the phrase %r does not contain its figure %s" % (phrase, quoted))
+            bad += 1
+            continue
+        try:
+            actual = compute()
+        except (ValueError, KeyError, OSError, IndexError) as e:
+            print("ERROR    %r: %s" % (phrase, e))
+            bad += 1
+            continue
+        if not matches(quoted, actual):
+            print("MISMATCH %r: README %s, %s = %.6g" % (phrase, quoted, source, actual))
+            bad += 1
+    print("%d of %d README figures match their tables" % (len(CHECKS) - bad, len(CHECKS)))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
