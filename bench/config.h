@@ -100,6 +100,8 @@ struct config_run {
 	char name[CONFIG_NAME_LEN];   /* [A-Za-z0-9._-]+; run folder out_dir/name */
 	char out_dir[CONFIG_PATH_LEN];
 	int progress;                 /* enum config_progress */
+	double progress_every;        /* seconds between two progress lines
+					 when stderr is not a terminal */
 	int64_t checkpoint_every;     /* optimizer steps; 0 = final only */
 };
 

@@ -201,7 +201,11 @@ const struct config_keys_def config_keys_table[] = {
 	K_STR(run, out_dir, CONFIG_KEYS_PATH, "runs",
 	      "folder holding the run folders"),
 	K_ENUM(run, progress, progress_names, "auto",
-	       "progress output: auto (when stderr is a terminal), on, off"),
+	       "progress output: auto (a bar when stderr is a terminal, else "
+	       "a line every run.progress_every seconds), on, off"),
+	K_DBL(run, progress_every, "30", 0, OPEN, 1e9, CLOSED,
+	      "seconds between two progress lines (step, images/s, ETA; "
+	      "evaluation batches) when stderr is not a terminal"),
 	K_INT(run, checkpoint_every, "0", 0, IMAX,
 	      "checkpoint every this many optimizer steps; 0 = only the final one"),
 

@@ -175,6 +175,13 @@ enum vb_status heldout_nll(struct run *r, struct vb_error *err)
 		return VB_OK;
 	if (n > ds->n)
 		n = ds->n;
+	if (r->log && r->c->run.progress != CONFIG_PROGRESS_OFF) {
+		fprintf(r->log, "held-out IS-NLL: %zu images x %lld samples at "
+			"epoch %ld (best) and %ld (last finite)...\n", n,
+			(long long)r->c->eval.nll_samples, r->sum->best_epoch,
+			r->sum->last_finite_epoch);
+		fflush(r->log);
+	}
 	x = malloc(n * D * sizeof *x);
 	nll = malloc(n * sizeof *nll);
 	if (!x || !nll)

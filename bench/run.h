@@ -54,6 +54,10 @@ struct run {
 	struct train_summary *sum;
 	FILE *log;
 	bool tty;
+	/* without a terminal (logs, Slurm): a progress line every
+	 * run.progress_every seconds; the time of the last one */
+	bool progress_lines;
+	double progress_last;
 	/* forensics */
 	struct anomaly an;
 	bool anomaly_on;

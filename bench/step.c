@@ -483,12 +483,34 @@ static enum vb_status step_checkpoint(struct run *r, const struct step *s,
 }
 
 /* The progress bar on a terminal (every 8 steps and at the end). */
-static void step_progress(const struct run *r, const struct step *s,
+/* Without a terminal: one line every run.progress_every seconds with
+ * the step, speed and the epoch's ETA, so a log never stays silent for
+ * a whole epoch. */
+static void step_progress_line(struct run *r, const struct step *s,
+			       const struct epoch_stats *es, double t0)
+{
+	double now = files_now(), el = now - t0, rate;
+	if (now - r->progress_last < r->c->run.progress_every)
+		return;
+	r->progress_last = now;
+	rate = el > 0 ? (double)s->b_end / el : 0;
+	fprintf(r->log, "epoch %ld/%lld: batch %zu/%zu, step %ld, loss %.4g, "
+		"%.0f img/s, epoch ETA %.0f s\n", s->epoch,
+		(long long)r->c->train.epochs, s->b_end, s->n_batches, r->step,
+		es->sum_loss / (double)(es->n_loss ? es->n_loss : 1),
+		el > 0 ? (double)es->images / el : 0.0,
+		rate > 0 ? (double)(s->n_batches - s->b_end) / rate : 0.0);
+	fflush(r->log);
+}
+
+static void step_progress(struct run *r, const struct step *s,
 			  const struct epoch_stats *es, double t0)
 {
 	size_t n_acc = (size_t)r->c->train.accumulate;
 	double el;
 	int w = 30, fill;
+	if (r->progress_lines)
+		step_progress_line(r, s, es, t0);
 	if (!r->tty ||
 	    ((s->b_end - 1) / n_acc % 8 != 0 && s->b_end != s->n_batches))
 		return;

@@ -147,6 +147,28 @@ void train_data_free(struct train_data *d)
 
 /* The evaluation loss and its parts (means over batches, as pythae) and
  * the mean per-image SSE and BCE with z = the encoder mean (heldout.c). */
+/* Evaluation progress: on a terminal a line rewritten every few batches,
+ * otherwise a line every run.progress_every seconds (the RHVAE's
+ * evaluation against its stored centres can take a minute). */
+static void eval_progress(struct run *r, long epoch, size_t b, size_t n,
+			  double t0)
+{
+	double now = files_now();
+	if (r->tty && (b % 4 == 0 || b == n)) {
+		fprintf(r->log, "\reval epoch %ld: batch %zu/%zu (%.0f s) ",
+			epoch, b, n, now - t0);
+		if (b == n)
+			fputc('\r', r->log);
+		fflush(r->log);
+	} else if (r->progress_lines &&
+		   now - r->progress_last >= r->c->run.progress_every) {
+		r->progress_last = now;
+		fprintf(r->log, "eval epoch %ld: batch %zu/%zu, %.0f s\n",
+			epoch, b, n, now - t0);
+		fflush(r->log);
+	}
+}
+
 static enum vb_status eval_epoch(struct run *r, long epoch, double *loss,
 				 double *recon, double *reg, double *sse,
 				 double *bce, struct vb_error *err)
@@ -158,9 +180,11 @@ static enum vb_status eval_epoch(struct run *r, long epoch, double *loss,
 	bool old;
 	enum vb_status st = VB_OK;
 
+	double t0 = files_now();
 	r->ev_n = 0; /* an evaluation event names no training batch */
 	rng_permutation(&r->eval_noise, r->eval_perm, n);
 	for (size_t b = 0; b < n_batches; b++) {
+		eval_progress(r, epoch, b, n_batches, t0);
 		size_t nb = b + 1 < n_batches ? B : n - b * B;
 		size_t xs[2] = {nb, D};
 		struct model_out mo;
@@ -204,6 +228,10 @@ static enum vb_status eval_epoch(struct run *r, long epoch, double *loss,
 				 sizeof r->sum->pythae_error, "nan_loss");
 			break;
 		}
+	}
+	if (r->tty) { /* clear the evaluation's progress line */
+		fprintf(r->log, "\r%48s\r", "");
+		fflush(r->log);
 	}
 	*loss = sum / (double)n_batches;
 	*recon = rsum / (double)n_batches;
@@ -618,6 +646,9 @@ static enum vb_status run_init(struct run *r, const struct config *c,
 		 c->run.progress != CONFIG_PROGRESS_OFF;
 	if (log && c->run.progress == CONFIG_PROGRESS_ON)
 		r->tty = true;
+	r->progress_lines = log && !r->tty &&
+			    c->run.progress != CONFIG_PROGRESS_OFF;
+	r->progress_last = files_now();
 	out->loss_scale = 1;
 #ifdef VB_DOUBLE
 	if (c->train.precision == CONFIG_PRECISION_F16 ||
