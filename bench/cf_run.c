@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "counterfactual.h"
 #include "files.h"
 #include "forensics.h"
 #include "model.h"
@@ -113,6 +114,27 @@ static enum vb_status load_params(struct model *m, const char *path,
 	return st;
 }
 
+/* The preprocessing (fitted on the training range, as the run's) and a
+ * tape for evaluation batches of B images of D pixels under config c. */
+static enum vb_status eval_setup(const struct cf *cf, const struct config *c,
+				 size_t B, size_t D, struct preprocess *prep,
+				 struct graph **g, struct vb_error *err)
+{
+	enum vb_status st;
+	st = preprocess_fit(prep, &cf->d.train, c->data.scale,
+			    c->data.standardize, c->data.standardize_eps,
+			    runconfig_nonfinite(c), err);
+	if (st == VB_OK)
+		st = graph_create(B * (D > (size_t)c->model.hidden
+					       ? D
+					       : (size_t)c->model.hidden) *
+					  sizeof(vb_real) * 40,
+				  g, err);
+	if (st == VB_OK)
+		st = runconfig_graph(c, *g, err);
+	return st;
+}
+
 /* Held-out reconstruction error (bce or sse as model.recon) and IS-NLL,
  * means over the first eval_n images of the eval range, of the model
  * at v->final. The NLL's draws come from a stream of their own, the
@@ -144,18 +166,7 @@ static enum vb_status evaluate(struct cf *cf, struct cf_variant *v,
 						    m->params->n)))
 		goto done; /* a dead model: NaN by definition */
 	if (st == VB_OK)
-		st = preprocess_fit(&prep, &cf->d.train, c->data.scale,
-				    c->data.standardize,
-				    c->data.standardize_eps,
-				    runconfig_nonfinite(c), err);
-	if (st == VB_OK)
-		st = graph_create(B * (D > (size_t)c->model.hidden
-					       ? D
-					       : (size_t)c->model.hidden) *
-					  sizeof(vb_real) * 40,
-				  &g, err);
-	if (st == VB_OK)
-		st = runconfig_graph(c, g, err);
+		st = eval_setup(cf, c, B, D, &prep, &g, err);
 	x = malloc(B * D * sizeof *x);
 	idx = malloc(B * sizeof *idx);
 	sse = malloc(B * sizeof *sse);

@@ -409,6 +409,41 @@ static void run_parallel(const char *dir, const struct table *t,
 	}
 }
 
+/* Makes sure the failed run one->run_dir (sweep row id) has its verdict:
+ * with jobs > 1 a worker ran it already, else it runs here. False, with a
+ * line "- ID: why" on ff, when it has none. */
+static bool sweep_one(const struct counterfactual_request *one,
+		      const char *id, int jobs, FILE *ff, FILE *log)
+{
+	const char *run = one->run_dir;
+	struct vb_error e1 = {0};
+	if (!counterfactual_done(run) && jobs > 1) {
+		/* the worker's error, or that it left none */
+		char ep[1300], *msg = NULL;
+		snprintf(ep, sizeof ep, "%s/counterfactual/error.txt", run);
+		if (files_read(ep, &msg, NULL, NULL) != VB_OK)
+			msg = NULL;
+		fprintf(ff, "- %s: %s\n", id,
+			msg ? msg : "the worker left no result");
+		free(msg);
+		return false;
+	}
+	if (!counterfactual_done(run)) {
+		if (log)
+			fprintf(log, "counterfactual: %s\n", run);
+		if (counterfactual_run(one, NULL, NULL, &e1) != VB_OK) {
+			fprintf(ff, "- %s: %s\n", id, e1.msg);
+			if (log)
+				fprintf(log, "counterfactual: %s: %s\n", id,
+					e1.msg);
+			return false;
+		}
+	} else if (log && jobs <= 1) {
+		fprintf(log, "counterfactual: %s: done already\n", run);
+	}
+	return true;
+}
+
 enum vb_status counterfactual_sweep(const char *dir,
 				    const struct counterfactual_request *q,
 				    int jobs, size_t *n_failed, FILE *log,
@@ -435,40 +470,14 @@ enum vb_status counterfactual_sweep(const char *dir,
 		const char *status = table_get(&t, r, "status");
 		const char *id = table_get(&t, r, "id");
 		struct counterfactual_request one = *q;
-		struct vb_error e1 = {0};
 		if (strcmp(status, "nan") != 0 && strcmp(status, "inf") != 0)
 			continue;
 		x.n_fail++;
 		snprintf(run, sizeof run, "%s/runs/%s", dir, id);
 		one.run_dir = run;
-		if (!counterfactual_done(run) && jobs > 1) {
-			/* the worker's error, or that it left none */
-			char ep[1300], *msg = NULL;
-			snprintf(ep, sizeof ep, "%s/counterfactual/error.txt",
-				 run);
-			if (files_read(ep, &msg, NULL, NULL) != VB_OK)
-				msg = NULL;
-			fprintf(ff, "- %s: %s\n", id,
-				msg ? msg : "the worker left no result");
-			free(msg);
+		if (!sweep_one(&one, id, jobs, ff, log)) {
 			(*n_failed)++;
 			continue;
-		}
-		if (!counterfactual_done(run)) {
-			if (log)
-				fprintf(log, "counterfactual: %s\n", run);
-			if (counterfactual_run(&one, NULL, NULL, &e1) !=
-			    VB_OK) {
-				fprintf(ff, "- %s: %s\n", id, e1.msg);
-				if (log)
-					fprintf(log, "counterfactual: %s: "
-						"%s\n", id, e1.msg);
-				(*n_failed)++;
-				continue;
-			}
-		} else if (log && jobs <= 1) {
-			fprintf(log, "counterfactual: %s: done already\n",
-				run);
 		}
 		x.n_done++;
 		st = agg_run(run, a, &na, CF_MAX_AGG, err);

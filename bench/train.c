@@ -248,6 +248,38 @@ static void set_flush_denormals(bool on)
 #endif
 }
 
+/* The run's tape (r->g): an arena that fits one step of maxb images of D
+ * pixels, with the config's tape settings. VB_ERR_CONFIG when that arena
+ * cannot be allocated. */
+static enum vb_status setup_tape(struct run *r, size_t maxb, size_t D,
+				 struct vb_error *err)
+{
+	const struct config *c = r->c;
+	size_t arena;
+	enum vb_status st;
+
+	/* The arena starts at a size that fits one step of this batch size
+	 * (about 40 activations of (B, max(D, H)) floats); it grows once if
+	 * not, and then stays. */
+	arena = maxb * (D > (size_t)c->model.hidden ? D
+						    : (size_t)c->model.hidden) *
+		sizeof(vb_real) * 40;
+	st = graph_create(arena, &r->g, err);
+	if (st == VB_ERR_NOMEM) {
+		if (err)
+			err->status = VB_OK; /* this line replaces graph's */
+		return vb_fail(err, VB_ERR_CONFIG, "config: train.batch = "
+			       "%lld (train.eval_batch = %lld): one step needs "
+			       "about %zu bytes of scratch, more than can be "
+			       "allocated; lower train.batch",
+			       (long long)c->train.batch,
+			       (long long)c->train.eval_batch, arena);
+	}
+	if (st)
+		return st;
+	return runconfig_graph(c, r->g, err);
+}
+
 static enum vb_status setup(struct run *r, struct vb_error *err)
 {
 	const struct config *c = r->c;
@@ -262,7 +294,6 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 			    ? (size_t)c->train.eval_batch
 			    : nev;
 	size_t maxb = tb > eb ? tb : eb;
-	size_t arena;
 	size_t steps = (ntr + (size_t)c->train.batch - 1) /
 		       (size_t)c->train.batch;
 	enum vb_status st;
@@ -291,26 +322,7 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 	if (st)
 		return st;
 	runconfig_schedule(c, &r->sched);
-	/* The arena starts at a size that fits one step of this batch size
-	 * (about 40 activations of (B, max(D, H)) floats); it grows once if
-	 * not, and then stays. */
-	arena = maxb * (D > (size_t)c->model.hidden ? D
-						    : (size_t)c->model.hidden) *
-		sizeof(vb_real) * 40;
-	st = graph_create(arena, &r->g, err);
-	if (st == VB_ERR_NOMEM) {
-		if (err)
-			err->status = VB_OK; /* this line replaces graph's */
-		return vb_fail(err, VB_ERR_CONFIG, "config: train.batch = "
-			       "%lld (train.eval_batch = %lld): one step needs "
-			       "about %zu bytes of scratch, more than can be "
-			       "allocated; lower train.batch",
-			       (long long)c->train.batch,
-			       (long long)c->train.eval_batch, arena);
-	}
-	if (st)
-		return st;
-	st = runconfig_graph(c, r->g, err);
+	st = setup_tape(r, maxb, D, err);
 	if (st)
 		return st;
 	r->scale = c->train.loss_scale == CONFIG_LOSS_SCALE_NONE
