@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "counterfactual.h"
 #include "files.h"
 #include "sweep_plan.h"
 #include "table.h"
@@ -85,6 +86,9 @@ bool cf_key_switchable(const char *key, char *why, size_t cap)
 }
 
 /* ---- variants ---- */
+
+_Static_assert(CF_NAME_LEN == COUNTERFACTUAL_NAME_LEN,
+	       "cf.h's CF_NAME_LEN must equal COUNTERFACTUAL_NAME_LEN");
 
 /* Applies "k=v" to c after checking the key may switch mid-run. */
 static enum vb_status apply_set(struct config *c, const char *key,

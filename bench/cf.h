@@ -10,16 +10,20 @@
 #include <stdio.h>
 
 #include "config.h"
-#include "counterfactual.h"
 #include "replay.h"
 #include "train.h"
 #include "vb.h"
 
 #define CF_MAX_VARIANTS 64
 #define CF_SETS_LEN 512
+/* A variant's name: COUNTERFACTUAL_NAME_LEN (a static assert in cf.c),
+ * spelt out so that this header need not include counterfactual.h. */
+#define CF_NAME_LEN 64
+
+struct counterfactual_request;
 
 struct cf_variant {
-	char name[COUNTERFACTUAL_NAME_LEN];
+	char name[CF_NAME_LEN];
 	char sets[CF_SETS_LEN]; /* "k=v k=v" ("" unchanged) */
 	struct config c;
 	/* results */

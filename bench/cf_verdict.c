@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "counterfactual.h"
 #include "files.h"
 #include "plot.h"
 

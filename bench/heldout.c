@@ -15,6 +15,7 @@
 #include "params.h"
 #include "run.h"
 #include "runconfig.h"
+#include "train.h"
 
 
 static bool nll_on(const struct run *r)

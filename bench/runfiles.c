@@ -14,6 +14,7 @@
 #include "params.h"
 #include "plot.h"
 #include "run.h"
+#include "train.h"
 
 #ifndef VB_GIT_COMMIT
 #define VB_GIT_COMMIT "unknown"
