@@ -1,7 +1,8 @@
-/* heldout: reconstruction error per evaluation batch, snapshots of the
- * model at the best and the last finite epoch, and the importance-sampled
- * NLL on them at the run's end (heldout.h). The evaluation loss and the
- * epoch loop are train.c's; the estimators are models/nll.c's. */
+/* heldout: the evaluation pass of an epoch (eval loss and its parts),
+ * reconstruction error per evaluation batch, snapshots of the model at the
+ * best and the last finite epoch, and the importance-sampled NLL on them
+ * at the run's end (heldout.h). The epoch loop is train.c's; the
+ * estimators are models/nll.c's. */
 #include "heldout.h"
 
 #include <math.h>

@@ -1,5 +1,6 @@
-/* heldout: the held-out measures of one run beyond the eval loss (issue
- * 15 item 1): reconstruction error with z = the encoder mean per
+/* heldout: the evaluation pass of an epoch (the eval loss on the eval
+ * noise stream) and the held-out measures of one run beyond the eval loss
+ * (issue 15 item 1): reconstruction error with z = the encoder mean per
  * evaluation batch, snapshots of the model (parameters in memory, model
  * state as a small file in the run folder) at the best and at the last
  * finite epoch, and the importance-sampled NLL (model_nll, pythae's

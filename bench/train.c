@@ -1,8 +1,9 @@
 /* train: one training run (train.h): the data, the run's set-up and
- * teardown, the epoch loop with evaluation, and the run folder
- * (config.ini, metrics.csv, times.csv, summary.csv, meta.json,
- * checkpoint.safetensors, pictures). One optimiser step is step.c's
- * pipeline; forensics (precursors, resume checkpoints, dumps, replay) are
+ * teardown, the epoch loop, and the run folder (config.ini, metrics.csv,
+ * times.csv, summary.csv, checkpoint.safetensors). One optimiser step is
+ * step.c's pipeline; an epoch's evaluation pass is heldout.c's; meta.json
+ * and the pictures are runfiles.c's; train --resume's preparation is
+ * resume.c's; forensics (precursors, resume checkpoints, dumps, replay) are
  * forensics.c's; the config-to-model/optimiser mapping is runconfig.c's;
  * fault injection is inject.c's. Everything that allocates happens before
  * the first step. */
