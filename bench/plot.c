@@ -114,8 +114,8 @@ void plot_text(struct plot_image *img, int x, int y, int scale,
 	int pen = 0;
 	for (const char *t = text; *t; t++) {
 		unsigned char ch = (unsigned char)*t;
-		const char *rows = font_glyph_rows(ch >= 32 && ch < 127 ? (char)ch
-								  : '?');
+		const char *rows =
+			font_glyph_rows(ch >= 32 && ch < 127 ? (char)ch : '?');
 		for (int r = 0; r < FONT_GLYPH_H; r++)
 			for (int c = 0; c < FONT_GLYPH_W; c++) {
 				if (rows[r * FONT_GLYPH_W + c] != '#')

@@ -87,7 +87,8 @@ static bool parse_double(const char *s, double *out)
 	char *end;
 	errno = 0;
 	*out = strtod(s, &end);
-	return end != s && *sweep_axis_trim(end) == '\0' && errno == 0 && isfinite(*out);
+	return end != s && *sweep_axis_trim(end) == '\0' && errno == 0 &&
+	       isfinite(*out);
 }
 
 static bool parse_ll(const char *s, long long *out)
@@ -158,8 +159,10 @@ static enum vb_status expand_range(struct value_list *l,
 	colon = strchr(dots + 2, ':');
 	if (colon)
 		*colon = '\0';
-	if (!parse_ll(sweep_axis_trim(item), &a) || !parse_ll(sweep_axis_trim(dots + 2), &b) ||
-	    (colon && !parse_ll(sweep_axis_trim(colon + 1), &s)) || s < 1 || b < a ||
+	if (!parse_ll(sweep_axis_trim(item), &a) ||
+	    !parse_ll(sweep_axis_trim(dots + 2), &b) ||
+	    (colon && !parse_ll(sweep_axis_trim(colon + 1), &s)) || s < 1 ||
+	    b < a ||
 	    (b - a) / s >= SWEEP_AXIS_MAX_VALUES)
 		return vb_fail(err, VB_ERR_CONFIG,
 			       "sweep: %s = \"%s\": expected an integer range "
@@ -240,7 +243,8 @@ enum vb_status sweep_axis_expand(const struct config *base, const char *key,
 		if ((*p == ',' && depth == 0) || *p == '\0') {
 			bool last = *p == '\0';
 			*p = '\0';
-			st = expand_item(&l, base, key, spec, sweep_axis_trim(start), err);
+			st = expand_item(&l, base, key, spec,
+					 sweep_axis_trim(start), err);
 			if (st || last)
 				break;
 			start = p + 1;
