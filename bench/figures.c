@@ -438,6 +438,42 @@ static void curves_panel(struct curves_fig *f, size_t xi, size_t yi)
 	f->panels[p].series = &f->series[first];
 }
 
+/* Drops f's curves and fills its panels again from results.csv's eval
+ * losses per epoch (f->from_table). */
+static void curves_from_table(struct curves_fig *f)
+{
+	for (size_t i = 0; i < f->used; i++) {
+		free(f->curves[i].x);
+		free(f->curves[i].y);
+		f->curves[i].x = f->curves[i].y = NULL;
+	}
+	f->used = 0;
+	f->from_table = true;
+	f->lo = f->amin = INFINITY;
+	f->hi = -INFINITY;
+	f->amax = 0;
+	f->negative = false;
+	for (size_t yi = 0; yi < f->ny; yi++)
+		for (size_t xi = 0; xi < f->nx; xi++)
+			curves_panel(f, xi, yi);
+}
+
+/* Empty panels (no run, or no run with a curve) are not drawn: the
+ * others close up, each titled with its values. Returns how many are
+ * left at the front of f->panels. */
+static size_t curves_close_up(struct curves_fig *f)
+{
+	size_t n_drawn = 0;
+	for (size_t i = 0; i < f->np; i++) {
+		bool any = false;
+		for (size_t k = 0; k < f->panels[i].n_series; k++)
+			any |= f->panels[i].series[k].n > 0;
+		if (any)
+			f->panels[n_drawn++] = f->panels[i];
+	}
+	return n_drawn;
+}
+
 enum vb_status figures_curves(const struct table *t, const char *dir,
 			      const char *kx, const char *ky,
 			      const char *col, const char *file,
@@ -472,34 +508,14 @@ enum vb_status figures_curves(const struct table *t, const char *dir,
 					       "cannot remove %s", path);
 			return VB_OK;
 		}
-		for (size_t i = 0; i < f.used; i++) {
-			free(f.curves[i].x);
-			free(f.curves[i].y);
-			f.curves[i].x = f.curves[i].y = NULL;
-		}
-		f.used = 0;
-		f.from_table = true;
-		f.lo = f.amin = INFINITY;
-		f.hi = -INFINITY;
-		f.amax = 0;
-		f.negative = false;
-		for (size_t yi = 0; yi < f.ny; yi++)
-			for (size_t xi = 0; xi < f.nx; xi++)
-				curves_panel(&f, xi, yi);
+		curves_from_table(&f);
 		title = "Eval loss per epoch (from results.csv: this folder "
 			"keeps no curves/); red dashes: epoch of the first "
 			"NaN/Inf";
 		ylabel = "eval loss";
 	}
-	/* empty panels (no run, or no run with a curve) are not drawn: the
-	 * others close up, each titled with its values */
-	for (size_t i = 0; st == VB_OK && i < f.np; i++) {
-		bool any = false;
-		for (size_t k = 0; k < f.panels[i].n_series; k++)
-			any |= f.panels[i].series[k].n > 0;
-		if (any)
-			f.panels[n_drawn++] = f.panels[i];
-	}
+	if (st == VB_OK)
+		n_drawn = curves_close_up(&f);
 	/* an x x y grid keeps its columns while it is whole; otherwise
 	 * (one axis, a mitigation per panel, holes) rows of at most 4 */
 	n_cols = f.ky && strcmp(f.ky, "mitigation") && n_drawn == f.np
@@ -760,6 +776,44 @@ static void mit_header(struct plot_image *img, const struct mit_layout *L,
 	}
 }
 
+/* L's value axis: the range of every run's eval loss at epoch L->epoch,
+ * not only the means (L->any when there is one), symmetric log when it
+ * spans decades. */
+static void mit_range(struct mit_layout *L, const struct table *t)
+{
+	double vmin = INFINITY, vmax = -INFINITY, amin = INFINITY, amax = 0;
+	for (size_t r = 0; L->epoch > 0 && r < t->n_rows; r++) {
+		double v;
+		if (!*table_get(t, r, "mitigation") ||
+		    !eval_of_epoch(table_get(t, r, "eval_losses"), L->epoch,
+				   &v) ||
+		    !isfinite(v))
+			continue;
+		L->any = true;
+		vmin = fmin(vmin, v);
+		vmax = fmax(vmax, v);
+		if (v != 0) {
+			amin = fmin(amin, fabs(v));
+			amax = fmax(amax, fabs(v));
+		}
+	}
+	L->symlog = L->any && amax > 0 && amax / fmax(amin, 1) > 30;
+	if (L->any) {
+		L->lo = fmin(0, mit_t(L, vmin));
+		L->hi = fmax(0, mit_t(L, vmax));
+		if (L->symlog) {
+			L->lo = floor(L->lo);
+			L->hi = ceil(L->hi);
+		} else {
+			double pad = 0.05 * (L->hi - L->lo);
+			L->lo -= L->lo < 0 ? pad : 0;
+			L->hi += L->hi > 0 ? pad : 0;
+		}
+		if (!(L->hi > L->lo))
+			L->hi = L->lo + 1;
+	}
+}
+
 enum vb_status figures_mitigations(const struct table *t, const char *dir,
 				   struct vb_error *err)
 {
@@ -768,8 +822,7 @@ enum vb_status figures_mitigations(const struct table *t, const char *dir,
 	struct plot_image *img = NULL;
 	char path[1200];
 	int w, h;
-	double base_v, vmin = INFINITY, vmax = -INFINITY, amin = INFINITY,
-		       amax = 0;
+	double base_v;
 	enum vb_status st = stats_mit_collect(t, &mt, err);
 	if (st || !mt.n) {
 		stats_mit_free(&mt);
@@ -782,37 +835,7 @@ enum vb_status figures_mitigations(const struct table *t, const char *dir,
 		int tw = plot_text_width(mt.m[i].name, L.s);
 		L.lw = tw > L.lw ? tw : L.lw;
 	}
-	/* the range of every run's value, not only the means */
-	for (size_t r = 0; mt.epoch > 0 && r < t->n_rows; r++) {
-		double v;
-		if (!*table_get(t, r, "mitigation") ||
-		    !eval_of_epoch(table_get(t, r, "eval_losses"), mt.epoch,
-				   &v) ||
-		    !isfinite(v))
-			continue;
-		L.any = true;
-		vmin = fmin(vmin, v);
-		vmax = fmax(vmax, v);
-		if (v != 0) {
-			amin = fmin(amin, fabs(v));
-			amax = fmax(amax, fabs(v));
-		}
-	}
-	L.symlog = L.any && amax > 0 && amax / fmax(amin, 1) > 30;
-	if (L.any) {
-		L.lo = fmin(0, mit_t(&L, vmin));
-		L.hi = fmax(0, mit_t(&L, vmax));
-		if (L.symlog) {
-			L.lo = floor(L.lo);
-			L.hi = ceil(L.hi);
-		} else {
-			double pad = 0.05 * (L.hi - L.lo);
-			L.lo -= L.lo < 0 ? pad : 0;
-			L.hi += L.hi > 0 ? pad : 0;
-		}
-		if (!(L.hi > L.lo))
-			L.hi = L.lo + 1;
-	}
+	mit_range(&L, t);
 	L.lw = L.lw > 320 ? 320 : L.lw;
 	L.top = 20 + 2 * (L.th + 8) + L.th + 12;
 	L.x1 = 20 + L.lw + 16;

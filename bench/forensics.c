@@ -17,6 +17,7 @@
 #include "checkpoint.h"
 #include "files.h"
 #include "params.h"
+#include "train.h"
 
 /* ---- the precursor ring ---- */
 

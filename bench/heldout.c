@@ -1,7 +1,8 @@
-/* heldout: reconstruction error per evaluation batch, snapshots of the
- * model at the best and the last finite epoch, and the importance-sampled
- * NLL on them at the run's end (heldout.h). The evaluation loss and the
- * epoch loop are train.c's; the estimators are models/nll.c's. */
+/* heldout: the evaluation pass of an epoch (eval loss and its parts),
+ * reconstruction error per evaluation batch, snapshots of the model at the
+ * best and the last finite epoch, and the importance-sampled NLL on them
+ * at the run's end (heldout.h). The epoch loop is train.c's; the
+ * estimators are models/nll.c's. */
 #include "heldout.h"
 
 #include <math.h>
@@ -15,6 +16,7 @@
 #include "params.h"
 #include "run.h"
 #include "runconfig.h"
+#include "train.h"
 
 
 static bool nll_on(const struct run *r)
@@ -206,5 +208,104 @@ enum vb_status heldout_nll(struct run *r, struct vb_error *err)
 	free(x);
 	free(nll);
 	r->sum->nll_seconds = files_now() - t0;
+	return st;
+}
+
+/* ---- the evaluation loss of one epoch ---- */
+
+/* Evaluation progress: on a terminal a line rewritten every few batches,
+ * otherwise a line every run.progress_every seconds (the RHVAE's
+ * evaluation against its stored centres can take a minute). */
+static void eval_progress(struct run *r, long epoch, size_t b, size_t n,
+			  double t0)
+{
+	double now = files_now();
+	if (r->tty && (b % 4 == 0 || b == n)) {
+		fprintf(r->log, "\reval epoch %ld: batch %zu/%zu (%.0f s) ",
+			epoch, b, n, now - t0);
+		if (b == n)
+			fputc('\r', r->log);
+		fflush(r->log);
+	} else if (r->progress_lines &&
+		   now - r->progress_last >= r->c->run.progress_every) {
+		r->progress_last = now;
+		fprintf(r->log, "eval epoch %ld: batch %zu/%zu, %.0f s\n",
+			epoch, b, n, now - t0);
+		fflush(r->log);
+	}
+}
+
+enum vb_status heldout_eval_epoch(struct run *r, long epoch, double *loss,
+				  double *recon, double *reg, double *sse,
+				  double *bce, struct vb_error *err)
+{
+	const struct dataset *ds = &r->d->eval;
+	size_t B = (size_t)r->c->train.eval_batch, n = ds->n, D = ds->d;
+	size_t n_batches = (n + B - 1) / B;
+	double sum = 0, rsum = 0, ksum = 0, ssum = 0, bsum = 0;
+	bool old;
+	enum vb_status st = VB_OK;
+
+	double t0 = files_now();
+	r->ev_n = 0; /* an evaluation event names no training batch */
+	rng_permutation(&r->eval_noise, r->eval_perm, n);
+	for (size_t b = 0; b < n_batches; b++) {
+		eval_progress(r, epoch, b, n_batches, t0);
+		size_t nb = b + 1 < n_batches ? B : n - b * B;
+		size_t xs[2] = {nb, D};
+		struct model_out mo;
+		dataset_batch(ds, r->eval_perm + b * B, nb,
+			      (vb_real)r->c->data.scale, r->x);
+		st = preprocess_apply(&r->prep, r->x, nb, NULL, err);
+		if (st != VB_OK)
+			return st;
+		graph_reset(r->g);
+		if (r->anomaly_on)
+			anomaly_begin(&r->an, GUARD_PHASE_EVAL, epoch, r->step,
+				      nb, r->eval_perm + b * B);
+		old = graph_set_grad_enabled(r->g, false);
+		st = model_build_loss(r->model, r->g,
+				      graph_input(r->g, "input",
+						  tensor_view(r->x, 2, xs),
+						  false),
+				      &r->eval_noise, false, &mo, err);
+		graph_set_grad_enabled(r->g, old);
+		if (st != VB_OK)
+			return st;
+		sum += mo.loss->value.data[0];
+		rsum += run_mean_of(mo.recon);
+		ksum += run_mean_of(mo.reg);
+		st = heldout_recon(r, nb, &ssum, &bsum, err);
+		if (st != VB_OK)
+			return st;
+		/* pythae's evaluation forward validates its arguments too */
+		if (run_pythae_raised(r, epoch, GUARD_PHASE_EVAL,
+				      mo.loss->value.data[0])) {
+			sum = NAN; /* pythae raised: no eval loss */
+			break;
+		}
+		if (r->c->train.nan_check == CONFIG_NAN_CHECK_PYTHAE &&
+		    sum != sum) {
+			run_stop_event(r, epoch, GUARD_PHASE_EVAL, "eval_loss_sum",
+				   sum);
+			snprintf(r->sum->message, sizeof r->sum->message,
+				 "NaN detected in eval loss");
+			snprintf(r->sum->pythae_error,
+				 sizeof r->sum->pythae_error, "nan_loss");
+			break;
+		}
+	}
+	if (r->tty) { /* clear the evaluation's progress line */
+		fprintf(r->log, "\r%48s\r", "");
+		fflush(r->log);
+	}
+	*loss = sum / (double)n_batches;
+	*recon = rsum / (double)n_batches;
+	*reg = ksum / (double)n_batches;
+	*sse = ssum / (double)n;
+	*bce = bsum / (double)n;
+	if (r->c->train.nan_check == CONFIG_NAN_CHECK_STRICT &&
+	    !isfinite(*loss))
+		run_stop_event(r, epoch, GUARD_PHASE_EVAL, "eval_loss", *loss);
 	return st;
 }

@@ -1,5 +1,6 @@
-/* heldout: the held-out measures of one run beyond the eval loss (issue
- * 15 item 1): reconstruction error with z = the encoder mean per
+/* heldout: the evaluation pass of an epoch (the eval loss on the eval
+ * noise stream) and the held-out measures of one run beyond the eval loss
+ * (issue 15 item 1): reconstruction error with z = the encoder mean per
  * evaluation batch, snapshots of the model (parameters in memory, model
  * state as a small file in the run folder) at the best and at the last
  * finite epoch, and the importance-sampled NLL (model_nll, pythae's
@@ -45,5 +46,17 @@ enum vb_status heldout_snapshot(struct run *r, bool best,
  * the same draws (the stream is re-seeded from train.seed), so when the
  * best epoch is the last finite one the estimate is computed once. */
 enum vb_status heldout_nll(struct run *r, struct vb_error *err);
+
+/* The evaluation pass of epoch: the model's loss on every batch of
+ * r->d->eval (batches of train.eval_batch in an order drawn from the eval
+ * noise stream, no gradients) and, per batch, heldout_recon. Writes the
+ * means per batch of the loss (*loss), its reconstruction and regulariser
+ * parts (*recon, *reg) and the means per image of the squared error and
+ * BCE (*sse, *bce). Shows progress on r->log. A non-finite loss ends the
+ * run's guard as train.nan_check says (an event, not an error; pythae mode
+ * leaves *loss NaN). Errors: preprocessing or model failures. */
+enum vb_status heldout_eval_epoch(struct run *r, long epoch, double *loss,
+				  double *recon, double *reg, double *sse,
+				  double *bce, struct vb_error *err);
 
 #endif

@@ -22,6 +22,7 @@
 #include "ops.h"
 #include "counterfactual.h"
 #include "replay.h"
+#include "resume.h"
 #include "sweep.h"
 #include "sweep_plan.h"
 #include "table.h"
@@ -308,8 +309,7 @@ static int cmd_train(int argc, char **argv, char **full_argv)
 	if (st) /* a missing data file is a data error */
 		return fail_code(&err, st == VB_ERR_IO ? 3 : exit_code(st));
 	if (o.resume) {
-		st = train_resume_prepare(o.resume, ckpt, sizeof ckpt, &prev,
-					  &err);
+		st = resume_prepare(o.resume, ckpt, sizeof ckpt, &prev, &err);
 		if (st) {
 			train_data_free(&d);
 			return fail(&err);

@@ -126,6 +126,41 @@ static void md_range(FILE *f, const double *v, size_t n)
 		md_num(f, stats_median_sorted(v, n));
 }
 
+/* One row of the Mitigations table: mitigation m of mt. */
+static void summary_mitigation_row(FILE *f, const struct stats_mit_table *mt,
+				   const struct stats_mit *m)
+{
+	const struct stats_mit *b = &mt->m[mt->base];
+	double med = stats_mit_median(m), ratio = stats_mit_time_ratio(mt, m);
+	fprintf(f, "| %s | %zu%s | %zu/%zu |", m->name, m->cells,
+		m->errors ? " (+errors)" : "", m->hits, m->runs);
+	if (m->n_epochs > 1 && m->epochs[0] != m->epochs[m->n_epochs - 1])
+		fprintf(f, " %.4g (%.4g–%.4g) |", med, m->epochs[0],
+			m->epochs[m->n_epochs - 1]);
+	else
+		md_num(f, med);
+	md_num(f, stats_mean_or_nan(m->final_sum, m->n_final));
+	md_num(f, stats_mean_or_nan(m->best_sum, m->n_best));
+	if (m->n_at)
+		fprintf(f, " %.4g (%zu) |",
+			m->at_sum / (double)m->n_at, m->n_at);
+	else
+		fputs(" - (0) |", f);
+	md_num(f, stats_mean_or_nan(b->at_sum, b->n_at));
+	md_range(f, m->nll, m->n_nll);
+	md_range(f, m->sse, m->n_sse);
+	fprintf(f, " %zu/%zu | %zu/%zu/%zu |", m->n_learned,
+		m->n_learned_known, m->n_value_error,
+		m->n_runtime_error, m->n_nan_loss);
+	md_num(f, stats_mean_or_nan(m->clip_sum, m->n_clip));
+	md_num(f, stats_mean_or_nan(m->sec_sum, m->n_sec));
+	md_num(f, stats_mit_sec_per_epoch(m));
+	if (isfinite(ratio))
+		fprintf(f, " %.2fx |\n", ratio);
+	else
+		fputs(" - |\n", f);
+}
+
 static void summary_mitigations(FILE *f, const struct table *t,
 				const struct stats_mit_table *mt)
 {
@@ -174,37 +209,8 @@ static void summary_mitigations(FILE *f, const struct table *t,
 	for (int k = 0; k < 15; k++)
 		fputs("--:|", f);
 	fputc('\n', f);
-	for (size_t i = 0; i < mt->n; i++) {
-		const struct stats_mit *m = &mt->m[i];
-		double med = stats_mit_median(m), ratio = stats_mit_time_ratio(mt, m);
-		fprintf(f, "| %s | %zu%s | %zu/%zu |", m->name, m->cells,
-			m->errors ? " (+errors)" : "", m->hits, m->runs);
-		if (m->n_epochs > 1 && m->epochs[0] != m->epochs[m->n_epochs - 1])
-			fprintf(f, " %.4g (%.4g–%.4g) |", med, m->epochs[0],
-				m->epochs[m->n_epochs - 1]);
-		else
-			md_num(f, med);
-		md_num(f, stats_mean_or_nan(m->final_sum, m->n_final));
-		md_num(f, stats_mean_or_nan(m->best_sum, m->n_best));
-		if (m->n_at)
-			fprintf(f, " %.4g (%zu) |",
-				m->at_sum / (double)m->n_at, m->n_at);
-		else
-			fputs(" - (0) |", f);
-		md_num(f, stats_mean_or_nan(b->at_sum, b->n_at));
-		md_range(f, m->nll, m->n_nll);
-		md_range(f, m->sse, m->n_sse);
-		fprintf(f, " %zu/%zu | %zu/%zu/%zu |", m->n_learned,
-			m->n_learned_known, m->n_value_error,
-			m->n_runtime_error, m->n_nan_loss);
-		md_num(f, stats_mean_or_nan(m->clip_sum, m->n_clip));
-		md_num(f, stats_mean_or_nan(m->sec_sum, m->n_sec));
-		md_num(f, stats_mit_sec_per_epoch(m));
-		if (isfinite(ratio))
-			fprintf(f, " %.2fx |\n", ratio);
-		else
-			fputs(" - |\n", f);
-	}
+	for (size_t i = 0; i < mt->n; i++)
+		summary_mitigation_row(f, mt, &mt->m[i]);
 	fputs("\nWhat each mitigation changes against the baseline:\n\n", f);
 	for (size_t i = 0; i < mt->n; i++) {
 		fprintf(f, "- `%s`: ", mt->m[i].name);
@@ -768,6 +774,29 @@ static enum vb_status merge_check(const char *out, const char *const *dirs,
 	return st;
 }
 
+/* Links each run folder of table one (from sweep folder dir) into
+ * out/runs so that the report finds its metrics.csv; the first folder
+ * holding an id wins. VB_ERR_IO when a link cannot be made. */
+static enum vb_status merge_link_runs(const struct table *one,
+				      const char *dir, const char *out,
+				      struct vb_error *err)
+{
+	struct stat sb;
+	enum vb_status st = VB_OK;
+	for (size_t r = 0; st == VB_OK && r < one->n_rows; r++) {
+		char src[1300], dst[1300], real[PATH_MAX];
+		const char *id = table_get(one, r, "id");
+		snprintf(src, sizeof src, "%s/runs/%s", dir, id);
+		snprintf(dst, sizeof dst, "%s/runs/%s", out, id);
+		if (lstat(dst, &sb) == 0 || !realpath(src, real))
+			continue;
+		if (symlink(real, dst) != 0)
+			st = vb_fail(err, VB_ERR_IO, "merge: cannot link %s: "
+				     "%s", dst, strerror(errno));
+	}
+	return st;
+}
+
 enum vb_status report_merge(const char *out, const char *const *dirs,
 			   size_t n_dirs, struct vb_error *err)
 {
@@ -810,20 +839,8 @@ enum vb_status report_merge(const char *out, const char *const *dirs,
 		if (st == VB_OK && table_col(&one, "id") < 0)
 			st = vb_fail(err, VB_ERR_DATA, "merge: %s: no id "
 				     "column", dirs[i]);
-		/* Link each run folder so that the report finds its
-		 * metrics.csv; the first folder holding an id wins. */
-		for (size_t r = 0; st == VB_OK && r < one.n_rows; r++) {
-			char src[1300], dst[1300], real[PATH_MAX];
-			const char *id = table_get(&one, r, "id");
-			snprintf(src, sizeof src, "%s/runs/%s", dirs[i], id);
-			snprintf(dst, sizeof dst, "%s/runs/%s", out, id);
-			if (lstat(dst, &sb) == 0 || !realpath(src, real))
-				continue;
-			if (symlink(real, dst) != 0)
-				st = vb_fail(err, VB_ERR_IO, "merge: cannot "
-					     "link %s: %s", dst,
-					     strerror(errno));
-		}
+		if (st == VB_OK)
+			st = merge_link_runs(&one, dirs[i], out, err);
 		if (st == VB_OK)
 			st = table_append(&all, &one, err);
 		table_free(&one);

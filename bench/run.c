@@ -2,6 +2,7 @@
  * loss-scaler switch, the learning rate at the current step, node means,
  * recording the first non-finite event, CSV numbers. */
 #include "run.h"
+#include "train.h"
 
 #include <math.h>
 #include <stdio.h>

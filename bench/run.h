@@ -18,7 +18,12 @@
 #include "optim.h"
 #include "preprocess.h"
 #include "rng.h"
-#include "train.h"
+
+/* train.h's types, used here by pointer only: run.h does not include
+ * train.h, which train.c (that includes run.h) owns. */
+struct train_data;
+struct train_options;
+struct train_summary;
 
 /* One step of the precursor ring (guard.precursors of them). */
 struct precursor {

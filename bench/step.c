@@ -23,6 +23,7 @@
 #include "inject.h"
 #include "params.h"
 #include "run.h"
+#include "train.h"
 
 enum step_outcome {
 	STEP_GO,    /* the next stage runs */

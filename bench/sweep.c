@@ -738,6 +738,24 @@ static void count_statuses(const struct sched *s, struct sweep_stats *stats)
 	}
 }
 
+/* The error of a sweep whose workers lost s->lost cells: the cells
+ * without a row come first, whatever else failed (a full disk fails the
+ * tables too); an earlier error st is appended. */
+static enum vb_status lost_cells(const struct sched *s, enum vb_status st,
+				 struct vb_error *err)
+{
+	char also[sizeof err->msg];
+	also[0] = '\0';
+	if (st != VB_OK && err) {
+		snprintf(also, sizeof also, "; also: %.400s", err->msg);
+		err->status = VB_OK;
+	}
+	return vb_fail(err, VB_ERR_INTERNAL,
+		       "sweep: %zu cell(s) ended without a row (first: %s); "
+		       "run the sweep again to retry them%s",
+		       s->lost, s->first_lost, also);
+}
+
 enum vb_status sweep_run(const struct sweep_plan *p,
 			 const struct sweep_options *o,
 			 struct sweep_stats *stats, struct vb_error *err)
@@ -803,20 +821,8 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 	} else if (st == VB_OK && !o->no_report && !o->one_cell) {
 		st = sweep_report(o, err);
 	}
-	if (s.lost) {
-		/* The cells without a row come first, whatever else failed
-		 * (a full disk fails the tables too). */
-		char also[sizeof err->msg];
-		also[0] = '\0';
-		if (st != VB_OK && err) {
-			snprintf(also, sizeof also, "; also: %.400s", err->msg);
-			err->status = VB_OK;
-		}
-		st = vb_fail(err, VB_ERR_INTERNAL,
-			     "sweep: %zu cell(s) ended without a row (first: "
-			     "%s); run the sweep again to retry them%s",
-			     s.lost, s.first_lost, also);
-	}
+	if (s.lost)
+		st = lost_cells(&s, st, err);
 	if (s.lock_fd >= 0)
 		close(s.lock_fd);
 	return st;

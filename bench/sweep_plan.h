@@ -9,13 +9,14 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "sweep_axis.h"
 #include "vb.h"
 
 /* A cell id: 16 lowercase hex digits and the NUL. */
 #define SWEEP_PLAN_ID_LEN 17
 
 /* Limits that keep a typo from expanding into millions of runs. */
-#define SWEEP_PLAN_MAX_VALUES 10000 /* values of one axis */
+#define SWEEP_PLAN_MAX_VALUES SWEEP_AXIS_MAX_VALUES /* values of one axis */
 #define SWEEP_PLAN_MAX_CELLS 1000000
 
 /*
@@ -120,15 +121,6 @@ void sweep_plan_free(struct sweep_plan *p);
  * editing a comment does not make a folder "another sweep". */
 bool sweep_plan_same_text(const char *a, size_t a_len, const char *b,
 			  size_t b_len);
-
-/* Expands one axis SPEC (the syntax above) for key into canonical values,
- * checking each against base. *values (n entries) is owned by the caller:
- * free each string and the array. VB_ERR_CONFIG on an unknown key, a run.*
- * key, an empty axis or item, a bad range, a value of the wrong type or a
- * duplicate. */
-enum vb_status sweep_plan_axis_expand(const struct config *base, const char *key,
-				 const char *spec, char ***values, size_t *n,
-				 struct vb_error *err);
 
 /* The resolved config of cell index (< p->n_cells) and its id: the base,
  * then the cell's mitigation, then its axis values. */

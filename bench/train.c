@@ -1,8 +1,9 @@
 /* train: one training run (train.h): the data, the run's set-up and
- * teardown, the epoch loop with evaluation, and the run folder
- * (config.ini, metrics.csv, times.csv, summary.csv, meta.json,
- * checkpoint.safetensors, pictures). One optimiser step is step.c's
- * pipeline; forensics (precursors, resume checkpoints, dumps, replay) are
+ * teardown, the epoch loop, and the run folder (config.ini, metrics.csv,
+ * times.csv, summary.csv, checkpoint.safetensors). One optimiser step is
+ * step.c's pipeline; an epoch's evaluation pass is heldout.c's; meta.json
+ * and the pictures are runfiles.c's; train --resume's preparation is
+ * resume.c's; forensics (precursors, resume checkpoints, dumps, replay) are
  * forensics.c's; the config-to-model/optimiser mapping is runconfig.c's;
  * fault injection is inject.c's. Everything that allocates happens before
  * the first step. */
@@ -19,25 +20,15 @@
 #include "files.h"
 #include "forensics.h"
 #include "heldout.h"
-#include "machine.h"
 #include "mnist.h"
-#include "ops.h"
 #include "params.h"
-#include "plot.h"
 #include "run.h"
 #include "runconfig.h"
-
-#ifndef VB_GIT_COMMIT
-#define VB_GIT_COMMIT "unknown"
-#endif
+#include "runfiles.h"
 
 /* Eval batches draw their noise from a stream of their own so that the
  * number of eval batches never shifts the training noise. */
 #define TRAIN_EVAL_SEED_SALT 0x6576616c6e6f6973ull
-
-/* The resume checkpoint at the end of the last finished epoch (written
- * with run.checkpoint_every > 0; train --resume starts from it). */
-#define TRAIN_EPOCH_CKPT "checkpoints/epoch-end.safetensors"
 
 /* train_request_stop's flag: the one process-wide variable, because a
  * signal handler can reach nothing else. */
@@ -147,103 +138,6 @@ void train_data_free(struct train_data *d)
 
 /* The evaluation loss and its parts (means over batches, as pythae) and
  * the mean per-image SSE and BCE with z = the encoder mean (heldout.c). */
-/* Evaluation progress: on a terminal a line rewritten every few batches,
- * otherwise a line every run.progress_every seconds (the RHVAE's
- * evaluation against its stored centres can take a minute). */
-static void eval_progress(struct run *r, long epoch, size_t b, size_t n,
-			  double t0)
-{
-	double now = files_now();
-	if (r->tty && (b % 4 == 0 || b == n)) {
-		fprintf(r->log, "\reval epoch %ld: batch %zu/%zu (%.0f s) ",
-			epoch, b, n, now - t0);
-		if (b == n)
-			fputc('\r', r->log);
-		fflush(r->log);
-	} else if (r->progress_lines &&
-		   now - r->progress_last >= r->c->run.progress_every) {
-		r->progress_last = now;
-		fprintf(r->log, "eval epoch %ld: batch %zu/%zu, %.0f s\n",
-			epoch, b, n, now - t0);
-		fflush(r->log);
-	}
-}
-
-static enum vb_status eval_epoch(struct run *r, long epoch, double *loss,
-				 double *recon, double *reg, double *sse,
-				 double *bce, struct vb_error *err)
-{
-	const struct dataset *ds = &r->d->eval;
-	size_t B = (size_t)r->c->train.eval_batch, n = ds->n, D = ds->d;
-	size_t n_batches = (n + B - 1) / B;
-	double sum = 0, rsum = 0, ksum = 0, ssum = 0, bsum = 0;
-	bool old;
-	enum vb_status st = VB_OK;
-
-	double t0 = files_now();
-	r->ev_n = 0; /* an evaluation event names no training batch */
-	rng_permutation(&r->eval_noise, r->eval_perm, n);
-	for (size_t b = 0; b < n_batches; b++) {
-		eval_progress(r, epoch, b, n_batches, t0);
-		size_t nb = b + 1 < n_batches ? B : n - b * B;
-		size_t xs[2] = {nb, D};
-		struct model_out mo;
-		dataset_batch(ds, r->eval_perm + b * B, nb,
-			      (vb_real)r->c->data.scale, r->x);
-		st = preprocess_apply(&r->prep, r->x, nb, NULL, err);
-		if (st != VB_OK)
-			return st;
-		graph_reset(r->g);
-		if (r->anomaly_on)
-			anomaly_begin(&r->an, GUARD_PHASE_EVAL, epoch, r->step,
-				      nb, r->eval_perm + b * B);
-		old = graph_set_grad_enabled(r->g, false);
-		st = model_build_loss(r->model, r->g,
-				      graph_input(r->g, "input",
-						  tensor_view(r->x, 2, xs),
-						  false),
-				      &r->eval_noise, false, &mo, err);
-		graph_set_grad_enabled(r->g, old);
-		if (st != VB_OK)
-			return st;
-		sum += mo.loss->value.data[0];
-		rsum += run_mean_of(mo.recon);
-		ksum += run_mean_of(mo.reg);
-		st = heldout_recon(r, nb, &ssum, &bsum, err);
-		if (st != VB_OK)
-			return st;
-		/* pythae's evaluation forward validates its arguments too */
-		if (run_pythae_raised(r, epoch, GUARD_PHASE_EVAL,
-				      mo.loss->value.data[0])) {
-			sum = NAN; /* pythae raised: no eval loss */
-			break;
-		}
-		if (r->c->train.nan_check == CONFIG_NAN_CHECK_PYTHAE &&
-		    sum != sum) {
-			run_stop_event(r, epoch, GUARD_PHASE_EVAL, "eval_loss_sum",
-				   sum);
-			snprintf(r->sum->message, sizeof r->sum->message,
-				 "NaN detected in eval loss");
-			snprintf(r->sum->pythae_error,
-				 sizeof r->sum->pythae_error, "nan_loss");
-			break;
-		}
-	}
-	if (r->tty) { /* clear the evaluation's progress line */
-		fprintf(r->log, "\r%48s\r", "");
-		fflush(r->log);
-	}
-	*loss = sum / (double)n_batches;
-	*recon = rsum / (double)n_batches;
-	*reg = ksum / (double)n_batches;
-	*sse = ssum / (double)n;
-	*bce = bsum / (double)n;
-	if (r->c->train.nan_check == CONFIG_NAN_CHECK_STRICT &&
-	    !isfinite(*loss))
-		run_stop_event(r, epoch, GUARD_PHASE_EVAL, "eval_loss", *loss);
-	return st;
-}
-
 void train_summary_header(FILE *f)
 {
 	fputs("name,model,recon,lr,batch,epochs,seed,status,first_epoch,"
@@ -342,32 +236,6 @@ void train_summary_row(FILE *f, const struct config *c,
 		s->first.set ? s->first_batch : "");
 }
 
-static enum vb_status write_meta(struct run *r, const char *dir,
-				 struct vb_error *err)
-{
-	char path[1200], *text = NULL;
-	size_t len = 0;
-	enum vb_status st;
-	FILE *f = open_memstream(&text, &len);
-	if (!f)
-		return vb_fail(err, VB_ERR_NOMEM, "train: no memory");
-	snprintf(path, sizeof path, "%s/meta.json", dir);
-	fputs("{\n", f);
-	machine_json_str(f, "vaebench_commit", VB_GIT_COMMIT, false);
-	machine_json_str(f, "precision", VB_REAL_NAME, false);
-	machine_json_kernels(f);
-	fprintf(f, "  \"threads\": %d,\n", op_threads());
-	machine_json_str(f, "conv_backend",
-			 graph_conv_backend_name(graph_conv_backend(r->g)),
-			 false);
-	machine_json_str(f, "compiler", __VERSION__, false);
-	fprintf(f, "  \"parameters\": %zu\n}\n", r->model->params->n);
-	fclose(f);
-	st = files_write_atomic(path, text, len, false, err);
-	free(text);
-	return st;
-}
-
 /* train.flush_denormals: set the x86 MXCSR flush-to-zero and
  * denormals-are-zero bits for this thread (the worker of one run). */
 static void set_flush_denormals(bool on)
@@ -379,6 +247,38 @@ static void set_flush_denormals(bool on)
 #else
 	(void)on;
 #endif
+}
+
+/* The run's tape (r->g): an arena that fits one step of maxb images of D
+ * pixels, with the config's tape settings. VB_ERR_CONFIG when that arena
+ * cannot be allocated. */
+static enum vb_status setup_tape(struct run *r, size_t maxb, size_t D,
+				 struct vb_error *err)
+{
+	const struct config *c = r->c;
+	size_t arena;
+	enum vb_status st;
+
+	/* The arena starts at a size that fits one step of this batch size
+	 * (about 40 activations of (B, max(D, H)) floats); it grows once if
+	 * not, and then stays. */
+	arena = maxb * (D > (size_t)c->model.hidden ? D
+						    : (size_t)c->model.hidden) *
+		sizeof(vb_real) * 40;
+	st = graph_create(arena, &r->g, err);
+	if (st == VB_ERR_NOMEM) {
+		if (err)
+			err->status = VB_OK; /* this line replaces graph's */
+		return vb_fail(err, VB_ERR_CONFIG, "config: train.batch = "
+			       "%lld (train.eval_batch = %lld): one step needs "
+			       "about %zu bytes of scratch, more than can be "
+			       "allocated; lower train.batch",
+			       (long long)c->train.batch,
+			       (long long)c->train.eval_batch, arena);
+	}
+	if (st)
+		return st;
+	return runconfig_graph(c, r->g, err);
 }
 
 static enum vb_status setup(struct run *r, struct vb_error *err)
@@ -395,7 +295,6 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 			    ? (size_t)c->train.eval_batch
 			    : nev;
 	size_t maxb = tb > eb ? tb : eb;
-	size_t arena;
 	size_t steps = (ntr + (size_t)c->train.batch - 1) /
 		       (size_t)c->train.batch;
 	enum vb_status st;
@@ -424,26 +323,7 @@ static enum vb_status setup(struct run *r, struct vb_error *err)
 	if (st)
 		return st;
 	runconfig_schedule(c, &r->sched);
-	/* The arena starts at a size that fits one step of this batch size
-	 * (about 40 activations of (B, max(D, H)) floats); it grows once if
-	 * not, and then stays. */
-	arena = maxb * (D > (size_t)c->model.hidden ? D
-						    : (size_t)c->model.hidden) *
-		sizeof(vb_real) * 40;
-	st = graph_create(arena, &r->g, err);
-	if (st == VB_ERR_NOMEM) {
-		if (err)
-			err->status = VB_OK; /* this line replaces graph's */
-		return vb_fail(err, VB_ERR_CONFIG, "config: train.batch = "
-			       "%lld (train.eval_batch = %lld): one step needs "
-			       "about %zu bytes of scratch, more than can be "
-			       "allocated; lower train.batch",
-			       (long long)c->train.batch,
-			       (long long)c->train.eval_batch, arena);
-	}
-	if (st)
-		return st;
-	st = runconfig_graph(c, r->g, err);
+	st = setup_tape(r, maxb, D, err);
 	if (st)
 		return st;
 	r->scale = c->train.loss_scale == CONFIG_LOSS_SCALE_NONE
@@ -511,75 +391,6 @@ static void auto_replay(const struct config *c, const struct train_data *d,
 			    !strcmp(a, b);
 	if (rs.first.set && rs.first.cause != GUARD_CAUSE_UNKNOWN)
 		guard_copy_origin(&out->first, &rs.first);
-}
-
-#define TRAIN_PICTURES 8 /* images per row of the picture grids */
-
-/* reconstructions.png (8 evaluation images over their reconstructions,
- * the decoder applied to the encoder means) and samples.png (16 decodes
- * of z ~ N(0, I), drawn from the inject stream so no training stream
- * moves) in the run folder of a finished run. */
-static enum vb_status write_pictures(struct run *r, struct vb_error *err)
-{
-	const struct dataset *ds = r->d->eval.n ? &r->d->eval : &r->d->train;
-	size_t n = ds->n < TRAIN_PICTURES ? ds->n : TRAIN_PICTURES;
-	size_t D = ds->d, d = (size_t)r->c->model.latent;
-	size_t xs[2] = {n, D}, zs[2] = {2 * TRAIN_PICTURES, d};
-	vb_real *tiles = NULL;
-	struct graph_node *y = NULL;
-	struct rng zr;
-	char path[1200], title[400];
-	enum vb_status st;
-
-	if (!r->model->ops->networks || n == 0)
-		return VB_OK;
-	tiles = malloc(2 * TRAIN_PICTURES * D * sizeof *tiles);
-	if (!tiles)
-		return vb_fail(err, VB_ERR_NOMEM, "train: pictures");
-	dataset_batch(ds, NULL, n, (vb_real)r->c->data.scale, r->x);
-	st = preprocess_apply(&r->prep, r->x, n, NULL, err);
-	graph_reset(r->g);
-	graph_set_grad_enabled(r->g, false);
-	if (st == VB_OK)
-		st = model_reconstruct(r->model, r->g,
-				       graph_input(r->g, "input",
-						   tensor_view(r->x, 2, xs),
-						   false),
-				       &y, err);
-	if (st == VB_OK) {
-		memcpy(tiles, r->x, n * D * sizeof *tiles);
-		memcpy(tiles + n * D, y->value.data, n * D * sizeof *tiles);
-		snprintf(path, sizeof path, "%s/reconstructions.png", r->dir);
-		snprintf(title, sizeof title, "%s: images (top), "
-			 "reconstructions (bottom)", r->c->run.name);
-		st = plot_tiles_png(tiles, 2 * n, ds->rows, ds->cols, n, 3,
-				    title, path, err);
-	}
-	if (st == VB_OK) {
-		struct tensor zt;
-		graph_reset(r->g);
-		zt = graph_tensor(r->g, 2, zs);
-		if (!zt.data) {
-			st = vb_fail(err, VB_ERR_NOMEM, "train: pictures");
-		} else {
-			rng_seed(&zr, r->c->train.seed, RNG_STREAM_INJECT);
-			rng_fill_normal(&zr, zt.data, zt.n, 0, 1);
-			st = model_decode(r->model, r->g,
-					  graph_const(r->g, "z", zt), &y,
-					  err);
-		}
-	}
-	if (st == VB_OK) {
-		snprintf(path, sizeof path, "%s/samples.png", r->dir);
-		snprintf(title, sizeof title, "%s: samples, z ~ N(0, I)",
-			 r->c->run.name);
-		st = plot_tiles_png(y->value.data, 2 * TRAIN_PICTURES, ds->rows,
-				    ds->cols, TRAIN_PICTURES, 3, title, path,
-				    err);
-	}
-	graph_set_grad_enabled(r->g, true);
-	free(tiles);
-	return st;
 }
 
 /* pythae's trainer runs one training-mode forward on the first batch of a
@@ -744,7 +555,7 @@ static enum vb_status run_open(struct run *r, struct run_logs *lg,
 	if (st == VB_OK && !r->o->resume && c->train.sanity_check)
 		st = sanity_check(r, err);
 	if (st == VB_OK && write_dir)
-		st = write_meta(r, r->dir, err);
+		st = runfiles_write_meta(r, r->dir, err);
 	if (st == VB_OK && cont)
 		continue_checkpoints(r);
 	if (st == VB_OK && forensics_checkpoints_on(r) && !cont)
@@ -883,8 +694,8 @@ static enum vb_status run_epoch(struct run *r, long epoch,
 		if (st == VB_OK && (epoch % c->train.eval_every == 0 ||
 				    epoch == c->train.epochs)) {
 			e.evaluated = true;
-			st = eval_epoch(r, epoch, &e.el, &e.er, &e.ek, &e.sse,
-					&e.bce, err);
+			st = heldout_eval_epoch(r, epoch, &e.el, &e.er, &e.ek,
+						&e.sse, &e.bce, err);
 		}
 		if (st != VB_OK)
 			return st;
@@ -937,7 +748,7 @@ static enum vb_status run_write_outputs(struct run *r, struct run_logs *lg,
 						out->epochs_done, 0, err);
 	if (st == VB_OK && write_dir && !run_stopped(out) &&
 	    out->epochs_done > 0)
-		st = write_pictures(r, err);
+		st = runfiles_write_pictures(r, err);
 	if (st == VB_OK && write_dir) {
 		snprintf(path, sizeof path, "%s/" TRAIN_EPOCH_CKPT, r->dir);
 		remove(path); /* the run ended: nothing to resume */
@@ -1068,203 +879,4 @@ enum vb_status train_run_continue(const struct config *c,
 	     st == VB_OK && !done && epoch <= c->train.epochs; epoch++)
 		st = run_epoch(&r, epoch, &lg, &done, err);
 	return run_close(&r, &lg, st, t_start, err);
-}
-
-/* ---- train --resume ---- */
-
-/* Splits line (modified) at commas into at most cap fields; returns the
- * count. Empty fields are kept. */
-static int split_csv(char *line, char **f, int cap)
-{
-	int n = 0;
-	char *p = line;
-	while (n < cap) {
-		f[n++] = p;
-		p = strchr(p, ',');
-		if (!p)
-			break;
-		*p++ = '\0';
-	}
-	return n;
-}
-
-static int field_index(char **f, int n, const char *name)
-{
-	for (int i = 0; i < n; i++)
-		if (!strcmp(f[i], name))
-			return i;
-	return -1;
-}
-
-/* Keeps the header and the lines of epochs <= last of run_dir/name (a
- * per-epoch log whose first column is the epoch); with metrics, restores
- * the running summary values from the kept lines. */
-static enum vb_status cut_log(const char *run_dir, const char *name,
-			      long last, struct train_summary *s,
-			      struct vb_error *err)
-{
-	char path[1200], *text = NULL, *line, *save = NULL;
-	char *out;
-	size_t len = 0, olen = 0;
-	int i_ep = 0, i_tl = -1, i_el = -1, nh;
-	bool header = true;
-	enum vb_status st;
-	snprintf(path, sizeof path, "%s/%s", run_dir, name);
-	st = files_read(path, &text, &len, err);
-	if (st != VB_OK)
-		return st;
-	out = malloc(len + 1);
-	if (!out) {
-		free(text);
-		return vb_fail(err, VB_ERR_NOMEM, "train: no memory");
-	}
-	for (line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char copy[4096], *f[64];
-		size_t ll = strlen(line);
-		int n;
-		long ep;
-		if (ll >= sizeof copy)
-			continue;
-		memcpy(copy, line, ll + 1);
-		n = split_csv(copy, f, 64);
-		if (header) {
-			header = false;
-			nh = n;
-			i_ep = field_index(f, nh, "epoch");
-			i_tl = field_index(f, nh, "train_loss");
-			i_el = field_index(f, nh, "eval_loss");
-			if (i_ep < 0) {
-				free(text);
-				free(out);
-				return vb_fail(err, VB_ERR_DATA, "train: %s: "
-					       "no epoch column", path);
-			}
-		} else {
-			char *end;
-			if (i_ep >= n)
-				break;
-			ep = strtol(f[i_ep], &end, 10);
-			if (end == f[i_ep] || *end || ep > last || ep < 1)
-				break; /* a later or torn line */
-			if (s && i_tl >= 0 && i_tl < n) {
-				double el = i_el >= 0 && i_el < n && f[i_el][0]
-						    ? strtod(f[i_el], NULL)
-						    : NAN;
-				s->epochs_done = ep;
-				s->final_train_loss = strtod(f[i_tl], NULL);
-				if (!isnan(el))
-					s->final_eval_loss = el;
-				if (isfinite(el) && el < s->best_eval_loss) {
-					s->best_eval_loss = el;
-					s->best_epoch = ep;
-				}
-			}
-		}
-		memcpy(out + olen, line, ll);
-		olen += ll;
-		out[olen++] = '\n';
-	}
-	out[olen] = '\0';
-	st = files_write_text(path, out, err);
-	free(text);
-	free(out);
-	return st;
-}
-
-/* The status column of run_dir/summary.csv into status (cap bytes); ""
- * when there is no summary. */
-static void summary_status(const char *run_dir, char *status, size_t cap)
-{
-	char path[1200], *text = NULL, *nl, *f[64];
-	int n, i;
-	status[0] = '\0';
-	snprintf(path, sizeof path, "%s/summary.csv", run_dir);
-	if (files_read(path, &text, NULL, NULL) != VB_OK)
-		return;
-	nl = strchr(text, '\n');
-	if (nl) {
-		*nl = '\0';
-		n = split_csv(text, f, 64);
-		i = field_index(f, n, "status");
-		if (i >= 0) {
-			char *row = nl + 1, *g[64];
-			int m;
-			row[strcspn(row, "\n")] = '\0';
-			m = split_csv(row, g, 64);
-			if (i < m)
-				snprintf(status, cap, "%s", g[i]);
-		}
-	}
-	free(text);
-}
-
-/* The latest step checkpoint of run_dir when it lies on an epoch
- * boundary (trainer.batch 0 or absent: run.checkpoint_every = 0 with
- * guard.replay writes one at every epoch end) into ckpt. */
-static bool latest_epoch_checkpoint(const char *run_dir, char *ckpt,
-				    size_t cap)
-{
-	struct checkpoint *ck = NULL;
-	int64_t batch = 0;
-	long step = 0;
-	bool ok;
-	if (forensics_find_checkpoint(run_dir, 0, ckpt, cap, &step, NULL) !=
-		    VB_OK ||
-	    checkpoint_open(ckpt, &ck, NULL) != VB_OK)
-		return false;
-	ok = !checkpoint_data(ck, "trainer.batch") ||
-	     (checkpoint_read_i64(ck, "trainer.batch", 0, 0, &batch, NULL) ==
-	      VB_OK);
-	checkpoint_close(ck);
-	return ok;
-}
-
-enum vb_status train_resume_prepare(const char *run_dir, char *ckpt,
-				    size_t cap, struct train_summary *resumed,
-				    struct vb_error *err)
-{
-	char path[1200], status[64];
-	struct checkpoint *ck = NULL;
-	int64_t ep = 0;
-	enum vb_status st;
-	memset(resumed, 0, sizeof *resumed);
-	resumed->best_eval_loss = INFINITY;
-	resumed->final_train_loss = resumed->final_eval_loss = NAN;
-	snprintf(path, sizeof path, "%s/config.ini", run_dir);
-	if (!files_exists(path))
-		return vb_fail(err, VB_ERR_DATA, "train: --resume %s: not a "
-			       "run folder (no config.ini)", run_dir);
-	summary_status(run_dir, status, sizeof status);
-	if (status[0] && strcmp(status, "interrupted") != 0)
-		return vb_fail(err, VB_ERR_CONFIG, "train: --resume %s: the "
-			       "run already ended (status %s); --force "
-			       "starts it again", run_dir, status);
-	snprintf(ckpt, cap, "%s/" TRAIN_EPOCH_CKPT, run_dir);
-	if (!files_exists(ckpt) && !latest_epoch_checkpoint(run_dir, ckpt, cap))
-		snprintf(ckpt, cap, "%s/checkpoints/step-%09d.safetensors",
-			 run_dir, 0);
-	if (!files_exists(ckpt))
-		return vb_fail(err, VB_ERR_DATA, "train: --resume %s: no "
-			       "resume checkpoint (run.checkpoint_every = 0 "
-			       "when it ran?)", run_dir);
-	st = checkpoint_open(ckpt, &ck, err);
-	if (st == VB_OK)
-		st = checkpoint_read_i64(ck, "trainer.epoch", 0,
-					 CHECKPOINT_COUNT_MAX, &ep, err);
-	checkpoint_close(ck);
-	if (st == VB_OK)
-		st = cut_log(run_dir, "metrics.csv", (long)ep, resumed, err);
-	if (st == VB_OK)
-		st = cut_log(run_dir, "times.csv", (long)ep, NULL, err);
-	if (st == VB_OK && resumed->epochs_done != (long)ep)
-		st = vb_fail(err, VB_ERR_DATA, "train: --resume %s: "
-			     "metrics.csv ends at epoch %ld, the checkpoint "
-			     "at epoch %lld", run_dir, resumed->epochs_done,
-			     (long long)ep);
-	if (st == VB_OK) {
-		snprintf(path, sizeof path, "%s/summary.csv", run_dir);
-		remove(path);
-	}
-	return st;
 }

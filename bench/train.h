@@ -17,6 +17,11 @@
 #include "guard.h"
 #include "vb.h"
 
+/* The resume checkpoint at the end of the last finished epoch, relative to
+ * the run folder (written with run.checkpoint_every > 0; train --resume
+ * starts from it). */
+#define TRAIN_EPOCH_CKPT "checkpoints/epoch-end.safetensors"
+
 struct train_data {
 	struct dataset train_full, eval_full; /* owners */
 	struct dataset train, eval;           /* the configured ranges */
@@ -149,18 +154,6 @@ void train_request_stop(void);
 /* True once train_request_stop was called. */
 bool train_stop_requested(void);
 
-/* Prepares the interrupted run in run_dir for train --resume: finds its
- * last epoch-boundary resume checkpoint (checkpoints/epoch-end.safetensors,
- * else the step-0 one) into ckpt (cap bytes), cuts metrics.csv and
- * times.csv back to the epochs that checkpoint holds, and restores the
- * running summary values (epochs done, final and best losses) from
- * metrics.csv into *resumed. A finished run (summary.csv with another
- * status than "interrupted") is refused (VB_ERR_CONFIG); a folder
- * without config.ini or checkpoints is VB_ERR_DATA with one line. */
-enum vb_status train_resume_prepare(const char *run_dir, char *ckpt,
-				    size_t cap, struct train_summary *resumed,
-				    struct vb_error *err);
-
 /* Runs the training described by c on d, writing the run folder
  * c->run.out_dir/c->run.name. A NaN is a result (status nan/inf in the
  * summary, VB_OK returned); errors are data, config or I/O failures.
@@ -199,7 +192,7 @@ enum vb_status train_run_opts(const struct config *c,
 			      struct vb_error *err);
 
 /* As train_run_opts, starting from the summary values prev that
- * train_resume_prepare restored (NULL: none). */
+ * resume_prepare (resume.h) restored (NULL: none). */
 enum vb_status train_run_continue(const struct config *c,
 				  const struct train_data *d,
 				  const struct train_options *o,

@@ -1,0 +1,34 @@
+/* cf_run: running the variants of a counterfactual (cf.h) from their
+ * common start checkpoint. */
+#ifndef VB_BENCH_CF_RUN_H
+#define VB_BENCH_CF_RUN_H
+
+#include <stdio.h>
+
+#include "cf.h"
+#include "vb.h"
+
+/* Finds the start: the last resume checkpoint at or before
+ * min(E - window, lead - 1) for the original's first event E; when the one
+ * found is earlier, an unchanged bridge run from it writes the full state
+ * at the start step. Sets cf->ckpt, ckpt_step, start, start_step,
+ * end_step, bridged. log receives progress (may be NULL). VB_ERR_DATA when
+ * the run has no usable checkpoint. */
+enum vb_status cf_run_find_start(struct cf *cf, FILE *log,
+				 struct vb_error *err);
+
+/* Runs variant v (its config v->c) from cf->start to cf->end_step in
+ * anomaly mode: records each step's loss, grad norm and max |z| and their
+ * extremes in v, its summary, its final parameters (v->final) and the
+ * snapshot at step E - 1 (v->snap), then its held-out measures
+ * (q->eval_n images, q->nll_samples importance samples) and wall time.
+ * VB_ERR_NOMEM; training and evaluation errors. */
+enum vb_status cf_run_variant(struct cf *cf, struct cf_variant *v,
+			      struct vb_error *err);
+
+/* Each variant's v->dist = ||p - p0|| / ||p0|| over the flat parameters,
+ * in double, of the snapshots at step E - 1, p0 the unchanged variant's
+ * (NAN when a snapshot is missing). */
+enum vb_status cf_run_distances(struct cf *cf, struct vb_error *err);
+
+#endif

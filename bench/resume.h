@@ -1,0 +1,23 @@
+/* resume: makes an interrupted run folder ready for train --resume. What
+ * happens next (train_run_continue) is train.h's. */
+#ifndef VB_BENCH_RESUME_H
+#define VB_BENCH_RESUME_H
+
+#include <stddef.h>
+
+#include "train.h"
+#include "vb.h"
+
+/* Prepares the interrupted run in run_dir for train --resume: finds its
+ * last epoch-boundary resume checkpoint (checkpoints/epoch-end.safetensors,
+ * else the step-0 one) into ckpt (cap bytes), cuts metrics.csv and
+ * times.csv back to the epochs that checkpoint holds, and restores the
+ * running summary values (epochs done, final and best losses) from
+ * metrics.csv into *resumed. A finished run (summary.csv with another
+ * status than "interrupted") is refused (VB_ERR_CONFIG); a folder
+ * without config.ini or checkpoints is VB_ERR_DATA with one line. */
+enum vb_status resume_prepare(const char *run_dir, char *ckpt, size_t cap,
+			      struct train_summary *resumed,
+			      struct vb_error *err);
+
+#endif
