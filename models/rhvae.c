@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph_grad.h"
 #include "guard.h"
 #include "linalg.h"
 #include "arch.h"

@@ -14,6 +14,7 @@
 
 #include <check.h>
 
+#include "graph_grad.h"
 #include "ops.h"
 
 #ifdef VB_DOUBLE
