@@ -28,10 +28,11 @@ struct graph_node *op_impl_shape_fail(struct graph *g, const char *module,
 void *op_impl_scratch(struct graph *g, const char *module, size_t rows,
 		      size_t cols, size_t size);
 
-/* The pass-through gradient of an op whose output is its input 0 plus
- * something that does not depend on it (add_scalar, add_identity): the
- * backward kernel accumulates (+=) n's gradient into input 0's; the vjp
- * hands G on unchanged when input 0 is active. */
+/* The pass-through gradient of an op whose output is input 0 plus a
+ * constant, or input 0's values in the same order (add_scalar,
+ * add_identity, reshape): the backward kernel accumulates (+=) n's
+ * gradient into input 0's; the vjp hands G on unchanged when input 0 is
+ * active (reshape has its own vjp, which reshapes G). */
 void op_impl_pass_backward(struct graph *g, struct graph_node *n);
 void op_impl_pass_vjp(struct graph *g, struct graph_node *n,
 		      struct graph_node *G, struct graph_node **gin);

@@ -1126,16 +1126,6 @@ struct graph_node *op_expand(struct graph *g, const char *name,
 	return graph_node_done(g, n);
 }
 
-static void reshape_backward(struct graph *g, struct graph_node *n)
-{
-	struct tensor *ga = graph_input_grad(g, n, 0);
-	if (!ga)
-		return;
-	PAR_FOR(n->value.n)
-	for (size_t i = 0; i < n->value.n; i++)
-		ga->data[i] += n->grad.data[i];
-}
-
 static void reshape_vjp(struct graph *g, struct graph_node *n,
 			struct graph_node *G, struct graph_node **gin)
 {
@@ -1144,7 +1134,8 @@ static void reshape_vjp(struct graph *g, struct graph_node *n,
 				    n->in[0]->value.shape);
 }
 
-static const struct graph_op OP_RESHAPE = {"reshape", reshape_backward,
+/* reshape: the values in the same order, so the gradient passes through */
+static const struct graph_op OP_RESHAPE = {"reshape", op_impl_pass_backward,
 					   reshape_vjp};
 
 struct graph_node *op_reshape(struct graph *g, const char *name,
