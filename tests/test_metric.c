@@ -11,7 +11,6 @@
 
 #include "gradcheck.h"
 #include "graph.h"
-#include "graph_grad.h"
 #include "linalg.h"
 #include "metric.h"
 #include "ops.h"
@@ -78,19 +77,8 @@ static struct graph_node *build_lx(struct graph *g, struct graph_node **in,
 		y = metric_h(g, in, o);
 		break;
 	}
-	if (y && o->grad_of > 0) {
-		struct tensor w = graph_tensor(g, y->value.ndim, y->value.shape);
-		struct graph_node *s, *res = NULL;
-		if (!w.data)
-			return NULL;
-		for (size_t i = 0; i < w.n; i++)
-			w.data[i] = 0.5 + 0.125 * (double)(i % 9);
-		s = op_sum(g, "s", op_mul(g, "sw", y, graph_const(g, "w", w)));
-		if (!s || graph_grad(g, s, NULL, &in[o->grad_of - 1], 1, true,
-				     &res, NULL) != VB_OK)
-			return NULL;
-		y = res;
-	}
+	if (y && o->grad_of > 0)
+		y = gc_grad_of(g, y, in, o->grad_of - 1);
 	if (y && o->square_out)
 		y = op_square(g, "y.sq", y);
 	return y;
@@ -115,18 +103,7 @@ static void check_all(struct gradcheck_case *c, bool curved)
 static void check_grad_of(struct gradcheck_case *c, int k)
 {
 	struct lx *o = c->ctx;
-	const char *op = c->op;
-	char name[128];
-	int f;
-	snprintf(name, sizeof name, "d/d%s of %s", c->leaf[k].name, op);
-	o->grad_of = k + 1;
-	c->op = name;
-	f = gradcheck_first(c);
-	ck_assert_msg(f == 0, "%s: %d failures", name, f);
-	f = gradcheck_second(c);
-	ck_assert_msg(f == 0, "%s: %d second-order failures", name, f);
-	o->grad_of = 0;
-	c->op = op;
+	gc_assert_grad_of(c, k, &o->grad_of);
 }
 
 /* ------------------------------------------------------------------ */
