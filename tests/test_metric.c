@@ -84,28 +84,6 @@ static struct graph_node *build_lx(struct graph *g, struct graph_node **in,
 	return y;
 }
 
-static struct gradcheck_case one_case(const char *name, struct lx *o,
-				      uint64_t seed)
-{
-	return gc_case(name, build_lx, o, seed);
-}
-/* First order on both paths; second order (H v) plain when the op is
- * curved, and always with the output squared. */
-static void check_all(struct gradcheck_case *c, bool curved)
-{
-	struct lx *o = c->ctx;
-	gc_assert_all(c, true, curved, &o->square_out);
-}
-
-/* Third order: the gradient of sum(out * W) with respect to leaf k,
- * taken with create_graph, checked as an op (its fused backward is the
- * op's second derivative, its vjp the third). */
-static void check_grad_of(struct gradcheck_case *c, int k)
-{
-	struct lx *o = c->ctx;
-	gc_assert_grad_of(c, k, &o->grad_of);
-}
-
 /* ------------------------------------------------------------------ */
 /* the kernel metric */
 
@@ -117,7 +95,7 @@ START_TEST(test_kernel_metric_grad)
 	uint64_t s = 7;
 	struct lx o = {.kind = LX_KERNEL_METRIC, .temperature = 1.5,
 		       .lambda = 1e-3};
-	struct gradcheck_case c = one_case("kernel_metric", &o, 70);
+	struct gradcheck_case c = gc_case("kernel_metric", build_lx, &o, 70);
 	gradcheck_fill(z, 6, -1.5, 1.5, &s);
 	gradcheck_fill(cc, 8, -1.5, 1.5, &s);
 	gradcheck_fill(m, 16, -1, 1, &s);
@@ -125,7 +103,8 @@ START_TEST(test_kernel_metric_grad)
 	c.leaf[0] = gc_leaf("z", GRADCHECK_INPUT, z, 2, GC_SHAPE(3, 2));
 	c.leaf[1] = gc_leaf("c", GRADCHECK_INPUT, cc, 2, GC_SHAPE(4, 2));
 	c.leaf[2] = gc_leaf("M", GRADCHECK_PARAM, m, 3, GC_SHAPE(4, 2, 2));
-	check_all(&c, true);
+	/* first order on both paths, H v plain and with the output squared */
+	gc_assert_all(&c, true, true, &o.square_out);
 }
 END_TEST
 
@@ -147,8 +126,8 @@ START_TEST(test_metric_hamiltonian_grad)
 		gradcheck_fill(cc, 8, -1.5, 1.5, &s);
 		gradcheck_fill(lm, 16, -1, 1, &s);
 		gradcheck_fill(rho, 6, -1, 1, &s);
-		c = one_case(mode ? "metric H (cholesky)" : "metric H (lu)", &o,
-			     80 + (uint64_t)mode);
+		c = gc_case(mode ? "metric H (cholesky)" : "metric H (lu)",
+			    build_lx, &o, 80 + (uint64_t)mode);
 		c.n_leaves = 4;
 		c.leaf[0] = gc_leaf("z", GRADCHECK_INPUT, z, 2, GC_SHAPE(3, 2));
 		c.leaf[1] = gc_leaf("c", GRADCHECK_INPUT, cc, 2, GC_SHAPE(4, 2));
@@ -156,7 +135,7 @@ START_TEST(test_metric_hamiltonian_grad)
 		c.leaf[3] = gc_leaf("rho", GRADCHECK_INPUT, rho, 2, GC_SHAPE(3, 2));
 		ck_assert_int_eq(gradcheck_first(&c), 0);
 		ck_assert_int_eq(gradcheck_second(&c), 0);
-		check_grad_of(&c, 0);
+		gc_assert_grad_of(&c, 0, &o.grad_of);
 	}
 }
 END_TEST
