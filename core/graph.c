@@ -1,7 +1,8 @@
-/* graph: tape of named nodes, arena storage, reverse passes (fused and
- * differentiable), and the half-precision rounding mode applied to node
- * values and tape gradients (the rounding itself is half.c). Op kernels
- * live in ops.c; this file only orders them. */
+/* graph: tape of named nodes, arena storage, the fused reverse passes
+ * (graph_grad and its differentiable pass are graph_grad.c), and the
+ * half-precision rounding mode applied to node values and tape gradients
+ * (the rounding itself is half.c). Op kernels live in ops.c; this file only
+ * orders them. */
 #include "graph.h"
 
 #include <stdarg.h>
@@ -12,7 +13,7 @@
 
 #include "conv_dnnl.h"
 #include "half.h"
-#include "ops.h"
+#include "graph_impl.h"
 #include "par.h"
 
 #define GRAPH_ALIGN 64
@@ -692,163 +693,68 @@ bool graph_depends_on(struct graph *g, const struct graph_node *n,
 	return found;
 }
 
-static struct graph_node *zero_like(struct graph *g, struct graph_node *n)
+void graph_pass_begin(struct graph *g, struct graph_node *out,
+		      struct graph_node **wrt, size_t n_wrt)
 {
-	struct tensor t = graph_tensor_zero(g, n->value.ndim, n->value.shape);
-	if (!t.data && t.n)
-		return NULL;
-	return graph_const(g, "grad.zero", t);
+	g->pass = GRAPH_PASS_GRAD;
+	mark_active(g, out, wrt, n_wrt);
 }
 
-/* A wrt node of graph_grad that is an op node may have no active input
- * (its inputs need no gradient in this pass): nothing flows below it, so
- * its vjp (which may not exist) is not needed. */
-static bool any_input_active(const struct graph_node *n)
-{
-	for (int i = 0; i < n->n_in; i++)
-		if (n->in[i]->active)
-			return true;
-	return false;
-}
-
-static enum vb_status graph_pass(struct graph *g, struct graph_node *out,
+enum vb_status graph_pass_values(struct graph *g, struct graph_node *out,
 				 struct graph_node *seed,
 				 struct graph_node **wrt, size_t n_wrt,
-				 bool create_graph,
 				 struct graph_node **result)
 {
 	size_t top = out->id;
-	g->pass = GRAPH_PASS_GRAD;
-	mark_active(g, out, wrt, n_wrt);
-	if (!create_graph) {
-		/* The pass's gradient buffers die with it: stage the results,
-		 * give the arena back, then make the result nodes. */
-		struct graph_mark mk = graph_mark(g);
-		size_t total = 0, off = 0;
-		if (fused_pass(g, out, seed ? &seed->value : NULL, 1) !=
-		    VB_OK)
-			return g->err.status;
-		for (size_t k = 0; k < n_wrt; k++)
-			total += wrt[k]->value.n;
-		if (total > g->stage_cap) {
-			vb_real *ns = realloc(g->stage, total * sizeof *ns);
-			if (!ns) {
-				graph_failf(g, VB_ERR_NOMEM,
-					    "graph: cannot stage gradients");
-				return g->err.status;
-			}
-			g->stage = ns;
-			g->stage_cap = total;
-		}
-		for (size_t k = 0; k < n_wrt; k++) {
-			struct graph_node *w = wrt[k];
-			if (w->id <= top && w->grad.data)
-				memcpy(g->stage + off, w->grad.data,
-				       w->value.n * sizeof(vb_real));
-			else
-				memset(g->stage + off, 0,
-				       w->value.n * sizeof(vb_real));
-			off += w->value.n;
-		}
-		for (size_t k = 0; k <= top; k++)
-			g->nodes[k]->grad.data = NULL;
-		graph_release(g, mk);
-		off = 0;
-		for (size_t k = 0; k < n_wrt; k++) {
-			struct graph_node *w = wrt[k];
-			struct tensor t = graph_tensor(g, w->value.ndim,
-						       w->value.shape);
-			if (!t.data && t.n)
-				return g->err.status;
-			if (t.n)
-				memcpy(t.data, g->stage + off,
-				       t.n * sizeof(vb_real));
-			off += t.n;
-			result[k] = graph_const(g, "grad", t);
-		}
+	/* The pass's gradient buffers die with it: stage the results,
+	 * give the arena back, then make the result nodes. */
+	struct graph_mark mk = graph_mark(g);
+	size_t total = 0, off = 0;
+	if (fused_pass(g, out, seed ? &seed->value : NULL, 1) !=
+	    VB_OK)
 		return g->err.status;
-	}
-	if (seed) {
-		out->grad_node = seed;
-	} else {
-		struct tensor t = graph_tensor(g, out->value.ndim,
-					       out->value.shape);
-		if (!t.data)
-			return g->err.status;
-		tensor_fill(&t, 1);
-		out->grad_node = graph_const(g, "grad.seed", t);
-	}
-	for (size_t k = top + 1; k-- > 0;) {
-		struct graph_node *n = g->nodes[k];
-		struct graph_node *gin[GRAPH_MAX_IN] = {0};
-		if (!n->active || !n->grad_node || !n->op ||
-		    !any_input_active(n))
-			continue;
-		if (!n->op->vjp) {
-			graph_failf(g, VB_ERR_INTERNAL,
-				    "graph: op %s (node %s) has no second-order "
-				    "backward", n->op->name, n->name);
+	for (size_t k = 0; k < n_wrt; k++)
+		total += wrt[k]->value.n;
+	if (total > g->stage_cap) {
+		vb_real *ns = realloc(g->stage, total * sizeof *ns);
+		if (!ns) {
+			graph_failf(g, VB_ERR_NOMEM,
+				    "graph: cannot stage gradients");
 			return g->err.status;
 		}
-		n->op->vjp(g, n, n->grad_node, gin);
-		if (g->err.status != VB_OK)
-			return g->err.status;
-		for (int i = 0; i < n->n_in; i++) {
-			struct graph_node *in = n->in[i];
-			if (!in->active || !gin[i])
-				continue;
-			in->grad_node = in->grad_node
-				? op_add(g, "grad.acc", in->grad_node, gin[i])
-				: gin[i];
-		}
-		if (g->err.status != VB_OK)
-			return g->err.status;
+		g->stage = ns;
+		g->stage_cap = total;
 	}
 	for (size_t k = 0; k < n_wrt; k++) {
 		struct graph_node *w = wrt[k];
-		result[k] = (w->id <= top && w->grad_node) ? w->grad_node
-							   : zero_like(g, w);
+		if (w->id <= top && w->grad.data)
+			memcpy(g->stage + off, w->grad.data,
+			       w->value.n * sizeof(vb_real));
+		else
+			memset(g->stage + off, 0,
+			       w->value.n * sizeof(vb_real));
+		off += w->value.n;
+	}
+	for (size_t k = 0; k <= top; k++)
+		g->nodes[k]->grad.data = NULL;
+	graph_release(g, mk);
+	off = 0;
+	for (size_t k = 0; k < n_wrt; k++) {
+		struct graph_node *w = wrt[k];
+		struct tensor t = graph_tensor(g, w->value.ndim,
+					       w->value.shape);
+		if (!t.data && t.n)
+			return g->err.status;
+		if (t.n)
+			memcpy(t.data, g->stage + off,
+			       t.n * sizeof(vb_real));
+		off += t.n;
+		result[k] = graph_const(g, "grad", t);
 	}
 	return g->err.status;
 }
 
-enum vb_status graph_grad(struct graph *g, struct graph_node *out,
-			  struct graph_node *seed, struct graph_node **wrt,
-			  size_t n_wrt, bool create_graph,
-			  struct graph_node **result, struct vb_error *err)
+void graph_pass_end(struct graph *g, size_t top)
 {
-	enum vb_status st;
-	size_t top;
-	for (size_t k = 0; k < n_wrt; k++)
-		result[k] = NULL;
-	if (!out || g->err.status != VB_OK)
-		return vb_fail(err, g->err.status ? g->err.status
-						  : VB_ERR_INTERNAL,
-			       "%s", g->err.status ? g->err.msg
-					: "graph: grad of a NULL node");
-	if (!seed && out->value.n != 1)
-		return vb_fail(err, VB_ERR_SHAPE,
-			       "graph: grad of %s with %zu elements needs a "
-			       "seed", out->name, out->value.n);
-	/* As PyTorch: a gradient with respect to a node that does not
-	 * require grad would be zero through some paths and right through
-	 * others (its consumers are active only when another input requires
-	 * grad), and ops without backward (relu_mask, full) would be called
-	 * with none; refuse it. */
-	for (size_t k = 0; k < n_wrt; k++)
-		if (!wrt[k] || !wrt[k]->requires_grad)
-			return vb_fail(err, VB_ERR_INTERNAL,
-				       "graph: grad with respect to %s, which "
-				       "does not require grad",
-				       wrt[k] ? wrt[k]->name : "a NULL node");
-	if (seed && seed->value.n != out->value.n)
-		return vb_fail(err, VB_ERR_SHAPE,
-			       "graph: seed of %zu elements for %s of %zu",
-			       seed->value.n, out->name, out->value.n);
-	top = out->id;
-	st = graph_pass(g, out, seed, wrt, n_wrt, create_graph, result);
 	clear_pass(g, top);
-	if (st != VB_OK)
-		return vb_fail(err, st, "%s", g->err.msg);
-	return VB_OK;
 }

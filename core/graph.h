@@ -1,11 +1,11 @@
 /* graph: the tape. Ops run eagerly and append named nodes (define by run);
  * graph_backward walks the tape in reverse with each op's fused backward
- * kernel; graph_grad gives the gradient of one node with respect to others,
- * either as constants or, with create_graph, as new nodes on the tape built
- * from ops that have their own backward, so that a gradient can itself be
- * differentiated (PyTorch's create_graph=True). Per-step storage (node
- * values, gradients) lives in an arena that graph_reset recycles; the ops
- * themselves are in ops.c. */
+ * kernel; graph_grad (graph_grad.h) gives the gradient of one node with
+ * respect to others, either as constants or, with create_graph, as new
+ * nodes on the tape built from ops that have their own backward, so that a
+ * gradient can itself be differentiated (PyTorch's create_graph=True).
+ * Per-step storage (node values, gradients) lives in an arena that
+ * graph_reset recycles; the ops themselves are in ops.c. */
 #ifndef VB_CORE_GRAPH_H
 #define VB_CORE_GRAPH_H
 
@@ -245,18 +245,5 @@ enum vb_status graph_backward_scaled(struct graph *g,
 bool graph_depends_on(struct graph *g, const struct graph_node *n,
 		      const struct graph_node *a,
 		      const struct graph_node *avoid);
-
-/* d out / d wrt[k] for k < n_wrt, with seed (same shape as out; NULL
- * means ones, out then must be 1 element). Every wrt[k] must require grad
- * (VB_ERR_INTERNAL otherwise, as PyTorch). Parameter gradient slices are
- * not touched. Without create_graph, result[k] is a CONST node holding the
- * value (zeros when wrt[k] does not reach out). With create_graph, result[k]
- * is a node built on the tape from differentiable ops (requires grad when
- * anything it depends on does), so a loss built from it differentiates
- * through it. */
-enum vb_status graph_grad(struct graph *g, struct graph_node *out,
-			  struct graph_node *seed, struct graph_node **wrt,
-			  size_t n_wrt, bool create_graph,
-			  struct graph_node **result, struct vb_error *err);
 
 #endif

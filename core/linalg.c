@@ -1,7 +1,7 @@
 /* linalg: forward kernels, fused backward kernels (+=) and vjp builders of
  * the batched small-matrix ops (linalg.h). The graph, the arena and the
- * elementwise ops are elsewhere (graph.c, ops.c); the kernel metric is a
- * composition of ops, not a kernel of its own.
+ * elementwise ops are elsewhere (graph.c, ops.c); the RHVAE kernel metric,
+ * a composition of these ops, is models/metric.c.
  *
  * Precision, per op (float build; the double build is double throughout):
  *   tril, diag, tril_low, transpose: copies, exact.
@@ -21,40 +21,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "op_impl.h"
 #include "ops.h"
 
 /* bmm: one cblas ?gemm call per matrix (op_gemm). Measured against
  * register-blocked loops with double sums (GCC vector types, 4 x 8
  * block) in the float build, B = 64, d = 16, one thread, CPU time: gemm
  * 9-10 us (nn) / 26-29 us (nt) per batch, loops 41-60 us; gemm wins. */
-
-static const char *shp(const struct graph_node *n, char *buf, size_t cap)
-{
-	return tensor_shape_str(&n->value, buf, cap);
-}
-
-static struct graph_node *shape_fail(struct graph *g, const char *op,
-				     const char *name,
-				     const struct graph_node *a,
-				     const struct graph_node *b)
-{
-	char sa[64], sb[64];
-	return graph_failf(g, VB_ERR_SHAPE, "linalg: %s %s: shapes %s and %s "
-			   "do not fit", op, name ? name : "",
-			   shp(a, sa, sizeof sa),
-			   b ? shp(b, sb, sizeof sb) : "-");
-}
-
-/* Arena scratch of count elements of size bytes (NULL and a sticky error
- * on overflow or exhaustion). */
-static void *scratch(struct graph *g, size_t count, size_t size)
-{
-	size_t bytes;
-	if (!vb_mul_size(count, size, &bytes))
-		return graph_failf(g, VB_ERR_NOMEM, "linalg: scratch of %zu x "
-				   "%zu bytes overflows", count, size);
-	return graph_alloc(g, bytes);
-}
 
 /* A batch of square matrices: (B, d, d). */
 static bool batch_square(const struct graph_node *a)
@@ -351,12 +324,12 @@ struct graph_node *linalg_tril(struct graph *g, const char *name,
 	if (!diag || !low)
 		return NULL;
 	if (diag->value.ndim != 2 || low->value.ndim != 2)
-		return shape_fail(g, "tril", name, diag, low);
+		return op_impl_shape_fail(g, "linalg", "tril", name, diag, low);
 	B = diag->value.shape[0];
 	d = diag->value.shape[1];
 	nl = n_low(d);
 	if (low->value.shape[0] != B || low->value.shape[1] != nl)
-		return shape_fail(g, "tril", name, diag, low);
+		return op_impl_shape_fail(g, "linalg", "tril", name, diag, low);
 	n = graph_op_node(g, &OP_TRIL, name, in, 2, 3,
 			  (const size_t[3]){B, d, d});
 	if (!n)
@@ -407,7 +380,7 @@ struct graph_node *linalg_diag(struct graph *g, const char *name,
 	if (!a)
 		return NULL;
 	if (!batch_square(a))
-		return shape_fail(g, "diag", name, a, NULL);
+		return op_impl_shape_fail(g, "linalg", "diag", name, a, NULL);
 	B = a->value.shape[0];
 	d = a->value.shape[1];
 	n = graph_op_node(g, &OP_DIAG, name, in, 1, 2, (const size_t[2]){B, d});
@@ -455,7 +428,8 @@ struct graph_node *linalg_tril_low(struct graph *g, const char *name,
 	if (!a)
 		return NULL;
 	if (!batch_square(a))
-		return shape_fail(g, "tril_low", name, a, NULL);
+		return op_impl_shape_fail(g, "linalg", "tril_low", name, a,
+					  NULL);
 	B = a->value.shape[0];
 	d = a->value.shape[1];
 	nl = n_low(d);
@@ -516,7 +490,8 @@ struct graph_node *linalg_transpose(struct graph *g, const char *name,
 	if (!a)
 		return NULL;
 	if (a->value.ndim != 3)
-		return shape_fail(g, "transpose", name, a, NULL);
+		return op_impl_shape_fail(g, "linalg", "transpose", name, a,
+					  NULL);
 	B = a->value.shape[0];
 	m = a->value.shape[1];
 	nn = a->value.shape[2];
@@ -528,25 +503,8 @@ struct graph_node *linalg_transpose(struct graph *g, const char *name,
 	return graph_node_done(g, n);
 }
 
-static void add_identity_backward(struct graph *g, struct graph_node *n)
-{
-	struct tensor *ga = graph_input_grad(g, n, 0);
-	if (!ga)
-		return;
-	for (size_t i = 0; i < n->value.n; i++)
-		ga->data[i] += n->grad.data[i];
-}
-
-static void add_identity_vjp(struct graph *g, struct graph_node *n,
-			     struct graph_node *G, struct graph_node **gin)
-{
-	(void)g;
-	if (graph_input_active(n, 0))
-		gin[0] = G;
-}
-
 static const struct graph_op OP_ADD_IDENTITY = {
-	"add_identity", add_identity_backward, add_identity_vjp};
+	"add_identity", op_impl_pass_backward, op_impl_pass_vjp};
 
 struct graph_node *linalg_add_identity(struct graph *g, const char *name,
 				       struct graph_node *a, double lambda)
@@ -557,7 +515,8 @@ struct graph_node *linalg_add_identity(struct graph *g, const char *name,
 	if (!a)
 		return NULL;
 	if (!batch_square(a))
-		return shape_fail(g, "add_identity", name, a, NULL);
+		return op_impl_shape_fail(g, "linalg", "add_identity", name, a,
+					  NULL);
 	B = a->value.shape[0];
 	d = a->value.shape[1];
 	n = graph_op_node(g, &OP_ADD_IDENTITY, name, in, 1, 3, a->value.shape);
@@ -602,7 +561,7 @@ struct graph_node *linalg_trace(struct graph *g, const char *name,
 	if (!a)
 		return NULL;
 	if (!batch_square(a))
-		return shape_fail(g, "trace", name, a, NULL);
+		return op_impl_shape_fail(g, "linalg", "trace", name, a, NULL);
 	B = a->value.shape[0];
 	d = a->value.shape[1];
 	n = graph_op_node(g, &OP_TRACE, name, in, 1, 1, (const size_t[1]){B});
@@ -683,14 +642,14 @@ struct graph_node *linalg_bmm(struct graph *g, const char *name,
 		return NULL;
 	if (a->value.ndim != 3 || b->value.ndim != 3 ||
 	    a->value.shape[0] != b->value.shape[0])
-		return shape_fail(g, "bmm", name, a, b);
+		return op_impl_shape_fail(g, "linalg", "bmm", name, a, b);
 	nb = a->value.shape[0];
 	m = ta ? a->value.shape[2] : a->value.shape[1];
 	k = ta ? a->value.shape[1] : a->value.shape[2];
 	k2 = tb ? b->value.shape[2] : b->value.shape[1];
 	nn = tb ? b->value.shape[1] : b->value.shape[2];
 	if (k != k2)
-		return shape_fail(g, "bmm", name, a, b);
+		return op_impl_shape_fail(g, "linalg", "bmm", name, a, b);
 	n = graph_op_node(g, &OP_BMM, name, in, 2, 3,
 			  (const size_t[3]){nb, m, nn});
 	if (!n)
@@ -742,7 +701,7 @@ static void sqdist_backward(struct graph *g, struct graph_node *n)
 	size_t B = n->value.shape[0], N = n->value.shape[1];
 	size_t d = n->in[0]->value.shape[1];
 	double *az, *ac;
-	az = scratch(g, (B + N) * d + 1, sizeof(double));
+	az = op_impl_scratch(g, "linalg", (B + N) * d + 1, 1, sizeof(double));
 	if (!az)
 		return;
 	ac = az + B * d;
@@ -778,7 +737,7 @@ struct graph_node *linalg_sqdist(struct graph *g, const char *name,
 		return NULL;
 	if (z->value.ndim != 2 || c->value.ndim != 2 ||
 	    z->value.shape[1] != c->value.shape[1])
-		return shape_fail(g, "sqdist", name, z, c);
+		return op_impl_shape_fail(g, "linalg", "sqdist", name, z, c);
 	B = z->value.shape[0];
 	N = c->value.shape[0];
 	d = z->value.shape[1];
@@ -821,7 +780,8 @@ static void sqdist_grad_backward(struct graph *g, struct graph_node *n,
 	double s = is_gz ? 2 : -2;
 	/* rs (B), cs (N): row and column sums of G; az (B, d), ac (N, d):
 	 * the G H contractions of dz (gc) and dc (gz) */
-	double *rs = scratch(g, (B + N) * (d + 1) + 1, sizeof(double));
+	double *rs = op_impl_scratch(g, "linalg", (B + N) * (d + 1) + 1, 1,
+				     sizeof(double));
 	double *cs, *az, *ac;
 	if (!rs)
 		return;
@@ -955,7 +915,8 @@ static struct graph_node *sqdist_grad_node(struct graph *g, bool is_gz,
 	N = c->value.shape[0];
 	d = z->value.shape[1];
 	if (G->value.n != B * N)
-		return shape_fail(g, is_gz ? "sqdist_gz" : "sqdist_gc",
+		return op_impl_shape_fail(g, "linalg",
+					  is_gz ? "sqdist_gz" : "sqdist_gc",
 				  "grad.sqdist", G, z);
 	rows = is_gz ? B : N;
 	n = graph_op_node(g, is_gz ? &OP_SQDIST_GZ : &OP_SQDIST_GC,
@@ -963,7 +924,7 @@ static struct graph_node *sqdist_grad_node(struct graph *g, bool is_gz,
 			  (const size_t[2]){rows, d});
 	if (!n)
 		return NULL;
-	acc = scratch(g, rows * d + 1, sizeof(double));
+	acc = op_impl_scratch(g, "linalg", rows * d + 1, 1, sizeof(double));
 	if (!acc)
 		return NULL;
 	memset(acc, 0, rows * d * sizeof(double));
@@ -989,52 +950,6 @@ static struct graph_node *sqdist_gc(struct graph *g, struct graph_node *G,
 }
 
 /* ------------------------------------------------------------------ */
-/* kernel metric: a composition */
-
-struct graph_node *linalg_kernel_metric(struct graph *g, const char *name,
-					struct graph_node *z,
-					struct graph_node *c,
-					struct graph_node *m,
-					double temperature, double lambda)
-{
-	char nm[GRAPH_NAME_LEN];
-	const char *base = name ? name : "";
-	struct graph_node *dist, *w, *a;
-	size_t B, N, d;
-	vb_real t = (vb_real)temperature, t2 = t * t;
-	if (!z || !c || !m)
-		return NULL;
-	if (z->value.ndim != 2 || c->value.ndim != 2 || m->value.ndim != 3 ||
-	    z->value.shape[1] != c->value.shape[1] ||
-	    m->value.shape[0] != c->value.shape[0] ||
-	    m->value.shape[1] != z->value.shape[1] ||
-	    m->value.shape[2] != z->value.shape[1])
-		return shape_fail(g, "kernel_metric", name, z, m);
-	B = z->value.shape[0];
-	N = c->value.shape[0];
-	d = z->value.shape[1];
-	snprintf(nm, sizeof nm, "%s.sqdist", base);
-	dist = linalg_sqdist(g, nm, z, c);
-	/* pythae: exp(-(||z - c||^2) / T^2) with T^2 rounded in the working
-	 * precision: negate, then divide (not a multiply by 1/T^2, which
-	 * rounds differently). */
-	snprintf(nm, sizeof nm, "%s.negdist", base);
-	w = op_neg(g, nm, dist);
-	snprintf(nm, sizeof nm, "%s.t2", base);
-	w = op_div(g, nm, w,
-		   op_full(g, nm, 2, (const size_t[2]){B, N}, (double)t2));
-	snprintf(nm, sizeof nm, "%s.w", base);
-	w = op_exp(g, nm, w);
-	snprintf(nm, sizeof nm, "%s.mflat", base);
-	a = op_reshape(g, nm, m, 2, (const size_t[2]){N, d * d});
-	snprintf(nm, sizeof nm, "%s.wsum", base);
-	a = op_matmul(g, nm, w, a, false, false);
-	snprintf(nm, sizeof nm, "%s.wsum3", base);
-	a = op_reshape(g, nm, a, 3, (const size_t[3]){B, d, d});
-	return linalg_add_identity(g, name, a, lambda);
-}
-
-/* ------------------------------------------------------------------ */
 /* inverse */
 
 static void inverse_backward(struct graph *g, struct graph_node *n)
@@ -1045,7 +960,7 @@ static void inverse_backward(struct graph *g, struct graph_node *n)
 	if (!ga)
 		return;
 	/* dA = -X^T G X^T, X = A^{-1} (the node's value) */
-	t = scratch(g, B * d * d + 1, sizeof(vb_real));
+	t = op_impl_scratch(g, "linalg", B * d * d + 1, 1, sizeof(vb_real));
 	if (!t)
 		return;
 	mm_batch(B, true, false, d, d, d, 1, n->value.data, n->grad.data, t,
@@ -1079,16 +994,17 @@ struct graph_node *linalg_inverse(struct graph *g, const char *name,
 	if (!a)
 		return NULL;
 	if (!batch_square(a))
-		return shape_fail(g, "inverse", name, a, NULL);
+		return op_impl_shape_fail(g, "linalg", "inverse", name, a,
+					  NULL);
 	B = a->value.shape[0];
 	d = a->value.shape[1];
 	n = graph_op_node(g, &OP_INVERSE, name, in, 1, 3, a->value.shape);
 	if (!n)
 		return NULL;
 	fail_init(n);
-	f = scratch(g, 2 * d * d + 1, sizeof(vb_real));
-	w = scratch(g, d * d + d + 1, sizeof(double));
-	piv = scratch(g, d + 1, sizeof(int));
+	f = op_impl_scratch(g, "linalg", 2 * d * d + 1, 1, sizeof(vb_real));
+	w = op_impl_scratch(g, "linalg", d * d + d + 1, 1, sizeof(double));
+	piv = op_impl_scratch(g, "linalg", d + 1, 1, sizeof(int));
 	if (!f || !w || !piv)
 		return NULL;
 	for (size_t b = 0; b < B; b++) {
@@ -1133,8 +1049,8 @@ static void logdet_backward(struct graph *g, struct graph_node *n)
 	double *w;
 	if (!ga || !x)
 		return;
-	inv = scratch(g, d * d + 1, sizeof(vb_real));
-	w = scratch(g, d * d + 1, sizeof(double));
+	inv = op_impl_scratch(g, "linalg", d * d + 1, 1, sizeof(vb_real));
+	w = op_impl_scratch(g, "linalg", d * d + 1, 1, sizeof(double));
 	if (!inv || !w)
 		return;
 	/* dA_b += G_b A_b^{-T} */
@@ -1180,7 +1096,7 @@ struct graph_node *linalg_logdet(struct graph *g, const char *name,
 				   "mode %d, expected lu or cholesky",
 				   name ? name : "", (int)mode);
 	if (!batch_square(a))
-		return shape_fail(g, "logdet", name, a, NULL);
+		return op_impl_shape_fail(g, "linalg", "logdet", name, a, NULL);
 	B = a->value.shape[0];
 	d = a->value.shape[1];
 	n = graph_op_node(g, &OP_LOGDET, name, in, 1, 1, (const size_t[1]){B});
@@ -1189,18 +1105,20 @@ struct graph_node *linalg_logdet(struct graph *g, const char *name,
 	n->i[0] = mode;
 	fail_init(n);
 	if (n->requires_grad) {
-		x = scratch(g, 1, sizeof *x);
+		x = op_impl_scratch(g, "linalg", 1, 1, sizeof *x);
 		if (!x)
 			return NULL;
-		x->fac = scratch(g, B * d * d + 1, sizeof(vb_real));
-		x->piv = scratch(g, B * d + 1, sizeof(int));
+		x->fac = op_impl_scratch(g, "linalg", B * d * d + 1, 1,
+					 sizeof(vb_real));
+		x->piv = op_impl_scratch(g, "linalg", B * d + 1, 1,
+					 sizeof(int));
 		if (!x->fac || !x->piv)
 			return NULL;
 		n->aux = x;
 	}
-	w = scratch(g, 2 * d * d + 1, sizeof(vb_real));
-	s = scratch(g, d + 1, sizeof(double));
-	piv = scratch(g, d + 1, sizeof(int));
+	w = op_impl_scratch(g, "linalg", 2 * d * d + 1, 1, sizeof(vb_real));
+	s = op_impl_scratch(g, "linalg", d + 1, 1, sizeof(double));
+	piv = op_impl_scratch(g, "linalg", d + 1, 1, sizeof(int));
 	if (!w || !s || !piv)
 		return NULL;
 	for (size_t b = 0; b < B; b++) {
@@ -1257,7 +1175,7 @@ static void cholesky_backward(struct graph *g, struct graph_node *n)
 	double *S, *Y;
 	if (!ga)
 		return;
-	S = scratch(g, 2 * d * d + 1, sizeof(double));
+	S = op_impl_scratch(g, "linalg", 2 * d * d + 1, 1, sizeof(double));
 	if (!S)
 		return;
 	Y = S + d * d;
@@ -1340,15 +1258,16 @@ struct graph_node *linalg_cholesky(struct graph *g, const char *name,
 	if (!a)
 		return NULL;
 	if (!batch_square(a))
-		return shape_fail(g, "cholesky", name, a, NULL);
+		return op_impl_shape_fail(g, "linalg", "cholesky", name, a,
+					  NULL);
 	B = a->value.shape[0];
 	d = a->value.shape[1];
 	n = graph_op_node(g, &OP_CHOLESKY, name, in, 1, 3, a->value.shape);
 	if (!n)
 		return NULL;
 	fail_init(n);
-	t = scratch(g, d * d + 1, sizeof(vb_real));
-	col = scratch(g, d + 1, sizeof(double));
+	t = op_impl_scratch(g, "linalg", d * d + 1, 1, sizeof(vb_real));
+	col = op_impl_scratch(g, "linalg", d + 1, 1, sizeof(double));
 	if (!t || !col)
 		return NULL;
 	for (size_t b = 0; b < B; b++)
@@ -1366,7 +1285,7 @@ struct graph_node *linalg_cholesky(struct graph *g, const char *name,
 static bool solve_batch(struct graph *g, const vb_real *l, const vb_real *b,
 			vb_real *x, size_t B, size_t d, size_t k, bool trans)
 {
-	double *w = scratch(g, d * k + 1, sizeof(double));
+	double *w = op_impl_scratch(g, "linalg", d * k + 1, 1, sizeof(double));
 	if (!w)
 		return false;
 	for (size_t q = 0; q < B; q++) {
@@ -1395,7 +1314,7 @@ static void solve_tril_backward(struct graph *g, struct graph_node *n)
 	vb_real *gbl;
 	/* x = l^{-1} b: db = l^{-T} G, dl = -tril(db x^T);
 	 * x = l^{-T} b: db = l^{-1} G, dl = -tril(x db^T). */
-	gbl = scratch(g, B * d * k + 1, sizeof(vb_real));
+	gbl = op_impl_scratch(g, "linalg", B * d * k + 1, 1, sizeof(vb_real));
 	if (!gbl || !solve_batch(g, n->in[0]->value.data, n->grad.data, gbl,
 				 B, d, k, !trans))
 		return;
@@ -1452,7 +1371,8 @@ struct graph_node *linalg_solve_tril(struct graph *g, const char *name,
 	if (!batch_square(l) || b->value.ndim != 3 ||
 	    b->value.shape[0] != l->value.shape[0] ||
 	    b->value.shape[1] != l->value.shape[1])
-		return shape_fail(g, "solve_tril", name, l, b);
+		return op_impl_shape_fail(g, "linalg", "solve_tril", name, l,
+					  b);
 	B = b->value.shape[0];
 	d = b->value.shape[1];
 	k = b->value.shape[2];

@@ -72,7 +72,7 @@ struct graph_node *linalg_bmm(struct graph *g, const char *name,
 			      struct graph_node *a, struct graph_node *b,
 			      bool ta, bool tb);
 
-/* ---- distances and the kernel metric ---- */
+/* ---- distances (the kernel metric built on them is models/metric.h) ---- */
 
 /* z (B, d), c (N, d) -> (B, N): ||z_b - c_j||^2 as a direct sum of squared
  * differences in double (never |z|^2 - 2 z.c + |c|^2, which cancels for
@@ -82,20 +82,6 @@ struct graph_node *linalg_bmm(struct graph *g, const char *name,
  * row sums (third order only). */
 struct graph_node *linalg_sqdist(struct graph *g, const char *name,
 				 struct graph_node *z, struct graph_node *c);
-
-/* A(z) = sum_j exp(-||z - c_j||^2 / T^2) M_j + lambda I (rhvae.md 4.2),
- * z (B, d), c (N, d), M (N, d, d) -> (B, d, d), composed from the ops
- * above and ops.h (sqdist, neg, div by T^2 as pythae rounds it, exp,
- * matmul of the (B, N) weights with M seen as (N, d d), reshape,
- * add_identity), so its gradients and second order come from theirs; no
- * (B, N, d, d) tensor is formed. The weighted sum is a gemm in vb_real.
- * Intermediate nodes are named "<name>.sqdist", "<name>.w", ...; the
- * result is named name. */
-struct graph_node *linalg_kernel_metric(struct graph *g, const char *name,
-					struct graph_node *z,
-					struct graph_node *c,
-					struct graph_node *m,
-					double temperature, double lambda);
 
 /* ---- inverse, determinant, Cholesky ---- */
 

@@ -11,6 +11,7 @@
 #include <cblas.h>
 
 #include "conv_dnnl.h"
+#include "op_impl.h"
 #include "par.h"
 
 #ifdef VB_DOUBLE
@@ -142,22 +143,6 @@ double op_gemm_peak_gflops(size_t n, int reps)
 	return best;
 }
 
-static const char *shp(const struct graph_node *n, char *buf, size_t cap)
-{
-	return tensor_shape_str(&n->value, buf, cap);
-}
-
-static struct graph_node *shape_fail(struct graph *g, const char *op,
-				     const char *name,
-				     const struct graph_node *a,
-				     const struct graph_node *b)
-{
-	char sa[64], sb[64];
-	return graph_failf(g, VB_ERR_SHAPE, "ops: %s %s: shapes %s and %s do "
-			   "not fit", op, name, shp(a, sa, sizeof sa),
-			   b ? shp(b, sb, sizeof sb) : "-");
-}
-
 static bool any_null2(struct graph_node *a, struct graph_node *b)
 {
 	return !a || !b;
@@ -236,13 +221,13 @@ struct graph_node *op_matmul(struct graph *g, const char *name,
 	if (any_null2(a, b))
 		return NULL;
 	if (a->value.ndim != 2 || b->value.ndim != 2)
-		return shape_fail(g, "matmul", name, a, b);
+		return op_impl_shape_fail(g, "ops", "matmul", name, a, b);
 	m = ta ? a->value.shape[1] : a->value.shape[0];
 	k = ta ? a->value.shape[0] : a->value.shape[1];
 	k2 = tb ? b->value.shape[1] : b->value.shape[0];
 	nn = tb ? b->value.shape[0] : b->value.shape[1];
 	if (k != k2)
-		return shape_fail(g, "matmul", name, a, b);
+		return op_impl_shape_fail(g, "ops", "matmul", name, a, b);
 	shape[0] = m;
 	shape[1] = nn;
 	n = graph_op_node(g, &OP_MATMUL, name, in, 2, 2, shape);
@@ -320,10 +305,10 @@ struct graph_node *op_linear(struct graph *g, const char *name,
 	B = tensor_rows(&x->value);
 	nin = tensor_cols(&x->value);
 	if (w->value.ndim != 2 || w->value.shape[1] != nin)
-		return shape_fail(g, "linear", name, x, w);
+		return op_impl_shape_fail(g, "ops", "linear", name, x, w);
 	nout = w->value.shape[0];
 	if (b && (b->value.n != nout))
-		return shape_fail(g, "linear", name, w, b);
+		return op_impl_shape_fail(g, "ops", "linear", name, w, b);
 	shape[0] = B;
 	shape[1] = nout;
 	n = graph_op_node(g, &OP_LINEAR, name, in, b ? 3 : 2, 2, shape);
@@ -716,26 +701,8 @@ struct graph_node *op_scale(struct graph *g, const char *name,
 }
 
 /* add_scalar: a + s */
-static void add_scalar_backward(struct graph *g, struct graph_node *n)
-{
-	struct tensor *ga = graph_input_grad(g, n, 0);
-	if (!ga)
-		return;
-	PAR_FOR(n->value.n)
-	for (size_t i = 0; i < n->value.n; i++)
-		ga->data[i] += n->grad.data[i];
-}
-
-static void pass_vjp(struct graph *g, struct graph_node *n,
-		     struct graph_node *G, struct graph_node **gin)
-{
-	(void)g;
-	if (graph_input_active(n, 0))
-		gin[0] = G;
-}
-
-static const struct graph_op OP_ADD_SCALAR = {"add_scalar",
-					      add_scalar_backward, pass_vjp};
+static const struct graph_op OP_ADD_SCALAR = {
+	"add_scalar", op_impl_pass_backward, op_impl_pass_vjp};
 
 struct graph_node *op_add_scalar(struct graph *g, const char *name,
 				 struct graph_node *a, double s)
@@ -763,7 +730,7 @@ static struct graph_node *binary_node(struct graph *g,
 	if (any_null2(a, b))
 		return NULL;
 	if (a->value.n != b->value.n)
-		return shape_fail(g, op->name, name, a, b);
+		return op_impl_shape_fail(g, "ops", op->name, name, a, b);
 	return graph_op_node(g, op, name, in, 2, a->value.ndim,
 			     a->value.shape);
 }
@@ -966,7 +933,7 @@ struct graph_node *op_mul_rows(struct graph *g, const char *name,
 	if (any_null2(a, s))
 		return NULL;
 	if (s->value.n != tensor_rows(&a->value))
-		return shape_fail(g, "mul_rows", name, a, s);
+		return op_impl_shape_fail(g, "ops", "mul_rows", name, a, s);
 	n = graph_op_node(g, &OP_MUL_ROWS, name, in, 2, a->value.ndim,
 			  a->value.shape);
 	if (!n)
@@ -1018,7 +985,7 @@ struct graph_node *op_add_bias(struct graph *g, const char *name,
 		return NULL;
 	size_t B = tensor_rows(&a->value), C = tensor_cols(&a->value);
 	if (b->value.n != C)
-		return shape_fail(g, "add_bias", name, a, b);
+		return op_impl_shape_fail(g, "ops", "add_bias", name, a, b);
 	n = graph_op_node(g, &OP_ADD_BIAS, name, in, 2, a->value.ndim,
 			  a->value.shape);
 	if (!n)
@@ -1151,22 +1118,12 @@ struct graph_node *op_expand(struct graph *g, const char *name,
 	if (!s)
 		return NULL;
 	if (s->value.n != 1)
-		return shape_fail(g, "expand", name, s, NULL);
+		return op_impl_shape_fail(g, "ops", "expand", name, s, NULL);
 	n = graph_op_node(g, &OP_EXPAND, name, in, 1, ndim, shape);
 	if (!n)
 		return NULL;
 	tensor_fill(&n->value, s->value.data[0]);
 	return graph_node_done(g, n);
-}
-
-static void reshape_backward(struct graph *g, struct graph_node *n)
-{
-	struct tensor *ga = graph_input_grad(g, n, 0);
-	if (!ga)
-		return;
-	PAR_FOR(n->value.n)
-	for (size_t i = 0; i < n->value.n; i++)
-		ga->data[i] += n->grad.data[i];
 }
 
 static void reshape_vjp(struct graph *g, struct graph_node *n,
@@ -1177,7 +1134,8 @@ static void reshape_vjp(struct graph *g, struct graph_node *n,
 				    n->in[0]->value.shape);
 }
 
-static const struct graph_op OP_RESHAPE = {"reshape", reshape_backward,
+/* reshape: the values in the same order, so the gradient passes through */
+static const struct graph_op OP_RESHAPE = {"reshape", op_impl_pass_backward,
 					   reshape_vjp};
 
 struct graph_node *op_reshape(struct graph *g, const char *name,
@@ -1190,7 +1148,7 @@ struct graph_node *op_reshape(struct graph *g, const char *name,
 		return NULL;
 	v = tensor_view(a->value.data, ndim, shape);
 	if (v.n != a->value.n || ndim < 0 || ndim > TENSOR_MAX_DIM)
-		return shape_fail(g, "reshape", name, a, NULL);
+		return op_impl_shape_fail(g, "ops", "reshape", name, a, NULL);
 	return graph_node_done(g, graph_op_view(g, &OP_RESHAPE, name, in, 1,
 						v));
 }
@@ -1365,7 +1323,7 @@ static struct graph_node *loss_node(struct graph *g,
 		return NULL;
 	if (y->value.n != t->value.n ||
 	    tensor_rows(&y->value) != tensor_rows(&t->value))
-		return shape_fail(g, op->name, name, y, t);
+		return op_impl_shape_fail(g, "ops", op->name, name, y, t);
 	shape[0] = tensor_rows(&y->value);
 	return graph_op_node(g, op, name, in, 2, 1, shape);
 }

@@ -5,6 +5,7 @@
  * have their own backward; running-statistics mode is built from such ops
  * directly. Where the running buffers live is the caller's business. */
 #include "ops.h"
+#include "op_impl.h"
 
 #include <math.h>
 #include <string.h>
@@ -181,9 +182,9 @@ static struct graph_node *bn_fail(struct graph *g, const char *name,
 	char xs[64], gs[64], bs[64];
 	return graph_failf(g, VB_ERR_SHAPE,
 			   "ops: batch_norm %s: x %s, weight %s, bias %s: %s",
-			   name, tensor_shape_str(&x->value, xs, sizeof xs),
-			   tensor_shape_str(&gam->value, gs, sizeof gs),
-			   tensor_shape_str(&bet->value, bs, sizeof bs), what);
+			   name, op_impl_shp(x, xs, sizeof xs),
+			   op_impl_shp(gam, gs, sizeof gs),
+			   op_impl_shp(bet, bs, sizeof bs), what);
 }
 
 /* Training-mode statistics: the fused node, plus the running update. */

@@ -8,6 +8,7 @@
  * back (graph_mark / graph_release) before the op or kernel returns; cblas
  * itself stays in ops.c, dnnl.h in conv_dnnl.c. */
 #include "ops.h"
+#include "op_impl.h"
 
 #include "conv_dnnl.h"
 
@@ -226,19 +227,6 @@ static void channel_sums_add(const vb_real *a, vb_real *out, size_t B,
 	}
 }
 
-/* Arena scratch of rows x cols reals (size product checked). */
-static vb_real *scratch(struct graph *g, size_t rows, size_t cols)
-{
-	size_t n, bytes;
-	if (!vb_mul_size(rows, cols, &n) ||
-	    !vb_mul_size(n, sizeof(vb_real), &bytes)) {
-		graph_failf(g, VB_ERR_NOMEM, "ops: convolution scratch of "
-			    "%zu x %zu overflows", rows, cols);
-		return NULL;
-	}
-	return graph_alloc(g, bytes);
-}
-
 static struct graph_node *conv_fail(struct graph *g, const char *op,
 				    const char *name,
 				    const struct graph_node *a,
@@ -248,8 +236,8 @@ static struct graph_node *conv_fail(struct graph *g, const char *op,
 	char sa[64], sb[64];
 	return graph_failf(g, VB_ERR_SHAPE, "ops: %s %s: shapes %s and %s "
 			   "with stride %ld, pad %ld do not fit: %s", op, name,
-			   tensor_shape_str(&a->value, sa, sizeof sa),
-			   b ? tensor_shape_str(&b->value, sb, sizeof sb) : "-",
+			   op_impl_shp(a, sa, sizeof sa),
+			   b ? op_impl_shp(b, sb, sizeof sb) : "-",
 			   stride, pad, why);
 }
 
@@ -261,7 +249,7 @@ static struct graph_node *channels_fail(struct graph *g, const char *op,
 	char sa[64];
 	return graph_failf(g, VB_ERR_SHAPE, "ops: %s %s: shape %s does not "
 			   "fit: %s", op, name,
-			   tensor_shape_str(&a->value, sa, sizeof sa), why);
+			   op_impl_shp(a, sa, sizeof sa), why);
 }
 
 /* Output size of a convolution along one axis, 0 when the padded input is
@@ -416,8 +404,8 @@ static void conv2d_backward(struct graph *g, struct graph_node *n)
 	if (!gx && !gw)
 		return;
 	mk = graph_mark(g); /* after the input gradients were made */
-	dy = scratch(g, Cout, nb * P);
-	col = dy ? scratch(g, K, nb * P) : NULL;
+	dy = op_impl_scratch(g, "ops", Cout, nb * P, sizeof(vb_real));
+	col = dy ? op_impl_scratch(g, "ops", K, nb * P, sizeof(vb_real)) : NULL;
 	if (col && gw)
 		tab = im2col_table(g, &q);
 	if (!col || (gw && !tab))
@@ -523,8 +511,9 @@ struct graph_node *op_conv2d(struct graph *g, const char *name,
 	P = geom_p(&q);
 	nb = chunk_samples(&q);
 	mk = graph_mark(g);
-	col = scratch(g, K, nb * P);
-	tmp = col ? scratch(g, Cout, nb * P) : NULL;
+	col = op_impl_scratch(g, "ops", K, nb * P, sizeof(vb_real));
+	tmp = col ? op_impl_scratch(g, "ops", Cout, nb * P,
+				    sizeof(vb_real)) : NULL;
 	tab = tmp ? im2col_table(g, &q) : NULL;
 	if (!tab)
 		return NULL;
@@ -592,8 +581,9 @@ static void convt_backward(struct graph *g, struct graph_node *n)
 	if (!gx && !gw)
 		return;
 	mk = graph_mark(g);
-	colg = scratch(g, K, nb * P);
-	xc = colg ? scratch(g, Cin, nb * P) : NULL;
+	colg = op_impl_scratch(g, "ops", K, nb * P, sizeof(vb_real));
+	xc = colg ? op_impl_scratch(g, "ops", Cin, nb * P,
+				    sizeof(vb_real)) : NULL;
 	tab = xc ? im2col_table(g, &q) : NULL;
 	if (!tab)
 		return;
@@ -691,8 +681,8 @@ static struct graph_node *conv_transpose_node(struct graph *g,
 	P = geom_p(&q);
 	nb = chunk_samples(&q);
 	mk = graph_mark(g);
-	xc = scratch(g, Cin, nb * P);
-	col = xc ? scratch(g, K, nb * P) : NULL;
+	xc = op_impl_scratch(g, "ops", Cin, nb * P, sizeof(vb_real));
+	col = xc ? op_impl_scratch(g, "ops", K, nb * P, sizeof(vb_real)) : NULL;
 	if (!col)
 		return NULL;
 	if (b) {
@@ -796,8 +786,9 @@ static void wgrad_backward(struct graph *g, struct graph_node *n)
 	if (!gx && !gg)
 		return;
 	mk = graph_mark(g);
-	col = scratch(g, K, nb * P);
-	gc = col ? scratch(g, Cout, nb * P) : NULL;
+	col = op_impl_scratch(g, "ops", K, nb * P, sizeof(vb_real));
+	gc = col ? op_impl_scratch(g, "ops", Cout, nb * P,
+				   sizeof(vb_real)) : NULL;
 	if (gc && gg)
 		tab = im2col_table(g, &q);
 	if (!gc || (gg && !tab))
@@ -897,8 +888,9 @@ struct graph_node *op_conv2d_weight_grad(struct graph *g, const char *name,
 	P = geom_p(&q);
 	nb = chunk_samples(&q);
 	mk = graph_mark(g);
-	col = scratch(g, K, nb * P);
-	gc = col ? scratch(g, Cout, nb * P) : NULL;
+	col = op_impl_scratch(g, "ops", K, nb * P, sizeof(vb_real));
+	gc = col ? op_impl_scratch(g, "ops", Cout, nb * P,
+				   sizeof(vb_real)) : NULL;
 	tab = gc ? im2col_table(g, &q) : NULL;
 	if (!tab)
 		return NULL;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "arch.h"
+#include "graph_grad.h"
 #include "guard.h"
 #include "nets.h"
 #include "ops.h"

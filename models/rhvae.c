@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph_grad.h"
 #include "guard.h"
 #include "linalg.h"
+#include "metric.h"
 #include "arch.h"
 #include "nets.h"
 #include "ops.h"
@@ -183,8 +185,8 @@ static struct graph_node *metric_A(struct model *m, struct graph *g,
 {
 	const struct model_config *cfg = &m->cfg;
 	if (c)
-		return linalg_kernel_metric(g, name, z, c, M, cfg->temperature,
-					    cfg->regularization);
+		return metric_kernel(g, name, z, c, M, cfg->temperature,
+				     cfg->regularization);
 	if (!z)
 		return NULL;
 	size_t B = z->value.shape[0], d = z->value.shape[1];

@@ -18,6 +18,7 @@
 #include "machine.h"
 #include "conv_dnnl.h"
 #include "graph.h"
+#include "graph_grad.h"
 #include "ops.h"
 #include "params.h"
 #include "resnet.h"

@@ -14,6 +14,7 @@
 
 #include <check.h>
 
+#include "graph_grad.h"
 #include "ops.h"
 
 #ifdef VB_DOUBLE
@@ -790,6 +791,38 @@ struct gradcheck_case gc_case(const char *op, gradcheck_build_fn fn,
 	c.ctx = ctx;
 	c.seed = seed;
 	return c;
+}
+
+struct graph_node *gc_grad_of(struct graph *g, struct graph_node *y,
+			      struct graph_node **leaves, int k)
+{
+	struct tensor w = graph_tensor(g, y->value.ndim, y->value.shape);
+	struct graph_node *s, *res = NULL;
+	if (!w.data)
+		return NULL;
+	for (size_t i = 0; i < w.n; i++)
+		w.data[i] = 0.5 + 0.125 * (double)(i % 9);
+	s = op_sum(g, "s", op_mul(g, "sw", y, graph_const(g, "w", w)));
+	if (!s || graph_grad(g, s, NULL, &leaves[k], 1, true, &res, NULL) !=
+		      VB_OK)
+		return NULL;
+	return res;
+}
+
+void gc_assert_grad_of(struct gradcheck_case *c, int k, int *grad_of)
+{
+	const char *op = c->op;
+	char name[128];
+	int f;
+	snprintf(name, sizeof name, "d/d%s of %s", c->leaf[k].name, op);
+	*grad_of = k + 1;
+	c->op = name;
+	f = gradcheck_first(c);
+	ck_assert_msg(f == 0, "%s: %d failures", name, f);
+	f = gradcheck_second(c);
+	ck_assert_msg(f == 0, "%s: %d second-order failures", name, f);
+	*grad_of = 0;
+	c->op = op;
 }
 
 void gc_assert_all(struct gradcheck_case *c, bool second, bool curved,

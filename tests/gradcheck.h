@@ -92,6 +92,19 @@ struct gradcheck_case gc_case(const char *op, gradcheck_build_fn fn,
 void gc_assert_all(struct gradcheck_case *c, bool second, bool curved,
 		   bool *square_out);
 
+/* For builders checked one order higher: d/d leaves[k] of sum(y * W) with
+ * fixed weights W (0.5 + 0.125 (i mod 9)), taken with create_graph, so
+ * that the harness checks y's second and third derivatives. NULL on
+ * error. */
+struct graph_node *gc_grad_of(struct graph *g, struct graph_node *y,
+			      struct graph_node **leaves, int k);
+
+/* Third order: with *grad_of = k + 1 (the case's builder then returns
+ * gc_grad_of of its output for leaf k), asserts (Check) zero failures of
+ * gradcheck_first and gradcheck_second, printed as "d/d<leaf> of <op>";
+ * *grad_of is 0 again on return. */
+void gc_assert_grad_of(struct gradcheck_case *c, int k, int *grad_of);
+
 /* First order. With L = sum(out * R) for a fixed random R (each output
  * element its own weight in +-[0.5, 1.5]): checks that the gradient of L
  * with respect to every checked leaf from graph_backward (INPUT: leaf->grad;

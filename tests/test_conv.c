@@ -13,6 +13,7 @@
 
 #include "gradcheck.h"
 #include "graph.h"
+#include "graph_grad.h"
 #include "ops.h"
 #include "testutil.h"
 

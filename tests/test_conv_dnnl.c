@@ -13,6 +13,7 @@
 
 #include "dataset.h"
 #include "graph.h"
+#include "graph_grad.h"
 #include "model.h"
 #include "ops.h"
 #include "params.h"

@@ -12,6 +12,7 @@
 
 #include "gradcheck.h"
 #include "graph.h"
+#include "graph_grad.h"
 #include "ops.h"
 #include "testutil.h"
 

@@ -2,9 +2,10 @@
  * harness (fused backward and vjp against central differences, and
  * Hessian-vector products), third order through gradients taken with
  * create_graph, and reference values: tril order, bmm against a loop and
- * cblas, sqdist without cancellation, the kernel metric against a direct
- * loop, inverse times A, known determinants and Cholesky factors, and the
- * NaN / -inf / failure records of indefinite and singular matrices. */
+ * cblas, sqdist without cancellation, inverse times A, known determinants
+ * and Cholesky factors, and the NaN / -inf / failure records of indefinite
+ * and singular matrices. The kernel metric built on these ops is
+ * test_metric's. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -36,8 +37,6 @@ enum lx_kind {
 	LX_ADD_IDENTITY,
 	LX_BMM,
 	LX_SQDIST,
-	LX_KERNEL_METRIC,
-	LX_METRIC_H,  /* logdet(A(z)) + 0.5 rho^T A(z) rho, M = Lm Lm^T */
 	LX_INVERSE,
 	LX_LOGDET,
 	LX_LOGDET_SPD, /* logdet(X X^T + spd_shift I) */
@@ -50,8 +49,7 @@ struct lx {
 	bool ta, tb, trans;
 	bool self_in;   /* bmm(a, a, ...) */
 	enum linalg_logdet_mode mode;
-	double lambda;  /* add_identity, kernel metric */
-	double temperature;
+	double lambda;  /* add_identity */
 	double spd_shift;
 	/* > 0: the output is replaced by d/d leaf[grad_of - 1] of
 	 * sum(out * W) (fixed weights W), taken with create_graph, so that
@@ -66,26 +64,6 @@ static struct graph_node *spd_of(struct graph *g, struct graph_node *x,
 	return linalg_add_identity(g, "spd",
 				   linalg_bmm(g, "xxt", x, x, false, true),
 				   shift);
-}
-
-static struct graph_node *metric_h(struct graph *g, struct graph_node **in,
-				   const struct lx *o)
-{
-	/* in: z (B, d), c (N, d), Lm (N, d, d), rho (B, d) */
-	size_t B = in[0]->value.shape[0], d = in[0]->value.shape[1];
-	struct graph_node *m = linalg_bmm(g, "M", in[2], in[2], false, true);
-	struct graph_node *a = linalg_kernel_metric(g, "A", in[0], in[1], m,
-						    o->temperature, o->lambda);
-	struct graph_node *arho = op_reshape(
-		g, "Arho",
-		linalg_bmm(g, "Arho", a,
-			   op_reshape(g, "rho", in[3], 3, GC_SHAPE(B, d, 1)),
-			   false, false),
-		2, GC_SHAPE(B, d));
-	struct graph_node *quad = op_sum_rows(g, "quad",
-					      op_mul(g, "quad", arho, in[3]));
-	return op_add(g, "H", linalg_logdet(g, "logdet", a, o->mode),
-		      op_scale(g, "half", quad, 0.5));
 }
 
 static struct graph_node *build_lx(struct graph *g, struct graph_node **in,
@@ -119,13 +97,6 @@ static struct graph_node *build_lx(struct graph *g, struct graph_node **in,
 	case LX_SQDIST:
 		y = linalg_sqdist(g, "y", in[0], in[1]);
 		break;
-	case LX_KERNEL_METRIC:
-		y = linalg_kernel_metric(g, "y", in[0], in[1], in[2],
-					 o->temperature, o->lambda);
-		break;
-	case LX_METRIC_H:
-		y = metric_h(g, in, o);
-		break;
 	case LX_INVERSE:
 		y = linalg_inverse(g, "y", in[0]);
 		break;
@@ -143,19 +114,8 @@ static struct graph_node *build_lx(struct graph *g, struct graph_node **in,
 		y = linalg_solve_tril(g, "y", in[0], in[1], o->trans);
 		break;
 	}
-	if (y && o->grad_of > 0) {
-		struct tensor w = graph_tensor(g, y->value.ndim, y->value.shape);
-		struct graph_node *s, *res = NULL;
-		if (!w.data)
-			return NULL;
-		for (size_t i = 0; i < w.n; i++)
-			w.data[i] = 0.5 + 0.125 * (double)(i % 9);
-		s = op_sum(g, "s", op_mul(g, "sw", y, graph_const(g, "w", w)));
-		if (!s || graph_grad(g, s, NULL, &in[o->grad_of - 1], 1, true,
-				     &res, NULL) != VB_OK)
-			return NULL;
-		y = res;
-	}
+	if (y && o->grad_of > 0)
+		y = gc_grad_of(g, y, in, o->grad_of - 1);
 	if (y && o->square_out)
 		y = op_square(g, "y.sq", y);
 	return y;
@@ -180,18 +140,7 @@ static void check_all(struct gradcheck_case *c, bool curved)
 static void check_grad_of(struct gradcheck_case *c, int k)
 {
 	struct lx *o = c->ctx;
-	const char *op = c->op;
-	char name[128];
-	int f;
-	snprintf(name, sizeof name, "d/d%s of %s", c->leaf[k].name, op);
-	o->grad_of = k + 1;
-	c->op = name;
-	f = gradcheck_first(c);
-	ck_assert_msg(f == 0, "%s: %d failures", name, f);
-	f = gradcheck_second(c);
-	ck_assert_msg(f == 0, "%s: %d second-order failures", name, f);
-	o->grad_of = 0;
-	c->op = op;
+	gc_assert_grad_of(c, k, &o->grad_of);
 }
 
 /* Square matrices (B, d, d) well away from singular: uniform entries in
@@ -442,7 +391,7 @@ START_TEST(test_shape_errors)
 END_TEST
 
 /* ------------------------------------------------------------------ */
-/* sqdist and the kernel metric */
+/* sqdist */
 
 START_TEST(test_sqdist_grad)
 {
@@ -494,111 +443,6 @@ START_TEST(test_sqdist_values)
 	ck_assert(u > 0);
 	ck_assert_double_eq(d->value.data[0], u * u);
 	ck_assert_double_eq(d->value.data[1], 0.0625);
-	graph_free(g);
-}
-END_TEST
-
-START_TEST(test_kernel_metric_grad)
-{
-	/* B = 3, N = 4, d = 2, T = 1.5, lambda 1e-3; points within a few T
-	 * so every weight matters */
-	double z[6], cc[8], m[16];
-	uint64_t s = 7;
-	struct lx o = {.kind = LX_KERNEL_METRIC, .temperature = 1.5,
-		       .lambda = 1e-3};
-	struct gradcheck_case c = one_case("kernel_metric", &o, 70);
-	gradcheck_fill(z, 6, -1.5, 1.5, &s);
-	gradcheck_fill(cc, 8, -1.5, 1.5, &s);
-	gradcheck_fill(m, 16, -1, 1, &s);
-	c.n_leaves = 3;
-	c.leaf[0] = gc_leaf("z", GRADCHECK_INPUT, z, 2, GC_SHAPE(3, 2));
-	c.leaf[1] = gc_leaf("c", GRADCHECK_INPUT, cc, 2, GC_SHAPE(4, 2));
-	c.leaf[2] = gc_leaf("M", GRADCHECK_PARAM, m, 3, GC_SHAPE(4, 2, 2));
-	check_all(&c, true);
-}
-END_TEST
-
-START_TEST(test_metric_hamiltonian_grad)
-{
-	/* logdet(A(z)) + 0.5 rho^T A(z) rho with M_j = Lm_j Lm_j^T: the
-	 * metric part of the RHVAE's H (rhvae.md 4.3); first and second
-	 * order, then dH/dz taken with create_graph (the g3 of step 6.4)
-	 * checked as an op: its derivatives are H's second and third. */
-	double z[6], cc[8], lm[16], rho[6];
-	uint64_t s = 8;
-	for (int mode = 0; mode < 2; mode++) {
-		struct lx o = {.kind = LX_METRIC_H, .temperature = 1.5,
-			       .lambda = 1e-2,
-			       .mode = mode ? LINALG_LOGDET_CHOLESKY
-					    : LINALG_LOGDET_LU};
-		struct gradcheck_case c;
-		gradcheck_fill(z, 6, -1.5, 1.5, &s);
-		gradcheck_fill(cc, 8, -1.5, 1.5, &s);
-		gradcheck_fill(lm, 16, -1, 1, &s);
-		gradcheck_fill(rho, 6, -1, 1, &s);
-		c = one_case(mode ? "metric H (cholesky)" : "metric H (lu)", &o,
-			     80 + (uint64_t)mode);
-		c.n_leaves = 4;
-		c.leaf[0] = gc_leaf("z", GRADCHECK_INPUT, z, 2, GC_SHAPE(3, 2));
-		c.leaf[1] = gc_leaf("c", GRADCHECK_INPUT, cc, 2, GC_SHAPE(4, 2));
-		c.leaf[2] = gc_leaf("Lm", GRADCHECK_PARAM, lm, 3, GC_SHAPE(4, 2, 2));
-		c.leaf[3] = gc_leaf("rho", GRADCHECK_INPUT, rho, 2, GC_SHAPE(3, 2));
-		ck_assert_int_eq(gradcheck_first(&c), 0);
-		ck_assert_int_eq(gradcheck_second(&c), 0);
-		check_grad_of(&c, 0);
-	}
-}
-END_TEST
-
-START_TEST(test_kernel_metric_values)
-{
-	/* against a direct double loop: A_b = sum_j exp(-|z_b - c_j|^2 / T^2)
-	 * M_j + lambda I */
-	enum { B = 5, N = 7, D = 4 };
-	static vb_real z[B * D], c[N * D], m[N * D * D];
-	double x[N * D * D];
-	const double T = 1.5, lambda = 1e-3;
-	uint64_t s = 9;
-	struct graph *g;
-	ck_assert_int_eq(graph_create(TEST_ARENA, &g, NULL), VB_OK);
-	gradcheck_fill(x, B * D, -2, 2, &s);
-	for (int i = 0; i < B * D; i++)
-		z[i] = x[i];
-	gradcheck_fill(x, N * D, -2, 2, &s);
-	for (int i = 0; i < N * D; i++)
-		c[i] = x[i];
-	gradcheck_fill(x, N * D * D, -3, 3, &s);
-	for (int i = 0; i < N * D * D; i++)
-		m[i] = x[i];
-	struct graph_node *nz = graph_input(g, "z", tensor_view2(z, B, D), false);
-	struct graph_node *nc = graph_input(g, "c", tensor_view2(c, N, D), false);
-	struct graph_node *nm = graph_input(g, "m", tensor_view(m, 3, GC_SHAPE(N, D, D)), false);
-	struct graph_node *a = linalg_kernel_metric(g, "A", nz, nc, nm, T, lambda);
-	ck_assert_ptr_nonnull(a);
-	ck_assert_str_eq(a->name, "A");
-	ck_assert_int_eq((int)a->value.ndim, 3);
-	for (int b = 0; b < B; b++)
-		for (int i = 0; i < D; i++)
-			for (int k = 0; k < D; k++) {
-				double acc = i == k ? lambda : 0, mag = fabs(acc);
-				for (int j = 0; j < N; j++) {
-					double d2 = 0;
-					for (int q = 0; q < D; q++) {
-						double t = (double)z[b * D + q] -
-							   c[j * D + q];
-						d2 += t * t;
-					}
-					double w = exp(-d2 / (T * T));
-					acc += w * m[(j * D + i) * D + k];
-					mag += fabs(w * m[(j * D + i) * D + k]);
-				}
-				double got = a->value.data[(b * D + i) * D + k];
-				/* N = 7 terms, each exp good to ~2 ulp: 32 eps
-				 * of the sum of magnitudes is ample */
-				ck_assert_msg(fabs(got - acc) <= 32 * 2.3e-16 * mag,
-					      "A[%d][%d][%d] = %.17g, loop %.17g",
-					      b, i, k, got, acc);
-			}
 	graph_free(g);
 }
 END_TEST
@@ -959,14 +803,12 @@ static Suite *linalg_suite(void)
 	const TTest *tests0[] = {
 		test_tril_grad, test_diag_low_trace_transpose_grad,
 		test_bmm_grad, test_bmm_shared_and_matvec_grad,
-		test_sqdist_grad, test_kernel_metric_grad,
-		test_metric_hamiltonian_grad, test_inverse_grad,
+		test_sqdist_grad, test_inverse_grad,
 		test_logdet_grad, test_cholesky_grad, test_solve_tril_grad,
 		NULL};
 	const TTest *tests1[] = {
 		test_tril_values, test_bmm_values, test_shape_errors,
-		test_sqdist_values, test_kernel_metric_values,
-		test_inverse_values, test_inverse_singular, test_logdet_values,
+		test_sqdist_values, test_inverse_values, test_inverse_singular, test_logdet_values,
 		test_logdet_nan_and_inf,
 		test_logdet_backward_nonfinite_no_crash, test_cholesky_values,
 		test_inverse_cholesky_pipeline,

@@ -11,6 +11,7 @@
 
 #include "gradcheck.h"
 #include "graph.h"
+#include "graph_grad.h"
 #include "model.h"
 #include "ops.h"
 #include "params.h"
