@@ -221,7 +221,8 @@ static enum vb_status write_figure(const struct cf *cf, const char *path,
 	pl.title = title;
 	pl.x_label = "step";
 	pl.y_label = "value";
-	pl.log_y = true;
+	pl.symlog_y = true; /* the RHVAE's loss is negative */
+	pl.x_fit = true;    /* the horizon, not steps from 0 */
 	pl.n_panels = 3;
 	pl.n_cols = 3;
 	pl.panels = panels;

@@ -403,6 +403,7 @@ struct frame {
 	double x0, x1, y0, y1; /* data range (y transformed: log10 when
 				  logy, plot_symlog when symlog) */
 	bool logy, symlog;
+	bool xfit; /* x0 is the smallest x, not 0 */
 };
 
 double plot_symlog(double y)
@@ -442,11 +443,17 @@ static void draw_cross(struct plot_image *img, int x, int y, uint32_t c)
 static void panel_range(struct frame *f, const struct plot_panel *p)
 {
 	bool any = false;
+	if (f->xfit) {
+		f->x0 = INFINITY;
+		f->x1 = -INFINITY;
+	}
 	for (size_t i = 0; i < p->n_series; i++) {
 		const struct plot_series *se = &p->series[i];
 		for (size_t k = 0; k < se->n; k++) {
 			if (se->x[k] > f->x1)
 				f->x1 = se->x[k];
+			if (f->xfit && se->x[k] < f->x0)
+				f->x0 = se->x[k];
 			if (!y_ok(f, se->y[k]))
 				continue;
 			double v = ty(f, se->y[k]);
@@ -479,7 +486,11 @@ static void panel_range(struct frame *f, const struct plot_panel *p)
 		f->y0 -= pad;
 		f->y1 += pad;
 	}
-	f->x1 *= 1.04;
+	if (f->xfit && !(f->x1 > f->x0)) { /* no data, or one x */
+		f->x0 = isfinite(f->x0) ? f->x0 - 1 : 0;
+		f->x1 = f->x0 + 2;
+	}
+	f->x1 = f->x0 + (f->x1 - f->x0) * 1.04;
 	if (f->x1 <= 0)
 		f->x1 = 1;
 }
@@ -549,7 +560,7 @@ static void panel_ticks(struct plot_image *img, const struct frame *f, int s)
 	double step = nice_step(f->x1 - f->x0, 4);
 	if (step < 1)
 		step = 1;
-	for (double v = 0; v <= f->x1; v += step) {
+	for (double v = ceil(f->x0 / step) * step; v <= f->x1; v += step) {
 		int xx = px(f, v);
 		plot_line(img, xx, y + h, xx, y + h + 4, 1, 0, INK);
 		snprintf(lab, sizeof lab, "%g", v);
@@ -614,11 +625,11 @@ static void panel_title(struct plot_image *img, int cx, int y, int w,
 }
 
 static void draw_panel(struct plot_image *img, const struct plot_panel *p,
-		       int x, int y, int w, int h, bool logy, bool symlog)
+		       int x, int y, int w, int h, const struct plot_lines *pl)
 {
 	const int s = 2, th = plot_text_height(s);
-	struct frame f = {x, y, w, h, 0, 1, INFINITY, -INFINITY, logy,
-			  symlog && !logy};
+	struct frame f = {x, y, w, h, 0, 1, INFINITY, -INFINITY, pl->log_y,
+			  pl->symlog_y && !pl->log_y, pl->x_fit};
 	panel_range(&f, p);
 	plot_fill_rect(img, x, y, w, h, 0xffffff);
 	panel_ticks(img, &f, s);
@@ -722,8 +733,7 @@ enum vb_status plot_lines_png(const struct plot_lines *p, const char *path,
 	for (size_t i = 0; i < p->n_panels; i++) {
 		int cx = left + (int)(i % ncols) * cell_w + ml;
 		int cy = top + (int)(i / ncols) * cell_h + mt;
-		draw_panel(img, &p->panels[i], cx, cy, pw, ph, p->log_y,
-			   p->symlog_y);
+		draw_panel(img, &p->panels[i], cx, cy, pw, ph, p);
 	}
 	if (p->x_label)
 		text_center(img, left + (int)ncols * cell_w / 2, hh - th - 14,

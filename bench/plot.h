@@ -103,6 +103,7 @@ struct plot_panel {
 struct plot_lines {
 	const char *title, *x_label, *y_label;
 	bool log_y, symlog_y;
+	bool x_fit; /* the x axis spans the data (default: from 0) */
 	size_t n_panels, n_cols;
 	const struct plot_panel *panels;
 	size_t legend_n;

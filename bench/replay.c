@@ -13,73 +13,51 @@
 #include "forensics.h"
 #include "table.h"
 
-#define REPLAY_MAX_COLS 64
 
 /* Splits a CSV line (no quoting: vaebench writes none) in place. */
-static int split_csv(char *line, char **cols, int max)
+/* A column of summary.csv's one row, "" when absent. */
+static const char *col(const struct table *t, const char *key)
 {
-	int n = 0;
-	char *s = line;
-	line[strcspn(line, "\r\n")] = '\0';
-	while (n < max) {
-		cols[n++] = s;
-		s = strchr(s, ',');
-		if (!s)
-			break;
-		*s++ = '\0';
-	}
-	return n;
-}
-
-static const char *col(char **names, char **vals, int n, const char *key)
-{
-	for (int i = 0; i < n; i++)
-		if (!strcmp(names[i], key))
-			return vals[i];
-	return NULL;
+	const char *v = table_get(t, 0, key);
+	return v ? v : "";
 }
 
 enum vb_status replay_read_summary(const char *dir, struct replay_report *o,
 				   struct vb_error *err)
 {
-	char path[1200], head[4096], row[4096];
-	char *hn[REPLAY_MAX_COLS], *rv[REPLAY_MAX_COLS];
+	char path[1200];
 	const char *v;
-	int nh, nr;
-	FILE *f;
+	struct table t;
+	enum vb_status st;
 	snprintf(path, sizeof path, "%s/summary.csv", dir);
-	f = fopen(path, "r");
-	if (!f)
-		return vb_fail(err, VB_ERR_IO, "replay: cannot open %s: %s",
-			       path, strerror(errno));
-	if (!fgets(head, sizeof head, f) || !fgets(row, sizeof row, f)) {
-		fclose(f);
-		return vb_fail(err, VB_ERR_DATA, "replay: %s: expected a "
-			       "header and one row", path);
+	table_init(&t);
+	/* a CSV reader, not a split at commas: pythae's messages hold
+	 * commas inside quotes ("Tensor of shape (64, 16)") */
+	st = table_read(path, &t, err);
+	if (st == VB_OK && (t.n_rows != 1 || table_col(&t, "status") < 0 ||
+			    table_col(&t, "first_step") < 0 ||
+			    table_col(&t, "steps") < 0))
+		st = vb_fail(err, VB_ERR_DATA, "replay: %s: expected the "
+			     "columns of vaebench's summary.csv and one row",
+			     path);
+	if (st != VB_OK) {
+		table_free(&t);
+		return st;
 	}
-	fclose(f);
-	nh = split_csv(head, hn, REPLAY_MAX_COLS);
-	nr = split_csv(row, rv, REPLAY_MAX_COLS);
-	if (nh != nr || !col(hn, rv, nh, "status") ||
-	    !col(hn, rv, nh, "first_step") || !col(hn, rv, nh, "steps"))
-		return vb_fail(err, VB_ERR_DATA, "replay: %s: expected the "
-			       "columns of vaebench's summary.csv", path);
 	snprintf(o->orig_status, sizeof o->orig_status, "%s",
-		 col(hn, rv, nh, "status"));
-	v = col(hn, rv, nh, "first_step");
+		 col(&t, "status"));
+	v = col(&t, "first_step");
 	o->orig_step = *v ? strtol(v, NULL, 10) : -1;
-	o->orig_steps = strtol(col(hn, rv, nh, "steps"), NULL, 10);
-	v = col(hn, rv, nh, "lead_step");
-	o->orig_lead_step = v && *v ? strtol(v, NULL, 10) : -1;
+	o->orig_steps = strtol(col(&t, "steps"), NULL, 10);
+	v = col(&t, "lead_step");
+	o->orig_lead_step = *v ? strtol(v, NULL, 10) : -1;
 	snprintf(o->orig_phase, sizeof o->orig_phase, "%s",
-		 col(hn, rv, nh, "first_phase") ? col(hn, rv, nh,
-						      "first_phase") : "");
+		 col(&t, "first_phase"));
 	snprintf(o->orig_quantity, sizeof o->orig_quantity, "%s",
-		 col(hn, rv, nh, "first_quantity")
-			 ? col(hn, rv, nh, "first_quantity") : "");
+		 col(&t, "first_quantity"));
 	snprintf(o->orig_value, sizeof o->orig_value, "%s",
-		 col(hn, rv, nh, "first_value") ? col(hn, rv, nh,
-						      "first_value") : "");
+		 col(&t, "first_value"));
+	table_free(&t);
 	return VB_OK;
 }
 
