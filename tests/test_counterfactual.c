@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "counterfactual.h"
+#include "replay.h"
 #include "testutil.h"
 #include "train.h"
 
@@ -119,6 +120,36 @@ static const char *field(const char *row, int k)
 /* verdict.csv columns */
 enum { V_OUTCOME = 2, V_STEP, V_PHASE, V_QUANTITY, V_VALUE, V_CAUSE, V_OP,
        V_NODE };
+
+/* summary.csv of a run that died with pythae's ValueError: the message
+ * holds commas inside quotes ("Tensor of shape (64, 16)"); replay and
+ * counterfactual read it with the CSV reader (a split at commas refused
+ * it as "not vaebench's summary.csv"). */
+START_TEST(test_summary_quoted_message)
+{
+	const char *dir = tu_tmpdir("cfquoted");
+	char path[1200];
+	struct replay_report o;
+	struct vb_error err = {0};
+	snprintf(path, sizeof path, "%s/summary.csv", dir);
+	FILE *f = fopen(path, "w");
+	ck_assert(f != NULL);
+	fputs("name,status,first_step,first_phase,first_quantity,first_value,"
+	      "message,steps,lead_step\n"
+	      "seed8,nan,2998,forward,ValueError:rhvae.lf1.H.z2,nan,"
+	      "\"ValueError: Expected value argument (Tensor of shape (64, "
+	      "16)) to be within the support\",2998,1130\n", f);
+	fclose(f);
+	memset(&o, 0, sizeof o);
+	ck_assert_msg(replay_read_summary(dir, &o, &err) == VB_OK, "%s",
+		      err.msg);
+	ck_assert_str_eq(o.orig_status, "nan");
+	ck_assert_int_eq(o.orig_step, 2998);
+	ck_assert_int_eq(o.orig_steps, 2998);
+	ck_assert_int_eq(o.orig_lead_step, 1130);
+	ck_assert_str_eq(o.orig_quantity, "ValueError:rhvae.lf1.H.z2");
+}
+END_TEST
 
 START_TEST(test_clamp_turns_event_off)
 {
@@ -380,6 +411,7 @@ static Suite *suite(void)
 	Suite *s = suite_create("counterfactual");
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_summary_quoted_message);
 	tcase_add_test(tc, test_clamp_turns_event_off);
 	tcase_add_test(tc, test_immutable_refused);
 	tcase_add_test(tc, test_not_reproduced_fails);
