@@ -1,6 +1,7 @@
 /* runfiles: two files of a run folder that need the built model: meta.json
  * (build, kernels, threads, conv backend, parameter count) and the pictures
- * of a finished run (reconstructions.png, samples.png). The logs, the
+ * of a finished run (reconstructions.png, samples.png, and for an RHVAE
+ * samples_prior.png). The logs, the
  * summary and the checkpoints are train.c's and forensics.c's. */
 #include "runfiles.h"
 
@@ -13,6 +14,7 @@
 #include "ops.h"
 #include "params.h"
 #include "plot.h"
+#include "rhvae_sampler.h"
 #include "run.h"
 #include "train.h"
 
@@ -48,10 +50,55 @@ enum vb_status runfiles_write_meta(struct run *r, const char *dir,
 
 #define TRAIN_PICTURES 8 /* images per row of the picture grids */
 
+/* samples_prior.png's RNG: rng_seed(train.seed ^ this, RNG_STREAM_INJECT),
+ * a stream of its own (samples.png's and every training stream unmoved) */
+#define RUNFILES_PRIOR_SEED_SALT 0x7268766165707269ull
+
+/* samples_prior.png of an RHVAE: n latents drawn with pythae's
+ * RHVAESampler at the settings of pythae's tutorial (100 HMC steps, n_lf
+ * 10, eps_lf 0.03, beta_zero 1), decoded like samples.png. */
+static enum vb_status write_prior_samples(struct run *r, size_t n,
+					  size_t rows, size_t cols,
+					  struct vb_error *err)
+{
+	struct rhvae_sampler_metric mt;
+	struct rhvae_sampler_config sc;
+	struct graph_node *y = NULL;
+	struct tensor zt;
+	struct rng pr;
+	size_t zs[2] = {n, (size_t)r->c->model.latent};
+	char path[1200], title[400];
+	enum vb_status st = rhvae_sampler_metric_of(r->model, &mt, err);
+	if (st != VB_OK)
+		return st;
+	rhvae_sampler_defaults(&sc);
+	sc.mcmc_steps = 100;
+	sc.n_lf = 10;
+	sc.eps_lf = 0.03;
+	graph_reset(r->g);
+	zt = graph_tensor(r->g, 2, zs);
+	if (!zt.data)
+		return vb_fail(err, VB_ERR_NOMEM, "train: pictures");
+	rng_seed(&pr, r->c->train.seed ^ RUNFILES_PRIOR_SEED_SALT,
+		 RNG_STREAM_INJECT);
+	st = rhvae_sampler_run(&mt, &sc, &pr, n, zt.data, err);
+	if (st == VB_OK)
+		st = model_decode(r->model, r->g, graph_const(r->g, "z", zt),
+				  &y, err);
+	if (st != VB_OK)
+		return st;
+	snprintf(path, sizeof path, "%s/samples_prior.png", r->dir);
+	snprintf(title, sizeof title, "%s: samples from the RHVAE's own prior "
+		 "(pythae's RHVAESampler), not N(0, I)", r->c->run.name);
+	return plot_tiles_png(y->value.data, n, rows, cols, TRAIN_PICTURES, 3,
+			      title, path, err);
+}
+
 /* reconstructions.png (8 evaluation images over their reconstructions,
  * the decoder applied to the encoder means) and samples.png (16 decodes
  * of z ~ N(0, I), drawn from the inject stream so no training stream
- * moves) in the run folder of a finished run. */
+ * moves) in the run folder of a finished run; for an RHVAE also
+ * samples_prior.png (write_prior_samples). */
 enum vb_status runfiles_write_pictures(struct run *r, struct vb_error *err)
 {
 	const struct dataset *ds = r->d->eval.n ? &r->d->eval : &r->d->train;
@@ -110,6 +157,9 @@ enum vb_status runfiles_write_pictures(struct run *r, struct vb_error *err)
 				    ds->cols, TRAIN_PICTURES, 3, title, path,
 				    err);
 	}
+	if (st == VB_OK && r->model->cfg.kind == MODEL_KIND_RHVAE)
+		st = write_prior_samples(r, 2 * TRAIN_PICTURES, ds->rows,
+					 ds->cols, err);
 	graph_set_grad_enabled(r->g, true);
 	free(tiles);
 	return st;

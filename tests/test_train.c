@@ -794,6 +794,66 @@ START_TEST(test_pythae_value_error)
 }
 END_TEST
 
+/* A small RHVAE (or VAE) run for the prior-samples picture. */
+static void prior_config(struct config *c, const char *dir, const char *kind)
+{
+	struct vb_error err = {0};
+	small_config(c, dir, "run");
+	ck_assert(config_set_key(c, "model.kind", kind, &err) == VB_OK);
+	ck_assert(config_set(c, "model.latent=2", &err) == VB_OK);
+	ck_assert(config_set(c, "model.hidden=16", &err) == VB_OK);
+	ck_assert(config_set(c, "data.synthetic_n=128", &err) == VB_OK);
+	ck_assert(config_set(c, "train.batch=16", &err) == VB_OK);
+	ck_assert(config_set(c, "train.epochs=1", &err) == VB_OK);
+	ck_assert(config_set(c, "eval.nll_samples=0", &err) == VB_OK);
+}
+
+START_TEST(test_rhvae_prior_samples_png)
+{
+	/* an RHVAE run also draws samples_prior.png (its own prior, pythae's
+	 * RHVAESampler), byte-identical for the same seed; a VAE run does
+	 * not; samples.png (N(0, I)) is unmoved by it */
+	struct config c;
+	struct train_summary s1, s2, sv;
+	const char *dir = tu_tmpdir("prior");
+	char d1[1100], d2[1100], d3[1100], path[1300];
+	size_t n1 = 0, n2 = 0;
+	snprintf(d1, sizeof d1, "%s/a", dir);
+	snprintf(d2, sizeof d2, "%s/b", dir);
+	snprintf(d3, sizeof d3, "%s/vae", dir);
+	prior_config(&c, d1, "rhvae");
+	run(&c, &s1);
+	ck_assert_int_eq(s1.status, GUARD_STATUS_OK);
+	prior_config(&c, d2, "rhvae");
+	run(&c, &s2);
+	ck_assert_int_eq(s2.status, GUARD_STATUS_OK);
+	snprintf(path, sizeof path, "%s/samples_prior.png", s1.run_dir);
+	char *p1 = tu_read_file(path, &n1);
+	snprintf(path, sizeof path, "%s/samples_prior.png", s2.run_dir);
+	char *p2 = tu_read_file(path, &n2);
+	ck_assert_ptr_nonnull(p1);
+	ck_assert_ptr_nonnull(p2);
+	ck_assert(n1 > 8 && !memcmp(p1, "\x89PNG", 4));
+	ck_assert_uint_eq(n1, n2);
+	ck_assert(!memcmp(p1, p2, n1));
+	/* a different picture from the N(0, I) one */
+	size_t ns = 0;
+	snprintf(path, sizeof path, "%s/samples.png", s1.run_dir);
+	char *ps = tu_read_file(path, &ns);
+	ck_assert_ptr_nonnull(ps);
+	ck_assert(ns != n1 || memcmp(ps, p1, n1) != 0);
+	free(ps);
+	free(p1);
+	free(p2);
+	prior_config(&c, d3, "vae");
+	run(&c, &sv);
+	ck_assert_int_eq(sv.status, GUARD_STATUS_OK);
+	free(read_run_file(&sv, "samples.png"));
+	snprintf(path, sizeof path, "%s/samples_prior.png", sv.run_dir);
+	ck_assert_ptr_null(tu_read_file(path, NULL));
+}
+END_TEST
+
 /* small_config with the NLL off and optim.clip = adaptive. */
 static void adaptive_config(struct config *c, const char *dir)
 {
@@ -1080,6 +1140,7 @@ int main(void)
 	tcase_add_test(tc, test_checkpoint_contents);
 	tcase_add_test(tc, test_resume_checkpoint_validated);
 	tcase_add_test(tc, test_rhvae_mid_epoch_resume);
+	tcase_add_test(tc, test_rhvae_prior_samples_png);
 	tcase_add_test(tc, test_cli_exit_codes);
 	tcase_add_test(tc, test_bad_input_one_line);
 	suite_add_tcase(s, tc);
