@@ -82,6 +82,17 @@ static enum vb_status write_prior_samples(struct run *r, size_t n,
 	rng_seed(&pr, r->c->train.seed ^ RUNFILES_PRIOR_SEED_SALT,
 		 RNG_STREAM_INJECT);
 	st = rhvae_sampler_run(&mt, &sc, &pr, n, zt.data, err);
+	if (st == VB_ERR_NUMERIC) {
+		/* a finished run whose metric is not positive definite (a
+		 * blow-up that stayed finite): the run's result stands, the
+		 * picture is not drawn, and the log says why */
+		if (r->log)
+			fprintf(r->log, "vaebench: samples_prior.png not "
+				"written: %s\n", err ? err->msg : "");
+		if (err)
+			*err = (struct vb_error){0};
+		return VB_OK;
+	}
 	if (st == VB_OK)
 		st = model_decode(r->model, r->g, graph_const(r->g, "z", zt),
 				  &y, err);
