@@ -28,9 +28,7 @@ void rhvae_set_freeze(struct model *m, enum rhvae_freeze mode)
 {
 	struct rhvae *rv = m->impl;
 	rv->freeze = mode;
-	rv->pos_frozen = 0;
-	if (mode == RHVAE_FREEZE_RECORD)
-		rv->n_frozen = 0;
+	freeze_reset(&rv->frozen, mode == RHVAE_FREEZE_RECORD);
 }
 
 void rhvae_set_leapfrog_reuse(struct model *m, bool reuse)
@@ -42,40 +40,18 @@ void rhvae_set_leapfrog_reuse(struct model *m, bool reuse)
 const vb_real *rhvae_frozen_values(const struct model *m, size_t *n)
 {
 	const struct rhvae *rv = m->impl;
-	*n = rv->n_frozen;
-	return rv->frozen;
+	*n = rv->frozen.n;
+	return rv->frozen.values;
 }
 
 /* A constant of step 6.1 or 6.2: recorded or replaced (rhvae_set_freeze). */
 static struct graph_node *frozen(struct rhvae *rv, struct graph *g,
 				 struct graph_node *n)
 {
-	size_t k;
 	if (!n || rv->freeze == RHVAE_FREEZE_OFF)
 		return n;
-	k = n->value.n;
-	if (rv->freeze == RHVAE_FREEZE_RECORD) {
-		if (rv->n_frozen + k > rv->cap_frozen) {
-			size_t cap = (rv->n_frozen + k) * 2;
-			vb_real *nf = realloc(rv->frozen, cap * sizeof *nf);
-			if (!nf)
-				return graph_failf(g, VB_ERR_NOMEM,
-						   "rhvae: freeze store");
-			rv->frozen = nf;
-			rv->cap_frozen = cap;
-		}
-		memcpy(rv->frozen + rv->n_frozen, n->value.data,
-		       k * sizeof(vb_real));
-		rv->n_frozen += k;
-		return n;
-	}
-	if (rv->pos_frozen + k > rv->n_frozen)
-		return graph_failf(g, VB_ERR_INTERNAL,
-				   "rhvae: replay of more constants than were "
-				   "recorded");
-	memcpy(n->value.data, rv->frozen + rv->pos_frozen, k * sizeof(vb_real));
-	rv->pos_frozen += k;
-	return n;
+	return freeze_apply(&rv->frozen, rv->freeze == RHVAE_FREEZE_RECORD,
+			    g, n, "rhvae");
 }
 
 void rhvae_tempering_factors(const struct model_config *cfg,
@@ -653,7 +629,7 @@ static void rhvae_free_impl(struct model *m)
 	free(rv->M_tens);
 	free(rv->cent);
 	free(rv->temper);
-	free(rv->frozen);
+	freeze_free(&rv->frozen);
 	free(rv);
 }
 

@@ -10,6 +10,7 @@
 
 #include "arch.h"
 #include "checkpoint.h"
+#include "freeze.h"
 #include "model.h"
 #include "nets.h"
 #include "rhvae.h"
@@ -34,8 +35,7 @@ struct rhvae {
 	bool has_metric;
 	vb_real b;       /* what gamma is divided by: b, or sqrt(b) */
 	enum rhvae_freeze freeze;
-	vb_real *frozen; /* stored constants, in the order they are made */
-	size_t n_frozen, cap_frozen, pos_frozen;
+	struct freeze_store frozen; /* stored constants, in order made */
 	vb_real *temper; /* (K) tempering factors */
 	bool lf_full;    /* rhvae_set_leapfrog_reuse(false): the full H at
 			    every step-6.1 iteration (the reference path) */
