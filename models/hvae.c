@@ -12,6 +12,7 @@
 
 #include "arch.h"
 #include "graph_grad.h"
+#include "freeze.h"
 #include "guard.h"
 #include "nets.h"
 #include "ops.h"
@@ -26,8 +27,7 @@ struct hvae {
 	 * learn_eps_lf / learn_beta_zero, which vaebench does not offer) */
 	vb_real state_eps_lf, state_beta_zero_sqrt;
 	enum hvae_freeze freeze;
-	vb_real *frozen; /* recorded g constants, in the order made */
-	size_t n_frozen, cap_frozen, pos_frozen;
+	struct freeze_store frozen; /* recorded g constants */
 	bool detach_du;  /* test hook: the whole dU a constant */
 };
 
@@ -42,41 +42,17 @@ void hvae_set_freeze(struct model *m, enum hvae_freeze mode)
 {
 	struct hvae *hv = m->impl;
 	hv->freeze = mode;
-	hv->pos_frozen = 0;
-	if (mode == HVAE_FREEZE_RECORD)
-		hv->n_frozen = 0;
+	freeze_reset(&hv->frozen, mode == HVAE_FREEZE_RECORD);
 }
 
 /* The constant g of one dU: recorded or replaced (hvae_set_freeze). */
 static struct graph_node *frozen(struct hvae *hv, struct graph *g,
 				 struct graph_node *n)
 {
-	size_t k;
 	if (!n || hv->freeze == HVAE_FREEZE_OFF)
 		return n;
-	k = n->value.n;
-	if (hv->freeze == HVAE_FREEZE_RECORD) {
-		if (hv->n_frozen + k > hv->cap_frozen) {
-			size_t cap = (hv->n_frozen + k) * 2;
-			vb_real *nf = realloc(hv->frozen, cap * sizeof *nf);
-			if (!nf)
-				return graph_failf(g, VB_ERR_NOMEM,
-						   "hvae: freeze store");
-			hv->frozen = nf;
-			hv->cap_frozen = cap;
-		}
-		memcpy(hv->frozen + hv->n_frozen, n->value.data,
-		       k * sizeof(vb_real));
-		hv->n_frozen += k;
-		return n;
-	}
-	if (hv->pos_frozen + k > hv->n_frozen)
-		return graph_failf(g, VB_ERR_INTERNAL,
-				   "hvae: replay of more constants than were "
-				   "recorded");
-	memcpy(n->value.data, hv->frozen + hv->pos_frozen, k * sizeof(vb_real));
-	hv->pos_frozen += k;
-	return n;
+	return freeze_apply(&hv->frozen, hv->freeze == HVAE_FREEZE_RECORD, g,
+			    n, "hvae");
 }
 
 /* -log p(x | z) per sample: mse, or BCE treating the output as logits
@@ -322,7 +298,7 @@ static void hvae_free_impl(struct model *m)
 {
 	struct hvae *hv = m->impl;
 	if (hv)
-		free(hv->frozen);
+		freeze_free(&hv->frozen);
 	free(hv);
 }
 

@@ -21,44 +21,14 @@
 #include "arch.h"
 #include "nets.h"
 #include "ops.h"
+#include "rhvae_impl.h"
 #include "vae.h"
-
-struct rhvae {
-	struct arch_encoder enc;
-	struct arch_decoder dec;
-	struct nets_linear met_fc1, met_diag, met_low; /* rhvae.md 2.3 */
-	size_t d, D;
-	/* ring buffers of detached M (cap, bmax, d, d) and mu (cap, bmax, d) */
-	size_t cap, bmax, head, count;
-	vb_real *buf_M, *buf_mu;
-	size_t *rows;
-	/* the ring's rows (cap) and head, count as a checkpoint holds them
-	 * (borrowed by the writer until it is written) */
-	int64_t *ck_rows;
-	int64_t ck_ring[2];
-	/* the evaluation metric: M_tens (N, d, d), centroids_tens (N, d) */
-	vb_real *M_tens, *cent;
-	size_t n_cent;
-	bool has_metric;
-	vb_real b;       /* what gamma is divided by: b, or sqrt(b) */
-	enum rhvae_freeze freeze;
-	vb_real *frozen; /* stored constants, in the order they are made */
-	size_t n_frozen, cap_frozen, pos_frozen;
-	vb_real *temper; /* (K) tempering factors */
-	bool lf_full;    /* rhvae_set_leapfrog_reuse(false): the full H at
-			    every step-6.1 iteration (the reference path) */
-	/* temperature, lbd, beta_zero_sqrt as the checkpoint holds them
-	 * (set at create; the writer borrows them until it writes) */
-	vb_real state_consts[3];
-};
 
 void rhvae_set_freeze(struct model *m, enum rhvae_freeze mode)
 {
 	struct rhvae *rv = m->impl;
 	rv->freeze = mode;
-	rv->pos_frozen = 0;
-	if (mode == RHVAE_FREEZE_RECORD)
-		rv->n_frozen = 0;
+	freeze_reset(&rv->frozen, mode == RHVAE_FREEZE_RECORD);
 }
 
 void rhvae_set_leapfrog_reuse(struct model *m, bool reuse)
@@ -70,40 +40,18 @@ void rhvae_set_leapfrog_reuse(struct model *m, bool reuse)
 const vb_real *rhvae_frozen_values(const struct model *m, size_t *n)
 {
 	const struct rhvae *rv = m->impl;
-	*n = rv->n_frozen;
-	return rv->frozen;
+	*n = rv->frozen.n;
+	return rv->frozen.values;
 }
 
 /* A constant of step 6.1 or 6.2: recorded or replaced (rhvae_set_freeze). */
 static struct graph_node *frozen(struct rhvae *rv, struct graph *g,
 				 struct graph_node *n)
 {
-	size_t k;
 	if (!n || rv->freeze == RHVAE_FREEZE_OFF)
 		return n;
-	k = n->value.n;
-	if (rv->freeze == RHVAE_FREEZE_RECORD) {
-		if (rv->n_frozen + k > rv->cap_frozen) {
-			size_t cap = (rv->n_frozen + k) * 2;
-			vb_real *nf = realloc(rv->frozen, cap * sizeof *nf);
-			if (!nf)
-				return graph_failf(g, VB_ERR_NOMEM,
-						   "rhvae: freeze store");
-			rv->frozen = nf;
-			rv->cap_frozen = cap;
-		}
-		memcpy(rv->frozen + rv->n_frozen, n->value.data,
-		       k * sizeof(vb_real));
-		rv->n_frozen += k;
-		return n;
-	}
-	if (rv->pos_frozen + k > rv->n_frozen)
-		return graph_failf(g, VB_ERR_INTERNAL,
-				   "rhvae: replay of more constants than were "
-				   "recorded");
-	memcpy(n->value.data, rv->frozen + rv->pos_frozen, k * sizeof(vb_real));
-	rv->pos_frozen += k;
-	return n;
+	return freeze_apply(&rv->frozen, rv->freeze == RHVAE_FREEZE_RECORD,
+			    g, n, "rhvae");
 }
 
 void rhvae_tempering_factors(const struct model_config *cfg,
@@ -669,140 +617,6 @@ static enum vb_status rhvae_epoch_end(struct model *m, struct vb_error *err)
 	return VB_OK;
 }
 
-/* The epoch's buffered batches (issue 17 item 5): a checkpoint taken
- * mid-epoch resumes with the batches the epoch's metric is built from.
- * Only while some are buffered, so epoch-end checkpoints are unchanged. */
-static enum vb_status save_buffers(struct rhvae *rv,
-				   struct checkpoint_writer *w,
-				   struct vb_error *err)
-{
-	size_t d = rv->d, ms[4] = {rv->cap, rv->bmax, d, d};
-	size_t us[3] = {rv->cap, rv->bmax, d}, rs[1] = {rv->cap}, two[1] = {2};
-	enum vb_status st;
-	for (size_t i = 0; i < rv->cap; i++)
-		rv->ck_rows[i] = (int64_t)rv->rows[i];
-	rv->ck_ring[0] = (int64_t)rv->head;
-	rv->ck_ring[1] = (int64_t)rv->count;
-	st = checkpoint_add(w, "rhvae.buffer_M", CHECKPOINT_REAL, 4, ms,
-			    rv->buf_M, err);
-	if (st == VB_OK)
-		st = checkpoint_add(w, "rhvae.buffer_mu", CHECKPOINT_REAL, 3,
-				    us, rv->buf_mu, err);
-	if (st == VB_OK)
-		st = checkpoint_add(w, "rhvae.buffer_rows", CHECKPOINT_I64, 1,
-				    rs, rv->ck_rows, err);
-	if (st == VB_OK)
-		st = checkpoint_add(w, "rhvae.buffer_ring", CHECKPOINT_I64, 1,
-				    two, rv->ck_ring, err);
-	return st;
-}
-
-/* The buffered batches of a mid-epoch checkpoint (none: an empty ring),
- * every count range-checked against this model's ring. */
-static enum vb_status load_buffers(struct rhvae *rv,
-				   const struct checkpoint *c,
-				   struct vb_error *err)
-{
-	size_t d = rv->d, ms[4] = {rv->cap, rv->bmax, d, d};
-	size_t us[3] = {rv->cap, rv->bmax, d};
-	enum vb_status st;
-	rv->head = rv->count = 0;
-	if (!checkpoint_data(c, "rhvae.buffer_ring"))
-		return VB_OK;
-	st = checkpoint_read_raw(c, "rhvae.buffer_ring", CHECKPOINT_I64, 2,
-				 rv->ck_ring, err);
-	if (st == VB_OK)
-		st = checkpoint_read_raw(c, "rhvae.buffer_rows", CHECKPOINT_I64,
-					 rv->cap, rv->ck_rows, err);
-	if (st == VB_OK)
-		st = checkpoint_check_i64(c, "rhvae.buffer_ring", rv->ck_ring,
-					  1, 0, (int64_t)rv->cap - 1, err);
-	if (st == VB_OK)
-		st = checkpoint_check_i64(c, "rhvae.buffer_ring",
-					  rv->ck_ring + 1, 1, 0,
-					  (int64_t)rv->cap, err);
-	if (st == VB_OK)
-		st = checkpoint_check_i64(c, "rhvae.buffer_rows", rv->ck_rows,
-					  rv->cap, 0, (int64_t)rv->bmax, err);
-	if (st == VB_OK)
-		st = checkpoint_read_real(c, "rhvae.buffer_M", 4, ms, rv->buf_M,
-					  err);
-	if (st == VB_OK)
-		st = checkpoint_read_real(c, "rhvae.buffer_mu", 3, us,
-					  rv->buf_mu, err);
-	if (st != VB_OK)
-		return st;
-	for (size_t i = 0; i < rv->cap; i++)
-		rv->rows[i] = (size_t)rv->ck_rows[i];
-	rv->head = (size_t)rv->ck_ring[0];
-	rv->count = (size_t)rv->ck_ring[1];
-	return VB_OK;
-}
-
-static enum vb_status rhvae_save_state(const struct model *m,
-				       struct checkpoint_writer *w,
-				       struct vb_error *err)
-{
-	const struct rhvae *rv = m->impl;
-	size_t one[1] = {1}, ms[3] = {rv->n_cent, rv->d, rv->d};
-	size_t cs[2] = {rv->n_cent, rv->d};
-	enum vb_status st;
-	/* pythae's non-trained nn.Parameters (rhvae.md 4.1), set at create */
-	st = checkpoint_add(w, "temperature", CHECKPOINT_REAL, 1, one,
-			    &rv->state_consts[0], err);
-	if (st == VB_OK)
-		st = checkpoint_add(w, "lbd", CHECKPOINT_REAL, 1, one,
-				    &rv->state_consts[1], err);
-	if (st == VB_OK)
-		st = checkpoint_add(w, "beta_zero_sqrt", CHECKPOINT_REAL, 1, one,
-				    &rv->state_consts[2], err);
-	/* the evaluation metric, under pythae's model.pt keys */
-	if (st == VB_OK && rv->has_metric)
-		st = checkpoint_add(w, "M", CHECKPOINT_REAL, 3, ms, rv->M_tens,
-				    err);
-	if (st == VB_OK && rv->has_metric)
-		st = checkpoint_add(w, "centroids", CHECKPOINT_REAL, 2, cs,
-				    rv->cent, err);
-	if (st == VB_OK && rv->count > 0)
-		st = save_buffers(m->impl, w, err);
-	return st;
-}
-
-static enum vb_status rhvae_load_state(struct model *m,
-				       const struct checkpoint *c,
-				       struct vb_error *err)
-{
-	struct rhvae *rv = m->impl;
-	enum checkpoint_dtype dt;
-	int nd;
-	size_t shape[CHECKPOINT_MAX_DIM];
-	enum vb_status st = load_buffers(rv, c, err);
-	if (st)
-		return st;
-	if (!checkpoint_data(c, "M")) {
-		rv->has_metric = false;
-		return VB_OK;
-	}
-	st = checkpoint_info(c, "M", &dt, &nd, shape, err);
-	if (st)
-		return st;
-	if (nd != 3 || shape[1] != rv->d || shape[2] != rv->d ||
-	    shape[0] > rv->cap * rv->bmax)
-		return vb_fail(err, VB_ERR_DATA,
-			       "rhvae: checkpoint M has a shape that does not "
-			       "fit latent %zu and %zu buffered rows", rv->d,
-			       rv->cap * rv->bmax);
-	size_t ms[3] = {shape[0], rv->d, rv->d}, cs[2] = {shape[0], rv->d};
-	st = checkpoint_read_real(c, "M", 3, ms, rv->M_tens, err);
-	if (st == VB_OK)
-		st = checkpoint_read_real(c, "centroids", 2, cs, rv->cent, err);
-	if (st == VB_OK) {
-		rv->n_cent = shape[0];
-		rv->has_metric = true;
-	}
-	return st;
-}
-
 static void rhvae_free_impl(struct model *m)
 {
 	struct rhvae *rv = m->impl;
@@ -815,7 +629,7 @@ static void rhvae_free_impl(struct model *m)
 	free(rv->M_tens);
 	free(rv->cent);
 	free(rv->temper);
-	free(rv->frozen);
+	freeze_free(&rv->frozen);
 	free(rv);
 }
 
@@ -824,8 +638,8 @@ static const struct model_ops RHVAE_OPS = {
 	.build_loss = rhvae_build_loss,
 	.epoch_end = rhvae_epoch_end,
 	.free_impl = rhvae_free_impl,
-	.save_state = rhvae_save_state,
-	.load_state = rhvae_load_state,
+	.save_state = rhvae_impl_save_state,
+	.load_state = rhvae_impl_load_state,
 	.networks = vae_networks,
 };
 
