@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "machine.h"
+#include "perfutil.h"
 #include "conv_dnnl.h"
 #include "graph.h"
 #include "graph_grad.h"
@@ -150,19 +151,6 @@ static void sgemm_ref_free(struct sgemm_ref *r)
 	free(r->a);
 	free(r->b);
 	free(r->c);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-/* Median of n > 0 values (sorts v). */
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* Products of one step: forward and weight gradient of every convolution,
@@ -412,12 +400,12 @@ static int run(size_t B, int steps, int n_backends,
 		for (int j = 0; j < 3; j++) {
 			for (int s = 0; s < steps; s++)
 				tmp[s] = sv[j][1][s] / sv[j][0][s];
-			ratio[j] = median(tmp, steps);
+			ratio[j] = perf_median(tmp, steps);
 		}
 		free(tmp);
 	}
 	double cf = conv_flops(B), lf = linear_flops(B);
-	double mr = median(tr, steps);
+	double mr = perf_median(tr, steps);
 	printf("batch %zu, %d rounds, medians; single-core peak %.1f GFLOP/s "
 	       "(best large sgemm 1536^3 in this process)\n", B, steps, peak);
 	printf("  convolution products %.3f GFLOP per VAE step (+ linear "
@@ -427,9 +415,9 @@ static int run(size_t B, int steps, int n_backends,
 	for (int k = 0; k < n_backends; k++) {
 		int i = k;
 		struct times *t = &tm[i];
-		double mf = median(t->f, steps), mb = median(t->b, steps);
-		double ms = median(t->s, steps), m2 = median(t->t2, steps);
-		double mt = median(t->tot, steps);
+		double mf = perf_median(t->f, steps), mb = perf_median(t->b, steps);
+		double ms = perf_median(t->s, steps), m2 = perf_median(t->t2, steps);
+		double mt = perf_median(t->tot, steps);
 		med_tot[i] = mt;
 		printf("  %-6s: forward+backward %.2f ms (forward %.2f, "
 		       "backward %.2f): %.0f images/s, %.1f GFLOP/s = %.0f %% "

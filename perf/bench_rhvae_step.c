@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "machine.h"
+#include "perfutil.h"
 #include "conv_dnnl.h"
 #include "dataset.h"
 #include "graph.h"
@@ -39,62 +40,6 @@ static double now(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* Forward FLOPs of one product node, from its shapes. */
-static double node_flops(const struct graph_node *n)
-{
-	const char *op = n->op ? n->op->name : "";
-	if (!strcmp(op, "linear")) {
-		const struct tensor *w = &n->in[1]->value;
-		return 2.0 * (double)tensor_rows(&n->value) *
-		       (double)w->shape[0] * (double)w->shape[1];
-	}
-	if (!strcmp(op, "matmul")) {
-		size_t k = n->i[0] ? n->in[0]->value.shape[0]
-				   : n->in[0]->value.shape[1];
-		return 2.0 * (double)n->value.n * (double)k;
-	}
-	if (!strcmp(op, "conv2d") || !strcmp(op, "conv_transpose2d")) {
-		/* every output (or input, transposed) element is a dot
-		 * product over Cin*kh*kw (resp. Cout*kh*kw) terms */
-		const struct tensor *w = &n->in[1]->value;
-		double per = (double)w->shape[1] * (double)w->shape[2] *
-			     (double)w->shape[3];
-		double outs = !strcmp(op, "conv2d") ? (double)n->value.n
-						    : (double)n->in[0]->value.n;
-		return 2.0 * outs * per;
-	}
-	if (!strcmp(op, "bmm")) {
-		size_t k = n->i[0] ? n->in[0]->value.shape[1]
-				   : n->in[0]->value.shape[2];
-		return 2.0 * (double)n->value.n * (double)k;
-	}
-	return 0;
-}
-
-static double tape_flops(const struct graph *g)
-{
-	double f = 0;
-	for (size_t i = 0; i < graph_node_count(g); i++) {
-		const struct graph_node *n = graph_node_at(g, i);
-		double nf = node_flops(n);
-		f += n->requires_grad ? 3 * nf : nf;
-	}
-	return f;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-/* Median of n > 0 values (sorts v). */
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* One path: a convolution backend and a leapfrog form. */
@@ -185,7 +130,7 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 			if (s >= 0)
 				t[i][s] = dt;
 			if (s == 0 && i == n_p - 1)
-				flops = tape_flops(g); /* the last path's */
+				flops = perf_tape_flops(g); /* the last path's */
 		}
 	double *q = malloc((size_t)steps * sizeof *q), med0 = 0;
 	if (!q)
@@ -194,8 +139,8 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 		double med;
 		for (int s = 0; s < steps; s++)
 			q[s] = t[k][s] / t[0][s];
-		double ratio = median(q, steps);
-		med = median(t[k], steps);
+		double ratio = perf_median(q, steps);
+		med = perf_median(t[k], steps);
 		if (k == 0)
 			med0 = med;
 		printf("%s/%s batch %zu, %-6s %-5s: %7.2f ms/step (median of "

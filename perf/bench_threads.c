@@ -28,6 +28,7 @@
 
 #include "conv_dnnl.h"
 #include "machine.h"
+#include "perfutil.h"
 #include "dataset.h"
 #include "graph.h"
 #include "model.h"
@@ -54,62 +55,6 @@ static double now(void)
  * calling thread's CPU time is the step's critical path less the time
  * it waited for the others, which the load does not inflate. */
 static double cpu_main, cpu_proc;
-
-/* Forward FLOPs of one product node, from its shapes. */
-static double node_flops(const struct graph_node *n)
-{
-	const char *op = n->op ? n->op->name : "";
-	if (!strcmp(op, "linear")) {
-		const struct tensor *w = &n->in[1]->value;
-		return 2.0 * (double)tensor_rows(&n->value) *
-		       (double)w->shape[0] * (double)w->shape[1];
-	}
-	if (!strcmp(op, "matmul")) {
-		size_t k = n->i[0] ? n->in[0]->value.shape[0]
-				   : n->in[0]->value.shape[1];
-		return 2.0 * (double)n->value.n * (double)k;
-	}
-	if (!strcmp(op, "conv2d") || !strcmp(op, "conv_transpose2d")) {
-		/* every output (or input, transposed) element is a dot
-		 * product over Cin*kh*kw (resp. Cout*kh*kw) terms */
-		const struct tensor *w = &n->in[1]->value;
-		double per = (double)w->shape[1] * (double)w->shape[2] *
-			     (double)w->shape[3];
-		double outs = !strcmp(op, "conv2d") ? (double)n->value.n
-						    : (double)n->in[0]->value.n;
-		return 2.0 * outs * per;
-	}
-	if (!strcmp(op, "bmm")) {
-		size_t k = n->i[0] ? n->in[0]->value.shape[1]
-				   : n->in[0]->value.shape[2];
-		return 2.0 * (double)n->value.n * (double)k;
-	}
-	return 0;
-}
-
-static double tape_flops(const struct graph *g)
-{
-	double f = 0;
-	for (size_t i = 0; i < graph_node_count(g); i++) {
-		const struct graph_node *n = graph_node_at(g, i);
-		double nf = node_flops(n);
-		f += n->requires_grad ? 3 * nf : nf;
-	}
-	return f;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-/* Median of n > 0 values (sorts v). */
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* --old-threads: threads as before op_set_threads, for comparison:
  * OpenBLAS's pthreads for the products and OpenMP's for oneDNN, both at
@@ -218,7 +163,7 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 				t[i][s] = dt, cm[i][s] = cpu_main,
 				cp[i][s] = cpu_proc;
 			if (s == 0 && k == 0)
-				flops = tape_flops(g);
+				flops = perf_tape_flops(g);
 		}
 	double ratio = 0, med[2] = {0, 0};
 	double *q = malloc((size_t)steps * sizeof *q); /* per-round ratios */
@@ -231,10 +176,10 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	if (n_be == 2) {
 		for (int s = 0; s < steps; s++)
 			q[s] = qr[s] = t[1][s] / t[0][s];
-		ratio = median(q, steps); /* sorts q; median() sorts t below */
+		ratio = perf_median(q, steps); /* sorts q; perf_median() sorts t below */
 	}
 	for (int k = 0; k < n_be; k++) {
-		med[k] = median(t[k], steps);
+		med[k] = perf_median(t[k], steps);
 		printf("%s/%s batch %zu, %-6s x%d: %.2f ms/step (median of "
 		       "%d)  %.0f images/s  %.2f GFLOP per step, %.1f GFLOP/s "
 		       "= %.0f %% of peak\n", model_kind_name(kind),
@@ -246,7 +191,7 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 		       "calling thread %.2f ms, process %.2f ms\n",
 		       model_kind_name(kind), model_arch_name(arch), B,
 		       graph_conv_backend_name(be[k]), th[k],
-		       median(cm[k], steps) * 1e3, median(cp[k], steps) * 1e3);
+		       perf_median(cm[k], steps) * 1e3, perf_median(cp[k], steps) * 1e3);
 	}
 	if (n_be == 2 && th[0] == th[1])
 		printf("%s/%s batch %zu: ratio %s / %s %.3f (median of "
