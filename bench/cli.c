@@ -151,7 +151,8 @@ enum vb_status cli_sweep_args(int argc, char **argv, FILE *log,
 		bool has = i + 1 < argc;
 		if (!strcmp(a, "--out") || !strcmp(a, "--jobs") ||
 		    !strcmp(a, "-j") || !strcmp(a, "--shard") ||
-		    !strcmp(a, "--map") || !strcmp(a, "--cell")) {
+		    !strcmp(a, "--map") || !strcmp(a, "--cell") ||
+		    !strcmp(a, "--order")) {
 			const char *v;
 			if (!has)
 				return vb_fail(err, VB_ERR_USAGE,
@@ -164,6 +165,13 @@ enum vb_status cli_sweep_args(int argc, char **argv, FILE *log,
 						       &o->shard_n, err);
 				if (st)
 					return st;
+			} else if (!strcmp(a, "--order")) {
+				if (strcmp(v, "seeds-first") &&
+				    strcmp(v, "grid"))
+					return vb_fail(err, VB_ERR_USAGE,
+						       "--order '%s': expected "
+						       "grid or seeds-first", v);
+				o->axes_first = !strcmp(v, "seeds-first");
 			} else if (!strcmp(a, "--map")) {
 				st = cli_parse_map(v, o->map_x, o->map_y,
 						   sizeof o->map_x, err);

@@ -454,6 +454,9 @@ static const char *SWEEP_HELP =
 	"  -j, --jobs N       worker processes (default: the online CPUs)\n"
 	"  --shard K/N        run only cells with index % N == K-1 (clusters)\n"
 	"  --map X,Y          stability map axes (default optim.lr,train.batch)\n"
+	"  --order ORDER      grid (default: mitigation by mitigation) or\n"
+	"                     seeds-first (every mitigation at each axis point\n"
+	"                     in turn); only the run order changes\n"
 	"  --cell INDEX       run only cell INDEX (if it has no row), no tables\n"
 	"                     (how the sibling binary is started)\n"
 	"  -q, --quiet        no progress output\n";

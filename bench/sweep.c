@@ -478,6 +478,26 @@ enum vb_status sweep_report(const struct sweep_options *o,
 	return st;
 }
 
+/* Reorders pending (ascending grid indices) axis point by axis point: the
+ * grid is mitigations outermost, so cell = m * per + rest; sort by (rest,
+ * m). Insertion sort: a grid holds at most SWEEP_PLAN_MAX_CELLS cells. */
+static void order_axes_first(const struct sweep_plan *p, size_t *pending,
+			     size_t n)
+{
+	size_t per = p->n_mitigations ? p->n_cells / p->n_mitigations
+				       : p->n_cells;
+	for (size_t i = 1; i < n; i++) {
+		size_t c = pending[i], j = i;
+		while (j > 0 && (pending[j - 1] % per > c % per ||
+				 (pending[j - 1] % per == c % per &&
+				  pending[j - 1] > c))) {
+			pending[j] = pending[j - 1];
+			j--;
+		}
+		pending[j] = c;
+	}
+}
+
 enum vb_status sweep_pending(const struct sweep_plan *p,
 			     const struct sweep_options *o, size_t **cells,
 			     size_t *n, struct vb_error *err)
@@ -524,6 +544,8 @@ enum vb_status sweep_pending(const struct sweep_plan *p,
 		free(*cells);
 		*cells = NULL;
 		*n = 0;
+	} else if (o->axes_first) {
+		order_axes_first(p, *cells, *n);
 	}
 	return st;
 }
@@ -784,6 +806,8 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 	}
 	stats->n_cells = p->n_cells;
 	st = list_pending(&s, pending, &n_pending, stats, err);
+	if (o->axes_first)
+		order_axes_first(p, pending, n_pending);
 	s.total = n_pending;
 	s.live = o->log && (o->progress == CONFIG_PROGRESS_ON ||
 			    (o->progress == CONFIG_PROGRESS_AUTO &&

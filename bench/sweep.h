@@ -47,11 +47,17 @@ struct sweep_options {
 	 * train.precision this binary does not compute. */
 	bool one_cell;
 	size_t cell;
+	/* --order seeds-first: run the pending cells axis point by axis point
+	 * (every mitigation at the first seed, then every mitigation at the
+	 * second, ...) instead of mitigation by mitigation, so a sweep stopped
+	 * part way compares all its mitigations on the same seeds. Only the
+	 * order changes: cell indices, ids and rows are the same. */
+	bool axes_first;
 };
 
 
 /* The cells of o's shard that have no row in o->out_dir yet, in grid
- * order, into *cells (malloc'd, *n of them); creates the output folders
+ * order (axis point by axis point with o->axes_first), into *cells (malloc'd, *n of them); creates the output folders
  * and checks or writes DIR/sweep.ini. */
 enum vb_status sweep_pending(const struct sweep_plan *p,
 			     const struct sweep_options *o, size_t **cells,

@@ -938,6 +938,54 @@ START_TEST(test_mitigations_parse)
 }
 END_TEST
 
+/* --order seeds-first: the pending cells come axis point by axis point
+ * (every mitigation at seed 1, then at seed 2); a cell with a row is
+ * still left out, and grid order is the default. */
+START_TEST(test_order_seeds_first)
+{
+	char *text = cat(BASE, MITIG);
+	struct sweep_plan *p = parse_ok(text);
+	struct sweep_options o;
+	struct vb_error err = {0};
+	const char *tmp = tu_tmpdir("order");
+	size_t *cells = NULL, n = 0;
+	const size_t want[] = {0, 2, 4, 1, 3, 5};
+	char id[SWEEP_PLAN_ID_LEN], path[1200];
+	struct config c;
+	memset(&o, 0, sizeof o);
+	o.out_dir = tmp;
+	o.jobs = 1;
+	o.shard_k = o.shard_n = 1;
+	ck_assert_msg(sweep_pending(p, &o, &cells, &n, &err) == VB_OK, "%s",
+		      err.msg);
+	ck_assert_uint_eq(n, 6);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(cells[i], i);
+	free(cells);
+	o.axes_first = true;
+	ck_assert(sweep_pending(p, &o, &cells, &n, &err) == VB_OK);
+	ck_assert_uint_eq(n, 6);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(cells[i], want[i]);
+	free(cells);
+	/* the same order when cell 2 (hot, seed 1) already has a row */
+	ck_assert(sweep_plan_cell(p, 2, &c, id, NULL) == VB_OK);
+	snprintf(path, sizeof path, "%s/rows/%s.csv", tmp, id);
+	ck_assert_int_eq(tu_write_file(path, "x\n", 2), 0);
+	ck_assert(sweep_pending(p, &o, &cells, &n, &err) == VB_OK);
+	ck_assert_uint_ge(n, 5);
+	ck_assert_uint_eq(cells[0], 0);
+	ck_assert_uint_eq(cells[n - 1], 5);
+	for (size_t i = 1; i < n; i++)
+		ck_assert(cells[i - 1] % 2 < cells[i] % 2 ||
+			  (cells[i - 1] % 2 == cells[i] % 2 &&
+			   cells[i - 1] < cells[i]));
+	free(cells);
+	sweep_plan_free(p);
+	free(text);
+}
+END_TEST
+
 /* Issue 15 item 7: an axis value or mitigation setting that cannot act
  * in its cell (config_key_effective) refuses the grid in one line naming
  * the axis, the value and the setting that disables it. */
@@ -1504,6 +1552,7 @@ int main(void)
 	tcase_add_test(run, test_report_fake_axis);
 	tcase_add_test(unit, test_figures_mitigation_axes);
 	tcase_add_test(unit, test_figures_legend_panels);
+	tcase_add_test(unit, test_order_seeds_first);
 	tcase_add_test(unit, test_figures_without_curves);
 	tcase_add_test(run, test_mitigation_table);
 	tcase_add_test(run, test_precision_cells);
