@@ -230,23 +230,14 @@ START_TEST(test_nan_sources)
 }
 END_TEST
 
-static Suite *bn_suite(void)
-{
-	Suite *s = suite_create("bn");
-	TCase *tc = tcase_create("gradcheck");
-	tcase_set_timeout(tc, 120);
-	tcase_add_loop_test(tc, test_gradcheck_bn, 0, 8);
-	tcase_add_test(tc, test_gradcheck_sqrt);
-	tcase_add_test(tc, test_sqrt_zero_backward);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("values");
-	tcase_add_test(tc, test_values_and_running_update);
-	tcase_add_test(tc, test_nan_sources);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	return tu_run(bn_suite());
+	TCase *tc;
+	Suite *s = suite_create("bn");
+	tc = tu_tcase(s, "gradcheck", 120, TU_TESTS(test_gradcheck_sqrt,
+		test_sqrt_zero_backward));
+	tcase_add_loop_test(tc, test_gradcheck_bn, 0, 8);
+	tu_tcase(s, "values", 0, TU_TESTS(test_values_and_running_update,
+		test_nan_sources));
+	return tu_run(s);
 }

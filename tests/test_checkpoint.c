@@ -1115,23 +1115,9 @@ START_TEST(test_i64_range)
 }
 END_TEST
 
-static Suite *checkpoint_suite(void)
-{
-	Suite *s = suite_create("checkpoint");
-	const TTest *tc_tests[] = {
-		test_dtype_names, test_round_trip_all_dtypes,
-		test_round_trip_real, test_read_real_errors,
-		test_metadata_escaping, test_exact_bytes, test_empty_writer,
-		test_atomic_write, test_other_writer, test_reject_framing,
-		test_reject_json, test_reject_schema, test_reject_offsets,
-		test_truncated_everywhere, test_mutations, test_writer_errors,
-		test_i64_range,
-		NULL};
-	tu_tcase(s, "core", 0, tc_tests);
-	return s;
-}
-
-int main(void)
-{
-	return tu_run(checkpoint_suite());
-}
+TU_MAIN("checkpoint", "core", 0, test_dtype_names, test_round_trip_all_dtypes,
+	test_round_trip_real, test_read_real_errors, test_metadata_escaping,
+	test_exact_bytes, test_empty_writer, test_atomic_write,
+	test_other_writer, test_reject_framing, test_reject_json,
+	test_reject_schema, test_reject_offsets, test_truncated_everywhere,
+	test_mutations, test_writer_errors, test_i64_range)

@@ -873,30 +873,8 @@ START_TEST(test_validate)
 }
 END_TEST
 
-static Suite *config_suite(void)
-{
-	Suite *s = suite_create("config");
-	TCase *tc = tcase_create("config");
-	tcase_add_test(tc, test_key_table);
-	tcase_add_test(tc, test_defaults);
-	tcase_add_test(tc, test_load_good);
-	tcase_add_test(tc, test_bool_strict);
-	tcase_add_test(tc, test_load_bad_values);
-	tcase_add_test(tc, test_load_bad_structure);
-	tcase_add_test(tc, test_load_limits);
-	tcase_add_test(tc, test_load_io);
-	tcase_add_test(tc, test_set_good);
-	tcase_add_test(tc, test_set_bad);
-	tcase_add_test(tc, test_get_format);
-	tcase_add_test(tc, test_round_trip);
-	tcase_add_test(tc, test_write_errors);
-	tcase_add_test(tc, test_validate);
-	tcase_add_test(tc, test_requires);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
-int main(void)
-{
-	return tu_run(config_suite());
-}
+TU_MAIN("config", "config", 0, test_key_table, test_defaults, test_load_good,
+	test_bool_strict, test_load_bad_values, test_load_bad_structure,
+	test_load_limits, test_load_io, test_set_good, test_set_bad,
+	test_get_format, test_round_trip, test_write_errors, test_validate,
+	test_requires)

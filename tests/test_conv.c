@@ -1199,32 +1199,19 @@ START_TEST(test_multi_chunk)
 }
 END_TEST
 
-static Suite *conv_suite(void)
-{
-	Suite *s = suite_create("conv");
-	TCase *tc;
-	const TTest *tests0[] = {
-		test_forward_reference, test_forward_reference_tutorial_layers,
-		test_weight_grad_reference, test_tutorial_shapes,
-		test_shape_errors,
-		NULL};
-	const TTest *tests2[] = {
-		test_net_hessian, test_decoder_gradient_second_order,
-		NULL};
-	tu_tcase(s, "reference", 120, tests0);
-	tc = tcase_create("gradcheck");
-	tcase_set_timeout(tc, 120);
-	tcase_add_loop_test(tc, test_gradcheck_combos, 0, (int)N_COMBOS);
-	tcase_add_test(tc, test_gradcheck_weight_grad);
-	tcase_add_test(tc, test_gradcheck_channels);
-	tcase_add_test(tc, test_paths_agree_tutorial_sizes);
-	tcase_add_test(tc, test_multi_chunk);
-	suite_add_tcase(s, tc);
-	tu_tcase(s, "second_order", 120, tests2);
-	return s;
-}
-
 int main(void)
 {
-	return tu_run(conv_suite());
+	TCase *tc;
+	Suite *s = suite_create("conv");
+	tu_tcase(s, "reference", 120, TU_TESTS(test_forward_reference,
+		test_forward_reference_tutorial_layers,
+		test_weight_grad_reference, test_tutorial_shapes,
+		test_shape_errors));
+	tc = tu_tcase(s, "gradcheck", 120, TU_TESTS(test_gradcheck_weight_grad,
+		test_gradcheck_channels, test_paths_agree_tutorial_sizes,
+		test_multi_chunk));
+	tcase_add_loop_test(tc, test_gradcheck_combos, 0, (int)N_COMBOS);
+	tu_tcase(s, "second_order", 120, TU_TESTS(test_net_hessian,
+		test_decoder_gradient_second_order));
+	return tu_run(s);
 }

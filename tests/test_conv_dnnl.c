@@ -568,20 +568,12 @@ START_TEST(test_rhvae_resnet_backends)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-	Suite *s = suite_create("conv_dnnl");
-	TCase *tc = tcase_create("conv_dnnl");
-	tcase_set_timeout(tc, 120);
-	tcase_add_loop_test(tc, test_variant, 0, (int)N_VARIANTS);
-	tcase_add_test(tc, test_tolerance_bites);
-	tcase_add_test(tc, test_backend_names);
-	tcase_add_test(tc, test_rhvae_resnet_backends);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	return tu_run(suite());
+	TCase *tc;
+	Suite *s = suite_create("conv_dnnl");
+	tc = tu_tcase(s, "conv_dnnl", 120, TU_TESTS(test_tolerance_bites,
+		test_backend_names, test_rhvae_resnet_backends));
+	tcase_add_loop_test(tc, test_variant, 0, (int)N_VARIANTS);
+	return tu_run(s);
 }

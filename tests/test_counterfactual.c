@@ -406,23 +406,7 @@ START_TEST(test_cli_exit_codes)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-	Suite *s = suite_create("counterfactual");
-	TCase *tc = tcase_create("core");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_summary_quoted_message);
-	tcase_add_test(tc, test_clamp_turns_event_off);
-	tcase_add_test(tc, test_immutable_refused);
-	tcase_add_test(tc, test_not_reproduced_fails);
-	tcase_add_test(tc, test_rhvae_hclip_stable);
-	tcase_add_test(tc, test_sweep_fixes);
-	tcase_add_test(tc, test_cli_exit_codes);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
-int main(void)
-{
-	return tu_run(suite());
-}
+TU_MAIN("counterfactual", "core", 120, test_summary_quoted_message,
+	test_clamp_turns_event_off, test_immutable_refused,
+	test_not_reproduced_fails, test_rhvae_hclip_stable, test_sweep_fixes,
+	test_cli_exit_codes)

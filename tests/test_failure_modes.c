@@ -441,20 +441,7 @@ START_TEST(test_preprocess)
 }
 END_TEST
 
-static Suite *fm_suite(void)
-{
-	Suite *s = suite_create("failure_modes");
-	const TTest *tc_tests[] = {
-		test_convnet_shapes_and_modes, test_convnet_needs_buffers,
-		test_buffers_checkpoint, test_buffers_count_range,
-		test_init_schemes, test_activations, test_anchor_eps_placement,
-		test_preprocess,
-		NULL};
-	tu_tcase(s, "models", 120, tc_tests);
-	return s;
-}
-
-int main(void)
-{
-	return tu_run(fm_suite());
-}
+TU_MAIN("failure_modes", "models", 120, test_convnet_shapes_and_modes,
+	test_convnet_needs_buffers, test_buffers_checkpoint,
+	test_buffers_count_range, test_init_schemes, test_activations,
+	test_anchor_eps_placement, test_preprocess)

@@ -428,17 +428,9 @@ START_TEST(test_replay_missing)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("guard");
-	const TTest *tc_tests[] = {
-		test_cause_rules, test_stats_and_max, test_hook_forward_origin,
-		test_hook_backward_origin, test_fault_nan_pixel,
-		test_fault_inf_pixel, test_fault_param_inf,
-		test_fault_param_scale, test_fault_grad_nan,
-		test_fault_zero_eps, test_fault_grad_spike_lead,
-		test_replay_bit_for_bit, test_replay_missing,
-		NULL};
-	tu_tcase(s, "core", 240, tc_tests);
-	return tu_run(s);
-}
+TU_MAIN("guard", "core", 240, test_cause_rules, test_stats_and_max,
+	test_hook_forward_origin, test_hook_backward_origin,
+	test_fault_nan_pixel, test_fault_inf_pixel, test_fault_param_inf,
+	test_fault_param_scale, test_fault_grad_nan, test_fault_zero_eps,
+	test_fault_grad_spike_lead, test_replay_bit_for_bit,
+	test_replay_missing)

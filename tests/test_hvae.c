@@ -281,14 +281,7 @@ START_TEST(test_checkpoint_entries)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("hvae");
-	const TTest *tc_tests[] = {
-		test_grad_k1, test_grad_k3, test_grad_softplus_sigma,
-		test_grad_no_quirks, test_grad_bce, test_detached_du_fails,
-		test_detach_changes_encoder_grad, test_checkpoint_entries,
-		NULL};
-	tu_tcase(s, "core", 300, tc_tests);
-	return tu_run(s);
-}
+TU_MAIN("hvae", "core", 300, test_grad_k1, test_grad_k3,
+	test_grad_softplus_sigma, test_grad_no_quirks, test_grad_bce,
+	test_detached_du_fails, test_detach_changes_encoder_grad,
+	test_checkpoint_entries)

@@ -744,29 +744,17 @@ START_TEST(test_mnist_default_dir)
 }
 END_TEST
 
-static Suite *idx_suite(void)
-{
-	Suite *s = suite_create("idx");
-	const TTest *tc_tests[] = {
-		test_read_raw_and_gz, test_read_labels, test_truncated_payload,
-		test_wrong_magic, test_wrong_type_byte, test_wrong_ndim,
-		test_bad_dimension, test_trailing_bytes, test_corrupt_gzip,
-		test_empty_and_missing,
-		NULL};
-	const TTest *td_tests[] = {
-		test_dataset_from_idx, test_dataset_subset, test_dataset_batch,
-		test_dataset_synthetic,
-		NULL};
-	const TTest *tm_tests[] = {
-		test_mnist_load, test_mnist_default_dir,
-		NULL};
-	tu_tcase(s, "idx", 0, tc_tests);
-	tu_tcase(s, "dataset", 0, td_tests);
-	tu_tcase(s, "mnist", 0, tm_tests);
-	return s;
-}
-
 int main(void)
 {
-	return tu_run(idx_suite());
+	Suite *s = suite_create("idx");
+	tu_tcase(s, "idx", 0, TU_TESTS(test_read_raw_and_gz, test_read_labels,
+		test_truncated_payload, test_wrong_magic, test_wrong_type_byte,
+		test_wrong_ndim, test_bad_dimension, test_trailing_bytes,
+		test_corrupt_gzip, test_empty_and_missing));
+	tu_tcase(s, "dataset", 0, TU_TESTS(test_dataset_from_idx,
+		test_dataset_subset, test_dataset_batch,
+		test_dataset_synthetic));
+	tu_tcase(s, "mnist", 0, TU_TESTS(test_mnist_load,
+		test_mnist_default_dir));
+	return tu_run(s);
 }

@@ -193,18 +193,11 @@ START_TEST(test_kernel_metric_values)
 }
 END_TEST
 
-static Suite *metric_suite(void)
-{
-	Suite *s = suite_create("metric");
-	const TTest *tests0[] = {test_kernel_metric_grad,
-				 test_metric_hamiltonian_grad, NULL};
-	const TTest *tests1[] = {test_kernel_metric_values, NULL};
-	tu_tcase(s, "gradcheck", 240, tests0);
-	tu_tcase(s, "values", 0, tests1);
-	return s;
-}
-
 int main(void)
 {
-	return tu_run(metric_suite());
+	Suite *s = suite_create("metric");
+	tu_tcase(s, "gradcheck", 240, TU_TESTS(test_kernel_metric_grad,
+		test_metric_hamiltonian_grad));
+	tu_tcase(s, "values", 0, TU_TESTS(test_kernel_metric_values));
+	return tu_run(s);
 }

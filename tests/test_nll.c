@@ -397,14 +397,6 @@ START_TEST(test_init_stream_only)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("nll");
-	const TTest *tc_tests[] = {
-		test_recon_error, test_init_stream_only, test_chunks,
-		test_hvae_formula, test_vae_1d, test_vae_2d, test_rhvae_b1,
-		test_rhvae_tempering_jacobian,
-		NULL};
-	tu_tcase(s, "core", 300, tc_tests);
-	return tu_run(s);
-}
+TU_MAIN("nll", "core", 300, test_recon_error, test_init_stream_only,
+	test_chunks, test_hvae_formula, test_vae_1d, test_vae_2d, test_rhvae_b1,
+	test_rhvae_tempering_jacobian)

@@ -919,33 +919,20 @@ START_TEST(test_harness_catches_sign_error)
 }
 END_TEST
 
-static Suite *ops_suite(void)
+int main(void)
 {
 	Suite *s = suite_create("ops");
-	const TTest *tests0[] = {
-		test_matmul, test_linear, test_relu, test_sigmoid,
-		test_softplus, test_clamp, test_exp, test_log,
-		test_square_neg_scale_add_scalar, test_binary,
+	tu_tcase(s, "gradcheck", 60, TU_TESTS(test_matmul, test_linear,
+		test_relu, test_sigmoid, test_softplus, test_clamp, test_exp,
+		test_log, test_square_neg_scale_add_scalar, test_binary,
 		test_shared_input, test_mul_rows, test_add_bias,
 		test_expand_rows_repeat_rows, test_expand, test_reshape,
 		test_reductions, test_mse, test_bce, test_bce_vjp_target_fails,
-		test_bce_logits, test_harness_catches_sign_error,
-		NULL};
-	const TTest *tests1[] = {
-		test_bce_clamp_values, test_bce_denominator_clamp,
-		test_bce_logits_matches_bce, test_softplus_large,
-		test_relu_nan,
-		NULL};
-	const TTest *tests2[] = {
-		test_mlp_first_order, test_mlp_second_order, test_fanout,
-		NULL};
-	tu_tcase(s, "gradcheck", 60, tests0);
-	tu_tcase(s, "closed_form", 0, tests1);
-	tu_tcase(s, "composite", 60, tests2);
-	return s;
-}
-
-int main(void)
-{
-	return tu_run(ops_suite());
+		test_bce_logits, test_harness_catches_sign_error));
+	tu_tcase(s, "closed_form", 0, TU_TESTS(test_bce_clamp_values,
+		test_bce_denominator_clamp, test_bce_logits_matches_bce,
+		test_softplus_large, test_relu_nan));
+	tu_tcase(s, "composite", 60, TU_TESTS(test_mlp_first_order,
+		test_mlp_second_order, test_fanout));
+	return tu_run(s);
 }

@@ -337,18 +337,5 @@ START_TEST(test_losses_vs_double)
 }
 END_TEST
 
-static Suite *ops_f32_suite(void)
-{
-	Suite *s = suite_create("ops_f32");
-	const TTest *tc_tests[] = {
-		test_matmul_vs_loops, test_linear_vs_loops,
-		test_elementwise_vs_double, test_losses_vs_double,
-		NULL};
-	tu_tcase(s, "float_vs_double", 0, tc_tests);
-	return s;
-}
-
-int main(void)
-{
-	return tu_run(ops_f32_suite());
-}
+TU_MAIN("ops_f32", "float_vs_double", 0, test_matmul_vs_loops,
+	test_linear_vs_loops, test_elementwise_vs_double, test_losses_vs_double)

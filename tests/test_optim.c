@@ -1050,27 +1050,18 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("optim");
-	const TTest *ta_tests[] = {
-		test_adam_three_steps, test_adam_l2_decay, test_adamw_decay,
-		test_adam_zero_eps_nan, test_adam_float_order, test_adam_reset,
-		NULL};
-	const TTest *tsg_tests[] = {
-		test_sgd_hand_values, test_sgd_reset_clones,
-		NULL};
-	const TTest *tc_tests[] = {
-		test_grad_norm_double, test_clip_norm_thresholds,
-		test_clip_norm_nonfinite, test_clip_value,
-		test_clip_adaptive_spike, test_clip_adaptive_window,
-		test_clip_counts_fixed, test_clip_state_round_trip,
-		test_load_step_range, test_clip_settings,
-		NULL};
-	const TTest *tm_tests[] = {
-		test_schedules, test_schedule_check, test_settings_errors,
-		test_names,
-		NULL};
-	tu_tcase(s, "adam", 0, ta_tests);
-	tu_tcase(s, "sgd", 0, tsg_tests);
-	tu_tcase(s, "clip", 0, tc_tests);
-	tu_tcase(s, "misc", 0, tm_tests);
+	tu_tcase(s, "adam", 0, TU_TESTS(test_adam_three_steps,
+		test_adam_l2_decay, test_adamw_decay, test_adam_zero_eps_nan,
+		test_adam_float_order, test_adam_reset));
+	tu_tcase(s, "sgd", 0, TU_TESTS(test_sgd_hand_values,
+		test_sgd_reset_clones));
+	tu_tcase(s, "clip", 0, TU_TESTS(test_grad_norm_double,
+		test_clip_norm_thresholds, test_clip_norm_nonfinite,
+		test_clip_value, test_clip_adaptive_spike,
+		test_clip_adaptive_window, test_clip_counts_fixed,
+		test_clip_state_round_trip, test_load_step_range,
+		test_clip_settings));
+	tu_tcase(s, "misc", 0, TU_TESTS(test_schedules, test_schedule_check,
+		test_settings_errors, test_names));
 	return tu_run(s);
 }

@@ -758,22 +758,15 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("precision");
-	const TTest *th_tests[] = {
-		test_f16_hand_values, test_bf16_hand_values, test_round_arrays,
-		NULL};
-	const TTest *tg_tests[] = {
-		test_graph_rounds_values, test_graph_rounds_grads,
-		test_graph_backward_scaled, test_anomaly_sees_rounded,
-		NULL};
-	const TTest *tt_tests[] = {
-		test_f16_overflow_origin, test_dynamic_scale_backs_off,
-		test_dynamic_scale_grows, test_unchanged_bytes,
-		test_accumulate_matches_big_batch, test_accumulate_last_group,
-		test_rhvae_accumulate, test_resume_scaled_accumulated,
-		test_f64_refused,
-		NULL};
-	tu_tcase(s, "half", 0, th_tests);
-	tu_tcase(s, "graph", 0, tg_tests);
-	tu_tcase(s, "train", 120, tt_tests);
+	tu_tcase(s, "half", 0, TU_TESTS(test_f16_hand_values,
+		test_bf16_hand_values, test_round_arrays));
+	tu_tcase(s, "graph", 0, TU_TESTS(test_graph_rounds_values,
+		test_graph_rounds_grads, test_graph_backward_scaled,
+		test_anomaly_sees_rounded));
+	tu_tcase(s, "train", 120, TU_TESTS(test_f16_overflow_origin,
+		test_dynamic_scale_backs_off, test_dynamic_scale_grows,
+		test_unchanged_bytes, test_accumulate_matches_big_batch,
+		test_accumulate_last_group, test_rhvae_accumulate,
+		test_resume_scaled_accumulated, test_f64_refused));
 	return tu_run(s);
 }

@@ -516,19 +516,6 @@ START_TEST(test_rhvae_leapfrog_reuse_f32)
 }
 END_TEST
 
-static Suite *resnet_suite(void)
-{
-	Suite *s = suite_create("resnet");
-	const TTest *tc_tests[] = {
-		test_names_shapes_counts, test_bad_config, test_init_bounds,
-		test_forward_backward, test_input_shape_errors,
-		test_float_conv_vs_double, test_rhvae_leapfrog_reuse_f32,
-		NULL};
-	tu_tcase(s, "resnet", 60, tc_tests);
-	return s;
-}
-
-int main(void)
-{
-	return tu_run(resnet_suite());
-}
+TU_MAIN("resnet", "resnet", 60, test_names_shapes_counts, test_bad_config,
+	test_init_bounds, test_forward_backward, test_input_shape_errors,
+	test_float_conv_vs_double, test_rhvae_leapfrog_reuse_f32)

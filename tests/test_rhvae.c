@@ -728,17 +728,9 @@ START_TEST(test_param_names)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("rhvae");
-	const TTest *tc_tests[] = {
-		test_tempering, test_param_names, test_grad_k1, test_grad_k2,
-		test_grad_cholesky_momentum, test_second_order_matters,
-		test_leapfrog_reuse_matches_full, test_leapfrog_decoder_passes,
-		test_buffers_and_eval, test_hvae_grad, test_grad_k1_softplus,
-		test_grad_k1_bce_eps, test_softplus_log_q, test_exp_unchanged,
-		test_hvae_softplus_grad, test_hvae_bce_eps_refused,
-		NULL};
-	tu_tcase(s, "core", 300, tc_tests);
-	return tu_run(s);
-}
+TU_MAIN("rhvae", "core", 300, test_tempering, test_param_names, test_grad_k1,
+	test_grad_k2, test_grad_cholesky_momentum, test_second_order_matters,
+	test_leapfrog_reuse_matches_full, test_leapfrog_decoder_passes,
+	test_buffers_and_eval, test_hvae_grad, test_grad_k1_softplus,
+	test_grad_k1_bce_eps, test_softplus_log_q, test_exp_unchanged,
+	test_hvae_softplus_grad, test_hvae_bce_eps_refused)

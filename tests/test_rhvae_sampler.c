@@ -174,14 +174,5 @@ START_TEST(test_refused)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("rhvae_sampler");
-	TCase *tc = tcase_create("sampler");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_identity_metric_is_normal);
-	tcase_add_test(tc, test_tiny_model_finite_deterministic);
-	tcase_add_test(tc, test_refused);
-	suite_add_tcase(s, tc);
-	return tu_run(s);
-}
+TU_MAIN("rhvae_sampler", "sampler", 120, test_identity_metric_is_normal,
+	test_tiny_model_finite_deterministic, test_refused)

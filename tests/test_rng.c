@@ -517,16 +517,8 @@ START_TEST(test_state_check)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("rng");
-	const TTest *tc_tests[] = {
-		test_reference_outputs, test_uniform_bits,
-		test_seed_deterministic, test_streams_differ,
-		test_stream_names, test_save_load_mid_stream,
-		test_below_range_and_uniform, test_uniform_moments,
-		test_normal_moments, test_permutation, test_state_check,
-		NULL};
-	tu_tcase(s, "rng", 0, tc_tests);
-	return tu_run(s);
-}
+TU_MAIN("rng", "rng", 0, test_reference_outputs, test_uniform_bits,
+	test_seed_deterministic, test_streams_differ, test_stream_names,
+	test_save_load_mid_stream, test_below_range_and_uniform,
+	test_uniform_moments, test_normal_moments, test_permutation,
+	test_state_check)

@@ -1534,31 +1534,16 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("sweep");
-	TCase *unit = tcase_create("unit");
-	TCase *run = tcase_create("run");
-	tcase_add_test(unit, test_grid_expansion);
-	tcase_add_test(unit, test_cell_ids);
-	tcase_add_test(unit, test_malformed_refused);
-	tcase_add_test(unit, test_shard_parse);
-	tcase_add_test(unit, test_mitigations_parse);
-	tcase_add_test(unit, test_mitigations_malformed);
-	tcase_add_test(unit, test_inert_refused);
-	tcase_add_test(unit, test_old_rows_load);
-	tcase_add_test(unit, test_table_unterminated_quote);
-	tcase_add_test(run, test_jobs_identical);
-	tcase_add_test(run, test_shards_merge);
-	tcase_add_test(run, test_sigkill_resume);
-	tcase_add_test(run, test_report_files);
-	tcase_add_test(run, test_report_fake_axis);
-	tcase_add_test(unit, test_figures_mitigation_axes);
-	tcase_add_test(unit, test_figures_legend_panels);
-	tcase_add_test(unit, test_order_seeds_first);
-	tcase_add_test(unit, test_figures_without_curves);
-	tcase_add_test(run, test_mitigation_table);
-	tcase_add_test(run, test_precision_cells);
-	tcase_add_test(run, test_precision_missing_sibling);
-	tcase_set_timeout(run, 240);
-	suite_add_tcase(s, unit);
-	suite_add_tcase(s, run);
+	tu_tcase(s, "unit", 0, TU_TESTS(test_grid_expansion, test_cell_ids,
+		test_malformed_refused, test_shard_parse,
+		test_mitigations_parse, test_mitigations_malformed,
+		test_inert_refused, test_old_rows_load,
+		test_table_unterminated_quote, test_figures_mitigation_axes,
+		test_figures_legend_panels, test_order_seeds_first,
+		test_figures_without_curves));
+	tu_tcase(s, "run", 240, TU_TESTS(test_jobs_identical, test_shards_merge,
+		test_sigkill_resume, test_report_files, test_report_fake_axis,
+		test_mitigation_table, test_precision_cells,
+		test_precision_missing_sibling));
 	return tu_run(s);
 }

@@ -23,6 +23,7 @@
 #include "par.h"
 #include "params.h"
 #include "rng.h"
+#include "testutil.h"
 
 #ifdef VB_DOUBLE
 #error "test_threads checks the float build (vb_core)"
@@ -287,26 +288,6 @@ START_TEST(test_rhvae_two_threads_close)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-	Suite *s = suite_create("threads");
-	TCase *tc = tcase_create("core");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_elementwise_same_bytes);
-	tcase_add_test(tc, test_adam_same_bytes);
-	tcase_add_test(tc, test_gemm_threads);
-	tcase_add_test(tc, test_rhvae_two_threads_deterministic);
-	tcase_add_test(tc, test_rhvae_two_threads_close);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
-int main(void)
-{
-	int failed;
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_MAIN("threads", "core", 120, test_elementwise_same_bytes,
+	test_adam_same_bytes, test_gemm_threads,
+	test_rhvae_two_threads_deterministic, test_rhvae_two_threads_close)

@@ -1114,35 +1114,13 @@ START_TEST(test_bad_input_one_line)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("train");
-	TCase *tc = tcase_create("core");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_determinism);
-	tcase_add_test(tc, test_loss_goes_down);
-	tcase_add_test(tc, test_eval_every);
-	tcase_add_test(tc, test_kernels);
-	tcase_add_test(tc, test_guard_input);
-	tcase_add_test(tc, test_guard_param);
-	tcase_add_test(tc, test_guard_grad);
-	tcase_add_test(tc, test_guard_pythae);
-	tcase_add_test(tc, test_guard_pythae_bce);
-	tcase_add_test(tc, test_heldout_deterministic);
-	tcase_add_test(tc, test_heldout_nll_direct);
-	tcase_add_test(tc, test_pythae_value_error);
-	tcase_add_test(tc, test_adaptive_clip_share);
-	tcase_add_test(tc, test_adaptive_clip_resume);
-	tcase_add_test(tc, test_drop_last_and_first_batch);
-	tcase_add_test(tc, test_seeds_separate);
-	tcase_add_test(tc, test_guard_huge_lr);
-	tcase_add_test(tc, test_skip_nonfinite);
-	tcase_add_test(tc, test_checkpoint_contents);
-	tcase_add_test(tc, test_resume_checkpoint_validated);
-	tcase_add_test(tc, test_rhvae_mid_epoch_resume);
-	tcase_add_test(tc, test_rhvae_prior_samples_png);
-	tcase_add_test(tc, test_cli_exit_codes);
-	tcase_add_test(tc, test_bad_input_one_line);
-	suite_add_tcase(s, tc);
-	return tu_run(s);
-}
+TU_MAIN("train", "core", 120, test_determinism, test_loss_goes_down,
+	test_eval_every, test_kernels, test_guard_input, test_guard_param,
+	test_guard_grad, test_guard_pythae, test_guard_pythae_bce,
+	test_heldout_deterministic, test_heldout_nll_direct,
+	test_pythae_value_error, test_adaptive_clip_share,
+	test_adaptive_clip_resume, test_drop_last_and_first_batch,
+	test_seeds_separate, test_guard_huge_lr, test_skip_nonfinite,
+	test_checkpoint_contents, test_resume_checkpoint_validated,
+	test_rhvae_mid_epoch_resume, test_rhvae_prior_samples_png,
+	test_cli_exit_codes, test_bad_input_one_line)

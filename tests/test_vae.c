@@ -525,17 +525,8 @@ START_TEST(test_vae_param_names)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("vae");
-	const TTest *tc_tests[] = {
-		test_vae_mse_grad, test_vae_bce_grad,
-		test_vae_softplus_mse_grad, test_vae_softplus_bce_grad,
-		test_vae_bce_eps_grad, test_vae_softplus_nodes,
-		test_vae_softplus_logvar_clamp, test_vae_bce_eps_clamp,
-		test_vae_exp_unchanged, test_vae_config_checks,
-		test_vae_param_names,
-		NULL};
-	tu_tcase(s, "core", 120, tc_tests);
-	return tu_run(s);
-}
+TU_MAIN("vae", "core", 120, test_vae_mse_grad, test_vae_bce_grad,
+	test_vae_softplus_mse_grad, test_vae_softplus_bce_grad,
+	test_vae_bce_eps_grad, test_vae_softplus_nodes,
+	test_vae_softplus_logvar_clamp, test_vae_bce_eps_clamp,
+	test_vae_exp_unchanged, test_vae_config_checks, test_vae_param_names)

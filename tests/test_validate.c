@@ -183,13 +183,5 @@ START_TEST(test_vae_bce_nan)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("validate");
-	const TTest *tc_tests[] = {
-		test_finite_never_raises, test_rhvae_nan_latent,
-		test_rhvae_inf_latent, test_vae_bce_nan,
-		NULL};
-	tu_tcase(s, "core", 0, tc_tests);
-	return tu_run(s);
-}
+TU_MAIN("validate", "core", 0, test_finite_never_raises, test_rhvae_nan_latent,
+	test_rhvae_inf_latent, test_vae_bce_nan)

@@ -32,4 +32,18 @@ TCase *tu_tcase(Suite *s, const char *name, double timeout,
  * test passed, else EXIT_FAILURE: the body of each suite's main. */
 int tu_run(Suite *s);
 
+/* The NULL-terminated test list of tu_tcase from START_TEST names:
+ * tu_tcase(s, "core", 0, TU_TESTS(test_a, test_b)). */
+#define TU_TESTS(...) ((const TTest *const[]){__VA_ARGS__, NULL})
+
+/* The main of a suite of one test case: suite and case names, timeout
+ * (as tu_tcase) and the tests in order; returns tu_run's status. */
+#define TU_MAIN(suite, tcase, timeout, ...)                                \
+	int main(void)                                                     \
+	{                                                                  \
+		Suite *tu_s_ = suite_create(suite);                        \
+		tu_tcase(tu_s_, tcase, timeout, TU_TESTS(__VA_ARGS__));    \
+		return tu_run(tu_s_);                                      \
+	}
+
 #endif
