@@ -3,6 +3,9 @@
 #include "modelutil.h"
 
 #include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "params.h"
 #include "rng.h"
@@ -65,4 +68,65 @@ double mu_loss(struct model *m, struct graph *g, vb_real *x, size_t B,
 	if (out)
 		*out = mo;
 	return mo.loss->value.data[0];
+}
+
+/* One central difference of the loss at parameter i (replaying the
+ * constants when freeze is given). */
+static double central_diff(struct model *m, struct graph *g, vb_real *x,
+			   size_t B, mu_freeze_fn freeze, size_t i)
+{
+	vb_real *w = &m->params->data[i], w0 = *w;
+	double h = 1e-5 * fmax(1, fabs(w0)), l[2];
+	for (int s = 0; s < 2; s++) {
+		*w = w0 + (s ? -h : h);
+		if (freeze)
+			freeze(m, false);
+		l[s] = mu_loss(m, g, x, B, true, false, NULL);
+	}
+	*w = w0;
+	return (l[0] - l[1]) / (2 * h);
+}
+
+struct mu_grad_result mu_grad_check(struct model *m, vb_real *x, size_t B,
+				    mu_freeze_fn freeze, const char *tag)
+{
+	struct mu_grad_result r = {0, 0, 0};
+	struct graph *g = NULL;
+	struct vb_error err = {0};
+	size_t n = m->params->n;
+	double *an = malloc(n * sizeof *an), l0;
+	ck_assert_ptr_nonnull(an);
+	ck_assert_msg(graph_create(1 << 20, &g, &err) == VB_OK, "%s", err.msg);
+	if (freeze)
+		freeze(m, true);
+	l0 = mu_loss(m, g, x, B, true, true, NULL);
+	ck_assert(isfinite(l0));
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_msg(isfinite(m->params->grad[i]), "grad %zu", i);
+		an[i] = m->params->grad[i];
+	}
+	if (freeze) {
+		freeze(m, false);
+		ck_assert_double_eq(mu_loss(m, g, x, B, true, false, NULL),
+				    l0);
+	}
+	for (size_t i = 0; i < n; i++) {
+		long e = params_locate(m->params, i);
+		if (e < 0)
+			continue;
+		double num = central_diff(m, g, x, B, freeze, i);
+		double big = fmax(fabs(an[i]), fabs(num));
+		double diff = fabs(an[i] - num);
+		if (diff > 1e-8 && diff / fmax(1e-8, big) > r.worst)
+			r.worst = diff / fmax(1e-8, big);
+		if (diff > 1e-8 + 1e-5 * big && r.bad++ < 3)
+			fprintf(stderr, "%s %s[%zu]: analytic %.12g "
+				"numeric %.12g\n", tag,
+				m->params->entries[e].name,
+				i - m->params->entries[e].offset, an[i], num);
+		r.checked++;
+	}
+	free(an);
+	graph_free(g);
+	return r;
 }

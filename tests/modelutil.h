@@ -34,4 +34,28 @@ void mu_fill(vb_real *x, size_t n, uint64_t seed, double lo, double width);
 double mu_loss(struct model *m, struct graph *g, vb_real *x, size_t B,
 	       bool training, bool backward, struct model_out *out);
 
+/* Puts a model's recorded graph constants in record (true) or replay
+ * (false) mode: a wrapper of hvae_set_freeze or rhvae_set_freeze. */
+typedef void (*mu_freeze_fn)(struct model *m, bool record);
+
+/* What mu_grad_check found: parameters checked, outside the tolerance,
+ * and the largest relative error of those above atol. */
+struct mu_grad_result {
+	size_t checked;
+	size_t bad;
+	double worst;
+};
+
+/* The whole training loss gradient of m on batch x (B rows, mu_loss)
+ * against central differences, h = 1e-5 max(1, |w|), for every parameter
+ * params_locate names. With freeze, the analytic pass records the
+ * constants and every other pass replays them (the unperturbed replay
+ * must give the same loss). The base loss and every analytic gradient
+ * must be finite (asserted). Tolerance 1e-8 + 1e-5 max(|a|, |n|): rtol
+ * 1e-5 (STYLE.md 6); atol 1e-8 for exact zeros (dead relus); the losses
+ * are O(10), so double rounding in the quotient is ~1e-15 * 10 / 1e-5 =
+ * 1e-9. The first three mismatches are printed to stderr after tag. */
+struct mu_grad_result mu_grad_check(struct model *m, vb_real *x, size_t B,
+				    mu_freeze_fn freeze, const char *tag);
+
 #endif

@@ -46,4 +46,16 @@ int tu_run(Suite *s);
 		return tu_run(tu_s_);                                      \
 	}
 
+/* TU_MAIN with a loop test too: loop runs for _i in [0, n) in the same
+ * case, after the other tests. */
+#define TU_MAIN_LOOP(suite, tcase, timeout, loop, n, ...)                  \
+	int main(void)                                                     \
+	{                                                                  \
+		Suite *tu_s_ = suite_create(suite);                        \
+		tcase_add_loop_test(tu_tcase(tu_s_, tcase, timeout,        \
+					     TU_TESTS(__VA_ARGS__)),       \
+				    loop, 0, n);                           \
+		return tu_run(tu_s_);                                      \
+	}
+
 #endif
