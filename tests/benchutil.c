@@ -14,6 +14,29 @@ void bu_set(struct config *c, const char *kv)
 		      err.msg);
 }
 
+void bu_set_key(struct config *c, const char *key, const char *value)
+{
+	struct vb_error err = {0};
+	ck_assert_msg(config_set_key(c, key, value, &err) == VB_OK, "%s: %s",
+		      key, err.msg);
+}
+
+void bu_set_all(struct config *c, const char *const *kvs)
+{
+	for (size_t i = 0; kvs[i]; i++)
+		bu_set(c, kvs[i]);
+}
+
+void bu_small_config(struct config *c, const char *dir, const char *name)
+{
+	config_defaults(c);
+	BU_SET(c, "data.dataset=synthetic", "data.synthetic_n=256",
+	       "data.synthetic_eval_n=64", "model.hidden=32", "train.batch=32",
+	       "train.epochs=3", "run.progress=off");
+	bu_set_key(c, "run.out_dir", dir);
+	bu_set_key(c, "run.name", name);
+}
+
 void bu_run(const struct config *c, const struct train_options *o,
 	    struct train_summary *s)
 {

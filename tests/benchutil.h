@@ -13,6 +13,19 @@
  * kv and the message. */
 void bu_set(struct config *c, const char *kv);
 
+/* config_set_key(c, key, value); the test fails otherwise. */
+void bu_set_key(struct config *c, const char *key, const char *value);
+
+/* bu_set of each of the NULL-terminated settings, in order. */
+void bu_set_all(struct config *c, const char *const *kvs);
+#define BU_SET(c, ...) bu_set_all(c, (const char *const[]){__VA_ARGS__, NULL})
+
+/* config_defaults, then the small synthetic run of the training suites:
+ * 256 training and 64 evaluation images, model.hidden 32, train.batch 32
+ * (8 steps per epoch), 3 epochs, no progress line, the run folder name
+ * in dir. */
+void bu_small_config(struct config *c, const char *dir, const char *name);
+
 /* config_validate, train_data_load, train_run_opts(c, data, o, s) (o may
  * be NULL: the defaults, as train_run), train_data_free; any error fails
  * the test with its message. */

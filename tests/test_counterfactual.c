@@ -11,32 +11,17 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "benchutil.h"
 #include "config.h"
 #include "counterfactual.h"
 #include "replay.h"
 #include "testutil.h"
 #include "train.h"
 
-static void set(struct config *c, const char *a)
-{
-	struct vb_error err = {0};
-	ck_assert_msg(config_set(c, a, &err) == VB_OK, "%s: %s", a, err.msg);
-}
-
 static void base_config(struct config *c, const char *dir, const char *name)
 {
-	struct vb_error err = {0};
-	config_defaults(c);
-	set(c, "data.dataset=synthetic");
-	set(c, "data.synthetic_n=256");
-	set(c, "data.synthetic_eval_n=64");
-	set(c, "model.hidden=32");
-	set(c, "train.batch=32");
-	set(c, "train.epochs=3");
-	set(c, "run.checkpoint_every=4");
-	set(c, "run.progress=off");
-	ck_assert(config_set_key(c, "run.out_dir", dir, &err) == VB_OK);
-	ck_assert(config_set_key(c, "run.name", name, &err) == VB_OK);
+	bu_small_config(c, dir, name);
+	bu_set(c, "run.checkpoint_every=4");
 }
 
 /* A VAE whose logvar head is scaled by 1e20 at step 14: exp overflows in
@@ -44,11 +29,9 @@ static void base_config(struct config *c, const char *dir, const char *name)
 static void inject_config(struct config *c, const char *dir)
 {
 	base_config(c, dir, "inj");
-	set(c, "inject.nan_step=14");
-	set(c, "inject.nan_phase=param");
-	set(c, "inject.value=scale");
-	set(c, "inject.param=encoder.log_var.weight");
-	set(c, "inject.index=-1");
+	BU_SET(c, "inject.nan_step=14", "inject.nan_phase=param",
+		"inject.value=scale", "inject.param=encoder.log_var.weight",
+		"inject.index=-1");
 }
 
 /* An RHVAE MLP that dies at step 9 (lr 0.02: a product overflow inside
@@ -56,20 +39,14 @@ static void inject_config(struct config *c, const char *dir)
 static void rhvae_config(struct config *c, const char *dir)
 {
 	base_config(c, dir, "rh");
-	set(c, "model.kind=rhvae");
-	set(c, "model.latent=2");
-	set(c, "train.epochs=4");
-	set(c, "optim.lr=0.02");
+	BU_SET(c, "model.kind=rhvae", "model.latent=2", "train.epochs=4",
+		"optim.lr=0.02");
 }
 
+/* A run that must end in an event. */
 static void train(const struct config *c, struct train_summary *s)
 {
-	struct train_data d;
-	struct vb_error err = {0};
-	ck_assert_msg(config_validate(c, &err) == VB_OK, "%s", err.msg);
-	ck_assert_msg(train_data_load(c, &d, &err) == VB_OK, "%s", err.msg);
-	ck_assert_msg(train_run(c, &d, s, NULL, &err) == VB_OK, "%s", err.msg);
-	train_data_free(&d);
+	bu_run(c, NULL, s);
 	ck_assert_int_ne(s->status, GUARD_STATUS_OK);
 }
 

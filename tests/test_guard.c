@@ -169,31 +169,11 @@ END_TEST
 
 /* ---- fault injection through the training loop ---- */
 
+/* benchutil's small run with 4 latents, in a fresh folder. */
 static void small_config(struct config *c, const char *name)
 {
-	struct vb_error err = {0};
-	const char *dir = tu_tmpdir("guard");
-	config_defaults(c);
-	ck_assert(config_set(c, "data.dataset=synthetic", &err) == VB_OK);
-	ck_assert(config_set(c, "data.synthetic_n=256", &err) == VB_OK);
-	ck_assert(config_set(c, "data.synthetic_eval_n=64", &err) == VB_OK);
-	ck_assert(config_set(c, "model.hidden=32", &err) == VB_OK);
-	ck_assert(config_set(c, "model.latent=4", &err) == VB_OK);
-	ck_assert(config_set(c, "train.batch=32", &err) == VB_OK); /* 8/epoch */
-	ck_assert(config_set(c, "train.epochs=3", &err) == VB_OK);
-	ck_assert(config_set(c, "run.progress=off", &err) == VB_OK);
-	ck_assert(config_set_key(c, "run.out_dir", dir, &err) == VB_OK);
-	ck_assert(config_set_key(c, "run.name", name, &err) == VB_OK);
-}
-
-static void set(struct config *c, const char *a)
-{
-	bu_set(c, a);
-}
-
-static void run(const struct config *c, struct train_summary *s)
-{
-	bu_run(c, NULL, s);
+	bu_small_config(c, tu_tmpdir("guard"), name);
+	bu_set(c, "model.latent=4");
 }
 
 struct want {
@@ -234,10 +214,10 @@ static void fault(const char *name, const char *const *sets,
 		snprintf(nm, sizeof nm, "%s-%s", name, mode ? "anomaly" : "cheap");
 		small_config(&c, nm);
 		for (int i = 0; sets[i]; i++)
-			set(&c, sets[i]);
+			bu_set(&c, sets[i]);
 		if (mode)
-			set(&c, "guard.mode=anomaly");
-		run(&c, &s);
+			bu_set(&c, "guard.mode=anomaly");
+		bu_run(&c, NULL, &s);
 		check_event(&s, w, nm);
 		ck_assert_int_ne(s.status, GUARD_STATUS_OK);
 		if (!mode && s.first.cause != GUARD_CAUSE_INPUT_DATA &&
@@ -369,14 +349,11 @@ START_TEST(test_replay_bit_for_bit)
 	struct checkpoint *ck = NULL;
 	char dump[1300];
 	small_config(&c, "replay");
-	set(&c, "run.checkpoint_every=3");
-	set(&c, "guard.replay=false");
-	set(&c, "inject.nan_step=14");
-	set(&c, "inject.nan_phase=param");
-	set(&c, "inject.value=scale");
-	set(&c, "inject.param=encoder.log_var.weight");
-	set(&c, "inject.index=-1");
-	run(&c, &s);
+	BU_SET(&c, "run.checkpoint_every=3", "guard.replay=false",
+		"inject.nan_step=14", "inject.nan_phase=param",
+		"inject.value=scale", "inject.param=encoder.log_var.weight",
+		"inject.index=-1");
+	bu_run(&c, NULL, &s);
 	ck_assert_int_eq(s.first.step, 14);
 	ck_assert_int_eq(s.first.cause, GUARD_CAUSE_UNKNOWN);
 

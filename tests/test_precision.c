@@ -331,37 +331,16 @@ END_TEST
 
 /* ---- through the training loop ---- */
 
-static void set(struct config *c, const char *kv)
-{
-	bu_set(c, kv);
-}
-
 /* 256 synthetic images, MLP VAE, 8 steps of 32 per epoch. */
 static void small_config(struct config *c, const char *dir, const char *name)
 {
-	struct vb_error err = {0};
-	config_defaults(c);
-	set(c, "data.dataset=synthetic");
-	set(c, "data.synthetic_n=256");
-	set(c, "data.synthetic_eval_n=64");
-	set(c, "model.hidden=32");
-	set(c, "model.latent=4");
-	set(c, "train.batch=32");
-	set(c, "train.epochs=2");
-	set(c, "run.progress=off");
-	ck_assert(config_set_key(c, "run.out_dir", dir, &err) == VB_OK);
-	ck_assert(config_set_key(c, "run.name", name, &err) == VB_OK);
-}
-
-static void run_opts(const struct config *c, const struct train_options *o,
-		     struct train_summary *s)
-{
-	bu_run(c, o, s);
+	bu_small_config(c, dir, name);
+	BU_SET(c, "model.latent=4", "train.epochs=2");
 }
 
 static void run(const struct config *c, struct train_summary *s)
 {
-	run_opts(c, NULL, s);
+	bu_run(c, NULL, s);
 }
 
 static char *read_run_file(const struct train_summary *s, const char *f)
@@ -378,8 +357,7 @@ START_TEST(test_f16_overflow_origin)
 	struct config c;
 	struct train_summary s32, s16;
 	small_config(&c, dir, "f32");
-	set(&c, "data.scale=1");
-	set(&c, "guard.mode=anomaly");
+	BU_SET(&c, "data.scale=1", "guard.mode=anomaly");
 	run(&c, &s32);
 	ck_assert_int_eq(s32.status, GUARD_STATUS_OK);
 	ck_assert(!s32.first.set);
@@ -388,9 +366,7 @@ START_TEST(test_f16_overflow_origin)
 	ck_assert_int_eq(s32.steps, 16);
 
 	small_config(&c, dir, "f16");
-	set(&c, "data.scale=1");
-	set(&c, "guard.mode=anomaly");
-	set(&c, "train.precision=f16");
+	BU_SET(&c, "data.scale=1", "guard.mode=anomaly", "train.precision=f16");
 	run(&c, &s16);
 	ck_assert(s16.status == GUARD_STATUS_NAN ||
 		  s16.status == GUARD_STATUS_INF);
@@ -449,12 +425,10 @@ START_TEST(test_dynamic_scale_backs_off)
 	struct config c;
 	struct train_summary s;
 	small_config(&c, dir, "dyn");
-	set(&c, "train.batch=16"); /* 16 steps per epoch */
-	set(&c, "train.epochs=7");
-	set(&c, "train.precision=f16");
-	set(&c, "train.loss_scale=dynamic");
-	set(&c, "train.scale_init=1e30");
-	set(&c, "train.nan_check=strict");
+	bu_set(&c, "train.batch=16"); /* 16 steps per epoch */
+	BU_SET(&c, "train.epochs=7", "train.precision=f16",
+		"train.loss_scale=dynamic", "train.scale_init=1e30",
+		"train.nan_check=strict");
 	run(&c, &s);
 	ck_assert_int_eq(s.status, GUARD_STATUS_OK);
 	ck_assert(!s.first.set);
@@ -486,9 +460,8 @@ START_TEST(test_dynamic_scale_grows)
 	struct config c;
 	struct train_summary s;
 	small_config(&c, dir, "grow");
-	set(&c, "train.loss_scale=dynamic");
-	set(&c, "train.scale_init=2");
-	set(&c, "train.scale_interval=4");
+	BU_SET(&c, "train.loss_scale=dynamic", "train.scale_init=2",
+		"train.scale_interval=4");
 	run(&c, &s);
 	ck_assert_int_eq(s.status, GUARD_STATUS_OK);
 	ck_assert_int_eq(s.steps, 16);
@@ -514,7 +487,7 @@ START_TEST(test_unchanged_bytes)
 		snprintf(name, sizeof name, "r%d", k);
 		small_config(&c, dir, name);
 		if (extra[k])
-			set(&c, extra[k]);
+			bu_set(&c, extra[k]);
 		run(&c, &s);
 		ck_assert_int_eq(s.status, GUARD_STATUS_OK);
 		char *m = read_run_file(&s, "metrics.csv");
@@ -545,7 +518,7 @@ static struct checkpoint *dump_step(struct config *c, const char *dir,
 	memset(&o, 0, sizeof o);
 	o.stop_step = step;
 	o.dump = path;
-	run_opts(c, &o, s);
+	bu_run(c, &o, s);
 	ck_assert_msg(checkpoint_open(path, &ck, &err) == VB_OK, "%s",
 		      err.msg);
 	return ck;
@@ -593,10 +566,10 @@ static void sgd_config(struct config *c, const char *dir, const char *name,
 		       const char *batch, const char *acc)
 {
 	small_config(c, dir, name);
-	set(c, "optim.kind=sgd");
-	set(c, "train.sanity_check=false"); /* it draws a batch of noise */
-	set(c, batch);
-	set(c, acc);
+	bu_set(c, "optim.kind=sgd");
+	bu_set(c, "train.sanity_check=false"); /* it draws a batch of noise */
+	bu_set(c, batch);
+	bu_set(c, acc);
 }
 
 START_TEST(test_accumulate_matches_big_batch)
@@ -661,10 +634,10 @@ START_TEST(test_accumulate_last_group)
 	struct train_summary s3, s2, sf;
 	struct checkpoint *a, *b;
 	sgd_config(&c, dir, "acc3", "train.batch=32", "train.accumulate=3");
-	set(&c, "optim.lr=1e-30");
+	bu_set(&c, "optim.lr=1e-30");
 	a = dump_step(&c, dir, "acc3", 3, &s3);
 	sgd_config(&c, dir, "acc2", "train.batch=32", "train.accumulate=2");
-	set(&c, "optim.lr=1e-30");
+	bu_set(&c, "optim.lr=1e-30");
 	b = dump_step(&c, dir, "acc2", 4, &s2);
 	ck_assert_int_eq(s3.steps, 3);
 	ck_assert_int_eq(s2.steps, 4);
@@ -673,7 +646,7 @@ START_TEST(test_accumulate_last_group)
 	checkpoint_close(b);
 	/* a whole run: ceil(8 / 3) = 3 optimiser steps per epoch */
 	small_config(&c, dir, "full");
-	set(&c, "train.accumulate=3");
+	bu_set(&c, "train.accumulate=3");
 	run(&c, &sf);
 	ck_assert_int_eq(sf.status, GUARD_STATUS_OK);
 	ck_assert_int_eq(sf.steps, 2 * 3);
@@ -690,9 +663,7 @@ START_TEST(test_rhvae_accumulate)
 	struct config c;
 	struct train_summary s;
 	small_config(&c, dir, "rhvae");
-	set(&c, "model.kind=rhvae");
-	set(&c, "train.accumulate=2");
-	set(&c, "train.epochs=1");
+	BU_SET(&c, "model.kind=rhvae", "train.accumulate=2", "train.epochs=1");
 	run(&c, &s);
 	ck_assert_int_eq(s.status, GUARD_STATUS_OK);
 	ck_assert_int_eq(s.steps, 4);
@@ -715,14 +686,11 @@ START_TEST(test_resume_scaled_accumulated)
 	struct replay_report r;
 	struct vb_error err = {0};
 	small_config(&c, dir, "scaled");
-	set(&c, "train.batch=16");
-	set(&c, "train.accumulate=2"); /* 8 steps per epoch */
-	set(&c, "train.precision=f16");
-	set(&c, "train.loss_scale=dynamic");
-	set(&c, "train.scale_init=1e7");
-	set(&c, "train.scale_interval=3");
-	set(&c, "run.checkpoint_every=7");
-	set(&c, "guard.replay=false");
+	bu_set(&c, "train.batch=16");
+	bu_set(&c, "train.accumulate=2"); /* 8 steps per epoch */
+	BU_SET(&c, "train.precision=f16", "train.loss_scale=dynamic",
+		"train.scale_init=1e7", "train.scale_interval=3",
+		"run.checkpoint_every=7", "guard.replay=false");
 	run(&c, &s);
 	ck_assert_int_eq(s.status, GUARD_STATUS_OK);
 	ck_assert_int_eq(s.steps, 16);
@@ -744,7 +712,7 @@ START_TEST(test_f64_refused)
 	struct train_data d;
 	struct vb_error err = {0};
 	small_config(&c, tu_tmpdir("f64"), "f64");
-	set(&c, "train.precision=f64");
+	bu_set(&c, "train.precision=f64");
 	ck_assert(config_validate(&c, &err) == VB_OK);
 	ck_assert(train_data_load(&c, &d, &err) == VB_OK);
 	ck_assert_int_eq(train_run(&c, &d, &s, NULL, &err), VB_ERR_CONFIG);

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "checkpoint.h"
 #include "config.h"
 #include "graph.h"
@@ -23,40 +24,11 @@
 #include "testutil.h"
 #include "train.h"
 
+/* benchutil's small run with 4 latents and bce. */
 static void small_config(struct config *c, const char *dir, const char *name)
 {
-	struct vb_error err = {0};
-	config_defaults(c);
-	ck_assert(config_set(c, "data.dataset=synthetic", &err) == VB_OK);
-	ck_assert(config_set(c, "data.synthetic_n=256", &err) == VB_OK);
-	ck_assert(config_set(c, "data.synthetic_eval_n=64", &err) == VB_OK);
-	ck_assert(config_set(c, "model.hidden=32", &err) == VB_OK);
-	ck_assert(config_set(c, "model.latent=4", &err) == VB_OK);
-	ck_assert(config_set(c, "model.recon=bce", &err) == VB_OK);
-	ck_assert(config_set(c, "train.batch=32", &err) == VB_OK);
-	ck_assert(config_set(c, "train.epochs=3", &err) == VB_OK);
-	ck_assert(config_set(c, "run.progress=off", &err) == VB_OK);
-	ck_assert(config_set_key(c, "run.out_dir", dir, &err) == VB_OK);
-	ck_assert(config_set_key(c, "run.name", name, &err) == VB_OK);
-}
-
-static void run(const struct config *c, struct train_summary *s)
-{
-	struct train_data d;
-	struct vb_error err = {0};
-	ck_assert_msg(config_validate(c, &err) == VB_OK, "%s", err.msg);
-	ck_assert_msg(train_data_load(c, &d, &err) == VB_OK, "%s", err.msg);
-	ck_assert_msg(train_run(c, &d, s, NULL, &err) == VB_OK, "%s", err.msg);
-	train_data_free(&d);
-}
-
-static char *read_run_file(const struct train_summary *s, const char *f)
-{
-	char path[1300];
-	snprintf(path, sizeof path, "%s/%s", s->run_dir, f);
-	char *t = tu_read_file(path, NULL);
-	ck_assert_msg(t != NULL, "cannot read %s", path);
-	return t;
+	bu_small_config(c, dir, name);
+	BU_SET(c, "model.latent=4", "model.recon=bce");
 }
 
 START_TEST(test_determinism)
@@ -68,20 +40,19 @@ START_TEST(test_determinism)
 	snprintf(d1, sizeof d1, "%s/a", dir);
 	snprintf(d2, sizeof d2, "%s/b", dir);
 	small_config(&c, d1, "run");
-	run(&c, &s1);
+	bu_run(&c, NULL, &s1);
 	small_config(&c, d2, "run");
-	run(&c, &s2);
-	char *m1 = read_run_file(&s1, "metrics.csv");
-	char *m2 = read_run_file(&s2, "metrics.csv");
+	bu_run(&c, NULL, &s2);
+	char *m1 = bu_read_run_file(&s1, "metrics.csv");
+	char *m2 = bu_read_run_file(&s2, "metrics.csv");
 	ck_assert_str_eq(m1, m2);
 	ck_assert_int_eq(s1.status, GUARD_STATUS_OK);
 	/* a different seed gives different numbers */
-	struct vb_error err = {0};
 	snprintf(d2, sizeof d2, "%s/c", dir);
 	small_config(&c, d2, "run");
-	ck_assert(config_set(&c, "train.seed=9", &err) == VB_OK);
-	run(&c, &s2);
-	char *m3 = read_run_file(&s2, "metrics.csv");
+	bu_set(&c, "train.seed=9");
+	bu_run(&c, NULL, &s2);
+	char *m3 = bu_read_run_file(&s2, "metrics.csv");
 	ck_assert_str_ne(m1, m3);
 	free(m1);
 	free(m2);
@@ -103,16 +74,14 @@ START_TEST(test_kernels)
 	struct vb_error err = {0};
 	snprintf(d1, sizeof d1, "%s/a", dir);
 	small_config(&c, d1, "portable");
-	ck_assert(config_set(&c, "model.arch=resnet", &err) == VB_OK);
-	ck_assert(config_set(&c, "train.epochs=1", &err) == VB_OK);
-	ck_assert(config_set(&c, "train.kernels=portable", &err) == VB_OK);
-	run(&c, &s1);
+	BU_SET(&c, "model.arch=resnet", "train.epochs=1",
+		"train.kernels=portable");
+	bu_run(&c, NULL, &s1);
 	small_config(&c, d1, "fast");
-	ck_assert(config_set(&c, "model.arch=resnet", &err) == VB_OK);
-	ck_assert(config_set(&c, "train.epochs=1", &err) == VB_OK);
-	run(&c, &s2);
-	char *m1 = read_run_file(&s1, "meta.json");
-	char *m2 = read_run_file(&s2, "meta.json");
+	BU_SET(&c, "model.arch=resnet", "train.epochs=1");
+	bu_run(&c, NULL, &s2);
+	char *m1 = bu_read_run_file(&s1, "meta.json");
+	char *m2 = bu_read_run_file(&s2, "meta.json");
 	ck_assert_msg(strstr(m1, "\"conv_backend\": \"im2col\"") != NULL,
 		      "%s", m1);
 	ck_assert_msg(strstr(m2, graph_conv_backend_default() ==
@@ -145,16 +114,15 @@ START_TEST(test_eval_every)
 	char d1[1100], d2[1100];
 	struct config c;
 	struct train_summary s1, s2;
-	struct vb_error err = {0};
 	snprintf(d1, sizeof d1, "%s/a", dir);
 	snprintf(d2, sizeof d2, "%s/b", dir);
 	small_config(&c, d1, "run");
-	run(&c, &s1);
+	bu_run(&c, NULL, &s1);
 	small_config(&c, d2, "run");
-	ck_assert(config_set(&c, "train.eval_every=2", &err) == VB_OK);
-	run(&c, &s2);
-	char *m1 = read_run_file(&s1, "metrics.csv");
-	char *m2 = read_run_file(&s2, "metrics.csv");
+	bu_set(&c, "train.eval_every=2");
+	bu_run(&c, NULL, &s2);
+	char *m1 = bu_read_run_file(&s1, "metrics.csv");
+	char *m2 = bu_read_run_file(&s2, "metrics.csv");
 	char *l1 = m1, *l2 = m2;
 	for (int line = 0; line < 4; line++) {
 		char *e1 = strchr(l1, '\n'), *e2 = strchr(l2, '\n');
@@ -186,12 +154,11 @@ START_TEST(test_loss_goes_down)
 {
 	struct config c;
 	struct train_summary s;
-	struct vb_error err = {0};
 	small_config(&c, tu_tmpdir("down"), "run");
-	ck_assert(config_set(&c, "train.epochs=6", &err) == VB_OK);
-	run(&c, &s);
+	bu_set(&c, "train.epochs=6");
+	bu_run(&c, NULL, &s);
 	ck_assert_int_eq(s.status, GUARD_STATUS_OK);
-	char *m = read_run_file(&s, "metrics.csv");
+	char *m = bu_read_run_file(&s, "metrics.csv");
 	/* first data line: epoch,steps,lr,train_loss,... */
 	char *line = strchr(m, '\n') + 1;
 	double first = 0;
@@ -209,7 +176,7 @@ START_TEST(test_loss_goes_down)
 	static const char *const pics[2] = {"reconstructions.png",
 					    "samples.png"};
 	for (int i = 0; i < 2; i++) {
-		char *png = read_run_file(&s, pics[i]);
+		char *png = bu_read_run_file(&s, pics[i]);
 		ck_assert_ptr_nonnull(png);
 		ck_assert(!memcmp(png, "\x89PNG", 4));
 		free(png);
@@ -221,14 +188,13 @@ static void inject(const char *phase, const char *check, int step,
 		   struct train_summary *s)
 {
 	struct config c;
-	struct vb_error err = {0};
 	char buf[64];
 	small_config(&c, tu_tmpdir("inj"), "run");
 	snprintf(buf, sizeof buf, "inject.nan_step=%d", step);
-	ck_assert(config_set(&c, buf, &err) == VB_OK);
-	ck_assert(config_set_key(&c, "inject.nan_phase", phase, &err) == VB_OK);
-	ck_assert(config_set_key(&c, "train.nan_check", check, &err) == VB_OK);
-	run(&c, s);
+	bu_set(&c, buf);
+	bu_set_key(&c, "inject.nan_phase", phase);
+	bu_set_key(&c, "train.nan_check", check);
+	bu_run(&c, NULL, s);
 }
 
 START_TEST(test_guard_input)
@@ -277,15 +243,14 @@ static void inject_mse(const char *phase, const char *check, int step,
 		       struct train_summary *s)
 {
 	struct config c;
-	struct vb_error err = {0};
 	char buf[64];
 	small_config(&c, tu_tmpdir("inj"), "run");
-	ck_assert(config_set(&c, "model.recon=mse", &err) == VB_OK);
+	bu_set(&c, "model.recon=mse");
 	snprintf(buf, sizeof buf, "inject.nan_step=%d", step);
-	ck_assert(config_set(&c, buf, &err) == VB_OK);
-	ck_assert(config_set_key(&c, "inject.nan_phase", phase, &err) == VB_OK);
-	ck_assert(config_set_key(&c, "train.nan_check", check, &err) == VB_OK);
-	run(&c, s);
+	bu_set(&c, buf);
+	bu_set_key(&c, "inject.nan_phase", phase);
+	bu_set_key(&c, "train.nan_check", check);
+	bu_run(&c, NULL, s);
 }
 
 START_TEST(test_guard_pythae)
@@ -330,12 +295,10 @@ START_TEST(test_skip_nonfinite)
 	 * event is still recorded. */
 	struct config c;
 	struct train_summary s;
-	struct vb_error err = {0};
 	small_config(&c, tu_tmpdir("skip"), "run");
-	ck_assert(config_set(&c, "inject.nan_step=5", &err) == VB_OK);
-	ck_assert(config_set(&c, "inject.nan_phase=grad", &err) == VB_OK);
-	ck_assert(config_set(&c, "train.skip_nonfinite=true", &err) == VB_OK);
-	run(&c, &s);
+	BU_SET(&c, "inject.nan_step=5", "inject.nan_phase=grad",
+		"train.skip_nonfinite=true");
+	bu_run(&c, NULL, &s);
 	ck_assert_int_eq(s.status, GUARD_STATUS_OK);
 	ck_assert_int_eq(s.skipped, 1);
 	ck_assert(s.first.set);
@@ -351,17 +314,15 @@ START_TEST(test_guard_huge_lr)
 {
 	struct config c;
 	struct train_summary s;
-	struct vb_error err = {0};
 	small_config(&c, tu_tmpdir("lr"), "run");
-	ck_assert(config_set(&c, "optim.kind=sgd", &err) == VB_OK);
-	ck_assert(config_set(&c, "optim.lr=1e12", &err) == VB_OK);
-	run(&c, &s);
+	BU_SET(&c, "optim.kind=sgd", "optim.lr=1e12");
+	bu_run(&c, NULL, &s);
 	ck_assert_msg(s.status == GUARD_STATUS_NAN ||
 			      s.status == GUARD_STATUS_INF,
 		      "status %d", s.status);
 	ck_assert(s.first.set);
 	ck_assert(s.first.step >= 1 && s.first.step <= 24);
-	char *row = read_run_file(&s, "summary.csv");
+	char *row = bu_read_run_file(&s, "summary.csv");
 	ck_assert_ptr_nonnull(strstr(row, guard_status_name(s.status)));
 	free(row);
 }
@@ -375,7 +336,7 @@ START_TEST(test_checkpoint_contents)
 	struct vb_error err = {0};
 	int64_t step = -1;
 	small_config(&c, tu_tmpdir("ck"), "run");
-	run(&c, &s);
+	bu_run(&c, NULL, &s);
 	char path[1300];
 	snprintf(path, sizeof path, "%s/checkpoint.safetensors", s.run_dir);
 	ck_assert_msg(checkpoint_open(path, &ck, &err) == VB_OK, "%s", err.msg);
@@ -472,9 +433,8 @@ START_TEST(test_resume_checkpoint_validated)
 		{"trainer.batch", "trainer.batch", &huge_batch, 8},
 	};
 	small_config(&c, dir, "run");
-	ck_assert(config_set(&c, "run.checkpoint_every=3", &err) == VB_OK);
-	ck_assert(config_set(&c, "train.max_steps=4", &err) == VB_OK);
-	run(&c, &s);
+	BU_SET(&c, "run.checkpoint_every=3", "train.max_steps=4");
+	bu_run(&c, NULL, &s);
 	/* step 3 of 8 per epoch: a mid-epoch checkpoint with trainer.batch */
 	snprintf(ck, sizeof ck, "%s/checkpoints/step-000000003.safetensors",
 		 s.run_dir);
@@ -508,14 +468,10 @@ START_TEST(test_rhvae_mid_epoch_resume)
 	const char *dir = tu_tmpdir("rhresume");
 	char ck[1300], fin[1300], orig[1300];
 	small_config(&c, dir, "run");
-	ck_assert(config_set(&c, "model.kind=rhvae", &err) == VB_OK);
-	ck_assert(config_set(&c, "model.latent=2", &err) == VB_OK);
-	ck_assert(config_set(&c, "model.hidden=16", &err) == VB_OK);
-	ck_assert(config_set(&c, "data.synthetic_n=128", &err) == VB_OK);
-	ck_assert(config_set(&c, "train.batch=16", &err) == VB_OK);
-	ck_assert(config_set(&c, "train.epochs=1", &err) == VB_OK);
-	ck_assert(config_set(&c, "run.checkpoint_every=3", &err) == VB_OK);
-	run(&c, &s);
+	BU_SET(&c, "model.kind=rhvae", "model.latent=2", "model.hidden=16",
+		"data.synthetic_n=128", "train.batch=16", "train.epochs=1",
+		"run.checkpoint_every=3");
+	bu_run(&c, NULL, &s);
 	ck_assert_int_eq(s.steps, 8);
 	/* step 6 of the epoch's 8: the latest, a mid-epoch one */
 	snprintf(ck, sizeof ck, "%s/checkpoints/step-000000006.safetensors",
@@ -633,7 +589,7 @@ static void field_of(const char *line, int i, char *out, size_t cap)
 static void summary_field(const struct train_summary *s, const char *name,
 			  char *out, size_t cap)
 {
-	char *t = read_run_file(s, "summary.csv");
+	char *t = bu_read_run_file(s, "summary.csv");
 	int i = col_of(t, name);
 	ck_assert_msg(i >= 0, "summary.csv has no column %s", name);
 	field_of(strchr(t, '\n') + 1, i, out, cap);
@@ -643,7 +599,7 @@ static void summary_field(const struct train_summary *s, const char *name,
 /* summary.csv without its wall-clock fields (seconds, nll_seconds). */
 static char *summary_no_clock(const struct train_summary *s)
 {
-	char *t = read_run_file(s, "summary.csv");
+	char *t = bu_read_run_file(s, "summary.csv");
 	int a = col_of(t, "seconds"), b = col_of(t, "nll_seconds");
 	char *out = malloc(strlen(t) + 1), *o = out;
 	int i = 0;
@@ -672,15 +628,15 @@ START_TEST(test_heldout_deterministic)
 	snprintf(d1, sizeof d1, "%s/a", dir);
 	snprintf(d2, sizeof d2, "%s/b", dir);
 	small_config(&c, d1, "run");
-	run(&c, &s1);
+	bu_run(&c, NULL, &s1);
 	small_config(&c, d2, "run");
-	run(&c, &s2);
+	bu_run(&c, NULL, &s2);
 	char *a = summary_no_clock(&s1), *b = summary_no_clock(&s2);
 	ck_assert_str_eq(a, b);
 	free(a);
 	free(b);
-	a = read_run_file(&s1, "metrics.csv");
-	b = read_run_file(&s2, "metrics.csv");
+	a = bu_read_run_file(&s1, "metrics.csv");
+	b = bu_read_run_file(&s2, "metrics.csv");
 	ck_assert_str_eq(a, b);
 	ck_assert(col_of(a, "eval_sse") >= 0 && col_of(a, "eval_bce") >= 0 &&
 		  col_of(a, "worst_batch") >= 0 &&
@@ -725,10 +681,9 @@ START_TEST(test_heldout_nll_direct)
 	struct rng r;
 	char path[1300];
 	small_config(&c, dir, "run");
-	ck_assert(config_set(&c, "eval.nll_samples=20", &err) == VB_OK);
-	ck_assert(config_set(&c, "eval.nll_images=10", &err) == VB_OK);
-	ck_assert(config_set(&c, "eval.nll_chunk=7", &err) == VB_OK);
-	run(&c, &s);
+	BU_SET(&c, "eval.nll_samples=20", "eval.nll_images=10",
+		"eval.nll_chunk=7");
+	bu_run(&c, NULL, &s);
 	ck_assert_int_eq(s.status, GUARD_STATUS_OK);
 	ck_assert_int_eq(s.best_epoch, 3);
 	ck_assert_int_eq(s.last_finite_epoch, 3);
@@ -772,14 +727,10 @@ START_TEST(test_pythae_value_error)
 	 * raises #131's ValueError in the forward of that step */
 	struct config c;
 	struct train_summary s;
-	struct vb_error err = {0};
 	small_config(&c, tu_tmpdir("valerr"), "run");
-	ck_assert(config_set(&c, "model.kind=rhvae", &err) == VB_OK);
-	ck_assert(config_set(&c, "model.recon=mse", &err) == VB_OK);
-	ck_assert(config_set(&c, "eval.nll_samples=0", &err) == VB_OK);
-	ck_assert(config_set(&c, "inject.nan_step=5", &err) == VB_OK);
-	ck_assert(config_set(&c, "train.nan_check=pythae", &err) == VB_OK);
-	run(&c, &s);
+	BU_SET(&c, "model.kind=rhvae", "model.recon=mse", "eval.nll_samples=0",
+		"inject.nan_step=5", "train.nan_check=pythae");
+	bu_run(&c, NULL, &s);
 	ck_assert_int_eq(s.first.step, 5);
 	ck_assert_int_eq(s.steps, 5);
 	ck_assert_int_eq(s.first.phase, GUARD_PHASE_FORWARD);
@@ -797,15 +748,10 @@ END_TEST
 /* A small RHVAE (or VAE) run for the prior-samples picture. */
 static void prior_config(struct config *c, const char *dir, const char *kind)
 {
-	struct vb_error err = {0};
 	small_config(c, dir, "run");
-	ck_assert(config_set_key(c, "model.kind", kind, &err) == VB_OK);
-	ck_assert(config_set(c, "model.latent=2", &err) == VB_OK);
-	ck_assert(config_set(c, "model.hidden=16", &err) == VB_OK);
-	ck_assert(config_set(c, "data.synthetic_n=128", &err) == VB_OK);
-	ck_assert(config_set(c, "train.batch=16", &err) == VB_OK);
-	ck_assert(config_set(c, "train.epochs=1", &err) == VB_OK);
-	ck_assert(config_set(c, "eval.nll_samples=0", &err) == VB_OK);
+	bu_set_key(c, "model.kind", kind);
+	BU_SET(c, "model.latent=2", "model.hidden=16", "data.synthetic_n=128",
+		"train.batch=16", "train.epochs=1", "eval.nll_samples=0");
 }
 
 START_TEST(test_rhvae_prior_samples_png)
@@ -822,10 +768,10 @@ START_TEST(test_rhvae_prior_samples_png)
 	snprintf(d2, sizeof d2, "%s/b", dir);
 	snprintf(d3, sizeof d3, "%s/vae", dir);
 	prior_config(&c, d1, "rhvae");
-	run(&c, &s1);
+	bu_run(&c, NULL, &s1);
 	ck_assert_int_eq(s1.status, GUARD_STATUS_OK);
 	prior_config(&c, d2, "rhvae");
-	run(&c, &s2);
+	bu_run(&c, NULL, &s2);
 	ck_assert_int_eq(s2.status, GUARD_STATUS_OK);
 	snprintf(path, sizeof path, "%s/samples_prior.png", s1.run_dir);
 	char *p1 = tu_read_file(path, &n1);
@@ -846,9 +792,9 @@ START_TEST(test_rhvae_prior_samples_png)
 	free(p1);
 	free(p2);
 	prior_config(&c, d3, "vae");
-	run(&c, &sv);
+	bu_run(&c, NULL, &sv);
 	ck_assert_int_eq(sv.status, GUARD_STATUS_OK);
-	free(read_run_file(&sv, "samples.png"));
+	free(bu_read_run_file(&sv, "samples.png"));
 	snprintf(path, sizeof path, "%s/samples_prior.png", sv.run_dir);
 	ck_assert_ptr_null(tu_read_file(path, NULL));
 }
@@ -857,10 +803,8 @@ END_TEST
 /* small_config with the NLL off and optim.clip = adaptive. */
 static void adaptive_config(struct config *c, const char *dir)
 {
-	struct vb_error err = {0};
 	small_config(c, dir, "run");
-	ck_assert(config_set(c, "eval.nll_samples=0", &err) == VB_OK);
-	ck_assert(config_set(c, "optim.clip=adaptive", &err) == VB_OK);
+	BU_SET(c, "eval.nll_samples=0", "optim.clip=adaptive");
 }
 
 START_TEST(test_adaptive_clip_share)
@@ -870,22 +814,18 @@ START_TEST(test_adaptive_clip_share)
 	 * spike, nothing */
 	struct config c;
 	struct train_summary s1, s2;
-	struct vb_error err = {0};
 	const char *dir = tu_tmpdir("adaclip");
 	char d1[1100], d2[1100];
 	snprintf(d1, sizeof d1, "%s/a", dir);
 	snprintf(d2, sizeof d2, "%s/b", dir);
 	adaptive_config(&c, d1);
-	run(&c, &s1);
+	bu_run(&c, NULL, &s1);
 	ck_assert_int_eq(s1.status, GUARD_STATUS_OK);
 	ck_assert_double_eq(s1.clipped_share, 0);
 	adaptive_config(&c, d2);
-	ck_assert(config_set(&c, "inject.nan_step=20", &err) == VB_OK);
-	ck_assert(config_set(&c, "inject.nan_phase=grad", &err) == VB_OK);
-	ck_assert(config_set(&c, "inject.value=scale", &err) == VB_OK);
-	ck_assert(config_set(&c, "inject.scale=1000", &err) == VB_OK);
-	ck_assert(config_set(&c, "inject.index=-1", &err) == VB_OK);
-	run(&c, &s2);
+	BU_SET(&c, "inject.nan_step=20", "inject.nan_phase=grad",
+		"inject.value=scale", "inject.scale=1000", "inject.index=-1");
+	bu_run(&c, NULL, &s2);
 	ck_assert_int_eq(s2.status, GUARD_STATUS_OK);
 	ck_assert_double_eq(s2.clipped_share, 1.0 / (double)s2.steps);
 }
@@ -905,19 +845,16 @@ START_TEST(test_adaptive_clip_resume)
 	char d1[1100], ck[1300];
 	snprintf(d1, sizeof d1, "%s/a", dir);
 	adaptive_config(&c, d1);
-	ck_assert(config_set(&c, "run.checkpoint_every=5", &err) == VB_OK);
-	ck_assert(config_set(&c, "inject.nan_step=22", &err) == VB_OK);
-	ck_assert(config_set(&c, "inject.nan_phase=grad", &err) == VB_OK);
-	ck_assert(config_set(&c, "inject.value=scale", &err) == VB_OK);
-	ck_assert(config_set(&c, "inject.scale=1000", &err) == VB_OK);
-	ck_assert(config_set(&c, "inject.index=-1", &err) == VB_OK);
-	run(&c, &s1);
+	BU_SET(&c, "run.checkpoint_every=5", "inject.nan_step=22",
+		"inject.nan_phase=grad", "inject.value=scale",
+		"inject.scale=1000", "inject.index=-1");
+	bu_run(&c, NULL, &s1);
 	ck_assert_int_eq(s1.status, GUARD_STATUS_OK);
 	ck_assert_double_eq(s1.clipped_share, 1.0 / 24);
 	snprintf(ck, sizeof ck, "%s/checkpoints/step-000000020.safetensors",
 		 s1.run_dir);
 	snprintf(d1, sizeof d1, "%s/b", dir);
-	ck_assert(config_set_key(&c, "run.out_dir", d1, &err) == VB_OK);
+	bu_set_key(&c, "run.out_dir", d1);
 	memset(&o, 0, sizeof o);
 	o.resume = ck;
 	ck_assert(train_data_load(&c, &d, &err) == VB_OK);
@@ -935,9 +872,8 @@ END_TEST
 /* small_config with the NLL off. */
 static void no_nll_config(struct config *c, const char *dir)
 {
-	struct vb_error err = {0};
 	small_config(c, dir, "run");
-	ck_assert(config_set(c, "eval.nll_samples=0", &err) == VB_OK);
+	bu_set(c, "eval.nll_samples=0");
 }
 
 START_TEST(test_drop_last_and_first_batch)
@@ -946,13 +882,12 @@ START_TEST(test_drop_last_and_first_batch)
 	 * 8 with data.drop_last */
 	struct config c;
 	struct train_summary s;
-	struct vb_error err = {0};
 	const char *dir = tu_tmpdir("droplast");
 	char d1[1100], want[4096], v[4096];
 	snprintf(d1, sizeof d1, "%s/a", dir);
 	no_nll_config(&c, d1);
-	ck_assert(config_set(&c, "train.batch=30", &err) == VB_OK);
-	run(&c, &s);
+	bu_set(&c, "train.batch=30");
+	bu_run(&c, NULL, &s);
 	ck_assert_int_eq(s.steps, 3 * 9);
 	/* chance that the worst of 9 batches is the partial one: 1/9 an
 	 * epoch */
@@ -960,13 +895,12 @@ START_TEST(test_drop_last_and_first_batch)
 	ck_assert(s.worst_partial_epochs >= 0 && s.worst_partial_epochs <= 3);
 	snprintf(d1, sizeof d1, "%s/b", dir);
 	no_nll_config(&c, d1);
-	ck_assert(config_set(&c, "train.batch=30", &err) == VB_OK);
-	ck_assert(config_set(&c, "data.drop_last=true", &err) == VB_OK);
-	run(&c, &s);
+	BU_SET(&c, "train.batch=30", "data.drop_last=true");
+	bu_run(&c, NULL, &s);
 	ck_assert_int_eq(s.steps, 3 * 8);
 	ck_assert_double_eq(s.worst_partial_expected, 0);
 	ck_assert_int_eq(s.worst_partial_epochs, 0);
-	char *m = read_run_file(&s, "metrics.csv");
+	char *m = bu_read_run_file(&s, "metrics.csv");
 	ck_assert_msg(strstr(m, ",false,") && !strstr(m, ",true,"), "%s", m);
 	free(m);
 
@@ -975,8 +909,8 @@ START_TEST(test_drop_last_and_first_batch)
 	 * then one per epoch */
 	snprintf(d1, sizeof d1, "%s/c", dir);
 	no_nll_config(&c, d1);
-	ck_assert(config_set(&c, "inject.nan_step=11", &err) == VB_OK);
-	run(&c, &s);
+	bu_set(&c, "inject.nan_step=11");
+	bu_run(&c, NULL, &s);
 	ck_assert_int_eq(s.first.step, 11);
 	size_t perm[256], used = 0;
 	struct rng sh;
@@ -1015,25 +949,21 @@ START_TEST(test_seeds_separate)
 	/* model.init_seed seeds only the weights, train.seed only the data
 	 * order and noise: sweeping one alone moves only its part */
 	struct config a, b;
-	struct vb_error err = {0};
 	size_t na, nb;
 	small_config(&a, tu_tmpdir("seeds"), "run");
 	small_config(&b, tu_tmpdir("seeds"), "run");
-	ck_assert(config_set(&a, "model.init_seed=5", &err) == VB_OK);
-	ck_assert(config_set(&b, "model.init_seed=5", &err) == VB_OK);
-	ck_assert(config_set(&b, "train.seed=9", &err) == VB_OK);
+	bu_set(&a, "model.init_seed=5");
+	BU_SET(&b, "model.init_seed=5", "train.seed=9");
 	vb_real *pa = initial_params(&a, &na), *pb = initial_params(&b, &nb);
 	ck_assert_uint_eq(na, nb);
 	ck_assert(!memcmp(pa, pb, na * sizeof *pa)); /* same init */
 	free(pb);
-	ck_assert(config_set(&b, "train.seed=8", &err) == VB_OK);
-	ck_assert(config_set(&b, "model.init_seed=6", &err) == VB_OK);
+	BU_SET(&b, "train.seed=8", "model.init_seed=6");
 	pb = initial_params(&b, &nb);
 	ck_assert(memcmp(pa, pb, na * sizeof *pa)); /* other init */
 	free(pb);
 	/* init_seed -1 is train.seed */
-	ck_assert(config_set(&b, "model.init_seed=-1", &err) == VB_OK);
-	ck_assert(config_set(&b, "train.seed=5", &err) == VB_OK);
+	BU_SET(&b, "model.init_seed=-1", "train.seed=5");
 	pb = initial_params(&b, &nb);
 	ck_assert(!memcmp(pa, pb, na * sizeof *pa));
 	free(pa);
