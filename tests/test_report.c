@@ -1,0 +1,481 @@
+/* test_report: a sweep folder's report: summary.md, machine.json, the
+ * copies of curves and precursors, figures (which axes, panels, legends,
+ * curves from results.csv alone), report rebuilt from rows and results,
+ * rows older than a column or setting, and bad CSV records. */
+#include <check.h>
+#include <dirent.h>
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "figures.h"
+#include "plot.h"
+#include "report.h"
+#include "sweep.h"
+#include "table.h"
+#include "sweeputil.h"
+#include "testutil.h"
+
+/* PNG width and height from its IHDR chunk. */
+static void png_size(const char *path, int *w, int *h)
+{
+	size_t n = 0;
+	unsigned char *d = (unsigned char *)tu_read_file(path, &n);
+	ck_assert_msg(d && n > 24, "%s", path);
+	*w = d[16] << 24 | d[17] << 16 | d[18] << 8 | d[19];
+	*h = d[20] << 24 | d[21] << 16 | d[22] << 8 | d[23];
+	free(d);
+}
+
+/* A table with the given columns and rows (cells row-major). */
+static void make_table(struct table *t, const char *const *cols, size_t nc,
+		       const char *const *cells, size_t nr)
+{
+	struct vb_error err = {0};
+	table_init(t);
+	for (size_t c = 0; c < nc; c++)
+		ck_assert(table_add_col(t, cols[c], &err) == VB_OK);
+	for (size_t r = 0; r < nr; r++) {
+		size_t row;
+		ck_assert(table_add_row(t, &row, &err) == VB_OK);
+		for (size_t c = 0; c < nc; c++)
+			ck_assert(table_set_cell(t, row, c, cells[r * nc + c],
+						 &err) == VB_OK);
+	}
+}
+
+/* Issue 15 item 8 (b): a mitigation sweep is drawn per mitigation, never
+ * as an lr x batch grid, even when mitigations set optim.lr and
+ * train.batch; a [sweep] axis that varies within a mitigation goes
+ * across. */
+START_TEST(test_figures_mitigation_axes)
+{
+	static const char *const cols[] = {"id", "status", "mitigation",
+					   "optim.lr", "train.batch",
+					   "train.seed"};
+	static const char *const cells[] = {
+		"a", "ok", "baseline", "0.001", "64", "1",
+		"b", "ok", "baseline", "0.001", "64", "2",
+		"c", "ok", "low-lr", "1e-05", "64", "1",
+		"d", "ok", "low-lr", "1e-05", "64", "2",
+		"e", "ok", "batch-16", "0.001", "16", "1",
+		"f", "ok", "batch-16", "0.001", "16", "2"};
+	static const char *const axes[] = {"optim.lr", "train.batch",
+					   "train.seed"};
+	struct table t;
+	const char *x, *y;
+	make_table(&t, cols, 6, cells, 6);
+	ck_assert(figures_is_mitigation_sweep(&t));
+	figures_pick_axes(&t, axes, 3, NULL, NULL, &x, &y);
+	ck_assert_ptr_null(x);
+	ck_assert_str_eq(y, "mitigation");
+	/* without mitigations: lr x batch as before */
+	figures_pick_map(axes, 3, NULL, NULL, &x, &y);
+	ck_assert_str_eq(x, "optim.lr");
+	ck_assert_str_eq(y, "train.batch");
+	table_free(&t);
+	{
+		/* a [sweep] axis inside each mitigation: across */
+		static const char *const c2[] = {
+			"a", "ok", "baseline", "0.001", "64", "1",
+			"b", "ok", "baseline", "0.001", "32", "1",
+			"c", "ok", "low-lr", "1e-05", "64", "1",
+			"d", "ok", "low-lr", "1e-05", "32", "1"};
+		make_table(&t, cols, 6, c2, 4);
+		figures_pick_axes(&t, axes, 2, NULL, NULL, &x, &y);
+		ck_assert_str_eq(x, "train.batch");
+		ck_assert_str_eq(y, "mitigation");
+		table_free(&t);
+	}
+}
+END_TEST
+
+/* Writes dir/curves/ID.csv with steps 1..3 and train_loss values v. */
+static void write_curve(const char *dir, const char *id, const double v[3])
+{
+	char path[1300];
+	FILE *f;
+	snprintf(path, sizeof path, "%s/curves", dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof path, "%s/curves/%s.csv", dir, id);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "epoch,steps,train_loss\n");
+	for (int i = 0; i < 3; i++)
+		fprintf(f, "%d,%d,%.17g\n", i + 1, 10 * (i + 1), v[i]);
+	fclose(f);
+}
+
+/* Issue 15 item 8 (c): panels without runs are not drawn, the legend
+ * wraps instead of being cut (the image keeps its width and grows in
+ * height), signed data draw (a): plot_symlog is odd and log10(1+|y|). */
+START_TEST(test_figures_legend_panels)
+{
+	const char *tmp = tu_tmpdir("figlegend");
+	static const char *const cols[] = {"id", "status", "optim.lr",
+					   "train.batch", "train.seed"};
+	/* a 2 x 2 grid with the (1e-2, 32) corner missing */
+	static const char *const cells[] = {
+		"a", "ok", "0.001", "16", "1", "b", "ok", "0.01", "16", "1",
+		"c", "ok", "0.001", "32", "1"};
+	static const double neg[3] = {-5, -8, 3}, pos[3] = {100, 50, 20};
+	struct table t;
+	struct vb_error err = {0};
+	char path[1300];
+	int w3, h3, w4, h4;
+	make_table(&t, cols, 5, cells, 3);
+	write_curve(tmp, "a", neg);
+	write_curve(tmp, "b", pos);
+	write_curve(tmp, "c", pos);
+	ck_assert_msg(figures_curves(&t, tmp, "optim.lr", "train.batch",
+				     "train_loss", "three.png", "three",
+				     "loss", &err) == VB_OK, "%s", err.msg);
+	table_free(&t);
+	{
+		static const char *const full[] = {
+			"a", "ok", "0.001", "16", "1",
+			"b", "ok", "0.01", "16", "1",
+			"c", "ok", "0.001", "32", "1",
+			"d", "ok", "0.01", "32", "1"};
+		make_table(&t, cols, 5, full, 4);
+		write_curve(tmp, "d", pos);
+		ck_assert_msg(figures_curves(&t, tmp, "optim.lr",
+					     "train.batch", "train_loss",
+					     "four.png", "four", "loss",
+					     &err) == VB_OK, "%s", err.msg);
+		table_free(&t);
+	}
+	snprintf(path, sizeof path, "%s/three.png", tmp);
+	png_size(path, &w3, &h3);
+	snprintf(path, sizeof path, "%s/four.png", tmp);
+	png_size(path, &w4, &h4);
+	/* three panels in one row (the empty one dropped), four in 2 x 2 */
+	ck_assert_int_gt(w3, w4);
+	ck_assert_int_lt(h3, h4);
+	/* a legend of 16 seeds wraps within the image width */
+	{
+		struct plot_series se = {0};
+		struct plot_panel pn = {.title = "p", .n_series = 1,
+					.series = &se};
+		const char *labels[16];
+		uint32_t colors[16];
+		char lab[16][16];
+		double xs[2] = {0, 1}, ys[2] = {-1, 2};
+		int w0, h0, w16, h16;
+		se.n = 2;
+		se.x = xs;
+		se.y = ys;
+		se.mark_x = NAN;
+		for (int i = 0; i < 16; i++) {
+			snprintf(lab[i], sizeof lab[i], "seed %d", i + 1);
+			labels[i] = lab[i];
+			colors[i] = plot_palette((size_t)i);
+		}
+		struct plot_lines pl = {.title = "t", .n_panels = 1,
+					.n_cols = 1, .panels = &pn,
+					.legend_labels = labels,
+					.legend_colors = colors};
+		snprintf(path, sizeof path, "%s/leg0.png", tmp);
+		ck_assert(plot_lines_png(&pl, path, &err) == VB_OK);
+		png_size(path, &w0, &h0);
+		pl.legend_n = 16;
+		snprintf(path, sizeof path, "%s/leg16.png", tmp);
+		ck_assert(plot_lines_png(&pl, path, &err) == VB_OK);
+		png_size(path, &w16, &h16);
+		ck_assert_int_eq(w16, w0);
+		/* 16 entries of ~130 px in a ~400 px image: several lines */
+		ck_assert_int_ge(h16 - h0, 3 * plot_text_height(2));
+	}
+	ck_assert(plot_symlog(0) == 0);
+	ck_assert(fabs(plot_symlog(99) - 2) < 1e-12);
+	ck_assert(fabs(plot_symlog(-99) + 2) < 1e-12);
+}
+END_TEST
+
+/* Issue 15 item 8 (e): a folder without curves/ draws its eval loss per
+ * epoch from results.csv; a grad-norm figure that cannot be redrawn is
+ * removed for a mitigation sweep. */
+START_TEST(test_figures_without_curves)
+{
+	const char *tmp = tu_tmpdir("nocurves");
+	static const char *const cols[] = {"id", "status", "mitigation",
+					   "train.seed", "first_epoch",
+					   "first_step", "eval_losses"};
+	static const char *const cells[] = {
+		"a", "ok", "baseline", "1", "", "", "-3;-5;-6",
+		"b", "nan", "baseline", "2", "3", "30", "-3;-4;nan",
+		"c", "ok", "clip", "1", "", "", "2;1;0.5",
+		"d", "ok", "clip", "2", "", "", "2;;0.4"};
+	struct table t;
+	struct vb_error err = {0};
+	char path[1300];
+	FILE *f;
+	int w, h;
+	make_table(&t, cols, 7, cells, 4);
+	snprintf(path, sizeof path, "%s/grad_norm.png", tmp);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("stale", f);
+	fclose(f);
+	ck_assert_msg(figures_curves(&t, tmp, NULL, "mitigation",
+				     "grad_norm_max", "grad_norm.png", "g",
+				     "g", &err) == VB_OK, "%s", err.msg);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	ck_assert_msg(figures_curves(&t, tmp, NULL, "mitigation",
+				     "train_loss", "loss_curves.png", "l",
+				     "l", &err) == VB_OK, "%s", err.msg);
+	snprintf(path, sizeof path, "%s/loss_curves.png", tmp);
+	ck_assert(su_has_png(path));
+	/* two panels side by side, one per mitigation */
+	png_size(path, &w, &h);
+	ck_assert_int_gt(w, h);
+	table_free(&t);
+}
+END_TEST
+
+/* Issue 15 item 8 (d): report from results.csv alone fills the blanks
+ * that rows older than a setting left with its default, so a column
+ * "", exp is no axis. */
+START_TEST(test_report_fake_axis)
+{
+	const char *tmp = tu_tmpdir("fakeaxis");
+	char out[1100], path[1300], away[1300], *md, *csv, *p;
+	const char *ini;
+	struct sweep_stats st;
+	struct vb_error err = {0};
+	size_t n;
+	FILE *f;
+	snprintf(out, sizeof out, "%s/out", tmp);
+	ini = su_write_sweep(tmp, "[sweep]\ntrain.seed = 1..2\n");
+	su_run_sweep(ini, out, 1, 1, 1, &st);
+	snprintf(path, sizeof path, "%s/rows", out);
+	snprintf(away, sizeof away, "%s/rows.away", out);
+	ck_assert_int_eq(rename(path, away), 0);
+	/* the first row predates model.sigma: its cell is blank */
+	snprintf(path, sizeof path, "%s/results.csv", out);
+	csv = tu_read_file(path, &n);
+	ck_assert_ptr_nonnull(csv);
+	p = strchr(csv, '\n');
+	ck_assert_ptr_nonnull(p);
+	p = strstr(p, ",exp,");
+	ck_assert_ptr_nonnull(p);
+	memmove(p + 1, p + 4, strlen(p + 4) + 1);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(csv, f);
+	fclose(f);
+	free(csv);
+	ck_assert_msg(report_rebuild(out, NULL, NULL, &err) == VB_OK, "%s",
+		      err.msg);
+	snprintf(path, sizeof path, "%s/summary.md", out);
+	md = tu_read_file(path, NULL);
+	ck_assert_ptr_nonnull(md);
+	ck_assert_msg(strstr(md, "- `model.sigma`:") == NULL, "%s", md);
+	ck_assert_msg(strstr(md, "model.sigma") == NULL, "%s", md);
+	free(md);
+}
+END_TEST
+
+START_TEST(test_report_files)
+{
+	const char *tmp = tu_tmpdir("report");
+	char out[1100], path[1300], *md, *mj;
+	const char *ini;
+	struct sweep_stats st;
+	struct vb_error err = {0};
+	snprintf(out, sizeof out, "%s/out", tmp);
+	ini = su_write_sweep(tmp, su_grid);
+	su_run_sweep(ini, out, 2, 1, 1, &st);
+	snprintf(path, sizeof path, "%s/summary.md", out);
+	md = tu_read_file(path, NULL);
+	ck_assert_ptr_nonnull(md);
+	/* lr 1e3 hits NaN in every seed and batch: 4 of 4 runs, 100 % */
+	ck_assert_msg(strstr(md, "| 1000 | 4 | 4 | 100% |") != NULL, "%s", md);
+	ck_assert_msg(strstr(md, "| 0.001 | 4 | 0 | 0% |") != NULL, "%s", md);
+	free(md);
+	snprintf(path, sizeof path, "%s/machine.json", out);
+	mj = tu_read_file(path, NULL);
+	ck_assert_ptr_nonnull(mj);
+	ck_assert(strstr(mj, "\"blas_core\"") != NULL);
+	free(mj);
+	const char *pngs[] = {"stability_map.png", "loss_curves.png",
+			      "grad_norm.png"};
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof path, "%s/%s", out, pngs[i]);
+		ck_assert_msg(su_has_png(path), "%s", path);
+		ck_assert_int_eq(remove(path), 0);
+	}
+	/* report rebuilds them */
+	ck_assert_msg(report_rebuild(out, "train.batch", "train.seed", &err) ==
+			      VB_OK, "%s", err.msg);
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof path, "%s/%s", out, pngs[i]);
+		ck_assert_msg(su_has_png(path), "%s", path);
+	}
+	/* every run's per-epoch metrics are copied to curves/ID.csv and
+	 * every NaN/Inf run's precursor ring to precursors/ID.csv, byte for
+	 * byte; finite runs get no precursors */
+	{
+		struct table t;
+		size_t n_copies = 0;
+		table_init(&t);
+		snprintf(path, sizeof path, "%s/results.csv", out);
+		ck_assert(table_read(path, &t, &err) == VB_OK);
+		for (size_t r = 0; r < t.n_rows; r++) {
+			const char *id = table_get(&t, r, "id");
+			bool bad = strcmp(table_get(&t, r, "status"), "ok");
+			char src[1300], *a, *b;
+			snprintf(src, sizeof src, "%s/runs/%s/metrics.csv", out,
+				 id);
+			snprintf(path, sizeof path, "%s/curves/%s.csv", out, id);
+			a = tu_read_file(src, NULL);
+			b = tu_read_file(path, NULL);
+			ck_assert_ptr_nonnull(a);
+			ck_assert_ptr_nonnull(b);
+			ck_assert_str_eq(a, b);
+			free(a);
+			free(b);
+			snprintf(path, sizeof path, "%s/precursors/%s.csv", out,
+				 id);
+			ck_assert_int_eq(access(path, F_OK) == 0, bad);
+			if (!bad)
+				continue;
+			snprintf(src, sizeof src, "%s/runs/%s/precursors.csv",
+				 out, id);
+			a = tu_read_file(src, NULL);
+			b = tu_read_file(path, NULL);
+			ck_assert_ptr_nonnull(a);
+			ck_assert_ptr_nonnull(b);
+			ck_assert_str_eq(a, b);
+			ck_assert(strstr(b, "grad_norm") != NULL);
+			free(a);
+			free(b);
+			n_copies++;
+		}
+		ck_assert_uint_eq(n_copies, 4);
+		table_free(&t);
+	}
+	/* a clone without runs/ (they are not committed) regenerates the same
+	 * curve plots from curves/ and keeps its precursors */
+	{
+		static const char *const plots[2] = {"loss_curves.png",
+						     "grad_norm.png"};
+		char runs[1300], away[1300];
+		size_t len[2];
+		char *before[2];
+		for (int i = 0; i < 2; i++) {
+			snprintf(path, sizeof path, "%s/%s", out, plots[i]);
+			before[i] = tu_read_file(path, &len[i]);
+			ck_assert_ptr_nonnull(before[i]);
+		}
+		snprintf(runs, sizeof runs, "%s/runs", out);
+		snprintf(away, sizeof away, "%s/runs.away", out);
+		ck_assert_int_eq(rename(runs, away), 0);
+		ck_assert_msg(report_rebuild(out, "train.batch", "train.seed",
+					   &err) == VB_OK,
+			      "%s", err.msg);
+		for (int i = 0; i < 2; i++) {
+			size_t n;
+			char *after;
+			snprintf(path, sizeof path, "%s/%s", out, plots[i]);
+			after = tu_read_file(path, &n);
+			ck_assert_ptr_nonnull(after);
+			ck_assert_msg(n == len[i] &&
+					      !memcmp(after, before[i], n),
+				      "%s changed without runs/", plots[i]);
+			free(after);
+			free(before[i]);
+		}
+		ck_assert_int_eq(rename(away, runs), 0);
+	}
+	/* a different sweep into the same folder is refused */
+	{
+		struct sweep_plan *p = NULL;
+		struct sweep_options o;
+		const char *other = su_write_sweep(tmp, "[sweep]\ntrain.seed = 7\n");
+		ck_assert(sweep_plan_load(other, &p, &err) == VB_OK);
+		su_options(&o, out, 1);
+		ck_assert(sweep_run(p, &o, NULL, &err) == VB_ERR_USAGE);
+		ck_assert(strstr(err.msg, "different sweep") != NULL);
+		sweep_plan_free(p);
+	}
+}
+END_TEST
+
+/* issue 17 item 12: a record with an unterminated quote is bad data and
+ * frees the fields read before it (the sanitizer build's leak check). */
+START_TEST(test_table_unterminated_quote)
+{
+	const char *tmp = tu_tmpdir("quote");
+	const char *texts[] = {"a,b\nx,\"", "a,b\nx,y,\"z", "\"a,b\n"};
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+		char path[1300];
+		struct table t;
+		struct vb_error err = {0};
+		snprintf(path, sizeof path, "%s/q%zu.csv", tmp, i);
+		ck_assert_int_eq(tu_write_file(path, texts[i],
+					       strlen(texts[i])), 0);
+		table_init(&t);
+		ck_assert_int_eq(table_read(path, &t, &err), VB_ERR_DATA);
+		table_free(&t);
+	}
+}
+END_TEST
+
+/* Rows written before eval_losses, mitigation and a setting existed still
+ * load: the table leaves the results blank and gives the setting its
+ * default. */
+START_TEST(test_old_rows_load)
+{
+	const char *tmp = tu_tmpdir("oldrows");
+	char rows[1100], path[1300];
+	struct vb_error err = {0};
+	const char *old = "id,cell,train.seed,status,first_epoch,"
+			  "final_eval_loss,seconds\n"
+			  "00000000000000aa,0,1,ok,,90.5,1.0\n";
+	const char *new_row = "id,cell,mitigation,train.seed,status,"
+			      "first_epoch,final_eval_loss,seconds,epochs_done,"
+			      "eval_losses,train.precision\n"
+			      "00000000000000bb,1,baseline,2,ok,,91,2.0,2,"
+			      "95;91,bf16\n";
+	const char *old2 = "id,cell,train.seed,status,first_epoch,"
+			   "final_eval_loss,seconds\n"
+			   "00000000000000cc,2,3,ok,,92.5,1.0\n";
+	snprintf(rows, sizeof rows, "%s/rows", tmp);
+	ck_assert_int_eq(mkdir(rows, 0755), 0);
+	snprintf(path, sizeof path, "%s/00000000000000aa.csv", rows);
+	ck_assert_int_eq(tu_write_file(path, old, strlen(old)), 0);
+	snprintf(path, sizeof path, "%s/00000000000000bb.csv", rows);
+	ck_assert_int_eq(tu_write_file(path, new_row, strlen(new_row)), 0);
+	/* an old row read after the new one (ids are read in order) */
+	snprintf(path, sizeof path, "%s/00000000000000cc.csv", rows);
+	ck_assert_int_eq(tu_write_file(path, old2, strlen(old2)), 0);
+	ck_assert_msg(report_rebuild(tmp, NULL, NULL, &err) == VB_OK, "%s",
+		      err.msg);
+	su_expect_cell(tmp, "results.csv", 0, "eval_losses", "");
+	su_expect_cell(tmp, "results.csv", 1, "eval_losses", "95;91");
+	su_expect_cell(tmp, "results.csv", 2, "eval_losses", "");
+	/* a setting an old row predates reads as its default, so it is not
+	 * a spurious axis */
+	su_expect_cell(tmp, "results.csv", 0, "train.precision", "native");
+	su_expect_cell(tmp, "results.csv", 1, "train.precision", "bf16");
+	su_expect_cell(tmp, "results.csv", 2, "train.precision", "native");
+	su_expect_cell(tmp, "mitigations.csv", 0, "cells", "1");
+	su_expect_cell(tmp, "mitigations.csv", 0, "compare_epoch", "2");
+	su_expect_cell(tmp, "mitigations.csv", 0, "seconds_per_epoch", "1");
+}
+END_TEST
+
+TU_MAIN("report", "report", 240, test_figures_mitigation_axes,
+	test_figures_legend_panels, test_figures_without_curves,
+	test_report_fake_axis, test_report_files, test_table_unterminated_quote,
+	test_old_rows_load)
