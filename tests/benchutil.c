@@ -37,6 +37,12 @@ void bu_small_config(struct config *c, const char *dir, const char *name)
 	bu_set_key(c, "run.name", name);
 }
 
+void bu_train_config(struct config *c, const char *dir, const char *name)
+{
+	bu_small_config(c, dir, name);
+	BU_SET(c, "model.latent=4", "model.recon=bce");
+}
+
 void bu_run(const struct config *c, const struct train_options *o,
 	    struct train_summary *s)
 {

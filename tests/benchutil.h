@@ -26,6 +26,10 @@ void bu_set_all(struct config *c, const char *const *kvs);
  * in dir. */
 void bu_small_config(struct config *c, const char *dir, const char *name);
 
+/* bu_small_config with model.latent 4 and model.recon bce: the runs of
+ * the test_train suites. */
+void bu_train_config(struct config *c, const char *dir, const char *name);
+
 /* config_validate, train_data_load, train_run_opts(c, data, o, s) (o may
  * be NULL: the defaults, as train_run), train_data_free; any error fails
  * the test with its message. */
