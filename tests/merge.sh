@@ -7,23 +7,9 @@
 # its cause (strerror).
 set -euo pipefail
 bin=$1 tmp=$2
-rm -rf "$tmp"; mkdir -p "$tmp"; cd "$tmp"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-cat > s.ini <<'INI'
-[data]
-dataset = synthetic
-synthetic_n = 128
-synthetic_eval_n = 32
-[model]
-hidden = 16
-latent = 4
-[train]
-epochs = 1
-batch = 32
-[sweep]
-optim.lr = 1e-3, 1e-2
-train.seed = 1..2
-INI
+. "$(dirname "$0")/testlib.sh"
+vb_fresh "$tmp"
+vb_sweep_ini s.ini 128 16 1 "1e-3, 1e-2" 1..2
 sed 's/1e-2/1e-1/' s.ini > t.ini
 "$bin" sweep s.ini --out e --shard 5/8 -q 2> e.log ||
   fail "empty shard exited non-zero: $(cat e.log)"

@@ -5,22 +5,9 @@
 # column excluded, and every cell exactly once.
 set -euo pipefail
 mpi_bin=$1 bin=$2 mpirun=$3 tmp=$4
+. "$(dirname "$0")/testlib.sh"
 rm -rf "$tmp"; mkdir -p "$tmp"
-cat > "$tmp/s.ini" <<'INI'
-[data]
-dataset = synthetic
-synthetic_n = 128
-synthetic_eval_n = 32
-[model]
-hidden = 16
-latent = 4
-[train]
-epochs = 1
-batch = 32
-[sweep]
-optim.lr = 1e-3, 10
-train.seed = 1..3
-INI
+vb_sweep_ini "$tmp/s.ini" 128 16 1 "1e-3, 10" 1..3
 "$mpirun" --allow-run-as-root --oversubscribe -np 3 \
   "$mpi_bin" sweep "$tmp/s.ini" --out "$tmp/mpi" --jobs 1 -q
 "$bin" sweep "$tmp/s.ini" --out "$tmp/local" --jobs 1 -q

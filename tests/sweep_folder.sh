@@ -8,23 +8,9 @@
 #     once (the second waits on the folder's lock).
 set -euo pipefail
 bin=$1 tmp=$2
-rm -rf "$tmp"; mkdir -p "$tmp"; cd "$tmp"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-cat > s.ini <<'INI'
-[data]
-dataset = synthetic
-synthetic_n = 256
-synthetic_eval_n = 32
-[model]
-hidden = 32
-latent = 4
-[train]
-epochs = 3
-batch = 32
-[sweep]
-optim.lr = 1e-3, 1e-2
-train.seed = 1..3
-INI
+. "$(dirname "$0")/testlib.sh"
+vb_fresh "$tmp"
+vb_sweep_ini s.ini 256 32 3 "1e-3, 1e-2" 1..3
 rows() { ls "$1"/rows | grep -c '\.csv$' || true; }
 to_run() { sed -n 's/.* already done, \([0-9]*\) to run.*/\1/p' "$1"; }
 

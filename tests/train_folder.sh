@@ -9,12 +9,27 @@
 #     checkpoints/ as the uninterrupted run, byte for byte.
 set -euo pipefail
 bin=$1 tmp=$2
-rm -rf "$tmp"; mkdir -p "$tmp"; cd "$tmp"
+. "$(dirname "$0")/testlib.sh"
+vb_fresh "$tmp"
 set_args=(--set data.dataset=synthetic --set data.synthetic_n=512
           --set data.synthetic_eval_n=64 --set train.epochs=40
           --set train.batch=32 --set run.checkpoint_every=5
           --set model.hidden=64 --out o --name r -q)
-fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# interrupt SIG ARGS...: train ARGS into o/r, sent SIG once metrics.csv
+# holds three epochs.
+interrupt() {
+  local sig=$1 pid
+  shift
+  "$bin" train "$@" > /dev/null &
+  pid=$!
+  for _ in $(seq 600); do
+    [ "$(cat o/r/metrics.csv 2> /dev/null | wc -l)" -ge 4 ] && break
+    sleep 0.05
+  done
+  kill -"$sig" "$pid"
+  wait "$pid" || true
+}
 
 # -- item 1 --
 "$bin" train "${set_args[@]}" > /dev/null
@@ -38,14 +53,7 @@ mv o/r ref
 # -- item 2 --
 for sig in INT KILL; do
   rm -rf o/r
-  "$bin" train "${set_args[@]}" > /dev/null &
-  pid=$!
-  for _ in $(seq 600); do
-    [ "$(cat o/r/metrics.csv 2> /dev/null | wc -l)" -ge 4 ] && break
-    sleep 0.05
-  done
-  kill -"$sig" "$pid"
-  wait "$pid" || true
+  interrupt "$sig" "${set_args[@]}"
   n=$(wc -l < o/r/metrics.csv)
   [ "$n" -ge 4 ] || fail "SIG$sig: metrics.csv lost finished epochs ($n lines)"
   [ "$n" -lt 41 ] || fail "SIG$sig: the run ended before the signal"
@@ -67,14 +75,7 @@ args0=("${set_args[@]/run.checkpoint_every=5/run.checkpoint_every=0}")
 rm -rf o/r ref0
 "$bin" train "${args0[@]}" > /dev/null
 mv o/r ref0
-"$bin" train "${args0[@]}" > /dev/null &
-pid=$!
-for _ in $(seq 600); do
-  [ "$(cat o/r/metrics.csv 2> /dev/null | wc -l)" -ge 4 ] && break
-  sleep 0.05
-done
-kill -INT "$pid"
-wait "$pid" || true
+interrupt INT "${args0[@]}"
 "$bin" train --resume o/r -q > /dev/null
 for f in metrics.csv checkpoint.safetensors; do
   cmp "o/r/$f" "ref0/$f" || fail "checkpoint_every=0: resumed $f differs"
