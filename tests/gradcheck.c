@@ -846,3 +846,16 @@ void gc_assert_all(struct gradcheck_case *c, bool second, bool curved,
 		      f);
 	*square_out = false;
 }
+
+float *gc_floats(uint64_t seed, size_t n, double lo, double hi)
+{
+	double *d = malloc(n * sizeof *d);
+	float *f = malloc(n * sizeof *f);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_ptr_nonnull(f);
+	gradcheck_fill(d, n, lo, hi, &seed);
+	for (size_t i = 0; i < n; i++)
+		f[i] = (float)d[i];
+	free(d);
+	return f;
+}

@@ -132,6 +132,11 @@ void gradcheck_fill(double *x, size_t n, double lo, double hi,
 void gradcheck_fill_signed(double *x, size_t n, double lo, double hi,
 			   uint64_t *state);
 
+/* n floats of gradcheck_fill(lo, hi) from state seed, rounded from
+ * double, malloc'd (the caller frees; the test fails when out of
+ * memory): the inputs of the float suites. */
+float *gc_floats(uint64_t seed, size_t n, double lo, double hi);
+
 /* |a - n| <= atol + rtol * max(|a|, |n|), false when either is not
  * finite. */
 bool gradcheck_close(double a, double n, double rtol, double atol);

@@ -48,11 +48,18 @@ void mu_fill(vb_real *x, size_t n, uint64_t seed, double lo, double width)
 double mu_loss(struct model *m, struct graph *g, vb_real *x, size_t B,
 	       bool training, bool backward, struct model_out *out)
 {
+	return mu_loss_seeded(m, g, x, B, training, backward, 3, out);
+}
+
+double mu_loss_seeded(struct model *m, struct graph *g, vb_real *x, size_t B,
+		      bool training, bool backward, uint64_t noise_seed,
+		      struct model_out *out)
+{
 	struct rng r;
 	struct model_out mo;
 	struct vb_error err = {0};
 	size_t xs[2] = {B, m->cfg.n_rows * m->cfg.n_cols};
-	rng_seed(&r, 3, RNG_STREAM_NOISE);
+	rng_seed(&r, noise_seed, RNG_STREAM_NOISE);
 	graph_reset(g);
 	ck_assert_msg(model_build_loss(m, g,
 				       graph_input(g, "input",

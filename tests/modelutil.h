@@ -34,6 +34,11 @@ void mu_fill(vb_real *x, size_t n, uint64_t seed, double lo, double width);
 double mu_loss(struct model *m, struct graph *g, vb_real *x, size_t B,
 	       bool training, bool backward, struct model_out *out);
 
+/* mu_loss with the noise of RNG_STREAM_NOISE of seed noise_seed. */
+double mu_loss_seeded(struct model *m, struct graph *g, vb_real *x, size_t B,
+		      bool training, bool backward, uint64_t noise_seed,
+		      struct model_out *out);
+
 /* Puts a model's recorded graph constants in record (true) or replay
  * (false) mode: a wrapper of hvae_set_freeze or rhvae_set_freeze. */
 typedef void (*mu_freeze_fn)(struct model *m, bool record);

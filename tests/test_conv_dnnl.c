@@ -18,6 +18,7 @@
 #include "ops.h"
 #include "params.h"
 #include "rng.h"
+#include "rhvaestep.h"
 #include "testutil.h"
 
 #define ARENA_BYTES ((size_t)16 << 20)
@@ -501,43 +502,10 @@ struct step_out {
 static void rhvae_step(enum graph_conv_backend be, struct step_out *out,
 		       struct model **mp)
 {
-	struct model_config mc;
-	struct model *m = NULL;
-	struct graph *g = NULL;
-	struct dataset ds;
-	struct rng noise;
-	struct model_out mo;
-	struct vb_error err = {0};
-	size_t D = 784, xs[2] = {RHVAE_BATCH, D};
-	float *x = malloc(RHVAE_BATCH * D * sizeof *x);
-	ck_assert(x);
-	model_config_defaults(&mc);
-	mc.kind = MODEL_KIND_RHVAE;
-	mc.arch = MODEL_ARCH_RESNET;
-	mc.n_batch_max = RHVAE_BATCH;
-	ck_assert_msg(model_create(&mc, &m, &err) == VB_OK, "%s", err.msg);
-	ck_assert_int_eq(graph_create((size_t)64 << 20, &g, &err), VB_OK);
-	ck_assert_int_eq(graph_set_conv_backend(g, be, &err), VB_OK);
-	ck_assert_int_eq(dataset_synthetic(RHVAE_BATCH, 28, 28, 1, &ds, &err),
-			 VB_OK);
-	dataset_batch(&ds, NULL, RHVAE_BATCH, 255, x);
-	rng_seed(&noise, 1, RNG_STREAM_NOISE);
-	params_zero_grad(m->params);
-	ck_assert_msg(model_build_loss(m, g,
-				       graph_input(g, "input",
-						   tensor_view(x, 2, xs),
-						   false),
-				       &noise, true, &mo, &err) == VB_OK,
-		      "%s", err.msg);
-	ck_assert_msg(graph_backward(g, mo.loss, &err) == VB_OK, "%s",
-		      err.msg);
-	out->loss = mo.loss->value.data[0];
+	struct model *m = rs_rhvae_step(be, RHVAE_BATCH, &out->loss);
 	out->grad = malloc(m->params->n * sizeof *out->grad);
 	ck_assert(out->grad);
 	memcpy(out->grad, m->params->grad, m->params->n * sizeof *out->grad);
-	graph_free(g);
-	dataset_free(&ds);
-	free(x);
 	*mp = m; /* the caller reads the entry names, then frees */
 }
 

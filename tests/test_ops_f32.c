@@ -32,19 +32,6 @@
 #define PBCE_LOG_CLAMP (-100.0)
 #define PBCE_DENOM_EPS 1e-12
 
-static float *floats_from(uint64_t seed, size_t n, double lo, double hi)
-{
-	double *d = malloc(n * sizeof *d);
-	float *f = malloc(n * sizeof *f);
-	ck_assert_ptr_nonnull(d);
-	ck_assert_ptr_nonnull(f);
-	gradcheck_fill(d, n, lo, hi, &seed);
-	for (size_t i = 0; i < n; i++)
-		f[i] = (float)d[i];
-	free(d);
-	return f;
-}
-
 static struct graph *new_graph(void)
 {
 	struct graph *g = NULL;
@@ -75,8 +62,8 @@ static void check_matmul(size_t m, size_t k, size_t n, bool ta, bool tb,
 			 uint64_t seed)
 {
 	struct graph *g = new_graph();
-	float *a = floats_from(seed, m * k, -1, 1);
-	float *b = floats_from(seed + 1, k * n, -1, 1);
+	float *a = gc_floats(seed, m * k, -1, 1);
+	float *b = gc_floats(seed + 1, k * n, -1, 1);
 	size_t sa[2] = {ta ? k : m, ta ? m : k};
 	size_t sb[2] = {tb ? n : k, tb ? k : n};
 	struct graph_node *na = graph_input(g, "a", tensor_view(a, 2, sa),
@@ -126,10 +113,10 @@ static void check_linear(size_t nb, int x_ndim, const size_t *x_shape,
 	struct graph *g = new_graph();
 	struct tensor xt = tensor_view(NULL, x_ndim, x_shape);
 	size_t nin = xt.n / nb;
-	float *x = floats_from(seed, nb * nin, -1, 1);
-	float *w = floats_from(seed + 1, nout * nin, -1, 1);
-	float *b = floats_from(seed + 2, nout, -1, 1);
-	float *r = floats_from(seed + 3, nb * nout, -1, 1);
+	float *x = gc_floats(seed, nb * nin, -1, 1);
+	float *w = gc_floats(seed + 1, nout * nin, -1, 1);
+	float *b = gc_floats(seed + 2, nout, -1, 1);
+	float *r = gc_floats(seed + 3, nb * nout, -1, 1);
 	float *gw = calloc(nout * nin, sizeof *gw);
 	float *gb = calloc(nout, sizeof *gb);
 	struct vb_error err = {0};
@@ -257,8 +244,8 @@ static double ref_softplus(double x)
 START_TEST(test_elementwise_vs_double)
 {
 	enum { N = 64 };
-	float *x = floats_from(50, N, -12, 12);
-	float *pos = floats_from(51, N, 1e-3, 50);
+	float *x = gc_floats(50, N, -12, 12);
+	float *pos = gc_floats(51, N, 1e-3, 50);
 	/* the threshold region and far tails too */
 	float extra[8] = {19.5f, 20.0f, 20.5f, 30, -30, -80, 80, 0};
 	memcpy(x, extra, sizeof extra);
@@ -281,11 +268,11 @@ START_TEST(test_losses_vs_double)
 {
 	enum { B = 4, P = 50 };
 	struct graph *g = new_graph();
-	float *y = floats_from(60, B * P, -2, 2);
-	float *x = floats_from(61, B * P, -2, 2);
-	float *p = floats_from(62, B * P, 0.001, 0.999);
-	float *t = floats_from(63, B * P, 0, 1);
-	float *l = floats_from(64, B * P, -15, 15);
+	float *y = gc_floats(60, B * P, -2, 2);
+	float *x = gc_floats(61, B * P, -2, 2);
+	float *p = gc_floats(62, B * P, 0.001, 0.999);
+	float *t = gc_floats(63, B * P, 0, 1);
+	float *l = gc_floats(64, B * P, -15, 15);
 	struct graph_node *ny = graph_input(g, "y", tensor_view2(y, B, P),
 					    false);
 	struct graph_node *nx = graph_input(g, "x", tensor_view2(x, B, P),

@@ -23,6 +23,7 @@
 #include "par.h"
 #include "params.h"
 #include "rng.h"
+#include "rhvaestep.h"
 #include "testutil.h"
 
 #ifdef VB_DOUBLE
@@ -33,26 +34,13 @@
  * the threads' blocks and the vector tail both split unevenly. */
 #define N_BIG (PAR_MIN_ELEMS + 12345)
 
-static float *floats_from(uint64_t seed, size_t n, double lo, double hi)
-{
-	double *d = malloc(n * sizeof *d);
-	float *f = malloc(n * sizeof *f);
-	ck_assert_ptr_nonnull(d);
-	ck_assert_ptr_nonnull(f);
-	gradcheck_fill(d, n, lo, hi, &seed);
-	for (size_t i = 0; i < n; i++)
-		f[i] = (float)d[i];
-	free(d);
-	return f;
-}
-
 /* Every value and gradient of a graph of elementwise ops over n elements
  * at thread count t, concatenated into a malloc'd buffer (*len floats). */
 static float *elementwise_run(int t, size_t n, size_t *len)
 {
 	struct graph *g = NULL;
 	struct vb_error err = {0};
-	float *xa = floats_from(1, n, -3, 3), *ya = floats_from(2, n, 0.5, 2);
+	float *xa = gc_floats(1, n, -3, 3), *ya = gc_floats(2, n, 0.5, 2);
 	size_t shape[1] = {n};
 	struct graph_node *x, *y, *h[20], *loss;
 	int k = 0;
@@ -122,7 +110,7 @@ static float *adam_run(int t)
 	struct optim_settings s = {OPTIM_ADAM, 0.9, 0.999, 1e-8, 0.01, 0, 0,
 				   false};
 	struct optim *o = NULL;
-	float *p = floats_from(3, N_BIG, -1, 1), *gr = floats_from(4, N_BIG,
+	float *p = gc_floats(3, N_BIG, -1, 1), *gr = gc_floats(4, N_BIG,
 								    -1, 1);
 	float *out = malloc(3 * N_BIG * sizeof *out);
 	ck_assert_ptr_nonnull(out);
@@ -161,9 +149,9 @@ START_TEST(test_gemm_threads)
 		bool ta = c & 1, tb = c & 2;
 		size_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad;
 		size_t ldc = n + pad;
-		float *a = floats_from(5, (ta ? k : m) * lda, -1, 1);
-		float *b = floats_from(6, (tb ? n : k) * ldb, -1, 1);
-		float *c1 = floats_from(7, m * ldc, -1, 1);
+		float *a = gc_floats(5, (ta ? k : m) * lda, -1, 1);
+		float *b = gc_floats(6, (tb ? n : k) * ldb, -1, 1);
+		float *c1 = gc_floats(7, m * ldc, -1, 1);
 		float *c2 = malloc(m * ldc * sizeof *c2);
 		ck_assert_ptr_nonnull(c2);
 		memcpy(c2, c1, m * ldc * sizeof *c2);
@@ -200,46 +188,17 @@ END_TEST
 #define STEP_BATCH 8
 static float *rhvae_step(enum graph_conv_backend be, int t, size_t *len)
 {
-	struct model_config mc;
-	struct model *m = NULL;
-	struct graph *g = NULL;
-	struct dataset ds;
-	struct rng noise;
-	struct model_out mo;
-	struct vb_error err = {0};
-	size_t D = 784, xs[2] = {STEP_BATCH, D};
-	float *x = malloc(STEP_BATCH * D * sizeof *x), *out;
-	ck_assert_ptr_nonnull(x);
+	struct model *m;
+	double loss;
+	float *out;
 	op_set_threads(t);
-	model_config_defaults(&mc);
-	mc.kind = MODEL_KIND_RHVAE;
-	mc.arch = MODEL_ARCH_RESNET;
-	mc.n_batch_max = STEP_BATCH;
-	ck_assert_msg(model_create(&mc, &m, &err) == VB_OK, "%s", err.msg);
-	ck_assert_int_eq(graph_create((size_t)64 << 20, &g, &err), VB_OK);
-	ck_assert_int_eq(graph_set_conv_backend(g, be, &err), VB_OK);
-	ck_assert_int_eq(dataset_synthetic(STEP_BATCH, 28, 28, 1, &ds, &err),
-			 VB_OK);
-	dataset_batch(&ds, NULL, STEP_BATCH, 255, x);
-	rng_seed(&noise, 1, RNG_STREAM_NOISE);
-	params_zero_grad(m->params);
-	ck_assert_msg(model_build_loss(m, g,
-				       graph_input(g, "input",
-						   tensor_view(x, 2, xs),
-						   false),
-				       &noise, true, &mo, &err) == VB_OK,
-		      "%s", err.msg);
-	ck_assert_msg(graph_backward(g, mo.loss, &err) == VB_OK, "%s",
-		      err.msg);
+	m = rs_rhvae_step(be, STEP_BATCH, &loss);
 	*len = m->params->n + 1;
 	out = malloc(*len * sizeof *out);
 	ck_assert_ptr_nonnull(out);
-	out[0] = mo.loss->value.data[0];
+	out[0] = (float)loss;
 	memcpy(out + 1, m->params->grad, m->params->n * sizeof *out);
-	graph_free(g);
-	dataset_free(&ds);
 	model_free(m);
-	free(x);
 	op_set_threads(1);
 	return out;
 }
