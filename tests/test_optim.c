@@ -28,13 +28,8 @@ static struct optim *make(const struct optim_settings *s, size_t n)
 static struct optim_settings adam_settings(enum optim_kind kind, double b1,
 					   double b2, double eps, double wd)
 {
-	struct optim_settings s;
-	memset(&s, 0, sizeof s);
-	s.kind = kind;
-	s.beta1 = b1;
-	s.beta2 = b2;
-	s.adam_eps = eps;
-	s.weight_decay = wd;
+	struct optim_settings s = {.kind = kind, .beta1 = b1, .beta2 = b2,
+				   .adam_eps = eps, .weight_decay = wd};
 	return s;
 }
 

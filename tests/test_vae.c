@@ -205,38 +205,30 @@ static void check_loss(enum model_recon recon, enum model_sigma sigma,
 	model_free(m);
 }
 
-START_TEST(test_vae_mse_grad)
-{
-	check_loss(MODEL_RECON_MSE, MODEL_SIGMA_EXP, 0);
-}
-END_TEST
-
-START_TEST(test_vae_bce_grad)
-{
-	check_loss(MODEL_RECON_BCE, MODEL_SIGMA_EXP, 0);
-}
-END_TEST
-
-START_TEST(test_vae_softplus_mse_grad)
-{
-	check_loss(MODEL_RECON_MSE, MODEL_SIGMA_SOFTPLUS, 0);
-}
-END_TEST
-
-START_TEST(test_vae_softplus_bce_grad)
-{
-	check_loss(MODEL_RECON_BCE, MODEL_SIGMA_SOFTPLUS, 0);
-}
-END_TEST
-
 /* BCE_EPS clamps some outputs of the tiny model at both ends and leaves
  * the rest inside with a margin (test_vae_bce_eps_clamp asserts that). */
 #define BCE_EPS 0.1
 
-START_TEST(test_vae_bce_eps_grad)
+/* The whole loss gradient of each (recon, sigma, bce_eps) (loop index):
+ * mse and bce with sigma exp and softplus, then bce clamped at BCE_EPS. */
+static const struct {
+	enum model_recon recon;
+	enum model_sigma sigma;
+	double bce_eps;
+} GRAD_CASES[] = {
+	{MODEL_RECON_MSE, MODEL_SIGMA_EXP, 0},
+	{MODEL_RECON_BCE, MODEL_SIGMA_EXP, 0},
+	{MODEL_RECON_MSE, MODEL_SIGMA_SOFTPLUS, 0},
+	{MODEL_RECON_BCE, MODEL_SIGMA_SOFTPLUS, 0},
+	{MODEL_RECON_BCE, MODEL_SIGMA_EXP, BCE_EPS},
+	{MODEL_RECON_BCE, MODEL_SIGMA_SOFTPLUS, BCE_EPS},
+};
+#define N_GRAD_CASES ((int)(sizeof GRAD_CASES / sizeof GRAD_CASES[0]))
+
+START_TEST(test_vae_grad)
 {
-	check_loss(MODEL_RECON_BCE, MODEL_SIGMA_EXP, BCE_EPS);
-	check_loss(MODEL_RECON_BCE, MODEL_SIGMA_SOFTPLUS, BCE_EPS);
+	check_loss(GRAD_CASES[_i].recon, GRAD_CASES[_i].sigma,
+		   GRAD_CASES[_i].bce_eps);
 }
 END_TEST
 
@@ -525,8 +517,7 @@ START_TEST(test_vae_param_names)
 }
 END_TEST
 
-TU_MAIN("vae", "core", 120, test_vae_mse_grad, test_vae_bce_grad,
-	test_vae_softplus_mse_grad, test_vae_softplus_bce_grad,
-	test_vae_bce_eps_grad, test_vae_softplus_nodes,
-	test_vae_softplus_logvar_clamp, test_vae_bce_eps_clamp,
-	test_vae_exp_unchanged, test_vae_config_checks, test_vae_param_names)
+TU_MAIN_LOOP("vae", "core", 120, test_vae_grad, N_GRAD_CASES,
+	     test_vae_softplus_nodes, test_vae_softplus_logvar_clamp,
+	     test_vae_bce_eps_clamp, test_vae_exp_unchanged,
+	     test_vae_config_checks, test_vae_param_names)
