@@ -26,18 +26,30 @@
 #include "testutil.h"
 #include "train.h"
 
+/* Two runs of the test config, into dir/a and dir/b; the second with the
+ * setting kv as well (NULL: none). */
+static void run_pair(const char *dir, const char *kv, struct train_summary *s1,
+		     struct train_summary *s2)
+{
+	char d[1100];
+	struct config c;
+	snprintf(d, sizeof d, "%s/a", dir);
+	bu_train_config(&c, d, "run");
+	bu_run(&c, NULL, s1);
+	snprintf(d, sizeof d, "%s/b", dir);
+	bu_train_config(&c, d, "run");
+	if (kv)
+		bu_set(&c, kv);
+	bu_run(&c, NULL, s2);
+}
+
 START_TEST(test_determinism)
 {
 	const char *dir = tu_tmpdir("det");
-	char d1[1100], d2[1100];
+	char d2[1100];
 	struct config c;
 	struct train_summary s1, s2;
-	snprintf(d1, sizeof d1, "%s/a", dir);
-	snprintf(d2, sizeof d2, "%s/b", dir);
-	bu_train_config(&c, d1, "run");
-	bu_run(&c, NULL, &s1);
-	bu_train_config(&c, d2, "run");
-	bu_run(&c, NULL, &s2);
+	run_pair(dir, NULL, &s1, &s2);
 	char *m1 = bu_read_run_file(&s1, "metrics.csv");
 	char *m2 = bu_read_run_file(&s2, "metrics.csv");
 	ck_assert_str_eq(m1, m2);
@@ -105,17 +117,8 @@ END_TEST
  * the training columns and which evaluation columns exist are compared. */
 START_TEST(test_eval_every)
 {
-	const char *dir = tu_tmpdir("evalevery");
-	char d1[1100], d2[1100];
-	struct config c;
 	struct train_summary s1, s2;
-	snprintf(d1, sizeof d1, "%s/a", dir);
-	snprintf(d2, sizeof d2, "%s/b", dir);
-	bu_train_config(&c, d1, "run");
-	bu_run(&c, NULL, &s1);
-	bu_train_config(&c, d2, "run");
-	bu_set(&c, "train.eval_every=2");
-	bu_run(&c, NULL, &s2);
+	run_pair(tu_tmpdir("evalevery"), "train.eval_every=2", &s1, &s2);
 	char *m1 = bu_read_run_file(&s1, "metrics.csv");
 	char *m2 = bu_read_run_file(&s2, "metrics.csv");
 	char *l1 = m1, *l2 = m2;
@@ -252,16 +255,9 @@ START_TEST(test_heldout_deterministic)
 {
 	/* same config twice: metrics.csv and summary.csv (wall clock aside)
 	 * byte for byte, new columns filled */
-	const char *dir = tu_tmpdir("hodet");
-	char d1[1100], d2[1100], v[256];
-	struct config c;
+	char v[256];
 	struct train_summary s1, s2;
-	snprintf(d1, sizeof d1, "%s/a", dir);
-	snprintf(d2, sizeof d2, "%s/b", dir);
-	bu_train_config(&c, d1, "run");
-	bu_run(&c, NULL, &s1);
-	bu_train_config(&c, d2, "run");
-	bu_run(&c, NULL, &s2);
+	run_pair(tu_tmpdir("hodet"), NULL, &s1, &s2);
 	char *a = summary_no_clock(&s1), *b = summary_no_clock(&s2);
 	ck_assert_str_eq(a, b);
 	free(a);

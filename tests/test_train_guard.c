@@ -47,16 +47,25 @@ static void inject(const char *phase, const char *check, int step,
 	inject_recon(phase, check, step, "bce", s);
 }
 
+/* A strict-mode NaN injected at step in phase stops the run at an event
+ * of that step, guard phase and quantity. */
+static void expect_stop(const char *phase, int step, enum guard_phase gp,
+			const char *quantity, struct train_summary *s)
+{
+	inject(phase, "strict", step, s);
+	ck_assert_int_eq(s->status, GUARD_STATUS_NAN);
+	ck_assert(s->first.set);
+	ck_assert_int_eq(s->first.step, step);
+	ck_assert_int_eq(s->first.phase, gp);
+	ck_assert_str_eq(s->first.quantity, quantity);
+}
+
 START_TEST(test_guard_input)
 {
 	struct train_summary s;
-	inject("input", "strict", 11, &s); /* epoch 2 (8 steps per epoch) */
-	ck_assert_int_eq(s.status, GUARD_STATUS_NAN);
-	ck_assert(s.first.set);
-	ck_assert_int_eq(s.first.step, 11);
+	/* epoch 2 (8 steps per epoch) */
+	expect_stop("input", 11, GUARD_PHASE_INPUT, "input", &s);
 	ck_assert_int_eq(s.first.epoch, 2);
-	ck_assert_int_eq(s.first.phase, GUARD_PHASE_INPUT);
-	ck_assert_str_eq(s.first.quantity, "input");
 	ck_assert_int_eq(s.steps, 10);
 	/* a run that stopped at a NaN draws no pictures */
 	char path[1300];
@@ -68,22 +77,14 @@ END_TEST
 START_TEST(test_guard_param)
 {
 	struct train_summary s;
-	inject("param", "strict", 3, &s);
-	ck_assert_int_eq(s.status, GUARD_STATUS_NAN);
-	ck_assert_int_eq(s.first.step, 3);
-	ck_assert_int_eq(s.first.phase, GUARD_PHASE_FORWARD);
-	ck_assert_str_eq(s.first.quantity, "loss");
+	expect_stop("param", 3, GUARD_PHASE_FORWARD, "loss", &s);
 }
 END_TEST
 
 START_TEST(test_guard_grad)
 {
 	struct train_summary s;
-	inject("grad", "strict", 5, &s);
-	ck_assert_int_eq(s.status, GUARD_STATUS_NAN);
-	ck_assert_int_eq(s.first.step, 5);
-	ck_assert_int_eq(s.first.phase, GUARD_PHASE_BACKWARD);
-	ck_assert_str_eq(s.first.quantity, "grad_norm");
+	expect_stop("grad", 5, GUARD_PHASE_BACKWARD, "grad_norm", &s);
 }
 END_TEST
 
