@@ -13,6 +13,7 @@
 #include "rhvae.h"
 #include "rhvae_sampler.h"
 #include "rng.h"
+#include "modelutil.h"
 #include "testutil.h"
 
 /* One centroid at 0, M = I, Z = 2, T^2 = 2, lambda ~ 0: A(z) = exp(-|z|^2
@@ -72,17 +73,11 @@ static struct model *tiny_rhvae(void)
 	struct vb_error err = {0};
 	double x[NB * ND];
 	size_t xs[2] = {NB, ND};
-	model_config_defaults(&mc);
-	mc.kind = MODEL_KIND_RHVAE;
-	mc.n_rows = NR;
-	mc.n_cols = NC;
-	mc.n_hidden = 6;
-	mc.n_latent = 3;
+	mc = mu_config(MODEL_KIND_RHVAE, NR, NC, 6, 3, 21);
 	mc.n_metric_hidden = 5;
 	mc.n_batch_max = NB;
 	mc.buffer_batches = 2;
-	mc.init_seed = 21;
-	ck_assert_msg(model_create(&mc, &m, &err) == VB_OK, "%s", err.msg);
+	m = mu_create(&mc, 1);
 	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
 	for (int s = 0; s < 2; s++) {
 		struct rng r, rx;

@@ -449,12 +449,8 @@ START_TEST(test_vae_config_checks)
 			struct model_config mc;
 			struct model *m = NULL;
 			struct vb_error err = {0};
-			model_config_defaults(&mc);
-			mc.kind = kinds[k];
-			mc.n_rows = NR;
-			mc.n_cols = NC;
-			mc.n_hidden = 5;
-			mc.n_latent = 3;
+			/* the default init_seed (8) */
+			mc = mu_config(kinds[k], NR, NC, 5, 3, 8);
 			mc.n_metric_hidden = 5;
 			mc.recon = MODEL_RECON_BCE;
 			if (e < 3)
