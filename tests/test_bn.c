@@ -52,11 +52,8 @@ START_TEST(test_gradcheck_bn)
 	gradcheck_fill(x, 36, -2, 2, &s);
 	gradcheck_fill_signed(gam, 3, 0.5, 1.5, &s);
 	gradcheck_fill(bet, 3, -1, 1, &s);
-	memset(&k, 0, sizeof k);
-	k.op = c.batch_stats ? "batch_norm" : "batch_norm(eval)";
-	k.build = build_bn;
-	k.ctx = &c;
-	k.seed = 710 + (uint64_t)_i;
+	k = gc_case(c.batch_stats ? "batch_norm" : "batch_norm(eval)", build_bn,
+		    &c, 710 + (uint64_t)_i);
 	k.n_leaves = 3;
 	k.leaf[0] = two_d ? gc_leaf("x", GRADCHECK_INPUT, x, 4, GC_SHAPE(2, 3, 2, 3))
 			  : gc_leaf("x", GRADCHECK_INPUT, x, 2, GC_SHAPE(4, 3));
@@ -80,10 +77,7 @@ START_TEST(test_gradcheck_sqrt)
 	uint64_t s = 800;
 	struct gradcheck_case k;
 	gradcheck_fill(x, 6, 0.2, 3, &s); /* off the kink at 0 */
-	memset(&k, 0, sizeof k);
-	k.op = "sqrt";
-	k.build = build_sqrt;
-	k.seed = 801;
+	k = gc_case("sqrt", build_sqrt, NULL, 801);
 	k.n_leaves = 1;
 	k.leaf[0] = gc_leaf("x", GRADCHECK_INPUT, x, 2, GC_SHAPE(2, 3));
 	ck_assert_int_eq(gradcheck_first(&k), 0);
@@ -230,14 +224,7 @@ START_TEST(test_nan_sources)
 }
 END_TEST
 
-int main(void)
-{
-	TCase *tc;
-	Suite *s = suite_create("bn");
-	tc = tu_tcase(s, "gradcheck", 120, TU_TESTS(test_gradcheck_sqrt,
-		test_sqrt_zero_backward));
-	tcase_add_loop_test(tc, test_gradcheck_bn, 0, 8);
-	tu_tcase(s, "values", 0, TU_TESTS(test_values_and_running_update,
-		test_nan_sources));
-	return tu_run(s);
-}
+TU_MAIN_CASES("bn",
+	TU_CASE_LOOP("gradcheck", 120, test_gradcheck_bn, 8,
+		test_gradcheck_sqrt, test_sqrt_zero_backward),
+	TU_CASE("values", 0, test_values_and_running_update, test_nan_sources))

@@ -536,12 +536,6 @@ START_TEST(test_rhvae_resnet_backends)
 }
 END_TEST
 
-int main(void)
-{
-	TCase *tc;
-	Suite *s = suite_create("conv_dnnl");
-	tc = tu_tcase(s, "conv_dnnl", 120, TU_TESTS(test_tolerance_bites,
-		test_backend_names, test_rhvae_resnet_backends));
-	tcase_add_loop_test(tc, test_variant, 0, (int)N_VARIANTS);
-	return tu_run(s);
-}
+TU_MAIN_LOOP("conv_dnnl", "conv_dnnl", 120, test_variant, (int)N_VARIANTS,
+	     test_tolerance_bites, test_backend_names,
+	     test_rhvae_resnet_backends)

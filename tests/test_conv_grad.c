@@ -145,11 +145,7 @@ START_TEST(test_gradcheck_weight_grad)
 		gradcheck_fill(x, T[t].B * T[t].Ci * T[t].H * T[t].W, -1, 1, &s);
 		gradcheck_fill(gy, T[t].B * T[t].Co * T[t].Ho * T[t].Wo, -1, 1,
 			       &s);
-		memset(&k, 0, sizeof k);
-		k.op = "conv2d_weight_grad";
-		k.build = build_wgrad;
-		k.ctx = &w;
-		k.seed = 1200 + t;
+		k = gc_case("conv2d_weight_grad", build_wgrad, &w, 1200 + t);
 		k.n_leaves = 2;
 		k.leaf[0] = gc_leaf("x", GRADCHECK_INPUT, x, 4,
 				 GC_SHAPE(T[t].B, T[t].Ci, T[t].H, T[t].W));
@@ -244,10 +240,7 @@ START_TEST(test_net_hessian)
 	gradcheck_fill(w2, 54, -1, 1, &s);
 	gradcheck_fill(b2, 2, -0.5, 0.5, &s);
 	for (int r = 0; r < 4; r++) {
-		memset(&k, 0, sizeof k);
-		k.op = "conv net";
-		k.build = build_net;
-		k.seed = 1410 + (uint64_t)r;
+		k = gc_case("conv net", build_net, NULL, 1410 + (uint64_t)r);
 		k.n_leaves = 5;
 		k.leaf[0] = gc_leaf("x", K[r][0], x, 4, GC_SHAPE(2, 2, 5, 6));
 		k.leaf[1] = gc_leaf("c1.w", K[r][1], w1, 4, GC_SHAPE(3, 2, 3, 3));
@@ -337,11 +330,7 @@ START_TEST(test_decoder_gradient_second_order)
 	gradcheck_fill(t2w, 18, -1, 1, &s);
 	gradcheck_fill(t2b, 1, -0.5, 0.5, &s);
 	gradcheck_fill(d.t, 128, 0, 1, &s);
-	memset(&k, 0, sizeof k);
-	k.op = "dH/dz through a conv decoder";
-	k.build = build_dec_grad;
-	k.ctx = &d;
-	k.seed = 1501;
+	k = gc_case("dH/dz through a conv decoder", build_dec_grad, &d, 1501);
 	k.n_leaves = 8;
 	k.leaf[0] = gc_leaf("z", GRADCHECK_INPUT, z, 2, GC_SHAPE(2, 3));
 	k.leaf[1] = gc_leaf("fc.w", GRADCHECK_PARAM, fw, 2, GC_SHAPE(8, 3));
@@ -492,15 +481,9 @@ START_TEST(test_paths_agree_tutorial_sizes)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("conv_grad");
-	TCase *tc = tu_tcase(s, "gradcheck", 120,
-			     TU_TESTS(test_gradcheck_weight_grad,
-				      test_gradcheck_channels,
-				      test_paths_agree_tutorial_sizes));
-	tcase_add_loop_test(tc, test_gradcheck_combos, 0, (int)cr_n_combos);
-	tu_tcase(s, "second_order", 120, TU_TESTS(test_net_hessian,
-		 test_decoder_gradient_second_order));
-	return tu_run(s);
-}
+TU_MAIN_CASES("conv_grad",
+	TU_CASE_LOOP("gradcheck", 120, test_gradcheck_combos, (int)cr_n_combos,
+		test_gradcheck_weight_grad, test_gradcheck_channels,
+		test_paths_agree_tutorial_sizes),
+	TU_CASE("second_order", 120, test_net_hessian,
+		test_decoder_gradient_second_order))

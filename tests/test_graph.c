@@ -801,17 +801,12 @@ START_TEST(test_phase_stamp)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("graph");
-	tu_tcase(s, "tape", 0, TU_TESTS(test_names_and_scopes,
-		test_sticky_error, test_backward_needs_scalar,
-		test_reset_reuses_arena, test_grad_mode, test_phase_stamp,
-		test_hook_events, test_grad_walks_only_the_path,
-		test_depends_on));
-	tu_tcase(s, "grad", 0, TU_TESTS(test_param_slices,
-		test_unreachable_gives_zeros, test_grad_wrt_no_grad_refused,
-		test_grad_wrt_intermediate, test_seeded_vjp,
-		test_create_graph_second_derivative, test_nested_create_graph));
-	return tu_run(s);
-}
+TU_MAIN_CASES("graph",
+	TU_CASE("tape", 0, test_names_and_scopes, test_sticky_error,
+		test_backward_needs_scalar, test_reset_reuses_arena,
+		test_grad_mode, test_phase_stamp, test_hook_events,
+		test_grad_walks_only_the_path, test_depends_on),
+	TU_CASE("grad", 0, test_param_slices, test_unreachable_gives_zeros,
+		test_grad_wrt_no_grad_refused, test_grad_wrt_intermediate,
+		test_seeded_vjp, test_create_graph_second_derivative,
+		test_nested_create_graph))

@@ -744,17 +744,11 @@ START_TEST(test_mnist_default_dir)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("idx");
-	tu_tcase(s, "idx", 0, TU_TESTS(test_read_raw_and_gz, test_read_labels,
+TU_MAIN_CASES("idx",
+	TU_CASE("idx", 0, test_read_raw_and_gz, test_read_labels,
 		test_truncated_payload, test_wrong_magic, test_wrong_type_byte,
 		test_wrong_ndim, test_bad_dimension, test_trailing_bytes,
-		test_corrupt_gzip, test_empty_and_missing));
-	tu_tcase(s, "dataset", 0, TU_TESTS(test_dataset_from_idx,
-		test_dataset_subset, test_dataset_batch,
-		test_dataset_synthetic));
-	tu_tcase(s, "mnist", 0, TU_TESTS(test_mnist_load,
-		test_mnist_default_dir));
-	return tu_run(s);
-}
+		test_corrupt_gzip, test_empty_and_missing),
+	TU_CASE("dataset", 0, test_dataset_from_idx, test_dataset_subset,
+		test_dataset_batch, test_dataset_synthetic),
+	TU_CASE("mnist", 0, test_mnist_load, test_mnist_default_dir))

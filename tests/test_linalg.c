@@ -797,19 +797,15 @@ START_TEST(test_inverse_cholesky_pipeline)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("linalg");
-	tu_tcase(s, "gradcheck", 240, TU_TESTS(test_tril_grad,
+TU_MAIN_CASES("linalg",
+	TU_CASE("gradcheck", 240, test_tril_grad,
 		test_diag_low_trace_transpose_grad, test_bmm_grad,
 		test_bmm_shared_and_matvec_grad, test_sqdist_grad,
 		test_inverse_grad, test_logdet_grad, test_cholesky_grad,
-		test_solve_tril_grad));
-	tu_tcase(s, "values", 0, TU_TESTS(test_tril_values, test_bmm_values,
+		test_solve_tril_grad),
+	TU_CASE("values", 0, test_tril_values, test_bmm_values,
 		test_shape_errors, test_sqdist_values, test_inverse_values,
 		test_inverse_singular, test_logdet_values,
 		test_logdet_nan_and_inf,
 		test_logdet_backward_nonfinite_no_crash, test_cholesky_values,
-		test_inverse_cholesky_pipeline));
-	return tu_run(s);
-}
+		test_inverse_cholesky_pipeline))

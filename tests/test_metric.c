@@ -193,11 +193,7 @@ START_TEST(test_kernel_metric_values)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("metric");
-	tu_tcase(s, "gradcheck", 240, TU_TESTS(test_kernel_metric_grad,
-		test_metric_hamiltonian_grad));
-	tu_tcase(s, "values", 0, TU_TESTS(test_kernel_metric_values));
-	return tu_run(s);
-}
+TU_MAIN_CASES("metric",
+	TU_CASE("gradcheck", 240, test_kernel_metric_grad,
+		test_metric_hamiltonian_grad),
+	TU_CASE("values", 0, test_kernel_metric_values))

@@ -591,10 +591,7 @@ START_TEST(test_harness_catches_sign_error)
 {
 	double x[4] = {0.5, -1, 2, 0.25};
 	struct gradcheck_case c;
-	memset(&c, 0, sizeof c);
-	c.op = "wrong (expected to fail)";
-	c.build = build_wrong;
-	c.seed = 1;
+	c = gc_case("wrong (expected to fail)", build_wrong, NULL, 1);
 	c.no_vjp = true;
 	c.n_leaves = 1;
 	c.leaf[0] = gc_leaf("x", GRADCHECK_INPUT, x, 1, GC_SHAPE(4));

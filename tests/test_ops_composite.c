@@ -246,11 +246,7 @@ static struct gradcheck_case mlp_case(struct mlp_data *d, const char *name,
 				      enum gradcheck_kind kw1)
 {
 	struct gradcheck_case c;
-	memset(&c, 0, sizeof c);
-	c.op = name;
-	c.build = build_mlp;
-	c.ctx = &d->m;
-	c.seed = 900;
+	c = gc_case(name, build_mlp, &d->m, 900);
 	c.n_leaves = 5;
 	c.leaf[0] = gc_leaf("x", kx, d->x, 2, GC_SHAPE(MLP_B, MLP_D));
 	c.leaf[1] = gc_leaf("enc.fc1.w", kw1, d->w1, 2, GC_SHAPE(MLP_H, MLP_D));
@@ -307,10 +303,7 @@ START_TEST(test_fanout)
 	struct gradcheck_case c;
 	gradcheck_fill(a, 12, -2, 2, &s);
 	gradcheck_fill_signed(b, 12, 0.5, 2, &s);
-	memset(&c, 0, sizeof c);
-	c.op = "fanout";
-	c.build = build_fanout;
-	c.seed = 950;
+	c = gc_case("fanout", build_fanout, NULL, 950);
 	c.n_leaves = 2;
 	c.leaf[0] = gc_leaf("a", GRADCHECK_INPUT, a, 2, GC_SHAPE(3, 4));
 	c.leaf[1] = gc_leaf("b", GRADCHECK_PARAM, b, 2, GC_SHAPE(3, 4));
@@ -319,13 +312,9 @@ START_TEST(test_fanout)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("ops_composite");
-	tu_tcase(s, "closed_form", 0, TU_TESTS(test_bce_clamp_values,
-		 test_bce_denominator_clamp, test_bce_logits_matches_bce,
-		 test_softplus_large, test_relu_nan));
-	tu_tcase(s, "composite", 60, TU_TESTS(test_mlp_first_order,
-		 test_mlp_second_order, test_fanout));
-	return tu_run(s);
-}
+TU_MAIN_CASES("ops_composite",
+	TU_CASE("closed_form", 0, test_bce_clamp_values,
+		test_bce_denominator_clamp, test_bce_logits_matches_bce,
+		test_softplus_large, test_relu_nan),
+	TU_CASE("composite", 60, test_mlp_first_order, test_mlp_second_order,
+		test_fanout))

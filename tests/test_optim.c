@@ -612,15 +612,10 @@ START_TEST(test_load_step_range)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("optim");
-	tu_tcase(s, "adam", 0, TU_TESTS(test_adam_three_steps,
-		 test_adam_l2_decay, test_adamw_decay, test_adam_zero_eps_nan,
-		 test_adam_float_order, test_adam_reset));
-	tu_tcase(s, "sgd", 0, TU_TESTS(test_sgd_hand_values,
-		 test_sgd_reset_clones));
-	tu_tcase(s, "misc", 0, TU_TESTS(test_schedules, test_schedule_check,
-		 test_settings_errors, test_names, test_load_step_range));
-	return tu_run(s);
-}
+TU_MAIN_CASES("optim",
+	TU_CASE("adam", 0, test_adam_three_steps, test_adam_l2_decay,
+		test_adamw_decay, test_adam_zero_eps_nan, test_adam_float_order,
+		test_adam_reset),
+	TU_CASE("sgd", 0, test_sgd_hand_values, test_sgd_reset_clones),
+	TU_CASE("misc", 0, test_schedules, test_schedule_check,
+		test_settings_errors, test_names, test_load_step_range))

@@ -723,18 +723,13 @@ START_TEST(test_f64_refused)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("precision");
-	tu_tcase(s, "half", 0, TU_TESTS(test_f16_hand_values,
-		test_bf16_hand_values, test_round_arrays));
-	tu_tcase(s, "graph", 0, TU_TESTS(test_graph_rounds_values,
-		test_graph_rounds_grads, test_graph_backward_scaled,
-		test_anomaly_sees_rounded));
-	tu_tcase(s, "train", 120, TU_TESTS(test_f16_overflow_origin,
+TU_MAIN_CASES("precision",
+	TU_CASE("half", 0, test_f16_hand_values, test_bf16_hand_values,
+		test_round_arrays),
+	TU_CASE("graph", 0, test_graph_rounds_values, test_graph_rounds_grads,
+		test_graph_backward_scaled, test_anomaly_sees_rounded),
+	TU_CASE("train", 120, test_f16_overflow_origin,
 		test_dynamic_scale_backs_off, test_dynamic_scale_grows,
 		test_unchanged_bytes, test_accumulate_matches_big_batch,
 		test_accumulate_last_group, test_rhvae_accumulate,
-		test_resume_scaled_accumulated, test_f64_refused));
-	return tu_run(s);
-}
+		test_resume_scaled_accumulated, test_f64_refused))

@@ -95,3 +95,16 @@ int tu_run(Suite *s)
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+int tu_main_cases(const char *suite, const struct tu_case *cases)
+{
+	Suite *s = suite_create(suite);
+	for (size_t i = 0; cases[i].name; i++) {
+		TCase *tc = tu_tcase(s, cases[i].name, cases[i].timeout,
+				     cases[i].tests);
+		if (cases[i].loop)
+			tcase_add_loop_test(tc, cases[i].loop, 0,
+					    cases[i].n_loop);
+	}
+	return tu_run(s);
+}

@@ -32,6 +32,20 @@ TCase *tu_tcase(Suite *s, const char *name, double timeout,
  * test passed, else EXIT_FAILURE: the body of each suite's main. */
 int tu_run(Suite *s);
 
+/* One test case of a suite (tu_main_cases): name, timeout (as tu_tcase),
+ * the NULL-terminated tests, and an optional loop test run for _i in
+ * [0, n_loop). */
+struct tu_case {
+	const char *name;
+	double timeout;
+	const TTest *const *tests;
+	const TTest *loop;
+	int n_loop;
+};
+
+/* Runs a suite of the cases (up to one whose name is NULL) with tu_run. */
+int tu_main_cases(const char *suite, const struct tu_case *cases);
+
 /* The NULL-terminated test list of tu_tcase from START_TEST names:
  * tu_tcase(s, "core", 0, TU_TESTS(test_a, test_b)). */
 #define TU_TESTS(...) ((const TTest *const[]){__VA_ARGS__, NULL})
@@ -56,6 +70,22 @@ int tu_run(Suite *s);
 					     TU_TESTS(__VA_ARGS__)),       \
 				    loop, 0, n);                           \
 		return tu_run(tu_s_);                                      \
+	}
+
+/* A case of TU_MAIN_CASES: name, timeout and tests; with a loop test
+ * (TU_CASE_LOOP) run for _i in [0, n) after them. */
+#define TU_CASE(name, timeout, ...)                                        \
+	{name, timeout, TU_TESTS(__VA_ARGS__), NULL, 0}
+#define TU_CASE_LOOP(name, timeout, loop, n, ...)                          \
+	{name, timeout, TU_TESTS(__VA_ARGS__), loop, n}
+
+/* The main of a suite of several cases (TU_CASE, TU_CASE_LOOP). */
+#define TU_MAIN_CASES(suite, ...)                                          \
+	int main(void)                                                     \
+	{                                                                  \
+		const struct tu_case tu_c_[] = {__VA_ARGS__,               \
+						{NULL, 0, NULL, NULL, 0}}; \
+		return tu_main_cases(suite, tu_c_);                        \
 	}
 
 #endif
