@@ -1,7 +1,7 @@
-/* ckutil: the safetensors boilerplate of test_checkpoint and
- * test_checkpoint_reject (folders, raw files, asserting writers and
- * readers); tests/CMakeLists.txt links it where a suite names it (EXTRA).
- * Prefix cu_. */
+/* ckutil: the safetensors boilerplate of test_checkpoint,
+ * test_checkpoint_reject, test_optim and test_clip (folders, raw files,
+ * asserting writers and readers); tests/CMakeLists.txt links it where a
+ * suite names it (EXTRA). Prefix cu_. */
 #ifndef VB_TESTS_CKUTIL_H
 #define VB_TESTS_CKUTIL_H
 

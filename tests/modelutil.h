@@ -12,6 +12,13 @@
 #include "graph.h"
 #include "model.h"
 
+/* The tiny model of test_vae, test_hvae and test_rhvae: batches of MU_NB
+ * images of MU_NR x MU_NC = MU_ND pixels. */
+#define MU_NB 4
+#define MU_NR 4
+#define MU_NC 3
+#define MU_ND (MU_NR * MU_NC)
+
 /* model_config_defaults, then kind, an n_rows x n_cols image, n_hidden,
  * n_latent and init_seed: the start of every suite's tiny model. */
 struct model_config mu_config(enum model_kind kind, size_t n_rows,

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "ckutil.h"
 #include "optim.h"
 #include "testutil.h"
 
@@ -414,18 +415,14 @@ START_TEST(test_clip_load_counts_range)
 	const int64_t counts[3] = {0, INT64_MAX, 0};
 	const double window[1] = {0};
 	size_t s3[1] = {3}, s0[1] = {0};
-	struct checkpoint_writer *w = NULL;
-	struct checkpoint *ck = NULL;
+	struct checkpoint_writer *w = cu_new_writer();
+	struct checkpoint *ck;
 	struct vb_error err;
-	vb_error_clear(&err);
-	ck_assert(checkpoint_writer_create(&w, &err) == VB_OK);
-	ck_assert(checkpoint_add(w, "clip.counts", CHECKPOINT_I64, 1, s3,
-				 counts, &err) == VB_OK);
-	ck_assert(checkpoint_add(w, "clip.window", CHECKPOINT_F64, 1, s0,
-				 window, &err) == VB_OK);
-	ck_assert_msg(checkpoint_write(w, path, &err) == VB_OK, "%s", err.msg);
+	cu_add_ok(w, "clip.counts", CHECKPOINT_I64, 1, s3, counts);
+	cu_add_ok(w, "clip.window", CHECKPOINT_F64, 1, s0, window);
+	cu_write_ok(w, path);
 	checkpoint_writer_free(w);
-	ck_assert(checkpoint_open(path, &ck, &err) == VB_OK);
+	ck = cu_open_ok(path);
 	struct optim_clip *c = make_clip(OPTIM_CLIP_ADAPTIVE, 1, 3, 4, 3);
 	vb_error_clear(&err);
 	ck_assert_int_eq(optim_clip_load(c, ck, "clip", &err), VB_ERR_DATA);

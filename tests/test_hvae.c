@@ -21,15 +21,11 @@
 #include "modelutil.h"
 #include "testutil.h"
 
-#define NB 4
-#define NR 4
-#define NC 3
-#define ND (NR * NC)
-
 static struct model_config tiny_config(size_t n_lf)
 {
-	struct model_config mc = mu_config(MODEL_KIND_HVAE, NR, NC, 6, 3, 21);
-	mc.n_batch_max = NB;
+	struct model_config mc = mu_config(MODEL_KIND_HVAE, MU_NR, MU_NC, 6,
+					    3, 21);
+	mc.n_batch_max = MU_NB;
 	mc.n_lf = n_lf;
 	/* a step large enough that the "+ z" path weighs ~eps relative:
 	 * far above the 1e-5 tolerance */
@@ -62,9 +58,9 @@ static void freeze(struct model *m, bool record)
  * replayed) on the seeded batch. */
 static struct mu_grad_result grad_check(struct model *m)
 {
-	double x[NB * ND];
-	batch(x, NB * ND, 5);
-	return mu_grad_check(m, x, NB, freeze, "hvae");
+	double x[MU_NB * MU_ND];
+	batch(x, MU_NB * MU_ND, 5);
+	return mu_grad_check(m, x, MU_NB, freeze, "hvae");
 }
 
 static void check_grad(struct model_config mc)

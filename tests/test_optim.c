@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "ckutil.h"
 #include "optim.h"
 #include "testutil.h"
 
@@ -563,22 +564,16 @@ START_TEST(test_load_step_range)
 	const int64_t huge[1] = {INT64_MAX}, neg[1] = {-1},
 		      edge[1] = {OPTIM_STEP_MAX}, five[1] = {5};
 	size_t s1[1] = {1};
-	struct checkpoint_writer *w = NULL;
-	struct checkpoint *ck = NULL;
+	struct checkpoint_writer *w = cu_new_writer();
+	struct checkpoint *ck;
 	struct vb_error err;
-	vb_error_clear(&err);
-	ck_assert(checkpoint_writer_create(&w, &err) == VB_OK);
-	ck_assert(checkpoint_add(w, "optimizer.step", CHECKPOINT_I64, 0, s1,
-				 huge, &err) == VB_OK);
-	ck_assert(checkpoint_add(w, "neg", CHECKPOINT_I64, 0, s1, neg,
-				 &err) == VB_OK);
-	ck_assert(checkpoint_add(w, "edge", CHECKPOINT_I64, 0, s1, edge,
-				 &err) == VB_OK);
-	ck_assert(checkpoint_add(w, "five", CHECKPOINT_I64, 0, s1, five,
-				 &err) == VB_OK);
-	ck_assert_msg(checkpoint_write(w, path, &err) == VB_OK, "%s", err.msg);
+	cu_add_ok(w, "optimizer.step", CHECKPOINT_I64, 0, s1, huge);
+	cu_add_ok(w, "neg", CHECKPOINT_I64, 0, s1, neg);
+	cu_add_ok(w, "edge", CHECKPOINT_I64, 0, s1, edge);
+	cu_add_ok(w, "five", CHECKPOINT_I64, 0, s1, five);
+	cu_write_ok(w, path);
 	checkpoint_writer_free(w);
-	ck_assert(checkpoint_open(path, &ck, &err) == VB_OK);
+	ck = cu_open_ok(path);
 
 	struct optim_settings st = adam_settings(OPTIM_ADAM, 0.9, 0.999, 1e-8,
 						 0);

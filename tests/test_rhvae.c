@@ -24,16 +24,12 @@
 #include "modelutil.h"
 #include "testutil.h"
 
-#define NB 4
-#define NR 4
-#define NC 3
-#define ND (NR * NC)
-
 static struct model_config tiny_config(size_t n_lf)
 {
-	struct model_config mc = mu_config(MODEL_KIND_RHVAE, NR, NC, 6, 3, 21);
+	struct model_config mc = mu_config(MODEL_KIND_RHVAE, MU_NR, MU_NC, 6,
+					    3, 21);
 	mc.n_metric_hidden = 5;
-	mc.n_batch_max = NB;
+	mc.n_batch_max = MU_NB;
 	mc.buffer_batches = 3;
 	mc.n_lf = n_lf;
 	/* a step large enough that the leapfrog moves z visibly */
@@ -51,7 +47,7 @@ static struct model *make(const struct model_config *mc)
 
 static void batch(double *x, uint64_t seed)
 {
-	mu_fill(x, NB * ND, seed, 0.05, 0.9);
+	mu_fill(x, MU_NB * MU_ND, seed, 0.05, 0.9);
 }
 
 /* The tape's nodes stay readable in *out (may be NULL) until the next
@@ -59,7 +55,7 @@ static void batch(double *x, uint64_t seed)
 static double loss_out(struct model *m, struct graph *g, double *x,
 		       bool training, bool backward, struct model_out *out)
 {
-	return mu_loss(m, g, x, NB, training, backward, out);
+	return mu_loss(m, g, x, MU_NB, training, backward, out);
 }
 
 static double loss_of(struct model *m, struct graph *g, double *x,
@@ -127,7 +123,7 @@ static void check_grad(struct model_config mc)
 	struct model *m = make(&mc);
 	struct graph *g = NULL;
 	struct vb_error err = {0};
-	double x[NB * ND];
+	double x[MU_NB * MU_ND];
 	batch(x, 5);
 	if (mc.bce_eps > 0) {
 		ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
@@ -135,7 +131,7 @@ static void check_grad(struct model_config mc)
 		ck_assert_uint_gt(count_clamped(g, mc.bce_eps), 0);
 		graph_free(g);
 	}
-	struct mu_grad_result r = mu_grad_check(m, x, NB, freeze, "rhvae");
+	struct mu_grad_result r = mu_grad_check(m, x, MU_NB, freeze, "rhvae");
 	ck_assert_msg(r.bad == 0, "K=%zu: %zu of %zu gradients off (worst "
 		      "rel %.3g)", mc.n_lf, r.bad, r.checked, r.worst);
 	ck_assert_uint_gt(r.checked, 200);
@@ -176,7 +172,7 @@ START_TEST(test_softplus_log_q)
 	struct graph *g = NULL;
 	struct vb_error err = {0};
 	struct model_out mo;
-	double x[NB * ND];
+	double x[MU_NB * MU_ND];
 	batch(x, 5);
 	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
 	ck_assert(isfinite(loss_out(m, g, x, true, false, &mo)));
@@ -190,7 +186,7 @@ START_TEST(test_softplus_log_q)
 	ck_assert_str_eq(sd->op->name, "softplus");
 	ck_assert_ptr_eq(mo.logvar, lv);
 	ck_assert_ptr_null(gradcheck_node(g, "rhvae.half_logvar"));
-	for (int b = 0; b < NB; b++) {
+	for (int b = 0; b < MU_NB; b++) {
 		double half = 0;
 		for (int k = 0; k < 3; k++) {
 			size_t i = (size_t)b * 3 + k;
@@ -228,7 +224,7 @@ START_TEST(test_exp_unchanged)
 		struct model *m = make(&mc);
 		struct graph *g = NULL;
 		struct vb_error err = {0};
-		double x[NB * ND];
+		double x[MU_NB * MU_ND];
 		batch(x, 5);
 		ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
 		double l = loss_of(m, g, x, true, false);
@@ -304,7 +300,7 @@ static void lf_compare(const char *what, const double *a, const double *b,
 static void lf_check(struct model *m, struct graph *g, double *x,
 		     bool training, double clip, bool exact)
 {
-	size_t na, nb, np = m->params->n, B = NB, d = m->cfg.n_latent;
+	size_t na, nb, np = m->params->n, B = MU_NB, d = m->cfg.n_latent;
 	double la, lb;
 	double *ga = malloc(np * sizeof *ga), *gb = malloc(np * sizeof *gb);
 	m->cfg.h_grad_clip = 0;
@@ -364,7 +360,7 @@ START_TEST(test_leapfrog_reuse_matches_full)
 			struct model *m = make(&mc);
 			struct graph *g = NULL;
 			struct vb_error err = {0};
-			double x[NB * ND];
+			double x[MU_NB * MU_ND];
 			ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
 			batch(x, 7);
 			for (int clip = 0; clip < 2; clip++) {
@@ -421,7 +417,7 @@ START_TEST(test_leapfrog_decoder_passes)
 			struct graph *g = NULL;
 			struct vb_error err = {0};
 			struct lf_count full = {0}, reuse = {0};
-			double x[NB * ND];
+			double x[MU_NB * MU_ND];
 			batch(x, 8);
 			ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
 			rhvae_set_leapfrog_reuse(m, false);
@@ -456,7 +452,7 @@ START_TEST(test_second_order_matters)
 	struct model *a = make(&mc), *b;
 	struct graph *g = NULL;
 	struct vb_error err = {0};
-	double x[NB * ND];
+	double x[MU_NB * MU_ND];
 	batch(x, 6);
 	mc.second_order = false;
 	b = make(&mc);
@@ -485,18 +481,18 @@ START_TEST(test_buffers_and_eval)
 	struct model *m = make(&mc);
 	struct graph *g = NULL;
 	struct vb_error err = {0};
-	double x[5][NB * ND];
+	double x[5][MU_NB * MU_ND];
 	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
 	/* evaluation before any update: the placeholder metric */
 	batch(x[0], 40);
 	ck_assert_uint_eq(rhvae_n_centroids(m), 0);
 	ck_assert(isfinite(loss_of(m, g, x[0], false, false)));
 	ck_assert_uint_eq(rhvae_n_buffered(m), 0); /* eval appends nothing */
-	double mu_last[3][NB * 3];
+	double mu_last[3][MU_NB * 3];
 	for (int s = 0; s < 5; s++) {
 		struct rng r;
 		struct model_out mo;
-		size_t xs[2] = {NB, ND};
+		size_t xs[2] = {MU_NB, MU_ND};
 		batch(x[s], 50 + (uint64_t)s);
 		rng_seed(&r, 3, RNG_STREAM_NOISE);
 		graph_reset(g);
@@ -506,14 +502,14 @@ START_TEST(test_buffers_and_eval)
 						       false),
 					   &r, true, &mo, &err) == VB_OK);
 		if (s >= 2)
-			for (int i = 0; i < NB * 3; i++)
+			for (int i = 0; i < MU_NB * 3; i++)
 				mu_last[s - 2][i] = mo.mu->value.data[i];
 	}
 	/* 5 batches into a 3-batch ring: the last 3 remain */
 	ck_assert_uint_eq(rhvae_n_buffered(m), 3);
 	ck_assert(model_epoch_end(m, &err) == VB_OK);
 	ck_assert_uint_eq(rhvae_n_buffered(m), 0);
-	ck_assert_uint_eq(rhvae_n_centroids(m), 3 * NB);
+	ck_assert_uint_eq(rhvae_n_centroids(m), 3 * MU_NB);
 	/* the centroids are those batches' mu, oldest first */
 	struct checkpoint_writer *w = NULL;
 	ck_assert(checkpoint_writer_create(&w, &err) == VB_OK);
@@ -530,8 +526,9 @@ START_TEST(test_buffers_and_eval)
 	ck_assert_ptr_nonnull(checkpoint_data(ck, "M"));
 	ck_assert_ptr_nonnull(checkpoint_data(ck, "beta_zero_sqrt"));
 	for (int s = 0; s < 3; s++)
-		for (int i = 0; i < NB * 3; i++)
-			ck_assert_double_eq(c[s * NB * 3 + i], mu_last[s][i]);
+		for (int i = 0; i < MU_NB * 3; i++)
+			ck_assert_double_eq(c[s * MU_NB * 3 + i],
+					    mu_last[s][i]);
 	/* evaluation with the metric is finite and differs from before */
 	double le = loss_of(m, g, x[0], false, false);
 	ck_assert(isfinite(le));
@@ -540,7 +537,7 @@ START_TEST(test_buffers_and_eval)
 	for (size_t i = 0; i < m->params->n; i++)
 		m2->params->data[i] = m->params->data[i];
 	ck_assert(model_load_state(m2, ck, &err) == VB_OK);
-	ck_assert_uint_eq(rhvae_n_centroids(m2), 3 * NB);
+	ck_assert_uint_eq(rhvae_n_centroids(m2), 3 * MU_NB);
 	ck_assert_double_eq(loss_of(m2, g, x[0], false, false), le);
 	checkpoint_close(ck);
 	model_free(m2);
@@ -564,9 +561,9 @@ static void check_hvae_grad(enum model_sigma sigma)
 	struct model *m = make(&mc);
 	struct graph *g = NULL;
 	struct vb_error err = {0};
-	double x[NB * ND];
+	double x[MU_NB * MU_ND];
 	batch(x, 8);
-	struct mu_grad_result r = mu_grad_check(m, x, NB, NULL, "hvae");
+	struct mu_grad_result r = mu_grad_check(m, x, MU_NB, NULL, "hvae");
 	ck_assert_msg(r.bad == 0, "hvae: %zu of %zu gradients off (worst rel "
 		      "%.3g)", r.bad, r.checked, r.worst);
 	ck_assert_uint_gt(r.checked, 100);

@@ -177,10 +177,10 @@ START_TEST(test_sigkill_resume)
 	pid_t pid;
 	int ws;
 	size_t at_kill = 0;
-	snprintf(ref, sizeof ref, "%s/ref", tmp);
-	snprintf(killed, sizeof killed, "%s/killed", tmp);
 	ini = su_write_sweep(tmp, SLOW_GRID);
+	snprintf(ref, sizeof ref, "%s/ref", tmp);
 	su_run_sweep(ini, ref, 1, 1, 1, &st);
+	snprintf(killed, sizeof killed, "%s/killed", tmp);
 	ck_assert_uint_eq(st.n_run, 12);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);

@@ -19,15 +19,11 @@
 #include "modelutil.h"
 #include "testutil.h"
 
-#define NB 4
-#define NR 4
-#define NC 3
-#define ND (NR * NC)
-
 static struct model *tiny_with(enum model_recon recon, enum model_sigma sigma,
 			       double bce_eps)
 {
-	struct model_config mc = mu_config(MODEL_KIND_VAE, NR, NC, 5, 3, 11);
+	struct model_config mc = mu_config(MODEL_KIND_VAE, MU_NR, MU_NC, 5,
+					    3, 11);
 	mc.recon = recon;
 	mc.sigma = sigma;
 	mc.bce_eps = bce_eps;
@@ -43,7 +39,7 @@ static struct model *tiny(enum model_recon recon)
 
 static void batch(double *x)
 {
-	mu_fill(x, NB * ND, 5, 0.05, 0.9); /* grey levels in (0,1) */
+	mu_fill(x, MU_NB * MU_ND, 5, 0.05, 0.9); /* grey levels in (0,1) */
 }
 
 /* Loss with the noise stream reseeded: eps is the same every call. The
@@ -51,7 +47,7 @@ static void batch(double *x)
 static double loss_out(struct model *m, struct graph *g, double *x,
 		       bool backward, struct model_out *out)
 {
-	return mu_loss(m, g, x, NB, true, backward, out);
+	return mu_loss(m, g, x, MU_NB, true, backward, out);
 }
 
 static double loss_of(struct model *m, struct graph *g, double *x,
@@ -75,16 +71,16 @@ static double reference_loss(struct model *m, const double *x)
 	const double *Wv = params_value(p, 4).data, *bv = params_value(p, 5).data;
 	const double *V1 = params_value(p, 6).data, *c1 = params_value(p, 7).data;
 	const double *V2 = params_value(p, 8).data, *c2 = params_value(p, 9).data;
-	double eps[NB * 3], total = 0;
+	double eps[MU_NB * 3], total = 0;
 	struct rng r;
 	rng_seed(&r, 3, RNG_STREAM_NOISE);
-	rng_fill_normal(&r, eps, NB * 3, 0, 1);
-	for (int b = 0; b < NB; b++) {
+	rng_fill_normal(&r, eps, MU_NB * 3, 0, 1);
+	for (int b = 0; b < MU_NB; b++) {
 		double h[5], mu[3], lv[3], z[3], a[5], rec = 0, kl = 0;
 		for (int j = 0; j < 5; j++) {
 			double s = b1[j];
-			for (int i = 0; i < ND; i++)
-				s += W1[j * ND + i] * x[b * ND + i];
+			for (int i = 0; i < MU_ND; i++)
+				s += W1[j * MU_ND + i] * x[b * MU_ND + i];
 			h[j] = s > 0 ? s : 0;
 		}
 		for (int k = 0; k < 3; k++) {
@@ -111,11 +107,11 @@ static double reference_loss(struct model *m, const double *x)
 				s += V1[j * 3 + k] * z[k];
 			a[j] = s > 0 ? s : 0;
 		}
-		for (int i = 0; i < ND; i++) {
+		for (int i = 0; i < MU_ND; i++) {
 			double s = c2[i];
 			for (int j = 0; j < 5; j++)
 				s += V2[i * 5 + j] * a[j];
-			double y = 1 / (1 + exp(-s)), t = x[b * ND + i];
+			double y = 1 / (1 + exp(-s)), t = x[b * MU_ND + i];
 			if (recon == MODEL_RECON_BCE && ce > 0)
 				y = fmin(fmax(y, ce), 1 - ce);
 			if (recon == MODEL_RECON_MSE)
@@ -126,7 +122,7 @@ static double reference_loss(struct model *m, const double *x)
 		}
 		total += rec + kl;
 	}
-	return total / NB;
+	return total / MU_NB;
 }
 
 static void check_loss(enum model_recon recon, enum model_sigma sigma,
@@ -135,7 +131,7 @@ static void check_loss(enum model_recon recon, enum model_sigma sigma,
 	struct model *m = tiny_with(recon, sigma, bce_eps);
 	struct graph *g = NULL;
 	struct vb_error err = {0};
-	double x[NB * ND];
+	double x[MU_NB * MU_ND];
 	size_t n = m->params->n;
 	batch(x);
 	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
@@ -240,7 +236,7 @@ START_TEST(test_vae_softplus_nodes)
 	struct graph *g = NULL;
 	struct vb_error err = {0};
 	struct model_out mo;
-	double x[NB * ND];
+	double x[MU_NB * MU_ND];
 	batch(x);
 	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
 	ck_assert(isfinite(loss_out(m, g, x, false, &mo)));
@@ -253,7 +249,7 @@ START_TEST(test_vae_softplus_nodes)
 	ck_assert_ptr_eq(sd->in[0], s);
 	ck_assert_ptr_eq(mo.logvar, lv);
 	ck_assert_ptr_null(gradcheck_node(g, "vae.half_logvar"));
-	for (int b = 0; b < NB; b++) {
+	for (int b = 0; b < MU_NB; b++) {
 		double kl = 0;
 		for (int k = 0; k < 3; k++) {
 			size_t i = (size_t)b * 3 + k;
@@ -287,9 +283,9 @@ START_TEST(test_vae_softplus_logvar_clamp)
 	struct graph *g = NULL;
 	struct vb_error err = {0};
 	struct model_out mo;
-	double x[NB * ND];
+	double x[MU_NB * MU_ND];
 	size_t n_at = 0;
-	mc = mu_config(MODEL_KIND_VAE, NR, NC, 5, 3, 11);
+	mc = mu_config(MODEL_KIND_VAE, MU_NR, MU_NC, 5, 3, 11);
 	mc.sigma = MODEL_SIGMA_SOFTPLUS;
 	mc.logvar_clamp = true;
 	mc.logvar_max = -0.05;
@@ -323,7 +319,7 @@ START_TEST(test_vae_bce_eps_clamp)
 	struct vb_error err = {0};
 	struct model_out mo;
 	struct graph_node *gy = NULL;
-	double x[NB * ND], rec[NB] = {0};
+	double x[MU_NB * MU_ND], rec[MU_NB] = {0};
 	size_t n_lo = 0, n_hi = 0, n_in = 0;
 	batch(x);
 	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
@@ -335,7 +331,7 @@ START_TEST(test_vae_bce_eps_clamp)
 	ck_assert_ptr_eq(gradcheck_node(g, "loss.recon")->in[0], c);
 	ck_assert_msg(graph_grad(g, mo.loss, NULL, &mo.y, 1, false, &gy,
 				 &err) == VB_OK, "%s", err.msg);
-	for (size_t i = 0; i < (size_t)NB * ND; i++) {
+	for (size_t i = 0; i < (size_t)MU_NB * MU_ND; i++) {
 		double y = mo.y->value.data[i], t = x[i], yc = y;
 		double gi = gy->value.data[i];
 		/* every output 1e-3 away from the clamp's edges, so the
@@ -351,7 +347,7 @@ START_TEST(test_vae_bce_eps_clamp)
 			ck_assert_msg(gi == 0, "clamped y[%zu]: grad %g", i,
 				      gi);
 		} else {
-			double want = (y - t) / (y * (1 - y)) / NB;
+			double want = (y - t) / (y * (1 - y)) / MU_NB;
 			n_in++;
 			/* the same three operations in another order */
 			ck_assert_msg(fabs(gi - want) <= 1e-13 * fabs(want),
@@ -359,12 +355,12 @@ START_TEST(test_vae_bce_eps_clamp)
 				      want);
 		}
 		ck_assert_double_eq(c->value.data[i], yc);
-		rec[i / ND] += -(t * log(yc) + (1 - t) * log1p(-yc));
+		rec[i / MU_ND] += -(t * log(yc) + (1 - t) * log1p(-yc));
 	}
 	ck_assert_uint_gt(n_lo, 0);
 	ck_assert_uint_gt(n_hi, 0);
 	ck_assert_uint_gt(n_in, 0);
-	for (int b = 0; b < NB; b++)
+	for (int b = 0; b < MU_NB; b++)
 		/* sums of 12 logs in another order */
 		ck_assert_double_eq_tol(mo.recon->value.data[b], rec[b],
 					1e-13 * rec[b]);
@@ -410,7 +406,7 @@ START_TEST(test_vae_exp_unchanged)
 		struct model *m = tiny(recon);
 		struct graph *g = NULL;
 		struct vb_error err = {0};
-		double x[NB * ND];
+		double x[MU_NB * MU_ND];
 		char buf[96];
 		batch(x);
 		ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
@@ -450,7 +446,7 @@ START_TEST(test_vae_config_checks)
 			struct model *m = NULL;
 			struct vb_error err = {0};
 			/* the default init_seed (8) */
-			mc = mu_config(kinds[k], NR, NC, 5, 3, 8);
+			mc = mu_config(kinds[k], MU_NR, MU_NC, 5, 3, 8);
 			mc.n_metric_hidden = 5;
 			mc.recon = MODEL_RECON_BCE;
 			if (e < 3)
