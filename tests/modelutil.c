@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "gradcheck.h"
 #include "params.h"
 #include "rng.h"
 #include "tensor.h"
@@ -136,4 +137,25 @@ struct mu_grad_result mu_grad_check(struct model *m, vb_real *x, size_t B,
 	free(an);
 	graph_free(g);
 	return r;
+}
+
+struct graph_node *mu_check_softplus_std(struct graph *g, const char *name,
+					 const struct model_out *out)
+{
+	char full[64];
+	struct graph_node *s = gradcheck_node(g, "encoder.logvar"), *sd;
+	snprintf(full, sizeof full, "%s.std", name);
+	sd = gradcheck_node(g, full);
+	ck_assert_msg(s && sd, "no encoder.logvar or %s", full);
+	ck_assert_str_eq(sd->op->name, "softplus");
+	snprintf(full, sizeof full, "%s.logvar", name);
+	ck_assert_ptr_eq(out->logvar, gradcheck_node(g, full));
+	snprintf(full, sizeof full, "%s.half_logvar", name);
+	ck_assert_ptr_null(gradcheck_node(g, full));
+	ck_assert_uint_eq(sd->value.n, s->value.n);
+	for (size_t i = 0; i < sd->value.n; i++) {
+		double e = gradcheck_softplus(s->value.data[i]);
+		ck_assert_double_eq_tol(sd->value.data[i], e, 1e-15 * e);
+	}
+	return sd;
 }

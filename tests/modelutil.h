@@ -46,6 +46,14 @@ double mu_loss_seeded(struct model *m, struct graph *g, vb_real *x, size_t B,
 		      bool training, bool backward, uint64_t noise_seed,
 		      struct model_out *out);
 
+/* Sigma softplus on g's tape after a loss of a model whose nodes are
+ * named name.* ("vae", "rhvae"): name.std is the softplus of the
+ * encoder's head encoder.logvar, equal to libm's (gradcheck_softplus) to
+ * a few ulps (1e-15 relative), out->logvar is the node name.logvar, and
+ * name.half_logvar (sigma exp's node) is not there. Returns name.std. */
+struct graph_node *mu_check_softplus_std(struct graph *g, const char *name,
+					 const struct model_out *out);
+
 /* Puts a model's recorded graph constants in record (true) or replay
  * (false) mode: a wrapper of hvae_set_freeze or rhvae_set_freeze. */
 typedef void (*mu_freeze_fn)(struct model *m, bool record);

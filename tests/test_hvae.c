@@ -114,13 +114,12 @@ END_TEST
 START_TEST(test_detach_changes_encoder_grad)
 {
 	struct model_config mc;
-	struct model *m = NULL;
 	struct graph *g = NULL;
 	struct vb_error err = {0};
 	model_config_defaults(&mc);
 	mc.kind = MODEL_KIND_HVAE;
 	mc.init_seed = 8;
-	ck_assert(model_create(&mc, &m, &err) == VB_OK);
+	struct model *m = mu_create(&mc, 1);
 	size_t B = 64, D = 784, n = m->params->n;
 	double *x = malloc(B * D * sizeof *x);
 	double *g1 = malloc(n * sizeof *g1);

@@ -25,18 +25,20 @@
 #include "testutil.h"
 #include "train.h"
 
+/* A float and its bits (a union: type punning C11 defines). */
+union fbits {
+	float f;
+	uint32_t u;
+};
+
 static float f_of(uint32_t u)
 {
-	float x;
-	memcpy(&x, &u, sizeof x);
-	return x;
+	return (union fbits){.u = u}.f;
 }
 
 static uint32_t bits(float x)
 {
-	uint32_t u;
-	memcpy(&u, &x, sizeof u);
-	return u;
+	return (union fbits){.f = x}.u;
 }
 
 /* Exact equality including the sign of zero. */
