@@ -102,3 +102,23 @@ struct checkpoint_writer *cu_new_writer(void)
 	ck_assert_ptr_nonnull(w);
 	return w;
 }
+
+struct checkpoint *cu_craft(const char *path, const struct cu_tensor *t,
+			    size_t n)
+{
+	struct checkpoint_writer *w = cu_new_writer();
+	for (size_t i = 0; i < n; i++)
+		cu_add_ok(w, t[i].name, t[i].dtype, t[i].ndim, t[i].shape,
+			  t[i].data);
+	cu_write_ok(w, path);
+	checkpoint_writer_free(w);
+	return cu_open_ok(path);
+}
+
+void cu_expect_msg(const struct vb_error *err, const char *path,
+		   const char *what)
+{
+	ck_assert_msg(strstr(err->msg, what) && strstr(err->msg, path) &&
+			      !strchr(err->msg, '\n'),
+		      "'%s' lacks '%s' or '%s'", err->msg, what, path);
+}

@@ -39,4 +39,22 @@ void cu_add_ok(struct checkpoint_writer *w, const char *name,
 void cu_meta_ok(struct checkpoint_writer *w, const char *k, const char *v);
 struct checkpoint_writer *cu_new_writer(void);
 
+/* err's message is one line naming path and holding what. */
+void cu_expect_msg(const struct vb_error *err, const char *path,
+		   const char *what);
+
+/* One tensor of a crafted file (cu_craft). */
+struct cu_tensor {
+	const char *name;
+	enum checkpoint_dtype dtype;
+	int ndim;
+	const size_t *shape;
+	const void *data;
+};
+
+/* Writes the n tensors to path (cu_add_ok, cu_write_ok) and opens it
+ * (cu_open_ok; the caller closes it). */
+struct checkpoint *cu_craft(const char *path, const struct cu_tensor *t,
+			    size_t n);
+
 #endif

@@ -415,14 +415,11 @@ START_TEST(test_clip_load_counts_range)
 	const int64_t counts[3] = {0, INT64_MAX, 0};
 	const double window[1] = {0};
 	size_t s3[1] = {3}, s0[1] = {0};
-	struct checkpoint_writer *w = cu_new_writer();
-	struct checkpoint *ck;
+	const struct cu_tensor t[] = {
+		{"clip.counts", CHECKPOINT_I64, 1, s3, counts},
+		{"clip.window", CHECKPOINT_F64, 1, s0, window}};
+	struct checkpoint *ck = cu_craft(path, t, 2);
 	struct vb_error err;
-	cu_add_ok(w, "clip.counts", CHECKPOINT_I64, 1, s3, counts);
-	cu_add_ok(w, "clip.window", CHECKPOINT_F64, 1, s0, window);
-	cu_write_ok(w, path);
-	checkpoint_writer_free(w);
-	ck = cu_open_ok(path);
 	struct optim_clip *c = make_clip(OPTIM_CLIP_ADAPTIVE, 1, 3, 4, 3);
 	vb_error_clear(&err);
 	ck_assert_int_eq(optim_clip_load(c, ck, "clip", &err), VB_ERR_DATA);
