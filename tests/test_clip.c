@@ -153,24 +153,22 @@ START_TEST(test_clip_value)
 				    c01, c01, NAN, c01, -c01};
 	const vb_real want5[10] = {-5.0f, -0.2f, -0.05f, 0.0f, 0.05f,
 				   0.2f, 5.0f, NAN, 4.9f, -5.0f};
+	const struct {
+		double thr;
+		const vb_real *want;
+	} T[2] = {{0.1, want01}, {5.0, want5}};
 	vb_real g[10];
-	memcpy(g, in, sizeof g);
-	optim_clip_value(g, 10, 0.1);
-	for (int i = 0; i < 10; i++) {
-		if (isnan(want01[i]))
-			ck_assert(isnan(g[i]));
-		else
-			ck_assert_msg(g[i] == want01[i], "0.1 [%d]: %g", i,
-				      (double)g[i]);
-	}
-	memcpy(g, in, sizeof g);
-	optim_clip_value(g, 10, 5.0);
-	for (int i = 0; i < 10; i++) {
-		if (isnan(want5[i]))
-			ck_assert(isnan(g[i]));
-		else
-			ck_assert_msg(g[i] == want5[i], "5 [%d]: %g", i,
-				      (double)g[i]);
+	for (int t = 0; t < 2; t++) {
+		memcpy(g, in, sizeof g);
+		optim_clip_value(g, 10, T[t].thr);
+		for (int i = 0; i < 10; i++) {
+			if (isnan(T[t].want[i]))
+				ck_assert(isnan(g[i]));
+			else
+				ck_assert_msg(g[i] == T[t].want[i],
+					      "%g [%d]: %g", T[t].thr, i,
+					      (double)g[i]);
+		}
 	}
 	/* Infinities clamp too. */
 	vb_real inf[2] = {INFINITY, -INFINITY};

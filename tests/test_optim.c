@@ -408,11 +408,8 @@ START_TEST(test_settings_errors)
 	ck_assert_int_eq(optim_settings_check(&s, &err), VB_ERR_CONFIG);
 	ck_assert(strstr(err.msg, "weight_decay") != NULL);
 
-	memset(&s, 0, sizeof s);
-	s.kind = OPTIM_SGD;
-	s.nesterov = true;
-	s.momentum = 0.9;
-	s.dampening = 0.1;
+	s = (struct optim_settings){.kind = OPTIM_SGD, .nesterov = true,
+				    .momentum = 0.9, .dampening = 0.1};
 	vb_error_clear(&err);
 	ck_assert_int_eq(optim_settings_check(&s, &err), VB_ERR_CONFIG);
 	ck_assert(strstr(err.msg, "nesterov") != NULL);
@@ -523,10 +520,8 @@ END_TEST
 
 START_TEST(test_schedule_check)
 {
-	struct optim_schedule s;
+	struct optim_schedule s = {.kind = OPTIM_SCHEDULE_CONSTANT};
 	struct vb_error err;
-	memset(&s, 0, sizeof s);
-	s.kind = OPTIM_SCHEDULE_CONSTANT;
 	ck_assert_int_eq(optim_schedule_check(&s, NULL), VB_OK);
 	s.kind = OPTIM_SCHEDULE_STEP;
 	s.step_size = 0;
