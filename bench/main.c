@@ -95,7 +95,7 @@ static const char *MAIN_HELP =
 static const char *TRAIN_HELP =
 	"usage: vaebench train [[--config] FILE] [--set section.key=value ...]\n"
 	"                      [--force]\n"
-	"       vaebench train --resume RUN_DIR\n"
+	"       vaebench train --resume RUN_DIR [--epochs N]\n"
 	"\n"
 	"Trains one run. Settings come from the defaults ('vaebench config'),\n"
 	"then FILE, then each --set in order. The run folder is\n"
@@ -118,6 +118,9 @@ static const char *TRAIN_HELP =
 	"  --name NAME            same as --set run.name=NAME\n"
 	"  --force                replace a non-empty run folder\n"
 	"  --resume RUN_DIR       continue an interrupted run (its config.ini)\n"
+	"  --epochs N             with --resume: continue a run that ended ok\n"
+	"                         to N epochs (its rows as a fresh N-epoch run\n"
+	"                         gives them; train.epochs = N in config.ini)\n"
 	"  -q, --quiet            no progress output\n"
 	"  -h, --help             this text\n";
 
@@ -135,6 +138,7 @@ struct main_options {
 	bool keys;
 	bool force;          /* train --force */
 	const char *resume;  /* train --resume RUN_DIR */
+	long epochs;         /* train --resume RUN_DIR --epochs N (0: none) */
 	char out_set[1200];  /* --out as "run.out_dir=DIR" */
 	char name_set[400];  /* --name as "run.name=NAME" */
 	char resume_config[1200]; /* RUN_DIR/config.ini of --resume */
@@ -181,6 +185,18 @@ static int parse_common(int argc, char **argv, struct main_options *o,
 			if (i + 1 >= argc)
 				return usage_error("%s needs a run folder", a);
 			o->resume = argv[++i];
+		} else if (is_train && !strcmp(a, "--epochs")) {
+			char *end;
+			long v;
+			if (i + 1 >= argc)
+				return usage_error("%s needs a number", a);
+			errno = 0;
+			v = strtol(argv[++i], &end, 10);
+			if (end == argv[i] || *end || errno || v < 1 ||
+			    v > 1000000)
+				return usage_error("--epochs '%s': expected "
+						   "1..1000000", argv[i]);
+			o->epochs = v;
 		} else if (is_train && a[0] != '-' && !o->config) {
 			o->config = a; /* train CONFIG, as sweep CONFIG */
 		} else {
@@ -274,6 +290,26 @@ static int check_resume_dir(const struct main_options *o,
 	return 0;
 }
 
+/* train --resume DIR --epochs N: a run goes on to more epochs only when
+ * nothing in it depends on its length. 0 or an exit code. */
+static int check_extend(const struct main_options *o, const struct config *c)
+{
+	const char *why = NULL;
+	if (c->optim.schedule == OPTIM_SCHEDULE_COSINE)
+		why = "optim.schedule = cosine decays over train.epochs";
+	else if (c->train.max_steps > 0)
+		why = "train.max_steps ends it by steps";
+	else if (c->train.epochs % c->train.eval_every != 0)
+		why = "its last epoch is evaluated only as the last "
+		      "(train.eval_every does not divide train.epochs)";
+	if (!why)
+		return 0;
+	fprintf(stderr, "vaebench: train --resume %s --epochs %ld: cannot "
+		"continue this run to more epochs: %s\n", o->resume,
+		o->epochs, why);
+	return 2;
+}
+
 static int cmd_train(int argc, char **argv, char **full_argv)
 {
 	struct main_options o;
@@ -288,6 +324,9 @@ static int cmd_train(int argc, char **argv, char **full_argv)
 	int rc = parse_common(argc, argv, &o, TRAIN_HELP, false, true);
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	if (o.epochs && !o.resume)
+		return usage_error("%s: --epochs N goes with --resume RUN_DIR "
+				   "(a new run sets train.epochs)", "train");
 	if (o.resume && (o.config || o.n_sets || o.force))
 		return usage_error("%s: --resume continues the run with its "
 				   "own config.ini; no --config, --set, --out, "
@@ -302,6 +341,8 @@ static int cmd_train(int argc, char **argv, char **full_argv)
 		return fail_code(&err, 2);
 	if (o.resume && (rc = check_resume_dir(&o, &c)) != 0)
 		return rc;
+	if (o.epochs && (rc = check_extend(&o, &c)) != 0)
+		return rc;
 	if (!sweep_precision_here(c.train.precision))
 		return reexec_precision(&c, full_argv);
 	op_set_threads((int)c.train.blas_threads);
@@ -309,7 +350,12 @@ static int cmd_train(int argc, char **argv, char **full_argv)
 	if (st) /* a missing data file is a data error */
 		return fail_code(&err, st == VB_ERR_IO ? 3 : exit_code(st));
 	if (o.resume) {
-		st = resume_prepare(o.resume, ckpt, sizeof ckpt, &prev, &err);
+		st = resume_prepare(o.resume, o.epochs, ckpt, sizeof ckpt,
+				    &prev, &err);
+		if (st == VB_OK && o.epochs) {
+			c.train.epochs = o.epochs;
+			st = config_write_file(&c, o.resume_config, &err);
+		}
 		if (st) {
 			train_data_free(&d);
 			return fail(&err);

@@ -14,9 +14,15 @@
  * times.csv back to the epochs that checkpoint holds, and restores the
  * running summary values (epochs done, final and best losses) from
  * metrics.csv into *resumed. A finished run (summary.csv with another
- * status than "interrupted") is refused (VB_ERR_CONFIG); a folder
- * without config.ini or checkpoints is VB_ERR_DATA with one line. */
-enum vb_status resume_prepare(const char *run_dir, char *ckpt, size_t cap,
+ * status than "interrupted") is refused (VB_ERR_CONFIG) unless
+ * extend_to > 0 and it ended "ok": such a run continues from its final
+ * checkpoint.safetensors to extend_to epochs (VB_ERR_USAGE when it has
+ * that many already; the caller sets train.epochs = extend_to in its
+ * config.ini), keeping its IS-NLL at the best and last finite epochs
+ * from summary.csv while those stay the best and last. A folder without
+ * config.ini or checkpoints is VB_ERR_DATA with one line. */
+enum vb_status resume_prepare(const char *run_dir, long extend_to,
+			      char *ckpt, size_t cap,
 			      struct train_summary *resumed,
 			      struct vb_error *err);
 

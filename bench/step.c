@@ -598,6 +598,9 @@ enum vb_status step_run_epoch(struct run *r, long epoch,
 	enum vb_status st = VB_OK;
 
 	uint64_t h0 = r->model->h_grad_entries, hc0 = r->model->h_grad_clamped;
+	r->h_epoch0[0] = h0;
+	r->h_epoch0[1] = hc0;
+	r->h_in_epoch = true;
 
 	memset(es, 0, sizeof *es);
 	es->worst_batch = -1;
@@ -640,6 +643,9 @@ enum vb_status step_run_epoch(struct run *r, long epoch,
 	es->has_partial = n_batches * B > n;
 	es->h_entries = r->model->h_grad_entries - h0;
 	es->h_clamped = r->model->h_grad_clamped - hc0;
+	r->h_train[0] += es->h_entries;
+	r->h_train[1] += es->h_clamped;
+	r->h_in_epoch = false;
 	epoch_finish(r, es);
 	return VB_OK;
 }

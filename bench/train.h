@@ -90,6 +90,9 @@ struct train_summary {
 	 * of 1 / batches over the epochs that had a partial batch) */
 	long worst_partial_epochs;
 	double worst_partial_expected;
+	long trained_epochs;   /* epochs with a worst batch (a trained one):
+				  what --resume re-adds the expected count
+				  over */
 	double clipped_share;  /* optim.clip: steps whose gradient the clip
 				  changed / steps clipped (0 for none) */
 	bool interrupted;      /* ended early by train_request_stop (SIGINT,
