@@ -152,7 +152,7 @@ enum vb_status cli_sweep_args(int argc, char **argv, FILE *log,
 		if (!strcmp(a, "--out") || !strcmp(a, "--jobs") ||
 		    !strcmp(a, "-j") || !strcmp(a, "--shard") ||
 		    !strcmp(a, "--map") || !strcmp(a, "--cell") ||
-		    !strcmp(a, "--order")) {
+		    !strcmp(a, "--order") || !strcmp(a, "--continue-from")) {
 			const char *v;
 			if (!has)
 				return vb_fail(err, VB_ERR_USAGE,
@@ -165,6 +165,8 @@ enum vb_status cli_sweep_args(int argc, char **argv, FILE *log,
 						       &o->shard_n, err);
 				if (st)
 					return st;
+			} else if (!strcmp(a, "--continue-from")) {
+				o->continue_from = v;
 			} else if (!strcmp(a, "--order")) {
 				if (strcmp(v, "seeds-first") &&
 				    strcmp(v, "grid"))

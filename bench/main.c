@@ -294,19 +294,11 @@ static int check_resume_dir(const struct main_options *o,
  * nothing in it depends on its length. 0 or an exit code. */
 static int check_extend(const struct main_options *o, const struct config *c)
 {
-	const char *why = NULL;
-	if (c->optim.schedule == OPTIM_SCHEDULE_COSINE)
-		why = "optim.schedule = cosine decays over train.epochs";
-	else if (c->train.max_steps > 0)
-		why = "train.max_steps ends it by steps";
-	else if (c->train.epochs % c->train.eval_every != 0)
-		why = "its last epoch is evaluated only as the last "
-		      "(train.eval_every does not divide train.epochs)";
-	if (!why)
+	struct vb_error err = {0};
+	if (resume_check_extend(c, &err) == VB_OK)
 		return 0;
-	fprintf(stderr, "vaebench: train --resume %s --epochs %ld: cannot "
-		"continue this run to more epochs: %s\n", o->resume,
-		o->epochs, why);
+	fprintf(stderr, "vaebench: train --resume %s --epochs %ld: %s\n",
+		o->resume, o->epochs, err.msg);
 	return 2;
 }
 
@@ -503,6 +495,11 @@ static const char *SWEEP_HELP =
 	"  --order ORDER      grid (default: mitigation by mitigation) or\n"
 	"                     seeds-first (every mitigation at each axis point\n"
 	"                     in turn); only the run order changes\n"
+	"  --continue-from SRC  each cell continues SRC's run of the same\n"
+	"                     settings but fewer train.epochs (a sweep folder\n"
+	"                     whose runs/ holds them): the cell's run is that\n"
+	"                     folder copied and trained on (train --resume\n"
+	"                     --epochs), its row that of a fresh longer run\n"
 	"  --cell INDEX       run only cell INDEX (if it has no row), no tables\n"
 	"                     (how the sibling binary is started)\n"
 	"  -q, --quiet        no progress output\n";

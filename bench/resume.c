@@ -245,7 +245,7 @@ enum vb_status resume_prepare(const char *run_dir, long extend_to,
 	char path[1200], status[64];
 	struct checkpoint *ck = NULL;
 	int64_t ep = 0;
-	bool ended;
+	bool ended, ok_end;
 	enum vb_status st;
 	memset(resumed, 0, sizeof *resumed);
 	resumed->best_eval_loss = INFINITY;
@@ -261,34 +261,38 @@ enum vb_status resume_prepare(const char *run_dir, long extend_to,
 			       "run folder (no config.ini)", run_dir);
 	summary_field(run_dir, "status", status, sizeof status);
 	ended = status[0] && strcmp(status, "interrupted") != 0;
-	if (ended && (extend_to <= 0 || strcmp(status, "ok") != 0))
+	if (ended && extend_to <= 0)
 		return vb_fail(err, VB_ERR_CONFIG, "train: --resume %s: the "
-			       "run already ended (status %s)%s", run_dir,
-			       status,
-			       extend_to > 0 ? "; only a run that ended ok "
-					       "can go on to more epochs"
-					     : "; --epochs N continues a run "
-					       "that ended ok, --force "
-					       "starts it again");
-	if (ended)
+			       "run already ended (status %s); --epochs N "
+			       "continues it to more epochs, --force starts it "
+			       "again", run_dir, status);
+	if (ended && !strcmp(status, "error"))
+		return vb_fail(err, VB_ERR_CONFIG, "train: --resume %s: the "
+			       "run ended with an error (summary.csv's "
+			       "message); it cannot go on", run_dir);
+	/* ok: from its final checkpoint; stopped at a non-finite value: from
+	 * its last epoch-boundary checkpoint, redoing the epochs after it
+	 * (the same event again, as a fresh run would meet it) */
+	ok_end = ended && !strcmp(status, "ok");
+	if (ok_end)
 		snprintf(ckpt, cap, "%s/checkpoint.safetensors", run_dir);
 	else
 		snprintf(ckpt, cap, "%s/" TRAIN_EPOCH_CKPT, run_dir);
-	if (!ended && !files_exists(ckpt) &&
+	if (!ok_end && !files_exists(ckpt) &&
 	    !latest_epoch_checkpoint(run_dir, ckpt, cap))
 		snprintf(ckpt, cap, "%s/checkpoints/step-%09d.safetensors",
 			 run_dir, 0);
 	if (!files_exists(ckpt))
 		return vb_fail(err, VB_ERR_DATA, "train: --resume %s: no "
 			       "resume checkpoint (%s)", run_dir,
-			       ended ? "checkpoint.safetensors is missing"
-				     : "run.checkpoint_every = 0 when it ran?");
+			       ok_end ? "checkpoint.safetensors is missing"
+				      : "run.checkpoint_every = 0 when it ran?");
 	st = checkpoint_open(ckpt, &ck, err);
 	if (st == VB_OK)
 		st = checkpoint_read_i64(ck, "trainer.epoch", 0,
 					 CHECKPOINT_COUNT_MAX, &ep, err);
 	checkpoint_close(ck);
-	if (st == VB_OK && ended && extend_to <= ep)
+	if (st == VB_OK && ok_end && extend_to <= ep)
 		st = vb_fail(err, VB_ERR_USAGE, "train: --resume %s --epochs "
 			     "%ld: the run already has %lld epochs; expected "
 			     "more", run_dir, extend_to, (long long)ep);
@@ -309,4 +313,22 @@ enum vb_status resume_prepare(const char *run_dir, long extend_to,
 		remove(path);
 	}
 	return st;
+}
+
+enum vb_status resume_check_extend(const struct config *c,
+				   struct vb_error *err)
+{
+	const char *why = NULL;
+	if (c->optim.schedule == OPTIM_SCHEDULE_COSINE)
+		why = "optim.schedule = cosine decays over train.epochs";
+	else if (c->train.max_steps > 0)
+		why = "train.max_steps ends it by steps";
+	else if (c->train.epochs % c->train.eval_every != 0)
+		why = "its last epoch is evaluated only as the last "
+		      "(train.eval_every does not divide train.epochs)";
+	if (!why)
+		return VB_OK;
+	return vb_fail(err, VB_ERR_CONFIG, "cannot continue a run of %lld "
+		       "epochs to more epochs: %s",
+		       (long long)c->train.epochs, why);
 }

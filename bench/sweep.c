@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "extend.h"
 #include "files.h"
 #include "ops.h"
 #include "report.h"
@@ -60,6 +61,7 @@ struct sched {
 	char first_lost[160];
 	char sibling[PATH_MAX]; /* "" until a cell needs it */
 	int lock_fd;            /* DIR/.lock, flock'ed; -1: none */
+	long src_epochs;        /* --continue-from: the source's epochs */
 };
 
 /* The settings that decide what train_data_load loads: data.* and, for
@@ -165,15 +167,19 @@ static void worker_main(const struct sched *s, size_t cell, const char *id,
 	snprintf(c.run.name, sizeof c.run.name, "%s", id);
 	c.run.progress = CONFIG_PROGRESS_OFF;
 	op_set_threads((int)c.train.blas_threads);
-	{
+	if (s->o->continue_from) {
+		bool cont;
+		st = extend_cell(s->o->continue_from, s->src_epochs, &c,
+				 &s->data, &sum, &cont, s->o->log, &e);
+	} else {
 		/* A rerun cell owns its folder: nothing of a killed attempt
 		 * (precursors, checkpoints, dumps) stays beside it. */
 		char dir[2 * CONFIG_PATH_LEN];
 		snprintf(dir, sizeof dir, "%s/%s", c.run.out_dir, c.run.name);
 		st = train_claim_dir(dir, true, &e);
+		if (st == VB_OK)
+			st = train_run(&c, &s->data, &sum, NULL, &e);
 	}
-	if (st == VB_OK)
-		st = train_run(&c, &s->data, &sum, NULL, &e);
 	if (st == VB_ERR_IO || st == VB_ERR_NOMEM) {
 		/* Not a property of the cell: retried on the next run. */
 		if (s->o->log)
@@ -196,7 +202,8 @@ static void sibling_worker_main(const struct sched *s, size_t cell,
 				pid_t parent)
 {
 	char ini[CONFIG_PATH_LEN + 16], idx[32];
-	char *argv[11];
+	char *argv[13];
+	int k = 9;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(3);
@@ -211,8 +218,12 @@ static void sibling_worker_main(const struct sched *s, size_t cell,
 	argv[6] = idx;
 	argv[7] = (char *)"--jobs";
 	argv[8] = (char *)"1";
-	argv[9] = (char *)"-q";
-	argv[10] = NULL;
+	if (s->o->continue_from) {
+		argv[k++] = (char *)"--continue-from";
+		argv[k++] = (char *)s->o->continue_from;
+	}
+	argv[k++] = (char *)"-q";
+	argv[k] = NULL;
 	execv(s->sibling, argv);
 	_exit(127);
 }
@@ -622,6 +633,17 @@ static enum vb_status sched_open(struct sched *s, const struct sweep_plan *p,
 	}
 	if (st == VB_OK)
 		st = check_sweep_file(o->out_dir, p, err);
+	if (st == VB_OK && o->continue_from) {
+		st = extend_source_epochs(o->continue_from, &s->src_epochs,
+					  err);
+		if (st == VB_OK && p->base.train.epochs <= s->src_epochs)
+			st = vb_fail(err, VB_ERR_USAGE, "sweep: "
+				     "--continue-from %s: its runs have %ld "
+				     "epochs, this sweep's train.epochs %lld; "
+				     "expected more", o->continue_from,
+				     s->src_epochs,
+				     (long long)p->base.train.epochs);
+	}
 	return st;
 }
 

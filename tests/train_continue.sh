@@ -108,10 +108,60 @@ refused "cosine" train --resume o/cos --epochs 4 -q
 "$bin" train base.ini --out o --name ev --set train.epochs=3 \
   --set train.eval_every=2 -q > /dev/null
 refused "eval_every" train --resume o/ev --epochs 4 -q
-"$bin" train base.ini --out o --name dead --set train.epochs=2 \
-  --set optim.lr=1e4 --set optim.clip=none --set rhvae.grad_clip=0 \
-  --set optim.kind=sgd -q > /dev/null || true
+# a run that died meets its event again from its last epoch checkpoint:
+# the rows of a fresh longer run (which dies the same way)
+dead=(--set inject.nan_step=31 --set inject.nan_phase=param)
+"$bin" train base.ini --out o --name dead --set train.epochs=6 "${dead[@]}" \
+  -q > /dev/null || true
+"$bin" train base.ini --out o --name dead-fresh --set train.epochs=9 \
+  "${dead[@]}" -q > /dev/null || true
 status=$(python3 -c "import csv;print(next(csv.DictReader(open('o/dead/summary.csv')))['status'])")
-[ "$status" != ok ] || fail "the lr 1e4 run did not die (status ok)"
-refused "only a run that ended ok" train --resume o/dead --epochs 4 -q
+dead_ep=$(python3 -c "import csv;print(next(csv.DictReader(open('o/dead/summary.csv')))['first_epoch'])")
+[ "$status" != ok ] && [ "$dead_ep" -ge 2 ] ||
+  fail "the injected NaN should stop the run after its first epoch (status $status, epoch $dead_ep)"
+"$bin" train --resume o/dead --epochs 9 -q > /dev/null || true
+[ "$(metrics o/dead)" == "$(metrics o/dead-fresh)" ] ||
+  fail "dead: metrics.csv differs from the fresh 9-epoch run"
+[ "$(summary o/dead)" == "$(summary o/dead-fresh)" ] ||
+  fail "dead: summary.csv differs from the fresh run: $(summary o/dead) vs $(summary o/dead-fresh)"
+
+# -- sweep --continue-from: cells continue a shorter sweep's runs --
+grid() { # EPOCHS
+  cat base.ini
+  echo "[mitigations]"
+  echo "baseline ="
+  echo "poisoned = inject.nan_step=31 inject.nan_phase=param"
+  echo "[sweep]"
+  echo "train.seed = 1..2"
+} 
+{ grid; } | sed "s/^\[train\]/[train]\nepochs = 3/" > s3.ini
+{ grid; } | sed "s/^\[train\]/[train]\nepochs = 6/" > s6.ini
+"$bin" sweep s3.ini --out sw3 --jobs 2 -q
+"$bin" sweep s6.ini --out sw6 --jobs 2 --continue-from sw3 -q
+"$bin" sweep s6.ini --out fresh6 --jobs 2 -q
+rows() { # DIR: every row without its wall-clock columns, sorted by id
+  python3 - "$1" <<'PY'
+import csv, glob, os, sys
+for f in sorted(glob.glob(os.path.join(sys.argv[1], "rows", "*.csv"))):
+    row = next(csv.DictReader(open(f)))
+    for k in ("seconds", "nll_seconds"):
+        row.pop(k, None)
+    print(os.path.basename(f), row)
+PY
+}
+[ "$(rows sw6 | wc -l)" -eq 4 ] || fail "sweep --continue-from: not 4 rows"
+[ "$(rows sw6)" == "$(rows fresh6)" ] ||
+  fail "sweep --continue-from: rows differ from a fresh 6-epoch sweep"
+for d in sw6/runs/*; do
+  [ "$(metrics "$d")" == "$(metrics "fresh6/runs/${d##*/}")" ] ||
+    fail "sweep --continue-from: $d/metrics.csv differs from the fresh run's"
+done
+if "$bin" sweep s3.ini --out sw3b --continue-from sw6 -q 2> err.txt; then
+  fail "a continuation to fewer epochs was accepted"
+fi
+grep -q "expected more" err.txt || fail "fewer epochs: $(cat err.txt)"
+if "$bin" sweep s6.ini --out sw6b --continue-from nowhere -q 2> err.txt; then
+  fail "--continue-from a missing folder was accepted"
+fi
+grep -q "not a sweep folder" err.txt || fail "missing source: $(cat err.txt)"
 echo "train_continue: ok"
