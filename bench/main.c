@@ -302,6 +302,31 @@ static int check_extend(const struct main_options *o, const struct config *c)
 	return 2;
 }
 
+/* The run folder before training: --resume's made ready (with --epochs,
+ * its config.ini says the new length), a new run's claimed. */
+static enum vb_status prepare_folder(const struct main_options *o,
+				     struct config *c,
+				     struct train_summary *prev, char *ckpt,
+				     size_t cap, struct train_options *to,
+				     struct vb_error *err)
+{
+	char dir[2200];
+	enum vb_status st;
+	if (!o->resume) {
+		snprintf(dir, sizeof dir, "%s/%s", c->run.out_dir,
+			 c->run.name);
+		return train_claim_dir(dir, o->force, err);
+	}
+	st = resume_prepare(o->resume, o->epochs, ckpt, cap, prev, err);
+	if (st == VB_OK && o->epochs) {
+		c->train.epochs = o->epochs;
+		st = config_write_file(c, o->resume_config, err);
+	}
+	to->resume = ckpt;
+	to->continue_run = true;
+	return st;
+}
+
 static int cmd_train(int argc, char **argv, char **full_argv)
 {
 	struct main_options o;
@@ -341,27 +366,10 @@ static int cmd_train(int argc, char **argv, char **full_argv)
 	st = train_data_load(&c, &d, &err);
 	if (st) /* a missing data file is a data error */
 		return fail_code(&err, st == VB_ERR_IO ? 3 : exit_code(st));
-	if (o.resume) {
-		st = resume_prepare(o.resume, o.epochs, ckpt, sizeof ckpt,
-				    &prev, &err);
-		if (st == VB_OK && o.epochs) {
-			c.train.epochs = o.epochs;
-			st = config_write_file(&c, o.resume_config, &err);
-		}
-		if (st) {
-			train_data_free(&d);
-			return fail(&err);
-		}
-		to.resume = ckpt;
-		to.continue_run = true;
-	} else {
-		char dir[2200];
-		snprintf(dir, sizeof dir, "%s/%s", c.run.out_dir, c.run.name);
-		st = train_claim_dir(dir, o.force, &err);
-		if (st) {
-			train_data_free(&d);
-			return fail(&err);
-		}
+	st = prepare_folder(&o, &c, &prev, ckpt, sizeof ckpt, &to, &err);
+	if (st) {
+		train_data_free(&d);
+		return fail(&err);
 	}
 	catch_stop_signals();
 	if (!o.quiet)

@@ -161,4 +161,9 @@ void run_csv_text(FILE *f, const char *s);
 enum vb_status step_run_epoch(struct run *r, long epoch,
 			      struct epoch_stats *es, struct vb_error *err);
 
+/* The running summary values of the epochs before a resume point (prev,
+ * from resume_prepare) into r->sum, as an uninterrupted run has them
+ * there. */
+void run_restore_summary(struct run *r, const struct train_summary *prev);
+
 #endif
