@@ -146,6 +146,8 @@ static enum vb_status sweep_value_option(const char *a, const char *v,
 					      err);
 	} else if (!strcmp(a, "--continue-from")) {
 		o->continue_from = v;
+	} else if (!strcmp(a, "--only")) {
+		o->only = v;
 	} else if (!strcmp(a, "--order")) {
 		if (strcmp(v, "seeds-first") && strcmp(v, "grid"))
 			return vb_fail(err, VB_ERR_USAGE, "--order '%s': "
@@ -181,7 +183,7 @@ enum vb_status cli_sweep_args(int argc, char **argv, FILE *log,
 {
 	static const char *const valued[] = {
 		"--out", "--jobs", "-j", "--shard", "--map", "--cell",
-		"--order", "--continue-from"};
+		"--order", "--continue-from", "--only"};
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
 	memset(o, 0, sizeof *o);

@@ -508,6 +508,7 @@ static const char *SWEEP_HELP =
 	"                     whose runs/ holds them): the cell's run is that\n"
 	"                     folder copied and trained on (train --resume\n"
 	"                     --epochs), its row that of a fresh longer run\n"
+	"  --only NAME,...    run only the cells of these mitigations\n"
 	"  --cell INDEX       run only cell INDEX (if it has no row), no tables\n"
 	"                     (how the sibling binary is started)\n"
 	"  -q, --quiet        no progress output\n";

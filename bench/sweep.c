@@ -489,26 +489,6 @@ enum vb_status sweep_report(const struct sweep_options *o,
 	return st;
 }
 
-/* Reorders pending (ascending grid indices) axis point by axis point: the
- * grid is mitigations outermost, so cell = m * per + rest; sort by (rest,
- * m). Insertion sort: a grid holds at most SWEEP_PLAN_MAX_CELLS cells. */
-static void order_axes_first(const struct sweep_plan *p, size_t *pending,
-			     size_t n)
-{
-	size_t per = p->n_mitigations ? p->n_cells / p->n_mitigations
-				       : p->n_cells;
-	for (size_t i = 1; i < n; i++) {
-		size_t c = pending[i], j = i;
-		while (j > 0 && (pending[j - 1] % per > c % per ||
-				 (pending[j - 1] % per == c % per &&
-				  pending[j - 1] > c))) {
-			pending[j] = pending[j - 1];
-			j--;
-		}
-		pending[j] = c;
-	}
-}
-
 enum vb_status sweep_pending(const struct sweep_plan *p,
 			     const struct sweep_options *o, size_t **cells,
 			     size_t *n, struct vb_error *err)
@@ -536,7 +516,8 @@ enum vb_status sweep_pending(const struct sweep_plan *p,
 	for (size_t i = 0; i < p->n_cells; i++) {
 		struct config c;
 		char id[SWEEP_PLAN_ID_LEN], path[CONFIG_PATH_LEN + SWEEP_PLAN_ID_LEN + 8];
-		if (i % (size_t)o->shard_n != (size_t)(o->shard_k - 1))
+		if (i % (size_t)o->shard_n != (size_t)(o->shard_k - 1) ||
+		    !sweep_plan_in_only(p, o->only, i))
 			continue;
 		st = sweep_plan_cell(p, i, &c, id, err);
 		if (st)
@@ -556,7 +537,7 @@ enum vb_status sweep_pending(const struct sweep_plan *p,
 		*cells = NULL;
 		*n = 0;
 	} else if (o->axes_first) {
-		order_axes_first(p, *cells, *n);
+		sweep_plan_order_axes_first(p, *cells, *n);
 	}
 	return st;
 }
@@ -633,6 +614,8 @@ static enum vb_status sched_open(struct sched *s, const struct sweep_plan *p,
 	}
 	if (st == VB_OK)
 		st = check_sweep_file(o->out_dir, p, err);
+	if (st == VB_OK)
+		st = sweep_plan_check_only(p, o->only, err);
 	if (st == VB_OK && o->continue_from) {
 		st = extend_source_epochs(o->continue_from, &s->src_epochs,
 					  err);
@@ -666,6 +649,8 @@ static enum vb_status list_pending(struct sched *s, size_t *pending,
 		if (o->one_cell ? i != o->cell
 				: i % (size_t)o->shard_n !=
 					  (size_t)(o->shard_k - 1))
+			continue;
+		if (!o->one_cell && !sweep_plan_in_only(p, o->only, i))
 			continue;
 		stats->n_shard++;
 		st = sweep_plan_cell(p, i, &c, id, err);
@@ -829,7 +814,7 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 	stats->n_cells = p->n_cells;
 	st = list_pending(&s, pending, &n_pending, stats, err);
 	if (o->axes_first)
-		order_axes_first(p, pending, n_pending);
+		sweep_plan_order_axes_first(p, pending, n_pending);
 	s.total = n_pending;
 	s.live = o->log && (o->progress == CONFIG_PROGRESS_ON ||
 			    (o->progress == CONFIG_PROGRESS_AUTO &&

@@ -56,6 +56,9 @@ struct sweep_options {
 	/* --continue-from SRC: each cell continues SRC's run of the same
 	 * settings but its (shorter) train.epochs (extend.h); NULL: none */
 	const char *continue_from;
+	/* --only NAME,NAME: run only the cells of these mitigations (comma-
+	 * separated names of the plan's [mitigations]); NULL: every cell */
+	const char *only;
 };
 
 

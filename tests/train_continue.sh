@@ -164,4 +164,19 @@ if "$bin" sweep s6.ini --out sw6b --continue-from nowhere -q 2> err.txt; then
   fail "--continue-from a missing folder was accepted"
 fi
 grep -q "not a sweep folder" err.txt || fail "missing source: $(cat err.txt)"
+# --only: the cells of the named mitigations (the table lists the rest as
+# missing); a name that is not a mitigation is refused
+"$bin" sweep s6.ini --out only6 --jobs 2 --only poisoned \
+  --continue-from sw3 -q
+[ "$(ls only6/rows | wc -l)" -eq 2 ] || fail "--only poisoned: not 2 rows"
+for f in only6/rows/*.csv; do
+  [ -e "fresh6/rows/${f##*/}" ] || fail "--only: $f is not a cell of the grid"
+  python3 -c "import csv,sys;r=next(csv.DictReader(open(sys.argv[1])));sys.exit(r['mitigation']!='poisoned')" "$f" ||
+    fail "--only poisoned ran another mitigation's cell ($f)"
+done
+grep -q "Partial: 2 of the 4 cells" only6/summary.md || fail "--only: summary does not say partial"
+if "$bin" sweep s6.ini --out only6b --only baseline,bogus -q 2> err.txt; then
+  fail "--only bogus was accepted"
+fi
+grep -q "'bogus' is not a mitigation" err.txt || fail "--only bogus: $(cat err.txt)"
 echo "train_continue: ok"
