@@ -138,6 +138,14 @@ static void write_header_md(FILE *f, const struct cf *cf)
 			? ", the run's last planned step" : "",
 		cf->q->eval_n, cf->q->nll_samples);
 	fprintf(f, "reproduced: yes (same step, phase, quantity, value)\n");
+	if (cf->ref_moved)
+		fprintf(f, "param ref:  step %ld, the unchanged variant's last "
+			"finite parameters (not finite at step %ld = E - 1)\n",
+			cf->ref_step, o->orig_step - 1);
+	else
+		fprintf(f, "param ref:  step %ld (E - 1), the unchanged "
+			"variant's parameters before the event\n",
+			cf->ref_step);
 }
 
 enum vb_status cf_verdict_write_md(FILE *f, void *ctx, struct vb_error *err)
@@ -183,8 +191,8 @@ enum vb_status cf_verdict_write_md(FILE *f, void *ctx, struct vb_error *err)
 	      "within the horizon). max abs z, grad norm (before clipping) "
 	      "and loss over the horizon's steps; eval recon (bce or sse as "
 	      "model.recon) and IS-NLL on the held-out images at the end; "
-	      "param dist = ||p - p0|| / ||p0|| at step E - 1, p0 the "
-	      "unchanged variant's parameters.\n", f);
+	      "param dist = ||p - p0|| / ||p0|| after the param ref step, "
+	      "p0 the unchanged variant's parameters.\n", f);
 	if (cf->notes[0])
 		fprintf(f, "\nNot run:\n\n%s", cf->notes);
 	return VB_OK;

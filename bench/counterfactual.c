@@ -83,6 +83,7 @@ static void cf_free(struct cf *cf)
 		free(v->loss);
 		free(v->gnorm);
 		free(v->zmax);
+		free(v->pmax);
 		if (v->final[0])
 			remove(v->final);
 		if (v->snap[0] && strcmp(v->snap, cf->start) != 0)
@@ -138,6 +139,7 @@ static enum vb_status cf_open(struct cf *cf, FILE *log, struct vb_error *err)
 	    cf->end_step > cf->base.train.max_steps)
 		cf->end_step = cf->base.train.max_steps;
 	st = cf_run_find_start(cf, log, err);
+	cf->ref_step = cf->orig.orig_step - 1;
 	cf->cap = (size_t)(cf->end_step - cf->start_step) + 2;
 	return st;
 }
@@ -158,6 +160,8 @@ enum vb_status counterfactual_run(const struct counterfactual_request *q,
 		st = cf_run_variant(cf, &cf->v[i], err);
 		if (st == VB_OK && i == 0)
 			st = check_reproduced(cf, err);
+		if (st == VB_OK && i == 0)
+			st = cf_run_reference(cf, err);
 	}
 	if (st == VB_OK)
 		st = cf_run_distances(cf, err);
@@ -527,6 +531,9 @@ enum vb_status counterfactual_command(int argc, char **argv, FILE *log,
 		bool has = i + 1 < argc;
 		if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			quiet = true;
+		} else if (!strcmp(a, "--variant-job") && has) {
+			/* internal: one variant for the other build's binary */
+			return cf_run_job(argv[i + 1], err);
 		} else if (!strcmp(a, "--no-lead")) {
 			q.no_lead = true;
 		} else if (!strcmp(a, "--try") || !strcmp(a, "--set")) {
