@@ -52,6 +52,8 @@ struct cf {
 	 * when they are not finite at E - 1 (ref_moved) */
 	long ref_step;
 	bool ref_moved;
+	double ref_recon, ref_nll; /* held-out measures of the unchanged
+				      variant's state after ref_step */
 	struct cf_variant v[CF_MAX_VARIANTS];
 	size_t n_v;
 	size_t cap;              /* per-step slots of each variant */

@@ -141,12 +141,13 @@ static enum vb_status eval_setup(const struct cf *cf, const struct config *c,
 
 /* Held-out reconstruction error (bce or sse as model.recon) and IS-NLL,
  * means over the first eval_n images of the eval range, of the model
- * at v->final. The NLL's draws come from a stream of their own, the
- * same for every variant. */
-static enum vb_status evaluate(struct cf *cf, struct cf_variant *v,
+ * under c with the parameters of checkpoint path, into *recon, *nll. The
+ * NLL's draws come from a stream of their own, the same for every
+ * variant. */
+static enum vb_status evaluate(struct cf *cf, const struct config *c,
+			       const char *path, double *recon, double *nll_out,
 			       struct vb_error *err)
 {
-	const struct config *c = &v->c;
 	const struct dataset *ds = &cf->d.eval;
 	size_t n = ds->n < (size_t)cf->q->eval_n ? ds->n
 						   : (size_t)cf->q->eval_n;
@@ -161,11 +162,11 @@ static enum vb_status evaluate(struct cf *cf, struct cf_variant *v,
 	struct rng r;
 	enum vb_status st;
 
-	v->eval_recon = v->eval_nll = NAN;
+	*recon = *nll_out = NAN;
 	runconfig_model(c, &cf->d.train, &mc);
 	st = model_create(&mc, &m, err);
 	if (st == VB_OK)
-		st = load_params(m, v->final, true, err);
+		st = load_params(m, path, true, err);
 	if (st == VB_OK && !isfinite(guard_max_abs(m->params->data,
 						    m->params->n)))
 		goto done; /* a dead model: NaN by definition */
@@ -198,13 +199,13 @@ static enum vb_status evaluate(struct cf *cf, struct cf_variant *v,
 		}
 	}
 	if (st == VB_OK && n > 0) {
-		v->eval_recon = sr / (double)n;
-		v->eval_nll = sn / (double)n;
+		*recon = sr / (double)n;
+		*nll_out = sn / (double)n;
 	}
 	/* a broken model whose evaluation fails numerically (a metric
 	 * Cholesky, say) is a result: NaN measures, as for NaN parameters */
 	if (st == VB_ERR_NUMERIC) {
-		v->eval_recon = v->eval_nll = NAN;
+		*recon = *nll_out = NAN;
 		st = VB_OK;
 	}
 done:
@@ -309,7 +310,8 @@ enum vb_status cf_run_variant(struct cf *cf, struct cf_variant *v,
 	o.on_step_ctx = v;
 	st = train_run_opts(&v->c, &cf->d, &o, &v->sum, NULL, err);
 	if (st == VB_OK)
-		st = evaluate(cf, v, err);
+		st = evaluate(cf, &v->c, v->final, &v->eval_recon,
+			      &v->eval_nll, err);
 	v->seconds = files_now() - t0;
 	variant_finish(v);
 	return st;
@@ -326,14 +328,16 @@ enum vb_status cf_run_reference(struct cf *cf, struct vb_error *err)
 			   isfinite(v->pmax[i]); i++)
 		last = (long)v->step[i];
 	if (last == cf->ref_step)
-		return VB_OK;
+		return evaluate(cf, &v->c, v->snap, &cf->ref_recon,
+				&cf->ref_nll, err);
 	cf->ref_step = last;
 	cf->ref_moved = true;
 	if (strcmp(v->snap, cf->start) != 0)
 		remove(v->snap);
 	if (last == cf->start_step) {
 		snprintf(v->snap, sizeof v->snap, "%s", cf->start);
-		return VB_OK;
+		return evaluate(cf, &v->c, v->snap, &cf->ref_recon,
+				&cf->ref_nll, err);
 	}
 	/* the same run as the variant's, stopped at the reference step */
 	memset(&o, 0, sizeof o);
@@ -348,6 +352,9 @@ enum vb_status cf_run_reference(struct cf *cf, struct vb_error *err)
 		st = vb_fail(err, VB_ERR_NUMERIC, "counterfactual: the "
 			     "unchanged variant's rerun to step %ld (its last "
 			     "finite parameters) wrote no snapshot", last);
+	if (st == VB_OK)
+		st = evaluate(cf, &v->c, v->snap, &cf->ref_recon,
+			      &cf->ref_nll, err);
 	return st;
 }
 

@@ -30,7 +30,9 @@ enum vb_status cf_run_variant(struct cf *cf, struct cf_variant *v,
  * not finite after cf->ref_step (E - 1), moves cf->ref_step back to its
  * last step with finite parameters (cf->start_step at the earliest; sets
  * cf->ref_moved) and reruns it from the start to there for its snapshot
- * (v->snap). The variants run after it snapshot at the new step.
+ * (v->snap). The variants run after it snapshot at the new step. Then
+ * the held-out measures of that state (its last finite one before the
+ * event) into cf->ref_recon, cf->ref_nll.
  * Training errors; VB_ERR_NUMERIC when the rerun writes no snapshot. */
 enum vb_status cf_run_reference(struct cf *cf, struct vb_error *err);
 
