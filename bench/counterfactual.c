@@ -21,6 +21,7 @@
 #include "cf_verdict.h"
 #include "files.h"
 #include "replay.h"
+#include "sweep.h"
 #include "table.h"
 #include "train.h"
 
@@ -111,6 +112,19 @@ static enum vb_status cf_open(struct cf *cf, FILE *log, struct vb_error *err)
 		st = replay_read_summary(q->run_dir, &cf->orig, err);
 	if (st != VB_OK)
 		return st;
+	/* the bridge, the unchanged variant and the reference run here */
+	if (!sweep_precision_here(cf->base.train.precision))
+		return vb_fail(err, VB_ERR_CONFIG, "counterfactual: %s was "
+			       "trained with train.precision = %s, which this "
+			       "binary (%s) does not compute: run the "
+			       "command with its sibling (%s)", q->run_dir,
+			       config_enum_name("train.precision",
+						cf->base.train.precision),
+			       VB_REAL_NAME,
+			       cf->base.train.precision ==
+					       CONFIG_PRECISION_F64
+				       ? "vaebench-f64"
+				       : "vaebench");
 	if (cf->orig.orig_step <= 0)
 		return vb_fail(err, VB_ERR_USAGE, "counterfactual: %s: status "
 			       "%s, no first non-finite event to test "
