@@ -327,7 +327,7 @@ static enum vb_status read_state(struct run *r, struct checkpoint *ck,
 			     (unsigned long long)s->hg[0]);
 	if (st == VB_OK)
 		st = model_load_state(r->model, ck, err);
-	if (st == VB_OK && clip_saved(r) &&
+	if (st == VB_OK && clip_saved(r) && !r->o->clip_fresh &&
 	    (r->c->optim.clip == CONFIG_CLIP_ADAPTIVE ||
 	     checkpoint_data(ck, "clip.counts")))
 		st = optim_clip_load(r->clip, ck, "clip", err);

@@ -409,7 +409,9 @@ static enum vb_status stage_record(struct run *r, struct step *s,
 	if (r->o->on_step) {
 		struct train_step_info in = {
 			.epoch = s->epoch, .step = r->step, .loss = s->loss,
-			.grad_norm = s->gnorm, .max_abs_z = NAN};
+			.grad_norm = s->gnorm, .max_abs_z = NAN,
+			.max_abs_param = guard_max_abs(r->model->params->data,
+						       r->model->params->n)};
 		if (s->have_out && s->mo.z && s->mo.z->value.data)
 			in.max_abs_z = guard_max_abs(s->mo.z->value.data,
 						     s->mo.z->value.n);

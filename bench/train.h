@@ -107,6 +107,8 @@ struct train_step_info {
 	double loss;       /* the step's training loss (micro-batch mean) */
 	double grad_norm;  /* before clipping */
 	double max_abs_z;  /* max |z| of the step's last micro-batch */
+	double max_abs_param; /* max |parameter| after the step (NaN when
+				 one is NaN) */
 };
 
 /* Called after every optimiser step (also the one that stopped the run). */
@@ -130,6 +132,10 @@ struct train_options {
 	 * evaluation, so only its parameters are meant to be read) */
 	const char *snapshot;
 	long snapshot_step;
+	bool clip_fresh;        /* with resume: optim.clip's state starts
+				   empty, not from the checkpoint (a
+				   counterfactual variant clipping in another
+				   mode than the checkpoint's run) */
 	train_step_fn on_step;  /* per-step values (NULL: none) */
 	void *on_step_ctx;
 	bool continue_run;      /* with resume: continue the interrupted run
