@@ -50,12 +50,24 @@ enum vb_status cli_report_command(int argc, char **argv, FILE *log,
 {
 	const char *dir = NULL;
 	char mx[128], my[128];
-	bool map = false, cf = false;
+	bool map = false, cf = false, used = false;
 	int jobs = 1;
+	struct counterfactual_request q;
 	enum vb_status st;
+	counterfactual_defaults(&q);
 	for (int i = 0; i < argc; i++) {
+		st = counterfactual_option(argc, argv, &i, &q, &used, err);
+		if (st)
+			return st;
+		if (used)
+			continue; /* the counterfactual's own options */
 		if (!strcmp(argv[i], "--counterfactual")) {
 			cf = true;
+		} else if (!strcmp(argv[i], "--only")) {
+			if (i + 1 >= argc)
+				return vb_fail(err, VB_ERR_USAGE,
+					       "--only needs mitigation names");
+			q.only = argv[++i];
 		} else if (!strcmp(argv[i], "--jobs")) {
 			char *end;
 			long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10)
@@ -95,9 +107,7 @@ enum vb_status cli_report_command(int argc, char **argv, FILE *log,
 	if (st == VB_OK && cf) {
 		/* every NaN cell, one after the other (resumable), then the
 		 * "fixes at the failure point" section of summary.md */
-		struct counterfactual_request q;
 		size_t n_failed = 0;
-		counterfactual_defaults(&q);
 		st = counterfactual_sweep(dir, &q, jobs, &n_failed, log,
 					  err);
 		if (st == VB_OK)

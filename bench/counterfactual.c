@@ -410,6 +410,24 @@ enum vb_status counterfactual_append_summary(const char *dir,
 
 #define CF_MAX_AGG 128
 
+/* Whether row r is a failed run that q selects (--only's mitigations). */
+static bool row_failed_selected(const struct table *t, size_t r,
+				const struct counterfactual_request *q)
+{
+	const char *status = table_get(t, r, "status");
+	const char *m = table_get(t, r, "mitigation");
+	size_t len = strlen(m);
+	if (strcmp(status, "nan") != 0 && strcmp(status, "inf") != 0)
+		return false;
+	for (const char *s = q->only; s && *s;) {
+		size_t k = strcspn(s, ",");
+		if (k == len && !strncmp(s, m, len))
+			return true;
+		s += k + (s[k] == ',');
+	}
+	return !q->only;
+}
+
 /* The failing rows' runs without a complete result, jobs at a time, each
  * in a forked worker (BLAS single-threaded as the sweep's); a worker that
  * fails leaves its one-line error in RUN_DIR/counterfactual/error.txt. */
@@ -419,12 +437,9 @@ static void run_parallel(const char *dir, const struct table *t,
 {
 	int running = 0;
 	for (size_t r = 0; r <= t->n_rows; r++) {
-		const char *status = r < t->n_rows ? table_get(t, r, "status")
-						   : "";
 		char run[1250], ep[1300];
 		pid_t pid;
-		if (r < t->n_rows && strcmp(status, "nan") != 0 &&
-		    strcmp(status, "inf") != 0)
+		if (r < t->n_rows && !row_failed_selected(t, r, q))
 			continue;
 		while (running > 0 && (running >= jobs || r == t->n_rows)) {
 			if (wait(NULL) > 0)
@@ -523,10 +538,9 @@ enum vb_status counterfactual_sweep(const char *dir,
 	if (st == VB_OK && jobs > 1)
 		run_parallel(dir, &t, q, jobs, log);
 	for (size_t r = 0; st == VB_OK && r < t.n_rows; r++) {
-		const char *status = table_get(&t, r, "status");
 		const char *id = table_get(&t, r, "id");
 		struct counterfactual_request one = *q;
-		if (strcmp(status, "nan") != 0 && strcmp(status, "inf") != 0)
+		if (!row_failed_selected(&t, r, q))
 			continue;
 		x.n_fail++;
 		count_kind(&x, &t, r);
@@ -572,6 +586,47 @@ static enum vb_status parse_long(const char *opt, const char *s, long lo,
 	return VB_OK;
 }
 
+enum vb_status counterfactual_option(int argc, char **argv, int *i,
+				     struct counterfactual_request *q,
+				     bool *used, struct vb_error *err)
+{
+	const char *a = argv[*i];
+	bool has = *i + 1 < argc;
+	*used = true;
+	if (!strcmp(a, "--no-lead")) {
+		q->no_lead = true;
+		return VB_OK;
+	}
+	if (strcmp(a, "--try") && strcmp(a, "--set") &&
+	    strcmp(a, "--mitigations") && strcmp(a, "--window") &&
+	    strcmp(a, "--horizon") && strcmp(a, "--eval-n") &&
+	    strcmp(a, "--nll-samples")) {
+		*used = false;
+		return VB_OK;
+	}
+	if (!has)
+		return vb_fail(err, VB_ERR_USAGE, "%s needs a value", a);
+	(*i)++;
+	if (!strcmp(a, "--try") || !strcmp(a, "--set")) {
+		if (q->n_tries == COUNTERFACTUAL_MAX_TRIES)
+			return vb_fail(err, VB_ERR_USAGE, "too many --try");
+		if (!strcmp(a, "--set") && !strchr(argv[*i], '='))
+			return vb_fail(err, VB_ERR_USAGE, "--set %s: expected "
+				       "section.key=value", argv[*i]);
+		q->tries[q->n_tries++] = argv[*i];
+		return VB_OK;
+	}
+	if (!strcmp(a, "--mitigations")) {
+		q->mitigations = argv[*i];
+		return VB_OK;
+	}
+	long *dst = !strcmp(a, "--window")    ? &q->window
+		    : !strcmp(a, "--horizon") ? &q->horizon
+		    : !strcmp(a, "--eval-n")  ? &q->eval_n
+					      : &q->nll_samples;
+	return parse_long(a, argv[*i], dst == &q->horizon ? 0 : 1, dst, err);
+}
+
 enum vb_status counterfactual_command(int argc, char **argv, FILE *log,
 				      struct vb_error *err)
 {
@@ -581,43 +636,16 @@ enum vb_status counterfactual_command(int argc, char **argv, FILE *log,
 	counterfactual_defaults(&q);
 	for (int i = 0; st == VB_OK && i < argc; i++) {
 		const char *a = argv[i];
-		bool has = i + 1 < argc;
+		bool used = false;
 		if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			quiet = true;
-		} else if (!strcmp(a, "--variant-job") && has) {
+		} else if (!strcmp(a, "--variant-job") && i + 1 < argc) {
 			/* internal: one variant for the other build's binary */
 			return cf_run_job(argv[i + 1], err);
-		} else if (!strcmp(a, "--no-lead")) {
-			q.no_lead = true;
-		} else if (!strcmp(a, "--try") || !strcmp(a, "--set")) {
-			if (!has)
-				return vb_fail(err, VB_ERR_USAGE, "%s needs a "
-					       "value", a);
-			if (q.n_tries == COUNTERFACTUAL_MAX_TRIES)
-				return vb_fail(err, VB_ERR_USAGE, "too many "
-					       "--try");
-			if (!strcmp(a, "--set") && !strchr(argv[i + 1], '='))
-				return vb_fail(err, VB_ERR_USAGE, "--set %s: "
-					       "expected section.key=value",
-					       argv[i + 1]);
-			q.tries[q.n_tries++] = argv[++i];
-		} else if (!strcmp(a, "--mitigations")) {
-			if (!has)
-				return vb_fail(err, VB_ERR_USAGE, "%s needs a "
-					       "value", a);
-			q.mitigations = argv[++i];
-		} else if (!strcmp(a, "--window") || !strcmp(a, "--horizon") ||
-			   !strcmp(a, "--eval-n") ||
-			   !strcmp(a, "--nll-samples")) {
-			long *dst = !strcmp(a, "--window")    ? &q.window
-				    : !strcmp(a, "--horizon") ? &q.horizon
-				    : !strcmp(a, "--eval-n")  ? &q.eval_n
-							      : &q.nll_samples;
-			if (!has)
-				return vb_fail(err, VB_ERR_USAGE, "%s needs a "
-					       "value", a);
-			st = parse_long(a, argv[++i],
-					dst == &q.horizon ? 0 : 1, dst, err);
+		} else if ((st = counterfactual_option(argc, argv, &i, &q,
+							&used, err)) != VB_OK ||
+			   used) {
+			continue;
 		} else if (a[0] == '-') {
 			return vb_fail(err, VB_ERR_USAGE, "unknown option "
 				       "'%s'", a);

@@ -522,18 +522,18 @@ static const char *MERGE_HELP =
 
 static const char *REPORT_HELP =
 	"usage: vaebench report DIR [--map KEY_X,KEY_Y] [--counterfactual "
-	"[--jobs N]]\n"
+	"[--jobs N]\n"
+	"                  [--only MITIGATION,...] [counterfactual options]]\n"
 	"\n"
 	"Rebuilds DIR/results.csv (from DIR/rows when present), summary.md,\n"
 	"stability_map.png, loss_curves.png and grad_norm.png from the rows and\n"
 	"the run folders' metrics.csv.\n"
-	"--counterfactual runs 'vaebench counterfactual' (default options) "
-	"on every\n"
-	"NaN/Inf run (--jobs N at a time, forked; default 1), skipping runs "
-	"already\n"
-	"done, and adds\n"
-	"\"Fixes at the failure point\" (fixes.md, fixes.csv) to "
-	"summary.md.\n";
+	"--counterfactual runs 'vaebench counterfactual' (its options --try,\n"
+	"--set, --window, --horizon, --eval-n, --nll-samples, --no-lead pass\n"
+	"through; default options otherwise) on every NaN/Inf run (of the\n"
+	"mitigations --only names), --jobs N at a time (forked; default 1),\n"
+	"skipping runs already done, and adds \"Fixes at the failure point\"\n"
+	"(fixes.md, fixes.csv) to summary.md.\n";
 
 /* Runs a command implemented outside this file: help, then status to an
  * exit code (a missing data file is a data error). */
