@@ -279,6 +279,7 @@ struct cf_fixes {
 	size_t n;
 	long n_fail, n_done;
 	const char *failed; /* lines "- ID: message\n" */
+	const struct counterfactual_request *q; /* the options it ran with */
 	/* the failing runs by how they died (pythae's error kind, else the
 	 * first event's phase and quantity) */
 	char kind[CF_MAX_KINDS][96];
@@ -318,18 +319,28 @@ static enum vb_status write_fixes_md(FILE *f, void *ctx,
 				     struct vb_error *err)
 {
 	const struct cf_fixes *x = ctx;
+	const struct counterfactual_request *q = x->q;
+	char horizon[64];
 	(void)err;
+	if (q->horizon < 0)
+		snprintf(horizon, sizeof horizon, "one epoch");
+	else
+		snprintf(horizon, sizeof horizon, "%ld steps", q->horizon);
 	fprintf(f, "\n## Fixes at the failure point\n\n"
 		"Counterfactual replay (`vaebench counterfactual`) of %ld of "
-		"the %ld runs that hit NaN/Inf: each mitigation switched on "
-		"shortly before the run's first event, same batches and "
-		"draws, to one epoch past it. prevented: no non-finite value "
+		"the %ld runs that hit NaN/Inf%s%s%s: each mitigation "
+		"switched on at least %ld steps before the run's first event%s,"
+		" same batches and draws, to %s past it (held-out measures on "
+		"%ld images, %ld IS samples). prevented: no non-finite value "
 		"within the horizon; survived: prevented or skipped. Held-out "
 		"measures are means over the runs it prevented; d IS-NLL is "
 		"against the unchanged variant's last finite state (runs "
 		"where that is finite). Per-run tables: "
 		"runs/ID/counterfactual/verdict.md.\n\nFirst events:", x->n_done,
-		x->n_fail);
+		x->n_fail, q->only ? " (mitigations " : "",
+		q->only ? q->only : "", q->only ? ")" : "", q->window,
+		q->no_lead ? "" : " (and before its lead step)", horizon,
+		q->eval_n, q->nll_samples);
 	for (size_t i = 0; i < x->n_kinds; i++)
 		fprintf(f, "%s %ld %s", i ? "," : "", x->n_kind[i], x->kind[i]);
 	fputs(".\n\n", f);
@@ -558,6 +569,7 @@ enum vb_status counterfactual_sweep(const char *dir,
 	x.a = a;
 	x.n = na;
 	x.failed = failed;
+	x.q = q;
 	if (st == VB_OK) {
 		snprintf(path, sizeof path, "%s/fixes.csv", dir);
 		st = files_write_with(path, write_fixes_csv, &x, false, err);
