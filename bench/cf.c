@@ -5,12 +5,14 @@
  * the experiment as a whole counterfactual.c's. */
 #include "cf.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "counterfactual.h"
 #include "files.h"
+#include "sweep.h"
 #include "sweep_plan.h"
 #include "table.h"
 
@@ -21,6 +23,7 @@
  * and leave the parameter shapes, the data and the random draws alone. */
 static const char *const switchable[] = {
 	"optim.lr", "optim.clip", "optim.clip_max", "optim.clip_eps",
+	"optim.clip_k", "optim.clip_window", "optim.clip_warmup",
 	"optim.adam_eps", "optim.weight_decay", "train.skip_nonfinite",
 	"train.loss_scale", "train.scale_init", "train.scale_growth",
 	"train.scale_backoff", "train.scale_interval", "train.precision",
@@ -132,6 +135,25 @@ static enum vb_status variant_set(struct cf_variant *v, const char *key,
 	return st;
 }
 
+enum vb_status cf_variant_apply(struct cf_variant *v, const char *sets,
+				struct vb_error *err)
+{
+	char buf[CF_SETS_LEN];
+	char *save = NULL;
+	enum vb_status st = VB_OK;
+	snprintf(buf, sizeof buf, "%s", sets);
+	for (char *t = strtok_r(buf, " ", &save); st == VB_OK && t;
+	     t = strtok_r(NULL, " ", &save)) {
+		char *eq = strchr(t, '=');
+		if (!eq || eq == t)
+			return vb_fail(err, VB_ERR_USAGE, "counterfactual: "
+				       "'%s': expected section.key=value", t);
+		*eq = '\0';
+		st = variant_set(v, t, eq + 1, err);
+	}
+	return st;
+}
+
 /* An inline "k=v[,k=v ...]" (also separated by spaces). */
 static enum vb_status add_inline(struct cf *cf, const char *text,
 				 struct vb_error *err)
@@ -175,6 +197,8 @@ static const struct cf_builtin builtins[] = {
 	{"clip-norm", {"optim.clip", "optim.clip_max"}, {"norm", "5"}, NULL},
 	{"clip-value", {"optim.clip", "optim.clip_max"}, {"value", "1"},
 	 NULL},
+	{"clip-adaptive", {"optim.clip", "optim.clip_warmup"},
+	 {"adaptive", NULL}, NULL},
 	{"lr-div10", {"optim.lr"}, {NULL}, NULL},
 	{"adam-eps", {"optim.adam_eps"}, {NULL}, NULL},
 	{"skip-nonfinite", {"train.skip_nonfinite"}, {"true"}, NULL},
@@ -207,26 +231,34 @@ static enum vb_status add_builtin(struct cf *cf, const struct cf_builtin *b,
 		     kind);
 		return VB_OK;
 	}
-#ifndef VB_DOUBLE
-	if (!strcmp(b->name, "f64")) {
-		/* run_init refuses f64 in the float build; running it needs
-		 * the sibling binary on a float checkpoint, not done yet */
-		if (!quiet_skip)
-			return vb_fail(err, VB_ERR_USAGE, "counterfactual: "
-				       "--try f64: train.precision = f64 "
-				       "needs vaebench-f64, and this is the "
-				       "float build%s", "");
-		note(cf, "- %s: not run: train.precision = f64 needs "
-		     "vaebench-f64 (this is the float build)%s\n", b->name,
-		     "");
-		return VB_OK;
+	if (!strcmp(b->keys[0], "train.precision") &&
+	    !sweep_precision_here(CONFIG_PRECISION_F64)) {
+		/* run by the sibling binary (cf_run.c), when there is one */
+		char bin[PATH_MAX];
+		struct vb_error e2 = {0};
+		if (sweep_sibling_binary(CONFIG_PRECISION_F64, bin, sizeof bin,
+					 &e2) != VB_OK) {
+			if (!quiet_skip)
+				return vb_fail(err, VB_ERR_USAGE,
+					       "counterfactual: --try %s: %s",
+					       b->name, e2.msg);
+			note(cf, "- %s: not run: %s\n", b->name, e2.msg);
+			return VB_OK;
+		}
 	}
-#endif
 	st = add_variant(cf, b->name, &v, err);
 	for (int i = 0; st == VB_OK && i < CF_BUILTIN_SETS && b->keys[i]; i++) {
 		const char *value = b->values[i];
 		if (!strcmp(b->keys[i], "optim.lr")) {
 			snprintf(val, sizeof val, "%.6g", cf->base.optim.lr / 10);
+			value = val;
+		} else if (!strcmp(b->keys[i], "optim.clip_warmup")) {
+			/* the window of norms starts empty at the start step
+			 * (at most E - window): it can clip by the event */
+			long w = cf->q->window - 1 < 1 ? 1 : cf->q->window - 1;
+			if (w > cf->base.optim.clip_warmup)
+				w = cf->base.optim.clip_warmup;
+			snprintf(val, sizeof val, "%ld", w);
 			value = val;
 		} else if (!strcmp(b->keys[i], "optim.adam_eps")) {
 			double e = cf->base.optim.adam_eps;
@@ -238,9 +270,8 @@ static enum vb_status add_builtin(struct cf *cf, const struct cf_builtin *b,
 	}
 	if (st != VB_OK)
 		return st;
-	/* the same settings as the run: nothing to try */
-	if (b->keys[1] == NULL &&
-	    config_get(&cf->base, b->keys[0], cur, sizeof cur, err) == VB_OK) {
+	/* the same mode or value as the run: nothing to try */
+	if (config_get(&cf->base, b->keys[0], cur, sizeof cur, err) == VB_OK) {
 		char now[64];
 		config_get(&v->c, b->keys[0], now, sizeof now, err);
 		if (!strcmp(cur, now)) {

@@ -32,6 +32,7 @@ struct cf_variant {
 	double eval_recon, eval_nll, dist, seconds;
 	size_t n, cap;     /* steps recorded, slots */
 	double *step, *loss, *gnorm, *zmax; /* (cap) per step */
+	double *pmax;      /* (cap) max |parameter| after each step */
 	char final[1300], snap[1300];
 };
 
@@ -46,6 +47,13 @@ struct cf {
 	char start[1300];        /* the start checkpoint */
 	long start_step, end_step, spe, horizon;
 	bool bridged;
+	/* param_dist compares every variant's parameters after ref_step:
+	 * E - 1, or the unchanged variant's last step with finite parameters
+	 * when they are not finite at E - 1 (ref_moved) */
+	long ref_step;
+	bool ref_moved;
+	double ref_recon, ref_nll; /* held-out measures of the unchanged
+				      variant's state after ref_step */
 	struct cf_variant v[CF_MAX_VARIANTS];
 	size_t n_v;
 	size_t cap;              /* per-step slots of each variant */
@@ -67,6 +75,11 @@ bool cf_key_switchable(const char *key, char *why, size_t cap);
  * [mitigations], VB_ERR_CONFIG for a setting that cannot switch mid-run
  * or fails validation. */
 enum vb_status cf_build_variants(struct cf *cf, struct vb_error *err);
+
+/* Applies sets ("k=v k=v ...", space-separated) to v->c and v->sets,
+ * each key checked as switchable mid-run (VB_ERR_CONFIG otherwise). */
+enum vb_status cf_variant_apply(struct cf_variant *v, const char *sets,
+				struct vb_error *err);
 
 /* Writes v to f as table_fmt_real does (the CSV form of a real). */
 void cf_put_real(FILE *f, double v);

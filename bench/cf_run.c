@@ -7,6 +7,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -18,6 +20,7 @@
 #include "preprocess.h"
 #include "rng.h"
 #include "runconfig.h"
+#include "sweep.h"
 
 /* ---- the start point ---- */
 
@@ -85,6 +88,7 @@ static void on_step(void *ctx, const struct train_step_info *s)
 	v->loss[i] = s->loss;
 	v->gnorm[i] = s->grad_norm;
 	v->zmax[i] = s->max_abs_z;
+	v->pmax[i] = s->max_abs_param;
 	v->n = i + 1;
 	if (isfinite(s->max_abs_z) && !(s->max_abs_z <= v->max_z))
 		v->max_z = s->max_abs_z;
@@ -137,12 +141,13 @@ static enum vb_status eval_setup(const struct cf *cf, const struct config *c,
 
 /* Held-out reconstruction error (bce or sse as model.recon) and IS-NLL,
  * means over the first eval_n images of the eval range, of the model
- * at v->final. The NLL's draws come from a stream of their own, the
- * same for every variant. */
-static enum vb_status evaluate(struct cf *cf, struct cf_variant *v,
+ * under c with the parameters of checkpoint path, into *recon, *nll. The
+ * NLL's draws come from a stream of their own, the same for every
+ * variant. */
+static enum vb_status evaluate(struct cf *cf, const struct config *c,
+			       const char *path, double *recon, double *nll_out,
 			       struct vb_error *err)
 {
-	const struct config *c = &v->c;
 	const struct dataset *ds = &cf->d.eval;
 	size_t n = ds->n < (size_t)cf->q->eval_n ? ds->n
 						   : (size_t)cf->q->eval_n;
@@ -157,11 +162,11 @@ static enum vb_status evaluate(struct cf *cf, struct cf_variant *v,
 	struct rng r;
 	enum vb_status st;
 
-	v->eval_recon = v->eval_nll = NAN;
+	*recon = *nll_out = NAN;
 	runconfig_model(c, &cf->d.train, &mc);
 	st = model_create(&mc, &m, err);
 	if (st == VB_OK)
-		st = load_params(m, v->final, true, err);
+		st = load_params(m, path, true, err);
 	if (st == VB_OK && !isfinite(guard_max_abs(m->params->data,
 						    m->params->n)))
 		goto done; /* a dead model: NaN by definition */
@@ -194,13 +199,13 @@ static enum vb_status evaluate(struct cf *cf, struct cf_variant *v,
 		}
 	}
 	if (st == VB_OK && n > 0) {
-		v->eval_recon = sr / (double)n;
-		v->eval_nll = sn / (double)n;
+		*recon = sr / (double)n;
+		*nll_out = sn / (double)n;
 	}
 	/* a broken model whose evaluation fails numerically (a metric
 	 * Cholesky, say) is a result: NaN measures, as for NaN parameters */
 	if (st == VB_ERR_NUMERIC) {
-		v->eval_recon = v->eval_nll = NAN;
+		*recon = *nll_out = NAN;
 		st = VB_OK;
 	}
 done:
@@ -215,45 +220,42 @@ done:
 	return st;
 }
 
-enum vb_status cf_run_variant(struct cf *cf, struct cf_variant *v,
-			      struct vb_error *err)
+/* The per-step slots of v, its extremes reset. */
+static enum vb_status variant_alloc(struct cf *cf, struct cf_variant *v,
+				    struct vb_error *err)
 {
-	struct train_options o;
-	double t0 = files_now();
-	long snap = cf->orig.orig_step - 1;
-	enum vb_status st;
 	v->step = calloc(cf->cap, sizeof *v->step);
 	v->loss = calloc(cf->cap, sizeof *v->loss);
 	v->gnorm = calloc(cf->cap, sizeof *v->gnorm);
 	v->zmax = calloc(cf->cap, sizeof *v->zmax);
+	v->pmax = calloc(cf->cap, sizeof *v->pmax);
 	v->cap = cf->cap;
-	if (!v->step || !v->loss || !v->gnorm || !v->zmax)
-		return vb_fail(err, VB_ERR_NOMEM, "counterfactual: no memory");
+	v->n = 0;
 	v->max_z = v->max_g = -INFINITY;
-	snprintf(v->final, sizeof v->final, "%s/.final-%zu.safetensors",
-		 cf->dir, (size_t)(v - cf->v));
-	if (snap > cf->start_step)
+	if (!v->step || !v->loss || !v->gnorm || !v->zmax || !v->pmax)
+		return vb_fail(err, VB_ERR_NOMEM, "counterfactual: no memory");
+	return VB_OK;
+}
+
+/* v's end-state and snapshot files (unless preset: a sibling's job). */
+static void variant_paths(const struct cf *cf, struct cf_variant *v)
+{
+	size_t k = (size_t)(v - cf->v);
+	if (!v->final[0])
+		snprintf(v->final, sizeof v->final,
+			 "%s/.final-%zu.safetensors", cf->dir, k);
+	if (v->snap[0])
+		return;
+	if (cf->ref_step > cf->start_step)
 		snprintf(v->snap, sizeof v->snap, "%s/.snap-%zu.safetensors",
-			 cf->dir, (size_t)(v - cf->v));
+			 cf->dir, k);
 	else
 		snprintf(v->snap, sizeof v->snap, "%s", cf->start);
-	remove(v->final);
-	if (snap > cf->start_step)
-		remove(v->snap);
-	memset(&o, 0, sizeof o);
-	o.resume = cf->start;
-	o.stop_step = cf->end_step;
-	o.anomaly = true;
-	o.replay = true;
-	o.final_checkpoint = v->final;
-	o.snapshot = snap > cf->start_step ? v->snap : NULL;
-	o.snapshot_step = snap;
-	o.on_step = on_step;
-	o.on_step_ctx = v;
-	st = train_run_opts(&v->c, &cf->d, &o, &v->sum, NULL, err);
-	if (st == VB_OK)
-		st = evaluate(cf, v, err);
-	v->seconds = files_now() - t0;
+}
+
+/* The loss summary and the extremes' "none" as NaN. */
+static void variant_finish(struct cf_variant *v)
+{
 	if (v->n > 0) {
 		v->loss_first = v->loss[0];
 		v->loss_last = v->loss[v->n - 1];
@@ -270,11 +272,94 @@ enum vb_status cf_run_variant(struct cf *cf, struct cf_variant *v,
 		v->max_z = NAN;
 	if (v->max_g == -INFINITY)
 		v->max_g = NAN;
+}
+
+static enum vb_status run_sibling(struct cf *cf, struct cf_variant *v,
+				  struct vb_error *err);
+
+enum vb_status cf_run_variant(struct cf *cf, struct cf_variant *v,
+			      struct vb_error *err)
+{
+	struct train_options o;
+	double t0 = files_now();
+	bool own_snap;
+	enum vb_status st = variant_alloc(cf, v, err);
+	if (st != VB_OK)
+		return st;
+	variant_paths(cf, v);
+	own_snap = strcmp(v->snap, cf->start) != 0;
+	remove(v->final);
+	if (own_snap)
+		remove(v->snap);
+	if (!sweep_precision_here(v->c.train.precision)) {
+		st = run_sibling(cf, v, err);
+		v->seconds = files_now() - t0;
+		variant_finish(v);
+		return st;
+	}
+	memset(&o, 0, sizeof o);
+	o.resume = cf->start;
+	o.stop_step = cf->end_step;
+	o.anomaly = true;
+	o.replay = true;
+	o.final_checkpoint = v->final;
+	o.clip_fresh = v->c.optim.clip != cf->base.optim.clip;
+	o.snapshot = own_snap ? v->snap : NULL;
+	o.snapshot_step = cf->ref_step;
+	o.on_step = on_step;
+	o.on_step_ctx = v;
+	st = train_run_opts(&v->c, &cf->d, &o, &v->sum, NULL, err);
+	if (st == VB_OK)
+		st = evaluate(cf, &v->c, v->final, &v->eval_recon,
+			      &v->eval_nll, err);
+	v->seconds = files_now() - t0;
+	variant_finish(v);
+	return st;
+}
+
+enum vb_status cf_run_reference(struct cf *cf, struct vb_error *err)
+{
+	struct cf_variant *v = &cf->v[0];
+	struct train_options o;
+	struct train_summary s;
+	long last = cf->start_step;
+	enum vb_status st;
+	for (size_t i = 0; i < v->n && (long)v->step[i] <= cf->ref_step &&
+			   isfinite(v->pmax[i]); i++)
+		last = (long)v->step[i];
+	if (last == cf->ref_step)
+		return evaluate(cf, &v->c, v->snap, &cf->ref_recon,
+				&cf->ref_nll, err);
+	cf->ref_step = last;
+	cf->ref_moved = true;
+	if (strcmp(v->snap, cf->start) != 0)
+		remove(v->snap);
+	if (last == cf->start_step) {
+		snprintf(v->snap, sizeof v->snap, "%s", cf->start);
+		return evaluate(cf, &v->c, v->snap, &cf->ref_recon,
+				&cf->ref_nll, err);
+	}
+	/* the same run as the variant's, stopped at the reference step */
+	memset(&o, 0, sizeof o);
+	o.resume = cf->start;
+	o.stop_step = last;
+	o.anomaly = true;
+	o.replay = true;
+	o.snapshot = v->snap;
+	o.snapshot_step = last;
+	st = train_run_opts(&v->c, &cf->d, &o, &s, NULL, err);
+	if (st == VB_OK && !files_exists(v->snap))
+		st = vb_fail(err, VB_ERR_NUMERIC, "counterfactual: the "
+			     "unchanged variant's rerun to step %ld (its last "
+			     "finite parameters) wrote no snapshot", last);
+	if (st == VB_OK)
+		st = evaluate(cf, &v->c, v->snap, &cf->ref_recon,
+			      &cf->ref_nll, err);
 	return st;
 }
 
 /* ||p - p0|| / ||p0|| over the flat parameters, in double, of the
- * snapshots at step E - 1 (NAN when a snapshot is missing). */
+ * snapshots after step cf->ref_step (NAN when a snapshot is missing). */
 enum vb_status cf_run_distances(struct cf *cf, struct vb_error *err)
 {
 	struct model_config mc;
@@ -312,5 +397,272 @@ enum vb_status cf_run_distances(struct cf *cf, struct vb_error *err)
 	}
 	free(p0);
 	model_free(m);
+	return st;
+}
+
+/* ---- a variant in the sibling binary (train.precision = f64 from the
+ * float build) ----
+ * The parent writes a job file (one "key value" a line), starts
+ * "SIBLING counterfactual --variant-job JOB" and reads JOB.out back. The
+ * sibling loads the same start checkpoint (checkpoint_read_real converts
+ * F32 to its F64; RNG states, permutation and counters are integers), so
+ * the variant sees the same batches and draws, computed in double. Both
+ * binaries come from one build: enums travel as integers, reals as %a. */
+
+struct cf_job {
+	char run_dir[1100], name[CF_NAME_LEN], sets[CF_SETS_LEN];
+	char start[1300], final[1300], snap[1300], out[1300];
+	long start_step, end_step, ref_step, eval_n, nll_samples;
+};
+
+static enum vb_status write_job(FILE *f, void *ctx, struct vb_error *err)
+{
+	const struct cf_job *j = ctx;
+	(void)err;
+	fprintf(f, "run_dir %s\nname %s\nsets %s\nstart %s\nfinal %s\n"
+		"snap %s\nout %s\nstart_step %ld\nend_step %ld\nref_step %ld\n"
+		"eval_n %ld\nnll_samples %ld\n", j->run_dir, j->name, j->sets,
+		j->start, j->final, j->snap, j->out, j->start_step,
+		j->end_step, j->ref_step, j->eval_n, j->nll_samples);
+	return VB_OK;
+}
+
+static enum vb_status read_job(const char *path, struct cf_job *j,
+			       struct vb_error *err)
+{
+	struct {
+		const char *key;
+		char *s;
+		size_t cap;
+		long *l;
+	} k[] = {
+		{"run_dir", j->run_dir, sizeof j->run_dir, NULL},
+		{"name", j->name, sizeof j->name, NULL},
+		{"sets", j->sets, sizeof j->sets, NULL},
+		{"start", j->start, sizeof j->start, NULL},
+		{"final", j->final, sizeof j->final, NULL},
+		{"snap", j->snap, sizeof j->snap, NULL},
+		{"out", j->out, sizeof j->out, NULL},
+		{"start_step", NULL, 0, &j->start_step},
+		{"end_step", NULL, 0, &j->end_step},
+		{"ref_step", NULL, 0, &j->ref_step},
+		{"eval_n", NULL, 0, &j->eval_n},
+		{"nll_samples", NULL, 0, &j->nll_samples}};
+	size_t nk = sizeof k / sizeof *k, found = 0;
+	char *text = NULL, *save = NULL;
+	enum vb_status st = files_read(path, &text, NULL, err);
+	memset(j, 0, sizeof *j);
+	for (char *ln = st == VB_OK ? strtok_r(text, "\n", &save) : NULL; ln;
+	     ln = strtok_r(NULL, "\n", &save))
+		for (size_t i = 0; i < nk; i++) {
+			size_t n = strlen(k[i].key);
+			if (strncmp(ln, k[i].key, n) != 0 || ln[n] != ' ')
+				continue;
+			if (k[i].s)
+				snprintf(k[i].s, k[i].cap, "%s", ln + n + 1);
+			else
+				*k[i].l = strtol(ln + n + 1, NULL, 10);
+			found++;
+		}
+	free(text);
+	if (st == VB_OK && found != nk)
+		st = vb_fail(err, VB_ERR_USAGE, "counterfactual: %s: not a "
+			     "variant job (%zu of %zu keys)", path, found, nk);
+	return st;
+}
+
+/* JOB.out: the summary's event, the held-out measures, the steps. */
+static enum vb_status write_result(FILE *f, void *ctx, struct vb_error *err)
+{
+	const struct cf_variant *v = ctx;
+	const struct guard_event *e = &v->sum.first;
+	(void)err;
+	fprintf(f, "%d %ld %d %ld %ld %d %d %a\n%s\n%s\n%s\n%a %a\n%zu\n",
+		(int)v->sum.status, v->sum.skipped, e->set ? 1 : 0, e->step,
+		e->epoch, (int)e->phase, (int)e->cause, e->value, e->quantity,
+		e->op, e->node, v->eval_recon, v->eval_nll, v->n);
+	for (size_t i = 0; i < v->n; i++)
+		fprintf(f, "%ld %a %a %a %a\n", (long)v->step[i], v->loss[i],
+			v->gnorm[i], v->zmax[i], v->pmax[i]);
+	return VB_OK;
+}
+
+/* One line of at most cap - 1 characters into buf, without its '\n'. */
+static bool read_line(FILE *f, char *buf, size_t cap)
+{
+	if (!fgets(buf, (int)cap, f))
+		return false;
+	buf[strcspn(buf, "\n")] = '\0';
+	return true;
+}
+
+static enum vb_status read_result(const char *path, struct cf_variant *v,
+				  struct vb_error *err)
+{
+	struct guard_event *e = &v->sum.first;
+	FILE *f = fopen(path, "r");
+	int status, set, phase, cause;
+	size_t n = 0;
+	bool ok = f != NULL;
+	memset(&v->sum, 0, sizeof v->sum);
+	ok = ok && fscanf(f, "%d %ld %d %ld %ld %d %d %la ", &status,
+			  &v->sum.skipped, &set, &e->step, &e->epoch, &phase,
+			  &cause, &e->value) == 8;
+	ok = ok && read_line(f, e->quantity, sizeof e->quantity) &&
+	     read_line(f, e->op, sizeof e->op) &&
+	     read_line(f, e->node, sizeof e->node);
+	ok = ok && fscanf(f, "%la %la %zu", &v->eval_recon, &v->eval_nll,
+			  &n) == 3 && n <= v->cap;
+	for (size_t i = 0; ok && i < n; i++) {
+		struct train_step_info in;
+		long step;
+		ok = fscanf(f, "%ld %la %la %la %la", &step, &in.loss,
+			    &in.grad_norm, &in.max_abs_z,
+			    &in.max_abs_param) == 5;
+		in.step = step;
+		if (ok)
+			on_step(v, &in);
+	}
+	if (f)
+		fclose(f);
+	if (!ok)
+		return vb_fail(err, VB_ERR_DATA, "counterfactual: %s: not a "
+			       "variant result", path);
+	v->sum.status = (enum guard_status)status;
+	e->set = set != 0;
+	e->phase = (enum guard_phase)phase;
+	e->cause = (enum guard_cause)cause;
+	return VB_OK;
+}
+
+/* Runs argv[0] with argv, waits; its exit code, or -1. */
+static int spawn_wait(char **argv)
+{
+	int rc;
+	pid_t pid;
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &rc, 0) != pid)
+		return -1;
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static enum vb_status run_sibling(struct cf *cf, struct cf_variant *v,
+				  struct vb_error *err)
+{
+	struct cf_job j;
+	char bin[PATH_MAX], path[1400];
+	char *argv[5];
+	size_t k = (size_t)(v - cf->v);
+	int rc;
+	enum vb_status st = sweep_sibling_binary(v->c.train.precision, bin,
+						 sizeof bin, err);
+	if (st != VB_OK)
+		return st;
+	memset(&j, 0, sizeof j);
+	snprintf(j.run_dir, sizeof j.run_dir, "%s", cf->q->run_dir);
+	snprintf(j.name, sizeof j.name, "%s", v->name);
+	snprintf(j.sets, sizeof j.sets, "%s", v->sets);
+	snprintf(j.start, sizeof j.start, "%s", cf->start);
+	snprintf(j.final, sizeof j.final, "%s", v->final);
+	snprintf(j.snap, sizeof j.snap, "%s", v->snap);
+	snprintf(j.out, sizeof j.out, "%s/.job-%zu.out", cf->dir, k);
+	j.start_step = cf->start_step;
+	j.end_step = cf->end_step;
+	j.ref_step = cf->ref_step;
+	j.eval_n = cf->q->eval_n;
+	j.nll_samples = cf->q->nll_samples;
+	snprintf(path, sizeof path, "%s/.job-%zu", cf->dir, k);
+	remove(j.out);
+	st = files_write_with(path, write_job, &j, false, err);
+	argv[0] = bin;
+	argv[1] = (char *)"counterfactual";
+	argv[2] = (char *)"--variant-job";
+	argv[3] = path;
+	argv[4] = NULL;
+	rc = st == VB_OK ? spawn_wait(argv) : 0;
+	if (st == VB_OK && rc != 0)
+		st = vb_fail(err, VB_ERR_IO, "counterfactual: variant %s in "
+			     "%s: exit code %d (its message above)", v->name,
+			     bin, rc);
+	if (st == VB_OK)
+		st = read_result(j.out, v, err);
+	remove(path);
+	remove(j.out);
+	return st;
+}
+
+/* The sibling's side: cf holds the run (base config, data) and v the
+ * variant of job j. */
+static enum vb_status job_open(struct cf *cf, const struct cf_job *j,
+			       struct vb_error *err)
+{
+	struct cf_variant *v = &cf->v[0];
+	char path[1300];
+	enum vb_status st;
+	config_defaults(&cf->base);
+	snprintf(path, sizeof path, "%s/config.ini", j->run_dir);
+	st = config_load_file(&cf->base, path, err);
+	if (st == VB_OK)
+		st = config_validate(&cf->base, err);
+	snprintf(cf->dir, sizeof cf->dir, "%s/counterfactual", j->run_dir);
+	snprintf(cf->start, sizeof cf->start, "%s", j->start);
+	cf->start_step = j->start_step;
+	cf->end_step = j->end_step;
+	cf->ref_step = j->ref_step;
+	cf->cap = (size_t)(j->end_step - j->start_step) + 2;
+	cf->n_v = 1;
+	snprintf(v->name, sizeof v->name, "%s", j->name);
+	snprintf(v->final, sizeof v->final, "%s", j->final);
+	snprintf(v->snap, sizeof v->snap, "%s", j->snap);
+	v->c = cf->base;
+	if (st == VB_OK)
+		st = cf_variant_apply(v, j->sets, err);
+	if (st == VB_OK)
+		st = config_validate(&v->c, err);
+	if (st == VB_OK && !sweep_precision_here(v->c.train.precision))
+		st = vb_fail(err, VB_ERR_CONFIG, "counterfactual: variant %s: "
+			     "this binary (%s) does not compute its "
+			     "train.precision either", v->name, VB_REAL_NAME);
+	if (st == VB_OK)
+		st = train_data_load(&cf->base, &cf->d, err);
+	return st;
+}
+
+enum vb_status cf_run_job(const char *job, struct vb_error *err)
+{
+	struct counterfactual_request q;
+	struct cf *cf = calloc(1, sizeof *cf);
+	struct cf_variant *v;
+	struct cf_job j;
+	enum vb_status st = cf ? read_job(job, &j, err)
+			       : vb_fail(err, VB_ERR_NOMEM,
+					 "counterfactual: no memory");
+	if (st != VB_OK) {
+		free(cf);
+		return st;
+	}
+	counterfactual_defaults(&q);
+	q.run_dir = j.run_dir;
+	q.eval_n = j.eval_n;
+	q.nll_samples = j.nll_samples;
+	cf->q = &q;
+	v = &cf->v[0];
+	st = job_open(cf, &j, err);
+	if (st == VB_OK)
+		st = cf_run_variant(cf, v, err);
+	if (st == VB_OK)
+		st = files_write_with(j.out, write_result, v, false, err);
+	free(v->step);
+	free(v->loss);
+	free(v->gnorm);
+	free(v->zmax);
+	free(v->pmax);
+	train_data_free(&cf->d);
+	free(cf);
 	return st;
 }

@@ -20,15 +20,32 @@ enum vb_status cf_run_find_start(struct cf *cf, FILE *log,
 /* Runs variant v (its config v->c) from cf->start to cf->end_step in
  * anomaly mode: records each step's loss, grad norm and max |z| and their
  * extremes in v, its summary, its final parameters (v->final) and the
- * snapshot at step E - 1 (v->snap), then its held-out measures
+ * snapshot after step cf->ref_step (v->snap), then its held-out measures
  * (q->eval_n images, q->nll_samples importance samples) and wall time.
  * VB_ERR_NOMEM; training and evaluation errors. */
 enum vb_status cf_run_variant(struct cf *cf, struct cf_variant *v,
 			      struct vb_error *err);
 
+/* After the unchanged variant (cf->v[0]) ran: when its parameters are
+ * not finite after cf->ref_step (E - 1), moves cf->ref_step back to its
+ * last step with finite parameters (cf->start_step at the earliest; sets
+ * cf->ref_moved) and reruns it from the start to there for its snapshot
+ * (v->snap). The variants run after it snapshot at the new step. Then
+ * the held-out measures of that state (its last finite one before the
+ * event) into cf->ref_recon, cf->ref_nll.
+ * Training errors; VB_ERR_NUMERIC when the rerun writes no snapshot. */
+enum vb_status cf_run_reference(struct cf *cf, struct vb_error *err);
+
 /* Each variant's v->dist = ||p - p0|| / ||p0|| over the flat parameters,
- * in double, of the snapshots at step E - 1, p0 the unchanged variant's
- * (NAN when a snapshot is missing). */
+ * in double, of the snapshots after step cf->ref_step, p0 the unchanged
+ * variant's (NAN when a snapshot is missing). */
 enum vb_status cf_run_distances(struct cf *cf, struct vb_error *err);
+
+/* The sibling binary's side of a variant whose train.precision the
+ * other build computes (vaebench-f64 for f64 from the float build): runs
+ * the variant the job file describes (written by cf_run_variant in the
+ * parent: the run, the start checkpoint, steps, settings, output paths)
+ * and writes its result file for the parent. Errors of the run. */
+enum vb_status cf_run_job(const char *job, struct vb_error *err);
 
 #endif

@@ -54,7 +54,8 @@ static enum vb_status write_verdict_csv(FILE *f, void *ctx,
 	fputs("variant,settings,outcome,event_step,event_phase,"
 	      "event_quantity,event_value,cause,origin_op,origin_node,"
 	      "skipped,max_abs_z,max_grad_norm,loss_first,loss_max,"
-	      "loss_last,eval_recon,eval_nll,param_dist\n", f);
+	      "loss_last,eval_recon,eval_nll,param_dist,ref_step,"
+	      "ref_eval_recon,ref_eval_nll\n", f);
 	for (size_t i = 0; i < cf->n_v; i++) {
 		const struct cf_variant *v = &cf->v[i];
 		const struct guard_event *e = &v->sum.first;
@@ -77,6 +78,16 @@ static enum vb_status write_verdict_csv(FILE *f, void *ctx,
 		for (size_t k = 0; k < sizeof vals / sizeof *vals; k++) {
 			fputc(',', f);
 			cf_put_real(f, vals[k]);
+		}
+		/* the reference: the unchanged variant's last finite state
+		 * before the event (its row only) */
+		if (i == 0) {
+			fprintf(f, ",%ld,", cf->ref_step);
+			cf_put_real(f, cf->ref_recon);
+			fputc(',', f);
+			cf_put_real(f, cf->ref_nll);
+		} else {
+			fputs(",,,", f);
 		}
 		fputc('\n', f);
 	}
@@ -138,6 +149,19 @@ static void write_header_md(FILE *f, const struct cf *cf)
 			? ", the run's last planned step" : "",
 		cf->q->eval_n, cf->q->nll_samples);
 	fprintf(f, "reproduced: yes (same step, phase, quantity, value)\n");
+	if (cf->ref_moved)
+		fprintf(f, "param ref:  step %ld, the unchanged variant's last "
+			"finite parameters (not finite at step %ld = E - 1)",
+			cf->ref_step, o->orig_step - 1);
+	else
+		fprintf(f, "param ref:  step %ld (E - 1), the unchanged "
+			"variant's parameters before the event",
+			cf->ref_step);
+	fputs("; held-out there: recon ", f);
+	put_short(f, cf->ref_recon);
+	fputs(", IS-NLL ", f);
+	put_short(f, cf->ref_nll);
+	fputc('\n', f);
 }
 
 enum vb_status cf_verdict_write_md(FILE *f, void *ctx, struct vb_error *err)
@@ -183,8 +207,8 @@ enum vb_status cf_verdict_write_md(FILE *f, void *ctx, struct vb_error *err)
 	      "within the horizon). max abs z, grad norm (before clipping) "
 	      "and loss over the horizon's steps; eval recon (bce or sse as "
 	      "model.recon) and IS-NLL on the held-out images at the end; "
-	      "param dist = ||p - p0|| / ||p0|| at step E - 1, p0 the "
-	      "unchanged variant's parameters.\n", f);
+	      "param dist = ||p - p0|| / ||p0|| after the param ref step, "
+	      "p0 the unchanged variant's parameters.\n", f);
 	if (cf->notes[0])
 		fprintf(f, "\nNot run:\n\n%s", cf->notes);
 	return VB_OK;

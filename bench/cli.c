@@ -50,12 +50,24 @@ enum vb_status cli_report_command(int argc, char **argv, FILE *log,
 {
 	const char *dir = NULL;
 	char mx[128], my[128];
-	bool map = false, cf = false;
+	bool map = false, cf = false, used = false;
 	int jobs = 1;
+	struct counterfactual_request q;
 	enum vb_status st;
+	counterfactual_defaults(&q);
 	for (int i = 0; i < argc; i++) {
+		st = counterfactual_option(argc, argv, &i, &q, &used, err);
+		if (st)
+			return st;
+		if (used)
+			continue; /* the counterfactual's own options */
 		if (!strcmp(argv[i], "--counterfactual")) {
 			cf = true;
+		} else if (!strcmp(argv[i], "--only")) {
+			if (i + 1 >= argc)
+				return vb_fail(err, VB_ERR_USAGE,
+					       "--only needs mitigation names");
+			q.only = argv[++i];
 		} else if (!strcmp(argv[i], "--jobs")) {
 			char *end;
 			long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10)
@@ -95,9 +107,7 @@ enum vb_status cli_report_command(int argc, char **argv, FILE *log,
 	if (st == VB_OK && cf) {
 		/* every NaN cell, one after the other (resumable), then the
 		 * "fixes at the failure point" section of summary.md */
-		struct counterfactual_request q;
 		size_t n_failed = 0;
-		counterfactual_defaults(&q);
 		st = counterfactual_sweep(dir, &q, jobs, &n_failed, log,
 					  err);
 		if (st == VB_OK)
@@ -133,12 +143,58 @@ enum vb_status cli_merge_command(int argc, char **argv, FILE *log,
 }
 /* ---- command line ---- */
 
+/* The value v of sweep option a (one that takes a value) into o. */
+static enum vb_status sweep_value_option(const char *a, const char *v,
+					 struct sweep_options *o,
+					 struct vb_error *err)
+{
+	char *end;
+	if (!strcmp(a, "--out")) {
+		o->out_dir = v;
+	} else if (!strcmp(a, "--shard")) {
+		return sweep_plan_parse_shard(v, &o->shard_k, &o->shard_n,
+					      err);
+	} else if (!strcmp(a, "--continue-from")) {
+		o->continue_from = v;
+	} else if (!strcmp(a, "--only")) {
+		o->only = v;
+	} else if (!strcmp(a, "--order")) {
+		if (strcmp(v, "seeds-first") && strcmp(v, "grid"))
+			return vb_fail(err, VB_ERR_USAGE, "--order '%s': "
+				       "expected grid or seeds-first", v);
+		o->axes_first = !strcmp(v, "seeds-first");
+	} else if (!strcmp(a, "--map")) {
+		return cli_parse_map(v, o->map_x, o->map_y, sizeof o->map_x,
+				     err);
+	} else if (!strcmp(a, "--cell")) {
+		unsigned long long c;
+		errno = 0;
+		c = strtoull(v, &end, 10);
+		if (end == v || *end || errno || v[0] == '-' ||
+		    c >= SWEEP_PLAN_MAX_CELLS)
+			return vb_fail(err, VB_ERR_USAGE, "--cell '%s': "
+				       "expected a cell index 0..%d", v,
+				       SWEEP_PLAN_MAX_CELLS - 1);
+		o->one_cell = true;
+		o->cell = (size_t)c;
+	} else {
+		long j = strtol(v, &end, 10);
+		if (end == v || *end || j < 1 || j > 1024)
+			return vb_fail(err, VB_ERR_USAGE, "--jobs '%s': "
+				       "expected 1..1024", v);
+		o->jobs = (int)j;
+	}
+	return VB_OK;
+}
+
 enum vb_status cli_sweep_args(int argc, char **argv, FILE *log,
 				struct sweep_options *o, const char **config,
 				struct vb_error *err)
 {
+	static const char *const valued[] = {
+		"--out", "--jobs", "-j", "--shard", "--map", "--cell",
+		"--order", "--continue-from", "--only"};
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	enum vb_status st;
 
 	memset(o, 0, sizeof *o);
 	*config = NULL;
@@ -148,57 +204,17 @@ enum vb_status cli_sweep_args(int argc, char **argv, FILE *log,
 	o->progress = CONFIG_PROGRESS_AUTO;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
-		bool has = i + 1 < argc;
-		if (!strcmp(a, "--out") || !strcmp(a, "--jobs") ||
-		    !strcmp(a, "-j") || !strcmp(a, "--shard") ||
-		    !strcmp(a, "--map") || !strcmp(a, "--cell") ||
-		    !strcmp(a, "--order")) {
-			const char *v;
-			if (!has)
+		bool takes = false;
+		for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
+			takes = takes || !strcmp(a, valued[k]);
+		if (takes) {
+			enum vb_status st;
+			if (i + 1 >= argc)
 				return vb_fail(err, VB_ERR_USAGE,
 					       "%s needs a value", a);
-			v = argv[++i];
-			if (!strcmp(a, "--out")) {
-				o->out_dir = v;
-			} else if (!strcmp(a, "--shard")) {
-				st = sweep_plan_parse_shard(v, &o->shard_k,
-						       &o->shard_n, err);
-				if (st)
-					return st;
-			} else if (!strcmp(a, "--order")) {
-				if (strcmp(v, "seeds-first") &&
-				    strcmp(v, "grid"))
-					return vb_fail(err, VB_ERR_USAGE,
-						       "--order '%s': expected "
-						       "grid or seeds-first", v);
-				o->axes_first = !strcmp(v, "seeds-first");
-			} else if (!strcmp(a, "--map")) {
-				st = cli_parse_map(v, o->map_x, o->map_y,
-						   sizeof o->map_x, err);
-				if (st)
-					return st;
-			} else if (!strcmp(a, "--cell")) {
-				char *end;
-				unsigned long long c;
-				errno = 0;
-				c = strtoull(v, &end, 10);
-				if (end == v || *end || errno || v[0] == '-' ||
-				    c >= SWEEP_PLAN_MAX_CELLS)
-					return vb_fail(err, VB_ERR_USAGE,
-						       "--cell '%s': expected a "
-						       "cell index 0..%d", v,
-						       SWEEP_PLAN_MAX_CELLS - 1);
-				o->one_cell = true;
-				o->cell = (size_t)c;
-			} else {
-				char *end;
-				long j = strtol(v, &end, 10);
-				if (end == v || *end || j < 1 || j > 1024)
-					return vb_fail(err, VB_ERR_USAGE,
-						       "--jobs '%s': expected "
-						       "1..1024", v);
-				o->jobs = (int)j;
-			}
+			st = sweep_value_option(a, argv[++i], o, err);
+			if (st)
+				return st;
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			o->log = NULL;
 		} else if (a[0] == '-' && a[1]) {

@@ -21,6 +21,7 @@
 #include "cf_verdict.h"
 #include "files.h"
 #include "replay.h"
+#include "sweep.h"
 #include "table.h"
 #include "train.h"
 
@@ -83,6 +84,7 @@ static void cf_free(struct cf *cf)
 		free(v->loss);
 		free(v->gnorm);
 		free(v->zmax);
+		free(v->pmax);
 		if (v->final[0])
 			remove(v->final);
 		if (v->snap[0] && strcmp(v->snap, cf->start) != 0)
@@ -110,6 +112,19 @@ static enum vb_status cf_open(struct cf *cf, FILE *log, struct vb_error *err)
 		st = replay_read_summary(q->run_dir, &cf->orig, err);
 	if (st != VB_OK)
 		return st;
+	/* the bridge, the unchanged variant and the reference run here */
+	if (!sweep_precision_here(cf->base.train.precision))
+		return vb_fail(err, VB_ERR_CONFIG, "counterfactual: %s was "
+			       "trained with train.precision = %s, which this "
+			       "binary (%s) does not compute: run the "
+			       "command with its sibling (%s)", q->run_dir,
+			       config_enum_name("train.precision",
+						cf->base.train.precision),
+			       VB_REAL_NAME,
+			       cf->base.train.precision ==
+					       CONFIG_PRECISION_F64
+				       ? "vaebench-f64"
+				       : "vaebench");
 	if (cf->orig.orig_step <= 0)
 		return vb_fail(err, VB_ERR_USAGE, "counterfactual: %s: status "
 			       "%s, no first non-finite event to test "
@@ -138,6 +153,7 @@ static enum vb_status cf_open(struct cf *cf, FILE *log, struct vb_error *err)
 	    cf->end_step > cf->base.train.max_steps)
 		cf->end_step = cf->base.train.max_steps;
 	st = cf_run_find_start(cf, log, err);
+	cf->ref_step = cf->orig.orig_step - 1;
 	cf->cap = (size_t)(cf->end_step - cf->start_step) + 2;
 	return st;
 }
@@ -158,6 +174,8 @@ enum vb_status counterfactual_run(const struct counterfactual_request *q,
 		st = cf_run_variant(cf, &cf->v[i], err);
 		if (st == VB_OK && i == 0)
 			st = check_reproduced(cf, err);
+		if (st == VB_OK && i == 0)
+			st = cf_run_reference(cf, err);
 	}
 	if (st == VB_OK)
 		st = cf_run_distances(cf, err);
@@ -211,10 +229,18 @@ static enum vb_status agg_run(const char *run_dir, struct cf_agg *a,
 	table_init(&t);
 	snprintf(path, sizeof path, "%s/counterfactual/verdict.csv", run_dir);
 	st = table_read(path, &t, err);
-	for (size_t r = 0; st == VB_OK && r < t.n_rows; r++)
-		if (!strcmp(table_get(&t, r, "variant"), "unchanged") &&
-		    table_parse_num(table_get(&t, r, "eval_nll"), &x))
+	/* the unchanged variant's last finite state before the event
+	 * (ref_eval_nll; eval_nll, at the horizon's end, in older tables):
+	 * the same reference whichever way the run died */
+	for (size_t r = 0; st == VB_OK && r < t.n_rows; r++) {
+		const char *ref = table_get(&t, r, "ref_eval_nll");
+		if (strcmp(table_get(&t, r, "variant"), "unchanged") != 0)
+			continue;
+		if (ref && table_parse_num(ref, &x))
 			base_nll = x;
+		else if (table_parse_num(table_get(&t, r, "eval_nll"), &x))
+			base_nll = x;
+	}
 	for (size_t r = 0; st == VB_OK && r < t.n_rows; r++) {
 		const char *out = table_get(&t, r, "outcome");
 		struct cf_agg *g = agg_find(a, n, cap,
@@ -246,12 +272,40 @@ static enum vb_status agg_run(const char *run_dir, struct cf_agg *a,
 	return st;
 }
 
+#define CF_MAX_KINDS 16
+
 struct cf_fixes {
 	const struct cf_agg *a;
 	size_t n;
 	long n_fail, n_done;
 	const char *failed; /* lines "- ID: message\n" */
+	const struct counterfactual_request *q; /* the options it ran with */
+	/* the failing runs by how they died (pythae's error kind, else the
+	 * first event's phase and quantity) */
+	char kind[CF_MAX_KINDS][96];
+	long n_kind[CF_MAX_KINDS];
+	size_t n_kinds;
 };
+
+/* Counts the failing row r of t under its kind of first event. */
+static void count_kind(struct cf_fixes *x, const struct table *t, size_t r)
+{
+	const char *pe = table_get(t, r, "pythae_error");
+	char k[96];
+	size_t i;
+	if (pe[0])
+		snprintf(k, sizeof k, "pythae %s", pe);
+	else
+		snprintf(k, sizeof k, "%s %.60s", table_get(t, r, "first_phase"),
+			 table_get(t, r, "first_quantity"));
+	for (i = 0; i < x->n_kinds && strcmp(x->kind[i], k) != 0; i++)
+		;
+	if (i == x->n_kinds && x->n_kinds == CF_MAX_KINDS)
+		return;
+	if (i == x->n_kinds)
+		snprintf(x->kind[x->n_kinds++], sizeof x->kind[0], "%s", k);
+	x->n_kind[i]++;
+}
 
 static void put_mean(FILE *f, double sum, long n)
 {
@@ -265,18 +319,31 @@ static enum vb_status write_fixes_md(FILE *f, void *ctx,
 				     struct vb_error *err)
 {
 	const struct cf_fixes *x = ctx;
+	const struct counterfactual_request *q = x->q;
+	char horizon[64];
 	(void)err;
+	if (q->horizon < 0)
+		snprintf(horizon, sizeof horizon, "one epoch");
+	else
+		snprintf(horizon, sizeof horizon, "%ld steps", q->horizon);
 	fprintf(f, "\n## Fixes at the failure point\n\n"
 		"Counterfactual replay (`vaebench counterfactual`) of %ld of "
-		"the %ld runs that hit NaN/Inf: each mitigation switched on "
-		"shortly before the run's first event, same batches and "
-		"draws, to one epoch past it. prevented: no non-finite value "
+		"the %ld runs that hit NaN/Inf%s%s%s: each mitigation "
+		"switched on at least %ld steps before the run's first event%s,"
+		" same batches and draws, to %s past it (held-out measures on "
+		"%ld images, %ld IS samples). prevented: no non-finite value "
 		"within the horizon; survived: prevented or skipped. Held-out "
 		"measures are means over the runs it prevented; d IS-NLL is "
 		"against the unchanged variant's last finite state (runs "
 		"where that is finite). Per-run tables: "
-		"runs/ID/counterfactual/verdict.md.\n\n", x->n_done,
-		x->n_fail);
+		"runs/ID/counterfactual/verdict.md.\n\nFirst events:", x->n_done,
+		x->n_fail, q->only ? " (mitigations " : "",
+		q->only ? q->only : "", q->only ? ")" : "", q->window,
+		q->no_lead ? "" : " (and before its lead step)", horizon,
+		q->eval_n, q->nll_samples);
+	for (size_t i = 0; i < x->n_kinds; i++)
+		fprintf(f, "%s %ld %s", i ? "," : "", x->n_kind[i], x->kind[i]);
+	fputs(".\n\n", f);
 	fputs("| mitigation | settings | runs | prevented | survived | "
 	      "eval IS-NLL | d IS-NLL | eval recon |\n"
 	      "|---|---|---|---|---|---|---|---|\n", f);
@@ -354,6 +421,24 @@ enum vb_status counterfactual_append_summary(const char *dir,
 
 #define CF_MAX_AGG 128
 
+/* Whether row r is a failed run that q selects (--only's mitigations). */
+static bool row_failed_selected(const struct table *t, size_t r,
+				const struct counterfactual_request *q)
+{
+	const char *status = table_get(t, r, "status");
+	const char *m = table_get(t, r, "mitigation");
+	size_t len = strlen(m);
+	if (strcmp(status, "nan") != 0 && strcmp(status, "inf") != 0)
+		return false;
+	for (const char *s = q->only; s && *s;) {
+		size_t k = strcspn(s, ",");
+		if (k == len && !strncmp(s, m, len))
+			return true;
+		s += k + (s[k] == ',');
+	}
+	return !q->only;
+}
+
 /* The failing rows' runs without a complete result, jobs at a time, each
  * in a forked worker (BLAS single-threaded as the sweep's); a worker that
  * fails leaves its one-line error in RUN_DIR/counterfactual/error.txt. */
@@ -363,12 +448,9 @@ static void run_parallel(const char *dir, const struct table *t,
 {
 	int running = 0;
 	for (size_t r = 0; r <= t->n_rows; r++) {
-		const char *status = r < t->n_rows ? table_get(t, r, "status")
-						   : "";
 		char run[1250], ep[1300];
 		pid_t pid;
-		if (r < t->n_rows && strcmp(status, "nan") != 0 &&
-		    strcmp(status, "inf") != 0)
+		if (r < t->n_rows && !row_failed_selected(t, r, q))
 			continue;
 		while (running > 0 && (running >= jobs || r == t->n_rows)) {
 			if (wait(NULL) > 0)
@@ -467,12 +549,12 @@ enum vb_status counterfactual_sweep(const char *dir,
 	if (st == VB_OK && jobs > 1)
 		run_parallel(dir, &t, q, jobs, log);
 	for (size_t r = 0; st == VB_OK && r < t.n_rows; r++) {
-		const char *status = table_get(&t, r, "status");
 		const char *id = table_get(&t, r, "id");
 		struct counterfactual_request one = *q;
-		if (strcmp(status, "nan") != 0 && strcmp(status, "inf") != 0)
+		if (!row_failed_selected(&t, r, q))
 			continue;
 		x.n_fail++;
+		count_kind(&x, &t, r);
 		snprintf(run, sizeof run, "%s/runs/%s", dir, id);
 		one.run_dir = run;
 		if (!sweep_one(&one, id, jobs, ff, log)) {
@@ -487,6 +569,7 @@ enum vb_status counterfactual_sweep(const char *dir,
 	x.a = a;
 	x.n = na;
 	x.failed = failed;
+	x.q = q;
 	if (st == VB_OK) {
 		snprintf(path, sizeof path, "%s/fixes.csv", dir);
 		st = files_write_with(path, write_fixes_csv, &x, false, err);
@@ -515,6 +598,47 @@ static enum vb_status parse_long(const char *opt, const char *s, long lo,
 	return VB_OK;
 }
 
+enum vb_status counterfactual_option(int argc, char **argv, int *i,
+				     struct counterfactual_request *q,
+				     bool *used, struct vb_error *err)
+{
+	const char *a = argv[*i];
+	bool has = *i + 1 < argc;
+	*used = true;
+	if (!strcmp(a, "--no-lead")) {
+		q->no_lead = true;
+		return VB_OK;
+	}
+	if (strcmp(a, "--try") && strcmp(a, "--set") &&
+	    strcmp(a, "--mitigations") && strcmp(a, "--window") &&
+	    strcmp(a, "--horizon") && strcmp(a, "--eval-n") &&
+	    strcmp(a, "--nll-samples")) {
+		*used = false;
+		return VB_OK;
+	}
+	if (!has)
+		return vb_fail(err, VB_ERR_USAGE, "%s needs a value", a);
+	(*i)++;
+	if (!strcmp(a, "--try") || !strcmp(a, "--set")) {
+		if (q->n_tries == COUNTERFACTUAL_MAX_TRIES)
+			return vb_fail(err, VB_ERR_USAGE, "too many --try");
+		if (!strcmp(a, "--set") && !strchr(argv[*i], '='))
+			return vb_fail(err, VB_ERR_USAGE, "--set %s: expected "
+				       "section.key=value", argv[*i]);
+		q->tries[q->n_tries++] = argv[*i];
+		return VB_OK;
+	}
+	if (!strcmp(a, "--mitigations")) {
+		q->mitigations = argv[*i];
+		return VB_OK;
+	}
+	long *dst = !strcmp(a, "--window")    ? &q->window
+		    : !strcmp(a, "--horizon") ? &q->horizon
+		    : !strcmp(a, "--eval-n")  ? &q->eval_n
+					      : &q->nll_samples;
+	return parse_long(a, argv[*i], dst == &q->horizon ? 0 : 1, dst, err);
+}
+
 enum vb_status counterfactual_command(int argc, char **argv, FILE *log,
 				      struct vb_error *err)
 {
@@ -524,40 +648,16 @@ enum vb_status counterfactual_command(int argc, char **argv, FILE *log,
 	counterfactual_defaults(&q);
 	for (int i = 0; st == VB_OK && i < argc; i++) {
 		const char *a = argv[i];
-		bool has = i + 1 < argc;
+		bool used = false;
 		if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			quiet = true;
-		} else if (!strcmp(a, "--no-lead")) {
-			q.no_lead = true;
-		} else if (!strcmp(a, "--try") || !strcmp(a, "--set")) {
-			if (!has)
-				return vb_fail(err, VB_ERR_USAGE, "%s needs a "
-					       "value", a);
-			if (q.n_tries == COUNTERFACTUAL_MAX_TRIES)
-				return vb_fail(err, VB_ERR_USAGE, "too many "
-					       "--try");
-			if (!strcmp(a, "--set") && !strchr(argv[i + 1], '='))
-				return vb_fail(err, VB_ERR_USAGE, "--set %s: "
-					       "expected section.key=value",
-					       argv[i + 1]);
-			q.tries[q.n_tries++] = argv[++i];
-		} else if (!strcmp(a, "--mitigations")) {
-			if (!has)
-				return vb_fail(err, VB_ERR_USAGE, "%s needs a "
-					       "value", a);
-			q.mitigations = argv[++i];
-		} else if (!strcmp(a, "--window") || !strcmp(a, "--horizon") ||
-			   !strcmp(a, "--eval-n") ||
-			   !strcmp(a, "--nll-samples")) {
-			long *dst = !strcmp(a, "--window")    ? &q.window
-				    : !strcmp(a, "--horizon") ? &q.horizon
-				    : !strcmp(a, "--eval-n")  ? &q.eval_n
-							      : &q.nll_samples;
-			if (!has)
-				return vb_fail(err, VB_ERR_USAGE, "%s needs a "
-					       "value", a);
-			st = parse_long(a, argv[++i],
-					dst == &q.horizon ? 0 : 1, dst, err);
+		} else if (!strcmp(a, "--variant-job") && i + 1 < argc) {
+			/* internal: one variant for the other build's binary */
+			return cf_run_job(argv[i + 1], err);
+		} else if ((st = counterfactual_option(argc, argv, &i, &q,
+							&used, err)) != VB_OK ||
+			   used) {
+			continue;
 		} else if (a[0] == '-') {
 			return vb_fail(err, VB_ERR_USAGE, "unknown option "
 				       "'%s'", a);

@@ -39,7 +39,18 @@ struct counterfactual_request {
 				    epoch */
 	long eval_n;             /* >= 1 */
 	long nll_samples;        /* >= 1 */
+	/* report --counterfactual --only NAME,...: the failed runs of these
+	 * mitigations only (the mitigation column); NULL: every failed run */
+	const char *only;
 };
+
+/* Parses the counterfactual option at argv[*i] (--try, --set,
+ * --mitigations, --window, --horizon, --eval-n, --nll-samples,
+ * --no-lead) into q, advancing *i past its value: VB_OK with *used true;
+ * *used false for another argument; VB_ERR_USAGE for a bad value. */
+enum vb_status counterfactual_option(int argc, char **argv, int *i,
+				     struct counterfactual_request *q,
+				     bool *used, struct vb_error *err);
 
 /* The request's defaults (run_dir NULL, no tries). */
 void counterfactual_defaults(struct counterfactual_request *q);

@@ -261,6 +261,7 @@ static bool clip_saved(const struct run *r)
 /* The trainer's counters and the scaler state of a checkpoint. */
 struct resume_state {
 	uint64_t rs[3][RNG_STATE_WORDS];
+	uint64_t hg[2]; /* trainer.h_grad (0, 0 when absent) */
 	int64_t step, ep, batch, sgood;
 	double sscale;
 };
@@ -316,9 +317,17 @@ static enum vb_status read_state(struct run *r, struct checkpoint *ck,
 				       CHECKPOINT_COUNT_MAX, &s->sgood, err);
 	if (st == VB_OK && s->batch > 0)
 		st = read_perm(r, ck, path, err);
+	if (st == VB_OK && checkpoint_data(ck, "trainer.h_grad"))
+		st = checkpoint_read_raw(ck, "trainer.h_grad", CHECKPOINT_U64,
+					 2, s->hg, err);
+	if (st == VB_OK && s->hg[1] > s->hg[0])
+		st = vb_fail(err, VB_ERR_DATA, "train: %s: trainer.h_grad = "
+			     "%llu clamped of %llu entries, expected clamped "
+			     "<= entries", path, (unsigned long long)s->hg[1],
+			     (unsigned long long)s->hg[0]);
 	if (st == VB_OK)
 		st = model_load_state(r->model, ck, err);
-	if (st == VB_OK && clip_saved(r) &&
+	if (st == VB_OK && clip_saved(r) && !r->o->clip_fresh &&
 	    (r->c->optim.clip == CONFIG_CLIP_ADAPTIVE ||
 	     checkpoint_data(ck, "clip.counts")))
 		st = optim_clip_load(r->clip, ck, "clip", err);
@@ -357,6 +366,10 @@ enum vb_status forensics_load_resume(struct run *r, const char *path,
 		return st;
 	r->start_epoch = (long)s.ep + 1;
 	r->start_batch = (size_t)s.batch;
+	/* older checkpoints lack trainer.h_grad: the counts then start at
+	 * the resume point (h_clamped_share covers the rest of the run) */
+	r->h_train[0] = r->sum->h_grad_entries = s.hg[0];
+	r->h_train[1] = r->sum->h_grad_clamped = s.hg[1];
 	if (r->o->reset_optimizer)
 		optim_reset(r->opt);
 	return VB_OK;
@@ -544,6 +557,7 @@ static enum vb_status add_ckpt_params(struct checkpoint_writer *w,
 struct ckpt_trainer {
 	int64_t bat, ostep, sgood, step, ep;
 	double sscale;
+	uint64_t hg[2]; /* rhvae.grad_clip: entries, clamped so far */
 	uint64_t rs[3][RNG_STATE_WORDS];
 	int64_t *perm; /* (n_train) owned; NULL when batch is 0 */
 };
@@ -583,6 +597,15 @@ static enum vb_status add_ckpt_trainer(struct checkpoint_writer *w,
 	if (st == VB_OK && run_scaler_on(r))
 		st = checkpoint_add(w, "scaler.growth_tracker", CHECKPOINT_I64,
 				    1, one, &t->sgood, err);
+	t->hg[0] = r->h_train[0];
+	t->hg[1] = r->h_train[1];
+	if (r->h_in_epoch) {
+		t->hg[0] += r->model->h_grad_entries - r->h_epoch0[0];
+		t->hg[1] += r->model->h_grad_clamped - r->h_epoch0[1];
+	}
+	if (st == VB_OK && t->hg[0] > 0) /* unclipped runs: as they were */
+		st = checkpoint_add(w, "trainer.h_grad", CHECKPOINT_U64, 1,
+				    (size_t[1]){2}, t->hg, err);
 	if (st == VB_OK && batch > 0) {
 		t->perm = malloc(pshape[0] * sizeof *t->perm);
 		if (!t->perm)
@@ -659,9 +682,6 @@ enum vb_status forensics_setup(struct run *r, struct vb_error *err)
 	struct params *p = r->model->params;
 	const char *s = c->guard.watch;
 	r->start_epoch = 1;
-	r->sum->lead_step = -1;
-	r->sum->lead_time = -1;
-	r->sum->replay_from = -1;
 	r->anomaly_on = c->guard.mode == CONFIG_GUARD_ANOMALY || r->o->anomaly;
 	anomaly_reset(&r->an);
 	if (r->anomaly_on)

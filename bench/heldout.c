@@ -38,7 +38,6 @@ enum vb_status heldout_setup(struct run *r, struct vb_error *err)
 	size_t D = r->d->train.d, n = (size_t)c->train.eval_batch;
 	size_t np = r->model->params->n;
 	enum vb_status st;
-	r->sum->nll_best = r->sum->nll_last = NAN;
 	st = graph_create(n * (D > (size_t)c->model.hidden
 				       ? D
 				       : (size_t)c->model.hidden) *

@@ -95,7 +95,7 @@ static const char *MAIN_HELP =
 static const char *TRAIN_HELP =
 	"usage: vaebench train [[--config] FILE] [--set section.key=value ...]\n"
 	"                      [--force]\n"
-	"       vaebench train --resume RUN_DIR\n"
+	"       vaebench train --resume RUN_DIR [--epochs N]\n"
 	"\n"
 	"Trains one run. Settings come from the defaults ('vaebench config'),\n"
 	"then FILE, then each --set in order. The run folder is\n"
@@ -118,6 +118,9 @@ static const char *TRAIN_HELP =
 	"  --name NAME            same as --set run.name=NAME\n"
 	"  --force                replace a non-empty run folder\n"
 	"  --resume RUN_DIR       continue an interrupted run (its config.ini)\n"
+	"  --epochs N             with --resume: continue a run that ended ok\n"
+	"                         to N epochs (its rows as a fresh N-epoch run\n"
+	"                         gives them; train.epochs = N in config.ini)\n"
 	"  -q, --quiet            no progress output\n"
 	"  -h, --help             this text\n";
 
@@ -135,6 +138,7 @@ struct main_options {
 	bool keys;
 	bool force;          /* train --force */
 	const char *resume;  /* train --resume RUN_DIR */
+	long epochs;         /* train --resume RUN_DIR --epochs N (0: none) */
 	char out_set[1200];  /* --out as "run.out_dir=DIR" */
 	char name_set[400];  /* --name as "run.name=NAME" */
 	char resume_config[1200]; /* RUN_DIR/config.ini of --resume */
@@ -181,6 +185,18 @@ static int parse_common(int argc, char **argv, struct main_options *o,
 			if (i + 1 >= argc)
 				return usage_error("%s needs a run folder", a);
 			o->resume = argv[++i];
+		} else if (is_train && !strcmp(a, "--epochs")) {
+			char *end;
+			long v;
+			if (i + 1 >= argc)
+				return usage_error("%s needs a number", a);
+			errno = 0;
+			v = strtol(argv[++i], &end, 10);
+			if (end == argv[i] || *end || errno || v < 1 ||
+			    v > 1000000)
+				return usage_error("--epochs '%s': expected "
+						   "1..1000000", argv[i]);
+			o->epochs = v;
 		} else if (is_train && a[0] != '-' && !o->config) {
 			o->config = a; /* train CONFIG, as sweep CONFIG */
 		} else {
@@ -274,6 +290,43 @@ static int check_resume_dir(const struct main_options *o,
 	return 0;
 }
 
+/* train --resume DIR --epochs N: a run goes on to more epochs only when
+ * nothing in it depends on its length. 0 or an exit code. */
+static int check_extend(const struct main_options *o, const struct config *c)
+{
+	struct vb_error err = {0};
+	if (resume_check_extend(c, &err) == VB_OK)
+		return 0;
+	fprintf(stderr, "vaebench: train --resume %s --epochs %ld: %s\n",
+		o->resume, o->epochs, err.msg);
+	return 2;
+}
+
+/* The run folder before training: --resume's made ready (with --epochs,
+ * its config.ini says the new length), a new run's claimed. */
+static enum vb_status prepare_folder(const struct main_options *o,
+				     struct config *c,
+				     struct train_summary *prev, char *ckpt,
+				     size_t cap, struct train_options *to,
+				     struct vb_error *err)
+{
+	char dir[2200];
+	enum vb_status st;
+	if (!o->resume) {
+		snprintf(dir, sizeof dir, "%s/%s", c->run.out_dir,
+			 c->run.name);
+		return train_claim_dir(dir, o->force, err);
+	}
+	st = resume_prepare(o->resume, o->epochs, ckpt, cap, prev, err);
+	if (st == VB_OK && o->epochs) {
+		c->train.epochs = o->epochs;
+		st = config_write_file(c, o->resume_config, err);
+	}
+	to->resume = ckpt;
+	to->continue_run = true;
+	return st;
+}
+
 static int cmd_train(int argc, char **argv, char **full_argv)
 {
 	struct main_options o;
@@ -288,6 +341,9 @@ static int cmd_train(int argc, char **argv, char **full_argv)
 	int rc = parse_common(argc, argv, &o, TRAIN_HELP, false, true);
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	if (o.epochs && !o.resume)
+		return usage_error("%s: --epochs N goes with --resume RUN_DIR "
+				   "(a new run sets train.epochs)", "train");
 	if (o.resume && (o.config || o.n_sets || o.force))
 		return usage_error("%s: --resume continues the run with its "
 				   "own config.ini; no --config, --set, --out, "
@@ -302,28 +358,18 @@ static int cmd_train(int argc, char **argv, char **full_argv)
 		return fail_code(&err, 2);
 	if (o.resume && (rc = check_resume_dir(&o, &c)) != 0)
 		return rc;
+	if (o.epochs && (rc = check_extend(&o, &c)) != 0)
+		return rc;
 	if (!sweep_precision_here(c.train.precision))
 		return reexec_precision(&c, full_argv);
 	op_set_threads((int)c.train.blas_threads);
 	st = train_data_load(&c, &d, &err);
 	if (st) /* a missing data file is a data error */
 		return fail_code(&err, st == VB_ERR_IO ? 3 : exit_code(st));
-	if (o.resume) {
-		st = resume_prepare(o.resume, ckpt, sizeof ckpt, &prev, &err);
-		if (st) {
-			train_data_free(&d);
-			return fail(&err);
-		}
-		to.resume = ckpt;
-		to.continue_run = true;
-	} else {
-		char dir[2200];
-		snprintf(dir, sizeof dir, "%s/%s", c.run.out_dir, c.run.name);
-		st = train_claim_dir(dir, o.force, &err);
-		if (st) {
-			train_data_free(&d);
-			return fail(&err);
-		}
+	st = prepare_folder(&o, &c, &prev, ckpt, sizeof ckpt, &to, &err);
+	if (st) {
+		train_data_free(&d);
+		return fail(&err);
 	}
 	catch_stop_signals();
 	if (!o.quiet)
@@ -457,6 +503,12 @@ static const char *SWEEP_HELP =
 	"  --order ORDER      grid (default: mitigation by mitigation) or\n"
 	"                     seeds-first (every mitigation at each axis point\n"
 	"                     in turn); only the run order changes\n"
+	"  --continue-from SRC  each cell continues SRC's run of the same\n"
+	"                     settings but fewer train.epochs (a sweep folder\n"
+	"                     whose runs/ holds them): the cell's run is that\n"
+	"                     folder copied and trained on (train --resume\n"
+	"                     --epochs), its row that of a fresh longer run\n"
+	"  --only NAME,...    run only the cells of these mitigations\n"
 	"  --cell INDEX       run only cell INDEX (if it has no row), no tables\n"
 	"                     (how the sibling binary is started)\n"
 	"  -q, --quiet        no progress output\n";
@@ -470,18 +522,18 @@ static const char *MERGE_HELP =
 
 static const char *REPORT_HELP =
 	"usage: vaebench report DIR [--map KEY_X,KEY_Y] [--counterfactual "
-	"[--jobs N]]\n"
+	"[--jobs N]\n"
+	"                  [--only MITIGATION,...] [counterfactual options]]\n"
 	"\n"
 	"Rebuilds DIR/results.csv (from DIR/rows when present), summary.md,\n"
 	"stability_map.png, loss_curves.png and grad_norm.png from the rows and\n"
 	"the run folders' metrics.csv.\n"
-	"--counterfactual runs 'vaebench counterfactual' (default options) "
-	"on every\n"
-	"NaN/Inf run (--jobs N at a time, forked; default 1), skipping runs "
-	"already\n"
-	"done, and adds\n"
-	"\"Fixes at the failure point\" (fixes.md, fixes.csv) to "
-	"summary.md.\n";
+	"--counterfactual runs 'vaebench counterfactual' (its options --try,\n"
+	"--set, --window, --horizon, --eval-n, --nll-samples, --no-lead pass\n"
+	"through; default options otherwise) on every NaN/Inf run (of the\n"
+	"mitigations --only names), --jobs N at a time (forked; default 1),\n"
+	"skipping runs already done, and adds \"Fixes at the failure point\"\n"
+	"(fixes.md, fixes.csv) to summary.md.\n";
 
 /* Runs a command implemented outside this file: help, then status to an
  * exit code (a missing data file is a data error). */
@@ -548,12 +600,16 @@ static const char *COUNTERFACTUAL_HELP =
 	"\n"
 	"  --try NAME         a built-in mitigation (h-grad-clip, clip-norm, "
 	"clip-value,\n"
-	"                     lr-div10, adam-eps, skip-nonfinite, "
-	"logvar-clamp,\n"
-	"                     diag-softplus, loss-scale, f64), 'all', a "
-	"[mitigations]\n"
-	"                     name, 'mitigations' (the whole bundle) or "
-	"k=v[,k=v]\n"
+	"                     clip-adaptive, lr-div10, adam-eps, "
+	"skip-nonfinite,\n"
+	"                     logvar-clamp, diag-softplus, loss-scale, f64), "
+	"'all', a\n"
+	"                     [mitigations] name, 'mitigations' (the whole "
+	"bundle) or\n"
+	"                     k=v[,k=v]; f64 runs in vaebench-f64 beside this "
+	"binary\n"
+	"                     from the same checkpoint (refused when it is "
+	"missing)\n"
 	"  --set k=v          one variant with that setting (as --try k=v)\n"
 	"  --mitigations FILE the [mitigations] bundle (default: the sweep "
 	"folder's\n"

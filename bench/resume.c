@@ -36,17 +36,70 @@ static int field_index(char **f, int n, const char *name)
 	return -1;
 }
 
+/* The columns of metrics.csv that the running summary values come from
+ * (-1: absent, as in older run folders). */
+struct metrics_cols {
+	int ep, steps, tl, el, sse, bce, worst, partial;
+};
+
+static double csv_num(char **f, int n, int i)
+{
+	return i >= 0 && i < n && f[i][0] ? strtod(f[i], NULL) : NAN;
+}
+
+/* The running summary values after one kept line of metrics.csv, as
+ * train.c's epoch_log forms them (a line is an epoch that ended without
+ * an event: a resumable run has had none). */
+static void restore_epoch(struct train_summary *s,
+			  const struct metrics_cols *mc, char **f, int n,
+			  long ep, long *trained)
+{
+	double el = csv_num(f, n, mc->el), sse = csv_num(f, n, mc->sse);
+	double bce = csv_num(f, n, mc->bce);
+	bool evaluated = mc->el >= 0 && mc->el < n && f[mc->el][0];
+	s->epochs_done = ep;
+	s->final_train_loss = csv_num(f, n, mc->tl);
+	if (mc->steps >= 0 && mc->steps < n)
+		s->steps = strtol(f[mc->steps], NULL, 10);
+	if (evaluated)
+		s->final_eval_loss = el;
+	if (isfinite(el) && el < s->best_eval_loss) {
+		s->best_eval_loss = el;
+		s->best_epoch = ep;
+		s->sse_best = sse;
+		s->bce_best = bce;
+	}
+	if (evaluated && isfinite(el)) {
+		s->last_finite_epoch = ep;
+		s->sse_last = sse;
+		s->bce_last = bce;
+	}
+	if (evaluated && mc->sse >= 0 && isnan(sse))
+		s->sse_max = NAN;
+	else if (evaluated && sse > s->sse_max)
+		s->sse_max = sse;
+	/* worst_batch is set on every trained epoch; the partial flag is
+	 * "true"/"false" only when the epoch had a partial batch (the
+	 * expected count is added back by the caller, which knows the
+	 * batches per epoch) */
+	if (mc->partial >= 0 && mc->partial < n && mc->worst >= 0 &&
+	    mc->worst < n && f[mc->worst][0]) {
+		s->worst_partial_epochs += !strcmp(f[mc->partial], "true");
+		(*trained)++;
+	}
+}
+
 /* Keeps the header and the lines of epochs <= last of run_dir/name (a
  * per-epoch log whose first column is the epoch); with metrics, restores
  * the running summary values from the kept lines. */
 static enum vb_status cut_log(const char *run_dir, const char *name,
 			      long last, struct train_summary *s,
-			      struct vb_error *err)
+			      long *trained, struct vb_error *err)
 {
 	char path[1200], *text = NULL, *line, *save = NULL;
 	char *out;
 	size_t len = 0, olen = 0;
-	int i_ep = 0, i_tl = -1, i_el = -1, nh;
+	struct metrics_cols mc = {0};
 	bool header = true;
 	enum vb_status st;
 	snprintf(path, sizeof path, "%s/%s", run_dir, name);
@@ -70,11 +123,16 @@ static enum vb_status cut_log(const char *run_dir, const char *name,
 		n = split_csv(copy, f, 64);
 		if (header) {
 			header = false;
-			nh = n;
-			i_ep = field_index(f, nh, "epoch");
-			i_tl = field_index(f, nh, "train_loss");
-			i_el = field_index(f, nh, "eval_loss");
-			if (i_ep < 0) {
+			mc = (struct metrics_cols){
+				field_index(f, n, "epoch"),
+				field_index(f, n, "steps"),
+				field_index(f, n, "train_loss"),
+				field_index(f, n, "eval_loss"),
+				field_index(f, n, "eval_sse"),
+				field_index(f, n, "eval_bce"),
+				field_index(f, n, "worst_batch"),
+				field_index(f, n, "worst_partial")};
+			if (mc.ep < 0) {
 				free(text);
 				free(out);
 				return vb_fail(err, VB_ERR_DATA, "train: %s: "
@@ -82,24 +140,13 @@ static enum vb_status cut_log(const char *run_dir, const char *name,
 			}
 		} else {
 			char *end;
-			if (i_ep >= n)
+			if (mc.ep >= n)
 				break;
-			ep = strtol(f[i_ep], &end, 10);
-			if (end == f[i_ep] || *end || ep > last || ep < 1)
+			ep = strtol(f[mc.ep], &end, 10);
+			if (end == f[mc.ep] || *end || ep > last || ep < 1)
 				break; /* a later or torn line */
-			if (s && i_tl >= 0 && i_tl < n) {
-				double el = i_el >= 0 && i_el < n && f[i_el][0]
-						    ? strtod(f[i_el], NULL)
-						    : NAN;
-				s->epochs_done = ep;
-				s->final_train_loss = strtod(f[i_tl], NULL);
-				if (!isnan(el))
-					s->final_eval_loss = el;
-				if (isfinite(el) && el < s->best_eval_loss) {
-					s->best_eval_loss = el;
-					s->best_epoch = ep;
-				}
-			}
+			if (s && mc.tl >= 0 && mc.tl < n)
+				restore_epoch(s, &mc, f, n, ep, trained);
 		}
 		memcpy(out + olen, line, ll);
 		olen += ll;
@@ -112,31 +159,61 @@ static enum vb_status cut_log(const char *run_dir, const char *name,
 	return st;
 }
 
-/* The status column of run_dir/summary.csv into status (cap bytes); ""
- * when there is no summary. */
-static void summary_status(const char *run_dir, char *status, size_t cap)
+/* The column name of run_dir/summary.csv into value (cap bytes); ""
+ * when there is no summary or no such column. */
+static void summary_field(const char *run_dir, const char *name,
+			  char *value, size_t cap)
 {
-	char path[1200], *text = NULL, *nl, *f[64];
+	char path[1200], *text = NULL, *nl, *f[96];
 	int n, i;
-	status[0] = '\0';
+	value[0] = '\0';
 	snprintf(path, sizeof path, "%s/summary.csv", run_dir);
 	if (files_read(path, &text, NULL, NULL) != VB_OK)
 		return;
 	nl = strchr(text, '\n');
 	if (nl) {
 		*nl = '\0';
-		n = split_csv(text, f, 64);
-		i = field_index(f, n, "status");
+		n = split_csv(text, f, 96);
+		i = field_index(f, n, name);
 		if (i >= 0) {
-			char *row = nl + 1, *g[64];
+			char *row = nl + 1, *g[96];
 			int m;
 			row[strcspn(row, "\n")] = '\0';
-			m = split_csv(row, g, 64);
+			m = split_csv(row, g, 96);
 			if (i < m)
-				snprintf(status, cap, "%s", g[i]);
+				snprintf(value, cap, "%s", g[i]);
 		}
 	}
 	free(text);
+}
+
+/* The first gradient-norm spike (lead_step) when it lies before the
+ * resume point, and the IS-NLL values of a run that ended, when
+ * summary.csv has them for the best and last finite epochs that
+ * metrics.csv gave (a continued run keeps them while those epochs stay
+ * its best and last). */
+static void restore_nll(const char *run_dir, struct train_summary *s)
+{
+	char v[64];
+	summary_field(run_dir, "lead_step", v, sizeof v);
+	if (v[0] && strtol(v, NULL, 10) <= s->steps) /* not in a redone part */
+		s->lead_step = strtol(v, NULL, 10);
+	summary_field(run_dir, "best_epoch", v, sizeof v);
+	if (!v[0] || strtol(v, NULL, 10) != s->best_epoch)
+		return;
+	summary_field(run_dir, "nll_best", v, sizeof v);
+	if (v[0]) {
+		s->nll_best = strtod(v, NULL);
+		s->nll_best_set = true;
+	}
+	summary_field(run_dir, "last_finite_epoch", v, sizeof v);
+	if (!v[0] || strtol(v, NULL, 10) != s->last_finite_epoch)
+		return;
+	summary_field(run_dir, "nll_last", v, sizeof v);
+	if (v[0]) {
+		s->nll_last = strtod(v, NULL);
+		s->nll_last_set = true;
+	}
 }
 
 /* The latest step checkpoint of run_dir when it lies on an epoch
@@ -160,51 +237,98 @@ static bool latest_epoch_checkpoint(const char *run_dir, char *ckpt,
 	return ok;
 }
 
-enum vb_status resume_prepare(const char *run_dir, char *ckpt,
-				    size_t cap, struct train_summary *resumed,
-				    struct vb_error *err)
+enum vb_status resume_prepare(const char *run_dir, long extend_to,
+			      char *ckpt, size_t cap,
+			      struct train_summary *resumed,
+			      struct vb_error *err)
 {
 	char path[1200], status[64];
 	struct checkpoint *ck = NULL;
 	int64_t ep = 0;
+	bool ended, ok_end;
 	enum vb_status st;
 	memset(resumed, 0, sizeof *resumed);
 	resumed->best_eval_loss = INFINITY;
 	resumed->final_train_loss = resumed->final_eval_loss = NAN;
+	resumed->sse_best = resumed->bce_best = NAN;
+	resumed->sse_last = resumed->bce_last = NAN;
+	resumed->sse_max = -INFINITY;
+	resumed->nll_best = resumed->nll_last = NAN;
+	resumed->lead_step = -1;
 	snprintf(path, sizeof path, "%s/config.ini", run_dir);
 	if (!files_exists(path))
 		return vb_fail(err, VB_ERR_DATA, "train: --resume %s: not a "
 			       "run folder (no config.ini)", run_dir);
-	summary_status(run_dir, status, sizeof status);
-	if (status[0] && strcmp(status, "interrupted") != 0)
+	summary_field(run_dir, "status", status, sizeof status);
+	ended = status[0] && strcmp(status, "interrupted") != 0;
+	if (ended && extend_to <= 0)
 		return vb_fail(err, VB_ERR_CONFIG, "train: --resume %s: the "
-			       "run already ended (status %s); --force "
-			       "starts it again", run_dir, status);
-	snprintf(ckpt, cap, "%s/" TRAIN_EPOCH_CKPT, run_dir);
-	if (!files_exists(ckpt) && !latest_epoch_checkpoint(run_dir, ckpt, cap))
+			       "run already ended (status %s); --epochs N "
+			       "continues it to more epochs, --force starts it "
+			       "again", run_dir, status);
+	if (ended && !strcmp(status, "error"))
+		return vb_fail(err, VB_ERR_CONFIG, "train: --resume %s: the "
+			       "run ended with an error (summary.csv's "
+			       "message); it cannot go on", run_dir);
+	/* ok: from its final checkpoint; stopped at a non-finite value: from
+	 * its last epoch-boundary checkpoint, redoing the epochs after it
+	 * (the same event again, as a fresh run would meet it) */
+	ok_end = ended && !strcmp(status, "ok");
+	if (ok_end)
+		snprintf(ckpt, cap, "%s/checkpoint.safetensors", run_dir);
+	else
+		snprintf(ckpt, cap, "%s/" TRAIN_EPOCH_CKPT, run_dir);
+	if (!ok_end && !files_exists(ckpt) &&
+	    !latest_epoch_checkpoint(run_dir, ckpt, cap))
 		snprintf(ckpt, cap, "%s/checkpoints/step-%09d.safetensors",
 			 run_dir, 0);
 	if (!files_exists(ckpt))
 		return vb_fail(err, VB_ERR_DATA, "train: --resume %s: no "
-			       "resume checkpoint (run.checkpoint_every = 0 "
-			       "when it ran?)", run_dir);
+			       "resume checkpoint (%s)", run_dir,
+			       ok_end ? "checkpoint.safetensors is missing"
+				      : "run.checkpoint_every = 0 when it ran?");
 	st = checkpoint_open(ckpt, &ck, err);
 	if (st == VB_OK)
 		st = checkpoint_read_i64(ck, "trainer.epoch", 0,
 					 CHECKPOINT_COUNT_MAX, &ep, err);
 	checkpoint_close(ck);
+	if (st == VB_OK && ok_end && extend_to <= ep)
+		st = vb_fail(err, VB_ERR_USAGE, "train: --resume %s --epochs "
+			     "%ld: the run already has %lld epochs; expected "
+			     "more", run_dir, extend_to, (long long)ep);
 	if (st == VB_OK)
-		st = cut_log(run_dir, "metrics.csv", (long)ep, resumed, err);
+		st = cut_log(run_dir, "metrics.csv", (long)ep, resumed,
+			     &resumed->trained_epochs, err);
 	if (st == VB_OK)
-		st = cut_log(run_dir, "times.csv", (long)ep, NULL, err);
+		st = cut_log(run_dir, "times.csv", (long)ep, NULL, NULL, err);
 	if (st == VB_OK && resumed->epochs_done != (long)ep)
 		st = vb_fail(err, VB_ERR_DATA, "train: --resume %s: "
 			     "metrics.csv ends at epoch %ld, the checkpoint "
 			     "at epoch %lld", run_dir, resumed->epochs_done,
 			     (long long)ep);
+	if (st == VB_OK)
+		restore_nll(run_dir, resumed);
 	if (st == VB_OK) {
 		snprintf(path, sizeof path, "%s/summary.csv", run_dir);
 		remove(path);
 	}
 	return st;
+}
+
+enum vb_status resume_check_extend(const struct config *c,
+				   struct vb_error *err)
+{
+	const char *why = NULL;
+	if (c->optim.schedule == OPTIM_SCHEDULE_COSINE)
+		why = "optim.schedule = cosine decays over train.epochs";
+	else if (c->train.max_steps > 0)
+		why = "train.max_steps ends it by steps";
+	else if (c->train.epochs % c->train.eval_every != 0)
+		why = "its last epoch is evaluated only as the last "
+		      "(train.eval_every does not divide train.epochs)";
+	if (!why)
+		return VB_OK;
+	return vb_fail(err, VB_ERR_CONFIG, "cannot continue a run of %lld "
+		       "epochs to more epochs: %s",
+		       (long long)c->train.epochs, why);
 }

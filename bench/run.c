@@ -112,3 +112,47 @@ void run_csv_text(FILE *f, const char *s)
 	}
 	fputc('"', f);
 }
+
+/* The running summary values of the epochs before the resume point (from
+ * resume_prepare), as an uninterrupted run has them at that point. The
+ * expected count of worst partial batches is re-added epoch by epoch, in
+ * the order epoch_log adds it, so the sum has the same bits. */
+void run_restore_summary(struct run *r, const struct train_summary *prev)
+{
+	const struct config *c = r->c;
+	struct train_summary *out = r->sum;
+	size_t B = (size_t)c->train.batch, n = r->d->train.n;
+	size_t nb = c->data.drop_last ? n / B : (n + B - 1) / B;
+	out->epochs_done = prev->epochs_done;
+	out->steps = prev->steps;
+	out->final_train_loss = prev->final_train_loss;
+	out->final_eval_loss = prev->final_eval_loss;
+	out->best_eval_loss = prev->best_eval_loss;
+	out->best_epoch = prev->best_epoch;
+	out->last_finite_epoch = prev->last_finite_epoch;
+	out->sse_best = prev->sse_best;
+	out->bce_best = prev->bce_best;
+	out->sse_last = prev->sse_last;
+	out->bce_last = prev->bce_last;
+	out->sse_max = prev->sse_max;
+	out->worst_partial_epochs = prev->worst_partial_epochs;
+	out->trained_epochs = prev->trained_epochs;
+	for (long e = 0; nb * B > n && nb > 0 && e < prev->trained_epochs;
+	     e++)
+		out->worst_partial_expected += 1.0 / (double)nb;
+	/* a finished run continued (--epochs): its IS-NLL at the best epoch
+	 * stands while that epoch stays the best (the same snapshot and
+	 * draws give the same number; heldout_nll recomputes it otherwise) */
+	if (prev->nll_best_set) {
+		out->nll_best = prev->nll_best;
+		out->nll_best_set = true;
+	}
+	if (prev->nll_last_set) {
+		out->nll_last = prev->nll_last;
+		out->nll_last_set = true;
+	}
+	/* the first gradient-norm spike, when the first part had one (the
+	 * running median's window restarts at the resume point, so a spike
+	 * found after it may differ from an uninterrupted run's) */
+	out->lead_step = prev->lead_step;
+}

@@ -48,6 +48,12 @@ struct run {
 	struct optim_schedule sched;
 	struct graph *g;
 	struct rng shuffle, noise, eval_noise;
+	/* rhvae.grad_clip's counts (entries, clamped) of the training steps
+	 * of the epochs done (a resumed run's from its checkpoint), and the
+	 * model's counts when the current epoch began (h_in_epoch): the
+	 * model also counts its evaluation passes, which these leave out */
+	uint64_t h_train[2], h_epoch0[2];
+	bool h_in_epoch;
 	size_t *perm;       /* (n_train) */
 	size_t *eval_perm;  /* (n_eval) */
 	vb_real *x;         /* (max batch, D) */
@@ -154,5 +160,10 @@ void run_csv_text(FILE *f, const char *s);
  * Errors are data or I/O failures; a NaN ends the epoch with es->stop. */
 enum vb_status step_run_epoch(struct run *r, long epoch,
 			      struct epoch_stats *es, struct vb_error *err);
+
+/* The running summary values of the epochs before a resume point (prev,
+ * from resume_prepare) into r->sum, as an uninterrupted run has them
+ * there. */
+void run_restore_summary(struct run *r, const struct train_summary *prev);
 
 #endif

@@ -409,7 +409,9 @@ static enum vb_status stage_record(struct run *r, struct step *s,
 	if (r->o->on_step) {
 		struct train_step_info in = {
 			.epoch = s->epoch, .step = r->step, .loss = s->loss,
-			.grad_norm = s->gnorm, .max_abs_z = NAN};
+			.grad_norm = s->gnorm, .max_abs_z = NAN,
+			.max_abs_param = guard_max_abs(r->model->params->data,
+						       r->model->params->n)};
 		if (s->have_out && s->mo.z && s->mo.z->value.data)
 			in.max_abs_z = guard_max_abs(s->mo.z->value.data,
 						     s->mo.z->value.n);
@@ -598,6 +600,9 @@ enum vb_status step_run_epoch(struct run *r, long epoch,
 	enum vb_status st = VB_OK;
 
 	uint64_t h0 = r->model->h_grad_entries, hc0 = r->model->h_grad_clamped;
+	r->h_epoch0[0] = h0;
+	r->h_epoch0[1] = hc0;
+	r->h_in_epoch = true;
 
 	memset(es, 0, sizeof *es);
 	es->worst_batch = -1;
@@ -640,6 +645,9 @@ enum vb_status step_run_epoch(struct run *r, long epoch,
 	es->has_partial = n_batches * B > n;
 	es->h_entries = r->model->h_grad_entries - h0;
 	es->h_clamped = r->model->h_grad_clamped - hc0;
+	r->h_train[0] += es->h_entries;
+	r->h_train[1] += es->h_clamped;
+	r->h_in_epoch = false;
 	epoch_finish(r, es);
 	return VB_OK;
 }

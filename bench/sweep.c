@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "extend.h"
 #include "files.h"
 #include "ops.h"
 #include "report.h"
@@ -60,6 +61,7 @@ struct sched {
 	char first_lost[160];
 	char sibling[PATH_MAX]; /* "" until a cell needs it */
 	int lock_fd;            /* DIR/.lock, flock'ed; -1: none */
+	long src_epochs;        /* --continue-from: the source's epochs */
 };
 
 /* The settings that decide what train_data_load loads: data.* and, for
@@ -165,15 +167,19 @@ static void worker_main(const struct sched *s, size_t cell, const char *id,
 	snprintf(c.run.name, sizeof c.run.name, "%s", id);
 	c.run.progress = CONFIG_PROGRESS_OFF;
 	op_set_threads((int)c.train.blas_threads);
-	{
+	if (s->o->continue_from) {
+		bool cont;
+		st = extend_cell(s->o->continue_from, s->src_epochs, &c,
+				 &s->data, &sum, &cont, s->o->log, &e);
+	} else {
 		/* A rerun cell owns its folder: nothing of a killed attempt
 		 * (precursors, checkpoints, dumps) stays beside it. */
 		char dir[2 * CONFIG_PATH_LEN];
 		snprintf(dir, sizeof dir, "%s/%s", c.run.out_dir, c.run.name);
 		st = train_claim_dir(dir, true, &e);
+		if (st == VB_OK)
+			st = train_run(&c, &s->data, &sum, NULL, &e);
 	}
-	if (st == VB_OK)
-		st = train_run(&c, &s->data, &sum, NULL, &e);
 	if (st == VB_ERR_IO || st == VB_ERR_NOMEM) {
 		/* Not a property of the cell: retried on the next run. */
 		if (s->o->log)
@@ -196,7 +202,8 @@ static void sibling_worker_main(const struct sched *s, size_t cell,
 				pid_t parent)
 {
 	char ini[CONFIG_PATH_LEN + 16], idx[32];
-	char *argv[11];
+	char *argv[13];
+	int k = 9;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(3);
@@ -211,8 +218,12 @@ static void sibling_worker_main(const struct sched *s, size_t cell,
 	argv[6] = idx;
 	argv[7] = (char *)"--jobs";
 	argv[8] = (char *)"1";
-	argv[9] = (char *)"-q";
-	argv[10] = NULL;
+	if (s->o->continue_from) {
+		argv[k++] = (char *)"--continue-from";
+		argv[k++] = (char *)s->o->continue_from;
+	}
+	argv[k++] = (char *)"-q";
+	argv[k] = NULL;
 	execv(s->sibling, argv);
 	_exit(127);
 }
@@ -478,26 +489,6 @@ enum vb_status sweep_report(const struct sweep_options *o,
 	return st;
 }
 
-/* Reorders pending (ascending grid indices) axis point by axis point: the
- * grid is mitigations outermost, so cell = m * per + rest; sort by (rest,
- * m). Insertion sort: a grid holds at most SWEEP_PLAN_MAX_CELLS cells. */
-static void order_axes_first(const struct sweep_plan *p, size_t *pending,
-			     size_t n)
-{
-	size_t per = p->n_mitigations ? p->n_cells / p->n_mitigations
-				       : p->n_cells;
-	for (size_t i = 1; i < n; i++) {
-		size_t c = pending[i], j = i;
-		while (j > 0 && (pending[j - 1] % per > c % per ||
-				 (pending[j - 1] % per == c % per &&
-				  pending[j - 1] > c))) {
-			pending[j] = pending[j - 1];
-			j--;
-		}
-		pending[j] = c;
-	}
-}
-
 enum vb_status sweep_pending(const struct sweep_plan *p,
 			     const struct sweep_options *o, size_t **cells,
 			     size_t *n, struct vb_error *err)
@@ -525,7 +516,8 @@ enum vb_status sweep_pending(const struct sweep_plan *p,
 	for (size_t i = 0; i < p->n_cells; i++) {
 		struct config c;
 		char id[SWEEP_PLAN_ID_LEN], path[CONFIG_PATH_LEN + SWEEP_PLAN_ID_LEN + 8];
-		if (i % (size_t)o->shard_n != (size_t)(o->shard_k - 1))
+		if (i % (size_t)o->shard_n != (size_t)(o->shard_k - 1) ||
+		    !sweep_plan_in_only(p, o->only, i))
 			continue;
 		st = sweep_plan_cell(p, i, &c, id, err);
 		if (st)
@@ -545,7 +537,7 @@ enum vb_status sweep_pending(const struct sweep_plan *p,
 		*cells = NULL;
 		*n = 0;
 	} else if (o->axes_first) {
-		order_axes_first(p, *cells, *n);
+		sweep_plan_order_axes_first(p, *cells, *n);
 	}
 	return st;
 }
@@ -622,6 +614,19 @@ static enum vb_status sched_open(struct sched *s, const struct sweep_plan *p,
 	}
 	if (st == VB_OK)
 		st = check_sweep_file(o->out_dir, p, err);
+	if (st == VB_OK)
+		st = sweep_plan_check_only(p, o->only, err);
+	if (st == VB_OK && o->continue_from) {
+		st = extend_source_epochs(o->continue_from, &s->src_epochs,
+					  err);
+		if (st == VB_OK && p->base.train.epochs <= s->src_epochs)
+			st = vb_fail(err, VB_ERR_USAGE, "sweep: "
+				     "--continue-from %s: its runs have %ld "
+				     "epochs, this sweep's train.epochs %lld; "
+				     "expected more", o->continue_from,
+				     s->src_epochs,
+				     (long long)p->base.train.epochs);
+	}
 	return st;
 }
 
@@ -644,6 +649,8 @@ static enum vb_status list_pending(struct sched *s, size_t *pending,
 		if (o->one_cell ? i != o->cell
 				: i % (size_t)o->shard_n !=
 					  (size_t)(o->shard_k - 1))
+			continue;
+		if (!o->one_cell && !sweep_plan_in_only(p, o->only, i))
 			continue;
 		stats->n_shard++;
 		st = sweep_plan_cell(p, i, &c, id, err);
@@ -807,7 +814,7 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 	stats->n_cells = p->n_cells;
 	st = list_pending(&s, pending, &n_pending, stats, err);
 	if (o->axes_first)
-		order_axes_first(p, pending, n_pending);
+		sweep_plan_order_axes_first(p, pending, n_pending);
 	s.total = n_pending;
 	s.live = o->log && (o->progress == CONFIG_PROGRESS_ON ||
 			    (o->progress == CONFIG_PROGRESS_AUTO &&

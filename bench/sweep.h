@@ -53,6 +53,12 @@ struct sweep_options {
 	 * part way compares all its mitigations on the same seeds. Only the
 	 * order changes: cell indices, ids and rows are the same. */
 	bool axes_first;
+	/* --continue-from SRC: each cell continues SRC's run of the same
+	 * settings but its (shorter) train.epochs (extend.h); NULL: none */
+	const char *continue_from;
+	/* --only NAME,NAME: run only the cells of these mitigations (comma-
+	 * separated names of the plan's [mitigations]); NULL: every cell */
+	const char *only;
 };
 
 

@@ -706,3 +706,57 @@ bool sweep_plan_same_text(const char *a, size_t a_len, const char *b,
 			return false;
 	}
 }
+
+/* Whether cell i's mitigation is one --only names (always without it). */
+bool sweep_plan_in_only(const struct sweep_plan *p, const char *only,
+			size_t i)
+{
+	const char *name = sweep_plan_mitigation(p, i);
+	size_t len = strlen(name);
+	for (const char *s = only; s && *s;) {
+		size_t k = strcspn(s, ",");
+		if (k == len && !strncmp(s, name, len))
+			return true;
+		s += k + (s[k] == ',');
+	}
+	return !only;
+}
+
+/* Every name --only gives is a mitigation of the plan. */
+enum vb_status sweep_plan_check_only(const struct sweep_plan *p,
+				     const char *only, struct vb_error *err)
+{
+	for (const char *s = only; s && *s;) {
+		size_t k = strcspn(s, ","), m = 0;
+		while (m < p->n_mitigations &&
+		       (strlen(p->mitigations[m].name) != k ||
+			strncmp(p->mitigations[m].name, s, k)))
+			m++;
+		if (m == p->n_mitigations)
+			return vb_fail(err, VB_ERR_USAGE, "sweep: --only: '%.*s' "
+				       "is not a mitigation of this sweep's "
+				       "[mitigations]", (int)k, s);
+		s += k + (s[k] == ',');
+	}
+	return VB_OK;
+}
+
+/* Reorders pending (ascending grid indices) axis point by axis point: the
+ * grid is mitigations outermost, so cell = m * per + rest; sort by (rest,
+ * m). Insertion sort: a grid holds at most SWEEP_PLAN_MAX_CELLS cells. */
+void sweep_plan_order_axes_first(const struct sweep_plan *p, size_t *pending,
+				 size_t n)
+{
+	size_t per = p->n_mitigations ? p->n_cells / p->n_mitigations
+				       : p->n_cells;
+	for (size_t i = 1; i < n; i++) {
+		size_t c = pending[i], j = i;
+		while (j > 0 && (pending[j - 1] % per > c % per ||
+				 (pending[j - 1] % per == c % per &&
+				  pending[j - 1] > c))) {
+			pending[j] = pending[j - 1];
+			j--;
+		}
+		pending[j] = c;
+	}
+}

@@ -143,4 +143,20 @@ void sweep_plan_cell_id(const struct config *c, char id[SWEEP_PLAN_ID_LEN]);
 enum vb_status sweep_plan_parse_shard(const char *s, int *k, int *n,
 				 struct vb_error *err);
 
+/* Whether cell i's mitigation is one of only's comma-separated names
+ * (sweep --only); true for every cell when only is NULL. */
+bool sweep_plan_in_only(const struct sweep_plan *p, const char *only,
+			size_t i);
+
+/* VB_ERR_USAGE naming the first of only's names that is not one of the
+ * plan's mitigations; VB_OK for NULL. */
+enum vb_status sweep_plan_check_only(const struct sweep_plan *p,
+				     const char *only, struct vb_error *err);
+
+/* Reorders cells (n ascending grid indices) axis point by axis point
+ * (sweep --order seeds-first): every mitigation at the first point of the
+ * axes, then at the second, ... */
+void sweep_plan_order_axes_first(const struct sweep_plan *p, size_t *cells,
+				 size_t n);
+
 #endif

@@ -448,6 +448,7 @@ static enum vb_status run_init(struct run *r, const struct config *c,
 	out->sse_best = out->bce_best = out->sse_last = out->bce_last = NAN;
 	out->sse_max = -INFINITY;
 	out->nll_best = out->nll_last = out->clipped_share = NAN;
+	out->lead_step = out->lead_time = out->replay_from = -1;
 	r->c = c;
 	r->d = d;
 	r->o = opts ? opts : &none;
@@ -629,6 +630,8 @@ static void epoch_log(struct run *r, long epoch, const struct epoch_result *e,
 		run_csv_double(lg->metrics, (double)es->h_clamped /
 						    (double)es->h_entries);
 	fputc('\n', lg->metrics);
+	if (es->worst_batch >= 0)
+		out->trained_epochs++;
 	if (es->worst_batch >= 0 && es->has_partial) {
 		out->worst_partial_epochs += es->worst_partial;
 		out->worst_partial_expected += 1.0 / (double)es->n_batches;
@@ -867,13 +870,8 @@ enum vb_status train_run_continue(const struct config *c,
 	enum vb_status st = run_init(&r, c, d, opts, out, log, err);
 	if (st != VB_OK)
 		return st;
-	if (prev) {
-		out->epochs_done = prev->epochs_done;
-		out->final_train_loss = prev->final_train_loss;
-		out->final_eval_loss = prev->final_eval_loss;
-		out->best_eval_loss = prev->best_eval_loss;
-		out->best_epoch = prev->best_epoch;
-	}
+	if (prev)
+		run_restore_summary(&r, prev);
 	st = run_open(&r, &lg, err);
 	for (long epoch = r.start_epoch;
 	     st == VB_OK && !done && epoch <= c->train.epochs; epoch++)

@@ -90,6 +90,9 @@ struct train_summary {
 	 * of 1 / batches over the epochs that had a partial batch) */
 	long worst_partial_epochs;
 	double worst_partial_expected;
+	long trained_epochs;   /* epochs with a worst batch (a trained one):
+				  what --resume re-adds the expected count
+				  over */
 	double clipped_share;  /* optim.clip: steps whose gradient the clip
 				  changed / steps clipped (0 for none) */
 	bool interrupted;      /* ended early by train_request_stop (SIGINT,
@@ -104,6 +107,8 @@ struct train_step_info {
 	double loss;       /* the step's training loss (micro-batch mean) */
 	double grad_norm;  /* before clipping */
 	double max_abs_z;  /* max |z| of the step's last micro-batch */
+	double max_abs_param; /* max |parameter| after the step (NaN when
+				 one is NaN) */
 };
 
 /* Called after every optimiser step (also the one that stopped the run). */
@@ -127,6 +132,10 @@ struct train_options {
 	 * evaluation, so only its parameters are meant to be read) */
 	const char *snapshot;
 	long snapshot_step;
+	bool clip_fresh;        /* with resume: optim.clip's state starts
+				   empty, not from the checkpoint (a
+				   counterfactual variant clipping in another
+				   mode than the checkpoint's run) */
 	train_step_fn on_step;  /* per-step values (NULL: none) */
 	void *on_step_ctx;
 	bool continue_run;      /* with resume: continue the interrupted run

@@ -6,7 +6,7 @@
 #   results/map-vae-fashion          the same on Fashion-MNIST   ~12 core-min
 #   results/rhvae-issue132-mlp       MLP proxy, 10 seeds x 2 checks  ~60 core-min
 #   results/map-rhvae-mlp            RHVAE (MLP) lr x batch x 2 seeds ~20 core-min
-#   results/rhvae-issue132-mitigations  23 mitigations x 5 seeds  ~4 core-hours
+#   results/rhvae-issue132-mitigations  24 mitigations x 10 seeds  ~8 core-hours
 #   results/rhvae-issue132-resnet-mitigations  6 on the ResNets, seed 6
 #                                    ~40 core-min a cell
 #   results/rhvae-issue132           the report's ResNets, 10 seeds x 2 checks

@@ -95,8 +95,28 @@ static const char *field(const char *row, int k)
 }
 
 /* verdict.csv columns */
-enum { V_OUTCOME = 2, V_STEP, V_PHASE, V_QUANTITY, V_VALUE, V_CAUSE, V_OP,
-       V_NODE };
+enum { V_SETTINGS = 1, V_OUTCOME, V_STEP, V_PHASE, V_QUANTITY, V_VALUE,
+       V_CAUSE, V_OP, V_NODE, V_EVAL_NLL = 17, V_PARAM_DIST, V_REF_STEP,
+       V_REF_RECON, V_REF_NLL };
+
+/* A VAE whose gradient turns NaN at step 14 under pythae's checks: the
+ * NaN passes into the parameters at step 14 and its running loss sum
+ * stops the run at step 15 ("NaN detected in train loss"), so the
+ * parameters after step E - 1 are not finite. */
+static void grad_nan_config(struct config *c, const char *dir)
+{
+	base_config(c, dir, "gnan");
+	BU_SET(c, "train.nan_check=pythae", "inject.nan_step=14",
+		"inject.nan_phase=grad", "inject.value=nan");
+}
+
+/* A finite number in CSV form ("nan", "inf" and "" are not). */
+static bool finite_field(const char *v)
+{
+	char *end;
+	double x = strtod(v, &end);
+	return end != v && *end == '\0' && x == x && x - x == 0;
+}
 
 /* summary.csv of a run that died with pythae's ValueError: the message
  * holds commas inside quotes ("Tensor of shape (64, 16)"); replay and
@@ -164,6 +184,9 @@ START_TEST(test_clamp_turns_event_off)
 	free(t);
 	t = tu_read_file(tu_path(run, "counterfactual/verdict.md"), NULL);
 	ck_assert(t && strstr(t, "reproduced: yes"));
+	/* parameters finite before the event: the reference is E - 1 */
+	ck_assert_msg(strstr(t, "param ref:  step 13 (E - 1), the unchanged "
+			     "variant's parameters before the event"), "%s", t);
 	free(t);
 	t = tu_read_file(tu_path(run, "counterfactual/counterfactual.png"),
 			 NULL);
@@ -232,6 +255,40 @@ START_TEST(test_not_reproduced_fails)
 			      strstr(err.msg, "original step 15") &&
 			      strstr(err.msg, "unchanged variant step 14"),
 		      "%s", err.msg);
+	ck_assert(!counterfactual_done(run));
+}
+END_TEST
+
+/* Bit for bit: the same step, phase and quantity with another value
+ * (the original's loss claimed inf, the replay's is nan) is not a
+ * reproduction either; nothing is written. */
+START_TEST(test_not_reproduced_value)
+{
+	const char *dir = tu_tmpdir("norepv");
+	char run[1100], *t, *p;
+	struct config c;
+	struct train_summary s;
+	struct counterfactual_request q;
+	struct vb_error err = {0};
+	size_t n;
+	inject_config(&c, dir);
+	train(&c, &s);
+	snprintf(run, sizeof run, "%s/inj", dir);
+	t = tu_read_file(tu_path(run, "summary.csv"), &n);
+	ck_assert(t);
+	p = strstr(t, ",14,forward,loss,nan,");
+	ck_assert_msg(p != NULL, "%s", t);
+	memcpy(p + 17, "inf", 3); /* ",14,forward,loss,[nan]" */
+	ck_assert(tu_write_file(tu_path(run, "summary.csv"), t, n) == 0);
+	free(t);
+	small_request(&q, run);
+	q.tries[q.n_tries++] = "logvar-clamp";
+	ck_assert_int_eq(counterfactual_run(&q, NULL, NULL, &err),
+			 VB_ERR_NUMERIC);
+	ck_assert_msg(strstr(err.msg, "counterfactual: reproduced: NO: "
+			     "original step 14 (forward, loss = inf), "
+			     "unchanged variant step 14 (forward, loss = "
+			     "nan)"), "%s", err.msg);
 	ck_assert(!counterfactual_done(run));
 }
 END_TEST
@@ -383,7 +440,231 @@ START_TEST(test_cli_exit_codes)
 }
 END_TEST
 
+/* The unchanged variant's parameters are NaN after step E - 1 (pythae's
+ * NaN-loss check stops the run one step after the NaN update): param_dist
+ * and the held-out reference use its last finite parameters (step 13),
+ * and verdict.md says so; before, every param_dist was NaN. */
+START_TEST(test_param_ref_last_finite)
+{
+	const char *dir = tu_tmpdir("pref");
+	char run[1100], *t, row[2048];
+	struct config c;
+	struct train_summary s;
+	struct counterfactual_request q;
+	struct vb_error err = {0};
+	grad_nan_config(&c, dir);
+	train(&c, &s);
+	ck_assert_int_eq(s.first.step, 15);
+	ck_assert_str_eq(s.message, "NaN detected in train loss");
+	snprintf(run, sizeof run, "%s/gnan", dir);
+	small_request(&q, run);
+	q.tries[q.n_tries++] = "clip-norm";
+	q.tries[q.n_tries++] = "skip-nonfinite";
+	ck_assert_msg(counterfactual_run(&q, NULL, NULL, &err) == VB_OK, "%s",
+		      err.msg);
+	t = tu_read_file(tu_path(run, "counterfactual/verdict.md"), NULL);
+	ck_assert(t);
+	ck_assert_msg(strstr(t, "param ref:  step 13, the unchanged variant's "
+			     "last finite parameters (not finite at step 14 "
+			     "= E - 1); held-out there: recon "), "%s", t);
+	free(t);
+	t = tu_read_file(tu_path(run, "counterfactual/verdict.csv"), NULL);
+	ck_assert(t);
+	snprintf(row, sizeof row, "%s", verdict_row(t, "unchanged"));
+	ck_assert_str_eq(field(row, V_OUTCOME), "fails");
+	ck_assert_str_eq(field(row, V_PARAM_DIST), "0");
+	ck_assert_str_eq(field(row, V_REF_STEP), "13");
+	ck_assert_msg(finite_field(field(row, V_REF_NLL)), "%s", row);
+	ck_assert_msg(finite_field(field(row, V_REF_RECON)), "%s", row);
+	/* dead at the horizon's end: its own held-out measure is NaN */
+	ck_assert_str_eq(field(row, V_EVAL_NLL), "nan");
+	/* the others at the same step: finite, and clipping moved them */
+	snprintf(row, sizeof row, "%s", verdict_row(t, "clip-norm"));
+	ck_assert_msg(finite_field(field(row, V_PARAM_DIST)), "%s", row);
+	ck_assert_str_ne(field(row, V_PARAM_DIST), "0");
+	ck_assert_str_eq(field(row, V_REF_STEP), "");
+	snprintf(row, sizeof row, "%s", verdict_row(t, "skip-nonfinite"));
+	ck_assert_str_eq(field(row, V_OUTCOME), "skips");
+	ck_assert_str_eq(field(row, V_PARAM_DIST), "0"); /* skip acts at 14 */
+	free(t);
+}
+END_TEST
+
+/* --try all: every built-in that applies, adaptive clipping among them
+ * (from a checkpoint of an unclipped run: its window starts empty, warm-up
+ * shortened to window - 1), the RHVAE-only ones noted as not applicable,
+ * and f64 refused in one line when vaebench-f64 is not beside the binary
+ * (this test program has none beside it). */
+START_TEST(test_builtin_all)
+{
+	const char *dir = tu_tmpdir("all");
+	char run[1100], *t, *p;
+	struct config c;
+	struct train_summary s;
+	struct counterfactual_request q;
+	struct vb_error err = {0};
+	inject_config(&c, dir);
+	train(&c, &s);
+	snprintf(run, sizeof run, "%s/inj", dir);
+	small_request(&q, run);
+	q.tries[q.n_tries++] = "all";
+	ck_assert_msg(counterfactual_run(&q, NULL, NULL, &err) == VB_OK, "%s",
+		      err.msg);
+	t = tu_read_file(tu_path(run, "counterfactual/verdict.csv"), NULL);
+	ck_assert(t);
+	ck_assert_str_eq(field(verdict_row(t, "clip-adaptive"), V_SETTINGS),
+			 "optim.clip=adaptive optim.clip_warmup=3");
+	ck_assert_str_eq(field(verdict_row(t, "clip-adaptive"), V_OUTCOME),
+			 "fails");
+	ck_assert_str_eq(field(verdict_row(t, "logvar-clamp"), V_OUTCOME),
+			 "clean");
+	ck_assert_ptr_null(strstr(t, "\nf64,"));
+	free(t);
+	t = tu_read_file(tu_path(run, "counterfactual/verdict.md"), NULL);
+	ck_assert(t);
+	ck_assert(strstr(t, "- h-grad-clip: not applicable (model.kind vae)"));
+	p = strstr(t, "- f64: not run: ");
+	ck_assert_msg(p != NULL, "%s", t);
+	ck_assert_msg(strstr(p, "vaebench-f64, which is missing or not "
+			     "executable (build the target vaebench-f64)\n"),
+		      "%s", p);
+	free(t);
+	/* asked for by name, the refusal is the error */
+	small_request(&q, run);
+	q.tries[q.n_tries++] = "f64";
+	ck_assert_int_eq(counterfactual_run(&q, NULL, NULL, &err),
+			 VB_ERR_USAGE);
+	ck_assert_msg(strstr(err.msg, "counterfactual: --try f64: ") &&
+			      !strchr(err.msg, '\n'), "%s", err.msg);
+}
+END_TEST
+
+/* f64 through the binary: the variant runs in vaebench-f64 from the
+ * float run's start checkpoint (F32 read into double) with the same
+ * batches and draws; the 1e20-scaled logvar head overflows exp in double
+ * too, at the same step, and the parameters differ from float's only by
+ * rounding. */
+START_TEST(test_f64_sibling)
+{
+	const char *dir = tu_tmpdir("f64"), *bin = getenv("VB_BIN");
+	char run[1100], cmd[3000], out[16384], row[2048], *t;
+	struct config c;
+	struct vb_error err = {0};
+	double dist;
+	ck_assert_msg(bin != NULL, "VB_BIN not set");
+	inject_config(&c, dir);
+	ck_assert(config_write_file(&c, tu_path(dir, "inj.ini"), &err) ==
+		  VB_OK);
+	snprintf(cmd, sizeof cmd, "'%s' train --config '%s' -q 2>&1", bin,
+		 tu_path(dir, "inj.ini"));
+	ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
+	snprintf(run, sizeof run, "%s/inj", dir);
+	snprintf(cmd, sizeof cmd, "'%s' counterfactual '%s' --try f64 "
+		 "--try clip-adaptive --window 4 --horizon 4 --eval-n 16 "
+		 "--nll-samples 2 -q 2>&1", bin, run);
+	ck_assert_msg(run_cmd(cmd, out, sizeof out) == 0, "%s", out);
+	t = tu_read_file(tu_path(run, "counterfactual/verdict.csv"), NULL);
+	ck_assert(t);
+	snprintf(row, sizeof row, "%s", verdict_row(t, "f64"));
+	ck_assert_str_eq(field(row, V_SETTINGS), "train.precision=f64");
+	ck_assert_str_eq(field(row, V_OUTCOME), "fails");
+	ck_assert_str_eq(field(row, V_STEP), "14");
+	ck_assert_str_eq(field(row, V_CAUSE), "exp_overflow");
+	ck_assert_str_eq(field(row, V_NODE), "vae.std");
+	dist = strtod(field(row, V_PARAM_DIST), NULL);
+	/* 3 steps in double from the same state: rounding-sized, not 0 */
+	ck_assert_msg(dist > 0 && dist < 1e-5, "%s", row);
+	ck_assert_str_eq(field(verdict_row(t, "clip-adaptive"), V_OUTCOME),
+			 "fails");
+	free(t);
+	/* no job or result files left behind */
+	ck_assert_ptr_null(tu_read_file(tu_path(run,
+						"counterfactual/.job-1"),
+					NULL));
+}
+END_TEST
+
+/* report --counterfactual on a sweep whose failing runs died in different
+ * ways (pythae's NaN-loss check: dead parameters at the end; its
+ * ValueError: finite ones): fixes.md lists both kinds and its d IS-NLL
+ * is against each run's unchanged state at its param ref step; a report
+ * after one run's result was removed redoes only that one (the others
+ * "done already") and writes the same fixes.csv. */
+START_TEST(test_sweep_fixes_mixed_causes)
+{
+	const char *dir = tu_tmpdir("mixed"), *bin = getenv("VB_BIN");
+	char ini[1100], out[1100], cmd[4000], log[16384], rm[1300];
+	const char *text =
+		"[data]\ndataset = synthetic\nsynthetic_n = 256\n"
+		"synthetic_eval_n = 64\n[model]\nhidden = 32\nlatent = 2\n"
+		"[train]\nbatch = 32\nepochs = 3\nnan_check = pythae\n"
+		"[optim]\nlr = 0.05\n[inject]\nnan_step = 14\n"
+		"nan_phase = grad\nvalue = nan\n[run]\ncheckpoint_every = 4\n"
+		"progress = off\n[sweep]\nmodel.kind = vae, rhvae\n"
+		"[mitigations]\nbaseline =\n"
+		"skip = train.skip_nonfinite=true\n"
+		"slow = optim.lr=0.001\n";
+	char *t, *fixes, *p;
+	int done = 0;
+	ck_assert_msg(bin != NULL, "VB_BIN not set");
+	snprintf(ini, sizeof ini, "%s/sw.ini", dir);
+	snprintf(out, sizeof out, "%s/sw", dir);
+	ck_assert(tu_write_file(ini, text, strlen(text)) == 0);
+	snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --out '%s' --jobs 2 "
+		 ">/dev/null 2>&1", bin, ini, out);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(cmd, sizeof cmd, "'%s' report '%s' --counterfactual "
+		 "--jobs 1 >/dev/null 2>&1", bin, out);
+	ck_assert_int_eq(system(cmd), 0);
+	t = tu_read_file(tu_path(out, "fixes.md"), NULL);
+	ck_assert(t);
+	ck_assert_msg(strstr(t, "First events: 2 pythae nan_loss, 3 pythae "
+			     "value_error.\n"), "%s", t);
+	ck_assert_msg(strstr(t, "(0 ") == NULL && !strstr(t, "Not done"),
+		      "%s", t);
+	/* slow prevents the two ValueError runs of the other cells; its
+	 * cost against their unchanged state is a number */
+	p = strstr(t, "| slow | optim.lr=0.001 | 3 | 2 | 2 | ");
+	ck_assert_msg(p != NULL, "%s", t);
+	p += strlen("| slow | optim.lr=0.001 | 3 | 2 | 2 | ");
+	ck_assert_msg(strncmp(p, "- ", 2) != 0 &&
+			      strncmp(strstr(p, " | ") + 3, "- ", 2) != 0,
+		      "%s", p);
+	free(t);
+	fixes = tu_read_file(tu_path(out, "fixes.csv"), NULL);
+	ck_assert(fixes);
+	/* every NaN-loss run has a finite reference though its unchanged
+	 * variant ends dead */
+	snprintf(cmd, sizeof cmd, "grep -l 'held-out there: recon [0-9]' "
+		 "'%s'/runs/*/counterfactual/verdict.md | wc -l", out);
+	ck_assert_int_eq(run_cmd(cmd, log, sizeof log), 0);
+	ck_assert_int_eq(atoi(log), 5);
+	/* resume: drop one result, report again in workers */
+	snprintf(cmd, sizeof cmd, "ls -d '%s'/runs/*/counterfactual | head -1",
+		 out);
+	ck_assert_int_eq(run_cmd(cmd, rm, sizeof rm), 0);
+	rm[strcspn(rm, "\n")] = '\0';
+	snprintf(cmd, sizeof cmd, "rm -r '%s'", rm);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(cmd, sizeof cmd, "'%s' report '%s' --counterfactual "
+		 "--jobs 2 2>&1", bin, out);
+	ck_assert_int_eq(run_cmd(cmd, log, sizeof log), 0);
+	for (p = log; (p = strstr(p, "done already")) != NULL; p++)
+		done++;
+	ck_assert_msg(done == 4, "%s", log);
+	ck_assert_msg(strstr(log, "counterfactual: ") != NULL, "%s", log);
+	t = tu_read_file(tu_path(out, "fixes.csv"), NULL);
+	ck_assert(t);
+	ck_assert_str_eq(t, fixes);
+	free(t);
+	free(fixes);
+	ck_assert(tu_read_file(tu_path(rm, "verdict.csv"), NULL) != NULL);
+}
+END_TEST
+
 TU_MAIN("counterfactual", "core", 120, test_summary_quoted_message,
 	test_clamp_turns_event_off, test_immutable_refused,
-	test_not_reproduced_fails, test_rhvae_hclip_stable, test_sweep_fixes,
-	test_cli_exit_codes)
+	test_not_reproduced_fails, test_not_reproduced_value,
+	test_rhvae_hclip_stable, test_sweep_fixes, test_cli_exit_codes,
+	test_param_ref_last_finite, test_builtin_all, test_f64_sibling,
+	test_sweep_fixes_mixed_causes)

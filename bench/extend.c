@@ -1,0 +1,105 @@
+/* extend: a sweep cell continued from a shorter sweep's run folder. */
+#include "extend.h"
+
+#include <dirent.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "files.h"
+#include "resume.h"
+#include "sweep_plan.h"
+
+enum vb_status extend_source_epochs(const char *src_dir, long *epochs,
+				    struct vb_error *err)
+{
+	char path[CONFIG_PATH_LEN + 16];
+	struct sweep_plan *p = NULL;
+	enum vb_status st;
+	snprintf(path, sizeof path, "%s/sweep.ini", src_dir);
+	if (!files_exists(path))
+		return vb_fail(err, VB_ERR_USAGE, "sweep: --continue-from %s: "
+			       "not a sweep folder (no sweep.ini)", src_dir);
+	st = sweep_plan_load_existing(path, &p, err);
+	if (st == VB_OK)
+		*epochs = (long)p->base.train.epochs;
+	sweep_plan_free(p);
+	return st;
+}
+
+/* Copies the regular files of src into dst (created), and those of its
+ * checkpoints/ folder: a run folder's contents, not its counterfactual/
+ * or replay/ studies. */
+static enum vb_status copy_run(const char *src, const char *dst,
+			       bool sub, struct vb_error *err)
+{
+	DIR *dir = opendir(src);
+	struct dirent *e;
+	enum vb_status st = files_mkdirs(dst, err);
+	if (!dir)
+		return vb_fail(err, VB_ERR_IO, "sweep: cannot read %s", src);
+	while (st == VB_OK && (e = readdir(dir)) != NULL) {
+		char a[2 * CONFIG_PATH_LEN], b[2 * CONFIG_PATH_LEN];
+		struct stat sb;
+		if (e->d_name[0] == '.')
+			continue; /* also the held-out snapshots, temporaries */
+		snprintf(a, sizeof a, "%s/%s", src, e->d_name);
+		snprintf(b, sizeof b, "%s/%s", dst, e->d_name);
+		if (stat(a, &sb) != 0)
+			continue;
+		if (S_ISREG(sb.st_mode))
+			st = files_copy(a, b, err);
+		else if (S_ISDIR(sb.st_mode) && !sub &&
+			 !strcmp(e->d_name, "checkpoints"))
+			st = copy_run(a, b, true, err);
+	}
+	closedir(dir);
+	return st;
+}
+
+enum vb_status extend_cell(const char *src_dir, long src_epochs,
+			   const struct config *c, const struct train_data *d,
+			   struct train_summary *sum, bool *continued,
+			   FILE *log, struct vb_error *err)
+{
+	struct config src = *c;
+	struct train_summary prev;
+	struct train_options to = {0};
+	char sid[SWEEP_PLAN_ID_LEN], from[2 * CONFIG_PATH_LEN];
+	char dir[2 * CONFIG_PATH_LEN], path[3 * CONFIG_PATH_LEN];
+	char ckpt[3 * CONFIG_PATH_LEN];
+	enum vb_status st;
+	*continued = false;
+	src.train.epochs = src_epochs;
+	sweep_plan_cell_id(&src, sid);
+	snprintf(from, sizeof from, "%s/runs/%s", src_dir, sid);
+	snprintf(dir, sizeof dir, "%s/%s", c->run.out_dir, c->run.name);
+	snprintf(path, sizeof path, "%s/summary.csv", from);
+	st = resume_check_extend(&src, err);
+	if (st == VB_OK)
+		st = train_claim_dir(dir, true, err);
+	if (st != VB_OK)
+		return st;
+	if (c->train.epochs <= src_epochs || !files_exists(path)) {
+		if (log)
+			fprintf(log, "sweep: cell %s: %s; it runs from the "
+				"start\n", c->run.name,
+				c->train.epochs <= src_epochs
+					? "no more epochs than its source"
+					: "no finished source run");
+		return train_run(c, d, sum, NULL, err);
+	}
+	st = copy_run(from, dir, false, err);
+	if (st == VB_OK) {
+		snprintf(path, sizeof path, "%s/config.ini", dir);
+		st = config_write_file(c, path, err);
+	}
+	if (st == VB_OK)
+		st = resume_prepare(dir, c->train.epochs, ckpt, sizeof ckpt,
+				    &prev, err);
+	if (st != VB_OK)
+		return st;
+	*continued = true;
+	to.resume = ckpt;
+	to.continue_run = true;
+	return train_run_continue(c, d, &to, &prev, sum, NULL, err);
+}

@@ -1,0 +1,32 @@
+/* extend: a sweep cell that continues a shorter sweep's run (sweep
+ * --continue-from SRC, issue 16 item 3): the cell's run is the source
+ * cell's run folder, copied, continued to the cell's train.epochs with
+ * train --resume RUN_DIR --epochs N's rules (resume.h). */
+#ifndef VB_BENCH_EXTEND_H
+#define VB_BENCH_EXTEND_H
+
+#include <stdio.h>
+
+#include "config.h"
+#include "train.h"
+#include "vb.h"
+
+/* The train.epochs of the sweep in src_dir (its sweep.ini's base) into
+ * *epochs; VB_ERR_USAGE with one line when src_dir holds no sweep. */
+enum vb_status extend_source_epochs(const char *src_dir, long *epochs,
+				    struct vb_error *err);
+
+/* Runs cell c (run.out_dir/run.name set, train.epochs > src_epochs) as
+ * the continuation of src_dir's run of the same settings with train.epochs
+ * = src_epochs (its cell id): copies that run folder into c's (which it
+ * claims), writes c's config.ini and continues it; a source that ended ok
+ * goes on from its final checkpoint, one that died meets its event again
+ * from its last epoch checkpoint. *continued is false (and the cell runs
+ * from scratch, a line on log saying why) when src_dir has no finished
+ * run of those settings. */
+enum vb_status extend_cell(const char *src_dir, long src_epochs,
+			   const struct config *c, const struct train_data *d,
+			   struct train_summary *sum, bool *continued,
+			   FILE *log, struct vb_error *err);
+
+#endif

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# long-sweep.sh CONFIG OUT [--commit-every MIN] [-- sweep options]: runs
+# (or resumes) a sweep longer than a working session, CONFIG into OUT,
+# one cell per core at the lowest CPU priority (its own autogroup at nice
+# 19), committing OUT (rows/ included: un-ignore it in .gitignore) every
+# MIN minutes and at the end, so finished cells never exist only on one
+# machine. Kill it at any time; run it again (here or on a clone) and it
+# runs only the cells without a row. Used for the RHVAE NaN report's long
+# runs (README, "The RHVAE NaN report"): configs/rhvae-resnet-trigger.ini
+# into results/rhvae-resnet-trigger, configs/rhvae-tutorial-seeds.ini into
+# results/rhvae-tutorial-seeds; the study itself has its own script,
+# scripts/rhvae-resnet-study.sh.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${VAEBENCH_BUILD:-$repo/build}"
+[[ $# -ge 2 ]] || { echo "usage: long-sweep.sh CONFIG OUT [--commit-every MIN] [-- sweep options]" >&2; exit 2; }
+config=$1 out=$2; shift 2
+every=0
+while [[ $# -gt 0 && "$1" != "--" ]]; do
+  case "$1" in
+    --commit-every) every=${2:?--commit-every needs minutes}; shift 2 ;;
+    *) echo "long-sweep.sh: unknown option '$1' (expected --commit-every MIN or -- followed by sweep options)" >&2; exit 2 ;;
+  esac
+done
+[[ "${1:-}" == "--" ]] && shift
+[[ -f "$repo/$config" || -f "$config" ]] || { echo "long-sweep.sh: $config: no such config file" >&2; exit 2; }
+"$repo/scripts/setup.sh"
+cd "$repo"
+VB_GIT_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+export VB_GIT_COMMIT
+commit_folder() {
+  "$build/vaebench" report "$out" >/dev/null 2>&1 || true
+  git add -A -- "$out" 2>/dev/null || return 0
+  git commit -q -m "$(basename "$out"): $(ls "$out/rows" 2>/dev/null | wc -l) cells with rows (partial, resumable)" -- "$out" 2>/dev/null || true
+}
+setsid sh -c 'echo 19 > /proc/self/autogroup 2>/dev/null; exec nice -n 19 "$@"' sh \
+  "$build/vaebench" sweep "$config" --out "$out" --jobs "$(nproc)" "$@" &
+pid=$!
+if ((every > 0)); then
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep $((every * 60)) & wait $! || true
+    kill -0 "$pid" 2>/dev/null && commit_folder
+  done
+fi
+rc=0
+wait "$pid" || rc=$?
+((every > 0)) && commit_folder
+exit $rc

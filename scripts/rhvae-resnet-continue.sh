@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# rhvae-resnet-continue.sh [--commit-every MIN] [--min-finite K]: issue 16
+# item 3, fixes told apart from delays. Every mitigation of the ResNet
+# study (results/rhvae-resnet-study) whose 10 seeds have rows and that
+# stayed finite for 25 epochs in at least K of them (default 8) goes on to
+# 50 epochs: configs/rhvae-resnet-study.ini with train.epochs = 50, only
+# those mitigations (sweep --only), each cell continuing the study's run
+# of the same seed (sweep --continue-from: the run folder copied and
+# trained on from its final checkpoint; the rows are those of fresh
+# 50-epoch runs; a seed that died dies again from its last epoch
+# checkpoint). Lowest priority, resumable, committed like the study.
+# The study's runs/ (not committed) must be on this machine.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${VAEBENCH_BUILD:-$repo/build}"
+src=results/rhvae-resnet-study
+out=results/rhvae-resnet-study-50
+every=0 min=8
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --commit-every) every=${2:?--commit-every needs minutes}; shift 2 ;;
+    --min-finite) min=${2:?--min-finite needs a count}; shift 2 ;;
+    *) echo "rhvae-resnet-continue.sh: unknown option '$1' (expected --commit-every MIN or --min-finite K)" >&2; exit 2 ;;
+  esac
+done
+cd "$repo"
+[[ -d "$src/runs" ]] || { echo "rhvae-resnet-continue.sh: $src/runs is missing: the study's run folders are needed (run scripts/rhvae-resnet-study.sh on this machine first)" >&2; exit 2; }
+"$build/vaebench" report "$src" > /dev/null
+only=$(python3 - "$src/mitigations.csv" "$min" <<'PY'
+import csv, sys
+keep = []
+for r in csv.DictReader(open(sys.argv[1])):
+    runs, nan = int(r["runs"] or 0), int(r["nan_runs"] or 0)
+    if int(r["cells"]) == 10 and runs == 10 and runs - nan >= int(sys.argv[2]):
+        keep.append(r["mitigation"])
+print(",".join(keep))
+PY
+)
+if [[ -z "$only" ]]; then
+  echo "rhvae-resnet-continue.sh: no mitigation has 10 seeds with at least $min finite at 25 epochs in $src/mitigations.csv yet"
+  exit 0
+fi
+mkdir -p "$out"
+sed 's/^epochs = 25$/epochs = 50/' configs/rhvae-resnet-study.ini > "$out/plan.ini"
+grep -q '^epochs = 50$' "$out/plan.ini" || { echo "rhvae-resnet-continue.sh: configs/rhvae-resnet-study.ini has no 'epochs = 25' line" >&2; exit 1; }
+echo "rhvae-resnet-continue.sh: continuing to 50 epochs: $only"
+VB_GIT_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+export VB_GIT_COMMIT
+commit_folder() {
+  "$build/vaebench" report "$out" >/dev/null 2>&1 || true
+  git add -A -- "$out" 2>/dev/null || return 0
+  git commit -q -m "rhvae-resnet-study-50: $(ls "$out/rows" 2>/dev/null | wc -l) cells continued to 50 epochs (partial, resumable)" -- "$out" 2>/dev/null || true
+}
+setsid sh -c 'echo 19 > /proc/self/autogroup 2>/dev/null; exec nice -n 19 "$@"' sh \
+  "$build/vaebench" sweep "$out/plan.ini" --out "$out" --jobs "$(nproc)" \
+  --only "$only" --continue-from "$src" &
+pid=$!
+if ((every > 0)); then
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep $((every * 60)) & wait $! || true
+    kill -0 "$pid" 2>/dev/null && commit_folder
+  done
+fi
+rc=0
+wait "$pid" || rc=$?
+((every > 0)) && commit_folder
+exit $rc
