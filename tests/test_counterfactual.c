@@ -118,6 +118,32 @@ static bool finite_field(const char *v)
 	return end != v && *end == '\0' && x == x && x - x == 0;
 }
 
+/* Rewrites run/summary.csv with put written at offset at of the first
+ * occurrence of find (which must be there): a claimed original event
+ * that the replay will not reproduce. */
+static void tamper_summary(const char *run, const char *find, size_t at,
+			   const char *put)
+{
+	size_t n;
+	char *t = tu_read_file(tu_path(run, "summary.csv"), &n), *p;
+	ck_assert(t);
+	p = strstr(t, find);
+	ck_assert_msg(p != NULL, "%s", t);
+	memcpy(p + at, put, strlen(put));
+	ck_assert(tu_write_file(tu_path(run, "summary.csv"), t, n) == 0);
+	free(t);
+}
+
+/* inject_config's run, trained, into dir/inj (its folder in run). */
+static void injected_run(const char *dir, char run[1100],
+			 struct train_summary *s)
+{
+	struct config c;
+	inject_config(&c, dir);
+	train(&c, s);
+	snprintf(run, 1100, "%s/inj", dir);
+}
+
 /* summary.csv of a run that died with pythae's ValueError: the message
  * holds commas inside quotes ("Tensor of shape (64, 16)"); replay and
  * counterfactual read it with the CSV reader (a split at commas refused
@@ -199,13 +225,10 @@ START_TEST(test_immutable_refused)
 {
 	const char *dir = tu_tmpdir("immut");
 	char run[1100];
-	struct config c;
 	struct train_summary s;
 	struct counterfactual_request q;
 	struct vb_error err = {0};
-	inject_config(&c, dir);
-	train(&c, &s);
-	snprintf(run, sizeof run, "%s/inj", dir);
+	injected_run(dir, run, &s);
 	small_request(&q, run);
 	q.tries[q.n_tries++] = "train.batch=16";
 	ck_assert_int_eq(counterfactual_run(&q, NULL, NULL, &err),
@@ -230,23 +253,13 @@ END_TEST
 START_TEST(test_not_reproduced_fails)
 {
 	const char *dir = tu_tmpdir("norep");
-	char run[1100], *t, *p;
-	struct config c;
+	char run[1100];
 	struct train_summary s;
 	struct counterfactual_request q;
 	struct vb_error err = {0};
-	size_t n;
-	inject_config(&c, dir);
-	train(&c, &s);
-	snprintf(run, sizeof run, "%s/inj", dir);
+	injected_run(dir, run, &s);
 	/* claim the event was at step 15 */
-	t = tu_read_file(tu_path(run, "summary.csv"), &n);
-	ck_assert(t);
-	p = strstr(t, ",nan,2,14,forward,");
-	ck_assert_msg(p != NULL, "%s", t);
-	p[8] = '5'; /* ",nan,2,1[4]" */
-	ck_assert(tu_write_file(tu_path(run, "summary.csv"), t, n) == 0);
-	free(t);
+	tamper_summary(run, ",nan,2,14,forward,", 8, "5"); /* ",nan,2,1[4]" */
 	small_request(&q, run);
 	q.tries[q.n_tries++] = "clip-norm";
 	ck_assert_int_eq(counterfactual_run(&q, NULL, NULL, &err),
@@ -265,22 +278,13 @@ END_TEST
 START_TEST(test_not_reproduced_value)
 {
 	const char *dir = tu_tmpdir("norepv");
-	char run[1100], *t, *p;
-	struct config c;
+	char run[1100];
 	struct train_summary s;
 	struct counterfactual_request q;
 	struct vb_error err = {0};
-	size_t n;
-	inject_config(&c, dir);
-	train(&c, &s);
-	snprintf(run, sizeof run, "%s/inj", dir);
-	t = tu_read_file(tu_path(run, "summary.csv"), &n);
-	ck_assert(t);
-	p = strstr(t, ",14,forward,loss,nan,");
-	ck_assert_msg(p != NULL, "%s", t);
-	memcpy(p + 17, "inf", 3); /* ",14,forward,loss,[nan]" */
-	ck_assert(tu_write_file(tu_path(run, "summary.csv"), t, n) == 0);
-	free(t);
+	injected_run(dir, run, &s);
+	/* ",14,forward,loss,[nan]" */
+	tamper_summary(run, ",14,forward,loss,nan,", 17, "inf");
 	small_request(&q, run);
 	q.tries[q.n_tries++] = "logvar-clamp";
 	ck_assert_int_eq(counterfactual_run(&q, NULL, NULL, &err),
@@ -402,9 +406,8 @@ static int run_cmd(const char *cmd, char *out, size_t cap)
 START_TEST(test_cli_exit_codes)
 {
 	const char *dir = tu_tmpdir("cli"), *bin = getenv("VB_BIN");
-	char run[1100], cmd[3000], out[8192], *t, *p;
+	char run[1100], cmd[3000], out[8192];
 	struct config c;
-	size_t n;
 	struct vb_error err = {0};
 	ck_assert_msg(bin != NULL, "VB_BIN not set");
 	/* trained by the binary too: it pins the BLAS kernel by ISA class,
@@ -428,13 +431,7 @@ START_TEST(test_cli_exit_codes)
 		 bin, run);
 	ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 0);
 	ck_assert_msg(strstr(out, "reproduced: yes"), "%s", out);
-	t = tu_read_file(tu_path(run, "summary.csv"), &n);
-	ck_assert(t);
-	p = strstr(t, ",nan,2,14,forward,");
-	ck_assert(p);
-	p[8] = '5'; /* ",nan,2,1[4]" */
-	ck_assert(tu_write_file(tu_path(run, "summary.csv"), t, n) == 0);
-	free(t);
+	tamper_summary(run, ",nan,2,14,forward,", 8, "5"); /* ",nan,2,1[4]" */
 	ck_assert_int_eq(run_cmd(cmd, out, sizeof out), 1);
 	ck_assert_msg(strstr(out, "reproduced: NO"), "%s", out);
 }
@@ -499,13 +496,10 @@ START_TEST(test_builtin_all)
 {
 	const char *dir = tu_tmpdir("all");
 	char run[1100], *t, *p;
-	struct config c;
 	struct train_summary s;
 	struct counterfactual_request q;
 	struct vb_error err = {0};
-	inject_config(&c, dir);
-	train(&c, &s);
-	snprintf(run, sizeof run, "%s/inj", dir);
+	injected_run(dir, run, &s);
 	small_request(&q, run);
 	q.tries[q.n_tries++] = "all";
 	ck_assert_msg(counterfactual_run(&q, NULL, NULL, &err) == VB_OK, "%s",
