@@ -334,6 +334,25 @@ START_TEST(test_rhvae_hclip_stable)
 }
 END_TEST
 
+/* The binary bin (VB_BIN) runs the sweep file text in dir/sw.ini into
+ * dir/sw (its path in out) with sweep_jobs workers, then report
+ * --counterfactual on it with report_jobs; both must exit 0. */
+static void sweep_report(const char *bin, const char *dir, const char *text,
+			 int sweep_jobs, int report_jobs, char out[1100])
+{
+	char ini[1100], cmd[4000];
+	ck_assert_msg(bin != NULL, "VB_BIN not set");
+	snprintf(ini, sizeof ini, "%s/sw.ini", dir);
+	snprintf(out, 1100, "%s/sw", dir);
+	ck_assert(tu_write_file(ini, text, strlen(text)) == 0);
+	snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --out '%s' --jobs %d "
+		 ">/dev/null 2>&1", bin, ini, out, sweep_jobs);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(cmd, sizeof cmd, "'%s' report '%s' --counterfactual "
+		 "--jobs %d >/dev/null 2>&1", bin, out, report_jobs);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
 /* report DIR --counterfactual through the binary on a 3-cell sweep (one
  * cell dies): fixes.md in summary.md, the bundle's clip tried, the
  * immutable mitigation refused (forked workers, --jobs 2), a second
@@ -341,7 +360,7 @@ END_TEST
 START_TEST(test_sweep_fixes)
 {
 	const char *dir = tu_tmpdir("sweep"), *bin = getenv("VB_BIN");
-	char ini[1100], out[1100], cmd[4000], line[512];
+	char out[1100], cmd[4000], line[512];
 	const char *text =
 		"[data]\ndataset = synthetic\nsynthetic_n = 256\n"
 		"synthetic_eval_n = 64\n[model]\nkind = rhvae\nhidden = 32\n"
@@ -353,16 +372,7 @@ START_TEST(test_sweep_fixes)
 	FILE *p;
 	bool resumed = false;
 	char *t;
-	ck_assert_msg(bin != NULL, "VB_BIN not set");
-	snprintf(ini, sizeof ini, "%s/sw.ini", dir);
-	snprintf(out, sizeof out, "%s/sw", dir);
-	ck_assert(tu_write_file(ini, text, strlen(text)) == 0);
-	snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --out '%s' --jobs 1 "
-		 ">/dev/null 2>&1", bin, ini, out);
-	ck_assert_int_eq(system(cmd), 0);
-	snprintf(cmd, sizeof cmd, "'%s' report '%s' --counterfactual "
-		 "--jobs 2 >/dev/null 2>&1", bin, out);
-	ck_assert_int_eq(system(cmd), 0);
+	sweep_report(bin, dir, text, 1, 2, out);
 	t = tu_read_file(tu_path(out, "summary.md"), NULL);
 	ck_assert(t && strstr(t, "## Fixes at the failure point"));
 	ck_assert_msg(strstr(t, "| h-grad-clip-100 | rhvae.grad_clip=100 | 1 "
@@ -588,7 +598,7 @@ END_TEST
 START_TEST(test_sweep_fixes_mixed_causes)
 {
 	const char *dir = tu_tmpdir("mixed"), *bin = getenv("VB_BIN");
-	char ini[1100], out[1100], cmd[4000], log[16384], rm[1300];
+	char out[1100], cmd[4000], log[16384], rm[1300];
 	const char *text =
 		"[data]\ndataset = synthetic\nsynthetic_n = 256\n"
 		"synthetic_eval_n = 64\n[model]\nhidden = 32\nlatent = 2\n"
@@ -601,16 +611,7 @@ START_TEST(test_sweep_fixes_mixed_causes)
 		"slow = optim.lr=0.001\n";
 	char *t, *fixes, *p;
 	int done = 0;
-	ck_assert_msg(bin != NULL, "VB_BIN not set");
-	snprintf(ini, sizeof ini, "%s/sw.ini", dir);
-	snprintf(out, sizeof out, "%s/sw", dir);
-	ck_assert(tu_write_file(ini, text, strlen(text)) == 0);
-	snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --out '%s' --jobs 2 "
-		 ">/dev/null 2>&1", bin, ini, out);
-	ck_assert_int_eq(system(cmd), 0);
-	snprintf(cmd, sizeof cmd, "'%s' report '%s' --counterfactual "
-		 "--jobs 1 >/dev/null 2>&1", bin, out);
-	ck_assert_int_eq(system(cmd), 0);
+	sweep_report(bin, dir, text, 2, 1, out);
 	t = tu_read_file(tu_path(out, "fixes.md"), NULL);
 	ck_assert(t);
 	ck_assert_msg(strstr(t, "First events: 2 pythae nan_loss, 3 pythae "
