@@ -133,6 +133,48 @@ enum vb_status cli_merge_command(int argc, char **argv, FILE *log,
 }
 /* ---- command line ---- */
 
+/* Option a of `sweep` that takes the value v, into o. */
+static enum vb_status sweep_value_option(const char *a, const char *v,
+					 struct sweep_options *o,
+					 struct vb_error *err)
+{
+	if (!strcmp(a, "--out")) {
+		o->out_dir = v;
+	} else if (!strcmp(a, "--shard")) {
+		return sweep_plan_parse_shard(v, &o->shard_k, &o->shard_n,
+					      err);
+	} else if (!strcmp(a, "--order")) {
+		if (strcmp(v, "seeds-first") && strcmp(v, "grid"))
+			return vb_fail(err, VB_ERR_USAGE,
+				       "--order '%s': expected grid or "
+				       "seeds-first", v);
+		o->axes_first = !strcmp(v, "seeds-first");
+	} else if (!strcmp(a, "--map")) {
+		return cli_parse_map(v, o->map_x, o->map_y, sizeof o->map_x,
+				     err);
+	} else if (!strcmp(a, "--cell")) {
+		char *end;
+		unsigned long long c;
+		errno = 0;
+		c = strtoull(v, &end, 10);
+		if (end == v || *end || errno || v[0] == '-' ||
+		    c >= SWEEP_PLAN_MAX_CELLS)
+			return vb_fail(err, VB_ERR_USAGE,
+				       "--cell '%s': expected a cell index "
+				       "0..%d", v, SWEEP_PLAN_MAX_CELLS - 1);
+		o->one_cell = true;
+		o->cell = (size_t)c;
+	} else {
+		char *end;
+		long j = strtol(v, &end, 10);
+		if (end == v || *end || j < 1 || j > 1024)
+			return vb_fail(err, VB_ERR_USAGE,
+				       "--jobs '%s': expected 1..1024", v);
+		o->jobs = (int)j;
+	}
+	return VB_OK;
+}
+
 enum vb_status cli_sweep_args(int argc, char **argv, FILE *log,
 				struct sweep_options *o, const char **config,
 				struct vb_error *err)
@@ -153,52 +195,12 @@ enum vb_status cli_sweep_args(int argc, char **argv, FILE *log,
 		    !strcmp(a, "-j") || !strcmp(a, "--shard") ||
 		    !strcmp(a, "--map") || !strcmp(a, "--cell") ||
 		    !strcmp(a, "--order")) {
-			const char *v;
 			if (!has)
 				return vb_fail(err, VB_ERR_USAGE,
 					       "%s needs a value", a);
-			v = argv[++i];
-			if (!strcmp(a, "--out")) {
-				o->out_dir = v;
-			} else if (!strcmp(a, "--shard")) {
-				st = sweep_plan_parse_shard(v, &o->shard_k,
-						       &o->shard_n, err);
-				if (st)
-					return st;
-			} else if (!strcmp(a, "--order")) {
-				if (strcmp(v, "seeds-first") &&
-				    strcmp(v, "grid"))
-					return vb_fail(err, VB_ERR_USAGE,
-						       "--order '%s': expected "
-						       "grid or seeds-first", v);
-				o->axes_first = !strcmp(v, "seeds-first");
-			} else if (!strcmp(a, "--map")) {
-				st = cli_parse_map(v, o->map_x, o->map_y,
-						   sizeof o->map_x, err);
-				if (st)
-					return st;
-			} else if (!strcmp(a, "--cell")) {
-				char *end;
-				unsigned long long c;
-				errno = 0;
-				c = strtoull(v, &end, 10);
-				if (end == v || *end || errno || v[0] == '-' ||
-				    c >= SWEEP_PLAN_MAX_CELLS)
-					return vb_fail(err, VB_ERR_USAGE,
-						       "--cell '%s': expected a "
-						       "cell index 0..%d", v,
-						       SWEEP_PLAN_MAX_CELLS - 1);
-				o->one_cell = true;
-				o->cell = (size_t)c;
-			} else {
-				char *end;
-				long j = strtol(v, &end, 10);
-				if (end == v || *end || j < 1 || j > 1024)
-					return vb_fail(err, VB_ERR_USAGE,
-						       "--jobs '%s': expected "
-						       "1..1024", v);
-				o->jobs = (int)j;
-			}
+			st = sweep_value_option(a, argv[++i], o, err);
+			if (st)
+				return st;
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			o->log = NULL;
 		} else if (a[0] == '-' && a[1]) {

@@ -96,19 +96,3 @@ void run_csv_double(FILE *f, double v)
 	else
 		fprintf(f, "%.9g", v);
 }
-
-
-void run_csv_text(FILE *f, const char *s)
-{
-	if (!strpbrk(s, ",\"\n\r")) {
-		fputs(s, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
-}
