@@ -35,13 +35,6 @@
 #include "rhvae.h"
 #include "rng.h"
 
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* One path: a convolution backend and a leapfrog form. */
 struct path {
 	enum graph_conv_backend be;
@@ -50,30 +43,6 @@ struct path {
 
 #define MAX_PATHS 4
 
-/* One training step on g with the model's loss; seconds, or -1. */
-static double step(struct model *m, struct optim *o, struct graph *g,
-		   vb_real *x, const size_t *xs, struct rng *noise)
-{
-	struct model_out mo;
-	struct vb_error err = {0};
-	double t0 = now();
-	graph_reset(g);
-	if (model_build_loss(m, g,
-			     graph_input(g, "input", tensor_view(x, 2, xs),
-					 false),
-			     noise, true, &mo, &err) ||
-	    (params_zero_grad(m->params), graph_backward(g, mo.loss, &err))) {
-		fprintf(stderr, "bench_rhvae_step: %s\n", err.msg);
-		return -1;
-	}
-	optim_step(o, m->params->data, m->params->grad, 1e-4);
-	if (!isfinite(mo.loss->value.data[0])) {
-		fprintf(stderr, "bench_rhvae_step: non-finite loss\n");
-		return -1;
-	}
-	return now() - t0;
-}
-
 /* Steps of one model, each path in turn per round (the order rotating
  * each round), 3 warm-up rounds. The VAE has no leapfrog: its paths
  * differ by backend only (the leapfrog form is ignored). */
@@ -81,56 +50,39 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	       int steps, int n_p, const struct path *p, double peak)
 {
 	struct model_config mc;
-	struct model *m = NULL;
-	struct optim *o = NULL;
-	struct optim_settings os = {OPTIM_ADAM, 0.9, 0.999, 1e-8, 0, 0, 0,
-				    false};
-	struct graph *g = NULL;
-	struct dataset ds;
-	struct rng noise;
+	struct perf_rig r;
 	struct vb_error err = {0};
-	size_t D = 784, xs[2] = {B, D};
-	vb_real *x = malloc(B * D * sizeof *x);
 	double *t[MAX_PATHS] = {NULL}, flops = 0;
 	int rc = 1;
-	bool ok = x != NULL;
+	bool ok = true;
 	for (int k = 0; k < n_p; k++)
 		ok = (t[k] = calloc((size_t)steps, sizeof *t[k])) && ok;
 
-	model_config_defaults(&mc);
-	mc.kind = kind;
-	mc.arch = arch;
-	mc.n_lf = 1;
-	mc.regularization = 0.001;
-	mc.n_batch_max = B;
-	if (!ok || model_create(&mc, &m, &err) ||
-	    optim_create(&os, m->params->n, &o, &err) ||
-	    graph_create(64u << 20, &g, &err) ||
-	    dataset_synthetic(B, 28, 28, 1, &ds, &err)) {
-		fprintf(stderr, "bench_rhvae_step: %s\n",
-			err.msg[0] ? err.msg : "out of memory");
+	perf_model_config(&mc, kind, arch, B);
+	if (perf_rig_create(&r, &mc, B, 64u << 20, "bench_rhvae_step") ||
+	    !ok) {
+		if (!ok)
+			fprintf(stderr, "bench_rhvae_step: out of memory\n");
 		goto out;
 	}
-	dataset_batch(&ds, NULL, B, 255, x);
-	rng_seed(&noise, 1, RNG_STREAM_NOISE);
 	for (int s = -3; s < steps; s++)
 		for (int k = 0; k < n_p; k++) {
 			int i = (k + (s + 3)) % n_p;
-			double dt;
+			double t0;
 			if (kind == MODEL_KIND_RHVAE)
-				rhvae_set_leapfrog_reuse(m, p[i].reuse);
-			if (graph_set_conv_backend(g, p[i].be, &err)) {
+				rhvae_set_leapfrog_reuse(r.m, p[i].reuse);
+			if (graph_set_conv_backend(r.g, p[i].be, &err)) {
 				fprintf(stderr, "bench_rhvae_step: %s\n",
 					err.msg);
 				goto out;
 			}
-			dt = step(m, o, g, x, xs, &noise);
-			if (dt < 0)
+			t0 = perf_now();
+			if (perf_step(&r, "bench_rhvae_step"))
 				goto out;
 			if (s >= 0)
-				t[i][s] = dt;
+				t[i][s] = perf_now() - t0;
 			if (s == 0 && i == n_p - 1)
-				flops = perf_tape_flops(g); /* the last path's */
+				flops = perf_tape_flops(r.g); /* the last path's */
 		}
 	double *q = malloc((size_t)steps * sizeof *q), med0 = 0;
 	if (!q)
@@ -167,18 +119,14 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	printf("%s/%s batch %zu: arena %.0f MB, peak RSS of the process so "
 	       "far %.0f MB%s\n", model_kind_name(kind),
 	       model_arch_name(arch), B,
-	       (double)graph_arena_reserved(g) / 1e6,
+	       (double)graph_arena_reserved(r.g) / 1e6,
 	       (double)ru.ru_maxrss / 1024,
 	       n_p > 1 ? " (every path's caches; --backend and --leapfrog "
 			 "for one)"
 		       : "");
 	rc = 0;
 out:
-	graph_free(g);
-	optim_free(o);
-	model_free(m);
-	dataset_free(&ds);
-	free(x);
+	perf_rig_free(&r);
 	for (int k = 0; k < n_p; k++)
 		free(t[k]);
 	return rc;

@@ -1,9 +1,16 @@
-/* perfutil: what the benchmark programs share: the tape's product FLOPs
- * and the median of a run of timings. */
+/* perfutil: what the benchmark programs share: the tape's product FLOPs,
+ * the median of a run of timings, the clock, and the rig of a step
+ * benchmark (model, Adam, tape, one synthetic batch) with its step. */
 #ifndef VB_PERF_PERFUTIL_H
 #define VB_PERF_PERFUTIL_H
 
+#include <stddef.h>
+
+#include "dataset.h"
 #include "graph.h"
+#include "model.h"
+#include "optim.h"
+#include "rng.h"
 
 /* FLOPs of one step on g: every linear, matmul, bmm and convolution
  * node's forward, three times for the nodes the backward pass visits. */
@@ -11,5 +18,41 @@ double perf_tape_flops(const struct graph *g);
 
 /* Median of n > 0 values (sorts v). */
 double perf_median(double *v, int n);
+
+/* Monotonic clock, seconds. */
+double perf_now(void);
+
+/* What a step benchmark times: a model, its Adam optimiser (0.9, 0.999,
+ * 1e-8), a tape, the synthetic 28 x 28 data set's first batch x and the
+ * noise stream (seed 1). */
+struct perf_rig {
+	struct model *m;
+	struct optim *o;
+	struct graph *g;
+	struct dataset ds;
+	struct rng noise;
+	vb_real *x;     /* (B, 784) */
+	size_t xs[2];   /* {B, 784} */
+};
+
+/* mc as the RHVAE tutorial's step benchmarks set it (rhvae.md 6.1):
+ * defaults with kind, arch, one leapfrog step, regularization 0.001 and
+ * batches up to B. */
+void perf_model_config(struct model_config *mc, enum model_kind kind,
+		       enum model_arch arch, size_t B);
+
+/* Builds r from mc for batch B on a tape of arena bytes. 0 on success;
+ * otherwise prints "prog: why" to stderr and returns 1 (perf_rig_free
+ * still frees what was built). */
+int perf_rig_create(struct perf_rig *r, const struct model_config *mc,
+		    size_t B, size_t arena, const char *prog);
+
+/* Frees what perf_rig_create built. */
+void perf_rig_free(struct perf_rig *r);
+
+/* One training step on r (tape reset, loss, zeroed gradients, backward,
+ * Adam at lr 1e-4). 0, or -1 after printing "prog: why" when building the
+ * loss or the backward pass fails or the loss is not finite. */
+int perf_step(struct perf_rig *r, const char *prog);
 
 #endif
