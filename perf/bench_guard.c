@@ -147,9 +147,7 @@ static int run(size_t B, int steps)
 
 int main(int argc, char **argv)
 {
-	char pin_msg[256];
-	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg)) /* as vaebench */
-		fprintf(stderr, "bench_guard: warning: %s\n", pin_msg);
+	perf_pin(argv, "bench_guard"); /* as vaebench */
 	int steps = 60;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--steps") && i + 1 < argc) {

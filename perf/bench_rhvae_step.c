@@ -134,9 +134,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	char pin_msg[256];
-	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg)) /* as vaebench */
-		fprintf(stderr, "bench_rhvae_step: warning: %s\n", pin_msg);
+	perf_pin(argv, "bench_rhvae_step"); /* as vaebench */
 	int steps = 20, threads = 1, n_be = 2, n_lf = 2;
 	enum graph_conv_backend be[2] = {GRAPH_CONV_BACKEND_IM2COL,
 					 GRAPH_CONV_BACKEND_DNNL};
@@ -157,16 +155,9 @@ int main(int argc, char **argv)
 			arch = !strcmp(argv[++i], "mlp") ? MODEL_ARCH_MLP
 							 : MODEL_ARCH_RESNET;
 		else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
-			const char *v = argv[++i];
-			struct vb_error e = {0};
-			if (!strcmp(v, "both"))
-				n_be = 2;
-			else if (graph_conv_backend_parse(v, &be[0], &e)) {
-				fprintf(stderr, "bench_rhvae_step: %s\n",
-					e.msg);
+			if (perf_backend_arg(argv[++i], "bench_rhvae_step",
+					     &be[0], &n_be))
 				return 2;
-			} else
-				n_be = 1;
 		} else if (!strcmp(argv[i], "--leapfrog") && i + 1 < argc) {
 			const char *v = argv[++i];
 			if (!strcmp(v, "both"))

@@ -275,9 +275,7 @@ static int run_processes(int n_proc, char **argv)
 
 int main(int argc, char **argv)
 {
-	char pin_msg[256];
-	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg)) /* as vaebench */
-		fprintf(stderr, "bench_threads: warning: %s\n", pin_msg);
+	perf_pin(argv, "bench_threads"); /* as vaebench */
 	int steps = 20, threads = 1, n_be = 2, scale = 0, n_proc = 0;
 	enum graph_conv_backend one = GRAPH_CONV_BACKEND_DNNL;
 	bool backend_set = false;
@@ -305,16 +303,10 @@ int main(int argc, char **argv)
 			arch = !strcmp(argv[++i], "mlp") ? MODEL_ARCH_MLP
 							 : MODEL_ARCH_RESNET;
 		else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
-			const char *v = argv[++i];
-			struct vb_error e = {0};
-			if (!strcmp(v, "both"))
-				n_be = 2;
-			else if (graph_conv_backend_parse(v, &one, &e)) {
-				fprintf(stderr, "bench_threads: %s\n",
-					e.msg);
+			if (perf_backend_arg(argv[++i], "bench_threads", &one,
+					     &n_be))
 				return 2;
-			} else
-				n_be = 1, backend_set = true;
+			backend_set = backend_set || n_be == 1;
 		} else {
 			fprintf(stderr, "usage: bench_threads [--steps N] "
 				"[--arch mlp|resnet] [--batch B] [--threads T] "

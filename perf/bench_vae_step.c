@@ -161,9 +161,7 @@ static int run(size_t B, int steps, enum model_recon recon,
 
 int main(int argc, char **argv)
 {
-	char pin_msg[256];
-	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg)) /* as vaebench */
-		fprintf(stderr, "bench_vae_step: warning: %s\n", pin_msg);
+	perf_pin(argv, "bench_vae_step"); /* as vaebench */
 	int steps = 200;
 	enum model_recon recon = MODEL_RECON_BCE;
 	enum graph_rounding rounding = GRAPH_ROUNDING_NONE;

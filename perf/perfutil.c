@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "files.h"
+#include "machine.h"
 #include "params.h"
 
 /* Forward FLOPs of one product node, from its shapes. */
@@ -58,6 +59,29 @@ double perf_median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof *v, files_cmp_double);
 	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void perf_pin(char **argv, const char *prog)
+{
+	char pin_msg[256];
+	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg))
+		fprintf(stderr, "%s: warning: %s\n", prog, pin_msg);
+}
+
+int perf_backend_arg(const char *v, const char *prog,
+		     enum graph_conv_backend *one, int *n_be)
+{
+	struct vb_error e = {0};
+	if (!strcmp(v, "both")) {
+		*n_be = 2;
+		return 0;
+	}
+	if (graph_conv_backend_parse(v, one, &e)) {
+		fprintf(stderr, "%s: %s\n", prog, e.msg);
+		return 2;
+	}
+	*n_be = 1;
+	return 0;
 }
 
 double perf_now(void)

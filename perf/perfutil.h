@@ -19,6 +19,15 @@ double perf_tape_flops(const struct graph *g);
 /* Median of n > 0 values (sorts v). */
 double perf_median(double *v, int n);
 
+/* Pins BLAS threads as vaebench does (machine_pin_blas), printing
+ * "prog: warning: ..." to stderr when it could not. */
+void perf_pin(char **argv, const char *prog);
+
+/* --backend v: "both" sets *n_be = 2, a backend name sets *one and
+ * *n_be = 1 (0 returned); otherwise prints "prog: why" and returns 2. */
+int perf_backend_arg(const char *v, const char *prog,
+		     enum graph_conv_backend *one, int *n_be);
+
 /* Monotonic clock, seconds. */
 double perf_now(void);
 
