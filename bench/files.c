@@ -191,11 +191,7 @@ void files_csv_field(FILE *f, const char *s)
 
 char *files_dup_str(const char *s)
 {
-	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
+	return strdup(s); /* POSIX */
 }
 
 int files_cmp_double(const void *a, const void *b)

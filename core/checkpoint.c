@@ -86,11 +86,7 @@ void *checkpoint_impl_grow(void *p, size_t *cap, size_t need, size_t elem)
 
 char *checkpoint_impl_strdup(const char *s)
 {
-	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
+	return strdup(s); /* POSIX */
 }
 
 /* Length of the valid UTF-8 sequence starting s[0] (n >= 1 bytes

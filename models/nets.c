@@ -192,6 +192,47 @@ struct graph_node *nets_bn_forward(const struct nets_bn *bn, struct graph *g,
 			     tracked ? &run : NULL);
 }
 
+enum vb_status nets_conv_add(struct nets_conv *c, struct params *p,
+			     const char *prefix, bool transposed, size_t n_in,
+			     size_t n_out, size_t k, int stride, int pad,
+			     int out_pad, struct vb_error *err)
+{
+	char name[2 * PARAMS_NAME_LEN];
+	size_t ws[4], bs[1] = {n_out};
+	enum vb_status st;
+	c->n_in = n_in;
+	c->n_out = n_out;
+	c->k = k;
+	c->stride = stride;
+	c->pad = pad;
+	c->out_pad = out_pad;
+	c->transposed = transposed;
+	ws[0] = transposed ? n_in : n_out;
+	ws[1] = transposed ? n_out : n_in;
+	ws[2] = ws[3] = k;
+	if (join_name(name, sizeof name, prefix, ".weight", err))
+		return VB_ERR_INTERNAL;
+	st = params_add(p, name, 4, ws, &c->w, err);
+	if (st)
+		return st;
+	if (join_name(name, sizeof name, prefix, ".bias", err))
+		return VB_ERR_INTERNAL;
+	return params_add(p, name, 1, bs, &c->b, err);
+}
+
+struct graph_node *nets_conv_forward(const struct nets_conv *c,
+				     struct graph *g,
+				     struct graph_node **pnodes,
+				     const char *name, struct graph_node *x)
+{
+	if (c->transposed)
+		return op_conv_transpose2d(g, name, x, pnodes[c->w],
+					   pnodes[c->b], c->stride, c->pad,
+					   c->out_pad);
+	return op_conv2d(g, name, x, pnodes[c->w], pnodes[c->b], c->stride,
+			 c->pad);
+}
+
 enum vb_status nets_linear_add(struct nets_linear *l, struct params *p,
 			       const char *prefix, size_t n_in, size_t n_out,
 			       struct vb_error *err)

@@ -28,58 +28,15 @@ static enum vb_status join(char *out, const char *prefix, const char *suffix,
 	return VB_OK;
 }
 
-static enum vb_status conv_add(struct resnet_conv *c, struct params *p,
-			       const char *prefix, bool transposed,
-			       size_t n_in, size_t n_out, size_t k,
-			       int stride, int pad, int out_pad,
-			       struct vb_error *err)
-{
-	char name[PARAMS_NAME_LEN];
-	size_t ws[4], bs[1] = {n_out};
-	enum vb_status st;
-	c->n_in = n_in;
-	c->n_out = n_out;
-	c->k = k;
-	c->stride = stride;
-	c->pad = pad;
-	c->out_pad = out_pad;
-	c->transposed = transposed;
-	ws[0] = transposed ? n_in : n_out;
-	ws[1] = transposed ? n_out : n_in;
-	ws[2] = k;
-	ws[3] = k;
-	st = join(name, prefix, "weight", err);
-	if (st == VB_OK)
-		st = params_add(p, name, 4, ws, &c->w, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "bias", err);
-	if (st == VB_OK)
-		st = params_add(p, name, 1, bs, &c->b, err);
-	return st;
-}
-
 /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight then bias; fan_in reads
  * dimension 1 of the weight, which is out for ConvTranspose2d. */
-static void conv_init(const struct resnet_conv *c, struct params *p,
+static void conv_init(const struct nets_conv *c, struct params *p,
 		      struct rng *r)
 {
 	size_t fan_in = (c->transposed ? c->n_out : c->n_in) * c->k * c->k;
 	double bound = 1.0 / sqrt((double)fan_in);
 	params_init_uniform(p, c->w, bound, r);
 	params_init_uniform(p, c->b, bound, r);
-}
-
-static struct graph_node *conv_forward(const struct resnet_conv *c,
-				       struct graph *g,
-				       struct graph_node **pnodes,
-				       const char *name, struct graph_node *x)
-{
-	if (c->transposed)
-		return op_conv_transpose2d(g, name, x, pnodes[c->w],
-					   pnodes[c->b], c->stride, c->pad,
-					   c->out_pad);
-	return op_conv2d(g, name, x, pnodes[c->w], pnodes[c->b], c->stride,
-			 c->pad);
 }
 
 /* "<prefix>.conv_block.1" and ".3", as pythae's nn.Sequential indices
@@ -91,12 +48,12 @@ static enum vb_status block_add(struct resnet_block *b, struct params *p,
 	enum vb_status st;
 	st = join(name, prefix, "conv_block.1", err);
 	if (st == VB_OK)
-		st = conv_add(&b->conv3x3, p, name, false, RN_C2, RN_CRES, 3,
+		st = nets_conv_add(&b->conv3x3, p, name, false, RN_C2, RN_CRES, 3,
 			      1, 1, 0, err);
 	if (st == VB_OK)
 		st = join(name, prefix, "conv_block.3", err);
 	if (st == VB_OK)
-		st = conv_add(&b->conv1x1, p, name, false, RN_CRES, RN_C2, 1,
+		st = nets_conv_add(&b->conv1x1, p, name, false, RN_CRES, RN_C2, 1,
 			      1, 0, 0, err);
 	return st;
 }
@@ -118,9 +75,9 @@ static struct graph_node *block_forward(const struct resnet_block *b,
 	struct graph_node *h;
 	graph_push_scope(g, scope);
 	h = op_relu(g, "relu_in", x);
-	h = conv_forward(&b->conv3x3, g, pnodes, "conv3x3", h);
+	h = nets_conv_forward(&b->conv3x3, g, pnodes, "conv3x3", h);
 	h = op_relu(g, "conv3x3.relu", h);
-	h = conv_forward(&b->conv1x1, g, pnodes, "conv1x1", h);
+	h = nets_conv_forward(&b->conv1x1, g, pnodes, "conv1x1", h);
 	h = op_add(g, "add", x, h);
 	graph_pop_scope(g);
 	return h;
@@ -140,17 +97,17 @@ enum vb_status resnet_encoder_add(struct resnet_encoder *e, struct params *p,
 	e->n_latent = n_latent;
 	st = join(name, prefix, "layers.0.0", err);
 	if (st == VB_OK)
-		st = conv_add(&e->conv[0], p, name, false, 1, RN_C1, 4, 2, 1,
+		st = nets_conv_add(&e->conv[0], p, name, false, 1, RN_C1, 4, 2, 1,
 			      0, err);
 	if (st == VB_OK)
 		st = join(name, prefix, "layers.1.0", err);
 	if (st == VB_OK)
-		st = conv_add(&e->conv[1], p, name, false, RN_C1, RN_C2, 4, 2,
+		st = nets_conv_add(&e->conv[1], p, name, false, RN_C1, RN_C2, 4, 2,
 			      1, 0, err);
 	if (st == VB_OK)
 		st = join(name, prefix, "layers.2.0", err);
 	if (st == VB_OK)
-		st = conv_add(&e->conv[2], p, name, false, RN_C2, RN_C2, 3, 2,
+		st = nets_conv_add(&e->conv[2], p, name, false, RN_C2, RN_C2, 3, 2,
 			      1, 0, err);
 	if (st == VB_OK)
 		st = join(name, prefix, "layers.3.0", err);
@@ -210,9 +167,9 @@ void resnet_encoder_forward(const struct resnet_encoder *e, struct graph *g,
 		    : op_reshape(g, "image", x, 4,
 				 (size_t[4]){B, 1, RESNET_IMAGE_SIDE,
 					     RESNET_IMAGE_SIDE});
-	h = conv_forward(&e->conv[0], g, pnodes, "conv1", h);
-	h = conv_forward(&e->conv[1], g, pnodes, "conv2", h);
-	h = conv_forward(&e->conv[2], g, pnodes, "conv3", h);
+	h = nets_conv_forward(&e->conv[0], g, pnodes, "conv1", h);
+	h = nets_conv_forward(&e->conv[1], g, pnodes, "conv2", h);
+	h = nets_conv_forward(&e->conv[2], g, pnodes, "conv3", h);
 	h = block_forward(&e->res[0], g, pnodes, "res1", h);
 	h = block_forward(&e->res[1], g, pnodes, "res2", h);
 	h = op_reshape(g, "flatten", h, 2, (size_t[2]){B, RN_FLAT});
@@ -238,7 +195,7 @@ enum vb_status resnet_decoder_add(struct resnet_decoder *d, struct params *p,
 	if (st == VB_OK)
 		st = join(name, prefix, "layers.1", err);
 	if (st == VB_OK)
-		st = conv_add(&d->up[0], p, name, true, RN_C2, RN_C2, 3, 2, 1,
+		st = nets_conv_add(&d->up[0], p, name, true, RN_C2, RN_C2, 3, 2, 1,
 			      0, err);
 	if (st == VB_OK)
 		st = join(name, prefix, "layers.2.0", err);
@@ -251,12 +208,12 @@ enum vb_status resnet_decoder_add(struct resnet_decoder *d, struct params *p,
 	if (st == VB_OK)
 		st = join(name, prefix, "layers.3.0", err);
 	if (st == VB_OK)
-		st = conv_add(&d->up[1], p, name, true, RN_C2, RN_C1, 3, 2, 1,
+		st = nets_conv_add(&d->up[1], p, name, true, RN_C2, RN_C1, 3, 2, 1,
 			      1, err);
 	if (st == VB_OK)
 		st = join(name, prefix, "layers.4.0", err);
 	if (st == VB_OK)
-		st = conv_add(&d->up[2], p, name, true, RN_C1, 1, 3, 2, 1, 1,
+		st = nets_conv_add(&d->up[2], p, name, true, RN_C1, 1, 3, 2, 1, 1,
 			      err);
 	return st;
 }
@@ -292,14 +249,14 @@ struct graph_node *resnet_decoder_forward(const struct resnet_decoder *d,
 	h = nets_linear_forward(&d->fc, g, pnodes, "fc", z);
 	h = op_reshape(g, "fc.reshape", h, 4,
 		       (size_t[4]){B, RN_C2, RN_SIDE_MIN, RN_SIDE_MIN});
-	h = conv_forward(&d->up[0], g, pnodes, "deconv1", h);
+	h = nets_conv_forward(&d->up[0], g, pnodes, "deconv1", h);
 	h = block_forward(&d->res[0], g, pnodes, "res1", h);
 	h = block_forward(&d->res[1], g, pnodes, "res2", h);
 	h = op_relu(g, "res.relu", h);
 	h = op_relu(g, "deconv2.relu",
-		    conv_forward(&d->up[1], g, pnodes, "deconv2", h));
+		    nets_conv_forward(&d->up[1], g, pnodes, "deconv2", h));
 	h = op_sigmoid(g, "out",
-		       conv_forward(&d->up[2], g, pnodes, "deconv3", h));
+		       nets_conv_forward(&d->up[2], g, pnodes, "deconv3", h));
 	return op_reshape(g, "out.flat", h, 2,
 			  (size_t[2]){B, RESNET_IMAGE_SIZE});
 }

@@ -41,10 +41,8 @@ static int run(size_t B, int steps)
 
 	model_config_defaults(&mc);
 	if (perf_rig_create(&r, &mc, B, B * D * sizeof(vb_real) * 40,
-			    "bench_guard")) {
-		perf_rig_free(&r);
+			    "bench_guard"))
 		return 1;
-	}
 	struct model *m = r.m;
 	struct graph *g = r.g;
 	vb_real *x = r.x;

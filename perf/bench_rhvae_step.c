@@ -145,16 +145,10 @@ int main(int argc, char **argv)
 	size_t B = 64;
 	enum model_arch arch = MODEL_ARCH_MLP;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--steps") && i + 1 < argc)
-			steps = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-			threads = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
-			B = (size_t)atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--arch") && i + 1 < argc)
-			arch = !strcmp(argv[++i], "mlp") ? MODEL_ARCH_MLP
-							 : MODEL_ARCH_RESNET;
-		else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
+		if (perf_step_arg(argc, argv, &i, &steps, &threads, &B,
+				  &arch))
+			continue;
+		if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
 			if (perf_backend_arg(argv[++i], "bench_rhvae_step",
 					     &be[0], &n_be))
 				return 2;

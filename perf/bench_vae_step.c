@@ -103,10 +103,8 @@ static int run(size_t B, int steps, enum model_recon recon,
 	model_config_defaults(&mc);
 	mc.recon = recon;
 	if (perf_rig_create(&r, &mc, B, B * D * sizeof(vb_real) * 40,
-			    "bench_vae_step")) {
-		perf_rig_free(&r);
+			    "bench_vae_step"))
 		return 1;
-	}
 	struct model *m = r.m;
 	struct graph *g = r.g;
 	graph_set_rounding(g, rounding);

@@ -68,6 +68,26 @@ void perf_pin(char **argv, const char *prog)
 		fprintf(stderr, "%s: warning: %s\n", prog, pin_msg);
 }
 
+bool perf_step_arg(int argc, char **argv, int *i, int *steps, int *threads,
+		   size_t *B, enum model_arch *arch)
+{
+	const char *a = argv[*i];
+	if (*i + 1 >= argc)
+		return false;
+	if (!strcmp(a, "--steps"))
+		*steps = atoi(argv[++*i]);
+	else if (!strcmp(a, "--threads"))
+		*threads = atoi(argv[++*i]);
+	else if (!strcmp(a, "--batch"))
+		*B = (size_t)atoi(argv[++*i]);
+	else if (!strcmp(a, "--arch"))
+		*arch = !strcmp(argv[++*i], "mlp") ? MODEL_ARCH_MLP
+						   : MODEL_ARCH_RESNET;
+	else
+		return false;
+	return true;
+}
+
 int perf_backend_arg(const char *v, const char *prog,
 		     enum graph_conv_backend *one, int *n_be)
 {
@@ -119,6 +139,7 @@ int perf_rig_create(struct perf_rig *r, const struct model_config *mc,
 	    dataset_synthetic(B, 28, 28, 1, &r->ds, &err)) {
 		fprintf(stderr, "%s: %s\n", prog,
 			err.msg[0] ? err.msg : "out of memory");
+		perf_rig_free(r);
 		return 1;
 	}
 	dataset_batch(&r->ds, NULL, B, 255, r->x);

@@ -4,6 +4,7 @@
 #ifndef VB_PERF_PERFUTIL_H
 #define VB_PERF_PERFUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "dataset.h"
@@ -22,6 +23,12 @@ double perf_median(double *v, int n);
 /* Pins BLAS threads as vaebench does (machine_pin_blas), printing
  * "prog: warning: ..." to stderr when it could not. */
 void perf_pin(char **argv, const char *prog);
+
+/* Reads argv[*i] when it is --steps N, --threads T, --batch B or
+ * --arch mlp|resnet with its value (*i then at the value): true; false
+ * otherwise (nothing read). */
+bool perf_step_arg(int argc, char **argv, int *i, int *steps, int *threads,
+		   size_t *B, enum model_arch *arch);
 
 /* --backend v: "both" sets *n_be = 2, a backend name sets *one and
  * *n_be = 1 (0 returned); otherwise prints "prog: why" and returns 2. */
@@ -51,8 +58,8 @@ void perf_model_config(struct model_config *mc, enum model_kind kind,
 		       enum model_arch arch, size_t B);
 
 /* Builds r from mc for batch B on a tape of arena bytes. 0 on success;
- * otherwise prints "prog: why" to stderr and returns 1 (perf_rig_free
- * still frees what was built). */
+ * otherwise prints "prog: why" to stderr, frees what was built and
+ * returns 1 (r then zeroed: perf_rig_free on it is a no-op). */
 int perf_rig_create(struct perf_rig *r, const struct model_config *mc,
 		    size_t B, size_t arena, const char *prog);
 
