@@ -3,6 +3,19 @@
 
 #include "ops.h"
 
+/* Whether cfg's images are 28 x 28, which the ConvNet and ResNet
+ * networks (what: "ResNet encoder takes") are built for; VB_ERR_CONFIG in
+ * err when not. */
+static bool side_28(const struct model_config *cfg, const char *what,
+		    struct vb_error *err)
+{
+	if (cfg->n_rows == 28 && cfg->n_cols == 28)
+		return true;
+	vb_fail(err, VB_ERR_CONFIG, "arch: the %s 28 x 28 images, not %zu x "
+		"%zu", what, cfg->n_rows, cfg->n_cols);
+	return false;
+}
+
 enum vb_status arch_encoder_add(struct arch_encoder *e, struct params *p,
 				const struct model_config *cfg,
 				struct vb_error *err)
@@ -15,20 +28,14 @@ enum vb_status arch_encoder_add(struct arch_encoder *e, struct params *p,
 	e->logvar_max = cfg->logvar_max;
 	e->arch = cfg->arch;
 	if (cfg->arch == MODEL_ARCH_CONVNET) {
-		if (cfg->n_rows != 28 || cfg->n_cols != 28)
-			return vb_fail(err, VB_ERR_CONFIG,
-				       "arch: the ConvNet encoder takes 28 x 28 "
-				       "images, not %zu x %zu", cfg->n_rows,
-				       cfg->n_cols);
+		if (!side_28(cfg, "ConvNet encoder takes", err))
+			return VB_ERR_CONFIG;
 		return convnet_encoder_add(&e->conv, p, "encoder",
 					   cfg->n_latent, &o, err);
 	}
 	if (cfg->arch == MODEL_ARCH_RESNET) {
-		if (cfg->n_rows != 28 || cfg->n_cols != 28)
-			return vb_fail(err, VB_ERR_CONFIG,
-				       "arch: the ResNet encoder takes 28 x 28 "
-				       "images, not %zu x %zu", cfg->n_rows,
-				       cfg->n_cols);
+		if (!side_28(cfg, "ResNet encoder takes", err))
+			return VB_ERR_CONFIG;
 		return resnet_encoder_add(&e->res, p, "encoder", cfg->n_latent,
 					  err);
 	}
@@ -45,20 +52,14 @@ enum vb_status arch_decoder_add(struct arch_decoder *d, struct params *p,
 	nets_options_from(&o, cfg);
 	d->arch = cfg->arch;
 	if (cfg->arch == MODEL_ARCH_CONVNET) {
-		if (cfg->n_rows != 28 || cfg->n_cols != 28)
-			return vb_fail(err, VB_ERR_CONFIG,
-				       "arch: the ConvNet decoder makes 28 x 28 "
-				       "images, not %zu x %zu", cfg->n_rows,
-				       cfg->n_cols);
+		if (!side_28(cfg, "ConvNet decoder makes", err))
+			return VB_ERR_CONFIG;
 		return convnet_decoder_add(&d->conv, p, "decoder",
 					   cfg->n_latent, &o, err);
 	}
 	if (cfg->arch == MODEL_ARCH_RESNET) {
-		if (cfg->n_rows != 28 || cfg->n_cols != 28)
-			return vb_fail(err, VB_ERR_CONFIG,
-				       "arch: the ResNet decoder makes 28 x 28 "
-				       "images, not %zu x %zu", cfg->n_rows,
-				       cfg->n_cols);
+		if (!side_28(cfg, "ResNet decoder makes", err))
+			return VB_ERR_CONFIG;
 		return resnet_decoder_add(&d->res, p, "decoder", cfg->n_latent,
 					  err);
 	}

@@ -114,16 +114,10 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	printf("%s/%s batch %zu: %.2f GFLOP per step (the tape's products of "
 	       "the last path)\n", model_kind_name(kind),
 	       model_arch_name(arch), B, flops / 1e9);
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	printf("%s/%s batch %zu: arena %.0f MB, peak RSS of the process so "
-	       "far %.0f MB%s\n", model_kind_name(kind),
-	       model_arch_name(arch), B,
-	       (double)graph_arena_reserved(r.g) / 1e6,
-	       (double)ru.ru_maxrss / 1024,
-	       n_p > 1 ? " (every path's caches; --backend and --leapfrog "
-			 "for one)"
-		       : "");
+	perf_print_memory(kind, arch, B, r.g,
+			  n_p > 1 ? " (every path's caches; --backend and "
+				    "--leapfrog for one)"
+				  : "");
 	rc = 0;
 out:
 	perf_rig_free(&r);

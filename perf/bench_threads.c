@@ -177,16 +177,11 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	}
 	free(q);
 	free(qr);
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	printf("%s/%s batch %zu: arena %.0f MB, peak RSS of the process so "
-	       "far %.0f MB%s\n", model_kind_name(kind),
-	       model_arch_name(arch), B,
-	       (double)graph_arena_reserved(r.g) / 1e6,
-	       (double)ru.ru_maxrss / 1024,
-	       n_be == 2 && be[0] != be[1]
-		       ? " (both backends' caches; --backend X for one)"
-			 : "");
+	perf_print_memory(kind, arch, B, r.g,
+			  n_be == 2 && be[0] != be[1]
+				  ? " (both backends' caches; --backend X for "
+				    "one)"
+				  : "");
 	rc = 0;
 out:
 	perf_rig_free(&r);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "files.h"
@@ -59,6 +60,18 @@ double perf_median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof *v, files_cmp_double);
 	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void perf_print_memory(enum model_kind kind, enum model_arch arch, size_t B,
+		       const struct graph *g, const char *note)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	printf("%s/%s batch %zu: arena %.0f MB, peak RSS of the process so "
+	       "far %.0f MB%s\n", model_kind_name(kind),
+	       model_arch_name(arch), B,
+	       (double)graph_arena_reserved(g) / 1e6,
+	       (double)ru.ru_maxrss / 1024, note);
 }
 
 void perf_pin(char **argv, const char *prog)

@@ -20,6 +20,11 @@ double perf_tape_flops(const struct graph *g);
 /* Median of n > 0 values (sorts v). */
 double perf_median(double *v, int n);
 
+/* Prints "KIND/ARCH batch B: arena .. MB, peak RSS of the process so far
+ * .. MB" and note. */
+void perf_print_memory(enum model_kind kind, enum model_arch arch, size_t B,
+		       const struct graph *g, const char *note);
+
 /* Pins BLAS threads as vaebench does (machine_pin_blas), printing
  * "prog: warning: ..." to stderr when it could not. */
 void perf_pin(char **argv, const char *prog);
