@@ -175,11 +175,13 @@ static void get_origin_node(const struct train_summary *s, char *b, size_t n)
 }
 static void get_origin_step(const struct train_summary *s, char *b, size_t n)
 {
-	long_or_blank(has_cause(s) && s->first.origin_step > 0, s->first.origin_step, b, n);
+	long_or_blank(has_cause(s) && s->first.origin_step > 0,
+		      s->first.origin_step, b, n);
 }
 static void get_bad_samples(const struct train_summary *s, char *b, size_t n)
 {
-	long_or_blank(has_cause(s) && s->first.n_bad_samples >= 0, s->first.n_bad_samples, b, n);
+	long_or_blank(has_cause(s) && s->first.n_bad_samples >= 0,
+		      s->first.n_bad_samples, b, n);
 }
 static void get_nan_op(const struct train_summary *s, char *b, size_t n)
 {

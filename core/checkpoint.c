@@ -89,6 +89,15 @@ char *checkpoint_impl_strdup(const char *s)
 	return strdup(s); /* POSIX */
 }
 
+void checkpoint_impl_meta_free(struct ck_meta *m, size_t n)
+{
+	for (size_t i = 0; m && i < n; i++) {
+		free(m[i].key);
+		free(m[i].value);
+	}
+	free(m);
+}
+
 /* Length of the valid UTF-8 sequence starting s[0] (n >= 1 bytes
  * available), 0 if invalid (RFC 3629: no overlongs, no surrogates, at most
  * U+10FFFF). */
@@ -477,13 +486,9 @@ void checkpoint_close(struct checkpoint *c)
 		free(c->t[i].name);
 		free(c->t[i].copy);
 	}
-	for (size_t i = 0; i < c->n_m; i++) {
-		free(c->m[i].key);
-		free(c->m[i].value);
-	}
+	checkpoint_impl_meta_free(c->m, c->n_m);
 	free(c->t);
 	free(c->by_name);
-	free(c->m);
 	free(c->file);
 	free(c->path);
 	free(c);

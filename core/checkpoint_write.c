@@ -34,12 +34,8 @@ void checkpoint_writer_free(struct checkpoint_writer *w)
 		return;
 	for (size_t i = 0; i < w->n_t; i++)
 		free(w->t[i].name);
-	for (size_t i = 0; i < w->n_m; i++) {
-		free(w->m[i].key);
-		free(w->m[i].value);
-	}
+	checkpoint_impl_meta_free(w->m, w->n_m);
 	free(w->t);
-	free(w->m);
 	free(w);
 }
 

@@ -578,16 +578,6 @@ struct graph_node *linalg_trace(struct graph *g, const char *name,
 /* ------------------------------------------------------------------ */
 /* bmm */
 
-static void bmm_dims(const struct graph_node *n, size_t *m, size_t *k,
-		     size_t *nn)
-{
-	const struct tensor *a = &n->in[0]->value, *b = &n->in[1]->value;
-	bool ta = n->i[0], tb = n->i[1];
-	*m = ta ? a->shape[2] : a->shape[1];
-	*k = ta ? a->shape[1] : a->shape[2];
-	*nn = tb ? b->shape[1] : b->shape[2];
-}
-
 static void bmm_backward(struct graph *g, struct graph_node *n)
 {
 	struct tensor *ga = graph_input_grad(g, n, 0);
@@ -596,7 +586,7 @@ static void bmm_backward(struct graph *g, struct graph_node *n)
 	const vb_real *G = n->grad.data;
 	bool ta = n->i[0], tb = n->i[1];
 	size_t nb = n->value.shape[0], m, k, nn;
-	bmm_dims(n, &m, &k, &nn);
+	op_impl_product_dims(n, 1, &m, &k, &nn);
 	/* C = op(A) op(B); as matmul_backward in ops.c, per matrix */
 	if (ga) {
 		if (!ta) /* dA (m,k) = G (m,n) op(B)^T */

@@ -48,13 +48,13 @@ static enum vb_status block_add(struct resnet_block *b, struct params *p,
 	enum vb_status st;
 	st = join(name, prefix, "conv_block.1", err);
 	if (st == VB_OK)
-		st = nets_conv_add(&b->conv3x3, p, name, false, RN_C2, RN_CRES, 3,
-			      1, 1, 0, err);
+		st = nets_conv_add(&b->conv3x3, p, name, false, RN_C2, RN_CRES,
+				   3, 1, 1, 0, err);
 	if (st == VB_OK)
 		st = join(name, prefix, "conv_block.3", err);
 	if (st == VB_OK)
-		st = nets_conv_add(&b->conv1x1, p, name, false, RN_CRES, RN_C2, 1,
-			      1, 0, 0, err);
+		st = nets_conv_add(&b->conv1x1, p, name, false, RN_CRES, RN_C2,
+				   1, 1, 0, 0, err);
 	return st;
 }
 
@@ -97,18 +97,18 @@ enum vb_status resnet_encoder_add(struct resnet_encoder *e, struct params *p,
 	e->n_latent = n_latent;
 	st = join(name, prefix, "layers.0.0", err);
 	if (st == VB_OK)
-		st = nets_conv_add(&e->conv[0], p, name, false, 1, RN_C1, 4, 2, 1,
-			      0, err);
+		st = nets_conv_add(&e->conv[0], p, name, false, 1, RN_C1, 4, 2,
+				   1, 0, err);
 	if (st == VB_OK)
 		st = join(name, prefix, "layers.1.0", err);
 	if (st == VB_OK)
-		st = nets_conv_add(&e->conv[1], p, name, false, RN_C1, RN_C2, 4, 2,
-			      1, 0, err);
+		st = nets_conv_add(&e->conv[1], p, name, false, RN_C1, RN_C2, 4,
+				   2, 1, 0, err);
 	if (st == VB_OK)
 		st = join(name, prefix, "layers.2.0", err);
 	if (st == VB_OK)
-		st = nets_conv_add(&e->conv[2], p, name, false, RN_C2, RN_C2, 3, 2,
-			      1, 0, err);
+		st = nets_conv_add(&e->conv[2], p, name, false, RN_C2, RN_C2, 3,
+				   2, 1, 0, err);
 	if (st == VB_OK)
 		st = join(name, prefix, "layers.3.0", err);
 	if (st == VB_OK)
@@ -195,8 +195,8 @@ enum vb_status resnet_decoder_add(struct resnet_decoder *d, struct params *p,
 	if (st == VB_OK)
 		st = join(name, prefix, "layers.1", err);
 	if (st == VB_OK)
-		st = nets_conv_add(&d->up[0], p, name, true, RN_C2, RN_C2, 3, 2, 1,
-			      0, err);
+		st = nets_conv_add(&d->up[0], p, name, true, RN_C2, RN_C2, 3, 2,
+				   1, 0, err);
 	if (st == VB_OK)
 		st = join(name, prefix, "layers.2.0", err);
 	if (st == VB_OK)
@@ -208,13 +208,13 @@ enum vb_status resnet_decoder_add(struct resnet_decoder *d, struct params *p,
 	if (st == VB_OK)
 		st = join(name, prefix, "layers.3.0", err);
 	if (st == VB_OK)
-		st = nets_conv_add(&d->up[1], p, name, true, RN_C2, RN_C1, 3, 2, 1,
-			      1, err);
+		st = nets_conv_add(&d->up[1], p, name, true, RN_C2, RN_C1, 3, 2,
+				   1, 1, err);
 	if (st == VB_OK)
 		st = join(name, prefix, "layers.4.0", err);
 	if (st == VB_OK)
-		st = nets_conv_add(&d->up[2], p, name, true, RN_C1, 1, 3, 2, 1, 1,
-			      err);
+		st = nets_conv_add(&d->up[2], p, name, true, RN_C1, 1, 3, 2, 1,
+				   1, err);
 	return st;
 }
 

@@ -63,9 +63,10 @@ static struct graph_node *z_step(struct rhvae *rv, struct graph *g,
 {
 	struct graph_node *inc = op_scale(
 		g, "dz", op_add(g, "grho_sum", grho0, grho), 0.5 * eps_lf);
+	if (!inc)
+		return op_add(g, name, z, NULL);
 	return op_add(g, name, z,
-		      inc ? frozen(rv, g, graph_const(g, const_name, inc->value))
-			  : NULL);
+		      frozen(rv, g, graph_const(g, const_name, inc->value)));
 }
 
 void rhvae_tempering_factors(const struct model_config *cfg,

@@ -64,10 +64,9 @@ static int run(size_t B, int steps)
 			if (k != MODE_NONE)
 				ok = guard_all_finite(x, B * D, NULL);
 			graph_reset(g);
-			model_build_loss(m, g, graph_input(g, "input",
-							   tensor_view(x, 2, r.xs),
-							   false),
-					 &r.noise, true, &mo, &err);
+			struct graph_node *in = graph_input(
+				g, "input", tensor_view(x, 2, r.xs), false);
+			model_build_loss(m, g, in, &r.noise, true, &mo, &err);
 			ok = ok && (k == MODE_NONE ||
 				    isfinite(mo.loss->value.data[0]));
 			params_zero_grad(p);

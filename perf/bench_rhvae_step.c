@@ -82,7 +82,8 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 			if (s >= 0)
 				t[i][s] = perf_now() - t0;
 			if (s == 0 && i == n_p - 1)
-				flops = perf_tape_flops(r.g); /* the last path's */
+				/* the last path's */
+				flops = perf_tape_flops(r.g);
 		}
 	double *q = malloc((size_t)steps * sizeof *q), med0 = 0;
 	if (!q)

@@ -112,9 +112,9 @@ static int run(size_t B, int steps, enum model_recon recon,
 		struct model_out mo;
 		double t0 = perf_now(), t1, t2, t3, t4;
 		graph_reset(g);
-		model_build_loss(m, g, graph_input(g, "input",
-						   tensor_view(r.x, 2, r.xs), false),
-				 &r.noise, true, &mo, &err);
+		struct graph_node *in = graph_input(
+			g, "input", tensor_view(r.x, 2, r.xs), false);
+		model_build_loss(m, g, in, &r.noise, true, &mo, &err);
 		t1 = perf_now();
 		params_zero_grad(m->params);
 		graph_backward(g, mo.loss, &err);
