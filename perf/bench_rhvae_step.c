@@ -130,18 +130,16 @@ out:
 int main(int argc, char **argv)
 {
 	perf_pin(argv, "bench_rhvae_step"); /* as vaebench */
-	int steps = 20, threads = 1, n_be = 2, n_lf = 2;
+	struct perf_args a = {20, 1, 64, MODEL_ARCH_MLP};
+	int n_be = 2, n_lf = 2;
 	enum graph_conv_backend be[2] = {GRAPH_CONV_BACKEND_IM2COL,
 					 GRAPH_CONV_BACKEND_DNNL};
 	bool lf[2] = {false, true};
 	struct path p[MAX_PATHS];
 	int n_p = 0;
 	char desc[96];
-	size_t B = 64;
-	enum model_arch arch = MODEL_ARCH_MLP;
 	for (int i = 1; i < argc; i++) {
-		if (perf_step_arg(argc, argv, &i, &steps, &threads, &B,
-				  &arch))
+		if (perf_step_arg(argc, argv, &i, &a))
 			continue;
 		if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
 			if (perf_backend_arg(argv[++i], "bench_rhvae_step",
@@ -167,7 +165,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (steps < 1 || B < 1 || threads < 1)
+	if (a.steps < 1 || a.B < 1 || a.threads < 1)
 		return 2;
 #ifdef VB_DOUBLE
 	if (n_be == 2) /* no oneDNN in double: im2col alone */
@@ -176,17 +174,17 @@ int main(int argc, char **argv)
 	for (int b = 0; b < n_be; b++)
 		for (int l = 0; l < n_lf; l++)
 			p[n_p++] = (struct path){be[b], lf[l]};
-	op_set_threads(threads); /* OpenBLAS, OpenMP, core's loops */
+	op_set_threads(a.threads); /* OpenBLAS, OpenMP, core's loops */
 	double peak = op_gemm_peak_gflops(1536, 4);
 	printf("bench_rhvae_step: %s build, OpenBLAS kernel %s, %s, %d BLAS / "
 	       "%d oneDNN thread(s); peak %.1f GFLOP/s (best 1536^3 sgemm in "
 	       "this process)\n", VB_REAL_NAME, op_blas_core(),
 	       conv_dnnl_describe(desc, sizeof desc), op_blas_threads(),
 	       conv_dnnl_threads(), peak);
-	if (run(MODEL_KIND_RHVAE, arch, B, steps, n_p, p, peak))
+	if (run(MODEL_KIND_RHVAE, a.arch, a.B, a.steps, n_p, p, peak))
 		return 1;
 	/* the VAE has no leapfrog: one path per backend */
 	for (int b = 0; b < n_be; b++)
 		p[b] = (struct path){be[b], true};
-	return run(MODEL_KIND_VAE, arch, B, steps, n_be, p, peak);
+	return run(MODEL_KIND_VAE, a.arch, a.B, a.steps, n_be, p, peak);
 }

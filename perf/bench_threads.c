@@ -271,7 +271,8 @@ static int run_processes(int n_proc, char **argv)
 int main(int argc, char **argv)
 {
 	perf_pin(argv, "bench_threads"); /* as vaebench */
-	int steps = 20, threads = 1, n_be = 2, scale = 0, n_proc = 0;
+	struct perf_args a = {20, 1, 64, MODEL_ARCH_MLP};
+	int n_be = 2, scale = 0, n_proc = 0;
 	enum graph_conv_backend one = GRAPH_CONV_BACKEND_DNNL;
 	bool backend_set = false;
 	static const enum graph_conv_backend both[2] = {
@@ -279,11 +280,8 @@ int main(int argc, char **argv)
 	enum graph_conv_backend pair[2];
 	int th[2];
 	char desc[96];
-	size_t B = 64;
-	enum model_arch arch = MODEL_ARCH_MLP;
 	for (int i = 1; i < argc; i++) {
-		if (perf_step_arg(argc, argv, &i, &steps, &threads, &B,
-				  &arch))
+		if (perf_step_arg(argc, argv, &i, &a))
 			continue;
 		if (!strcmp(argv[i], "--scale") && i + 1 < argc)
 			scale = atoi(argv[++i]);
@@ -304,7 +302,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (steps < 1 || B < 1 || threads < 1 || scale < 0 || n_proc < 0)
+	if (a.steps < 1 || a.B < 1 || a.threads < 1 || scale < 0 ||
+	    n_proc < 0)
 		return 2;
 	if (n_proc > 0) { /* the same arguments without --processes P */
 		char **av = calloc((size_t)argc + 1, sizeof *av);
@@ -324,7 +323,7 @@ int main(int argc, char **argv)
 	if (n_be == 2) /* no oneDNN in double: im2col alone */
 		n_be = 1, one = GRAPH_CONV_BACKEND_IM2COL;
 #endif
-	set_threads(scale ? 1 : threads);
+	set_threads(scale ? 1 : a.threads);
 	double peak = op_gemm_peak_gflops(1536, 4);
 	printf("bench_threads: %s build, OpenBLAS kernel %s, %s, %d BLAS / "
 	       "%d oneDNN thread(s); peak %.1f GFLOP/s (best 1536^3 sgemm in "
@@ -336,11 +335,12 @@ int main(int argc, char **argv)
 						: GRAPH_CONV_BACKEND_DNNL;
 		th[0] = 1;
 		th[1] = scale;
-		return run(MODEL_KIND_RHVAE, arch, B, steps, 2, pair, th,
+		return run(MODEL_KIND_RHVAE, a.arch, a.B, a.steps, 2, pair, th,
 			   peak);
 	}
-	th[0] = th[1] = threads;
+	th[0] = th[1] = a.threads;
 	const enum graph_conv_backend *be = n_be == 2 ? both : &one;
-	return run(MODEL_KIND_RHVAE, arch, B, steps, n_be, be, th, peak) ||
-	       run(MODEL_KIND_VAE, arch, B, steps, n_be, be, th, peak);
+	return run(MODEL_KIND_RHVAE, a.arch, a.B, a.steps, n_be, be, th,
+		   peak) ||
+	       run(MODEL_KIND_VAE, a.arch, a.B, a.steps, n_be, be, th, peak);
 }

@@ -81,21 +81,20 @@ void perf_pin(char **argv, const char *prog)
 		fprintf(stderr, "%s: warning: %s\n", prog, pin_msg);
 }
 
-bool perf_step_arg(int argc, char **argv, int *i, int *steps, int *threads,
-		   size_t *B, enum model_arch *arch)
+bool perf_step_arg(int argc, char **argv, int *i, struct perf_args *a)
 {
-	const char *a = argv[*i];
+	const char *o = argv[*i];
 	if (*i + 1 >= argc)
 		return false;
-	if (!strcmp(a, "--steps"))
-		*steps = atoi(argv[++*i]);
-	else if (!strcmp(a, "--threads"))
-		*threads = atoi(argv[++*i]);
-	else if (!strcmp(a, "--batch"))
-		*B = (size_t)atoi(argv[++*i]);
-	else if (!strcmp(a, "--arch"))
-		*arch = !strcmp(argv[++*i], "mlp") ? MODEL_ARCH_MLP
-						   : MODEL_ARCH_RESNET;
+	if (!strcmp(o, "--steps"))
+		a->steps = atoi(argv[++*i]);
+	else if (!strcmp(o, "--threads"))
+		a->threads = atoi(argv[++*i]);
+	else if (!strcmp(o, "--batch"))
+		a->B = (size_t)atoi(argv[++*i]);
+	else if (!strcmp(o, "--arch"))
+		a->arch = !strcmp(argv[++*i], "mlp") ? MODEL_ARCH_MLP
+						     : MODEL_ARCH_RESNET;
 	else
 		return false;
 	return true;

@@ -29,11 +29,17 @@ void perf_print_memory(enum model_kind kind, enum model_arch arch, size_t B,
  * "prog: warning: ..." to stderr when it could not. */
 void perf_pin(char **argv, const char *prog);
 
-/* Reads argv[*i] when it is --steps N, --threads T, --batch B or
- * --arch mlp|resnet with its value (*i then at the value): true; false
- * otherwise (nothing read). */
-bool perf_step_arg(int argc, char **argv, int *i, int *steps, int *threads,
-		   size_t *B, enum model_arch *arch);
+/* The options every step benchmark takes. */
+struct perf_args {
+	int steps;             /* --steps N */
+	int threads;           /* --threads T */
+	size_t B;              /* --batch B */
+	enum model_arch arch;  /* --arch mlp|resnet */
+};
+
+/* Reads argv[*i] into a when it is one of perf_args' options with its
+ * value (*i then at the value): true; false otherwise (nothing read). */
+bool perf_step_arg(int argc, char **argv, int *i, struct perf_args *a);
 
 /* --backend v: "both" sets *n_be = 2, a backend name sets *one and
  * *n_be = 1 (0 returned); otherwise prints "prog: why" and returns 2. */
