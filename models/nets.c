@@ -264,6 +264,20 @@ struct graph_node *nets_linear_forward(const struct nets_linear *l,
 	return op_linear(g, name, x, pnodes[l->w], pnodes[l->b]);
 }
 
+/* After st: VB_ERR_INTERNAL when "<prefix><suffix>" does not fit a name;
+ * else the linear layer l under that name when st is VB_OK, or st. */
+static enum vb_status linear_then(enum vb_status st, struct nets_linear *l,
+				  struct params *p, const char *prefix,
+				  const char *suffix, size_t n_in,
+				  size_t n_out, struct vb_error *err)
+{
+	char name[2 * PARAMS_NAME_LEN];
+	if (join_name(name, sizeof name, prefix, suffix, err))
+		return VB_ERR_INTERNAL;
+	return st == VB_OK ? nets_linear_add(l, p, name, n_in, n_out, err)
+			   : st;
+}
+
 /* The MLP's hidden layer "<prefix>.layers.0": Linear(n_in, n_hidden)
  * fc1, then BatchNorm1d bn1 when o->batchnorm. VB_ERR_INTERNAL only when
  * a name does not fit. */
@@ -326,23 +340,14 @@ enum vb_status nets_mlp_encoder_add_opt(struct nets_mlp_encoder *e,
 					const struct nets_options *o,
 					struct vb_error *err)
 {
-	char name[2 * PARAMS_NAME_LEN];
 	enum vb_status st;
 	e->opt = *o;
 	st = hidden_add(&e->fc1, &e->bn1, p, prefix, n_input, n_hidden, o,
 			err);
-	if (st == VB_ERR_INTERNAL)
-		return st;
-	if (join_name(name, sizeof name, prefix, ".embedding", err))
-		return VB_ERR_INTERNAL;
-	if (st == VB_OK)
-		st = nets_linear_add(&e->mu, p, name, n_hidden, n_latent, err);
-	if (join_name(name, sizeof name, prefix, ".log_var", err))
-		return VB_ERR_INTERNAL;
-	if (st == VB_OK)
-		st = nets_linear_add(&e->logvar, p, name, n_hidden, n_latent,
-				     err);
-	return st;
+	st = linear_then(st, &e->mu, p, prefix, ".embedding", n_hidden,
+			 n_latent, err);
+	return linear_then(st, &e->logvar, p, prefix, ".log_var", n_hidden,
+			   n_latent, err);
 }
 
 void nets_mlp_encoder_init(const struct nets_mlp_encoder *e, struct params *p,
@@ -384,18 +389,12 @@ enum vb_status nets_mlp_decoder_add_opt(struct nets_mlp_decoder *d,
 					const struct nets_options *o,
 					struct vb_error *err)
 {
-	char name[2 * PARAMS_NAME_LEN];
 	enum vb_status st;
 	d->opt = *o;
 	st = hidden_add(&d->fc1, &d->bn1, p, prefix, n_latent, n_hidden, o,
 			err);
-	if (st == VB_ERR_INTERNAL)
-		return st;
-	if (join_name(name, sizeof name, prefix, ".layers.1.0", err))
-		return VB_ERR_INTERNAL;
-	if (st == VB_OK)
-		st = nets_linear_add(&d->out, p, name, n_hidden, n_output, err);
-	return st;
+	return linear_then(st, &d->out, p, prefix, ".layers.1.0", n_hidden,
+			   n_output, err);
 }
 
 void nets_mlp_decoder_init(const struct nets_mlp_decoder *d, struct params *p,

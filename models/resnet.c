@@ -39,22 +39,48 @@ static void conv_init(const struct nets_conv *c, struct params *p,
 	params_init_uniform(p, c->b, bound, r);
 }
 
-/* "<prefix>.conv_block.1" and ".3", as pythae's nn.Sequential indices
- * (0 and 2 are the ReLUs). */
-static enum vb_status block_add(struct resnet_block *b, struct params *p,
-				const char *prefix, struct vb_error *err)
+/* The convolution c at "<prefix>.<at>" (nets_conv_add's shape). */
+static enum vb_status conv_at(struct nets_conv *c, struct params *p,
+			      const char *prefix, const char *at,
+			      bool transposed, size_t n_in, size_t n_out,
+			      size_t k, int stride, int pad, int out_pad,
+			      struct vb_error *err)
 {
 	char name[PARAMS_NAME_LEN];
-	enum vb_status st;
-	st = join(name, prefix, "conv_block.1", err);
+	enum vb_status st = join(name, prefix, at, err);
 	if (st == VB_OK)
-		st = nets_conv_add(&b->conv3x3, p, name, false, RN_C2, RN_CRES,
-				   3, 1, 1, 0, err);
+		st = nets_conv_add(c, p, name, transposed, n_in, n_out, k,
+				   stride, pad, out_pad, err);
+	return st;
+}
+
+/* The linear layer l at "<prefix>.<at>". */
+static enum vb_status linear_at(struct nets_linear *l, struct params *p,
+				const char *prefix, const char *at,
+				size_t n_in, size_t n_out,
+				struct vb_error *err)
+{
+	char name[PARAMS_NAME_LEN];
+	enum vb_status st = join(name, prefix, at, err);
 	if (st == VB_OK)
-		st = join(name, prefix, "conv_block.3", err);
+		st = nets_linear_add(l, p, name, n_in, n_out, err);
+	return st;
+}
+
+/* The ResBlock at "<prefix>.<at>": "conv_block.1" and ".3", as pythae's
+ * nn.Sequential indices (0 and 2 are the ReLUs). */
+static enum vb_status block_at(struct resnet_block *b, struct params *p,
+			       const char *prefix, const char *at,
+			       struct vb_error *err)
+{
+	char name[PARAMS_NAME_LEN];
+	enum vb_status st = join(name, prefix, at, err);
 	if (st == VB_OK)
-		st = nets_conv_add(&b->conv1x1, p, name, false, RN_CRES, RN_C2,
-				   1, 1, 0, 0, err);
+		st = conv_at(&b->conv3x3, p, name, "conv_block.1", false,
+			     RN_C2, RN_CRES, 3, 1, 1, 0, err);
+	if (st == VB_OK)
+		st = conv_at(&b->conv1x1, p, name, "conv_block.3", false,
+			     RN_CRES, RN_C2, 1, 1, 0, 0, err);
 	return st;
 }
 
@@ -85,47 +111,36 @@ static struct graph_node *block_forward(const struct resnet_block *b,
 
 /* ------------------------------------------------------------------ */
 
+/* The encoder's convolutions layers.0.0 .. layers.2.0: stride 2, pad 1. */
+static const struct {
+	const char *at;
+	size_t n_in, n_out, k;
+} ENC_CONV[3] = {{"layers.0.0", 1, RN_C1, 4},
+		 {"layers.1.0", RN_C1, RN_C2, 4},
+		 {"layers.2.0", RN_C2, RN_C2, 3}};
+
 enum vb_status resnet_encoder_add(struct resnet_encoder *e, struct params *p,
 				  const char *prefix, size_t n_latent,
 				  struct vb_error *err)
 {
-	char name[PARAMS_NAME_LEN];
-	enum vb_status st;
+	enum vb_status st = VB_OK;
 	if (n_latent == 0)
 		return vb_fail(err, VB_ERR_CONFIG, "resnet: encoder %s: "
 			       "latent dimension 0, expected >= 1", prefix);
 	e->n_latent = n_latent;
-	st = join(name, prefix, "layers.0.0", err);
+	for (int i = 0; st == VB_OK && i < 3; i++)
+		st = conv_at(&e->conv[i], p, prefix, ENC_CONV[i].at, false,
+			     ENC_CONV[i].n_in, ENC_CONV[i].n_out, ENC_CONV[i].k,
+			     2, 1, 0, err);
+	for (int i = 0; st == VB_OK && i < 2; i++)
+		st = block_at(&e->res[i], p, prefix,
+			      i ? "layers.3.1" : "layers.3.0", err);
 	if (st == VB_OK)
-		st = nets_conv_add(&e->conv[0], p, name, false, 1, RN_C1, 4, 2,
-				   1, 0, err);
+		st = linear_at(&e->mu, p, prefix, "embedding", RN_FLAT,
+			       n_latent, err);
 	if (st == VB_OK)
-		st = join(name, prefix, "layers.1.0", err);
-	if (st == VB_OK)
-		st = nets_conv_add(&e->conv[1], p, name, false, RN_C1, RN_C2, 4,
-				   2, 1, 0, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "layers.2.0", err);
-	if (st == VB_OK)
-		st = nets_conv_add(&e->conv[2], p, name, false, RN_C2, RN_C2, 3,
-				   2, 1, 0, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "layers.3.0", err);
-	if (st == VB_OK)
-		st = block_add(&e->res[0], p, name, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "layers.3.1", err);
-	if (st == VB_OK)
-		st = block_add(&e->res[1], p, name, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "embedding", err);
-	if (st == VB_OK)
-		st = nets_linear_add(&e->mu, p, name, RN_FLAT, n_latent, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "log_var", err);
-	if (st == VB_OK)
-		st = nets_linear_add(&e->logvar, p, name, RN_FLAT, n_latent,
-				     err);
+		st = linear_at(&e->logvar, p, prefix, "log_var", RN_FLAT,
+			       n_latent, err);
 	return st;
 }
 
@@ -183,38 +198,24 @@ enum vb_status resnet_decoder_add(struct resnet_decoder *d, struct params *p,
 				  const char *prefix, size_t n_latent,
 				  struct vb_error *err)
 {
-	char name[PARAMS_NAME_LEN];
 	enum vb_status st;
 	if (n_latent == 0)
 		return vb_fail(err, VB_ERR_CONFIG, "resnet: decoder %s: "
 			       "latent dimension 0, expected >= 1", prefix);
 	d->n_latent = n_latent;
-	st = join(name, prefix, "layers.0", err);
+	st = linear_at(&d->fc, p, prefix, "layers.0", n_latent, RN_FLAT, err);
 	if (st == VB_OK)
-		st = nets_linear_add(&d->fc, p, name, n_latent, RN_FLAT, err);
+		st = conv_at(&d->up[0], p, prefix, "layers.1", true, RN_C2,
+			     RN_C2, 3, 2, 1, 0, err);
+	for (int i = 0; st == VB_OK && i < 2; i++)
+		st = block_at(&d->res[i], p, prefix,
+			      i ? "layers.2.1" : "layers.2.0", err);
 	if (st == VB_OK)
-		st = join(name, prefix, "layers.1", err);
+		st = conv_at(&d->up[1], p, prefix, "layers.3.0", true, RN_C2,
+			     RN_C1, 3, 2, 1, 1, err);
 	if (st == VB_OK)
-		st = nets_conv_add(&d->up[0], p, name, true, RN_C2, RN_C2, 3, 2,
-				   1, 0, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "layers.2.0", err);
-	if (st == VB_OK)
-		st = block_add(&d->res[0], p, name, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "layers.2.1", err);
-	if (st == VB_OK)
-		st = block_add(&d->res[1], p, name, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "layers.3.0", err);
-	if (st == VB_OK)
-		st = nets_conv_add(&d->up[1], p, name, true, RN_C2, RN_C1, 3, 2,
-				   1, 1, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "layers.4.0", err);
-	if (st == VB_OK)
-		st = nets_conv_add(&d->up[2], p, name, true, RN_C1, 1, 3, 2, 1,
-				   1, err);
+		st = conv_at(&d->up[2], p, prefix, "layers.4.0", true, RN_C1, 1,
+			     3, 2, 1, 1, err);
 	return st;
 }
 
