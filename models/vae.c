@@ -65,9 +65,12 @@ void vae_out_terms(struct model_out *out, struct graph_node *recon,
 		   struct graph_node *z, struct graph_node *mu,
 		   struct graph_node *logvar)
 {
-	out->recon = recon, out->reg = reg;
-	out->y = y, out->z = z;
-	out->mu = mu, out->logvar = logvar;
+	out->recon = recon;
+	out->reg = reg;
+	out->y = y;
+	out->z = z;
+	out->mu = mu;
+	out->logvar = logvar;
 }
 
 void vae_forward_terms(const struct model *m, struct graph *g,
