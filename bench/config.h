@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "config_type.h"
 #include "linalg.h"
 #include "model.h"
 #include "optim.h"
@@ -288,16 +289,6 @@ struct config {
 	struct config_inject inject;
 	struct config_guard guard;
 	struct config_eval eval;
-};
-
-/* Value type of a key, as the table stores it. */
-enum config_type {
-	CONFIG_TYPE_STRING,  /* char[] field */
-	CONFIG_TYPE_INT,     /* int64_t field */
-	CONFIG_TYPE_U64,     /* uint64_t field */
-	CONFIG_TYPE_DOUBLE,  /* double field */
-	CONFIG_TYPE_BOOL,    /* bool field */
-	CONFIG_TYPE_ENUM     /* int field, index into the key's names */
 };
 
 /* Sets every key to its default. */

@@ -7,6 +7,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "config.h"
+
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Name lists, indexed by the enum constants of config.h. */

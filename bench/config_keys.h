@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "config_type.h"
 
 /* How a string key's value is checked. */
 enum config_keys_rule {

@@ -78,6 +78,10 @@ enum vb_status files_read(const char *path, char **out, size_t *len,
 /* Seconds on the monotonic clock (for durations only). */
 double files_now(void);
 
+/* Writes s as one CSV field to f: as is, or quoted (quotes doubled) when
+ * it holds a comma, quote or line break (pythae's exception texts do). */
+void files_csv_field(FILE *f, const char *s);
+
 /* A malloc'd copy of s (NULL when out of memory). */
 char *files_dup_str(const char *s);
 

@@ -377,6 +377,21 @@ enum vb_status forensics_load_resume(struct run *r, const char *path,
 
 /* ---- the dump of one step (replay --dump) ---- */
 
+/* trainer.step and trainer.epoch (one int64 each), borrowed by the
+ * writer until the write. */
+static enum vb_status add_step_epoch(struct checkpoint_writer *w,
+				     const int64_t *step, const int64_t *epoch,
+				     struct vb_error *err)
+{
+	size_t one[1] = {1};
+	enum vb_status st = checkpoint_add(w, "trainer.step", CHECKPOINT_I64,
+					   1, one, step, err);
+	if (st == VB_OK)
+		st = checkpoint_add(w, "trainer.epoch", CHECKPOINT_I64, 1, one,
+				    epoch, err);
+	return st;
+}
+
 /* Every node's value but the parameters (saved by add_dump_params) as
  * node:NAME or draw:NAME (@ID when a name repeats), with its line of the
  * node table in tf (id,name,op,kind,phase). */
@@ -455,7 +470,7 @@ static enum vb_status add_dump_batch(struct checkpoint_writer *w,
 				     struct dump_batch *t,
 				     struct vb_error *err)
 {
-	size_t xs[2] = {nb, r->d->train.d}, one[1] = {1}, ns[1] = {nb};
+	size_t xs[2] = {nb, r->d->train.d}, ns[1] = {nb};
 	enum vb_status st;
 	t->idx = malloc((nb ? nb : 1) * sizeof *t->idx);
 	t->step = r->step;
@@ -470,11 +485,7 @@ static enum vb_status add_dump_batch(struct checkpoint_writer *w,
 		st = checkpoint_add(w, "batch.x", CHECKPOINT_REAL, 2, xs, r->x,
 				    err);
 	if (st == VB_OK)
-		st = checkpoint_add(w, "trainer.step", CHECKPOINT_I64, 1, one,
-				    &t->step, err);
-	if (st == VB_OK)
-		st = checkpoint_add(w, "trainer.epoch", CHECKPOINT_I64, 1, one,
-				    &t->epoch, err);
+		st = add_step_epoch(w, &t->step, &t->epoch, err);
 	return st;
 }
 
@@ -617,11 +628,7 @@ static enum vb_status add_ckpt_trainer(struct checkpoint_writer *w,
 					    1, pshape, t->perm, err);
 	}
 	if (st == VB_OK)
-		st = checkpoint_add(w, "trainer.step", CHECKPOINT_I64, 1, one,
-				    &t->step, err);
-	if (st == VB_OK)
-		st = checkpoint_add(w, "trainer.epoch", CHECKPOINT_I64, 1, one,
-				    &t->ep, err);
+		st = add_step_epoch(w, &t->step, &t->ep, err);
 	return st;
 }
 

@@ -285,6 +285,24 @@ static void heat_bar(struct plot_image *img, const struct plot_heatmap *h,
 			  h->bar_label);
 }
 
+/* Draws the vertical y-axis label yl (shortened in place) at x = 20,
+ * centred on the avail pixels below top: at scale s, at scale 1 when that
+ * is too long, then shortened with "..". */
+static void y_label_fit(struct plot_image *img, char *yl, int s, int top,
+			int avail)
+{
+	int ys = s;
+	if (plot_text_width(yl, ys) > avail)
+		ys = 1;
+	while (plot_text_width(yl, ys) > avail && strlen(yl) > 3) {
+		size_t n = strlen(yl);
+		memcpy(yl + n - 3, "..", 3);
+	}
+	plot_text(img, 20 + (s - ys) * plot_text_height(1) / 2,
+		  top + avail / 2 + plot_text_width(yl, ys) / 2, ys, true, INK,
+		  yl);
+}
+
 /* The grid frame, x ticks and both axis labels. */
 static void heat_axes(struct plot_image *img, const struct plot_heatmap *h,
 		      int left, int top, int cw, int gw, int gh, int s)
@@ -303,20 +321,10 @@ static void heat_axes(struct plot_image *img, const struct plot_heatmap *h,
 		text_center(img, left + gw / 2, top + gh + gap + th + gap, s,
 			    INK, h->x_label);
 	if (h->y_label) {
-		/* within the grid's height: scale 1, then shortened, so it
-		 * never runs into the title */
+		/* within the grid's height, so it never runs into the title */
 		char yl[160];
-		int ys = s;
 		snprintf(yl, sizeof yl, "%s", h->y_label);
-		if (plot_text_width(yl, ys) > gh)
-			ys = 1;
-		while (plot_text_width(yl, ys) > gh && strlen(yl) > 3) {
-			size_t n = strlen(yl);
-			memcpy(yl + n - 3, "..", 3);
-		}
-		plot_text(img, 20 + (s - ys) * plot_text_height(1) / 2,
-			  top + gh / 2 + plot_text_width(yl, ys) / 2, ys,
-			  true, INK, yl);
+		y_label_fit(img, yl, s, top, gh);
 	}
 }
 
@@ -744,18 +752,8 @@ enum vb_status plot_lines_png(const struct plot_lines *p, const char *path,
 			 p->log_y      ? " (log scale)"
 			 : p->symlog_y ? " (symmetric log scale)"
 				       : "");
-		/* within the panels' height: scale 1 when scale 2 is too
-		 * long, then shortened */
-		int avail = (int)(nrows * (size_t)cell_h), ys = s;
-		if (plot_text_width(yl, ys) > avail)
-			ys = 1;
-		while (plot_text_width(yl, ys) > avail && strlen(yl) > 3) {
-			size_t n = strlen(yl);
-			memcpy(yl + n - 3, "..", 3);
-		}
-		plot_text(img, 20 + (s - ys) * plot_text_height(1) / 2,
-			  top + avail / 2 + plot_text_width(yl, ys) / 2, ys,
-			  true, INK, yl);
+		/* within the panels' height */
+		y_label_fit(img, yl, s, top, (int)(nrows * (size_t)cell_h));
 	}
 	st = plot_write_png(img, path, err);
 	plot_image_free(img);

@@ -631,6 +631,19 @@ static enum vb_status load_results(const char *dir, struct table *t,
 	return st;
 }
 
+/* The curve figures: result column, file, title, y label. */
+static const struct {
+	const char *column, *file, *title, *y_label;
+} CURVES[2] = {
+	{"train_loss", "loss_curves.png",
+	 "Training loss (epoch means); red dashes: step of the first NaN/Inf",
+	 "train loss"},
+	{"grad_norm_max", "grad_norm.png",
+	 "Largest gradient norm per epoch; red dashes: step of the first "
+	 "NaN/Inf",
+	 "max grad norm"},
+};
+
 /* The stability map, loss and gradient-norm curves and galleries over
  * the map axes (map_x x map_y, NULL: figures_pick_map's choice). */
 static enum vb_status report_figures(const struct table *t, const char *dir,
@@ -651,18 +664,10 @@ static enum vb_status report_figures(const struct table *t, const char *dir,
 	}
 	if (st == VB_OK)
 		st = figures_map(t, dir, kx, ky, err);
-	if (st == VB_OK)
-		st = figures_curves(t, dir, kx, ky, "train_loss",
-				    "loss_curves.png",
-				    "Training loss (epoch means); red dashes: "
-				    "step of the first NaN/Inf",
-				    "train loss", err);
-	if (st == VB_OK)
-		st = figures_curves(t, dir, kx, ky, "grad_norm_max",
-				    "grad_norm.png",
-				    "Largest gradient norm per epoch; red "
-				    "dashes: step of the first NaN/Inf",
-				    "max grad norm", err);
+	for (size_t i = 0; st == VB_OK && i < 2; i++)
+		st = figures_curves(t, dir, kx, ky, CURVES[i].column,
+				    CURVES[i].file, CURVES[i].title,
+				    CURVES[i].y_label, err);
 	if (st == VB_OK)
 		st = figures_galleries(t, dir, axes, n_axes, err);
 	free(axes);

@@ -2,6 +2,7 @@
  * loss-scaler switch, the learning rate at the current step, node means,
  * recording the first non-finite event, CSV numbers. */
 #include "run.h"
+#include "table.h"
 #include "train.h"
 
 #include <math.h>
@@ -89,28 +90,9 @@ bool run_stopped(const struct train_summary *s)
 
 void run_csv_double(FILE *f, double v)
 {
-	if (isnan(v))
-		fputs("nan", f);
-	else if (isinf(v))
-		fputs(v > 0 ? "inf" : "-inf", f);
-	else
-		fprintf(f, "%.9g", v);
-}
-
-
-void run_csv_text(FILE *f, const char *s)
-{
-	if (!strpbrk(s, ",\"\n\r")) {
-		fputs(s, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
+	char b[32];
+	table_fmt_real(v, b, sizeof b);
+	fputs(b, f);
 }
 
 /* The running summary values of the epochs before the resume point (from

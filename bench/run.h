@@ -150,10 +150,6 @@ bool run_stopped(const struct train_summary *s);
 /* v as a CSV number: %.9g, or nan / inf / -inf. */
 void run_csv_double(FILE *f, double v);
 
-/* s as a CSV field: as is, or quoted (quotes doubled) when it holds a
- * comma, quote or line break (pythae's exception texts do). */
-void run_csv_text(FILE *f, const char *s);
-
 /* One epoch of training (step.c): the shuffled batches as optimiser
  * steps, each the pipeline input -> forward -> backward -> mitigate ->
  * update -> record; resume checkpoints and progress between steps.

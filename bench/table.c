@@ -26,23 +26,35 @@ void table_fmt_real(double v, char *buf, size_t cap)
 		snprintf(buf, cap, "%.9g", v);
 }
 
+/* v as %ld into b (n bytes) when have, else "". */
+static void long_or_blank(bool have, long v, char *b, size_t n)
+{
+	if (have)
+		snprintf(b, n, "%ld", v);
+	else
+		b[0] = '\0';
+}
+
+/* v as table_fmt_real prints it into b (n bytes) when have, else "". */
+static void real_or_blank(bool have, double v, char *b, size_t n)
+{
+	if (have)
+		table_fmt_real(v, b, n);
+	else
+		b[0] = '\0';
+}
+
 static void get_status(const struct train_summary *s, char *b, size_t n)
 {
 	snprintf(b, n, "%s", guard_status_name(s->status));
 }
 static void get_first_epoch(const struct train_summary *s, char *b, size_t n)
 {
-	if (s->first.set)
-		snprintf(b, n, "%ld", s->first.epoch);
-	else
-		b[0] = '\0';
+	long_or_blank(s->first.set, s->first.epoch, b, n);
 }
 static void get_first_step(const struct train_summary *s, char *b, size_t n)
 {
-	if (s->first.set)
-		snprintf(b, n, "%ld", s->first.step);
-	else
-		b[0] = '\0';
+	long_or_blank(s->first.set, s->first.step, b, n);
 }
 static void get_first_phase(const struct train_summary *s, char *b, size_t n)
 {
@@ -56,10 +68,7 @@ static void get_first_quantity(const struct train_summary *s, char *b,
 }
 static void get_first_value(const struct train_summary *s, char *b, size_t n)
 {
-	if (s->first.set)
-		table_fmt_real(s->first.value, b, n);
-	else
-		b[0] = '\0';
+	real_or_blank(s->first.set, s->first.value, b, n);
 }
 static void get_message(const struct train_summary *s, char *b, size_t n)
 {
@@ -83,17 +92,11 @@ static void get_final_eval(const struct train_summary *s, char *b, size_t n)
 }
 static void get_best_eval(const struct train_summary *s, char *b, size_t n)
 {
-	if (s->best_epoch > 0)
-		table_fmt_real(s->best_eval_loss, b, n);
-	else
-		b[0] = '\0';
+	real_or_blank(s->best_epoch > 0, s->best_eval_loss, b, n);
 }
 static void get_best_epoch(const struct train_summary *s, char *b, size_t n)
 {
-	if (s->best_epoch > 0)
-		snprintf(b, n, "%ld", s->best_epoch);
-	else
-		b[0] = '\0';
+	long_or_blank(s->best_epoch > 0, s->best_epoch, b, n);
 }
 static void get_seconds(const struct train_summary *s, char *b, size_t n)
 {
@@ -172,17 +175,13 @@ static void get_origin_node(const struct train_summary *s, char *b, size_t n)
 }
 static void get_origin_step(const struct train_summary *s, char *b, size_t n)
 {
-	if (has_cause(s) && s->first.origin_step > 0)
-		snprintf(b, n, "%ld", s->first.origin_step);
-	else
-		b[0] = '\0';
+	long_or_blank(has_cause(s) && s->first.origin_step > 0,
+		      s->first.origin_step, b, n);
 }
 static void get_bad_samples(const struct train_summary *s, char *b, size_t n)
 {
-	if (has_cause(s) && s->first.n_bad_samples >= 0)
-		snprintf(b, n, "%ld", s->first.n_bad_samples);
-	else
-		b[0] = '\0';
+	long_or_blank(has_cause(s) && s->first.n_bad_samples >= 0,
+		      s->first.n_bad_samples, b, n);
 }
 static void get_nan_op(const struct train_summary *s, char *b, size_t n)
 {
@@ -194,17 +193,11 @@ static void get_nan_node(const struct train_summary *s, char *b, size_t n)
 }
 static void get_lead_step(const struct train_summary *s, char *b, size_t n)
 {
-	if (s->lead_step > 0)
-		snprintf(b, n, "%ld", s->lead_step);
-	else
-		b[0] = '\0';
+	long_or_blank(s->lead_step > 0, s->lead_step, b, n);
 }
 static void get_lead_time(const struct train_summary *s, char *b, size_t n)
 {
-	if (s->lead_time >= 0)
-		snprintf(b, n, "%ld", s->lead_time);
-	else
-		b[0] = '\0';
+	long_or_blank(s->lead_time >= 0, s->lead_time, b, n);
 }
 static void get_skipped(const struct train_summary *s, char *b, size_t n)
 {
@@ -235,18 +228,12 @@ static void get_first_batch(const struct train_summary *s, char *b, size_t n)
 static void get_last_finite_epoch(const struct train_summary *s, char *b,
 				  size_t n)
 {
-	if (s->last_finite_epoch > 0)
-		snprintf(b, n, "%ld", s->last_finite_epoch);
-	else
-		b[0] = '\0';
+	long_or_blank(s->last_finite_epoch > 0, s->last_finite_epoch, b, n);
 }
 /* A held-out value: blank when its epoch does not exist. */
 static void fmt_at(bool have, double v, char *b, size_t n)
 {
-	if (have)
-		table_fmt_real(v, b, n);
-	else
-		b[0] = '\0';
+	real_or_blank(have, v, b, n);
 }
 static void get_sse_best(const struct train_summary *s, char *b, size_t n)
 {
@@ -380,17 +367,7 @@ static bool row_setting(const char *name)
 
 void table_csv_field(FILE *f, const char *s)
 {
-	if (!strpbrk(s, ",\"\n\r")) {
-		fputs(s, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
+	files_csv_field(f, s);
 }
 
 enum vb_status table_row_write(FILE *f, const char *id, size_t cell,

@@ -198,7 +198,7 @@ void train_summary_row(FILE *f, const struct config *c,
 		fputs(",,,,", f);
 	}
 	fputc(',', f);
-	run_csv_text(f, s->message);
+	files_csv_field(f, s->message);
 	fprintf(f, ",%ld,%ld,", s->epochs_done, s->steps);
 	run_csv_double(f, s->final_train_loss);
 	fputc(',', f);

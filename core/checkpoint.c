@@ -86,11 +86,16 @@ void *checkpoint_impl_grow(void *p, size_t *cap, size_t need, size_t elem)
 
 char *checkpoint_impl_strdup(const char *s)
 {
-	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
+	return strdup(s); /* POSIX */
+}
+
+void checkpoint_impl_meta_free(struct ck_meta *m, size_t n)
+{
+	for (size_t i = 0; m && i < n; i++) {
+		free(m[i].key);
+		free(m[i].value);
+	}
+	free(m);
 }
 
 /* Length of the valid UTF-8 sequence starting s[0] (n >= 1 bytes
@@ -98,27 +103,22 @@ char *checkpoint_impl_strdup(const char *s)
  * U+10FFFF). */
 size_t checkpoint_impl_utf8_seq(const unsigned char *s, size_t n)
 {
-	unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+	unsigned char c = s[0], lo, hi;
 	size_t len;
 	if (c < 0x80)
 		return 1;
-	if (c >= 0xC2 && c <= 0xDF) {
+	if (c >= 0xC2 && c <= 0xDF)
 		len = 2;
-	} else if (c >= 0xE0 && c <= 0xEF) {
+	else if (c >= 0xE0 && c <= 0xEF)
 		len = 3;
-		if (c == 0xE0)
-			lo = 0xA0;
-		if (c == 0xED)
-			hi = 0x9F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
+	else if (c >= 0xF0 && c <= 0xF4)
 		len = 4;
-		if (c == 0xF0)
-			lo = 0x90;
-		if (c == 0xF4)
-			hi = 0x8F;
-	} else {
+	else
 		return 0;
-	}
+	/* the second byte's range: no overlongs (E0, F0), no surrogates
+	 * (ED), nothing past U+10FFFF (F4) */
+	lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+	hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
 	if (n < len || s[1] < lo || s[1] > hi)
 		return 0;
 	for (size_t i = 2; i < len; i++)
@@ -481,13 +481,9 @@ void checkpoint_close(struct checkpoint *c)
 		free(c->t[i].name);
 		free(c->t[i].copy);
 	}
-	for (size_t i = 0; i < c->n_m; i++) {
-		free(c->m[i].key);
-		free(c->m[i].value);
-	}
+	checkpoint_impl_meta_free(c->m, c->n_m);
 	free(c->t);
 	free(c->by_name);
-	free(c->m);
 	free(c->file);
 	free(c->path);
 	free(c);

@@ -84,6 +84,9 @@ void *checkpoint_impl_grow(void *p, size_t *cap, size_t need, size_t elem);
 /* A malloc'ed copy of s, or NULL. */
 char *checkpoint_impl_strdup(const char *s);
 
+/* Frees the n metadata entries' keys and values, then m (NULL: no-op). */
+void checkpoint_impl_meta_free(struct ck_meta *m, size_t n);
+
 /* Length of the valid UTF-8 sequence starting s (n bytes left), 0 if none. */
 size_t checkpoint_impl_utf8_seq(const unsigned char *s, size_t n);
 

@@ -292,6 +292,17 @@ static int ck_js_next(struct ck_js *j)
 	return ck_js_lit(j, '}', "expected ',' or '}'");
 }
 
+/* After an object's '{': 1 when a member follows, 0 when the object is
+ * empty (its '}' consumed). */
+static int ck_js_first(struct ck_js *j)
+{
+	ck_js_ws(j);
+	if (ck_js_peek(j) != '}')
+		return 1;
+	j->pos++;
+	return 0;
+}
+
 /* {"dtype": "F32", "shape": [..], "data_offsets": [b, e]} into t. */
 static int ck_js_tensor(struct ck_js *j, struct ck_tensor *t)
 {
@@ -301,10 +312,7 @@ static int ck_js_tensor(struct ck_js *j, struct ck_tensor *t)
 	if (ck_js_peek(j) != '{')
 		return ck_js_fail(j, "tensor '%s': entry is not an object", nb);
 	j->pos++;
-	ck_js_ws(j);
-	more = ck_js_peek(j) != '}';
-	if (!more)
-		j->pos++;
+	more = ck_js_first(j);
 	while (more) {
 		char *field;
 		int bad = 0;
@@ -386,10 +394,7 @@ static int ck_js_meta(struct ck_js *j, struct checkpoint *c)
 	if (ck_js_peek(j) != '{')
 		return ck_js_fail(j, CK_METADATA_KEY " is not an object");
 	j->pos++;
-	ck_js_ws(j);
-	more = ck_js_peek(j) != '}';
-	if (!more)
-		j->pos++;
+	more = ck_js_first(j);
 	while (more) {
 		char *key, *value;
 		struct ck_meta *q;
@@ -431,10 +436,7 @@ int checkpoint_impl_js_header(struct ck_js *j, struct checkpoint *c)
 	ck_js_ws(j);
 	if (ck_js_lit(j, '{', "expected '{'"))
 		return -1;
-	ck_js_ws(j);
-	more = ck_js_peek(j) != '}';
-	if (!more)
-		j->pos++;
+	more = ck_js_first(j);
 	while (more) {
 		char *key;
 		if (ck_js_key(j, &key))

@@ -18,6 +18,19 @@
 
 /* ---- writer ---------------------------------------------------------- */
 
+/* Room for one more element in list p (n used of *cap, elem bytes
+ * each): the list, or NULL with VB_ERR_NOMEM "checkpoint: cannot grow the
+ * <what> list" in err. */
+static void *grow(void *p, size_t *cap, size_t n, size_t elem,
+		  const char *what, struct vb_error *err)
+{
+	void *q = checkpoint_impl_grow(p, cap, n + 1, elem);
+	if (!q)
+		vb_fail(err, VB_ERR_NOMEM, "checkpoint: cannot grow the %s list",
+			what);
+	return q;
+}
+
 enum vb_status checkpoint_writer_create(struct checkpoint_writer **out,
 					struct vb_error *err)
 {
@@ -34,12 +47,8 @@ void checkpoint_writer_free(struct checkpoint_writer *w)
 		return;
 	for (size_t i = 0; i < w->n_t; i++)
 		free(w->t[i].name);
-	for (size_t i = 0; i < w->n_m; i++) {
-		free(w->m[i].key);
-		free(w->m[i].value);
-	}
+	checkpoint_impl_meta_free(w->m, w->n_m);
 	free(w->t);
-	free(w->m);
 	free(w);
 }
 
@@ -82,10 +91,9 @@ enum vb_status checkpoint_add(struct checkpoint_writer *w, const char *name,
 			return vb_fail(err, VB_ERR_INTERNAL,
 				       "checkpoint: duplicate tensor name '%s'",
 				       nb);
-	q = checkpoint_impl_grow(w->t, &w->cap_t, w->n_t + 1, sizeof *w->t);
+	q = grow(w->t, &w->cap_t, w->n_t, sizeof *w->t, "tensor", err);
 	if (!q)
-		return vb_fail(err, VB_ERR_NOMEM,
-			       "checkpoint: cannot grow the tensor list");
+		return VB_ERR_NOMEM;
 	w->t = q;
 	e = &w->t[w->n_t];
 	memset(e, 0, sizeof *e);
@@ -127,10 +135,9 @@ enum vb_status checkpoint_add_meta(struct checkpoint_writer *w,
 			return vb_fail(err, VB_ERR_INTERNAL,
 				       "checkpoint: duplicate metadata key '%s'",
 				       kb);
-	q = checkpoint_impl_grow(w->m, &w->cap_m, w->n_m + 1, sizeof *w->m);
+	q = grow(w->m, &w->cap_m, w->n_m, sizeof *w->m, "metadata", err);
 	if (!q)
-		return vb_fail(err, VB_ERR_NOMEM,
-			       "checkpoint: cannot grow the metadata list");
+		return VB_ERR_NOMEM;
 	w->m = q;
 	k = checkpoint_impl_strdup(key);
 	v = checkpoint_impl_strdup(value);

@@ -35,6 +35,23 @@ static bool batch_square(const struct graph_node *a)
 	return a->value.ndim == 3 && a->value.shape[1] == a->value.shape[2];
 }
 
+/* Whether a is a batch of square matrices (B, d, d), then with *B and *d;
+ * false for a NULL a or, after recording the shape failure of op on g,
+ * another shape. */
+static bool square_in(struct graph *g, const char *op, const char *name,
+		      struct graph_node *a, size_t *B, size_t *d)
+{
+	if (!a)
+		return false;
+	if (!batch_square(a)) {
+		op_impl_shape_fail(g, "linalg", op, name, a, NULL);
+		return false;
+	}
+	*B = a->value.shape[0];
+	*d = a->value.shape[1];
+	return true;
+}
+
 static size_t n_low(size_t d)
 {
 	return d ? d * (d - 1) / 2 : 0;
@@ -377,12 +394,8 @@ struct graph_node *linalg_diag(struct graph *g, const char *name,
 {
 	struct graph_node *in[1] = {a}, *n;
 	size_t B, d;
-	if (!a)
+	if (!square_in(g, "diag", name, a, &B, &d))
 		return NULL;
-	if (!batch_square(a))
-		return op_impl_shape_fail(g, "linalg", "diag", name, a, NULL);
-	B = a->value.shape[0];
-	d = a->value.shape[1];
 	n = graph_op_node(g, &OP_DIAG, name, in, 1, 2, (const size_t[2]){B, d});
 	if (!n)
 		return NULL;
@@ -425,13 +438,8 @@ struct graph_node *linalg_tril_low(struct graph *g, const char *name,
 {
 	struct graph_node *in[1] = {a}, *n;
 	size_t B, d, nl;
-	if (!a)
+	if (!square_in(g, "tril_low", name, a, &B, &d))
 		return NULL;
-	if (!batch_square(a))
-		return op_impl_shape_fail(g, "linalg", "tril_low", name, a,
-					  NULL);
-	B = a->value.shape[0];
-	d = a->value.shape[1];
 	nl = n_low(d);
 	n = graph_op_node(g, &OP_TRIL_LOW, name, in, 1, 2,
 			  (const size_t[2]){B, nl});
@@ -512,13 +520,8 @@ struct graph_node *linalg_add_identity(struct graph *g, const char *name,
 	struct graph_node *in[1] = {a}, *n;
 	size_t B, d;
 	vb_real lr = (vb_real)lambda;
-	if (!a)
+	if (!square_in(g, "add_identity", name, a, &B, &d))
 		return NULL;
-	if (!batch_square(a))
-		return op_impl_shape_fail(g, "linalg", "add_identity", name, a,
-					  NULL);
-	B = a->value.shape[0];
-	d = a->value.shape[1];
 	n = graph_op_node(g, &OP_ADD_IDENTITY, name, in, 1, 3, a->value.shape);
 	if (!n)
 		return NULL;
@@ -558,12 +561,8 @@ struct graph_node *linalg_trace(struct graph *g, const char *name,
 {
 	struct graph_node *in[1] = {a}, *n;
 	size_t B, d;
-	if (!a)
+	if (!square_in(g, "trace", name, a, &B, &d))
 		return NULL;
-	if (!batch_square(a))
-		return op_impl_shape_fail(g, "linalg", "trace", name, a, NULL);
-	B = a->value.shape[0];
-	d = a->value.shape[1];
 	n = graph_op_node(g, &OP_TRACE, name, in, 1, 1, (const size_t[1]){B});
 	if (!n)
 		return NULL;
@@ -579,16 +578,6 @@ struct graph_node *linalg_trace(struct graph *g, const char *name,
 /* ------------------------------------------------------------------ */
 /* bmm */
 
-static void bmm_dims(const struct graph_node *n, size_t *m, size_t *k,
-		     size_t *nn)
-{
-	const struct tensor *a = &n->in[0]->value, *b = &n->in[1]->value;
-	bool ta = n->i[0], tb = n->i[1];
-	*m = ta ? a->shape[2] : a->shape[1];
-	*k = ta ? a->shape[1] : a->shape[2];
-	*nn = tb ? b->shape[1] : b->shape[2];
-}
-
 static void bmm_backward(struct graph *g, struct graph_node *n)
 {
 	struct tensor *ga = graph_input_grad(g, n, 0);
@@ -597,7 +586,7 @@ static void bmm_backward(struct graph *g, struct graph_node *n)
 	const vb_real *G = n->grad.data;
 	bool ta = n->i[0], tb = n->i[1];
 	size_t nb = n->value.shape[0], m, k, nn;
-	bmm_dims(n, &m, &k, &nn);
+	op_impl_product_dims(n, 1, &m, &k, &nn);
 	/* C = op(A) op(B); as matmul_backward in ops.c, per matrix */
 	if (ga) {
 		if (!ta) /* dA (m,k) = G (m,n) op(B)^T */
@@ -991,13 +980,8 @@ struct graph_node *linalg_inverse(struct graph *g, const char *name,
 	vb_real *f;
 	double *w;
 	int *piv;
-	if (!a)
+	if (!square_in(g, "inverse", name, a, &B, &d))
 		return NULL;
-	if (!batch_square(a))
-		return op_impl_shape_fail(g, "linalg", "inverse", name, a,
-					  NULL);
-	B = a->value.shape[0];
-	d = a->value.shape[1];
 	n = graph_op_node(g, &OP_INVERSE, name, in, 1, 3, a->value.shape);
 	if (!n)
 		return NULL;
@@ -1095,10 +1079,8 @@ struct graph_node *linalg_logdet(struct graph *g, const char *name,
 		return graph_failf(g, VB_ERR_INTERNAL, "linalg: logdet %s: "
 				   "mode %d, expected lu or cholesky",
 				   name ? name : "", (int)mode);
-	if (!batch_square(a))
-		return op_impl_shape_fail(g, "linalg", "logdet", name, a, NULL);
-	B = a->value.shape[0];
-	d = a->value.shape[1];
+	if (!square_in(g, "logdet", name, a, &B, &d))
+		return NULL;
 	n = graph_op_node(g, &OP_LOGDET, name, in, 1, 1, (const size_t[1]){B});
 	if (!n)
 		return NULL;
@@ -1255,13 +1237,8 @@ struct graph_node *linalg_cholesky(struct graph *g, const char *name,
 	size_t B, d;
 	vb_real *t;
 	double *col;
-	if (!a)
+	if (!square_in(g, "cholesky", name, a, &B, &d))
 		return NULL;
-	if (!batch_square(a))
-		return op_impl_shape_fail(g, "linalg", "cholesky", name, a,
-					  NULL);
-	B = a->value.shape[0];
-	d = a->value.shape[1];
 	n = graph_op_node(g, &OP_CHOLESKY, name, in, 1, 3, a->value.shape);
 	if (!n)
 		return NULL;

@@ -51,3 +51,13 @@ void op_impl_pass_vjp(struct graph *g, struct graph_node *n,
 	if (graph_input_active(n, 0))
 		gin[0] = G;
 }
+
+void op_impl_product_dims(const struct graph_node *n, int first, size_t *m,
+			  size_t *k, size_t *nn)
+{
+	const struct tensor *a = &n->in[0]->value, *b = &n->in[1]->value;
+	bool ta = n->i[0], tb = n->i[1];
+	*m = ta ? a->shape[first + 1] : a->shape[first];
+	*k = ta ? a->shape[first] : a->shape[first + 1];
+	*nn = tb ? b->shape[first] : b->shape[first + 1];
+}

@@ -28,6 +28,13 @@ struct graph_node *op_impl_shape_fail(struct graph *g, const char *module,
 void *op_impl_scratch(struct graph *g, const char *module, size_t rows,
 		      size_t cols, size_t size);
 
+/* C (m, nn) = op(A) op(B) of a product node n (matmul: first = 0; bmm,
+ * per matrix: first = 1, the batch dimension before it): m, k and nn
+ * from the inputs' shapes starting at dimension first and the transpose
+ * flags n->i[0], n->i[1]. */
+void op_impl_product_dims(const struct graph_node *n, int first, size_t *m,
+			  size_t *k, size_t *nn);
+
 /* The pass-through gradient of an op whose output is input 0 plus a
  * constant, or input 0's values in the same order (add_scalar,
  * add_identity, reshape): the backward kernel accumulates (+=) n's

@@ -151,16 +151,6 @@ static bool any_null2(struct graph_node *a, struct graph_node *b)
 /* ------------------------------------------------------------------ */
 /* matmul */
 
-static void matmul_dims(const struct graph_node *n, size_t *m, size_t *k,
-			size_t *nn)
-{
-	const struct tensor *a = &n->in[0]->value, *b = &n->in[1]->value;
-	bool ta = n->i[0], tb = n->i[1];
-	*m = ta ? a->shape[1] : a->shape[0];
-	*k = ta ? a->shape[0] : a->shape[1];
-	*nn = tb ? b->shape[0] : b->shape[1];
-}
-
 static void matmul_backward(struct graph *g, struct graph_node *n)
 {
 	struct tensor *ga = graph_input_grad(g, n, 0);
@@ -169,7 +159,7 @@ static void matmul_backward(struct graph *g, struct graph_node *n)
 	const vb_real *G = n->grad.data;
 	bool ta = n->i[0], tb = n->i[1];
 	size_t m, k, nn;
-	matmul_dims(n, &m, &k, &nn);
+	op_impl_product_dims(n, 0, &m, &k, &nn);
 	size_t lda = n->in[0]->value.shape[1], ldb = n->in[1]->value.shape[1];
 	/* C = op(A) op(B); dop(A) = G op(B)^T, dop(B) = op(A)^T G. */
 	if (ga) {

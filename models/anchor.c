@@ -74,8 +74,7 @@ static enum vb_status anchor_build_loss(struct model *m, struct graph *g,
 
 	graph_push_scope(g, "loss");
 	out->reg = op_add(g, "kl_anchor", out->reg, reg);
-	out->loss = op_mean(g, "total",
-			    op_add(g, "per_sample", out->recon, out->reg));
+	out->loss = vae_loss_total(g, out->recon, out->reg);
 	graph_pop_scope(g);
 	return graph_status(g);
 }

@@ -3,6 +3,22 @@
 
 #include "ops.h"
 
+/* The ConvNet and ResNet networks are built for 28 x 28 images:
+ * VB_ERR_CONFIG "arch: the ResNet encoder takes 28 x 28 images, not ..."
+ * (what: "encoder takes") for other sizes; VB_OK for them and the MLP. */
+static enum vb_status side_28(const struct model_config *cfg,
+			      const char *what, struct vb_error *err)
+{
+	if ((cfg->arch != MODEL_ARCH_CONVNET &&
+	     cfg->arch != MODEL_ARCH_RESNET) ||
+	    (cfg->n_rows == 28 && cfg->n_cols == 28))
+		return VB_OK;
+	return vb_fail(err, VB_ERR_CONFIG, "arch: the %s %s 28 x 28 images, "
+		       "not %zu x %zu",
+		       cfg->arch == MODEL_ARCH_CONVNET ? "ConvNet" : "ResNet",
+		       what, cfg->n_rows, cfg->n_cols);
+}
+
 enum vb_status arch_encoder_add(struct arch_encoder *e, struct params *p,
 				const struct model_config *cfg,
 				struct vb_error *err)
@@ -14,24 +30,14 @@ enum vb_status arch_encoder_add(struct arch_encoder *e, struct params *p,
 	e->logvar_min = cfg->logvar_min;
 	e->logvar_max = cfg->logvar_max;
 	e->arch = cfg->arch;
-	if (cfg->arch == MODEL_ARCH_CONVNET) {
-		if (cfg->n_rows != 28 || cfg->n_cols != 28)
-			return vb_fail(err, VB_ERR_CONFIG,
-				       "arch: the ConvNet encoder takes 28 x 28 "
-				       "images, not %zu x %zu", cfg->n_rows,
-				       cfg->n_cols);
+	if (side_28(cfg, "encoder takes", err))
+		return VB_ERR_CONFIG;
+	if (cfg->arch == MODEL_ARCH_CONVNET)
 		return convnet_encoder_add(&e->conv, p, "encoder",
 					   cfg->n_latent, &o, err);
-	}
-	if (cfg->arch == MODEL_ARCH_RESNET) {
-		if (cfg->n_rows != 28 || cfg->n_cols != 28)
-			return vb_fail(err, VB_ERR_CONFIG,
-				       "arch: the ResNet encoder takes 28 x 28 "
-				       "images, not %zu x %zu", cfg->n_rows,
-				       cfg->n_cols);
+	if (cfg->arch == MODEL_ARCH_RESNET)
 		return resnet_encoder_add(&e->res, p, "encoder", cfg->n_latent,
 					  err);
-	}
 	return nets_mlp_encoder_add_opt(&e->mlp, p, "encoder", D,
 					cfg->n_hidden, cfg->n_latent, &o, err);
 }
@@ -44,24 +50,14 @@ enum vb_status arch_decoder_add(struct arch_decoder *d, struct params *p,
 	struct nets_options o;
 	nets_options_from(&o, cfg);
 	d->arch = cfg->arch;
-	if (cfg->arch == MODEL_ARCH_CONVNET) {
-		if (cfg->n_rows != 28 || cfg->n_cols != 28)
-			return vb_fail(err, VB_ERR_CONFIG,
-				       "arch: the ConvNet decoder makes 28 x 28 "
-				       "images, not %zu x %zu", cfg->n_rows,
-				       cfg->n_cols);
+	if (side_28(cfg, "decoder makes", err))
+		return VB_ERR_CONFIG;
+	if (cfg->arch == MODEL_ARCH_CONVNET)
 		return convnet_decoder_add(&d->conv, p, "decoder",
 					   cfg->n_latent, &o, err);
-	}
-	if (cfg->arch == MODEL_ARCH_RESNET) {
-		if (cfg->n_rows != 28 || cfg->n_cols != 28)
-			return vb_fail(err, VB_ERR_CONFIG,
-				       "arch: the ResNet decoder makes 28 x 28 "
-				       "images, not %zu x %zu", cfg->n_rows,
-				       cfg->n_cols);
+	if (cfg->arch == MODEL_ARCH_RESNET)
 		return resnet_decoder_add(&d->res, p, "decoder", cfg->n_latent,
 					  err);
-	}
 	return nets_mlp_decoder_add_opt(&d->mlp, p, "decoder", cfg->n_latent,
 					cfg->n_hidden, D, &o, err);
 }

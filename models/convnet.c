@@ -6,39 +6,7 @@
 
 #include "ops.h"
 
-static enum vb_status conv_add(struct convnet_conv *c, struct params *p,
-			       const char *prefix, size_t n_in, size_t n_out,
-			       size_t k, int stride, int pad, int out_pad,
-			       bool transposed, struct vb_error *err)
-{
-	char name[2 * PARAMS_NAME_LEN];
-	size_t ws[4], bs[1] = {n_out};
-	enum vb_status st;
-	c->n_in = n_in;
-	c->n_out = n_out;
-	c->k = k;
-	c->stride = stride;
-	c->pad = pad;
-	c->out_pad = out_pad;
-	c->transposed = transposed;
-	ws[0] = transposed ? n_in : n_out;
-	ws[1] = transposed ? n_out : n_in;
-	ws[2] = ws[3] = k;
-	int n = snprintf(name, sizeof name, "%s.weight", prefix);
-	if (n < 0 || (size_t)n >= sizeof name)
-		return vb_fail(err, VB_ERR_INTERNAL,
-			       "convnet: parameter name %s too long", prefix);
-	st = params_add(p, name, 4, ws, &c->w, err);
-	n = snprintf(name, sizeof name, "%s.bias", prefix);
-	if (n < 0 || (size_t)n >= sizeof name)
-		return vb_fail(err, VB_ERR_INTERNAL,
-			       "convnet: parameter name %s too long", prefix);
-	if (st == VB_OK)
-		st = params_add(p, name, 1, bs, &c->b, err);
-	return st;
-}
-
-static void conv_init(const struct convnet_conv *c, struct params *p,
+static void conv_init(const struct nets_conv *c, struct params *p,
 		      const struct nets_options *o, struct rng *r)
 {
 	/* torch.nn.init's fans read weight dims 1 (fan_in) and 0 */
@@ -46,20 +14,6 @@ static void conv_init(const struct convnet_conv *c, struct params *p,
 	size_t fin = (c->transposed ? c->n_out : c->n_in) * kk;
 	size_t fout = (c->transposed ? c->n_in : c->n_out) * kk;
 	nets_init_layer(p, c->w, c->b, fin, fout, o, r);
-}
-
-static struct graph_node *conv_forward(const struct convnet_conv *c,
-				       struct graph *g,
-				       struct graph_node **pnodes,
-				       const char *name,
-				       struct graph_node *x)
-{
-	if (c->transposed)
-		return op_conv_transpose2d(g, name, x, pnodes[c->w],
-					   pnodes[c->b], c->stride, c->pad,
-					   c->out_pad);
-	return op_conv2d(g, name, x, pnodes[c->w], pnodes[c->b], c->stride,
-			 c->pad);
 }
 
 enum vb_status convnet_encoder_add(struct convnet_encoder *e,
@@ -78,8 +32,8 @@ enum vb_status convnet_encoder_add(struct convnet_encoder *e,
 	e->opt = *o;
 	for (int i = 0; st == VB_OK && i < 4; i++) {
 		snprintf(name, sizeof name, "%s.layers.%d.0", prefix, i);
-		st = conv_add(&e->conv[i], p, name, ch[i], ch[i + 1], 4, 2, 1,
-			      0, false, err);
+		st = nets_conv_add(&e->conv[i], p, name, false, ch[i],
+				   ch[i + 1], 4, 2, 1, 0, err);
 		snprintf(name, sizeof name, "%s.layers.%d.1", prefix, i);
 		if (st == VB_OK)
 			st = nets_bn_add(&e->bn[i], p, name, ch[i + 1], o,
@@ -131,7 +85,7 @@ void convnet_encoder_forward(const struct convnet_encoder *e,
 	h = op_reshape(g, "image", x, 4, xs);
 	for (int i = 0; i < 4; i++) {
 		snprintf(nm, sizeof nm, "conv%d", i + 1);
-		h = conv_forward(&e->conv[i], g, pnodes, nm, h);
+		h = nets_conv_forward(&e->conv[i], g, pnodes, nm, h);
 		snprintf(nm, sizeof nm, "conv%d.bn", i + 1);
 		h = nets_bn_forward(&e->bn[i], g, pnodes, nm, h);
 		snprintf(nm, sizeof nm, "conv%d.relu", i + 1);
@@ -148,6 +102,7 @@ enum vb_status convnet_decoder_add(struct convnet_decoder *d,
 				   const struct nets_options *o,
 				   struct vb_error *err)
 {
+	static const size_t ch[4] = {1024, 512, 256, 1};
 	char name[2 * PARAMS_NAME_LEN];
 	enum vb_status st;
 	if (n_latent == 0)
@@ -157,24 +112,15 @@ enum vb_status convnet_decoder_add(struct convnet_decoder *d,
 	d->opt = *o;
 	snprintf(name, sizeof name, "%s.layers.0", prefix);
 	st = nets_linear_add(&d->fc, p, name, n_latent, 1024 * 4 * 4, err);
-	snprintf(name, sizeof name, "%s.layers.1.0", prefix);
-	if (st == VB_OK)
-		st = conv_add(&d->up[0], p, name, 1024, 512, 3, 2, 1, 0, true,
-			      err);
-	snprintf(name, sizeof name, "%s.layers.1.1", prefix);
-	if (st == VB_OK)
-		st = nets_bn_add(&d->bn[0], p, name, 512, o, err);
-	snprintf(name, sizeof name, "%s.layers.2.0", prefix);
-	if (st == VB_OK)
-		st = conv_add(&d->up[1], p, name, 512, 256, 3, 2, 1, 1, true,
-			      err);
-	snprintf(name, sizeof name, "%s.layers.2.1", prefix);
-	if (st == VB_OK)
-		st = nets_bn_add(&d->bn[1], p, name, 256, o, err);
-	snprintf(name, sizeof name, "%s.layers.3.0", prefix);
-	if (st == VB_OK)
-		st = conv_add(&d->up[2], p, name, 256, 1, 3, 2, 1, 1, true,
-			      err);
+	for (int i = 0; st == VB_OK && i < 3; i++) {
+		snprintf(name, sizeof name, "%s.layers.%d.0", prefix, i + 1);
+		st = nets_conv_add(&d->up[i], p, name, true, ch[i], ch[i + 1],
+				   3, 2, 1, i > 0, err);
+		snprintf(name, sizeof name, "%s.layers.%d.1", prefix, i + 1);
+		if (st == VB_OK && i < 2)
+			st = nets_bn_add(&d->bn[i], p, name, ch[i + 1], o,
+					 err);
+	}
 	return st;
 }
 
@@ -206,13 +152,13 @@ struct graph_node *convnet_decoder_forward(const struct convnet_decoder *d,
 				   "must be (B, %zu)", d->n_latent);
 	h = nets_linear_forward(&d->fc, g, pnodes, "fc", z);
 	h = op_reshape(g, "fc.reshape", h, 4, hs);
-	h = conv_forward(&d->up[0], g, pnodes, "deconv1", h);
+	h = nets_conv_forward(&d->up[0], g, pnodes, "deconv1", h);
 	h = op_relu(g, "deconv1.relu",
 		    nets_bn_forward(&d->bn[0], g, pnodes, "deconv1.bn", h));
-	h = conv_forward(&d->up[1], g, pnodes, "deconv2", h);
+	h = nets_conv_forward(&d->up[1], g, pnodes, "deconv2", h);
 	h = op_relu(g, "deconv2.relu",
 		    nets_bn_forward(&d->bn[1], g, pnodes, "deconv2.bn", h));
-	h = conv_forward(&d->up[2], g, pnodes, "deconv3", h);
+	h = nets_conv_forward(&d->up[2], g, pnodes, "deconv3", h);
 	h = op_sigmoid(g, "out", h);
 	return op_reshape(g, "out.flat", h, 2, ys);
 }

@@ -18,21 +18,12 @@
 
 #define CONVNET_IMAGE_SIDE 28
 
-/* Conv2d (weight (out, in, k, k)) or ConvTranspose2d (weight
- * (in, out, k, k)), bias (out). */
-struct convnet_conv {
-	size_t n_in, n_out, k;
-	int stride, pad, out_pad;
-	bool transposed;
-	size_t w, b;
-};
-
 /* Encoder: layers.i = Sequential(Conv2d(k4, s2, p1), BatchNorm2d, ReLU)
  * for 1->128->256->512->1024 channels, 28 -> 14 -> 7 -> 3 -> 1 pixels;
  * then embedding and log_var: Linear(1024, d). */
 struct convnet_encoder {
 	size_t n_latent;
-	struct convnet_conv conv[4];
+	struct nets_conv conv[4];
 	struct nets_bn bn[4];
 	struct nets_linear mu, logvar;
 	struct nets_options opt;
@@ -47,7 +38,7 @@ struct convnet_encoder {
 struct convnet_decoder {
 	size_t n_latent;
 	struct nets_linear fc;
-	struct convnet_conv up[3];
+	struct nets_conv up[3];
 	struct nets_bn bn[2];
 	struct nets_options opt;
 };

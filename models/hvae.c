@@ -202,14 +202,9 @@ static enum vb_status hvae_forward(struct model *m, struct graph *g,
 	rest = op_sub(g, "log_q_logvar", rest,
 		      op_scale(g, "half_sum_logvar",
 			       op_sum_rows(g, "sum_logvar", logvar), 0.5));
-	out->loss = op_mean(g, "total", op_add(g, "per_sample", rec, rest));
+	out->loss = vae_loss_total(g, rec, rest);
 	graph_pop_scope(g);
-	out->recon = rec;
-	out->reg = rest;
-	out->y = y;
-	out->z = z;
-	out->mu = mu;
-	out->logvar = logvar;
+	vae_out_terms(out, rec, rest, y, z, mu, logvar);
 	out->z0 = z0;
 	out->rho0_noise = u;
 	out->rho = rho;

@@ -192,6 +192,42 @@ struct graph_node *nets_bn_forward(const struct nets_bn *bn, struct graph *g,
 			     tracked ? &run : NULL);
 }
 
+enum vb_status nets_conv_add(struct nets_conv *c, struct params *p,
+			     const char *prefix, bool transposed, size_t n_in,
+			     size_t n_out, size_t k, int stride, int pad,
+			     int out_pad, struct vb_error *err)
+{
+	char name[2 * PARAMS_NAME_LEN];
+	size_t ws[4], bs[1] = {n_out};
+	enum vb_status st;
+	*c = (struct nets_conv){n_in, n_out, k, stride, pad, out_pad,
+				transposed, 0, 0};
+	ws[0] = transposed ? n_in : n_out;
+	ws[1] = transposed ? n_out : n_in;
+	ws[2] = ws[3] = k;
+	if (join_name(name, sizeof name, prefix, ".weight", err))
+		return VB_ERR_INTERNAL;
+	st = params_add(p, name, 4, ws, &c->w, err);
+	if (st)
+		return st;
+	if (join_name(name, sizeof name, prefix, ".bias", err))
+		return VB_ERR_INTERNAL;
+	return params_add(p, name, 1, bs, &c->b, err);
+}
+
+struct graph_node *nets_conv_forward(const struct nets_conv *c,
+				     struct graph *g,
+				     struct graph_node **pnodes,
+				     const char *name, struct graph_node *x)
+{
+	if (c->transposed)
+		return op_conv_transpose2d(g, name, x, pnodes[c->w],
+					   pnodes[c->b], c->stride, c->pad,
+					   c->out_pad);
+	return op_conv2d(g, name, x, pnodes[c->w], pnodes[c->b], c->stride,
+			 c->pad);
+}
+
 enum vb_status nets_linear_add(struct nets_linear *l, struct params *p,
 			       const char *prefix, size_t n_in, size_t n_out,
 			       struct vb_error *err)
@@ -228,6 +264,64 @@ struct graph_node *nets_linear_forward(const struct nets_linear *l,
 	return op_linear(g, name, x, pnodes[l->w], pnodes[l->b]);
 }
 
+/* After st: VB_ERR_INTERNAL when "<prefix><suffix>" does not fit a name;
+ * else the linear layer l under that name when st is VB_OK, or st. */
+static enum vb_status linear_then(enum vb_status st, struct nets_linear *l,
+				  struct params *p, const char *prefix,
+				  const char *suffix, size_t n_in,
+				  size_t n_out, struct vb_error *err)
+{
+	char name[2 * PARAMS_NAME_LEN];
+	if (join_name(name, sizeof name, prefix, suffix, err))
+		return VB_ERR_INTERNAL;
+	return st == VB_OK ? nets_linear_add(l, p, name, n_in, n_out, err)
+			   : st;
+}
+
+/* The MLP's hidden layer "<prefix>.layers.0": Linear(n_in, n_hidden)
+ * fc1, then BatchNorm1d bn1 when o->batchnorm. VB_ERR_INTERNAL only when
+ * a name does not fit. */
+static enum vb_status hidden_add(struct nets_linear *fc1, struct nets_bn *bn1,
+				 struct params *p, const char *prefix,
+				 size_t n_in, size_t n_hidden,
+				 const struct nets_options *o,
+				 struct vb_error *err)
+{
+	char name[2 * PARAMS_NAME_LEN];
+	enum vb_status st;
+	if (join_name(name, sizeof name, prefix, ".layers.0.0", err))
+		return VB_ERR_INTERNAL;
+	st = nets_linear_add(fc1, p, name, n_in, n_hidden, err);
+	if (join_name(name, sizeof name, prefix, ".layers.0.1", err))
+		return VB_ERR_INTERNAL;
+	if (st == VB_OK && o->batchnorm)
+		st = nets_bn_add(bn1, p, name, n_hidden, o, err);
+	return st;
+}
+
+static void hidden_init(const struct nets_linear *fc1,
+			const struct nets_bn *bn1, struct params *p,
+			const struct nets_options *o, struct rng *r)
+{
+	nets_init_layer(p, fc1->w, fc1->b, fc1->n_in, fc1->n_out, o, r);
+	if (o->batchnorm)
+		nets_bn_init(bn1, p);
+}
+
+/* act(bn1(fc1(x))) (bn1 when o->batchnorm), nodes fc1, fc1.bn. */
+static struct graph_node *hidden_forward(const struct nets_linear *fc1,
+					 const struct nets_bn *bn1,
+					 const struct nets_options *o,
+					 struct graph *g,
+					 struct graph_node **pnodes,
+					 struct graph_node *x)
+{
+	struct graph_node *h = nets_linear_forward(fc1, g, pnodes, "fc1", x);
+	if (o->batchnorm)
+		h = nets_bn_forward(bn1, g, pnodes, "fc1.bn", h);
+	return nets_activation(g, "fc1", h, o);
+}
+
 enum vb_status nets_mlp_encoder_add(struct nets_mlp_encoder *e,
 				    struct params *p, const char *prefix,
 				    size_t n_input, size_t n_hidden,
@@ -246,36 +340,21 @@ enum vb_status nets_mlp_encoder_add_opt(struct nets_mlp_encoder *e,
 					const struct nets_options *o,
 					struct vb_error *err)
 {
-	char name[2 * PARAMS_NAME_LEN];
 	enum vb_status st;
 	e->opt = *o;
-	if (join_name(name, sizeof name, prefix, ".layers.0.0", err))
-		return VB_ERR_INTERNAL;
-	st = nets_linear_add(&e->fc1, p, name, n_input, n_hidden, err);
-	if (join_name(name, sizeof name, prefix, ".layers.0.1", err))
-		return VB_ERR_INTERNAL;
-	if (st == VB_OK && o->batchnorm)
-		st = nets_bn_add(&e->bn1, p, name, n_hidden, o, err);
-	if (join_name(name, sizeof name, prefix, ".embedding", err))
-		return VB_ERR_INTERNAL;
-	if (st == VB_OK)
-		st = nets_linear_add(&e->mu, p, name, n_hidden, n_latent, err);
-	if (join_name(name, sizeof name, prefix, ".log_var", err))
-		return VB_ERR_INTERNAL;
-	if (st == VB_OK)
-		st = nets_linear_add(&e->logvar, p, name, n_hidden, n_latent,
-				     err);
-	return st;
+	st = hidden_add(&e->fc1, &e->bn1, p, prefix, n_input, n_hidden, o,
+			err);
+	st = linear_then(st, &e->mu, p, prefix, ".embedding", n_hidden,
+			 n_latent, err);
+	return linear_then(st, &e->logvar, p, prefix, ".log_var", n_hidden,
+			   n_latent, err);
 }
 
 void nets_mlp_encoder_init(const struct nets_mlp_encoder *e, struct params *p,
 			   struct rng *r)
 {
 	const struct nets_options *o = &e->opt;
-	nets_init_layer(p, e->fc1.w, e->fc1.b, e->fc1.n_in, e->fc1.n_out, o,
-			r);
-	if (o->batchnorm)
-		nets_bn_init(&e->bn1, p);
+	hidden_init(&e->fc1, &e->bn1, p, o, r);
 	nets_init_layer(p, e->mu.w, e->mu.b, e->mu.n_in, e->mu.n_out, o, r);
 	nets_init_layer(p, e->logvar.w, e->logvar.b, e->logvar.n_in,
 			e->logvar.n_out, o, r);
@@ -286,10 +365,8 @@ void nets_mlp_encoder_forward(const struct nets_mlp_encoder *e,
 			      struct graph_node *x, struct graph_node **mu,
 			      struct graph_node **logvar)
 {
-	struct graph_node *h = nets_linear_forward(&e->fc1, g, pnodes, "fc1", x);
-	if (e->opt.batchnorm)
-		h = nets_bn_forward(&e->bn1, g, pnodes, "fc1.bn", h);
-	h = nets_activation(g, "fc1", h, &e->opt);
+	struct graph_node *h = hidden_forward(&e->fc1, &e->bn1, &e->opt, g,
+					      pnodes, x);
 	*mu = nets_linear_forward(&e->mu, g, pnodes, "mu", h);
 	*logvar = nets_linear_forward(&e->logvar, g, pnodes, "logvar", h);
 }
@@ -312,31 +389,19 @@ enum vb_status nets_mlp_decoder_add_opt(struct nets_mlp_decoder *d,
 					const struct nets_options *o,
 					struct vb_error *err)
 {
-	char name[2 * PARAMS_NAME_LEN];
 	enum vb_status st;
 	d->opt = *o;
-	if (join_name(name, sizeof name, prefix, ".layers.0.0", err))
-		return VB_ERR_INTERNAL;
-	st = nets_linear_add(&d->fc1, p, name, n_latent, n_hidden, err);
-	if (join_name(name, sizeof name, prefix, ".layers.0.1", err))
-		return VB_ERR_INTERNAL;
-	if (st == VB_OK && o->batchnorm)
-		st = nets_bn_add(&d->bn1, p, name, n_hidden, o, err);
-	if (join_name(name, sizeof name, prefix, ".layers.1.0", err))
-		return VB_ERR_INTERNAL;
-	if (st == VB_OK)
-		st = nets_linear_add(&d->out, p, name, n_hidden, n_output, err);
-	return st;
+	st = hidden_add(&d->fc1, &d->bn1, p, prefix, n_latent, n_hidden, o,
+			err);
+	return linear_then(st, &d->out, p, prefix, ".layers.1.0", n_hidden,
+			   n_output, err);
 }
 
 void nets_mlp_decoder_init(const struct nets_mlp_decoder *d, struct params *p,
 			   struct rng *r)
 {
 	const struct nets_options *o = &d->opt;
-	nets_init_layer(p, d->fc1.w, d->fc1.b, d->fc1.n_in, d->fc1.n_out, o,
-			r);
-	if (o->batchnorm)
-		nets_bn_init(&d->bn1, p);
+	hidden_init(&d->fc1, &d->bn1, p, o, r);
 	nets_init_layer(p, d->out.w, d->out.b, d->out.n_in, d->out.n_out, o,
 			r);
 }
@@ -346,10 +411,8 @@ struct graph_node *nets_mlp_decoder_forward(const struct nets_mlp_decoder *d,
 					    struct graph_node **pnodes,
 					    struct graph_node *z)
 {
-	struct graph_node *a = nets_linear_forward(&d->fc1, g, pnodes, "fc1", z);
-	if (d->opt.batchnorm)
-		a = nets_bn_forward(&d->bn1, g, pnodes, "fc1.bn", a);
-	a = nets_activation(g, "fc1", a, &d->opt);
+	struct graph_node *a = hidden_forward(&d->fc1, &d->bn1, &d->opt, g,
+					      pnodes, z);
 	return op_sigmoid(g, "out.sigmoid",
 			  nets_linear_forward(&d->out, g, pnodes, "out", a));
 }

@@ -5,6 +5,7 @@
 #ifndef VB_MODELS_NETS_H
 #define VB_MODELS_NETS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,6 +77,28 @@ void nets_bn_init(const struct nets_bn *bn, struct params *p);
 struct graph_node *nets_bn_forward(const struct nets_bn *bn, struct graph *g,
 				   struct graph_node **pnodes,
 				   const char *name, struct graph_node *x);
+
+/* One convolution with bias: Conv2d, weight (out, in, k, k), or
+ * ConvTranspose2d, weight (in, out, k, k); bias (out). */
+struct nets_conv {
+	size_t n_in, n_out, k;
+	int stride, pad, out_pad;
+	bool transposed;
+	size_t w, b; /* params entry indices */
+};
+
+/* Sets c's shape and registers "<prefix>.weight" and "<prefix>.bias". */
+enum vb_status nets_conv_add(struct nets_conv *c, struct params *p,
+			     const char *prefix, bool transposed, size_t n_in,
+			     size_t n_out, size_t k, int stride, int pad,
+			     int out_pad, struct vb_error *err);
+
+/* c on x (B, n_in, H, W) with its bias, node name: op_conv2d, or
+ * op_conv_transpose2d when transposed. */
+struct graph_node *nets_conv_forward(const struct nets_conv *c,
+				     struct graph *g,
+				     struct graph_node **pnodes,
+				     const char *name, struct graph_node *x);
 
 struct nets_linear {
 	size_t n_in, n_out;

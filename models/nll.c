@@ -109,19 +109,25 @@ static double half_sq(const vb_real *v, size_t n)
 	return 0.5 * acc;
 }
 
+/* sum_p (y_p - x_p)^2 in double, in pixel order. */
+static double sq_dist(const vb_real *y, const vb_real *x, size_t D)
+{
+	double acc = 0;
+	for (size_t p = 0; p < D; p++) {
+		double dy = (double)y[p] - x[p];
+		acc += dy * dy;
+	}
+	return acc;
+}
+
 /* log p(x | y) of pythae's get_nll for the vae and rhvae: mse with its
  * -(D/2) log 2 pi, or the clamped BCE. */
 static double log_px(const struct model *m, const vb_real *y,
 		     const vb_real *x, size_t D)
 {
 	double acc = 0;
-	if (m->cfg.recon == MODEL_RECON_MSE) {
-		for (size_t p = 0; p < D; p++) {
-			double dy = (double)y[p] - x[p];
-			acc += dy * dy;
-		}
-		return -0.5 * acc - 0.5 * (double)D * NLL_LOG_2PI;
-	}
+	if (m->cfg.recon == MODEL_RECON_MSE)
+		return -0.5 * sq_dist(y, x, D) - 0.5 * (double)D * NLL_LOG_2PI;
 	for (size_t p = 0; p < D; p++)
 		acc += bce_pixel(y[p], x[p], m->cfg.bce_log_clamp);
 	return -acc;
@@ -132,13 +138,8 @@ static double log_px_hvae(const struct model *m, const vb_real *l,
 			  const vb_real *x, size_t D)
 {
 	double acc = 0;
-	if (m->cfg.recon == MODEL_RECON_MSE) {
-		for (size_t p = 0; p < D; p++) {
-			double dy = (double)l[p] - x[p];
-			acc += dy * dy;
-		}
-		return -0.5 * acc;
-	}
+	if (m->cfg.recon == MODEL_RECON_MSE)
+		return -0.5 * sq_dist(l, x, D);
 	for (size_t p = 0; p < D; p++) {
 		double v = l[p];
 		acc += fmax(v, 0) - v * x[p] + log1p(exp(-fabs(v)));

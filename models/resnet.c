@@ -28,39 +28,9 @@ static enum vb_status join(char *out, const char *prefix, const char *suffix,
 	return VB_OK;
 }
 
-static enum vb_status conv_add(struct resnet_conv *c, struct params *p,
-			       const char *prefix, bool transposed,
-			       size_t n_in, size_t n_out, size_t k,
-			       int stride, int pad, int out_pad,
-			       struct vb_error *err)
-{
-	char name[PARAMS_NAME_LEN];
-	size_t ws[4], bs[1] = {n_out};
-	enum vb_status st;
-	c->n_in = n_in;
-	c->n_out = n_out;
-	c->k = k;
-	c->stride = stride;
-	c->pad = pad;
-	c->out_pad = out_pad;
-	c->transposed = transposed;
-	ws[0] = transposed ? n_in : n_out;
-	ws[1] = transposed ? n_out : n_in;
-	ws[2] = k;
-	ws[3] = k;
-	st = join(name, prefix, "weight", err);
-	if (st == VB_OK)
-		st = params_add(p, name, 4, ws, &c->w, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "bias", err);
-	if (st == VB_OK)
-		st = params_add(p, name, 1, bs, &c->b, err);
-	return st;
-}
-
 /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight then bias; fan_in reads
  * dimension 1 of the weight, which is out for ConvTranspose2d. */
-static void conv_init(const struct resnet_conv *c, struct params *p,
+static void conv_init(const struct nets_conv *c, struct params *p,
 		      struct rng *r)
 {
 	size_t fan_in = (c->transposed ? c->n_out : c->n_in) * c->k * c->k;
@@ -69,35 +39,48 @@ static void conv_init(const struct resnet_conv *c, struct params *p,
 	params_init_uniform(p, c->b, bound, r);
 }
 
-static struct graph_node *conv_forward(const struct resnet_conv *c,
-				       struct graph *g,
-				       struct graph_node **pnodes,
-				       const char *name, struct graph_node *x)
-{
-	if (c->transposed)
-		return op_conv_transpose2d(g, name, x, pnodes[c->w],
-					   pnodes[c->b], c->stride, c->pad,
-					   c->out_pad);
-	return op_conv2d(g, name, x, pnodes[c->w], pnodes[c->b], c->stride,
-			 c->pad);
-}
-
-/* "<prefix>.conv_block.1" and ".3", as pythae's nn.Sequential indices
- * (0 and 2 are the ReLUs). */
-static enum vb_status block_add(struct resnet_block *b, struct params *p,
-				const char *prefix, struct vb_error *err)
+/* The convolution c at "<prefix>.<at>" (nets_conv_add's shape). */
+static enum vb_status conv_at(struct nets_conv *c, struct params *p,
+			      const char *prefix, const char *at,
+			      bool transposed, size_t n_in, size_t n_out,
+			      size_t k, int stride, int pad, int out_pad,
+			      struct vb_error *err)
 {
 	char name[PARAMS_NAME_LEN];
-	enum vb_status st;
-	st = join(name, prefix, "conv_block.1", err);
+	enum vb_status st = join(name, prefix, at, err);
 	if (st == VB_OK)
-		st = conv_add(&b->conv3x3, p, name, false, RN_C2, RN_CRES, 3,
-			      1, 1, 0, err);
+		st = nets_conv_add(c, p, name, transposed, n_in, n_out, k,
+				   stride, pad, out_pad, err);
+	return st;
+}
+
+/* The linear layer l at "<prefix>.<at>". */
+static enum vb_status linear_at(struct nets_linear *l, struct params *p,
+				const char *prefix, const char *at,
+				size_t n_in, size_t n_out,
+				struct vb_error *err)
+{
+	char name[PARAMS_NAME_LEN];
+	enum vb_status st = join(name, prefix, at, err);
 	if (st == VB_OK)
-		st = join(name, prefix, "conv_block.3", err);
+		st = nets_linear_add(l, p, name, n_in, n_out, err);
+	return st;
+}
+
+/* The ResBlock at "<prefix>.<at>": "conv_block.1" and ".3", as pythae's
+ * nn.Sequential indices (0 and 2 are the ReLUs). */
+static enum vb_status block_at(struct resnet_block *b, struct params *p,
+			       const char *prefix, const char *at,
+			       struct vb_error *err)
+{
+	char name[PARAMS_NAME_LEN];
+	enum vb_status st = join(name, prefix, at, err);
 	if (st == VB_OK)
-		st = conv_add(&b->conv1x1, p, name, false, RN_CRES, RN_C2, 1,
-			      1, 0, 0, err);
+		st = conv_at(&b->conv3x3, p, name, "conv_block.1", false,
+			     RN_C2, RN_CRES, 3, 1, 1, 0, err);
+	if (st == VB_OK)
+		st = conv_at(&b->conv1x1, p, name, "conv_block.3", false,
+			     RN_CRES, RN_C2, 1, 1, 0, 0, err);
 	return st;
 }
 
@@ -118,9 +101,9 @@ static struct graph_node *block_forward(const struct resnet_block *b,
 	struct graph_node *h;
 	graph_push_scope(g, scope);
 	h = op_relu(g, "relu_in", x);
-	h = conv_forward(&b->conv3x3, g, pnodes, "conv3x3", h);
+	h = nets_conv_forward(&b->conv3x3, g, pnodes, "conv3x3", h);
 	h = op_relu(g, "conv3x3.relu", h);
-	h = conv_forward(&b->conv1x1, g, pnodes, "conv1x1", h);
+	h = nets_conv_forward(&b->conv1x1, g, pnodes, "conv1x1", h);
 	h = op_add(g, "add", x, h);
 	graph_pop_scope(g);
 	return h;
@@ -128,47 +111,36 @@ static struct graph_node *block_forward(const struct resnet_block *b,
 
 /* ------------------------------------------------------------------ */
 
+/* The encoder's convolutions layers.0.0 .. layers.2.0: stride 2, pad 1. */
+static const struct {
+	const char *at;
+	size_t n_in, n_out, k;
+} ENC_CONV[3] = {{"layers.0.0", 1, RN_C1, 4},
+		 {"layers.1.0", RN_C1, RN_C2, 4},
+		 {"layers.2.0", RN_C2, RN_C2, 3}};
+
 enum vb_status resnet_encoder_add(struct resnet_encoder *e, struct params *p,
 				  const char *prefix, size_t n_latent,
 				  struct vb_error *err)
 {
-	char name[PARAMS_NAME_LEN];
-	enum vb_status st;
+	enum vb_status st = VB_OK;
 	if (n_latent == 0)
 		return vb_fail(err, VB_ERR_CONFIG, "resnet: encoder %s: "
 			       "latent dimension 0, expected >= 1", prefix);
 	e->n_latent = n_latent;
-	st = join(name, prefix, "layers.0.0", err);
+	for (int i = 0; st == VB_OK && i < 3; i++)
+		st = conv_at(&e->conv[i], p, prefix, ENC_CONV[i].at, false,
+			     ENC_CONV[i].n_in, ENC_CONV[i].n_out, ENC_CONV[i].k,
+			     2, 1, 0, err);
+	for (int i = 0; st == VB_OK && i < 2; i++)
+		st = block_at(&e->res[i], p, prefix,
+			      i ? "layers.3.1" : "layers.3.0", err);
 	if (st == VB_OK)
-		st = conv_add(&e->conv[0], p, name, false, 1, RN_C1, 4, 2, 1,
-			      0, err);
+		st = linear_at(&e->mu, p, prefix, "embedding", RN_FLAT,
+			       n_latent, err);
 	if (st == VB_OK)
-		st = join(name, prefix, "layers.1.0", err);
-	if (st == VB_OK)
-		st = conv_add(&e->conv[1], p, name, false, RN_C1, RN_C2, 4, 2,
-			      1, 0, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "layers.2.0", err);
-	if (st == VB_OK)
-		st = conv_add(&e->conv[2], p, name, false, RN_C2, RN_C2, 3, 2,
-			      1, 0, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "layers.3.0", err);
-	if (st == VB_OK)
-		st = block_add(&e->res[0], p, name, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "layers.3.1", err);
-	if (st == VB_OK)
-		st = block_add(&e->res[1], p, name, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "embedding", err);
-	if (st == VB_OK)
-		st = nets_linear_add(&e->mu, p, name, RN_FLAT, n_latent, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "log_var", err);
-	if (st == VB_OK)
-		st = nets_linear_add(&e->logvar, p, name, RN_FLAT, n_latent,
-				     err);
+		st = linear_at(&e->logvar, p, prefix, "log_var", RN_FLAT,
+			       n_latent, err);
 	return st;
 }
 
@@ -210,9 +182,9 @@ void resnet_encoder_forward(const struct resnet_encoder *e, struct graph *g,
 		    : op_reshape(g, "image", x, 4,
 				 (size_t[4]){B, 1, RESNET_IMAGE_SIDE,
 					     RESNET_IMAGE_SIDE});
-	h = conv_forward(&e->conv[0], g, pnodes, "conv1", h);
-	h = conv_forward(&e->conv[1], g, pnodes, "conv2", h);
-	h = conv_forward(&e->conv[2], g, pnodes, "conv3", h);
+	h = nets_conv_forward(&e->conv[0], g, pnodes, "conv1", h);
+	h = nets_conv_forward(&e->conv[1], g, pnodes, "conv2", h);
+	h = nets_conv_forward(&e->conv[2], g, pnodes, "conv3", h);
 	h = block_forward(&e->res[0], g, pnodes, "res1", h);
 	h = block_forward(&e->res[1], g, pnodes, "res2", h);
 	h = op_reshape(g, "flatten", h, 2, (size_t[2]){B, RN_FLAT});
@@ -226,38 +198,24 @@ enum vb_status resnet_decoder_add(struct resnet_decoder *d, struct params *p,
 				  const char *prefix, size_t n_latent,
 				  struct vb_error *err)
 {
-	char name[PARAMS_NAME_LEN];
 	enum vb_status st;
 	if (n_latent == 0)
 		return vb_fail(err, VB_ERR_CONFIG, "resnet: decoder %s: "
 			       "latent dimension 0, expected >= 1", prefix);
 	d->n_latent = n_latent;
-	st = join(name, prefix, "layers.0", err);
+	st = linear_at(&d->fc, p, prefix, "layers.0", n_latent, RN_FLAT, err);
 	if (st == VB_OK)
-		st = nets_linear_add(&d->fc, p, name, n_latent, RN_FLAT, err);
+		st = conv_at(&d->up[0], p, prefix, "layers.1", true, RN_C2,
+			     RN_C2, 3, 2, 1, 0, err);
+	for (int i = 0; st == VB_OK && i < 2; i++)
+		st = block_at(&d->res[i], p, prefix,
+			      i ? "layers.2.1" : "layers.2.0", err);
 	if (st == VB_OK)
-		st = join(name, prefix, "layers.1", err);
+		st = conv_at(&d->up[1], p, prefix, "layers.3.0", true, RN_C2,
+			     RN_C1, 3, 2, 1, 1, err);
 	if (st == VB_OK)
-		st = conv_add(&d->up[0], p, name, true, RN_C2, RN_C2, 3, 2, 1,
-			      0, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "layers.2.0", err);
-	if (st == VB_OK)
-		st = block_add(&d->res[0], p, name, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "layers.2.1", err);
-	if (st == VB_OK)
-		st = block_add(&d->res[1], p, name, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "layers.3.0", err);
-	if (st == VB_OK)
-		st = conv_add(&d->up[1], p, name, true, RN_C2, RN_C1, 3, 2, 1,
-			      1, err);
-	if (st == VB_OK)
-		st = join(name, prefix, "layers.4.0", err);
-	if (st == VB_OK)
-		st = conv_add(&d->up[2], p, name, true, RN_C1, 1, 3, 2, 1, 1,
-			      err);
+		st = conv_at(&d->up[2], p, prefix, "layers.4.0", true, RN_C1, 1,
+			     3, 2, 1, 1, err);
 	return st;
 }
 
@@ -292,14 +250,14 @@ struct graph_node *resnet_decoder_forward(const struct resnet_decoder *d,
 	h = nets_linear_forward(&d->fc, g, pnodes, "fc", z);
 	h = op_reshape(g, "fc.reshape", h, 4,
 		       (size_t[4]){B, RN_C2, RN_SIDE_MIN, RN_SIDE_MIN});
-	h = conv_forward(&d->up[0], g, pnodes, "deconv1", h);
+	h = nets_conv_forward(&d->up[0], g, pnodes, "deconv1", h);
 	h = block_forward(&d->res[0], g, pnodes, "res1", h);
 	h = block_forward(&d->res[1], g, pnodes, "res2", h);
 	h = op_relu(g, "res.relu", h);
 	h = op_relu(g, "deconv2.relu",
-		    conv_forward(&d->up[1], g, pnodes, "deconv2", h));
+		    nets_conv_forward(&d->up[1], g, pnodes, "deconv2", h));
 	h = op_sigmoid(g, "out",
-		       conv_forward(&d->up[2], g, pnodes, "deconv3", h));
+		       nets_conv_forward(&d->up[2], g, pnodes, "deconv3", h));
 	return op_reshape(g, "out.flat", h, 2,
 			  (size_t[2]){B, RESNET_IMAGE_SIZE});
 }

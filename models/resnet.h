@@ -24,24 +24,15 @@
 #define RESNET_ENCODER_PARAMS(d) (362112 + 4098 * (size_t)(d))
 #define RESNET_DECODER_PARAMS(d) (306241 + 2048 * (size_t)(d))
 
-/* One convolution with bias: Conv2d, weight (out, in, k, k), or
- * ConvTranspose2d, weight (in, out, k, k); bias (out). */
-struct resnet_conv {
-	size_t n_in, n_out, k;
-	int stride, pad, out_pad;
-	bool transposed;
-	size_t w, b; /* params entry indices */
-};
-
 /* ResBlock(128 -> 32): x + conv1x1(relu(conv3x3(relu(x)))). */
 struct resnet_block {
-	struct resnet_conv conv3x3; /* 128 -> 32, k3 s1 p1 */
-	struct resnet_conv conv1x1; /* 32 -> 128, k1 s1 p0 */
+	struct nets_conv conv3x3; /* 128 -> 32, k3 s1 p1 */
+	struct nets_conv conv1x1; /* 32 -> 128, k1 s1 p0 */
 };
 
 struct resnet_encoder {
 	size_t n_latent;
-	struct resnet_conv conv[3];  /* 1->64 k4s2p1, 64->128 k4s2p1,
+	struct nets_conv conv[3];  /* 1->64 k4s2p1, 64->128 k4s2p1,
 					128->128 k3s2p1 */
 	struct resnet_block res[2];
 	struct nets_linear mu;       /* "embedding": 2048 -> d */
@@ -51,7 +42,7 @@ struct resnet_encoder {
 struct resnet_decoder {
 	size_t n_latent;
 	struct nets_linear fc;       /* d -> 2048 */
-	struct resnet_conv up[3];    /* ConvTranspose 128->128 k3s2p1,
+	struct nets_conv up[3];    /* ConvTranspose 128->128 k3s2p1,
 					128->64 k3s2p1op1, 64->1 k3s2p1op1 */
 	struct resnet_block res[2];
 };

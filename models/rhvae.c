@@ -54,6 +54,21 @@ static struct graph_node *frozen(struct rhvae *rv, struct graph *g,
 			    g, n, "rhvae");
 }
 
+/* The position step z + eps/2 (grho0 + grho) (node name), its increment
+ * a constant (const_name, frozen when the store records or replays). */
+static struct graph_node *z_step(struct rhvae *rv, struct graph *g,
+				 const char *name, const char *const_name,
+				 struct graph_node *z, struct graph_node *grho0,
+				 struct graph_node *grho, double eps_lf)
+{
+	struct graph_node *inc = op_scale(
+		g, "dz", op_add(g, "grho_sum", grho0, grho), 0.5 * eps_lf);
+	if (!inc)
+		return op_add(g, name, z, NULL);
+	return op_add(g, name, z,
+		      frozen(rv, g, graph_const(g, const_name, inc->value)));
+}
+
 void rhvae_tempering_factors(const struct model_config *cfg,
 			     vb_real *factors)
 {
@@ -497,28 +512,15 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 				grho = Ar ? graph_const(g, "grho_fp",
 							Ar->value)
 					  : NULL;
-				struct graph_node *inc = op_scale(
-					g, "dz", op_add(g, "grho_sum", grho0,
-							grho),
-					0.5 * cfg->eps_lf);
-				zi = op_add(g, "z_fp", z,
-					    inc ? frozen(rv, g,
-							 graph_const(g, "dz",
-								     inc->value))
-						: NULL);
+				zi = z_step(rv, g, "z_fp", "dz", z, grho0,
+					    grho, cfg->eps_lf);
 			}
 			z = zi;
 		} else {
 			/* pythae: the H it differentiates uses the old y and
 			 * A, so grho = grho0 and z_new = z + eps A rho' */
-			struct graph_node *inc = op_scale(
-				g, "dz", op_add(g, "grho_sum", grho0, grho),
-				0.5 * cfg->eps_lf);
-			z = op_add(g, "z", z,
-				   inc ? frozen(rv, g,
-						graph_const(g, "dz.const",
-							    inc->value))
-				       : NULL);
+			z = z_step(rv, g, "z", "dz.const", z, grho0, grho,
+				   cfg->eps_lf);
 		}
 		graph_pop_scope(g);
 		graph_pop_scope(g);
@@ -574,15 +576,10 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 	rest = op_sub(g, "log_q_logvar", rest,
 		      op_scale(g, "half_sum_logvar",
 			       op_sum_rows(g, "sum_logvar", logvar), 0.5));
-	out->loss = op_mean(g, "total", op_add(g, "per_sample", rec, rest));
+	out->loss = vae_loss_total(g, rec, rest);
 	graph_pop_scope(g);
 
-	out->recon = rec;
-	out->reg = rest;
-	out->y = y;
-	out->z = z;
-	out->mu = mu;
-	out->logvar = logvar;
+	vae_out_terms(out, rec, rest, y, z, mu, logvar);
 	/* for the held-out likelihood (models/nll.c) */
 	out->z0 = z0;
 	out->rho0_noise = u;

@@ -54,6 +54,25 @@ enum vb_status vae_check_config(const struct model_config *cfg,
 	return VB_OK;
 }
 
+struct graph_node *vae_loss_total(struct graph *g, struct graph_node *recon,
+				  struct graph_node *reg)
+{
+	return op_mean(g, "total", op_add(g, "per_sample", recon, reg));
+}
+
+void vae_out_terms(struct model_out *out, struct graph_node *recon,
+		   struct graph_node *reg, struct graph_node *y,
+		   struct graph_node *z, struct graph_node *mu,
+		   struct graph_node *logvar)
+{
+	out->recon = recon;
+	out->reg = reg;
+	out->y = y;
+	out->z = z;
+	out->mu = mu;
+	out->logvar = logvar;
+}
+
 void vae_forward_terms(const struct model *m, struct graph *g,
 		       const struct arch_encoder *enc,
 		       const struct arch_decoder *dec, struct graph_node *x,
@@ -96,12 +115,7 @@ void vae_forward_terms(const struct model *m, struct graph *g,
 	graph_pop_scope(g);
 
 	out->loss = NULL;
-	out->recon = rec;
-	out->reg = kl;
-	out->y = y;
-	out->z = z;
-	out->mu = mu;
-	out->logvar = logvar;
+	vae_out_terms(out, rec, kl, y, z, mu, logvar);
 }
 
 static enum vb_status vae_build_loss(struct model *m, struct graph *g,
@@ -114,8 +128,7 @@ static enum vb_status vae_build_loss(struct model *m, struct graph *g,
 	(void)err;
 	vae_forward_terms(m, g, &v->enc, &v->dec, x, r, out);
 	graph_push_scope(g, "loss");
-	out->loss = op_mean(g, "total",
-			    op_add(g, "per_sample", out->recon, out->reg));
+	out->loss = vae_loss_total(g, out->recon, out->reg);
 	graph_pop_scope(g);
 	return graph_status(g);
 }

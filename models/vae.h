@@ -9,6 +9,18 @@
 struct arch_encoder;
 struct arch_decoder;
 
+/* The loss of the VAE family on g: mean over the batch of recon + reg
+ * (both (B)), nodes "per_sample" and "total" in the current scope. */
+struct graph_node *vae_loss_total(struct graph *g, struct graph_node *recon,
+				  struct graph_node *reg);
+
+/* Sets out's per-sample terms recon and reg (B) and the nodes y, z, mu,
+ * logvar; the other fields are left as they are. */
+void vae_out_terms(struct model_out *out, struct graph_node *recon,
+		   struct graph_node *reg, struct graph_node *y,
+		   struct graph_node *z, struct graph_node *mu,
+		   struct graph_node *logvar);
+
 /* The VAE's forward and per-sample terms (rhvae.md section 3) on the given
  * networks, for models that add to the VAE's loss: fills out->mu, logvar
  * (2 log std under m->cfg.sigma softplus), z, y, recon (B) and reg (the

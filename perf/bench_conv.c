@@ -27,12 +27,6 @@
 
 #define N_LATENT 16
 
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* One convolution of the networks: channels, kernel, input and output
  * side; transposed for the decoder's ConvTranspose2d. */
@@ -136,14 +130,14 @@ static int sgemm_ref_init(struct sgemm_ref *r, size_t B)
 /* Seconds for one pass over every shape. */
 static double sgemm_ref_pass(struct sgemm_ref *r)
 {
-	double t = now();
+	double t = perf_now();
 	for (size_t i = 0; i < r->ns; i++) {
 		const struct gemm_shape *s = &r->s[i];
 		op_gemm(s->ta, s->tb, s->m, s->n, s->k, 1, r->a,
 			s->ta ? s->m : s->k, r->b, s->tb ? s->k : s->n, 0, r->c,
 			s->n);
 	}
-	return now() - t;
+	return perf_now() - t;
 }
 
 static void sgemm_ref_free(struct sgemm_ref *r)
@@ -185,24 +179,42 @@ struct bench {
 	struct rng noise;
 };
 
+/* A fresh tape with the parameter nodes in *P; the input node (NULL on
+ * failure). */
+static struct graph_node *loss_begin(struct bench *b, struct graph_node ***P)
+{
+	struct graph *g = b->g;
+	graph_reset(g);
+	*P = graph_alloc(g, b->p->n_entries * sizeof **P);
+	if (!*P || params_nodes(b->p, g, *P) != VB_OK)
+		return NULL;
+	return graph_input(g, "input", tensor_view2(b->x, b->B, 784), false);
+}
+
+/* A (B, N_LATENT) tape tensor of standard normal draws; false when the
+ * tape has no room. */
+static bool normal_latents(struct bench *b, struct tensor *t)
+{
+	*t = graph_tensor(b->g, 2, (size_t[2]){b->B, N_LATENT});
+	if (!t->data)
+		return false;
+	rng_fill_normal(&b->noise, t->data, t->n, 0, 1);
+	return true;
+}
+
 /* VAE loss: mean_b(0.5 |y - x|^2 + KL) with z = mu + exp(logvar/2) eps. */
 static struct graph_node *vae_loss(struct bench *b)
 {
 	struct graph *g = b->g;
 	struct graph_node **P, *x, *mu, *lv, *z, *y, *kl;
 	struct tensor et;
-	graph_reset(g);
-	P = graph_alloc(g, b->p->n_entries * sizeof *P);
-	if (!P || params_nodes(b->p, g, P) != VB_OK)
+	if (!(x = loss_begin(b, &P)))
 		return NULL;
-	x = graph_input(g, "input", tensor_view2(b->x, b->B, 784), false);
 	graph_push_scope(g, "encoder");
 	resnet_encoder_forward(&b->enc, g, P, x, &mu, &lv);
 	graph_pop_scope(g);
-	et = graph_tensor(g, 2, (size_t[2]){b->B, N_LATENT});
-	if (!et.data)
+	if (!normal_latents(b, &et))
 		return NULL;
-	rng_fill_normal(&b->noise, et.data, et.n, 0, 1);
 	z = op_add(g, "z", mu,
 		   op_mul(g, "eps_std", graph_const(g, "eps", et),
 			  op_exp(g, "std", op_scale(g, "half_lv", lv, 0.5))));
@@ -229,15 +241,8 @@ static struct graph_node *second_order_loss(struct bench *b)
 	struct graph *g = b->g;
 	struct graph_node **P, *x, *z, *y, *H, *g3 = NULL;
 	struct tensor zt;
-	graph_reset(g);
-	P = graph_alloc(g, b->p->n_entries * sizeof *P);
-	if (!P || params_nodes(b->p, g, P) != VB_OK)
+	if (!(x = loss_begin(b, &P)) || !normal_latents(b, &zt))
 		return NULL;
-	x = graph_input(g, "input", tensor_view2(b->x, b->B, 784), false);
-	zt = graph_tensor(g, 2, (size_t[2]){b->B, N_LATENT});
-	if (!zt.data)
-		return NULL;
-	rng_fill_normal(&b->noise, zt.data, zt.n, 0, 1);
 	z = graph_input(g, "z", zt, true);
 	graph_push_scope(g, "decoder");
 	y = resnet_decoder_forward(&b->dec, g, P, z);
@@ -298,9 +303,9 @@ static int round_run(struct bench *b, struct times *t, int s,
 		     size_t *arena1, size_t *arena2, size_t *nodes1)
 {
 	struct vb_error err = {0};
-	double t0 = now(), t1, t3, t5;
+	double t0 = perf_now(), t1, t3, t5;
 	struct graph_node *loss = vae_loss(b);
-	t1 = now();
+	t1 = perf_now();
 	params_zero_grad(b->p);
 	if (!loss || graph_backward(b->g, loss, &err) != VB_OK ||
 	    !isfinite(loss->value.data[0])) {
@@ -308,7 +313,7 @@ static int round_run(struct bench *b, struct times *t, int s,
 			err.msg[0] ? err.msg : graph_error(b->g)->msg);
 		return -1;
 	}
-	t3 = now();
+	t3 = perf_now();
 	*arena1 = graph_arena_used(b->g);
 	*nodes1 = graph_node_count(b->g);
 	loss = second_order_loss(b);
@@ -318,7 +323,7 @@ static int round_run(struct bench *b, struct times *t, int s,
 			err.msg[0] ? err.msg : graph_error(b->g)->msg);
 		return -1;
 	}
-	t5 = now();
+	t5 = perf_now();
 	*arena2 = graph_arena_used(b->g);
 	if (s >= 0) {
 		t->f[s] = t1 - t0;
@@ -453,9 +458,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	char pin_msg[256];
-	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg)) /* as vaebench */
-		fprintf(stderr, "bench_conv: warning: %s\n", pin_msg);
+	perf_pin(argv, "bench_conv"); /* as vaebench */
 	int steps = 15, threads = 1, n_backends = 2;
 	enum graph_conv_backend one = GRAPH_CONV_BACKEND_DNNL;
 	char desc[96];
@@ -468,15 +471,9 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
 			threads = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
-			const char *v = argv[++i];
-			struct vb_error e = {0};
-			if (!strcmp(v, "both"))
-				n_backends = 2;
-			else if (graph_conv_backend_parse(v, &one, &e)) {
-				fprintf(stderr, "bench_conv: %s\n", e.msg);
+			if (perf_backend_arg(argv[++i], "bench_conv", &one,
+					     &n_backends))
 				return 2;
-			} else
-				n_backends = 1;
 		} else {
 			fprintf(stderr, "usage: bench_conv [--steps N] "
 				"[--batch B] [--threads T] "

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "machine.h"
+#include "perfutil.h"
 #include "anomaly.h"
 #include "dataset.h"
 #include "graph.h"
@@ -28,61 +29,32 @@ enum mode { MODE_NONE, MODE_CHEAP, MODE_PRECURSORS, MODE_ANOMALY, N_MODES };
 static const char *const MODE_NAMES[N_MODES] = {
 	"no checks", "cheap guard", "cheap + precursors", "anomaly mode"};
 
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static volatile double sink;
 
 static int run(size_t B, int steps)
 {
 	struct model_config mc;
-	struct model *m = NULL;
-	struct optim *o = NULL;
-	struct optim_settings os = {OPTIM_ADAM, 0.9, 0.999, 1e-8, 0, 0, 0,
-				    false};
-	struct graph *g = NULL;
-	struct dataset ds;
-	struct rng noise;
+	struct perf_rig r;
 	struct anomaly an;
-	struct vb_error err = {0};
-	size_t D = 784, xs[2] = {B, D};
-	vb_real *x = malloc(B * D * sizeof *x);
+	size_t D = 784;
 	double *t[N_MODES], med[N_MODES], cheap_cost, prec_cost;
 
 	model_config_defaults(&mc);
-	if (!x || model_create(&mc, &m, &err) ||
-	    optim_create(&os, m->params->n, &o, &err) ||
-	    graph_create(B * D * sizeof(vb_real) * 40, &g, &err) ||
-	    dataset_synthetic(B, 28, 28, 1, &ds, &err)) {
-		fprintf(stderr, "bench_guard: %s\n", err.msg);
+	if (perf_rig_create(&r, &mc, B, B * D * sizeof(vb_real) * 40,
+			    "bench_guard"))
 		return 1;
-	}
+	struct model *m = r.m;
+	struct graph *g = r.g;
+	vb_real *x = r.x;
+	struct vb_error err = {0};
 	for (int k = 0; k < N_MODES; k++)
 		t[k] = malloc((size_t)steps * sizeof *t[k]);
-	dataset_batch(&ds, NULL, B, 255, x);
-	rng_seed(&noise, 1, RNG_STREAM_NOISE);
 	anomaly_reset(&an);
 	for (int s = -3; s < steps; s++) {
 		for (int k = 0; k < N_MODES; k++) {
 			struct params *p = m->params;
 			struct model_out mo;
-			double t0 = now(), gn, acc = 0;
+			double t0 = perf_now(), gn, acc = 0;
 			bool ok = true;
 			if (k == MODE_ANOMALY) {
 				anomaly_attach(&an, g);
@@ -92,10 +64,9 @@ static int run(size_t B, int steps)
 			if (k != MODE_NONE)
 				ok = guard_all_finite(x, B * D, NULL);
 			graph_reset(g);
-			model_build_loss(m, g, graph_input(g, "input",
-							   tensor_view(x, 2, xs),
-							   false),
-					 &noise, true, &mo, &err);
+			struct graph_node *in = graph_input(
+				g, "input", tensor_view(x, 2, r.xs), false);
+			model_build_loss(m, g, in, &r.noise, true, &mo, &err);
 			ok = ok && (k == MODE_NONE ||
 				    isfinite(mo.loss->value.data[0]));
 			params_zero_grad(p);
@@ -105,7 +76,7 @@ static int run(size_t B, int steps)
 			graph_backward(g, mo.loss, &err);
 			gn = optim_grad_norm(p->grad, p->n);
 			ok = ok && (k == MODE_NONE || isfinite(gn));
-			optim_step(o, p->data, p->grad, 1e-4);
+			optim_step(r.o, p->data, p->grad, 1e-4);
 			if (k != MODE_NONE)
 				ok = ok && isfinite(guard_max_abs(p->data, p->n));
 			if (k >= MODE_PRECURSORS) {
@@ -121,7 +92,7 @@ static int run(size_t B, int steps)
 			if (k == MODE_ANOMALY)
 				anomaly_detach(g);
 			if (s >= 0)
-				t[k][s] = now() - t0;
+				t[k][s] = perf_now() - t0;
 			sink = acc;
 			if (!ok || an.ev.set) {
 				fprintf(stderr, "bench_guard: non-finite\n");
@@ -130,7 +101,7 @@ static int run(size_t B, int steps)
 		}
 	}
 	for (int k = 0; k < N_MODES; k++)
-		med[k] = median(t[k], steps);
+		med[k] = perf_median(t[k], steps);
 	/* The guard's own work timed alone (less noisy than differences of
 	 * whole steps on a busy machine): the cheap checks, the precursor
 	 * record. */
@@ -138,18 +109,18 @@ static int run(size_t B, int steps)
 		struct params *p = m->params;
 		double c0, c1, c2, acc = 0;
 		int reps = 200;
-		c0 = now();
+		c0 = perf_now();
 		for (int i = 0; i < reps; i++) {
 			acc += guard_all_finite(x, B * D, NULL);
 			acc += guard_max_abs(p->data, p->n);
 		}
-		c1 = now();
+		c1 = perf_now();
 		for (int i = 0; i < reps; i++)
 			for (size_t e = 0; e < p->n_entries; e++)
 				acc += guard_sum_squares(
 					p->grad + p->entries[e].offset,
 					p->entries[e].n);
-		c2 = now();
+		c2 = perf_now();
 		sink = acc;
 		cheap_cost = (c1 - c0) / reps;
 		prec_cost = (c2 - c1) / reps;
@@ -167,19 +138,13 @@ static int run(size_t B, int steps)
 	       an.n_checks / (size_t)(steps + 3));
 	for (int k = 0; k < N_MODES; k++)
 		free(t[k]);
-	free(x);
-	dataset_free(&ds);
-	graph_free(g);
-	optim_free(o);
-	model_free(m);
+	perf_rig_free(&r);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	char pin_msg[256];
-	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg)) /* as vaebench */
-		fprintf(stderr, "bench_guard: warning: %s\n", pin_msg);
+	perf_pin(argv, "bench_guard"); /* as vaebench */
 	int steps = 60;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--steps") && i + 1 < argc) {

@@ -35,13 +35,6 @@
 #include "rhvae.h"
 #include "rng.h"
 
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* One path: a convolution backend and a leapfrog form. */
 struct path {
 	enum graph_conv_backend be;
@@ -50,30 +43,6 @@ struct path {
 
 #define MAX_PATHS 4
 
-/* One training step on g with the model's loss; seconds, or -1. */
-static double step(struct model *m, struct optim *o, struct graph *g,
-		   vb_real *x, const size_t *xs, struct rng *noise)
-{
-	struct model_out mo;
-	struct vb_error err = {0};
-	double t0 = now();
-	graph_reset(g);
-	if (model_build_loss(m, g,
-			     graph_input(g, "input", tensor_view(x, 2, xs),
-					 false),
-			     noise, true, &mo, &err) ||
-	    (params_zero_grad(m->params), graph_backward(g, mo.loss, &err))) {
-		fprintf(stderr, "bench_rhvae_step: %s\n", err.msg);
-		return -1;
-	}
-	optim_step(o, m->params->data, m->params->grad, 1e-4);
-	if (!isfinite(mo.loss->value.data[0])) {
-		fprintf(stderr, "bench_rhvae_step: non-finite loss\n");
-		return -1;
-	}
-	return now() - t0;
-}
-
 /* Steps of one model, each path in turn per round (the order rotating
  * each round), 3 warm-up rounds. The VAE has no leapfrog: its paths
  * differ by backend only (the leapfrog form is ignored). */
@@ -81,56 +50,40 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	       int steps, int n_p, const struct path *p, double peak)
 {
 	struct model_config mc;
-	struct model *m = NULL;
-	struct optim *o = NULL;
-	struct optim_settings os = {OPTIM_ADAM, 0.9, 0.999, 1e-8, 0, 0, 0,
-				    false};
-	struct graph *g = NULL;
-	struct dataset ds;
-	struct rng noise;
+	struct perf_rig r;
 	struct vb_error err = {0};
-	size_t D = 784, xs[2] = {B, D};
-	vb_real *x = malloc(B * D * sizeof *x);
 	double *t[MAX_PATHS] = {NULL}, flops = 0;
 	int rc = 1;
-	bool ok = x != NULL;
+	bool ok = true;
 	for (int k = 0; k < n_p; k++)
 		ok = (t[k] = calloc((size_t)steps, sizeof *t[k])) && ok;
 
-	model_config_defaults(&mc);
-	mc.kind = kind;
-	mc.arch = arch;
-	mc.n_lf = 1;
-	mc.regularization = 0.001;
-	mc.n_batch_max = B;
-	if (!ok || model_create(&mc, &m, &err) ||
-	    optim_create(&os, m->params->n, &o, &err) ||
-	    graph_create(64u << 20, &g, &err) ||
-	    dataset_synthetic(B, 28, 28, 1, &ds, &err)) {
-		fprintf(stderr, "bench_rhvae_step: %s\n",
-			err.msg[0] ? err.msg : "out of memory");
+	perf_model_config(&mc, kind, arch, B);
+	if (perf_rig_create(&r, &mc, B, 64u << 20, "bench_rhvae_step") ||
+	    !ok) {
+		if (!ok)
+			fprintf(stderr, "bench_rhvae_step: out of memory\n");
 		goto out;
 	}
-	dataset_batch(&ds, NULL, B, 255, x);
-	rng_seed(&noise, 1, RNG_STREAM_NOISE);
 	for (int s = -3; s < steps; s++)
 		for (int k = 0; k < n_p; k++) {
 			int i = (k + (s + 3)) % n_p;
-			double dt;
+			double t0;
 			if (kind == MODEL_KIND_RHVAE)
-				rhvae_set_leapfrog_reuse(m, p[i].reuse);
-			if (graph_set_conv_backend(g, p[i].be, &err)) {
+				rhvae_set_leapfrog_reuse(r.m, p[i].reuse);
+			if (graph_set_conv_backend(r.g, p[i].be, &err)) {
 				fprintf(stderr, "bench_rhvae_step: %s\n",
 					err.msg);
 				goto out;
 			}
-			dt = step(m, o, g, x, xs, &noise);
-			if (dt < 0)
+			t0 = perf_now();
+			if (perf_step(&r, "bench_rhvae_step"))
 				goto out;
 			if (s >= 0)
-				t[i][s] = dt;
+				t[i][s] = perf_now() - t0;
 			if (s == 0 && i == n_p - 1)
-				flops = perf_tape_flops(g); /* the last path's */
+				/* the last path's */
+				flops = perf_tape_flops(r.g);
 		}
 	double *q = malloc((size_t)steps * sizeof *q), med0 = 0;
 	if (!q)
@@ -162,23 +115,13 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	printf("%s/%s batch %zu: %.2f GFLOP per step (the tape's products of "
 	       "the last path)\n", model_kind_name(kind),
 	       model_arch_name(arch), B, flops / 1e9);
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	printf("%s/%s batch %zu: arena %.0f MB, peak RSS of the process so "
-	       "far %.0f MB%s\n", model_kind_name(kind),
-	       model_arch_name(arch), B,
-	       (double)graph_arena_reserved(g) / 1e6,
-	       (double)ru.ru_maxrss / 1024,
-	       n_p > 1 ? " (every path's caches; --backend and --leapfrog "
-			 "for one)"
-		       : "");
+	perf_print_memory(kind, arch, B, r.g,
+			  n_p > 1 ? " (every path's caches; --backend and "
+				    "--leapfrog for one)"
+				  : "");
 	rc = 0;
 out:
-	graph_free(g);
-	optim_free(o);
-	model_free(m);
-	dataset_free(&ds);
-	free(x);
+	perf_rig_free(&r);
 	for (int k = 0; k < n_p; k++)
 		free(t[k]);
 	return rc;
@@ -186,39 +129,22 @@ out:
 
 int main(int argc, char **argv)
 {
-	char pin_msg[256];
-	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg)) /* as vaebench */
-		fprintf(stderr, "bench_rhvae_step: warning: %s\n", pin_msg);
-	int steps = 20, threads = 1, n_be = 2, n_lf = 2;
+	perf_pin(argv, "bench_rhvae_step"); /* as vaebench */
+	struct perf_args a = {20, 1, 64, MODEL_ARCH_MLP};
+	int n_be = 2, n_lf = 2;
 	enum graph_conv_backend be[2] = {GRAPH_CONV_BACKEND_IM2COL,
 					 GRAPH_CONV_BACKEND_DNNL};
 	bool lf[2] = {false, true};
 	struct path p[MAX_PATHS];
 	int n_p = 0;
 	char desc[96];
-	size_t B = 64;
-	enum model_arch arch = MODEL_ARCH_MLP;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--steps") && i + 1 < argc)
-			steps = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-			threads = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
-			B = (size_t)atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--arch") && i + 1 < argc)
-			arch = !strcmp(argv[++i], "mlp") ? MODEL_ARCH_MLP
-							 : MODEL_ARCH_RESNET;
-		else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
-			const char *v = argv[++i];
-			struct vb_error e = {0};
-			if (!strcmp(v, "both"))
-				n_be = 2;
-			else if (graph_conv_backend_parse(v, &be[0], &e)) {
-				fprintf(stderr, "bench_rhvae_step: %s\n",
-					e.msg);
+		if (perf_step_arg(argc, argv, &i, &a))
+			continue;
+		if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
+			if (perf_backend_arg(argv[++i], "bench_rhvae_step",
+					     &be[0], &n_be))
 				return 2;
-			} else
-				n_be = 1;
 		} else if (!strcmp(argv[i], "--leapfrog") && i + 1 < argc) {
 			const char *v = argv[++i];
 			if (!strcmp(v, "both"))
@@ -239,7 +165,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (steps < 1 || B < 1 || threads < 1)
+	if (a.steps < 1 || a.B < 1 || a.threads < 1)
 		return 2;
 #ifdef VB_DOUBLE
 	if (n_be == 2) /* no oneDNN in double: im2col alone */
@@ -248,17 +174,17 @@ int main(int argc, char **argv)
 	for (int b = 0; b < n_be; b++)
 		for (int l = 0; l < n_lf; l++)
 			p[n_p++] = (struct path){be[b], lf[l]};
-	op_set_threads(threads); /* OpenBLAS, OpenMP, core's loops */
+	op_set_threads(a.threads); /* OpenBLAS, OpenMP, core's loops */
 	double peak = op_gemm_peak_gflops(1536, 4);
 	printf("bench_rhvae_step: %s build, OpenBLAS kernel %s, %s, %d BLAS / "
 	       "%d oneDNN thread(s); peak %.1f GFLOP/s (best 1536^3 sgemm in "
 	       "this process)\n", VB_REAL_NAME, op_blas_core(),
 	       conv_dnnl_describe(desc, sizeof desc), op_blas_threads(),
 	       conv_dnnl_threads(), peak);
-	if (run(MODEL_KIND_RHVAE, arch, B, steps, n_p, p, peak))
+	if (run(MODEL_KIND_RHVAE, a.arch, a.B, a.steps, n_p, p, peak))
 		return 1;
 	/* the VAE has no leapfrog: one path per backend */
 	for (int b = 0; b < n_be; b++)
 		p[b] = (struct path){be[b], true};
-	return run(MODEL_KIND_VAE, arch, B, steps, n_be, p, peak);
+	return run(MODEL_KIND_VAE, a.arch, a.B, a.steps, n_be, p, peak);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "machine.h"
+#include "perfutil.h"
 #include "ops.h"
 #include "sweep.h"
 #include "table.h"
@@ -29,9 +30,7 @@ static int rm_one(const char *path, const struct stat *sb, int flag,
 
 int main(int argc, char **argv)
 {
-	char pin_msg[256];
-	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg)) /* as vaebench */
-		fprintf(stderr, "bench_sweep: warning: %s\n", pin_msg);
+	perf_pin(argv, "bench_sweep"); /* as vaebench */
 	const char *config = argc > 1 ? argv[1] : "configs/quick.ini";
 	int jobs_list[8] = {1, 2}, n_jobs = 2;
 	double base_rate = 0;

@@ -44,11 +44,6 @@ static double clock_s(clockid_t id)
 	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static double now(void)
-{
-	return clock_s(CLOCK_MONOTONIC);
-}
-
 /* CPU seconds of the last step (step() sets them): the calling thread's
  * and the whole process's. On a loaded machine wall time measures the
  * other processes too; with OMP_WAIT_POLICY=passive (no spinning) the
@@ -76,31 +71,17 @@ static void set_threads(int n)
 	conv_dnnl_set_threads(n);
 }
 
-/* One training step on g with the model's loss; seconds, or -1. */
-static double step(struct model *m, struct optim *o, struct graph *g,
-		   vb_real *x, const size_t *xs, struct rng *noise)
+/* One training step on r (perf_step) with its CPU seconds in cpu_main and
+ * cpu_proc; wall seconds, or -1. */
+static double step(struct perf_rig *r)
 {
-	struct model_out mo;
-	struct vb_error err = {0};
-	double t0 = now(), c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+	double t0 = perf_now(), c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
 	double p0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-	graph_reset(g);
-	if (model_build_loss(m, g,
-			     graph_input(g, "input", tensor_view(x, 2, xs),
-					 false),
-			     noise, true, &mo, &err) ||
-	    (params_zero_grad(m->params), graph_backward(g, mo.loss, &err))) {
-		fprintf(stderr, "bench_threads: %s\n", err.msg);
+	if (perf_step(r, "bench_threads"))
 		return -1;
-	}
-	optim_step(o, m->params->data, m->params->grad, 1e-4);
 	cpu_main = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
 	cpu_proc = clock_s(CLOCK_PROCESS_CPUTIME_ID) - p0;
-	if (!isfinite(mo.loss->value.data[0])) {
-		fprintf(stderr, "bench_threads: non-finite loss\n");
-		return -1;
-	}
-	return now() - t0;
+	return perf_now() - t0;
 }
 
 /* Steps of one model, each backend in turn per round (order alternating,
@@ -110,16 +91,8 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	       const int *th, double peak)
 {
 	struct model_config mc;
-	struct model *m = NULL;
-	struct optim *o = NULL;
-	struct optim_settings os = {OPTIM_ADAM, 0.9, 0.999, 1e-8, 0, 0, 0,
-				    false};
-	struct graph *g = NULL;
-	struct dataset ds;
-	struct rng noise;
+	struct perf_rig r;
 	struct vb_error err = {0};
-	size_t D = 784, xs[2] = {B, D};
-	vb_real *x = malloc(B * D * sizeof *x);
 	double *t[2], *cm[2], *cp[2], flops = 0;
 	int rc = 1;
 	t[0] = calloc((size_t)steps, sizeof *t[0]);
@@ -129,41 +102,31 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 		cp[k] = calloc((size_t)steps, sizeof *cp[k]);
 	}
 
-	model_config_defaults(&mc);
-	mc.kind = kind;
-	mc.arch = arch;
-	mc.n_lf = 1;
-	mc.regularization = 0.001;
-	mc.n_batch_max = B;
-	if (!x || !t[0] || !t[1] || !cm[0] || !cm[1] || !cp[0] || !cp[1] ||
-	    model_create(&mc, &m, &err) ||
-	    optim_create(&os, m->params->n, &o, &err) ||
-	    graph_create(64u << 20, &g, &err) ||
-	    dataset_synthetic(B, 28, 28, 1, &ds, &err)) {
-		fprintf(stderr, "bench_threads: %s\n",
-			err.msg[0] ? err.msg : "out of memory");
+	perf_model_config(&mc, kind, arch, B);
+	if (perf_rig_create(&r, &mc, B, 64u << 20, "bench_threads"))
+		goto out;
+	if (!t[0] || !t[1] || !cm[0] || !cm[1] || !cp[0] || !cp[1]) {
+		fprintf(stderr, "bench_threads: out of memory\n");
 		goto out;
 	}
-	dataset_batch(&ds, NULL, B, 255, x);
-	rng_seed(&noise, 1, RNG_STREAM_NOISE);
 	for (int s = -3; s < steps; s++)
 		for (int k = 0; k < n_be; k++) {
 			int i = (s & 1) && n_be == 2 ? 1 - k : k;
 			double dt;
 			set_threads(th[i]);
-			if (graph_set_conv_backend(g, be[i], &err)) {
+			if (graph_set_conv_backend(r.g, be[i], &err)) {
 				fprintf(stderr, "bench_threads: %s\n",
 					err.msg);
 				goto out;
 			}
-			dt = step(m, o, g, x, xs, &noise);
+			dt = step(&r);
 			if (dt < 0)
 				goto out;
 			if (s >= 0)
 				t[i][s] = dt, cm[i][s] = cpu_main,
 				cp[i][s] = cpu_proc;
 			if (s == 0 && k == 0)
-				flops = perf_tape_flops(g);
+				flops = perf_tape_flops(r.g);
 		}
 	double ratio = 0, med[2] = {0, 0};
 	double *q = malloc((size_t)steps * sizeof *q); /* per-round ratios */
@@ -214,23 +177,14 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	}
 	free(q);
 	free(qr);
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	printf("%s/%s batch %zu: arena %.0f MB, peak RSS of the process so "
-	       "far %.0f MB%s\n", model_kind_name(kind),
-	       model_arch_name(arch), B,
-	       (double)graph_arena_reserved(g) / 1e6,
-	       (double)ru.ru_maxrss / 1024,
-	       n_be == 2 && be[0] != be[1]
-		       ? " (both backends' caches; --backend X for one)"
-			 : "");
+	perf_print_memory(kind, arch, B, r.g,
+			  n_be == 2 && be[0] != be[1]
+				  ? " (both backends' caches; --backend X for "
+				    "one)"
+				  : "");
 	rc = 0;
 out:
-	graph_free(g);
-	optim_free(o);
-	model_free(m);
-	dataset_free(&ds);
-	free(x);
+	perf_rig_free(&r);
 	free(t[0]);
 	free(t[1]);
 	for (int k = 0; k < 2; k++) {
@@ -316,10 +270,9 @@ static int run_processes(int n_proc, char **argv)
 
 int main(int argc, char **argv)
 {
-	char pin_msg[256];
-	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg)) /* as vaebench */
-		fprintf(stderr, "bench_threads: warning: %s\n", pin_msg);
-	int steps = 20, threads = 1, n_be = 2, scale = 0, n_proc = 0;
+	perf_pin(argv, "bench_threads"); /* as vaebench */
+	struct perf_args a = {20, 1, 64, MODEL_ARCH_MLP};
+	int n_be = 2, scale = 0, n_proc = 0;
 	enum graph_conv_backend one = GRAPH_CONV_BACKEND_DNNL;
 	bool backend_set = false;
 	static const enum graph_conv_backend both[2] = {
@@ -327,35 +280,20 @@ int main(int argc, char **argv)
 	enum graph_conv_backend pair[2];
 	int th[2];
 	char desc[96];
-	size_t B = 64;
-	enum model_arch arch = MODEL_ARCH_MLP;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--steps") && i + 1 < argc)
-			steps = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-			threads = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--scale") && i + 1 < argc)
+		if (perf_step_arg(argc, argv, &i, &a))
+			continue;
+		if (!strcmp(argv[i], "--scale") && i + 1 < argc)
 			scale = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--old-threads"))
 			old_threads = true;
 		else if (!strcmp(argv[i], "--processes") && i + 1 < argc)
 			n_proc = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
-			B = (size_t)atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--arch") && i + 1 < argc)
-			arch = !strcmp(argv[++i], "mlp") ? MODEL_ARCH_MLP
-							 : MODEL_ARCH_RESNET;
 		else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
-			const char *v = argv[++i];
-			struct vb_error e = {0};
-			if (!strcmp(v, "both"))
-				n_be = 2;
-			else if (graph_conv_backend_parse(v, &one, &e)) {
-				fprintf(stderr, "bench_threads: %s\n",
-					e.msg);
+			if (perf_backend_arg(argv[++i], "bench_threads", &one,
+					     &n_be))
 				return 2;
-			} else
-				n_be = 1, backend_set = true;
+			backend_set = backend_set || n_be == 1;
 		} else {
 			fprintf(stderr, "usage: bench_threads [--steps N] "
 				"[--arch mlp|resnet] [--batch B] [--threads T] "
@@ -364,7 +302,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (steps < 1 || B < 1 || threads < 1 || scale < 0 || n_proc < 0)
+	if (a.steps < 1 || a.B < 1 || a.threads < 1 || scale < 0 ||
+	    n_proc < 0)
 		return 2;
 	if (n_proc > 0) { /* the same arguments without --processes P */
 		char **av = calloc((size_t)argc + 1, sizeof *av);
@@ -384,7 +323,7 @@ int main(int argc, char **argv)
 	if (n_be == 2) /* no oneDNN in double: im2col alone */
 		n_be = 1, one = GRAPH_CONV_BACKEND_IM2COL;
 #endif
-	set_threads(scale ? 1 : threads);
+	set_threads(scale ? 1 : a.threads);
 	double peak = op_gemm_peak_gflops(1536, 4);
 	printf("bench_threads: %s build, OpenBLAS kernel %s, %s, %d BLAS / "
 	       "%d oneDNN thread(s); peak %.1f GFLOP/s (best 1536^3 sgemm in "
@@ -396,11 +335,12 @@ int main(int argc, char **argv)
 						: GRAPH_CONV_BACKEND_DNNL;
 		th[0] = 1;
 		th[1] = scale;
-		return run(MODEL_KIND_RHVAE, arch, B, steps, 2, pair, th,
+		return run(MODEL_KIND_RHVAE, a.arch, a.B, a.steps, 2, pair, th,
 			   peak);
 	}
-	th[0] = th[1] = threads;
+	th[0] = th[1] = a.threads;
 	const enum graph_conv_backend *be = n_be == 2 ? both : &one;
-	return run(MODEL_KIND_RHVAE, arch, B, steps, n_be, be, th, peak) ||
-	       run(MODEL_KIND_VAE, arch, B, steps, n_be, be, th, peak);
+	return run(MODEL_KIND_RHVAE, a.arch, a.B, a.steps, n_be, be, th,
+		   peak) ||
+	       run(MODEL_KIND_VAE, a.arch, a.B, a.steps, n_be, be, th, peak);
 }

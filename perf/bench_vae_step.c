@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "machine.h"
+#include "perfutil.h"
 #include "dataset.h"
 #include "graph.h"
 #include "guard.h"
@@ -23,13 +24,6 @@
 #include "optim.h"
 #include "params.h"
 #include "rng.h"
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* Products of one step: forward (4 layers + the 2 heads), the weight
  * gradients of every layer, the input gradients of every layer but the
@@ -73,7 +67,7 @@ static double sgemm_rate(size_t B, size_t D, size_t H, size_t d, int reps)
 			op_gemm(s[i].ta, s[i].tb, s[i].m, s[i].n, s[i].k, 1, a,
 				s[i].ta ? s[i].m : s[i].k, b,
 				s[i].tb ? s[i].k : s[i].n, 1, c, s[i].n);
-	t = now();
+	t = perf_now();
 	for (int r = 0; r < reps; r++)
 		for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
 			op_gemm(s[i].ta, s[i].tb, s[i].m, s[i].n, s[i].k, 1, a,
@@ -81,7 +75,7 @@ static double sgemm_rate(size_t B, size_t D, size_t H, size_t d, int reps)
 				s[i].tb ? s[i].k : s[i].n, 1, c, s[i].n);
 			flops += 2.0 * (double)(s[i].m * s[i].n * s[i].k);
 		}
-	t = now() - t;
+	t = perf_now() - t;
 	free(a);
 	free(b);
 	free(c);
@@ -101,50 +95,38 @@ static int run(size_t B, int steps, enum model_recon recon,
 	       enum graph_rounding rounding)
 {
 	struct model_config mc;
-	struct model *m = NULL;
-	struct optim *o = NULL;
-	struct optim_settings os = {OPTIM_ADAM, 0.9, 0.999, 1e-8, 0, 0, 0,
-				    false};
-	struct graph *g = NULL;
-	struct dataset ds;
-	struct rng noise;
+	struct perf_rig r;
 	struct vb_error err = {0};
 	double tf = 0, tb = 0, to = 0, tg = 0;
 	size_t D = 784, H = 512, d = 16;
-	size_t xs[2] = {B, D};
-	vb_real *x = malloc(B * D * sizeof *x);
 
 	model_config_defaults(&mc);
 	mc.recon = recon;
-	if (model_create(&mc, &m, &err) || optim_create(&os, m->params->n, &o,
-							&err) ||
-	    graph_create(B * D * sizeof(vb_real) * 40, &g, &err) ||
-	    dataset_synthetic(B, 28, 28, 1, &ds, &err)) {
-		fprintf(stderr, "bench_vae_step: %s\n", err.msg);
+	if (perf_rig_create(&r, &mc, B, B * D * sizeof(vb_real) * 40,
+			    "bench_vae_step"))
 		return 1;
-	}
+	struct model *m = r.m;
+	struct graph *g = r.g;
 	graph_set_rounding(g, rounding);
-	dataset_batch(&ds, NULL, B, 255, x);
-	rng_seed(&noise, 1, RNG_STREAM_NOISE);
 	for (int s = -5; s < steps; s++) {
 		struct model_out mo;
-		double t0 = now(), t1, t2, t3, t4;
+		double t0 = perf_now(), t1, t2, t3, t4;
 		graph_reset(g);
-		model_build_loss(m, g, graph_input(g, "input",
-						   tensor_view(x, 2, xs), false),
-				 &noise, true, &mo, &err);
-		t1 = now();
+		struct graph_node *in = graph_input(
+			g, "input", tensor_view(r.x, 2, r.xs), false);
+		model_build_loss(m, g, in, &r.noise, true, &mo, &err);
+		t1 = perf_now();
 		params_zero_grad(m->params);
 		graph_backward(g, mo.loss, &err);
-		t2 = now();
+		t2 = perf_now();
 		double gn = optim_grad_norm(m->params->grad, m->params->n);
 		bool ok = isfinite(mo.loss->value.data[0]) && isfinite(gn);
-		t3 = now();
-		optim_step(o, m->params->data, m->params->grad, 1e-4);
-		t4 = now();
+		t3 = perf_now();
+		optim_step(r.o, m->params->data, m->params->grad, 1e-4);
+		t4 = perf_now();
 		ok = ok && guard_all_finite(m->params->data, m->params->n,
 					    NULL);
-		double t5 = now();
+		double t5 = perf_now();
 		if (!ok) {
 			fprintf(stderr, "bench_vae_step: non-finite values\n");
 			return 1;
@@ -171,19 +153,13 @@ static int run(size_t B, int steps, enum model_recon recon,
 	       100 * tg / total, epoch);
 	printf("  arena %.1f MB, parameters %zu\n",
 	       (double)graph_arena_reserved(g) / 1e6, m->params->n);
-	graph_free(g);
-	optim_free(o);
-	model_free(m);
-	dataset_free(&ds);
-	free(x);
+	perf_rig_free(&r);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	char pin_msg[256];
-	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg)) /* as vaebench */
-		fprintf(stderr, "bench_vae_step: warning: %s\n", pin_msg);
+	perf_pin(argv, "bench_vae_step"); /* as vaebench */
 	int steps = 200;
 	enum model_recon recon = MODEL_RECON_BCE;
 	enum graph_rounding rounding = GRAPH_ROUNDING_NONE;

@@ -116,7 +116,7 @@ compare() {
 import csv, io, os, re, sys
 ref, new = sys.argv[1], sys.argv[2]
 TIME_COLS = {"seconds", "seconds_mean", "seconds_per_epoch",
-             "time_vs_baseline", "images_per_second"}
+             "time_vs_baseline", "images_per_second", "nll_seconds"}
 SKIP = {"times.csv", "meta.json"}
 def files(top):
     out = set()

@@ -23,11 +23,9 @@ names=("$@")
 ((${#names[@]})) || names=(idx checkpoint config sweep csv)
 
 pkgs=(clang-14 libclang-rt-14-dev)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
-    || missing+=("$p")
-done
+# shellcheck source=scripts/debs.sh
+. "$repo/scripts/debs.sh"
+mapfile -t missing < <(debs_missing "${pkgs[@]}")
 if ((${#missing[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     echo "fuzz: installing ${missing[*]} (clang and libFuzzer's runtime)"

@@ -40,11 +40,9 @@ why() {
     *) echo "needed by the build" ;;
   esac
 }
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
-    || missing+=("$p")
-done
+# shellcheck source=scripts/debs.sh
+. "$repo/scripts/debs.sh"
+mapfile -t missing < <(debs_missing "${pkgs[@]}")
 if ((${#missing[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     echo "setup: installing ${#missing[@]} Debian packages (a few minutes on a fresh machine):"
