@@ -11,10 +11,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef VB_DOUBLE
 #include <dnnl.h>
 #include <omp.h>
+
+/* Bytes of blocked copies of plain inputs kept between calls (see struct
+ * blk): the reuse of one tensor between the forward and the backward pass
+ * spans the whole network, so the pool holds every conv input of a step
+ * up to this size; past it, reorders go through the shared buffers as
+ * before. Reserved as address space once; only the bytes a step uses
+ * become resident. */
+#define BLK_POOL_BYTES ((size_t)96 << 20)
 
 enum kind { KIND_FWD, KIND_BWD_DATA, KIND_BWD_WEIGHTS };
 
@@ -35,6 +44,19 @@ struct arg {
 				     accumulating); NULL when same layout */
 	int buf;              /* shared buffer for prim when reordered */
 	size_t n;             /* elements of the plain array */
+	dnnl_memory_desc_t pmd; /* the primitive's layout of it */
+	size_t pbytes;        /* its size */
+};
+
+/* One blocked copy of a plain input array: the caller's array at key,
+ * reordered into layout md at pool offset off. Valid until the plain
+ * array changes, which the tape signals (conv_dnnl_forget,
+ * conv_dnnl_forget_range) and conv outputs check (blk_forget_out). */
+struct blk {
+	const char *key;
+	size_t key_bytes; /* of the plain array */
+	dnnl_memory_desc_t md;
+	size_t off, bytes;
 };
 
 struct entry {
@@ -59,7 +81,20 @@ struct conv_dnnl {
 	size_t buf_bytes[N_BUF];
 	float *bias_tmp; /* (c_dst) diff_bias before it is added */
 	size_t bias_cap;
+	/* blocked copies, in pool order (off increasing) */
+	struct blk *blks;
+	size_t n_blks, cap_blks;
+	char *pool;
+	size_t pool_top, pool_high;
+	struct conv_dnnl_stats st;
 };
+
+static double clock_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 #define DNNL_TRY(call, what)                                                 \
 	do {                                                                 \
@@ -122,6 +157,8 @@ void conv_dnnl_free(struct conv_dnnl *c)
 	for (int i = 0; i < N_BUF; i++)
 		free(c->buf[i]);
 	free(c->bias_tmp);
+	free(c->blks);
+	free(c->pool);
 	if (c->stream)
 		dnnl_stream_destroy(c->stream);
 	if (c->engine)
@@ -172,6 +209,8 @@ static enum vb_status arg_init(struct conv_dnnl *c, struct arg *a, int arg,
 	a->dnnl_arg = arg;
 	a->buf = buf;
 	a->n = dnnl_memory_desc_get_size(user) / sizeof(float);
+	a->pmd = *prim;
+	a->pbytes = dnnl_memory_desc_get_size(prim);
 	DNNL_TRY(dnnl_memory_create(&a->user, user, c->engine,
 				    DNNL_MEMORY_NONE), "memory_create");
 	DNNL_TRY(dnnl_memory_create(&a->prim, prim, c->engine,
@@ -416,6 +455,85 @@ static struct entry *lookup(struct conv_dnnl *c, enum kind kind,
 	return e;
 }
 
+/* Drops blocked copy i and, when it was the last in the pool, gives the
+ * pool back down to the end of the last copy kept. */
+static void blk_drop(struct conv_dnnl *c, size_t i)
+{
+	memmove(c->blks + i, c->blks + i + 1,
+		(c->n_blks - i - 1) * sizeof *c->blks);
+	c->n_blks--;
+	c->pool_top = c->n_blks ? c->blks[c->n_blks - 1].off +
+					  c->blks[c->n_blks - 1].bytes
+				: 0;
+}
+
+/* Drops every copy whose plain array overlaps [lo, hi). */
+static void blk_forget(struct conv_dnnl *c, const char *lo, const char *hi)
+{
+	for (size_t i = c->n_blks; i-- > 0;) {
+		const struct blk *b = &c->blks[i];
+		if (b->key < hi && b->key + b->key_bytes > lo)
+			blk_drop(c, i);
+	}
+}
+
+/* The blocked copy of plain array key in layout md, or NULL. */
+static void *blk_find(struct conv_dnnl *c, const void *key,
+		      const dnnl_memory_desc_t *md)
+{
+	for (size_t i = c->n_blks; i-- > 0;)
+		if (c->blks[i].key == key &&
+		    dnnl_memory_desc_equal(&c->blks[i].md, md)) {
+			c->st.hits++;
+			return c->pool + c->blks[i].off;
+		}
+	return NULL;
+}
+
+/* Room for a new copy of key (key_bytes plain, bytes blocked) in layout
+ * md, registered; NULL when the pool is full (the caller then reorders
+ * through its shared buffer, uncached). */
+static void *blk_add(struct conv_dnnl *c, const void *key, size_t key_bytes,
+		     const dnnl_memory_desc_t *md, size_t bytes)
+{
+	size_t off = (c->pool_top + 63) / 64 * 64;
+	if (!c->pool) {
+		c->pool = aligned_alloc(64, BLK_POOL_BYTES);
+		if (!c->pool)
+			return NULL;
+	}
+	if (off > BLK_POOL_BYTES || bytes > BLK_POOL_BYTES - off)
+		return NULL;
+	if (c->n_blks == c->cap_blks) {
+		size_t cap = c->cap_blks ? 2 * c->cap_blks : 64;
+		struct blk *p = realloc(c->blks, cap * sizeof *p);
+		if (!p)
+			return NULL;
+		c->blks = p;
+		c->cap_blks = cap;
+	}
+	c->blks[c->n_blks++] = (struct blk){key, key_bytes, *md, off, bytes};
+	c->pool_top = off + bytes;
+	if (c->pool_top > c->pool_high)
+		c->pool_high = c->pool_top;
+	return c->pool + off;
+}
+
+void conv_dnnl_forget(struct conv_dnnl *c)
+{
+	if (!c)
+		return;
+	c->n_blks = 0;
+	c->pool_top = 0;
+}
+
+void conv_dnnl_forget_range(struct conv_dnnl *c, const void *lo,
+			    const void *hi)
+{
+	if (c && c->n_blks)
+		blk_forget(c, lo, hi);
+}
+
 static enum vb_status set_handle(dnnl_memory_t m, const void *p,
 				 struct vb_error *err)
 {
@@ -445,15 +563,32 @@ static enum vb_status entry_run(struct conv_dnnl *c, struct entry *e,
 	int n = 0;
 	bool add_plain = e->accumulate && !e->out.reorder;
 	enum vb_status vs = VB_OK;
+	double t0;
+	/* an output never keeps a blocked copy of what it overwrites */
+	blk_forget(c, (const char *)out,
+		   (const char *)(out + e->out.n));
 	for (int i = 0; i < 2 && !vs; i++) {
 		struct arg *a = &e->in[i];
 		if (a->reorder) {
+			void *p = blk_find(c, ins[i], &a->pmd);
+			if (p) {
+				vs = set_handle(a->prim, p, err);
+				args[n++] = (dnnl_exec_arg_t){a->dnnl_arg,
+							      a->prim};
+				continue;
+			}
+			p = blk_add(c, ins[i], a->n * sizeof(float),
+				    &a->pmd, a->pbytes);
 			vs = set_handle(a->user, ins[i], err);
 			if (!vs)
-				vs = set_handle(a->prim, c->buf[a->buf], err);
+				vs = set_handle(a->prim,
+						p ? p : c->buf[a->buf], err);
+			t0 = clock_s();
 			if (!vs)
 				vs = run_reorder(c, a->reorder, a->user,
 						 a->prim, err);
+			c->st.reorder_s += clock_s() - t0;
+			c->st.reorders++;
 		} else {
 			vs = set_handle(a->prim, ins[i], err);
 		}
@@ -481,13 +616,19 @@ static enum vb_status entry_run(struct conv_dnnl *c, struct entry *e,
 	args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, e->scratch};
 	if (vs)
 		return vs;
+	t0 = clock_s();
 	DNNL_TRY(dnnl_primitive_execute(e->prim, c->stream, n, args),
 		 KIND_NAME[e->kind]);
+	c->st.prim_s += clock_s() - t0;
+	c->st.calls++;
 	if (e->out.reorder) {
 		vs = set_handle(e->out.user, out, err);
+		t0 = clock_s();
 		if (!vs)
 			vs = run_reorder(c, e->out.reorder, e->out.prim,
 					 e->out.user, err);
+		c->st.reorder_s += clock_s() - t0;
+		c->st.reorders++;
 	} else if (add_plain) {
 		const float *t = c->buf[BUF_OUT];
 		PAR_FOR(e->out.n)
@@ -566,7 +707,23 @@ size_t conv_dnnl_buffer_bytes(const struct conv_dnnl *c)
 		return 0;
 	for (int i = 0; i < N_BUF; i++)
 		b += c->buf_bytes[i];
-	return b;
+	return b + c->pool_high;
+}
+
+struct conv_dnnl_stats conv_dnnl_stats(const struct conv_dnnl *c)
+{
+	struct conv_dnnl_stats s = {0};
+	if (c) {
+		s = c->st;
+		s.pool_high = c->pool_high;
+	}
+	return s;
+}
+
+void conv_dnnl_stats_reset(struct conv_dnnl *c)
+{
+	if (c)
+		memset(&c->st, 0, sizeof c->st);
 }
 
 const char *conv_dnnl_entry_impl(const struct conv_dnnl *c, size_t i)
@@ -625,6 +782,17 @@ enum vb_status conv_dnnl_create(struct conv_dnnl **out, struct vb_error *err)
 void conv_dnnl_free(struct conv_dnnl *c)
 {
 	(void)c;
+}
+
+void conv_dnnl_forget(struct conv_dnnl *c)
+{
+	(void)c;
+}
+
+void conv_dnnl_forget_range(struct conv_dnnl *c, const void *lo,
+			    const void *hi)
+{
+	(void)c, (void)lo, (void)hi;
 }
 
 void conv_dnnl_set_threads(int n)

@@ -268,6 +268,47 @@ static void print_dnnl_cache(struct graph *g)
 #endif
 }
 
+/* The graph's oneDNN cache if the float build made one, else NULL. */
+static struct conv_dnnl *graph_conv_dnnl_if(struct graph *g)
+{
+#ifndef VB_DOUBLE
+	return graph_conv_dnnl(g);
+#else
+	(void)g;
+	return NULL;
+#endif
+}
+
+/* Where the oneDNN path's time goes per round (the counters of the timed
+ * rounds): inside the convolution primitives, in the reorders between the
+ * tape's plain arrays and the primitives' blocked layouts, and the rest
+ * (the tape's other ops); with the im2col round's median t_old, the ratio
+ * the oneDNN path would reach with no reorders at all (the primitives and
+ * the other ops alone): the lower bound of this design. */
+static void print_dnnl_stats(struct graph *g, int steps, double t_old,
+			     double t_new)
+{
+#ifndef VB_DOUBLE
+	struct conv_dnnl_stats st = conv_dnnl_stats(graph_conv_dnnl(g));
+	double pr = st.prim_s / steps, ro = st.reorder_s / steps;
+	if (!st.calls)
+		return;
+	printf("  oneDNN per round: %.0f primitive calls %.2f ms, %.0f "
+	       "reorders %.2f ms, %.0f reorders saved by blocked copies "
+	       "(pool %.1f MB); rest of the round %.2f ms\n",
+	       (double)st.calls / steps, pr * 1e3,
+	       (double)st.reorders / steps, ro * 1e3,
+	       (double)st.hits / steps, (double)st.pool_high / 1e6,
+	       (t_new - pr - ro) * 1e3);
+	if (t_old > 0)
+		printf("  lower bound with zero reorders: (all three - "
+		       "reorders) / im2col = %.3f; primitives alone / im2col "
+		       "= %.3f\n", (t_new - ro) / t_old, pr / t_old);
+#else
+	(void)g, (void)steps, (void)t_old, (void)t_new;
+#endif
+}
+
 /* Per backend, per round: forward, backward, second-order seconds. */
 struct times {
 	double *f, *b, *s, *t2, *tot;
@@ -374,6 +415,8 @@ static int run(size_t B, int steps, int n_backends,
 	 * alike; the first two rounds warm up (and build oneDNN's
 	 * primitives). */
 	for (int s = -2; s < steps; s++) {
+		if (s == 0) /* count the timed rounds only */
+			conv_dnnl_stats_reset(graph_conv_dnnl_if(b.g));
 		for (int k = 0; k < n_backends; k++) {
 			int i = (s & 1) && n_backends == 2 ? 1 - k : k;
 			if (graph_set_conv_backend(b.g, backends[i], &err) ||
@@ -433,6 +476,8 @@ static int run(size_t B, int steps, int n_backends,
 			       graph_conv_backend_name(backends[0]), ratio[0],
 			       ratio[1], ratio[2], med_tot[1] / med_tot[0]);
 	}
+	print_dnnl_stats(b.g, steps, n_backends == 2 ? med_tot[0] : 0,
+			 med_tot[1]);
 	printf("  tape: %zu nodes, arena %.1f MB used after the VAE step, "
 	       "%.1f MB after the second-order step\n", nodes1,
 	       (double)arena1 / 1e6, (double)arena2 / 1e6);

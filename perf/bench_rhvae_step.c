@@ -74,6 +74,67 @@ static double step(struct model *m, struct optim *o, struct graph *g,
 	return now() - t0;
 }
 
+/* Where one path's oneDNN time goes, summed over its timed steps: the
+ * primitives, the reorders between plain and blocked layouts (and per
+ * step, for the lower bound), the reorders the blocked copies saved. */
+struct path_stats {
+	struct conv_dnnl_stats sum;
+	double *reorder; /* (steps) seconds of reorders per step */
+	int n;
+};
+
+static void step_stats_begin(struct graph *g, enum graph_conv_backend be)
+{
+#ifndef VB_DOUBLE
+	if (be == GRAPH_CONV_BACKEND_DNNL)
+		conv_dnnl_stats_reset(graph_conv_dnnl(g));
+#else
+	(void)g, (void)be;
+#endif
+}
+
+static void step_stats_add(struct graph *g, enum graph_conv_backend be,
+			   struct path_stats *ps)
+{
+#ifndef VB_DOUBLE
+	struct conv_dnnl_stats s;
+	if (be != GRAPH_CONV_BACKEND_DNNL)
+		return;
+	s = conv_dnnl_stats(graph_conv_dnnl(g));
+	ps->sum.calls += s.calls;
+	ps->sum.reorders += s.reorders;
+	ps->sum.hits += s.hits;
+	ps->sum.prim_s += s.prim_s;
+	ps->sum.reorder_s += s.reorder_s;
+	ps->sum.pool_high = s.pool_high;
+	ps->reorder[ps->n++] = s.reorder_s;
+#else
+	(void)g, (void)be, (void)ps;
+#endif
+}
+
+/* Per step: primitive and reorder time, and the lower bound of the
+ * ratio to the old path t0 with zero reorders (median over rounds of
+ * (t - reorders) / t0); q is scratch of steps entries. */
+static void step_stats_print(const struct path_stats *ps, int steps,
+			     double med, const double *t0, const double *t,
+			     double *q)
+{
+	double n = ps->n;
+	if (!ps->n || ps->n != steps)
+		return;
+	for (int s = 0; s < steps; s++)
+		q[s] = (t[s] - ps->reorder[s]) / t0[s];
+	printf("  oneDNN per step: %.0f primitive calls %.1f ms, %.0f "
+	       "reorders %.1f ms, %.0f reorders saved by blocked copies "
+	       "(pool %.0f MB), rest %.1f ms; ratio with zero reorders "
+	       "%.3f\n", (double)ps->sum.calls / n, ps->sum.prim_s / n * 1e3,
+	       (double)ps->sum.reorders / n, ps->sum.reorder_s / n * 1e3,
+	       (double)ps->sum.hits / n, (double)ps->sum.pool_high / 1e6,
+	       (med - (ps->sum.prim_s + ps->sum.reorder_s) / n) * 1e3,
+	       perf_median(q, steps));
+}
+
 /* Steps of one model, each path in turn per round (the order rotating
  * each round), 3 warm-up rounds. The VAE has no leapfrog: its paths
  * differ by backend only (the leapfrog form is ignored). */
@@ -92,10 +153,15 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	size_t D = 784, xs[2] = {B, D};
 	vb_real *x = malloc(B * D * sizeof *x);
 	double *t[MAX_PATHS] = {NULL}, flops = 0;
+	struct path_stats st[MAX_PATHS];
 	int rc = 1;
 	bool ok = x != NULL;
+	memset(st, 0, sizeof st);
 	for (int k = 0; k < n_p; k++)
 		ok = (t[k] = calloc((size_t)steps, sizeof *t[k])) && ok;
+	for (int k = 0; k < n_p; k++)
+		ok = (st[k].reorder = calloc((size_t)steps,
+					     sizeof *st[k].reorder)) && ok;
 
 	model_config_defaults(&mc);
 	mc.kind = kind;
@@ -124,9 +190,12 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 					err.msg);
 				goto out;
 			}
+			step_stats_begin(g, p[i].be);
 			dt = step(m, o, g, x, xs, &noise);
 			if (dt < 0)
 				goto out;
+			if (s >= 0)
+				step_stats_add(g, p[i].be, &st[i]);
 			if (s >= 0)
 				t[i][s] = dt;
 			if (s == 0 && i == n_p - 1)
@@ -157,6 +226,7 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 			       "per-round ratios; of medians %.3f)",
 			       ratio, med / med0);
 		putchar('\n');
+		step_stats_print(&st[k], steps, med, t[0], t[k], q);
 	}
 	free(q);
 	printf("%s/%s batch %zu: %.2f GFLOP per step (the tape's products of "
@@ -180,7 +250,7 @@ out:
 	dataset_free(&ds);
 	free(x);
 	for (int k = 0; k < n_p; k++)
-		free(t[k]);
+		free(t[k]), free(st[k].reorder);
 	return rc;
 }
 
