@@ -18,12 +18,30 @@
 #include <omp.h>
 
 /* Bytes of blocked copies of plain inputs kept between calls (see struct
- * blk): the reuse of one tensor between the forward and the backward pass
- * spans the whole network, so the pool holds every conv input of a step
- * up to this size; past it, reorders go through the shared buffers as
- * before. Reserved as address space once; only the bytes a step uses
- * become resident. */
-#define BLK_POOL_BYTES ((size_t)96 << 20)
+ * blk), in two pools. Weights (a step reads each in one or two layouts, in
+ * every pass through its layer): kept until the step ends, up to
+ * BLK_WEIGHT_BYTES (the ResNets' weights take about 6 MB in two layouts).
+ * Everything else (activations, output gradients): a ring of
+ * BLK_RING_BYTES, newest copies kept, oldest overwritten: an output
+ * gradient's copy is read again by the very next call (backward-data
+ * after backward-weights), the last layers' sources early in the
+ * backward pass; the first layers' sources, read again only at the end
+ * of the pass, would need a copy of every activation of the step (70 MB
+ * for the RHVAE step, +32 % peak RSS) and are reordered again instead.
+ * Measured (bench_rhvae_step, ResNet RHVAE, batch 64): reorders saved
+ * per step 48 with an 8 MB ring, 50 with 16 or 24 MB, 62 keeping every
+ * copy. Reserved as address space once; only the bytes used become
+ * resident. */
+#define BLK_WEIGHT_BYTES ((size_t)8 << 20)
+#define BLK_RING_BYTES ((size_t)8 << 20)
+
+enum { TIER_WEIGHTS, TIER_RING, N_TIER };
+
+/* One pool of blocked copies: bump (weights) or ring. */
+struct tier {
+	char *base;
+	size_t cap, top, high;
+};
 
 enum kind { KIND_FWD, KIND_BWD_DATA, KIND_BWD_WEIGHTS };
 
@@ -56,6 +74,7 @@ struct blk {
 	const char *key;
 	size_t key_bytes; /* of the plain array */
 	dnnl_memory_desc_t md;
+	int tier;
 	size_t off, bytes;
 };
 
@@ -81,11 +100,12 @@ struct conv_dnnl {
 	size_t buf_bytes[N_BUF];
 	float *bias_tmp; /* (c_dst) diff_bias before it is added */
 	size_t bias_cap;
-	/* blocked copies, in pool order (off increasing) */
+	/* blocked copies, oldest first */
 	struct blk *blks;
 	size_t n_blks, cap_blks;
-	char *pool;
-	size_t pool_top, pool_high;
+	struct tier tier[N_TIER];
+	const char *pin; /* a copy the running call reads: never overwritten */
+	size_t pin_bytes;
 	struct conv_dnnl_stats st;
 };
 
@@ -158,7 +178,8 @@ void conv_dnnl_free(struct conv_dnnl *c)
 		free(c->buf[i]);
 	free(c->bias_tmp);
 	free(c->blks);
-	free(c->pool);
+	for (int i = 0; i < N_TIER; i++)
+		free(c->tier[i].base);
 	if (c->stream)
 		dnnl_stream_destroy(c->stream);
 	if (c->engine)
@@ -455,16 +476,11 @@ static struct entry *lookup(struct conv_dnnl *c, enum kind kind,
 	return e;
 }
 
-/* Drops blocked copy i and, when it was the last in the pool, gives the
- * pool back down to the end of the last copy kept. */
 static void blk_drop(struct conv_dnnl *c, size_t i)
 {
 	memmove(c->blks + i, c->blks + i + 1,
 		(c->n_blks - i - 1) * sizeof *c->blks);
 	c->n_blks--;
-	c->pool_top = c->n_blks ? c->blks[c->n_blks - 1].off +
-					  c->blks[c->n_blks - 1].bytes
-				: 0;
 }
 
 /* Drops every copy whose plain array overlaps [lo, hi). */
@@ -481,29 +497,59 @@ static void blk_forget(struct conv_dnnl *c, const char *lo, const char *hi)
 static void *blk_find(struct conv_dnnl *c, const void *key,
 		      const dnnl_memory_desc_t *md)
 {
-	for (size_t i = c->n_blks; i-- > 0;)
-		if (c->blks[i].key == key &&
-		    dnnl_memory_desc_equal(&c->blks[i].md, md)) {
+	for (size_t i = c->n_blks; i-- > 0;) {
+		const struct blk *b = &c->blks[i];
+		if (b->key == key && dnnl_memory_desc_equal(&b->md, md)) {
 			c->st.hits++;
-			return c->pool + c->blks[i].off;
+			return c->tier[b->tier].base + b->off;
 		}
+	}
 	return NULL;
 }
 
-/* Room for a new copy of key (key_bytes plain, bytes blocked) in layout
- * md, registered; NULL when the pool is full (the caller then reorders
- * through its shared buffer, uncached). */
-static void *blk_add(struct conv_dnnl *c, const void *key, size_t key_bytes,
-		     const dnnl_memory_desc_t *md, size_t bytes)
+/* Offset of bytes in tier t, the copies it overwrites dropped; false when
+ * they do not fit. */
+static bool tier_take(struct conv_dnnl *c, int t, size_t bytes, size_t *off)
 {
-	size_t off = (c->pool_top + 63) / 64 * 64;
-	if (!c->pool) {
-		c->pool = aligned_alloc(64, BLK_POOL_BYTES);
-		if (!c->pool)
-			return NULL;
+	struct tier *p = &c->tier[t];
+	size_t o = (p->top + 63) / 64 * 64;
+	if (!p->base) {
+		p->cap = t == TIER_WEIGHTS ? BLK_WEIGHT_BYTES : BLK_RING_BYTES;
+		p->base = aligned_alloc(64, p->cap);
+		if (!p->base)
+			return false;
 	}
-	if (off > BLK_POOL_BYTES || bytes > BLK_POOL_BYTES - off)
-		return NULL;
+	if (bytes > p->cap)
+		return false;
+	if (o > p->cap || bytes > p->cap - o) {
+		if (t == TIER_WEIGHTS)
+			return false;
+		o = 0; /* the ring wraps */
+	}
+	if (t == TIER_RING && c->pin && c->pin < p->base + o + bytes &&
+	    c->pin + c->pin_bytes > p->base + o)
+		return false;
+	for (size_t i = c->n_blks; t == TIER_RING && i-- > 0;) {
+		const struct blk *b = &c->blks[i];
+		if (b->tier == t && b->off < o + bytes && b->off + b->bytes > o)
+			blk_drop(c, i);
+	}
+	p->top = o + bytes;
+	if (p->top > p->high)
+		p->high = p->top;
+	*off = o;
+	return true;
+}
+
+/* Room for a new copy of key (key_bytes plain, bytes blocked) in layout
+ * md, registered; NULL when it does not fit (the caller then reorders
+ * through its shared buffer, uncached). Weights go to their own pool
+ * while it has room, the rest (and weights past it) to the ring. */
+static void *blk_add(struct conv_dnnl *c, const void *key, size_t key_bytes,
+		     const dnnl_memory_desc_t *md, size_t bytes, bool weights)
+{
+	size_t off;
+	int t = TIER_RING;
 	if (c->n_blks == c->cap_blks) {
 		size_t cap = c->cap_blks ? 2 * c->cap_blks : 64;
 		struct blk *p = realloc(c->blks, cap * sizeof *p);
@@ -512,11 +558,13 @@ static void *blk_add(struct conv_dnnl *c, const void *key, size_t key_bytes,
 		c->blks = p;
 		c->cap_blks = cap;
 	}
-	c->blks[c->n_blks++] = (struct blk){key, key_bytes, *md, off, bytes};
-	c->pool_top = off + bytes;
-	if (c->pool_top > c->pool_high)
-		c->pool_high = c->pool_top;
-	return c->pool + off;
+	if (weights && tier_take(c, TIER_WEIGHTS, bytes, &off))
+		t = TIER_WEIGHTS;
+	else if (!tier_take(c, TIER_RING, bytes, &off))
+		return NULL;
+	c->blks[c->n_blks++] =
+		(struct blk){key, key_bytes, *md, t, off, bytes};
+	return c->tier[t].base + off;
 }
 
 void conv_dnnl_forget(struct conv_dnnl *c)
@@ -524,7 +572,8 @@ void conv_dnnl_forget(struct conv_dnnl *c)
 	if (!c)
 		return;
 	c->n_blks = 0;
-	c->pool_top = 0;
+	for (int i = 0; i < N_TIER; i++)
+		c->tier[i].top = 0;
 }
 
 void conv_dnnl_forget_range(struct conv_dnnl *c, const void *lo,
@@ -572,13 +621,18 @@ static enum vb_status entry_run(struct conv_dnnl *c, struct entry *e,
 		if (a->reorder) {
 			void *p = blk_find(c, ins[i], &a->pmd);
 			if (p) {
+				c->pin = p;
+				c->pin_bytes = a->pbytes;
 				vs = set_handle(a->prim, p, err);
 				args[n++] = (dnnl_exec_arg_t){a->dnnl_arg,
 							      a->prim};
 				continue;
 			}
 			p = blk_add(c, ins[i], a->n * sizeof(float),
-				    &a->pmd, a->pbytes);
+				    &a->pmd, a->pbytes,
+				    a->dnnl_arg == DNNL_ARG_WEIGHTS);
+			c->pin = p;
+			c->pin_bytes = a->pbytes;
 			vs = set_handle(a->user, ins[i], err);
 			if (!vs)
 				vs = set_handle(a->prim,
@@ -614,6 +668,7 @@ static enum vb_status entry_run(struct conv_dnnl *c, struct entry *e,
 	if (!vs)
 		vs = set_handle(e->scratch, c->buf[BUF_SCRATCH], err);
 	args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, e->scratch};
+	c->pin = NULL;
 	if (vs)
 		return vs;
 	t0 = clock_s();
@@ -707,7 +762,7 @@ size_t conv_dnnl_buffer_bytes(const struct conv_dnnl *c)
 		return 0;
 	for (int i = 0; i < N_BUF; i++)
 		b += c->buf_bytes[i];
-	return b + c->pool_high;
+	return b + c->tier[TIER_WEIGHTS].high + c->tier[TIER_RING].high;
 }
 
 struct conv_dnnl_stats conv_dnnl_stats(const struct conv_dnnl *c)
@@ -715,7 +770,8 @@ struct conv_dnnl_stats conv_dnnl_stats(const struct conv_dnnl *c)
 	struct conv_dnnl_stats s = {0};
 	if (c) {
 		s = c->st;
-		s.pool_high = c->pool_high;
+		s.pool_high = c->tier[TIER_WEIGHTS].high +
+			      c->tier[TIER_RING].high;
 	}
 	return s;
 }
