@@ -104,6 +104,7 @@ struct conv_dnnl {
 	struct blk *blks;
 	size_t n_blks, cap_blks;
 	struct tier tier[N_TIER];
+	bool no_copies; /* conv_dnnl_set_copies(c, false) */
 	const char *pin; /* a copy the running call reads: never overwritten */
 	size_t pin_bytes;
 	struct conv_dnnl_stats st;
@@ -619,7 +620,8 @@ static enum vb_status entry_run(struct conv_dnnl *c, struct entry *e,
 	for (int i = 0; i < 2 && !vs; i++) {
 		struct arg *a = &e->in[i];
 		if (a->reorder) {
-			void *p = blk_find(c, ins[i], &a->pmd);
+			void *p = c->no_copies ? NULL
+					       : blk_find(c, ins[i], &a->pmd);
 			if (p) {
 				c->pin = p;
 				c->pin_bytes = a->pbytes;
@@ -628,9 +630,11 @@ static enum vb_status entry_run(struct conv_dnnl *c, struct entry *e,
 							      a->prim};
 				continue;
 			}
-			p = blk_add(c, ins[i], a->n * sizeof(float),
-				    &a->pmd, a->pbytes,
-				    a->dnnl_arg == DNNL_ARG_WEIGHTS);
+			p = c->no_copies
+				    ? NULL
+				    : blk_add(c, ins[i], a->n * sizeof(float),
+					      &a->pmd, a->pbytes,
+					      a->dnnl_arg == DNNL_ARG_WEIGHTS);
 			c->pin = p;
 			c->pin_bytes = a->pbytes;
 			vs = set_handle(a->user, ins[i], err);
@@ -763,6 +767,14 @@ size_t conv_dnnl_buffer_bytes(const struct conv_dnnl *c)
 	for (int i = 0; i < N_BUF; i++)
 		b += c->buf_bytes[i];
 	return b + c->tier[TIER_WEIGHTS].high + c->tier[TIER_RING].high;
+}
+
+void conv_dnnl_set_copies(struct conv_dnnl *c, bool on)
+{
+	if (!c)
+		return;
+	c->no_copies = !on;
+	conv_dnnl_forget(c);
 }
 
 struct conv_dnnl_stats conv_dnnl_stats(const struct conv_dnnl *c)

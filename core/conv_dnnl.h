@@ -111,6 +111,10 @@ enum vb_status conv_dnnl_sgemm(bool ta, bool tb, size_t m, size_t n, size_t k,
  * high-water mark), for memory figures. */
 size_t conv_dnnl_entries(const struct conv_dnnl *c);
 size_t conv_dnnl_buffer_bytes(const struct conv_dnnl *c);
+/* Blocked copies on (the default) or off (every input reordered at
+ * every call, as before they existed; turning off drops the copies):
+ * for benchmarks that compare both in one process. */
+void conv_dnnl_set_copies(struct conv_dnnl *c, bool on);
 struct conv_dnnl_stats conv_dnnl_stats(const struct conv_dnnl *c);
 void conv_dnnl_stats_reset(struct conv_dnnl *c);
 /* Name of the implementation oneDNN chose for cached key i

@@ -15,7 +15,9 @@
  * --backend and --leapfrog pick one of each (for one path's peak RSS).
  * usage: bench_rhvae_step [--steps N] [--arch mlp|resnet] [--batch B]
  *                         [--threads T] [--backend both|dnnl|im2col]
- *                         [--leapfrog both|reuse|full] */
+ *                         [--leapfrog both|reuse|full] [--copies both]
+ * (--copies both: also the oneDNN path without blocked copies, in the
+ * last leapfrog form, for their effect in one process) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,9 +48,10 @@ static double now(void)
 struct path {
 	enum graph_conv_backend be;
 	bool reuse;
+	bool no_copies; /* oneDNN without blocked copies (--copies both) */
 };
 
-#define MAX_PATHS 4
+#define MAX_PATHS 5
 
 /* One training step on g with the model's loss; seconds, or -1. */
 static double step(struct model *m, struct optim *o, struct graph *g,
@@ -83,13 +86,15 @@ struct path_stats {
 	int n;
 };
 
-static void step_stats_begin(struct graph *g, enum graph_conv_backend be)
+static void step_stats_begin(struct graph *g, const struct path *p)
 {
 #ifndef VB_DOUBLE
-	if (be == GRAPH_CONV_BACKEND_DNNL)
+	if (p->be == GRAPH_CONV_BACKEND_DNNL) {
+		conv_dnnl_set_copies(graph_conv_dnnl(g), !p->no_copies);
 		conv_dnnl_stats_reset(graph_conv_dnnl(g));
+	}
 #else
-	(void)g, (void)be;
+	(void)g, (void)p;
 #endif
 }
 
@@ -190,7 +195,7 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 					err.msg);
 				goto out;
 			}
-			step_stats_begin(g, p[i].be);
+			step_stats_begin(g, &p[i]);
 			dt = step(m, o, g, x, xs, &noise);
 			if (dt < 0)
 				goto out;
@@ -212,13 +217,14 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 		med = perf_median(t[k], steps);
 		if (k == 0)
 			med0 = med;
-		printf("%s/%s batch %zu, %-6s %-5s: %7.2f ms/step (median of "
+		printf("%s/%s batch %zu, %-6s %-5s%s: %7.2f ms/step (median of "
 		       "%d)  %4.0f images/s  %.1f GFLOP/s = %3.0f %% of peak",
 		       model_kind_name(kind), model_arch_name(arch), B,
 		       graph_conv_backend_name(p[k].be),
 		       kind == MODEL_KIND_RHVAE ? (p[k].reuse ? "reuse"
 							      : "full")
 						: "",
+		       p[k].no_copies ? " no copies" : "",
 		       med * 1e3, steps, (double)B / med, flops / med / 1e9,
 		       100 * flops / med / 1e9 / peak);
 		if (k > 0)
@@ -260,6 +266,7 @@ int main(int argc, char **argv)
 	if (machine_pin_blas(argv, pin_msg, sizeof pin_msg)) /* as vaebench */
 		fprintf(stderr, "bench_rhvae_step: warning: %s\n", pin_msg);
 	int steps = 20, threads = 1, n_be = 2, n_lf = 2;
+	bool copies_both = false;
 	enum graph_conv_backend be[2] = {GRAPH_CONV_BACKEND_IM2COL,
 					 GRAPH_CONV_BACKEND_DNNL};
 	bool lf[2] = {false, true};
@@ -289,6 +296,8 @@ int main(int argc, char **argv)
 				return 2;
 			} else
 				n_be = 1;
+		} else if (!strcmp(argv[i], "--copies") && i + 1 < argc) {
+			copies_both = !strcmp(argv[++i], "both");
 		} else if (!strcmp(argv[i], "--leapfrog") && i + 1 < argc) {
 			const char *v = argv[++i];
 			if (!strcmp(v, "both"))
@@ -305,7 +314,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "usage: bench_rhvae_step [--steps N] "
 				"[--arch mlp|resnet] [--batch B] [--threads T] "
 				"[--backend both|dnnl|im2col] "
-				"[--leapfrog both|reuse|full]\n");
+				"[--leapfrog both|reuse|full] [--copies both]\n");
 			return 2;
 		}
 	}
@@ -317,7 +326,11 @@ int main(int argc, char **argv)
 #endif
 	for (int b = 0; b < n_be; b++)
 		for (int l = 0; l < n_lf; l++)
-			p[n_p++] = (struct path){be[b], lf[l]};
+			p[n_p++] = (struct path){be[b], lf[l], false};
+	/* the oneDNN path without blocked copies, in the last leapfrog form */
+	if (copies_both && n_p < MAX_PATHS &&
+	    p[n_p - 1].be == GRAPH_CONV_BACKEND_DNNL)
+		p[n_p] = p[n_p - 1], p[n_p++].no_copies = true;
 	op_set_threads(threads); /* OpenBLAS, OpenMP, core's loops */
 	double peak = op_gemm_peak_gflops(1536, 4);
 	printf("bench_rhvae_step: %s build, OpenBLAS kernel %s, %s, %d BLAS / "
@@ -329,6 +342,6 @@ int main(int argc, char **argv)
 		return 1;
 	/* the VAE has no leapfrog: one path per backend */
 	for (int b = 0; b < n_be; b++)
-		p[b] = (struct path){be[b], true};
+		p[b] = (struct path){be[b], true, false};
 	return run(MODEL_KIND_VAE, arch, B, steps, n_be, p, peak);
 }
