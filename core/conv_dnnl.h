@@ -5,8 +5,9 @@
  * created for, so a new count gets its own primitives), created the
  * first time a key is used and reused on every later call; the tape
  * semantics (what each op computes, its vjp) stay in ops_conv.c. In the
- * double build (VB_DOUBLE) only conv_dnnl_free and conv_dnnl_create exist,
- * and create fails: double keeps the im2col + dgemm reference path. */
+ * double build (VB_DOUBLE) only conv_dnnl_free, conv_dnnl_create and the
+ * forget calls exist, and create fails: double keeps the im2col + dgemm
+ * reference path. */
 #ifndef VB_CORE_CONV_DNNL_H
 #define VB_CORE_CONV_DNNL_H
 
