@@ -1,9 +1,11 @@
 /* conv_dnnl: oneDNN (dnnl.h, its C API) behind the float build's
  * convolution kernels: a per-owner cache of convolution primitives keyed
- * by (kind, shape, bias, accumulate, thread count), each with the reorders between the
- * callers' plain NCHW / OIHW arrays and the layouts the primitive chose
- * (dnnl_format_tag_any). What the ops compute on the tape stays in
- * ops_conv.c; the double build compiles only the stubs at the end. */
+ * by (kind, shape, bias, accumulate, thread count), each with the
+ * reorders between the callers' plain NCHW / OIHW arrays and the layouts
+ * the primitive chose (dnnl_format_tag_any), and the blocked copies of
+ * plain inputs kept for later calls (struct blk). What the ops compute on
+ * the tape stays in ops_conv.c, when arrays change in graph.c; the double
+ * build compiles only the stubs at the end. */
 #include "conv_dnnl.h"
 #include "par.h"
 
@@ -11,10 +13,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef VB_DOUBLE
 #include <dnnl.h>
 #include <omp.h>
+
+/* Bytes of blocked copies of plain inputs kept between calls (see struct
+ * blk), in two pools. Weights (a step reads each in one or two layouts, in
+ * every pass through its layer): kept until the step ends, up to
+ * BLK_WEIGHT_BYTES (the ResNets' weights take about 6 MB in two layouts).
+ * Everything else (activations, output gradients): a ring of
+ * BLK_RING_BYTES, newest copies kept, oldest overwritten: an output
+ * gradient's copy is read again by the very next call (backward-data
+ * after backward-weights), the last layers' sources early in the
+ * backward pass; the first layers' sources, read again only at the end
+ * of the pass, would need a copy of every activation of the step (70 MB
+ * for the RHVAE step, +32 % peak RSS) and are reordered again instead.
+ * Measured (bench_rhvae_step, ResNet RHVAE, batch 64): reorders saved
+ * per step 48 with an 8 MB ring, 50 with 16 or 24 MB, 62 keeping every
+ * copy. Reserved as address space once; only the bytes used become
+ * resident. */
+#define BLK_WEIGHT_BYTES ((size_t)8 << 20)
+#define BLK_RING_BYTES ((size_t)8 << 20)
+
+enum { TIER_WEIGHTS, TIER_RING, N_TIER };
+
+/* One pool of blocked copies: bump (weights) or ring. */
+struct tier {
+	char *base;
+	size_t cap, top, high;
+};
 
 enum kind { KIND_FWD, KIND_BWD_DATA, KIND_BWD_WEIGHTS };
 
@@ -35,6 +64,20 @@ struct arg {
 				     accumulating); NULL when same layout */
 	int buf;              /* shared buffer for prim when reordered */
 	size_t n;             /* elements of the plain array */
+	dnnl_memory_desc_t pmd; /* the primitive's layout of it */
+	size_t pbytes;        /* its size */
+};
+
+/* One blocked copy of a plain input array: the caller's array at key,
+ * reordered into layout md at pool offset off. Valid until the plain
+ * array changes, which the tape signals (conv_dnnl_forget,
+ * conv_dnnl_forget_range) and conv outputs check (blk_forget_out). */
+struct blk {
+	const char *key;
+	size_t key_bytes; /* of the plain array */
+	dnnl_memory_desc_t md;
+	int tier;
+	size_t off, bytes;
 };
 
 struct entry {
@@ -59,7 +102,22 @@ struct conv_dnnl {
 	size_t buf_bytes[N_BUF];
 	float *bias_tmp; /* (c_dst) diff_bias before it is added */
 	size_t bias_cap;
+	/* blocked copies, oldest first */
+	struct blk *blks;
+	size_t n_blks, cap_blks;
+	struct tier tier[N_TIER];
+	bool no_copies; /* conv_dnnl_set_copies(c, false) */
+	const char *pin; /* a copy the running call reads: never overwritten */
+	size_t pin_bytes;
+	struct conv_dnnl_stats st;
 };
+
+static double clock_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 #define DNNL_TRY(call, what)                                                 \
 	do {                                                                 \
@@ -122,6 +180,9 @@ void conv_dnnl_free(struct conv_dnnl *c)
 	for (int i = 0; i < N_BUF; i++)
 		free(c->buf[i]);
 	free(c->bias_tmp);
+	free(c->blks);
+	for (int i = 0; i < N_TIER; i++)
+		free(c->tier[i].base);
 	if (c->stream)
 		dnnl_stream_destroy(c->stream);
 	if (c->engine)
@@ -172,6 +233,8 @@ static enum vb_status arg_init(struct conv_dnnl *c, struct arg *a, int arg,
 	a->dnnl_arg = arg;
 	a->buf = buf;
 	a->n = dnnl_memory_desc_get_size(user) / sizeof(float);
+	a->pmd = *prim;
+	a->pbytes = dnnl_memory_desc_get_size(prim);
 	DNNL_TRY(dnnl_memory_create(&a->user, user, c->engine,
 				    DNNL_MEMORY_NONE), "memory_create");
 	DNNL_TRY(dnnl_memory_create(&a->prim, prim, c->engine,
@@ -416,6 +479,113 @@ static struct entry *lookup(struct conv_dnnl *c, enum kind kind,
 	return e;
 }
 
+static void blk_drop(struct conv_dnnl *c, size_t i)
+{
+	memmove(c->blks + i, c->blks + i + 1,
+		(c->n_blks - i - 1) * sizeof *c->blks);
+	c->n_blks--;
+}
+
+/* Drops every copy whose plain array overlaps [lo, hi). */
+static void blk_forget(struct conv_dnnl *c, const char *lo, const char *hi)
+{
+	for (size_t i = c->n_blks; i-- > 0;) {
+		const struct blk *b = &c->blks[i];
+		if (b->key < hi && b->key + b->key_bytes > lo)
+			blk_drop(c, i);
+	}
+}
+
+/* The blocked copy of plain array key in layout md, or NULL. */
+static void *blk_find(struct conv_dnnl *c, const void *key,
+		      const dnnl_memory_desc_t *md)
+{
+	for (size_t i = c->n_blks; i-- > 0;) {
+		const struct blk *b = &c->blks[i];
+		if (b->key == key && dnnl_memory_desc_equal(&b->md, md)) {
+			c->st.hits++;
+			return c->tier[b->tier].base + b->off;
+		}
+	}
+	return NULL;
+}
+
+/* Offset of bytes in tier t, the copies it overwrites dropped; false when
+ * they do not fit. */
+static bool tier_take(struct conv_dnnl *c, int t, size_t bytes, size_t *off)
+{
+	struct tier *p = &c->tier[t];
+	size_t o = (p->top + 63) / 64 * 64;
+	if (!p->base) {
+		p->cap = t == TIER_WEIGHTS ? BLK_WEIGHT_BYTES : BLK_RING_BYTES;
+		p->base = aligned_alloc(64, p->cap);
+		if (!p->base)
+			return false;
+	}
+	if (bytes > p->cap)
+		return false;
+	if (o > p->cap || bytes > p->cap - o) {
+		if (t == TIER_WEIGHTS)
+			return false;
+		o = 0; /* the ring wraps */
+	}
+	if (t == TIER_RING && c->pin && c->pin < p->base + o + bytes &&
+	    c->pin + c->pin_bytes > p->base + o)
+		return false;
+	for (size_t i = c->n_blks; t == TIER_RING && i-- > 0;) {
+		const struct blk *b = &c->blks[i];
+		if (b->tier == t && b->off < o + bytes && b->off + b->bytes > o)
+			blk_drop(c, i);
+	}
+	p->top = o + bytes;
+	if (p->top > p->high)
+		p->high = p->top;
+	*off = o;
+	return true;
+}
+
+/* Room for a new copy of key (key_bytes plain, bytes blocked) in layout
+ * md, registered; NULL when it does not fit (the caller then reorders
+ * through its shared buffer, uncached). Weights go to their own pool
+ * while it has room, the rest (and weights past it) to the ring. */
+static void *blk_add(struct conv_dnnl *c, const void *key, size_t key_bytes,
+		     const dnnl_memory_desc_t *md, size_t bytes, bool weights)
+{
+	size_t off;
+	int t = TIER_RING;
+	if (c->n_blks == c->cap_blks) {
+		size_t cap = c->cap_blks ? 2 * c->cap_blks : 64;
+		struct blk *p = realloc(c->blks, cap * sizeof *p);
+		if (!p)
+			return NULL;
+		c->blks = p;
+		c->cap_blks = cap;
+	}
+	if (weights && tier_take(c, TIER_WEIGHTS, bytes, &off))
+		t = TIER_WEIGHTS;
+	else if (!tier_take(c, TIER_RING, bytes, &off))
+		return NULL;
+	c->blks[c->n_blks++] =
+		(struct blk){key, key_bytes, *md, t, off, bytes};
+	return c->tier[t].base + off;
+}
+
+void conv_dnnl_forget(struct conv_dnnl *c)
+{
+	if (!c)
+		return;
+	c->n_blks = 0;
+	for (int i = 0; i < N_TIER; i++)
+		c->tier[i].top = 0;
+}
+
+void conv_dnnl_forget_range(struct conv_dnnl *c, const void *lo,
+			    const void *hi)
+{
+	if (c && c->n_blks)
+		blk_forget(c, lo, hi);
+}
+
 static enum vb_status set_handle(dnnl_memory_t m, const void *p,
 				 struct vb_error *err)
 {
@@ -445,15 +615,40 @@ static enum vb_status entry_run(struct conv_dnnl *c, struct entry *e,
 	int n = 0;
 	bool add_plain = e->accumulate && !e->out.reorder;
 	enum vb_status vs = VB_OK;
+	double t0;
+	/* an output never keeps a blocked copy of what it overwrites */
+	blk_forget(c, (const char *)out,
+		   (const char *)(out + e->out.n));
 	for (int i = 0; i < 2 && !vs; i++) {
 		struct arg *a = &e->in[i];
 		if (a->reorder) {
+			void *p = c->no_copies ? NULL
+					       : blk_find(c, ins[i], &a->pmd);
+			if (p) {
+				c->pin = p;
+				c->pin_bytes = a->pbytes;
+				vs = set_handle(a->prim, p, err);
+				args[n++] = (dnnl_exec_arg_t){a->dnnl_arg,
+							      a->prim};
+				continue;
+			}
+			p = c->no_copies
+				    ? NULL
+				    : blk_add(c, ins[i], a->n * sizeof(float),
+					      &a->pmd, a->pbytes,
+					      a->dnnl_arg == DNNL_ARG_WEIGHTS);
+			c->pin = p;
+			c->pin_bytes = a->pbytes;
 			vs = set_handle(a->user, ins[i], err);
 			if (!vs)
-				vs = set_handle(a->prim, c->buf[a->buf], err);
+				vs = set_handle(a->prim,
+						p ? p : c->buf[a->buf], err);
+			t0 = clock_s();
 			if (!vs)
 				vs = run_reorder(c, a->reorder, a->user,
 						 a->prim, err);
+			c->st.reorder_s += clock_s() - t0;
+			c->st.reorders++;
 		} else {
 			vs = set_handle(a->prim, ins[i], err);
 		}
@@ -479,15 +674,22 @@ static enum vb_status entry_run(struct conv_dnnl *c, struct entry *e,
 	if (!vs)
 		vs = set_handle(e->scratch, c->buf[BUF_SCRATCH], err);
 	args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, e->scratch};
+	c->pin = NULL;
 	if (vs)
 		return vs;
+	t0 = clock_s();
 	DNNL_TRY(dnnl_primitive_execute(e->prim, c->stream, n, args),
 		 KIND_NAME[e->kind]);
+	c->st.prim_s += clock_s() - t0;
+	c->st.calls++;
 	if (e->out.reorder) {
 		vs = set_handle(e->out.user, out, err);
+		t0 = clock_s();
 		if (!vs)
 			vs = run_reorder(c, e->out.reorder, e->out.prim,
 					 e->out.user, err);
+		c->st.reorder_s += clock_s() - t0;
+		c->st.reorders++;
 	} else if (add_plain) {
 		const float *t = c->buf[BUF_OUT];
 		PAR_FOR(e->out.n)
@@ -566,7 +768,32 @@ size_t conv_dnnl_buffer_bytes(const struct conv_dnnl *c)
 		return 0;
 	for (int i = 0; i < N_BUF; i++)
 		b += c->buf_bytes[i];
-	return b;
+	return b + c->tier[TIER_WEIGHTS].high + c->tier[TIER_RING].high;
+}
+
+void conv_dnnl_set_copies(struct conv_dnnl *c, bool on)
+{
+	if (!c)
+		return;
+	c->no_copies = !on;
+	conv_dnnl_forget(c);
+}
+
+struct conv_dnnl_stats conv_dnnl_stats(const struct conv_dnnl *c)
+{
+	struct conv_dnnl_stats s = {0};
+	if (c) {
+		s = c->st;
+		s.pool_high = c->tier[TIER_WEIGHTS].high +
+			      c->tier[TIER_RING].high;
+	}
+	return s;
+}
+
+void conv_dnnl_stats_reset(struct conv_dnnl *c)
+{
+	if (c)
+		memset(&c->st, 0, sizeof c->st);
 }
 
 const char *conv_dnnl_entry_impl(const struct conv_dnnl *c, size_t i)
@@ -625,6 +852,17 @@ enum vb_status conv_dnnl_create(struct conv_dnnl **out, struct vb_error *err)
 void conv_dnnl_free(struct conv_dnnl *c)
 {
 	(void)c;
+}
+
+void conv_dnnl_forget(struct conv_dnnl *c)
+{
+	(void)c;
+}
+
+void conv_dnnl_forget_range(struct conv_dnnl *c, const void *lo,
+			    const void *hi)
+{
+	(void)c, (void)lo, (void)hi;
 }
 
 void conv_dnnl_set_threads(int n)

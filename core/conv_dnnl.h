@@ -5,8 +5,9 @@
  * created for, so a new count gets its own primitives), created the
  * first time a key is used and reused on every later call; the tape
  * semantics (what each op computes, its vjp) stay in ops_conv.c. In the
- * double build (VB_DOUBLE) only conv_dnnl_free and conv_dnnl_create exist,
- * and create fails: double keeps the im2col + dgemm reference path. */
+ * double build (VB_DOUBLE) only conv_dnnl_free, conv_dnnl_create and the
+ * forget calls exist, and create fails: double keeps the im2col + dgemm
+ * reference path. */
 #ifndef VB_CORE_CONV_DNNL_H
 #define VB_CORE_CONV_DNNL_H
 
@@ -36,6 +37,30 @@ struct conv_dnnl_shape {
 enum vb_status conv_dnnl_create(struct conv_dnnl **out, struct vb_error *err);
 /* Frees every primitive, buffer, the stream and the engine. NULL: no-op. */
 void conv_dnnl_free(struct conv_dnnl *c);
+
+/* Blocked copies. A plain input the primitives read in another layout is
+ * reordered once and the copy kept (in a pool of the cache's own, up to a
+ * fixed size) for every later call that reads the same array in the same
+ * layout: the forward's source again in the weight gradient, an output
+ * gradient in both the backward-data and the backward-weights, a weight
+ * in every call of the step. The copy stands for the array's contents,
+ * so the owner of the arrays says when they may change: forget drops
+ * every copy (the graph calls it at graph_reset, before the next step's
+ * parameters and inputs are read), forget_range those of arrays starting
+ * or ending inside [lo, hi) (memory the arena gives back). An output a
+ * kernel writes drops its own copies itself. NULL c: no-op; the double
+ * build has no copies. */
+void conv_dnnl_forget(struct conv_dnnl *c);
+void conv_dnnl_forget_range(struct conv_dnnl *c, const void *lo,
+			    const void *hi);
+
+/* Counters since the last reset, for benchmarks: primitive calls and the
+ * seconds inside them, reorders run and their seconds, blocked copies
+ * reused (reorders saved), the pool's high-water mark in bytes. */
+struct conv_dnnl_stats {
+	size_t calls, reorders, hits, pool_high;
+	double prim_s, reorder_s;
+};
 
 #ifndef VB_DOUBLE
 /* Each kernel writes (accumulate false) or adds into (accumulate true) its
@@ -83,9 +108,16 @@ enum vb_status conv_dnnl_sgemm(bool ta, bool tb, size_t m, size_t n, size_t k,
 			       size_t ldc, struct vb_error *err);
 
 /* Number of cached keys, and the bytes of buffers the cache holds (the
- * shared reorder buffers and scratchpad), for memory figures. */
+ * shared reorder buffers and scratchpad, and the blocked copies' pool's
+ * high-water mark), for memory figures. */
 size_t conv_dnnl_entries(const struct conv_dnnl *c);
 size_t conv_dnnl_buffer_bytes(const struct conv_dnnl *c);
+/* Blocked copies on (the default) or off (every input reordered at
+ * every call, as before they existed; turning off drops the copies):
+ * for benchmarks that compare both in one process. */
+void conv_dnnl_set_copies(struct conv_dnnl *c, bool on);
+struct conv_dnnl_stats conv_dnnl_stats(const struct conv_dnnl *c);
+void conv_dnnl_stats_reset(struct conv_dnnl *c);
 /* Name of the implementation oneDNN chose for cached key i
  * (i < conv_dnnl_entries), e.g. "jit:avx512_core", and a one-line
  * description of the key ("bwd_data 64x1x28x28 <- 64x64x14x14 k3 s2 p1");

@@ -140,6 +140,7 @@ void graph_reset(struct graph *g)
 	g->phase = 0;
 	g->pass = GRAPH_PASS_NONE;
 	vb_error_clear(&g->err);
+	conv_dnnl_forget(g->conv_dnnl); /* inputs and weights may change */
 }
 
 static const char *const CONV_BACKEND_NAMES[] = {"dnnl", "im2col"};
@@ -291,6 +292,10 @@ void graph_release(struct graph *g, struct graph_mark m)
 	if (m.chunk != g->chunks || m.n_nodes != g->n_nodes ||
 	    g->chunks->used < m.used)
 		return;
+	if (g->chunks->used > m.used) /* the arena reuses this memory */
+		conv_dnnl_forget_range(g->conv_dnnl,
+				       g->chunks->base + m.used,
+				       g->chunks->base + g->chunks->used);
 	g->chunks->used = m.used;
 	g->used_total = m.used_total;
 }

@@ -336,6 +336,21 @@ static bool dnnl_run(struct graph *g, enum dnnl_call call,
 #endif
 }
 
+/* Whether input i of n gets a new gradient buffer at its first
+ * graph_input_grad (asked before it): zeros nothing else has added to,
+ * which a oneDNN kernel may then write instead of adding into (its
+ * reorder back to the plain layout need not read them). A parameter's
+ * buffer is its gradient slice, which accumulates; an input read twice
+ * by n is not fresh for the second read. */
+static bool grad_fresh(const struct graph_node *n, int i)
+{
+	const struct graph_node *in = n->in[i];
+	for (int j = 0; j < n->n_in; j++)
+		if (j != i && n->in[j] == in)
+			return false;
+	return in->active && !in->grad.data && in->kind != GRAPH_NODE_PARAM;
+}
+
 /* y (B, C, P) += bias[c] on every element of channel c. */
 static void add_channel_bias(vb_real *y, const vb_real *bias, size_t B,
 			     size_t C, size_t P)
@@ -375,6 +390,7 @@ static struct conv_geom conv2d_geom(const struct graph_node *n)
  * dw += dY im2col(x)^T, dx += col2im(w^T dY); db += channel sums of dY. */
 static void conv2d_backward(struct graph *g, struct graph_node *n)
 {
+	bool fresh_x = grad_fresh(n, 0);
 	struct tensor *gx = graph_input_grad(g, n, 0);
 	struct tensor *gw = graph_input_grad(g, n, 1);
 	struct tensor *gb = n->n_in > 2 ? graph_input_grad(g, n, 2) : NULL;
@@ -395,7 +411,7 @@ static void conv2d_backward(struct graph *g, struct graph_node *n)
 	}
 	if (gx && dnnl_for(g, CALL_BWD_DATA, &q)) {
 		if (!dnnl_run(g, CALL_BWD_DATA, &q, Cout, n->grad.data, w,
-			      NULL, gx->data, NULL, true))
+			      NULL, gx->data, NULL, !fresh_x))
 			return;
 		gx = NULL;
 	}
@@ -550,6 +566,7 @@ static struct conv_geom convt_geom(const struct graph_node *n)
  * dw += x (Cin, N) colG^T, dx += w (Cin, K) colG; db += channel sums. */
 static void convt_backward(struct graph *g, struct graph_node *n)
 {
+	bool fresh_x = grad_fresh(n, 0);
 	struct tensor *gx = graph_input_grad(g, n, 0);
 	struct tensor *gw = graph_input_grad(g, n, 1);
 	struct tensor *gb = n->n_in > 2 ? graph_input_grad(g, n, 2) : NULL;
@@ -574,7 +591,7 @@ static void convt_backward(struct graph *g, struct graph_node *n)
 	if (gx && dnnl_for(g, CALL_FWD, &q)) {
 		if (!dnnl_run(g, CALL_FWD, &q, Cin, n->grad.data,
 			      n->in[1]->value.data, NULL, gx->data, NULL,
-			      true))
+			      !fresh_x))
 			return;
 		gx = NULL;
 	}
@@ -761,6 +778,7 @@ static struct conv_geom wgrad_geom(const struct graph_node *n)
  * dx += col2im(U^T gy), dgy += U im2col(x). */
 static void wgrad_backward(struct graph *g, struct graph_node *n)
 {
+	bool fresh_x = grad_fresh(n, 0), fresh_g = grad_fresh(n, 1);
 	struct tensor *gx = graph_input_grad(g, n, 0);
 	struct tensor *gg = graph_input_grad(g, n, 1);
 	struct conv_geom q = wgrad_geom(n);
@@ -773,13 +791,13 @@ static void wgrad_backward(struct graph *g, struct graph_node *n)
 	if (gx && dnnl_for(g, CALL_BWD_DATA, &q)) {
 		if (!dnnl_run(g, CALL_BWD_DATA, &q, Cout,
 			      n->in[1]->value.data, U, NULL, gx->data, NULL,
-			      true))
+			      !fresh_x))
 			return;
 		gx = NULL;
 	}
 	if (gg && dnnl_for(g, CALL_FWD, &q)) {
 		if (!dnnl_run(g, CALL_FWD, &q, Cout, n->in[0]->value.data, U,
-			      NULL, gg->data, NULL, true))
+			      NULL, gg->data, NULL, !fresh_g))
 			return;
 		gg = NULL;
 	}

@@ -6,7 +6,11 @@
  * through the decoder with create_graph, then backward of a function of
  * it). Both convolution backends (im2col + sgemm, oneDNN) run in the same
  * process, interleaved round by round, with their ratio and the share of
- * the single-core peak measured in process (--backend picks one).
+ * the single-core peak measured in process (--backend picks one); with
+ * both, also oneDNN without its blocked copies (every input reordered at
+ * every call) in the same rounds, and where the oneDNN path's time goes
+ * (primitives, reorders, the rest) with the ratio it would reach with no
+ * reorders at all.
  * usage: bench_conv [--steps N] [--batch B] [--threads T]
  *                   [--backend both|dnnl|im2col] */
 #include <math.h>
@@ -273,6 +277,77 @@ static void print_dnnl_cache(struct graph *g)
 #endif
 }
 
+/* The graph's oneDNN cache if the float build made one, else NULL. */
+static struct conv_dnnl *graph_conv_dnnl_if(struct graph *g)
+{
+#ifndef VB_DOUBLE
+	return graph_conv_dnnl(g);
+#else
+	(void)g;
+	return NULL;
+#endif
+}
+
+/* Where the oneDNN path's time goes per round (the counters of the timed
+ * rounds): inside the convolution primitives, in the reorders between the
+ * tape's plain arrays and the primitives' blocked layouts, and the rest
+ * (the tape's other ops); with the im2col round's median t_old, the ratio
+ * the oneDNN path would reach with no reorders at all (the primitives and
+ * the other ops alone): the lower bound of this design. */
+static void print_dnnl_stats(const struct conv_dnnl_stats *acc, int steps,
+			     double t_old, double t_new)
+{
+#ifndef VB_DOUBLE
+	struct conv_dnnl_stats st = *acc;
+	double pr = st.prim_s / steps, ro = st.reorder_s / steps;
+	if (!st.calls)
+		return;
+	printf("  oneDNN per round: %.0f primitive calls %.2f ms, %.0f "
+	       "reorders %.2f ms, %.0f reorders saved by blocked copies "
+	       "(pool %.1f MB); rest of the round %.2f ms\n",
+	       (double)st.calls / steps, pr * 1e3,
+	       (double)st.reorders / steps, ro * 1e3,
+	       (double)st.hits / steps, (double)st.pool_high / 1e6,
+	       (t_new - pr - ro) * 1e3);
+	if (t_old > 0)
+		printf("  lower bound with zero reorders: (all three - "
+		       "reorders) / im2col = %.3f; primitives alone / im2col "
+		       "= %.3f\n", (t_new - ro) / t_old, pr / t_old);
+#else
+	(void)acc, (void)steps, (void)t_old, (void)t_new;
+#endif
+}
+
+/* Blocked copies on or off for the oneDNN rounds (float build). */
+static void copies_set(struct graph *g, bool on)
+{
+#ifndef VB_DOUBLE
+	conv_dnnl_set_copies(graph_conv_dnnl(g), on);
+#else
+	(void)g, (void)on;
+#endif
+}
+
+/* acc += the counters of c since its last reset; acc NULL: reset them. */
+static void stats_add(struct conv_dnnl_stats *acc, struct conv_dnnl *c)
+{
+#ifndef VB_DOUBLE
+	struct conv_dnnl_stats s = conv_dnnl_stats(c);
+	if (!acc) {
+		conv_dnnl_stats_reset(c);
+		return;
+	}
+	acc->calls += s.calls;
+	acc->reorders += s.reorders;
+	acc->hits += s.hits;
+	acc->prim_s += s.prim_s;
+	acc->reorder_s += s.reorder_s;
+	acc->pool_high = s.pool_high;
+#else
+	(void)acc, (void)c;
+#endif
+}
+
 /* Per backend, per round: forward, backward, second-order seconds. */
 struct times {
 	double *f, *b, *s, *t2, *tot;
@@ -345,9 +420,16 @@ static int run(size_t B, int steps, int n_backends,
 	struct sgemm_ref ref;
 	struct vb_error err = {0};
 	struct rng r;
-	struct times tm[2];
+	struct times tm[3];
 	double *tr = calloc((size_t)steps, sizeof *tr);
-	double med_tot[2] = {0, 0};
+	double med_tot[3] = {0, 0, 0};
+	struct conv_dnnl_stats acc = {0};
+	/* both backends: also oneDNN without blocked copies (variant 2) */
+	int n_var = n_backends;
+#ifndef VB_DOUBLE
+	if (n_backends == 2)
+		n_var = 3;
+#endif
 	size_t arena1 = 0, arena2 = 0, nodes1 = 0;
 	int rc = 1;
 	memset(&b, 0, sizeof b);
@@ -356,7 +438,8 @@ static int run(size_t B, int steps, int n_backends,
 	b.B = B;
 	b.x = malloc(B * 784 * sizeof *b.x);
 	if (!tr || !b.x || times_alloc(&tm[0], steps) ||
-	    times_alloc(&tm[1], steps) || sgemm_ref_init(&ref, B) != 0 ||
+	    times_alloc(&tm[1], steps) || times_alloc(&tm[2], steps) ||
+	    sgemm_ref_init(&ref, B) != 0 ||
 	    params_create(&b.p, &err) ||
 	    resnet_encoder_add(&b.enc, b.p, "encoder", N_LATENT, &err) ||
 	    resnet_decoder_add(&b.dec, b.p, "decoder", N_LATENT, &err) ||
@@ -373,18 +456,25 @@ static int run(size_t B, int steps, int n_backends,
 	rng_fill_uniform(&r, b.x, B * 784, 0, 1);
 	double peak = op_gemm_peak_gflops(1536, 4);
 
-	/* Each round: one VAE step and one second-order step per backend
-	 * (the order alternating between rounds), then one pass of the
+	/* Each round: one VAE step and one second-order step per variant
+	 * (the order rotating between rounds), then one pass of the
 	 * reference products, so that a changing machine load weighs on all
 	 * alike; the first two rounds warm up (and build oneDNN's
 	 * primitives). */
 	for (int s = -2; s < steps; s++) {
-		for (int k = 0; k < n_backends; k++) {
-			int i = (s & 1) && n_backends == 2 ? 1 - k : k;
-			if (graph_set_conv_backend(b.g, backends[i], &err) ||
-			    round_run(&b, &tm[i], s, &arena1, &arena2,
-				      &nodes1))
+		for (int k = 0; k < n_var; k++) {
+			int i = (k + s + 2) % n_var;
+			if (graph_set_conv_backend(b.g, backends[i ? 1 : 0],
+						   &err))
 				goto out;
+			if (backends[i ? 1 : 0] == GRAPH_CONV_BACKEND_DNNL)
+				copies_set(b.g, i != 2);
+			if (i == 1 && s >= 0)
+				stats_add(NULL, graph_conv_dnnl_if(b.g));
+			if (round_run(&b, &tm[i], s, &arena1, &arena2, &nodes1))
+				goto out;
+			if (i == 1 && s >= 0)
+				stats_add(&acc, graph_conv_dnnl_if(b.g));
 		}
 		double pass = sgemm_ref_pass(&ref);
 		if (s >= 0)
@@ -394,7 +484,19 @@ static int run(size_t B, int steps, int n_backends,
 
 	/* per-round ratios first (median sorts its array): the two
 	 * backends of one round share the machine's load */
-	double ratio[3] = {0, 0, 0};
+	double ratio[3] = {0, 0, 0}, ratio_off[2] = {0, 0};
+	if (n_var == 3) {
+		double *tmp = malloc((size_t)steps * sizeof *tmp);
+		if (!tmp)
+			goto out;
+		for (int s = 0; s < steps; s++)
+			tmp[s] = tm[2].tot[s] / tm[0].tot[s];
+		ratio_off[0] = perf_median(tmp, steps);
+		for (int s = 0; s < steps; s++)
+			tmp[s] = tm[1].tot[s] / tm[2].tot[s];
+		ratio_off[1] = perf_median(tmp, steps);
+		free(tmp);
+	}
 	if (n_backends == 2) {
 		double *sv[3][2] = {{tm[0].s, tm[1].s},
 				    {tm[0].t2, tm[1].t2},
@@ -438,6 +540,20 @@ static int run(size_t B, int steps, int n_backends,
 			       graph_conv_backend_name(backends[0]), ratio[0],
 			       ratio[1], ratio[2], med_tot[1] / med_tot[0]);
 	}
+	if (n_var == 3) {
+		struct times *t = &tm[2];
+		med_tot[2] = perf_median(t->tot, steps);
+		printf("  dnnl without blocked copies (every input reordered "
+		       "at every call): forward+backward %.2f ms, second order "
+		       "%.2f ms, all three %.2f ms; ratio to im2col %.3f (of "
+		       "medians %.3f); with / without copies %.3f (of medians "
+		       "%.3f)\n", perf_median(t->s, steps) * 1e3,
+		       perf_median(t->t2, steps) * 1e3, med_tot[2] * 1e3,
+		       ratio_off[0], med_tot[2] / med_tot[0], ratio_off[1],
+		       med_tot[1] / med_tot[2]);
+	}
+	print_dnnl_stats(&acc, steps, n_backends == 2 ? med_tot[0] : 0,
+			 med_tot[1]);
 	printf("  tape: %zu nodes, arena %.1f MB used after the VAE step, "
 	       "%.1f MB after the second-order step\n", nodes1,
 	       (double)arena1 / 1e6, (double)arena2 / 1e6);
@@ -453,6 +569,7 @@ out:
 	free(tr);
 	times_free(&tm[0]);
 	times_free(&tm[1]);
+	times_free(&tm[2]);
 	return rc;
 }
 

@@ -15,7 +15,9 @@
  * --backend and --leapfrog pick one of each (for one path's peak RSS).
  * usage: bench_rhvae_step [--steps N] [--arch mlp|resnet] [--batch B]
  *                         [--threads T] [--backend both|dnnl|im2col]
- *                         [--leapfrog both|reuse|full] */
+ *                         [--leapfrog both|reuse|full] [--copies both]
+ * (--copies both: also the oneDNN path without blocked copies, in the
+ * last leapfrog form, for their effect in one process) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,9 +41,73 @@
 struct path {
 	enum graph_conv_backend be;
 	bool reuse;
+	bool no_copies; /* oneDNN without blocked copies (--copies both) */
 };
 
-#define MAX_PATHS 4
+#define MAX_PATHS 5
+
+/* Where one path's oneDNN time goes, summed over its timed steps: the
+ * primitives, the reorders between plain and blocked layouts (and per
+ * step, for the lower bound), the reorders the blocked copies saved. */
+struct path_stats {
+	struct conv_dnnl_stats sum;
+	double *reorder; /* (steps) seconds of reorders per step */
+	int n;
+};
+
+static void step_stats_begin(struct graph *g, const struct path *p)
+{
+#ifndef VB_DOUBLE
+	if (p->be == GRAPH_CONV_BACKEND_DNNL) {
+		conv_dnnl_set_copies(graph_conv_dnnl(g), !p->no_copies);
+		conv_dnnl_stats_reset(graph_conv_dnnl(g));
+	}
+#else
+	(void)g, (void)p;
+#endif
+}
+
+static void step_stats_add(struct graph *g, enum graph_conv_backend be,
+			   struct path_stats *ps)
+{
+#ifndef VB_DOUBLE
+	struct conv_dnnl_stats s;
+	if (be != GRAPH_CONV_BACKEND_DNNL)
+		return;
+	s = conv_dnnl_stats(graph_conv_dnnl(g));
+	ps->sum.calls += s.calls;
+	ps->sum.reorders += s.reorders;
+	ps->sum.hits += s.hits;
+	ps->sum.prim_s += s.prim_s;
+	ps->sum.reorder_s += s.reorder_s;
+	ps->sum.pool_high = s.pool_high;
+	ps->reorder[ps->n++] = s.reorder_s;
+#else
+	(void)g, (void)be, (void)ps;
+#endif
+}
+
+/* Per step: primitive and reorder time, and the lower bound of the
+ * ratio to the old path t0 with zero reorders (median over rounds of
+ * (t - reorders) / t0); q is scratch of steps entries. */
+static void step_stats_print(const struct path_stats *ps, int steps,
+			     double med, const double *t0, const double *t,
+			     double *q)
+{
+	double n = ps->n;
+	if (!ps->n || ps->n != steps)
+		return;
+	for (int s = 0; s < steps; s++)
+		q[s] = (t[s] - ps->reorder[s]) / t0[s];
+	printf("  oneDNN per step: %.0f primitive calls %.1f ms, %.0f "
+	       "reorders %.1f ms, %.0f reorders saved by blocked copies "
+	       "(pool %.0f MB), rest %.1f ms; ratio with zero reorders "
+	       "%.3f\n", (double)ps->sum.calls / n, ps->sum.prim_s / n * 1e3,
+	       (double)ps->sum.reorders / n, ps->sum.reorder_s / n * 1e3,
+	       (double)ps->sum.hits / n, (double)ps->sum.pool_high / 1e6,
+	       (med - (ps->sum.prim_s + ps->sum.reorder_s) / n) * 1e3,
+	       perf_median(q, steps));
+}
 
 /* Steps of one model, each path in turn per round (the order rotating
  * each round), 3 warm-up rounds. The VAE has no leapfrog: its paths
@@ -53,10 +119,15 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 	struct perf_rig r;
 	struct vb_error err = {0};
 	double *t[MAX_PATHS] = {NULL}, flops = 0;
+	struct path_stats st[MAX_PATHS];
 	int rc = 1;
 	bool ok = true;
+	memset(st, 0, sizeof st);
 	for (int k = 0; k < n_p; k++)
 		ok = (t[k] = calloc((size_t)steps, sizeof *t[k])) && ok;
+	for (int k = 0; k < n_p; k++)
+		ok = (st[k].reorder = calloc((size_t)steps,
+					     sizeof *st[k].reorder)) && ok;
 
 	perf_model_config(&mc, kind, arch, B);
 	if (perf_rig_create(&r, &mc, B, 64u << 20, "bench_rhvae_step") ||
@@ -76,11 +147,14 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 					err.msg);
 				goto out;
 			}
+			step_stats_begin(r.g, &p[i]);
 			t0 = perf_now();
 			if (perf_step(&r, "bench_rhvae_step"))
 				goto out;
-			if (s >= 0)
+			if (s >= 0) {
 				t[i][s] = perf_now() - t0;
+				step_stats_add(r.g, p[i].be, &st[i]);
+			}
 			if (s == 0 && i == n_p - 1)
 				/* the last path's */
 				flops = perf_tape_flops(r.g);
@@ -96,13 +170,14 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 		med = perf_median(t[k], steps);
 		if (k == 0)
 			med0 = med;
-		printf("%s/%s batch %zu, %-6s %-5s: %7.2f ms/step (median of "
+		printf("%s/%s batch %zu, %-6s %-5s%s: %7.2f ms/step (median of "
 		       "%d)  %4.0f images/s  %.1f GFLOP/s = %3.0f %% of peak",
 		       model_kind_name(kind), model_arch_name(arch), B,
 		       graph_conv_backend_name(p[k].be),
 		       kind == MODEL_KIND_RHVAE ? (p[k].reuse ? "reuse"
 							      : "full")
 						: "",
+		       p[k].no_copies ? " no copies" : "",
 		       med * 1e3, steps, (double)B / med, flops / med / 1e9,
 		       100 * flops / med / 1e9 / peak);
 		if (k > 0)
@@ -110,6 +185,7 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 			       "per-round ratios; of medians %.3f)",
 			       ratio, med / med0);
 		putchar('\n');
+		step_stats_print(&st[k], steps, med, t[0], t[k], q);
 	}
 	free(q);
 	printf("%s/%s batch %zu: %.2f GFLOP per step (the tape's products of "
@@ -123,7 +199,7 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 out:
 	perf_rig_free(&r);
 	for (int k = 0; k < n_p; k++)
-		free(t[k]);
+		free(t[k]), free(st[k].reorder);
 	return rc;
 }
 
@@ -132,6 +208,7 @@ int main(int argc, char **argv)
 	perf_pin(argv, "bench_rhvae_step"); /* as vaebench */
 	struct perf_args a = {20, 1, 64, MODEL_ARCH_MLP};
 	int n_be = 2, n_lf = 2;
+	bool copies_both = false;
 	enum graph_conv_backend be[2] = {GRAPH_CONV_BACKEND_IM2COL,
 					 GRAPH_CONV_BACKEND_DNNL};
 	bool lf[2] = {false, true};
@@ -145,6 +222,8 @@ int main(int argc, char **argv)
 			if (perf_backend_arg(argv[++i], "bench_rhvae_step",
 					     &be[0], &n_be))
 				return 2;
+		} else if (!strcmp(argv[i], "--copies") && i + 1 < argc) {
+			copies_both = !strcmp(argv[++i], "both");
 		} else if (!strcmp(argv[i], "--leapfrog") && i + 1 < argc) {
 			const char *v = argv[++i];
 			if (!strcmp(v, "both"))
@@ -161,7 +240,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "usage: bench_rhvae_step [--steps N] "
 				"[--arch mlp|resnet] [--batch B] [--threads T] "
 				"[--backend both|dnnl|im2col] "
-				"[--leapfrog both|reuse|full]\n");
+				"[--leapfrog both|reuse|full] [--copies both]\n");
 			return 2;
 		}
 	}
@@ -173,7 +252,11 @@ int main(int argc, char **argv)
 #endif
 	for (int b = 0; b < n_be; b++)
 		for (int l = 0; l < n_lf; l++)
-			p[n_p++] = (struct path){be[b], lf[l]};
+			p[n_p++] = (struct path){be[b], lf[l], false};
+	/* the oneDNN path without blocked copies, in the last leapfrog form */
+	if (copies_both && n_p < MAX_PATHS &&
+	    p[n_p - 1].be == GRAPH_CONV_BACKEND_DNNL)
+		p[n_p] = p[n_p - 1], p[n_p++].no_copies = true;
 	op_set_threads(a.threads); /* OpenBLAS, OpenMP, core's loops */
 	double peak = op_gemm_peak_gflops(1536, 4);
 	printf("bench_rhvae_step: %s build, OpenBLAS kernel %s, %s, %d BLAS / "
@@ -185,6 +268,6 @@ int main(int argc, char **argv)
 		return 1;
 	/* the VAE has no leapfrog: one path per backend */
 	for (int b = 0; b < n_be; b++)
-		p[b] = (struct path){be[b], true};
+		p[b] = (struct path){be[b], true, false};
 	return run(MODEL_KIND_VAE, a.arch, a.B, a.steps, n_be, p, peak);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_dnnl.h"
 #include "dataset.h"
 #include "graph.h"
 #include "graph_grad.h"
@@ -138,6 +139,20 @@ static const struct variant VARIANTS[] = {
 	 1, 1, true},
 	{"transposed k3 s2 p1 op1, no bias", true, 2, 3, 4, 4, 3, 2, 1, 1,
 	 false},
+	/* channels a multiple of oneDNN's block (16): the primitives read
+	 * and write blocked layouts (nChw16c, OIhw16i16o), so every input
+	 * goes through a blocked copy and every output a reorder back */
+	{"conv k3 s2 p1, 32 channels", false, 2, 32, 32, 7, 3, 2, 1, 0, true},
+	{"conv k3 s1 p1, 32 -> 16 channels", false, 2, 32, 16, 4, 3, 1, 1, 0,
+	 true},
+	{"conv k1 s1 p0, 16 -> 32 channels", false, 2, 16, 32, 4, 1, 1, 0, 0,
+	 true},
+	{"conv k4 s2 p1, 16 -> 32 channels", false, 2, 16, 32, 6, 4, 2, 1, 0,
+	 false},
+	{"transposed k3 s2 p1 op1, 32 -> 16 channels", true, 2, 32, 16, 4, 3,
+	 2, 1, 1, true},
+	{"transposed k3 s2 p1 op0, 32 channels", true, 2, 32, 32, 4, 3, 2, 1,
+	 0, false},
 };
 #define N_VARIANTS (sizeof VARIANTS / sizeof VARIANTS[0])
 
@@ -433,6 +448,219 @@ START_TEST(test_variant)
 }
 END_TEST
 
+/* Blocked copies never outlive the arrays they copy. On one graph per
+ * backend: (1) graph_grad without create_graph of <r, y> w.r.t. x and w,
+ * then of <r2, y>: the second pass's gradient buffers land where the
+ * first's were (the arena gave them back), so a copy of the first pass's
+ * output gradient kept past the release would give the first pass's
+ * gradients again; (2) graph_reset, x and w changed in place (as data
+ * and parameters are between steps), y and the fused gradients again. The
+ * oneDNN results equal the im2col ones (which keep no copies) within
+ * CONV_RTOL at every stage, and the stages differ from one another by far
+ * more, so a stale copy fails. */
+struct reuse {
+	float *a1x, *a1w, *a2x, *a2w, *y3, *f3x, *f3w;
+};
+
+static void reuse_run(const struct variant *v, struct data *d,
+		      enum graph_conv_backend be, struct reuse *o)
+{
+	struct graph *g;
+	struct graph_node *L[4], *y, *loss, *gr[2], *wrt[2];
+	struct vb_error err = {0};
+	float *r2 = malloc(d->ny * sizeof *r2);
+	float *x0 = malloc(d->nx * sizeof *x0), *w0 = malloc(d->nw * sizeof *w0);
+	ck_assert(r2 && x0 && w0);
+	for (size_t i = 0; i < d->ny; i++)
+		r2[i] = d->r[d->ny - 1 - i];
+	ck_assert_int_eq(graph_create(ARENA_BYTES, &g, &err), VB_OK);
+	ck_assert_int_eq(graph_set_conv_backend(g, be, &err), VB_OK);
+	loss = build1(g, v, d, L, &y);
+	ck_assert_msg(loss, "%s", graph_error(g)->msg);
+	wrt[0] = L[0];
+	wrt[1] = L[1];
+	ck_assert_int_eq(graph_grad(g, loss, NULL, wrt, 2, false, gr, &err),
+			 VB_OK);
+	o->a1x = copy_out(&gr[0]->value, d->nx);
+	o->a1w = copy_out(&gr[1]->value, d->nw);
+	loss = dot(g, "loss.r2", leaf(g, "r2", r2, y->value.shape, 4), y);
+	ck_assert_int_eq(graph_grad(g, loss, NULL, wrt, 2, false, gr, &err),
+			 VB_OK);
+	o->a2x = copy_out(&gr[0]->value, d->nx);
+	o->a2w = copy_out(&gr[1]->value, d->nw);
+	graph_reset(g);
+	memcpy(x0, d->x, d->nx * sizeof *x0);
+	memcpy(w0, d->w, d->nw * sizeof *w0);
+	for (size_t i = 0; i < d->nx; i++)
+		d->x[i] = 0.25f - 0.5f * d->x[i];
+	for (size_t i = 0; i < d->nw; i++)
+		d->w[i] = -1.5f * d->w[i];
+	loss = build1(g, v, d, L, &y);
+	ck_assert_msg(loss, "%s", graph_error(g)->msg);
+	ck_assert_int_eq(graph_backward(g, loss, &err), VB_OK);
+	o->y3 = copy_out(&y->value, d->ny);
+	o->f3x = copy_out(&L[0]->grad, d->nx);
+	o->f3w = copy_out(&L[1]->grad, d->nw);
+	memcpy(d->x, x0, d->nx * sizeof *x0);
+	memcpy(d->w, w0, d->nw * sizeof *w0);
+	graph_free(g);
+	free(r2);
+	free(x0);
+	free(w0);
+}
+
+static void reuse_free(struct reuse *o)
+{
+	float *f[] = {o->a1x, o->a1w, o->a2x, o->a2w, o->y3, o->f3x, o->f3w};
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+		free(f[i]);
+}
+
+static void expect_pair(const char *variant, const char *what,
+			const float *dn, const float *im, size_t n)
+{
+	double e = rel_err_ff(dn, im, n);
+	ck_assert_msg(isfinite(e) && e <= CONV_RTOL,
+		      "%s: %s: dnnl vs im2col rel err %g", variant, what, e);
+}
+
+START_TEST(test_blocked_copies_fresh)
+{
+	const struct variant *v = &VARIANTS[_i];
+	struct data d;
+	struct result first;
+	struct reuse dn, im;
+	data_make(v, &d);
+	reuse_run(v, &d, GRAPH_CONV_BACKEND_DNNL, &dn);
+	reuse_run(v, &d, GRAPH_CONV_BACKEND_IM2COL, &im);
+	run_backend(v, &d, GRAPH_CONV_BACKEND_IM2COL, &first);
+	expect_pair(v->name, "dx, first pass", dn.a1x, im.a1x, d.nx);
+	expect_pair(v->name, "dw, first pass", dn.a1w, im.a1w, d.nw);
+	expect_pair(v->name, "dx, second pass", dn.a2x, im.a2x, d.nx);
+	expect_pair(v->name, "dw, second pass", dn.a2w, im.a2w, d.nw);
+	expect_pair(v->name, "y, new x and w", dn.y3, im.y3, d.ny);
+	expect_pair(v->name, "dx, new x and w", dn.f3x, im.f3x, d.nx);
+	expect_pair(v->name, "dw, new x and w", dn.f3w, im.f3w, d.nw);
+	/* the stages differ: a stale copy cannot pass */
+	ck_assert_double_gt(rel_err_ff(im.a2x, im.a1x, d.nx), 100 * CONV_RTOL);
+	ck_assert_double_gt(rel_err_ff(im.a2w, im.a1w, d.nw), 100 * CONV_RTOL);
+	ck_assert_double_gt(rel_err_ff(im.y3, first.y, d.ny), 100 * CONV_RTOL);
+	ck_assert_double_gt(rel_err_ff(im.f3x, first.fx, d.nx),
+			    100 * CONV_RTOL);
+	ck_assert_double_gt(rel_err_ff(im.f3w, first.fw, d.nw),
+			    100 * CONV_RTOL);
+	reuse_free(&dn);
+	reuse_free(&im);
+	result_free(&first);
+	data_free(&d);
+}
+END_TEST
+
+/* The three ways a plain array under a blocked copy changes, on the
+ * kernels themselves (32 channels: blocked layouts): the arena gives the
+ * memory back and hands it out again (graph_release), the graph is reset
+ * and data changed in place (graph_reset), a kernel writes an output
+ * over it. Each time the next forward must read the new contents: it
+ * equals the forward of a fresh copy elsewhere (no copy kept for it), and
+ * differs from the stale result by far more than the tolerance. */
+static float *fwd_of(struct conv_dnnl *c, const struct conv_dnnl_shape *s,
+		     const float *src, const float *w, size_t ny)
+{
+	float *y = malloc(ny * sizeof *y);
+	ck_assert(y);
+	ck_assert_int_eq(conv_dnnl_forward(c, s, src, w, NULL, y, false, NULL),
+			 VB_OK);
+	return y;
+}
+
+static float *fwd_fresh(struct conv_dnnl *c, const struct conv_dnnl_shape *s,
+			const float *src, const float *w, size_t nx, size_t ny)
+{
+	float *cp = malloc(nx * sizeof *cp), *y;
+	ck_assert(cp);
+	memcpy(cp, src, nx * sizeof *cp);
+	y = fwd_of(c, s, cp, w, ny);
+	free(cp);
+	return y;
+}
+
+static void expect_fresh(const char *what, const float *y, const float *ref,
+			 const float *stale, size_t ny)
+{
+	ck_assert_msg(rel_err_ff(y, ref, ny) <= CONV_RTOL,
+		      "%s: a stale blocked copy was read (rel err %g)", what,
+		      rel_err_ff(y, ref, ny));
+	ck_assert_double_gt(rel_err_ff(stale, ref, ny), 100 * CONV_RTOL);
+}
+
+START_TEST(test_blocked_copies_invalidated)
+{
+	struct conv_dnnl_shape s = {2, 32, 7, 7, 32, 4, 4, 3, 3, 2, 1};
+	size_t nx = 2 * 32 * 49, ny = 2 * 32 * 16, nw = 32 * 32 * 9;
+	struct graph *g;
+	struct conv_dnnl *c;
+	struct rng rg;
+	struct graph_mark mk;
+	float *w = malloc(nw * sizeof *w), *a, *b, *y1, *y2, *ref, *dy;
+	ck_assert(w);
+	rng_seed(&rg, 5, RNG_STREAM_INIT);
+	rng_fill_uniform(&rg, w, nw, -1, 1);
+	ck_assert_int_eq(graph_create(ARENA_BYTES, &g, NULL), VB_OK);
+	c = graph_conv_dnnl(g);
+	ck_assert_ptr_nonnull(c);
+
+	/* graph_release, then the same memory handed out again */
+	mk = graph_mark(g);
+	a = graph_alloc(g, nx * sizeof *a);
+	ck_assert_ptr_nonnull(a);
+	rng_fill_uniform(&rg, a, nx, -1, 1);
+	y1 = fwd_of(c, &s, a, w, ny);
+	y2 = fwd_of(c, &s, a, w, ny); /* read through the copy */
+	ck_assert_mem_eq(y1, y2, ny * sizeof *y1);
+	ck_assert_uint_gt(conv_dnnl_stats(c).hits, 0);
+	free(y2);
+	graph_release(g, mk);
+	b = graph_alloc(g, nx * sizeof *b);
+	ck_assert_ptr_eq(a, b);
+	rng_fill_uniform(&rg, b, nx, -1, 1);
+	y2 = fwd_of(c, &s, b, w, ny);
+	ref = fwd_fresh(c, &s, b, w, nx, ny);
+	expect_fresh("after graph_release", y2, ref, y1, ny);
+	free(y1);
+	free(y2);
+	free(ref);
+
+	/* graph_reset, then the data changed in place */
+	y1 = fwd_of(c, &s, b, w, ny);
+	graph_reset(g);
+	for (size_t i = 0; i < nx; i++)
+		b[i] = 0.5f - b[i];
+	y2 = fwd_of(c, &s, b, w, ny);
+	ref = fwd_fresh(c, &s, b, w, nx, ny);
+	expect_fresh("after graph_reset", y2, ref, y1, ny);
+	free(y2);
+	free(ref);
+
+	/* an output written over an array with a copy */
+	dy = malloc(ny * sizeof *dy);
+	ck_assert(dy);
+	rng_fill_uniform(&rg, dy, ny, -1, 1);
+	free(y1);
+	y1 = fwd_of(c, &s, b, w, ny);
+	ck_assert_int_eq(conv_dnnl_backward_data(c, &s, dy, w, b, false, NULL),
+			 VB_OK);
+	y2 = fwd_of(c, &s, b, w, ny);
+	ref = fwd_fresh(c, &s, b, w, nx, ny);
+	expect_fresh("after an output over it", y2, ref, y1, ny);
+	free(y1);
+	free(y2);
+	free(ref);
+	free(dy);
+	free(w);
+	graph_free(g);
+}
+END_TEST
+
 /* The reference itself against a sign error: a perturbed weight changes
  * the forward by more than the tolerance (the check can fail). */
 START_TEST(test_tolerance_bites)
@@ -536,6 +764,9 @@ START_TEST(test_rhvae_resnet_backends)
 }
 END_TEST
 
-TU_MAIN_LOOP("conv_dnnl", "conv_dnnl", 120, test_variant, (int)N_VARIANTS,
-	     test_tolerance_bites, test_backend_names,
-	     test_rhvae_resnet_backends)
+TU_MAIN_CASES("conv_dnnl",
+	      TU_CASE_LOOP("conv_dnnl", 120, test_variant, (int)N_VARIANTS,
+			   test_tolerance_bites, test_backend_names,
+			   test_rhvae_resnet_backends),
+	      TU_CASE_LOOP("blocked", 120, test_blocked_copies_fresh,
+			   (int)N_VARIANTS, test_blocked_copies_invalidated))
