@@ -42,6 +42,18 @@ struct metrics_cols {
 	int ep, steps, tl, el, sse, bce, worst, partial;
 };
 
+/* The columns of a metrics.csv header (f, n fields). */
+static void metrics_cols_find(struct metrics_cols *mc, char **f, int n)
+{
+	static const char *const names[] = {
+		"epoch", "steps", "train_loss", "eval_loss", "eval_sse",
+		"eval_bce", "worst_batch", "worst_partial"};
+	int *cols[] = {&mc->ep, &mc->steps, &mc->tl, &mc->el, &mc->sse,
+		       &mc->bce, &mc->worst, &mc->partial};
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		*cols[i] = field_index(f, n, names[i]);
+}
+
 static double csv_num(char **f, int n, int i)
 {
 	return i >= 0 && i < n && f[i][0] ? strtod(f[i], NULL) : NAN;
@@ -123,15 +135,7 @@ static enum vb_status cut_log(const char *run_dir, const char *name,
 		n = split_csv(copy, f, 64);
 		if (header) {
 			header = false;
-			mc = (struct metrics_cols){
-				field_index(f, n, "epoch"),
-				field_index(f, n, "steps"),
-				field_index(f, n, "train_loss"),
-				field_index(f, n, "eval_loss"),
-				field_index(f, n, "eval_sse"),
-				field_index(f, n, "eval_bce"),
-				field_index(f, n, "worst_batch"),
-				field_index(f, n, "worst_partial")};
+			metrics_cols_find(&mc, f, n);
 			if (mc.ep < 0) {
 				free(text);
 				free(out);
@@ -192,28 +196,36 @@ static void summary_field(const char *run_dir, const char *name,
  * summary.csv has them for the best and last finite epochs that
  * metrics.csv gave (a continued run keeps them while those epochs stay
  * its best and last). */
+/* summary.csv's IS-NLL column nll_col when its epoch column ep_col says
+ * epoch (a snapshot this run still has): into *v and *set; false when
+ * the epoch differs (the later values cannot match either). */
+static bool restore_one_nll(const char *run_dir, const char *ep_col,
+			    long epoch, const char *nll_col, double *v,
+			    bool *set)
+{
+	char f[64];
+	summary_field(run_dir, ep_col, f, sizeof f);
+	if (!f[0] || strtol(f, NULL, 10) != epoch)
+		return false;
+	summary_field(run_dir, nll_col, f, sizeof f);
+	if (f[0]) {
+		*v = strtod(f, NULL);
+		*set = true;
+	}
+	return true;
+}
+
 static void restore_nll(const char *run_dir, struct train_summary *s)
 {
 	char v[64];
 	summary_field(run_dir, "lead_step", v, sizeof v);
 	if (v[0] && strtol(v, NULL, 10) <= s->steps) /* not in a redone part */
 		s->lead_step = strtol(v, NULL, 10);
-	summary_field(run_dir, "best_epoch", v, sizeof v);
-	if (!v[0] || strtol(v, NULL, 10) != s->best_epoch)
-		return;
-	summary_field(run_dir, "nll_best", v, sizeof v);
-	if (v[0]) {
-		s->nll_best = strtod(v, NULL);
-		s->nll_best_set = true;
-	}
-	summary_field(run_dir, "last_finite_epoch", v, sizeof v);
-	if (!v[0] || strtol(v, NULL, 10) != s->last_finite_epoch)
-		return;
-	summary_field(run_dir, "nll_last", v, sizeof v);
-	if (v[0]) {
-		s->nll_last = strtod(v, NULL);
-		s->nll_last_set = true;
-	}
+	if (restore_one_nll(run_dir, "best_epoch", s->best_epoch, "nll_best",
+			    &s->nll_best, &s->nll_best_set))
+		restore_one_nll(run_dir, "last_finite_epoch",
+				s->last_finite_epoch, "nll_last", &s->nll_last,
+				&s->nll_last_set);
 }
 
 /* The latest step checkpoint of run_dir when it lies on an epoch

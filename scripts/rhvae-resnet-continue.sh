@@ -8,7 +8,8 @@
 # of the same seed (sweep --continue-from: the run folder copied and
 # trained on from its final checkpoint; the rows are those of fresh
 # 50-epoch runs; a seed that died dies again from its last epoch
-# checkpoint). Lowest priority, resumable, committed like the study.
+# checkpoint). Lowest priority, resumable, committed like the study
+# (scripts/long-sweep.sh).
 # The study's runs/ (not committed) must be on this machine.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,24 +45,6 @@ mkdir -p "$out"
 sed 's/^epochs = 25$/epochs = 50/' configs/rhvae-resnet-study.ini > "$out/plan.ini"
 grep -q '^epochs = 50$' "$out/plan.ini" || { echo "rhvae-resnet-continue.sh: configs/rhvae-resnet-study.ini has no 'epochs = 25' line" >&2; exit 1; }
 echo "rhvae-resnet-continue.sh: continuing to 50 epochs: $only"
-VB_GIT_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-export VB_GIT_COMMIT
-commit_folder() {
-  "$build/vaebench" report "$out" >/dev/null 2>&1 || true
-  git add -A -- "$out" 2>/dev/null || return 0
-  git commit -q -m "rhvae-resnet-study-50: $(ls "$out/rows" 2>/dev/null | wc -l) cells continued to 50 epochs (partial, resumable)" -- "$out" 2>/dev/null || true
-}
-setsid sh -c 'echo 19 > /proc/self/autogroup 2>/dev/null; exec nice -n 19 "$@"' sh \
-  "$build/vaebench" sweep "$out/plan.ini" --out "$out" --jobs "$(nproc)" \
-  --only "$only" --continue-from "$src" &
-pid=$!
-if ((every > 0)); then
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep $((every * 60)) & wait $! || true
-    kill -0 "$pid" 2>/dev/null && commit_folder
-  done
-fi
-rc=0
-wait "$pid" || rc=$?
-((every > 0)) && commit_folder
-exit $rc
+args=(); ((every > 0)) && args=(--commit-every "$every")
+exec "$repo/scripts/long-sweep.sh" "$out/plan.ini" "$out" "${args[@]}" -- \
+  --only "$only" --continue-from "$src"
