@@ -75,6 +75,17 @@ def lref(path, baseline):  # the "learned" reference: median best-epoch NLL of t
     return med(r["nll_best"] for r in sel(path, mitigation=baseline))
 
 
+def bn_gmax(train_end, f):
+    """study-batchnorm, finite runs without running statistics, eps > 0:
+    f of grad_norm_max over epochs 2.. of their curves."""
+    v = []
+    for r in sel(BN, data__train_end=train_end):
+        if r["mitigation"] in ("no_running_stats", "no_running_stats_eps1e-2"):
+            v += [fl(c["grad_norm_max"]) for c in
+                  rows(R + "study-batchnorm/curves/%s.csv" % r["id"])[1:]]
+    return f(v)
+
+
 def healthy(r):  # the old rule: finite and final train loss under 1,000
     return r["status"] == "ok" and fl(r["final_train_loss"]) < 1000
 
@@ -244,6 +255,14 @@ CHECKS = [
      "18", lambda: sum(fl(r["nll_last"]) <= lref(IA, "pytorch") + max(5, 0.1 * abs(lref(IA, "pytorch")))
                        and fl(r["sse_max"]) > 2 * fl(r["sse_best"])
                        for r in rows(IA) if r["mitigation"].startswith("kaiming"))),
+    ("norm 89.7 to 112.7 against 22.0 to 25.3", BN + " curves: no running stats, epochs 2-5, 5,001 images min grad_norm_max",
+     "89.7", lambda: bn_gmax("5001", min)),
+    ("norm 89.7 to 112.7 against 22.0 to 25.3", BN + " curves: no running stats, epochs 2-5, 5,001 images max grad_norm_max",
+     "112.7", lambda: bn_gmax("5001", max)),
+    ("norm 89.7 to 112.7 against 22.0 to 25.3", BN + " curves: no running stats, epochs 2-5, 5,000 images min grad_norm_max",
+     "22.0", lambda: bn_gmax("5000", min)),
+    ("norm 89.7 to 112.7 against 22.0 to 25.3", BN + " curves: no running stats, epochs 2-5, 5,000 images max grad_norm_max",
+     "25.3", lambda: bn_gmax("5000", max)),
     ("5,000 images: all 18 runs finite", BN + " 5,000 images finite rows",
      "18", lambda: sum(r["status"] == "ok" for r in sel(BN, data__train_end="5000"))),
     ("statistics against 124.8 to 126.0 with them", BN + " running statistics min nll_last",
