@@ -744,9 +744,14 @@ static void mit_header(struct plot_image *img, const struct mit_layout *L,
 		double ticks[16];
 		int nt = 0;
 		if (L->symlog) {
-			for (int k = (int)floor(L->lo); k <= (int)ceil(L->hi);
-			     k++)
-				if (k != 0 && nt < 16)
+			/* every kstep-th decade: at most about 7 labels, so
+			 * a range of 30 decades stays readable */
+			int k0 = (int)floor(L->lo), k1 = (int)ceil(L->hi);
+			int kstep = (k1 - k0 + 5) / 6;
+			if (kstep < 1)
+				kstep = 1;
+			for (int k = k0; k <= k1; k++)
+				if (k != 0 && k % kstep == 0 && nt < 16)
 					ticks[nt++] = k > 0 ? pow(10, k)
 							    : -pow(10, -k);
 		} else {

@@ -28,6 +28,11 @@ MIT = R + "rhvae-issue132-mitigations/results.csv"
 MITS = R + "rhvae-issue132-mitigations/mitigations.csv"
 RMIT = R + "rhvae-issue132-resnet-mitigations/results.csv"
 MAP = R + "map-rhvae-mlp/results.csv"
+IA = R + "study-init-activation/results.csv"
+BN = R + "study-batchnorm/results.csv"
+CN = R + "study-batchnorm-convnet/results.csv"
+PP = R + "study-preprocess/results.csv"
+EP = R + "study-eps-placement/results.csv"
 
 _cache = {}
 
@@ -60,6 +65,25 @@ def fl(x):
         return float(x)
     except ValueError:
         return float("nan")
+
+
+def med(values):
+    return statistics.median(fl(v) for v in values)
+
+
+def lref(path, baseline):  # the "learned" reference: median best-epoch NLL of the baseline
+    return med(r["nll_best"] for r in sel(path, mitigation=baseline))
+
+
+def bn_gmax(train_end, f):
+    """study-batchnorm, finite runs without running statistics, eps > 0:
+    f of grad_norm_max over epochs 2.. of their curves."""
+    v = []
+    for r in sel(BN, data__train_end=train_end):
+        if r["mitigation"] in ("no_running_stats", "no_running_stats_eps1e-2"):
+            v += [fl(c["grad_norm_max"]) for c in
+                  rows(R + "study-batchnorm/curves/%s.csv" % r["id"])[1:]]
+    return f(v)
 
 
 def healthy(r):  # the old rule: finite and final train loss under 1,000
@@ -208,18 +232,71 @@ CHECKS = [
      "1.8", lambda: statistics.median(float(r["seconds"]) for r in rows(MIT)) / 60),
     ("x 124 s, the seconds per epoch", RMIT + " clip-norm-5 seconds/epochs_done",
      "124", lambda: one(RMIT, "seconds", mitigation="clip-norm-5") / 25),
-    # failure-mode studies
-    ("final eval loss 1.4e5 for relu, 580 for sigmoid", R + "study-init-activation relu scaled x10 final_eval_loss",
-     "1.4e5", lambda: one(R + "study-init-activation/results.csv", "final_eval_loss",
-                        nets__activation="relu", nets__init="scaled", nets__init_scale="10")),
-    ("final eval loss 1.4e5 for relu, 580 for sigmoid", R + "study-init-activation sigmoid scaled x10 final_eval_loss",
-     "580", lambda: one(R + "study-init-activation/results.csv", "final_eval_loss",
-                      nets__activation="sigmoid", nets__init="scaled", nets__init_scale="10")),
-    ("final eval loss of 5.2e32", R + "study-preprocess scale 1, no standardisation",
-     "5.2e32", lambda: max(fl(r["final_eval_loss"]) for r in sel(R + "study-preprocess/results.csv",
-                                                              data__scale="1", data__standardize="false"))),
-    ("1,000 images: all 12 variants finite", R + "study-batchnorm 1,000 images finite rows",
-     "12", lambda: sum(r["status"] == "ok" for r in sel(R + "study-batchnorm/results.csv", data__train_end="1000"))),
+    # failure-mode studies (issue 15, item 9: 3 seeds per cell)
+    ("NLL 135.3 (uniform) and 136.7 (normal) nats against 144.1", IA + " kaiming_uniform median nll_last",
+     "135.3", lambda: med(r["nll_last"] for r in sel(IA, mitigation="kaiming_uniform"))),
+    ("NLL 135.3 (uniform) and 136.7 (normal) nats against 144.1", IA + " kaiming_normal median nll_last",
+     "136.7", lambda: med(r["nll_last"] for r in sel(IA, mitigation="kaiming_normal"))),
+    ("NLL 135.3 (uniform) and 136.7 (normal) nats against 144.1", IA + " pytorch median nll_last",
+     "144.1", lambda: med(r["nll_last"] for r in sel(IA, mitigation="pytorch"))),
+    ("trains (0 of 75 NaN)", IA + " non-finite runs of the five unscaled inits",
+     "0", lambda: sum(r["status"] != "ok" for r in rows(IA) if not r["mitigation"].startswith("scaled"))),
+    ("stay finite in 15 of 15 runs", IA + " scaled_10 finite runs",
+     "15", lambda: sum(r["status"] == "ok" for r in sel(IA, mitigation="scaled_10"))),
+    ("NLL 7,362 to 9,063 nats", IA + " scaled_10 relu/softplus/leaky_relu min nll_last",
+     "7362", lambda: min(fl(r["nll_last"]) for r in sel(IA, mitigation="scaled_10")
+                         if r["nets.activation"] in ("relu", "softplus", "leaky_relu"))),
+    ("NLL 7,362 to 9,063 nats", IA + " scaled_10 relu/softplus/leaky_relu max nll_last",
+     "9063", lambda: max(fl(r["nll_last"]) for r in sel(IA, mitigation="scaled_10")
+                         if r["nets.activation"] in ("relu", "softplus", "leaky_relu"))),
+    ("final eval loss up to 1.06e6", IA + " scaled_10 max final_eval_loss",
+     "1.06e6", lambda: max(fl(r["final_eval_loss"]) for r in sel(IA, mitigation="scaled_10"))),
+    ("18 of the 30 kaiming runs fail (b) alone", IA + " kaiming rows: NLL within the margin, SSE over 2x",
+     "18", lambda: sum(fl(r["nll_last"]) <= lref(IA, "pytorch") + max(5, 0.1 * abs(lref(IA, "pytorch")))
+                       and fl(r["sse_max"]) > 2 * fl(r["sse_best"])
+                       for r in rows(IA) if r["mitigation"].startswith("kaiming"))),
+    ("norm 89.7 to 112.7 against 22.0 to 25.3", BN + " curves: no running stats, epochs 2-5, 5,001 images min grad_norm_max",
+     "89.7", lambda: bn_gmax("5001", min)),
+    ("norm 89.7 to 112.7 against 22.0 to 25.3", BN + " curves: no running stats, epochs 2-5, 5,001 images max grad_norm_max",
+     "112.7", lambda: bn_gmax("5001", max)),
+    ("norm 89.7 to 112.7 against 22.0 to 25.3", BN + " curves: no running stats, epochs 2-5, 5,000 images min grad_norm_max",
+     "22.0", lambda: bn_gmax("5000", min)),
+    ("norm 89.7 to 112.7 against 22.0 to 25.3", BN + " curves: no running stats, epochs 2-5, 5,000 images max grad_norm_max",
+     "25.3", lambda: bn_gmax("5000", max)),
+    ("5,000 images: all 18 runs finite", BN + " 5,000 images finite rows",
+     "18", lambda: sum(r["status"] == "ok" for r in sel(BN, data__train_end="5000"))),
+    ("statistics against 124.8 to 126.0 with them", BN + " running statistics min nll_last",
+     "124.8", lambda: min(fl(r["nll_last"]) for r in rows(BN)
+                          if r["mitigation"].startswith("running_stats") and r["status"] == "ok")),
+    ("statistics against 124.8 to 126.0 with them", BN + " running statistics max nll_last",
+     "126.0", lambda: max(fl(r["nll_last"]) for r in rows(BN)
+                          if r["mitigation"].startswith("running_stats") and r["status"] == "ok")),
+    ("NLL 167.1 to 172.7 nats without running", BN + " no running statistics min nll_last",
+     "167.1", lambda: min(fl(r["nll_last"]) for r in rows(BN)
+                          if r["mitigation"].startswith("no_running") and r["nll_last"])),
+    ("NLL 167.1 to 172.7 nats without running", BN + " no running statistics max nll_last",
+     "172.7", lambda: max(fl(r["nll_last"]) for r in rows(BN)
+                          if r["mitigation"].startswith("no_running") and r["nll_last"])),
+    ("goes NaN at step 51 in 3 of 3 runs", CN + " tail runs that hit NaN at step 51",
+     "3", lambda: sum(r["status"] == "nan" and r["first_step"] == "51" for r in sel(CN, mitigation="tail"))),
+    ("NLL 154.1 to 158.9 nats on the", CN + " no_tail min nll_last",
+     "154.1", lambda: min(fl(r["nll_last"]) for r in sel(CN, mitigation="no_tail"))),
+    ("NLL 154.1 to 158.9 nats on the", CN + " no_tail max nll_last",
+     "158.9", lambda: max(fl(r["nll_last"]) for r in sel(CN, mitigation="no_tail"))),
+    ("SSE 34.2 to 37.0, NLL 176.1 to 181.7", CN + " tail_no_running_stats min sse_last",
+     "34.2", lambda: min(fl(r["sse_last"]) for r in sel(CN, mitigation="tail_no_running_stats"))),
+    ("SSE 34.2 to 37.0, NLL 176.1 to 181.7", CN + " tail_no_running_stats max nll_last",
+     "181.7", lambda: max(fl(r["nll_last"]) for r in sel(CN, mitigation="tail_no_running_stats"))),
+    ("final eval loss 2.6e6 to 3.9e33", PP + " raw_unscaled min final_eval_loss",
+     "2.6e6", lambda: min(fl(r["final_eval_loss"]) for r in sel(PP, mitigation="raw_unscaled"))),
+    ("final eval loss 2.6e6 to 3.9e33", PP + " raw_unscaled max final_eval_loss",
+     "3.9e33", lambda: max(fl(r["final_eval_loss"]) for r in sel(PP, mitigation="raw_unscaled"))),
+    ("standardisation learns (SSE 38.4 to 39.8)", PP + " raw max sse_last",
+     "39.8", lambda: max(fl(r["sse_last"]) for r in sel(PP, mitigation="raw"))),
+    ("(3 of 3: NLL 145.9 to 147.7 nats", EP + " sqrt min nll_last",
+     "145.9", lambda: min(fl(r["nll_last"]) for r in sel(EP, anchor__eps_placement="sqrt"))),
+    ("(3 of 3: NLL 145.9 to 147.7 nats", EP + " sqrt max nll_last",
+     "147.7", lambda: max(fl(r["nll_last"]) for r in sel(EP, anchor__eps_placement="sqrt"))),
 ]
 
 

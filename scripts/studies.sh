@@ -2,8 +2,9 @@
 # Regenerates the failure-mode studies of issue 7 (README, "Failure-mode
 # studies"): results/study-batchnorm, results/study-batchnorm-convnet,
 # results/study-init-activation, results/study-preprocess,
-# results/study-eps-placement, one 'vaebench sweep' each, about two
-# minutes in all on 2 cores from a built tree.
+# results/study-eps-placement, one 'vaebench sweep' each: 3 seeds per
+# cell, about 12 CPU-minutes in all (8 of them the ConvNet BatchNorm
+# study), so about 6 minutes on 2 idle cores from a built tree.
 # --fresh drops the old rows first. Extra arguments go to 'vaebench sweep'.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
