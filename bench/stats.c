@@ -252,9 +252,49 @@ double stats_learned_reference(const struct table *t)
 	return med;
 }
 
+/* The number at p, up to the next ';' or the end ("nan" parses as NaN). */
+static bool parse_entry(const char *p, double *v)
+{
+	char *end;
+	*v = strtod(p, &end);
+	return end != p && (*end == ';' || *end == '\0');
+}
+
+/* Rule (b) on a per-epoch SSE list ("a;;b;nan"): from the first evaluated
+ * epoch within factor x the best SSE on, every evaluated epoch is finite
+ * and within factor x the best (a run is not faulted for its early,
+ * unlearnt epochs, only for a rise after it learned). -1: no finite
+ * entry (not computable). */
+static int sse_rule(const char *list)
+{
+	double best = INFINITY, v;
+	bool started = false;
+	const char *p;
+	for (p = list; *p; p += strcspn(p, ";") + (p[strcspn(p, ";")] == ';'))
+		if (*p != ';' && parse_entry(p, &v) && isfinite(v) &&
+		    v < best)
+			best = v;
+	if (!isfinite(best))
+		return -1;
+	for (p = list; *p; p += strcspn(p, ";") + (p[strcspn(p, ";")] == ';')) {
+		if (*p == ';')
+			continue; /* not evaluated */
+		if (!parse_entry(p, &v) || !isfinite(v)) {
+			if (started)
+				return 0;
+			continue;
+		}
+		started = started || v <= STATS_LEARNED_SSE_FACTOR * best;
+		if (started && v > STATS_LEARNED_SSE_FACTOR * best)
+			return 0;
+	}
+	return 1;
+}
+
 /* Row r's verdict under reference ref (NAN: its own nll_best). */
 static const char *learned_of(const struct table *t, size_t r, double ref)
 {
+	const char *sses = table_get(t, r, "eval_sses");
 	double last, best, sse_best, sse_max, margin;
 	bool have_last = table_parse_num(table_get(t, r, "nll_last"), &last);
 	if (!table_parse_num(table_get(t, r, "last_finite_epoch"), &best))
@@ -265,12 +305,16 @@ static const char *learned_of(const struct table *t, size_t r, double ref)
 	    !(table_parse_num(table_get(t, r, "nll_best"), &ref) &&
 	      isfinite(ref)))
 		return "";
-	if (!table_parse_num(table_get(t, r, "sse_best"), &sse_best) ||
-	    !table_parse_num(table_get(t, r, "sse_max"), &sse_max))
-		return "";
 	margin = STATS_LEARNED_REL * fabs(ref);
 	if (margin < STATS_LEARNED_NATS)
 		margin = STATS_LEARNED_NATS;
+	if (sses[0] && sse_rule(sses) >= 0)
+		return last <= ref + margin && sse_rule(sses) ? "true"
+							      : "false";
+	/* rows without the per-epoch list: every epoch against the best */
+	if (!table_parse_num(table_get(t, r, "sse_best"), &sse_best) ||
+	    !table_parse_num(table_get(t, r, "sse_max"), &sse_max))
+		return "";
 	return last <= ref + margin &&
 			       sse_max <= STATS_LEARNED_SSE_FACTOR * sse_best
 		       ? "true"
@@ -306,8 +350,10 @@ void stats_learned_rule(FILE *f, double ref)
 	else
 		fputs("the run's own best-epoch NLL (no baseline in this "
 		      "table)", f);
-	fprintf(f, ", and (b) no evaluated epoch's eval SSE exceeded %g x "
-		"its SSE at the best epoch. A run that hit NaN/Inf before "
+	fprintf(f, ", and (b) from its first evaluated epoch within %g x its "
+		"best eval SSE on, no evaluated epoch's eval SSE exceeded that "
+		"(eval_sses; its early, unlearnt epochs do not count, a rise "
+		"after it learned does). A run that hit NaN/Inf before "
 		"any finite evaluated epoch did not learn; blank: not "
 		"computable (eval.nll_samples = 0). Constants: "
 		"bench/stats.h STATS_LEARNED_*.\n\n",

@@ -34,9 +34,13 @@ struct stats_group {
  *       ref is the median of the baseline's runs' best-epoch NLL
  *       (nll_best; the baseline as in the mitigation table) when the
  *       table has one with a finite value, else the run's own nll_best;
- *   (b) no evaluated epoch's eval SSE exceeded STATS_LEARNED_SSE_FACTOR
- *       x its SSE at the best epoch (sse_max <= factor x sse_best; a NaN
- *       SSE fails).
+ *   (b) from its first evaluated epoch whose eval SSE is within
+ *       STATS_LEARNED_SSE_FACTOR x its best eval SSE on, no evaluated
+ *       epoch's SSE exceeds factor x the best or is NaN (the per-epoch
+ *       list eval_sses; the early epochs before the run first learned do
+ *       not count). Rows without eval_sses (older sweeps whose folder
+ *       keeps no curves) fall back to every epoch: sse_max <= factor x
+ *       sse_best.
  * "true" / "false"; "false" for a run that hit NaN/Inf with no finite
  * evaluated epoch; "" when not computable (NLL off, no evaluation). */
 #define STATS_LEARNED_NATS 5.0

@@ -112,11 +112,13 @@ bool table_parse_num(const char *s, double *v)
 	return *end == '\0';
 }
 
-/* The per-epoch eval losses from the run folder's metrics.csv (the
- * summary carries only the final and best ones). A row whose entry would
- * not fit is left out with the rest: table_row_write sizes b for every
- * epoch run. */
-static void get_eval_losses(const struct train_summary *s, char *b, size_t n)
+/* A per-epoch column of the run folder's metrics.csv (the summary carries
+ * only the final and best values) as a ';'-separated list: "" where the
+ * epoch was not evaluated, "nan" for a non-finite value. A row whose
+ * entry would not fit is left out with the rest: table_row_write sizes b
+ * for every epoch run. */
+static void metric_list(const struct train_summary *s, const char *col,
+			char *b, size_t n)
 {
 	char path[1200];
 	struct table m;
@@ -126,28 +128,41 @@ static void get_eval_losses(const struct train_summary *s, char *b, size_t n)
 		return;
 	snprintf(path, sizeof path, "%s/metrics.csv", s->run_dir);
 	table_init(&m);
-	if (table_read(path, &m, NULL) == VB_OK) {
-		for (size_t r = 0; r < m.n_rows; r++) {
-			char one[48];
-			double v;
-			size_t len;
-			const char *ev = table_get(&m, r, "eval_loss");
-			if (!ev[0]) /* not evaluated (train.eval_every) */
-				snprintf(one, sizeof one, "%s", r ? ";" : "");
-			else if (table_parse_num(ev, &v) && isfinite(v))
-				snprintf(one, sizeof one, "%s%.9g",
-					 r ? ";" : "", v);
-			else
-				snprintf(one, sizeof one, "%snan",
-					 r ? ";" : "");
-			len = strlen(one);
-			if (used + len >= n)
-				break;
-			memcpy(b + used, one, len + 1);
-			used += len;
-		}
-	}
+	if (table_read(path, &m, NULL) == VB_OK && table_col(&m, col) >= 0)
+		table_list_of(&m, col, b, n, &used);
 	table_free(&m);
+}
+
+static void get_eval_losses(const struct train_summary *s, char *b, size_t n)
+{
+	metric_list(s, "eval_loss", b, n);
+}
+
+static void get_eval_sses(const struct train_summary *s, char *b, size_t n)
+{
+	metric_list(s, "eval_sse", b, n);
+}
+
+void table_list_of(const struct table *m, const char *col, char *b,
+		   size_t n, size_t *used)
+{
+	for (size_t r = 0; r < m->n_rows; r++) {
+		char one[48];
+		double v;
+		size_t len;
+		const char *ev = table_get(m, r, col);
+		if (!ev[0]) /* not evaluated (train.eval_every) */
+			snprintf(one, sizeof one, "%s", r ? ";" : "");
+		else if (table_parse_num(ev, &v) && isfinite(v))
+			snprintf(one, sizeof one, "%s%.9g", r ? ";" : "", v);
+		else
+			snprintf(one, sizeof one, "%snan", r ? ";" : "");
+		len = strlen(one);
+		if (*used + len >= n)
+			break;
+		memcpy(b + *used, one, len + 1);
+		*used += len;
+	}
 }
 
 /* Forensics (guard): known only when the guard classified a cause. */
@@ -330,6 +345,7 @@ static const struct table_column RESULT_COLUMNS[] = {
 	{"first_batch", false, get_first_batch},
 	{"seconds", true, get_seconds},
 	{"eval_losses", false, get_eval_losses},
+	{"eval_sses", false, get_eval_sses},
 };
 
 #define N_RESULT (sizeof RESULT_COLUMNS / sizeof RESULT_COLUMNS[0])

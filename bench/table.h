@@ -110,4 +110,10 @@ enum vb_status table_add_row(struct table *t, size_t *row,
 enum vb_status table_set_cell(struct table *t, size_t row, size_t col,
 			      const char *v, struct vb_error *err);
 
+/* Column col of table m (a run's metrics.csv) as a per-epoch ';'-list
+ * appended to b (n bytes, *used of them used): "" for an empty cell, the
+ * value with %.9g, "nan" for a non-finite one; stops before overflowing. */
+void table_list_of(const struct table *m, const char *col, char *b,
+		   size_t n, size_t *used);
+
 #endif

@@ -20,6 +20,7 @@
 #include "figures.h"
 #include "plot.h"
 #include "report.h"
+#include "stats.h"
 #include "sweep.h"
 #include "table.h"
 #include "sweeputil.h"
@@ -475,7 +476,52 @@ START_TEST(test_old_rows_load)
 }
 END_TEST
 
+/* Issue 15 item 2, rule (b) of "learned" on the per-epoch SSE list: the
+ * early epochs before a run first comes within 2x of its best SSE do not
+ * count (the old rule, every epoch against the best, failed runs that
+ * were learning fine); a rise after it learned, or a NaN epoch, does.
+ * Rows without eval_sses keep the old rule. */
+START_TEST(test_learned_sse_rule)
+{
+	static const struct {
+		const char *sses, *sse_best, *sse_max, *want;
+	} rows[] = {
+		{"300;100;60;55", "55", "300", "true"},   /* early epochs */
+		{"300;;60;;55", "55", "300", "true"},     /* eval_every 2 */
+		{"300;60;55;200", "55", "300", "false"},  /* rise after */
+		{"300;60;nan;55", "55", "300", "false"},  /* NaN after */
+		{"nan;300;60;55", "55", "300", "true"},   /* NaN before */
+		{"", "55", "300", "false"},               /* old rule */
+		{"", "55", "100", "true"},                /* old rule */
+	};
+	const char *tmp = tu_tmpdir("learned");
+	char path[1200], *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	struct table t;
+	struct vb_error err = {0};
+	fputs("id,status,last_finite_epoch,nll_best,nll_last,sse_best,"
+	      "sse_max,eval_sses\n", f);
+	for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+		fprintf(f, "r%zu,ok,4,100,101,%s,%s,%s\n", i, rows[i].sse_best,
+			rows[i].sse_max, rows[i].sses);
+	fclose(f);
+	snprintf(path, sizeof path, "%s/results.csv", tmp);
+	ck_assert_int_eq(tu_write_file(path, text, len), 0);
+	free(text);
+	table_init(&t);
+	ck_assert(table_read(path, &t, &err) == VB_OK);
+	ck_assert_msg(stats_fill_learned(&t, &err) == VB_OK, "%s", err.msg);
+	for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+		ck_assert_msg(!strcmp(table_get(&t, i, "learned"), rows[i].want),
+			      "row %zu (%s): learned %s, want %s", i,
+			      rows[i].sses, table_get(&t, i, "learned"),
+			      rows[i].want);
+	table_free(&t);
+}
+END_TEST
+
 TU_MAIN("report", "report", 240, test_figures_mitigation_axes,
 	test_figures_legend_panels, test_figures_without_curves,
 	test_report_fake_axis, test_report_files, test_table_unterminated_quote,
-	test_old_rows_load)
+	test_old_rows_load, test_learned_sse_rule)
