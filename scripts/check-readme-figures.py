@@ -256,7 +256,7 @@ CHECKS = [
                        and fl(r["sse_max"]) > 2 * fl(r["sse_best"])
                        for r in rows(IA) if r["mitigation"].startswith("kaiming"))),
     ("all 30 kaiming runs count as learned", IA + " mitigations.csv: kaiming learned",
-     "30", lambda: sum(int(r["learned"]) for r in csv.DictReader(open(os.path.join(os.path.dirname(IA), "mitigations.csv")))
+     "30", lambda: sum(int(r["learned"]) for r in rows(os.path.join(os.path.dirname(IA), "mitigations.csv"))
                        if r["mitigation"].startswith("kaiming"))),
     ("norm 89.7 to 112.7 against 22.0 to 25.3", BN + " curves: no running stats, epochs 2-5, 5,001 images min grad_norm_max",
      "89.7", lambda: bn_gmax("5001", min)),
