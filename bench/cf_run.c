@@ -472,12 +472,13 @@ static enum vb_status read_job(const char *path, struct cf_job *j,
 }
 
 /* JOB.out: the summary's event, the held-out measures, the steps. */
-static enum vb_status write_result(FILE *f, void *ctx, struct vb_error *err)
+enum vb_status cf_result_write(FILE *f, void *ctx, struct vb_error *err)
 {
 	const struct cf_variant *v = ctx;
 	const struct guard_event *e = &v->sum.first;
 	(void)err;
-	fprintf(f, "%d %ld %d %ld %ld %d %d %a\n%s\n%s\n%s\n%a %a\n%zu\n",
+	/* the three names after '>': an empty one is still a line */
+	fprintf(f, "%d %ld %d %ld %ld %d %d %a\n>%s\n>%s\n>%s\n%a %a\n%zu\n",
 		(int)v->sum.status, v->sum.skipped, e->set ? 1 : 0, e->step,
 		e->epoch, (int)e->phase, (int)e->cause, e->value, e->quantity,
 		e->op, e->node, v->eval_recon, v->eval_nll, v->n);
@@ -487,16 +488,21 @@ static enum vb_status write_result(FILE *f, void *ctx, struct vb_error *err)
 	return VB_OK;
 }
 
-/* One line of at most cap - 1 characters into buf, without its '\n'. */
+/* One line ">TEXT" of cf_result_write into buf (cap bytes), TEXT only. */
 static bool read_line(FILE *f, char *buf, size_t cap)
 {
-	if (!fgets(buf, (int)cap, f))
+	char line[512];
+	if (!fgets(line, (int)sizeof line, f) || line[0] != '>')
 		return false;
-	buf[strcspn(buf, "\n")] = '\0';
+	size_t len = strcspn(line + 1, "\n");
+	if (len >= cap)
+		len = cap - 1;
+	memcpy(buf, line + 1, len);
+	buf[len] = '\0';
 	return true;
 }
 
-static enum vb_status read_result(const char *path, struct cf_variant *v,
+enum vb_status cf_result_read(const char *path, struct cf_variant *v,
 				  struct vb_error *err)
 {
 	struct guard_event *e = &v->sum.first;
@@ -505,9 +511,9 @@ static enum vb_status read_result(const char *path, struct cf_variant *v,
 	size_t n = 0;
 	bool ok = f != NULL;
 	memset(&v->sum, 0, sizeof v->sum);
-	ok = ok && fscanf(f, "%d %ld %d %ld %ld %d %d %la ", &status,
+	ok = ok && fscanf(f, "%d %ld %d %ld %ld %d %d %la%*[^\n]", &status,
 			  &v->sum.skipped, &set, &e->step, &e->epoch, &phase,
-			  &cause, &e->value) == 8;
+			  &cause, &e->value) == 8 && fgetc(f) == '\n';
 	ok = ok && read_line(f, e->quantity, sizeof e->quantity) &&
 	     read_line(f, e->op, sizeof e->op) &&
 	     read_line(f, e->node, sizeof e->node);
@@ -590,7 +596,7 @@ static enum vb_status run_sibling(struct cf *cf, struct cf_variant *v,
 			     "%s: exit code %d (its message above)", v->name,
 			     bin, rc);
 	if (st == VB_OK)
-		st = read_result(j.out, v, err);
+		st = cf_result_read(j.out, v, err);
 	remove(path);
 	remove(j.out);
 	return st;
@@ -656,7 +662,7 @@ enum vb_status cf_run_job(const char *job, struct vb_error *err)
 	if (st == VB_OK)
 		st = cf_run_variant(cf, v, err);
 	if (st == VB_OK)
-		st = files_write_with(j.out, write_result, v, false, err);
+		st = files_write_with(j.out, cf_result_write, v, false, err);
 	free(v->step);
 	free(v->loss);
 	free(v->gnorm);

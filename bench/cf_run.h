@@ -48,4 +48,13 @@ enum vb_status cf_run_distances(struct cf *cf, struct vb_error *err);
  * and writes its result file for the parent. Errors of the run. */
 enum vb_status cf_run_job(const char *job, struct vb_error *err);
 
+/* The sibling's result of variant v (ctx), as files_write_with writes it:
+ * the summary's event, the held-out measures, the per-step record; and
+ * read back into v (its slots allocated, v->cap of them). VB_ERR_DATA
+ * when path is not such a result. Empty event names survive the trip
+ * (a variant with no event). */
+enum vb_status cf_result_write(FILE *f, void *ctx, struct vb_error *err);
+enum vb_status cf_result_read(const char *path, struct cf_variant *v,
+			      struct vb_error *err);
+
 #endif

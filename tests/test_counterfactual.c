@@ -5,6 +5,7 @@
  * original event is not reproduced, and byte-identical verdicts of an
  * RHVAE run that dies at a high learning rate. */
 #include <check.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,10 @@
 #include <sys/wait.h>
 
 #include "benchutil.h"
+#include "cf.h"
+#include "cf_run.h"
 #include "config.h"
+#include "files.h"
 #include "counterfactual.h"
 #include "replay.h"
 #include "testutil.h"
@@ -658,9 +662,80 @@ START_TEST(test_sweep_fixes_mixed_causes)
 }
 END_TEST
 
+/* The sibling's result file round trip (f64 variants): a variant with no
+ * event (empty quantity, op and node: a clean f64 run, the ResNet case
+ * where the parent once read the held-out line as the names and lost
+ * every step) and one with an event keep every field and step. */
+START_TEST(test_sibling_result_round_trip)
+{
+	static const char *const names[2][3] = {
+		{"", "", ""}, {"train_loss_sum", "mul", "rhvae.lf1.H.rho_A_rho"}};
+	const char *tmp = tu_tmpdir("cfresult");
+	for (int k = 0; k < 2; k++) {
+		struct cf_variant *a = calloc(1, sizeof *a);
+		struct cf_variant *b = calloc(1, sizeof *b);
+		double slots[2][5][3];
+		struct vb_error err = {0};
+		char path[1200];
+		ck_assert(a && b);
+		a->step = slots[0][0], a->loss = slots[0][1];
+		a->gnorm = slots[0][2], a->zmax = slots[0][3];
+		a->pmax = slots[0][4];
+		b->step = slots[1][0], b->loss = slots[1][1];
+		b->gnorm = slots[1][2], b->zmax = slots[1][3];
+		b->pmax = slots[1][4];
+		a->cap = b->cap = 3;
+		b->max_z = b->max_g = -INFINITY;
+		a->n = 3;
+		for (int i = 0; i < 3; i++) {
+			a->step[i] = 2416 + i;
+			a->loss[i] = 1e30 * (i + 1);
+			a->gnorm[i] = 7.5 + i;
+			a->zmax[i] = 0.25 * (i + 1);
+			a->pmax[i] = 3.0 - i;
+		}
+		a->sum.status = k ? GUARD_STATUS_NAN : GUARD_STATUS_OK;
+		a->sum.first.set = k == 1;
+		a->sum.first.step = k ? 2418 : 0;
+		a->sum.first.value = k ? NAN : 0;
+		snprintf(a->sum.first.quantity, sizeof a->sum.first.quantity,
+			 "%s", names[k][0]);
+		snprintf(a->sum.first.op, sizeof a->sum.first.op, "%s",
+			 names[k][1]);
+		snprintf(a->sum.first.node, sizeof a->sum.first.node, "%s",
+			 names[k][2]);
+		a->eval_recon = 34.6;
+		a->eval_nll = 741.25;
+		snprintf(path, sizeof path, "%s/r%d.out", tmp, k);
+		ck_assert(files_write_with(path, cf_result_write, a, false,
+					   &err) == VB_OK);
+		ck_assert_msg(cf_result_read(path, b, &err) == VB_OK, "%s",
+			      err.msg);
+		ck_assert_int_eq(b->sum.status, a->sum.status);
+		ck_assert_int_eq(b->sum.first.set, a->sum.first.set);
+		ck_assert_int_eq(b->sum.first.step, a->sum.first.step);
+		ck_assert_str_eq(b->sum.first.quantity, names[k][0]);
+		ck_assert_str_eq(b->sum.first.op, names[k][1]);
+		ck_assert_str_eq(b->sum.first.node, names[k][2]);
+		ck_assert_double_eq(b->eval_recon, 34.6);
+		ck_assert_double_eq(b->eval_nll, 741.25);
+		ck_assert_uint_eq(b->n, 3);
+		for (int i = 0; i < 3; i++) {
+			ck_assert_double_eq(b->step[i], a->step[i]);
+			ck_assert_double_eq(b->loss[i], a->loss[i]);
+			ck_assert_double_eq(b->gnorm[i], a->gnorm[i]);
+			ck_assert_double_eq(b->zmax[i], a->zmax[i]);
+			ck_assert_double_eq(b->pmax[i], a->pmax[i]);
+		}
+		free(a);
+		free(b);
+	}
+}
+END_TEST
+
 TU_MAIN("counterfactual", "core", 120, test_summary_quoted_message,
 	test_clamp_turns_event_off, test_immutable_refused,
 	test_not_reproduced_fails, test_not_reproduced_value,
 	test_rhvae_hclip_stable, test_sweep_fixes, test_cli_exit_codes,
 	test_param_ref_last_finite, test_builtin_all, test_f64_sibling,
-	test_sweep_fixes_mixed_causes)
+	test_sweep_fixes_mixed_causes, test_sibling_result_round_trip)
