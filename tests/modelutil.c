@@ -46,6 +46,15 @@ void mu_fill(vb_real *x, size_t n, uint64_t seed, double lo, double width)
 		x[i] = lo + width * rng_uniform(&r);
 }
 
+struct graph *mu_tape(void)
+{
+	struct graph *g = NULL;
+	struct vb_error err = {0};
+	ck_assert_msg(graph_create(1 << 20, &g, &err) == VB_OK, "%s",
+		      err.msg);
+	return g;
+}
+
 double mu_loss(struct model *m, struct graph *g, vb_real *x, size_t B,
 	       bool training, bool backward, struct model_out *out)
 {

@@ -29,6 +29,10 @@ struct model_config mu_config(enum model_kind kind, size_t n_rows,
  * parameter multiplied by scale (1: the initialised weights). */
 struct model *mu_create(const struct model_config *mc, double scale);
 
+/* A tape of 1 MiB (graph_create; the test fails otherwise): the size
+ * every tiny model's loss fits in. The caller frees it. */
+struct graph *mu_tape(void);
+
 /* x[i] = lo + width * u for n uniform draws u of the RNG_STREAM_INJECT
  * stream of seed: grey levels inside (0, 1). */
 void mu_fill(vb_real *x, size_t n, uint64_t seed, double lo, double width);

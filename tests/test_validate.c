@@ -56,15 +56,6 @@ static double forward(struct model *m, struct graph *g, struct model_out *mo)
 	return mo->loss->value.data[0];
 }
 
-/* A tape for the models of this suite. */
-static struct graph *tape(void)
-{
-	struct graph *g = NULL;
-	struct vb_error err = {0};
-	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
-	return g;
-}
-
 /* model_validate_args raises ERROR at NODE with MESSAGE (NULL: not
  * compared). */
 static void expect_raised(struct model *m, struct graph *g,
@@ -88,7 +79,7 @@ static struct model *poisoned(enum model_kind kind, enum model_recon recon,
 			      double *loss)
 {
 	struct model *m = make(kind, recon);
-	*g = tape();
+	*g = mu_tape();
 	param(m, name)[i] = value;
 	double l = forward(m, *g, mo);
 	if (loss)
@@ -100,7 +91,7 @@ START_TEST(test_finite_never_raises)
 {
 	static const enum model_kind kinds[3] = {
 		MODEL_KIND_VAE, MODEL_KIND_RHVAE, MODEL_KIND_HVAE};
-	struct graph *g = tape();
+	struct graph *g = mu_tape();
 	for (int k = 0; k < 3; k++)
 		for (int rc = 0; rc < 2; rc++) {
 			struct model *m = make(kinds[k], (enum model_recon)rc);
