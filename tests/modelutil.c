@@ -168,3 +168,18 @@ struct graph_node *mu_check_softplus_std(struct graph *g, const char *name,
 	}
 	return sd;
 }
+
+void mu_check_reparam(struct graph *g, const struct graph_node *z,
+		      const struct graph_node *eps,
+		      const struct model_out *out)
+{
+	struct graph_node *s = gradcheck_node(g, "encoder.logvar");
+	ck_assert(s && z && eps && z->value.n == s->value.n);
+	for (size_t i = 0; i < z->value.n; i++) {
+		double e = gradcheck_softplus(s->value.data[i]);
+		double mu = out->mu->value.data[i];
+		ck_assert_double_eq_tol(z->value.data[i],
+					mu + eps->value.data[i] * e,
+					1e-14 * fmax(1, fabs(mu)));
+	}
+}

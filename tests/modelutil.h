@@ -58,6 +58,13 @@ double mu_loss_seeded(struct model *m, struct graph *g, vb_real *x, size_t B,
 struct graph_node *mu_check_softplus_std(struct graph *g, const char *name,
 					 const struct model_out *out);
 
+/* After mu_check_softplus_std: the latent z (B, Z) is out->mu + eps *
+ * softplus(encoder.logvar) element for element (1e-14 relative to
+ * max(1, |mu|): one product and one sum in double). */
+void mu_check_reparam(struct graph *g, const struct graph_node *z,
+		      const struct graph_node *eps,
+		      const struct model_out *out);
+
 /* Puts a model's recorded graph constants in record (true) or replay
  * (false) mode: a wrapper of hvae_set_freeze or rhvae_set_freeze. */
 typedef void (*mu_freeze_fn)(struct model *m, bool record);
