@@ -172,6 +172,22 @@ enum vb_status vae_networks_finish(struct model *m, enum vb_status st,
 	return VB_OK;
 }
 
+enum vb_status vae_family_create(const struct model_ops *ops,
+				 const struct model_config *cfg,
+				 size_t impl_size, vae_setup_fn setup,
+				 struct model **out, struct vb_error *err)
+{
+	struct model *m;
+	struct arch_encoder *enc;
+	struct arch_decoder *dec;
+	enum vb_status st = model_alloc(ops, cfg, impl_size, &m, err);
+	*out = NULL;
+	if (st != VB_OK)
+		return st;
+	st = setup(cfg, m->impl, &enc, &dec, err);
+	return vae_networks_finish(m, st, enc, dec, out, err);
+}
+
 void vae_networks(const struct model *m, const struct arch_encoder **enc,
 		  const struct arch_decoder **dec)
 {
@@ -187,23 +203,25 @@ void vae_networks_init(struct model *m, const struct arch_encoder *enc,
 	arch_decoder_init(dec, m->params, r);
 }
 
+static enum vb_status vae_setup(const struct model_config *cfg, void *impl,
+				struct arch_encoder **enc,
+				struct arch_decoder **dec, struct vb_error *err)
+{
+	struct vae *v = impl;
+	size_t D = cfg->n_rows * cfg->n_cols, H = cfg->n_hidden;
+	size_t d = cfg->n_latent;
+	*enc = &v->enc;
+	*dec = &v->dec;
+	if (D == 0 || d == 0 || H == 0)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "vae: input %zu, latent %zu, hidden %zu: all "
+			       "must be >= 1", D, d, H);
+	return vae_check_config(cfg, "vae", err);
+}
+
 enum vb_status vae_create(const struct model_config *cfg, struct model **out,
 			  struct vb_error *err)
 {
-	struct model *m;
-	struct vae *v;
-	size_t D = cfg->n_rows * cfg->n_cols, H = cfg->n_hidden;
-	size_t d = cfg->n_latent;
-	enum vb_status st = model_alloc(&VAE_OPS, cfg, sizeof *v, &m, err);
-	*out = NULL;
-	if (st != VB_OK)
-		return st;
-	v = m->impl;
-	if (D == 0 || d == 0 || H == 0)
-		st = vb_fail(err, VB_ERR_CONFIG,
-			     "vae: input %zu, latent %zu, hidden %zu: all "
-			     "must be >= 1", D, d, H);
-	if (st == VB_OK)
-		st = vae_check_config(cfg, "vae", err);
-	return vae_networks_finish(m, st, &v->enc, &v->dec, out, err);
+	return vae_family_create(&VAE_OPS, cfg, sizeof(struct vae), vae_setup,
+				 out, err);
 }

@@ -78,6 +78,19 @@ enum vb_status vae_networks_finish(struct model *m, enum vb_status st,
 				   struct arch_encoder *enc,
 				   struct arch_decoder *dec,
 				   struct model **out, struct vb_error *err);
+/* The create of a model whose parameters are the encoder and decoder
+ * only (vae, hvae, anchor): model_alloc(ops, cfg, impl_size), then setup
+ * (the model's own checks of cfg, which may fill impl; it sets *enc and
+ * *dec to impl's networks whatever it returns), then vae_networks_finish.
+ * *out is NULL until it succeeds; on failure everything is freed. */
+typedef enum vb_status (*vae_setup_fn)(const struct model_config *cfg,
+				       void *impl, struct arch_encoder **enc,
+				       struct arch_decoder **dec,
+				       struct vb_error *err);
+enum vb_status vae_family_create(const struct model_ops *ops,
+				 const struct model_config *cfg,
+				 size_t impl_size, vae_setup_fn setup,
+				 struct model **out, struct vb_error *err);
 /* The model_ops networks hook of every model that registered its
  * networks with vae_networks_add: *enc = m->enc, *dec = m->dec. */
 void vae_networks(const struct model *m, const struct arch_encoder **enc,
