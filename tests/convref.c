@@ -26,6 +26,28 @@ const struct cr_combo cr_combos[] = {
 };
 const size_t cr_n_combos = sizeof cr_combos / sizeof cr_combos[0];
 
+void cr_tutorial_layers(struct cr_combo *L, const size_t *ch, size_t res3,
+			size_t res1)
+{
+	static const struct cr_combo T[CR_N_TUTORIAL] = {
+		{"enc conv1", false, 2, 0, 0, 28, 28, 4, 4, 2, 1, 0, true},
+		{"enc conv2", false, 2, 0, 0, 14, 14, 4, 4, 2, 1, 0, true},
+		{"enc conv3", false, 2, 0, 0, 7, 7, 3, 3, 2, 1, 0, true},
+		{"res conv3x3", false, 2, 0, 0, 0, 0, 3, 3, 1, 1, 0, true},
+		{"res conv1x1", false, 2, 0, 0, 0, 0, 1, 1, 1, 0, 0, true},
+		{"dec convT1", true, 2, 0, 0, 4, 4, 3, 3, 2, 1, 0, true},
+		{"dec convT2", true, 2, 0, 0, 7, 7, 3, 3, 2, 1, 1, true},
+		{"dec convT3", true, 2, 0, 0, 14, 14, 3, 3, 2, 1, 1, true},
+	};
+	for (size_t i = 0; i < CR_N_TUTORIAL; i++) {
+		L[i] = T[i];
+		L[i].Ci = ch[i];
+		L[i].Co = ch[i + 1];
+	}
+	L[3].H = L[3].W = res3;
+	L[4].H = L[4].W = res1;
+}
+
 size_t cr_out_size(const struct cr_combo *c, size_t n, size_t k)
 {
 	if (c->transpose)
