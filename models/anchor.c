@@ -71,12 +71,7 @@ static enum vb_status anchor_build_loss(struct model *m, struct graph *g,
 		reg = op_add_scalar(g, "line_eps", reg, c->anchor_eps);
 	reg = op_scale(g, "reg", reg, c->anchor_weight);
 	graph_pop_scope(g);
-
-	graph_push_scope(g, "loss");
-	out->reg = op_add(g, "kl_anchor", out->reg, reg);
-	out->loss = vae_loss_total(g, out->recon, out->reg);
-	graph_pop_scope(g);
-	return graph_status(g);
+	return vae_loss_finish(g, out, "kl_anchor", reg);
 }
 
 static const struct model_ops ANCHOR_OPS = {

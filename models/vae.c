@@ -60,6 +60,17 @@ struct graph_node *vae_loss_total(struct graph *g, struct graph_node *recon,
 	return op_mean(g, "total", op_add(g, "per_sample", recon, reg));
 }
 
+enum vb_status vae_loss_finish(struct graph *g, struct model_out *out,
+			       const char *reg_name, struct graph_node *extra)
+{
+	graph_push_scope(g, "loss");
+	if (extra)
+		out->reg = op_add(g, reg_name, out->reg, extra);
+	out->loss = vae_loss_total(g, out->recon, out->reg);
+	graph_pop_scope(g);
+	return graph_status(g);
+}
+
 void vae_out_terms(struct model_out *out, struct graph_node *recon,
 		   struct graph_node *reg, struct graph_node *y,
 		   struct graph_node *z, struct graph_node *mu,
@@ -127,10 +138,7 @@ static enum vb_status vae_build_loss(struct model *m, struct graph *g,
 	(void)training; /* the VAE's forward is the same in both modes */
 	(void)err;
 	vae_forward_terms(m, g, &v->enc, &v->dec, x, r, out);
-	graph_push_scope(g, "loss");
-	out->loss = vae_loss_total(g, out->recon, out->reg);
-	graph_pop_scope(g);
-	return graph_status(g);
+	return vae_loss_finish(g, out, NULL, NULL);
 }
 
 static const struct model_ops VAE_OPS = {

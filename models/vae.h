@@ -14,6 +14,13 @@ struct arch_decoder;
 struct graph_node *vae_loss_total(struct graph *g, struct graph_node *recon,
 				  struct graph_node *reg);
 
+/* The end of a build_loss whose terms are in out (vae_forward_terms): in
+ * scope "loss", out->reg += extra (node reg_name) when extra is not NULL,
+ * then out->loss = vae_loss_total of out->recon and out->reg; returns
+ * graph_status(g). */
+enum vb_status vae_loss_finish(struct graph *g, struct model_out *out,
+			       const char *reg_name, struct graph_node *extra);
+
 /* Sets out's per-sample terms recon and reg (B) and the nodes y, z, mu,
  * logvar; the other fields are left as they are. */
 void vae_out_terms(struct model_out *out, struct graph_node *recon,
