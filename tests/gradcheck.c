@@ -820,6 +820,17 @@ struct graph_node *gc_order_apply(struct graph *g, struct graph_node *y,
 	return y;
 }
 
+enum vb_status gc_grad_fails(struct graph *g, struct graph_node *l,
+			     struct graph_node *x, const char *needle)
+{
+	struct graph_node *res[1];
+	struct vb_error err = {0};
+	enum vb_status st = graph_grad(g, l, NULL, &x, 1, true, res, &err);
+	ck_assert_int_ne(st, VB_OK);
+	ck_assert_msg(strstr(err.msg, needle) != NULL, "%s", err.msg);
+	return st;
+}
+
 void gc_assert_grad_of(struct gradcheck_case *c, int k, int *grad_of)
 {
 	const char *op = c->op;

@@ -115,6 +115,12 @@ void gc_assert_all(struct gradcheck_case *c, bool second, bool curved,
 struct graph_node *gc_grad_of(struct graph *g, struct graph_node *y,
 			      struct graph_node **leaves, int k);
 
+/* The documented limits of create_graph: graph_grad of l with respect to
+ * x with create_graph fails (asserted, Check) with a message containing
+ * needle; returns its status. */
+enum vb_status gc_grad_fails(struct graph *g, struct graph_node *l,
+			     struct graph_node *x, const char *needle);
+
 /* Third order: with *grad_of = k + 1 (the case's builder then returns
  * gc_grad_of of its output for leaf k), asserts (Check) zero failures of
  * gradcheck_first and gradcheck_second, printed as "d/d<leaf> of <op>";
