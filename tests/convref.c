@@ -64,6 +64,21 @@ void cr_wshape(const struct cr_combo *c, size_t *ws)
 	ws[3] = c->kw;
 }
 
+/* Row and column oh s - p + i, ow s - p + j: the input pixel kernel tap
+ * (i, j) of output (oh, ow) reads (conv), or the output pixel input
+ * (oh, ow) reaches (transpose); false when outside n_h x n_w (padding). */
+static bool tap(size_t oh, size_t ow, size_t i, size_t j, long s, long p,
+		size_t n_h, size_t n_w, size_t *r, size_t *c)
+{
+	long rr = (long)oh * s - p + (long)i;
+	long cc = (long)ow * s - p + (long)j;
+	if (rr < 0 || cc < 0 || rr >= (long)n_h || cc >= (long)n_w)
+		return false;
+	*r = (size_t)rr;
+	*c = (size_t)cc;
+	return true;
+}
+
 void cr_conv2d(const double *x, const double *w, const double *bias, size_t B,
 	       size_t Ci, size_t H, size_t W, size_t Co, size_t kh, size_t kw,
 	       long s, long p, size_t Ho, size_t Wo, double *y, double *mag)
@@ -77,14 +92,12 @@ void cr_conv2d(const double *x, const double *w, const double *bias, size_t B,
 					for (size_t c = 0; c < Ci; c++)
 						for (size_t i = 0; i < kh; i++)
 							for (size_t j = 0; j < kw; j++) {
-								long ih = (long)oh * s - p + (long)i;
-								long iw = (long)ow * s - p + (long)j;
+								size_t ih, iw;
 								double t;
-								if (ih < 0 || iw < 0 || ih >= (long)H ||
-								    iw >= (long)W)
+								if (!tap(oh, ow, i, j, s, p, H, W, &ih,
+									 &iw))
 									continue;
-								t = x[((b * Ci + c) * H + (size_t)ih) * W +
-								      (size_t)iw] *
+								t = x[((b * Ci + c) * H + ih) * W + iw] *
 								    w[((o * Ci + c) * kh + i) * kw + j];
 								acc += t;
 								m += fabs(t);
@@ -115,15 +128,12 @@ void cr_conv_transpose2d(const double *x, const double *w,
 					for (size_t o = 0; o < Co; o++)
 						for (size_t i = 0; i < kh; i++)
 							for (size_t j = 0; j < kw; j++) {
-								long oh = (long)h * s - p + (long)i;
-								long ow = (long)ww * s - p + (long)j;
-								size_t k;
+								size_t oh, ow, k;
 								double t;
-								if (oh < 0 || ow < 0 || oh >= (long)Ho ||
-								    ow >= (long)Wo)
+								if (!tap(h, ww, i, j, s, p, Ho, Wo, &oh,
+									 &ow))
 									continue;
-								k = ((b * Co + o) * Ho + (size_t)oh) * Wo +
-								    (size_t)ow;
+								k = ((b * Co + o) * Ho + oh) * Wo + ow;
 								t = xv * w[((c * Co + o) * kh + i) * kw + j];
 								y[k] += t;
 								mag[k] += fabs(t);
@@ -144,15 +154,13 @@ void cr_weight_grad(const double *x, const double *gy, size_t B, size_t Ci,
 					for (size_t b = 0; b < B; b++)
 						for (size_t oh = 0; oh < Ho; oh++)
 							for (size_t ow = 0; ow < Wo; ow++) {
-								long ih = (long)oh * s - p + (long)i;
-								long iw = (long)ow * s - p + (long)j;
+								size_t ih, iw;
 								double t;
-								if (ih < 0 || iw < 0 || ih >= (long)H ||
-								    iw >= (long)W)
+								if (!tap(oh, ow, i, j, s, p, H, W, &ih,
+									 &iw))
 									continue;
 								t = gy[((b * Co + o) * Ho + oh) * Wo + ow] *
-								    x[((b * Ci + c) * H + (size_t)ih) * W +
-								      (size_t)iw];
+								    x[((b * Ci + c) * H + ih) * W + iw];
 								acc += t;
 								m += fabs(t);
 							}
