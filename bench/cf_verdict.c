@@ -46,22 +46,36 @@ static void event_where(const struct cf_variant *v, char *buf, size_t cap)
 		 guard_phase_name(e->phase), e->quantity);
 }
 
-static enum vb_status write_verdict_csv(FILE *f, void *ctx,
-					struct vb_error *err)
+/* The measured columns of verdict.csv and verdict.md, in their order. */
+#define N_VALUES 8
+
+static void variant_values(const struct cf_variant *v, double *vals)
 {
-	const struct cf *cf = ctx;
-	(void)err;
-	fputs("variant,settings,outcome,event_step,event_phase,"
-	      "event_quantity,event_value,cause,origin_op,origin_node,"
-	      "skipped,max_abs_z,max_grad_norm,loss_first,loss_max,"
-	      "loss_last,eval_recon,eval_nll,param_dist,ref_step,"
-	      "ref_eval_recon,ref_eval_nll\n", f);
+	vals[0] = v->max_z;
+	vals[1] = v->max_g;
+	vals[2] = v->loss_first;
+	vals[3] = v->loss_max;
+	vals[4] = v->loss_last;
+	vals[5] = v->eval_recon;
+	vals[6] = v->eval_nll;
+	vals[7] = v->dist;
+}
+
+static const char VERDICT_CSV_HEADER[] =
+	"variant,settings,outcome,event_step,event_phase,"
+	"event_quantity,event_value,cause,origin_op,origin_node,"
+	"skipped,max_abs_z,max_grad_norm,loss_first,loss_max,"
+	"loss_last,eval_recon,eval_nll,param_dist,ref_step,"
+	"ref_eval_recon,ref_eval_nll\n";
+
+static void put_verdict_csv(FILE *f, const struct cf *cf)
+{
+	fputs(VERDICT_CSV_HEADER, f);
 	for (size_t i = 0; i < cf->n_v; i++) {
 		const struct cf_variant *v = &cf->v[i];
 		const struct guard_event *e = &v->sum.first;
-		double vals[] = {v->max_z, v->max_g, v->loss_first, v->loss_max,
-				 v->loss_last, v->eval_recon, v->eval_nll,
-				 v->dist};
+		double vals[N_VALUES];
+		variant_values(v, vals);
 		fprintf(f, "%s,%s,%s,", v->name, v->sets, outcome(v));
 		if (e->set) {
 			fprintf(f, "%ld,%s,%s,", e->step,
@@ -75,7 +89,7 @@ static enum vb_status write_verdict_csv(FILE *f, void *ctx,
 			fputs(",,,,,,,", f);
 		}
 		fprintf(f, "%ld", v->sum.skipped);
-		for (size_t k = 0; k < sizeof vals / sizeof *vals; k++) {
+		for (size_t k = 0; k < N_VALUES; k++) {
 			fputc(',', f);
 			cf_put_real(f, vals[k]);
 		}
@@ -91,25 +105,17 @@ static enum vb_status write_verdict_csv(FILE *f, void *ctx,
 		}
 		fputc('\n', f);
 	}
-	return VB_OK;
 }
 
-static enum vb_status write_times_csv(FILE *f, void *ctx,
-				      struct vb_error *err)
+static void put_times_csv(FILE *f, const struct cf *cf)
 {
-	const struct cf *cf = ctx;
-	(void)err;
 	fputs("variant,seconds\n", f);
 	for (size_t i = 0; i < cf->n_v; i++)
 		fprintf(f, "%s,%.3f\n", cf->v[i].name, cf->v[i].seconds);
-	return VB_OK;
 }
 
-static enum vb_status write_curves_csv(FILE *f, void *ctx,
-				       struct vb_error *err)
+static void put_curves_csv(FILE *f, const struct cf *cf)
 {
-	const struct cf *cf = ctx;
-	(void)err;
 	fputs("variant,step,loss,grad_norm,max_abs_z\n", f);
 	for (size_t i = 0; i < cf->n_v; i++)
 		for (size_t k = 0; k < cf->v[i].n; k++) {
@@ -122,7 +128,6 @@ static enum vb_status write_curves_csv(FILE *f, void *ctx,
 			cf_put_real(f, cf->v[i].zmax[k]);
 			fputc('\n', f);
 		}
-	return VB_OK;
 }
 
 static void write_header_md(FILE *f, const struct cf *cf)
@@ -164,10 +169,8 @@ static void write_header_md(FILE *f, const struct cf *cf)
 	fputc('\n', f);
 }
 
-enum vb_status cf_verdict_write_md(FILE *f, void *ctx, struct vb_error *err)
+static void put_md(FILE *f, const struct cf *cf)
 {
-	const struct cf *cf = ctx;
-	(void)err;
 	fprintf(f, "# Counterfactual replay: %s\n\n```\n", cf->base.run.name);
 	write_header_md(f, cf);
 	fputs("```\n\n", f);
@@ -178,12 +181,11 @@ enum vb_status cf_verdict_write_md(FILE *f, void *ctx, struct vb_error *err)
 	      "---|\n", f);
 	for (size_t i = 0; i < cf->n_v; i++) {
 		const struct cf_variant *v = &cf->v[i];
-		const struct guard_event *e = &v->sum.first;
-		double vals[] = {v->max_z, v->max_g, v->loss_first, v->loss_max,
-				 v->loss_last, v->eval_recon, v->eval_nll,
-				 v->dist};
 		char where[128];
 		event_where(v, where, sizeof where);
+		const struct guard_event *e = &v->sum.first;
+		double vals[N_VALUES];
+		variant_values(v, vals);
 		fprintf(f, "| %s | %s | %s", v->name, v->sets[0] ? v->sets : "-",
 			outcome(v));
 		if (v->sum.skipped > 0)
@@ -193,7 +195,7 @@ enum vb_status cf_verdict_write_md(FILE *f, void *ctx, struct vb_error *err)
 				? guard_cause_name(e->cause) : "-",
 			e->set && e->op[0] ? e->op : "-",
 			e->set && e->node[0] ? e->node : "-");
-		for (size_t k = 0; k < sizeof vals / sizeof *vals; k++) {
+		for (size_t k = 0; k < N_VALUES; k++) {
 			fputc(' ', f);
 			put_short(f, vals[k]);
 			fputs(" |", f);
@@ -211,7 +213,39 @@ enum vb_status cf_verdict_write_md(FILE *f, void *ctx, struct vb_error *err)
 	      "p0 the unchanged variant's parameters.\n", f);
 	if (cf->notes[0])
 		fprintf(f, "\nNot run:\n\n%s", cf->notes);
+}
+
+enum vb_status cf_verdict_write_md(FILE *f, void *ctx, struct vb_error *err)
+{
+	(void)err;
+	put_md(f, ctx);
 	return VB_OK;
+}
+
+/* One of the files above: its text written by PUT. */
+typedef void (*put_fn)(FILE *f, const struct cf *cf);
+
+struct put_ctx {
+	const struct cf *cf;
+	put_fn put;
+};
+
+static enum vb_status put_with(FILE *f, void *ctx, struct vb_error *err)
+{
+	const struct put_ctx *p = ctx;
+	(void)err;
+	p->put(f, p->cf);
+	return VB_OK;
+}
+
+/* Writes cf->dir/NAME atomically with PUT's text. */
+static enum vb_status write_file(const struct cf *cf, const char *name,
+				 put_fn put, struct vb_error *err)
+{
+	char path[1300];
+	struct put_ctx p = {cf, put};
+	snprintf(path, sizeof path, "%s/%s", cf->dir, name);
+	return files_write_with(path, put_with, &p, false, err);
 }
 
 static enum vb_status write_figure(const struct cf *cf, const char *path,
@@ -259,25 +293,17 @@ static enum vb_status write_figure(const struct cf *cf, const char *path,
 enum vb_status cf_verdict_write_outputs(struct cf *cf, struct vb_error *err)
 {
 	char path[1300];
-	enum vb_status st;
-	snprintf(path, sizeof path, "%s/curves.csv", cf->dir);
-	st = files_write_with(path, write_curves_csv, cf, false, err);
-	if (st == VB_OK) {
-		snprintf(path, sizeof path, "%s/times.csv", cf->dir);
-		st = files_write_with(path, write_times_csv, cf, false, err);
-	}
+	enum vb_status st = write_file(cf, "curves.csv", put_curves_csv, err);
+	if (st == VB_OK)
+		st = write_file(cf, "times.csv", put_times_csv, err);
 	if (st == VB_OK) {
 		snprintf(path, sizeof path, "%s/counterfactual.png", cf->dir);
 		st = write_figure(cf, path, err);
 	}
-	if (st == VB_OK) {
-		snprintf(path, sizeof path, "%s/verdict.md", cf->dir);
-		st = files_write_with(path, cf_verdict_write_md, cf, false, err);
-	}
+	if (st == VB_OK)
+		st = write_file(cf, "verdict.md", put_md, err);
 	/* last: its presence says the folder is complete */
-	if (st == VB_OK) {
-		snprintf(path, sizeof path, "%s/verdict.csv", cf->dir);
-		st = files_write_with(path, write_verdict_csv, cf, false, err);
-	}
+	if (st == VB_OK)
+		st = write_file(cf, "verdict.csv", put_verdict_csv, err);
 	return st;
 }

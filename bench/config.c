@@ -155,56 +155,60 @@ static bool double_in_range(const struct config_keys_def *d, double v)
 	return true;
 }
 
+/* The field size of each type parse_value stores from a parsed value
+ * (config_type.h); a string is copied as it is. */
+static const size_t VALUE_SIZE[] = {
+	[CONFIG_TYPE_INT] = sizeof(int64_t),
+	[CONFIG_TYPE_U64] = sizeof(uint64_t),
+	[CONFIG_TYPE_DOUBLE] = sizeof(double),
+	[CONFIG_TYPE_BOOL] = sizeof(bool),
+	[CONFIG_TYPE_ENUM] = sizeof(int),
+};
+
 /* Parses text s for key d and stores it in c; false (c untouched) when s
  * is not a valid value of d. */
 static bool parse_value(const struct config_keys_def *d, const char *s,
 			struct config *c)
 {
 	void *p = (char *)c + d->offset;
+	union {
+		int64_t i;
+		uint64_t u;
+		double x;
+		bool b;
+		int e;
+	} v;
+	bool ok = false;
 	switch (d->type) {
 	case CONFIG_TYPE_STRING:
 		if (!check_string(d, s))
 			return false;
 		memcpy(p, s, strlen(s) + 1);
 		return true;
-	case CONFIG_TYPE_INT: {
-		int64_t v;
-		if (!parse_i64(s, &v) || v < d->lo || v > d->hi)
-			return false;
-		*(int64_t *)p = v;
-		return true;
-	}
-	case CONFIG_TYPE_U64: {
-		uint64_t v;
-		if (!parse_u64(s, &v))
-			return false;
-		*(uint64_t *)p = v;
-		return true;
-	}
-	case CONFIG_TYPE_DOUBLE: {
-		double v;
-		if (!parse_double(s, &v) || !double_in_range(d, v))
-			return false;
-		*(double *)p = v;
-		return true;
-	}
-	case CONFIG_TYPE_BOOL: {
-		bool v;
-		if (!parse_bool(s, &v))
-			return false;
-		*(bool *)p = v;
-		return true;
-	}
+	case CONFIG_TYPE_INT:
+		ok = parse_i64(s, &v.i) && v.i >= d->lo && v.i <= d->hi;
+		break;
+	case CONFIG_TYPE_U64:
+		ok = parse_u64(s, &v.u);
+		break;
+	case CONFIG_TYPE_DOUBLE:
+		ok = parse_double(s, &v.x) && double_in_range(d, v.x);
+		break;
+	case CONFIG_TYPE_BOOL:
+		ok = parse_bool(s, &v.b);
+		break;
 	case CONFIG_TYPE_ENUM:
-		for (int i = 0; i < config_keys_enum_count(d); i++) {
-			if (strcmp(s, config_keys_enum_at(d, i)) == 0) {
-				*(int *)p = i;
-				return true;
-			}
+		for (int i = 0; !ok && i < config_keys_enum_count(d); i++) {
+			v.e = i;
+			ok = strcmp(s, config_keys_enum_at(d, i)) == 0;
 		}
-		return false;
+		break;
 	}
-	return false;
+	/* the parsed value's bytes into its field (every member of v
+	 * starts at v) */
+	if (ok)
+		memcpy(p, &v, VALUE_SIZE[d->type]);
+	return ok;
 }
 
 /* "what was expected" for key d, e.g. "an integer in 1..4096". */
@@ -750,6 +754,18 @@ enum vb_status config_load_file(struct config *c, const char *path,
 /* ---- public: validation ---- */
 
 /* begin < end (end != -1), and for the synthetic dataset within n. */
+/* vb_fail VB_ERR_CONFIG with fmt, whose two %s take the texts of a and b
+ * (format_double). */
+__attribute__((format(printf, 2, 0)))
+static enum vb_status fail_doubles(struct vb_error *err, const char *fmt,
+				   double a, double b)
+{
+	char ta[32], tb[32];
+	format_double(a, ta, sizeof ta);
+	format_double(b, tb, sizeof tb);
+	return vb_fail(err, VB_ERR_CONFIG, fmt, ta, tb);
+}
+
 static enum vb_status check_range(const struct config *c, const char *what,
 				  int64_t begin, int64_t end, const char *n_key,
 				  int64_t n, struct vb_error *err)
@@ -788,22 +804,15 @@ enum vb_status config_validate(const struct config *c, struct vb_error *err)
 		return st;
 	const struct config_optim *o = &c->optim;
 	if (o->kind == OPTIM_SGD && o->nesterov &&
-	    (!(o->momentum > 0) || o->dampening != 0)) {
-		char m[32], d[32];
-		format_double(o->momentum, m, sizeof m);
-		format_double(o->dampening, d, sizeof d);
-		return vb_fail(err, VB_ERR_CONFIG, "config: optim.nesterov = "
-			       "true: expected optim.momentum > 0 and "
-			       "optim.dampening = 0 (have %s and %s)", m, d);
-	}
-	if (o->schedule == OPTIM_SCHEDULE_COSINE && o->min_lr > o->lr) {
-		char m[32], l[32];
-		format_double(o->min_lr, m, sizeof m);
-		format_double(o->lr, l, sizeof l);
-		return vb_fail(err, VB_ERR_CONFIG, "config: optim.min_lr = %s: "
-			       "expected <= optim.lr = %s for the cosine "
-			       "schedule", m, l);
-	}
+	    (!(o->momentum > 0) || o->dampening != 0))
+		return fail_doubles(err, "config: optim.nesterov = true: "
+				    "expected optim.momentum > 0 and "
+				    "optim.dampening = 0 (have %s and %s)",
+				    o->momentum, o->dampening);
+	if (o->schedule == OPTIM_SCHEDULE_COSINE && o->min_lr > o->lr)
+		return fail_doubles(err, "config: optim.min_lr = %s: expected "
+				    "<= optim.lr = %s for the cosine schedule",
+				    o->min_lr, o->lr);
 	if (o->clip == CONFIG_CLIP_ADAPTIVE && o->clip_warmup > o->clip_window)
 		return vb_fail(err, VB_ERR_CONFIG, "config: optim.clip_warmup "
 			       "= %lld: expected <= optim.clip_window = %lld "

@@ -132,6 +132,8 @@ static void summary_mitigation_row(FILE *f, const struct stats_mit_table *mt,
 {
 	const struct stats_mit *b = &mt->m[mt->base];
 	double med = stats_mit_median(m), ratio = stats_mit_time_ratio(mt, m);
+	double costs[STATS_N_COSTS];
+	stats_mit_costs(m, costs);
 	fprintf(f, "| %s | %zu%s | %zu/%zu |", m->name, m->cells,
 		m->errors ? " (+errors)" : "", m->hits, m->runs);
 	if (m->n_epochs > 1 && m->epochs[0] != m->epochs[m->n_epochs - 1])
@@ -152,9 +154,8 @@ static void summary_mitigation_row(FILE *f, const struct stats_mit_table *mt,
 	fprintf(f, " %zu/%zu | %zu/%zu/%zu |", m->n_learned,
 		m->n_learned_known, m->n_value_error,
 		m->n_runtime_error, m->n_nan_loss);
-	md_num(f, stats_mean_or_nan(m->clip_sum, m->n_clip));
-	md_num(f, stats_mean_or_nan(m->sec_sum, m->n_sec));
-	md_num(f, stats_mit_sec_per_epoch(m));
+	for (size_t k = 0; k < STATS_N_COSTS; k++)
+		md_num(f, costs[k]);
 	if (isfinite(ratio))
 		fprintf(f, " %.2fx |\n", ratio);
 	else

@@ -550,6 +550,13 @@ double stats_mit_time_ratio(const struct stats_mit_table *mt, const struct stats
 	return b > 0 ? stats_mit_sec_per_epoch(m) / b : NAN;
 }
 
+void stats_mit_costs(const struct stats_mit *m, double *v)
+{
+	v[0] = stats_mean_or_nan(m->clip_sum, m->n_clip);
+	v[1] = stats_mean_or_nan(m->sec_sum, m->n_sec);
+	v[2] = stats_mit_sec_per_epoch(m);
+}
+
 /* A value for the CSV: %.9g, "" when undefined. */
 static void fmt_csv_num(FILE *f, double v)
 {
@@ -587,6 +594,8 @@ enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 	      "seconds_per_epoch,time_vs_baseline\n", f);
 	for (size_t i = 0; i < mt.n; i++) {
 		const struct stats_mit *m = &mt.m[i], *b = &mt.m[mt.base];
+		double costs[STATS_N_COSTS];
+		stats_mit_costs(m, costs);
 		table_csv_field(f, m->name);
 		fprintf(f, ",%zu,%zu,%zu,%zu", m->cells, m->runs, m->errors,
 			m->hits);
@@ -614,9 +623,8 @@ enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 		fprintf(f, ",%zu,%zu,%zu,%zu,%zu", m->n_learned,
 			m->n_learned_known, m->n_value_error,
 			m->n_runtime_error, m->n_nan_loss);
-		fmt_csv_num(f, stats_mean_or_nan(m->clip_sum, m->n_clip));
-		fmt_csv_num(f, stats_mean_or_nan(m->sec_sum, m->n_sec));
-		fmt_csv_num(f, stats_mit_sec_per_epoch(m));
+		for (size_t k = 0; k < STATS_N_COSTS; k++)
+			fmt_csv_num(f, costs[k]);
 		fmt_csv_num(f, stats_mit_time_ratio(&mt, m));
 		fputc('\n', f);
 	}

@@ -120,6 +120,12 @@ double stats_mit_sec_per_epoch(const struct stats_mit *m);
 
 double stats_mit_time_ratio(const struct stats_mit_table *mt, const struct stats_mit *m);
 
+/* The cost columns of mitigation m, in the order of mitigations.csv and
+ * summary.md: mean clipped share, mean seconds, seconds per epoch (NaN
+ * where undefined). */
+#define STATS_N_COSTS 3
+void stats_mit_costs(const struct stats_mit *m, double *v);
+
 /* The mitigation table of the rows whose "mitigation" column is not
  * empty, one line per mitigation in order of first appearance (file order
  * for a sweep's rows, which are sorted by cell): cells, runs that hit

@@ -71,12 +71,7 @@ static enum vb_status anchor_build_loss(struct model *m, struct graph *g,
 		reg = op_add_scalar(g, "line_eps", reg, c->anchor_eps);
 	reg = op_scale(g, "reg", reg, c->anchor_weight);
 	graph_pop_scope(g);
-
-	graph_push_scope(g, "loss");
-	out->reg = op_add(g, "kl_anchor", out->reg, reg);
-	out->loss = vae_loss_total(g, out->recon, out->reg);
-	graph_pop_scope(g);
-	return graph_status(g);
+	return vae_loss_finish(g, out, "kl_anchor", reg);
 }
 
 static const struct model_ops ANCHOR_OPS = {
@@ -85,26 +80,30 @@ static const struct model_ops ANCHOR_OPS = {
 	.networks = vae_networks,
 };
 
+static enum vb_status anchor_setup(const struct model_config *cfg,
+				   void *impl, struct arch_encoder **enc,
+				   struct arch_decoder **dec,
+				   struct vb_error *err)
+{
+	struct anchor *v = impl;
+	size_t D = cfg->n_rows * cfg->n_cols;
+	*enc = &v->enc;
+	*dec = &v->dec;
+	if (D == 0 || cfg->n_latent == 0 || cfg->n_hidden == 0)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "anchor: input %zu, latent %zu, hidden %zu: "
+			       "all must be >= 1", D, cfg->n_latent,
+			       cfg->n_hidden);
+	if (!(cfg->anchor_eps >= 0))
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "anchor: anchor_eps %g, expected >= 0",
+			       cfg->anchor_eps);
+	return vae_check_config(cfg, "anchor", err);
+}
+
 enum vb_status anchor_create(const struct model_config *cfg,
 			     struct model **out, struct vb_error *err)
 {
-	struct model *m;
-	struct anchor *v;
-	size_t D = cfg->n_rows * cfg->n_cols;
-	enum vb_status st = model_alloc(&ANCHOR_OPS, cfg, sizeof *v, &m, err);
-	*out = NULL;
-	if (st != VB_OK)
-		return st;
-	v = m->impl;
-	if (D == 0 || cfg->n_latent == 0 || cfg->n_hidden == 0)
-		st = vb_fail(err, VB_ERR_CONFIG,
-			     "anchor: input %zu, latent %zu, hidden %zu: all "
-			     "must be >= 1", D, cfg->n_latent, cfg->n_hidden);
-	if (st == VB_OK && !(cfg->anchor_eps >= 0))
-		st = vb_fail(err, VB_ERR_CONFIG,
-			     "anchor: anchor_eps %g, expected >= 0",
-			     cfg->anchor_eps);
-	if (st == VB_OK)
-		st = vae_check_config(cfg, "anchor", err);
-	return vae_networks_finish(m, st, &v->enc, &v->dec, out, err);
+	return vae_family_create(&ANCHOR_OPS, cfg, sizeof(struct anchor),
+				 anchor_setup, out, err);
 }

@@ -306,32 +306,35 @@ static const struct model_ops HVAE_OPS = {
 	.networks = vae_networks,
 };
 
-enum vb_status hvae_create(const struct model_config *cfg, struct model **out,
-			   struct vb_error *err)
+static enum vb_status hvae_setup(const struct model_config *cfg, void *impl,
+				 struct arch_encoder **enc,
+				 struct arch_decoder **dec, struct vb_error *err)
 {
-	struct model *m;
-	struct hvae *hv;
-	size_t D = cfg->n_rows * cfg->n_cols, H = cfg->n_hidden;
-	size_t d = cfg->n_latent;
-	enum vb_status st = model_alloc(&HVAE_OPS, cfg, sizeof *hv, &m, err);
-	*out = NULL;
-	if (st != VB_OK)
-		return st;
-	hv = m->impl;
+	struct hvae *hv = impl;
 	hv->b = (vb_real)sqrt(cfg->beta_zero);
 	hv->state_beta_zero_sqrt = hv->b;
 	hv->state_eps_lf = (vb_real)cfg->eps_lf;
+	*enc = &hv->enc;
+	*dec = &hv->dec;
+	size_t D = cfg->n_rows * cfg->n_cols, H = cfg->n_hidden;
+	size_t d = cfg->n_latent;
 	if (D == 0 || d == 0 || H == 0 || !(cfg->beta_zero > 0))
-		st = vb_fail(err, VB_ERR_CONFIG,
-			     "hvae: input %zu, latent %zu, hidden %zu, "
-			     "beta_zero %g: expected all > 0", D, d, H,
-			     cfg->beta_zero);
-	if (st == VB_OK)
-		st = vae_check_config(cfg, "hvae", err);
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "hvae: input %zu, latent %zu, hidden %zu, "
+			       "beta_zero %g: expected all > 0", D, d, H,
+			       cfg->beta_zero);
+	enum vb_status st = vae_check_config(cfg, "hvae", err);
 	if (st == VB_OK && cfg->recon == MODEL_RECON_BCE && cfg->bce_eps > 0)
 		st = vb_fail(err, VB_ERR_CONFIG,
 			     "hvae: bce_eps %g, expected 0: the HVAE's bce "
 			     "takes the decoder output as logits, there is "
 			     "no probability to clamp", cfg->bce_eps);
-	return vae_networks_finish(m, st, &hv->enc, &hv->dec, out, err);
+	return st;
+}
+
+enum vb_status hvae_create(const struct model_config *cfg, struct model **out,
+			   struct vb_error *err)
+{
+	return vae_family_create(&HVAE_OPS, cfg, sizeof(struct hvae),
+				 hvae_setup, out, err);
 }

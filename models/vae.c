@@ -60,6 +60,17 @@ struct graph_node *vae_loss_total(struct graph *g, struct graph_node *recon,
 	return op_mean(g, "total", op_add(g, "per_sample", recon, reg));
 }
 
+enum vb_status vae_loss_finish(struct graph *g, struct model_out *out,
+			       const char *reg_name, struct graph_node *extra)
+{
+	graph_push_scope(g, "loss");
+	if (extra)
+		out->reg = op_add(g, reg_name, out->reg, extra);
+	out->loss = vae_loss_total(g, out->recon, out->reg);
+	graph_pop_scope(g);
+	return graph_status(g);
+}
+
 void vae_out_terms(struct model_out *out, struct graph_node *recon,
 		   struct graph_node *reg, struct graph_node *y,
 		   struct graph_node *z, struct graph_node *mu,
@@ -127,10 +138,7 @@ static enum vb_status vae_build_loss(struct model *m, struct graph *g,
 	(void)training; /* the VAE's forward is the same in both modes */
 	(void)err;
 	vae_forward_terms(m, g, &v->enc, &v->dec, x, r, out);
-	graph_push_scope(g, "loss");
-	out->loss = vae_loss_total(g, out->recon, out->reg);
-	graph_pop_scope(g);
-	return graph_status(g);
+	return vae_loss_finish(g, out, NULL, NULL);
 }
 
 static const struct model_ops VAE_OPS = {
@@ -172,6 +180,22 @@ enum vb_status vae_networks_finish(struct model *m, enum vb_status st,
 	return VB_OK;
 }
 
+enum vb_status vae_family_create(const struct model_ops *ops,
+				 const struct model_config *cfg,
+				 size_t impl_size, vae_setup_fn setup,
+				 struct model **out, struct vb_error *err)
+{
+	struct model *m;
+	struct arch_encoder *enc;
+	struct arch_decoder *dec;
+	enum vb_status st = model_alloc(ops, cfg, impl_size, &m, err);
+	*out = NULL;
+	if (st != VB_OK)
+		return st;
+	st = setup(cfg, m->impl, &enc, &dec, err);
+	return vae_networks_finish(m, st, enc, dec, out, err);
+}
+
 void vae_networks(const struct model *m, const struct arch_encoder **enc,
 		  const struct arch_decoder **dec)
 {
@@ -187,23 +211,25 @@ void vae_networks_init(struct model *m, const struct arch_encoder *enc,
 	arch_decoder_init(dec, m->params, r);
 }
 
+static enum vb_status vae_setup(const struct model_config *cfg, void *impl,
+				struct arch_encoder **enc,
+				struct arch_decoder **dec, struct vb_error *err)
+{
+	struct vae *v = impl;
+	size_t D = cfg->n_rows * cfg->n_cols, H = cfg->n_hidden;
+	size_t d = cfg->n_latent;
+	*enc = &v->enc;
+	*dec = &v->dec;
+	if (D == 0 || d == 0 || H == 0)
+		return vb_fail(err, VB_ERR_CONFIG,
+			       "vae: input %zu, latent %zu, hidden %zu: all "
+			       "must be >= 1", D, d, H);
+	return vae_check_config(cfg, "vae", err);
+}
+
 enum vb_status vae_create(const struct model_config *cfg, struct model **out,
 			  struct vb_error *err)
 {
-	struct model *m;
-	struct vae *v;
-	size_t D = cfg->n_rows * cfg->n_cols, H = cfg->n_hidden;
-	size_t d = cfg->n_latent;
-	enum vb_status st = model_alloc(&VAE_OPS, cfg, sizeof *v, &m, err);
-	*out = NULL;
-	if (st != VB_OK)
-		return st;
-	v = m->impl;
-	if (D == 0 || d == 0 || H == 0)
-		st = vb_fail(err, VB_ERR_CONFIG,
-			     "vae: input %zu, latent %zu, hidden %zu: all "
-			     "must be >= 1", D, d, H);
-	if (st == VB_OK)
-		st = vae_check_config(cfg, "vae", err);
-	return vae_networks_finish(m, st, &v->enc, &v->dec, out, err);
+	return vae_family_create(&VAE_OPS, cfg, sizeof(struct vae), vae_setup,
+				 out, err);
 }

@@ -14,6 +14,13 @@ struct arch_decoder;
 struct graph_node *vae_loss_total(struct graph *g, struct graph_node *recon,
 				  struct graph_node *reg);
 
+/* The end of a build_loss whose terms are in out (vae_forward_terms): in
+ * scope "loss", out->reg += extra (node reg_name) when extra is not NULL,
+ * then out->loss = vae_loss_total of out->recon and out->reg; returns
+ * graph_status(g). */
+enum vb_status vae_loss_finish(struct graph *g, struct model_out *out,
+			       const char *reg_name, struct graph_node *extra);
+
 /* Sets out's per-sample terms recon and reg (B) and the nodes y, z, mu,
  * logvar; the other fields are left as they are. */
 void vae_out_terms(struct model_out *out, struct graph_node *recon,
@@ -78,6 +85,19 @@ enum vb_status vae_networks_finish(struct model *m, enum vb_status st,
 				   struct arch_encoder *enc,
 				   struct arch_decoder *dec,
 				   struct model **out, struct vb_error *err);
+/* The create of a model whose parameters are the encoder and decoder
+ * only (vae, hvae, anchor): model_alloc(ops, cfg, impl_size), then setup
+ * (the model's own checks of cfg, which may fill impl; it sets *enc and
+ * *dec to impl's networks whatever it returns), then vae_networks_finish.
+ * *out is NULL until it succeeds; on failure everything is freed. */
+typedef enum vb_status (*vae_setup_fn)(const struct model_config *cfg,
+				       void *impl, struct arch_encoder **enc,
+				       struct arch_decoder **dec,
+				       struct vb_error *err);
+enum vb_status vae_family_create(const struct model_ops *ops,
+				 const struct model_config *cfg,
+				 size_t impl_size, vae_setup_fn setup,
+				 struct model **out, struct vb_error *err);
 /* The model_ops networks hook of every model that registered its
  * networks with vae_networks_add: *enc = m->enc, *dec = m->dec. */
 void vae_networks(const struct model *m, const struct arch_encoder **enc,

@@ -26,6 +26,28 @@ const struct cr_combo cr_combos[] = {
 };
 const size_t cr_n_combos = sizeof cr_combos / sizeof cr_combos[0];
 
+void cr_tutorial_layers(struct cr_combo *L, const size_t *ch, size_t res3,
+			size_t res1)
+{
+	static const struct cr_combo T[CR_N_TUTORIAL] = {
+		{"enc conv1", false, 2, 0, 0, 28, 28, 4, 4, 2, 1, 0, true},
+		{"enc conv2", false, 2, 0, 0, 14, 14, 4, 4, 2, 1, 0, true},
+		{"enc conv3", false, 2, 0, 0, 7, 7, 3, 3, 2, 1, 0, true},
+		{"res conv3x3", false, 2, 0, 0, 0, 0, 3, 3, 1, 1, 0, true},
+		{"res conv1x1", false, 2, 0, 0, 0, 0, 1, 1, 1, 0, 0, true},
+		{"dec convT1", true, 2, 0, 0, 4, 4, 3, 3, 2, 1, 0, true},
+		{"dec convT2", true, 2, 0, 0, 7, 7, 3, 3, 2, 1, 1, true},
+		{"dec convT3", true, 2, 0, 0, 14, 14, 3, 3, 2, 1, 1, true},
+	};
+	for (size_t i = 0; i < CR_N_TUTORIAL; i++) {
+		L[i] = T[i];
+		L[i].Ci = ch[i];
+		L[i].Co = ch[i + 1];
+	}
+	L[3].H = L[3].W = res3;
+	L[4].H = L[4].W = res1;
+}
+
 size_t cr_out_size(const struct cr_combo *c, size_t n, size_t k)
 {
 	if (c->transpose)
@@ -42,6 +64,21 @@ void cr_wshape(const struct cr_combo *c, size_t *ws)
 	ws[3] = c->kw;
 }
 
+/* Row and column oh s - p + i, ow s - p + j: the input pixel kernel tap
+ * (i, j) of output (oh, ow) reads (conv), or the output pixel input
+ * (oh, ow) reaches (transpose); false when outside n_h x n_w (padding). */
+static bool tap(size_t oh, size_t ow, size_t i, size_t j, long s, long p,
+		size_t n_h, size_t n_w, size_t *r, size_t *c)
+{
+	long rr = (long)oh * s - p + (long)i;
+	long cc = (long)ow * s - p + (long)j;
+	if (rr < 0 || cc < 0 || rr >= (long)n_h || cc >= (long)n_w)
+		return false;
+	*r = (size_t)rr;
+	*c = (size_t)cc;
+	return true;
+}
+
 void cr_conv2d(const double *x, const double *w, const double *bias, size_t B,
 	       size_t Ci, size_t H, size_t W, size_t Co, size_t kh, size_t kw,
 	       long s, long p, size_t Ho, size_t Wo, double *y, double *mag)
@@ -55,14 +92,12 @@ void cr_conv2d(const double *x, const double *w, const double *bias, size_t B,
 					for (size_t c = 0; c < Ci; c++)
 						for (size_t i = 0; i < kh; i++)
 							for (size_t j = 0; j < kw; j++) {
-								long ih = (long)oh * s - p + (long)i;
-								long iw = (long)ow * s - p + (long)j;
+								size_t ih, iw;
 								double t;
-								if (ih < 0 || iw < 0 || ih >= (long)H ||
-								    iw >= (long)W)
+								if (!tap(oh, ow, i, j, s, p, H, W, &ih,
+									 &iw))
 									continue;
-								t = x[((b * Ci + c) * H + (size_t)ih) * W +
-								      (size_t)iw] *
+								t = x[((b * Ci + c) * H + ih) * W + iw] *
 								    w[((o * Ci + c) * kh + i) * kw + j];
 								acc += t;
 								m += fabs(t);
@@ -93,15 +128,12 @@ void cr_conv_transpose2d(const double *x, const double *w,
 					for (size_t o = 0; o < Co; o++)
 						for (size_t i = 0; i < kh; i++)
 							for (size_t j = 0; j < kw; j++) {
-								long oh = (long)h * s - p + (long)i;
-								long ow = (long)ww * s - p + (long)j;
-								size_t k;
+								size_t oh, ow, k;
 								double t;
-								if (oh < 0 || ow < 0 || oh >= (long)Ho ||
-								    ow >= (long)Wo)
+								if (!tap(h, ww, i, j, s, p, Ho, Wo, &oh,
+									 &ow))
 									continue;
-								k = ((b * Co + o) * Ho + (size_t)oh) * Wo +
-								    (size_t)ow;
+								k = ((b * Co + o) * Ho + oh) * Wo + ow;
 								t = xv * w[((c * Co + o) * kh + i) * kw + j];
 								y[k] += t;
 								mag[k] += fabs(t);
@@ -122,15 +154,13 @@ void cr_weight_grad(const double *x, const double *gy, size_t B, size_t Ci,
 					for (size_t b = 0; b < B; b++)
 						for (size_t oh = 0; oh < Ho; oh++)
 							for (size_t ow = 0; ow < Wo; ow++) {
-								long ih = (long)oh * s - p + (long)i;
-								long iw = (long)ow * s - p + (long)j;
+								size_t ih, iw;
 								double t;
-								if (ih < 0 || iw < 0 || ih >= (long)H ||
-								    iw >= (long)W)
+								if (!tap(oh, ow, i, j, s, p, H, W, &ih,
+									 &iw))
 									continue;
 								t = gy[((b * Co + o) * Ho + oh) * Wo + ow] *
-								    x[((b * Ci + c) * H + (size_t)ih) * W +
-								      (size_t)iw];
+								    x[((b * Ci + c) * H + ih) * W + iw];
 								acc += t;
 								m += fabs(t);
 							}

@@ -29,6 +29,14 @@ struct cr_combo {
 extern const struct cr_combo cr_combos[];
 extern const size_t cr_n_combos;
 
+/* The tutorial's eight layers (rhvae.md 2.4), batch 2, in order: enc
+ * conv1..3, res conv3x3, res conv1x1, dec convT1..3; layer i takes ch[i]
+ * channels to ch[i + 1] (ch has CR_N_TUTORIAL + 1 entries); the residual
+ * convolutions run on res3 x res3 and res1 x res1 images. */
+#define CR_N_TUTORIAL 8
+void cr_tutorial_layers(struct cr_combo *L, const size_t *ch, size_t res3,
+			size_t res1);
+
 /* The output length of c along an axis of input length n, kernel k. */
 size_t cr_out_size(const struct cr_combo *c, size_t n, size_t k);
 

@@ -809,6 +809,28 @@ struct graph_node *gc_grad_of(struct graph *g, struct graph_node *y,
 	return res;
 }
 
+struct graph_node *gc_order_apply(struct graph *g, struct graph_node *y,
+				  struct graph_node **leaves,
+				  const struct gc_order *o)
+{
+	if (y && o->grad_of > 0)
+		y = gc_grad_of(g, y, leaves, o->grad_of - 1);
+	if (y && o->square_out)
+		y = op_square(g, "y.sq", y);
+	return y;
+}
+
+enum vb_status gc_grad_fails(struct graph *g, struct graph_node *l,
+			     struct graph_node *x, const char *needle)
+{
+	struct graph_node *res[1];
+	struct vb_error err = {0};
+	enum vb_status st = graph_grad(g, l, NULL, &x, 1, true, res, &err);
+	ck_assert_int_ne(st, VB_OK);
+	ck_assert_msg(strstr(err.msg, needle) != NULL, "%s", err.msg);
+	return st;
+}
+
 void gc_assert_grad_of(struct gradcheck_case *c, int k, int *grad_of)
 {
 	const char *op = c->op;
@@ -858,4 +880,15 @@ float *gc_floats(uint64_t seed, size_t n, double lo, double hi)
 		f[i] = (float)d[i];
 	free(d);
 	return f;
+}
+
+void gc_fill_real(vb_real *x, size_t n, double lo, double hi,
+		  uint64_t *state)
+{
+	double *d = malloc(n * sizeof *d);
+	ck_assert_ptr_nonnull(d);
+	gradcheck_fill(d, n, lo, hi, state);
+	for (size_t i = 0; i < n; i++)
+		x[i] = d[i];
+	free(d);
 }

@@ -84,6 +84,22 @@ struct gradcheck_case {
 struct gradcheck_case gc_case(const char *op, gradcheck_build_fn fn,
 			      void *ctx, uint64_t seed);
 
+/* What a builder does to its output for the higher-order checks:
+ * grad_of > 0 replaces it by d/d leaf[grad_of - 1] of sum(out * W)
+ * (gc_grad_of, fixed weights W, with create_graph) so that the harness
+ * checks one order higher (gc_assert_grad_of sets it); square_out
+ * squares it, curvature for linear ops (gc_assert_all sets it). */
+struct gc_order {
+	int grad_of;
+	bool square_out;
+};
+
+/* y as o says: gc_grad_of(g, y, leaves, o->grad_of - 1) when grad_of > 0,
+ * then squared (node "y.sq") when square_out. NULL stays NULL. */
+struct graph_node *gc_order_apply(struct graph *g, struct graph_node *y,
+				  struct graph_node **leaves,
+				  const struct gc_order *o);
+
 /* The op suites' full check, asserting (Check) zero failures at each
  * stage: gradcheck_first; then, with second, gradcheck_second when
  * curved, and *square_out set (the builder squares its output:
@@ -98,6 +114,12 @@ void gc_assert_all(struct gradcheck_case *c, bool second, bool curved,
  * error. */
 struct graph_node *gc_grad_of(struct graph *g, struct graph_node *y,
 			      struct graph_node **leaves, int k);
+
+/* The documented limits of create_graph: graph_grad of l with respect to
+ * x with create_graph fails (asserted, Check) with a message containing
+ * needle; returns its status. */
+enum vb_status gc_grad_fails(struct graph *g, struct graph_node *l,
+			     struct graph_node *x, const char *needle);
 
 /* Third order: with *grad_of = k + 1 (the case's builder then returns
  * gc_grad_of of its output for leaf k), asserts (Check) zero failures of
@@ -136,6 +158,11 @@ void gradcheck_fill_signed(double *x, size_t n, double lo, double hi,
  * double, malloc'd (the caller frees; the test fails when out of
  * memory): the inputs of the float suites. */
 float *gc_floats(uint64_t seed, size_t n, double lo, double hi);
+
+/* x[0..n) = gradcheck_fill(lo, hi) continuing state, converted to
+ * vb_real (the test fails when out of memory). */
+void gc_fill_real(vb_real *x, size_t n, double lo, double hi,
+		  uint64_t *state);
 
 /* |a - n| <= atol + rtol * max(|a|, |n|), false when either is not
  * finite. */

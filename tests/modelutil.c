@@ -46,6 +46,15 @@ void mu_fill(vb_real *x, size_t n, uint64_t seed, double lo, double width)
 		x[i] = lo + width * rng_uniform(&r);
 }
 
+struct graph *mu_tape(void)
+{
+	struct graph *g = NULL;
+	struct vb_error err = {0};
+	ck_assert_msg(graph_create(1 << 20, &g, &err) == VB_OK, "%s",
+		      err.msg);
+	return g;
+}
+
 double mu_loss(struct model *m, struct graph *g, vb_real *x, size_t B,
 	       bool training, bool backward, struct model_out *out)
 {
@@ -158,4 +167,19 @@ struct graph_node *mu_check_softplus_std(struct graph *g, const char *name,
 		ck_assert_double_eq_tol(sd->value.data[i], e, 1e-15 * e);
 	}
 	return sd;
+}
+
+void mu_check_reparam(struct graph *g, const struct graph_node *z,
+		      const struct graph_node *eps,
+		      const struct model_out *out)
+{
+	struct graph_node *s = gradcheck_node(g, "encoder.logvar");
+	ck_assert(s && z && eps && z->value.n == s->value.n);
+	for (size_t i = 0; i < z->value.n; i++) {
+		double e = gradcheck_softplus(s->value.data[i]);
+		double mu = out->mu->value.data[i];
+		ck_assert_double_eq_tol(z->value.data[i],
+					mu + eps->value.data[i] * e,
+					1e-14 * fmax(1, fabs(mu)));
+	}
 }

@@ -29,6 +29,10 @@ struct model_config mu_config(enum model_kind kind, size_t n_rows,
  * parameter multiplied by scale (1: the initialised weights). */
 struct model *mu_create(const struct model_config *mc, double scale);
 
+/* A tape of 1 MiB (graph_create; the test fails otherwise): the size
+ * every tiny model's loss fits in. The caller frees it. */
+struct graph *mu_tape(void);
+
 /* x[i] = lo + width * u for n uniform draws u of the RNG_STREAM_INJECT
  * stream of seed: grey levels inside (0, 1). */
 void mu_fill(vb_real *x, size_t n, uint64_t seed, double lo, double width);
@@ -53,6 +57,13 @@ double mu_loss_seeded(struct model *m, struct graph *g, vb_real *x, size_t B,
  * name.half_logvar (sigma exp's node) is not there. Returns name.std. */
 struct graph_node *mu_check_softplus_std(struct graph *g, const char *name,
 					 const struct model_out *out);
+
+/* After mu_check_softplus_std: the latent z (B, Z) is out->mu + eps *
+ * softplus(encoder.logvar) element for element (1e-14 relative to
+ * max(1, |mu|): one product and one sum in double). */
+void mu_check_reparam(struct graph *g, const struct graph_node *z,
+		      const struct graph_node *eps,
+		      const struct model_out *out);
 
 /* Puts a model's recorded graph constants in record (true) or replay
  * (false) mode: a wrapper of hvae_set_freeze or rhvae_set_freeze. */

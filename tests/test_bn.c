@@ -102,6 +102,22 @@ START_TEST(test_sqrt_zero_backward)
 }
 END_TEST
 
+/* Channel c of y (B, C, P) is (x - mean) / sqrt(var + 1e-5) gamma + beta
+ * (eps 1e-5 as the settings below): the same formula in another order,
+ * 1e-13. */
+static void check_channel(const struct graph_node *y, const vb_real *xv,
+			  int c, double mean, double var, double gamma,
+			  double beta, int B, int C, int P)
+{
+	for (int b = 0; b < B; b++)
+		for (int i = 0; i < P; i++) {
+			size_t o = (size_t)((b * C + c) * P + i);
+			double e = (xv[o] - mean) / sqrt(var + 1e-5) * gamma +
+				   beta;
+			ck_assert_double_eq_tol(y->value.data[o], e, 1e-13);
+		}
+}
+
 /* Values: training output against a naive loop; running update with
  * momentum (unbiased variance), num_batches_tracked; evaluation mode with
  * the updated buffers; track_running_stats off leaves nothing to update
@@ -141,16 +157,7 @@ START_TEST(test_values_and_running_update)
 				ss += d * d;
 			}
 		var[c] = ss / (B * P);
-		for (int b = 0; b < B; b++)
-			for (int i = 0; i < P; i++) {
-				size_t o = (size_t)((b * C + c) * P + i);
-				double e = (xv[o] - mean[c]) /
-						   sqrt(var[c] + 1e-5) * gv[c] +
-					   bv[c];
-				/* same formula, another order: 1e-13 */
-				ck_assert_double_eq_tol(y->value.data[o], e,
-							1e-13);
-			}
+		check_channel(y, xv, c, mean[c], var[c], gv[c], bv[c], B, C, P);
 		ck_assert_double_eq_tol(rm[c], 0.1 * mean[c], 1e-15);
 		ck_assert_double_eq_tol(
 			rv[c], 0.9 + 0.1 * var[c] * (B * P) / (B * P - 1),
@@ -163,15 +170,7 @@ START_TEST(test_values_and_running_update)
 	ye = op_batch_norm(g, "bn_eval", x, ga, be, &s, &run);
 	ck_assert_ptr_nonnull(ye);
 	for (int c = 0; c < C; c++)
-		for (int b = 0; b < B; b++)
-			for (int i = 0; i < P; i++) {
-				size_t o = (size_t)((b * C + c) * P + i);
-				double e = (xv[o] - rm[c]) /
-						   sqrt(rv[c] + 1e-5) * gv[c] +
-					   bv[c];
-				ck_assert_double_eq_tol(ye->value.data[o], e,
-							1e-13);
-			}
+		check_channel(ye, xv, c, rm[c], rv[c], gv[c], bv[c], B, C, P);
 	ck_assert_int_eq(nt, 1); /* evaluation never counts */
 
 	/* track_running_stats off: batch statistics in either mode, no

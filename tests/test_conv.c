@@ -112,17 +112,10 @@ END_TEST
 /* The tutorial's layers at full size, channels included (rhvae.md 2.4). */
 START_TEST(test_forward_reference_tutorial_layers)
 {
-	static const struct cr_combo L[] = {
-		{"enc conv1", false, 2, 1, 64, 28, 28, 4, 4, 2, 1, 0, true},
-		{"enc conv2", false, 2, 64, 128, 14, 14, 4, 4, 2, 1, 0, true},
-		{"enc conv3", false, 2, 128, 128, 7, 7, 3, 3, 2, 1, 0, true},
-		{"res conv3x3", false, 2, 128, 32, 4, 4, 3, 3, 1, 1, 0, true},
-		{"res conv1x1", false, 2, 32, 128, 7, 7, 1, 1, 1, 0, 0, true},
-		{"dec convT1", true, 2, 128, 128, 4, 4, 3, 3, 2, 1, 0, true},
-		{"dec convT2", true, 2, 128, 64, 7, 7, 3, 3, 2, 1, 1, true},
-		{"dec convT3", true, 2, 64, 1, 14, 14, 3, 3, 2, 1, 1, true},
-	};
-	for (size_t i = 0; i < sizeof L / sizeof L[0]; i++)
+	static const size_t ch[] = {1, 64, 128, 128, 32, 128, 128, 64, 1};
+	struct cr_combo L[CR_N_TUTORIAL];
+	cr_tutorial_layers(L, ch, 4, 7);
+	for (size_t i = 0; i < CR_N_TUTORIAL; i++)
 		check_forward(&L[i], L[i].B, L[i].H, L[i].W, 400 + i);
 }
 END_TEST

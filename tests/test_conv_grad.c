@@ -376,17 +376,10 @@ END_TEST
  * Same products in another association: agreement to rounding. */
 START_TEST(test_paths_agree_tutorial_sizes)
 {
-	static const struct cr_combo L[] = {
-		{"enc conv1", false, 2, 1, 4, 28, 28, 4, 4, 2, 1, 0, true},
-		{"enc conv2", false, 2, 4, 5, 14, 14, 4, 4, 2, 1, 0, true},
-		{"enc conv3", false, 2, 5, 4, 7, 7, 3, 3, 2, 1, 0, true},
-		{"res conv3x3", false, 2, 4, 3, 7, 7, 3, 3, 1, 1, 0, true},
-		{"res conv1x1", false, 2, 3, 4, 4, 4, 1, 1, 1, 0, 0, true},
-		{"dec convT1", true, 2, 4, 5, 4, 4, 3, 3, 2, 1, 0, true},
-		{"dec convT2", true, 2, 5, 3, 7, 7, 3, 3, 2, 1, 1, true},
-		{"dec convT3", true, 2, 3, 1, 14, 14, 3, 3, 2, 1, 1, true},
-	};
-	for (size_t l = 0; l < sizeof L / sizeof L[0]; l++) {
+	static const size_t ch[] = {1, 4, 5, 4, 3, 4, 5, 3, 1};
+	struct cr_combo L[CR_N_TUTORIAL];
+	cr_tutorial_layers(L, ch, 7, 4);
+	for (size_t l = 0; l < CR_N_TUTORIAL; l++) {
 		const struct cr_combo *c = &L[l];
 		size_t ws[4], nx = c->B * c->Ci * c->H * c->W, nw;
 		struct graph *g = NULL;

@@ -38,6 +38,22 @@ static void fill_images(vb_real *x, size_t n, uint64_t seed)
 	rng_fill_uniform(&r, x, n, 0.05, 0.95);
 }
 
+/* The loss of the n_img 28 x 28 images x on g (not reset here), noise of
+ * RNG_STREAM_NOISE seed 1; training or evaluation mode. */
+static void build(struct model *m, struct graph *g, vb_real *x, size_t n_img,
+		  bool training, struct model_out *o)
+{
+	struct rng r;
+	struct vb_error err = {0};
+	rng_seed(&r, 1, RNG_STREAM_NOISE);
+	ck_assert_msg(model_build_loss(m, g,
+				       graph_input(g, "x",
+						   tensor_view2(x, n_img, 784),
+						   false),
+				       &r, training, o, &err) == VB_OK,
+		      "%s", err.msg);
+}
+
 static double buffer_value(const struct model *m, const char *name, size_t k)
 {
 	for (size_t i = 0; i < m->buffers->n_items; i++)
@@ -59,7 +75,6 @@ START_TEST(test_convnet_shapes_and_modes)
 	struct model *m;
 	struct graph *g;
 	struct model_out o;
-	struct rng r;
 	enum { B = 2 };
 	vb_real x[B * 784];
 	struct vb_error err;
@@ -88,13 +103,7 @@ START_TEST(test_convnet_shapes_and_modes)
 		buffer_value(m, "encoder.layers.2.1.running_var", 5), 1);
 	fill_images(x, B * 784, 11);
 	ck_assert_int_eq(graph_create(1 << 24, &g, &err), VB_OK);
-	rng_seed(&r, 1, RNG_STREAM_NOISE);
-	ck_assert_int_eq(model_build_loss(m, g,
-					  graph_input(g, "x",
-						      tensor_view2(x, B, 784),
-						      false),
-					  &r, true, &o, &err),
-			 VB_OK);
+	build(m, g, x, B, true, &o);
 	ck_assert_uint_eq(o.y->value.shape[0], B);
 	ck_assert_uint_eq(o.y->value.shape[1], 784);
 	ck_assert_uint_eq(o.mu->value.shape[1], 4);
@@ -107,13 +116,7 @@ START_TEST(test_convnet_shapes_and_modes)
 	ck_assert(rm != 0);
 	/* evaluation: running statistics, no update */
 	graph_reset(g);
-	rng_seed(&r, 1, RNG_STREAM_NOISE);
-	ck_assert_int_eq(model_build_loss(m, g,
-					  graph_input(g, "x",
-						      tensor_view2(x, B, 784),
-						      false),
-					  &r, false, &o, &err),
-			 VB_OK);
+	build(m, g, x, B, false, &o);
 	y_eval = o.y->value.data[300];
 	ck_assert(isfinite(y_eval) && y_eval != y_train);
 	ck_assert_double_eq(

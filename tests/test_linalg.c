@@ -51,11 +51,7 @@ struct lx {
 	enum linalg_logdet_mode mode;
 	double lambda;  /* add_identity */
 	double spd_shift;
-	/* > 0: the output is replaced by d/d leaf[grad_of - 1] of
-	 * sum(out * W) (fixed weights W), taken with create_graph, so that
-	 * the harness checks one order higher. */
-	int grad_of;
-	bool square_out; /* out -> out^2 (curvature for linear ops) */
+	struct gc_order order; /* grad_of, square_out */
 };
 
 static struct graph_node *spd_of(struct graph *g, struct graph_node *x,
@@ -114,11 +110,7 @@ static struct graph_node *build_lx(struct graph *g, struct graph_node **in,
 		y = linalg_solve_tril(g, "y", in[0], in[1], o->trans);
 		break;
 	}
-	if (y && o->grad_of > 0)
-		y = gc_grad_of(g, y, in, o->grad_of - 1);
-	if (y && o->square_out)
-		y = op_square(g, "y.sq", y);
-	return y;
+	return gc_order_apply(g, y, in, &o->order);
 }
 
 static struct gradcheck_case one_case(const char *name, struct lx *o,
@@ -131,7 +123,7 @@ static struct gradcheck_case one_case(const char *name, struct lx *o,
 static void check_all(struct gradcheck_case *c, bool curved)
 {
 	struct lx *o = c->ctx;
-	gc_assert_all(c, true, curved, &o->square_out);
+	gc_assert_all(c, true, curved, &o->order.square_out);
 }
 
 /* Third order: the gradient of sum(out * W) with respect to leaf k,
@@ -140,7 +132,7 @@ static void check_all(struct gradcheck_case *c, bool curved)
 static void check_grad_of(struct gradcheck_case *c, int k)
 {
 	struct lx *o = c->ctx;
-	gc_assert_grad_of(c, k, &o->grad_of);
+	gc_assert_grad_of(c, k, &o->order.grad_of);
 }
 
 /* Square matrices (B, d, d) well away from singular: uniform entries in
@@ -775,13 +767,10 @@ START_TEST(test_inverse_cholesky_pipeline)
 	 * C = cholesky(inverse(A)); C C^T A = I */
 	enum { D = 16 };
 	static vb_real x[D * D];
-	double v[D * D];
 	uint64_t s = 15;
 	struct graph *g;
 	ck_assert_int_eq(graph_create(TEST_ARENA, &g, NULL), VB_OK);
-	gradcheck_fill(v, D * D, -1, 1, &s);
-	for (int i = 0; i < D * D; i++)
-		x[i] = v[i];
+	gc_fill_real(x, D * D, -1, 1, &s);
 	struct graph_node *nx = graph_input(g, "x", tensor_view(x, 3, GC_SHAPE(1, D, D)), false);
 	struct graph_node *a = linalg_add_identity(g, "a", linalg_bmm(g, "xxt", nx, nx, false, true), 0.5);
 	struct graph_node *c = linalg_cholesky(g, "c", linalg_inverse(g, "ai", a));

@@ -36,11 +36,7 @@ struct lx {
 	enum linalg_logdet_mode mode;
 	double lambda;  /* kernel metric */
 	double temperature;
-	/* > 0: the output is replaced by d/d leaf[grad_of - 1] of
-	 * sum(out * W) (fixed weights W), taken with create_graph, so that
-	 * the harness checks one order higher. */
-	int grad_of;
-	bool square_out; /* out -> out^2 (curvature for linear ops) */
+	struct gc_order order; /* grad_of, square_out */
 };
 
 static struct graph_node *metric_h(struct graph *g, struct graph_node **in,
@@ -67,21 +63,12 @@ static struct graph_node *build_lx(struct graph *g, struct graph_node **in,
 				   void *ctx)
 {
 	const struct lx *o = ctx;
-	struct graph_node *y = NULL;
-	switch (o->kind) {
-	case LX_KERNEL_METRIC:
-		y = metric_kernel(g, "y", in[0], in[1], in[2], o->temperature,
-				  o->lambda);
-		break;
-	case LX_METRIC_H:
-		y = metric_h(g, in, o);
-		break;
-	}
-	if (y && o->grad_of > 0)
-		y = gc_grad_of(g, y, in, o->grad_of - 1);
-	if (y && o->square_out)
-		y = op_square(g, "y.sq", y);
-	return y;
+	return gc_order_apply(g,
+			      o->kind == LX_METRIC_H
+				      ? metric_h(g, in, o)
+				      : metric_kernel(g, "y", in[0], in[1], in[2],
+						      o->temperature, o->lambda),
+			      in, &o->order);
 }
 
 /* ------------------------------------------------------------------ */
@@ -104,7 +91,7 @@ START_TEST(test_kernel_metric_grad)
 	c.leaf[1] = gc_leaf("c", GRADCHECK_INPUT, cc, 2, GC_SHAPE(4, 2));
 	c.leaf[2] = gc_leaf("M", GRADCHECK_PARAM, m, 3, GC_SHAPE(4, 2, 2));
 	/* first order on both paths, H v plain and with the output squared */
-	gc_assert_all(&c, true, true, &o.square_out);
+	gc_assert_all(&c, true, true, &o.order.square_out);
 }
 END_TEST
 
@@ -135,7 +122,7 @@ START_TEST(test_metric_hamiltonian_grad)
 		c.leaf[3] = gc_leaf("rho", GRADCHECK_INPUT, rho, 2, GC_SHAPE(3, 2));
 		ck_assert_int_eq(gradcheck_first(&c), 0);
 		ck_assert_int_eq(gradcheck_second(&c), 0);
-		gc_assert_grad_of(&c, 0, &o.grad_of);
+		gc_assert_grad_of(&c, 0, &o.order.grad_of);
 	}
 }
 END_TEST
@@ -146,20 +133,13 @@ START_TEST(test_kernel_metric_values)
 	 * M_j + lambda I */
 	enum { B = 5, N = 7, D = 4 };
 	static vb_real z[B * D], c[N * D], m[N * D * D];
-	double x[N * D * D];
 	const double T = 1.5, lambda = 1e-3;
 	uint64_t s = 9;
 	struct graph *g;
 	ck_assert_int_eq(graph_create(TEST_ARENA, &g, NULL), VB_OK);
-	gradcheck_fill(x, B * D, -2, 2, &s);
-	for (int i = 0; i < B * D; i++)
-		z[i] = x[i];
-	gradcheck_fill(x, N * D, -2, 2, &s);
-	for (int i = 0; i < N * D; i++)
-		c[i] = x[i];
-	gradcheck_fill(x, N * D * D, -3, 3, &s);
-	for (int i = 0; i < N * D * D; i++)
-		m[i] = x[i];
+	gc_fill_real(z, B * D, -2, 2, &s);
+	gc_fill_real(c, N * D, -2, 2, &s);
+	gc_fill_real(m, N * D * D, -3, 3, &s);
 	struct graph_node *nz = graph_input(g, "z", tensor_view2(z, B, D), false);
 	struct graph_node *nc = graph_input(g, "c", tensor_view2(c, N, D), false);
 	struct graph_node *nm = graph_input(g, "m", tensor_view(m, 3, GC_SHAPE(N, D, D)), false);

@@ -102,11 +102,10 @@ static void estimate(struct model *m, const double *x, size_t S,
 		     size_t chunk, int reps, uint64_t seed, double *mean,
 		     double *se)
 {
-	struct graph *g = NULL;
+	struct graph *g = mu_tape();
 	struct vb_error err = {0};
 	struct rng r;
 	double s1 = 0, s2 = 0;
-	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
 	rng_seed(&r, seed, RNG_STREAM_NOISE);
 	for (int i = 0; i < reps; i++) {
 		double nll;
@@ -135,12 +134,16 @@ static void estimate(struct model *m, const double *x, size_t S,
  *   case); 0.01 absolute is 0.15 % of an NLL of ~7, below every S = 100
  *   gap seen and above the bias var(w) / (2 S p^2) at S = 1000.
  * shift: a known constant the estimator converges to instead (pythae's
- * RHVAE: d log b). */
-static void check_convergence(struct model *m, const double *x,
+ * RHVAE: d log b). The model is made from MC (scale 3), the image is
+ * image(x, IMG). */
+static void check_convergence(const struct model_config *mc, uint64_t img,
 			      double shift, const char *what)
 {
 	static const size_t S[4] = {1, 10, 100, 1000};
 	static const int reps[4] = {400, 400, 100, 40};
+	struct model *m = make(mc, 3);
+	double x[ND];
+	image(x, img);
 	size_t d = m->cfg.n_latent;
 	double truth = -quadrature(m, x, 10, d == 1 ? 20001 : 801);
 	double mean[4], se[4];
@@ -165,27 +168,20 @@ static void check_convergence(struct model *m, const double *x,
 			      mean[i], S[i - 1], mean[i - 1]);
 	ck_assert_msg(fabs(mean[3] - truth) <= fmax(4 * se[3], 0.01),
 		      "S=1000: %.6f vs quadrature %.6f", mean[3], truth);
+	model_free(m);
 }
 
 START_TEST(test_vae_1d)
 {
 	struct model_config mc = tiny(MODEL_KIND_VAE, 1);
-	struct model *m = make(&mc, 3);
-	double x[ND];
-	image(x, 4);
-	check_convergence(m, x, 0, "vae");
-	model_free(m);
+	check_convergence(&mc, 4, 0, "vae");
 }
 END_TEST
 
 START_TEST(test_vae_2d)
 {
 	struct model_config mc = tiny(MODEL_KIND_VAE, 2);
-	struct model *m = make(&mc, 3);
-	double x[ND];
-	image(x, 6);
-	check_convergence(m, x, 0, "vae");
-	model_free(m);
+	check_convergence(&mc, 6, 0, "vae");
 }
 END_TEST
 
@@ -198,11 +194,7 @@ START_TEST(test_rhvae_b1)
 	mc.beta_zero = 1;
 	mc.n_lf = 1;
 	mc.eps_lf = 1e-3;
-	struct model *m = make(&mc, 3);
-	double x[ND];
-	image(x, 6);
-	check_convergence(m, x, 0, "rhvae b=1");
-	model_free(m);
+	check_convergence(&mc, 6, 0, "rhvae b=1");
 }
 END_TEST
 
@@ -214,11 +206,7 @@ START_TEST(test_rhvae_tempering_jacobian)
 	struct model_config mc = tiny(MODEL_KIND_RHVAE, 2);
 	mc.n_lf = 3;
 	mc.eps_lf = 1e-3;
-	struct model *m = make(&mc, 3);
-	double x[ND];
-	image(x, 6);
-	check_convergence(m, x, 2 * log((double)(vb_real)0.3), "rhvae b=0.3");
-	model_free(m);
+	check_convergence(&mc, 6, 2 * log((double)(vb_real)0.3), "rhvae b=0.3");
 }
 END_TEST
 
@@ -228,12 +216,11 @@ START_TEST(test_chunks)
 {
 	struct model_config mc = tiny(MODEL_KIND_VAE, 2);
 	struct model *m = make(&mc, 3);
-	struct graph *g = NULL;
+	struct graph *g = mu_tape();
 	struct vb_error err = {0};
 	double x[2 * ND], a[2], b[2], c[2];
 	image(x, 6);
 	image(x + ND, 7);
-	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
 	struct rng r;
 	rng_seed(&r, 1, RNG_STREAM_NOISE);
 	ck_assert(model_nll(m, g, x, 2, 21, 1000, &r, a, &err) == VB_OK);
@@ -269,11 +256,10 @@ START_TEST(test_hvae_formula)
 	mc.n_lf = 1;
 	mc.eps_lf = 1e-12;
 	struct model *m = make(&mc, 1);
-	struct graph *g = NULL;
+	struct graph *g = mu_tape();
 	struct vb_error err = {0};
 	double x[ND], nll;
 	image(x, 6);
-	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
 	struct rng r;
 	rng_seed(&r, 5, RNG_STREAM_NOISE);
 	ck_assert(model_nll(m, g, x, 1, 1, 1, &r, &nll, &err) == VB_OK);
@@ -325,11 +311,6 @@ START_TEST(test_recon_error)
 {
 	struct model_config mc = tiny(MODEL_KIND_VAE, 2);
 	struct model *m = make(&mc, 1);
-	struct graph *g = NULL;
-	struct vb_error err = {0};
-	double x[2 * ND], sse[2], bce[2];
-	image(x, 1);
-	image(x + ND, 2);
 	long last = -1;
 	for (size_t e = 0; e < m->params->n_entries; e++) {
 		if (strncmp(m->params->entries[e].name, "decoder", 7))
@@ -339,7 +320,11 @@ START_TEST(test_recon_error)
 		last = (long)e;
 	}
 	ck_assert(last >= 0 && m->params->entries[last].n == ND);
-	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
+	double x[2 * ND], sse[2], bce[2];
+	image(x, 1);
+	image(x + ND, 2);
+	struct graph *g = mu_tape();
+	struct vb_error err = {0};
 	ck_assert(model_recon_error(m, g, x, 2, sse, bce, &err) == VB_OK);
 	for (int b = 0; b < 2; b++) {
 		double s = 0;

@@ -268,20 +268,26 @@ END_TEST
 
 START_TEST(test_mlp_second_order)
 {
+	/* H v with respect to the input alone, to one weight alone (a
+	 * parameter), jointly over everything (cross terms input x
+	 * weights); the same data throughout */
+	static const struct {
+		const char *name;
+		enum gradcheck_kind kx, kw, kw1;
+	} cases[] = {
+		{"mlp hvp(x)", GRADCHECK_INPUT, GRADCHECK_CONST, GRADCHECK_CONST},
+		{"mlp hvp(w1)", GRADCHECK_CONST, GRADCHECK_CONST, GRADCHECK_PARAM},
+		{"mlp hvp(all)", GRADCHECK_INPUT, GRADCHECK_PARAM,
+		 GRADCHECK_PARAM},
+	};
 	struct mlp_data d;
 	mlp_data_init(&d);
-	/* H v with respect to the input alone */
-	struct gradcheck_case c = mlp_case(&d, "mlp hvp(x)", GRADCHECK_INPUT,
-					   GRADCHECK_CONST, GRADCHECK_CONST);
-	ck_assert_int_eq(gradcheck_second(&c), 0);
-	/* with respect to one weight alone (a parameter) */
-	c = mlp_case(&d, "mlp hvp(w1)", GRADCHECK_CONST, GRADCHECK_CONST,
-		     GRADCHECK_PARAM);
-	ck_assert_int_eq(gradcheck_second(&c), 0);
-	/* jointly over everything: cross terms input x weights */
-	c = mlp_case(&d, "mlp hvp(all)", GRADCHECK_INPUT, GRADCHECK_PARAM,
-		     GRADCHECK_PARAM);
-	ck_assert_int_eq(gradcheck_second(&c), 0);
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct gradcheck_case c = mlp_case(&d, cases[i].name,
+						   cases[i].kx, cases[i].kw,
+						   cases[i].kw1);
+		ck_assert_int_eq(gradcheck_second(&c), 0);
+	}
 }
 END_TEST
 

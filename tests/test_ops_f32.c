@@ -105,6 +105,17 @@ START_TEST(test_matmul_vs_loops)
 }
 END_TEST
 
+/* The n terms a[k * sa] b[k * sb] in double: their sum added to *ref,
+ * the sum of their magnitudes to *mag. */
+static void dot_acc(const float *a, size_t sa, const float *b, size_t sb,
+		    size_t n, double *ref, double *mag)
+{
+	for (size_t k = 0; k < n; k++) {
+		*ref += (double)a[k * sa] * b[k * sb];
+		*mag += fabs((double)a[k * sa] * b[k * sb]);
+	}
+}
+
 /* y = x w^T + b and its fused backward (via L = sum(y * R), so the
  * incoming gradient is exactly R) against loops. */
 static void check_linear(size_t nb, int x_ndim, const size_t *x_shape,
@@ -139,11 +150,8 @@ static void check_linear(size_t nb, int x_ndim, const size_t *x_shape,
 	for (size_t i = 0; i < nb; i++)
 		for (size_t o = 0; o < nout; o++) {
 			double ref = bias ? b[o] : 0, mag = fabs(ref);
-			for (size_t p = 0; p < nin; p++) {
-				ref += (double)x[i * nin + p] * w[o * nin + p];
-				mag += fabs((double)x[i * nin + p] *
-					    w[o * nin + p]);
-			}
+			dot_acc(&x[i * nin], 1, &w[o * nin], 1, nin, &ref,
+				&mag);
 			/* nin products plus the bias: nin + 1 terms */
 			check_bound("linear y", i * nout + o,
 				    y->value.data[i * nout + o], ref,
@@ -154,11 +162,7 @@ static void check_linear(size_t nb, int x_ndim, const size_t *x_shape,
 	for (size_t i = 0; i < nb; i++)
 		for (size_t p = 0; p < nin; p++) {
 			double ref = 0, mag = 0;
-			for (size_t o = 0; o < nout; o++) {
-				ref += (double)r[i * nout + o] * w[o * nin + p];
-				mag += fabs((double)r[i * nout + o] *
-					    w[o * nin + p]);
-			}
+			dot_acc(&r[i * nout], 1, &w[p], nin, nout, &ref, &mag);
 			check_bound("linear dx", i * nin + p,
 				    nx->grad.data[i * nin + p], ref,
 				    dot_bound(nout, mag));
@@ -167,11 +171,7 @@ static void check_linear(size_t nb, int x_ndim, const size_t *x_shape,
 	for (size_t o = 0; o < nout; o++)
 		for (size_t p = 0; p < nin; p++) {
 			double ref = 0, mag = 0;
-			for (size_t i = 0; i < nb; i++) {
-				ref += (double)r[i * nout + o] * x[i * nin + p];
-				mag += fabs((double)r[i * nout + o] *
-					    x[i * nin + p]);
-			}
+			dot_acc(&r[o], nout, &x[p], nin, nb, &ref, &mag);
 			check_bound("linear dw", o * nin + p,
 				    gw[o * nin + p], ref, dot_bound(nb, mag));
 		}

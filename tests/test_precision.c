@@ -345,6 +345,21 @@ static void run(const struct config *c, struct train_summary *s)
 	bu_run(c, NULL, s);
 }
 
+/* small_config in a fresh temporary folder NAME, the NULL-terminated
+ * settings KVS, one run that ends ok after STEPS steps. */
+static void run_ok(const char *name, const char *const *kvs, long steps,
+		   struct train_summary *s)
+{
+	struct config c;
+	small_config(&c, tu_tmpdir(name), name);
+	bu_set_all(&c, kvs);
+	run(&c, s);
+	ck_assert_int_eq(s->status, GUARD_STATUS_OK);
+	ck_assert_int_eq(s->steps, steps);
+}
+#define RUN_OK(name, steps, s, ...)                                         \
+	run_ok(name, (const char *const[]){__VA_ARGS__, NULL}, steps, s)
+
 static char *read_run_file(const struct train_summary *s, const char *f)
 {
 	return bu_read_run_file(s, f);
@@ -458,15 +473,9 @@ START_TEST(test_dynamic_scale_grows)
 {
 	/* float, no overflow: the scale doubles every scale_interval good
 	 * steps: 16 steps / 4 = 4 doublings of 2 */
-	const char *dir = tu_tmpdir("grow");
-	struct config c;
 	struct train_summary s;
-	small_config(&c, dir, "grow");
-	BU_SET(&c, "train.loss_scale=dynamic", "train.scale_init=2",
-		"train.scale_interval=4");
-	run(&c, &s);
-	ck_assert_int_eq(s.status, GUARD_STATUS_OK);
-	ck_assert_int_eq(s.steps, 16);
+	RUN_OK("grow", 16, &s, "train.loss_scale=dynamic", "train.scale_init=2",
+	       "train.scale_interval=4");
 	ck_assert_int_eq(s.scaler_skipped, 0);
 	ck_assert_double_eq(s.loss_scale, 32);
 }
@@ -661,14 +670,9 @@ END_TEST
 START_TEST(test_rhvae_accumulate)
 {
 	/* the RHVAE buffers every micro-batch and trains as usual */
-	const char *dir = tu_tmpdir("rh");
-	struct config c;
 	struct train_summary s;
-	small_config(&c, dir, "rhvae");
-	BU_SET(&c, "model.kind=rhvae", "train.accumulate=2", "train.epochs=1");
-	run(&c, &s);
-	ck_assert_int_eq(s.status, GUARD_STATUS_OK);
-	ck_assert_int_eq(s.steps, 4);
+	RUN_OK("rhvae", 4, &s, "model.kind=rhvae", "train.accumulate=2",
+	       "train.epochs=1");
 	ck_assert(isfinite(s.final_train_loss));
 	ck_assert(isfinite(s.final_eval_loss));
 }

@@ -138,22 +138,17 @@ END_TEST
 
 START_TEST(test_refused)
 {
-	struct model_config mc;
-	struct model *m = NULL;
-	struct rhvae_sampler_metric mt = {0};
+	vb_real z[4];
 	struct rhvae_sampler_config s;
+	rhvae_sampler_defaults(&s);
+	struct rhvae_sampler_metric mt = {0};
 	struct vb_error err = {0};
 	struct rng r;
-	vb_real z[4];
-	rhvae_sampler_defaults(&s);
 	rng_seed(&r, 1, RNG_STREAM_NOISE);
 	ck_assert(rhvae_sampler_run(&mt, &s, &r, 1, z, &err) == VB_ERR_USAGE);
 	/* a VAE, and an RHVAE before its first epoch end, have no metric */
-	model_config_defaults(&mc);
-	mc.n_rows = 2;
-	mc.n_cols = 2;
-	mc.n_hidden = 3;
-	mc.n_latent = 2;
+	struct model_config mc = mu_config(MODEL_KIND_VAE, 2, 2, 3, 2, 8);
+	struct model *m = NULL;
 	mc.n_batch_max = 2;
 	ck_assert(model_create(&mc, &m, &err) == VB_OK);
 	ck_assert(rhvae_sampler_metric_of(m, &mt, &err) == VB_ERR_USAGE);

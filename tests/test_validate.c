@@ -56,13 +56,42 @@ static double forward(struct model *m, struct graph *g, struct model_out *mo)
 	return mo->loss->value.data[0];
 }
 
+/* model_validate_args raises ERROR at NODE with MESSAGE (NULL: not
+ * compared). */
+static void expect_raised(struct model *m, struct graph *g,
+			  struct model_validate *v, const char *error,
+			  const char *node, const char *message)
+{
+	ck_assert(model_validate_args(m, g, v));
+	ck_assert_str_eq(v->error, error);
+	if (node)
+		ck_assert_str_eq(v->node, node);
+	if (message)
+		ck_assert_str_eq(v->message, message);
+}
+
+/* A model of KIND and RECON with parameter NAME[I] set to VALUE, its
+ * loss built on a fresh tape *G (the caller frees both); *LOSS (may be
+ * NULL) its value. */
+static struct model *poisoned(enum model_kind kind, enum model_recon recon,
+			      const char *name, size_t i, vb_real value,
+			      struct graph **g, struct model_out *mo,
+			      double *loss)
+{
+	struct model *m = make(kind, recon);
+	*g = mu_tape();
+	param(m, name)[i] = value;
+	double l = forward(m, *g, mo);
+	if (loss)
+		*loss = l;
+	return m;
+}
+
 START_TEST(test_finite_never_raises)
 {
 	static const enum model_kind kinds[3] = {
 		MODEL_KIND_VAE, MODEL_KIND_RHVAE, MODEL_KIND_HVAE};
-	struct graph *g = NULL;
-	struct vb_error err = {0};
-	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
+	struct graph *g = mu_tape();
 	for (int k = 0; k < 3; k++)
 		for (int rc = 0; rc < 2; rc++) {
 			struct model *m = make(kinds[k], (enum model_recon)rc);
@@ -82,24 +111,20 @@ END_TEST
  * of step 6.1 (#131's error, a tensor of shape (64, 16) there). */
 START_TEST(test_rhvae_nan_latent)
 {
-	struct model *m = make(MODEL_KIND_RHVAE, MODEL_RECON_MSE);
-	struct graph *g = NULL;
-	struct vb_error err = {0};
+	struct graph *g;
 	struct model_out mo;
 	struct model_validate v;
-	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
-	param(m, "encoder.embedding.bias")[0] = NAN;
-	double l = forward(m, g, &mo);
+	double l;
+	struct model *m = poisoned(MODEL_KIND_RHVAE, MODEL_RECON_MSE,
+				   "encoder.embedding.bias", 0, NAN, &g, &mo,
+				   &l);
 	ck_assert(isnan(l));
-	ck_assert(model_validate_args(m, g, &v));
-	ck_assert_str_eq(v.error, "ValueError");
-	ck_assert_str_eq(v.node, "rhvae.lf1.H.z2");
-	ck_assert_str_eq(v.message,
-			 "Expected value argument (Tensor of shape (4, 3)) to "
-			 "be within the support (IndependentConstraint(Real(), "
-			 "1)) of the distribution MultivariateNormal(loc: "
-			 "torch.Size([3]), covariance_matrix: torch.Size([3, "
-			 "3])), but found invalid values:");
+	expect_raised(m, g, &v, "ValueError", "rhvae.lf1.H.z2",
+		      "Expected value argument (Tensor of shape (4, 3)) to "
+		      "be within the support (IndependentConstraint(Real(), "
+		      "1)) of the distribution MultivariateNormal(loc: "
+		      "torch.Size([3]), covariance_matrix: torch.Size([3, "
+		      "3])), but found invalid values:");
 	/* only coordinate 0 of mu is NaN, in every row */
 	ck_assert_uint_eq(v.n_invalid, NB);
 	ck_assert_uint_eq(v.n_values, NB * 3);
@@ -116,15 +141,12 @@ END_TEST
  * run raises where the first NaN reaches a prior. */
 START_TEST(test_rhvae_inf_latent)
 {
-	struct model *m = make(MODEL_KIND_RHVAE, MODEL_RECON_MSE);
-	struct graph *g = NULL;
-	struct vb_error err = {0};
+	struct graph *g;
 	struct model_out mo;
-	struct model_validate v;
-	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
 	/* logvar 1e4 in float: exp(5e3) = inf, z0 = +-inf */
-	param(m, "encoder.log_var.bias")[1] = (vb_real)1e30;
-	forward(m, g, &mo);
+	struct model *m = poisoned(MODEL_KIND_RHVAE, MODEL_RECON_MSE,
+				   "encoder.log_var.bias", 1, (vb_real)1e30,
+				   &g, &mo, NULL);
 	struct graph_node *z0 = mo.z0;
 	ck_assert_ptr_nonnull(z0);
 	bool inf = false;
@@ -133,11 +155,11 @@ START_TEST(test_rhvae_inf_latent)
 		inf |= isinf(z0->value.data[i]);
 	}
 	ck_assert(inf);
-	ck_assert(model_validate_args(m, g, &v));
+	struct model_validate v;
+	/* raised later than the first prior (the 6.4 Hamiltonian at
+	 * z_1 = inf + NaN), on a NaN */
+	expect_raised(m, g, &v, "ValueError", NULL, NULL);
 	{
-		/* raised later than the first prior (the 6.4 Hamiltonian at
-		 * z_1 = inf + NaN), on a NaN */
-		ck_assert_str_eq(v.error, "ValueError");
 		ck_assert_str_ne(v.node, "");
 		const struct graph_node *first = NULL;
 		for (size_t i = 0; i < graph_node_count(g) && !first; i++) {
@@ -158,19 +180,14 @@ END_TEST
 
 START_TEST(test_vae_bce_nan)
 {
-	struct model *m = make(MODEL_KIND_VAE, MODEL_RECON_BCE);
-	struct graph *g = NULL;
-	struct vb_error err = {0};
+	struct graph *g;
 	struct model_out mo;
+	struct model *m = poisoned(MODEL_KIND_VAE, MODEL_RECON_BCE,
+				   "encoder.embedding.bias", 0, NAN, &g, &mo,
+				   NULL);
 	struct model_validate v;
-	ck_assert(graph_create(1 << 20, &g, &err) == VB_OK);
-	param(m, "encoder.embedding.bias")[0] = NAN;
-	forward(m, g, &mo);
-	ck_assert(model_validate_args(m, g, &v));
-	ck_assert_str_eq(v.error, "RuntimeError");
-	ck_assert_str_eq(v.node, "loss.recon");
-	ck_assert_str_eq(v.message,
-			 "all elements of input should be between 0 and 1");
+	expect_raised(m, g, &v, "RuntimeError", "loss.recon",
+		      "all elements of input should be between 0 and 1");
 	ck_assert_uint_eq(v.n_invalid, NB * ND);
 	/* mse: pythae's VAE calls no validated function */
 	struct model *m2 = make(MODEL_KIND_VAE, MODEL_RECON_MSE);
