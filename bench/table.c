@@ -861,3 +861,37 @@ enum vb_status table_collect_rows(const char *dir, struct table *t,
 		table_sort_rows(t);
 	return st;
 }
+
+/* Rows without eval_sses (written before the column existed) get it from
+ * the run's metrics.csv when the folder keeps it (curves/ID.csv, else
+ * runs/ID/metrics.csv): the "learned" rule reads the per-epoch SSE. */
+enum vb_status table_fill_sse_lists(const char *dir, struct table *t,
+				    struct vb_error *err)
+{
+	enum vb_status st = VB_OK;
+	int c = table_col(t, "eval_sses");
+	if (c < 0) {
+		st = table_add_col(t, "eval_sses", err);
+		c = table_col(t, "eval_sses");
+	}
+	for (size_t r = 0; st == VB_OK && r < t->n_rows; r++) {
+		char path[1300], list[8192];
+		size_t used = 0;
+		struct table m;
+		const char *id = table_get(t, r, "id");
+		if (table_get(t, r, "eval_sses")[0] || !id[0])
+			continue;
+		snprintf(path, sizeof path, "%s/curves/%s.csv", dir, id);
+		if (!files_exists(path))
+			snprintf(path, sizeof path, "%s/runs/%s/metrics.csv",
+				 dir, id);
+		table_init(&m);
+		list[0] = '\0';
+		if (files_exists(path) && table_read(path, &m, NULL) == VB_OK &&
+		    table_col(&m, "eval_sse") >= 0)
+			table_list_of(&m, "eval_sse", list, sizeof list, &used);
+		table_free(&m);
+		st = table_set_cell(t, r, (size_t)c, list, err);
+	}
+	return st;
+}

@@ -116,4 +116,10 @@ enum vb_status table_set_cell(struct table *t, size_t row, size_t col,
 void table_list_of(const struct table *m, const char *col, char *b,
 		   size_t n, size_t *used);
 
+/* The rows of t without eval_sses (written before the column existed)
+ * get it from the run's metrics.csv kept in dir (curves/ID.csv, else
+ * runs/ID/metrics.csv); the column is added when missing. */
+enum vb_status table_fill_sse_lists(const char *dir, struct table *t,
+				    struct vb_error *err);
+
 #endif
