@@ -426,17 +426,8 @@ static bool row_failed_selected(const struct table *t, size_t r,
 				const struct counterfactual_request *q)
 {
 	const char *status = table_get(t, r, "status");
-	const char *m = table_get(t, r, "mitigation");
-	size_t len = strlen(m);
-	if (strcmp(status, "nan") != 0 && strcmp(status, "inf") != 0)
-		return false;
-	for (const char *s = q->only; s && *s;) {
-		size_t k = strcspn(s, ",");
-		if (k == len && !strncmp(s, m, len))
-			return true;
-		s += k + (s[k] == ',');
-	}
-	return !q->only;
+	return (!strcmp(status, "nan") || !strcmp(status, "inf")) &&
+	       files_name_in_list(q->only, table_get(t, r, "mitigation"));
 }
 
 /* The failing rows' runs without a complete result, jobs at a time, each

@@ -309,3 +309,15 @@ int files_remove_stale_temps(const char *dir)
 	closedir(dp);
 	return removed;
 }
+
+bool files_name_in_list(const char *list, const char *name)
+{
+	size_t len = strlen(name);
+	for (const char *s = list; s && *s;) {
+		size_t k = strcspn(s, ",");
+		if (k == len && !strncmp(s, name, len))
+			return true;
+		s += k + (s[k] == ',');
+	}
+	return !list;
+}

@@ -85,6 +85,10 @@ void files_csv_field(FILE *f, const char *s);
 /* A malloc'd copy of s (NULL when out of memory). */
 char *files_dup_str(const char *s);
 
+/* Whether name is one of list's comma-separated names ("a,b,c"); true
+ * for every name when list is NULL (no list: no filter). */
+bool files_name_in_list(const char *list, const char *name);
+
 /* qsort comparator for doubles in ascending order (no NaN expected). */
 int files_cmp_double(const void *a, const void *b);
 

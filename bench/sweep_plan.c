@@ -711,15 +711,7 @@ bool sweep_plan_same_text(const char *a, size_t a_len, const char *b,
 bool sweep_plan_in_only(const struct sweep_plan *p, const char *only,
 			size_t i)
 {
-	const char *name = sweep_plan_mitigation(p, i);
-	size_t len = strlen(name);
-	for (const char *s = only; s && *s;) {
-		size_t k = strcspn(s, ",");
-		if (k == len && !strncmp(s, name, len))
-			return true;
-		s += k + (s[k] == ',');
-	}
-	return !only;
+	return files_name_in_list(only, sweep_plan_mitigation(p, i));
 }
 
 /* Every name --only gives is a mitigation of the plan. */
