@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# long-sweep.sh CONFIG OUT [--commit-every MIN] [-- sweep options]: runs
-# (or resumes) a sweep longer than a working session, CONFIG into OUT,
-# one cell per core at the lowest CPU priority (its own autogroup at nice
+# long-sweep.sh CONFIG OUT [--commit-every MIN] [--jobs N] [-- sweep
+# options]: runs (or resumes) a sweep longer than a working session,
+# CONFIG into OUT, one cell per core (or N cells at once, to leave cores
+# to another long sweep) at the lowest CPU priority (its own autogroup at nice
 # 19), committing OUT (rows/ included: un-ignore it in .gitignore) every
 # MIN minutes and at the end, so finished cells never exist only on one
 # machine. Kill it at any time; run it again (here or on a clone) and it
@@ -13,13 +14,16 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${VAEBENCH_BUILD:-$repo/build}"
-[[ $# -ge 2 ]] || { echo "usage: long-sweep.sh CONFIG OUT [--commit-every MIN] [-- sweep options]" >&2; exit 2; }
+[[ $# -ge 2 ]] || { echo "usage: long-sweep.sh CONFIG OUT [--commit-every MIN] [--jobs N] [-- sweep options]" >&2; exit 2; }
 config=$1 out=$2; shift 2
 every=0
+jobs="$(nproc)"
 while [[ $# -gt 0 && "$1" != "--" ]]; do
   case "$1" in
     --commit-every) every=${2:?--commit-every needs minutes}; shift 2 ;;
-    *) echo "long-sweep.sh: unknown option '$1' (expected --commit-every MIN or -- followed by sweep options)" >&2; exit 2 ;;
+    --jobs) jobs=${2:?--jobs needs a count}; shift 2
+      [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || { echo "long-sweep.sh: --jobs '$jobs': expected a positive integer" >&2; exit 2; } ;;
+    *) echo "long-sweep.sh: unknown option '$1' (expected --commit-every MIN, --jobs N or -- followed by sweep options)" >&2; exit 2 ;;
   esac
 done
 [[ "${1:-}" == "--" ]] && shift
@@ -34,7 +38,7 @@ commit_folder() {
   git commit -q -m "$(basename "$out"): $(ls "$out/rows" 2>/dev/null | wc -l) cells with rows (partial, resumable)" -- "$out" 2>/dev/null || true
 }
 setsid sh -c 'echo 19 > /proc/self/autogroup 2>/dev/null; exec nice -n 19 "$@"' sh \
-  "$build/vaebench" sweep "$config" --out "$out" --jobs "$(nproc)" "$@" &
+  "$build/vaebench" sweep "$config" --out "$out" --jobs "$jobs" "$@" &
 pid=$!
 if ((every > 0)); then
   while kill -0 "$pid" 2>/dev/null; do
