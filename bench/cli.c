@@ -217,6 +217,8 @@ enum vb_status cli_sweep_args(int argc, char **argv, FILE *log,
 				return st;
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			o->log = NULL;
+		} else if (!strcmp(a, "--fresh")) {
+			o->fresh = true;
 		} else if (a[0] == '-' && a[1]) {
 			return vb_fail(err, VB_ERR_USAGE,
 				       "unknown option '%s'", a);

@@ -2,6 +2,7 @@
 #include "extend.h"
 
 #include <dirent.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -99,6 +100,67 @@ enum vb_status extend_cell(const char *src_dir, long src_epochs,
 	if (st != VB_OK)
 		return st;
 	*continued = true;
+	to.resume = ckpt;
+	to.continue_run = true;
+	return train_run_continue(c, d, &to, &prev, sum, NULL, err);
+}
+
+/* Whether the config.ini at path is c's, byte for byte as config_write
+ * writes it. */
+static bool same_config(const struct config *c, const char *path)
+{
+	char *want = NULL, *have = NULL;
+	size_t n_want = 0, n_have = 0;
+	bool same = false;
+	FILE *f = open_memstream(&want, &n_want);
+	if (!f)
+		return false;
+	if (config_write(c, f, NULL) != VB_OK) {
+		fclose(f);
+		free(want);
+		return false;
+	}
+	fclose(f);
+	if (files_read(path, &have, &n_have, NULL) == VB_OK)
+		same = n_have == n_want && !memcmp(have, want, n_want);
+	free(want);
+	free(have);
+	return same;
+}
+
+enum vb_status extend_resume_cell(const struct config *c,
+				  const struct train_data *d,
+				  struct train_summary *sum, bool *resumed,
+				  FILE *log, struct vb_error *err)
+{
+	struct train_summary prev;
+	struct train_options to = {0};
+	struct vb_error why = {0};
+	char dir[2 * CONFIG_PATH_LEN], path[3 * CONFIG_PATH_LEN];
+	char ckpt[3 * CONFIG_PATH_LEN];
+	*resumed = false;
+	snprintf(dir, sizeof dir, "%s/%s", c->run.out_dir, c->run.name);
+	snprintf(path, sizeof path, "%s/config.ini", dir);
+	if (!files_exists(path))
+		return VB_OK;
+	if (!same_config(c, path)) {
+		if (log)
+			fprintf(log, "sweep: cell %s: its run folder holds "
+				"another config; it runs from the start\n",
+				c->run.name);
+		return VB_OK;
+	}
+	if (resume_prepare(dir, 0, ckpt, sizeof ckpt, &prev, &why) !=
+	    VB_OK) {
+		if (log)
+			fprintf(log, "sweep: cell %s: %s; it runs from the "
+				"start\n", c->run.name, why.msg);
+		return VB_OK;
+	}
+	*resumed = true;
+	if (log)
+		fprintf(log, "sweep: cell %s: resumes its interrupted run "
+			"after epoch %ld\n", c->run.name, prev.epochs_done);
 	to.resume = ckpt;
 	to.continue_run = true;
 	return train_run_continue(c, d, &to, &prev, sum, NULL, err);

@@ -29,4 +29,18 @@ enum vb_status extend_cell(const char *src_dir, long src_epochs,
 			   struct train_summary *sum, bool *continued,
 			   FILE *log, struct vb_error *err);
 
+/* Cell c's run folder (run.out_dir/run.name) as an earlier sweep left it
+ * when it was stopped while the cell ran (no row): when the folder's
+ * config.ini is c's byte for byte and it holds a resume checkpoint
+ * (run.checkpoint_every > 0 or guard.replay), the run goes on from its
+ * last epoch boundary with train --resume's rules (resume.h: the row is
+ * a fresh run's, apart from seconds and the lead-time window) and
+ * *resumed is true. Otherwise (no folder, another config, no checkpoint,
+ * a run that ended) *resumed is false, a line on log says why when there
+ * was a folder, and the caller runs the cell from the start. */
+enum vb_status extend_resume_cell(const struct config *c,
+				  const struct train_data *d,
+				  struct train_summary *sum, bool *resumed,
+				  FILE *log, struct vb_error *err);
+
 #endif

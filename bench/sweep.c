@@ -172,12 +172,19 @@ static void worker_main(const struct sched *s, size_t cell, const char *id,
 		st = extend_cell(s->o->continue_from, s->src_epochs, &c,
 				 &s->data, &sum, &cont, s->o->log, &e);
 	} else {
-		/* A rerun cell owns its folder: nothing of a killed attempt
-		 * (precursors, checkpoints, dumps) stays beside it. */
+		/* A killed attempt with a resume checkpoint goes on from its
+		 * last epoch; otherwise a rerun cell owns its folder: nothing
+		 * of a killed attempt (precursors, checkpoints, dumps) stays
+		 * beside it. */
 		char dir[2 * CONFIG_PATH_LEN];
+		bool resumed = false;
 		snprintf(dir, sizeof dir, "%s/%s", c.run.out_dir, c.run.name);
-		st = train_claim_dir(dir, true, &e);
-		if (st == VB_OK)
+		st = s->o->fresh ? VB_OK
+				 : extend_resume_cell(&c, &s->data, &sum,
+						      &resumed, s->o->log, &e);
+		if (st == VB_OK && !resumed)
+			st = train_claim_dir(dir, true, &e);
+		if (st == VB_OK && !resumed)
 			st = train_run(&c, &s->data, &sum, NULL, &e);
 	}
 	if (st == VB_ERR_IO || st == VB_ERR_NOMEM) {
@@ -202,7 +209,7 @@ static void sibling_worker_main(const struct sched *s, size_t cell,
 				pid_t parent)
 {
 	char ini[CONFIG_PATH_LEN + 16], idx[32];
-	char *argv[13];
+	char *argv[14];
 	int k = 9;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
@@ -222,6 +229,8 @@ static void sibling_worker_main(const struct sched *s, size_t cell,
 		argv[k++] = (char *)"--continue-from";
 		argv[k++] = (char *)s->o->continue_from;
 	}
+	if (s->o->fresh)
+		argv[k++] = (char *)"--fresh";
 	argv[k++] = (char *)"-q";
 	argv[k] = NULL;
 	execv(s->sibling, argv);

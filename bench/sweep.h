@@ -59,6 +59,10 @@ struct sweep_options {
 	/* --only NAME,NAME: run only the cells of these mitigations (comma-
 	 * separated names of the plan's [mitigations]); NULL: every cell */
 	const char *only;
+	/* --fresh: a cell whose run a stopped sweep left part way runs from
+	 * the start; default: it goes on from its last resume checkpoint
+	 * (extend_resume_cell) */
+	bool fresh;
 };
 
 

@@ -6,7 +6,8 @@
 # study is longer than a working day (about 110 cells of up to 25 ResNet
 # epochs; README, "The RHVAE NaN report"): kill it at any time and run it
 # again, on this machine or on a clone, and it runs only the cells that
-# have no row yet. rows/ is committed with the tables (small CSV files),
+# have no row yet, a cell it stopped part way from that cell's last epoch
+# (the study writes a resume checkpoint every epoch). rows/ is committed with the tables (small CSV files),
 # so a clone resumes where the last commit stopped.
 # --commit-every MIN: every MIN minutes (and at the end) rebuild the
 # report and commit the folder (rows, results.csv, summary.md, curves/,
