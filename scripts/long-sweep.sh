@@ -7,9 +7,10 @@
 # MIN minutes and at the end, so finished cells never exist only on one
 # machine. Kill it at any time; run it again (here or on a clone) and it
 # runs only the cells without a row, a cell it stopped part way from
-# that cell's last epoch (resume checkpoints: run.checkpoint_every > 0). Used for the RHVAE NaN report's long
-# runs (README, "The RHVAE NaN report"): configs/rhvae-resnet-trigger.ini
-# into results/rhvae-resnet-trigger, configs/rhvae-tutorial-seeds.ini into
+# that cell's last epoch (resume checkpoints: run.checkpoint_every > 0).
+# Used for the RHVAE NaN report's long runs (README, "The RHVAE NaN
+# report"): configs/rhvae-resnet-trigger.ini into
+# results/rhvae-resnet-trigger, configs/rhvae-tutorial-seeds.ini into
 # results/rhvae-tutorial-seeds; the study itself has its own script,
 # scripts/rhvae-resnet-study.sh.
 set -euo pipefail
