@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "files.h"
+#include "heldout.h"
 #include "resume.h"
 #include "sweep_plan.h"
 
@@ -155,6 +156,16 @@ enum vb_status extend_resume_cell(const struct config *c,
 		if (log)
 			fprintf(log, "sweep: cell %s: %s; it runs from the "
 				"start\n", c->run.name, why.msg);
+		return VB_OK;
+	}
+	if (c->eval.nll_samples > 0 &&
+	    !heldout_resumable(dir, prev.best_epoch >= 1 && !prev.nll_best_set,
+			       prev.last_finite_epoch >= 1 &&
+				       !prev.nll_last_set)) {
+		if (log)
+			fprintf(log, "sweep: cell %s: its held-out snapshots "
+				"are missing or from an older vaebench; it runs "
+				"from the start\n", c->run.name);
 		return VB_OK;
 	}
 	*resumed = true;

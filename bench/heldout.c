@@ -107,6 +107,10 @@ static enum vb_status write_state(struct run *r, bool best,
 	snapshot_path(r, best, path, sizeof path);
 	if (st == VB_OK)
 		st = model_save_state(r->model, w, err);
+	if (st == VB_OK) /* for a resumed run (heldout_resume) */
+		st = checkpoint_add(w, HELDOUT_PARAMS, CHECKPOINT_REAL, 1,
+				    (size_t[1]){r->model->params->n},
+				    best ? r->ho_best : r->ho_last, err);
 	if (st == VB_OK)
 		st = checkpoint_add_meta(w, "format", "vaebench-heldout-1",
 					 err);
@@ -132,6 +136,72 @@ enum vb_status heldout_snapshot(struct run *r, bool best,
 	st = write_state(r, true, err);
 	r->ho_has_best = st == VB_OK;
 	return st;
+}
+
+/* Snapshot best / last of an interrupted run into r->ho_best / ho_last:
+ * false when its file is missing or has no parameters (written before
+ * they were kept in it). */
+static bool load_snapshot(struct run *r, bool best)
+{
+	struct checkpoint *ck = NULL;
+	char path[1200];
+	bool ok;
+	snapshot_path(r, best, path, sizeof path);
+	if (!files_exists(path) || checkpoint_open(path, &ck, NULL) != VB_OK)
+		return false;
+	ok = checkpoint_read_real(ck, HELDOUT_PARAMS, 1,
+				  (size_t[1]){r->model->params->n},
+				  best ? r->ho_best : r->ho_last,
+				  NULL) == VB_OK;
+	checkpoint_close(ck);
+	return ok;
+}
+
+bool heldout_resumable(const char *run_dir, bool need_best, bool need_last)
+{
+	const char *names[2] = {"best", "last"};
+	bool need[2] = {need_best, need_last};
+	for (int i = 0; i < 2; i++) {
+		struct checkpoint *ck = NULL;
+		char path[1200];
+		bool ok;
+		if (!need[i])
+			continue;
+		snprintf(path, sizeof path, "%s/.heldout-%s.safetensors",
+			 run_dir, names[i]);
+		if (!files_exists(path) ||
+		    checkpoint_open(path, &ck, NULL) != VB_OK)
+			return false;
+		ok = checkpoint_data(ck, HELDOUT_PARAMS) != NULL;
+		checkpoint_close(ck);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+enum vb_status heldout_resume(struct run *r, struct vb_error *err)
+{
+	const struct train_summary *s = r->sum;
+	bool need_best = s->best_epoch >= 1 && !s->nll_best_set;
+	bool need_last = s->last_finite_epoch >= 1 && !s->nll_last_set;
+	if (!r->ho_best)
+		return VB_OK;
+	if (need_best && !(r->ho_has_best = load_snapshot(r, true)))
+		return vb_fail(err, VB_ERR_DATA, "train: --resume %s: the "
+			       "held-out snapshot of its best epoch (%ld, "
+			       ".heldout-best.safetensors) is missing or has "
+			       "no parameters (an older vaebench): its "
+			       "IS-NLL cannot be computed; --force reruns it",
+			       r->dir, s->best_epoch);
+	if (need_last && !(r->ho_has_last = load_snapshot(r, false)))
+		return vb_fail(err, VB_ERR_DATA, "train: --resume %s: the "
+			       "held-out snapshot of its last finite epoch "
+			       "(%ld, .heldout-last.safetensors) is missing or "
+			       "has no parameters (an older vaebench): its "
+			       "IS-NLL cannot be computed; --force reruns it",
+			       r->dir, s->last_finite_epoch);
+	return VB_OK;
 }
 
 /* The mean NLL of x (n images) under snapshot best / last. */

@@ -38,6 +38,21 @@ enum vb_status heldout_recon(struct run *r, size_t nb, double *sse,
 enum vb_status heldout_snapshot(struct run *r, bool best,
 				struct vb_error *err);
 
+/* The parameters' tensor in a snapshot file. */
+#define HELDOUT_PARAMS "heldout.params"
+
+/* A run resumed from an interrupted one (train --resume, a resumed sweep
+ * cell): the snapshots of its best and last finite epochs before the
+ * resume point (r->sum restored), when their IS-NLL is not known from a
+ * summary, are read back from the files the interrupted run left, so the
+ * NLL at the run's end is the uninterrupted run's. VB_ERR_DATA naming the
+ * file when a needed one is missing or has no parameters. No-op when the
+ * NLL is off. */
+enum vb_status heldout_resume(struct run *r, struct vb_error *err);
+/* Whether run_dir's snapshot files can serve heldout_resume: those needed
+ * (need_best, need_last) exist and hold the parameters. */
+bool heldout_resumable(const char *run_dir, bool need_best, bool need_last);
+
 /* At the run's end (after its outputs are written: it overwrites the
  * parameters): the mean NLL per image (nats) of the first
  * eval.nll_images evaluation images at the best and at the last

@@ -134,8 +134,14 @@ static void summary_mitigation_row(FILE *f, const struct stats_mit_table *mt,
 	double med = stats_mit_median(m), ratio = stats_mit_time_ratio(mt, m);
 	double costs[STATS_N_COSTS];
 	stats_mit_costs(m, costs);
-	fprintf(f, "| %s | %zu%s | %zu/%zu |", m->name, m->cells,
+	double w_lo, w_hi;
+	stats_wilson(m->hits, m->runs, &w_lo, &w_hi);
+	fprintf(f, "| %s | %zu%s | %zu/%zu", m->name, m->cells,
 		m->errors ? " (+errors)" : "", m->hits, m->runs);
+	if (m->runs)
+		fprintf(f, " (%.2f–%.2f) |", w_lo, w_hi);
+	else
+		fputs(" |", f);
 	if (m->n_epochs > 1 && m->epochs[0] != m->epochs[m->n_epochs - 1])
 		fprintf(f, " %.4g (%.4g–%.4g) |", med, m->epochs[0],
 			m->epochs[m->n_epochs - 1]);
@@ -173,7 +179,8 @@ static void summary_mitigations(FILE *f, const struct table *t,
 		snprintf(e, sizeof e, "E");
 	fprintf(f, "## Mitigations\n\n"
 		"Baseline: `%s`. NaN/Inf: runs that hit a non-finite value / "
-		"runs (error rows aside). First-NaN epoch: median (min–max) "
+		"runs (error rows aside), with the 95 %% Wilson interval of "
+		"that share in brackets. First-NaN epoch: median (min–max) "
 		"over those runs. Final eval loss: mean over the runs that "
 		"stayed finite; best eval loss: mean over all runs (finite "
 		"even for a run that later hit NaN). ", b->name);

@@ -376,6 +376,22 @@ double stats_mean_or_nan(double sum, size_t n)
 	return n ? sum / (double)n : NAN;
 }
 
+void stats_wilson(size_t k, size_t n, double *lo, double *hi)
+{
+	const double z = STATS_WILSON_Z, z2 = z * z;
+	double p, c, h, d;
+	if (!n || k > n) {
+		*lo = *hi = NAN;
+		return;
+	}
+	p = (double)k / (double)n;
+	d = 1 + z2 / (double)n;
+	c = (p + z2 / (2.0 * (double)n)) / d;
+	h = z * sqrt(p * (1 - p) / (double)n + z2 / (4.0 * (double)n * (double)n)) / d;
+	*lo = k == 0 ? 0 : fmax(0, c - h);
+	*hi = k == n ? 1 : fmin(1, c + h);
+}
+
 /* Per-mitigation numbers of the rows naming one (mt->n = 0 if none). */
 /* The held-out columns of row r into m (absent columns: nothing). */
 static void mit_add_heldout(struct stats_mit *m, const struct table *t,
@@ -583,7 +599,8 @@ enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 		stats_mit_free(&mt);
 		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
 	}
-	fputs("mitigation,cells,runs,errors,nan_runs,first_nan_epoch_median,"
+	fputs("mitigation,cells,runs,errors,nan_runs,nan_share_low,"
+	      "nan_share_high,first_nan_epoch_median,"
 	      "first_nan_epoch_min,first_nan_epoch_max,final_eval_loss_mean,"
 	      "final_eval_runs,best_eval_loss_mean,best_eval_runs,"
 	      "compare_epoch,eval_loss_at_epoch,eval_runs_at_epoch,"
@@ -597,8 +614,12 @@ enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 		double costs[STATS_N_COSTS];
 		stats_mit_costs(m, costs);
 		table_csv_field(f, m->name);
+		double w_lo, w_hi;
 		fprintf(f, ",%zu,%zu,%zu,%zu", m->cells, m->runs, m->errors,
 			m->hits);
+		stats_wilson(m->hits, m->runs, &w_lo, &w_hi);
+		fmt_csv_num(f, w_lo);
+		fmt_csv_num(f, w_hi);
 		fmt_csv_num(f, stats_mit_median(m));
 		fmt_csv_num(f, m->n_epochs ? m->epochs[0] : NAN);
 		fmt_csv_num(f, m->n_epochs ? m->epochs[m->n_epochs - 1] : NAN);

@@ -110,6 +110,12 @@ void stats_mit_free(struct stats_mit_table *mt);
 
 double stats_mean_or_nan(double sum, size_t n);
 
+/* The 95 % Wilson score interval (z = 1.96) of a share of k events in n
+ * trials into *lo, *hi (both in [0, 1]; NaN when n = 0): the interval the
+ * tables give beside "k/n" (k = n = 10 gives 0.72-1). */
+#define STATS_WILSON_Z 1.959963984540054
+void stats_wilson(size_t k, size_t n, double *lo, double *hi);
+
 /* Per-mitigation numbers of the rows naming one (mt->n = 0 if none). */
 enum vb_status stats_mit_collect(const struct table *t, struct stats_mit_table *mt,
 				  struct vb_error *err);

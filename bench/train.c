@@ -498,8 +498,11 @@ static void continue_checkpoints(struct run *r)
 }
 
 /* r's folder's log name, opened to append (cont) or anew. */
+/* Opens run log name for writing (cont: appending); *empty says whether
+ * it has no header yet (a new log, or a continued run killed before its
+ * first epoch ended). */
 static enum vb_status open_log(struct run *r, const char *name, bool cont,
-			       FILE **f, struct vb_error *err)
+			       FILE **f, bool *empty, struct vb_error *err)
 {
 	char path[1200];
 	snprintf(path, sizeof path, "%s/%s", r->dir, name);
@@ -507,6 +510,7 @@ static enum vb_status open_log(struct run *r, const char *name, bool cont,
 	if (!*f)
 		return vb_fail(err, VB_ERR_IO, "train: cannot open %s: %s",
 			       path, strerror(errno));
+	*empty = fseek(*f, 0, SEEK_END) != 0 || ftell(*f) <= 0;
 	return VB_OK;
 }
 
@@ -533,6 +537,7 @@ static enum vb_status run_open(struct run *r, struct run_logs *lg,
 	const struct config *c = r->c;
 	bool write_dir = !r->o->replay;
 	bool cont = write_dir && r->o->resume && r->o->continue_run;
+	bool m_empty = true, t_empty = true;
 	char path[1200];
 	/* Everything that allocates first: a batch too large to allocate is
 	 * refused before the folder is touched. */
@@ -553,6 +558,8 @@ static enum vb_status run_open(struct run *r, struct run_logs *lg,
 		st = forensics_setup(r, err);
 	if (st == VB_OK && r->o->resume)
 		st = forensics_load_resume(r, r->o->resume, err);
+	if (st == VB_OK && cont)
+		st = heldout_resume(r, err);
 	if (st == VB_OK && !r->o->resume && c->train.sanity_check)
 		st = sanity_check(r, err);
 	if (st == VB_OK && write_dir)
@@ -566,9 +573,11 @@ static enum vb_status run_open(struct run *r, struct run_logs *lg,
 	if (write_dir) {
 		/* Appended and flushed per epoch: an interrupted run keeps
 		 * every finished epoch. */
-		st = open_log(r, "metrics.csv", cont, &lg->metrics, err);
+		st = open_log(r, "metrics.csv", cont, &lg->metrics, &m_empty,
+			      err);
 		if (st == VB_OK)
-			st = open_log(r, "times.csv", cont, &lg->times, err);
+			st = open_log(r, "times.csv", cont, &lg->times,
+				      &t_empty, err);
 	} else {
 		lg->metrics = open_memstream(&lg->mbuf, &lg->mlen);
 		lg->times = open_memstream(&lg->tbuf, &lg->tlen);
@@ -576,14 +585,18 @@ static enum vb_status run_open(struct run *r, struct run_logs *lg,
 			st = vb_fail(err, VB_ERR_NOMEM,
 				     "train: no memory for logs");
 	}
-	if (st == VB_OK && !cont) {
+	/* headers flushed at once: a run killed in its first epoch leaves
+	 * logs that --resume (and a resumed sweep cell) append to */
+	if (st == VB_OK && m_empty)
 		fputs("epoch,steps,lr,train_loss,train_recon,train_kl,"
 		      "eval_loss,eval_recon,eval_kl,grad_norm_min,"
 		      "grad_norm_median,grad_norm_max,eval_sse,eval_bce,"
 		      "worst_batch,worst_partial,h_clamped_share\n",
 		      lg->metrics);
+	if (st == VB_OK && t_empty)
 		fputs("epoch,seconds,images_per_second\n", lg->times);
-	}
+	if (st == VB_OK && write_dir)
+		st = flush_logs(r, lg, err);
 	return st;
 }
 
@@ -752,10 +765,6 @@ static enum vb_status run_write_outputs(struct run *r, struct run_logs *lg,
 	if (st == VB_OK && write_dir && !run_stopped(out) &&
 	    out->epochs_done > 0)
 		st = runfiles_write_pictures(r, err);
-	if (st == VB_OK && write_dir) {
-		snprintf(path, sizeof path, "%s/" TRAIN_EPOCH_CKPT, r->dir);
-		remove(path); /* the run ended: nothing to resume */
-	}
 	if (st == VB_OK && !r->o->replay && out->first.set && r->ring_cap) {
 		snprintf(path, sizeof path, "%s/precursors.csv", r->dir);
 		st = forensics_write_precursors(r, path, err);
@@ -839,6 +848,13 @@ static enum vb_status run_close(struct run *r, struct run_logs *lg,
 	if (st == VB_OK && !r->o->replay) {
 		snprintf(path, sizeof path, "%s/summary.csv", r->dir);
 		st = files_write_with(path, write_summary_row, r, false, err);
+	}
+	if (st == VB_OK && !r->o->replay && !out->interrupted) {
+		/* the run ended: nothing to resume. Kept until its summary is
+		 * written, so a run killed in its end-of-run IS-NLL or replay
+		 * resumes after its last epoch, not from the start. */
+		snprintf(path, sizeof path, "%s/" TRAIN_EPOCH_CKPT, r->dir);
+		remove(path);
 	}
 	free(lg->mbuf);
 	free(lg->tbuf);

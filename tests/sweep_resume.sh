@@ -86,4 +86,69 @@ sed -i 's/^epochs = 8$/epochs = 9/' D/runs/$id/config.ini
 "$bin" sweep s.ini --out D --jobs 1 2> D.log
 grep -q "cell $id: its run folder holds another config; it runs from the start" D.log || { cat D.log >&2; fail "a foreign config.ini was not refused"; }
 [[ "$(row A/rows/$id.csv)" == "$(row D/rows/$id.csv)" ]] || fail "rerun after a foreign config: row differs"
+# killed after its last epoch, in the end-of-run IS-NLL: resumed with no
+# epoch left, the NLL at its best and last epochs comes from the held-out
+# snapshots the killed run left (their parameters are in the files)
+cat > n.ini <<'INI'
+[data]
+dataset = synthetic
+synthetic_n = 600
+synthetic_eval_n = 64
+[model]
+kind = rhvae
+hidden = 64
+latent = 4
+[train]
+epochs = 3
+batch = 32
+[run]
+checkpoint_every = 5
+[eval]
+nll_samples = 400
+nll_images = 64
+[sweep]
+train.seed = 1
+INI
+"$bin" sweep n.ini --out NA --jobs 1 -q
+nid=$(basename NA/rows/*.csv .csv)
+setsid "$bin" sweep n.ini --out NB --jobs 1 -q &
+pid=$!
+for _ in $(seq 1 1200); do
+  [[ -f NB/runs/$nid/metrics.csv && $(wc -l < NB/runs/$nid/metrics.csv) -ge 4 ]] && break
+  sleep 0.05
+done
+sleep 0.5
+kill -KILL -- -"$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+[[ ! -f NB/rows/$nid.csv ]] || fail "NB: the cell finished before the kill"
+[[ -f NB/runs/$nid/.heldout-best.safetensors ]] || fail "NB: no held-out snapshot left by the killed run"
+"$bin" sweep n.ini --out NB --jobs 1 2> NB.log
+grep -q "cell $nid: resumes its interrupted run after epoch 3" NB.log || { cat NB.log >&2; fail "the cell killed in its IS-NLL was not resumed after epoch 3"; }
+python3 - NA/rows/$nid.csv NB/rows/$nid.csv <<'PY' || fail "NLL after the resume differs"
+import csv, sys
+a, b = (next(csv.DictReader(open(p))) for p in sys.argv[1:])
+for k in ("nll_best", "nll_last", "best_epoch", "last_finite_epoch"):
+    assert a[k] and a[k] == b[k], (k, a[k], b[k])
+PY
+[[ "$(row NA/rows/$nid.csv)" == "$(row NB/rows/$nid.csv)" ]] || fail "the row resumed in its IS-NLL differs"
+# the same kill with the best epoch's snapshot gone: train --resume
+# refuses in one line (no row without its IS-NLL), the sweep reruns the
+# cell from the start
+setsid "$bin" sweep n.ini --out NC --jobs 1 -q &
+pid=$!
+for _ in $(seq 1 1200); do
+  [[ -f NC/runs/$nid/metrics.csv && $(wc -l < NC/runs/$nid/metrics.csv) -ge 4 ]] && break
+  sleep 0.05
+done
+sleep 0.5
+kill -KILL -- -"$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+[[ ! -f NC/rows/$nid.csv ]] || fail "NC: the cell finished before the kill"
+rm -f NC/runs/$nid/.heldout-best.safetensors
+if "$bin" train --resume NC/runs/$nid -q > /dev/null 2> NC.train; then fail "train --resume without the best snapshot succeeded"; fi
+grep -q "held-out snapshot of its best epoch (3, .heldout-best.safetensors) is missing" NC.train || { cat NC.train >&2; fail "train --resume: no clear error for the missing snapshot"; }
+[[ $(wc -l < NC.train) -eq 1 ]] || { cat NC.train >&2; fail "train --resume: expected one line"; }
+"$bin" sweep n.ini --out NC --jobs 1 2> NC.log
+grep -q "cell $nid: its held-out snapshots are missing or from an older vaebench; it runs from the start" NC.log || { cat NC.log >&2; fail "a cell without its snapshots was resumed"; }
+[[ "$(row NA/rows/$nid.csv)" == "$(row NC/rows/$nid.csv)" ]] || fail "the rerun cell's row differs"
 echo "sweep_resume: ok"

@@ -521,7 +521,35 @@ START_TEST(test_learned_sse_rule)
 }
 END_TEST
 
+/* Issue 16 item 2: the NaN share's 95 % Wilson interval beside each
+ * count, against the closed form evaluated independently (Python, double)
+ * and its edges (no events, all events, no trials, k > n). */
+START_TEST(test_wilson_interval)
+{
+	static const struct {
+		size_t k, n;
+		double lo, hi;
+	} c[] = {
+		{10, 10, 0.722467, 1.0}, {0, 10, 0.0, 0.277533},
+		{9, 10, 0.595850, 0.982124}, {5, 10, 0.236593, 0.763407},
+		{8, 8, 0.675592, 1.0}, {1, 2, 0.094531, 0.905469},
+	};
+	double lo, hi;
+	for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+		stats_wilson(c[i].k, c[i].n, &lo, &hi);
+		ck_assert_msg(fabs(lo - c[i].lo) < 1e-6 &&
+				      fabs(hi - c[i].hi) < 1e-6,
+			      "%zu/%zu: %.6f-%.6f, want %.6f-%.6f", c[i].k,
+			      c[i].n, lo, hi, c[i].lo, c[i].hi);
+	}
+	stats_wilson(0, 0, &lo, &hi);
+	ck_assert(isnan(lo) && isnan(hi));
+	stats_wilson(3, 2, &lo, &hi);
+	ck_assert(isnan(lo) && isnan(hi));
+}
+END_TEST
+
 TU_MAIN("report", "report", 240, test_figures_mitigation_axes,
 	test_figures_legend_panels, test_figures_without_curves,
 	test_report_fake_axis, test_report_files, test_table_unterminated_quote,
-	test_old_rows_load, test_learned_sse_rule)
+	test_old_rows_load, test_learned_sse_rule, test_wilson_interval)

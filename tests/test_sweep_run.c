@@ -295,8 +295,14 @@ START_TEST(test_mitigation_table)
 		{1, "nan_runs", "2"}, {1, "eval_runs_at_epoch", "0"},
 		{0, "time_vs_baseline", "1"}, {0, "learned_known", "2"},
 		{1, "learned", "0"}, {1, "learned_known", "2"},
-		{0, "nll_runs", "2"}};
+		{0, "nll_runs", "2"}, {0, "nan_share_low", "0"},
+		{1, "nan_share_high", "1"}};
 	SU_EXPECT_CELLS(d1, "mitigations.csv", mcells);
+	/* the 95 % Wilson interval of 0/2 and 2/2 (z = 1.96) */
+	su_expect_close(d1, "mitigations.csv", 0, "nan_share_high",
+			0.657620, 1e-6);
+	su_expect_close(d1, "mitigations.csv", 1, "nan_share_low", 0.342380,
+			1e-6);
 	/* 9 printed digits */
 	su_expect_close(d1, "mitigations.csv", 0, "eval_loss_at_epoch", mean,
 			1e-6);
@@ -315,9 +321,9 @@ START_TEST(test_mitigation_table)
 	ck_assert_msg(strstr(md, "Comparison epoch E = 2") != NULL, "%s", md);
 	ck_assert_msg(strstr(md, "eval loss at epoch 2 (runs)") != NULL, "%s",
 		      md);
-	ck_assert_msg(strstr(md, "| baseline | 2 | 0/2 | - |") != NULL, "%s",
+	ck_assert_msg(strstr(md, "| baseline | 2 | 0/2 (0.00–0.66) | - |") != NULL, "%s",
 		      md);
-	ck_assert_msg(strstr(md, "| hot | 2 | 2/2 |") != NULL, "%s", md);
+	ck_assert_msg(strstr(md, "| hot | 2 | 2/2 (0.34–1.00) |") != NULL, "%s", md);
 	ck_assert_msg(strstr(md, "\"Learned\": a run learned iff") != NULL,
 		      "%s", md);
 	ck_assert_msg(strstr(md, "the median best-epoch NLL of the "
