@@ -204,17 +204,21 @@ static void summary_mitigations(FILE *f, const struct table *t,
 	      "ValueError / BCE's RuntimeError / \"NaN detected in ... "
 	      "loss\" (train.nan_check = pythae). Clipped: mean share of "
 	      "steps whose gradient optim.clip changed. ", f);
-	fputs("The last three columns are wall clock (they vary between "
-	      "identical sweeps): mean seconds per cell, seconds per epoch "
-	      "run (the epoch a NaN stopped counts), and that relative to "
-	      "the baseline.\n\n", f);
+	fputs("Time: mean wall seconds per cell and per epoch run (the "
+	      "epoch a NaN stopped counts; both grow with whatever else ran "
+	      "on the machine), CPU seconds per epoch (the process's CPU "
+	      "time per epoch from times.csv, mean over the runs' epochs: "
+	      "about the epoch's time on an idle core for a one-thread run, "
+	      "whatever else ran), and the time per epoch relative to the "
+	      "baseline (on CPU seconds where both have them, else on wall "
+	      "seconds).\n\n", f);
 	fprintf(f, "| mitigation | cells | NaN/Inf | first-NaN epoch | "
 		"final eval loss (finite runs) | best eval loss (all runs) | "
 		"eval loss at epoch %s (runs) | %s at epoch %s | NLL last | "
 		"SSE last | learned | pythae's errors (value/runtime/nan) | "
-		"clipped | s/cell | s/epoch | time vs %s |\n|---|", e,
-		b->name, e, b->name);
-	for (int k = 0; k < 15; k++)
+		"clipped | s/cell | s/epoch | CPU s/epoch | time vs %s |\n"
+		"|---|", e, b->name, e, b->name);
+	for (int k = 0; k < 16; k++)
 		fputs("--:|", f);
 	fputc('\n', f);
 	for (size_t i = 0; i < mt->n; i++)

@@ -448,6 +448,11 @@ static void mit_add_row(const struct stats_mit_table *mt, struct stats_mit *m,
 		m->n_at++;
 	}
 	mit_add_heldout(m, t, r);
+	if (table_parse_num(table_get(t, r, "cpu_per_epoch"), &v) &&
+	    isfinite(v)) {
+		m->cpu_sum += v;
+		m->n_cpu++;
+	}
 	if (table_parse_num(table_get(t, r, "seconds"), &v) && isfinite(v)) {
 		m->sec_sum += v;
 		m->n_sec++;
@@ -560,10 +565,20 @@ double stats_mit_sec_per_epoch(const struct stats_mit *m)
 	return m->ep_sum > 0 ? m->ep_sec / m->ep_sum : NAN;
 }
 
+double stats_mit_cpu_per_epoch(const struct stats_mit *m)
+{
+	return stats_mean_or_nan(m->cpu_sum, m->n_cpu);
+}
+
 double stats_mit_time_ratio(const struct stats_mit_table *mt, const struct stats_mit *m)
 {
-	double b = stats_mit_sec_per_epoch(&mt->m[mt->base]);
-	return b > 0 ? stats_mit_sec_per_epoch(m) / b : NAN;
+	const struct stats_mit *base = &mt->m[mt->base];
+	double b = stats_mit_cpu_per_epoch(base), v = stats_mit_cpu_per_epoch(m);
+	if (!(b > 0) || !isfinite(v)) {
+		b = stats_mit_sec_per_epoch(base);
+		v = stats_mit_sec_per_epoch(m);
+	}
+	return b > 0 ? v / b : NAN;
 }
 
 void stats_mit_costs(const struct stats_mit *m, double *v)
@@ -571,6 +586,7 @@ void stats_mit_costs(const struct stats_mit *m, double *v)
 	v[0] = stats_mean_or_nan(m->clip_sum, m->n_clip);
 	v[1] = stats_mean_or_nan(m->sec_sum, m->n_sec);
 	v[2] = stats_mit_sec_per_epoch(m);
+	v[3] = stats_mit_cpu_per_epoch(m);
 }
 
 /* A value for the CSV: %.9g, "" when undefined. */
@@ -608,7 +624,8 @@ enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 	      "nll_last_max,nll_runs,sse_last_median,sse_last_min,"
 	      "sse_last_max,learned,learned_known,value_error,"
 	      "runtime_error,nan_loss,clipped_share_mean,seconds_mean,"
-	      "seconds_per_epoch,time_vs_baseline\n", f);
+	      "seconds_per_epoch,cpu_seconds_per_epoch,time_vs_baseline\n",
+	      f);
 	for (size_t i = 0; i < mt.n; i++) {
 		const struct stats_mit *m = &mt.m[i], *b = &mt.m[mt.base];
 		double costs[STATS_N_COSTS];

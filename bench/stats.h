@@ -72,6 +72,8 @@ struct stats_mit {
 	size_t n_value_error, n_runtime_error, n_nan_loss; /* pythae_error */
 	double clip_sum;       /* clipped_share over n_clip runs */
 	size_t n_clip;
+	double cpu_sum;        /* cpu_per_epoch over n_cpu runs */
+	size_t n_cpu;
 };
 
 /* Median of the sorted v (n), NAN when n is 0. */
@@ -124,12 +126,19 @@ double stats_mit_median(const struct stats_mit *m);
 
 double stats_mit_sec_per_epoch(const struct stats_mit *m);
 
+/* m's time per epoch relative to the baseline's: on CPU seconds per
+ * epoch when both have them (independent of what else ran), else on wall
+ * seconds per epoch. */
 double stats_mit_time_ratio(const struct stats_mit_table *mt, const struct stats_mit *m);
 
+/* CPU seconds per epoch of mitigation m: the mean of its runs'
+ * cpu_per_epoch (NaN when none has one). */
+double stats_mit_cpu_per_epoch(const struct stats_mit *m);
+
 /* The cost columns of mitigation m, in the order of mitigations.csv and
- * summary.md: mean clipped share, mean seconds, seconds per epoch (NaN
- * where undefined). */
-#define STATS_N_COSTS 3
+ * summary.md: mean clipped share, mean seconds, seconds per epoch, CPU
+ * seconds per epoch (NaN where undefined). */
+#define STATS_N_COSTS 4
 void stats_mit_costs(const struct stats_mit *m, double *v);
 
 /* The mitigation table of the rows whose "mitigation" column is not

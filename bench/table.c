@@ -133,6 +133,34 @@ static void metric_list(const struct train_summary *s, const char *col,
 	table_free(&m);
 }
 
+/* The mean CPU seconds per epoch of the run (times.csv's cpu_seconds over
+ * every epoch logged, the resumed parts of a run included): "" when the
+ * run has none (an older vaebench's, or no epoch). */
+static void get_cpu_per_epoch(const struct train_summary *s, char *b,
+			      size_t n)
+{
+	char path[1200];
+	struct table m;
+	double sum = 0, v;
+	size_t k = 0;
+	b[0] = '\0';
+	if (!s->run_dir[0])
+		return;
+	snprintf(path, sizeof path, "%s/times.csv", s->run_dir);
+	table_init(&m);
+	if (table_read(path, &m, NULL) == VB_OK &&
+	    table_col(&m, "cpu_seconds") >= 0)
+		for (size_t r = 0; r < m.n_rows; r++)
+			if (table_parse_num(table_get(&m, r, "cpu_seconds"),
+					    &v) && isfinite(v)) {
+				sum += v;
+				k++;
+			}
+	table_free(&m);
+	if (k)
+		snprintf(b, n, "%.3f", sum / (double)k);
+}
+
 static void get_eval_losses(const struct train_summary *s, char *b, size_t n)
 {
 	metric_list(s, "eval_loss", b, n);
@@ -344,6 +372,7 @@ static const struct table_column RESULT_COLUMNS[] = {
 	{"pythae_error", false, get_pythae_error},
 	{"first_batch", false, get_first_batch},
 	{"seconds", true, get_seconds},
+	{"cpu_per_epoch", true, get_cpu_per_epoch},
 	{"eval_losses", false, get_eval_losses},
 	{"eval_sses", false, get_eval_sses},
 };

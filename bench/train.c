@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -430,7 +431,35 @@ struct run_logs {
 	FILE *metrics, *times;
 	char *mbuf, *tbuf;
 	size_t mlen, tlen;
+	bool times_cpu; /* times.csv has the cpu_seconds column (a run
+			   resumed from an older vaebench's has not) */
 };
+
+/* CPU seconds of this process (every thread) so far. */
+static double cpu_now(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+		return NAN;
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Whether the header of the CSV file at path has column col. */
+static bool log_has_column(const char *path, const char *col)
+{
+	char line[512];
+	bool has = false;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (fgets(line, sizeof line, f)) {
+		for (char *t = strtok(line, ",\r\n"); t && !has;
+		     t = strtok(NULL, ",\r\n"))
+			has = !strcmp(t, col);
+	}
+	fclose(f);
+	return has;
+}
 
 /* r for config c on data d (no allocation): options, log, the run folder
  * name; refuses the precision this build does not compute. */
@@ -594,7 +623,13 @@ static enum vb_status run_open(struct run *r, struct run_logs *lg,
 		      "worst_batch,worst_partial,h_clamped_share\n",
 		      lg->metrics);
 	if (st == VB_OK && t_empty)
-		fputs("epoch,seconds,images_per_second\n", lg->times);
+		fputs("epoch,seconds,images_per_second,cpu_seconds\n",
+		      lg->times);
+	if (st == VB_OK) {
+		snprintf(path, sizeof path, "%s/times.csv", r->dir);
+		lg->times_cpu = t_empty || !write_dir ||
+				log_has_column(path, "cpu_seconds");
+	}
 	if (st == VB_OK && write_dir)
 		st = flush_logs(r, lg, err);
 	return st;
@@ -606,6 +641,7 @@ struct epoch_result {
 	double el, er, ek;   /* eval loss and parts (NAN: not evaluated) */
 	double sse, bce;     /* eval reconstruction error per image */
 	double lr, secs;
+	double cpu; /* process CPU seconds of the epoch */
 	bool evaluated;
 };
 
@@ -651,8 +687,11 @@ static void epoch_log(struct run *r, long epoch, const struct epoch_result *e,
 	}
 	out->h_grad_entries += es->h_entries;
 	out->h_grad_clamped += es->h_clamped;
-	fprintf(lg->times, "%ld,%.3f,%.1f\n", epoch, e->secs,
+	fprintf(lg->times, "%ld,%.3f,%.1f", epoch, e->secs,
 		e->secs > 0 ? (double)es->images / e->secs : 0.0);
+	if (lg->times_cpu)
+		fprintf(lg->times, ",%.3f", e->cpu);
+	fputc('\n', lg->times);
 	out->epochs_done = epoch;
 	out->final_train_loss = es->loss;
 	if (e->evaluated || run_stopped(out))
@@ -693,7 +732,7 @@ static enum vb_status run_epoch(struct run *r, long epoch,
 	const struct config *c = r->c;
 	struct epoch_result e = {.el = NAN, .er = NAN, .ek = NAN, .sse = NAN,
 				 .bce = NAN};
-	double t0 = files_now();
+	double t0 = files_now(), c0 = cpu_now();
 	enum vb_status st;
 	e.lr = run_epoch_lr(r, epoch - 1);
 	st = step_run_epoch(r, epoch, &e.es, err);
@@ -724,6 +763,7 @@ static enum vb_status run_epoch(struct run *r, long epoch,
 			return st;
 	}
 	e.secs = files_now() - t0;
+	e.cpu = cpu_now() - c0;
 	epoch_log(r, epoch, &e, lg);
 	*done = run_stopped(r->sum) || e.es.stop;
 	if (r->sum->last_finite_epoch == epoch)

@@ -11,9 +11,9 @@ vb_sweep_ini "$tmp/s.ini" 128 16 1 "1e-3, 10" 1..3
 "$mpirun" --allow-run-as-root --oversubscribe -np 3 \
   "$mpi_bin" sweep "$tmp/s.ini" --out "$tmp/mpi" --jobs 1 -q
 "$bin" sweep "$tmp/s.ini" --out "$tmp/local" --jobs 1 -q
-strip() { # drop the wall-clock columns (seconds, nll_seconds)
+strip() { # drop the wall-clock columns (seconds, nll_seconds, cpu_per_epoch)
   local cols
-  cols=$(head -1 "$1" | tr ',' '\n' | grep -n -E '^(nll_)?seconds$' |
+  cols=$(head -1 "$1" | tr ',' '\n' | grep -n -E '^((nll_)?seconds|cpu_per_epoch)$' |
          cut -d: -f1 | paste -sd,)
   cut -d, -f"$cols" --complement "$1"
 }

@@ -38,7 +38,7 @@ row() {
   python3 - "$1" <<'PY'
 import csv, sys
 row = next(csv.DictReader(open(sys.argv[1])))
-for k in ("seconds", "nll_seconds"):
+for k in ("seconds", "nll_seconds", "cpu_per_epoch"):
     row.pop(k)
 print(row)
 PY

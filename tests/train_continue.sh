@@ -40,7 +40,7 @@ summary() {
   python3 - "$1/summary.csv" <<'PY'
 import csv, sys
 row = next(csv.DictReader(open(sys.argv[1])))
-for k in ("seconds", "nll_seconds", "name"):
+for k in ("seconds", "nll_seconds", "cpu_per_epoch", "name"):
     row.pop(k, None)
 print(row)
 PY
@@ -144,7 +144,7 @@ rows() { # DIR: every row without its wall-clock columns, sorted by id
 import csv, glob, os, sys
 for f in sorted(glob.glob(os.path.join(sys.argv[1], "rows", "*.csv"))):
     row = next(csv.DictReader(open(f)))
-    for k in ("seconds", "nll_seconds"):
+    for k in ("seconds", "nll_seconds", "cpu_per_epoch"):
         row.pop(k, None)
     print(os.path.basename(f), row)
 PY
