@@ -159,9 +159,9 @@ enum vb_status extend_resume_cell(const struct config *c,
 		return VB_OK;
 	}
 	if (c->eval.nll_samples > 0 &&
-	    !heldout_resumable(dir, prev.best_epoch >= 1 && !prev.nll_best_set,
-			       prev.last_finite_epoch >= 1 &&
-				       !prev.nll_last_set)) {
+	    !heldout_resumable(dir, prev.nll_best_set ? 0 : prev.best_epoch,
+			       prev.nll_last_set ? 0 : prev.last_finite_epoch,
+			       prev.epochs_done)) {
 		if (log)
 			fprintf(log, "sweep: cell %s: its held-out snapshots "
 				"are missing or from an older vaebench; it runs "

@@ -138,41 +138,51 @@ enum vb_status heldout_snapshot(struct run *r, bool best,
 	return st;
 }
 
-/* Snapshot best / last of an interrupted run into r->ho_best / ho_last:
- * false when its file is missing or has no parameters (written before
- * they were kept in it). */
-static bool load_snapshot(struct run *r, bool best)
+/* Snapshot best / last (of epoch `epoch`) of an interrupted run into
+ * r->ho_best / ho_last, the model's parameters just loaded from the
+ * resume checkpoint of epoch `at`: from the file's parameters, or, in a
+ * file written before they were kept in it, from the model when the
+ * snapshot's epoch is the resume point (the same state: the epoch-end
+ * checkpoint follows the snapshot with no step in between). False when
+ * neither holds or the file (its model state) is missing. */
+static bool load_snapshot(struct run *r, bool best, long epoch, long at)
 {
 	struct checkpoint *ck = NULL;
+	const struct params *p = r->model->params;
+	vb_real *dst = best ? r->ho_best : r->ho_last;
 	char path[1200];
 	bool ok;
 	snapshot_path(r, best, path, sizeof path);
 	if (!files_exists(path) || checkpoint_open(path, &ck, NULL) != VB_OK)
 		return false;
-	ok = checkpoint_read_real(ck, HELDOUT_PARAMS, 1,
-				  (size_t[1]){r->model->params->n},
-				  best ? r->ho_best : r->ho_last,
-				  NULL) == VB_OK;
+	if (checkpoint_data(ck, HELDOUT_PARAMS))
+		ok = checkpoint_read_real(ck, HELDOUT_PARAMS, 1,
+					  (size_t[1]){p->n}, dst,
+					  NULL) == VB_OK;
+	else if ((ok = epoch == at))
+		memcpy(dst, p->data, p->n * sizeof *p->data);
 	checkpoint_close(ck);
 	return ok;
 }
 
-bool heldout_resumable(const char *run_dir, bool need_best, bool need_last)
+bool heldout_resumable(const char *run_dir, long best_epoch,
+		       long last_epoch, long at)
 {
 	const char *names[2] = {"best", "last"};
-	bool need[2] = {need_best, need_last};
+	long need[2] = {best_epoch, last_epoch};
 	for (int i = 0; i < 2; i++) {
 		struct checkpoint *ck = NULL;
 		char path[1200];
 		bool ok;
-		if (!need[i])
+		if (need[i] < 1)
 			continue;
 		snprintf(path, sizeof path, "%s/.heldout-%s.safetensors",
 			 run_dir, names[i]);
 		if (!files_exists(path) ||
 		    checkpoint_open(path, &ck, NULL) != VB_OK)
 			return false;
-		ok = checkpoint_data(ck, HELDOUT_PARAMS) != NULL;
+		ok = checkpoint_data(ck, HELDOUT_PARAMS) != NULL ||
+		     need[i] == at;
 		checkpoint_close(ck);
 		if (!ok)
 			return false;
@@ -185,16 +195,20 @@ enum vb_status heldout_resume(struct run *r, struct vb_error *err)
 	const struct train_summary *s = r->sum;
 	bool need_best = s->best_epoch >= 1 && !s->nll_best_set;
 	bool need_last = s->last_finite_epoch >= 1 && !s->nll_last_set;
+	long at = s->epochs_done;
 	if (!r->ho_best)
 		return VB_OK;
-	if (need_best && !(r->ho_has_best = load_snapshot(r, true)))
+	if (need_best &&
+	    !(r->ho_has_best = load_snapshot(r, true, s->best_epoch, at)))
 		return vb_fail(err, VB_ERR_DATA, "train: --resume %s: the "
 			       "held-out snapshot of its best epoch (%ld, "
 			       ".heldout-best.safetensors) is missing or has "
 			       "no parameters (an older vaebench): its "
 			       "IS-NLL cannot be computed; --force reruns it",
 			       r->dir, s->best_epoch);
-	if (need_last && !(r->ho_has_last = load_snapshot(r, false)))
+	if (need_last && !(r->ho_has_last = load_snapshot(r, false,
+							  s->last_finite_epoch,
+							  at)))
 		return vb_fail(err, VB_ERR_DATA, "train: --resume %s: the "
 			       "held-out snapshot of its last finite epoch "
 			       "(%ld, .heldout-last.safetensors) is missing or "

@@ -44,14 +44,18 @@ enum vb_status heldout_snapshot(struct run *r, bool best,
 /* A run resumed from an interrupted one (train --resume, a resumed sweep
  * cell): the snapshots of its best and last finite epochs before the
  * resume point (r->sum restored), when their IS-NLL is not known from a
- * summary, are read back from the files the interrupted run left, so the
- * NLL at the run's end is the uninterrupted run's. VB_ERR_DATA naming the
- * file when a needed one is missing or has no parameters. No-op when the
- * NLL is off. */
+ * summary, are read back from the files the interrupted run left (an
+ * older vaebench's files have no parameters: then only a snapshot of the
+ * resume point's epoch serves, with the checkpoint's), so the NLL at the
+ * run's end is the uninterrupted run's. VB_ERR_DATA naming the file when
+ * a needed one cannot serve. No-op when the NLL is off. */
 enum vb_status heldout_resume(struct run *r, struct vb_error *err);
-/* Whether run_dir's snapshot files can serve heldout_resume: those needed
- * (need_best, need_last) exist and hold the parameters. */
-bool heldout_resumable(const char *run_dir, bool need_best, bool need_last);
+/* Whether run_dir's snapshot files can serve heldout_resume of a run
+ * resumed after epoch `at`: the snapshots needed (best_epoch, last_epoch
+ * >= 1; 0: not needed) exist and hold the parameters, or are of epoch
+ * `at` (whose parameters are the resume checkpoint's). */
+bool heldout_resumable(const char *run_dir, long best_epoch,
+		       long last_epoch, long at);
 
 /* At the run's end (after its outputs are written: it overwrites the
  * parameters): the mean NLL per image (nats) of the first
