@@ -1,6 +1,8 @@
 /* testutil: temporary folders and whole-file reads and writes for tests. */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "testutil.h"
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,10 +88,26 @@ TCase *tu_tcase(Suite *s, const char *name, double timeout,
 	return tc;
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+		    struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	if (ftw->level > 0)
+		remove(path);
+	return 0;
+}
+
 int tu_run(Suite *s)
 {
 	SRunner *sr = srunner_create(s);
+	const char *tmp = getenv("VB_TEST_TMP");
 	int failed;
+	/* the suite's own scratch folder (ctest sets one per suite) keeps
+	 * only the last run's folders: every run used to add its own
+	 * (gigabytes over a day of runs) */
+	if (tmp && *tmp && strcmp(tmp, "/tmp") != 0)
+		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
