@@ -258,8 +258,9 @@ struct graph_node *graph_node_done(struct graph *g, struct graph_node *n);
 
 /* For backward kernels: the gradient buffer of input i of n for the
  * current pass, in the layout input i's value has when it is made
- * (kernels must read grad.layout), zeroed on first touch (for a PARAM in graph_backward it is
- * the parameter's gradient slice), or NULL when that input needs none. */
+ * (kernels must read grad.layout), zeroed on first touch (for a PARAM
+ * in graph_backward it is the parameter's gradient slice), or NULL when
+ * that input needs none. */
 struct tensor *graph_input_grad(struct graph *g, struct graph_node *n, int i);
 /* For vjp builders: whether input i of n needs a gradient in this pass. */
 bool graph_input_active(const struct graph_node *n, int i);

@@ -378,8 +378,8 @@ static const struct graph_op OP_RELU = {"relu", relu_backward, relu_vjp};
 struct graph_node *op_relu(struct graph *g, const char *name,
 			   struct graph_node *a)
 {
-	struct graph_node *n = unary_node_layout(g, &OP_RELU, GRAPH_LAYOUT_ELEM, name,
-						     a);
+	struct graph_node *n = unary_node_layout(g, &OP_RELU,
+						 GRAPH_LAYOUT_ELEM, name, a);
 	if (!n)
 		return NULL;
 	const vb_real *x = a->value.data;
@@ -453,8 +453,8 @@ static const struct graph_op OP_RELU_MASK = {"relu_mask", NULL, NULL};
 struct graph_node *op_relu_mask(struct graph *g, const char *name,
 				struct graph_node *a)
 {
-	struct graph_node *n = unary_node_layout(g, &OP_RELU_MASK, GRAPH_LAYOUT_ELEM, name,
-						     a);
+	struct graph_node *n = unary_node_layout(g, &OP_RELU_MASK,
+						 GRAPH_LAYOUT_ELEM, name, a);
 	if (!n)
 		return NULL;
 	PAR_FOR(n->value.n)
@@ -795,8 +795,8 @@ static const struct graph_op OP_ADD = {"add", add_backward, add_vjp};
 struct graph_node *op_add(struct graph *g, const char *name,
 			  struct graph_node *a, struct graph_node *b)
 {
-	struct graph_node *n = binary_node_layout(g, &OP_ADD, GRAPH_LAYOUT_ELEM,
-						      name, a, b);
+	struct graph_node *n = binary_node_layout(g, &OP_ADD,
+						  GRAPH_LAYOUT_ELEM, name, a, b);
 	if (!n)
 		return NULL;
 	PAR_FOR(n->value.n)
@@ -884,8 +884,8 @@ static const struct graph_op OP_MUL = {"mul", mul_backward, mul_vjp};
 struct graph_node *op_mul(struct graph *g, const char *name,
 			  struct graph_node *a, struct graph_node *b)
 {
-	struct graph_node *n = binary_node_layout(g, &OP_MUL, GRAPH_LAYOUT_ELEM,
-						      name, a, b);
+	struct graph_node *n = binary_node_layout(g, &OP_MUL,
+						  GRAPH_LAYOUT_ELEM, name, a, b);
 	if (!n)
 		return NULL;
 	PAR_FOR(n->value.n)
