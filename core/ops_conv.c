@@ -221,24 +221,35 @@ static size_t plane(const struct tensor *t)
 }
 
 /* out[c] += sum over b and p of a (B, C, P), accumulated in double, in
- * the order (b, p) in either layout (so both give the same bits); one
- * thread per channel. */
+ * the order (b, p) in either layout, so that both give the same bits; one
+ * thread per channel (plain) or per block of TENSOR_BLK channels summed
+ * side by side (blocked: each read is a whole block's row). */
 static void channel_sums_add(const struct tensor *a, vb_real *out)
 {
 	size_t B = a->shape[0], C = a->shape[1], P = plane(a);
-	bool blk = a->layout == TENSOR_LAYOUT_BLK16;
 	const vb_real *x = a->data;
+	if (a->layout == TENSOR_LAYOUT_BLK16) {
+		PAR_FOR(a->n)
+		for (size_t cb = 0; cb < C; cb += TENSOR_BLK) {
+			double acc[TENSOR_BLK] = {0};
+			for (size_t b = 0; b < B; b++) {
+				const vb_real *r = x + b * C * P + cb * P;
+				for (size_t i = 0; i < P; i++)
+					for (size_t j = 0; j < TENSOR_BLK; j++)
+						acc[j] += r[i * TENSOR_BLK + j];
+			}
+			for (size_t j = 0; j < TENSOR_BLK; j++)
+				out[cb + j] += (vb_real)acc[j];
+		}
+		return;
+	}
 	PAR_FOR(a->n)
 	for (size_t c = 0; c < C; c++) {
 		double acc = 0;
-		size_t off = blk ? (c / TENSOR_BLK) * P * TENSOR_BLK +
-					   c % TENSOR_BLK
-				 : c * P;
-		size_t step = blk ? TENSOR_BLK : 1;
 		for (size_t b = 0; b < B; b++) {
-			const vb_real *r = x + b * C * P + off;
+			const vb_real *r = x + (b * C + c) * P;
 			for (size_t i = 0; i < P; i++)
-				acc += r[i * step];
+				acc += r[i];
 		}
 		out[c] += (vb_real)acc;
 	}
@@ -1025,26 +1036,30 @@ static void sum_channels_backward(struct graph *g, struct graph_node *n)
 {
 	struct tensor *ga = graph_input_grad(g, n, 0);
 	const struct tensor *a = &n->in[0]->value;
+	const vb_real *G = n->grad.data;
 	size_t B, C, P;
 	if (!ga)
 		return;
 	B = a->shape[0];
 	C = a->shape[1];
 	P = plane(a);
+	/* ga has the layout a had when it was made */
+	if (ga->layout == TENSOR_LAYOUT_BLK16) {
+		for (size_t b = 0; b < B; b++)
+			for (size_t cb = 0; cb < C; cb += TENSOR_BLK) {
+				vb_real *d = ga->data + b * C * P + cb * P;
+				for (size_t i = 0; i < P; i++)
+					for (size_t j = 0; j < TENSOR_BLK; j++)
+						d[i * TENSOR_BLK + j] +=
+							G[cb + j];
+			}
+		return;
+	}
 	for (size_t b = 0; b < B; b++)
 		for (size_t c = 0; c < C; c++) {
-			vb_real G = n->grad.data[c];
-			/* ga has the layout a had when it was made */
-			size_t step = ga->layout == TENSOR_LAYOUT_BLK16
-					      ? TENSOR_BLK
-					      : 1;
-			vb_real *d = ga->data + b * C * P +
-				     (step > 1 ? (c / TENSOR_BLK) * P *
-							 TENSOR_BLK +
-							 c % TENSOR_BLK
-					       : c * P);
+			vb_real *d = ga->data + (b * C + c) * P;
 			for (size_t i = 0; i < P; i++)
-				d[i * step] += G;
+				d[i] += G[c];
 		}
 }
 
