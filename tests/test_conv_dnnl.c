@@ -935,6 +935,34 @@ START_TEST(test_blocked_rhvae_bit_identical)
 }
 END_TEST
 
+
+/* The layout helpers: BLK16 round trip, tensor_offset against the
+ * aBcd16b formula, and a NaN's row-major index found through it (what
+ * the anomaly guard reports for a blocked tensor). */
+START_TEST(test_blocked_layout_helpers)
+{
+	enum { B = 2, C = 32, HW = 6 };
+	static float a[B * C * HW], blk[B * C * HW], back[B * C * HW];
+	struct tensor t = tensor_view(blk, 4, (size_t[4]){B, C, 2, 3});
+	for (size_t i = 0; i < B * C * HW; i++)
+		a[i] = (float)i;
+	tensor_plain_to_blk16(a, blk, B, C, HW);
+	t.layout = TENSOR_LAYOUT_BLK16;
+	ck_assert(tensor_blockable(&t));
+	for (size_t i = 0; i < B * C * HW; i++) {
+		size_t b = i / (C * HW), c = i / HW % C, p = i % HW;
+		size_t off = b * C * HW + (c / 16) * HW * 16 + p * 16 + c % 16;
+		ck_assert_uint_eq(tensor_offset(&t, i), off);
+		ck_assert(blk[off] == a[i]);
+	}
+	tensor_blk16_to_plain(blk, back, B, C, HW);
+	ck_assert(!memcmp(a, back, sizeof a));
+	blk[tensor_offset(&t, 777)] = NAN;
+	for (size_t i = 0; i < B * C * HW; i++)
+		ck_assert(isnan(blk[tensor_offset(&t, i)]) == (i == 777));
+}
+END_TEST
+
 TU_MAIN_CASES("conv_dnnl",
 	      TU_CASE_LOOP("conv_dnnl", 120, test_variant, (int)N_VARIANTS,
 			   test_tolerance_bites, test_backend_names,
@@ -942,4 +970,5 @@ TU_MAIN_CASES("conv_dnnl",
 	      TU_CASE_LOOP("blocked", 120, test_blocked_copies_fresh,
 			   (int)N_VARIANTS, test_blocked_copies_invalidated,
 			   test_blocked_bit_identical,
-			   test_blocked_rhvae_bit_identical))
+			   test_blocked_rhvae_bit_identical,
+			   test_blocked_layout_helpers))
