@@ -2,7 +2,8 @@
  * convolution kernels: a per-owner cache of convolution primitives keyed
  * by (kind, shape, bias, accumulate, thread count), each with the
  * reorders between the callers' plain NCHW / OIHW arrays and the layouts
- * the primitive chose (dnnl_format_tag_any), and the blocked copies of
+ * the primitive chose (dnnl_format_tag_any; none for activations a caller
+ * hands over already in aBcd16b, conv_dnnl_run), and the blocked copies of
  * plain inputs kept for later calls (struct blk). What the ops compute on
  * the tape stays in ops_conv.c, when arrays change in graph.c; the double
  * build compiles only the stubs at the end. */
