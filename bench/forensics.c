@@ -505,6 +505,10 @@ enum vb_status forensics_write_dump(struct run *r, const char *path,
 		st = add_dump_batch(w, r, epoch, ids, nb, &t, err);
 	if (tf)
 		fputs("id,name,op,kind,phase\n", tf);
+	/* blocked activations (the oneDNN path) are dumped row-major: the
+	 * step is over, so its node values may change layout in place */
+	for (size_t k = 0; k < graph_node_count(r->g); k++)
+		graph_to_plain(r->g, &graph_node_at(r->g, k)->value);
 	if (st == VB_OK)
 		st = add_dump_nodes(w, r->g, tf, err);
 	if (st == VB_OK)

@@ -55,12 +55,14 @@ static void bad_summary(struct guard_event *ev, const struct tensor *t,
 	ev->n_bad = 0;
 	ev->n_bad_samples = rows ? 0 : -1;
 	ev->n_sample_rows = 0;
+	/* i is the row-major index whatever the layout (tensor_offset) */
 	for (size_t i = 0; i < t->n; i++) {
-		if (isfinite(t->data[i]))
+		vb_real v = t->data[tensor_offset(t, i)];
+		if (isfinite(v))
 			continue;
 		if (ev->n_bad++ == 0) {
 			ev->first_bad = i;
-			ev->bad_value = t->data[i];
+			ev->bad_value = v;
 		}
 		if (rows && (long)(i / per) != last_row) {
 			last_row = (long)(i / per);

@@ -2,7 +2,8 @@
  * convolution kernels: a per-owner cache of convolution primitives keyed
  * by (kind, shape, bias, accumulate, thread count), each with the
  * reorders between the callers' plain NCHW / OIHW arrays and the layouts
- * the primitive chose (dnnl_format_tag_any), and the blocked copies of
+ * the primitive chose (dnnl_format_tag_any; none for activations a caller
+ * hands over already in aBcd16b, conv_dnnl_run), and the blocked copies of
  * plain inputs kept for later calls (struct blk). What the ops compute on
  * the tape stays in ops_conv.c, when arrays change in graph.c; the double
  * build compiles only the stubs at the end. */
@@ -603,17 +604,61 @@ static enum vb_status run_reorder(struct conv_dnnl *c, dnnl_primitive_t r,
 	return VB_OK;
 }
 
-/* Runs entry e: inputs in0, in1 (plain), output out (plain; written or
- * added), bias (read for the forward, diff_bias written or added for
- * the weight gradient; may be NULL when !e->bias). */
+/* Whether argument a's primitive layout is aBcd16b over the same bytes
+ * as its plain array: an activation the caller may hand over blocked. */
+static bool arg_blk16(const struct arg *a, const struct conv_dnnl_shape *s,
+		      bool src)
+{
+	dnnl_memory_desc_t md;
+	if (!a->prim)
+		return false;
+	if (src)
+		md_plain(&md, s->B, s->c_src, s->h_src, s->w_src,
+			 dnnl_aBcd16b);
+	else
+		md_plain(&md, s->B, s->c_dst, s->h_dst, s->w_dst,
+			 dnnl_aBcd16b);
+	return a->pbytes == a->n * sizeof(float) &&
+	       dnnl_memory_desc_equal(&md, &a->pmd);
+}
+
+/* CONV_DNNL_BLK_* bits of entry e's activation arguments kept in
+ * aBcd16b. */
+static unsigned entry_blk(const struct entry *e)
+{
+	unsigned m = 0;
+	switch (e->kind) {
+	case KIND_FWD:
+		m |= arg_blk16(&e->in[0], &e->s, true) ? CONV_DNNL_BLK_IN0 : 0;
+		m |= arg_blk16(&e->out, &e->s, false) ? CONV_DNNL_BLK_OUT : 0;
+		break;
+	case KIND_BWD_DATA:
+		m |= arg_blk16(&e->in[0], &e->s, false) ? CONV_DNNL_BLK_IN0 : 0;
+		m |= arg_blk16(&e->out, &e->s, true) ? CONV_DNNL_BLK_OUT : 0;
+		break;
+	case KIND_BWD_WEIGHTS:
+		m |= arg_blk16(&e->in[0], &e->s, true) ? CONV_DNNL_BLK_IN0 : 0;
+		m |= arg_blk16(&e->in[1], &e->s, false) ? CONV_DNNL_BLK_IN1 : 0;
+		break;
+	}
+	return m;
+}
+
+/* Runs entry e: inputs in0, in1 (plain, or aBcd16b where blk says so),
+ * output out (likewise; written or added), bias (read for the forward,
+ * diff_bias written or added for the weight gradient; may be NULL when
+ * !e->bias). A blk bit is set only where entry_blk has it. */
 static enum vb_status entry_run(struct conv_dnnl *c, struct entry *e,
 				const float *in0, const float *in1, float *out,
-				float *bias, struct vb_error *err)
+				float *bias, unsigned blk,
+				struct vb_error *err)
 {
 	dnnl_exec_arg_t args[6];
 	const float *ins[2] = {in0, in1};
 	int n = 0;
-	bool add_plain = e->accumulate && !e->out.reorder;
+	bool out_blk = blk & CONV_DNNL_BLK_OUT;
+	bool out_reorder = e->out.reorder && !out_blk;
+	bool add_plain = e->accumulate && !out_reorder;
 	enum vb_status vs = VB_OK;
 	double t0;
 	/* an output never keeps a blocked copy of what it overwrites */
@@ -621,7 +666,10 @@ static enum vb_status entry_run(struct conv_dnnl *c, struct entry *e,
 		   (const char *)(out + e->out.n));
 	for (int i = 0; i < 2 && !vs; i++) {
 		struct arg *a = &e->in[i];
-		if (a->reorder) {
+		if (blk & (i ? CONV_DNNL_BLK_IN1 : CONV_DNNL_BLK_IN0)) {
+			/* already in the primitive's layout */
+			vs = set_handle(a->prim, ins[i], err);
+		} else if (a->reorder) {
 			void *p = c->no_copies ? NULL
 					       : blk_find(c, ins[i], &a->pmd);
 			if (p) {
@@ -658,8 +706,7 @@ static enum vb_status entry_run(struct conv_dnnl *c, struct entry *e,
 	 * written, else into the shared buffer and reordered (or added) */
 	if (!vs)
 		vs = set_handle(e->out.prim,
-				e->out.reorder || add_plain ? c->buf[BUF_OUT]
-							    : out,
+				out_reorder || add_plain ? c->buf[BUF_OUT] : out,
 				err);
 	args[n++] = (dnnl_exec_arg_t){e->out.dnnl_arg, e->out.prim};
 	if (!vs && e->bias) {
@@ -682,7 +729,7 @@ static enum vb_status entry_run(struct conv_dnnl *c, struct entry *e,
 		 KIND_NAME[e->kind]);
 	c->st.prim_s += clock_s() - t0;
 	c->st.calls++;
-	if (e->out.reorder) {
+	if (out_reorder) {
 		vs = set_handle(e->out.user, out, err);
 		t0 = clock_s();
 		if (!vs)
@@ -705,6 +752,40 @@ static enum vb_status entry_run(struct conv_dnnl *c, struct entry *e,
 	return vs;
 }
 
+static const enum kind CALL_KIND[] = {KIND_FWD, KIND_BWD_DATA,
+				      KIND_BWD_WEIGHTS};
+
+enum vb_status conv_dnnl_blocked(struct conv_dnnl *c, enum conv_dnnl_call call,
+				 const struct conv_dnnl_shape *s, bool bias,
+				 bool accumulate, unsigned *blk,
+				 struct vb_error *err)
+{
+	struct entry *e = lookup(c, CALL_KIND[call], s, bias, accumulate,
+				 err);
+	*blk = 0;
+	if (!e)
+		return err ? err->status : VB_ERR_INTERNAL;
+	*blk = entry_blk(e);
+	return VB_OK;
+}
+
+enum vb_status conv_dnnl_run(struct conv_dnnl *c, enum conv_dnnl_call call,
+			     const struct conv_dnnl_shape *s, const float *in0,
+			     const float *in1, float *bias, float *out,
+			     bool accumulate, unsigned blk,
+			     struct vb_error *err)
+{
+	struct entry *e = lookup(c, CALL_KIND[call], s, bias != NULL,
+				 accumulate, err);
+	if (!e)
+		return err ? err->status : VB_ERR_INTERNAL;
+	if (blk & ~entry_blk(e))
+		return vb_fail(err, VB_ERR_INTERNAL, "conv_dnnl: %s: a blocked "
+			       "argument the primitive keeps in another "
+			       "layout", e->desc);
+	return entry_run(c, e, in0, in1, out, bias, blk, err);
+}
+
 enum vb_status conv_dnnl_forward(struct conv_dnnl *c,
 				 const struct conv_dnnl_shape *s,
 				 const float *src, const float *w,
@@ -715,7 +796,7 @@ enum vb_status conv_dnnl_forward(struct conv_dnnl *c,
 				 err);
 	if (!e)
 		return err ? err->status : VB_ERR_INTERNAL;
-	return entry_run(c, e, src, w, dst, (float *)(uintptr_t)bias, err);
+	return entry_run(c, e, src, w, dst, (float *)(uintptr_t)bias, 0, err);
 }
 
 enum vb_status conv_dnnl_backward_data(struct conv_dnnl *c,
@@ -727,7 +808,7 @@ enum vb_status conv_dnnl_backward_data(struct conv_dnnl *c,
 	struct entry *e = lookup(c, KIND_BWD_DATA, s, false, accumulate, err);
 	if (!e)
 		return err ? err->status : VB_ERR_INTERNAL;
-	return entry_run(c, e, d_dst, w, d_src, NULL, err);
+	return entry_run(c, e, d_dst, w, d_src, NULL, 0, err);
 }
 
 enum vb_status conv_dnnl_backward_weights(struct conv_dnnl *c,
@@ -741,7 +822,7 @@ enum vb_status conv_dnnl_backward_weights(struct conv_dnnl *c,
 				 accumulate, err);
 	if (!e)
 		return err ? err->status : VB_ERR_INTERNAL;
-	return entry_run(c, e, src, d_dst, d_w, d_bias, err);
+	return entry_run(c, e, src, d_dst, d_w, d_bias, 0, err);
 }
 
 enum vb_status conv_dnnl_sgemm(bool ta, bool tb, size_t m, size_t n, size_t k,

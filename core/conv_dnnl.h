@@ -95,6 +95,36 @@ enum vb_status conv_dnnl_backward_weights(struct conv_dnnl *c,
 					  bool accumulate,
 					  struct vb_error *err);
 
+/* The three calls above as one entry, for callers that hand over
+ * activations in oneDNN's blocked layout aBcd16b (tensor.h
+ * TENSOR_LAYOUT_BLK16) instead of plain NCHW. in0 / in1 / out are
+ * (src, w, dst) for FWD, (d_dst, w, d_src) for BWD_DATA, (src, d_dst,
+ * d_w) for BWD_WEIGHTS; bias is the forward's bias or the weight
+ * gradient's d_bias. */
+enum conv_dnnl_call {
+	CONV_DNNL_FWD,
+	CONV_DNNL_BWD_DATA,
+	CONV_DNNL_BWD_WEIGHTS
+};
+#define CONV_DNNL_BLK_IN0 1u /* in0: src (FWD, BWD_WEIGHTS), d_dst */
+#define CONV_DNNL_BLK_IN1 2u /* in1: d_dst of BWD_WEIGHTS */
+#define CONV_DNNL_BLK_OUT 4u /* out: dst (FWD), d_src (BWD_DATA) */
+/* *blk = the CONV_DNNL_BLK_* bits of the activation arguments the
+ * primitive of this key (made on first use) keeps in aBcd16b with no
+ * padding: only those may be handed over blocked. */
+enum vb_status conv_dnnl_blocked(struct conv_dnnl *c, enum conv_dnnl_call call,
+				 const struct conv_dnnl_shape *s, bool bias,
+				 bool accumulate, unsigned *blk,
+				 struct vb_error *err);
+/* Runs call; blk: which of in0, in1, out are aBcd16b (a subset of
+ * conv_dnnl_blocked's bits, else VB_ERR_INTERNAL); those skip their
+ * reorder (a blocked out that accumulates is added elementwise). */
+enum vb_status conv_dnnl_run(struct conv_dnnl *c, enum conv_dnnl_call call,
+			     const struct conv_dnnl_shape *s, const float *in0,
+			     const float *in1, float *bias, float *out,
+			     bool accumulate, unsigned blk,
+			     struct vb_error *err);
+
 /* C (m, n) = alpha op(A) op(B) + beta C, row-major, op(X) = X or X^T,
  * through oneDNN's sgemm on OpenMP's threads (conv_dnnl_set_threads):
  * the products of a multi-threaded run, so that it has one thread pool

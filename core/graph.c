@@ -53,6 +53,7 @@ struct graph {
 	size_t stage_cap;
 	enum graph_conv_backend conv_backend;
 	struct conv_dnnl *conv_dnnl; /* oneDNN primitives, made on first use */
+	bool no_blocked; /* graph_set_blocked(g, false) */
 };
 
 static struct graph_chunk *chunk_new(size_t size)
@@ -464,6 +465,73 @@ struct graph_node *graph_param(struct graph *g, const char *name,
 	return n;
 }
 
+void graph_set_blocked(struct graph *g, bool on)
+{
+	g->no_blocked = !on;
+}
+
+bool graph_blocked(const struct graph *g)
+{
+	return !g->no_blocked && g->conv_backend == GRAPH_CONV_BACKEND_DNNL;
+}
+
+void graph_to_plain(struct graph *g, struct tensor *t)
+{
+	struct graph_mark mk;
+	vb_real *tmp;
+	if (t->layout == TENSOR_LAYOUT_PLAIN || !t->data)
+		return;
+	mk = graph_mark(g);
+	tmp = graph_alloc(g, t->n * sizeof *tmp);
+	if (!tmp)
+		return;
+	tensor_blk16_to_plain(t->data, tmp, t->shape[0], t->shape[1],
+			      t->shape[2] * t->shape[3]);
+	memcpy(t->data, tmp, t->n * sizeof *tmp);
+	t->layout = TENSOR_LAYOUT_PLAIN;
+	graph_release(g, mk);
+	/* the array's contents changed: no blocked copy of it stays */
+	conv_dnnl_forget_range(g->conv_dnnl, (const char *)t->data,
+			       (const char *)(t->data + t->n));
+}
+
+const vb_real *graph_in_layout(struct graph *g, const struct tensor *t,
+			       enum tensor_layout want)
+{
+	struct tensor c;
+	if (t->layout == want)
+		return t->data;
+	c = *t;
+	c.layout = want;
+	c.data = graph_alloc(g, t->n * sizeof *c.data);
+	if (!c.data)
+		return NULL;
+	tensor_copy_layout(&c, t);
+	return c.data;
+}
+
+/* Applies op's layout rule to its inputs; returns the output's layout. */
+static enum tensor_layout layout_inputs(struct graph *g,
+					enum graph_layout_rule rule,
+					struct graph_node **in, int n_in,
+					int ndim, const size_t *shape)
+{
+	bool all = n_in > 0;
+	if (rule == GRAPH_LAYOUT_OWN)
+		return TENSOR_LAYOUT_PLAIN;
+	for (int i = 0; i < n_in; i++) {
+		const struct tensor *t = &in[i]->value;
+		all = all && t->layout == TENSOR_LAYOUT_BLK16 &&
+		      t->ndim == ndim &&
+		      !memcmp(t->shape, shape, (size_t)ndim * sizeof *shape);
+	}
+	if (rule == GRAPH_LAYOUT_ELEM && all)
+		return TENSOR_LAYOUT_BLK16;
+	for (int i = 0; i < n_in; i++)
+		graph_to_plain(g, &in[i]->value);
+	return TENSOR_LAYOUT_PLAIN;
+}
+
 static struct graph_node *op_node_common(struct graph *g,
 					 const struct graph_op *op,
 					 const char *name,
@@ -496,10 +564,29 @@ struct graph_node *graph_op_node(struct graph *g, const struct graph_op *op,
 				 const char *name, struct graph_node **in,
 				 int n_in, int ndim, const size_t *shape)
 {
-	struct graph_node *n = op_node_common(g, op, name, in, n_in);
+	return graph_op_node_layout(g, op, GRAPH_LAYOUT_PLAIN, name, in, n_in,
+				    ndim, shape);
+}
+
+struct graph_node *graph_op_node_layout(struct graph *g,
+					const struct graph_op *op,
+					enum graph_layout_rule rule,
+					const char *name,
+					struct graph_node **in, int n_in,
+					int ndim, const size_t *shape)
+{
+	struct graph_node *n;
+	enum tensor_layout lay = TENSOR_LAYOUT_PLAIN;
+	for (int i = 0; i < n_in && i < GRAPH_MAX_IN; i++)
+		if (!in[i])
+			return NULL;
+	if (n_in <= GRAPH_MAX_IN)
+		lay = layout_inputs(g, rule, in, n_in, ndim, shape);
+	n = op_node_common(g, op, name, in, n_in);
 	if (!n)
 		return NULL;
 	n->value = graph_tensor(g, ndim, shape);
+	n->value.layout = lay;
 	return n->value.data || n->value.n == 0 ? n : NULL;
 }
 
@@ -507,11 +594,18 @@ struct graph_node *graph_op_view(struct graph *g, const struct graph_op *op,
 				 const char *name, struct graph_node **in,
 				 int n_in, struct tensor value)
 {
-	struct graph_node *n = op_node_common(g, op, name, in, n_in);
+	struct graph_node *n;
+	for (int i = 0; i < n_in && i < GRAPH_MAX_IN; i++) {
+		if (!in[i])
+			return NULL;
+		graph_to_plain(g, &in[i]->value); /* a view reads plain */
+	}
+	n = op_node_common(g, op, name, in, n_in);
 	if (!n)
 		return NULL;
 	n->value = value;
 	n->value.owns = false;
+	n->value.layout = TENSOR_LAYOUT_PLAIN;
 	n->view = true;
 	return n;
 }
@@ -550,6 +644,7 @@ struct tensor *graph_input_grad(struct graph *g, struct graph_node *n, int i)
 						     in->value.shape);
 			if (!in->grad.data)
 				return NULL;
+			in->grad.layout = in->value.layout;
 		}
 	}
 	return &in->grad;
@@ -600,8 +695,9 @@ static enum vb_status fused_pass(struct graph *g, struct graph_node *out,
 	out->grad = graph_tensor(g, out->value.ndim, out->value.shape);
 	if (!out->grad.data)
 		return g->err.status;
+	out->grad.layout = out->value.layout;
 	if (seed)
-		tensor_copy(&out->grad, seed);
+		tensor_copy_layout(&out->grad, seed);
 	else
 		tensor_fill(&out->grad, fill);
 	for (size_t k = out->id + 1; k-- > 0;) {
@@ -732,7 +828,14 @@ enum vb_status graph_pass_values(struct graph *g, struct graph_node *out,
 	}
 	for (size_t k = 0; k < n_wrt; k++) {
 		struct graph_node *w = wrt[k];
-		if (w->id <= top && w->grad.data)
+		if (w->id <= top && w->grad.data &&
+		    w->grad.layout == TENSOR_LAYOUT_BLK16)
+			tensor_blk16_to_plain(w->grad.data, g->stage + off,
+					      w->grad.shape[0],
+					      w->grad.shape[1],
+					      w->grad.shape[2] *
+						      w->grad.shape[3]);
+		else if (w->id <= top && w->grad.data)
 			memcpy(g->stage + off, w->grad.data,
 			       w->value.n * sizeof(vb_real));
 		else

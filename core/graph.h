@@ -36,6 +36,20 @@ typedef void (*graph_vjp_fn)(struct graph *g, struct graph_node *n,
 			     struct graph_node *gout,
 			     struct graph_node **gin);
 
+/* What an op does with blocked (TENSOR_LAYOUT_BLK16) inputs, applied by
+ * graph_op_node_layout before the op computes (graph_op_node and
+ * graph_op_view: PLAIN). */
+enum graph_layout_rule {
+	GRAPH_LAYOUT_PLAIN,  /* every blocked input is made plain in place;
+				the output is plain */
+	GRAPH_LAYOUT_ELEM,   /* elementwise: output blocked when every input
+				is blocked with the output's shape; otherwise
+				the blocked inputs are made plain */
+	GRAPH_LAYOUT_OWN     /* inputs left as they are; the op's kernels
+				read and write both layouts (conv ops,
+				sum_channels) and set the output's */
+};
+
 struct graph_op {
 	const char *name;           /* stable lowercase op name: "matmul" */
 	graph_backward_fn backward; /* NULL: op has no gradient (constants) */
@@ -191,6 +205,25 @@ enum graph_conv_backend graph_conv_backend(const struct graph *g);
  * with the sticky error set on failure. Borrowed until graph_free. */
 struct conv_dnnl *graph_conv_dnnl(struct graph *g);
 
+/* Blocked activations (float build, DNNL backend): when on (the default),
+ * convolutions write their activation outputs and input gradients in
+ * oneDNN's blocked layout where the primitive uses it, and the ops
+ * between convolutions keep it (graph_layout_rule), so no reorder is
+ * needed around them; off, every node value and gradient is plain. Values
+ * are bit-identical either way (only where elements sit changes). The
+ * setting survives graph_reset; graph_blocked is true when it is on and
+ * the backend is DNNL. */
+void graph_set_blocked(struct graph *g, bool on);
+bool graph_blocked(const struct graph *g);
+/* For kernels: t (an arena node value or gradient) made plain in place
+ * (no-op when it is plain). Uses arena scratch, given back. */
+void graph_to_plain(struct graph *g, struct tensor *t);
+/* For kernels: t's data in layout want: t->data when t has it, else a
+ * converted copy in arena scratch (bracket with graph_mark / release).
+ * NULL with the sticky error set on failure. */
+const vb_real *graph_in_layout(struct graph *g, const struct tensor *t,
+			       enum tensor_layout want);
+
 /* Leaves. The value is borrowed (not copied): it must outlive the step. */
 struct graph_node *graph_input(struct graph *g, const char *name,
 			       struct tensor value, bool requires_grad);
@@ -207,6 +240,14 @@ struct graph_node *graph_param(struct graph *g, const char *name,
 struct graph_node *graph_op_node(struct graph *g, const struct graph_op *op,
 				 const char *name, struct graph_node **in,
 				 int n_in, int ndim, const size_t *shape);
+/* Same, with the layout rule for blocked inputs (graph_op_node is
+ * GRAPH_LAYOUT_PLAIN): the few ops whose kernels read both layouts. */
+struct graph_node *graph_op_node_layout(struct graph *g,
+					const struct graph_op *op,
+					enum graph_layout_rule rule,
+					const char *name,
+					struct graph_node **in, int n_in,
+					int ndim, const size_t *shape);
 /* Same, but the value is a view of existing data (reshape). */
 struct graph_node *graph_op_view(struct graph *g, const struct graph_op *op,
 				 const char *name, struct graph_node **in,
@@ -216,8 +257,10 @@ struct graph_node *graph_op_view(struct graph *g, const struct graph_op *op,
 struct graph_node *graph_node_done(struct graph *g, struct graph_node *n);
 
 /* For backward kernels: the gradient buffer of input i of n for the
- * current pass, zeroed on first touch (for a PARAM in graph_backward it is
- * the parameter's gradient slice), or NULL when that input needs none. */
+ * current pass, in the layout input i's value has when it is made
+ * (kernels must read grad.layout), zeroed on first touch (for a PARAM
+ * in graph_backward it is the parameter's gradient slice), or NULL when
+ * that input needs none. */
 struct tensor *graph_input_grad(struct graph *g, struct graph_node *n, int i);
 /* For vjp builders: whether input i of n needs a gradient in this pass. */
 bool graph_input_active(const struct graph_node *n, int i);

@@ -125,6 +125,10 @@ enum vb_status graph_grad(struct graph *g, struct graph_node *out,
 		? second_order_pass(g, out, seed, wrt, n_wrt, result)
 		: graph_pass_values(g, out, seed, wrt, n_wrt, result);
 	graph_pass_end(g, top);
+	/* callers read the results: row-major, whatever the ops made */
+	for (size_t k = 0; st == VB_OK && k < n_wrt; k++)
+		if (result[k])
+			graph_to_plain(g, &result[k]->value);
 	if (st != VB_OK)
 		return vb_fail(err, st, "%s", graph_error(g)->msg);
 	return VB_OK;

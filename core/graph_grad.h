@@ -20,7 +20,8 @@
  * value (zeros when wrt[k] does not reach out). With create_graph, result[k]
  * is a node built on the tape from differentiable ops (requires grad when
  * anything it depends on does), so a loss built from it differentiates
- * through it. */
+ * through it. Either way result[k]'s value is plain (row-major) on
+ * return. */
 enum vb_status graph_grad(struct graph *g, struct graph_node *out,
 			  struct graph_node *seed, struct graph_node **wrt,
 			  size_t n_wrt, bool create_graph,

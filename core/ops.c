@@ -318,27 +318,51 @@ struct graph_node *op_linear(struct graph *g, const char *name,
 /* ------------------------------------------------------------------ */
 /* elementwise unary */
 
-static struct graph_node *unary_node(struct graph *g,
-				     const struct graph_op *op,
-				     const char *name, struct graph_node *a)
+/* rule: GRAPH_LAYOUT_ELEM for the ops that may sit between two oneDNN
+ * convolutions (relu, relu_mask, add, mul: their forward loops are
+ * elementwise, their backward kernels read the gradient's layout), PLAIN
+ * for the rest. */
+static struct graph_node *unary_node_layout(struct graph *g,
+					    const struct graph_op *op,
+					    enum graph_layout_rule rule,
+					    const char *name,
+					    struct graph_node *a)
 {
 	struct graph_node *in[1] = {a};
 	if (!a)
 		return NULL;
-	return graph_op_node(g, op, name, in, 1, a->value.ndim,
-			     a->value.shape);
+	return graph_op_node_layout(g, op, rule, name, in, 1, a->value.ndim,
+				    a->value.shape);
+}
+
+static struct graph_node *unary_node(struct graph *g,
+				     const struct graph_op *op,
+				     const char *name, struct graph_node *a)
+{
+	return unary_node_layout(g, op, GRAPH_LAYOUT_PLAIN, name, a);
 }
 
 /* relu */
+/* Elementwise backward kernels of GRAPH_LAYOUT_ELEM ops read their
+ * operands in the layout of the gradient they accumulate into (a value
+ * made plain after the op ran leaves the two differing): converted
+ * copies in arena scratch, given back, when they differ. */
 static void relu_backward(struct graph *g, struct graph_node *n)
 {
 	struct tensor *ga = graph_input_grad(g, n, 0);
-	const vb_real *x = n->in[0]->value.data, *G = n->grad.data;
+	struct graph_mark mk;
+	const vb_real *x, *G;
 	if (!ga)
 		return;
-	PAR_FOR(n->value.n)
-	for (size_t i = 0; i < n->value.n; i++)
-		ga->data[i] += x[i] > 0 ? G[i] : 0;
+	mk = graph_mark(g);
+	x = graph_in_layout(g, &n->in[0]->value, ga->layout);
+	G = x ? graph_in_layout(g, &n->grad, ga->layout) : NULL;
+	if (G) {
+		PAR_FOR(n->value.n)
+		for (size_t i = 0; i < n->value.n; i++)
+			ga->data[i] += x[i] > 0 ? G[i] : 0;
+	}
+	graph_release(g, mk);
 }
 
 static void relu_vjp(struct graph *g, struct graph_node *n,
@@ -354,7 +378,8 @@ static const struct graph_op OP_RELU = {"relu", relu_backward, relu_vjp};
 struct graph_node *op_relu(struct graph *g, const char *name,
 			   struct graph_node *a)
 {
-	struct graph_node *n = unary_node(g, &OP_RELU, name, a);
+	struct graph_node *n = unary_node_layout(g, &OP_RELU,
+						 GRAPH_LAYOUT_ELEM, name, a);
 	if (!n)
 		return NULL;
 	const vb_real *x = a->value.data;
@@ -428,7 +453,8 @@ static const struct graph_op OP_RELU_MASK = {"relu_mask", NULL, NULL};
 struct graph_node *op_relu_mask(struct graph *g, const char *name,
 				struct graph_node *a)
 {
-	struct graph_node *n = unary_node(g, &OP_RELU_MASK, name, a);
+	struct graph_node *n = unary_node_layout(g, &OP_RELU_MASK,
+						 GRAPH_LAYOUT_ELEM, name, a);
 	if (!n)
 		return NULL;
 	PAR_FOR(n->value.n)
@@ -711,29 +737,46 @@ struct graph_node *op_add_scalar(struct graph *g, const char *name,
 /* ------------------------------------------------------------------ */
 /* elementwise binary, same shape */
 
-static struct graph_node *binary_node(struct graph *g,
-				      const struct graph_op *op,
-				      const char *name, struct graph_node *a,
-				      struct graph_node *b)
+static struct graph_node *binary_node_layout(struct graph *g,
+					     const struct graph_op *op,
+					     enum graph_layout_rule rule,
+					     const char *name,
+					     struct graph_node *a,
+					     struct graph_node *b)
 {
 	struct graph_node *in[2] = {a, b};
 	if (any_null2(a, b))
 		return NULL;
 	if (a->value.n != b->value.n)
 		return op_impl_shape_fail(g, "ops", op->name, name, a, b);
-	return graph_op_node(g, op, name, in, 2, a->value.ndim,
-			     a->value.shape);
+	return graph_op_node_layout(g, op, rule, name, in, 2, a->value.ndim,
+				    a->value.shape);
+}
+
+static struct graph_node *binary_node(struct graph *g,
+				      const struct graph_op *op,
+				      const char *name, struct graph_node *a,
+				      struct graph_node *b)
+{
+	return binary_node_layout(g, op, GRAPH_LAYOUT_PLAIN, name, a, b);
 }
 
 static void add_backward(struct graph *g, struct graph_node *n)
 {
 	for (int k = 0; k < 2; k++) {
 		struct tensor *gk = graph_input_grad(g, n, k);
+		struct graph_mark mk;
+		const vb_real *G;
 		if (!gk)
 			continue;
-		PAR_FOR(n->value.n)
-		for (size_t i = 0; i < n->value.n; i++)
-			gk->data[i] += n->grad.data[i];
+		mk = graph_mark(g);
+		G = graph_in_layout(g, &n->grad, gk->layout);
+		if (G) {
+			PAR_FOR(n->value.n)
+			for (size_t i = 0; i < n->value.n; i++)
+				gk->data[i] += G[i];
+		}
+		graph_release(g, mk);
 	}
 }
 
@@ -752,7 +795,8 @@ static const struct graph_op OP_ADD = {"add", add_backward, add_vjp};
 struct graph_node *op_add(struct graph *g, const char *name,
 			  struct graph_node *a, struct graph_node *b)
 {
-	struct graph_node *n = binary_node(g, &OP_ADD, name, a, b);
+	struct graph_node *n = binary_node_layout(g, &OP_ADD,
+						  GRAPH_LAYOUT_ELEM, name, a, b);
 	if (!n)
 		return NULL;
 	PAR_FOR(n->value.n)
@@ -801,16 +845,29 @@ static void mul_backward(struct graph *g, struct graph_node *n)
 {
 	struct tensor *ga = graph_input_grad(g, n, 0);
 	struct tensor *gb = graph_input_grad(g, n, 1);
-	const vb_real *a = n->in[0]->value.data, *b = n->in[1]->value.data;
-	const vb_real *G = n->grad.data;
-	if (ga)
-		PAR_FOR(n->value.n)
-		for (size_t i = 0; i < n->value.n; i++)
-			ga->data[i] += G[i] * b[i];
-	if (gb)
-		PAR_FOR(n->value.n)
-		for (size_t i = 0; i < n->value.n; i++)
-			gb->data[i] += G[i] * a[i];
+	struct graph_mark mk = graph_mark(g);
+	const vb_real *a, *b, *G;
+	if (ga) {
+		b = graph_in_layout(g, &n->in[1]->value, ga->layout);
+		G = b ? graph_in_layout(g, &n->grad, ga->layout) : NULL;
+		if (G) {
+			PAR_FOR(n->value.n)
+			for (size_t i = 0; i < n->value.n; i++)
+				ga->data[i] += G[i] * b[i];
+		}
+	}
+	graph_release(g, mk);
+	mk = graph_mark(g);
+	if (gb) {
+		a = graph_in_layout(g, &n->in[0]->value, gb->layout);
+		G = a ? graph_in_layout(g, &n->grad, gb->layout) : NULL;
+		if (G) {
+			PAR_FOR(n->value.n)
+			for (size_t i = 0; i < n->value.n; i++)
+				gb->data[i] += G[i] * a[i];
+		}
+	}
+	graph_release(g, mk);
 }
 
 static void mul_vjp(struct graph *g, struct graph_node *n,
@@ -827,7 +884,8 @@ static const struct graph_op OP_MUL = {"mul", mul_backward, mul_vjp};
 struct graph_node *op_mul(struct graph *g, const char *name,
 			  struct graph_node *a, struct graph_node *b)
 {
-	struct graph_node *n = binary_node(g, &OP_MUL, name, a, b);
+	struct graph_node *n = binary_node_layout(g, &OP_MUL,
+						  GRAPH_LAYOUT_ELEM, name, a, b);
 	if (!n)
 		return NULL;
 	PAR_FOR(n->value.n)

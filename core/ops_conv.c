@@ -11,6 +11,7 @@
 #include "op_impl.h"
 
 #include "conv_dnnl.h"
+#include "par.h"
 
 #include <limits.h>
 #include <string.h>
@@ -212,14 +213,41 @@ static void from_cbp_add(const vb_real *src, size_t b0, size_t nb, size_t C,
 		}
 }
 
-/* out[c] += sum over b and p of a (B, C, P), accumulated in double. */
-static void channel_sums_add(const vb_real *a, vb_real *out, size_t B,
-			     size_t C, size_t P)
+/* Elements per (sample, channel) plane of a (B, C, ...) tensor. */
+static size_t plane(const struct tensor *t)
 {
+	size_t bc = t->shape[0] * t->shape[1];
+	return bc > 0 ? t->n / bc : 0;
+}
+
+/* out[c] += sum over b and p of a (B, C, P), accumulated in double, in
+ * the order (b, p) in either layout, so that both give the same bits; one
+ * thread per channel (plain) or per block of TENSOR_BLK channels summed
+ * side by side (blocked: each read is a whole block's row). */
+static void channel_sums_add(const struct tensor *a, vb_real *out)
+{
+	size_t B = a->shape[0], C = a->shape[1], P = plane(a);
+	const vb_real *x = a->data;
+	if (a->layout == TENSOR_LAYOUT_BLK16) {
+		PAR_FOR(a->n)
+		for (size_t cb = 0; cb < C; cb += TENSOR_BLK) {
+			double acc[TENSOR_BLK] = {0};
+			for (size_t b = 0; b < B; b++) {
+				const vb_real *r = x + b * C * P + cb * P;
+				for (size_t i = 0; i < P; i++)
+					for (size_t j = 0; j < TENSOR_BLK; j++)
+						acc[j] += r[i * TENSOR_BLK + j];
+			}
+			for (size_t j = 0; j < TENSOR_BLK; j++)
+				out[cb + j] += (vb_real)acc[j];
+		}
+		return;
+	}
+	PAR_FOR(a->n)
 	for (size_t c = 0; c < C; c++) {
 		double acc = 0;
 		for (size_t b = 0; b < B; b++) {
-			const vb_real *r = a + (b * C + c) * P;
+			const vb_real *r = x + (b * C + c) * P;
 			for (size_t i = 0; i < P; i++)
 				acc += r[i];
 		}
@@ -301,35 +329,66 @@ static bool dnnl_for(const struct graph *g, enum dnnl_call call,
 /* Runs call on the graph's oneDNN cache: CALL_FWD out = conv(a, b) + bias,
  * CALL_BWD_DATA out = input gradient at a with weights b, CALL_BWD_WEIGHTS
  * out = weight gradient of source a at output gradient b (and d_bias the
- * bias gradient when not NULL); accumulate adds instead of writing. False
+ * bias gradient when not NULL); accumulate adds instead of writing. Each
+ * tensor is read or written in its own layout: a blocked one the
+ * primitive keeps in aBcd16b is handed over as it is, any other is read
+ * through a plain copy in arena scratch (inputs) or made plain in place
+ * (out). fresh: out is a new node value whose layout this call sets
+ * (blocked when graph_blocked and the primitive writes aBcd16b). False
  * with the sticky error set on failure. */
 static bool dnnl_run(struct graph *g, enum dnnl_call call,
 		     const struct conv_geom *q, size_t c_dst,
-		     const vb_real *a, const vb_real *b, const vb_real *bias,
-		     vb_real *out, vb_real *d_bias, bool accumulate)
+		     const struct tensor *a, const struct tensor *b,
+		     const vb_real *bias, struct tensor *out, vb_real *d_bias,
+		     bool accumulate, bool fresh)
 {
 #ifndef VB_DOUBLE
+	static const enum conv_dnnl_call CALL[] = {
+		CONV_DNNL_FWD, CONV_DNNL_BWD_DATA, CONV_DNNL_BWD_WEIGHTS};
 	struct conv_dnnl *c = graph_conv_dnnl(g);
 	struct conv_dnnl_shape s = {q->B,  q->C,  q->H,  q->W,
 				    c_dst, q->Ho, q->Wo, q->kh,
 				    q->kw, q->s,  q->p};
 	struct vb_error e = {0};
+	vb_real *bv = call == CALL_BWD_WEIGHTS ? d_bias : (vb_real *)bias;
+	const vb_real *pa = a->data, *pb = b->data;
+	unsigned can = 0, blk = 0;
+	struct graph_mark mk;
 	enum vb_status st;
 	if (!c)
 		return false;
-	if (call == CALL_FWD)
-		st = conv_dnnl_forward(c, &s, a, b, bias, out, accumulate, &e);
-	else if (call == CALL_BWD_DATA)
-		st = conv_dnnl_backward_data(c, &s, a, b, out, accumulate, &e);
+	st = conv_dnnl_blocked(c, CALL[call], &s, bv != NULL, accumulate,
+			       &can, &e);
+	if (st != VB_OK) {
+		graph_failf(g, st, "ops: %s", e.msg);
+		return false;
+	}
+	if (fresh && graph_blocked(g) && (can & CONV_DNNL_BLK_OUT))
+		out->layout = TENSOR_LAYOUT_BLK16;
+	if (out->layout == TENSOR_LAYOUT_BLK16 && !(can & CONV_DNNL_BLK_OUT))
+		graph_to_plain(g, out);
+	mk = graph_mark(g);
+	if (a->layout == TENSOR_LAYOUT_BLK16 && (can & CONV_DNNL_BLK_IN0))
+		blk |= CONV_DNNL_BLK_IN0;
 	else
-		st = conv_dnnl_backward_weights(c, &s, a, b, out, d_bias,
-						accumulate, &e);
+		pa = graph_in_layout(g, a, TENSOR_LAYOUT_PLAIN);
+	if (b->layout == TENSOR_LAYOUT_BLK16 && (can & CONV_DNNL_BLK_IN1))
+		blk |= CONV_DNNL_BLK_IN1;
+	else if (pa)
+		pb = graph_in_layout(g, b, TENSOR_LAYOUT_PLAIN);
+	if (out->layout == TENSOR_LAYOUT_BLK16)
+		blk |= CONV_DNNL_BLK_OUT;
+	if (!pa || !pb)
+		return false;
+	st = conv_dnnl_run(c, CALL[call], &s, pa, pb, bv, out->data,
+			   accumulate, blk, &e);
+	graph_release(g, mk);
 	if (st != VB_OK)
 		graph_failf(g, st, "ops: %s", e.msg);
 	return st == VB_OK;
 #else
 	(void)call, (void)q, (void)c_dst, (void)a, (void)b, (void)bias;
-	(void)out, (void)d_bias, (void)accumulate;
+	(void)out, (void)d_bias, (void)accumulate, (void)fresh;
 	graph_failf(g, VB_ERR_INTERNAL, "ops: oneDNN convolution in the "
 		    "double build");
 	return false;
@@ -351,13 +410,25 @@ static bool grad_fresh(const struct graph_node *n, int i)
 	return in->active && !in->grad.data && in->kind != GRAPH_NODE_PARAM;
 }
 
-/* y (B, C, P) += bias[c] on every element of channel c. */
-static void add_channel_bias(vb_real *y, const vb_real *bias, size_t B,
-			     size_t C, size_t P)
+/* y (B, C, P) += bias[c] on every element of channel c (either
+ * layout). */
+static void add_channel_bias(struct tensor *y, const vb_real *bias)
 {
+	size_t B = y->shape[0], C = y->shape[1], P = plane(y);
+	if (y->layout == TENSOR_LAYOUT_BLK16) {
+		for (size_t b = 0; b < B; b++)
+			for (size_t cb = 0; cb < C; cb += TENSOR_BLK) {
+				vb_real *d = y->data + b * C * P + cb * P;
+				for (size_t i = 0; i < P; i++)
+					for (size_t j = 0; j < TENSOR_BLK; j++)
+						d[i * TENSOR_BLK + j] +=
+							bias[cb + j];
+			}
+		return;
+	}
 	for (size_t b = 0; b < B; b++)
 		for (size_t c = 0; c < C; c++) {
-			vb_real *d = y + (b * C + c) * P;
+			vb_real *d = y->data + (b * C + c) * P;
 			for (size_t i = 0; i < P; i++)
 				d[i] += bias[c];
 		}
@@ -397,30 +468,38 @@ static void conv2d_backward(struct graph *g, struct graph_node *n)
 	struct conv_geom q = conv2d_geom(n);
 	size_t K = geom_k(&q), P = geom_p(&q), Cout = n->value.shape[1];
 	size_t nb = chunk_samples(&q);
-	const vb_real *w = n->in[1]->value.data;
+	const vb_real *w = n->in[1]->value.data, *gy, *x;
 	vb_real *dy, *col;
 	int *tab = NULL;
 	struct graph_mark mk;
 	if (gw && dnnl_for(g, CALL_BWD_WEIGHTS, &q)) {
-		if (!dnnl_run(g, CALL_BWD_WEIGHTS, &q, Cout,
-			      n->in[0]->value.data, n->grad.data, NULL,
-			      gw->data, gb ? gb->data : NULL, true))
+		if (!dnnl_run(g, CALL_BWD_WEIGHTS, &q, Cout, &n->in[0]->value,
+			      &n->grad, NULL, gw, gb ? gb->data : NULL, true,
+			      false))
 			return;
 		gw = NULL;
 		gb = NULL; /* oneDNN's diff_bias did it */
 	}
 	if (gx && dnnl_for(g, CALL_BWD_DATA, &q)) {
-		if (!dnnl_run(g, CALL_BWD_DATA, &q, Cout, n->grad.data, w,
-			      NULL, gx->data, NULL, !fresh_x))
+		if (!dnnl_run(g, CALL_BWD_DATA, &q, Cout, &n->grad,
+			      &n->in[1]->value, NULL, gx, NULL, !fresh_x,
+			      false))
 			return;
 		gx = NULL;
 	}
 	if (gb)
-		channel_sums_add(n->grad.data, gb->data, q.B, Cout, P);
+		channel_sums_add(&n->grad, gb->data);
 	if (!gx && !gw)
 		return;
+	if (gx)
+		graph_to_plain(g, gx);
 	mk = graph_mark(g); /* after the input gradients were made */
-	dy = op_impl_scratch(g, "ops", Cout, nb * P, sizeof(vb_real));
+	/* the im2col kernels read plain arrays */
+	gy = graph_in_layout(g, &n->grad, TENSOR_LAYOUT_PLAIN);
+	x = gy ? graph_in_layout(g, &n->in[0]->value, TENSOR_LAYOUT_PLAIN)
+	       : NULL;
+	dy = x ? op_impl_scratch(g, "ops", Cout, nb * P, sizeof(vb_real))
+	       : NULL;
 	col = dy ? op_impl_scratch(g, "ops", K, nb * P, sizeof(vb_real)) : NULL;
 	if (col && gw)
 		tab = im2col_table(g, &q);
@@ -428,9 +507,9 @@ static void conv2d_backward(struct graph *g, struct graph_node *n)
 		return;
 	for (size_t b0 = 0; b0 < q.B; b0 += nb) {
 		size_t m = q.B - b0 < nb ? q.B - b0 : nb, N = m * P;
-		to_cbp(n->grad.data, b0, m, Cout, P, dy);
+		to_cbp(gy, b0, m, Cout, P, dy);
 		if (gw) { /* dw (Cout, K) += dY (Cout, N) col^T (N, K) */
-			im2col(&q, tab, n->in[0]->value.data, b0, m, col);
+			im2col(&q, tab, x, b0, m, col);
 			op_gemm(false, true, Cout, K, N, 1, dy, N, col, N, 1,
 				gw->data, K);
 		}
@@ -470,6 +549,7 @@ struct graph_node *op_conv2d(struct graph *g, const char *name,
 	struct graph_node *in[3] = {x, w, b}, *n;
 	struct conv_geom q;
 	size_t shape[4], K, P, nb, Cout;
+	const vb_real *xp;
 	vb_real *col, *tmp;
 	int *tab;
 	struct graph_mark mk;
@@ -512,22 +592,25 @@ struct graph_node *op_conv2d(struct graph *g, const char *name,
 	shape[1] = Cout;
 	shape[2] = q.Ho;
 	shape[3] = q.Wo;
-	n = graph_op_node(g, &OP_CONV2D, name, in, b ? 3 : 2, 4, shape);
+	n = graph_op_node_layout(g, &OP_CONV2D, GRAPH_LAYOUT_OWN, name, in,
+				 b ? 3 : 2, 4, shape);
 	if (!n)
 		return NULL;
 	n->i[0] = stride;
 	n->i[1] = pad;
 	if (dnnl_for(g, CALL_FWD, &q))
-		return dnnl_run(g, CALL_FWD, &q, Cout, x->value.data,
-				w->value.data, b ? b->value.data : NULL,
-				n->value.data, NULL, false)
+		return dnnl_run(g, CALL_FWD, &q, Cout, &x->value, &w->value,
+				b ? b->value.data : NULL, &n->value, NULL,
+				false, true)
 			       ? graph_node_done(g, n)
 			       : NULL;
 	K = geom_k(&q);
 	P = geom_p(&q);
 	nb = chunk_samples(&q);
 	mk = graph_mark(g);
-	col = op_impl_scratch(g, "ops", K, nb * P, sizeof(vb_real));
+	xp = graph_in_layout(g, &x->value, TENSOR_LAYOUT_PLAIN);
+	col = xp ? op_impl_scratch(g, "ops", K, nb * P, sizeof(vb_real))
+		 : NULL;
 	tmp = col ? op_impl_scratch(g, "ops", Cout, nb * P,
 				    sizeof(vb_real)) : NULL;
 	tab = tmp ? im2col_table(g, &q) : NULL;
@@ -535,7 +618,7 @@ struct graph_node *op_conv2d(struct graph *g, const char *name,
 		return NULL;
 	for (size_t b0 = 0; b0 < q.B; b0 += nb) {
 		size_t m = q.B - b0 < nb ? q.B - b0 : nb, N = m * P;
-		im2col(&q, tab, x->value.data, b0, m, col);
+		im2col(&q, tab, xp, b0, m, col);
 		/* Y (Cout, N) = w (Cout, K) col (K, N), to NCHW + bias */
 		op_gemm(false, false, Cout, N, K, 1, w->value.data, K, col, N,
 			0, tmp, N);
@@ -576,29 +659,34 @@ static void convt_backward(struct graph *g, struct graph_node *n)
 	vb_real *colg, *xc;
 	int *tab;
 	struct graph_mark mk;
+	const vb_real *gy, *x;
 	if (gb)
-		channel_sums_add(n->grad.data, gb->data, q.B, q.C,
-				 q.H * q.W);
+		channel_sums_add(&n->grad, gb->data);
 	/* the convolution's source is this op's output gradient, its
 	 * destination this op's input */
 	if (gw && dnnl_for(g, CALL_BWD_WEIGHTS, &q)) {
-		if (!dnnl_run(g, CALL_BWD_WEIGHTS, &q, Cin, n->grad.data,
-			      n->in[0]->value.data, NULL, gw->data, NULL,
-			      true))
+		if (!dnnl_run(g, CALL_BWD_WEIGHTS, &q, Cin, &n->grad,
+			      &n->in[0]->value, NULL, gw, NULL, true, false))
 			return;
 		gw = NULL;
 	}
 	if (gx && dnnl_for(g, CALL_FWD, &q)) {
-		if (!dnnl_run(g, CALL_FWD, &q, Cin, n->grad.data,
-			      n->in[1]->value.data, NULL, gx->data, NULL,
-			      !fresh_x))
+		if (!dnnl_run(g, CALL_FWD, &q, Cin, &n->grad,
+			      &n->in[1]->value, NULL, gx, NULL, !fresh_x,
+			      false))
 			return;
 		gx = NULL;
 	}
 	if (!gx && !gw)
 		return;
+	if (gx)
+		graph_to_plain(g, gx);
 	mk = graph_mark(g);
-	colg = op_impl_scratch(g, "ops", K, nb * P, sizeof(vb_real));
+	gy = graph_in_layout(g, &n->grad, TENSOR_LAYOUT_PLAIN);
+	x = gy ? graph_in_layout(g, &n->in[0]->value, TENSOR_LAYOUT_PLAIN)
+	       : NULL;
+	colg = x ? op_impl_scratch(g, "ops", K, nb * P, sizeof(vb_real))
+		 : NULL;
 	xc = colg ? op_impl_scratch(g, "ops", Cin, nb * P,
 				    sizeof(vb_real)) : NULL;
 	tab = xc ? im2col_table(g, &q) : NULL;
@@ -606,9 +694,9 @@ static void convt_backward(struct graph *g, struct graph_node *n)
 		return;
 	for (size_t b0 = 0; b0 < q.B; b0 += nb) {
 		size_t m = q.B - b0 < nb ? q.B - b0 : nb, N = m * P;
-		im2col(&q, tab, n->grad.data, b0, m, colg);
+		im2col(&q, tab, gy, b0, m, colg);
 		if (gw) { /* dw (Cin, K) += x (Cin, N) colG^T (N, K) */
-			to_cbp(n->in[0]->value.data, b0, m, Cin, P, xc);
+			to_cbp(x, b0, m, Cin, P, xc);
 			op_gemm(false, true, Cin, K, N, 1, xc, N, colg, N, 1,
 				gw->data, K);
 		}
@@ -651,6 +739,7 @@ static struct graph_node *conv_transpose_node(struct graph *g,
 	struct graph_node *in[3] = {x, w, b}, *n;
 	struct conv_geom q;
 	size_t shape[4], K, P, nb, Cin;
+	const vb_real *xp;
 	vb_real *xc, *col;
 	struct graph_mark mk;
 	if (!x || !w)
@@ -678,7 +767,8 @@ static struct graph_node *conv_transpose_node(struct graph *g,
 	shape[1] = q.C;
 	shape[2] = q.H;
 	shape[3] = q.W;
-	n = graph_op_node(g, &OP_CONVT, name, in, b ? 3 : 2, 4, shape);
+	n = graph_op_node_layout(g, &OP_CONVT, GRAPH_LAYOUT_OWN, name, in,
+				 b ? 3 : 2, 4, shape);
 	if (!n)
 		return NULL;
 	n->i[0] = (long)s;
@@ -686,19 +776,20 @@ static struct graph_node *conv_transpose_node(struct graph *g,
 	n->i[2] = (long)op_h;
 	n->i[3] = (long)op_w;
 	if (dnnl_for(g, CALL_BWD_DATA, &q)) {
-		if (!dnnl_run(g, CALL_BWD_DATA, &q, Cin, x->value.data,
-			      w->value.data, NULL, n->value.data, NULL, false))
+		if (!dnnl_run(g, CALL_BWD_DATA, &q, Cin, &x->value, &w->value,
+			      NULL, &n->value, NULL, false, true))
 			return NULL;
 		if (b)
-			add_channel_bias(n->value.data, b->value.data, q.B,
-					 q.C, q.H * q.W);
+			add_channel_bias(&n->value, b->value.data);
 		return graph_node_done(g, n);
 	}
 	K = geom_k(&q);
 	P = geom_p(&q);
 	nb = chunk_samples(&q);
 	mk = graph_mark(g);
-	xc = op_impl_scratch(g, "ops", Cin, nb * P, sizeof(vb_real));
+	xp = graph_in_layout(g, &x->value, TENSOR_LAYOUT_PLAIN);
+	xc = xp ? op_impl_scratch(g, "ops", Cin, nb * P, sizeof(vb_real))
+		: NULL;
 	col = xc ? op_impl_scratch(g, "ops", K, nb * P, sizeof(vb_real)) : NULL;
 	if (!col)
 		return NULL;
@@ -715,7 +806,7 @@ static struct graph_node *conv_transpose_node(struct graph *g,
 	}
 	for (size_t b0 = 0; b0 < q.B; b0 += nb) {
 		size_t m = q.B - b0 < nb ? q.B - b0 : nb, N = m * P;
-		to_cbp(x->value.data, b0, m, Cin, P, xc);
+		to_cbp(xp, b0, m, Cin, P, xc);
 		/* col (K, N) = w^T (K, Cin) x (Cin, N), folded onto y */
 		op_gemm(true, false, K, N, Cin, 1, w->value.data, K, xc, N, 0,
 			col, N);
@@ -788,23 +879,31 @@ static void wgrad_backward(struct graph *g, struct graph_node *n)
 	vb_real *col, *gc;
 	int *tab = NULL;
 	struct graph_mark mk;
+	const vb_real *gy, *x;
 	if (gx && dnnl_for(g, CALL_BWD_DATA, &q)) {
-		if (!dnnl_run(g, CALL_BWD_DATA, &q, Cout,
-			      n->in[1]->value.data, U, NULL, gx->data, NULL,
-			      !fresh_x))
+		if (!dnnl_run(g, CALL_BWD_DATA, &q, Cout, &n->in[1]->value,
+			      &n->grad, NULL, gx, NULL, !fresh_x, false))
 			return;
 		gx = NULL;
 	}
 	if (gg && dnnl_for(g, CALL_FWD, &q)) {
-		if (!dnnl_run(g, CALL_FWD, &q, Cout, n->in[0]->value.data, U,
-			      NULL, gg->data, NULL, !fresh_g))
+		if (!dnnl_run(g, CALL_FWD, &q, Cout, &n->in[0]->value,
+			      &n->grad, NULL, gg, NULL, !fresh_g, false))
 			return;
 		gg = NULL;
 	}
 	if (!gx && !gg)
 		return;
+	if (gx)
+		graph_to_plain(g, gx);
+	if (gg)
+		graph_to_plain(g, gg);
 	mk = graph_mark(g);
-	col = op_impl_scratch(g, "ops", K, nb * P, sizeof(vb_real));
+	gy = graph_in_layout(g, &n->in[1]->value, TENSOR_LAYOUT_PLAIN);
+	x = gy ? graph_in_layout(g, &n->in[0]->value, TENSOR_LAYOUT_PLAIN)
+	       : NULL;
+	col = x ? op_impl_scratch(g, "ops", K, nb * P, sizeof(vb_real))
+		: NULL;
 	gc = col ? op_impl_scratch(g, "ops", Cout, nb * P,
 				   sizeof(vb_real)) : NULL;
 	if (gc && gg)
@@ -814,13 +913,13 @@ static void wgrad_backward(struct graph *g, struct graph_node *n)
 	for (size_t b0 = 0; b0 < q.B; b0 += nb) {
 		size_t m = q.B - b0 < nb ? q.B - b0 : nb, N = m * P;
 		if (gx) { /* dcol (K, N) = U^T (K, Cout) gy (Cout, N) */
-			to_cbp(n->in[1]->value.data, b0, m, Cout, P, gc);
+			to_cbp(gy, b0, m, Cout, P, gc);
 			op_gemm(true, false, K, N, Cout, 1, U, K, gc, N, 0, col,
 				N);
 			col2im_add(&q, col, b0, m, gx->data);
 		}
 		if (gg) { /* dgy (Cout, N) = U (Cout, K) im2col(x) (K, N) */
-			im2col(&q, tab, n->in[0]->value.data, b0, m, col);
+			im2col(&q, tab, x, b0, m, col);
 			op_gemm(false, false, Cout, N, K, 1, U, K, col, N, 0, gc,
 				N);
 			from_cbp_add(gc, b0, m, Cout, P, gg->data);
@@ -856,6 +955,7 @@ struct graph_node *op_conv2d_weight_grad(struct graph *g, const char *name,
 	struct graph_node *in[2] = {x, gy}, *n;
 	struct conv_geom q;
 	size_t shape[4], K, P, nb, Cout;
+	const vb_real *xp, *gyp;
 	vb_real *col, *gc;
 	int *tab;
 	struct graph_mark mk;
@@ -889,7 +989,8 @@ struct graph_node *op_conv2d_weight_grad(struct graph *g, const char *name,
 	shape[1] = q.C;
 	shape[2] = q.kh;
 	shape[3] = q.kw;
-	n = graph_op_node(g, &OP_WGRAD, name, in, 2, 4, shape);
+	n = graph_op_node_layout(g, &OP_WGRAD, GRAPH_LAYOUT_OWN, name, in, 2,
+				 4, shape);
 	if (!n)
 		return NULL;
 	n->i[0] = stride;
@@ -897,8 +998,8 @@ struct graph_node *op_conv2d_weight_grad(struct graph *g, const char *name,
 	n->i[2] = kh;
 	n->i[3] = kw;
 	if (dnnl_for(g, CALL_BWD_WEIGHTS, &q))
-		return dnnl_run(g, CALL_BWD_WEIGHTS, &q, Cout, x->value.data,
-				gy->value.data, NULL, n->value.data, NULL,
+		return dnnl_run(g, CALL_BWD_WEIGHTS, &q, Cout, &x->value,
+				&gy->value, NULL, &n->value, NULL, false,
 				false)
 			       ? graph_node_done(g, n)
 			       : NULL;
@@ -906,7 +1007,10 @@ struct graph_node *op_conv2d_weight_grad(struct graph *g, const char *name,
 	P = geom_p(&q);
 	nb = chunk_samples(&q);
 	mk = graph_mark(g);
-	col = op_impl_scratch(g, "ops", K, nb * P, sizeof(vb_real));
+	xp = graph_in_layout(g, &x->value, TENSOR_LAYOUT_PLAIN);
+	gyp = xp ? graph_in_layout(g, &gy->value, TENSOR_LAYOUT_PLAIN) : NULL;
+	col = gyp ? op_impl_scratch(g, "ops", K, nb * P, sizeof(vb_real))
+		  : NULL;
 	gc = col ? op_impl_scratch(g, "ops", Cout, nb * P,
 				   sizeof(vb_real)) : NULL;
 	tab = gc ? im2col_table(g, &q) : NULL;
@@ -915,8 +1019,8 @@ struct graph_node *op_conv2d_weight_grad(struct graph *g, const char *name,
 	memset(n->value.data, 0, n->value.n * sizeof(vb_real));
 	for (size_t b0 = 0; b0 < q.B; b0 += nb) {
 		size_t m = q.B - b0 < nb ? q.B - b0 : nb, N = m * P;
-		im2col(&q, tab, x->value.data, b0, m, col);
-		to_cbp(gy->value.data, b0, m, Cout, P, gc);
+		im2col(&q, tab, xp, b0, m, col);
+		to_cbp(gyp, b0, m, Cout, P, gc);
 		op_gemm(false, true, Cout, K, N, 1, gc, N, col, N, 1,
 			n->value.data, K);
 	}
@@ -928,29 +1032,34 @@ struct graph_node *op_conv2d_weight_grad(struct graph *g, const char *name,
 /* sum_channels (B, C, ...) -> (C) and expand_channels (C) -> (B, C, ...),
  * each the other's adjoint. */
 
-/* Elements per (sample, channel) plane of a (B, C, ...) tensor. */
-static size_t plane(const struct tensor *t)
-{
-	size_t bc = t->shape[0] * t->shape[1];
-	return bc > 0 ? t->n / bc : 0;
-}
-
 static void sum_channels_backward(struct graph *g, struct graph_node *n)
 {
 	struct tensor *ga = graph_input_grad(g, n, 0);
 	const struct tensor *a = &n->in[0]->value;
+	const vb_real *G = n->grad.data;
 	size_t B, C, P;
 	if (!ga)
 		return;
 	B = a->shape[0];
 	C = a->shape[1];
 	P = plane(a);
+	/* ga has the layout a had when it was made */
+	if (ga->layout == TENSOR_LAYOUT_BLK16) {
+		for (size_t b = 0; b < B; b++)
+			for (size_t cb = 0; cb < C; cb += TENSOR_BLK) {
+				vb_real *d = ga->data + b * C * P + cb * P;
+				for (size_t i = 0; i < P; i++)
+					for (size_t j = 0; j < TENSOR_BLK; j++)
+						d[i * TENSOR_BLK + j] +=
+							G[cb + j];
+			}
+		return;
+	}
 	for (size_t b = 0; b < B; b++)
 		for (size_t c = 0; c < C; c++) {
-			vb_real G = n->grad.data[c];
 			vb_real *d = ga->data + (b * C + c) * P;
 			for (size_t i = 0; i < P; i++)
-				d[i] += G;
+				d[i] += G[c];
 		}
 }
 
@@ -970,33 +1079,28 @@ struct graph_node *op_sum_channels(struct graph *g, const char *name,
 				   struct graph_node *a)
 {
 	struct graph_node *in[1] = {a}, *n;
-	size_t shape[1], B, P;
+	size_t shape[1];
 	if (!a)
 		return NULL;
 	if (a->value.ndim < 2)
 		return channels_fail(g, "sum_channels", name, a,
 				     "expected (B, C, ...)");
-	B = a->value.shape[0];
 	shape[0] = a->value.shape[1];
-	P = plane(&a->value);
-	n = graph_op_node(g, &OP_SUM_CHANNELS, name, in, 1, 1, shape);
+	n = graph_op_node_layout(g, &OP_SUM_CHANNELS, GRAPH_LAYOUT_OWN, name,
+				 in, 1, 1, shape);
 	if (!n)
 		return NULL;
 	memset(n->value.data, 0, shape[0] * sizeof(vb_real));
-	channel_sums_add(a->value.data, n->value.data, B, shape[0], P);
+	channel_sums_add(&a->value, n->value.data);
 	return graph_node_done(g, n);
 }
 
 static void expand_channels_backward(struct graph *g, struct graph_node *n)
 {
 	struct tensor *gv = graph_input_grad(g, n, 0);
-	size_t B, C, P;
 	if (!gv)
 		return;
-	B = n->value.shape[0];
-	C = n->value.shape[1];
-	P = plane(&n->value);
-	channel_sums_add(n->grad.data, gv->data, B, C, P);
+	channel_sums_add(&n->grad, gv->data);
 }
 
 static void expand_channels_vjp(struct graph *g, struct graph_node *n,

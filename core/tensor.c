@@ -1,6 +1,8 @@
 /* tensor: creation, views, fill and copy. */
 #include "tensor.h"
 
+#include "par.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,4 +130,72 @@ char *tensor_shape_str(const struct tensor *t, char *buf, size_t cap)
 	if (len < cap)
 		snprintf(buf + len, cap - len, ")");
 	return buf;
+}
+
+bool tensor_blockable(const struct tensor *t)
+{
+	return t->ndim == 4 && t->shape[1] % TENSOR_BLK == 0 &&
+	       t->shape[1] > 0;
+}
+
+size_t tensor_offset(const struct tensor *t, size_t i)
+{
+	size_t hw, chw, b, c, p, r;
+	if (t->layout != TENSOR_LAYOUT_BLK16)
+		return i;
+	hw = t->shape[2] * t->shape[3];
+	chw = t->shape[1] * hw;
+	b = i / chw;
+	r = i % chw;
+	c = r / hw;
+	p = r % hw;
+	return b * chw + (c / TENSOR_BLK) * hw * TENSOR_BLK + p * TENSOR_BLK +
+	       c % TENSOR_BLK;
+}
+
+void tensor_blk16_to_plain(const vb_real *src, vb_real *dst, size_t B,
+			   size_t C, size_t hw)
+{
+	size_t nblk = B * (C / TENSOR_BLK);
+	PAR_FOR(nblk * hw * TENSOR_BLK)
+	for (size_t k = 0; k < nblk; k++) {
+		const vb_real *s = src + k * hw * TENSOR_BLK;
+		vb_real *d = dst + k * hw * TENSOR_BLK;
+		for (size_t p = 0; p < hw; p++)
+			for (size_t j = 0; j < TENSOR_BLK; j++)
+				d[j * hw + p] = s[p * TENSOR_BLK + j];
+	}
+}
+
+void tensor_plain_to_blk16(const vb_real *src, vb_real *dst, size_t B,
+			   size_t C, size_t hw)
+{
+	size_t nblk = B * (C / TENSOR_BLK);
+	PAR_FOR(nblk * hw * TENSOR_BLK)
+	for (size_t k = 0; k < nblk; k++) {
+		const vb_real *s = src + k * hw * TENSOR_BLK;
+		vb_real *d = dst + k * hw * TENSOR_BLK;
+		for (size_t j = 0; j < TENSOR_BLK; j++)
+			for (size_t p = 0; p < hw; p++)
+				d[p * TENSOR_BLK + j] = s[j * hw + p];
+	}
+}
+
+void tensor_copy_layout(struct tensor *dst, const struct tensor *src)
+{
+	size_t hw;
+	if (dst->layout == src->layout) {
+		tensor_copy(dst, src);
+		return;
+	}
+	if (src->layout == TENSOR_LAYOUT_BLK16) {
+		hw = src->shape[2] * src->shape[3];
+		tensor_blk16_to_plain(src->data, dst->data, src->shape[0],
+				      src->shape[1], hw);
+		return;
+	}
+	hw = dst->shape[2] * dst->shape[3];
+	if (dst->layout == TENSOR_LAYOUT_BLK16)
+		tensor_plain_to_blk16(src->data, dst->data, dst->shape[0],
+				      dst->shape[1], hw);
 }

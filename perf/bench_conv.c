@@ -10,9 +10,11 @@
  * both, also oneDNN without its blocked copies (every input reordered at
  * every call) in the same rounds, and where the oneDNN path's time goes
  * (primitives, reorders, the rest) with the ratio it would reach with no
- * reorders at all.
+ * reorders at all. --blocked both adds oneDNN with plain activations
+ * between convolutions (graph_set_blocked(g, false)) to the same rounds,
+ * with the ratio of the blocked path to it.
  * usage: bench_conv [--steps N] [--batch B] [--threads T]
- *                   [--backend both|dnnl|im2col] */
+ *                   [--backend both|dnnl|im2col] [--blocked both] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,21 +416,26 @@ static const enum graph_conv_backend BACKENDS[2] = {
 	GRAPH_CONV_BACKEND_IM2COL, GRAPH_CONV_BACKEND_DNNL};
 
 static int run(size_t B, int steps, int n_backends,
-	       const enum graph_conv_backend *backends)
+	       const enum graph_conv_backend *backends, bool blocked_both)
 {
 	struct bench b;
 	struct sgemm_ref ref;
 	struct vb_error err = {0};
 	struct rng r;
-	struct times tm[3];
+	struct times tm[4];
 	double *tr = calloc((size_t)steps, sizeof *tr);
-	double med_tot[3] = {0, 0, 0};
+	double med_tot[4] = {0, 0, 0, 0};
 	struct conv_dnnl_stats acc = {0};
 	/* both backends: also oneDNN without blocked copies (variant 2) */
 	int n_var = n_backends;
 #ifndef VB_DOUBLE
 	if (n_backends == 2)
 		n_var = 3;
+	/* and oneDNN with plain activations (variant 3) */
+	if (n_backends == 2 && blocked_both)
+		n_var = 4;
+#else
+	(void)blocked_both;
 #endif
 	size_t arena1 = 0, arena2 = 0, nodes1 = 0;
 	int rc = 1;
@@ -439,6 +446,7 @@ static int run(size_t B, int steps, int n_backends,
 	b.x = malloc(B * 784 * sizeof *b.x);
 	if (!tr || !b.x || times_alloc(&tm[0], steps) ||
 	    times_alloc(&tm[1], steps) || times_alloc(&tm[2], steps) ||
+	    times_alloc(&tm[3], steps) ||
 	    sgemm_ref_init(&ref, B) != 0 ||
 	    params_create(&b.p, &err) ||
 	    resnet_encoder_add(&b.enc, b.p, "encoder", N_LATENT, &err) ||
@@ -469,6 +477,7 @@ static int run(size_t B, int steps, int n_backends,
 				goto out;
 			if (backends[i ? 1 : 0] == GRAPH_CONV_BACKEND_DNNL)
 				copies_set(b.g, i != 2);
+			graph_set_blocked(b.g, i != 3);
 			if (i == 1 && s >= 0)
 				stats_add(NULL, graph_conv_dnnl_if(b.g));
 			if (round_run(&b, &tm[i], s, &arena1, &arena2, &nodes1))
@@ -485,7 +494,20 @@ static int run(size_t B, int steps, int n_backends,
 	/* per-round ratios first (median sorts its array): the two
 	 * backends of one round share the machine's load */
 	double ratio[3] = {0, 0, 0}, ratio_off[2] = {0, 0};
-	if (n_var == 3) {
+	double ratio_plain[2] = {0, 0};
+	if (n_var == 4) {
+		double *tmp = malloc((size_t)steps * sizeof *tmp);
+		if (!tmp)
+			goto out;
+		for (int s = 0; s < steps; s++)
+			tmp[s] = tm[3].tot[s] / tm[0].tot[s];
+		ratio_plain[0] = perf_median(tmp, steps);
+		for (int s = 0; s < steps; s++)
+			tmp[s] = tm[1].tot[s] / tm[3].tot[s];
+		ratio_plain[1] = perf_median(tmp, steps);
+		free(tmp);
+	}
+	if (n_var >= 3) {
 		double *tmp = malloc((size_t)steps * sizeof *tmp);
 		if (!tmp)
 			goto out;
@@ -540,7 +562,7 @@ static int run(size_t B, int steps, int n_backends,
 			       graph_conv_backend_name(backends[0]), ratio[0],
 			       ratio[1], ratio[2], med_tot[1] / med_tot[0]);
 	}
-	if (n_var == 3) {
+	if (n_var >= 3) {
 		struct times *t = &tm[2];
 		med_tot[2] = perf_median(t->tot, steps);
 		printf("  dnnl without blocked copies (every input reordered "
@@ -551,6 +573,18 @@ static int run(size_t B, int steps, int n_backends,
 		       perf_median(t->t2, steps) * 1e3, med_tot[2] * 1e3,
 		       ratio_off[0], med_tot[2] / med_tot[0], ratio_off[1],
 		       med_tot[1] / med_tot[2]);
+	}
+	if (n_var == 4) {
+		struct times *t = &tm[3];
+		med_tot[3] = perf_median(t->tot, steps);
+		printf("  dnnl with plain activations (graph_set_blocked off): "
+		       "forward+backward %.2f ms, second order %.2f ms, all "
+		       "three %.2f ms; ratio to im2col %.3f (of medians "
+		       "%.3f); blocked / plain %.3f (of medians %.3f)\n",
+		       perf_median(t->s, steps) * 1e3,
+		       perf_median(t->t2, steps) * 1e3, med_tot[3] * 1e3,
+		       ratio_plain[0], med_tot[3] / med_tot[0],
+		       ratio_plain[1], med_tot[1] / med_tot[3]);
 	}
 	print_dnnl_stats(&acc, steps, n_backends == 2 ? med_tot[0] : 0,
 			 med_tot[1]);
@@ -570,6 +604,7 @@ out:
 	times_free(&tm[0]);
 	times_free(&tm[1]);
 	times_free(&tm[2]);
+	times_free(&tm[3]);
 	return rc;
 }
 
@@ -580,6 +615,7 @@ int main(int argc, char **argv)
 	enum graph_conv_backend one = GRAPH_CONV_BACKEND_DNNL;
 	char desc[96];
 	size_t B = 64;
+	bool blocked_both = false;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--steps") && i + 1 < argc)
 			steps = atoi(argv[++i]);
@@ -587,6 +623,8 @@ int main(int argc, char **argv)
 			B = (size_t)atol(argv[++i]);
 		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
 			threads = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--blocked") && i + 1 < argc)
+			blocked_both = !strcmp(argv[++i], "both");
 		else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
 			if (perf_backend_arg(argv[++i], "bench_conv", &one,
 					     &n_backends))
@@ -594,7 +632,7 @@ int main(int argc, char **argv)
 		} else {
 			fprintf(stderr, "usage: bench_conv [--steps N] "
 				"[--batch B] [--threads T] "
-				"[--backend both|dnnl|im2col]\n");
+				"[--backend both|dnnl|im2col] [--blocked both]\n");
 			return 2;
 		}
 	}
@@ -614,5 +652,6 @@ int main(int argc, char **argv)
 	       VB_REAL_NAME, op_blas_core(),
 	       conv_dnnl_describe(desc, sizeof desc), op_blas_threads(),
 	       conv_dnnl_threads(), N_LATENT);
-	return run(B, steps, n_backends, n_backends == 2 ? BACKENDS : &one);
+	return run(B, steps, n_backends, n_backends == 2 ? BACKENDS : &one,
+		   blocked_both);
 }

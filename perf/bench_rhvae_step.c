@@ -16,8 +16,12 @@
  * usage: bench_rhvae_step [--steps N] [--arch mlp|resnet] [--batch B]
  *                         [--threads T] [--backend both|dnnl|im2col]
  *                         [--leapfrog both|reuse|full] [--copies both]
+ *                         [--blocked both]
  * (--copies both: also the oneDNN path without blocked copies, in the
- * last leapfrog form, for their effect in one process) */
+ * last leapfrog form, for their effect in one process; --blocked both:
+ * also the oneDNN path with plain activations between convolutions,
+ * graph_set_blocked(g, false), printed with the ratio of the blocked
+ * path to it) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +46,7 @@ struct path {
 	enum graph_conv_backend be;
 	bool reuse;
 	bool no_copies; /* oneDNN without blocked copies (--copies both) */
+	bool no_blocked; /* plain activations (--blocked both) */
 };
 
 #define MAX_PATHS 5
@@ -60,6 +65,7 @@ static void step_stats_begin(struct graph *g, const struct path *p)
 #ifndef VB_DOUBLE
 	if (p->be == GRAPH_CONV_BACKEND_DNNL) {
 		conv_dnnl_set_copies(graph_conv_dnnl(g), !p->no_copies);
+		graph_set_blocked(g, !p->no_blocked);
 		conv_dnnl_stats_reset(graph_conv_dnnl(g));
 	}
 #else
@@ -177,7 +183,9 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 		       kind == MODEL_KIND_RHVAE ? (p[k].reuse ? "reuse"
 							      : "full")
 						: "",
-		       p[k].no_copies ? " no copies" : "",
+		       p[k].no_copies	 ? " no copies"
+		       : p[k].no_blocked ? " plain"
+					 : "",
 		       med * 1e3, steps, (double)B / med, flops / med / 1e9,
 		       100 * flops / med / 1e9 / peak);
 		if (k > 0)
@@ -186,6 +194,14 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 			       ratio, med / med0);
 		putchar('\n');
 		step_stats_print(&st[k], steps, med, t[0], t[k], q);
+		if (p[k].no_blocked && k > 0) { /* the path before: blocked */
+			for (int s = 0; s < steps; s++)
+				q[s] = t[k - 1][s] / t[k][s];
+			printf("  blocked / plain activations: %.3f (median of "
+			       "per-round ratios; of medians %.3f)\n",
+			       perf_median(q, steps),
+			       perf_median(t[k - 1], steps) / med);
+		}
 	}
 	free(q);
 	printf("%s/%s batch %zu: %.2f GFLOP per step (the tape's products of "
@@ -208,7 +224,7 @@ int main(int argc, char **argv)
 	perf_pin(argv, "bench_rhvae_step"); /* as vaebench */
 	struct perf_args a = {20, 1, 64, MODEL_ARCH_MLP};
 	int n_be = 2, n_lf = 2;
-	bool copies_both = false;
+	bool copies_both = false, blocked_both = false;
 	enum graph_conv_backend be[2] = {GRAPH_CONV_BACKEND_IM2COL,
 					 GRAPH_CONV_BACKEND_DNNL};
 	bool lf[2] = {false, true};
@@ -224,6 +240,8 @@ int main(int argc, char **argv)
 				return 2;
 		} else if (!strcmp(argv[i], "--copies") && i + 1 < argc) {
 			copies_both = !strcmp(argv[++i], "both");
+		} else if (!strcmp(argv[i], "--blocked") && i + 1 < argc) {
+			blocked_both = !strcmp(argv[++i], "both");
 		} else if (!strcmp(argv[i], "--leapfrog") && i + 1 < argc) {
 			const char *v = argv[++i];
 			if (!strcmp(v, "both"))
@@ -240,7 +258,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "usage: bench_rhvae_step [--steps N] "
 				"[--arch mlp|resnet] [--batch B] [--threads T] "
 				"[--backend both|dnnl|im2col] "
-				"[--leapfrog both|reuse|full] [--copies both]\n");
+				"[--leapfrog both|reuse|full] [--copies both] "
+				"[--blocked both]\n");
 			return 2;
 		}
 	}
@@ -252,11 +271,16 @@ int main(int argc, char **argv)
 #endif
 	for (int b = 0; b < n_be; b++)
 		for (int l = 0; l < n_lf; l++)
-			p[n_p++] = (struct path){be[b], lf[l], false};
+			p[n_p++] = (struct path){be[b], lf[l], false, false};
 	/* the oneDNN path without blocked copies, in the last leapfrog form */
 	if (copies_both && n_p < MAX_PATHS &&
 	    p[n_p - 1].be == GRAPH_CONV_BACKEND_DNNL)
 		p[n_p] = p[n_p - 1], p[n_p++].no_copies = true;
+	/* and the oneDNN path with plain activations, right after the
+	 * blocked one it is compared with */
+	if (blocked_both && !copies_both && n_p < MAX_PATHS &&
+	    p[n_p - 1].be == GRAPH_CONV_BACKEND_DNNL)
+		p[n_p] = p[n_p - 1], p[n_p++].no_blocked = true;
 	op_set_threads(a.threads); /* OpenBLAS, OpenMP, core's loops */
 	double peak = op_gemm_peak_gflops(1536, 4);
 	printf("bench_rhvae_step: %s build, OpenBLAS kernel %s, %s, %d BLAS / "
@@ -268,6 +292,9 @@ int main(int argc, char **argv)
 		return 1;
 	/* the VAE has no leapfrog: one path per backend */
 	for (int b = 0; b < n_be; b++)
-		p[b] = (struct path){be[b], true, false};
-	return run(MODEL_KIND_VAE, a.arch, a.B, a.steps, n_be, p, peak);
+		p[b] = (struct path){be[b], true, false, false};
+	n_p = n_be;
+	if (blocked_both && p[n_p - 1].be == GRAPH_CONV_BACKEND_DNNL)
+		p[n_p] = p[n_p - 1], p[n_p++].no_blocked = true;
+	return run(MODEL_KIND_VAE, a.arch, a.B, a.steps, n_p, p, peak);
 }

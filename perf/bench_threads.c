@@ -14,9 +14,11 @@
  * an idle machine first.
  * usage: bench_threads [--steps N] [--arch mlp|resnet] [--batch B]
  *                      [--scale T] [--backend dnnl|im2col]
- *                      [--processes P] [--old-threads]
+ *                      [--processes P] [--old-threads] [--plain]
  * (--threads T --backend both: both backends at T threads, as
- * bench_rhvae_step.) */
+ * bench_rhvae_step. --plain: oneDNN with plain activations between
+ * convolutions, graph_set_blocked(g, false), as before they stayed
+ * blocked.) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +57,9 @@ static double cpu_main, cpu_proc;
  * OpenBLAS's pthreads for the products and OpenMP's for oneDNN, both at
  * n, core's loops serial. */
 static bool old_threads;
+
+/* --plain: graph_set_blocked(g, false) */
+static bool plain;
 
 static void set_threads(int n)
 {
@@ -119,6 +124,7 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 					err.msg);
 				goto out;
 			}
+			graph_set_blocked(r.g, !plain);
 			dt = step(&r);
 			if (dt < 0)
 				goto out;
@@ -285,6 +291,8 @@ int main(int argc, char **argv)
 			continue;
 		if (!strcmp(argv[i], "--scale") && i + 1 < argc)
 			scale = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--plain"))
+			plain = true;
 		else if (!strcmp(argv[i], "--old-threads"))
 			old_threads = true;
 		else if (!strcmp(argv[i], "--processes") && i + 1 < argc)
@@ -298,7 +306,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "usage: bench_threads [--steps N] "
 				"[--arch mlp|resnet] [--batch B] [--threads T] "
 				"[--backend both|dnnl|im2col] [--scale T] "
-				"[--processes P] [--old-threads]\n");
+				"[--processes P] [--old-threads] [--plain]\n");
 			return 2;
 		}
 	}

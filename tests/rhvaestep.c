@@ -11,6 +11,12 @@
 struct model *rs_rhvae_step(enum graph_conv_backend be, size_t B,
 			    double *loss)
 {
+	return rs_rhvae_step_blocked(be, true, B, loss);
+}
+
+struct model *rs_rhvae_step_blocked(enum graph_conv_backend be, bool blocked,
+				    size_t B, double *loss)
+{
 	struct model_config mc;
 	struct model *m;
 	struct graph *g = NULL;
@@ -25,6 +31,7 @@ struct model *rs_rhvae_step(enum graph_conv_backend be, size_t B,
 	m = mu_create(&mc, 1);
 	ck_assert_int_eq(graph_create((size_t)64 << 20, &g, &err), VB_OK);
 	ck_assert_int_eq(graph_set_conv_backend(g, be, &err), VB_OK);
+	graph_set_blocked(g, blocked);
 	ck_assert_int_eq(dataset_synthetic(B, 28, 28, 1, &ds, &err), VB_OK);
 	dataset_batch(&ds, NULL, B, 255, x);
 	*loss = mu_loss_seeded(m, g, x, B, true, true, 1, NULL);

@@ -5,6 +5,7 @@
 #ifndef VB_TESTS_RHVAESTEP_H
 #define VB_TESTS_RHVAESTEP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "graph.h"
@@ -16,5 +17,8 @@
  * holds the gradient) and the loss in *loss. Errors fail the test. */
 struct model *rs_rhvae_step(enum graph_conv_backend be, size_t B,
 			    double *loss);
+/* Same, with blocked activations on or off (graph_set_blocked). */
+struct model *rs_rhvae_step_blocked(enum graph_conv_backend be, bool blocked,
+				    size_t B, double *loss);
 
 #endif

@@ -764,9 +764,211 @@ START_TEST(test_rhvae_resnet_backends)
 }
 END_TEST
 
+
+/* ---- blocked activations change no value ---- */
+
+/* A ResNet-like tape at 32 and 16 channels (the blocked layout's
+ * multiples of 16): h1 = conv(x) + b1, a = h1 + conv1x1(relu(h1)),
+ * t = conv_transpose(relu(a)) + b3 (16 channels), f = flatten(a) (a plain
+ * reader of a blocked value used blocked before: the mixed case), a
+ * 1-channel conv_transpose (oneDNN's im2col fallback reading a blocked
+ * input); loss1 = <c1, t> + <c2, f> + <c4, o>; its backward; the
+ * create_graph gradient with respect to x and b1 (sum_channels of a
+ * blocked gradient); loss2 = <c3, gx> + <1, gb1>, its backward. Every
+ * value and gradient copied out row-major. */
+enum { BT_B = 2, BT_H = 6, BT_NX = BT_B * 16 * BT_H * BT_H };
+
+struct bt_data {
+	float x[BT_NX], w1[32 * 16 * 9], b1[32], w2[32 * 32], b2[32];
+	float w3[32 * 16 * 9], b3[16], w5[16 * 1 * 9];
+	float c1[BT_B * 16 * 4 * BT_H * BT_H], c2[BT_B * 32 * BT_H * BT_H];
+	float c3[BT_NX], c4[BT_B * 1 * 4 * 4 * BT_H * BT_H];
+};
+
+struct bt_out {
+	size_t n;
+	float v[200000];
+	int n_blocked; /* node values made blocked */
+};
+
+static void bt_put(struct bt_out *o, const struct tensor *t)
+{
+	struct tensor d = *t;
+	ck_assert_uint_le(o->n + t->n, sizeof o->v / sizeof o->v[0]);
+	d.data = o->v + o->n;
+	d.layout = TENSOR_LAYOUT_PLAIN;
+	tensor_copy_layout(&d, t);
+	o->n += t->n;
+}
+
+/* The gradients of the 8 leaves after a backward (INPUT leaves keep
+ * them); a leaf the loss does not reach has none (an empty marker). */
+static void bt_grads(struct bt_out *o, struct graph_node **l)
+{
+	for (int k = 0; k < 8; k++) {
+		struct tensor none = tensor_view1(NULL, 0);
+		bt_put(o, l[k]->grad.data ? &l[k]->grad : &none);
+		o->v[o->n++] = l[k]->grad.data ? 1.0f : -1.0f;
+	}
+}
+
+static void bt_run(const struct bt_data *d, bool blocked, struct bt_out *o)
+{
+	struct graph *g;
+	struct graph_node *x, *w1, *b1, *w2, *b2, *w3, *b3, *w5, *h1, *a, *t,
+		*f, *u, *oo, *loss1, *loss2, *gr[2];
+	struct vb_error err = {0};
+	size_t sx[4] = {BT_B, 16, BT_H, BT_H}, sw1[4] = {32, 16, 3, 3};
+	size_t sw2[4] = {32, 32, 1, 1}, sw3[4] = {32, 16, 3, 3};
+	size_t sw5[4] = {16, 1, 3, 3}, st[4] = {BT_B, 16, 2 * BT_H, 2 * BT_H};
+	size_t so[4] = {BT_B, 1, 4 * BT_H, 4 * BT_H};
+	size_t sf[2] = {BT_B, 32 * BT_H * BT_H};
+	o->n = 0;
+	o->n_blocked = 0;
+	ck_assert_int_eq(graph_create(ARENA_BYTES, &g, &err), VB_OK);
+	graph_set_blocked(g, blocked);
+	ck_assert(graph_blocked(g) == blocked);
+	for (int pass = 0; pass < 2; pass++) {
+		graph_reset(g);
+		x = leaf(g, "x", (float *)d->x, sx, 4);
+		w1 = leaf(g, "w1", (float *)d->w1, sw1, 4);
+		b1 = leaf(g, "b1", (float *)d->b1, (size_t[1]){32}, 1);
+		w2 = leaf(g, "w2", (float *)d->w2, sw2, 4);
+		b2 = leaf(g, "b2", (float *)d->b2, (size_t[1]){32}, 1);
+		w3 = leaf(g, "w3", (float *)d->w3, sw3, 4);
+		b3 = leaf(g, "b3", (float *)d->b3, (size_t[1]){16}, 1);
+		w5 = leaf(g, "w5", (float *)d->w5, sw5, 4);
+		h1 = op_conv2d(g, "h1", x, w1, b1, 1, 1);
+		o->n_blocked += h1 && h1->value.layout == TENSOR_LAYOUT_BLK16;
+		a = op_add(g, "a", h1,
+			   op_conv2d(g, "h2", op_relu(g, "r1", h1), w2, b2, 1,
+				     0));
+		o->n_blocked += a && a->value.layout == TENSOR_LAYOUT_BLK16;
+		t = op_conv_transpose2d(g, "t", op_relu(g, "r2", a), w3, b3, 2,
+					1, 1);
+		o->n_blocked += t && t->value.layout == TENSOR_LAYOUT_BLK16;
+		oo = op_conv_transpose2d(g, "o", t, w5, NULL, 2, 1, 1);
+		f = op_reshape(g, "f", a, 2, sf);
+		u = leaf(g, "c4", (float *)d->c4, so, 4);
+		loss1 = op_add(g, "loss1",
+			       op_add(g, "l1a",
+				      dot(g, "c1t",
+					  leaf(g, "c1", (float *)d->c1, st,
+					       4),
+					  t),
+				      dot(g, "c2f",
+					  leaf(g, "c2", (float *)d->c2, sf,
+					       2),
+					  f)),
+			       dot(g, "c4o", u, oo));
+		ck_assert_msg(loss1, "%s", graph_error(g)->msg);
+		if (pass == 0) {
+			ck_assert_int_eq(graph_backward(g, loss1, &err),
+					 VB_OK);
+			bt_put(o, &loss1->value);
+			bt_put(o, &t->value);
+			bt_put(o, &oo->value);
+			bt_put(o, &a->value);
+			bt_grads(o, (struct graph_node *[]){x, w1, b1, w2, b2,
+							    w3, b3, w5});
+			continue;
+		}
+		struct graph_node *wrt[2] = {x, b1};
+		ck_assert_int_eq(graph_grad(g, loss1, NULL, wrt, 2, true, gr,
+					    &err),
+				 VB_OK);
+		ck_assert_int_eq(gr[0]->value.layout, TENSOR_LAYOUT_PLAIN);
+		bt_put(o, &gr[0]->value);
+		bt_put(o, &gr[1]->value);
+		loss2 = op_add(g, "loss2",
+			       dot(g, "c3gx", leaf(g, "c3", (float *)d->c3, sx,
+						   4),
+				   gr[0]),
+			       op_sum(g, "sgb", gr[1]));
+		ck_assert_msg(loss2, "%s", graph_error(g)->msg);
+		ck_assert_int_eq(graph_backward(g, loss2, &err), VB_OK);
+		bt_put(o, &loss2->value);
+		bt_grads(o, (struct graph_node *[]){x, w1, b1, w2, b2, w3, b3,
+						    w5});
+	}
+	graph_free(g);
+}
+
+START_TEST(test_blocked_bit_identical)
+{
+	static struct bt_data d;
+	static struct bt_out on, off;
+	struct rng r;
+	rng_seed(&r, 11, RNG_STREAM_INIT);
+	rng_fill_uniform(&r, (float *)&d, sizeof d / sizeof(float), -1, 1);
+	bt_run(&d, true, &on);
+	bt_run(&d, false, &off);
+	ck_assert_int_eq(off.n_blocked, 0);
+	/* h1, a, t are blocked in both passes */
+	ck_assert_int_eq(on.n_blocked, 6);
+	ck_assert_uint_eq(on.n, off.n);
+	for (size_t i = 0; i < on.n; i++)
+		ck_assert_msg(isfinite(on.v[i]), "value %zu not finite", i);
+	ck_assert_msg(!memcmp(on.v, off.v, on.n * sizeof on.v[0]),
+		      "blocked activations changed a value");
+}
+END_TEST
+
+/* The ResNet RHVAE step of test_rhvae_resnet_backends on oneDNN, with
+ * blocked activations and without: the same loss and gradient bits. */
+START_TEST(test_blocked_rhvae_bit_identical)
+{
+	double l_on, l_off;
+	struct model *m_on = rs_rhvae_step_blocked(GRAPH_CONV_BACKEND_DNNL,
+						   true, RHVAE_BATCH, &l_on);
+	struct model *m_off = rs_rhvae_step_blocked(GRAPH_CONV_BACKEND_DNNL,
+						    false, RHVAE_BATCH,
+						    &l_off);
+	ck_assert(isfinite(l_on));
+	ck_assert(!memcmp(&l_on, &l_off, sizeof l_on));
+	ck_assert_uint_eq(m_on->params->n, m_off->params->n);
+	ck_assert_msg(!memcmp(m_on->params->grad, m_off->params->grad,
+			      m_on->params->n * sizeof(vb_real)),
+		      "blocked activations changed a gradient");
+	model_free(m_on);
+	model_free(m_off);
+}
+END_TEST
+
+
+/* The layout helpers: BLK16 round trip, tensor_offset against the
+ * aBcd16b formula, and a NaN's row-major index found through it (what
+ * the anomaly guard reports for a blocked tensor). */
+START_TEST(test_blocked_layout_helpers)
+{
+	enum { B = 2, C = 32, HW = 6 };
+	static float a[B * C * HW], blk[B * C * HW], back[B * C * HW];
+	struct tensor t = tensor_view(blk, 4, (size_t[4]){B, C, 2, 3});
+	for (size_t i = 0; i < B * C * HW; i++)
+		a[i] = (float)i;
+	tensor_plain_to_blk16(a, blk, B, C, HW);
+	t.layout = TENSOR_LAYOUT_BLK16;
+	ck_assert(tensor_blockable(&t));
+	for (size_t i = 0; i < B * C * HW; i++) {
+		size_t b = i / (C * HW), c = i / HW % C, p = i % HW;
+		size_t off = b * C * HW + (c / 16) * HW * 16 + p * 16 + c % 16;
+		ck_assert_uint_eq(tensor_offset(&t, i), off);
+		ck_assert(blk[off] == a[i]);
+	}
+	tensor_blk16_to_plain(blk, back, B, C, HW);
+	ck_assert(!memcmp(a, back, sizeof a));
+	blk[tensor_offset(&t, 777)] = NAN;
+	for (size_t i = 0; i < B * C * HW; i++)
+		ck_assert(isnan(blk[tensor_offset(&t, i)]) == (i == 777));
+}
+END_TEST
+
 TU_MAIN_CASES("conv_dnnl",
 	      TU_CASE_LOOP("conv_dnnl", 120, test_variant, (int)N_VARIANTS,
 			   test_tolerance_bites, test_backend_names,
 			   test_rhvae_resnet_backends),
 	      TU_CASE_LOOP("blocked", 120, test_blocked_copies_fresh,
-			   (int)N_VARIANTS, test_blocked_copies_invalidated))
+			   (int)N_VARIANTS, test_blocked_copies_invalidated,
+			   test_blocked_bit_identical,
+			   test_blocked_rhvae_bit_identical,
+			   test_blocked_layout_helpers))
