@@ -2,7 +2,8 @@
 """Check figures quoted in README.md against the committed result tables.
 
 Each check below is one figure of README's sections "Failure-mode studies"
-and "The RHVAE NaN report (issue 132)": the README phrase that quotes it,
+and "The RHVAE NaN report (issue 132)" (its section 6 too, the ResNet
+study, as far as its rows go): the README phrase that quotes it,
 the CSV it comes from, a row selector, a column (or a small computation over
 the selected rows) and the value as README writes it. The check fails if the
 phrase is not in README (the text changed: update the check with it) or if
@@ -33,6 +34,7 @@ BN = R + "study-batchnorm/results.csv"
 CN = R + "study-batchnorm-convnet/results.csv"
 PP = R + "study-preprocess/results.csv"
 EP = R + "study-eps-placement/results.csv"
+ST = R + "rhvae-resnet-study/results.csv"
 
 _cache = {}
 
@@ -69,6 +71,14 @@ def fl(x):
 
 def med(values):
     return statistics.median(fl(v) for v in values)
+
+
+def wilson_low(k, n, z=1.959963984540054):
+    """Lower end of the 95 % Wilson score interval of k events in n."""
+    p = k / n
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return 0.0 if k == 0 else c - h
 
 
 def lref(path, baseline):  # the "learned" reference: median best-epoch NLL of the baseline
@@ -232,6 +242,44 @@ CHECKS = [
      "1.8", lambda: statistics.median(float(r["seconds"]) for r in rows(MIT)) / 60),
     ("x 124 s, the seconds per epoch", RMIT + " clip-norm-5 seconds/epochs_done",
      "124", lambda: one(RMIT, "seconds", mitigation="clip-norm-5") / 25),
+    # the ResNet study (issue 16), README section 6
+    ("**Item 1, the baseline, is complete: 10 of 10 seeds hit NaN**", ST + " baseline runs",
+     "10", lambda: len(sel(ST, mitigation="baseline"))),
+    ("**Item 1, the baseline, is complete: 10 of 10 seeds hit NaN**", ST + " baseline runs that hit NaN",
+     "10", lambda: sum(r["status"] in ("nan", "inf") for r in sel(ST, mitigation="baseline"))),
+    ("(95 % Wilson interval 0.72-1.00)", ST + " Wilson lower bound of 10/10",
+     "0.72", lambda: wilson_low(sum(r["status"] in ("nan", "inf") for r in sel(ST, mitigation="baseline")),
+                                len(sel(ST, mitigation="baseline")))),
+    ("at epochs 11-18 (steps 1,689-2,814,", ST + " baseline min first_epoch",
+     "11", lambda: min(fl(r["first_epoch"]) for r in sel(ST, mitigation="baseline"))),
+    ("at epochs 11-18 (steps 1,689-2,814,", ST + " baseline max first_epoch",
+     "18", lambda: max(fl(r["first_epoch"]) for r in sel(ST, mitigation="baseline"))),
+    ("at epochs 11-18 (steps 1,689-2,814,", ST + " baseline min first_step",
+     "1,689", lambda: min(fl(r["first_step"]) for r in sel(ST, mitigation="baseline"))),
+    ("at epochs 11-18 (steps 1,689-2,814,", ST + " baseline max first_step",
+     "2,814", lambda: max(fl(r["first_step"]) for r in sel(ST, mitigation="baseline"))),
+    ("median epoch 16): 4 end with", ST + " baseline median first_epoch",
+     "16", lambda: med(r["first_epoch"] for r in sel(ST, mitigation="baseline"))),
+    ("median epoch 16): 4 end with", ST + " baseline runs ended by NaN in train loss",
+     "4", lambda: sum(r["pythae_error"] == "nan_loss" for r in sel(ST, mitigation="baseline"))),
+    ("10; origin `rhvae.lf1.H.rho_A_rho`) and 6 with", ST + " baseline runs ended by the ValueError",
+     "6", lambda: sum(r["pythae_error"] == "value_error" for r in sel(ST, mitigation="baseline"))),
+    ("IS-NLL at the last finite epoch 729.2-731.6 nats", ST + " baseline min nll_last",
+     "729.2", lambda: min(fl(r["nll_last"]) for r in sel(ST, mitigation="baseline"))),
+    ("IS-NLL at the last finite epoch 729.2-731.6 nats", ST + " baseline max nll_last",
+     "731.6", lambda: max(fl(r["nll_last"]) for r in sel(ST, mitigation="baseline"))),
+    ("(best epoch\n726.9-729.3)", ST + " baseline min nll_best",
+     "726.9", lambda: min(fl(r["nll_best"]) for r in sel(ST, mitigation="baseline"))),
+    ("(best epoch\n726.9-729.3)", ST + " baseline max nll_best",
+     "729.3", lambda: max(fl(r["nll_best"]) for r in sel(ST, mitigation="baseline"))),
+    ("worst in 67 of\ntheir epochs, 0.99 expected by chance", ST + " baseline sum worst_partial_epochs",
+     "67", lambda: sum(fl(r["worst_partial_epochs"]) for r in sel(ST, mitigation="baseline"))),
+    ("worst in 67 of\ntheir epochs, 0.99 expected by chance", ST + " baseline sum worst_partial_expected",
+     "0.99", lambda: sum(fl(r["worst_partial_expected"]) for r in sel(ST, mitigation="baseline"))),
+    ("seed 1 stops at the same step as its baseline run\n(2,418)", ST + " strict-guard seed 1 first_step",
+     "2,418", lambda: one(ST, "first_step", mitigation="strict-guard", train__seed="1")),
+    ("seed 1 stops at the same step as its baseline run\n(2,418)", ST + " baseline seed 1 first_step",
+     "2,418", lambda: one(ST, "first_step", mitigation="baseline", train__seed="1")),
     # failure-mode studies (issue 15, item 9: 3 seeds per cell)
     ("NLL 135.3 (uniform) and 136.7 (normal) nats against 144.1", IA + " kaiming_uniform median nll_last",
      "135.3", lambda: med(r["nll_last"] for r in sel(IA, mitigation="kaiming_uniform"))),
