@@ -680,11 +680,25 @@ static void mit_row(struct plot_image *img, const struct mit_layout *L,
 	bw = isfinite(share) ? (int)(share * L->pw + 0.5) : 0;
 	plot_fill_rect(img, L->x1 + 1, y + 4, bw > 0 ? bw : 1, L->row - 8,
 		       plot_share_color(share));
-	if (m->runs)
+	if (m->runs) {
+		/* the 95 % Wilson interval as a whisker across the bar */
+		double lo, hi;
+		int xl, xh, yc = y + L->row / 2;
+		stats_wilson(m->hits, m->runs, &lo, &hi);
+		xl = L->x1 + 1 + (int)(lo * L->pw + 0.5);
+		xh = L->x1 + 1 + (int)(hi * L->pw + 0.5);
+		const uint32_t wc = 0x4a90d9; /* seen on red and on white */
+		plot_fill_rect(img, xl, yc - 1, xh - xl > 0 ? xh - xl : 1, 3,
+			       wc);
+		plot_fill_rect(img, xl, y + 6, 3, L->row - 12, wc);
+		plot_fill_rect(img, xh - 2, y + 6, 3, L->row - 12, wc);
+		if (xh - L->x1 > bw)
+			bw = xh - L->x1;
 		snprintf(buf, sizeof buf, "%.0f%% (%zu/%zu)", 100.0 * share,
 			 m->hits, m->runs);
-	else
+	} else {
 		snprintf(buf, sizeof buf, "no runs");
+	}
 	plot_text(img, L->x1 + bw + 8, y + 8, s, false, ink, buf);
 	if (L->epoch <= 0 || !L->any)
 		return;
@@ -729,7 +743,8 @@ static void mit_header(struct plot_image *img, const struct mit_layout *L,
 		snprintf(buf, sizeof buf, "right: no comparison epoch (a %s "
 			 "run has no finite eval loss)", mt->m[mt->base].name);
 	plot_text(img, 20, 20 + th + 8, s, false, 0x555555, buf);
-	plot_text(img, L->x1, top - th - 8, s, false, ink, "NaN/Inf share");
+	plot_text(img, L->x1, top - th - 8, s, false, ink,
+		  "NaN/Inf share, whisker: 95 % Wilson interval");
 	plot_line(img, L->x1, top, L->x1, top + (int)mt->n * L->row, 1, 0,
 		  grey);
 	if (mt->epoch <= 0 || !L->any)
