@@ -115,6 +115,8 @@ static void im2col(const struct conv_geom *q, const int *tab,
 {
 	size_t P = geom_p(q), N = nb * P, HW = q->H * q->W;
 	size_t taps = q->kh * q->kw;
+	/* channels write disjoint rows of col */
+	PAR_FOR(q->C * taps * N)
 	for (size_t c = 0; c < q->C; c++)
 		for (size_t k = 0; k < taps; k++) {
 			const int *t = tab + k * P;
@@ -134,40 +136,44 @@ static void im2col(const struct conv_geom *q, const int *tab,
 		}
 }
 
+/* One (sample, channel) plane dst += the taps of channel c of col, whose
+ * rows (stride N) start at this sample's block. */
+static void col2im_plane(const struct conv_geom *q, const vb_real *col,
+			 size_t N, size_t c, vb_real *dst)
+{
+	for (size_t ki = 0; ki < q->kh; ki++) {
+		size_t h0, h1;
+		valid_range(q->H, q->Ho, q->s, q->p, ki, &h0, &h1);
+		for (size_t kj = 0; kj < q->kw; kj++) {
+			size_t w0, w1;
+			const vb_real *src =
+				col + ((c * q->kh + ki) * q->kw + kj) * N;
+			valid_range(q->W, q->Wo, q->s, q->p, kj, &w0, &w1);
+			for (size_t oh = h0; oh < h1; oh++) {
+				vb_real *dr = dst +
+					      (oh * q->s + ki - q->p) * q->W +
+					      kj - q->p;
+				const vb_real *sr = src + oh * q->Wo;
+				for (size_t ow = w0; ow < w1; ow++)
+					dr[ow * q->s] += sr[ow];
+			}
+		}
+	}
+}
+
 /* Samples [b0, b0 + nb) of img (B, C, H, W) += the patches of col
- * (K, nb P) folded back (adjoint of im2col; accumulates). */
+ * (K, nb P) folded back (adjoint of im2col; accumulates). Samples in
+ * parallel: each pixel still gets its taps in (ki, kj) order, so the
+ * sums are the same at any thread count. */
 static void col2im_add(const struct conv_geom *q, const vb_real *col,
 		       size_t b0, size_t nb, vb_real *img)
 {
 	size_t P = geom_p(q), N = nb * P, HW = q->H * q->W;
-	for (size_t c = 0; c < q->C; c++)
-		for (size_t ki = 0; ki < q->kh; ki++) {
-			size_t h0, h1;
-			valid_range(q->H, q->Ho, q->s, q->p, ki, &h0, &h1);
-			for (size_t kj = 0; kj < q->kw; kj++) {
-				size_t w0, w1;
-				const vb_real *row =
-					col + ((c * q->kh + ki) * q->kw + kj) *
-						      N;
-				valid_range(q->W, q->Wo, q->s, q->p, kj, &w0,
-					    &w1);
-				for (size_t b = 0; b < nb; b++) {
-					vb_real *dst =
-						img + ((b0 + b) * q->C + c) * HW;
-					const vb_real *src = row + b * P;
-					for (size_t oh = h0; oh < h1; oh++) {
-						vb_real *dr =
-							dst + (oh * q->s + ki -
-							       q->p) * q->W +
-							kj - q->p;
-						const vb_real *sr =
-							src + oh * q->Wo;
-						for (size_t ow = w0; ow < w1; ow++)
-							dr[ow * q->s] += sr[ow];
-					}
-				}
-			}
-		}
+	PAR_FOR(nb * q->C * HW)
+	for (size_t b = 0; b < nb; b++)
+		for (size_t c = 0; c < q->C; c++)
+			col2im_plane(q, col + b * P, N, c,
+				     img + ((b0 + b) * q->C + c) * HW);
 }
 
 /* Samples [b0, b0 + nb) of src (B, C, P) -> dst (C, nb P): each sample's
@@ -175,6 +181,7 @@ static void col2im_add(const struct conv_geom *q, const vb_real *col,
 static void to_cbp(const vb_real *src, size_t b0, size_t nb, size_t C,
 		   size_t P, vb_real *dst)
 {
+	PAR_FOR(nb * C * P)
 	for (size_t b = 0; b < nb; b++)
 		for (size_t c = 0; c < C; c++)
 			memcpy(dst + (c * nb + b) * P,
@@ -186,6 +193,7 @@ static void to_cbp(const vb_real *src, size_t b0, size_t nb, size_t C,
 static void from_cbp_set(const vb_real *src, const vb_real *bias, size_t b0,
 			 size_t nb, size_t C, size_t P, vb_real *dst)
 {
+	PAR_FOR(nb * C * P)
 	for (size_t b = 0; b < nb; b++)
 		for (size_t c = 0; c < C; c++) {
 			const vb_real *s = src + (c * nb + b) * P;
@@ -204,6 +212,7 @@ static void from_cbp_set(const vb_real *src, const vb_real *bias, size_t b0,
 static void from_cbp_add(const vb_real *src, size_t b0, size_t nb, size_t C,
 			 size_t P, vb_real *dst)
 {
+	PAR_FOR(nb * C * P)
 	for (size_t b = 0; b < nb; b++)
 		for (size_t c = 0; c < C; c++) {
 			const vb_real *s = src + (c * nb + b) * P;
@@ -794,6 +803,7 @@ static struct graph_node *conv_transpose_node(struct graph *g,
 	if (!col)
 		return NULL;
 	if (b) {
+		PAR_FOR(n->value.n)
 		for (size_t bb = 0; bb < q.B; bb++)
 			for (size_t c = 0; c < q.C; c++) {
 				vb_real *d = n->value.data +
