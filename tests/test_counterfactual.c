@@ -658,7 +658,9 @@ START_TEST(test_sweep_fixes_mixed_causes)
 	ck_assert_str_eq(t, fixes);
 	free(t);
 	free(fixes);
-	ck_assert(tu_read_file(tu_path(rm, "verdict.csv"), NULL) != NULL);
+	t = tu_read_file(tu_path(rm, "verdict.csv"), NULL);
+	ck_assert(t != NULL);
+	free(t);
 }
 END_TEST
 
