@@ -144,6 +144,15 @@ enum vb_status extend_resume_cell(const struct config *c,
 	snprintf(path, sizeof path, "%s/config.ini", dir);
 	if (!files_exists(path))
 		return VB_OK;
+	snprintf(path, sizeof path, "%s/metrics.csv", dir);
+	if (!files_exists(path)) { /* stopped before it set up its logs */
+		if (log)
+			fprintf(log, "sweep: cell %s: its run folder has no "
+				"epoch log; it runs from the start\n",
+				c->run.name);
+		return VB_OK;
+	}
+	snprintf(path, sizeof path, "%s/config.ini", dir);
 	if (!same_config(c, path)) {
 		if (log)
 			fprintf(log, "sweep: cell %s: its run folder holds "
