@@ -637,6 +637,10 @@ static enum vb_status load_results(const char *dir, struct table *t,
 			st = table_fill_sse_lists(dir, t, err);
 		if (st == VB_OK)
 			st = stats_fill_learned(t, err);
+		/* results.csv carries the verdicts the tables use (it kept
+		 * those of the rule when the sweep ran) */
+		if (st == VB_OK && table_col(t, "learned") >= 0)
+			st = table_write(t, path, err);
 	}
 	if (st == VB_OK && (table_col(t, "id") < 0 ||
 			    table_col(t, "status") < 0))

@@ -521,6 +521,49 @@ START_TEST(test_learned_sse_rule)
 }
 END_TEST
 
+/* Rule (a) of "learned" against a baseline: the NLL at the last finite
+ * epoch within max(5 nats, 2 % of |ref|) of the baseline's median best
+ * NLL (here 730: 14.6 nats). A run 30 nats worse (the proxy's lr 1e-6)
+ * did not learn; 10 worse did; a run with no baseline in its table is
+ * held to its own best. */
+START_TEST(test_learned_nll_margin)
+{
+	static const struct {
+		const char *mit, *best, *last, *want;
+	} rows[] = {
+		{"baseline", "729", "731", "true"},
+		{"baseline", "731", "733", "true"},
+		{"slow", "759", "760", "false"},  /* 30 above ref 730 */
+		{"ok", "738", "740", "true"},     /* 10 above */
+		{"edge", "744", "744.7", "false"}, /* 14.7 above */
+	};
+	const char *tmp = tu_tmpdir("learned-nll");
+	char path[1200], *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	struct table t;
+	struct vb_error err = {0};
+	fputs("id,mitigation,status,last_finite_epoch,nll_best,nll_last,"
+	      "sse_best,sse_max,eval_sses\n", f);
+	for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+		fprintf(f, "r%zu,%s,ok,4,%s,%s,50,60,60;55;50\n", i,
+			rows[i].mit, rows[i].best, rows[i].last);
+	fclose(f);
+	snprintf(path, sizeof path, "%s/results.csv", tmp);
+	ck_assert_int_eq(tu_write_file(path, text, len), 0);
+	free(text);
+	table_init(&t);
+	ck_assert(table_read(path, &t, &err) == VB_OK);
+	ck_assert_msg(stats_fill_learned(&t, &err) == VB_OK, "%s", err.msg);
+	for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+		ck_assert_msg(!strcmp(table_get(&t, i, "learned"), rows[i].want),
+			      "row %zu (%s, nll_last %s): learned %s, want %s",
+			      i, rows[i].mit, rows[i].last,
+			      table_get(&t, i, "learned"), rows[i].want);
+	table_free(&t);
+}
+END_TEST
+
 /* Issue 16 item 2: the NaN share's 95 % Wilson interval beside each
  * count, against the closed form evaluated independently (Python, double)
  * and its edges (no events, all events, no trials, k > n). */
@@ -552,4 +595,5 @@ END_TEST
 TU_MAIN("report", "report", 240, test_figures_mitigation_axes,
 	test_figures_legend_panels, test_figures_without_curves,
 	test_report_fake_axis, test_report_files, test_table_unterminated_quote,
-	test_old_rows_load, test_learned_sse_rule, test_wilson_interval)
+	test_old_rows_load, test_learned_sse_rule, test_learned_nll_margin,
+	test_wilson_interval)
