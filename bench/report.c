@@ -364,7 +364,7 @@ static enum vb_status summary_text(FILE *f, const struct table *t,
 	if (note)
 		fprintf(f, "%s\n\n", note);
 	if (table_col(t, "nll_last") >= 0)
-		stats_learned_rule(f, stats_learned_reference(t));
+		stats_learned_rule(f, t);
 	summary_worst_partial(f, t);
 	st = summary_settings(f, t, axes, n_axes, grp, &n_grp, err);
 	if (st == VB_OK && n_grp) {

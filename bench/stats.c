@@ -231,25 +231,65 @@ static const char *baseline_name(const struct table *t)
 	return first;
 }
 
-double stats_learned_reference(const struct table *t)
+/* The median nll_best of the baseline's (b's) rows; with row >= 0 only
+ * those with row's values in the condition columns cond (n_cond). */
+static double baseline_median(const struct table *t, const char *b,
+			      const size_t *cond, size_t n_cond, long row)
 {
-	const char *b = baseline_name(t);
 	double *v, x, med;
 	size_t n = 0;
-	if (!b || table_col(t, "nll_best") < 0)
-		return NAN;
 	v = malloc((t->n_rows + 1) * sizeof *v);
 	if (!v)
 		return NAN;
-	for (size_t r = 0; r < t->n_rows; r++)
-		if (!strcmp(table_get(t, r, "mitigation"), b) &&
-		    table_parse_num(table_get(t, r, "nll_best"), &x) &&
+	for (size_t r = 0; r < t->n_rows; r++) {
+		bool same = strcmp(table_get(t, r, "mitigation"), b) == 0;
+		for (size_t k = 0; same && row >= 0 && k < n_cond; k++)
+			same = !strcmp(t->cells[r * t->n_cols + cond[k]],
+				       t->cells[(size_t)row * t->n_cols +
+						cond[k]]);
+		if (same && table_parse_num(table_get(t, r, "nll_best"), &x) &&
 		    isfinite(x))
 			v[n++] = x;
+	}
 	qsort(v, n, sizeof *v, files_cmp_double);
 	med = stats_median_sorted(v, n);
 	free(v);
 	return med;
+}
+
+double stats_learned_reference(const struct table *t)
+{
+	const char *b = baseline_name(t);
+	if (!b || table_col(t, "nll_best") < 0)
+		return NAN;
+	return baseline_median(t, b, NULL, 0, -1);
+}
+
+size_t stats_learned_conditions(const struct table *t, size_t *cond,
+				size_t cap)
+{
+	const char *b = baseline_name(t);
+	size_t n = 0;
+	if (!b)
+		return 0;
+	for (size_t c = 0; c < t->n_cols && n < cap; c++) {
+		const char *first = NULL;
+		bool varies = false;
+		if (!table_is_setting(t->cols[c]) || strstr(t->cols[c], "seed"))
+			continue;
+		for (size_t r = 0; r < t->n_rows && !varies; r++) {
+			const char *v = t->cells[r * t->n_cols + c];
+			if (strcmp(table_get(t, r, "mitigation"), b))
+				continue;
+			if (!first)
+				first = v;
+			else
+				varies = strcmp(first, v) != 0;
+		}
+		if (varies)
+			cond[n++] = c;
+	}
+	return n;
 }
 
 /* The number at p, up to the next ';' or the end ("nan" parses as NaN). */
@@ -323,7 +363,9 @@ static const char *learned_of(const struct table *t, size_t r, double ref)
 
 enum vb_status stats_fill_learned(struct table *t, struct vb_error *err)
 {
+	const char *b = baseline_name(t);
 	double ref = stats_learned_reference(t);
+	size_t cond[16], n_cond = stats_learned_conditions(t, cond, 16);
 	enum vb_status st = VB_OK;
 	int c = table_col(t, "learned");
 	if (table_col(t, "nll_last") < 0)
@@ -332,19 +374,35 @@ enum vb_status stats_fill_learned(struct table *t, struct vb_error *err)
 		st = table_add_col(t, "learned", err);
 		c = table_col(t, "learned");
 	}
-	for (size_t r = 0; st == VB_OK && r < t->n_rows; r++)
-		st = table_set_cell(t, r, (size_t)c, learned_of(t, r, ref),
+	for (size_t r = 0; st == VB_OK && r < t->n_rows; r++) {
+		/* the baseline under the row's conditions, where it ran them */
+		double rr = ref;
+		if (n_cond && isfinite(ref)) {
+			double m = baseline_median(t, b, cond, n_cond, (long)r);
+			if (isfinite(m))
+				rr = m;
+		}
+		st = table_set_cell(t, r, (size_t)c, learned_of(t, r, rr),
 				    err);
+	}
 	return st;
 }
 
-void stats_learned_rule(FILE *f, double ref)
+void stats_learned_rule(FILE *f, const struct table *t)
 {
+	double ref = stats_learned_reference(t);
+	size_t cond[16], n_cond = stats_learned_conditions(t, cond, 16);
 	fprintf(f, "\"Learned\": a run learned iff (a) its importance-"
 		"sampled NLL at its last finite evaluated epoch (nll_last) is "
 		"at most ref + max(%g nats, %g %% of |ref|), where ref is ",
 		STATS_LEARNED_NATS, 100 * STATS_LEARNED_REL);
-	if (isfinite(ref))
+	if (isfinite(ref) && n_cond) {
+		fputs("the median best-epoch NLL of the baseline's runs with "
+		      "the run's values of ", f);
+		for (size_t k = 0; k < n_cond; k++)
+			fprintf(f, "%s`%s`", k ? ", " : "", t->cols[cond[k]]);
+		fprintf(f, " (over all of them: %.6g nats)", ref);
+	} else if (isfinite(ref))
 		fprintf(f, "the median best-epoch NLL of the baseline's runs "
 			"(%.6g nats)", ref);
 	else

@@ -32,8 +32,10 @@ struct stats_group {
  *   (a) its NLL at the last finite epoch (nll_last) is at most
  *       ref + max(STATS_LEARNED_NATS, STATS_LEARNED_REL x |ref|), where
  *       ref is the median of the baseline's runs' best-epoch NLL
- *       (nll_best; the baseline as in the mitigation table) when the
- *       table has one with a finite value, else the run's own nll_best;
+ *       (nll_best; the baseline as in the mitigation table) under the
+ *       run's values of the swept axes (stats_learned_conditions) when
+ *       the table has one with a finite value, else the run's own
+ *       nll_best;
  *   (b) from its first evaluated epoch whose eval SSE is within
  *       STATS_LEARNED_SSE_FACTOR x its best eval SSE on, no evaluated
  *       epoch's SSE exceeds factor x the best or is NaN (the per-epoch
@@ -54,12 +56,21 @@ struct stats_group {
 
 /* The learned reference of t (NAN when there is no baseline value). */
 double stats_learned_reference(const struct table *t);
+/* The condition columns of the learned reference into cond (at most cap):
+ * the settings other than seeds that take more than one value among the
+ * baseline's rows (the sweep's axes, e.g. nets.activation). A row's
+ * reference is then the median best NLL of the baseline's rows with the
+ * row's values in them (the overall median where the baseline has no
+ * such row), so a mitigation is held to the baseline under the same
+ * conditions. Returns the count (0: one reference for every row). */
+size_t stats_learned_conditions(const struct table *t, size_t *cond,
+				size_t cap);
 
 /* Sets (adding it if missing) column "learned" of every row of t. */
 enum vb_status stats_fill_learned(struct table *t, struct vb_error *err);
 
 /* The rule's text for summary.md (one paragraph). */
-void stats_learned_rule(FILE *f, double ref);
+void stats_learned_rule(FILE *f, const struct table *t);
 
 struct stats_mit {
 	const char *name; /* borrowed from the table */

@@ -303,22 +303,34 @@ CHECKS = [
      "18", lambda: sum(fl(r["nll_last"]) <= lref(IA, "pytorch") + max(5, 0.1 * abs(lref(IA, "pytorch")))
                        and fl(r["sse_max"]) > 2 * fl(r["sse_best"])
                        for r in rows(IA) if r["mitigation"].startswith("kaiming"))),
-    ("24 of the 30 kaiming runs count as learned", IA + " mitigations.csv: kaiming learned",
-     "24", lambda: sum(int(r["learned"]) for r in rows(os.path.join(os.path.dirname(IA), "mitigations.csv"))
-                       if r["mitigation"].startswith("kaiming"))),
-    ("cells, at NLL 152.2-154.5, 8-10 nats above", IA + " kaiming runs not learned: min nll_last",
-     "152.2", lambda: min(fl(r["nll_last"]) for r in rows(IA)
-                          if r["mitigation"].startswith("kaiming") and r["learned"] != "true")),
-    ("cells, at NLL 152.2-154.5, 8-10 nats above", IA + " kaiming runs not learned: max nll_last",
-     "154.5", lambda: max(fl(r["nll_last"]) for r in rows(IA)
-                          if r["mitigation"].startswith("kaiming") and r["learned"] != "true")),
-    ("the other 6 are its sigmoid", IA + " kaiming runs not learned that are sigmoid cells",
-     "6", lambda: sum(r["nets.activation"] == "sigmoid" for r in rows(IA)
-                      if r["mitigation"].startswith("kaiming") and r["learned"] != "true")),
-    ("activations, 144.1), where the", IA + " reference: median nll_best of pytorch",
+    ("all 30 kaiming runs", IA + " kaiming learned (30 runs)",
+     "30", lambda: sum(r["learned"] == "true" for r in rows(IA) if r["mitigation"].startswith("kaiming"))),
+    ("count as learned, and so do all 15 pytorch runs", IA + " pytorch learned",
+     "15", lambda: sum(r["learned"] == "true" for r in sel(IA, mitigation="pytorch"))),
+    ("but 9 of 15 for each\nxavier init", IA + " xavier_uniform learned",
+     "9", lambda: sum(r["learned"] == "true" for r in sel(IA, mitigation="xavier_uniform"))),
+    ("but 9 of 15 for each\nxavier init", IA + " xavier_normal learned",
+     "9", lambda: sum(r["learned"] == "true" for r in sel(IA, mitigation="xavier_normal"))),
+    ("activation, 141.8 for leaky relu to 169.6 for sigmoid)", IA + " pytorch leaky_relu median nll_best",
+     "141.8", lambda: med(r["nll_best"] for r in sel(IA, mitigation="pytorch", nets__activation="leaky_relu"))),
+    ("activation, 141.8 for leaky relu to 169.6 for sigmoid)", IA + " pytorch sigmoid median nll_best",
+     "169.6", lambda: med(r["nll_best"] for r in sel(IA, mitigation="pytorch", nets__activation="sigmoid"))),
+    ("softplus cells (147.8-149.9, against 142.6)", IA + " pytorch softplus median nll_best",
+     "142.6", lambda: med(r["nll_best"] for r in sel(IA, mitigation="pytorch", nets__activation="softplus"))),
+    ("softplus cells (147.8-149.9, against 142.6)", IA + " xavier softplus min nll_last",
+     "147.8", lambda: min(fl(r["nll_last"]) for r in rows(IA)
+                          if r["mitigation"].startswith("xavier") and r["nets.activation"] == "softplus")),
+    ("softplus cells (147.8-149.9, against 142.6)", IA + " xavier softplus max nll_last",
+     "149.9", lambda: max(fl(r["nll_last"]) for r in rows(IA)
+                          if r["mitigation"].startswith("xavier") and r["nets.activation"] == "softplus")),
+    ("sigmoid cells (NLL 177.7-180.8", IA + " xavier sigmoid min nll_last",
+     "177.7", lambda: min(fl(r["nll_last"]) for r in rows(IA)
+                          if r["mitigation"].startswith("xavier") and r["nets.activation"] == "sigmoid")),
+    ("sigmoid cells (NLL 177.7-180.8", IA + " xavier sigmoid max nll_last",
+     "180.8", lambda: max(fl(r["nll_last"]) for r in rows(IA)
+                          if r["mitigation"].startswith("xavier") and r["nets.activation"] == "sigmoid")),
+    ("With one reference over all five activations (144.1)", IA + " overall reference",
      "144.1", lambda: lref(IA, "pytorch")),
-    ("(12 of its 15 learned)", IA + " pytorch learned",
-     "12", lambda: sum(r["learned"] == "true" for r in sel(IA, mitigation="pytorch"))),
     ("norm 89.7 to 112.7 against 22.0 to 25.3", BN + " curves: no running stats, epochs 2-5, 5,001 images min grad_norm_max",
      "89.7", lambda: bn_gmax("5001", min)),
     ("norm 89.7 to 112.7 against 22.0 to 25.3", BN + " curves: no running stats, epochs 2-5, 5,001 images max grad_norm_max",

@@ -564,6 +564,53 @@ START_TEST(test_learned_nll_margin)
 }
 END_TEST
 
+/* Rule (a)'s reference per condition: with a swept axis (here
+ * nets.activation, two values) a run is held to the baseline's runs with
+ * its own value of it, not to the median over all of them; seeds are
+ * not conditions. */
+START_TEST(test_learned_reference_per_axis)
+{
+	static const struct {
+		const char *mit, *act, *seed, *best, *last, *want;
+	} rows[] = {
+		{"base", "relu", "1", "140", "141", "true"},
+		{"base", "relu", "2", "142", "142", "true"},
+		{"base", "sigmoid", "1", "170", "171", "true"},  /* 29 above 141 */
+		{"base", "sigmoid", "2", "170", "170", "true"},
+		{"other", "sigmoid", "1", "174", "174", "true"}, /* 4 above 170 */
+		{"other", "relu", "1", "150", "150", "false"},   /* 9 above 141 */
+	};
+	const char *tmp = tu_tmpdir("learned-axis");
+	char path[1200], *text = NULL;
+	size_t len = 0, cond[4];
+	FILE *f = open_memstream(&text, &len);
+	struct table t;
+	struct vb_error err = {0};
+	fputs("id,mitigation,nets.activation,train.seed,status,"
+	      "last_finite_epoch,nll_best,nll_last,sse_best,sse_max,"
+	      "eval_sses\n", f);
+	for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+		fprintf(f, "r%zu,%s,%s,%s,ok,4,%s,%s,50,60,60;55;50\n", i,
+			rows[i].mit, rows[i].act, rows[i].seed, rows[i].best,
+			rows[i].last);
+	fclose(f);
+	snprintf(path, sizeof path, "%s/results.csv", tmp);
+	ck_assert_int_eq(tu_write_file(path, text, len), 0);
+	free(text);
+	table_init(&t);
+	ck_assert(table_read(path, &t, &err) == VB_OK);
+	ck_assert_uint_eq(stats_learned_conditions(&t, cond, 4), 1);
+	ck_assert_str_eq(t.cols[cond[0]], "nets.activation");
+	ck_assert_msg(stats_fill_learned(&t, &err) == VB_OK, "%s", err.msg);
+	for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+		ck_assert_msg(!strcmp(table_get(&t, i, "learned"), rows[i].want),
+			      "row %zu (%s %s, nll_last %s): learned %s, want "
+			      "%s", i, rows[i].mit, rows[i].act, rows[i].last,
+			      table_get(&t, i, "learned"), rows[i].want);
+	table_free(&t);
+}
+END_TEST
+
 /* Issue 16 item 2: the NaN share's 95 % Wilson interval beside each
  * count, against the closed form evaluated independently (Python, double)
  * and its edges (no events, all events, no trials, k > n). */
@@ -596,4 +643,4 @@ TU_MAIN("report", "report", 240, test_figures_mitigation_axes,
 	test_figures_legend_panels, test_figures_without_curves,
 	test_report_fake_axis, test_report_files, test_table_unterminated_quote,
 	test_old_rows_load, test_learned_sse_rule, test_learned_nll_margin,
-	test_wilson_interval)
+	test_learned_reference_per_axis, test_wilson_interval)
