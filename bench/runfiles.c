@@ -1,15 +1,18 @@
-/* runfiles: two files of a run folder that need the built model: meta.json
- * (build, kernels, threads, conv backend, parameter count) and the pictures
- * of a finished run (reconstructions.png, samples.png, and for an RHVAE
- * samples_prior.png). The logs, the
- * summary and the checkpoints are train.c's and forensics.c's. */
+/* runfiles: files of a run folder: meta.json (build, kernels, threads,
+ * conv backend, parameter count) and the pictures of a finished run
+ * (reconstructions.png, samples.png, and for an RHVAE samples_prior.png),
+ * which need the built model, and the lines of summary.csv (train.h's
+ * train_summary_header / train_summary_row). The per-epoch logs are
+ * train.c's, the checkpoints forensics.c's. */
 #include "runfiles.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "files.h"
+#include "guard.h"
 #include "machine.h"
 #include "ops.h"
 #include "params.h"
@@ -174,4 +177,106 @@ enum vb_status runfiles_write_pictures(struct run *r, struct vb_error *err)
 	graph_set_grad_enabled(r->g, true);
 	free(tiles);
 	return st;
+}
+
+/* ---- summary.csv (train.h declares these) ---- */
+
+/* The evaluation loss and its parts (means over batches, as pythae) and
+ * the mean per-image SSE and BCE with z = the encoder mean (heldout.c). */
+void train_summary_header(FILE *f)
+{
+	fputs("name,model,recon,lr,batch,epochs,seed,status,first_epoch,"
+	      "first_step,first_phase,first_quantity,first_value,message,"
+	      "epochs_done,steps,final_train_loss,final_eval_loss,"
+	      "best_eval_loss,best_epoch,seconds,cause,origin_phase,"
+	      "origin_op,origin_node,origin_step,bad_samples,nan_op,nan_node,"
+	      "lead_step,lead_time,replayed,skipped,last_finite_epoch,"
+	      "nll_best,nll_last,sse_best,sse_last,sse_max,bce_best,"
+	      "bce_last,nll_seconds,worst_partial_epochs,"
+	      "worst_partial_expected,clipped_share,h_clamped_share,"
+	      "pythae_error,first_batch\n", f);
+}
+
+/* A held-out value of summary.csv, then a comma: blank when its epoch
+ * does not exist. */
+static void held_out_value(FILE *f, bool have, double v)
+{
+	if (have)
+		run_csv_double(f, v);
+	fputc(',', f);
+}
+
+static void summary_held_out(FILE *f, const struct train_summary *s)
+{
+	bool best = s->best_epoch > 0, last = s->last_finite_epoch > 0;
+	if (last)
+		fprintf(f, "%ld", s->last_finite_epoch);
+	fputc(',', f);
+	held_out_value(f, s->nll_best_set, s->nll_best);
+	held_out_value(f, s->nll_last_set, s->nll_last);
+	held_out_value(f, best, s->sse_best);
+	held_out_value(f, last, s->sse_last);
+	held_out_value(f, s->sse_max != -INFINITY, s->sse_max);
+	held_out_value(f, best, s->bce_best);
+	held_out_value(f, last, s->bce_last);
+	fprintf(f, "%.3f,%ld,", s->nll_seconds, s->worst_partial_epochs);
+	run_csv_double(f, s->worst_partial_expected);
+	fputc(',', f);
+}
+
+void train_summary_row(FILE *f, const struct config *c,
+		       const struct train_summary *s)
+{
+	fprintf(f, "%s,%s,%s,", c->run.name,
+		config_enum_name("model.kind", c->model.kind),
+		config_enum_name("model.recon", c->model.recon));
+	run_csv_double(f, c->optim.lr);
+	fprintf(f, ",%lld,%lld,%llu,%s,", (long long)c->train.batch,
+		(long long)c->train.epochs,
+		(unsigned long long)c->train.seed,
+		s->interrupted ? "interrupted" : guard_status_name(s->status));
+	if (s->first.set) {
+		fprintf(f, "%ld,%ld,%s,%s,", s->first.epoch, s->first.step,
+			guard_phase_name(s->first.phase), s->first.quantity);
+		run_csv_double(f, s->first.value);
+	} else {
+		fputs(",,,,", f);
+	}
+	fputc(',', f);
+	files_csv_field(f, s->message);
+	fprintf(f, ",%ld,%ld,", s->epochs_done, s->steps);
+	run_csv_double(f, s->final_train_loss);
+	fputc(',', f);
+	run_csv_double(f, s->final_eval_loss);
+	fputc(',', f);
+	run_csv_double(f, s->best_eval_loss);
+	fprintf(f, ",%ld,%.3f,", s->best_epoch, s->seconds);
+	if (s->first.set && s->first.cause != GUARD_CAUSE_NONE) {
+		fprintf(f, "%s,%s,%s,%s,", guard_cause_name(s->first.cause),
+			s->first.origin_phase, s->first.op, s->first.node);
+		if (s->first.origin_step > 0)
+			fprintf(f, "%ld", s->first.origin_step);
+		fputc(',', f);
+		if (s->first.n_bad_samples >= 0)
+			fprintf(f, "%ld", s->first.n_bad_samples);
+		fprintf(f, ",%s,%s,", s->first.nan_op, s->first.nan_node);
+	} else {
+		fputs(",,,,,,,,", f);
+	}
+	if (s->lead_step > 0)
+		fprintf(f, "%ld", s->lead_step);
+	fputc(',', f);
+	if (s->lead_time >= 0)
+		fprintf(f, "%ld", s->lead_time);
+	fprintf(f, ",%s,%ld,",
+		s->replayed ? (s->replay_match ? "same" : "differ") : "",
+		s->skipped);
+	summary_held_out(f, s);
+	run_csv_double(f, s->clipped_share);
+	fputc(',', f);
+	if (s->h_grad_entries > 0)
+		run_csv_double(f, (double)s->h_grad_clamped /
+					  (double)s->h_grad_entries);
+	fprintf(f, ",%s,%s\n", s->pythae_error,
+		s->first.set ? s->first_batch : "");
 }

@@ -15,6 +15,7 @@
 
 #include "files.h"
 #include "guard.h"
+#include "runlog.h"
 
 void table_fmt_real(double v, char *buf, size_t cap)
 {
@@ -112,53 +113,23 @@ bool table_parse_num(const char *s, double *v)
 	return *end == '\0';
 }
 
-/* A per-epoch column of the run folder's metrics.csv (the summary carries
- * only the final and best values) as a ';'-separated list: "" where the
- * epoch was not evaluated, "nan" for a non-finite value. A row whose
- * entry would not fit is left out with the rest: table_row_write sizes b
- * for every epoch run. */
+/* A per-epoch column of the run folder's metrics.csv as a list
+ * (runlog_metric_list); nothing for a run that ended in an error. */
 static void metric_list(const struct train_summary *s, const char *col,
 			char *b, size_t n)
 {
-	char path[1200];
-	struct table m;
-	size_t used = 0;
 	b[0] = '\0';
-	if (s->status == GUARD_STATUS_ERROR || !s->run_dir[0])
-		return;
-	snprintf(path, sizeof path, "%s/metrics.csv", s->run_dir);
-	table_init(&m);
-	if (table_read(path, &m, NULL) == VB_OK && table_col(&m, col) >= 0)
-		table_list_of(&m, col, b, n, &used);
-	table_free(&m);
+	if (s->status != GUARD_STATUS_ERROR && s->run_dir[0])
+		runlog_metric_list(s->run_dir, col, b, n);
 }
 
-/* The mean CPU seconds per epoch of the run (times.csv's cpu_seconds over
- * every epoch logged, the resumed parts of a run included): "" when the
- * run has none (an older vaebench's, or no epoch). */
 static void get_cpu_per_epoch(const struct train_summary *s, char *b,
 			      size_t n)
 {
-	char path[1200];
-	struct table m;
-	double sum = 0, v;
-	size_t k = 0;
+	double v;
 	b[0] = '\0';
-	if (!s->run_dir[0])
-		return;
-	snprintf(path, sizeof path, "%s/times.csv", s->run_dir);
-	table_init(&m);
-	if (table_read(path, &m, NULL) == VB_OK &&
-	    table_col(&m, "cpu_seconds") >= 0)
-		for (size_t r = 0; r < m.n_rows; r++)
-			if (table_parse_num(table_get(&m, r, "cpu_seconds"),
-					    &v) && isfinite(v)) {
-				sum += v;
-				k++;
-			}
-	table_free(&m);
-	if (k)
-		snprintf(b, n, "%.3f", sum / (double)k);
+	if (s->run_dir[0] && runlog_cpu_per_epoch(s->run_dir, &v))
+		snprintf(b, n, "%.3f", v);
 }
 
 static void get_eval_losses(const struct train_summary *s, char *b, size_t n)
