@@ -193,28 +193,24 @@ bool heldout_resumable(const char *run_dir, long best_epoch,
 enum vb_status heldout_resume(struct run *r, struct vb_error *err)
 {
 	const struct train_summary *s = r->sum;
-	bool need_best = s->best_epoch >= 1 && !s->nll_best_set;
-	bool need_last = s->last_finite_epoch >= 1 && !s->nll_last_set;
-	long at = s->epochs_done;
+	long epoch[2] = {s->nll_best_set ? 0 : s->best_epoch,
+			 s->nll_last_set ? 0 : s->last_finite_epoch};
+	bool *has[2] = {&r->ho_has_best, &r->ho_has_last};
+	const char *what[2] = {"best epoch", "last finite epoch"};
+	const char *file[2] = {"best", "last"};
 	if (!r->ho_best)
 		return VB_OK;
-	if (need_best &&
-	    !(r->ho_has_best = load_snapshot(r, true, s->best_epoch, at)))
-		return vb_fail(err, VB_ERR_DATA, "train: --resume %s: the "
-			       "held-out snapshot of its best epoch (%ld, "
-			       ".heldout-best.safetensors) is missing or has "
-			       "no parameters (an older vaebench): its "
-			       "IS-NLL cannot be computed; --force reruns it",
-			       r->dir, s->best_epoch);
-	if (need_last && !(r->ho_has_last = load_snapshot(r, false,
-							  s->last_finite_epoch,
-							  at)))
-		return vb_fail(err, VB_ERR_DATA, "train: --resume %s: the "
-			       "held-out snapshot of its last finite epoch "
-			       "(%ld, .heldout-last.safetensors) is missing or "
-			       "has no parameters (an older vaebench): its "
-			       "IS-NLL cannot be computed; --force reruns it",
-			       r->dir, s->last_finite_epoch);
+	for (int i = 0; i < 2; i++)
+		if (epoch[i] >= 1 &&
+		    !(*has[i] = load_snapshot(r, i == 0, epoch[i],
+					      s->epochs_done)))
+			return vb_fail(err, VB_ERR_DATA, "train: --resume %s: "
+				       "the held-out snapshot of its %s (%ld, "
+				       ".heldout-%s.safetensors) is missing "
+				       "or has no parameters (an older "
+				       "vaebench): its IS-NLL cannot be "
+				       "computed; --force reruns it", r->dir,
+				       what[i], epoch[i], file[i]);
 	return VB_OK;
 }
 

@@ -111,16 +111,22 @@ train.seed = 1
 INI
 "$bin" sweep n.ini --out NA --jobs 1 -q
 nid=$(basename NA/rows/*.csv .csv)
-setsid "$bin" sweep n.ini --out NB --jobs 1 -q &
-pid=$!
-for _ in $(seq 1 1200); do
-  [[ -f NB/runs/$nid/metrics.csv && $(wc -l < NB/runs/$nid/metrics.csv) -ge 4 ]] && break
-  sleep 0.05
-done
-sleep 0.5
-kill -KILL -- -"$pid" 2>/dev/null || true
-wait "$pid" 2>/dev/null || true
-[[ ! -f NB/rows/$nid.csv ]] || fail "NB: the cell finished before the kill"
+# kill_in_nll OUT: n.ini's sweep into OUT killed half a second after its
+# third (last) epoch is logged, in its end-of-run IS-NLL
+kill_in_nll() {
+  local out=$1 pid
+  setsid "$bin" sweep n.ini --out "$out" --jobs 1 -q &
+  pid=$!
+  for _ in $(seq 1 1200); do
+    [[ -f $out/runs/$nid/metrics.csv && $(wc -l < "$out/runs/$nid/metrics.csv") -ge 4 ]] && break
+    sleep 0.05
+  done
+  sleep 0.5
+  kill -KILL -- -"$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  [[ ! -f $out/rows/$nid.csv ]] || fail "$out: the cell finished before the kill"
+}
+kill_in_nll NB
 [[ -f NB/runs/$nid/.heldout-best.safetensors ]] || fail "NB: no held-out snapshot left by the killed run"
 "$bin" sweep n.ini --out NB --jobs 1 2> NB.log
 grep -q "cell $nid: resumes its interrupted run after epoch 3" NB.log || { cat NB.log >&2; fail "the cell killed in its IS-NLL was not resumed after epoch 3"; }
@@ -134,16 +140,7 @@ PY
 # the same kill with the best epoch's snapshot gone: train --resume
 # refuses in one line (no row without its IS-NLL), the sweep reruns the
 # cell from the start
-setsid "$bin" sweep n.ini --out NC --jobs 1 -q &
-pid=$!
-for _ in $(seq 1 1200); do
-  [[ -f NC/runs/$nid/metrics.csv && $(wc -l < NC/runs/$nid/metrics.csv) -ge 4 ]] && break
-  sleep 0.05
-done
-sleep 0.5
-kill -KILL -- -"$pid" 2>/dev/null || true
-wait "$pid" 2>/dev/null || true
-[[ ! -f NC/rows/$nid.csv ]] || fail "NC: the cell finished before the kill"
+kill_in_nll NC
 rm -f NC/runs/$nid/.heldout-best.safetensors
 if "$bin" train --resume NC/runs/$nid -q > /dev/null 2> NC.train; then fail "train --resume without the best snapshot succeeded"; fi
 grep -q "held-out snapshot of its best epoch (3, .heldout-best.safetensors) is missing" NC.train || { cat NC.train >&2; fail "train --resume: no clear error for the missing snapshot"; }

@@ -476,6 +476,21 @@ START_TEST(test_old_rows_load)
 }
 END_TEST
 
+/* The table of results.csv text csv (written to a scratch folder and
+ * read back, as report reads it) with stats_fill_learned applied. */
+static void learned_table(const char *tag, const char *csv, size_t len,
+			  struct table *t)
+{
+	const char *tmp = tu_tmpdir(tag);
+	char path[1200];
+	struct vb_error err = {0};
+	snprintf(path, sizeof path, "%s/results.csv", tmp);
+	ck_assert_int_eq(tu_write_file(path, csv, len), 0);
+	table_init(t);
+	ck_assert(table_read(path, t, &err) == VB_OK);
+	ck_assert_msg(stats_fill_learned(t, &err) == VB_OK, "%s", err.msg);
+}
+
 /* Issue 15 item 2, rule (b) of "learned" on the per-epoch SSE list: the
  * early epochs before a run first comes within 2x of its best SSE do not
  * count (the old rule, every epoch against the best, failed runs that
@@ -494,24 +509,18 @@ START_TEST(test_learned_sse_rule)
 		{"", "55", "300", "false"},               /* old rule */
 		{"", "55", "100", "true"},                /* old rule */
 	};
-	const char *tmp = tu_tmpdir("learned");
-	char path[1200], *text = NULL;
+	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 	struct table t;
-	struct vb_error err = {0};
 	fputs("id,status,last_finite_epoch,nll_best,nll_last,sse_best,"
 	      "sse_max,eval_sses\n", f);
 	for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
 		fprintf(f, "r%zu,ok,4,100,101,%s,%s,%s\n", i, rows[i].sse_best,
 			rows[i].sse_max, rows[i].sses);
 	fclose(f);
-	snprintf(path, sizeof path, "%s/results.csv", tmp);
-	ck_assert_int_eq(tu_write_file(path, text, len), 0);
+	learned_table("learned", text, len, &t);
 	free(text);
-	table_init(&t);
-	ck_assert(table_read(path, &t, &err) == VB_OK);
-	ck_assert_msg(stats_fill_learned(&t, &err) == VB_OK, "%s", err.msg);
 	for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
 		ck_assert_msg(!strcmp(table_get(&t, i, "learned"), rows[i].want),
 			      "row %zu (%s): learned %s, want %s", i,
@@ -537,24 +546,18 @@ START_TEST(test_learned_nll_margin)
 		{"ok", "738", "740", "true"},     /* 10 above */
 		{"edge", "744", "744.7", "false"}, /* 14.7 above */
 	};
-	const char *tmp = tu_tmpdir("learned-nll");
-	char path[1200], *text = NULL;
+	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 	struct table t;
-	struct vb_error err = {0};
 	fputs("id,mitigation,status,last_finite_epoch,nll_best,nll_last,"
 	      "sse_best,sse_max,eval_sses\n", f);
 	for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
 		fprintf(f, "r%zu,%s,ok,4,%s,%s,50,60,60;55;50\n", i,
 			rows[i].mit, rows[i].best, rows[i].last);
 	fclose(f);
-	snprintf(path, sizeof path, "%s/results.csv", tmp);
-	ck_assert_int_eq(tu_write_file(path, text, len), 0);
+	learned_table("learned-nll", text, len, &t);
 	free(text);
-	table_init(&t);
-	ck_assert(table_read(path, &t, &err) == VB_OK);
-	ck_assert_msg(stats_fill_learned(&t, &err) == VB_OK, "%s", err.msg);
 	for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
 		ck_assert_msg(!strcmp(table_get(&t, i, "learned"), rows[i].want),
 			      "row %zu (%s, nll_last %s): learned %s, want %s",
@@ -580,12 +583,10 @@ START_TEST(test_learned_reference_per_axis)
 		{"other", "sigmoid", "1", "174", "174", "true"}, /* 4 above 170 */
 		{"other", "relu", "1", "150", "150", "false"},   /* 9 above 141 */
 	};
-	const char *tmp = tu_tmpdir("learned-axis");
-	char path[1200], *text = NULL;
+	char *text = NULL;
 	size_t len = 0, cond[4];
 	FILE *f = open_memstream(&text, &len);
 	struct table t;
-	struct vb_error err = {0};
 	fputs("id,mitigation,nets.activation,train.seed,status,"
 	      "last_finite_epoch,nll_best,nll_last,sse_best,sse_max,"
 	      "eval_sses\n", f);
@@ -594,14 +595,10 @@ START_TEST(test_learned_reference_per_axis)
 			rows[i].mit, rows[i].act, rows[i].seed, rows[i].best,
 			rows[i].last);
 	fclose(f);
-	snprintf(path, sizeof path, "%s/results.csv", tmp);
-	ck_assert_int_eq(tu_write_file(path, text, len), 0);
+	learned_table("learned-axis", text, len, &t);
 	free(text);
-	table_init(&t);
-	ck_assert(table_read(path, &t, &err) == VB_OK);
 	ck_assert_uint_eq(stats_learned_conditions(&t, cond, 4), 1);
 	ck_assert_str_eq(t.cols[cond[0]], "nets.activation");
-	ck_assert_msg(stats_fill_learned(&t, &err) == VB_OK, "%s", err.msg);
 	for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
 		ck_assert_msg(!strcmp(table_get(&t, i, "learned"), rows[i].want),
 			      "row %zu (%s %s, nll_last %s): learned %s, want "
