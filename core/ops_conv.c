@@ -1045,32 +1045,9 @@ struct graph_node *op_conv2d_weight_grad(struct graph *g, const char *name,
 static void sum_channels_backward(struct graph *g, struct graph_node *n)
 {
 	struct tensor *ga = graph_input_grad(g, n, 0);
-	const struct tensor *a = &n->in[0]->value;
-	const vb_real *G = n->grad.data;
-	size_t B, C, P;
-	if (!ga)
-		return;
-	B = a->shape[0];
-	C = a->shape[1];
-	P = plane(a);
-	/* ga has the layout a had when it was made */
-	if (ga->layout == TENSOR_LAYOUT_BLK16) {
-		for (size_t b = 0; b < B; b++)
-			for (size_t cb = 0; cb < C; cb += TENSOR_BLK) {
-				vb_real *d = ga->data + b * C * P + cb * P;
-				for (size_t i = 0; i < P; i++)
-					for (size_t j = 0; j < TENSOR_BLK; j++)
-						d[i * TENSOR_BLK + j] +=
-							G[cb + j];
-			}
-		return;
-	}
-	for (size_t b = 0; b < B; b++)
-		for (size_t c = 0; c < C; c++) {
-			vb_real *d = ga->data + (b * C + c) * P;
-			for (size_t i = 0; i < P; i++)
-				d[i] += G[c];
-		}
+	/* ga has the layout the input had when it was made */
+	if (ga)
+		add_channel_bias(ga, n->grad.data);
 }
 
 static void sum_channels_vjp(struct graph *g, struct graph_node *n,
