@@ -284,6 +284,10 @@ CHECKS = [
      "2,259", lambda: one(ST, "first_step", mitigation="strict-guard", train__seed="3")),
     ("runs (2,418 and 2,259), at the forward loss", ST + " baseline seed 3 first_step",
      "2,259", lambda: one(ST, "first_step", mitigation="baseline", train__seed="3")),
+    ("stops one step earlier (2,813) at a non-finite", ST + " strict-guard seed 2 first_step",
+     "2,813", lambda: one(ST, "first_step", mitigation="strict-guard", train__seed="2")),
+    ("ValueError at step 2,814, stops one step earlier", ST + " baseline seed 2 first_step",
+     "2,814", lambda: one(ST, "first_step", mitigation="baseline", train__seed="2")),
     # (the running counts, "Done so far: N of 110" and the strict guard's
     # "N of 10 seeds so far", are not checked: the study commits rows on
     # its own, so they go stale between README updates)
