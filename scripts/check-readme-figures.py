@@ -35,6 +35,7 @@ CN = R + "study-batchnorm-convnet/results.csv"
 PP = R + "study-preprocess/results.csv"
 EP = R + "study-eps-placement/results.csv"
 ST = R + "rhvae-resnet-study/results.csv"
+FIX = R + "rhvae-resnet-study/fixes.csv"
 
 _cache = {}
 
@@ -288,6 +289,25 @@ CHECKS = [
      "2,813", lambda: one(ST, "first_step", mitigation="strict-guard", train__seed="2")),
     ("ValueError at step 2,814, stops one step earlier", ST + " baseline seed 2 first_step",
      "2,814", lambda: one(ST, "first_step", mitigation="baseline", train__seed="2")),
+    # the counterfactual at the failure point, all ten baseline seeds
+    ("H-gradient clip at 100 (10 of 10 clean", FIX + " h-grad-clip prevented",
+     "10", lambda: one(FIX, "prevented", mitigation="h-grad-clip")),
+    ("IS-NLL 734.6 on average, 5.7 nats better", FIX + " h-grad-clip eval_nll",
+     "734.6", lambda: one(FIX, "eval_nll", mitigation="h-grad-clip")),
+    ("IS-NLL 734.6 on average, 5.7 nats better", FIX + " h-grad-clip -d_eval_nll",
+     "5.7", lambda: -one(FIX, "d_eval_nll", mitigation="h-grad-clip")),
+    ("at most 36.4 to 59.1, max |z| 6.5 to 13.8, IS-NLL 733.4", FIX + " diag-softplus eval_nll",
+     "733.4", lambda: one(FIX, "eval_nll", mitigation="diag-softplus")),
+    ("avoid the NaN in 8\n    of 10", FIX + " clip-norm prevented",
+     "8", lambda: one(FIX, "prevented", mitigation="clip-norm")),
+    ("avoid the NaN in 8\n    of 10", FIX + " clip-value prevented",
+     "8", lambda: one(FIX, "prevented", mitigation="clip-value")),
+    ("and lr / 10 in 6 of 10", FIX + " lr-div10 prevented",
+     "6", lambda: one(FIX, "prevented", mitigation="lr-div10")),
+    ("held-out IS-NLL 3.0e5)", FIX + " f64 eval_nll",
+     "3.0e5", lambda: one(FIX, "eval_nll", mitigation="f64")),
+    ("scaling in 9 of 10", FIX + " loss-scale runs not prevented",
+     "9", lambda: one(FIX, "runs", mitigation="loss-scale") - one(FIX, "prevented", mitigation="loss-scale")),
     # (the running counts, "Done so far: N of 110" and the strict guard's
     # "N of 10 seeds so far", are not checked: the study commits rows on
     # its own, so they go stale between README updates)
