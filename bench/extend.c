@@ -137,23 +137,22 @@ enum vb_status extend_resume_cell(const struct config *c,
 	struct train_summary prev;
 	struct train_options to = {0};
 	struct vb_error why = {0};
-	char dir[2 * CONFIG_PATH_LEN], path[3 * CONFIG_PATH_LEN];
-	char ckpt[3 * CONFIG_PATH_LEN];
+	char dir[2 * CONFIG_PATH_LEN], cfg[3 * CONFIG_PATH_LEN];
+	char metrics[3 * CONFIG_PATH_LEN], ckpt[3 * CONFIG_PATH_LEN];
 	*resumed = false;
 	snprintf(dir, sizeof dir, "%s/%s", c->run.out_dir, c->run.name);
-	snprintf(path, sizeof path, "%s/config.ini", dir);
-	if (!files_exists(path))
+	snprintf(cfg, sizeof cfg, "%s/config.ini", dir);
+	snprintf(metrics, sizeof metrics, "%s/metrics.csv", dir);
+	if (!files_exists(cfg))
 		return VB_OK;
-	snprintf(path, sizeof path, "%s/metrics.csv", dir);
-	if (!files_exists(path)) { /* stopped before it set up its logs */
+	if (!files_exists(metrics)) { /* stopped before it set up its logs */
 		if (log)
 			fprintf(log, "sweep: cell %s: its run folder has no "
 				"epoch log; it runs from the start\n",
 				c->run.name);
 		return VB_OK;
 	}
-	snprintf(path, sizeof path, "%s/config.ini", dir);
-	if (!same_config(c, path)) {
+	if (!same_config(c, cfg)) {
 		if (log)
 			fprintf(log, "sweep: cell %s: its run folder holds "
 				"another config; it runs from the start\n",

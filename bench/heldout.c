@@ -25,11 +25,16 @@ static bool nll_on(const struct run *r)
 	       r->d->eval.n > 0 && r->model->ops->networks;
 }
 
+static void snapshot_file(const char *dir, bool best, char *path, size_t cap)
+{
+	snprintf(path, cap, "%s/.heldout-%s.safetensors", dir,
+		 best ? "best" : "last");
+}
+
 static void snapshot_path(const struct run *r, bool best, char *path,
 			  size_t cap)
 {
-	snprintf(path, cap, "%s/.heldout-%s.safetensors", r->dir,
-		 best ? "best" : "last");
+	snapshot_file(r->dir, best, path, cap);
 }
 
 enum vb_status heldout_setup(struct run *r, struct vb_error *err)
@@ -138,28 +143,41 @@ enum vb_status heldout_snapshot(struct run *r, bool best,
 	return st;
 }
 
-/* Snapshot best / last (of epoch `epoch`) of an interrupted run into
- * r->ho_best / ho_last, the model's parameters just loaded from the
- * resume checkpoint of epoch `at`: from the file's parameters, or, in a
- * file written before they were kept in it, from the model when the
- * snapshot's epoch is the resume point (the same state: the epoch-end
- * checkpoint follows the snapshot with no step in between). False when
- * neither holds or the file (its model state) is missing. */
+/* The snapshot best / last of the interrupted run in dir, of epoch
+ * `epoch`, opened into *ck when it can serve a run resumed after epoch
+ * `at`: it holds the parameters, or (a file written before they were
+ * kept in it) it is of epoch `at`, whose parameters are the resume
+ * checkpoint's (the epoch-end checkpoint follows the snapshot with no step
+ * in between). False (nothing open) otherwise or when it is missing. */
+static bool open_snapshot(const char *dir, bool best, long epoch, long at,
+			  struct checkpoint **ck)
+{
+	char path[1200];
+	snapshot_file(dir, best, path, sizeof path);
+	*ck = NULL;
+	if (!files_exists(path) || checkpoint_open(path, ck, NULL) != VB_OK)
+		return false;
+	if (checkpoint_data(*ck, HELDOUT_PARAMS) || epoch == at)
+		return true;
+	checkpoint_close(*ck);
+	*ck = NULL;
+	return false;
+}
+
+/* Snapshot best / last of an interrupted run into r->ho_best / ho_last
+ * (open_snapshot's rule; without parameters in the file, the model's,
+ * just loaded from the resume checkpoint). */
 static bool load_snapshot(struct run *r, bool best, long epoch, long at)
 {
-	struct checkpoint *ck = NULL;
+	struct checkpoint *ck;
 	const struct params *p = r->model->params;
 	vb_real *dst = best ? r->ho_best : r->ho_last;
-	char path[1200];
-	bool ok;
-	snapshot_path(r, best, path, sizeof path);
-	if (!files_exists(path) || checkpoint_open(path, &ck, NULL) != VB_OK)
-		return false;
-	if (checkpoint_data(ck, HELDOUT_PARAMS))
+	bool ok = open_snapshot(r->dir, best, epoch, at, &ck);
+	if (ok && checkpoint_data(ck, HELDOUT_PARAMS))
 		ok = checkpoint_read_real(ck, HELDOUT_PARAMS, 1,
 					  (size_t[1]){p->n}, dst,
 					  NULL) == VB_OK;
-	else if ((ok = epoch == at))
+	else if (ok)
 		memcpy(dst, p->data, p->n * sizeof *p->data);
 	checkpoint_close(ck);
 	return ok;
@@ -168,24 +186,14 @@ static bool load_snapshot(struct run *r, bool best, long epoch, long at)
 bool heldout_resumable(const char *run_dir, long best_epoch,
 		       long last_epoch, long at)
 {
-	const char *names[2] = {"best", "last"};
 	long need[2] = {best_epoch, last_epoch};
 	for (int i = 0; i < 2; i++) {
-		struct checkpoint *ck = NULL;
-		char path[1200];
-		bool ok;
+		struct checkpoint *ck;
 		if (need[i] < 1)
 			continue;
-		snprintf(path, sizeof path, "%s/.heldout-%s.safetensors",
-			 run_dir, names[i]);
-		if (!files_exists(path) ||
-		    checkpoint_open(path, &ck, NULL) != VB_OK)
+		if (!open_snapshot(run_dir, i == 0, need[i], at, &ck))
 			return false;
-		ok = checkpoint_data(ck, HELDOUT_PARAMS) != NULL ||
-		     need[i] == at;
 		checkpoint_close(ck);
-		if (!ok)
-			return false;
 	}
 	return true;
 }
@@ -197,20 +205,22 @@ enum vb_status heldout_resume(struct run *r, struct vb_error *err)
 			 s->nll_last_set ? 0 : s->last_finite_epoch};
 	bool *has[2] = {&r->ho_has_best, &r->ho_has_last};
 	const char *what[2] = {"best epoch", "last finite epoch"};
-	const char *file[2] = {"best", "last"};
 	if (!r->ho_best)
 		return VB_OK;
 	for (int i = 0; i < 2; i++)
 		if (epoch[i] >= 1 &&
 		    !(*has[i] = load_snapshot(r, i == 0, epoch[i],
-					      s->epochs_done)))
+					      s->epochs_done))) {
+			char path[1200];
+			snapshot_path(r, i == 0, path, sizeof path);
 			return vb_fail(err, VB_ERR_DATA, "train: --resume %s: "
 				       "the held-out snapshot of its %s (%ld, "
-				       ".heldout-%s.safetensors) is missing "
-				       "or has no parameters (an older "
-				       "vaebench): its IS-NLL cannot be "
-				       "computed; --force reruns it", r->dir,
-				       what[i], epoch[i], file[i]);
+				       "%s) is missing or has no parameters "
+				       "(an older vaebench): its IS-NLL cannot "
+				       "be computed; --force reruns it", r->dir,
+				       what[i], epoch[i],
+				       strrchr(path, '/') + 1);
+		}
 	return VB_OK;
 }
 

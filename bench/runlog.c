@@ -41,3 +41,13 @@ bool runlog_cpu_per_epoch(const char *run_dir, double *mean)
 		*mean = sum / (double)k;
 	return k > 0;
 }
+
+bool runlog_has_column(const char *path, const char *col)
+{
+	struct table m;
+	bool has;
+	table_init(&m);
+	has = table_read(path, &m, NULL) == VB_OK && table_col(&m, col) >= 0;
+	table_free(&m);
+	return has;
+}

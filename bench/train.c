@@ -26,6 +26,7 @@
 #include "run.h"
 #include "runconfig.h"
 #include "runfiles.h"
+#include "runlog.h"
 
 /* Eval batches draw their noise from a stream of their own so that the
  * number of eval batches never shifts the training noise. */
@@ -344,23 +345,6 @@ static double cpu_now(void)
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Whether the header of the CSV file at path has column col. */
-static bool log_has_column(const char *path, const char *col)
-{
-	char line[512];
-	bool has = false;
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return false;
-	if (fgets(line, sizeof line, f)) {
-		for (char *t = strtok(line, ",\r\n"); t && !has;
-		     t = strtok(NULL, ",\r\n"))
-			has = !strcmp(t, col);
-	}
-	fclose(f);
-	return has;
-}
-
 /* r for config c on data d (no allocation): options, log, the run folder
  * name; refuses the precision this build does not compute. */
 static enum vb_status run_init(struct run *r, const struct config *c,
@@ -528,7 +512,7 @@ static enum vb_status run_open(struct run *r, struct run_logs *lg,
 	if (st == VB_OK) {
 		snprintf(path, sizeof path, "%s/times.csv", r->dir);
 		lg->times_cpu = t_empty || !write_dir ||
-				log_has_column(path, "cpu_seconds");
+				runlog_has_column(path, "cpu_seconds");
 	}
 	if (st == VB_OK && write_dir)
 		st = flush_logs(r, lg, err);

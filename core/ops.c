@@ -843,31 +843,23 @@ struct graph_node *op_sub(struct graph *g, const char *name,
 
 static void mul_backward(struct graph *g, struct graph_node *n)
 {
-	struct tensor *ga = graph_input_grad(g, n, 0);
-	struct tensor *gb = graph_input_grad(g, n, 1);
-	struct graph_mark mk = graph_mark(g);
-	const vb_real *a, *b, *G;
-	if (ga) {
-		b = graph_in_layout(g, &n->in[1]->value, ga->layout);
-		G = b ? graph_in_layout(g, &n->grad, ga->layout) : NULL;
+	/* d in_k += G * in_(1-k), in the layout of in_k's gradient */
+	for (int k = 0; k < 2; k++) {
+		struct tensor *gk = graph_input_grad(g, n, k);
+		struct graph_mark mk;
+		const vb_real *o, *G;
+		if (!gk)
+			continue;
+		mk = graph_mark(g);
+		o = graph_in_layout(g, &n->in[1 - k]->value, gk->layout);
+		G = o ? graph_in_layout(g, &n->grad, gk->layout) : NULL;
 		if (G) {
 			PAR_FOR(n->value.n)
 			for (size_t i = 0; i < n->value.n; i++)
-				ga->data[i] += G[i] * b[i];
+				gk->data[i] += G[i] * o[i];
 		}
+		graph_release(g, mk);
 	}
-	graph_release(g, mk);
-	mk = graph_mark(g);
-	if (gb) {
-		a = graph_in_layout(g, &n->in[0]->value, gb->layout);
-		G = a ? graph_in_layout(g, &n->grad, gb->layout) : NULL;
-		if (G) {
-			PAR_FOR(n->value.n)
-			for (size_t i = 0; i < n->value.n; i++)
-				gb->data[i] += G[i] * a[i];
-		}
-	}
-	graph_release(g, mk);
 }
 
 static void mul_vjp(struct graph *g, struct graph_node *n,

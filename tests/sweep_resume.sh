@@ -9,29 +9,42 @@ set -euo pipefail
 bin=$1 tmp=$2
 . "$(dirname "$0")/testlib.sh"
 vb_fresh "$tmp"
-cat > s.ini <<'INI'
+# rhvae_ini FILE N EPOCHS CKPT_EVERY NLL_SAMPLES NLL_IMAGES: one seed of a
+# small synthetic RHVAE run with resume checkpoints and the IS-NLL
+rhvae_ini() {
+  cat > "$1" <<INI
 [data]
 dataset = synthetic
-synthetic_n = 3000
+synthetic_n = $2
 synthetic_eval_n = 64
 [model]
 kind = rhvae
 hidden = 64
 latent = 4
 [train]
-epochs = 8
+epochs = $3
 batch = 32
 [run]
-checkpoint_every = 20
+checkpoint_every = $4
 [eval]
-nll_samples = 4
-nll_images = 16
+nll_samples = $5
+nll_images = $6
 [sweep]
 train.seed = 1
 INI
+}
+rhvae_ini s.ini 3000 8 20 4 16
 "$bin" sweep s.ini --out A --jobs 1 -q
 id=$(basename A/rows/*.csv .csv)
 [[ -f A/rows/$id.csv ]] || fail "the uninterrupted sweep wrote no row"
+# cpu_per_epoch: the mean of times.csv's cpu_seconds, and positive
+python3 - A/rows/$id.csv A/runs/$id/times.csv <<'PY' || fail "cpu_per_epoch is not times.csv's mean CPU seconds"
+import csv, sys
+row = next(csv.DictReader(open(sys.argv[1])))
+cpu = [float(r["cpu_seconds"]) for r in csv.DictReader(open(sys.argv[2]))]
+assert len(cpu) == 8 and min(cpu) > 0, cpu
+assert abs(float(row["cpu_per_epoch"]) - sum(cpu) / len(cpu)) < 1e-3, (row["cpu_per_epoch"], cpu)
+PY
 
 # row FILE: the row without its wall-clock columns
 row() {
@@ -73,6 +86,12 @@ grep -q "cell $id: resumes its interrupted run after epoch [3-7]" B.log || { cat
 cmp A/runs/$id/metrics.csv B/runs/$id/metrics.csv ||
   fail "the resumed run's metrics.csv differs from the uninterrupted one"
 [[ $(wc -l < B/runs/$id/times.csv) -eq 9 ]] || fail "times.csv: expected 8 epochs after the resume"
+python3 - B/rows/$id.csv B/runs/$id/times.csv <<'PY' || fail "the resumed row's cpu_per_epoch is not over both parts"
+import csv, sys
+row = next(csv.DictReader(open(sys.argv[1])))
+cpu = [float(r["cpu_seconds"]) for r in csv.DictReader(open(sys.argv[2]))]
+assert len(cpu) == 8 and abs(float(row["cpu_per_epoch"]) - sum(cpu) / 8) < 1e-3
+PY
 
 # --fresh: from the start, the same row
 kill_after C 2
@@ -89,26 +108,7 @@ grep -q "cell $id: its run folder holds another config; it runs from the start" 
 # killed after its last epoch, in the end-of-run IS-NLL: resumed with no
 # epoch left, the NLL at its best and last epochs comes from the held-out
 # snapshots the killed run left (their parameters are in the files)
-cat > n.ini <<'INI'
-[data]
-dataset = synthetic
-synthetic_n = 600
-synthetic_eval_n = 64
-[model]
-kind = rhvae
-hidden = 64
-latent = 4
-[train]
-epochs = 3
-batch = 32
-[run]
-checkpoint_every = 5
-[eval]
-nll_samples = 400
-nll_images = 64
-[sweep]
-train.seed = 1
-INI
+rhvae_ini n.ini 600 3 5 400 64
 "$bin" sweep n.ini --out NA --jobs 1 -q
 nid=$(basename NA/rows/*.csv .csv)
 # kill_in_nll OUT: n.ini's sweep into OUT killed half a second after its
