@@ -14,7 +14,8 @@
  * an idle machine first.
  * usage: bench_threads [--steps N] [--arch mlp|resnet] [--batch B]
  *                      [--scale T] [--backend dnnl|im2col]
- *                      [--processes P] [--old-threads] [--plain]
+ *                      [--processes P] [--settle N] [--old-threads]
+ *                      [--plain]
  * (--threads T --backend both: both backends at T threads, as
  * bench_rhvae_step. --plain: oneDNN with plain activations between
  * convolutions, graph_set_blocked(g, false), as before they stayed
@@ -60,6 +61,12 @@ static bool old_threads;
 
 /* --plain: graph_set_blocked(g, false) */
 static bool plain;
+
+/* --settle N: N untimed steps before each timed one, at the timed step's
+ * thread count and backend, so that the timed step runs as in training,
+ * where the count never changes (0: the count switches between every two
+ * timed steps, as before the option). */
+static int settle;
 
 static void set_threads(int n)
 {
@@ -125,6 +132,9 @@ static int run(enum model_kind kind, enum model_arch arch, size_t B,
 				goto out;
 			}
 			graph_set_blocked(r.g, !plain);
+			for (int u = 0; u < settle; u++)
+				if (step(&r) < 0)
+					goto out;
 			dt = step(&r);
 			if (dt < 0)
 				goto out;
@@ -293,6 +303,8 @@ int main(int argc, char **argv)
 			scale = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--plain"))
 			plain = true;
+		else if (!strcmp(argv[i], "--settle") && i + 1 < argc)
+			settle = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--old-threads"))
 			old_threads = true;
 		else if (!strcmp(argv[i], "--processes") && i + 1 < argc)
@@ -306,12 +318,13 @@ int main(int argc, char **argv)
 			fprintf(stderr, "usage: bench_threads [--steps N] "
 				"[--arch mlp|resnet] [--batch B] [--threads T] "
 				"[--backend both|dnnl|im2col] [--scale T] "
-				"[--processes P] [--old-threads] [--plain]\n");
+				"[--processes P] [--settle N] [--old-threads] "
+				"[--plain]\n");
 			return 2;
 		}
 	}
 	if (a.steps < 1 || a.B < 1 || a.threads < 1 || scale < 0 ||
-	    n_proc < 0)
+	    n_proc < 0 || settle < 0)
 		return 2;
 	if (n_proc > 0) { /* the same arguments without --processes P */
 		char **av = calloc((size_t)argc + 1, sizeof *av);
