@@ -287,6 +287,14 @@ static void shape_desc(const struct entry *e, char *buf, size_t cap)
 		 e->accumulate ? " +=" : "");
 }
 
+/* conv_dnnl_set_winograd: benchmarks only, see conv_dnnl.h. */
+static bool use_winograd;
+
+void conv_dnnl_set_winograd(bool on)
+{
+	use_winograd = on;
+}
+
 /* Builds the primitive of entry e (kind, s, bias, accumulate set). */
 static enum vb_status entry_init(struct conv_dnnl *c, struct entry *e,
 				 struct vb_error *err)
@@ -304,6 +312,10 @@ static enum vb_status entry_init(struct conv_dnnl *c, struct entry *e,
 	const char *impl = NULL;
 	enum vb_status vs = VB_OK;
 	dnnl_status_t st;
+	dnnl_alg_kind_t alg = use_winograd && s->kh == 3 && s->kw == 3 &&
+				      s->stride == 1
+			      ? dnnl_convolution_winograd
+			      : dnnl_convolution_direct;
 
 	md_plain(&src_any, s->B, s->c_src, s->h_src, s->w_src,
 		 dnnl_format_tag_any);
@@ -318,13 +330,14 @@ static enum vb_status entry_init(struct conv_dnnl *c, struct entry *e,
 	shape_desc(e, e->desc, sizeof e->desc);
 
 	DNNL_TRY(dnnl_primitive_attr_create(&attr), "primitive_attr_create");
+retry:
 	st = dnnl_primitive_attr_set_scratchpad_mode(attr,
 						      dnnl_scratchpad_mode_user);
 	if (st == dnnl_success)
 		st = dnnl_convolution_forward_desc_init(
-			&fd, dnnl_forward_training, dnnl_convolution_direct,
-			&src_any, &wei_any, e->bias ? &bias_md : NULL,
-			&dst_any, strides, pad, pad);
+			&fd, dnnl_forward_training, alg, &src_any, &wei_any,
+			e->bias ? &bias_md : NULL, &dst_any, strides, pad,
+			pad);
 	if (st == dnnl_success)
 		st = dnnl_primitive_desc_create(&fpd, &fd, attr, c->engine,
 						NULL);
@@ -333,19 +346,29 @@ static enum vb_status entry_init(struct conv_dnnl *c, struct entry *e,
 		fpd = NULL;
 	} else if (st == dnnl_success && e->kind == KIND_BWD_DATA) {
 		st = dnnl_convolution_backward_data_desc_init(
-			&bd, dnnl_convolution_direct, &src_any, &wei_any,
+			&bd, alg, &src_any, &wei_any,
 			&dst_any, strides, pad, pad);
 		if (st == dnnl_success)
 			st = dnnl_primitive_desc_create(&pd, &bd, attr,
 							c->engine, fpd);
 	} else if (st == dnnl_success) {
 		st = dnnl_convolution_backward_weights_desc_init(
-			&bd, dnnl_convolution_direct, &src_any, &wei_any,
+			&bd, alg, &src_any, &wei_any,
 			e->bias ? &bias_md : NULL, &dst_any, strides, pad,
 			pad);
 		if (st == dnnl_success)
 			st = dnnl_primitive_desc_create(&pd, &bd, attr,
 							c->engine, fpd);
+	}
+	if (st == dnnl_unimplemented && alg != dnnl_convolution_direct) {
+		/* no Winograd for this shape or pass: direct */
+		if (fpd)
+			dnnl_primitive_desc_destroy(fpd);
+		if (pd)
+			dnnl_primitive_desc_destroy(pd);
+		fpd = pd = NULL;
+		alg = dnnl_convolution_direct;
+		goto retry;
 	}
 	if (st == dnnl_success)
 		st = dnnl_primitive_create(&e->prim, pd);
@@ -949,6 +972,11 @@ void conv_dnnl_forget_range(struct conv_dnnl *c, const void *lo,
 void conv_dnnl_set_threads(int n)
 {
 	(void)n;
+}
+
+void conv_dnnl_set_winograd(bool on)
+{
+	(void)on;
 }
 
 int conv_dnnl_threads(void)

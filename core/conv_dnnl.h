@@ -161,6 +161,13 @@ const char *conv_dnnl_entry_desc(const struct conv_dnnl *c, size_t i);
  * reports 1. */
 void conv_dnnl_set_threads(int n);
 int conv_dnnl_threads(void);
+/* Benchmarks only (bench_conv --winograd): primitives built after
+ * conv_dnnl_set_winograd(true) use oneDNN's Winograd algorithm
+ * (dnnl_convolution_winograd) for 3x3 stride-1 shapes where oneDNN
+ * offers it, direct convolution elsewhere. Winograd changes the
+ * arithmetic (transforms of the tiles), so training never uses it. The
+ * double build ignores it. */
+void conv_dnnl_set_winograd(bool on);
 /* Writes oneDNN's version and the CPU ISA it dispatches to, e.g.
  * "onednn 2.6.0 isa avx512_core", into buf (size cap); "none" in the
  * double build. Returns buf. */

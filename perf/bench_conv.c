@@ -14,7 +14,12 @@
  * between convolutions (graph_set_blocked(g, false)) to the same rounds,
  * with the ratio of the blocked path to it.
  * usage: bench_conv [--steps N] [--batch B] [--threads T]
- *                   [--backend both|dnnl|im2col] [--blocked both] */
+ *                   [--backend both|dnnl|im2col] [--blocked both]
+ *                   [--winograd]
+ * --winograd: the oneDNN path's 3x3 stride-1 convolutions through
+ * oneDNN's Winograd algorithm where it has one (conv_dnnl_set_winograd),
+ * to measure what it would save; not pythae's arithmetic, never used in
+ * training. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -623,6 +628,8 @@ int main(int argc, char **argv)
 			B = (size_t)atol(argv[++i]);
 		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
 			threads = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--winograd"))
+			conv_dnnl_set_winograd(true);
 		else if (!strcmp(argv[i], "--blocked") && i + 1 < argc)
 			blocked_both = !strcmp(argv[++i], "both");
 		else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
@@ -632,7 +639,8 @@ int main(int argc, char **argv)
 		} else {
 			fprintf(stderr, "usage: bench_conv [--steps N] "
 				"[--batch B] [--threads T] "
-				"[--backend both|dnnl|im2col] [--blocked both]\n");
+				"[--backend both|dnnl|im2col] [--blocked both] "
+				"[--winograd]\n");
 			return 2;
 		}
 	}
