@@ -63,6 +63,14 @@ def one(path, col, **where):
     return float(rs[0][col])
 
 
+def txt(path, col, **where):
+    """The one row's column as written (for text columns)."""
+    rs = sel(path, **where)
+    if len(rs) != 1:
+        raise ValueError("%s %s: %d rows match, want 1" % (path, where, len(rs)))
+    return rs[0][col]
+
+
 def fl(x):
     try:
         return float(x)
@@ -277,26 +285,53 @@ CHECKS = [
      "67", lambda: sum(fl(r["worst_partial_epochs"]) for r in sel(ST, mitigation="baseline"))),
     ("worst in 67 of\ntheir epochs, 0.99 expected by chance", ST + " baseline sum worst_partial_expected",
      "0.99", lambda: sum(fl(r["worst_partial_expected"]) for r in sel(ST, mitigation="baseline"))),
-    ("runs (2,418 and 2,259), at the forward loss", ST + " strict-guard seed 1 first_step",
-     "2,418", lambda: one(ST, "first_step", mitigation="strict-guard", train__seed="1")),
-    ("runs (2,418 and 2,259), at the forward loss", ST + " baseline seed 1 first_step",
+    # the strict guard over all ten seeds, against the baseline's steps
+    ("the 4\nseeds whose baseline runs end with #132's", ST + " seeds whose strict run stops at the baseline's step, all #132",
+     "4", lambda: sum(one(ST, "first_step", mitigation="strict-guard", train__seed=str(k))
+                      == one(ST, "first_step", mitigation="baseline", train__seed=str(k))
+                      and txt(ST, "pythae_error", mitigation="baseline", train__seed=str(k)) == "nan_loss"
+                      and txt(ST, "first_quantity", mitigation="strict-guard", train__seed=str(k)) == "loss"
+                      for k in (1, 3, 6, 10))),
+    ("the 6\nwhose baseline runs end with the ValueError", ST + " seeds whose strict run stops one step before the baseline's ValueError",
+     "6", lambda: sum(one(ST, "first_step", mitigation="strict-guard", train__seed=str(k))
+                      == one(ST, "first_step", mitigation="baseline", train__seed=str(k)) - 1
+                      and txt(ST, "pythae_error", mitigation="baseline", train__seed=str(k)) == "value_error"
+                      and txt(ST, "first_quantity", mitigation="strict-guard", train__seed=str(k)) == "grad_norm"
+                      for k in range(1, 11))),
+    ("Item 1 is complete: 10 of 10 NaN with each check.", ST + " strict-guard NaN runs",
+     "10", lambda: sum(r["status"] == "nan" for r in sel(ST, mitigation="strict-guard"))),
+    ("(2,418, 2,259, 2,732 and 2,523)", ST + " baseline seed 1 first_step",
      "2,418", lambda: one(ST, "first_step", mitigation="baseline", train__seed="1")),
-    ("runs (2,418 and 2,259), at the forward loss", ST + " strict-guard seed 3 first_step",
-     "2,259", lambda: one(ST, "first_step", mitigation="strict-guard", train__seed="3")),
-    ("runs (2,418 and 2,259), at the forward loss", ST + " baseline seed 3 first_step",
+    ("(2,418, 2,259, 2,732 and 2,523)", ST + " baseline seed 3 first_step",
      "2,259", lambda: one(ST, "first_step", mitigation="baseline", train__seed="3")),
-    ("at steps 2,814", ST + " baseline seed 2 first_step",
+    ("(2,418, 2,259, 2,732 and 2,523)", ST + " baseline seed 6 first_step",
+     "2,732", lambda: one(ST, "first_step", mitigation="baseline", train__seed="6")),
+    ("(2,418, 2,259, 2,732 and 2,523)", ST + " baseline seed 10 first_step",
+     "2,523", lambda: one(ST, "first_step", mitigation="baseline", train__seed="10")),
+    ("2,814, 2,367, 2,492, 1,689, 2,193 and 2,052", ST + " baseline seed 2 first_step",
      "2,814", lambda: one(ST, "first_step", mitigation="baseline", train__seed="2")),
-    ("earlier (2,813", ST + " strict-guard seed 2 first_step",
-     "2,813", lambda: one(ST, "first_step", mitigation="strict-guard", train__seed="2")),
-    ("2,814, 2,367 and", ST + " baseline seed 4 first_step",
+    ("2,814, 2,367, 2,492, 1,689, 2,193 and 2,052", ST + " baseline seed 4 first_step",
      "2,367", lambda: one(ST, "first_step", mitigation="baseline", train__seed="4")),
-    ("2,813, 2,366 and", ST + " strict-guard seed 4 first_step",
-     "2,366", lambda: one(ST, "first_step", mitigation="strict-guard", train__seed="4")),
-    ("2,367 and 2,492", ST + " baseline seed 5 first_step",
+    ("2,814, 2,367, 2,492, 1,689, 2,193 and 2,052", ST + " baseline seed 5 first_step",
      "2,492", lambda: one(ST, "first_step", mitigation="baseline", train__seed="5")),
-    ("2,366 and 2,491", ST + " strict-guard seed 5 first_step",
+    ("2,814, 2,367, 2,492, 1,689, 2,193 and 2,052", ST + " baseline seed 7 first_step",
+     "1,689", lambda: one(ST, "first_step", mitigation="baseline", train__seed="7")),
+    ("2,814, 2,367, 2,492, 1,689, 2,193 and 2,052", ST + " baseline seed 8 first_step",
+     "2,193", lambda: one(ST, "first_step", mitigation="baseline", train__seed="8")),
+    ("2,814, 2,367, 2,492, 1,689, 2,193 and 2,052", ST + " baseline seed 9 first_step",
+     "2,052", lambda: one(ST, "first_step", mitigation="baseline", train__seed="9")),
+    ("(2,813, 2,366, 2,491, 1,688, 2,192 and 2,051)", ST + " strict-guard seed 2 first_step",
+     "2,813", lambda: one(ST, "first_step", mitigation="strict-guard", train__seed="2")),
+    ("(2,813, 2,366, 2,491, 1,688, 2,192 and 2,051)", ST + " strict-guard seed 4 first_step",
+     "2,366", lambda: one(ST, "first_step", mitigation="strict-guard", train__seed="4")),
+    ("(2,813, 2,366, 2,491, 1,688, 2,192 and 2,051)", ST + " strict-guard seed 5 first_step",
      "2,491", lambda: one(ST, "first_step", mitigation="strict-guard", train__seed="5")),
+    ("(2,813, 2,366, 2,491, 1,688, 2,192 and 2,051)", ST + " strict-guard seed 7 first_step",
+     "1,688", lambda: one(ST, "first_step", mitigation="strict-guard", train__seed="7")),
+    ("(2,813, 2,366, 2,491, 1,688, 2,192 and 2,051)", ST + " strict-guard seed 8 first_step",
+     "2,192", lambda: one(ST, "first_step", mitigation="strict-guard", train__seed="8")),
+    ("(2,813, 2,366, 2,491, 1,688, 2,192 and 2,051)", ST + " strict-guard seed 9 first_step",
+     "2,051", lambda: one(ST, "first_step", mitigation="strict-guard", train__seed="9")),
     # the counterfactual at the failure point, all ten baseline seeds
     ("H-gradient clip at 100 (10 of 10 clean", FIX + " h-grad-clip prevented",
      "10", lambda: one(FIX, "prevented", mitigation="h-grad-clip")),
@@ -316,9 +351,9 @@ CHECKS = [
      "3.0e5", lambda: one(FIX, "eval_nll", mitigation="f64")),
     ("scaling in 9 of 10", FIX + " loss-scale runs not prevented",
      "9", lambda: one(FIX, "runs", mitigation="loss-scale") - one(FIX, "prevented", mitigation="loss-scale")),
-    # (the running counts, "Done so far: N of 110" and the strict guard's
-    # "N of 10 seeds so far", are not checked: the study commits rows on
-    # its own, so they go stale between README updates)
+    # (the running count, "Done so far: N of 110", is not checked: the
+    # study commits rows on its own, so it goes stale between README
+    # updates)
     # failure-mode studies (issue 15, item 9: 3 seeds per cell)
     ("NLL 135.3 (uniform) and 136.7 (normal) nats against 144.1", IA + " kaiming_uniform median nll_last",
      "135.3", lambda: med(r["nll_last"] for r in sel(IA, mitigation="kaiming_uniform"))),
