@@ -155,7 +155,9 @@ static void summary_mitigation_row(FILE *f, const struct stats_mit_table *mt,
 	else
 		fputs(" - (0) |", f);
 	md_num(f, stats_mean_or_nan(b->at_sum, b->n_at));
+	md_range(f, m->nllb, m->n_nllb);
 	md_range(f, m->nll, m->n_nll);
+	md_range(f, m->sseb, m->n_sseb);
 	md_range(f, m->sse, m->n_sse);
 	fprintf(f, " %zu/%zu | %zu/%zu/%zu |", m->n_learned,
 		m->n_learned_known, m->n_value_error,
@@ -197,9 +199,10 @@ static void summary_mitigations(FILE *f, const struct table *t,
 			  "first epoch, or rows without eval_losses). "
 			: "the baseline has no runs. ");
 	fputs("NLL and SSE: the importance-sampled NLL (nats per image) "
-	      "and the mean eval SSE per image at each run's last finite "
-	      "evaluated epoch, median (min–max) over the runs that have "
-	      "one. Learned: runs that pass the rule above / runs where it "
+	      "and the mean eval SSE per image at each run's best epoch "
+	      "(lowest eval loss; \"best\") and at its last finite "
+	      "evaluated epoch (\"last\"), median (min–max) over the runs "
+	      "that have one. Learned: runs that pass the rule above / runs where it "
 	      "is computable. pythae's errors: runs ended by #131's "
 	      "ValueError / BCE's RuntimeError / \"NaN detected in ... "
 	      "loss\" (train.nan_check = pythae). Clipped: mean share of "
@@ -214,11 +217,11 @@ static void summary_mitigations(FILE *f, const struct table *t,
 	      "seconds).\n\n", f);
 	fprintf(f, "| mitigation | cells | NaN/Inf | first-NaN epoch | "
 		"final eval loss (finite runs) | best eval loss (all runs) | "
-		"eval loss at epoch %s (runs) | %s at epoch %s | NLL last | "
-		"SSE last | learned | pythae's errors (value/runtime/nan) | "
+		"eval loss at epoch %s (runs) | %s at epoch %s | NLL best | "
+		"NLL last | SSE best | SSE last | learned | pythae's errors (value/runtime/nan) | "
 		"clipped | s/cell | s/epoch | CPU s/epoch | time vs %s |\n"
 		"|---|", e, b->name, e, b->name);
-	for (int k = 0; k < 16; k++)
+	for (int k = 0; k < 18; k++)
 		fputs("--:|", f);
 	fputc('\n', f);
 	for (size_t i = 0; i < mt->n; i++)

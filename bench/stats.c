@@ -424,6 +424,8 @@ void stats_mit_free(struct stats_mit_table *mt)
 		free(mt->m[i].epochs);
 		free(mt->m[i].nll);
 		free(mt->m[i].sse);
+		free(mt->m[i].nllb);
+		free(mt->m[i].sseb);
 	}
 	free(mt->m);
 	memset(mt, 0, sizeof *mt);
@@ -462,6 +464,10 @@ static void mit_add_heldout(struct stats_mit *m, const struct table *t,
 		m->nll[m->n_nll++] = v;
 	if (table_parse_num(table_get(t, r, "sse_last"), &v) && isfinite(v))
 		m->sse[m->n_sse++] = v;
+	if (table_parse_num(table_get(t, r, "nll_best"), &v) && isfinite(v))
+		m->nllb[m->n_nllb++] = v;
+	if (table_parse_num(table_get(t, r, "sse_best"), &v) && isfinite(v))
+		m->sseb[m->n_sseb++] = v;
 	m->n_learned += !strcmp(le, "true");
 	m->n_learned_known += !strcmp(le, "true") || !strcmp(le, "false");
 	m->n_value_error += !strcmp(pe, "value_error");
@@ -541,8 +547,11 @@ static enum vb_status mit_list(const struct table *t,
 			mt->m[i].epochs = malloc(t->n_rows * sizeof(double));
 			mt->m[i].nll = malloc(t->n_rows * sizeof(double));
 			mt->m[i].sse = malloc(t->n_rows * sizeof(double));
+			mt->m[i].nllb = malloc(t->n_rows * sizeof(double));
+			mt->m[i].sseb = malloc(t->n_rows * sizeof(double));
 			if (!mt->m[i].epochs || !mt->m[i].nll ||
-			    !mt->m[i].sse) {
+			    !mt->m[i].sse || !mt->m[i].nllb ||
+			    !mt->m[i].sseb) {
 				mt->n++;
 				stats_mit_free(mt);
 				return vb_fail(err, VB_ERR_NOMEM,
@@ -609,6 +618,8 @@ enum vb_status stats_mit_collect(const struct table *t,
 		      files_cmp_double);
 		qsort(m->nll, m->n_nll, sizeof(double), files_cmp_double);
 		qsort(m->sse, m->n_sse, sizeof(double), files_cmp_double);
+		qsort(m->nllb, m->n_nllb, sizeof(double), files_cmp_double);
+		qsort(m->sseb, m->n_sseb, sizeof(double), files_cmp_double);
 	}
 	return VB_OK;
 }
@@ -680,7 +691,9 @@ enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 	      "compare_epoch,eval_loss_at_epoch,eval_runs_at_epoch,"
 	      "baseline_eval_loss_at_epoch,nll_last_median,nll_last_min,"
 	      "nll_last_max,nll_runs,sse_last_median,sse_last_min,"
-	      "sse_last_max,learned,learned_known,value_error,"
+	      "sse_last_max,nll_best_median,nll_best_min,nll_best_max,"
+	      "sse_best_median,sse_best_min,sse_best_max,learned,"
+	      "learned_known,value_error,"
 	      "runtime_error,nan_loss,clipped_share_mean,seconds_mean,"
 	      "seconds_per_epoch,cpu_seconds_per_epoch,time_vs_baseline\n",
 	      f);
@@ -716,6 +729,12 @@ enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 		fmt_csv_num(f, stats_median_sorted(m->sse, m->n_sse));
 		fmt_csv_num(f, m->n_sse ? m->sse[0] : NAN);
 		fmt_csv_num(f, m->n_sse ? m->sse[m->n_sse - 1] : NAN);
+		fmt_csv_num(f, stats_median_sorted(m->nllb, m->n_nllb));
+		fmt_csv_num(f, m->n_nllb ? m->nllb[0] : NAN);
+		fmt_csv_num(f, m->n_nllb ? m->nllb[m->n_nllb - 1] : NAN);
+		fmt_csv_num(f, stats_median_sorted(m->sseb, m->n_sseb));
+		fmt_csv_num(f, m->n_sseb ? m->sseb[0] : NAN);
+		fmt_csv_num(f, m->n_sseb ? m->sseb[m->n_sseb - 1] : NAN);
 		fprintf(f, ",%zu,%zu,%zu,%zu,%zu", m->n_learned,
 			m->n_learned_known, m->n_value_error,
 			m->n_runtime_error, m->n_nan_loss);

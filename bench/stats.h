@@ -84,6 +84,8 @@ struct stats_mit {
 				  epochs_done > 0 */
 	double *nll, *sse;     /* (runs) finite nll_last / sse_last, sorted */
 	size_t n_nll, n_sse;
+	double *nllb, *sseb;   /* (runs) finite nll_best / sse_best, sorted */
+	size_t n_nllb, n_sseb;
 	size_t n_learned, n_learned_known; /* "true" / "true" or "false" */
 	size_t n_value_error, n_runtime_error, n_nan_loss; /* pythae_error */
 	double clip_sum;       /* clipped_share over n_clip runs */
@@ -177,6 +179,8 @@ void stats_mit_costs(const struct stats_mit *m, double *v);
  * best_eval_runs, compare_epoch, eval_loss_at_epoch, eval_runs_at_epoch,
  * baseline_eval_loss_at_epoch, nll_last_median, nll_last_min,
  * nll_last_max, nll_runs, sse_last_median, sse_last_min, sse_last_max,
+ * nll_best_median, nll_best_min, nll_best_max, sse_best_median,
+ * sse_best_min, sse_best_max,
  * learned, learned_known, value_error, runtime_error, nan_loss,
  * clipped_share_mean, seconds_mean, seconds_per_epoch,
  * time_vs_baseline; the last three are wall clock). *written is false

@@ -275,6 +275,12 @@ START_TEST(test_mitigation_table)
 	ck_assert_str_eq(table_get(&t, 0, "mitigation"), "baseline");
 	ck_assert_str_eq(table_get(&t, 2, "mitigation"), "hot");
 	ck_assert_str_eq(table_get(&t, 5, "mitigation"), "clip");
+	double nllb[2], sseb[2];
+	for (size_t r = 0; r < 2; r++) {
+		/* the baseline's best-epoch held-out values, for the table */
+		nllb[r] = strtod(table_get(&t, r, "nll_best"), NULL);
+		sseb[r] = strtod(table_get(&t, r, "sse_best"), NULL);
+	}
 	for (size_t r = 0; r < 2; r++) {
 		/* baseline: 2 finite epochs, the last one the final loss */
 		const char *el = table_get(&t, r, "eval_losses");
@@ -303,6 +309,15 @@ START_TEST(test_mitigation_table)
 			0.657620, 1e-6);
 	su_expect_close(d1, "mitigations.csv", 1, "nan_share_low", 0.342380,
 			1e-6);
+	/* the best epoch's NLL and SSE: median (of two: their mean),
+	 * min and max over the baseline's runs */
+	ck_assert(isfinite(nllb[0]) && isfinite(nllb[1]) && nllb[0] != nllb[1]);
+	su_expect_close(d1, "mitigations.csv", 0, "nll_best_median",
+			(nllb[0] + nllb[1]) / 2, 1e-6);
+	su_expect_close(d1, "mitigations.csv", 0, "nll_best_min",
+			fmin(nllb[0], nllb[1]), 1e-6);
+	su_expect_close(d1, "mitigations.csv", 0, "sse_best_max",
+			fmax(sseb[0], sseb[1]), 1e-6);
 	/* 9 printed digits */
 	su_expect_close(d1, "mitigations.csv", 0, "eval_loss_at_epoch", mean,
 			1e-6);
@@ -321,6 +336,8 @@ START_TEST(test_mitigation_table)
 	ck_assert_msg(strstr(md, "Comparison epoch E = 2") != NULL, "%s", md);
 	ck_assert_msg(strstr(md, "eval loss at epoch 2 (runs)") != NULL, "%s",
 		      md);
+	ck_assert_msg(strstr(md, "| NLL best | NLL last | SSE best | SSE last |")
+			      != NULL, "%s", md);
 	ck_assert_msg(strstr(md, "| baseline | 2 | 0/2 (0.00–0.66) | - |") != NULL, "%s",
 		      md);
 	ck_assert_msg(strstr(md, "| hot | 2 | 2/2 (0.34–1.00) |") != NULL, "%s", md);
