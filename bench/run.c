@@ -2,6 +2,7 @@
  * loss-scaler switch, the learning rate at the current step, node means,
  * recording the first non-finite event, CSV numbers. */
 #include "run.h"
+#include "runlog.h"
 #include "table.h"
 #include "train.h"
 
@@ -137,4 +138,6 @@ void run_restore_summary(struct run *r, const struct train_summary *prev)
 	 * running median's window restarts at the resume point, so a spike
 	 * found after it may differ from an uninterrupted run's) */
 	out->lead_step = prev->lead_step;
+	/* the row's seconds cover every part of the run */
+	r->prior_seconds = runlog_seconds_upto(r->dir, prev->epochs_done);
 }

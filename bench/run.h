@@ -92,6 +92,9 @@ struct run {
 	 * GradScaler keeps it; 1 without scaling) and the good steps since
 	 * the last growth or backoff */
 	double scale;
+	/* resume: the wall seconds of the epochs before the resume point
+	 * (times.csv), added to this part's in the row's seconds */
+	double prior_seconds;
 	long scale_good;
 	/* held-out measures (heldout.c): scratch tape, per-image buffers,
 	 * parameter snapshots at the best and the last finite epoch */

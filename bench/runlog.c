@@ -42,6 +42,24 @@ bool runlog_cpu_per_epoch(const char *run_dir, double *mean)
 	return k > 0;
 }
 
+double runlog_seconds_upto(const char *run_dir, long upto)
+{
+	char path[1200];
+	struct table m;
+	double sum = 0, e, v;
+	snprintf(path, sizeof path, "%s/times.csv", run_dir);
+	table_init(&m);
+	if (table_read(path, &m, NULL) == VB_OK)
+		for (size_t r = 0; r < m.n_rows; r++)
+			if (table_parse_num(table_get(&m, r, "epoch"), &e) &&
+			    e >= 1 && e <= (double)upto &&
+			    table_parse_num(table_get(&m, r, "seconds"), &v) &&
+			    isfinite(v))
+				sum += v;
+	table_free(&m);
+	return sum;
+}
+
 bool runlog_has_column(const char *path, const char *col)
 {
 	struct table m;

@@ -768,7 +768,7 @@ static enum vb_status run_close(struct run *r, struct run_logs *lg,
 	    r->c->guard.replay && !r->o->replay && ck[0])
 		auto_replay(r->c, r->d, ck, from, out, r->log);
 	log_event(out, r->log);
-	out->seconds = files_now() - t_start;
+	out->seconds = r->prior_seconds + (files_now() - t_start);
 	if (st == VB_OK && !r->o->replay) {
 		snprintf(path, sizeof path, "%s/summary.csv", r->dir);
 		st = files_write_with(path, write_summary_row, r, false, err);

@@ -78,6 +78,10 @@ kill_after() {
 
 # resumed: from its last epoch checkpoint, the uninterrupted row
 kill_after B 3
+# the first part's epoch 1 made to look slow (1,000 s in times.csv): the
+# resumed row's seconds cover every part of the run, so at least that
+sed -i '2s/^1,[0-9.]*,/1,1000.000,/' B/runs/$id/times.csv
+grep -q '^1,1000.000,' B/runs/$id/times.csv || fail "could not edit times.csv's epoch 1"
 "$bin" sweep s.ini --out B --jobs 1 2> B.log
 grep -q "cell $id: resumes its interrupted run after epoch [3-7]" B.log || { cat B.log >&2; fail "the killed cell was not resumed"; }
 [[ "$(row A/rows/$id.csv)" == "$(row B/rows/$id.csv)" ]] || {
@@ -91,6 +95,12 @@ import csv, sys
 row = next(csv.DictReader(open(sys.argv[1])))
 cpu = [float(r["cpu_seconds"]) for r in csv.DictReader(open(sys.argv[2]))]
 assert len(cpu) == 8 and abs(float(row["cpu_per_epoch"]) - sum(cpu) / 8) < 1e-3
+PY
+python3 - B/rows/$id.csv B/runs/$id/times.csv <<'PY' || fail "the resumed row's seconds do not cover both parts"
+import csv, sys
+row = next(csv.DictReader(open(sys.argv[1])))
+wall = [float(r["seconds"]) for r in csv.DictReader(open(sys.argv[2]))]
+assert wall[0] == 1000 and float(row["seconds"]) >= sum(wall), (row["seconds"], wall)
 PY
 
 # --fresh: from the start, the same row
