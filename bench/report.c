@@ -213,8 +213,9 @@ static void summary_mitigations(FILE *f, const struct table *t,
 	      "time per epoch from times.csv, mean over the runs' epochs: "
 	      "about the epoch's time on an idle core for a one-thread run, "
 	      "whatever else ran), and the time per epoch relative to the "
-	      "baseline (on CPU seconds where both have them, else on wall "
-	      "seconds).\n\n", f);
+	      "baseline (on CPU seconds where both have them, on wall "
+	      "seconds where neither has, \"-\" where only one has: rows "
+	      "of an older vaebench have no CPU seconds).\n\n", f);
 	fprintf(f, "| mitigation | cells | NaN/Inf | first-NaN epoch | "
 		"final eval loss (finite runs) | best eval loss (all runs) | "
 		"eval loss at epoch %s (runs) | %s at epoch %s | NLL best | "

@@ -643,7 +643,9 @@ double stats_mit_time_ratio(const struct stats_mit_table *mt, const struct stats
 {
 	const struct stats_mit *base = &mt->m[mt->base];
 	double b = stats_mit_cpu_per_epoch(base), v = stats_mit_cpu_per_epoch(m);
-	if (!(b > 0) || !isfinite(v)) {
+	if (isfinite(b) != isfinite(v))
+		return NAN; /* CPU against wall time would mislead */
+	if (!isfinite(b)) {
 		b = stats_mit_sec_per_epoch(base);
 		v = stats_mit_sec_per_epoch(m);
 	}

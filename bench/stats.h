@@ -145,8 +145,9 @@ double stats_mit_median(const struct stats_mit *m);
 double stats_mit_sec_per_epoch(const struct stats_mit *m);
 
 /* m's time per epoch relative to the baseline's: on CPU seconds per
- * epoch when both have them (independent of what else ran), else on wall
- * seconds per epoch. */
+ * epoch when both have them (independent of what else ran), on wall
+ * seconds per epoch when neither has, NAN when only one has (rows of an
+ * older vaebench have no cpu_per_epoch; CPU against wall would mislead). */
 double stats_mit_time_ratio(const struct stats_mit_table *mt, const struct stats_mit *m);
 
 /* CPU seconds per epoch of mitigation m: the mean of its runs'

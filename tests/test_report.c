@@ -636,8 +636,54 @@ START_TEST(test_wilson_interval)
 }
 END_TEST
 
+/* The mitigation table's time against the baseline: on CPU seconds per
+ * epoch where both have them, on wall seconds where neither has, none
+ * where only one has (a baseline from an older vaebench, without
+ * cpu_per_epoch, against a mitigation run on a quieter machine gave
+ * 0.02x on wall seconds). */
+START_TEST(test_time_vs_baseline)
+{
+	static const char csv[] =
+		"id,mitigation,status,epochs_done,seconds,cpu_per_epoch\n"
+		"b1,baseline,ok,10,1000,30\n"
+		"m1,slow,ok,10,200,60\n"   /* CPU 2x; wall 0.2x */
+		"m2,nocpu,ok,10,3000,\n";   /* wall only */
+	static const char old[] =
+		"id,mitigation,status,epochs_done,seconds,cpu_per_epoch\n"
+		"b1,baseline,ok,10,1000,\n"
+		"m1,fast,ok,10,500,\n"
+		"m2,hascpu,ok,10,50,33\n";
+	const char *tmp = tu_tmpdir("timeratio");
+	char path[1200];
+	struct table t;
+	struct stats_mit_table mt;
+	struct vb_error err = {0};
+	const char *text[2] = {csv, old};
+	const double want[2][3] = {{1, 2, NAN}, {1, 0.5, NAN}};
+	for (int k = 0; k < 2; k++) {
+		snprintf(path, sizeof path, "%s/results%d.csv", tmp, k);
+		ck_assert_int_eq(tu_write_file(path, text[k], strlen(text[k])),
+				 0);
+		table_init(&t);
+		ck_assert(table_read(path, &t, &err) == VB_OK);
+		ck_assert(stats_mit_collect(&t, &mt, &err) == VB_OK);
+		ck_assert_uint_eq(mt.n, 3);
+		for (size_t i = 0; i < 3; i++) {
+			double r = stats_mit_time_ratio(&mt, &mt.m[i]);
+			ck_assert_msg(isnan(want[k][i]) ? isnan(r)
+						       : fabs(r - want[k][i]) < 1e-12,
+				      "table %d, %s: %g, want %g", k,
+				      mt.m[i].name, r, want[k][i]);
+		}
+		stats_mit_free(&mt);
+		table_free(&t);
+	}
+}
+END_TEST
+
 TU_MAIN("report", "report", 240, test_figures_mitigation_axes,
 	test_figures_legend_panels, test_figures_without_curves,
 	test_report_fake_axis, test_report_files, test_table_unterminated_quote,
 	test_old_rows_load, test_learned_sse_rule, test_learned_nll_margin,
-	test_learned_reference_per_axis, test_wilson_interval)
+	test_learned_reference_per_axis, test_wilson_interval,
+	test_time_vs_baseline)
