@@ -674,7 +674,7 @@ static enum vb_status report_figures(const struct table *t, const char *dir,
 				     const char *map_x, const char *map_y,
 				     struct vb_error *err)
 {
-	const char **axes = NULL, *kx, *ky;
+	const char **axes = NULL, *kx = NULL, *ky = NULL;
 	size_t n_axes;
 	enum vb_status st = stats_find_axes(t, &axes, &n_axes, err);
 	if (st == VB_OK) {

@@ -668,6 +668,14 @@ static void fmt_csv_num(FILE *f, double v)
 		fprintf(f, "%.9g", v);
 }
 
+/* The median, min and max of the sorted v (n) as three CSV fields. */
+static void csv_range(FILE *f, const double *v, size_t n)
+{
+	fmt_csv_num(f, stats_median_sorted(v, n));
+	fmt_csv_num(f, n ? v[0] : NAN);
+	fmt_csv_num(f, n ? v[n - 1] : NAN);
+}
+
 enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 				       bool *written, struct vb_error *err)
 {
@@ -724,19 +732,11 @@ enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 		fmt_csv_num(f, stats_mean_or_nan(m->at_sum, m->n_at));
 		fprintf(f, ",%zu", m->n_at);
 		fmt_csv_num(f, stats_mean_or_nan(b->at_sum, b->n_at));
-		fmt_csv_num(f, stats_median_sorted(m->nll, m->n_nll));
-		fmt_csv_num(f, m->n_nll ? m->nll[0] : NAN);
-		fmt_csv_num(f, m->n_nll ? m->nll[m->n_nll - 1] : NAN);
+		csv_range(f, m->nll, m->n_nll);
 		fprintf(f, ",%zu", m->n_nll);
-		fmt_csv_num(f, stats_median_sorted(m->sse, m->n_sse));
-		fmt_csv_num(f, m->n_sse ? m->sse[0] : NAN);
-		fmt_csv_num(f, m->n_sse ? m->sse[m->n_sse - 1] : NAN);
-		fmt_csv_num(f, stats_median_sorted(m->nllb, m->n_nllb));
-		fmt_csv_num(f, m->n_nllb ? m->nllb[0] : NAN);
-		fmt_csv_num(f, m->n_nllb ? m->nllb[m->n_nllb - 1] : NAN);
-		fmt_csv_num(f, stats_median_sorted(m->sseb, m->n_sseb));
-		fmt_csv_num(f, m->n_sseb ? m->sseb[0] : NAN);
-		fmt_csv_num(f, m->n_sseb ? m->sseb[m->n_sseb - 1] : NAN);
+		csv_range(f, m->sse, m->n_sse);
+		csv_range(f, m->nllb, m->n_nllb);
+		csv_range(f, m->sseb, m->n_sseb);
 		fprintf(f, ",%zu,%zu,%zu,%zu,%zu", m->n_learned,
 			m->n_learned_known, m->n_value_error,
 			m->n_runtime_error, m->n_nan_loss);
