@@ -155,10 +155,8 @@ static void summary_mitigation_row(FILE *f, const struct stats_mit_table *mt,
 	else
 		fputs(" - (0) |", f);
 	md_num(f, stats_mean_or_nan(b->at_sum, b->n_at));
-	md_range(f, m->nllb, m->n_nllb);
-	md_range(f, m->nll, m->n_nll);
-	md_range(f, m->sseb, m->n_sseb);
-	md_range(f, m->sse, m->n_sse);
+	for (int k = 0; k < STATS_N_HO; k++) /* NLL, SSE: best, last */
+		md_range(f, m->ho[k], m->n_ho[k]);
 	fprintf(f, " %zu/%zu | %zu/%zu/%zu |", m->n_learned,
 		m->n_learned_known, m->n_value_error,
 		m->n_runtime_error, m->n_nan_loss);
@@ -202,11 +200,11 @@ static void summary_mitigations(FILE *f, const struct table *t,
 	      "and the mean eval SSE per image at each run's best epoch "
 	      "(lowest eval loss; \"best\") and at its last finite "
 	      "evaluated epoch (\"last\"), median (min–max) over the runs "
-	      "that have one. Learned: runs that pass the rule above / runs where it "
-	      "is computable. pythae's errors: runs ended by #131's "
-	      "ValueError / BCE's RuntimeError / \"NaN detected in ... "
-	      "loss\" (train.nan_check = pythae). Clipped: mean share of "
-	      "steps whose gradient optim.clip changed. ", f);
+	      "that have one. Learned: runs that pass the rule above / "
+	      "runs where it is computable. pythae's errors: runs ended by "
+	      "#131's ValueError / BCE's RuntimeError / \"NaN detected in "
+	      "... loss\" (train.nan_check = pythae). Clipped: mean share "
+	      "of steps whose gradient optim.clip changed. ", f);
 	fputs("Time: mean wall seconds per cell and per epoch run (the "
 	      "epoch a NaN stopped counts; both grow with whatever else ran "
 	      "on the machine), CPU seconds per epoch (the process's CPU "

@@ -418,14 +418,15 @@ void stats_learned_rule(FILE *f, const struct table *t)
 		STATS_LEARNED_SSE_FACTOR);
 }
 
+const char *const STATS_HO_COLUMNS[STATS_N_HO] = {"nll_best", "nll_last",
+						     "sse_best", "sse_last"};
+
 void stats_mit_free(struct stats_mit_table *mt)
 {
 	for (size_t i = 0; i < mt->n; i++) {
 		free(mt->m[i].epochs);
-		free(mt->m[i].nll);
-		free(mt->m[i].sse);
-		free(mt->m[i].nllb);
-		free(mt->m[i].sseb);
+		for (int k = 0; k < STATS_N_HO; k++)
+			free(mt->m[i].ho[k]);
 	}
 	free(mt->m);
 	memset(mt, 0, sizeof *mt);
@@ -460,14 +461,10 @@ static void mit_add_heldout(struct stats_mit *m, const struct table *t,
 	const char *pe = table_get(t, r, "pythae_error"),
 		   *le = table_get(t, r, "learned");
 	double v;
-	if (table_parse_num(table_get(t, r, "nll_last"), &v) && isfinite(v))
-		m->nll[m->n_nll++] = v;
-	if (table_parse_num(table_get(t, r, "sse_last"), &v) && isfinite(v))
-		m->sse[m->n_sse++] = v;
-	if (table_parse_num(table_get(t, r, "nll_best"), &v) && isfinite(v))
-		m->nllb[m->n_nllb++] = v;
-	if (table_parse_num(table_get(t, r, "sse_best"), &v) && isfinite(v))
-		m->sseb[m->n_sseb++] = v;
+	for (int k = 0; k < STATS_N_HO; k++)
+		if (table_parse_num(table_get(t, r, STATS_HO_COLUMNS[k]), &v) &&
+		    isfinite(v))
+			m->ho[k][m->n_ho[k]++] = v;
 	m->n_learned += !strcmp(le, "true");
 	m->n_learned_known += !strcmp(le, "true") || !strcmp(le, "false");
 	m->n_value_error += !strcmp(pe, "value_error");
@@ -544,14 +541,15 @@ static enum vb_status mit_list(const struct table *t,
 		if (i == mt->n) {
 			mt->m[i].name = name;
 			mt->m[i].first_row = r;
+			bool ok;
 			mt->m[i].epochs = malloc(t->n_rows * sizeof(double));
-			mt->m[i].nll = malloc(t->n_rows * sizeof(double));
-			mt->m[i].sse = malloc(t->n_rows * sizeof(double));
-			mt->m[i].nllb = malloc(t->n_rows * sizeof(double));
-			mt->m[i].sseb = malloc(t->n_rows * sizeof(double));
-			if (!mt->m[i].epochs || !mt->m[i].nll ||
-			    !mt->m[i].sse || !mt->m[i].nllb ||
-			    !mt->m[i].sseb) {
+			ok = mt->m[i].epochs != NULL;
+			for (int k = 0; k < STATS_N_HO; k++) {
+				mt->m[i].ho[k] =
+					malloc(t->n_rows * sizeof(double));
+				ok = ok && mt->m[i].ho[k];
+			}
+			if (!ok) {
 				mt->n++;
 				stats_mit_free(mt);
 				return vb_fail(err, VB_ERR_NOMEM,
@@ -616,10 +614,9 @@ enum vb_status stats_mit_collect(const struct table *t,
 		struct stats_mit *m = &mt->m[i];
 		qsort(m->epochs, m->n_epochs, sizeof(double),
 		      files_cmp_double);
-		qsort(m->nll, m->n_nll, sizeof(double), files_cmp_double);
-		qsort(m->sse, m->n_sse, sizeof(double), files_cmp_double);
-		qsort(m->nllb, m->n_nllb, sizeof(double), files_cmp_double);
-		qsort(m->sseb, m->n_sseb, sizeof(double), files_cmp_double);
+		for (int k = 0; k < STATS_N_HO; k++)
+			qsort(m->ho[k], m->n_ho[k], sizeof(double),
+			      files_cmp_double);
 	}
 	return VB_OK;
 }
@@ -732,11 +729,15 @@ enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 		fmt_csv_num(f, stats_mean_or_nan(m->at_sum, m->n_at));
 		fprintf(f, ",%zu", m->n_at);
 		fmt_csv_num(f, stats_mean_or_nan(b->at_sum, b->n_at));
-		csv_range(f, m->nll, m->n_nll);
-		fprintf(f, ",%zu", m->n_nll);
-		csv_range(f, m->sse, m->n_sse);
-		csv_range(f, m->nllb, m->n_nllb);
-		csv_range(f, m->sseb, m->n_sseb);
+		csv_range(f, m->ho[STATS_HO_NLL_LAST],
+			  m->n_ho[STATS_HO_NLL_LAST]);
+		fprintf(f, ",%zu", m->n_ho[STATS_HO_NLL_LAST]);
+		csv_range(f, m->ho[STATS_HO_SSE_LAST],
+			  m->n_ho[STATS_HO_SSE_LAST]);
+		csv_range(f, m->ho[STATS_HO_NLL_BEST],
+			  m->n_ho[STATS_HO_NLL_BEST]);
+		csv_range(f, m->ho[STATS_HO_SSE_BEST],
+			  m->n_ho[STATS_HO_SSE_BEST]);
 		fprintf(f, ",%zu,%zu,%zu,%zu,%zu", m->n_learned,
 			m->n_learned_known, m->n_value_error,
 			m->n_runtime_error, m->n_nan_loss);

@@ -72,6 +72,13 @@ enum vb_status stats_fill_learned(struct table *t, struct vb_error *err);
 /* The rule's text for summary.md (one paragraph). */
 void stats_learned_rule(FILE *f, const struct table *t);
 
+/* The held-out columns the mitigation table summarises (median, min,
+ * max over a mitigation's runs), indices into stats_mit.ho, in the
+ * order of summary.md's columns. */
+enum stats_ho { STATS_HO_NLL_BEST, STATS_HO_NLL_LAST, STATS_HO_SSE_BEST,
+		STATS_HO_SSE_LAST, STATS_N_HO };
+extern const char *const STATS_HO_COLUMNS[STATS_N_HO];
+
 struct stats_mit {
 	const char *name; /* borrowed from the table */
 	size_t first_row;
@@ -82,10 +89,10 @@ struct stats_mit {
 	double final_sum, best_sum, at_sum, sec_sum;
 	double ep_sec, ep_sum; /* seconds and epochs_done of rows with
 				  epochs_done > 0 */
-	double *nll, *sse;     /* (runs) finite nll_last / sse_last, sorted */
-	size_t n_nll, n_sse;
-	double *nllb, *sseb;   /* (runs) finite nll_best / sse_best, sorted */
-	size_t n_nllb, n_sseb;
+	/* (runs) the finite values of each held-out column
+	 * (STATS_HO_COLUMNS), sorted */
+	double *ho[STATS_N_HO];
+	size_t n_ho[STATS_N_HO];
 	size_t n_learned, n_learned_known; /* "true" / "true" or "false" */
 	size_t n_value_error, n_runtime_error, n_nan_loss; /* pythae_error */
 	double clip_sum;       /* clipped_share over n_clip runs */
