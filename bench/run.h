@@ -74,6 +74,8 @@ struct run {
 	bool anomaly_on;
 	long start_epoch;        /* resume: 1-based epoch to start in */
 	size_t start_batch;      /* resume: batches of it already done */
+	double prior_seconds;    /* resume: wall seconds of the epochs before
+				    it (times.csv), added to the row's */
 	struct precursor *ring;  /* (ring_cap) */
 	double *ring_layers;     /* (ring_cap, n_entries) grad norm per tensor */
 	double *ring_watch;      /* (ring_cap, n_watch) */
@@ -92,9 +94,6 @@ struct run {
 	 * GradScaler keeps it; 1 without scaling) and the good steps since
 	 * the last growth or backoff */
 	double scale;
-	/* resume: the wall seconds of the epochs before the resume point
-	 * (times.csv), added to this part's in the row's seconds */
-	double prior_seconds;
 	long scale_good;
 	/* held-out measures (heldout.c): scratch tape, per-image buffers,
 	 * parameter snapshots at the best and the last finite epoch */
