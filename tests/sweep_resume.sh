@@ -83,7 +83,10 @@ kill_after B 3
 sed -i '2s/^1,[0-9.]*,/1,1000.000,/' B/runs/$id/times.csv
 grep -q '^1,1000.000,' B/runs/$id/times.csv || fail "could not edit times.csv's epoch 1"
 "$bin" sweep s.ini --out B --jobs 1 2> B.log
-grep -q "cell $id: resumes its interrupted run after epoch [3-7]" B.log || { cat B.log >&2; fail "the killed cell was not resumed"; }
+# (killed with 3 or more epochs logged: a run logs an epoch's metrics
+# before it writes that epoch's checkpoint, so a kill between the two
+# resumes after the epoch before; seen under load)
+grep -q "cell $id: resumes its interrupted run after epoch [2-7]" B.log || { cat B.log >&2; fail "the killed cell was not resumed"; }
 [[ "$(row A/rows/$id.csv)" == "$(row B/rows/$id.csv)" ]] || {
   diff <(row A/rows/$id.csv | tr ',' '\n') <(row B/rows/$id.csv | tr ',' '\n') >&2 || true
   fail "the resumed cell's row differs from the uninterrupted one"; }

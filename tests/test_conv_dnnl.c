@@ -945,7 +945,6 @@ END_TEST
  * forward and gradients within CONV_RTOL. Winograd's tile transforms
  * scale the rounding error by their coefficients; measured here: 3.8e-7
  * to 7.1e-7 with Winograd against 0.9e-7 to 1.9e-7 direct. */
-
 static void wino_check(const struct variant *v, bool expect_wino)
 {
 	struct graph *g;
