@@ -361,6 +361,19 @@ static const char *learned_of(const struct table *t, size_t r, double ref)
 		       : "false";
 }
 
+/* Row r's reference: the baseline under the row's conditions where it
+ * ran them, else the overall one (ref). */
+static double row_reference(const struct table *t, const char *b, double ref,
+			    const size_t *cond, size_t n_cond, size_t r)
+{
+	if (n_cond && isfinite(ref)) {
+		double m = baseline_median(t, b, cond, n_cond, (long)r);
+		if (isfinite(m))
+			return m;
+	}
+	return ref;
+}
+
 enum vb_status stats_fill_learned(struct table *t, struct vb_error *err)
 {
 	const char *b = baseline_name(t);
@@ -374,18 +387,20 @@ enum vb_status stats_fill_learned(struct table *t, struct vb_error *err)
 		st = table_add_col(t, "learned", err);
 		c = table_col(t, "learned");
 	}
-	for (size_t r = 0; st == VB_OK && r < t->n_rows; r++) {
-		/* the baseline under the row's conditions, where it ran them */
-		double rr = ref;
-		if (n_cond && isfinite(ref)) {
-			double m = baseline_median(t, b, cond, n_cond, (long)r);
-			if (isfinite(m))
-				rr = m;
-		}
-		st = table_set_cell(t, r, (size_t)c, learned_of(t, r, rr),
+	for (size_t r = 0; st == VB_OK && r < t->n_rows; r++)
+		st = table_set_cell(t, r, (size_t)c,
+				    learned_of(t, r, row_reference(t, b, ref,
+								   cond, n_cond,
+								   r)),
 				    err);
-	}
 	return st;
+}
+
+double stats_learned_reference_row(const struct table *t, size_t r)
+{
+	size_t cond[16], n_cond = stats_learned_conditions(t, cond, 16);
+	return row_reference(t, baseline_name(t), stats_learned_reference(t),
+			     cond, n_cond, r);
 }
 
 void stats_learned_rule(FILE *f, const struct table *t)

@@ -56,6 +56,10 @@ struct stats_group {
 
 /* The learned reference of t (NAN when there is no baseline value). */
 double stats_learned_reference(const struct table *t);
+/* Row r's reference: the baseline's under r's values of the condition
+ * columns where the baseline ran them, else stats_learned_reference
+ * (NAN when there is none: the rule then uses the run's own best). */
+double stats_learned_reference_row(const struct table *t, size_t r);
 /* The condition columns of the learned reference into cond (at most cap):
  * the settings other than seeds that take more than one value among the
  * baseline's rows (the sweep's axes, e.g. nets.activation). A row's

@@ -604,6 +604,12 @@ START_TEST(test_learned_reference_per_axis)
 			      "row %zu (%s %s, nll_last %s): learned %s, want "
 			      "%s", i, rows[i].mit, rows[i].act, rows[i].last,
 			      table_get(&t, i, "learned"), rows[i].want);
+	/* the per-row reference the mitigation figure's NLL panel subtracts:
+	 * the baseline's median under the row's activation, 141 for relu
+	 * (140, 142), 170 for sigmoid; the overall median is 156 */
+	ck_assert_double_eq_tol(stats_learned_reference(&t), 156, 1e-12);
+	ck_assert_double_eq_tol(stats_learned_reference_row(&t, 4), 170, 1e-12);
+	ck_assert_double_eq_tol(stats_learned_reference_row(&t, 5), 141, 1e-12);
 	table_free(&t);
 }
 END_TEST
