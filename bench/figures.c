@@ -820,7 +820,7 @@ static void mit_axis(struct plot_image *img, const struct mit_layout *L,
 }
 
 /* The subtitle lines (at most 3) into lines[], returning their count. */
-static int mit_subtitles(const struct mit_layout *L,
+static int mit_subtitles(const struct mit_layout *L, const struct table *t,
 			 const struct stats_mit_table *mt, double ref,
 			 char lines[3][220])
 {
@@ -833,9 +833,20 @@ static int mit_subtitles(const struct mit_layout *L,
 		snprintf(lines[n++], 220, "no comparison epoch (a %s run has "
 			 "no finite eval loss)", mt->m[mt->base].name);
 	if (L->p[MIT_NLL].any) {
-		snprintf(lines[n++], 220, "right: IS-NLL at the last finite "
-			 "epoch minus %s's median best (%.1f nats), bar = "
-			 "median, points = runs;", mt->m[mt->base].name, ref);
+		size_t cond[4];
+		if (stats_learned_conditions(t, cond, 4))
+			snprintf(lines[n++], 220, "right: IS-NLL at the last "
+				 "finite epoch minus %s's median best with the "
+				 "run's %s%s, bar = median, points = runs;",
+				 mt->m[mt->base].name, t->cols[cond[0]],
+				 stats_learned_conditions(t, cond, 4) > 1
+					 ? " etc."
+					 : "");
+		else
+			snprintf(lines[n++], 220, "right: IS-NLL at the last "
+				 "finite epoch minus %s's median best (%.1f "
+				 "nats), bar = median, points = runs;",
+				 mt->m[mt->base].name, ref);
 		snprintf(lines[n++], 220, "  dashed: the learned margin "
 			 "(+%.3g nats; a run right of it did not learn)",
 			 L->margin);
@@ -945,7 +956,7 @@ enum vb_status figures_mitigations(const struct table *t, const char *dir,
 	}
 	mit_range(&L, t, MIT_EVAL);
 	mit_range(&L, t, MIT_NLL);
-	n_lines = mit_subtitles(&L, &mt, ref, lines);
+	n_lines = mit_subtitles(&L, t, &mt, ref, lines);
 	L.lw = L.lw > 320 ? 320 : L.lw;
 	L.top = 20 + (n_lines + 1) * (L.th + 8) + L.th + 12;
 	L.x1 = 20 + L.lw + 16;
