@@ -118,6 +118,13 @@ def healthy(r):  # the old rule: finite and final train loss under 1,000
     return r["status"] == "ok" and fl(r["final_train_loss"]) < 1000
 
 
+def curves_max(path, mitigation, col):
+    """Largest col over the per-epoch curves of a mitigation's runs."""
+    folder = os.path.dirname(path) + "/curves/"
+    return max(fl(c[col]) for r in sel(path, mitigation=mitigation)
+               for c in rows(folder + r["id"] + ".csv"))
+
+
 def sec_per_epoch(path):
     return statistics.median(
         float(r["seconds"]) / float(r["epochs_done"]) for r in rows(path))
@@ -372,6 +379,10 @@ CHECKS = [
      "5", lambda: sum(r["status"] != "ok" for r in sel(MIT, mitigation="adam-eps-1e-4"))),
     ("batch 16 costs 1.76x", MIT.replace("results.csv", "mitigations.csv") + " batch-16 time_vs_baseline",
      "1.76", lambda: one(MIT.replace("results.csv", "mitigations.csv"), "time_vs_baseline", mitigation="batch-16")),
+    ("epoch-mean train losses up to 2.3e16 on the way", MIT + " cosine curves max train_loss",
+     "2.3e16", lambda: curves_max(MIT, "cosine", "train_loss")),
+    ("where the H-gradient clip's never exceed 66.5", MIT + " h-grad-clip-100 curves max train_loss",
+     "66.5", lambda: curves_max(MIT, "h-grad-clip-100", "train_loss")),
     # section 6, item 2 (the narrative beside the generated table)
     ("here the margin\nis 14.6 nats over the baseline's median best of 728.0", ST + " learned margin",
      "14.6", lambda: max(5.0, 0.02 * abs(lref(ST, "baseline")))),
