@@ -833,15 +833,13 @@ static int mit_subtitles(const struct mit_layout *L, const struct table *t,
 		snprintf(lines[n++], 220, "no comparison epoch (a %s run has "
 			 "no finite eval loss)", mt->m[mt->base].name);
 	if (L->p[MIT_NLL].any) {
-		size_t cond[4];
-		if (stats_learned_conditions(t, cond, 4))
+		size_t cond[4], nc = stats_learned_conditions(t, cond, 4);
+		if (nc)
 			snprintf(lines[n++], 220, "right: IS-NLL at the last "
 				 "finite epoch minus %s's median best with the "
 				 "run's %s%s, bar = median, points = runs;",
 				 mt->m[mt->base].name, t->cols[cond[0]],
-				 stats_learned_conditions(t, cond, 4) > 1
-					 ? " etc."
-					 : "");
+				 nc > 1 ? " etc." : "");
 		else
 			snprintf(lines[n++], 220, "right: IS-NLL at the last "
 				 "finite epoch minus %s's median best (%.1f "
@@ -947,9 +945,7 @@ enum vb_status figures_mitigations(const struct table *t, const char *dir,
 	L.row = L.th + 16;
 	L.epoch = mt.epoch;
 	ref = stats_learned_reference(t);
-	L.margin = isfinite(ref) ? fmax(STATS_LEARNED_NATS,
-					STATS_LEARNED_REL * fabs(ref))
-				 : NAN;
+	L.margin = isfinite(ref) ? stats_learned_margin(ref) : NAN;
 	for (size_t i = 0; i < mt.n; i++) {
 		int tw = plot_text_width(mt.m[i].name, L.s);
 		L.lw = tw > L.lw ? tw : L.lw;

@@ -332,6 +332,11 @@ static int sse_rule(const char *list)
 }
 
 /* Row r's verdict under reference ref (NAN: its own nll_best). */
+double stats_learned_margin(double ref)
+{
+	return fmax(STATS_LEARNED_NATS, STATS_LEARNED_REL * fabs(ref));
+}
+
 static const char *learned_of(const struct table *t, size_t r, double ref)
 {
 	const char *sses = table_get(t, r, "eval_sses");
@@ -345,9 +350,7 @@ static const char *learned_of(const struct table *t, size_t r, double ref)
 	    !(table_parse_num(table_get(t, r, "nll_best"), &ref) &&
 	      isfinite(ref)))
 		return "";
-	margin = STATS_LEARNED_REL * fabs(ref);
-	if (margin < STATS_LEARNED_NATS)
-		margin = STATS_LEARNED_NATS;
+	margin = stats_learned_margin(ref);
 	if (sses[0] && sse_rule(sses) >= 0)
 		return last <= ref + margin && sse_rule(sses) ? "true"
 							      : "false";

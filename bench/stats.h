@@ -54,6 +54,8 @@ struct stats_group {
 #define STATS_LEARNED_REL 0.02
 #define STATS_LEARNED_SSE_FACTOR 2.0
 
+/* Rule (a)'s margin in nats over reference ref. */
+double stats_learned_margin(double ref);
 /* The learned reference of t (NAN when there is no baseline value). */
 double stats_learned_reference(const struct table *t);
 /* Row r's reference: the baseline's under r's values of the condition
