@@ -175,6 +175,12 @@ enum config_position {                 /* rhvae.position_step */
 	CONFIG_POSITION_COUNT
 };
 
+/* eval.nll_estimator: pythae 0.1.2's get_nll per model, or one consistent
+ * importance-sampling estimate of log p(x) for every model (model.h). */
+enum config_nll_estimator {
+	CONFIG_NLL_PYTHAE, CONFIG_NLL_CONSISTENT, CONFIG_NLL_COUNT
+};
+
 /* RHVAE settings (rhvae.md 4.1); defaults are pythae's RHVAEConfig and
  * every [quirk] of the reference is on by default. */
 struct config_rhvae {
@@ -274,6 +280,7 @@ struct config_eval {
 	int64_t nll_samples;          /* importance samples per image; 0 off */
 	int64_t nll_images;           /* the first this many eval images */
 	int64_t nll_chunk;            /* samples per forward */
+	int nll_estimator;            /* enum config_nll_estimator */
 };
 
 struct config {

@@ -35,6 +35,9 @@ static const char *const position_names[] = {
 	[CONFIG_POSITION_PYTHAE] = "pythae",
 	[CONFIG_POSITION_FIXED_POINT] = "fixed_point"
 };
+static const char *const nll_estimator_names[] = {
+	[CONFIG_NLL_PYTHAE] = "pythae", [CONFIG_NLL_CONSISTENT] = "consistent"
+};
 static const char *const bn_eval_names[] = {
 	[CONFIG_BN_EVAL_RUNNING] = "running", [CONFIG_BN_EVAL_BATCH] = "batch"
 };
@@ -85,6 +88,7 @@ _Static_assert(N_ELEMS(split_names) == CONFIG_SPLIT_COUNT, "split");
 _Static_assert(N_ELEMS(diag_names) == CONFIG_DIAG_COUNT, "diag");
 _Static_assert(N_ELEMS(momentum_names) == CONFIG_MOMENTUM_COUNT, "momentum");
 _Static_assert(N_ELEMS(position_names) == CONFIG_POSITION_COUNT, "position");
+_Static_assert(N_ELEMS(nll_estimator_names) == CONFIG_NLL_COUNT, "nll");
 _Static_assert(N_ELEMS(nan_check_names) == CONFIG_NAN_CHECK_COUNT, "nan_check");
 _Static_assert(N_ELEMS(kernels_names) == CONFIG_KERNELS_COUNT, "kernels");
 _Static_assert(N_ELEMS(clip_names) == CONFIG_CLIP_COUNT, "clip");
@@ -476,6 +480,12 @@ const struct config_keys_def config_keys_table[] = {
 	      "when the evaluation set is smaller)"),
 	K_INT(eval, nll_chunk, "100", 1, IMAX,
 	      "held-out NLL: importance samples per forward (memory)"),
+	K_ENUM(eval, nll_estimator, nll_estimator_names, "pythae",
+	       "held-out NLL: pythae (pythae 0.1.2's get_nll per model: the "
+	       "RHVAE's omits the tempering Jacobian, d log b nats; the "
+	       "HVAE's is not a likelihood) or consistent (one importance-"
+	       "sampling estimate of -log p(x) for every model; equal to "
+	       "pythae's for the VAE)"),
 };
 
 const size_t config_keys_count = N_ELEMS(config_keys_table);

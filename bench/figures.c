@@ -671,7 +671,7 @@ static bool mit_value(const struct mit_layout *L, const struct table *t,
 		       isfinite(*v);
 	double nll;
 	if (!isfinite(L->margin) ||
-	    !table_parse_num(table_get(t, r, "nll_last"), &nll))
+	    !stats_row_nll(t, r, "nll_last", &nll))
 		return false;
 	*v = nll - stats_learned_reference_row(t, r);
 	return isfinite(*v);

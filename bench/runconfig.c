@@ -35,6 +35,7 @@ void runconfig_model(const struct config *c, const struct dataset *ds,
 	mc->second_order = c->rhvae.second_order;
 	mc->quirk_hvae_softplus = c->hvae.softplus_sigma;
 	mc->quirk_hvae_position = c->hvae.position_uses_rho;
+	mc->nll_consistent = c->eval.nll_estimator == CONFIG_NLL_CONSISTENT;
 	mc->logvar_clamp = c->model.logvar_clamp;
 	mc->logvar_min = c->model.logvar_min;
 	mc->logvar_max = c->model.logvar_max;

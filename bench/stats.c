@@ -231,6 +231,27 @@ static const char *baseline_name(const struct table *t)
 	return first;
 }
 
+bool stats_row_nll(const struct table *t, size_t r, const char *col,
+		   double *v)
+{
+	const char *kind = table_get(t, r, "model.kind");
+	double b, d;
+	if (!table_parse_num(table_get(t, r, col), v))
+		return false;
+	/* a table without the setting columns: the value as it is */
+	if (!strcmp(table_get(t, r, "eval.nll_estimator"), "consistent") ||
+	    (strcmp(kind, "rhvae") && strcmp(kind, "hvae")))
+		return true;
+	if (strcmp(kind, "rhvae") ||
+	    !table_parse_num(table_get(t, r, "rhvae.beta_zero"), &b) ||
+	    !table_parse_num(table_get(t, r, "model.latent"), &d) || !(b > 0))
+		return false;
+	if (!strcmp(table_get(t, r, "rhvae.beta_zero_as_sqrt"), "false"))
+		b = sqrt(b);
+	*v -= d * log(b);
+	return true;
+}
+
 /* The median nll_best of the baseline's (b's) rows; with row >= 0 only
  * those with row's values in the condition columns cond (n_cond). */
 static double baseline_median(const struct table *t, const char *b,
@@ -247,7 +268,7 @@ static double baseline_median(const struct table *t, const char *b,
 			same = !strcmp(t->cells[r * t->n_cols + cond[k]],
 				       t->cells[(size_t)row * t->n_cols +
 						cond[k]]);
-		if (same && table_parse_num(table_get(t, r, "nll_best"), &x) &&
+		if (same && stats_row_nll(t, r, "nll_best", &x) &&
 		    isfinite(x))
 			v[n++] = x;
 	}
@@ -341,14 +362,13 @@ static const char *learned_of(const struct table *t, size_t r, double ref)
 {
 	const char *sses = table_get(t, r, "eval_sses");
 	double last, best, sse_best, sse_max, margin;
-	bool have_last = table_parse_num(table_get(t, r, "nll_last"), &last);
+	bool have_last = stats_row_nll(t, r, "nll_last", &last);
 	if (!table_parse_num(table_get(t, r, "last_finite_epoch"), &best))
 		return stats_is_hit(table_get(t, r, "status")) ? "false" : "";
 	if (!have_last)
-		return ""; /* NLL off */
+		return ""; /* NLL off, or not on the consistent scale */
 	if (!isfinite(ref) &&
-	    !(table_parse_num(table_get(t, r, "nll_best"), &ref) &&
-	      isfinite(ref)))
+	    !(stats_row_nll(t, r, "nll_best", &ref) && isfinite(ref)))
 		return "";
 	margin = stats_learned_margin(ref);
 	if (sses[0] && sse_rule(sses) >= 0)
@@ -436,8 +456,9 @@ void stats_learned_rule(FILE *f, const struct table *t)
 		STATS_LEARNED_SSE_FACTOR);
 }
 
-const char *const STATS_HO_COLUMNS[STATS_N_HO] = {"nll_best", "nll_last",
-						     "sse_best", "sse_last"};
+const char *const STATS_HO_COLUMNS[STATS_N_HO] = {
+	"nll_best", "nll_last", "sse_best", "sse_last",
+	"nll_best_consistent", "nll_last_consistent"};
 
 void stats_mit_free(struct stats_mit_table *mt)
 {
@@ -479,10 +500,16 @@ static void mit_add_heldout(struct stats_mit *m, const struct table *t,
 	const char *pe = table_get(t, r, "pythae_error"),
 		   *le = table_get(t, r, "learned");
 	double v;
-	for (int k = 0; k < STATS_N_HO; k++)
-		if (table_parse_num(table_get(t, r, STATS_HO_COLUMNS[k]), &v) &&
-		    isfinite(v))
+	for (int k = 0; k < STATS_N_HO; k++) {
+		bool ok = k == STATS_HO_NLLC_BEST || k == STATS_HO_NLLC_LAST
+				  ? stats_row_nll(t, r,
+						  STATS_HO_COLUMNS[k - 4], &v)
+				  : table_parse_num(table_get(
+						  t, r, STATS_HO_COLUMNS[k]),
+						  &v);
+		if (ok && isfinite(v))
 			m->ho[k][m->n_ho[k]++] = v;
+	}
 	m->n_learned += !strcmp(le, "true");
 	m->n_learned_known += !strcmp(le, "true") || !strcmp(le, "false");
 	m->n_value_error += !strcmp(pe, "value_error");
@@ -717,7 +744,11 @@ enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 	      "baseline_eval_loss_at_epoch,nll_last_median,nll_last_min,"
 	      "nll_last_max,nll_runs,sse_last_median,sse_last_min,"
 	      "sse_last_max,nll_best_median,nll_best_min,nll_best_max,"
-	      "sse_best_median,sse_best_min,sse_best_max,learned,"
+	      "sse_best_median,sse_best_min,sse_best_max,"
+	      "nll_consistent_last_median,nll_consistent_last_min,"
+	      "nll_consistent_last_max,nll_consistent_runs,"
+	      "nll_consistent_best_median,nll_consistent_best_min,"
+	      "nll_consistent_best_max,learned,"
 	      "learned_known,value_error,"
 	      "runtime_error,nan_loss,clipped_share_mean,seconds_mean,"
 	      "seconds_per_epoch,cpu_seconds_per_epoch,time_vs_baseline\n",
@@ -756,6 +787,11 @@ enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 			  m->n_ho[STATS_HO_NLL_BEST]);
 		csv_range(f, m->ho[STATS_HO_SSE_BEST],
 			  m->n_ho[STATS_HO_SSE_BEST]);
+		csv_range(f, m->ho[STATS_HO_NLLC_LAST],
+			  m->n_ho[STATS_HO_NLLC_LAST]);
+		fprintf(f, ",%zu", m->n_ho[STATS_HO_NLLC_LAST]);
+		csv_range(f, m->ho[STATS_HO_NLLC_BEST],
+			  m->n_ho[STATS_HO_NLLC_BEST]);
 		fprintf(f, ",%zu,%zu,%zu,%zu,%zu", m->n_learned,
 			m->n_learned_known, m->n_value_error,
 			m->n_runtime_error, m->n_nan_loss);

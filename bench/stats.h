@@ -72,17 +72,35 @@ double stats_learned_reference_row(const struct table *t, size_t r);
 size_t stats_learned_conditions(const struct table *t, size_t *cond,
 				size_t cap);
 
-/* Sets (adding it if missing) column "learned" of every row of t. */
+/* Row r's held-out NLL col ("nll_best" or "nll_last") on the consistent
+ * scale (eval.nll_estimator = consistent, models/model.h): the value as
+ * run, plus for an RHVAE row run with pythae's get_nll the tempering
+ * Jacobian pythae omits, -d log b (b = rhvae.beta_zero, its square root
+ * when rhvae.beta_zero_as_sqrt = false; 19.26 nats at d = 16, b = 0.3).
+ * A row without eval.nll_estimator ran with pythae's; a row of another
+ * kind, or without model.kind (a hand-made table), is taken as it is.
+ * false when the
+ * value is missing or cannot be put on that scale (an HVAE row with
+ * pythae's formula, which is not a likelihood). */
+bool stats_row_nll(const struct table *t, size_t r, const char *col,
+		   double *v);
+
+/* Sets (adding it if missing) column "learned" of every row of t, from
+ * the NLLs on the consistent scale (stats_row_nll). */
 enum vb_status stats_fill_learned(struct table *t, struct vb_error *err);
 
 /* The rule's text for summary.md (one paragraph). */
 void stats_learned_rule(FILE *f, const struct table *t);
 
 /* The held-out columns the mitigation table summarises (median, min,
- * max over a mitigation's runs), indices into stats_mit.ho, in the
- * order of summary.md's columns. */
+ * max over a mitigation's runs), indices into stats_mit.ho: the NLLs as
+ * run (pythae's get_nll unless eval.nll_estimator = consistent), the
+ * SSEs, and the NLLs on the consistent scale (stats_row_nll; names
+ * "nll_best_consistent", "nll_last_consistent": not results.csv
+ * columns). */
 enum stats_ho { STATS_HO_NLL_BEST, STATS_HO_NLL_LAST, STATS_HO_SSE_BEST,
-		STATS_HO_SSE_LAST, STATS_N_HO };
+		STATS_HO_SSE_LAST, STATS_HO_NLLC_BEST, STATS_HO_NLLC_LAST,
+		STATS_N_HO };
 extern const char *const STATS_HO_COLUMNS[STATS_N_HO];
 
 struct stats_mit {

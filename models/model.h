@@ -115,6 +115,9 @@ struct model_config {
 	/* HVAE quirks (rhvae.md 9.1), on by default: */
 	bool quirk_hvae_softplus; /* sigma = softplus(logvar) */
 	bool quirk_hvae_position; /* z' = z + eps rho (not rho') */
+	/* model_nll: false = pythae 0.1.2's get_nll per model, true = a
+	 * consistent estimate for every model (see model_nll) */
+	bool nll_consistent;
 
 	/* Mitigations (off by default; issue 6): */
 	bool logvar_clamp;         /* clamp the encoder's logvar */
@@ -323,6 +326,15 @@ enum vb_status model_recon_error(struct model *m, struct graph *g,
  *     without the 2 pi term, bce from logits) - 0.5 |z_K|^2
  *     - 0.5 |rho_K|^2 + 0.5 b |rho_K|^2 - log q(z0|x) [pythae's formula;
  *     not a consistent estimator].
+ * With cfg.nll_consistent (eval.nll_estimator = consistent) every log w
+ * is that of one importance sampler of log p(x) (volume-preserving
+ * leapfrog, tempering from b to 1 scaling rho by b: Jacobian b^d, and
+ * rho_0 = gamma / b with density N(gamma; 0, I) b^d):
+ *   vae, anchor: as above;
+ *   rhvae: pythae's log w + d log b (the tempering Jacobian);
+ *   hvae: log p(x|z_K) (mse with its -(D/2) log 2 pi, bce from logits)
+ *     - 0.5 |z_K|^2 - 0.5 |rho_K|^2 + 0.5 |gamma|^2 - log q(z0|x)
+ *     (the b^d of the tempering and of rho_0's density cancel).
  * pythae's get_nll(n_samples, batch_size) itself draws
  * model_nll_pythae_samples(n_samples, batch_size) samples and returns the
  * mean over images of -nll[b] (a log-likelihood). Errors: VB_ERR_CONFIG for

@@ -159,6 +159,19 @@ static double log_weight(const struct model *m, const struct model_out *o,
 		const vb_real *rho = o->rho->value.data + i * d;
 		double b = (double)hvae_beta_zero_sqrt(m);
 		double k = half_sq(rho, d);
+		if (m->cfg.nll_consistent) {
+			/* gamma = b rho_0 (rho0_noise holds gamma / b) */
+			const vb_real *u = o->rho0_noise->value.data + i * d;
+			double g2 = 0;
+			for (size_t c = 0; c < d; c++) {
+				double gc = (double)u[c] * b;
+				g2 += gc * gc;
+			}
+			double px = log_px_hvae(m, y, x, D);
+			if (m->cfg.recon == MODEL_RECON_MSE)
+				px -= 0.5 * (double)D * NLL_LOG_2PI;
+			return px - half_sq(z, d) - k + 0.5 * g2 - lq;
+		}
 		/* pythae: log_p_rho0 = -0.5 |rho_K|^2 * beta_zero_sqrt */
 		return log_px_hvae(m, y, x, D) - half_sq(z, d) - k + b * k - lq;
 	}
@@ -187,7 +200,9 @@ static double log_weight(const struct model *m, const struct model_out *o,
 		ld += log((double)F[k * d + k] / b);
 	}
 	double lp_rho0 = -0.5 * g2 - 0.5 * (double)d * NLL_LOG_2PI - ld;
-	return lw + lp_rho - lp_rho0;
+	/* consistent: the tempering's Jacobian b^d, which pythae omits */
+	double jac = m->cfg.nll_consistent ? (double)d * log(b) : 0;
+	return lw + lp_rho - lp_rho0 + jac;
 }
 
 /* Running log-sum-exp of log-weights: mx and acc = sum exp(lw - mx). */
@@ -249,7 +264,8 @@ static enum vb_status nll_chunk(struct model *m, struct graph *g,
 	    (m->cfg.kind == MODEL_KIND_RHVAE &&
 	     (!o.z0 || !o.rho || !o.metric || !o.logdet_metric ||
 	      !o.rho0_noise || !o.rho0_factor)) ||
-	    (m->cfg.kind == MODEL_KIND_HVAE && (!o.z0 || !o.rho)))
+	    (m->cfg.kind == MODEL_KIND_HVAE &&
+	     (!o.z0 || !o.rho || !o.rho0_noise)))
 		return vb_fail(err, VB_ERR_INTERNAL,
 			       "model: %s's forward left no terms for the "
 			       "likelihood", m->ops->name);

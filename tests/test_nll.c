@@ -44,9 +44,21 @@ static void image(double *x, uint64_t seed)
 	mu_fill(x, ND, seed, 0.1, 0.8);
 }
 
+/* One pixel's log p(x_p | z) from the decoder output yv: the clamped
+ * BCE (get_nll's), a unit Gaussian without its 2 pi term (mse), or for
+ * the HVAE's bce a Bernoulli with logits yv (rhvae.md 9.1). */
+static double log_px_pixel(const struct model *m, double yv, double xp)
+{
+	if (m->cfg.recon == MODEL_RECON_MSE)
+		return -0.5 * (yv - xp) * (yv - xp);
+	if (m->cfg.kind == MODEL_KIND_HVAE)
+		return -(fmax(yv, 0) - yv * xp + log1p(exp(-fabs(yv))));
+	return xp * fmax(log(yv), -100) + (1 - xp) * fmax(log1p(-yv), -100);
+}
+
 /* Exact log p(x) = log int p(x|z) N(z; 0, I) dz by the trapezoid rule on
- * [-L, L]^d with n points per axis (d = 1 or 2); log p(x|z) as get_nll
- * (the clamped BCE here). */
+ * [-L, L]^d with n points per axis (d = 1 or 2); log p(x|z) as the
+ * consistent estimator's (log_px_pixel). */
 static double quadrature(struct model *m, const double *x, double L, size_t n)
 {
 	size_t d = m->cfg.n_latent, total = d == 1 ? n : n * n, chunk = 4096;
@@ -74,9 +86,10 @@ static double quadrature(struct model *m, const double *x, double L, size_t n)
 			double lp = 0, z2 = 0, wt = 1;
 			for (size_t p = 0; p < ND; p++) {
 				double yv = y->value.data[j * ND + p];
-				lp += x[p] * fmax(log(yv), -100) +
-				      (1 - x[p]) * fmax(log1p(-yv), -100);
+				lp += log_px_pixel(m, yv, x[p]);
 			}
+			if (m->cfg.recon == MODEL_RECON_MSE)
+				lp -= 0.5 * ND * 1.8378770664093454836;
 			for (size_t c = 0; c < d; c++) {
 				double zc = zt.data[j * d + c];
 				z2 += zc * zc;
@@ -207,6 +220,84 @@ START_TEST(test_rhvae_tempering_jacobian)
 	mc.n_lf = 3;
 	mc.eps_lf = 1e-3;
 	check_convergence(&mc, 6, 2 * log((double)(vb_real)0.3), "rhvae b=0.3");
+}
+END_TEST
+
+/* eval.nll_estimator = consistent: the same RHVAE at b = 0.3 converges
+ * to the truth itself (the tempering Jacobian added). */
+START_TEST(test_rhvae_consistent)
+{
+	struct model_config mc = tiny(MODEL_KIND_RHVAE, 2);
+	mc.n_lf = 3;
+	mc.eps_lf = 1e-3;
+	mc.nll_consistent = true;
+	check_convergence(&mc, 6, 0, "rhvae consistent b=0.3");
+}
+END_TEST
+
+/* The consistent HVAE estimate (tempering on, b = sqrt(0.3)) converges to
+ * the truth, with Bernoulli logits (bce) and with a unit Gaussian (mse,
+ * its 2 pi term included). */
+START_TEST(test_hvae_consistent)
+{
+	for (int recon = 0; recon < 2; recon++) {
+		struct model_config mc = tiny(MODEL_KIND_HVAE, 2);
+		mc.recon = recon ? MODEL_RECON_MSE : MODEL_RECON_BCE;
+		mc.n_lf = 3;
+		mc.eps_lf = 1e-3;
+		mc.nll_consistent = true;
+		check_convergence(&mc, 6, 0,
+				  recon ? "hvae consistent mse"
+					: "hvae consistent bce");
+	}
+}
+END_TEST
+
+/* Same draws, both estimators: the RHVAE's differ by exactly d log b
+ * (b = beta_zero = 0.3, pythae's quirk) on every image; the VAE's are
+ * equal; the HVAE's (mse) differ by the 2 pi constant and by momentum
+ * terms that depend on the draws, so (difference - (D/2) log 2 pi) is not
+ * the same on two images. */
+START_TEST(test_estimator_difference)
+{
+	static const enum model_kind kinds[3] = {
+		MODEL_KIND_VAE, MODEL_KIND_RHVAE, MODEL_KIND_HVAE};
+	double x[3 * ND];
+	for (int i = 0; i < 3; i++)
+		image(x + i * ND, 6 + (uint64_t)i);
+	for (int k = 0; k < 3; k++) {
+		struct model_config mc = tiny(kinds[k], 2);
+		mc.n_lf = 3;
+		mc.eps_lf = 1e-3;
+		if (kinds[k] == MODEL_KIND_HVAE)
+			mc.recon = MODEL_RECON_MSE;
+		struct model *m = make(&mc, 3);
+		struct graph *g = mu_tape();
+		struct vb_error err = {0};
+		double a[3], c[3];
+		struct rng r;
+		rng_seed(&r, 9, RNG_STREAM_NOISE);
+		ck_assert(model_nll(m, g, x, 3, 50, 25, &r, a, &err) == VB_OK);
+		m->cfg.nll_consistent = true;
+		rng_seed(&r, 9, RNG_STREAM_NOISE);
+		ck_assert(model_nll(m, g, x, 3, 50, 25, &r, c, &err) == VB_OK);
+		for (int i = 0; i < 3; i++) {
+			ck_assert(isfinite(a[i]) && isfinite(c[i]));
+			if (kinds[k] == MODEL_KIND_VAE)
+				ck_assert_double_eq(a[i], c[i]);
+			else if (kinds[k] == MODEL_KIND_RHVAE)
+				ck_assert_double_eq_tol(
+					c[i] - a[i],
+					-2 * log((double)(vb_real)0.3), 1e-9);
+		}
+		if (kinds[k] == MODEL_KIND_HVAE) {
+			double k0 = 0.5 * ND * 1.8378770664093454836;
+			ck_assert(fabs((c[0] - a[0] - k0) - (c[1] - a[1] - k0)) >
+				  1e-6);
+		}
+		graph_free(g);
+		model_free(m);
+	}
 }
 END_TEST
 
@@ -384,4 +475,5 @@ END_TEST
 
 TU_MAIN("nll", "core", 300, test_recon_error, test_init_stream_only,
 	test_chunks, test_hvae_formula, test_vae_1d, test_vae_2d, test_rhvae_b1,
-	test_rhvae_tempering_jacobian)
+	test_rhvae_tempering_jacobian, test_rhvae_consistent,
+	test_hvae_consistent, test_estimator_difference)

@@ -567,6 +567,63 @@ START_TEST(test_learned_nll_margin)
 }
 END_TEST
 
+/* The consistent NLL scale (stats_row_nll): an RHVAE row run with
+ * pythae's get_nll gets -d log b (b = 0.3: 19.26 nats at d = 16; the
+ * real square root of 0.3 without the quirk), a row run with the
+ * consistent estimator and a VAE row stay, an HVAE row with pythae's
+ * formula has no value. The learned rule compares on that scale, so a
+ * VAE control 29 nats above the RHVAE's raw reference learned (10 above
+ * on the consistent one) and the pythae-formula HVAE is not computable. */
+START_TEST(test_nll_consistent_scale)
+{
+	static const struct {
+		const char *mit, *kind, *est, *sq, *best, *last, *want;
+	} rows[] = {
+		{"baseline", "rhvae", "pythae", "true", "730", "731", "true"},
+		{"baseline", "rhvae", "", "true", "732", "733", "true"},
+		{"vae", "vae", "", "true", "760", "760", "true"},
+		{"hvae-pythae", "hvae", "pythae", "true", "22.4", "22.5", ""},
+		{"hvae", "hvae", "consistent", "true", "770", "770", "false"},
+		{"real-sqrt", "rhvae", "pythae", "false", "730", "731", "true"},
+		{"rhvae-c", "rhvae", "consistent", "true", "750", "751", "true"},
+	};
+	const double shift = -16 * log(0.3);
+	const double want_last[] = {731 + shift, 733 + shift, 760, NAN, 770,
+				    731 - 16 * log(sqrt(0.3)), 751};
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	struct table t;
+	fputs("id,mitigation,model.kind,model.latent,rhvae.beta_zero,"
+	      "rhvae.beta_zero_as_sqrt,eval.nll_estimator,status,"
+	      "last_finite_epoch,nll_best,nll_last,sse_best,sse_max,"
+	      "eval_sses\n", f);
+	for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+		fprintf(f, "r%zu,%s,%s,16,0.3,%s,%s,ok,4,%s,%s,50,60,"
+			"60;55;50\n", i, rows[i].mit, rows[i].kind, rows[i].sq,
+			rows[i].est, rows[i].best, rows[i].last);
+	fclose(f);
+	learned_table("learned-scale", text, len, &t);
+	free(text);
+	ck_assert_double_eq_tol(shift, 19.2636, 1e-4);
+	for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+		double v;
+		bool ok = stats_row_nll(&t, i, "nll_last", &v);
+		ck_assert_msg(ok == !isnan(want_last[i]), "row %zu", i);
+		if (ok)
+			ck_assert_double_eq_tol(v, want_last[i], 1e-9);
+		ck_assert_msg(!strcmp(table_get(&t, i, "learned"), rows[i].want),
+			      "row %zu (%s): learned '%s', want '%s'", i,
+			      rows[i].mit, table_get(&t, i, "learned"),
+			      rows[i].want);
+	}
+	/* the reference is the baseline's median best on that scale */
+	ck_assert_double_eq_tol(stats_learned_reference(&t), 731 + shift,
+				1e-9);
+	table_free(&t);
+}
+END_TEST
+
 /* Rule (a)'s reference per condition: with a swept axis (here
  * nets.activation, two values) a run is held to the baseline's runs with
  * its own value of it, not to the median over all of them; seeds are
@@ -691,5 +748,6 @@ TU_MAIN("report", "report", 240, test_figures_mitigation_axes,
 	test_figures_legend_panels, test_figures_without_curves,
 	test_report_fake_axis, test_report_files, test_table_unterminated_quote,
 	test_old_rows_load, test_learned_sse_rule, test_learned_nll_margin,
-	test_learned_reference_per_axis, test_wilson_interval,
+	test_learned_reference_per_axis, test_nll_consistent_scale,
+	test_wilson_interval,
 	test_time_vs_baseline)
