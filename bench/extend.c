@@ -106,24 +106,39 @@ enum vb_status extend_cell(const char *src_dir, long src_epochs,
 	return train_run_continue(c, d, &to, &prev, sum, NULL, err);
 }
 
-/* Whether the config.ini at path is c's, byte for byte as config_write
- * writes it. */
-static bool same_config(const struct config *c, const char *path)
+/* The INI text config_write gives for c into *text (NULL on failure). */
+static void config_text(const struct config *c, char **text, size_t *n)
 {
-	char *want = NULL, *have = NULL;
-	size_t n_want = 0, n_have = 0;
-	bool same = false;
-	FILE *f = open_memstream(&want, &n_want);
+	FILE *f = open_memstream(text, n);
+	*text = NULL;
 	if (!f)
-		return false;
+		return;
 	if (config_write(c, f, NULL) != VB_OK) {
 		fclose(f);
-		free(want);
-		return false;
+		free(*text);
+		*text = NULL;
+		return;
 	}
 	fclose(f);
-	if (files_read(path, &have, &n_have, NULL) == VB_OK)
-		same = n_have == n_want && !memcmp(have, want, n_want);
+}
+
+/* Whether the config.ini at path is c's: loaded over the defaults (so a
+ * key added since the file was written takes its default, which is what
+ * the run used: settings are added off by default), then written back,
+ * it reads byte for byte as c does. */
+static bool same_config(const struct config *c, const char *path)
+{
+	struct config old;
+	char *want = NULL, *have = NULL;
+	size_t n_want = 0, n_have = 0;
+	bool same;
+	config_defaults(&old);
+	if (config_load_file(&old, path, NULL) != VB_OK)
+		return false;
+	config_text(c, &want, &n_want);
+	config_text(&old, &have, &n_have);
+	same = want && have && n_have == n_want &&
+	       !memcmp(have, want, n_want);
 	free(want);
 	free(have);
 	return same;
