@@ -109,8 +109,9 @@ enum vb_status extend_cell(const char *src_dir, long src_epochs,
 /* The INI text config_write gives for c into *text (NULL on failure). */
 static void config_text(const struct config *c, char **text, size_t *n)
 {
-	FILE *f = open_memstream(text, n);
+	FILE *f;
 	*text = NULL;
+	f = open_memstream(text, n);
 	if (!f)
 		return;
 	if (config_write(c, f, NULL) != VB_OK) {

@@ -242,8 +242,9 @@ bool stats_row_nll(const struct table *t, size_t r, const char *col,
 	if (!strcmp(table_get(t, r, "eval.nll_estimator"), "consistent") ||
 	    (strcmp(kind, "rhvae") && strcmp(kind, "hvae")))
 		return true;
-	if (strcmp(kind, "rhvae") ||
-	    !table_parse_num(table_get(t, r, "rhvae.beta_zero"), &b) ||
+	if (!strcmp(kind, "hvae"))
+		return false; /* pythae's formula: not a likelihood */
+	if (!table_parse_num(table_get(t, r, "rhvae.beta_zero"), &b) ||
 	    !table_parse_num(table_get(t, r, "model.latent"), &d) || !(b > 0))
 		return false;
 	if (!strcmp(table_get(t, r, "rhvae.beta_zero_as_sqrt"), "false"))
@@ -352,12 +353,12 @@ static int sse_rule(const char *list)
 	return 1;
 }
 
-/* Row r's verdict under reference ref (NAN: its own nll_best). */
 double stats_learned_margin(double ref)
 {
 	return fmax(STATS_LEARNED_NATS, STATS_LEARNED_REL * fabs(ref));
 }
 
+/* Row r's verdict under reference ref (NAN: its own nll_best). */
 static const char *learned_of(const struct table *t, size_t r, double ref)
 {
 	const char *sses = table_get(t, r, "eval_sses");
@@ -501,9 +502,12 @@ static void mit_add_heldout(struct stats_mit *m, const struct table *t,
 		   *le = table_get(t, r, "learned");
 	double v;
 	for (int k = 0; k < STATS_N_HO; k++) {
-		bool ok = k == STATS_HO_NLLC_BEST || k == STATS_HO_NLLC_LAST
+		/* NLLC_BEST, NLLC_LAST: NLL_BEST's and NLL_LAST's columns on
+		 * the consistent scale */
+		bool ok = k >= STATS_HO_NLLC_BEST
 				  ? stats_row_nll(t, r,
-						  STATS_HO_COLUMNS[k - 4], &v)
+						  STATS_HO_COLUMNS[k - STATS_HO_NLLC_BEST],
+						  &v)
 				  : table_parse_num(table_get(
 						  t, r, STATS_HO_COLUMNS[k]),
 						  &v);

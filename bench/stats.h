@@ -79,8 +79,7 @@ size_t stats_learned_conditions(const struct table *t, size_t *cond,
  * when rhvae.beta_zero_as_sqrt = false; 19.26 nats at d = 16, b = 0.3).
  * A row without eval.nll_estimator ran with pythae's; a row of another
  * kind, or without model.kind (a hand-made table), is taken as it is.
- * false when the
- * value is missing or cannot be put on that scale (an HVAE row with
+ * false when the value is missing or cannot be put on that scale (an HVAE row with
  * pythae's formula, which is not a likelihood). */
 bool stats_row_nll(const struct table *t, size_t r, const char *col,
 		   double *v);
@@ -101,6 +100,10 @@ void stats_learned_rule(FILE *f, const struct table *t);
 enum stats_ho { STATS_HO_NLL_BEST, STATS_HO_NLL_LAST, STATS_HO_SSE_BEST,
 		STATS_HO_SSE_LAST, STATS_HO_NLLC_BEST, STATS_HO_NLLC_LAST,
 		STATS_N_HO };
+_Static_assert(STATS_HO_NLLC_LAST - STATS_HO_NLLC_BEST ==
+		       STATS_HO_NLL_LAST - STATS_HO_NLL_BEST &&
+	       STATS_HO_NLL_BEST == 0,
+	       "NLLC_* index NLL_*'s columns by k - STATS_HO_NLLC_BEST");
 extern const char *const STATS_HO_COLUMNS[STATS_N_HO];
 
 struct stats_mit {
