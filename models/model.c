@@ -146,6 +146,7 @@ const char *model_recon_name(enum model_recon recon)
 
 void model_config_defaults(struct model_config *c)
 {
+	*c = (struct model_config){0};
 	c->kind = MODEL_KIND_VAE;
 	c->arch = MODEL_ARCH_MLP;
 	c->recon = MODEL_RECON_MSE;
@@ -171,6 +172,7 @@ void model_config_defaults(struct model_config *c)
 	c->second_order = true;
 	c->quirk_hvae_softplus = true;
 	c->quirk_hvae_position = true;
+	c->nll_consistent = false;
 	c->logvar_clamp = false;
 	c->logvar_min = -30;
 	c->logvar_max = 20;
