@@ -431,6 +431,14 @@ CHECKS = [
     ("two epochs later than the baseline's seed 1", ST + " clip-adaptive minus baseline seed 1 first_epoch",
      "2", lambda: one(ST, "first_epoch", mitigation="clip-adaptive", train__seed="1")
      - one(ST, "first_epoch", mitigation="baseline", train__seed="1")),
+    ("consistent scale) 746.2 at its best epoch (9)", ST + " baseline seed 1 nll_best_c",
+     "746.2", lambda: sel(ST, mitigation="baseline", train__seed="1")[0]["nll_best_c"]),
+    ("746.2 at its best epoch (9) and 750.3", ST + " baseline seed 1 nll_last_c",
+     "750.3", lambda: sel(ST, mitigation="baseline", train__seed="1")[0]["nll_last_c"]),
+    ("pythae's get_nll read 726.9 and 731.0", ST + " baseline seed 1 nll_best",
+     "726.9", lambda: one(ST, "nll_best", mitigation="baseline", train__seed="1")),
+    ("pythae's get_nll read 726.9 and 731.0", ST + " baseline seed 1 nll_last",
+     "731.0", lambda: one(ST, "nll_last", mitigation="baseline", train__seed="1")),
     # section 4
     ("its final train loss is 3.7e6", RMIT + " clip-norm-5 final_train_loss",
      "3.7e6", lambda: one(RMIT, "final_train_loss", mitigation="clip-norm-5")),
