@@ -674,11 +674,14 @@ enum vb_status rhvae_create(const struct model_config *cfg,
 	if (st == VB_OK)
 		st = vae_check_config(cfg, "rhvae", err);
 	if (st == VB_OK) {
+		/* zeroed: a mid-epoch checkpoint writes the whole ring,
+		 * slots not yet filled included, and its bytes must not
+		 * depend on what the heap held before */
 		rows = rv->cap * rv->bmax;
-		rv->buf_M = malloc(rows * d * d * sizeof(vb_real));
-		rv->buf_mu = malloc(rows * d * sizeof(vb_real));
-		rv->M_tens = malloc(rows * d * d * sizeof(vb_real));
-		rv->cent = malloc(rows * d * sizeof(vb_real));
+		rv->buf_M = calloc(rows * d * d, sizeof(vb_real));
+		rv->buf_mu = calloc(rows * d, sizeof(vb_real));
+		rv->M_tens = calloc(rows * d * d, sizeof(vb_real));
+		rv->cent = calloc(rows * d, sizeof(vb_real));
 		rv->rows = calloc(rv->cap, sizeof *rv->rows);
 		rv->ck_rows = calloc(rv->cap, sizeof *rv->ck_rows);
 		rv->temper = malloc(cfg->n_lf * sizeof *rv->temper);
