@@ -79,8 +79,8 @@ size_t stats_learned_conditions(const struct table *t, size_t *cond,
  * when rhvae.beta_zero_as_sqrt = false; 19.26 nats at d = 16, b = 0.3).
  * A row without eval.nll_estimator ran with pythae's; a row of another
  * kind, or without model.kind (a hand-made table), is taken as it is.
- * false when the value is missing or cannot be put on that scale (an HVAE row with
- * pythae's formula, which is not a likelihood). */
+ * false when the value is missing or cannot be put on that scale (an
+ * HVAE row with pythae's formula, which is not a likelihood). */
 bool stats_row_nll(const struct table *t, size_t r, const char *col,
 		   double *v);
 

@@ -113,11 +113,20 @@ size_t rhvae_n_buffered(const struct model *m)
 
 /* ---- pieces of the forward ---- */
 
-static struct graph_node *const_like(struct graph *g, const char *name,
-				     int ndim, const size_t *shape)
+/* A constant of N(0, 1) draws from r divided by div, filled before it
+ * joins the graph: anomaly mode checks a node's values as it is added. */
+static struct graph_node *normal_const(struct graph *g, const char *name,
+				       int ndim, const size_t *shape,
+				       struct rng *r, vb_real div)
 {
 	struct tensor t = graph_tensor(g, ndim, shape);
-	return t.data ? graph_const(g, name, t) : NULL;
+	if (!t.data)
+		return NULL;
+	rng_fill_normal(r, t.data, t.n, 0, 1);
+	if (div != 1)
+		for (size_t i = 0; i < t.n; i++)
+			t.data[i] = t.data[i] / div;
+	return graph_const(g, name, t);
 }
 
 /* rho^T A rho per sample: rho (B, d), A (B, d, d) -> (B). */
@@ -351,9 +360,7 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 	/* 1. reparameterisation; eps0 is drawn first, gamma second. Under
 	 * sigma softplus logvar becomes 2 log std, also in log q below. */
 	std = vae_std(cfg, g, &logvar);
-	eps0 = const_like(g, "eps0", 2, s2);
-	if (eps0)
-		rng_fill_normal(r, eps0->value.data, B * d, 0, 1);
+	eps0 = normal_const(g, "eps0", 2, s2, r, 1);
 	z0 = op_add(g, "z0", mu, op_mul(g, "eps_std", eps0, std));
 	if (!training && z0) {
 		/* pythae evaluates with gradients on; the gradient of H with
@@ -392,12 +399,7 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 	logdet_A = logdet_of(g, "logdet_A0", A, cfg);
 
 	/* 4. momentum rho = L u or C u, u = gamma / b */
-	u = const_like(g, "gamma_over_b", 3, s3);
-	if (u) {
-		rng_fill_normal(r, u->value.data, B * d, 0, 1);
-		for (size_t i = 0; i < B * d; i++)
-			u->value.data[i] = u->value.data[i] / rv->b;
-	}
+	u = normal_const(g, "gamma_over_b", 3, s3, r, rv->b);
 	struct graph_node *F = L;
 	if (!training || !cfg->quirk_momentum_l)
 		F = linalg_cholesky(g, "C0",
@@ -562,15 +564,16 @@ static enum vb_status rhvae_build_loss(struct model *m, struct graph *g,
 	struct graph_node *eps_sq = NULL;
 	if (eps0) {
 		size_t s1[1] = {B};
-		eps_sq = const_like(g, "eps0_sq", 1, s1);
-		for (size_t i = 0; eps_sq && i < B; i++) {
+		struct tensor t = graph_tensor(g, 1, s1);
+		for (size_t i = 0; t.data && i < B; i++) {
 			double acc = 0;
 			for (size_t j = 0; j < d; j++) {
 				vb_real e = eps0->value.data[i * d + j];
 				acc += (double)(e * e);
 			}
-			eps_sq->value.data[i] = (vb_real)(0.5 * acc);
+			t.data[i] = (vb_real)(0.5 * acc);
 		}
+		eps_sq = t.data ? graph_const(g, "eps0_sq", t) : NULL;
 	}
 	rest = op_sub(g, "log_q_eps", rest, eps_sq);
 	rest = op_sub(g, "log_q_logvar", rest,
