@@ -16,6 +16,10 @@ Usage: scripts/check-readme-figures.py [REPO_ROOT]   (exit 0 = all match)
        scripts/check-readme-figures.py --print-table proxy|study [REPO_ROOT]
        (section 3's or section 6's table of mitigations, generated cells
        filled in, "what it says" empty)
+       scripts/check-readme-figures.py --sync-table proxy|study [REPO_ROOT]
+       (rewrites that table in README.md in place: generated cells from the
+       tables, each row's "what it says" kept from README, empty for a new
+       mitigation; run it after a sweep commits rows, then edit the texts)
 """
 import csv
 import math
@@ -25,11 +29,14 @@ import statistics
 import sys
 
 _ARGS = sys.argv[1:]
-_TABLE = None  # --print-table NAME
-if "--print-table" in _ARGS:
-    _i = _ARGS.index("--print-table")
-    _TABLE = _ARGS[_i + 1] if _i + 1 < len(_ARGS) else ""
-    del _ARGS[_i:_i + 2]
+_TABLE = None  # --print-table NAME or --sync-table NAME
+_SYNC = False
+for _flag in ("--print-table", "--sync-table"):
+    if _flag in _ARGS:
+        _i = _ARGS.index(_flag)
+        _TABLE = _ARGS[_i + 1] if _i + 1 < len(_ARGS) else ""
+        _SYNC = _flag == "--sync-table"
+        del _ARGS[_i:_i + 2]
 ROOT = _ARGS[0] if _ARGS else os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..")
 R = "results/"
@@ -684,16 +691,58 @@ def main():
     return 1 if bad or table else 0
 
 
+def table_text(name, says):
+    """README's table `name` as lines: generated cells, and the "what it
+    says" text of says[mitigation] ("" where there is none)."""
+    rs = table_rows(name)
+    out = [TABLES[name][0], "|---" + "|--:" * len(rs[0][1]) + "|---|"]
+    for mit, cells in rs:
+        out.append("| `%s` | %s | %s |" % (mit, " | ".join(cells), says.get(mit, "")))
+    return out
+
+
+def sync_table(name):
+    """Rewrites README's table `name` in place (written whole to a
+    temporary file, then renamed): every row regenerated, its last cell
+    kept. Returns the number of rows whose generated cells changed."""
+    path = os.path.join(ROOT, "README.md")
+    lines = open(path).read().split("\n")
+    head = TABLES[name][0]
+    if head not in lines:
+        sys.exit("check-readme-figures.py: --sync-table %s: README.md has no line %r "
+                 "(the table's header)" % (name, head))
+    start = lines.index(head)
+    end = start + 2
+    says, old = {}, {}
+    while end < len(lines) and lines[end].startswith("|"):
+        cells = [c.strip() for c in lines[end].strip().strip("|").split("|")]
+        found = re.search(r"`([^`]+)`", cells[0])
+        if found:
+            says[found.group(1)] = cells[-1]
+            old[found.group(1)] = lines[end]
+        end += 1
+    new = table_text(name, says)
+    changed = sum(1 for l in new[2:] if l not in old.values())
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines[:start] + new + lines[end:]))
+    os.replace(tmp, path)
+    return changed
+
+
 if __name__ == "__main__":
     if _TABLE is not None:
         name = _TABLE
         if name not in TABLES:
-            sys.exit("check-readme-figures.py: --print-table %r: expected one of %s"
-                     % (name, ", ".join(TABLES)))
-        rs = table_rows(name)
-        print(TABLES[name][0])
-        print("|---" + "|--:" * len(rs[0][1]) + "|---|")
-        for mit, cells in rs:
-            print("| `%s` | %s |  |" % (mit, " | ".join(cells)))
+            sys.exit("check-readme-figures.py: %s %r: expected one of %s"
+                     % ("--sync-table" if _SYNC else "--print-table", name,
+                        ", ".join(TABLES)))
+        if _SYNC:
+            n = sync_table(name)
+            print("README.md: %s table re-synced, %d row(s) changed; check each "
+                  "row's \"what it says\" text" % (name, n))
+        else:
+            for line in table_text(name, {}):
+                print(line)
         sys.exit(0)
     sys.exit(main())
