@@ -514,7 +514,7 @@ bool optim_clip_mode_from_name(const char *name, enum optim_clip_mode *out)
 
 void optim_clip_settings_defaults(struct optim_clip_settings *s)
 {
-	*s = (struct optim_clip_settings){0};
+	memset(s, 0, sizeof *s);
 	s->mode = OPTIM_CLIP_NONE;
 	s->threshold = 1;
 	s->clip_eps = 1e-6;

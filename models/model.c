@@ -146,7 +146,7 @@ const char *model_recon_name(enum model_recon recon)
 
 void model_config_defaults(struct model_config *c)
 {
-	*c = (struct model_config){0};
+	memset(c, 0, sizeof *c); /* padding too: the struct is compared whole */
 	c->kind = MODEL_KIND_VAE;
 	c->arch = MODEL_ARCH_MLP;
 	c->recon = MODEL_RECON_MSE;

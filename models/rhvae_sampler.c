@@ -12,7 +12,7 @@
 
 void rhvae_sampler_defaults(struct rhvae_sampler_config *s)
 {
-	*s = (struct rhvae_sampler_config){0};
+	memset(s, 0, sizeof *s);
 	s->mcmc_steps = 100;
 	s->n_lf = 15;
 	s->eps_lf = 0.03;

@@ -9,6 +9,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "counterfactual.h"
+#include "model.h"
+#include "optim.h"
+#include "rhvae_sampler.h"
 #include "testutil.h"
 
 /* Writes text to a fresh x.ini; returns its path (static, until next call). */
@@ -206,6 +210,32 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c.inject.nan_phase, CONFIG_NAN_PHASE_INPUT);
 	ck_assert_int_eq(config_validate(&c, &err), VB_OK);
 	ck_assert_int_eq(err.status, VB_OK);
+}
+END_TEST
+
+/* Every defaults function sets the whole struct, whatever the memory held
+ * before: filled with 0x00 and with 0xa5 first, the two results are the
+ * same bytes. A field a defaults function forgets reads as garbage on one
+ * machine and as zero on another (model_config_defaults once left
+ * nll_consistent unset: CI's stack held a non-zero byte there). */
+#define SAME_DEFAULTS(type, fn)                                              \
+	do {                                                                 \
+		static type a_, b_;                                          \
+		memset(&a_, 0x00, sizeof a_);                                \
+		memset(&b_, 0xa5, sizeof b_);                                \
+		fn(&a_);                                                     \
+		fn(&b_);                                                     \
+		ck_assert_msg(!memcmp(&a_, &b_, sizeof a_),                  \
+			      #fn " leaves bytes of its struct as they were"); \
+	} while (0)
+
+START_TEST(test_defaults_whole_struct)
+{
+	SAME_DEFAULTS(struct config, config_defaults);
+	SAME_DEFAULTS(struct model_config, model_config_defaults);
+	SAME_DEFAULTS(struct rhvae_sampler_config, rhvae_sampler_defaults);
+	SAME_DEFAULTS(struct optim_clip_settings, optim_clip_settings_defaults);
+	SAME_DEFAULTS(struct counterfactual_request, counterfactual_defaults);
 }
 END_TEST
 
@@ -873,7 +903,8 @@ START_TEST(test_validate)
 }
 END_TEST
 
-TU_MAIN("config", "config", 0, test_key_table, test_defaults, test_load_good,
+TU_MAIN("config", "config", 0, test_key_table, test_defaults,
+	 test_defaults_whole_struct, test_load_good,
 	test_bool_strict, test_load_bad_values, test_load_bad_structure,
 	test_load_limits, test_load_io, test_set_good, test_set_bad,
 	test_get_format, test_round_trip, test_write_errors, test_validate,
