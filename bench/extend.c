@@ -58,6 +58,17 @@ static enum vb_status copy_run(const char *src, const char *dst,
 	return st;
 }
 
+bool extend_source_ready(const char *src_dir, long src_epochs,
+			 const struct config *c)
+{
+	struct config src = *c;
+	char sid[SWEEP_PLAN_ID_LEN], path[3 * CONFIG_PATH_LEN];
+	src.train.epochs = src_epochs;
+	sweep_plan_cell_id(&src, sid);
+	snprintf(path, sizeof path, "%s/runs/%s/summary.csv", src_dir, sid);
+	return files_exists(path);
+}
+
 enum vb_status extend_cell(const char *src_dir, long src_epochs,
 			   const struct config *c, const struct train_data *d,
 			   struct train_summary *sum, bool *continued,

@@ -29,6 +29,12 @@ enum vb_status extend_cell(const char *src_dir, long src_epochs,
 			   struct train_summary *sum, bool *continued,
 			   FILE *log, struct vb_error *err);
 
+/* Whether src_dir holds a finished run of c's settings with train.epochs
+ * = src_epochs (the run extend_cell would continue rather than run from
+ * the start). */
+bool extend_source_ready(const char *src_dir, long src_epochs,
+			 const struct config *c);
+
 /* Cell c's run folder (run.out_dir/run.name) as an earlier sweep left it
  * when it was stopped while the cell ran (no row): when the folder's
  * config.ini is c's byte for byte and it holds a resume checkpoint

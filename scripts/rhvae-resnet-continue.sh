@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rhvae-resnet-continue.sh [--commit-every MIN] [--min-finite K]: issue 16
+# rhvae-resnet-continue.sh [--commit-every MIN] [--min-finite K] [--controls]: issue 16
 # item 3, fixes told apart from delays. Every mitigation of the ResNet
 # study (results/rhvae-resnet-study) whose 10 seeds have rows and that
 # stayed finite for 25 epochs in at least K of them (default 8) goes on to
@@ -8,37 +8,49 @@
 # of the same seed (sweep --continue-from: the run folder copied and
 # trained on from its final checkpoint; the rows are those of fresh
 # 50-epoch runs; a seed that died dies again from its last epoch
-# checkpoint). Lowest priority, resumable, committed like the study
-# (scripts/long-sweep.sh).
-# The study's runs/ (not committed) must be on this machine.
+# checkpoint). The controls (control-*: the VAE and the HVAE, no
+# mitigations) go on to 50 epochs only with --controls, after the
+# mitigations: they tell overfitting (every model's held-out NLL rising
+# after its best epoch) from a mitigation's own decline.
+# Lowest priority, resumable, committed like the study
+# (scripts/long-sweep.sh). Cells run seed by seed, those whose 25-epoch
+# run is in the study's runs/ first (sweep orders them so: runs/ is not
+# committed, so a fresh clone has only the runs it made itself; a cell
+# without one trains its 50 epochs from the start, the same row at twice
+# the cost).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${VAEBENCH_BUILD:-$repo/build}"
 src=results/rhvae-resnet-study
 out=results/rhvae-resnet-study-50
-every=0 min=8
+every=0 min=8 controls=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --commit-every) every=${2:?--commit-every needs minutes}; shift 2 ;;
     --min-finite) min=${2:?--min-finite needs a count}; shift 2 ;;
-    *) echo "rhvae-resnet-continue.sh: unknown option '$1' (expected --commit-every MIN or --min-finite K)" >&2; exit 2 ;;
+    --controls) controls=1; shift ;;
+    *) echo "rhvae-resnet-continue.sh: unknown option '$1' (expected --commit-every MIN, --min-finite K or --controls)" >&2; exit 2 ;;
   esac
 done
 cd "$repo"
-[[ -d "$src/runs" ]] || { echo "rhvae-resnet-continue.sh: $src/runs is missing: the study's run folders are needed (run scripts/rhvae-resnet-study.sh on this machine first)" >&2; exit 2; }
+[[ -f "$src/sweep.ini" ]] || { echo "rhvae-resnet-continue.sh: $src/sweep.ini is missing: expected the study's folder (scripts/rhvae-resnet-study.sh)" >&2; exit 2; }
+[[ -d "$src/runs" ]] || echo "rhvae-resnet-continue.sh: $src/runs is missing (a fresh clone): every cell trains its 50 epochs from the start"
 "$build/vaebench" report "$src" > /dev/null
-only=$(python3 - "$src/mitigations.csv" "$min" <<'PY'
+only=$(python3 - "$src/mitigations.csv" "$min" "$controls" <<'PY'
 import csv, sys
 keep = []
 for r in csv.DictReader(open(sys.argv[1])):
     runs, nan = int(r["runs"] or 0), int(r["nan_runs"] or 0)
+    if r["mitigation"].startswith("control-") != (sys.argv[3] == "1"):
+        continue
     if int(r["cells"]) == 10 and runs == 10 and runs - nan >= int(sys.argv[2]):
         keep.append(r["mitigation"])
 print(",".join(keep))
 PY
 )
 if [[ -z "$only" ]]; then
-  echo "rhvae-resnet-continue.sh: no mitigation has 10 seeds with at least $min finite at 25 epochs in $src/mitigations.csv yet"
+  what=mitigation; ((controls)) && what=control
+  echo "rhvae-resnet-continue.sh: no $what has 10 seeds with at least $min finite at 25 epochs in $src/mitigations.csv yet"
   exit 0
 fi
 mkdir -p "$out"
@@ -47,4 +59,4 @@ grep -q '^epochs = 50$' "$out/plan.ini" || { echo "rhvae-resnet-continue.sh: con
 echo "rhvae-resnet-continue.sh: continuing to 50 epochs: $only"
 args=(); ((every > 0)) && args=(--commit-every "$every")
 exec "$repo/scripts/long-sweep.sh" "$out/plan.ini" "$out" "${args[@]}" -- \
-  --only "$only" --continue-from "$src"
+  --only "$only" --continue-from "$src" --order seeds-first

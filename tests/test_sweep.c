@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "config.h"
 #include "figures.h"
+#include "files.h"
 #include "plot.h"
 #include "report.h"
 #include "sweep.h"
@@ -271,6 +272,54 @@ START_TEST(test_order_seeds_first)
 }
 END_TEST
 
+/* --continue-from: the cells whose source run is on the machine come
+ * first (they continue from its checkpoint; the sources are not committed
+ * and may not outlive the machine), each group in its order. */
+START_TEST(test_order_sources_first)
+{
+	char *text = su_cat(su_base, su_mitig);
+	struct sweep_plan *p = parse_ok(text);
+	struct sweep_options o;
+	struct vb_error err = {0};
+	char out[1024], src[1024]; /* tu_tmpdir's buffer is reused */
+	snprintf(out, sizeof out, "%s", tu_tmpdir("order_src_out"));
+	snprintf(src, sizeof src, "%s", tu_tmpdir("order_src"));
+	char *short_text = su_cat(su_base, su_mitig);
+	char path[1200], *at = strstr(short_text, "epochs = 2");
+	size_t *cells = NULL, n = 0;
+	const size_t ready[] = {1, 4};
+	const size_t want[] = {4, 1, 0, 2, 3, 5};
+	ck_assert_ptr_nonnull(at);
+	at[9] = '1'; /* the source sweep: 1 epoch */
+	snprintf(path, sizeof path, "%s/sweep.ini", src);
+	ck_assert_int_eq(tu_write_file(path, short_text, strlen(short_text)),
+			 0);
+	for (size_t i = 0; i < 2; i++) {
+		struct config c;
+		char id[SWEEP_PLAN_ID_LEN], sid[SWEEP_PLAN_ID_LEN];
+		ck_assert(sweep_plan_cell(p, ready[i], &c, id, NULL) == VB_OK);
+		c.train.epochs = 1;
+		sweep_plan_cell_id(&c, sid);
+		snprintf(path, sizeof path, "%s/runs/%s", src, sid);
+		ck_assert(files_mkdirs(path, NULL) == VB_OK);
+		snprintf(path, sizeof path, "%s/runs/%s/summary.csv", src, sid);
+		ck_assert_int_eq(tu_write_file(path, "x\n", 2), 0);
+	}
+	su_options(&o, out, 1);
+	o.axes_first = true;
+	o.continue_from = src;
+	ck_assert_msg(sweep_pending(p, &o, &cells, &n, &err) == VB_OK, "%s",
+		      err.msg);
+	ck_assert_uint_eq(n, 6);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(cells[i], want[i]);
+	free(cells);
+	sweep_plan_free(p);
+	free(text);
+	free(short_text);
+}
+END_TEST
+
 /* Issue 15 item 7: an axis value or mitigation setting that cannot act
  * in its cell (config_key_effective) refuses the grid in one line naming
  * the axis, the value and the setting that disables it. */
@@ -368,4 +417,5 @@ END_TEST
 
 TU_MAIN("sweep", "plan", 0, test_grid_expansion, test_cell_ids,
 	test_malformed_refused, test_shard_parse, test_mitigations_parse,
-	test_mitigations_malformed, test_inert_refused, test_order_seeds_first)
+	test_mitigations_malformed, test_inert_refused, test_order_seeds_first,
+	test_order_sources_first)
