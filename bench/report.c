@@ -323,6 +323,34 @@ static void summary_hits(FILE *f, const struct table *t, const char **axes,
 	fputc('\n', f);
 }
 
+/* The same count per mitigation (mitigations.csv's columns of the same
+ * names), when the table has more than one. */
+static void summary_worst_partial_by_mitigation(FILE *f,
+						const struct table *t)
+{
+	struct stats_mit_table mt;
+	if (table_col(t, "mitigation") < 0 ||
+	    stats_mit_collect(t, &mt, NULL) != VB_OK)
+		return;
+	if (mt.n > 1) {
+		fputs(" By mitigation (epochs with the partial batch worst / "
+		      "expected):", f);
+		for (size_t i = 0; i < mt.n; i++) {
+			const struct stats_mit *m = &mt.m[i];
+			fprintf(f, "%s `%s` ", i ? ";" : "", m->name);
+			if (!m->n_wp)
+				fputs("-", f);
+			else if (m->wp_expected <= 0)
+				fputs("no partial batch", f);
+			else
+				fprintf(f, "%.0f / %.3g", m->wp_hits,
+					m->wp_expected);
+		}
+		fputc('.', f);
+	}
+	stats_mit_free(&mt);
+}
+
 /* Issue 16's trigger lead: how often an epoch's worst training batch
  * was its last, partial one, against chance (only when some run had a
  * partial batch). */
@@ -346,8 +374,10 @@ static void summary_worst_partial(FILE *f, const struct table *t)
 		"one; %.3g expected by chance (the sum of 1 / batches over "
 		"the epochs with a partial batch; columns "
 		"worst_partial_epochs, worst_partial_expected; "
-		"data.drop_last removes the partial batch).\n\n", hits,
+		"data.drop_last removes the partial batch).", hits,
 		expected);
+	summary_worst_partial_by_mitigation(f, t);
+	fputs("\n\n", f);
 }
 
 /* The whole summary.md text into f. */

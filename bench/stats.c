@@ -500,7 +500,7 @@ static void mit_add_heldout(struct stats_mit *m, const struct table *t,
 {
 	const char *pe = table_get(t, r, "pythae_error"),
 		   *le = table_get(t, r, "learned");
-	double v;
+	double v, e;
 	for (int k = 0; k < STATS_N_HO; k++) {
 		/* NLLC_BEST, NLLC_LAST: NLL_BEST's and NLL_LAST's columns on
 		 * the consistent scale */
@@ -523,6 +523,14 @@ static void mit_add_heldout(struct stats_mit *m, const struct table *t,
 	    isfinite(v)) {
 		m->clip_sum += v;
 		m->n_clip++;
+	}
+	if (table_parse_num(table_get(t, r, "worst_partial_epochs"), &v) &&
+	    isfinite(v) &&
+	    table_parse_num(table_get(t, r, "worst_partial_expected"), &e) &&
+	    isfinite(e)) {
+		m->wp_hits += v;
+		m->wp_expected += e;
+		m->n_wp++;
 	}
 }
 
@@ -754,7 +762,8 @@ enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 	      "nll_consistent_best_median,nll_consistent_best_min,"
 	      "nll_consistent_best_max,learned,"
 	      "learned_known,value_error,"
-	      "runtime_error,nan_loss,clipped_share_mean,seconds_mean,"
+	      "runtime_error,nan_loss,worst_partial_epochs,"
+	      "worst_partial_expected,clipped_share_mean,seconds_mean,"
 	      "seconds_per_epoch,cpu_seconds_per_epoch,time_vs_baseline\n",
 	      f);
 	for (size_t i = 0; i < mt.n; i++) {
@@ -799,6 +808,8 @@ enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 		fprintf(f, ",%zu,%zu,%zu,%zu,%zu", m->n_learned,
 			m->n_learned_known, m->n_value_error,
 			m->n_runtime_error, m->n_nan_loss);
+		fmt_csv_num(f, m->n_wp ? m->wp_hits : NAN);
+		fmt_csv_num(f, m->n_wp ? m->wp_expected : NAN);
 		for (size_t k = 0; k < STATS_N_COSTS; k++)
 			fmt_csv_num(f, costs[k]);
 		fmt_csv_num(f, stats_mit_time_ratio(&mt, m));

@@ -126,6 +126,11 @@ struct stats_mit {
 	size_t n_clip;
 	double cpu_sum;        /* cpu_per_epoch over n_cpu runs */
 	size_t n_cpu;
+	/* worst_partial_epochs and worst_partial_expected summed over the
+	 * n_wp runs that have them: how often the epoch's last, partial
+	 * batch was its worst, against chance (issue 16 item 4) */
+	double wp_hits, wp_expected;
+	size_t n_wp;
 };
 
 /* Median of the sorted v (n), NAN when n is 0. */

@@ -743,10 +743,63 @@ START_TEST(test_time_vs_baseline)
 }
 END_TEST
 
+/* Issue 16 item 4: how often the last, partial batch was the epoch's
+ * worst, per mitigation (mitigations.csv's worst_partial_epochs and
+ * worst_partial_expected, summed over the runs) and in summary.md's
+ * "Worst batch" line; "no partial batch" where the runs had none, "-"
+ * where the rows predate the columns. */
+START_TEST(test_worst_partial_by_mitigation)
+{
+	static const char *const rows_text[][2] = {
+		{"00000000000000a1", "id,cell,mitigation,train.seed,status,"
+		 "worst_partial_epochs,worst_partial_expected\n"
+		 "00000000000000a1,0,baseline,1,ok,3,0.5\n"},
+		{"00000000000000a2", "id,cell,mitigation,train.seed,status,"
+		 "worst_partial_epochs,worst_partial_expected\n"
+		 "00000000000000a2,1,baseline,2,nan,4,0.25\n"},
+		{"00000000000000a3", "id,cell,mitigation,train.seed,status,"
+		 "worst_partial_epochs,worst_partial_expected\n"
+		 "00000000000000a3,2,small,1,ok,0,0\n"},
+		{"00000000000000a4", "id,cell,mitigation,train.seed,status\n"
+		 "00000000000000a4,3,old,1,ok\n"},
+	};
+	const char *tmp = tu_tmpdir("worstpartial");
+	char rows[1100], path[1300], *md;
+	struct vb_error err = {0};
+	snprintf(rows, sizeof rows, "%s/rows", tmp);
+	ck_assert_int_eq(mkdir(rows, 0755), 0);
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(path, sizeof path, "%s/%s.csv", rows, rows_text[i][0]);
+		ck_assert_int_eq(tu_write_file(path, rows_text[i][1],
+					       strlen(rows_text[i][1])), 0);
+	}
+	ck_assert_msg(report_rebuild(tmp, NULL, NULL, &err) == VB_OK, "%s",
+		      err.msg);
+	su_expect_cell(tmp, "mitigations.csv", 0, "worst_partial_epochs", "7");
+	su_expect_cell(tmp, "mitigations.csv", 0, "worst_partial_expected",
+		       "0.75");
+	su_expect_cell(tmp, "mitigations.csv", 1, "worst_partial_epochs", "0");
+	su_expect_cell(tmp, "mitigations.csv", 1, "worst_partial_expected",
+		       "0");
+	su_expect_cell(tmp, "mitigations.csv", 2, "worst_partial_epochs", "");
+	snprintf(path, sizeof path, "%s/summary.md", tmp);
+	md = tu_read_file(path, NULL);
+	ck_assert_ptr_nonnull(md);
+	ck_assert_msg(strstr(md, "Worst batch: in 7 epochs over all runs") &&
+			      strstr(md, "0.75 expected by chance"),
+		      "%s", md);
+	ck_assert_msg(strstr(md, "By mitigation (epochs with the partial "
+				 "batch worst / expected): `baseline` 7 / "
+				 "0.75; `small` no partial batch; `old` -."),
+		      "%s", md);
+	free(md);
+}
+END_TEST
+
 TU_MAIN("report", "report", 240, test_figures_mitigation_axes,
 	test_figures_legend_panels, test_figures_without_curves,
 	test_report_fake_axis, test_report_files, test_table_unterminated_quote,
 	test_old_rows_load, test_learned_sse_rule, test_learned_nll_margin,
 	test_learned_reference_per_axis, test_nll_consistent_scale,
 	test_wilson_interval,
-	test_time_vs_baseline)
+	test_time_vs_baseline, test_worst_partial_by_mitigation)
