@@ -11,7 +11,7 @@
 #                                    ~40 core-min a cell
 #   results/rhvae-issue132           the report's ResNets, 10 seeds x 2 checks
 #                                    ~40 core-min a cell: ~13 core-hours
-#   results/map-rhvae-resnet         ResNet lr x batch x 2 seeds ~8 core-hours
+#   results/map-rhvae-resnet         ResNet lr x batch x 3 seeds <= 4.5-9 core-hours
 # Usage: scripts/issue132.sh [NAME ...] [-- sweep options]; NAME is one of
 # the folder names above without results/ (default: all, cheapest first).
 # On a cluster, split a sweep with --shard K/N and join with
