@@ -13,10 +13,11 @@ so editing the number in README without editing this list fails too.
 
 Standard library only, no build needed; reads a few small CSVs.
 Usage: scripts/check-readme-figures.py [REPO_ROOT]   (exit 0 = all match)
-       scripts/check-readme-figures.py --print-table proxy|study [REPO_ROOT]
-       (section 3's or section 6's table of mitigations, generated cells
-       filled in, "what it says" empty)
-       scripts/check-readme-figures.py --sync-table proxy|study [REPO_ROOT]
+       scripts/check-readme-figures.py --print-table NAME [REPO_ROOT]
+       (NAME proxy or study: section 3's or section 6's table of
+       mitigations; study-paired: section 6's runs against the baseline's
+       of the same seed; generated cells filled in, "what it says" empty)
+       scripts/check-readme-figures.py --sync-table NAME [REPO_ROOT]
        (rewrites that table in README.md in place: generated cells from the
        tables, each row's "what it says" kept from README, empty for a new
        mitigation; run it after a sweep commits rows, then edit the texts)
@@ -227,11 +228,43 @@ TABLES = {
               "| pythae's error: ValueError / NaN loss | learned | NLL best | NLL last | SSE last "
               "| largest final train loss, finite runs | CPU s per epoch (vs strict guard) | what it says |",
               True, ("study", "strict-guard")),
+    "study-paired": ("| mitigation (ResNets), against the baseline on the same seed | NLL best, minus the baseline's "
+                     "| lower on | NLL last, minus the baseline's | lower on | what it says |", None, None),
 }
+
+
+def paired_cells(rs, base):
+    """The paired table's cells of one mitigation: rs its results.csv rows,
+    base the baseline's, matched by train.seed; for the NLL at the best and
+    at the last finite epoch (consistent scale): the seeds where both have
+    a value, the difference mitigation minus baseline, median (range), and
+    on how many of those seeds it is lower."""
+    by_seed = {r["train.seed"]: r for r in base}
+    cells = []
+    for col in ("nll_best_c", "nll_last_c"):
+        d = [r[col] - by_seed[r["train.seed"]][col] for r in rs
+             if r["train.seed"] in by_seed and math.isfinite(r[col])
+             and math.isfinite(by_seed[r["train.seed"]][col])]
+        if not d:
+            cells += ["-", "-"]
+            continue
+        md, lo, hi = statistics.median(d), min(d), max(d)
+
+        def sg(x):  # signed, one decimal, never "-0.0"
+            return "%+.1f" % (round(x, 1) + 0.0)
+        rng = "%s (%s to %s)" % (sg(md), sg(lo), sg(hi)) if lo != hi else sg(md)
+        cells += [rng, "%d of %d" % (sum(x < 0 for x in d), len(d))]
+    return cells
 
 
 def table_rows(name):
     """(mitigation, generated cells) for every row of a table's mitigations.csv."""
+    if name == "study-paired":
+        folder = PROXY_OR_STUDY["study"]
+        base = sel(folder + "results.csv", mitigation="baseline")
+        return [(m["mitigation"], paired_cells(sel(folder + "results.csv", mitigation=m["mitigation"]), base))
+                for m in rows(folder + "mitigations.csv")
+                if m["mitigation"] not in ("baseline", "strict-guard")]
     folder = PROXY_OR_STUDY[name]
     _, pythae, cpu_ref = TABLES[name]
     out = []
@@ -245,7 +278,7 @@ def table_checks(readme, name):
     """Mismatches between README's table `name` and table_rows(name): a list
     of messages, empty when every generated cell matches."""
     head = TABLES[name][0]
-    folder = PROXY_OR_STUDY[name]
+    folder = PROXY_OR_STUDY[name.split("-")[0]]
     if head not in readme:
         return ["MISSING  README no longer has the %s table header %r" % (name, head)]
     lines = readme.split(head, 1)[1].split("\n")[2:]
