@@ -228,19 +228,24 @@ TABLES = {
               "| pythae's error: ValueError / NaN loss | learned | NLL best | NLL last | SSE last "
               "| largest final train loss, finite runs | CPU s per epoch (vs strict guard) | what it says |",
               True, ("study", "strict-guard")),
-    "study-paired": ("| mitigation (ResNets), against the baseline on the same seed | NLL best, minus the baseline's "
+    "study-paired": ("| mitigation (ResNets), against the baseline on the same seed | best epoch | NLL best, minus the baseline's "
                      "| lower on | NLL last, minus the baseline's | lower on | what it says |", None, None),
 }
 
 
 def paired_cells(rs, base):
     """The paired table's cells of one mitigation: rs its results.csv rows,
-    base the baseline's, matched by train.seed; for the NLL at the best and
+    base the baseline's, matched by train.seed; the epoch of the best
+    held-out NLL, median (range) over rs; for the NLL at the best and
     at the last finite epoch (consistent scale): the seeds where both have
     a value, the difference mitigation minus baseline, median (range), and
     on how many of those seeds it is lower."""
     by_seed = {r["train.seed"]: r for r in base}
-    cells = []
+    ep = sorted(int(r["best_epoch"]) for r in rs if r["best_epoch"])
+    cells = ["-" if not ep else "%g" % statistics.median(ep) + (
+        " (%d to %d)" % (ep[0], ep[-1]) if ep[0] != ep[-1] else "")]
+    if rs is base:
+        return cells + ["-"] * 4
     for col in ("nll_best_c", "nll_last_c"):
         d = [r[col] - by_seed[r["train.seed"]][col] for r in rs
              if r["train.seed"] in by_seed and math.isfinite(r[col])
@@ -262,9 +267,9 @@ def table_rows(name):
     if name == "study-paired":
         folder = PROXY_OR_STUDY["study"]
         base = sel(folder + "results.csv", mitigation="baseline")
-        return [(m["mitigation"], paired_cells(sel(folder + "results.csv", mitigation=m["mitigation"]), base))
-                for m in rows(folder + "mitigations.csv")
-                if m["mitigation"] not in ("baseline", "strict-guard")]
+        return [(m["mitigation"], paired_cells(base if m["mitigation"] == "baseline" else
+                                               sel(folder + "results.csv", mitigation=m["mitigation"]), base))
+                for m in rows(folder + "mitigations.csv") if m["mitigation"] != "strict-guard"]
     folder = PROXY_OR_STUDY[name]
     _, pythae, cpu_ref = TABLES[name]
     out = []
