@@ -241,6 +241,21 @@ START_TEST(test_mitigations_parse)
 }
 END_TEST
 
+/* sweep_pending of p under o gives exactly the cells want (n_want). */
+static void expect_pending(const struct sweep_plan *p,
+			   const struct sweep_options *o, const size_t *want,
+			   size_t n_want)
+{
+	struct vb_error err = {0};
+	size_t *cells = NULL, n = 0;
+	ck_assert_msg(sweep_pending(p, o, &cells, &n, &err) == VB_OK, "%s",
+		      err.msg);
+	ck_assert_uint_eq(n, n_want);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(cells[i], want[i]);
+	free(cells);
+}
+
 /* --order seeds-first: the pending cells come axis point by axis point
  * (every mitigation at seed 1, then at seed 2); grid order is the
  * default. (Cells with a row leave the list before it is ordered:
@@ -250,23 +265,12 @@ START_TEST(test_order_seeds_first)
 	char *text = su_cat(su_base, su_mitig);
 	struct sweep_plan *p = parse_ok(text);
 	struct sweep_options o;
-	struct vb_error err = {0};
 	const char *tmp = tu_tmpdir("order");
-	size_t *cells = NULL, n = 0;
-	const size_t want[] = {0, 2, 4, 1, 3, 5};
+	const size_t grid[] = {0, 1, 2, 3, 4, 5}, want[] = {0, 2, 4, 1, 3, 5};
 	su_options(&o, tmp, 1);
-	ck_assert_msg(sweep_pending(p, &o, &cells, &n, &err) == VB_OK, "%s",
-		      err.msg);
-	ck_assert_uint_eq(n, 6);
-	for (size_t i = 0; i < n; i++)
-		ck_assert_uint_eq(cells[i], i);
-	free(cells);
+	expect_pending(p, &o, grid, 6);
 	o.axes_first = true;
-	ck_assert(sweep_pending(p, &o, &cells, &n, &err) == VB_OK);
-	ck_assert_uint_eq(n, 6);
-	for (size_t i = 0; i < n; i++)
-		ck_assert_uint_eq(cells[i], want[i]);
-	free(cells);
+	expect_pending(p, &o, want, 6);
 	sweep_plan_free(p);
 	free(text);
 }
@@ -280,13 +284,11 @@ START_TEST(test_order_sources_first)
 	char *text = su_cat(su_base, su_mitig);
 	struct sweep_plan *p = parse_ok(text);
 	struct sweep_options o;
-	struct vb_error err = {0};
 	char out[1024], src[1024]; /* tu_tmpdir's buffer is reused */
 	snprintf(out, sizeof out, "%s", tu_tmpdir("order_src_out"));
 	snprintf(src, sizeof src, "%s", tu_tmpdir("order_src"));
 	char *short_text = su_cat(su_base, su_mitig);
 	char path[1200], *at = strstr(short_text, "epochs = 2");
-	size_t *cells = NULL, n = 0;
 	const size_t ready[] = {1, 4};
 	const size_t want[] = {4, 1, 0, 2, 3, 5};
 	ck_assert_ptr_nonnull(at);
@@ -308,12 +310,7 @@ START_TEST(test_order_sources_first)
 	su_options(&o, out, 1);
 	o.axes_first = true;
 	o.continue_from = src;
-	ck_assert_msg(sweep_pending(p, &o, &cells, &n, &err) == VB_OK, "%s",
-		      err.msg);
-	ck_assert_uint_eq(n, 6);
-	for (size_t i = 0; i < n; i++)
-		ck_assert_uint_eq(cells[i], want[i]);
-	free(cells);
+	expect_pending(p, &o, want, 6);
 	sweep_plan_free(p);
 	free(text);
 	free(short_text);
