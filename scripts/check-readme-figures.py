@@ -263,6 +263,14 @@ def paired_cells(rs, base):
     return cells
 
 
+def paired_diffs(mitigation, col):
+    """col (nll_best_c or nll_last_c) of the study's runs of mitigation minus
+    the baseline's run of the same seed, where both are finite."""
+    base = {r["train.seed"]: r[col] for r in sel(ST, mitigation="baseline")}
+    return [r[col] - base[r["train.seed"]] for r in sel(ST, mitigation=mitigation)
+            if r["train.seed"] in base and math.isfinite(r[col]) and math.isfinite(base[r["train.seed"]])]
+
+
 def table_rows(name):
     """(mitigation, generated cells) for every row of a table's mitigations.csv."""
     if name == "study-paired":
@@ -444,7 +452,7 @@ CHECKS = [
      "3", lambda: sum(r["status"] != "ok" for r in sel(MIT, mitigation="logdet-jitter-1e-3"))),
     ("leave 5, 5 and 3 of 10 runs dying", MIT + " adam-eps NaN",
      "5", lambda: sum(r["status"] != "ok" for r in sel(MIT, mitigation="adam-eps-1e-4"))),
-    ("batch 16 costs 1.76x", MIT.replace("results.csv", "mitigations.csv") + " batch-16 time_vs_baseline",
+    ("16 costs 1.76x the CPU time per epoch there", MIT.replace("results.csv", "mitigations.csv") + " batch-16 time_vs_baseline",
      "1.76", lambda: one(MIT.replace("results.csv", "mitigations.csv"), "time_vs_baseline", mitigation="batch-16")),
     ("epoch-mean train losses up to 2.3e16 on the way", MIT + " cosine curves max train_loss",
      "2.3e16", lambda: curves_max(MIT, "cosine", "train_loss")),
@@ -507,6 +515,21 @@ CHECKS = [
     ("| 0.2 to 2.2 core-min a cell (median 1.1; CPU seconds) |", MIT + " max CPU minutes a cell",
      "2.2", lambda: max(fl(r["cpu_per_epoch"]) * fl(r["epochs_done"])
                         for r in rows(MIT) if r["cpu_per_epoch"]) / 60),
+    # section 5, the ResNet study in plain words
+    ("epochs 8-10, epochs before it died", ST + " baseline min best_epoch", "8",
+     lambda: min(fl(r["best_epoch"]) for r in sel(ST, mitigation="baseline"))),
+    ("epochs 8-10, epochs before it died", ST + " baseline max best_epoch", "10",
+     lambda: max(fl(r["best_epoch"]) for r in sel(ST, mitigation="baseline"))),
+    ("at epochs 11-18: 4 with #132's", ST + " baseline min first_epoch", "11",
+     lambda: min(fl(r["first_epoch"]) for r in sel(ST, mitigation="baseline"))),
+    ("at epochs 11-18: 4 with #132's", ST + " baseline max first_epoch", "18",
+     lambda: max(fl(r["first_epoch"]) for r in sel(ST, mitigation="baseline"))),
+    ("at epochs 11-18: 4 with #132's", ST + " baseline pythae_error = nan_loss", "4",
+     lambda: len(sel(ST, mitigation="baseline", pythae_error="nan_loss"))),
+    ("9-11 nats below the RHVAE baseline on every seed", ST + " controls' NLL last minus the baseline's, same seed: min of minus",
+     "9", lambda: min(-d for m in ("control-vae", "control-hvae") for d in paired_diffs(m, "nll_last_c"))),
+    ("9-11 nats below the RHVAE baseline on every seed", ST + " controls' NLL last minus the baseline's, same seed: max of minus",
+     "11", lambda: max(-d for m in ("control-vae", "control-hvae") for d in paired_diffs(m, "nll_last_c"))),
     # the ResNet map's estimate: the study's RHVAE rows' CPU seconds per epoch, by machine
     ("x 25 epochs x 18-35 CPU s, the study's rows by machine", ST + " min cpu_per_epoch, RHVAE rows",
      "18", lambda: min(fl(r["cpu_per_epoch"]) for r in sel(ST, model__kind="rhvae") if r["cpu_per_epoch"])),
