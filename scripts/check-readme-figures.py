@@ -190,7 +190,8 @@ def mitigation_cells(m, rs, pythae, cpu_ref):
     """The generated cells of one mitigation's row (m: its mitigations.csv
     row, rs: its results.csv rows; pythae: add the column of pythae's two
     errors; cpu_ref: the mitigation whose CPU seconds per epoch the last
-    cell divides by, or None for mitigations.csv's time_vs_baseline)."""
+    cell divides by, "alone" for perf/time-study.sh's seconds per epoch
+    and ratio, or None for mitigations.csv's time_vs_baseline)."""
     nan = "%s/%s (%.2f to %.2f)" % (m["nan_runs"], m["runs"], float(m["nan_share_low"]),
                                     float(m["nan_share_high"]))
     if m["first_nan_epoch_median"] == "":
@@ -210,6 +211,10 @@ def mitigation_cells(m, rs, pythae, cpu_ref):
     if cpu_ref is None:
         t = m["time_vs_baseline"]
         t = "-" if t == "" else "%.2fx" % float(t)
+    elif cpu_ref == "alone":
+        # perf/time-study.sh's seconds per epoch, each setting run alone
+        t = "%.1f (%.2fx)" % (float(one(TIME, "wall_per_epoch", mitigation=m["mitigation"])),
+                              float(one(TIME, "wall_vs_baseline", mitigation=m["mitigation"])))
     else:
         ref = float(one(PROXY_OR_STUDY[cpu_ref[0]] + "mitigations.csv", "cpu_seconds_per_epoch",
                         mitigation=cpu_ref[1]))
@@ -220,6 +225,8 @@ def mitigation_cells(m, rs, pythae, cpu_ref):
 
 PROXY_OR_STUDY = {"proxy": R + "rhvae-issue132-mitigations/", "study": R + "rhvae-resnet-study/"}
 PROXY = PROXY_OR_STUDY["proxy"]
+TIME = R + "rhvae-resnet-study-time/summary.csv"
+TIMES = R + "rhvae-resnet-study-time/times.csv"
 TABLES = {
     "proxy": ("| mitigation (MLP proxy) | NaN of 10 (95 % CI) | first NaN, epoch "
               "| learned | NLL best | NLL last | SSE best | SSE last "
@@ -227,8 +234,8 @@ TABLES = {
               False, None),
     "study": ("| mitigation (ResNets) | NaN (95 % CI) | first NaN, epoch "
               "| pythae's error: ValueError / NaN loss | learned | NLL best | NLL last | SSE best | SSE last "
-              "| largest final train loss, finite runs | CPU s per epoch (vs strict guard) | what it says |",
-              True, ("study", "strict-guard")),
+              "| largest final train loss, finite runs | s per epoch alone (vs baseline) | what it says |",
+              True, "alone"),
     "study-paired": ("| mitigation (ResNets), against the baseline on the same seed | best epoch | NLL best, minus the baseline's "
                      "| lower on | NLL last, minus the baseline's | lower on | what it says |", None, None),
 }
@@ -524,6 +531,29 @@ CHECKS = [
      lambda: 100 * min(fl(r["h_clamped_share"]) for r in sel(ST, mitigation="h-grad-clip-100"))),
     ("clamping 2.1 % to 3.4 % of the H-gradient's entries", ST + " h-grad-clip-100 max h_clamped_share (%)", "3.4",
      lambda: 100 * max(fl(r["h_clamped_share"]) for r in sel(ST, mitigation="h-grad-clip-100"))),
+    # perf/time-study.sh: every study setting's seconds per epoch, measured alone
+    ("VAE, 0.51x) and three quarters (the HVAE, 0.76x)", TIME + " control-vae wall_vs_baseline", "0.51",
+     lambda: one(TIME, "wall_vs_baseline", mitigation="control-vae")),
+    ("VAE, 0.51x) and three quarters (the HVAE, 0.76x)", TIME + " control-hvae wall_vs_baseline", "0.76",
+     lambda: one(TIME, "wall_vs_baseline", mitigation="control-hvae")),
+    ("every RHVAE setting ran at 1.00-1.09x the", TIME + " min wall_vs_baseline, RHVAE settings", "1.00",
+     lambda: min(fl(r["wall_vs_baseline"]) for r in rows(TIME) if not r["mitigation"].startswith("control-"))),
+    ("every RHVAE setting ran at 1.00-1.09x the", TIME + " max wall_vs_baseline, RHVAE settings", "1.09",
+     lambda: max(fl(r["wall_vs_baseline"]) for r in rows(TIME) if not r["mitigation"].startswith("control-"))),
+    ("baseline's 19.5 s an epoch", TIME + " baseline wall_per_epoch", "19.5",
+     lambda: one(TIME, "wall_per_epoch", mitigation="baseline")),
+    ("setting's 19.5 s an epoch on one core", TIME + " baseline wall_per_epoch (the plan's estimates)", "19.5",
+     lambda: one(TIME, "wall_per_epoch", mitigation="baseline")),
+    ("repeated rounds (19.2-23.0 s)", TIMES + " min wall_per_epoch, RHVAE settings' rounds", "19.2",
+     lambda: min(fl(r["wall_per_epoch"]) for r in rows(TIMES) if not r["mitigation"].startswith("control-"))),
+    ("repeated rounds (19.2-23.0 s)", TIMES + " max wall_per_epoch, RHVAE settings' rounds", "23.0",
+     lambda: max(fl(r["wall_per_epoch"]) for r in rows(TIMES) if not r["mitigation"].startswith("control-"))),
+    ("each a quarter the size, take 21.1 s", TIME + " batch-16 wall_per_epoch", "21.1",
+     lambda: one(TIME, "wall_per_epoch", mitigation="batch-16")),
+    ("26 s at batch 64 and", TIME + " baseline outside_epochs", "26",
+     lambda: one(TIME, "outside_epochs", mitigation="baseline")),
+    ("7 s at batch 16, most of it", TIME + " batch-16 outside_epochs", "7",
+     lambda: one(TIME, "outside_epochs", mitigation="batch-16")),
     # the ResNet map's estimate: the study's RHVAE rows' CPU seconds per epoch, by machine
     ("x 25 epochs x 18-35 CPU s, the study's rows by machine", ST + " min cpu_per_epoch, RHVAE rows",
      "18", lambda: min(fl(r["cpu_per_epoch"]) for r in sel(ST, model__kind="rhvae") if r["cpu_per_epoch"])),
