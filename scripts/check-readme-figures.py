@@ -52,6 +52,7 @@ CN = R + "study-batchnorm-convnet/results.csv"
 PP = R + "study-preprocess/results.csv"
 EP = R + "study-eps-placement/results.csv"
 ST = R + "rhvae-resnet-study/results.csv"
+ST50 = R + "rhvae-resnet-study-50/results.csv"
 FIX = R + "rhvae-resnet-study/fixes.csv"
 
 _cache = {}
@@ -238,7 +239,47 @@ TABLES = {
               True, "alone"),
     "study-paired": ("| mitigation (ResNets), against the baseline on the same seed | best epoch | NLL best, minus the baseline's "
                      "| lower on | NLL last, minus the baseline's | lower on | what it says |", None, None),
+    "study-50": ("| mitigation (ResNets), continued to 50 epochs | seeds run | NaN by epoch 50 | first NaN, epoch "
+                 "| best epoch | NLL best | NLL last | NLL last minus the same run's at 25 | higher on | what it says |",
+                 None, None),
 }
+
+
+def rng(values, fmt):
+    """median (min to max) of values in fmt, "-" when there are none."""
+    if not values:
+        return "-"
+    v = sorted(values)
+    md = statistics.median(v)
+    return (fmt % md) + (" (%s to %s)" % (fmt % v[0], fmt % v[-1]) if v[0] != v[-1] else "")
+
+
+def continued_cells(mitigation):
+    """The 50-epoch table's cells of one mitigation (results/rhvae-resnet-study-50,
+    each row the study's run of the same seed continued): seeds with a row
+    (of the study's), NaN count, the first NaN's epochs, the best epoch and
+    the IS-NLL at the best and last finite epoch (consistent scale), median
+    (range); the last finite epoch's NLL minus the study row's last (epoch
+    25 for a run that stayed finite) of the same seed, median (range), and
+    on how many seeds it rose."""
+    rs = sel(ST50, mitigation=mitigation)
+    n10 = len(sel(ST, mitigation=mitigation))
+    nan = [r for r in rs if r["status"] == "nan"]
+    first = [int(r["first_epoch"]) for r in nan if r["first_epoch"]]
+    best = [int(r["best_epoch"]) for r in rs if r["best_epoch"]]
+    nb = [r["nll_best_c"] for r in rs if math.isfinite(r["nll_best_c"])]
+    nl = [r["nll_last_c"] for r in rs if math.isfinite(r["nll_last_c"])]
+    at25 = {r["train.seed"]: r["nll_last_c"] for r in sel(ST, mitigation=mitigation)}
+    d = [r["nll_last_c"] - at25[r["train.seed"]] for r in rs
+         if r["train.seed"] in at25 and math.isfinite(r["nll_last_c"]) and math.isfinite(at25[r["train.seed"]])]
+
+    def sg(x):  # signed, one decimal, never "-0.0"
+        return "%+.1f" % (round(x, 1) + 0.0)
+    diff = "-" if not d else (sg(statistics.median(d)) + (
+        " (%s to %s)" % (sg(min(d)), sg(max(d))) if min(d) != max(d) else ""))
+    return ["%d of %d" % (len(rs), n10), "%d of %d" % (len(nan), len(rs)), rng(first, "%d"),
+            rng(best, "%d"), rng(nb, "%.1f"), rng(nl, "%.1f"), diff,
+            "-" if not d else "%d of %d" % (sum(x > 0 for x in d), len(d))]
 
 
 def paired_diffs(mitigation, col):
@@ -275,6 +316,9 @@ def paired_cells(mitigation):
 
 def table_rows(name):
     """(mitigation, generated cells) for every row of a table's mitigations.csv."""
+    if name == "study-50":
+        return [(m["mitigation"], continued_cells(m["mitigation"]))
+                for m in rows(R + "rhvae-resnet-study-50/mitigations.csv")]
     if name == "study-paired":
         return [(m["mitigation"], paired_cells(m["mitigation"]))
                 for m in rows(PROXY_OR_STUDY["study"] + "mitigations.csv") if m["mitigation"] != "strict-guard"]
