@@ -254,6 +254,23 @@ def rng(values, fmt):
     return (fmt % md) + (" (%s to %s)" % (fmt % v[0], fmt % v[-1]) if v[0] != v[-1] else "")
 
 
+def continued_diffs(mitigation):
+    """(seed, NLL at the last finite epoch of the 50-epoch run minus the
+    study run's of the same seed) for mitigation's continued runs, where
+    both are finite."""
+    at25 = {r["train.seed"]: r["nll_last_c"] for r in sel(ST, mitigation=mitigation)}
+    return [(r["train.seed"], r["nll_last_c"] - at25[r["train.seed"]]) for r in sel(ST50, mitigation=mitigation)
+            if r["train.seed"] in at25 and math.isfinite(r["nll_last_c"]) and math.isfinite(at25[r["train.seed"]])]
+
+
+def cont_curve(mitigation, seed, col, agg):
+    """agg over the per-epoch col of the 50-epoch run of mitigation and seed."""
+    r = sel(ST50, mitigation=mitigation, train__seed=seed)
+    if len(r) != 1:
+        raise ValueError("%s %s seed %s: %d rows, want 1" % (ST50, mitigation, seed, len(r)))
+    return agg([fl(c[col]) for c in rows(os.path.dirname(ST50) + "/curves/" + r[0]["id"] + ".csv")])
+
+
 def continued_cells(mitigation):
     """The 50-epoch table's cells of one mitigation (results/rhvae-resnet-study-50,
     each row the study's run of the same seed continued): seeds with a row
@@ -261,7 +278,7 @@ def continued_cells(mitigation):
     the IS-NLL at the best and last finite epoch (consistent scale), median
     (range); the last finite epoch's NLL minus the study row's last (epoch
     25 for a run that stayed finite) of the same seed, median (range), and
-    on how many seeds it rose."""
+    on how many seeds it rose by 0.05 nats or more (what one decimal shows)."""
     rs = sel(ST50, mitigation=mitigation)
     n10 = len(sel(ST, mitigation=mitigation))
     nan = [r for r in rs if r["status"] == "nan"]
@@ -269,9 +286,7 @@ def continued_cells(mitigation):
     best = [int(r["best_epoch"]) for r in rs if r["best_epoch"]]
     nb = [r["nll_best_c"] for r in rs if math.isfinite(r["nll_best_c"])]
     nl = [r["nll_last_c"] for r in rs if math.isfinite(r["nll_last_c"])]
-    at25 = {r["train.seed"]: r["nll_last_c"] for r in sel(ST, mitigation=mitigation)}
-    d = [r["nll_last_c"] - at25[r["train.seed"]] for r in rs
-         if r["train.seed"] in at25 and math.isfinite(r["nll_last_c"]) and math.isfinite(at25[r["train.seed"]])]
+    d = [x for _, x in continued_diffs(mitigation)]
 
     def sg(x):  # signed, one decimal, never "-0.0"
         return "%+.1f" % (round(x, 1) + 0.0)
@@ -279,7 +294,7 @@ def continued_cells(mitigation):
         " (%s to %s)" % (sg(min(d)), sg(max(d))) if min(d) != max(d) else ""))
     return ["%d of %d" % (len(rs), n10), "%d of %d" % (len(nan), len(rs)), rng(first, "%d"),
             rng(best, "%d"), rng(nb, "%.1f"), rng(nl, "%.1f"), diff,
-            "-" if not d else "%d of %d" % (sum(x > 0 for x in d), len(d))]
+            "-" if not d else "%d of %d" % (sum(round(x, 1) > 0 for x in d), len(d))]
 
 
 def paired_diffs(mitigation, col):
@@ -598,6 +613,50 @@ CHECKS = [
      lambda: one(TIME, "outside_epochs", mitigation="baseline")),
     ("7 s at batch 16, most of it", TIME + " batch-16 outside_epochs", "7",
      lambda: one(TIME, "outside_epochs", mitigation="batch-16")),
+    # item 3, the 50-epoch continuations (partial)
+    ("(item 3, partial: 19 of its 60 cells", ST50 + " rows", "19", lambda: len(rows(ST50))),
+    ("all 4 runs die, at epochs 30-35", ST50 + " diag-softplus NaN runs", "4",
+     lambda: sum(r["status"] == "nan" for r in sel(ST50, mitigation="diag-softplus"))),
+    ("all 4 runs die, at epochs 30-35", ST50 + " diag-softplus min first_epoch", "30",
+     lambda: min(fl(r["first_epoch"]) for r in sel(ST50, mitigation="diag-softplus"))),
+    ("all 4 runs die, at epochs 30-35", ST50 + " diag-softplus max first_epoch", "35",
+     lambda: max(fl(r["first_epoch"]) for r in sel(ST50, mitigation="diag-softplus"))),
+    ("all 3 stay finite, but their held-out NLL at epoch 50 is 20.1-42.2", ST50 + " h-grad-clip-100 finite runs", "3",
+     lambda: sum(r["status"] == "ok" for r in sel(ST50, mitigation="h-grad-clip-100"))),
+    ("all 3 stay finite, but their held-out NLL at epoch 50 is 20.1-42.2", ST50 + " h-grad-clip-100 min NLL 50 minus 25", "20.1",
+     lambda: min(x for _, x in continued_diffs("h-grad-clip-100"))),
+    ("all 3 stay finite, but their held-out NLL at epoch 50 is 20.1-42.2", ST50 + " h-grad-clip-100 max NLL 50 minus 25", "42.2",
+     lambda: max(x for _, x in continued_diffs("h-grad-clip-100"))),
+    ("epoch's largest gradient norm reaching 2.2e4 and 7.1e7", ST50 + " batch-16 seed 9 max grad_norm_max", "2.2e4",
+     lambda: cont_curve("batch-16", "9", "grad_norm_max", max)),
+    ("epoch's largest gradient norm reaching 2.2e4 and 7.1e7", ST50 + " batch-16 seed 10 max grad_norm_max", "7.1e7",
+     lambda: cont_curve("batch-16", "10", "grad_norm_max", max)),
+    ("rising from 21.3 to 31.2 and from 21.0 to 39.0", ST50 + " batch-16 seed 9 eval_sse at 25", "21.3",
+     lambda: cont_curve("batch-16", "9", "eval_sse", lambda v: v[24])),
+    ("rising from 21.3 to 31.2 and from 21.0 to 39.0", ST50 + " batch-16 seed 9 eval_sse at 50", "31.2",
+     lambda: cont_curve("batch-16", "9", "eval_sse", lambda v: v[49])),
+    ("rising from 21.3 to 31.2 and from 21.0 to 39.0", ST50 + " batch-16 seed 10 eval_sse at 25", "21.0",
+     lambda: cont_curve("batch-16", "10", "eval_sse", lambda v: v[24])),
+    ("rising from 21.3 to 31.2 and from 21.0 to 39.0", ST50 + " batch-16 seed 10 eval_sse at 50", "39.0",
+     lambda: cont_curve("batch-16", "10", "eval_sse", lambda v: v[49])),
+    ("nats worse than at 25, still finite at epoch 50", ST50 + " batch-16 finite runs", "50",
+     lambda: min(fl(r["epochs_done"]) for r in sel(ST50, mitigation="batch-16") if r["status"] == "ok")),
+    ("end 4.1 and 5.8", ST50 + " batch-16 seed 9 NLL 50 minus 25", "4.1",
+     lambda: dict(continued_diffs("batch-16"))["9"]),
+    ("end 4.1 and 5.8", ST50 + " batch-16 seed 10 NLL 50 minus 25", "5.8",
+     lambda: dict(continued_diffs("batch-16"))["10"]),
+    ("(-0.5 to -0.6) and lr 1e-5 (-1.7 to -1.9)", ST50 + " accumulate-4x16 max NLL 50 minus 25", "-0.5",
+     lambda: max(x for _, x in continued_diffs("accumulate-4x16"))),
+    ("(-0.5 to -0.6) and lr 1e-5 (-1.7 to -1.9)", ST50 + " accumulate-4x16 min NLL 50 minus 25", "-0.6",
+     lambda: min(x for _, x in continued_diffs("accumulate-4x16"))),
+    ("(-0.5 to -0.6) and lr 1e-5 (-1.7 to -1.9)", ST50 + " lr-1e-5 max NLL 50 minus 25", "-1.7",
+     lambda: max(x for _, x in continued_diffs("lr-1e-5"))),
+    ("(-0.5 to -0.6) and lr 1e-5 (-1.7 to -1.9)", ST50 + " lr-1e-5 min NLL 50 minus 25", "-1.9",
+     lambda: min(x for _, x in continued_diffs("lr-1e-5"))),
+    ("improving; lr 1e-6 is still learning (8.4-10.0 nats", ST50 + " lr-1e-6 min of minus (NLL 50 minus 25)", "8.4",
+     lambda: min(-x for _, x in continued_diffs("lr-1e-6"))),
+    ("improving; lr 1e-6 is still learning (8.4-10.0 nats", ST50 + " lr-1e-6 max of minus (NLL 50 minus 25)", "10.0",
+     lambda: max(-x for _, x in continued_diffs("lr-1e-6"))),
     # the ResNet map's estimate: the study's RHVAE rows' CPU seconds per epoch, by machine
     ("x 25 epochs x 18-35 CPU s, the study's rows by machine", ST + " min cpu_per_epoch, RHVAE rows",
      "18", lambda: min(fl(r["cpu_per_epoch"]) for r in sel(ST, model__kind="rhvae") if r["cpu_per_epoch"])),
