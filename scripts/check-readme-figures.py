@@ -214,8 +214,8 @@ def mitigation_cells(m, rs, pythae, cpu_ref):
         t = "-" if t == "" else "%.2fx" % float(t)
     elif cpu_ref == "alone":
         # perf/time-study.sh's seconds per epoch, each setting run alone
-        t = "%.1f (%.2fx)" % (float(one(TIME, "wall_per_epoch", mitigation=m["mitigation"])),
-                              float(one(TIME, "wall_vs_baseline", mitigation=m["mitigation"])))
+        t = "%.1f (%.2fx)" % (one(TIME, "wall_per_epoch", mitigation=m["mitigation"]),
+                              one(TIME, "wall_vs_baseline", mitigation=m["mitigation"]))
     else:
         ref = float(one(PROXY_OR_STUDY[cpu_ref[0]] + "mitigations.csv", "cpu_seconds_per_epoch",
                         mitigation=cpu_ref[1]))
@@ -245,13 +245,28 @@ TABLES = {
 }
 
 
-def rng(values, fmt):
-    """median (min to max) of values in fmt, "-" when there are none."""
+def signed(x):
+    """x signed, one decimal, never "-0.0"."""
+    return "%+.1f" % (round(x, 1) + 0.0)
+
+
+def rng(values, f, fmed=None):
+    """ "median (min to max)" of values, each written by f (the median by
+    fmed when given: "%g" for epochs, whose median can be a half), "-"
+    when there are none, the median alone when all are equal."""
     if not values:
         return "-"
     v = sorted(values)
-    md = statistics.median(v)
-    return (fmt % md) + (" (%s to %s)" % (fmt % v[0], fmt % v[-1]) if v[0] != v[-1] else "")
+    md = (fmed or f)(statistics.median(v))
+    return md + (" (%s to %s)" % (f(v[0]), f(v[-1])) if v[0] != v[-1] else "")
+
+
+def epochs(values):
+    return rng(values, lambda x: "%d" % x, lambda x: "%g" % x)
+
+
+def one_decimal(values):
+    return rng(values, lambda x: "%.1f" % x)
 
 
 def continued_diffs(mitigation):
@@ -287,13 +302,8 @@ def continued_cells(mitigation):
     nb = [r["nll_best_c"] for r in rs if math.isfinite(r["nll_best_c"])]
     nl = [r["nll_last_c"] for r in rs if math.isfinite(r["nll_last_c"])]
     d = [x for _, x in continued_diffs(mitigation)]
-
-    def sg(x):  # signed, one decimal, never "-0.0"
-        return "%+.1f" % (round(x, 1) + 0.0)
-    diff = "-" if not d else (sg(statistics.median(d)) + (
-        " (%s to %s)" % (sg(min(d)), sg(max(d))) if min(d) != max(d) else ""))
-    return ["%d of %d" % (len(rs), n10), "%d of %d" % (len(nan), len(rs)), rng(first, "%d"),
-            rng(best, "%d"), rng(nb, "%.1f"), rng(nl, "%.1f"), diff,
+    return ["%d of %d" % (len(rs), n10), "%d of %d" % (len(nan), len(rs)), epochs(first),
+            epochs(best), one_decimal(nb), one_decimal(nl), rng(d, signed),
             "-" if not d else "%d of %d" % (sum(round(x, 1) > 0 for x in d), len(d))]
 
 
@@ -310,22 +320,12 @@ def paired_cells(mitigation):
     runs' best held-out NLL, median (range); for the NLL at the best and at
     the last finite epoch (consistent scale), paired_diffs' median (range)
     and on how many seeds it is below 0 (dashes for the baseline itself)."""
-    ep = sorted(int(r["best_epoch"]) for r in sel(ST, mitigation=mitigation) if r["best_epoch"])
-    cells = ["-" if not ep else "%g" % statistics.median(ep) + (
-        " (%d to %d)" % (ep[0], ep[-1]) if ep[0] != ep[-1] else "")]
+    cells = [epochs([int(r["best_epoch"]) for r in sel(ST, mitigation=mitigation) if r["best_epoch"]])]
     if mitigation == "baseline":
         return cells + ["-"] * 4
-
-    def sg(x):  # signed, one decimal, never "-0.0"
-        return "%+.1f" % (round(x, 1) + 0.0)
     for col in ("nll_best_c", "nll_last_c"):
         d = paired_diffs(mitigation, col)
-        if not d:
-            cells += ["-", "-"]
-            continue
-        md, lo, hi = statistics.median(d), min(d), max(d)
-        rng = "%s (%s to %s)" % (sg(md), sg(lo), sg(hi)) if lo != hi else sg(md)
-        cells += [rng, "%d of %d" % (sum(x < 0 for x in d), len(d))]
+        cells += [rng(d, signed), "-" if not d else "%d of %d" % (sum(x < 0 for x in d), len(d))]
     return cells
 
 
@@ -333,7 +333,7 @@ def table_rows(name):
     """(mitigation, generated cells) for every row of a table's mitigations.csv."""
     if name == "study-50":
         return [(m["mitigation"], continued_cells(m["mitigation"]))
-                for m in rows(R + "rhvae-resnet-study-50/mitigations.csv")]
+                for m in rows(os.path.dirname(ST50) + "/mitigations.csv")]
     if name == "study-paired":
         return [(m["mitigation"], paired_cells(m["mitigation"]))
                 for m in rows(PROXY_OR_STUDY["study"] + "mitigations.csv") if m["mitigation"] != "strict-guard"]
@@ -387,6 +387,19 @@ def seed_steps(phrase, mitigation, steps):
              lambda seed=seed: one(ST, "first_step", mitigation=mitigation,
                                    train__seed=str(seed)))
             for seed, step in steps.items()]
+
+
+def span(phrase, source, lo, hi, values):
+    """The two checks of a range README quotes as lo-hi: the min and the
+    max of values() (a function, called when the check runs)."""
+    return [(phrase, source + ", min", lo, lambda: min(values())),
+            (phrase, source + ", max", hi, lambda: max(values()))]
+
+
+def rhvae_times(path):
+    """wall_per_epoch or wall_vs_baseline rows of perf/time-study.sh's
+    output without the controls."""
+    return [r for r in rows(path) if not r["mitigation"].startswith("control-")]
 
 
 CHECKS = [
@@ -595,18 +608,14 @@ CHECKS = [
      lambda: one(TIME, "wall_vs_baseline", mitigation="control-vae")),
     ("VAE, 0.51x) and three quarters (the HVAE, 0.76x)", TIME + " control-hvae wall_vs_baseline", "0.76",
      lambda: one(TIME, "wall_vs_baseline", mitigation="control-hvae")),
-    ("every RHVAE setting ran at 1.00-1.09x the", TIME + " min wall_vs_baseline, RHVAE settings", "1.00",
-     lambda: min(fl(r["wall_vs_baseline"]) for r in rows(TIME) if not r["mitigation"].startswith("control-"))),
-    ("every RHVAE setting ran at 1.00-1.09x the", TIME + " max wall_vs_baseline, RHVAE settings", "1.09",
-     lambda: max(fl(r["wall_vs_baseline"]) for r in rows(TIME) if not r["mitigation"].startswith("control-"))),
+    *span("every RHVAE setting ran at 1.00-1.09x the", TIME + " wall_vs_baseline, RHVAE settings", "1.00", "1.09",
+           lambda: [fl(r["wall_vs_baseline"]) for r in rhvae_times(TIME)]),
     ("baseline's 19.5 s an epoch", TIME + " baseline wall_per_epoch", "19.5",
      lambda: one(TIME, "wall_per_epoch", mitigation="baseline")),
     ("setting's 19.5 s an epoch on one core", TIME + " baseline wall_per_epoch (the plan's estimates)", "19.5",
      lambda: one(TIME, "wall_per_epoch", mitigation="baseline")),
-    ("repeated rounds (19.2-23.0 s)", TIMES + " min wall_per_epoch, RHVAE settings' rounds", "19.2",
-     lambda: min(fl(r["wall_per_epoch"]) for r in rows(TIMES) if not r["mitigation"].startswith("control-"))),
-    ("repeated rounds (19.2-23.0 s)", TIMES + " max wall_per_epoch, RHVAE settings' rounds", "23.0",
-     lambda: max(fl(r["wall_per_epoch"]) for r in rows(TIMES) if not r["mitigation"].startswith("control-"))),
+    *span("repeated rounds (19.2-23.0 s)", TIMES + " wall_per_epoch, RHVAE settings' rounds", "19.2", "23.0",
+           lambda: [fl(r["wall_per_epoch"]) for r in rhvae_times(TIMES)]),
     ("each a quarter the size, take 21.1 s", TIME + " batch-16 wall_per_epoch", "21.1",
      lambda: one(TIME, "wall_per_epoch", mitigation="batch-16")),
     ("26 s at batch 64 and", TIME + " baseline outside_epochs", "26",
@@ -617,16 +626,12 @@ CHECKS = [
     ("(item 3, partial: 19 of its 60 cells", ST50 + " rows", "19", lambda: len(rows(ST50))),
     ("all 4 runs die, at epochs 30-35", ST50 + " diag-softplus NaN runs", "4",
      lambda: sum(r["status"] == "nan" for r in sel(ST50, mitigation="diag-softplus"))),
-    ("all 4 runs die, at epochs 30-35", ST50 + " diag-softplus min first_epoch", "30",
-     lambda: min(fl(r["first_epoch"]) for r in sel(ST50, mitigation="diag-softplus"))),
-    ("all 4 runs die, at epochs 30-35", ST50 + " diag-softplus max first_epoch", "35",
-     lambda: max(fl(r["first_epoch"]) for r in sel(ST50, mitigation="diag-softplus"))),
+    *span("all 4 runs die, at epochs 30-35", ST50 + " diag-softplus first_epoch", "30", "35",
+           lambda: [fl(r["first_epoch"]) for r in sel(ST50, mitigation="diag-softplus")]),
     ("all 3 stay finite, but their held-out NLL at epoch 50 is 20.1-42.2", ST50 + " h-grad-clip-100 finite runs", "3",
      lambda: sum(r["status"] == "ok" for r in sel(ST50, mitigation="h-grad-clip-100"))),
-    ("all 3 stay finite, but their held-out NLL at epoch 50 is 20.1-42.2", ST50 + " h-grad-clip-100 min NLL 50 minus 25", "20.1",
-     lambda: min(x for _, x in continued_diffs("h-grad-clip-100"))),
-    ("all 3 stay finite, but their held-out NLL at epoch 50 is 20.1-42.2", ST50 + " h-grad-clip-100 max NLL 50 minus 25", "42.2",
-     lambda: max(x for _, x in continued_diffs("h-grad-clip-100"))),
+    *span("all 3 stay finite, but their held-out NLL at epoch 50 is 20.1-42.2", ST50 + " h-grad-clip-100 NLL 50 minus 25",
+           "20.1", "42.2", lambda: [x for _, x in continued_diffs("h-grad-clip-100")]),
     ("epoch's largest gradient norm reaching 2.2e4 and 7.1e7", ST50 + " batch-16 seed 9 max grad_norm_max", "2.2e4",
      lambda: cont_curve("batch-16", "9", "grad_norm_max", max)),
     ("epoch's largest gradient norm reaching 2.2e4 and 7.1e7", ST50 + " batch-16 seed 10 max grad_norm_max", "7.1e7",
@@ -645,18 +650,12 @@ CHECKS = [
      lambda: dict(continued_diffs("batch-16"))["9"]),
     ("end 4.1 and 5.8", ST50 + " batch-16 seed 10 NLL 50 minus 25", "5.8",
      lambda: dict(continued_diffs("batch-16"))["10"]),
-    ("(-0.5 to -0.6) and lr 1e-5 (-1.7 to -1.9)", ST50 + " accumulate-4x16 max NLL 50 minus 25", "-0.5",
-     lambda: max(x for _, x in continued_diffs("accumulate-4x16"))),
-    ("(-0.5 to -0.6) and lr 1e-5 (-1.7 to -1.9)", ST50 + " accumulate-4x16 min NLL 50 minus 25", "-0.6",
-     lambda: min(x for _, x in continued_diffs("accumulate-4x16"))),
-    ("(-0.5 to -0.6) and lr 1e-5 (-1.7 to -1.9)", ST50 + " lr-1e-5 max NLL 50 minus 25", "-1.7",
-     lambda: max(x for _, x in continued_diffs("lr-1e-5"))),
-    ("(-0.5 to -0.6) and lr 1e-5 (-1.7 to -1.9)", ST50 + " lr-1e-5 min NLL 50 minus 25", "-1.9",
-     lambda: min(x for _, x in continued_diffs("lr-1e-5"))),
-    ("improving; lr 1e-6 is still learning (8.4-10.0 nats", ST50 + " lr-1e-6 min of minus (NLL 50 minus 25)", "8.4",
-     lambda: min(-x for _, x in continued_diffs("lr-1e-6"))),
-    ("improving; lr 1e-6 is still learning (8.4-10.0 nats", ST50 + " lr-1e-6 max of minus (NLL 50 minus 25)", "10.0",
-     lambda: max(-x for _, x in continued_diffs("lr-1e-6"))),
+    *span("(-0.5 to -0.6) and lr 1e-5 (-1.7 to -1.9)", ST50 + " accumulate-4x16 NLL 50 minus 25", "-0.6", "-0.5",
+           lambda: [x for _, x in continued_diffs("accumulate-4x16")]),
+    *span("(-0.5 to -0.6) and lr 1e-5 (-1.7 to -1.9)", ST50 + " lr-1e-5 NLL 50 minus 25", "-1.9", "-1.7",
+           lambda: [x for _, x in continued_diffs("lr-1e-5")]),
+    *span("improving; lr 1e-6 is still learning (8.4-10.0 nats", ST50 + " lr-1e-6 NLL 25 minus 50", "8.4", "10.0",
+           lambda: [-x for _, x in continued_diffs("lr-1e-6")]),
     # the ResNet map's estimate: the study's RHVAE rows' CPU seconds per epoch, by machine
     ("x 25 epochs x 18-35 CPU s, the study's rows by machine", ST + " min cpu_per_epoch, RHVAE rows",
      "18", lambda: min(fl(r["cpu_per_epoch"]) for r in sel(ST, model__kind="rhvae") if r["cpu_per_epoch"])),
