@@ -167,24 +167,24 @@ static void worker_main(const struct sched *s, size_t cell, const char *id,
 	snprintf(c.run.name, sizeof c.run.name, "%s", id);
 	c.run.progress = CONFIG_PROGRESS_OFF;
 	op_set_threads((int)c.train.blas_threads);
-	if (s->o->continue_from) {
+	/* A killed attempt with a resume checkpoint goes on from its last
+	 * epoch, a continuation cell's too (its folder is then its own run,
+	 * past the source's copy); otherwise a rerun cell owns its folder:
+	 * nothing of a killed attempt (precursors, checkpoints, dumps) stays
+	 * beside it. */
+	bool resumed = false;
+	st = s->o->fresh ? VB_OK
+			 : extend_resume_cell(&c, &s->data, &sum, &resumed,
+					      s->o->log, &e);
+	if (st == VB_OK && !resumed && s->o->continue_from) {
 		bool cont;
 		st = extend_cell(s->o->continue_from, s->src_epochs, &c,
 				 &s->data, &sum, &cont, s->o->log, &e);
-	} else {
-		/* A killed attempt with a resume checkpoint goes on from its
-		 * last epoch; otherwise a rerun cell owns its folder: nothing
-		 * of a killed attempt (precursors, checkpoints, dumps) stays
-		 * beside it. */
+	} else if (st == VB_OK && !resumed) {
 		char dir[2 * CONFIG_PATH_LEN];
-		bool resumed = false;
 		snprintf(dir, sizeof dir, "%s/%s", c.run.out_dir, c.run.name);
-		st = s->o->fresh ? VB_OK
-				 : extend_resume_cell(&c, &s->data, &sum,
-						      &resumed, s->o->log, &e);
-		if (st == VB_OK && !resumed)
-			st = train_claim_dir(dir, true, &e);
-		if (st == VB_OK && !resumed)
+		st = train_claim_dir(dir, true, &e);
+		if (st == VB_OK)
 			st = train_run(&c, &s->data, &sum, NULL, &e);
 	}
 	if (st == VB_ERR_IO || st == VB_ERR_NOMEM) {

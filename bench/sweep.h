@@ -54,7 +54,9 @@ struct sweep_options {
 	 * order changes: cell indices, ids and rows are the same. */
 	bool axes_first;
 	/* --continue-from SRC: each cell continues SRC's run of the same
-	 * settings but its (shorter) train.epochs (extend.h); NULL: none */
+	 * settings but its (shorter) train.epochs (extend.h); a cell a
+	 * stopped sweep left part way goes on from its own last resume
+	 * checkpoint first, as without it; NULL: none */
 	const char *continue_from;
 	/* --only NAME,NAME: run only the cells of these mitigations (comma-
 	 * separated names of the plan's [mitigations]); NULL: every cell */

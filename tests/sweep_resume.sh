@@ -5,6 +5,7 @@
 # each stop), and the cell's row is the row of an uninterrupted sweep but
 # for wall-clock seconds. --fresh reruns it from the start instead; a run
 # folder whose config.ini is not the cell's is never resumed.
+# A continuation cell (--continue-from) resumes the same way.
 set -euo pipefail
 bin=$1 tmp=$2
 . "$(dirname "$0")/testlib.sh"
@@ -57,12 +58,13 @@ print(row)
 PY
 }
 
-# kill_after OUT EPOCHS: starts the sweep into OUT and kills it (SIGKILL to
-# its process group: the worker dies with it) once its cell has EPOCHS
-# epochs logged, before it ends.
+# kill_after OUT EPOCHS [ARG...]: starts the sweep (with ARGs) into OUT and
+# kills it (SIGKILL to its process group: the worker dies with it) once its
+# cell has EPOCHS epochs logged, before it ends.
 kill_after() {
   local out=$1 want=$2 m
-  setsid "$bin" sweep s.ini --out "$out" --jobs 1 -q &
+  shift 2
+  setsid "$bin" sweep s.ini --out "$out" --jobs 1 -q "$@" &
   local pid=$!
   m=$out/runs/$id/metrics.csv
   for _ in $(seq 1 1200); do
@@ -109,6 +111,18 @@ row = next(csv.DictReader(open(sys.argv[1])))
 wall = [float(r["seconds"]) for r in csv.DictReader(open(sys.argv[2]))]
 assert wall[0] == 1000 and float(row["seconds"]) >= sum(wall), (row["seconds"], wall)
 PY
+
+# a continuation cell (sweep --continue-from, issue 16 item 3) killed
+# after its source's epochs: resumed from its own last epoch checkpoint,
+# not copied from the source and trained again; the uninterrupted row
+sed 's/^epochs = 8$/epochs = 4/' s.ini > s4.ini
+"$bin" sweep s4.ini --out S4 --jobs 1 -q
+kill_after E 6 --continue-from S4
+"$bin" sweep s.ini --out E --jobs 1 --continue-from S4 2> E.log
+grep -q "cell $id: resumes its interrupted run after epoch [5-7]" E.log || { cat E.log >&2; fail "the killed continuation cell was not resumed"; }
+[[ "$(row A/rows/$id.csv)" == "$(row E/rows/$id.csv)" ]] || fail "the resumed continuation cell's row differs from the uninterrupted sweep's"
+cmp A/runs/$id/metrics.csv E/runs/$id/metrics.csv ||
+  fail "the resumed continuation's metrics.csv differs from the uninterrupted one"
 
 # --fresh: from the start, the same row
 kill_after C 2
