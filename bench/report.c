@@ -546,18 +546,21 @@ static enum vb_status copy_run_files(const struct table *t, const char *dir,
 
 #define REPORT_MISSING_LISTED 40 /* missing cells named in the note */
 
-/* When DIR/sweep.ini (the grid the folder was swept from) has cells
+/* When DIR/sweep.ini (the grid the folder was swept from; only the
+ * cells of its selection, sweep_plan_read_only, when it has one) has cells
  * without a row, *note says so in one markdown paragraph: how many cells
- * have rows, which are missing and the command that runs only those.
- * NULL when the grid is complete or the folder has no sweep.ini (a merge
- * of several sweeps). A sweep.ini that does not load is an error. */
+ * have rows, which are missing and the command that runs only those; a
+ * complete selection gets a note that names it. NULL when the grid is
+ * complete or the folder has no sweep.ini (a merge of several sweeps). A
+ * sweep.ini or selection that does not load is an error. */
 static enum vb_status grid_note(const struct table *t, const char *dir,
 				char **note, struct vb_error *err)
 {
 	char path[1200];
 	struct sweep_plan *p = NULL;
 	bool *have = NULL;
-	size_t n_have = 0, listed = 0, len = 0;
+	size_t n_have = 0, listed = 0, len = 0, n_planned;
+	char *only = NULL;
 	FILE *f;
 	enum vb_status st;
 	*note = NULL;
@@ -567,9 +570,16 @@ static enum vb_status grid_note(const struct table *t, const char *dir,
 	st = sweep_plan_load_existing(path, &p, err);
 	if (st)
 		return st;
+	st = sweep_plan_read_only(p, dir, &only, err);
+	if (st) {
+		sweep_plan_free(p);
+		return st;
+	}
+	n_planned = sweep_plan_count_only(p, only);
 	have = calloc(p->n_cells ? p->n_cells : 1, sizeof *have);
 	if (!have) {
 		sweep_plan_free(p);
+		free(only);
 		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
 	}
 	for (size_t r = 0; r < t->n_rows; r++) {
@@ -579,21 +589,43 @@ static enum vb_status grid_note(const struct table *t, const char *dir,
 		if (!c || !*c)
 			continue;
 		i = strtoull(c, &end, 10);
-		if (*end == '\0' && i < p->n_cells && !have[i]) {
+		if (*end == '\0' && i < p->n_cells && !have[i] &&
+		    sweep_plan_in_only(p, only, i)) {
 			have[i] = true;
 			n_have++;
 		}
 	}
-	if (n_have < p->n_cells) {
+	if (n_have == n_planned && only) {
 		f = open_memstream(note, &len);
 		if (!f) {
 			st = vb_fail(err, VB_ERR_NOMEM, "table: no memory");
 		} else {
-			fprintf(f, "**Partial: %zu of the %zu cells of "
-				"sweep.ini have rows.** Missing cells:",
-				n_have, p->n_cells);
+			fprintf(f, "**Selected: the %zu cells of `--only %s` "
+				"(%s), all with rows; sweep.ini's other %zu "
+				"cells were not run.**", n_planned, only,
+				SWEEP_PLAN_ONLY_FILE, p->n_cells - n_planned);
+			if (fclose(f) != 0 || !*note)
+				st = vb_fail(err, VB_ERR_NOMEM,
+					     "table: no memory");
+		}
+	} else if (n_have < n_planned) {
+		f = open_memstream(note, &len);
+		if (!f) {
+			st = vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+		} else {
+			if (only)
+				fprintf(f, "**Partial: %zu of the %zu cells "
+					"selected with `--only %s` (%s; "
+					"sweep.ini has %zu) have rows.** "
+					"Missing cells:", n_have, n_planned,
+					only, SWEEP_PLAN_ONLY_FILE,
+					p->n_cells);
+			else
+				fprintf(f, "**Partial: %zu of the %zu cells "
+					"of sweep.ini have rows.** Missing "
+					"cells:", n_have, p->n_cells);
 			for (size_t i = 0; i < p->n_cells; i++) {
-				if (have[i])
+				if (have[i] || !sweep_plan_in_only(p, only, i))
 					continue;
 				if (listed++ == REPORT_MISSING_LISTED) {
 					fputs(" ...", f);
@@ -602,15 +634,17 @@ static enum vb_status grid_note(const struct table *t, const char *dir,
 				fprintf(f, "%s %zu", listed > 1 ? "," : "",
 					i);
 			}
-			fprintf(f, ". `vaebench sweep %s/sweep.ini --out %s` "
+			fprintf(f, ". `vaebench sweep %s/sweep.ini --out %s%s%s` "
 				"runs only those (`--cell INDEX` one of them).",
-				dir, dir);
+				dir, dir, only ? " --only " : "",
+				only ? only : "");
 			if (fclose(f) != 0 || !*note)
 				st = vb_fail(err, VB_ERR_NOMEM,
 					     "table: no memory");
 		}
 	}
 	free(have);
+	free(only);
 	sweep_plan_free(p);
 	return st;
 }
@@ -862,6 +896,39 @@ static enum vb_status merge_link_runs(const struct table *one,
 	return st;
 }
 
+/* out's selection (sweep_plan_read_only), its sweep.ini written: the
+ * union of the inputs' selections when every input with a sweep.ini has
+ * one (each was swept with --only), none otherwise. */
+static enum vb_status merge_selection(const char *out,
+				      const char *const *dirs, size_t n_dirs,
+				      struct vb_error *err)
+{
+	char path[1300];
+	struct sweep_plan *p = NULL;
+	bool all = true;
+	enum vb_status st;
+	snprintf(path, sizeof path, "%s/sweep.ini", out);
+	st = sweep_plan_load_existing(path, &p, err);
+	if (st == VB_OK)
+		st = sweep_plan_record_only(p, out, NULL, err);
+	for (size_t i = 0; i < n_dirs; i++) {
+		char sel[1300];
+		snprintf(path, sizeof path, "%s/sweep.ini", dirs[i]);
+		snprintf(sel, sizeof sel, "%s/" SWEEP_PLAN_ONLY_FILE, dirs[i]);
+		if (files_exists(path) && !files_exists(sel))
+			all = false;
+	}
+	for (size_t i = 0; st == VB_OK && all && i < n_dirs; i++) {
+		char *only = NULL;
+		st = sweep_plan_read_only(p, dirs[i], &only, err);
+		if (st == VB_OK && only)
+			st = sweep_plan_record_only(p, out, only, err);
+		free(only);
+	}
+	sweep_plan_free(p);
+	return st;
+}
+
 enum vb_status report_merge(const char *out, const char *const *dirs,
 			   size_t n_dirs, struct vb_error *err)
 {
@@ -882,6 +949,8 @@ enum vb_status report_merge(const char *out, const char *const *dirs,
 	snprintf(path, sizeof path, "%s/sweep.ini", out);
 	if (st == VB_OK && ini) /* the grid: report's coverage note */
 		st = files_write_text(path, ini, err);
+	if (st == VB_OK && ini)
+		st = merge_selection(out, dirs, n_dirs, err);
 	free(ini);
 	for (size_t i = 0; st == VB_OK && i < n_dirs; i++) {
 		struct table one;

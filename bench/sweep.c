@@ -658,6 +658,10 @@ static enum vb_status sched_open(struct sched *s, const struct sweep_plan *p,
 		st = check_sweep_file(o->out_dir, p, err);
 	if (st == VB_OK)
 		st = sweep_plan_check_only(p, o->only, err);
+	/* the folder's selection, for report's count of its planned cells
+	 * (the sibling's --cell and MPI ranks run inside a sweep) */
+	if (st == VB_OK && !o->one_cell && !o->next_cell)
+		st = sweep_plan_record_only(p, o->out_dir, o->only, err);
 	if (st == VB_OK && o->continue_from) {
 		st = extend_source_epochs(o->continue_from, &s->src_epochs,
 					  err);

@@ -733,6 +733,98 @@ enum vb_status sweep_plan_check_only(const struct sweep_plan *p,
 	return VB_OK;
 }
 
+enum vb_status sweep_plan_read_only(const struct sweep_plan *p,
+				    const char *dir, char **only,
+				    struct vb_error *err)
+{
+	char path[CONFIG_PATH_LEN + 16], *text = NULL;
+	size_t n = 0;
+	enum vb_status st;
+	*only = NULL;
+	snprintf(path, sizeof path, "%s/" SWEEP_PLAN_ONLY_FILE, dir);
+	if (!files_exists(path))
+		return VB_OK;
+	st = files_read(path, &text, &n, err);
+	if (st)
+		return st;
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+		text[--n] = '\0';
+	if (n == 0 || strlen(text) != n) {
+		free(text);
+		return vb_fail(err, VB_ERR_DATA, "%s: expected one line of "
+			       "mitigation names separated by commas", path);
+	}
+	for (const char *s = text; *s;) {
+		size_t k = strcspn(s, ","), m = 0;
+		while (m < p->n_mitigations &&
+		       (strlen(p->mitigations[m].name) != k ||
+			strncmp(p->mitigations[m].name, s, k)))
+			m++;
+		if (m == p->n_mitigations) {
+			st = vb_fail(err, VB_ERR_DATA, "%s: '%.*s' is not a "
+				     "mitigation of the folder's sweep.ini",
+				     path, (int)k, s);
+			free(text);
+			return st;
+		}
+		s += k + (s[k] == ',');
+	}
+	*only = text;
+	return VB_OK;
+}
+
+enum vb_status sweep_plan_record_only(const struct sweep_plan *p,
+				      const char *dir, const char *only,
+				      struct vb_error *err)
+{
+	char path[CONFIG_PATH_LEN + 16], *old = NULL, *text;
+	size_t len = 0, n = 0;
+	enum vb_status st;
+	snprintf(path, sizeof path, "%s/" SWEEP_PLAN_ONLY_FILE, dir);
+	if (!only) {
+		if (remove(path) != 0 && errno != ENOENT)
+			return vb_fail(err, VB_ERR_IO, "sweep: cannot remove "
+				       "%s: %s", path, strerror(errno));
+		return VB_OK;
+	}
+	st = sweep_plan_read_only(p, dir, &old, err);
+	if (st)
+		return st;
+	for (size_t m = 0; m < p->n_mitigations; m++)
+		len += strlen(p->mitigations[m].name) + 1;
+	text = calloc(len + 2, 1);
+	if (!text) {
+		free(old);
+		return vb_fail(err, VB_ERR_NOMEM, "sweep: no memory");
+	}
+	for (size_t m = 0; m < p->n_mitigations; m++) {
+		const char *name = p->mitigations[m].name;
+		if (!files_name_in_list(only, name) &&
+		    !(old && files_name_in_list(old, name)))
+			continue;
+		if (*text)
+			strcat(text, ",");
+		strcat(text, name);
+		n++;
+	}
+	strcat(text, "\n");
+	free(old);
+	/* every mitigation selected: the whole grid, no selection */
+	st = n == p->n_mitigations
+		     ? sweep_plan_record_only(p, dir, NULL, err)
+		     : files_write_text(path, text, err);
+	free(text);
+	return st;
+}
+
+size_t sweep_plan_count_only(const struct sweep_plan *p, const char *only)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < p->n_cells; i++)
+		n += sweep_plan_in_only(p, only, i);
+	return n;
+}
+
 /* Reorders pending (ascending grid indices) axis point by axis point: the
  * grid is mitigations outermost, so cell = m * per + rest; sort by (rest,
  * m). Insertion sort: a grid holds at most SWEEP_PLAN_MAX_CELLS cells. */

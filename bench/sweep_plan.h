@@ -153,6 +153,29 @@ bool sweep_plan_in_only(const struct sweep_plan *p, const char *only,
 enum vb_status sweep_plan_check_only(const struct sweep_plan *p,
 				     const char *only, struct vb_error *err);
 
+/* A sweep folder's selection: DIR/only.txt, one line of the mitigations
+ * that sweeps run into DIR with --only named (their union, in the plan's
+ * order); no file: the whole grid (a sweep without --only removes it).
+ * Report counts the selected cells as the folder's plan. */
+#define SWEEP_PLAN_ONLY_FILE "only.txt"
+
+/* DIR's selection into *only (malloc'd "a,b"; NULL without the file).
+ * VB_ERR_DATA naming the file when a name is not one of p's mitigations
+ * or the file is empty. */
+enum vb_status sweep_plan_read_only(const struct sweep_plan *p,
+				    const char *dir, char **only,
+				    struct vb_error *err);
+
+/* Records a sweep's --only (NULL: every cell) in DIR's selection as above:
+ * only's names added to those DIR/only.txt has, or the file removed (also
+ * when that union is every mitigation). */
+enum vb_status sweep_plan_record_only(const struct sweep_plan *p,
+				      const char *dir, const char *only,
+				      struct vb_error *err);
+
+/* How many of p's cells are in only (sweep_plan_in_only). */
+size_t sweep_plan_count_only(const struct sweep_plan *p, const char *only);
+
 /* Reorders cells (n ascending grid indices) axis point by axis point
  * (sweep --order seeds-first): every mitigation at the first point of the
  * axes, then at the second, ... */

@@ -174,7 +174,33 @@ for f in only6/rows/*.csv; do
   python3 -c "import csv,sys;r=next(csv.DictReader(open(sys.argv[1])));sys.exit(r['mitigation']!='poisoned')" "$f" ||
     fail "--only poisoned ran another mitigation's cell ($f)"
 done
-grep -q "Partial: 2 of the 4 cells" only6/summary.md || fail "--only: summary does not say partial"
+# the folder records its selection (only.txt): report counts its cells as
+# the plan, says which were not run, and lists only selected cells missing
+[ "$(cat only6/only.txt)" == poisoned ] || fail "--only: only.txt is '$(cat only6/only.txt 2>&1)'"
+grep -qF '**Selected: the 2 cells of `--only poisoned` (only.txt), all with rows; sweep.ini'"'"'s other 2 cells were not run.**' only6/summary.md ||
+  fail "--only: summary does not name the selection: $(grep -i 'selected\|partial' only6/summary.md)"
+cp -r only6 part6
+rm "$(ls part6/rows/*.csv | head -1)"
+"$bin" report part6 > /dev/null
+grep -qF '**Partial: 1 of the 2 cells selected with `--only poisoned` (only.txt; sweep.ini has 4) have rows.**' part6/summary.md ||
+  fail "--only, a row missing: $(grep -i 'partial' part6/summary.md)"
+echo bogus > part6/only.txt
+if "$bin" report part6 > /dev/null 2> err.txt; then fail "report accepted only.txt naming no mitigation"; fi
+grep -q "part6/only.txt: 'bogus' is not a mitigation of the folder's sweep.ini" err.txt && [ "$(wc -l < err.txt)" -eq 1 ] ||
+  fail "bad only.txt: $(cat err.txt)"
+# shards of one --only sweep merge into one selection; a later sweep of the
+# folder with the other mitigation selects the whole grid (no only.txt)
+"$bin" sweep s3.ini --out sh1 --shard 1/2 --only poisoned -q
+"$bin" sweep s3.ini --out sh2 --shard 2/2 --only poisoned -q
+"$bin" merge m3 sh1 sh2 > /dev/null
+[ "$(cat m3/only.txt)" == poisoned ] || fail "merge: only.txt is '$(cat m3/only.txt 2>&1)'"
+grep -qF '**Selected: the 2 cells of `--only poisoned`' m3/summary.md || fail "merge: no selection note"
+# a sweep of a shard without --only selects the whole grid again
+"$bin" sweep s3.ini --out sh1 --shard 1/2 -q
+[ ! -e sh1/only.txt ] || fail "a sweep without --only left only.txt"
+"$bin" sweep s6.ini --out only6 --jobs 2 --only baseline --continue-from sw3 -q
+[ ! -e only6/only.txt ] || fail "--only baseline after --only poisoned: only.txt is '$(cat only6/only.txt)', expected none"
+! grep -q "Selected\|Partial" only6/summary.md || fail "the whole grid selected, yet: $(grep 'Selected\|Partial' only6/summary.md)"
 if "$bin" sweep s6.ini --out only6b --only baseline,bogus -q 2> err.txt; then
   fail "--only bogus was accepted"
 fi
