@@ -323,20 +323,41 @@ static void summary_hits(FILE *f, const struct table *t, const char **axes,
 	fputc('\n', f);
 }
 
-/* The same count per mitigation (mitigations.csv's columns of the same
- * names), when the table has more than one. */
-static void summary_worst_partial_by_mitigation(FILE *f,
-						const struct table *t)
+/* Issue 16's trigger lead: how often an epoch's worst training batch
+ * was its last, partial one, against chance (only when some run had a
+ * partial batch), over the runs that are not errors and have both columns
+ * (as mitigations.csv counts them); then the same per mitigation (mt),
+ * when there is more than one. */
+static void summary_worst_partial(FILE *f, const struct table *t,
+				  const struct stats_mit_table *mt)
 {
-	struct stats_mit_table mt;
-	if (table_col(t, "mitigation") < 0 ||
-	    stats_mit_collect(t, &mt, NULL) != VB_OK)
+	double hits = 0, expected = 0, v, e;
+	if (table_col(t, "worst_partial_expected") < 0)
 		return;
-	if (mt.n > 1) {
+	for (size_t r = 0; r < t->n_rows; r++) {
+		if (strcmp(table_get(t, r, "status"), "error") != 0 &&
+		    table_parse_num(table_get(t, r, "worst_partial_epochs"),
+				    &v) && isfinite(v) &&
+		    table_parse_num(table_get(t, r, "worst_partial_expected"),
+				    &e) && isfinite(e)) {
+			hits += v;
+			expected += e;
+		}
+	}
+	if (expected <= 0)
+		return;
+	fprintf(f, "Worst batch: in %.0f epochs over all runs the epoch's "
+		"worst training batch (highest loss) was its last, partial "
+		"one; %.3g expected by chance (the sum of 1 / batches over "
+		"the epochs with a partial batch; columns "
+		"worst_partial_epochs, worst_partial_expected; "
+		"data.drop_last removes the partial batch).", hits,
+		expected);
+	if (mt->n > 1) {
 		fputs(" By mitigation (epochs with the partial batch worst / "
 		      "expected):", f);
-		for (size_t i = 0; i < mt.n; i++) {
-			const struct stats_mit *m = &mt.m[i];
+		for (size_t i = 0; i < mt->n; i++) {
+			const struct stats_mit *m = &mt->m[i];
 			fprintf(f, "%s `%s` ", i ? ";" : "", m->name);
 			if (!m->n_wp)
 				fputs("-", f);
@@ -348,35 +369,6 @@ static void summary_worst_partial_by_mitigation(FILE *f,
 		}
 		fputc('.', f);
 	}
-	stats_mit_free(&mt);
-}
-
-/* Issue 16's trigger lead: how often an epoch's worst training batch
- * was its last, partial one, against chance (only when some run had a
- * partial batch). */
-static void summary_worst_partial(FILE *f, const struct table *t)
-{
-	double hits = 0, expected = 0, v;
-	if (table_col(t, "worst_partial_expected") < 0)
-		return;
-	for (size_t r = 0; r < t->n_rows; r++) {
-		if (table_parse_num(table_get(t, r, "worst_partial_epochs"),
-				    &v) && isfinite(v))
-			hits += v;
-		if (table_parse_num(table_get(t, r, "worst_partial_expected"),
-				    &v) && isfinite(v))
-			expected += v;
-	}
-	if (expected <= 0)
-		return;
-	fprintf(f, "Worst batch: in %.0f epochs over all runs the epoch's "
-		"worst training batch (highest loss) was its last, partial "
-		"one; %.3g expected by chance (the sum of 1 / batches over "
-		"the epochs with a partial batch; columns "
-		"worst_partial_epochs, worst_partial_expected; "
-		"data.drop_last removes the partial batch).", hits,
-		expected);
-	summary_worst_partial_by_mitigation(f, t);
 	fputs("\n\n", f);
 }
 
@@ -405,8 +397,12 @@ static enum vb_status summary_text(FILE *f, const struct table *t,
 		fprintf(f, "%s\n\n", note);
 	if (table_col(t, "nll_last") >= 0)
 		stats_learned_rule(f, t);
-	summary_worst_partial(f, t);
-	st = summary_settings(f, t, axes, n_axes, grp, &n_grp, err);
+	st = stats_mit_collect(t, &mt, err);
+	if (st == VB_OK)
+		summary_worst_partial(f, t, &mt);
+	if (st == VB_OK)
+		st = summary_settings(f, t, axes, n_axes, grp, &n_grp,
+				      err);
 	if (st == VB_OK && n_grp) {
 		fprintf(f, "\n## By setting%s\n\n",
 			n_grp < n_axes ? " (seeds pooled)" : "");
@@ -416,8 +412,6 @@ static enum vb_status summary_text(FILE *f, const struct table *t,
 		fprintf(f, "## By %s\n\n", grp[a]);
 		st = summary_group_table(f, t, &grp[a], 1, err);
 	}
-	if (st == VB_OK)
-		st = stats_mit_collect(t, &mt, err);
 	if (st == VB_OK && mt.n)
 		summary_mitigations(f, t, &mt);
 	if (st == VB_OK && n_hits)

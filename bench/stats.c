@@ -493,7 +493,6 @@ void stats_wilson(size_t k, size_t n, double *lo, double *hi)
 	*hi = k == n ? 1 : fmin(1, c + h);
 }
 
-/* Per-mitigation numbers of the rows naming one (mt->n = 0 if none). */
 /* The held-out columns of row r into m (absent columns: nothing). */
 static void mit_add_heldout(struct stats_mit *m, const struct table *t,
 			    size_t r)
