@@ -714,22 +714,36 @@ bool sweep_plan_in_only(const struct sweep_plan *p, const char *only,
 	return files_name_in_list(only, sweep_plan_mitigation(p, i));
 }
 
-/* Every name --only gives is a mitigation of the plan. */
-enum vb_status sweep_plan_check_only(const struct sweep_plan *p,
-				     const char *only, struct vb_error *err)
+/* The first name of list ("a,b") that is not one of p's mitigations
+ * (its length in *len), NULL when every name is one. */
+static const char *first_unknown(const struct sweep_plan *p,
+				 const char *list, size_t *len)
 {
-	for (const char *s = only; s && *s;) {
+	for (const char *s = list; s && *s;) {
 		size_t k = strcspn(s, ","), m = 0;
 		while (m < p->n_mitigations &&
 		       (strlen(p->mitigations[m].name) != k ||
 			strncmp(p->mitigations[m].name, s, k)))
 			m++;
-		if (m == p->n_mitigations)
-			return vb_fail(err, VB_ERR_USAGE, "sweep: --only: '%.*s' "
-				       "is not a mitigation of this sweep's "
-				       "[mitigations]", (int)k, s);
+		if (m == p->n_mitigations) {
+			*len = k;
+			return s;
+		}
 		s += k + (s[k] == ',');
 	}
+	return NULL;
+}
+
+/* Every name --only gives is a mitigation of the plan. */
+enum vb_status sweep_plan_check_only(const struct sweep_plan *p,
+				     const char *only, struct vb_error *err)
+{
+	size_t k = 0;
+	const char *bad = first_unknown(p, only, &k);
+	if (bad)
+		return vb_fail(err, VB_ERR_USAGE, "sweep: --only: '%.*s' is "
+			       "not a mitigation of this sweep's [mitigations]",
+			       (int)k, bad);
 	return VB_OK;
 }
 
@@ -738,7 +752,8 @@ enum vb_status sweep_plan_read_only(const struct sweep_plan *p,
 				    struct vb_error *err)
 {
 	char path[CONFIG_PATH_LEN + 16], *text = NULL;
-	size_t n = 0;
+	const char *bad = NULL;
+	size_t n = 0, k = 0;
 	enum vb_status st;
 	*only = NULL;
 	snprintf(path, sizeof path, "%s/" SWEEP_PLAN_ONLY_FILE, dir);
@@ -754,20 +769,12 @@ enum vb_status sweep_plan_read_only(const struct sweep_plan *p,
 		return vb_fail(err, VB_ERR_DATA, "%s: expected one line of "
 			       "mitigation names separated by commas", path);
 	}
-	for (const char *s = text; *s;) {
-		size_t k = strcspn(s, ","), m = 0;
-		while (m < p->n_mitigations &&
-		       (strlen(p->mitigations[m].name) != k ||
-			strncmp(p->mitigations[m].name, s, k)))
-			m++;
-		if (m == p->n_mitigations) {
-			st = vb_fail(err, VB_ERR_DATA, "%s: '%.*s' is not a "
-				     "mitigation of the folder's sweep.ini",
-				     path, (int)k, s);
-			free(text);
-			return st;
-		}
-		s += k + (s[k] == ',');
+	bad = first_unknown(p, text, &k);
+	if (bad) {
+		st = vb_fail(err, VB_ERR_DATA, "%s: '%.*s' is not a mitigation "
+			     "of the folder's sweep.ini", path, (int)k, bad);
+		free(text);
+		return st;
 	}
 	*only = text;
 	return VB_OK;
