@@ -53,6 +53,7 @@ PP = R + "study-preprocess/results.csv"
 EP = R + "study-eps-placement/results.csv"
 ST = R + "rhvae-resnet-study/results.csv"
 ST50 = R + "rhvae-resnet-study-50/results.csv"
+TRIG = R + "rhvae-resnet-trigger/results.csv"
 FIX = R + "rhvae-resnet-study/fixes.csv"
 
 _cache = {}
@@ -242,7 +243,46 @@ TABLES = {
     "study-50": ("| mitigation (ResNets), continued to 50 epochs | seeds run | NaN by epoch 50 | first NaN, epoch "
                  "| best epoch | NLL best | NLL last | NLL last minus the same run's at 25 | higher on | what it says |",
                  None, None),
+    "trigger": ("| the report's setting, by init seed (model.init_seed) | data seed 1 | data seed 2 | data seed 3 "
+                "| data seed 1, last partial batch dropped | data seed 2, dropped | data seed 3, dropped | what it says |",
+                None, None),
 }
+TRIG_SEEDS = ("1", "2", "3")
+TRIG_MITIGATIONS = ("baseline", "drop-last")
+
+
+def trigger_cell(rs):
+    """One cell of the trigger grid: the first NaN's epoch, step and
+    pythae's error, "finite", or "not run" (no row yet)."""
+    if not rs:
+        return "not run"
+    if len(rs) > 1:
+        raise ValueError("%s: %d rows for one cell" % (TRIG, len(rs)))
+    r = rs[0]
+    if r["status"] == "ok":
+        return "finite"
+    if r["status"] != "nan":
+        return r["status"]
+    err = {"nan_loss": "NaN loss", "value_error": "ValueError"}.get(r["pythae_error"], r["pythae_error"] or "?")
+    return "%s (step %s, %s)" % (r["first_epoch"], "{:,}".format(int(r["first_step"])), err)
+
+
+def trigger_rows():
+    """The trigger table's rows (issue 16 item 4): for each init seed, the
+    cell of each data seed (train.seed), the baseline's then drop-last's;
+    every cell "not run" while the sweep has no results.csv."""
+    have = os.path.exists(os.path.join(ROOT, TRIG))
+    out = []
+    for init in TRIG_SEEDS:
+        cells = [trigger_cell(sel(TRIG, mitigation=m, model__init_seed=init, train__seed=data) if have else [])
+                 for m in TRIG_MITIGATIONS for data in TRIG_SEEDS]
+        out.append(("init seed %s" % init, cells))
+    return out
+
+
+def row_key(label):
+    """A table row's key: its first cell without backticks and bold."""
+    return label.replace("**", "").replace("`", "").strip()
 
 
 def signed(x):
@@ -330,6 +370,15 @@ def paired_cells(mitigation):
 
 
 def table_rows(name):
+    """(first cell, generated cells) for every row of a table: a row per
+    mitigation of its mitigations.csv (first cell `name`), or per init seed
+    (trigger)."""
+    if name == "trigger":
+        return trigger_rows()
+    return [("`%s`" % m, cells) for m, cells in mitigation_rows(name)]
+
+
+def mitigation_rows(name):
     """(mitigation, generated cells) for every row of a table's mitigations.csv."""
     if name == "study-50":
         return [(m["mitigation"], continued_cells(m["mitigation"]))
@@ -350,7 +399,7 @@ def table_checks(readme, name):
     """Mismatches between README's table `name` and table_rows(name): a list
     of messages, empty when every generated cell matches."""
     head = TABLES[name][0]
-    folder = PROXY_OR_STUDY[name.split("-")[0]]
+    folder = PROXY_OR_STUDY.get(name.split("-")[0], TRIG)
     if head not in readme:
         return ["MISSING  README no longer has the %s table header %r" % (name, head)]
     lines = readme.split(head, 1)[1].split("\n")[2:]
@@ -359,14 +408,14 @@ def table_checks(readme, name):
         if not line.startswith("|"):
             break
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        found = re.search(r"`([^`]+)`", cells[0])
-        if not found:
-            bad.append("BADROW   %s table row without a `mitigation` name: %r" % (name, line))
+        if not row_key(cells[0]):
+            bad.append("BADROW   %s table row without a name: %r" % (name, line))
             continue
-        seen[found.group(1)] = cells[1:]
-    for mit, cells in table_rows(name):
+        seen[row_key(cells[0])] = cells[1:]
+    for label, cells in table_rows(name):
+        mit = row_key(label)
         if mit not in seen:
-            bad.append("MISSING  %s table has no row for `%s`" % (name, mit))
+            bad.append("MISSING  %s table has no row for %s" % (name, label))
             continue
         got = seen.pop(mit)
         for i, want in enumerate(cells):
@@ -374,7 +423,7 @@ def table_checks(readme, name):
             if have != want:
                 bad.append("MISMATCH %s table `%s` column %d: README %r, tables %r"
                            % (name, mit, i + 2, have, want))
-    bad += ["EXTRA    %s table row `%s` is not in %smitigations.csv" % (name, k, folder)
+    bad += ["EXTRA    %s table row %r is not one of %s's" % (name, k, folder)
             for k in seen]
     return bad
 
@@ -394,6 +443,22 @@ def span(phrase, source, lo, hi, values):
     max of values() (a function, called when the check runs)."""
     return [(phrase, source + ", min", lo, lambda: min(values())),
             (phrase, source + ", max", hi, lambda: max(values()))]
+
+
+def st_partial_runs():
+    """The study's RHVAE rows that had a partial batch (error rows aside)."""
+    return [r for r in rows(ST) if r["model.kind"] == "rhvae" and r["status"] != "error"
+            and r["worst_partial_expected"] and fl(r["worst_partial_expected"]) > 0]
+
+
+def st_pythae_deaths():
+    """The study's runs that died under pythae's check."""
+    return [r for r in rows(ST) if r["status"] == "nan" and r["train.nan_check"] == "pythae"]
+
+
+def batch_position(r, steps=157):
+    """The 1-based position in its epoch of the batch at r's first_step."""
+    return (int(r["first_step"]) - 1) % steps + 1
 
 
 def rhvae_times(path):
@@ -574,6 +639,37 @@ CHECKS = [
     *span("| 0.2 to 2.2 core-min a cell (median 1.1; CPU seconds) |", MIT + " CPU minutes a cell",
            "0.2", "2.2", lambda: [fl(r["cpu_per_epoch"]) * fl(r["epochs_done"]) / 60
                                   for r in rows(MIT) if r["cpu_per_epoch"]]),
+    # section 6, item 4 from the study's rows
+    ("over the 70 RHVAE runs with a partial batch (1,494\nepochs)", ST + " RHVAE rows with a partial batch",
+     "70", lambda: len(st_partial_runs())),
+    ("over the 70 RHVAE runs with a partial batch (1,494\nepochs)", ST + " their epochs_done",
+     "1,494", lambda: sum(fl(r["epochs_done"]) for r in st_partial_runs())),
+    ("it was the worst batch in 721 epochs against 9.5 expected", ST + " their worst_partial_epochs",
+     "721", lambda: sum(fl(r["worst_partial_epochs"]) for r in st_partial_runs())),
+    ("it was the worst batch in 721 epochs against 9.5 expected", ST + " their worst_partial_expected",
+     "9.5", lambda: sum(fl(r["worst_partial_expected"]) for r in st_partial_runs())),
+    ("(16\nand 12 epochs against 1.6 expected each)", ST + " control-vae worst_partial_epochs",
+     "16", lambda: sum(fl(r["worst_partial_epochs"]) for r in sel(ST, mitigation="control-vae"))),
+    ("(16\nand 12 epochs against 1.6 expected each)", ST + " control-hvae worst_partial_epochs",
+     "12", lambda: sum(fl(r["worst_partial_epochs"]) for r in sel(ST, mitigation="control-hvae"))),
+    ("(16\nand 12 epochs against 1.6 expected each)", ST + " control-vae worst_partial_expected",
+     "1.6", lambda: sum(fl(r["worst_partial_expected"]) for r in sel(ST, mitigation="control-vae"))),
+    ("(16\nand 12 epochs against 1.6 expected each)", ST + " control-hvae worst_partial_expected",
+     "1.6", lambda: sum(fl(r["worst_partial_expected"]) for r in sel(ST, mitigation="control-hvae"))),
+    ("each of the 21 runs that died under pythae's check", ST + " runs that died under pythae's check",
+     "21", lambda: len(st_pythae_deaths())),
+    ("(10 baseline, 10 spike-only clip, 1 softplus)", ST + " of them baseline",
+     "10", lambda: sum(r["mitigation"] == "baseline" for r in st_pythae_deaths())),
+    ("(10 baseline, 10 spike-only clip, 1 softplus)", ST + " of them clip-adaptive",
+     "10", lambda: sum(r["mitigation"] == "clip-adaptive" for r in st_pythae_deaths())),
+    ("(10 baseline, 10 spike-only clip, 1 softplus)", ST + " of them diag-softplus",
+     "1", lambda: sum(r["mitigation"] == "diag-softplus" for r in st_pythae_deaths())),
+    ("died on a full batch of 64\nimages", ST + " smallest failing batch (first_batch indices)",
+     "64", lambda: min(len(r["first_batch"].split()) for r in st_pythae_deaths())),
+    *span("at positions 11 to 152\nof the epoch's 157", ST + " failing batch's position in its epoch", "11", "152",
+           lambda: [batch_position(r) for r in st_pythae_deaths()]),
+    ("at positions 11 to 152\nof the epoch's 157", ST + " batches per epoch (10,000 / 64, rounded up)",
+     "157", lambda: math.ceil(10000 / fl(one(ST, "train.batch", mitigation="baseline", train__seed="1")))),
     # section 5, the ResNet study in plain words
     *span("epochs 8-10, epochs before it died", ST + " baseline best_epoch", "8", "10",
            lambda: [fl(r["best_epoch"]) for r in sel(ST, mitigation="baseline")]),
@@ -838,8 +934,8 @@ def table_text(name, says):
     says" text of says[mitigation] ("" where there is none)."""
     rs = table_rows(name)
     out = [TABLES[name][0], "|---" + "|--:" * len(rs[0][1]) + "|---|"]
-    for mit, cells in rs:
-        out.append("| `%s` | %s | %s |" % (mit, " | ".join(cells), says.get(mit, "")))
+    for label, cells in rs:
+        out.append("| %s | %s | %s |" % (label, " | ".join(cells), says.get(row_key(label), "")))
     return out
 
 
@@ -858,10 +954,9 @@ def sync_table(name):
     says, old = {}, {}
     while end < len(lines) and lines[end].startswith("|"):
         cells = [c.strip() for c in lines[end].strip().strip("|").split("|")]
-        found = re.search(r"`([^`]+)`", cells[0])
-        if found:
-            says[found.group(1)] = cells[-1]
-            old[found.group(1)] = lines[end]
+        if row_key(cells[0]):
+            says[row_key(cells[0])] = cells[-1]
+            old[row_key(cells[0])] = lines[end]
         end += 1
     new = table_text(name, says)
     changed = sum(1 for l in new[2:] if l not in old.values())
