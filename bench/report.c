@@ -589,54 +589,44 @@ static enum vb_status grid_note(const struct table *t, const char *dir,
 			n_have++;
 		}
 	}
-	if (n_have == n_planned && only) {
-		f = open_memstream(note, &len);
-		if (!f) {
-			st = vb_fail(err, VB_ERR_NOMEM, "table: no memory");
-		} else {
-			fprintf(f, "**Selected: the %zu cells of `--only %s` "
-				"(%s), all with rows; sweep.ini's other %zu "
-				"cells were not run.**", n_planned, only,
-				SWEEP_PLAN_ONLY_FILE, p->n_cells - n_planned);
-			if (fclose(f) != 0 || !*note)
-				st = vb_fail(err, VB_ERR_NOMEM,
-					     "table: no memory");
-		}
-	} else if (n_have < n_planned) {
-		f = open_memstream(note, &len);
-		if (!f) {
-			st = vb_fail(err, VB_ERR_NOMEM, "table: no memory");
-		} else {
-			if (only)
-				fprintf(f, "**Partial: %zu of the %zu cells "
-					"selected with `--only %s` (%s; "
-					"sweep.ini has %zu) have rows.** "
-					"Missing cells:", n_have, n_planned,
-					only, SWEEP_PLAN_ONLY_FILE,
-					p->n_cells);
-			else
-				fprintf(f, "**Partial: %zu of the %zu cells "
-					"of sweep.ini have rows.** Missing "
-					"cells:", n_have, p->n_cells);
-			for (size_t i = 0; i < p->n_cells; i++) {
-				if (have[i] || !sweep_plan_in_only(p, only, i))
-					continue;
-				if (listed++ == REPORT_MISSING_LISTED) {
-					fputs(" ...", f);
-					break;
-				}
-				fprintf(f, "%s %zu", listed > 1 ? "," : "",
-					i);
-			}
-			fprintf(f, ". `vaebench sweep %s/sweep.ini --out %s%s%s` "
-				"runs only those (`--cell INDEX` one of them).",
-				dir, dir, only ? " --only " : "",
-				only ? only : "");
-			if (fclose(f) != 0 || !*note)
-				st = vb_fail(err, VB_ERR_NOMEM,
-					     "table: no memory");
-		}
+	if (n_have == n_planned && !only)
+		goto done;
+	f = open_memstream(note, &len);
+	if (!f) {
+		st = vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+		goto done;
 	}
+	if (n_have == n_planned) {
+		fprintf(f, "**Selected: the %zu cells of `--only %s` (%s), all "
+			"with rows; sweep.ini's other %zu cells were not "
+			"run.**", n_planned, only, SWEEP_PLAN_ONLY_FILE,
+			p->n_cells - n_planned);
+	} else {
+		if (only)
+			fprintf(f, "**Partial: %zu of the %zu cells selected "
+				"with `--only %s` (%s; sweep.ini has %zu) have "
+				"rows.** Missing cells:", n_have, n_planned,
+				only, SWEEP_PLAN_ONLY_FILE, p->n_cells);
+		else
+			fprintf(f, "**Partial: %zu of the %zu cells of "
+				"sweep.ini have rows.** Missing cells:",
+				n_have, p->n_cells);
+		for (size_t i = 0; i < p->n_cells; i++) {
+			if (have[i] || !sweep_plan_in_only(p, only, i))
+				continue;
+			if (listed++ == REPORT_MISSING_LISTED) {
+				fputs(" ...", f);
+				break;
+			}
+			fprintf(f, "%s %zu", listed > 1 ? "," : "", i);
+		}
+		fprintf(f, ". `vaebench sweep %s/sweep.ini --out %s%s%s` runs "
+			"only those (`--cell INDEX` one of them).", dir, dir,
+			only ? " --only " : "", only ? only : "");
+	}
+	if (fclose(f) != 0 || !*note)
+		st = vb_fail(err, VB_ERR_NOMEM, "table: no memory");
+done:
 	free(have);
 	free(only);
 	sweep_plan_free(p);
