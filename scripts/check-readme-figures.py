@@ -21,6 +21,18 @@ Usage: scripts/check-readme-figures.py [REPO_ROOT]   (exit 0 = all match)
        (rewrites that table in README.md in place: generated cells from the
        tables, each row's "what it says" kept from README, empty for a new
        mitigation; run it after a sweep commits rows, then edit the texts)
+       scripts/check-readme-figures.py --snapshot [REPO_ROOT]
+       (records in results/readme-rows.txt which rows of the growing
+       folders README covers: every row their results.csv has now)
+
+Growing folders: a long sweep (scripts/long-sweep.sh) commits the rows of
+results/rhvae-resnet-study-50, rhvae-resnet-trigger, rhvae-tutorial-seeds
+and map-rhvae-resnet as its cells finish, before anyone has written about
+them. README quotes the rows listed in results/readme-rows.txt (by `id`), and
+every figure and generated table cell is computed from those rows only, so a
+sweep's commit never breaks this check; the check says how many newer rows
+README does not cover yet, and fails if a listed row is gone. To take new
+rows in: --snapshot, --sync-table NAME, edit the texts and checks, run it.
 """
 import csv
 import math
@@ -31,6 +43,9 @@ import sys
 _ARGS = sys.argv[1:]
 _TABLE = None  # --print-table NAME or --sync-table NAME
 _SYNC = False
+_SNAP = "--snapshot" in _ARGS
+if _SNAP:
+    _ARGS.remove("--snapshot")
 for _flag in ("--print-table", "--sync-table"):
     if _flag in _ARGS:
         _i = _ARGS.index(_flag)
@@ -54,6 +69,10 @@ ST = R + "rhvae-resnet-study/results.csv"
 ST50 = R + "rhvae-resnet-study-50/results.csv"
 TRIG = R + "rhvae-resnet-trigger/results.csv"
 FIX = R + "rhvae-resnet-study/fixes.csv"
+NOTEBOOK = R + "rhvae-tutorial-seeds/results.csv"
+RMAP = R + "map-rhvae-resnet/results.csv"
+GROWING = (ST50, TRIG, NOTEBOOK, RMAP)
+SNAPSHOT = R + "readme-rows.txt"
 
 _cache = {}
 
@@ -75,10 +94,47 @@ def nll_consistent(r, col):
     return v - float(r["model.latent"]) * math.log(b)
 
 
+def snapshot():
+    """{growing results.csv: [ids README covers]} from SNAPSHOT ("PATH ID"
+    lines); a folder without lines has none."""
+    if "snapshot" not in _cache:
+        out = {p: [] for p in GROWING}
+        spath = os.path.join(ROOT, SNAPSHOT)
+        if os.path.exists(spath):
+            for n, line in enumerate(open(spath), 1):
+                parts = line.split()
+                if not parts or line.startswith("#"):
+                    continue
+                if len(parts) != 2 or parts[0] not in out:
+                    sys.exit("check-readme-figures.py: %s line %d: %r: expected 'PATH ID' with PATH one of %s"
+                             % (SNAPSHOT, n, line.strip(), ", ".join(GROWING)))
+                out[parts[0]].append(parts[1])
+        _cache["snapshot"] = out
+    return _cache["snapshot"]
+
+
+def all_rows(path):
+    """Every row of path's CSV (the growing folders' too), [] when a
+    growing folder has no results.csv yet."""
+    key = "all:" + path
+    if key not in _cache:
+        full = os.path.join(ROOT, path)
+        if path in GROWING and not os.path.exists(full):
+            _cache[key] = []
+        else:
+            with open(full, newline="") as f:
+                _cache[key] = list(csv.DictReader(f))
+    return _cache[key]
+
+
 def rows(path):
+    """path's rows; for a growing folder only those README covers
+    (SNAPSHOT), in the CSV's order."""
     if path not in _cache:
-        with open(os.path.join(ROOT, path), newline="") as f:
-            _cache[path] = list(csv.DictReader(f))
+        _cache[path] = all_rows(path)
+        if path in GROWING:
+            want = set(snapshot()[path])
+            _cache[path] = [r for r in _cache[path] if r["id"] in want]
         for r in _cache[path]:
             for col in ("nll_best", "nll_last"):
                 if col in r:
@@ -270,10 +326,9 @@ def trigger_rows():
     """The trigger table's rows (issue 16 item 4): for each init seed, the
     cell of each data seed (train.seed), the baseline's then drop-last's;
     every cell "not run" while the sweep has no results.csv."""
-    have = os.path.exists(os.path.join(ROOT, TRIG))
     out = []
     for init in TRIG_SEEDS:
-        cells = [trigger_cell(sel(TRIG, mitigation=m, model__init_seed=init, train__seed=data) if have else [])
+        cells = [trigger_cell(sel(TRIG, mitigation=m, model__init_seed=init, train__seed=data))
                  for m in TRIG_MITIGATIONS for data in TRIG_SEEDS]
         out.append(("init seed %s" % init, cells))
     return out
@@ -379,9 +434,10 @@ def table_rows(name):
 
 def mitigation_rows(name):
     """(mitigation, generated cells) for every row of a table's mitigations.csv."""
-    if name == "study-50":
+    if name == "study-50":  # the mitigations README covers rows of, in mitigations.csv's order
+        covered = {r["mitigation"] for r in rows(ST50)}
         return [(m["mitigation"], continued_cells(m["mitigation"]))
-                for m in rows(os.path.dirname(ST50) + "/mitigations.csv")]
+                for m in rows(os.path.dirname(ST50) + "/mitigations.csv") if m["mitigation"] in covered]
     if name == "study-paired":
         return [(m["mitigation"], paired_cells(m["mitigation"]))
                 for m in rows(PROXY_OR_STUDY["study"] + "mitigations.csv") if m["mitigation"] != "strict-guard"]
@@ -919,10 +975,48 @@ def matches(quoted, actual):
     return abs(actual - float(q)) <= unit / 2 * (1 + 1e-9)
 
 
+def snapshot_checks():
+    """(failures, notes) of SNAPSHOT against the growing folders' CSVs: a
+    covered row that is gone fails; rows README does not cover yet are a
+    note."""
+    bad, notes = [], []
+    for path in GROWING:
+        have = {r["id"] for r in all_rows(path)}
+        want = snapshot()[path]
+        gone = [i for i in want if i not in have]
+        if gone:
+            bad.append("STALE    %s lists %d row(s) of %s that it no longer has (first: %s); "
+                       "rerun the sweep or --snapshot and re-sync README" % (SNAPSHOT, len(gone), path, gone[0]))
+        newer = len(have - set(want))
+        if newer:
+            notes.append("note: %s has %d row(s) README does not cover yet (%d covered): "
+                         "--snapshot, --sync-table, then the texts" % (path, newer, len(want)))
+    return bad, notes
+
+
+def write_snapshot():
+    """SNAPSHOT rewritten (temporary file, then renamed) with every row the
+    growing folders' CSVs have now."""
+    lines = ["# rows of the growing result folders that README.md quotes (scripts/check-readme-figures.py --snapshot)"]
+    counts = []
+    for path in GROWING:
+        ids = [r["id"] for r in all_rows(path)]
+        lines += ["%s %s" % (path, i) for i in ids]
+        counts.append("%s %d" % (os.path.basename(os.path.dirname(path)), len(ids)))
+    full = os.path.join(ROOT, SNAPSHOT)
+    with open(full + ".tmp", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(full + ".tmp", full)
+    print("%s: %s rows" % (SNAPSHOT, ", ".join(counts)))
+
+
 def main():
     with open(os.path.join(ROOT, "README.md")) as f:
         readme = f.read()
-    bad = 0
+    stale, notes = snapshot_checks()
+    for msg in stale + notes:
+        print(msg)
+    bad = len(stale)
     for phrase, source, quoted, compute in CHECKS:
         if phrase not in readme:
             print("MISSING  README no longer says %r (update this check)" % phrase)
@@ -995,6 +1089,9 @@ def sync_table(name):
 
 
 if __name__ == "__main__":
+    if _SNAP:
+        write_snapshot()
+        sys.exit(0)
     if _TABLE is not None:
         name = _TABLE
         if name not in TABLES:
