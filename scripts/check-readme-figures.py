@@ -523,6 +523,50 @@ def batch_position(r):
     return (int(r["first_step"]) - 1) % batches_per_epoch(r) + 1
 
 
+def st_base():
+    """The study's 10 baseline rows (pythae's check)."""
+    return sel(ST, mitigation="baseline")
+
+
+def st_curve(r):
+    """The per-epoch rows of a study run (its curves/ID.csv)."""
+    return rows(os.path.dirname(ST) + "/curves/" + r["id"] + ".csv")
+
+
+def st_at(r, epoch, col):
+    """col of a study run's curve at epoch."""
+    c = [x for x in st_curve(r) if x["epoch"] == str(epoch)]
+    if len(c) != 1:
+        raise ValueError("%s curve %s: %d rows for epoch %s" % (ST, r["id"], len(c), epoch))
+    return fl(c[0][col])
+
+
+def st_last_eval(r, col):
+    """col of a study run's curve at its last epoch with a finite eval loss."""
+    c = [x for x in st_curve(r) if math.isfinite(fl(x["eval_loss"]))]
+    return fl(c[-1][col])
+
+
+def s50_at(r, epoch, col):
+    """col of a 50-epoch run's curve at epoch."""
+    c = [x for x in rows(os.path.dirname(ST50) + "/curves/" + r["id"] + ".csv") if x["epoch"] == str(epoch)]
+    if len(c) != 1:
+        raise ValueError("%s curve %s: %d rows for epoch %s" % (ST50, r["id"], len(c), epoch))
+    return fl(c[0][col])
+
+
+def s50_last_eval(r, col):
+    """col of a 50-epoch run's curve at its last epoch with a finite eval loss."""
+    c = [x for x in rows(os.path.dirname(ST50) + "/curves/" + r["id"] + ".csv") if math.isfinite(fl(x["eval_loss"]))]
+    return fl(c[-1][col])
+
+
+def st_best_last(col):
+    """(col at the best epoch, col at the last finite evaluated epoch) of
+    every study baseline run."""
+    return [(st_at(r, r["best_epoch"], col), st_last_eval(r, col)) for r in st_base()]
+
+
 def rhvae_times(path):
     """wall_per_epoch or wall_vs_baseline rows of perf/time-study.sh's
     output without the controls."""
@@ -570,7 +614,56 @@ CHECKS = [
      "2506", lambda: one(MLP, "final_train_loss", train__seed="10", train__nan_check="pythae")),
     *span("final -8.9 to 60.3", MLP + " finite rows final_eval_loss", "-8.9", "60.3",
            lambda: [fl(r["final_eval_loss"]) for r in sel(MLP, status="ok")]),
-    # section 2
+    # section 3, the mechanism on the ResNets (the study's baseline)
+    ("(`replayed = same` in 10 of 10): a", ST + " baseline replayed = same", "10",
+     lambda: sum(r["replayed"] == "same" for r in st_base())),
+    ("product in 8 runs and a sum in 2 (`cause`)", ST + " baseline product_overflow", "8",
+     lambda: sum(r["cause"] == "product_overflow" for r in st_base())),
+    ("product in 8 runs and a sum in 2 (`cause`)", ST + " baseline sum_overflow", "2",
+     lambda: sum(r["cause"] == "sum_overflow" for r in st_base())),
+    *[("the batch (`bad_samples`: 1 in 5 runs, 2 in 4, 4 in 1)", ST + " baseline bad_samples = %s" % k, n,
+       lambda k=k: sum(r["bad_samples"] == k for r in st_base())) for k, n in (("1", "5"), ("2", "4"), ("4", "1"))],
+    ("In the 6 runs\n  that end with pythae's ValueError", ST + " baseline ValueError at rhvae.lf1.grad.exp", "6",
+     lambda: sum(r["pythae_error"] == "value_error" and r["origin_node"] == "rhvae.lf1.grad.exp" for r in st_base())),
+    ("(`rhvae.lf1.grad.exp`); in the 4 that end", ST + " baseline NaN loss at rhvae.lf1.H.rho_A_rho", "4",
+     lambda: sum(r["pythae_error"] == "nan_loss" and r["origin_node"] == "rhvae.lf1.H.rho_A_rho" for r in st_base())),
+    *span("the epoch-median gradient norm is 30-35 at", ST + " baseline grad_norm_median at 4", "30", "35",
+          lambda: [st_at(r, 4, "grad_norm_median") for r in st_base()]),
+    *span("epoch 4 in every seed and 212-298 at epoch 10", ST + " baseline grad_norm_median at 10", "212", "298",
+          lambda: [st_at(r, 10, "grad_norm_median") for r in st_base()]),
+    *span("48-64 at epoch 4, 795-2,559 at epoch 10", ST + " baseline grad_norm_max at 4", "48", "64",
+          lambda: [st_at(r, 4, "grad_norm_max") for r in st_base()]),
+    *span("48-64 at epoch 4, 795-2,559 at epoch 10", ST + " baseline grad_norm_max at 10", "795", "2,559",
+          lambda: [st_at(r, 10, "grad_norm_max") for r in st_base()]),
+    *span("gradient norm exceeds 10x its running median comes 4 to 1,735 steps", ST + " baseline lead_time", "4", "1,735",
+          lambda: [fl(r["lead_time"]) for r in st_base()]),
+    ("before the NaN (median 1,032, `lead_time`)", ST + " baseline median lead_time", "1,032",
+     lambda: med(r["lead_time"] for r in st_base())),
+    *span("(8-10, by eval loss)", ST + " baseline best_epoch", "8", "10",
+          lambda: [fl(r["best_epoch"]) for r in st_base()]),
+    ("the encoder mean keeps improving on all 10 seeds", ST + " baseline runs whose eval_sse fell from best to last", "10",
+     lambda: 10 if len(st_base()) == 10 and all(b > l for b, l in st_best_last("eval_sse")) else float("nan")),
+    *span("36.7-42.9 at the best epoch, 31.5-41.2 at the last", ST + " baseline eval_sse at the best epoch", "36.7", "42.9",
+          lambda: [b for b, _ in st_best_last("eval_sse")]),
+    *span("36.7-42.9 at the best epoch, 31.5-41.2 at the last", ST + " baseline eval_sse at the last finite epoch", "31.5", "41.2",
+          lambda: [l for _, l in st_best_last("eval_sse")]),
+    ("worsens on all 10 (20.0-22.3, then 23.7-28.2)", ST + " baseline runs whose eval_recon rose", "10",
+     lambda: 10 if len(st_base()) == 10 and all(b < l for b, l in st_best_last("eval_recon")) else float("nan")),
+    *span("worsens on all 10 (20.0-22.3, then 23.7-28.2)", ST + " baseline eval_recon at the best epoch", "20.0", "22.3",
+          lambda: [b for b, _ in st_best_last("eval_recon")]),
+    *span("worsens on all 10 (20.0-22.3, then 23.7-28.2)", ST + " baseline eval_recon at the last finite epoch", "23.7", "28.2",
+          lambda: [l for _, l in st_best_last("eval_recon")]),
+    ("held-out NLL, higher at the last finite epoch than at the best on all\n  10", ST + " baseline nll_last > nll_best", "10",
+     lambda: sum(r["nll_last_c"] > r["nll_best_c"] for r in st_base())),
+    ("pattern (its 5 runs at 50 epochs", ST50 + " diag-softplus runs dead at rhvae.lf1.grad.exp", "5",
+     lambda: sum(r["status"] == "nan" and r["origin_node"] == "rhvae.lf1.grad.exp" for r in sel(ST50, mitigation="diag-softplus"))),
+    ("one the reconstruction term rises in 5 and the SSE falls in 4", ST50 + " diag-softplus eval_recon rose from epoch 20", "5",
+     lambda: sum(s50_at(r, 20, "eval_recon") < s50_last_eval(r, "eval_recon") for r in sel(ST50, mitigation="diag-softplus"))),
+    ("one the reconstruction term rises in 5 and the SSE falls in 4", ST50 + " diag-softplus eval_sse fell from epoch 20", "4",
+     lambda: sum(s50_at(r, 20, "eval_sse") > s50_last_eval(r, "eval_sse") for r in sel(ST50, mitigation="diag-softplus"))),
+    *span("softplus's die later, at epochs 30-40", ST50 + " diag-softplus first_epoch", "30", "40",
+          lambda: [fl(r["first_epoch"]) for r in sel(ST50, mitigation="diag-softplus")]),
+    # section 3, the earlier folders
     ("in 24 of those 32", "seeds+mlp+map rows with origin second_order_backward",
      "24", lambda: sum(r["origin_phase"].startswith("second_order_backward")
                      for p in (SEEDS, MLP, MAP) for r in rows(p) if r["status"] != "ok")),
