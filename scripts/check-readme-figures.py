@@ -2,7 +2,7 @@
 """Check figures quoted in README.md against the committed result tables.
 
 Each check below is one figure of README's sections "Failure-mode studies"
-and "The RHVAE NaN report (issue 132)" (its section 6 too, the ResNet
+and "The RHVAE NaN report (issue 132)" (its section 2 too, the ResNet
 study, as far as its rows go): the README phrase that quotes it,
 the CSV it comes from, a row selector, a column (or a small computation over
 the selected rows) and the value as README writes it. The check fails if the
@@ -14,8 +14,8 @@ so editing the number in README without editing this list fails too.
 Standard library only, no build needed; reads a few small CSVs.
 Usage: scripts/check-readme-figures.py [REPO_ROOT]   (exit 0 = all match)
        scripts/check-readme-figures.py --print-table NAME [REPO_ROOT]
-       (NAME proxy or study: section 3's or section 6's table of
-       mitigations; study-paired: section 6's runs against the baseline's
+       (NAME proxy or study: section 4's or section 2's table of
+       mitigations; study-paired: section 2's runs against the baseline's
        of the same seed; generated cells filled in, "what it says" empty)
        scripts/check-readme-figures.py --sync-table NAME [REPO_ROOT]
        (rewrites that table in README.md in place: generated cells from the
@@ -220,7 +220,7 @@ def eval_at(r, epoch):
     return float(r["eval_losses"].split(";")[epoch - 1])
 
 
-# Tables of mitigations (section 3, the proxy; section 6, the ResNet study):
+# Tables of mitigations (section 4, the proxy; section 2, the ResNet study):
 # every cell but the last ("what it says") is generated from the folder's
 # mitigations.csv and results.csv by mitigation_cells; the README row must
 # carry exactly these strings (compared cell by cell, bold aside;
@@ -574,7 +574,7 @@ def rhvae_times(path):
 
 
 CHECKS = [
-    # section 1, the ResNets
+    # section 5, the first code's ResNets
     ("median 15, steps 1,454 to 2,585", SEEDS + " first_epoch median, pythae",
      "15", lambda: statistics.median(
          fl(r["first_epoch"]) for r in sel(SEEDS, train__nan_check="pythae")
@@ -596,7 +596,7 @@ CHECKS = [
      "4.3e15", lambda: one(R + "rhvae-issue132/curves/dc6206cbda251a72.csv", "train_loss", epoch="9")),
     ("largest gradient norm 3.0e9", R + "rhvae-issue132/curves/dc6206cbda251a72.csv epoch 9 grad_norm_max",
      "3.0e9", lambda: one(R + "rhvae-issue132/curves/dc6206cbda251a72.csv", "grad_norm_max", epoch="9")),
-    # section 1, the proxy
+    # section 5, the proxy's seeds
     ("about 17x cheaper", "median seconds/epochs_done, seeds vs mlp",
      "17", lambda: sec_per_epoch(SEEDS) / sec_per_epoch(MLP)),
     ("median 7.7 s an epoch", MLP + " median seconds/epochs_done",
@@ -695,7 +695,7 @@ CHECKS = [
      "-22.1", lambda: one(MAP, "final_eval_loss", optim__lr="0.01", train__batch="256", train__seed="2")),
     ("seed 1: 6.8 and 42.9", MAP + " lr 0.01 b256 seed 1 final_train_loss",
      "42.9", lambda: one(MAP, "final_train_loss", optim__lr="0.01", train__batch="256", train__seed="1")),
-    # section 3, the proxy's mitigation table (the table itself: table_checks)
+    # section 4, the proxy's mitigation table (the table itself: table_checks)
     ("the baseline's\nmedian best NLL is 753.5 nats", MIT + " baseline median nll_best",
      "753.5", lambda: lref(MIT, "baseline")),
     ("so the margin is 15.1 nats", MIT + " learned margin",
@@ -751,7 +751,7 @@ CHECKS = [
      MIT + " baseline median nll_best", "753.5", lambda: lref(MIT, "baseline")),
     ("where the VAE on the same networks reads 739.6", ST + " control-vae median nll_best",
      "739.6", lambda: med(r["nll_best_c"] for r in sel(ST, mitigation="control-vae"))),
-    # section 6, item 2 (the narrative beside the generated table)
+    # section 2, item 2 (the narrative beside the generated table)
     ("here the margin\nis 14.9 nats over the baseline's median best of 747.3", ST + " learned margin",
      "14.9", lambda: max(5.0, 0.02 * abs(lref(ST, "baseline")))),
     ("here the margin\nis 14.9 nats over the baseline's median best of 747.3", ST + " baseline median nll_best",
@@ -772,7 +772,7 @@ CHECKS = [
      "726.9", lambda: one(ST, "nll_best", mitigation="baseline", train__seed="1")),
     ("pythae's get_nll read 726.9 and 731.0", ST + " baseline seed 1 nll_last",
      "731.0", lambda: one(ST, "nll_last", mitigation="baseline", train__seed="1")),
-    # section 4
+    # section 5, the first code's seed 6
     ("its final train loss is 3.7e6", RMIT + " clip-norm-5 final_train_loss",
      "3.7e6", lambda: one(RMIT, "final_train_loss", mitigation="clip-norm-5")),
     ("from its best -16.5\n(epoch 8) to 58.2", RMIT + " clip-norm-5 best_eval_loss",
@@ -794,7 +794,7 @@ CHECKS = [
     *span("| 0.2 to 2.2 core-min a cell (median 1.1; CPU seconds) |", MIT + " CPU minutes a cell",
            "0.2", "2.2", lambda: [fl(r["cpu_per_epoch"]) * fl(r["epochs_done"]) / 60
                                   for r in rows(MIT) if r["cpu_per_epoch"]]),
-    # section 6, item 4 from the study's rows
+    # section 2, item 4 from the study's rows
     ("over the 70 RHVAE runs with a partial batch (1,494\nepochs)", ST + " RHVAE rows with a partial batch",
      "70", lambda: len(st_partial_runs())),
     ("over the 70 RHVAE runs with a partial batch (1,494\nepochs)", ST + " their epochs_done",
@@ -825,7 +825,7 @@ CHECKS = [
            lambda: [batch_position(r) for r in st_pythae_deaths()]),
     ("at positions 11 to 152\nof the epoch's 157", ST + " batches per epoch (10,000 / 64, rounded up)",
      "157", lambda: max(batches_per_epoch(r) for r in st_pythae_deaths())),
-    # section 5, the ResNet study in plain words
+    # section 1, the ResNet study in plain words
     *span("epochs 8-10, epochs before it died", ST + " baseline best_epoch", "8", "10",
            lambda: [fl(r["best_epoch"]) for r in sel(ST, mitigation="baseline")]),
     *span("at epochs 11-18: 4 with #132's", ST + " baseline first_epoch", "11", "18",
@@ -917,7 +917,7 @@ CHECKS = [
     # the ResNet map's estimate: the study's RHVAE rows' CPU seconds per epoch, by machine
     *span("x 25 epochs x 18-35 CPU s, the study's rows by machine", ST + " cpu_per_epoch, RHVAE rows", "18", "35",
            lambda: [fl(r["cpu_per_epoch"]) for r in sel(ST, model__kind="rhvae") if r["cpu_per_epoch"]]),
-    # the ResNet study (issue 16), README section 6
+    # the ResNet study (issue 16), README section 2
     ("**Item 1, the baseline, is complete: 10 of 10 seeds hit NaN**", ST + " baseline runs",
      "10", lambda: len(sel(ST, mitigation="baseline"))),
     ("**Item 1, the baseline, is complete: 10 of 10 seeds hit NaN**", ST + " baseline runs that hit NaN",
