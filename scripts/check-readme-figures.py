@@ -185,6 +185,15 @@ def wilson_low(k, n, z=1.959963984540054):
     return 0.0 if k == 0 else c - h
 
 
+def wilson(k, n, z=1.959963984540054):
+    """The 95 % Wilson score interval (low, high) of k events in n, as
+    bench/stats.c computes nan_share_low and nan_share_high."""
+    p = k / n
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (0.0 if k == 0 else c - h, 1.0 if k == n else c + h)
+
+
 def lref(path, baseline):  # the "learned" reference: median best-epoch NLL of the baseline
     return med(r["nll_best_c"] for r in sel(path, mitigation=baseline))
 
@@ -383,7 +392,7 @@ def cont_curve(mitigation, seed, col, agg):
 def continued_cells(mitigation):
     """The 50-epoch table's cells of one mitigation (results/rhvae-resnet-study-50,
     each row the study's run of the same seed continued): seeds with a row
-    (of the study's), NaN count, the first NaN's epochs, the best epoch and
+    (of the study's), NaN count with its 95 % Wilson interval, the first NaN's epochs, the best epoch and
     the IS-NLL at the best and last finite epoch (consistent scale), median
     (range); the last finite epoch's NLL minus the study row's last (epoch
     25 for a run that stayed finite) of the same seed, median (range), and
@@ -396,7 +405,8 @@ def continued_cells(mitigation):
     nb = [r["nll_best_c"] for r in rs if math.isfinite(r["nll_best_c"])]
     nl = [r["nll_last_c"] for r in rs if math.isfinite(r["nll_last_c"])]
     d = [x for _, x in continued_diffs(mitigation)]
-    return ["%d of %d" % (len(rs), n10), "%d of %d" % (len(nan), len(rs)), epochs(first),
+    lo, hi = wilson(len(nan), len(rs)) if rs else (float("nan"), float("nan"))
+    return ["%d of %d" % (len(rs), n10), "%d of %d (%.2f to %.2f)" % (len(nan), len(rs), lo, hi), epochs(first),
             epochs(best), one_decimal(nb), one_decimal(nl), rng(d, signed),
             "-" if not d else "%d of %d" % (sum(round(x, 1) > 0 for x in d), len(d))]
 
