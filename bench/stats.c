@@ -431,19 +431,28 @@ void stats_learned_rule(FILE *f, const struct table *t)
 {
 	double ref = stats_learned_reference(t);
 	size_t cond[16], n_cond = stats_learned_conditions(t, cond, 16);
+	const char *b = baseline_name(t);
+	char who[160];
+	/* a table without a `baseline` (e.g. a continuation of the
+	 * mitigations only): its first mitigation stands in, named */
+	if (b && strcmp(b, "baseline"))
+		snprintf(who, sizeof who, "`%s`'s runs (this table has no "
+			 "`baseline`; its first mitigation stands in)", b);
+	else
+		snprintf(who, sizeof who, "the baseline's runs");
 	fprintf(f, "\"Learned\": a run learned iff (a) its importance-"
 		"sampled NLL at its last finite evaluated epoch (nll_last) is "
 		"at most ref + max(%g nats, %g %% of |ref|), where ref is ",
 		STATS_LEARNED_NATS, 100 * STATS_LEARNED_REL);
 	if (isfinite(ref) && n_cond) {
-		fputs("the median best-epoch NLL of the baseline's runs with "
-		      "the run's values of ", f);
+		fprintf(f, "the median best-epoch NLL of %s with "
+			"the run's values of ", who);
 		for (size_t k = 0; k < n_cond; k++)
 			fprintf(f, "%s`%s`", k ? ", " : "", t->cols[cond[k]]);
 		fprintf(f, " (over all of them: %.6g nats)", ref);
 	} else if (isfinite(ref))
-		fprintf(f, "the median best-epoch NLL of the baseline's runs "
-			"(%.6g nats)", ref);
+		fprintf(f, "the median best-epoch NLL of %s (%.6g nats)", who,
+			ref);
 	else
 		fputs("the run's own best-epoch NLL (no baseline in this "
 		      "table)", f);

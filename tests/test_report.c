@@ -666,6 +666,15 @@ START_TEST(test_learned_reference_per_axis)
 	ck_assert_double_eq_tol(stats_learned_reference(&t), 156, 1e-12);
 	ck_assert_double_eq_tol(stats_learned_reference_row(&t, 4), 170, 1e-12);
 	ck_assert_double_eq_tol(stats_learned_reference_row(&t, 5), 141, 1e-12);
+	/* no `baseline` here: the rule names the mitigation that stands in */
+	f = open_memstream(&text, &len);
+	stats_learned_rule(f, &t);
+	fclose(f);
+	ck_assert_msg(strstr(text, "NLL of `base`'s runs (this table has no "
+				   "`baseline`; its first mitigation stands "
+				   "in) with the run's values of "
+				   "`nets.activation`") != NULL, "%s", text);
+	free(text);
 	table_free(&t);
 }
 END_TEST
