@@ -307,6 +307,9 @@ TABLES = {
     "study-50": ("| mitigation (ResNets), continued to 50 epochs | seeds run | NaN by epoch 50 | first NaN, epoch "
                  "| best epoch | NLL best | NLL last | NLL last minus the same run's at 25 | higher on | what it says |",
                  None, None),
+    "verdict": ("| mitigation (ResNets) | NaN by epoch 25 (95 % CI) | NaN by epoch 50 (95 % CI) "
+                "| NLL last at 25 (10 seeds) | NLL last at 50 (seeds run) | NLL at 50 minus the same run's at 25 "
+                "| s per epoch vs baseline | verdict |", None, None),
     "trigger": ("| the report's setting, by init seed (model.init_seed) | data seed 1 | data seed 2 | data seed 3 "
                 "| data seed 1, last partial batch dropped | data seed 2, dropped | data seed 3, dropped | what it says |",
                 None, None),
@@ -433,6 +436,33 @@ def paired_cells(mitigation):
     return cells
 
 
+def verdict_cells(m):
+    """Section 1's verdict table, one study mitigation (m: its row of the
+    study's mitigations.csv): the NaN count by 25 epochs (the study) and by
+    50 (the continuation) with 95 % Wilson intervals, the median NLL at the
+    last finite epoch of each, the paired change from 25 to 50, median
+    (range), and the seconds per epoch against the baseline's, each setting
+    alone (perf/time-study.sh)."""
+    name = m["mitigation"]
+    nan25 = "%s/%s (%.2f to %.2f)" % (m["nan_runs"], m["runs"], float(m["nan_share_low"]),
+                                      float(m["nan_share_high"]))
+    rs = sel(ST50, mitigation=name)
+    if rs:
+        k = sum(r["status"] == "nan" for r in rs)
+        lo, hi = wilson(k, len(rs))
+        nan50 = "%d/%d (%.2f to %.2f)" % (k, len(rs), lo, hi)
+        nl = [r["nll_last_c"] for r in rs if math.isfinite(r["nll_last_c"])]
+        nll50 = "%.1f" % statistics.median(nl) if nl else "-"
+    else:
+        finite = int(m["runs"]) - int(m["nan_runs"])
+        nan50 = "not continued" if finite < 8 else "not run yet"
+        nll50 = "-"
+    nll25 = "-" if m["nll_consistent_last_median"] == "" else "%.1f" % float(m["nll_consistent_last_median"])
+    d = [x for _, x in continued_diffs(name)]
+    t = "%.2fx" % one(TIME, "wall_vs_baseline", mitigation=name)
+    return [nan25, nan50, nll25, nll50, rng(d, signed), t]
+
+
 def table_rows(name):
     """(first cell, generated cells) for every row of a table: a row per
     mitigation of its mitigations.csv (first cell `name`), or per init seed
@@ -448,6 +478,9 @@ def mitigation_rows(name):
         covered = {r["mitigation"] for r in rows(ST50)}
         return [(m["mitigation"], continued_cells(m["mitigation"]))
                 for m in rows(os.path.dirname(ST50) + "/mitigations.csv") if m["mitigation"] in covered]
+    if name == "verdict":
+        return [(m["mitigation"], verdict_cells(m))
+                for m in rows(PROXY_OR_STUDY["study"] + "mitigations.csv") if m["mitigation"] != "strict-guard"]
     if name == "study-paired":
         return [(m["mitigation"], paired_cells(m["mitigation"]))
                 for m in rows(PROXY_OR_STUDY["study"] + "mitigations.csv") if m["mitigation"] != "strict-guard"]
@@ -624,6 +657,12 @@ CHECKS = [
      "2506", lambda: one(MLP, "final_train_loss", train__seed="10", train__nan_check="pythae")),
     *span("final -8.9 to 60.3", MLP + " finite rows final_eval_loss", "-8.9", "60.3",
            lambda: [fl(r["final_eval_loss"]) for r in sel(MLP, status="ok")]),
+    # section 1, the verdict table's texts (its other cells: table_checks)
+    ("| dies: every seed, by epoch 18 |", ST + " baseline max first_epoch", "18",
+     lambda: max(fl(r["first_epoch"]) for r in st_base()) if all(r["status"] == "nan" for r in st_base()) else float("nan")),
+    *span("a delay: every continued run dies, at epochs 30-40 |", ST50 + " diag-softplus first_epoch", "30", "40",
+          lambda: [fl(r["first_epoch"]) for r in sel(ST50, mitigation="diag-softplus")]
+          if all(r["status"] == "nan" for r in sel(ST50, mitigation="diag-softplus")) else [float("nan")]),
     # section 3, the mechanism on the ResNets (the study's baseline)
     ("(`replayed = same` in 10 of 10): a", ST + " baseline replayed = same", "10",
      lambda: sum(r["replayed"] == "same" for r in st_base())),
