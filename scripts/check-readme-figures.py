@@ -657,6 +657,13 @@ CHECKS = [
      "2506", lambda: one(MLP, "final_train_loss", train__seed="10", train__nan_check="pythae")),
     *span("final -8.9 to 60.3", MLP + " finite rows final_eval_loss", "-8.9", "60.3",
            lambda: [fl(r["final_eval_loss"]) for r in sel(MLP, status="ok")]),
+    # section 2, the study's design
+    *span("17.9-34.7 CPU seconds per RHVAE epoch, median 29.8", ST + " RHVAE cpu_per_epoch", "17.9", "34.7",
+          lambda: [fl(r["cpu_per_epoch"]) for r in rows(ST) if r["model.kind"] == "rhvae" and r["cpu_per_epoch"]]),
+    ("17.9-34.7 CPU seconds per RHVAE epoch, median 29.8", ST + " RHVAE median cpu_per_epoch", "29.8",
+     lambda: med(r["cpu_per_epoch"] for r in rows(ST) if r["model.kind"] == "rhvae" and r["cpu_per_epoch"])),
+    ("110 cells, at most about 27 core-hours", ST + " cells x 25 epochs x max cpu_per_epoch / 3600", "27",
+     lambda: len(rows(ST)) * 25 * max(fl(r["cpu_per_epoch"]) for r in rows(ST) if r["cpu_per_epoch"]) / 3600),
     # section 1, the verdict table's texts (its other cells: table_checks)
     ("| dies: every seed, by epoch 18 |", ST + " baseline max first_epoch", "18",
      lambda: max(fl(r["first_epoch"]) for r in st_base()) if all(r["status"] == "nan" for r in st_base()) else float("nan")),
