@@ -610,6 +610,23 @@ def st_best_last(col):
     return [(st_at(r, r["best_epoch"], col), st_last_eval(r, col)) for r in st_base()]
 
 
+def cf(variant):
+    """The study's counterfactual verdict rows of one variant, one per
+    baseline run (results/rhvae-resnet-study/counterfactual/ID/verdict.csv),
+    each with the unchanged run's event step as "ref_event"."""
+    folder = os.path.join(os.path.dirname(ST), "counterfactual")
+    out = []
+    for run in sorted(os.listdir(os.path.join(ROOT, folder))):
+        vs = rows(folder + "/" + run + "/verdict.csv")
+        ref = [v for v in vs if v["variant"] == "unchanged"][0]["event_step"]
+        out += [dict(v, ref_event=ref) for v in vs if v["variant"] == variant]
+    return out
+
+
+def cf_clean(variant, col):
+    return [fl(v[col]) for v in cf(variant) if v["outcome"] == "clean"]
+
+
 def rhvae_times(path):
     """wall_per_epoch or wall_vs_baseline rows of perf/time-study.sh's
     output without the controls."""
@@ -1014,6 +1031,40 @@ CHECKS = [
                       for k in range(1, 11))),
     ("Item 1 is complete: 10 of 10 NaN with each check.", ST + " strict-guard NaN runs",
      "10", lambda: sum(r["status"] == "nan" for r in sel(ST, mitigation="strict-guard"))),
+    ("epoch-mean train loss went 9.4, 256, then 2.8e19 in the epoch it died in;", ST + " baseline seed 7 train_loss at epoch 9", "9.4",
+     lambda: st_at(sel(ST, mitigation="baseline", train__seed="7")[0], 9, "train_loss")),
+    ("epoch-mean train loss went 9.4, 256, then 2.8e19 in the epoch it died in;", ST + " baseline seed 7 train_loss at epoch 10", "256",
+     lambda: st_at(sel(ST, mitigation="baseline", train__seed="7")[0], 10, "train_loss")),
+    ("epoch-mean train loss went 9.4, 256, then 2.8e19 in the epoch it died in;", ST + " baseline seed 7 train_loss at epoch 11", "2.8e19",
+     lambda: st_at(sel(ST, mitigation="baseline", train__seed="7")[0], 11, "train_loss")),
+    ("seed 8's 3.8, 1.4e5, then 1.9e18.", ST + " baseline seed 8 train_loss at epoch 12", "3.8",
+     lambda: st_at(sel(ST, mitigation="baseline", train__seed="8")[0], 12, "train_loss")),
+    ("seed 8's 3.8, 1.4e5, then 1.9e18.", ST + " baseline seed 8 train_loss at epoch 13", "1.4e5",
+     lambda: st_at(sel(ST, mitigation="baseline", train__seed="8")[0], 13, "train_loss")),
+    ("seed 8's 3.8, 1.4e5, then 1.9e18.", ST + " baseline seed 8 train_loss at epoch 14", "1.9e18",
+     lambda: st_at(sel(ST, mitigation="baseline", train__seed="8")[0], 14, "train_loss")),
+    ("Its epoch-mean train loss spiked to about 2e5 in epoch 13", ST + " baseline seed 1 train_loss at 13", "2e5",
+     lambda: st_at(sel(ST, mitigation="baseline", train__seed="1")[0], 13, "train_loss")),
+    ("156 x 64 + 16) was the epoch's worst batch in 8 of its 16 epochs", ST + " baseline seed 1 worst_partial_epochs", "8",
+     lambda: one(ST, "worst_partial_epochs", mitigation="baseline", train__seed="1")),
+    ("156 x 64 + 16) was the epoch's worst batch in 8 of its 16 epochs", ST + " baseline seed 1 epochs_done", "16",
+     lambda: one(ST, "epochs_done", mitigation="baseline", train__seed="1")),
+    ("against 0.10 expected by chance: the lead", ST + " baseline seed 1 worst_partial_expected", "0.10",
+     lambda: one(ST, "worst_partial_expected", mitigation="baseline", train__seed="1")),
+    ("was batch 63 of epoch 16, not the partial one", ST + " baseline seed 1 failing batch's position", "63",
+     lambda: batch_position(sel(ST, mitigation="baseline", train__seed="1")[0])),
+    ("100 samples, consistent scale) 746.2 at its best epoch (9) and 750.3", ST + " baseline seed 1 nll_best_c", "746.2",
+     lambda: one(ST, "nll_best_c", mitigation="baseline", train__seed="1")),
+    ("100 samples, consistent scale) 746.2 at its best epoch (9) and 750.3", ST + " baseline seed 1 best_epoch", "9",
+     lambda: one(ST, "best_epoch", mitigation="baseline", train__seed="1")),
+    ("100 samples, consistent scale) 746.2 at its best epoch (9) and 750.3", ST + " baseline seed 1 nll_last_c", "750.3",
+     lambda: one(ST, "nll_last_c", mitigation="baseline", train__seed="1")),
+    ("at its last finite one (15); pythae's get_nll read 726.9 and 731.0", ST + " baseline seed 1 last_finite_epoch", "15",
+     lambda: one(ST, "last_finite_epoch", mitigation="baseline", train__seed="1")),
+    ("at its last finite one (15); pythae's get_nll read 726.9 and 731.0", ST + " baseline seed 1 nll_best", "726.9",
+     lambda: one(ST, "nll_best", mitigation="baseline", train__seed="1")),
+    ("at its last finite one (15); pythae's get_nll read 726.9 and 731.0", ST + " baseline seed 1 nll_last", "731.0",
+     lambda: one(ST, "nll_last", mitigation="baseline", train__seed="1")),
     # the counterfactual at the failure point, all ten baseline seeds
     ("H-gradient clip at 100 (10 of 10 clean", FIX + " h-grad-clip prevented",
      "10", lambda: one(FIX, "prevented", mitigation="h-grad-clip")),
@@ -1033,6 +1084,31 @@ CHECKS = [
      "3.0e5", lambda: one(FIX, "eval_nll", mitigation="f64")),
     ("scaling in 9 of 10", FIX + " loss-scale runs not prevented",
      "9", lambda: one(FIX, "runs", mitigation="loss-scale") - one(FIX, "prevented", mitigation="loss-scale")),
+    *span("most 36.3 to 439 over the horizon, max |z| 10.3 to 158", "counterfactual h-grad-clip loss_max", "36.3", "439",
+          lambda: cf_clean("h-grad-clip", "loss_max")),
+    *span("most 36.3 to 439 over the horizon, max |z| 10.3 to 158", "counterfactual h-grad-clip max_abs_z", "10.3", "158",
+          lambda: cf_clean("h-grad-clip", "max_abs_z")),
+    *span("at most 36.4 to 59.1, max |z| 6.5 to 13.8, IS-NLL 733.4", "counterfactual diag-softplus loss_max", "36.4", "59.1",
+          lambda: cf_clean("diag-softplus", "loss_max")),
+    *span("at most 36.4 to 59.1, max |z| 6.5 to 13.8, IS-NLL 733.4", "counterfactual diag-softplus max_abs_z", "6.5", "13.8",
+          lambda: cf_clean("diag-softplus", "max_abs_z")),
+    ("softplus metric diagonal (10 of 10, loss", "counterfactual diag-softplus clean", "10",
+     lambda: len(cf_clean("diag-softplus", "loss_max"))),
+    *span("norm clip's clean runs the loss reaches 1.65e7 to 3.0e17", "counterfactual clip-norm loss_max", "1.65e7", "3.0e17",
+          lambda: cf_clean("clip-norm", "loss_max")),
+    ("3.9e9); float64 stays finite in 10 of 10", "counterfactual clip-norm max max_abs_z", "3.9e9",
+     lambda: max(cf_clean("clip-norm", "max_abs_z"))),
+    ("3.9e9); float64 stays finite in 10 of 10", "counterfactual f64 clean", "10",
+     lambda: len(cf_clean("f64", "loss_max"))),
+    *span("3.2e37 to 7.0e99, held-out IS-NLL 3.0e5", "counterfactual f64 loss_max", "3.2e37", "7.0e99",
+          lambda: cf_clean("f64", "loss_max")),
+    *[("and the logvar clamp die at the same step in 10 of 10", "counterfactual %s fails at the unchanged run's step" % v, "10",
+       lambda v=v: sum(x["outcome"] == "fails" and x["event_step"] == x["ref_event"] for x in cf(v)))
+      for v in ("clip-adaptive", "adam-eps", "logvar-clamp")],
+    *span("scaling in 9 of 10; skipping non-finite batches skips 1 to 55 of the", "counterfactual skip-nonfinite skipped", "1", "55",
+          lambda: [fl(v["skipped"]) for v in cf("skip-nonfinite")]),
+    ("70 steps and goes on, to a loss of 4.5e30 in the worst run", "counterfactual skip-nonfinite max loss_last", "4.5e30",
+     lambda: max(fl(v["loss_last"]) for v in cf("skip-nonfinite"))),
     # (the running count, "Done so far: N of 110", is not checked: the
     # study commits rows on its own, so it goes stale between README
     # updates)
