@@ -805,10 +805,64 @@ START_TEST(test_worst_partial_by_mitigation)
 }
 END_TEST
 
+/* Issue 16 item 4: summary.md lists each NaN run's failing batch and
+ * groups runs that failed on the same set of images (in any order); a
+ * run without first_batch and a finite run are left out. */
+START_TEST(test_failing_batches)
+{
+	static const char *const rows_text[][2] = {
+		{"00000000000000b1", "id,cell,model.init_seed,train.seed,status,"
+		 "first_epoch,first_step,first_batch\n"
+		 "00000000000000b1,0,1,1,nan,3,40,7 2 9 4\n"},
+		{"00000000000000b2", "id,cell,model.init_seed,train.seed,status,"
+		 "first_epoch,first_step,first_batch\n"
+		 "00000000000000b2,1,2,1,nan,3,40,4 9 7 2\n"},
+		{"00000000000000b3", "id,cell,model.init_seed,train.seed,status,"
+		 "first_epoch,first_step,first_batch\n"
+		 "00000000000000b3,2,1,2,inf,5,66,7 2 9 5\n"},
+		{"00000000000000b4", "id,cell,model.init_seed,train.seed,status,"
+		 "first_epoch,first_step,first_batch\n"
+		 "00000000000000b4,3,2,2,ok,,,\n"},
+		{"00000000000000b5", "id,cell,model.init_seed,train.seed,status,"
+		 "first_epoch,first_step,first_batch\n"
+		 "00000000000000b5,4,3,2,nan,1,2,\n"},
+	};
+	const char *tmp = tu_tmpdir("failbatch");
+	char rows[1100], path[1300], *md;
+	struct vb_error err = {0};
+	snprintf(rows, sizeof rows, "%s/rows", tmp);
+	ck_assert_int_eq(mkdir(rows, 0755), 0);
+	for (size_t i = 0; i < 5; i++) {
+		snprintf(path, sizeof path, "%s/%s.csv", rows, rows_text[i][0]);
+		ck_assert_int_eq(tu_write_file(path, rows_text[i][1],
+					       strlen(rows_text[i][1])), 0);
+	}
+	ck_assert_msg(report_rebuild(tmp, NULL, NULL, &err) == VB_OK, "%s",
+		      err.msg);
+	snprintf(path, sizeof path, "%s/summary.md", tmp);
+	md = tu_read_file(path, NULL);
+	ck_assert_ptr_nonnull(md);
+	ck_assert_msg(strstr(md, "## The failing batches\n\n3 run(s) that "
+				 "hit NaN/Inf name the images") &&
+			      strstr(md, "); 2 distinct set(s) of images."),
+		      "%s", md);
+	ck_assert_msg(strstr(md, "| 00000000000000b1 | 1 | 1 | 3 | 40 | 4 | - "
+				 "| 7 2 9 4 |\n"), "%s", md);
+	ck_assert_msg(strstr(md, "| 00000000000000b2 | 2 | 1 | 3 | 40 | 4 | "
+				 "00000000000000b1 | 4 9 7 2 |\n"), "%s", md);
+	ck_assert_msg(strstr(md, "| 00000000000000b3 | 1 | 2 | 5 | 66 | 4 | - "
+				 "| 7 2 9 5 |\n"), "%s", md);
+	ck_assert_msg(!strstr(strstr(md, "## The failing batches"),
+			      "00000000000000b5"), "%s", md);
+	free(md);
+}
+END_TEST
+
 TU_MAIN("report", "report", 240, test_figures_mitigation_axes,
 	test_figures_legend_panels, test_figures_without_curves,
 	test_report_fake_axis, test_report_files, test_table_unterminated_quote,
 	test_old_rows_load, test_learned_sse_rule, test_learned_nll_margin,
 	test_learned_reference_per_axis, test_nll_consistent_scale,
 	test_wilson_interval,
-	test_time_vs_baseline, test_worst_partial_by_mitigation)
+	test_time_vs_baseline, test_worst_partial_by_mitigation,
+	test_failing_batches)
