@@ -211,3 +211,24 @@ enum vb_status extend_resume_cell(const struct config *c,
 	to.continue_run = true;
 	return train_run_continue(c, d, &to, &prev, sum, NULL, err);
 }
+
+/* extend.h; --continue-from's cell order. */
+void extend_order_sources(const struct sweep_plan *p, const char *src,
+			  long src_epochs, size_t *cells, size_t n)
+{
+	size_t *later = malloc((n + 1) * sizeof *later), k = 0, m = 0;
+	if (!later)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct config c;
+		struct vb_error e = {0};
+		char id[SWEEP_PLAN_ID_LEN];
+		if (sweep_plan_cell(p, cells[i], &c, id, &e) == VB_OK &&
+		    extend_source_ready(src, src_epochs, &c))
+			cells[k++] = cells[i];
+		else
+			later[m++] = cells[i];
+	}
+	memcpy(cells + k, later, m * sizeof *later);
+	free(later);
+}

@@ -49,4 +49,14 @@ enum vb_status extend_resume_cell(const struct config *c,
 				  struct train_summary *sum, bool *resumed,
 				  FILE *log, struct vb_error *err);
 
+/* With --continue-from: reorders cells[0..n) of p so that those whose
+ * source run is in src_dir's runs/ (extend_source_ready) come first, the
+ * rest after them, each group in its order: the first continue from the
+ * source's final checkpoint, the others train from the start, and the
+ * sources (runs/ is not committed) may not outlive this machine. Left as
+ * it is when there is no memory for the copy. */
+struct sweep_plan;
+void extend_order_sources(const struct sweep_plan *p, const char *src_dir,
+			  long src_epochs, size_t *cells, size_t n);
+
 #endif

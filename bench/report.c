@@ -118,6 +118,30 @@ static enum vb_status copy_run_files(const struct table *t, const char *dir,
 
 #define REPORT_MISSING_LISTED 40 /* missing cells named in the note */
 
+/* Which of p's cells in the selection only (NULL: all) have a row in t
+ * (its "cell" column), *n_have how many; NULL when out of memory. */
+static bool *cells_with_rows(const struct table *t,
+			     const struct sweep_plan *p, const char *only,
+			     size_t *n_have)
+{
+	bool *have = calloc(p->n_cells ? p->n_cells : 1, sizeof *have);
+	*n_have = 0;
+	for (size_t r = 0; have && r < t->n_rows; r++) {
+		const char *c = table_get(t, r, "cell");
+		char *end;
+		unsigned long long i;
+		if (!c || !*c)
+			continue;
+		i = strtoull(c, &end, 10);
+		if (*end == '\0' && i < p->n_cells && !have[i] &&
+		    sweep_plan_in_only(p, only, i)) {
+			have[i] = true;
+			(*n_have)++;
+		}
+	}
+	return have;
+}
+
 /* When DIR/sweep.ini (the grid the folder was swept from; only the
  * cells of its selection, sweep_plan_read_only, when it has one) has cells
  * without a row, *note says so in one markdown paragraph: how many cells
@@ -148,24 +172,11 @@ static enum vb_status grid_note(const struct table *t, const char *dir,
 		return st;
 	}
 	n_planned = sweep_plan_count_only(p, only);
-	have = calloc(p->n_cells ? p->n_cells : 1, sizeof *have);
+	have = cells_with_rows(t, p, only, &n_have);
 	if (!have) {
 		sweep_plan_free(p);
 		free(only);
 		return vb_fail(err, VB_ERR_NOMEM, "table: no memory");
-	}
-	for (size_t r = 0; r < t->n_rows; r++) {
-		const char *c = table_get(t, r, "cell");
-		char *end;
-		unsigned long long i;
-		if (!c || !*c)
-			continue;
-		i = strtoull(c, &end, 10);
-		if (*end == '\0' && i < p->n_cells && !have[i] &&
-		    sweep_plan_in_only(p, only, i)) {
-			have[i] = true;
-			n_have++;
-		}
 	}
 	if (n_have == n_planned && !only)
 		goto done;

@@ -738,6 +738,58 @@ static void csv_range(FILE *f, const double *v, size_t n)
 	fmt_csv_num(f, n ? v[n - 1] : NAN);
 }
 
+/* One row of mitigations.csv: mitigation m of mt. */
+static void mit_csv_row(FILE *f, const struct stats_mit_table *mt,
+			const struct stats_mit *m)
+{
+	const struct stats_mit *b = &mt->m[mt->base];
+	double costs[STATS_N_COSTS], w_lo, w_hi;
+	stats_mit_costs(m, costs);
+	table_csv_field(f, m->name);
+	fprintf(f, ",%zu,%zu,%zu,%zu", m->cells, m->runs, m->errors,
+		m->hits);
+	stats_wilson(m->hits, m->runs, &w_lo, &w_hi);
+	fmt_csv_num(f, w_lo);
+	fmt_csv_num(f, w_hi);
+	fmt_csv_num(f, stats_mit_median(m));
+	fmt_csv_num(f, m->n_epochs ? m->epochs[0] : NAN);
+	fmt_csv_num(f, m->n_epochs ? m->epochs[m->n_epochs - 1] : NAN);
+	fmt_csv_num(f, stats_mean_or_nan(m->final_sum, m->n_final));
+	fprintf(f, ",%zu", m->n_final);
+	fmt_csv_num(f, stats_mean_or_nan(m->best_sum, m->n_best));
+	fprintf(f, ",%zu", m->n_best);
+	if (mt->epoch > 0)
+		fprintf(f, ",%ld", mt->epoch);
+	else
+		fputc(',', f);
+	fmt_csv_num(f, stats_mean_or_nan(m->at_sum, m->n_at));
+	fprintf(f, ",%zu", m->n_at);
+	fmt_csv_num(f, stats_mean_or_nan(b->at_sum, b->n_at));
+	csv_range(f, m->ho[STATS_HO_NLL_LAST],
+		  m->n_ho[STATS_HO_NLL_LAST]);
+	fprintf(f, ",%zu", m->n_ho[STATS_HO_NLL_LAST]);
+	csv_range(f, m->ho[STATS_HO_SSE_LAST],
+		  m->n_ho[STATS_HO_SSE_LAST]);
+	csv_range(f, m->ho[STATS_HO_NLL_BEST],
+		  m->n_ho[STATS_HO_NLL_BEST]);
+	csv_range(f, m->ho[STATS_HO_SSE_BEST],
+		  m->n_ho[STATS_HO_SSE_BEST]);
+	csv_range(f, m->ho[STATS_HO_NLLC_LAST],
+		  m->n_ho[STATS_HO_NLLC_LAST]);
+	fprintf(f, ",%zu", m->n_ho[STATS_HO_NLLC_LAST]);
+	csv_range(f, m->ho[STATS_HO_NLLC_BEST],
+		  m->n_ho[STATS_HO_NLLC_BEST]);
+	fprintf(f, ",%zu,%zu,%zu,%zu,%zu", m->n_learned,
+		m->n_learned_known, m->n_value_error,
+		m->n_runtime_error, m->n_nan_loss);
+	fmt_csv_num(f, m->n_wp ? m->wp_hits : NAN);
+	fmt_csv_num(f, m->n_wp ? m->wp_expected : NAN);
+	for (size_t k = 0; k < STATS_N_COSTS; k++)
+		fmt_csv_num(f, costs[k]);
+	fmt_csv_num(f, stats_mit_time_ratio(mt, m));
+	fputc('\n', f);
+}
+
 enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 				       bool *written, struct vb_error *err)
 {
@@ -774,55 +826,8 @@ enum vb_status stats_write_mitigations(const struct table *t, const char *path,
 	      "worst_partial_expected,clipped_share_mean,seconds_mean,"
 	      "seconds_per_epoch,cpu_seconds_per_epoch,time_vs_baseline\n",
 	      f);
-	for (size_t i = 0; i < mt.n; i++) {
-		const struct stats_mit *m = &mt.m[i], *b = &mt.m[mt.base];
-		double costs[STATS_N_COSTS];
-		stats_mit_costs(m, costs);
-		table_csv_field(f, m->name);
-		double w_lo, w_hi;
-		fprintf(f, ",%zu,%zu,%zu,%zu", m->cells, m->runs, m->errors,
-			m->hits);
-		stats_wilson(m->hits, m->runs, &w_lo, &w_hi);
-		fmt_csv_num(f, w_lo);
-		fmt_csv_num(f, w_hi);
-		fmt_csv_num(f, stats_mit_median(m));
-		fmt_csv_num(f, m->n_epochs ? m->epochs[0] : NAN);
-		fmt_csv_num(f, m->n_epochs ? m->epochs[m->n_epochs - 1] : NAN);
-		fmt_csv_num(f, stats_mean_or_nan(m->final_sum, m->n_final));
-		fprintf(f, ",%zu", m->n_final);
-		fmt_csv_num(f, stats_mean_or_nan(m->best_sum, m->n_best));
-		fprintf(f, ",%zu", m->n_best);
-		if (mt.epoch > 0)
-			fprintf(f, ",%ld", mt.epoch);
-		else
-			fputc(',', f);
-		fmt_csv_num(f, stats_mean_or_nan(m->at_sum, m->n_at));
-		fprintf(f, ",%zu", m->n_at);
-		fmt_csv_num(f, stats_mean_or_nan(b->at_sum, b->n_at));
-		csv_range(f, m->ho[STATS_HO_NLL_LAST],
-			  m->n_ho[STATS_HO_NLL_LAST]);
-		fprintf(f, ",%zu", m->n_ho[STATS_HO_NLL_LAST]);
-		csv_range(f, m->ho[STATS_HO_SSE_LAST],
-			  m->n_ho[STATS_HO_SSE_LAST]);
-		csv_range(f, m->ho[STATS_HO_NLL_BEST],
-			  m->n_ho[STATS_HO_NLL_BEST]);
-		csv_range(f, m->ho[STATS_HO_SSE_BEST],
-			  m->n_ho[STATS_HO_SSE_BEST]);
-		csv_range(f, m->ho[STATS_HO_NLLC_LAST],
-			  m->n_ho[STATS_HO_NLLC_LAST]);
-		fprintf(f, ",%zu", m->n_ho[STATS_HO_NLLC_LAST]);
-		csv_range(f, m->ho[STATS_HO_NLLC_BEST],
-			  m->n_ho[STATS_HO_NLLC_BEST]);
-		fprintf(f, ",%zu,%zu,%zu,%zu,%zu", m->n_learned,
-			m->n_learned_known, m->n_value_error,
-			m->n_runtime_error, m->n_nan_loss);
-		fmt_csv_num(f, m->n_wp ? m->wp_hits : NAN);
-		fmt_csv_num(f, m->n_wp ? m->wp_expected : NAN);
-		for (size_t k = 0; k < STATS_N_COSTS; k++)
-			fmt_csv_num(f, costs[k]);
-		fmt_csv_num(f, stats_mit_time_ratio(&mt, m));
-		fputc('\n', f);
-	}
+	for (size_t i = 0; i < mt.n; i++)
+		mit_csv_row(f, &mt, &mt.m[i]);
 	fclose(f);
 	st = files_write_atomic(path, text, len, false, err);
 	free(text);

@@ -498,31 +498,6 @@ enum vb_status sweep_report(const struct sweep_options *o,
 	return st;
 }
 
-/* With --continue-from: the cells whose source run is in src's runs/
- * first, the rest after them, each group in its order. The first continue
- * from the source's final checkpoint; the others train from the start,
- * and the sources (runs/ is not committed) may not outlive this machine.
- * Left as it is when there is no memory for the copy. */
-static void order_sources_first(const struct sweep_plan *p, const char *src,
-				long src_epochs, size_t *cells, size_t n)
-{
-	size_t *later = malloc((n + 1) * sizeof *later), k = 0, m = 0;
-	if (!later)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		struct config c;
-		struct vb_error e = {0};
-		char id[SWEEP_PLAN_ID_LEN];
-		if (sweep_plan_cell(p, cells[i], &c, id, &e) == VB_OK &&
-		    extend_source_ready(src, src_epochs, &c))
-			cells[k++] = cells[i];
-		else
-			later[m++] = cells[i];
-	}
-	memcpy(cells + k, later, m * sizeof *later);
-	free(later);
-}
-
 enum vb_status sweep_pending(const struct sweep_plan *p,
 			     const struct sweep_options *o, size_t **cells,
 			     size_t *n, struct vb_error *err)
@@ -578,7 +553,7 @@ enum vb_status sweep_pending(const struct sweep_plan *p,
 		if (o->continue_from &&
 		    extend_source_epochs(o->continue_from, &src_epochs,
 					 NULL) == VB_OK)
-			order_sources_first(p, o->continue_from, src_epochs,
+			extend_order_sources(p, o->continue_from, src_epochs,
 					    *cells, *n);
 	}
 	return st;
@@ -862,7 +837,7 @@ enum vb_status sweep_run(const struct sweep_plan *p,
 	if (o->axes_first)
 		sweep_plan_order_axes_first(p, pending, n_pending);
 	if (o->continue_from)
-		order_sources_first(p, o->continue_from, s.src_epochs,
+		extend_order_sources(p, o->continue_from, s.src_epochs,
 				    pending, n_pending);
 	s.total = n_pending;
 	s.live = o->log && (o->progress == CONFIG_PROGRESS_ON ||
