@@ -576,6 +576,12 @@ def st_curve(r):
     return rows(os.path.dirname(ST) + "/curves/" + r["id"] + ".csv")
 
 
+def clip_vs_base():
+    """(spike-only clip row, baseline row) of each study seed."""
+    base = {r["train.seed"]: r for r in st_base()}
+    return [(r, base[r["train.seed"]]) for r in sel(ST, mitigation="clip-adaptive")]
+
+
 def st_at(r, epoch, col):
     """col of a study run's curve at epoch."""
     c = [x for x in st_curve(r) if x["epoch"] == str(epoch)]
@@ -697,6 +703,17 @@ CHECKS = [
     *span("a delay: every continued run dies, at epochs 30-40 |", ST50 + " diag-softplus first_epoch", "30", "40",
           lambda: [fl(r["first_epoch"]) for r in sel(ST50, mitigation="diag-softplus")]
           if all(r["status"] == "nan" for r in sel(ST50, mitigation="diag-softplus")) else [float("nan")]),
+    # section 2, item 4: spike-only clipping against the baseline, seed by seed
+    *span("clips (0.2-0.6 % of them, `clipped_share`), yet on all 10 seeds it dies", ST + " clip-adaptive clipped_share, %",
+          "0.2", "0.6", lambda: [100 * fl(r["clipped_share"]) for r in sel(ST, mitigation="clip-adaptive")]),
+    ("clips (0.2-0.6 % of them, `clipped_share`), yet on all 10 seeds it dies", ST + " clip-adaptive seeds dying at another step",
+     "10", lambda: sum(r["status"] == "nan" and r["first_step"] != b["first_step"] for r, b in clip_vs_base())),
+    ("at a different step, from 533 steps before the baseline's to 1,136", ST + " clip-adaptive first_step: most steps before the baseline's",
+     "533", lambda: -min(fl(r["first_step"]) - fl(b["first_step"]) for r, b in clip_vs_base())),
+    ("at a different step, from 533 steps before the baseline's to 1,136", ST + " clip-adaptive first_step: most steps after the baseline's",
+     "1,136", lambda: max(fl(r["first_step"]) - fl(b["first_step"]) for r, b in clip_vs_base())),
+    ("after, on a batch that shares at most 1 of its 64 images with the", ST + " clip-adaptive max shared images with baseline's batch",
+     "1", lambda: max(len(set(r["first_batch"].split()) & set(b["first_batch"].split())) for r, b in clip_vs_base())),
     # section 3, the mechanism on the ResNets (the study's baseline)
     ("(`replayed = same` in 10 of 10): a", ST + " baseline replayed = same", "10",
      lambda: sum(r["replayed"] == "same" for r in st_base())),
