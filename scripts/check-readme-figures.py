@@ -310,6 +310,9 @@ TABLES = {
     "verdict": ("| mitigation (ResNets) | NaN by epoch 25 (95 % CI) | NaN by epoch 50 (95 % CI) "
                 "| NLL last at 25 (10 seeds) | NLL last at 50 (seeds run) | NLL at 50 minus the same run's at 25 "
                 "| s per epoch vs baseline | verdict |", None, None),
+    "notebook": ("| pythae's RHVAE tutorial as shipped (ResNets) | seeds run | NaN (95 % CI) | first NaN, epoch "
+                 "| pythae's error: ValueError / NaN loss | NLL best | NLL last | SSE best | SSE last "
+                 "| CPU s per epoch | what it says |", None, None),
     "trigger": ("| the report's setting, by init seed (model.init_seed) | data seed 1 | data seed 2 | data seed 3 "
                 "| data seed 1, last partial batch dropped | data seed 2, dropped | data seed 3, dropped | what it says |",
                 None, None),
@@ -436,6 +439,36 @@ def paired_cells(mitigation):
     return cells
 
 
+NOTEBOOK_MITIGATIONS = ("baseline", "batch-16", "accumulate-4x16")
+
+
+def notebook_cells(mitigation):
+    """Item 5's table, one mitigation, from the rows README covers
+    (results/rhvae-tutorial-seeds): seeds with a row (of the config's 5),
+    the NaN count with its 95 % Wilson interval, the first NaN's epochs,
+    pythae's two errors, the IS-NLL (consistent scale) at the best and the
+    last finite epoch, median (range), the eval SSE at both, medians, and
+    the CPU seconds per epoch, median; "not run" while it has no row."""
+    rs = sel(NOTEBOOK, mitigation=mitigation)
+    if not rs:
+        return ["0 of 5"] + ["not run"] + ["-"] * 7
+    nan = [r for r in rs if r["status"] == "nan"]
+    lo, hi = wilson(len(nan), len(rs))
+
+    def finite(col):
+        return [fl(r[col]) for r in rs if math.isfinite(fl(r[col]))]
+
+    def medtxt(v, f="%.1f"):
+        return f % statistics.median(v) if v else "-"
+    return ["%d of 5" % len(rs), "%d/%d (%.2f to %.2f)" % (len(nan), len(rs), lo, hi),
+            epochs([int(r["first_epoch"]) for r in nan if r["first_epoch"]]),
+            "%d / %d" % (sum(r["pythae_error"] == "value_error" for r in rs),
+                         sum(r["pythae_error"] == "nan_loss" for r in rs)),
+            one_decimal([r["nll_best_c"] for r in rs if math.isfinite(r["nll_best_c"])]),
+            one_decimal([r["nll_last_c"] for r in rs if math.isfinite(r["nll_last_c"])]),
+            medtxt(finite("sse_best")), medtxt(finite("sse_last")), medtxt(finite("cpu_per_epoch"))]
+
+
 def verdict_cells(m):
     """Section 1's verdict table, one study mitigation (m: its row of the
     study's mitigations.csv): the NaN count by 25 epochs (the study) and by
@@ -469,6 +502,8 @@ def table_rows(name):
     (trigger)."""
     if name == "trigger":
         return trigger_rows()
+    if name == "notebook":
+        return [("`%s`" % m, notebook_cells(m)) for m in NOTEBOOK_MITIGATIONS]
     return [("`%s`" % m, cells) for m, cells in mitigation_rows(name)]
 
 
