@@ -14,9 +14,12 @@ so editing the number in README without editing this list fails too.
 Standard library only, no build needed; reads a few small CSVs.
 Usage: scripts/check-readme-figures.py [REPO_ROOT]   (exit 0 = all match)
        scripts/check-readme-figures.py --print-table NAME [REPO_ROOT]
-       (NAME proxy or study: section 4's or section 2's table of
-       mitigations; study-paired: section 2's runs against the baseline's
-       of the same seed; generated cells filled in, "what it says" empty)
+       (NAME one of TABLES below: proxy or study, section 4's or section
+       2's table of mitigations; study-paired, section 2's runs against
+       the baseline's of the same seed; study-50, the 50-epoch
+       continuations; verdict, section 1's summary of both; trigger and
+       notebook, items 4 and 5; generated cells filled in, "what it says"
+       empty)
        scripts/check-readme-figures.py --sync-table NAME [REPO_ROOT]
        (rewrites that table in README.md in place: generated cells from the
        tables, each row's "what it says" kept from README, empty for a new
