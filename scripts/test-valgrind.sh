@@ -16,6 +16,15 @@
 # suites to run a few. Known false failure: test_sweep_run's
 # test_sigkill_resume kills its sweep on a timer, and under valgrind the
 # kill lands before the first row ("kill landed outside the sweep").
+# Known false errors: test_threads (its 2-thread RHVAE steps on oneDNN)
+# reports uninitialised values and reads past oneDNN's own blocks, some
+# of them in vaebench frames (core/conv_dnnl.c lookup); with
+# --track-origins=yes every one of their ~25,600 origins is inside oneDNN:
+# its JIT kernels' stack frames (no symbol), libdnnl's own stack, or a
+# block libdnnl allocated (dnnl_primitive_attr_create). Memcheck does not
+# follow the JIT code's saves of the caller's registers, so their values
+# look undefined after a primitive returns; the suite's bit-identity
+# checks pass under memcheck (2026-12-04).
 # Needs the packages of scripts/setup.sh and valgrind.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
