@@ -21,9 +21,9 @@
 # of them in vaebench frames (core/conv_dnnl.c lookup); with
 # --track-origins=yes every one of their ~25,600 origins is inside oneDNN:
 # its JIT kernels' stack frames (no symbol), libdnnl's own stack, or a
-# block libdnnl allocated (dnnl_primitive_attr_create). Memcheck does not
-# follow the JIT code's saves of the caller's registers, so their values
-# look undefined after a primitive returns; the suite's bit-identity
+# block libdnnl allocated (dnnl_primitive_attr_create). Probably memcheck
+# loses track of the caller's registers the JIT code saves and restores, so
+# they look undefined after a primitive returns (not verified); the suite's bit-identity
 # checks pass under memcheck (2026-12-04).
 # Needs the packages of scripts/setup.sh and valgrind.
 set -euo pipefail
