@@ -671,6 +671,16 @@ def cf_clean(variant, col):
     return [fl(v[col]) for v in cf(variant) if v["outcome"] == "clean"]
 
 
+def csv_cells(path, label, items):
+    """Checks of single cells of one CSV: items are (README phrase, row,
+    column, value as quoted); row n >= 1 is the n-th data row (an epoch of
+    a curves file), n <= 0 counts from the end (0 the last row)."""
+    def cell(n, col):
+        return fl(rows(path)[n - 1][col])
+    return [(phrase, "%s %s %d %s" % (path, label, n, col), quoted, lambda n=n, col=col: cell(n, col))
+            for phrase, n, col, quoted in items]
+
+
 def rhvae_times(path):
     """wall_per_epoch or wall_vs_baseline rows of perf/time-study.sh's
     output without the controls."""
@@ -802,32 +812,21 @@ CHECKS = [
     *span("softplus's die later, at epochs 30-40", ST50 + " diag-softplus first_epoch", "30", "40",
           lambda: [fl(r["first_epoch"]) for r in sel(ST50, mitigation="diag-softplus")]),
     # section 3, the earlier folders
-    ("the epoch-median gradient norm climbs from 37 (epoch 1) to 94 (epoch 7),", "first code seed 2 grad_norm_median at epoch 1", "37",
-     lambda: fl(rows(R + "rhvae-issue132/curves/6faab9c6e395fe41.csv")[0]["grad_norm_median"])),
-    ("the epoch-median gradient norm climbs from 37 (epoch 1) to 94 (epoch 7),", "first code seed 2 grad_norm_median at epoch 7", "94",
-     lambda: fl(rows(R + "rhvae-issue132/curves/6faab9c6e395fe41.csv")[6]["grad_norm_median"])),
-    ("269 (10) and 420 (15); the loss falls mostly through its regularisation", "first code seed 2 grad_norm_median at epoch 10", "269",
-     lambda: fl(rows(R + "rhvae-issue132/curves/6faab9c6e395fe41.csv")[9]["grad_norm_median"])),
-    ("269 (10) and 420 (15); the loss falls mostly through its regularisation", "first code seed 2 grad_norm_median at epoch 15", "420",
-     lambda: fl(rows(R + "rhvae-issue132/curves/6faab9c6e395fe41.csv")[14]["grad_norm_median"])),
-    ("part (+8.5 in epoch 1, -16 by epoch 12) while the reconstruction part", "first code seed 2 train_kl at epoch 1", "+8.5",
-     lambda: fl(rows(R + "rhvae-issue132/curves/6faab9c6e395fe41.csv")[0]["train_kl"])),
-    ("part (+8.5 in epoch 1, -16 by epoch 12) while the reconstruction part", "first code seed 2 train_kl at epoch 12", "-16",
-     lambda: fl(rows(R + "rhvae-issue132/curves/6faab9c6e395fe41.csv")[11]["train_kl"])),
-    ("stalls near 18, and epoch 13 already had a 9.8e5 loss spike that", "first code seed 2 train_recon at epoch 12", "18",
-     lambda: fl(rows(R + "rhvae-issue132/curves/6faab9c6e395fe41.csv")[11]["train_recon"])),
-    ("stalls near 18, and epoch 13 already had a 9.8e5 loss spike that", "first code seed 2 train_loss at epoch 13", "9.8e5",
-     lambda: fl(rows(R + "rhvae-issue132/curves/6faab9c6e395fe41.csv")[12]["train_loss"])),
-    ("(seed 1, `precursors/dfd63c840a88466c.csv`) the loss goes 28 -> 76 -> 7.9e20 -> NaN while", "first code seed 1 precursor loss, row 4 from the end", "28",
-     lambda: fl(rows(R + "rhvae-issue132/precursors/dfd63c840a88466c.csv")[-4]["loss"])),
-    ("(seed 1, `precursors/dfd63c840a88466c.csv`) the loss goes 28 -> 76 -> 7.9e20 -> NaN while", "first code seed 1 precursor loss, row 3 from the end", "76",
-     lambda: fl(rows(R + "rhvae-issue132/precursors/dfd63c840a88466c.csv")[-3]["loss"])),
-    ("(seed 1, `precursors/dfd63c840a88466c.csv`) the loss goes 28 -> 76 -> 7.9e20 -> NaN while", "first code seed 1 precursor loss, row 2 from the end", "7.9e20",
-     lambda: fl(rows(R + "rhvae-issue132/precursors/dfd63c840a88466c.csv")[-2]["loss"])),
-    ("max |z| jumps from 2.8 to 2.8e11: one sample's latent", "first code seed 1 precursor max_abs_z, row 3 from the end", "2.8",
-     lambda: fl(rows(R + "rhvae-issue132/precursors/dfd63c840a88466c.csv")[-3]["max_abs_z"])),
-    ("max |z| jumps from 2.8 to 2.8e11: one sample's latent", "first code seed 1 precursor max_abs_z, row 2 from the end", "2.8e11",
-     lambda: fl(rows(R + "rhvae-issue132/precursors/dfd63c840a88466c.csv")[-2]["max_abs_z"])),
+    *csv_cells(R + "rhvae-issue132/curves/6faab9c6e395fe41.csv", "first code seed 2, epoch", [
+        ("the epoch-median gradient norm climbs from 37 (epoch 1) to 94 (epoch 7),", 1, "grad_norm_median", "37"),
+        ("the epoch-median gradient norm climbs from 37 (epoch 1) to 94 (epoch 7),", 7, "grad_norm_median", "94"),
+        ("269 (10) and 420 (15); the loss falls mostly through its regularisation", 10, "grad_norm_median", "269"),
+        ("269 (10) and 420 (15); the loss falls mostly through its regularisation", 15, "grad_norm_median", "420"),
+        ("part (+8.5 in epoch 1, -16 by epoch 12) while the reconstruction part", 1, "train_kl", "+8.5"),
+        ("part (+8.5 in epoch 1, -16 by epoch 12) while the reconstruction part", 12, "train_kl", "-16"),
+        ("stalls near 18, and epoch 13 already had a 9.8e5 loss spike that", 12, "train_recon", "18"),
+        ("stalls near 18, and epoch 13 already had a 9.8e5 loss spike that", 13, "train_loss", "9.8e5")]),
+    *csv_cells(R + "rhvae-issue132/precursors/dfd63c840a88466c.csv", "first code seed 1 precursor, row", [
+        ("(seed 1, `precursors/dfd63c840a88466c.csv`) the loss goes 28 -> 76 -> 7.9e20 -> NaN while", -3, "loss", "28"),
+        ("(seed 1, `precursors/dfd63c840a88466c.csv`) the loss goes 28 -> 76 -> 7.9e20 -> NaN while", -2, "loss", "76"),
+        ("(seed 1, `precursors/dfd63c840a88466c.csv`) the loss goes 28 -> 76 -> 7.9e20 -> NaN while", -1, "loss", "7.9e20"),
+        ("max |z| jumps from 2.8 to 2.8e11: one sample's latent", -2, "max_abs_z", "2.8"),
+        ("max |z| jumps from 2.8 to 2.8e11: one sample's latent", -1, "max_abs_z", "2.8e11")]),
     *span("running median) is 30 to 1,176 steps before the NaN on the ResNets", SEEDS + " pythae-check NaN lead_time", "30", "1,176",
           lambda: [fl(r["lead_time"]) for r in rows(SEEDS) if r["train.nan_check"] == "pythae" and r["status"] == "nan"]),
     ("(median 818; `lead_time` of the 9 runs with pythae's check)", SEEDS + " median lead_time", "818",
