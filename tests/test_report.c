@@ -752,6 +752,24 @@ START_TEST(test_time_vs_baseline)
 }
 END_TEST
 
+/* A sweep folder tmp with n rows (rows[i] = {id, CSV text}) in rows/,
+ * then report_rebuild on it. */
+static void rebuild_from_rows(const char *tmp, const char *const (*rows)[2],
+			      size_t n)
+{
+	char dir[1100], path[1300];
+	struct vb_error err = {0};
+	snprintf(dir, sizeof dir, "%s/rows", tmp);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof path, "%s/%s.csv", dir, rows[i][0]);
+		ck_assert_int_eq(tu_write_file(path, rows[i][1],
+					       strlen(rows[i][1])), 0);
+	}
+	ck_assert_msg(report_rebuild(tmp, NULL, NULL, &err) == VB_OK, "%s",
+		      err.msg);
+}
+
 /* Issue 16 item 4: how often the last, partial batch was the epoch's
  * worst, per mitigation (mitigations.csv's worst_partial_epochs and
  * worst_partial_expected, summed over the runs) and in summary.md's
@@ -773,17 +791,8 @@ START_TEST(test_worst_partial_by_mitigation)
 		 "00000000000000a4,3,old,1,ok\n"},
 	};
 	const char *tmp = tu_tmpdir("worstpartial");
-	char rows[1100], path[1300], *md;
-	struct vb_error err = {0};
-	snprintf(rows, sizeof rows, "%s/rows", tmp);
-	ck_assert_int_eq(mkdir(rows, 0755), 0);
-	for (size_t i = 0; i < 4; i++) {
-		snprintf(path, sizeof path, "%s/%s.csv", rows, rows_text[i][0]);
-		ck_assert_int_eq(tu_write_file(path, rows_text[i][1],
-					       strlen(rows_text[i][1])), 0);
-	}
-	ck_assert_msg(report_rebuild(tmp, NULL, NULL, &err) == VB_OK, "%s",
-		      err.msg);
+	char path[1300], *md;
+	rebuild_from_rows(tmp, rows_text, 4);
 	su_expect_cell(tmp, "mitigations.csv", 0, "worst_partial_epochs", "7");
 	su_expect_cell(tmp, "mitigations.csv", 0, "worst_partial_expected",
 		       "0.75");
@@ -828,17 +837,8 @@ START_TEST(test_failing_batches)
 		 "00000000000000b5,4,3,2,nan,1,2,\n"},
 	};
 	const char *tmp = tu_tmpdir("failbatch");
-	char rows[1100], path[1300], *md;
-	struct vb_error err = {0};
-	snprintf(rows, sizeof rows, "%s/rows", tmp);
-	ck_assert_int_eq(mkdir(rows, 0755), 0);
-	for (size_t i = 0; i < 5; i++) {
-		snprintf(path, sizeof path, "%s/%s.csv", rows, rows_text[i][0]);
-		ck_assert_int_eq(tu_write_file(path, rows_text[i][1],
-					       strlen(rows_text[i][1])), 0);
-	}
-	ck_assert_msg(report_rebuild(tmp, NULL, NULL, &err) == VB_OK, "%s",
-		      err.msg);
+	char path[1300], *md;
+	rebuild_from_rows(tmp, rows_text, 5);
 	snprintf(path, sizeof path, "%s/summary.md", tmp);
 	md = tu_read_file(path, NULL);
 	ck_assert_ptr_nonnull(md);
