@@ -671,6 +671,18 @@ def cf_clean(variant, col):
     return [fl(v[col]) for v in cf(variant) if v["outcome"] == "clean"]
 
 
+def row_checks(path, label, where, items):
+    """Checks of columns of the one row of path whose columns equal where
+    ({column: value}): items are (README phrase, column, value as quoted)."""
+    def col_of(col):
+        rs = [r for r in rows(path) if all(r[k] == v for k, v in where.items())]
+        if len(rs) != 1:
+            raise ValueError("%s %s: %d rows match, want 1" % (path, label, len(rs)))
+        return fl(rs[0][col])
+    return [(phrase, "%s %s %s" % (path, label, col), quoted, lambda col=col: col_of(col))
+            for phrase, col, quoted in items]
+
+
 def csv_cells(path, label, items):
     """Checks of single cells of one CSV: items are (README phrase, row,
     column, value as quoted); row n >= 1 is the n-th data row (an epoch of
@@ -1127,40 +1139,24 @@ CHECKS = [
                       for k in range(1, 11))),
     ("Item 1 is complete: 10 of 10 NaN with each check.", ST + " strict-guard NaN runs",
      "10", lambda: sum(r["status"] == "nan" for r in sel(ST, mitigation="strict-guard"))),
-    ("epoch-mean train loss went 9.4, 256, then 2.8e19 in the epoch it died in;", ST + " baseline seed 7 train_loss at epoch 9", "9.4",
-     lambda: st_at(sel(ST, mitigation="baseline", train__seed="7")[0], 9, "train_loss")),
-    ("epoch-mean train loss went 9.4, 256, then 2.8e19 in the epoch it died in;", ST + " baseline seed 7 train_loss at epoch 10", "256",
-     lambda: st_at(sel(ST, mitigation="baseline", train__seed="7")[0], 10, "train_loss")),
-    ("epoch-mean train loss went 9.4, 256, then 2.8e19 in the epoch it died in;", ST + " baseline seed 7 train_loss at epoch 11", "2.8e19",
-     lambda: st_at(sel(ST, mitigation="baseline", train__seed="7")[0], 11, "train_loss")),
-    ("seed 8's 3.8, 1.4e5, then 1.9e18.", ST + " baseline seed 8 train_loss at epoch 12", "3.8",
-     lambda: st_at(sel(ST, mitigation="baseline", train__seed="8")[0], 12, "train_loss")),
-    ("seed 8's 3.8, 1.4e5, then 1.9e18.", ST + " baseline seed 8 train_loss at epoch 13", "1.4e5",
-     lambda: st_at(sel(ST, mitigation="baseline", train__seed="8")[0], 13, "train_loss")),
-    ("seed 8's 3.8, 1.4e5, then 1.9e18.", ST + " baseline seed 8 train_loss at epoch 14", "1.9e18",
-     lambda: st_at(sel(ST, mitigation="baseline", train__seed="8")[0], 14, "train_loss")),
-    ("Its epoch-mean train loss spiked to about 2e5 in epoch 13", ST + " baseline seed 1 train_loss at 13", "2e5",
-     lambda: st_at(sel(ST, mitigation="baseline", train__seed="1")[0], 13, "train_loss")),
-    ("156 x 64 + 16) was the epoch's worst batch in 8 of its 16 epochs", ST + " baseline seed 1 worst_partial_epochs", "8",
-     lambda: one(ST, "worst_partial_epochs", mitigation="baseline", train__seed="1")),
-    ("156 x 64 + 16) was the epoch's worst batch in 8 of its 16 epochs", ST + " baseline seed 1 epochs_done", "16",
-     lambda: one(ST, "epochs_done", mitigation="baseline", train__seed="1")),
-    ("against 0.10 expected by chance: the lead", ST + " baseline seed 1 worst_partial_expected", "0.10",
-     lambda: one(ST, "worst_partial_expected", mitigation="baseline", train__seed="1")),
+    *[(phrase, "%s baseline seed %s train_loss at epoch %d" % (ST, seed, epoch), quoted,
+       lambda seed=seed, epoch=epoch: st_at(sel(ST, mitigation="baseline", train__seed=seed)[0], epoch, "train_loss"))
+      for phrase, seed, epoch, quoted in (
+          ("epoch-mean train loss went 9.4, 256, then 2.8e19 in the epoch it died in;", "7", 9, "9.4"), ("epoch-mean train loss went 9.4, 256, then 2.8e19 in the epoch it died in;", "7", 10, "256"), ("epoch-mean train loss went 9.4, 256, then 2.8e19 in the epoch it died in;", "7", 11, "2.8e19"),
+          ("seed 8's 3.8, 1.4e5, then 1.9e18.", "8", 12, "3.8"), ("seed 8's 3.8, 1.4e5, then 1.9e18.", "8", 13, "1.4e5"), ("seed 8's 3.8, 1.4e5, then 1.9e18.", "8", 14, "1.9e18"),
+          ("Its epoch-mean train loss spiked to about 2e5 in epoch 13", "1", 13, "2e5"))],
+    *row_checks(ST, "baseline seed 1", {"mitigation": "baseline", "train.seed": "1"}, [
+        ("156 x 64 + 16) was the epoch's worst batch in 8 of its 16 epochs", "worst_partial_epochs", "8"),
+        ("156 x 64 + 16) was the epoch's worst batch in 8 of its 16 epochs", "epochs_done", "16"),
+        ("against 0.10 expected by chance: the lead", "worst_partial_expected", "0.10"),
+        ("100 samples, consistent scale) 746.2 at its best epoch (9) and 750.3", "nll_best_c", "746.2"),
+        ("100 samples, consistent scale) 746.2 at its best epoch (9) and 750.3", "best_epoch", "9"),
+        ("100 samples, consistent scale) 746.2 at its best epoch (9) and 750.3", "nll_last_c", "750.3"),
+        ("at its last finite one (15); pythae's get_nll read 726.9 and 731.0", "last_finite_epoch", "15"),
+        ("at its last finite one (15); pythae's get_nll read 726.9 and 731.0", "nll_best", "726.9"),
+        ("at its last finite one (15); pythae's get_nll read 726.9 and 731.0", "nll_last", "731.0")]),
     ("was batch 63 of epoch 16, not the partial one", ST + " baseline seed 1 failing batch's position", "63",
      lambda: batch_position(sel(ST, mitigation="baseline", train__seed="1")[0])),
-    ("100 samples, consistent scale) 746.2 at its best epoch (9) and 750.3", ST + " baseline seed 1 nll_best_c", "746.2",
-     lambda: one(ST, "nll_best_c", mitigation="baseline", train__seed="1")),
-    ("100 samples, consistent scale) 746.2 at its best epoch (9) and 750.3", ST + " baseline seed 1 best_epoch", "9",
-     lambda: one(ST, "best_epoch", mitigation="baseline", train__seed="1")),
-    ("100 samples, consistent scale) 746.2 at its best epoch (9) and 750.3", ST + " baseline seed 1 nll_last_c", "750.3",
-     lambda: one(ST, "nll_last_c", mitigation="baseline", train__seed="1")),
-    ("at its last finite one (15); pythae's get_nll read 726.9 and 731.0", ST + " baseline seed 1 last_finite_epoch", "15",
-     lambda: one(ST, "last_finite_epoch", mitigation="baseline", train__seed="1")),
-    ("at its last finite one (15); pythae's get_nll read 726.9 and 731.0", ST + " baseline seed 1 nll_best", "726.9",
-     lambda: one(ST, "nll_best", mitigation="baseline", train__seed="1")),
-    ("at its last finite one (15); pythae's get_nll read 726.9 and 731.0", ST + " baseline seed 1 nll_last", "731.0",
-     lambda: one(ST, "nll_last", mitigation="baseline", train__seed="1")),
     # the counterfactual at the failure point, all ten baseline seeds
     ("H-gradient clip at 100 (10 of 10 clean", FIX + " h-grad-clip prevented",
      "10", lambda: one(FIX, "prevented", mitigation="h-grad-clip")),
