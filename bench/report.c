@@ -556,7 +556,7 @@ enum vb_status report_merge(const char *out, const char *const *dirs,
 		table_sort_rows(&all);
 	for (size_t r = 0; st == VB_OK && r < all.n_rows; r++) {
 		struct table one;
-		size_t row;
+		size_t row = 0;
 		table_init(&one);
 		for (size_t c = 0; st == VB_OK && c < all.n_cols; c++)
 			st = table_add_col(&one, all.cols[c], err);
