@@ -14,6 +14,9 @@
 #   controls   item 3 for the two controls, the VAE and the HVAE, as a
 #              reference for overfitting (rhvae-resnet-continue.sh --controls)
 #   map        item 6: lr x batch x 3 seeds (configs/map-rhvae-resnet.ini)
+#   long       beyond the issue: the two mitigations still standing at 50
+#              epochs, accumulation 4 x 16 and lr 1e-5 (whose gradient norm
+#              climbs), on to 100 (rhvae-resnet-continue.sh --epochs 100)
 # A step whose sweep has all its rows ends at once (its report rebuilt), so
 # running this again after a stop, here or on a clone, goes on where the
 # committed rows end; --from STEP skips the steps before STEP. The study's
@@ -22,7 +25,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 every=30 from=study
-steps=(study continue notebook trigger controls map)
+steps=(study continue notebook trigger controls map long)
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --commit-every) every=${2:?--commit-every needs minutes}; shift 2
@@ -49,6 +52,8 @@ for ((i = start; i < ${#steps[@]}; i++)); do
     controls) "$s/rhvae-resnet-continue.sh" --commit-every "$every" --controls ;;
     map) "$s/long-sweep.sh" configs/map-rhvae-resnet.ini \
            results/map-rhvae-resnet --commit-every "$every" ;;
+    long) "$s/rhvae-resnet-continue.sh" --commit-every "$every" \
+            --epochs 100 --only accumulate-4x16,lr-1e-5 ;;
   esac
 done
 echo "rhvae-issue16.sh: every step done ($(date -u +%FT%TZ))"
