@@ -156,6 +156,14 @@ for d in sw6/runs/*; do
   [ "$(metrics "$d")" == "$(metrics "fresh6/runs/${d##*/}")" ] ||
     fail "sweep --continue-from: $d/metrics.csv differs from the fresh run's"
 done
+# a continuation of a continuation (rhvae-resnet-continue.sh --epochs 100
+# continues study-50's runs), with --only: the rows of a fresh 9-epoch run
+{ grid; } | sed "s/^\[train\]/[train]\nepochs = 9/" > s9.ini
+"$bin" sweep s9.ini --out sw9 --jobs 2 --only baseline --continue-from sw6 -q
+"$bin" sweep s9.ini --out fresh9 --jobs 2 --only baseline -q
+[ "$(rows sw9 | wc -l)" -eq 2 ] || fail "continuation of a continuation: not 2 rows"
+[ "$(rows sw9)" == "$(rows fresh9)" ] ||
+  fail "continuation of a continuation: rows differ from a fresh 9-epoch sweep"
 if "$bin" sweep s3.ini --out sw3b --continue-from sw6 -q 2> err.txt; then
   fail "a continuation to fewer epochs was accepted"
 fi
