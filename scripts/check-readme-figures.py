@@ -180,14 +180,6 @@ def med(values):
     return statistics.median(fl(v) for v in values)
 
 
-def wilson_low(k, n, z=1.959963984540054):
-    """Lower end of the 95 % Wilson score interval of k events in n."""
-    p = k / n
-    c = (p + z * z / (2 * n)) / (1 + z * z / n)
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return 0.0 if k == 0 else c - h
-
-
 def wilson(k, n, z=1.959963984540054):
     """The 95 % Wilson score interval (low, high) of k events in n, as
     bench/stats.c computes nan_share_low and nan_share_high."""
@@ -195,6 +187,19 @@ def wilson(k, n, z=1.959963984540054):
     c = (p + z * z / (2 * n)) / (1 + z * z / n)
     h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return (0.0 if k == 0 else c - h, 1.0 if k == n else c + h)
+
+
+def nan_cell(k, n, sep="/"):
+    """ "k/n (low to high)": a NaN count with its 95 % Wilson interval."""
+    lo, hi = wilson(k, n) if n else (float("nan"), float("nan"))
+    return "%d%s%d (%.2f to %.2f)" % (k, sep, n, lo, hi)
+
+
+def mit_nan_cell(m):
+    """nan_cell of a mitigations.csv row m, with the interval bench/stats.c
+    wrote."""
+    return "%s/%s (%.2f to %.2f)" % (m["nan_runs"], m["runs"], float(m["nan_share_low"]),
+                                     float(m["nan_share_high"]))
 
 
 def lref(path, baseline):  # the "learned" reference: median best-epoch NLL of the baseline
@@ -207,8 +212,7 @@ def bn_gnorms(train_end):
     v = []
     for r in sel(BN, data__train_end=train_end):
         if r["mitigation"] in ("no_running_stats", "no_running_stats_eps1e-2"):
-            v += [fl(c["grad_norm_max"]) for c in
-                  rows(R + "study-batchnorm/curves/%s.csv" % r["id"])[1:]]
+            v += [fl(c["grad_norm_max"]) for c in curve(BN, r)[1:]]
     return v
 
 
@@ -218,9 +222,7 @@ def healthy(r):  # the old rule: finite and final train loss under 1,000
 
 def curves_max(path, mitigation, col):
     """Largest col over the per-epoch curves of a mitigation's runs."""
-    folder = os.path.dirname(path) + "/curves/"
-    return max(fl(c[col]) for r in sel(path, mitigation=mitigation)
-               for c in rows(folder + r["id"] + ".csv"))
+    return max(fl(c[col]) for r in sel(path, mitigation=mitigation) for c in curve(path, r))
 
 
 def sec_per_epoch(path):
@@ -261,8 +263,7 @@ def mitigation_cells(m, rs, pythae, cpu_ref):
     errors; cpu_ref: the mitigation whose CPU seconds per epoch the last
     cell divides by, "alone" for perf/time-study.sh's seconds per epoch
     and ratio, or None for mitigations.csv's time_vs_baseline)."""
-    nan = "%s/%s (%.2f to %.2f)" % (m["nan_runs"], m["runs"], float(m["nan_share_low"]),
-                                    float(m["nan_share_high"]))
+    nan = mit_nan_cell(m)
     if m["first_nan_epoch_median"] == "":
         first = "-"
     else:
@@ -395,7 +396,7 @@ def cont_curve(mitigation, seed, col, agg):
     r = sel(ST50, mitigation=mitigation, train__seed=seed)
     if len(r) != 1:
         raise ValueError("%s %s seed %s: %d rows, want 1" % (ST50, mitigation, seed, len(r)))
-    return agg([fl(c[col]) for c in rows(os.path.dirname(ST50) + "/curves/" + r[0]["id"] + ".csv")])
+    return agg([fl(c[col]) for c in curve(ST50, r[0])])
 
 
 def b16_first_over(seed, level):
@@ -421,8 +422,7 @@ def continued_cells(mitigation):
     nb = [r["nll_best_c"] for r in rs if math.isfinite(r["nll_best_c"])]
     nl = [r["nll_last_c"] for r in rs if math.isfinite(r["nll_last_c"])]
     d = [x for _, x in continued_diffs(mitigation)]
-    lo, hi = wilson(len(nan), len(rs)) if rs else (float("nan"), float("nan"))
-    return ["%d of %d" % (len(rs), n10), "%d of %d (%.2f to %.2f)" % (len(nan), len(rs), lo, hi), epochs(first),
+    return ["%d of %d" % (len(rs), n10), nan_cell(len(nan), len(rs), " of "), epochs(first),
             epochs(best), one_decimal(nb), one_decimal(nl), rng(d, signed),
             "-" if not d else "%d of %d" % (sum(round(x, 1) > 0 for x in d), len(d))]
 
@@ -463,14 +463,13 @@ def notebook_cells(mitigation):
     if not rs:
         return ["0 of 5"] + ["not run"] + ["-"] * 7
     nan = [r for r in rs if r["status"] == "nan"]
-    lo, hi = wilson(len(nan), len(rs))
 
     def finite(col):
         return [fl(r[col]) for r in rs if math.isfinite(fl(r[col]))]
 
     def medtxt(v, f="%.1f"):
         return f % statistics.median(v) if v else "-"
-    return ["%d of 5" % len(rs), "%d/%d (%.2f to %.2f)" % (len(nan), len(rs), lo, hi),
+    return ["%d of 5" % len(rs), nan_cell(len(nan), len(rs)),
             epochs([int(r["first_epoch"]) for r in nan if r["first_epoch"]]),
             "%d / %d" % (sum(r["pythae_error"] == "value_error" for r in rs),
                          sum(r["pythae_error"] == "nan_loss" for r in rs)),
@@ -487,13 +486,10 @@ def verdict_cells(m):
     (range), and the seconds per epoch against the baseline's, each setting
     alone (perf/time-study.sh)."""
     name = m["mitigation"]
-    nan25 = "%s/%s (%.2f to %.2f)" % (m["nan_runs"], m["runs"], float(m["nan_share_low"]),
-                                      float(m["nan_share_high"]))
+    nan25 = mit_nan_cell(m)
     rs = sel(ST50, mitigation=name)
     if rs:
-        k = sum(r["status"] == "nan" for r in rs)
-        lo, hi = wilson(k, len(rs))
-        nan50 = "%d/%d (%.2f to %.2f)" % (k, len(rs), lo, hi)
+        nan50 = nan_cell(sum(r["status"] == "nan" for r in rs), len(rs))
         nl = [r["nll_last_c"] for r in rs if math.isfinite(r["nll_last_c"])]
         nll50 = "%.1f" % statistics.median(nl) if nl else "-"
     else:
@@ -616,49 +612,35 @@ def st_base():
     return sel(ST, mitigation="baseline")
 
 
-def st_curve(r):
-    """The per-epoch rows of a study run (its curves/ID.csv)."""
-    return rows(os.path.dirname(ST) + "/curves/" + r["id"] + ".csv")
-
-
 def clip_vs_base():
     """(spike-only clip row, baseline row) of each study seed."""
     base = {r["train.seed"]: r for r in st_base()}
     return [(r, base[r["train.seed"]]) for r in sel(ST, mitigation="clip-adaptive")]
 
 
-def st_at(r, epoch, col):
-    """col of a study run's curve at epoch."""
-    c = [x for x in st_curve(r) if x["epoch"] == str(epoch)]
+def curve(path, r):
+    """The per-epoch rows of row r of path (its folder's curves/ID.csv)."""
+    return rows(os.path.dirname(path) + "/curves/" + r["id"] + ".csv")
+
+
+def curve_at(path, r, epoch, col):
+    """col of row r's curve (a row of path) at epoch."""
+    c = [x for x in curve(path, r) if x["epoch"] == str(epoch)]
     if len(c) != 1:
-        raise ValueError("%s curve %s: %d rows for epoch %s" % (ST, r["id"], len(c), epoch))
+        raise ValueError("%s curve %s: %d rows for epoch %s" % (path, r["id"], len(c), epoch))
     return fl(c[0][col])
 
 
-def st_last_eval(r, col):
-    """col of a study run's curve at its last epoch with a finite eval loss."""
-    c = [x for x in st_curve(r) if math.isfinite(fl(x["eval_loss"]))]
-    return fl(c[-1][col])
-
-
-def s50_at(r, epoch, col):
-    """col of a 50-epoch run's curve at epoch."""
-    c = [x for x in rows(os.path.dirname(ST50) + "/curves/" + r["id"] + ".csv") if x["epoch"] == str(epoch)]
-    if len(c) != 1:
-        raise ValueError("%s curve %s: %d rows for epoch %s" % (ST50, r["id"], len(c), epoch))
-    return fl(c[0][col])
-
-
-def s50_last_eval(r, col):
-    """col of a 50-epoch run's curve at its last epoch with a finite eval loss."""
-    c = [x for x in rows(os.path.dirname(ST50) + "/curves/" + r["id"] + ".csv") if math.isfinite(fl(x["eval_loss"]))]
-    return fl(c[-1][col])
+def curve_last_eval(path, r, col):
+    """col of row r's curve (a row of path) at its last epoch with a finite
+    eval loss."""
+    return fl([x for x in curve(path, r) if math.isfinite(fl(x["eval_loss"]))][-1][col])
 
 
 def st_best_last(col):
     """(col at the best epoch, col at the last finite evaluated epoch) of
     every study baseline run."""
-    return [(st_at(r, r["best_epoch"], col), st_last_eval(r, col)) for r in st_base()]
+    return [(curve_at(ST, r, r["best_epoch"], col), curve_last_eval(ST, r, col)) for r in st_base()]
 
 
 def cf(variant):
@@ -756,20 +738,20 @@ CHECKS = [
      lambda: len(rows(ST)) * 25 * max(fl(r["cpu_per_epoch"]) for r in rows(ST) if r["cpu_per_epoch"]) / 3600),
     # section 1, the verdict table's texts (its other cells: table_checks)
     *span("gradient norm stays flat (33-37 at epoch 15, 34-35 at 50)", ST50 + " accumulate-4x16 grad_norm_median at 15",
-          "33", "37", lambda: [s50_at(r, 15, "grad_norm_median") for r in sel(ST50, mitigation="accumulate-4x16")]),
+          "33", "37", lambda: [curve_at(ST50, r, 15, "grad_norm_median") for r in sel(ST50, mitigation="accumulate-4x16")]),
     *span("gradient norm stays flat (33-37 at epoch 15, 34-35 at 50)", ST50 + " accumulate-4x16 grad_norm_median at 50",
-          "34", "35", lambda: [s50_at(r, 50, "grad_norm_median") for r in sel(ST50, mitigation="accumulate-4x16")]),
+          "34", "35", lambda: [curve_at(ST50, r, 50, "grad_norm_median") for r in sel(ST50, mitigation="accumulate-4x16")]),
     ("1e-5's climbs on all 7 seeds (30-32 at epoch 15, 48-56 at 50)", ST50 + " lr-1e-5 seeds whose grad_norm_median rose 15 to 50",
-     "7", lambda: sum(s50_at(r, 50, "grad_norm_median") > s50_at(r, 15, "grad_norm_median")
+     "7", lambda: sum(curve_at(ST50, r, 50, "grad_norm_median") > curve_at(ST50, r, 15, "grad_norm_median")
                       for r in sel(ST50, mitigation="lr-1e-5"))),
     *span("1e-5's climbs on all 7 seeds (30-32 at epoch 15, 48-56 at 50)", ST50 + " lr-1e-5 grad_norm_median at 15",
-          "30", "32", lambda: [s50_at(r, 15, "grad_norm_median") for r in sel(ST50, mitigation="lr-1e-5")]),
+          "30", "32", lambda: [curve_at(ST50, r, 15, "grad_norm_median") for r in sel(ST50, mitigation="lr-1e-5")]),
     *span("1e-5's climbs on all 7 seeds (30-32 at epoch 15, 48-56 at 50)", ST50 + " lr-1e-5 grad_norm_median at 50",
-          "48", "56", lambda: [s50_at(r, 50, "grad_norm_median") for r in sel(ST50, mitigation="lr-1e-5")]),
+          "48", "56", lambda: [curve_at(ST50, r, 50, "grad_norm_median") for r in sel(ST50, mitigation="lr-1e-5")]),
     ("the baseline's did before it died (about 31 at epoch 4, 212-298 at", ST + " baseline median grad_norm_median at 4", "31",
-     lambda: statistics.median(st_at(r, 4, "grad_norm_median") for r in st_base())),
+     lambda: statistics.median(curve_at(ST, r, 4, "grad_norm_median") for r in st_base())),
     *span("the baseline's did before it died (about 31 at epoch 4, 212-298 at", ST + " baseline grad_norm_median at 10", "212", "298",
-          lambda: [st_at(r, 10, "grad_norm_median") for r in st_base()]),
+          lambda: [curve_at(ST, r, 10, "grad_norm_median") for r in st_base()]),
     ("**It reproduces on every seed.** All 10 die (95 % interval 0.72 to", ST + " baseline NaN runs", "10",
      lambda: sum(r["status"] == "nan" for r in st_base())),
     ("**It reproduces on every seed.** All 10 die (95 % interval 0.72 to", ST + " baseline Wilson low", "0.72",
@@ -810,13 +792,13 @@ CHECKS = [
     ("(`rhvae.lf1.grad.exp`); in the 4 that end", ST + " baseline NaN loss at rhvae.lf1.H.rho_A_rho", "4",
      lambda: sum(r["pythae_error"] == "nan_loss" and r["origin_node"] == "rhvae.lf1.H.rho_A_rho" for r in st_base())),
     *span("the epoch-median gradient norm is 30-35 at", ST + " baseline grad_norm_median at 4", "30", "35",
-          lambda: [st_at(r, 4, "grad_norm_median") for r in st_base()]),
+          lambda: [curve_at(ST, r, 4, "grad_norm_median") for r in st_base()]),
     *span("epoch 4 in every seed and 212-298 at epoch 10", ST + " baseline grad_norm_median at 10", "212", "298",
-          lambda: [st_at(r, 10, "grad_norm_median") for r in st_base()]),
+          lambda: [curve_at(ST, r, 10, "grad_norm_median") for r in st_base()]),
     *span("48-64 at epoch 4, 795-2,559 at epoch 10", ST + " baseline grad_norm_max at 4", "48", "64",
-          lambda: [st_at(r, 4, "grad_norm_max") for r in st_base()]),
+          lambda: [curve_at(ST, r, 4, "grad_norm_max") for r in st_base()]),
     *span("48-64 at epoch 4, 795-2,559 at epoch 10", ST + " baseline grad_norm_max at 10", "795", "2,559",
-          lambda: [st_at(r, 10, "grad_norm_max") for r in st_base()]),
+          lambda: [curve_at(ST, r, 10, "grad_norm_max") for r in st_base()]),
     *span("gradient norm exceeds 10x its running median comes 4 to 1,735 steps", ST + " baseline lead_time", "4", "1,735",
           lambda: [fl(r["lead_time"]) for r in st_base()]),
     ("before the NaN (median 1,032, `lead_time`)", ST + " baseline median lead_time", "1,032",
@@ -840,9 +822,9 @@ CHECKS = [
     ("pattern (its 8 runs at 50 epochs", ST50 + " diag-softplus runs dead at rhvae.lf1.grad.exp", "8",
      lambda: sum(r["status"] == "nan" and r["origin_node"] == "rhvae.lf1.grad.exp" for r in sel(ST50, mitigation="diag-softplus"))),
     ("one the reconstruction term rises in 8 and the SSE falls in 7", ST50 + " diag-softplus eval_recon rose from epoch 20", "8",
-     lambda: sum(s50_at(r, 20, "eval_recon") < s50_last_eval(r, "eval_recon") for r in sel(ST50, mitigation="diag-softplus"))),
+     lambda: sum(curve_at(ST50, r, 20, "eval_recon") < curve_last_eval(ST50, r, "eval_recon") for r in sel(ST50, mitigation="diag-softplus"))),
     ("one the reconstruction term rises in 8 and the SSE falls in 7", ST50 + " diag-softplus eval_sse fell from epoch 20", "7",
-     lambda: sum(s50_at(r, 20, "eval_sse") > s50_last_eval(r, "eval_sse") for r in sel(ST50, mitigation="diag-softplus"))),
+     lambda: sum(curve_at(ST50, r, 20, "eval_sse") > curve_last_eval(ST50, r, "eval_sse") for r in sel(ST50, mitigation="diag-softplus"))),
     *span("softplus's die later, at epochs 25-42", ST50 + " diag-softplus first_epoch", "25", "42",
           lambda: [fl(r["first_epoch"]) for r in sel(ST50, mitigation="diag-softplus")]),
     # section 3, the earlier folders
@@ -1137,8 +1119,8 @@ CHECKS = [
     ("**Item 1, the baseline, is complete: 10 of 10 seeds hit NaN**", ST + " baseline runs that hit NaN",
      "10", lambda: sum(r["status"] in ("nan", "inf") for r in sel(ST, mitigation="baseline"))),
     ("(95 % Wilson interval 0.72-1.00)", ST + " Wilson lower bound of 10/10",
-     "0.72", lambda: wilson_low(sum(r["status"] in ("nan", "inf") for r in sel(ST, mitigation="baseline")),
-                                len(sel(ST, mitigation="baseline")))),
+     "0.72", lambda: wilson(sum(r["status"] in ("nan", "inf") for r in sel(ST, mitigation="baseline")),
+                                len(sel(ST, mitigation="baseline")))[0]),
     *span("at epochs 11-18 (steps 1,689-2,814,", ST + " baseline first_epoch", "11", "18",
            lambda: [fl(r["first_epoch"]) for r in sel(ST, mitigation="baseline")]),
     *span("at epochs 11-18 (steps 1,689-2,814,", ST + " baseline first_step", "1,689", "2,814",
@@ -1173,7 +1155,7 @@ CHECKS = [
     ("Item 1 is complete: 10 of 10 NaN with each check.", ST + " strict-guard NaN runs",
      "10", lambda: sum(r["status"] == "nan" for r in sel(ST, mitigation="strict-guard"))),
     *[(phrase, "%s baseline seed %s train_loss at epoch %d" % (ST, seed, epoch), quoted,
-       lambda seed=seed, epoch=epoch: st_at(sel(ST, mitigation="baseline", train__seed=seed)[0], epoch, "train_loss"))
+       lambda seed=seed, epoch=epoch: curve_at(ST, sel(ST, mitigation="baseline", train__seed=seed)[0], epoch, "train_loss"))
       for phrase, seed, epoch, quoted in (
           ("epoch-mean train loss went 9.4, 256, then 2.8e19 in the epoch it died in;", "7", 9, "9.4"), ("epoch-mean train loss went 9.4, 256, then 2.8e19 in the epoch it died in;", "7", 10, "256"), ("epoch-mean train loss went 9.4, 256, then 2.8e19 in the epoch it died in;", "7", 11, "2.8e19"),
           ("seed 8's 3.8, 1.4e5, then 1.9e18.", "8", 12, "3.8"), ("seed 8's 3.8, 1.4e5, then 1.9e18.", "8", 13, "1.4e5"), ("seed 8's 3.8, 1.4e5, then 1.9e18.", "8", 14, "1.9e18"),
