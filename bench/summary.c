@@ -326,26 +326,17 @@ static enum vb_status batch_parse(const struct table *t, size_t r,
 				  struct fail_batch *fb, struct vb_error *err)
 {
 	const char *s = table_get(t, r, "first_batch");
-	size_t cap = 0;
 	fb->row = r;
 	fb->n = 0;
-	fb->ix = NULL;
-	while (*s) {
-		char *end;
+	/* space-separated: at most one number per two characters */
+	fb->ix = malloc((strlen(s) / 2 + 1) * sizeof *fb->ix);
+	if (!fb->ix)
+		return vb_fail(err, VB_ERR_NOMEM, "summary: out of memory");
+	for (char *end;; s = end) {
 		long v = strtol(s, &end, 10);
 		if (end == s)
 			break;
-		if (fb->n == cap) {
-			long *nx;
-			cap = cap ? 2 * cap : 64;
-			nx = realloc(fb->ix, cap * sizeof *nx);
-			if (!nx)
-				return vb_fail(err, VB_ERR_NOMEM, "summary: "
-					       "out of memory");
-			fb->ix = nx;
-		}
 		fb->ix[fb->n++] = v;
-		s = end;
 	}
 	if (fb->n)
 		qsort(fb->ix, fb->n, sizeof *fb->ix, cmp_long);
