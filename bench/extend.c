@@ -1,4 +1,5 @@
 /* extend: a sweep cell continued from a shorter sweep's run folder. */
+#define _DEFAULT_SOURCE /* realpath */
 #include "extend.h"
 
 #include <dirent.h>
@@ -231,4 +232,93 @@ void extend_order_sources(const struct sweep_plan *p, const char *src,
 	}
 	memcpy(cells + k, later, m * sizeof *later);
 	free(later);
+}
+
+/* The path of to relative to the folder from (both existing): their real
+ * paths' common prefix dropped, "../" for each remaining part of from. */
+static enum vb_status relative_path(const char *from, const char *to,
+				    char *out, size_t n, struct vb_error *err)
+{
+	char *a = realpath(from, NULL), *b = realpath(to, NULL);
+	size_t i = 0, common = 0, len = 0;
+	enum vb_status st = VB_OK;
+	if (!a || !b) {
+		st = vb_fail(err, VB_ERR_IO, "sweep: cannot resolve %s",
+			     a ? to : from);
+		goto done;
+	}
+	for (; a[i] && a[i] == b[i]; i++)
+		if (a[i] == '/')
+			common = i;
+	if (!a[i] && (b[i] == '/' || !b[i]))
+		common = i; /* from is to or a parent of it */
+	out[0] = '\0';
+	for (const char *p = a + common; *p; p++)
+		if (*p == '/')
+			len += (size_t)snprintf(out + len, len < n ? n - len : 0,
+						"../");
+	len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s",
+				b[common] == '/' ? b + common + 1 : b + common);
+	if (len == 0)
+		len = (size_t)snprintf(out, n, ".");
+	if (len >= n)
+		st = vb_fail(err, VB_ERR_USAGE, "sweep: path from %s to %s "
+			     "longer than %zu characters", from, to, n - 1);
+done:
+	free(a);
+	free(b);
+	return st;
+}
+
+/* extend.h */
+enum vb_status extend_record_source(const char *out_dir, const char *src_dir,
+				    struct vb_error *err)
+{
+	char rel[CONFIG_PATH_LEN], path[CONFIG_PATH_LEN + 32];
+	enum vb_status st = relative_path(out_dir, src_dir, rel, sizeof rel,
+					  err);
+	size_t len = strlen(rel);
+	if (st != VB_OK)
+		return st;
+	rel[len] = '\n';
+	rel[len + 1 < sizeof rel ? len + 1 : len] = '\0';
+	snprintf(path, sizeof path, "%s/" EXTEND_SOURCE_FILE, out_dir);
+	return files_write_text(path, rel, err);
+}
+
+/* extend.h */
+enum vb_status extend_load_source(const char *dir, struct table *src,
+				  char *name, size_t n, bool *found,
+				  struct vb_error *err)
+{
+	char path[CONFIG_PATH_LEN + 32], csv[2 * CONFIG_PATH_LEN + 48];
+	char *text = NULL;
+	size_t len = 0;
+	enum vb_status st;
+	*found = false;
+	snprintf(path, sizeof path, "%s/" EXTEND_SOURCE_FILE, dir);
+	if (!files_exists(path))
+		return VB_OK;
+	st = files_read(path, &text, &len, err);
+	if (st != VB_OK)
+		return st;
+	while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
+		text[--len] = '\0';
+	if (!len || strchr(text, '\n') || strlen(text) != len ||
+	    len >= n) {
+		free(text);
+		return vb_fail(err, VB_ERR_DATA, "report: %s: expected one "
+			       "line, the path of the sweep folder this one "
+			       "continues relative to %s", path, dir);
+	}
+	snprintf(name, n, "%s", text);
+	snprintf(csv, sizeof csv, "%s/%s/results.csv", dir, text);
+	free(text);
+	if (!files_exists(csv))
+		return vb_fail(err, VB_ERR_DATA, "report: %s names %s, which "
+			       "has no results.csv; expected the sweep folder "
+			       "this one continues", path, name);
+	st = table_read(csv, src, err);
+	*found = st == VB_OK;
+	return st;
 }

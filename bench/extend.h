@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "table.h"
 #include "train.h"
 #include "vb.h"
 
@@ -28,6 +29,23 @@ enum vb_status extend_cell(const char *src_dir, long src_epochs,
 			   const struct config *c, const struct train_data *d,
 			   struct train_summary *sum, bool *continued,
 			   FILE *log, struct vb_error *err);
+
+/* The file of a --continue-from sweep's folder that names its source. */
+#define EXTEND_SOURCE_FILE "continued_from.txt"
+
+/* Writes out_dir/EXTEND_SOURCE_FILE: src_dir's path relative to out_dir
+ * (both existing), one line, so that the pair moves with a clone. */
+enum vb_status extend_record_source(const char *out_dir, const char *src_dir,
+				    struct vb_error *err);
+
+/* When dir has an EXTEND_SOURCE_FILE: the source folder's results.csv
+ * into src (initialised, empty), its path as written into name (n
+ * bytes), *found true. *found false and VB_OK without the file;
+ * VB_ERR_DATA with one line when it is malformed or names a folder
+ * without results.csv. */
+enum vb_status extend_load_source(const char *dir, struct table *src,
+				  char *name, size_t n, bool *found,
+				  struct vb_error *err);
 
 /* Whether src_dir holds a finished run of c's settings with train.epochs
  * = src_epochs (the run extend_cell would continue rather than run from

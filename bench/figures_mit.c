@@ -229,18 +229,23 @@ static int mit_subtitles(const struct mit_layout *L, const struct table *t,
 		snprintf(lines[n++], 220, "no comparison epoch (a %s run has "
 			 "no finite eval loss)", mt->m[mt->base].name);
 	if (L->p[MIT_NLL].any) {
-		size_t cond[4], nc = stats_learned_conditions(t, cond, 4);
+		const char *cond[4];
+		size_t nc = stats_learned_conditions(t, cond, 4);
+		char who[80];
+		if (t->reference)
+			snprintf(who, sizeof who, "%s's baseline",
+				 t->reference_name ? t->reference_name : "?");
+		else
+			snprintf(who, sizeof who, "%s", mt->m[mt->base].name);
 		if (nc)
 			snprintf(lines[n++], 220, "right: IS-NLL at the last "
 				 "finite epoch minus %s's median best with the "
-				 "run's %s%s, bar = median, points = runs;",
-				 mt->m[mt->base].name, t->cols[cond[0]],
-				 nc > 1 ? " etc." : "");
+				 "run's %s%s, bar = median, points = runs;", who,
+				 cond[0], nc > 1 ? " etc." : "");
 		else
 			snprintf(lines[n++], 220, "right: IS-NLL at the last "
 				 "finite epoch minus %s's median best (%.1f "
-				 "nats), bar = median, points = runs;",
-				 mt->m[mt->base].name, ref);
+				 "nats), bar = median, points = runs;", who, ref);
 		snprintf(lines[n++], 220, "  dashed: the learned margin "
 			 "(+%.3g nats; a run right of it did not learn)",
 			 L->margin);

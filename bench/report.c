@@ -18,6 +18,7 @@
 #endif
 
 #include "counterfactual.h"
+#include "extend.h"
 #include "figures.h"
 #include "files.h"
 #include "machine.h"
@@ -255,7 +256,8 @@ static enum vb_status fill_setting_blanks(struct table *t,
  * rows read as their defaults (fill_setting_blanks), so that they make no
  * fake axis. */
 static enum vb_status load_results(const char *dir, struct table *t,
-				   struct vb_error *err)
+				   const struct table *src,
+				   const char *src_name, struct vb_error *err)
 {
 	char path[1200], rows[1200];
 	struct stat sb;
@@ -269,6 +271,8 @@ static enum vb_status load_results(const char *dir, struct table *t,
 				     "rows yet", rows);
 		if (st == VB_OK)
 			st = table_fill_sse_lists(dir, t, err);
+		t->reference = src;
+		t->reference_name = src_name;
 		if (st == VB_OK)
 			st = stats_fill_learned(t, err);
 		if (st == VB_OK)
@@ -282,6 +286,8 @@ static enum vb_status load_results(const char *dir, struct table *t,
 			table_sort_rows(t);
 		if (st == VB_OK && table_col(t, "nll_last") >= 0)
 			st = table_fill_sse_lists(dir, t, err);
+		t->reference = src;
+		t->reference_name = src_name;
 		if (st == VB_OK)
 			st = stats_fill_learned(t, err);
 		/* results.csv carries the verdicts the tables use (it kept
@@ -344,12 +350,19 @@ static enum vb_status report_figures(const struct table *t, const char *dir,
 enum vb_status report_rebuild(const char *dir, const char *map_x,
 			      const char *map_y, struct vb_error *err)
 {
-	struct table t;
-	char path[1200], title[1300], *note = NULL;
+	struct table t, src;
+	char path[1200], title[1300], *note = NULL, src_name[CONFIG_PATH_LEN];
+	bool have_src = false;
 	enum vb_status st;
 
 	table_init(&t);
-	st = load_results(dir, &t, err);
+	table_init(&src);
+	/* a --continue-from sweep: "learned" against its source's baseline */
+	st = extend_load_source(dir, &src, src_name, sizeof src_name,
+				&have_src, err);
+	if (st == VB_OK)
+		st = load_results(dir, &t, have_src ? &src : NULL,
+				  have_src ? src_name : NULL, err);
 	if (st == VB_OK) {
 		snprintf(title, sizeof title, "Sweep summary: %s", dir);
 		st = grid_note(&t, dir, &note, err);
@@ -373,6 +386,7 @@ enum vb_status report_rebuild(const char *dir, const char *map_x,
 		st = copy_run_files(&t, dir, err);
 	free(note);
 	table_free(&t);
+	table_free(&src);
 	return st;
 }
 

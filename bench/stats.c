@@ -214,9 +214,16 @@ double stats_median_sorted(const double *v, size_t n)
 	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* The baseline mitigation's name: "baseline", else the first named one
- * (as the mitigation table); NULL without a mitigation column. */
-static const char *baseline_name(const struct table *t)
+/* The table whose baseline rows give the learned reference: t's
+ * reference table (a continuation's source) or t. */
+static const struct table *ref_table(const struct table *t)
+{
+	return t->reference ? t->reference : t;
+}
+
+/* The baseline mitigation's name in t: "baseline", else the first named
+ * one (as the mitigation table); NULL without a mitigation column. */
+static const char *table_baseline(const struct table *t)
 {
 	const char *first = NULL;
 	if (table_col(t, "mitigation") < 0)
@@ -229,6 +236,12 @@ static const char *baseline_name(const struct table *t)
 			first = m;
 	}
 	return first;
+}
+
+/* The learned reference's baseline: that of t's reference table. */
+static const char *baseline_name(const struct table *t)
+{
+	return table_baseline(ref_table(t));
 }
 
 bool stats_row_nll(const struct table *t, size_t r, const char *col,
@@ -253,23 +266,24 @@ bool stats_row_nll(const struct table *t, size_t r, const char *col,
 	return true;
 }
 
-/* The median nll_best of the baseline's (b's) rows; with row >= 0 only
- * those with row's values in the condition columns cond (n_cond). */
+/* The median nll_best of the baseline's (b's) rows of t's reference
+ * table; with row >= 0 only those with t's row's values in the
+ * condition columns cond (n_cond names). */
 static double baseline_median(const struct table *t, const char *b,
-			      const size_t *cond, size_t n_cond, long row)
+			      const char *const *cond, size_t n_cond, long row)
 {
+	const struct table *rt = ref_table(t);
 	double *v, x, med;
 	size_t n = 0;
-	v = malloc((t->n_rows + 1) * sizeof *v);
+	v = malloc((rt->n_rows + 1) * sizeof *v);
 	if (!v)
 		return NAN;
-	for (size_t r = 0; r < t->n_rows; r++) {
-		bool same = strcmp(table_get(t, r, "mitigation"), b) == 0;
+	for (size_t r = 0; r < rt->n_rows; r++) {
+		bool same = strcmp(table_get(rt, r, "mitigation"), b) == 0;
 		for (size_t k = 0; same && row >= 0 && k < n_cond; k++)
-			same = !strcmp(t->cells[r * t->n_cols + cond[k]],
-				       t->cells[(size_t)row * t->n_cols +
-						cond[k]]);
-		if (same && stats_row_nll(t, r, "nll_best", &x) &&
+			same = !strcmp(table_get(rt, r, cond[k]),
+				       table_get(t, (size_t)row, cond[k]));
+		if (same && stats_row_nll(rt, r, "nll_best", &x) &&
 		    isfinite(x))
 			v[n++] = x;
 	}
@@ -282,26 +296,28 @@ static double baseline_median(const struct table *t, const char *b,
 double stats_learned_reference(const struct table *t)
 {
 	const char *b = baseline_name(t);
-	if (!b || table_col(t, "nll_best") < 0)
+	if (!b || table_col(ref_table(t), "nll_best") < 0)
 		return NAN;
 	return baseline_median(t, b, NULL, 0, -1);
 }
 
-size_t stats_learned_conditions(const struct table *t, size_t *cond,
+size_t stats_learned_conditions(const struct table *t, const char **cond,
 				size_t cap)
 {
+	const struct table *rt = ref_table(t);
 	const char *b = baseline_name(t);
 	size_t n = 0;
 	if (!b)
 		return 0;
-	for (size_t c = 0; c < t->n_cols && n < cap; c++) {
+	for (size_t c = 0; c < rt->n_cols && n < cap; c++) {
 		const char *first = NULL;
 		bool varies = false;
-		if (!table_is_setting(t->cols[c]) || strstr(t->cols[c], "seed"))
+		if (!table_is_setting(rt->cols[c]) ||
+		    strstr(rt->cols[c], "seed"))
 			continue;
-		for (size_t r = 0; r < t->n_rows && !varies; r++) {
-			const char *v = t->cells[r * t->n_cols + c];
-			if (strcmp(table_get(t, r, "mitigation"), b))
+		for (size_t r = 0; r < rt->n_rows && !varies; r++) {
+			const char *v = rt->cells[r * rt->n_cols + c];
+			if (strcmp(table_get(rt, r, "mitigation"), b))
 				continue;
 			if (!first)
 				first = v;
@@ -309,7 +325,7 @@ size_t stats_learned_conditions(const struct table *t, size_t *cond,
 				varies = strcmp(first, v) != 0;
 		}
 		if (varies)
-			cond[n++] = c;
+			cond[n++] = rt->cols[c];
 	}
 	return n;
 }
@@ -388,7 +404,7 @@ static const char *learned_of(const struct table *t, size_t r, double ref)
 /* Row r's reference: the baseline under the row's conditions where it
  * ran them, else the overall one (ref). */
 static double row_reference(const struct table *t, const char *b, double ref,
-			    const size_t *cond, size_t n_cond, size_t r)
+			    const char *const *cond, size_t n_cond, size_t r)
 {
 	if (n_cond && isfinite(ref)) {
 		double m = baseline_median(t, b, cond, n_cond, (long)r);
@@ -402,7 +418,8 @@ enum vb_status stats_fill_learned(struct table *t, struct vb_error *err)
 {
 	const char *b = baseline_name(t);
 	double ref = stats_learned_reference(t);
-	size_t cond[16], n_cond = stats_learned_conditions(t, cond, 16);
+	const char *cond[16];
+	size_t n_cond = stats_learned_conditions(t, cond, 16);
 	enum vb_status st = VB_OK;
 	int c = table_col(t, "learned");
 	if (table_col(t, "nll_last") < 0)
@@ -422,24 +439,36 @@ enum vb_status stats_fill_learned(struct table *t, struct vb_error *err)
 
 double stats_learned_reference_row(const struct table *t, size_t r)
 {
-	size_t cond[16], n_cond = stats_learned_conditions(t, cond, 16);
+	const char *cond[16];
+	size_t n_cond = stats_learned_conditions(t, cond, 16);
 	return row_reference(t, baseline_name(t), stats_learned_reference(t),
 			     cond, n_cond, r);
+}
+
+void stats_learned_who(const struct table *t, char *buf, size_t n)
+{
+	const char *b = baseline_name(t);
+	if (t->reference)
+		snprintf(buf, n, "`%s`'s runs in %s (the sweep this one "
+			 "continues)", b ? b : "?",
+			 t->reference_name ? t->reference_name : "?");
+	/* a table without a `baseline` (e.g. a continuation of the
+	 * mitigations only, without its source): its first mitigation
+	 * stands in, named */
+	else if (b && strcmp(b, "baseline"))
+		snprintf(buf, n, "`%s`'s runs (this table has no `baseline`; "
+			 "its first mitigation stands in)", b);
+	else
+		snprintf(buf, n, "the baseline's runs");
 }
 
 void stats_learned_rule(FILE *f, const struct table *t)
 {
 	double ref = stats_learned_reference(t);
-	size_t cond[16], n_cond = stats_learned_conditions(t, cond, 16);
-	const char *b = baseline_name(t);
-	char who[160];
-	/* a table without a `baseline` (e.g. a continuation of the
-	 * mitigations only): its first mitigation stands in, named */
-	if (b && strcmp(b, "baseline"))
-		snprintf(who, sizeof who, "`%s`'s runs (this table has no "
-			 "`baseline`; its first mitigation stands in)", b);
-	else
-		snprintf(who, sizeof who, "the baseline's runs");
+	const char *cond[16];
+	size_t n_cond = stats_learned_conditions(t, cond, 16);
+	char who[400];
+	stats_learned_who(t, who, sizeof who);
 	fprintf(f, "\"Learned\": a run learned iff (a) its importance-"
 		"sampled NLL at its last finite evaluated epoch (nll_last) is "
 		"at most ref + max(%g nats, %g %% of |ref|), where ref is ",
@@ -448,7 +477,7 @@ void stats_learned_rule(FILE *f, const struct table *t)
 		fprintf(f, "the median best-epoch NLL of %s with "
 			"the run's values of ", who);
 		for (size_t k = 0; k < n_cond; k++)
-			fprintf(f, "%s`%s`", k ? ", " : "", t->cols[cond[k]]);
+			fprintf(f, "%s`%s`", k ? ", " : "", cond[k]);
 		fprintf(f, " (over all of them: %.6g nats)", ref);
 	} else if (isfinite(ref))
 		fprintf(f, "the median best-epoch NLL of %s (%.6g nats)", who,

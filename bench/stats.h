@@ -32,7 +32,8 @@ struct stats_group {
  *   (a) its NLL at the last finite epoch (nll_last) is at most
  *       ref + max(STATS_LEARNED_NATS, STATS_LEARNED_REL x |ref|), where
  *       ref is the median of the baseline's runs' best-epoch NLL
- *       (nll_best; the baseline as in the mitigation table) under the
+ *       (nll_best; the baseline as in the mitigation table, of
+ *       t->reference when set, e.g. a continuation's source) under the
  *       run's values of the swept axes (stats_learned_conditions) when
  *       the table has one with a finite value, else the run's own
  *       nll_best;
@@ -62,15 +63,18 @@ double stats_learned_reference(const struct table *t);
  * columns where the baseline ran them, else stats_learned_reference
  * (NAN when there is none: the rule then uses the run's own best). */
 double stats_learned_reference_row(const struct table *t, size_t r);
-/* The condition columns of the learned reference into cond (at most cap):
- * the settings other than seeds that take more than one value among the
- * baseline's rows (the sweep's axes, e.g. nets.activation). A row's
+/* The condition columns (names) of the learned reference into cond (at
+ * most cap): the settings other than seeds that take more than one value
+ * among the baseline's rows (the sweep's axes, e.g. nets.activation). A row's
  * reference is then the median best NLL of the baseline's rows with the
  * row's values in them (the overall median where the baseline has no
  * such row), so a mitigation is held to the baseline under the same
  * conditions. Returns the count (0: one reference for every row). */
-size_t stats_learned_conditions(const struct table *t, size_t *cond,
+size_t stats_learned_conditions(const struct table *t, const char **cond,
 				size_t cap);
+/* Whose runs give the reference, for texts ("the baseline's runs", or
+ * the stand-in mitigation, or the reference table's baseline, named). */
+void stats_learned_who(const struct table *t, char *buf, size_t n);
 
 /* Row r's held-out NLL col ("nll_best" or "nll_last") on the consistent
  * scale (eval.nll_estimator = consistent, models/model.h): the value as

@@ -647,6 +647,10 @@ static enum vb_status sched_open(struct sched *s, const struct sweep_plan *p,
 				     "expected more", o->continue_from,
 				     s->src_epochs,
 				     (long long)p->base.train.epochs);
+		/* report judges "learned" against the source's baseline */
+		if (st == VB_OK && !o->one_cell && !o->next_cell)
+			st = extend_record_source(o->out_dir,
+						  o->continue_from, err);
 	}
 	return st;
 }

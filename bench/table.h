@@ -54,6 +54,11 @@ struct table {
 	char **cols;  /* (n_cols) names, owned */
 	char **cells; /* (n_rows * n_cols) row-major, owned, "" when empty */
 	size_t cap_rows;
+	/* The table whose `baseline` rows judge "learned" (stats.h) when t
+	 * has none of its own, e.g. the source of a --continue-from sweep;
+	 * NULL: t itself. Not owned; reference_name names it in texts. */
+	const struct table *reference;
+	const char *reference_name;
 };
 
 void table_init(struct table *t);

@@ -640,7 +640,8 @@ START_TEST(test_learned_reference_per_axis)
 		{"other", "relu", "1", "150", "150", "false"},   /* 9 above 141 */
 	};
 	char *text = NULL;
-	size_t len = 0, cond[4];
+	const char *cond[4];
+	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 	struct table t;
 	fputs("id,mitigation,nets.activation,train.seed,status,"
@@ -654,7 +655,7 @@ START_TEST(test_learned_reference_per_axis)
 	learned_table("learned-axis", text, len, &t);
 	free(text);
 	ck_assert_uint_eq(stats_learned_conditions(&t, cond, 4), 1);
-	ck_assert_str_eq(t.cols[cond[0]], "nets.activation");
+	ck_assert_str_eq(cond[0], "nets.activation");
 	for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
 		ck_assert_msg(!strcmp(table_get(&t, i, "learned"), rows[i].want),
 			      "row %zu (%s %s, nll_last %s): learned %s, want "
@@ -676,6 +677,62 @@ START_TEST(test_learned_reference_per_axis)
 				   "`nets.activation`") != NULL, "%s", text);
 	free(text);
 	table_free(&t);
+}
+END_TEST
+
+/* A continuation's table (sweep --continue-from, without a baseline of
+ * its own) judged against its source's baseline (t->reference, which
+ * report loads from continued_from.txt): the reference is the median of
+ * the source's baseline rows, not the continuation's first mitigation's,
+ * and the rule's text names the source. */
+START_TEST(test_learned_reference_from_source)
+{
+	static const char *src_csv =
+		"id,mitigation,train.seed,status,last_finite_epoch,nll_best,"
+		"nll_last,sse_best,sse_max,eval_sses\n"
+		"s1,baseline,1,nan,3,100,100,50,60,60;55;50\n"
+		"s2,baseline,2,nan,3,110,110,50,60,60;55;50\n"
+		"s3,baseline,3,ok,4,104,104,50,60,60;55;50\n"
+		"s4,other,1,ok,4,90,90,50,60,60;55;50\n";
+	static const char *cont_csv =
+		"id,mitigation,train.seed,status,last_finite_epoch,nll_best,"
+		"nll_last,sse_best,sse_max,eval_sses\n"
+		"c1,other,1,ok,8,80,80,50,60,60;55;50\n"  /* its own best */
+		"c2,other,2,ok,8,95,108,50,60,60;55;50\n" /* 4 above 104 */
+		"c3,other,3,ok,8,95,110,50,60,60;55;50\n";/* 6 above */
+	struct table src, t;
+	struct vb_error err = {0};
+	char *text = NULL, who[400];
+	size_t len = 0;
+	const char *cond[4];
+	FILE *f;
+	learned_table("learned-src", src_csv, strlen(src_csv), &src);
+	learned_table("learned-cont", cont_csv, strlen(cont_csv), &t);
+	/* without its source: the first mitigation's median best (95) */
+	ck_assert_double_eq_tol(stats_learned_reference(&t), 95, 1e-12);
+	ck_assert_str_eq(table_get(&t, 2, "learned"), "false"); /* 110 > 100 */
+	t.reference = &src;
+	t.reference_name = "../study";
+	ck_assert(stats_fill_learned(&t, &err) == VB_OK);
+	ck_assert_double_eq_tol(stats_learned_reference(&t), 104, 1e-12);
+	ck_assert_double_eq_tol(stats_learned_reference_row(&t, 0), 104,
+				1e-12);
+	ck_assert_uint_eq(stats_learned_conditions(&t, cond, 4), 0);
+	ck_assert_str_eq(table_get(&t, 0, "learned"), "true");
+	ck_assert_str_eq(table_get(&t, 1, "learned"), "true");
+	ck_assert_str_eq(table_get(&t, 2, "learned"), "false");
+	stats_learned_who(&t, who, sizeof who);
+	ck_assert_str_eq(who, "`baseline`'s runs in ../study (the sweep this "
+			      "one continues)");
+	f = open_memstream(&text, &len);
+	stats_learned_rule(f, &t);
+	fclose(f);
+	ck_assert_msg(strstr(text, "NLL of `baseline`'s runs in ../study (the "
+				   "sweep this one continues) (104 nats)") !=
+			      NULL, "%s", text);
+	free(text);
+	table_free(&t);
+	table_free(&src);
 }
 END_TEST
 
@@ -862,7 +919,8 @@ TU_MAIN("report", "report", 240, test_figures_mitigation_axes,
 	test_figures_legend_panels, test_figures_without_curves,
 	test_report_fake_axis, test_report_files, test_table_unterminated_quote,
 	test_old_rows_load, test_learned_sse_rule, test_learned_nll_margin,
-	test_learned_reference_per_axis, test_nll_consistent_scale,
+	test_learned_reference_per_axis, test_learned_reference_from_source,
+	test_nll_consistent_scale,
 	test_wilson_interval,
 	test_time_vs_baseline, test_worst_partial_by_mitigation,
 	test_failing_batches)

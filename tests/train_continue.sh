@@ -196,6 +196,24 @@ echo bogus > part6/only.txt
 if "$bin" report part6 > /dev/null 2> err.txt; then fail "report accepted only.txt naming no mitigation"; fi
 grep -q "part6/only.txt: 'bogus' is not a mitigation of the folder's sweep.ini" err.txt && [ "$(wc -l < err.txt)" -eq 1 ] ||
   fail "bad only.txt: $(cat err.txt)"
+# the continuation names its source (relative, so the pair moves with a
+# clone), and report judges "learned" against the source's baseline, not
+# against the continuation's first mitigation
+[ "$(cat only6/continued_from.txt)" == ../sw3 ] ||
+  fail "continued_from.txt is '$(cat only6/continued_from.txt 2>&1)', expected ../sw3"
+want='NLL of `baseline`'"'"'s runs in ../sw3 (the sweep this one continues)'
+grep -qF "$want" only6/summary.md ||
+  fail "the learned rule does not name the source: $(grep -i 'learned' only6/summary.md | head -2)"
+mkdir moved && cp -r only6 sw3 moved/ && rm moved/only6/summary.md
+"$bin" report moved/only6 > /dev/null || fail "report of a moved continuation"
+grep -qF "$want" moved/only6/summary.md || fail "moved: the rule lost its source"
+echo ../nowhere > moved/only6/continued_from.txt
+if "$bin" report moved/only6 > /dev/null 2> err.txt; then fail "report accepted a missing source"; fi
+[ "$(wc -l < err.txt)" -eq 1 ] && grep -q "names ../nowhere, which has no results.csv" err.txt ||
+  fail "missing source: $(cat err.txt)"
+printf '\n' > moved/only6/continued_from.txt
+if "$bin" report moved/only6 > /dev/null 2> err.txt; then fail "report accepted an empty continued_from.txt"; fi
+grep -q "expected one line" err.txt || fail "empty continued_from.txt: $(cat err.txt)"
 # shards of one --only sweep merge into one selection; a later sweep of the
 # folder with the other mitigation selects the whole grid (no only.txt)
 "$bin" sweep s3.ini --out sh1 --shard 1/2 --only poisoned -q
