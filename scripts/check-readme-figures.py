@@ -1326,6 +1326,32 @@ def snapshot_checks():
     return bad, notes
 
 
+DIAGONAL_FIELDS = ("status", "first_epoch", "first_step", "pythae_error", "first_batch",
+                   "last_finite_epoch", "nll_best", "nll_last", "sse_best")
+
+
+def diagonal_checks():
+    """Failures of the trigger grid's reproduction check (issue 16 item 4):
+    a cell with init seed = data seed = k and the partial batch kept is the
+    study's baseline seed k with the init seed set explicitly, so its row
+    must repeat the study's in every field of DIAGONAL_FIELDS (README
+    covers only the rows in SNAPSHOT)."""
+    bad = []
+    for r in rows(TRIG):
+        if r["mitigation"] != "baseline" or r["model.init_seed"] != r["train.seed"]:
+            continue
+        base = sel(ST, mitigation="baseline", train__seed=r["train.seed"])
+        if len(base) != 1:
+            bad.append("DIAGONAL %s: %d study baseline rows of seed %s" % (ST, len(base), r["train.seed"]))
+            continue
+        for k in DIAGONAL_FIELDS:
+            if r.get(k) != base[0].get(k):
+                bad.append("DIAGONAL trigger cell init = data seed = %s differs from the study's baseline "
+                           "seed %s in %s: %r against %r" % (r["train.seed"], r["train.seed"], k,
+                                                             (r.get(k) or "")[:40], (base[0].get(k) or "")[:40]))
+    return bad
+
+
 def write_snapshot():
     """SNAPSHOT rewritten (temporary file, then renamed) with every row the
     growing folders' CSVs have now."""
@@ -1346,6 +1372,7 @@ def main():
     with open(os.path.join(ROOT, "README.md")) as f:
         readme = f.read()
     stale, notes = snapshot_checks()
+    stale += diagonal_checks()
     for msg in stale + notes:
         print(msg)
     bad = len(stale)

@@ -44,4 +44,33 @@ grep -q "STALE .*$first" <<<"$out" || fail "the missing row $first is not named:
 echo "results/nowhere.csv 123" >> results/readme-rows.txt
 if out=$(check 2>&1); then fail "a bad snapshot line passed"; fi
 grep -q "readme-rows.txt line .*expected 'PATH ID'" <<<"$out" || fail "bad line not named: $out"
+# The trigger grid's diagonal (init seed = data seed, partial batch kept)
+# must repeat the study's baseline row of that seed: a copy passes that
+# check (its table cells still differ from README's "not run"), a copy
+# with another failure step is named.
+cp snap.txt results/readme-rows.txt
+mkdir -p results/rhvae-resnet-trigger
+diag() { # FIRST_STEP_DELTA
+  python3 - "$1" <<'PY'
+import csv, sys
+src = "results/rhvae-resnet-study/results.csv"
+rows = list(csv.DictReader(open(src, newline="")))
+r = dict(next(x for x in rows if x["mitigation"] == "baseline" and x["train.seed"] == "2"),
+         id="dddddddddddddddd", **{"model.init_seed": "2"})
+r["first_step"] = str(int(r["first_step"]) + int(sys.argv[1]))
+with open("results/rhvae-resnet-trigger/results.csv", "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerow(r)
+PY
+}
+echo "results/rhvae-resnet-trigger/results.csv dddddddddddddddd" >> results/readme-rows.txt
+diag 0
+out=$(check) || true
+! grep -q DIAGONAL <<<"$out" || fail "a diagonal cell equal to the study's row was refused: $out"
+grep -q "MISMATCH.*trigger\|trigger.*MISMATCH\|init seed 2" <<<"$out" || fail "the trigger row did not reach the table: $out"
+diag 3
+if out=$(check); then fail "a diagonal cell that fails at another step passed"; fi
+grep -q "DIAGONAL trigger cell init = data seed = 2 differs from the study's baseline seed 2 in first_step" <<<"$out" ||
+  fail "the diagonal mismatch is not named: $out"
 echo "readme_snapshot: ok"
