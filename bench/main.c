@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "curves.h"
 #include "config.h"
 #include "files.h"
 #include "machine.h"
@@ -82,6 +83,8 @@ static const char *MAIN_HELP =
 	"  sweep     run a grid of trainings from a config with a [sweep] section\n"
 	"  merge     join sweep folders (shards) into one table\n"
 	"  report    rebuild a sweep folder's tables and plots\n"
+	"  curves    plot per-epoch curves of runs from sweep folders "
+	"(against epochs or epochs x lr)\n"
 	"  replay    rerun a run from its last checkpoint to its first NaN "
 	"(--anomaly names the origin)\n"
 	"  counterfactual  rerun a failed run from before its first NaN "
@@ -563,6 +566,19 @@ static int cmd_ext(enum vb_status (*fn)(int, char **, FILE *,
 	return fail(&err);
 }
 
+static const char *CURVES_HELP =
+	"usage: vaebench curves OUT.png --col COL[,COL...] [--x epoch|lr-epochs]\n"
+	"                [--log-y] [--title TEXT] DIR[:MITIGATION]...\n"
+	"\n"
+	"Draws one panel per column COL of the per-epoch curves (DIR/curves/\n"
+	"ID.csv: eval_sse, grad_norm_median, train_loss, ...) with one line per\n"
+	"run of each sweep folder DIR (of MITIGATION only, when given), a\n"
+	"colour per DIR[:MITIGATION], the first NaN epoch marked; at most 8\n"
+	"series and 4 columns. --x lr-epochs puts the runs on epoch x optim.lr\n"
+	"/ the largest optim.lr among them (log scale): a run at a tenth of the\n"
+	"rate that follows the same path ten times slower lines up with the\n"
+	"faster one.\n";
+
 static const char *REPLAY_HELP =
 	"usage: vaebench replay RUN_DIR [--step S] [--anomaly] [--dump FILE]\n"
 	"                       [--reset-optimizer] [-q]\n"
@@ -727,6 +743,9 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "report"))
 		return cmd_ext(cli_report_command, argc - 2, argv + 2,
 			       REPORT_HELP);
+	if (!strcmp(cmd, "curves"))
+		return cmd_ext(curves_command, argc - 2, argv + 2,
+			       CURVES_HELP);
 	if (!strcmp(cmd, "replay"))
 		return cmd_replay(argc - 2, argv + 2);
 	if (!strcmp(cmd, "counterfactual"))

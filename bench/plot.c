@@ -415,6 +415,7 @@ struct frame {
 				  logy, plot_symlog when symlog) */
 	bool logy, symlog;
 	bool xfit; /* x0 is the smallest x, not 0 */
+	bool xlog; /* x given as log10: whole decades, ticks 10^k */
 };
 
 double plot_symlog(double y)
@@ -497,6 +498,11 @@ static void panel_range(struct frame *f, const struct plot_panel *p)
 		f->y0 -= pad;
 		f->y1 += pad;
 	}
+	if (f->xlog) { /* whole decades around the data */
+		f->x0 = isfinite(f->x0) ? floor(f->x0) : 0;
+		f->x1 = fmax(isfinite(f->x1) ? ceil(f->x1) : 0, f->x0 + 1);
+		return;
+	}
 	if (f->xfit && !(f->x1 > f->x0)) { /* no data, or one x */
 		f->x0 = isfinite(f->x0) ? f->x0 - 1 : 0;
 		f->x1 = f->x0 + 2;
@@ -524,6 +530,22 @@ static void symlog_tick(struct plot_image *img, const struct frame *f,
 	}
 	plot_text(img, f->x - 8 - plot_text_width(lab, s),
 		  yy - plot_text_height(s) / 2, s, false, INK, lab);
+}
+
+/* A log10 x axis: grid, tick and label at 10^k, short ticks at m 10^k. */
+static void x_log_ticks(struct plot_image *img, const struct frame *f, int s)
+{
+	char lab[32];
+	for (int e = (int)f->x0; e <= (int)f->x1; e++) {
+		int xx = px(f, e), yb = f->y + f->h;
+		plot_line(img, xx, f->y, xx, yb, 1, 0, GRID);
+		snprintf(lab, sizeof lab, abs(e) <= 4 ? "%g" : "%.0e", pow(10, e));
+		text_center(img, xx, yb + 8, s, INK, lab);
+		for (int m = 1; m <= 9 && (m == 1 || e < (int)f->x1); m++)
+			plot_line(img, px(f, e + log10(m)), yb,
+				  px(f, e + log10(m)), yb + (m > 1 ? 3 : 6), 1,
+				  0, INK);
+	}
 }
 
 /* y ticks with grid lines, x ticks. */
@@ -567,6 +589,10 @@ static void panel_ticks(struct plot_image *img, const struct frame *f, int s)
 			plot_text(img, x - 8 - plot_text_width(lab, s),
 				  yy - th / 2, s, false, INK, lab);
 		}
+	}
+	if (f->xlog) {
+		x_log_ticks(img, f, s);
+		return;
 	}
 	double step = nice_step(f->x1 - f->x0, 4);
 	if (step < 1)
@@ -640,7 +666,8 @@ static void draw_panel(struct plot_image *img, const struct plot_panel *p,
 {
 	const int s = 2, th = plot_text_height(s);
 	struct frame f = {x, y, w, h, 0, 1, INFINITY, -INFINITY, pl->log_y,
-			  pl->symlog_y && !pl->log_y, pl->x_fit};
+			  pl->symlog_y && !pl->log_y, pl->x_fit || pl->x_log10,
+			  pl->x_log10};
 	panel_range(&f, p);
 	plot_fill_rect(img, x, y, w, h, 0xffffff);
 	panel_ticks(img, &f, s);

@@ -104,6 +104,8 @@ struct plot_lines {
 	const char *title, *x_label, *y_label;
 	bool log_y, symlog_y;
 	bool x_fit; /* the x axis spans the data (default: from 0) */
+	bool x_log10; /* x values are log10 of the data: the axis spans
+			 whole decades, ticks read 10^k (0.1, 1, 10) */
 	size_t n_panels, n_cols;
 	const struct plot_panel *panels;
 	size_t legend_n;
