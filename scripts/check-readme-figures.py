@@ -637,6 +637,29 @@ def curve_last_eval(path, r, col):
     return fl([x for x in curve(path, r) if math.isfinite(fl(x["eval_loss"]))][-1][col])
 
 
+def at_tenth(col):
+    """(lr 1e-6's col at epoch 50, lr 1e-5's at epoch 5) per seed of lr
+    1e-6's continued runs: the two on the steps x rate axis (Adam's step
+    scales with the rate)."""
+    out = []
+    for r in sel(ST50, mitigation="lr-1e-6"):
+        fast = one_row(ST, mitigation="lr-1e-5", train__seed=r["train.seed"])
+        out.append((curve_at(ST50, r, 50, col), curve_at(ST, fast, 5, col)))
+    return out
+
+
+def one_row(path, **where):
+    rs = sel(path, **where)
+    if len(rs) != 1:
+        raise ValueError("%s %s: %d rows match, want 1" % (path, where, len(rs)))
+    return rs[0]
+
+
+def base_first_over(col, level):
+    """Per baseline seed of the study: the first epoch whose col exceeds level."""
+    return [next(int(x["epoch"]) for x in curve(ST, r) if fl(x[col]) > level) for r in st_base()]
+
+
 def st_best_last(col):
     """(col at the best epoch, col at the last finite evaluated epoch) of
     every study baseline run."""
@@ -748,10 +771,29 @@ CHECKS = [
           "30", "32", lambda: [curve_at(ST50, r, 15, "grad_norm_median") for r in sel(ST50, mitigation="lr-1e-5")]),
     *span("1e-5's climbs on all 7 seeds (30-32 at epoch 15, 48-56 at 50)", ST50 + " lr-1e-5 grad_norm_median at 50",
           "48", "56", lambda: [curve_at(ST50, r, 50, "grad_norm_median") for r in sel(ST50, mitigation="lr-1e-5")]),
-    ("the baseline's did before it died (about 31 at epoch 4, 212-298 at", ST + " baseline median grad_norm_median at 4", "31",
-     lambda: statistics.median(curve_at(ST, r, 4, "grad_norm_median") for r in st_base())),
-    *span("the baseline's did before it died (about 31 at epoch 4, 212-298 at", ST + " baseline grad_norm_median at 10", "212", "298",
-          lambda: [curve_at(ST, r, 10, "grad_norm_median") for r in st_base()]),
+    # section 2, item 3: the lower rates on the steps x rate axis (lr_axis.png)
+    *span("lr 1e-6's eval SSE (57.3 to 62.9) is lr", ST50 + " lr-1e-6 eval_sse at 50", "57.3", "62.9",
+          lambda: [a for a, _ in at_tenth("eval_sse")]),
+    *span("1e-5's at epoch 5 (57.5 to 61.9), and their epoch-median gradient norms", ST + " lr-1e-5 eval_sse at 5 (lr 1e-6's seeds)",
+          "57.5", "61.9", lambda: [b for _, b in at_tenth("eval_sse")]),
+    ("differ by at most 1.3 on each of the 7 seeds", ST50 + " max |lr-1e-6 at 50 - lr-1e-5 at 5| grad_norm_median", "1.3",
+     lambda: max(abs(a - b) for a, b in at_tenth("grad_norm_median"))),
+    ("differ by at most 1.3 on each of the 7 seeds", ST50 + " lr-1e-6 seeds", "7", lambda: len(at_tenth("eval_sse"))),
+    *span("baseline it holds for the held-out reconstruction (eval SSE 38.5 to 43.8", ST50 + " lr-1e-5 eval_sse at 50",
+          "38.5", "43.8", lambda: [curve_at(ST50, r, 50, "eval_sse") for r in sel(ST50, mitigation="lr-1e-5")]),
+    *span("at epoch 50, the baseline's 40.3 to 46.5 at epoch 5)", ST + " baseline eval_sse at 5", "40.3", "46.5",
+          lambda: [curve_at(ST, r, 5, "eval_sse") for r in st_base()]),
+    *span("gradient norm runs ahead: 48 to 56 at epoch 50", ST50 + " lr-1e-5 grad_norm_median at 50", "48", "56",
+          lambda: [curve_at(ST50, r, 50, "grad_norm_median") for r in sel(ST50, mitigation="lr-1e-5")]),
+    *[c for e, lo, hi, phrase in ((5, "31", "39", "31 to 39 at epoch 5, 35 to 44 at 6 and 42 to 93 at 7"),
+                                  (6, "35", "44", "31 to 39 at epoch 5, 35 to 44 at 6 and 42 to 93 at 7"),
+                                  (7, "42", "93", "31 to 39 at epoch 5, 35 to 44 at 6 and 42 to 93 at 7"))
+      for c in span(phrase, ST + " baseline grad_norm_median at %d" % e, lo, hi,
+                    lambda e=e: [curve_at(ST, r, e, "grad_norm_median") for r in st_base()])],
+    *span("passed 100 at epoch 8 or 9 on every seed", ST + " baseline first epoch with grad_norm_median > 100",
+          "8", "9", lambda: base_first_over("grad_norm_median", 100)),
+    *span("epochs 11 to 18. On this axis", ST + " baseline first_epoch", "11", "18",
+          lambda: [fl(r["first_epoch"]) for r in st_base()]),
     ("**It reproduces on every seed.** All 10 die (95 % interval 0.72 to", ST + " baseline NaN runs", "10",
      lambda: sum(r["status"] == "nan" for r in st_base())),
     ("**It reproduces on every seed.** All 10 die (95 % interval 0.72 to", ST + " baseline Wilson low", "0.72",
