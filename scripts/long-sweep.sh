@@ -43,9 +43,15 @@ setsid sh -c 'echo 19 > /proc/self/autogroup 2>/dev/null; exec nice -n 19 "$@"' 
   "$build/vaebench" sweep "$config" --out "$out" --jobs "$jobs" "$@" &
 pid=$!
 if ((every > 0)); then
+  # wakes every 10 s, so the final commit follows the sweep's end within
+  # seconds (a single sleep of MIN minutes held it back up to MIN minutes)
+  last=$SECONDS
   while kill -0 "$pid" 2>/dev/null; do
-    sleep $((every * 60)) & wait $! || true
-    kill -0 "$pid" 2>/dev/null && commit_folder
+    sleep 10 & wait $! || true
+    if ((SECONDS - last >= every * 60)) && kill -0 "$pid" 2>/dev/null; then
+      commit_folder
+      last=$SECONDS
+    fi
   done
 fi
 rc=0
