@@ -8,6 +8,7 @@
 
 #include "files.h"
 #include "plot.h"
+#include "stats.h"
 #include "table.h"
 
 #define CURVES_MAX_SERIES 8
@@ -151,9 +152,8 @@ static enum vb_status load_series(struct series *s, const char *const *cols,
 			       s->mitigation);
 	for (size_t i = 0; st == VB_OK && i < s->n_runs; i++) {
 		const char *id = table_get(&s->rows, s->run_rows[i], "id");
-		snprintf(path, sizeof path, "%s/curves/%s.csv", s->dir, id);
 		table_init(&s->curves[i]);
-		if (!files_exists(path))
+		if (!table_curve_path(s->dir, id, path, sizeof path))
 			return vb_fail(err, VB_ERR_DATA, "curves: %s is "
 				       "missing (run 'vaebench report %s')",
 				       path, s->dir);
@@ -202,7 +202,7 @@ static struct plot_series run_line(const struct series *s, size_t i,
 		xs[k] = logx ? log10(e * scale) : e;
 		ys[k] = y;
 	}
-	if (!strcmp(table_get(&s->rows, s->run_rows[i], "status"), "nan") &&
+	if (stats_is_hit(table_get(&s->rows, s->run_rows[i], "status")) &&
 	    table_parse_num(table_get(&s->rows, s->run_rows[i],
 				      "first_epoch"),
 			    &first))

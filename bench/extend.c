@@ -274,16 +274,15 @@ done:
 enum vb_status extend_record_source(const char *out_dir, const char *src_dir,
 				    struct vb_error *err)
 {
-	char rel[CONFIG_PATH_LEN], path[CONFIG_PATH_LEN + 32];
+	char rel[CONFIG_PATH_LEN], line[CONFIG_PATH_LEN + 2];
+	char path[CONFIG_PATH_LEN + 32];
 	enum vb_status st = relative_path(out_dir, src_dir, rel, sizeof rel,
 					  err);
-	size_t len = strlen(rel);
 	if (st != VB_OK)
 		return st;
-	rel[len] = '\n';
-	rel[len + 1 < sizeof rel ? len + 1 : len] = '\0';
+	snprintf(line, sizeof line, "%s\n", rel);
 	snprintf(path, sizeof path, "%s/" EXTEND_SOURCE_FILE, out_dir);
-	return files_write_text(path, rel, err);
+	return files_write_text(path, line, err);
 }
 
 /* extend.h */

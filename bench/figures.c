@@ -228,12 +228,8 @@ static void read_curve(const char *dir, const char *id, const char *col,
 	table_init(&m);
 	c->n = 0;
 	c->x = c->y = NULL;
-	/* runs/ID/metrics.csv, else the copy the report keeps in curves/
-	 * (a committed folder has no runs/). */
-	snprintf(path, sizeof path, "%s/runs/%s/metrics.csv", dir, id);
-	if (access(path, F_OK) != 0)
-		snprintf(path, sizeof path, "%s/curves/%s.csv", dir, id);
-	if (table_read(path, &m, NULL) == VB_OK && m.n_rows) {
+	if (table_curve_path(dir, id, path, sizeof path) &&
+	    table_read(path, &m, NULL) == VB_OK && m.n_rows) {
 		c->x = malloc(m.n_rows * sizeof *c->x);
 		c->y = malloc(m.n_rows * sizeof *c->y);
 		if (c->x && c->y) {

@@ -262,6 +262,8 @@ static enum vb_status load_results(const char *dir, struct table *t,
 	char path[1200], rows[1200];
 	struct stat sb;
 	enum vb_status st;
+	t->reference = src; /* "learned" against src's baseline, when set */
+	t->reference_name = src_name;
 	snprintf(rows, sizeof rows, "%s/rows", dir);
 	snprintf(path, sizeof path, "%s/results.csv", dir);
 	if (stat(rows, &sb) == 0 && S_ISDIR(sb.st_mode)) {
@@ -271,8 +273,6 @@ static enum vb_status load_results(const char *dir, struct table *t,
 				     "rows yet", rows);
 		if (st == VB_OK)
 			st = table_fill_sse_lists(dir, t, err);
-		t->reference = src;
-		t->reference_name = src_name;
 		if (st == VB_OK)
 			st = stats_fill_learned(t, err);
 		if (st == VB_OK)
@@ -286,8 +286,6 @@ static enum vb_status load_results(const char *dir, struct table *t,
 			table_sort_rows(t);
 		if (st == VB_OK && table_col(t, "nll_last") >= 0)
 			st = table_fill_sse_lists(dir, t, err);
-		t->reference = src;
-		t->reference_name = src_name;
 		if (st == VB_OK)
 			st = stats_fill_learned(t, err);
 		/* results.csv carries the verdicts the tables use (it kept

@@ -862,9 +862,15 @@ enum vb_status table_collect_rows(const char *dir, struct table *t,
 	return st;
 }
 
-/* Rows without eval_sses (written before the column existed) get it from
- * the run's metrics.csv when the folder keeps it (curves/ID.csv, else
- * runs/ID/metrics.csv): the "learned" rule reads the per-epoch SSE. */
+bool table_curve_path(const char *dir, const char *id, char *path, size_t n)
+{
+	snprintf(path, n, "%s/runs/%s/metrics.csv", dir, id);
+	if (!files_exists(path))
+		snprintf(path, n, "%s/curves/%s.csv", dir, id);
+	return files_exists(path);
+}
+
+/* table.h; the "learned" rule reads the per-epoch SSE. */
 enum vb_status table_fill_sse_lists(const char *dir, struct table *t,
 				    struct vb_error *err)
 {
@@ -881,13 +887,10 @@ enum vb_status table_fill_sse_lists(const char *dir, struct table *t,
 		const char *id = table_get(t, r, "id");
 		if (table_get(t, r, "eval_sses")[0] || !id[0])
 			continue;
-		snprintf(path, sizeof path, "%s/curves/%s.csv", dir, id);
-		if (!files_exists(path))
-			snprintf(path, sizeof path, "%s/runs/%s/metrics.csv",
-				 dir, id);
 		table_init(&m);
 		list[0] = '\0';
-		if (files_exists(path) && table_read(path, &m, NULL) == VB_OK &&
+		if (table_curve_path(dir, id, path, sizeof path) &&
+		    table_read(path, &m, NULL) == VB_OK &&
 		    table_col(&m, "eval_sse") >= 0)
 			table_list_of(&m, "eval_sse", list, sizeof list, &used);
 		table_free(&m);

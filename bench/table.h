@@ -121,9 +121,15 @@ enum vb_status table_set_cell(struct table *t, size_t row, size_t col,
 void table_list_of(const struct table *m, const char *col, char *b,
 		   size_t n, size_t *used);
 
+/* The per-epoch curve of sweep folder dir's run id into path (n bytes):
+ * runs/ID/metrics.csv, written as the run goes, else curves/ID.csv, the
+ * copy report keeps (a committed folder has no runs/). false when
+ * neither exists (path then names curves/ID.csv). */
+bool table_curve_path(const char *dir, const char *id, char *path, size_t n);
+
 /* The rows of t without eval_sses (written before the column existed)
- * get it from the run's metrics.csv kept in dir (curves/ID.csv, else
- * runs/ID/metrics.csv); the column is added when missing. */
+ * get it from the run's curve kept in dir (table_curve_path); the column
+ * is added when missing. */
 enum vb_status table_fill_sse_lists(const char *dir, struct table *t,
 				    struct vb_error *err);
 

@@ -59,6 +59,13 @@ refused "expected a .png file name" bad.txt --col eval_sse sw
 refused "needs OUT.png, --col COL" bad.png sw
 refused "unknown option '--bogus'" bad.png --col eval_sse --bogus sw
 refused "expected DIR or DIR:MITIGATION" bad.png --col eval_sse sw:
-rm sw/curves/"$(ls sw/curves | head -1)"
-refused "is missing (run 'vaebench report sw')" bad.png --col eval_sse sw
+# a folder before its report (runs/ only) draws the same figure from
+# runs/ID/metrics.csv; a run with neither file is refused
+mv sw/curves sw/curves.kept
+"$bin" curves r.png --col eval_sse,grad_norm_median --x lr-epochs --csv r.csv \
+  sw:baseline sw:clipped 2> /dev/null || fail "curves from runs/ only"
+cmp -s r.csv c.csv || fail "the points from runs/ differ from those from curves/"
+id=$(ls sw/runs | head -1)
+rm sw/runs/"$id"/metrics.csv
+refused "sw/curves/$id.csv is missing (run 'vaebench report sw')" bad.png --col eval_sse sw
 echo "curves: ok"
