@@ -1,5 +1,6 @@
 /* curves: per-epoch curves of runs from several sweep folders on one
- * figure (curves.h), against epochs or against epochs x learning rate. */
+ * figure (curves.h), against epochs, epochs x learning rate or optimizer
+ * steps. */
 #include "curves.h"
 
 #include <math.h>
@@ -27,7 +28,8 @@ struct curves_opts {
 	const char *out, *title, *csv;
 	const char *cols[CURVES_MAX_COLS];
 	size_t n_cols;
-	bool lr_epochs, log_y;
+	enum curves_x { X_EPOCH, X_LR_EPOCHS, X_STEPS } x;
+	bool log_y;
 	struct series s[CURVES_MAX_SERIES];
 	size_t n_series;
 };
@@ -85,11 +87,13 @@ static enum vb_status parse_args(int argc, char **argv, struct curves_opts *o,
 			st = parse_cols(argv[++i], o, err);
 		else if (!strcmp(a, "--x") && has_v) {
 			const char *v = argv[++i];
-			if (strcmp(v, "epoch") && strcmp(v, "lr-epochs"))
+			o->x = !strcmp(v, "lr-epochs") ? X_LR_EPOCHS
+			       : !strcmp(v, "steps")   ? X_STEPS
+						       : X_EPOCH;
+			if (strcmp(v, "epoch") && o->x == X_EPOCH)
 				st = vb_fail(err, VB_ERR_USAGE, "curves: --x "
-					     "'%s': expected epoch or "
-					     "lr-epochs", v);
-			o->lr_epochs = !strcmp(v, "lr-epochs");
+					     "'%s': expected epoch, lr-epochs "
+					     "or steps", v);
 		} else if (!strcmp(a, "--title") && has_v)
 			o->title = argv[++i];
 		else if (!strcmp(a, "--csv") && has_v)
@@ -119,10 +123,10 @@ static enum vb_status parse_args(int argc, char **argv, struct curves_opts *o,
 }
 
 /* Loads s's results.csv and the curves of its runs (of its mitigation);
- * every column of cols must be in them. */
+ * every column of cols, and x_col, must be in them. */
 static enum vb_status load_series(struct series *s, const char *const *cols,
 				  size_t n_cols, bool need_lr,
-				  struct vb_error *err)
+				  const char *x_col, struct vb_error *err)
 {
 	char path[1200];
 	enum vb_status st;
@@ -159,7 +163,7 @@ static enum vb_status load_series(struct series *s, const char *const *cols,
 				       path, s->dir);
 		st = table_read(path, &s->curves[i], err);
 		for (size_t c = 0; st == VB_OK && c < n_cols + 1; c++) {
-			const char *col = c < n_cols ? cols[c] : "epoch";
+			const char *col = c < n_cols ? cols[c] : x_col;
 			if (table_col(&s->curves[i], col) < 0)
 				st = vb_fail(err, VB_ERR_USAGE, "curves: %s "
 					     "has no column '%s'", path, col);
@@ -185,26 +189,36 @@ static double reference_lr(const struct curves_opts *o)
 	return ref;
 }
 
-/* Run i of s as one line of panel column col: x (epoch, or log10 of
- * epoch x lr / ref) and y into xs, ys (each the curve's length); its first
- * NaN epoch as mark. */
+/* The curves' column that gives x. */
+static const char *x_column(enum curves_x x)
+{
+	return x == X_STEPS ? "steps" : "epoch";
+}
+
+/* Run i of s as one line of panel column col: x (epoch; log10 of epoch x
+ * lr / ref; log10 of the optimizer steps at the epoch's end) and y into
+ * xs, ys (each the curve's length); its first NaN (epoch or step) as
+ * mark. */
 static struct plot_series run_line(const struct series *s, size_t i,
-				   const char *col, double scale, bool logx,
-				   double *xs, double *ys, uint32_t color)
+				   const char *col, double scale,
+				   enum curves_x x, double *xs, double *ys,
+				   uint32_t color)
 {
 	const struct table *c = &s->curves[i];
 	struct plot_series ps = {c->n_rows, xs, ys, color, NAN};
+	bool logx = x != X_EPOCH;
 	double first;
 	for (size_t k = 0; k < c->n_rows; k++) {
 		double e = NAN, y = NAN;
-		table_parse_num(table_get(c, k, "epoch"), &e);
+		table_parse_num(table_get(c, k, x_column(x)), &e);
 		table_parse_num(table_get(c, k, col), &y);
 		xs[k] = logx ? log10(e * scale) : e;
 		ys[k] = y;
 	}
 	if (stats_is_hit(table_get(&s->rows, s->run_rows[i], "status")) &&
 	    table_parse_num(table_get(&s->rows, s->run_rows[i],
-				      "first_epoch"),
+				      x == X_STEPS ? "first_step"
+						   : "first_epoch"),
 			    &first))
 		ps.mark_x = logx ? log10(first * scale) : first;
 	return ps;
@@ -239,8 +253,9 @@ static enum vb_status write_points(FILE *f, void *arg, struct vb_error *err)
 							  "optim.lr"),
 						table_get(&s->curves[i], e,
 							  "epoch"),
-						o->lr_epochs ? pow(10, ps->x[e])
-							     : ps->x[e],
+						o->x != X_EPOCH
+							? pow(10, ps->x[e])
+							: ps->x[e],
 						o->cols[p], ps->y[e]);
 			}
 	(void)err; /* files_write_with checks the stream */
@@ -259,28 +274,32 @@ static enum vb_status draw_png(const struct curves_opts *o,
 		labels[k] = o->s[k].label;
 		colors[k] = plot_palette(k);
 	}
-	if (o->lr_epochs)
+	if (o->x == X_LR_EPOCHS)
 		snprintf(xlab, sizeof xlab, "epoch x lr / %g (log scale)",
 			 ref);
 	else
-		snprintf(xlab, sizeof xlab, "epoch");
-	snprintf(title, sizeof title, "%s",
+		snprintf(xlab, sizeof xlab, "%s",
+			 o->x == X_STEPS ? "optimizer steps (log scale)"
+					 : "epoch");
+	snprintf(title, sizeof title, "%s%s",
 		 o->title ? o->title : "Per-epoch curves, one line a run; "
-				       "red dashes: first NaN/Inf epoch");
+				       "red dashes: first NaN/Inf ",
+		 o->title ? "" : o->x == X_STEPS ? "step" : "epoch");
 	struct plot_lines pl = {
 		.title = title,
 		.x_label = xlab,
 		.y_label = o->n_cols == 1 ? o->cols[0] : "value",
 		.log_y = o->log_y,
 		.x_fit = true,
-		.x_log10 = o->lr_epochs,
+		.x_log10 = o->x != X_EPOCH,
 		.n_panels = o->n_cols,
 		.n_cols = o->n_cols < 2 ? 1 : 2,
 		.panels = panels,
 		.legend_n = o->n_series,
 		.legend_labels = labels,
 		.legend_colors = colors,
-		.mark_label = "first NaN/Inf epoch",
+		.mark_label = o->x == X_STEPS ? "first NaN/Inf step"
+					      : "first NaN/Inf epoch",
 	};
 	return plot_lines_png(&pl, o->out, err);
 }
@@ -288,12 +307,12 @@ static enum vb_status draw_png(const struct curves_opts *o,
 static enum vb_status draw(const struct curves_opts *o, struct vb_error *err)
 {
 	size_t n_lines = 0, n_points = 0, at = 0;
-	double ref = o->lr_epochs ? reference_lr(o) : 1;
+	double ref = o->x == X_LR_EPOCHS ? reference_lr(o) : 1;
 	struct plot_panel panels[CURVES_MAX_COLS];
 	struct plot_series *lines;
 	double *buf;
 	enum vb_status st;
-	if (o->lr_epochs && !(ref > 0))
+	if (o->x == X_LR_EPOCHS && !(ref > 0))
 		return vb_fail(err, VB_ERR_DATA, "curves: --x lr-epochs: no "
 			       "run has a positive optim.lr");
 	for (size_t k = 0; k < o->n_series; k++)
@@ -316,7 +335,7 @@ static enum vb_status draw(const struct curves_opts *o, struct vb_error *err)
 			for (size_t i = 0; i < o->s[k].n_runs; i++, l++) {
 				const struct series *s = &o->s[k];
 				double lr = 1, *xs = buf + at;
-				if (o->lr_epochs)
+				if (o->x == X_LR_EPOCHS)
 					table_parse_num(
 						table_get(&s->rows,
 							  s->run_rows[i],
@@ -324,8 +343,7 @@ static enum vb_status draw(const struct curves_opts *o, struct vb_error *err)
 						&lr);
 				at += 2 * s->curves[i].n_rows;
 				lines[c * n_lines + l] = run_line(
-					s, i, o->cols[c], lr / ref,
-					o->lr_epochs, xs,
+					s, i, o->cols[c], lr / ref, o->x, xs,
 					xs + s->curves[i].n_rows,
 					plot_palette(k));
 			}
@@ -350,7 +368,8 @@ enum vb_status curves_command(int argc, char **argv, FILE *log,
 		table_init(&o.s[k].rows);
 	st = parse_args(argc, argv, &o, err);
 	for (size_t k = 0; st == VB_OK && k < o.n_series; k++)
-		st = load_series(&o.s[k], o.cols, o.n_cols, o.lr_epochs, err);
+		st = load_series(&o.s[k], o.cols, o.n_cols,
+				 o.x == X_LR_EPOCHS, x_column(o.x), err);
 	/* two series of one name (the same mitigation from two folders)
 	 * are told apart by their folder */
 	for (size_t k = 0; st == VB_OK && k < o.n_series; k++)

@@ -10,12 +10,14 @@
 
 #include "vb.h"
 
-/* vaebench curves OUT.png --col COL[,COL...] [--x epoch|lr-epochs]
+/* vaebench curves OUT.png --col COL[,COL...] [--x epoch|lr-epochs|steps]
  * [--log-y] [--title TEXT] [--csv FILE] DIR[:MITIGATION]...: one panel
- * per column of the runs' curves (table_curve_path), one line per run, a colour per series, the
- * first NaN epoch marked. --x lr-epochs: x = epoch x optim.lr / the
- * largest optim.lr among the runs, on a log axis; --csv: the points
- * drawn. Bad arguments, a
+ * per column of the runs' curves (table_curve_path), one line per run, a
+ * colour per series, the first NaN epoch (or step) marked. --x lr-epochs:
+ * x = epoch x optim.lr / the largest optim.lr among the runs, on a log
+ * axis; --x steps: x = the optimizer steps at each epoch's end (the
+ * curves' steps column; the NaN epoch's is the failing step), on a log
+ * axis; --csv: the points drawn. Bad arguments, a
  * folder without results.csv or a curve, a column the curves lack:
  * one line (VB_ERR_USAGE / VB_ERR_DATA), nothing written. */
 enum vb_status curves_command(int argc, char **argv, FILE *log,

@@ -567,8 +567,9 @@ static int cmd_ext(enum vb_status (*fn)(int, char **, FILE *,
 }
 
 static const char *CURVES_HELP =
-	"usage: vaebench curves OUT.png --col COL[,COL...] [--x epoch|lr-epochs]\n"
-	"                [--log-y] [--title TEXT] DIR[:MITIGATION]...\n"
+	"usage: vaebench curves OUT.png --col COL[,COL...]\n"
+	"                [--x epoch|lr-epochs|steps] [--log-y] [--title TEXT]\n"
+	"                [--csv FILE] DIR[:MITIGATION]...\n"
 	"\n"
 	"Draws one panel per column COL of the per-epoch curves (DIR/runs/ID/\n"
 	"metrics.csv, else DIR/curves/ID.csv: eval_sse, grad_norm_median,\n"
@@ -578,7 +579,10 @@ static const char *CURVES_HELP =
 	"series and 4 columns. --x lr-epochs puts the runs on epoch x optim.lr\n"
 	"/ the largest optim.lr among them (log scale): a run at a tenth of the\n"
 	"rate that follows the same path ten times slower lines up with the\n"
-	"faster one.\n";
+	"faster one. --x steps puts them on the optimizer steps at each\n"
+	"epoch's end (log scale; the first NaN marked at its step): runs of\n"
+	"different batch sizes or data sizes line up by updates taken. --csv\n"
+	"FILE writes the points drawn.\n";
 
 static const char *REPLAY_HELP =
 	"usage: vaebench replay RUN_DIR [--step S] [--anomaly] [--dump FILE]\n"

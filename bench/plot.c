@@ -539,7 +539,7 @@ static void x_log_ticks(struct plot_image *img, const struct frame *f, int s)
 	for (int e = (int)f->x0; e <= (int)f->x1; e++) {
 		int xx = px(f, e), yb = f->y + f->h;
 		plot_line(img, xx, f->y, xx, yb, 1, 0, GRID);
-		snprintf(lab, sizeof lab, abs(e) <= 4 ? "%g" : "%.0e", pow(10, e));
+		fmt_tick(e, true, lab, sizeof lab); /* as the log y axis */
 		text_center(img, xx, yb + 8, s, INK, lab);
 		for (int m = 1; m <= 9 && (m == 1 || e < (int)f->x1); m++)
 			plot_line(img, px(f, e + log10(m)), yb,

@@ -42,6 +42,19 @@ pts = list(csv.DictReader(open('e.csv')))
 assert len(pts) == 32 and all(p['x'] == p['epoch'] for p in pts), pts[:2]
 " || fail "--x epoch: x is not the epoch"
 cmp -s c.png e.png && fail "two different figures came out the same"
+# --x steps: x is the optimizer steps at the epoch's end (the curve's
+# steps column), the same for both mitigations of a seed and rate
+"$bin" curves s.png --col eval_sse --x steps --csv s.csv sw 2> /dev/null
+python3 -c "
+import csv, math
+pts = list(csv.DictReader(open('s.csv')))
+assert len(pts) == 32, len(pts)
+for p in pts:
+    curve = {r['epoch']: r for r in csv.DictReader(open('sw/curves/%s.csv' % p['id']))}
+    assert math.isclose(float(p['x']), float(curve[p['epoch']]['steps']), rel_tol=1e-9), p
+    assert float(p['x']) > int(p['epoch']), p  # more than a step an epoch
+" || fail "--x steps: x is not the curve's steps"
+cmp -s s.png e.png && fail "--x steps drew the epoch figure"
 # refusals: one line, exit 2 (usage) or 3 (data), no file written
 refused() { # WANT ARGS...
   local want=$1; shift
@@ -54,7 +67,7 @@ refused() { # WANT ARGS...
 refused "has no results.csv" bad.png --col eval_sse --csv bad.csv nowhere
 refused "has no run of mitigation bogus" bad.png --col eval_sse sw:bogus
 refused "has no column 'bogus'" bad.png --col eval_sse,bogus --csv bad.csv sw
-refused "expected epoch or lr-epochs" bad.png --col eval_sse --x steps sw
+refused "expected epoch, lr-epochs or steps" bad.png --col eval_sse --x step sw
 refused "expected a .png file name" bad.txt --col eval_sse sw
 refused "needs OUT.png, --col COL" bad.png sw
 refused "unknown option '--bogus'" bad.png --col eval_sse --bogus sw
