@@ -712,6 +712,109 @@ def rhvae_times(path):
     return [r for r in rows(path) if not r["mitigation"].startswith("control-")]
 
 
+def nb_curve(r, col):
+    """col over the epochs of the notebook run r (NaN where not finite)."""
+    return [fl(x[col]) for x in curve(NOTEBOOK, r)]
+
+
+def nb_finite(r, col):
+    return [x for x in nb_curve(r, col) if math.isfinite(x)]
+
+
+def nb_pos(r):
+    """(position of r's failing batch in its epoch, batches per epoch)."""
+    return batch_position(r), batches_per_epoch(r)
+
+
+NB_B16_FINITE = lambda: sel(NOTEBOOK, mitigation="batch-16", status="ok")  # noqa: E731
+NOTEBOOK_CHECKS = [
+    # item 5, the unmodified notebook (results/rhvae-tutorial-seeds)
+    ("report says: 5 of 5 (95 % interval 0.57 to 1.00), in epoch 3 or 4,", NOTEBOOK + " baseline nan runs",
+     "5", lambda: sum(r["status"] == "nan" for r in sel(NOTEBOOK, mitigation="baseline"))),
+    *span("report says: 5 of 5 (95 % interval 0.57 to 1.00), in epoch 3 or 4,", NOTEBOOK + " baseline first_epoch",
+          "3", "4", lambda: [fl(r["first_epoch"]) for r in sel(NOTEBOOK, mitigation="baseline")]),
+    ("report says: 5 of 5 (95 % interval 0.57 to 1.00), in epoch 3 or 4,", NOTEBOOK + " baseline value_error runs",
+     "5", lambda: sum(r["pythae_error"] == "value_error" and r["nan_node"] == "rhvae.lf1.A.w"
+                      for r in sel(NOTEBOOK, mitigation="baseline"))),
+    ("the study. The epoch's largest gradient norm passes 300 in epoch 2 on", NOTEBOOK + " baseline first epoch over 300, max",
+     "2", lambda: max(first_over(nb_curve(r, "grad_norm_max"), 300) for r in sel(NOTEBOOK, mitigation="baseline"))),
+    *span("all 5 (its highest in a finite epoch 2,109 to 6,125).", NOTEBOOK + " baseline largest finite grad_norm_max",
+          "2,109", "6,125", lambda: [max(nb_finite(r, "grad_norm_max")) for r in sel(NOTEBOOK, mitigation="baseline")]),
+    *span("deaths come at steps 1,788-3,019; the report's setting died at steps", NOTEBOOK + " baseline first_step",
+          "1,788", "3,019", lambda: [fl(r["first_step"]) for r in sel(NOTEBOOK, mitigation="baseline")]),
+    *span("1,689-2,814 (epochs 11-18 of 157 steps; item 1). With five times the", ST + " baseline first_step",
+          "1,689", "2,814", lambda: [fl(r["first_step"]) for r in st_base()]),
+    ("Batch 16 does not fix the notebook.** Its 10 epochs are 31,250", NOTEBOOK + " batch-16 steps of a finite run",
+     "31,250", lambda: max(fl(r["steps"]) for r in NB_B16_FINITE())),
+    *span("22,500-30,625 on 9 of 10 seeds, deaths at 28,725 and 30,546). Here the", ST50 + " batch-16 steps at the first epoch over 300 after 25",
+          "22,500", "30,625", lambda: [curve_at(ST50, r, b16_first_over(r["train.seed"], 300), "steps")
+                                       for r in sel(ST50, mitigation="batch-16")
+                                       if math.isfinite(b16_first_over(r["train.seed"], 300))]),
+    ("22,500-30,625 on 9 of 10 seeds, deaths at 28,725 and 30,546). Here the", ST50 + " batch-16 seeds over 300 after 25",
+     "9", lambda: sum(math.isfinite(b16_first_over(r["train.seed"], 300)) for r in sel(ST50, mitigation="batch-16"))),
+    *span("300 in epoch 8, 9 or 10 (steps 21,876 to 31,250) on all 5 seeds; seed", NOTEBOOK + " batch-16 first epoch over 300",
+          "8", "10", lambda: [first_over(nb_curve(r, "grad_norm_max"), 300) for r in sel(NOTEBOOK, mitigation="batch-16")]),
+    ("1 dies in epoch 9 (step 26,905) with the baseline's error and origin,", NOTEBOOK + " batch-16 seed 1 first_step",
+     "26,905", lambda: one(NOTEBOOK, "first_step", mitigation="batch-16", train__seed="1", nan_node="rhvae.lf1.A.w",
+                           pythae_error="value_error")),
+    ("and the four finite runs end with a largest gradient norm of 1.4e3 to", NOTEBOOK + " batch-16 finite grad_norm_max at 10, min",
+     "1.4e3", lambda: min(nb_curve(r, "grad_norm_max")[-1] for r in NB_B16_FINITE())),
+    ("2.2e4 and an eval SSE of 24.8 to 31.3, against their lowest, 20.0 to", NOTEBOOK + " batch-16 finite grad_norm_max at 10, max",
+     "2.2e4", lambda: max(nb_curve(r, "grad_norm_max")[-1] for r in NB_B16_FINITE())),
+    *span("2.2e4 and an eval SSE of 24.8 to 31.3, against their lowest, 20.0 to", NOTEBOOK + " batch-16 finite eval_sse at 10",
+          "24.8", "31.3", lambda: [nb_curve(r, "eval_sse")[-1] for r in NB_B16_FINITE()]),
+    ("2.2e4 and an eval SSE of 24.8 to 31.3, against their lowest, 20.0 to", NOTEBOOK + " batch-16 finite lowest eval_sse, min",
+     "20.0", lambda: min(min(nb_finite(r, "eval_sse")) for r in NB_B16_FINITE())),
+    ("21.4 (epochs 6-9). The claim", NOTEBOOK + " batch-16 finite lowest eval_sse, max",
+     "21.4", lambda: max(min(nb_finite(r, "eval_sse")) for r in NB_B16_FINITE())),
+    *span("21.4 (epochs 6-9). The claim \"batch 16 fixed it\" holds for the", NOTEBOOK + " batch-16 finite epoch of the lowest eval_sse",
+          "6", "9", lambda: [nb_curve(r, "eval_sse").index(min(nb_finite(r, "eval_sse"))) + 1 for r in NB_B16_FINITE()]),
+    *span("their held-out SSE 23 to 54 % above its lowest |", NOTEBOOK + " batch-16 finite last / lowest eval_sse - 1, %",
+          "23", "54", lambda: [100 * (nb_curve(r, "eval_sse")[-1] / min(nb_finite(r, "eval_sse")) - 1) for r in NB_B16_FINITE()]),
+    ("report's 25 epochs of 10,000 images (15,625 updates), not for the", ST + " batch-16 steps",
+     "15,625", lambda: max(fl(r["steps"]) for r in sel(ST, mitigation="batch-16"))),
+    *span("epoch is 8, 9 or 10, in the pattern, with an eval SSE of 24.8 to 31.0.", NOTEBOOK + " batch-16 best_epoch",
+          "8", "10", lambda: [fl(r["best_epoch"]) for r in sel(NOTEBOOK, mitigation="batch-16")]),
+    ("loss plunges as the blow-up starts, so on all 5 seeds the", NOTEBOOK + " batch-16 runs whose best epoch is in the pattern",
+     "5", lambda: sum(int(r["best_epoch"]) >= first_over(nb_curve(r, "grad_norm_max"), 300)
+                      for r in sel(NOTEBOOK, mitigation="batch-16"))),
+    *span("epoch is 8, 9 or 10, in the pattern, with an eval SSE of 24.8 to 31.0.", NOTEBOOK + " batch-16 sse_best",
+          "24.8", "31.0", lambda: [fl(r["sse_best"]) for r in sel(NOTEBOOK, mitigation="batch-16")]),
+    ("The IS-NLL barely sees it (745.0 at that epoch, median).", NOTEBOOK + " batch-16 median nll_best_c",
+     "745.0", lambda: statistics.median(r["nll_best_c"] for r in sel(NOTEBOOK, mitigation="batch-16"))),
+    *span("epoch's largest gradient norm from epoch 2 on peaks at 75 to 115 per", NOTEBOOK + " accumulate-4x16 largest grad_norm_max from epoch 2",
+          "75", "115", lambda: [max(nb_curve(r, "grad_norm_max")[1:]) for r in sel(NOTEBOOK, mitigation="accumulate-4x16")]),
+    *span("seed, inside study-50's 81 to 126 over its 50 epochs. It takes the", ST50 + " accumulate-4x16 largest grad_norm_max from epoch 2",
+          "81", "126", lambda: [max(fl(c["grad_norm_max"]) for c in curve(ST50, r)[1:]) for r in sel(ST50, mitigation="accumulate-4x16")]),
+    ("baseline's 7,820 updates, about study-50's 50 epochs (7,850), where it", NOTEBOOK + " accumulate-4x16 steps",
+     "7,820", lambda: max(fl(r["steps"]) for r in sel(NOTEBOOK, mitigation="accumulate-4x16"))),
+    ("baseline's 7,820 updates, about study-50's 50 epochs (7,850), where it", ST50 + " accumulate-4x16 steps",
+     "7,850", lambda: max(fl(r["steps"]) for r in sel(ST50, mitigation="accumulate-4x16"))),
+    ("notebook adds no evidence beyond that. Seed 1's last epoch has its", NOTEBOOK + " accumulate-4x16 seed 1 epoch of its largest grad_norm_max",
+     "1", lambda: float(nb_curve(one_row(NOTEBOOK, mitigation="accumulate-4x16", train__seed="1"), "grad_norm_max").index(
+         max(nb_curve(one_row(NOTEBOOK, mitigation="accumulate-4x16", train__seed="1"), "grad_norm_max")[1:])) == 9)),
+    ("largest gradient norm (115) and an SSE up from 22.8 to 24.8: too little", NOTEBOOK + " accumulate-4x16 seed 1 grad_norm_max at 10",
+     "115", lambda: nb_curve(one_row(NOTEBOOK, mitigation="accumulate-4x16", train__seed="1"), "grad_norm_max")[9]),
+    ("largest gradient norm (115) and an SSE up from 22.8 to 24.8: too little", NOTEBOOK + " accumulate-4x16 seed 1 eval_sse at 9",
+     "22.8", lambda: nb_curve(one_row(NOTEBOOK, mitigation="accumulate-4x16", train__seed="1"), "eval_sse")[8]),
+    ("largest gradient norm (115) and an SSE up from 22.8 to 24.8: too little", NOTEBOOK + " accumulate-4x16 seed 1 eval_sse at 10",
+     "24.8", lambda: nb_curve(one_row(NOTEBOOK, mitigation="accumulate-4x16", train__seed="1"), "eval_sse")[9]),
+    ("images: 50,000 = 781 x 64 + 16) was the epoch's worst in 1 of the", NOTEBOOK + " baseline worst_partial_epochs",
+     "1", lambda: sum(fl(r["worst_partial_epochs"]) for r in sel(NOTEBOOK, mitigation="baseline"))),
+    ("baseline's 16 epochs against 0.02 expected by chance; none of the 6", NOTEBOOK + " baseline epochs with the partial batch",
+     "16", lambda: sum(fl(r["worst_partial_expected"]) for r in sel(NOTEBOOK, mitigation="baseline")) * 782),
+    ("baseline's 16 epochs against 0.02 expected by chance; none of the 6", NOTEBOOK + " baseline worst_partial_expected",
+     "0.02", lambda: sum(fl(r["worst_partial_expected"]) for r in sel(NOTEBOOK, mitigation="baseline"))),
+    ("baseline's 16 epochs against 0.02 expected by chance; none of the 6", NOTEBOOK + " deaths not on a partial batch",
+     "6", lambda: sum(r["status"] == "nan" and (nb_pos(r)[0] < nb_pos(r)[1] or 50000 % int(r["train.batch"]) == 0)
+                      for r in rows(NOTEBOOK))),
+    *span("deaths came on it (the baseline's at positions 224 to 698 of 782,", NOTEBOOK + " baseline failing batch position",
+          "224", "698", lambda: [nb_pos(r)[0] for r in sel(NOTEBOOK, mitigation="baseline")]),
+    ("batch 16's at 1,905 of 3,125).", NOTEBOOK + " batch-16 seed 1 failing batch position",
+     "1,905", lambda: nb_pos(one_row(NOTEBOOK, mitigation="batch-16", train__seed="1"))[0]),
+]
+
+
 CHECKS = [
     # section 5, the first code's ResNets
     ("median 15, steps 1,454 to 2,585", SEEDS + " first_epoch median, pythae",
@@ -1335,7 +1438,7 @@ CHECKS = [
            lambda: [fl(r["sse_last"]) for r in sel(PP, mitigation="raw")]),
     *span("(3 of 3: NLL 145.9 to 147.7 nats", EP + " sqrt nll_last", "145.9", "147.7",
            lambda: [fl(r["nll_last_c"]) for r in sel(EP, anchor__eps_placement="sqrt")]),
-] + seed_steps("(2,418, 2,259, 2,732 and 2,523)", "baseline",
+] + NOTEBOOK_CHECKS + seed_steps("(2,418, 2,259, 2,732 and 2,523)", "baseline",
                {1: "2,418", 3: "2,259", 6: "2,732", 10: "2,523"}) \
   + seed_steps("2,814, 2,367, 2,492, 1,689, 2,193 and 2,052", "baseline",
                {2: "2,814", 4: "2,367", 5: "2,492", 7: "1,689", 8: "2,193", 9: "2,052"}) \
