@@ -148,7 +148,9 @@ static enum step_outcome stage_input(struct run *r, struct step *s, size_t m,
 	const struct dataset *ds = &r->d->train;
 	size_t B = (size_t)c->train.batch, D = ds->d, bad;
 	s->m = m;
-	s->nb = m + 1 < s->n_batches ? B : ds->n - m * B;
+	/* a full batch unless it runs past the data (the last one, partial,
+	 * when data.drop_last keeps it) */
+	s->nb = (m + 1) * B <= ds->n ? B : ds->n - m * B;
 	s->ids = r->perm + m * B;
 	/* the step's images so far: a first event names them (first_batch) */
 	r->ev_ids = r->perm + s->b * B;

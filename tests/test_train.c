@@ -530,6 +530,26 @@ START_TEST(test_drop_last_and_first_batch)
 	char *m = bu_read_run_file(&s, "metrics.csv");
 	ck_assert_msg(strstr(m, ",false,") && !strstr(m, ",true,"), "%s", m);
 	free(m);
+	/* the epoch's last step is a full batch of 30 (perm[210..240)), not
+	 * the 46 images left (it once read past the batch buffer) */
+	snprintf(d1, sizeof d1, "%s/b8", dir);
+	no_nll_config(&c, d1);
+	BU_SET(&c, "train.batch=30", "data.drop_last=true",
+	       "inject.nan_step=8");
+	bu_run(&c, NULL, &s);
+	ck_assert_int_eq(s.first.step, 8);
+	{
+		size_t p8[256], u8 = 0;
+		struct rng sh8;
+		rng_seed(&sh8, c.train.seed, RNG_STREAM_SHUFFLE);
+		for (int k = 0; k < 2; k++) /* the sanity check's, epoch 1's */
+			rng_permutation(&sh8, p8, 256);
+		for (size_t i = 210; i < 240; i++)
+			u8 += (size_t)snprintf(want + u8, sizeof want - u8,
+					       "%s%zu", i > 210 ? " " : "",
+					       p8[i]);
+		ck_assert_str_eq(s.first_batch, want);
+	}
 
 	/* first_batch: step 11 is epoch 2's third batch of 32 (8 per
 	 * epoch); the shuffle stream drew the sanity check's permutation,
