@@ -72,6 +72,7 @@ ST = R + "rhvae-resnet-study/results.csv"
 ST50 = R + "rhvae-resnet-study-50/results.csv"
 TRIG = R + "rhvae-resnet-trigger/results.csv"
 FIX = R + "rhvae-resnet-study/fixes.csv"
+TRIG_STRICT = R + "rhvae-resnet-trigger-strict/summary.csv"
 NOTEBOOK = R + "rhvae-tutorial-seeds/results.csv"
 RMAP = R + "map-rhvae-resnet/results.csv"
 GROWING = (ST50, TRIG, NOTEBOOK, RMAP)
@@ -724,6 +725,62 @@ def nb_finite(r, col):
 def nb_pos(r):
     """(position of r's failing batch in its epoch, batches per epoch)."""
     return batch_position(r), batches_per_epoch(r)
+
+
+def trig_steps(**where):
+    """first_step of the trigger grid's baseline cells (partial batch kept)
+    with the given columns (dots as __)."""
+    return [fl(r["first_step"]) for r in sel(TRIG, mitigation="baseline", **where)]
+
+
+def trig_one(init, data):
+    return one_row(TRIG, mitigation="baseline", model__init_seed=init, train__seed=data)
+
+
+TRIGGER_CHECKS = [
+    # item 4, the 3 x 3 grid with the partial batch kept (results/rhvae-resnet-trigger)
+    ("cell dies, at steps 1,824-3,003, and neither seed fixes the step: with", TRIG + " baseline cells that died",
+     "3,003", lambda: max(trig_steps()) if all(r["status"] == "nan" for r in sel(TRIG, mitigation="baseline"))
+     and len(sel(TRIG, mitigation="baseline")) == 9 else float("nan")),
+    *span("cell dies, at steps 1,824-3,003, and neither seed fixes the step: with", TRIG + " baseline first_step",
+          "1,824", "3,003", trig_steps),
+    ("the same initialisation the three data orders die up to 1,178 steps", TRIG + " largest spread over data orders at one init seed",
+     "1,178", lambda: max(max(trig_steps(model__init_seed=i)) - min(trig_steps(model__init_seed=i)) for i in TRIG_SEEDS)),
+    *span("apart (init seed 1: steps 1,825 to 3,003), with the same data order the", TRIG + " init seed 1 first_step",
+          "1,825", "3,003", lambda: trig_steps(model__init_seed="1")),
+    ("three initialisations up to 886 apart (data seed 2: steps 2,117 to", TRIG + " largest spread over init seeds at one data order",
+     "886", lambda: max(max(trig_steps(train__seed=d)) - min(trig_steps(train__seed=d)) for d in TRIG_SEEDS)),
+    ("three initialisations up to 886 apart (data seed 2: steps 2,117 to", TRIG + " data seed 2 first_step, min",
+     "2,117", lambda: min(trig_steps(train__seed="2"))),
+    ("3,003). One coincidence stands out. Data order 3 breaks init seeds 1", TRIG + " data seed 2 first_step, max",
+     "3,003", lambda: max(trig_steps(train__seed="2"))),
+    ("and 2 on the same batch: init seed 2 has a NaN loss at step 1,824, and", TRIG + " init 2 data 3 first_step (NaN loss)",
+     "1,824", lambda: one(TRIG, "first_step", mitigation="baseline", model__init_seed="2", train__seed="3", pythae_error="nan_loss")),
+    ("init seed 1 pythae's ValueError at step 1,825,", TRIG + " init 1 data 3 first_step (ValueError)",
+     "1,825", lambda: one(TRIG, "first_step", mitigation="baseline", model__init_seed="1", train__seed="3", pythae_error="value_error")),
+    ("(`results/rhvae-resnet-trigger-strict`), it stops at step 1,824 on the", TRIG_STRICT + " first_step",
+     "1,824", lambda: one(TRIG_STRICT, "first_step", first_quantity="grad_norm", origin_node="rhvae.lf1.grad.exp",
+                          first_batch=trig_one("2", "3")["first_batch"])),
+    ("same 64 images, in the same second-order backward", TRIG_STRICT + " first_batch images",
+     "64", lambda: len(one_row(TRIG_STRICT, first_batch=trig_one("2", "3")["first_batch"])["first_batch"].split())),
+    ("batch is step 1,824 of data order 3 (epoch 12, its 97th batch of 157;", TRIG + " init 2 data 3 first_epoch",
+     "12", lambda: fl(trig_one("2", "3")["first_epoch"])),
+    ("batch is step 1,824 of data order 3 (epoch 12, its 97th batch of 157;", TRIG + " init 2 data 3 failing batch position",
+     "97", lambda: batch_position(trig_one("2", "3"))),
+    ("dataset indices in init seed 2's `first_batch`, which begins 8781 916", TRIG + " init 2 data 3 first_batch[0]",
+     "8781", lambda: fl(trig_one("2", "3")["first_batch"].split()[0])),
+    ("981). Init seed 3, on the same data order, takes that batch without", TRIG + " init 2 data 3 first_batch[2]",
+     "981", lambda: fl(trig_one("2", "3")["first_batch"].split()[2])),
+    ("harm and dies at step 2,259. So a batch can be the trigger, but only", TRIG + " init 3 data 3 first_step",
+     "2,259", lambda: fl(trig_one("3", "3")["first_step"])),
+    # the table's texts
+    ("dies on every data order; 1,178 steps between its earliest and latest death", TRIG + " init 1 spread",
+     "1,178", lambda: max(trig_steps(model__init_seed="1")) - min(trig_steps(model__init_seed="1"))),
+    ("dies on every data order, within 192 steps; passes data order 3's step 1,824", TRIG + " init 3 spread",
+     "192", lambda: max(trig_steps(model__init_seed="3")) - min(trig_steps(model__init_seed="3"))),
+    ("dies on every data order, within 192 steps; passes data order 3's step 1,824", TRIG + " init 3 first_step, min",
+     "1,824", lambda: 1824.0 if min(trig_steps(model__init_seed="3")) > 1824 else float("nan")),
+]
 
 
 def nb_b16_finite():
@@ -1454,7 +1511,7 @@ CHECKS = [
            lambda: [fl(r["sse_last"]) for r in sel(PP, mitigation="raw")]),
     *span("(3 of 3: NLL 145.9 to 147.7 nats", EP + " sqrt nll_last", "145.9", "147.7",
            lambda: [fl(r["nll_last_c"]) for r in sel(EP, anchor__eps_placement="sqrt")]),
-] + NOTEBOOK_CHECKS + seed_steps("(2,418, 2,259, 2,732 and 2,523)", "baseline",
+] + NOTEBOOK_CHECKS + TRIGGER_CHECKS + seed_steps("(2,418, 2,259, 2,732 and 2,523)", "baseline",
                {1: "2,418", 3: "2,259", 6: "2,732", 10: "2,523"}) \
   + seed_steps("2,814, 2,367, 2,492, 1,689, 2,193 and 2,052", "baseline",
                {2: "2,814", 4: "2,367", 5: "2,492", 7: "1,689", 8: "2,193", 9: "2,052"}) \
