@@ -100,12 +100,17 @@ void run_csv_double(FILE *f, double v)
  * resume_prepare), as an uninterrupted run has them at that point. The
  * expected count of worst partial batches is re-added epoch by epoch, in
  * the order epoch_log adds it, so the sum has the same bits. */
+size_t run_n_batches(const struct run *r)
+{
+	size_t B = (size_t)r->c->train.batch, n = r->d->train.n;
+	return r->c->data.drop_last ? n / B : (n + B - 1) / B;
+}
+
 void run_restore_summary(struct run *r, const struct train_summary *prev)
 {
-	const struct config *c = r->c;
 	struct train_summary *out = r->sum;
-	size_t B = (size_t)c->train.batch, n = r->d->train.n;
-	size_t nb = c->data.drop_last ? n / B : (n + B - 1) / B;
+	size_t B = (size_t)r->c->train.batch, n = r->d->train.n;
+	size_t nb = run_n_batches(r);
 	out->epochs_done = prev->epochs_done;
 	out->steps = prev->steps;
 	out->final_train_loss = prev->final_train_loss;

@@ -128,6 +128,10 @@ bool run_scaler_on(const struct run *r);
 /* The learning rate of 0-based epoch epoch0 at the current step. */
 double run_epoch_lr(const struct run *r, long epoch0);
 
+/* Training batches per epoch: the last one partial when train.batch does
+ * not divide the training images, unless data.drop_last leaves it out. */
+size_t run_n_batches(const struct run *r);
+
 /* Mean of a node's values (NAN for a NULL node). */
 double run_mean_of(const struct graph_node *n);
 

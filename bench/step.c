@@ -595,8 +595,7 @@ enum vb_status step_run_epoch(struct run *r, long epoch,
 	const struct config *c = r->c;
 	size_t B = (size_t)c->train.batch, n = r->d->train.n;
 	size_t n_acc = (size_t)c->train.accumulate;
-	/* data.drop_last: the last partial batch is left out */
-	size_t n_batches = c->data.drop_last ? n / B : (n + B - 1) / B;
+	size_t n_batches = run_n_batches(r);
 	double lr = run_epoch_lr(r, epoch - 1), t0 = files_now();
 	enum step_policy policy = policy_of(c);
 	enum vb_status st = VB_OK;
