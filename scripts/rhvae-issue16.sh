@@ -11,9 +11,10 @@
 #              mitigations chosen for it (configs/rhvae-tutorial-seeds.ini)
 #   trigger    item 4: init seed x data-order seed 3 x 3, with and without
 #              the last partial batch (configs/rhvae-resnet-trigger.ini)
-#   controls   item 3 for the two controls, the VAE and the HVAE, as a
-#              reference for overfitting (rhvae-resnet-continue.sh --controls)
 #   map        item 6: lr x batch x 3 seeds (configs/map-rhvae-resnet.ini)
+#   controls   beyond the issue: item 3 for the two controls, the VAE and
+#              the HVAE, as a reference for overfitting
+#              (rhvae-resnet-continue.sh --controls)
 #   long       beyond the issue: the two mitigations still standing at 50
 #              epochs, accumulation 4 x 16 and lr 1e-5 (whose gradient norm
 #              climbs), on to 100 (rhvae-resnet-continue.sh --epochs 100)
@@ -25,7 +26,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 every=30 from=study
-steps=(study continue notebook trigger controls map long)
+steps=(study continue notebook trigger map controls long)
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --commit-every) every=${2:?--commit-every needs minutes}; shift 2
