@@ -17,9 +17,9 @@ Usage: scripts/check-readme-figures.py [REPO_ROOT]   (exit 0 = all match)
        (NAME one of TABLES below: proxy or study, section 4's or section
        2's table of mitigations; study-paired, section 2's runs against
        the baseline's of the same seed; study-50, the 50-epoch
-       continuations; verdict, section 1's summary of both; trigger and
-       notebook, items 4 and 5; generated cells filled in, "what it says"
-       empty)
+       continuations; verdict, section 1's summary of both; trigger,
+       notebook and map, items 4, 5 and 6; generated cells filled in,
+       "what it says" empty)
        scripts/check-readme-figures.py --sync-table NAME [REPO_ROOT]
        (rewrites that table in README.md in place: generated cells from the
        tables, each row's "what it says" kept from README, empty for a new
@@ -326,6 +326,49 @@ TABLES = {
 }
 TRIG_SEEDS = ("1", "2", "3")
 TRIG_MITIGATIONS = ("baseline", "drop-last")
+TABLES["map"] = ("| learning rate (ResNets, 25 epochs, strict guard) | batch 16 | batch 64 | batch 256 | what it says |",
+                 None, None)
+MAP_LRS = ("1e-05", "0.0001", "0.001", "0.01")
+MAP_BATCHES = ("16", "64", "256")
+MAP_SEEDS = 3
+
+
+def steps_txt(values):
+    """ "a-b" (or "a") of integer steps with thousands separators."""
+    v = sorted(int(x) for x in values)
+    return "{:,}".format(v[0]) + ("-{:,}".format(v[-1]) if v[-1] != v[0] else "")
+
+
+def map_cell(rs):
+    """One cell of the ResNet map (item 6): NaN count of the seeds run with
+    its 95 % Wilson interval, the first NaN's epochs and steps, the median
+    IS-NLL at the last finite epoch of the finite runs (consistent scale);
+    "not run" without rows, "(n of 3 seeds run)" while the sweep goes on."""
+    if not rs:
+        return "not run"
+    k = sum(r["status"] != "ok" for r in rs)
+    out = nan_cell(k, len(rs))
+    dead = [r for r in rs if r["status"] != "ok"]
+    if dead:
+        out += "; epoch %s (step %s)" % (steps_txt(fl(r["first_epoch"]) for r in dead).replace(",", ""),
+                                           steps_txt(fl(r["first_step"]) for r in dead))
+    nl = [r["nll_last_c"] for r in rs if r["status"] == "ok" and math.isfinite(r["nll_last_c"])]
+    if nl:
+        out += "; NLL %.1f" % statistics.median(nl)
+    if len(rs) < MAP_SEEDS:
+        out += " (%d of %d seeds run)" % (len(rs), MAP_SEEDS)
+    return out
+
+
+def map_rows():
+    """The ResNet map's rows: one per learning rate, a cell per batch size."""
+    lr_name = {"1e-05": "1e-5", "0.0001": "1e-4", "0.001": "1e-3", "0.01": "1e-2"}
+    out = []
+    for lr in MAP_LRS:
+        cells = [map_cell([r for r in rows(RMAP) if fl(r["optim.lr"]) == fl(lr) and r["train.batch"] == b])
+                 for b in MAP_BATCHES]
+        out.append(("lr %s" % lr_name[lr], cells))
+    return out
 
 
 def trigger_cell(rs):
@@ -514,6 +557,8 @@ def table_rows(name):
     (trigger)."""
     if name == "trigger":
         return trigger_rows()
+    if name == "map":
+        return map_rows()
     if name == "notebook":
         return [("`%s`" % m, notebook_cells(m)) for m in NOTEBOOK_MITIGATIONS]
     return [("`%s`" % m, cells) for m, cells in mitigation_rows(name)]
@@ -544,7 +589,7 @@ def table_checks(readme, name):
     """Mismatches between README's table `name` and table_rows(name): a list
     of messages, empty when every generated cell matches."""
     head = TABLES[name][0]
-    folder = PROXY_OR_STUDY.get(name.split("-")[0], TRIG)
+    folder = PROXY_OR_STUDY.get(name.split("-")[0], {"trigger": TRIG, "notebook": NOTEBOOK, "map": RMAP}.get(name))
     if head not in readme:
         return ["MISSING  README no longer has the %s table header %r" % (name, head)]
     lines = readme.split(head, 1)[1].split("\n")[2:]
