@@ -34,10 +34,10 @@ done
 cd "$repo"
 VB_GIT_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 export VB_GIT_COMMIT
-commit_folder() {
+commit_folder() {  # $1: what the commit message says of the sweep
   "$build/vaebench" report "$out" >/dev/null 2>&1 || true
   git add -A -- "$out" 2>/dev/null || return 0
-  git commit -q -m "$(basename "$out"): $(ls "$out/rows" 2>/dev/null | wc -l) cells with rows (partial, resumable)" -- "$out" 2>/dev/null || true
+  git commit -q -m "$(basename "$out"): $(ls "$out/rows" 2>/dev/null | wc -l) cells with rows ($1)" -- "$out" 2>/dev/null || true
 }
 setsid sh -c 'echo 19 > /proc/self/autogroup 2>/dev/null; exec nice -n 19 "$@"' sh \
   "$build/vaebench" sweep "$config" --out "$out" --jobs "$jobs" "$@" &
@@ -49,12 +49,14 @@ if ((every > 0)); then
   while kill -0 "$pid" 2>/dev/null; do
     sleep 10 & wait $! || true
     if ((SECONDS - last >= every * 60)) && kill -0 "$pid" 2>/dev/null; then
-      commit_folder
+      commit_folder "partial, resumable"
       last=$SECONDS
     fi
   done
 fi
 rc=0
 wait "$pid" || rc=$?
-((every > 0)) && commit_folder
+if ((every > 0)); then
+  if ((rc == 0)); then commit_folder "sweep complete"; else commit_folder "partial, resumable: the sweep stopped with status $rc"; fi
+fi
 exit $rc
