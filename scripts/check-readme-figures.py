@@ -791,6 +791,39 @@ def trig_one(init, data):
     return one_row(TRIG, mitigation="baseline", model__init_seed=init, train__seed=data)
 
 
+def dl_steps(**where):
+    """first_step of the trigger grid's drop-last cells with the given columns."""
+    return [fl(r["first_step"]) for r in sel(TRIG, mitigation="drop-last", **where)]
+
+
+def dl_one(init, data):
+    return one_row(TRIG, mitigation="drop-last", model__init_seed=init, train__seed=data)
+
+
+def dl_diffs():
+    """Each drop-last cell's first_step minus its kept twin's (same seeds)."""
+    return [fl(dl_one(i, d)["first_step"]) - fl(trig_one(i, d)["first_step"]) for i in TRIG_SEEDS for d in TRIG_SEEDS]
+
+
+def onset_epoch(path, r, level=300):
+    """The first epoch whose largest gradient norm exceeds level in row r's
+    curve (a row of path)."""
+    return first_over([fl(c["grad_norm_max"]) for c in curve(path, r)], level)
+
+
+def onset_steps():
+    """Each trigger cell's step at the end of its onset epoch."""
+    return [onset_epoch(TRIG, r) * batches_per_epoch(r) for r in rows(TRIG)]
+
+
+def onset_stays(path, r, level=300):
+    """1 when row r's largest gradient norm stays above level from its onset
+    epoch to its last finite epoch, else 0."""
+    g = [fl(c["grad_norm_max"]) for c in curve(path, r)]
+    e = onset_epoch(path, r, level)
+    return int(all(x > level for x in g[e - 1:] if math.isfinite(x)))
+
+
 TRIGGER_CHECKS = [
     # item 4, the 3 x 3 grid with the partial batch kept (results/rhvae-resnet-trigger)
     ("**What the 3 x 3 grid says** (the partial batch kept; 9 cells). The", TRIG + " baseline cells that died",
@@ -830,13 +863,116 @@ TRIGGER_CHECKS = [
     ("harm and dies at step 2,259. So a batch can be the trigger, but only", TRIG + " init 3 data 3 first_step",
      "2,259", lambda: fl(trig_one("3", "3")["first_step"])),
     # the table's texts
-    ("dies on every data order; 1,178 steps between its earliest and latest death", TRIG + " init 1 spread",
+    ("dies in all 6 cells; 1,178 steps between its earliest and latest death with the partial batch", TRIG + " init 1 spread",
      "1,178", lambda: max(trig_steps(model__init_seed="1")) - min(trig_steps(model__init_seed="1"))),
-    ("dies on every data order, within 192 steps; passes data order 3's step 1,824", TRIG + " init 3 spread",
+    ("death with the partial batch, 95 without it (2,252-2,347) |", TRIG + " init 1 drop-last spread",
+     "95", lambda: max(dl_steps(model__init_seed="1")) - min(dl_steps(model__init_seed="1"))),
+    *span("death with the partial batch, 95 without it (2,252-2,347) |", TRIG + " init 1 drop-last first_step",
+          "2,252", "2,347", lambda: dl_steps(model__init_seed="1")),
+    ("without the partial batch that cell dies at 2,035 |", TRIG + " init 2 data 3 drop-last first_step",
+     "2,035", lambda: fl(dl_one("2", "3")["first_step"])),
+    ("dies in all 6 cells, within 192 steps with the partial batch; passes data order 3's step 1,824", TRIG + " init 3 spread",
      "192", lambda: max(trig_steps(model__init_seed="3")) - min(trig_steps(model__init_seed="3"))),
-    ("dies on every data order, within 192 steps; passes data order 3's step 1,824", TRIG + " init 3 first_step, min",
+    ("dies in all 6 cells, within 192 steps with the partial batch; passes data order 3's step 1,824", TRIG + " init 3 first_step, min",
      "1,824", lambda: (lambda step: step if min(trig_steps(model__init_seed="3")) > step else float("nan"))(
          fl(trig_one("2", "3")["first_step"]))),
+    *[(phrase, TRIG + " init %s cells that died (of 6)" % i, "6",
+       lambda i=i: sum(r["status"] == "nan" for r in sel(TRIG, model__init_seed=i)))
+      for i, phrase in (("1", "| dies in all 6 cells; 1,178 steps"), ("2", "| dies in all 6 cells; with data order 3"),
+                        ("3", "| dies in all 6 cells, within 192"))],
+    # the drop-last half
+    ("0.70 to 1.00), as with the partial batch kept (9 of 9), so dropping it", TRIG + " drop-last cells that died",
+     "9", lambda: sum(r["status"] == "nan" for r in sel(TRIG, mitigation="drop-last"))),
+    ("twins part at step 157). Every cell still dies: 9 of 9 (95 % interval", TRIG + " drop-last cells",
+     "9", lambda: len(sel(TRIG, mitigation="drop-last", data__drop_last="true"))),
+    ("twins part at step 157). Every cell still dies: 9 of 9 (95 % interval", TRIG + " drop-last steps per epoch + 1",
+     "157", lambda: batches_per_epoch(dl_one("1", "1")) + 1),
+    ("0.70 to 1.00), as with the partial batch kept (9 of 9), so dropping it", TRIG + " drop-last Wilson low",
+     "0.70", lambda: wilson(sum(r["status"] == "nan" for r in sel(TRIG, mitigation="drop-last")),
+                            len(sel(TRIG, mitigation="drop-last")))[0]),
+    ("same order, less each epoch's last 16 images (156 steps an epoch, so the", TRIG + " drop-last batches per epoch",
+     "156", lambda: batches_per_epoch(dl_one("1", "1"))),
+    ("against its kept twin each cell dies between 1,169 steps earlier and 522", TRIG + " drop-last minus kept, min (negated)",
+     "1,169", lambda: -min(dl_diffs())),
+    ("against its kept twin each cell dies between 1,169 steps earlier and 522", TRIG + " drop-last minus kept, max",
+     "522", lambda: max(dl_diffs())),
+    ("later (5 of 9 earlier, median -153), at steps 1,645-2,347 (epochs 11-16)", TRIG + " drop-last cells earlier than their twin",
+     "5", lambda: sum(d < 0 for d in dl_diffs())),
+    ("later (5 of 9 earlier, median -153), at steps 1,645-2,347 (epochs 11-16)", TRIG + " drop-last minus kept, median",
+     "-153", lambda: statistics.median(dl_diffs())),
+    *span("later (5 of 9 earlier, median -153), at steps 1,645-2,347 (epochs 11-16)", TRIG + " drop-last first_step",
+          "1,645", "2,347", dl_steps),
+    *span("later (5 of 9 earlier, median -153), at steps 1,645-2,347 (epochs 11-16)", TRIG + " drop-last first_epoch",
+          "11", "16", lambda: [fl(r["first_epoch"]) for r in sel(TRIG, mitigation="drop-last")]),
+    *span("against 1,824-3,003. Pythae's ValueError ends 7 of the 9 and the NaN", TRIG + " kept first_step",
+          "1,824", "3,003", trig_steps),
+    ("against 1,824-3,003. Pythae's ValueError ends 7 of the 9 and the NaN", TRIG + " drop-last value_error",
+     "7", lambda: len(sel(TRIG, mitigation="drop-last", pythae_error="value_error"))),
+    ("loss 2 (5 and 4 with the partial batch), from the same two origins as", TRIG + " drop-last nan_loss",
+     "2", lambda: len(sel(TRIG, mitigation="drop-last", pythae_error="nan_loss"))),
+    ("loss 2 (5 and 4 with the partial batch), from the same two origins as", TRIG + " kept value_error",
+     "5", lambda: len(sel(TRIG, mitigation="baseline", pythae_error="value_error"))),
+    ("loss 2 (5 and 4 with the partial batch), from the same two origins as", TRIG + " kept nan_loss",
+     "4", lambda: len(sel(TRIG, mitigation="baseline", pythae_error="nan_loss"))),
+    ("loss 2 (5 and 4 with the partial batch), from the same two origins as", TRIG + " cells from another origin",
+     "2", lambda: len({r["origin_node"] for r in rows(TRIG)} | {"rhvae.lf1.grad.exp", "rhvae.lf1.H.rho_A_rho"})),
+    ("2,347 and 2,035. The lead itself reproduces: with the partial batch", TRIG + " init 1 data 3 drop-last first_step",
+     "2,347", lambda: fl(dl_one("1", "3")["first_step"])),
+    ("2,347 and 2,035. The lead itself reproduces: with the partial batch", TRIG + " init 2 data 3 drop-last first_step",
+     "2,035", lambda: fl(dl_one("2", "3")["first_step"])),
+    ("kept, it was the epoch's worst batch in 59 of the grid's 140 epochs", TRIG + " kept worst_partial_epochs",
+     "59", lambda: sum(fl(r["worst_partial_epochs"]) for r in sel(TRIG, mitigation="baseline"))),
+    ("kept, it was the epoch's worst batch in 59 of the grid's 140 epochs", TRIG + " kept epochs with a partial batch",
+     "140", lambda: sum(fl(r["worst_partial_expected"]) * batches_per_epoch(r) for r in sel(TRIG, mitigation="baseline"))),
+    ("against 0.9 expected by chance (`worst_partial_epochs`, as in the study),", TRIG + " kept worst_partial_expected",
+     "0.9", lambda: sum(fl(r["worst_partial_expected"]) for r in sel(TRIG, mitigation="baseline"))),
+    ("yet none of the 18 cells died on it (every `first_batch` has 64 images).", TRIG + " cells",
+     "18", lambda: len(rows(TRIG))),
+    ("yet none of the 18 cells died on it (every `first_batch` has 64 images).", TRIG + " failing batch size, min",
+     "64", lambda: min(len(r["first_batch"].split()) for r in rows(TRIG))),
+    *span("it: every one of the 18 runs dies at steps 1,645-3,003 at lr 1e-4.", TRIG + " first_step",
+          "1,645", "3,003", lambda: [fl(r["first_step"]) for r in rows(TRIG)]),
+    ("it: every one of the 18 runs dies at steps 1,645-3,003 at lr 1e-4.", TRIG + " cells that died",
+     "18", lambda: sum(r["status"] == "nan" for r in rows(TRIG))),
+    # the onset
+    *span("gradient norm (`grad_norm_max`) first passes 300 in epoch 7 or 8, by", TRIG + " onset epoch",
+          "7", "8", lambda: [onset_epoch(TRIG, r) for r in rows(TRIG)]),
+    *span("steps 1,092-1,256, and never falls below 300 again before the run dies,", TRIG + " onset step",
+          "1,092", "1,256", onset_steps),
+    ("**What does not move: the onset.** In all 18 cells the epoch's largest", TRIG + " cells whose norm stays above 300 from its onset",
+     "18", lambda: sum(onset_stays(TRIG, r) for r in rows(TRIG))),
+    *span("as on the study's 10 baseline seeds (epoch 7 or 8 on every seed). The", ST + " baseline onset epoch",
+          "7", "8", lambda: [onset_epoch(ST, r) for r in sel(ST, mitigation="baseline")]),
+    ("as on the study's 10 baseline seeds (epoch 7 or 8 on every seed). The", ST + " baseline seeds",
+     "10", lambda: len(sel(ST, mitigation="baseline"))),
+    *span("deaths come 553-1,904 steps after that epoch's end. The seeds and the", TRIG + " first_step minus onset step",
+          "553", "1,904", lambda: [fl(r["first_step"]) - s for r, s in zip(rows(TRIG), onset_steps())]),
+    ("partial batch move the death over 1,358 steps but the onset over 164:", TRIG + " first_step spread",
+     "1,358", lambda: max(fl(r["first_step"]) for r in rows(TRIG)) - min(fl(r["first_step"]) for r in rows(TRIG))),
+    ("partial batch move the death over 1,358 steps but the onset over 164:", TRIG + " onset step spread",
+     "164", lambda: max(onset_steps()) - min(onset_steps())),
+    *span("gradient norm first passes 300 in epoch 7 or 8 (by steps", TRIG + " onset epoch",
+          "7", "8", lambda: [onset_epoch(TRIG, r) for r in rows(TRIG)]),
+    *span("  1,092-1,256), as on the study's 10 seeds. Training reaches a state", TRIG + " onset step",
+          "1,092", "1,256", onset_steps),
+    # section 1's bullet
+    ("- **No single batch is the trigger (item 4, complete: 18 cells).** Over", TRIG + " cells",
+     "18", lambda: len(rows(TRIG))),
+    *span("partial batch, all 18 runs die, at steps 1,645-3,003. Neither seed", TRIG + " first_step",
+          "1,645", "3,003", lambda: [fl(r["first_step"]) for r in rows(TRIG)]),
+    ("fixes the step (1,178 steps apart at one init seed, 886 at one data", TRIG + " largest spread over data orders at one init seed",
+     "1,178", lambda: max(max(trig_steps(model__init_seed=i)) - min(trig_steps(model__init_seed=i)) for i in TRIG_SEEDS)),
+    ("fixes the step (1,178 steps apart at one init seed, 886 at one data", TRIG + " largest spread over init seeds at one data order",
+     "886", lambda: max(max(trig_steps(train__seed=d)) - min(trig_steps(train__seed=d)) for d in TRIG_SEEDS)),
+    *span("-1,169 to +522 steps without preventing one (9 of 9 die either way,", TRIG + " drop-last minus kept",
+          "-1,169", "+522", dl_diffs),
+    ("0.70 to 1.00). The partial batch is the epoch's worst far more often", TRIG + " drop-last Wilson low",
+     "0.70", lambda: wilson(sum(r["status"] == "nan" for r in sel(TRIG, mitigation="drop-last")),
+                            len(sel(TRIG, mitigation="drop-last")))[0]),
+    ("than chance (59 of 140 epochs against 0.9 expected), as the lead from", TRIG + " kept worst_partial_epochs",
+     "59", lambda: sum(fl(r["worst_partial_epochs"]) for r in sel(TRIG, mitigation="baseline"))),
+    ("than chance (59 of 140 epochs against 0.9 expected), as the lead from", TRIG + " kept worst_partial_expected",
+     "0.9", lambda: sum(fl(r["worst_partial_expected"]) for r in sel(TRIG, mitigation="baseline"))),
 ]
 
 
