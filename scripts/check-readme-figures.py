@@ -824,6 +824,72 @@ def onset_stays(path, r, level=300):
     return int(all(x > level for x in g[e - 1:] if math.isfinite(x)))
 
 
+def map_rows_where(lr=None, batch=None, status=None):
+    """The ResNet map's rows at a learning rate (a float) and batch (a string)."""
+    return [r for r in rows(RMAP) if (lr is None or fl(r["optim.lr"]) == lr)
+            and (batch is None or r["train.batch"] == batch) and (status is None or r["status"] == status)]
+
+
+def map_one(lr, batch, seed):
+    rs = [r for r in map_rows_where(lr, batch) if r["train.seed"] == seed]
+    if len(rs) != 1:
+        raise ValueError("%s lr %g batch %s seed %s: %d rows" % (RMAP, lr, batch, seed, len(rs)))
+    return rs[0]
+
+
+def map_nll_medians():
+    """{(lr, batch): median nll_last_c of the finite runs} of the ResNet map."""
+    out = {}
+    for r in map_rows_where(status="ok"):
+        out.setdefault((fl(r["optim.lr"]), r["train.batch"]), []).append(r["nll_last_c"])
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
+MAP_CHECKS = [
+    *[("repeats the study's strict-guard rows of seeds 1-3 to the step (2,418,", RMAP + " lr 1e-4 batch 64 seed %s first_step = study strict-guard's" % sd,
+       "2,418", lambda sd=sd: fl(map_one(1e-4, "64", sd)["first_step"]) if (
+           map_one(1e-4, "64", sd)["first_step"] == one_row(ST, mitigation="strict-guard", train__seed=sd)["first_step"]
+           and map_one(1e-4, "64", sd)["origin_node"] == one_row(ST, mitigation="strict-guard", train__seed=sd)["origin_node"])
+       else float("nan")) for sd in ("1",)],
+    ("2,813 and 2,259, the same origins). **Batch 16 is the only batch size", RMAP + " lr 1e-4 batch 64 seed 2 first_step (= study strict-guard's)",
+     "2,813", lambda: fl(map_one(1e-4, "64", "2")["first_step"]) if map_one(1e-4, "64", "2")["first_step"] == one_row(
+         ST, mitigation="strict-guard", train__seed="2")["first_step"] else float("nan")),
+    ("2,813 and 2,259, the same origins). **Batch 16 is the only batch size", RMAP + " lr 1e-4 batch 64 seed 3 first_step (= study strict-guard's)",
+     "2,259", lambda: fl(map_one(1e-4, "64", "3")["first_step"]) if map_one(1e-4, "64", "3")["first_step"] == one_row(
+         ST, mitigation="strict-guard", train__seed="3")["first_step"] else float("nan")),
+    ("finite at every rate up to 1e-3**: 9 of 9 runs over lr 1e-5 to 1e-3,", RMAP + " batch 16 finite runs at lr <= 1e-3",
+     "9", lambda: sum(r["status"] == "ok" for r in map_rows_where(batch="16") if fl(r["optim.lr"]) <= 1e-3)),
+    ("and at lr 1e-3 with the map's lowest NLL (743.0 nats, median), where", RMAP + " lowest cell median NLL (lr 1e-3 batch 16's)",
+     "743.0", lambda: (lambda m: m[(1e-3, "16")] if m[(1e-3, "16")] == min(m.values()) else float("nan"))(map_nll_medians())),
+    *span("at steps 477-647 and batch 64 at 642-1,019, and at lr 1e-4 batch 256 is", RMAP + " lr 1e-3 batch 256 first_step",
+          "477", "647", lambda: [fl(r["first_step"]) for r in map_rows_where(1e-3, "256")]),
+    *span("at steps 477-647 and batch 64 at 642-1,019, and at lr 1e-4 batch 256 is", RMAP + " lr 1e-3 batch 64 first_step",
+          "642", "1,019", lambda: [fl(r["first_step"]) for r in map_rows_where(1e-3, "64")]),
+    ("finite at its 1,000 updates but its epoch's largest gradient norm first", RMAP + " lr 1e-4 batch 256 steps",
+     "1,000", lambda: statistics.median(fl(r["steps"]) for r in map_rows_where(1e-4, "256", "ok"))),
+    *span("passes 300 in epochs 19-21 (by steps 760-840, before batch 64's onset", RMAP + " lr 1e-4 batch 256 onset epoch",
+          "19", "21", lambda: [onset_epoch(RMAP, r) for r in map_rows_where(1e-4, "256")]),
+    *span("passes 300 in epochs 19-21 (by steps 760-840, before batch 64's onset", RMAP + " lr 1e-4 batch 256 onset step",
+          "760", "840", lambda: [onset_epoch(RMAP, r) * batches_per_epoch(r) for r in map_rows_where(1e-4, "256")]),
+    *span("at 1,092-1,256 in item 4) and ends at 611 to 3,491: the pre-failure", RMAP + " lr 1e-4 batch 256 last grad_norm_max",
+          "611", "3,491", lambda: [fl(curve(RMAP, r)[-1]["grad_norm_max"]) for r in map_rows_where(1e-4, "256")]),
+    *span("at 1,092-1,256 in item 4) and ends at 611 to 3,491: the pre-failure", TRIG + " onset step",
+          "1,092", "1,256", onset_steps),
+    *span("batch learns less than batch 16 at lr 1e-4 or 1e-3 (NLL 747.1 to 755.0,", RMAP + " lr 1e-5 cell median NLL",
+          "747.1", "755.0", lambda: [v for (lr, b), v in map_nll_medians().items() if lr == 1e-5]),
+    *span("worse the larger the batch); at lr 1e-2 every run dies at step 2 or 3,", RMAP + " lr 1e-2 first_step",
+          "2", "3", lambda: [fl(r["first_step"]) for r in map_rows_where(1e-2) if r["status"] == "nan"]),
+    ("worse the larger the batch); at lr 1e-2 every run dies at step 2 or 3,", RMAP + " lr 1e-2 runs that died, short of 3",
+     "3", lambda: 3 - len(map_rows_where(1e-2)) + len(map_rows_where(1e-2, status="nan"))),
+    ("at batch 256 in the metric's kernel distances (`rhvae.A0.sqdist`) and", RMAP + " lr 1e-2 batch 256 origins outside the two named, short of 256",
+     "256", lambda: 256 - sum(r["origin_node"] not in ("rhvae.A0.sqdist", "rhvae.std") for r in map_rows_where(1e-2, "256"))),
+    ("  9), with the map's lowest NLL at lr 1e-3; at batch 64 and 256 lr 1e-3", RMAP + " batch 16 finite runs at lr <= 1e-3",
+     "9", lambda: sum(r["status"] == "ok" for r in map_rows_where(batch="16") if fl(r["optim.lr"]) <= 1e-3)),
+    *span("  at step 2 or 3; lr 1e-5 is safe at every batch and learns least.", RMAP + " lr 1e-2 first_step",
+          "2", "3", lambda: [fl(r["first_step"]) for r in map_rows_where(1e-2)]),
+]
+
+
 TRIGGER_CHECKS = [
     # item 4, the 3 x 3 grid with the partial batch kept (results/rhvae-resnet-trigger)
     ("**What the 3 x 3 grid says** (the partial batch kept; 9 cells). The", TRIG + " baseline cells that died",
@@ -1528,8 +1594,12 @@ CHECKS = [
     *span("learning (7.8-14.6 nats better than at 25)", ST50 + " lr-1e-6 NLL 25 minus 50", "7.8", "14.6",
            lambda: [-x for _, x in continued_diffs("lr-1e-6")]),
     # the ResNet map's estimate: the study's RHVAE rows' CPU seconds per epoch, by machine
-    *span("x 25 epochs x 18-35 CPU s, the study's rows by machine", ST + " cpu_per_epoch, RHVAE rows", "18", "35",
-           lambda: [fl(r["cpu_per_epoch"]) for r in sel(ST, model__kind="rhvae") if r["cpu_per_epoch"]]),
+    ("| 36 / 36 | 3.0 core-hours (`seconds` summed; 18 cells die early;", RMAP + " seconds summed, hours",
+     "3.0", lambda: sum(fl(r["seconds"]) for r in rows(RMAP)) / 3600),
+    ("| 36 / 36 | 3.0 core-hours (`seconds` summed; 18 cells die early;", RMAP + " cells that died",
+     "18", lambda: len(map_rows_where(status="nan"))),
+    ("| 36 / 36 | 3.0 core-hours (`seconds` summed; 18 cells die early;", RMAP + " cells",
+     "36", lambda: len(rows(RMAP))),
     # the ResNet study (issue 16), README section 2
     ("**Item 1, the baseline, is complete: 10 of 10 seeds hit NaN**", ST + " baseline runs",
      "10", lambda: len(sel(ST, mitigation="baseline"))),
@@ -1704,7 +1774,7 @@ CHECKS = [
            lambda: [fl(r["sse_last"]) for r in sel(PP, mitigation="raw")]),
     *span("(3 of 3: NLL 145.9 to 147.7 nats", EP + " sqrt nll_last", "145.9", "147.7",
            lambda: [fl(r["nll_last_c"]) for r in sel(EP, anchor__eps_placement="sqrt")]),
-] + NOTEBOOK_CHECKS + TRIGGER_CHECKS + seed_steps("(2,418, 2,259, 2,732 and 2,523)", "baseline",
+] + NOTEBOOK_CHECKS + TRIGGER_CHECKS + MAP_CHECKS + seed_steps("(2,418, 2,259, 2,732 and 2,523)", "baseline",
                {1: "2,418", 3: "2,259", 6: "2,732", 10: "2,523"}) \
   + seed_steps("2,814, 2,367, 2,492, 1,689, 2,193 and 2,052", "baseline",
                {2: "2,814", 4: "2,367", 5: "2,492", 7: "1,689", 8: "2,193", 9: "2,052"}) \
