@@ -365,8 +365,7 @@ def map_rows():
     lr_name = {"1e-05": "1e-5", "0.0001": "1e-4", "0.001": "1e-3", "0.01": "1e-2"}
     out = []
     for lr in MAP_LRS:
-        cells = [map_cell([r for r in rows(RMAP) if fl(r["optim.lr"]) == fl(lr) and r["train.batch"] == b])
-                 for b in MAP_BATCHES]
+        cells = [map_cell(map_rows_where(fl(lr), b)) for b in MAP_BATCHES]
         out.append(("lr %s" % lr_name[lr], cells))
     return out
 
@@ -805,6 +804,15 @@ def dl_diffs():
     return [fl(dl_one(i, d)["first_step"]) - fl(trig_one(i, d)["first_step"]) for i in TRIG_SEEDS for d in TRIG_SEEDS]
 
 
+def worst_partial(path, mitigation):
+    """(epochs in which the partial batch was the worst, epochs that had
+    one, the count expected by chance) over mitigation's runs of path."""
+    rs = sel(path, mitigation=mitigation)
+    return (sum(fl(r["worst_partial_epochs"]) for r in rs),
+            sum(fl(r["worst_partial_expected"]) * batches_per_epoch(r) for r in rs),
+            sum(fl(r["worst_partial_expected"]) for r in rs))
+
+
 def onset_epoch(path, r, level=300):
     """The first epoch whose largest gradient norm exceeds level in row r's
     curve (a row of path)."""
@@ -845,6 +853,14 @@ def map_nll_medians():
     return {k: statistics.median(v) for k, v in out.items()}
 
 
+def map_repeats_study(seed):
+    """first_step of the map's report cell (lr 1e-4, batch 64) of seed when
+    its step and origin node are the study's strict-guard row's, else NaN."""
+    m, st = map_one(1e-4, "64", seed), one_row(ST, mitigation="strict-guard", train__seed=seed)
+    same = all(m[c] == st[c] for c in ("first_step", "origin_node"))
+    return fl(m["first_step"]) if same else float("nan")
+
+
 def map_dead_steps(lr):
     """first_step of every map run at lr; [nan] when one of them did not die."""
     rs = map_rows_where(lr)
@@ -852,17 +868,12 @@ def map_dead_steps(lr):
 
 
 MAP_CHECKS = [
-    *[("repeats the study's strict-guard rows of seeds 1-3 to the step (2,418,", RMAP + " lr 1e-4 batch 64 seed %s first_step = study strict-guard's" % sd,
-       "2,418", lambda sd=sd: fl(map_one(1e-4, "64", sd)["first_step"]) if (
-           map_one(1e-4, "64", sd)["first_step"] == one_row(ST, mitigation="strict-guard", train__seed=sd)["first_step"]
-           and map_one(1e-4, "64", sd)["origin_node"] == one_row(ST, mitigation="strict-guard", train__seed=sd)["origin_node"])
-       else float("nan")) for sd in ("1",)],
+    ("repeats the study's strict-guard rows of seeds 1-3 to the step (2,418,", RMAP + " lr 1e-4 batch 64 seed 1 first_step (= study strict-guard's)",
+     "2,418", lambda: map_repeats_study("1")),
     ("2,813 and 2,259, the same origins). **Batch 16 is the only batch size", RMAP + " lr 1e-4 batch 64 seed 2 first_step (= study strict-guard's)",
-     "2,813", lambda: fl(map_one(1e-4, "64", "2")["first_step"]) if map_one(1e-4, "64", "2")["first_step"] == one_row(
-         ST, mitigation="strict-guard", train__seed="2")["first_step"] else float("nan")),
+     "2,813", lambda: map_repeats_study("2")),
     ("2,813 and 2,259, the same origins). **Batch 16 is the only batch size", RMAP + " lr 1e-4 batch 64 seed 3 first_step (= study strict-guard's)",
-     "2,259", lambda: fl(map_one(1e-4, "64", "3")["first_step"]) if map_one(1e-4, "64", "3")["first_step"] == one_row(
-         ST, mitigation="strict-guard", train__seed="3")["first_step"] else float("nan")),
+     "2,259", lambda: map_repeats_study("3")),
     ("finite at every rate up to 1e-3**: 9 of 9 runs over lr 1e-5 to 1e-3,", RMAP + " batch 16 finite runs at lr <= 1e-3",
      "9", lambda: sum(r["status"] == "ok" for r in map_rows_where(batch="16") if fl(r["optim.lr"]) <= 1e-3)),
     ("and at lr 1e-3 with the map's lowest NLL (743.0 nats, median), where", RMAP + " lowest cell median NLL (lr 1e-3 batch 16's)",
@@ -985,18 +996,18 @@ TRIGGER_CHECKS = [
      "5", lambda: len(sel(TRIG, mitigation="baseline", pythae_error="value_error"))),
     ("loss 2 (5 and 4 with the partial batch), from the same two origins as", TRIG + " kept nan_loss",
      "4", lambda: len(sel(TRIG, mitigation="baseline", pythae_error="nan_loss"))),
-    ("loss 2 (5 and 4 with the partial batch), from the same two origins as", TRIG + " cells from another origin",
+    ("loss 2 (5 and 4 with the partial batch), from the same two origins as", TRIG + " origin nodes with the two named (2: no other)",
      "2", lambda: len({r["origin_node"] for r in rows(TRIG)} | {"rhvae.lf1.grad.exp", "rhvae.lf1.H.rho_A_rho"})),
     ("2,347 and 2,035. The lead itself reproduces: with the partial batch", TRIG + " init 1 data 3 drop-last first_step",
      "2,347", lambda: fl(dl_one("1", "3")["first_step"])),
     ("2,347 and 2,035. The lead itself reproduces: with the partial batch", TRIG + " init 2 data 3 drop-last first_step",
      "2,035", lambda: fl(dl_one("2", "3")["first_step"])),
     ("kept, it was the epoch's worst batch in 59 of the grid's 140 epochs", TRIG + " kept worst_partial_epochs",
-     "59", lambda: sum(fl(r["worst_partial_epochs"]) for r in sel(TRIG, mitigation="baseline"))),
+     "59", lambda: worst_partial(TRIG, "baseline")[0]),
     ("kept, it was the epoch's worst batch in 59 of the grid's 140 epochs", TRIG + " kept epochs with a partial batch",
-     "140", lambda: sum(fl(r["worst_partial_expected"]) * batches_per_epoch(r) for r in sel(TRIG, mitigation="baseline"))),
+     "140", lambda: worst_partial(TRIG, "baseline")[1]),
     ("against 0.9 expected by chance (`worst_partial_epochs`, as in the study),", TRIG + " kept worst_partial_expected",
-     "0.9", lambda: sum(fl(r["worst_partial_expected"]) for r in sel(TRIG, mitigation="baseline"))),
+     "0.9", lambda: worst_partial(TRIG, "baseline")[2]),
     ("yet none of the 18 cells died on it (every `first_batch` has 64 images).", TRIG + " cells",
      "18", lambda: len(rows(TRIG))),
     ("yet none of the 18 cells died on it (every `first_batch` has 64 images).", TRIG + " failing batch size, min",
@@ -1041,9 +1052,9 @@ TRIGGER_CHECKS = [
      "0.70", lambda: wilson(sum(r["status"] == "nan" for r in sel(TRIG, mitigation="drop-last")),
                             len(sel(TRIG, mitigation="drop-last")))[0]),
     ("than chance (59 of 140 epochs against 0.9 expected), as the lead from", TRIG + " kept worst_partial_epochs",
-     "59", lambda: sum(fl(r["worst_partial_epochs"]) for r in sel(TRIG, mitigation="baseline"))),
+     "59", lambda: worst_partial(TRIG, "baseline")[0]),
     ("than chance (59 of 140 epochs against 0.9 expected), as the lead from", TRIG + " kept worst_partial_expected",
-     "0.9", lambda: sum(fl(r["worst_partial_expected"]) for r in sel(TRIG, mitigation="baseline"))),
+     "0.9", lambda: worst_partial(TRIG, "baseline")[2]),
 ]
 
 
@@ -1137,11 +1148,11 @@ NOTEBOOK_CHECKS = [
     ("largest gradient norm (115) and an SSE up from 22.8 to 24.8: too little", NOTEBOOK + " accumulate-4x16 seed 1 eval_sse at 10",
      "24.8", lambda: nb_curve(nb_acc1(), "eval_sse")[9]),
     ("images: 50,000 = 781 x 64 + 16) was the epoch's worst in 1 of the", NOTEBOOK + " baseline worst_partial_epochs",
-     "1", lambda: sum(fl(r["worst_partial_epochs"]) for r in sel(NOTEBOOK, mitigation="baseline"))),
+     "1", lambda: worst_partial(NOTEBOOK, "baseline")[0]),
     ("baseline's 16 epochs against 0.02 expected by chance; none of the 6", NOTEBOOK + " baseline epochs with the partial batch",
-     "16", lambda: sum(fl(r["worst_partial_expected"]) * batches_per_epoch(r) for r in sel(NOTEBOOK, mitigation="baseline"))),
+     "16", lambda: worst_partial(NOTEBOOK, "baseline")[1]),
     ("baseline's 16 epochs against 0.02 expected by chance; none of the 6", NOTEBOOK + " baseline worst_partial_expected",
-     "0.02", lambda: sum(fl(r["worst_partial_expected"]) for r in sel(NOTEBOOK, mitigation="baseline"))),
+     "0.02", lambda: worst_partial(NOTEBOOK, "baseline")[2]),
     ("baseline's 16 epochs against 0.02 expected by chance; none of the 6", NOTEBOOK + " deaths not on a partial batch",
      "6", lambda: sum(r["status"] == "nan" and not (has_partial(r) and nb_pos(r)[0] == nb_pos(r)[1])
                       for r in rows(NOTEBOOK))),
